@@ -1,0 +1,67 @@
+/** nginx-style command line: `sluice [-c FILE] [-p PREFIX] [-g DIRECTIVES] [-t|-T] [-q] [-v|-V] [-h]`. */
+export interface CliArgs {
+  readonly command: 'run' | 'test' | 'version' | 'help' | 'echo';
+  readonly configFile: string | null;
+  readonly prefix: string | null;
+  readonly globalDirectives: string | null;
+  readonly dump: boolean;
+  readonly quiet: boolean;
+  readonly verbose: boolean;
+  readonly rest: readonly string[];
+}
+
+export class UsageError extends Error {}
+
+export function parseArgs(argv: readonly string[]): CliArgs {
+  if (argv[0] === 'echo') {
+    return { command: 'echo', configFile: null, prefix: null, globalDirectives: null, dump: false, quiet: false, verbose: false, rest: argv.slice(1) };
+  }
+  let command: CliArgs['command'] = 'run';
+  let configFile: string | null = null;
+  let prefix: string | null = null;
+  let globalDirectives: string | null = null;
+  let dump = false;
+  let quiet = false;
+  let verbose = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const value = (flag: string): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`option "${flag}" requires ${flag === '-c' ? 'file name' : flag === '-p' ? 'prefix' : 'parameter'}`);
+      return v;
+    };
+    switch (a) {
+      case '-c': configFile = value(a); break;
+      case '-p': prefix = value(a); break;
+      case '-g': globalDirectives = value(a); break;
+      case '-t': command = 'test'; break;
+      case '-T': command = 'test'; dump = true; break;
+      case '-q': quiet = true; break;
+      case '-v': command = 'version'; break;
+      case '-V': command = 'version'; verbose = true; break;
+      case '-h': case '-?': case '--help': command = 'help'; break;
+      case '-s': throw new UsageError('option "-s" is not supported yet: stop sluice with SIGTERM or Ctrl-C');
+      default: throw new UsageError(`invalid option: "${a}"`);
+    }
+  }
+  return { command, configFile, prefix, globalDirectives, dump, quiet, verbose, rest: [] };
+}
+
+export const HELP = `Usage: sluice [-?hvVtTq] [-c filename] [-p prefix] [-g directives]
+       sluice echo [--port N] [--host H] [--id NAME]
+
+Options:
+  -?,-h         : this help
+  -v            : show version and exit
+  -V            : show version and build details and exit
+  -t            : test configuration and exit
+  -T            : test configuration, dump it and exit
+  -q            : suppress non-error messages during configuration testing
+  -p prefix     : set prefix path (default: the directory of the config file)
+  -c filename   : set configuration file (default: the embedded demo config,
+                  which also starts two echo backends on 127.0.0.1:8010 and :8011)
+  -g directives : set global directives out of configuration file
+
+Commands:
+  echo          : run a WebSocket + HTTP echo backend (for demos and tests)
+`;

@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+import { writeFileSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadConfig, formatProblem, dumpConfig } from '../config/load.js';
+import type { LoadOptions } from '../config/load.js';
+import type { ConfigProblem } from '../config/types.js';
+import { SLUICE_VERSION } from '../core/version.js';
+import { runEchoCommand, startEchoServer } from '../echo/echo-server.js';
+import { ConfigError, startProxy } from '../index.js';
+import type { ProxyHandle } from '../index.js';
+import { HELP, UsageError, parseArgs } from './args.js';
+import type { CliArgs } from './args.js';
+import { DEFAULT_BACKEND_PORTS, DEFAULT_CONFIG, DEFAULT_LISTEN } from './default-config.js';
+
+/** Grace period for in-flight work on SIGTERM/SIGINT/SIGQUIT; a second signal stops at once. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+function err(line: string): void {
+  process.stderr.write(`sluice: ${line}\n`);
+}
+
+function printProblems(problems: readonly ConfigProblem[]): void {
+  for (const p of problems) {
+    err(formatProblem(p));
+    if (p.hint) process.stderr.write(`  hint: ${p.hint}\n`);
+  }
+}
+
+function loadOptions(args: CliArgs): LoadOptions & { name: string } {
+  const o: LoadOptions & { name: string } = { name: '<embedded default>' };
+  if (args.configFile !== null) {
+    o.file = resolve(args.configFile);
+    o.name = o.file;
+  } else {
+    o.text = DEFAULT_CONFIG;
+  }
+  if (args.prefix !== null) o.prefix = resolve(args.prefix);
+  if (args.globalDirectives !== null) o.globalDirectives = args.globalDirectives;
+  return o;
+}
+
+async function testConfig(args: CliArgs): Promise<number> {
+  const o = loadOptions(args);
+  const result = await loadConfig(o);
+  if (args.dump) process.stdout.write(dumpConfig(result.ok ? result.config.sources : result.sources));
+  if (!result.ok) {
+    printProblems(result.problems);
+    err(`configuration file ${o.name} test failed`);
+    return 1;
+  }
+  if (!args.quiet) {
+    err(`the configuration file ${o.name} syntax is ok`);
+    err(`configuration file ${o.name} test is successful`);
+  }
+  return 0;
+}
+
+async function run(args: CliArgs): Promise<number> {
+  const o = loadOptions(args);
+  const demo = args.configFile === null;
+  const backends = demo
+    ? await Promise.all(DEFAULT_BACKEND_PORTS.map((port) => startEchoServer({ port, host: '127.0.0.1', id: `echo-${port}` })))
+    : [];
+  let proxy: ProxyHandle;
+  try {
+    proxy = await startProxy(o);
+  } catch (e) {
+    await Promise.all(backends.map((b) => b.close()));
+    if (e instanceof ConfigError) printProblems(e.problems);
+    else err(`[emerg] ${(e as Error).message}`);
+    return 1;
+  }
+  const pidFile = proxy.config.pid;
+  if (pidFile) writeFileSync(pidFile, `${process.pid}\n`);
+  const where = proxy.listeners.map((l) => `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`).join(', ');
+  err(`sluice/${SLUICE_VERSION} running ${o.name}, listening on ${where || '(no listeners)'} (pid ${process.pid})`);
+  if (demo) {
+    process.stdout.write(
+      `\nSluice is proxying ${DEFAULT_LISTEN} to two echo backends (127.0.0.1:${DEFAULT_BACKEND_PORTS.join(' and :')}), round robin.\n` +
+      `  Open     http://${DEFAULT_LISTEN}/ in a browser: the page opens a WebSocket through Sluice.\n` +
+      `  Or try   npx wscat -c ws://${DEFAULT_LISTEN}/whoami   or   curl http://${DEFAULT_LISTEN}/hello\n` +
+      `  Stop with Ctrl-C.\n\n`,
+    );
+  }
+  return new Promise<number>((done) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        err(`[notice] signal ${signal} received again, exiting now`);
+        proxy.destroy();
+        return;
+      }
+      stopping = true;
+      err(`[notice] signal ${signal} received, shutting down gracefully`);
+      void proxy.close(SHUTDOWN_GRACE_MS).then(async () => {
+        await Promise.all(backends.map((b) => b.close()));
+        if (pidFile) rmSync(pidFile, { force: true });
+        for (const s of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) process.removeListener(s, stop);
+        done(0);
+      });
+    };
+    for (const s of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) process.on(s, stop);
+  });
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let args: CliArgs;
+  try {
+    args = parseArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(e.message);
+      process.stderr.write(HELP);
+      return 1;
+    }
+    throw e;
+  }
+  switch (args.command) {
+    case 'help':
+      process.stdout.write(HELP);
+      return 0;
+    case 'version':
+      process.stderr.write(`sluice version: sluice/${SLUICE_VERSION}\n`);
+      if (args.verbose) process.stderr.write(`built with node ${process.version} (${process.platform} ${process.arch})\n`);
+      return 0;
+    case 'echo':
+      await runEchoCommand([...args.rest]);
+      return 0;
+    case 'test':
+      return testConfig(args);
+    case 'run':
+      return run(args);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    err(`[emerg] ${(e as Error).stack ?? String(e)}`);
+    process.exit(1);
+  },
+);

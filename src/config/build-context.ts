@@ -1,0 +1,81 @@
+/**
+ * What directive handlers share while the tree is walked: the problem list, the prefix for
+ * relative paths, and the variable references to check once every `map` has been seen.
+ */
+import { resolve } from 'node:path';
+import { compileComplexValue } from './complex-value.js';
+import type { Directive } from './parser.js';
+import type { Problems } from './problems.js';
+import { compileRegex } from './regex.js';
+import type { ComplexValue, SourceLoc } from './types.js';
+import { parseDuration, parseNumber, parseSize } from './units.js';
+
+/** A variable used somewhere, checked at the end (maps may be defined after use). */
+export interface VariableRef {
+  readonly name: string;
+  readonly at: SourceLoc;
+}
+
+export function locOf(d: Directive): SourceLoc {
+  return { file: d.file, line: d.line };
+}
+
+export class BuildContext {
+  readonly variableRefs: VariableRef[] = [];
+  /** Variables defined by `map`, with where. */
+  readonly mapVariables = new Map<string, SourceLoc>();
+
+  constructor(readonly problems: Problems, readonly prefix: string) {}
+
+  problem(message: string, at: Directive | SourceLoc, hint?: string): void {
+    this.problems.add(message, 'name' in at ? locOf(at) : at, hint);
+  }
+
+  /** Compiles a value that may contain variables; reports malformed references. */
+  complex(raw: string, d: Directive): ComplexValue | null {
+    const result = compileComplexValue(raw);
+    if (!result.ok) {
+      this.problem(result.message, d);
+      return null;
+    }
+    for (const name of result.variables) this.variableRefs.push({ name, at: locOf(d) });
+    return result.value;
+  }
+
+  regex(source: string, caseless: boolean, d: Directive): RegExp | null {
+    const result = compileRegex(source, caseless);
+    if (!result.ok) {
+      this.problem(result.message, d, 'JavaScript regular expressions are used; PCRE-only syntax needs rewriting');
+      return null;
+    }
+    return result.regex;
+  }
+
+  /** A path relative to the prefix made absolute (nginx: ngx_conf_full_name). */
+  path(p: string): string {
+    return resolve(this.prefix, p);
+  }
+
+  /** A duration argument in ms, or null after reporting nginx's `"x" directive invalid value`. */
+  duration(d: Directive, text: string): number | null {
+    const v = parseDuration(text);
+    if (v === null) this.problem(`"${d.name}" directive invalid value`, d, durationHint(text));
+    return v;
+  }
+
+  size(d: Directive, text: string): number | null {
+    const v = parseSize(text);
+    if (v === null) this.problem(`"${d.name}" directive invalid value`, d, 'sizes are bytes, or a number with k, m or g ("8k", "1m")');
+    return v;
+  }
+
+  number(d: Directive, text: string): number | null {
+    const v = parseNumber(text);
+    if (v === null) this.problem(`"${d.name}" directive invalid value`, d, `"${text}" is not a whole number`);
+    return v;
+  }
+}
+
+function durationHint(text: string): string {
+  return `"${text}" is not a duration; use a number with ms, s, m, h, d, w, M or y ("60s", "1h30m"); a bare number means seconds`;
+}

@@ -1,0 +1,39 @@
+/**
+ * Defaults of the control plane, in one table (units: ms for durations). They are nginx's
+ * documented defaults unless docs/configuration.md says otherwise.
+ */
+import type { ErrorLogTarget, NextUpstreamCondition, Settings } from './types.js';
+
+export const MAIN_DEFAULTS = {
+  workerProcesses: 1,
+  workerConnections: 512,
+  /** nginx logs to logs/error.log; Sluice logs to stderr unless error_log says otherwise. */
+  errorLogs: [{ path: 'stderr', level: 'error' }] as readonly ErrorLogTarget[],
+} as const;
+
+/** A server without `listen` listens here (nginx: `*:80`). */
+export const DEFAULT_LISTEN = { host: '0.0.0.0', port: 80 } as const;
+
+/** The http-level settings before any directive, given the main-level error logs. */
+export function defaultSettings(errorLogs: readonly ErrorLogTarget[]): Settings {
+  return {
+    proxyPass: null,
+    returnAction: null,
+    proxyHttpVersion: '1.0',
+    proxySetHeaders: [],
+    proxyConnectTimeout: 60_000,
+    proxyReadTimeout: 60_000,
+    proxySendTimeout: 60_000,
+    proxyRedirect: { mode: 'default' },
+    proxyNextUpstream: new Set<NextUpstreamCondition>(['error', 'timeout']),
+    proxyNextUpstreamTries: 0,
+    proxyNextUpstreamTimeout: 0,
+    proxyBuffering: true,
+    addHeaders: [],
+    // nginx writes logs/access.log by default; Sluice writes no access log unless configured.
+    accessLogs: [],
+    errorLogs,
+    keepaliveTimeout: 75_000,
+    defaultType: 'text/plain',
+  };
+}

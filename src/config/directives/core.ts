@@ -1,0 +1,95 @@
+/**
+ * Main and events context (ngx_core_module, ngx_events_module, ngx_http_module's `http`), plus
+ * `error_log`, which nginx accepts at every level.
+ */
+import type { BuildContext } from '../build-context.js';
+import type { HttpDraft, Scope } from '../draft.js';
+import type { Directive } from '../parser.js';
+import type { ErrorLogTarget, LogLevel } from '../types.js';
+import { NOARGS, TAKE1, TAKE12, settingsOf, type DirectiveSpec } from './table.js';
+
+export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'notice', 'warn', 'error', 'crit', 'alert', 'emerg'];
+
+function parseErrorLog(d: Directive, cx: BuildContext): ErrorLogTarget | null {
+  const file = d.args[0]!;
+  if (/^(syslog|memory):/.test(file)) {
+    cx.problem(`unsupported error log target "${file}"`, d,
+      'syslog and memory error logs are not implemented in Sluice; log to a file or to stderr');
+    return null;
+  }
+  let level: LogLevel = 'error';
+  if (d.args.length === 2) {
+    const text = d.args[1]!;
+    if (!(LOG_LEVELS as readonly string[]).includes(text)) {
+      cx.problem(`invalid log level "${text}"`, d, `use one of ${LOG_LEVELS.join(', ')}`);
+      return null;
+    }
+    level = text as LogLevel;
+  }
+  const path = file === 'stderr' || file === '/dev/stderr' ? 'stderr' : cx.path(file);
+  return { path, level };
+}
+
+export const coreDirectives: readonly DirectiveSpec[] = [
+  {
+    name: 'worker_processes', contexts: ['main'], args: TAKE1,
+    handle(d, scope, cx) {
+      const v = d.args[0]!;
+      if (v === 'auto') {
+        scope.main.workerProcesses = 'auto';
+        return;
+      }
+      const n = /^[0-9]+$/.test(v) ? Number(v) : Number.NaN;
+      if (!Number.isSafeInteger(n) || n < 1) {
+        cx.problem('"worker_processes" directive invalid value', d, 'use a number of processes (1 or more) or "auto"');
+        return;
+      }
+      scope.main.workerProcesses = n;
+    },
+  },
+  {
+    name: 'pid', contexts: ['main'], args: TAKE1,
+    handle(d, scope, cx) {
+      scope.main.pid = cx.path(d.args[0]!);
+    },
+  },
+  {
+    name: 'error_log', contexts: ['main', 'http', 'server', 'location'], args: TAKE12, repeatable: true,
+    handle(d, scope, cx) {
+      const target = parseErrorLog(d, cx);
+      if (target === null) return;
+      if (scope.context === 'main') {
+        (scope.main.errorLogs ??= []).push(target);
+      } else {
+        (settingsOf(scope).errorLogs ??= []).push(target);
+      }
+    },
+  },
+  {
+    name: 'events', contexts: ['main'], args: NOARGS, block: 'children',
+    handle(_d, scope): Scope {
+      scope.main.events = {};
+      return { ...scope, context: 'events' };
+    },
+  },
+  {
+    name: 'worker_connections', contexts: ['events'], args: TAKE1,
+    handle(d, scope, cx) {
+      const n = cx.number(d, d.args[0]!);
+      if (n === null) return;
+      if (n < 1) {
+        cx.problem('"worker_connections" directive invalid value', d, 'use 1 or more');
+        return;
+      }
+      scope.main.events!.workerConnections = n;
+    },
+  },
+  {
+    name: 'http', contexts: ['main'], args: NOARGS, block: 'children',
+    handle(_d, scope): Scope {
+      const http: HttpDraft = { upstreams: [], maps: [], logFormats: new Map(), servers: [], settings: {} };
+      scope.main.http = http;
+      return { ...scope, context: 'http', http, settings: http.settings };
+    },
+  },
+];

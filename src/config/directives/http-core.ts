@@ -1,0 +1,206 @@
+/**
+ * ngx_http_core_module: `server`, `listen`, `server_name`, `location`, `keepalive_timeout`,
+ * `default_type`.
+ */
+import { hostname } from 'node:os';
+import { splitHostPort, parsePort } from '../address.js';
+import type { BuildContext } from '../build-context.js';
+import { locOf } from '../build-context.js';
+import type { LocationDraft, Scope, ServerDraft } from '../draft.js';
+import type { Directive } from '../parser.js';
+import type { LocationModifier, ServerName } from '../types.js';
+import { ONE_OR_MORE, TAKE1, TAKE12, HTTP_SERVER_LOCATION, settingsOf, type DirectiveSpec } from './table.js';
+
+/** nginx `listen` parameters Sluice does not implement yet (name before any `=`). */
+const PLANNED_LISTEN_PARAMS: ReadonlyMap<string, string> = new Map([
+  ['ssl', 'TLS is not implemented yet'],
+  ['http2', 'HTTP/2 is not implemented yet'],
+  ['quic', 'HTTP/3 is not implemented yet'],
+  ['proxy_protocol', 'the PROXY protocol is not implemented yet'],
+  ['reuseport', 'socket options are not implemented yet'],
+  ['deferred', 'socket options are not implemented yet'],
+  ['bind', 'socket options are not implemented yet'],
+  ['ipv6only', 'socket options are not implemented yet'],
+  ['backlog', 'socket options are not implemented yet'],
+  ['rcvbuf', 'socket options are not implemented yet'],
+  ['sndbuf', 'socket options are not implemented yet'],
+  ['accept_filter', 'socket options are not implemented yet'],
+  ['fastopen', 'socket options are not implemented yet'],
+  ['so_keepalive', 'socket options are not implemented yet'],
+  ['setfib', 'socket options are not implemented yet'],
+]);
+
+function listen(d: Directive, scope: Scope, cx: BuildContext): void {
+  const server = scope.server!;
+  const text = d.args[0]!;
+  const bad = (err: string, hint?: string): void => cx.problem(`${err} in "${text}" of the "listen" directive`, d, hint);
+  let host = '0.0.0.0';
+  let port = 80;
+  if (/^[0-9]+$/.test(text)) {
+    const p = parsePort(text, true);
+    if (p === null) return bad('invalid port', 'ports are 0 to 65535 (0 picks a free port)');
+    port = p;
+  } else {
+    const r = splitHostPort(text, { allowZeroPort: true, allowWildcard: true });
+    if (!r.ok) {
+      if (r.error === 'unix') {
+        return bad('unix domain sockets are not supported', 'listen on [ADDRESS:]PORT instead');
+      }
+      return bad(r.error, r.error === 'invalid port' ? 'ports are 0 to 65535 (0 picks a free port)' : undefined);
+    }
+    host = r.value.host === '*' ? '0.0.0.0' : r.value.host;
+    // `localhost` is fixed to 127.0.0.1 so a listener never depends on resolver order.
+    if (host.toLowerCase() === 'localhost') host = '127.0.0.1';
+    port = r.value.port ?? 80;
+  }
+  let defaultServer = false;
+  for (const param of d.args.slice(1)) {
+    if (param === 'default_server' || param === 'default') {
+      defaultServer = true;
+      continue;
+    }
+    const name = param.split('=')[0]!;
+    const planned = PLANNED_LISTEN_PARAMS.get(name);
+    if (planned !== undefined) {
+      cx.problem(`the "${name}" parameter of the "listen" directive is not implemented yet`, d,
+        `${planned}; remove "${param}" for now`);
+    } else {
+      cx.problem(`invalid parameter "${param}"`, d, 'the "listen" directive takes [ADDRESS:]PORT and optionally default_server');
+    }
+  }
+  server.listens.push({ text, host, port, defaultServer, at: locOf(d) });
+}
+
+function serverName(d: Directive, scope: Scope, cx: BuildContext): void {
+  const server = scope.server!;
+  for (const arg of d.args) {
+    let name = arg === '$hostname' ? hostname() : arg;
+    if (name.startsWith('~')) {
+      // nginx matches server_name regexes case-insensitively.
+      const regex = cx.regex(name.slice(1), true, d);
+      if (regex !== null) server.names.push({ kind: 'regex', regex });
+      server.primaryName ??= name;
+      continue;
+    }
+    name = name.toLowerCase();
+    server.primaryName ??= name;
+    if ((name.startsWith('*') && (name.length < 3 || name[1] !== '.')) || (name.startsWith('.') && name.length < 2)) {
+      cx.problem(`server name "${arg}" is invalid`, d, 'wildcards are "*.example.com", ".example.com" or "www.example.*"');
+      continue;
+    }
+    let entries: ServerName[];
+    if (name.startsWith('*.')) {
+      entries = [{ kind: 'suffix', suffix: name.slice(1) }];
+    } else if (name.startsWith('.')) {
+      entries = [{ kind: 'exact', name: name.slice(1) }, { kind: 'suffix', suffix: name }];
+    } else if (name.length > 2 && name.endsWith('.*')) {
+      entries = [{ kind: 'prefix', prefix: name.slice(0, -1) }];
+    } else {
+      entries = [{ kind: 'exact', name }];
+    }
+    const star = entries.some((e) => (e.kind === 'suffix' ? e.suffix : e.kind === 'prefix' ? e.prefix : e.kind === 'exact' ? e.name : '').includes('*'));
+    if (star) {
+      cx.problem(`invalid server name or wildcard "${arg}"`, d, 'wildcards are "*.example.com", ".example.com" or "www.example.*"');
+      continue;
+    }
+    server.names.push(...entries);
+  }
+}
+
+interface ParsedLocation {
+  readonly modifier: LocationModifier;
+  readonly pattern: string;
+}
+
+function parseLocationArgs(d: Directive, cx: BuildContext): ParsedLocation | null {
+  if (d.args.length === 2) {
+    const mod = d.args[0]!;
+    if (mod === '=' || mod === '^~' || mod === '~' || mod === '~*') return { modifier: mod, pattern: d.args[1]! };
+    cx.problem(`invalid location modifier "${mod}"`, d, 'modifiers are =, ^~, ~ and ~*');
+    return null;
+  }
+  const name = d.args[0]!;
+  // nginx reads a modifier glued to the pattern too: "=/x", "^~/x", "~^/x", "~*\.png$".
+  if (name.startsWith('=')) return { modifier: '=', pattern: name.slice(1) };
+  if (name.startsWith('^~')) return { modifier: '^~', pattern: name.slice(2) };
+  if (name.startsWith('~*')) return { modifier: '~*', pattern: name.slice(2) };
+  if (name.startsWith('~')) return { modifier: '~', pattern: name.slice(1) };
+  if (name.startsWith('@')) return { modifier: '@', pattern: name };
+  return { modifier: '', pattern: name };
+}
+
+function isPrefix(m: LocationModifier): boolean {
+  return m === '' || m === '^~';
+}
+
+function location(d: Directive, scope: Scope, cx: BuildContext): Scope | void {
+  const parsed = parseLocationArgs(d, cx);
+  if (parsed === null) return;
+  const { modifier, pattern } = parsed;
+  const parent = scope.context === 'location' ? scope.location : null;
+  if (parent !== null) {
+    if (parent.modifier === '=') {
+      return cx.problem(`location "${pattern}" cannot be inside the exact location "${parent.pattern}"`, d,
+        'an exact location matches one URI only; move this location out of it');
+    }
+    if (parent.modifier === '@') {
+      return cx.problem(`location "${pattern}" cannot be inside the named location "${parent.pattern}"`, d);
+    }
+    if (modifier === '@') {
+      return cx.problem(`named location "${pattern}" can be on the server level only`, d);
+    }
+    const regexChild = modifier === '~' || modifier === '~*';
+    if (!regexChild && !pattern.startsWith(parent.pattern)) {
+      return cx.problem(`location "${pattern}" is outside location "${parent.pattern}"`, d,
+        `a nested prefix location must start with its parent's prefix "${parent.pattern}"`);
+    }
+  }
+  let regex: RegExp | null = null;
+  if (modifier === '~' || modifier === '~*') {
+    regex = cx.regex(pattern, modifier === '~*', d);
+    if (regex === null) return;
+  }
+  const siblings = parent !== null ? parent.locations : scope.server!.locations;
+  const duplicate = siblings.some((s) => s.pattern === pattern && (
+    (s.modifier === '=' && modifier === '=')
+    || (isPrefix(s.modifier) && isPrefix(modifier))
+    || (s.modifier === '@' && modifier === '@')));
+  if (duplicate) {
+    cx.problem(`duplicate location "${pattern}"`, d, 'each prefix, exact and named location may appear once per level; merge the two blocks');
+  }
+  const loc: LocationDraft = { modifier, pattern, regex, locations: [], settings: {}, at: locOf(d) };
+  if (!duplicate) siblings.push(loc);
+  return { ...scope, context: 'location', location: loc, settings: loc.settings };
+}
+
+export const httpCoreDirectives: readonly DirectiveSpec[] = [
+  {
+    name: 'server', contexts: ['http'], args: [0, 0], block: 'children',
+    handle(d, scope): Scope {
+      const server: ServerDraft = { listens: [], names: [], primaryName: null, locations: [], settings: {}, at: locOf(d) };
+      scope.http!.servers.push(server);
+      return { ...scope, context: 'server', server, location: null, settings: server.settings };
+    },
+  },
+  { name: 'listen', contexts: ['server'], args: ONE_OR_MORE, repeatable: true, handle: listen },
+  { name: 'server_name', contexts: ['server'], args: ONE_OR_MORE, repeatable: true, handle: serverName },
+  { name: 'location', contexts: ['server', 'location'], args: TAKE12, block: 'children', repeatable: true, handle: location },
+  {
+    name: 'keepalive_timeout', contexts: HTTP_SERVER_LOCATION, args: TAKE12,
+    handle(d, scope, cx) {
+      if (d.args.length === 2) {
+        cx.problem('the header_timeout parameter of "keepalive_timeout" is not implemented', d,
+          'Sluice does not send a "Keep-Alive: timeout=" header; remove the second value');
+        return;
+      }
+      const v = cx.duration(d, d.args[0]!);
+      if (v !== null) settingsOf(scope).keepaliveTimeout = v;
+    },
+  },
+  {
+    name: 'default_type', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    handle(d, scope) {
+      settingsOf(scope).defaultType = d.args[0]!;
+    },
+  },
+];

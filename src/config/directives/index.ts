@@ -1,0 +1,31 @@
+/** Every directive Sluice accepts, by name (one name may have entries for different contexts). */
+import { coreDirectives } from './core.js';
+import { headersDirectives } from './headers.js';
+import { httpCoreDirectives } from './http-core.js';
+import { logDirectives } from './log.js';
+import { mapDirectives } from './map.js';
+import { proxyDirectives } from './proxy.js';
+import { rewriteDirectives } from './rewrite.js';
+import type { DirectiveSpec } from './table.js';
+import { upstreamDirectives } from './upstream.js';
+
+export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
+  ...coreDirectives,
+  ...httpCoreDirectives,
+  ...rewriteDirectives,
+  ...headersDirectives,
+  ...logDirectives,
+  ...mapDirectives,
+  ...upstreamDirectives,
+  ...proxyDirectives,
+];
+
+export const DIRECTIVES_BY_NAME: ReadonlyMap<string, readonly DirectiveSpec[]> = (() => {
+  const byName = new Map<string, DirectiveSpec[]>();
+  for (const spec of ALL_DIRECTIVES) {
+    const list = byName.get(spec.name) ?? [];
+    list.push(spec);
+    byName.set(spec.name, list);
+  }
+  return byName;
+})();

@@ -1,0 +1,149 @@
+/** ngx_http_proxy_module: the proxy_* directives Sluice implements. */
+import { splitHostPort } from '../address.js';
+import type { BuildContext } from '../build-context.js';
+import { locOf } from '../build-context.js';
+import type { Scope } from '../draft.js';
+import type { Directive } from '../parser.js';
+import type { ComplexValue, NextUpstreamCondition, ProxyRedirect } from '../types.js';
+import {
+  ONE_OR_MORE, TAKE1, TAKE12, TAKE2, HTTP_SERVER_LOCATION, durationSetting, numberSetting, parseEnum, parseFlag,
+  settingsOf, type DirectiveSpec,
+} from './table.js';
+
+export const NEXT_UPSTREAM_CONDITIONS: readonly NextUpstreamCondition[] = [
+  'error', 'timeout', 'invalid_header', 'http_500', 'http_502', 'http_503', 'http_504', 'http_403', 'http_404',
+  'http_429', 'non_idempotent',
+];
+
+const URI_IN_REGEX_LOCATION =
+  '"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, '
+  + 'or inside "if" statement, or inside "limit_except" block';
+
+function proxyPass(d: Directive, scope: Scope, cx: BuildContext): void {
+  const url = d.args[0]!;
+  if (url.includes('$')) {
+    cx.problem(`variables in "proxy_pass" are not supported "${url}"`, d,
+      'write the host literally, or define an upstream {} block and proxy_pass to its name');
+    return;
+  }
+  const lower = url.toLowerCase();
+  if (lower.startsWith('https://')) {
+    cx.problem('https upstreams are not supported yet', d, 'TLS to upstreams is not implemented yet (another change adds it); use http:// for now');
+    return;
+  }
+  if (!lower.startsWith('http://')) {
+    cx.problem(`invalid URL prefix in "${url}"`, d, 'proxy_pass takes http://HOST[:PORT][/URI] or http://UPSTREAM_NAME[/URI]');
+    return;
+  }
+  const rest = url.slice('http://'.length);
+  const slash = rest.indexOf('/');
+  const authority = slash < 0 ? rest : rest.slice(0, slash);
+  const uri = slash < 0 ? null : rest.slice(slash);
+  const r = splitHostPort(authority);
+  if (!r.ok) {
+    if (r.error === 'unix') {
+      cx.problem(`unix domain sockets are not supported in upstream "${rest}"`, d, 'proxy to http://HOST:PORT');
+    } else {
+      cx.problem(`${r.error} in upstream "${rest}"`, d);
+    }
+    return;
+  }
+  const location = scope.location!;
+  if (uri !== null && (location.modifier === '~' || location.modifier === '~*' || location.modifier === '@')) {
+    cx.problem(URI_IN_REGEX_LOCATION, d, `remove "${uri}" from the URL; the request URI is passed unchanged`);
+    return;
+  }
+  // $proxy_host: the host as written, with the port when one is written and is not 80.
+  const port = r.value.port;
+  const hostText = port === null ? authority : authority.slice(0, authority.lastIndexOf(':'));
+  const proxyHost = port === null || port === 80 ? hostText : authority;
+  settingsOf(scope).proxyPass = { url, host: r.value.host, port, uri, proxyHost, at: locOf(d) };
+}
+
+function proxyRedirect(d: Directive, scope: Scope, cx: BuildContext): void {
+  const settings = settingsOf(scope);
+  let line: ProxyRedirect;
+  if (d.args.length === 1) {
+    const v = d.args[0]!;
+    if (v !== 'default' && v !== 'off') {
+      cx.problem(`invalid parameter "${v}"`, d, 'use "proxy_redirect default", "proxy_redirect off" or "proxy_redirect FROM TO"');
+      return;
+    }
+    line = { mode: v };
+  } else {
+    const [fromText, toText] = d.args as [string, string];
+    let from: ComplexValue | RegExp | null;
+    if (fromText.startsWith('~')) {
+      const caseless = fromText.startsWith('~*');
+      from = cx.regex(fromText.slice(caseless ? 2 : 1), caseless, d);
+    } else {
+      from = cx.complex(fromText, d);
+    }
+    const to = cx.complex(toText, d);
+    if (from === null || to === null) return;
+    line = { mode: 'rules', rules: [{ from, to }] };
+  }
+  const prev = settings.proxyRedirect;
+  // nginx: "off" anywhere at a level wins over the other lines of that level.
+  if (prev === undefined || line.mode === 'off') {
+    settings.proxyRedirect = line;
+    return;
+  }
+  if (prev.mode === 'off') return;
+  if (prev.mode === 'rules' && line.mode === 'rules') {
+    settings.proxyRedirect = { mode: 'rules', rules: [...prev.rules, ...line.rules] };
+    return;
+  }
+  if (prev.mode === 'default' && line.mode === 'default') return;
+  cx.problem('"proxy_redirect default" cannot be combined with other proxy_redirect rules', d,
+    'write the default rule out instead: "proxy_redirect PROXY_PASS_URL LOCATION_PREFIX;"');
+}
+
+export const proxyDirectives: readonly DirectiveSpec[] = [
+  { name: 'proxy_pass', contexts: ['location'], args: TAKE1, handle: proxyPass },
+  {
+    name: 'proxy_http_version', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    handle(d, scope, cx) {
+      const v = parseEnum(d, d.args[0]!, ['1.0', '1.1'] as const, cx);
+      if (v !== null) settingsOf(scope).proxyHttpVersion = v;
+    },
+  },
+  {
+    name: 'proxy_set_header', contexts: HTTP_SERVER_LOCATION, args: TAKE2, repeatable: true,
+    handle(d, scope, cx) {
+      const value = cx.complex(d.args[1]!, d);
+      if (value !== null) (settingsOf(scope).proxySetHeaders ??= []).push({ name: d.args[0]!, value });
+    },
+  },
+  durationSetting('proxy_connect_timeout', 'proxyConnectTimeout'),
+  durationSetting('proxy_read_timeout', 'proxyReadTimeout'),
+  durationSetting('proxy_send_timeout', 'proxySendTimeout'),
+  { name: 'proxy_redirect', contexts: HTTP_SERVER_LOCATION, args: TAKE12, repeatable: true, handle: proxyRedirect },
+  {
+    name: 'proxy_next_upstream', contexts: HTTP_SERVER_LOCATION, args: ONE_OR_MORE,
+    handle(d, scope, cx) {
+      const set = new Set<NextUpstreamCondition>();
+      let off = false;
+      for (const v of d.args) {
+        if (v === 'off') {
+          off = true;
+        } else if ((NEXT_UPSTREAM_CONDITIONS as readonly string[]).includes(v)) {
+          set.add(v as NextUpstreamCondition);
+        } else {
+          cx.problem(`invalid value "${v}"`, d, `use off or any of ${NEXT_UPSTREAM_CONDITIONS.join(' ')}`);
+          return;
+        }
+      }
+      settingsOf(scope).proxyNextUpstream = off ? new Set() : set;
+    },
+  },
+  numberSetting('proxy_next_upstream_tries', 'proxyNextUpstreamTries'),
+  durationSetting('proxy_next_upstream_timeout', 'proxyNextUpstreamTimeout'),
+  {
+    name: 'proxy_buffering', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    handle(d, scope, cx) {
+      const v = parseFlag(d, cx);
+      if (v !== null) settingsOf(scope).proxyBuffering = v;
+    },
+  },
+];

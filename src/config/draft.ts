@@ -1,0 +1,130 @@
+/**
+ * Mutable drafts the directive handlers fill in while the tree is walked. `resolve.ts` turns
+ * them into the frozen `Config` once every directive has been seen (so upstreams and maps may be
+ * used before they are defined, and DNS runs once for the whole config).
+ */
+import type {
+  AccessLogTarget, AddHeaderRule, ErrorLogTarget, HeaderRule, LocationModifier, LogFormat, MapConfig,
+  NextUpstreamCondition, ProxyRedirect, ReturnAction, ServerName, SourceLoc,
+} from './types.js';
+
+/** An access_log line; the format name is checked once every log_format has been seen. */
+export type AccessLogDraft = AccessLogTarget;
+
+/** proxy_pass as parsed, before it is tied to an explicit or implicit upstream. */
+export interface ProxyPassDraft {
+  readonly url: string;
+  /** Host as written (IPv6 without brackets). */
+  readonly host: string;
+  /** The port when written in the URL, else null (80). */
+  readonly port: number | null;
+  readonly uri: string | null;
+  readonly proxyHost: string;
+  readonly at: SourceLoc;
+}
+
+/** Settings written at one level (http, server or location); undefined means "not set here". */
+export interface SettingsDraft {
+  proxyPass?: ProxyPassDraft;
+  returnAction?: ReturnAction;
+  proxyHttpVersion?: '1.0' | '1.1';
+  proxySetHeaders?: HeaderRule[];
+  proxyConnectTimeout?: number;
+  proxyReadTimeout?: number;
+  proxySendTimeout?: number;
+  proxyRedirect?: ProxyRedirect;
+  proxyNextUpstream?: ReadonlySet<NextUpstreamCondition>;
+  proxyNextUpstreamTries?: number;
+  proxyNextUpstreamTimeout?: number;
+  proxyBuffering?: boolean;
+  addHeaders?: AddHeaderRule[];
+  accessLogs?: AccessLogDraft[];
+  /** `access_log off` at this level (nginx: `off` anywhere at a level disables that level's logs). */
+  accessLogOff?: boolean;
+  errorLogs?: ErrorLogTarget[];
+  keepaliveTimeout?: number;
+  defaultType?: string;
+}
+
+export interface LocationDraft {
+  readonly modifier: LocationModifier;
+  /** The name nginx compares for nesting and duplicates (pattern without the modifier). */
+  readonly pattern: string;
+  readonly regex: RegExp | null;
+  readonly locations: LocationDraft[];
+  readonly settings: SettingsDraft;
+  readonly at: SourceLoc;
+}
+
+export interface ListenDraft {
+  /** Address as written (for messages). */
+  readonly text: string;
+  /** IP address, or a host name still to be resolved. */
+  readonly host: string;
+  readonly port: number;
+  readonly defaultServer: boolean;
+  readonly at: SourceLoc;
+}
+
+export interface ServerDraft {
+  readonly listens: ListenDraft[];
+  readonly names: ServerName[];
+  primaryName: string | null;
+  readonly locations: LocationDraft[];
+  readonly settings: SettingsDraft;
+  readonly at: SourceLoc;
+}
+
+export interface UpstreamServerDraft {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly maxFails: number;
+  readonly failTimeout: number;
+  readonly backup: boolean;
+  readonly down: boolean;
+  readonly at: SourceLoc;
+}
+
+export interface UpstreamDraft {
+  readonly name: string;
+  readonly servers: UpstreamServerDraft[];
+  /** `server` lines seen, valid or not (so a bad line does not also say "no servers"). */
+  serverLines: number;
+  keepalive: number;
+  keepaliveTimeout: number;
+  keepaliveRequests: number;
+  readonly at: SourceLoc;
+}
+
+export interface HttpDraft {
+  readonly upstreams: UpstreamDraft[];
+  readonly maps: MapConfig[];
+  readonly logFormats: Map<string, LogFormat>;
+  readonly servers: ServerDraft[];
+  readonly settings: SettingsDraft;
+}
+
+export interface MainDraft {
+  workerProcesses?: number | 'auto';
+  pid?: string;
+  errorLogs?: ErrorLogTarget[];
+  events: { workerConnections?: number } | null;
+  http: HttpDraft | null;
+}
+
+export type Context = 'main' | 'events' | 'http' | 'server' | 'location' | 'upstream';
+
+/** Where the walker is: the context plus the drafts of every enclosing block. */
+export interface Scope {
+  readonly context: Context;
+  readonly main: MainDraft;
+  readonly http: HttpDraft | null;
+  readonly server: ServerDraft | null;
+  /** The innermost enclosing location. */
+  readonly location: LocationDraft | null;
+  readonly upstream: UpstreamDraft | null;
+  /** The settings of the innermost http, server or location block. */
+  readonly settings: SettingsDraft | null;
+}

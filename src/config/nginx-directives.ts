@@ -1,0 +1,102 @@
+/**
+ * nginx directives that Sluice does not accept, so that a config written for nginx gets a precise
+ * answer ("Sluice does not implement this") instead of a bare "unknown directive".
+ */
+
+/**
+ * Directives planned for Sluice but not implemented yet (another change adds them). Keep this in
+ * step with the directive tables: when one is implemented, delete it here.
+ */
+export const PLANNED_DIRECTIVES: ReadonlyMap<string, string> = new Map([
+  ['least_conn', 'load-balancing methods other than round-robin are not implemented yet'],
+  ['ip_hash', 'load-balancing methods other than round-robin are not implemented yet'],
+  ['hash', 'load-balancing methods other than round-robin are not implemented yet'],
+  ['random', 'load-balancing methods other than round-robin are not implemented yet'],
+  ['sticky', 'sticky sessions are not implemented yet'],
+  ['zone', 'shared upstream zones are not implemented yet'],
+  ['health_check', 'active health checks are not implemented yet'],
+  ['ssl_certificate', 'TLS is not implemented yet'],
+  ['ssl_certificate_key', 'TLS is not implemented yet'],
+  ['proxy_ssl_verify', 'TLS to upstreams is not implemented yet'],
+  ['proxy_ssl_server_name', 'TLS to upstreams is not implemented yet'],
+  ['proxy_ssl_name', 'TLS to upstreams is not implemented yet'],
+  ['proxy_ssl_trusted_certificate', 'TLS to upstreams is not implemented yet'],
+  ['allow', 'access control is not implemented yet'],
+  ['deny', 'access control is not implemented yet'],
+  ['limit_conn', 'connection limits are not implemented yet'],
+  ['limit_conn_zone', 'connection limits are not implemented yet'],
+  ['limit_req', 'request rate limits are not implemented yet'],
+  ['limit_req_zone', 'request rate limits are not implemented yet'],
+]);
+
+/** Well-known nginx directives that Sluice does not implement (and has no plan to, for now). */
+export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
+  // core (main / events)
+  'user', 'daemon', 'master_process', 'worker_rlimit_nofile', 'worker_rlimit_core', 'worker_cpu_affinity',
+  'worker_priority', 'worker_shutdown_timeout', 'working_directory', 'load_module', 'env', 'lock_file',
+  'pcre_jit', 'thread_pool', 'timer_resolution', 'ssl_engine', 'debug_points', 'google_perftools_profiles',
+  'multi_accept', 'use', 'accept_mutex', 'accept_mutex_delay', 'debug_connection', 'worker_aio_requests',
+  'stream', 'mail',
+  // http core
+  'sendfile', 'sendfile_max_chunk', 'tcp_nopush', 'tcp_nodelay', 'types', 'types_hash_max_size',
+  'types_hash_bucket_size', 'server_tokens', 'root', 'alias', 'index', 'autoindex', 'autoindex_exact_size',
+  'autoindex_format', 'autoindex_localtime', 'try_files', 'error_page', 'internal', 'resolver',
+  'resolver_timeout', 'client_max_body_size', 'client_body_buffer_size', 'client_body_timeout',
+  'client_header_timeout', 'client_header_buffer_size', 'client_body_temp_path', 'client_body_in_file_only',
+  'large_client_header_buffers', 'send_timeout', 'reset_timedout_connection', 'keepalive_requests',
+  'keepalive_disable', 'keepalive_time', 'lingering_close', 'lingering_time', 'lingering_timeout',
+  'server_names_hash_max_size', 'server_names_hash_bucket_size', 'variables_hash_max_size',
+  'variables_hash_bucket_size', 'map_hash_max_size', 'map_hash_bucket_size', 'open_file_cache',
+  'open_file_cache_errors', 'open_file_cache_min_uses', 'open_file_cache_valid', 'log_not_found',
+  'log_subrequest', 'open_log_file_cache', 'merge_slashes', 'msie_padding', 'msie_refresh',
+  'port_in_redirect', 'server_name_in_redirect', 'absolute_redirect', 'recursive_error_pages',
+  'underscores_in_headers', 'ignore_invalid_headers', 'chunked_transfer_encoding', 'etag', 'if_modified_since',
+  'limit_rate', 'limit_rate_after', 'limit_except', 'satisfy', 'directio', 'aio', 'output_buffers',
+  'postpone_output', 'http2', 'http3', 'listen_backlog', 'connection_pool_size', 'request_pool_size',
+  'subrequest_output_buffer_size', 'disable_symlinks', 'max_ranges', 'expires', 'charset', 'source_charset',
+  'override_charset', 'charset_map', 'charset_types',
+  // rewrite / scripting
+  'rewrite', 'rewrite_log', 'if', 'set', 'break', 'uninitialized_variable_warn', 'geo', 'split_clients',
+  'perl', 'perl_set', 'js_include', 'js_import', 'js_set', 'js_content', 'njs',
+  // gzip and friends
+  'gzip', 'gzip_buffers', 'gzip_comp_level', 'gzip_disable', 'gzip_http_version', 'gzip_min_length',
+  'gzip_proxied', 'gzip_types', 'gzip_vary', 'gzip_static', 'gunzip', 'brotli', 'sub_filter', 'sub_filter_once',
+  'ssi', 'addition_types',
+  // TLS
+  'ssl', 'ssl_protocols', 'ssl_ciphers', 'ssl_prefer_server_ciphers', 'ssl_session_cache',
+  'ssl_session_timeout', 'ssl_session_tickets', 'ssl_dhparam', 'ssl_stapling', 'ssl_stapling_verify',
+  'ssl_trusted_certificate', 'ssl_client_certificate', 'ssl_verify_client', 'ssl_verify_depth',
+  'ssl_ecdh_curve', 'ssl_buffer_size', 'ssl_early_data', 'ssl_password_file', 'ssl_conf_command',
+  // access, auth, limits, status
+  'auth_basic', 'auth_basic_user_file', 'auth_request', 'auth_request_set', 'limit_conn_status',
+  'limit_conn_log_level', 'limit_req_status', 'limit_req_log_level', 'stub_status', 'status',
+  'real_ip_header', 'set_real_ip_from', 'real_ip_recursive', 'secure_link', 'secure_link_md5',
+  'userid', 'userid_name', 'empty_gif', 'mirror', 'slice', 'dav_methods', 'upstream_conf', 'api',
+  // proxy module parts Sluice does not implement
+  'proxy_cache', 'proxy_cache_path', 'proxy_cache_key', 'proxy_cache_valid', 'proxy_cache_bypass',
+  'proxy_cache_lock', 'proxy_cache_methods', 'proxy_cache_min_uses', 'proxy_cache_use_stale',
+  'proxy_cache_revalidate', 'proxy_cache_background_update', 'proxy_no_cache', 'proxy_temp_path',
+  'proxy_buffers', 'proxy_buffer_size', 'proxy_busy_buffers_size', 'proxy_max_temp_file_size',
+  'proxy_temp_file_write_size', 'proxy_request_buffering', 'proxy_ignore_client_abort',
+  'proxy_intercept_errors', 'proxy_hide_header', 'proxy_pass_header', 'proxy_ignore_headers',
+  'proxy_pass_request_headers', 'proxy_pass_request_body', 'proxy_set_body', 'proxy_method',
+  'proxy_headers_hash_max_size', 'proxy_headers_hash_bucket_size', 'proxy_cookie_domain',
+  'proxy_cookie_path', 'proxy_cookie_flags', 'proxy_bind', 'proxy_socket_keepalive', 'proxy_limit_rate',
+  'proxy_store', 'proxy_store_access', 'proxy_force_ranges', 'proxy_ssl_certificate',
+  'proxy_ssl_certificate_key', 'proxy_ssl_protocols', 'proxy_ssl_ciphers', 'proxy_ssl_session_reuse',
+  'proxy_ssl_verify_depth', 'proxy_ssl_crl', 'proxy_ssl_password_file', 'proxy_ssl_conf_command',
+  'proxy_upstream_fail_timeout', 'proxy_headers_hash', 'proxy_http_version_upgrade',
+  // other upstream modules and load balancers
+  'fastcgi_pass', 'fastcgi_param', 'fastcgi_index', 'fastcgi_split_path_info', 'fastcgi_read_timeout',
+  'fastcgi_buffers', 'fastcgi_buffer_size', 'uwsgi_pass', 'uwsgi_param', 'scgi_pass', 'scgi_param',
+  'grpc_pass', 'grpc_set_header', 'grpc_read_timeout', 'memcached_pass', 'ntlm', 'queue',
+  'resolver_zone', 'server_resolve',
+]);
+
+/** The hint for a directive nginx has and Sluice does not (or not yet). */
+export function nginxOnlyHint(name: string): string | null {
+  const planned = PLANNED_DIRECTIVES.get(name);
+  if (planned !== undefined) return `"${name}" is not implemented yet (${planned}); remove it for now`;
+  if (NGINX_ONLY_DIRECTIVES.has(name)) return `"${name}" is an nginx directive that Sluice does not implement; remove it`;
+  return null;
+}

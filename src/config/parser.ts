@@ -1,0 +1,103 @@
+/**
+ * Parser: tokens -> a tree of directives, as ngx_conf_parse() reads them. It knows nothing about
+ * which directives exist (that is the job of the directive tables); it only checks the shape.
+ * Syntax errors use nginx's wording; parsing of a file stops at its first syntax error, as in
+ * nginx, but whatever was read before it is kept (so includes seen so far are still checked).
+ */
+import { tokenize } from './lexer.js';
+import type { Problems } from './problems.js';
+
+/** One directive as written: `name args... ;` or `name args... { block }`. */
+export interface Directive {
+  readonly name: string;
+  readonly args: readonly string[];
+  /** The directives inside `{ }`, or null when the directive ended with `;`. */
+  readonly block: readonly Directive[] | null;
+  readonly file: string;
+  /** The line of the `;` or `{` that ends the directive: nginx reports problems there. */
+  readonly line: number;
+  /** For a block, the line of its closing `}` (nginx reports end-of-block problems there). */
+  readonly endLine: number;
+}
+
+interface MutableDirective {
+  name: string;
+  args: string[];
+  block: MutableDirective[] | null;
+  file: string;
+  line: number;
+  endLine: number;
+}
+
+class StopParsing extends Error {}
+
+export interface ParseOptions {
+  /**
+   * True for `-g` text: nginx words the end-of-input error differently there
+   * (`unexpected end of parameter, expecting ";"`).
+   */
+  readonly commandLine?: boolean;
+}
+
+/** Parses one file's text. Problems are added to `problems`; the tree read so far is returned. */
+export function parseConfigText(
+  text: string,
+  file: string,
+  problems: Problems,
+  options: ParseOptions = {},
+): Directive[] {
+  const tokens = tokenize(text);
+  let pos = 0;
+  const fail = (message: string, line: number): never => {
+    problems.add(message, { file, line });
+    throw new StopParsing();
+  };
+
+  const parseList = (into: MutableDirective[], inBlock: boolean): number => {
+    let words: string[] = [];
+    for (;;) {
+      const tok = tokens[pos++]!;
+      switch (tok.kind) {
+        case 'word':
+          words.push(tok.value);
+          break;
+        case ';':
+          if (words.length === 0) fail('unexpected ";"', tok.line);
+          into.push({ name: words[0]!, args: words.slice(1), block: null, file, line: tok.line, endLine: tok.line });
+          words = [];
+          break;
+        case '{': {
+          if (words.length === 0) fail('unexpected "{"', tok.line);
+          const node: MutableDirective = {
+            name: words[0]!, args: words.slice(1), block: [], file, line: tok.line, endLine: tok.line,
+          };
+          into.push(node);
+          words = [];
+          node.endLine = parseList(node.block!, true);
+          break;
+        }
+        case '}':
+          if (words.length !== 0 || !inBlock) fail('unexpected "}"', tok.line);
+          return tok.line;
+        case 'eof':
+          if (words.length !== 0 || tok.incomplete) {
+            fail(options.commandLine === true
+              ? 'unexpected end of parameter, expecting ";"'
+              : 'unexpected end of file, expecting ";" or "}"', tok.line);
+          }
+          if (inBlock) fail('unexpected end of file, expecting "}"', tok.line);
+          return tok.line;
+        case 'error':
+          fail(tok.message, tok.line);
+      }
+    }
+  };
+
+  const root: MutableDirective[] = [];
+  try {
+    parseList(root, false);
+  } catch (err) {
+    if (!(err instanceof StopParsing)) throw err;
+  }
+  return root;
+}

@@ -1,0 +1,254 @@
+/**
+ * The typed, validated, frozen configuration that the control plane hands to the data plane.
+ * Everything here is plain data (plus compiled RegExps); the data plane never re-parses text.
+ * Durations are milliseconds, sizes are bytes.
+ */
+
+/** Where a directive was written: used for every error message. */
+export interface SourceLoc {
+  readonly file: string;
+  readonly line: number;
+}
+
+/**
+ * One piece of an nginx "complex value": literal text or a variable reference.
+ * `$host` and `${host}` both become `{ variable: 'host' }`; `$1` becomes `{ variable: '1' }`.
+ */
+export type ValuePart = { readonly text: string } | { readonly variable: string };
+
+/** A string that may contain variables, compiled once at config time. */
+export interface ComplexValue {
+  /** The text as written in the config (after unquoting). */
+  readonly raw: string;
+  readonly parts: readonly ValuePart[];
+  /** The value when it contains no variables, else null. */
+  readonly constant: string | null;
+}
+
+export type LogLevel = 'debug' | 'info' | 'notice' | 'warn' | 'error' | 'crit' | 'alert' | 'emerg';
+
+/** `error_log FILE [LEVEL]`: `path` is absolute, or the literal 'stderr'. */
+export interface ErrorLogTarget {
+  readonly path: string;
+  readonly level: LogLevel;
+}
+
+/** `access_log PATH [FORMAT] [if=COND]`: `path` is absolute, or 'stdout' / 'stderr'. */
+export interface AccessLogTarget {
+  readonly path: string;
+  readonly format: string;
+  readonly condition: ComplexValue | null;
+  readonly loc: SourceLoc;
+}
+
+export interface LogFormat {
+  readonly name: string;
+  readonly escape: 'default' | 'json' | 'none';
+  readonly format: ComplexValue;
+}
+
+/** A resolved socket address (a hostname in the config may yield several). */
+export interface SockAddr {
+  readonly host: string;
+  readonly port: number;
+  readonly family: 4 | 6;
+}
+
+export interface UpstreamServer {
+  /** The address as written in the config, e.g. "localhost:8010". */
+  readonly name: string;
+  readonly address: SockAddr;
+  /** @default 1 */
+  readonly weight: number;
+  /** @default 1 */
+  readonly maxFails: number;
+  /** @default 10000 */
+  readonly failTimeout: number;
+  /** @default false */
+  readonly backup: boolean;
+  /** @default false */
+  readonly down: boolean;
+  readonly loc: SourceLoc;
+}
+
+export interface UpstreamConfig {
+  readonly name: string;
+  readonly servers: readonly UpstreamServer[];
+  /** `keepalive N`: idle connections kept for reuse; 0 disables. @default 0 */
+  readonly keepalive: number;
+  /** `keepalive_timeout`. @default 60000 */
+  readonly keepaliveTimeout: number;
+  /** `keepalive_requests`. @default 1000 */
+  readonly keepaliveRequests: number;
+  /** True when made from `proxy_pass http://host:port` rather than an `upstream {}` block. */
+  readonly implicit: boolean;
+  readonly loc: SourceLoc;
+}
+
+export interface MapConfig {
+  /** The variable the map defines, without the `$`. */
+  readonly variable: string;
+  readonly source: ComplexValue;
+  readonly defaultValue: ComplexValue | null;
+  readonly hostnames: boolean;
+  readonly volatile: boolean;
+  /** Exact keys, stored lower-cased (nginx compares map strings case-insensitively). */
+  readonly exact: ReadonlyMap<string, ComplexValue>;
+  /** `hostnames`: `*.example.com` / `.example.com` keys, stored as the suffix ".example.com". */
+  readonly suffixes: readonly { readonly suffix: string; readonly value: ComplexValue }[];
+  /** `hostnames`: `www.example.*` keys, stored as the prefix "www.example.". */
+  readonly prefixes: readonly { readonly prefix: string; readonly value: ComplexValue }[];
+  /** `~regex` and `~*regex` keys in file order. */
+  readonly regexes: readonly { readonly regex: RegExp; readonly value: ComplexValue }[];
+  readonly loc: SourceLoc;
+}
+
+export interface Listen {
+  /** As written, normalised: "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80". */
+  readonly key: string;
+  readonly host: string;
+  readonly port: number;
+  readonly defaultServer: boolean;
+  readonly loc: SourceLoc;
+}
+
+export type ServerName =
+  | { readonly kind: 'exact'; readonly name: string }
+  /** `*.example.com` -> suffix ".example.com"; `.example.com` gives an exact and a suffix entry. */
+  | { readonly kind: 'suffix'; readonly suffix: string }
+  /** `www.example.*` -> prefix "www.example." */
+  | { readonly kind: 'prefix'; readonly prefix: string }
+  | { readonly kind: 'regex'; readonly regex: RegExp };
+
+export interface HeaderRule {
+  readonly name: string;
+  readonly value: ComplexValue;
+}
+
+export interface AddHeaderRule extends HeaderRule {
+  readonly always: boolean;
+}
+
+export interface ReturnAction {
+  readonly code: number;
+  /** Body text for most codes; the URL for 301/302/303/307/308. */
+  readonly text: ComplexValue | null;
+}
+
+export type NextUpstreamCondition =
+  | 'error' | 'timeout' | 'invalid_header'
+  | 'http_500' | 'http_502' | 'http_503' | 'http_504' | 'http_403' | 'http_404' | 'http_429'
+  | 'non_idempotent';
+
+export interface ProxyPass {
+  /** The URL as written. */
+  readonly url: string;
+  readonly scheme: 'http';
+  /** Key into HttpConfig.upstreams (implicit upstreams are named "host:port"). */
+  readonly upstream: string;
+  /** The URI part of the URL ("/", "/api/"), or null when the URL has none. */
+  readonly uri: string | null;
+  /** The value of `$proxy_host`: the host (and port unless 80) from the URL. */
+  readonly proxyHost: string;
+}
+
+export type ProxyRedirect =
+  | { readonly mode: 'off' }
+  | { readonly mode: 'default' }
+  | { readonly mode: 'rules'; readonly rules: readonly { readonly from: ComplexValue | RegExp; readonly to: ComplexValue }[] };
+
+/** Every setting that nginx inherits http > server > location, already merged for one level. */
+export interface Settings {
+  /** `proxy_pass`: not inherited (location-level). */
+  readonly proxyPass: ProxyPass | null;
+  /** `return` at this level (server-level return runs before location matching). */
+  readonly returnAction: ReturnAction | null;
+  /** @default '1.0' */
+  readonly proxyHttpVersion: '1.0' | '1.1';
+  /** The effective proxy_set_header list (nginx: a level with none inherits its parent's). */
+  readonly proxySetHeaders: readonly HeaderRule[];
+  /** @default 60000 */
+  readonly proxyConnectTimeout: number;
+  /** @default 60000 */
+  readonly proxyReadTimeout: number;
+  /** @default 60000 */
+  readonly proxySendTimeout: number;
+  /** @default { mode: 'default' } */
+  readonly proxyRedirect: ProxyRedirect;
+  /** Empty set means `off`. @default error, timeout */
+  readonly proxyNextUpstream: ReadonlySet<NextUpstreamCondition>;
+  /** 0 = unlimited. @default 0 */
+  readonly proxyNextUpstreamTries: number;
+  /** 0 = unlimited. @default 0 */
+  readonly proxyNextUpstreamTimeout: number;
+  /** Accepted; Sluice always streams. @default true */
+  readonly proxyBuffering: boolean;
+  /** The effective add_header list (inherited like proxy_set_header). */
+  readonly addHeaders: readonly AddHeaderRule[];
+  /** Empty array means `access_log off`. */
+  readonly accessLogs: readonly AccessLogTarget[];
+  readonly errorLogs: readonly ErrorLogTarget[];
+  /** `keepalive_timeout` for client connections. @default 75000 */
+  readonly keepaliveTimeout: number;
+  /** `default_type`, used for `return` bodies. @default 'text/plain' */
+  readonly defaultType: string;
+}
+
+export type LocationModifier = '=' | '^~' | '~' | '~*' | '' | '@';
+
+export interface LocationConfig {
+  readonly modifier: LocationModifier;
+  /** The pattern as written (a URI prefix, exact URI, regex source or @name). */
+  readonly pattern: string;
+  /** Compiled for `~` and `~*`, else null. */
+  readonly regex: RegExp | null;
+  readonly locations: readonly LocationConfig[];
+  readonly settings: Settings;
+  readonly loc: SourceLoc;
+}
+
+export interface ServerConfig {
+  readonly listens: readonly Listen[];
+  /** In config order; the first is `$server_name`. */
+  readonly serverNames: readonly ServerName[];
+  /** The first server_name as written ("" when none). */
+  readonly primaryName: string;
+  readonly locations: readonly LocationConfig[];
+  /** Server-level settings (used for server-level `return` and for requests no location matches). */
+  readonly settings: Settings;
+  readonly loc: SourceLoc;
+}
+
+export interface HttpConfig {
+  readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
+  readonly maps: readonly MapConfig[];
+  readonly logFormats: ReadonlyMap<string, LogFormat>;
+  readonly servers: readonly ServerConfig[];
+  readonly settings: Settings;
+}
+
+export interface Config {
+  /** Absolute path of the main config file, or "<inline>" for config text. */
+  readonly file: string;
+  readonly prefix: string;
+  /** @default 1 */
+  readonly workerProcesses: number | 'auto';
+  /** Absolute path, or null when `pid` is not set. */
+  readonly pid: string | null;
+  /** Main-level error_log; defaults to stderr at `error`. */
+  readonly errorLogs: readonly ErrorLogTarget[];
+  /** `events { worker_connections N; }`. @default 512 */
+  readonly workerConnections: number;
+  readonly http: HttpConfig | null;
+  /** Every file read, in order, with its text (for `-T`). */
+  readonly sources: readonly { readonly file: string; readonly text: string }[];
+}
+
+/** One problem found in a config; all are collected before failing. */
+export interface ConfigProblem {
+  readonly message: string;
+  readonly file: string;
+  readonly line: number;
+  /** What to do next, when there is something useful to say. */
+  readonly hint?: string;
+}

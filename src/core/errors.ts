@@ -1,0 +1,75 @@
+/**
+ * The one catalog of data-plane failures. Every failure becomes a `ProxyError` value carrying a
+ * stable code; `statusFor` (via the catalog) is the only place that turns it into an HTTP status.
+ * docs/errors.md lists the same codes; a test keeps the two in step.
+ */
+
+export type ErrorSource = 'client' | 'upstream' | 'internal';
+
+/** Which `proxy_next_upstream` condition a failure counts as, if any. */
+export type RetryClass = 'error' | 'timeout' | 'invalid_header' | null;
+
+export interface CatalogEntry {
+  readonly status: number;
+  readonly source: ErrorSource;
+  readonly retry: RetryClass;
+  /** nginx-style wording for the error log. */
+  readonly text: string;
+}
+
+export const ERROR_CATALOG = Object.freeze({
+  CLIENT_BAD_REQUEST: { status: 400, source: 'client', retry: null, text: 'client sent invalid request' },
+  CLIENT_BAD_UPGRADE: { status: 400, source: 'client', retry: null, text: 'client sent invalid WebSocket upgrade request' },
+  CLIENT_CLOSED: { status: 499, source: 'client', retry: null, text: 'client prematurely closed connection' },
+  CLIENT_TIMEOUT: { status: 408, source: 'client', retry: null, text: 'client timed out' },
+  NO_LOCATION: { status: 404, source: 'client', retry: null, text: 'no location matches the request' },
+  TOO_MANY_CONNECTIONS: { status: 503, source: 'internal', retry: null, text: 'worker_connections are not enough' },
+  UPSTREAM_CONNECT_FAILED: { status: 502, source: 'upstream', retry: 'error', text: 'connect() failed while connecting to upstream' },
+  UPSTREAM_CONNECT_TIMEOUT: { status: 504, source: 'upstream', retry: 'timeout', text: 'upstream timed out (110: Connection timed out) while connecting to upstream' },
+  UPSTREAM_SEND_TIMEOUT: { status: 504, source: 'upstream', retry: 'timeout', text: 'upstream timed out (110: Connection timed out) while sending request to upstream' },
+  UPSTREAM_READ_TIMEOUT: { status: 504, source: 'upstream', retry: 'timeout', text: 'upstream timed out (110: Connection timed out) while reading response header from upstream' },
+  UPSTREAM_RESET: { status: 502, source: 'upstream', retry: 'error', text: 'upstream prematurely closed connection while reading response header from upstream' },
+  UPSTREAM_INVALID_RESPONSE: { status: 502, source: 'upstream', retry: 'invalid_header', text: 'upstream sent invalid header while reading response header from upstream' },
+  UPSTREAM_UNREQUESTED_UPGRADE: { status: 502, source: 'upstream', retry: 'invalid_header', text: 'upstream sent 101 to a request that did not ask for an upgrade' },
+  UPSTREAM_UPGRADE_MISMATCH: { status: 502, source: 'upstream', retry: 'invalid_header', text: 'upstream switched to a protocol the client did not ask for' },
+  UPSTREAM_BAD_ACCEPT: { status: 502, source: 'upstream', retry: 'invalid_header', text: 'upstream sent 101 without a valid Sec-WebSocket-Accept' },
+  NO_LIVE_UPSTREAMS: { status: 502, source: 'upstream', retry: null, text: 'no live upstreams while connecting to upstream' },
+  INTERNAL: { status: 500, source: 'internal', retry: null, text: 'internal error' },
+} satisfies Record<string, CatalogEntry>);
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+/** A data-plane failure as a value: never thrown across an event boundary. */
+export class ProxyError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly source: ErrorSource;
+  readonly retry: RetryClass;
+
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    const entry: CatalogEntry = ERROR_CATALOG[code];
+    super(detail ? `${entry.text} (${detail})` : entry.text, options);
+    this.name = 'ProxyError';
+    this.code = code;
+    this.status = entry.status;
+    this.source = entry.source;
+    this.retry = entry.retry;
+  }
+}
+
+/** Turns whatever a socket or parser reported into a ProxyError; unknown errors are internal. */
+export function toProxyError(err: unknown, fallback: ErrorCode = 'INTERNAL'): ProxyError {
+  if (err instanceof ProxyError) return err;
+  const e = err as NodeJS.ErrnoException | undefined;
+  const sys = e?.code;
+  if (sys === 'ECONNREFUSED' || sys === 'EHOSTUNREACH' || sys === 'ENETUNREACH' || sys === 'EADDRNOTAVAIL') {
+    return new ProxyError('UPSTREAM_CONNECT_FAILED', `${e?.syscall ?? 'connect'} ${sys}`, { cause: err });
+  }
+  if (sys === 'ECONNRESET' || sys === 'EPIPE' || sys === 'ECONNABORTED') {
+    return new ProxyError('UPSTREAM_RESET', sys, { cause: err });
+  }
+  if (sys !== undefined && sys.startsWith('HPE_')) {
+    return new ProxyError('UPSTREAM_INVALID_RESPONSE', sys, { cause: err });
+  }
+  return new ProxyError(fallback, e?.message, { cause: err });
+}

@@ -1,0 +1,28 @@
+/**
+ * The variables Sluice knows, shared by the control plane (which rejects unknown ones with nginx's
+ * `unknown "name" variable`) and the data plane (which evaluates them; a unit test keeps the two
+ * in step). Names are without the `$`.
+ */
+export const BUILTIN_VARIABLES: readonly string[] = Object.freeze([
+  'host', 'hostname', 'remote_addr', 'remote_port', 'remote_user', 'server_addr', 'server_port',
+  'server_name', 'server_protocol', 'scheme', 'https', 'request', 'request_method', 'request_uri',
+  'uri', 'document_uri', 'args', 'query_string', 'is_args', 'request_length', 'request_id',
+  'content_type', 'content_length', 'proxy_host', 'proxy_port', 'proxy_add_x_forwarded_for',
+  'status', 'body_bytes_sent', 'bytes_sent', 'bytes_received', 'request_time', 'upstream_addr',
+  'upstream_status', 'upstream_connect_time', 'upstream_header_time', 'upstream_response_time',
+  'upstream_bytes_sent', 'upstream_bytes_received', 'time_local', 'time_iso8601', 'msec',
+  'connection', 'connection_requests', 'pid', 'nginx_version', 'sluice_version',
+  'http_upgrade', 'websocket_duration',
+]);
+
+/** Families: `$http_user_agent`, `$arg_room`, `$cookie_sid`, `$sent_http_x`, `$upstream_http_x`. */
+export const VARIABLE_PREFIXES: readonly string[] = Object.freeze([
+  'http_', 'arg_', 'cookie_', 'sent_http_', 'upstream_http_',
+]);
+
+/** True for a builtin, a family member, or a regex capture ($1..$9). */
+export function isBuiltinVariable(name: string): boolean {
+  if (BUILTIN_VARIABLES.includes(name)) return true;
+  if (/^[0-9]$/.test(name)) return true;
+  return VARIABLE_PREFIXES.some((p) => name.length > p.length && name.startsWith(p));
+}

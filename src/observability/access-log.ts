@@ -1,0 +1,73 @@
+import type { AccessLogTarget, ComplexValue, LogFormat } from '../config/types.js';
+import type { RequestContext } from '../proxy/request-context.js';
+import type { Variables, VariableGetter } from '../proxy/variables.js';
+import type { LogFiles, LogSink } from './log-files.js';
+
+type Piece = string | VariableGetter;
+
+interface CompiledFormat {
+  readonly pieces: readonly Piece[];
+  readonly escape: LogFormat['escape'];
+}
+
+/** nginx's default escaping: `"`, `\`, control and non-ASCII bytes become \xHH. */
+function escapeDefault(s: string): string {
+  const bytes = Buffer.from(s, 'utf8');
+  let out = '';
+  for (const b of bytes) {
+    out += b === 0x22 || b === 0x5c || b < 0x20 || b > 0x7e ? `\\x${b.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(b);
+  }
+  return out;
+}
+
+function escapeJson(s: string): string {
+  return JSON.stringify(s).slice(1, -1);
+}
+
+/** Writes access log lines with compiled formats; variables are read once per line. */
+export class AccessLog {
+  readonly #formats = new Map<string, CompiledFormat>();
+  readonly #files: LogFiles;
+  readonly #sinks = new Map<string, LogSink>();
+
+  constructor(formats: ReadonlyMap<string, LogFormat>, files: LogFiles, vars: Variables) {
+    this.#files = files;
+    for (const [name, f] of formats) this.#formats.set(name, { pieces: compile(f.format, vars), escape: f.escape });
+  }
+
+  write(ctx: RequestContext, targets: readonly AccessLogTarget[], vars: Variables): void {
+    for (const t of targets) {
+      if (t.condition) {
+        const c = vars.evaluate(t.condition, ctx);
+        if (c === '' || c === '0') continue;
+      }
+      const fmt = this.#formats.get(t.format);
+      if (!fmt) continue;
+      let sink = this.#sinks.get(t.path);
+      if (!sink) {
+        sink = this.#files.sink(t.path);
+        this.#sinks.set(t.path, sink);
+      }
+      sink.write(render(fmt, ctx) + '\n');
+    }
+  }
+}
+
+function compile(v: ComplexValue, vars: Variables): Piece[] {
+  return v.parts.map((p) => ('text' in p ? p.text : vars.getter(p.variable)));
+}
+
+function render(fmt: CompiledFormat, ctx: RequestContext): string {
+  let line = '';
+  for (const p of fmt.pieces) {
+    if (typeof p === 'string') {
+      line += p;
+      continue;
+    }
+    const v = p(ctx);
+    if (fmt.escape === 'json') line += v === undefined ? '' : escapeJson(v);
+    else if (v === undefined || v === '') line += v === undefined ? '-' : '';
+    else line += fmt.escape === 'none' ? v : escapeDefault(v);
+  }
+  return line;
+}

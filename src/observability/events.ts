@@ -1,0 +1,18 @@
+import { channel } from 'node:diagnostics_channel';
+
+/**
+ * Named events (node:diagnostics_channel). Publishing checks `hasSubscribers` first, so an
+ * event nobody listens to costs one property read. Message shapes are part of the public API.
+ */
+export const events = Object.freeze({
+  /** `{ ctx: RequestContext }` when an HTTP request or a WebSocket session ends (after logging). */
+  requestEnd: channel('sluice:request:end'),
+  /** `{ ctx: RequestContext, upstream: string, server: string }` when a tunnel opens. */
+  tunnelOpen: channel('sluice:tunnel:open'),
+  /** `{ ctx: RequestContext, upstream: string, server: string, reason: string }` when a tunnel closes. */
+  tunnelClose: channel('sluice:tunnel:close'),
+  /** `{ upstream: string, server: string, reason: 'balancer' | 'retry' }` for each pick. */
+  upstreamPick: channel('sluice:upstream:pick'),
+  /** `{ upstream: string, server: string, error: string }` for each failed attempt. */
+  upstreamFail: channel('sluice:upstream:fail'),
+});

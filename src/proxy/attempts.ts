@@ -1,0 +1,84 @@
+import { ProxyError } from '../core/errors.js';
+import { events } from '../observability/events.js';
+import type { Peer } from '../upstream/peer.js';
+import { recordFailure, recordSuccess } from '../upstream/peer.js';
+import type { RequestContext, UpstreamAttempt } from './request-context.js';
+import type { ProxyRoute } from './proxy-route.js';
+import { requestHasBody } from './upstream-request.js';
+
+/** How one try at one server ended. */
+export type TryOutcome =
+  | { readonly ok: true }
+  | {
+      readonly ok: false;
+      readonly error: ProxyError;
+      /** The request reached the server (so a retry would repeat it). */
+      readonly sent: boolean;
+      /** Whether this counts against the server's max_fails. */
+      readonly countFailure: boolean;
+      /** False when something already reached the client: never retry then. */
+      readonly retryable: boolean;
+    };
+
+export type TryPeer = (peer: Peer, attempt: UpstreamAttempt, mayRetryAfter: boolean) => Promise<TryOutcome>;
+
+/** nginx: POST, LOCK and PATCH are not passed to another server once sent, unless non_idempotent. */
+const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
+
+/** Statuses that count as server failures when listed in proxy_next_upstream (403/404 never do). */
+export const FAILURE_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504, 429]);
+
+/**
+ * Whether a failure may go to the next server under `proxy_next_upstream`. Sluice streams request
+ * bodies instead of buffering them, so a request whose body has been sent is never repeated.
+ */
+export function retryAllowed(route: ProxyRoute, ctx: RequestContext, condition: string | null, sent: boolean): boolean {
+  const set = route.settings.proxyNextUpstream as ReadonlySet<string>;
+  if (condition === null || !set.has(condition)) return false;
+  if (!sent) return true;
+  if (requestHasBody(ctx)) return false;
+  return !NON_IDEMPOTENT.has(ctx.method) || set.has('non_idempotent');
+}
+
+export interface AttemptLog {
+  (peer: Peer, error: ProxyError): void;
+}
+
+/**
+ * The attempt loop: the pool yields servers in balancer order, skipping unavailable and already
+ * tried ones; a failure before anything reached the client may move on to the next server, within
+ * proxy_next_upstream_tries and proxy_next_upstream_timeout. Returns null on success, else the
+ * error that ends the request.
+ */
+export async function runAttempts(ctx: RequestContext, route: ProxyRoute, tryPeer: TryPeer, logFailure: AttemptLog): Promise<ProxyError | null> {
+  const tried = new Set<Peer>();
+  const s = route.settings;
+  const started = performance.now();
+  const peerCount = route.pool.primary.length + route.pool.backup.length;
+  const maxTries = s.proxyNextUpstreamTries > 0 ? Math.min(s.proxyNextUpstreamTries, peerCount) : peerCount;
+  let last: ProxyError | null = null;
+  for (;;) {
+    const now = performance.now();
+    const peer = route.pool.pick(tried, now);
+    if (!peer) return last ?? new ProxyError('NO_LIVE_UPSTREAMS', `upstream "${route.pool.name}"`);
+    tried.add(peer);
+    if (events.upstreamPick.hasSubscribers) {
+      events.upstreamPick.publish({ upstream: route.pool.name, server: peer.addr, reason: tried.size === 1 ? 'balancer' : 'retry' });
+    }
+    const attempt: UpstreamAttempt = { addr: peer.addr, status: 0, connectTime: -1, headerTime: -1, responseTime: -1, bytesSent: 0, bytesReceived: 0 };
+    ctx.attempts.push(attempt);
+    const withinTime = s.proxyNextUpstreamTimeout === 0 || now - started < s.proxyNextUpstreamTimeout;
+    const more = tried.size < maxTries && withinTime;
+    const out = await tryPeer(peer, attempt, more);
+    if (out.ok) {
+      recordSuccess(peer);
+      return null;
+    }
+    if (out.countFailure) recordFailure(peer, performance.now());
+    if (events.upstreamFail.hasSubscribers) events.upstreamFail.publish({ upstream: route.pool.name, server: peer.addr, error: out.error.code });
+    logFailure(peer, out.error);
+    last = out.error;
+    const timeLeft = s.proxyNextUpstreamTimeout === 0 || performance.now() - started < s.proxyNextUpstreamTimeout;
+    if (!out.retryable || tried.size >= maxTries || !timeLeft) return last;
+  }
+}

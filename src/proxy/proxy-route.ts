@@ -1,0 +1,80 @@
+import type { ComplexValue, LocationConfig, ProxyPass, Settings } from '../config/types.js';
+import type { UpstreamPool } from '../upstream/pool.js';
+
+export interface HeaderRuleCompiled {
+  readonly name: string;
+  readonly lower: string;
+  readonly value: ComplexValue;
+}
+
+export interface RedirectRule {
+  readonly from: ComplexValue | RegExp;
+  readonly to: ComplexValue;
+}
+
+/**
+ * Everything the proxy needs for one proxying location, computed once when the runtime is built
+ * so that requests do no per-route work.
+ */
+export interface ProxyRoute {
+  readonly settings: Settings;
+  readonly pass: ProxyPass;
+  readonly pool: UpstreamPool;
+  readonly location: LocationConfig;
+  /** The user's proxy_set_header rules, then nginx's defaults they do not override. */
+  readonly headerRules: readonly HeaderRuleCompiled[];
+  /** Lower-cased names set by headerRules: client headers of these names are not passed. */
+  readonly ruleNames: ReadonlySet<string>;
+  readonly redirects: readonly RedirectRule[];
+  readonly retryStatuses: ReadonlySet<number>;
+}
+
+const constant = (s: string): ComplexValue => ({ raw: s, parts: [{ text: s }], constant: s });
+const PROXY_HOST: ComplexValue = { raw: '$proxy_host', parts: [{ variable: 'proxy_host' }], constant: null };
+
+/** nginx's implicit headers: `Host $proxy_host` and `Connection close`, unless the config sets them. */
+function headerRules(settings: Settings): HeaderRuleCompiled[] {
+  const rules: HeaderRuleCompiled[] = settings.proxySetHeaders.map((r) => ({ name: r.name, lower: r.name.toLowerCase(), value: r.value }));
+  const names = new Set(rules.map((r) => r.lower));
+  if (!names.has('host')) rules.unshift({ name: 'Host', lower: 'host', value: PROXY_HOST });
+  if (!names.has('connection')) rules.push({ name: 'Connection', lower: 'connection', value: constant('close') });
+  return rules;
+}
+
+/**
+ * `proxy_redirect default` is `proxy_redirect <proxy_pass URL> <location>` when the URL has a URI,
+ * and `proxy_redirect <proxy_pass URL>/ /` when it has none (nginx ngx_http_proxy_merge_loc_conf).
+ */
+function redirectRules(settings: Settings, pass: ProxyPass, location: LocationConfig): RedirectRule[] {
+  const r = settings.proxyRedirect;
+  if (r.mode === 'off') return [];
+  if (r.mode === 'rules') return [...r.rules];
+  const base = `http://${pass.proxyHost}`;
+  if (pass.uri !== null) return [{ from: constant(base + pass.uri), to: constant(location.pattern) }];
+  return [{ from: constant(`${base}/`), to: constant('/') }];
+}
+
+const STATUS_CONDITIONS: readonly [string, number][] = [
+  ['http_500', 500], ['http_502', 502], ['http_503', 503], ['http_504', 504],
+  ['http_403', 403], ['http_404', 404], ['http_429', 429],
+];
+
+export function compileProxyRoute(location: LocationConfig, pool: UpstreamPool): ProxyRoute {
+  const settings = location.settings;
+  const pass = settings.proxyPass as ProxyPass;
+  const rules = headerRules(settings);
+  const retryStatuses = new Set<number>();
+  for (const [cond, status] of STATUS_CONDITIONS) {
+    if (settings.proxyNextUpstream.has(cond as never)) retryStatuses.add(status);
+  }
+  return Object.freeze({
+    settings,
+    pass,
+    pool,
+    location,
+    headerRules: rules,
+    ruleNames: new Set(rules.map((r) => r.lower)),
+    redirects: redirectRules(settings, pass, location),
+    retryStatuses,
+  });
+}

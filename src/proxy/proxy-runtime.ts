@@ -1,0 +1,21 @@
+import type { Socket } from 'node:net';
+import type { LocationConfig, Settings } from '../config/types.js';
+import type { ErrorLog } from '../observability/error-log.js';
+import type { ListenerRoutes } from '../routing/router.js';
+import type { ConnInfo, RequestContext } from './request-context.js';
+import type { ProxyRoute } from './proxy-route.js';
+import type { Tunnel } from './ws-tunnel.js';
+import type { Variables } from './variables.js';
+
+/** What the request handlers need from the runtime that owns them (one config generation). */
+export interface ProxyRuntime {
+  readonly vars: Variables;
+  proxyRoute(location: LocationConfig): ProxyRoute;
+  errorLog(settings: Settings | null): ErrorLog;
+  /** Logs the request (access_log) and publishes its end event. Called exactly once. */
+  finish(ctx: RequestContext): void;
+  connInfo(socket: Socket): ConnInfo;
+  routesFor(socket: Socket): ListenerRoutes;
+  tunnelOpened(tunnel: Tunnel): void;
+  tunnelClosed(tunnel: Tunnel): void;
+}

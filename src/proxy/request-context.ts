@@ -1,0 +1,86 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { LocationConfig, ProxyPass, ServerConfig, Settings } from '../config/types.js';
+
+/** What a client connection contributes to every request on it. */
+export interface ConnInfo {
+  readonly id: number;
+  requests: number;
+  /** socket.bytesRead when the previous request on this connection ended. */
+  readMark: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly tls: boolean;
+}
+
+/** One try at one upstream server, for `$upstream_*` and the access log. */
+export interface UpstreamAttempt {
+  addr: string;
+  status: number;
+  /** Milliseconds, -1 when the phase was not reached. */
+  connectTime: number;
+  headerTime: number;
+  responseTime: number;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+/**
+ * Everything known about one request (or one WebSocket session) as it moves through the proxy.
+ * Variables read from it; the access log and events receive it when it ends.
+ */
+export class RequestContext {
+  readonly conn: ConnInfo;
+  readonly method: string;
+  /** The request target exactly as the client sent it. */
+  readonly rawUri: string;
+  readonly httpVersion: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly rawHeaders: readonly string[];
+  /** Decoded, normalised path (`$uri`). */
+  uri: string;
+  /** Query string without "?" (`$args`), or "" when none. */
+  args: string;
+  hasArgs: boolean;
+  server: ServerConfig | null = null;
+  location: LocationConfig | null = null;
+  settings: Settings | null = null;
+  /** Regex captures from the location or server_name match: index 0 is the whole match. */
+  captures: readonly (string | undefined)[] = [];
+  namedCaptures: Readonly<Record<string, string | undefined>> = {};
+  proxyPass: ProxyPass | null = null;
+  status = 0;
+  bodyBytesSent = 0;
+  /** Bytes written to / read from the client connection for this request (tunnel included). */
+  bytesSent = 0;
+  bytesReceived = 0;
+  readonly startMs: number;
+  readonly startWall: number;
+  endMs = 0;
+  tunnelStartMs = 0;
+  upgrade: string | null = null;
+  websocket = false;
+  readonly attempts: UpstreamAttempt[] = [];
+  upstreamHeaders: IncomingHttpHeaders | null = null;
+  sentHeaders: Record<string, string> | null = null;
+  error: string | null = null;
+  requestId: string | null = null;
+  /** Cached map results (nginx caches non-volatile map values per request). */
+  readonly mapCache = new Map<string, string | undefined>();
+
+  constructor(conn: ConnInfo, method: string, rawUri: string, httpVersion: string, headers: IncomingHttpHeaders, rawHeaders: readonly string[], nowMs: number) {
+    this.conn = conn;
+    this.method = method;
+    this.rawUri = rawUri;
+    this.httpVersion = httpVersion;
+    this.headers = headers;
+    this.rawHeaders = rawHeaders;
+    const q = rawUri.indexOf('?');
+    this.uri = q === -1 ? rawUri : rawUri.slice(0, q);
+    this.args = q === -1 ? '' : rawUri.slice(q + 1);
+    this.hasArgs = q !== -1;
+    this.startMs = nowMs;
+    this.startWall = Date.now();
+  }
+}

@@ -1,0 +1,101 @@
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ReturnAction, Settings } from '../config/types.js';
+import type { RequestContext } from './request-context.js';
+import type { Variables } from './variables.js';
+import { errorPage, reasonPhrase } from './error-page.js';
+import { appendAddHeaders, rememberSent } from './response-headers.js';
+import { stripPort } from './variables.js';
+
+/** A response Sluice makes itself (a `return`, an error page). */
+export interface LocalResponse {
+  readonly status: number;
+  readonly headers: string[];
+  readonly body: string;
+  /** nginx's 444: close the connection without a response. */
+  readonly drop: boolean;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** nginx closes the connection after these (the request stream can no longer be trusted). */
+const CLOSE_AFTER = new Set([400, 408, 413, 414, 431, 494, 500]);
+
+/** nginx's absolute_redirect: a relative Location gets scheme, host and port. */
+function absolute(url: string, ctx: RequestContext): string {
+  if (!url.startsWith('/')) return url;
+  const scheme = ctx.conn.tls ? 'https' : 'http';
+  const host = ctx.headers.host ? stripPort(ctx.headers.host) : ctx.conn.localAddress;
+  const port = ctx.conn.localPort;
+  const showPort = !((scheme === 'http' && port === 80) || (scheme === 'https' && port === 443));
+  return `${scheme}://${host}${showPort ? `:${port}` : ''}${url}`;
+}
+
+export function returnResponse(action: ReturnAction, settings: Settings, ctx: RequestContext, vars: Variables): LocalResponse {
+  const status = action.code;
+  if (status === 444) return { status, headers: [], body: '', drop: true };
+  const text = action.text ? vars.evaluate(action.text, ctx) : null;
+  const headers: string[] = [];
+  let body = '';
+  if (REDIRECTS.has(status) && text !== null) {
+    headers.push('Location', absolute(text, ctx));
+    body = errorPage(status);
+    headers.push('Content-Type', 'text/html');
+  } else if (text !== null) {
+    body = text;
+    headers.push('Content-Type', settings.defaultType);
+  } else if (status >= 300) {
+    body = errorPage(status);
+    headers.push('Content-Type', 'text/html');
+  }
+  appendAddHeaders(settings, status, ctx, vars, headers);
+  return { status, headers, body, drop: false };
+}
+
+export function errorResponse(status: number, settings: Settings | null, ctx: RequestContext | null, vars: Variables | null): LocalResponse {
+  const headers = ['Content-Type', 'text/html'];
+  if (settings && ctx && vars) appendAddHeaders(settings, status, ctx, vars, headers);
+  return { status, headers, body: errorPage(status), drop: false };
+}
+
+/** Sends a local response through Node's HTTP server (keep-alive, HEAD handled by Node). */
+export function sendLocal(res: ServerResponse, r: LocalResponse, ctx: RequestContext | null): void {
+  if (r.drop) {
+    res.socket?.destroy();
+    return;
+  }
+  const body = Buffer.from(r.body, 'utf8');
+  const headers = ['Server', 'sluice', ...r.headers, 'Content-Length', String(body.length)];
+  if (CLOSE_AFTER.has(r.status)) headers.push('Connection', 'close');
+  if (ctx) {
+    ctx.status = r.status;
+    rememberSent(ctx, headers);
+    if (ctx.method !== 'HEAD') ctx.bodyBytesSent = body.length;
+  }
+  res.writeHead(r.status, reasonPhrase(r.status), headers);
+  res.end(ctx?.method === 'HEAD' ? undefined : body);
+}
+
+/** The bytes of a response head written straight to a socket (after an upgrade request). */
+export function rawHead(status: number, reason: string, headers: readonly string[]): string {
+  let head = `HTTP/1.1 ${status} ${reason}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  return head + '\r\n';
+}
+
+/** Sends a local response on a raw socket and closes the connection. */
+export function sendLocalRaw(socket: Socket, r: LocalResponse, ctx: RequestContext | null): void {
+  if (r.drop || socket.destroyed) {
+    socket.destroy();
+    return;
+  }
+  const body = Buffer.from(r.body, 'utf8');
+  const headers = ['Server', 'sluice', 'Date', new Date().toUTCString(), ...r.headers, 'Content-Length', String(body.length), 'Connection', 'close'];
+  const head = rawHead(r.status, reasonPhrase(r.status), headers);
+  if (ctx) {
+    ctx.status = r.status;
+    rememberSent(ctx, headers);
+    ctx.bodyBytesSent = body.length;
+    ctx.bytesSent += Buffer.byteLength(head) + body.length;
+  }
+  socket.end(ctx?.method === 'HEAD' ? head : Buffer.concat([Buffer.from(head, 'latin1'), body]));
+}

@@ -1,0 +1,81 @@
+import type { Settings } from '../config/types.js';
+import type { RequestContext } from './request-context.js';
+import type { ProxyRoute } from './proxy-route.js';
+import type { Variables } from './variables.js';
+import { connectionTokens, isHopByHop } from './hop-by-hop.js';
+
+/** nginx's proxy_hide_header defaults: it sends its own Date and Server. */
+function hiddenByDefault(lower: string): boolean {
+  return lower === 'date' || lower === 'server' || lower === 'x-pad' || lower.startsWith('x-accel-');
+}
+
+/** Codes add_header applies to without `always` (nginx ngx_http_headers_filter). */
+const ADD_HEADER_CODES = new Set([200, 201, 204, 206, 301, 302, 303, 304, 307, 308]);
+
+export function appendAddHeaders(settings: Settings, status: number, ctx: RequestContext, vars: Variables, out: string[]): void {
+  if (settings.addHeaders.length === 0) return;
+  const ok = ADD_HEADER_CODES.has(status);
+  for (const h of settings.addHeaders) {
+    if (!ok && !h.always) continue;
+    const value = vars.evaluate(h.value, ctx);
+    if (value !== '') out.push(h.name, value);
+  }
+}
+
+function rewriteRedirect(value: string, route: ProxyRoute, ctx: RequestContext, vars: Variables): string {
+  for (const r of route.redirects) {
+    if (r.from instanceof RegExp) {
+      const m = r.from.exec(value);
+      if (!m) continue;
+      const saved = ctx.captures;
+      ctx.captures = [...m];
+      try {
+        return vars.evaluate(r.to, ctx) + value.slice((m.index ?? 0) + m[0].length);
+      } finally {
+        ctx.captures = saved;
+      }
+    }
+    const from = vars.evaluate(r.from, ctx);
+    if (from !== '' && value.startsWith(from)) return vars.evaluate(r.to, ctx) + value.slice(from.length);
+  }
+  return value;
+}
+
+/**
+ * The headers relayed to the client from an upstream response: hop-by-hop headers and nginx's
+ * hidden ones dropped, Location/Refresh rewritten by proxy_redirect, add_header appended.
+ * For a 101 the Upgrade and Connection headers are the point of the response and stay;
+ * Content-Length and Transfer-Encoding never go out with a 101 (RFC 9110 15.2.2).
+ */
+export function relayHeaders(ctx: RequestContext, route: ProxyRoute, vars: Variables, status: number, rawHeaders: readonly string[]): string[] {
+  const out: string[] = [];
+  const switching = status === 101;
+  const listed = connectionTokens(rawHeaders);
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    let value = rawHeaders[i + 1] as string;
+    const lower = name.toLowerCase();
+    if (hiddenByDefault(lower)) continue;
+    if (switching && (lower === 'upgrade' || lower === 'connection')) {
+      out.push(name, value);
+      continue;
+    }
+    if (isHopByHop(lower) || (listed.has(lower) && lower !== 'upgrade')) continue;
+    if (switching && lower === 'content-length') continue;
+    if ((lower === 'location' || lower === 'refresh') && route.redirects.length > 0) value = rewriteRedirect(value, route, ctx, vars);
+    out.push(name, value);
+  }
+  appendAddHeaders(route.settings, status, ctx, vars, out);
+  return out;
+}
+
+/** Records what was sent, for `$sent_http_*`. */
+export function rememberSent(ctx: RequestContext, headers: readonly string[]): void {
+  const sent: Record<string, string> = {};
+  for (let i = 0; i < headers.length; i += 2) {
+    const lower = (headers[i] as string).toLowerCase();
+    const v = headers[i + 1] as string;
+    sent[lower] = sent[lower] === undefined ? v : `${sent[lower]}, ${v}`;
+  }
+  ctx.sentHeaders = sent;
+}

@@ -1,0 +1,277 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
+import { ProxyError } from '../core/errors.js';
+import type { Peer } from '../upstream/peer.js';
+import { acceptKey } from '../websocket/accept-key.js';
+import { FAILURE_STATUSES, retryAllowed, runAttempts } from './attempts.js';
+import type { TryOutcome } from './attempts.js';
+import { reasonPhrase } from './error-page.js';
+import { hasToken } from './hop-by-hop.js';
+import { contextFor } from './http-forward.js';
+import { logContext } from './log-context.js';
+import type { ProxyRoute } from './proxy-route.js';
+import type { ProxyRuntime } from './proxy-runtime.js';
+import type { RequestContext, UpstreamAttempt } from './request-context.js';
+import { errorResponse, rawHead, returnResponse, sendLocalRaw } from './respond.js';
+import { relayHeaders, rememberSent } from './response-headers.js';
+import { exchange } from './upstream-exchange.js';
+import type { Exchange } from './upstream-exchange.js';
+import { buildUpstreamHead } from './upstream-request.js';
+import type { ForwardMode } from './upstream-request.js';
+import { Tunnel } from './ws-tunnel.js';
+
+function noop(): void {}
+
+/**
+ * The 'upgrade' handler: Node hands over the raw socket of any request with an Upgrade header
+ * and a Connection `upgrade` token. A WebSocket upgrade is always proxied as one (a documented
+ * difference from nginx, which needs the Upgrade/Connection lines); another token is proxied as
+ * an upgrade only where the config forwards Upgrade with proxy_http_version 1.1, as in nginx;
+ * h2c never is. Everything else is answered as an ordinary request on this socket, which is then
+ * closed.
+ */
+export function handleUpgrade(rt: ProxyRuntime, req: IncomingMessage, socket: Socket, head: Buffer): void {
+  socket.on('error', noop);
+  socket.setTimeout(0);
+  const ctx = contextFor(rt, req);
+  const readBefore = socket.bytesRead - head.length;
+  let finished = false;
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
+    ctx.endMs = performance.now();
+    if (ctx.bytesReceived === 0) ctx.bytesReceived = Math.max(0, socket.bytesRead - readBefore);
+    rt.finish(ctx);
+  };
+  socket.once('close', () => {
+    if (ctx.tunnelStartMs === 0) {
+      if (ctx.status === 0) ctx.status = 499;
+      finish();
+    }
+  });
+  const token = (req.headers.upgrade ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
+  const websocket = token === 'websocket';
+  if (websocket && (req.method !== 'GET' || !req.headers['sec-websocket-key'])) {
+    // RFC 6455 4.1: a WebSocket opening handshake is a GET with a key.
+    rt.errorLog(null).log('info', `client sent invalid WebSocket upgrade request${logContext(ctx)}`, ctx.conn.id);
+    sendLocalRaw(socket, errorResponse(400, null, null, null), ctx);
+    return;
+  }
+  const decision = rt.routesFor(socket).route(ctx);
+  if (decision.kind === 'error') {
+    sendLocalRaw(socket, errorResponse(decision.status, decision.settings, ctx, rt.vars), ctx);
+    return;
+  }
+  if (decision.kind === 'return') {
+    sendLocalRaw(socket, returnResponse(decision.action, decision.settings, ctx, rt.vars), ctx);
+    return;
+  }
+  const route = rt.proxyRoute(ctx.location as NonNullable<typeof ctx.location>);
+  const upgradeValue = Array.isArray(req.headers.upgrade) ? req.headers.upgrade.join(', ') : (req.headers.upgrade ?? '');
+  let mode: ForwardMode = { upgrade: null, upgradeValue: null };
+  if (websocket) mode = { upgrade: token, upgradeValue };
+  else if (token !== 'h2c' && configForwardsUpgrade(rt, ctx, route)) mode = { upgrade: token, upgradeValue };
+  ctx.upgrade = mode.upgrade;
+  ctx.websocket = websocket;
+  void proxyOnSocket(rt, ctx, route, req, socket, head, mode, finish);
+}
+
+/** nginx forwards an upgrade only when proxy_http_version is 1.1 and the config sends Upgrade and `Connection: upgrade`. */
+function configForwardsUpgrade(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute): boolean {
+  if (route.settings.proxyHttpVersion !== '1.1') return false;
+  let upgrade = false;
+  let connection = false;
+  for (const r of route.headerRules) {
+    if (r.lower === 'upgrade') upgrade = rt.vars.evaluate(r.value, ctx) !== '';
+    else if (r.lower === 'connection') connection = hasToken(rt.vars.evaluate(r.value, ctx), 'upgrade');
+  }
+  return upgrade && connection;
+}
+
+/** The body of an ordinary request that arrived on an upgrade socket: `head` plus Content-Length more bytes. */
+function rawBody(socket: Socket, head: Buffer, length: number): PassThrough {
+  const body = new PassThrough();
+  let left = length;
+  const take = (chunk: Buffer): void => {
+    const part = chunk.length > left ? chunk.subarray(0, left) : chunk;
+    left -= part.length;
+    body.write(part);
+    if (left === 0) {
+      socket.removeListener('data', take);
+      socket.pause();
+      body.end();
+    }
+  };
+  if (length === 0) body.end();
+  else {
+    if (head.length > 0) take(head);
+    if (left > 0) socket.on('data', take);
+  }
+  return body;
+}
+
+async function proxyOnSocket(
+  rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, req: IncomingMessage, socket: Socket, head: Buffer, mode: ForwardMode, finish: () => void,
+): Promise<void> {
+  const log = rt.errorLog(route.settings);
+  let body: PassThrough | null = null;
+  if (mode.upgrade === null && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)) {
+    const cl = Number(req.headers['content-length']);
+    if (req.headers['transfer-encoding'] !== undefined || !Number.isSafeInteger(cl)) {
+      sendLocalRaw(socket, errorResponse(501, route.settings, ctx, rt.vars), ctx);
+      return;
+    }
+    body = rawBody(socket, head, cl);
+  }
+  let current: Exchange | null = null;
+  let clientGone = false;
+  const onGone = (): void => {
+    if (ctx.tunnelStartMs !== 0 || ctx.status !== 0) return;
+    clientGone = true;
+    current?.abort();
+  };
+  socket.once('close', onGone);
+
+  const tryPeer = async (peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<TryOutcome> => {
+    const upHead = buildUpstreamHead(ctx, route, rt.vars, mode);
+    peer.state.active++;
+    let released = false;
+    const release = (): void => {
+      if (!released) {
+        released = true;
+        peer.state.active--;
+      }
+    };
+    const ex = exchange({
+      peer, pool: route.pool, method: ctx.method, head: upHead, body, upgrade: mode.upgrade !== null,
+      connectTimeout: route.settings.proxyConnectTimeout,
+      sendTimeout: route.settings.proxySendTimeout,
+      readTimeout: route.settings.proxyReadTimeout,
+      attempt,
+      onLateError: () => socket.destroy(),
+    });
+    current = ex;
+    if (clientGone) ex.abort();
+    const r = await ex.result;
+    if (clientGone) {
+      release();
+      if (r.kind === 'upgrade') r.socket.destroy();
+      return { ok: false, error: new ProxyError('CLIENT_CLOSED'), sent: true, countFailure: false, retryable: false };
+    }
+    if (r.kind === 'error') {
+      release();
+      return { ok: false, error: r.error, sent: r.connected, countFailure: true, retryable: more && retryAllowed(route, ctx, r.error.retry, r.connected) };
+    }
+    if (r.kind === 'upgrade') {
+      const invalid = checkSwitch(ctx, mode, r.res);
+      if (invalid) {
+        r.socket.destroy();
+        release();
+        return { ok: false, error: invalid, sent: true, countFailure: true, retryable: more && retryAllowed(route, ctx, invalid.retry, true) };
+      }
+      openTunnel(rt, ctx, route, peer, socket, head, r.res, r.socket, r.head, release, finish);
+      return { ok: true };
+    }
+    const up = r.res;
+    const status = up.statusCode ?? 502;
+    if (route.retryStatuses.has(status) && more && retryAllowed(route, ctx, `http_${status}`, true)) {
+      up.resume();
+      ex.abort();
+      release();
+      return { ok: false, error: new ProxyError('UPSTREAM_INVALID_RESPONSE', `status ${status}`), sent: true, countFailure: FAILURE_STATUSES.has(status), retryable: true };
+    }
+    // A refused upgrade (or an ordinary request on this socket) is relayed as an ordinary
+    // response; the client's early bytes are never forwarded, and the connection closes after.
+    ctx.upstreamHeaders = up.headers;
+    const headers = relayHeaders(ctx, route, rt.vars, status, up.rawHeaders);
+    headers.unshift('Server', 'sluice', 'Date', new Date().toUTCString());
+    headers.push('Connection', 'close');
+    ctx.status = status;
+    rememberSent(ctx, headers);
+    const headBytes = rawHead(status, up.statusMessage ?? reasonPhrase(status), headers);
+    ctx.bytesSent += Buffer.byteLength(headBytes);
+    socket.write(headBytes);
+    const noBody = ctx.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
+    up.on('data', (chunk: Buffer) => {
+      if (noBody) return;
+      ctx.bodyBytesSent += chunk.length;
+      ctx.bytesSent += chunk.length;
+      if (!socket.write(chunk)) up.pause();
+    });
+    socket.on('drain', () => up.resume());
+    up.once('end', () => {
+      attempt.responseTime = performance.now() - ctx.startMs;
+      release();
+      socket.end();
+    });
+    up.once('close', () => {
+      release();
+      if (!up.complete) socket.destroy();
+    });
+    return { ok: true };
+  };
+
+  const failure = await runAttempts(ctx, route, tryPeer, (peer, error) => {
+    if (error.code !== 'CLIENT_CLOSED') log.log('error', `${error.message}${logContext(ctx, `http://${peer.addr}${ctx.rawUri}`)}`, ctx.conn.id);
+  });
+  if (failure === null) return;
+  if (failure.code === 'CLIENT_CLOSED' || clientGone) {
+    ctx.status = 499;
+    finish();
+    return;
+  }
+  if (failure.code === 'NO_LIVE_UPSTREAMS') log.log('error', `${failure.message}${logContext(ctx)}`, ctx.conn.id);
+  sendLocalRaw(socket, errorResponse(failure.status, route.settings, ctx, rt.vars), ctx);
+}
+
+/** RFC 6455 4.1 and RFC 9110 7.8: the 101 must switch to the protocol asked for, with the right accept key. */
+function checkSwitch(ctx: RequestContext, mode: ForwardMode, res: IncomingMessage): ProxyError | null {
+  if (mode.upgrade === null) return new ProxyError('UPSTREAM_UNREQUESTED_UPGRADE');
+  const got = (res.headers.upgrade ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
+  if (got !== mode.upgrade) return new ProxyError('UPSTREAM_UPGRADE_MISMATCH', `asked "${mode.upgrade}", got "${got}"`);
+  if (ctx.websocket) {
+    const key = ctx.headers['sec-websocket-key'] as string;
+    if (res.headers['sec-websocket-accept'] !== acceptKey(key)) return new ProxyError('UPSTREAM_BAD_ACCEPT');
+  }
+  return null;
+}
+
+function openTunnel(
+  rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, peer: Peer, client: Socket, clientHead: Buffer,
+  res: IncomingMessage, upstream: Socket, upstreamHead: Buffer, release: () => void, finish: () => void,
+): void {
+  ctx.upstreamHeaders = res.headers;
+  const headers = relayHeaders(ctx, route, rt.vars, 101, res.rawHeaders);
+  headers.unshift('Server', 'sluice', 'Date', new Date().toUTCString());
+  ctx.status = 101;
+  rememberSent(ctx, headers);
+  const head101 = rawHead(101, res.statusMessage || 'Switching Protocols', headers);
+  ctx.bytesSent += Buffer.byteLength(head101);
+  ctx.bytesReceived = 0;
+  ctx.tunnelStartMs = performance.now();
+  if (client.destroyed) {
+    upstream.destroy();
+    release();
+    finish();
+    return;
+  }
+  client.write(head101);
+  // Server bytes that came in the packet of the 101 go right after it; client bytes pipelined
+  // after the request head go upstream only now that the upgrade is accepted.
+  if (upstreamHead.length > 0) {
+    ctx.bytesSent += upstreamHead.length;
+    client.write(upstreamHead);
+  }
+  if (clientHead.length > 0) {
+    ctx.bytesReceived += clientHead.length;
+    upstream.write(clientHead);
+  }
+  const tunnel = new Tunnel(client, upstream, ctx, route.settings.proxyReadTimeout, (t, reason) => {
+    release();
+    rt.tunnelClosed(t);
+    if (reason === 'idle timeout') rt.errorLog(route.settings).log('info', `upstream timed out (110: Connection timed out) while proxying upgraded connection${logContext(ctx, `http://${peer.addr}${ctx.rawUri}`)}`, ctx.conn.id);
+    finish();
+  });
+  rt.tunnelOpened(tunnel);
+}

@@ -1,0 +1,133 @@
+import { request } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { ProxyError, toProxyError } from '../core/errors.js';
+import type { Peer } from '../upstream/peer.js';
+import type { UpstreamPool } from '../upstream/pool.js';
+import type { UpstreamAttempt } from './request-context.js';
+import type { UpstreamRequestHead } from './upstream-request.js';
+
+export type ExchangeResult =
+  | { readonly kind: 'response'; readonly res: IncomingMessage; readonly req: ClientRequest }
+  | { readonly kind: 'upgrade'; readonly res: IncomingMessage; readonly socket: Socket; readonly head: Buffer }
+  | { readonly kind: 'error'; readonly error: ProxyError; readonly connected: boolean };
+
+export interface ExchangeOptions {
+  readonly peer: Peer;
+  readonly pool: UpstreamPool;
+  readonly method: string;
+  readonly head: UpstreamRequestHead;
+  /** The client's request body, piped only once the connection is up (so a connect failure can retry). */
+  readonly body: Readable | null;
+  /** Asking for an upgrade: the socket is opened half-open capable for the tunnel. */
+  readonly upgrade: boolean;
+  readonly connectTimeout: number;
+  readonly sendTimeout: number;
+  readonly readTimeout: number;
+  readonly attempt: UpstreamAttempt;
+  /** Failures after the result was delivered (a response body cut short). */
+  readonly onLateError: (err: ProxyError) => void;
+}
+
+export interface Exchange {
+  readonly result: Promise<ExchangeResult>;
+  readonly request: ClientRequest;
+  abort(): void;
+}
+
+/**
+ * One HTTP/1.1 exchange with one upstream server: connect under the connect timeout, send the
+ * head and stream the body under the send timeout, wait for the response head under the read
+ * timeout. Never throws; every failure is a ProxyError value in the result.
+ */
+export function exchange(o: ExchangeOptions): Exchange {
+  const { address } = o.peer.server;
+  const started = performance.now();
+  let settled = false;
+  let connected = false;
+  let resolve!: (r: ExchangeResult) => void;
+  const result = new Promise<ExchangeResult>((r) => (resolve = r));
+  const settle = (r: ExchangeResult): void => {
+    if (settled) return;
+    settled = true;
+    resolve(r);
+  };
+  const req = request({
+    host: address.host,
+    port: address.port,
+    family: address.family,
+    method: o.method,
+    path: o.head.path,
+    headers: o.head.headers as unknown as Record<string, string>,
+    setHost: false,
+    ...(o.pool.agent
+      ? { agent: o.pool.agent }
+      : { createConnection: () => connect({ host: address.host, port: address.port, family: address.family, allowHalfOpen: o.upgrade, noDelay: true }) }),
+  });
+  let connectTimer: NodeJS.Timeout | null = null;
+
+  const onConnected = (socket: Socket): void => {
+    connected = true;
+    if (connectTimer) clearTimeout(connectTimer);
+    connectTimer = null;
+    o.attempt.connectTime = performance.now() - started;
+    socket.setNoDelay(true);
+    req.setTimeout(o.sendTimeout);
+    if (o.body) o.body.pipe(req);
+    else req.end();
+  };
+
+  req.on('socket', (socket: Socket) => {
+    if (socket.connecting) {
+      connectTimer = setTimeout(() => req.destroy(new ProxyError('UPSTREAM_CONNECT_TIMEOUT')), o.connectTimeout);
+      socket.once('connect', () => onConnected(socket));
+    } else {
+      onConnected(socket);
+    }
+  });
+  req.on('finish', () => {
+    if (!settled) req.setTimeout(o.readTimeout);
+  });
+  req.on('timeout', () => {
+    const code = !connected ? 'UPSTREAM_CONNECT_TIMEOUT' : req.writableFinished ? 'UPSTREAM_READ_TIMEOUT' : 'UPSTREAM_SEND_TIMEOUT';
+    req.destroy(new ProxyError(code));
+  });
+  req.on('response', (res: IncomingMessage) => {
+    o.attempt.status = res.statusCode ?? 0;
+    o.attempt.headerTime = performance.now() - started;
+    settle({ kind: 'response', res, req });
+  });
+  req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
+    o.attempt.status = res.statusCode ?? 0;
+    o.attempt.headerTime = performance.now() - started;
+    req.setTimeout(0);
+    socket.setTimeout(0);
+    settle({ kind: 'upgrade', res, socket, head });
+  });
+  req.on('error', (err: Error) => {
+    if (connectTimer) clearTimeout(connectTimer);
+    connectTimer = null;
+    const e = connected ? toProxyError(err, 'UPSTREAM_RESET') : toProxyError(err, 'UPSTREAM_CONNECT_FAILED');
+    if (settled) o.onLateError(e);
+    else settle({ kind: 'error', error: e, connected });
+  });
+  req.on('close', () => {
+    if (connectTimer) clearTimeout(connectTimer);
+    const s = req.socket;
+    if (s) {
+      o.attempt.bytesSent = s.bytesWritten;
+      o.attempt.bytesReceived = s.bytesRead;
+    }
+    settle({ kind: 'error', error: new ProxyError('UPSTREAM_RESET'), connected });
+  });
+  return {
+    result,
+    request: req,
+    abort: () => {
+      if (o.body) o.body.unpipe(req);
+      req.destroy();
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import type { RequestContext } from './request-context.js';
+import type { ProxyRoute } from './proxy-route.js';
+import type { Variables } from './variables.js';
+import { connectionTokens, isHopByHop } from './hop-by-hop.js';
+import { originForm } from '../routing/uri.js';
+
+/** How the request is being forwarded. */
+export interface ForwardMode {
+  /** The Upgrade token to send with `Connection: upgrade` (WebSocket or a forwarded upgrade), else null. */
+  readonly upgrade: string | null;
+  /** The client's Upgrade value exactly as sent, for an upgrade. */
+  readonly upgradeValue: string | null;
+}
+
+export interface UpstreamRequestHead {
+  readonly path: string;
+  /** Flat [name, value, name, value...] in the order they are sent. */
+  readonly headers: string[];
+}
+
+/**
+ * The request target sent upstream. Without a URI in proxy_pass it is the client's target
+ * byte for byte; with one, the part matched by the location prefix is replaced (nginx rule).
+ */
+export function upstreamPath(ctx: RequestContext, route: ProxyRoute): string {
+  const raw = originForm(ctx.rawUri);
+  const uri = route.pass.uri;
+  if (uri === null) return raw;
+  const prefix = route.location.modifier === '=' ? ctx.uri : route.location.pattern;
+  const q = raw.indexOf('?');
+  const rawPath = q === -1 ? raw : raw.slice(0, q);
+  const query = q === -1 ? '' : raw.slice(q);
+  // Keep the client's own encoding when the raw path carries the prefix; else re-encode $uri.
+  const rest = rawPath.startsWith(prefix) ? rawPath.slice(prefix.length) : encodeURI(ctx.uri.slice(prefix.length));
+  return uri + rest + query;
+}
+
+/**
+ * The upstream request headers, nginx style: the proxy_set_header rules (with nginx's defaults
+ * `Host $proxy_host` and `Connection close`; a rule whose value is empty sends nothing), then the
+ * client's headers except those the rules set, hop-by-hop headers and every name listed in
+ * Connection. Body framing is carried over from the client request. An upgrade always goes out
+ * with the client's Upgrade value and `Connection: upgrade`.
+ */
+export function buildUpstreamHead(ctx: RequestContext, route: ProxyRoute, vars: Variables, mode: ForwardMode): UpstreamRequestHead {
+  const headers: string[] = [];
+  for (const rule of route.headerRules) {
+    if (mode.upgrade !== null && (rule.lower === 'upgrade' || rule.lower === 'connection')) continue;
+    const value = vars.evaluate(rule.value, ctx);
+    if (value !== '') headers.push(rule.name, value);
+  }
+  if (mode.upgrade !== null) headers.push('Upgrade', mode.upgradeValue ?? mode.upgrade, 'Connection', 'upgrade');
+  const listed = connectionTokens(ctx.rawHeaders);
+  const raw = ctx.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (route.ruleNames.has(lower) || isHopByHop(lower) || listed.has(lower)) continue;
+    if (lower === 'content-length' || lower === 'expect') continue;
+    headers.push(name, raw[i + 1] as string);
+  }
+  const cl = ctx.headers['content-length'];
+  if (cl !== undefined) headers.push('Content-Length', cl);
+  else if (ctx.headers['transfer-encoding'] !== undefined) headers.push('Transfer-Encoding', 'chunked');
+  return { path: upstreamPath(ctx, route), headers };
+}
+
+/** True when the request carries a body (RFC 9112 6.3). */
+export function requestHasBody(ctx: RequestContext): boolean {
+  const cl = ctx.headers['content-length'];
+  if (cl !== undefined) return cl !== '0';
+  return ctx.headers['transfer-encoding'] !== undefined;
+}

@@ -1,0 +1,273 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { ComplexValue, MapConfig } from '../config/types.js';
+import type { RequestContext } from './request-context.js';
+import { SLUICE_VERSION } from '../core/version.js';
+
+/** Reads one variable; `undefined` is nginx's "not found" (logged as "-", sent as ""). */
+export type VariableGetter = (ctx: RequestContext) => string | undefined;
+
+const HOSTNAME = hostname();
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+function pad(n: number, w = 2): string {
+  return String(n).padStart(w, '0');
+}
+
+function tzOffset(d: Date, colon: boolean): string {
+  const off = -d.getTimezoneOffset();
+  const sign = off >= 0 ? '+' : '-';
+  const a = Math.abs(off);
+  return `${sign}${pad(Math.floor(a / 60))}${colon ? ':' : ''}${pad(a % 60)}`;
+}
+
+/** `$time_local`: "22/Nov/2026:04:40:00 +0000". */
+export function timeLocal(d: Date): string {
+  return `${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${tzOffset(d, false)}`;
+}
+
+/** `$time_iso8601`: "2026-11-22T04:40:00+00:00". */
+export function timeIso8601(d: Date): string {
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}${tzOffset(d, true)}`;
+}
+
+function seconds(ms: number): string {
+  return (Math.max(0, ms) / 1000).toFixed(3);
+}
+
+function header(ctx: RequestContext, name: string): string | undefined {
+  const v = ctx.headers[name];
+  if (v === undefined) return undefined;
+  return Array.isArray(v) ? v.join(name === 'cookie' ? '; ' : ', ') : v;
+}
+
+/** `$host`: the Host header without port, lower-cased (nginx falls back to the server name). */
+export function hostVariable(ctx: RequestContext): string {
+  const h = ctx.headers.host;
+  if (h) return stripPort(h).toLowerCase();
+  return ctx.server?.primaryName ?? '';
+}
+
+export function stripPort(host: string): string {
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    return end === -1 ? host : host.slice(0, end + 1);
+  }
+  const colon = host.indexOf(':');
+  return colon === -1 ? host : host.slice(0, colon);
+}
+
+function joinAttempts(ctx: RequestContext, pick: (a: RequestContext['attempts'][number]) => string): string | undefined {
+  if (ctx.attempts.length === 0) return undefined;
+  return ctx.attempts.map(pick).join(', ');
+}
+
+function ms(v: number): string {
+  return v < 0 ? '-' : seconds(v);
+}
+
+function remoteUser(ctx: RequestContext): string | undefined {
+  const auth = ctx.headers.authorization;
+  if (!auth || !/^basic /i.test(auth)) return undefined;
+  const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('latin1');
+  const colon = decoded.indexOf(':');
+  return colon === -1 ? undefined : decoded.slice(0, colon);
+}
+
+function argument(args: string, name: string): string | undefined {
+  if (args === '') return undefined;
+  const lower = name.toLowerCase();
+  for (const pair of args.split('&')) {
+    const eq = pair.indexOf('=');
+    const key = eq === -1 ? pair : pair.slice(0, eq);
+    if (key.toLowerCase() === lower) return eq === -1 ? '' : pair.slice(eq + 1);
+  }
+  return undefined;
+}
+
+function cookie(ctx: RequestContext, name: string): string | undefined {
+  const all = header(ctx, 'cookie');
+  if (all === undefined) return undefined;
+  for (const part of all.split(/;\s*/)) {
+    const eq = part.indexOf('=');
+    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1);
+  }
+  return undefined;
+}
+
+function proxyPort(ctx: RequestContext): string | undefined {
+  const ph = ctx.proxyPass?.proxyHost;
+  if (ph === undefined) return undefined;
+  const m = /:(\d+)$/.exec(ph);
+  return m ? m[1] : '80';
+}
+
+const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGetter>([
+  ['host', hostVariable],
+  ['hostname', () => HOSTNAME],
+  ['remote_addr', (c) => c.conn.remoteAddress],
+  ['remote_port', (c) => String(c.conn.remotePort)],
+  ['remote_user', remoteUser],
+  ['server_addr', (c) => c.conn.localAddress],
+  ['server_port', (c) => String(c.conn.localPort)],
+  ['server_name', (c) => c.server?.primaryName ?? ''],
+  ['server_protocol', (c) => `HTTP/${c.httpVersion}`],
+  ['scheme', (c) => (c.conn.tls ? 'https' : 'http')],
+  ['https', (c) => (c.conn.tls ? 'on' : '')],
+  ['request', (c) => `${c.method} ${c.rawUri} HTTP/${c.httpVersion}`],
+  ['request_method', (c) => c.method],
+  ['request_uri', (c) => c.rawUri],
+  ['uri', (c) => c.uri],
+  ['document_uri', (c) => c.uri],
+  ['args', (c) => (c.hasArgs ? c.args : undefined)],
+  ['query_string', (c) => (c.hasArgs ? c.args : undefined)],
+  ['is_args', (c) => (c.args !== '' ? '?' : '')],
+  ['request_length', (c) => String(c.bytesReceived)],
+  ['request_id', (c) => (c.requestId ??= randomBytes(16).toString('hex'))],
+  ['content_type', (c) => c.headers['content-type']],
+  ['content_length', (c) => c.headers['content-length']],
+  ['proxy_host', (c) => c.proxyPass?.proxyHost],
+  ['proxy_port', proxyPort],
+  ['proxy_add_x_forwarded_for', (c) => {
+    const xff = header(c, 'x-forwarded-for');
+    return xff ? `${xff}, ${c.conn.remoteAddress}` : c.conn.remoteAddress;
+  }],
+  ['status', (c) => pad(c.status, 3)],
+  ['body_bytes_sent', (c) => String(c.bodyBytesSent)],
+  ['bytes_sent', (c) => String(c.bytesSent)],
+  ['bytes_received', (c) => String(c.bytesReceived)],
+  ['request_time', (c) => seconds((c.endMs || performance.now()) - c.startMs)],
+  ['upstream_addr', (c) => joinAttempts(c, (a) => a.addr)],
+  ['upstream_status', (c) => joinAttempts(c, (a) => (a.status ? String(a.status) : '-'))],
+  ['upstream_connect_time', (c) => joinAttempts(c, (a) => ms(a.connectTime))],
+  ['upstream_header_time', (c) => joinAttempts(c, (a) => ms(a.headerTime))],
+  ['upstream_response_time', (c) => joinAttempts(c, (a) => ms(a.responseTime))],
+  ['upstream_bytes_sent', (c) => joinAttempts(c, (a) => String(a.bytesSent))],
+  ['upstream_bytes_received', (c) => joinAttempts(c, (a) => String(a.bytesReceived))],
+  ['time_local', () => timeLocal(new Date())],
+  ['time_iso8601', () => timeIso8601(new Date())],
+  ['msec', () => (Date.now() / 1000).toFixed(3)],
+  ['connection', (c) => String(c.conn.id)],
+  ['connection_requests', (c) => String(c.conn.requests)],
+  ['pid', () => String(process.pid)],
+  ['nginx_version', () => SLUICE_VERSION],
+  ['sluice_version', () => SLUICE_VERSION],
+  ['http_upgrade', (c) => header(c, 'upgrade')],
+  ['websocket_duration', (c) => (c.tunnelStartMs ? seconds((c.endMs || performance.now()) - c.tunnelStartMs) : undefined)],
+]);
+
+export function builtinVariableNames(): string[] {
+  return [...BUILTINS.keys()];
+}
+
+function familyGetter(name: string): VariableGetter | undefined {
+  if (name.startsWith('http_')) {
+    const h = name.slice(5).replaceAll('_', '-').toLowerCase();
+    return (c) => header(c, h);
+  }
+  if (name.startsWith('arg_')) {
+    const a = name.slice(4);
+    return (c) => argument(c.args, a);
+  }
+  if (name.startsWith('cookie_')) {
+    const k = name.slice(7);
+    return (c) => cookie(c, k);
+  }
+  if (name.startsWith('sent_http_')) {
+    const h = name.slice(10).replaceAll('_', '-').toLowerCase();
+    return (c) => c.sentHeaders?.[h];
+  }
+  if (name.startsWith('upstream_http_')) {
+    const h = name.slice(14).replaceAll('_', '-').toLowerCase();
+    return (c) => {
+      const v = c.upstreamHeaders?.[h];
+      return Array.isArray(v) ? v.join(', ') : v;
+    };
+  }
+  if (/^[0-9]$/.test(name)) {
+    const i = Number(name);
+    return (c) => c.captures[i];
+  }
+  return undefined;
+}
+
+/**
+ * The variables of one runtime: builtins, families and the maps of its config. Getters are
+ * created once per name and cached, so evaluating a compiled value does no string work per name.
+ */
+export class Variables {
+  readonly #getters = new Map<string, VariableGetter>();
+  readonly #maps = new Map<string, MapConfig>();
+
+  constructor(maps: readonly MapConfig[]) {
+    for (const m of maps) this.#maps.set(m.variable, m);
+  }
+
+  getter(name: string): VariableGetter {
+    let g = this.#getters.get(name);
+    if (g) return g;
+    const map = this.#maps.get(name);
+    if (map) g = (c) => this.#evalMap(map, c);
+    else g = BUILTINS.get(name) ?? familyGetter(name) ?? ((c) => c.namedCaptures[name]);
+    this.#getters.set(name, g);
+    return g;
+  }
+
+  get(name: string, ctx: RequestContext): string | undefined {
+    return this.getter(name)(ctx);
+  }
+
+  /** Evaluates a compiled value; unknown or not-found variables become "". */
+  evaluate(value: ComplexValue, ctx: RequestContext): string {
+    if (value.constant !== null) return value.constant;
+    let out = '';
+    for (const p of value.parts) {
+      if ('text' in p) out += p.text;
+      else out += this.getter(p.variable)(ctx) ?? '';
+    }
+    return out;
+  }
+
+  #evalMap(map: MapConfig, ctx: RequestContext): string | undefined {
+    if (!map.volatile && ctx.mapCache.has(map.variable)) return ctx.mapCache.get(map.variable);
+    const result = this.#lookupMap(map, ctx);
+    if (!map.volatile) ctx.mapCache.set(map.variable, result);
+    return result;
+  }
+
+  #lookupMap(map: MapConfig, ctx: RequestContext): string | undefined {
+    let key = this.evaluate(map.source, ctx);
+    if (map.hostnames) key = key.replace(/\.$/, '');
+    const lower = key.toLowerCase();
+    const exact = map.exact.get(lower);
+    if (exact) return this.evaluate(exact, ctx);
+    if (map.hostnames) {
+      let best: { len: number; value: ComplexValue } | null = null;
+      for (const s of map.suffixes) {
+        if (lower.endsWith(s.suffix) && (!best || s.suffix.length > best.len)) best = { len: s.suffix.length, value: s.value };
+      }
+      if (best) return this.evaluate(best.value, ctx);
+      for (const p of map.prefixes) {
+        if (lower.startsWith(p.prefix) && (!best || p.prefix.length > best.len)) best = { len: p.prefix.length, value: p.value };
+      }
+      if (best) return this.evaluate(best.value, ctx);
+    }
+    for (const r of map.regexes) {
+      const m = r.regex.exec(key);
+      if (m) {
+        // Captures of a map regex are visible to its value (nginx sets $1.. from the last match).
+        const saved = ctx.captures;
+        const savedNamed = ctx.namedCaptures;
+        ctx.captures = [...m];
+        ctx.namedCaptures = { ...savedNamed, ...(m.groups ?? {}) };
+        try {
+          return this.evaluate(r.value, ctx);
+        } finally {
+          ctx.captures = saved;
+          ctx.namedCaptures = savedNamed;
+        }
+      }
+    }
+    return map.defaultValue ? this.evaluate(map.defaultValue, ctx) : '';
+  }
+}

@@ -1,0 +1,137 @@
+import type { Socket } from 'node:net';
+import type { RequestContext } from './request-context.js';
+
+/** What a tunnel reports when both of its sockets are gone. */
+export type TunnelEnd = (tunnel: Tunnel, reason: string) => void;
+
+const kTunnel = Symbol('sluice.tunnel');
+
+type TunnelSocket = Socket & { [kTunnel]?: Tunnel };
+
+/**
+ * An established upgraded connection: a transparent byte pipe between the client and the
+ * upstream. Bytes are counted and relayed as they come, each direction paused while the other
+ * side's buffer is full (backpressure) and resumed on its 'drain'. A FIN is passed on while the
+ * other direction keeps flowing (half-close); a reset or error on one side destroys the other.
+ * The tunnel closes when no byte has moved either way for `idleTimeout` ms. Handlers are
+ * module-level functions bound through a symbol on the socket, not closures per connection.
+ */
+export class Tunnel {
+  readonly client: Socket;
+  readonly upstream: Socket;
+  readonly ctx: RequestContext;
+  readonly #onEnd: TunnelEnd;
+  readonly idleTimeout: number;
+  reason = '';
+  #clientClosed = false;
+  #upstreamClosed = false;
+
+  constructor(client: Socket, upstream: Socket, ctx: RequestContext, idleTimeout: number, onEnd: TunnelEnd) {
+    this.client = client;
+    this.upstream = upstream;
+    this.ctx = ctx;
+    this.#onEnd = onEnd;
+    this.idleTimeout = idleTimeout;
+    (client as TunnelSocket)[kTunnel] = this;
+    (upstream as TunnelSocket)[kTunnel] = this;
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
+    client.on('data', clientOnData);
+    client.on('end', clientOnEnd);
+    client.on('drain', clientOnDrain);
+    client.on('error', socketOnError);
+    client.on('close', socketOnClose);
+    client.on('timeout', socketOnTimeout);
+    upstream.on('data', upstreamOnData);
+    upstream.on('end', upstreamOnEnd);
+    upstream.on('drain', upstreamOnDrain);
+    upstream.on('error', socketOnError);
+    upstream.on('close', socketOnClose);
+    upstream.on('timeout', socketOnTimeout);
+    // Reads and writes both reset a socket's timer, and every tunnelled byte is read from one
+    // socket and written to the other, so the client socket's timer measures idleness both ways.
+    if (idleTimeout > 0) client.setTimeout(idleTimeout);
+    if (client.destroyed) this.closed(client);
+    if (upstream.destroyed) this.closed(upstream);
+    client.resume();
+    upstream.resume();
+  }
+
+  /** Closes both sides at once (shutdown, drain). */
+  destroy(reason: string): void {
+    if (!this.reason) this.reason = reason;
+    this.client.destroy();
+    this.upstream.destroy();
+  }
+
+  /** @internal Called once per socket when it is gone. */
+  closed(socket: Socket): void {
+    if (socket === this.client) {
+      if (this.#clientClosed) return;
+      this.#clientClosed = true;
+    } else {
+      if (this.#upstreamClosed) return;
+      this.#upstreamClosed = true;
+    }
+    const other = socket === this.client ? this.upstream : this.client;
+    if (!other.destroyed) {
+      // The peer is gone: flush what is pending to the other side, then close it; a side that
+      // will not take the rest within the idle timeout is destroyed.
+      if (this.idleTimeout > 0) other.setTimeout(this.idleTimeout);
+      if (other.writableEnded) other.destroySoon();
+      else other.end(() => other.destroy());
+    }
+    if (this.#clientClosed && this.#upstreamClosed) this.#onEnd(this, this.reason || 'closed');
+  }
+}
+
+function tunnelOf(s: Socket): Tunnel {
+  return (s as TunnelSocket)[kTunnel] as Tunnel;
+}
+
+function clientOnData(this: Socket, chunk: Buffer): void {
+  const t = tunnelOf(this);
+  t.ctx.bytesReceived += chunk.length;
+  if (!t.upstream.write(chunk)) this.pause();
+}
+
+function upstreamOnData(this: Socket, chunk: Buffer): void {
+  const t = tunnelOf(this);
+  t.ctx.bytesSent += chunk.length;
+  if (!t.client.write(chunk)) this.pause();
+}
+
+function clientOnDrain(this: Socket): void {
+  tunnelOf(this).upstream.resume();
+}
+
+function upstreamOnDrain(this: Socket): void {
+  tunnelOf(this).client.resume();
+}
+
+function clientOnEnd(this: Socket): void {
+  const t = tunnelOf(this);
+  if (!t.reason) t.reason = 'client closed';
+  t.upstream.end();
+}
+
+function upstreamOnEnd(this: Socket): void {
+  const t = tunnelOf(this);
+  if (!t.reason) t.reason = 'upstream closed';
+  t.client.end();
+}
+
+function socketOnTimeout(this: Socket): void {
+  tunnelOf(this).destroy('idle timeout');
+}
+
+function socketOnError(this: Socket, err: Error): void {
+  const t = tunnelOf(this);
+  if (!t.reason) t.reason = `${this === t.client ? 'client' : 'upstream'} error: ${(err as NodeJS.ErrnoException).code ?? err.message}`;
+  // A reset on one side destroys the other: nothing more can be delivered either way.
+  (this === t.client ? t.upstream : t.client).destroy();
+}
+
+function socketOnClose(this: Socket): void {
+  tunnelOf(this).closed(this);
+}

@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { LocationConfig, LocationModifier, Settings } from '../config/types.js';
+import { LocationLevel } from './locations.js';
+
+function loc(modifier: LocationModifier, pattern: string, children: LocationConfig[] = []): LocationConfig {
+  const regex = modifier === '~' ? new RegExp(pattern) : modifier === '~*' ? new RegExp(pattern, 'i') : null;
+  return { modifier, pattern, regex, locations: children, settings: {} as Settings, loc: { file: 't', line: 1 } };
+}
+
+function name(l: LocationConfig | undefined): string {
+  return l ? `${l.modifier}${l.modifier ? ' ' : ''}${l.pattern}` : 'none';
+}
+
+test('nginx location precedence: =, then ^~ prefix, then regex in order, then longest prefix', () => {
+  // The example from nginx's documentation of "location".
+  const level = new LocationLevel([
+    loc('=', '/'),
+    loc('', '/'),
+    loc('', '/documents/'),
+    loc('^~', '/images/'),
+    loc('~*', '\\.(gif|jpg|jpeg)$'),
+  ]);
+  assert.equal(name(level.find('/')?.location), '= /');
+  assert.equal(name(level.find('/index.html')?.location), '/');
+  assert.equal(name(level.find('/documents/document.html')?.location), '/documents/');
+  assert.equal(name(level.find('/images/1.gif')?.location), '^~ /images/');
+  assert.equal(name(level.find('/documents/1.jpg')?.location), '~* \\.(gif|jpg|jpeg)$');
+});
+
+test('regexes are tried in file order and the first match wins; captures are returned', () => {
+  const level = new LocationLevel([loc('~', '^/a/(\\d+)'), loc('~', '^/a/(?<id>\\d+)/x'), loc('', '/a/')]);
+  const m = level.find('/a/42/x');
+  assert.equal(m?.location.pattern, '^/a/(\\d+)');
+  assert.equal(m?.captures[1], '42');
+});
+
+test('no match at all gives null (nginx answers 404)', () => {
+  const level = new LocationLevel([loc('', '/api/'), loc('=', '/x')]);
+  assert.equal(level.find('/other'), null);
+  assert.equal(level.find('/x/'), null);
+});
+
+test('nested locations: a nested regex beats the outer regexes; a nested prefix is remembered', () => {
+  const level = new LocationLevel([
+    loc('', '/app/', [loc('~', '\\.php$'), loc('', '/app/static/')]),
+    loc('~', '\\.(php|js)$'),
+  ]);
+  assert.equal(name(level.find('/app/x.php')?.location), '~ \\.php$');
+  // The nested prefix /app/static/ matches; then the outer regex still applies (no ^~).
+  assert.equal(name(level.find('/app/static/x.js')?.location), '~ \\.(php|js)$');
+  assert.equal(name(level.find('/app/static/x.css')?.location), '/app/static/');
+  assert.equal(name(level.find('/app/y')?.location), '/app/');
+});
+
+test('^~ on the matched prefix stops the regex search at that level', () => {
+  const level = new LocationLevel([loc('^~', '/static/'), loc('~', '\\.js$'), loc('', '/')]);
+  assert.equal(name(level.find('/static/a.js')?.location), '^~ /static/');
+  assert.equal(name(level.find('/other/a.js')?.location), '~ \\.js$');
+});
+
+test('the longest prefix wins whatever the file order; case-sensitive', () => {
+  const level = new LocationLevel([loc('', '/a'), loc('', '/a/b/c'), loc('', '/a/b')]);
+  assert.equal(name(level.find('/a/b/cd')?.location), '/a/b/c');
+  assert.equal(name(level.find('/a/bx')?.location), '/a/b');
+  assert.equal(level.find('/A/b'), null);
+});

@@ -1,0 +1,82 @@
+import type { Listen, ReturnAction, ServerConfig, Settings } from '../config/types.js';
+import type { RequestContext } from '../proxy/request-context.js';
+import { hostVariable } from '../proxy/variables.js';
+import { LocationLevel } from './locations.js';
+import { ServerGroup } from './server-select.js';
+import { normalizeUri } from './uri.js';
+
+/** What the router decided for one request. */
+export type RouteDecision =
+  | { readonly kind: 'proxy'; readonly settings: Settings }
+  | { readonly kind: 'return'; readonly settings: Settings; readonly action: ReturnAction }
+  | { readonly kind: 'error'; readonly settings: Settings; readonly status: number };
+
+/** The servers behind one bound socket (a listen key), with their location trees compiled. */
+export class ListenerRoutes {
+  readonly group: ServerGroup;
+  readonly #levels = new Map<ServerConfig, LocationLevel>();
+
+  constructor(servers: readonly ServerConfig[], defaultServer: ServerConfig) {
+    this.group = new ServerGroup(servers, defaultServer);
+    for (const s of servers) this.#levels.set(s, new LocationLevel(s.locations));
+  }
+
+  /**
+   * Host -> server -> (server-level return) -> location, filling the context as it goes.
+   * nginx answers a URI it cannot normalise with 400 and a request no location takes with 404.
+   */
+  route(ctx: RequestContext): RouteDecision {
+    const sm = this.group.select(hostVariableForSelection(ctx));
+    const server = sm.server;
+    ctx.server = server;
+    ctx.settings = server.settings;
+    if (sm.captures.length > 0) {
+      ctx.captures = sm.captures;
+      ctx.namedCaptures = sm.named;
+    }
+    const uri = normalizeUri(ctx.uri);
+    if (uri === null) return { kind: 'error', settings: server.settings, status: 400 };
+    ctx.uri = uri;
+    if (server.settings.returnAction) return { kind: 'return', settings: server.settings, action: server.settings.returnAction };
+    const level = this.#levels.get(server) as LocationLevel;
+    const m = level.find(uri);
+    if (!m) return { kind: 'error', settings: server.settings, status: 404 };
+    const settings = m.location.settings;
+    ctx.location = m.location;
+    ctx.settings = settings;
+    if (m.captures.length > 0) {
+      ctx.captures = m.captures;
+      ctx.namedCaptures = { ...ctx.namedCaptures, ...m.named };
+    }
+    if (settings.returnAction) return { kind: 'return', settings, action: settings.returnAction };
+    if (settings.proxyPass) {
+      ctx.proxyPass = settings.proxyPass;
+      return { kind: 'proxy', settings };
+    }
+    // A location that neither proxies nor returns would serve files in nginx; Sluice has none.
+    return { kind: 'error', settings, status: 404 };
+  }
+}
+
+function hostVariableForSelection(ctx: RequestContext): string {
+  return ctx.headers.host ? hostVariable(ctx).replace(/\.$/, '') : '';
+}
+
+/** Groups servers by listen key; the default server is the `default_server` one or the first. */
+export function groupServers(servers: readonly ServerConfig[]): Map<string, { listen: Listen; routes: ListenerRoutes }> {
+  const byKey = new Map<string, { listen: Listen; servers: ServerConfig[]; def: ServerConfig | null }>();
+  for (const s of servers) {
+    for (const l of s.listens) {
+      let g = byKey.get(l.key);
+      if (!g) {
+        g = { listen: l, servers: [], def: null };
+        byKey.set(l.key, g);
+      }
+      if (!g.servers.includes(s)) g.servers.push(s);
+      if (l.defaultServer) g.def = s;
+    }
+  }
+  const out = new Map<string, { listen: Listen; routes: ListenerRoutes }>();
+  for (const [key, g] of byKey) out.set(key, { listen: g.listen, routes: new ListenerRoutes(g.servers, g.def ?? (g.servers[0] as ServerConfig)) });
+  return out;
+}

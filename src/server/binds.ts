@@ -1,0 +1,42 @@
+import type { Listen } from '../config/types.js';
+import { addressKey } from './connections.js';
+
+/** One socket to listen on, serving one or more listen keys. */
+export interface BindPlan {
+  readonly key: string;
+  readonly host: string;
+  readonly port: number;
+  readonly listenKeys: string[];
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
+}
+
+/**
+ * nginx binds a wildcard address once per port and tells the specific addresses on that port
+ * apart by the connection's local address (unless `bind`); Sluice does the same, which also
+ * avoids EADDRINUSE between 0.0.0.0:80 and 127.0.0.1:80. Port 0 (ephemeral, for tests) is never
+ * merged: each such listen key is its own socket.
+ */
+export function planBinds(listens: readonly Listen[]): BindPlan[] {
+  const plans = new Map<string, BindPlan>();
+  const unique = new Map<string, Listen>();
+  for (const l of listens) if (!unique.has(l.key)) unique.set(l.key, l);
+  for (const l of unique.values()) {
+    let bindHost = l.host;
+    if (l.port !== 0 && !isWildcard(l.host)) {
+      const v6 = l.host.includes(':');
+      const wildcard = v6 ? '::' : '0.0.0.0';
+      if (unique.has(addressKey(wildcard, l.port))) bindHost = wildcard;
+    }
+    const key = addressKey(bindHost, l.port);
+    let plan = plans.get(key);
+    if (!plan) {
+      plan = { key, host: bindHost, port: l.port, listenKeys: [] };
+      plans.set(key, plan);
+    }
+    plan.listenKeys.push(l.key);
+  }
+  return [...plans.values()];
+}

@@ -1,0 +1,82 @@
+import type { Socket } from 'node:net';
+import type { ConnInfo } from '../proxy/request-context.js';
+import type { Tunnel } from '../proxy/ws-tunnel.js';
+import type { ListenerRoutes } from '../routing/router.js';
+
+/** The socket a connection was accepted on: its bind key and the port the config asked for. */
+export interface BindInfo {
+  readonly key: string;
+  readonly configuredPort: number;
+  readonly tls: boolean;
+}
+
+/** nginx numbers connections across the whole process. */
+let nextConnectionId = 1;
+
+/** "127.0.0.1:8080" / "[::1]:8080", the shape of a listen key. */
+export function addressKey(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Every client connection of one proxy: numbering, the worker_connections cap, open tunnels,
+ * nginx's stub_status counters, and the bookkeeping shutdown and reload need.
+ */
+export class ConnectionRegistry {
+  readonly sockets = new Set<Socket>();
+  readonly tunnels = new Set<Tunnel>();
+  readonly rejected = new WeakSet<Socket>();
+  accepted = 0;
+  handled = 0;
+  cap: number;
+  readonly #info = new WeakMap<Socket, ConnInfo>();
+  readonly #bind = new WeakMap<Socket, BindInfo>();
+
+  constructor(cap: number) {
+    this.cap = cap;
+  }
+
+  /** Registers a new connection; false when worker_connections is reached. */
+  accept(socket: Socket, bind: BindInfo): boolean {
+    this.accepted++;
+    if (this.sockets.size >= this.cap) {
+      this.rejected.add(socket);
+      return false;
+    }
+    this.handled++;
+    this.sockets.add(socket);
+    this.#bind.set(socket, bind);
+    socket.once('close', () => this.sockets.delete(socket));
+    return true;
+  }
+
+  info(socket: Socket): ConnInfo {
+    let info = this.#info.get(socket);
+    if (!info) {
+      info = {
+        id: nextConnectionId++,
+        requests: 0,
+        readMark: 0,
+        remoteAddress: socket.remoteAddress ?? '',
+        remotePort: socket.remotePort ?? 0,
+        localAddress: socket.localAddress ?? '',
+        localPort: socket.localPort ?? 0,
+        tls: this.#bind.get(socket)?.tls ?? false,
+      };
+      this.#info.set(socket, info);
+    }
+    return info;
+  }
+
+  /** The routes for the address the client connected to (a wildcard bind serves several). */
+  routesFor(socket: Socket, routes: ReadonlyMap<string, ListenerRoutes>): ListenerRoutes {
+    const bind = this.#bind.get(socket);
+    if (bind) {
+      const exact = routes.get(addressKey(socket.localAddress ?? '', bind.configuredPort));
+      if (exact) return exact;
+      const wild = routes.get(bind.key);
+      if (wild) return wild;
+    }
+    return routes.values().next().value as ListenerRoutes;
+  }
+}

@@ -1,0 +1,168 @@
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Config } from '../config/types.js';
+import { LogFiles } from '../observability/log-files.js';
+import type { LogSink } from '../observability/log-files.js';
+import { handleHttpRequest } from '../proxy/http-forward.js';
+import { errorResponse, sendLocalRaw } from '../proxy/respond.js';
+import { handleUpgrade } from '../proxy/upgrade.js';
+import { PeerStates } from '../upstream/pool.js';
+import { planBinds } from './binds.js';
+import type { BindPlan } from './binds.js';
+import { ConnectionRegistry } from './connections.js';
+import { Runtime } from './runtime.js';
+
+/** A listen key as configured, and the port it is bound to (differs for port 0). */
+export interface ListenerInfo {
+  readonly key: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface ProxyServerOptions {
+  /** Receives what would go to stderr (the error log's default target). */
+  readonly logger?: LogSink | undefined;
+}
+
+interface Bound {
+  readonly plan: BindPlan;
+  readonly server: Server;
+}
+
+/** Node's HTTP parser errors, answered the way nginx answers a bad request. */
+function clientErrorStatus(err: NodeJS.ErrnoException): number {
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT') return 408;
+  return 400;
+}
+
+/**
+ * A running proxy: its listening sockets, its connections and the current runtime (one config
+ * generation). Start, close (graceful) and destroy (abortive); close and destroy are idempotent.
+ */
+export class ProxyServer {
+  runtime: Runtime;
+  readonly registry: ConnectionRegistry;
+  readonly files: LogFiles;
+  readonly states = new PeerStates();
+  readonly #bound: Bound[] = [];
+  #closing: Promise<void> | null = null;
+
+  private constructor(config: Config, opts: ProxyServerOptions) {
+    this.files = new LogFiles({ stderr: opts.logger });
+    this.registry = new ConnectionRegistry(config.workerConnections);
+    this.runtime = new Runtime(config, this.files, this.states, this.registry);
+  }
+
+  static async start(config: Config, opts: ProxyServerOptions = {}): Promise<ProxyServer> {
+    const proxy = new ProxyServer(config, opts);
+    const listens = (config.http?.servers ?? []).flatMap((s) => s.listens);
+    try {
+      for (const plan of planBinds(listens)) await proxy.#listen(plan);
+    } catch (err) {
+      proxy.destroy();
+      throw err;
+    }
+    return proxy;
+  }
+
+  get listeners(): ListenerInfo[] {
+    const out: ListenerInfo[] = [];
+    for (const b of this.#bound) {
+      const addr = b.server.address();
+      const port = addr && typeof addr === 'object' ? addr.port : b.plan.port;
+      for (const key of b.plan.listenKeys) {
+        const host = key.startsWith('[') ? key.slice(1, key.indexOf(']')) : key.slice(0, key.lastIndexOf(':'));
+        out.push({ key, host, port });
+      }
+    }
+    return out;
+  }
+
+  #listen(plan: BindPlan): Promise<void> {
+    const settings = this.runtime.config.http?.settings;
+    const server = createServer({
+      requestTimeout: 0,
+      headersTimeout: 60_000,
+      keepAliveTimeout: settings?.keepaliveTimeout ?? 75_000,
+      requireHostHeader: true,
+      noDelay: true,
+    });
+    const bindInfo = { key: plan.key, configuredPort: plan.port, tls: false };
+    server.prependListener('connection', (socket: Socket) => {
+      if (!this.registry.accept(socket, bindInfo)) {
+        this.runtime.mainLog.log('alert', `${this.registry.cap} worker_connections are not enough`);
+        sendLocalRaw(socket, errorResponse(503, null, null, null), null);
+      }
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (this.registry.rejected.has(req.socket)) return;
+      handleHttpRequest(this.runtime, req, res);
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      if (this.registry.rejected.has(socket)) {
+        socket.destroy();
+        return;
+      }
+      handleUpgrade(this.runtime, req, socket, head);
+    });
+    server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+      // CONNECT is for forward proxies; nginx answers it with 400.
+      sendLocalRaw(socket, errorResponse(400, null, null, null), null);
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (err.code === 'ECONNRESET' || !socket.writable || this.registry.rejected.has(socket)) {
+        socket.destroy();
+        return;
+      }
+      const status = clientErrorStatus(err);
+      this.runtime.mainLog.log('info', `client sent invalid request (${err.code ?? err.message}) while reading client request headers, client: ${socket.remoteAddress ?? ''}`);
+      sendLocalRaw(socket, errorResponse(status, null, null, null), null);
+    });
+    return new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        const errno = err.code === 'EADDRINUSE' ? '98: Address already in use' : err.code === 'EACCES' ? '13: Permission denied' : err.code === 'EADDRNOTAVAIL' ? '99: Cannot assign requested address' : (err.code ?? err.message);
+        reject(new Error(`bind() to ${plan.key} failed (${errno})`));
+      };
+      server.once('error', onError);
+      server.listen({ host: plan.host, port: plan.port, ipv6Only: plan.host.includes(':'), backlog: 511 }, () => {
+        server.removeListener('error', onError);
+        server.on('error', (err) => this.runtime.mainLog.log('crit', `listener ${plan.key}: ${err.message}`));
+        this.#bound.push({ plan, server });
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, close idle keep-alive connections, let requests in flight
+   * and open tunnels finish for up to `graceMs`, then destroy what is left.
+   */
+  close(graceMs = 10_000): Promise<void> {
+    this.#closing ??= (async () => {
+      for (const b of this.#bound) {
+        b.server.close();
+        b.server.closeIdleConnections();
+      }
+      const deadline = Date.now() + graceMs;
+      while (this.registry.sockets.size > 0 && Date.now() < deadline) {
+        for (const b of this.#bound) b.server.closeIdleConnections();
+        await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
+      }
+      this.destroy();
+      await this.files.close();
+    })();
+    return this.#closing;
+  }
+
+  /** Abortive shutdown: every socket is destroyed now. */
+  destroy(): void {
+    for (const b of this.#bound) {
+      b.server.close();
+      b.server.closeAllConnections();
+    }
+    for (const t of this.registry.tunnels) t.destroy('shutdown');
+    for (const s of this.registry.sockets) s.destroy();
+    this.runtime.close();
+  }
+}

@@ -1,0 +1,108 @@
+import type { Socket } from 'node:net';
+import type { Config, ErrorLogTarget, LocationConfig, Settings } from '../config/types.js';
+import { AccessLog } from '../observability/access-log.js';
+import { ErrorLog } from '../observability/error-log.js';
+import { events } from '../observability/events.js';
+import type { LogFiles } from '../observability/log-files.js';
+import type { ProxyRoute } from '../proxy/proxy-route.js';
+import { compileProxyRoute } from '../proxy/proxy-route.js';
+import type { ProxyRuntime } from '../proxy/proxy-runtime.js';
+import type { ConnInfo, RequestContext } from '../proxy/request-context.js';
+import { Variables } from '../proxy/variables.js';
+import type { Tunnel } from '../proxy/ws-tunnel.js';
+import { groupServers } from '../routing/router.js';
+import type { ListenerRoutes } from '../routing/router.js';
+import { UpstreamPool } from '../upstream/pool.js';
+import type { PeerStates } from '../upstream/pool.js';
+import type { ConnectionRegistry } from './connections.js';
+
+/**
+ * One config generation, built completely before it serves anything: variables, upstream pools,
+ * compiled routes per listen address, logs. Requests hold the runtime they started with.
+ */
+export class Runtime implements ProxyRuntime {
+  readonly config: Config;
+  readonly vars: Variables;
+  readonly pools = new Map<string, UpstreamPool>();
+  /** Routes by listen key ("127.0.0.1:8080"). */
+  readonly routes: Map<string, ListenerRoutes>;
+  readonly mainLog: ErrorLog;
+  readonly #files: LogFiles;
+  readonly #accessLog: AccessLog;
+  readonly #registry: ConnectionRegistry;
+  readonly #proxyRoutes = new Map<LocationConfig, ProxyRoute>();
+  readonly #errorLogs = new Map<readonly ErrorLogTarget[], ErrorLog>();
+
+  constructor(config: Config, files: LogFiles, states: PeerStates, registry: ConnectionRegistry) {
+    this.config = config;
+    this.#files = files;
+    this.#registry = registry;
+    const http = config.http;
+    this.vars = new Variables(http?.maps ?? []);
+    this.mainLog = new ErrorLog(config.errorLogs, files);
+    this.#errorLogs.set(config.errorLogs, this.mainLog);
+    for (const [name, u] of http?.upstreams ?? []) this.pools.set(name, new UpstreamPool(u, states));
+    this.routes = new Map([...groupServers(http?.servers ?? [])].map(([k, v]) => [k, v.routes]));
+    this.#accessLog = new AccessLog(http?.logFormats ?? new Map(), files, this.vars);
+    for (const s of http?.servers ?? []) this.#compileLocations(s.locations);
+  }
+
+  #compileLocations(locations: readonly LocationConfig[]): void {
+    for (const l of locations) {
+      const pass = l.settings.proxyPass;
+      if (pass) {
+        const pool = this.pools.get(pass.upstream);
+        if (!pool) throw new Error(`internal: upstream "${pass.upstream}" missing from the resolved config`);
+        this.#proxyRoutes.set(l, compileProxyRoute(l, pool));
+      }
+      this.#compileLocations(l.locations);
+    }
+  }
+
+  proxyRoute(location: LocationConfig): ProxyRoute {
+    return this.#proxyRoutes.get(location) as ProxyRoute;
+  }
+
+  errorLog(settings: Settings | null): ErrorLog {
+    if (!settings) return this.mainLog;
+    let log = this.#errorLogs.get(settings.errorLogs);
+    if (!log) {
+      log = new ErrorLog(settings.errorLogs, this.#files);
+      this.#errorLogs.set(settings.errorLogs, log);
+    }
+    return log;
+  }
+
+  finish(ctx: RequestContext): void {
+    if (ctx.endMs === 0) ctx.endMs = performance.now();
+    const targets = ctx.settings?.accessLogs;
+    if (targets && targets.length > 0) this.#accessLog.write(ctx, targets, this.vars);
+    if (events.requestEnd.hasSubscribers) events.requestEnd.publish({ ctx });
+  }
+
+  connInfo(socket: Socket): ConnInfo {
+    return this.#registry.info(socket);
+  }
+
+  routesFor(socket: Socket): ListenerRoutes {
+    return this.#registry.routesFor(socket, this.routes);
+  }
+
+  tunnelOpened(tunnel: Tunnel): void {
+    this.#registry.tunnels.add(tunnel);
+    if (events.tunnelOpen.hasSubscribers) {
+      events.tunnelOpen.publish({ ctx: tunnel.ctx, upstream: tunnel.ctx.proxyPass?.upstream, server: tunnel.ctx.attempts.at(-1)?.addr });
+    }
+  }
+
+  tunnelClosed(tunnel: Tunnel): void {
+    this.#registry.tunnels.delete(tunnel);
+    if (events.tunnelClose.hasSubscribers) {
+      events.tunnelClose.publish({ ctx: tunnel.ctx, upstream: tunnel.ctx.proxyPass?.upstream, server: tunnel.ctx.attempts.at(-1)?.addr, reason: tunnel.reason });
+    }
+  }
+
+  close(): void {
+    for (const p of this.pools.values()) p.close();
+  }
+}
