@@ -23,25 +23,37 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   let dump = false;
   let quiet = false;
   let verbose = false;
+  // nginx's ngx_get_options: flags may be grouped ("-tq") and a value may be attached ("-cFILE")
+  // or be the next argument.
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
-    const value = (flag: string): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`option "${flag}" requires ${flag === '-c' ? 'file name' : flag === '-p' ? 'prefix' : 'parameter'}`);
-      return v;
-    };
-    switch (a) {
-      case '-c': configFile = value(a); break;
-      case '-p': prefix = value(a); break;
-      case '-g': globalDirectives = value(a); break;
-      case '-t': command = 'test'; break;
-      case '-T': command = 'test'; dump = true; break;
-      case '-q': quiet = true; break;
-      case '-v': command = 'version'; break;
-      case '-V': command = 'version'; verbose = true; break;
-      case '-h': case '-?': case '--help': command = 'help'; break;
-      case '-s': throw new UsageError('option "-s" is not supported yet: stop sluice with SIGTERM or Ctrl-C');
-      default: throw new UsageError(`invalid option: "${a}"`);
+    if (a === '--help') {
+      command = 'help';
+      continue;
+    }
+    if (!a.startsWith('-') || a.length < 2) throw new UsageError(`invalid option: "${a}"`);
+    for (let j = 1; j < a.length; j++) {
+      const flag = a[j] as string;
+      const value = (what: string): string => {
+        const attached = a.slice(j + 1);
+        j = a.length;
+        const v = attached !== '' ? attached : argv[++i];
+        if (v === undefined) throw new UsageError(`option "-${flag}" requires ${what}`);
+        return v;
+      };
+      switch (flag) {
+        case 'c': configFile = value('file name'); break;
+        case 'p': prefix = value('directory name'); break;
+        case 'g': globalDirectives = value('parameter'); break;
+        case 't': command = 'test'; break;
+        case 'T': command = 'test'; dump = true; break;
+        case 'q': quiet = true; break;
+        case 'v': command = 'version'; break;
+        case 'V': command = 'version'; verbose = true; break;
+        case 'h': case '?': command = 'help'; break;
+        case 's': throw new UsageError('option "-s" is not supported yet: stop sluice with SIGTERM or Ctrl-C');
+        default: throw new UsageError(`invalid option: "${flag}"`);
+      }
     }
   }
   return { command, configFile, prefix, globalDirectives, dump, quiet, verbose, rest: [] };

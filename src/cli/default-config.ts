@@ -5,7 +5,8 @@
 export const DEFAULT_BACKEND_PORTS = [8010, 8011] as const;
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 
-const PAGE = `<!doctype html>
+/** The demo page served at "/" by the embedded default config. */
+export const DEMO_PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>Sluice demo</title>
 <style>body{font:16px system-ui,sans-serif;max-width:40em;margin:2em auto;color:#222}
 code{background:#eee;padding:0 .3em}#log{border:1px solid #ccc;padding:.5em;min-height:8em;white-space:pre-wrap}</style></head>
@@ -43,7 +44,7 @@ http {
     listen ${DEFAULT_LISTEN};
     location = / {
       default_type text/html;
-      return 200 '${PAGE.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}';
+      return 200 '${DEMO_PAGE.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}';
     }
     location / {
       proxy_pass http://websocket;

@@ -29,7 +29,8 @@ function printProblems(problems: readonly ConfigProblem[]): void {
 function loadOptions(args: CliArgs): LoadOptions & { name: string } {
   const o: LoadOptions & { name: string } = { name: '<embedded default>' };
   if (args.configFile !== null) {
-    o.file = resolve(args.configFile);
+    // nginx resolves a relative -c against the prefix (-p) when one is given.
+    o.file = args.prefix !== null ? resolve(args.prefix, args.configFile) : resolve(args.configFile);
     o.name = o.file;
   } else {
     o.text = DEFAULT_CONFIG;
@@ -42,7 +43,6 @@ function loadOptions(args: CliArgs): LoadOptions & { name: string } {
 async function testConfig(args: CliArgs): Promise<number> {
   const o = loadOptions(args);
   const result = await loadConfig(o);
-  if (args.dump) process.stdout.write(dumpConfig(result.ok ? result.config.sources : result.sources));
   if (!result.ok) {
     printProblems(result.problems);
     err(`configuration file ${o.name} test failed`);
@@ -52,6 +52,8 @@ async function testConfig(args: CliArgs): Promise<number> {
     err(`the configuration file ${o.name} syntax is ok`);
     err(`configuration file ${o.name} test is successful`);
   }
+  // nginx dumps only a configuration that passed the test, even with -q.
+  if (args.dump) process.stdout.write(dumpConfig(result.config.sources));
   return 0;
 }
 
@@ -71,7 +73,19 @@ async function run(args: CliArgs): Promise<number> {
     return 1;
   }
   const pidFile = proxy.config.pid;
-  if (pidFile) writeFileSync(pidFile, `${process.pid}\n`);
+  if (pidFile) {
+    try {
+      writeFileSync(pidFile, `${process.pid}\n`);
+    } catch (e) {
+      // nginx: open() "/run/nginx.pid" failed (2: No such file or directory), and it does not start.
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? '2: No such file or directory' : code === 'EACCES' ? '13: Permission denied' : (code ?? (e as Error).message);
+      err(`[emerg] open() "${pidFile}" failed (${why})`);
+      proxy.destroy();
+      await Promise.all(backends.map((b) => b.close()));
+      return 1;
+    }
+  }
   const where = proxy.listeners.map((l) => `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`).join(', ');
   err(`sluice/${SLUICE_VERSION} running ${o.name}, listening on ${where || '(no listeners)'} (pid ${process.pid})`);
   if (demo) {

@@ -8,7 +8,7 @@ import type { Directive } from './parser.js';
 import type { Problems } from './problems.js';
 import { compileRegex } from './regex.js';
 import type { ComplexValue, SourceLoc } from './types.js';
-import { parseDuration, parseNumber, parseSize } from './units.js';
+import { parseDuration, parseNumber } from './units.js';
 
 /** A variable used somewhere, checked at the end (maps may be defined after use). */
 export interface VariableRef {
@@ -24,6 +24,8 @@ export class BuildContext {
   readonly variableRefs: VariableRef[] = [];
   /** Variables defined by `map`, with where. */
   readonly mapVariables = new Map<string, SourceLoc>();
+  /** Named captures of every regex: nginx makes each one a variable (`(?<user>..)` -> `$user`). */
+  readonly captureVariables = new Set<string>();
 
   constructor(readonly problems: Problems, readonly prefix: string) {}
 
@@ -48,6 +50,9 @@ export class BuildContext {
       this.problem(result.message, d, 'JavaScript regular expressions are used; PCRE-only syntax needs rewriting');
       return null;
     }
+    for (const m of result.regex.source.matchAll(/\(\?<([A-Za-z_][A-Za-z0-9_]*)>/g)) {
+      this.captureVariables.add(m[1]!.toLowerCase());
+    }
     return result.regex;
   }
 
@@ -60,12 +65,6 @@ export class BuildContext {
   duration(d: Directive, text: string): number | null {
     const v = parseDuration(text);
     if (v === null) this.problem(`"${d.name}" directive invalid value`, d, durationHint(text));
-    return v;
-  }
-
-  size(d: Directive, text: string): number | null {
-    const v = parseSize(text);
-    if (v === null) this.problem(`"${d.name}" directive invalid value`, d, 'sizes are bytes, or a number with k, m or g ("8k", "1m")');
     return v;
   }
 

@@ -4,8 +4,9 @@
  * used before they are defined, and DNS runs once for the whole config).
  */
 import type {
-  AccessLogTarget, AddHeaderRule, ErrorLogTarget, HeaderRule, LocationModifier, LogFormat, MapConfig,
-  NextUpstreamCondition, ProxyRedirect, ReturnAction, ServerName, SourceLoc,
+  AccessLogTarget, AddHeaderRule, BalanceMethod, ErrorLogTarget, HeaderRule, HealthCheckConfig, LocationModifier,
+  LogFormat, MapConfig, MatchConfig, NextUpstreamCondition, ProxyRedirect, ReturnAction, ServerName, SourceLoc,
+  StickyCookie,
 } from './types.js';
 
 /** An access_log line; the format name is checked once every log_format has been seen. */
@@ -46,6 +47,9 @@ export interface SettingsDraft {
   defaultType?: string;
 }
 
+/** A `health_check` line; `host` comes from the location's proxy_pass once upstreams are linked. */
+export type HealthCheckDraft = Omit<HealthCheckConfig, 'host'>;
+
 export interface LocationDraft {
   readonly modifier: LocationModifier;
   /** The name nginx compares for nesting and duplicates (pattern without the modifier). */
@@ -53,6 +57,10 @@ export interface LocationDraft {
   readonly regex: RegExp | null;
   readonly locations: LocationDraft[];
   readonly settings: SettingsDraft;
+  /** `health_check` lines of this location (not inherited, as in nginx Plus). */
+  readonly healthChecks: HealthCheckDraft[];
+  /** A proxy_pass line was written here, valid or not (so a bad one does not also fail health_check). */
+  proxyPassWritten: boolean;
   readonly at: SourceLoc;
 }
 
@@ -84,6 +92,13 @@ export interface UpstreamServerDraft {
   readonly failTimeout: number;
   readonly backup: boolean;
   readonly down: boolean;
+  readonly maxConns: number;
+  readonly slowStart: number;
+  /**
+   * The parameters as written that only some balancing methods accept (`backup`, `slow_start=T`);
+   * checked when the upstream block ends, since the method may come after the server lines.
+   */
+  readonly methodBound: readonly string[];
   readonly at: SourceLoc;
 }
 
@@ -95,11 +110,18 @@ export interface UpstreamDraft {
   keepalive: number;
   keepaliveTimeout: number;
   keepaliveRequests: number;
+  /** The balancing method directive, or null for the default round-robin. */
+  method: { readonly value: BalanceMethod; readonly directive: string; readonly at: SourceLoc } | null;
+  sticky: StickyCookie | null;
+  /** `zone NAME [SIZE]`: size 0 when not written here (it may be given by another upstream). */
+  zone: { readonly name: string; readonly size: number; readonly at: SourceLoc } | null;
   readonly at: SourceLoc;
 }
 
 export interface HttpDraft {
   readonly upstreams: UpstreamDraft[];
+  /** `match` blocks by name (nginx Plus ngx_http_upstream_hc_module). */
+  readonly matches: Map<string, MatchConfig>;
   readonly maps: MapConfig[];
   readonly logFormats: Map<string, LogFormat>;
   readonly servers: ServerDraft[];

@@ -65,7 +65,8 @@ class TreeReader {
   async read(path: string): Promise<string> {
     const cached = this.texts.get(path);
     if (cached !== undefined) return cached;
-    const text = await readFile(path, 'utf8');
+    // A UTF-8 byte order mark would otherwise become part of the first directive's name.
+    const text = (await readFile(path, 'utf8')).replace(/^\uFEFF/, '');
     this.remember(path, text);
     return text;
   }

@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { BuildContext } from './build-context.js';
 import { buildDrafts } from './build.js';
 import { deepFreeze } from './freeze.js';
-import { resolveHosts, systemResolveHost, type ResolveHost } from './hosts.js';
+import { resolveHosts, systemResolveHost } from './hosts.js';
 import { INLINE_FILE, readConfigTree, type Source } from './include.js';
 import { Problems } from './problems.js';
 import { assembleConfig, hostsToResolve } from './resolve.js';
@@ -63,7 +63,7 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadResult> {
   const main = buildDrafts(tree.directives, cx);
   checkEvents(main, file, cx);
   checkVariables(cx);
-  const hosts = await resolveHosts(hostsToResolve(main), opts.resolveHost ?? (systemResolveHost as ResolveHost));
+  const hosts = await resolveHosts(hostsToResolve(main), opts.resolveHost ?? systemResolveHost);
   const config = assembleConfig(main, hosts, cx, { file, prefix, sources: tree.sources });
   if (problems.count > 0) return fail(tree.sources);
   return { ok: true, config: deepFreeze(config) };

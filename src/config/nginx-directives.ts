@@ -8,25 +8,18 @@
  * step with the directive tables: when one is implemented, delete it here.
  */
 export const PLANNED_DIRECTIVES: ReadonlyMap<string, string> = new Map([
-  ['least_conn', 'load-balancing methods other than round-robin are not implemented yet'],
-  ['ip_hash', 'load-balancing methods other than round-robin are not implemented yet'],
-  ['hash', 'load-balancing methods other than round-robin are not implemented yet'],
-  ['random', 'load-balancing methods other than round-robin are not implemented yet'],
-  ['sticky', 'sticky sessions are not implemented yet'],
-  ['zone', 'shared upstream zones are not implemented yet'],
-  ['health_check', 'active health checks are not implemented yet'],
-  ['ssl_certificate', 'TLS is not implemented yet'],
-  ['ssl_certificate_key', 'TLS is not implemented yet'],
-  ['proxy_ssl_verify', 'TLS to upstreams is not implemented yet'],
-  ['proxy_ssl_server_name', 'TLS to upstreams is not implemented yet'],
-  ['proxy_ssl_name', 'TLS to upstreams is not implemented yet'],
-  ['proxy_ssl_trusted_certificate', 'TLS to upstreams is not implemented yet'],
-  ['allow', 'access control is not implemented yet'],
-  ['deny', 'access control is not implemented yet'],
-  ['limit_conn', 'connection limits are not implemented yet'],
-  ['limit_conn_zone', 'connection limits are not implemented yet'],
-  ['limit_req', 'request rate limits are not implemented yet'],
-  ['limit_req_zone', 'request rate limits are not implemented yet'],
+  ['ssl_certificate', 'no TLS termination so far'],
+  ['ssl_certificate_key', 'no TLS termination so far'],
+  ['proxy_ssl_verify', 'no TLS to upstreams so far'],
+  ['proxy_ssl_server_name', 'no TLS to upstreams so far'],
+  ['proxy_ssl_name', 'no TLS to upstreams so far'],
+  ['proxy_ssl_trusted_certificate', 'no TLS to upstreams so far'],
+  ['allow', 'no access control so far'],
+  ['deny', 'no access control so far'],
+  ['limit_conn', 'no connection limits so far'],
+  ['limit_conn_zone', 'no connection limits so far'],
+  ['limit_req', 'no request rate limits so far'],
+  ['limit_req_zone', 'no request rate limits so far'],
 ]);
 
 /** Well-known nginx directives that Sluice does not implement (and has no plan to, for now). */
@@ -90,7 +83,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'fastcgi_pass', 'fastcgi_param', 'fastcgi_index', 'fastcgi_split_path_info', 'fastcgi_read_timeout',
   'fastcgi_buffers', 'fastcgi_buffer_size', 'uwsgi_pass', 'uwsgi_param', 'scgi_pass', 'scgi_param',
   'grpc_pass', 'grpc_set_header', 'grpc_read_timeout', 'memcached_pass', 'ntlm', 'queue',
-  'resolver_zone', 'server_resolve',
+  'resolver_zone', 'server_resolve', 'state',
 ]);
 
 /** The hint for a directive nginx has and Sluice does not (or not yet). */

@@ -51,3 +51,12 @@ test('parsing stops at the first syntax error but keeps what came before', () =>
   assert.deepEqual(problems, ['unexpected "}" @3']);
   assert.deepEqual(tree.map((d) => d.name), ['events', 'include']);
 });
+
+test('syntax errors carry a hint about what is missing', () => {
+  const problems = new Problems();
+  parseConfigText('events { worker_connections 10 }', '/x.conf', problems);
+  assert.equal(problems.list[0]!.hint, '"worker_connections" before it is missing its ";"');
+  const eof = new Problems();
+  parseConfigText('http {\n', '/x.conf', eof);
+  assert.equal(eof.list[0]!.hint, 'a block is not closed; add the missing "}"');
+});

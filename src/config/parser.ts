@@ -48,8 +48,8 @@ export function parseConfigText(
 ): Directive[] {
   const tokens = tokenize(text);
   let pos = 0;
-  const fail = (message: string, line: number): never => {
-    problems.add(message, { file, line });
+  const fail = (message: string, line: number, hint?: string): never => {
+    problems.add(message, { file, line }, hint);
     throw new StopParsing();
   };
 
@@ -77,15 +77,17 @@ export function parseConfigText(
           break;
         }
         case '}':
-          if (words.length !== 0 || !inBlock) fail('unexpected "}"', tok.line);
+          if (words.length !== 0) fail('unexpected "}"', tok.line, `"${words[0]!}" before it is missing its ";"`);
+          if (!inBlock) fail('unexpected "}"', tok.line, 'no block is open here; remove it, or look for a missing "{" above');
           return tok.line;
         case 'eof':
           if (words.length !== 0 || tok.incomplete) {
             fail(options.commandLine === true
               ? 'unexpected end of parameter, expecting ";"'
-              : 'unexpected end of file, expecting ";" or "}"', tok.line);
+              : 'unexpected end of file, expecting ";" or "}"', tok.line,
+            'the last directive is missing its ";" (or a quote is not closed)');
           }
-          if (inBlock) fail('unexpected end of file, expecting "}"', tok.line);
+          if (inBlock) fail('unexpected end of file, expecting "}"', tok.line, 'a block is not closed; add the missing "}"');
           return tok.line;
         case 'error':
           fail(tok.message, tok.line);

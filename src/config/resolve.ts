@@ -1,7 +1,8 @@
 /**
  * Drafts -> Config: nginx's merge of http > server > location (> nested location) settings,
  * defaults, upstream linking (explicit blocks may be defined after use; other proxy_pass hosts
- * become implicit upstreams named "host:port") and resolved addresses.
+ * become implicit upstreams named "host:port"), resolved addresses, and each location's
+ * `health_check` lines attached to the upstream its proxy_pass names.
  */
 import { formatHostPort } from './address.js';
 import type { BuildContext } from './build-context.js';
@@ -12,10 +13,10 @@ import type { HttpDraft, LocationDraft, MainDraft, ProxyPassDraft, ServerDraft, 
 import { literalAddress, type HostTable } from './hosts.js';
 import type { Source } from './include.js';
 import type {
-  Config, ErrorLogTarget, HttpConfig, Listen, LocationConfig, LogFormat, ProxyPass, ServerConfig, Settings,
-  UpstreamConfig, UpstreamServer,
+  Config, ErrorLogTarget, HealthCheckConfig, HttpConfig, Listen, LocationConfig, LogFormat, ProxyPass, ServerConfig,
+  Settings, UpstreamConfig, UpstreamServer,
 } from './types.js';
-import { checkListens } from './validate.js';
+import { checkListens, checkZones } from './validate.js';
 
 export interface AssembleMeta {
   readonly file: string;
@@ -81,11 +82,15 @@ class HttpAssembler {
   private readonly implicit = new Map<string, UpstreamConfig>();
   private readonly unresolved = new Set<string>();
   private readonly names: Map<string, string>;
+  /** Health checks by upstream name, in the order their locations appear. */
+  private readonly checks = new Map<string, HealthCheckConfig[]>();
+  private readonly zoneSizes: ReadonlyMap<string, number>;
   readonly formats: Map<string, LogFormat>;
 
   constructor(private readonly http: HttpDraft, private readonly hosts: HostTable, private readonly cx: BuildContext) {
     this.names = upstreamIndex(http);
     this.formats = new Map([['combined', combinedLogFormat()], ...http.logFormats]);
+    this.zoneSizes = checkZones(http.upstreams, cx);
   }
 
   assemble(errorLogs: readonly ErrorLogTarget[]): HttpConfig {
@@ -95,7 +100,9 @@ class HttpAssembler {
     const servers = this.http.servers.map((s) => this.server(s, settings));
     checkListens(servers, this.cx);
     for (const [name, u] of this.implicit) this.upstreams.set(name, u);
-    return { upstreams: this.upstreams, maps: this.http.maps, logFormats: this.formats, servers, settings };
+    const upstreams = new Map<string, UpstreamConfig>();
+    for (const [name, u] of this.upstreams) upstreams.set(name, { ...u, healthChecks: this.checks.get(name) ?? [] });
+    return { upstreams, matches: this.http.matches, maps: this.http.maps, logFormats: this.formats, servers, settings };
   }
 
   private explicitUpstream(u: UpstreamDraft): UpstreamConfig {
@@ -109,13 +116,19 @@ class HttpAssembler {
       for (const a of addresses) {
         servers.push({
           name: s.name, address: { host: a.host, port: s.port, family: a.family }, weight: s.weight,
-          maxFails: s.maxFails, failTimeout: s.failTimeout, backup: s.backup, down: s.down, loc: s.at,
+          maxFails: s.maxFails, failTimeout: s.failTimeout, backup: s.backup, down: s.down, maxConns: s.maxConns,
+          slowStart: s.slowStart, loc: s.at,
         });
       }
     }
     return {
       name: u.name, servers, keepalive: u.keepalive, keepaliveTimeout: u.keepaliveTimeout,
       keepaliveRequests: u.keepaliveRequests, implicit: false, loc: u.at,
+      method: u.method?.value ?? { name: 'round_robin' },
+      sticky: u.sticky,
+      // A zone written without a size takes the size another upstream gave it (nginx's shared zones).
+      zone: u.zone === null ? null : { name: u.zone.name, size: this.zoneSizes.get(u.zone.name) ?? u.zone.size },
+      healthChecks: [],
     };
   }
 
@@ -147,12 +160,14 @@ class HttpAssembler {
         name,
         servers: addresses.map((a) => ({
           name, address: { host: a.host, port: pp.port ?? 80, family: a.family }, weight: UPSTREAM_DEFAULTS.weight,
-          maxFails: UPSTREAM_DEFAULTS.maxFails, failTimeout: UPSTREAM_DEFAULTS.failTimeout, backup: false, down: false, loc: pp.at,
+          maxFails: UPSTREAM_DEFAULTS.maxFails, failTimeout: UPSTREAM_DEFAULTS.failTimeout, backup: false, down: false,
+          maxConns: UPSTREAM_DEFAULTS.maxConns, slowStart: UPSTREAM_DEFAULTS.slowStart, loc: pp.at,
         })),
         keepalive: UPSTREAM_DEFAULTS.keepalive,
         keepaliveTimeout: UPSTREAM_DEFAULTS.keepaliveTimeout,
         keepaliveRequests: UPSTREAM_DEFAULTS.keepaliveRequests,
         implicit: true,
+        method: { name: 'round_robin' }, sticky: null, zone: null, healthChecks: [],
         loc: pp.at,
       });
     }
@@ -200,9 +215,35 @@ class HttpAssembler {
     };
   }
 
+  /**
+   * nginx Plus attaches a location's health_check to the upstream group its proxy_pass names;
+   * several locations (or lines) proxying to one upstream each add their own check.
+   */
+  private attachHealthChecks(l: LocationDraft, pp: ProxyPass | null): void {
+    for (const check of l.healthChecks) {
+      if (!l.proxyPassWritten) {
+        this.cx.problem('"health_check" directive requires "proxy_pass" in the same location', check.loc,
+          'a health check probes the upstream this location proxies to; add "proxy_pass http://UPSTREAM;" here, '
+          + 'or move health_check into the location that has it');
+        continue;
+      }
+      if (check.match !== null && !this.http.matches.has(check.match)) {
+        this.cx.problem(`match "${check.match}" not found`, check.loc,
+          `define "match ${check.match} { status 200-399; }" in http {}, or remove "match=${check.match}"`);
+        continue;
+      }
+      // A proxy_pass that failed was reported where it is written.
+      if (pp === null) continue;
+      let list = this.checks.get(pp.upstream);
+      if (list === undefined) this.checks.set(pp.upstream, list = []);
+      list.push({ ...check, host: pp.proxyHost });
+    }
+  }
+
   private location(l: LocationDraft, parent: Settings): LocationConfig {
     this.checkLogFormats(l.settings);
     const pp = l.settings.proxyPass === undefined ? null : this.link(l.settings.proxyPass);
+    this.attachHealthChecks(l, pp);
     const settings = inherit(parent, l.settings, pp);
     return {
       modifier: l.modifier,

@@ -68,6 +68,70 @@ export interface UpstreamServer {
   readonly backup: boolean;
   /** @default false */
   readonly down: boolean;
+  /** `max_conns=N`: cap of concurrent connections (tunnels included); 0 = no cap. @default 0 */
+  readonly maxConns: number;
+  /** `slow_start=T`: ms over which the weight ramps up after the server recovers; 0 = off. @default 0 */
+  readonly slowStart: number;
+  readonly loc: SourceLoc;
+}
+
+/** The balancing method of an upstream (one per block; nginx: "load balancing method redefined"). */
+export type BalanceMethod =
+  | { readonly name: 'round_robin' }
+  | { readonly name: 'least_conn' }
+  | { readonly name: 'ip_hash' }
+  | { readonly name: 'hash'; readonly key: ComplexValue; readonly consistent: boolean }
+  /** `random [two [least_conn]]`: `two` picks two at random and keeps the less loaded. */
+  | { readonly name: 'random'; readonly two: boolean };
+
+/** `sticky cookie NAME [expires=T] [domain=D] [path=P] [httponly] [secure] [samesite=...]`. */
+export interface StickyCookie {
+  readonly name: string;
+  /** ms; null = a session cookie; `expires=max` = Infinity. */
+  readonly expires: number | null;
+  readonly domain: string | null;
+  /** @default '/' */
+  readonly path: string;
+  readonly httpOnly: boolean;
+  readonly secure: boolean;
+  readonly sameSite: 'strict' | 'lax' | 'none' | null;
+}
+
+/** One `health_check` line of a location, attached to the upstream its proxy_pass names. */
+export interface HealthCheckConfig {
+  /** @default 5000 */
+  readonly interval: number;
+  /** @default 0 */
+  readonly jitter: number;
+  /** Consecutive failures that make a server unhealthy. @default 1 */
+  readonly fails: number;
+  /** Consecutive successes that make it healthy again. @default 1 */
+  readonly passes: number;
+  /** @default '/' */
+  readonly uri: string;
+  /** Probe this port instead of the server's own; null = the server's. */
+  readonly port: number | null;
+  /** @default 'http' */
+  readonly type: 'http' | 'websocket' | 'tcp';
+  /** Name of a `match` block in http, or null (then: 2xx/3xx for http, 101 for websocket). */
+  readonly match: string | null;
+  /** The Host header sent with http and websocket probes: the proxy_pass host ($proxy_host). */
+  readonly host: string;
+  readonly loc: SourceLoc;
+}
+
+export type MatchHeaderTest =
+  | { readonly name: string; readonly op: 'present' | 'absent' }
+  | { readonly name: string; readonly op: '=' | '!='; readonly value: string }
+  | { readonly name: string; readonly op: '~' | '!~'; readonly regex: RegExp };
+
+/** A `match NAME { status ...; header ...; body ...; }` block (all tests must pass). */
+export interface MatchConfig {
+  readonly name: string;
+  /** Each `status` line: codes and ranges, optionally negated with `!`; all lines must pass. */
+  readonly status: readonly { readonly negate: boolean; readonly ranges: readonly (readonly [number, number])[] }[];
+  readonly headers: readonly MatchHeaderTest[];
+  readonly body: readonly { readonly negate: boolean; readonly regex: RegExp }[];
   readonly loc: SourceLoc;
 }
 
@@ -82,6 +146,13 @@ export interface UpstreamConfig {
   readonly keepaliveRequests: number;
   /** True when made from `proxy_pass http://host:port` rather than an `upstream {}` block. */
   readonly implicit: boolean;
+  /** @default { name: 'round_robin' } */
+  readonly method: BalanceMethod;
+  readonly sticky: StickyCookie | null;
+  /** `zone NAME [SIZE]`: accepted; names the state shared by worker processes. */
+  readonly zone: { readonly name: string; readonly size: number } | null;
+  /** Active checks from every `health_check` in a location that proxies to this upstream. */
+  readonly healthChecks: readonly HealthCheckConfig[];
   readonly loc: SourceLoc;
 }
 
@@ -221,6 +292,7 @@ export interface ServerConfig {
 
 export interface HttpConfig {
   readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
+  readonly matches: ReadonlyMap<string, MatchConfig>;
   readonly maps: readonly MapConfig[];
   readonly logFormats: ReadonlyMap<string, LogFormat>;
   readonly servers: readonly ServerConfig[];

@@ -1,12 +1,12 @@
 /**
  * Checks that need the whole configuration: the required `events` section, variables (maps may
- * be defined after use), and listen addresses across servers (nginx's "a duplicate listen" and
- * "a duplicate default server").
+ * be defined after use), listen addresses across servers (nginx's "a duplicate listen" and
+ * "a duplicate default server") and upstream zones shared by name.
  */
 import { isBuiltinVariable } from '../core/variable-names.js';
 import type { BuildContext } from './build-context.js';
-import type { MainDraft } from './draft.js';
-import type { Listen } from './types.js';
+import type { MainDraft, UpstreamDraft } from './draft.js';
+import type { Listen, SourceLoc } from './types.js';
 
 /** nginx refuses a configuration without `events {}`; so does Sluice. */
 export function checkEvents(main: MainDraft, mainFile: string, cx: BuildContext): void {
@@ -16,11 +16,14 @@ export function checkEvents(main: MainDraft, mainFile: string, cx: BuildContext)
   }
 }
 
-/** Every `$name` must be built in or defined by a map; reported once per name and line. */
+/**
+ * Every `$name` must be built in, defined by a map, or a named capture of some regex (as in nginx);
+ * reported once per name and line.
+ */
 export function checkVariables(cx: BuildContext): void {
   const reported = new Set<string>();
   for (const ref of cx.variableRefs) {
-    if (isBuiltinVariable(ref.name) || cx.mapVariables.has(ref.name)) continue;
+    if (isBuiltinVariable(ref.name) || cx.mapVariables.has(ref.name) || cx.captureVariables.has(ref.name)) continue;
     const key = `${ref.name}\0${ref.at.file}\0${ref.at.line}`;
     if (reported.has(key)) continue;
     reported.add(key);
@@ -53,4 +56,33 @@ export function checkListens(servers: readonly { readonly listens: readonly List
       defaults.set(listen.key, listen);
     }
   }
+}
+
+/**
+ * nginx's shared memory rules for `zone` (ngx_shared_memory_add): upstreams may share a zone by
+ * name; a size given twice must agree, and some line must give one. Returns the size of each zone.
+ */
+export function checkZones(upstreams: readonly UpstreamDraft[], cx: BuildContext): Map<string, number> {
+  const zones = new Map<string, { size: number; readonly at: SourceLoc }>();
+  for (const u of upstreams) {
+    const zone = u.zone;
+    if (zone === null) continue;
+    const known = zones.get(zone.name);
+    if (known === undefined) {
+      zones.set(zone.name, { size: zone.size, at: zone.at });
+    } else if (known.size === 0) {
+      known.size = zone.size;
+    } else if (zone.size !== 0 && zone.size !== known.size) {
+      cx.problem(`the size ${zone.size} of shared memory zone "${zone.name}" conflicts with already declared size ${known.size}`, zone.at,
+        `upstreams that share zone "${zone.name}" must give it one size; drop the size here or make them equal`);
+    }
+  }
+  const sizes = new Map<string, number>();
+  for (const [name, z] of zones) {
+    if (z.size === 0) {
+      cx.problem(`zero size shared memory zone "${name}"`, z.at, `give the zone a size in one of its lines, e.g. "zone ${name} 64k;"`);
+    }
+    sizes.set(name, z.size);
+  }
+  return sizes;
 }

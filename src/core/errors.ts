@@ -57,6 +57,17 @@ export class ProxyError extends Error {
   }
 }
 
+/**
+ * The error's log wording for another phase than the one its catalog text names: nginx says
+ * "while reading upstream" once the response head is in ("upstream timed out (110: Connection
+ * timed out) while reading upstream"). Any detail stays at the end.
+ */
+export function messageWhile(err: ProxyError, phase: string): string {
+  const text: string = ERROR_CATALOG[err.code].text;
+  const at = text.indexOf(' while ');
+  return `${at === -1 ? text : text.slice(0, at)} while ${phase}${err.message.slice(text.length)}`;
+}
+
 /** Turns whatever a socket or parser reported into a ProxyError; unknown errors are internal. */
 export function toProxyError(err: unknown, fallback: ErrorCode = 'INTERNAL'): ProxyError {
   if (err instanceof ProxyError) return err;

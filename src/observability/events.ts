@@ -15,4 +15,6 @@ export const events = Object.freeze({
   upstreamPick: channel('sluice:upstream:pick'),
   /** `{ upstream: string, server: string, error: string }` for each failed attempt. */
   upstreamFail: channel('sluice:upstream:fail'),
+  /** `{ upstream: string, server: string, healthy: boolean, reason: string }` when active health changes. */
+  upstreamHealth: channel('sluice:upstream:health'),
 });

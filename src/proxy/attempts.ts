@@ -40,6 +40,14 @@ export function retryAllowed(route: ProxyRoute, ctx: RequestContext, condition: 
   return !NON_IDEMPOTENT.has(ctx.method) || set.has('non_idempotent');
 }
 
+/** What the balancer keys on: ip_hash's client address or hash's KEY, and the sticky cookie. */
+export interface PickKey {
+  readonly key: string;
+  readonly sticky?: string | undefined;
+}
+
+const NO_KEY: PickKey = { key: '' };
+
 export interface AttemptLog {
   (peer: Peer, error: ProxyError): void;
 }
@@ -50,7 +58,9 @@ export interface AttemptLog {
  * proxy_next_upstream_tries and proxy_next_upstream_timeout. Returns null on success, else the
  * error that ends the request.
  */
-export async function runAttempts(ctx: RequestContext, route: ProxyRoute, tryPeer: TryPeer, logFailure: AttemptLog): Promise<ProxyError | null> {
+export async function runAttempts(
+  ctx: RequestContext, route: ProxyRoute, tryPeer: TryPeer, logFailure: AttemptLog, pickKey: PickKey = NO_KEY,
+): Promise<ProxyError | null> {
   const tried = new Set<Peer>();
   const s = route.settings;
   const started = performance.now();
@@ -59,7 +69,7 @@ export async function runAttempts(ctx: RequestContext, route: ProxyRoute, tryPee
   let last: ProxyError | null = null;
   for (;;) {
     const now = performance.now();
-    const peer = route.pool.pick(tried, now);
+    const peer = route.pool.pick(tried, now, pickKey.key, pickKey.sticky);
     if (!peer) return last ?? new ProxyError('NO_LIVE_UPSTREAMS', `upstream "${route.pool.name}"`);
     tried.add(peer);
     if (events.upstreamPick.hasSubscribers) {
@@ -71,7 +81,7 @@ export async function runAttempts(ctx: RequestContext, route: ProxyRoute, tryPee
     const more = tried.size < maxTries && withinTime;
     const out = await tryPeer(peer, attempt, more);
     if (out.ok) {
-      recordSuccess(peer);
+      recordSuccess(peer, performance.now());
       return null;
     }
     if (out.countFailure) recordFailure(peer, performance.now());

@@ -1,9 +1,16 @@
 import { STATUS_CODES } from 'node:http';
 
-/** nginx's reason phrases where they differ from Node's table. */
+/** nginx's reason phrases (ngx_http_status_lines and its error pages) where they differ from Node's table. */
 const REASONS: Readonly<Record<number, string>> = {
+  405: 'Not Allowed',
+  408: 'Request Time-out',
+  413: 'Request Entity Too Large',
+  414: 'Request-URI Too Large',
+  416: 'Requested Range Not Satisfiable',
   494: 'Request Header Or Cookie Too Large',
   499: 'Client Closed Request',
+  503: 'Service Temporarily Unavailable',
+  504: 'Gateway Time-out',
 };
 
 export function reasonPhrase(status: number): string {

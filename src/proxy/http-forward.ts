@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ProxyError } from '../core/errors.js';
+import { ProxyError, messageWhile } from '../core/errors.js';
 import type { Peer } from '../upstream/peer.js';
 import type { ProxyRuntime } from './proxy-runtime.js';
 import type { ProxyRoute } from './proxy-route.js';
@@ -70,16 +70,23 @@ async function proxyHttp(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRout
         peer.state.active--;
       }
     };
+    // The response head went out: a failure now can only close the client connection (a chunked
+    // body stays unterminated), and is logged once, in nginx's words for the body phase.
+    let lateFailure = false;
+    const failLate = (err: ProxyError): void => {
+      if (!lateFailure && !clientGone) {
+        lateFailure = true;
+        log.log('error', `${messageWhile(err, 'reading upstream')}${logContext(ctx, `http://${peer.addr}${head.path}`)}`, ctx.conn.id);
+      }
+      res.destroy();
+    };
     const ex = exchange({
       peer, pool: route.pool, method: ctx.method, head, body: hasBody ? req : null, upgrade: false,
       connectTimeout: route.settings.proxyConnectTimeout,
       sendTimeout: route.settings.proxySendTimeout,
       readTimeout: route.settings.proxyReadTimeout,
       attempt,
-      onLateError: (err) => {
-        log.log('error', `${err.message} while reading upstream${logContext(ctx, `http://${peer.addr}${head.path}`)}`, ctx.conn.id);
-        res.destroy();
-      },
+      onLateError: failLate,
     });
     current = ex;
     if (clientGone) ex.abort();
@@ -128,7 +135,7 @@ async function proxyHttp(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRout
       release();
     });
     up.once('close', release);
-    up.once('aborted', () => res.destroy());
+    up.once('aborted', () => failLate(new ProxyError('UPSTREAM_RESET')));
     up.pipe(res);
     return { ok: true };
   };

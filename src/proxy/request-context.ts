@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { LocationConfig, ProxyPass, ServerConfig, Settings } from '../config/types.js';
+import { requestHost } from '../routing/host.js';
 
 /** What a client connection contributes to every request on it. */
 export interface ConnInfo {
@@ -38,6 +39,11 @@ export class RequestContext {
   readonly httpVersion: string;
   readonly headers: IncomingHttpHeaders;
   readonly rawHeaders: readonly string[];
+  /**
+   * The host the request names (absolute-form target first, then Host), without port, lower-case:
+   * "" when there is none, null when it is invalid (nginx answers 400).
+   */
+  readonly host: string | null;
   /** Decoded, normalised path (`$uri`). */
   uri: string;
   /** Query string without "?" (`$args`), or "" when none. */
@@ -76,6 +82,7 @@ export class RequestContext {
     this.httpVersion = httpVersion;
     this.headers = headers;
     this.rawHeaders = rawHeaders;
+    this.host = requestHost(rawUri, headers.host);
     const q = rawUri.indexOf('?');
     this.uri = q === -1 ? rawUri : rawUri.slice(0, q);
     this.args = q === -1 ? '' : rawUri.slice(q + 1);

@@ -17,8 +17,8 @@ export interface LocalResponse {
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-/** nginx closes the connection after these (the request stream can no longer be trusted). */
-const CLOSE_AFTER = new Set([400, 408, 413, 414, 431, 494, 500]);
+/** nginx closes the connection after these (ngx_http_special_response_handler, and 408 always). */
+const CLOSE_AFTER = new Set([400, 408, 413, 414, 431, 494, 500, 501]);
 
 /** nginx's absolute_redirect: a relative Location gets scheme, host and port. */
 function absolute(url: string, ctx: RequestContext): string {

@@ -35,13 +35,16 @@ export function handleUpgrade(rt: ProxyRuntime, req: IncomingMessage, socket: So
   socket.on('error', noop);
   socket.setTimeout(0);
   const ctx = contextFor(rt, req);
-  const readBefore = socket.bytesRead - head.length;
+  // $bytes_received counts the request head, as for an ordinary request; a tunnel adds every
+  // byte after it as it is relayed, a session that ends without one counts what was read.
+  const readMark = ctx.conn.readMark;
+  ctx.bytesReceived = Math.max(0, socket.bytesRead - head.length - readMark);
   let finished = false;
   const finish = (): void => {
     if (finished) return;
     finished = true;
     ctx.endMs = performance.now();
-    if (ctx.bytesReceived === 0) ctx.bytesReceived = Math.max(0, socket.bytesRead - readBefore);
+    if (ctx.tunnelStartMs === 0) ctx.bytesReceived = Math.max(0, socket.bytesRead - readMark);
     rt.finish(ctx);
   };
   socket.once('close', () => {
@@ -175,6 +178,15 @@ async function proxyOnSocket(
     }
     const up = r.res;
     const status = up.statusCode ?? 502;
+    if (status === 101) {
+      // Node reports a 101 without an Upgrade header as an ordinary response; relayed, it would
+      // tell the client a switch happened with no tunnel behind it (RFC 9110 7.8).
+      up.resume();
+      ex.abort();
+      release();
+      const error = mode.upgrade === null ? new ProxyError('UPSTREAM_UNREQUESTED_UPGRADE') : new ProxyError('UPSTREAM_UPGRADE_MISMATCH', `asked "${mode.upgrade}", got none`);
+      return { ok: false, error, sent: true, countFailure: true, retryable: more && retryAllowed(route, ctx, error.retry, true) };
+    }
     if (route.retryStatuses.has(status) && more && retryAllowed(route, ctx, `http_${status}`, true)) {
       up.resume();
       ex.abort();
@@ -248,7 +260,6 @@ function openTunnel(
   rememberSent(ctx, headers);
   const head101 = rawHead(101, res.statusMessage || 'Switching Protocols', headers);
   ctx.bytesSent += Buffer.byteLength(head101);
-  ctx.bytesReceived = 0;
   ctx.tunnelStartMs = performance.now();
   if (client.destroyed) {
     upstream.destroy();

@@ -40,12 +40,16 @@ export function upstreamPath(ctx: RequestContext, route: ProxyRoute): string {
  * `Host $proxy_host` and `Connection close`; a rule whose value is empty sends nothing), then the
  * client's headers except those the rules set, hop-by-hop headers and every name listed in
  * Connection. Body framing is carried over from the client request. An upgrade always goes out
- * with the client's Upgrade value and `Connection: upgrade`.
+ * with the client's Upgrade value and `Connection: upgrade`; anything else never carries Upgrade.
  */
 export function buildUpstreamHead(ctx: RequestContext, route: ProxyRoute, vars: Variables, mode: ForwardMode): UpstreamRequestHead {
   const headers: string[] = [];
   for (const rule of route.headerRules) {
     if (mode.upgrade !== null && (rule.lower === 'upgrade' || rule.lower === 'connection')) continue;
+    // A request not forwarded as an upgrade (h2c, a token the config does not forward, a
+    // Connection without the upgrade token) goes out as an ordinary one: `Upgrade $http_upgrade`
+    // must not turn it back into an upgrade the proxy would then refuse to tunnel.
+    if (mode.upgrade === null && rule.lower === 'upgrade') continue;
     const value = vars.evaluate(rule.value, ctx);
     if (value !== '') headers.push(rule.name, value);
   }

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { ComplexValue, MapConfig } from '../config/types.js';
 import type { RequestContext } from './request-context.js';
 import { SLUICE_VERSION } from '../core/version.js';
+import { originForm } from '../routing/uri.js';
 
 /** Reads one variable; `undefined` is nginx's "not found" (logged as "-", sent as ""). */
 export type VariableGetter = (ctx: RequestContext) => string | undefined;
@@ -41,11 +42,12 @@ function header(ctx: RequestContext, name: string): string | undefined {
   return Array.isArray(v) ? v.join(name === 'cookie' ? '; ' : ', ') : v;
 }
 
-/** `$host`: the Host header without port, lower-cased (nginx falls back to the server name). */
+/**
+ * `$host`: the host from an absolute-form target or the Host header, without port, lower-cased,
+ * without a trailing dot; the server name when the request names none.
+ */
 export function hostVariable(ctx: RequestContext): string {
-  const h = ctx.headers.host;
-  if (h) return stripPort(h).toLowerCase();
-  return ctx.server?.primaryName ?? '';
+  return ctx.host || (ctx.server?.primaryName ?? '');
 }
 
 export function stripPort(host: string): string {
@@ -116,7 +118,8 @@ const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGe
   ['https', (c) => (c.conn.tls ? 'on' : '')],
   ['request', (c) => `${c.method} ${c.rawUri} HTTP/${c.httpVersion}`],
   ['request_method', (c) => c.method],
-  ['request_uri', (c) => c.rawUri],
+  // nginx's $request_uri is the target without scheme and authority for an absolute-form request.
+  ['request_uri', (c) => originForm(c.rawUri)],
   ['uri', (c) => c.uri],
   ['document_uri', (c) => c.uri],
   ['args', (c) => (c.hasArgs ? c.args : undefined)],

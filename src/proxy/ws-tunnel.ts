@@ -34,6 +34,10 @@ export class Tunnel {
     this.idleTimeout = idleTimeout;
     (client as TunnelSocket)[kTunnel] = this;
     (upstream as TunnelSocket)[kTunnel] = this;
+    // A FIN is passed on, not answered: a socket that is not half-open capable (one made by a
+    // keep-alive Agent, say) would end its own write side and cut the other direction short.
+    client.allowHalfOpen = true;
+    upstream.allowHalfOpen = true;
     client.setNoDelay(true);
     upstream.setNoDelay(true);
     client.on('data', clientOnData);

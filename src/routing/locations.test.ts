@@ -65,3 +65,12 @@ test('the longest prefix wins whatever the file order; case-sensitive', () => {
   assert.equal(name(level.find('/a/bx')?.location), '/a/b');
   assert.equal(level.find('/A/b'), null);
 });
+
+test('a prefix equal to the whole URI is final: no nested location, no regex', () => {
+  const level = new LocationLevel([
+    loc('', '/logo.gif', [loc('~', 'gif$')]),
+    loc('~', '\\.gif$'),
+  ]);
+  assert.equal(name(level.find('/logo.gif')?.location), '/logo.gif');
+  assert.equal(name(level.find('/logo.gif/x.gif')?.location), '~ gif$');
+});

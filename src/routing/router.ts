@@ -1,6 +1,5 @@
 import type { Listen, ReturnAction, ServerConfig, Settings } from '../config/types.js';
 import type { RequestContext } from '../proxy/request-context.js';
-import { hostVariable } from '../proxy/variables.js';
 import { LocationLevel } from './locations.js';
 import { ServerGroup } from './server-select.js';
 import { normalizeUri } from './uri.js';
@@ -26,7 +25,14 @@ export class ListenerRoutes {
    * nginx answers a URI it cannot normalise with 400 and a request no location takes with 404.
    */
   route(ctx: RequestContext): RouteDecision {
-    const sm = this.group.select(hostVariableForSelection(ctx));
+    if (ctx.host === null || (ctx.headers.host === undefined && ctx.httpVersion !== '1.0' && ctx.httpVersion !== '0.9')) {
+      // nginx: "client sent invalid host header" / "client sent HTTP/1.1 request without "Host"
+      // header", answered by the default server.
+      ctx.server = this.group.defaultServer;
+      ctx.settings = ctx.server.settings;
+      return { kind: 'error', settings: ctx.server.settings, status: 400 };
+    }
+    const sm = this.group.select(ctx.host);
     const server = sm.server;
     ctx.server = server;
     ctx.settings = server.settings;
@@ -56,10 +62,6 @@ export class ListenerRoutes {
     // A location that neither proxies nor returns would serve files in nginx; Sluice has none.
     return { kind: 'error', settings, status: 404 };
   }
-}
-
-function hostVariableForSelection(ctx: RequestContext): string {
-  return ctx.headers.host ? hostVariable(ctx).replace(/\.$/, '') : '';
 }
 
 /** Groups servers by listen key; the default server is the `default_server` one or the first. */

@@ -85,7 +85,8 @@ export class ProxyServer {
       requestTimeout: 0,
       headersTimeout: 60_000,
       keepAliveTimeout: settings?.keepaliveTimeout ?? 75_000,
-      requireHostHeader: true,
+      // The router answers a missing or invalid Host with nginx's 400 page.
+      requireHostHeader: false,
       noDelay: true,
     });
     const bindInfo = { key: plan.key, configuredPort: plan.port, tls: false };

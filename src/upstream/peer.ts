@@ -18,6 +18,12 @@ export class PeerState {
   checked = 0;
   /** Open connections to this server, WebSocket tunnels included, for their whole life. */
   active = 0;
+  /** Active health: false once `fails` consecutive probes failed, until `passes` succeed. */
+  healthy = true;
+  probeFails = 0;
+  probePasses = 0;
+  /** When the server last came back (ms), for slow_start; 0 = never went away. */
+  recoveredAt = 0;
 }
 
 /** One upstream server as a balancer sees it: config, live state, and its balancing weights. */
@@ -37,13 +43,26 @@ export class Peer {
   }
 }
 
-/** nginx's availability rule for a peer in round robin and every method built on it. */
+/**
+ * nginx's availability rule for a peer in round robin and every method built on it: not `down`,
+ * not unhealthy by active checks, not failed (max_fails within fail_timeout), not full (max_conns).
+ */
 export function peerAvailable(peer: Peer, now: number, single: boolean): boolean {
-  if (peer.server.down) return false;
-  if (single) return true; // nginx never marks the only server of a group as failed
   const s = peer.state;
+  if (peer.server.down || !s.healthy) return false;
+  if (peer.server.maxConns > 0 && s.active >= peer.server.maxConns) return false;
+  if (single) return true; // nginx never marks the only server of a group as failed
   const max = peer.server.maxFails;
   return !(max > 0 && s.fails >= max && now - s.checked <= peer.server.failTimeout);
+}
+
+/** The weight a peer may use now: slow_start ramps it from 1 up to its weight after it recovers. */
+export function weightNow(peer: Peer, now: number): number {
+  const w = peer.server.weight;
+  const ramp = peer.server.slowStart;
+  const since = now - peer.state.recoveredAt;
+  if (ramp <= 0 || peer.state.recoveredAt === 0 || since >= ramp) return w;
+  return Math.max(1, Math.floor((w * since) / ramp));
 }
 
 /** nginx ngx_http_upstream_free_round_robin_peer, failure branch. */
@@ -60,7 +79,10 @@ export function recordFailure(peer: Peer, now: number): void {
 }
 
 /** nginx ngx_http_upstream_free_round_robin_peer, success branch. */
-export function recordSuccess(peer: Peer): void {
+export function recordSuccess(peer: Peer, now: number): void {
   const s = peer.state;
-  if (s.accessed < s.checked) s.fails = 0;
+  if (s.accessed < s.checked) {
+    if (peer.server.maxFails > 0 && s.fails >= peer.server.maxFails) s.recoveredAt = now;
+    s.fails = 0;
+  }
 }

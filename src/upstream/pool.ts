@@ -1,12 +1,18 @@
+import { randomBytes } from 'node:crypto';
 import { Agent } from 'node:http';
 import type { UpstreamConfig } from '../config/types.js';
-import { BALANCERS } from './balancers/registry.js';
-import type { Balancer } from './balancers/balancer.js';
-import { Peer, PeerState, formatAddr } from './peer.js';
+import { DEFAULT_BALANCER_OPTIONS, makeBalancer } from './balancers/registry.js';
+import type { Balancer, BalancerOptions } from './balancers/balancer.js';
+import { Peer, PeerState, formatAddr, peerAvailable } from './peer.js';
+import { StickyRoutes } from './sticky.js';
 
-/** Live per-server state keyed by "upstream|address"; one registry outlives config reloads. */
+/**
+ * Live per-server state keyed by "upstream|address", and the secret that signs sticky cookies:
+ * one registry outlives config reloads, so counters, health and cookies survive them.
+ */
 export class PeerStates {
   readonly #states = new Map<string, PeerState>();
+  readonly secret: Buffer = randomBytes(32);
 
   get(upstream: string, addr: string): PeerState {
     const key = `${upstream}|${addr}`;
@@ -19,38 +25,55 @@ export class PeerStates {
   }
 }
 
+export interface PoolOptions {
+  readonly balancer?: BalancerOptions;
+}
+
 /**
  * One upstream group at run time: its peers (primaries and backups), the balancer over each,
- * and, when `keepalive` is set, the agent that keeps idle connections for reuse.
+ * sticky routes, and, when `keepalive` is set, the agent that keeps idle connections for reuse.
  */
 export class UpstreamPool {
   readonly name: string;
   readonly config: UpstreamConfig;
   readonly primary: readonly Peer[];
   readonly backup: readonly Peer[];
+  readonly sticky: StickyRoutes | null;
   /** Present only with `keepalive N`: caches up to N idle connections per server. */
   readonly agent: Agent | null;
   readonly #primary: Balancer;
   readonly #backup: Balancer | null;
 
-  constructor(config: UpstreamConfig, states: PeerStates) {
+  constructor(config: UpstreamConfig, states: PeerStates, options: PoolOptions = {}) {
     this.name = config.name;
     this.config = config;
-    const make = BALANCERS.get('round_robin');
-    if (!make) throw new Error('round_robin balancer missing');
     const peers = config.servers.map((s) => new Peer(s, states.get(config.name, formatAddr(s.address))));
     this.primary = peers.filter((p) => !p.server.backup);
     this.backup = peers.filter((p) => p.server.backup);
-    this.#primary = make(this.primary);
-    this.#backup = this.backup.length > 0 ? make(this.backup) : null;
+    const bo = options.balancer ?? DEFAULT_BALANCER_OPTIONS;
+    this.#primary = makeBalancer(config.method, this.primary, bo);
+    this.#backup = this.backup.length > 0 ? makeBalancer(config.method, this.backup, bo) : null;
+    this.sticky = config.sticky ? new StickyRoutes(config.sticky, config.name, peers, states.secret) : null;
     this.agent = config.keepalive > 0
       ? new Agent({ keepAlive: true, maxFreeSockets: config.keepalive, timeout: config.keepaliveTimeout, scheduling: 'lifo' })
       : null;
   }
 
-  /** nginx: backups are tried only when no primary can be picked. */
-  pick(tried: ReadonlySet<Peer>, now: number): Peer | null {
-    return this.#primary.pick({ tried, now }) ?? this.#backup?.pick({ tried, now }) ?? null;
+  /** Every server, primaries first. */
+  get peers(): readonly Peer[] {
+    return [...this.primary, ...this.backup];
+  }
+
+  /**
+   * The next server for a request: the one its sticky cookie names while that one is available,
+   * else the balancer's choice among the primaries, else among the backups (nginx: backups only
+   * when no primary can be picked).
+   */
+  pick(tried: ReadonlySet<Peer>, now: number, key: string, stickyValue?: string): Peer | null {
+    const stuck = this.sticky?.peerFor(stickyValue);
+    if (stuck && !tried.has(stuck) && peerAvailable(stuck, now, this.primary.length + this.backup.length === 1)) return stuck;
+    const ctx = { tried, now, key };
+    return this.#primary.pick(ctx) ?? this.#backup?.pick(ctx) ?? null;
   }
 
   close(): void {

@@ -88,6 +88,12 @@ function serverName(d: Directive, scope: Scope, cx: BuildContext): void {
       cx.problem(`server name "${arg}" is invalid`, d, 'wildcards are "*.example.com", ".example.com" or "www.example.*"');
       continue;
     }
+    // Only one wildcard, and only as a whole first or last label.
+    const bare = name.startsWith('*.') ? name.slice(2) : name.length > 2 && name.endsWith('.*') ? name.slice(0, -2) : name;
+    if (bare.includes('*')) {
+      cx.problem(`invalid server name or wildcard "${arg}"`, d, 'wildcards are "*.example.com", ".example.com" or "www.example.*"');
+      continue;
+    }
     let entries: ServerName[];
     if (name.startsWith('*.')) {
       entries = [{ kind: 'suffix', suffix: name.slice(1) }];
@@ -97,11 +103,6 @@ function serverName(d: Directive, scope: Scope, cx: BuildContext): void {
       entries = [{ kind: 'prefix', prefix: name.slice(0, -1) }];
     } else {
       entries = [{ kind: 'exact', name }];
-    }
-    const star = entries.some((e) => (e.kind === 'suffix' ? e.suffix : e.kind === 'prefix' ? e.prefix : e.kind === 'exact' ? e.name : '').includes('*'));
-    if (star) {
-      cx.problem(`invalid server name or wildcard "${arg}"`, d, 'wildcards are "*.example.com", ".example.com" or "www.example.*"');
-      continue;
     }
     server.names.push(...entries);
   }
@@ -168,14 +169,14 @@ function location(d: Directive, scope: Scope, cx: BuildContext): Scope | void {
   if (duplicate) {
     cx.problem(`duplicate location "${pattern}"`, d, 'each prefix, exact and named location may appear once per level; merge the two blocks');
   }
-  const loc: LocationDraft = { modifier, pattern, regex, locations: [], settings: {}, at: locOf(d) };
+  const loc: LocationDraft = { modifier, pattern, regex, locations: [], settings: {}, healthChecks: [], proxyPassWritten: false, at: locOf(d) };
   if (!duplicate) siblings.push(loc);
   return { ...scope, context: 'location', location: loc, settings: loc.settings };
 }
 
 export const httpCoreDirectives: readonly DirectiveSpec[] = [
   {
-    name: 'server', contexts: ['http'], args: [0, 0], block: 'children',
+    name: 'server', contexts: ['http'], args: [0, 0], block: 'children', repeatable: true,
     handle(d, scope): Scope {
       const server: ServerDraft = { listens: [], names: [], primaryName: null, locations: [], settings: {}, at: locOf(d) };
       scope.http!.servers.push(server);

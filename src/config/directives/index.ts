@@ -1,6 +1,8 @@
 /** Every directive Sluice accepts, by name (one name may have entries for different contexts). */
+import { balancingDirectives } from './balancing.js';
 import { coreDirectives } from './core.js';
 import { headersDirectives } from './headers.js';
+import { healthCheckDirectives } from './health-check.js';
 import { httpCoreDirectives } from './http-core.js';
 import { logDirectives } from './log.js';
 import { mapDirectives } from './map.js';
@@ -17,6 +19,8 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...logDirectives,
   ...mapDirectives,
   ...upstreamDirectives,
+  ...balancingDirectives,
+  ...healthCheckDirectives,
   ...proxyDirectives,
 ];
 

@@ -20,6 +20,7 @@ const URI_IN_REGEX_LOCATION =
   + 'or inside "if" statement, or inside "limit_except" block';
 
 function proxyPass(d: Directive, scope: Scope, cx: BuildContext): void {
+  scope.location!.proxyPassWritten = true;
   const url = d.args[0]!;
   if (url.includes('$')) {
     cx.problem(`variables in "proxy_pass" are not supported "${url}"`, d,

@@ -15,7 +15,6 @@ export const TAKE1: Arity = [1, 1];
 export const TAKE2: Arity = [2, 2];
 export const TAKE12: Arity = [1, 2];
 export const TAKE23: Arity = [2, 3];
-export const TAKE123: Arity = [1, 3];
 export const ONE_OR_MORE: Arity = [1, Number.POSITIVE_INFINITY];
 export const TWO_OR_MORE: Arity = [2, Number.POSITIVE_INFINITY];
 

@@ -6,6 +6,10 @@ export interface PickContext {
   readonly tried: ReadonlySet<Peer>;
   /** Monotonic time in ms. */
   readonly now: number;
+  /**
+   * The balancing key: the client address for ip_hash, the evaluated KEY for hash; "" otherwise.
+   */
+  readonly key: string;
 }
 
 /** A load-balancing method over one list of peers (the primaries or the backups of an upstream). */
@@ -14,4 +18,10 @@ export interface Balancer {
   pick(ctx: PickContext): Peer | null;
 }
 
-export type BalancerFactory = (peers: readonly Peer[]) => Balancer;
+/** Injectable sources for methods that need them (tests pass a seeded random). */
+export interface BalancerOptions {
+  /** Uniform in [0, 1). @default Math.random */
+  readonly random: () => number;
+}
+
+export type BalancerFactory = (peers: readonly Peer[], options: BalancerOptions) => Balancer;

@@ -1,0 +1,430 @@
+/**
+ * A table of invalid configurations: each with the exact problems (nginx wording) and the
+ * file:line each is reported at.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bad, http, lines, show } from './fixtures.js';
+
+interface Case {
+  readonly name: string;
+  readonly text: string;
+  readonly problems: readonly string[];
+  /** Expected hints, by index into `problems` (checked with includes()). */
+  readonly hints?: Readonly<Record<number, string>>;
+}
+
+const ws = (...body: string[]) => http('  server {', '    listen 8080;', ...body, '  }');
+
+const CASES: readonly Case[] = [
+  {
+    name: 'misspelt directive gets a suggestion',
+    text: ws('    location / { proxy_pas http://127.0.0.1:9000; }'),
+    problems: ['unknown directive "proxy_pas" in <inline>:5'],
+    hints: { 0: 'did you mean "proxy_pass"?' },
+  },
+  {
+    name: 'wrong context',
+    text: http('  location / { }'),
+    problems: ['"location" directive is not allowed here in <inline>:3'],
+    hints: { 0: 'server, location' },
+  },
+  {
+    name: 'proxy_pass outside location',
+    text: ws('    proxy_pass http://127.0.0.1:1;'),
+    problems: ['"proxy_pass" directive is not allowed here in <inline>:5'],
+  },
+  {
+    name: 'arity',
+    text: ws('    location / { proxy_pass; }'),
+    problems: ['invalid number of arguments in "proxy_pass" directive in <inline>:5'],
+  },
+  {
+    name: 'duplicate non-repeatable directive',
+    text: ws('    location / {', '      proxy_pass http://127.0.0.1:1;', '      proxy_pass http://127.0.0.1:2;', '    }'),
+    problems: ['"proxy_pass" directive is duplicate in <inline>:7'],
+  },
+  {
+    name: 'duplicate timeout at one level',
+    text: http('  proxy_read_timeout 1s;', '  proxy_read_timeout 2s;'),
+    problems: ['"proxy_read_timeout" directive is duplicate in <inline>:4'],
+  },
+  {
+    name: 'duplicate events',
+    text: lines('events {}', 'events {}'),
+    problems: ['"events" directive is duplicate in <inline>:2'],
+  },
+  {
+    name: 'unexpected }',
+    text: lines('events {}', '}'),
+    problems: ['unexpected "}" in <inline>:2'],
+  },
+  {
+    name: 'unclosed block',
+    text: lines('events {}', 'http {', '  server {', '  }'),
+    problems: ['unexpected end of file, expecting "}" in <inline>:4'],
+  },
+  {
+    name: 'unterminated directive at end of file',
+    text: lines('events {}', 'http {', '  server {', '    listen 80'),
+    problems: ['unexpected end of file, expecting ";" or "}" in <inline>:4'],
+  },
+  {
+    name: 'stray ;',
+    text: lines('events {};'),
+    problems: ['unexpected ";" in <inline>:1'],
+  },
+  {
+    name: 'stray {',
+    text: lines('events {}', 'http {', '  { }', '}'),
+    problems: ['unexpected "{" in <inline>:3'],
+  },
+  {
+    name: 'block directive without a block',
+    text: http('  server;'),
+    problems: ['directive "server" has no opening "{" in <inline>:3'],
+  },
+  {
+    name: 'simple directive with a block',
+    text: ws('    listen 81 { }'),
+    problems: ['directive "listen" is not terminated by ";" in <inline>:5'],
+  },
+  {
+    name: 'proxy_pass to a name that is neither an upstream nor resolvable',
+    text: ws('    location / { proxy_pass http://backend; }'),
+    problems: ['host not found in upstream "backend" in <inline>:5'],
+    hints: { 0: 'upstream backend' },
+  },
+  {
+    name: 'upstream server that does not resolve',
+    text: http('  upstream u {', '    server foo:80;', '  }'),
+    problems: ['host not found in upstream "foo:80" in <inline>:4'],
+  },
+  {
+    name: 'duplicate upstream (case-insensitive)',
+    text: http('  upstream x { server 127.0.0.1:1; }', '  upstream X { server 127.0.0.1:2; }'),
+    problems: ['duplicate upstream "X" in <inline>:4'],
+  },
+  {
+    name: 'invalid ports',
+    text: http('  upstream x { server x:abc; }', '  server {', '    listen x:99999;', '  }'),
+    problems: ['invalid port in upstream "x:abc" in <inline>:3', 'invalid port in "x:99999" of the "listen" directive in <inline>:5'],
+  },
+  {
+    name: 'port 0 is not an upstream port',
+    text: http('  upstream x { server 127.0.0.1:0; }'),
+    problems: ['invalid port in upstream "127.0.0.1:0" in <inline>:3'],
+  },
+  {
+    name: 'unknown variable',
+    text: ws('    location / {', '      proxy_set_header X-Foo $foo;', '      return 200 "$Bar";', '    }'),
+    problems: ['unknown "foo" variable in <inline>:6', 'unknown "bar" variable in <inline>:7'],
+  },
+  {
+    name: 'malformed variable',
+    text: ws('    add_header X "${host";'),
+    problems: ['the closing bracket in "host" variable is missing in <inline>:5'],
+  },
+  {
+    name: 'enum value',
+    text: http('  proxy_http_version 2.0;'),
+    problems: ['invalid value "2.0" in "proxy_http_version" directive, it must be "1.0" or "1.1" in <inline>:3'],
+  },
+  {
+    name: 'flag value',
+    text: http('  proxy_buffering yes;'),
+    problems: ['invalid value "yes" in "proxy_buffering" directive, it must be "on" or "off" in <inline>:3'],
+  },
+  {
+    name: 'bad durations and numbers',
+    text: http('  proxy_read_timeout 10x;', '  keepalive_timeout 1.5s;', '  proxy_next_upstream_tries -1;'),
+    problems: [
+      '"proxy_read_timeout" directive invalid value in <inline>:3',
+      '"keepalive_timeout" directive invalid value in <inline>:4',
+      '"proxy_next_upstream_tries" directive invalid value in <inline>:5',
+    ],
+  },
+  {
+    name: 'bad proxy_next_upstream value',
+    text: http('  proxy_next_upstream error http_418;'),
+    problems: ['invalid value "http_418" in <inline>:3'],
+  },
+  {
+    name: 'a duplicate listen in one server',
+    text: http('  server {', '    listen 127.0.0.1:8080;', '    listen 127.0.0.1:8080;', '  }'),
+    problems: ['a duplicate listen 127.0.0.1:8080 in <inline>:5'],
+  },
+  {
+    name: 'two default servers for one address',
+    text: http(
+      '  server { listen 127.0.0.1:8080 default_server; }',
+      '  server { listen 127.0.0.1:8080; }',
+      '  server { listen 127.0.0.1:8080 default_server; }',
+    ),
+    problems: ['a duplicate default server for 127.0.0.1:8080 in <inline>:5'],
+  },
+  {
+    name: 'duplicate locations (prefix and ^~ share a name; exact is separate)',
+    text: ws('    location /x { }', '    location = /x { }', '    location ^~ /x { }', '    location = /x { }', '    location ~ /x { }', '    location ~ /x { }'),
+    problems: ['duplicate location "/x" in <inline>:7', 'duplicate location "/x" in <inline>:8'],
+  },
+  {
+    name: 'two maps define one variable; a map may not define a built-in',
+    text: http('  map $uri $x { }', '  map $args $x { }', '  map $uri $host { }'),
+    problems: ['the duplicate "$x" variable in <inline>:4', 'the duplicate "$host" variable in <inline>:5'],
+  },
+  {
+    name: 'proxy_pass with a URI in a regex or named location',
+    text: ws('    location ~ ^/a { proxy_pass http://127.0.0.1:1/x; }', '    location @n { proxy_pass http://127.0.0.1:1/; }'),
+    problems: [
+      '"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block in <inline>:5',
+      '"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block in <inline>:6',
+    ],
+  },
+  {
+    name: 'invalid regular expressions',
+    text: ws('    location ~ ^/(a { }', '    server_name ~^(www.example.com;'),
+    problems: [
+      'invalid regular expression "^/(a": Unterminated group in <inline>:5',
+      'invalid regular expression "^(www.example.com": Unterminated group in <inline>:6',
+    ],
+  },
+  {
+    name: 'no events section',
+    text: lines('http {', '}'),
+    problems: ['no "events" section in configuration in <inline>:0'],
+  },
+  {
+    name: 'nested location rules',
+    text: ws(
+      '    location = / { location /x { } }',
+      '    location @n { location /y { } }',
+      '    location /a { location @z { } }',
+      '    location /a/ { location /b { } }',
+    ),
+    problems: [
+      'location "/x" cannot be inside the exact location "/" in <inline>:5',
+      'location "/y" cannot be inside the named location "@n" in <inline>:6',
+      'named location "@z" can be on the server level only in <inline>:7',
+      'location "/b" is outside location "/a/" in <inline>:8',
+    ],
+  },
+  {
+    name: 'invalid location modifier',
+    text: ws('    location ~~ /x { }'),
+    problems: ['invalid location modifier "~~" in <inline>:5'],
+  },
+  {
+    name: 'https upstreams, variables in proxy_pass, other schemes',
+    text: ws(
+      '    location /a { proxy_pass https://127.0.0.1; }',
+      '    location /b { proxy_pass http://$host; }',
+      '    location /c { proxy_pass ftp://x; }',
+      '    location /d { proxy_pass http://unix:/tmp/s.sock:/; }',
+    ),
+    problems: [
+      'https upstreams are not supported yet in <inline>:5',
+      'variables in "proxy_pass" are not supported "http://$host" in <inline>:6',
+      'invalid URL prefix in "ftp://x" in <inline>:7',
+      'unix domain sockets are not supported in upstream "unix:/tmp/s.sock:/" in <inline>:8',
+    ],
+    hints: { 0: 'TLS' },
+  },
+  {
+    name: 'unix sockets and schemes in upstream servers',
+    text: http('  upstream u {', '    server unix:/tmp/s.sock;', '    server http://127.0.0.1;', '  }'),
+    problems: ['unix domain sockets are not supported in upstream "unix:/tmp/s.sock" in <inline>:4', 'invalid port in upstream "http://127.0.0.1" in <inline>:5'],
+    hints: { 1: 'without a scheme' },
+  },
+  {
+    name: 'planned and invalid upstream server parameters',
+    text: http('  upstream u {', '    server 127.0.0.1:1 resolve;', '    server 127.0.0.1:2 weight=0;', '    server 127.0.0.1:3 bogus;', '  }'),
+    problems: [
+      'the "resolve" parameter of the upstream "server" directive is not implemented yet in <inline>:4',
+      'invalid parameter "weight=0" in <inline>:5',
+      'invalid parameter "bogus" in <inline>:6',
+    ],
+    hints: { 0: 'not implemented yet', 2: 'max_conns=N, slow_start=TIME' },
+  },
+  {
+    name: 'planned listen parameters and unknown ones',
+    text: http('  server {', '    listen 443 ssl;', '    listen 8443 http2 reuseport;', '    listen 8080 nonsense;', '  }'),
+    problems: [
+      'the "ssl" parameter of the "listen" directive is not implemented yet in <inline>:4',
+      'the "http2" parameter of the "listen" directive is not implemented yet in <inline>:5',
+      'the "reuseport" parameter of the "listen" directive is not implemented yet in <inline>:5',
+      'invalid parameter "nonsense" in <inline>:6',
+    ],
+    hints: { 0: 'not implemented yet' },
+  },
+  {
+    name: 'unix listen',
+    text: http('  server { listen unix:/tmp/x.sock; }'),
+    problems: ['unix domain sockets are not supported in "unix:/tmp/x.sock" of the "listen" directive in <inline>:3'],
+  },
+  {
+    name: 'an upstream with no servers (reported at its closing brace, as nginx does)',
+    text: http('  upstream empty {', '    keepalive 4;', '  }'),
+    problems: ['no servers are inside upstream in <inline>:5'],
+  },
+  {
+    name: 'upstream keepalive values',
+    text: http('  upstream u {', '    server 127.0.0.1:1;', '    keepalive 0;', '    keepalive_requests x;', '    keepalive_timeout 5q;', '  }'),
+    problems: [
+      'invalid value "0" in "keepalive" directive in <inline>:5',
+      '"keepalive_requests" directive invalid value in <inline>:6',
+      '"keepalive_timeout" directive invalid value in <inline>:7',
+    ],
+  },
+  {
+    name: 'an explicit upstream may not be given a port in proxy_pass',
+    text: ws('    location / { proxy_pass http://u:8080; }', '  }', '  upstream u { server 127.0.0.1:1; '),
+    problems: ['upstream "u" may not have port 8080 in <inline>:5'],
+  },
+  {
+    name: 'log formats',
+    text: http(
+      '  log_format combined "$remote_addr";',
+      '  log_format main "$remote_addr";',
+      '  log_format main "$status";',
+      '  log_format x escape=xml "$status";',
+      '  access_log /tmp/a.log nosuch;',
+      '  access_log /tmp/b.log main buffer=32k;',
+      '  access_log off main;',
+      '  access_log syslog:server=127.0.0.1;',
+    ),
+    problems: [
+      'duplicate "log_format" name "combined" in <inline>:3',
+      'duplicate "log_format" name "main" in <inline>:5',
+      'unknown log format escaping "xml" in <inline>:6',
+      'unknown log format "nosuch" in <inline>:7',
+      'the "buffer" parameter of the "access_log" directive is not implemented in <inline>:8',
+      'invalid parameter "main" in <inline>:9',
+      'unsupported access log target "syslog:server=127.0.0.1" in <inline>:10',
+    ],
+  },
+  {
+    name: 'return codes',
+    text: ws('    location /a { return 1000; }', '    location /b { return ftp://x; }', '    location /c { return abc def; }'),
+    problems: [
+      'invalid return code "1000" in <inline>:5',
+      'invalid return code "ftp://x" in <inline>:6',
+      'invalid return code "abc" in <inline>:7',
+    ],
+  },
+  {
+    name: 'nginx directives Sluice does not implement',
+    text: lines('user nobody;', 'events {', '  multi_accept on;', '  use epoll;', '}', 'http {', '  sendfile on;', '  types {', '    text/html html;', '  }', '}'),
+    problems: [
+      'unknown directive "user" in <inline>:1',
+      'unknown directive "multi_accept" in <inline>:3',
+      'unknown directive "use" in <inline>:4',
+      'unknown directive "sendfile" in <inline>:7',
+      'unknown directive "types" in <inline>:8',
+    ],
+    hints: { 3: '"sendfile" is an nginx directive that Sluice does not implement; remove it' },
+  },
+  {
+    name: 'error_log levels and targets',
+    text: lines('error_log stderr verbose;', 'error_log syslog:server=x;', 'events {}'),
+    problems: ['invalid log level "verbose" in <inline>:1', 'unsupported error log target "syslog:server=x" in <inline>:2'],
+  },
+  {
+    name: 'main-context values',
+    text: lines('worker_processes many;', 'events { worker_connections 0; }', 'pid a b;'),
+    problems: [
+      '"worker_processes" directive invalid value in <inline>:1',
+      '"worker_connections" directive invalid value in <inline>:2',
+      'invalid number of arguments in "pid" directive in <inline>:3',
+    ],
+  },
+  {
+    name: 'map body errors',
+    text: http(
+      '  map $host $m {',
+      '    hostnames;',
+      '    default a;',
+      '    default b;',
+      '    example.com x;',
+      '    EXAMPLE.com y;',
+      '    a b c;',
+      '    w*w.example.com z;',
+      '    key { }',
+      '  }',
+      '  map $host m { }',
+    ),
+    problems: [
+      'duplicate default map parameter in <inline>:6',
+      'conflicting parameter "example.com" in <inline>:8',
+      'invalid number of the map parameters in <inline>:9',
+      'invalid hostname or wildcard "w*w.example.com" in <inline>:10',
+      'unexpected "{" in <inline>:11',
+      'invalid variable name "m" in <inline>:13',
+    ],
+  },
+  {
+    name: 'server names',
+    text: ws('    server_name *example.com . w*w.example.com;'),
+    problems: [
+      'server name "*example.com" is invalid in <inline>:5',
+      'server name "." is invalid in <inline>:5',
+      'invalid server name or wildcard "w*w.example.com" in <inline>:5',
+    ],
+  },
+  {
+    name: 'add_header parameter and proxy_redirect forms',
+    text: ws('    add_header X y sometimes;', '    proxy_redirect sometimes;', '    location / {', '      proxy_redirect default;', '      proxy_redirect http://a/ /;', '    }'),
+    problems: [
+      'invalid parameter "sometimes" in <inline>:5',
+      'invalid parameter "sometimes" in <inline>:6',
+      '"proxy_redirect default" cannot be combined with other proxy_redirect rules in <inline>:9',
+    ],
+  },
+  {
+    name: 'keepalive_timeout header timeout is not implemented',
+    text: http('  keepalive_timeout 75s 60s;'),
+    problems: ['the header_timeout parameter of "keepalive_timeout" is not implemented in <inline>:3'],
+  },
+];
+
+for (const c of CASES) {
+  test(`invalid config: ${c.name}`, async () => {
+    const problems = await bad(c.text);
+    assert.deepEqual(problems.map(show), c.problems);
+    for (const [index, hint] of Object.entries(c.hints ?? {})) {
+      const got = problems[Number(index)]?.hint ?? '';
+      assert.ok(got.includes(hint), `hint ${index}: ${JSON.stringify(got)} should include ${JSON.stringify(hint)}`);
+    }
+  });
+}
+
+test('every problem is collected in one pass, in reading order', async () => {
+  const problems = await bad(lines(
+    'events {}',
+    'http {',
+    '  proxy_read_timeout forever;',
+    '  server {',
+    '    listen 80;',
+    '    lisen 81;',
+    '    location / {',
+    '      proxy_pass http://nowhere;',
+    '      add_header X $nope;',
+    '    }',
+    '  }',
+    '  upstream empty { }',
+    '}',
+  ));
+  assert.deepEqual(problems.map(show), [
+    '"proxy_read_timeout" directive invalid value in <inline>:3',
+    'unknown directive "lisen" in <inline>:6',
+    'host not found in upstream "nowhere" in <inline>:8',
+    'unknown "nope" variable in <inline>:9',
+    'no servers are inside upstream in <inline>:12',
+  ]);
+  assert.equal(problems[1]!.hint, 'did you mean "listen"?');
+});
+
+test('a config with only a syntax error reports just that (no follow-on noise)', async () => {
+  const problems = await bad(lines('http {', '  server {', '    listen 80', '  }', '}'));
+  assert.deepEqual(problems.map(show), ['unexpected "}" in <inline>:4']);
+});
