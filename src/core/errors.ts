@@ -3,6 +3,7 @@
  * stable code; `statusFor` (via the catalog) is the only place that turns it into an HTTP status.
  * docs/errors.md lists the same codes; a test keeps the two in step.
  */
+import { constants as osConstants } from 'node:os';
 
 export type ErrorSource = 'client' | 'upstream' | 'internal';
 
@@ -39,42 +40,73 @@ export const ERROR_CATALOG = Object.freeze({
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
 
+/** Options for a {@link ProxyError}. */
+export interface ProxyErrorOptions {
+  readonly cause?: unknown;
+  /** The system error as nginx prints it ("111: Connection refused"). */
+  readonly errno?: string;
+}
+
 /** A data-plane failure as a value: never thrown across an event boundary. */
 export class ProxyError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly source: ErrorSource;
   readonly retry: RetryClass;
+  readonly detail: string | null;
+  readonly errno: string | null;
 
-  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, detail?: string, options?: ProxyErrorOptions) {
     const entry: CatalogEntry = ERROR_CATALOG[code];
-    super(detail ? `${entry.text} (${detail})` : entry.text, options);
+    super(wording(entry.text, options?.errno ?? null, detail ?? null), options);
     this.name = 'ProxyError';
     this.code = code;
     this.status = entry.status;
     this.source = entry.source;
     this.retry = entry.retry;
+    this.detail = detail ?? null;
+    this.errno = options?.errno ?? null;
   }
+}
+
+/** nginx puts the system error right after the failed call: "connect() failed (111: Connection refused) while ...". */
+function wording(text: string, errno: string | null, detail: string | null): string {
+  let s = text;
+  if (errno !== null) {
+    const at = s.indexOf(' while ');
+    s = at === -1 ? `${s} (${errno})` : `${s.slice(0, at)} (${errno})${s.slice(at)}`;
+  }
+  return detail ? `${s} (${detail})` : s;
 }
 
 /**
  * The error's log wording for another phase than the one its catalog text names: nginx says
  * "while reading upstream" once the response head is in ("upstream timed out (110: Connection
- * timed out) while reading upstream"). Any detail stays at the end.
+ * timed out) while reading upstream").
  */
 export function messageWhile(err: ProxyError, phase: string): string {
   const text: string = ERROR_CATALOG[err.code].text;
   const at = text.indexOf(' while ');
-  return `${at === -1 ? text : text.slice(0, at)} while ${phase}${err.message.slice(text.length)}`;
+  return wording(`${at === -1 ? text : text.slice(0, at)} while ${phase}`, err.errno, err.detail);
 }
+
+/** strerror() texts nginx prints for the connect failures Node reports (numbers from the platform). */
+const CONNECT_ERRNO_TEXT: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'Connection refused',
+  EHOSTUNREACH: 'No route to host',
+  ENETUNREACH: 'Network is unreachable',
+  EADDRNOTAVAIL: 'Cannot assign requested address',
+};
 
 /** Turns whatever a socket or parser reported into a ProxyError; unknown errors are internal. */
 export function toProxyError(err: unknown, fallback: ErrorCode = 'INTERNAL'): ProxyError {
   if (err instanceof ProxyError) return err;
   const e = err as NodeJS.ErrnoException | undefined;
   const sys = e?.code;
-  if (sys === 'ECONNREFUSED' || sys === 'EHOSTUNREACH' || sys === 'ENETUNREACH' || sys === 'EADDRNOTAVAIL') {
-    return new ProxyError('UPSTREAM_CONNECT_FAILED', `${e?.syscall ?? 'connect'} ${sys}`, { cause: err });
+  const connectText = sys === undefined ? undefined : CONNECT_ERRNO_TEXT[sys];
+  if (sys !== undefined && connectText !== undefined) {
+    const errno = (osConstants.errno as Readonly<Record<string, number>>)[sys];
+    return new ProxyError('UPSTREAM_CONNECT_FAILED', undefined, { cause: err, errno: errno === undefined ? connectText : `${errno}: ${connectText}` });
   }
   if (sys === 'ECONNRESET' || sys === 'EPIPE' || sys === 'ECONNABORTED') {
     return new ProxyError('UPSTREAM_RESET', sys, { cause: err });

@@ -84,6 +84,8 @@ export async function runAttempts(
       recordSuccess(peer, performance.now());
       return null;
     }
+    // nginx's $upstream_status shows the status a failed try maps to (502, 504) when no response came.
+    if (attempt.status === 0 && out.error.source === 'upstream') attempt.status = out.error.status;
     if (out.countFailure) recordFailure(peer, performance.now());
     if (events.upstreamFail.hasSubscribers) events.upstreamFail.publish({ upstream: route.pool.name, server: peer.addr, error: out.error.code });
     logFailure(peer, out.error);

@@ -100,9 +100,11 @@ async function proxyHttp(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRout
       release();
       return { ok: false, error: r.error, sent: r.connected, countFailure: true, retryable: more && retryAllowed(route, ctx, r.error.retry, r.connected) };
     }
-    if (r.kind === 'upgrade') {
-      // No tunnel unless the client asked for one (BEHAVIOURS 9).
-      r.socket.destroy();
+    // No tunnel unless the client asked for one (BEHAVIOURS 9); a 101 that Node's parser does not
+    // take for an upgrade (no Upgrade header) arrives as a response and is no answer to relay either.
+    if (r.kind === 'upgrade' || r.res.statusCode === 101) {
+      if (r.kind === 'upgrade') r.socket.destroy();
+      else ex.abort();
       release();
       const error = new ProxyError('UPSTREAM_UNREQUESTED_UPGRADE');
       return { ok: false, error, sent: true, countFailure: true, retryable: more && retryAllowed(route, ctx, error.retry, true) };
@@ -116,9 +118,10 @@ async function proxyHttp(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRout
       return { ok: false, error: new ProxyError('UPSTREAM_INVALID_RESPONSE', `status ${status}`), sent: true, countFailure: FAILURE_STATUSES.has(status), retryable: true };
     }
     ctx.upstreamHeaders = up.headers;
+    // Set first: add_header values may read $status.
+    ctx.status = status;
     const headers = relayHeaders(ctx, route, rt.vars, status, up.rawHeaders);
     headers.unshift('Server', 'sluice');
-    ctx.status = status;
     rememberSent(ctx, headers);
     try {
       res.writeHead(status, up.statusMessage, headers);

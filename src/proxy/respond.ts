@@ -32,6 +32,8 @@ function absolute(url: string, ctx: RequestContext): string {
 
 export function returnResponse(action: ReturnAction, settings: Settings, ctx: RequestContext, vars: Variables): LocalResponse {
   const status = action.code;
+  // $status is the status being sent, also while add_header and return values are evaluated.
+  ctx.status = status;
   if (status === 444) return { status, headers: [], body: '', drop: true };
   const text = action.text ? vars.evaluate(action.text, ctx) : null;
   const headers: string[] = [];
@@ -53,6 +55,7 @@ export function returnResponse(action: ReturnAction, settings: Settings, ctx: Re
 
 export function errorResponse(status: number, settings: Settings | null, ctx: RequestContext | null, vars: Variables | null): LocalResponse {
   const headers = ['Content-Type', 'text/html'];
+  if (ctx) ctx.status = status;
   if (settings && ctx && vars) appendAddHeaders(settings, status, ctx, vars, headers);
   return { status, headers, body: errorPage(status), drop: false };
 }

@@ -66,11 +66,12 @@ test('the longest prefix wins whatever the file order; case-sensitive', () => {
   assert.equal(level.find('/A/b'), null);
 });
 
-test('a prefix equal to the whole URI is final: no nested location, no regex', () => {
+test('a prefix equal to the whole URI is not final: regexes still apply (checked against nginx 1.22)', () => {
   const level = new LocationLevel([
     loc('', '/logo.gif', [loc('~', 'gif$')]),
     loc('~', '\\.gif$'),
   ]);
-  assert.equal(name(level.find('/logo.gif')?.location), '/logo.gif');
+  assert.equal(name(level.find('/logo.gif')?.location), '~ gif$');
+  assert.equal(name(new LocationLevel([loc('', '/logo.gif'), loc('~', '\\.gif$')]).find('/logo.gif')?.location), '~ \\.gif$');
   assert.equal(name(level.find('/logo.gif/x.gif')?.location), '~ gif$');
 });

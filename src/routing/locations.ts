@@ -28,8 +28,7 @@ export class LocationLevel {
   }
 
   /**
-   * nginx's ngx_http_core_find_location: an exact match (`=`, or a prefix equal to the whole URI)
-   * wins; otherwise the longest prefix, searched recursively into its nested locations (where an
+   * nginx's ngx_http_core_find_location: an exact (`=`) match wins; otherwise the longest prefix, searched recursively into its nested locations (where an
    * exact or regex match is final);
    * then, unless that prefix is `^~`, the regexes of this level in file order (recursing into
    * the one that matches); otherwise the deepest prefix found.
@@ -45,9 +44,6 @@ export class LocationLevel {
     for (const p of this.#prefixes) {
       if (!uri.startsWith(p.pattern)) continue;
       current = { location: p, captures: NONE, named: NO_NAMED };
-      // A URI equal to the prefix ends the search: ngx_http_core_find_static_location returns
-      // NGX_OK there, so neither nested locations nor regexes are tried.
-      if (uri.length === p.pattern.length) return { final: true, match: current };
       noregex = p.modifier === '^~';
       const nested = this.#children.get(p);
       if (nested) {

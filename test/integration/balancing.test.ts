@@ -153,8 +153,8 @@ test('every server failing gives 502; then, with all of them marked failed, "no 
   const first = await send(proxy, '/a');
   assert.equal(first.status, 502);
   assert.equal(first.body, page('502 Bad Gateway'));
-  await proxy.waitForErrorLine(new RegExp(`connect\\(\\) failed .*upstream: "http://127\\.0\\.0\\.1:${p1}/a"`));
-  await proxy.waitForErrorLine(new RegExp(`connect\\(\\) failed .*upstream: "http://127\\.0\\.0\\.1:${p2}/a"`));
+  await proxy.waitForErrorLine(new RegExp(`connect\\(\\) failed \\(111: Connection refused\\) while connecting to upstream, .*upstream: "http://127\\.0\\.0\\.1:${p1}/a"`));
+  await proxy.waitForErrorLine(new RegExp(`connect\\(\\) failed \\(111: Connection refused\\) while connecting to upstream, .*upstream: "http://127\\.0\\.0\\.1:${p2}/a"`));
   const second = await send(proxy, '/b');
   assert.equal(second.status, 502);
   assert.equal(second.body, page('502 Bad Gateway'));

@@ -442,8 +442,10 @@ test('proxy_pass with a URI replaces the matched location prefix (nginx rule), q
 
 test('return: 200 with text, 301 with an absolute Location, 404 with the error page, 444 closes without a response', async (t) => {
   const proxy = await startTestProxy(conf(`
+    log_format st '$request_uri $status';
     server {
       listen 127.0.0.1:0;
+      access_log /dev/stderr st;
       location /text { return 200 "hello $request_method"; }
       location /moved { return 301 /new/place?x=1; }
       location /away { return 302 http://other.example/; }
@@ -478,6 +480,8 @@ test('return: 200 with text, 301 with an absolute Location, 404 with the error p
   const drop = await rawRequest(proxy.port, 'GET /drop HTTP/1.1\r\nHost: localhost\r\n\r\n', { until: 'close' });
   assert.equal(drop.closed, true);
   assert.equal(drop.data.length, 0);
+  // nginx logs the 444 it "sent".
+  await proxy.waitForErrorLine('/drop 444');
 
   // nginx ends keep-alive after a 500 or 501 it answers itself (ngx_http_special_response_handler).
   for (const [path, status] of [['/broken', '500 Internal Server Error'], ['/unimplemented', '501 Not Implemented']] as const) {
@@ -487,6 +491,9 @@ test('return: 200 with text, 301 with an absolute Location, 404 with the error p
     assert.equal(r.body.toString(), page(status));
     assert.equal(r.closed, true);
   }
+  await proxy.waitForErrorLine('/unimplemented 501');
+  const logged = proxy.errorLines.filter((l) => /^\/\S+ \d{3}$/.test(l)).sort();
+  assert.deepEqual(logged, ['/away 302', '/broken 500', '/drop 444', '/gone 404', '/moved 301', '/text 200', '/unimplemented 501']);
 });
 
 test('add_header: on success codes only unless "always"; a level with its own add_header inherits none', async (t) => {

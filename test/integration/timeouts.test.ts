@@ -89,7 +89,7 @@ test('connection refused: the next server answers; with none left the client get
   const retried = await rawRequest(proxy.port, GET('/pair/x'));
   assert.equal(retried.head?.statusCode, 200);
   assert.equal(headerValue(retried.head, 'x-echo-id'), 'good');
-  await proxy.waitForErrorLine(new RegExp(`connect\\(\\) failed .*upstream: "http://127\\.0\\.0\\.1:${dead}/pair/x"`));
+  await proxy.waitForErrorLine(new RegExp(`connect\\(\\) failed \\(111: Connection refused\\) while connecting to upstream, .*upstream: "http://127\\.0\\.0\\.1:${dead}/pair/x"`));
 
   const failed = await rawRequest(proxy.port, GET('/lonely/x'), { until: 'close' });
   assert.equal(failed.head?.statusCode, 502);

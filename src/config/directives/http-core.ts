@@ -83,7 +83,8 @@ function serverName(d: Directive, scope: Scope, cx: BuildContext): void {
       continue;
     }
     name = name.toLowerCase();
-    server.primaryName ??= name;
+    // nginx's $server_name drops the leading dot of ".example.com" (checked against nginx 1.22).
+    server.primaryName ??= name.startsWith('.') ? name.slice(1) : name;
     if ((name.startsWith('*') && (name.length < 3 || name[1] !== '.')) || (name.startsWith('.') && name.length < 2)) {
       cx.problem(`server name "${arg}" is invalid`, d, 'wildcards are "*.example.com", ".example.com" or "www.example.*"');
       continue;
