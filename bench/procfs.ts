@@ -54,8 +54,9 @@ export function processTree(root: number): number[] {
   return out;
 }
 
-/** CPU time of the tree in microseconds. */
+/** CPU time of the tree in microseconds; NaN when the process is gone. */
 export function cpuMicros(root: number): number {
+  if (!statFields(root)) return NaN;
   let ticks = 0;
   for (const pid of processTree(root)) {
     const f = statFields(pid);

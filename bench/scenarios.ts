@@ -224,6 +224,8 @@ export async function runCell(ctx: RunContext, spec: CellSpec, target: TargetNam
     at: new Date().toISOString(),
   });
   const rec = base(spec.cell, { ...spec.params });
+  let started: Setup | undefined;
+  const setUpCell = async (drivers: number): Promise<Setup> => (started = await setUp(res, ctx, target, drivers));
   try {
     switch (spec.scenario) {
       case 'idle':
@@ -231,7 +233,7 @@ export async function runCell(ctx: RunContext, spec: CellSpec, target: TargetNam
         return records;
       case 'handshakes': {
         const p = ctx.plan.handshakes;
-        const s = await setUp(res, ctx, target, 1);
+        const s = await setUpCell(1);
         await s.drivers[0]!.request({ cmd: 'handshakes', host: '127.0.0.1', port: s.target.port, path: '/', sources: SOURCES, concurrency: spec.params.concurrency!, timeoutMs: 5000 }, 10_000);
         await sleep(p.warmupMs);
         const w = await measure(s, p.windowMs, 5000, 'handshakes');
@@ -251,7 +253,7 @@ export async function runCell(ctx: RunContext, spec: CellSpec, target: TargetNam
         const p = spec.scenario === 'small' ? ctx.plan.small : ctx.plan.large;
         const size = spec.params.size!;
         const conns = spec.params.conns!;
-        const s = await setUp(res, ctx, target, 1);
+        const s = await setUpCell(1);
         await openAll(s, conns, 50, rec.errors);
         const depth = spec.scenario === 'small' ? spec.params.depth! : 1;
         await s.drivers[0]!.request({ cmd: 'closedLoop', size, depth }, 5000);
@@ -275,7 +277,7 @@ export async function runCell(ctx: RunContext, spec: CellSpec, target: TargetNam
       }
       case 'latency': {
         const p = ctx.plan.latency;
-        const s = await setUp(res, ctx, target, 1);
+        const s = await setUpCell(1);
         await openAll(s, p.conns, 50, rec.errors);
         await s.drivers[0]!.request({ cmd: 'openLoop', size: p.size, rate: p.rate }, 5000);
         await sleep(p.warmupMs);
@@ -299,7 +301,7 @@ export async function runCell(ctx: RunContext, spec: CellSpec, target: TargetNam
         const p = ctx.plan.http;
         const wrk = ctx.tools.wrk?.bin;
         if (!wrk) throw new Error(ctx.tools.wrk?.note ?? 'wrk is not available');
-        const s = await setUp(res, ctx, target, 0);
+        const s = await setUpCell(0);
         const url = `http://127.0.0.1:${s.target.port}/bytes/${spec.params.body}`;
         if (p.warmupS > 0) await runWrk(wrk, url, p.conns, p.warmupS);
         const pid = s.target.pid;
@@ -322,6 +324,9 @@ export async function runCell(ctx: RunContext, spec: CellSpec, target: TargetNam
     }
     // A proxy-less target has no proxy figures.
     for (const k of Object.keys(rec.metrics)) if (!Number.isFinite(rec.metrics[k]!)) delete rec.metrics[k];
+    const crash = started?.target.crashed();
+    if (crash) rec.errors.push(crash);
+    else if (started?.target.pid) rec.metrics.openFiles = openFiles(started.target.pid);
   } catch (e) {
     rec.errors.push((e as Error).message.split('\n').slice(0, 6).join(' | '));
   } finally {
@@ -383,6 +388,8 @@ async function idle(
         opensPerSec: (opened.reduce((a, o) => a + o.opened, 0) / openMs) * 1000,
       });
       if (held < step) r.errors.push(`only ${held} of ${step} tunnels are open`);
+      const crash = s.target.crashed();
+      if (crash) r.errors.push(crash);
     } catch (e) {
       r.errors.push((e as Error).message.split('\n').slice(0, 6).join(' | '));
       records.push(r);

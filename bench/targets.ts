@@ -37,7 +37,13 @@ export interface RunningTarget {
   readonly port: number;
   /** The process whose CPU, memory and descriptors are measured (with its descendants); null for `direct`. */
   readonly pid: number | null;
+  /** Null while it runs; otherwise how it ended and the last lines it printed. */
+  crashed(): string | null;
   stop(): Promise<void>;
+}
+
+function crashReport(child: Child): () => string | null {
+  return () => (child.exited ? `${child.name} exited during the measurement: ${child.tail(5).replace(/\n/g, ' | ')}` : null);
 }
 
 function nginxStyleHttp(backendPort: number, listen: string, extra: string): string {
@@ -138,7 +144,7 @@ export async function startTarget(
   const startTimeout = 15_000;
   switch (name) {
     case 'direct':
-      return { name, port: backendPort, pid: null, stop: async () => {} };
+      return { name, port: backendPort, pid: null, crashed: () => null, stop: async () => {} };
     case 'sluice': {
       const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
       const remove = removeOnExit(dir);
@@ -148,7 +154,7 @@ export async function startTarget(
       const stop = withTempDir(child, remove);
       try {
         const m = await child.waitForLine(/listening on 127\.0\.0\.1:(\d+)/, startTimeout);
-        return { name, port: Number(m[1]), pid: child.pid, stop };
+        return { name, port: Number(m[1]), pid: child.pid, crashed: crashReport(child), stop };
       } catch (e) {
         await stop();
         throw e;
@@ -168,7 +174,7 @@ export async function startTarget(
       const stop = withTempDir(child, remove);
       try {
         await child.waitForPort(port, startTimeout);
-        return { name, port, pid: child.pid, stop };
+        return { name, port, pid: child.pid, crashed: crashReport(child), stop };
       } catch (e) {
         await stop();
         throw e;
@@ -186,7 +192,7 @@ export async function startTarget(
       const stop = withTempDir(child, remove);
       try {
         await child.waitForPort(port, startTimeout);
-        return { name, port, pid: child.pid, stop };
+        return { name, port, pid: child.pid, crashed: crashReport(child), stop };
       } catch (e) {
         await stop();
         throw e;
@@ -197,7 +203,7 @@ export async function startTarget(
       const stop = (): Promise<void> => child.stop();
       try {
         const m = await child.waitForLine(/listening on 127\.0\.0\.1:(\d+)/, startTimeout);
-        return { name, port: Number(m[1]), pid: child.pid, stop };
+        return { name, port: Number(m[1]), pid: child.pid, crashed: crashReport(child), stop };
       } catch (e) {
         await stop();
         throw e;

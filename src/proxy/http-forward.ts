@@ -5,11 +5,12 @@ import type { ProxyRuntime } from './proxy-runtime.js';
 import type { ProxyRoute } from './proxy-route.js';
 import { RequestContext } from './request-context.js';
 import type { UpstreamAttempt } from './request-context.js';
-import { FAILURE_STATUSES, retryAllowed, runAttempts } from './attempts.js';
+import { runAttempts } from './attempts.js';
 import type { TryOutcome } from './attempts.js';
-import { exchange } from './upstream-exchange.js';
+import { exchangeWithPeer } from './peer-exchange.js';
+import { pickKey } from './proxy-route.js';
 import type { Exchange } from './upstream-exchange.js';
-import { buildUpstreamHead, requestHasBody } from './upstream-request.js';
+import { NO_UPGRADE, requestHasBody } from './upstream-request.js';
 import { relayHeaders, rememberSent } from './response-headers.js';
 import { errorResponse, returnResponse, sendLocal } from './respond.js';
 import { logContext } from './log-context.js';
@@ -61,66 +62,34 @@ async function proxyHttp(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRout
   res.once('close', onClientGone);
 
   const tryPeer = async (peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<TryOutcome> => {
-    const head = buildUpstreamHead(ctx, route, rt.vars, { upgrade: null, upgradeValue: null });
-    peer.state.active++;
-    let released = false;
-    const release = (): void => {
-      if (!released) {
-        released = true;
-        peer.state.active--;
-      }
-    };
     // The response head went out: a failure now can only close the client connection (a chunked
     // body stays unterminated), and is logged once, in nginx's words for the body phase.
     let lateFailure = false;
     const failLate = (err: ProxyError): void => {
       if (!lateFailure && !clientGone) {
         lateFailure = true;
-        log.log('error', `${messageWhile(err, 'reading upstream')}${logContext(ctx, `http://${peer.addr}${head.path}`)}`, ctx.conn.id);
+        log.log('error', `${messageWhile(err, 'reading upstream')}${logContext(ctx, `http://${peer.addr}${ctx.rawUri}`)}`, ctx.conn.id);
       }
       res.destroy();
     };
-    const ex = exchange({
-      peer, pool: route.pool, method: ctx.method, head, body: hasBody ? req : null, upgrade: false,
-      connectTimeout: route.settings.proxyConnectTimeout,
-      sendTimeout: route.settings.proxySendTimeout,
-      readTimeout: route.settings.proxyReadTimeout,
-      attempt,
+    const x = await exchangeWithPeer({
+      rt, ctx, route, peer, attempt, more, mode: NO_UPGRADE, body: hasBody ? req : null,
+      clientGone: () => clientGone,
+      setCurrent: (ex) => void (current = ex),
       onLateError: failLate,
+      // No tunnel unless the client asked for one (BEHAVIOURS 9).
+      checkSwitch: () => new ProxyError('UPSTREAM_UNREQUESTED_UPGRADE'),
     });
-    current = ex;
-    if (clientGone) ex.abort();
-    const r = await ex.result;
-    if (clientGone) {
-      release();
-      if (r.kind === 'upgrade') r.socket.destroy();
-      return { ok: false, error: new ProxyError('CLIENT_CLOSED'), sent: true, countFailure: false, retryable: false };
-    }
-    if (r.kind === 'error') {
-      release();
-      return { ok: false, error: r.error, sent: r.connected, countFailure: true, retryable: more && retryAllowed(route, ctx, r.error.retry, r.connected) };
-    }
-    // No tunnel unless the client asked for one (BEHAVIOURS 9); a 101 that Node's parser does not
-    // take for an upgrade (no Upgrade header) arrives as a response and is no answer to relay either.
-    if (r.kind === 'upgrade' || r.res.statusCode === 101) {
-      if (r.kind === 'upgrade') r.socket.destroy();
-      else ex.abort();
-      release();
-      const error = new ProxyError('UPSTREAM_UNREQUESTED_UPGRADE');
-      return { ok: false, error, sent: true, countFailure: true, retryable: more && retryAllowed(route, ctx, error.retry, true) };
-    }
-    const up = r.res;
+    if (x.kind === 'done') return x.outcome;
+    if (x.kind === 'upgrade') throw new Error('unreachable: checkSwitch refuses every upgrade');
+    const { release } = x;
+    const ex = x.exchange;
+    const up = x.res;
     const status = up.statusCode ?? 502;
-    if (route.retryStatuses.has(status) && more && retryAllowed(route, ctx, `http_${status}`, true)) {
-      up.resume();
-      ex.abort();
-      release();
-      return { ok: false, error: new ProxyError('UPSTREAM_INVALID_RESPONSE', `status ${status}`), sent: true, countFailure: FAILURE_STATUSES.has(status), retryable: true };
-    }
     ctx.upstreamHeaders = up.headers;
     // Set first: add_header values may read $status.
     ctx.status = status;
-    const headers = relayHeaders(ctx, route, rt.vars, status, up.rawHeaders);
+    const headers = relayHeaders(ctx, route, rt.vars, status, up.rawHeaders, peer);
     headers.unshift('Server', 'sluice');
     rememberSent(ctx, headers);
     try {
@@ -145,7 +114,7 @@ async function proxyHttp(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRout
 
   const failure = await runAttempts(ctx, route, tryPeer, (peer, error) => {
     if (error.code !== 'CLIENT_CLOSED') log.log('error', `${error.message}${logContext(ctx, `http://${peer.addr}${ctx.rawUri}`)}`, ctx.conn.id);
-  });
+  }, pickKey(route, ctx, rt.vars));
   if (failure === null) return;
   if (failure.code === 'CLIENT_CLOSED' || clientGone) {
     ctx.status = 499;

@@ -1,5 +1,8 @@
 import type { ComplexValue, LocationConfig, ProxyPass, Settings } from '../config/types.js';
 import type { UpstreamPool } from '../upstream/pool.js';
+import type { PickKey } from './attempts.js';
+import type { RequestContext } from './request-context.js';
+import type { Variables } from './variables.js';
 
 export interface HeaderRuleCompiled {
   readonly name: string;
@@ -77,4 +80,15 @@ export function compileProxyRoute(location: LocationConfig, pool: UpstreamPool):
     redirects: redirectRules(settings, pass, location),
     retryStatuses,
   });
+}
+
+/**
+ * What the upstream's balancer keys on for this request: the client address for ip_hash, the
+ * evaluated KEY for hash, and the sticky cookie's value when the upstream has `sticky cookie`.
+ */
+export function pickKey(route: ProxyRoute, ctx: RequestContext, vars: Variables): PickKey {
+  const method = route.pool.config.method;
+  const key = method.name === 'ip_hash' ? ctx.conn.remoteAddress : method.name === 'hash' ? vars.evaluate(method.key, ctx) : '';
+  const sticky = route.pool.sticky ? vars.get(`cookie_${route.pool.sticky.config.name}`, ctx) : undefined;
+  return { key, sticky };
 }

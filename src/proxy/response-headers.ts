@@ -2,6 +2,7 @@ import type { Settings } from '../config/types.js';
 import type { RequestContext } from './request-context.js';
 import type { ProxyRoute } from './proxy-route.js';
 import type { Variables } from './variables.js';
+import type { Peer } from '../upstream/peer.js';
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
 
 /** nginx's proxy_hide_header defaults: it sends its own Date and Server. */
@@ -47,7 +48,7 @@ function rewriteRedirect(value: string, route: ProxyRoute, ctx: RequestContext, 
  * For a 101 the Upgrade and Connection headers are the point of the response and stay;
  * Content-Length and Transfer-Encoding never go out with a 101 (RFC 9110 15.2.2).
  */
-export function relayHeaders(ctx: RequestContext, route: ProxyRoute, vars: Variables, status: number, rawHeaders: readonly string[]): string[] {
+export function relayHeaders(ctx: RequestContext, route: ProxyRoute, vars: Variables, status: number, rawHeaders: readonly string[], peer: Peer): string[] {
   const out: string[] = [];
   const switching = status === 101;
   const listed = connectionTokens(rawHeaders);
@@ -62,11 +63,26 @@ export function relayHeaders(ctx: RequestContext, route: ProxyRoute, vars: Varia
     }
     if (isHopByHop(lower) || (listed.has(lower) && lower !== 'upgrade')) continue;
     if (switching && lower === 'content-length') continue;
-    if ((lower === 'location' || lower === 'refresh') && route.redirects.length > 0) value = rewriteRedirect(value, route, ctx, vars);
+    if (lower === 'location' && route.redirects.length > 0) value = rewriteRedirect(value, route, ctx, vars);
+    else if (lower === 'refresh' && route.redirects.length > 0) value = rewriteRefresh(value, route, ctx, vars);
     out.push(name, value);
+  }
+  // sticky cookie: a response from a server the request's cookie did not name sets it (a 101 too).
+  const sticky = route.pool.sticky;
+  if (sticky) {
+    const cookie = sticky.setCookie(peer, vars.get(`cookie_${sticky.config.name}`, ctx));
+    if (cookie !== null) out.push('Set-Cookie', cookie);
   }
   appendAddHeaders(route.settings, status, ctx, vars, out);
   return out;
+}
+
+/** nginx rewrites only the URL after `url=` in a Refresh header ("5; url=http://b/x"). */
+function rewriteRefresh(value: string, route: ProxyRoute, ctx: RequestContext, vars: Variables): string {
+  const m = /url=/i.exec(value);
+  if (!m) return value;
+  const at = m.index + m[0].length;
+  return value.slice(0, at) + rewriteRedirect(value.slice(at), route, ctx, vars);
 }
 
 /** Records what was sent, for `$sent_http_*`. */

@@ -1,23 +1,23 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { ProxyError } from '../core/errors.js';
+import { ProxyError, messageWhile } from '../core/errors.js';
 import type { Peer } from '../upstream/peer.js';
 import { acceptKey } from '../websocket/accept-key.js';
-import { FAILURE_STATUSES, retryAllowed, runAttempts } from './attempts.js';
+import { runAttempts } from './attempts.js';
 import type { TryOutcome } from './attempts.js';
 import { reasonPhrase } from './error-page.js';
 import { hasToken } from './hop-by-hop.js';
 import { contextFor } from './http-forward.js';
 import { logContext } from './log-context.js';
+import { exchangeWithPeer } from './peer-exchange.js';
 import type { ProxyRoute } from './proxy-route.js';
+import { pickKey } from './proxy-route.js';
 import type { ProxyRuntime } from './proxy-runtime.js';
 import type { RequestContext, UpstreamAttempt } from './request-context.js';
 import { errorResponse, rawHead, returnResponse, sendLocalRaw } from './respond.js';
 import { relayHeaders, rememberSent } from './response-headers.js';
-import { exchange } from './upstream-exchange.js';
 import type { Exchange } from './upstream-exchange.js';
-import { buildUpstreamHead } from './upstream-request.js';
 import type { ForwardMode } from './upstream-request.js';
 import { Tunnel } from './ws-tunnel.js';
 
@@ -137,69 +137,31 @@ async function proxyOnSocket(
   socket.once('close', onGone);
 
   const tryPeer = async (peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<TryOutcome> => {
-    const upHead = buildUpstreamHead(ctx, route, rt.vars, mode);
-    peer.state.active++;
-    let released = false;
-    const release = (): void => {
-      if (!released) {
-        released = true;
-        peer.state.active--;
-      }
-    };
-    const ex = exchange({
-      peer, pool: route.pool, method: ctx.method, head: upHead, body, upgrade: mode.upgrade !== null,
-      connectTimeout: route.settings.proxyConnectTimeout,
-      sendTimeout: route.settings.proxySendTimeout,
-      readTimeout: route.settings.proxyReadTimeout,
-      attempt,
-      onLateError: () => socket.destroy(),
+    const x = await exchangeWithPeer({
+      rt, ctx, route, peer, attempt, more, mode, body,
+      clientGone: () => clientGone,
+      setCurrent: (ex) => void (current = ex),
+      onLateError: (err) => {
+        log.log('error', `${messageWhile(err, 'reading upstream')}${logContext(ctx, `http://${peer.addr}${ctx.rawUri}`)}`, ctx.conn.id);
+        socket.destroy();
+      },
+      checkSwitch: (res) => checkSwitch(ctx, mode, res),
     });
-    current = ex;
-    if (clientGone) ex.abort();
-    const r = await ex.result;
-    if (clientGone) {
-      release();
-      if (r.kind === 'upgrade') r.socket.destroy();
-      return { ok: false, error: new ProxyError('CLIENT_CLOSED'), sent: true, countFailure: false, retryable: false };
-    }
-    if (r.kind === 'error') {
-      release();
-      return { ok: false, error: r.error, sent: r.connected, countFailure: true, retryable: more && retryAllowed(route, ctx, r.error.retry, r.connected) };
-    }
-    if (r.kind === 'upgrade') {
-      const invalid = checkSwitch(ctx, mode, r.res);
-      if (invalid) {
-        r.socket.destroy();
-        release();
-        return { ok: false, error: invalid, sent: true, countFailure: true, retryable: more && retryAllowed(route, ctx, invalid.retry, true) };
-      }
-      openTunnel(rt, ctx, route, peer, socket, head, r.res, r.socket, r.head, release, finish);
+    if (x.kind === 'done') return x.outcome;
+    if (x.kind === 'upgrade') {
+      openTunnel(rt, ctx, route, peer, socket, head, x.res, x.socket, x.head, x.release, finish);
       return { ok: true };
     }
-    const up = r.res;
+    const { release } = x;
+    const up = x.res;
     const status = up.statusCode ?? 502;
-    if (status === 101) {
-      // Node reports a 101 without an Upgrade header as an ordinary response; relayed, it would
-      // tell the client a switch happened with no tunnel behind it (RFC 9110 7.8).
-      up.resume();
-      ex.abort();
-      release();
-      const error = mode.upgrade === null ? new ProxyError('UPSTREAM_UNREQUESTED_UPGRADE') : new ProxyError('UPSTREAM_UPGRADE_MISMATCH', `asked "${mode.upgrade}", got none`);
-      return { ok: false, error, sent: true, countFailure: true, retryable: more && retryAllowed(route, ctx, error.retry, true) };
-    }
-    if (route.retryStatuses.has(status) && more && retryAllowed(route, ctx, `http_${status}`, true)) {
-      up.resume();
-      ex.abort();
-      release();
-      return { ok: false, error: new ProxyError('UPSTREAM_INVALID_RESPONSE', `status ${status}`), sent: true, countFailure: FAILURE_STATUSES.has(status), retryable: true };
-    }
     // A refused upgrade (or an ordinary request on this socket) is relayed as an ordinary
     // response; the client's early bytes are never forwarded, and the connection closes after.
     ctx.upstreamHeaders = up.headers;
-    const headers = relayHeaders(ctx, route, rt.vars, status, up.rawHeaders);
+    ctx.status = status; // first: add_header values may read $status
+    const headers = relayHeaders(ctx, route, rt.vars, status, up.rawHeaders, peer);
     headers.unshift('Server', 'sluice', 'Date', new Date().toUTCString());
     headers.push('Connection', 'close');
-    ctx.status = status;
     rememberSent(ctx, headers);
     const headBytes = rawHead(status, up.statusMessage ?? reasonPhrase(status), headers);
     ctx.bytesSent += Buffer.byteLength(headBytes);
@@ -226,7 +188,7 @@ async function proxyOnSocket(
 
   const failure = await runAttempts(ctx, route, tryPeer, (peer, error) => {
     if (error.code !== 'CLIENT_CLOSED') log.log('error', `${error.message}${logContext(ctx, `http://${peer.addr}${ctx.rawUri}`)}`, ctx.conn.id);
-  });
+  }, pickKey(route, ctx, rt.vars));
   if (failure === null) return;
   if (failure.code === 'CLIENT_CLOSED' || clientGone) {
     ctx.status = 499;
@@ -254,9 +216,9 @@ function openTunnel(
   res: IncomingMessage, upstream: Socket, upstreamHead: Buffer, release: () => void, finish: () => void,
 ): void {
   ctx.upstreamHeaders = res.headers;
-  const headers = relayHeaders(ctx, route, rt.vars, 101, res.rawHeaders);
+  ctx.status = 101; // first: add_header values may read $status
+  const headers = relayHeaders(ctx, route, rt.vars, 101, res.rawHeaders, peer);
   headers.unshift('Server', 'sluice', 'Date', new Date().toUTCString());
-  ctx.status = 101;
   rememberSent(ctx, headers);
   const head101 = rawHead(101, res.statusMessage || 'Switching Protocols', headers);
   ctx.bytesSent += Buffer.byteLength(head101);

@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { ProxyError, toProxyError } from '../core/errors.js';
+import { timerDelay } from '../core/timers.js';
 import type { Peer } from '../upstream/peer.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import type { UpstreamAttempt } from './request-context.js';
@@ -12,7 +13,8 @@ import type { UpstreamRequestHead } from './upstream-request.js';
 export type ExchangeResult =
   | { readonly kind: 'response'; readonly res: IncomingMessage; readonly req: ClientRequest }
   | { readonly kind: 'upgrade'; readonly res: IncomingMessage; readonly socket: Socket; readonly head: Buffer }
-  | { readonly kind: 'error'; readonly error: ProxyError; readonly connected: boolean };
+  /** `reused`: the request went out on a cached keepalive connection rather than a new one. */
+  | { readonly kind: 'error'; readonly error: ProxyError; readonly connected: boolean; readonly reused: boolean };
 
 export interface ExchangeOptions {
   readonly peer: Peer;
@@ -47,6 +49,7 @@ export function exchange(o: ExchangeOptions): Exchange {
   const started = performance.now();
   let settled = false;
   let connected = false;
+  let reused = false;
   let resolve!: (r: ExchangeResult) => void;
   const result = new Promise<ExchangeResult>((r) => (resolve = r));
   const settle = (r: ExchangeResult): void => {
@@ -74,21 +77,22 @@ export function exchange(o: ExchangeOptions): Exchange {
     connectTimer = null;
     o.attempt.connectTime = performance.now() - started;
     socket.setNoDelay(true);
-    req.setTimeout(o.sendTimeout);
+    req.setTimeout(timerDelay(o.sendTimeout));
     if (o.body) o.body.pipe(req);
     else req.end();
   };
 
   req.on('socket', (socket: Socket) => {
     if (socket.connecting) {
-      connectTimer = setTimeout(() => req.destroy(new ProxyError('UPSTREAM_CONNECT_TIMEOUT')), o.connectTimeout);
+      connectTimer = setTimeout(() => req.destroy(new ProxyError('UPSTREAM_CONNECT_TIMEOUT')), timerDelay(o.connectTimeout));
       socket.once('connect', () => onConnected(socket));
     } else {
+      reused = true;
       onConnected(socket);
     }
   });
   req.on('finish', () => {
-    if (!settled) req.setTimeout(o.readTimeout);
+    if (!settled) req.setTimeout(timerDelay(o.readTimeout));
   });
   req.on('timeout', () => {
     const code = !connected ? 'UPSTREAM_CONNECT_TIMEOUT' : req.writableFinished ? 'UPSTREAM_READ_TIMEOUT' : 'UPSTREAM_SEND_TIMEOUT';
@@ -111,7 +115,7 @@ export function exchange(o: ExchangeOptions): Exchange {
     connectTimer = null;
     const e = connected ? toProxyError(err, 'UPSTREAM_RESET') : toProxyError(err, 'UPSTREAM_CONNECT_FAILED');
     if (settled) o.onLateError(e);
-    else settle({ kind: 'error', error: e, connected });
+    else settle({ kind: 'error', error: e, connected, reused });
   });
   req.on('close', () => {
     if (connectTimer) clearTimeout(connectTimer);
@@ -120,7 +124,7 @@ export function exchange(o: ExchangeOptions): Exchange {
       o.attempt.bytesSent = s.bytesWritten;
       o.attempt.bytesReceived = s.bytesRead;
     }
-    settle({ kind: 'error', error: new ProxyError('UPSTREAM_RESET'), connected });
+    settle({ kind: 'error', error: new ProxyError('UPSTREAM_RESET'), connected, reused });
   });
   return {
     result,

@@ -12,6 +12,9 @@ export interface ForwardMode {
   readonly upgradeValue: string | null;
 }
 
+/** A request forwarded as an ordinary one. */
+export const NO_UPGRADE: ForwardMode = Object.freeze({ upgrade: null, upgradeValue: null });
+
 export interface UpstreamRequestHead {
   readonly path: string;
   /** Flat [name, value, name, value...] in the order they are sent. */

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { timerDelay } from '../core/timers.js';
 import type { RequestContext } from './request-context.js';
 
 /** What a tunnel reports when both of its sockets are gone. */
@@ -54,7 +55,7 @@ export class Tunnel {
     upstream.on('timeout', socketOnTimeout);
     // Reads and writes both reset a socket's timer, and every tunnelled byte is read from one
     // socket and written to the other, so the client socket's timer measures idleness both ways.
-    if (idleTimeout > 0) client.setTimeout(idleTimeout);
+    if (idleTimeout > 0) client.setTimeout(timerDelay(idleTimeout));
     if (client.destroyed) this.closed(client);
     if (upstream.destroyed) this.closed(upstream);
     client.resume();
@@ -81,7 +82,7 @@ export class Tunnel {
     if (!other.destroyed) {
       // The peer is gone: flush what is pending to the other side, then close it; a side that
       // will not take the rest within the idle timeout is destroyed.
-      if (this.idleTimeout > 0) other.setTimeout(this.idleTimeout);
+      if (this.idleTimeout > 0) other.setTimeout(timerDelay(this.idleTimeout));
       if (other.writableEnded) other.destroySoon();
       else other.end(() => other.destroy());
     }

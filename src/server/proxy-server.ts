@@ -59,6 +59,7 @@ export class ProxyServer {
     const listens = (config.http?.servers ?? []).flatMap((s) => s.listens);
     try {
       for (const plan of planBinds(listens)) await proxy.#listen(plan);
+      proxy.runtime.start();
     } catch (err) {
       proxy.destroy();
       throw err;

@@ -12,6 +12,7 @@ import { Variables } from '../proxy/variables.js';
 import type { Tunnel } from '../proxy/ws-tunnel.js';
 import { groupServers } from '../routing/router.js';
 import type { ListenerRoutes } from '../routing/router.js';
+import { ActiveHealthChecks } from '../upstream/health/active-checks.js';
 import { UpstreamPool } from '../upstream/pool.js';
 import type { PeerStates } from '../upstream/pool.js';
 import type { ConnectionRegistry } from './connections.js';
@@ -32,6 +33,7 @@ export class Runtime implements ProxyRuntime {
   readonly #registry: ConnectionRegistry;
   readonly #proxyRoutes = new Map<LocationConfig, ProxyRoute>();
   readonly #errorLogs = new Map<readonly ErrorLogTarget[], ErrorLog>();
+  readonly #healthChecks: ActiveHealthChecks[] = [];
 
   constructor(config: Config, files: LogFiles, states: PeerStates, registry: ConnectionRegistry) {
     this.config = config;
@@ -45,6 +47,15 @@ export class Runtime implements ProxyRuntime {
     this.routes = new Map([...groupServers(http?.servers ?? [])].map(([k, v]) => [k, v.routes]));
     this.#accessLog = new AccessLog(http?.logFormats ?? new Map(), files, this.vars);
     for (const s of http?.servers ?? []) this.#compileLocations(s.locations);
+    const healthLog = http ? this.errorLog(http.settings) : this.mainLog;
+    for (const pool of this.pools.values()) {
+      if (pool.config.healthChecks.length > 0) this.#healthChecks.push(new ActiveHealthChecks(pool, http?.matches ?? new Map(), healthLog));
+    }
+  }
+
+  /** Starts what runs on its own (active health checks) once the runtime serves traffic. */
+  start(): void {
+    for (const h of this.#healthChecks) h.start();
   }
 
   #compileLocations(locations: readonly LocationConfig[]): void {
@@ -103,6 +114,7 @@ export class Runtime implements ProxyRuntime {
   }
 
   close(): void {
+    for (const h of this.#healthChecks) h.close();
     for (const p of this.pools.values()) p.close();
   }
 }

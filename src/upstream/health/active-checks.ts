@@ -1,6 +1,7 @@
 import type { HealthCheckConfig, MatchConfig } from '../../config/types.js';
 import type { ErrorLog } from '../../observability/error-log.js';
 import { events } from '../../observability/events.js';
+import { timerDelay } from '../../core/timers.js';
 import type { Peer } from '../peer.js';
 import type { UpstreamPool } from '../pool.js';
 import { httpProbe, tcpProbe, websocketProbe } from './probes.js';
@@ -52,7 +53,7 @@ export class ActiveHealthChecks {
     const t = setTimeout(() => {
       this.#timers.delete(t);
       void this.runOnce(check).then(() => this.#schedule(check, check.interval + Math.floor(this.#random() * check.jitter)));
-    }, delay);
+    }, timerDelay(delay));
     t.unref();
     this.#timers.add(t);
   }
@@ -60,7 +61,7 @@ export class ActiveHealthChecks {
   /** Probes every server once with one check (exported for tests and for `start`). */
   async runOnce(check: HealthCheckConfig): Promise<void> {
     const match = check.match ? (this.#matches.get(check.match) ?? null) : null;
-    const timeout = Math.max(1, check.interval);
+    const timeout = timerDelay(Math.max(1, check.interval));
     await Promise.all(this.#pool.peers.map(async (peer) => {
       const verdict = await this.#probe(peer, check, match, timeout);
       if (!this.#closed) this.#record(check, peer, verdict);

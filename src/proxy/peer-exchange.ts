@@ -1,0 +1,115 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { ProxyError } from '../core/errors.js';
+import type { Peer } from '../upstream/peer.js';
+import { FAILURE_STATUSES, retryAllowed } from './attempts.js';
+import type { TryOutcome } from './attempts.js';
+import type { ProxyRoute } from './proxy-route.js';
+import type { ProxyRuntime } from './proxy-runtime.js';
+import type { RequestContext, UpstreamAttempt } from './request-context.js';
+import { exchange } from './upstream-exchange.js';
+import type { Exchange } from './upstream-exchange.js';
+import { buildUpstreamHead } from './upstream-request.js';
+import type { ForwardMode } from './upstream-request.js';
+
+export interface PeerExchangeOptions {
+  readonly rt: ProxyRuntime;
+  readonly ctx: RequestContext;
+  readonly route: ProxyRoute;
+  readonly peer: Peer;
+  readonly attempt: UpstreamAttempt;
+  /** Whether another server may still be tried after this one. */
+  readonly more: boolean;
+  readonly mode: ForwardMode;
+  readonly body: Readable | null;
+  /** True once the client has gone away. */
+  readonly clientGone: () => boolean;
+  /** Remembers the exchange in flight, so the client leaving can abort it. */
+  readonly setCurrent: (ex: Exchange) => void;
+  readonly onLateError: (err: ProxyError) => void;
+  /** Judges an upstream 101: null to accept it, else the failure. */
+  readonly checkSwitch: (res: IncomingMessage) => ProxyError | null;
+}
+
+/** What one try at one server produced: a final outcome, or a live answer for the caller to relay. */
+export type PeerExchange =
+  | { readonly kind: 'done'; readonly outcome: TryOutcome }
+  | { readonly kind: 'response'; readonly res: IncomingMessage; readonly exchange: Exchange; readonly release: () => void }
+  | { readonly kind: 'upgrade'; readonly res: IncomingMessage; readonly socket: Socket; readonly head: Buffer; readonly release: () => void };
+
+function failed(error: ProxyError, sent: boolean, countFailure: boolean, retryable: boolean): PeerExchange {
+  return { kind: 'done', outcome: { ok: false, error, sent, countFailure, retryable } };
+}
+
+/**
+ * One try at one server, shared by plain requests and upgrades: the server's open-connection count
+ * is held from here until the caller's `release` (for a tunnel, its whole life); a cached
+ * keepalive connection the server had already closed gets one more try on a fresh connection
+ * (nginx does the same); failures, 101s that must not be relayed and `proxy_next_upstream http_*`
+ * statuses become outcomes for the attempt loop.
+ */
+export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExchange> {
+  const { ctx, route, peer } = o;
+  const head = buildUpstreamHead(ctx, route, o.rt.vars, o.mode);
+  peer.state.active++;
+  let released = false;
+  const release = (): void => {
+    if (!released) {
+      released = true;
+      peer.state.active--;
+    }
+  };
+  let ex: Exchange;
+  let r;
+  for (let staleRetry = 0; ; staleRetry++) {
+    ex = exchange({
+      peer, pool: route.pool, method: ctx.method, head, body: o.body, upgrade: o.mode.upgrade !== null,
+      connectTimeout: route.settings.proxyConnectTimeout,
+      sendTimeout: route.settings.proxySendTimeout,
+      readTimeout: route.settings.proxyReadTimeout,
+      attempt: o.attempt,
+      onLateError: o.onLateError,
+    });
+    o.setCurrent(ex);
+    if (o.clientGone()) ex.abort();
+    r = await ex.result;
+    const stale = r.kind === 'error' && r.reused && r.error.code === 'UPSTREAM_RESET' && o.body === null;
+    if (!stale || staleRetry > 0 || o.clientGone()) break;
+  }
+  if (o.clientGone()) {
+    release();
+    if (r.kind === 'upgrade') r.socket.destroy();
+    return failed(new ProxyError('CLIENT_CLOSED'), true, false, false);
+  }
+  if (r.kind === 'error') {
+    release();
+    return failed(r.error, r.connected, true, o.more && retryAllowed(route, ctx, r.error.retry, r.connected));
+  }
+  if (r.kind === 'upgrade') {
+    const invalid = o.checkSwitch(r.res);
+    if (invalid === null) return { kind: 'upgrade', res: r.res, socket: r.socket, head: r.head, release };
+    r.socket.destroy();
+    release();
+    return failed(invalid, true, true, o.more && retryAllowed(route, ctx, invalid.retry, true));
+  }
+  const status = r.res.statusCode ?? 502;
+  if (status === 101) {
+    // Node reports a 101 without an Upgrade header as an ordinary response; relayed, it would
+    // tell the client a switch happened with no tunnel behind it (RFC 9110 7.8).
+    r.res.resume();
+    ex.abort();
+    release();
+    const error = o.mode.upgrade === null
+      ? new ProxyError('UPSTREAM_UNREQUESTED_UPGRADE')
+      : new ProxyError('UPSTREAM_UPGRADE_MISMATCH', `asked "${o.mode.upgrade}", got none`);
+    return failed(error, true, true, o.more && retryAllowed(route, ctx, error.retry, true));
+  }
+  if (route.retryStatuses.has(status) && o.more && retryAllowed(route, ctx, `http_${status}`, true)) {
+    r.res.resume();
+    ex.abort();
+    release();
+    return failed(new ProxyError('UPSTREAM_INVALID_RESPONSE', `status ${status}`), true, FAILURE_STATUSES.has(status), true);
+  }
+  return { kind: 'response', res: r.res, exchange: ex, release };
+}
