@@ -16,6 +16,9 @@ export type ExchangeResult =
   /** `reused`: the request went out on a cached keepalive connection rather than a new one. */
   | { readonly kind: 'error'; readonly error: ProxyError; readonly connected: boolean; readonly reused: boolean };
 
+/** Requests sent on each cached upstream connection, for `keepalive_requests`. */
+const requestsOnSocket = new WeakMap<Socket, number>();
+
 export interface ExchangeOptions {
   readonly peer: Peer;
   readonly pool: UpstreamPool;
@@ -83,6 +86,13 @@ export function exchange(o: ExchangeOptions): Exchange {
   };
 
   req.on('socket', (socket: Socket) => {
+    if (o.pool.agent) {
+      // keepalive_requests: the connection serves this many requests, then closes after the last
+      // response instead of going back to the cache (nginx closes it the same way).
+      const n = (requestsOnSocket.get(socket) ?? 0) + 1;
+      requestsOnSocket.set(socket, n);
+      if (n >= o.pool.config.keepaliveRequests) req.shouldKeepAlive = false;
+    }
     if (socket.connecting) {
       connectTimer = setTimeout(() => req.destroy(new ProxyError('UPSTREAM_CONNECT_TIMEOUT')), timerDelay(o.connectTimeout));
       socket.once('connect', () => onConnected(socket));

@@ -311,6 +311,27 @@ test('upstream keepalive: reused with proxy_http_version 1.1 and Connection ""; 
   assert.deepEqual(plain.connection, ['close', 'close', 'close', 'close', 'close']);
 });
 
+test('keepalive_requests: a cached upstream connection serves that many requests, then closes', async (t) => {
+  const backend = await startHttpBackend();
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(conf(`
+    upstream pooled { server ${backend.addr}; keepalive 4; keepalive_requests 3; }
+    server {
+      listen 127.0.0.1:0;
+      location / {
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_pass http://pooled;
+      }
+    }`), { t });
+  for (let i = 0; i < 9; i++) assert.equal((await send(proxy.port, 'GET', `/k${i}`)).status, 200);
+  const ports = backend.requests.map((r) => r.remotePort);
+  assert.equal(ports.length, 9);
+  assert.equal(new Set(ports).size, 3, 'nine sequential requests over connections of three requests each');
+  assert.deepEqual([ports[0], ports[1]], [ports[2], ports[2]]);
+  assert.notEqual(ports[3], ports[2]);
+});
+
 test('request headers: Host is $proxy_host, client headers pass in order, hop-by-hop ones are stripped, "" removes one', async (t) => {
   const backend = await startHttpBackend();
   t.after(() => backend.close());
