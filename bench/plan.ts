@@ -1,6 +1,6 @@
 /**
  * What a run measures: the scenarios, their cells, the targets, the repetitions and the window
- * lengths, for each mode. `full` is the reference run (about 30 minutes here), `quick` keeps every
+ * lengths, for each mode. `full` is the reference run (estimated at 30 minutes here from the quick run's cell times), `quick` keeps every
  * scenario with fewer cells and short windows (under 3 minutes), `smoke` proves the harness works
  * (Sluice and nginx, tiny sizes, about a minute).
  */

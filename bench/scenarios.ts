@@ -200,8 +200,9 @@ async function measure(s: Setup, ms: number, drainMs: number, what: 'messages' |
   };
 }
 
-function windowErrors(w: Window, errors: string[]): void {
+function windowErrors(w: Window, errors: string[], expect: 'messages' | 'handshakes' | null): void {
   if (w.stats.errors > 0) errors.push(`${w.stats.errors} driver errors: ${[...new Set(w.stats.errorSamples)].join('; ')}`);
+  if (expect && w.stats[expect] === 0) errors.push(`no ${expect} completed in the measured window`);
 }
 
 const ms = (us: number): number => us / 1000;
@@ -237,7 +238,7 @@ export async function runCell(ctx: RunContext, spec: CellSpec, target: TargetNam
         await s.drivers[0]!.request({ cmd: 'handshakes', host: '127.0.0.1', port: s.target.port, path: '/', sources: SOURCES, concurrency: spec.params.concurrency!, timeoutMs: 5000 }, 10_000);
         await sleep(p.warmupMs);
         const w = await measure(s, p.windowMs, 5000, 'handshakes');
-        windowErrors(w, rec.errors);
+        windowErrors(w, rec.errors, 'handshakes');
         Object.assign(rec.metrics, {
           handshakesPerSec: w.ratePerSec,
           cpuUsPerHandshake: w.proxyCpuUsPerSec / w.ratePerSec,
@@ -259,7 +260,7 @@ export async function runCell(ctx: RunContext, spec: CellSpec, target: TargetNam
         await s.drivers[0]!.request({ cmd: 'closedLoop', size, depth }, 5000);
         await sleep(p.warmupMs);
         const w = await measure(s, p.windowMs, 10_000, 'messages');
-        windowErrors(w, rec.errors);
+        windowErrors(w, rec.errors, 'messages');
         if (w.stats.undrained > 0) rec.errors.push(`${w.stats.undrained} messages never came back`);
         Object.assign(rec.metrics, {
           msgsPerSec: w.ratePerSec,
@@ -282,7 +283,7 @@ export async function runCell(ctx: RunContext, spec: CellSpec, target: TargetNam
         await s.drivers[0]!.request({ cmd: 'openLoop', size: p.size, rate: p.rate }, 5000);
         await sleep(p.warmupMs);
         const w = await measure(s, p.windowMs, 5000, 'messages');
-        windowErrors(w, rec.errors);
+        windowErrors(w, rec.errors, 'messages');
         if (w.stats.undrained > 0) rec.errors.push(`${w.stats.undrained} messages never came back`);
         Object.assign(rec.metrics, {
           msgsPerSec: w.ratePerSec,
@@ -311,6 +312,7 @@ export async function runCell(ctx: RunContext, spec: CellSpec, target: TargetNam
         const c1 = pid ? cpuMicros(pid) : NaN;
         const t1 = performance.now();
         if (r.errors > 0) rec.errors.push(`wrk: ${r.errorText}`);
+        if (r.requests === 0) rec.errors.push('wrk completed no request');
         const cpuPerSec = ((c1 - c0) / (t1 - t0)) * 1000;
         Object.assign(rec.metrics, {
           requestsPerSec: r.requestsPerSec,
@@ -376,7 +378,7 @@ async function idle(
       held = opened.reduce((a, o) => a + o.total, 0);
       await sleep(p.settleMs);
       const w = await measure(s, p.windowMs, 0, 'messages');
-      windowErrors(w, r.errors);
+      windowErrors(w, r.errors, null);
       const rss = rssKiB(pid);
       Object.assign(r.metrics, {
         tunnels: held,

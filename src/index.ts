@@ -12,11 +12,12 @@ import { loadConfig, formatProblem } from './config/load.js';
 import type { LoadOptions } from './config/load.js';
 import type { Config, ConfigProblem } from './config/types.js';
 import { ProxyServer } from './server/proxy-server.js';
-import type { ListenerInfo } from './server/proxy-server.js';
+import type { ListenerInfo, ReloadResult } from './server/proxy-server.js';
+import { events } from './observability/events.js';
 import type { LogSink } from './observability/log-files.js';
 
 export type { Config, ConfigProblem } from './config/types.js';
-export type { ListenerInfo } from './server/proxy-server.js';
+export type { ListenerInfo, ReloadResult } from './server/proxy-server.js';
 export type { LogSink } from './observability/log-files.js';
 export { loadConfig, formatProblem } from './config/load.js';
 export { events } from './observability/events.js';
@@ -52,6 +53,13 @@ export interface ProxyHandle {
   readonly config: Config;
   /** Each configured listen address with the port it is bound to (port 0 becomes a real port). */
   readonly listeners: readonly ListenerInfo[];
+  /**
+   * Reloads the config — the same file again, or new `text` — without dropping anything. On any
+   * config problem it rejects with a ConfigError, logs every problem and keeps serving the old one.
+   */
+  reload(next?: { readonly text?: string }): Promise<ReloadResult>;
+  /** Reopens log files (after logrotate moved them). */
+  reopenLogs(): void;
   /** Graceful: stop accepting, let work in flight finish for up to `graceMs`, then close the rest. */
   close(graceMs?: number): Promise<void>;
   /** Abortive: close everything now. */
@@ -68,9 +76,39 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const result = await loadConfig(load);
   if (!result.ok) throw new ConfigError(result.problems);
   const server = await ProxyServer.start(result.config, { logger: opts.logger });
+  let current = result.config;
   return {
-    config: result.config,
-    listeners: server.listeners,
+    get config() {
+      return current;
+    },
+    get listeners() {
+      return server.listeners;
+    },
+    async reload(next) {
+      const again: LoadOptions = { ...load };
+      if (next?.text !== undefined) again.text = next.text;
+      const log = server.runtime.mainLog;
+      log.log('notice', 'reconfiguring');
+      const loaded = await loadConfig(again);
+      if (!loaded.ok) {
+        for (const p of loaded.problems) log.log('emerg', formatProblem(p).replace(/^\[emerg\] /, ''));
+        log.log('alert', 'reload failed: still serving the previous configuration');
+        if (events.reload.hasSubscribers) events.reload.publish({ ok: false, file: current.file, problems: loaded.problems.map(formatProblem), drained: 0 });
+        throw new ConfigError(loaded.problems);
+      }
+      try {
+        const done = await server.reload(loaded.config);
+        current = loaded.config;
+        log.log('notice', `reloaded ${current.file}: ${done.drained} tunnel(s) to removed servers${current.websocketDrain ? ' will be drained' : ' stay until they end'}`);
+        if (events.reload.hasSubscribers) events.reload.publish({ ok: true, file: current.file, problems: [], drained: done.drained });
+        return done;
+      } catch (err) {
+        log.log('emerg', `${(err as Error).message}; still serving the previous configuration`);
+        if (events.reload.hasSubscribers) events.reload.publish({ ok: false, file: current.file, problems: [(err as Error).message], drained: 0 });
+        throw err;
+      }
+    },
+    reopenLogs: () => server.files.reopen(),
     close: (graceMs) => server.close(graceMs),
     destroy: () => server.destroy(),
   };

@@ -1,6 +1,8 @@
-/** nginx-style command line: `sluice [-c FILE] [-p PREFIX] [-g DIRECTIVES] [-t|-T] [-q] [-v|-V] [-h]`. */
+/** nginx-style command line: `sluice [-c FILE] [-p PREFIX] [-g DIRECTIVES] [-t|-T] [-q] [-s SIGNAL] [-v|-V] [-h]`. */
 export interface CliArgs {
-  readonly command: 'run' | 'test' | 'version' | 'help' | 'echo';
+  readonly command: 'run' | 'test' | 'version' | 'help' | 'echo' | 'signal';
+  /** `-s stop|quit|reload|reopen`. */
+  readonly signal?: string;
   readonly configFile: string | null;
   readonly prefix: string | null;
   readonly globalDirectives: string | null;
@@ -23,6 +25,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   let dump = false;
   let quiet = false;
   let verbose = false;
+  let signal: string | undefined;
   // nginx's ngx_get_options: flags may be grouped ("-tq") and a value may be attached ("-cFILE")
   // or be the next argument.
   for (let i = 0; i < argv.length; i++) {
@@ -51,15 +54,20 @@ export function parseArgs(argv: readonly string[]): CliArgs {
         case 'v': command = 'version'; break;
         case 'V': command = 'version'; verbose = true; break;
         case 'h': case '?': command = 'help'; break;
-        case 's': throw new UsageError('option "-s" is not supported yet: stop sluice with SIGTERM or Ctrl-C');
+        case 's': {
+          signal = value('parameter');
+          if (!['stop', 'quit', 'reopen', 'reload'].includes(signal)) throw new UsageError(`invalid option: "-s ${signal}"`);
+          command = 'signal';
+          break;
+        }
         default: throw new UsageError(`invalid option: "${flag}"`);
       }
     }
   }
-  return { command, configFile, prefix, globalDirectives, dump, quiet, verbose, rest: [] };
+  return { command, configFile, prefix, globalDirectives, dump, quiet, verbose, rest: [], ...(signal !== undefined ? { signal } : {}) };
 }
 
-export const HELP = `Usage: sluice [-?hvVtTq] [-c filename] [-p prefix] [-g directives]
+export const HELP = `Usage: sluice [-?hvVtTq] [-s signal] [-c filename] [-p prefix] [-g directives]
        sluice echo [--port N] [--host H] [--id NAME]
 
 Options:
@@ -69,6 +77,8 @@ Options:
   -t            : test configuration and exit
   -T            : test configuration, dump it and exit
   -q            : suppress non-error messages during configuration testing
+  -s signal     : send signal to the running instance named by the config's pid file:
+                  stop (fast), quit (graceful), reopen (log files), reload (configuration)
   -p prefix     : set prefix path (default: the directory of the config file)
   -c filename   : set configuration file (default: the embedded demo config,
                   which also starts two echo backends on 127.0.0.1:8010 and :8011)

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { writeFileSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadConfig, formatProblem, dumpConfig } from '../config/load.js';
 import type { LoadOptions } from '../config/load.js';
@@ -12,8 +12,8 @@ import { HELP, UsageError, parseArgs } from './args.js';
 import type { CliArgs } from './args.js';
 import { DEFAULT_BACKEND_PORTS, DEFAULT_CONFIG, DEFAULT_LISTEN } from './default-config.js';
 
-/** Grace period for in-flight work on SIGTERM/SIGINT/SIGQUIT; a second signal stops at once. */
-const SHUTDOWN_GRACE_MS = 10_000;
+/** SIGTERM/SIGINT (`-s stop`): requests in flight get this long, then tunnels get close 1001. */
+const FAST_STOP_GRACE_MS = 1_000;
 
 function err(line: string): void {
   process.stderr.write(`sluice: ${line}\n`);
@@ -98,23 +98,90 @@ async function run(args: CliArgs): Promise<number> {
   }
   return new Promise<number>((done) => {
     let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
+    const handlers: [NodeJS.Signals, () => void][] = [];
+    const shutdown = (signal: NodeJS.Signals, graceMs: number, how: string): void => {
       if (stopping) {
         err(`[notice] signal ${signal} received again, exiting now`);
         proxy.destroy();
         return;
       }
       stopping = true;
-      err(`[notice] signal ${signal} received, shutting down gracefully`);
-      void proxy.close(SHUTDOWN_GRACE_MS).then(async () => {
+      err(`[notice] signal ${signal} received, ${how}`);
+      void proxy.close(graceMs).then(async () => {
         await Promise.all(backends.map((b) => b.close()));
         if (pidFile) rmSync(pidFile, { force: true });
-        for (const s of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) process.removeListener(s, stop);
+        for (const [sig, h] of handlers) process.removeListener(sig, h);
         done(0);
       });
     };
-    for (const s of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) process.on(s, stop);
+    const on = (signal: NodeJS.Signals, handler: () => void): void => {
+      handlers.push([signal, handler]);
+      process.on(signal, handler);
+    };
+    // nginx: TERM/INT stop fast, QUIT stops gracefully, HUP reloads, USR1 reopens the logs.
+    on('SIGTERM', () => shutdown('SIGTERM', FAST_STOP_GRACE_MS, 'exiting'));
+    on('SIGINT', () => shutdown('SIGINT', FAST_STOP_GRACE_MS, 'exiting'));
+    on('SIGQUIT', () => shutdown('SIGQUIT', proxy.config.workerShutdownTimeout, 'gracefully shutting down'));
+    on('SIGHUP', () => {
+      if (stopping) return;
+      err('[notice] signal SIGHUP received, reconfiguring');
+      proxy.reload().then(
+        (r) => err(`[notice] reconfigured: ${r.opened.length} listener(s) opened, ${r.closed.length} closed, ${r.drained} tunnel(s) to removed servers`),
+        (e: unknown) => {
+          if (e instanceof ConfigError) printProblems(e.problems);
+          else err(`[emerg] ${(e as Error).message}`);
+          err('[alert] reload failed, still running the previous configuration');
+        },
+      );
+    });
+    on('SIGUSR1', () => {
+      err('[notice] signal SIGUSR1 received, reopening logs');
+      proxy.reopenLogs();
+    });
   });
+}
+
+const SIGNALS: Readonly<Record<string, NodeJS.Signals>> = { stop: 'SIGTERM', quit: 'SIGQUIT', reload: 'SIGHUP', reopen: 'SIGUSR1' };
+
+/** `-s stop|quit|reload|reopen`: signals the instance named by the config's pid file, as nginx does. */
+async function signalProcess(args: CliArgs): Promise<number> {
+  const signal = SIGNALS[args.signal ?? ''];
+  if (!signal) {
+    err(`invalid option: "-s ${args.signal ?? ''}"`);
+    return 1;
+  }
+  const o = loadOptions(args);
+  const loaded = await loadConfig(o);
+  if (!loaded.ok) {
+    printProblems(loaded.problems);
+    return 1;
+  }
+  const pidFile = loaded.config.pid;
+  if (!pidFile) {
+    err(`[error] no "pid" directive in ${o.name}: -s needs the pid file of the running instance`);
+    return 1;
+  }
+  let text: string;
+  try {
+    text = readFileSync(pidFile, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    err(`[error] open() "${pidFile}" failed (${code === 'ENOENT' ? '2: No such file or directory' : (code ?? (e as Error).message)})`);
+    return 1;
+  }
+  const pid = Number(text.trim());
+  if (!/^\d+$/.test(text.trim()) || pid <= 0) {
+    err(`[error] invalid PID number "${text.trim()}" in "${pidFile}"`);
+    return 1;
+  }
+  try {
+    process.kill(pid, signal);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    err(`[alert] kill(${pid}, ${signal}) failed (${code === 'ESRCH' ? '3: No such process' : code === 'EPERM' ? '1: Operation not permitted' : (code ?? '')})`);
+    return 1;
+  }
+  return 0;
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -142,6 +209,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0;
     case 'test':
       return testConfig(args);
+    case 'signal':
+      return signalProcess(args);
     case 'run':
       return run(args);
   }

@@ -7,6 +7,10 @@ import type { ErrorLogTarget, NextUpstreamCondition, Settings } from './types.js
 export const MAIN_DEFAULTS = {
   workerProcesses: 1,
   workerConnections: 512,
+  /** nginx waits without limit; Sluice gives open tunnels 10 s on a graceful stop. */
+  workerShutdownTimeout: 10_000,
+  /** jitter of websocket_drain_timeout when only the timeout is given */
+  websocketDrainJitter: 5_000,
   /** nginx logs to logs/error.log; Sluice logs to stderr unless error_log says otherwise. */
   errorLogs: [{ path: 'stderr', level: 'error' }] as readonly ErrorLogTarget[],
 } as const;
@@ -35,5 +39,7 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[]): Settings 
     errorLogs,
     keepaliveTimeout: 75_000,
     defaultType: 'text/plain',
+    access: [],
+    adminHandler: null,
   };
 }

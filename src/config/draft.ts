@@ -4,7 +4,7 @@
  * used before they are defined, and DNS runs once for the whole config).
  */
 import type {
-  AccessLogTarget, AddHeaderRule, BalanceMethod, ErrorLogTarget, HeaderRule, HealthCheckConfig, LocationModifier,
+  AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, ErrorLogTarget, HeaderRule, HealthCheckConfig, LocationModifier,
   LogFormat, MapConfig, MatchConfig, NextUpstreamCondition, ProxyRedirect, ReturnAction, ServerName, SourceLoc,
   StickyCookie,
 } from './types.js';
@@ -45,6 +45,10 @@ export interface SettingsDraft {
   errorLogs?: ErrorLogTarget[];
   keepaliveTimeout?: number;
   defaultType?: string;
+  /** `allow` / `deny` lines of this level, in order. */
+  access?: AccessRule[];
+  /** The status content handler written at this level, and which directive set it. */
+  adminHandler?: { readonly handler: AdminHandler; readonly directive: string; readonly at: SourceLoc };
 }
 
 /** A `health_check` line; `host` comes from the location's proxy_pass once upstreams are linked. */
@@ -131,6 +135,10 @@ export interface HttpDraft {
 export interface MainDraft {
   workerProcesses?: number | 'auto';
   pid?: string;
+  /** ms */
+  workerShutdownTimeout?: number;
+  /** `websocket_drain_timeout` (http context, kept here since it applies to the whole runtime). */
+  websocketDrain?: { timeout: number; jitter: number } | null;
   errorLogs?: ErrorLogTarget[];
   events: { workerConnections?: number } | null;
   http: HttpDraft | null;

@@ -74,6 +74,10 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     errorLogs: d.errorLogs ?? parent.errorLogs,
     keepaliveTimeout: d.keepaliveTimeout ?? parent.keepaliveTimeout,
     defaultType: d.defaultType ?? parent.defaultType,
+    // ngx_http_access_module: a level with allow/deny rules of its own inherits none.
+    access: d.access ?? parent.access,
+    // A content handler belongs to its level, like proxy_pass.
+    adminHandler: d.adminHandler?.handler ?? null,
   };
 }
 
@@ -265,6 +269,8 @@ export function assembleConfig(main: MainDraft, hosts: HostTable, cx: BuildConte
     prefix: meta.prefix,
     workerProcesses: main.workerProcesses ?? MAIN_DEFAULTS.workerProcesses,
     pid: main.pid ?? null,
+    workerShutdownTimeout: main.workerShutdownTimeout ?? MAIN_DEFAULTS.workerShutdownTimeout,
+    websocketDrain: main.websocketDrain ?? null,
     errorLogs,
     workerConnections: main.events?.workerConnections ?? MAIN_DEFAULTS.workerConnections,
     http,

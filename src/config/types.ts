@@ -263,7 +263,33 @@ export interface Settings {
   readonly keepaliveTimeout: number;
   /** `default_type`, used for `return` bodies. @default 'text/plain' */
   readonly defaultType: string;
+  /**
+   * `allow` / `deny` rules in order (ngx_http_access_module); a level with any rule of its own
+   * inherits none. Empty = no access control. @default []
+   */
+  readonly access: readonly AccessRule[];
+  /** The status content handler of this level (`stub_status` etc.): not inherited. @default null */
+  readonly adminHandler: AdminHandler | null;
 }
+
+/**
+ * One `allow` / `deny` line. `family` 'all' matches every client; otherwise the client address
+ * (IPv4, or IPv6 as 16 bytes) matches when `(client & mask) == addr`.
+ */
+export interface AccessRule {
+  readonly deny: boolean;
+  readonly family: 'all' | 4 | 6;
+  /** Network address bytes (4 or 16), already masked; empty for 'all'. */
+  readonly addr: readonly number[];
+  /** Mask bytes, as long as `addr`. */
+  readonly mask: readonly number[];
+  /** The argument as written ("10.0.0.0/8", "all"). */
+  readonly text: string;
+  readonly loc: SourceLoc;
+}
+
+/** The status content handlers: nginx's `stub_status` and Sluice's metrics, status and dashboard. */
+export type AdminHandler = 'stub_status' | 'metrics' | 'status' | 'dashboard';
 
 export type LocationModifier = '=' | '^~' | '~' | '~*' | '' | '@';
 
@@ -307,6 +333,14 @@ export interface Config {
   readonly workerProcesses: number | 'auto';
   /** Absolute path, or null when `pid` is not set. */
   readonly pid: string | null;
+  /** `worker_shutdown_timeout`: how long a graceful stop waits for open tunnels. @default 10000 */
+  readonly workerShutdownTimeout: number;
+  /**
+   * `websocket_drain_timeout TIME [JITTER]` (http): after a reload, a tunnel whose upstream server is
+   * no longer in the config is closed (close 1001) TIME plus a random share of JITTER after the
+   * reload; null (`off`, the default) keeps it until it ends.
+   */
+  readonly websocketDrain: { readonly timeout: number; readonly jitter: number } | null;
   /** Main-level error_log; defaults to stderr at `error`. */
   readonly errorLogs: readonly ErrorLogTarget[];
   /** `events { worker_connections N; }`. @default 512 */

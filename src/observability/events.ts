@@ -17,4 +17,6 @@ export const events = Object.freeze({
   upstreamFail: channel('sluice:upstream:fail'),
   /** `{ upstream: string, server: string, healthy: boolean, reason: string }` when active health changes. */
   upstreamHealth: channel('sluice:upstream:health'),
+  /** `{ ok: boolean, file: string, problems: string[], drained: number }` after each reload attempt. */
+  reload: channel('sluice:reload'),
 });

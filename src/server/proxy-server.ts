@@ -12,6 +12,13 @@ import { planBinds } from './binds.js';
 import type { BindPlan } from './binds.js';
 import { ConnectionRegistry } from './connections.js';
 import { Runtime } from './runtime.js';
+import { timerDelay } from '../core/timers.js';
+import type { Tunnel } from '../proxy/ws-tunnel.js';
+import { GOING_AWAY_GRACE_MS } from '../proxy/ws-tunnel.js';
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
 
 /** A listen key as configured, and the port it is bound to (differs for port 0). */
 export interface ListenerInfo {
@@ -25,8 +32,17 @@ export interface ProxyServerOptions {
   readonly logger?: LogSink | undefined;
 }
 
+/** What a reload did. */
+export interface ReloadResult {
+  /** Listen sockets opened and closed (bind keys). */
+  readonly opened: readonly string[];
+  readonly closed: readonly string[];
+  /** Open tunnels whose upstream server is gone from the new config. */
+  readonly drained: number;
+}
+
 interface Bound {
-  readonly plan: BindPlan;
+  plan: BindPlan;
   readonly server: Server;
 }
 
@@ -58,7 +74,7 @@ export class ProxyServer {
     const proxy = new ProxyServer(config, opts);
     const listens = (config.http?.servers ?? []).flatMap((s) => s.listens);
     try {
-      for (const plan of planBinds(listens)) await proxy.#listen(plan);
+      for (const plan of planBinds(listens)) proxy.#bound.push(await proxy.#listen(plan));
       proxy.runtime.start();
     } catch (err) {
       proxy.destroy();
@@ -80,8 +96,8 @@ export class ProxyServer {
     return out;
   }
 
-  #listen(plan: BindPlan): Promise<void> {
-    const settings = this.runtime.config.http?.settings;
+  #listen(plan: BindPlan, runtime: Runtime = this.runtime): Promise<Bound> {
+    const settings = runtime.config.http?.settings;
     const server = createServer({
       requestTimeout: 0,
       headersTimeout: 60_000,
@@ -121,7 +137,7 @@ export class ProxyServer {
       this.runtime.mainLog.log('info', `client sent invalid request (${err.code ?? err.message}) while reading client request headers, client: ${socket.remoteAddress ?? ''}`);
       sendLocalRaw(socket, errorResponse(status, null, null, null), null);
     });
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<Bound>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         const errno = err.code === 'EADDRINUSE' ? '98: Address already in use' : err.code === 'EACCES' ? '13: Permission denied' : err.code === 'EADDRNOTAVAIL' ? '99: Cannot assign requested address' : (err.code ?? err.message);
         reject(new Error(`bind() to ${plan.key} failed (${errno})`));
@@ -130,15 +146,85 @@ export class ProxyServer {
       server.listen({ host: plan.host, port: plan.port, ipv6Only: plan.host.includes(':'), backlog: 511 }, () => {
         server.removeListener('error', onError);
         server.on('error', (err) => this.runtime.mainLog.log('crit', `listener ${plan.key}: ${err.message}`));
-        this.#bound.push({ plan, server });
-        resolve();
+        resolve({ plan, server });
       });
     });
   }
 
   /**
+   * Swaps in a new config without dropping anything: the new runtime is built completely first;
+   * listen sockets on unchanged addresses stay open (no refused connection), added ones open,
+   * removed ones stop accepting (their connections go on). New requests use the new runtime at
+   * once; requests and tunnels in flight finish on the old one. Live upstream state survives for
+   * servers that still exist. Tunnels to servers no longer in the config are drained per
+   * `websocket_drain_timeout`. Throws (keeping the old config) if a new address cannot be bound.
+   */
+  async reload(config: Config): Promise<ReloadResult> {
+    if (this.#closing) throw new Error('the proxy is shutting down');
+    const next = new Runtime(config, this.files, this.states, this.registry);
+    const plans = planBinds((config.http?.servers ?? []).flatMap((s) => s.listens));
+    const wanted = new Map(plans.map((p) => [p.key, p]));
+    const opened: Bound[] = [];
+    try {
+      for (const plan of plans) {
+        if (!this.#bound.some((b) => b.plan.key === plan.key)) opened.push(await this.#listen(plan, next));
+      }
+    } catch (err) {
+      for (const b of opened) b.server.close();
+      next.close();
+      throw err;
+    }
+    const closed: string[] = [];
+    for (const b of [...this.#bound]) {
+      const plan = wanted.get(b.plan.key);
+      if (plan) {
+        b.plan = plan;
+        b.server.keepAliveTimeout = config.http?.settings.keepaliveTimeout ?? b.server.keepAliveTimeout;
+      } else {
+        b.server.close();
+        this.#bound.splice(this.#bound.indexOf(b), 1);
+        closed.push(b.plan.key);
+      }
+    }
+    this.#bound.push(...opened);
+    const old = this.runtime;
+    this.runtime = next;
+    this.registry.cap = config.workerConnections;
+    next.start();
+    old.retire();
+    const drained = this.#drainRemoved();
+    return { opened: opened.map((b) => b.plan.key), closed, drained };
+  }
+
+  /** Tunnels whose upstream server the current config no longer has. */
+  #orphaned(): Tunnel[] {
+    const pools = this.runtime.pools;
+    return [...this.registry.tunnels].filter((t) => {
+      const addr = t.ctx.attempts.at(-1)?.addr;
+      const pool = t.ctx.proxyPass ? pools.get(t.ctx.proxyPass.upstream) : undefined;
+      return !pool?.peers.some((p) => p.addr === addr);
+    });
+  }
+
+  #drainRemoved(): number {
+    const orphans = this.#orphaned();
+    const drain = this.runtime.config.websocketDrain;
+    if (drain) {
+      for (const t of orphans) {
+        // Spread over the jitter window so that clients do not all reconnect at once.
+        const timer = setTimeout(() => {
+          if (this.#orphaned().includes(t)) t.goAway('drained after reload');
+        }, timerDelay(drain.timeout + Math.floor(Math.random() * drain.jitter)));
+        timer.unref();
+      }
+    }
+    return orphans.length;
+  }
+
+  /**
    * Graceful shutdown: stop accepting, close idle keep-alive connections, let requests in flight
-   * and open tunnels finish for up to `graceMs`, then destroy what is left.
+   * and open tunnels finish for up to `graceMs`; then tunnels go away with close 1001 (each
+   * direction at a frame boundary) and whatever is left is destroyed.
    */
   close(graceMs = 10_000): Promise<void> {
     this.#closing ??= (async () => {
@@ -149,7 +235,12 @@ export class ProxyServer {
       const deadline = Date.now() + graceMs;
       while (this.registry.sockets.size > 0 && Date.now() < deadline) {
         for (const b of this.#bound) b.server.closeIdleConnections();
-        await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
+        await delay(Math.min(50, Math.max(1, deadline - Date.now())));
+      }
+      if (this.registry.tunnels.size > 0) {
+        for (const t of this.registry.tunnels) t.goAway('shutdown');
+        const away = Date.now() + GOING_AWAY_GRACE_MS;
+        while (this.registry.tunnels.size > 0 && Date.now() < away) await delay(20);
       }
       this.destroy();
       await this.files.close();

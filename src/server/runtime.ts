@@ -113,6 +113,15 @@ export class Runtime implements ProxyRuntime {
     }
   }
 
+  /**
+   * After a reload: stops what this generation runs on its own and frees its idle upstream
+   * connections; requests and tunnels still using it finish normally.
+   */
+  retire(): void {
+    for (const h of this.#healthChecks) h.close();
+    for (const p of this.pools.values()) p.closeIdle();
+  }
+
   close(): void {
     for (const h of this.#healthChecks) h.close();
     for (const p of this.pools.values()) p.close();

@@ -76,6 +76,12 @@ export class UpstreamPool {
     return this.#primary.pick(ctx) ?? this.#backup?.pick(ctx) ?? null;
   }
 
+  /** Closes cached idle connections only; connections in use finish their request. */
+  closeIdle(): void {
+    if (!this.agent) return;
+    for (const list of Object.values(this.agent.freeSockets)) for (const socket of list ?? []) socket.destroy();
+  }
+
   close(): void {
     this.agent?.destroy();
   }

@@ -7,6 +7,7 @@ import type { HttpDraft, Scope } from '../draft.js';
 import type { Directive } from '../parser.js';
 import type { ErrorLogTarget, LogLevel } from '../types.js';
 import { NOARGS, TAKE1, TAKE12, settingsOf, type DirectiveSpec } from './table.js';
+import { MAIN_DEFAULTS } from '../defaults.js';
 
 export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'notice', 'warn', 'error', 'crit', 'alert', 'emerg'];
 
@@ -45,6 +46,26 @@ export const coreDirectives: readonly DirectiveSpec[] = [
         return;
       }
       scope.main.workerProcesses = n;
+    },
+  },
+  {
+    name: 'worker_shutdown_timeout', contexts: ['main'], args: TAKE1,
+    handle(d, scope, cx) {
+      const v = cx.duration(d, d.args[0]!);
+      if (v !== null) scope.main.workerShutdownTimeout = v;
+    },
+  },
+  {
+    name: 'websocket_drain_timeout', contexts: ['http'], args: TAKE12,
+    handle(d, scope, cx) {
+      if (d.args[0] === 'off') {
+        if (d.args.length > 1) cx.problem('invalid number of arguments in "websocket_drain_timeout" directive', d, '"off" takes no jitter');
+        else scope.main.websocketDrain = null;
+        return;
+      }
+      const timeout = cx.duration(d, d.args[0]!);
+      const jitter = d.args[1] === undefined ? MAIN_DEFAULTS.websocketDrainJitter : cx.duration(d, d.args[1]);
+      if (timeout !== null && jitter !== null) scope.main.websocketDrain = { timeout, jitter };
     },
   },
   {
