@@ -14,8 +14,6 @@ export const PLANNED_DIRECTIVES: ReadonlyMap<string, string> = new Map([
   ['proxy_ssl_server_name', 'no TLS to upstreams so far'],
   ['proxy_ssl_name', 'no TLS to upstreams so far'],
   ['proxy_ssl_trusted_certificate', 'no TLS to upstreams so far'],
-  ['allow', 'no access control so far'],
-  ['deny', 'no access control so far'],
   ['limit_conn', 'no connection limits so far'],
   ['limit_conn_zone', 'no connection limits so far'],
   ['limit_req', 'no request rate limits so far'],
@@ -62,7 +60,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'ssl_ecdh_curve', 'ssl_buffer_size', 'ssl_early_data', 'ssl_password_file', 'ssl_conf_command',
   // access, auth, limits, status
   'auth_basic', 'auth_basic_user_file', 'auth_request', 'auth_request_set', 'limit_conn_status',
-  'limit_conn_log_level', 'limit_req_status', 'limit_req_log_level', 'stub_status', 'status',
+  'limit_conn_log_level', 'limit_req_status', 'limit_req_log_level', 'status',
   'real_ip_header', 'set_real_ip_from', 'real_ip_recursive', 'secure_link', 'secure_link_md5',
   'userid', 'userid_name', 'empty_gif', 'mirror', 'slice', 'dav_methods', 'upstream_conf', 'api',
   // proxy module parts Sluice does not implement

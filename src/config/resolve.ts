@@ -246,6 +246,11 @@ class HttpAssembler {
 
   private location(l: LocationDraft, parent: Settings): LocationConfig {
     this.checkLogFormats(l.settings);
+    const admin = l.settings.adminHandler;
+    if (admin !== undefined && l.proxyPassWritten) {
+      this.cx.problem(`"${admin.directive}" cannot be combined with "proxy_pass" in one location`, admin.at,
+        'a location either proxies or serves the status; give the status its own location, e.g. "location = /status { ... }"');
+    }
     const pp = l.settings.proxyPass === undefined ? null : this.link(l.settings.proxyPass);
     this.attachHealthChecks(l, pp);
     const settings = inherit(parent, l.settings, pp);

@@ -180,6 +180,10 @@ export interface Listen {
   readonly host: string;
   readonly port: number;
   readonly defaultServer: boolean;
+  /** `ssl`: connections to this address speak TLS (nginx: any server's `ssl` makes the address TLS). @default false */
+  readonly ssl: boolean;
+  /** `http2`: offer HTTP/2 by ALPN on this (ssl) address. @default false */
+  readonly http2: boolean;
   readonly loc: SourceLoc;
 }
 
@@ -214,7 +218,7 @@ export type NextUpstreamCondition =
 export interface ProxyPass {
   /** The URL as written. */
   readonly url: string;
-  readonly scheme: 'http';
+  readonly scheme: 'http' | 'https';
   /** Key into HttpConfig.upstreams (implicit upstreams are named "host:port"). */
   readonly upstream: string;
   /** The URI part of the URL ("/", "/api/"), or null when the URL has none. */
@@ -263,6 +267,12 @@ export interface Settings {
   readonly keepaliveTimeout: number;
   /** `default_type`, used for `return` bodies. @default 'text/plain' */
   readonly defaultType: string;
+  /** `ssl_*` settings of a server (http, server; each directive inherited on its own). */
+  readonly ssl: SslSettings;
+  /** `http2 on|off` (http, server): offer HTTP/2 on this server's ssl addresses. @default false */
+  readonly http2: boolean;
+  /** `proxy_ssl_*` settings for `proxy_pass https://` (http, server, location). */
+  readonly proxySsl: ProxySslSettings;
   /**
    * `allow` / `deny` rules in order (ngx_http_access_module); a level with any rule of its own
    * inherits none. Empty = no access control. @default []
@@ -313,6 +323,8 @@ export interface ServerConfig {
   readonly locations: readonly LocationConfig[];
   /** Server-level settings (used for server-level `return` and for requests no location matches). */
   readonly settings: Settings;
+  /** The certificates and client CA of this server, read and checked at load; null without `ssl_certificate`. */
+  readonly tls: ServerTls | null;
   readonly loc: SourceLoc;
 }
 
@@ -357,4 +369,87 @@ export interface ConfigProblem {
   readonly line: number;
   /** What to do next, when there is something useful to say. */
   readonly hint?: string;
+}
+
+export type TlsProtocol = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+
+/** A file named by a directive: absolute path and where the directive was written. */
+export interface ConfigFileRef {
+  readonly path: string;
+  readonly loc: SourceLoc;
+}
+
+/** The `ssl_*` directives of one level, merged (ngx_http_ssl_module). */
+export interface SslSettings {
+  /** `ssl_certificate` lines in order (several: e.g. an RSA and an ECDSA chain). @default [] */
+  readonly certificates: readonly ConfigFileRef[];
+  /** `ssl_certificate_key` lines, paired with `certificates` by position. @default [] */
+  readonly certificateKeys: readonly ConfigFileRef[];
+  /** @default ['TLSv1.2', 'TLSv1.3'] */
+  readonly protocols: readonly TlsProtocol[];
+  /** OpenSSL cipher list for TLS 1.2 and below. @default 'HIGH:!aNULL:!MD5' */
+  readonly ciphers: string;
+  /** @default false */
+  readonly preferServerCiphers: boolean;
+  /** ms. @default 300000 */
+  readonly sessionTimeout: number;
+  /** @default true */
+  readonly sessionTickets: boolean;
+  /** Pass phrases for encrypted keys, one per line. @default null */
+  readonly passwordFile: ConfigFileRef | null;
+  /** CA certificates (PEM) that client certificates must chain to. @default null */
+  readonly clientCertificate: ConfigFileRef | null;
+  /** @default 'off' */
+  readonly verifyClient: 'off' | 'on' | 'optional';
+}
+
+/** One certificate chain and its private key as read at load time (PEM). */
+export interface LoadedCertificate {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly cert: string;
+  /** The key PEM as read (possibly encrypted: then `passphrase` opens it). */
+  readonly key: string;
+  readonly passphrase: string | null;
+}
+
+/** What a server needs to terminate TLS, read from disk when the config is loaded (and again on reload). */
+export interface ServerTls {
+  readonly certificates: readonly LoadedCertificate[];
+  /** PEM of `ssl_client_certificate`, or null. */
+  readonly clientCa: string | null;
+}
+
+/** The `proxy_ssl_*` directives of one level, merged (ngx_http_proxy_module). */
+export interface ProxySslSettings {
+  /** @default false */
+  readonly verify: boolean;
+  /** CA certificates for verifying the upstream; null = Node's bundled CA list. @default null */
+  readonly trustedCertificate: ConfigFileRef | null;
+  /** Send SNI. @default false */
+  readonly serverName: boolean;
+  /** The name checked against the certificate (and sent as SNI); null = the proxy_pass host. @default null */
+  readonly name: ComplexValue | null;
+  /** Client certificate presented to the upstream. @default null */
+  readonly certificate: ConfigFileRef | null;
+  readonly certificateKey: ConfigFileRef | null;
+  /** @default ['TLSv1.2', 'TLSv1.3'] */
+  readonly protocols: readonly TlsProtocol[];
+  /** @default 'DEFAULT' */
+  readonly ciphers: string;
+  /** Pass phrases for an encrypted `proxy_ssl_certificate_key`. @default null */
+  readonly passwordFile: ConfigFileRef | null;
+}
+
+/** The TLS material for `proxy_pass https://` in one location, read at load time. */
+export interface UpstreamTls {
+  readonly verify: boolean;
+  /** PEM, or null for Node's bundled CAs. */
+  readonly ca: string | null;
+  readonly serverName: boolean;
+  /** null = the proxy_pass host. */
+  readonly name: ComplexValue | null;
+  readonly certificate: LoadedCertificate | null;
+  readonly protocols: readonly TlsProtocol[];
+  readonly ciphers: string;
 }

@@ -134,7 +134,8 @@ export function exchange(o: ExchangeOptions): Exchange {
       o.attempt.bytesSent = s.bytesWritten;
       o.attempt.bytesReceived = s.bytesRead;
     }
-    settle({ kind: 'error', error: new ProxyError('UPSTREAM_RESET'), connected, reused });
+    // Built only when it is the answer: an Error captures a stack trace, and 'close' ends every exchange.
+    if (!settled) settle({ kind: 'error', error: new ProxyError('UPSTREAM_RESET'), connected, reused });
   });
   return {
     result,

@@ -65,6 +65,15 @@ export function weightNow(peer: Peer, now: number): number {
   return Math.max(1, Math.floor((w * since) / ramp));
 }
 
+/**
+ * Every nginx balancing method, on handing out a peer: once its fail_timeout window has passed,
+ * the pick opens a new one (`checked = now`), so that a success on this try clears the old
+ * failures (see recordSuccess) instead of leaving them to count against the next failure.
+ */
+export function notePicked(peer: Peer, now: number): void {
+  if (now - peer.state.checked > peer.server.failTimeout) peer.state.checked = now;
+}
+
 /** nginx ngx_http_upstream_free_round_robin_peer, failure branch. */
 export function recordFailure(peer: Peer, now: number): void {
   const s = peer.state;

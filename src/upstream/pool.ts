@@ -3,7 +3,7 @@ import { Agent } from 'node:http';
 import type { UpstreamConfig } from '../config/types.js';
 import { DEFAULT_BALANCER_OPTIONS, makeBalancer } from './balancers/registry.js';
 import type { Balancer, BalancerOptions } from './balancers/balancer.js';
-import { Peer, PeerState, formatAddr, peerAvailable } from './peer.js';
+import { Peer, PeerState, formatAddr, notePicked, peerAvailable } from './peer.js';
 import { StickyRoutes } from './sticky.js';
 
 /**
@@ -71,9 +71,12 @@ export class UpstreamPool {
    */
   pick(tried: ReadonlySet<Peer>, now: number, key: string, stickyValue?: string): Peer | null {
     const stuck = this.sticky?.peerFor(stickyValue);
-    if (stuck && !tried.has(stuck) && peerAvailable(stuck, now, this.primary.length + this.backup.length === 1)) return stuck;
     const ctx = { tried, now, key };
-    return this.#primary.pick(ctx) ?? this.#backup?.pick(ctx) ?? null;
+    const peer = stuck && !tried.has(stuck) && peerAvailable(stuck, now, this.primary.length + this.backup.length === 1)
+      ? stuck
+      : this.#primary.pick(ctx) ?? this.#backup?.pick(ctx) ?? null;
+    if (peer !== null) notePicked(peer, now);
+    return peer;
   }
 
   /** Closes cached idle connections only; connections in use finish their request. */

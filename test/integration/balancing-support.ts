@@ -110,10 +110,15 @@ export async function openWs(
   return { socket, head, status: head.statusCode, id: headerValue(head, 'x-echo-id') ?? '-', cookies: headerValues(head, 'set-cookie') };
 }
 
+/** What a {@link HealthBackend} answers on `/health*`. */
+export interface HealthAnswer { status: number; headers?: Record<string, string>; body?: string }
+
 /** A backend whose `/health*` answers are switchable; every other request gets the echo report. */
 export interface HealthBackend extends HttpBackend {
-  /** What `/health*` answers now. */
-  health: { status: number; headers: Record<string, string>; body: string };
+  /** What `/health*` answers now (default 200 "ok"). */
+  health: HealthAnswer;
+  /** When true, every other request is answered 500 (a sick application, not only a sick probe). */
+  failing: boolean;
   /** Each health probe's status, in arrival order. */
   readonly probes: number[];
   /** Proxied (non-health) requests, upgrades included. */
@@ -122,22 +127,28 @@ export interface HealthBackend extends HttpBackend {
 
 export async function startHealthBackend(t: AfterHook, id: string, options: Omit<HttpBackendOptions, 'id'> = {}): Promise<HealthBackend> {
   const probes: number[] = [];
-  let state: HealthBackend['health'] = { status: 200, headers: {}, body: 'ok' };
+  const self = { health: { status: 200 } as HealthAnswer, failing: false };
   const backend = await startHttpBackend((req, res) => {
     if ((req.url ?? '').startsWith('/health')) {
-      const { status, headers, body } = state;
-      probes.push(status);
       req.resume();
+      const { status, headers = {}, body = 'ok' } = self.health;
+      probes.push(status);
       res.writeHead(status, { ...headers, 'Content-Length': Buffer.byteLength(body), 'X-Echo-Id': id });
       res.end(body);
-      return;
+    } else if (self.failing) {
+      req.resume();
+      res.writeHead(500, { 'Content-Length': '4', 'X-Echo-Id': id });
+      res.end('sick');
+    } else {
+      respondWithEcho(id, req, res);
     }
-    respondWithEcho(id, req, res);
   }, { ...options, id });
   t.after(() => backend.close());
   return Object.assign(backend, {
-    get health() { return state; },
-    set health(v: HealthBackend['health']) { state = v; },
+    get health() { return self.health; },
+    set health(v: HealthAnswer) { self.health = v; },
+    get failing() { return self.failing; },
+    set failing(v: boolean) { self.failing = v; },
     probes,
     served: () => backend.requests.filter((r) => !r.url.startsWith('/health') && !r.url.startsWith('/ws-health')).length,
   });

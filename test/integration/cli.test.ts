@@ -252,7 +252,7 @@ test('-v, -V and -h', async () => {
     assert.equal(h.stderr, '', flag);
     assert.equal(h.code, 0, flag);
   }
-  assert.match(HELP, /^Usage: sluice \[-\?hvVtTq\] \[-c filename\] \[-p prefix\] \[-g directives\]\n/);
+  assert.match(HELP, /^Usage: sluice \[-\?hvVtTq\] \[-s signal\] \[-c filename\] \[-p prefix\] \[-g directives\]\n/);
 });
 
 test('an invalid option or a missing value prints the usage and exits 1', async () => {
@@ -326,7 +326,7 @@ http {
   const exit = await proxy.stop('SIGTERM');
   assert.deepEqual(exit, { code: 0, signal: null });
   assert.equal(existsSync(pidFile), false, 'the pid file is removed');
-  assert.match(proxy.stderr, /^sluice: \[notice\] signal SIGTERM received, shutting down gracefully$/m);
+  assert.match(proxy.stderr, /^sluice: \[notice\] signal SIGTERM received, exiting$/m);
   assert.deepEqual(await echo.stop('SIGTERM'), { code: 0, signal: null });
 });
 

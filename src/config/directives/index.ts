@@ -1,4 +1,6 @@
 /** Every directive Sluice accepts, by name (one name may have entries for different contexts). */
+import { accessDirectives } from './access.js';
+import { adminDirectives } from './admin.js';
 import { balancingDirectives } from './balancing.js';
 import { coreDirectives } from './core.js';
 import { headersDirectives } from './headers.js';
@@ -22,6 +24,8 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...balancingDirectives,
   ...healthCheckDirectives,
   ...proxyDirectives,
+  ...accessDirectives,
+  ...adminDirectives,
 ];
 
 export const DIRECTIVES_BY_NAME: ReadonlyMap<string, readonly DirectiveSpec[]> = (() => {

@@ -8,7 +8,7 @@ import { MAX_REHASH, totalWeight, weightedSlot } from './weighted-slot.js';
 /**
  * nginx's `hash KEY` (ngx_http_upstream_get_hash_peer), compatible with Cache::Memcached:
  * ((crc32([REHASH] KEY) >> 16) & 0x7fff) + PREV_HASH selects a weighted slot; an unavailable
- * choice rehashes.
+ * choice rehashes. An empty key falls back to round robin, as in nginx.
  */
 export class Hash implements Balancer {
   readonly #peers: readonly Peer[];
@@ -23,6 +23,9 @@ export class Hash implements Balancer {
 
   pick(ctx: PickContext): Peer | null {
     if (this.#peers.length === 0) return null;
+    // nginx 1.17.1+: an empty key (no such header, cookie or argument) is balanced by round robin
+    // rather than sending every keyless request to the one server the empty string hashes to.
+    if (ctx.key === '') return this.#fallback.pick(ctx);
     let hash = 0;
     for (let rehash = 0; rehash <= MAX_REHASH; rehash++) {
       const crc = crc32(ctx.key, rehash > 0 ? crc32(String(rehash)) : 0);
@@ -41,7 +44,8 @@ const POINTS_PER_WEIGHT = 160;
  * `hash KEY consistent`: a ketama ring. Each server owns 160 points per unit of weight, placed by
  * crc32 of its name and the previous point (nginx's construction), so removing or adding a
  * server moves only the keys on its own points (about 1/N of them). A key goes to the first point
- * at or after crc32(KEY); an unavailable server passes the key along the ring.
+ * at or after crc32(KEY); an unavailable server passes the key along the ring. An empty key falls
+ * back to round robin, as in nginx.
  */
 export class ConsistentHash implements Balancer {
   readonly #single: boolean;
@@ -76,6 +80,7 @@ export class ConsistentHash implements Balancer {
   pick(ctx: PickContext): Peer | null {
     const n = this.#hashes.length;
     if (n === 0) return null;
+    if (ctx.key === '') return this.#fallback.pick(ctx);
     const hash = crc32(ctx.key) >>> 0;
     let lo = 0;
     let hi = n;

@@ -1,5 +1,5 @@
 import type { Peer } from '../peer.js';
-import { peerAvailable, weightNow } from '../peer.js';
+import { notePicked, peerAvailable, weightNow } from '../peer.js';
 import type { Balancer, PickContext } from './balancer.js';
 
 /**
@@ -38,8 +38,7 @@ export class RoundRobin implements Balancer {
 
   pick(ctx: PickContext): Peer | null {
     const best = smoothWeightedPick(candidates(this.#peers, ctx), ctx.now);
-    // The failure window restarts when a peer is tried again after it (nginx `checked`).
-    if (best !== null && ctx.now - best.state.checked > best.server.failTimeout) best.state.checked = ctx.now;
+    if (best !== null) notePicked(best, ctx.now);
     return best;
   }
 }

@@ -1,0 +1,507 @@
+/**
+ * The live statistics of one proxy (one ProxyServer): it subscribes to the named events and
+ * keeps counters, and reads the rest (connection states, open tunnels, upstream state) when a
+ * snapshot is taken. Several proxies may run in one process (tests do), so every event is
+ * checked against this proxy's connection registry first. Nothing here is on the request path:
+ * when the events have no other subscriber, the proxy pays only for these handlers.
+ */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { Socket } from 'node:net';
+import type { Config, ServerConfig } from '../config/types.js';
+import { SLUICE_VERSION } from '../core/version.js';
+import type { ConnInfo, RequestContext } from '../proxy/request-context.js';
+import type { Tunnel } from '../proxy/ws-tunnel.js';
+import type { Peer } from '../upstream/peer.js';
+import type { UpstreamPool } from '../upstream/pool.js';
+import {
+  CONNECT_BUCKETS, RATE_KEYS, RATE_WINDOW_SECONDS, RECENT_LIMIT, STATS_SCHEMA, TUNNEL_BUCKETS, dict, emptyRates, emptySeries,
+  emptyStates, newHistogram, observe,
+} from './stats.js';
+import type {
+  ConnectionFigures, ErrorRecord, Histogram, PeerStateName, PeerStats, RateFigures, ReloadRecord, ServerBlockStats, StatsSnapshot,
+  UpstreamStats,
+} from './stats.js';
+
+/** What the collector reads from the current config generation. */
+export interface StatsSource {
+  readonly config: Config;
+  readonly pools: ReadonlyMap<string, UpstreamPool>;
+}
+
+/** What the collector reads from the proxy's connection registry. */
+export interface StatsRegistry {
+  readonly sockets: ReadonlySet<Socket>;
+  readonly tunnels: ReadonlySet<Tunnel>;
+  readonly accepted: number;
+  readonly handled: number;
+  /** True when the connection was accepted by this proxy. */
+  owns(conn: ConnInfo): boolean;
+  /** The connection's info if a request has been seen on it. */
+  peek(socket: Socket): ConnInfo | undefined;
+}
+
+/** How often rates are sampled and live viewers (SSE) get a new snapshot. @default 1000 */
+export const STATS_TICK_MS = 1000;
+
+interface ServerCounters {
+  readonly requests: Map<string, number>;
+  readonly handshakes: Map<string, number>;
+  inFlight: number;
+  bytesReceived: number;
+  bytesSent: number;
+}
+
+interface PeerCounters {
+  attempts: number;
+  failures: number;
+}
+
+interface UpstreamCounters {
+  retries: number;
+  tunnelsOpened: number;
+  readonly tunnelsClosed: Map<string, number>;
+  readonly tunnelDuration: Histogram;
+  readonly connectTime: Histogram;
+  readonly peers: Map<string, PeerCounters>;
+}
+
+/** The name of a server block in the statistics: its first server_name, "_" when it has none. */
+export function serverLabel(server: ServerConfig | null): string {
+  return server === null || server.primaryName === '' ? '_' : server.primaryName;
+}
+
+/** Tunnel close reasons without their details ("client error: ECONNRESET" -> "client error"). */
+function reasonLabel(reason: string): string {
+  const colon = reason.indexOf(':');
+  return (colon < 0 ? reason : reason.slice(0, colon)) || 'closed';
+}
+
+function bump(map: Map<string, number>, key: string, by = 1): void {
+  map.set(key, (map.get(key) ?? 0) + by);
+}
+
+function toDict(map: ReadonlyMap<string, number>): Record<string, number> {
+  const out = dict<number>();
+  for (const [k, v] of map) out[k] = v;
+  return out;
+}
+
+function isHandshake(ctx: RequestContext): boolean {
+  if (ctx.websocket) return true;
+  const upgrade = ctx.headers.upgrade;
+  return typeof upgrade === 'string' && /(^|[\s,])websocket([\s,]|$)/i.test(upgrade);
+}
+
+/**
+ * A server's state as the balancers see it (peer.ts peerAvailable), naming the reason it
+ * cannot be picked. `now` is on the monotonic clock the attempt loop uses.
+ */
+export function peerStateName(peer: Peer, now: number, single: boolean): PeerStateName {
+  const s = peer.state;
+  if (peer.server.down) return 'down';
+  if (!s.healthy) return 'unhealthy';
+  if (peer.server.maxConns > 0 && s.active >= peer.server.maxConns) return 'full';
+  const max = peer.server.maxFails;
+  if (!single && max > 0 && s.fails >= max && now - s.checked <= peer.server.failTimeout) return 'failed';
+  return 'up';
+}
+
+type Listener = (snapshot: StatsSnapshot) => void;
+
+/**
+ * Statistics of one proxy across its reloads. `owner` is the proxy itself: a reload event that
+ * names another proxy (`proxy` in its message) is not counted here.
+ */
+export class ProxyStats {
+  readonly #registry: StatsRegistry;
+  readonly #source: () => StatsSource;
+  readonly #owner: object;
+  readonly #startTime = Date.now();
+  /** Requests ended per connection: `conn.requests` minus this is what is in flight on it. */
+  readonly #ended = new WeakMap<ConnInfo, number>();
+  readonly #routed = new WeakSet<RequestContext>();
+  readonly #attemptsSeen = new WeakSet<RequestContext>();
+  #started = 0;
+  #endedUnrouted = 0;
+  readonly #servers = new Map<string, ServerCounters>();
+  readonly #upstreams = new Map<string, UpstreamCounters>();
+  readonly #totals: RateFigures = emptyRates();
+  #tunnelsOpened = 0;
+  #tunnelsClosed = 0;
+  readonly #reloads = { ok: 0, failed: 0, drained: 0, lastTime: 0, lastOk: 1 };
+  readonly #recentReloads: ReloadRecord[] = [];
+  readonly #recentErrors: ErrorRecord[] = [];
+  readonly #lastStates = new Map<string, PeerStateName>();
+  /** Cumulative rate figures at the end of each epoch second, for the last window. */
+  readonly #samples = new Map<number, RateFigures>();
+  readonly #listeners = new Set<Listener>();
+  readonly #timer: NodeJS.Timeout;
+  readonly #handlers: ReadonlyArray<readonly [string, (msg: unknown) => void]>;
+  #closed = false;
+
+  constructor(registry: StatsRegistry, source: () => StatsSource, owner: object) {
+    this.#registry = registry;
+    this.#source = source;
+    this.#owner = owner;
+    this.#handlers = [
+      ['sluice:request:start', (m) => this.#onStart((m as { ctx: RequestContext }).ctx)],
+      ['sluice:request:end', (m) => this.#onEnd((m as { ctx: RequestContext }).ctx)],
+      ['sluice:tunnel:open', (m) => this.#onTunnelOpen((m as { ctx: RequestContext }).ctx)],
+      ['sluice:tunnel:close', (m) => this.#onTunnelClose(m as { ctx: RequestContext; reason: string })],
+      ['sluice:reload', (m) => this.#onReload(m as { ok: boolean; file: string; problems: string[]; drained: number; proxy?: object })],
+    ];
+    for (const [name, fn] of this.#handlers) subscribe(name, fn);
+    this.#timer = setInterval(() => this.#tick(), STATS_TICK_MS);
+    this.#timer.unref();
+  }
+
+  /** Stops counting and ends every live viewer. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    for (const [name, fn] of this.#handlers) unsubscribe(name, fn);
+    this.#listeners.clear();
+  }
+
+  /** Calls `fn` with a fresh snapshot every STATS_TICK_MS until the returned function is called. */
+  watch(fn: Listener): () => void {
+    if (this.#closed) return () => {};
+    this.#listeners.add(fn);
+    return () => void this.#listeners.delete(fn);
+  }
+
+  get watchers(): number {
+    return this.#listeners.size;
+  }
+
+  #server(label: string): ServerCounters {
+    let s = this.#servers.get(label);
+    if (s === undefined) {
+      s = { requests: new Map(), handshakes: new Map(), inFlight: 0, bytesReceived: 0, bytesSent: 0 };
+      this.#servers.set(label, s);
+    }
+    return s;
+  }
+
+  #upstream(name: string): UpstreamCounters {
+    let u = this.#upstreams.get(name);
+    if (u === undefined) {
+      u = {
+        retries: 0, tunnelsOpened: 0, tunnelsClosed: new Map(), peers: new Map(),
+        tunnelDuration: newHistogram(TUNNEL_BUCKETS), connectTime: newHistogram(CONNECT_BUCKETS),
+      };
+      this.#upstreams.set(name, u);
+    }
+    return u;
+  }
+
+  #peer(u: UpstreamCounters, addr: string): PeerCounters {
+    let p = u.peers.get(addr);
+    if (p === undefined) {
+      p = { attempts: 0, failures: 0 };
+      u.peers.set(addr, p);
+    }
+    return p;
+  }
+
+  #error(kind: ErrorRecord['kind'], message: string, upstream: string, server: string): void {
+    this.#recentErrors.unshift({ time: Date.now(), kind, message, upstream, server, pid: process.pid });
+    if (this.#recentErrors.length > RECENT_LIMIT) this.#recentErrors.pop();
+  }
+
+  #onStart(ctx: RequestContext): void {
+    if (!this.#registry.owns(ctx.conn)) return;
+    this.#routed.add(ctx);
+    this.#started++;
+    this.#server(serverLabel(ctx.server)).inFlight++;
+  }
+
+  #onEnd(ctx: RequestContext): void {
+    if (!this.#registry.owns(ctx.conn)) return;
+    this.#ended.set(ctx.conn, (this.#ended.get(ctx.conn) ?? 0) + 1);
+    const server = this.#server(serverLabel(ctx.server));
+    if (this.#routed.has(ctx)) server.inFlight--;
+    else this.#endedUnrouted++;
+    server.bytesReceived += ctx.bytesReceived;
+    server.bytesSent += ctx.bytesSent;
+    this.#totals.bytesReceived += ctx.bytesReceived;
+    this.#totals.bytesSent += ctx.bytesSent;
+    const status = String(ctx.status);
+    if (isHandshake(ctx)) {
+      // A tunnel's 101 was counted when it opened.
+      if (ctx.tunnelStartMs === 0) {
+        bump(server.handshakes, status);
+        this.#totals.handshakes++;
+      }
+    } else {
+      bump(server.requests, status);
+      this.#totals.requests++;
+    }
+    if (ctx.status >= 500) this.#totals.errors++;
+    if (!this.#attemptsSeen.has(ctx)) this.#recordAttempts(ctx);
+    if (ctx.status >= 500 && ctx.attempts.length === 0 && ctx.proxyPass !== null) {
+      this.#error('proxy', `no live upstreams in upstream "${ctx.proxyPass.upstream}" (${ctx.status})`, ctx.proxyPass.upstream, '');
+    }
+  }
+
+  #recordAttempts(ctx: RequestContext): void {
+    this.#attemptsSeen.add(ctx);
+    const name = ctx.proxyPass?.upstream;
+    if (name === undefined || ctx.attempts.length === 0) return;
+    const u = this.#upstream(name);
+    u.retries += ctx.attempts.length - 1;
+    const last = ctx.attempts.length - 1;
+    ctx.attempts.forEach((a, i) => {
+      const p = this.#peer(u, a.addr);
+      p.attempts++;
+      if (a.connectTime >= 0) observe(u.connectTime, a.connectTime / 1000);
+      // Every try but the last failed (the loop moves on only after a failure); the last failed
+      // when no response head came (its status is then the 502/504 it maps to).
+      const failed = i < last || (a.headerTime < 0 && a.status >= 500);
+      if (!failed) return;
+      p.failures++;
+      const what = a.headerTime >= 0 ? `answered ${a.status}` : a.status === 504 ? 'timed out (504)' : `failed (${a.status || 'no response'})`;
+      this.#error('upstream', `upstream server ${a.addr} of "${name}" ${what}`, name, a.addr);
+    });
+  }
+
+  #onTunnelOpen(ctx: RequestContext): void {
+    if (!this.#registry.owns(ctx.conn)) return;
+    bump(this.#server(serverLabel(ctx.server)).handshakes, '101');
+    this.#totals.handshakes++;
+    this.#totals.tunnelsOpened++;
+    this.#tunnelsOpened++;
+    const name = ctx.proxyPass?.upstream;
+    if (name !== undefined) this.#upstream(name).tunnelsOpened++;
+    this.#recordAttempts(ctx);
+  }
+
+  #onTunnelClose(msg: { ctx: RequestContext; reason: string }): void {
+    const ctx = msg.ctx;
+    if (!this.#registry.owns(ctx.conn)) return;
+    this.#tunnelsClosed++;
+    this.#totals.tunnelsClosed++;
+    const name = ctx.proxyPass?.upstream;
+    if (name === undefined) return;
+    const u = this.#upstream(name);
+    bump(u.tunnelsClosed, reasonLabel(msg.reason ?? ''));
+    if (ctx.tunnelStartMs > 0) observe(u.tunnelDuration, Math.max(0, performance.now() - ctx.tunnelStartMs) / 1000);
+  }
+
+  #onReload(msg: { ok: boolean; file: string; problems: string[]; drained: number; proxy?: object }): void {
+    if (msg.proxy !== undefined && msg.proxy !== this.#owner) return;
+    const time = Date.now();
+    if (msg.ok) this.#reloads.ok++;
+    else this.#reloads.failed++;
+    this.#reloads.drained += msg.drained ?? 0;
+    this.#reloads.lastTime = time;
+    this.#reloads.lastOk = msg.ok ? 1 : 0;
+    this.#recentReloads.unshift({
+      time, ok: msg.ok, file: msg.file ?? '', problems: [...(msg.problems ?? [])], drained: msg.drained ?? 0, pid: process.pid,
+    });
+    if (this.#recentReloads.length > RECENT_LIMIT) this.#recentReloads.pop();
+  }
+
+  /** Cumulative rate figures now: ended work plus the bytes open tunnels have moved so far. */
+  #rateTotals(): RateFigures {
+    const t = { ...this.#totals };
+    for (const tunnel of this.#registry.tunnels) {
+      t.bytesReceived += tunnel.ctx.bytesReceived;
+      t.bytesSent += tunnel.ctx.bytesSent;
+    }
+    return t;
+  }
+
+  /**
+   * Cumulative figures for each second from `sec - RATE_WINDOW_SECONDS` to `sec` (the last one is
+   * `current`): the latest sample at or before each second, zeros before counting began.
+   */
+  #cumulative(sec: number, current: RateFigures): RateFigures[] {
+    const first = sec - RATE_WINDOW_SECONDS;
+    let base = emptyRates();
+    let baseSec = -Infinity;
+    for (const [s, v] of this.#samples) {
+      if (s <= first && s > baseSec) {
+        base = v;
+        baseSec = s;
+      }
+    }
+    const out: RateFigures[] = [];
+    let last = base;
+    for (let s = first; s < sec; s++) {
+      last = this.#samples.get(s) ?? last;
+      out.push(last);
+    }
+    out.push(current);
+    return out;
+  }
+
+  #tick(): void {
+    const sec = Math.floor(Date.now() / 1000);
+    this.#samples.set(sec, this.#rateTotals());
+    for (const s of this.#samples.keys()) if (s < sec - RATE_WINDOW_SECONDS - 1) this.#samples.delete(s);
+    const snap = this.snapshot();
+    this.#noteStateChanges(snap);
+    for (const fn of this.#listeners) {
+      try {
+        fn(snap);
+      } catch {
+        // A viewer that fails is its own problem; the others still get the snapshot.
+      }
+    }
+  }
+
+  #noteStateChanges(snap: StatsSnapshot): void {
+    for (const [name, u] of Object.entries(snap.upstreams)) {
+      for (const [addr, p] of Object.entries(u.peers)) {
+        const key = `${name}|${addr}`;
+        const prev = this.#lastStates.get(key);
+        this.#lastStates.set(key, p.state);
+        if (prev !== undefined && prev !== p.state) {
+          this.#error('state', `upstream server ${addr} of "${name}" is ${p.state} (was ${prev})`, name, addr);
+        }
+      }
+    }
+  }
+
+  /** The statistics of this proxy now. */
+  snapshot(): StatsSnapshot {
+    const now = Date.now();
+    const mono = performance.now();
+    const source = this.#source();
+    const registry = this.#registry;
+
+    const connections: ConnectionFigures = {
+      active: registry.sockets.size, reading: 0, writing: 0, waiting: 0,
+      accepted: registry.accepted, handled: registry.handled, requests: this.#started + this.#endedUnrouted,
+    };
+    for (const socket of registry.sockets) {
+      const info = registry.peek(socket);
+      const inFlight = info === undefined ? 0 : info.requests - (this.#ended.get(info) ?? 0);
+      // nginx: reading while a request head is coming in, writing from then until the response
+      // (or the tunnel) ends, waiting when idle between requests.
+      if (inFlight > 0) connections.writing++;
+      else if (socket.bytesRead > (info?.readMark ?? 0)) connections.reading++;
+      else connections.waiting++;
+    }
+
+    const servers = dict<ServerBlockStats>();
+    const serverOf = (label: string): ServerBlockStats => {
+      let s = servers[label];
+      if (s === undefined) {
+        const c = this.#servers.get(label);
+        s = {
+          requests: c ? toDict(c.requests) : dict(), handshakes: c ? toDict(c.handshakes) : dict(),
+          inFlight: c ? Math.max(0, c.inFlight) : 0, tunnels: 0,
+          bytesReceived: c?.bytesReceived ?? 0, bytesSent: c?.bytesSent ?? 0,
+        };
+        servers[label] = s;
+      }
+      return s;
+    };
+    for (const s of source.config.http?.servers ?? []) serverOf(serverLabel(s));
+    for (const label of this.#servers.keys()) serverOf(label);
+
+    const upstreams = dict<UpstreamStats>();
+    const upstreamOf = (name: string, pool: UpstreamPool | undefined): UpstreamStats => {
+      let u = upstreams[name];
+      if (u === undefined) {
+        const c = this.#upstreams.get(name);
+        u = {
+          method: pool?.config.method.name ?? 'removed', implicit: pool?.config.implicit ?? false, peers: dict(),
+          retries: c?.retries ?? 0, tunnelsOpened: c?.tunnelsOpened ?? 0,
+          tunnelsClosed: c ? toDict(c.tunnelsClosed) : dict(),
+          tunnelDuration: c ? copyHist(c.tunnelDuration) : newHistogram(TUNNEL_BUCKETS),
+          connectTime: c ? copyHist(c.connectTime) : newHistogram(CONNECT_BUCKETS),
+        };
+        upstreams[name] = u;
+      }
+      return u;
+    };
+    const peerStats = (u: UpstreamStats, name: string, address: string, written: string): PeerStats => {
+      let p = u.peers[address];
+      if (p === undefined) {
+        const c = this.#upstreams.get(name)?.peers.get(address);
+        p = {
+          address, name: written, backup: false, weight: 0, checked: false, active: 0, tunnels: 0, fails: 0,
+          states: emptyStates(), state: 'draining', healthy: 1, attempts: c?.attempts ?? 0, failures: c?.failures ?? 0,
+        };
+        u.peers[address] = p;
+      }
+      return p;
+    };
+    for (const [name, pool] of source.pools) {
+      const u = upstreamOf(name, pool);
+      const peers = pool.peers;
+      const checked = pool.config.healthChecks.length > 0;
+      for (const peer of peers) {
+        const p = peerStats(u, name, peer.addr, peer.server.name);
+        const st = peer.state;
+        p.backup = peer.server.backup;
+        p.weight = peer.server.weight;
+        p.checked = checked;
+        p.active = st.active;
+        p.fails = mono - st.checked <= peer.server.failTimeout ? st.fails : 0;
+        p.state = peerStateName(peer, mono, peers.length === 1);
+        p.states = emptyStates();
+        p.states[p.state] = 1;
+        p.healthy = st.healthy ? 1 : 0;
+      }
+    }
+
+    let open = 0;
+    for (const tunnel of registry.tunnels) {
+      open++;
+      const ctx = tunnel.ctx;
+      const server = serverOf(serverLabel(ctx.server));
+      server.tunnels++;
+      server.bytesReceived += ctx.bytesReceived;
+      server.bytesSent += ctx.bytesSent;
+      const name = ctx.proxyPass?.upstream;
+      const addr = ctx.attempts.at(-1)?.addr;
+      if (name === undefined || addr === undefined) continue;
+      const u = upstreamOf(name, source.pools.get(name));
+      const p = peerStats(u, name, addr, addr);
+      p.tunnels++;
+      if (p.state === 'draining') {
+        // No longer in the config: its tunnels are all that is left of it.
+        p.active = p.tunnels;
+        p.states.draining = 1;
+      }
+    }
+
+    const sec = Math.floor(now / 1000);
+    const current = this.#rateTotals();
+    const cumulative = this.#cumulative(sec, current);
+    const series = emptySeries(sec);
+    for (const k of RATE_KEYS) {
+      const values = series.values[k];
+      for (let i = 0; i < RATE_WINDOW_SECONDS; i++) values[i] = Math.max(0, cumulative[i + 1]![k] - cumulative[i]![k]);
+    }
+    const seconds = Math.max(1, Math.min(RATE_WINDOW_SECONDS, (now - this.#startTime) / 1000));
+    const rates = emptyRates();
+    for (const k of RATE_KEYS) rates[k] = Math.max(0, current[k] - cumulative[0]![k]) / seconds;
+
+    return {
+      schema: STATS_SCHEMA,
+      version: SLUICE_VERSION,
+      time: now,
+      startTime: this.#startTime,
+      workers: 1,
+      pids: [process.pid],
+      connections,
+      tunnels: { open, opened: this.#tunnelsOpened, closed: this.#tunnelsClosed },
+      servers,
+      upstreams,
+      reloads: { ...this.#reloads, recent: this.#recentReloads.map((r) => ({ ...r, problems: [...r.problems] })) },
+      recentErrors: this.#recentErrors.map((e) => ({ ...e })),
+      rates,
+      series,
+    };
+  }
+}
+
+function copyHist(h: Histogram): Histogram {
+  return { bounds: h.bounds, counts: [...h.counts], sum: h.sum, count: h.count };
+}

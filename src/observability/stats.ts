@@ -1,0 +1,373 @@
+/**
+ * The statistics of one proxy process as a plain, JSON-serialisable snapshot, and the rules for
+ * summing snapshots of several worker processes into one. Everything here is data: the live
+ * collector (stats-collector.ts) fills snapshots, the Prometheus text (metrics.ts), the JSON
+ * status and the dashboard read them, and a master process can merge what its workers send over
+ * IPC with {@link mergeSnapshots} (counters and gauges add up, histograms add bucket by bucket,
+ * recent lists interleave by time).
+ */
+
+/** Bumped when the snapshot shape changes incompatibly; merging refuses mixed schemas. */
+export const STATS_SCHEMA = 1;
+
+/** How many reloads and errors a snapshot keeps (the newest). */
+export const RECENT_LIMIT = 20;
+
+/** Seconds of per-second history kept for rates. */
+export const RATE_WINDOW_SECONDS = 60;
+
+/** Upper bounds (seconds) of the upstream connect time histogram. */
+export const CONNECT_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Upper bounds (seconds) of the tunnel duration histogram: from a blip to a day. */
+export const TUNNEL_BUCKETS: readonly number[] = [0.1, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400];
+
+/**
+ * A histogram with fixed bounds: `counts[i]` observations fell in (bounds[i-1], bounds[i]];
+ * the last entry (index bounds.length) counts those above every bound. Not cumulative, so that
+ * merging is a plain sum; the Prometheus writer accumulates.
+ */
+export interface Histogram {
+  readonly bounds: readonly number[];
+  readonly counts: number[];
+  sum: number;
+  count: number;
+}
+
+/** Where a server of an upstream stands, as a balancer sees it. */
+export type PeerStateName = 'up' | 'down' | 'failed' | 'unhealthy' | 'full' | 'draining';
+
+/** Every state, in order of how bad it is (the display state of merged workers is the worst present). */
+export const PEER_STATES: readonly PeerStateName[] = ['up', 'full', 'draining', 'failed', 'unhealthy', 'down'];
+
+/** nginx's stub_status figures. */
+export interface ConnectionFigures {
+  /** Open client connections (all states). */
+  active: number;
+  reading: number;
+  writing: number;
+  waiting: number;
+  accepted: number;
+  handled: number;
+  requests: number;
+}
+
+/** One `server {}` block, named by its first server_name ("_" when it has none). */
+export interface ServerBlockStats {
+  /** Ordinary HTTP requests by final status ("200", "404", "499"). */
+  requests: Record<string, number>;
+  /** WebSocket upgrade requests by status ("101" for tunnels opened, else the refusal). */
+  handshakes: Record<string, number>;
+  /** Requests being served right now, tunnels included (gauge). */
+  inFlight: number;
+  /** Tunnels open now (gauge). */
+  tunnels: number;
+  /** Bytes read from clients and written to clients, tunnelled bytes included (counters). */
+  bytesReceived: number;
+  bytesSent: number;
+}
+
+export interface PeerStats {
+  /** The address ("127.0.0.1:8010"), also its key. */
+  address: string;
+  /** The server as written in the config ("localhost:8010"). */
+  name: string;
+  backup: boolean;
+  weight: number;
+  /** True when an active health check probes it. */
+  checked: boolean;
+  /** Open connections to it, tunnels included (gauge). */
+  active: number;
+  /** Open tunnels to it (gauge). */
+  tunnels: number;
+  /** Passive health: failures counted in the current fail_timeout window (gauge). */
+  fails: number;
+  /** How many processes see it in each state (gauges; 0 or 1 for one process). */
+  states: Record<PeerStateName, number>;
+  /** The worst state any process sees. */
+  state: PeerStateName;
+  /** How many processes' active checks call it healthy (gauge; unchecked servers count as healthy). */
+  healthy: number;
+  /** Attempts sent to it, and those that failed (counters). */
+  attempts: number;
+  failures: number;
+}
+
+export interface UpstreamStats {
+  /** Balancing method ("round_robin", "least_conn", ...). */
+  method: string;
+  /** Made from `proxy_pass http://host:port` rather than an upstream block. */
+  implicit: boolean;
+  peers: Record<string, PeerStats>;
+  /** Attempts after the first of a request (proxy_next_upstream). */
+  retries: number;
+  tunnelsOpened: number;
+  /** Tunnels closed, by reason ("client closed", "upstream closed", "idle timeout", ...). */
+  tunnelsClosed: Record<string, number>;
+  tunnelDuration: Histogram;
+  connectTime: Histogram;
+}
+
+export interface ReloadRecord {
+  /** Epoch ms. */
+  time: number;
+  ok: boolean;
+  file: string;
+  problems: string[];
+  /** Open tunnels whose upstream server the new config no longer has. */
+  drained: number;
+  pid: number;
+}
+
+export interface ErrorRecord {
+  /** Epoch ms. */
+  time: number;
+  /** 'upstream' (a failed attempt), 'state' (a server changed state), 'proxy' (no live upstreams). */
+  kind: 'upstream' | 'state' | 'proxy';
+  message: string;
+  upstream: string;
+  server: string;
+  pid: number;
+}
+
+/** Cumulative totals a rate is computed from. */
+export interface RateFigures {
+  requests: number;
+  handshakes: number;
+  errors: number;
+  bytesReceived: number;
+  bytesSent: number;
+  tunnelsOpened: number;
+  tunnelsClosed: number;
+}
+
+export const RATE_KEYS: readonly (keyof RateFigures)[] = ['requests', 'handshakes', 'errors', 'bytesReceived', 'bytesSent', 'tunnelsOpened', 'tunnelsClosed'];
+
+/**
+ * Per-second increases over the last RATE_WINDOW_SECONDS: `series.requests[i]` happened during
+ * epoch second `end - (length - 1) + i`. Aligned on epoch seconds so workers merge by addition.
+ */
+export interface RateSeries {
+  /** The last complete epoch second covered. */
+  end: number;
+  values: Record<keyof RateFigures, number[]>;
+}
+
+export interface StatsSnapshot {
+  schema: number;
+  version: string;
+  /** Epoch ms when taken (the newest of merged snapshots). */
+  time: number;
+  /** Epoch ms when the oldest process started counting. */
+  startTime: number;
+  /** Processes summed into this snapshot. */
+  workers: number;
+  pids: number[];
+  connections: ConnectionFigures;
+  tunnels: { open: number; opened: number; closed: number };
+  servers: Record<string, ServerBlockStats>;
+  upstreams: Record<string, UpstreamStats>;
+  reloads: { ok: number; failed: number; drained: number; lastTime: number; lastOk: number; recent: ReloadRecord[] };
+  recentErrors: ErrorRecord[];
+  /** Per-second averages over the window (what the dashboard calls "rates over the last minute"). */
+  rates: RateFigures;
+  series: RateSeries;
+}
+
+/** A record with no prototype, so that names such as "__proto__" are ordinary keys. */
+export function dict<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+export function newHistogram(bounds: readonly number[]): Histogram {
+  return { bounds, counts: new Array<number>(bounds.length + 1).fill(0), sum: 0, count: 0 };
+}
+
+export function observe(h: Histogram, value: number): void {
+  let i = 0;
+  while (i < h.bounds.length && value > h.bounds[i]!) i++;
+  h.counts[i]!++;
+  h.sum += value;
+  h.count++;
+}
+
+export function emptyStates(): Record<PeerStateName, number> {
+  return { up: 0, down: 0, failed: 0, unhealthy: 0, full: 0, draining: 0 };
+}
+
+/** The worst state with a non-zero count ('up' when none). */
+export function worstState(states: Record<PeerStateName, number>): PeerStateName {
+  let worst: PeerStateName = 'up';
+  for (const s of PEER_STATES) if (states[s] > 0) worst = s;
+  return worst;
+}
+
+export function emptyRates(): RateFigures {
+  return { requests: 0, handshakes: 0, errors: 0, bytesReceived: 0, bytesSent: 0, tunnelsOpened: 0, tunnelsClosed: 0 };
+}
+
+export function emptySeries(end: number): RateSeries {
+  const values = {} as Record<keyof RateFigures, number[]>;
+  for (const k of RATE_KEYS) values[k] = new Array<number>(RATE_WINDOW_SECONDS).fill(0);
+  return { end, values };
+}
+
+function addCounts(into: Record<string, number>, from: Record<string, number>): void {
+  for (const k of Object.keys(from)) into[k] = (into[k] ?? 0) + from[k]!;
+}
+
+function copyCounts(from: Record<string, number>): Record<string, number> {
+  const out = dict<number>();
+  addCounts(out, from);
+  return out;
+}
+
+function sameBounds(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+function addHistogram(into: Histogram, from: Histogram): void {
+  if (!sameBounds(into.bounds, from.bounds)) {
+    throw new Error('cannot merge histograms with different bucket bounds (workers of different Sluice versions?)');
+  }
+  for (let i = 0; i < into.counts.length; i++) into.counts[i]! += from.counts[i] ?? 0;
+  into.sum += from.sum;
+  into.count += from.count;
+}
+
+function copyHistogram(h: Histogram): Histogram {
+  return { bounds: [...h.bounds], counts: [...h.counts], sum: h.sum, count: h.count };
+}
+
+function copyPeer(p: PeerStats): PeerStats {
+  return { ...p, states: { ...p.states } };
+}
+
+function mergePeer(into: PeerStats, from: PeerStats): void {
+  into.active += from.active;
+  into.tunnels += from.tunnels;
+  into.fails += from.fails;
+  for (const s of PEER_STATES) into.states[s] += from.states[s] ?? 0;
+  into.state = worstState(into.states);
+  into.healthy += from.healthy;
+  into.attempts += from.attempts;
+  into.failures += from.failures;
+  into.checked ||= from.checked;
+}
+
+function copyUpstream(u: UpstreamStats): UpstreamStats {
+  const peers = dict<PeerStats>();
+  for (const [k, p] of Object.entries(u.peers)) peers[k] = copyPeer(p);
+  return {
+    ...u, peers, tunnelsClosed: copyCounts(u.tunnelsClosed),
+    tunnelDuration: copyHistogram(u.tunnelDuration), connectTime: copyHistogram(u.connectTime),
+  };
+}
+
+function mergeUpstream(into: UpstreamStats, from: UpstreamStats): void {
+  for (const [k, p] of Object.entries(from.peers)) {
+    const mine = into.peers[k];
+    if (mine === undefined) into.peers[k] = copyPeer(p);
+    else mergePeer(mine, p);
+  }
+  into.retries += from.retries;
+  into.tunnelsOpened += from.tunnelsOpened;
+  addCounts(into.tunnelsClosed, from.tunnelsClosed);
+  addHistogram(into.tunnelDuration, from.tunnelDuration);
+  addHistogram(into.connectTime, from.connectTime);
+}
+
+function copyServer(s: ServerBlockStats): ServerBlockStats {
+  return { ...s, requests: copyCounts(s.requests), handshakes: copyCounts(s.handshakes) };
+}
+
+function mergeServer(into: ServerBlockStats, from: ServerBlockStats): void {
+  addCounts(into.requests, from.requests);
+  addCounts(into.handshakes, from.handshakes);
+  into.inFlight += from.inFlight;
+  into.tunnels += from.tunnels;
+  into.bytesReceived += from.bytesReceived;
+  into.bytesSent += from.bytesSent;
+}
+
+/** Adds per-second series that may end at different seconds (the result ends at the latest). */
+function mergeSeries(list: readonly RateSeries[]): RateSeries {
+  const end = Math.max(...list.map((s) => s.end));
+  const out = emptySeries(end);
+  for (const s of list) {
+    for (const k of RATE_KEYS) {
+      const values = s.values[k];
+      const first = s.end - values.length + 1;
+      for (let i = 0; i < values.length; i++) {
+        const j = first + i - (end - RATE_WINDOW_SECONDS + 1);
+        if (j >= 0 && j < RATE_WINDOW_SECONDS) out.values[k][j]! += values[i]!;
+      }
+    }
+  }
+  return out;
+}
+
+function newest<T extends { time: number }>(lists: readonly T[][]): T[] {
+  return lists.flat().sort((a, b) => b.time - a.time).slice(0, RECENT_LIMIT).map((r) => ({ ...r }));
+}
+
+/**
+ * Sums the snapshots of several processes (worker processes of one Sluice) into one: counters
+ * and gauges add up (open connections, tunnels, requests by status, bytes), histograms add
+ * bucket by bucket, a server's state counts how many processes see it so, `startTime` is the
+ * earliest, `time` the latest, recent reloads and errors interleave newest first. The inputs are
+ * not modified; one snapshot gives a copy of itself.
+ */
+export function mergeSnapshots(snapshots: readonly StatsSnapshot[]): StatsSnapshot {
+  const first = snapshots[0];
+  if (first === undefined) throw new Error('mergeSnapshots needs at least one snapshot');
+  for (const s of snapshots) {
+    if (s.schema !== STATS_SCHEMA) throw new Error(`cannot merge a stats snapshot of schema ${s.schema} (expected ${STATS_SCHEMA})`);
+  }
+  const connections: ConnectionFigures = { active: 0, reading: 0, writing: 0, waiting: 0, accepted: 0, handled: 0, requests: 0 };
+  const tunnels = { open: 0, opened: 0, closed: 0 };
+  const servers = dict<ServerBlockStats>();
+  const upstreams = dict<UpstreamStats>();
+  const reloads = { ok: 0, failed: 0, drained: 0, lastTime: 0, lastOk: 0, recent: [] as ReloadRecord[] };
+  const rates = emptyRates();
+  for (const s of snapshots) {
+    for (const k of Object.keys(connections) as (keyof ConnectionFigures)[]) connections[k] += s.connections[k];
+    tunnels.open += s.tunnels.open;
+    tunnels.opened += s.tunnels.opened;
+    tunnels.closed += s.tunnels.closed;
+    for (const [name, srv] of Object.entries(s.servers)) {
+      const mine = servers[name];
+      if (mine === undefined) servers[name] = copyServer(srv);
+      else mergeServer(mine, srv);
+    }
+    for (const [name, u] of Object.entries(s.upstreams)) {
+      const mine = upstreams[name];
+      if (mine === undefined) upstreams[name] = copyUpstream(u);
+      else mergeUpstream(mine, u);
+    }
+    reloads.ok += s.reloads.ok;
+    reloads.failed += s.reloads.failed;
+    reloads.drained += s.reloads.drained;
+    // lastOk counts the processes whose latest reload succeeded (a gauge that adds up).
+    reloads.lastOk += s.reloads.lastOk;
+    reloads.lastTime = Math.max(reloads.lastTime, s.reloads.lastTime);
+    for (const k of RATE_KEYS) rates[k] += s.rates[k];
+  }
+  reloads.recent = newest(snapshots.map((s) => s.reloads.recent)).map((r) => ({ ...r, problems: [...r.problems] }));
+  return {
+    schema: STATS_SCHEMA,
+    version: first.version,
+    time: Math.max(...snapshots.map((s) => s.time)),
+    startTime: Math.min(...snapshots.map((s) => s.startTime)),
+    workers: snapshots.reduce((n, s) => n + s.workers, 0),
+    pids: snapshots.flatMap((s) => s.pids),
+    connections,
+    tunnels,
+    servers,
+    upstreams,
+    reloads,
+    recentErrors: newest(snapshots.map((s) => s.recentErrors)),
+    rates,
+    series: mergeSeries(snapshots.map((s) => s.series)),
+  };
+}
