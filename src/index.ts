@@ -15,14 +15,21 @@ import { ProxyServer } from './server/proxy-server.js';
 import type { ListenerInfo, ReloadResult } from './server/proxy-server.js';
 import { events } from './observability/events.js';
 import type { LogSink } from './observability/log-files.js';
+import type { DrainImpact } from './server/orphans.js';
+import type { ProxyStats } from './observability/stats-collector.js';
 
 export type { Config, ConfigProblem } from './config/types.js';
 export type { ListenerInfo, ReloadResult } from './server/proxy-server.js';
 export type { LogSink } from './observability/log-files.js';
+export type { DrainImpact } from './server/orphans.js';
 export { loadConfig, formatProblem } from './config/load.js';
 export { events } from './observability/events.js';
 export { startEchoServer } from './echo/echo-server.js';
 export { SLUICE_VERSION } from './core/version.js';
+export type { ProxyStats } from './observability/stats-collector.js';
+export type { StatsSnapshot } from './observability/stats.js';
+export { mergeSnapshots } from './observability/stats.js';
+export { renderPrometheus } from './observability/metrics.js';
 
 /** Thrown by startProxy when the config has problems; `problems` lists every one. */
 export class ConfigError extends Error {
@@ -46,6 +53,8 @@ export interface StartOptions {
   readonly globalDirectives?: string;
   /** Receives error-log lines that would go to stderr. */
   readonly logger?: LogSink;
+  /** 32 bytes that sign sticky cookie ids; default: random per process (worker processes share one). */
+  readonly stickySecret?: Buffer;
 }
 
 /** A running proxy. */
@@ -60,6 +69,13 @@ export interface ProxyHandle {
   reload(next?: { readonly text?: string }): Promise<ReloadResult>;
   /** Reopens log files (after logrotate moved them). */
   reopenLogs(): void;
+  /**
+   * How many open tunnels a reload to a config with these upstream servers would drain
+   * (`keptServers(config)` from `server/orphans.js`); changes nothing.
+   */
+  drainImpact(kept: ReadonlySet<string>): DrainImpact;
+  /** The proxy's live statistics (a worker process merges the other workers' in through `setGatherer`). */
+  readonly stats: ProxyStats | null;
   /** Graceful: stop accepting, let work in flight finish for up to `graceMs`, then close the rest. */
   close(graceMs?: number): Promise<void>;
   /** Abortive: close everything now. */
@@ -75,7 +91,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   if (opts.globalDirectives !== undefined) load.globalDirectives = opts.globalDirectives;
   const result = await loadConfig(load);
   if (!result.ok) throw new ConfigError(result.problems);
-  const server = await ProxyServer.start(result.config, { logger: opts.logger });
+  const server = await ProxyServer.start(result.config, { logger: opts.logger, stickySecret: opts.stickySecret });
   let current = result.config;
   return {
     get config() {
@@ -93,22 +109,26 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
       if (!loaded.ok) {
         for (const p of loaded.problems) log.log('emerg', formatProblem(p).replace(/^\[emerg\] /, ''));
         log.log('alert', 'reload failed: still serving the previous configuration');
-        if (events.reload.hasSubscribers) events.reload.publish({ ok: false, file: current.file, problems: loaded.problems.map(formatProblem), drained: 0 });
+        if (events.reload.hasSubscribers) events.reload.publish({ ok: false, file: current.file, problems: loaded.problems.map(formatProblem), drained: 0, proxy: server });
         throw new ConfigError(loaded.problems);
       }
       try {
         const done = await server.reload(loaded.config);
         current = loaded.config;
         log.log('notice', `reloaded ${current.file}: ${done.drained} tunnel(s) to removed servers${current.websocketDrain ? ' will be drained' : ' stay until they end'}`);
-        if (events.reload.hasSubscribers) events.reload.publish({ ok: true, file: current.file, problems: [], drained: done.drained });
+        if (events.reload.hasSubscribers) events.reload.publish({ ok: true, file: current.file, problems: [], drained: done.drained, proxy: server });
         return done;
       } catch (err) {
         log.log('emerg', `${(err as Error).message}; still serving the previous configuration`);
-        if (events.reload.hasSubscribers) events.reload.publish({ ok: false, file: current.file, problems: [(err as Error).message], drained: 0 });
+        if (events.reload.hasSubscribers) events.reload.publish({ ok: false, file: current.file, problems: [(err as Error).message], drained: 0, proxy: server });
         throw err;
       }
     },
     reopenLogs: () => server.files.reopen(),
+    drainImpact: (kept) => server.drainImpact(kept),
+    get stats() {
+      return server.registry.stats;
+    },
     close: (graceMs) => server.close(graceMs),
     destroy: () => server.destroy(),
   };

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { loadConfig, formatProblem, dumpConfig } from '../config/load.js';
 import type { LoadOptions } from '../config/load.js';
@@ -7,7 +8,12 @@ import type { ConfigProblem } from '../config/types.js';
 import { SLUICE_VERSION } from '../core/version.js';
 import { runEchoCommand, startEchoServer } from '../echo/echo-server.js';
 import { ConfigError, startProxy } from '../index.js';
-import type { ProxyHandle } from '../index.js';
+import type { ListenerInfo, ProxyHandle } from '../index.js';
+import { askRunningInstance, controlSocketPath, serveControl } from '../cluster/control-socket.js';
+import type { ControlServer } from '../cluster/control-socket.js';
+import { loadPinned, runPrimary, workerCount } from '../cluster/primary.js';
+import { isWorkerProcess, runWorker } from '../cluster/worker.js';
+import { keptServers } from '../server/orphans.js';
 import { HELP, UsageError, parseArgs } from './args.js';
 import type { CliArgs } from './args.js';
 import { DEFAULT_BACKEND_PORTS, DEFAULT_CONFIG, DEFAULT_LISTEN } from './default-config.js';
@@ -40,6 +46,10 @@ function loadOptions(args: CliArgs): LoadOptions & { name: string } {
   return o;
 }
 
+function listenersText(listeners: readonly ListenerInfo[]): string {
+  return listeners.map((l) => `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`).join(', ') || '(no listeners)';
+}
+
 async function testConfig(args: CliArgs): Promise<number> {
   const o = loadOptions(args);
   const result = await loadConfig(o);
@@ -51,6 +61,9 @@ async function testConfig(args: CliArgs): Promise<number> {
   if (!args.quiet) {
     err(`the configuration file ${o.name} syntax is ok`);
     err(`configuration file ${o.name} test is successful`);
+    // Sluice: with an instance running, say what a reload to this configuration would drain.
+    const running = result.config.pid ? await askRunningInstance(result.config.pid, keptServers(result.config)) : null;
+    if (running) err(`the running instance (pid ${running.pid}) has ${running.open} open tunnel(s); this configuration would drain ${running.drained} of them`);
   }
   // nginx dumps only a configuration that passed the test, even with -q.
   if (args.dump) process.stdout.write(dumpConfig(result.config.sources));
@@ -59,10 +72,21 @@ async function testConfig(args: CliArgs): Promise<number> {
 
 async function run(args: CliArgs): Promise<number> {
   const o = loadOptions(args);
+  // A worker process forked by the primary (worker_processes > 1) serves what the primary says.
+  if (isWorkerProcess()) process.exit(await runWorker(o));
   const demo = args.configFile === null;
   const backends = demo
     ? await Promise.all(DEFAULT_BACKEND_PORTS.map((port) => startEchoServer({ port, host: '127.0.0.1', id: `echo-${port}` })))
     : [];
+  const pinned = await loadPinned(o);
+  if (pinned.result.ok && workerCount(pinned.result.config) > 1) {
+    const code = await runPrimary({
+      load: o, config: pinned.result.config, text: pinned.text, fastStopMs: FAST_STOP_GRACE_MS, say: err, printProblems,
+      onListening: (listeners) => err(`sluice/${SLUICE_VERSION} running ${o.name}, listening on ${listenersText(listeners)} (pid ${process.pid})`),
+    });
+    await Promise.all(backends.map((b) => b.close()));
+    return code;
+  }
   let proxy: ProxyHandle;
   try {
     proxy = await startProxy(o);
@@ -86,8 +110,13 @@ async function run(args: CliArgs): Promise<number> {
       return 1;
     }
   }
-  const where = proxy.listeners.map((l) => `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`).join(', ');
-  err(`sluice/${SLUICE_VERSION} running ${o.name}, listening on ${where || '(no listeners)'} (pid ${process.pid})`);
+  let control: ControlServer | null = null;
+  if (pidFile) {
+    const h = proxy;
+    control = await serveControl(controlSocketPath(pidFile), async (req) => ({ ok: true, pid: process.pid, ...h.drainImpact(new Set(req.kept)) }))
+      .catch(() => null);
+  }
+  err(`sluice/${SLUICE_VERSION} running ${o.name}, listening on ${listenersText(proxy.listeners)} (pid ${process.pid})`);
   if (demo) {
     process.stdout.write(
       `\nSluice is proxying ${DEFAULT_LISTEN} to two echo backends (127.0.0.1:${DEFAULT_BACKEND_PORTS.join(' and :')}), round robin.\n` +
@@ -109,6 +138,7 @@ async function run(args: CliArgs): Promise<number> {
       err(`[notice] signal ${signal} received, ${how}`);
       void proxy.close(graceMs).then(async () => {
         await Promise.all(backends.map((b) => b.close()));
+        control?.close();
         if (pidFile) rmSync(pidFile, { force: true });
         for (const [sig, h] of handlers) process.removeListener(sig, h);
         done(0);
@@ -178,7 +208,8 @@ async function signalProcess(args: CliArgs): Promise<number> {
     process.kill(pid, signal);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    err(`[alert] kill(${pid}, ${signal}) failed (${code === 'ESRCH' ? '3: No such process' : code === 'EPERM' ? '1: Operation not permitted' : (code ?? '')})`);
+    // nginx names the signal by its number: kill(1234, 1) failed (3: No such process).
+    err(`[alert] kill(${pid}, ${constants.signals[signal]}) failed (${code === 'ESRCH' ? '3: No such process' : code === 'EPERM' ? '1: Operation not permitted' : (code ?? '')})`);
     return 1;
   }
   return 0;

@@ -2,6 +2,7 @@
  * Defaults of the control plane, in one table (units: ms for durations). They are nginx's
  * documented defaults unless docs/configuration.md says otherwise.
  */
+import { PROXY_SSL_DEFAULTS, SSL_DEFAULTS } from './tls.js';
 import type { ErrorLogTarget, NextUpstreamCondition, Settings } from './types.js';
 
 export const MAIN_DEFAULTS = {
@@ -39,6 +40,9 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[]): Settings 
     errorLogs,
     keepaliveTimeout: 75_000,
     defaultType: 'text/plain',
+    ssl: SSL_DEFAULTS,
+    http2: false,
+    proxySsl: PROXY_SSL_DEFAULTS,
     access: [],
     adminHandler: null,
   };

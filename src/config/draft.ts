@@ -6,8 +6,10 @@
 import type {
   AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, ErrorLogTarget, HeaderRule, HealthCheckConfig, LocationModifier,
   LogFormat, MapConfig, MatchConfig, NextUpstreamCondition, ProxyRedirect, ReturnAction, ServerName, SourceLoc,
-  StickyCookie,
+  StickyCookie, ProxySslSettings, SslSettings,
 } from './types.js';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** An access_log line; the format name is checked once every log_format has been seen. */
 export type AccessLogDraft = AccessLogTarget;
@@ -15,9 +17,10 @@ export type AccessLogDraft = AccessLogTarget;
 /** proxy_pass as parsed, before it is tied to an explicit or implicit upstream. */
 export interface ProxyPassDraft {
   readonly url: string;
+  readonly scheme: 'http' | 'https';
   /** Host as written (IPv6 without brackets). */
   readonly host: string;
-  /** The port when written in the URL, else null (80). */
+  /** The port when written in the URL, else null (80, or 443 for https). */
   readonly port: number | null;
   readonly uri: string | null;
   readonly proxyHost: string;
@@ -45,6 +48,11 @@ export interface SettingsDraft {
   errorLogs?: ErrorLogTarget[];
   keepaliveTimeout?: number;
   defaultType?: string;
+  /** `ssl_*` directives written at this level (each inherited on its own). */
+  ssl?: Partial<Mutable<SslSettings>>;
+  http2?: boolean;
+  /** `proxy_ssl_*` directives written at this level. */
+  proxySsl?: Partial<Mutable<ProxySslSettings>>;
   /** `allow` / `deny` lines of this level, in order. */
   access?: AccessRule[];
   /** The status content handler written at this level, and which directive set it. */
@@ -75,6 +83,8 @@ export interface ListenDraft {
   readonly host: string;
   readonly port: number;
   readonly defaultServer: boolean;
+  readonly ssl: boolean;
+  readonly http2: boolean;
   readonly at: SourceLoc;
 }
 

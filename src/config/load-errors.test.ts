@@ -215,7 +215,7 @@ const CASES: readonly Case[] = [
     problems: ['invalid location modifier "~~" in <inline>:5'],
   },
   {
-    name: 'https upstreams, variables in proxy_pass, other schemes',
+    name: 'variables in proxy_pass, other schemes',
     text: ws(
       '    location /a { proxy_pass https://127.0.0.1; }',
       '    location /b { proxy_pass http://$host; }',
@@ -223,12 +223,11 @@ const CASES: readonly Case[] = [
       '    location /d { proxy_pass http://unix:/tmp/s.sock:/; }',
     ),
     problems: [
-      'https upstreams are not supported yet in <inline>:5',
       'variables in "proxy_pass" are not supported "http://$host" in <inline>:6',
       'invalid URL prefix in "ftp://x" in <inline>:7',
       'unix domain sockets are not supported in upstream "unix:/tmp/s.sock:/" in <inline>:8',
     ],
-    hints: { 0: 'TLS' },
+    hints: { 1: 'http[s]://' },
   },
   {
     name: 'unix sockets and schemes in upstream servers',
@@ -247,15 +246,15 @@ const CASES: readonly Case[] = [
     hints: { 0: 'not implemented yet', 2: 'max_conns=N, slow_start=TIME' },
   },
   {
-    name: 'planned listen parameters and unknown ones',
+    name: 'planned listen parameters and unknown ones; http2 needs ssl; ssl needs a certificate',
     text: http('  server {', '    listen 443 ssl;', '    listen 8443 http2 reuseport;', '    listen 8080 nonsense;', '  }'),
     problems: [
-      'the "ssl" parameter of the "listen" directive is not implemented yet in <inline>:4',
-      'the "http2" parameter of the "listen" directive is not implemented yet in <inline>:5',
+      'no "ssl_certificate" is defined for the "listen ... ssl" directive in <inline>:3',
       'the "reuseport" parameter of the "listen" directive is not implemented yet in <inline>:5',
+      'the "http2" parameter of the "listen" directive needs "ssl" in <inline>:5',
       'invalid parameter "nonsense" in <inline>:6',
     ],
-    hints: { 0: 'not implemented yet' },
+    hints: { 0: 'ssl_certificate_key', 1: 'not implemented yet', 2: 'h2c' },
   },
   {
     name: 'unix listen',

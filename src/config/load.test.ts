@@ -65,7 +65,7 @@ test('the classic WebSocket config loads to what the data plane expects', async 
 
   assert.equal(h.servers.length, 1);
   const server = h.servers[0]!;
-  assert.deepEqual(server.listens, [{ key: '0.0.0.0:80', host: '0.0.0.0', port: 80, defaultServer: false, loc: { file: '<inline>', line: 6 } }]);
+  assert.deepEqual(server.listens, [{ key: '0.0.0.0:80', host: '0.0.0.0', port: 80, defaultServer: false, ssl: false, http2: false, loc: { file: '<inline>', line: 6 } }]);
   assert.deepEqual(server.serverNames, [{ kind: 'exact', name: '' }]);
   assert.equal(server.primaryName, '');
   assert.equal(server.settings.proxyPass, null);
@@ -77,7 +77,7 @@ test('the classic WebSocket config loads to what the data plane expects', async 
   assert.equal(loc.regex, null);
   assert.deepEqual(loc.loc, { file: '<inline>', line: 7 });
   const s = loc.settings;
-  assert.deepEqual(s.proxyPass, { url: 'http://websocket', scheme: 'http', upstream: 'websocket', uri: null, proxyHost: 'websocket' });
+  assert.deepEqual(s.proxyPass, { url: 'http://websocket', scheme: 'http', upstream: 'websocket', uri: null, proxyHost: 'websocket', tls: null });
   assert.equal(s.proxyHttpVersion, '1.1');
   assert.deepEqual(headerList(s), [
     ['Upgrade', '$http_upgrade'],

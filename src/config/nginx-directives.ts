@@ -8,12 +8,6 @@
  * step with the directive tables: when one is implemented, delete it here.
  */
 export const PLANNED_DIRECTIVES: ReadonlyMap<string, string> = new Map([
-  ['ssl_certificate', 'no TLS termination so far'],
-  ['ssl_certificate_key', 'no TLS termination so far'],
-  ['proxy_ssl_verify', 'no TLS to upstreams so far'],
-  ['proxy_ssl_server_name', 'no TLS to upstreams so far'],
-  ['proxy_ssl_name', 'no TLS to upstreams so far'],
-  ['proxy_ssl_trusted_certificate', 'no TLS to upstreams so far'],
   ['limit_conn', 'no connection limits so far'],
   ['limit_conn_zone', 'no connection limits so far'],
   ['limit_req', 'no request rate limits so far'],
@@ -43,7 +37,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'port_in_redirect', 'server_name_in_redirect', 'absolute_redirect', 'recursive_error_pages',
   'underscores_in_headers', 'ignore_invalid_headers', 'chunked_transfer_encoding', 'etag', 'if_modified_since',
   'limit_rate', 'limit_rate_after', 'limit_except', 'satisfy', 'directio', 'aio', 'output_buffers',
-  'postpone_output', 'http2', 'http3', 'listen_backlog', 'connection_pool_size', 'request_pool_size',
+  'postpone_output', 'http3', 'listen_backlog', 'connection_pool_size', 'request_pool_size',
   'subrequest_output_buffer_size', 'disable_symlinks', 'max_ranges', 'expires', 'charset', 'source_charset',
   'override_charset', 'charset_map', 'charset_types',
   // rewrite / scripting
@@ -54,10 +48,8 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'gzip_proxied', 'gzip_types', 'gzip_vary', 'gzip_static', 'gunzip', 'brotli', 'sub_filter', 'sub_filter_once',
   'ssi', 'addition_types',
   // TLS
-  'ssl', 'ssl_protocols', 'ssl_ciphers', 'ssl_prefer_server_ciphers', 'ssl_session_cache',
-  'ssl_session_timeout', 'ssl_session_tickets', 'ssl_dhparam', 'ssl_stapling', 'ssl_stapling_verify',
-  'ssl_trusted_certificate', 'ssl_client_certificate', 'ssl_verify_client', 'ssl_verify_depth',
-  'ssl_ecdh_curve', 'ssl_buffer_size', 'ssl_early_data', 'ssl_password_file', 'ssl_conf_command',
+  'ssl', 'ssl_session_cache', 'ssl_dhparam', 'ssl_stapling', 'ssl_stapling_verify', 'ssl_trusted_certificate',
+  'ssl_verify_depth', 'ssl_ecdh_curve', 'ssl_buffer_size', 'ssl_early_data', 'ssl_conf_command',
   // access, auth, limits, status
   'auth_basic', 'auth_basic_user_file', 'auth_request', 'auth_request_set', 'limit_conn_status',
   'limit_conn_log_level', 'limit_req_status', 'limit_req_log_level', 'status',
@@ -73,9 +65,8 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'proxy_pass_request_headers', 'proxy_pass_request_body', 'proxy_set_body', 'proxy_method',
   'proxy_headers_hash_max_size', 'proxy_headers_hash_bucket_size', 'proxy_cookie_domain',
   'proxy_cookie_path', 'proxy_cookie_flags', 'proxy_bind', 'proxy_socket_keepalive', 'proxy_limit_rate',
-  'proxy_store', 'proxy_store_access', 'proxy_force_ranges', 'proxy_ssl_certificate',
-  'proxy_ssl_certificate_key', 'proxy_ssl_protocols', 'proxy_ssl_ciphers', 'proxy_ssl_session_reuse',
-  'proxy_ssl_verify_depth', 'proxy_ssl_crl', 'proxy_ssl_password_file', 'proxy_ssl_conf_command',
+  'proxy_store', 'proxy_store_access', 'proxy_force_ranges', 'proxy_ssl_session_reuse',
+  'proxy_ssl_verify_depth', 'proxy_ssl_crl', 'proxy_ssl_conf_command',
   'proxy_upstream_fail_timeout', 'proxy_headers_hash', 'proxy_http_version_upgrade',
   // other upstream modules and load balancers
   'fastcgi_pass', 'fastcgi_param', 'fastcgi_index', 'fastcgi_split_path_info', 'fastcgi_read_timeout',

@@ -16,6 +16,7 @@ import type {
   Config, ErrorLogTarget, HealthCheckConfig, HttpConfig, Listen, LocationConfig, LogFormat, ProxyPass, ServerConfig,
   Settings, UpstreamConfig, UpstreamServer,
 } from './types.js';
+import { checkSslListens, loadServerTls, loadUpstreamTls, mergeProxySsl, mergeSsl } from './tls.js';
 import { checkListens, checkZones } from './validate.js';
 
 export interface AssembleMeta {
@@ -74,6 +75,9 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     errorLogs: d.errorLogs ?? parent.errorLogs,
     keepaliveTimeout: d.keepaliveTimeout ?? parent.keepaliveTimeout,
     defaultType: d.defaultType ?? parent.defaultType,
+    ssl: mergeSsl(parent.ssl, d.ssl),
+    http2: d.http2 ?? parent.http2,
+    proxySsl: mergeProxySsl(parent.proxySsl, d.proxySsl),
     // ngx_http_access_module: a level with allow/deny rules of its own inherits none.
     access: d.access ?? parent.access,
     // A content handler belongs to its level, like proxy_pass.
@@ -103,6 +107,7 @@ class HttpAssembler {
     const settings = inherit(defaultSettings(errorLogs), this.http.settings, null);
     const servers = this.http.servers.map((s) => this.server(s, settings));
     checkListens(servers, this.cx);
+    checkSslListens(servers, this.cx);
     for (const [name, u] of this.implicit) this.upstreams.set(name, u);
     const upstreams = new Map<string, UpstreamConfig>();
     for (const [name, u] of this.upstreams) upstreams.set(name, { ...u, healthChecks: this.checks.get(name) ?? [] });
@@ -138,7 +143,8 @@ class HttpAssembler {
 
   /** Ties proxy_pass to an upstream block, or to an implicit upstream for "host:port". */
   private link(pp: ProxyPassDraft): ProxyPass | null {
-    const base = { url: pp.url, scheme: 'http' as const, uri: pp.uri, proxyHost: pp.proxyHost };
+    const base = { url: pp.url, scheme: pp.scheme, uri: pp.uri, proxyHost: pp.proxyHost, tls: null };
+    const defaultPort = pp.scheme === 'https' ? 443 : 80;
     const host = pp.host.toLowerCase();
     const explicit = this.names.get(host);
     if (explicit !== undefined) {
@@ -149,7 +155,7 @@ class HttpAssembler {
       }
       return { ...base, upstream: explicit };
     }
-    const name = formatHostPort(host, pp.port ?? 80);
+    const name = formatHostPort(host, pp.port ?? defaultPort);
     if (!this.implicit.has(name)) {
       const addresses = this.hosts.get(host) ?? null;
       if (addresses === null) {
@@ -163,7 +169,7 @@ class HttpAssembler {
       this.implicit.set(name, {
         name,
         servers: addresses.map((a) => ({
-          name, address: { host: a.host, port: pp.port ?? 80, family: a.family }, weight: UPSTREAM_DEFAULTS.weight,
+          name, address: { host: a.host, port: pp.port ?? defaultPort, family: a.family }, weight: UPSTREAM_DEFAULTS.weight,
           maxFails: UPSTREAM_DEFAULTS.maxFails, failTimeout: UPSTREAM_DEFAULTS.failTimeout, backup: false, down: false,
           maxConns: UPSTREAM_DEFAULTS.maxConns, slowStart: UPSTREAM_DEFAULTS.slowStart, loc: pp.at,
         })),
@@ -192,7 +198,7 @@ class HttpAssembler {
     if (s.listens.length === 0) {
       listens.push({
         key: formatHostPort(DEFAULT_LISTEN.host, DEFAULT_LISTEN.port), host: DEFAULT_LISTEN.host,
-        port: DEFAULT_LISTEN.port, defaultServer: false, loc: s.at,
+        port: DEFAULT_LISTEN.port, defaultServer: false, ssl: false, http2: false, loc: s.at,
       });
     }
     for (const l of s.listens) {
@@ -203,7 +209,9 @@ class HttpAssembler {
         continue;
       }
       for (const a of addresses) {
-        listens.push({ key: formatHostPort(a.host, l.port), host: a.host, port: l.port, defaultServer: l.defaultServer, loc: l.at });
+        listens.push({
+          key: formatHostPort(a.host, l.port), host: a.host, port: l.port, defaultServer: l.defaultServer, ssl: l.ssl, http2: l.http2, loc: l.at,
+        });
       }
     }
     this.checkLogFormats(s.settings);
@@ -215,6 +223,7 @@ class HttpAssembler {
       primaryName: s.primaryName ?? '',
       locations: s.locations.map((l) => this.location(l, settings)),
       settings,
+      tls: loadServerTls(settings.ssl, s.at, this.cx),
       loc: s.at,
     };
   }
@@ -253,7 +262,8 @@ class HttpAssembler {
     }
     const pp = l.settings.proxyPass === undefined ? null : this.link(l.settings.proxyPass);
     this.attachHealthChecks(l, pp);
-    const settings = inherit(parent, l.settings, pp);
+    let settings = inherit(parent, l.settings, pp);
+    if (pp?.scheme === 'https') settings = { ...settings, proxyPass: { ...pp, tls: loadUpstreamTls(settings.proxySsl, this.cx) } };
     return {
       modifier: l.modifier,
       pattern: l.pattern,

@@ -223,8 +223,10 @@ export interface ProxyPass {
   readonly upstream: string;
   /** The URI part of the URL ("/", "/api/"), or null when the URL has none. */
   readonly uri: string | null;
-  /** The value of `$proxy_host`: the host (and port unless 80) from the URL. */
+  /** The value of `$proxy_host`: the host (and port unless it is the scheme's default, 80 or 443) from the URL. */
   readonly proxyHost: string;
+  /** For `https://`: the TLS settings of the location, with files read at load. Null for `http://`. */
+  readonly tls: UpstreamTls | null;
 }
 
 export type ProxyRedirect =

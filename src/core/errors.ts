@@ -34,6 +34,8 @@ export const ERROR_CATALOG = Object.freeze({
   UPSTREAM_UNREQUESTED_UPGRADE: { status: 502, source: 'upstream', retry: 'invalid_header', text: 'upstream sent 101 to a request that did not ask for an upgrade' },
   UPSTREAM_UPGRADE_MISMATCH: { status: 502, source: 'upstream', retry: 'invalid_header', text: 'upstream switched to a protocol the client did not ask for' },
   UPSTREAM_BAD_ACCEPT: { status: 502, source: 'upstream', retry: 'invalid_header', text: 'upstream sent 101 without a valid Sec-WebSocket-Accept' },
+  UPSTREAM_TLS_VERIFY_FAILED: { status: 502, source: 'upstream', retry: 'error', text: 'upstream SSL certificate verify error: while SSL handshaking to upstream' },
+  UPSTREAM_TLS_HANDSHAKE_FAILED: { status: 502, source: 'upstream', retry: 'error', text: 'SSL_do_handshake() failed while SSL handshaking to upstream' },
   NO_LIVE_UPSTREAMS: { status: 502, source: 'upstream', retry: null, text: 'no live upstreams while connecting to upstream' },
   INTERNAL: { status: 500, source: 'internal', retry: null, text: 'internal error' },
 } satisfies Record<string, CatalogEntry>);

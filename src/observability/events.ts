@@ -5,6 +5,11 @@ import { channel } from 'node:diagnostics_channel';
  * event nobody listens to costs one property read. Message shapes are part of the public API.
  */
 export const events = Object.freeze({
+  /**
+   * `{ ctx: RequestContext }` when a request (or a WebSocket handshake) has been routed to its
+   * server and location (`ctx.server`, `ctx.location` are set), before access checks and proxying.
+   */
+  requestStart: channel('sluice:request:start'),
   /** `{ ctx: RequestContext }` when an HTTP request or a WebSocket session ends (after logging). */
   requestEnd: channel('sluice:request:end'),
   /** `{ ctx: RequestContext, upstream: string, server: string }` when a tunnel opens. */
@@ -17,6 +22,9 @@ export const events = Object.freeze({
   upstreamFail: channel('sluice:upstream:fail'),
   /** `{ upstream: string, server: string, healthy: boolean, reason: string }` when active health changes. */
   upstreamHealth: channel('sluice:upstream:health'),
-  /** `{ ok: boolean, file: string, problems: string[], drained: number }` after each reload attempt. */
+  /**
+   * `{ ok: boolean, file: string, problems: string[], drained: number, proxy?: object }` after each
+   * reload attempt; `proxy` is the ProxyServer reloaded (stats count only their own proxy's reloads).
+   */
   reload: channel('sluice:reload'),
 });

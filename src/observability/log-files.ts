@@ -24,13 +24,10 @@ export class LogFiles {
   sink(path: string): LogSink {
     if (path === 'stderr') return this.#stderr;
     if (path === 'stdout') return this.#stdout;
-    let stream = this.#files.get(path);
-    if (!stream) {
-      stream = openAppend(path);
-      this.#files.set(path, stream);
-    }
-    const s = stream;
-    return { write: (line) => void s.write(line) };
+    if (!this.#files.has(path)) this.#files.set(path, openAppend(path));
+    // Looked up on every write: after reopen() (logrotate) lines go to the new file. After
+    // close() there is none and the line is dropped.
+    return { write: (line) => void this.#files.get(path)?.write(line) };
   }
 
   /** Reopen every file (logrotate); lines written meanwhile go to the new file. */

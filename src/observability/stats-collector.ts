@@ -15,7 +15,7 @@ import type { Peer } from '../upstream/peer.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import {
   CONNECT_BUCKETS, RATE_KEYS, RATE_WINDOW_SECONDS, RECENT_LIMIT, STATS_SCHEMA, TUNNEL_BUCKETS, dict, emptyRates, emptySeries,
-  emptyStates, newHistogram, observe,
+  emptyStates, mergeSnapshots, newHistogram, observe,
 } from './stats.js';
 import type {
   ConnectionFigures, ErrorRecord, Histogram, PeerStateName, PeerStats, RateFigures, ReloadRecord, ServerBlockStats, StatsSnapshot,
@@ -108,6 +108,14 @@ export function peerStateName(peer: Peer, now: number, single: boolean): PeerSta
 
 type Listener = (snapshot: StatsSnapshot) => void;
 
+interface Watcher {
+  readonly onSnapshot: Listener;
+  readonly onEnd: () => void;
+}
+
+/** Snapshots of the other worker processes, for {@link ProxyStats.setGatherer}. */
+export type SnapshotGatherer = () => Promise<readonly StatsSnapshot[]>;
+
 /**
  * Statistics of one proxy across its reloads. `owner` is the proxy itself: a reload event that
  * names another proxy (`proxy` in its message) is not counted here.
@@ -134,7 +142,8 @@ export class ProxyStats {
   readonly #lastStates = new Map<string, PeerStateName>();
   /** Cumulative rate figures at the end of each epoch second, for the last window. */
   readonly #samples = new Map<number, RateFigures>();
-  readonly #listeners = new Set<Listener>();
+  readonly #watchers = new Set<Watcher>();
+  #gatherer: SnapshotGatherer | null = null;
   readonly #timer: NodeJS.Timeout;
   readonly #handlers: ReadonlyArray<readonly [string, (msg: unknown) => void]>;
   #closed = false;
@@ -161,18 +170,52 @@ export class ProxyStats {
     this.#closed = true;
     clearInterval(this.#timer);
     for (const [name, fn] of this.#handlers) unsubscribe(name, fn);
-    this.#listeners.clear();
+    this.endViewers();
   }
 
-  /** Calls `fn` with a fresh snapshot every STATS_TICK_MS until the returned function is called. */
-  watch(fn: Listener): () => void {
-    if (this.#closed) return () => {};
-    this.#listeners.add(fn);
-    return () => void this.#listeners.delete(fn);
+  /** Ends every live viewer (a graceful shutdown starts with this); counting goes on. */
+  endViewers(): void {
+    const watchers = [...this.#watchers];
+    this.#watchers.clear();
+    for (const w of watchers) w.onEnd();
+  }
+
+  /**
+   * Live viewers (the dashboard's event stream): `onSnapshot` gets a fresh snapshot (merged with
+   * the other workers' when a gatherer is set) every STATS_TICK_MS; `onEnd` is called when the
+   * proxy shuts down. The returned function stops the updates.
+   */
+  watch(onSnapshot: Listener, onEnd: () => void): () => void {
+    if (this.#closed) {
+      onEnd();
+      return () => {};
+    }
+    const w: Watcher = { onSnapshot, onEnd };
+    this.#watchers.add(w);
+    return () => void this.#watchers.delete(w);
   }
 
   get watchers(): number {
-    return this.#listeners.size;
+    return this.#watchers.size;
+  }
+
+  /**
+   * For worker processes: `gather` returns the snapshots of the other workers (over IPC), and
+   * every status handler then serves `mergeSnapshots([own, ...others])`. null = this process only.
+   */
+  setGatherer(gather: SnapshotGatherer | null): void {
+    this.#gatherer = gather;
+  }
+
+  /** What the status handlers serve: this process's snapshot, merged with the other workers'. */
+  async combinedSnapshot(): Promise<StatsSnapshot> {
+    return this.#combine(this.snapshot());
+  }
+
+  async #combine(own: StatsSnapshot): Promise<StatsSnapshot> {
+    const gather = this.#gatherer;
+    if (gather === null) return own;
+    return mergeSnapshots([own, ...await gather()]);
   }
 
   #server(label: string): ServerCounters {
@@ -343,13 +386,18 @@ export class ProxyStats {
     for (const s of this.#samples.keys()) if (s < sec - RATE_WINDOW_SECONDS - 1) this.#samples.delete(s);
     const snap = this.snapshot();
     this.#noteStateChanges(snap);
-    for (const fn of this.#listeners) {
-      try {
-        fn(snap);
-      } catch {
-        // A viewer that fails is its own problem; the others still get the snapshot.
+    if (this.#watchers.size === 0) return;
+    this.#combine(snap).then((combined) => {
+      for (const w of this.#watchers) {
+        try {
+          w.onSnapshot(combined);
+        } catch {
+          // A viewer that fails is its own problem; the others still get the snapshot.
+        }
       }
-    }
+    }, () => {
+      // The other workers did not answer this time; the next tick tries again.
+    });
   }
 
   #noteStateChanges(snap: StatsSnapshot): void {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { serveAdmin } from '../admin/serve.js';
 import { ProxyError, messageWhile } from '../core/errors.js';
 import type { Peer } from '../upstream/peer.js';
 import type { ProxyRuntime } from './proxy-runtime.js';
@@ -37,11 +38,16 @@ export function handleHttpRequest(rt: ProxyRuntime, req: IncomingMessage, res: S
   });
   const decision = rt.routesFor(socket).route(ctx);
   if (decision.kind === 'error') {
+    if (decision.log !== undefined) rt.errorLog(decision.settings).log('error', `${decision.log}${logContext(ctx)}`, ctx.conn.id);
     sendLocal(res, errorResponse(decision.status, decision.settings, ctx, rt.vars), ctx);
     return;
   }
   if (decision.kind === 'return') {
     sendLocal(res, returnResponse(decision.action, decision.settings, ctx, rt.vars), ctx);
+    return;
+  }
+  if (decision.kind === 'admin') {
+    serveAdmin(rt, decision.handler, decision.settings, ctx, res);
     return;
   }
   if (decision.settings.keepaliveTimeout === 0) res.shouldKeepAlive = false;

@@ -11,6 +11,7 @@ import type { RequestContext, UpstreamAttempt } from './request-context.js';
 import { exchange } from './upstream-exchange.js';
 import type { Exchange } from './upstream-exchange.js';
 import { buildUpstreamHead } from './upstream-request.js';
+import { upstreamTlsFor } from './upstream-tls.js';
 import type { ForwardMode } from './upstream-request.js';
 
 export interface PeerExchangeOptions {
@@ -65,6 +66,7 @@ export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExch
   for (let staleRetry = 0; ; staleRetry++) {
     ex = exchange({
       peer, pool: route.pool, method: ctx.method, head, body: o.body, upgrade: o.mode.upgrade !== null,
+      tls: upstreamTlsFor(route, ctx, o.rt.vars),
       connectTimeout: route.settings.proxyConnectTimeout,
       sendTimeout: route.settings.proxySendTimeout,
       readTimeout: route.settings.proxyReadTimeout,

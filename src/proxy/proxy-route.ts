@@ -52,7 +52,7 @@ function redirectRules(settings: Settings, pass: ProxyPass, location: LocationCo
   const r = settings.proxyRedirect;
   if (r.mode === 'off') return [];
   if (r.mode === 'rules') return [...r.rules];
-  const base = `http://${pass.proxyHost}`;
+  const base = `${pass.scheme}://${pass.proxyHost}`;
   if (pass.uri !== null) return [{ from: constant(base + pass.uri), to: constant(location.pattern) }];
   return [{ from: constant(`${base}/`), to: constant('/') }];
 }

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { LocationConfig, Settings } from '../config/types.js';
 import type { ErrorLog } from '../observability/error-log.js';
+import type { ProxyStats } from '../observability/stats-collector.js';
 import type { ListenerRoutes } from '../routing/router.js';
 import type { ConnInfo, RequestContext } from './request-context.js';
 import type { ProxyRoute } from './proxy-route.js';
@@ -10,6 +11,8 @@ import type { Variables } from './variables.js';
 /** What the request handlers need from the runtime that owns them (one config generation). */
 export interface ProxyRuntime {
   readonly vars: Variables;
+  /** The statistics of the proxy (status handlers read them), null outside a ProxyServer. */
+  readonly stats: ProxyStats | null;
   proxyRoute(location: LocationConfig): ProxyRoute;
   errorLog(settings: Settings | null): ErrorLog;
   /** Logs the request (access_log) and publishes its end event. Called exactly once. */

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { LocationConfig, ProxyPass, ServerConfig, Settings } from '../config/types.js';
 import { requestHost } from '../routing/host.js';
+import type { SslInfo } from './ssl-info.js';
 
 /** What a client connection contributes to every request on it. */
 export interface ConnInfo {
@@ -13,6 +14,8 @@ export interface ConnInfo {
   readonly localAddress: string;
   readonly localPort: number;
   readonly tls: boolean;
+  /** The handshake's facts for `$ssl_*`; null (or absent) on a plain connection. */
+  readonly ssl?: SslInfo | null;
 }
 
 /** One try at one upstream server, for `$upstream_*` and the access log. */

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
+import { serveAdminRaw } from '../admin/serve.js';
 import { ProxyError, messageWhile } from '../core/errors.js';
 import type { Peer } from '../upstream/peer.js';
 import { acceptKey } from '../websocket/accept-key.js';
@@ -22,6 +23,9 @@ import type { ForwardMode } from './upstream-request.js';
 import { Tunnel } from './ws-tunnel.js';
 
 function noop(): void {}
+
+/** Client bytes buffered while an upgrade waits for the upstream's answer; past this, reading pauses. */
+export const EARLY_BYTES_LIMIT = 64 * 1024;
 
 /**
  * The 'upgrade' handler: Node hands over the raw socket of any request with an Upgrade header
@@ -63,11 +67,16 @@ export function handleUpgrade(rt: ProxyRuntime, req: IncomingMessage, socket: So
   }
   const decision = rt.routesFor(socket).route(ctx);
   if (decision.kind === 'error') {
+    if (decision.log !== undefined) rt.errorLog(decision.settings).log('error', `${decision.log}${logContext(ctx)}`, ctx.conn.id);
     sendLocalRaw(socket, errorResponse(decision.status, decision.settings, ctx, rt.vars), ctx);
     return;
   }
   if (decision.kind === 'return') {
     sendLocalRaw(socket, returnResponse(decision.action, decision.settings, ctx, rt.vars), ctx);
+    return;
+  }
+  if (decision.kind === 'admin') {
+    serveAdminRaw(rt, decision.handler, decision.settings, ctx, socket);
     return;
   }
   const route = rt.proxyRoute(ctx.location as NonNullable<typeof ctx.location>);
@@ -135,6 +144,26 @@ async function proxyOnSocket(
     current?.abort();
   };
   socket.once('close', onGone);
+  // While an upgrade waits for the upstream, the client socket is read (bounded) so that a client
+  // that leaves is noticed (499, the upstream attempt cancelled) and bytes it pipelines after the
+  // handshake are kept, in order, for the upstream once the 101 arrives.
+  const early: Buffer[] = head.length > 0 ? [head] : [];
+  let earlyBytes = head.length;
+  const onEarlyData = (chunk: Buffer): void => {
+    early.push(chunk);
+    earlyBytes += chunk.length;
+    if (earlyBytes >= EARLY_BYTES_LIMIT) socket.pause();
+  };
+  const stopEarly = (): void => {
+    socket.removeListener('data', onEarlyData);
+    socket.removeListener('end', onGone);
+    socket.pause();
+  };
+  if (mode.upgrade !== null) {
+    socket.on('data', onEarlyData);
+    socket.once('end', onGone);
+    socket.resume();
+  }
 
   const tryPeer = async (peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<TryOutcome> => {
     const x = await exchangeWithPeer({
@@ -149,10 +178,12 @@ async function proxyOnSocket(
     });
     if (x.kind === 'done') return x.outcome;
     if (x.kind === 'upgrade') {
-      openTunnel(rt, ctx, route, peer, socket, head, x.res, x.socket, x.head, x.release, finish);
+      stopEarly();
+      openTunnel(rt, ctx, route, peer, socket, early.length === 1 ? (early[0] as Buffer) : Buffer.concat(early), x.res, x.socket, x.head, x.release, finish);
       return { ok: true };
     }
     const { release } = x;
+    stopEarly(); // early bytes of a refused upgrade are never forwarded (BEHAVIOURS 7)
     const up = x.res;
     const status = up.statusCode ?? 502;
     // A refused upgrade (or an ordinary request on this socket) is relayed as an ordinary
@@ -190,8 +221,10 @@ async function proxyOnSocket(
     if (error.code !== 'CLIENT_CLOSED') log.log('error', `${error.message}${logContext(ctx, `http://${peer.addr}${ctx.rawUri}`)}`, ctx.conn.id);
   }, pickKey(route, ctx, rt.vars));
   if (failure === null) return;
+  stopEarly();
   if (failure.code === 'CLIENT_CLOSED' || clientGone) {
     ctx.status = 499;
+    socket.destroy();
     finish();
     return;
   }

@@ -1,6 +1,5 @@
 import { request } from 'node:http';
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { ProxyError, toProxyError } from '../core/errors.js';
@@ -9,6 +8,8 @@ import type { Peer } from '../upstream/peer.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import type { UpstreamAttempt } from './request-context.js';
 import type { UpstreamRequestHead } from './upstream-request.js';
+import { transportOptions, upstreamTlsFailure } from './upstream-tls.js';
+import type { UpstreamTlsRequest } from './upstream-tls.js';
 
 export type ExchangeResult =
   | { readonly kind: 'response'; readonly res: IncomingMessage; readonly req: ClientRequest }
@@ -28,6 +29,8 @@ export interface ExchangeOptions {
   readonly body: Readable | null;
   /** Asking for an upgrade: the socket is opened half-open capable for the tunnel. */
   readonly upgrade: boolean;
+  /** For `proxy_pass https://`: the TLS settings and name of this request. */
+  readonly tls?: UpstreamTlsRequest | null;
   readonly connectTimeout: number;
   readonly sendTimeout: number;
   readonly readTimeout: number;
@@ -68,9 +71,7 @@ export function exchange(o: ExchangeOptions): Exchange {
     path: o.head.path,
     headers: o.head.headers as unknown as Record<string, string>,
     setHost: false,
-    ...(o.pool.agent
-      ? { agent: o.pool.agent }
-      : { createConnection: () => connect({ host: address.host, port: address.port, family: address.family, allowHalfOpen: o.upgrade, noDelay: true }) }),
+    ...transportOptions(o.pool, address, o.upgrade, o.tls ?? null),
   });
   let connectTimer: NodeJS.Timeout | null = null;
 
@@ -95,7 +96,8 @@ export function exchange(o: ExchangeOptions): Exchange {
     }
     if (socket.connecting) {
       connectTimer = setTimeout(() => req.destroy(new ProxyError('UPSTREAM_CONNECT_TIMEOUT')), timerDelay(o.connectTimeout));
-      socket.once('connect', () => onConnected(socket));
+      // Over TLS the connection is up once the handshake is done (nginx's connect time includes it).
+      socket.once(o.tls ? 'secureConnect' : 'connect', () => onConnected(socket));
     } else {
       reused = true;
       onConnected(socket);
@@ -123,7 +125,8 @@ export function exchange(o: ExchangeOptions): Exchange {
   req.on('error', (err: Error) => {
     if (connectTimer) clearTimeout(connectTimer);
     connectTimer = null;
-    const e = connected ? toProxyError(err, 'UPSTREAM_RESET') : toProxyError(err, 'UPSTREAM_CONNECT_FAILED');
+    const e = (o.tls && !connected ? upstreamTlsFailure(err) : null)
+      ?? (connected ? toProxyError(err, 'UPSTREAM_RESET') : toProxyError(err, 'UPSTREAM_CONNECT_FAILED'));
     if (settled) o.onLateError(e);
     else settle({ kind: 'error', error: e, connected, reused });
   });

@@ -101,7 +101,7 @@ function proxyPort(ctx: RequestContext): string | undefined {
   const ph = ctx.proxyPass?.proxyHost;
   if (ph === undefined) return undefined;
   const m = /:(\d+)$/.exec(ph);
-  return m ? m[1] : '80';
+  return m ? m[1] : ctx.proxyPass?.scheme === 'https' ? '443' : '80';
 }
 
 const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGetter>([
@@ -157,6 +157,15 @@ const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGe
   ['sluice_version', () => SLUICE_VERSION],
   ['http_upgrade', (c) => header(c, 'upgrade')],
   ['websocket_duration', (c) => (c.tunnelStartMs ? seconds((c.endMs || performance.now()) - c.tunnelStartMs) : undefined)],
+  // ngx_http_ssl_module: not found on plain connections (logged as "-").
+  ['ssl_protocol', (c) => c.conn.ssl?.protocol],
+  ['ssl_cipher', (c) => c.conn.ssl?.cipher],
+  ['ssl_server_name', (c) => c.conn.ssl?.serverName],
+  ['ssl_client_verify', (c) => c.conn.ssl?.clientVerify],
+  ['ssl_alpn_protocol', (c) => c.conn.ssl?.alpn],
+  ['ssl_session_reused', (c) => c.conn.ssl?.sessionReused],
+  ['ssl_client_s_dn', (c) => c.conn.ssl?.clientSubject],
+  ['ssl_client_i_dn', (c) => c.conn.ssl?.clientIssuer],
 ]);
 
 export function builtinVariableNames(): string[] {

@@ -1,5 +1,7 @@
-import type { Listen, ReturnAction, ServerConfig, Settings } from '../config/types.js';
+import type { AdminHandler, Listen, ReturnAction, ServerConfig, Settings } from '../config/types.js';
+import { events } from '../observability/events.js';
 import type { RequestContext } from '../proxy/request-context.js';
+import { accessDenied } from './access.js';
 import { LocationLevel } from './locations.js';
 import { ServerGroup } from './server-select.js';
 import { normalizeUri } from './uri.js';
@@ -8,7 +10,16 @@ import { normalizeUri } from './uri.js';
 export type RouteDecision =
   | { readonly kind: 'proxy'; readonly settings: Settings }
   | { readonly kind: 'return'; readonly settings: Settings; readonly action: ReturnAction }
-  | { readonly kind: 'error'; readonly settings: Settings; readonly status: number };
+  /** `log`: a line for the error log at `error` (nginx's "access forbidden by rule"). */
+  | { readonly kind: 'error'; readonly settings: Settings; readonly status: number; readonly log?: string }
+  /** A status location (stub_status, sluice_metrics, sluice_status, sluice_dashboard). */
+  | { readonly kind: 'admin'; readonly settings: Settings; readonly handler: AdminHandler };
+
+/** nginx's access phase, after the rewrite phase (so `return` is answered before allow/deny). */
+function forbidden(settings: Settings, ctx: RequestContext): RouteDecision | null {
+  if (settings.access.length === 0 || !accessDenied(settings.access, ctx.conn)) return null;
+  return { kind: 'error', settings, status: 403, log: 'access forbidden by rule' };
+}
 
 /** The servers behind one bound socket (a listen key), with their location trees compiled. */
 export class ListenerRoutes {
@@ -25,6 +36,12 @@ export class ListenerRoutes {
    * nginx answers a URI it cannot normalise with 400 and a request no location takes with 404.
    */
   route(ctx: RequestContext): RouteDecision {
+    const decision = this.#decide(ctx);
+    if (events.requestStart.hasSubscribers) events.requestStart.publish({ ctx });
+    return decision;
+  }
+
+  #decide(ctx: RequestContext): RouteDecision {
     if (ctx.host === null || (ctx.headers.host === undefined && ctx.httpVersion !== '1.0' && ctx.httpVersion !== '0.9')) {
       // nginx: "client sent invalid host header" / "client sent HTTP/1.1 request without "Host"
       // header", answered by the default server.
@@ -46,7 +63,13 @@ export class ListenerRoutes {
     if (server.settings.returnAction) return { kind: 'return', settings: server.settings, action: server.settings.returnAction };
     const level = this.#levels.get(server) as LocationLevel;
     const m = level.find(uri);
-    if (!m) return { kind: 'error', settings: server.settings, status: 404 };
+    if (!m) {
+      const denied = forbidden(server.settings, ctx);
+      if (denied) return denied;
+      // nginx: stub_status written at server level serves what no location takes.
+      if (server.settings.adminHandler) return { kind: 'admin', settings: server.settings, handler: server.settings.adminHandler };
+      return { kind: 'error', settings: server.settings, status: 404 };
+    }
     const settings = m.location.settings;
     ctx.location = m.location;
     ctx.settings = settings;
@@ -55,10 +78,13 @@ export class ListenerRoutes {
       ctx.namedCaptures = { ...ctx.namedCaptures, ...m.named };
     }
     if (settings.returnAction) return { kind: 'return', settings, action: settings.returnAction };
+    const denied = forbidden(settings, ctx);
+    if (denied) return denied;
     if (settings.proxyPass) {
       ctx.proxyPass = settings.proxyPass;
       return { kind: 'proxy', settings };
     }
+    if (settings.adminHandler) return { kind: 'admin', settings, handler: settings.adminHandler };
     // A location that neither proxies nor returns would serve files in nginx; Sluice has none.
     return { kind: 'error', settings, status: 404 };
   }

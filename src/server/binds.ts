@@ -7,6 +7,8 @@ export interface BindPlan {
   readonly host: string;
   readonly port: number;
   readonly listenKeys: string[];
+  /** Some listen key of this socket has `ssl`: connections go through a TlsFrontend. */
+  tls: boolean;
 }
 
 function isWildcard(host: string): boolean {
@@ -33,10 +35,12 @@ export function planBinds(listens: readonly Listen[]): BindPlan[] {
     const key = addressKey(bindHost, l.port);
     let plan = plans.get(key);
     if (!plan) {
-      plan = { key, host: bindHost, port: l.port, listenKeys: [] };
+      plan = { key, host: bindHost, port: l.port, listenKeys: [], tls: false };
       plans.set(key, plan);
     }
     plan.listenKeys.push(l.key);
+    // nginx: `ssl` on any server's listen makes the address TLS for every server there.
+    if (listens.some((x) => x.key === l.key && x.ssl)) plan.tls = true;
   }
   return [...plans.values()];
 }

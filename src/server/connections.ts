@@ -1,5 +1,7 @@
 import type { Socket } from 'node:net';
+import type { ProxyStats } from '../observability/stats-collector.js';
 import type { ConnInfo } from '../proxy/request-context.js';
+import { sslInfoOf } from '../proxy/ssl-info.js';
 import type { Tunnel } from '../proxy/ws-tunnel.js';
 import type { ListenerRoutes } from '../routing/router.js';
 
@@ -29,7 +31,10 @@ export class ConnectionRegistry {
   accepted = 0;
   handled = 0;
   cap: number;
+  /** The statistics of the proxy these connections belong to (set by ProxyServer). */
+  stats: ProxyStats | null = null;
   readonly #info = new WeakMap<Socket, ConnInfo>();
+  readonly #owned = new WeakSet<ConnInfo>();
   readonly #bind = new WeakMap<Socket, BindInfo>();
 
   constructor(cap: number) {
@@ -62,10 +67,22 @@ export class ConnectionRegistry {
         localAddress: socket.localAddress ?? '',
         localPort: socket.localPort ?? 0,
         tls: this.#bind.get(socket)?.tls ?? false,
+        ssl: sslInfoOf(socket),
       };
       this.#info.set(socket, info);
+      this.#owned.add(info);
     }
     return info;
+  }
+
+  /** The connection's info if a request has been seen on it (without making one). */
+  peek(socket: Socket): ConnInfo | undefined {
+    return this.#info.get(socket);
+  }
+
+  /** True when the connection is one of this registry's (event subscribers filter with it). */
+  owns(conn: ConnInfo): boolean {
+    return this.#owned.has(conn);
   }
 
   /** The routes for the address the client connected to (a wildcard bind serves several). */

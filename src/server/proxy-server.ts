@@ -8,13 +8,19 @@ import { handleHttpRequest } from '../proxy/http-forward.js';
 import { errorResponse, sendLocalRaw } from '../proxy/respond.js';
 import { handleUpgrade } from '../proxy/upgrade.js';
 import { PeerStates } from '../upstream/pool.js';
+import { refuseForClientCert, refuseUpgradeForClientCert } from '../proxy/tls-refusals.js';
 import { planBinds } from './binds.js';
 import type { BindPlan } from './binds.js';
+import { ProxyStats } from '../observability/stats-collector.js';
 import { ConnectionRegistry } from './connections.js';
 import { Runtime } from './runtime.js';
+import { listenTls } from './tls-listener.js';
+import type { TlsFrontend } from './tls-listener.js';
 import { timerDelay } from '../core/timers.js';
 import type { Tunnel } from '../proxy/ws-tunnel.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/ws-tunnel.js';
+import { keptServers, orphanedTunnels } from './orphans.js';
+import type { DrainImpact } from './orphans.js';
 
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -30,6 +36,8 @@ export interface ListenerInfo {
 export interface ProxyServerOptions {
   /** Receives what would go to stderr (the error log's default target). */
   readonly logger?: LogSink | undefined;
+  /** Signs sticky cookie ids; worker processes share one so that each honours the others' cookies. */
+  readonly stickySecret?: Buffer | undefined;
 }
 
 /** What a reload did. */
@@ -44,6 +52,8 @@ export interface ReloadResult {
 interface Bound {
   plan: BindPlan;
   readonly server: Server;
+  /** For a bind with ssl addresses: the socket that listens, sniffs and decrypts for `server`. */
+  readonly front?: TlsFrontend;
 }
 
 /** Node's HTTP parser errors, answered the way nginx answers a bad request. */
@@ -60,14 +70,16 @@ export class ProxyServer {
   runtime: Runtime;
   readonly registry: ConnectionRegistry;
   readonly files: LogFiles;
-  readonly states = new PeerStates();
+  readonly states: PeerStates;
   readonly #bound: Bound[] = [];
   #closing: Promise<void> | null = null;
 
   private constructor(config: Config, opts: ProxyServerOptions) {
+    this.states = new PeerStates(opts.stickySecret);
     this.files = new LogFiles({ stderr: opts.logger });
     this.registry = new ConnectionRegistry(config.workerConnections);
     this.runtime = new Runtime(config, this.files, this.states, this.registry);
+    this.registry.stats = new ProxyStats(this.registry, () => this.runtime, this);
   }
 
   static async start(config: Config, opts: ProxyServerOptions = {}): Promise<ProxyServer> {
@@ -86,7 +98,7 @@ export class ProxyServer {
   get listeners(): ListenerInfo[] {
     const out: ListenerInfo[] = [];
     for (const b of this.#bound) {
-      const addr = b.server.address();
+      const addr = (b.front ?? b.server).address();
       const port = addr && typeof addr === 'object' ? addr.port : b.plan.port;
       for (const key of b.plan.listenKeys) {
         const host = key.startsWith('[') ? key.slice(1, key.indexOf(']')) : key.slice(0, key.lastIndexOf(':'));
@@ -107,14 +119,16 @@ export class ProxyServer {
       noDelay: true,
     });
     const bindInfo = { key: plan.key, configuredPort: plan.port, tls: false };
+    const tlsBindInfo = { ...bindInfo, tls: true };
     server.prependListener('connection', (socket: Socket) => {
-      if (!this.registry.accept(socket, bindInfo)) {
+      if (!this.registry.accept(socket, 'encrypted' in socket ? tlsBindInfo : bindInfo)) {
         this.runtime.mainLog.log('alert', `${this.registry.cap} worker_connections are not enough`);
         sendLocalRaw(socket, errorResponse(503, null, null, null), null);
       }
     });
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       if (this.registry.rejected.has(req.socket)) return;
+      if ('encrypted' in req.socket && refuseForClientCert(this.runtime, req, res)) return;
       handleHttpRequest(this.runtime, req, res);
     });
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -122,6 +136,7 @@ export class ProxyServer {
         socket.destroy();
         return;
       }
+      if ('encrypted' in socket && refuseUpgradeForClientCert(this.runtime, req, socket)) return;
       handleUpgrade(this.runtime, req, socket, head);
     });
     server.on('connect', (_req: IncomingMessage, socket: Socket) => {
@@ -137,6 +152,7 @@ export class ProxyServer {
       this.runtime.mainLog.log('info', `client sent invalid request (${err.code ?? err.message}) while reading client request headers, client: ${socket.remoteAddress ?? ''}`);
       sendLocalRaw(socket, errorResponse(status, null, null, null), null);
     });
+    if (plan.tls) return listenTls(plan, server, { runtime: () => this.runtime, registry: this.registry }).then((front) => ({ plan, server, front }));
     return new Promise<Bound>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         const errno = err.code === 'EADDRINUSE' ? '98: Address already in use' : err.code === 'EACCES' ? '13: Permission denied' : err.code === 'EADDRNOTAVAIL' ? '99: Cannot assign requested address' : (err.code ?? err.message);
@@ -165,12 +181,21 @@ export class ProxyServer {
     const plans = planBinds((config.http?.servers ?? []).flatMap((s) => s.listens));
     const wanted = new Map(plans.map((p) => [p.key, p]));
     const opened: Bound[] = [];
+    for (const b of this.#bound) {
+      if (wanted.has(b.plan.key) && wanted.get(b.plan.key)!.tls !== b.plan.tls) {
+        next.close();
+        throw new Error(`the "ssl" parameter of the listen addresses on ${b.plan.key} cannot change on reload; restart Sluice`);
+      }
+    }
     try {
       for (const plan of plans) {
         if (!this.#bound.some((b) => b.plan.key === plan.key)) opened.push(await this.#listen(plan, next));
       }
     } catch (err) {
-      for (const b of opened) b.server.close();
+      for (const b of opened) {
+        b.server.close();
+        b.front?.close();
+      }
       next.close();
       throw err;
     }
@@ -179,9 +204,11 @@ export class ProxyServer {
       const plan = wanted.get(b.plan.key);
       if (plan) {
         b.plan = plan;
+        if (b.front) b.front.plan = plan;
         b.server.keepAliveTimeout = config.http?.settings.keepaliveTimeout ?? b.server.keepAliveTimeout;
       } else {
         b.server.close();
+        b.front?.close();
         this.#bound.splice(this.#bound.indexOf(b), 1);
         closed.push(b.plan.key);
       }
@@ -198,12 +225,15 @@ export class ProxyServer {
 
   /** Tunnels whose upstream server the current config no longer has. */
   #orphaned(): Tunnel[] {
-    const pools = this.runtime.pools;
-    return [...this.registry.tunnels].filter((t) => {
-      const addr = t.ctx.attempts.at(-1)?.addr;
-      const pool = t.ctx.proxyPass ? pools.get(t.ctx.proxyPass.upstream) : undefined;
-      return !pool?.peers.some((p) => p.addr === addr);
-    });
+    return orphanedTunnels(this.registry.tunnels, keptServers(this.runtime.config));
+  }
+
+  /**
+   * What a reload to a config with these upstream servers ({@link keptServers}) would drain,
+   * without reloading: `sluice -t` asks the running instance this.
+   */
+  drainImpact(kept: ReadonlySet<string>): DrainImpact {
+    return { open: this.registry.tunnels.size, drained: orphanedTunnels(this.registry.tunnels, kept).length };
   }
 
   #drainRemoved(): number {
@@ -230,8 +260,11 @@ export class ProxyServer {
     this.#closing ??= (async () => {
       for (const b of this.#bound) {
         b.server.close();
+        b.front?.close();
         b.server.closeIdleConnections();
       }
+      // Dashboard event streams never end on their own; they must not hold the shutdown.
+      this.registry.stats?.endViewers();
       const deadline = Date.now() + graceMs;
       while (this.registry.sockets.size > 0 && Date.now() < deadline) {
         for (const b of this.#bound) b.server.closeIdleConnections();
@@ -252,10 +285,12 @@ export class ProxyServer {
   destroy(): void {
     for (const b of this.#bound) {
       b.server.close();
+      b.front?.destroy();
       b.server.closeAllConnections();
     }
     for (const t of this.registry.tunnels) t.destroy('shutdown');
     for (const s of this.registry.sockets) s.destroy();
     this.runtime.close();
+    this.registry.stats?.close();
   }
 }

@@ -4,6 +4,7 @@ import { AccessLog } from '../observability/access-log.js';
 import { ErrorLog } from '../observability/error-log.js';
 import { events } from '../observability/events.js';
 import type { LogFiles } from '../observability/log-files.js';
+import type { ProxyStats } from '../observability/stats-collector.js';
 import type { ProxyRoute } from '../proxy/proxy-route.js';
 import { compileProxyRoute } from '../proxy/proxy-route.js';
 import type { ProxyRuntime } from '../proxy/proxy-runtime.js';
@@ -89,6 +90,10 @@ export class Runtime implements ProxyRuntime {
     const targets = ctx.settings?.accessLogs;
     if (targets && targets.length > 0) this.#accessLog.write(ctx, targets, this.vars);
     if (events.requestEnd.hasSubscribers) events.requestEnd.publish({ ctx });
+  }
+
+  get stats(): ProxyStats | null {
+    return this.#registry.stats;
   }
 
   connInfo(socket: Socket): ConnInfo {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Agent } from 'node:http';
 import type { UpstreamConfig } from '../config/types.js';
+import { events } from '../observability/events.js';
 import { DEFAULT_BALANCER_OPTIONS, makeBalancer } from './balancers/registry.js';
 import type { Balancer, BalancerOptions } from './balancers/balancer.js';
 import { Peer, PeerState, formatAddr, notePicked, peerAvailable } from './peer.js';
@@ -12,7 +13,15 @@ import { StickyRoutes } from './sticky.js';
  */
 export class PeerStates {
   readonly #states = new Map<string, PeerState>();
-  readonly secret: Buffer = randomBytes(32);
+  readonly secret: Buffer;
+
+  /**
+   * @param secret - signs sticky cookie ids; processes that must recognise each other's cookies
+   *   (worker processes) pass the same one. @default 32 random bytes
+   */
+  constructor(secret: Buffer = randomBytes(32)) {
+    this.secret = secret;
+  }
 
   get(upstream: string, addr: string): PeerState {
     const key = `${upstream}|${addr}`;
@@ -22,6 +31,20 @@ export class PeerStates {
       this.#states.set(key, s);
     }
     return s;
+  }
+}
+
+/**
+ * Active health is live state kept only while a check looks after it: when a reload leaves an
+ * upstream without any `health_check`, a server they had marked unhealthy comes back (nothing
+ * else ever would), ramping up under slow_start, and the change is published like a check's.
+ */
+function releaseFromChecks(upstream: string, peer: Peer): void {
+  if (peer.state.healthy) return;
+  peer.state.healthy = true;
+  peer.state.recoveredAt = performance.now();
+  if (events.upstreamHealth.hasSubscribers) {
+    events.upstreamHealth.publish({ upstream, server: peer.addr, healthy: true, reason: 'no health check' });
   }
 }
 
@@ -41,6 +64,8 @@ export class UpstreamPool {
   readonly sticky: StickyRoutes | null;
   /** Present only with `keepalive N`: caches up to N idle connections per server. */
   readonly agent: Agent | null;
+  /** Other keepalive agents to this upstream (the https one of `proxy_pass https://`), closed with `agent`. */
+  readonly extraAgents = new Set<Agent>();
   readonly #primary: Balancer;
   readonly #backup: Balancer | null;
 
@@ -48,6 +73,7 @@ export class UpstreamPool {
     this.name = config.name;
     this.config = config;
     const peers = config.servers.map((s) => new Peer(s, states.get(config.name, formatAddr(s.address))));
+    if (config.healthChecks.length === 0) for (const p of peers) releaseFromChecks(config.name, p);
     this.primary = peers.filter((p) => !p.server.backup);
     this.backup = peers.filter((p) => p.server.backup);
     const bo = options.balancer ?? DEFAULT_BALANCER_OPTIONS;
@@ -81,11 +107,14 @@ export class UpstreamPool {
 
   /** Closes cached idle connections only; connections in use finish their request. */
   closeIdle(): void {
-    if (!this.agent) return;
-    for (const list of Object.values(this.agent.freeSockets)) for (const socket of list ?? []) socket.destroy();
+    for (const agent of [this.agent, ...this.extraAgents]) {
+      if (!agent) continue;
+      for (const list of Object.values(agent.freeSockets)) for (const socket of list ?? []) socket.destroy();
+    }
   }
 
   close(): void {
     this.agent?.destroy();
+    for (const agent of this.extraAgents) agent.destroy();
   }
 }

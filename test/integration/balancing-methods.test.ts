@@ -13,13 +13,14 @@ import { test } from 'node:test';
 import { acceptEchoUpgrade } from '../../src/echo/echo-websocket.js';
 import { startHttpBackend, startRawBackend, type HttpBackend } from '../helpers/backends.js';
 import { startTestProxy } from '../helpers/proxy.js';
+import { maskedFrame, rawConnect, rawRequest, readFrame, waitForClose } from '../helpers/raw-client.js';
 import type { AfterHook } from '../helpers/temp.js';
 import { delay, waitFor } from '../helpers/wait.js';
 import {
   WAIT_MS, chashRing, conf, get, hashIndex, ipHashIndex, mapLimit, openWs, parseSetCookie, record, tally,
   type PickEvent, type WsClient,
 } from './balancing-support.js';
-import { tunnelEvents } from './ws-support.js';
+import { switching101, tunnelEvents } from './ws-support.js';
 
 const T = { timeout: 60_000 };
 
@@ -90,8 +91,9 @@ test('least_conn counts open tunnels: with 10 on A, new tunnels go to B until ba
   const onA: WsClient[] = [];
   for (let i = 0; i < 10; i++) onA.push(await tunnel(t, proxy.port));
   assert.deepEqual(onA.map((w) => w.id), Array(10).fill('a'));
-  // Every handshake but a tie went to B first (fewer connections) and was passed on to A.
-  assert.ok(b.requests.length >= 9, `B saw ${b.requests.length} handshakes`);
+  // The first handshake was a tie (A, by round robin); each later one went to B first (fewer
+  // connections), was refused and passed on to A within the same request.
+  assert.equal(b.requests.length, 9);
   assert.equal(openPerServer(events, a!.addr), 10);
 
   bRefuses = false;
@@ -113,6 +115,57 @@ test('least_conn counts open tunnels: with 10 on A, new tunnels go to B until ba
   const http: string[] = [];
   for (let i = 0; i < 4; i++) http.push((await get(proxy.port, '/')).id);
   assert.deepEqual(http.sort(), ['a', 'a', 'b', 'b']);
+});
+
+test('least_conn across a reload: tunnels opened before it still count, so a server added by it fills up first', T, async (t) => {
+  const [a, b] = await backends(t, 'a', 'b');
+  const config = (servers: readonly HttpBackend[]): string => conf(`
+    upstream lc_reload { least_conn; ${servers.map((s) => `server ${s.addr};`).join(' ')} }
+    server { listen 127.0.0.1:0; location / { proxy_pass http://lc_reload; } }`);
+  const proxy = await startTestProxy(config([a!]), { t });
+  const events = tunnelEvents(t, proxy.port);
+  const onA: WsClient[] = [];
+  for (let i = 0; i < 6; i++) onA.push(await tunnel(t, proxy.port));
+  assert.deepEqual(onA.map((w) => w.id), Array(6).fill('a'));
+
+  const reloaded = await proxy.handle.reload({ text: config([a!, b!]) });
+  assert.equal(reloaded.drained, 0);
+  const next: string[] = [];
+  for (let i = 0; i < 6; i++) next.push((await tunnel(t, proxy.port)).id);
+  assert.deepEqual(next, Array(6).fill('b'), 'A still holds its 6 tunnels after the reload');
+  // The tunnels from before the reload still work, and closing them is still counted.
+  assert.equal(openPerServer(events, a!.addr), 6);
+  onA[5]!.socket.write(maskedFrame(0x1, 'still here'));
+  const echo = await readFrame(onA[5]!.socket, WAIT_MS);
+  assert.deepEqual([echo.opcode, echo.payload.toString()], [0x1, 'still here']);
+  await closeTunnels(events, onA.slice(0, 2));
+  assert.deepEqual([(await tunnel(t, proxy.port)).id, (await tunnel(t, proxy.port)).id], ['a', 'a']);
+});
+
+test('least_conn counts HTTP requests in flight as open connections too', T, async (t) => {
+  const held: (() => void)[] = [];
+  const slowA = await startHttpBackend((req, res) => {
+    res.setHeader('X-Echo-Id', 'a');
+    if (req.url === '/slow') held.push(() => res.end('late'));
+    else res.end('now');
+  }, { id: 'a' });
+  t.after(() => slowA.close());
+  const [b] = await backends(t, 'b');
+  const proxy = await startTestProxy(conf(`
+    upstream lc_http { least_conn; server ${slowA.addr}; server ${b!.addr}; }
+    server { listen 127.0.0.1:0; location / { proxy_pass http://lc_http; } }`), { t });
+  const slow = [get(proxy.port, '/slow'), get(proxy.port, '/slow')];
+  // The first two (a tie, then the other) split; B answers its one at once, A holds its own.
+  await waitFor(() => held.length === 1 && b!.requests.length === 1, { timeoutMs: WAIT_MS, what: 'one request held by A' });
+  const whileHeld: string[] = [];
+  for (let i = 0; i < 5; i++) whileHeld.push((await get(proxy.port, '/')).id);
+  assert.deepEqual(whileHeld, ['b', 'b', 'b', 'b', 'b'], 'A has one connection open, B none');
+  held.shift()!();
+  const late = await Promise.all(slow);
+  assert.deepEqual(late.map((r) => r.id).sort(), ['a', 'b']);
+  const after: string[] = [];
+  for (let i = 0; i < 4; i++) after.push((await get(proxy.port, '/')).id);
+  assert.deepEqual(after.sort(), ['a', 'a', 'b', 'b']);
 });
 
 test('ip_hash: one /24 lands on one server (127.0.0.x all alike), over HTTP and WebSocket; each /24 as nginx picks it', T, async (t) => {
@@ -429,6 +482,62 @@ test('max_conns caps a server (tunnels held open count); every server full gives
   await closeTunnels(events, [held[0]!]);
   assert.deepEqual([(await get(proxy.port, '/')).id, (await tunnel(t, proxy.port)).id], ['a', 'a']);
   assert.equal((await openWs(t, proxy.port)).status, 502);
+});
+
+test('max_conns: the slot is given back however a connection ends (aborts, resets, refusals, closed tunnels)', T, async (t) => {
+  const up = await startRawBackend(async (conn) => {
+    const head = (await conn.readUntil('\r\n\r\n', WAIT_MS)).toString('latin1');
+    switch (head.split(' ')[1]) {
+      case '/ok': conn.socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok'); break;
+      case '/cut': conn.socket.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b'); break;
+      case '/reset': conn.socket.destroy(); break;
+      case '/ws-refuse': conn.socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'); break;
+      case '/ws-bad-accept': conn.socket.end(switching101({ accept: 'AAAAAAAAAAAAAAAAAAAAAAAAAAA=' })); break;
+      case '/ws-then-close': conn.socket.end(switching101()); break;
+      case '/ws-hold':
+        conn.socket.write(switching101());
+        conn.socket.once('end', () => conn.socket.end()); // a FIN is passed on (half-close): answer it
+        break;
+      default: break; // /hang: no answer
+    }
+  });
+  t.after(() => up.close());
+  const proxy = await startTestProxy(conf(`
+    upstream capped { server ${up.addr} max_conns=1; }
+    server { listen 127.0.0.1:0; location / { proxy_pass http://capped; } }`), { t });
+  const slotFree = (what: string): Promise<unknown> => waitFor(async () => (await get(proxy.port, '/ok')).status === 200,
+    { timeoutMs: WAIT_MS, what: `the slot to be free after ${what}` });
+  /** A client that sends `request` and leaves once the server has it. */
+  const leaveEarly = async (request: string): Promise<void> => {
+    const seen = up.connections.length;
+    const socket = await rawConnect(proxy.port);
+    socket.write(request);
+    await waitFor(() => up.connections.length > seen && up.connections[seen]!.received.includes('\r\n\r\n'),
+      { timeoutMs: WAIT_MS, what: 'the request upstream' });
+    socket.destroy();
+  };
+
+  await slotFree('nothing');
+  await leaveEarly('GET /hang HTTP/1.1\r\nHost: x\r\n\r\n');
+  await slotFree('a client leaving before the response');
+  assert.equal((await rawRequest(proxy.port, 'GET /cut HTTP/1.1\r\nHost: x\r\n\r\n', { until: 'close' })).head?.statusCode, 200);
+  await slotFree('a response cut short');
+  assert.equal((await get(proxy.port, '/reset')).status, 502);
+  await slotFree('a reset before the response');
+  assert.equal((await openWs(t, proxy.port, { path: '/ws-refuse' })).status, 403);
+  await slotFree('a refused upgrade');
+  assert.equal((await openWs(t, proxy.port, { path: '/ws-bad-accept' })).status, 502);
+  await slotFree('a 101 with a wrong accept');
+  const closedByServer = await openWs(t, proxy.port, { path: '/ws-then-close' });
+  assert.equal(closedByServer.status, 101);
+  await waitForClose(closedByServer.socket, WAIT_MS);
+  await slotFree('a tunnel the server closed');
+  const held = await openWs(t, proxy.port, { path: '/ws-hold' });
+  assert.equal(held.status, 101);
+  // The cap still holds: the tunnel has the one slot.
+  assert.equal((await get(proxy.port, '/ok')).status, 502);
+  held.socket.destroy();
+  await slotFree('a tunnel the client closed');
 });
 
 test('backup takes traffic only while the primaries are full, and gives it back when a slot frees', T, async (t) => {

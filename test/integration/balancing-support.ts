@@ -127,7 +127,8 @@ export interface HealthBackend extends HttpBackend {
 
 export async function startHealthBackend(t: AfterHook, id: string, options: Omit<HttpBackendOptions, 'id'> = {}): Promise<HealthBackend> {
   const probes: number[] = [];
-  const self = { health: { status: 200 } as HealthAnswer, failing: false };
+  // The handler reads the switches from the returned object, so tests flip them in place.
+  const self: Pick<HealthBackend, 'health' | 'failing'> = { health: { status: 200 }, failing: false };
   const backend = await startHttpBackend((req, res) => {
     if ((req.url ?? '').startsWith('/health')) {
       req.resume();
@@ -144,13 +145,11 @@ export async function startHealthBackend(t: AfterHook, id: string, options: Omit
     }
   }, { ...options, id });
   t.after(() => backend.close());
-  return Object.assign(backend, {
-    get health() { return self.health; },
-    set health(v: HealthAnswer) { self.health = v; },
-    get failing() { return self.failing; },
-    set failing(v: boolean) { self.failing = v; },
-    probes,
-    served: () => backend.requests.filter((r) => !r.url.startsWith('/health') && !r.url.startsWith('/ws-health')).length,
+  return Object.defineProperties(backend as HealthBackend, {
+    health: { get: () => self.health, set: (v: HealthAnswer) => void (self.health = v) },
+    failing: { get: () => self.failing, set: (v: boolean) => void (self.failing = v) },
+    probes: { value: probes },
+    served: { value: () => backend.requests.filter((r) => !r.url.startsWith('/health') && !r.url.startsWith('/ws-health')).length },
   });
 }
 

@@ -13,8 +13,6 @@ import { ONE_OR_MORE, TAKE1, TAKE12, HTTP_SERVER_LOCATION, settingsOf, type Dire
 
 /** nginx `listen` parameters Sluice does not implement yet (name before any `=`). */
 const PLANNED_LISTEN_PARAMS: ReadonlyMap<string, string> = new Map([
-  ['ssl', 'TLS is not implemented yet'],
-  ['http2', 'HTTP/2 is not implemented yet'],
   ['quic', 'HTTP/3 is not implemented yet'],
   ['proxy_protocol', 'the PROXY protocol is not implemented yet'],
   ['reuseport', 'socket options are not implemented yet'],
@@ -54,9 +52,19 @@ function listen(d: Directive, scope: Scope, cx: BuildContext): void {
     port = r.value.port ?? 80;
   }
   let defaultServer = false;
+  let ssl = false;
+  let http2 = false;
   for (const param of d.args.slice(1)) {
     if (param === 'default_server' || param === 'default') {
       defaultServer = true;
+      continue;
+    }
+    if (param === 'ssl') {
+      ssl = true;
+      continue;
+    }
+    if (param === 'http2') {
+      http2 = true;
       continue;
     }
     const name = param.split('=')[0]!;
@@ -65,10 +73,10 @@ function listen(d: Directive, scope: Scope, cx: BuildContext): void {
       cx.problem(`the "${name}" parameter of the "listen" directive is not implemented yet`, d,
         `${planned}; remove "${param}" for now`);
     } else {
-      cx.problem(`invalid parameter "${param}"`, d, 'the "listen" directive takes [ADDRESS:]PORT and optionally default_server');
+      cx.problem(`invalid parameter "${param}"`, d, 'the "listen" directive takes [ADDRESS:]PORT and optionally default_server, ssl and http2');
     }
   }
-  server.listens.push({ text, host, port, defaultServer, at: locOf(d) });
+  server.listens.push({ text, host, port, defaultServer, ssl, http2, at: locOf(d) });
 }
 
 function serverName(d: Directive, scope: Scope, cx: BuildContext): void {

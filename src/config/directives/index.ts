@@ -10,6 +10,7 @@ import { logDirectives } from './log.js';
 import { mapDirectives } from './map.js';
 import { proxyDirectives } from './proxy.js';
 import { rewriteDirectives } from './rewrite.js';
+import { sslDirectives } from './ssl.js';
 import type { DirectiveSpec } from './table.js';
 import { upstreamDirectives } from './upstream.js';
 
@@ -24,6 +25,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...balancingDirectives,
   ...healthCheckDirectives,
   ...proxyDirectives,
+  ...sslDirectives,
   ...accessDirectives,
   ...adminDirectives,
 ];

@@ -28,15 +28,12 @@ function proxyPass(d: Directive, scope: Scope, cx: BuildContext): void {
     return;
   }
   const lower = url.toLowerCase();
-  if (lower.startsWith('https://')) {
-    cx.problem('https upstreams are not supported yet', d, 'TLS to upstreams is not implemented yet (another change adds it); use http:// for now');
+  const scheme = lower.startsWith('https://') ? 'https' : lower.startsWith('http://') ? 'http' : null;
+  if (scheme === null) {
+    cx.problem(`invalid URL prefix in "${url}"`, d, 'proxy_pass takes http[s]://HOST[:PORT][/URI] or http[s]://UPSTREAM_NAME[/URI]');
     return;
   }
-  if (!lower.startsWith('http://')) {
-    cx.problem(`invalid URL prefix in "${url}"`, d, 'proxy_pass takes http://HOST[:PORT][/URI] or http://UPSTREAM_NAME[/URI]');
-    return;
-  }
-  const rest = url.slice('http://'.length);
+  const rest = url.slice(`${scheme}://`.length);
   const slash = rest.indexOf('/');
   const authority = slash < 0 ? rest : rest.slice(0, slash);
   const uri = slash < 0 ? null : rest.slice(slash);
@@ -54,11 +51,11 @@ function proxyPass(d: Directive, scope: Scope, cx: BuildContext): void {
     cx.problem(URI_IN_REGEX_LOCATION, d, `remove "${uri}" from the URL; the request URI is passed unchanged`);
     return;
   }
-  // $proxy_host: the host as written, with the port when one is written and is not 80.
+  // $proxy_host: the host as written, with the port when one is written and is not the scheme's default.
   const port = r.value.port;
   const hostText = port === null ? authority : authority.slice(0, authority.lastIndexOf(':'));
-  const proxyHost = port === null || port === 80 ? hostText : authority;
-  settingsOf(scope).proxyPass = { url, host: r.value.host, port, uri, proxyHost, at: locOf(d) };
+  const proxyHost = port === null || port === (scheme === 'https' ? 443 : 80) ? hostText : authority;
+  settingsOf(scope).proxyPass = { url, scheme, host: r.value.host, port, uri, proxyHost, at: locOf(d) };
 }
 
 function proxyRedirect(d: Directive, scope: Scope, cx: BuildContext): void {

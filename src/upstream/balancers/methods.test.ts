@@ -75,6 +75,15 @@ test('hash KEY is stable per key and spreads 1,000 keys over 3 servers within ±
   }
 });
 
+test('hash and hash consistent: an empty key is balanced by round robin (nginx 1.17.1+)', () => {
+  for (const method of [HASH, CONSISTENT]) {
+    const peers = [testPeer(1), testPeer(2), testPeer(3)];
+    const bal = makeBalancer(method, peers);
+    const ports = Array.from({ length: 6 }, () => (bal.pick({ tried: new Set(), now: 1, key: '' }) as Peer).server.address.port);
+    assert.deepEqual(ports, [1, 2, 3, 1, 2, 3]);
+  }
+});
+
 test('hash consistent: removing a server moves only its keys; the plain hash moves most keys', () => {
   const keys = Array.from({ length: 2000 }, (_, i) => `user-${i}`);
   const moved = (method: BalanceMethod): { moved: number; ofRemoved: number } => {

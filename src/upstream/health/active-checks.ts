@@ -88,12 +88,16 @@ export class ActiveHealthChecks {
       s.fails++;
       if (s.healthy && s.fails >= check.fails) s.healthy = false;
     }
-    if (was === s.healthy) return;
+    // A failed probe of a check that holds the server down also re-asserts it, in case something
+    // else marked the server healthy meanwhile (a reload dropping the checks, then rolled back).
+    if (was === s.healthy && (verdict === null || s.healthy)) return;
     const healthy = [...this.#state.values()].every((m) => m.get(peer)?.healthy !== false);
     if (healthy === peer.state.healthy) return;
     peer.state.healthy = healthy;
     if (healthy) peer.state.recoveredAt = performance.now();
-    const what = `health check "${check.type} ${check.uri}" of peer ${peer.addr} in upstream "${this.#pool.name}"`;
+    // A tcp check sends no request, so it has no URI to name.
+    const probe = check.type === 'tcp' ? 'tcp' : `${check.type} ${check.uri}`;
+    const what = `health check "${probe}" of peer ${peer.addr} in upstream "${this.#pool.name}"`;
     this.#log.log('warn', healthy ? `peer is healthy, ${what}` : `peer is unhealthy (${verdict}), ${what}`);
     if (events.upstreamHealth.hasSubscribers) {
       events.upstreamHealth.publish({ upstream: this.#pool.name, server: peer.addr, healthy, reason: verdict ?? 'passed' });

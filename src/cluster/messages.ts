@@ -1,0 +1,58 @@
+/** The environment variable that carries the primary's sticky-cookie secret to its workers. */
+export const STICKY_SECRET_ENV = 'SLUICE_STICKY_SECRET';
+
+/**
+ * The IPC protocol between the primary (nginx's master) and its worker processes. Every message
+ * is a plain object tagged `sluice` so that it never mixes with Node's own cluster messages.
+ * The primary holds the configuration text it validated last and hands exactly that text to
+ * every worker it starts or reloads, so that all workers always run the same configuration.
+ */
+import type { ListenerInfo } from '../server/proxy-server.js';
+
+/** Primary -> worker. */
+export type ToWorker =
+  /** Start serving; `text` is the main config file's content the primary validated (null: read the file). */
+  | { readonly sluice: 'start'; readonly text: string | null }
+  /** Reload in place with this text (the primary validated it already). */
+  | { readonly sluice: 'reload'; readonly seq: number; readonly text: string | null }
+  | { readonly sluice: 'reopen' }
+  /** Stop: graceful for `graceMs`, then tunnels get close 1001 and the rest is destroyed. */
+  | { readonly sluice: 'stop'; readonly graceMs: number }
+  /** Another worker asked for everyone's statistics: answer with a `stats-snapshot`. */
+  | { readonly sluice: 'stats-collect'; readonly id: number }
+  /** The answer to this worker's `stats-request`: one snapshot per worker that answered. */
+  | { readonly sluice: 'stats-result'; readonly id: number; readonly snapshots: readonly unknown[] }
+  /** `sluice -t` asks: how many open tunnels lack a server among `kept`? */
+  | { readonly sluice: 'impact'; readonly id: number; readonly kept: readonly string[] };
+
+/** Worker -> primary. */
+export type FromWorker =
+  /** Sent first, once the worker listens for messages: the primary answers with `start`. */
+  | { readonly sluice: 'hello' }
+  | { readonly sluice: 'ready'; readonly listeners: readonly ListenerInfo[] }
+  /** The start failed (a bind error, say); the worker exits after sending this. */
+  | { readonly sluice: 'failed'; readonly message: string }
+  /** A reload's result: listeners opened and closed, tunnels to removed servers (or why it failed). */
+  | {
+    readonly sluice: 'reloaded'; readonly seq: number; readonly ok: boolean; readonly message: string;
+    readonly drained: number; readonly opened: number; readonly closed: number;
+  }
+  /** An admin endpoint in this worker wants the statistics of every worker. */
+  | { readonly sluice: 'stats-request'; readonly id: number }
+  /** This worker's statistics (null when it has none to give). */
+  | { readonly sluice: 'stats-snapshot'; readonly id: number; readonly snapshot: unknown }
+  | { readonly sluice: 'impact-result'; readonly id: number; readonly open: number; readonly drained: number };
+
+function tagged(m: unknown): m is { sluice: string } {
+  return typeof m === 'object' && m !== null && typeof (m as { sluice?: unknown }).sluice === 'string';
+}
+
+/** True for a message of this protocol sent by the primary. */
+export function isToWorker(m: unknown): m is ToWorker {
+  return tagged(m);
+}
+
+/** True for a message of this protocol sent by a worker. */
+export function isFromWorker(m: unknown): m is FromWorker {
+  return tagged(m);
+}

@@ -1,0 +1,143 @@
+/**
+ * A worker process (nginx's worker): runs the proxy from the configuration text the primary
+ * validated, shares the listen sockets through Node's cluster module, and does what the primary
+ * says (reload in place, reopen logs, stop). Signals are the primary's business: a Ctrl-C in a
+ * terminal reaches the whole process group, and the primary decides how the workers stop.
+ */
+import cluster from 'node:cluster';
+import { ConfigError, formatProblem, startProxy } from '../index.js';
+import type { ProxyHandle, StartOptions } from '../index.js';
+import { STICKY_SECRET_ENV, isToWorker } from './messages.js';
+import type { FromWorker, ToWorker } from './messages.js';
+import type { StatsSnapshot } from '../observability/stats.js';
+
+/** How long a worker waits for the primary's `start` message before giving up. */
+const START_WAIT_MS = 30_000;
+
+/** How long a worker waits for the other workers' statistics before serving its own. */
+export const STATS_WAIT_MS = 2_000;
+
+function send(m: FromWorker): void {
+  if (process.connected) process.send?.(m);
+}
+
+/**
+ * Runs one worker until the primary stops it (or goes away). Resolves with the exit code: 0 after
+ * a stop, 1 when the proxy could not start.
+ */
+export async function runWorker(options: StartOptions): Promise<number> {
+  // The primary coordinates shutdown and reloads; these signals reach workers only as part of a
+  // process group (a terminal's Ctrl-C) and must not take a worker down on their own.
+  for (const sig of ['SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const) process.on(sig, () => {});
+
+  // One listener from the first moment: what the primary sends while the proxy starts (a stop,
+  // a reload) waits in the queue instead of being lost.
+  const queue: ToWorker[] = [];
+  let deliver: ((m: ToWorker) => void) | null = null;
+  let started: ((text: string | null) => void) | null = null;
+  process.on('message', (m: unknown) => {
+    if (!isToWorker(m)) return;
+    if (m.sluice === 'start') started?.(m.text);
+    else if (deliver) deliver(m);
+    else queue.push(m);
+  });
+
+  let proxy: ProxyHandle;
+  try {
+    const text = await new Promise<string | null>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the primary process sent no start message')), START_WAIT_MS);
+      started = (t) => {
+        started = null;
+        clearTimeout(timer);
+        resolve(t);
+      };
+      // A message sent before this process listened would be lost: ask for the start instead.
+      send({ sluice: 'hello' });
+    });
+    const secret = process.env[STICKY_SECRET_ENV];
+    const shared = secret ? { stickySecret: Buffer.from(secret, 'hex') } : {};
+    proxy = await startProxy(text === null ? { ...options, ...shared } : { ...options, ...shared, text });
+  } catch (e) {
+    const message = e instanceof ConfigError
+      ? e.problems.map((p) => formatProblem(p)).join('\n')
+      : `[emerg] ${(e as Error).message}`;
+    // The primary reports it (once, not once per worker).
+    if (process.connected) send({ sluice: 'failed', message });
+    else process.stderr.write(message.split('\n').map((l) => `sluice: ${l}\n`).join(''));
+    return 1;
+  }
+
+  let nextStatsId = 1;
+  const pendingStats = new Map<number, (snapshots: readonly unknown[]) => void>();
+  // The status handlers of this worker serve every worker's figures: the others' come over IPC.
+  const stats = proxy.stats;
+  stats?.setGatherer(() => new Promise<readonly StatsSnapshot[]>((resolve) => {
+    const id = nextStatsId++;
+    const timer = setTimeout(() => {
+      pendingStats.delete(id);
+      resolve([]);
+    }, STATS_WAIT_MS);
+    pendingStats.set(id, (snapshots) => {
+      clearTimeout(timer);
+      pendingStats.delete(id);
+      resolve(snapshots as readonly StatsSnapshot[]);
+    });
+    send({ sluice: 'stats-request', id });
+  }));
+
+  return new Promise<number>((done) => {
+    let stopping = false;
+    const stop = (graceMs: number): void => {
+      if (stopping) return;
+      stopping = true;
+      stats?.setGatherer(null);
+      void proxy.close(graceMs).then(() => done(0));
+    };
+    // The primary is gone (killed, say): a worker never outlives it. Node's cluster exits the
+    // process at once on an unexpected disconnect; this covers a plain child_process fork.
+    process.once('disconnect', () => {
+      proxy.destroy();
+      done(0);
+    });
+    // A worker told to stop on its own (kill PID) exits at once; the primary starts another.
+    process.on('SIGTERM', () => stop(0));
+
+    deliver = (m: ToWorker): void => {
+      switch (m.sluice) {
+        case 'reload':
+          if (stopping) return;
+          proxy.reload(m.text === null ? {} : { text: m.text }).then(
+            (r) => send({ sluice: 'reloaded', seq: m.seq, ok: true, message: '', drained: r.drained, opened: r.opened.length, closed: r.closed.length }),
+            (e: unknown) => send({ sluice: 'reloaded', seq: m.seq, ok: false, message: (e as Error).message, drained: 0, opened: 0, closed: 0 }),
+          );
+          return;
+        case 'reopen':
+          proxy.reopenLogs();
+          return;
+        case 'stop':
+          stop(m.graceMs);
+          return;
+        case 'stats-collect':
+          send({ sluice: 'stats-snapshot', id: m.id, snapshot: stats && !stopping ? stats.snapshot() : null });
+          return;
+        case 'stats-result':
+          pendingStats.get(m.id)?.(m.snapshots.filter((s) => s !== null));
+          return;
+        case 'impact': {
+          const impact = proxy.drainImpact(new Set(m.kept));
+          send({ sluice: 'impact-result', id: m.id, open: impact.open, drained: impact.drained });
+          return;
+        }
+        case 'start':
+          return;
+      }
+    };
+    send({ sluice: 'ready', listeners: proxy.listeners });
+    for (const m of queue.splice(0)) deliver(m);
+  });
+}
+
+/** True in a process the primary forked. */
+export function isWorkerProcess(): boolean {
+  return cluster.isWorker;
+}

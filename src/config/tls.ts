@@ -1,0 +1,298 @@
+/**
+ * The TLS part of the control plane: defaults and merging of the `ssl_*` and `proxy_ssl_*`
+ * settings, reading certificates and keys when the config is loaded (so `sluice -t` reports a
+ * missing file, a key that does not open or does not match its certificate, and an `ssl` listen
+ * without a certificate, each with file:line), and the checks across servers that share an ssl
+ * address. The data plane gets PEM text and never touches the disk.
+ */
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { BuildContext } from './build-context.js';
+import { openFailedMessage } from './include.js';
+import type {
+  ConfigFileRef, Listen, LoadedCertificate, ProxySslSettings, ServerTls, SourceLoc, SslSettings, UpstreamTls,
+} from './types.js';
+
+/** nginx's defaults for ngx_http_ssl_module (1.23.4 and later for the protocols). */
+export const SSL_DEFAULTS: SslSettings = Object.freeze<SslSettings>({
+  certificates: [],
+  certificateKeys: [],
+  protocols: ['TLSv1.2', 'TLSv1.3'],
+  ciphers: 'HIGH:!aNULL:!MD5',
+  preferServerCiphers: false,
+  sessionTimeout: 300_000,
+  sessionTickets: true,
+  passwordFile: null,
+  clientCertificate: null,
+  verifyClient: 'off',
+});
+
+/** nginx's defaults for the proxy_ssl_* directives. */
+export const PROXY_SSL_DEFAULTS: ProxySslSettings = Object.freeze<ProxySslSettings>({
+  verify: false,
+  trustedCertificate: null,
+  serverName: false,
+  name: null,
+  certificate: null,
+  certificateKey: null,
+  protocols: ['TLSv1.2', 'TLSv1.3'],
+  ciphers: 'DEFAULT',
+  passwordFile: null,
+});
+
+/** nginx merges each ssl directive on its own: a value written at this level wins. */
+function merge<T extends object>(parent: T, own: Partial<T> | undefined): T {
+  if (own === undefined) return parent;
+  const out = { ...parent };
+  for (const [k, v] of Object.entries(own)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+export function mergeSsl(parent: SslSettings, own: Partial<SslSettings> | undefined): SslSettings {
+  return merge(parent, own);
+}
+
+export function mergeProxySsl(parent: ProxySslSettings, own: Partial<ProxySslSettings> | undefined): ProxySslSettings {
+  return merge(parent, own);
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** Files read during one load, so a certificate inherited by many servers is read (and reported) once. */
+interface LoadCache {
+  readonly files: Map<string, { text: string } | { error: unknown }>;
+  readonly pairs: Map<string, LoadedCertificate | null>;
+  readonly reported: Set<string>;
+}
+
+const caches = new WeakMap<BuildContext, LoadCache>();
+
+function cacheOf(cx: BuildContext): LoadCache {
+  let c = caches.get(cx);
+  if (c === undefined) caches.set(cx, c = { files: new Map(), pairs: new Map(), reported: new Set() });
+  return c;
+}
+
+function problemOnce(cx: BuildContext, message: string, at: SourceLoc, hint?: string): void {
+  const cache = cacheOf(cx);
+  const key = `${message}\0${at.file}\0${at.line}`;
+  if (cache.reported.has(key)) return;
+  cache.reported.add(key);
+  cx.problem(message, at, hint);
+}
+
+function readText(cx: BuildContext, path: string): { text: string } | { error: unknown } {
+  const cache = cacheOf(cx);
+  let r = cache.files.get(path);
+  if (r === undefined) {
+    try {
+      r = { text: readFileSync(path, 'utf8') };
+    } catch (error) {
+      r = { error };
+    }
+    cache.files.set(path, r);
+  }
+  return r;
+}
+
+/** "BIO_new_file() failed (2: No such file or directory)", from nginx's wording of a failed read. */
+function readFailure(path: string, error: unknown): string {
+  const open = openFailedMessage(path, error);
+  return `BIO_new_file() failed ${open.slice(open.lastIndexOf(' (') + 1)}`;
+}
+
+const PATH_HINT = 'check the path; a relative path starts at the prefix (the directory of the main configuration file, or -p)';
+
+/** Reads a PEM file of one or more certificates; reports nginx-style problems and returns null on failure. */
+function readCertificates(cx: BuildContext, ref: ConfigFileRef, what: string): { pem: string; first: X509Certificate } | null {
+  const r = readText(cx, ref.path);
+  if ('error' in r) {
+    problemOnce(cx, `cannot load ${what} "${ref.path}": ${readFailure(ref.path, r.error)}`, ref.loc, PATH_HINT);
+    return null;
+  }
+  const blocks = r.text.match(PEM_CERT) ?? [];
+  let first: X509Certificate | null = null;
+  for (const block of blocks) {
+    try {
+      const x = new X509Certificate(block);
+      first ??= x;
+    } catch (error) {
+      problemOnce(cx, `cannot load ${what} "${ref.path}": PEM_read_bio_X509() failed (${(error as Error).message})`, ref.loc,
+        'the file holds a "-----BEGIN CERTIFICATE-----" block that is not a valid X.509 certificate');
+      return null;
+    }
+  }
+  if (first === null) {
+    problemOnce(cx, `cannot load ${what} "${ref.path}": PEM_read_bio_X509_AUX() failed (no start line)`, ref.loc,
+      `"${ref.path}" must hold PEM certificates ("-----BEGIN CERTIFICATE-----")`);
+    return null;
+  }
+  return { pem: r.text, first };
+}
+
+/** nginx's ssl_password_file: one pass phrase per line, tried in order. */
+function readPasswords(cx: BuildContext, ref: ConfigFileRef | null): string[] | null {
+  if (ref === null) return [];
+  const r = readText(cx, ref.path);
+  if ('error' in r) {
+    problemOnce(cx, openFailedMessage(ref.path, r.error), ref.loc, PATH_HINT);
+    return null;
+  }
+  const lines = r.text.split(/\r?\n/);
+  if (lines.at(-1) === '') lines.pop();
+  if (lines.length === 0) {
+    problemOnce(cx, `empty file "${ref.path}"`, ref.loc, 'write one pass phrase per line');
+    return null;
+  }
+  return lines;
+}
+
+/** Opens a private key, trying each pass phrase as nginx does; null (reported) when none works. */
+function openKey(
+  cx: BuildContext, ref: ConfigFileRef, passwords: readonly string[], passwordDirective: string,
+): { pem: string; key: KeyObject; passphrase: string | null } | null {
+  const r = readText(cx, ref.path);
+  if ('error' in r) {
+    problemOnce(cx, `cannot load certificate key "${ref.path}": ${readFailure(ref.path, r.error)}`, ref.loc, PATH_HINT);
+    return null;
+  }
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(r.text)) {
+    problemOnce(cx, `cannot load certificate key "${ref.path}": PEM_read_bio_PrivateKey() failed (no start line)`, ref.loc,
+      `"${ref.path}" must hold a PEM private key ("-----BEGIN PRIVATE KEY-----")`);
+    return null;
+  }
+  const encrypted = /ENCRYPTED/.test(r.text);
+  const tries: (string | null)[] = encrypted ? [...passwords] : [null];
+  if (encrypted && tries.length === 0) {
+    problemOnce(cx, `cannot load certificate key "${ref.path}": the key is encrypted and no pass phrase was given`, ref.loc,
+      `write its pass phrase in a file and name it with "${passwordDirective} FILE;"`);
+    return null;
+  }
+  let last: unknown = null;
+  for (const passphrase of tries) {
+    try {
+      const key = createPrivateKey(passphrase === null ? { key: r.text } : { key: r.text, passphrase });
+      return { pem: r.text, key, passphrase };
+    } catch (error) {
+      last = error;
+    }
+  }
+  const reason = (last as NodeJS.ErrnoException | null)?.code === 'ERR_OSSL_BAD_DECRYPT' ? 'bad decrypt' : (last as Error).message;
+  problemOnce(cx, `cannot load certificate key "${ref.path}": PEM_read_bio_PrivateKey() failed (${reason})`, ref.loc,
+    encrypted ? `none of the pass phrases in "${passwordDirective}" opens this key` : undefined);
+  return null;
+}
+
+/** A certificate and its key, read and matched (nginx: SSL_CTX_use_PrivateKey ... key values mismatch). */
+function loadPair(
+  cx: BuildContext, certRef: ConfigFileRef, keyRef: ConfigFileRef, passwordFile: ConfigFileRef | null, passwordDirective: string,
+): LoadedCertificate | null {
+  const cache = cacheOf(cx);
+  const id = `${certRef.path}\0${keyRef.path}\0${passwordFile?.path ?? ''}`;
+  if (cache.pairs.has(id)) return cache.pairs.get(id) ?? null;
+  let result: LoadedCertificate | null = null;
+  const cert = readCertificates(cx, certRef, 'certificate');
+  const passwords = readPasswords(cx, passwordFile);
+  const key = passwords === null ? null : openKey(cx, keyRef, passwords, passwordDirective);
+  if (cert !== null && key !== null) {
+    if (cert.first.checkPrivateKey(key.key)) {
+      result = { certFile: certRef.path, keyFile: keyRef.path, cert: cert.pem, key: key.pem, passphrase: key.passphrase };
+    } else {
+      problemOnce(cx, `SSL_CTX_use_PrivateKey("${keyRef.path}") failed (key values mismatch)`, keyRef.loc,
+        `the key does not belong to the certificate "${certRef.path}"; pair each ssl_certificate with its own key, in the same order`);
+    }
+  }
+  cache.pairs.set(id, result);
+  return result;
+}
+
+/**
+ * Reads the certificates of a server (called for every server with `ssl_certificate`, as nginx
+ * loads them whether or not the server listens with ssl). Null when it has none or one failed
+ * (the failure is reported).
+ */
+export function loadServerTls(ssl: SslSettings, serverLoc: SourceLoc, cx: BuildContext): ServerTls | null {
+  if (ssl.certificates.length === 0) return null;
+  const certificates: LoadedCertificate[] = [];
+  let ok = true;
+  ssl.certificates.forEach((certRef, i) => {
+    const keyRef = ssl.certificateKeys[i];
+    if (keyRef === undefined) {
+      problemOnce(cx, `no "ssl_certificate_key" is defined for certificate "${certRef.path}"`, certRef.loc,
+        'add "ssl_certificate_key FILE;" next to it (keys pair with certificates in order)');
+      ok = false;
+      return;
+    }
+    const pair = loadPair(cx, certRef, keyRef, ssl.passwordFile, 'ssl_password_file');
+    if (pair === null) ok = false;
+    else certificates.push(pair);
+  });
+  let clientCa: string | null = null;
+  if (ssl.clientCertificate !== null) {
+    const ca = readCertificates(cx, ssl.clientCertificate, 'client certificates');
+    if (ca === null) ok = false;
+    else clientCa = ca.pem;
+  } else if (ssl.verifyClient === 'on' || ssl.verifyClient === 'optional') {
+    problemOnce(cx, 'no ssl_client_certificate for ssl_verify_client', serverLoc,
+      'name the CA certificates that client certificates must chain to with "ssl_client_certificate FILE;"');
+    ok = false;
+  }
+  return ok ? { certificates, clientCa } : null;
+}
+
+/** The TLS material of a location that proxies to `https://`. Null (reported) when a file failed. */
+export function loadUpstreamTls(p: ProxySslSettings, cx: BuildContext): UpstreamTls | null {
+  let ok = true;
+  let ca: string | null = null;
+  if (p.trustedCertificate !== null) {
+    const r = readCertificates(cx, p.trustedCertificate, 'trusted certificates');
+    if (r === null) ok = false;
+    else ca = r.pem;
+  }
+  let certificate: LoadedCertificate | null = null;
+  if (p.certificate !== null) {
+    if (p.certificateKey === null) {
+      problemOnce(cx, `no "proxy_ssl_certificate_key" is defined for certificate "${p.certificate.path}"`, p.certificate.loc,
+        'add "proxy_ssl_certificate_key FILE;" with the key of this client certificate');
+      ok = false;
+    } else {
+      certificate = loadPair(cx, p.certificate, p.certificateKey, p.passwordFile, 'proxy_ssl_password_file');
+      if (certificate === null) ok = false;
+    }
+  }
+  if (!ok) return null;
+  return { verify: p.verify, ca, serverName: p.serverName, name: p.name, certificate, protocols: p.protocols, ciphers: p.ciphers };
+}
+
+/**
+ * Checks across servers, per address (nginx ORs `ssl` and `http2` over every listen of an
+ * address): every server on an ssl address needs a certificate (nginx's `no "ssl_certificate" is
+ * defined for the "listen ... ssl" directive`, at the server's line), and `http2` needs `ssl`
+ * (HTTP/2 without TLS, h2c, is not implemented).
+ */
+export function checkSslListens(
+  servers: readonly { readonly listens: readonly Listen[]; readonly settings: { readonly ssl: SslSettings }; readonly loc: SourceLoc }[],
+  cx: BuildContext,
+): void {
+  const sslKeys = new Set<string>();
+  const h2: Listen[] = [];
+  for (const s of servers) {
+    for (const l of s.listens) {
+      if (l.ssl) sslKeys.add(l.key);
+      if (l.http2) h2.push(l);
+    }
+  }
+  for (const l of h2) {
+    if (!sslKeys.has(l.key)) {
+      problemOnce(cx, 'the "http2" parameter of the "listen" directive needs "ssl"', l.loc,
+        'HTTP/2 without TLS (h2c) is not implemented; write "listen ... ssl http2" with a certificate, or remove "http2"');
+    }
+  }
+  for (const s of servers) {
+    if (s.settings.ssl.certificates.length > 0) continue;
+    if (s.listens.some((l) => sslKeys.has(l.key))) {
+      problemOnce(cx, 'no "ssl_certificate" is defined for the "listen ... ssl" directive', s.loc,
+        'add "ssl_certificate FILE;" and "ssl_certificate_key FILE;" to this server (or to http {} for every server)');
+    }
+  }
+}

@@ -1,0 +1,362 @@
+/**
+ * WebSockets over HTTP/2 (RFC 8441), which nginx does not do. The client sends an extended CONNECT
+ * (`:method CONNECT`, `:protocol websocket`, allowed by our SETTINGS_ENABLE_CONNECT_PROTOCOL);
+ * the upstream gets the ordinary HTTP/1.1 upgrade it expects, with the same forwarded headers as an
+ * HTTP/1.1 WebSocket request and a fresh Sec-WebSocket-Key (RFC 8441 5: HTTP/2 has none), whose
+ * Sec-WebSocket-Accept is checked. A 101 becomes a 200 on the client's stream (without the
+ * HTTP/1.1-only Upgrade, Connection and Sec-WebSocket-Accept), and the stream's DATA and the
+ * upstream's bytes are then relayed as they are, with flow control both ways: a stream that cannot
+ * take more pauses the upstream socket; an upstream that cannot take more stops reading the stream
+ * (so no WINDOW_UPDATE goes to the client). END_STREAM and FIN map to each other (half-close),
+ * RST_STREAM and a TCP reset or error map to each other (RFC 8441 4, RFC 9113 8.5 CONNECT_ERROR).
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { constants as h2 } from 'node:http2';
+import type { ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { ProxyError } from '../core/errors.js';
+import { timerDelay } from '../core/timers.js';
+import type { Peer } from '../upstream/peer.js';
+import { acceptKey } from '../websocket/accept-key.js';
+import { FrameCursor } from '../websocket/frame-cursor.js';
+import { encodeClose } from '../websocket/frame-writer.js';
+import { runAttempts } from './attempts.js';
+import type { TryOutcome } from './attempts.js';
+import { answerLocally, relayH2Response, upstreamUrl } from './h2-forward.js';
+import type { H2Request } from './h2-messages.js';
+import { h2ResponseHeaders, headerBytes, sendLocalH2 } from './h2-messages.js';
+import { logContext } from './log-context.js';
+import { exchangeWithPeer } from './peer-exchange.js';
+import { pickKey } from './proxy-route.js';
+import type { ProxyRoute } from './proxy-route.js';
+import type { ProxyRuntime } from './proxy-runtime.js';
+import { RequestContext } from './request-context.js';
+import type { UpstreamAttempt } from './request-context.js';
+import { errorResponse } from './respond.js';
+import { relayHeaders, rememberSent } from './response-headers.js';
+import type { Exchange } from './upstream-exchange.js';
+import type { ForwardMode } from './upstream-request.js';
+import type { Tunnel } from './ws-tunnel.js';
+
+const WEBSOCKET: ForwardMode = Object.freeze({ upgrade: 'websocket', upgradeValue: 'websocket' });
+
+/** Response fields that only mean something in an HTTP/1.1 upgrade (RFC 8441 5). */
+const HTTP1_UPGRADE_ONLY = new Set(['sec-websocket-accept']);
+
+function noop(): void {}
+
+/**
+ * The request the upstream gets for an extended CONNECT: GET with the client's path and headers,
+ * a fresh Sec-WebSocket-Key, and Upgrade/Connection as an HTTP/1.1 client would send them (so
+ * `$http_upgrade` reads "websocket" as for an HTTP/1.1 WebSocket request).
+ */
+function upgradeContext(rt: ProxyRuntime, socket: TLSSocket, m: H2Request): { ctx: RequestContext; key: string } {
+  const key = randomBytes(16).toString('base64');
+  const raw: string[] = [];
+  for (let i = 0; i < m.rawHeaders.length; i += 2) {
+    if (m.rawHeaders[i] === 'sec-websocket-key') continue;
+    raw.push(m.rawHeaders[i] as string, m.rawHeaders[i + 1] as string);
+  }
+  raw.push('sec-websocket-key', key);
+  const headers = { ...m.headers, 'sec-websocket-key': key, upgrade: 'websocket', connection: 'upgrade' };
+  delete headers['transfer-encoding'];
+  const ctx = new RequestContext(rt.connInfo(socket), 'GET', m.path, '2.0', headers, raw, performance.now());
+  ctx.upgrade = 'websocket';
+  ctx.websocket = true;
+  ctx.bytesReceived = headerBytes(m.rawHeaders);
+  return { ctx, key };
+}
+
+/** RFC 6455 4.1 as the proxy checks it for its own key: a 101 to websocket with the right accept. */
+function checkSwitch(key: string, res: IncomingMessage): ProxyError | null {
+  const got = (res.headers.upgrade ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
+  if (got !== 'websocket') return new ProxyError('UPSTREAM_UPGRADE_MISMATCH', `asked "websocket", got "${got}"`);
+  if (res.headers['sec-websocket-accept'] !== acceptKey(key)) return new ProxyError('UPSTREAM_BAD_ACCEPT');
+  return null;
+}
+
+/** An extended CONNECT on a client stream. */
+export function handleH2WebSocket(rt: ProxyRuntime, socket: TLSSocket, stream: ServerHttp2Stream, m: H2Request): void {
+  const { ctx, key } = upgradeContext(rt, socket, m);
+  let finished = false;
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
+    ctx.endMs = performance.now();
+    rt.finish(ctx);
+  };
+  stream.once('close', () => {
+    if (ctx.tunnelStartMs !== 0) return;
+    if (ctx.status === 0) ctx.status = 499;
+    finish();
+  });
+  const decision = rt.routesFor(socket).route(ctx);
+  if ((m.protocol ?? '').toLowerCase() !== 'websocket') {
+    // RFC 8441 4: other protocols are not something this proxy can carry to an HTTP/1.1 upstream.
+    rt.errorLog(ctx.settings).log('info', `client sent extended CONNECT for unsupported protocol "${m.protocol ?? ''}"${logContext(ctx)}`, ctx.conn.id);
+    sendLocalH2(stream, errorResponse(501, ctx.settings, ctx, rt.vars), ctx);
+    return;
+  }
+  if (decision.kind === 'admin') {
+    sendLocalH2(stream, errorResponse(405, decision.settings, ctx, rt.vars), ctx);
+    return;
+  }
+  if (answerLocally(rt, stream, ctx, decision)) return;
+  const route = rt.proxyRoute(ctx.location as NonNullable<typeof ctx.location>);
+  void proxyWebSocket(rt, ctx, route, stream, key, finish);
+}
+
+async function proxyWebSocket(
+  rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, stream: ServerHttp2Stream, key: string, finish: () => void,
+): Promise<void> {
+  const log = rt.errorLog(route.settings);
+  let current: Exchange | null = null;
+  let clientGone = false;
+  stream.once('close', () => {
+    if (ctx.tunnelStartMs !== 0 || ctx.status !== 0) return;
+    clientGone = true;
+    current?.abort();
+  });
+  const tryPeer = async (peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<TryOutcome> => {
+    const x = await exchangeWithPeer({
+      rt, ctx, route, peer, attempt, more, mode: WEBSOCKET, body: null,
+      clientGone: () => clientGone,
+      setCurrent: (ex) => void (current = ex),
+      onLateError: () => {
+        if (!stream.destroyed) stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+      },
+      checkSwitch: (res) => checkSwitch(key, res),
+    });
+    if (x.kind === 'done') return x.outcome;
+    if (x.kind === 'upgrade') {
+      openH2Tunnel(rt, ctx, route, peer, stream, x.res, x.socket, x.head, x.release, finish);
+      return { ok: true };
+    }
+    // A refused upgrade is relayed as an ordinary response; the stream ends with it.
+    relayH2Response(rt, ctx, route, peer, attempt, stream, x.res, x.release, () => {
+      if (!stream.destroyed) stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+    });
+    return { ok: true };
+  };
+  const failure = await runAttempts(ctx, route, tryPeer, (peer, error) => {
+    if (error.code !== 'CLIENT_CLOSED') log.log('error', `${error.message}${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
+  }, pickKey(route, ctx, rt.vars));
+  if (failure === null) return;
+  if (failure.code === 'CLIENT_CLOSED' || clientGone) {
+    ctx.status = 499;
+    finish();
+    return;
+  }
+  if (failure.code === 'NO_LIVE_UPSTREAMS') log.log('error', `${failure.message}${logContext(ctx)}`, ctx.conn.id);
+  sendLocalH2(stream, errorResponse(failure.status, route.settings, ctx, rt.vars), ctx);
+}
+
+function openH2Tunnel(
+  rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, peer: Peer, stream: ServerHttp2Stream,
+  res: IncomingMessage, upstream: Socket, upstreamHead: Buffer, release: () => void, finish: () => void,
+): void {
+  ctx.upstreamHeaders = res.headers;
+  // The client is answered 200 (RFC 8441 5); add_header and the filters see the 101 they relay.
+  ctx.status = 200;
+  const flat = relayHeaders(ctx, route, rt.vars, 101, res.rawHeaders, peer).filter((_, i, a) => {
+    const name = (i % 2 === 0 ? a[i] : a[i - 1]) as string;
+    return !HTTP1_UPGRADE_ONLY.has(name.toLowerCase());
+  });
+  flat.unshift('Server', 'sluice');
+  rememberSent(ctx, flat);
+  if (stream.destroyed || stream.closed) {
+    upstream.destroy();
+    release();
+    finish();
+    return;
+  }
+  try {
+    stream.respond(h2ResponseHeaders(200, flat));
+  } catch (err) {
+    upstream.destroy();
+    release();
+    rt.errorLog(route.settings).log('error', `cannot relay upstream response: ${(err as Error).message}${logContext(ctx)}`, ctx.conn.id);
+    stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+    return;
+  }
+  ctx.bytesSent += headerBytes(flat);
+  ctx.tunnelStartMs = performance.now();
+  const tunnel = new H2Tunnel(stream, upstream, ctx, route.settings.proxyReadTimeout, (t, reason) => {
+    release();
+    rt.tunnelClosed(t as unknown as Tunnel);
+    if (reason === 'idle timeout') {
+      rt.errorLog(route.settings).log('info', `upstream timed out (110: Connection timed out) while proxying upgraded connection${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
+    }
+    finish();
+  });
+  rt.tunnelOpened(tunnel as unknown as Tunnel);
+  // Server bytes that came with the 101 go first.
+  if (upstreamHead.length > 0) tunnel.toClient(upstreamHead);
+}
+
+/**
+ * RFC 9113 8.5: an error on the stream is passed on as a TCP reset. Node can reset a plain TCP
+ * socket; a TLS one (an https upstream) is destroyed instead.
+ */
+function resetSocket(socket: Socket): void {
+  try {
+    if ('encrypted' in socket) socket.destroy();
+    else socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
+}
+
+/** What an H2Tunnel reports when both sides are done. */
+export type H2TunnelEnd = (tunnel: H2Tunnel, reason: string) => void;
+
+/**
+ * An RFC 8441 tunnel: the client's stream on one side, the upstream's socket on the other. It has
+ * the shape of the HTTP/1.1 Tunnel that the registry, reloads and shutdown use (`ctx`, `reason`,
+ * `goAway`, `destroy`).
+ */
+export class H2Tunnel {
+  readonly stream: ServerHttp2Stream;
+  readonly upstream: Socket;
+  readonly ctx: RequestContext;
+  reason = '';
+  /** Frame boundaries each way, so that going away ends each direction with a close frame between two frames. */
+  readonly up = new FrameCursor();
+  readonly down = new FrameCursor();
+  #goingAway = false;
+  #closeSentUp = false;
+  #closeSentDown = false;
+  #awayTimer: NodeJS.Timeout | null = null;
+  #streamClosed = false;
+  #upstreamClosed = false;
+  readonly #onEnd: H2TunnelEnd;
+
+  constructor(stream: ServerHttp2Stream, upstream: Socket, ctx: RequestContext, idleTimeout: number, onEnd: H2TunnelEnd) {
+    this.stream = stream;
+    this.upstream = upstream;
+    this.ctx = ctx;
+    this.#onEnd = onEnd;
+    upstream.allowHalfOpen = true;
+    upstream.setNoDelay(true);
+    upstream.on('error', noop);
+    stream.on('data', (chunk: Buffer) => this.#fromClient(chunk));
+    upstream.on('data', (chunk: Buffer) => this.toClient(chunk));
+    upstream.on('drain', () => stream.resume());
+    stream.on('drain', () => upstream.resume());
+    // END_STREAM <-> FIN (RFC 8441 4): each direction ends on its own.
+    stream.on('end', () => {
+      if (!this.reason) this.reason = 'client closed';
+      if (!upstream.destroyed) upstream.end();
+    });
+    upstream.on('end', () => {
+      if (!this.reason) this.reason = 'upstream closed';
+      if (!stream.destroyed && !stream.closed) stream.end();
+    });
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
+      if (!this.reason) this.reason = `upstream error: ${err.code ?? err.message}`;
+    });
+    upstream.on('close', (hadError: boolean) => {
+      this.#upstreamClosed = true;
+      // A reset or error upstream resets the stream (RFC 9113 8.5: CONNECT_ERROR).
+      if (!stream.destroyed && !stream.closed) {
+        if (hadError || !upstream.readableEnded) stream.close(h2.NGHTTP2_CONNECT_ERROR);
+        else stream.end();
+      }
+      this.#maybeDone();
+    });
+    stream.on('close', () => {
+      this.#streamClosed = true;
+      if (stream.rstCode !== h2.NGHTTP2_NO_ERROR) {
+        if (!this.reason) this.reason = `client reset (${stream.rstCode})`;
+        resetSocket(upstream);
+      } else if (!upstream.destroyed) {
+        // Both directions ended cleanly on the stream: finish writing, then close.
+        if (upstream.writableEnded) upstream.destroySoon();
+        else upstream.end(() => upstream.destroy());
+      }
+      this.#maybeDone();
+    });
+    if (idleTimeout > 0) {
+      // Stream reads and writes both reset its timer: this measures idleness both ways.
+      stream.setTimeout(timerDelay(idleTimeout), () => this.destroy('idle timeout'));
+    }
+    upstream.resume();
+  }
+
+  /** @internal upstream bytes to the client (flow control: pause the upstream while the stream is full). */
+  toClient(chunk: Buffer): void {
+    this.ctx.bytesSent += chunk.length;
+    if (this.#goingAway) {
+      this.#relayUntilBoundary(chunk, false);
+      return;
+    }
+    this.down.advance(chunk);
+    if (!this.stream.write(chunk)) this.upstream.pause();
+  }
+
+  #fromClient(chunk: Buffer): void {
+    this.ctx.bytesReceived += chunk.length;
+    if (this.#goingAway) {
+      this.#relayUntilBoundary(chunk, true);
+      return;
+    }
+    this.up.advance(chunk);
+    // Not reading the stream holds back WINDOW_UPDATE: the client's sending stops at its window.
+    if (!this.upstream.write(chunk)) this.stream.pause();
+  }
+
+  /** Both sides at once (shutdown): the stream is reset, the upstream socket destroyed. */
+  destroy(reason: string): void {
+    if (!this.reason) this.reason = reason;
+    if (!this.stream.destroyed && !this.stream.closed) this.stream.close(h2.NGHTTP2_CANCEL);
+    this.upstream.destroy();
+  }
+
+  /** Ends politely (drain after a reload, shutdown): a close frame 1001 each way at frame boundaries, as Tunnel does. */
+  goAway(reason: string): void {
+    if (this.#goingAway) return;
+    if (!this.reason) this.reason = reason;
+    this.#goingAway = true;
+    this.#awayTimer = setTimeout(() => this.destroy(reason), 2000);
+    this.#awayTimer.unref();
+    if (this.up.atBoundary) this.#sendClose(true);
+    if (this.down.atBoundary) this.#sendClose(false);
+  }
+
+  #relayUntilBoundary(chunk: Buffer, toUpstream: boolean): void {
+    if (toUpstream ? this.#closeSentUp : this.#closeSentDown) return;
+    const cursor = toUpstream ? this.up : this.down;
+    const cut = cursor.advanceToBoundary(chunk);
+    const write = (b: Buffer): void => void (toUpstream ? this.upstream.write(b) : this.stream.write(b));
+    if (cut === -1) {
+      write(chunk);
+      return;
+    }
+    if (cut > 0) write(chunk.subarray(0, cut));
+    this.#sendClose(toUpstream);
+  }
+
+  #sendClose(toUpstream: boolean): void {
+    if (toUpstream) {
+      if (this.#closeSentUp) return;
+      this.#closeSentUp = true;
+      if (!this.upstream.destroyed) this.upstream.write(encodeClose(1001, 'going away', true));
+    } else {
+      if (this.#closeSentDown) return;
+      this.#closeSentDown = true;
+      if (!this.stream.destroyed && !this.stream.closed) this.stream.write(encodeClose(1001, 'going away'));
+    }
+    if (this.#closeSentUp && this.#closeSentDown) {
+      if (!this.stream.destroyed && !this.stream.closed) this.stream.end();
+      this.upstream.end();
+    }
+  }
+
+  #maybeDone(): void {
+    if (!this.#streamClosed || !this.#upstreamClosed) return;
+    if (this.#awayTimer) clearTimeout(this.#awayTimer);
+    this.#onEnd(this, this.reason || 'closed');
+  }
+}

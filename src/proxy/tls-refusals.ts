@@ -1,0 +1,113 @@
+/**
+ * The requests nginx refuses because of TLS, each with its own 400 page: a plain HTTP request
+ * sent to an HTTPS port (nginx's internal 497), a client certificate that failed verification
+ * (495) and a missing client certificate where `ssl_verify_client on` requires one (496). nginx
+ * completes the handshake and refuses the request, so the client sees why.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ServerConfig } from '../config/types.js';
+import { requestHost } from '../routing/host.js';
+import { contextFor } from './http-forward.js';
+import { logContext } from './log-context.js';
+import type { ProxyRuntime } from './proxy-runtime.js';
+import type { RequestContext } from './request-context.js';
+import { sendLocal, sendLocalRaw, type LocalResponse } from './respond.js';
+import type { SslInfo } from './ssl-info.js';
+import { verifyErrorCode } from './ssl-info.js';
+
+/** nginx's special 400 pages (ngx_http_error_495/496/497_page), signed by Sluice. */
+export const TLS_REFUSAL_TEXT = {
+  495: 'The SSL certificate error',
+  496: 'No required SSL certificate was sent',
+  497: 'The plain HTTP request was sent to HTTPS port',
+} as const;
+
+export type TlsRefusal = keyof typeof TLS_REFUSAL_TEXT;
+
+export function tlsRefusalPage(kind: TlsRefusal): string {
+  const text = TLS_REFUSAL_TEXT[kind];
+  return `<html>\r\n<head><title>400 ${text}</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n`
+    + `<center>${text}</center>\r\n<hr><center>sluice</center>\r\n</body>\r\n</html>\r\n`;
+}
+
+function refusalResponse(kind: TlsRefusal): LocalResponse {
+  return { status: 400, headers: ['Content-Type', 'text/html'], body: tlsRefusalPage(kind), drop: false };
+}
+
+/**
+ * What `ssl_verify_client` of the request's server says about this connection's client
+ * certificate: null to go on, else the refusal and nginx's error-log line (at `info`).
+ */
+export function clientCertRefusal(ssl: SslInfo | null | undefined, server: ServerConfig): { kind: TlsRefusal; log: string } | null {
+  if (!ssl) return null;
+  const verify = server.settings.ssl.verifyClient;
+  if (verify === 'off') return null;
+  if (ssl.clientVerifyError !== null) {
+    return { kind: 495, log: `client SSL certificate verify error: (${verifyErrorCode(ssl.clientVerifyError)}:${ssl.clientVerifyError})` };
+  }
+  if (verify === 'on' && !ssl.clientCert) return { kind: 496, log: 'client sent no required SSL certificate' };
+  return null;
+}
+
+/** The server a request on this connection is for (by Host, as the router chooses it). */
+function serverOf(rt: ProxyRuntime, socket: Socket, rawUri: string, host: string | string[] | undefined): ServerConfig {
+  const group = rt.routesFor(socket).group;
+  const h = requestHost(rawUri, Array.isArray(host) ? host[0] : host);
+  return h === null ? group.defaultServer : group.select(h).server;
+}
+
+function finishOnClose(rt: ProxyRuntime, ctx: RequestContext, emitter: { once(e: 'close', f: () => void): unknown }): void {
+  emitter.once('close', () => {
+    if (ctx.endMs === 0) ctx.endMs = performance.now();
+    rt.finish(ctx);
+  });
+}
+
+function refuse(rt: ProxyRuntime, req: IncomingMessage, log: string): RequestContext {
+  const ctx = contextFor(rt, req);
+  // Routed for $server_name, the access log and add_header of the server; the decision is not used.
+  rt.routesFor(req.socket).route(ctx);
+  rt.errorLog(ctx.settings).log('info', `${log} while reading client request headers${logContext(ctx)}`, ctx.conn.id);
+  return ctx;
+}
+
+/**
+ * For the HTTP/1.1 'request' event on a TLS connection: answers 400 and returns true when the
+ * client certificate does not satisfy the server's ssl_verify_client.
+ */
+export function refuseForClientCert(rt: ProxyRuntime, req: IncomingMessage, res: ServerResponse): boolean {
+  const conn = rt.connInfo(req.socket);
+  const refusal = clientCertRefusal(conn.ssl, serverOf(rt, req.socket, req.url ?? '/', req.headers.host));
+  if (refusal === null) return false;
+  const ctx = refuse(rt, req, refusal.log);
+  finishOnClose(rt, ctx, res);
+  sendLocal(res, refusalResponse(refusal.kind), ctx);
+  return true;
+}
+
+/** The same for the 'upgrade' event (the answer is written to the raw socket, which is then closed). */
+export function refuseUpgradeForClientCert(rt: ProxyRuntime, req: IncomingMessage, socket: Socket): boolean {
+  const conn = rt.connInfo(socket);
+  const refusal = clientCertRefusal(conn.ssl, serverOf(rt, socket, req.url ?? '/', req.headers.host));
+  if (refusal === null) return false;
+  const ctx = refuse(rt, req, refusal.log);
+  finishOnClose(rt, ctx, socket);
+  sendLocalRaw(socket, refusalResponse(refusal.kind), ctx);
+  return true;
+}
+
+/** 'request' of the server that reads plain HTTP sent to a TLS port: nginx's 400 and close. */
+export function answerPlainHttpOnTlsPort(rt: ProxyRuntime, req: IncomingMessage, res: ServerResponse): void {
+  const ctx = refuse(rt, req, 'client sent plain HTTP request to HTTPS port');
+  finishOnClose(rt, ctx, res);
+  sendLocal(res, refusalResponse(497), ctx);
+}
+
+/** The same for a plain upgrade request (a ws:// client on a wss:// port). */
+export function answerPlainUpgradeOnTlsPort(rt: ProxyRuntime, req: IncomingMessage, socket: Socket): void {
+  socket.on('error', () => undefined);
+  const ctx = refuse(rt, req, 'client sent plain HTTP request to HTTPS port');
+  finishOnClose(rt, ctx, socket);
+  sendLocalRaw(socket, refusalResponse(497), ctx);
+}

@@ -1,0 +1,233 @@
+/**
+ * The front of a bound socket that serves `listen ... ssl` addresses. Each accepted connection is
+ * looked at before anything else reads it (nginx's ngx_http_ssl_handshake does the same): a TLS
+ * record (0x16) or an SSLv2 hello goes to a TLS server of its listen address, which picks the
+ * certificate by SNI, negotiates ALPN (h2 where HTTP/2 is on, else http/1.1) and hands the
+ * decrypted connection to the HTTP/1.1 server or to the HTTP/2 handler; anything else is plain
+ * HTTP sent to an HTTPS port and is answered with nginx's 400 by `plainHttp`. On a bind that
+ * also serves plain listen addresses (a wildcard and specific addresses on one port), the
+ * connections to a plain address go straight to the HTTP/1.1 server.
+ */
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { answerPlainHttpOnTlsPort, answerPlainUpgradeOnTlsPort } from '../proxy/tls-refusals.js';
+import { errorResponse, sendLocalRaw } from '../proxy/respond.js';
+import type { BindPlan } from './binds.js';
+import { addressKey } from './connections.js';
+import type { BindInfo, ConnectionRegistry } from './connections.js';
+import { Http2Connections } from './http2-listener.js';
+import type { Runtime } from './runtime.js';
+import { serverContextOptions, tlsContextsFor } from './tls-contexts.js';
+
+/** nginx's client_header_timeout (60 s): the longest a client may take to start and finish a handshake. */
+export const HANDSHAKE_TIMEOUT_MS = 60_000;
+
+/** The ALPN protocols Sluice speaks over HTTP/1 (nginx offers the same). */
+const HTTP1_ALPN = ['http/1.1', 'http/1.0'];
+
+/** What a TlsFrontend needs from the proxy that owns it. */
+export interface TlsFrontendDeps {
+  /** The runtime serving new connections now (it changes on reload). */
+  runtime(): Runtime;
+  readonly registry: ConnectionRegistry;
+}
+
+function noop(): void {}
+
+/** SSLv3/TLS handshake record, or an SSLv2-compatible ClientHello (high bit set). */
+function looksLikeTls(first: number): boolean {
+  return first === 0x16 || (first & 0x80) !== 0;
+}
+
+/**
+ * A listening socket for a bind with ssl addresses. `http` receives every HTTP/1.x connection
+ * (decrypted ones included) through its 'connection' event, exactly as if it had accepted them.
+ */
+export class TlsFrontend {
+  readonly net: NetServer;
+  plan: BindPlan;
+  readonly #http: HttpServer;
+  readonly #deps: TlsFrontendDeps;
+  /** Reads plain HTTP sent to a TLS address, to answer it with nginx's 400. */
+  readonly #plain: HttpServer;
+  readonly #h2: Http2Connections;
+  /** One TLS server per listen key: each has the default certificate of its own address. */
+  readonly #tls = new Map<string, { server: TlsServer; runtime: Runtime }>();
+  /** Connections not handed over yet (sniffing or handshaking), destroyed by destroy(). */
+  readonly #pending = new Set<Socket>();
+
+  constructor(plan: BindPlan, http: HttpServer, deps: TlsFrontendDeps) {
+    this.plan = plan;
+    this.#http = http;
+    this.#deps = deps;
+    this.net = createNetServer({ noDelay: true }, (raw) => this.#onConnection(raw));
+    this.#plain = createDetachedHttpServer();
+    this.#plain.on('request', (req: IncomingMessage, res: ServerResponse) => answerPlainHttpOnTlsPort(deps.runtime(), req, res));
+    this.#plain.on('upgrade', (req: IncomingMessage, socket: Socket) => answerPlainUpgradeOnTlsPort(deps.runtime(), req, socket));
+    this.#plain.on('connect', (req: IncomingMessage, socket: Socket) => answerPlainUpgradeOnTlsPort(deps.runtime(), req, socket));
+    this.#plain.on('clientError', (_err: Error, socket: Socket) => socket.destroy());
+    this.#h2 = new Http2Connections(deps);
+  }
+
+  /** Registers a connection with the proxy (worker_connections); false when refused (and answered 503). */
+  #accept(socket: Socket, tls: boolean): boolean {
+    const bind: BindInfo = { key: this.plan.key, configuredPort: this.plan.port, tls };
+    if (this.#deps.registry.accept(socket, bind)) return true;
+    this.#deps.runtime().mainLog.log('alert', `${this.#deps.registry.cap} worker_connections are not enough`);
+    sendLocalRaw(socket, errorResponse(503, null, null, null), null);
+    return false;
+  }
+
+  listen(): Promise<void> {
+    const plan = this.plan;
+    return new Promise<void>((resolve, reject) => {
+      this.net.once('error', reject);
+      this.net.listen({ host: plan.host, port: plan.port, ipv6Only: plan.host.includes(':'), backlog: 511 }, () => {
+        this.net.removeListener('error', reject);
+        // The HTTP server never listens itself; 'listening' starts its header-timeout checks.
+        this.#http.emit('listening');
+        resolve();
+      });
+    });
+  }
+
+  address(): AddressInfo | string | null {
+    return this.net.address();
+  }
+
+  /** Stops accepting; connections already accepted go on (HTTP/2 ones are told GOAWAY and finish their streams). */
+  close(): void {
+    this.net.close();
+    for (const t of this.#tls.values()) t.server.close();
+    this.#h2.close();
+  }
+
+  /** Also destroys connections still sniffing or handshaking, and every HTTP/2 session. */
+  destroy(): void {
+    this.close();
+    for (const s of this.#pending) s.destroy();
+    this.#pending.clear();
+    this.#h2.destroy();
+  }
+
+  /** The listen key a connection belongs to: its own address if configured, else the bind's (wildcard). */
+  #listenKey(raw: Socket): string {
+    const exact = addressKey(raw.localAddress ?? '', this.plan.port);
+    return this.plan.listenKeys.includes(exact) ? exact : this.plan.key;
+  }
+
+  #onConnection(raw: Socket): void {
+    raw.on('error', noop);
+    this.#pending.add(raw);
+    raw.once('close', () => this.#pending.delete(raw));
+    raw.setTimeout(HANDSHAKE_TIMEOUT_MS, () => raw.destroy());
+    raw.once('data', (chunk: Buffer) => {
+      raw.pause();
+      raw.unshift(chunk);
+      raw.setTimeout(0);
+      const key = this.#listenKey(raw);
+      const rt = this.#deps.runtime();
+      const sslKey = (rt.config.http?.servers ?? []).some((s) => s.listens.some((l) => l.key === key && l.ssl));
+      if (!sslKey) {
+        this.#pending.delete(raw);
+        this.#http.emit('connection', raw);
+        raw.resume();
+        return;
+      }
+      if (!looksLikeTls(chunk[0]!)) {
+        // nginx: "client sent plain HTTP request to HTTPS port"; answered once the request is read.
+        this.#pending.delete(raw);
+        if (!this.#accept(raw, false)) return;
+        this.#plain.emit('connection', raw);
+        raw.resume();
+        return;
+      }
+      this.#tlsServer(key, rt).emit('connection', raw);
+    });
+  }
+
+  /** The TLS server of a listen key, its default certificate and client-certificate request kept in step with reloads. */
+  #tlsServer(key: string, rt: Runtime): TlsServer {
+    let entry = this.#tls.get(key);
+    if (entry !== undefined && entry.runtime !== rt) {
+      const options = this.#defaultOptions(key, rt);
+      if (options !== null) entry.server.setSecureContext({ ...options, ticketKeys: entry.server.getTicketKeys() });
+      // Read by Node for each new connection (tls.Server keeps the option as this property).
+      (entry.server as TlsServer & { requestCert: boolean }).requestCert = tlsContextsFor(rt.config).requestsClientCert(key);
+      entry.runtime = rt;
+    }
+    if (entry === undefined) {
+      const server = createTlsServer({
+        ...this.#defaultOptions(key, rt),
+        requestCert: tlsContextsFor(rt.config).requestsClientCert(key),
+        // nginx verifies client certificates after the handshake and answers 400 (ssl_verify_client).
+        rejectUnauthorized: false,
+        handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+        SNICallback: (name, cb) => {
+          const now = this.#deps.runtime();
+          const routes = now.routes.get(key);
+          const contexts = tlsContextsFor(now.config);
+          const server = routes === undefined ? null : contexts.serverFor(routes, name);
+          cb(null, server === null ? undefined : contexts.contextFor(server) ?? undefined);
+        },
+        ALPNCallback: ({ servername, protocols }) => {
+          const now = this.#deps.runtime();
+          const routes = now.routes.get(key);
+          const contexts = tlsContextsFor(now.config);
+          const server = routes === undefined ? null : contexts.serverFor(routes, servername ?? null);
+          if (server !== null && protocols.includes('h2') && contexts.offersHttp2(key, server)) return 'h2';
+          return HTTP1_ALPN.find((p) => protocols.includes(p));
+        },
+      });
+      server.on('secureConnection', (socket: TLSSocket) => this.#onSecure(socket, key));
+      server.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
+      entry = { server, runtime: rt };
+      this.#tls.set(key, entry);
+    }
+    return entry.server;
+  }
+
+  #defaultOptions(key: string, rt: Runtime): ReturnType<typeof serverContextOptions> {
+    const routes = rt.routes.get(key);
+    return routes === undefined ? null : serverContextOptions(routes.group.defaultServer);
+  }
+
+  #onSecure(socket: TLSSocket, key: string): void {
+    const raw = (socket as TLSSocket & { _parent?: Socket })._parent;
+    if (raw !== undefined) this.#pending.delete(raw);
+    socket.on('error', noop);
+    if (socket.alpnProtocol === 'h2') {
+      if (this.#accept(socket, true)) this.#h2.serve(socket, key);
+      return;
+    }
+    this.#http.emit('connection', socket);
+  }
+}
+
+/** An HTTP/1 server that never listens: it parses what a TlsFrontend hands it. */
+export function createDetachedHttpServer(): HttpServer {
+  return createHttpServer({ requestTimeout: 0, headersTimeout: HANDSHAKE_TIMEOUT_MS, requireHostHeader: false, noDelay: true });
+}
+
+/** nginx's wording for a failed bind(). */
+function bindError(key: string, err: NodeJS.ErrnoException): Error {
+  const errno = err.code === 'EADDRINUSE' ? '98: Address already in use' : err.code === 'EACCES' ? '13: Permission denied'
+    : err.code === 'EADDRNOTAVAIL' ? '99: Cannot assign requested address' : (err.code ?? err.message);
+  return new Error(`bind() to ${key} failed (${errno})`);
+}
+
+/** Opens the listening socket of a bind with ssl addresses; `http` serves its HTTP/1.x connections. */
+export async function listenTls(plan: BindPlan, http: HttpServer, deps: TlsFrontendDeps): Promise<TlsFrontend> {
+  const front = new TlsFrontend(plan, http, deps);
+  try {
+    await front.listen();
+  } catch (err) {
+    throw bindError(plan.key, err as NodeJS.ErrnoException);
+  }
+  front.net.on('error', (err) => deps.runtime().mainLog.log('crit', `listener ${plan.key}: ${err.message}`));
+  return front;
+}

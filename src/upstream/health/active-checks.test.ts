@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
+import type { HealthCheckConfig, UpstreamConfig } from '../../config/types.js';
+import type { ErrorLog } from '../../observability/error-log.js';
+import { testPeer } from '../balancers/fixtures.js';
+import { PeerStates, UpstreamPool } from '../pool.js';
+import { ActiveHealthChecks } from './active-checks.js';
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+test('a failing check re-asserts a server that something else marked healthy meanwhile', async () => {
+  const port = await closedPort();
+  const check: HealthCheckConfig = {
+    interval: 1000, jitter: 0, fails: 1, passes: 1, uri: '/', port: null, type: 'tcp', match: null, host: 'u', loc: { file: 't', line: 1 },
+  };
+  const config: UpstreamConfig = {
+    name: 'u', servers: [testPeer(port).server], keepalive: 0, keepaliveTimeout: 60_000, keepaliveRequests: 1000, implicit: false,
+    method: { name: 'round_robin' }, sticky: null, zone: null, healthChecks: [check], loc: { file: 't', line: 1 },
+  };
+  const lines: string[] = [];
+  const log = { log: (level: string, message: string) => void lines.push(`[${level}] ${message}`) } as unknown as ErrorLog;
+  const pool = new UpstreamPool(config, new PeerStates());
+  const checks = new ActiveHealthChecks(pool, new Map(), log);
+  const peer = pool.primary[0]!;
+
+  await checks.runOnce(check);
+  assert.equal(peer.state.healthy, false);
+  // A reload that dropped the checks (and was rolled back) returned the server to service.
+  peer.state.healthy = true;
+  await checks.runOnce(check);
+  assert.equal(peer.state.healthy, false);
+  assert.deepEqual(lines, Array(2).fill(`[warn] peer is unhealthy (connect failed (ECONNREFUSED)), health check "tcp" of peer 127.0.0.1:${port} in upstream "u"`));
+  // Further failures change nothing and say nothing.
+  await checks.runOnce(check);
+  assert.equal(lines.length, 2);
+  checks.close();
+});

@@ -1,0 +1,48 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { HealthCheckConfig, UpstreamConfig } from '../config/types.js';
+import { EVERY_METHOD, methodLabel } from './balancers/registry.js';
+import { testPeer } from './balancers/fixtures.js';
+import { recordFailure, recordSuccess } from './peer.js';
+import { PeerStates, UpstreamPool } from './pool.js';
+
+function upstream(extra: Partial<UpstreamConfig> = {}): UpstreamConfig {
+  const servers = [testPeer(1, { maxFails: 2, failTimeout: 1000 }).server, testPeer(2).server];
+  return {
+    name: 'u', servers, keepalive: 0, keepaliveTimeout: 60_000, keepaliveRequests: 1000, implicit: false,
+    method: { name: 'round_robin' }, sticky: null, zone: null, healthChecks: [], loc: { file: 't', line: 1 }, ...extra,
+  };
+}
+
+// nginx, in every method: a pick after fail_timeout opens a new window, so a success then clears
+// the failures; otherwise one later failure would take the server out again at once.
+for (const method of EVERY_METHOD) {
+  test(`${methodLabel(method)}: a server picked after fail_timeout that succeeds starts from zero failures`, () => {
+    const pool = new UpstreamPool(upstream({ method }), new PeerStates());
+    const flaky = pool.primary[0]!;
+    recordFailure(flaky, 100);
+    recordFailure(flaky, 200);
+    let picked = false;
+    for (let i = 0; i < 50 && !picked; i++) {
+      const p = pool.pick(new Set(), 1300, `10.0.${i}.1`);
+      if (p === flaky) picked = true;
+    }
+    assert.ok(picked, 'available again after fail_timeout');
+    recordSuccess(flaky, 1310);
+    assert.equal(flaky.state.fails, 0);
+    recordFailure(flaky, 1400);
+    assert.equal(pool.pick(new Set([pool.primary[1]!]), 1450, '10.0.0.1'), flaky, 'one failure is below max_fails=2');
+  });
+}
+
+test('a pool built without health checks (a reload dropped them) returns servers they had marked unhealthy', () => {
+  const states = new PeerStates();
+  const check = { interval: 1000 } as HealthCheckConfig;
+  const checked = new UpstreamPool(upstream({ healthChecks: [check] }), states);
+  checked.primary[1]!.state.healthy = false;
+  const again = new UpstreamPool(upstream({ healthChecks: [check] }), states);
+  assert.equal(again.primary[1]!.state.healthy, false, 'still checked: the checks decide');
+  const unchecked = new UpstreamPool(upstream(), states);
+  assert.equal(unchecked.primary[1]!.state.healthy, true);
+  assert.ok(unchecked.primary[1]!.state.recoveredAt > 0, 'slow_start ramps it from now');
+});

@@ -1,0 +1,122 @@
+/**
+ * The `sluice_dashboard` page in a real browser: Debian's headless Chromium (/usr/bin/chromium,
+ * installed by .ci/run) driven by playwright-core. The page loads, lists the upstreams and their
+ * servers, and its open-tunnel counts follow tunnels the test opens and closes, without a
+ * reload. A screenshot is saved in the test's temp folder (kept when SLUICE_KEEP_SCREENSHOT is
+ * set, and its path printed). A missing browser fails the test; it is never skipped.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, statSync } from 'node:fs';
+import { test } from 'node:test';
+import { chromium } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { startHttpBackend } from '../helpers/backends.js';
+import { startTestProxy } from '../helpers/proxy.js';
+import { rawWebSocket, type RawWebSocket } from '../helpers/raw-client.js';
+import { tempDir } from '../helpers/temp.js';
+import { withTimeout } from '../helpers/wait.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+/** What the page functions below use of the browser's globals (the project compiles without the DOM lib). */
+interface PageGlobals {
+  document: { querySelector(selector: string): { textContent: string | null } | null };
+  sluiceMark?: number;
+}
+const FLAGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync',
+];
+/** Long enough for a cold browser start on a busy two-core machine; every wait below is bounded. */
+const BROWSER_WAIT_MS = 30_000;
+const UPDATE_WAIT_MS = 15_000;
+
+async function text(page: Page, selector: string): Promise<string> {
+  return (await page.locator(selector).first().textContent({ timeout: UPDATE_WAIT_MS }))?.trim() ?? '';
+}
+
+/** Waits until the element's text is `want` (the page redraws from each pushed snapshot). */
+async function waitForText(page: Page, selector: string, want: string): Promise<void> {
+  try {
+    await page.waitForFunction(
+      ([sel, value]) => (globalThis as unknown as PageGlobals).document.querySelector(sel)?.textContent?.trim() === value,
+      [selector, want] as const,
+      { timeout: UPDATE_WAIT_MS, polling: 100 },
+    );
+  } catch (error) {
+    throw new Error(`${selector} did not become "${want}" (it shows "${await text(page, selector).catch(() => '?')}"): ${(error as Error).message}`);
+  }
+}
+
+test('dashboard in headless Chromium: loads, shows the upstreams, open tunnels change live', async (t) => {
+  assert.ok(existsSync(CHROMIUM),
+    `${CHROMIUM} is missing: this test needs Debian's chromium (apt-get install -y chromium; .ci/run installs it when run as root)`);
+  const dir = tempDir(t);
+  const backend = await startHttpBackend(undefined, { id: 'chat-1' });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(`events {}
+http {
+  upstream chat { server ${backend.addr}; server 127.0.0.1:9 down; }
+  upstream api { least_conn; server ${backend.addr} weight=2; }
+  server {
+    listen 127.0.0.1:0;
+    server_name dashboard.test;
+    location /chat { proxy_pass http://chat; }
+    location /api { proxy_pass http://api; }
+    location = /dashboard { allow 127.0.0.1; deny all; sluice_dashboard; }
+  }
+}`, { t });
+
+  const context: BrowserContext = await withTimeout(chromium.launchPersistentContext(dir.join('profile'), {
+    executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1280, height: 900 }, timeout: BROWSER_WAIT_MS,
+  }), BROWSER_WAIT_MS + 5000, 'Chromium to start');
+  t.after(() => withTimeout(context.close(), 10_000, 'Chromium to close').catch(() => undefined));
+  const page = context.pages()[0] ?? await context.newPage();
+  page.setDefaultTimeout(UPDATE_WAIT_MS);
+  const problems: string[] = [];
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
+  });
+
+  const response = await page.goto(proxy.url('/dashboard'), { timeout: BROWSER_WAIT_MS });
+  assert.equal(response?.status(), 200);
+  assert.equal(await page.title(), 'Sluice dashboard');
+  await page.locator('#live[data-state="live"]').waitFor({ timeout: UPDATE_WAIT_MS });
+  await page.locator('[data-upstream="chat"]').waitFor();
+  await page.locator('[data-upstream="api"]').waitFor();
+  assert.equal(await text(page, `[data-upstream="chat"] [data-peer="${backend.addr}"] [data-state]`), 'up');
+  assert.equal(await text(page, '[data-upstream="chat"] [data-peer="127.0.0.1:9"] [data-state]'), 'down');
+  assert.match(await text(page, '[data-upstream="api"] h3'), /least conn/);
+  await waitForText(page, '#open-tunnels', '0');
+  // Marks this document: a reload would lose it.
+  await page.evaluate(() => { (globalThis as unknown as PageGlobals).sluiceMark = 42; });
+
+  const tunnels: RawWebSocket[] = [];
+  t.after(() => { for (const ws of tunnels) ws.socket.destroy(); });
+  for (let i = 0; i < 3; i++) tunnels.push(await rawWebSocket(proxy.port, { path: '/chat' }));
+  tunnels.push(await rawWebSocket(proxy.port, { path: '/api' }));
+  for (const ws of tunnels) assert.equal(ws.head.statusCode, 101);
+  await waitForText(page, '#open-tunnels', '4');
+  await waitForText(page, '[data-upstream="chat"] .upstream-tunnels', '3');
+  await waitForText(page, '[data-upstream="api"] .upstream-tunnels', '1');
+  await waitForText(page, `[data-upstream="chat"] [data-peer="${backend.addr}"] .peer-tunnels`, '3');
+
+  const shot = dir.join('dashboard.png');
+  await page.screenshot({ path: shot, fullPage: true, timeout: UPDATE_WAIT_MS });
+  assert.ok(statSync(shot).size > 10_000, 'the screenshot has content');
+  const keep = process.env['SLUICE_KEEP_SCREENSHOT'];
+  if (keep) {
+    copyFileSync(shot, keep);
+    t.diagnostic(`screenshot copied to ${keep}`);
+  }
+  t.diagnostic(`screenshot: ${shot}`);
+
+  tunnels[0]!.socket.destroy();
+  tunnels[3]!.socket.destroy();
+  await waitForText(page, '#open-tunnels', '2');
+  await waitForText(page, '[data-upstream="chat"] .upstream-tunnels', '2');
+  await waitForText(page, '[data-upstream="api"] .upstream-tunnels', '0');
+  assert.equal(await page.evaluate(() => (globalThis as unknown as PageGlobals).sluiceMark), 42, 'updated in place, not reloaded');
+  assert.deepEqual(problems, [], 'no script errors or blocked requests (CSP) in the page');
+});

@@ -1,0 +1,351 @@
+/**
+ * Worker processes (issue: operations): `worker_processes 2` runs a primary that forks two
+ * workers sharing the listener; connections spread across them, a killed worker is replaced,
+ * worker_connections caps each worker, the status and metrics sum every worker's figures, and
+ * `sluice -t` asks every worker what a reload would drain. Real child processes of the CLI.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { request } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { test } from 'node:test';
+import WebSocket from 'ws';
+import { startHttpBackend } from '../helpers/backends.js';
+import { CHILD_MS, CliProcess, httpGet, runCli } from '../helpers/cli-process.js';
+import { rawConnect, rawRequest, readUntil } from '../helpers/raw-client.js';
+import { tempDir } from '../helpers/temp.js';
+import { once, waitFor } from '../helpers/wait.js';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Asks `/` on new connections until `count` distinct worker pids answered (bounded). */
+async function workerPids(port: number, count: number): Promise<Set<string>> {
+  const seen = new Set<string>();
+  await waitFor(async () => {
+    const res = await httpGet(port, '/');
+    assert.equal(res.status, 200);
+    seen.add(res.body);
+    return seen.size >= count;
+  }, { timeoutMs: CHILD_MS, what: `${count} worker processes to answer` });
+  return seen;
+}
+
+test('worker_processes 2: a primary and two workers share the listener; connections spread across them', async (t) => {
+  const dir = tempDir(t);
+  const pidFile = dir.join('sluice.pid');
+  const conf = dir.write('sluice.conf', `worker_processes 2;
+pid ${pidFile};
+events {}
+http { server { listen 127.0.0.1:0; location / { return 200 "$pid"; } } }
+`);
+  const proxy = new CliProcess(t, ['-c', conf], dir.path);
+  const started = await proxy.output('stderr', /^sluice: sluice\/\S+ running (.+), listening on 127\.0\.0\.1:(\d+) \(pid (\d+)\)$/m);
+  assert.equal(started[1], conf);
+  assert.equal(Number(started[3]), proxy.pid, 'the primary names itself');
+  assert.equal(readFileSync(pidFile, 'utf8'), `${proxy.pid}\n`, 'the pid file holds the primary');
+  const port = Number(started[2]);
+
+  // Round-robin scheduling: ten connections in a row land on both workers, never the primary.
+  const answers = new Map<string, number>();
+  for (let i = 0; i < 10; i++) {
+    const res = await httpGet(port, `/n${i}`);
+    assert.equal(res.status, 200);
+    answers.set(res.body, (answers.get(res.body) ?? 0) + 1);
+  }
+  const pids = [...answers.keys()];
+  assert.equal(pids.length, 2, `answers by pid: ${JSON.stringify([...answers])}`);
+  assert.ok(!answers.has(String(proxy.pid)));
+  for (const pid of pids) assert.ok(alive(Number(pid)), `worker ${pid} is a live process`);
+
+  assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
+  assert.equal(existsSync(pidFile), false, 'the pid file is removed');
+  // The primary waits for its workers before it exits.
+  for (const pid of pids) assert.equal(alive(Number(pid)), false, `worker ${pid} is gone`);
+  assert.doesNotMatch(proxy.stderr, /\[alert\]/, 'a requested stop is not an unexpected exit');
+});
+
+test('a worker killed with SIGKILL is logged at alert and replaced; traffic keeps flowing', async (t) => {
+  const dir = tempDir(t);
+  const conf = dir.write('sluice.conf', `worker_processes 2;
+events {}
+http { server { listen 127.0.0.1:0; location / { return 200 "$pid"; } } }
+`);
+  const proxy = new CliProcess(t, ['-c', conf], dir.path);
+  const port = await proxy.port();
+  const [victim, survivor] = [...await workerPids(port, 2)];
+  process.kill(Number(victim), 'SIGKILL');
+  // nginx: "[alert] 1234#0: worker process 5678 exited on signal 9".
+  await proxy.output('stderr', new RegExp(`^\\d{4}/\\d\\d/\\d\\d \\d\\d:\\d\\d:\\d\\d \\[alert\\] ${proxy.pid}#0: worker process ${victim} exited on signal 9$`, 'm'));
+
+  // A new worker takes its place: answers come from the survivor and a third pid.
+  const seen = new Set<string>();
+  await waitFor(async () => {
+    const res = await httpGet(port, '/');
+    if (res.status === 200) seen.add(res.body);
+    return seen.has(survivor!) && [...seen].some((p) => p !== survivor && p !== victim);
+  }, { timeoutMs: CHILD_MS, what: 'the replacement worker to answer' });
+  for (let i = 0; i < 6; i++) {
+    const res = await httpGet(port, `/after${i}`);
+    assert.equal(res.status, 200);
+    assert.notEqual(res.body, victim);
+  }
+  assert.equal(proxy.done, false, 'the primary keeps running');
+  assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
+  assert.equal([...proxy.stderr.matchAll(/\[alert\]/g)].length, 1, proxy.stderr);
+});
+
+test('events { worker_connections 2; } caps each worker, not the whole proxy', async (t) => {
+  const dir = tempDir(t);
+  const conf = dir.write('sluice.conf', `worker_processes 2;
+events { worker_connections 2; }
+http { server { listen 127.0.0.1:0; location / { return 200 "$pid"; } } }
+`);
+  const proxy = new CliProcess(t, ['-c', conf], dir.path);
+  const port = await proxy.port();
+  // Four connections held open, one after another: round robin gives each worker two.
+  const held: Socket[] = [];
+  const byPid = new Map<string, number>();
+  t.after(() => { for (const s of held) s.destroy(); });
+  for (let i = 0; i < 4; i++) {
+    const socket = await rawConnect(port);
+    held.push(socket);
+    socket.write('GET / HTTP/1.1\r\nHost: cap.test\r\n\r\n');
+    const text = (await readUntil(socket, (b) => /\r\n\r\n\d+$/.test(b.toString('latin1')))).toString('latin1');
+    assert.match(text, /^HTTP\/1\.1 200 OK\r\n/, `held connection ${i}`);
+    const pid = /\r\n\r\n(\d+)$/.exec(text)![1]!;
+    byPid.set(pid, (byPid.get(pid) ?? 0) + 1);
+  }
+  assert.deepEqual([...byPid.values()], [2, 2], `held connections by worker: ${JSON.stringify([...byPid])}`);
+  // Both workers are full now: a fifth connection is refused with 503 by whichever gets it.
+  const fifth = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: cap.test\r\n\r\n', { until: 'close' });
+  assert.equal(fifth.head?.statusCode, 503);
+  await proxy.output('stderr', / \[alert\] \d+#0: 2 worker_connections are not enough$/m);
+  assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
+});
+
+test('sluice_status and sluice_metrics served by any worker sum the figures of every worker', async (t) => {
+  const dir = tempDir(t);
+  const conf = dir.write('sluice.conf', `worker_processes 2;
+events {}
+http {
+  server { listen 127.0.0.1:0; server_name app; location / { return 200 "$pid"; } }
+  server {
+    listen 127.0.0.1:0;
+    server_name admin;
+    location = /status { sluice_status; }
+    location = /metrics { sluice_metrics; }
+  }
+}
+`);
+  const proxy = new CliProcess(t, ['-c', conf], dir.path);
+  const port = await proxy.port();
+  const perWorker = new Map<string, number>();
+  const total = 12;
+  for (let i = 0; i < total; i++) {
+    const res = await httpGet(port, '/', { host: 'app' });
+    assert.equal(res.status, 200);
+    perWorker.set(res.body, (perWorker.get(res.body) ?? 0) + 1);
+  }
+  const workers = [...perWorker.keys()].sort();
+  assert.equal(workers.length, 2, 'both workers served the app');
+
+  // Each worker alone saw fewer than `total`; the status (from whichever worker answers) has all.
+  interface Status { workers: number; pids: number[]; servers: Record<string, { requests: Record<string, number> }> }
+  for (let i = 0; i < 4; i++) {
+    const status = await waitFor(async () => {
+      const res = await httpGet(port, '/status', { host: 'admin' });
+      assert.equal(res.status, 200);
+      const s = JSON.parse(res.body) as Status;
+      return s.servers['app']?.requests['200'] === total ? s : null;
+    }, { timeoutMs: CHILD_MS, what: `the status to count ${total} requests` });
+    assert.equal(status.workers, 2);
+    assert.deepEqual(status.pids.map(String).sort(), workers);
+  }
+  const metrics = await httpGet(port, '/metrics', { host: 'admin' });
+  assert.equal(metrics.status, 200);
+  assert.match(metrics.body, /^sluice_workers 2$/m);
+  assert.match(metrics.body, new RegExp(`^sluice_http_requests_total\\{server_name="app",status="200"\\} ${total}$`, 'm'));
+  assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
+});
+
+test('sluice -t with workers running: the impact of a config sums the open tunnels of every worker', async (t) => {
+  const a = await startHttpBackend(undefined, { id: 'A' });
+  t.after(() => a.close());
+  const b = await startHttpBackend(undefined, { id: 'B' });
+  t.after(() => b.close());
+  const dir = tempDir(t);
+  const pidFile = dir.join('sluice.pid');
+  const config = (bServer: string): string => `worker_processes 2;
+pid ${pidFile};
+events {}
+http {
+  upstream to_a { server ${a.addr}; }
+  upstream to_b { server ${bServer}; }
+  server {
+    listen 127.0.0.1:0;
+    location /a { proxy_pass http://to_a; }
+    location /b { proxy_pass http://to_b; }
+  }
+}
+`;
+  const conf = dir.write('sluice.conf', config(b.addr));
+  const proxy = new CliProcess(t, ['-c', conf], dir.path);
+  const port = await proxy.port();
+
+  const tunnels: WebSocket[] = [];
+  t.after(() => { for (const ws of tunnels) ws.terminate(); });
+  for (const path of ['/a', '/b', '/a', '/b', '/a']) {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}?whoami`);
+    ws.on('error', () => undefined);
+    tunnels.push(ws);
+    const [hello] = await once(ws, 'message', CHILD_MS);
+    assert.equal((JSON.parse(String(hello)) as { id: string }).id, path === '/a' ? 'A' : 'B');
+  }
+
+  const candidate = dir.write('candidate.conf', config('127.0.0.1:9'));
+  const res = await runCli(['-t', '-c', candidate], dir.path);
+  assert.equal(res.stderr, `sluice: the configuration file ${candidate} syntax is ok
+sluice: configuration file ${candidate} test is successful
+sluice: the running instance (pid ${proxy.pid}) has 5 open tunnel(s); this configuration would drain 2 of them
+`);
+  assert.equal(res.code, 0);
+  // The same file drains nothing.
+  const same = await runCli(['-t', '-c', conf], dir.path);
+  assert.match(same.stderr, /has 5 open tunnel\(s\); this configuration would drain 0 of them\n$/);
+  assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
+  assert.equal(existsSync(`${pidFile}.sock`), false, 'the control socket is removed');
+});
+
+test('a listen address in use: the primary reports the bind error once and exits 1', async (t) => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => taken.close(resolve)));
+  const port = (taken.address() as AddressInfo).port;
+  const dir = tempDir(t);
+  const conf = dir.write('sluice.conf', `worker_processes 2;
+pid sluice.pid;
+events {}
+http { server { listen 127.0.0.1:${port}; location / { return 200 "$pid"; } } }
+`);
+  const res = await runCli(['-c', conf], dir.path);
+  assert.deepEqual(res.stderr.split('\n').filter((l) => l.includes('bind()')), [`sluice: [emerg] bind() to 127.0.0.1:${port} failed (98: Address already in use)`]);
+  assert.equal(res.code, 1);
+  assert.equal(existsSync(dir.join('sluice.pid')), false, 'no pid file is left behind');
+});
+
+test('a reload the workers cannot apply (a listen address in use) is rolled back; replacements start from the old config', async (t) => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => taken.close(resolve)));
+  const busy = (taken.address() as AddressInfo).port;
+  const dir = tempDir(t);
+  const config = (version: string, extra = ''): string => `worker_processes 2;
+events {}
+http {
+  server { listen 127.0.0.1:0; location / { return 200 "${version} $pid"; } }
+  ${extra}
+}
+`;
+  const conf = dir.write('sluice.conf', config('v1'));
+  const proxy = new CliProcess(t, ['-c', conf], dir.path);
+  const port = await proxy.port();
+  const [victim] = [...await workerPids(port, 2)].map((b) => b.replace(/^v1 /, ''));
+  dir.write('sluice.conf', config('v2', `server { listen 127.0.0.1:${busy}; return 200 "busy"; }`));
+  process.kill(proxy.pid, 'SIGHUP');
+  await proxy.output('stderr', new RegExp(`^sluice: \\[alert\\] a worker process could not reload: bind\\(\\) to 127\\.0\\.0\\.1:${busy} failed \\(98: Address already in use\\)$`, 'm'));
+  await proxy.output('stderr', /^sluice: \[alert\] reload failed, still running the previous configuration$/m);
+  // A worker started now runs what the others run.
+  process.kill(Number(victim), 'SIGKILL');
+  await proxy.output('stderr', new RegExp(`worker process ${victim} exited on signal 9$`, 'm'));
+  const seen = new Set<string>();
+  await waitFor(async () => {
+    const res = await httpGet(port, '/');
+    if (res.status !== 200) return false;
+    assert.match(res.body, /^v1 \d+$/);
+    seen.add(res.body);
+    return [...seen].some((b) => b !== `v1 ${victim}`) && seen.size >= 2;
+  }, { timeoutMs: CHILD_MS, what: 'the replacement to answer' });
+  assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
+});
+
+test('workers that keep dying right after they start are restarted with a delay, not in a loop', async (t) => {
+  const dir = tempDir(t);
+  const conf = dir.write('sluice.conf', `worker_processes 2;
+error_log stderr notice;
+events {}
+http { server { listen 127.0.0.1:0; location / { return 200 "$pid"; } } }
+`);
+  const proxy = new CliProcess(t, ['-c', conf], dir.path);
+  const port = await proxy.port();
+  let [next] = [...await workerPids(port, 2)];
+  const backoff = /\[alert\] \d+#0: worker processes keep exiting soon after they start; starting another in [\d.]+s$/m;
+  // Kill each replacement as soon as it is forked, until the primary slows down.
+  for (let kills = 1; !backoff.test(proxy.stderr); kills++) {
+    assert.ok(kills <= 6, `no back-off after ${kills - 1} quick deaths:\n${proxy.stderr}`);
+    process.kill(Number(next), 'SIGKILL');
+    await proxy.output('stderr', new RegExp(`worker process ${next} exited on signal 9$`, 'm'));
+    const started = await waitFor(() => {
+      const all = [...proxy.stderr.matchAll(/ \[notice\] \d+#0: start worker process (\d+)$/gm)];
+      return all.length >= kills ? all[kills - 1]![1] : null;
+    }, { timeoutMs: CHILD_MS, what: `replacement number ${kills}` });
+    next = started;
+  }
+  // After the pause a worker starts again, and two serve.
+  await workerPids(port, 2);
+  assert.equal(proxy.done, false);
+  assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
+});
+
+function getWithCookie(port: number, cookie: string | null): Promise<{ body: string; setCookie: string[]; pid: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { connection: 'close' };
+    if (cookie !== null) headers['cookie'] = cookie;
+    const req = request({ host: '127.0.0.1', port, path: '/', agent: false, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ body, setCookie: res.headers['set-cookie'] ?? [], pid: String(res.headers['x-worker'] ?? '') }));
+    });
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
+
+test('sticky cookie with workers: a cookie set by one worker routes the same in every worker', async (t) => {
+  const a = await startHttpBackend(undefined, { id: 'A' });
+  const b = await startHttpBackend(undefined, { id: 'B' });
+  t.after(() => Promise.all([a.close(), b.close()]));
+  const dir = tempDir(t);
+  const conf = dir.write('sluice.conf', `worker_processes 2;
+events {}
+http {
+  upstream app { server ${a.addr}; server ${b.addr}; sticky cookie srv; }
+  server { listen 127.0.0.1:0; location / { proxy_pass http://app; add_header X-Worker $pid; } }
+}
+`);
+  const proxy = new CliProcess(t, ['-c', conf], dir.path);
+  const started = await proxy.output('stderr', /listening on 127\.0\.0\.1:(\d+) /);
+  const port = Number(started[1]);
+  const first = await getWithCookie(port, null);
+  assert.equal(first.setCookie.length, 1);
+  const cookie = (first.setCookie[0] as string).split(';')[0] as string;
+  const home = (JSON.parse(first.body) as { id: string }).id;
+  const workers = new Set<string>();
+  for (let i = 0; i < 12; i++) {
+    const r = await getWithCookie(port, cookie);
+    workers.add(r.pid);
+    assert.equal((JSON.parse(r.body) as { id: string }).id, home, `request ${i} stays on ${home}`);
+    assert.deepEqual(r.setCookie, [], 'the cookie already names the server: no new one');
+  }
+  assert.equal(workers.size, 2, 'both workers served requests with the cookie');
+  assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
+});
