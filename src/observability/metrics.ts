@@ -157,13 +157,13 @@ export function renderPrometheus(s: StatsSnapshot): string {
     for (const { u, addr, p } of peers) for (const state of PEER_STATES) x.sample('sluice_upstream_server_state', { upstream: u, server: addr, state }, p.states[state] ?? 0);
   });
 
-  x.family('sluice_reloads_total', 'counter', 'Configuration reloads by result.', () => {
+  x.family('sluice_reloads_total', 'counter', 'Configuration reloads by result (each counted once, however many workers applied it).', () => {
     x.sample('sluice_reloads_total', { result: 'ok' }, s.reloads.ok);
     x.sample('sluice_reloads_total', { result: 'failed' }, s.reloads.failed);
   });
   x.family('sluice_reload_drained_tunnels_total', 'counter', 'Open tunnels whose upstream server a reload removed.', () =>
     x.sample('sluice_reload_drained_tunnels_total', {}, s.reloads.drained));
-  x.family('sluice_last_reload_success', 'gauge', 'Processes whose last reload succeeded (or that have not reloaded).', () =>
+  x.family('sluice_last_reload_success', 'gauge', '1 when the last reload succeeded (or there was none), 0 when it failed.', () =>
     x.sample('sluice_last_reload_success', {}, s.reloads.lastOk));
   x.family('sluice_last_reload_timestamp_seconds', 'gauge', 'When the last reload was tried (Unix time; 0 = never).', () =>
     x.sample('sluice_last_reload_timestamp_seconds', {}, s.reloads.lastTime / 1000));

@@ -9,6 +9,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import type { Config, ServerConfig } from '../config/types.js';
 import { SLUICE_VERSION } from '../core/version.js';
+import { events } from './events.js';
 import type { ConnInfo, RequestContext } from '../proxy/request-context.js';
 import type { Tunnel } from '../proxy/ws-tunnel.js';
 import type { Peer } from '../upstream/peer.js';
@@ -153,11 +154,11 @@ export class ProxyStats {
     this.#source = source;
     this.#owner = owner;
     this.#handlers = [
-      ['sluice:request:start', (m) => this.#onStart((m as { ctx: RequestContext }).ctx)],
-      ['sluice:request:end', (m) => this.#onEnd((m as { ctx: RequestContext }).ctx)],
-      ['sluice:tunnel:open', (m) => this.#onTunnelOpen((m as { ctx: RequestContext }).ctx)],
-      ['sluice:tunnel:close', (m) => this.#onTunnelClose(m as { ctx: RequestContext; reason: string })],
-      ['sluice:reload', (m) => this.#onReload(m as { ok: boolean; file: string; problems: string[]; drained: number; proxy?: object })],
+      [events.requestStart.name as string, (m) => this.#onStart((m as { ctx: RequestContext }).ctx)],
+      [events.requestEnd.name as string, (m) => this.#onEnd((m as { ctx: RequestContext }).ctx)],
+      [events.tunnelOpen.name as string, (m) => this.#onTunnelOpen((m as { ctx: RequestContext }).ctx)],
+      [events.tunnelClose.name as string, (m) => this.#onTunnelClose(m as { ctx: RequestContext; reason: string })],
+      [events.reload.name as string, (m) => this.#onReload(m as { ok: boolean; file: string; problems: string[]; drained: number; proxy?: object })],
     ];
     for (const [name, fn] of this.#handlers) subscribe(name, fn);
     this.#timer = setInterval(() => this.#tick(), STATS_TICK_MS);

@@ -77,7 +77,7 @@ test('mergeSnapshots adds counters, gauges, histograms and per-second series of 
   assert.equal(p2.state, 'failed', 'the worst state any worker sees');
   assert.equal(p2.healthy, 2);
   assert.equal(app.peers['10.0.0.1:80']!.active, 3);
-  assert.deepEqual({ ok: m.reloads.ok, failed: m.reloads.failed, lastOk: m.reloads.lastOk, lastTime: m.reloads.lastTime }, { ok: 2, failed: 1, lastOk: 1, lastTime: 200 });
+  assert.deepEqual({ ok: m.reloads.ok, failed: m.reloads.failed, lastOk: m.reloads.lastOk, lastTime: m.reloads.lastTime }, { ok: 1, failed: 1, lastOk: 0, lastTime: 200 });
   assert.deepEqual(m.reloads.recent.map((r) => r.pid), [102, 101], 'newest first');
   assert.deepEqual(m.recentErrors.map((e) => e.pid), [102, 101]);
   assert.equal(m.rates.requests, 3);
@@ -86,6 +86,25 @@ test('mergeSnapshots adds counters, gauges, histograms and per-second series of 
   assert.equal(m.series.values.requests[RATE_WINDOW_SECONDS - 1], 2);
   assert.equal(m.series.values.requests[RATE_WINDOW_SECONDS - 2], 1);
   assert.deepEqual(JSON.parse(JSON.stringify(mergeSnapshots([a]))), JSON.parse(JSON.stringify(a)), 'one snapshot merges to an equal copy');
+});
+
+test('a reload every worker applied is counted and listed once, with every worker\'s drained tunnels', () => {
+  const ws = [1, 2, 3].map((pid) => {
+    const s = worker(pid, 1, 10);
+    s.reloads = { ok: pid === 3 ? 1 : 2, failed: 0, drained: pid, lastTime: 10_000 + pid * 100, lastOk: 1, recent: [
+      { time: 10_000 + pid * 100, ok: true, file: '/etc/sluice.conf', problems: [], drained: pid, pid },
+      ...(pid === 3 ? [] : [{ time: 1000 + pid, ok: true, file: '/etc/sluice.conf', problems: [], drained: 0, pid }]),
+    ] };
+    return s;
+  });
+  const m = mergeSnapshots(ws);
+  assert.equal(m.reloads.ok, 2, 'worker 3 started after the first reload');
+  assert.equal(m.reloads.drained, 6);
+  assert.equal(m.reloads.lastTime, 10_300);
+  assert.deepEqual(m.reloads.recent.map((r) => [r.time, r.drained]), [[10_300, 6], [1002, 0]]);
+  const p = parsePrometheus(renderPrometheus(m));
+  assert.equal(sampleValue(p, 'sluice_reloads_total', { result: 'ok' }), 2);
+  assert.equal(sampleValue(p, 'sluice_last_reload_success'), 1);
 });
 
 test('mergeSnapshots refuses other schemas and differing histogram bounds', () => {

@@ -167,6 +167,10 @@ export interface StatsSnapshot {
   tunnels: { open: number; opened: number; closed: number };
   servers: Record<string, ServerBlockStats>;
   upstreams: Record<string, UpstreamStats>;
+  /**
+   * Reloads tried and failed, tunnels they left to removed servers, when the last one was tried
+   * (epoch ms, 0 = never) and whether it succeeded (1, also before any reload, or 0).
+   */
   reloads: { ok: number; failed: number; drained: number; lastTime: number; lastOk: number; recent: ReloadRecord[] };
   recentErrors: ErrorRecord[];
   /** Per-second averages over the window (what the dashboard calls "rates over the last minute"). */
@@ -307,6 +311,33 @@ function mergeSeries(list: readonly RateSeries[]): RateSeries {
   return out;
 }
 
+/** Reload records of one reload seen by several workers lie this close together (ms). */
+export const SAME_RELOAD_MS = 5000;
+
+/**
+ * The newest reload records, each reload once: records of other processes with the same result,
+ * file and problems within SAME_RELOAD_MS of a kept one are folded into it (drained tunnels add).
+ */
+function sameReloadsOnce(records: readonly ReloadRecord[]): ReloadRecord[] {
+  const kept: ReloadRecord[] = [];
+  const pids = new Map<ReloadRecord, Set<number>>();
+  for (const r of [...records].sort((a, b) => b.time - a.time)) {
+    const key = JSON.stringify([r.ok, r.file, r.problems]);
+    const same = kept.find((k) => JSON.stringify([k.ok, k.file, k.problems]) === key
+      && Math.abs(k.time - r.time) <= SAME_RELOAD_MS && !pids.get(k)!.has(r.pid));
+    if (same !== undefined) {
+      same.drained += r.drained;
+      pids.get(same)!.add(r.pid);
+      continue;
+    }
+    if (kept.length === RECENT_LIMIT) continue;
+    const copy = { ...r, problems: [...r.problems] };
+    kept.push(copy);
+    pids.set(copy, new Set([r.pid]));
+  }
+  return kept;
+}
+
 function newest<T extends { time: number }>(lists: readonly T[][]): T[] {
   return lists.flat().sort((a, b) => b.time - a.time).slice(0, RECENT_LIMIT).map((r) => ({ ...r }));
 }
@@ -315,8 +346,10 @@ function newest<T extends { time: number }>(lists: readonly T[][]): T[] {
  * Sums the snapshots of several processes (worker processes of one Sluice) into one: counters
  * and gauges add up (open connections, tunnels, requests by status, bytes), histograms add
  * bucket by bucket, a server's state counts how many processes see it so, `startTime` is the
- * earliest, `time` the latest, recent reloads and errors interleave newest first. The inputs are
- * not modified; one snapshot gives a copy of itself.
+ * earliest, `time` the latest, recent errors interleave newest first. Reloads, which every
+ * worker applies, count once: the largest count any worker saw, the latest result, each reload
+ * listed once (with the drained tunnels of every worker added). The inputs are not modified; one
+ * snapshot gives a copy of itself.
  */
 export function mergeSnapshots(snapshots: readonly StatsSnapshot[]): StatsSnapshot {
   const first = snapshots[0];
@@ -345,15 +378,19 @@ export function mergeSnapshots(snapshots: readonly StatsSnapshot[]): StatsSnapsh
       if (mine === undefined) upstreams[name] = copyUpstream(u);
       else mergeUpstream(mine, u);
     }
-    reloads.ok += s.reloads.ok;
-    reloads.failed += s.reloads.failed;
+    // Every worker applies each reload: count it once (a worker started later saw fewer), but
+    // each worker drains its own tunnels.
+    reloads.ok = Math.max(reloads.ok, s.reloads.ok);
+    reloads.failed = Math.max(reloads.failed, s.reloads.failed);
     reloads.drained += s.reloads.drained;
-    // lastOk counts the processes whose latest reload succeeded (a gauge that adds up).
-    reloads.lastOk += s.reloads.lastOk;
-    reloads.lastTime = Math.max(reloads.lastTime, s.reloads.lastTime);
+    if (s.reloads.lastTime >= reloads.lastTime) {
+      reloads.lastTime = s.reloads.lastTime;
+      reloads.lastOk = s.reloads.lastOk;
+    }
     for (const k of RATE_KEYS) rates[k] += s.rates[k];
   }
-  reloads.recent = newest(snapshots.map((s) => s.reloads.recent)).map((r) => ({ ...r, problems: [...r.problems] }));
+  if (reloads.lastTime === 0) reloads.lastOk = Math.min(...snapshots.map((s) => s.reloads.lastOk));
+  reloads.recent = sameReloadsOnce(snapshots.flatMap((s) => s.reloads.recent));
   return {
     schema: STATS_SCHEMA,
     version: first.version,

@@ -16,7 +16,7 @@ import { runAttempts } from './attempts.js';
 import type { TryOutcome } from './attempts.js';
 import { h2Request, h2ResponseHeaders, headerBytes, sendLocalH2 } from './h2-messages.js';
 import { handleH2WebSocket } from './h2-websocket.js';
-import { logContext } from './log-context.js';
+import { logContext, upstreamUrl } from './log-context.js';
 import { exchangeWithPeer } from './peer-exchange.js';
 import { pickKey } from './proxy-route.js';
 import type { ProxyRoute } from './proxy-route.js';
@@ -33,9 +33,6 @@ import { NO_UPGRADE } from './upstream-request.js';
 function noop(): void {}
 
 /** The error log's `upstream: "..."` for an attempt. */
-export function upstreamUrl(route: ProxyRoute, peer: Peer, ctx: RequestContext): string {
-  return `${route.pass.scheme}://${peer.addr}${ctx.rawUri}`;
-}
 
 /** 'stream' of a client HTTP/2 session. `socket` is the TLS connection the session runs on. */
 export function handleH2Stream(rt: ProxyRuntime, socket: TLSSocket, stream: ServerHttp2Stream, rawHeaders: readonly string[]): void {

@@ -24,10 +24,10 @@ import { FrameCursor } from '../websocket/frame-cursor.js';
 import { encodeClose } from '../websocket/frame-writer.js';
 import { runAttempts } from './attempts.js';
 import type { TryOutcome } from './attempts.js';
-import { answerLocally, relayH2Response, upstreamUrl } from './h2-forward.js';
+import { answerLocally, relayH2Response } from './h2-forward.js';
 import type { H2Request } from './h2-messages.js';
 import { h2ResponseHeaders, headerBytes, sendLocalH2 } from './h2-messages.js';
-import { logContext } from './log-context.js';
+import { logContext, upstreamUrl } from './log-context.js';
 import { exchangeWithPeer } from './peer-exchange.js';
 import { pickKey } from './proxy-route.js';
 import type { ProxyRoute } from './proxy-route.js';
@@ -198,11 +198,12 @@ function openH2Tunnel(
 
 /**
  * RFC 9113 8.5: an error on the stream is passed on as a TCP reset. Node can reset a plain TCP
- * socket; a TLS one (an https upstream) is destroyed instead.
+ * socket whose write side is still open (libuv refuses a reset after a shutdown, and the socket
+ * would never close); a TLS one (an https upstream) or a half-closed one is destroyed instead.
  */
 function resetSocket(socket: Socket): void {
   try {
-    if ('encrypted' in socket) socket.destroy();
+    if ('encrypted' in socket || socket.writableEnded) socket.destroy();
     else socket.resetAndDestroy();
   } catch {
     socket.destroy();
@@ -269,7 +270,8 @@ export class H2Tunnel {
     stream.on('close', () => {
       this.#streamClosed = true;
       if (stream.rstCode !== h2.NGHTTP2_NO_ERROR) {
-        if (!this.reason) this.reason = `client reset (${stream.rstCode})`;
+        // A reset says more than the END_STREAM some clients send just before it.
+        if (!this.reason || this.reason === 'client closed') this.reason = `client reset (${stream.rstCode})`;
         resetSocket(upstream);
       } else if (!upstream.destroyed) {
         // Both directions ended cleanly on the stream: finish writing, then close.

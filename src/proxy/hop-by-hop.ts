@@ -11,17 +11,22 @@ export function isHopByHop(lowerName: string): boolean {
   return HOP_BY_HOP.has(lowerName) || lowerName.startsWith('proxy-');
 }
 
+/** Shared by every header list without a Connection token (most requests and responses). */
+const NO_TOKENS: ReadonlySet<string> = new Set<string>();
+
 /** The lower-cased tokens of every Connection header line in a raw header list. */
-export function connectionTokens(rawHeaders: readonly string[]): Set<string> {
-  const tokens = new Set<string>();
+export function connectionTokens(rawHeaders: readonly string[]): ReadonlySet<string> {
+  let tokens: Set<string> | null = null;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if ((rawHeaders[i] as string).toLowerCase() !== 'connection') continue;
+    const name = rawHeaders[i] as string;
+    // Length first: most names are not 10 characters long, and then need no lower-casing.
+    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
     for (const t of (rawHeaders[i + 1] as string).split(',')) {
       const tok = t.trim().toLowerCase();
-      if (tok) tokens.add(tok);
+      if (tok) (tokens ??= new Set<string>()).add(tok);
     }
   }
-  return tokens;
+  return tokens ?? NO_TOKENS;
 }
 
 /** True when a comma list contains `token` (case-insensitive, whole tokens only). */

@@ -14,7 +14,7 @@ import type { Exchange } from './upstream-exchange.js';
 import { NO_UPGRADE, requestHasBody } from './upstream-request.js';
 import { relayHeaders, rememberSent } from './response-headers.js';
 import { errorResponse, returnResponse, sendLocal } from './respond.js';
-import { logContext } from './log-context.js';
+import { logContext, upstreamUrl } from './log-context.js';
 
 /** Makes the request context for a request read by Node's HTTP server. */
 export function contextFor(rt: ProxyRuntime, req: IncomingMessage): RequestContext {
@@ -74,7 +74,7 @@ async function proxyHttp(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRout
     const failLate = (err: ProxyError): void => {
       if (!lateFailure && !clientGone) {
         lateFailure = true;
-        log.log('error', `${messageWhile(err, 'reading upstream')}${logContext(ctx, `http://${peer.addr}${ctx.rawUri}`)}`, ctx.conn.id);
+        log.log('error', `${messageWhile(err, 'reading upstream')}${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
       }
       res.destroy();
     };
@@ -119,7 +119,7 @@ async function proxyHttp(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRout
   };
 
   const failure = await runAttempts(ctx, route, tryPeer, (peer, error) => {
-    if (error.code !== 'CLIENT_CLOSED') log.log('error', `${error.message}${logContext(ctx, `http://${peer.addr}${ctx.rawUri}`)}`, ctx.conn.id);
+    if (error.code !== 'CLIENT_CLOSED') log.log('error', `${error.message}${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
   }, pickKey(route, ctx, rt.vars));
   if (failure === null) return;
   if (failure.code === 'CLIENT_CLOSED' || clientGone) {

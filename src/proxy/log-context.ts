@@ -1,4 +1,11 @@
+import type { Peer } from '../upstream/peer.js';
+import type { ProxyRoute } from './proxy-route.js';
 import type { RequestContext } from './request-context.js';
+
+/** nginx's `upstream: "http://127.0.0.1:8010/path"` part of an error line (https for TLS upstreams). */
+export function upstreamUrl(route: ProxyRoute, peer: Peer, ctx: RequestContext): string {
+  return `${route.pass.scheme}://${peer.addr}${ctx.rawUri}`;
+}
 
 /** nginx's error log suffix: `, client: 1.2.3.4, server: x, request: "GET / HTTP/1.1", upstream: "...", host: "..."`. */
 export function logContext(ctx: RequestContext, upstream?: string): string {

@@ -41,7 +41,11 @@ export class RequestContext {
   readonly rawUri: string;
   readonly httpVersion: string;
   readonly headers: IncomingHttpHeaders;
-  readonly rawHeaders: readonly string[];
+  /**
+   * The request's header lines as received; only building the upstream request reads them, so a
+   * tunnel drops them once it is open (`headers` stays for `$http_*`).
+   */
+  rawHeaders: readonly string[];
   /**
    * The host the request names (absolute-form target first, then Host), without port, lower-case:
    * "" when there is none, null when it is invalid (nginx answers 400).
@@ -75,8 +79,8 @@ export class RequestContext {
   sentHeaders: Record<string, string> | null = null;
   error: string | null = null;
   requestId: string | null = null;
-  /** Cached map results (nginx caches non-volatile map values per request). */
-  readonly mapCache = new Map<string, string | undefined>();
+  /** Cached map results (nginx caches non-volatile map values per request); made on first use. */
+  mapCache: Map<string, string | undefined> | null = null;
 
   constructor(conn: ConnInfo, method: string, rawUri: string, httpVersion: string, headers: IncomingHttpHeaders, rawHeaders: readonly string[], nowMs: number) {
     this.conn = conn;

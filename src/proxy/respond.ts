@@ -4,6 +4,7 @@ import type { ReturnAction, Settings } from '../config/types.js';
 import type { RequestContext } from './request-context.js';
 import type { Variables } from './variables.js';
 import { errorPage, reasonPhrase } from './error-page.js';
+import { httpDate } from './http-date.js';
 import { appendAddHeaders, rememberSent } from './response-headers.js';
 import { stripPort } from './variables.js';
 
@@ -92,7 +93,7 @@ export function sendLocalRaw(socket: Socket, r: LocalResponse, ctx: RequestConte
     return;
   }
   const body = Buffer.from(r.body, 'utf8');
-  const headers = ['Server', 'sluice', 'Date', new Date().toUTCString(), ...r.headers, 'Content-Length', String(body.length), 'Connection', 'close'];
+  const headers = ['Server', 'sluice', 'Date', httpDate(), ...r.headers, 'Content-Length', String(body.length), 'Connection', 'close'];
   const head = rawHead(r.status, reasonPhrase(r.status), headers);
   if (ctx) {
     ctx.status = r.status;

@@ -9,8 +9,9 @@ import { runAttempts } from './attempts.js';
 import type { TryOutcome } from './attempts.js';
 import { reasonPhrase } from './error-page.js';
 import { hasToken } from './hop-by-hop.js';
+import { httpDate } from './http-date.js';
 import { contextFor } from './http-forward.js';
-import { logContext } from './log-context.js';
+import { logContext, upstreamUrl } from './log-context.js';
 import { exchangeWithPeer } from './peer-exchange.js';
 import type { ProxyRoute } from './proxy-route.js';
 import { pickKey } from './proxy-route.js';
@@ -51,7 +52,8 @@ export function handleUpgrade(rt: ProxyRuntime, req: IncomingMessage, socket: So
     if (ctx.tunnelStartMs === 0) ctx.bytesReceived = Math.max(0, socket.bytesRead - readMark);
     rt.finish(ctx);
   };
-  socket.once('close', () => {
+  // 'on', not 'once': 'close' fires once anyway, and a once-wrapper is kept per open tunnel.
+  socket.on('close', () => {
     if (ctx.tunnelStartMs === 0) {
       if (ctx.status === 0) ctx.status = 499;
       finish();
@@ -143,7 +145,7 @@ async function proxyOnSocket(
     clientGone = true;
     current?.abort();
   };
-  socket.once('close', onGone);
+  socket.on('close', onGone);
   // While an upgrade waits for the upstream, the client socket is read (bounded) so that a client
   // that leaves is noticed (499, the upstream attempt cancelled) and bytes it pipelines after the
   // handshake are kept, in order, for the upstream once the 101 arrives.
@@ -154,9 +156,14 @@ async function proxyOnSocket(
     earlyBytes += chunk.length;
     if (earlyBytes >= EARLY_BYTES_LIMIT) socket.pause();
   };
+  // Called once the attempts are over: a listener left on the client socket would keep this
+  // scope, and through `current` the upstream ClientRequest and its response, alive for as long
+  // as the tunnel is open.
   const stopEarly = (): void => {
     socket.removeListener('data', onEarlyData);
     socket.removeListener('end', onGone);
+    socket.removeListener('close', onGone);
+    current = null;
     socket.pause();
   };
   if (mode.upgrade !== null) {
@@ -171,7 +178,7 @@ async function proxyOnSocket(
       clientGone: () => clientGone,
       setCurrent: (ex) => void (current = ex),
       onLateError: (err) => {
-        log.log('error', `${messageWhile(err, 'reading upstream')}${logContext(ctx, `http://${peer.addr}${ctx.rawUri}`)}`, ctx.conn.id);
+        log.log('error', `${messageWhile(err, 'reading upstream')}${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
         socket.destroy();
       },
       checkSwitch: (res) => checkSwitch(ctx, mode, res),
@@ -191,7 +198,7 @@ async function proxyOnSocket(
     ctx.upstreamHeaders = up.headers;
     ctx.status = status; // first: add_header values may read $status
     const headers = relayHeaders(ctx, route, rt.vars, status, up.rawHeaders, peer);
-    headers.unshift('Server', 'sluice', 'Date', new Date().toUTCString());
+    headers.unshift('Server', 'sluice', 'Date', httpDate());
     headers.push('Connection', 'close');
     rememberSent(ctx, headers);
     const headBytes = rawHead(status, up.statusMessage ?? reasonPhrase(status), headers);
@@ -218,7 +225,7 @@ async function proxyOnSocket(
   };
 
   const failure = await runAttempts(ctx, route, tryPeer, (peer, error) => {
-    if (error.code !== 'CLIENT_CLOSED') log.log('error', `${error.message}${logContext(ctx, `http://${peer.addr}${ctx.rawUri}`)}`, ctx.conn.id);
+    if (error.code !== 'CLIENT_CLOSED') log.log('error', `${error.message}${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
   }, pickKey(route, ctx, rt.vars));
   if (failure === null) return;
   stopEarly();
@@ -251,11 +258,12 @@ function openTunnel(
   ctx.upstreamHeaders = res.headers;
   ctx.status = 101; // first: add_header values may read $status
   const headers = relayHeaders(ctx, route, rt.vars, 101, res.rawHeaders, peer);
-  headers.unshift('Server', 'sluice', 'Date', new Date().toUTCString());
+  headers.unshift('Server', 'sluice', 'Date', httpDate());
   rememberSent(ctx, headers);
   const head101 = rawHead(101, res.statusMessage || 'Switching Protocols', headers);
   ctx.bytesSent += Buffer.byteLength(head101);
   ctx.tunnelStartMs = performance.now();
+  ctx.rawHeaders = []; // read only to build the upstream request; `headers` stays for $http_*
   if (client.destroyed) {
     upstream.destroy();
     release();
@@ -276,7 +284,7 @@ function openTunnel(
   const tunnel = new Tunnel(client, upstream, ctx, route.settings.proxyReadTimeout, (t, reason) => {
     release();
     rt.tunnelClosed(t);
-    if (reason === 'idle timeout') rt.errorLog(route.settings).log('info', `upstream timed out (110: Connection timed out) while proxying upgraded connection${logContext(ctx, `http://${peer.addr}${ctx.rawUri}`)}`, ctx.conn.id);
+    if (reason === 'idle timeout') rt.errorLog(route.settings).log('info', `upstream timed out (110: Connection timed out) while proxying upgraded connection${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
     finish();
   });
   rt.tunnelOpened(tunnel);

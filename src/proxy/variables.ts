@@ -241,9 +241,11 @@ export class Variables {
   }
 
   #evalMap(map: MapConfig, ctx: RequestContext): string | undefined {
-    if (!map.volatile && ctx.mapCache.has(map.variable)) return ctx.mapCache.get(map.variable);
+    if (map.volatile) return this.#lookupMap(map, ctx);
+    const cache = ctx.mapCache ??= new Map();
+    if (cache.has(map.variable)) return cache.get(map.variable);
     const result = this.#lookupMap(map, ctx);
-    if (!map.volatile) ctx.mapCache.set(map.variable, result);
+    cache.set(map.variable, result);
     return result;
   }
 

@@ -51,7 +51,7 @@ export class ConnectionRegistry {
     this.handled++;
     this.sockets.add(socket);
     this.#bind.set(socket, bind);
-    socket.once('close', () => this.sockets.delete(socket));
+    socket.on('close', () => this.sockets.delete(socket)); // 'close' fires once; no once-wrapper to keep
     return true;
   }
 

@@ -73,12 +73,16 @@ export class TlsFrontend {
     this.#h2 = new Http2Connections(deps);
   }
 
-  /** Registers a connection with the proxy (worker_connections); false when refused (and answered 503). */
-  #accept(socket: Socket, tls: boolean): boolean {
+  /**
+   * Registers a connection with the proxy (worker_connections); false when refused: answered
+   * with an HTTP/1.1 503, or just closed for an HTTP/2 connection (`answer` false).
+   */
+  #accept(socket: Socket, tls: boolean, answer = true): boolean {
     const bind: BindInfo = { key: this.plan.key, configuredPort: this.plan.port, tls };
     if (this.#deps.registry.accept(socket, bind)) return true;
     this.#deps.runtime().mainLog.log('alert', `${this.#deps.registry.cap} worker_connections are not enough`);
-    sendLocalRaw(socket, errorResponse(503, null, null, null), null);
+    if (answer) sendLocalRaw(socket, errorResponse(503, null, null, null), null);
+    else socket.destroy();
     return false;
   }
 
@@ -88,8 +92,9 @@ export class TlsFrontend {
       this.net.once('error', reject);
       this.net.listen({ host: plan.host, port: plan.port, ipv6Only: plan.host.includes(':'), backlog: 511 }, () => {
         this.net.removeListener('error', reject);
-        // The HTTP server never listens itself; 'listening' starts its header-timeout checks.
+        // The HTTP servers never listen themselves; 'listening' starts their header-timeout checks.
         this.#http.emit('listening');
+        this.#plain.emit('listening');
         resolve();
       });
     });
@@ -103,6 +108,7 @@ export class TlsFrontend {
   close(): void {
     this.net.close();
     for (const t of this.#tls.values()) t.server.close();
+    this.#plain.close();
     this.#h2.close();
   }
 
@@ -184,7 +190,12 @@ export class TlsFrontend {
         },
       });
       server.on('secureConnection', (socket: TLSSocket) => this.#onSecure(socket, key));
-      server.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
+      server.on('tlsClientError', (err: Error & { reason?: string; library?: string }, socket: TLSSocket) => {
+        // nginx logs failed client handshakes at info: they are the client's business.
+        const why = err.library !== undefined ? `SSL: ${err.library}::${err.reason ?? err.message}` : ((err as NodeJS.ErrnoException).code ?? err.message);
+        this.#deps.runtime().mainLog.log('info', `SSL_do_handshake() failed (${why}) while SSL handshaking, client: ${socket.remoteAddress ?? ''}, server: ${key}`);
+        socket.destroy();
+      });
       entry = { server, runtime: rt };
       this.#tls.set(key, entry);
     }
@@ -201,7 +212,7 @@ export class TlsFrontend {
     if (raw !== undefined) this.#pending.delete(raw);
     socket.on('error', noop);
     if (socket.alpnProtocol === 'h2') {
-      if (this.#accept(socket, true)) this.#h2.serve(socket, key);
+      if (this.#accept(socket, true, false)) this.#h2.serve(socket, key);
       return;
     }
     this.#http.emit('connection', socket);

@@ -211,3 +211,36 @@ test('sluice -t prints a certificate problem in nginx\'s format and exits 1', as
   assert.equal(lines.at(-2), `sluice: configuration file ${file} test failed`);
   assert.equal(code, 1);
 });
+
+test('`npm run certs` writes a CA and certificates that chain to it; examples/tls/wss-h2.conf passes with them', async (t) => {
+  const dir = tempDir(t);
+  const out = join(dir.path, 'certs');
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'scripts', 'certs.js'), out], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => void (stdout += d));
+  child.stderr.resume();
+  const [code] = await once(child, 'close', 30_000);
+  assert.equal(code, 0, stdout);
+  assert.match(stdout, new RegExp(`wrote a local CA and certificates to ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  const { X509Certificate } = await import('node:crypto');
+  const { readFileSync } = await import('node:fs');
+  const ca = new X509Certificate(readFileSync(join(out, 'ca.crt')));
+  const leaf = new X509Certificate(readFileSync(join(out, 'localhost.crt')));
+  assert.equal(ca.ca, true);
+  assert.equal(leaf.verify(ca.publicKey), true);
+  assert.equal(leaf.checkHost('localhost'), 'localhost');
+  assert.equal(leaf.checkIP('127.0.0.1'), '127.0.0.1');
+  const client = new X509Certificate(readFileSync(join(out, 'client.crt')));
+  assert.equal(client.verify(ca.publicKey), true);
+
+  // The example's paths are ../../certs from its directory: a prefix two levels under `dir` finds them.
+  const example = join(ROOT, 'examples', 'tls', 'wss-h2.conf');
+  const r = await loadConfig({ file: example, prefix: join(dir.path, 'a', 'b') });
+  assert.equal(r.ok, true, r.ok ? '' : messages(r.problems).join('\n'));
+  if (r.ok) {
+    const server = r.config.http!.servers[0]!;
+    assert.equal(server.listens[0]!.ssl, true);
+    assert.equal(server.listens[0]!.http2, true);
+    assert.equal(server.tls!.certificates[0]!.certFile, join(out, 'localhost.crt'));
+  }
+});

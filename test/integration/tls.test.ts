@@ -251,10 +251,11 @@ http {
   assert.equal(ok.text, 'tls only');
 });
 
-test('ssl_protocols limits the versions a client may use', async (t) => {
+test('ssl_protocols limits the versions a client may use; a failed handshake is logged at info', async (t) => {
   const certs = await testCerts();
   const proxy = await startTestProxy(`
 events {}
+error_log stderr info;
 http {
   server {
     listen 127.0.0.1:0 ssl;
@@ -268,6 +269,7 @@ http {
   const res = await tlsGet(proxy.port, '/', { servername: 'localhost', timeoutMs: WAIT_MS });
   assert.equal(res.text, 'TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256');
   await assert.rejects(tlsConnect(proxy.port, { servername: 'localhost', minVersion: 'TLSv1.3', timeoutMs: WAIT_MS }), /protocol|version|alert/i);
+  await proxy.waitForErrorLine(/\[info\] .*SSL_do_handshake\(\) failed \(SSL: .*\) while SSL handshaking, client: 127\.0\.0\.1, server: 127\.0\.0\.1:0/);
 });
 
 test('an encrypted key opens with ssl_password_file, and a reload swaps the certificate without closing the port', async (t) => {
