@@ -247,6 +247,12 @@ class HttpAssembler {
       }
       // A proxy_pass that failed was reported where it is written.
       if (pp === null) continue;
+      if (pp.scheme === 'https' && check.type !== 'tcp') {
+        // Probes speak plain HTTP for now; accepting this would mark every TLS server unhealthy.
+        this.cx.problem(`"health_check type=${check.type}" is not implemented for https upstreams`, check.loc,
+          'use "health_check type=tcp" for an https upstream, or remove health_check here');
+        continue;
+      }
       let list = this.checks.get(pp.upstream);
       if (list === undefined) this.checks.set(pp.upstream, list = []);
       list.push({ ...check, host: pp.proxyHost });

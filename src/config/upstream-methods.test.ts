@@ -444,6 +444,19 @@ const CASES: readonly Case[] = [
     hints: { 0: 'add "proxy_pass http://UPSTREAM;"', 2: 'define "match nosuch { status 200-399; }" in http {}' },
   },
   {
+    name: 'health_check probes over TLS are not implemented: only type=tcp is accepted for an https upstream',
+    text: loc(
+      '    location /a { proxy_pass https://u; health_check; }',
+      '    location /b { proxy_pass https://u; health_check type=websocket; }',
+      '    location /c { proxy_pass https://u; health_check type=tcp; }',
+    ),
+    problems: [
+      '"health_check type=http" is not implemented for https upstreams in <inline>:5',
+      '"health_check type=websocket" is not implemented for https upstreams in <inline>:6',
+    ],
+    hints: { 0: 'use "health_check type=tcp" for an https upstream' },
+  },
+  {
     name: 'health_check parameters',
     text: loc(
       '    location / {',
