@@ -34,6 +34,7 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[]): Settings 
     proxyNextUpstreamTries: 0,
     proxyNextUpstreamTimeout: 0,
     proxyBuffering: true,
+    nativeTunnels: 'auto',
     addHeaders: [],
     // nginx writes logs/access.log by default; Sluice writes no access log unless configured.
     accessLogs: [],

@@ -5,7 +5,7 @@
  */
 import type {
   AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, ErrorLogTarget, HeaderRule, HealthCheckConfig, LocationModifier,
-  LogFormat, MapConfig, MatchConfig, NextUpstreamCondition, ProxyRedirect, ReturnAction, ServerName, SourceLoc,
+  LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ReturnAction, ServerName, SourceLoc,
   StickyCookie, ProxySslSettings, SslSettings,
 } from './types.js';
 
@@ -41,6 +41,7 @@ export interface SettingsDraft {
   proxyNextUpstreamTries?: number;
   proxyNextUpstreamTimeout?: number;
   proxyBuffering?: boolean;
+  nativeTunnels?: NativeTunnelsMode;
   addHeaders?: AddHeaderRule[];
   accessLogs?: AccessLogDraft[];
   /** `access_log off` at this level (nginx: `off` anywhere at a level disables that level's logs). */

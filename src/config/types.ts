@@ -260,6 +260,12 @@ export interface Settings {
   readonly proxyNextUpstreamTimeout: number;
   /** Accepted; Sluice always streams. @default true */
   readonly proxyBuffering: boolean;
+  /**
+   * `native_tunnels auto | on | off` (Sluice's own): whether plain-TCP tunnels move to the native
+   * addon's I/O thread once open; `on` is `auto` that `-t` refuses where the addon is missing.
+   * @default 'auto'
+   */
+  readonly nativeTunnels: NativeTunnelsMode;
   /** The effective add_header list (inherited like proxy_set_header). */
   readonly addHeaders: readonly AddHeaderRule[];
   /** Empty array means `access_log off`. */
@@ -302,6 +308,9 @@ export interface AccessRule {
 
 /** The status content handlers: nginx's `stub_status` and Sluice's metrics, status and dashboard. */
 export type AdminHandler = 'stub_status' | 'metrics' | 'status' | 'dashboard';
+
+/** `native_tunnels`: `auto` uses the addon where it is built, `on` requires it, `off` never uses it. */
+export type NativeTunnelsMode = 'auto' | 'on' | 'off';
 
 export type LocationModifier = '=' | '^~' | '~' | '~*' | '' | '@';
 

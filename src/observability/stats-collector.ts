@@ -33,6 +33,10 @@ export interface StatsSource {
 export interface StatsRegistry {
   readonly sockets: ReadonlySet<Socket>;
   readonly tunnels: ReadonlySet<Tunnel>;
+  /** Open client connections, tunnels the native addon holds included. */
+  readonly open: number;
+  /** Tunnels the native addon holds (their client sockets are not in `sockets`). */
+  readonly nativeTunnels: number;
   readonly accepted: number;
   readonly handled: number;
   /** True when the connection was accepted by this proxy. */
@@ -422,7 +426,8 @@ export class ProxyStats {
     const registry = this.#registry;
 
     const connections: ConnectionFigures = {
-      active: registry.sockets.size, reading: 0, writing: 0, waiting: 0,
+      // A tunnel the native addon holds has no socket here; nginx counts a tunnel as writing.
+      active: registry.open, reading: 0, writing: registry.nativeTunnels, waiting: 0,
       accepted: registry.accepted, handled: registry.handled, requests: this.#started + this.#endedUnrouted,
     };
     for (const socket of registry.sockets) {

@@ -5,7 +5,7 @@ import type { ProxyStats } from '../observability/stats-collector.js';
 import type { ListenerRoutes } from '../routing/router.js';
 import type { ConnInfo, RequestContext } from './request-context.js';
 import type { ProxyRoute } from './proxy-route.js';
-import type { Tunnel } from './ws-tunnel.js';
+import type { Tunnel, TunnelHost } from './ws-tunnel.js';
 import type { Variables } from './variables.js';
 
 /** What the request handlers need from the runtime that owns them (one config generation). */
@@ -19,6 +19,8 @@ export interface ProxyRuntime {
   finish(ctx: RequestContext): void;
   connInfo(socket: Socket): ConnInfo;
   routesFor(socket: Socket): ListenerRoutes;
+  /** Counts the tunnels the native addon holds (the connection registry). */
+  readonly tunnelHost: TunnelHost;
   tunnelOpened(tunnel: Tunnel): void;
   tunnelClosed(tunnel: Tunnel): void;
 }

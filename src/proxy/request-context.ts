@@ -30,6 +30,10 @@ export interface UpstreamAttempt {
   bytesReceived: number;
 }
 
+/** Shared by every context without captures (most of them): nothing is allocated per request. */
+const NO_CAPTURES: readonly (string | undefined)[] = Object.freeze([]);
+const NO_NAMED_CAPTURES: Readonly<Record<string, string | undefined>> = Object.freeze({});
+
 /**
  * Everything known about one request (or one WebSocket session) as it moves through the proxy.
  * Variables read from it; the access log and events receive it when it ends.
@@ -60,14 +64,16 @@ export class RequestContext {
   location: LocationConfig | null = null;
   settings: Settings | null = null;
   /** Regex captures from the location or server_name match: index 0 is the whole match. */
-  captures: readonly (string | undefined)[] = [];
-  namedCaptures: Readonly<Record<string, string | undefined>> = {};
+  captures: readonly (string | undefined)[] = NO_CAPTURES;
+  namedCaptures: Readonly<Record<string, string | undefined>> = NO_NAMED_CAPTURES;
   proxyPass: ProxyPass | null = null;
   status = 0;
   bodyBytesSent = 0;
-  /** Bytes written to / read from the client connection for this request (tunnel included). */
-  bytesSent = 0;
-  bytesReceived = 0;
+  #bytesSent = 0;
+  #bytesReceived = 0;
+  /** While the native addon holds the tunnel: its counters, which the figures below add. */
+  #counters: Float64Array | null = null;
+  #slot = 0;
   readonly startMs: number;
   readonly startWall: number;
   endMs = 0;
@@ -96,5 +102,37 @@ export class RequestContext {
     this.hasArgs = q !== -1;
     this.startMs = nowMs;
     this.startWall = Date.now();
+  }
+
+  /** Bytes written to the client connection for this request (tunnel included). */
+  get bytesSent(): number {
+    return this.#counters === null ? this.#bytesSent : this.#bytesSent + (this.#counters[this.#slot * 2 + 1] as number);
+  }
+
+  set bytesSent(v: number) {
+    this.#bytesSent = this.#counters === null ? v : v - (this.#counters[this.#slot * 2 + 1] as number);
+  }
+
+  /** Bytes read from the client connection for this request (tunnel included). */
+  get bytesReceived(): number {
+    return this.#counters === null ? this.#bytesReceived : this.#bytesReceived + (this.#counters[this.#slot * 2] as number);
+  }
+
+  set bytesReceived(v: number) {
+    this.#bytesReceived = this.#counters === null ? v : v - (this.#counters[this.#slot * 2] as number);
+  }
+
+  /**
+   * While the native addon relays the tunnel, the byte figures read its counters (written by its
+   * I/O thread) on top of what was counted before, so subscribers and the status pages see live
+   * figures; `null` fixes them at their current values.
+   */
+  countIn(counters: Float64Array | null, slot = 0): void {
+    const received = this.bytesReceived;
+    const sent = this.bytesSent;
+    this.#counters = counters;
+    this.#slot = slot;
+    this.bytesReceived = received;
+    this.bytesSent = sent;
   }
 }

@@ -21,9 +21,13 @@ import { errorResponse, rawHead, returnResponse, sendLocalRaw } from './respond.
 import { relayHeaders, rememberSent } from './response-headers.js';
 import type { Exchange } from './upstream-exchange.js';
 import type { ForwardMode } from './upstream-request.js';
+import { nativeTunnels } from './native-tunnels.js';
 import { Tunnel } from './ws-tunnel.js';
 
 function noop(): void {}
+
+/** Ends the session once (access log, events); `bytesRead` is the client socket's, read before any tunnel. */
+type UpgradeFinish = (bytesRead: number) => void;
 
 /** Client bytes buffered while an upgrade waits for the upstream's answer; past this, reading pauses. */
 export const EARLY_BYTES_LIMIT = 64 * 1024;
@@ -45,18 +49,20 @@ export function handleUpgrade(rt: ProxyRuntime, req: IncomingMessage, socket: So
   const readMark = ctx.conn.readMark;
   ctx.bytesReceived = Math.max(0, socket.bytesRead - head.length - readMark);
   let finished = false;
-  const finish = (): void => {
+  // No closure of this scope names `socket`: the end callback of a tunnel keeps `finish`, and a
+  // tunnel the native addon holds must not keep its closed client Socket alive through it.
+  const finish: UpgradeFinish = (bytesRead) => {
     if (finished) return;
     finished = true;
     ctx.endMs = performance.now();
-    if (ctx.tunnelStartMs === 0) ctx.bytesReceived = Math.max(0, socket.bytesRead - readMark);
+    if (ctx.tunnelStartMs === 0) ctx.bytesReceived = Math.max(0, bytesRead - readMark);
     rt.finish(ctx);
   };
   // 'on', not 'once': 'close' fires once anyway, and a once-wrapper is kept per open tunnel.
-  socket.on('close', () => {
+  socket.on('close', function onUpgradeSocketClose(this: Socket) {
     if (ctx.tunnelStartMs === 0) {
       if (ctx.status === 0) ctx.status = 499;
-      finish();
+      finish(this.bytesRead);
     }
   });
   const token = (req.headers.upgrade ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
@@ -126,7 +132,7 @@ function rawBody(socket: Socket, head: Buffer, length: number): PassThrough {
 }
 
 async function proxyOnSocket(
-  rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, req: IncomingMessage, socket: Socket, head: Buffer, mode: ForwardMode, finish: () => void,
+  rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, req: IncomingMessage, socket: Socket, head: Buffer, mode: ForwardMode, finish: UpgradeFinish,
 ): Promise<void> {
   const log = rt.errorLog(route.settings);
   let body: PassThrough | null = null;
@@ -232,7 +238,7 @@ async function proxyOnSocket(
   if (failure.code === 'CLIENT_CLOSED' || clientGone) {
     ctx.status = 499;
     socket.destroy();
-    finish();
+    finish(socket.bytesRead);
     return;
   }
   if (failure.code === 'NO_LIVE_UPSTREAMS') log.log('error', `${failure.message}${logContext(ctx)}`, ctx.conn.id);
@@ -253,7 +259,7 @@ function checkSwitch(ctx: RequestContext, mode: ForwardMode, res: IncomingMessag
 
 function openTunnel(
   rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, peer: Peer, client: Socket, clientHead: Buffer,
-  res: IncomingMessage, upstream: Socket, upstreamHead: Buffer, release: () => void, finish: () => void,
+  res: IncomingMessage, upstream: Socket, upstreamHead: Buffer, release: () => void, finish: UpgradeFinish,
 ): void {
   ctx.upstreamHeaders = res.headers;
   ctx.status = 101; // first: add_header values may read $status
@@ -264,10 +270,11 @@ function openTunnel(
   ctx.bytesSent += Buffer.byteLength(head101);
   ctx.tunnelStartMs = performance.now();
   ctx.rawHeaders = []; // read only to build the upstream request; `headers` stays for $http_*
+  // From here the session counts its own bytes: finish() ignores the socket's figure.
   if (client.destroyed) {
     upstream.destroy();
     release();
-    finish();
+    finish(0);
     return;
   }
   client.write(head101);
@@ -285,7 +292,7 @@ function openTunnel(
     release();
     rt.tunnelClosed(t);
     if (reason === 'idle timeout') rt.errorLog(route.settings).log('info', `upstream timed out (110: Connection timed out) while proxying upgraded connection${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
-    finish();
-  });
+    finish(0);
+  }, route.settings.nativeTunnels === 'off' ? null : nativeTunnels(), rt.tunnelHost);
   rt.tunnelOpened(tunnel);
 }

@@ -28,6 +28,8 @@ export class ConnectionRegistry {
   readonly sockets = new Set<Socket>();
   readonly tunnels = new Set<Tunnel>();
   readonly rejected = new WeakSet<Socket>();
+  /** Tunnels the native addon holds: open connections whose sockets are no longer in `sockets`. */
+  nativeTunnels = 0;
   accepted = 0;
   handled = 0;
   cap: number;
@@ -41,10 +43,15 @@ export class ConnectionRegistry {
     this.cap = cap;
   }
 
+  /** Open client connections, tunnels the native addon holds included. */
+  get open(): number {
+    return this.sockets.size + this.nativeTunnels;
+  }
+
   /** Registers a new connection; false when worker_connections is reached. */
   accept(socket: Socket, bind: BindInfo): boolean {
     this.accepted++;
-    if (this.sockets.size >= this.cap) {
+    if (this.open >= this.cap) {
       this.rejected.add(socket);
       return false;
     }

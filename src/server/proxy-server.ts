@@ -266,7 +266,7 @@ export class ProxyServer {
       // Dashboard event streams never end on their own; they must not hold the shutdown.
       this.registry.stats?.endViewers();
       const deadline = Date.now() + graceMs;
-      while (this.registry.sockets.size > 0 && Date.now() < deadline) {
+      while (this.registry.open > 0 && Date.now() < deadline) {
         for (const b of this.#bound) b.server.closeIdleConnections();
         await delay(Math.min(50, Math.max(1, deadline - Date.now())));
       }

@@ -10,7 +10,7 @@ import { compileProxyRoute } from '../proxy/proxy-route.js';
 import type { ProxyRuntime } from '../proxy/proxy-runtime.js';
 import type { ConnInfo, RequestContext } from '../proxy/request-context.js';
 import { Variables } from '../proxy/variables.js';
-import type { Tunnel } from '../proxy/ws-tunnel.js';
+import type { Tunnel, TunnelHost } from '../proxy/ws-tunnel.js';
 import { groupServers } from '../routing/router.js';
 import type { ListenerRoutes } from '../routing/router.js';
 import { ActiveHealthChecks } from '../upstream/health/active-checks.js';
@@ -102,6 +102,10 @@ export class Runtime implements ProxyRuntime {
 
   routesFor(socket: Socket): ListenerRoutes {
     return this.#registry.routesFor(socket, this.routes);
+  }
+
+  get tunnelHost(): TunnelHost {
+    return this.#registry;
   }
 
   tunnelOpened(tunnel: Tunnel): void {

@@ -21,6 +21,11 @@ export class FrameCursor {
     return this.#headerHave === 0 && this.#remaining === 0;
   }
 
+  /** The state, for the native tunnel's cursor: [have, need, len7, masked, extended, remaining]. */
+  state(): number[] {
+    return [this.#headerHave, this.#headerNeed, this.#len7, this.#masked ? 1 : 0, this.#extended, this.#remaining];
+  }
+
   /** Advances over the whole chunk. */
   advance(chunk: Buffer): void {
     this.#walk(chunk, false);

@@ -28,8 +28,8 @@ export interface CliResult {
  *
  * @example const res = await runCli(['-s', 'reload', '-c', conf], dir.path);
  */
-export async function runCli(args: readonly string[], cwd = ROOT): Promise<CliResult> {
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function runCli(args: readonly string[], cwd = ROOT, env: Readonly<Record<string, string>> = {}): Promise<CliResult> {
+  const child = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => void (stdout += d));

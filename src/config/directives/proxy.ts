@@ -4,6 +4,7 @@ import type { BuildContext } from '../build-context.js';
 import { locOf } from '../build-context.js';
 import type { Scope } from '../draft.js';
 import type { Directive } from '../parser.js';
+import { nativeAddonProblem } from '../../core/native-addon.js';
 import type { ComplexValue, NextUpstreamCondition, ProxyRedirect } from '../types.js';
 import {
   ONE_OR_MORE, TAKE1, TAKE12, TAKE2, HTTP_SERVER_LOCATION, durationSetting, numberSetting, parseEnum, parseFlag,
@@ -137,6 +138,21 @@ export const proxyDirectives: readonly DirectiveSpec[] = [
   },
   numberSetting('proxy_next_upstream_tries', 'proxyNextUpstreamTries'),
   durationSetting('proxy_next_upstream_timeout', 'proxyNextUpstreamTimeout'),
+  {
+    // Sluice's own: where upgraded connections are relayed once open (native/sluice_tunnel.c).
+    name: 'native_tunnels', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    handle(d, scope, cx) {
+      const v = parseEnum(d, d.args[0]!, ['auto', 'on', 'off'] as const, cx);
+      if (v === null) return;
+      const why = v === 'on' ? nativeAddonProblem() : '';
+      if (why !== '') {
+        cx.problem(`"native_tunnels on" needs the native tunnel addon, but ${why}`, d,
+          'build it with "npm run build:native" (node-gyp, a C compiler and Linux), or write "native_tunnels auto"');
+        return;
+      }
+      settingsOf(scope).nativeTunnels = v;
+    },
+  },
   {
     name: 'proxy_buffering', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
     handle(d, scope, cx) {

@@ -1,0 +1,1004 @@
+/*
+ * Sluice's native tunnel: moves the bytes of established, plain-TCP upgraded connections off the
+ * JavaScript thread.
+ *
+ * JavaScript hands over a tunnel's two sockets once the 101 has been relayed and nothing is left
+ * in Node's buffers: adopt() duplicates both descriptors (Node then closes its own copies and
+ * frees the net.Socket objects) and queues the pair to one I/O thread. That thread runs its own
+ * epoll loop, level-triggered, and relays each direction as Sluice's TypeScript tunnel does:
+ *
+ *  - bytes are read into one buffer shared by every tunnel and written straight to the other
+ *    socket; only what the receiver does not take at once is copied into a buffer of the
+ *    direction's own, and reading that direction stops until it has gone (backpressure, bounded
+ *    by one read per direction);
+ *  - a WebSocket tunnel follows frame headers each way (payloads are skipped by count), so that
+ *    goAway() can end each direction with a close 1001 frame between two frames, and so that the
+ *    payload of a large frame can move with splice(2) through a pipe borrowed from a small pool,
+ *    without passing through user space at all;
+ *  - a FIN is passed on once the direction's pending bytes are out (half-close); a reset or any
+ *    other error on one socket closes both; no byte either way for the idle timeout closes both;
+ *  - byte counts are published into a Float64Array shared with JavaScript; when a tunnel ends
+ *    the thread closes its descriptors and reports the slot, the reason and the errno in a batch
+ *    through a thread-safe function.
+ *
+ * Only this thread touches an adopted tunnel; JavaScript talks to it through a command queue
+ * (adopt, goAway, destroy) and an eventfd.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_BUF (64 * 1024)
+#define MAX_EVENTS 256
+/* Reads per readable event before the loop moves on, so one busy tunnel cannot starve the rest. */
+#define READS_PER_EVENT 4
+#define MAX_PIPES 64
+#define PIPE_BYTES (64 * 1024)
+
+enum { CLIENT = 0, UPSTREAM = 1 };
+
+/* Why a tunnel ended; JavaScript maps these to the TypeScript tunnel's reason strings. */
+enum {
+  R_CLIENT_CLOSED = 1,
+  R_UPSTREAM_CLOSED = 2,
+  R_CLIENT_ERROR = 3,
+  R_UPSTREAM_ERROR = 4,
+  R_IDLE = 5,
+  R_DESTROYED = 6,
+};
+
+/* Follows WebSocket frame boundaries (the same state machine as src/websocket/frame-cursor.ts). */
+typedef struct {
+  uint32_t have;      /* header bytes seen of the frame being read (0 at a boundary) */
+  uint32_t need;      /* header length once known */
+  uint32_t len7;
+  uint32_t masked;
+  uint64_t ext;
+  uint64_t remaining; /* payload bytes still to skip */
+} cursor_t;
+
+typedef struct pipe_s {
+  int r, w;
+  struct pipe_s *next;
+} pipe_t;
+
+/* One direction: bytes read from fd[s] go to fd[1 - s]. */
+typedef struct {
+  uint8_t *pend;      /* bytes the receiver has not taken yet (copy path) */
+  size_t pend_len, pend_off, pend_cap;
+  pipe_t *pipe;       /* borrowed while spliced bytes are in it */
+  size_t in_pipe;
+  cursor_t cur;
+  uint8_t track;      /* follow frames (WebSocket) */
+  uint8_t eof;        /* the source sent its FIN */
+  uint8_t shut;       /* the FIN was passed on */
+  uint8_t away;       /* a close frame goes out at the next boundary */
+  uint8_t away_sent;  /* it went (or is queued): later source bytes are read and dropped */
+  uint8_t *away_frame;
+  size_t away_len;
+} dir_t;
+
+typedef struct tunnel_s tunnel_t;
+
+typedef struct {
+  tunnel_t *t;
+  int side;
+} side_ref_t;
+
+struct tunnel_s {
+  int fd[2];
+  uint32_t slot;
+  dir_t d[2];
+  uint64_t bytes[2];
+  int64_t last_ms, idle_ms;
+  uint32_t interest[2];
+  uint8_t reg[2];
+  uint8_t ended;
+  int reason, err;
+  side_ref_t ref[2];
+  size_t index;       /* in loop_t.all */
+  tunnel_t *next_dead;
+};
+
+enum { CMD_ADOPT, CMD_AWAY, CMD_DESTROY };
+
+typedef struct cmd_s {
+  int kind;
+  uint32_t slot;
+  tunnel_t *t;
+  uint8_t *frame[2];
+  size_t frame_len[2];
+  struct cmd_s *next;
+} cmd_t;
+
+typedef struct {
+  uint32_t slot;
+  int32_t reason, err;
+} ended_t;
+
+typedef struct {
+  size_t n;
+  ended_t items[];
+} batch_t;
+
+typedef struct {
+  int ep, wake;
+  pthread_t thread;
+  int started;
+  volatile int stop;
+  pthread_mutex_t mu;
+  cmd_t *cmd_head, *cmd_tail;
+  napi_threadsafe_function tsfn;
+  napi_ref counters_ref;
+  double *counters;
+  size_t nslots;
+  /* owned by the I/O thread */
+  tunnel_t **by_slot;
+  tunnel_t **all;
+  size_t nall, capall;
+  uint8_t *buf;
+  int64_t now, sweep_every, next_sweep;
+  ended_t *ended;
+  size_t nended, capended;
+  tunnel_t *dead;
+  pipe_t *free_pipes;
+  int pipes_made;
+  size_t splice_min;
+  /* figures, read by stats() */
+  volatile uint64_t spliced_bytes, copied_bytes, adopted, closed;
+} loop_t;
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- frame cursor ---------------------------------------------------------------------------- */
+
+static inline int cur_at_boundary(const cursor_t *c) {
+  return c->have == 0 && c->remaining == 0;
+}
+
+static inline uint32_t ext_len(uint32_t len7) {
+  return len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+}
+
+/*
+ * Advances over p[0..n). With stop set, returns the offset of the first frame boundary after the
+ * start, or -1 when the bytes end inside a frame (all consumed).
+ */
+static int64_t cur_walk(cursor_t *c, const uint8_t *p, size_t n, int stop) {
+  size_t i = 0;
+  while (i < n) {
+    if (c->remaining > 0) {
+      uint64_t left = n - i;
+      uint64_t take = c->remaining < left ? c->remaining : left;
+      c->remaining -= take;
+      i += (size_t)take;
+      if (c->remaining == 0 && stop) return (int64_t)i;
+      continue;
+    }
+    uint8_t b = p[i++];
+    uint32_t at = c->have++;
+    if (at == 1) {
+      c->masked = (b & 0x80) != 0;
+      c->len7 = b & 0x7f;
+      c->need = 2 + ext_len(c->len7) + (c->masked ? 4 : 0);
+      c->ext = 0;
+    } else if (at >= 2 && at < 2 + ext_len(c->len7)) {
+      c->ext = (c->ext << 8) | b;
+    }
+    if (c->have == c->need) {
+      c->remaining = c->len7 < 126 ? c->len7 : c->ext;
+      c->have = 0;
+      c->need = 2;
+      if (c->remaining == 0 && stop) return (int64_t)i;
+    }
+  }
+  return (stop && cur_at_boundary(c)) ? (int64_t)n : -1;
+}
+
+/* ---- helpers ----------------------------------------------------------------------------------- */
+
+static inline int has_pending(const dir_t *d) {
+  return d->pend_len > d->pend_off || d->in_pipe > 0;
+}
+
+static int append_pending(dir_t *d, const uint8_t *p, size_t n) {
+  if (n == 0) return 1;
+  if (d->pend_off > 0 && d->pend_off == d->pend_len) d->pend_off = d->pend_len = 0;
+  if (d->pend_len + n > d->pend_cap) {
+    size_t live = d->pend_len - d->pend_off;
+    size_t cap = live + n;
+    uint8_t *nb = malloc(cap);
+    if (!nb) return 0;
+    if (live) memcpy(nb, d->pend + d->pend_off, live);
+    free(d->pend);
+    d->pend = nb;
+    d->pend_cap = cap;
+    d->pend_len = live;
+    d->pend_off = 0;
+  }
+  memcpy(d->pend + d->pend_len, p, n);
+  d->pend_len += n;
+  return 1;
+}
+
+static void free_pending(dir_t *d) {
+  free(d->pend);
+  d->pend = NULL;
+  d->pend_len = d->pend_off = d->pend_cap = 0;
+}
+
+static pipe_t *borrow_pipe(loop_t *L) {
+  pipe_t *p = L->free_pipes;
+  if (p) {
+    L->free_pipes = p->next;
+    return p;
+  }
+  if (L->pipes_made >= MAX_PIPES) return NULL;
+  int fds[2];
+  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return NULL;
+  p = malloc(sizeof *p);
+  if (!p) {
+    close(fds[0]);
+    close(fds[1]);
+    return NULL;
+  }
+  p->r = fds[0];
+  p->w = fds[1];
+  L->pipes_made++;
+  return p;
+}
+
+static void return_pipe(loop_t *L, pipe_t *p, int dirty) {
+  if (dirty) {
+    /* Bytes of a dead tunnel are still in it: a pipe is only ever reused empty. */
+    close(p->r);
+    close(p->w);
+    free(p);
+    L->pipes_made--;
+    return;
+  }
+  p->next = L->free_pipes;
+  L->free_pipes = p;
+}
+
+static void publish(loop_t *L, tunnel_t *t, int s) {
+  if (t->slot < L->nslots) L->counters[t->slot * 2 + s] = (double)t->bytes[s];
+}
+
+/* ---- ending ------------------------------------------------------------------------------------ */
+
+/* Queues the report of an ended tunnel for JavaScript (posted after the current batch). */
+static void record_ended(loop_t *L, uint32_t slot, int reason, int err) {
+  if (L->nended == L->capended) {
+    size_t cap = L->capended ? L->capended * 2 : 64;
+    ended_t *ne = realloc(L->ended, cap * sizeof *ne);
+    if (ne) {
+      L->ended = ne;
+      L->capended = cap;
+    }
+  }
+  if (L->nended < L->capended) {
+    L->ended[L->nended].slot = slot;
+    L->ended[L->nended].reason = reason;
+    L->ended[L->nended].err = err;
+    L->nended++;
+  }
+  L->closed++;
+}
+
+static void end_tunnel(loop_t *L, tunnel_t *t, int reason, int err) {
+  if (t->ended) return;
+  t->ended = 1;
+  if (!t->reason) {
+    t->reason = reason;
+    t->err = err;
+  }
+  for (int s = 0; s < 2; s++) {
+    if (t->reg[s]) epoll_ctl(L->ep, EPOLL_CTL_DEL, t->fd[s], NULL);
+    t->reg[s] = 0;
+    close(t->fd[s]);
+    publish(L, t, s);
+    dir_t *d = &t->d[s];
+    free_pending(d);
+    free(d->away_frame);
+    d->away_frame = NULL;
+    if (d->pipe) return_pipe(L, d->pipe, d->in_pipe > 0);
+    d->pipe = NULL;
+    d->in_pipe = 0;
+  }
+  /* swap-remove from the sweep list */
+  size_t i = t->index;
+  L->all[i] = L->all[L->nall - 1];
+  L->all[i]->index = i;
+  L->nall--;
+  if (t->slot < L->nslots) L->by_slot[t->slot] = NULL;
+  record_ended(L, t->slot, t->reason, t->err);
+  /* freed after the current batch of events: a later event of the batch may point at it */
+  t->next_dead = L->dead;
+  L->dead = t;
+}
+
+static void fail(loop_t *L, tunnel_t *t, int side, int err) {
+  end_tunnel(L, t, side == CLIENT ? R_CLIENT_ERROR : R_UPSTREAM_ERROR, err);
+}
+
+/* ---- relaying ---------------------------------------------------------------------------------- */
+
+static void update_interest(loop_t *L, tunnel_t *t, int s) {
+  if (t->ended) return;
+  dir_t *in = &t->d[s];      /* read from fd[s] */
+  dir_t *out = &t->d[1 - s]; /* queued for fd[s] */
+  uint32_t want = 0;
+  if (!in->eof && !has_pending(in)) want |= EPOLLIN;
+  if (has_pending(out)) want |= EPOLLOUT;
+  if (in->eof && out->shut && !has_pending(out)) {
+    /* nothing more to read or write on it: a registered fd would report EPOLLHUP forever */
+    if (t->reg[s]) epoll_ctl(L->ep, EPOLL_CTL_DEL, t->fd[s], NULL);
+    t->reg[s] = 0;
+    return;
+  }
+  if (t->reg[s] && want == t->interest[s]) return;
+  struct epoll_event ev = {.events = want, .data.ptr = &t->ref[s]};
+  if (epoll_ctl(L->ep, t->reg[s] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, t->fd[s], &ev) != 0) {
+    fail(L, t, s, errno);
+    return;
+  }
+  t->reg[s] = 1;
+  t->interest[s] = want;
+}
+
+static void check_done(loop_t *L, tunnel_t *t) {
+  if (t->ended) return;
+  if (t->d[0].eof && t->d[1].eof && t->d[0].shut && t->d[1].shut) end_tunnel(L, t, R_CLIENT_CLOSED, 0);
+}
+
+/* Passes a FIN on once the direction has nothing pending: after its source's FIN, or once both
+ * directions have had their close frame while going away (the TypeScript tunnel ends both then). */
+static void maybe_shut(loop_t *L, tunnel_t *t) {
+  int away_done = t->d[0].away_sent && t->d[1].away_sent;
+  for (int s = 0; s < 2 && !t->ended; s++) {
+    dir_t *d = &t->d[s];
+    if (d->shut || has_pending(d)) continue;
+    if (!d->eof && !away_done) continue;
+    if (shutdown(t->fd[1 - s], SHUT_WR) != 0 && errno != ENOTCONN) {
+      fail(L, t, 1 - s, errno);
+      return;
+    }
+    d->shut = 1;
+  }
+  check_done(L, t);
+}
+
+/* Writes p[0..n) to the direction's receiver, keeping what it does not take. 0 when it failed. */
+static int send_or_queue(loop_t *L, tunnel_t *t, int s, const uint8_t *p, size_t n) {
+  dir_t *d = &t->d[s];
+  if (n == 0) return 1;
+  if (has_pending(d)) {
+    if (!append_pending(d, p, n)) {
+      fail(L, t, 1 - s, ENOMEM);
+      return 0;
+    }
+    return 1;
+  }
+  ssize_t w = send(t->fd[1 - s], p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (w < 0) {
+    if (errno != EAGAIN && errno != EINTR) {
+      fail(L, t, 1 - s, errno);
+      return 0;
+    }
+    w = 0;
+  }
+  if ((size_t)w < n && !append_pending(d, p + w, n - (size_t)w)) {
+    fail(L, t, 1 - s, ENOMEM);
+    return 0;
+  }
+  return 1;
+}
+
+static void queue_away_frame(loop_t *L, tunnel_t *t, int s) {
+  dir_t *d = &t->d[s];
+  d->away = 0;
+  d->away_sent = 1;
+  if (d->away_frame) send_or_queue(L, t, s, d->away_frame, d->away_len);
+  free(d->away_frame);
+  d->away_frame = NULL;
+}
+
+/* Writes out what is pending for direction s: the pipe first, then the copied bytes. */
+static void flush(loop_t *L, tunnel_t *t, int s) {
+  dir_t *d = &t->d[s];
+  int out = t->fd[1 - s];
+  while (d->in_pipe > 0) {
+    ssize_t w = splice(d->pipe->r, NULL, out, NULL, d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (w < 0) {
+      if (errno == EAGAIN || errno == EINTR) return;
+      fail(L, t, 1 - s, errno);
+      return;
+    }
+    if (w == 0) return;
+    d->in_pipe -= (size_t)w;
+    t->last_ms = L->now;
+  }
+  if (d->pipe) {
+    return_pipe(L, d->pipe, 0);
+    d->pipe = NULL;
+  }
+  while (d->pend_len > d->pend_off) {
+    ssize_t w = send(out, d->pend + d->pend_off, d->pend_len - d->pend_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0) {
+      if (errno == EAGAIN || errno == EINTR) return;
+      fail(L, t, 1 - s, errno);
+      return;
+    }
+    d->pend_off += (size_t)w;
+    t->last_ms = L->now;
+  }
+  /* keep a small buffer for the next burst, give a large one back */
+  if (d->pend_cap > READ_BUF) free_pending(d);
+  else d->pend_len = d->pend_off = 0;
+}
+
+/* Splices up to the rest of the current frame's payload. 1 to go on reading, 0 to stop. */
+static int relay_splice(loop_t *L, tunnel_t *t, int s) {
+  dir_t *d = &t->d[s];
+  if (!d->pipe) d->pipe = borrow_pipe(L);
+  if (!d->pipe) return -1; /* no pipe to spare: the copy path takes it */
+  size_t want = d->cur.remaining < PIPE_BYTES ? (size_t)d->cur.remaining : PIPE_BYTES;
+  ssize_t n = splice(t->fd[s], NULL, d->pipe->w, NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+  if (n > 0) {
+    t->bytes[s] += (uint64_t)n;
+    d->cur.remaining -= (uint64_t)n;
+    d->in_pipe += (size_t)n;
+    L->spliced_bytes += (uint64_t)n;
+    t->last_ms = L->now;
+    publish(L, t, s);
+    flush(L, t, s);
+    if (t->ended || has_pending(d)) return 0;
+    if (d->away && cur_at_boundary(&d->cur)) queue_away_frame(L, t, s);
+    return (size_t)n == want;
+  }
+  if (d->in_pipe == 0) {
+    return_pipe(L, d->pipe, 0);
+    d->pipe = NULL;
+  }
+  if (n == 0) {
+    d->eof = 1;
+    if (!t->reason) t->reason = s == CLIENT ? R_CLIENT_CLOSED : R_UPSTREAM_CLOSED;
+    return 0;
+  }
+  if (errno != EAGAIN && errno != EINTR) fail(L, t, s, errno);
+  return 0;
+}
+
+static void relay(loop_t *L, tunnel_t *t, int s) {
+  dir_t *d = &t->d[s];
+  for (int i = 0; i < READS_PER_EVENT && !t->ended; i++) {
+    if (d->eof || has_pending(d)) break;
+    if (L->splice_min > 0 && d->track && !d->away_sent && d->cur.have == 0 && d->cur.remaining >= L->splice_min) {
+      int r = relay_splice(L, t, s);
+      if (r == 0) break;
+      if (r == 1) continue;
+    }
+    ssize_t n = recv(t->fd[s], L->buf, READ_BUF, MSG_DONTWAIT);
+    if (n > 0) {
+      t->bytes[s] += (uint64_t)n;
+      t->last_ms = L->now;
+      L->copied_bytes += (uint64_t)n;
+      publish(L, t, s);
+      if (d->away_sent) continue; /* going away: dropped, read on until the FIN */
+      size_t len = (size_t)n;
+      if (d->away) {
+        int64_t cut = cur_walk(&d->cur, L->buf, len, 1);
+        if (cut >= 0) {
+          if (!send_or_queue(L, t, s, L->buf, (size_t)cut)) return;
+          queue_away_frame(L, t, s);
+          continue;
+        }
+      } else if (d->track) {
+        cur_walk(&d->cur, L->buf, len, 0);
+      }
+      if (!send_or_queue(L, t, s, L->buf, len)) return;
+      if ((size_t)n < READ_BUF) break;
+      continue;
+    }
+    if (n == 0) {
+      d->eof = 1;
+      if (!t->reason) t->reason = s == CLIENT ? R_CLIENT_CLOSED : R_UPSTREAM_CLOSED;
+      break;
+    }
+    if (errno == EAGAIN || errno == EINTR) break;
+    fail(L, t, s, errno);
+    return;
+  }
+}
+
+static void on_event(loop_t *L, side_ref_t *ref, uint32_t events) {
+  tunnel_t *t = ref->t;
+  int s = ref->side;
+  if (t->ended) return;
+  int handled = 0;
+  if ((events & EPOLLOUT) || ((events & (EPOLLERR | EPOLLHUP)) && has_pending(&t->d[1 - s]))) {
+    flush(L, t, 1 - s);
+    handled = 1;
+  }
+  if (!t->ended && ((events & EPOLLIN) || ((events & (EPOLLERR | EPOLLHUP)) && (t->interest[s] & EPOLLIN)))) {
+    relay(L, t, s);
+    handled = 1;
+  }
+  if (!t->ended && !handled && (events & (EPOLLERR | EPOLLHUP))) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(t->fd[s], SOL_SOCKET, SO_ERROR, &err, &len);
+    fail(L, t, s, err ? err : ECONNRESET);
+  }
+  if (t->ended) return;
+  maybe_shut(L, t);
+  if (t->ended) return;
+  update_interest(L, t, 0);
+  update_interest(L, t, 1);
+}
+
+/* ---- commands ---------------------------------------------------------------------------------- */
+
+static void do_adopt(loop_t *L, tunnel_t *t) {
+  if (L->nall == L->capall) {
+    size_t cap = L->capall ? L->capall * 2 : 256;
+    tunnel_t **na = realloc(L->all, cap * sizeof *na);
+    if (!na) {
+      close(t->fd[0]);
+      close(t->fd[1]);
+      record_ended(L, t->slot, R_CLIENT_ERROR, ENOMEM);
+      free(t);
+      return;
+    }
+    L->all = na;
+    L->capall = cap;
+  }
+  t->index = L->nall;
+  L->all[L->nall++] = t;
+  L->by_slot[t->slot] = t;
+  t->last_ms = L->now;
+  if (t->idle_ms > 0) {
+    int64_t g = t->idle_ms / 20;
+    if (g < 5) g = 5;
+    if (g > 1000) g = 1000;
+    if (g < L->sweep_every) {
+      L->sweep_every = g;
+      if (L->next_sweep > L->now + g) L->next_sweep = L->now + g;
+    }
+  }
+  L->adopted++;
+  update_interest(L, t, 0);
+  update_interest(L, t, 1);
+}
+
+static void do_away(loop_t *L, cmd_t *c) {
+  tunnel_t *t = c->slot < L->nslots ? L->by_slot[c->slot] : NULL;
+  if (!t || t->ended) {
+    free(c->frame[0]);
+    free(c->frame[1]);
+    return;
+  }
+  for (int s = 0; s < 2; s++) {
+    dir_t *d = &t->d[s];
+    if (d->away || d->away_sent) {
+      free(c->frame[s]);
+      continue;
+    }
+    d->away_frame = c->frame[s];
+    d->away_len = c->frame_len[s];
+    d->away = 1;
+    /* pending bytes end where the cursor is: the frame can follow them */
+    if (cur_at_boundary(&d->cur)) queue_away_frame(L, t, s);
+    if (t->ended) return;
+  }
+  maybe_shut(L, t);
+  if (t->ended) return;
+  update_interest(L, t, 0);
+  update_interest(L, t, 1);
+}
+
+static void run_commands(loop_t *L) {
+  uint64_t v;
+  while (read(L->wake, &v, sizeof v) > 0) {
+  }
+  pthread_mutex_lock(&L->mu);
+  cmd_t *c = L->cmd_head;
+  L->cmd_head = L->cmd_tail = NULL;
+  pthread_mutex_unlock(&L->mu);
+  while (c) {
+    cmd_t *next = c->next;
+    if (c->kind == CMD_ADOPT) {
+      do_adopt(L, c->t);
+    } else if (c->kind == CMD_AWAY) {
+      do_away(L, c);
+    } else if (c->kind == CMD_DESTROY) {
+      tunnel_t *t = c->slot < L->nslots ? L->by_slot[c->slot] : NULL;
+      if (t && !t->ended) end_tunnel(L, t, R_DESTROYED, 0);
+    }
+    free(c);
+    c = next;
+  }
+}
+
+static void push_command(loop_t *L, cmd_t *c) {
+  c->next = NULL;
+  pthread_mutex_lock(&L->mu);
+  if (L->cmd_tail) L->cmd_tail->next = c;
+  else L->cmd_head = c;
+  L->cmd_tail = c;
+  pthread_mutex_unlock(&L->mu);
+  uint64_t one = 1;
+  ssize_t ignored = write(L->wake, &one, sizeof one);
+  (void)ignored;
+}
+
+/* ---- the I/O thread ---------------------------------------------------------------------------- */
+
+static void sweep(loop_t *L) {
+  for (size_t i = L->nall; i > 0; i--) {
+    tunnel_t *t = L->all[i - 1];
+    if (t->idle_ms > 0 && L->now - t->last_ms >= t->idle_ms) end_tunnel(L, t, R_IDLE, 0);
+  }
+}
+
+static void post_ended(loop_t *L) {
+  if (L->nended == 0) return;
+  batch_t *b = malloc(sizeof *b + L->nended * sizeof(ended_t));
+  if (!b) return; /* retried after the next wake-up */
+  b->n = L->nended;
+  memcpy(b->items, L->ended, L->nended * sizeof(ended_t));
+  if (napi_call_threadsafe_function(L->tsfn, b, napi_tsfn_nonblocking) != napi_ok) {
+    free(b);
+    return;
+  }
+  L->nended = 0;
+}
+
+static void *io_thread(void *arg) {
+  loop_t *L = arg;
+  struct epoll_event evs[MAX_EVENTS];
+  L->now = now_ms();
+  L->next_sweep = L->now + L->sweep_every;
+  while (!L->stop) {
+    int timeout = -1;
+    if (L->nall > 0) {
+      int64_t left = L->next_sweep - now_ms();
+      timeout = left < 0 ? 0 : (int)left;
+    }
+    int n = epoll_wait(L->ep, evs, MAX_EVENTS, timeout);
+    L->now = now_ms();
+    for (int i = 0; i < n; i++) {
+      if (evs[i].data.ptr == NULL) run_commands(L);
+      else on_event(L, evs[i].data.ptr, evs[i].events);
+    }
+    if (L->now >= L->next_sweep) {
+      sweep(L);
+      L->next_sweep = L->now + L->sweep_every;
+    }
+    while (L->dead) {
+      tunnel_t *t = L->dead;
+      L->dead = t->next_dead;
+      free(t);
+    }
+    post_ended(L);
+  }
+  return NULL;
+}
+
+/* ---- JavaScript side --------------------------------------------------------------------------- */
+
+static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  batch_t *b = data;
+  if (env != NULL && js_cb != NULL) {
+    napi_value arr, undef;
+    napi_create_array_with_length(env, b->n * 3, &arr);
+    for (size_t i = 0; i < b->n; i++) {
+      napi_value v;
+      napi_create_uint32(env, b->items[i].slot, &v);
+      napi_set_element(env, arr, (uint32_t)(i * 3), v);
+      napi_create_int32(env, b->items[i].reason, &v);
+      napi_set_element(env, arr, (uint32_t)(i * 3 + 1), v);
+      napi_create_int32(env, b->items[i].err, &v);
+      napi_set_element(env, arr, (uint32_t)(i * 3 + 2), v);
+    }
+    napi_get_undefined(env, &undef);
+    napi_call_function(env, undef, js_cb, 1, &arr, NULL);
+  }
+  free(b);
+}
+
+static loop_t *loop_of(napi_env env) {
+  void *d = NULL;
+  napi_get_instance_data(env, &d);
+  return d;
+}
+
+#define THROW(env, msg)                         \
+  do {                                          \
+    napi_throw_error((env), "ESLUICE", (msg));  \
+    return NULL;                                \
+  } while (0)
+
+static napi_value js_bool(napi_env env, int v) {
+  napi_value r;
+  napi_get_boolean(env, v, &r);
+  return r;
+}
+
+/* init(onEnded(flat [slot, reason, errno, ...]), counters: Float64Array, spliceMin) */
+static napi_value Init(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  loop_t *L = loop_of(env);
+  if (L->started) THROW(env, "sluice_tunnel: init() was already called");
+  if (argc < 3) THROW(env, "sluice_tunnel: init(onEnded, counters, spliceMin)");
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_float64_array)
+    THROW(env, "sluice_tunnel: counters must be a Float64Array");
+  uint32_t splice_min = 0;
+  napi_get_value_uint32(env, argv[2], &splice_min);
+  napi_create_reference(env, argv[1], 1, &L->counters_ref);
+  L->counters = data;
+  L->nslots = length / 2;
+  L->splice_min = splice_min;
+  L->by_slot = calloc(L->nslots ? L->nslots : 1, sizeof(tunnel_t *));
+  L->buf = malloc(READ_BUF);
+  if (!L->by_slot || !L->buf) THROW(env, "sluice_tunnel: out of memory");
+  L->ep = epoll_create1(EPOLL_CLOEXEC);
+  L->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (L->ep < 0 || L->wake < 0) THROW(env, "sluice_tunnel: epoll/eventfd failed");
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  epoll_ctl(L->ep, EPOLL_CTL_ADD, L->wake, &ev);
+  L->sweep_every = 1000;
+  napi_value name;
+  napi_create_string_utf8(env, "sluice_tunnel", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, L, call_js, &L->tsfn) != napi_ok)
+    THROW(env, "sluice_tunnel: could not create the thread-safe function");
+  /* JavaScript refs it while tunnels are open, like a socket keeps the loop alive */
+  napi_unref_threadsafe_function(env, L->tsfn);
+  if (pthread_create(&L->thread, NULL, io_thread, L) != 0) THROW(env, "sluice_tunnel: could not start the I/O thread");
+  L->started = 1;
+  return js_bool(env, 1);
+}
+
+static int read_cursor(napi_env env, napi_value arr, cursor_t *c) {
+  double v[6] = {0, 2, 0, 0, 0, 0};
+  for (uint32_t i = 0; i < 6; i++) {
+    napi_value e;
+    if (napi_get_element(env, arr, i, &e) != napi_ok) return 0;
+    if (napi_get_value_double(env, e, &v[i]) != napi_ok) return 0;
+  }
+  c->have = (uint32_t)v[0];
+  c->need = (uint32_t)v[1];
+  c->len7 = (uint32_t)v[2];
+  c->masked = v[3] != 0;
+  c->ext = (uint64_t)v[4];
+  c->remaining = (uint64_t)v[5];
+  return 1;
+}
+
+/*
+ * adopt(slot, clientFd, upstreamFd, idleMs, upCursor|null, downCursor|null) -> boolean.
+ * The descriptors are duplicated here: the caller closes its own copies once this returns true.
+ */
+static napi_value Adopt(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  loop_t *L = loop_of(env);
+  if (!L->started) THROW(env, "sluice_tunnel: init() first");
+  if (argc < 6) THROW(env, "sluice_tunnel: adopt(slot, clientFd, upstreamFd, idleMs, upCursor, downCursor)");
+  uint32_t slot;
+  int32_t cfd, ufd;
+  double idle;
+  napi_get_value_uint32(env, argv[0], &slot);
+  napi_get_value_int32(env, argv[1], &cfd);
+  napi_get_value_int32(env, argv[2], &ufd);
+  napi_get_value_double(env, argv[3], &idle);
+  if (slot >= L->nslots || cfd < 0 || ufd < 0) return js_bool(env, 0);
+  tunnel_t *t = calloc(1, sizeof *t);
+  if (!t) return js_bool(env, 0);
+  napi_valuetype vt;
+  for (int s = 0; s < 2; s++) {
+    napi_typeof(env, argv[4 + s], &vt);
+    if (vt == napi_object) {
+      if (!read_cursor(env, argv[4 + s], &t->d[s].cur)) {
+        free(t);
+        THROW(env, "sluice_tunnel: a cursor is [have, need, len7, masked, extended, remaining]");
+      }
+      t->d[s].track = 1;
+    }
+  }
+  t->fd[CLIENT] = fcntl(cfd, F_DUPFD_CLOEXEC, 0);
+  t->fd[UPSTREAM] = fcntl(ufd, F_DUPFD_CLOEXEC, 0);
+  if (t->fd[CLIENT] < 0 || t->fd[UPSTREAM] < 0) {
+    if (t->fd[CLIENT] >= 0) close(t->fd[CLIENT]);
+    if (t->fd[UPSTREAM] >= 0) close(t->fd[UPSTREAM]);
+    free(t);
+    return js_bool(env, 0);
+  }
+  /* the descriptors are already non-blocking (the flag belongs to the shared file description) */
+  t->slot = slot;
+  t->idle_ms = idle > 0 ? (int64_t)idle : 0;
+  t->ref[0].t = t;
+  t->ref[0].side = CLIENT;
+  t->ref[1].t = t;
+  t->ref[1].side = UPSTREAM;
+  cmd_t *c = calloc(1, sizeof *c);
+  if (!c) {
+    close(t->fd[0]);
+    close(t->fd[1]);
+    free(t);
+    return js_bool(env, 0);
+  }
+  c->kind = CMD_ADOPT;
+  c->t = t;
+  push_command(L, c);
+  return js_bool(env, 1);
+}
+
+static uint8_t *copy_buffer(napi_env env, napi_value v, size_t *len) {
+  void *data;
+  size_t n;
+  if (napi_get_buffer_info(env, v, &data, &n) != napi_ok) return NULL;
+  uint8_t *p = malloc(n ? n : 1);
+  if (p) memcpy(p, data, n);
+  *len = n;
+  return p;
+}
+
+/* goAway(slot, frameToUpstream, frameToClient): each direction ends with its frame at a boundary. */
+static napi_value GoAway(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  loop_t *L = loop_of(env);
+  if (!L->started || argc < 3) THROW(env, "sluice_tunnel: goAway(slot, toUpstream, toClient)");
+  cmd_t *c = calloc(1, sizeof *c);
+  if (!c) THROW(env, "sluice_tunnel: out of memory");
+  c->kind = CMD_AWAY;
+  napi_get_value_uint32(env, argv[0], &c->slot);
+  c->frame[0] = copy_buffer(env, argv[1], &c->frame_len[0]);
+  c->frame[1] = copy_buffer(env, argv[2], &c->frame_len[1]);
+  push_command(L, c);
+  return js_bool(env, 1);
+}
+
+static napi_value Destroy(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  loop_t *L = loop_of(env);
+  if (!L->started || argc < 1) THROW(env, "sluice_tunnel: destroy(slot)");
+  cmd_t *c = calloc(1, sizeof *c);
+  if (!c) THROW(env, "sluice_tunnel: out of memory");
+  c->kind = CMD_DESTROY;
+  napi_get_value_uint32(env, argv[0], &c->slot);
+  push_command(L, c);
+  return js_bool(env, 1);
+}
+
+static napi_value Ref(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  loop_t *L = loop_of(env);
+  bool on = false;
+  if (argc > 0) napi_get_value_bool(env, argv[0], &on);
+  if (L->started) {
+    if (on) napi_ref_threadsafe_function(env, L->tsfn);
+    else napi_unref_threadsafe_function(env, L->tsfn);
+  }
+  return js_bool(env, on);
+}
+
+static void set_number(napi_env env, napi_value obj, const char *key, double v) {
+  napi_value n;
+  napi_create_double(env, v, &n);
+  napi_set_named_property(env, obj, key, n);
+}
+
+/* stats(): what the thread has done so far (for the benchmark and the tests). */
+static napi_value Stats(napi_env env, napi_callback_info info) {
+  loop_t *L = loop_of(env);
+  napi_value o;
+  napi_create_object(env, &o);
+  set_number(env, o, "adopted", (double)L->adopted);
+  set_number(env, o, "closed", (double)L->closed);
+  set_number(env, o, "splicedBytes", (double)L->spliced_bytes);
+  set_number(env, o, "copiedBytes", (double)L->copied_bytes);
+  set_number(env, o, "spliceMin", (double)L->splice_min);
+  return o;
+}
+
+static void cleanup(void *arg) {
+  loop_t *L = arg;
+  if (L->started) {
+    L->stop = 1;
+    uint64_t one = 1;
+    ssize_t ignored = write(L->wake, &one, sizeof one);
+    (void)ignored;
+    pthread_join(L->thread, NULL);
+    for (size_t i = 0; i < L->nall; i++) {
+      tunnel_t *t = L->all[i];
+      close(t->fd[0]);
+      close(t->fd[1]);
+      for (int s = 0; s < 2; s++) {
+        free_pending(&t->d[s]);
+        free(t->d[s].away_frame);
+      }
+      free(t);
+    }
+    while (L->dead) {
+      tunnel_t *t = L->dead;
+      L->dead = t->next_dead;
+      free(t);
+    }
+    while (L->free_pipes) {
+      pipe_t *p = L->free_pipes;
+      L->free_pipes = p->next;
+      close(p->r);
+      close(p->w);
+      free(p);
+    }
+    cmd_t *c = L->cmd_head;
+    while (c) {
+      cmd_t *next = c->next;
+      if (c->kind == CMD_ADOPT && c->t) {
+        close(c->t->fd[0]);
+        close(c->t->fd[1]);
+        free(c->t);
+      }
+      free(c->frame[0]);
+      free(c->frame[1]);
+      free(c);
+      c = next;
+    }
+    napi_release_threadsafe_function(L->tsfn, napi_tsfn_abort);
+    close(L->ep);
+    close(L->wake);
+  }
+  free(L->all);
+  free(L->by_slot);
+  free(L->buf);
+  free(L->ended);
+  pthread_mutex_destroy(&L->mu);
+  free(L);
+}
+
+NAPI_MODULE_INIT() {
+  loop_t *L = calloc(1, sizeof *L);
+  if (!L) return NULL;
+  pthread_mutex_init(&L->mu, NULL);
+  L->ep = L->wake = -1;
+  napi_set_instance_data(env, L, NULL, NULL);
+  napi_add_env_cleanup_hook(env, cleanup, L);
+  napi_property_descriptor props[] = {
+    {"init", NULL, Init, NULL, NULL, NULL, napi_default, NULL},
+    {"adopt", NULL, Adopt, NULL, NULL, NULL, napi_default, NULL},
+    {"goAway", NULL, GoAway, NULL, NULL, NULL, napi_default, NULL},
+    {"destroy", NULL, Destroy, NULL, NULL, NULL, napi_default, NULL},
+    {"ref", NULL, Ref, NULL, NULL, NULL, napi_default, NULL},
+    {"stats", NULL, Stats, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}

@@ -1,0 +1,55 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** What native/sluice_tunnel.c exports (see the comments there). */
+export interface TunnelAddon {
+  /** Starts the I/O thread; `onEnded` gets [slot, reason, errno, ...] for tunnels that ended. */
+  init(onEnded: (flat: number[]) => void, counters: Float64Array, spliceMin: number): boolean;
+  /** Duplicates both descriptors and hands the pair to the I/O thread; false when it could not. */
+  adopt(slot: number, clientFd: number, upstreamFd: number, idleMs: number, up: number[] | null, down: number[] | null): boolean;
+  goAway(slot: number, toUpstream: Buffer, toClient: Buffer): boolean;
+  destroy(slot: number): boolean;
+  /** Whether open native tunnels keep the event loop alive (as open sockets do). */
+  ref(on: boolean): boolean;
+  stats(): NativeTunnelStats;
+}
+
+export interface NativeTunnelStats {
+  readonly adopted: number;
+  readonly closed: number;
+  readonly splicedBytes: number;
+  readonly copiedBytes: number;
+  readonly spliceMin: number;
+}
+
+/** Where `npm ci` (scripts/build-native.mjs) puts the addon, from dist/src/core/. */
+export const ADDON_PATH = fileURLToPath(new URL('../../../native/build/Release/sluice_tunnel.node', import.meta.url));
+
+let loaded: { addon: TunnelAddon | null; why: string } | null = null;
+
+/**
+ * The native tunnel addon, loaded once per process; null when it is not built or does not load
+ * (then `nativeAddonProblem()` says why). `SLUICE_NATIVE=off` in the environment leaves it unloaded.
+ */
+export function tunnelAddon(): TunnelAddon | null {
+  loaded ??= load();
+  return loaded.addon;
+}
+
+/** Why the addon is not available ("" when it is). */
+export function nativeAddonProblem(): string {
+  loaded ??= load();
+  return loaded.why;
+}
+
+function load(): { addon: TunnelAddon | null; why: string } {
+  if (process.env.SLUICE_NATIVE === 'off') return { addon: null, why: 'SLUICE_NATIVE=off is set in the environment' };
+  if (process.platform !== 'linux') return { addon: null, why: `it is Linux-only and this is ${process.platform}` };
+  if (!existsSync(ADDON_PATH)) return { addon: null, why: `it is not built (${ADDON_PATH} is missing)` };
+  try {
+    return { addon: createRequire(import.meta.url)(ADDON_PATH) as TunnelAddon, why: '' };
+  } catch (e) {
+    return { addon: null, why: `it does not load: ${(e as Error).message}` };
+  }
+}

@@ -1,0 +1,110 @@
+import { constants } from 'node:os';
+import { tunnelAddon } from '../core/native-addon.js';
+import type { NativeTunnelStats, TunnelAddon } from '../core/native-addon.js';
+
+/** Tunnels the addon can hold at once in one process (two descriptors each: far above the open-file limit). */
+export const NATIVE_SLOTS = 65_536;
+
+/**
+ * Frames whose payload is at least this long move with splice(2) instead of through the read
+ * buffer (`SLUICE_SPLICE_MIN` overrides it; 0 turns splicing off). Chosen by measurement: see
+ * docs/benchmarks.md.
+ */
+export const DEFAULT_SPLICE_MIN = 16 * 1024;
+
+/** A tunnel whose sockets the addon holds. */
+export interface NativeOwner {
+  nativeEnded(reason: string): void;
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+/** The reason strings of the TypeScript tunnel, by the addon's reason codes. */
+function reasonText(code: number, errno: number): string {
+  const err = (): string => ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+  switch (code) {
+    case 1: return 'client closed';
+    case 2: return 'upstream closed';
+    case 3: return `client error: ${err()}`;
+    case 4: return `upstream error: ${err()}`;
+    case 5: return 'idle timeout';
+    default: return 'destroyed';
+  }
+}
+
+/**
+ * The process's native tunnels: slots in the byte counters the I/O thread writes, who owns each
+ * slot, and the reference that keeps the event loop alive while any is open.
+ */
+export class NativeTunnels {
+  readonly #addon: TunnelAddon;
+  /** [client->upstream, upstream->client] bytes per slot, written by the I/O thread. */
+  readonly counters = new Float64Array(NATIVE_SLOTS * 2);
+  readonly #owners: (NativeOwner | undefined)[] = [];
+  readonly #free: number[] = [];
+  #next = 0;
+  #open = 0;
+
+  constructor(addon: TunnelAddon, spliceMin: number) {
+    this.#addon = addon;
+    addon.init((flat) => this.#ended(flat), this.counters, spliceMin);
+  }
+
+  get open(): number {
+    return this.#open;
+  }
+
+  /** Hands the two descriptors over; the slot, or -1 when the addon could not take them. */
+  adopt(owner: NativeOwner, clientFd: number, upstreamFd: number, idleMs: number, up: number[] | null, down: number[] | null): number {
+    const slot = this.#free.pop() ?? (this.#next < NATIVE_SLOTS ? this.#next++ : -1);
+    if (slot < 0) return -1;
+    this.counters[slot * 2] = 0;
+    this.counters[slot * 2 + 1] = 0;
+    if (!this.#addon.adopt(slot, clientFd, upstreamFd, idleMs, up, down)) {
+      this.#free.push(slot);
+      return -1;
+    }
+    this.#owners[slot] = owner;
+    if (this.#open++ === 0) this.#addon.ref(true);
+    return slot;
+  }
+
+  goAway(slot: number, toUpstream: Buffer, toClient: Buffer): void {
+    this.#addon.goAway(slot, toUpstream, toClient);
+  }
+
+  destroy(slot: number): void {
+    this.#addon.destroy(slot);
+  }
+
+  stats(): NativeTunnelStats {
+    return this.#addon.stats();
+  }
+
+  #ended(flat: number[]): void {
+    for (let i = 0; i < flat.length; i += 3) {
+      const slot = flat[i] as number;
+      const owner = this.#owners[slot];
+      this.#owners[slot] = undefined;
+      try {
+        owner?.nativeEnded(reasonText(flat[i + 1] as number, flat[i + 2] as number));
+      } finally {
+        this.#free.push(slot);
+        if (--this.#open === 0) this.#addon.ref(false);
+      }
+    }
+  }
+}
+
+let instance: NativeTunnels | null | undefined;
+
+/** The process's native tunnels, or null when the addon is not available. */
+export function nativeTunnels(): NativeTunnels | null {
+  if (instance === undefined) {
+    const addon = tunnelAddon();
+    const env = process.env.SLUICE_SPLICE_MIN;
+    const spliceMin = env !== undefined && /^\d+$/.test(env) ? Number(env) : DEFAULT_SPLICE_MIN;
+    instance = addon ? new NativeTunnels(addon, spliceMin) : null;
+  }
+  return instance;
+}
