@@ -126,6 +126,15 @@ backend be
 `;
 }
 
+/**
+ * Extra node options for the Sluice targets only, for profiling a run
+ * (`SLUICE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`); never set for reported runs.
+ */
+function sluiceNodeArgs(): string[] {
+  const raw = process.env.SLUICE_BENCH_NODE_ARGS ?? '';
+  return raw.split(/\s+/).filter((a) => a !== '');
+}
+
 function withTempDir(child: Child, remove: () => void): () => Promise<void> {
   return async () => {
     try {
@@ -153,7 +162,7 @@ export async function startTarget(
       const conf = join(dir, 'sluice.conf');
       // The primary and its workers are one process tree: procfs sums them as for nginx.
       writeFileSync(conf, sluiceConfig(backendPort, name === 'sluice' ? 1 : SLUICE_WORKERS));
-      const child = startChild(name, process.execPath, [SLUICE_CLI, '-c', conf], { cwd: dir });
+      const child = startChild(name, process.execPath, [...sluiceNodeArgs(), SLUICE_CLI, '-c', conf], { cwd: dir });
       const stop = withTempDir(child, remove);
       try {
         const m = await child.waitForLine(/listening on 127\.0\.0\.1:(\d+)/, startTimeout);

@@ -635,13 +635,17 @@ static void run_commands(loop_t *L) {
   }
 }
 
+/* Queues a command; only a command into an empty queue wakes the thread (it takes the whole
+ * queue at once), so a burst of hand-overs costs one eventfd write. */
 static void push_command(loop_t *L, cmd_t *c) {
   c->next = NULL;
   pthread_mutex_lock(&L->mu);
+  int was_empty = L->cmd_head == NULL;
   if (L->cmd_tail) L->cmd_tail->next = c;
   else L->cmd_head = c;
   L->cmd_tail = c;
   pthread_mutex_unlock(&L->mu);
+  if (!was_empty) return;
   uint64_t one = 1;
   ssize_t ignored = write(L->wake, &one, sizeof one);
   (void)ignored;
