@@ -26,8 +26,7 @@ import type { UpstreamAttempt } from './request-context.js';
 import { errorResponse, returnResponse } from './respond.js';
 import { relayHeaders, rememberSent } from './response-headers.js';
 import { clientCertRefusal, tlsRefusalPage } from './tls-refusals.js';
-import type { Exchange } from './upstream-exchange.js';
-import type { IncomingMessage } from 'node:http';
+import type { Exchange, UpstreamMessage } from './upstream-exchange.js';
 import { NO_UPGRADE } from './upstream-request.js';
 
 function noop(): void {}
@@ -126,7 +125,7 @@ function serveAdminH2(rt: ProxyRuntime, handler: AdminHandler, settings: Setting
  */
 export function relayH2Response(
   rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, peer: Peer, attempt: UpstreamAttempt, stream: ServerHttp2Stream,
-  up: IncomingMessage, release: () => void, onLate: (err: ProxyError) => void,
+  up: UpstreamMessage, release: () => void, onLate: (err: ProxyError) => void,
 ): boolean {
   const status = up.statusCode ?? 502;
   ctx.upstreamHeaders = up.headers;
@@ -169,12 +168,10 @@ async function proxyH2(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute,
   let clientGone = false;
   let counting = false;
   // The body is counted once it flows to an upstream (a listener any earlier would start the flow).
-  const countBody = (ex: Exchange): void => {
-    ex.request.once('pipe', () => {
-      if (counting) return;
-      counting = true;
-      stream.on('data', (chunk: Buffer) => void (ctx.bytesReceived += chunk.length));
-    });
+  const countBody = (): void => {
+    if (counting) return;
+    counting = true;
+    stream.on('data', (chunk: Buffer) => void (ctx.bytesReceived += chunk.length));
   };
   stream.once('close', () => {
     if (stream.writableFinished && stream.rstCode === h2.NGHTTP2_NO_ERROR) return;
@@ -194,10 +191,8 @@ async function proxyH2(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute,
     const x = await exchangeWithPeer({
       rt, ctx, route, peer, attempt, more, mode: NO_UPGRADE, body: hasBody ? stream : null,
       clientGone: () => clientGone,
-      setCurrent: (ex) => {
-        current = ex;
-        if (hasBody) countBody(ex);
-      },
+      setCurrent: (ex) => void (current = ex),
+      onBodyStart: countBody,
       onLateError: failLate,
       checkSwitch: () => new ProxyError('UPSTREAM_UNREQUESTED_UPGRADE'),
     });

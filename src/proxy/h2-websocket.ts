@@ -11,7 +11,6 @@
  * RST_STREAM and a TCP reset or error map to each other (RFC 8441 4, RFC 9113 8.5 CONNECT_ERROR).
  */
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { constants as h2 } from 'node:http2';
 import type { ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
@@ -36,7 +35,7 @@ import { RequestContext } from './request-context.js';
 import type { UpstreamAttempt } from './request-context.js';
 import { errorResponse } from './respond.js';
 import { relayHeaders, rememberSent } from './response-headers.js';
-import type { Exchange } from './upstream-exchange.js';
+import type { Exchange, UpstreamMessage } from './upstream-exchange.js';
 import type { ForwardMode } from './upstream-request.js';
 import type { Tunnel } from './ws-tunnel.js';
 
@@ -70,7 +69,7 @@ function upgradeContext(rt: ProxyRuntime, socket: TLSSocket, m: H2Request): { ct
 }
 
 /** RFC 6455 4.1 as the proxy checks it for its own key: a 101 to websocket with the right accept. */
-function checkSwitch(key: string, res: IncomingMessage): ProxyError | null {
+function checkSwitch(key: string, res: UpstreamMessage): ProxyError | null {
   const got = (res.headers.upgrade ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
   if (got !== 'websocket') return new ProxyError('UPSTREAM_UPGRADE_MISMATCH', `asked "websocket", got "${got}"`);
   if (res.headers['sec-websocket-accept'] !== acceptKey(key)) return new ProxyError('UPSTREAM_BAD_ACCEPT');
@@ -155,7 +154,7 @@ async function proxyWebSocket(
 
 function openH2Tunnel(
   rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, peer: Peer, stream: ServerHttp2Stream,
-  res: IncomingMessage, upstream: Socket, upstreamHead: Buffer, release: () => void, finish: () => void,
+  res: UpstreamMessage, upstream: Socket, upstreamHead: Buffer, release: () => void, finish: () => void,
 ): void {
   ctx.upstreamHeaders = res.headers;
   // The client is answered 200 (RFC 8441 5); add_header and the filters see the 101 they relay.

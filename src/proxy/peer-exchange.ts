@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { ProxyError } from '../core/errors.js';
@@ -9,7 +8,8 @@ import type { ProxyRoute } from './proxy-route.js';
 import type { ProxyRuntime } from './proxy-runtime.js';
 import type { RequestContext, UpstreamAttempt } from './request-context.js';
 import { exchange } from './upstream-exchange.js';
-import type { Exchange } from './upstream-exchange.js';
+import type { Exchange, ExchangeOptions, UpstreamMessage } from './upstream-exchange.js';
+import { leanExchange } from './upstream-client.js';
 import { buildUpstreamHead } from './upstream-request.js';
 import { upstreamTlsFor } from './upstream-tls.js';
 import type { ForwardMode } from './upstream-request.js';
@@ -28,16 +28,18 @@ export interface PeerExchangeOptions {
   readonly clientGone: () => boolean;
   /** Remembers the exchange in flight, so the client leaving can abort it. */
   readonly setCurrent: (ex: Exchange) => void;
+  /** Called when the request body starts flowing to an upstream (once per try that gets that far). */
+  readonly onBodyStart?: () => void;
   readonly onLateError: (err: ProxyError) => void;
   /** Judges an upstream 101: null to accept it, else the failure. */
-  readonly checkSwitch: (res: IncomingMessage) => ProxyError | null;
+  readonly checkSwitch: (res: UpstreamMessage) => ProxyError | null;
 }
 
 /** What one try at one server produced: a final outcome, or a live answer for the caller to relay. */
 export type PeerExchange =
   | { readonly kind: 'done'; readonly outcome: TryOutcome }
-  | { readonly kind: 'response'; readonly res: IncomingMessage; readonly exchange: Exchange; readonly release: () => void }
-  | { readonly kind: 'upgrade'; readonly res: IncomingMessage; readonly socket: Socket; readonly head: Buffer; readonly release: () => void };
+  | { readonly kind: 'response'; readonly res: UpstreamMessage; readonly exchange: Exchange; readonly release: () => void }
+  | { readonly kind: 'upgrade'; readonly res: UpstreamMessage; readonly socket: Socket; readonly head: Buffer; readonly release: () => void };
 
 function failed(error: ProxyError, sent: boolean, countFailure: boolean, retryable: boolean): PeerExchange {
   return { kind: 'done', outcome: { ok: false, error, sent, countFailure, retryable } };
@@ -64,15 +66,19 @@ export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExch
   let ex: Exchange;
   let r;
   for (let staleRetry = 0; ; staleRetry++) {
-    ex = exchange({
+    const tls = upstreamTlsFor(route, ctx, o.rt.vars);
+    const options: ExchangeOptions = {
       peer, pool: route.pool, method: ctx.method, head, body: o.body, upgrade: o.mode.upgrade !== null,
-      tls: upstreamTlsFor(route, ctx, o.rt.vars),
+      tls,
       connectTimeout: route.settings.proxyConnectTimeout,
       sendTimeout: route.settings.proxySendTimeout,
       readTimeout: route.settings.proxyReadTimeout,
       attempt: o.attempt,
       onLateError: o.onLateError,
-    });
+      ...(o.onBodyStart === undefined ? {} : { onBodyStart: o.onBodyStart }),
+    };
+    // Plain-TCP upstreams go through Sluice's own client; https through http.request.
+    ex = (tls === null ? leanExchange(options) : null) ?? exchange(options);
     o.setCurrent(ex);
     if (o.clientGone()) ex.abort();
     r = await ex.result;

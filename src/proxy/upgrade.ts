@@ -19,7 +19,7 @@ import type { ProxyRuntime } from './proxy-runtime.js';
 import type { RequestContext, UpstreamAttempt } from './request-context.js';
 import { errorResponse, rawHead, returnResponse, sendLocalRaw } from './respond.js';
 import { relayHeaders, rememberSent } from './response-headers.js';
-import type { Exchange } from './upstream-exchange.js';
+import type { Exchange, UpstreamMessage } from './upstream-exchange.js';
 import type { ForwardMode } from './upstream-request.js';
 import { nativeTunnels } from './native-tunnels.js';
 import { Tunnel } from './ws-tunnel.js';
@@ -246,7 +246,7 @@ async function proxyOnSocket(
 }
 
 /** RFC 6455 4.1 and RFC 9110 7.8: the 101 must switch to the protocol asked for, with the right accept key. */
-function checkSwitch(ctx: RequestContext, mode: ForwardMode, res: IncomingMessage): ProxyError | null {
+function checkSwitch(ctx: RequestContext, mode: ForwardMode, res: UpstreamMessage): ProxyError | null {
   if (mode.upgrade === null) return new ProxyError('UPSTREAM_UNREQUESTED_UPGRADE');
   const got = (res.headers.upgrade ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
   if (got !== mode.upgrade) return new ProxyError('UPSTREAM_UPGRADE_MISMATCH', `asked "${mode.upgrade}", got "${got}"`);
@@ -259,7 +259,7 @@ function checkSwitch(ctx: RequestContext, mode: ForwardMode, res: IncomingMessag
 
 function openTunnel(
   rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, peer: Peer, client: Socket, clientHead: Buffer,
-  res: IncomingMessage, upstream: Socket, upstreamHead: Buffer, release: () => void, finish: UpgradeFinish,
+  res: UpstreamMessage, upstream: Socket, upstreamHead: Buffer, release: () => void, finish: UpgradeFinish,
 ): void {
   ctx.upstreamHeaders = res.headers;
   ctx.status = 101; // first: add_header values may read $status

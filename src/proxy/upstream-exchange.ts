@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { ProxyError, toProxyError } from '../core/errors.js';
@@ -11,9 +11,21 @@ import type { UpstreamRequestHead } from './upstream-request.js';
 import { transportOptions, upstreamTlsFailure } from './upstream-tls.js';
 import type { UpstreamTlsRequest } from './upstream-tls.js';
 
+/**
+ * An upstream response as the relaying code reads it: Node's IncomingMessage (http.request) or
+ * Sluice's UpstreamResponse (upstream-client.ts) — status, headers, a Readable body, 'aborted'.
+ */
+export type UpstreamMessage = Readable & {
+  readonly statusCode?: number | undefined;
+  readonly statusMessage?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  readonly rawHeaders: string[];
+  readonly complete: boolean;
+};
+
 export type ExchangeResult =
-  | { readonly kind: 'response'; readonly res: IncomingMessage; readonly req: ClientRequest }
-  | { readonly kind: 'upgrade'; readonly res: IncomingMessage; readonly socket: Socket; readonly head: Buffer }
+  | { readonly kind: 'response'; readonly res: UpstreamMessage }
+  | { readonly kind: 'upgrade'; readonly res: UpstreamMessage; readonly socket: Socket; readonly head: Buffer }
   /** `reused`: the request went out on a cached keepalive connection rather than a new one. */
   | { readonly kind: 'error'; readonly error: ProxyError; readonly connected: boolean; readonly reused: boolean };
 
@@ -37,11 +49,12 @@ export interface ExchangeOptions {
   readonly attempt: UpstreamAttempt;
   /** Failures after the result was delivered (a response body cut short). */
   readonly onLateError: (err: ProxyError) => void;
+  /** Called when the request body starts flowing upstream. */
+  readonly onBodyStart?: () => void;
 }
 
 export interface Exchange {
   readonly result: Promise<ExchangeResult>;
-  readonly request: ClientRequest;
   abort(): void;
 }
 
@@ -82,8 +95,10 @@ export function exchange(o: ExchangeOptions): Exchange {
     o.attempt.connectTime = performance.now() - started;
     socket.setNoDelay(true);
     req.setTimeout(timerDelay(o.sendTimeout));
-    if (o.body) o.body.pipe(req);
-    else req.end();
+    if (o.body) {
+      o.onBodyStart?.();
+      o.body.pipe(req);
+    } else req.end();
   };
 
   req.on('socket', (socket: Socket) => {
@@ -113,7 +128,7 @@ export function exchange(o: ExchangeOptions): Exchange {
   req.on('response', (res: IncomingMessage) => {
     o.attempt.status = res.statusCode ?? 0;
     o.attempt.headerTime = performance.now() - started;
-    settle({ kind: 'response', res, req });
+    settle({ kind: 'response', res });
   });
   req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
     o.attempt.status = res.statusCode ?? 0;
@@ -142,7 +157,6 @@ export function exchange(o: ExchangeOptions): Exchange {
   });
   return {
     result,
-    request: req,
     abort: () => {
       if (o.body) o.body.unpipe(req);
       req.destroy();

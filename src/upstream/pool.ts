@@ -6,6 +6,7 @@ import { DEFAULT_BALANCER_OPTIONS, makeBalancer } from './balancers/registry.js'
 import type { Balancer, BalancerOptions } from './balancers/balancer.js';
 import { Peer, PeerState, formatAddr, notePicked, peerAvailable } from './peer.js';
 import { StickyRoutes } from './sticky.js';
+import { ConnectionCache } from './connection-cache.js';
 
 /**
  * Live per-server state keyed by "upstream|address", and the secret that signs sticky cookies:
@@ -62,7 +63,12 @@ export class UpstreamPool {
   readonly primary: readonly Peer[];
   readonly backup: readonly Peer[];
   readonly sticky: StickyRoutes | null;
-  /** Present only with `keepalive N`: caches up to N idle connections per server. */
+  /**
+   * Present only with `keepalive N`: caches up to N idle connections per server, for Sluice's own
+   * client (plain TCP); `agent` does the same for the http.request path (https upstreams, and a
+   * Node without the parser Sluice's client uses).
+   */
+  readonly connections: ConnectionCache | null;
   readonly agent: Agent | null;
   /** Other keepalive agents to this upstream (the https one of `proxy_pass https://`), closed with `agent`. */
   readonly extraAgents = new Set<Agent>();
@@ -80,6 +86,7 @@ export class UpstreamPool {
     this.#primary = makeBalancer(config.method, this.primary, bo);
     this.#backup = this.backup.length > 0 ? makeBalancer(config.method, this.backup, bo) : null;
     this.sticky = config.sticky ? new StickyRoutes(config.sticky, config.name, peers, states.secret) : null;
+    this.connections = config.keepalive > 0 ? new ConnectionCache(config.keepalive, config.keepaliveTimeout, config.keepaliveRequests) : null;
     this.agent = config.keepalive > 0
       ? new Agent({ keepAlive: true, maxFreeSockets: config.keepalive, timeout: config.keepaliveTimeout, scheduling: 'lifo' })
       : null;
@@ -107,6 +114,7 @@ export class UpstreamPool {
 
   /** Closes cached idle connections only; connections in use finish their request. */
   closeIdle(): void {
+    this.connections?.closeIdle();
     for (const agent of [this.agent, ...this.extraAgents]) {
       if (!agent) continue;
       for (const list of Object.values(agent.freeSockets)) for (const socket of list ?? []) socket.destroy();
@@ -114,6 +122,7 @@ export class UpstreamPool {
   }
 
   close(): void {
+    this.connections?.closeIdle();
     this.agent?.destroy();
     for (const agent of this.extraAgents) agent.destroy();
   }

@@ -1,0 +1,520 @@
+/**
+ * Sluice's own HTTP/1.1 client for plain-TCP upstreams, in place of `http.request` and its Agent:
+ * the request head is written in one piece, exactly as built (no header Node would add), the
+ * response is parsed by llhttp (Node's own parser, the one `http` uses, through `_http_common`),
+ * and keep-alive connections live in the upstream's {@link ConnectionCache}. A proxied request
+ * costs about half the CPU it did through ClientRequest, Agent and IncomingMessage
+ * (docs/benchmarks.md, "HTTP floor"). `proxy_pass https://` keeps the `http.request` path
+ * (upstream-exchange.ts), as does everything when Node's parser cannot be loaded.
+ *
+ * The exchange's contract is the same as upstream-exchange.ts's: connect under the connect
+ * timeout, send the head and stream the body under the send timeout, wait for the response head
+ * (and between body reads) under the read timeout; every failure is a ProxyError value.
+ */
+import { createRequire } from 'node:module';
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
+import { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
+import type { Readable as ReadableType } from 'node:stream';
+import { ProxyError, toProxyError } from '../core/errors.js';
+import { timerDelay } from '../core/timers.js';
+import type { ConnectionCache } from '../upstream/connection-cache.js';
+import type { Exchange, ExchangeOptions, ExchangeResult } from './upstream-exchange.js';
+
+interface HttpParser {
+  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
+  execute(data: Buffer): number | (Error & { code?: string; bytesParsed?: number });
+  finish(): number | (Error & { code?: string }) | undefined;
+  [key: number]: unknown;
+  [kCall]?: UpstreamCall | null;
+}
+
+interface HttpParserClass {
+  new (): HttpParser;
+  readonly RESPONSE: number;
+  readonly kOnHeaders: number;
+  readonly kOnHeadersComplete: number;
+  readonly kOnBody: number;
+  readonly kOnMessageComplete: number;
+  readonly kLenientNone: number;
+}
+
+interface HttpCommon {
+  HTTPParser: HttpParserClass;
+  _checkInvalidHeaderChar(value: string): boolean;
+  _checkIsHttpToken(name: string): boolean;
+}
+
+const kCall = Symbol('sluice.call');
+const kParser = Symbol('sluice.parser');
+
+function loadCommon(): HttpCommon | null {
+  try {
+    const common = createRequire(import.meta.url)('_http_common') as Partial<HttpCommon>;
+    const P = common.HTTPParser;
+    if (typeof P !== 'function' || typeof P.RESPONSE !== 'number' || typeof common._checkInvalidHeaderChar !== 'function') return null;
+    return common as HttpCommon;
+  } catch {
+    return null;
+  }
+}
+
+const common = loadCommon();
+
+/** False where this Node has no usable `_http_common` parser: every request then goes through http.request. */
+export const LEAN_CLIENT_AVAILABLE = common !== null;
+
+/** Node's header-object rules (duplicates joined, Set-Cookie as an array), applied to our raw headers. */
+const addHeaderLine = (IncomingMessage.prototype as unknown as { _addHeaderLine: unknown })._addHeaderLine as (this: object, field: string, value: string, dest: IncomingHttpHeaders) => void;
+const HEADER_RULES = { joinDuplicateHeaders: false };
+
+/**
+ * An upstream response as the relaying code reads it: what it uses of IncomingMessage
+ * (status, headers, rawHeaders, complete, 'aborted', a Readable body with backpressure).
+ */
+export class UpstreamResponse extends Readable {
+  readonly statusCode: number;
+  readonly statusMessage: string;
+  readonly httpVersion: string;
+  readonly rawHeaders: string[];
+  complete = false;
+  aborted = false;
+  #headers: IncomingHttpHeaders | null = null;
+  #call: UpstreamCall | null;
+
+  constructor(call: UpstreamCall, status: number, message: string, version: string, rawHeaders: string[], highWaterMark: number) {
+    super({ highWaterMark });
+    this.#call = call;
+    this.statusCode = status;
+    this.statusMessage = message;
+    this.httpVersion = version;
+    this.rawHeaders = rawHeaders;
+  }
+
+  /** Lower-case names, built on first use with Node's rules for repeated headers. */
+  get headers(): IncomingHttpHeaders {
+    if (this.#headers === null) {
+      const h: IncomingHttpHeaders = {};
+      const raw = this.rawHeaders;
+      for (let i = 0; i < raw.length; i += 2) addHeaderLine.call(HEADER_RULES, raw[i] as string, raw[i + 1] as string, h);
+      this.#headers = h;
+    }
+    return this.#headers;
+  }
+
+  /** @internal The exchange is over: the body no longer depends on the connection. */
+  detach(): void {
+    this.#call = null;
+  }
+
+  override _read(): void {
+    this.#call?.resumeBody();
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    if (!this.complete) {
+      this.aborted = true;
+      this.emit('aborted');
+      this.#call?.abort();
+    }
+    cb(err);
+  }
+}
+
+function parserOnHeaders(this: HttpParser, headers: string[]): void {
+  this[kCall]?.moreHeaders(headers);
+}
+
+function parserOnHeadersComplete(
+  this: HttpParser, major: number, minor: number, headers: string[] | undefined, _method: unknown, _url: unknown,
+  status: number, message: string, upgrade: boolean, keepAlive: boolean,
+): number {
+  const call = this[kCall];
+  return call ? call.head(major, minor, headers, status, message, upgrade, keepAlive) : 1;
+}
+
+function parserOnBody(this: HttpParser, chunk: Buffer): void {
+  this[kCall]?.body(chunk);
+}
+
+function parserOnMessageComplete(this: HttpParser): void {
+  this[kCall]?.messageComplete();
+}
+
+function parserFor(socket: Socket, P: HttpParserClass): HttpParser {
+  const s = socket as Socket & { [kParser]?: HttpParser };
+  let parser = s[kParser];
+  if (parser === undefined) {
+    parser = new P();
+    parser[P.kOnHeaders] = parserOnHeaders;
+    parser[P.kOnHeadersComplete] = parserOnHeadersComplete;
+    parser[P.kOnBody] = parserOnBody;
+    parser[P.kOnMessageComplete] = parserOnMessageComplete;
+    s[kParser] = parser;
+  }
+  return parser;
+}
+
+/** "Connection: close" (or any list with the close token) among the headers sent. */
+function sendsClose(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    if (name.length === 10 && name.toLowerCase() === 'connection' && /(?:^|,)\s*close\s*(?:,|$)/i.test(headers[i + 1] as string)) return true;
+  }
+  return false;
+}
+
+const CRLF = '\r\n';
+const LAST_CHUNK = '0\r\n\r\n';
+const EMPTY = Buffer.alloc(0);
+
+/** One request/response exchange on one upstream connection. */
+class UpstreamCall implements Exchange {
+  readonly result: Promise<ExchangeResult>;
+  readonly #o: ExchangeOptions;
+  readonly #cache: ConnectionCache | null;
+  readonly #key: string;
+  readonly #started = performance.now();
+  #resolve!: (r: ExchangeResult) => void;
+  #socket: Socket;
+  #parser: HttpParser | null = null;
+  #res: UpstreamResponse | null = null;
+  #pendingHeaders: string[] = [];
+  #settled = false;
+  #connected = false;
+  #reused = false;
+  #requestDone = false;
+  #responseDone = false;
+  #upgrading = false;
+  #keepAlive = false;
+  /** This connection may serve another request after this one. */
+  #reusable: boolean;
+  /** Listeners are off and the socket is no longer this exchange's (cached, handed over or closed). */
+  #released = false;
+  #heads = 0;
+  #chunked = false;
+  #connectTimer: NodeJS.Timeout | null = null;
+  #bytesRead = 0;
+  #bytesWritten = 0;
+
+  constructor(o: ExchangeOptions, P: HttpParserClass) {
+    this.#o = o;
+    this.result = new Promise<ExchangeResult>((r) => (this.#resolve = r));
+    const { address } = o.peer.server;
+    this.#key = `${address.host}|${address.port}`;
+    this.#cache = o.pool.connections;
+    const cached = this.#cache?.take(this.#key) ?? null;
+    this.#reusable = this.#cache !== null && !o.upgrade && !sendsClose(o.head.headers);
+    if (cached !== null) {
+      this.#socket = cached;
+      this.#reused = true;
+    } else {
+      this.#socket = connect({ host: address.host, port: address.port, family: address.family, allowHalfOpen: true, noDelay: true });
+    }
+    if (this.#cache !== null && !this.#cache.countRequest(this.#socket)) this.#reusable = false;
+    const s = this.#socket;
+    s.on('data', this.#onData);
+    s.on('end', this.#onEnd);
+    s.on('error', this.#onError);
+    s.on('close', this.#onClose);
+    s.on('timeout', this.#onTimeout);
+    this.#parser = parserFor(s, P);
+    this.#parser.initialize(P.RESPONSE, this, 0, P.kLenientNone);
+    this.#parser[kCall] = this;
+    if (cached !== null) {
+      s.resume();
+      this.#onConnected();
+    } else {
+      this.#connectTimer = setTimeout(this.#onConnectTimeout, timerDelay(o.connectTimeout));
+      s.once('connect', this.#onConnected);
+    }
+  }
+
+  abort(): void {
+    this.#unhookBody();
+    if (!this.#released) this.#close();
+    if (!this.#settled) this.#settle({ kind: 'error', error: new ProxyError('UPSTREAM_RESET'), connected: this.#connected, reused: this.#reused });
+    const res = this.#res;
+    if (res !== null && !res.complete && !res.destroyed) res.destroy();
+  }
+
+  /** @internal */
+  resumeBody(): void {
+    if (!this.#released) this.#socket.resume();
+  }
+
+  /** @internal headers beyond the parser's first batch */
+  moreHeaders(headers: string[]): void {
+    for (const h of headers) this.#pendingHeaders.push(h);
+  }
+
+  /** @internal */
+  head(major: number, minor: number, headers: string[] | undefined, status: number, message: string, upgrade: boolean, keepAlive: boolean): number {
+    let raw = headers;
+    if (raw === undefined) {
+      raw = this.#pendingHeaders;
+      this.#pendingHeaders = [];
+    }
+    // 1xx other than 101: informational, the real response follows (Node's client skips them too).
+    if (status >= 100 && status < 200 && status !== 101) return 1;
+    if (++this.#heads > 1) {
+      // A second response to one request: the connection is out of step; never reuse it.
+      this.#reusable = false;
+      return 1;
+    }
+    const res = new UpstreamResponse(this, status, message, `${major}.${minor}`, raw, this.#socket.readableHighWaterMark);
+    this.#res = res;
+    this.#keepAlive = keepAlive;
+    const o = this.#o;
+    o.attempt.status = status;
+    o.attempt.headerTime = performance.now() - this.#started;
+    if (upgrade) {
+      this.#upgrading = true;
+      return 2;
+    }
+    this.#settle({ kind: 'response', res });
+    return o.method === 'HEAD' ? 1 : 0;
+  }
+
+  /** @internal */
+  body(chunk: Buffer): void {
+    const res = this.#res;
+    if (res !== null && !this.#responseDone && !res.destroyed && !res.push(chunk)) this.#socket.pause();
+  }
+
+  /** @internal */
+  messageComplete(): void {
+    if (this.#upgrading || this.#res === null || this.#responseDone) return;
+    this.#responseDone = true;
+  }
+
+  #settle(r: ExchangeResult): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#resolve(r);
+  }
+
+  readonly #onConnectTimeout = (): void => {
+    this.#connectTimer = null;
+    this.#fail(new ProxyError('UPSTREAM_CONNECT_TIMEOUT'));
+  };
+
+  readonly #onConnected = (): void => {
+    const o = this.#o;
+    const s = this.#socket;
+    this.#connected = true;
+    if (this.#connectTimer) clearTimeout(this.#connectTimer);
+    this.#connectTimer = null;
+    o.attempt.connectTime = performance.now() - this.#started;
+    this.#bytesRead = s.bytesRead;
+    this.#bytesWritten = s.bytesWritten;
+    const head = this.#headText();
+    if (head === null) return;
+    s.setTimeout(timerDelay(o.sendTimeout));
+    s.write(head, 'latin1');
+    if (o.body === null) this.#requestSent();
+    else this.#sendBody(o.body);
+  };
+
+  /** The request head, or null (and the exchange failed) when a header cannot be sent. */
+  #headText(): string | null {
+    const o = this.#o;
+    const h = o.head.headers;
+    let text = `${o.method} ${o.head.path} HTTP/1.1\r\n`;
+    const c = common as HttpCommon;
+    for (let i = 0; i < h.length; i += 2) {
+      const name = h[i] as string;
+      const value = h[i + 1] as string;
+      if (!c._checkIsHttpToken(name) || c._checkInvalidHeaderChar(value)) {
+        this.#fail(new ProxyError('INTERNAL', `invalid character in header "${name}" to upstream`));
+        return null;
+      }
+      if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') this.#chunked = true;
+      text += `${name}: ${value}\r\n`;
+    }
+    return `${text}\r\n`;
+  }
+
+  #sendBody(body: ReadableType): void {
+    this.#o.onBodyStart?.();
+    body.on('data', this.#onBodyData);
+    body.once('end', this.#onBodyEnd);
+    this.#socket.on('drain', this.#onDrain);
+  }
+
+  readonly #onBodyData = (chunk: Buffer): void => {
+    if (this.#released || chunk.length === 0) return;
+    const s = this.#socket;
+    let ok: boolean;
+    if (this.#chunked) {
+      s.cork();
+      s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      s.write(chunk);
+      ok = s.write(CRLF, 'latin1');
+      process.nextTick(uncork, s);
+    } else {
+      ok = s.write(chunk);
+    }
+    if (!ok) this.#o.body?.pause();
+  };
+
+  readonly #onBodyEnd = (): void => {
+    if (this.#released) return;
+    if (this.#chunked) this.#socket.write(LAST_CHUNK, 'latin1');
+    this.#unhookBody();
+    this.#requestSent();
+  };
+
+  readonly #onDrain = (): void => {
+    this.#o.body?.resume();
+  };
+
+  #unhookBody(): void {
+    const body = this.#o.body;
+    if (body === null) return;
+    body.removeListener('data', this.#onBodyData);
+    body.removeListener('end', this.#onBodyEnd);
+    this.#socket.removeListener('drain', this.#onDrain);
+  }
+
+  #requestSent(): void {
+    this.#requestDone = true;
+    this.#socket.setTimeout(timerDelay(this.#o.readTimeout));
+    if (this.#responseDone) this.#finish();
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    const parser = this.#parser;
+    if (parser === null || this.#released) return;
+    const r = parser.execute(chunk);
+    if (typeof r !== 'number') {
+      // Garbage after a complete response: the response stands, the connection is out of step.
+      if (this.#responseDone) {
+        this.#reusable = false;
+        this.#finish();
+      } else {
+        this.#fail(toProxyError(r, 'UPSTREAM_INVALID_RESPONSE'));
+      }
+      return;
+    }
+    if (this.#upgrading) {
+      this.#handOver(r < chunk.length ? chunk.subarray(r) : EMPTY);
+      return;
+    }
+    if (this.#responseDone) this.#finish();
+  };
+
+  readonly #onEnd = (): void => {
+    if (this.#released) return;
+    // A close-delimited body ends here (finish() completes it); anything else cut short is a failure.
+    this.#parser?.finish();
+    this.#reusable = false;
+    if (this.#responseDone) this.#finish();
+    else this.#fail(new ProxyError('UPSTREAM_RESET'));
+  };
+
+  readonly #onError = (err: Error): void => {
+    if (this.#released) return;
+    this.#fail(this.#connected ? toProxyError(err, 'UPSTREAM_RESET') : toProxyError(err, 'UPSTREAM_CONNECT_FAILED'));
+  };
+
+  readonly #onClose = (): void => {
+    if (this.#released) return;
+    this.#fail(new ProxyError('UPSTREAM_RESET'));
+  };
+
+  readonly #onTimeout = (): void => {
+    if (this.#released) return;
+    const code = !this.#connected ? 'UPSTREAM_CONNECT_TIMEOUT' : this.#requestDone ? 'UPSTREAM_READ_TIMEOUT' : 'UPSTREAM_SEND_TIMEOUT';
+    this.#fail(new ProxyError(code));
+  };
+
+  /** Before the answer: the result. After it: a late error for the relaying code, and the body cut short. */
+  #fail(error: ProxyError): void {
+    if (this.#released) return;
+    this.#unhookBody();
+    this.#close();
+    if (!this.#settled) {
+      this.#settle({ kind: 'error', error, connected: this.#connected, reused: this.#reused });
+      return;
+    }
+    const res = this.#res;
+    if (res !== null && !res.complete) {
+      this.#o.onLateError(error);
+      if (!res.destroyed) res.destroy();
+    }
+  }
+
+  /** Stops listening and closes the connection. */
+  #close(): void {
+    this.#release();
+    this.#socket.destroy();
+  }
+
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    if (this.#connectTimer) clearTimeout(this.#connectTimer);
+    this.#connectTimer = null;
+    const s = this.#socket;
+    s.removeListener('data', this.#onData);
+    s.removeListener('end', this.#onEnd);
+    s.removeListener('error', this.#onError);
+    s.removeListener('close', this.#onClose);
+    s.removeListener('timeout', this.#onTimeout);
+    s.removeListener('connect', this.#onConnected);
+    s.setTimeout(0);
+    if (this.#parser !== null) this.#parser[kCall] = null;
+    this.#parser = null;
+    const a = this.#o.attempt;
+    a.bytesSent = s.bytesWritten - this.#bytesWritten;
+    a.bytesReceived = s.bytesRead - this.#bytesRead;
+  }
+
+  /** The whole response is in: the body ends, and the connection goes back to the cache or closes. */
+  #finish(): void {
+    const res = this.#res as UpstreamResponse;
+    if (!this.#requestDone) {
+      // Answered before the request was all sent: the connection is out of step.
+      this.#unhookBody();
+      this.#reusable = false;
+    }
+    const s = this.#socket;
+    this.#release();
+    res.complete = true;
+    res.detach();
+    res.push(null);
+    s.on('error', noop);
+    if (this.#reusable && this.#keepAlive && this.#cache?.put(this.#key, s)) {
+      s.removeListener('error', noop);
+      return;
+    }
+    s.destroy();
+  }
+
+  /** A 101: the socket and what came after the head go to the tunnel. */
+  #handOver(head: Buffer): void {
+    const res = this.#res as UpstreamResponse;
+    const s = this.#socket;
+    this.#release();
+    res.complete = true;
+    res.detach();
+    s.on('error', noop);
+    s.pause();
+    this.#settle({ kind: 'upgrade', res, socket: s, head });
+  }
+}
+
+function uncork(s: Socket): void {
+  s.uncork();
+}
+
+function noop(): void {}
+
+/** One exchange over Sluice's own client; null when Node's parser is not available here. */
+export function leanExchange(o: ExchangeOptions): Exchange | null {
+  if (common === null) return null;
+  return new UpstreamCall(o, common.HTTPParser);
+}

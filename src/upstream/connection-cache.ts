@@ -1,0 +1,119 @@
+import type { Socket } from 'node:net';
+
+/** Per-connection bookkeeping kept on the socket while it is in the cache or serving a request. */
+const kRequests = Symbol('sluice.requests');
+const kCache = Symbol('sluice.cache');
+
+type CachedSocket = Socket & { [kRequests]?: number; [kCache]?: { cache: ConnectionCache; key: string } };
+
+/**
+ * ngx_http_upstream_keepalive_module for plain-TCP upstreams: up to `keepalive` idle connections
+ * per server, handed out last-in first-out, each closed after `keepalive_timeout` idle or after its
+ * `keepalive_requests`-th request. An idle connection that the server closes, resets or sends
+ * anything on is dropped at once (nginx does the same: an idle upstream connection has nothing to
+ * say). The TLS path keeps using an https.Agent.
+ */
+export class ConnectionCache {
+  readonly #idle = new Map<string, CachedSocket[]>();
+  readonly max: number;
+  readonly timeoutMs: number;
+  readonly maxRequests: number;
+
+  constructor(max: number, timeoutMs: number, maxRequests: number) {
+    this.max = max;
+    this.timeoutMs = timeoutMs;
+    this.maxRequests = maxRequests;
+  }
+
+  /** An idle connection to `key` ("host:port"), or null. */
+  take(key: string): Socket | null {
+    const list = this.#idle.get(key);
+    if (list === undefined) return null;
+    for (let s = list.pop(); s !== undefined; s = list.pop()) {
+      detachIdle(s);
+      if (!s.destroyed && s.readable && s.writable) return s;
+      s.destroy();
+    }
+    return null;
+  }
+
+  /** Counts one more request on `socket`; true when it may go back to the cache afterwards. */
+  countRequest(socket: Socket): boolean {
+    const s = socket as CachedSocket;
+    const n = (s[kRequests] ?? 0) + 1;
+    s[kRequests] = n;
+    return n < this.maxRequests;
+  }
+
+  /** Keeps `socket` for the next request to `key`; false (the caller closes it) when the cache for it is full. */
+  put(key: string, socket: Socket): boolean {
+    const s = socket as CachedSocket;
+    if (s.destroyed || !s.readable || !s.writable) return false;
+    let list = this.#idle.get(key);
+    if (list === undefined) {
+      list = [];
+      this.#idle.set(key, list);
+    }
+    if (list.length >= this.max) return false;
+    list.push(s);
+    s[kCache] = { cache: this, key };
+    s.on('data', idleOnData);
+    s.on('end', idleOnGone);
+    s.on('close', idleOnGone);
+    s.on('error', idleOnGone);
+    s.on('timeout', idleOnGone);
+    s.setTimeout(this.timeoutMs);
+    s.resume();
+    return true;
+  }
+
+  /** @internal */
+  forget(key: string, socket: Socket): void {
+    const list = this.#idle.get(key);
+    const i = list?.indexOf(socket as CachedSocket) ?? -1;
+    if (list && i >= 0) list.splice(i, 1);
+  }
+
+  /** Idle connections now (for tests and the status pages). */
+  idleCount(): number {
+    let n = 0;
+    for (const list of this.#idle.values()) n += list.length;
+    return n;
+  }
+
+  /** Closes every idle connection (reload, shutdown); connections serving a request finish it. */
+  closeIdle(): void {
+    for (const list of this.#idle.values()) {
+      for (const s of list.splice(0)) {
+        detachIdle(s);
+        s.destroy();
+      }
+    }
+  }
+}
+
+function detachIdle(s: CachedSocket): void {
+  s[kCache] = undefined;
+  s.removeListener('data', idleOnData);
+  s.removeListener('end', idleOnGone);
+  s.removeListener('close', idleOnGone);
+  s.removeListener('error', idleOnGone);
+  s.removeListener('timeout', idleOnGone);
+  s.setTimeout(0);
+  s.pause();
+}
+
+function idleOnGone(this: CachedSocket): void {
+  const at = this[kCache];
+  if (at) at.cache.forget(at.key, this);
+  detachIdle(this);
+  this.on('error', noop);
+  this.destroy();
+}
+
+/** Bytes on an idle connection: a response nobody asked for; the connection cannot be trusted. */
+function idleOnData(this: CachedSocket): void {
+  idleOnGone.call(this);
+}
+
+function noop(): void {}

@@ -1,0 +1,156 @@
+/**
+ * Sluice's own HTTP/1.1 client for plain-TCP upstreams (src/proxy/upstream-client.ts), where it
+ * must do what http.request did and what nginx does: the head goes out exactly as built, 1xx
+ * answers are skipped, close-delimited bodies end at the FIN, an idle cached connection that the
+ * server closes or that times out is never used again, a connection that sent more than its one
+ * response is never reused, and an oversized or broken response head gives 502. Exact bytes on
+ * the upstream side come from a raw backend.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { LEAN_CLIENT_AVAILABLE } from '../../src/proxy/upstream-client.js';
+import { startRawBackend, type RawConnection } from '../helpers/backends.js';
+import { startTestProxy } from '../helpers/proxy.js';
+import { rawRequest } from '../helpers/raw-client.js';
+import { waitFor } from '../helpers/wait.js';
+
+const WAIT_MS = 10_000;
+
+/** A proxy in front of `addr` with an upstream of one server, `keepalive 4` and `Connection ""`. */
+function pooledConfig(addr: string, upstreamExtra = ''): string {
+  return `
+events {}
+http {
+  upstream app { server ${addr}; keepalive 4; ${upstreamExtra} }
+  server {
+    listen 127.0.0.1:0;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}`;
+}
+
+async function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  const r = await rawRequest(port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+  assert.ok(r.head, `a response to GET ${path}: ${JSON.stringify(r.data.toString('latin1'))}`);
+  return { status: r.head.statusCode, body: r.body.toString('latin1') };
+}
+
+/** Reads one request head from `conn` and answers it with `reply`; resolves with the head's text. */
+async function answerOne(conn: RawConnection, reply: string): Promise<string> {
+  const bytes = await conn.readUntil('\r\n\r\n', WAIT_MS);
+  conn.socket.write(reply);
+  return bytes.toString('latin1');
+}
+
+const OK = (body: string): string => `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+
+test('Node\'s parser is available here, so plain-TCP upstreams use Sluice\'s client', () => {
+  assert.equal(LEAN_CLIENT_AVAILABLE, true, 'require("_http_common").HTTPParser is missing: every request would go through http.request');
+});
+
+test('the request head goes out in one write, exactly as built: no Connection header is added for "Connection \\"\\""', async (t) => {
+  const heads: string[] = [];
+  const backend = await startRawBackend(async (conn) => {
+    heads.push(await answerOne(conn, OK('one')));
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(pooledConfig(backend.addr), { t });
+  assert.deepEqual(await get(proxy.port, '/a?b=c'), { status: 200, body: 'one' });
+  assert.equal(heads.length, 1);
+  assert.equal(heads[0], 'GET /a?b=c HTTP/1.1\r\nHost: app\r\n\r\n');
+});
+
+test('1xx answers before the response are skipped; the final response is relayed', async (t) => {
+  const backend = await startRawBackend(async (conn) => {
+    await answerOne(conn, 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n' + OK('final'));
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(pooledConfig(backend.addr), { t });
+  assert.deepEqual(await get(proxy.port, '/'), { status: 200, body: 'final' });
+});
+
+test('a close-delimited body (no length) is relayed whole and ends at the upstream FIN; that connection is not kept', async (t) => {
+  const body = 'x'.repeat(100_000);
+  const backend = await startRawBackend(async (conn) => {
+    await conn.readUntil('\r\n\r\n', WAIT_MS);
+    conn.socket.end(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n${body}`);
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(pooledConfig(backend.addr), { t });
+  for (let i = 0; i < 2; i++) {
+    const r = await get(proxy.port, `/${i}`);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.length, body.length);
+  }
+  assert.equal(backend.connections.length, 2, 'a closed connection is never reused');
+});
+
+test('keep-alive: one connection serves sequential requests; one the server closes while idle is dropped, not used', async (t) => {
+  let served = 0;
+  const backend = await startRawBackend(async (conn) => {
+    for (;;) {
+      const head = await conn.readUntil('\r\n\r\n', WAIT_MS).catch(() => null);
+      if (head === null) return;
+      served++;
+      conn.socket.write(OK(`r${served}`));
+      if (head.toString('latin1').includes('/last-on-this')) {
+        // Close the idle connection a moment after answering (as a server's keep-alive timeout would).
+        setTimeout(() => conn.socket.end(), 50);
+        return;
+      }
+    }
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(pooledConfig(backend.addr), { t });
+  assert.equal((await get(proxy.port, '/1')).body, 'r1');
+  assert.equal((await get(proxy.port, '/2')).body, 'r2');
+  assert.equal(backend.connections.length, 1, 'the second request reused the first connection');
+  assert.equal((await get(proxy.port, '/last-on-this')).body, 'r3');
+  await waitFor(() => backend.openSockets() === 0, { timeoutMs: WAIT_MS, what: 'the idle connection to close' });
+  const errorsBefore = proxy.errorLines.length;
+  assert.equal((await get(proxy.port, '/4')).body, 'r4');
+  assert.equal(backend.connections.length, 2, 'a new connection after the idle one was closed');
+  assert.equal(proxy.errorLines.length, errorsBefore, 'no error: the dead connection was never tried');
+});
+
+test('keepalive_timeout closes an idle cached connection', async (t) => {
+  const backend = await startRawBackend(async (conn) => {
+    await answerOne(conn, OK('a'));
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(pooledConfig(backend.addr, 'keepalive_timeout 200ms;'), { t });
+  assert.equal((await get(proxy.port, '/')).body, 'a');
+  assert.equal(backend.openSockets(), 1, 'cached after the response');
+  // The proxy's FIN (the raw backend is half-open capable, so its own side stays until it ends it).
+  const started = Date.now();
+  await backend.connections[0]!.readToEnd(WAIT_MS);
+  assert.ok(Date.now() - started < 5000, 'closed after about 200 ms, not at some other timeout');
+});
+
+test('a connection that sends bytes after its response is never reused', async (t) => {
+  const backend = await startRawBackend(async (conn) => {
+    await answerOne(conn, OK('first') + OK('unasked'));
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(pooledConfig(backend.addr), { t });
+  assert.equal((await get(proxy.port, '/')).body, 'first');
+  // The proxy closes it at once instead of caching it (a cached one would stay open for 60 s).
+  await backend.connections[0]!.readToEnd(WAIT_MS);
+});
+
+test('a response head too large for the parser, or broken, gives 502 "upstream sent invalid header"', async (t) => {
+  const big = `HTTP/1.1 200 OK\r\nX-Big: ${'b'.repeat(100 * 1024)}\r\nContent-Length: 0\r\n\r\n`;
+  const backend = await startRawBackend(async (conn) => {
+    const head = await conn.readUntil('\r\n\r\n', WAIT_MS);
+    conn.socket.write(head.toString('latin1').includes('/big') ? big : 'HTTP/1.1 2OO OK\r\n\r\n');
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(pooledConfig(backend.addr), { t });
+  assert.equal((await get(proxy.port, '/big')).status, 502);
+  assert.equal((await get(proxy.port, '/broken')).status, 502);
+  await proxy.waitForErrorLine(/upstream sent invalid header while reading response header from upstream/);
+});
