@@ -27,6 +27,8 @@ interface HttpParser {
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
   execute(data: Buffer): number | (Error & { code?: string; bytesParsed?: number });
   finish(): number | (Error & { code?: string }) | undefined;
+  /** Deletes the C++ parser, which otherwise stays alive through a global handle. */
+  close(): void;
   [key: number]: unknown;
   [kCall]?: UpstreamCall | null;
 }
@@ -153,8 +155,34 @@ function parserFor(socket: Socket, P: HttpParserClass): HttpParser {
     parser[P.kOnBody] = parserOnBody;
     parser[P.kOnMessageComplete] = parserOnMessageComplete;
     s[kParser] = parser;
+    s.on('close', parserSocketOnClose);
   }
   return parser;
+}
+
+/**
+ * The socket is done with HTTP (it closed, or a 101 handed it to a tunnel): the parser is
+ * deleted. Until then the C++ parser is held by a global handle and holds, as its async
+ * resource, the last exchange and through it the socket, so a parser left to the garbage
+ * collector would keep every upstream connection's objects alive for good. Deleted on the next
+ * turn, as Node's own http does, because this may run inside the parser's own callback.
+ */
+function dropParser(socket: Socket): void {
+  const s = socket as Socket & { [kParser]?: HttpParser };
+  const parser = s[kParser];
+  if (parser === undefined) return;
+  s[kParser] = undefined;
+  s.removeListener('close', parserSocketOnClose);
+  parser[kCall] = null;
+  setImmediate(closeParser, parser);
+}
+
+function parserSocketOnClose(this: Socket): void {
+  dropParser(this);
+}
+
+function closeParser(parser: HttpParser): void {
+  parser.close();
 }
 
 /** "Connection: close" (or any list with the close token) among the headers sent. */
@@ -503,6 +531,7 @@ class UpstreamCall implements Exchange {
     res.detach();
     s.on('error', noop);
     s.pause();
+    dropParser(s);
     this.#settle({ kind: 'upgrade', res, socket: s, head });
   }
 }
