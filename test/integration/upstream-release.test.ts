@@ -14,52 +14,35 @@ import { tempDir } from '../helpers/temp.js';
 
 const ROUNDS = 60;
 
-function childScript(indexUrl: string): string {
+/** The child: the project's own backend and raw client (compiled, next to this file), and `--expose-gc`. */
+function childScript(): string {
+  const url = (rel: string): string => JSON.stringify(new URL(rel, import.meta.url).href);
   return `
-import { createServer } from 'node:http';
-import { connect } from 'node:net';
 import { subscribe } from 'node:diagnostics_channel';
-import { createHash } from 'node:crypto';
-import { startProxy } from ${JSON.stringify(indexUrl)};
+import { startProxy } from ${url('../../src/index.js')};
+import { startHttpBackend } from ${url('../helpers/backends.js')};
+import { rawRequest, wsHandshakeRequest } from ${url('../helpers/raw-client.js')};
 
 let registered = 0, collected = 0;
 const registry = new FinalizationRegistry(() => { collected++; });
 subscribe('net.client.socket', ({ socket }) => { registered++; registry.register(socket, 0); });
 
-const backend = createServer((req, res) => { res.setHeader('Connection', 'close'); res.end('ok'); });
-backend.on('upgrade', (req, socket) => {
-  const accept = createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-  socket.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: ' + accept + '\\r\\n\\r\\n');
-  socket.on('data', () => {});
-  socket.on('error', () => {});
-  socket.on('end', () => socket.end());
-});
-await new Promise((r) => backend.listen(0, '127.0.0.1', r));
+const backend = await startHttpBackend();
 const proxy = await startProxy({ text: \`events {} http {
   access_log off;
   map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-  upstream app { server 127.0.0.1:\${backend.address().port}; }
+  upstream app { server \${backend.addr}; }
   server { listen 127.0.0.1:0; location / {
     proxy_pass http://app; proxy_http_version 1.1;
     proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade;
   } } }\` });
 const port = proxy.listeners[0].port;
 
-function exchange(head, until) {
-  return new Promise((resolve, reject) => {
-    const c = connect(port, '127.0.0.1');
-    let got = '';
-    c.on('error', reject);
-    c.on('data', (d) => { got += d.toString('latin1'); if (until(got)) c.end(); });
-    c.on('close', () => resolve(got));
-    c.write(head);
-  });
-}
 for (let i = 0; i < ${ROUNDS}; i++) {
-  const up = await exchange('GET /ws HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Version: 13\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\n\\r\\n', (s) => s.includes('\\r\\n\\r\\n'));
-  if (!up.startsWith('HTTP/1.1 101')) throw new Error('no 101: ' + JSON.stringify(up));
-  const plain = await exchange('GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n', () => false);
-  if (!plain.startsWith('HTTP/1.1 200')) throw new Error('no 200: ' + JSON.stringify(plain));
+  const up = await rawRequest(port, wsHandshakeRequest({ path: '/ws' }), { until: '\\r\\n\\r\\n' });
+  if (up.head?.statusCode !== 101) throw new Error('no 101: ' + JSON.stringify(up.data.toString('latin1')));
+  const plain = await rawRequest(port, 'GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n');
+  if (plain.head?.statusCode !== 200) throw new Error('no 200: ' + JSON.stringify(plain.data.toString('latin1')));
 }
 for (let i = 0; i < 200 && proxy.stats.snapshot().tunnels.open > 0; i++) await new Promise((r) => setTimeout(r, 25));
 const open = proxy.stats.snapshot().tunnels.open;
@@ -69,14 +52,14 @@ for (let i = 0; i < 40 && collected < registered; i++) {
 }
 console.log(JSON.stringify({ registered, collected, open }));
 await proxy.destroy();
-backend.close();
+await backend.close();
 process.exit(0);
 `;
 }
 
 test('upstream sockets of finished tunnels and requests are garbage-collected', { timeout: 60_000 }, async (t) => {
   const dir = tempDir(t);
-  const script = dir.write('release.mjs', childScript(new URL('../../src/index.js', import.meta.url).href));
+  const script = dir.write('release.mjs', childScript());
   const child = spawn(process.execPath, ['--expose-gc', script], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
