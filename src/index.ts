@@ -76,6 +76,12 @@ export interface ProxyHandle {
   drainImpact(kept: ReadonlySet<string>): DrainImpact;
   /** The proxy's live statistics (a worker process merges the other workers' in through `setGatherer`). */
   readonly stats: ProxyStats | null;
+  /**
+   * Reports an error that escaped every request's safety net (an `uncaughtException`, say): the
+   * main error log gets it at `alert` with its stack and `sluice_internal_errors_total` counts it.
+   * The daemon calls this from its process handlers; a library user may do the same.
+   */
+  reportUncaught(err: unknown, origin: string): void;
   /** Graceful: stop accepting, let work in flight finish for up to `graceMs`, then close the rest. */
   close(graceMs?: number): Promise<void>;
   /** Abortive: close everything now. */
@@ -129,6 +135,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     get stats() {
       return server.registry.stats;
     },
+    reportUncaught: (err, origin) => server.reportUncaught(err, origin),
     close: (graceMs) => server.close(graceMs),
     destroy: () => server.destroy(),
   };

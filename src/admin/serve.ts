@@ -73,23 +73,25 @@ function refuse(rt: ProxyRuntime, settings: Settings, ctx: RequestContext): Loca
   return null;
 }
 
-/** Serves a status location on an ordinary request. */
-export function serveAdmin(rt: ProxyRuntime, handler: AdminHandler, settings: Settings, ctx: RequestContext, res: ServerResponse): void {
+/**
+ * Serves a status location on an ordinary request. The promise (when the answer waits for the
+ * other workers' figures) rejects only if answering throws: the caller's safety net handles it.
+ */
+export function serveAdmin(rt: ProxyRuntime, handler: AdminHandler, settings: Settings, ctx: RequestContext, res: ServerResponse): Promise<void> | undefined {
   const refused = refuse(rt, settings, ctx);
   if (refused !== null) {
     sendLocal(res, refused, ctx);
-    return;
+    return undefined;
   }
   const stats = rt.stats as ProxyStats;
   if (handler === 'dashboard' && wantsEvents(ctx)) {
-    streamEvents(rt, stats, settings, ctx, res);
-    return;
+    return streamEvents(rt, stats, settings, ctx, res);
   }
   if (handler === 'dashboard') {
     sendLocal(res, adminResponse(handler, null, settings, ctx, rt.vars), ctx);
-    return;
+    return undefined;
   }
-  stats.combinedSnapshot().then((snap) => {
+  return stats.combinedSnapshot().then((snap) => {
     if (!res.destroyed) sendLocal(res, adminResponse(handler, snap, settings, ctx, rt.vars), ctx);
   }, (err: unknown) => {
     rt.errorLog(settings).log('error', `cannot collect the status: ${(err as Error).message}${logContext(ctx)}`, ctx.conn.id);
@@ -102,14 +104,14 @@ export function serveAdmin(rt: ProxyRuntime, handler: AdminHandler, settings: Se
  * as raw sockets): answered like an ordinary request, then the connection closes. The event
  * stream is not offered there.
  */
-export function serveAdminRaw(rt: ProxyRuntime, handler: AdminHandler, settings: Settings, ctx: RequestContext, socket: Socket): void {
+export function serveAdminRaw(rt: ProxyRuntime, handler: AdminHandler, settings: Settings, ctx: RequestContext, socket: Socket): Promise<void> | undefined {
   const refused = refuse(rt, settings, ctx);
   if (refused !== null) {
     sendLocalRaw(socket, refused, ctx);
-    return;
+    return undefined;
   }
   const stats = rt.stats as ProxyStats;
-  stats.combinedSnapshot().then((snap) => {
+  return stats.combinedSnapshot().then((snap) => {
     sendLocalRaw(socket, adminResponse(handler, snap, settings, ctx, rt.vars), ctx);
   }, () => sendLocalRaw(socket, errorResponse(500, settings, ctx, rt.vars), ctx));
 }
@@ -119,7 +121,7 @@ export function serveAdminRaw(rt: ProxyRuntime, handler: AdminHandler, settings:
  * `data:` line of JSON. A client that does not keep up skips snapshots (each one is complete),
  * so at most one waits in the socket's buffer. Ends when the client goes or the proxy stops.
  */
-function streamEvents(rt: ProxyRuntime, stats: ProxyStats, settings: Settings, ctx: RequestContext, res: ServerResponse): void {
+function streamEvents(rt: ProxyRuntime, stats: ProxyStats, settings: Settings, ctx: RequestContext, res: ServerResponse): Promise<void> | undefined {
   const headers = ['Content-Type', 'text/event-stream; charset=utf-8', 'Cache-Control', 'no-cache', 'X-Accel-Buffering', 'no'];
   ctx.status = 200;
   appendAddHeaders(settings, 200, ctx, rt.vars, headers);
@@ -128,7 +130,7 @@ function streamEvents(rt: ProxyRuntime, stats: ProxyStats, settings: Settings, c
   res.writeHead(200, reasonPhrase(200), headers);
   if (ctx.method === 'HEAD') {
     res.end();
-    return;
+    return undefined;
   }
   const write = (text: string): void => {
     ctx.bodyBytesSent += Buffer.byteLength(text);
@@ -143,5 +145,5 @@ function streamEvents(rt: ProxyRuntime, stats: ProxyStats, settings: Settings, c
     if (!res.writableEnded) res.end();
   });
   res.once('close', stop);
-  stats.combinedSnapshot().then(send, () => {});
+  return stats.combinedSnapshot().then(send, () => {});
 }

@@ -8,6 +8,7 @@ import type { ConfigProblem } from '../config/types.js';
 import { SLUICE_VERSION } from '../core/version.js';
 import { runEchoCommand, startEchoServer } from '../echo/echo-server.js';
 import { ConfigError, startProxy } from '../index.js';
+import { installLastResort } from '../server/last-resort.js';
 import type { ListenerInfo, ProxyHandle } from '../index.js';
 import { askRunningInstance, controlSocketPath, serveControl } from '../cluster/control-socket.js';
 import type { ControlServer } from '../cluster/control-socket.js';
@@ -110,6 +111,7 @@ async function run(args: CliArgs): Promise<number> {
       return 1;
     }
   }
+  const removeLastResort = installLastResort((e, origin) => proxy.reportUncaught(e, origin));
   let control: ControlServer | null = null;
   if (pidFile) {
     const h = proxy;
@@ -141,6 +143,7 @@ async function run(args: CliArgs): Promise<number> {
         control?.close();
         if (pidFile) rmSync(pidFile, { force: true });
         for (const [sig, h] of handlers) process.removeListener(sig, h);
+        removeLastResort();
         done(0);
       });
     };

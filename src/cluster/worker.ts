@@ -6,6 +6,7 @@
  */
 import cluster from 'node:cluster';
 import { ConfigError, formatProblem, startProxy } from '../index.js';
+import { installLastResort } from '../server/last-resort.js';
 import type { ProxyHandle, StartOptions } from '../index.js';
 import { STICKY_SECRET_ENV, isToWorker } from './messages.js';
 import type { FromWorker, ToWorker } from './messages.js';
@@ -67,6 +68,7 @@ export async function runWorker(options: StartOptions): Promise<number> {
     return 1;
   }
 
+  installLastResort((e, origin) => proxy.reportUncaught(e, origin));
   let nextStatsId = 1;
   const pendingStats = new Map<number, (snapshots: readonly unknown[]) => void>();
   // The status handlers of this worker serve every worker's figures: the others' come over IPC.

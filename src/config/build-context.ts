@@ -10,6 +10,11 @@ import { compileRegex } from './regex.js';
 import type { ComplexValue, SourceLoc } from './types.js';
 import { parseDuration, parseNumber } from './units.js';
 
+/** RFC 9110 5.6.2 token. */
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** What a header value can never carry (RFC 9110 5.5); HTAB is allowed. */
+const CONTROL_CHARACTER = /[\0-\x08\x0a-\x1f\x7f]/;
+
 /** A variable used somewhere, checked at the end (maps may be defined after use). */
 export interface VariableRef {
   readonly name: string;
@@ -42,6 +47,26 @@ export class BuildContext {
     }
     for (const name of result.variables) this.variableRefs.push({ name, at: locOf(d) });
     return result.value;
+  }
+
+  /**
+   * A header name and value for `add_header` / `proxy_set_header`: the name must be a token and
+   * the literal text of the value must stay on one line (a variable's value is checked when the
+   * request evaluates it, src/proxy/header-value.ts). nginx accepts both and writes a broken head.
+   */
+  headerField(name: string, raw: string, d: Directive): ComplexValue | null {
+    let ok = true;
+    if (!HTTP_TOKEN.test(name)) {
+      this.problem(`invalid header name "${name}" in "${d.name}" directive`, d, 'a header name is letters, digits and !#$%&\'*+-.^_`|~ only, without spaces or ":"');
+      ok = false;
+    }
+    const value = this.complex(raw, d);
+    if (value === null) return null;
+    if (value.parts.some((p) => 'text' in p && CONTROL_CHARACTER.test(p.text))) {
+      this.problem(`the value of header "${name}" in "${d.name}" directive contains a control character`, d, 'a header value is one line: remove the line break (\\n, \\r) or other control character from it');
+      ok = false;
+    }
+    return ok ? value : null;
   }
 
   regex(source: string, caseless: boolean, d: Directive): RegExp | null {

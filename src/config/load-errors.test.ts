@@ -24,6 +24,20 @@ const CASES: readonly Case[] = [
     hints: { 0: 'did you mean "proxy_pass"?' },
   },
   {
+    name: 'header values that could never be sent: a line break in a literal, a name that is not a token',
+    text: ws(
+      '    add_header X-Foo "x\\n";',
+      '    add_header "X Bar" y;',
+      '    location / { proxy_set_header X-Uri "a\\rb$uri"; proxy_pass http://127.0.0.1:1; }',
+    ),
+    problems: [
+      'the value of header "X-Foo" in "add_header" directive contains a control character in <inline>:5',
+      'invalid header name "X Bar" in "add_header" directive in <inline>:6',
+      'the value of header "X-Uri" in "proxy_set_header" directive contains a control character in <inline>:7',
+    ],
+    hints: { 0: 'a header value is one line', 1: 'letters, digits' },
+  },
+  {
     name: 'wrong context',
     text: http('  location / { }'),
     problems: ['"location" directive is not allowed here in <inline>:3'],

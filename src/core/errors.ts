@@ -37,6 +37,7 @@ export const ERROR_CATALOG = Object.freeze({
   UPSTREAM_TLS_VERIFY_FAILED: { status: 502, source: 'upstream', retry: 'error', text: 'upstream SSL certificate verify error: while SSL handshaking to upstream' },
   UPSTREAM_TLS_HANDSHAKE_FAILED: { status: 502, source: 'upstream', retry: 'error', text: 'SSL_do_handshake() failed while SSL handshaking to upstream' },
   NO_LIVE_UPSTREAMS: { status: 502, source: 'upstream', retry: null, text: 'no live upstreams while connecting to upstream' },
+  INVALID_HEADER_VALUE: { status: 500, source: 'internal', retry: null, text: 'header value with a control character (CR, LF, NUL...) not sent' },
   INTERNAL: { status: 500, source: 'internal', retry: null, text: 'internal error' },
 } satisfies Record<string, CatalogEntry>);
 

@@ -27,4 +27,9 @@ export const events = Object.freeze({
    * reload attempt; `proxy` is the ProxyServer reloaded (stats count only their own proxy's reloads).
    */
   reload: channel('sluice:reload'),
+  /**
+   * `{ ctx: RequestContext | null, error: unknown }` when an unexpected error (a bug) escaped the
+   * handling of a request, or of the process (ctx null); the request was answered 500 or closed.
+   */
+  internalError: channel('sluice:internal-error'),
 });

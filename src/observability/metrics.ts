@@ -157,6 +157,8 @@ export function renderPrometheus(s: StatsSnapshot): string {
     for (const { u, addr, p } of peers) for (const state of PEER_STATES) x.sample('sluice_upstream_server_state', { upstream: u, server: addr, state }, p.states[state] ?? 0);
   });
 
+  x.family('sluice_internal_errors_total', 'counter', 'Unexpected errors (bugs) caught by the safety net; each answered its request with 500 or closed it.', () =>
+    x.sample('sluice_internal_errors_total', {}, s.internalErrors));
   x.family('sluice_reloads_total', 'counter', 'Configuration reloads by result (each counted once, however many workers applied it).', () => {
     x.sample('sluice_reloads_total', { result: 'ok' }, s.reloads.ok);
     x.sample('sluice_reloads_total', { result: 'failed' }, s.reloads.failed);

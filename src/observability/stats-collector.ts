@@ -139,6 +139,7 @@ export class ProxyStats {
   readonly #servers = new Map<string, ServerCounters>();
   readonly #upstreams = new Map<string, UpstreamCounters>();
   readonly #totals: RateFigures = emptyRates();
+  #internalErrors = 0;
   #tunnelsOpened = 0;
   #tunnelsClosed = 0;
   readonly #reloads = { ok: 0, failed: 0, drained: 0, lastTime: 0, lastOk: 1 };
@@ -163,6 +164,7 @@ export class ProxyStats {
       [events.tunnelOpen.name as string, (m) => this.#onTunnelOpen((m as { ctx: RequestContext }).ctx)],
       [events.tunnelClose.name as string, (m) => this.#onTunnelClose(m as { ctx: RequestContext; reason: string })],
       [events.reload.name as string, (m) => this.#onReload(m as { ok: boolean; file: string; problems: string[]; drained: number; proxy?: object })],
+      [events.internalError.name as string, (m) => this.#onInternalError(m as { ctx: RequestContext | null; error: unknown })],
     ];
     for (const [name, fn] of this.#handlers) subscribe(name, fn);
     this.#timer = setInterval(() => this.#tick(), STATS_TICK_MS);
@@ -335,6 +337,14 @@ export class ProxyStats {
     const u = this.#upstream(name);
     bump(u.tunnelsClosed, reasonLabel(msg.reason ?? ''));
     if (ctx.tunnelStartMs > 0) observe(u.tunnelDuration, Math.max(0, performance.now() - ctx.tunnelStartMs) / 1000);
+  }
+
+  /** A request's error counts where its connection was accepted; one without a request (ctx null) in every proxy of the process. */
+  #onInternalError(msg: { ctx: RequestContext | null; error: unknown }): void {
+    if (msg.ctx !== null && !this.#registry.owns(msg.ctx.conn)) return;
+    this.#internalErrors++;
+    const text = msg.error instanceof Error ? `${msg.error.name}: ${msg.error.message}` : String(msg.error);
+    this.#error('internal', `unexpected error (answered 500 or closed): ${text}`, msg.ctx?.proxyPass?.upstream ?? '', '');
   }
 
   #onReload(msg: { ok: boolean; file: string; problems: string[]; drained: number; proxy?: object }): void {
@@ -550,6 +560,7 @@ export class ProxyStats {
       upstreams,
       reloads: { ...this.#reloads, recent: this.#recentReloads.map((r) => ({ ...r, problems: [...r.problems] })) },
       recentErrors: this.#recentErrors.map((e) => ({ ...e })),
+      internalErrors: this.#internalErrors,
       rates,
       series,
     };

@@ -34,6 +34,7 @@ function worker(pid: number, n: number, end: number): StatsSnapshot {
       { time: 100 * n, ok: n === 1, file: '/etc/sluice.conf', problems: n === 1 ? [] : ['bad'], drained: 0, pid },
     ] },
     recentErrors: [{ time: 50 * n, kind: 'upstream', message: `error of ${pid}`, upstream: 'app', server: '10.0.0.1:80', pid }],
+    internalErrors: n - 1,
     rates: { ...emptyRates(), requests: n },
     series,
   };
@@ -80,6 +81,7 @@ test('mergeSnapshots adds counters, gauges, histograms and per-second series of 
   assert.deepEqual({ ok: m.reloads.ok, failed: m.reloads.failed, lastOk: m.reloads.lastOk, lastTime: m.reloads.lastTime }, { ok: 1, failed: 1, lastOk: 0, lastTime: 200 });
   assert.deepEqual(m.reloads.recent.map((r) => r.pid), [102, 101], 'newest first');
   assert.deepEqual(m.recentErrors.map((e) => e.pid), [102, 101]);
+  assert.equal(m.internalErrors, 1, 'internal errors add up over workers');
   assert.equal(m.rates.requests, 3);
   // Series align on epoch seconds: a's last second is 1000, b's 1001.
   assert.equal(m.series.end, 1001);
@@ -131,5 +133,6 @@ test('the merged snapshot renders as strict Prometheus text, awkward label value
   assert.equal(sampleValue(fams, 'sluice_upstream_server_state', { upstream: 'app', server: '10.0.0.2:80', state: 'failed' }), 1);
   assert.equal(sampleValue(fams, 'sluice_upstream_server_state', { upstream: 'app', server: '10.0.0.2:80', state: 'up' }), 1);
   assert.equal(sampleValue(fams, 'sluice_reloads_total', { result: 'failed' }), 1);
+  assert.equal(sampleValue(fams, 'sluice_internal_errors_total'), 1);
   assert.equal(fams.get('sluice_tunnel_duration_seconds')?.type, 'histogram');
 });

@@ -122,8 +122,11 @@ export interface ReloadRecord {
 export interface ErrorRecord {
   /** Epoch ms. */
   time: number;
-  /** 'upstream' (a failed attempt), 'state' (a server changed state), 'proxy' (no live upstreams). */
-  kind: 'upstream' | 'state' | 'proxy';
+  /**
+   * 'upstream' (a failed attempt), 'state' (a server changed state), 'proxy' (no live upstreams),
+   * 'internal' (an unexpected error, a bug: the request got 500 or was closed).
+   */
+  kind: 'upstream' | 'state' | 'proxy' | 'internal';
   message: string;
   upstream: string;
   server: string;
@@ -173,6 +176,8 @@ export interface StatsSnapshot {
    */
   reloads: { ok: number; failed: number; drained: number; lastTime: number; lastOk: number; recent: ReloadRecord[] };
   recentErrors: ErrorRecord[];
+  /** Unexpected errors (bugs) caught by the safety net since start: each ended one request, or nothing. */
+  internalErrors: number;
   /** Per-second averages over the window (what the dashboard calls "rates over the last minute"). */
   rates: RateFigures;
   series: RateSeries;
@@ -404,6 +409,7 @@ export function mergeSnapshots(snapshots: readonly StatsSnapshot[]): StatsSnapsh
     upstreams,
     reloads,
     recentErrors: newest(snapshots.map((s) => s.recentErrors)),
+    internalErrors: snapshots.reduce((n, s) => n + s.internalErrors, 0),
     rates,
     series: mergeSeries(snapshots.map((s) => s.series)),
   };

@@ -17,16 +17,19 @@ import type { TryOutcome } from './attempts.js';
 import { h2Request, h2ResponseHeaders, headerBytes, sendLocalH2 } from './h2-messages.js';
 import { handleH2WebSocket } from './h2-websocket.js';
 import { logContext, upstreamUrl } from './log-context.js';
+import { failRequest, guarded } from './guard.js';
+import type { FrontEndAnswer } from './guard.js';
 import { exchangeWithPeer } from './peer-exchange.js';
+import type { ExchangeResponse } from './peer-exchange.js';
 import { pickKey } from './proxy-route.js';
 import type { ProxyRoute } from './proxy-route.js';
 import type { ProxyRuntime } from './proxy-runtime.js';
 import { RequestContext } from './request-context.js';
 import type { UpstreamAttempt } from './request-context.js';
 import { errorResponse, returnResponse } from './respond.js';
-import { relayHeaders, rememberSent } from './response-headers.js';
+import { rememberSent } from './response-headers.js';
 import { clientCertRefusal, tlsRefusalPage } from './tls-refusals.js';
-import type { Exchange, UpstreamMessage } from './upstream-exchange.js';
+import type { Exchange } from './upstream-exchange.js';
 import { NO_UPGRADE } from './upstream-request.js';
 
 function noop(): void {}
@@ -51,14 +54,29 @@ export function handleH2Stream(rt: ProxyRuntime, socket: TLSSocket, stream: Serv
     if (ctx.status === 0) ctx.status = 499;
     rt.finish(ctx);
   });
+  guarded(rt, ctx, () => h2Answer(stream, ctx), () => routeH2(rt, socket, stream, ctx, m.method, hasBody));
+}
+
+/** How the safety net answers on an HTTP/2 stream: a page, or RST_STREAM once the response started. */
+export function h2Answer(stream: ServerHttp2Stream, ctx: RequestContext | null): FrontEndAnswer {
+  return {
+    started: () => stream.headersSent,
+    send: (r) => sendLocalH2(stream, r, ctx),
+    abort: () => {
+      if (!stream.destroyed) stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+    },
+  };
+}
+
+function routeH2(rt: ProxyRuntime, socket: TLSSocket, stream: ServerHttp2Stream, ctx: RequestContext, method: string, hasBody: boolean): Promise<void> | undefined {
   const decision = rt.routesFor(socket).route(ctx);
-  if (m.method === 'CONNECT') {
+  if (method === 'CONNECT') {
     // A plain CONNECT (no :protocol) asks for a forward proxy: nginx answers 405.
     sendLocalH2(stream, errorResponse(405, ctx.settings, ctx, rt.vars), ctx);
-    return;
+    return undefined;
   }
-  if (answerLocally(rt, stream, ctx, decision)) return;
-  void proxyH2(rt, ctx, rt.proxyRoute(ctx.location as NonNullable<typeof ctx.location>), stream, hasBody);
+  if (answerLocally(rt, stream, ctx, decision)) return undefined;
+  return proxyH2(rt, ctx, rt.proxyRoute(ctx.location as NonNullable<typeof ctx.location>), stream, hasBody);
 }
 
 type Decision = ReturnType<ReturnType<ProxyRuntime['routesFor']>['route']>;
@@ -115,7 +133,8 @@ function serveAdminH2(rt: ProxyRuntime, handler: AdminHandler, settings: Setting
     } else {
       sendLocalH2(stream, adminResponse(handler, snap, settings, ctx, rt.vars), ctx);
     }
-  }, () => sendLocalH2(stream, errorResponse(500, settings, ctx, rt.vars), ctx));
+  }, () => sendLocalH2(stream, errorResponse(500, settings, ctx, rt.vars), ctx))
+    .catch((err: unknown) => failRequest(rt, ctx, h2Answer(stream, ctx), err));
 }
 
 /**
@@ -125,12 +144,10 @@ function serveAdminH2(rt: ProxyRuntime, handler: AdminHandler, settings: Setting
  */
 export function relayH2Response(
   rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, peer: Peer, attempt: UpstreamAttempt, stream: ServerHttp2Stream,
-  up: UpstreamMessage, release: () => void, onLate: (err: ProxyError) => void,
+  x: ExchangeResponse, onLate: (err: ProxyError) => void,
 ): boolean {
+  const { res: up, release, headers: flat } = x;
   const status = up.statusCode ?? 502;
-  ctx.upstreamHeaders = up.headers;
-  ctx.status = status; // first: add_header values may read $status
-  const flat = relayHeaders(ctx, route, rt.vars, status, up.rawHeaders, peer);
   flat.unshift('Server', 'sluice');
   rememberSent(ctx, flat);
   const noBody = ctx.method === 'HEAD' || status === 204 || status === 304;
@@ -198,7 +215,7 @@ async function proxyH2(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute,
     });
     if (x.kind === 'done') return x.outcome;
     if (x.kind === 'upgrade') throw new Error('unreachable: checkSwitch refuses every upgrade');
-    relayH2Response(rt, ctx, route, peer, attempt, stream, x.res, x.release, failLate);
+    relayH2Response(rt, ctx, route, peer, attempt, stream, x, failLate);
     return { ok: true };
   };
   const failure = await runAttempts(ctx, route, tryPeer, (peer, error) => {

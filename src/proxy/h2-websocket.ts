@@ -23,18 +23,20 @@ import { FrameCursor } from '../websocket/frame-cursor.js';
 import { encodeClose } from '../websocket/frame-writer.js';
 import { runAttempts } from './attempts.js';
 import type { TryOutcome } from './attempts.js';
-import { answerLocally, relayH2Response } from './h2-forward.js';
+import { answerLocally, h2Answer, relayH2Response } from './h2-forward.js';
+import { guarded } from './guard.js';
 import type { H2Request } from './h2-messages.js';
 import { h2ResponseHeaders, headerBytes, sendLocalH2 } from './h2-messages.js';
 import { logContext, upstreamUrl } from './log-context.js';
 import { exchangeWithPeer } from './peer-exchange.js';
+import type { SwitchedExchange } from './peer-exchange.js';
 import { pickKey } from './proxy-route.js';
 import type { ProxyRoute } from './proxy-route.js';
 import type { ProxyRuntime } from './proxy-runtime.js';
 import { RequestContext } from './request-context.js';
 import type { UpstreamAttempt } from './request-context.js';
 import { errorResponse } from './respond.js';
-import { relayHeaders, rememberSent } from './response-headers.js';
+import { rememberSent } from './response-headers.js';
 import type { Exchange, UpstreamMessage } from './upstream-exchange.js';
 import type { ForwardMode } from './upstream-request.js';
 import type { Tunnel } from './ws-tunnel.js';
@@ -91,20 +93,26 @@ export function handleH2WebSocket(rt: ProxyRuntime, socket: TLSSocket, stream: S
     if (ctx.status === 0) ctx.status = 499;
     finish();
   });
+  guarded(rt, ctx, () => h2Answer(stream, ctx), () => routeWebSocket(rt, socket, stream, m, ctx, key, finish));
+}
+
+function routeWebSocket(
+  rt: ProxyRuntime, socket: TLSSocket, stream: ServerHttp2Stream, m: H2Request, ctx: RequestContext, key: string, finish: () => void,
+): Promise<void> | undefined {
   const decision = rt.routesFor(socket).route(ctx);
   if ((m.protocol ?? '').toLowerCase() !== 'websocket') {
     // RFC 8441 4: other protocols are not something this proxy can carry to an HTTP/1.1 upstream.
     rt.errorLog(ctx.settings).log('info', `client sent extended CONNECT for unsupported protocol "${m.protocol ?? ''}"${logContext(ctx)}`, ctx.conn.id);
     sendLocalH2(stream, errorResponse(501, ctx.settings, ctx, rt.vars), ctx);
-    return;
+    return undefined;
   }
   if (decision.kind === 'admin') {
     sendLocalH2(stream, errorResponse(405, decision.settings, ctx, rt.vars), ctx);
-    return;
+    return undefined;
   }
-  if (answerLocally(rt, stream, ctx, decision)) return;
+  if (answerLocally(rt, stream, ctx, decision)) return undefined;
   const route = rt.proxyRoute(ctx.location as NonNullable<typeof ctx.location>);
-  void proxyWebSocket(rt, ctx, route, stream, key, finish);
+  return proxyWebSocket(rt, ctx, route, stream, key, finish);
 }
 
 async function proxyWebSocket(
@@ -127,14 +135,16 @@ async function proxyWebSocket(
         if (!stream.destroyed) stream.close(h2.NGHTTP2_INTERNAL_ERROR);
       },
       checkSwitch: (res) => checkSwitch(key, res),
+      // The client is answered 200 (RFC 8441 5); add_header and the filters see the 101 they relay.
+      switchedStatus: 200,
     });
     if (x.kind === 'done') return x.outcome;
     if (x.kind === 'upgrade') {
-      openH2Tunnel(rt, ctx, route, peer, stream, x.res, x.socket, x.head, x.release, finish);
+      openH2Tunnel(rt, ctx, route, peer, stream, x, finish);
       return { ok: true };
     }
     // A refused upgrade is relayed as an ordinary response; the stream ends with it.
-    relayH2Response(rt, ctx, route, peer, attempt, stream, x.res, x.release, () => {
+    relayH2Response(rt, ctx, route, peer, attempt, stream, x, () => {
       if (!stream.destroyed) stream.close(h2.NGHTTP2_INTERNAL_ERROR);
     });
     return { ok: true };
@@ -154,12 +164,10 @@ async function proxyWebSocket(
 
 function openH2Tunnel(
   rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, peer: Peer, stream: ServerHttp2Stream,
-  res: UpstreamMessage, upstream: Socket, upstreamHead: Buffer, release: () => void, finish: () => void,
+  switched: SwitchedExchange, finish: () => void,
 ): void {
-  ctx.upstreamHeaders = res.headers;
-  // The client is answered 200 (RFC 8441 5); add_header and the filters see the 101 they relay.
-  ctx.status = 200;
-  const flat = relayHeaders(ctx, route, rt.vars, 101, res.rawHeaders, peer).filter((_, i, a) => {
+  const { socket: upstream, head: upstreamHead, release } = switched;
+  const flat = switched.headers.filter((_, i, a) => {
     const name = (i % 2 === 0 ? a[i] : a[i - 1]) as string;
     return !HTTP1_UPGRADE_ONLY.has(name.toLowerCase());
   });

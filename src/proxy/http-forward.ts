@@ -12,9 +12,11 @@ import { exchangeWithPeer } from './peer-exchange.js';
 import { pickKey } from './proxy-route.js';
 import type { Exchange } from './upstream-exchange.js';
 import { NO_UPGRADE, requestHasBody } from './upstream-request.js';
-import { relayHeaders, rememberSent } from './response-headers.js';
+import { rememberSent } from './response-headers.js';
 import { errorResponse, returnResponse, sendLocal } from './respond.js';
 import { logContext, upstreamUrl } from './log-context.js';
+import { guarded } from './guard.js';
+import type { FrontEndAnswer } from './guard.js';
 
 /** Makes the request context for a request read by Node's HTTP server. */
 export function contextFor(rt: ProxyRuntime, req: IncomingMessage): RequestContext {
@@ -36,23 +38,35 @@ export function handleHttpRequest(rt: ProxyRuntime, req: IncomingMessage, res: S
     if (!res.writableFinished && ctx.status === 0) ctx.status = 499;
     rt.finish(ctx);
   });
-  const decision = rt.routesFor(socket).route(ctx);
+  guarded(rt, ctx, () => h1Answer(res, ctx), () => routeHttp(rt, ctx, req, res));
+}
+
+/** How the safety net answers on Node's ServerResponse. */
+export function h1Answer(res: ServerResponse, ctx: RequestContext | null): FrontEndAnswer {
+  return {
+    started: () => res.headersSent,
+    send: (r) => sendLocal(res, r, ctx),
+    abort: () => void res.destroy(),
+  };
+}
+
+function routeHttp(rt: ProxyRuntime, ctx: RequestContext, req: IncomingMessage, res: ServerResponse): Promise<void> | undefined {
+  const decision = rt.routesFor(req.socket).route(ctx);
   if (decision.kind === 'error') {
     if (decision.log !== undefined) rt.errorLog(decision.settings).log('error', `${decision.log}${logContext(ctx)}`, ctx.conn.id);
     sendLocal(res, errorResponse(decision.status, decision.settings, ctx, rt.vars), ctx);
-    return;
+    return undefined;
   }
   if (decision.kind === 'return') {
     sendLocal(res, returnResponse(decision.action, decision.settings, ctx, rt.vars), ctx);
-    return;
+    return undefined;
   }
   if (decision.kind === 'admin') {
-    serveAdmin(rt, decision.handler, decision.settings, ctx, res);
-    return;
+    return serveAdmin(rt, decision.handler, decision.settings, ctx, res);
   }
   if (decision.settings.keepaliveTimeout === 0) res.shouldKeepAlive = false;
   const route = rt.proxyRoute(ctx.location as NonNullable<typeof ctx.location>);
-  void proxyHttp(rt, ctx, route, req, res);
+  return proxyHttp(rt, ctx, route, req, res);
 }
 
 async function proxyHttp(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -88,14 +102,10 @@ async function proxyHttp(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRout
     });
     if (x.kind === 'done') return x.outcome;
     if (x.kind === 'upgrade') throw new Error('unreachable: checkSwitch refuses every upgrade');
-    const { release } = x;
+    const { release, headers } = x;
     const ex = x.exchange;
     const up = x.res;
     const status = up.statusCode ?? 502;
-    ctx.upstreamHeaders = up.headers;
-    // Set first: add_header values may read $status.
-    ctx.status = status;
-    const headers = relayHeaders(ctx, route, rt.vars, status, up.rawHeaders, peer);
     headers.unshift('Server', 'sluice');
     rememberSent(ctx, headers);
     try {

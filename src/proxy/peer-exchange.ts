@@ -11,6 +11,7 @@ import { exchange } from './upstream-exchange.js';
 import type { Exchange, ExchangeOptions, UpstreamMessage } from './upstream-exchange.js';
 import { leanExchange } from './upstream-client.js';
 import { buildUpstreamHead } from './upstream-request.js';
+import { relayHeaders } from './response-headers.js';
 import { upstreamTlsFor } from './upstream-tls.js';
 import type { ForwardMode } from './upstream-request.js';
 
@@ -33,13 +34,36 @@ export interface PeerExchangeOptions {
   readonly onLateError: (err: ProxyError) => void;
   /** Judges an upstream 101: null to accept it, else the failure. */
   readonly checkSwitch: (res: UpstreamMessage) => ProxyError | null;
+  /** The status the client sees for an accepted 101 (`$status`): 200 on HTTP/2 (RFC 8441 5). @default 101 */
+  readonly switchedStatus?: number;
 }
 
 /** What one try at one server produced: a final outcome, or a live answer for the caller to relay. */
 export type PeerExchange =
   | { readonly kind: 'done'; readonly outcome: TryOutcome }
-  | { readonly kind: 'response'; readonly res: UpstreamMessage; readonly exchange: Exchange; readonly release: () => void }
-  | { readonly kind: 'upgrade'; readonly res: UpstreamMessage; readonly socket: Socket; readonly head: Buffer; readonly release: () => void };
+  | ExchangeResponse
+  | SwitchedExchange;
+
+/** A response to relay (any status but an accepted 101). */
+export interface ExchangeResponse {
+  readonly kind: 'response';
+  readonly res: UpstreamMessage;
+  readonly exchange: Exchange;
+  /** Ends the server's open-connection count; idempotent. */
+  readonly release: () => void;
+  /** What goes to the client ({@link relayHeaders}); `ctx.status` is already the response's. */
+  readonly headers: string[];
+}
+
+/** An accepted 101: the upstream socket (and bytes that came with the 101) for the tunnel. */
+export interface SwitchedExchange {
+  readonly kind: 'upgrade';
+  readonly res: UpstreamMessage;
+  readonly socket: Socket;
+  readonly head: Buffer;
+  readonly release: () => void;
+  readonly headers: string[];
+}
 
 function failed(error: ProxyError, sent: boolean, countFailure: boolean, retryable: boolean): PeerExchange {
   return { kind: 'done', outcome: { ok: false, error, sent, countFailure, retryable } };
@@ -54,7 +78,13 @@ function failed(error: ProxyError, sent: boolean, countFailure: boolean, retryab
  */
 export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExchange> {
   const { ctx, route, peer } = o;
-  const head = buildUpstreamHead(ctx, route, o.rt.vars, o.mode);
+  let head;
+  try {
+    head = buildUpstreamHead(ctx, route, o.rt.vars, o.mode);
+  } catch (err) {
+    if (err instanceof ProxyError) return failed(err, false, false, false);
+    throw err;
+  }
   peer.state.active++;
   let released = false;
   const release = (): void => {
@@ -96,7 +126,15 @@ export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExch
   }
   if (r.kind === 'upgrade') {
     const invalid = o.checkSwitch(r.res);
-    if (invalid === null) return { kind: 'upgrade', res: r.res, socket: r.socket, head: r.head, release };
+    if (invalid === null) {
+      const headers = relayed(o, r.res, 101, o.switchedStatus ?? 101);
+      if (headers instanceof ProxyError) {
+        r.socket.destroy();
+        release();
+        return failed(headers, true, false, false);
+      }
+      return { kind: 'upgrade', res: r.res, socket: r.socket, head: r.head, release, headers };
+    }
     r.socket.destroy();
     release();
     return failed(invalid, true, true, o.more && retryAllowed(route, ctx, invalid.retry, true));
@@ -119,5 +157,27 @@ export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExch
     release();
     return failed(new ProxyError('UPSTREAM_INVALID_RESPONSE', `status ${status}`), true, FAILURE_STATUSES.has(status), true);
   }
-  return { kind: 'response', res: r.res, exchange: ex, release };
+  const headers = relayed(o, r.res, status, status);
+  if (headers instanceof ProxyError) {
+    r.res.resume();
+    ex.abort();
+    release();
+    return failed(headers, true, false, false);
+  }
+  return { kind: 'response', res: r.res, exchange: ex, release, headers };
+}
+
+/**
+ * The response headers for the client, or the failure when an add_header or proxy_redirect value
+ * cannot be sent. `ctx.status` is set first: add_header values may read `$status`.
+ */
+function relayed(o: PeerExchangeOptions, res: UpstreamMessage, status: number, clientStatus: number): string[] | ProxyError {
+  o.ctx.upstreamHeaders = res.headers;
+  o.ctx.status = clientStatus;
+  try {
+    return relayHeaders(o.ctx, o.route, o.rt.vars, status, res.rawHeaders, o.peer);
+  } catch (err) {
+    if (err instanceof ProxyError) return err;
+    throw err;
+  }
 }

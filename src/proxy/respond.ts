@@ -4,6 +4,7 @@ import type { ReturnAction, Settings } from '../config/types.js';
 import type { RequestContext } from './request-context.js';
 import type { Variables } from './variables.js';
 import { errorPage, reasonPhrase } from './error-page.js';
+import { sendableHeaderValue } from './header-value.js';
 import { httpDate } from './http-date.js';
 import { appendAddHeaders, rememberSent } from './response-headers.js';
 import { stripPort } from './variables.js';
@@ -40,7 +41,7 @@ export function returnResponse(action: ReturnAction, settings: Settings, ctx: Re
   const headers: string[] = [];
   let body = '';
   if (REDIRECTS.has(status) && text !== null) {
-    headers.push('Location', absolute(text, ctx));
+    headers.push('Location', sendableHeaderValue('Location', absolute(text, ctx)));
     body = errorPage(status);
     headers.push('Content-Type', 'text/html');
   } else if (text !== null) {

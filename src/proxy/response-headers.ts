@@ -4,6 +4,7 @@ import type { ProxyRoute } from './proxy-route.js';
 import type { Variables } from './variables.js';
 import type { Peer } from '../upstream/peer.js';
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
+import { sendableHeaderValue } from './header-value.js';
 
 /** nginx's proxy_hide_header defaults: it sends its own Date and Server. */
 function hiddenByDefault(lower: string): boolean {
@@ -13,13 +14,17 @@ function hiddenByDefault(lower: string): boolean {
 /** Codes add_header applies to without `always` (nginx ngx_http_headers_filter). */
 const ADD_HEADER_CODES = new Set([200, 201, 204, 206, 301, 302, 303, 304, 307, 308]);
 
+/**
+ * Appends the add_header values that apply to `status`. Throws INVALID_HEADER_VALUE (a ProxyError)
+ * when a value evaluates to a control character: the front end's guard answers a bare 500.
+ */
 export function appendAddHeaders(settings: Settings, status: number, ctx: RequestContext, vars: Variables, out: string[]): void {
   if (settings.addHeaders.length === 0) return;
   const ok = ADD_HEADER_CODES.has(status);
   for (const h of settings.addHeaders) {
     if (!ok && !h.always) continue;
     const value = vars.evaluate(h.value, ctx);
-    if (value !== '') out.push(h.name, value);
+    if (value !== '') out.push(h.name, sendableHeaderValue(h.name, value));
   }
 }
 
@@ -63,8 +68,8 @@ export function relayHeaders(ctx: RequestContext, route: ProxyRoute, vars: Varia
     }
     if (isHopByHop(lower) || (listed.has(lower) && lower !== 'upgrade')) continue;
     if (switching && lower === 'content-length') continue;
-    if (lower === 'location' && route.redirects.length > 0) value = rewriteRedirect(value, route, ctx, vars);
-    else if (lower === 'refresh' && route.redirects.length > 0) value = rewriteRefresh(value, route, ctx, vars);
+    if (lower === 'location' && route.redirects.length > 0) value = sendableHeaderValue(name, rewriteRedirect(value, route, ctx, vars));
+    else if (lower === 'refresh' && route.redirects.length > 0) value = sendableHeaderValue(name, rewriteRefresh(value, route, ctx, vars));
     out.push(name, value);
   }
   // sticky cookie: a response from a server the request's cookie did not name sets it (a 101 too).

@@ -12,14 +12,17 @@ import { hasToken } from './hop-by-hop.js';
 import { httpDate } from './http-date.js';
 import { contextFor } from './http-forward.js';
 import { logContext, upstreamUrl } from './log-context.js';
+import { guarded } from './guard.js';
+import type { FrontEndAnswer } from './guard.js';
 import { exchangeWithPeer } from './peer-exchange.js';
 import type { ProxyRoute } from './proxy-route.js';
 import { pickKey } from './proxy-route.js';
 import type { ProxyRuntime } from './proxy-runtime.js';
 import type { RequestContext, UpstreamAttempt } from './request-context.js';
 import { errorResponse, rawHead, returnResponse, sendLocalRaw } from './respond.js';
-import { relayHeaders, rememberSent } from './response-headers.js';
+import { rememberSent } from './response-headers.js';
 import type { Exchange, UpstreamMessage } from './upstream-exchange.js';
+import type { SwitchedExchange } from './peer-exchange.js';
 import type { ForwardMode } from './upstream-request.js';
 import { nativeTunnels } from './native-tunnels.js';
 import { Tunnel } from './ws-tunnel.js';
@@ -65,27 +68,45 @@ export function handleUpgrade(rt: ProxyRuntime, req: IncomingMessage, socket: So
       finish(this.bytesRead);
     }
   });
+  // In a scope of its own: the closures the safety net makes name `socket` (see above).
+  guardUpgrade(rt, ctx, req, socket, head, finish);
+}
+
+function guardUpgrade(rt: ProxyRuntime, ctx: RequestContext, req: IncomingMessage, socket: Socket, head: Buffer, finish: UpgradeFinish): void {
+  const sentBefore = socket.bytesWritten;
+  guarded(rt, ctx, () => rawAnswer(socket, ctx, sentBefore), () => routeUpgrade(rt, ctx, req, socket, head, finish));
+}
+
+/** How the safety net answers on a raw client socket (an upgrade request, before or after its tunnel opened). */
+export function rawAnswer(socket: Socket, ctx: RequestContext | null, sentBefore: number): FrontEndAnswer {
+  return {
+    started: () => socket.bytesWritten > sentBefore || (ctx !== null && ctx.tunnelStartMs !== 0),
+    send: (r) => sendLocalRaw(socket, r, ctx),
+    abort: () => void socket.destroy(),
+  };
+}
+
+function routeUpgrade(rt: ProxyRuntime, ctx: RequestContext, req: IncomingMessage, socket: Socket, head: Buffer, finish: UpgradeFinish): Promise<void> | undefined {
   const token = (req.headers.upgrade ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
   const websocket = token === 'websocket';
   if (websocket && (req.method !== 'GET' || !req.headers['sec-websocket-key'])) {
     // RFC 6455 4.1: a WebSocket opening handshake is a GET with a key.
     rt.errorLog(null).log('info', `client sent invalid WebSocket upgrade request${logContext(ctx)}`, ctx.conn.id);
     sendLocalRaw(socket, errorResponse(400, null, null, null), ctx);
-    return;
+    return undefined;
   }
   const decision = rt.routesFor(socket).route(ctx);
   if (decision.kind === 'error') {
     if (decision.log !== undefined) rt.errorLog(decision.settings).log('error', `${decision.log}${logContext(ctx)}`, ctx.conn.id);
     sendLocalRaw(socket, errorResponse(decision.status, decision.settings, ctx, rt.vars), ctx);
-    return;
+    return undefined;
   }
   if (decision.kind === 'return') {
     sendLocalRaw(socket, returnResponse(decision.action, decision.settings, ctx, rt.vars), ctx);
-    return;
+    return undefined;
   }
   if (decision.kind === 'admin') {
-    serveAdminRaw(rt, decision.handler, decision.settings, ctx, socket);
-    return;
+    return serveAdminRaw(rt, decision.handler, decision.settings, ctx, socket);
   }
   const route = rt.proxyRoute(ctx.location as NonNullable<typeof ctx.location>);
   const upgradeValue = Array.isArray(req.headers.upgrade) ? req.headers.upgrade.join(', ') : (req.headers.upgrade ?? '');
@@ -94,7 +115,7 @@ export function handleUpgrade(rt: ProxyRuntime, req: IncomingMessage, socket: So
   else if (token !== 'h2c' && configForwardsUpgrade(rt, ctx, route)) mode = { upgrade: token, upgradeValue };
   ctx.upgrade = mode.upgrade;
   ctx.websocket = websocket;
-  void proxyOnSocket(rt, ctx, route, req, socket, head, mode, finish);
+  return proxyOnSocket(rt, ctx, route, req, socket, head, mode, finish);
 }
 
 /** nginx forwards an upgrade only when proxy_http_version is 1.1 and the config sends Upgrade and `Connection: upgrade`. */
@@ -192,18 +213,15 @@ async function proxyOnSocket(
     if (x.kind === 'done') return x.outcome;
     if (x.kind === 'upgrade') {
       stopEarly();
-      openTunnel(rt, ctx, route, peer, socket, early.length === 1 ? (early[0] as Buffer) : Buffer.concat(early), x.res, x.socket, x.head, x.release, finish);
+      openTunnel(rt, ctx, route, peer, socket, early.length === 1 ? (early[0] as Buffer) : Buffer.concat(early), x, finish);
       return { ok: true };
     }
-    const { release } = x;
+    const { release, headers } = x;
     stopEarly(); // early bytes of a refused upgrade are never forwarded (BEHAVIOURS 7)
     const up = x.res;
     const status = up.statusCode ?? 502;
     // A refused upgrade (or an ordinary request on this socket) is relayed as an ordinary
     // response; the client's early bytes are never forwarded, and the connection closes after.
-    ctx.upstreamHeaders = up.headers;
-    ctx.status = status; // first: add_header values may read $status
-    const headers = relayHeaders(ctx, route, rt.vars, status, up.rawHeaders, peer);
     headers.unshift('Server', 'sluice', 'Date', httpDate());
     headers.push('Connection', 'close');
     rememberSent(ctx, headers);
@@ -259,11 +277,9 @@ function checkSwitch(ctx: RequestContext, mode: ForwardMode, res: UpstreamMessag
 
 function openTunnel(
   rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, peer: Peer, client: Socket, clientHead: Buffer,
-  res: UpstreamMessage, upstream: Socket, upstreamHead: Buffer, release: () => void, finish: UpgradeFinish,
+  switched: SwitchedExchange, finish: UpgradeFinish,
 ): void {
-  ctx.upstreamHeaders = res.headers;
-  ctx.status = 101; // first: add_header values may read $status
-  const headers = relayHeaders(ctx, route, rt.vars, 101, res.rawHeaders, peer);
+  const { res, socket: upstream, head: upstreamHead, release, headers } = switched;
   headers.unshift('Server', 'sluice', 'Date', httpDate());
   rememberSent(ctx, headers);
   const head101 = rawHead(101, res.statusMessage || 'Switching Protocols', headers);

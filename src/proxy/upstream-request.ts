@@ -2,6 +2,7 @@ import type { RequestContext } from './request-context.js';
 import type { ProxyRoute } from './proxy-route.js';
 import type { Variables } from './variables.js';
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
+import { sendableHeaderValue } from './header-value.js';
 import { originForm } from '../routing/uri.js';
 
 /** How the request is being forwarded. */
@@ -44,6 +45,7 @@ export function upstreamPath(ctx: RequestContext, route: ProxyRoute): string {
  * client's headers except those the rules set, hop-by-hop headers and every name listed in
  * Connection. Body framing is carried over from the client request. An upgrade always goes out
  * with the client's Upgrade value and `Connection: upgrade`; anything else never carries Upgrade.
+ * Throws INVALID_HEADER_VALUE when a rule's value evaluates to a control character.
  */
 export function buildUpstreamHead(ctx: RequestContext, route: ProxyRoute, vars: Variables, mode: ForwardMode): UpstreamRequestHead {
   const headers: string[] = [];
@@ -54,7 +56,7 @@ export function buildUpstreamHead(ctx: RequestContext, route: ProxyRoute, vars: 
     // must not turn it back into an upgrade the proxy would then refuse to tunnel.
     if (mode.upgrade === null && rule.lower === 'upgrade') continue;
     const value = vars.evaluate(rule.value, ctx);
-    if (value !== '') headers.push(rule.name, value);
+    if (value !== '') headers.push(rule.name, sendableHeaderValue(rule.name, value));
   }
   if (mode.upgrade !== null) headers.push('Upgrade', mode.upgradeValue ?? mode.upgrade, 'Connection', 'upgrade');
   const listed = connectionTokens(ctx.rawHeaders);

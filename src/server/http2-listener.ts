@@ -8,7 +8,8 @@ import { performServerHandshake } from 'node:http2';
 import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { timerDelay } from '../core/timers.js';
-import { handleH2Stream } from '../proxy/h2-forward.js';
+import { h2Answer, handleH2Stream } from '../proxy/h2-forward.js';
+import { failRequest } from '../proxy/guard.js';
 import type { ConnectionRegistry } from './connections.js';
 import type { Runtime } from './runtime.js';
 
@@ -71,7 +72,12 @@ export class Http2Connections {
     session.on('stream', (stream: ServerHttp2Stream, _headers: unknown, _flags: number, rawHeaders: string[]) => {
       state.open++;
       stream.once('close', () => void state.open--);
-      handleH2Stream(this.#deps.runtime(), socket, stream, rawHeaders);
+      const rt = this.#deps.runtime();
+      try {
+        handleH2Stream(rt, socket, stream, rawHeaders);
+      } catch (err) {
+        failRequest(rt, null, h2Answer(stream, null), err);
+      }
     });
     if (this.#closing) session.close();
   }

@@ -4,9 +4,10 @@ import type { Socket } from 'node:net';
 import type { Config } from '../config/types.js';
 import { LogFiles } from '../observability/log-files.js';
 import type { LogSink } from '../observability/log-files.js';
-import { handleHttpRequest } from '../proxy/http-forward.js';
+import { h1Answer, handleHttpRequest } from '../proxy/http-forward.js';
+import { failRequest } from '../proxy/guard.js';
 import { errorResponse, sendLocalRaw } from '../proxy/respond.js';
-import { handleUpgrade } from '../proxy/upgrade.js';
+import { handleUpgrade, rawAnswer } from '../proxy/upgrade.js';
 import { PeerStates } from '../upstream/pool.js';
 import { refuseForClientCert, refuseUpgradeForClientCert } from '../proxy/tls-refusals.js';
 import { planBinds } from './binds.js';
@@ -17,6 +18,7 @@ import { Runtime } from './runtime.js';
 import { listenTls } from './tls-listener.js';
 import type { TlsFrontend } from './tls-listener.js';
 import { timerDelay } from '../core/timers.js';
+import { events } from '../observability/events.js';
 import type { Tunnel } from '../proxy/ws-tunnel.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/ws-tunnel.js';
 import { keptServers, orphanedTunnels } from './orphans.js';
@@ -126,18 +128,31 @@ export class ProxyServer {
         sendLocalRaw(socket, errorResponse(503, null, null, null), null);
       }
     });
+    // The handlers guard each request themselves; these catch what fails before a request has
+    // its context (the safety net, src/proxy/guard.ts).
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       if (this.registry.rejected.has(req.socket)) return;
-      if ('encrypted' in req.socket && refuseForClientCert(this.runtime, req, res)) return;
-      handleHttpRequest(this.runtime, req, res);
+      const rt = this.runtime;
+      try {
+        if ('encrypted' in req.socket && refuseForClientCert(rt, req, res)) return;
+        handleHttpRequest(rt, req, res);
+      } catch (err) {
+        failRequest(rt, null, h1Answer(res, null), err);
+      }
     });
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
       if (this.registry.rejected.has(socket)) {
         socket.destroy();
         return;
       }
-      if ('encrypted' in socket && refuseUpgradeForClientCert(this.runtime, req, socket)) return;
-      handleUpgrade(this.runtime, req, socket, head);
+      const rt = this.runtime;
+      const sentBefore = socket.bytesWritten;
+      try {
+        if ('encrypted' in socket && refuseUpgradeForClientCert(rt, req, socket)) return;
+        handleUpgrade(rt, req, socket, head);
+      } catch (err) {
+        failRequest(rt, null, rawAnswer(socket, null, sentBefore), err);
+      }
     });
     server.on('connect', (_req: IncomingMessage, socket: Socket) => {
       // CONNECT is for forward proxies; nginx answers it with 400.
@@ -279,6 +294,13 @@ export class ProxyServer {
       await this.files.close();
     })();
     return this.#closing;
+  }
+
+  /** See ProxyHandle.reportUncaught. */
+  reportUncaught(err: unknown, origin: string): void {
+    const text = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
+    this.runtime.mainLog.log('alert', `${origin} outside any request, still serving: ${text}`);
+    if (events.internalError.hasSubscribers) events.internalError.publish({ ctx: null, error: err });
   }
 
   /** Abortive shutdown: every socket is destroyed now. */

@@ -55,8 +55,9 @@ export class CliProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #done = false;
 
-  constructor(t: AfterHook, args: readonly string[], cwd: string) {
-    this.child = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  /** `env` is added to this process's environment (`NODE_OPTIONS` to preload a fault injector, say). */
+  constructor(t: AfterHook, args: readonly string[], cwd: string, env: Readonly<Record<string, string>> = {}) {
+    this.child = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...env } });
     this.child.stdout.setEncoding('utf8').on('data', (d: string) => void (this.stdout += d));
     this.child.stderr.setEncoding('utf8').on('data', (d: string) => void (this.stderr += d));
     this.exited = new Promise((resolve) => {

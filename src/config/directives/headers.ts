@@ -10,7 +10,7 @@ export const headersDirectives: readonly DirectiveSpec[] = [
         cx.problem(`invalid parameter "${flag}"`, d, 'the only parameter of "add_header" is "always"');
         return;
       }
-      const value = cx.complex(raw!, d);
+      const value = cx.headerField(name!, raw!, d);
       if (value === null) return;
       (settingsOf(scope).addHeaders ??= []).push({ name: name!, value, always: flag === 'always' });
     },

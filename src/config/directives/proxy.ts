@@ -110,7 +110,7 @@ export const proxyDirectives: readonly DirectiveSpec[] = [
   {
     name: 'proxy_set_header', contexts: HTTP_SERVER_LOCATION, args: TAKE2, repeatable: true,
     handle(d, scope, cx) {
-      const value = cx.complex(d.args[1]!, d);
+      const value = cx.headerField(d.args[0]!, d.args[1]!, d);
       if (value !== null) (settingsOf(scope).proxySetHeaders ??= []).push({ name: d.args[0]!, value });
     },
   },
