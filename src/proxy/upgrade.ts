@@ -130,22 +130,32 @@ function configForwardsUpgrade(rt: ProxyRuntime, ctx: RequestContext, route: Pro
   return upgrade && connection;
 }
 
-/** The body of an ordinary request that arrived on an upgrade socket: `head` plus Content-Length more bytes. */
+/**
+ * The body of an ordinary request that arrived on an upgrade socket: `head` plus Content-Length
+ * more bytes, with backpressure: reading the client pauses while the body's buffer is full (until
+ * the upstream connection takes it), so an upstream that does not read holds the client back
+ * instead of growing the proxy.
+ */
 function rawBody(socket: Socket, head: Buffer, length: number): PassThrough {
   const body = new PassThrough();
   let left = length;
   const take = (chunk: Buffer): void => {
     const part = chunk.length > left ? chunk.subarray(0, left) : chunk;
     left -= part.length;
-    body.write(part);
+    const more = body.write(part);
     if (left === 0) {
       socket.removeListener('data', take);
       socket.pause();
       body.end();
+    } else if (!more) {
+      socket.pause();
     }
   };
   if (length === 0) body.end();
   else {
+    body.on('drain', () => {
+      if (left > 0) socket.resume();
+    });
     if (head.length > 0) take(head);
     if (left > 0) socket.on('data', take);
   }
