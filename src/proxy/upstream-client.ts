@@ -43,33 +43,50 @@ interface HttpParserClass {
   readonly kLenientNone: number;
 }
 
-interface HttpCommon {
-  HTTPParser: HttpParserClass;
-  _checkInvalidHeaderChar(value: string): boolean;
-  _checkIsHttpToken(name: string): boolean;
+/** Node's own way of folding raw header lines into a headers object (duplicates joined, Set-Cookie an array). */
+type AddHeaderLine = (this: object, field: string, value: string, dest: IncomingHttpHeaders) => void;
+
+/** The Node internals the lean client stands on, checked together once at load. */
+interface LeanInternals {
+  readonly HTTPParser: HttpParserClass;
+  readonly addHeaderLine: AddHeaderLine;
 }
 
 const kCall = Symbol('sluice.call');
 const kParser = Symbol('sluice.parser');
 
-function loadCommon(): HttpCommon | null {
+/**
+ * `_http_common`'s HTTPParser (llhttp) and IncomingMessage's `_addHeaderLine` are internal to
+ * Node: if any piece this client calls is missing or changed shape in this Node, or the
+ * environment says `SLUICE_UPSTREAM_CLIENT=node`, every request goes through `http.request`
+ * (upstream-exchange.ts) from the start, rather than failing in the middle of one.
+ */
+export function loadInternals(env: NodeJS.ProcessEnv = process.env): LeanInternals | null {
+  if (env['SLUICE_UPSTREAM_CLIENT'] === 'node') return null;
   try {
-    const common = createRequire(import.meta.url)('_http_common') as Partial<HttpCommon>;
+    const common = createRequire(import.meta.url)('_http_common') as { HTTPParser?: Partial<HttpParserClass> };
     const P = common.HTTPParser;
-    if (typeof P !== 'function' || typeof P.RESPONSE !== 'number' || typeof common._checkInvalidHeaderChar !== 'function') return null;
-    return common as HttpCommon;
+    const addHeaderLine = (IncomingMessage.prototype as unknown as { _addHeaderLine?: unknown })._addHeaderLine;
+    if (typeof P !== 'function' || typeof addHeaderLine !== 'function') return null;
+    for (const k of ['RESPONSE', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete', 'kLenientNone'] as const) {
+      if (typeof P[k] !== 'number') return null;
+    }
+    const proto = (P as { prototype?: Record<string, unknown> }).prototype ?? {};
+    for (const m of ['initialize', 'execute', 'finish', 'close']) if (typeof proto[m] !== 'function') return null;
+    return { HTTPParser: P as HttpParserClass, addHeaderLine: addHeaderLine as AddHeaderLine };
   } catch {
     return null;
   }
 }
 
-const common = loadCommon();
+const internals = loadInternals();
 
-/** False where this Node has no usable `_http_common` parser: every request then goes through http.request. */
-export const LEAN_CLIENT_AVAILABLE = common !== null;
+/**
+ * Which client plain-TCP upstreams get in this process: 'lean' (Sluice's own) or 'node'
+ * (`http.request`, when Node's internals are not there or `SLUICE_UPSTREAM_CLIENT=node`).
+ */
+export const UPSTREAM_CLIENT: 'lean' | 'node' = internals === null ? 'node' : 'lean';
 
-/** Node's header-object rules (duplicates joined, Set-Cookie as an array), applied to our raw headers. */
-const addHeaderLine = (IncomingMessage.prototype as unknown as { _addHeaderLine: unknown })._addHeaderLine as (this: object, field: string, value: string, dest: IncomingHttpHeaders) => void;
 const HEADER_RULES = { joinDuplicateHeaders: false };
 
 /**
@@ -100,7 +117,8 @@ export class UpstreamResponse extends Readable {
     if (this.#headers === null) {
       const h: IncomingHttpHeaders = {};
       const raw = this.rawHeaders;
-      for (let i = 0; i < raw.length; i += 2) addHeaderLine.call(HEADER_RULES, raw[i] as string, raw[i + 1] as string, h);
+      const add = (internals as LeanInternals).addHeaderLine;
+      for (let i = 0; i < raw.length; i += 2) add.call(HEADER_RULES, raw[i] as string, raw[i + 1] as string, h);
       this.#headers = h;
     }
     return this.#headers;
@@ -339,26 +357,23 @@ class UpstreamCall implements Exchange {
     this.#bytesRead = s.bytesRead;
     this.#bytesWritten = s.bytesWritten;
     const head = this.#headText();
-    if (head === null) return;
     s.setTimeout(timerDelay(o.sendTimeout));
     s.write(head, 'latin1');
     if (o.body === null) this.#requestSent();
     else this.#sendBody(o.body);
   };
 
-  /** The request head, or null (and the exchange failed) when a header cannot be sent. */
-  #headText(): string | null {
+  /** The request head, in one string for one write. */
+  #headText(): string {
     const o = this.#o;
     const h = o.head.headers;
     let text = `${o.method} ${o.head.path} HTTP/1.1\r\n`;
-    const c = common as HttpCommon;
+    // Names and values are safe to write as they are: the client's were checked by Node's parser
+    // (or nghttp2), config names at load, and values from variables when they were evaluated
+    // (header-value.ts).
     for (let i = 0; i < h.length; i += 2) {
       const name = h[i] as string;
       const value = h[i + 1] as string;
-      if (!c._checkIsHttpToken(name) || c._checkInvalidHeaderChar(value)) {
-        this.#fail(new ProxyError('INTERNAL', `invalid character in header "${name}" to upstream`));
-        return null;
-      }
       if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') this.#chunked = true;
       text += `${name}: ${value}\r\n`;
     }
@@ -544,6 +559,6 @@ function noop(): void {}
 
 /** One exchange over Sluice's own client; null when Node's parser is not available here. */
 export function leanExchange(o: ExchangeOptions): Exchange | null {
-  if (common === null) return null;
-  return new UpstreamCall(o, common.HTTPParser);
+  if (internals === null) return null;
+  return new UpstreamCall(o, internals.HTTPParser);
 }

@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { ProxyError, toProxyError } from '../core/errors.js';
@@ -28,6 +28,26 @@ export type ExchangeResult =
   | { readonly kind: 'upgrade'; readonly res: UpstreamMessage; readonly socket: Socket; readonly head: Buffer }
   /** `reused`: the request went out on a cached keepalive connection rather than a new one. */
   | { readonly kind: 'error'; readonly error: ProxyError; readonly connected: boolean; readonly reused: boolean };
+
+/**
+ * The head's headers on a ClientRequest, in order (a repeated name goes out as repeated lines at
+ * its first place). When the rules left no Connection header (`proxy_set_header Connection ""`)
+ * nginx sends none: removeHeader keeps Node from adding its own "keep-alive" or "close", so this
+ * client sends the bytes the lean one does. (Headers given to request() as an array are written
+ * at once, too early for removeHeader.)
+ */
+function setHeaders(req: ClientRequest, flat: readonly string[]): void {
+  const seen = new Map<string, { name: string; values: string[] }>();
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i] as string;
+    const lower = name.toLowerCase();
+    const entry = seen.get(lower);
+    if (entry === undefined) seen.set(lower, { name, values: [flat[i + 1] as string] });
+    else entry.values.push(flat[i + 1] as string);
+  }
+  for (const { name, values } of seen.values()) req.setHeader(name, values.length === 1 ? values[0] as string : values);
+  if (!seen.has('connection')) req.removeHeader('connection');
+}
 
 /** Requests sent on each cached upstream connection, for `keepalive_requests`. */
 const requestsOnSocket = new WeakMap<Socket, number>();
@@ -82,10 +102,10 @@ export function exchange(o: ExchangeOptions): Exchange {
     family: address.family,
     method: o.method,
     path: o.head.path,
-    headers: o.head.headers as unknown as Record<string, string>,
     setHost: false,
     ...transportOptions(o.pool, address, o.upgrade, o.tls ?? null),
   });
+  setHeaders(req, o.head.headers);
   let connectTimer: NodeJS.Timeout | null = null;
 
   const onConnected = (socket: Socket): void => {

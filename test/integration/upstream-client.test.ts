@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LEAN_CLIENT_AVAILABLE } from '../../src/proxy/upstream-client.js';
+import { UPSTREAM_CLIENT, loadInternals } from '../../src/proxy/upstream-client.js';
 import { startRawBackend, type RawConnection } from '../helpers/backends.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { rawRequest } from '../helpers/raw-client.js';
@@ -48,8 +48,10 @@ async function answerOne(conn: RawConnection, reply: string): Promise<string> {
 
 const OK = (body: string): string => `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
 
-test('Node\'s parser is available here, so plain-TCP upstreams use Sluice\'s client', () => {
-  assert.equal(LEAN_CLIENT_AVAILABLE, true, 'require("_http_common").HTTPParser is missing: every request would go through http.request');
+test('plain-TCP upstreams use Sluice\'s client where Node\'s internals are there, http.request where SLUICE_UPSTREAM_CLIENT=node', () => {
+  assert.equal(loadInternals({}) !== null, true, 'require("_http_common").HTTPParser or _addHeaderLine is missing: every request would go through http.request');
+  assert.equal(loadInternals({ SLUICE_UPSTREAM_CLIENT: 'node' }), null);
+  assert.equal(UPSTREAM_CLIENT, process.env['SLUICE_UPSTREAM_CLIENT'] === 'node' ? 'node' : 'lean');
 });
 
 test('the request head goes out in one write, exactly as built: no Connection header is added for "Connection \\"\\""', async (t) => {
