@@ -15,8 +15,10 @@
  *    goAway() can end each direction with a close 1001 frame between two frames, and so that the
  *    payload of a large frame can move with splice(2) through a pipe borrowed from a small pool,
  *    without passing through user space at all;
- *  - a FIN is passed on once the direction's pending bytes are out (half-close); a reset or any
- *    other error on one socket closes both; no byte either way for the idle timeout closes both;
+ *  - a FIN is passed on once the direction's pending bytes are out (half-close); a socket whose
+ *    peer has finished too (EPOLLHUP without an error) is only read out, and the tunnel ends when
+ *    both directions have; a reset or any other error on one socket closes both; no byte either
+ *    way for the idle timeout closes both;
  *  - byte counts are published into a Float64Array shared with JavaScript; when a tunnel ends
  *    the thread closes its descriptors and reports the slot, the reason and the errno in a batch
  *    through a thread-safe function.
@@ -103,6 +105,9 @@ struct tunnel_s {
   int64_t last_ms, idle_ms;
   uint32_t interest[2];
   uint8_t reg[2];
+  /* fd[s] reported EPOLLHUP without an error: its peer's FIN came after ours, so nothing more can
+   * arrive and what is left is in its receive queue; it is only watched while it can be read. */
+  uint8_t hup[2];
   uint8_t ended;
   int reason, err;
   side_ref_t ref[2];
@@ -345,10 +350,13 @@ static void update_interest(loop_t *L, tunnel_t *t, int s) {
   uint32_t want = 0;
   if (!in->eof && !has_pending(in)) want |= EPOLLIN;
   if (has_pending(out)) want |= EPOLLOUT;
-  if (in->eof && out->shut && !has_pending(out)) {
-    /* nothing more to read or write on it: a registered fd would report EPOLLHUP forever */
+  if (want == 0 && ((in->eof && out->shut) || t->hup[s])) {
+    /* Both directions of the socket are shut, so a registered fd would report EPOLLHUP on every
+     * wait: it leaves epoll while there is nothing to do on it (a hung-up one comes back when its
+     * direction may read again, and then reads the rest of its receive queue). */
     if (t->reg[s]) epoll_ctl(L->ep, EPOLL_CTL_DEL, t->fd[s], NULL);
     t->reg[s] = 0;
+    t->interest[s] = 0;
     return;
   }
   if (t->reg[s] && want == t->interest[s]) return;
@@ -530,6 +538,20 @@ static void on_event(loop_t *L, side_ref_t *ref, uint32_t events) {
   tunnel_t *t = ref->t;
   int s = ref->side;
   if (t->ended) return;
+  if ((events & (EPOLLERR | EPOLLHUP)) == EPOLLHUP && !t->hup[s] && t->d[1 - s].shut) {
+    /* Both directions of the socket are shut and no error is set: the peer's FIN came after the
+     * one passed on to it, a clean end and not a reset. Bytes it sent before its FIN may still be
+     * in the receive queue, waiting for the other side to take earlier ones: they are relayed,
+     * then its FIN. */
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(t->fd[s], SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err) {
+      fail(L, t, s, err);
+      return;
+    }
+    t->hup[s] = 1;
+  }
   int handled = 0;
   if ((events & EPOLLOUT) || ((events & (EPOLLERR | EPOLLHUP)) && has_pending(&t->d[1 - s]))) {
     flush(L, t, 1 - s);
@@ -539,7 +561,7 @@ static void on_event(loop_t *L, side_ref_t *ref, uint32_t events) {
     relay(L, t, s);
     handled = 1;
   }
-  if (!t->ended && !handled && (events & (EPOLLERR | EPOLLHUP))) {
+  if (!t->ended && !handled && ((events & EPOLLERR) || ((events & EPOLLHUP) && !t->hup[s]))) {
     int err = 0;
     socklen_t len = sizeof err;
     getsockopt(t->fd[s], SOL_SOCKET, SO_ERROR, &err, &len);

@@ -2,7 +2,9 @@
 // reset) and what is logged when it does. Raw sockets on both sides: the proxy is transparent, so
 // every byte (and every missing byte: no invented close frame) is checked.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { startHttpBackend } from '../helpers/backends.js';
@@ -298,3 +300,61 @@ test('25: the tunnel-open event names the upstream server; the close event gives
   assert.equal(events.closed[0]?.ctx, opened.ctx);
   assert.equal(events.closed[0]?.reason, 'client closed');
 });
+
+/**
+ * The half-close race: `reader` ends its side of the tunnel first and then reads slowly; `writer`,
+ * once that FIN has crossed, sends `frames` back to back and ends too, so its FIN reaches the proxy
+ * while bytes sent before it still wait there for the slow reader. Every byte `reader` got before
+ * its EOF.
+ */
+async function finFirstThenReadSlowly(reader: Socket, writer: Socket, frames: readonly Buffer[]): Promise<Buffer> {
+  reader.pause();
+  reader.end();
+  assert.equal((await readToEnd(writer, WAIT_MS)).length, 0, 'the first FIN crosses on its own');
+  let handedOver = false;
+  for (const f of frames) writer.write(f);
+  writer.end(() => { handedOver = true; });
+  // About 1 ms of reading every 15 ms, until a while after the writer's last byte and FIN are in
+  // its kernel; then at full speed.
+  const recorder = recorderFor(reader);
+  const deadline = Date.now() + WAIT_MS;
+  for (let after = 0; after < 20 && !recorder.ended && !recorder.closed && Date.now() < deadline;) {
+    reader.resume();
+    await delay(1);
+    reader.pause();
+    await delay(15);
+    if (handedOver) after++;
+  }
+  reader.resume();
+  const got = await readToEnd(reader, WAIT_MS);
+  assert.equal(recorder.error, null, 'a clean EOF, not a reset');
+  return got;
+}
+
+for (const first of ['upstream', 'client'] as const) {
+  test(`22: half-close both ways: the ${first} ends first and reads slowly, the other side sends 16 MiB in 4 KiB frames and ends; every byte arrives, in order, before the FIN`, async (t) => {
+    const upstream = await startScriptedUpstream(t, () => switching101());
+    const proxy = await startTestProxy(proxyConfig(upstream.addr), { t });
+    const events = tunnelEvents(t, proxy.port);
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 4096; i++) {
+      const payload = randomBytes(4096);
+      frames.push(first === 'upstream' ? maskedFrame(Opcode.BINARY, payload) : serverFrame(Opcode.BINARY, payload));
+    }
+    const all = Buffer.concat(frames);
+    // One round loses bytes only when the late FIN lands while bytes are queued in the proxy
+    // (most rounds, not all): three rounds make the race all but certain to show.
+    const lost: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      const tunnel = await openRawTunnel(t, proxy.port, upstream);
+      const [reader, writer] = first === 'upstream' ? [tunnel.up.socket, tunnel.client] : [tunnel.client, tunnel.up.socket];
+      const got = await finFirstThenReadSlowly(reader, writer, frames);
+      lost.push(all.length - got.length);
+      if (got.length === all.length) assert.ok(got.equals(all), `round ${round}: the bytes arrive intact and in order`);
+      await bothClosed(tunnel);
+      await waitFor(() => events.closed.length === round + 1, { timeoutMs: WAIT_MS, what: `tunnel ${round} to close` });
+      assert.equal(events.closed[round]!.reason, `${first} closed`);
+    }
+    assert.deepEqual(lost, [0, 0, 0], `bytes lost per round of ${all.length}`);
+  });
+}
