@@ -21,7 +21,7 @@
  *    way for the idle timeout closes both;
  *  - byte counts are published into a Float64Array shared with JavaScript; when a tunnel ends
  *    the thread closes its descriptors and reports the slot, the reason and the errno in a batch
- *    through a thread-safe function.
+ *    through a thread-safe function (each tunnel brings its report along, so none is ever lost).
  *
  * Only this thread touches an adopted tunnel; JavaScript talks to it through a command queue
  * (adopt, goAway, destroy) and an eventfd.
@@ -46,6 +46,8 @@
 #define READS_PER_EVENT 4
 #define MAX_PIPES 64
 #define PIPE_BYTES (64 * 1024)
+/* How soon end reports that JavaScript could not be handed are offered again. */
+#define REPORT_RETRY_MS 10
 
 enum { CLIENT = 0, UPSTREAM = 1 };
 
@@ -90,6 +92,17 @@ typedef struct {
   size_t away_len;
 } dir_t;
 
+/*
+ * The end-of-tunnel report. Allocated with the tunnel on the JavaScript thread (adopt() refuses the
+ * tunnel when it cannot be), so ending a tunnel never needs memory: JavaScript frees its slot only
+ * on this report, and one lost report would leak the slot and keep the event loop referenced.
+ */
+typedef struct report_s {
+  uint32_t slot;
+  int32_t reason, err;
+  struct report_s *next;
+} report_t;
+
 typedef struct tunnel_s tunnel_t;
 
 typedef struct {
@@ -111,6 +124,7 @@ struct tunnel_s {
   uint8_t ended;
   int reason, err;
   side_ref_t ref[2];
+  report_t *report;   /* owned by the tunnel until it ends, then queued in loop_t.reports */
   size_t index;       /* in loop_t.all */
   tunnel_t *next_dead;
 };
@@ -127,20 +141,10 @@ typedef struct cmd_s {
 } cmd_t;
 
 typedef struct {
-  uint32_t slot;
-  int32_t reason, err;
-} ended_t;
-
-typedef struct {
-  size_t n;
-  ended_t items[];
-} batch_t;
-
-typedef struct {
   int ep, wake;
   pthread_t thread;
   int started;
-  volatile int stop;
+  int stop;          /* __atomic */
   pthread_mutex_t mu;
   cmd_t *cmd_head, *cmd_tail;
   napi_threadsafe_function tsfn;
@@ -153,20 +157,31 @@ typedef struct {
   size_t nall, capall;
   uint8_t *buf;
   int64_t now, sweep_every, next_sweep;
-  ended_t *ended;
-  size_t nended, capended;
+  report_t *reports, **reports_tail; /* ended, not yet handed to JavaScript */
   tunnel_t *dead;
   pipe_t *free_pipes;
   int pipes_made;
   size_t splice_min;
-  /* figures, read by stats() */
-  volatile uint64_t spliced_bytes, copied_bytes, adopted, closed;
+  /* figures, written by the I/O thread and read by stats() on the JavaScript thread: relaxed
+   * __atomic operations (each figure stands alone, nothing else is published through them) */
+  uint64_t spliced_bytes, copied_bytes, adopted, closed, pend_buffers;
 } loop_t;
 
 static int64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Figures are read by stats() on the JavaScript thread while this thread writes them: atomic
+ * accesses make that well defined (no torn value, no load or store kept in a register). This thread
+ * is each figure's only writer, so a relaxed load and store do, without a locked add. */
+static inline void figure_add(uint64_t *f, uint64_t n) {
+  __atomic_store_n(f, __atomic_load_n(f, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+static inline double figure(const uint64_t *f) {
+  return (double)__atomic_load_n(f, __ATOMIC_RELAXED);
 }
 
 /* ---- frame cursor ---------------------------------------------------------------------------- */
@@ -220,7 +235,7 @@ static inline int has_pending(const dir_t *d) {
   return d->pend_len > d->pend_off || d->in_pipe > 0;
 }
 
-static int append_pending(dir_t *d, const uint8_t *p, size_t n) {
+static int append_pending(loop_t *L, dir_t *d, const uint8_t *p, size_t n) {
   if (n == 0) return 1;
   if (d->pend_off > 0 && d->pend_off == d->pend_len) d->pend_off = d->pend_len = 0;
   if (d->pend_len + n > d->pend_cap) {
@@ -229,6 +244,7 @@ static int append_pending(dir_t *d, const uint8_t *p, size_t n) {
     uint8_t *nb = malloc(cap);
     if (!nb) return 0;
     if (live) memcpy(nb, d->pend + d->pend_off, live);
+    if (!d->pend) figure_add(&L->pend_buffers, 1);
     free(d->pend);
     d->pend = nb;
     d->pend_cap = cap;
@@ -240,7 +256,8 @@ static int append_pending(dir_t *d, const uint8_t *p, size_t n) {
   return 1;
 }
 
-static void free_pending(dir_t *d) {
+static void free_pending(loop_t *L, dir_t *d) {
+  if (d->pend) figure_add(&L->pend_buffers, (uint64_t)-1);
   free(d->pend);
   d->pend = NULL;
   d->pend_len = d->pend_off = d->pend_cap = 0;
@@ -280,29 +297,42 @@ static void return_pipe(loop_t *L, pipe_t *p, int dirty) {
   L->free_pipes = p;
 }
 
+/*
+ * Live byte counts for JavaScript, which reads the Float64Array with plain loads (Atomics does not
+ * take a Float64Array). Each slot has one writer, this thread, and the relaxed atomic store makes
+ * it one aligned 8-byte store, never torn or left out; on the 64-bit targets the addon is built for
+ * (x86-64, AArch64) V8's aligned 8-byte load then sees the old count or the new one, both true
+ * counts of a figure that only grows, so a live figure may lag but is never wrong. The final
+ * count is stored before the end report goes through the thread-safe function, whose queue mutex
+ * orders it before the report's callback: JavaScript reads it after the report. A reused slot is
+ * zeroed by JavaScript before adopt(), and the command queue's mutex orders that before the
+ * thread's first store for the new tunnel.
+ */
 static void publish(loop_t *L, tunnel_t *t, int s) {
-  if (t->slot < L->nslots) L->counters[t->slot * 2 + s] = (double)t->bytes[s];
+  if (t->slot < L->nslots) {
+    double v = (double)t->bytes[s];
+    __atomic_store(&L->counters[t->slot * 2 + s], &v, __ATOMIC_RELAXED);
+  }
 }
 
 /* ---- ending ------------------------------------------------------------------------------------ */
 
-/* Queues the report of an ended tunnel for JavaScript (posted after the current batch). */
-static void record_ended(loop_t *L, uint32_t slot, int reason, int err) {
-  if (L->nended == L->capended) {
-    size_t cap = L->capended ? L->capended * 2 : 64;
-    ended_t *ne = realloc(L->ended, cap * sizeof *ne);
-    if (ne) {
-      L->ended = ne;
-      L->capended = cap;
-    }
-  }
-  if (L->nended < L->capended) {
-    L->ended[L->nended].slot = slot;
-    L->ended[L->nended].reason = reason;
-    L->ended[L->nended].err = err;
-    L->nended++;
-  }
-  L->closed++;
+/* Queues the tunnel's own report for JavaScript (posted after the current batch). */
+static void record_ended(loop_t *L, tunnel_t *t) {
+  report_t *r = t->report;
+  t->report = NULL;
+  r->slot = t->slot;
+  r->reason = t->reason;
+  r->err = t->err;
+  r->next = NULL;
+  *L->reports_tail = r;
+  L->reports_tail = &r->next;
+  figure_add(&L->closed, 1);
+}
+
+static void free_tunnel(tunnel_t *t) {
+  free(t->report);
+  free(t);
 }
 
 static void end_tunnel(loop_t *L, tunnel_t *t, int reason, int err) {
@@ -318,7 +348,7 @@ static void end_tunnel(loop_t *L, tunnel_t *t, int reason, int err) {
     close(t->fd[s]);
     publish(L, t, s);
     dir_t *d = &t->d[s];
-    free_pending(d);
+    free_pending(L, d);
     free(d->away_frame);
     d->away_frame = NULL;
     if (d->pipe) return_pipe(L, d->pipe, d->in_pipe > 0);
@@ -331,7 +361,7 @@ static void end_tunnel(loop_t *L, tunnel_t *t, int reason, int err) {
   L->all[i]->index = i;
   L->nall--;
   if (t->slot < L->nslots) L->by_slot[t->slot] = NULL;
-  record_ended(L, t->slot, t->reason, t->err);
+  record_ended(L, t);
   /* freed after the current batch of events: a later event of the batch may point at it */
   t->next_dead = L->dead;
   L->dead = t;
@@ -396,7 +426,7 @@ static int send_or_queue(loop_t *L, tunnel_t *t, int s, const uint8_t *p, size_t
   dir_t *d = &t->d[s];
   if (n == 0) return 1;
   if (has_pending(d)) {
-    if (!append_pending(d, p, n)) {
+    if (!append_pending(L, d, p, n)) {
       fail(L, t, 1 - s, ENOMEM);
       return 0;
     }
@@ -410,7 +440,7 @@ static int send_or_queue(loop_t *L, tunnel_t *t, int s, const uint8_t *p, size_t
     }
     w = 0;
   }
-  if ((size_t)w < n && !append_pending(d, p + w, n - (size_t)w)) {
+  if ((size_t)w < n && !append_pending(L, d, p + w, n - (size_t)w)) {
     fail(L, t, 1 - s, ENOMEM);
     return 0;
   }
@@ -455,9 +485,11 @@ static void flush(loop_t *L, tunnel_t *t, int s) {
     d->pend_off += (size_t)w;
     t->last_ms = L->now;
   }
-  /* keep a small buffer for the next burst, give a large one back */
-  if (d->pend_cap > READ_BUF) free_pending(d);
-  else d->pend_len = d->pend_off = 0;
+  /* Drained: the buffer goes back at once. Kept, it would hold up to 64 KiB per direction for the
+   * tunnel's life after a single slow write, across thousands of mostly idle tunnels; the next
+   * slow write allocates again, one malloc per backpressure episode, each of which costs an
+   * epoll round trip anyway. */
+  free_pending(L, d);
 }
 
 /* Splices up to the rest of the current frame's payload. 1 to go on reading, 0 to stop. */
@@ -471,7 +503,7 @@ static int relay_splice(loop_t *L, tunnel_t *t, int s) {
     t->bytes[s] += (uint64_t)n;
     d->cur.remaining -= (uint64_t)n;
     d->in_pipe += (size_t)n;
-    L->spliced_bytes += (uint64_t)n;
+    figure_add(&L->spliced_bytes, (uint64_t)n);
     t->last_ms = L->now;
     publish(L, t, s);
     flush(L, t, s);
@@ -505,7 +537,7 @@ static void relay(loop_t *L, tunnel_t *t, int s) {
     if (n > 0) {
       t->bytes[s] += (uint64_t)n;
       t->last_ms = L->now;
-      L->copied_bytes += (uint64_t)n;
+      figure_add(&L->copied_bytes, (uint64_t)n);
       publish(L, t, s);
       if (d->away_sent) continue; /* going away: dropped, read on until the FIN */
       size_t len = (size_t)n;
@@ -583,8 +615,10 @@ static void do_adopt(loop_t *L, tunnel_t *t) {
     if (!na) {
       close(t->fd[0]);
       close(t->fd[1]);
-      record_ended(L, t->slot, R_CLIENT_ERROR, ENOMEM);
-      free(t);
+      t->reason = R_CLIENT_ERROR;
+      t->err = ENOMEM;
+      record_ended(L, t);
+      free_tunnel(t);
       return;
     }
     L->all = na;
@@ -603,7 +637,7 @@ static void do_adopt(loop_t *L, tunnel_t *t) {
       if (L->next_sweep > L->now + g) L->next_sweep = L->now + g;
     }
   }
-  L->adopted++;
+  figure_add(&L->adopted, 1);
   update_interest(L, t, 0);
   update_interest(L, t, 1);
 }
@@ -682,17 +716,13 @@ static void sweep(loop_t *L) {
   }
 }
 
+/* Hands the reports to JavaScript as one list; when the call fails they stay queued and the loop
+ * tries again within REPORT_RETRY_MS. */
 static void post_ended(loop_t *L) {
-  if (L->nended == 0) return;
-  batch_t *b = malloc(sizeof *b + L->nended * sizeof(ended_t));
-  if (!b) return; /* retried after the next wake-up */
-  b->n = L->nended;
-  memcpy(b->items, L->ended, L->nended * sizeof(ended_t));
-  if (napi_call_threadsafe_function(L->tsfn, b, napi_tsfn_nonblocking) != napi_ok) {
-    free(b);
-    return;
-  }
-  L->nended = 0;
+  if (!L->reports) return;
+  if (napi_call_threadsafe_function(L->tsfn, L->reports, napi_tsfn_nonblocking) != napi_ok) return;
+  L->reports = NULL;
+  L->reports_tail = &L->reports;
 }
 
 static void *io_thread(void *arg) {
@@ -700,12 +730,13 @@ static void *io_thread(void *arg) {
   struct epoll_event evs[MAX_EVENTS];
   L->now = now_ms();
   L->next_sweep = L->now + L->sweep_every;
-  while (!L->stop) {
+  while (!__atomic_load_n(&L->stop, __ATOMIC_ACQUIRE)) {
     int timeout = -1;
     if (L->nall > 0) {
       int64_t left = L->next_sweep - now_ms();
       timeout = left < 0 ? 0 : (int)left;
     }
+    if (L->reports && (timeout < 0 || timeout > REPORT_RETRY_MS)) timeout = REPORT_RETRY_MS;
     int n = epoll_wait(L->ep, evs, MAX_EVENTS, timeout);
     L->now = now_ms();
     for (int i = 0; i < n; i++) {
@@ -719,7 +750,7 @@ static void *io_thread(void *arg) {
     while (L->dead) {
       tunnel_t *t = L->dead;
       L->dead = t->next_dead;
-      free(t);
+      free_tunnel(t);
     }
     post_ended(L);
   }
@@ -728,24 +759,33 @@ static void *io_thread(void *arg) {
 
 /* ---- JavaScript side --------------------------------------------------------------------------- */
 
+static void free_reports(report_t *r) {
+  while (r) {
+    report_t *next = r->next;
+    free(r);
+    r = next;
+  }
+}
+
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
-  batch_t *b = data;
+  report_t *list = data;
   if (env != NULL && js_cb != NULL) {
     napi_value arr, undef;
-    napi_create_array_with_length(env, b->n * 3, &arr);
-    for (size_t i = 0; i < b->n; i++) {
+    napi_create_array_with_length(env, 0, &arr);
+    uint32_t i = 0;
+    for (report_t *r = list; r; r = r->next, i += 3) {
       napi_value v;
-      napi_create_uint32(env, b->items[i].slot, &v);
-      napi_set_element(env, arr, (uint32_t)(i * 3), v);
-      napi_create_int32(env, b->items[i].reason, &v);
-      napi_set_element(env, arr, (uint32_t)(i * 3 + 1), v);
-      napi_create_int32(env, b->items[i].err, &v);
-      napi_set_element(env, arr, (uint32_t)(i * 3 + 2), v);
+      napi_create_uint32(env, r->slot, &v);
+      napi_set_element(env, arr, i, v);
+      napi_create_int32(env, r->reason, &v);
+      napi_set_element(env, arr, i + 1, v);
+      napi_create_int32(env, r->err, &v);
+      napi_set_element(env, arr, i + 2, v);
     }
     napi_get_undefined(env, &undef);
     napi_call_function(env, undef, js_cb, 1, &arr, NULL);
   }
-  free(b);
+  free_reports(list);
 }
 
 static loop_t *loop_of(napi_env env) {
@@ -842,12 +882,17 @@ static napi_value Adopt(napi_env env, napi_callback_info info) {
   if (slot >= L->nslots || cfd < 0 || ufd < 0) return js_bool(env, 0);
   tunnel_t *t = calloc(1, sizeof *t);
   if (!t) return js_bool(env, 0);
+  t->report = malloc(sizeof *t->report);
+  if (!t->report) {
+    free(t);
+    return js_bool(env, 0);
+  }
   napi_valuetype vt;
   for (int s = 0; s < 2; s++) {
     napi_typeof(env, argv[4 + s], &vt);
     if (vt == napi_object) {
       if (!read_cursor(env, argv[4 + s], &t->d[s].cur)) {
-        free(t);
+        free_tunnel(t);
         THROW(env, "sluice_tunnel: a cursor is [have, need, len7, masked, extended, remaining]");
       }
       t->d[s].track = 1;
@@ -858,7 +903,7 @@ static napi_value Adopt(napi_env env, napi_callback_info info) {
   if (t->fd[CLIENT] < 0 || t->fd[UPSTREAM] < 0) {
     if (t->fd[CLIENT] >= 0) close(t->fd[CLIENT]);
     if (t->fd[UPSTREAM] >= 0) close(t->fd[UPSTREAM]);
-    free(t);
+    free_tunnel(t);
     return js_bool(env, 0);
   }
   /* the descriptors are already non-blocking (the flag belongs to the shared file description) */
@@ -872,7 +917,7 @@ static napi_value Adopt(napi_env env, napi_callback_info info) {
   if (!c) {
     close(t->fd[0]);
     close(t->fd[1]);
-    free(t);
+    free_tunnel(t);
     return js_bool(env, 0);
   }
   c->kind = CMD_ADOPT;
@@ -947,10 +992,11 @@ static napi_value Stats(napi_env env, napi_callback_info info) {
   loop_t *L = loop_of(env);
   napi_value o;
   napi_create_object(env, &o);
-  set_number(env, o, "adopted", (double)L->adopted);
-  set_number(env, o, "closed", (double)L->closed);
-  set_number(env, o, "splicedBytes", (double)L->spliced_bytes);
-  set_number(env, o, "copiedBytes", (double)L->copied_bytes);
+  set_number(env, o, "adopted", figure(&L->adopted));
+  set_number(env, o, "closed", figure(&L->closed));
+  set_number(env, o, "splicedBytes", figure(&L->spliced_bytes));
+  set_number(env, o, "copiedBytes", figure(&L->copied_bytes));
+  set_number(env, o, "pendingBuffers", figure(&L->pend_buffers));
   set_number(env, o, "spliceMin", (double)L->splice_min);
   return o;
 }
@@ -958,7 +1004,7 @@ static napi_value Stats(napi_env env, napi_callback_info info) {
 static void cleanup(void *arg) {
   loop_t *L = arg;
   if (L->started) {
-    L->stop = 1;
+    __atomic_store_n(&L->stop, 1, __ATOMIC_RELEASE);
     uint64_t one = 1;
     ssize_t ignored = write(L->wake, &one, sizeof one);
     (void)ignored;
@@ -968,16 +1014,18 @@ static void cleanup(void *arg) {
       close(t->fd[0]);
       close(t->fd[1]);
       for (int s = 0; s < 2; s++) {
-        free_pending(&t->d[s]);
+        free_pending(L, &t->d[s]);
         free(t->d[s].away_frame);
       }
-      free(t);
+      free_tunnel(t);
     }
     while (L->dead) {
       tunnel_t *t = L->dead;
       L->dead = t->next_dead;
-      free(t);
+      free_tunnel(t);
     }
+    free_reports(L->reports);
+    L->reports = NULL;
     while (L->free_pipes) {
       pipe_t *p = L->free_pipes;
       L->free_pipes = p->next;
@@ -991,7 +1039,7 @@ static void cleanup(void *arg) {
       if (c->kind == CMD_ADOPT && c->t) {
         close(c->t->fd[0]);
         close(c->t->fd[1]);
-        free(c->t);
+        free_tunnel(c->t);
       }
       free(c->frame[0]);
       free(c->frame[1]);
@@ -1005,7 +1053,6 @@ static void cleanup(void *arg) {
   free(L->all);
   free(L->by_slot);
   free(L->buf);
-  free(L->ended);
   pthread_mutex_destroy(&L->mu);
   free(L);
 }
@@ -1015,6 +1062,7 @@ NAPI_MODULE_INIT() {
   if (!L) return NULL;
   pthread_mutex_init(&L->mu, NULL);
   L->ep = L->wake = -1;
+  L->reports_tail = &L->reports;
   napi_set_instance_data(env, L, NULL, NULL);
   napi_add_env_cleanup_hook(env, cleanup, L);
   napi_property_descriptor props[] = {

@@ -20,6 +20,8 @@ export interface NativeTunnelStats {
   readonly closed: number;
   readonly splicedBytes: number;
   readonly copiedBytes: number;
+  /** Tunnel directions holding a buffer of bytes their receiver has not taken yet (freed once drained). */
+  readonly pendingBuffers: number;
   readonly spliceMin: number;
 }
 

@@ -29,8 +29,8 @@ const MiB = 1024 * KiB;
 const NATIVE_OFF = process.env.SLUICE_NATIVE === 'off';
 
 /** The addon's figures now (zeros when it is not loaded). */
-function figures(): { adopted: number; closed: number; splicedBytes: number; copiedBytes: number } {
-  return nativeTunnels()?.stats() ?? { adopted: 0, closed: 0, splicedBytes: 0, copiedBytes: 0 };
+function figures(): { adopted: number; closed: number; splicedBytes: number; copiedBytes: number; pendingBuffers: number } {
+  return nativeTunnels()?.stats() ?? { adopted: 0, closed: 0, splicedBytes: 0, copiedBytes: 0, pendingBuffers: 0 };
 }
 
 /** TCP sockets this process has open in libuv (the test's own, the proxy's and the backends'). */
@@ -155,6 +155,37 @@ test('frames of every size around the splice threshold cross intact both ways; l
   const total = sizes.reduce((a, b) => a + b, 0);
   assert.ok(after.splicedBytes - before.splicedBytes > total, `spliced ${after.splicedBytes - before.splicedBytes} bytes of ${2 * total}`);
   assert.ok(after.copiedBytes > before.copiedBytes, 'small frames take the copy path');
+});
+
+test('bytes queued for a slow reader: the direction\'s buffer is freed once they are out, and the open tunnel holds none', async (t) => {
+  const upstream = await startScriptedUpstream(t, () => switching101());
+  const proxy = await startTestProxy(proxyConfig(upstream.addr), { t });
+  const events = tunnelEvents(t, proxy.port);
+  const { client, up } = await openRawTunnel(t, proxy.port, upstream);
+  await waitForTunnelOf(events, client);
+  const before = figures().pendingBuffers;
+  // 4 KiB frames take the copy path (payloads from 16 KiB on are spliced through a pipe).
+  const all = Buffer.concat(Array.from({ length: 4096 }, () => serverFrame(Opcode.BINARY, randomBytes(4 * KiB))));
+  client.pause();
+  up.socket.write(all);
+  if (!NATIVE_OFF) {
+    await waitFor(() => figures().pendingBuffers === before + 1, { timeoutMs: WAIT_MS, what: 'the proxy to queue bytes for the paused client' });
+  }
+  client.resume();
+  const got = await readUntil(client, (b) => b.length >= all.length, 30_000);
+  assert.ok(got.equals(all), '16 MiB arrived intact and in order');
+  const ping = maskedFrame(Opcode.PING, 'still open');
+  client.write(ping);
+  assert.ok((await up.readUntil((b) => b.length >= ping.length, WAIT_MS)).equals(ping));
+  assert.equal(events.closed.length, 0, 'the tunnel is still open');
+  if (!NATIVE_OFF) {
+    await waitFor(() => figures().pendingBuffers === before, {
+      timeoutMs: WAIT_MS, what: `the drained buffer to be freed (${figures().pendingBuffers - before} still held)`,
+    });
+  }
+  client.end();
+  up.socket.end();
+  await waitFor(() => events.closed.length === 1, { timeoutMs: WAIT_MS, what: 'the tunnel to end' });
 });
 
 test('going away in the middle of a spliced 1 MiB frame: the frame completes, then close 1001 each way, then FIN', async (t) => {
