@@ -20,8 +20,11 @@ export type ToWorker =
   | { readonly sluice: 'stop'; readonly graceMs: number }
   /** Another worker asked for everyone's statistics: answer with a `stats-snapshot`. */
   | { readonly sluice: 'stats-collect'; readonly id: number }
-  /** The answer to this worker's `stats-request`: one snapshot per worker that answered. */
-  | { readonly sluice: 'stats-result'; readonly id: number; readonly snapshots: readonly unknown[] }
+  /**
+   * The answer to this worker's `stats-request`: one snapshot per worker that answered, and the
+   * primary's reload figures (it alone sees the reloads it refuses).
+   */
+  | { readonly sluice: 'stats-result'; readonly id: number; readonly snapshots: readonly unknown[]; readonly reloads: unknown }
   /** `sluice -t` asks: how many open tunnels lack a server among `kept`? */
   | { readonly sluice: 'impact'; readonly id: number; readonly kept: readonly string[] };
 

@@ -22,6 +22,7 @@ import type { LoadOptions, LoadResult } from '../config/load.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { ErrorLog } from '../observability/error-log.js';
 import { LogFiles } from '../observability/log-files.js';
+import { ReloadHistory } from '../observability/reload-history.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/ws-tunnel.js';
 import type { ListenerInfo } from '../server/proxy-server.js';
 import { controlSocketPath, serveControl } from './control-socket.js';
@@ -112,6 +113,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   let desired = workerCount(config);
   const files = new LogFiles();
   let log = new ErrorLog(config.errorLogs, files);
+  // What the workers' status pages report about reloads: the primary decides them all.
+  const reloads = new ReloadHistory();
 
   let pidFile = config.pid;
   if (pidFile) {
@@ -220,7 +223,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
         const others = live().filter((s) => s.ready && s !== slot);
         void ask(others, (id) => ({ sluice: 'stats-collect', id })).then((answers) => {
           const snapshots = [...answers.values()].flatMap((a) => (a.sluice === 'stats-snapshot' && a.snapshot !== null ? [a.snapshot] : []));
-          sendTo(slot, { sluice: 'stats-result', id: m.id, snapshots });
+          sendTo(slot, { sluice: 'stats-result', id: m.id, snapshots, reloads: reloads.figures() });
         });
         return;
       }
@@ -327,6 +330,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     const { result, text: next } = await loadPinned(opts.load);
     if (stopping) return;
     if (!result.ok) {
+      reloads.record({ ok: false, file: config.file, problems: result.problems.map((p) => formatProblem(p)), drained: 0 });
       opts.printProblems(result.problems);
       opts.say('[alert] reload failed, still running the previous configuration');
       for (const p of result.problems) log.log('emerg', formatProblem(p).replace(/^\[emerg\] /, ''));
@@ -364,6 +368,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       text = previous.text;
       generation = previous.generation;
       for (const s of told) s.generation = previous.generation;
+      reloads.record({ ok: false, file: config.file, problems: failures, drained: 0 });
       opts.say('[alert] reload failed, still running the previous configuration');
       return;
     }
@@ -388,6 +393,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     }
     resize();
     const drained = outcomes.reduce((n, r) => n + r.drained, 0);
+    // Applied; workers that could not apply it are named in its problems.
+    reloads.record({ ok: true, file: config.file, problems: failures, drained });
     opts.say(`[notice] reconfigured: ${first?.opened ?? 0} listener(s) opened, ${first?.closed ?? 0} closed, ${drained} tunnel(s) to removed servers, ${desired} worker process(es)`);
   };
 
@@ -416,6 +423,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     if (stopping) return;
     opts.say('[notice] signal SIGHUP received, reconfiguring');
     reloading = reloading.then(() => startup).then(() => reload()).catch((e: unknown) => {
+      reloads.record({ ok: false, file: config.file, problems: [(e as Error).message], drained: 0 });
       opts.say(`[alert] reload failed: ${(e as Error).message}`);
     });
   });

@@ -10,7 +10,8 @@ import { installLastResort } from '../server/last-resort.js';
 import type { ProxyHandle, StartOptions } from '../index.js';
 import { STICKY_SECRET_ENV, isToWorker } from './messages.js';
 import type { FromWorker, ToWorker } from './messages.js';
-import type { StatsSnapshot } from '../observability/stats.js';
+import type { Gathered } from '../observability/stats-collector.js';
+import type { ReloadFigures, StatsSnapshot } from '../observability/stats.js';
 
 /** How long a worker waits for the primary's `start` message before giving up. */
 const START_WAIT_MS = 30_000;
@@ -70,19 +71,19 @@ export async function runWorker(options: StartOptions): Promise<number> {
 
   installLastResort((e, origin) => proxy.reportUncaught(e, origin));
   let nextStatsId = 1;
-  const pendingStats = new Map<number, (snapshots: readonly unknown[]) => void>();
+  const pendingStats = new Map<number, (gathered: Gathered) => void>();
   // The status handlers of this worker serve every worker's figures: the others' come over IPC.
   const stats = proxy.stats;
-  stats?.setGatherer(() => new Promise<readonly StatsSnapshot[]>((resolve) => {
+  stats?.setGatherer(() => new Promise<Gathered>((resolve) => {
     const id = nextStatsId++;
     const timer = setTimeout(() => {
       pendingStats.delete(id);
-      resolve([]);
+      resolve({ snapshots: [], reloads: null });
     }, STATS_WAIT_MS);
-    pendingStats.set(id, (snapshots) => {
+    pendingStats.set(id, (gathered) => {
       clearTimeout(timer);
       pendingStats.delete(id);
-      resolve(snapshots as readonly StatsSnapshot[]);
+      resolve(gathered);
     });
     send({ sluice: 'stats-request', id });
   }));
@@ -123,7 +124,10 @@ export async function runWorker(options: StartOptions): Promise<number> {
           send({ sluice: 'stats-snapshot', id: m.id, snapshot: stats && !stopping ? stats.snapshot() : null });
           return;
         case 'stats-result':
-          pendingStats.get(m.id)?.(m.snapshots.filter((s) => s !== null));
+          pendingStats.get(m.id)?.({
+            snapshots: m.snapshots.filter((s) => s !== null) as StatsSnapshot[],
+            reloads: (m.reloads ?? null) as ReloadFigures | null,
+          });
           return;
         case 'impact': {
           const impact = proxy.drainImpact(new Set(m.kept));

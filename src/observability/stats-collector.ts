@@ -19,9 +19,10 @@ import {
   emptyStates, mergeSnapshots, newHistogram, observe,
 } from './stats.js';
 import type {
-  ConnectionFigures, ErrorRecord, Histogram, PeerStateName, PeerStats, RateFigures, ReloadRecord, ServerBlockStats, StatsSnapshot,
+  ConnectionFigures, ErrorRecord, Histogram, PeerStateName, PeerStats, RateFigures, ReloadFigures, ServerBlockStats, StatsSnapshot,
   UpstreamStats,
 } from './stats.js';
+import { ReloadHistory } from './reload-history.js';
 
 /** What the collector reads from the current config generation. */
 export interface StatsSource {
@@ -118,8 +119,15 @@ interface Watcher {
   readonly onEnd: () => void;
 }
 
-/** Snapshots of the other worker processes, for {@link ProxyStats.setGatherer}. */
-export type SnapshotGatherer = () => Promise<readonly StatsSnapshot[]>;
+/** What a worker process learns from the others, for {@link ProxyStats.setGatherer}. */
+export interface Gathered {
+  /** The other workers' snapshots (those that answered). */
+  readonly snapshots: readonly StatsSnapshot[];
+  /** The primary's reload figures, which replace the workers' own (null: keep theirs). */
+  readonly reloads: ReloadFigures | null;
+}
+
+export type SnapshotGatherer = () => Promise<Gathered>;
 
 /**
  * Statistics of one proxy across its reloads. `owner` is the proxy itself: a reload event that
@@ -142,8 +150,7 @@ export class ProxyStats {
   #internalErrors = 0;
   #tunnelsOpened = 0;
   #tunnelsClosed = 0;
-  readonly #reloads = { ok: 0, failed: 0, drained: 0, lastTime: 0, lastOk: 1 };
-  readonly #recentReloads: ReloadRecord[] = [];
+  readonly #reloads = new ReloadHistory();
   readonly #recentErrors: ErrorRecord[] = [];
   readonly #lastStates = new Map<string, PeerStateName>();
   /** Cumulative rate figures at the end of each epoch second, for the last window. */
@@ -207,8 +214,9 @@ export class ProxyStats {
   }
 
   /**
-   * For worker processes: `gather` returns the snapshots of the other workers (over IPC), and
-   * every status handler then serves `mergeSnapshots([own, ...others])`. null = this process only.
+   * For worker processes: `gather` returns the snapshots of the other workers (over IPC) and the
+   * primary's reload figures, and every status handler then serves `mergeSnapshots([own,
+   * ...others])` with those reloads. null = this process only.
    */
   setGatherer(gather: SnapshotGatherer | null): void {
     this.#gatherer = gather;
@@ -222,7 +230,11 @@ export class ProxyStats {
   async #combine(own: StatsSnapshot): Promise<StatsSnapshot> {
     const gather = this.#gatherer;
     if (gather === null) return own;
-    return mergeSnapshots([own, ...await gather()]);
+    const { snapshots, reloads } = await gather();
+    const merged = mergeSnapshots([own, ...snapshots]);
+    // The primary saw every reload, refused ones included; a worker sees only those it applied.
+    if (reloads !== null) merged.reloads = reloads;
+    return merged;
   }
 
   #server(label: string): ServerCounters {
@@ -349,16 +361,7 @@ export class ProxyStats {
 
   #onReload(msg: { ok: boolean; file: string; problems: string[]; drained: number; proxy?: object }): void {
     if (msg.proxy !== undefined && msg.proxy !== this.#owner) return;
-    const time = Date.now();
-    if (msg.ok) this.#reloads.ok++;
-    else this.#reloads.failed++;
-    this.#reloads.drained += msg.drained ?? 0;
-    this.#reloads.lastTime = time;
-    this.#reloads.lastOk = msg.ok ? 1 : 0;
-    this.#recentReloads.unshift({
-      time, ok: msg.ok, file: msg.file ?? '', problems: [...(msg.problems ?? [])], drained: msg.drained ?? 0, pid: process.pid,
-    });
-    if (this.#recentReloads.length > RECENT_LIMIT) this.#recentReloads.pop();
+    this.#reloads.record({ ok: msg.ok, file: msg.file ?? '', problems: msg.problems ?? [], drained: msg.drained ?? 0 });
   }
 
   /** Cumulative rate figures now: ended work plus the bytes open tunnels have moved so far. */
@@ -558,7 +561,7 @@ export class ProxyStats {
       tunnels: { open, opened: this.#tunnelsOpened, closed: this.#tunnelsClosed },
       servers,
       upstreams,
-      reloads: { ...this.#reloads, recent: this.#recentReloads.map((r) => ({ ...r, problems: [...r.problems] })) },
+      reloads: this.#reloads.figures(),
       recentErrors: this.#recentErrors.map((e) => ({ ...e })),
       internalErrors: this.#internalErrors,
       rates,

@@ -119,6 +119,20 @@ export interface ReloadRecord {
   pid: number;
 }
 
+/**
+ * Reloads tried and failed, tunnels they left to removed servers, when the last one was tried
+ * (epoch ms, 0 = never) and whether it succeeded (1, also before any reload, or 0).
+ */
+export interface ReloadFigures {
+  ok: number;
+  failed: number;
+  drained: number;
+  lastTime: number;
+  lastOk: number;
+  /** Newest first, at most RECENT_LIMIT. */
+  recent: ReloadRecord[];
+}
+
 export interface ErrorRecord {
   /** Epoch ms. */
   time: number;
@@ -170,11 +184,7 @@ export interface StatsSnapshot {
   tunnels: { open: number; opened: number; closed: number };
   servers: Record<string, ServerBlockStats>;
   upstreams: Record<string, UpstreamStats>;
-  /**
-   * Reloads tried and failed, tunnels they left to removed servers, when the last one was tried
-   * (epoch ms, 0 = never) and whether it succeeded (1, also before any reload, or 0).
-   */
-  reloads: { ok: number; failed: number; drained: number; lastTime: number; lastOk: number; recent: ReloadRecord[] };
+  reloads: ReloadFigures;
   recentErrors: ErrorRecord[];
   /** Unexpected errors (bugs) caught by the safety net since start: each ended one request, or nothing. */
   internalErrors: number;
@@ -366,7 +376,7 @@ export function mergeSnapshots(snapshots: readonly StatsSnapshot[]): StatsSnapsh
   const tunnels = { open: 0, opened: 0, closed: 0 };
   const servers = dict<ServerBlockStats>();
   const upstreams = dict<UpstreamStats>();
-  const reloads = { ok: 0, failed: 0, drained: 0, lastTime: 0, lastOk: 0, recent: [] as ReloadRecord[] };
+  const reloads: ReloadFigures = { ok: 0, failed: 0, drained: 0, lastTime: 0, lastOk: 0, recent: [] };
   const rates = emptyRates();
   for (const s of snapshots) {
     for (const k of Object.keys(connections) as (keyof ConnectionFigures)[]) connections[k] += s.connections[k];

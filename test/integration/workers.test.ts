@@ -13,7 +13,8 @@ import { test } from 'node:test';
 import WebSocket from 'ws';
 import { startHttpBackend } from '../helpers/backends.js';
 import { CHILD_MS, CliProcess, httpGet, runCli } from '../helpers/cli-process.js';
-import { rawConnect, rawRequest, readUntil } from '../helpers/raw-client.js';
+import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
+import { headerValue, rawConnect, rawRequest, readUntil } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
 import { once, waitFor } from '../helpers/wait.js';
 
@@ -347,5 +348,111 @@ http {
     assert.deepEqual(r.setCookie, [], 'the cookie already names the server: no new one');
   }
   assert.equal(workers.size, 2, 'both workers served requests with the cookie');
+  assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
+});
+
+interface ReloadFigures {
+  ok: number;
+  failed: number;
+  drained: number;
+  lastTime: number;
+  lastOk: number;
+  recent: { ok: boolean; file: string; problems: string[] }[];
+}
+
+/**
+ * GETs `path` (HTTP/1.0) on new connections until each of `workers` answered (the admin
+ * locations add `X-Worker: $pid`), then hands every answer to `check`. An event stream stays
+ * open: its answer is read up to the first event.
+ */
+async function askEachWorker(port: number, path: string, workers: number, check: (body: string, pid: string) => void): Promise<void> {
+  const answers: { pid: string; body: string }[] = [];
+  const until = path.includes('?events') ? (b: Buffer) => /\r\n\r\n[^]*\ndata: [^\n]*\n\n/.test(b.toString('latin1')) : 'response' as const;
+  await waitFor(async () => {
+    const res = await rawRequest(port, `GET ${path} HTTP/1.0\r\n\r\n`, { until });
+    assert.ok(res.head, res.data.toString('latin1'));
+    assert.equal(res.head.statusCode, 200, res.data.toString('latin1'));
+    answers.push({ pid: headerValue(res.head, 'x-worker') ?? '', body: res.body.toString('utf8') });
+    return new Set(answers.map((a) => a.pid)).size >= workers;
+  }, { timeoutMs: CHILD_MS, what: `${workers} workers to answer ${path}` });
+  for (const a of answers) check(a.body, a.pid);
+}
+
+test('reloads with workers: a refused and an applied HUP are counted in /metrics, /status and the dashboard of every worker', async (t) => {
+  const dir = tempDir(t);
+  const config = (body: string): string => `worker_processes 2;
+events {}
+http {
+  server {
+    listen 127.0.0.1:0;
+    add_header X-Worker $pid always;
+    location = /metrics { sluice_metrics; }
+    location = /status { sluice_status; }
+    location = /dashboard { sluice_dashboard; }
+    ${body}
+  }
+}
+`;
+  const conf = dir.write('sluice.conf', config('location / { return 200 "v1"; }'));
+  const proxy = new CliProcess(t, ['-c', conf], dir.path);
+  const port = await proxy.port();
+
+  const metrics = (body: string): { ok: number; failed: number; success: number; time: number; drained: number } => {
+    const p = parsePrometheus(body);
+    return {
+      ok: sampleValue(p, 'sluice_reloads_total', { result: 'ok' }) ?? -1,
+      failed: sampleValue(p, 'sluice_reloads_total', { result: 'failed' }) ?? -1,
+      success: sampleValue(p, 'sluice_last_reload_success') ?? -1,
+      time: sampleValue(p, 'sluice_last_reload_timestamp_seconds') ?? -1,
+      drained: sampleValue(p, 'sluice_reload_drained_tunnels_total') ?? -1,
+    };
+  };
+  const before = Date.now() / 1000;
+  await askEachWorker(port, '/metrics', 2, (body) => {
+    assert.deepEqual(metrics(body), { ok: 0, failed: 0, success: 1, time: 0, drained: 0 });
+  });
+
+  // The primary refuses this one: the workers never see it, yet they must report it.
+  dir.write('sluice.conf', config('location / { retrun 200 "v2"; }'));
+  process.kill(proxy.pid, 'SIGHUP');
+  await proxy.output('stderr', /^sluice: \[alert\] reload failed, still running the previous configuration$/m);
+  const refused = (r: ReloadFigures): void => {
+    assert.equal(r.failed, 1);
+    assert.equal(r.ok, 0);
+    assert.equal(r.lastOk, 0);
+    assert.ok(r.lastTime / 1000 >= Math.floor(before), `last reload time ${r.lastTime}`);
+    assert.equal(r.recent.length, 1, 'the dashboard lists the failed reload (not "No reloads yet")');
+    assert.equal(r.recent[0]!.ok, false);
+    assert.equal(r.recent[0]!.file, conf);
+    assert.match(r.recent[0]!.problems.join('\n'), /unknown directive "retrun"/);
+  };
+  await askEachWorker(port, '/metrics', 2, (body, pid) => {
+    const m = metrics(body);
+    assert.deepEqual({ ok: m.ok, failed: m.failed, success: m.success }, { ok: 0, failed: 1, success: 0 }, `worker ${pid}`);
+    assert.ok(m.time >= Math.floor(before), `worker ${pid}: last reload time ${m.time}`);
+  });
+  await askEachWorker(port, '/status', 2, (body) => refused((JSON.parse(body) as { reloads: ReloadFigures }).reloads));
+  // The dashboard draws its reload list from its event stream's snapshots.
+  await askEachWorker(port, '/dashboard?events', 2, (body) => {
+    const data = /^data: (.*)$/m.exec(body);
+    assert.ok(data, body);
+    refused((JSON.parse(data[1]!) as { reloads: ReloadFigures }).reloads);
+  });
+  assert.equal((await httpGet(port, '/')).body, 'v1');
+
+  // An applied one counts once (not once per worker) and makes the last reload a success.
+  dir.write('sluice.conf', config('location / { return 200 "v3"; }'));
+  process.kill(proxy.pid, 'SIGHUP');
+  await proxy.output('stderr', /^sluice: \[notice\] reconfigured: /m);
+  await askEachWorker(port, '/metrics', 2, (body, pid) => {
+    const m = metrics(body);
+    assert.deepEqual({ ok: m.ok, failed: m.failed, success: m.success, drained: m.drained }, { ok: 1, failed: 1, success: 1, drained: 0 }, `worker ${pid}`);
+  });
+  await askEachWorker(port, '/status', 2, (body) => {
+    const r = (JSON.parse(body) as { reloads: ReloadFigures }).reloads;
+    assert.deepEqual(r.recent.map((x) => x.ok), [true, false], 'newest first, each reload once');
+    assert.equal(r.lastOk, 1);
+  });
+  assert.equal((await httpGet(port, '/')).body, 'v3');
   assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
 });
