@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { loadConfig, formatProblem, dumpConfig } from '../config/load.js';
@@ -12,6 +12,7 @@ import { installLastResort } from '../server/last-resort.js';
 import type { ListenerInfo, ProxyHandle } from '../index.js';
 import { askRunningInstance, controlSocketPath, serveControl } from '../cluster/control-socket.js';
 import type { ControlServer } from '../cluster/control-socket.js';
+import { writePidFile } from '../cluster/pid-file.js';
 import { loadPinned, runPrimary, workerCount } from '../cluster/primary.js';
 import { isWorkerProcess, runWorker } from '../cluster/worker.js';
 import { keptServers } from '../server/orphans.js';
@@ -99,13 +100,10 @@ async function run(args: CliArgs): Promise<number> {
   }
   const pidFile = proxy.config.pid;
   if (pidFile) {
-    try {
-      writeFileSync(pidFile, `${process.pid}\n`);
-    } catch (e) {
-      // nginx: open() "/run/nginx.pid" failed (2: No such file or directory), and it does not start.
-      const code = (e as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? '2: No such file or directory' : code === 'EACCES' ? '13: Permission denied' : (code ?? (e as Error).message);
-      err(`[emerg] open() "${pidFile}" failed (${why})`);
+    // After the listeners, as nginx; when it cannot be written, nginx does not start.
+    const failed = writePidFile(pidFile);
+    if (failed) {
+      err(`[emerg] ${failed}`);
       proxy.destroy();
       await Promise.all(backends.map((b) => b.close()));
       return 1;

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 /**
  * The primary process (nginx's master) for `worker_processes N` > 1: it validates the
- * configuration, writes the pid file, forks the workers (Node's cluster module shares the listen
- * sockets; round-robin scheduling hands out connections) and turns signals into orders:
+ * configuration, forks the workers (Node's cluster module shares the listen sockets; round-robin
+ * scheduling hands out connections), writes the pid file once they all listen, and turns signals
+ * into orders:
  *
  * - HUP: validate again here; on any problem log every one and keep running; otherwise every
  *   worker reloads in place with the text validated here, so there is only ever one generation
@@ -15,7 +16,7 @@ import { randomBytes } from 'node:crypto';
  */
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, constants } from 'node:os';
 import { formatProblem, loadConfig } from '../config/load.js';
 import type { LoadOptions, LoadResult } from '../config/load.js';
@@ -26,6 +27,7 @@ import { ReloadHistory } from '../observability/reload-history.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/ws-tunnel.js';
 import type { ListenerInfo } from '../server/proxy-server.js';
 import { controlSocketPath, serveControl } from './control-socket.js';
+import { errnoText, writePidFile } from './pid-file.js';
 import type { ControlRequest, ControlResponse, ControlServer } from './control-socket.js';
 import { STICKY_SECRET_ENV, isFromWorker } from './messages.js';
 import type { FromWorker, ToWorker } from './messages.js';
@@ -73,7 +75,7 @@ export interface PrimaryOptions {
   /** Writes one line of the command line's own output ("sluice: LINE" on stderr). */
   readonly say: (line: string) => void;
   readonly printProblems: (problems: readonly ConfigProblem[]) => void;
-  /** Called once every worker serves: the addresses, with the ports they are bound to. */
+  /** Called once every worker serves and the pid file is written: the addresses, with the ports they are bound to. */
   readonly onListening: (listeners: readonly ListenerInfo[]) => void;
 }
 
@@ -99,11 +101,6 @@ function signalNumber(signal: string): number | string {
   return (constants.signals as Record<string, number | undefined>)[signal] ?? signal;
 }
 
-function errnoText(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' ? '2: No such file or directory' : code === 'EACCES' ? '13: Permission denied' : (code ?? (e as Error).message);
-}
-
 /** Runs the primary until it is stopped; resolves with the exit code. */
 export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   let config = opts.config;
@@ -117,15 +114,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const reloads = new ReloadHistory();
 
   let pidFile = config.pid;
-  if (pidFile) {
-    try {
-      writeFileSync(pidFile, `${process.pid}\n`);
-    } catch (e) {
-      opts.say(`[emerg] open() "${pidFile}" failed (${errnoText(e)})`);
-      await files.close();
-      return 1;
-    }
-  }
+  /** The pid file this process wrote (and removes at exit); none until the workers listen. */
+  let pidWritten: string | null = null;
   let control: ControlServer | null = null;
 
   const slots = new Map<number, WorkerSlot>();
@@ -141,6 +131,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   let finish: (code: number) => void = () => {};
   const finished = new Promise<number>((resolve) => (finish = resolve));
   let startupDone: (failure: string | null) => void = () => {};
+  let listening: readonly ListenerInfo[] = [];
   const startup = new Promise<string | null>((resolve) => {
     startupDone = (failure) => {
       // Settled once: a worker that gets ready after another failed changes nothing.
@@ -196,7 +187,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       case 'ready':
         slot.ready = true;
         if (starting && live().every((s) => s.ready)) {
-          opts.onListening(m.listeners);
+          listening = m.listeners;
           startupDone(null);
         }
         // It started from a configuration that a reload has replaced since.
@@ -381,13 +372,12 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       // nginx moves the pid file when the pid directive changes.
       control?.close();
       control = null;
-      if (previousPid) rmSync(previousPid, { force: true });
+      if (pidWritten) rmSync(pidWritten, { force: true });
+      pidWritten = null;
       if (pidFile) {
-        try {
-          writeFileSync(pidFile, `${process.pid}\n`);
-        } catch (e) {
-          log.log('alert', `open() "${pidFile}" failed (${errnoText(e)})`);
-        }
+        const failed = writePidFile(pidFile);
+        if (failed) log.log('alert', failed);
+        else pidWritten = pidFile;
       }
       await openControl();
     }
@@ -435,14 +425,23 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
 
   cluster.schedulingPolicy = cluster.SCHED_RR;
   for (let i = 0; i < desired; i++) fork();
-  const failure = await startup;
+  let failure = await startup;
+  // Every worker listens now (in cluster mode the primary binds each address when the first
+  // worker asks for it): a script that waits for the pid file can connect at once.
+  if (failure === null && !stopping && pidFile) {
+    const failed = writePidFile(pidFile);
+    if (failed) failure = `[emerg] ${failed}`;
+    else pidWritten = pidFile;
+  }
   if (failure !== null && !stopping) {
-    // nginx does not start when its listeners cannot be made: neither does the primary.
+    // nginx does not start when its listeners cannot be made or its pid file written: neither
+    // does the primary.
     for (const line of failure.split('\n')) opts.say(line);
     stopping = true;
     exitCode = 1;
     stopAll(0);
   } else if (!stopping) {
+    opts.onListening(listening);
     await openControl();
   }
 
@@ -450,7 +449,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   for (const [sig, h] of handlers) process.removeListener(sig, h);
   // Assigned by openControl (a closure), which narrowing does not see.
   (control as ControlServer | null)?.close();
-  if (pidFile) rmSync(pidFile, { force: true });
+  if (pidWritten) rmSync(pidWritten, { force: true });
   await files.close();
   return code;
 }

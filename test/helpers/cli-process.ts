@@ -1,5 +1,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { request } from 'node:http';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +16,22 @@ export const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 export const CHILD_MS = 20_000;
 
 type Child = ChildProcessByStdio<null, Readable, Readable>;
+
+/**
+ * A port on 127.0.0.1 that was free a moment ago (the kernel picked it for port 0; the listener
+ * is closed again). Only for a child that must be told its port before it says which one it
+ * bound, e.g. to connect the instant its pid file appears; everything else listens on port 0.
+ */
+export async function unusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 /** How a finished `sluice` child ended, and what it printed. */
 export interface CliResult {

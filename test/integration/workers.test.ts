@@ -12,7 +12,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { startHttpBackend } from '../helpers/backends.js';
-import { CHILD_MS, CliProcess, httpGet, runCli } from '../helpers/cli-process.js';
+import { CHILD_MS, CliProcess, httpGet, runCli, unusedPort } from '../helpers/cli-process.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { headerValue, rawConnect, rawRequest, readUntil } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
@@ -455,4 +455,39 @@ http {
   });
   assert.equal((await httpGet(port, '/')).body, 'v3');
   assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
+});
+
+test('the pid file appears only once the port accepts connections (worker_processes 2 and 1)', async (t) => {
+  // A script that waits for the pid file and connects at once must get through: nginx binds its
+  // listeners before it writes the pid file.
+  for (const [round, workers] of [2, 2, 2, 1].entries()) {
+    const dir = tempDir(t);
+    const port = await unusedPort();
+    const pidFile = dir.join('sluice.pid');
+    const conf = dir.write('sluice.conf', `worker_processes ${workers};
+pid ${pidFile};
+events {}
+http { server { listen 127.0.0.1:${port}; location / { return 200 "up"; } } }
+`);
+    const proxy = new CliProcess(t, ['-c', conf], dir.path);
+    await waitFor(() => existsSync(pidFile) || proxy.done, { timeoutMs: CHILD_MS, intervalMs: 1, what: 'the pid file' });
+    assert.equal(proxy.done, false, proxy.stderr);
+    assert.equal(readFileSync(pidFile, 'utf8'), `${proxy.pid}\n`, 'the pid file is whole when it appears');
+    const res = await httpGet(port, '/').catch((e: unknown) => ({ status: 0, body: (e as Error).message }));
+    assert.deepEqual(res, { status: 200, body: 'up' }, `round ${round + 1} (worker_processes ${workers}): a request right after the pid file appeared`);
+    assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
+    assert.equal(existsSync(pidFile), false, 'the pid file is removed at exit');
+  }
+});
+
+test('worker_processes 2: a pid file that cannot be written stops the start-up with nginx\'s message', async (t) => {
+  const dir = tempDir(t);
+  const conf = dir.write('sluice.conf', `worker_processes 2;
+pid missing/dir/sluice.pid;
+events {}
+http { server { listen 127.0.0.1:0; location / { return 200 "$pid"; } } }
+`);
+  const res = await runCli(['-c', conf], dir.path);
+  assert.equal(res.stderr, `sluice: [emerg] open() "${dir.join('missing', 'dir', 'sluice.pid')}" failed (2: No such file or directory)\n`);
+  assert.equal(res.code, 1);
 });
