@@ -47,7 +47,17 @@ export interface CliResult {
  * @example const res = await runCli(['-s', 'reload', '-c', conf], dir.path);
  */
 export async function runCli(args: readonly string[], cwd = ROOT, env: Readonly<Record<string, string>> = {}): Promise<CliResult> {
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  return runNode(MAIN, args, cwd, env);
+}
+
+/**
+ * Runs `node SCRIPT ARGS` to completion (killed after CHILD_MS) and collects its output. `env`
+ * adds to this process's environment; an undefined value removes that variable.
+ */
+export async function runNode(script: string, args: readonly string[], cwd = ROOT, env: Readonly<Record<string, string | undefined>> = {}): Promise<CliResult> {
+  const childEnv = { ...process.env, ...env };
+  for (const [name, value] of Object.entries(env)) if (value === undefined) delete childEnv[name];
+  const child = spawn(process.execPath, [script, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => void (stdout += d));
@@ -56,7 +66,7 @@ export async function runCli(args: readonly string[], cwd = ROOT, env: Readonly<
     const [code, signal] = await once(child, 'close', CHILD_MS) as [number | null, NodeJS.Signals | null];
     return { code, signal, stdout, stderr };
   } catch (error) {
-    throw new Error(`sluice ${args.join(' ')}: ${(error as Error).message}\nstdout: ${stdout}\nstderr: ${stderr}`);
+    throw new Error(`node ${script} ${args.join(' ')}: ${(error as Error).message}\nstdout: ${stdout}\nstderr: ${stderr}`);
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }

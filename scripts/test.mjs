@@ -1,0 +1,171 @@
+#!/usr/bin/env node
+// The test runner behind `npm test` (after `npm run build`): it finds the compiled test files
+// (dist/**/*.test.js) itself and hands them to `node --test` by name, once per pass below.
+//
+// Why not `node --test dist/`: Node 20 walks a directory argument and runs every .js file under a
+// folder named "test" as a test file (the helpers in dist/test/helpers, the *-support.js files),
+// while Node 21+ reads each argument as a glob, so `dist/` matches no test file at all and the
+// run fails. Naming the files works the same on every Node from 20 on, and only *.test.js files
+// count. Plain JavaScript, so that it needs no build of its own.
+//
+//   node scripts/test.mjs                     every pass
+//   node scripts/test.mjs --pass ts-tunnel    only that pass (repeatable)
+//   node scripts/test.mjs workers ws-data     only test files whose path contains one of these words
+//   node scripts/test.mjs --list              the files of each pass and how many, without running
+//
+// Other options that start with --test- (e.g. --test-name-pattern=REGEX) go to `node --test`.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The passes, in order. `files`: '*' for every test file, or paths under dist/ without
+ * ".test.js" (a name that matches no file is an error, so a renamed suite cannot drop out of a
+ * pass unnoticed). `env`: what the pass sets on top of the caller's environment.
+ * Another pass is one more line here.
+ */
+const PASSES = [
+  { name: 'main', what: 'every unit and integration test', files: '*', env: {} },
+  {
+    name: 'ts-tunnel', what: 'the tunnel suites again, over the TypeScript relay instead of the native addon', env: { SLUICE_NATIVE: 'off' },
+    files: ['native-tunnel', 'ws-data', 'ws-close', 'timeouts', 'reload'].map((f) => `test/integration/${f}`),
+  },
+];
+
+/** Per test (node --test --test-timeout): a hung test fails instead of stalling the run. */
+const TEST_TIMEOUT_MS = 120_000;
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+const say = (line) => process.stdout.write(`sluice test: ${line}\n`);
+
+function usage(problem) {
+  process.stderr.write(`sluice test: ${problem}\nusage: node scripts/test.mjs [--list] [--pass NAME]... [--test-OPTION...] [WORD...]\n`);
+  process.exit(2);
+}
+
+const args = process.argv.slice(2);
+const chosen = [];
+const words = [];
+const nodeOptions = [];
+let list = false;
+for (let i = 0; i < args.length; i++) {
+  const a = args[i];
+  if (a === '--list') list = true;
+  else if (a === '--pass') chosen.push(args[++i] ?? usage('--pass needs a name'));
+  else if (a.startsWith('--pass=')) chosen.push(a.slice('--pass='.length));
+  else if (a.startsWith('--test-')) nodeOptions.push(a);
+  else if (a.startsWith('-')) usage(`unknown option ${a}`);
+  else words.push(a);
+}
+for (const name of chosen) {
+  if (!PASSES.some((p) => p.name === name)) usage(`no pass named "${name}" (passes: ${PASSES.map((p) => p.name).join(', ')})`);
+}
+
+/** dist/**\/*.test.js, as paths relative to dist/ with forward slashes, sorted. */
+function findTestFiles(dir, out = []) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory() && entry.name !== 'node_modules') findTestFiles(path, out);
+    else if (entry.isFile() && entry.name.endsWith('.test.js')) out.push(relative(dist, path).split(sep).join('/'));
+  }
+  return out.sort();
+}
+
+if (!existsSync(dist)) usage('there is no dist/: run `npm run build` first (`npm test` does)');
+// tsc never deletes output: a compiled test whose source is gone would still run.
+const stale = [];
+const found = findTestFiles(dist).filter((f) => {
+  const source = existsSync(join(root, f.replace(/\.js$/, '.ts')));
+  if (!source) stale.push(f);
+  return source;
+});
+if (found.length === 0) usage('no *.test.js files under dist/: run `npm run build` first');
+if (stale.length > 0) say(`not run, their sources are gone (left in dist/ by an earlier build): ${stale.join(', ')}`);
+
+function filesOf(pass) {
+  let files = found;
+  if (pass.files !== '*') {
+    files = pass.files.map((name) => {
+      const file = `${name}.test.js`;
+      if (!found.includes(file)) usage(`pass "${pass.name}" names ${name}, and dist/${file} does not exist`);
+      return file;
+    });
+  }
+  return words.length === 0 ? files : files.filter((f) => words.some((w) => f.includes(w)));
+}
+
+const envText = (env) => Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ') || 'no extra environment';
+const passes = PASSES.filter((p) => chosen.length === 0 || chosen.includes(p.name)).map((p) => ({ ...p, list: filesOf(p) })).filter((p) => p.list.length > 0);
+if (passes.length === 0) usage(`no test file matches ${words.join(' ')}`);
+
+if (list) {
+  for (const p of passes) {
+    say(`pass "${p.name}" (${envText(p.env)}): ${p.list.length} file(s)`);
+    for (const f of p.list) process.stdout.write(`  dist/${f}\n`);
+  }
+  process.exit(0);
+}
+
+/** The totals `node --test` prints at the end of its TAP output (`# tests 555`, `# fail 0`, ...). */
+function tapTotals(path) {
+  const totals = {};
+  const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  for (const m of text.matchAll(/^# (tests|pass|fail|cancelled|skipped|todo) (\d+)$/gm)) totals[m[1]] = Number(m[2]);
+  return totals;
+}
+
+let child = null;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    child?.kill(signal);
+    process.exit(1);
+  });
+}
+
+function runPass(pass, tapFile) {
+  const argv = [
+    '--test', `--test-timeout=${TEST_TIMEOUT_MS}`,
+    // What people read, and a TAP copy to count from: Node's summary lines differ between reporters and versions.
+    '--test-reporter=spec', '--test-reporter-destination=stdout',
+    '--test-reporter=tap', `--test-reporter-destination=${tapFile}`,
+    ...nodeOptions,
+    ...pass.list.map((f) => join('dist', f)),
+  ];
+  return new Promise((resolve) => {
+    child = spawn(process.execPath, argv, { cwd: root, stdio: 'inherit', env: { ...process.env, ...pass.env } });
+    child.on('error', (e) => resolve({ code: 1, error: e.message }));
+    child.on('exit', (code, signal) => resolve({ code: code ?? 1, error: signal ? `killed by ${signal}` : '' }));
+  });
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'sluice-test-runner-'));
+const results = [];
+const started = Date.now();
+try {
+  for (const [i, pass] of passes.entries()) {
+    say('');
+    say(`pass ${i + 1}/${passes.length} "${pass.name}": ${pass.what}`);
+    say(`  ${pass.list.length} test file(s), node ${process.version}, ${envText(pass.env)}`);
+    say('');
+    const t0 = Date.now();
+    const { code, error } = await runPass(pass, join(scratch, `${pass.name}.tap`));
+    const totals = tapTotals(join(scratch, `${pass.name}.tap`));
+    const ok = code === 0 && totals.tests > 0 && (totals.fail ?? 0) === 0 && (totals.cancelled ?? 0) === 0;
+    results.push({ pass, totals, ok, seconds: Math.round((Date.now() - t0) / 1000), error });
+    say(`pass "${pass.name}" ${ok ? 'passed' : 'FAILED'}: ${totals.tests ?? 0} tests in ${pass.list.length} files${error ? ` (${error})` : ''}`);
+  }
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+}
+
+say('');
+say(`summary (node ${process.version}, ${Math.round((Date.now() - started) / 1000)} s):`);
+for (const r of results) {
+  const t = r.totals;
+  say(`  ${r.ok ? 'ok    ' : 'FAILED'} ${r.pass.name.padEnd(12)} ${String(r.pass.list.length).padStart(3)} files ${String(t.tests ?? 0).padStart(5)} tests ` +
+    `${t.pass ?? 0} passed, ${t.fail ?? 0} failed, ${t.cancelled ?? 0} cancelled, ${t.skipped ?? 0} skipped, ${t.todo ?? 0} todo, ${r.seconds} s  (${envText(r.pass.env)})`);
+}
+process.exitCode = results.every((r) => r.ok) ? 0 : 1;

@@ -1,0 +1,56 @@
+/**
+ * The runner behind `npm test` (scripts/test.mjs). `node --test dist/` found every test on Node 20
+ * (and ran the helper files as tests too) but nothing on Node 21+, which reads its arguments as
+ * globs: the runner lists the compiled *.test.js files itself, the same on every Node, and each
+ * pass says which it is and how many tests it ran.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { test } from 'node:test';
+import { ROOT, runNode } from '../helpers/cli-process.js';
+
+const RUNNER = join(ROOT, 'scripts', 'test.mjs');
+/** `node --test` marks the processes it runs and refuses to run tests inside them: unmark the child. */
+const OUTSIDE_A_TEST = { NODE_TEST_CONTEXT: undefined };
+const DIST = join(ROOT, 'dist');
+
+function compiledTests(dir: string, out: string[] = []): string[] {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) compiledTests(path, out);
+    else if (entry.name.endsWith('.test.js')) out.push(relative(DIST, path).split(sep).join('/'));
+  }
+  return out;
+}
+
+test('the runner lists every compiled test file with a source, and nothing else, in the main pass', async () => {
+  const res = await runNode(RUNNER, ['--list']);
+  assert.equal(res.code, 0, res.stderr);
+  const passes = new Map<string, string[]>();
+  let current: string[] = [];
+  for (const line of res.stdout.split('\n')) {
+    const head = /^sluice test: pass "([^"]+)" \(.*\): (\d+) file\(s\)$/.exec(line);
+    if (head) passes.set(head[1]!, (current = []));
+    else if (line.startsWith('  dist/')) current.push(line.slice('  dist/'.length));
+  }
+  const expected = compiledTests(DIST).filter((f) => existsSync(join(ROOT, f.replace(/\.js$/, '.ts')))).sort();
+  assert.ok(expected.includes('test/integration/test-runner.test.js'));
+  assert.deepEqual(passes.get('main'), expected);
+  assert.ok(!expected.some((f) => f.startsWith('test/helpers/') && !f.endsWith('.test.js')));
+  assert.deepEqual(passes.get('ts-tunnel'), ['native-tunnel', 'ws-data', 'ws-close', 'timeouts', 'reload'].map((f) => `test/integration/${f}.test.js`));
+});
+
+test('a run names its pass, runs the chosen file with `node --test` and counts its tests', async () => {
+  const res = await runNode(RUNNER, ['test/helpers/wait.test'], ROOT, OUTSIDE_A_TEST);
+  assert.equal(res.code, 0, res.stdout + res.stderr);
+  assert.match(res.stdout, new RegExp(`^sluice test: pass 1/1 "main": every unit and integration test\\nsluice test:   1 test file\\(s\\), node ${process.version.replace(/\./g, '\\.')}, no extra environment$`, 'm'));
+  const summary = /^sluice test: {3}ok {5}main +1 files +(\d+) tests (\d+) passed, 0 failed, 0 cancelled, 0 skipped, 0 todo, /m.exec(res.stdout);
+  assert.ok(summary, res.stdout);
+  assert.ok(Number(summary[1]) >= 3, 'wait.test has several tests');
+  assert.equal(summary[2], summary[1]);
+  // An unknown pass is refused before anything runs.
+  const wrong = await runNode(RUNNER, ['--pass', 'nope']);
+  assert.equal(wrong.code, 2);
+  assert.match(wrong.stderr, /^sluice test: no pass named "nope" \(passes: main, ts-tunnel\)$/m);
+});
