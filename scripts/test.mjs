@@ -32,6 +32,10 @@ const PASSES = [
     name: 'ts-tunnel', what: 'the tunnel suites again, over the TypeScript relay instead of the native addon', env: { SLUICE_NATIVE: 'off' },
     files: ['native-tunnel', 'ws-data', 'ws-close', 'timeouts', 'reload'].map((f) => `test/integration/${f}`),
   },
+  {
+    name: 'node-client', what: 'the HTTP suites again, with http.request as the upstream client instead of the lean one', env: { SLUICE_UPSTREAM_CLIENT: 'node' },
+    files: ['http-proxy', 'upstream-client', 'timeouts', 'balancing', 'variables-map', 'safety', 'ws-handshake', 'http2'].map((f) => `test/integration/${f}`),
+  },
 ];
 
 /** Per test (node --test --test-timeout): a hung test fails instead of stalling the run. */

@@ -148,6 +148,13 @@ export function exchange(o: ExchangeOptions): Exchange {
   req.on('response', (res: IncomingMessage) => {
     o.attempt.status = res.statusCode ?? 0;
     o.attempt.headerTime = performance.now() - started;
+    // A refused upgrade's connection ends with its response, as nginx closes it (the lean client
+    // never reuses it either): Node takes `Connection: upgrade` for keep-alive and would leave
+    // the socket open for good.
+    if (o.upgrade) {
+      const socket = req.socket;
+      res.once('end', () => socket?.end());
+    }
     settle({ kind: 'response', res });
   });
   req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {

@@ -39,6 +39,7 @@ test('the runner lists every compiled test file with a source, and nothing else,
   assert.deepEqual(passes.get('main'), expected);
   assert.ok(!expected.some((f) => f.startsWith('test/helpers/') && !f.endsWith('.test.js')));
   assert.deepEqual(passes.get('ts-tunnel'), ['native-tunnel', 'ws-data', 'ws-close', 'timeouts', 'reload'].map((f) => `test/integration/${f}.test.js`));
+  assert.ok(passes.get('node-client')?.includes('test/integration/http-proxy.test.js'), 'the HTTP suites run again with the http.request client');
 });
 
 test('a run names its pass, runs the chosen file with `node --test` and counts its tests', async () => {
@@ -52,5 +53,5 @@ test('a run names its pass, runs the chosen file with `node --test` and counts i
   // An unknown pass is refused before anything runs.
   const wrong = await runNode(RUNNER, ['--pass', 'nope']);
   assert.equal(wrong.code, 2);
-  assert.match(wrong.stderr, /^sluice test: no pass named "nope" \(passes: main, ts-tunnel\)$/m);
+  assert.match(wrong.stderr, /^sluice test: no pass named "nope" \(passes: main, ts-tunnel, node-client\)$/m);
 });

@@ -66,6 +66,24 @@ test('the request head goes out in one write, exactly as built: no Connection he
   assert.equal(heads[0], 'GET /a?b=c HTTP/1.1\r\nHost: app\r\n\r\n');
 });
 
+test('without a keepalive cache the proxy closes the upstream connection after the response, also when the rules sent no Connection header', async (t) => {
+  const backend = await startRawBackend(async (conn) => {
+    await answerOne(conn, OK('once'));
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(`
+events {}
+http {
+  server {
+    listen 127.0.0.1:0;
+    location / { proxy_pass http://${backend.addr}; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}`, { t });
+  assert.deepEqual(await get(proxy.port, '/'), { status: 200, body: 'once' });
+  const conn = await backend.nextConnection();
+  await waitFor(() => conn.ended || conn.socket.destroyed, { timeoutMs: WAIT_MS, what: 'the proxy to close its upstream connection' });
+});
+
 test('1xx answers before the response are skipped; the final response is relayed', async (t) => {
   const backend = await startRawBackend(async (conn) => {
     await answerOne(conn, 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n' + OK('final'));
