@@ -7,6 +7,7 @@
 import type { BuildContext } from './build-context.js';
 import type { Context, MainDraft, Scope } from './draft.js';
 import { DIRECTIVES_BY_NAME } from './directives/index.js';
+import type { DirectiveSpec } from './directives/table.js';
 import { nginxOnlyHint } from './nginx-directives.js';
 import type { Directive } from './parser.js';
 import { closest } from './suggest.js';
@@ -32,48 +33,75 @@ function unknownDirective(d: Directive, scope: Scope, cx: BuildContext): void {
   cx.problem(message, d, guess !== null ? `did you mean "${guess}"?` : undefined);
 }
 
-function dispatch(d: Directive, scope: Scope, seen: Set<string>, cx: BuildContext): void {
+/** A block whose body is walked next, and what to call when that is done. */
+interface Body {
+  readonly d: Directive;
+  readonly spec: DirectiveSpec;
+  readonly scope: Scope;
+}
+
+/** Checks one directive and runs its handler; returns the body to walk for a 'children' block. */
+function dispatch(d: Directive, scope: Scope, seen: Set<string>, cx: BuildContext): Body | undefined {
   const specs = DIRECTIVES_BY_NAME.get(d.name);
   if (specs === undefined) {
     unknownDirective(d, scope, cx);
-    return;
+    return undefined;
   }
   const spec = specs.find((s) => s.contexts.includes(scope.context));
   if (spec === undefined) {
     const allowed = [...new Set(specs.flatMap((s) => s.contexts))].map(contextName).join(', ');
     cx.problem(`"${d.name}" directive is not allowed here`, d, `"${d.name}" is allowed in: ${allowed}`);
-    return;
+    return undefined;
   }
   if (spec.block !== undefined && d.block === null) {
     cx.problem(`directive "${d.name}" has no opening "{"`, d);
-    return;
+    return undefined;
   }
   if (spec.block === undefined && d.block !== null) {
     cx.problem(`directive "${d.name}" is not terminated by ";"`, d);
-    return;
+    return undefined;
   }
   const [min, max] = spec.args;
   if (d.args.length < min || d.args.length > max) {
     cx.problem(`invalid number of arguments in "${d.name}" directive`, d);
-    return;
+    return undefined;
   }
   if (spec.repeatable !== true) {
     if (seen.has(d.name)) {
       cx.problem(`"${d.name}" directive is duplicate`, d, `"${d.name}" may appear once here; remove one of them`);
-      return;
+      return undefined;
     }
     seen.add(d.name);
   }
   const body = spec.handle(d, scope, cx);
-  if (spec.block === 'children' && body !== undefined && d.block !== null) {
-    walk(d.block, body, cx);
-    spec.finish?.(d, body, cx);
-  }
+  if (spec.block === 'children' && body !== undefined && d.block !== null) return { d, spec, scope: body };
+  return undefined;
 }
 
+/**
+ * Walks a list and every 'children' block in it, depth first in file order, with an explicit
+ * stack: nested locations may be thousands deep (nginx accepts 5,000).
+ */
 function walk(list: readonly Directive[], scope: Scope, cx: BuildContext): void {
-  const seen = new Set<string>();
-  for (const d of list) dispatch(d, scope, seen, cx);
+  interface Frame {
+    readonly list: readonly Directive[];
+    index: number;
+    readonly scope: Scope;
+    readonly seen: Set<string>;
+    readonly body: Body | null;
+  }
+  const stack: Frame[] = [{ list, index: 0, scope, seen: new Set(), body: null }];
+  while (stack.length > 0) {
+    const f = stack[stack.length - 1]!;
+    const d = f.list[f.index++];
+    if (d === undefined) {
+      stack.pop();
+      if (f.body !== null) f.body.spec.finish?.(f.body.d, f.body.scope, cx);
+      continue;
+    }
+    const body = dispatch(d, f.scope, f.seen, cx);
+    if (body !== undefined) stack.push({ list: body.d.block!, index: 0, scope: body.scope, seen: new Set(), body });
+  }
 }
 
 /** Runs every directive of the main context through the tables and returns the filled drafts. */

@@ -40,32 +40,62 @@ class FrozenSet<T> extends Set<T> {
   }
 }
 
-function freezeValue(value: unknown, seen: WeakSet<object>): unknown {
-  if (value === null || typeof value !== 'object') return value;
-  if (seen.has(value)) return value;
-  if (value instanceof Map && !(value instanceof FrozenMap)) {
-    const copy = new FrozenMap([...value].map(([k, v]) => [freezeValue(k, seen), freezeValue(v, seen)] as const));
-    seen.add(copy);
-    return Object.freeze(copy);
-  }
-  if (value instanceof Set && !(value instanceof FrozenSet)) {
-    const copy = new FrozenSet([...value].map((v) => freezeValue(v, seen)));
-    seen.add(copy);
-    return Object.freeze(copy);
-  }
-  seen.add(value);
-  if (!(value instanceof RegExp)) {
-    const record = value as Record<string, unknown>;
-    for (const key of Object.keys(record)) {
-      const v = record[key];
-      const frozen = freezeValue(v, seen);
-      if (frozen !== v) record[key] = frozen;
-    }
-  }
-  return Object.freeze(value);
+function isObject(value: unknown): value is object {
+  return value !== null && typeof value === 'object';
 }
 
-/** Freezes `value` and everything reachable from it; returns it (Maps/Sets inside are replaced). */
+/** What an object holds that must be frozen before it (Map and Set contents, own properties). */
+function childrenOf(value: object): unknown[] {
+  if (value instanceof Map && !(value instanceof FrozenMap)) return [...value.keys(), ...value.values()];
+  if (value instanceof Set && !(value instanceof FrozenSet)) return [...value];
+  if (value instanceof RegExp) return [];
+  const record = value as Record<string, unknown>;
+  return Object.keys(record).map((key) => record[key]);
+}
+
+/**
+ * Freezes `value` and everything reachable from it; returns it (Maps/Sets inside are replaced).
+ * Children are frozen before their parents with an explicit stack rather than recursion: a
+ * config may nest locations thousands deep.
+ */
 export function deepFreeze<T>(value: T): T {
-  return freezeValue(value, new WeakSet()) as T;
+  /** Each finished object, and what replaces it (itself, or the frozen copy of a Map or Set). */
+  const done = new Map<object, unknown>();
+  const entered = new Set<object>();
+  const stack: { readonly obj: object; expanded: boolean }[] = [];
+  const visit = (v: unknown): void => {
+    if (!isObject(v) || entered.has(v)) return;
+    entered.add(v);
+    stack.push({ obj: v, expanded: false });
+  };
+  // An object still in progress (a reference cycle) stays as it is.
+  const result = (v: unknown): unknown => (isObject(v) && done.has(v) ? done.get(v) : v);
+  visit(value);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (!top.expanded) {
+      top.expanded = true;
+      for (const child of childrenOf(top.obj)) visit(child);
+      continue;
+    }
+    stack.pop();
+    const obj = top.obj;
+    if (obj instanceof Map && !(obj instanceof FrozenMap)) {
+      const copy = Object.freeze(new FrozenMap([...obj].map(([k, v]) => [result(k), result(v)] as const)));
+      done.set(obj, copy);
+    } else if (obj instanceof Set && !(obj instanceof FrozenSet)) {
+      done.set(obj, Object.freeze(new FrozenSet([...obj].map(result))));
+    } else {
+      if (!(obj instanceof RegExp)) {
+        const record = obj as Record<string, unknown>;
+        for (const key of Object.keys(record)) {
+          const v = record[key];
+          const frozen = result(v);
+          if (frozen !== v) record[key] = frozen;
+        }
+      }
+      done.set(obj, Object.freeze(obj));
+    }
+  }
+  return result(value) as T;
 }

@@ -25,10 +25,12 @@ export interface AssembleMeta {
   readonly sources: readonly Source[];
 }
 
+/** Every location of a tree, parents first, in file order (no recursion: nesting may be thousands deep). */
 function forEachLocation(locations: readonly LocationDraft[], fn: (l: LocationDraft) => void): void {
-  for (const l of locations) {
+  const pending = [...locations].reverse();
+  for (let l = pending.pop(); l !== undefined; l = pending.pop()) {
     fn(l);
-    forEachLocation(l.locations, fn);
+    for (let i = l.locations.length - 1; i >= 0; i--) pending.push(l.locations[i]!);
   }
 }
 
@@ -222,7 +224,7 @@ class HttpAssembler {
       // nginx gives a server without server_name the name "" (requests without a Host header).
       serverNames: s.names.length > 0 ? s.names : [{ kind: 'exact', name: '' }],
       primaryName: s.primaryName ?? '',
-      locations: s.locations.map((l) => this.location(l, settings)),
+      locations: this.locations(s.locations, settings),
       settings,
       tls: loadServerTls(settings.ssl, s.at, this.cx),
       loc: s.at,
@@ -260,7 +262,27 @@ class HttpAssembler {
     }
   }
 
-  private location(l: LocationDraft, parent: Settings): LocationConfig {
+  /**
+   * A server's location tree, each location built before its children and in file order (so
+   * problems and health checks come in that order), without recursion: nested locations may be
+   * thousands deep.
+   */
+  private locations(drafts: readonly LocationDraft[], parent: Settings): LocationConfig[] {
+    const top: LocationConfig[] = [];
+    const pending: { readonly draft: LocationDraft; readonly parent: Settings; readonly into: LocationConfig[] }[] = [];
+    for (let i = drafts.length - 1; i >= 0; i--) pending.push({ draft: drafts[i]!, parent, into: top });
+    for (let job = pending.pop(); job !== undefined; job = pending.pop()) {
+      const children: LocationConfig[] = [];
+      const config = this.location(job.draft, job.parent, children);
+      job.into.push(config);
+      const nested = job.draft.locations;
+      for (let i = nested.length - 1; i >= 0; i--) pending.push({ draft: nested[i]!, parent: config.settings, into: children });
+    }
+    return top;
+  }
+
+  /** One location; `children` is filled with its nested locations afterwards. */
+  private location(l: LocationDraft, parent: Settings, children: LocationConfig[]): LocationConfig {
     this.checkLogFormats(l.settings);
     const admin = l.settings.adminHandler;
     if (admin !== undefined && l.proxyPassWritten) {
@@ -275,7 +297,7 @@ class HttpAssembler {
       modifier: l.modifier,
       pattern: l.pattern,
       regex: l.regex,
-      locations: l.locations.map((c) => this.location(c, settings)),
+      locations: children,
       settings,
       loc: l.at,
     };

@@ -75,3 +75,29 @@ test('a prefix equal to the whole URI is not final: regexes still apply (checked
   assert.equal(name(new LocationLevel([loc('', '/logo.gif'), loc('~', '\\.gif$')]).find('/logo.gif')?.location), '~ \\.gif$');
   assert.equal(name(level.find('/logo.gif/x.gif')?.location), '~ gif$');
 });
+
+test('20,000 nested levels: found without recursion, with the same precedence as shallow ones', () => {
+  const depth = 20_000;
+  /** `depth` prefix locations "/" nested in one another, `inner` inside the innermost. */
+  const chain = (modifier: LocationModifier, inner: LocationConfig[] = []): { top: LocationConfig; innermost: LocationConfig } => {
+    const innermost = loc('', '/', inner);
+    let top = innermost;
+    for (let i = 1; i < depth; i++) top = loc(i === depth - 1 ? modifier : '', '/', [top]);
+    return { top, innermost };
+  };
+  const jsRegex = loc('~', '\\.js$');
+  const plain = chain('', [jsRegex]);
+  const css = loc('~', '\\.css$');
+  const level = new LocationLevel([plain.top, css]);
+  assert.equal(level.find('/a.js')?.location, jsRegex, 'the innermost level\'s regex is tried first');
+  assert.equal(level.find('/a.css')?.location, css, 'then each level\'s regexes on the way back up');
+  assert.equal(level.find('/a')?.location, plain.innermost, 'else the deepest prefix');
+
+  const noregex = chain('^~');
+  assert.equal(new LocationLevel([noregex.top, css]).find('/a.css')?.location, noregex.innermost, '^~ on the outer prefix');
+
+  // A regex match searches its own nested locations (here a deep prefix chain) and is final.
+  const below = chain('');
+  const outer = loc('~', '^/', [below.top]);
+  assert.equal(new LocationLevel([outer]).find('/a')?.location, below.innermost);
+});

@@ -17,51 +17,62 @@ export class LocationLevel {
   readonly #regexes: LocationConfig[] = [];
   readonly #children = new Map<LocationConfig, LocationLevel>();
 
+  /** Compiles the whole tree below `locations`, level by level (nesting may be thousands deep). */
   constructor(locations: readonly LocationConfig[]) {
-    for (const l of locations) {
-      if (l.modifier === '=') this.#exact.set(l.pattern, l);
-      else if (l.modifier === '' || l.modifier === '^~') this.#prefixes.push(l);
-      else if (l.modifier === '~' || l.modifier === '~*') this.#regexes.push(l);
-      if (l.locations.length > 0) this.#children.set(l, new LocationLevel(l.locations));
+    const pending: [LocationLevel, readonly LocationConfig[]][] = [[this, locations]];
+    for (let job = pending.pop(); job !== undefined; job = pending.pop()) {
+      const [level, list] = job;
+      for (const l of list) {
+        if (l.modifier === '=') level.#exact.set(l.pattern, l);
+        else if (l.modifier === '' || l.modifier === '^~') level.#prefixes.push(l);
+        else if (l.modifier === '~' || l.modifier === '~*') level.#regexes.push(l);
+        if (l.locations.length > 0) {
+          const child = new LocationLevel([]);
+          level.#children.set(l, child);
+          pending.push([child, l.locations]);
+        }
+      }
+      level.#prefixes.sort((a, b) => b.pattern.length - a.pattern.length);
     }
-    this.#prefixes.sort((a, b) => b.pattern.length - a.pattern.length);
   }
 
   /**
-   * nginx's ngx_http_core_find_location: an exact (`=`) match wins; otherwise the longest prefix, searched recursively into its nested locations (where an
-   * exact or regex match is final);
-   * then, unless that prefix is `^~`, the regexes of this level in file order (recursing into
-   * the one that matches); otherwise the deepest prefix found.
+   * nginx's ngx_http_core_find_location, with loops where nginx recurses: an exact (`=`) match
+   * wins; otherwise the longest prefix, searched into its nested locations (where an exact or
+   * regex match is final); then, going back up, unless that level's prefix is `^~`, the regexes
+   * of each level in file order (a match searches the regex's own nested locations and is
+   * final); otherwise the deepest prefix found.
    */
   find(uri: string): LocationMatch | null {
-    return this.#find(uri, null).match;
-  }
-
-  #find(uri: string, current: LocationMatch | null): { final: boolean; match: LocationMatch | null } {
-    const exact = this.#exact.get(uri);
-    if (exact) return { final: true, match: { location: exact, captures: NONE, named: NO_NAMED } };
-    let noregex = false;
-    for (const p of this.#prefixes) {
-      if (!uri.startsWith(p.pattern)) continue;
-      current = { location: p, captures: NONE, named: NO_NAMED };
-      noregex = p.modifier === '^~';
-      const nested = this.#children.get(p);
-      if (nested) {
-        const inner = nested.#find(uri, current);
-        if (inner.final) return inner;
-        current = inner.match;
+    let level: LocationLevel = this;
+    let current: LocationMatch | null = null;
+    /** The levels the prefix search went through, each with whether its prefix was `^~`. */
+    const path: { readonly level: LocationLevel; readonly noregex: boolean }[] = [];
+    search: for (;;) {
+      path.length = 0;
+      for (let at: LocationLevel | undefined = level; at !== undefined;) {
+        const exact = at.#exact.get(uri);
+        if (exact) return { location: exact, captures: NONE, named: NO_NAMED };
+        const p = at.#prefixes.find((x) => uri.startsWith(x.pattern));
+        path.push({ level: at, noregex: p?.modifier === '^~' });
+        if (p === undefined) break;
+        current = { location: p, captures: NONE, named: NO_NAMED };
+        at = at.#children.get(p);
       }
-      break;
-    }
-    if (!noregex) {
-      for (const r of this.#regexes) {
-        const m = (r.regex as RegExp).exec(uri);
-        if (!m) continue;
-        const found: LocationMatch = { location: r, captures: [...m], named: m.groups ?? NO_NAMED };
-        const nested = this.#children.get(r);
-        return { final: true, match: nested ? nested.#find(uri, found).match : found };
+      for (let i = path.length - 1; i >= 0; i--) {
+        const step = path[i]!;
+        if (step.noregex) continue;
+        for (const r of step.level.#regexes) {
+          const m = (r.regex as RegExp).exec(uri);
+          if (!m) continue;
+          current = { location: r, captures: [...m], named: m.groups ?? NO_NAMED };
+          const nested = step.level.#children.get(r);
+          if (!nested) return current;
+          level = nested;
+          continue search;
+        }
       }
+      return current;
     }
-    return { final: false, match: current };
   }
 }

@@ -59,15 +59,17 @@ export class Runtime implements ProxyRuntime {
     for (const h of this.#healthChecks) h.start();
   }
 
+  /** Every location of the tree; a loop, not recursion, since nesting may be thousands deep. */
   #compileLocations(locations: readonly LocationConfig[]): void {
-    for (const l of locations) {
+    const pending = [...locations];
+    for (let l = pending.pop(); l !== undefined; l = pending.pop()) {
       const pass = l.settings.proxyPass;
       if (pass) {
         const pool = this.pools.get(pass.upstream);
         if (!pool) throw new Error(`internal: upstream "${pass.upstream}" missing from the resolved config`);
         this.#proxyRoutes.set(l, compileProxyRoute(l, pool));
       }
-      this.#compileLocations(l.locations);
+      for (const c of l.locations) pending.push(c);
     }
   }
 
