@@ -8,7 +8,7 @@
  * await proxy.close();
  * ```
  */
-import { loadConfig, formatProblem } from './config/load.js';
+import { loadConfig, formatProblem, problemText } from './config/load.js';
 import type { LoadOptions } from './config/load.js';
 import type { Config, ConfigProblem } from './config/types.js';
 import { ProxyServer } from './server/proxy-server.js';
@@ -113,11 +113,13 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
       log.log('notice', 'reconfiguring');
       const loaded = await loadConfig(again);
       if (!loaded.ok) {
-        for (const p of loaded.problems) log.log('emerg', formatProblem(p).replace(/^\[emerg\] /, ''));
+        for (const p of loaded.problems) log.log(p.level ?? 'emerg', problemText(p));
         log.log('alert', 'reload failed: still serving the previous configuration');
         if (events.reload.hasSubscribers) events.reload.publish({ ok: false, file: current.file, problems: loaded.problems.map(formatProblem), drained: 0, proxy: server });
         throw new ConfigError(loaded.problems);
       }
+      // nginx logs a new configuration's warnings when it reads it (shown if error_log's level allows).
+      for (const w of loaded.config.warnings) log.log('warn', problemText(w));
       try {
         const done = await server.reload(loaded.config);
         current = loaded.config;

@@ -60,6 +60,8 @@ async function testConfig(args: CliArgs): Promise<number> {
     err(`configuration file ${o.name} test failed`);
     return 1;
   }
+  // nginx prints warnings even with -q, which hides only the two success lines.
+  printProblems(result.config.warnings);
   if (!args.quiet) {
     err(`the configuration file ${o.name} syntax is ok`);
     err(`configuration file ${o.name} test is successful`);
@@ -81,6 +83,8 @@ async function run(args: CliArgs): Promise<number> {
     ? await Promise.all(DEFAULT_BACKEND_PORTS.map((port) => startEchoServer({ port, host: '127.0.0.1', id: `echo-${port}` })))
     : [];
   const pinned = await loadPinned(o);
+  // nginx prints the configuration's warnings when it starts.
+  if (pinned.result.ok) printProblems(pinned.result.config.warnings);
   if (pinned.result.ok && workerCount(pinned.result.config) > 1) {
     const code = await runPrimary({
       load: o, config: pinned.result.config, text: pinned.text, fastStopMs: FAST_STOP_GRACE_MS, say: err, printProblems,

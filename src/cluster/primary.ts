@@ -18,7 +18,7 @@ import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import { readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, constants } from 'node:os';
-import { formatProblem, loadConfig } from '../config/load.js';
+import { formatProblem, loadConfig, problemText } from '../config/load.js';
 import type { LoadOptions, LoadResult } from '../config/load.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { ErrorLog } from '../observability/error-log.js';
@@ -324,7 +324,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       reloads.record({ ok: false, file: config.file, problems: result.problems.map((p) => formatProblem(p)), drained: 0 });
       opts.printProblems(result.problems);
       opts.say('[alert] reload failed, still running the previous configuration');
-      for (const p of result.problems) log.log('emerg', formatProblem(p).replace(/^\[emerg\] /, ''));
+      for (const p of result.problems) log.log(p.level ?? 'emerg', problemText(p));
       log.log('alert', 'reload failed: still serving the previous configuration');
       return;
     }

@@ -38,6 +38,11 @@ export class BuildContext {
     this.problems.add(message, 'name' in at ? locOf(at) : at, hint);
   }
 
+  /** A warning (nginx's `[warn]`): printed by `-t` and logged, but the configuration loads. */
+  warn(message: string, at: Directive | SourceLoc, hint?: string): void {
+    this.problems.warn(message, 'name' in at ? locOf(at) : at, hint);
+  }
+
   /** Compiles a value that may contain variables; reports malformed references. */
   complex(raw: string, d: Directive): ComplexValue | null {
     const result = compileComplexValue(raw);

@@ -13,7 +13,7 @@ import { assembleConfig, hostsToResolve } from './resolve.js';
 import type { Config, ConfigProblem, SockAddr } from './types.js';
 import { checkEvents, checkVariables } from './validate.js';
 
-export { formatProblem } from './problems.js';
+export { formatProblem, problemText } from './problems.js';
 export { defaultServerByListen } from './default-server.js';
 
 export interface LoadOptions {
@@ -34,6 +34,7 @@ export interface LoadOptions {
 
 export type LoadResult =
   | { ok: true; config: Config }
+  /** `problems`: every error, with any warnings (`level: 'warn'`) among them, in reading order. */
   | { ok: false; problems: ConfigProblem[]; sources: { file: string; text: string }[] };
 
 /**
@@ -49,7 +50,7 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadResult> {
   const problems = new Problems();
   const fail = (sources: readonly Source[]): LoadResult => ({
     ok: false,
-    problems: inReadingOrder(problems.list, sources),
+    problems: inReadingOrder([...problems.warnings, ...problems.list], sources),
     sources: sources.map((s) => ({ file: s.file, text: s.text })),
   });
 
@@ -66,7 +67,7 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadResult> {
   const hosts = await resolveHosts(hostsToResolve(main), opts.resolveHost ?? systemResolveHost);
   const config = assembleConfig(main, hosts, cx, { file, prefix, sources: tree.sources });
   if (problems.count > 0) return fail(tree.sources);
-  return { ok: true, config: deepFreeze(config) };
+  return { ok: true, config: deepFreeze({ ...config, warnings: inReadingOrder(problems.warnings, tree.sources) }) };
 }
 
 /**

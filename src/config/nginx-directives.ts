@@ -48,7 +48,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'gzip_proxied', 'gzip_types', 'gzip_vary', 'gzip_static', 'gunzip', 'brotli', 'sub_filter', 'sub_filter_once',
   'ssi', 'addition_types',
   // TLS
-  'ssl', 'ssl_session_cache', 'ssl_dhparam', 'ssl_stapling', 'ssl_stapling_verify', 'ssl_trusted_certificate',
+  'ssl_session_cache', 'ssl_dhparam', 'ssl_stapling', 'ssl_stapling_verify', 'ssl_trusted_certificate',
   'ssl_verify_depth', 'ssl_ecdh_curve', 'ssl_buffer_size', 'ssl_early_data', 'ssl_conf_command',
   // access, auth, limits, status
   'auth_basic', 'auth_basic_user_file', 'auth_request', 'auth_request_set', 'limit_conn_status',

@@ -16,7 +16,7 @@ import type {
   Config, ErrorLogTarget, HealthCheckConfig, HttpConfig, Listen, LocationConfig, LogFormat, ProxyPass, ServerConfig,
   Settings, UpstreamConfig, UpstreamServer,
 } from './types.js';
-import { checkSslListens, loadServerTls, loadUpstreamTls, mergeProxySsl, mergeSsl } from './tls.js';
+import { applySslOn, checkSslListens, loadServerTls, loadUpstreamTls, mergeProxySsl, mergeSsl } from './tls.js';
 import { checkListens, checkZones } from './validate.js';
 
 export interface AssembleMeta {
@@ -108,7 +108,7 @@ class HttpAssembler {
     for (const u of this.http.upstreams) this.upstreams.set(u.name, this.explicitUpstream(u));
     this.checkLogFormats(this.http.settings);
     const settings = inherit(defaultSettings(errorLogs), this.http.settings, null);
-    const servers = this.http.servers.map((s) => this.server(s, settings));
+    const servers = applySslOn(this.http.servers.map((s) => this.server(s, settings)), this.cx);
     checkListens(servers, this.cx);
     checkSslListens(servers, this.cx);
     for (const [name, u] of this.implicit) this.upstreams.set(name, u);
@@ -304,8 +304,8 @@ class HttpAssembler {
   }
 }
 
-/** Builds the Config from the drafts and the resolved hosts; problems go to `cx`. */
-export function assembleConfig(main: MainDraft, hosts: HostTable, cx: BuildContext, meta: AssembleMeta): Config {
+/** Builds the Config from the drafts and the resolved hosts; problems and warnings go to `cx`. */
+export function assembleConfig(main: MainDraft, hosts: HostTable, cx: BuildContext, meta: AssembleMeta): Omit<Config, 'warnings'> {
   const errorLogs = main.errorLogs ?? MAIN_DEFAULTS.errorLogs;
   const http = main.http === null ? null : new HttpAssembler(main.http, hosts, cx).assemble(errorLogs);
   return {

@@ -8,6 +8,7 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { BuildContext } from './build-context.js';
+import { defaultServers } from './default-server.js';
 import { openFailedMessage } from './include.js';
 import type {
   ConfigFileRef, Listen, LoadedCertificate, ProxySslSettings, ServerTls, SourceLoc, SslSettings, UpstreamTls,
@@ -25,6 +26,7 @@ export const SSL_DEFAULTS: SslSettings = Object.freeze<SslSettings>({
   passwordFile: null,
   clientCertificate: null,
   verifyClient: 'off',
+  sslOn: null,
 });
 
 /** nginx's defaults for the proxy_ssl_* directives. */
@@ -264,6 +266,54 @@ export function loadUpstreamTls(p: ProxySslSettings, cx: BuildContext): Upstream
   return { verify: p.verify, ca, serverName: p.serverName, name: p.name, certificate, protocols: p.protocols, ciphers: p.ciphers };
 }
 
+/** A Sluice warning, once per message and place (several servers may inherit one `ssl on`). */
+function warnOnce(cx: BuildContext, message: string, at: SourceLoc, hint: string): void {
+  const cache = cacheOf(cx);
+  const key = `warn\0${message}\0${at.file}\0${at.line}`;
+  if (cache.reported.has(key)) return;
+  cache.reported.add(key);
+  cx.warn(message, at, hint);
+}
+
+interface TlsServer {
+  readonly listens: readonly Listen[];
+  readonly settings: { readonly ssl: SslSettings };
+  readonly loc: SourceLoc;
+}
+
+/**
+ * nginx's `ssl on` (ngx_http_init_connection): a connection is TLS when its address has a
+ * `listen ... ssl`, or when the address's default server has `ssl on` (its own or inherited from
+ * http). `ssl on` in another server of the address changes nothing there: nginx serves that
+ * server plain HTTP, silently; Sluice warns. Returns the servers with the listens that `ssl on`
+ * makes TLS marked `ssl`, and reports a server with `ssl on` but no certificate as nginx does
+ * (ngx_http_ssl_merge_srv_conf), at the `ssl` line.
+ */
+export function applySslOn<S extends TlsServer>(servers: readonly S[], cx: BuildContext): S[] {
+  const defaults = defaultServers(servers);
+  const tlsKeys = new Set<string>();
+  for (const s of servers) for (const l of s.listens) if (l.ssl) tlsKeys.add(l.key);
+  for (const [key, s] of defaults) if (s.settings.ssl.sslOn !== null) tlsKeys.add(key);
+  return servers.map((s) => {
+    const on = s.settings.ssl.sslOn;
+    if (on === null) return s;
+    if (s.settings.ssl.certificates.length === 0) {
+      problemOnce(cx, 'no "ssl_certificate" is defined for the "ssl" directive', on,
+        'add "ssl_certificate FILE;" and "ssl_certificate_key FILE;" to this server (or to http {} for every server)');
+    }
+    const listens = s.listens.map((l) => {
+      if (defaults.get(l.key) === s) return l.ssl ? l : { ...l, ssl: true };
+      if (!tlsKeys.has(l.key)) {
+        warnOnce(cx, `the "ssl" directive does not make ${l.key} TLS: another server is its default server`, on,
+          `as in nginx, "ssl on" applies only where its server is the default server, so ${l.key} serves plain HTTP, `
+          + `this server included; write "listen ${l.key} ssl;" to make the address TLS (every server on it then needs a certificate)`);
+      }
+      return l;
+    });
+    return { ...s, listens };
+  });
+}
+
 /**
  * Checks across servers, per address (nginx ORs `ssl` and `http2` over every listen of an
  * address): every server on an ssl address needs a certificate (nginx's `no "ssl_certificate" is
@@ -289,7 +339,8 @@ export function checkSslListens(
     }
   }
   for (const s of servers) {
-    if (s.settings.ssl.certificates.length > 0) continue;
+    // A server with `ssl on` and no certificate was reported at its `ssl` line (applySslOn).
+    if (s.settings.ssl.certificates.length > 0 || s.settings.ssl.sslOn !== null) continue;
     if (s.listens.some((l) => sslKeys.has(l.key))) {
       problemOnce(cx, 'no "ssl_certificate" is defined for the "listen ... ssl" directive', s.loc,
         'add "ssl_certificate FILE;" and "ssl_certificate_key FILE;" to this server (or to http {} for every server)');

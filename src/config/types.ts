@@ -371,6 +371,8 @@ export interface Config {
   readonly http: HttpConfig | null;
   /** Every file read, in order, with its text (for `-T`). */
   readonly sources: readonly { readonly file: string; readonly text: string }[];
+  /** Warnings found while loading (`level: 'warn'`), in reading order; `sluice -t` prints them. */
+  readonly warnings: readonly ConfigProblem[];
 }
 
 /** One problem found in a config; all are collected before failing. */
@@ -380,6 +382,11 @@ export interface ConfigProblem {
   readonly line: number;
   /** What to do next, when there is something useful to say. */
   readonly hint?: string;
+  /**
+   * `warn` for a warning, which does not stop the config from loading (nginx's `[warn]`, e.g. a
+   * deprecated directive); absent for an error (`[emerg]`).
+   */
+  readonly level?: 'warn';
 }
 
 export type TlsProtocol = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
@@ -412,6 +419,12 @@ export interface SslSettings {
   readonly clientCertificate: ConfigFileRef | null;
   /** @default 'off' */
   readonly verifyClient: 'off' | 'on' | 'optional';
+  /**
+   * `ssl on` (deprecated in nginx, which still honours it): where it was written, or null for
+   * `ssl off` or not written. It makes TLS the addresses where its server is the default server.
+   * @default null
+   */
+  readonly sslOn: SourceLoc | null;
 }
 
 /** One certificate chain and its private key as read at load time (PEM). */

@@ -52,6 +52,18 @@ function protocols(d: Directive, cx: BuildContext): TlsProtocol[] | null {
 
 export const sslDirectives: readonly DirectiveSpec[] = [
   {
+    // nginx 1.22 still honours it, with this warning (ngx_http_ssl_enable); what it does is applied
+    // once servers are grouped by address (src/config/tls.ts, applySslOn).
+    name: 'ssl', contexts: HTTP_SERVER, args: TAKE1,
+    handle(d, scope, cx) {
+      const v = parseFlag(d, cx);
+      if (v === null) return;
+      cx.warn('the "ssl" directive is deprecated, use the "listen ... ssl" directive instead', d,
+        'write "ssl" on the listen lines instead (e.g. "listen 443 ssl;") and remove this line');
+      ssl(scope).sslOn = v ? locOf(d) : null;
+    },
+  },
+  {
     name: 'ssl_certificate', contexts: HTTP_SERVER, args: TAKE1, repeatable: true,
     handle(d, scope, cx) {
       const f = fileArg(d, cx);
