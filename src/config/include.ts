@@ -9,7 +9,9 @@ import { constants as osConstants } from 'node:os';
 import { readFile, realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { expandGlob, hasGlobMagic } from './glob.js';
-import { parseConfigText, type Directive, type ParseOptions } from './parser.js';
+import { MAX_BLOCK_DEPTH, parseConfigText, tooManyBlocks, type Directive, type ParseOptions } from './parser.js';
+
+export { MAX_BLOCK_DEPTH } from './parser.js';
 import type { Problems } from './problems.js';
 
 /** A file that was read, with its text (for `-T` and for error context). */
@@ -67,14 +69,6 @@ export const MAX_INCLUDED_FILES = 100_000;
  * depth 0. Apache httpd stops at the same depth (AP_MAX_INCLUDE_DEPTH). @default 128
  */
 export const MAX_INCLUDE_DEPTH = 128;
-
-/**
- * How many blocks may be open inside one another, across included files (`http`, `server` and
- * each nested `location` count one each). nginx has no limit of its own but needs its C stack
- * for each level: 5,000 nested locations pass `nginx -t`, 20,000 crash it. Every stage of Sluice
- * walks the tree without recursion, so this only bounds the work. @default 10000
- */
-export const MAX_BLOCK_DEPTH = 10_000;
 
 /** A file being read (on the depth-first path from the main file). */
 interface ReadFrame {
@@ -308,9 +302,7 @@ class TreeReader {
         }
       } else if (d.block !== null) {
         if (f.depth + 1 > MAX_BLOCK_DEPTH) {
-          this.problems.add(`too many nested blocks (more than ${MAX_BLOCK_DEPTH})`, { file: d.file, line: d.line },
-            `Sluice reads at most ${MAX_BLOCK_DEPTH} blocks inside one another; nest fewer locations `
-            + '(a location nested in another only narrows what its parent matches, so it can often be its sibling)');
+          tooManyBlocks(this.problems, d.file, d.line);
           return null;
         }
         stack.push({ list: d.block, index: 0, out: [], depth: f.depth + 1, includes: f.includes, owner: d, parent: f });

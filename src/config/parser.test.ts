@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfigText } from './parser.js';
+import { MAX_BLOCK_DEPTH, parseConfigText } from './parser.js';
 import { Problems } from './problems.js';
 
 function parse(text: string, commandLine = false) {
@@ -59,4 +59,11 @@ test('syntax errors carry a hint about what is missing', () => {
   const eof = new Problems();
   parseConfigText('http {\n', '/x.conf', eof);
   assert.equal(eof.list[0]!.hint, 'a block is not closed; add the missing "}"');
+});
+
+test('a file is not read past MAX_BLOCK_DEPTH open blocks: the block one too deep is reported, nothing after it', () => {
+  const depth = MAX_BLOCK_DEPTH + 5;
+  const { tree, problems } = parse(`${'a {\n'.repeat(depth)}${'}'.repeat(depth)}\nb;\n`);
+  assert.deepEqual(problems, [`too many nested blocks (more than ${MAX_BLOCK_DEPTH}) @${MAX_BLOCK_DEPTH + 1}`]);
+  assert.equal(tree.length, 1);
 });

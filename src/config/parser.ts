@@ -31,6 +31,22 @@ interface MutableDirective {
 
 class StopParsing extends Error {}
 
+/**
+ * How many blocks may be open inside one another, across included files (`http`, `server` and
+ * each nested `location` count one each). nginx has no limit of its own but needs its C stack
+ * for each level: 5,000 nested locations pass `nginx -t`, 20,000 crash it. Every stage of Sluice
+ * walks the tree without recursion, so this only bounds the work: a file is not read past it, and
+ * the include expansion checks the depth across files. @default 10000
+ */
+export const MAX_BLOCK_DEPTH = 10_000;
+
+/** Reports the block that opens one level too many. */
+export function tooManyBlocks(problems: Problems, file: string, line: number): void {
+  problems.add(`too many nested blocks (more than ${MAX_BLOCK_DEPTH})`, { file, line },
+    `Sluice reads at most ${MAX_BLOCK_DEPTH} blocks inside one another; nest fewer locations `
+    + '(a location nested in another only narrows what its parent matches, so it can often be its sibling)');
+}
+
 export interface ParseOptions {
   /**
    * True for `-g` text: nginx words the end-of-input error differently there
@@ -73,6 +89,10 @@ export function parseConfigText(
           break;
         case '{': {
           if (words.length === 0) fail('unexpected "{"', tok.line);
+          if (open.length === MAX_BLOCK_DEPTH) {
+            tooManyBlocks(problems, file, tok.line);
+            throw new StopParsing();
+          }
           const node: MutableDirective = {
             name: words[0]!, args: words.slice(1), block: [], file, line: tok.line, endLine: tok.line,
           };
