@@ -276,7 +276,9 @@ function totals(results) {
   const nginxOk = results.filter((r) => r.nginx === true).length;
   const sluiceOk = results.filter((r) => r.sluice).length;
   const both = results.filter((r) => r.nginx === true && r.sluice).length;
-  return { count: results.length, nginxOk, sluiceOk, both, nginxRan: results.some((r) => r.nginx !== undefined) };
+  // Refused only for lines of the distribution's default nginx.conf, none of the app's own.
+  const onlyWrapper = results.filter((r) => !r.sluice && r.refused.size > 0 && [...r.refused.values()].every(Boolean)).length;
+  return { count: results.length, nginxOk, sluiceOk, both, onlyWrapper, nginxRan: results.some((r) => r.nginx !== undefined) };
 }
 
 function yesNo(v) {
@@ -295,6 +297,7 @@ function printText(results, nginx) {
   out.push(`nginx ${nginx?.version ?? '(not installed)'} accepts ${t.nginxRan ? `${t.nginxOk} of ${t.count}` : 'n/a'}`);
   out.push(`sluice accepts ${t.sluiceOk} of ${t.count}`);
   if (t.nginxRan) out.push(`sluice accepts ${t.both} of the ${t.nginxOk} nginx accepts`);
+  out.push(`sluice refuses ${t.onlyWrapper} only for lines of the default nginx.conf wrapped around them`);
   const refusedByNginx = results.filter((r) => r.nginx === false);
   if (refusedByNginx.length > 0) {
     out.push('');
@@ -345,6 +348,7 @@ function writeDoc(results, nginx) {
   lines.push(`- nginx accepts: ${t.nginxRan ? t.nginxOk : 'n/a'}`);
   lines.push(`- Sluice accepts: ${t.sluiceOk}`);
   if (t.nginxRan) lines.push(`- Sluice accepts ${t.both} of the ${t.nginxOk} that nginx accepts`);
+  lines.push(`- Sluice refuses ${t.onlyWrapper} only for lines of the default nginx.conf wrapped around them`);
   lines.push('');
   lines.push('## What Sluice refuses, by number of configs');
   lines.push('');
