@@ -404,14 +404,21 @@ static void check_done(loop_t *L, tunnel_t *t) {
   if (t->d[0].eof && t->d[1].eof && t->d[0].shut && t->d[1].shut) end_tunnel(L, t, R_CLIENT_CLOSED, 0);
 }
 
+/* Going away, a direction is done once its close frame went, or once its source's FIN came: a
+ * close frame after that FIN would be a write after shutdown (EPIPE), and the FIN already tells
+ * the receiver that nothing more comes. */
+static inline int away_done(const dir_t *d) {
+  return d->away_sent || d->eof;
+}
+
 /* Passes a FIN on once the direction has nothing pending: after its source's FIN, or once both
- * directions have had their close frame while going away (the TypeScript tunnel ends both then). */
+ * directions are done going away (the TypeScript tunnel ends both then). */
 static void maybe_shut(loop_t *L, tunnel_t *t) {
-  int away_done = t->d[0].away_sent && t->d[1].away_sent;
+  int away_over = away_done(&t->d[0]) && away_done(&t->d[1]);
   for (int s = 0; s < 2 && !t->ended; s++) {
     dir_t *d = &t->d[s];
     if (d->shut || has_pending(d)) continue;
-    if (!d->eof && !away_done) continue;
+    if (!d->eof && !away_over) continue;
     if (shutdown(t->fd[1 - s], SHUT_WR) != 0 && errno != ENOTCONN) {
       fail(L, t, 1 - s, errno);
       return;
@@ -651,7 +658,8 @@ static void do_away(loop_t *L, cmd_t *c) {
   }
   for (int s = 0; s < 2; s++) {
     dir_t *d = &t->d[s];
-    if (d->away || d->away_sent) {
+    /* A direction whose source has sent its FIN gets nothing after it (see away_done). */
+    if (d->away || d->away_sent || d->eof) {
       free(c->frame[s]);
       continue;
     }

@@ -219,12 +219,15 @@ export class Tunnel {
   /**
    * Ends the tunnel politely (drain after a reload, shutdown): each direction is relayed up to the
    * end of the frame in flight, then gets a close frame with code 1001 (RFC 6455 7.4.1, "going
-   * away") — unmasked to the client, masked to the upstream — and both sides a FIN. Whatever does
-   * not finish within GOING_AWAY_GRACE_MS is destroyed. A non-WebSocket tunnel is closed at once.
+   * away") — unmasked to the client, masked to the upstream — and both sides a FIN. A direction
+   * whose FIN was already passed on (half-close) gets nothing more: its FIN said the last word.
+   * Whatever does not finish within GOING_AWAY_GRACE_MS is destroyed. A non-WebSocket tunnel is
+   * closed at once.
    */
   goAway(reason: string): void {
     if (this.goingAway) return;
-    if (!this.reason) this.reason = reason;
+    // A half-close does not end a tunnel, going away does: its reason replaces the FIN's.
+    if (!this.reason || this.reason === 'client closed' || this.reason === 'upstream closed') this.reason = reason;
     if (!this.websocket) {
       this.destroy(reason);
       return;
@@ -255,18 +258,22 @@ export class Tunnel {
     this.sendClose(toUpstream);
   }
 
-  /** @internal */
+  /**
+   * @internal Ends a direction while going away: with a close frame, unless its receiver was ended
+   * already (the source's FIN passed on, or the source gone), where a write would be a write after
+   * end, an error that destroys both sides.
+   */
   sendClose(toUpstream: boolean): void {
     const client = this.client as Socket;
     const upstream = this.upstream as Socket;
     if (toUpstream) {
       if (this.#closeSentUp) return;
       this.#closeSentUp = true;
-      if (!upstream.destroyed) upstream.write(encodeClose(1001, 'going away', true));
+      if (!upstream.writableEnded && !upstream.destroyed) upstream.write(encodeClose(1001, 'going away', true));
     } else {
       if (this.#closeSentDown) return;
       this.#closeSentDown = true;
-      if (!client.destroyed) client.write(encodeClose(1001, 'going away'));
+      if (!client.writableEnded && !client.destroyed) client.write(encodeClose(1001, 'going away'));
     }
     if (this.#closeSentUp && this.#closeSentDown) {
       client.end();
@@ -284,7 +291,12 @@ export class Tunnel {
       this.#upstreamClosed = true;
     }
     const other = (socket === this.client ? this.upstream : this.client) as Socket;
-    if (!other.destroyed) {
+    // Going away, once both directions are done and the other side has had its FIN, it is read
+    // (its bytes dropped) until it ends too, as in the addon, rather than reset while it may still
+    // be finishing what it sends; the going-away timer bounds the wait.
+    const draining = this.goingAway && this.#closeSentUp && this.#closeSentDown && other.writableEnded;
+    if (draining) other.resume();
+    else if (!other.destroyed) {
       // The peer is gone: flush what is pending to the other side, then close it; a side that
       // will not take the rest within the idle timeout is destroyed.
       if (this.idleTimeout > 0) other.setTimeout(timerDelay(this.idleTimeout));
@@ -342,12 +354,15 @@ function clientOnEnd(this: Socket): void {
   const t = tunnelOf(this);
   if (!t.reason) t.reason = 'client closed';
   (t.upstream as Socket).end();
+  // Going away, this direction is done: its FIN stands for its close frame.
+  if (t.goingAway) t.sendClose(true);
 }
 
 function upstreamOnEnd(this: Socket): void {
   const t = tunnelOf(this);
   if (!t.reason) t.reason = 'upstream closed';
   (t.client as Socket).end();
+  if (t.goingAway) t.sendClose(false);
 }
 
 function socketOnTimeout(this: Socket): void {

@@ -13,7 +13,6 @@ import { test } from 'node:test';
 import WebSocket from 'ws';
 import { nativeAddonProblem, tunnelAddon } from '../../src/core/native-addon.js';
 import { nativeTunnels } from '../../src/proxy/native-tunnels.js';
-import { FrameParser, type Frame } from '../../src/websocket/frame-parser.js';
 import { Opcode } from '../../src/websocket/opcodes.js';
 import { startHttpBackend } from '../helpers/backends.js';
 import { recorderFor } from '../helpers/byte-recorder.js';
@@ -22,7 +21,9 @@ import { startTestProxy } from '../helpers/proxy.js';
 import { maskedFrame, readToEnd, readUntil, serverFrame } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
 import { once, waitFor } from '../helpers/wait.js';
-import { WAIT_MS, openRawTunnel, proxyConfig, startScriptedUpstream, switching101, tunnelEvents, waitForTunnelOf } from './ws-support.js';
+import {
+  WAIT_MS, framesOf, openRawTunnel, proxyConfig, startScriptedUpstream, switching101, tunnelEvents, waitForTunnelOf,
+} from './ws-support.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -53,19 +54,6 @@ function stubStatus(port: number): Promise<string> {
     req.on('error', reject);
     req.end();
   });
-}
-
-/** Every complete frame in `bytes` (which must hold whole frames only). */
-function framesOf(bytes: Buffer): Frame[] {
-  const parser = new FrameParser();
-  parser.push(bytes);
-  const out: Frame[] = [];
-  for (let f = parser.next(); f !== null; f = parser.next()) {
-    assert.equal(f.kind, 'frame', `a protocol error in the relayed stream: ${JSON.stringify(f)}`);
-    out.push(f as Frame);
-  }
-  assert.equal(parser.bufferedBytes, 0, 'the stream ends between two frames');
-  return out;
 }
 
 test('the addon is built by npm ci and loads; SLUICE_NATIVE=off leaves it out', () => {

@@ -1,6 +1,7 @@
 // BEHAVIOURS.md "Data phase" 20-23 and 25: how a tunnel ends (clean close, abrupt close, half-close,
-// reset) and what is logged when it does. Raw sockets on both sides: the proxy is transparent, so
-// every byte (and every missing byte: no invented close frame) is checked.
+// reset) and what is logged when it does; and 28 where it meets 22, going away on a half-closed tunnel.
+// Raw sockets on both sides: the proxy is transparent, so every byte (and every missing byte: no
+// invented close frame) is checked.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -17,7 +18,7 @@ import { tempDir } from '../helpers/temp.js';
 import { delay, once, waitFor } from '../helpers/wait.js';
 import { Opcode } from '../../src/websocket/opcodes.js';
 import {
-  WAIT_MS, openRawTunnel, proxyConfig, startScriptedUpstream, switching101, tunnelEvents, values, waitForTunnelOf, type RawTunnel,
+  WAIT_MS, framesOf, openRawTunnel, proxyConfig, startScriptedUpstream, switching101, tunnelEvents, values, waitForTunnelOf, type RawTunnel,
 } from './ws-support.js';
 
 const closePayload = (code: number, reason: string): Buffer => Buffer.concat([Buffer.from([code >> 8, code & 0xff]), Buffer.from(reason)]);
@@ -180,6 +181,78 @@ for (const keepalive of [false, true]) {
     await bothClosed(tunnel);
     await waitFor(() => events.closed.length === 1, { timeoutMs: WAIT_MS, what: 'the tunnel to close' });
   });
+}
+
+/**
+ * Going away (BEHAVIOURS 28: drain after a reload, graceful shutdown) on a half-closed tunnel. The
+ * `quiet` side has sent its FIN, which the proxy passed on; the other side, the `talker`, is still
+ * sending. The direction whose FIN went out carries nothing more (a close frame after a FIN would
+ * be a write after end: EPIPE in the addon, ERR_STREAM_WRITE_AFTER_END in TypeScript, and a reset
+ * of both connections). The direction still open is relayed up to the end of the frame in flight,
+ * then gets its close 1001 and its FIN. The talker's later bytes are read and dropped until it ends
+ * too; then both connections close cleanly, and the tunnel ends with the going-away reason (a
+ * half-close does not end a tunnel, going away does).
+ */
+for (const quiet of ['client', 'upstream'] as const) {
+  for (const trigger of ['shutdown', 'drain'] as const) {
+    test(`28: going away (${trigger}) after the ${quiet} half-closed: no frame after that FIN; the open direction gets the frame in flight, close 1001 and FIN; no reset`, async (t) => {
+      const upstream = await startScriptedUpstream(t, () => switching101());
+      const spare = await startScriptedUpstream(t, () => switching101());
+      const config = (addr: string): string => `events {} http { websocket_drain_timeout 10ms 1ms;
+        upstream app { server ${addr}; } server { listen 127.0.0.1:0; location / { proxy_pass http://app; } } }`;
+      const proxy = await startTestProxy(config(upstream.addr), { t, graceMs: 5000 });
+      const events = tunnelEvents(t, proxy.port);
+      const tunnel = await openRawTunnel(t, proxy.port, upstream);
+      await waitForTunnelOf(events, tunnel.client);
+      const [quietSocket, talker] = quiet === 'client' ? [tunnel.client, tunnel.up.socket] : [tunnel.up.socket, tunnel.client];
+      const frame = quiet === 'client' ? serverFrame : maskedFrame;
+      const last = (quiet === 'client' ? maskedFrame : serverFrame)(Opcode.TEXT, `the ${quiet} is done sending`);
+      quietSocket.end(last);
+      assert.ok((await readToEnd(talker, WAIT_MS)).equals(last), 'the last frame, then the FIN');
+
+      // The talker streams frames small and large (the large ones over the addon's splice minimum),
+      // and the quiet side reads them, until going away has crossed.
+      const sent: Buffer[] = [];
+      let n = 0;
+      const streaming = setInterval(() => {
+        // A bounded batch per tick: once going away, the proxy reads and drops as fast as the
+        // talker writes, so "until the socket's buffer fills" would never end.
+        for (let i = 0; i < 16 && !talker.destroyed && talker.writableLength < 256 * 1024; i++) {
+          const f = frame(Opcode.BINARY, Buffer.alloc(n % 3 === 0 ? 40_000 : 300, n & 0xff));
+          n++;
+          sent.push(f);
+          talker.write(f);
+        }
+      }, 2);
+      t.after(() => clearInterval(streaming));
+      const quietRecorder = recorderFor(quietSocket);
+      await waitFor(() => quietRecorder.pending.length >= 512 * 1024, { timeoutMs: WAIT_MS, what: 'the stream to flow' });
+
+      const closing = trigger === 'shutdown' ? proxy.handle.close(0) : proxy.handle.reload({ text: config(spare.addr) });
+      const got = await readToEnd(quietSocket, WAIT_MS);
+      // The talker goes on a while after the quiet side has closed (its bytes are dropped), then
+      // ends, as a peer finishing its stream does: it is not reset for it.
+      await delay(100);
+      clearInterval(streaming);
+      assert.equal(quietRecorder.error, null, `the ${quiet} gets a clean FIN, not a reset`);
+      const frames = framesOf(got);
+      const close = frames.at(-1)!;
+      assert.equal(close.opcode, Opcode.CLOSE, `the ${quiet}'s stream ends with a close frame`);
+      assert.equal(close.payload.readUInt16BE(0), 1001);
+      assert.equal(close.masked, quiet === 'upstream', 'masked toward the upstream only');
+      const relayed = got.subarray(0, got.length - (2 + close.payload.length + (close.masked ? 4 : 0)));
+      assert.ok(relayed.equals(Buffer.concat(sent).subarray(0, relayed.length)), 'every relayed byte, in order, up to a frame boundary');
+
+      assert.equal(recorderFor(talker).pending.length, 0, `nothing reaches the ${quiet === 'client' ? 'upstream' : 'client'} after the FIN`);
+      talker.end();
+      await waitForClose(talker, WAIT_MS);
+      await waitForClose(quietSocket, WAIT_MS);
+      assert.equal(recorderFor(talker).error, null, 'the talker is not reset');
+      await closing;
+      await waitFor(() => events.closed.length === 1, { timeoutMs: WAIT_MS, what: 'the tunnel to close' });
+      assert.equal(events.closed[0]!.reason, trigger === 'shutdown' ? 'shutdown' : 'drained after reload');
+    });
+  }
 }
 
 test('23: a reset by the client mid-stream destroys the upstream connection; the proxy carries on', async (t) => {

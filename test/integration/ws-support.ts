@@ -1,9 +1,11 @@
 // Shared by the WebSocket integration tests (ws-handshake, ws-data, ws-close): inline configs,
 // a scripted raw upstream that answers an upgrade with chosen bytes, request-head parsing, and a
-// recorder of the proxy's tunnel events. No tests here.
+// recorder of the proxy's tunnel events and a frame splitter for relayed streams. No tests here.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import type { RequestContext } from '../../src/proxy/request-context.js';
+import { FrameParser, type Frame } from '../../src/websocket/frame-parser.js';
 import { startRawBackend, type RawBackend, type RawConnection } from '../helpers/backends.js';
 import { recorderFor } from '../helpers/byte-recorder.js';
 import { SAMPLE_ACCEPT, parseResponseHead, waitForBytes, wsHandshakeRequest, type ResponseHead } from '../helpers/raw-client.js';
@@ -211,4 +213,17 @@ export function waitForTunnelOf(events: { opened: TunnelEvent[] }, socket: Socke
   return waitFor(() => events.opened.find((e) => e.ctx.conn.remotePort === socket.localPort), {
     timeoutMs, what: `the tunnel of client port ${socket.localPort ?? '?'}`,
   });
+}
+
+/** Every complete frame in `bytes`, which must hold whole frames only (a relayed stream, say). */
+export function framesOf(bytes: Buffer): Frame[] {
+  const parser = new FrameParser();
+  parser.push(bytes);
+  const out: Frame[] = [];
+  for (let f = parser.next(); f !== null; f = parser.next()) {
+    assert.equal(f.kind, 'frame', `a protocol error in the relayed stream: ${JSON.stringify(f)}`);
+    out.push(f as Frame);
+  }
+  assert.equal(parser.bufferedBytes, 0, 'the stream ends between two frames');
+  return out;
 }
