@@ -3,6 +3,7 @@
 // ws-close.test.ts.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import WebSocket from 'ws';
@@ -52,20 +53,32 @@ function nextMessages(ws: WebSocket, count: number, timeoutMs = WAIT_MS): Promis
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-/** Waits until `read()` has not changed for `quietMs` (the flow has stalled) and returns it. */
-async function stalled(read: () => number, quietMs = 400, timeoutMs = WAIT_MS): Promise<number> {
+/**
+ * A poll that says whether `read()` has stood still for `quietMs` and for at least 8 polls in a row:
+ * one long gap between polls (the machine busy elsewhere, timers run before pending I/O) is no
+ * proof that the flow stopped.
+ */
+function stillness(read: () => number, quietMs: number): () => boolean {
   let last = read();
   let since = Date.now();
-  await waitFor(() => {
+  let polls = 0;
+  return () => {
     const now = read();
     if (now !== last) {
       last = now;
       since = Date.now();
+      polls = 0;
       return false;
     }
-    return Date.now() - since >= quietMs;
-  }, { timeoutMs, intervalMs: 25, what: 'the transfer to stall' });
-  return last;
+    polls++;
+    return polls >= 8 && Date.now() - since >= quietMs;
+  };
+}
+
+/** Waits until `read()` has not changed for `quietMs` (the flow has stalled) and returns it. */
+async function stalled(read: () => number, quietMs = 400, timeoutMs = WAIT_MS): Promise<number> {
+  await waitFor(stillness(read, quietMs), { timeoutMs, intervalMs: 25, what: 'the transfer to stall' });
+  return read();
 }
 
 test('16: bytes cross byte-exact both ways, client first: text, binary (every byte value) and raw non-frame bytes', async (t) => {
@@ -148,6 +161,61 @@ test('17: large messages (49 KB, 64 KiB - 1, 64 KiB, 64 KiB + 1, 16 MiB) arrive 
   }
 });
 
+/** The kernel's TCP buffer sizes in bytes ([min, default, max] of net.ipv4.tcp_rmem and tcp_wmem). */
+function tcpBuffers(): { rmem: number[]; wmem: number[] } {
+  const read = (name: string, fallback: number[]): number[] => {
+    try {
+      const v = readFileSync(`/proc/sys/net/ipv4/${name}`, 'latin1').trim().split(/\s+/).map(Number);
+      return v.length === 3 && v.every((n) => Number.isFinite(n) && n > 0) ? v : fallback;
+    } catch {
+      return fallback;
+    }
+  };
+  // Off Linux: generous stand-ins (the bounds below only grow with them).
+  return { rmem: read('tcp_rmem', [4096, 256 * 1024, 64 * MiB]), wmem: read('tcp_wmem', [4096, 256 * 1024, 64 * MiB]) };
+}
+
+const TCP = tcpBuffers();
+/**
+ * The most a proxy that honours backpressure can have read from a source whose receiver is paused:
+ * what the kernel holds on the receiving hop (the proxy's send buffer, autotuned up to tcp_wmem's
+ * maximum; the paused receiver's receive buffer, which grows only as its owner reads, so
+ * tcp_rmem's default) plus the proxy's own buffers (a read or two beyond a high-water mark), with
+ * room to spare. Without backpressure the proxy reads whatever the source writes.
+ */
+const READ_BOUND = TCP.wmem[2]! + TCP.rmem[1]! + 2 * MiB;
+/**
+ * More than the sending hop can absorb too (the source's send buffer and the proxy's receive
+ * buffer, both at their maxima, whatever autotuning did), so that a source writing this much
+ * blocks unless the proxy keeps reading.
+ */
+const WRITE_CAP = READ_BOUND + TCP.wmem[2]! + TCP.rmem[2]! + 8 * MiB;
+
+/**
+ * Writes fresh 256 KiB frames to `source` until it is blocked (a write still pending while the
+ * proxy's read count `proxyRead()` stands still, see {@link stillness}) or WRITE_CAP bytes are out,
+ * and returns them in order. How much that is depends on the kernel's buffers, never on luck: the
+ * source is blocked exactly when the whole path up to the proxy is full and the proxy has stopped
+ * reading.
+ */
+async function writeUntilBlocked(source: Socket, frame: (payload: Buffer) => Buffer, proxyRead: () => number): Promise<Buffer[]> {
+  const frames: Buffer[] = [];
+  const deadline = Date.now() + 20_000;
+  for (let total = 0; total < WRITE_CAP;) {
+    const f = frame(randomBytes(256 * 1024));
+    frames.push(f);
+    total += f.length;
+    if (source.write(f)) continue;
+    const still = stillness(proxyRead, 400);
+    const blocked = await waitFor(() => (source.writableLength === 0 ? 'drained' : still() ? 'blocked' : null), {
+      timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: 25,
+      what: `the write to drain or the proxy to stop reading (${total} bytes written, the proxy has read ${proxyRead()})`,
+    });
+    if (blocked === 'blocked') break;
+  }
+  return frames;
+}
+
 test('17: backpressure toward a paused client: the proxy stops reading the upstream, memory stays bounded, nothing is lost', async (t) => {
   const upstream = await startScriptedUpstream(t, () => switching101());
   const proxy = await startTestProxy(proxyConfig(upstream.addr), { t });
@@ -155,20 +223,16 @@ test('17: backpressure toward a paused client: the proxy stops reading the upstr
   const { client, up, head } = await openRawTunnel(t, proxy.port, upstream);
   const { ctx } = await waitForTunnelOf(events, client);
   client.pause();
-  const frame = serverFrame(Opcode.BINARY, randomBytes(16 * MiB));
-  let flushed = false;
-  up.socket.write(frame, () => { flushed = true; });
+  const all = Buffer.concat(await writeUntilBlocked(up.socket, (p) => serverFrame(Opcode.BINARY, p), () => ctx.bytesSent));
   const relayed = await stalled(() => ctx.bytesSent, 400, 30_000) - head.headLength;
-  // Kernel socket buffers on both hops hold a few MiB; the proxy itself holds at most a chunk or
-  // two beyond its high-water mark. Without backpressure it would read all 16 MiB at once.
-  assert.ok(relayed < 12 * MiB, `the proxy read ${relayed} bytes from the upstream for a paused client`);
-  assert.equal(flushed, false, 'the upstream could not hand all 16 MiB to the proxy');
+  assert.ok(relayed < READ_BOUND, `the proxy read ${relayed} of ${all.length} bytes from the upstream for a paused client (at most ${READ_BOUND})`);
+  assert.ok(up.socket.writableLength > 0, 'the upstream is still blocked: the backpressure reached it');
   client.resume();
-  const got = await readUntil(client, (b) => b.length >= frame.length, 60_000);
-  assert.equal(got.length, frame.length);
-  assert.ok(got.equals(frame), 'the 16 MiB frame arrived intact');
-  await waitFor(() => flushed, { timeoutMs: WAIT_MS, what: 'the upstream write to complete' });
-  assert.equal(ctx.bytesSent, head.headLength + frame.length);
+  const got = await readUntil(client, (b) => b.length >= all.length, 60_000);
+  assert.equal(got.length, all.length);
+  assert.ok(got.equals(all), `the ${all.length} bytes arrived intact and in order`);
+  await waitFor(() => up.socket.writableLength === 0, { timeoutMs: WAIT_MS, what: 'the upstream writes to complete' });
+  assert.equal(ctx.bytesSent, head.headLength + all.length);
 });
 
 test('17: backpressure toward a paused upstream: the proxy stops reading the client, memory stays bounded, nothing is lost', async (t) => {
@@ -179,16 +243,14 @@ test('17: backpressure toward a paused upstream: the proxy stops reading the cli
   const { ctx } = await waitForTunnelOf(events, client);
   const before = ctx.bytesReceived;
   up.socket.pause();
-  const frame = maskedFrame(Opcode.BINARY, randomBytes(16 * MiB));
-  let flushed = false;
-  client.write(frame, () => { flushed = true; });
+  const all = Buffer.concat(await writeUntilBlocked(client, (p) => maskedFrame(Opcode.BINARY, p), () => ctx.bytesReceived));
   const relayed = await stalled(() => ctx.bytesReceived, 400, 30_000) - before;
-  assert.ok(relayed < 12 * MiB, `the proxy read ${relayed} bytes from the client for a paused upstream`);
-  assert.equal(flushed, false, 'the client could not hand all 16 MiB to the proxy');
+  assert.ok(relayed < READ_BOUND, `the proxy read ${relayed} of ${all.length} bytes from the client for a paused upstream (at most ${READ_BOUND})`);
+  assert.ok(client.writableLength > 0, 'the client is still blocked: the backpressure reached it');
   up.socket.resume();
-  const got = await up.readUntil((b) => b.length >= frame.length, 60_000);
-  assert.equal(got.length, frame.length);
-  assert.ok(got.equals(frame), 'the 16 MiB frame arrived intact');
+  const got = await up.readUntil((b) => b.length >= all.length, 60_000);
+  assert.equal(got.length, all.length);
+  assert.ok(got.equals(all), `the ${all.length} bytes arrived intact and in order`);
 });
 
 test('17: a 16 MiB stream of 64 KiB frames completes against a client that keeps pausing', async (t) => {
