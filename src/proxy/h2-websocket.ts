@@ -254,13 +254,16 @@ export class H2Tunnel {
     upstream.on('drain', () => stream.resume());
     stream.on('drain', () => upstream.resume());
     // END_STREAM <-> FIN (RFC 8441 4): each direction ends on its own.
+    // Going away, a direction that ends is done: its end stands for its close frame.
     stream.on('end', () => {
       if (!this.reason) this.reason = 'client closed';
       if (!upstream.destroyed) upstream.end();
+      if (this.#goingAway) this.#sendClose(true);
     });
     upstream.on('end', () => {
       if (!this.reason) this.reason = 'upstream closed';
       if (!stream.destroyed && !stream.closed) stream.end();
+      if (this.#goingAway) this.#sendClose(false);
     });
     upstream.on('error', (err: NodeJS.ErrnoException) => {
       if (!this.reason) this.reason = `upstream error: ${err.code ?? err.message}`;
@@ -280,6 +283,10 @@ export class H2Tunnel {
         // A reset says more than the END_STREAM some clients send just before it.
         if (!this.reason || this.reason === 'client closed') this.reason = `client reset (${stream.rstCode})`;
         resetSocket(upstream);
+      } else if (this.#goingAway && this.#closeSentUp && this.#closeSentDown && upstream.writableEnded) {
+        // Going away, both directions done: the upstream is read (its bytes dropped) until its FIN,
+        // rather than reset while it may still be finishing what it sends; the timer bounds it.
+        upstream.resume();
       } else if (!upstream.destroyed) {
         // Both directions ended cleanly on the stream: finish writing, then close.
         if (upstream.writableEnded) upstream.destroySoon();
@@ -326,12 +333,14 @@ export class H2Tunnel {
   /** Ends politely (drain after a reload, shutdown): a close frame 1001 each way at frame boundaries, as Tunnel does. */
   goAway(reason: string): void {
     if (this.#goingAway) return;
-    if (!this.reason) this.reason = reason;
+    // A half-close does not end a tunnel, going away does: its reason replaces the end's.
+    if (!this.reason || this.reason === 'client closed' || this.reason === 'upstream closed') this.reason = reason;
     this.#goingAway = true;
     this.#awayTimer = setTimeout(() => this.destroy(reason), 2000);
     this.#awayTimer.unref();
-    if (this.up.atBoundary) this.#sendClose(true);
-    if (this.down.atBoundary) this.#sendClose(false);
+    // A direction already ended (half-close) is done wherever its frame cursor stopped.
+    if (this.up.atBoundary || this.upstream.writableEnded) this.#sendClose(true);
+    if (this.down.atBoundary || this.stream.writableEnded) this.#sendClose(false);
   }
 
   #relayUntilBoundary(chunk: Buffer, toUpstream: boolean): void {
@@ -347,15 +356,16 @@ export class H2Tunnel {
     this.#sendClose(toUpstream);
   }
 
+  /** A direction whose receiver was ended already (half-close) gets nothing more: a write after end would reset both sides. */
   #sendClose(toUpstream: boolean): void {
     if (toUpstream) {
       if (this.#closeSentUp) return;
       this.#closeSentUp = true;
-      if (!this.upstream.destroyed) this.upstream.write(encodeClose(1001, 'going away', true));
+      if (!this.upstream.destroyed && !this.upstream.writableEnded) this.upstream.write(encodeClose(1001, 'going away', true));
     } else {
       if (this.#closeSentDown) return;
       this.#closeSentDown = true;
-      if (!this.stream.destroyed && !this.stream.closed) this.stream.write(encodeClose(1001, 'going away'));
+      if (!this.stream.destroyed && !this.stream.closed && !this.stream.writableEnded) this.stream.write(encodeClose(1001, 'going away'));
     }
     if (this.#closeSentUp && this.#closeSentDown) {
       if (!this.stream.destroyed && !this.stream.closed) this.stream.end();

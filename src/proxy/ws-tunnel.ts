@@ -240,8 +240,9 @@ export class Tunnel {
       this.#native?.goAway(this.#slot, encodeClose(1001, 'going away', true), encodeClose(1001, 'going away'));
       return;
     }
-    if (this.up?.atBoundary) this.sendClose(true);
-    if (this.down?.atBoundary) this.sendClose(false);
+    // A direction already ended (half-close) is done wherever its frame cursor stopped.
+    if (this.up?.atBoundary || this.upstream?.writableEnded) this.sendClose(true);
+    if (this.down?.atBoundary || this.client?.writableEnded) this.sendClose(false);
   }
 
   /** @internal While going away: relays a chunk up to the frame boundary, then the close frame. */

@@ -15,10 +15,12 @@ import { recorderFor } from '../helpers/byte-recorder.js';
 import { testCerts } from '../helpers/certs.js';
 import { h2Connect, h2WebSocket, type H2Client } from '../helpers/h2-client.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
-import { maskedFrame, readFrame, readToEnd, serverFrame, waitForBytes } from '../helpers/raw-client.js';
+import { maskedFrame, readFrame, readToEnd, serverFrame, waitForBytes, waitForClose } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
-import { waitFor, withTimeout } from '../helpers/wait.js';
-import { CLASSIC_LOCATION, CLASSIC_MAP, startScriptedUpstream, tunnelEvents, values, type ScriptedExchange } from './ws-support.js';
+import { delay, waitFor, withTimeout } from '../helpers/wait.js';
+import {
+  CLASSIC_LOCATION, CLASSIC_MAP, assertRelayedThenGoingAway, startScriptedUpstream, streamFrames, tunnelEvents, values, type ScriptedExchange,
+} from './ws-support.js';
 
 const WAIT_MS = 10_000;
 
@@ -188,6 +190,45 @@ test('RFC 8441 half-close: END_STREAM reaches the upstream as FIN while the othe
   await readToEnd(s, WAIT_MS);
   assert.equal(await closed(stream), constants.NGHTTP2_NO_ERROR);
 });
+
+/**
+ * Going away (shutdown) on a half-closed RFC 8441 tunnel, as for HTTP/1.1 tunnels (ws-close.test.ts
+ * "28: going away"): the direction whose END_STREAM/FIN went out gets nothing more; the other gets
+ * the frame in flight, close 1001 and its end; the side still sending is read out, not reset.
+ */
+for (const [quiet, midFrame] of [['client', false], ['upstream', false], ['client', true], ['upstream', true]] as const) {
+  test(`RFC 8441 going away after the ${quiet} half-closed${midFrame ? ' in the middle of a frame' : ''}: no frame after that end; the open direction gets close 1001 and its end; no reset`, async (t) => {
+    const upstream = await acceptingUpstream(t);
+    const { client, proxy } = await h2Proxy(t, upstream.addr);
+    const events = tunnelEvents(t, proxy.port);
+    const { stream } = await h2WebSocket(client, '/', {}, WAIT_MS);
+    const s = bytes(stream);
+    const up = (await upstream.nextExchange()).conn.socket;
+    const [quietSide, talker] = quiet === 'client' ? [s, up] : [up, s];
+    const whole = (quiet === 'client' ? maskedFrame : serverFrame)(Opcode.TEXT, `the ${quiet} is done sending`);
+    const last = midFrame ? whole.subarray(0, 10) : whole;
+    quietSide.end(last);
+    assert.ok((await readToEnd(talker, WAIT_MS)).equals(last), 'the last frame, then the end');
+
+    const { sent, stop } = streamFrames(t, talker, quiet === 'client' ? serverFrame : maskedFrame);
+    const quietRecorder = recorderFor(quietSide);
+    await waitFor(() => quietRecorder.pending.length >= 512 * 1024, { timeoutMs: WAIT_MS, what: 'the stream to flow' });
+    const closing = proxy.handle.close(0);
+    const got = await readToEnd(quietSide, WAIT_MS);
+    await delay(100);
+    stop();
+    assert.equal(quietRecorder.error, null, `the ${quiet} gets a clean end, not a reset`);
+    assertRelayedThenGoingAway(got, sent, quiet === 'upstream');
+    assert.equal(recorderFor(talker).pending.length, 0, 'nothing after the end');
+    talker.end();
+    assert.equal(await closed(stream), constants.NGHTTP2_NO_ERROR, 'the stream ends cleanly, not with RST_STREAM');
+    await waitForClose(up, WAIT_MS);
+    assert.equal(recorderFor(up).error, null, 'the upstream is not reset');
+    await closing;
+    await waitFor(() => events.closed.length === 1, { timeoutMs: WAIT_MS, what: 'the tunnel to close' });
+    assert.equal(events.closed[0]!.reason, 'shutdown');
+  });
+}
 
 test('RFC 8441 resets: RST_STREAM from the client destroys the upstream connection; an upstream reset resets the stream (CONNECT_ERROR)', async (t) => {
   const upstream = await acceptingUpstream(t);

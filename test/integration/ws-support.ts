@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import type { RequestContext } from '../../src/proxy/request-context.js';
 import { FrameParser, type Frame } from '../../src/websocket/frame-parser.js';
+import { Opcode } from '../../src/websocket/opcodes.js';
 import { startRawBackend, type RawBackend, type RawConnection } from '../helpers/backends.js';
 import { recorderFor } from '../helpers/byte-recorder.js';
 import { SAMPLE_ACCEPT, parseResponseHead, waitForBytes, wsHandshakeRequest, type ResponseHead } from '../helpers/raw-client.js';
@@ -226,4 +227,48 @@ export function framesOf(bytes: Buffer): Frame[] {
   }
   assert.equal(parser.bufferedBytes, 0, 'the stream ends between two frames');
   return out;
+}
+
+/** What {@link streamFrames} writes to: a socket, or an HTTP/2 stream. */
+export interface FrameSink {
+  write(chunk: Buffer): boolean;
+  readonly destroyed: boolean;
+  readonly writableLength: number;
+}
+
+/**
+ * Streams binary frames from `talker`, small and large alternately (the large ones over the
+ * addon's splice minimum), in bounded batches every 2 ms while its buffer is not full, until
+ * `stop()` (or the test's end). `sent` holds every frame written, in order. The batches are bounded
+ * because a proxy that reads and drops (going away) takes whatever comes at once.
+ */
+export function streamFrames(t: AfterHook, talker: FrameSink, frame: (opcode: number, payload: Buffer) => Buffer): { sent: Buffer[]; stop(): void } {
+  const sent: Buffer[] = [];
+  let n = 0;
+  const timer = setInterval(() => {
+    for (let i = 0; i < 16 && !talker.destroyed && talker.writableLength < 256 * 1024; i++) {
+      const f = frame(Opcode.BINARY, Buffer.alloc(n % 3 === 0 ? 40_000 : 300, n & 0xff));
+      n++;
+      sent.push(f);
+      talker.write(f);
+    }
+  }, 2);
+  const stop = (): void => clearInterval(timer);
+  t.after(stop);
+  return { sent, stop };
+}
+
+/**
+ * Checks what a side received up to its end when its tunnel went away: a prefix of `sent` that
+ * ends between two frames (the frame in flight completed, nothing lost or reordered), then one
+ * close frame 1001, masked exactly when it goes to the upstream (RFC 6455 5.1).
+ */
+export function assertRelayedThenGoingAway(got: Buffer, sent: readonly Buffer[], toUpstream: boolean): void {
+  const frames = framesOf(got);
+  const close = frames.at(-1);
+  assert.equal(close?.opcode, Opcode.CLOSE, 'the stream ends with a close frame');
+  assert.equal(close.payload.readUInt16BE(0), 1001);
+  assert.equal(close.masked, toUpstream, 'masked toward the upstream only');
+  const relayed = got.subarray(0, got.length - (2 + close.payload.length + (close.masked ? 4 : 0)));
+  assert.ok(relayed.equals(Buffer.concat(sent).subarray(0, relayed.length)), 'every relayed byte, in order, up to a frame boundary');
 }
