@@ -23,6 +23,8 @@ export const ERROR_CATALOG = Object.freeze({
   CLIENT_BAD_UPGRADE: { status: 400, source: 'client', retry: null, text: 'client sent invalid WebSocket upgrade request' },
   CLIENT_CLOSED: { status: 499, source: 'client', retry: null, text: 'client prematurely closed connection' },
   CLIENT_TIMEOUT: { status: 408, source: 'client', retry: null, text: 'client timed out' },
+  CLIENT_HTTP_VERSION: { status: 505, source: 'client', retry: null, text: 'client sent invalid version while reading client request line' },
+  CLIENT_UNKNOWN_TRANSFER_ENCODING: { status: 501, source: 'client', retry: null, text: 'client sent unknown "Transfer-Encoding" while reading client request headers' },
   NO_LOCATION: { status: 404, source: 'client', retry: null, text: 'no location matches the request' },
   TOO_MANY_CONNECTIONS: { status: 503, source: 'internal', retry: null, text: 'worker_connections are not enough' },
   UPSTREAM_CONNECT_FAILED: { status: 502, source: 'upstream', retry: 'error', text: 'connect() failed while connecting to upstream' },

@@ -17,6 +17,7 @@ import { errorResponse, returnResponse, sendLocal } from './respond.js';
 import { logContext, upstreamUrl } from './log-context.js';
 import { guarded } from './guard.js';
 import type { FrontEndAnswer } from './guard.js';
+import { headRefusal, isClosing, markClosing } from './h1-head-checks.js';
 
 /** Makes the request context for a request read by Node's HTTP server. */
 export function contextFor(rt: ProxyRuntime, req: IncomingMessage): RequestContext {
@@ -27,8 +28,10 @@ export function contextFor(rt: ProxyRuntime, req: IncomingMessage): RequestConte
 
 /** The 'request' handler: route, then answer locally or proxy with retries. */
 export function handleHttpRequest(rt: ProxyRuntime, req: IncomingMessage, res: ServerResponse): void {
-  const ctx = contextFor(rt, req);
   const socket = req.socket;
+  // A request pipelined behind one that ends the connection is never handled (h1-head-checks.ts).
+  if (isClosing(socket)) return;
+  const ctx = contextFor(rt, req);
   const sentBefore = socket.bytesWritten;
   res.once('close', () => {
     ctx.endMs = performance.now();
@@ -51,7 +54,22 @@ export function h1Answer(res: ServerResponse, ctx: RequestContext | null): Front
 }
 
 function routeHttp(rt: ProxyRuntime, ctx: RequestContext, req: IncomingMessage, res: ServerResponse): Promise<void> | undefined {
-  const decision = rt.routesFor(req.socket).route(ctx);
+  const socket = req.socket;
+  const routes = rt.routesFor(socket);
+  const refusal = headRefusal(req);
+  if (refusal !== null) {
+    const refused = routes.refuse(ctx, refusal.status);
+    rt.errorLog(refused.settings).log('info', `${refusal.log}${logContext(ctx)}`, ctx.conn.id);
+    res.shouldKeepAlive = false;
+    markClosing(socket);
+    sendLocal(res, errorResponse(refusal.status, refused.settings, ctx, rt.vars), ctx);
+    return undefined;
+  }
+  const decision = routes.route(ctx);
+  // nginx: keepalive_timeout 0 turns keep-alive off; a 400 ends the connection (and what the
+  // client pipelined after it).
+  if (decision.settings.keepaliveTimeout === 0 || (decision.kind === 'error' && decision.status === 400)) res.shouldKeepAlive = false;
+  if (!res.shouldKeepAlive) markClosing(socket);
   if (decision.kind === 'error') {
     if (decision.log !== undefined) rt.errorLog(decision.settings).log('error', `${decision.log}${logContext(ctx)}`, ctx.conn.id);
     sendLocal(res, errorResponse(decision.status, decision.settings, ctx, rt.vars), ctx);
@@ -64,7 +82,6 @@ function routeHttp(rt: ProxyRuntime, ctx: RequestContext, req: IncomingMessage, 
   if (decision.kind === 'admin') {
     return serveAdmin(rt, decision.handler, decision.settings, ctx, res);
   }
-  if (decision.settings.keepaliveTimeout === 0) res.shouldKeepAlive = false;
   const route = rt.proxyRoute(ctx.location as NonNullable<typeof ctx.location>);
   return proxyHttp(rt, ctx, route, req, res);
 }

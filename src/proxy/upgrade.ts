@@ -25,6 +25,7 @@ import type { Exchange, UpstreamMessage } from './upstream-exchange.js';
 import type { SwitchedExchange } from './peer-exchange.js';
 import type { ForwardMode } from './upstream-request.js';
 import { nativeTunnels } from './native-tunnels.js';
+import { headRefusal } from './h1-head-checks.js';
 import { Tunnel } from './ws-tunnel.js';
 
 function noop(): void {}
@@ -87,6 +88,13 @@ export function rawAnswer(socket: Socket, ctx: RequestContext | null, sentBefore
 }
 
 function routeUpgrade(rt: ProxyRuntime, ctx: RequestContext, req: IncomingMessage, socket: Socket, head: Buffer, finish: UpgradeFinish): Promise<void> | undefined {
+  const refusal = headRefusal(req);
+  if (refusal !== null) {
+    const refused = rt.routesFor(socket).refuse(ctx, refusal.status);
+    rt.errorLog(refused.settings).log('info', `${refusal.log}${logContext(ctx)}`, ctx.conn.id);
+    sendLocalRaw(socket, errorResponse(refusal.status, refused.settings, ctx, rt.vars), ctx);
+    return undefined;
+  }
   const token = (req.headers.upgrade ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
   const websocket = token === 'websocket';
   if (websocket && (req.method !== 'GET' || !req.headers['sec-websocket-key'])) {

@@ -41,6 +41,17 @@ export class ListenerRoutes {
     return decision;
   }
 
+  /**
+   * A request refused before routing (nginx's checks of the request head): the default server of
+   * the address answers it, as nginx's does when it refuses a head.
+   */
+  refuse(ctx: RequestContext, status: number): RouteDecision & { readonly kind: 'error' } {
+    ctx.server = this.group.defaultServer;
+    ctx.settings = ctx.server.settings;
+    if (events.requestStart.hasSubscribers) events.requestStart.publish({ ctx });
+    return { kind: 'error', settings: ctx.server.settings, status };
+  }
+
   #decide(ctx: RequestContext): RouteDecision {
     if (ctx.host === null || (ctx.headers.host === undefined && ctx.httpVersion !== '1.0' && ctx.httpVersion !== '0.9')) {
       // nginx: "client sent invalid host header" / "client sent HTTP/1.1 request without "Host"

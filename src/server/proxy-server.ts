@@ -19,6 +19,7 @@ import { listenTls } from './tls-listener.js';
 import type { TlsFrontend } from './tls-listener.js';
 import { timerDelay } from '../core/timers.js';
 import { events } from '../observability/events.js';
+import { isClosing, parseErrorRefusal } from '../proxy/h1-head-checks.js';
 import type { Tunnel } from '../proxy/ws-tunnel.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/ws-tunnel.js';
 import { keptServers, orphanedTunnels } from './orphans.js';
@@ -158,14 +159,17 @@ export class ProxyServer {
       // CONNECT is for forward proxies; nginx answers it with 400.
       sendLocalRaw(socket, errorResponse(400, null, null, null), null);
     });
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
+      // A response already announced the end of this connection: what llhttp choked on after it
+      // is not answered (the connection closes once that response is out).
+      if (isClosing(socket)) return;
       if (err.code === 'ECONNRESET' || !socket.writable || this.registry.rejected.has(socket)) {
         socket.destroy();
         return;
       }
-      const status = clientErrorStatus(err);
-      this.runtime.mainLog.log('info', `client sent invalid request (${err.code ?? err.message}) while reading client request headers, client: ${socket.remoteAddress ?? ''}`);
-      sendLocalRaw(socket, errorResponse(status, null, null, null), null);
+      const refusal = parseErrorRefusal(err);
+      this.runtime.mainLog.log('info', `${refusal?.log ?? `client sent invalid request (${err.code ?? err.message}) while reading client request headers`}, client: ${socket.remoteAddress ?? ''}, server: ${plan.key}`);
+      sendLocalRaw(socket, errorResponse(refusal?.status ?? clientErrorStatus(err), null, null, null), null);
     });
     if (plan.tls) return listenTls(plan, server, { runtime: () => this.runtime, registry: this.registry }).then((front) => ({ plan, server, front }));
     return new Promise<Bound>((resolve, reject) => {
