@@ -241,6 +241,8 @@ class UpstreamCall implements Exchange {
   #released = false;
   #heads = 0;
   #chunked = false;
+  /** Reading is paused because the response body is not being consumed (backpressure). */
+  #heldBack = false;
   #connectTimer: NodeJS.Timeout | null = null;
   #bytesRead = 0;
   #bytesWritten = 0;
@@ -288,7 +290,12 @@ class UpstreamCall implements Exchange {
 
   /** @internal */
   resumeBody(): void {
-    if (!this.#released) this.#socket.resume();
+    if (this.#released) return;
+    if (this.#heldBack) {
+      this.#heldBack = false;
+      if (this.#requestDone) this.#socket.setTimeout(timerDelay(this.#o.readTimeout));
+    }
+    this.#socket.resume();
   }
 
   /** @internal headers beyond the parser's first batch */
@@ -327,7 +334,14 @@ class UpstreamCall implements Exchange {
   /** @internal */
   body(chunk: Buffer): void {
     const res = this.#res;
-    if (res !== null && !this.#responseDone && !res.destroyed && !res.push(chunk)) this.#socket.pause();
+    if (res !== null && !this.#responseDone && !res.destroyed && !res.push(chunk)) {
+      // The client is slower than the upstream: reading stops until the body is drained. nginx
+      // times a read only while it waits for the upstream (proxy_read_timeout); a client that
+      // does not read is send_timeout's business.
+      this.#socket.pause();
+      this.#heldBack = true;
+      if (this.#requestDone) this.#socket.setTimeout(0);
+    }
   }
 
   /** @internal */

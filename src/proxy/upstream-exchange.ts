@@ -155,6 +155,16 @@ export function exchange(o: ExchangeOptions): Exchange {
       const socket = req.socket;
       res.once('end', () => socket?.end());
     }
+    // While the relay holds the body back (the client is slower), the read timer stops: nginx
+    // times a read only while it waits for the upstream; a client that does not read is
+    // send_timeout's business.
+    // (While the request body is still going out, the send timer stays.)
+    res.on('pause', () => {
+      if (req.writableFinished) req.setTimeout(0);
+    });
+    res.on('resume', () => {
+      if (req.writableFinished && !res.complete) req.setTimeout(timerDelay(o.readTimeout));
+    });
     settle({ kind: 'response', res });
   });
   req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {

@@ -48,6 +48,8 @@ export interface HttpsBackendOptions {
   /** Offer these ALPN protocols. @default ['http/1.1'] */
   readonly alpn?: string[];
   readonly maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** Answers requests instead of the echo (the request is recorded first). */
+  readonly handler?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 function handshakeOf(socket: TLSSocket): TlsHandshakeRecord {
@@ -102,6 +104,10 @@ export async function startHttpsBackend(options: HttpsBackendOptions): Promise<H
   };
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     record(req, false);
+    if (options.handler !== undefined) {
+      options.handler(req, res);
+      return;
+    }
     collectEchoReport(id, req, (report) => {
       const json = JSON.stringify(report);
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(json), 'X-Echo-Id': id });
