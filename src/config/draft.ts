@@ -48,6 +48,10 @@ export interface SettingsDraft {
   accessLogOff?: boolean;
   errorLogs?: ErrorLogTarget[];
   keepaliveTimeout?: number;
+  keepaliveHeader?: number;
+  clientHeaderTimeout?: number;
+  clientBodyTimeout?: number;
+  sendTimeout?: number;
   defaultType?: string;
   /** `ssl_*` directives written at this level (each inherited on its own). */
   ssl?: Partial<Mutable<SslSettings>>;

@@ -394,9 +394,16 @@ const CASES: readonly Case[] = [
     ],
   },
   {
-    name: 'keepalive_timeout header timeout is not implemented',
-    text: http('  keepalive_timeout 75s 60s;'),
-    problems: ['the header_timeout parameter of "keepalive_timeout" is not implemented in <inline>:3'],
+    // nginx reads the header_timeout in seconds only (ngx_parse_time with is_sec).
+    name: 'keepalive_timeout header timeout in milliseconds; client timeouts in the wrong place or malformed',
+    text: ws('    keepalive_timeout 75s 500ms;', '    client_body_timeout 5x;', '    send_timeout;', '    location / { client_header_timeout 5s; }'),
+    problems: [
+      '"keepalive_timeout" directive invalid value in <inline>:5',
+      '"client_body_timeout" directive invalid value in <inline>:6',
+      'invalid number of arguments in "send_timeout" directive in <inline>:7',
+      '"client_header_timeout" directive is not allowed here in <inline>:8',
+    ],
+    hints: { 0: 'Keep-Alive: timeout=' },
   },
 ];
 

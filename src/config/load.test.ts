@@ -210,6 +210,34 @@ test('inheritance: proxy_set_header, add_header, access_log replace per level; s
   assert.equal(s2.locations[0]!.settings.proxyReadTimeout, 60_000);
 });
 
+test('client timeouts: nginx defaults, inheritance, and keepalive_timeout\'s header value set with its timeout', async () => {
+  const config = await good(http(
+    '  client_header_timeout 10s;',
+    '  send_timeout 20s;',
+    '  keepalive_timeout 30s 25;',
+    '  server {',
+    '    listen 8080;',
+    '    client_body_timeout 5s;',
+    '    location /inherit { }',
+    '    location /own { send_timeout 1s; keepalive_timeout 40s; client_body_timeout 2m; }',
+    '  }',
+    '  server {',
+    '    listen 8081;',
+    '    client_header_timeout 3s;',
+    '  }',
+  ));
+  const h = config.http!;
+  const [s1, s2] = h.servers as [ServerConfig, ServerConfig];
+  const [inherit, own] = s1.locations as [LocationConfig, LocationConfig];
+  const pick = (s: ServerConfig['settings']) => [s.clientHeaderTimeout, s.clientBodyTimeout, s.sendTimeout, s.keepaliveTimeout, s.keepaliveHeader];
+  assert.deepEqual(pick(inherit.settings), [10_000, 5_000, 20_000, 30_000, 25]);
+  // A keepalive_timeout line without a second value sends no Keep-Alive header, as in nginx.
+  assert.deepEqual(pick(own.settings), [10_000, 120_000, 1_000, 40_000, 0]);
+  assert.deepEqual(pick(s2.settings), [3_000, 60_000, 20_000, 30_000, 25]);
+  const bare = await good(http('  server { listen 8080; }'));
+  assert.deepEqual(pick(bare.http!.servers[0]!.settings), [60_000, 60_000, 60_000, 75_000, 0]);
+});
+
 test('proxy_pass and return are not inherited; error_log defaults to the main level', async () => {
   const config = await good(lines(
     'error_log /var/log/sluice.log warn;',

@@ -77,6 +77,11 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     accessLogs: d.accessLogOff === true ? [] : d.accessLogs ?? parent.accessLogs,
     errorLogs: d.errorLogs ?? parent.errorLogs,
     keepaliveTimeout: d.keepaliveTimeout ?? parent.keepaliveTimeout,
+    // nginx's ngx_http_core_keepalive sets both values from one directive line.
+    keepaliveHeader: d.keepaliveTimeout === undefined ? parent.keepaliveHeader : d.keepaliveHeader ?? 0,
+    clientHeaderTimeout: d.clientHeaderTimeout ?? parent.clientHeaderTimeout,
+    clientBodyTimeout: d.clientBodyTimeout ?? parent.clientBodyTimeout,
+    sendTimeout: d.sendTimeout ?? parent.sendTimeout,
     defaultType: d.defaultType ?? parent.defaultType,
     ssl: mergeSsl(parent.ssl, d.ssl),
     http2: d.http2 ?? parent.http2,

@@ -273,6 +273,21 @@ export interface Settings {
   readonly errorLogs: readonly ErrorLogTarget[];
   /** `keepalive_timeout` for client connections. @default 75000 */
   readonly keepaliveTimeout: number;
+  /**
+   * The second `keepalive_timeout` value, in seconds: sent as `Keep-Alive: timeout=N` on
+   * keep-alive responses; 0 sends no Keep-Alive header (nginx's default). @default 0
+   */
+  readonly keepaliveHeader: number;
+  /**
+   * `client_header_timeout` (http, server): the longest a client may take to send a request head,
+   * counted from the connection (the first request) or from the first byte of the head (a
+   * keep-alive request); the default server of the address decides. @default 60000
+   */
+  readonly clientHeaderTimeout: number;
+  /** `client_body_timeout`: the longest wait between two reads of a request body. @default 60000 */
+  readonly clientBodyTimeout: number;
+  /** `send_timeout`: the longest a response write may wait for the client to read. @default 60000 */
+  readonly sendTimeout: number;
   /** `default_type`, used for `return` bodies. @default 'text/plain' */
   readonly defaultType: string;
   /** `ssl_*` settings of a server (http, server; each directive inherited on its own). */

@@ -19,6 +19,7 @@ import { handleH2WebSocket } from './h2-websocket.js';
 import { logContext, upstreamUrl } from './log-context.js';
 import { failRequest, guarded } from './guard.js';
 import type { FrontEndAnswer } from './guard.js';
+import { logSendTimeout, relayBody, watchBodyReads } from './client-timeouts.js';
 import { exchangeWithPeer } from './peer-exchange.js';
 import type { ExchangeResponse } from './peer-exchange.js';
 import { pickKey } from './proxy-route.js';
@@ -171,11 +172,18 @@ export function relayH2Response(
     up.resume();
     return true;
   }
-  up.on('data', (chunk: Buffer) => {
+  // send_timeout per stream: a client that stops reading (no WINDOW_UPDATE, or a blocked
+  // connection) holds the upstream back for at most that long between two writes.
+  relayBody(up, stream, stream, route.settings.sendTimeout, () => {
+    logSendTimeout(rt.errorLog(route.settings), ctx, upstreamUrl(route, peer, ctx));
+    if (!stream.destroyed) stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+  }, (chunk) => {
     ctx.bodyBytesSent += chunk.length;
     ctx.bytesSent += chunk.length;
   });
-  up.pipe(stream);
+  up.once('end', () => {
+    if (!stream.destroyed) stream.end();
+  });
   return true;
 }
 
@@ -190,11 +198,21 @@ async function proxyH2(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute,
     counting = true;
     stream.on('data', (chunk: Buffer) => void (ctx.bytesReceived += chunk.length));
   };
+  let bodyTimedOut = false;
   stream.once('close', () => {
     if (stream.writableFinished && stream.rstCode === h2.NGHTTP2_NO_ERROR) return;
     clientGone = true;
     current?.abort();
   });
+  if (hasBody) {
+    // client_body_timeout: the stream is reset (nginx terminates the request, 408 in the log).
+    const stopBodyTimer = watchBodyReads(stream, route.settings.clientBodyTimeout, () => {
+      bodyTimedOut = true;
+      if (!stream.headersSent) ctx.status = 408;
+      if (!stream.destroyed) stream.close(h2.NGHTTP2_CANCEL);
+    });
+    stream.once('close', stopBodyTimer);
+  }
   const tryPeer = async (peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<TryOutcome> => {
     let lateFailure = false;
     const failLate = (err: ProxyError): void => {
@@ -223,7 +241,7 @@ async function proxyH2(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute,
   }, pickKey(route, ctx, rt.vars));
   if (failure === null) return;
   if (failure.code === 'CLIENT_CLOSED' || clientGone) {
-    ctx.status = 499;
+    if (!bodyTimedOut) ctx.status = 499;
     return;
   }
   if (failure.code === 'NO_LIVE_UPSTREAMS') log.log('error', `${failure.message}${logContext(ctx)}`, ctx.conn.id);

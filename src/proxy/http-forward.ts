@@ -18,6 +18,7 @@ import { logContext, upstreamUrl } from './log-context.js';
 import { guarded } from './guard.js';
 import type { FrontEndAnswer } from './guard.js';
 import { headRefusal, isClosing, markClosing } from './h1-head-checks.js';
+import { logSendTimeout, relayBody, requestEnded, requestStarted, watchBodyReads } from './client-timeouts.js';
 
 /** Makes the request context for a request read by Node's HTTP server. */
 export function contextFor(rt: ProxyRuntime, req: IncomingMessage): RequestContext {
@@ -33,12 +34,14 @@ export function handleHttpRequest(rt: ProxyRuntime, req: IncomingMessage, res: S
   if (isClosing(socket)) return;
   const ctx = contextFor(rt, req);
   const sentBefore = socket.bytesWritten;
+  requestStarted(socket);
   res.once('close', () => {
     ctx.endMs = performance.now();
     ctx.bytesSent = socket.bytesWritten - sentBefore;
     ctx.bytesReceived = Math.max(0, socket.bytesRead - ctx.conn.readMark);
     ctx.conn.readMark = socket.bytesRead;
     if (!res.writableFinished && ctx.status === 0) ctx.status = 499;
+    requestEnded(socket, res.shouldKeepAlive ? (ctx.settings?.keepaliveTimeout ?? 0) : 0);
     rt.finish(ctx);
   });
   guarded(rt, ctx, () => h1Answer(res, ctx), () => routeHttp(rt, ctx, req, res));
@@ -70,6 +73,10 @@ function routeHttp(rt: ProxyRuntime, ctx: RequestContext, req: IncomingMessage, 
   // client pipelined after it).
   if (decision.settings.keepaliveTimeout === 0 || (decision.kind === 'error' && decision.status === 400)) res.shouldKeepAlive = false;
   if (!res.shouldKeepAlive) markClosing(socket);
+  // nginx sends `Keep-Alive: timeout=N` only for keepalive_timeout's second value, and only on
+  // a response that keeps the connection: Node writes it on exactly those from this field (the
+  // server's own keepAliveTimeout is 0, see client-timeouts.ts).
+  else if (decision.settings.keepaliveHeader > 0) (res as ServerResponse & { _keepAliveTimeout: number })._keepAliveTimeout = decision.settings.keepaliveHeader * 1000;
   if (decision.kind === 'error') {
     if (decision.log !== undefined) rt.errorLog(decision.settings).log('error', `${decision.log}${logContext(ctx)}`, ctx.conn.id);
     sendLocal(res, errorResponse(decision.status, decision.settings, ctx, rt.vars), ctx);
@@ -91,12 +98,23 @@ async function proxyHttp(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRout
   const hasBody = requestHasBody(ctx);
   let current: Exchange | null = null;
   let clientGone = false;
+  let bodyTimedOut = false;
   const onClientGone = (): void => {
     if (res.writableFinished) return;
     clientGone = true;
     current?.abort();
   };
   res.once('close', onClientGone);
+  if (hasBody) {
+    // nginx terminates a request whose body stalls past client_body_timeout: no response, the
+    // connection closed, 408 in the access log, nothing in the error log (checked against 1.22).
+    const stopBodyTimer = watchBodyReads(req, route.settings.clientBodyTimeout, () => {
+      bodyTimedOut = true;
+      if (!res.headersSent) ctx.status = 408;
+      res.destroy();
+    });
+    res.once('close', stopBodyTimer);
+  }
 
   const tryPeer = async (peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<TryOutcome> => {
     // The response head went out: a failure now can only close the client connection (a chunked
@@ -134,14 +152,19 @@ async function proxyHttp(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRout
       res.destroy();
       return { ok: true };
     }
-    up.on('data', (chunk: Buffer) => void (ctx.bodyBytesSent += chunk.length));
+    // A client that stops reading holds the upstream back (backpressure) for at most send_timeout
+    // between two writes; it is the client that timed out, not the upstream (nginx's wording).
+    relayBody(up, res, req.socket, route.settings.sendTimeout, () => {
+      logSendTimeout(log, ctx, upstreamUrl(route, peer, ctx));
+      res.destroy();
+    }, (chunk) => void (ctx.bodyBytesSent += chunk.length));
     up.once('end', () => {
       attempt.responseTime = performance.now() - ctx.startMs;
       release();
+      if (!res.destroyed) res.end();
     });
     up.once('close', release);
     up.once('aborted', () => failLate(new ProxyError('UPSTREAM_RESET')));
-    up.pipe(res);
     return { ok: true };
   };
 
@@ -150,7 +173,7 @@ async function proxyHttp(rt: ProxyRuntime, ctx: RequestContext, route: ProxyRout
   }, pickKey(route, ctx, rt.vars));
   if (failure === null) return;
   if (failure.code === 'CLIENT_CLOSED' || clientGone) {
-    ctx.status = 499;
+    if (!bodyTimedOut) ctx.status = 499;
     return;
   }
   if (failure.code === 'NO_LIVE_UPSTREAMS') log.log('error', `${failure.message}${logContext(ctx)}`, ctx.conn.id);

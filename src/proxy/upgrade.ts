@@ -25,6 +25,7 @@ import type { Exchange, UpstreamMessage } from './upstream-exchange.js';
 import type { SwitchedExchange } from './peer-exchange.js';
 import type { ForwardMode } from './upstream-request.js';
 import { nativeTunnels } from './native-tunnels.js';
+import { logSendTimeout, relayBody } from './client-timeouts.js';
 import { headRefusal } from './h1-head-checks.js';
 import { Tunnel } from './ws-tunnel.js';
 
@@ -247,13 +248,16 @@ async function proxyOnSocket(
     ctx.bytesSent += Buffer.byteLength(headBytes);
     socket.write(headBytes);
     const noBody = ctx.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
-    up.on('data', (chunk: Buffer) => {
-      if (noBody) return;
-      ctx.bodyBytesSent += chunk.length;
-      ctx.bytesSent += chunk.length;
-      if (!socket.write(chunk)) up.pause();
-    });
-    socket.on('drain', () => up.resume());
+    if (noBody) up.resume();
+    else {
+      relayBody(up, socket, socket, route.settings.sendTimeout, () => {
+        logSendTimeout(log, ctx, upstreamUrl(route, peer, ctx));
+        socket.destroy();
+      }, (chunk) => {
+        ctx.bodyBytesSent += chunk.length;
+        ctx.bytesSent += chunk.length;
+      });
+    }
     up.once('end', () => {
       attempt.responseTime = performance.now() - ctx.startMs;
       release();

@@ -19,6 +19,7 @@ import { listenTls } from './tls-listener.js';
 import type { TlsFrontend } from './tls-listener.js';
 import { timerDelay } from '../core/timers.js';
 import { events } from '../observability/events.js';
+import { HEADER_CHECK_INTERVAL_MS, headerTimeoutLog, onHttpSocketTimeout } from '../proxy/client-timeouts.js';
 import { isClosing, parseErrorRefusal } from '../proxy/h1-head-checks.js';
 import type { Tunnel } from '../proxy/ws-tunnel.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/ws-tunnel.js';
@@ -59,10 +60,9 @@ interface Bound {
   readonly front?: TlsFrontend;
 }
 
-/** Node's HTTP parser errors, answered the way nginx answers a bad request. */
-function clientErrorStatus(err: NodeJS.ErrnoException): number {
-  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT') return 408;
-  return 400;
+/** One Node HTTP server serves every listen key of a bind: the longest header timeout of them. */
+function headerTimeoutOf(runtime: Runtime, plan: BindPlan): number {
+  return timerDelay(Math.max(...plan.listenKeys.map((k) => runtime.clientHeaderTimeout(k))));
 }
 
 /**
@@ -112,11 +112,14 @@ export class ProxyServer {
   }
 
   #listen(plan: BindPlan, runtime: Runtime = this.runtime): Promise<Bound> {
-    const settings = runtime.config.http?.settings;
     const server = createServer({
       requestTimeout: 0,
-      headersTimeout: 60_000,
-      keepAliveTimeout: settings?.keepaliveTimeout ?? 75_000,
+      // client_header_timeout, looked for every HEADER_CHECK_INTERVAL_MS (Node: every 30 s).
+      headersTimeout: headerTimeoutOf(runtime, plan),
+      connectionsCheckingInterval: HEADER_CHECK_INTERVAL_MS,
+      // keepalive_timeout is Sluice's own timer (client-timeouts.ts); Node's would also send
+      // `Keep-Alive: timeout=N` on every response.
+      keepAliveTimeout: 0,
       // The router answers a missing or invalid Host with nginx's 400 page.
       requireHostHeader: false,
       noDelay: true,
@@ -159,6 +162,7 @@ export class ProxyServer {
       // CONNECT is for forward proxies; nginx answers it with 400.
       sendLocalRaw(socket, errorResponse(400, null, null, null), null);
     });
+    server.on('timeout', onHttpSocketTimeout);
     server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
       // A response already announced the end of this connection: what llhttp choked on after it
       // is not answered (the connection closes once that response is out).
@@ -167,9 +171,16 @@ export class ProxyServer {
         socket.destroy();
         return;
       }
+      const where = `, client: ${socket.remoteAddress ?? ''}, server: ${plan.key}`;
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+        // client_header_timeout: nginx closes without an answer (ngx_http_read_request_header).
+        this.runtime.mainLog.log('info', `${headerTimeoutLog(socket, this.registry.peek(socket)?.readMark ?? 0)}${where}`);
+        socket.destroy();
+        return;
+      }
       const refusal = parseErrorRefusal(err);
-      this.runtime.mainLog.log('info', `${refusal?.log ?? `client sent invalid request (${err.code ?? err.message}) while reading client request headers`}, client: ${socket.remoteAddress ?? ''}, server: ${plan.key}`);
-      sendLocalRaw(socket, errorResponse(refusal?.status ?? clientErrorStatus(err), null, null, null), null);
+      this.runtime.mainLog.log('info', `${refusal?.log ?? `client sent invalid request (${err.code ?? err.message}) while reading client request headers`}${where}`);
+      sendLocalRaw(socket, errorResponse(refusal?.status ?? 400, null, null, null), null);
     });
     if (plan.tls) return listenTls(plan, server, { runtime: () => this.runtime, registry: this.registry }).then((front) => ({ plan, server, front }));
     return new Promise<Bound>((resolve, reject) => {
@@ -224,7 +235,7 @@ export class ProxyServer {
       if (plan) {
         b.plan = plan;
         if (b.front) b.front.plan = plan;
-        b.server.keepAliveTimeout = config.http?.settings.keepaliveTimeout ?? b.server.keepAliveTimeout;
+        b.server.headersTimeout = headerTimeoutOf(next, plan);
       } else {
         b.server.close();
         b.front?.close();

@@ -73,6 +73,15 @@ export class Runtime implements ProxyRuntime {
     }
   }
 
+  /**
+   * client_header_timeout for connections to a listen key: nginx reads the head before it knows
+   * the virtual server, so the default server of the address decides.
+   */
+  clientHeaderTimeout(listenKey: string): number {
+    const routes = this.routes.get(listenKey);
+    return routes?.group.defaultServer.settings.clientHeaderTimeout ?? this.config.http?.settings.clientHeaderTimeout ?? 60_000;
+  }
+
   proxyRoute(location: LocationConfig): ProxyRoute {
     return this.#proxyRoutes.get(location) as ProxyRoute;
   }

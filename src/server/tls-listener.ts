@@ -22,9 +22,14 @@ import type { BindInfo, ConnectionRegistry } from './connections.js';
 import { Http2Connections } from './http2-listener.js';
 import type { Runtime } from './runtime.js';
 import { serverContextOptions, tlsContextsFor } from './tls-contexts.js';
+import { timerDelay } from '../core/timers.js';
+import { HEADER_CHECK_INTERVAL_MS } from '../proxy/client-timeouts.js';
 
-/** nginx's client_header_timeout (60 s): the longest a client may take to start and finish a handshake. */
-export const HANDSHAKE_TIMEOUT_MS = 60_000;
+/**
+ * The TLS servers' own handshake limit, a backstop: each connection has the client_header_timeout
+ * of its address's default server to send a first byte and finish the handshake (`#onConnection`).
+ */
+const HANDSHAKE_TIMEOUT_MS = 60_000;
 
 /** The ALPN protocols Sluice speaks over HTTP/1 (nginx offers the same). */
 const HTTP1_ALPN = ['http/1.1', 'http/1.0'];
@@ -37,6 +42,10 @@ export interface TlsFrontendDeps {
 }
 
 function noop(): void {}
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
+}
 
 /** SSLv3/TLS handshake record, or an SSLv2-compatible ClientHello (high bit set). */
 function looksLikeTls(first: number): boolean {
@@ -59,13 +68,15 @@ export class TlsFrontend {
   readonly #tls = new Map<string, { server: TlsServer; runtime: Runtime }>();
   /** Connections not handed over yet (sniffing or handshaking), destroyed by destroy(). */
   readonly #pending = new Set<Socket>();
+  /** The client_header_timeout timer of each connection in its TLS handshake. */
+  readonly #handshakeDeadline = new WeakMap<Socket, NodeJS.Timeout>();
 
   constructor(plan: BindPlan, http: HttpServer, deps: TlsFrontendDeps) {
     this.plan = plan;
     this.#http = http;
     this.#deps = deps;
     this.net = createNetServer({ noDelay: true }, (raw) => this.#onConnection(raw));
-    this.#plain = createDetachedHttpServer();
+    this.#plain = createDetachedHttpServer(deps.runtime().clientHeaderTimeout(plan.key));
     this.#plain.on('request', (req: IncomingMessage, res: ServerResponse) => answerPlainHttpOnTlsPort(deps.runtime(), req, res));
     this.#plain.on('upgrade', (req: IncomingMessage, socket: Socket) => answerPlainUpgradeOnTlsPort(deps.runtime(), req, socket));
     this.#plain.on('connect', (req: IncomingMessage, socket: Socket) => answerPlainUpgradeOnTlsPort(deps.runtime(), req, socket));
@@ -129,16 +140,21 @@ export class TlsFrontend {
   #onConnection(raw: Socket): void {
     raw.on('error', noop);
     this.#pending.add(raw);
-    raw.once('close', () => this.#pending.delete(raw));
-    raw.setTimeout(HANDSHAKE_TIMEOUT_MS, () => raw.destroy());
+    // nginx's client_header_timeout runs from the accept through the handshake (and on to the end
+    // of the request head, which the HTTP server times from the hand-over).
+    const key = this.#listenKey(raw);
+    const deadline = setTimeout(destroySocket, timerDelay(this.#deps.runtime().clientHeaderTimeout(key)), raw);
+    raw.once('close', () => {
+      clearTimeout(deadline);
+      this.#pending.delete(raw);
+    });
     raw.once('data', (chunk: Buffer) => {
       raw.pause();
       raw.unshift(chunk);
-      raw.setTimeout(0);
-      const key = this.#listenKey(raw);
       const rt = this.#deps.runtime();
       const sslKey = (rt.config.http?.servers ?? []).some((s) => s.listens.some((l) => l.key === key && l.ssl));
       if (!sslKey) {
+        clearTimeout(deadline);
         this.#pending.delete(raw);
         this.#http.emit('connection', raw);
         raw.resume();
@@ -146,12 +162,14 @@ export class TlsFrontend {
       }
       if (!looksLikeTls(chunk[0]!)) {
         // nginx: "client sent plain HTTP request to HTTPS port"; answered once the request is read.
+        clearTimeout(deadline);
         this.#pending.delete(raw);
         if (!this.#accept(raw, false)) return;
         this.#plain.emit('connection', raw);
         raw.resume();
         return;
       }
+      this.#handshakeDeadline.set(raw, deadline);
       this.#tlsServer(key, rt).emit('connection', raw);
     });
   }
@@ -209,7 +227,10 @@ export class TlsFrontend {
 
   #onSecure(socket: TLSSocket, key: string): void {
     const raw = (socket as TLSSocket & { _parent?: Socket })._parent;
-    if (raw !== undefined) this.#pending.delete(raw);
+    if (raw !== undefined) {
+      this.#pending.delete(raw);
+      clearTimeout(this.#handshakeDeadline.get(raw));
+    }
     socket.on('error', noop);
     if (socket.alpnProtocol === 'h2') {
       if (this.#accept(socket, true, false)) this.#h2.serve(socket, key);
@@ -220,8 +241,11 @@ export class TlsFrontend {
 }
 
 /** An HTTP/1 server that never listens: it parses what a TlsFrontend hands it. */
-export function createDetachedHttpServer(): HttpServer {
-  return createHttpServer({ requestTimeout: 0, headersTimeout: HANDSHAKE_TIMEOUT_MS, requireHostHeader: false, noDelay: true });
+export function createDetachedHttpServer(headersTimeout: number): HttpServer {
+  return createHttpServer({
+    requestTimeout: 0, headersTimeout: timerDelay(headersTimeout), connectionsCheckingInterval: HEADER_CHECK_INTERVAL_MS,
+    keepAliveTimeout: 0, requireHostHeader: false, noDelay: true,
+  });
 }
 
 /** nginx's wording for a failed bind(). */

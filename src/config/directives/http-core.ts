@@ -1,6 +1,6 @@
 /**
  * ngx_http_core_module: `server`, `listen`, `server_name`, `location`, `keepalive_timeout`,
- * `default_type`.
+ * `client_header_timeout`, `client_body_timeout`, `send_timeout`, `default_type`.
  */
 import { hostname } from 'node:os';
 import { splitHostPort, parsePort } from '../address.js';
@@ -9,7 +9,8 @@ import { locOf } from '../build-context.js';
 import type { LocationDraft, Scope, ServerDraft } from '../draft.js';
 import type { Directive } from '../parser.js';
 import type { LocationModifier, ServerName } from '../types.js';
-import { ONE_OR_MORE, TAKE1, TAKE12, HTTP_SERVER_LOCATION, settingsOf, type DirectiveSpec } from './table.js';
+import { parseDuration } from '../units.js';
+import { ONE_OR_MORE, TAKE1, TAKE12, HTTP_SERVER_LOCATION, durationSetting, settingsOf, type DirectiveSpec } from './table.js';
 
 /** nginx `listen` parameters Sluice does not implement yet (name before any `=`). */
 const PLANNED_LISTEN_PARAMS: ReadonlyMap<string, string> = new Map([
@@ -198,15 +199,29 @@ export const httpCoreDirectives: readonly DirectiveSpec[] = [
   {
     name: 'keepalive_timeout', contexts: HTTP_SERVER_LOCATION, args: TAKE12,
     handle(d, scope, cx) {
-      if (d.args.length === 2) {
-        cx.problem('the header_timeout parameter of "keepalive_timeout" is not implemented', d,
-          'Sluice does not send a "Keep-Alive: timeout=" header; remove the second value');
-        return;
-      }
       const v = cx.duration(d, d.args[0]!);
       if (v !== null) settingsOf(scope).keepaliveTimeout = v;
+      if (d.args.length === 1) return;
+      // nginx reads header_timeout in whole seconds (ngx_parse_time with is_sec): "500ms" is invalid.
+      const header = parseDuration(d.args[1]!, true);
+      if (header === null) {
+        cx.problem(`"${d.name}" directive invalid value`, d, `"${d.args[1]!}" is not a duration in seconds ("60s", "1m"); it is sent as "Keep-Alive: timeout=SECONDS"`);
+        return;
+      }
+      settingsOf(scope).keepaliveHeader = Math.floor(header / 1000);
     },
   },
+  // nginx reads the request head before it knows the virtual server, so the default server's
+  // value (or the http one) is the one that counts; hence no location context.
+  {
+    name: 'client_header_timeout', contexts: ['http', 'server'], args: TAKE1,
+    handle(d, scope, cx) {
+      const v = cx.duration(d, d.args[0]!);
+      if (v !== null) settingsOf(scope).clientHeaderTimeout = v;
+    },
+  },
+  durationSetting('client_body_timeout', 'clientBodyTimeout'),
+  durationSetting('send_timeout', 'sendTimeout'),
   {
     name: 'default_type', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
     handle(d, scope) {
