@@ -97,6 +97,25 @@ export interface TimedStream {
   removeListener(event: 'timeout', listener: () => void): unknown;
 }
 
+/** nginx's lingering_timeout: how long a connection Sluice has ended waits for the client's FIN. */
+export const LINGERING_TIMEOUT_MS = 5_000;
+
+/**
+ * nginx's lingering close for a connection Sluice ends after an answer (its FIN is sent): the
+ * client has LINGERING_TIMEOUT_MS to close its side, then the socket is destroyed. Node's HTTP
+ * sockets allow half-open connections, so without this a client that never closes would hold its
+ * worker_connections slot for good after an error page.
+ */
+export function lingeringClose(socket: Socket): void {
+  if (socket.destroyed) return;
+  const timer = setTimeout(destroySocket, LINGERING_TIMEOUT_MS, socket);
+  socket.once('close', () => clearTimeout(timer));
+}
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
+}
+
 /**
  * `send_timeout` for one response: armed while a write to the client waits for the client to read
  * (the relay is paused on backpressure); every write the socket completes restarts it (the

@@ -8,6 +8,7 @@ import { sendableHeaderValue } from './header-value.js';
 import { httpDate } from './http-date.js';
 import { appendAddHeaders, rememberSent } from './response-headers.js';
 import { stripPort } from './variables.js';
+import { lingeringClose } from './client-timeouts.js';
 
 /** A response Sluice makes itself (a `return`, an error page). */
 export interface LocalResponse {
@@ -103,4 +104,5 @@ export function sendLocalRaw(socket: Socket, r: LocalResponse, ctx: RequestConte
     ctx.bytesSent += Buffer.byteLength(head) + body.length;
   }
   socket.end(ctx?.method === 'HEAD' ? head : Buffer.concat([Buffer.from(head, 'latin1'), body]));
+  lingeringClose(socket);
 }

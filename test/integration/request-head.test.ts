@@ -5,10 +5,14 @@
  * row that differs says so (docs/differences-from-nginx.md).
  */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { test } from 'node:test';
+import { LINGERING_TIMEOUT_MS } from '../../src/proxy/client-timeouts.js';
 import { startHttpBackend } from '../helpers/backends.js';
+import { recorderFor } from '../helpers/byte-recorder.js';
 import { startTestProxy } from '../helpers/proxy.js';
-import { completeResponse, headerValue, rawRequest, readUntil, wsHandshakeRequest } from '../helpers/raw-client.js';
+import { completeResponse, headerValue, parseResponseHead, rawRequest, readUntil, waitForBytes, wsHandshakeRequest } from '../helpers/raw-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 interface Row {
   readonly name: string;
@@ -125,4 +129,23 @@ http {
   const named = backend.requests.find((q) => q.url === '/' && q.headers['host'] === 'internal.example');
   assert.ok(named, 'http://internal.example/ went to the internal.example server with its host');
   assert.equal(backend.requests.some((q) => q.headers['host'] === 'user'), false, 'no request went upstream as "Host: user"');
+});
+
+test('a client that never closes after a refusal loses the connection after nginx\'s lingering timeout: its slot comes back', async (t) => {
+  const proxy = await startTestProxy(`
+events { worker_connections 1; }
+http { server { listen 127.0.0.1:0; return 200 "ok"; } }`, { t });
+  // Half-open capable, and never ends its side: a client that takes the FIN and stays.
+  const holder = connect({ port: proxy.port, host: '127.0.0.1', allowHalfOpen: true });
+  t.after(() => holder.destroy());
+  recorderFor(holder);
+  holder.write('GET / HTTP/3.0\r\nHost: a\r\n\r\n');
+  await waitForBytes(holder, (b) => completeResponse(b) !== null);
+  assert.equal(parseResponseHead(recorderFor(holder).all).statusCode, 505);
+  const refused = await rawRequest(proxy.port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', { until: 'close' });
+  assert.equal(refused.head?.statusCode, 503, 'the held connection takes the only slot');
+  const started = Date.now();
+  await waitFor(async () => (await rawRequest(proxy.port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', { until: 'close' })).head?.statusCode === 200 || null,
+    { what: 'the slot to come back', timeoutMs: LINGERING_TIMEOUT_MS + 5000, intervalMs: 250 });
+  assert.ok(Date.now() - started >= LINGERING_TIMEOUT_MS - 1000, 'the client had its lingering time');
 });
