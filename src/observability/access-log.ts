@@ -1,6 +1,6 @@
 import type { AccessLogTarget, ComplexValue, LogFormat } from '../config/types.js';
-import type { RequestContext } from '../proxy/request-context.js';
-import type { Variables, VariableGetter } from '../proxy/variables.js';
+import type { RequestContext } from '../proxy/context/request-context.js';
+import type { Variables, VariableGetter } from '../proxy/context/variables.js';
 import type { LogFiles, LogSink } from './log-files.js';
 
 type Piece = string | VariableGetter;

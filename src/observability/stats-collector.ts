@@ -10,8 +10,8 @@ import type { Socket } from 'node:net';
 import type { Config, ServerConfig } from '../config/types.js';
 import { SLUICE_VERSION } from '../core/version.js';
 import { events } from './events.js';
-import type { ConnInfo, RequestContext } from '../proxy/request-context.js';
-import type { Tunnel } from '../proxy/ws-tunnel.js';
+import type { ConnInfo, RequestContext } from '../proxy/context/request-context.js';
+import type { Tunnel } from '../proxy/tunnel/socket-tunnel.js';
 import type { Peer } from '../upstream/peer.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import {

@@ -8,7 +8,7 @@
  */
 import type { AccessRule } from '../config/types.js';
 import { inNetwork, parseIp, unmapIPv4 } from '../core/cidr.js';
-import type { ConnInfo } from '../proxy/request-context.js';
+import type { ConnInfo } from '../proxy/context/request-context.js';
 
 interface ClientAddr {
   readonly family: 4 | 6 | null;

@@ -1,6 +1,6 @@
 import type { AdminHandler, Listen, ReturnAction, ServerConfig, Settings } from '../config/types.js';
 import { events } from '../observability/events.js';
-import type { RequestContext } from '../proxy/request-context.js';
+import type { RequestContext } from '../proxy/context/request-context.js';
 import { accessDenied } from './access.js';
 import { LocationLevel } from './locations.js';
 import { ServerGroup } from './server-select.js';

@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net';
 import type { ProxyStats } from '../observability/stats-collector.js';
-import type { ConnInfo } from '../proxy/request-context.js';
-import { sslInfoOf } from '../proxy/ssl-info.js';
-import type { Tunnel } from '../proxy/ws-tunnel.js';
+import type { ConnInfo } from '../proxy/context/request-context.js';
+import { sslInfoOf } from '../proxy/context/ssl-info.js';
+import type { Tunnel } from '../proxy/tunnel/socket-tunnel.js';
 import type { ListenerRoutes } from '../routing/router.js';
 
 /** The socket a connection was accepted on: its bind key and the port the config asked for. */

@@ -1,15 +1,15 @@
 /**
  * HTTP/2 client connections (`listen ... ssl http2`, `http2 on`): a TLS connection whose ALPN chose
  * h2 becomes a server session here. The session advertises SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC
- * 8441, WebSockets over HTTP/2) and nginx's stream limit; each stream is a request for h2-forward.
+ * 8441, WebSockets over HTTP/2) and nginx's stream limit; each stream is a request for h2-request.
  * An idle session (no open stream for `keepalive_timeout`) is closed with GOAWAY, as nginx does.
  */
 import { performServerHandshake } from 'node:http2';
 import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { timerDelay } from '../core/timers.js';
-import { h2Answer, handleH2Stream } from '../proxy/h2-forward.js';
-import { failRequest } from '../proxy/guard.js';
+import { h2Answer, handleH2Stream } from '../proxy/front/h2-request.js';
+import { failRequest } from '../proxy/session/guard.js';
 import type { ConnectionRegistry } from './connections.js';
 import type { Runtime } from './runtime.js';
 

@@ -1,5 +1,5 @@
 import type { Config } from '../config/types.js';
-import type { Tunnel } from '../proxy/ws-tunnel.js';
+import type { Tunnel } from '../proxy/tunnel/socket-tunnel.js';
 import { formatAddr } from '../upstream/peer.js';
 
 /** "upstream|address" for every server of every upstream (implicit ones included). */

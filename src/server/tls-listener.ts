@@ -14,8 +14,8 @@ import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
-import { answerPlainHttpOnTlsPort, answerPlainUpgradeOnTlsPort } from '../proxy/tls-refusals.js';
-import { errorResponse, sendLocalRaw } from '../proxy/respond.js';
+import { answerPlainHttpOnTlsPort, answerPlainUpgradeOnTlsPort } from '../proxy/front/tls-refusals.js';
+import { errorResponse, sendLocalRaw } from '../proxy/answer/respond.js';
 import type { BindPlan } from './binds.js';
 import { addressKey } from './connections.js';
 import type { BindInfo, ConnectionRegistry } from './connections.js';
@@ -23,7 +23,7 @@ import { Http2Connections } from './http2-listener.js';
 import type { Runtime } from './runtime.js';
 import { serverContextOptions, tlsContextsFor } from './tls-contexts.js';
 import { timerDelay } from '../core/timers.js';
-import { HEADER_CHECK_INTERVAL_MS } from '../proxy/client-timeouts.js';
+import { HEADER_CHECK_INTERVAL_MS } from '../proxy/front/client-timeouts.js';
 
 /**
  * The TLS servers' own handshake limit, a backstop: each connection has the client_header_timeout

@@ -12,7 +12,7 @@ import { request } from 'node:http';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { nativeAddonProblem, tunnelAddon } from '../../src/core/native-addon.js';
-import { nativeTunnels } from '../../src/proxy/native-tunnels.js';
+import { nativeTunnels } from '../../src/proxy/tunnel/native-tunnels.js';
 import { Opcode } from '../../src/websocket/opcodes.js';
 import { startHttpBackend } from '../helpers/backends.js';
 import { recorderFor } from '../helpers/byte-recorder.js';

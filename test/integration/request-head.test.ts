@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { test } from 'node:test';
-import { LINGERING_TIMEOUT_MS } from '../../src/proxy/client-timeouts.js';
+import { LINGERING_TIMEOUT_MS } from '../../src/proxy/front/client-timeouts.js';
 import { startHttpBackend } from '../helpers/backends.js';
 import { recorderFor } from '../helpers/byte-recorder.js';
 import { startTestProxy } from '../helpers/proxy.js';

@@ -1,5 +1,5 @@
 /**
- * Sluice's own HTTP/1.1 client for plain-TCP upstreams (src/proxy/upstream-client.ts), where it
+ * Sluice's own HTTP/1.1 client for plain-TCP upstreams (src/proxy/client/lean-client.ts), where it
  * must do what http.request did and what nginx does: the head goes out exactly as built, 1xx
  * answers are skipped, close-delimited bodies end at the FIN, an idle cached connection that the
  * server closes or that times out is never used again, a connection that sent more than its one
@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { UPSTREAM_CLIENT, loadInternals } from '../../src/proxy/upstream-client.js';
+import { UPSTREAM_CLIENT, loadInternals } from '../../src/proxy/client/lean-client.js';
 import { startRawBackend, type RawConnection } from '../helpers/backends.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { rawRequest } from '../helpers/raw-client.js';

@@ -4,7 +4,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import type { RequestContext } from '../../src/proxy/request-context.js';
+import type { RequestContext } from '../../src/proxy/context/request-context.js';
 import { FrameParser, type Frame } from '../../src/websocket/frame-parser.js';
 import { Opcode } from '../../src/websocket/opcodes.js';
 import { startRawBackend, type RawBackend, type RawConnection } from '../helpers/backends.js';

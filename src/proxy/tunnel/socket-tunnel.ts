@@ -1,9 +1,9 @@
 import type { Socket } from 'node:net';
-import { timerDelay } from '../core/timers.js';
-import { FrameCursor } from '../websocket/frame-cursor.js';
-import { encodeClose } from '../websocket/frame-writer.js';
+import { timerDelay } from '../../core/timers.js';
+import { FrameCursor } from '../../websocket/frame-cursor.js';
+import { encodeClose } from '../../websocket/frame-writer.js';
 import type { NativeTunnels } from './native-tunnels.js';
-import type { RequestContext } from './request-context.js';
+import type { RequestContext } from '../context/request-context.js';
 
 /** What a tunnel reports when both of its sockets are gone. */
 export type TunnelEnd = (tunnel: Tunnel, reason: string) => void;

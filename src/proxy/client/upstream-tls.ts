@@ -11,14 +11,14 @@ import { Agent as HttpsAgent } from 'node:https';
 import { isIP, connect as netConnect } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect } from 'node:tls';
 import type { ConnectionOptions, PeerCertificate } from 'node:tls';
-import type { SockAddr, UpstreamTls } from '../config/types.js';
-import { ProxyError } from '../core/errors.js';
-import { protocolOptions } from '../core/tls-versions.js';
-import type { UpstreamPool } from '../upstream/pool.js';
-import type { ProxyRoute } from './proxy-route.js';
-import type { RequestContext } from './request-context.js';
-import { VERIFY_ERROR_TEXT } from './ssl-info.js';
-import type { Variables } from './variables.js';
+import type { SockAddr, UpstreamTls } from '../../config/types.js';
+import { ProxyError } from '../../core/errors.js';
+import { protocolOptions } from '../../core/tls-versions.js';
+import type { UpstreamPool } from '../../upstream/pool.js';
+import type { ProxyRoute } from '../session/proxy-route.js';
+import type { RequestContext } from '../context/request-context.js';
+import { VERIFY_ERROR_TEXT } from '../context/ssl-info.js';
+import type { Variables } from '../context/variables.js';
 
 /** The TLS side of one upstream request: the location's settings and the name evaluated for it. */
 export interface UpstreamTlsRequest {

@@ -1,8 +1,8 @@
-import type { Settings } from '../config/types.js';
-import type { RequestContext } from './request-context.js';
-import type { ProxyRoute } from './proxy-route.js';
-import type { Variables } from './variables.js';
-import type { Peer } from '../upstream/peer.js';
+import type { Settings } from '../../config/types.js';
+import type { RequestContext } from '../context/request-context.js';
+import type { ProxyRoute } from '../session/proxy-route.js';
+import type { Variables } from '../context/variables.js';
+import type { Peer } from '../../upstream/peer.js';
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
 import { sendableHeaderValue } from './header-value.js';
 

@@ -5,9 +5,9 @@
  * and keep-alive connections live in the upstream's {@link ConnectionCache}. A proxied request
  * costs about half the CPU it did through ClientRequest, Agent and IncomingMessage
  * (docs/benchmarks.md, "HTTP floor"). `proxy_pass https://` keeps the `http.request` path
- * (upstream-exchange.ts), as does everything when Node's parser cannot be loaded.
+ * (node-client.ts), as does everything when Node's parser cannot be loaded.
  *
- * The exchange's contract is the same as upstream-exchange.ts's: connect under the connect
+ * The exchange's contract is the same as node-client.ts's: connect under the connect
  * timeout, send the head and stream the body under the send timeout, wait for the response head
  * (and between body reads) under the read timeout; every failure is a ProxyError value.
  */
@@ -18,10 +18,10 @@ import { IncomingMessage } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Readable as ReadableType } from 'node:stream';
-import { ProxyError, toProxyError } from '../core/errors.js';
-import { timerDelay } from '../core/timers.js';
-import type { ConnectionCache } from '../upstream/connection-cache.js';
-import type { Exchange, ExchangeOptions, ExchangeResult } from './upstream-exchange.js';
+import { ProxyError, toProxyError } from '../../core/errors.js';
+import { timerDelay } from '../../core/timers.js';
+import type { ConnectionCache } from '../../upstream/connection-cache.js';
+import type { Exchange, ExchangeOptions, ExchangeResult } from './node-client.js';
 
 interface HttpParser {
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
@@ -59,7 +59,7 @@ const kParser = Symbol('sluice.parser');
  * `_http_common`'s HTTPParser (llhttp) and IncomingMessage's `_addHeaderLine` are internal to
  * Node: if any piece this client calls is missing or changed shape in this Node, or the
  * environment says `SLUICE_UPSTREAM_CLIENT=node`, every request goes through `http.request`
- * (upstream-exchange.ts) from the start, rather than failing in the middle of one.
+ * (node-client.ts) from the start, rather than failing in the middle of one.
  */
 export function loadInternals(env: NodeJS.ProcessEnv = process.env): LeanInternals | null {
   if (env['SLUICE_UPSTREAM_CLIENT'] === 'node') return null;

@@ -1,12 +1,12 @@
 import type { Socket } from 'node:net';
-import type { LocationConfig, Settings } from '../config/types.js';
-import type { ErrorLog } from '../observability/error-log.js';
-import type { ProxyStats } from '../observability/stats-collector.js';
-import type { ListenerRoutes } from '../routing/router.js';
-import type { ConnInfo, RequestContext } from './request-context.js';
+import type { LocationConfig, Settings } from '../../config/types.js';
+import type { ErrorLog } from '../../observability/error-log.js';
+import type { ProxyStats } from '../../observability/stats-collector.js';
+import type { ListenerRoutes } from '../../routing/router.js';
+import type { ConnInfo, RequestContext } from '../context/request-context.js';
 import type { ProxyRoute } from './proxy-route.js';
-import type { Tunnel, TunnelHost } from './ws-tunnel.js';
-import type { Variables } from './variables.js';
+import type { Tunnel, TunnelHost } from '../tunnel/socket-tunnel.js';
+import type { Variables } from '../context/variables.js';
 
 /** What the request handlers need from the runtime that owns them (one config generation). */
 export interface ProxyRuntime {

@@ -1,8 +1,13 @@
-import type { ComplexValue, LocationConfig, ProxyPass, Settings } from '../config/types.js';
-import type { UpstreamPool } from '../upstream/pool.js';
-import type { PickKey } from './attempts.js';
-import type { RequestContext } from './request-context.js';
-import type { Variables } from './variables.js';
+import type { ComplexValue, LocationConfig, ProxyPass, Settings } from '../../config/types.js';
+import type { UpstreamPool } from '../../upstream/pool.js';
+import type { RequestContext } from '../context/request-context.js';
+import type { Variables } from '../context/variables.js';
+
+/** What the balancer keys on: ip_hash's client address or hash's KEY, and the sticky cookie. */
+export interface PickKey {
+  readonly key: string;
+  readonly sticky?: string | undefined;
+}
 
 export interface HeaderRuleCompiled {
   readonly name: string;

@@ -2,36 +2,36 @@
  * A request on an HTTP/2 client stream, proxied to an HTTP/1.1 upstream: the same routing, access
  * phase, local answers, attempt loop, header rules and response filters as HTTP/1.1 (the shared
  * pieces of http-forward), with the message mapped at both ends (h2-messages). Extended CONNECT
- * (RFC 8441 WebSockets) goes to h2-websocket.
+ * (RFC 8441 WebSockets) goes to h2-connect.
  */
 import { constants as h2 } from 'node:http2';
 import type { ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
-import type { AdminHandler, Settings } from '../config/types.js';
-import { ProxyError, messageWhile } from '../core/errors.js';
-import { adminResponse, wantsEvents } from '../admin/serve.js';
-import type { StatsSnapshot } from '../observability/stats.js';
-import type { Peer } from '../upstream/peer.js';
-import { runAttempts } from './attempts.js';
-import type { TryOutcome } from './attempts.js';
+import type { AdminHandler, Settings } from '../../config/types.js';
+import { ProxyError, messageWhile } from '../../core/errors.js';
+import { adminResponse, wantsEvents } from '../../admin/serve.js';
+import type { StatsSnapshot } from '../../observability/stats.js';
+import type { Peer } from '../../upstream/peer.js';
+import { runAttempts } from '../session/attempts.js';
+import type { TryOutcome } from '../session/attempts.js';
 import { h2Request, h2ResponseHeaders, headerBytes, sendLocalH2 } from './h2-messages.js';
-import { handleH2WebSocket } from './h2-websocket.js';
-import { logContext, upstreamUrl } from './log-context.js';
-import { failRequest, guarded } from './guard.js';
-import type { FrontEndAnswer } from './guard.js';
+import { handleH2WebSocket } from './h2-connect.js';
+import { logContext, upstreamUrl } from '../context/log-context.js';
+import { failRequest, guarded } from '../session/guard.js';
+import type { FrontEndAnswer } from '../session/guard.js';
 import { logSendTimeout, relayBody, watchBodyReads } from './client-timeouts.js';
-import { exchangeWithPeer } from './peer-exchange.js';
-import type { ExchangeResponse } from './peer-exchange.js';
-import { pickKey } from './proxy-route.js';
-import type { ProxyRoute } from './proxy-route.js';
-import type { ProxyRuntime } from './proxy-runtime.js';
-import { RequestContext } from './request-context.js';
-import type { UpstreamAttempt } from './request-context.js';
-import { errorResponse, returnResponse } from './respond.js';
-import { rememberSent } from './response-headers.js';
+import { exchangeWithPeer } from '../session/peer-exchange.js';
+import type { ExchangeResponse } from '../session/peer-exchange.js';
+import { pickKey } from '../session/proxy-route.js';
+import type { ProxyRoute } from '../session/proxy-route.js';
+import type { ProxyRuntime } from '../session/proxy-runtime.js';
+import { RequestContext } from '../context/request-context.js';
+import type { UpstreamAttempt } from '../context/request-context.js';
+import { errorResponse, returnResponse } from '../answer/respond.js';
+import { rememberSent } from '../headers/response-headers.js';
 import { clientCertRefusal, tlsRefusalPage } from './tls-refusals.js';
-import type { Exchange } from './upstream-exchange.js';
-import { NO_UPGRADE } from './upstream-request.js';
+import type { Exchange } from '../client/node-client.js';
+import { NO_UPGRADE } from '../headers/upstream-request.js';
 
 function noop(): void {}
 

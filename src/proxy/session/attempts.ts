@@ -1,10 +1,10 @@
-import { ProxyError } from '../core/errors.js';
-import { events } from '../observability/events.js';
-import type { Peer } from '../upstream/peer.js';
-import { recordFailure, recordSuccess } from '../upstream/peer.js';
-import type { RequestContext, UpstreamAttempt } from './request-context.js';
-import type { ProxyRoute } from './proxy-route.js';
-import { requestHasBody } from './upstream-request.js';
+import { ProxyError } from '../../core/errors.js';
+import { events } from '../../observability/events.js';
+import type { Peer } from '../../upstream/peer.js';
+import { recordFailure, recordSuccess } from '../../upstream/peer.js';
+import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
+import type { PickKey, ProxyRoute } from './proxy-route.js';
+import { requestHasBody } from '../context/request-context.js';
 
 /** How one try at one server ended. */
 export type TryOutcome =
@@ -38,12 +38,6 @@ export function retryAllowed(route: ProxyRoute, ctx: RequestContext, condition: 
   if (!sent) return true;
   if (requestHasBody(ctx)) return false;
   return !NON_IDEMPOTENT.has(ctx.method) || set.has('non_idempotent');
-}
-
-/** What the balancer keys on: ip_hash's client address or hash's KEY, and the sticky cookie. */
-export interface PickKey {
-  readonly key: string;
-  readonly sticky?: string | undefined;
 }
 
 const NO_KEY: PickKey = { key: '' };

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { ComplexValue, MapConfig } from '../config/types.js';
+import type { ComplexValue, MapConfig } from '../../config/types.js';
 import type { RequestContext } from './request-context.js';
-import { SLUICE_VERSION } from '../core/version.js';
-import { originForm } from '../routing/uri.js';
+import { SLUICE_VERSION } from '../../core/version.js';
+import { originForm } from '../../routing/uri.js';
 
 /** Reads one variable; `undefined` is nginx's "not found" (logged as "-", sent as ""). */
 export type VariableGetter = (ctx: RequestContext) => string | undefined;

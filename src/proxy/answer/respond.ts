@@ -1,14 +1,14 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { ReturnAction, Settings } from '../config/types.js';
-import type { RequestContext } from './request-context.js';
-import type { Variables } from './variables.js';
+import type { ReturnAction, Settings } from '../../config/types.js';
+import type { RequestContext } from '../context/request-context.js';
+import type { Variables } from '../context/variables.js';
 import { errorPage, reasonPhrase } from './error-page.js';
-import { sendableHeaderValue } from './header-value.js';
+import { sendableHeaderValue } from '../headers/header-value.js';
 import { httpDate } from './http-date.js';
-import { appendAddHeaders, rememberSent } from './response-headers.js';
-import { stripPort } from './variables.js';
-import { lingeringClose } from './client-timeouts.js';
+import { appendAddHeaders, rememberSent } from '../headers/response-headers.js';
+import { stripPort } from '../context/variables.js';
+import { lingeringClose } from '../front/client-timeouts.js';
 
 /** A response Sluice makes itself (a `return`, an error page). */
 export interface LocalResponse {

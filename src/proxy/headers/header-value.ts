@@ -1,4 +1,4 @@
-import { ProxyError } from '../core/errors.js';
+import { ProxyError } from '../../core/errors.js';
 
 /** What may not appear in a field value as Node writes it (RFC 9110 5.5: VCHAR, obs-text, SP, HTAB). */
 const NOT_PLAIN = /[^\t\x20-\x7e\x80-\xff]/;

@@ -14,11 +14,11 @@
  */
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { ERROR_CATALOG, ProxyError, messageWhile } from '../core/errors.js';
-import { timerDelay } from '../core/timers.js';
-import type { ErrorLog } from '../observability/error-log.js';
-import { logContext } from './log-context.js';
-import type { RequestContext } from './request-context.js';
+import { ERROR_CATALOG, ProxyError, messageWhile } from '../../core/errors.js';
+import { timerDelay } from '../../core/timers.js';
+import type { ErrorLog } from '../../observability/error-log.js';
+import { logContext } from '../context/log-context.js';
+import type { RequestContext } from '../context/request-context.js';
 
 /** How often expired request heads are looked for: client_header_timeout is precise to this. */
 export const HEADER_CHECK_INTERVAL_MS = 500;

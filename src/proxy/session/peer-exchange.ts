@@ -1,19 +1,19 @@
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { ProxyError } from '../core/errors.js';
-import type { Peer } from '../upstream/peer.js';
+import { ProxyError } from '../../core/errors.js';
+import type { Peer } from '../../upstream/peer.js';
 import { FAILURE_STATUSES, retryAllowed } from './attempts.js';
 import type { TryOutcome } from './attempts.js';
 import type { ProxyRoute } from './proxy-route.js';
 import type { ProxyRuntime } from './proxy-runtime.js';
-import type { RequestContext, UpstreamAttempt } from './request-context.js';
-import { exchange } from './upstream-exchange.js';
-import type { Exchange, ExchangeOptions, UpstreamMessage } from './upstream-exchange.js';
-import { leanExchange } from './upstream-client.js';
-import { buildUpstreamHead } from './upstream-request.js';
-import { relayHeaders } from './response-headers.js';
-import { upstreamTlsFor } from './upstream-tls.js';
-import type { ForwardMode } from './upstream-request.js';
+import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
+import { exchange } from '../client/node-client.js';
+import type { Exchange, ExchangeOptions, UpstreamMessage } from '../client/node-client.js';
+import { leanExchange } from '../client/lean-client.js';
+import { buildUpstreamHead } from '../headers/upstream-request.js';
+import { relayHeaders } from '../headers/response-headers.js';
+import { upstreamTlsFor } from '../client/upstream-tls.js';
+import type { ForwardMode } from '../headers/upstream-request.js';
 
 export interface PeerExchangeOptions {
   readonly rt: ProxyRuntime;

@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
-import { tunnelAddon } from '../core/native-addon.js';
-import type { NativeTunnelStats, TunnelAddon } from '../core/native-addon.js';
+import { tunnelAddon } from '../../core/native-addon.js';
+import type { NativeTunnelStats, TunnelAddon } from '../../core/native-addon.js';
 
 /** Tunnels the addon can hold at once in one process (two descriptors each: far above the open-file limit). */
 export const NATIVE_SLOTS = 65_536;

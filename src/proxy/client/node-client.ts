@@ -2,18 +2,18 @@ import { request } from 'node:http';
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { ProxyError, toProxyError } from '../core/errors.js';
-import { timerDelay } from '../core/timers.js';
-import type { Peer } from '../upstream/peer.js';
-import type { UpstreamPool } from '../upstream/pool.js';
-import type { UpstreamAttempt } from './request-context.js';
-import type { UpstreamRequestHead } from './upstream-request.js';
+import { ProxyError, toProxyError } from '../../core/errors.js';
+import { timerDelay } from '../../core/timers.js';
+import type { Peer } from '../../upstream/peer.js';
+import type { UpstreamPool } from '../../upstream/pool.js';
+import type { UpstreamAttempt } from '../context/request-context.js';
+import type { UpstreamRequestHead } from '../headers/upstream-request.js';
 import { transportOptions, upstreamTlsFailure } from './upstream-tls.js';
 import type { UpstreamTlsRequest } from './upstream-tls.js';
 
 /**
  * An upstream response as the relaying code reads it: Node's IncomingMessage (http.request) or
- * Sluice's UpstreamResponse (upstream-client.ts) — status, headers, a Readable body, 'aborted'.
+ * Sluice's UpstreamResponse (client/lean-client.ts) — status, headers, a Readable body, 'aborted'.
  */
 export type UpstreamMessage = Readable & {
   readonly statusCode?: number | undefined;

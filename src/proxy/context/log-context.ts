@@ -1,5 +1,5 @@
-import type { Peer } from '../upstream/peer.js';
-import type { ProxyRoute } from './proxy-route.js';
+import type { Peer } from '../../upstream/peer.js';
+import type { ProxyRoute } from '../session/proxy-route.js';
 import type { RequestContext } from './request-context.js';
 
 /** nginx's `upstream: "http://127.0.0.1:8010/path"` part of an error line (https for TLS upstreams). */

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { LocationConfig, ProxyPass, ServerConfig, Settings } from '../config/types.js';
-import { requestHost } from '../routing/host.js';
+import type { LocationConfig, ProxyPass, ServerConfig, Settings } from '../../config/types.js';
+import { requestHost } from '../../routing/host.js';
 import type { SslInfo } from './ssl-info.js';
 
 /** What a client connection contributes to every request on it. */
@@ -135,4 +135,11 @@ export class RequestContext {
     this.bytesReceived = received;
     this.bytesSent = sent;
   }
+}
+
+/** True when the request carries a body (RFC 9112 6.3). */
+export function requestHasBody(ctx: RequestContext): boolean {
+  const cl = ctx.headers['content-length'];
+  if (cl !== undefined) return cl !== '0';
+  return ctx.headers['transfer-encoding'] !== undefined;
 }

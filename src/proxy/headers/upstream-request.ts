@@ -1,9 +1,9 @@
-import type { RequestContext } from './request-context.js';
-import type { ProxyRoute } from './proxy-route.js';
-import type { Variables } from './variables.js';
+import type { RequestContext } from '../context/request-context.js';
+import type { ProxyRoute } from '../session/proxy-route.js';
+import type { Variables } from '../context/variables.js';
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
 import { sendableHeaderValue } from './header-value.js';
-import { originForm } from '../routing/uri.js';
+import { originForm } from '../../routing/uri.js';
 
 /** How the request is being forwarded. */
 export interface ForwardMode {
@@ -72,11 +72,4 @@ export function buildUpstreamHead(ctx: RequestContext, route: ProxyRoute, vars: 
   if (cl !== undefined) headers.push('Content-Length', cl);
   else if (ctx.headers['transfer-encoding'] !== undefined) headers.push('Transfer-Encoding', 'chunked');
   return { path: upstreamPath(ctx, route), headers };
-}
-
-/** True when the request carries a body (RFC 9112 6.3). */
-export function requestHasBody(ctx: RequestContext): boolean {
-  const cl = ctx.headers['content-length'];
-  if (cl !== undefined) return cl !== '0';
-  return ctx.headers['transfer-encoding'] !== undefined;
 }

@@ -7,9 +7,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { constants as h2 } from 'node:http2';
 import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import type { RequestContext } from './request-context.js';
-import type { LocalResponse } from './respond.js';
-import { rememberSent } from './response-headers.js';
+import type { RequestContext } from '../context/request-context.js';
+import type { LocalResponse } from '../answer/respond.js';
+import { rememberSent } from '../headers/response-headers.js';
 
 /** RFC 9113 8.2.2: connection-specific fields never appear in HTTP/2 (Node refuses them too). */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te']);

@@ -6,15 +6,15 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { ServerConfig } from '../config/types.js';
-import { requestHost } from '../routing/host.js';
-import { contextFor } from './http-forward.js';
-import { logContext } from './log-context.js';
-import type { ProxyRuntime } from './proxy-runtime.js';
-import type { RequestContext } from './request-context.js';
-import { sendLocal, sendLocalRaw, type LocalResponse } from './respond.js';
-import type { SslInfo } from './ssl-info.js';
-import { verifyErrorCode } from './ssl-info.js';
+import type { ServerConfig } from '../../config/types.js';
+import { requestHost } from '../../routing/host.js';
+import { contextFor } from './h1-request.js';
+import { logContext } from '../context/log-context.js';
+import type { ProxyRuntime } from '../session/proxy-runtime.js';
+import type { RequestContext } from '../context/request-context.js';
+import { sendLocal, sendLocalRaw, type LocalResponse } from '../answer/respond.js';
+import type { SslInfo } from '../context/ssl-info.js';
+import { verifyErrorCode } from '../context/ssl-info.js';
 
 /** nginx's special 400 pages (ngx_http_error_495/496/497_page), signed by Sluice. */
 export const TLS_REFUSAL_TEXT = {

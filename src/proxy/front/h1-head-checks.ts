@@ -6,8 +6,8 @@
  * refuses a head. Checked against nginx 1.22 (test/integration/request-head.test.ts).
  */
 import type { Socket } from 'node:net';
-import { ERROR_CATALOG } from '../core/errors.js';
-import type { ErrorCode } from '../core/errors.js';
+import { ERROR_CATALOG } from '../../core/errors.js';
+import type { ErrorCode } from '../../core/errors.js';
 
 /** Why a request head is refused: the catalog code, its status, and nginx's error-log wording (logged at info). */
 export interface HeadRefusal {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ComplexValue, MapConfig } from '../config/types.js';
-import { BUILTIN_VARIABLES, isBuiltinVariable } from '../core/variable-names.js';
+import type { ComplexValue, MapConfig } from '../../config/types.js';
+import { BUILTIN_VARIABLES, isBuiltinVariable } from '../../core/variable-names.js';
 import { RequestContext } from './request-context.js';
 import { Variables, builtinVariableNames, timeIso8601, timeLocal } from './variables.js';
 

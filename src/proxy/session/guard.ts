@@ -6,13 +6,13 @@
  * it). Either way the client gets a bare error page if nothing of the response went out yet, else
  * its connection (or HTTP/2 stream) is closed; the proxy goes on serving everyone else.
  */
-import { ProxyError } from '../core/errors.js';
-import { events } from '../observability/events.js';
-import { logContext } from './log-context.js';
+import { ProxyError } from '../../core/errors.js';
+import { events } from '../../observability/events.js';
+import { logContext } from '../context/log-context.js';
 import type { ProxyRuntime } from './proxy-runtime.js';
-import type { RequestContext } from './request-context.js';
-import { errorResponse } from './respond.js';
-import type { LocalResponse } from './respond.js';
+import type { RequestContext } from '../context/request-context.js';
+import { errorResponse } from '../answer/respond.js';
+import type { LocalResponse } from '../answer/respond.js';
 
 /** How a front end answers a request that failed outside its normal paths. */
 export interface FrontEndAnswer {
