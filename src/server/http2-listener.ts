@@ -8,7 +8,8 @@ import { performServerHandshake } from 'node:http2';
 import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { timerDelay } from '../core/timers.js';
-import { h2Answer, handleH2Stream } from '../proxy/front/h2-request.js';
+import { h2Answer } from '../proxy/front/h2-front.js';
+import { handleH2Stream } from '../proxy/front/h2-stream.js';
 import { failRequest } from '../proxy/session/guard.js';
 import type { ConnectionRegistry } from './connections.js';
 import type { Runtime } from './runtime.js';
@@ -76,7 +77,7 @@ export class Http2Connections {
       try {
         handleH2Stream(rt, socket, stream, rawHeaders);
       } catch (err) {
-        failRequest(rt, null, h2Answer(stream, null), err);
+        failRequest(rt, null, h2Answer(stream), err);
       }
     });
     if (this.#closing) session.close();

@@ -141,7 +141,7 @@ export class ProxyServer {
         if ('encrypted' in req.socket && refuseForClientCert(rt, req, res)) return;
         handleHttpRequest(rt, req, res);
       } catch (err) {
-        failRequest(rt, null, h1Answer(res, null), err);
+        failRequest(rt, null, h1Answer(res), err);
       }
     });
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -155,7 +155,7 @@ export class ProxyServer {
         if ('encrypted' in socket && refuseUpgradeForClientCert(rt, req, socket)) return;
         handleUpgrade(rt, req, socket, head);
       } catch (err) {
-        failRequest(rt, null, rawAnswer(socket, null, sentBefore), err);
+        failRequest(rt, null, rawAnswer(socket, sentBefore), err);
       }
     });
     server.on('connect', (_req: IncomingMessage, socket: Socket) => {

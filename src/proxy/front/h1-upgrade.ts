@@ -1,33 +1,34 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { serveAdminRaw } from '../../admin/serve.js';
-import { ProxyError, messageWhile } from '../../core/errors.js';
+import type { AdminHandler, Settings } from '../../config/types.js';
+import { ProxyError } from '../../core/errors.js';
+import type { RouteDecision } from '../../routing/router.js';
 import type { Peer } from '../../upstream/peer.js';
 import { acceptKey } from '../../websocket/accept-key.js';
-import { runAttempts } from '../session/attempts.js';
-import type { TryOutcome } from '../session/attempts.js';
 import { reasonPhrase } from '../answer/error-page.js';
-import { hasToken } from '../headers/hop-by-hop.js';
 import { httpDate } from '../answer/http-date.js';
-import { contextFor } from './h1-request.js';
+import { errorResponse, rawHead, sendLocalRaw } from '../answer/respond.js';
+import type { LocalResponse } from '../answer/respond.js';
+import type { UpstreamMessage } from '../client/node-client.js';
 import { logContext, upstreamUrl } from '../context/log-context.js';
-import { guarded } from '../session/guard.js';
-import type { FrontEndAnswer } from '../session/guard.js';
-import { exchangeWithPeer } from '../session/peer-exchange.js';
-import type { ProxyRoute } from '../session/proxy-route.js';
-import { pickKey } from '../session/proxy-route.js';
-import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
-import { errorResponse, rawHead, returnResponse, sendLocalRaw } from '../answer/respond.js';
+import { hasToken } from '../headers/hop-by-hop.js';
 import { rememberSent } from '../headers/response-headers.js';
-import type { Exchange, UpstreamMessage } from '../client/node-client.js';
-import type { SwitchedExchange } from '../session/peer-exchange.js';
+import { NO_UPGRADE } from '../headers/upstream-request.js';
 import type { ForwardMode } from '../headers/upstream-request.js';
+import type { FrontEnd } from '../session/front-end.js';
+import type { FrontEndAnswer } from '../session/guard.js';
+import type { ExchangeResponse, SwitchedExchange } from '../session/peer-exchange.js';
+import type { ProxyRoute } from '../session/proxy-route.js';
+import type { ProxyRuntime } from '../session/proxy-runtime.js';
+import { ProxySession } from '../session/session.js';
 import { nativeTunnels } from '../tunnel/native-tunnels.js';
-import { logSendTimeout, relayBody } from './client-timeouts.js';
-import { headRefusal } from './h1-head-checks.js';
 import { Tunnel } from '../tunnel/socket-tunnel.js';
+import { contextFor } from './h1-request.js';
+import { headRefusal } from './h1-head-checks.js';
 
 function noop(): void {}
 
@@ -70,61 +71,183 @@ export function handleUpgrade(rt: ProxyRuntime, req: IncomingMessage, socket: So
       finish(this.bytesRead);
     }
   });
-  // In a scope of its own: the closures the safety net makes name `socket` (see above).
-  guardUpgrade(rt, ctx, req, socket, head, finish);
+  new ProxySession(rt, ctx, new H1UpgradeFront(rt, ctx, req, socket, head, finish)).start();
 }
 
-function guardUpgrade(rt: ProxyRuntime, ctx: RequestContext, req: IncomingMessage, socket: Socket, head: Buffer, finish: UpgradeFinish): void {
-  const sentBefore = socket.bytesWritten;
-  guarded(rt, ctx, () => rawAnswer(socket, ctx, sentBefore), () => routeUpgrade(rt, ctx, req, socket, head, finish));
-}
-
-/** How the safety net answers on a raw client socket (an upgrade request, before or after its tunnel opened). */
-export function rawAnswer(socket: Socket, ctx: RequestContext | null, sentBefore: number): FrontEndAnswer {
+/** How the safety net answers on a raw client socket before a request has a context (proxy-server.ts). */
+export function rawAnswer(socket: Socket, sentBefore: number): FrontEndAnswer {
   return {
-    started: () => socket.bytesWritten > sentBefore || (ctx !== null && ctx.tunnelStartMs !== 0),
-    send: (r) => sendLocalRaw(socket, r, ctx),
+    started: () => socket.bytesWritten > sentBefore,
+    send: (r) => sendLocalRaw(socket, r, null),
     abort: () => void socket.destroy(),
   };
 }
 
-function routeUpgrade(rt: ProxyRuntime, ctx: RequestContext, req: IncomingMessage, socket: Socket, head: Buffer, finish: UpgradeFinish): Promise<void> | undefined {
-  const refusal = headRefusal(req);
-  if (refusal !== null) {
-    const refused = rt.routesFor(socket).refuse(ctx, refusal.status);
-    rt.errorLog(refused.settings).log('info', `${refusal.log}${logContext(ctx)}`, ctx.conn.id);
-    sendLocalRaw(socket, errorResponse(refusal.status, refused.settings, ctx, rt.vars), ctx);
-    return undefined;
+/**
+ * A request that came with an Upgrade header, on the raw socket Node hands over: what the session
+ * asks of it. Until the upstream answers, the client socket is read (bounded) so that a client
+ * that leaves is noticed (499, the try cancelled) and bytes it pipelines after the handshake are
+ * kept, in order, for the upstream once the 101 arrives (BEHAVIOURS 6, 7).
+ */
+export class H1UpgradeFront implements FrontEnd {
+  mode: ForwardMode = NO_UPGRADE;
+  readonly #rt: ProxyRuntime;
+  readonly #ctx: RequestContext;
+  readonly #req: IncomingMessage;
+  readonly #socket: Socket;
+  readonly #head: Buffer;
+  readonly #finish: UpgradeFinish;
+  readonly #sentBefore: number;
+  #early: Buffer[] = [];
+  #earlyBytes = 0;
+  #session: ProxySession | null = null;
+
+  constructor(rt: ProxyRuntime, ctx: RequestContext, req: IncomingMessage, socket: Socket, head: Buffer, finish: UpgradeFinish) {
+    this.#rt = rt;
+    this.#ctx = ctx;
+    this.#req = req;
+    this.#socket = socket;
+    this.#head = head;
+    this.#finish = finish;
+    this.#sentBefore = socket.bytesWritten;
   }
-  const token = (req.headers.upgrade ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
-  const websocket = token === 'websocket';
-  if (websocket && (req.method !== 'GET' || !req.headers['sec-websocket-key'])) {
-    // RFC 6455 4.1: a WebSocket opening handshake is a GET with a key.
-    rt.errorLog(null).log('info', `client sent invalid WebSocket upgrade request${logContext(ctx)}`, ctx.conn.id);
-    sendLocalRaw(socket, errorResponse(400, null, null, null), ctx);
-    return undefined;
+
+  started(): boolean {
+    return this.#socket.bytesWritten > this.#sentBefore || this.#ctx.tunnelStartMs !== 0;
   }
-  const decision = rt.routesFor(socket).route(ctx);
-  if (decision.kind === 'error') {
-    if (decision.log !== undefined) rt.errorLog(decision.settings).log('error', `${decision.log}${logContext(ctx)}`, ctx.conn.id);
-    sendLocalRaw(socket, errorResponse(decision.status, decision.settings, ctx, rt.vars), ctx);
-    return undefined;
+
+  send(r: LocalResponse): void {
+    sendLocalRaw(this.#socket, r, this.#ctx);
   }
-  if (decision.kind === 'return') {
-    sendLocalRaw(socket, returnResponse(decision.action, decision.settings, ctx, rt.vars), ctx);
-    return undefined;
+
+  abort(): void {
+    this.#socket.destroy();
   }
-  if (decision.kind === 'admin') {
-    return serveAdminRaw(rt, decision.handler, decision.settings, ctx, socket);
+
+  route(): RouteDecision | null {
+    const rt = this.#rt;
+    const ctx = this.#ctx;
+    const req = this.#req;
+    const refusal = headRefusal(req);
+    if (refusal !== null) {
+      const refused = rt.routesFor(this.#socket).refuse(ctx, refusal.status);
+      rt.errorLog(refused.settings).log('info', `${refusal.log}${logContext(ctx)}`, ctx.conn.id);
+      this.send(errorResponse(refusal.status, refused.settings, ctx, rt.vars));
+      return null;
+    }
+    const token = (req.headers.upgrade ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
+    const websocket = token === 'websocket';
+    if (websocket && (req.method !== 'GET' || !req.headers['sec-websocket-key'])) {
+      // RFC 6455 4.1: a WebSocket opening handshake is a GET with a key.
+      rt.errorLog(null).log('info', `client sent invalid WebSocket upgrade request${logContext(ctx)}`, ctx.conn.id);
+      this.send(errorResponse(400, null, null, null));
+      return null;
+    }
+    const decision = rt.routesFor(this.#socket).route(ctx);
+    if (decision.kind === 'proxy') {
+      const route = rt.proxyRoute(ctx.location as NonNullable<typeof ctx.location>);
+      const upgradeValue = Array.isArray(req.headers.upgrade) ? req.headers.upgrade.join(', ') : (req.headers.upgrade ?? '');
+      if (websocket) this.mode = { upgrade: token, upgradeValue };
+      else if (token !== 'h2c' && configForwardsUpgrade(rt, ctx, route)) this.mode = { upgrade: token, upgradeValue };
+      ctx.upgrade = this.mode.upgrade;
+      ctx.websocket = websocket;
+    }
+    return decision;
   }
-  const route = rt.proxyRoute(ctx.location as NonNullable<typeof ctx.location>);
-  const upgradeValue = Array.isArray(req.headers.upgrade) ? req.headers.upgrade.join(', ') : (req.headers.upgrade ?? '');
-  let mode: ForwardMode = { upgrade: null, upgradeValue: null };
-  if (websocket) mode = { upgrade: token, upgradeValue };
-  else if (token !== 'h2c' && configForwardsUpgrade(rt, ctx, route)) mode = { upgrade: token, upgradeValue };
-  ctx.upgrade = mode.upgrade;
-  ctx.websocket = websocket;
-  return proxyOnSocket(rt, ctx, route, req, socket, head, mode, finish);
+
+  serveAdmin(handler: AdminHandler, settings: Settings): Promise<void> | undefined {
+    return serveAdminRaw(this.#rt, handler, settings, this.#ctx, this.#socket);
+  }
+
+  start(s: ProxySession, route: ProxyRoute): Readable | null | false {
+    const req = this.#req;
+    const socket = this.#socket;
+    let body: PassThrough | null = null;
+    if (this.mode.upgrade === null && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)) {
+      const cl = Number(req.headers['content-length']);
+      if (req.headers['transfer-encoding'] !== undefined || !Number.isSafeInteger(cl)) {
+        this.send(errorResponse(501, route.settings, this.#ctx, this.#rt.vars));
+        return false;
+      }
+      body = rawBody(socket, this.#head, cl);
+    }
+    this.#session = s;
+    socket.on('close', this.#onGone);
+    if (this.mode.upgrade !== null) {
+      if (this.#head.length > 0) this.#keep(this.#head);
+      socket.on('data', this.#onEarlyData);
+      socket.once('end', this.#onGone);
+      socket.resume();
+    }
+    return body;
+  }
+
+  readonly #onGone = (): void => {
+    const ctx = this.#ctx;
+    if (ctx.tunnelStartMs !== 0 || ctx.status !== 0) return;
+    this.#session?.clientLeft();
+  };
+
+  readonly #onEarlyData = (chunk: Buffer): void => {
+    this.#keep(chunk);
+  };
+
+  #keep(chunk: Buffer): void {
+    this.#early.push(chunk);
+    this.#earlyBytes += chunk.length;
+    if (this.#earlyBytes >= EARLY_BYTES_LIMIT) this.#socket.pause();
+  }
+
+  /**
+   * The tries are over: a listener left on the client socket would keep the session, and through
+   * it the upstream exchange, alive for as long as the tunnel is open.
+   */
+  triesOver(): void {
+    const socket = this.#socket;
+    socket.removeListener('data', this.#onEarlyData);
+    socket.removeListener('end', this.#onGone);
+    socket.removeListener('close', this.#onGone);
+    this.#session = null;
+    socket.pause();
+  }
+
+  checkSwitch(res: UpstreamMessage): ProxyError | null {
+    return checkSwitch(this.#ctx, this.mode, res);
+  }
+
+  /**
+   * A refused upgrade (or an ordinary request on this socket) is relayed as an ordinary response;
+   * the client's early bytes are never forwarded (BEHAVIOURS 7), and the connection closes after.
+   */
+  relay(s: ProxySession, x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt): void {
+    const ctx = this.#ctx;
+    const socket = this.#socket;
+    const up = x.res;
+    const status = up.statusCode ?? 502;
+    const headers = x.headers;
+    headers.unshift('Server', 'sluice', 'Date', httpDate());
+    headers.push('Connection', 'close');
+    rememberSent(ctx, headers);
+    const headBytes = rawHead(status, up.statusMessage ?? reasonPhrase(status), headers);
+    ctx.bytesSent += Buffer.byteLength(headBytes);
+    socket.write(headBytes);
+    const noBody = ctx.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
+    s.relayBody(x, peer, attempt, socket, socket, noBody, (chunk) => {
+      ctx.bodyBytesSent += chunk.length;
+      ctx.bytesSent += chunk.length;
+    });
+  }
+
+  tunnel(s: ProxySession, x: SwitchedExchange, peer: Peer): void {
+    const early = this.#early;
+    this.#early = [];
+    openTunnel(this.#rt, this.#ctx, s.route as ProxyRoute, peer, this.#socket, early.length === 1 ? (early[0] as Buffer) : Buffer.concat(early), x, this.#finish);
+  }
+
+  left(): void {
+    this.#socket.destroy();
+    this.#finish(this.#socket.bytesRead);
+  }
 }
 
 /** nginx forwards an upgrade only when proxy_http_version is 1.1 and the config sends Upgrade and `Connection: upgrade`. */
@@ -169,120 +292,6 @@ function rawBody(socket: Socket, head: Buffer, length: number): PassThrough {
     if (left > 0) socket.on('data', take);
   }
   return body;
-}
-
-async function proxyOnSocket(
-  rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, req: IncomingMessage, socket: Socket, head: Buffer, mode: ForwardMode, finish: UpgradeFinish,
-): Promise<void> {
-  const log = rt.errorLog(route.settings);
-  let body: PassThrough | null = null;
-  if (mode.upgrade === null && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)) {
-    const cl = Number(req.headers['content-length']);
-    if (req.headers['transfer-encoding'] !== undefined || !Number.isSafeInteger(cl)) {
-      sendLocalRaw(socket, errorResponse(501, route.settings, ctx, rt.vars), ctx);
-      return;
-    }
-    body = rawBody(socket, head, cl);
-  }
-  let current: Exchange | null = null;
-  let clientGone = false;
-  const onGone = (): void => {
-    if (ctx.tunnelStartMs !== 0 || ctx.status !== 0) return;
-    clientGone = true;
-    current?.abort();
-  };
-  socket.on('close', onGone);
-  // While an upgrade waits for the upstream, the client socket is read (bounded) so that a client
-  // that leaves is noticed (499, the upstream attempt cancelled) and bytes it pipelines after the
-  // handshake are kept, in order, for the upstream once the 101 arrives.
-  const early: Buffer[] = head.length > 0 ? [head] : [];
-  let earlyBytes = head.length;
-  const onEarlyData = (chunk: Buffer): void => {
-    early.push(chunk);
-    earlyBytes += chunk.length;
-    if (earlyBytes >= EARLY_BYTES_LIMIT) socket.pause();
-  };
-  // Called once the attempts are over: a listener left on the client socket would keep this
-  // scope, and through `current` the upstream ClientRequest and its response, alive for as long
-  // as the tunnel is open.
-  const stopEarly = (): void => {
-    socket.removeListener('data', onEarlyData);
-    socket.removeListener('end', onGone);
-    socket.removeListener('close', onGone);
-    current = null;
-    socket.pause();
-  };
-  if (mode.upgrade !== null) {
-    socket.on('data', onEarlyData);
-    socket.once('end', onGone);
-    socket.resume();
-  }
-
-  const tryPeer = async (peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<TryOutcome> => {
-    const x = await exchangeWithPeer({
-      rt, ctx, route, peer, attempt, more, mode, body,
-      clientGone: () => clientGone,
-      setCurrent: (ex) => void (current = ex),
-      onLateError: (err) => {
-        log.log('error', `${messageWhile(err, 'reading upstream')}${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
-        socket.destroy();
-      },
-      checkSwitch: (res) => checkSwitch(ctx, mode, res),
-    });
-    if (x.kind === 'done') return x.outcome;
-    if (x.kind === 'upgrade') {
-      stopEarly();
-      openTunnel(rt, ctx, route, peer, socket, early.length === 1 ? (early[0] as Buffer) : Buffer.concat(early), x, finish);
-      return { ok: true };
-    }
-    const { release, headers } = x;
-    stopEarly(); // early bytes of a refused upgrade are never forwarded (BEHAVIOURS 7)
-    const up = x.res;
-    const status = up.statusCode ?? 502;
-    // A refused upgrade (or an ordinary request on this socket) is relayed as an ordinary
-    // response; the client's early bytes are never forwarded, and the connection closes after.
-    headers.unshift('Server', 'sluice', 'Date', httpDate());
-    headers.push('Connection', 'close');
-    rememberSent(ctx, headers);
-    const headBytes = rawHead(status, up.statusMessage ?? reasonPhrase(status), headers);
-    ctx.bytesSent += Buffer.byteLength(headBytes);
-    socket.write(headBytes);
-    const noBody = ctx.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
-    if (noBody) up.resume();
-    else {
-      relayBody(up, socket, socket, route.settings.sendTimeout, () => {
-        logSendTimeout(log, ctx, upstreamUrl(route, peer, ctx));
-        socket.destroy();
-      }, (chunk) => {
-        ctx.bodyBytesSent += chunk.length;
-        ctx.bytesSent += chunk.length;
-      });
-    }
-    up.once('end', () => {
-      attempt.responseTime = performance.now() - ctx.startMs;
-      release();
-      socket.end();
-    });
-    up.once('close', () => {
-      release();
-      if (!up.complete) socket.destroy();
-    });
-    return { ok: true };
-  };
-
-  const failure = await runAttempts(ctx, route, tryPeer, (peer, error) => {
-    if (error.code !== 'CLIENT_CLOSED') log.log('error', `${error.message}${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
-  }, pickKey(route, ctx, rt.vars));
-  if (failure === null) return;
-  stopEarly();
-  if (failure.code === 'CLIENT_CLOSED' || clientGone) {
-    ctx.status = 499;
-    socket.destroy();
-    finish(socket.bytesRead);
-    return;
-  }
-  if (failure.code === 'NO_LIVE_UPSTREAMS') log.log('error', `${failure.message}${logContext(ctx)}`, ctx.conn.id);
-  sendLocalRaw(socket, errorResponse(failure.status, route.settings, ctx, rt.vars), ctx);
 }
 
 /** RFC 6455 4.1 and RFC 9110 7.8: the 101 must switch to the protocol asked for, with the right accept key. */

@@ -15,31 +15,29 @@ import { constants as h2 } from 'node:http2';
 import type { ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import type { AdminHandler, Settings } from '../../config/types.js';
 import { ProxyError } from '../../core/errors.js';
 import { timerDelay } from '../../core/timers.js';
+import type { RouteDecision } from '../../routing/router.js';
 import type { Peer } from '../../upstream/peer.js';
 import { acceptKey } from '../../websocket/accept-key.js';
 import { FrameCursor } from '../../websocket/frame-cursor.js';
 import { encodeClose } from '../../websocket/frame-writer.js';
-import { runAttempts } from '../session/attempts.js';
-import type { TryOutcome } from '../session/attempts.js';
-import { answerLocally, h2Answer, relayH2Response } from './h2-request.js';
-import { guarded } from '../session/guard.js';
-import type { H2Request } from './h2-messages.js';
-import { h2ResponseHeaders, headerBytes, sendLocalH2 } from './h2-messages.js';
+import { errorResponse } from '../answer/respond.js';
+import type { UpstreamMessage } from '../client/node-client.js';
 import { logContext, upstreamUrl } from '../context/log-context.js';
-import { exchangeWithPeer } from '../session/peer-exchange.js';
+import { RequestContext } from '../context/request-context.js';
+import { rememberSent } from '../headers/response-headers.js';
+import type { ForwardMode } from '../headers/upstream-request.js';
+import type { FrontEnd } from '../session/front-end.js';
 import type { SwitchedExchange } from '../session/peer-exchange.js';
-import { pickKey } from '../session/proxy-route.js';
 import type { ProxyRoute } from '../session/proxy-route.js';
 import type { ProxyRuntime } from '../session/proxy-runtime.js';
-import { RequestContext } from '../context/request-context.js';
-import type { UpstreamAttempt } from '../context/request-context.js';
-import { errorResponse } from '../answer/respond.js';
-import { rememberSent } from '../headers/response-headers.js';
-import type { Exchange, UpstreamMessage } from '../client/node-client.js';
-import type { ForwardMode } from '../headers/upstream-request.js';
+import { ProxySession } from '../session/session.js';
 import type { Tunnel } from '../tunnel/socket-tunnel.js';
+import { H2Front } from './h2-front.js';
+import type { H2Request } from './h2-messages.js';
+import { h2ResponseHeaders, headerBytes } from './h2-messages.js';
 
 const WEBSOCKET: ForwardMode = Object.freeze({ upgrade: 'websocket', upgradeValue: 'websocket' });
 
@@ -93,73 +91,63 @@ export function handleH2WebSocket(rt: ProxyRuntime, socket: TLSSocket, stream: S
     if (ctx.status === 0) ctx.status = 499;
     finish();
   });
-  guarded(rt, ctx, () => h2Answer(stream, ctx), () => routeWebSocket(rt, socket, stream, m, ctx, key, finish));
+  new ProxySession(rt, ctx, new H2ConnectFront(rt, ctx, socket, stream, m.protocol ?? '', key, finish)).start();
 }
 
-function routeWebSocket(
-  rt: ProxyRuntime, socket: TLSSocket, stream: ServerHttp2Stream, m: H2Request, ctx: RequestContext, key: string, finish: () => void,
-): Promise<void> | undefined {
-  const decision = rt.routesFor(socket).route(ctx);
-  if ((m.protocol ?? '').toLowerCase() !== 'websocket') {
-    // RFC 8441 4: other protocols are not something this proxy can carry to an HTTP/1.1 upstream.
-    rt.errorLog(ctx.settings).log('info', `client sent extended CONNECT for unsupported protocol "${m.protocol ?? ''}"${logContext(ctx)}`, ctx.conn.id);
-    sendLocalH2(stream, errorResponse(501, ctx.settings, ctx, rt.vars), ctx);
-    return undefined;
-  }
-  if (decision.kind === 'admin') {
-    sendLocalH2(stream, errorResponse(405, decision.settings, ctx, rt.vars), ctx);
-    return undefined;
-  }
-  if (answerLocally(rt, stream, ctx, decision)) return undefined;
-  const route = rt.proxyRoute(ctx.location as NonNullable<typeof ctx.location>);
-  return proxyWebSocket(rt, ctx, route, stream, key, finish);
-}
+/** An RFC 8441 WebSocket: the upstream gets an HTTP/1.1 upgrade with a key of Sluice's own. */
+export class H2ConnectFront extends H2Front implements FrontEnd {
+  readonly mode: ForwardMode = WEBSOCKET;
+  /** The client is answered 200 (RFC 8441 5); add_header and the filters see the 101 they relay. */
+  readonly switchedStatus = 200;
+  readonly #protocol: string;
+  readonly #key: string;
+  readonly #finish: () => void;
 
-async function proxyWebSocket(
-  rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, stream: ServerHttp2Stream, key: string, finish: () => void,
-): Promise<void> {
-  const log = rt.errorLog(route.settings);
-  let current: Exchange | null = null;
-  let clientGone = false;
-  stream.once('close', () => {
-    if (ctx.tunnelStartMs !== 0 || ctx.status !== 0) return;
-    clientGone = true;
-    current?.abort();
-  });
-  const tryPeer = async (peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<TryOutcome> => {
-    const x = await exchangeWithPeer({
-      rt, ctx, route, peer, attempt, more, mode: WEBSOCKET, body: null,
-      clientGone: () => clientGone,
-      setCurrent: (ex) => void (current = ex),
-      onLateError: () => {
-        if (!stream.destroyed) stream.close(h2.NGHTTP2_INTERNAL_ERROR);
-      },
-      checkSwitch: (res) => checkSwitch(key, res),
-      // The client is answered 200 (RFC 8441 5); add_header and the filters see the 101 they relay.
-      switchedStatus: 200,
-    });
-    if (x.kind === 'done') return x.outcome;
-    if (x.kind === 'upgrade') {
-      openH2Tunnel(rt, ctx, route, peer, stream, x, finish);
-      return { ok: true };
+  constructor(rt: ProxyRuntime, ctx: RequestContext, socket: TLSSocket, stream: ServerHttp2Stream, protocol: string, key: string, finish: () => void) {
+    super(rt, ctx, socket, stream);
+    this.#protocol = protocol;
+    this.#key = key;
+    this.#finish = finish;
+  }
+
+  route(): RouteDecision | null {
+    const { rt, ctx } = this;
+    if (this.#protocol.toLowerCase() !== 'websocket') {
+      rt.routesFor(this.socket).route(ctx);
+      // RFC 8441 4: other protocols are not something this proxy can carry to an HTTP/1.1 upstream.
+      rt.errorLog(ctx.settings).log('info', `client sent extended CONNECT for unsupported protocol "${this.#protocol}"${logContext(ctx)}`, ctx.conn.id);
+      this.send(errorResponse(501, ctx.settings, ctx, rt.vars));
+      return null;
     }
-    // A refused upgrade is relayed as an ordinary response; the stream ends with it.
-    relayH2Response(rt, ctx, route, peer, attempt, stream, x, () => {
-      if (!stream.destroyed) stream.close(h2.NGHTTP2_INTERNAL_ERROR);
-    });
-    return { ok: true };
-  };
-  const failure = await runAttempts(ctx, route, tryPeer, (peer, error) => {
-    if (error.code !== 'CLIENT_CLOSED') log.log('error', `${error.message}${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
-  }, pickKey(route, ctx, rt.vars));
-  if (failure === null) return;
-  if (failure.code === 'CLIENT_CLOSED' || clientGone) {
-    ctx.status = 499;
-    finish();
-    return;
+    return this.decide();
   }
-  if (failure.code === 'NO_LIVE_UPSTREAMS') log.log('error', `${failure.message}${logContext(ctx)}`, ctx.conn.id);
-  sendLocalH2(stream, errorResponse(failure.status, route.settings, ctx, rt.vars), ctx);
+
+  override serveAdmin(_handler: AdminHandler, settings: Settings): undefined {
+    // A status location is no WebSocket endpoint.
+    this.send(errorResponse(405, settings, this.ctx, this.rt.vars));
+    return undefined;
+  }
+
+  start(s: ProxySession): null {
+    const { ctx, stream } = this;
+    stream.once('close', () => {
+      if (ctx.tunnelStartMs !== 0 || ctx.status !== 0) return;
+      s.clientLeft();
+    });
+    return null;
+  }
+
+  checkSwitch(res: UpstreamMessage): ProxyError | null {
+    return checkSwitch(this.#key, res);
+  }
+
+  tunnel(s: ProxySession, x: SwitchedExchange, peer: Peer): void {
+    openH2Tunnel(this.rt, this.ctx, s.route as ProxyRoute, peer, this.stream, x, this.#finish);
+  }
+
+  left(): void {
+    this.#finish();
+  }
 }
 
 function openH2Tunnel(

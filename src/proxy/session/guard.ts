@@ -49,17 +49,3 @@ export function failRequest(rt: ProxyRuntime, ctx: RequestContext | null, front:
     front.abort();
   }
 }
-
-/**
- * Runs a request handler under the safety net: a synchronous throw or a rejection of the promise
- * it returns goes to {@link failRequest}. `front` is only called on failure (nothing is made for
- * the requests that succeed).
- */
-export function guarded(rt: ProxyRuntime, ctx: RequestContext | null, front: () => FrontEndAnswer, run: () => void | Promise<void>): void {
-  try {
-    const p = run();
-    if (p !== undefined) p.catch((err: unknown) => failRequest(rt, ctx, front(), err));
-  } catch (err) {
-    failRequest(rt, ctx, front(), err);
-  }
-}

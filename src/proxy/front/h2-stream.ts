@@ -1,0 +1,21 @@
+/**
+ * A new stream of a client HTTP/2 session: an extended CONNECT (RFC 8441) goes to the WebSocket
+ * front end, anything else to the request front end.
+ */
+import type { ServerHttp2Stream } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import type { ProxyRuntime } from '../session/proxy-runtime.js';
+import { handleH2WebSocket } from './h2-connect.js';
+import { h2Request } from './h2-messages.js';
+import { handleH2Request } from './h2-request.js';
+
+function noop(): void {}
+
+/** 'stream' of a client HTTP/2 session. `socket` is the TLS connection the session runs on. */
+export function handleH2Stream(rt: ProxyRuntime, socket: TLSSocket, stream: ServerHttp2Stream, rawHeaders: readonly string[]): void {
+  stream.on('error', noop);
+  const m = h2Request(rawHeaders, !stream.endAfterHeaders);
+  rt.connInfo(socket).requests++;
+  if (m.method === 'CONNECT' && m.protocol !== null) handleH2WebSocket(rt, socket, stream, m);
+  else handleH2Request(rt, socket, stream, m);
+}

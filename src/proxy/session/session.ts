@@ -1,0 +1,207 @@
+/**
+ * One proxy session: one request (or WebSocket handshake) from routing to its end, the same for
+ * every front end (front-end.ts). It answers locally (an error page, `return`, a status
+ * location) or runs the attempt loop: the pool yields servers in balancer order, each try goes
+ * through exchangeWithPeer, and what comes back is relayed or tunnelled by the front end. Every
+ * failure ends here, in {@link ProxySession.fail}: the one mapping from an error to a status, an
+ * error-log line and the access log's status. Unexpected throws go to the safety net (guard.ts).
+ */
+import type { Readable } from 'node:stream';
+import { ProxyError, messageWhile } from '../../core/errors.js';
+import type { Peer } from '../../upstream/peer.js';
+import { errorResponse, returnResponse } from '../answer/respond.js';
+import type { LocalResponse } from '../answer/respond.js';
+import type { Exchange } from '../client/node-client.js';
+import { logContext, upstreamUrl } from '../context/log-context.js';
+import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
+import type { ErrorLog } from '../../observability/error-log.js';
+import { runAttempts } from './attempts.js';
+import type { TryOutcome } from './attempts.js';
+import type { FrontEnd, ProxySession as SessionForFrontEnds, RelayOut } from './front-end.js';
+import { failRequest } from './guard.js';
+import { exchangeWithPeer } from './peer-exchange.js';
+import { pickKey } from './proxy-route.js';
+import type { ExchangeResponse } from './peer-exchange.js';
+import { logSendTimeout, relayBody } from './body-relay.js';
+import type { TimedStream } from './body-relay.js';
+import type { ProxyRoute } from './proxy-route.js';
+import type { ProxyRuntime } from './proxy-runtime.js';
+
+export class ProxySession implements SessionForFrontEnds {
+  readonly rt: ProxyRuntime;
+  readonly ctx: RequestContext;
+  readonly front: FrontEnd;
+  /** Set once proxying starts. */
+  route: ProxyRoute | null = null;
+  #current: Exchange | null = null;
+  #clientGone = false;
+  /** The request was ended for client_body_timeout: the access log keeps its 408. */
+  #bodyTimedOut = false;
+  #lateLogged = false;
+  #body: Readable | null = null;
+
+  constructor(rt: ProxyRuntime, ctx: RequestContext, front: FrontEnd) {
+    this.rt = rt;
+    this.ctx = ctx;
+    this.front = front;
+  }
+
+  /**
+   * Runs the session under the safety net: routing, then a local answer or the attempt loop. A
+   * throw, or a rejection of what it waits for, ends this request only (guard.ts).
+   */
+  start(): void {
+    try {
+      const p = this.#run();
+      if (p !== undefined) p.catch((err: unknown) => failRequest(this.rt, this.ctx, this.front, err));
+    } catch (err) {
+      failRequest(this.rt, this.ctx, this.front, err);
+    }
+  }
+
+  #run(): Promise<void> | undefined {
+    const decision = this.front.route();
+    if (decision === null) return undefined;
+    const { rt, ctx } = this;
+    switch (decision.kind) {
+      case 'error':
+        if (decision.log !== undefined) rt.errorLog(decision.settings).log('error', `${decision.log}${logContext(ctx)}`, ctx.conn.id);
+        this.answer(errorResponse(decision.status, decision.settings, ctx, rt.vars));
+        return undefined;
+      case 'return':
+        this.answer(returnResponse(decision.action, decision.settings, ctx, rt.vars));
+        return undefined;
+      case 'admin':
+        return this.front.serveAdmin(decision.handler, decision.settings);
+      case 'proxy':
+        return this.#proxy(rt.proxyRoute(ctx.location as NonNullable<typeof ctx.location>));
+    }
+  }
+
+  /** A local answer, unless something of a response has gone out already. */
+  answer(r: LocalResponse): void {
+    if (!this.front.started()) this.front.send(r);
+  }
+
+  get log(): ErrorLog {
+    return this.rt.errorLog(this.route?.settings ?? this.ctx.settings);
+  }
+
+  /** The client went away before the session ended: the try in flight is cancelled. */
+  clientLeft(): void {
+    this.#clientGone = true;
+    this.#current?.abort();
+  }
+
+  /** client_body_timeout expired: the front end closes the request, logged as 408 (nginx logs nothing). */
+  bodyTimedOut(): void {
+    this.#bodyTimedOut = true;
+    if (!this.front.started()) this.ctx.status = 408;
+    this.front.abort();
+  }
+
+  get clientGone(): boolean {
+    return this.#clientGone;
+  }
+
+  /**
+   * A failure after the response head went out (a body cut short): it can only close the client
+   * connection or stream; logged once, in nginx's words for the body phase.
+   */
+  lateFailure(err: ProxyError, peer: Peer): void {
+    if (!this.#lateLogged && !this.#clientGone) {
+      this.#lateLogged = true;
+      const route = this.route as ProxyRoute;
+      this.log.log('error', `${messageWhile(err, 'reading upstream')}${logContext(this.ctx, upstreamUrl(route, peer, this.ctx))}`, this.ctx.conn.id);
+    }
+    this.front.abort();
+  }
+
+  /**
+   * Relays an upstream response's body to `out` (after the front end sent the head), with
+   * backpressure under send_timeout (`timed`: the connection or stream whose timer counts). The
+   * server's connection count ends with the response; a body cut short closes the client side.
+   */
+  relayBody(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt, out: RelayOut, timed: TimedStream, noBody: boolean, onChunk: (chunk: Buffer) => void): void {
+    const up = x.res;
+    up.once('end', () => {
+      attempt.responseTime = performance.now() - this.ctx.startMs;
+      x.release();
+      if (!out.destroyed) out.end();
+    });
+    up.once('close', () => {
+      x.release();
+      if (!up.complete) this.front.abort();
+    });
+    up.once('aborted', () => this.lateFailure(new ProxyError('UPSTREAM_RESET'), peer));
+    if (noBody) {
+      up.resume();
+      return;
+    }
+    const route = this.route as ProxyRoute;
+    // A client that stops reading holds the upstream back for at most send_timeout between two
+    // writes; then it is the client that timed out, not the upstream (nginx's wording).
+    relayBody(up, out, timed, route.settings.sendTimeout, () => {
+      logSendTimeout(this.log, this.ctx, upstreamUrl(route, peer, this.ctx));
+      this.front.abort();
+    }, onChunk);
+  }
+
+  async #proxy(route: ProxyRoute): Promise<void> {
+    this.route = route;
+    const body = this.front.start(this, route);
+    if (body === false) return;
+    this.#body = body;
+    const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, pickKey(route, this.ctx, this.rt.vars));
+    if (failure === null) return;
+    this.#current = null;
+    this.front.triesOver?.();
+    this.fail(failure);
+  }
+
+  /**
+   * The one mapping from a failure to what the client and the logs get: the client left -> 499
+   * and nothing sent; otherwise the error's status as nginx's page (502, 504, 500...), with the
+   * line nginx writes for "no live upstreams" (each failed try was logged as it happened).
+   */
+  fail(error: ProxyError): void {
+    const { ctx } = this;
+    if (error.code === 'CLIENT_CLOSED' || this.#clientGone) {
+      if (!this.#bodyTimedOut) ctx.status = 499;
+      this.front.left?.();
+      return;
+    }
+    if (error.code === 'NO_LIVE_UPSTREAMS') this.log.log('error', `${error.message}${logContext(ctx)}`, ctx.conn.id);
+    this.answer(errorResponse(error.status, this.route?.settings ?? ctx.settings, ctx, this.rt.vars));
+  }
+
+  readonly #tryPeer = async (peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<TryOutcome> => {
+    const { front } = this;
+    const x = await exchangeWithPeer({
+      rt: this.rt, ctx: this.ctx, route: this.route as ProxyRoute, peer, attempt, more,
+      mode: front.mode, body: this.#body,
+      clientGone: () => this.#clientGone,
+      setCurrent: (ex) => void (this.#current = ex),
+      ...(front.bodyStarted === undefined ? {} : { onBodyStart: () => front.bodyStarted?.() }),
+      onLateError: (err) => this.lateFailure(err, peer),
+      checkSwitch: (res) => front.checkSwitch(res),
+      ...(front.switchedStatus === undefined ? {} : { switchedStatus: front.switchedStatus }),
+    });
+    if (x.kind === 'done') return x.outcome;
+    front.triesOver?.();
+    if (x.kind === 'upgrade') {
+      // A listener left waiting on the client would keep this session, and through it the
+      // upstream exchange, alive for as long as a tunnel is open.
+      this.#current = null;
+      front.tunnel(this, x, peer);
+    } else {
+      // A relayed response keeps its exchange: a client that leaves mid-body cancels it.
+      front.relay(this, x, peer, attempt);
+    }
+    return { ok: true };
+  };
+
+  readonly #logFailure = (peer: Peer, error: ProxyError): void => {
+    if (error.code !== 'CLIENT_CLOSED') this.log.log('error', `${error.message}${logContext(this.ctx, upstreamUrl(this.route as ProxyRoute, peer, this.ctx))}`, this.ctx.conn.id);
+  };
+}
