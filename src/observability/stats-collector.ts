@@ -12,7 +12,7 @@ import { SLUICE_VERSION } from '../core/version.js';
 import { events } from './events.js';
 import type { ConnInfo, RequestContext } from '../proxy/context/request-context.js';
 import type { Tunnel } from '../proxy/tunnel/socket-tunnel.js';
-import type { Peer } from '../upstream/peer.js';
+import { peerAvailability } from '../upstream/peer.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import {
   CONNECT_BUCKETS, RATE_KEYS, RATE_WINDOW_SECONDS, RECENT_LIMIT, STATS_SCHEMA, TUNNEL_BUCKETS, dict, emptyRates, emptySeries,
@@ -96,20 +96,6 @@ function isHandshake(ctx: RequestContext): boolean {
   if (ctx.websocket) return true;
   const upgrade = ctx.headers.upgrade;
   return typeof upgrade === 'string' && /(^|[\s,])websocket([\s,]|$)/i.test(upgrade);
-}
-
-/**
- * A server's state as the balancers see it (peer.ts peerAvailable), naming the reason it
- * cannot be picked. `now` is on the monotonic clock the attempt loop uses.
- */
-export function peerStateName(peer: Peer, now: number, single: boolean): PeerStateName {
-  const s = peer.state;
-  if (peer.server.down) return 'down';
-  if (!s.healthy) return 'unhealthy';
-  if (peer.server.maxConns > 0 && s.active >= peer.server.maxConns) return 'full';
-  const max = peer.server.maxFails;
-  if (!single && max > 0 && s.fails >= max && now - s.checked <= peer.server.failTimeout) return 'failed';
-  return 'up';
 }
 
 type Listener = (snapshot: StatsSnapshot) => void;
@@ -510,7 +496,7 @@ export class ProxyStats {
         p.checked = checked;
         p.active = st.active;
         p.fails = mono - st.checked <= peer.server.failTimeout ? st.fails : 0;
-        p.state = peerStateName(peer, mono, peers.length === 1);
+        p.state = peerAvailability(peer, mono, peers.length === 1);
         p.states = emptyStates();
         p.states[p.state] = 1;
         p.healthy = st.healthy ? 1 : 0;

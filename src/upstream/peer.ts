@@ -43,17 +43,31 @@ export class Peer {
   }
 }
 
+/** Whether a balancer may pick a peer now ('up'), or the first reason it may not. */
+export type PeerAvailability = 'up' | 'down' | 'unhealthy' | 'full' | 'failed';
+
 /**
  * nginx's availability rule for a peer in round robin and every method built on it: not `down`,
- * not unhealthy by active checks, not failed (max_fails within fail_timeout), not full (max_conns).
+ * not unhealthy by active checks, not full (max_conns), not failed (max_fails within
+ * fail_timeout). The one definition: the balancers ask {@link peerAvailable}, and the status
+ * pages show the reason by name, so what they show is what the balancers do.
+ *
+ * @param now - the monotonic clock the attempt loop uses (ms).
+ * @param single - the peer is the group's only server: nginx never marks that one as failed.
  */
-export function peerAvailable(peer: Peer, now: number, single: boolean): boolean {
+export function peerAvailability(peer: Peer, now: number, single: boolean): PeerAvailability {
   const s = peer.state;
-  if (peer.server.down || !s.healthy) return false;
-  if (peer.server.maxConns > 0 && s.active >= peer.server.maxConns) return false;
-  if (single) return true; // nginx never marks the only server of a group as failed
+  if (peer.server.down) return 'down';
+  if (!s.healthy) return 'unhealthy';
+  if (peer.server.maxConns > 0 && s.active >= peer.server.maxConns) return 'full';
+  if (single) return 'up';
   const max = peer.server.maxFails;
-  return !(max > 0 && s.fails >= max && now - s.checked <= peer.server.failTimeout);
+  return max > 0 && s.fails >= max && now - s.checked <= peer.server.failTimeout ? 'failed' : 'up';
+}
+
+/** Whether a balancer may pick `peer` now: {@link peerAvailability} says 'up'. */
+export function peerAvailable(peer: Peer, now: number, single: boolean): boolean {
+  return peerAvailability(peer, now, single) === 'up';
 }
 
 /** The weight a peer may use now: slow_start ramps it from 1 up to its weight after it recovers. */
