@@ -5,6 +5,7 @@ import { collectEchoReport, distinctHeaders } from '../../src/echo/echo-http.js'
 import { acceptEchoUpgrade } from '../../src/echo/echo-websocket.js';
 import { recorderFor } from './byte-recorder.js';
 import { readToEnd, readUntil, type Until } from './raw-client.js';
+import type { AfterHook } from './temp.js';
 import { DEFAULT_WAIT_MS, withTimeout } from './wait.js';
 
 /** What every fake backend returns: where it listens and how to stop it. */
@@ -140,6 +141,22 @@ export async function startHttpBackend(handler?: HttpBackendHandler, options: Ht
     else acceptEchoUpgrade(req, socket, head, { id });
   });
   return backend;
+}
+
+/**
+ * Echo backends named `ids` (each answers with its X-Echo-Id), started one after another and
+ * closed by `t.after`.
+ *
+ * @example const [a, b] = await startHttpBackends(t, 'a', 'b');
+ */
+export async function startHttpBackends(t: AfterHook, ...ids: string[]): Promise<HttpBackend[]> {
+  const out: HttpBackend[] = [];
+  for (const id of ids) {
+    const b = await startHttpBackend(undefined, { id });
+    t.after(() => b.close());
+    out.push(b);
+  }
+  return out;
 }
 
 /** One accepted connection of a {@link RawBackend}. */

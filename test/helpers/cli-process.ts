@@ -1,7 +1,5 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -17,21 +15,9 @@ export const CHILD_MS = 20_000;
 
 type Child = ChildProcessByStdio<null, Readable, Readable>;
 
-/**
- * A port on 127.0.0.1 that was free a moment ago (the kernel picked it for port 0; the listener
- * is closed again). Only for a child that must be told its port before it says which one it
- * bound, e.g. to connect the instant its pid file appears; everything else listens on port 0.
- */
-export async function unusedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+/** What `sluice -t -c FILE` prints on stderr when the config is good: nginx's two lines. */
+export const okLines = (file: string): string =>
+  `sluice: the configuration file ${file} syntax is ok\nsluice: configuration file ${file} test is successful\n`;
 
 /** How a finished `sluice` child ended, and what it printed. */
 export interface CliResult {

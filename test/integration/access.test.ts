@@ -8,15 +8,14 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { test } from 'node:test';
 import { startHttpBackend, type HttpBackend } from '../helpers/backends.js';
+import { conf } from '../helpers/config-text.js';
+import { errorPage } from '../helpers/pages.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import { headerValue, rawRequest, rawWebSocket } from '../helpers/raw-client.js';
 import type { AfterHook } from '../helpers/temp.js';
 import { withTimeout } from '../helpers/wait.js';
 
-const conf = (http: string): string => `events {}\nhttp {\n${http}\n}`;
-
-const FORBIDDEN_PAGE = '<html>\r\n<head><title>403 Forbidden</title></head>\r\n<body>\r\n<center><h1>403 Forbidden</h1></center>\r\n'
-  + '<hr><center>sluice</center>\r\n</body>\r\n</html>\r\n';
+const FORBIDDEN_PAGE = errorPage('403 Forbidden');
 
 async function backend(t: AfterHook): Promise<HttpBackend> {
   const b = await startHttpBackend(undefined, { id: 'app' });

@@ -4,17 +4,17 @@
  * status, the dashboard's Server-Sent Events, and figures kept apart per proxy instance.
  */
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import type { StatsSnapshot } from '../../src/observability/stats.js';
 import { startHttpBackend } from '../helpers/backends.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
+import { conf } from '../helpers/config-text.js';
+import { refusedPort } from '../helpers/ports.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import { headerValue, rawConnect, rawRequest, rawWebSocket, readUntil, waitForBytes, waitForClose } from '../helpers/raw-client.js';
 import type { AfterHook } from '../helpers/temp.js';
 import { waitFor } from '../helpers/wait.js';
-
-const conf = (http: string): string => `events {}\nhttp {\n${http}\n}`;
 
 interface Answer {
   status: number;
@@ -43,14 +43,6 @@ function track(t: AfterHook): (s: Socket) => Socket {
     all.push(s);
     return s;
   };
-}
-
-async function refusedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 test('stub_status: nginx\'s exact text, and Reading / Writing / Waiting follow real connections', async (t) => {

@@ -8,40 +8,22 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Agent } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { acceptEchoUpgrade } from '../../src/echo/echo-websocket.js';
-import { startHttpBackend, startRawBackend, type HttpBackend } from '../helpers/backends.js';
+import { startHttpBackend, startHttpBackends, startRawBackend, type HttpBackend } from '../helpers/backends.js';
+import { conf } from '../helpers/config-text.js';
+import { refusedPort } from '../helpers/ports.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { maskedFrame, rawConnect, rawRequest, readFrame, waitForClose } from '../helpers/raw-client.js';
 import type { AfterHook } from '../helpers/temp.js';
 import { delay, waitFor } from '../helpers/wait.js';
 import {
-  WAIT_MS, chashRing, conf, get, hashIndex, ipHashIndex, mapLimit, openWs, parseSetCookie, record, tally,
+  WAIT_MS, chashRing, get, hashIndex, ipHashIndex, mapLimit, openWs, parseSetCookie, record, tally,
   type PickEvent, type WsClient,
 } from './balancing-support.js';
 import { switching101, tunnelEvents } from './ws-support.js';
 
 const T = { timeout: 60_000 };
-
-async function backends(t: AfterHook, ...ids: string[]): Promise<HttpBackend[]> {
-  const out: HttpBackend[] = [];
-  for (const id of ids) {
-    const b = await startHttpBackend(undefined, { id });
-    t.after(() => b.close());
-    out.push(b);
-  }
-  return out;
-}
-
-/** A loopback port where nothing listens (connections are refused). */
-async function refusedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function keepAliveAgent(t: AfterHook): Agent {
   const agent = new Agent({ keepAlive: true, maxSockets: 8 });
@@ -68,7 +50,7 @@ async function tunnel(t: AfterHook, port: number, path = '/', headers: Record<st
 }
 
 test('least_conn counts open tunnels: with 10 on A, new tunnels go to B until balanced; closing frees A', T, async (t) => {
-  const [a] = await backends(t, 'a');
+  const [a] = await startHttpBackends(t, 'a');
   // B refuses upgrades (503, passed on to A) until told otherwise; max_fails=0 keeps it in the pool.
   let bRefuses = true;
   const b = await startHttpBackend(undefined, {
@@ -118,7 +100,7 @@ test('least_conn counts open tunnels: with 10 on A, new tunnels go to B until ba
 });
 
 test('least_conn across a reload: tunnels opened before it still count, so a server added by it fills up first', T, async (t) => {
-  const [a, b] = await backends(t, 'a', 'b');
+  const [a, b] = await startHttpBackends(t, 'a', 'b');
   const config = (servers: readonly HttpBackend[]): string => conf(`
     upstream lc_reload { least_conn; ${servers.map((s) => `server ${s.addr};`).join(' ')} }
     server { listen 127.0.0.1:0; location / { proxy_pass http://lc_reload; } }`);
@@ -150,7 +132,7 @@ test('least_conn counts HTTP requests in flight as open connections too', T, asy
     else res.end('now');
   }, { id: 'a' });
   t.after(() => slowA.close());
-  const [b] = await backends(t, 'b');
+  const [b] = await startHttpBackends(t, 'b');
   const proxy = await startTestProxy(conf(`
     upstream lc_http { least_conn; server ${slowA.addr}; server ${b!.addr}; }
     server { listen 127.0.0.1:0; location / { proxy_pass http://lc_http; } }`), { t });
@@ -169,7 +151,7 @@ test('least_conn counts HTTP requests in flight as open connections too', T, asy
 });
 
 test('ip_hash: one /24 lands on one server (127.0.0.x all alike), over HTTP and WebSocket; each /24 as nginx picks it', T, async (t) => {
-  const servers = await backends(t, 's0', 's1', 's2');
+  const servers = await startHttpBackends(t, 's0', 's1', 's2');
   const proxy = await startTestProxy(conf(`
     upstream iph { ip_hash; ${servers.map((s) => `server ${s.addr};`).join(' ')} }
     server { listen 127.0.0.1:0; location / { proxy_pass http://iph; } }`), { t });
@@ -190,7 +172,7 @@ test('ip_hash: one /24 lands on one server (127.0.0.x all alike), over HTTP and 
 });
 
 test('ip_hash spreads 1,000 client networks over 3 servers within ±15%, each exactly where nginx puts it', T, async (t) => {
-  const servers = await backends(t, 's0', 's1', 's2');
+  const servers = await startHttpBackends(t, 's0', 's1', 's2');
   const proxy = await startTestProxy(conf(`
     upstream iph_spread { ip_hash; ${servers.map((s) => `server ${s.addr};`).join(' ')} }
     server { listen 127.0.0.1:0; location / { proxy_pass http://iph_spread; } }`), { t });
@@ -205,7 +187,7 @@ test('ip_hash spreads 1,000 client networks over 3 servers within ±15%, each ex
 });
 
 test('ip_hash: a server marked down or refusing moves only its own clients, to the server nginx rehashes them to', T, async (t) => {
-  const servers = await backends(t, 's0', 's1', 's2');
+  const servers = await startHttpBackends(t, 's0', 's1', 's2');
   const dead = await refusedPort();
   const proxy = await startTestProxy(conf(`
     upstream iph_all { ip_hash; server ${servers[0]!.addr}; server ${servers[1]!.addr}; server ${servers[2]!.addr}; }
@@ -239,7 +221,7 @@ test('ip_hash: a server marked down or refusing moves only its own clients, to t
 });
 
 test('hash $http_x_user / $cookie_sid / $arg_room consistent: a key sticks to nginx\'s server; no key means round robin', T, async (t) => {
-  const servers = await backends(t, 's0', 's1', 's2');
+  const servers = await startHttpBackends(t, 's0', 's1', 's2');
   const list = servers.map((s) => `server ${s.addr};`).join(' ');
   const proxy = await startTestProxy(conf(`
     upstream by_user { hash $http_x_user; ${list} }
@@ -277,7 +259,7 @@ test('hash $http_x_user / $cookie_sid / $arg_room consistent: a key sticks to ng
 });
 
 test('hash spreads 1,000 keys over 3 servers within ±15%; hash consistent puts every key where nginx\'s ring does', T, async (t) => {
-  const servers = await backends(t, 's0', 's1', 's2');
+  const servers = await startHttpBackends(t, 's0', 's1', 's2');
   const list = servers.map((s) => `server ${s.addr};`).join(' ');
   const proxy = await startTestProxy(conf(`
     upstream spread_plain { hash $http_x_user; ${list} }
@@ -305,7 +287,7 @@ test('hash spreads 1,000 keys over 3 servers within ±15%; hash consistent puts 
 });
 
 test('hash consistent: removing a server from the config moves only that server\'s keys', T, async (t) => {
-  const servers = await backends(t, 's0', 's1', 's2');
+  const servers = await startHttpBackends(t, 's0', 's1', 's2');
   const three = await startTestProxy(conf(`
     upstream ring3 { hash $arg_room consistent; ${servers.map((s) => `server ${s.addr};`).join(' ')} }
     server { listen 127.0.0.1:0; location / { proxy_pass http://ring3; } }`), { t });
@@ -327,7 +309,7 @@ test('hash consistent: removing a server from the config moves only that server\
 });
 
 test('random reaches every server; random two least_conn sends new tunnels to the less loaded of two', T, async (t) => {
-  const [a, b, c] = await backends(t, 'a', 'b', 'c');
+  const [a, b, c] = await startHttpBackends(t, 'a', 'b', 'c');
   const proxy = await startTestProxy(conf(`
     upstream rnd { random; server ${a!.addr}; server ${b!.addr}; server ${c!.addr}; }
     upstream rnd2 { random two least_conn; server ${a!.addr}; server ${b!.addr}; }
@@ -361,7 +343,7 @@ test('random reaches every server; random two least_conn sends new tunnels to th
 });
 
 test('sticky cookie over HTTP: set once with its attributes, followed while the server is up, replaced when it is not', T, async (t) => {
-  const [a, b] = await backends(t, 'a', 'b');
+  const [a, b] = await startHttpBackends(t, 'a', 'b');
   const proxy = await startTestProxy(conf(`
     upstream st {
       server ${a!.addr};
@@ -421,7 +403,7 @@ test('sticky cookie over HTTP: set once with its attributes, followed while the 
 });
 
 test('sticky cookie over WebSocket: the 101 sets it, later handshakes and requests with it land on the same server', T, async (t) => {
-  const [a, b, c] = await backends(t, 'a', 'b', 'c');
+  const [a, b, c] = await startHttpBackends(t, 'a', 'b', 'c');
   const proxy = await startTestProxy(conf(`
     upstream st_ws { server ${a!.addr}; server ${b!.addr}; server ${c!.addr}; sticky cookie sid path=/ samesite=none secure; }
     server { listen 127.0.0.1:0; location / { proxy_pass http://st_ws; } }`), { t });
@@ -463,7 +445,7 @@ test('sticky cookie over WebSocket: the 101 sets it, later handshakes and reques
 });
 
 test('max_conns caps a server (tunnels held open count); every server full gives 502; a freed slot is used again', T, async (t) => {
-  const [a, b] = await backends(t, 'a', 'b');
+  const [a, b] = await startHttpBackends(t, 'a', 'b');
   const proxy = await startTestProxy(conf(`
     upstream mc { server ${a!.addr} max_conns=2 weight=5; server ${b!.addr} max_conns=1; }
     server { listen 127.0.0.1:0; location / { proxy_pass http://mc; } }`), { t });
@@ -541,7 +523,7 @@ test('max_conns: the slot is given back however a connection ends (aborts, reset
 });
 
 test('backup takes traffic only while the primaries are full, and gives it back when a slot frees', T, async (t) => {
-  const [a, b, c] = await backends(t, 'a', 'b', 'c');
+  const [a, b, c] = await startHttpBackends(t, 'a', 'b', 'c');
   const proxy = await startTestProxy(conf(`
     upstream mb { server ${a!.addr} max_conns=1; server ${b!.addr} max_conns=1; server ${c!.addr} backup; }
     server { listen 127.0.0.1:0; location / { proxy_pass http://mb; } }`), { t });
@@ -569,7 +551,7 @@ test('passive health under least_conn: a server back from fail_timeout that succ
     else conn.socket.destroy();
   });
   t.after(() => flaky.close());
-  const [good] = await backends(t, 'good');
+  const [good] = await startHttpBackends(t, 'good');
   const proxy = await startTestProxy(conf(`
     upstream lc_pf { least_conn; server ${flaky.addr} max_fails=2 fail_timeout=1s; server ${good!.addr}; }
     server { listen 127.0.0.1:0; location / { proxy_pass http://lc_pf; } }`), { t });
@@ -593,7 +575,7 @@ test('passive health under least_conn: a server back from fail_timeout that succ
 });
 
 test('proxy_next_upstream_tries with several dead servers: exactly that many tries, in order, then 502', T, async (t) => {
-  const [good] = await backends(t, 'good');
+  const [good] = await startHttpBackends(t, 'good');
   const dead = [await refusedPort(), await refusedPort(), await refusedPort(), await refusedPort()];
   const list = `${dead.map((p) => `server 127.0.0.1:${p};`).join(' ')} server ${good!.addr};`;
   const proxy = await startTestProxy(conf(`
@@ -633,7 +615,7 @@ test('proxy_next_upstream_timeout stops passing a request on once the time is up
   // Servers that accept, read the request and never answer: each try ends at proxy_read_timeout.
   const silent = [await startRawBackend(), await startRawBackend(), await startRawBackend()];
   for (const s of silent) t.after(() => s.close());
-  const [good] = await backends(t, 'good');
+  const [good] = await startHttpBackends(t, 'good');
   const proxy = await startTestProxy(conf(`
     upstream slow { ${silent.map((s) => `server ${s.addr};`).join(' ')} server ${good!.addr}; }
     server {
@@ -654,7 +636,7 @@ test('proxy_next_upstream_timeout stops passing a request on once the time is up
 });
 
 test('zone is accepted, alone or shared between upstreams, and changes nothing in balancing', T, async (t) => {
-  const [a, b] = await backends(t, 'a', 'b');
+  const [a, b] = await startHttpBackends(t, 'a', 'b');
   const proxy = await startTestProxy(conf(`
     upstream z1 { zone shared_state 64k; server ${a!.addr}; server ${b!.addr}; }
     upstream z2 { zone shared_state; least_conn; server ${a!.addr}; server ${b!.addr}; }

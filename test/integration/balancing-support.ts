@@ -16,8 +16,6 @@ import { withTimeout } from '../helpers/wait.js';
 /** Generous bound for every wait here: the machine is shared and slow at times. */
 export const WAIT_MS = 10_000;
 
-export const conf = (http: string, main = ''): string => `${main}\nevents {}\nhttp {\n${http}\n}`;
-
 /** What an HTTP exchange through the proxy gave. */
 export interface Reply {
   status: number;

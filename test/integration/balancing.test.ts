@@ -4,39 +4,14 @@
  * backup and down servers, and proxy_next_upstream / proxy_next_upstream_tries as nginx has them.
  */
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { startHttpBackend, startRawBackend, type HttpBackend } from '../helpers/backends.js';
+import { startHttpBackend, startHttpBackends, startRawBackend, type HttpBackend } from '../helpers/backends.js';
+import { conf } from '../helpers/config-text.js';
+import { errorPage } from '../helpers/pages.js';
+import { refusedPort } from '../helpers/ports.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import { headerValue, rawRequest, rawWebSocket } from '../helpers/raw-client.js';
-import type { AfterHook } from '../helpers/temp.js';
 import { delay } from '../helpers/wait.js';
-
-const conf = (http: string): string => `events {}\nhttp {\n${http}\n}`;
-
-function page(status: string): string {
-  return `<html>\r\n<head><title>${status}</title></head>\r\n<body>\r\n<center><h1>${status}</h1></center>\r\n`
-    + '<hr><center>sluice</center>\r\n</body>\r\n</html>\r\n';
-}
-
-async function backends(t: AfterHook, ...ids: string[]): Promise<HttpBackend[]> {
-  const out: HttpBackend[] = [];
-  for (const id of ids) {
-    const b = await startHttpBackend(undefined, { id });
-    t.after(() => b.close());
-    out.push(b);
-  }
-  return out;
-}
-
-/** A loopback port where nothing listens (connections are refused). */
-async function refusedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 interface Answer {
   status: number;
@@ -72,7 +47,7 @@ async function wsWho(proxy: TestProxy, path: string): Promise<string> {
 }
 
 test('round robin alternates exactly, over HTTP requests and WebSocket handshakes alike', async (t) => {
-  const [a, b] = await backends(t, 'a', 'b');
+  const [a, b] = await startHttpBackends(t, 'a', 'b');
   const proxy = await startTestProxy(conf(`
     upstream http_only { server ${a!.addr}; server ${b!.addr}; }
     upstream ws_only { server ${a!.addr}; server ${b!.addr}; }
@@ -96,7 +71,7 @@ test('round robin alternates exactly, over HTTP requests and WebSocket handshake
 });
 
 test('weights hold exactly in sequence (smooth weighted round robin: 5,1,1 gives a a b a c a a)', async (t) => {
-  const [a, b, c] = await backends(t, 'a', 'b', 'c');
+  const [a, b, c] = await startHttpBackends(t, 'a', 'b', 'c');
   const proxy = await startTestProxy(conf(`
     upstream five { server ${a!.addr} weight=5; server ${b!.addr}; server ${c!.addr}; }
     upstream three { server ${a!.addr} weight=3; server ${b!.addr}; }
@@ -118,7 +93,7 @@ test('passive health: after max_fails failures a server is skipped for fail_time
     else conn.socket.destroy();
   });
   t.after(() => flaky.close());
-  const [good] = await backends(t, 'good');
+  const [good] = await startHttpBackends(t, 'good');
   const FAIL_TIMEOUT_S = 3;
   const proxy = await startTestProxy(conf(`
     upstream u {
@@ -152,17 +127,17 @@ test('every server failing gives 502; then, with all of them marked failed, "no 
     server { listen 127.0.0.1:0; location / { proxy_pass http://u; } }`), { t });
   const first = await send(proxy, '/a');
   assert.equal(first.status, 502);
-  assert.equal(first.body, page('502 Bad Gateway'));
+  assert.equal(first.body, errorPage('502 Bad Gateway'));
   await proxy.waitForErrorLine(new RegExp(`connect\\(\\) failed \\(111: Connection refused\\) while connecting to upstream, .*upstream: "http://127\\.0\\.0\\.1:${p1}/a"`));
   await proxy.waitForErrorLine(new RegExp(`connect\\(\\) failed \\(111: Connection refused\\) while connecting to upstream, .*upstream: "http://127\\.0\\.0\\.1:${p2}/a"`));
   const second = await send(proxy, '/b');
   assert.equal(second.status, 502);
-  assert.equal(second.body, page('502 Bad Gateway'));
+  assert.equal(second.body, errorPage('502 Bad Gateway'));
   await proxy.waitForErrorLine(/no live upstreams while connecting to upstream.*request: "GET \/b HTTP\/1\.1"/);
 });
 
 test('a backup server takes traffic only when the primaries are down or failed', async (t) => {
-  const [a, b, c] = await backends(t, 'a', 'b', 'c');
+  const [a, b, c] = await startHttpBackends(t, 'a', 'b', 'c');
   const proxy = await startTestProxy(conf(`
     upstream u { server ${a!.addr}; server ${b!.addr}; server ${c!.addr} backup; }
     upstream marked { server ${a!.addr} down; server ${c!.addr} backup; }
@@ -184,7 +159,7 @@ test('a backup server takes traffic only when the primaries are down or failed',
 });
 
 test('a server marked down never gets traffic', async (t) => {
-  const [a, b, c] = await backends(t, 'a', 'b', 'c');
+  const [a, b, c] = await startHttpBackends(t, 'a', 'b', 'c');
   const proxy = await startTestProxy(conf(`
     upstream u { server ${a!.addr} down; server ${b!.addr}; server ${c!.addr}; }
     server { listen 127.0.0.1:0; location / { proxy_pass http://u; } }`), { t });
@@ -204,7 +179,7 @@ test('proxy_next_upstream http_502 passes a 502 on (and counts it as a failure);
   t.after(() => bad.close());
   const bad2 = await badBackend('bad2');
   t.after(() => bad2.close());
-  const [good] = await backends(t, 'good');
+  const [good] = await startHttpBackends(t, 'good');
   const proxy = await startTestProxy(conf(`
     upstream retrying { server ${bad.addr}; server ${good!.addr}; }
     upstream relaying { server ${bad.addr}; server ${good!.addr}; }
@@ -238,7 +213,7 @@ test('proxy_next_upstream http_502 passes a 502 on (and counts it as a failure);
 });
 
 test('proxy_next_upstream off and proxy_next_upstream_tries limit the servers tried', async (t) => {
-  const [good] = await backends(t, 'good');
+  const [good] = await startHttpBackends(t, 'good');
   const dead1 = await refusedPort();
   const dead2 = await refusedPort();
   const proxy = await startTestProxy(conf(`
@@ -268,7 +243,7 @@ test('proxy_next_upstream off and proxy_next_upstream_tries limit the servers tr
   for (const path of ['/off/', '/one/', '/two/']) {
     const r = await send(proxy, path);
     assert.equal(r.status, 502, path);
-    assert.equal(r.body, page('502 Bad Gateway'), path);
+    assert.equal(r.body, errorPage('502 Bad Gateway'), path);
   }
   assert.equal(good!.requests.length, 0);
   const third = await send(proxy, '/three/');
@@ -286,7 +261,7 @@ test('a request whose body was sent is not passed to another server; a connect f
     conn.socket.end();
   });
   t.after(() => sink.close());
-  const [good] = await backends(t, 'good');
+  const [good] = await startHttpBackends(t, 'good');
   const dead = await refusedPort();
   const proxy = await startTestProxy(conf(`
     upstream post_u { server ${sink.addr}; server ${good!.addr}; }

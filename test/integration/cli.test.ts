@@ -4,106 +4,22 @@
  * demo config and the worker_connections cap, started through the library.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { HELP } from '../../src/cli/args.js';
 import { DEFAULT_BACKEND_PORTS, DEFAULT_CONFIG, DEFAULT_LISTEN, DEMO_PAGE } from '../../src/cli/default-config.js';
 import { SLUICE_VERSION } from '../../src/core/version.js';
 import type { EchoHttpReport } from '../../src/echo/echo-http.js';
 import { startHttpBackend } from '../helpers/backends.js';
+import { CliProcess, ROOT, okLines, runCli } from '../helpers/cli-process.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { headerValue, rawConnect, rawRequest, readUntil } from '../helpers/raw-client.js';
-import { tempDir, type AfterHook } from '../helpers/temp.js';
-import { once, waitFor, withTimeout } from '../helpers/wait.js';
+import { tempDir } from '../helpers/temp.js';
+import { once, waitFor } from '../helpers/wait.js';
 
-/** The repository root (this file runs from dist/test/integration). */
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const EXAMPLES = join(ROOT, 'examples');
-/** Generous: a child is a whole Node start-up, on a loaded 2-core machine. */
-const CHILD_MS = 20_000;
-
-type Child = ChildProcessByStdio<null, Readable, Readable>;
-
-interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function spawnCli(args: readonly string[], cwd: string): Child {
-  return spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-/** Runs `sluice ARGS` to completion (killed after CHILD_MS) and collects its output. */
-async function runCli(args: readonly string[], cwd = ROOT): Promise<CliResult> {
-  const child = spawnCli(args, cwd);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => void (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => void (stderr += d));
-  try {
-    const [code, signal] = await once(child, 'close', CHILD_MS) as [number | null, NodeJS.Signals | null];
-    return { code, signal, stdout, stderr };
-  } catch (error) {
-    throw new Error(`sluice ${args.join(' ')}: ${(error as Error).message}\nstdout: ${stdout}\nstderr: ${stderr}`);
-  } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-}
-
-/** A long-running `sluice` child whose output is collected; killed by `t.after` if still alive. */
-class CliProcess {
-  stdout = '';
-  stderr = '';
-  readonly child: Child;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  #done = false;
-
-  constructor(t: AfterHook, args: readonly string[], cwd: string) {
-    this.child = spawnCli(args, cwd);
-    this.child.stdout.setEncoding('utf8').on('data', (d: string) => void (this.stdout += d));
-    this.child.stderr.setEncoding('utf8').on('data', (d: string) => void (this.stderr += d));
-    this.exited = new Promise((resolve) => {
-      this.child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
-        this.#done = true;
-        resolve({ code, signal });
-      });
-    });
-    this.child.on('error', () => undefined);
-    t.after(async () => {
-      if (this.#done) return;
-      this.child.kill('SIGKILL');
-      await withTimeout(this.exited, CHILD_MS, 'a killed child to exit');
-    });
-  }
-
-  /** Resolves with the first match of `pattern` in stdout or stderr; fails fast if the child exits first. */
-  async output(stream: 'stdout' | 'stderr', pattern: RegExp): Promise<RegExpExecArray> {
-    const found = await waitFor(() => pattern.exec(this[stream]) ?? (this.#done ? 'exited' : null), {
-      timeoutMs: CHILD_MS, what: `${pattern} on the child's ${stream}`,
-    }).catch((error: unknown) => {
-      throw new Error(`${(error as Error).message}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
-    });
-    if (found === 'exited') throw new Error(`the child exited before printing ${pattern}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
-    return found;
-  }
-
-  /** Sends `signal` and waits (bounded) for the exit. */
-  async stop(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    this.child.kill(signal);
-    return withTimeout(this.exited, CHILD_MS, `the child to exit after ${signal}`);
-  }
-}
-
-const okLines = (file: string): string =>
-  `sluice: the configuration file ${file} syntax is ok\nsluice: configuration file ${file} test is successful\n`;
 
 /** Only the lines sluice prints itself (hints are indented and belong to the config's wording). */
 function sluiceLines(stderr: string): string[] {

@@ -17,6 +17,7 @@ import { test } from 'node:test';
 import { startHttpBackend, type BackendAddress } from '../helpers/backends.js';
 import { recorderFor } from '../helpers/byte-recorder.js';
 import { testCerts } from '../helpers/certs.js';
+import { conf } from '../helpers/config-text.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import {
   completeResponse, headerValue, parseResponseHead, rawConnect, rawRequest, readToEnd, readUntil, waitForBytes, waitForClose,
@@ -29,7 +30,7 @@ import { h2Connect, h2Request } from '../helpers/h2-client.js';
 import { delay, once, waitFor, withTimeout } from '../helpers/wait.js';
 
 /** nginx logs client time-outs at info. */
-const conf = (http: string): string => `error_log stderr info;\nevents {}\nhttp {\n${http}\n}`;
+const infoConf = (http: string): string => conf(http, 'error_log stderr info;');
 
 const WAIT_MS = 10_000;
 /** A 1 s timeout fires within a second of its deadline (HEADER_CHECK_INTERVAL_MS is 0.5 s). */
@@ -42,7 +43,7 @@ async function closedAfter(socket: Socket, since: number, ms = LATE_MS): Promise
 }
 
 test('client_header_timeout: nothing sent, a head that never ends, a head trickled line by line: closed without an answer', async (t) => {
-  const proxy = await startTestProxy(conf(`
+  const proxy = await startTestProxy(infoConf(`
     client_header_timeout 1s;
     server { listen 127.0.0.1:0; return 200 "ok"; }`), { t });
   const started = Date.now();
@@ -65,7 +66,7 @@ test('client_header_timeout: nothing sent, a head that never ends, a head trickl
 });
 
 test('client_header_timeout on a keep-alive connection counts from the first byte of the next head; keepalive_timeout does not cut it', async (t) => {
-  const proxy = await startTestProxy(conf(`
+  const proxy = await startTestProxy(infoConf(`
     client_header_timeout 1s;
     keepalive_timeout 1500ms;
     server { listen 127.0.0.1:0; return 200 "ok"; }`), { t });
@@ -89,7 +90,7 @@ test('client_header_timeout on a keep-alive connection counts from the first byt
 
 test('client_header_timeout covers a TLS connection: no handshake, or a head that never ends after it', async (t) => {
   const certs = await testCerts();
-  const proxy = await startTestProxy(conf(`
+  const proxy = await startTestProxy(infoConf(`
     server {
       listen 127.0.0.1:0 ssl;
       server_name localhost;
@@ -111,7 +112,7 @@ test('client_header_timeout covers a TLS connection: no handshake, or a head tha
 });
 
 test('keepalive_timeout: the location\'s value closes an idle connection quietly; Keep-Alive: timeout=N only for the second value; 0 closes', async (t) => {
-  const proxy = await startTestProxy(conf(`
+  const proxy = await startTestProxy(infoConf(`
     keepalive_timeout 60s;
     server {
       listen 127.0.0.1:0;
@@ -159,7 +160,7 @@ test('client_body_timeout: a stalled body ends the request without an answer (40
   const backend = await startHttpBackend();
   t.after(() => backend.close());
   const log = join(tempDir(t).path, 'access.log');
-  const proxy = await startTestProxy(conf(`
+  const proxy = await startTestProxy(infoConf(`
     log_format st '$request $status';
     access_log ${log} st;
     client_body_timeout 1s;
@@ -202,7 +203,7 @@ test('client_body_timeout does not run while the upstream holds the body back', 
     }, 2500);
   });
   t.after(() => backend.close());
-  const proxy = await startTestProxy(conf(`
+  const proxy = await startTestProxy(infoConf(`
     client_body_timeout 1s;
     server { listen 127.0.0.1:0; location / { proxy_pass http://${backend.addr}; } }`), { t });
   const client = await rawConnect(proxy.port);
@@ -255,7 +256,7 @@ const UPSTREAMS: readonly { readonly name: string; start(t: { after(fn: () => un
 ];
 
 async function bigProxy(t: { after(fn: () => unknown): void }, pass: string, extra: string): Promise<TestProxy> {
-  return startTestProxy(conf(`
+  return startTestProxy(infoConf(`
     server { listen 127.0.0.1:0; ${extra} location / { proxy_pass ${pass}; } }`), { t });
 }
 
@@ -342,7 +343,7 @@ test('HTTP/2: send_timeout resets the stream of a client that stops reading; cli
   });
   t.after(() => backend.close());
   const log = join(tempDir(t).path, 'access.log');
-  const proxy = await startTestProxy(conf(`
+  const proxy = await startTestProxy(infoConf(`
     log_format st '$request $status';
     server {
       listen 127.0.0.1:0 ssl http2;

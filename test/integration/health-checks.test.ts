@@ -13,10 +13,11 @@ import { acceptKey } from '../../src/websocket/accept-key.js';
 import { FrameParser } from '../../src/websocket/frame-parser.js';
 import { serverHandshakeResponse } from '../../src/websocket/handshake.js';
 import { startHttpBackend, type HttpBackend } from '../helpers/backends.js';
+import { conf } from '../helpers/config-text.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import type { AfterHook } from '../helpers/temp.js';
 import { delay, waitFor, withTimeout } from '../helpers/wait.js';
-import { WAIT_MS, conf, get, openWs, record, startHealthBackend, tally, type HealthEvent, type PickEvent } from './balancing-support.js';
+import { WAIT_MS, get, openWs, record, startHealthBackend, tally, type HealthEvent, type PickEvent } from './balancing-support.js';
 
 const T = { timeout: 60_000 };
 const WARN_LOG = 'error_log stderr warn;';

@@ -12,20 +12,15 @@ import { test } from 'node:test';
 import type { EchoHttpReport } from '../../src/echo/echo-http.js';
 import { startHttpBackend, startRawBackend } from '../helpers/backends.js';
 import { recorderFor } from '../helpers/byte-recorder.js';
+import { conf } from '../helpers/config-text.js';
+import { errorPage } from '../helpers/pages.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import {
   completeResponse, headerValue, headerValues, rawConnect, rawRequest, type ResponseHead,
 } from '../helpers/raw-client.js';
 import { withTimeout } from '../helpers/wait.js';
 
-const conf = (http: string): string => `events {}\nhttp {\n${http}\n}`;
-
 /** nginx's error page as Sluice signs it. */
-function page(status: string): string {
-  return `<html>\r\n<head><title>${status}</title></head>\r\n<body>\r\n<center><h1>${status}</h1></center>\r\n`
-    + '<hr><center>sluice</center>\r\n</body>\r\n</html>\r\n';
-}
-
 interface Answer {
   status: number;
   head: ResponseHead;
@@ -487,7 +482,7 @@ test('return: 200 with text, 301 with an absolute Location, 404 with the error p
   assert.equal(moved.status, 301);
   assert.equal(moved.head.reason, 'Moved Permanently');
   assert.equal(headerValue(moved.head, 'location'), `http://localhost:${proxy.port}/new/place?x=1`);
-  assert.equal(moved.text, page('301 Moved Permanently'));
+  assert.equal(moved.text, errorPage('301 Moved Permanently'));
 
   const away = await send(proxy.port, 'GET', '/away');
   assert.equal(away.status, 302);
@@ -496,7 +491,7 @@ test('return: 200 with text, 301 with an absolute Location, 404 with the error p
   const gone = await send(proxy.port, 'GET', '/gone');
   assert.equal(gone.status, 404);
   assert.equal(headerValue(gone.head, 'content-type'), 'text/html');
-  assert.equal(gone.text, page('404 Not Found'));
+  assert.equal(gone.text, errorPage('404 Not Found'));
 
   const drop = await rawRequest(proxy.port, 'GET /drop HTTP/1.1\r\nHost: localhost\r\n\r\n', { until: 'close' });
   assert.equal(drop.closed, true);
@@ -509,7 +504,7 @@ test('return: 200 with text, 301 with an absolute Location, 404 with the error p
     const r = await rawRequest(proxy.port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`, { until: 'close' });
     assert.equal(r.head?.statusLine, `HTTP/1.1 ${status}`);
     assert.equal(headerValue(r.head, 'connection'), 'close');
-    assert.equal(r.body.toString(), page(status));
+    assert.equal(r.body.toString(), errorPage(status));
     assert.equal(r.closed, true);
   }
   await proxy.waitForErrorLine('/unimplemented 501');
@@ -611,7 +606,7 @@ test('no matching location gives 404 with the error page', async (t) => {
   assert.equal(r.status, 404);
   assert.equal(headerValue(r.head, 'server'), 'sluice');
   assert.equal(headerValue(r.head, 'content-type'), 'text/html');
-  assert.equal(r.text, page('404 Not Found'));
+  assert.equal(r.text, errorPage('404 Not Found'));
   assert.equal(backend.requests.length, 0);
 });
 
@@ -631,7 +626,7 @@ test('a malformed request (bad request line, bad header line) gets 400 with the 
     assert.equal(r.head.statusCode, 400, JSON.stringify(bytes));
     assert.equal(headerValue(r.head, 'server'), 'sluice', JSON.stringify(bytes));
     assert.equal(headerValue(r.head, 'connection'), 'close', JSON.stringify(bytes));
-    assert.equal(r.body.toString(), page('400 Bad Request'), JSON.stringify(bytes));
+    assert.equal(r.body.toString(), errorPage('400 Bad Request'), JSON.stringify(bytes));
     assert.equal(r.closed, true);
   }
   assert.equal(backend.requests.length, 0);
@@ -645,7 +640,7 @@ test('an HTTP/1.1 request without Host gets 400 with the nginx page, like any ba
   const r = await rawRequest(proxy.port, 'GET / HTTP/1.1\r\n\r\n', { until: 'close' });
   assert.equal(r.head?.statusCode, 400);
   assert.equal(headerValue(r.head, 'server'), 'sluice');
-  assert.equal(r.body.toString(), page('400 Bad Request'));
+  assert.equal(r.body.toString(), errorPage('400 Bad Request'));
   assert.equal(r.closed, true);
   assert.equal(backend.requests.length, 0);
 });
@@ -661,7 +656,7 @@ test('an upstream that answers garbage gives 502 with the error page and an erro
   const r = await send(proxy.port, 'GET', '/x');
   assert.equal(r.status, 502);
   assert.equal(headerValue(r.head, 'server'), 'sluice');
-  assert.equal(r.text, page('502 Bad Gateway'));
+  assert.equal(r.text, errorPage('502 Bad Gateway'));
   await proxy.waitForErrorLine(/upstream sent invalid header while reading response header from upstream.*request: "GET \/x HTTP\/1\.1"/);
 });
 

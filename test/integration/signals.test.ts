@@ -12,16 +12,13 @@ import type { ServerResponse } from 'node:http';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { startHttpBackend } from '../helpers/backends.js';
-import { CHILD_MS, CliProcess, httpGet, runCli } from '../helpers/cli-process.js';
+import { CHILD_MS, CliProcess, httpGet, okLines, runCli } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/temp.js';
 import { once, waitFor, withTimeout } from '../helpers/wait.js';
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
-
-const okLines = (file: string): string =>
-  `sluice: the configuration file ${file} syntax is ok\nsluice: configuration file ${file} test is successful\n`;
 
 /** Asks `/` on new connections until `count` distinct pids answered; returns them. */
 async function answeringPids(port: number, count: number, expectBody: RegExp): Promise<Set<string>> {

@@ -4,13 +4,16 @@
  * and a client that leaves before the upstream answers (499).
  */
 import assert from 'node:assert/strict';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { acceptKey } from '../../src/websocket/accept-key.js';
 import { Opcode } from '../../src/websocket/opcodes.js';
 import { startHttpBackend, startRawBackend, type HttpBackend } from '../helpers/backends.js';
 import { recorderFor } from '../helpers/byte-recorder.js';
+import { conf } from '../helpers/config-text.js';
+import { errorPage } from '../helpers/pages.js';
+import { refusedPort } from '../helpers/ports.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import {
   headerValue, maskedFrame, rawConnect, rawRequest, rawWebSocket, readFrame, readUntil, serverFrame, waitForClose,
@@ -18,23 +21,7 @@ import {
 import type { AfterHook } from '../helpers/temp.js';
 import { delay, waitFor, withTimeout } from '../helpers/wait.js';
 
-const conf = (http: string): string => `events {}\nhttp {\n${http}\n}`;
-
-function page(status: string): string {
-  return `<html>\r\n<head><title>${status}</title></head>\r\n<body>\r\n<center><h1>${status}</h1></center>\r\n`
-    + '<hr><center>sluice</center>\r\n</body>\r\n</html>\r\n';
-}
-
 const GET = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`;
-
-/** A loopback port where nothing listens (connections are refused). */
-async function refusedPort(): Promise<number> {
-  const server: Server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /**
  * A loopback port where connect() hangs: a listener (backlog 1) on a worker thread whose event
@@ -93,7 +80,7 @@ test('connection refused: the next server answers; with none left the client get
 
   const failed = await rawRequest(proxy.port, GET('/lonely/x'), { until: 'close' });
   assert.equal(failed.head?.statusCode, 502);
-  assert.equal(failed.body.toString(), page('502 Bad Gateway'));
+  assert.equal(failed.body.toString(), errorPage('502 Bad Gateway'));
   assert.equal(recorderFor(failed.socket).error, null, 'answered, not reset');
   assert.equal(good.requests.length, 1);
 });
@@ -117,7 +104,7 @@ test('connect timeout: proxy_connect_timeout gives 504, or the next server under
   assert.ok(Date.now() - started >= 290, 'not before proxy_connect_timeout');
   assert.equal(timedOut.head?.statusCode, 504);
   assert.equal(timedOut.head.reason, 'Gateway Time-out');
-  assert.equal(timedOut.body.toString(), page('504 Gateway Time-out'));
+  assert.equal(timedOut.body.toString(), errorPage('504 Gateway Time-out'));
   await proxy.waitForErrorLine(/upstream timed out \(110: Connection timed out\) while connecting to upstream/);
 
   const retried = await rawRequest(proxy.port, GET('/pair/x'));
@@ -146,7 +133,7 @@ test('no response head within proxy_read_timeout gives 504; the timeout passes t
   const r = await rawRequest(proxy.port, GET('/lonely/x'), { until: 'close' });
   assert.ok(Date.now() - started >= 290, 'not before proxy_read_timeout');
   assert.equal(r.head?.statusCode, 504);
-  assert.equal(r.body.toString(), page('504 Gateway Time-out'));
+  assert.equal(r.body.toString(), errorPage('504 Gateway Time-out'));
   await proxy.waitForErrorLine(/upstream timed out \(110: Connection timed out\) while reading response header from upstream/);
   // The silent server's connection is closed by the proxy once it gives up.
   const first = await silent.nextConnection();
@@ -168,7 +155,7 @@ test('an upstream that closes without a response gives 502', async (t) => {
     server { listen 127.0.0.1:0; location / { proxy_pass http://${closer.addr}; } }`), { t });
   const r = await rawRequest(proxy.port, GET('/x'), { until: 'close' });
   assert.equal(r.head?.statusCode, 502);
-  assert.equal(r.body.toString(), page('502 Bad Gateway'));
+  assert.equal(r.body.toString(), errorPage('502 Bad Gateway'));
   await proxy.waitForErrorLine(/upstream prematurely closed connection while reading response header from upstream/);
   assert.equal(closer.connections.length, 1, 'a single server is tried once');
 });

@@ -9,15 +9,14 @@ import { fileURLToPath } from 'node:url';
 import { formatProblem, loadConfig } from '../../src/config/load.js';
 import type { ConfigProblem } from '../../src/config/types.js';
 import { testCerts } from '../helpers/certs.js';
+import { conf } from '../helpers/config-text.js';
 import { tempDir } from '../helpers/temp.js';
 import { once } from '../helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** `events {}` and an http block whose lines start at line 3. */
-function conf(...httpLines: string[]): string {
-  return ['events {}', 'http {', ...httpLines, '}', ''].join('\n');
-}
+const httpLines = (...lines: string[]): string => conf(lines.join('\n'));
 
 async function problems(text: string, prefix: string): Promise<ConfigProblem[]> {
   const r = await loadConfig({ text, prefix });
@@ -33,7 +32,7 @@ test('a missing, unreadable or non-PEM certificate or key is reported at its lin
   const certs = await testCerts();
   const dir = tempDir(t);
   const notPem = dir.write('not-pem.crt', 'hello\n');
-  const list = await problems(conf(
+  const list = await problems(httpLines(
     '  server { listen 8443 ssl;',
     '    ssl_certificate missing.crt;',
     `    ssl_certificate_key ${certs.localhost.keyFile};`,
@@ -61,7 +60,7 @@ test('a missing, unreadable or non-PEM certificate or key is reported at its lin
 test('a key that does not match its certificate, and an ssl listen without any certificate', async (t) => {
   const certs = await testCerts();
   const dir = tempDir(t);
-  const list = await problems(conf(
+  const list = await problems(httpLines(
     '  server {',
     '    listen 8443 ssl;',
     `    ssl_certificate ${certs.a.certFile};`,
@@ -93,7 +92,7 @@ test('encrypted keys: no ssl_password_file, a wrong pass phrase, a missing passw
     `    ${extra}`,
     '  }',
   ];
-  const list = await problems(conf(
+  const list = await problems(httpLines(
     ...server('', 8443),
     ...server(`ssl_password_file ${wrong};`, 8444),
     ...server('ssl_password_file missing.pass;', 8445),
@@ -106,14 +105,14 @@ test('encrypted keys: no ssl_password_file, a wrong pass phrase, a missing passw
   assert.match(list[0]!.hint ?? '', /ssl_password_file FILE/);
   assert.match(list[1]!.hint ?? '', /none of the pass phrases/);
 
-  const ok = await loadConfig({ text: conf(...server(`ssl_password_file ${right};`, 8443)), prefix: dir.path });
+  const ok = await loadConfig({ text: httpLines(...server(`ssl_password_file ${right};`, 8443)), prefix: dir.path });
   assert.equal(ok.ok, true, ok.ok ? '' : messages(ok.problems).join('\n'));
   if (ok.ok) assert.equal(ok.config.http!.servers[0]!.tls!.certificates[0]!.passphrase, 'sluice-test-passphrase');
 });
 
 test('a certificate written in http {} and inherited by two servers is read once and reported once', async (t) => {
   const dir = tempDir(t);
-  const list = await problems(conf(
+  const list = await problems(httpLines(
     '  ssl_certificate nope.crt;',
     '  ssl_certificate_key nope.key;',
     '  server { listen 8443 ssl; server_name a; }',
@@ -128,7 +127,7 @@ test('a certificate written in http {} and inherited by two servers is read once
 test('relative certificate paths start at the prefix; the loaded config carries the PEM text and the listen flags', async () => {
   const certs = await testCerts();
   const r = await loadConfig({
-    text: conf(
+    text: httpLines(
       '  server { listen 127.0.0.1:8443 ssl http2;',
       '    ssl_certificate localhost.crt; ssl_certificate_key localhost.key;',
       '    ssl_protocols TLSv1.3; ssl_session_timeout 10m; ssl_session_tickets off; ssl_prefer_server_ciphers on;',
@@ -156,7 +155,7 @@ test('relative certificate paths start at the prefix; the loaded config carries 
 test('directive values: ssl_protocols, ssl_verify_client, variables in paths, ssl_verify_client without a CA, proxy_ssl_*', async (t) => {
   const certs = await testCerts();
   const dir = tempDir(t);
-  const list = await problems(conf(
+  const list = await problems(httpLines(
     '  ssl_protocols TLSv1.2 SSLv3;',
     '  ssl_protocols TLSv1.4;',
     '  ssl_verify_client optional_no_ca;',
@@ -183,7 +182,7 @@ test('directive values: ssl_protocols, ssl_verify_client, variables in paths, ss
     `[emerg] no "proxy_ssl_certificate_key" is defined for certificate "${certs.client.certFile}" in <inline>:14`,
   ]);
   assert.match(list[0]!.hint ?? '', /insecure/);
-  const bad = await problems(conf('  ssl_protocols TLSv1.4;', '  ssl_verify_client maybe;'), dir.path);
+  const bad = await problems(httpLines('  ssl_protocols TLSv1.4;', '  ssl_verify_client maybe;'), dir.path);
   assert.deepEqual(messages(bad), [
     '[emerg] invalid value "TLSv1.4" in <inline>:3',
     '[emerg] invalid value "maybe" in "ssl_verify_client" directive, it must be "on", "off", "optional" or "optional_no_ca" in <inline>:4',
@@ -194,7 +193,7 @@ test('directive values: ssl_protocols, ssl_verify_client, variables in paths, ss
 test('sluice -t prints a certificate problem in nginx\'s format and exits 1', async (t) => {
   const certs = await testCerts();
   const dir = tempDir(t);
-  const file = dir.write('tls.conf', conf(
+  const file = dir.write('tls.conf', httpLines(
     '  server { listen 8443 ssl;',
     `    ssl_certificate ${certs.a.certFile};`,
     `    ssl_certificate_key ${certs.b.keyFile};`,
