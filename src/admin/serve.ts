@@ -6,6 +6,7 @@
  * run after the access phase like any content handler. The figures come from the proxy's
  * ProxyStats, merged with other worker processes' when a gatherer is set.
  */
+import { ERROR_CATALOG } from '../core/errors.js';
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { AdminHandler, Settings } from '../config/types.js';
@@ -95,7 +96,7 @@ export function serveAdmin(rt: ProxyRuntime, handler: AdminHandler, settings: Se
     if (!res.destroyed) sendLocal(res, adminResponse(handler, snap, settings, ctx, rt.vars), ctx);
   }, (err: unknown) => {
     rt.errorLog(settings).log('error', `cannot collect the status: ${(err as Error).message}${logContext(ctx)}`, ctx.conn.id);
-    if (!res.destroyed && !res.headersSent) sendLocal(res, errorResponse(500, settings, ctx, rt.vars), ctx);
+    if (!res.destroyed && !res.headersSent) sendLocal(res, errorResponse(ERROR_CATALOG.INTERNAL.status, settings, ctx, rt.vars), ctx);
   });
 }
 
@@ -113,7 +114,7 @@ export function serveAdminRaw(rt: ProxyRuntime, handler: AdminHandler, settings:
   const stats = rt.stats as ProxyStats;
   return stats.combinedSnapshot().then((snap) => {
     sendLocalRaw(socket, adminResponse(handler, snap, settings, ctx, rt.vars), ctx);
-  }, () => sendLocalRaw(socket, errorResponse(500, settings, ctx, rt.vars), ctx));
+  }, () => sendLocalRaw(socket, errorResponse(ERROR_CATALOG.INTERNAL.status, settings, ctx, rt.vars), ctx));
 }
 
 /**

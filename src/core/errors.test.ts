@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ERROR_CATALOG, ProxyError, toProxyError } from './errors.js';
 
 /** docs/errors.md, from dist/src/core/ back to the repository root. */
@@ -31,4 +32,14 @@ test('system errors map to the catalog: refused connect is 502 "error", reset is
   const same = new ProxyError('UPSTREAM_READ_TIMEOUT');
   assert.equal(toProxyError(same), same);
   assert.equal(same.status, 504);
+});
+
+test('every catalog code is produced somewhere in the data plane (an unused code is deleted, not kept)', () => {
+  // The compiled sources next to this file's folder: dist/src/**.js, tests and the catalog itself left out.
+  const srcRoot = new URL('../', import.meta.url);
+  const files = (readdirSync(srcRoot, { recursive: true }) as string[])
+    .filter((f) => f.endsWith('.js') && !f.endsWith('.test.js') && f !== join('core', 'errors.js'));
+  const text = files.map((f) => readFileSync(new URL(f, srcRoot), 'utf8')).join('\n');
+  const unused = Object.keys(ERROR_CATALOG).filter((code) => !new RegExp(`['.]${code}\\b`).test(text));
+  assert.deepEqual(unused, []);
 });

@@ -27,7 +27,6 @@ export const ERROR_CATALOG = Object.freeze({
   CLIENT_HEADER_TIMEOUT: { status: 408, source: 'client', retry: null, text: 'client timed out (110: Connection timed out) while reading client request headers' },
   CLIENT_BODY_TIMEOUT: { status: 408, source: 'client', retry: null, text: 'client timed out (110: Connection timed out) while reading client request body' },
   CLIENT_SEND_TIMEOUT: { status: 408, source: 'client', retry: null, text: 'client timed out (110: Connection timed out) while sending to client' },
-  NO_LOCATION: { status: 404, source: 'client', retry: null, text: 'no location matches the request' },
   TOO_MANY_CONNECTIONS: { status: 503, source: 'internal', retry: null, text: 'worker_connections are not enough' },
   UPSTREAM_CONNECT_FAILED: { status: 502, source: 'upstream', retry: 'error', text: 'connect() failed while connecting to upstream' },
   UPSTREAM_CONNECT_TIMEOUT: { status: 504, source: 'upstream', retry: 'timeout', text: 'upstream timed out (110: Connection timed out) while connecting to upstream' },

@@ -1,3 +1,4 @@
+import { ProxyError } from '../core/errors.js';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -128,8 +129,9 @@ export class ProxyServer {
     const tlsBindInfo = { ...bindInfo, tls: true };
     server.prependListener('connection', (socket: Socket) => {
       if (!this.registry.accept(socket, 'encrypted' in socket ? tlsBindInfo : bindInfo)) {
-        this.runtime.mainLog.log('alert', `${this.registry.cap} worker_connections are not enough`);
-        sendLocalRaw(socket, errorResponse(503, null, null, null), null);
+        const refusal = new ProxyError('TOO_MANY_CONNECTIONS');
+        this.runtime.mainLog.log('alert', `${this.registry.cap} ${refusal.message}`);
+        sendLocalRaw(socket, errorResponse(refusal.status, null, null, null), null);
       }
     });
     // The handlers guard each request themselves; these catch what fails before a request has

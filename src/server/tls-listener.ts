@@ -8,6 +8,7 @@
  * also serves plain listen addresses (a wildcard and specific addresses on one port), the
  * connections to a plain address go straight to the HTTP/1.1 server.
  */
+import { ProxyError } from '../core/errors.js';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
@@ -91,8 +92,9 @@ export class TlsFrontend {
   #accept(socket: Socket, tls: boolean, answer = true): boolean {
     const bind: BindInfo = { key: this.plan.key, configuredPort: this.plan.port, tls };
     if (this.#deps.registry.accept(socket, bind)) return true;
-    this.#deps.runtime().mainLog.log('alert', `${this.#deps.registry.cap} worker_connections are not enough`);
-    if (answer) sendLocalRaw(socket, errorResponse(503, null, null, null), null);
+    const refusal = new ProxyError('TOO_MANY_CONNECTIONS');
+    this.#deps.runtime().mainLog.log('alert', `${this.#deps.registry.cap} ${refusal.message}`);
+    if (answer) sendLocalRaw(socket, errorResponse(refusal.status, null, null, null), null);
     else socket.destroy();
     return false;
   }

@@ -139,8 +139,9 @@ export class H1UpgradeFront implements FrontEnd {
     const websocket = token === 'websocket';
     if (websocket && (req.method !== 'GET' || !req.headers['sec-websocket-key'])) {
       // RFC 6455 4.1: a WebSocket opening handshake is a GET with a key.
-      rt.errorLog(null).log('info', `client sent invalid WebSocket upgrade request${logContext(ctx)}`, ctx.conn.id);
-      this.send(errorResponse(400, null, null, null));
+      const bad = new ProxyError('CLIENT_BAD_UPGRADE');
+      rt.errorLog(null).log('info', `${bad.message}${logContext(ctx)}`, ctx.conn.id);
+      this.send(errorResponse(bad.status, null, null, null));
       return null;
     }
     const decision = rt.routesFor(this.#socket).route(ctx);

@@ -4,6 +4,7 @@
  * status locations, and the relay of an upstream response (status and filtered headers, then the
  * body with HTTP/2 flow control under send_timeout).
  */
+import { ERROR_CATALOG } from '../../core/errors.js';
 import { constants as h2 } from 'node:http2';
 import type { ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
@@ -102,7 +103,7 @@ export abstract class H2Front {
       } else {
         this.send(adminResponse(handler, snap, settings, ctx, rt.vars));
       }
-    }, () => this.send(errorResponse(500, settings, ctx, rt.vars)))
+    }, () => this.send(errorResponse(ERROR_CATALOG.INTERNAL.status, settings, ctx, rt.vars)))
       .catch((err: unknown) => failRequest(rt, ctx, this, err));
   }
 

@@ -6,7 +6,7 @@
  * it). Either way the client gets a bare error page if nothing of the response went out yet, else
  * its connection (or HTTP/2 stream) is closed; the proxy goes on serving everyone else.
  */
-import { ProxyError } from '../../core/errors.js';
+import { ERROR_CATALOG, ProxyError } from '../../core/errors.js';
 import { events } from '../../observability/events.js';
 import { logContext } from '../context/log-context.js';
 import type { ProxyRuntime } from './proxy-runtime.js';
@@ -33,7 +33,7 @@ function describe(err: unknown): string {
 export function failRequest(rt: ProxyRuntime, ctx: RequestContext | null, front: FrontEndAnswer, err: unknown): void {
   const where = ctx === null ? '' : logContext(ctx);
   const connection = ctx?.conn.id;
-  let status = 500;
+  let status = ERROR_CATALOG.INTERNAL.status;
   if (err instanceof ProxyError) {
     status = err.status;
     rt.errorLog(ctx?.settings ?? null).log('error', `${err.message}${where}`, connection);

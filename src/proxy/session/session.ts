@@ -7,7 +7,7 @@
  * error-log line and the access log's status. Unexpected throws go to the safety net (guard.ts).
  */
 import type { Readable } from 'node:stream';
-import { ProxyError, messageWhile } from '../../core/errors.js';
+import { ERROR_CATALOG, ProxyError, messageWhile } from '../../core/errors.js';
 import type { Peer } from '../../upstream/peer.js';
 import { errorResponse, returnResponse } from '../answer/respond.js';
 import type { LocalResponse } from '../answer/respond.js';
@@ -96,7 +96,7 @@ export class ProxySession implements SessionForFrontEnds {
   /** client_body_timeout expired: the front end closes the request, logged as 408 (nginx logs nothing). */
   bodyTimedOut(): void {
     this.#bodyTimedOut = true;
-    if (!this.front.started()) this.ctx.status = 408;
+    if (!this.front.started()) this.ctx.status = ERROR_CATALOG.CLIENT_BODY_TIMEOUT.status;
     this.front.abort();
   }
 
