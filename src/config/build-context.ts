@@ -8,7 +8,7 @@ import type { Directive } from './parser.js';
 import type { Problems } from './problems.js';
 import { compileRegex } from './regex.js';
 import type { ComplexValue, SourceLoc } from './types.js';
-import { parseDuration, parseNumber } from './units.js';
+import { parseDuration, parseNumber, parseSize } from './units.js';
 
 /** RFC 9110 5.6.2 token. */
 const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -95,6 +95,13 @@ export class BuildContext {
   duration(d: Directive, text: string): number | null {
     const v = parseDuration(text);
     if (v === null) this.problem(`"${d.name}" directive invalid value`, d, durationHint(text));
+    return v;
+  }
+
+  /** A size argument in bytes (`512`, `8k`, `1m`), or null after nginx's `"x" directive invalid value`. */
+  size(d: Directive, text: string): number | null {
+    const v = parseSize(text);
+    if (v === null) this.problem(`"${d.name}" directive invalid value`, d, `"${text}" is not a size; use bytes or a number with k, m or g ("512", "8k", "1m")`);
     return v;
   }
 

@@ -52,6 +52,9 @@ export interface SettingsDraft {
   clientHeaderTimeout?: number;
   clientBodyTimeout?: number;
   sendTimeout?: number;
+  clientMaxBodySize?: number;
+  clientBodyBufferSize?: number;
+  keepaliveRequests?: number;
   defaultType?: string;
   /** `ssl_*` directives written at this level (each inherited on its own). */
   ssl?: Partial<Mutable<SslSettings>>;

@@ -288,6 +288,16 @@ export interface Settings {
   readonly clientBodyTimeout: number;
   /** `send_timeout`: the longest a response write may wait for the client to read. @default 60000 */
   readonly sendTimeout: number;
+  /**
+   * `client_max_body_size`: the largest request body, in bytes (0: no limit). A declared
+   * Content-Length over it gets 413 before any byte of the body is read; a chunked or HTTP/2 body
+   * is counted as it streams. @default 1048576
+   */
+  readonly clientMaxBodySize: number;
+  /** `client_body_buffer_size`: checked and kept; bodies stream, nothing is buffered whole. @default 16384 */
+  readonly clientBodyBufferSize: number;
+  /** `keepalive_requests`: requests served on one client connection before it closes. @default 1000 */
+  readonly keepaliveRequests: number;
   /** `default_type`, used for `return` bodies. @default 'text/plain' */
   readonly defaultType: string;
   /** `ssl_*` settings of a server (http, server; each directive inherited on its own). */

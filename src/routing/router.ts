@@ -1,5 +1,7 @@
 import type { AdminHandler, Listen, ReturnAction, ServerConfig, Settings } from '../config/types.js';
+import { ERROR_CATALOG } from '../core/errors.js';
 import { events } from '../observability/events.js';
+import { declaredBodySize } from '../proxy/context/request-context.js';
 import type { RequestContext } from '../proxy/context/request-context.js';
 import { accessDenied } from './access.js';
 import { LocationLevel } from './locations.js';
@@ -19,6 +21,17 @@ export type RouteDecision =
 function forbidden(settings: Settings, ctx: RequestContext): RouteDecision | null {
   if (settings.access.length === 0 || !accessDenied(settings.access, ctx.conn)) return null;
   return { kind: 'error', settings, status: 403, log: 'access forbidden by rule' };
+}
+
+/**
+ * nginx's find-config phase refuses a declared body over `client_max_body_size` of the level that
+ * serves the request, before rewrite and access (ngx_http_core_find_config_phase): 413, logged at
+ * error. A body without Content-Length is counted as it streams (session/body-relay.ts).
+ */
+function bodyTooLarge(settings: Settings, ctx: RequestContext): RouteDecision | null {
+  const declared = declaredBodySize(ctx);
+  if (settings.clientMaxBodySize === 0 || declared <= settings.clientMaxBodySize) return null;
+  return { kind: 'error', settings, status: ERROR_CATALOG.CLIENT_BODY_TOO_LARGE.status, log: `${ERROR_CATALOG.CLIENT_BODY_TOO_LARGE.text}: ${declared} bytes` };
 }
 
 /** The servers behind one bound socket (a listen key), with their location trees compiled. */
@@ -75,7 +88,7 @@ export class ListenerRoutes {
     const level = this.#levels.get(server) as LocationLevel;
     const m = level.find(uri);
     if (!m) {
-      const denied = forbidden(server.settings, ctx);
+      const denied = bodyTooLarge(server.settings, ctx) ?? forbidden(server.settings, ctx);
       if (denied) return denied;
       // nginx: stub_status written at server level serves what no location takes.
       if (server.settings.adminHandler) return { kind: 'admin', settings: server.settings, handler: server.settings.adminHandler };
@@ -88,6 +101,8 @@ export class ListenerRoutes {
       ctx.captures = m.captures;
       ctx.namedCaptures = { ...ctx.namedCaptures, ...m.named };
     }
+    const large = bodyTooLarge(settings, ctx);
+    if (large) return large;
     if (settings.returnAction) return { kind: 'return', settings, action: settings.returnAction };
     const denied = forbidden(settings, ctx);
     if (denied) return denied;

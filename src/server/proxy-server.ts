@@ -136,7 +136,7 @@ export class ProxyServer {
     });
     // The handlers guard each request themselves; these catch what fails before a request has
     // its context (the safety net, src/proxy/guard.ts).
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       if (this.registry.rejected.has(req.socket)) return;
       const rt = this.runtime;
       try {
@@ -145,7 +145,12 @@ export class ProxyServer {
       } catch (err) {
         failRequest(rt, null, h1Answer(res), err);
       }
-    });
+    };
+    server.on('request', onRequest);
+    // nginx sends "100 Continue" only when it starts reading the body (a 413 or an error page
+    // goes out without one), and ignores other expectations where Node would answer 417.
+    server.on('checkContinue', onRequest);
+    server.on('checkExpectation', onRequest);
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
       if (this.registry.rejected.has(socket)) {
         socket.destroy();

@@ -205,6 +205,7 @@ test('client_body_timeout does not run while the upstream holds the body back', 
   t.after(() => backend.close());
   const proxy = await startTestProxy(infoConf(`
     client_body_timeout 1s;
+    client_max_body_size 0;
     server { listen 127.0.0.1:0; location / { proxy_pass http://${backend.addr}; } }`), { t });
   const client = await rawConnect(proxy.port);
   t.after(() => client.destroy());

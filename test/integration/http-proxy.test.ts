@@ -150,6 +150,7 @@ test('GET, POST and PUT: method, target and 5 MB bodies (Content-Length and chun
   });
   t.after(() => backend.close());
   const proxy = await startTestProxy(conf(`
+    client_max_body_size 10m;
     upstream b { server ${backend.addr}; }
     server { listen 127.0.0.1:0; location / { proxy_pass http://b; } }`), { t });
 

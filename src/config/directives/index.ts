@@ -2,6 +2,7 @@
 import { accessDirectives } from './access.js';
 import { adminDirectives } from './admin.js';
 import { balancingDirectives } from './balancing.js';
+import { clientDirectives } from './client.js';
 import { coreDirectives } from './core.js';
 import { headersDirectives } from './headers.js';
 import { healthCheckDirectives } from './health-check.js';
@@ -17,6 +18,7 @@ import { upstreamDirectives } from './upstream.js';
 export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...coreDirectives,
   ...httpCoreDirectives,
+  ...clientDirectives,
   ...rewriteDirectives,
   ...headersDirectives,
   ...logDirectives,

@@ -57,6 +57,17 @@ export function durationSetting(name: string, key: Keys<SettingsDraft, number>):
   };
 }
 
+/** A size setting such as `client_max_body_size 10m`, in bytes. */
+export function sizeSetting(name: string, key: Keys<SettingsDraft, number>): DirectiveSpec {
+  return {
+    name, contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    handle(d, scope, cx) {
+      const v = cx.size(d, d.args[0]!);
+      if (v !== null) settingsOf(scope)[key] = v;
+    },
+  };
+}
+
 /** A whole-number setting such as `proxy_next_upstream_tries 3`. */
 export function numberSetting(name: string, key: Keys<SettingsDraft, number>): DirectiveSpec {
   return {

@@ -143,3 +143,11 @@ export function requestHasBody(ctx: RequestContext): boolean {
   if (cl !== undefined) return cl !== '0';
   return ctx.headers['transfer-encoding'] !== undefined;
 }
+
+/** The request body's declared length (Content-Length), or 0 when none is declared. */
+export function declaredBodySize(ctx: RequestContext): number {
+  const cl = ctx.headers['content-length'];
+  if (cl === undefined) return 0;
+  const n = Number(cl);
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
+}

@@ -103,6 +103,8 @@ export class H1RequestFront implements FrontEnd {
     // nginx: keepalive_timeout 0 turns keep-alive off; a 400 ends the connection (and what the
     // client pipelined after it).
     if (decision.settings.keepaliveTimeout === 0 || (decision.kind === 'error' && decision.status === 400)) res.shouldKeepAlive = false;
+    // keepalive_requests: the connection's last request (ngx_http_finalize_connection).
+    if (ctx.conn.requests >= decision.settings.keepaliveRequests) res.shouldKeepAlive = false;
     if (!res.shouldKeepAlive) markClosing(socket);
     // nginx sends `Keep-Alive: timeout=N` only for keepalive_timeout's second value, and only on
     // a response that keeps the connection: Node writes it on exactly those from this field (the
@@ -121,6 +123,8 @@ export class H1RequestFront implements FrontEnd {
       if (!res.writableFinished) s.clientLeft();
     });
     if (!requestHasBody(this.#ctx)) return null;
+    // Node left "100 Continue" to us (proxy-server.ts): sent as nginx does, once the body is wanted.
+    if (this.#req.httpVersion === '1.1' && (this.#req.headers.expect ?? '').toLowerCase() === '100-continue') res.writeContinue();
     // nginx terminates a request whose body stalls past client_body_timeout: no response, the
     // connection closed, 408 in the access log, nothing in the error log (checked against 1.22).
     const stop = watchBodyReads(this.#req, route.settings.clientBodyTimeout, () => s.bodyTimedOut());

@@ -147,4 +147,23 @@ export function watchBodyReads(body: Readable, ms: number, onTimeout: () => void
   return stop;
 }
 
+/**
+ * `client_max_body_size` for a body that streams without a declared length (chunked, HTTP/2):
+ * counts what is read and calls `onTooLarge(before, chunk)` once with the figures nginx logs
+ * ("...: 1048000+4096 bytes"). Counting starts when the body flows, as for watchBodyReads.
+ */
+export function watchBodySize(body: Readable, limit: number, onTooLarge: (received: number, chunk: number) => void): void {
+  let received = 0;
+  const onData = (chunk: Buffer): void => {
+    if (received + chunk.length > limit) {
+      body.removeListener('data', onData);
+      onTooLarge(received, chunk.length);
+      return;
+    }
+    received += chunk.length;
+  };
+  if (body.readableFlowing === true) body.on('data', onData);
+  else body.once('resume', () => body.on('data', onData));
+}
+
 function noop(): void {}

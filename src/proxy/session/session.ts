@@ -22,7 +22,7 @@ import { failRequest } from './guard.js';
 import { exchangeWithPeer } from './peer-exchange.js';
 import { pickKey } from './proxy-route.js';
 import type { ExchangeResponse } from './peer-exchange.js';
-import { logSendTimeout, relayBody } from './body-relay.js';
+import { logSendTimeout, relayBody, watchBodySize } from './body-relay.js';
 import type { TimedStream } from './body-relay.js';
 import type { ProxyRoute } from './proxy-route.js';
 import type { ProxyRuntime } from './proxy-runtime.js';
@@ -38,6 +38,8 @@ export class ProxySession implements SessionForFrontEnds {
   /** The request was ended for client_body_timeout: the access log keeps its 408. */
   #bodyTimedOut = false;
   #lateLogged = false;
+  /** The body outgrew client_max_body_size while streaming: answered 413, the tries are over. */
+  #tooLarge = false;
   #body: Readable | null = null;
 
   constructor(rt: ProxyRuntime, ctx: RequestContext, front: FrontEnd) {
@@ -105,6 +107,19 @@ export class ProxySession implements SessionForFrontEnds {
   }
 
   /**
+   * A body without a declared length passed client_max_body_size while it streamed upstream
+   * (nginx: "client intended to send too large chunked body"): the try in flight is cancelled and
+   * the client gets 413, or loses its connection if a response had begun.
+   */
+  #bodyTooLarge(received: number, chunk: number): void {
+    this.#tooLarge = true;
+    this.log.log('error', `${ERROR_CATALOG.CLIENT_BODY_TOO_LARGE.text.replace(' body', ' chunked body')}: ${received}+${chunk} bytes${logContext(this.ctx)}`, this.ctx.conn.id);
+    this.#current?.abort();
+    if (this.front.started()) this.front.abort();
+    else this.answer(errorResponse(ERROR_CATALOG.CLIENT_BODY_TOO_LARGE.status, this.route?.settings ?? this.ctx.settings, this.ctx, this.rt.vars));
+  }
+
+  /**
    * A failure after the response head went out (a body cut short): it can only close the client
    * connection or stream; logged once, in nginx's words for the body phase.
    */
@@ -152,6 +167,8 @@ export class ProxySession implements SessionForFrontEnds {
     const body = this.front.start(this, route);
     if (body === false) return;
     this.#body = body;
+    const limit = route.settings.clientMaxBodySize;
+    if (body !== null && limit > 0) watchBodySize(body, limit, (received, chunk) => this.#bodyTooLarge(received, chunk));
     const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, pickKey(route, this.ctx, this.rt.vars));
     if (failure === null) return;
     this.#current = null;
@@ -166,6 +183,7 @@ export class ProxySession implements SessionForFrontEnds {
    */
   fail(error: ProxyError): void {
     const { ctx } = this;
+    if (this.#tooLarge) return;
     if (error.code === 'CLIENT_CLOSED' || this.#clientGone) {
       if (!this.#bodyTimedOut) ctx.status = 499;
       this.front.left?.();
@@ -180,7 +198,7 @@ export class ProxySession implements SessionForFrontEnds {
     const x = await exchangeWithPeer({
       rt: this.rt, ctx: this.ctx, route: this.route as ProxyRoute, peer, attempt, more,
       mode: front.mode, body: this.#body,
-      clientGone: () => this.#clientGone,
+      clientGone: () => this.#clientGone || this.#tooLarge,
       setCurrent: (ex) => void (this.#current = ex),
       ...(front.bodyStarted === undefined ? {} : { onBodyStart: () => front.bodyStarted?.() }),
       onLateError: (err) => this.lateFailure(err, peer),
