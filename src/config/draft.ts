@@ -55,6 +55,10 @@ export interface SettingsDraft {
   clientMaxBodySize?: number;
   clientBodyBufferSize?: number;
   keepaliveRequests?: number;
+  lingeringClose?: 'on' | 'off' | 'always';
+  lingeringTime?: number;
+  lingeringTimeout?: number;
+  resetTimedoutConnection?: boolean;
   defaultType?: string;
   /** `ssl_*` directives written at this level (each inherited on its own). */
   ssl?: Partial<Mutable<SslSettings>>;

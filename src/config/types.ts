@@ -298,6 +298,14 @@ export interface Settings {
   readonly clientBodyBufferSize: number;
   /** `keepalive_requests`: requests served on one client connection before it closes. @default 1000 */
   readonly keepaliveRequests: number;
+  /** `lingering_close`: when a connection Sluice ends reads on until the client closes. @default 'on' */
+  readonly lingeringClose: 'on' | 'off' | 'always';
+  /** `lingering_time`: the longest a lingering close lasts. @default 30000 */
+  readonly lingeringTime: number;
+  /** `lingering_timeout`: a lingering close ends after this long without a byte from the client. @default 5000 */
+  readonly lingeringTimeout: number;
+  /** `reset_timedout_connection`: a timed-out connection is reset (RST) instead of closed. @default false */
+  readonly resetTimedoutConnection: boolean;
   /** `default_type`, used for `return` bodies. @default 'text/plain' */
   readonly defaultType: string;
   /** `ssl_*` settings of a server (http, server; each directive inherited on its own). */

@@ -20,7 +20,7 @@ import { listenTls } from './tls-listener.js';
 import type { TlsFrontend } from './tls-listener.js';
 import { timerDelay } from '../core/timers.js';
 import { events } from '../observability/events.js';
-import { HEADER_CHECK_INTERVAL_MS, headerTimeoutLog, onHttpSocketTimeout } from '../proxy/front/client-timeouts.js';
+import { HEADER_CHECK_INTERVAL_MS, headerTimeoutLog, onHttpSocketTimeout, resetConnection } from '../proxy/front/client-timeouts.js';
 import { isClosing, parseErrorRefusal } from '../proxy/front/h1-head-checks.js';
 import type { Tunnel } from '../proxy/tunnel/socket-tunnel.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/socket-tunnel.js';
@@ -182,7 +182,8 @@ export class ProxyServer {
       if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
         // client_header_timeout: nginx closes without an answer (ngx_http_read_request_header).
         this.runtime.mainLog.log('info', `${headerTimeoutLog(socket, this.registry.peek(socket)?.readMark ?? 0)}${where}`);
-        socket.destroy();
+        if (plan.listenKeys.some((k) => this.runtime.defaultSettings(k).resetTimedoutConnection)) resetConnection(socket);
+        else socket.destroy();
         return;
       }
       const refusal = parseErrorRefusal(err);

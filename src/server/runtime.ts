@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Config, ErrorLogTarget, LocationConfig, Settings } from '../config/types.js';
+import { defaultSettings } from '../config/defaults.js';
 import { AccessLog } from '../observability/access-log.js';
 import { ErrorLog } from '../observability/error-log.js';
 import { events } from '../observability/events.js';
@@ -78,8 +79,13 @@ export class Runtime implements ProxyRuntime {
    * the virtual server, so the default server of the address decides.
    */
   clientHeaderTimeout(listenKey: string): number {
+    return this.defaultSettings(listenKey).clientHeaderTimeout;
+  }
+
+  /** The settings that count before a request names its server: the address's default server's. */
+  defaultSettings(listenKey: string): Settings {
     const routes = this.routes.get(listenKey);
-    return routes?.group.defaultServer.settings.clientHeaderTimeout ?? this.config.http?.settings.clientHeaderTimeout ?? 60_000;
+    return routes?.group.defaultServer.settings ?? this.config.http?.settings ?? defaultSettings([]);
   }
 
   proxyRoute(location: LocationConfig): ProxyRoute {

@@ -19,6 +19,8 @@ export interface RawConnectOptions {
   host?: string;
   /** @default DEFAULT_WAIT_MS (5000) */
   timeoutMs?: number;
+  /** Keep this side open after the server's FIN (a client that lingers, or never closes). @default false */
+  allowHalfOpen?: boolean;
 }
 
 /**
@@ -27,7 +29,7 @@ export interface RawConnectOptions {
  * fails or takes longer than `timeoutMs`.
  */
 export async function rawConnect(port: number, options: RawConnectOptions = {}): Promise<Socket> {
-  const socket = connect({ port, host: options.host ?? '127.0.0.1' });
+  const socket = connect({ port, host: options.host ?? '127.0.0.1', allowHalfOpen: options.allowHalfOpen ?? false });
   recorderFor(socket);
   const connected = new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);

@@ -5,14 +5,18 @@
  * Nth response on a connection closes it), and that other Expect values pass as nginx lets them.
  */
 import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { startHttpBackend } from '../helpers/backends.js';
 import { testCerts } from '../helpers/certs.js';
 import { h2Connect, h2Request } from '../helpers/h2-client.js';
+import { CliProcess } from '../helpers/cli-process.js';
+import { recorderFor } from '../helpers/byte-recorder.js';
 import { conf } from '../helpers/config-text.js';
+import { tempDir } from '../helpers/temp.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { completeResponse, headerValue, rawConnect, rawRequest, readUntil, waitForClose } from '../helpers/raw-client.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 
 const infoConf = (http: string): string => conf(http, 'error_log stderr info;');
 
@@ -149,4 +153,149 @@ test('client_max_body_size over HTTP/2: a declared length over it gets 413; a bo
   const streamed = await h2Request(client, post, ['x'.repeat(60), 'y'.repeat(60)]);
   assert.equal(streamed.status, 413);
   await proxy.waitForErrorLine(/client intended to send too large chunked body: (0\+120|60\+60) bytes/);
+});
+
+/**
+ * Resolves once the proxy holds only the connection that asks (stub_status at /status): a
+ * lingering connection's client keeps its side open, so only the proxy can tell it closed.
+ * Returns the milliseconds since `since`.
+ */
+async function othersClosed(port: number, since: number, timeoutMs: number): Promise<number> {
+  await waitFor(async () => /^Active connections: 1 /.test((await rawRequest(port, 'GET /status HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')).body.toString()) || null,
+    { what: 'the proxy to close the lingering connection', timeoutMs, intervalMs: 50 });
+  return Date.now() - since;
+}
+
+/** Sends a POST declaring `size` bytes and keeps sending its body as fast as the proxy reads. */
+function uploadInto(port: number, size: number): { socket: Socket; answer: Promise<string> } {
+  const socket = connect({ port, host: '127.0.0.1' });
+  let got = '';
+  socket.on('data', (d: Buffer) => void (got += d.toString('latin1')));
+  const answer = new Promise<string>((resolve) => {
+    socket.on('error', () => resolve(got));
+    socket.on('close', () => resolve(got));
+  });
+  socket.write(`POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`);
+  const block = Buffer.alloc(64 * 1024, 0x61);
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < size && !socket.destroyed) {
+      sent += block.length;
+      if (!socket.write(block)) {
+        socket.once('drain', pump);
+        return;
+      }
+    }
+  };
+  socket.once('connect', pump);
+  return { socket, answer };
+}
+
+test('lingering_close: an upload answered with 413 while the client still sends reaches the client whole (no reset first)', async (t) => {
+  // The proxy in its own process: in the test's process the client reads the answer between two
+  // of the proxy's own steps and never sees the reset that a close at once gives.
+  const dir = tempDir(t);
+  dir.write('sluice.conf', conf(`
+    client_max_body_size 1k;
+    lingering_timeout 500ms;
+    server { listen 127.0.0.1:0; location / { return 200 "ok"; } }`));
+  const proxy = new CliProcess(t, ['-c', dir.join('sluice.conf'), '-p', dir.path], dir.path);
+  const port = await proxy.port();
+  // Closing at once makes the kernel reset a connection with unread bytes: the client then often
+  // never reads the 413 (without lingering: lost in most of these tries).
+  for (let i = 0; i < 8; i++) {
+    const { socket, answer } = uploadInto(port, 64 * 1024 * 1024);
+    t.after(() => socket.destroy());
+    const text = await withTimeout(answer, 20_000, 'the upload connection to end');
+    assert.match(text, /^HTTP\/1\.1 413 Request Entity Too Large\r\n[^]*<\/html>\r\n$/, `try ${i + 1}`);
+  }
+});
+
+test('lingering_timeout and lingering_time bound how long a connection ended by Sluice is read', async (t) => {
+  const proxy = await startTestProxy(conf(`
+    client_max_body_size 1k;
+    server {
+      listen 127.0.0.1:0;
+      location /quiet { lingering_timeout 300ms; return 200 "ok"; }
+      location /busy { lingering_time 1s; lingering_timeout 5s; return 200 "ok"; }
+      location = /status { stub_status; }
+    }`), { t });
+  // Silent after its head: closed about lingering_timeout after the answer.
+  const quiet = await rawConnect(proxy.port, { allowHalfOpen: true });
+  t.after(() => quiet.destroy());
+  quiet.write('POST /quiet HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n');
+  await readUntil(quiet, '</html>');
+  const quietFor = await othersClosed(proxy.port, Date.now(), 5_000);
+  assert.ok(quietFor >= 200, `the client had its lingering_timeout (${quietFor} ms)`);
+
+  // Sends a little every 100 ms, forever: lingering_time ends it.
+  const busy = await rawConnect(proxy.port, { allowHalfOpen: true });
+  t.after(() => busy.destroy());
+  busy.write('POST /busy HTTP/1.1\r\nHost: a\r\nContent-Length: 100000000\r\n\r\n');
+  await readUntil(busy, '</html>');
+  const answeredBusy = Date.now();
+  busy.on('error', () => undefined);
+  const feeding = setInterval(() => {
+    if (!busy.destroyed) busy.write('x'.repeat(100));
+  }, 100);
+  t.after(() => clearInterval(feeding));
+  const busyFor = await othersClosed(proxy.port, answeredBusy, 10_000);
+  assert.ok(busyFor >= 900, `the client had its lingering_time (${busyFor} ms)`);
+});
+
+test('lingering_close off closes at once; always lingers even when the body was read', async (t) => {
+  const backend = await startHttpBackend();
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(conf(`
+    server {
+      listen 127.0.0.1:0;
+      location /off { lingering_close off; lingering_timeout 30s; client_max_body_size 1k; return 200 "ok"; }
+      location /always { lingering_close always; lingering_timeout 400ms; proxy_pass http://${backend.addr}; }
+      location = /status { stub_status; }
+    }`), { t });
+  const off = await rawConnect(proxy.port, { allowHalfOpen: true });
+  t.after(() => off.destroy());
+  off.write('POST /off HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n');
+  await readUntil(off, '</html>');
+  // Long before the 30 s lingering_timeout that `on` would give it.
+  await othersClosed(proxy.port, Date.now(), 15_000);
+
+  // The whole request was read and the response says close: `always` still waits for the client.
+  const always = await rawConnect(proxy.port, { allowHalfOpen: true });
+  t.after(() => always.destroy());
+  always.write('GET /always HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  await readUntil(always, (b) => completeResponse(b, 'GET') !== null);
+  const alwaysFor = await othersClosed(proxy.port, Date.now(), 5_000);
+  assert.ok(alwaysFor >= 300, `lingering_close always waited for the client (${alwaysFor} ms)`);
+});
+
+test('reset_timedout_connection: a client that times out gets a reset instead of a FIN (client_body_timeout, client_header_timeout)', async (t) => {
+  const backend = await startHttpBackend();
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(conf(`
+    client_body_timeout 300ms;
+    client_header_timeout 300ms;
+    server {
+      listen 127.0.0.1:0;
+      reset_timedout_connection on;
+      location / { proxy_pass http://${backend.addr}; }
+      location /fin { reset_timedout_connection off; proxy_pass http://${backend.addr}; }
+    }`), { t });
+  const stall = async (bytes: string): Promise<NodeJS.ErrnoException | null> => {
+    const socket = await rawConnect(proxy.port, { allowHalfOpen: true });
+    t.after(() => socket.destroy());
+    socket.write(bytes);
+    await waitForClose(socket, 10_000).catch(async () => {
+      // A FIN leaves a half-open client open: it has seen the end, which is enough.
+      await waitFor(() => recorderFor(socket).ended || null, { what: 'a FIN or a reset' });
+    });
+    return recorderFor(socket).error as NodeJS.ErrnoException | null;
+  };
+  const reset = await stall('POST /reset HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc');
+  assert.equal(reset?.code, 'ECONNRESET', 'client_body_timeout with reset_timedout_connection on');
+  const fin = await stall('POST /fin HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc');
+  assert.equal(fin, null, 'reset_timedout_connection off: a plain close');
+  // The head never ends: the default server's setting counts.
+  const head = await stall('GET / HTTP/1.1\r\nHost: a\r\n');
+  assert.equal(head?.code, 'ECONNRESET', 'client_header_timeout with reset_timedout_connection on');
 });

@@ -7,12 +7,14 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { test } from 'node:test';
-import { LINGERING_TIMEOUT_MS } from '../../src/proxy/front/client-timeouts.js';
 import { startHttpBackend } from '../helpers/backends.js';
 import { recorderFor } from '../helpers/byte-recorder.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { completeResponse, headerValue, parseResponseHead, rawRequest, readUntil, waitForBytes, wsHandshakeRequest } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
+
+/** nginx's default lingering_timeout, which a connection refused before any server is known gets. */
+const LINGERING_TIMEOUT_MS = 5_000;
 
 interface Row {
   readonly name: string;

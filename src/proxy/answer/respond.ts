@@ -104,5 +104,5 @@ export function sendLocalRaw(socket: Socket, r: LocalResponse, ctx: RequestConte
     ctx.bytesSent += Buffer.byteLength(head) + body.length;
   }
   socket.end(ctx?.method === 'HEAD' ? head : Buffer.concat([Buffer.from(head, 'latin1'), body]));
-  lingeringClose(socket);
+  lingeringClose(socket, ctx?.settings ?? null);
 }

@@ -14,6 +14,7 @@
  */
 import type { Socket } from 'node:net';
 import { ProxyError, messageWhile } from '../../core/errors.js';
+import type { Settings } from '../../config/types.js';
 import { timerDelay } from '../../core/timers.js';
 
 /** How often expired request heads are looked for: client_header_timeout is precise to this. */
@@ -80,21 +81,77 @@ export function headerTimeoutLog(socket: Socket, readMark: number): string {
   return socket.bytesRead > readMark ? err.message : messageWhile(err, 'waiting for request');
 }
 
-/** nginx's lingering_timeout: how long a connection Sluice has ended waits for the client's FIN. */
-export const LINGERING_TIMEOUT_MS = 5_000;
+/** `lingering_close`, `lingering_time`, `lingering_timeout` (ngx_http_core_module). */
+export type LingerSettings = Pick<Settings, 'lingeringClose' | 'lingeringTime' | 'lingeringTimeout'>;
+
+/** nginx's defaults, for connections ended before a server is known (a refused head, a 503). */
+const LINGER_DEFAULTS: LingerSettings = { lingeringClose: 'on', lingeringTime: 30_000, lingeringTimeout: 5_000 };
 
 /**
- * nginx's lingering close for a connection Sluice ends after an answer (its FIN is sent): the
- * client has LINGERING_TIMEOUT_MS to close its side, then the socket is destroyed. Node's HTTP
- * sockets allow half-open connections, so without this a client that never closes would hold its
- * worker_connections slot for good after an error page.
+ * nginx's lingering close for a connection Sluice ends (its FIN is sent): what the client still
+ * sends is read and thrown away until it closes its side, until `lingering_timeout` passes with
+ * nothing read, or for `lingering_time` at most; then the socket is destroyed. Closing at once
+ * while the client still sends (an upload answered with 413, say) makes the kernel reset the
+ * connection, and the client may lose the answer before it reads it. `lingering_close off`
+ * destroys the socket once the answer is flushed. Node's HTTP sockets allow half-open
+ * connections, so without a bound a client that never closes would hold its slot for good.
  */
-export function lingeringClose(socket: Socket): void {
+export function lingeringClose(socket: Socket, settings: LingerSettings | null = null): void {
   if (socket.destroyed) return;
-  const timer = setTimeout(destroySocket, LINGERING_TIMEOUT_MS, socket);
-  socket.once('close', () => clearTimeout(timer));
+  const s = settings ?? LINGER_DEFAULTS;
+  if (s.lingeringClose === 'off') {
+    if (socket.writableFinished) socket.destroy();
+    else socket.once('finish', () => socket.destroy());
+    return;
+  }
+  // A raw socket (after an upgrade request, or refused at accept) is read here; on Node's HTTP
+  // server the parser goes on reading (and drops the request body) by itself.
+  if (socket.readableFlowing !== true) socket.resume();
+  let mark = socket.bytesRead;
+  const idle = setInterval(() => {
+    if (socket.bytesRead === mark) socket.destroy();
+    mark = socket.bytesRead;
+  }, timerDelay(s.lingeringTimeout));
+  const total = setTimeout(destroySocket, timerDelay(s.lingeringTime), socket);
+  socket.once('end', () => socket.destroy());
+  socket.once('close', () => {
+    clearInterval(idle);
+    clearTimeout(total);
+  });
+}
+
+/**
+ * `reset_timedout_connection on`: the connection is reset (RST, SO_LINGER 0 in nginx) so that its
+ * unsent data is dropped at once instead of waiting in the kernel for a client that does not
+ * read. A TLS socket has no TCP handle of its own in Node: it is closed as usual.
+ */
+export function resetConnection(socket: Socket): void {
+  if (socket.destroyed) return;
+  if ('encrypted' in socket) {
+    socket.destroy();
+    return;
+  }
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
 }
 
 function destroySocket(socket: Socket): void {
   socket.destroy();
+}
+
+/**
+ * Node's HTTP server ends a connection whose response does not keep it with `destroySoon()`:
+ * replaced here, per request, by nginx's rule (ngx_http_finalize_connection): `lingering_close
+ * always` lingers, `on` lingers while the request body is not read to its end, `off` never.
+ */
+export function lingerOnClose(socket: Socket, settings: () => LingerSettings | null, bodyLeft: () => boolean): void {
+  socket.destroySoon = function destroySoon(this: Socket): void {
+    const s = settings() ?? LINGER_DEFAULTS;
+    if (this.writable) this.end();
+    if (s.lingeringClose === 'always' || (s.lingeringClose === 'on' && bodyLeft())) lingeringClose(this, s);
+    else lingeringClose(this, { ...s, lingeringClose: 'off' });
+  };
 }

@@ -27,7 +27,7 @@ import type { ExchangeResponse } from '../session/peer-exchange.js';
 import type { ProxyRoute } from '../session/proxy-route.js';
 import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import { ProxySession } from '../session/session.js';
-import { requestEnded, requestStarted } from './client-timeouts.js';
+import { lingerOnClose, requestEnded, requestStarted, resetConnection } from './client-timeouts.js';
 import { headRefusal, isClosing, markClosing } from './h1-head-checks.js';
 
 /** Makes the request context for a request read by Node's HTTP server. */
@@ -45,6 +45,7 @@ export function handleHttpRequest(rt: ProxyRuntime, req: IncomingMessage, res: S
   const ctx = contextFor(rt, req);
   const sentBefore = socket.bytesWritten;
   requestStarted(socket);
+  lingerOnClose(socket, () => ctx.settings, () => !req.complete);
   res.once('close', () => {
     ctx.endMs = performance.now();
     ctx.bytesSent = socket.bytesWritten - sentBefore;
@@ -80,8 +81,9 @@ export class H1RequestFront implements FrontEnd {
     if (!this.#res.destroyed) sendLocal(this.#res, r, this.#ctx);
   }
 
-  abort(): void {
-    this.#res.destroy();
+  abort(timedOut = false): void {
+    if (timedOut && this.#ctx.settings?.resetTimedoutConnection === true) resetConnection(this.#req.socket);
+    else this.#res.destroy();
   }
 
   route(): RouteDecision | null {

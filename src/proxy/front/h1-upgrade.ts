@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { serveAdminRaw } from '../../admin/serve.js';
 import type { AdminHandler, Settings } from '../../config/types.js';
 import { ProxyError } from '../../core/errors.js';
+import { resetConnection } from './client-timeouts.js';
 import type { RouteDecision } from '../../routing/router.js';
 import type { Peer } from '../../upstream/peer.js';
 import { acceptKey } from '../../websocket/accept-key.js';
@@ -120,8 +121,9 @@ export class H1UpgradeFront implements FrontEnd {
     sendLocalRaw(this.#socket, r, this.#ctx);
   }
 
-  abort(): void {
-    this.#socket.destroy();
+  abort(timedOut = false): void {
+    if (timedOut && this.#ctx.settings?.resetTimedoutConnection === true) resetConnection(this.#socket);
+    else this.#socket.destroy();
   }
 
   route(): RouteDecision | null {

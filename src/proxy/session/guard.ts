@@ -19,8 +19,11 @@ export interface FrontEndAnswer {
   /** True once any byte of the response has gone out: closing is the only answer left. */
   started(): boolean;
   send(r: LocalResponse): void;
-  /** Closes the connection or stream; never throws. */
-  abort(): void;
+  /**
+   * Closes the connection or stream; never throws. `timedOut`: a client time-out under
+   * `reset_timedout_connection on`, which resets the connection (RST) instead of closing it.
+   */
+  abort(timedOut?: boolean): void;
 }
 
 /** The error log line's text for an unexpected error: message and stack. */

@@ -99,7 +99,7 @@ export class ProxySession implements SessionForFrontEnds {
   bodyTimedOut(): void {
     this.#bodyTimedOut = true;
     if (!this.front.started()) this.ctx.status = ERROR_CATALOG.CLIENT_BODY_TIMEOUT.status;
-    this.front.abort();
+    this.front.abort(true);
   }
 
   get clientGone(): boolean {
@@ -158,7 +158,7 @@ export class ProxySession implements SessionForFrontEnds {
     // writes; then it is the client that timed out, not the upstream (nginx's wording).
     relayBody(up, out, timed, route.settings.sendTimeout, () => {
       logSendTimeout(this.log, this.ctx, upstreamUrl(route, peer, this.ctx));
-      this.front.abort();
+      this.front.abort(true);
     }, onChunk);
   }
 
