@@ -55,6 +55,8 @@ export interface SettingsDraft {
   clientMaxBodySize?: number;
   clientBodyBufferSize?: number;
   keepaliveRequests?: number;
+  clientHeaderBufferSize?: number;
+  largeClientHeaderBuffers?: { number: number; size: number };
   lingeringClose?: 'on' | 'off' | 'always';
   lingeringTime?: number;
   lingeringTimeout?: number;

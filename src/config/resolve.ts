@@ -85,6 +85,8 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     clientMaxBodySize: d.clientMaxBodySize ?? parent.clientMaxBodySize,
     clientBodyBufferSize: d.clientBodyBufferSize ?? parent.clientBodyBufferSize,
     keepaliveRequests: d.keepaliveRequests ?? parent.keepaliveRequests,
+    clientHeaderBufferSize: d.clientHeaderBufferSize ?? parent.clientHeaderBufferSize,
+    largeClientHeaderBuffers: d.largeClientHeaderBuffers ?? parent.largeClientHeaderBuffers,
     lingeringClose: d.lingeringClose ?? parent.lingeringClose,
     lingeringTime: d.lingeringTime ?? parent.lingeringTime,
     lingeringTimeout: d.lingeringTimeout ?? parent.lingeringTimeout,

@@ -298,6 +298,14 @@ export interface Settings {
   readonly clientBodyBufferSize: number;
   /** `keepalive_requests`: requests served on one client connection before it closes. @default 1000 */
   readonly keepaliveRequests: number;
+  /** `client_header_buffer_size` (http, server): checked and kept; Node's parser sizes its own buffer. @default 1024 */
+  readonly clientHeaderBufferSize: number;
+  /**
+   * `large_client_header_buffers NUMBER SIZE` (http, server): a request line longer than SIZE gets
+   * 414, a header line longer than SIZE 400 ("Request Header Or Cookie Too Large"), a head over
+   * NUMBER x SIZE the same. @default { number: 4, size: 8192 }
+   */
+  readonly largeClientHeaderBuffers: { readonly number: number; readonly size: number };
   /** `lingering_close`: when a connection Sluice ends reads on until the client closes. @default 'on' */
   readonly lingeringClose: 'on' | 'off' | 'always';
   /** `lingering_time`: the longest a lingering close lasts. @default 30000 */

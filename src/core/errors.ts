@@ -25,6 +25,8 @@ export const ERROR_CATALOG = Object.freeze({
   CLIENT_HTTP_VERSION: { status: 505, source: 'client', retry: null, text: 'client sent invalid version while reading client request line' },
   CLIENT_UNKNOWN_TRANSFER_ENCODING: { status: 501, source: 'client', retry: null, text: 'client sent unknown "Transfer-Encoding" while reading client request headers' },
   CLIENT_BODY_TOO_LARGE: { status: 413, source: 'client', retry: null, text: 'client intended to send too large body' },
+  CLIENT_URI_TOO_LONG: { status: 414, source: 'client', retry: null, text: 'client sent too long URI while reading client request line' },
+  CLIENT_HEADER_TOO_LARGE: { status: 494, source: 'client', retry: null, text: 'client sent too long header line while reading client request headers' },
   CLIENT_HEADER_TIMEOUT: { status: 408, source: 'client', retry: null, text: 'client timed out (110: Connection timed out) while reading client request headers' },
   CLIENT_BODY_TIMEOUT: { status: 408, source: 'client', retry: null, text: 'client timed out (110: Connection timed out) while reading client request body' },
   CLIENT_SEND_TIMEOUT: { status: 408, source: 'client', retry: null, text: 'client timed out (110: Connection timed out) while sending to client' },

@@ -61,6 +61,14 @@ interface Bound {
   readonly front?: TlsFrontend;
 }
 
+/** large_client_header_buffers NUMBER x SIZE bounds a whole head: the largest of a bind's keys. */
+function maxHeaderSizeOf(runtime: Runtime, plan: BindPlan): number {
+  return Math.max(...plan.listenKeys.map((k) => {
+    const b = runtime.defaultSettings(k).largeClientHeaderBuffers;
+    return b.number * b.size;
+  }));
+}
+
 /** One Node HTTP server serves every listen key of a bind: the longest header timeout of them. */
 function headerTimeoutOf(runtime: Runtime, plan: BindPlan): number {
   return timerDelay(Math.max(...plan.listenKeys.map((k) => runtime.clientHeaderTimeout(k))));
@@ -117,6 +125,7 @@ export class ProxyServer {
       requestTimeout: 0,
       // client_header_timeout, looked for every HEADER_CHECK_INTERVAL_MS (Node: every 30 s).
       headersTimeout: headerTimeoutOf(runtime, plan),
+      maxHeaderSize: maxHeaderSizeOf(runtime, plan),
       connectionsCheckingInterval: HEADER_CHECK_INTERVAL_MS,
       // keepalive_timeout is Sluice's own timer (client-timeouts.ts); Node's would also send
       // `Keep-Alive: timeout=N` on every response.
@@ -244,6 +253,8 @@ export class ProxyServer {
         b.plan = plan;
         if (b.front) b.front.plan = plan;
         b.server.headersTimeout = headerTimeoutOf(next, plan);
+        // Node reads it for each new connection.
+        (b.server as { maxHeaderSize?: number }).maxHeaderSize = maxHeaderSizeOf(next, plan);
       } else {
         b.server.close();
         b.front?.close();

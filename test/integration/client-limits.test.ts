@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
-import { startHttpBackend } from '../helpers/backends.js';
+import { startHttpBackend, startRawBackend } from '../helpers/backends.js';
 import { testCerts } from '../helpers/certs.js';
 import { h2Connect, h2Request } from '../helpers/h2-client.js';
 import { CliProcess } from '../helpers/cli-process.js';
@@ -298,4 +298,51 @@ test('reset_timedout_connection: a client that times out gets a reset instead of
   // The head never ends: the default server's setting counts.
   const head = await stall('GET / HTTP/1.1\r\nHost: a\r\n');
   assert.equal(head?.code, 'ECONNRESET', 'client_header_timeout with reset_timedout_connection on');
+});
+
+test('large_client_header_buffers: a long request line gets 414, a long header line or a head too large 400 "Request Header Or Cookie Too Large"', async (t) => {
+  const backend = await startHttpBackend();
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(infoConf(`
+    large_client_header_buffers 2 1k;
+    client_header_buffer_size 512;
+    server { listen 127.0.0.1:0; location / { proxy_pass http://${backend.addr}; } }`), { t });
+  const get = (target: string, headers = ''): Promise<Awaited<ReturnType<typeof rawRequest>>> =>
+    rawRequest(proxy.port, `GET ${target} HTTP/1.1\r\nHost: a\r\n${headers}\r\n`, { until: 'close' });
+
+  const fits = await rawRequest(proxy.port, `GET /${'u'.repeat(900)} HTTP/1.1\r\nHost: a\r\nX-Long: ${'h'.repeat(900)}\r\n\r\n`);
+  assert.equal(fits.head?.statusCode, 200);
+
+  const uri = await get(`/${'u'.repeat(1100)}`);
+  assert.equal(uri.head?.statusCode, 414);
+  assert.match(uri.body.toString(), /<title>414 Request-URI Too Large<\/title>/);
+  await proxy.waitForErrorLine(/\[info\] .*client sent too long URI while reading client request line/);
+
+  const line = await get('/', `Cookie: ${'c'.repeat(1100)}\r\n`);
+  assert.equal(line.head?.statusCode, 400);
+  assert.equal(line.head?.reason, 'Bad Request');
+  assert.match(line.body.toString(), /^<html>\r\n<head><title>400 Request Header Or Cookie Too Large<\/title><\/head>\r\n<body>\r\n<center><h1>400 Bad Request<\/h1><\/center>\r\n<center>Request Header Or Cookie Too Large<\/center>\r\n/);
+  await proxy.waitForErrorLine(/\[info\] .*client sent too long header line: "Cookie: c{100}/);
+
+  // Every line fits, the head as a whole does not (2 x 1k).
+  const many = await get('/', `A: ${'a'.repeat(900)}\r\nB: ${'b'.repeat(900)}\r\nC: ${'c'.repeat(900)}\r\n`);
+  assert.equal(many.head?.statusCode, 400);
+  assert.match(many.body.toString(), /Request Header Or Cookie Too Large/);
+  assert.equal(backend.requests.length, 1, 'only the request that fits went upstream');
+});
+
+test('large_client_header_buffers: the default (4 8k) takes an 18 KiB head that Node alone would refuse past 16 KiB', async (t) => {
+  // A raw upstream: Node's own HTTP server would refuse such a head itself.
+  const backend = await startRawBackend(async (c) => {
+    await c.readUntil('\r\n\r\n');
+    c.socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(conf(`
+    server { listen 127.0.0.1:0; location / { proxy_pass http://${backend.addr}; } }`), { t });
+  const cookies = ['a', 'b', 'c'].map((n) => `Cookie: ${n}=${n.repeat(6000)}\r\n`).join('');
+  const big = await rawRequest(proxy.port, `GET / HTTP/1.1\r\nHost: a\r\n${cookies}\r\n`);
+  assert.equal(big.head?.statusCode, 200, 'an 18 KiB head in 6 KiB lines fits 4 x 8k');
+  const over = await rawRequest(proxy.port, `GET / HTTP/1.1\r\nHost: a\r\nCookie: ${'x'.repeat(8200)}\r\n\r\n`, { until: 'close' });
+  assert.equal(over.head?.statusCode, 400);
 });

@@ -1,10 +1,11 @@
 /**
  * ngx_http_core_module's limits on what a client sends and how its connection ends:
- * `client_max_body_size`, `client_body_buffer_size`, `keepalive_requests`, `lingering_close`,
+ * `client_max_body_size`, `client_body_buffer_size`, `client_header_buffer_size`,
+ * `large_client_header_buffers`, `keepalive_requests`, `lingering_close`,
  * `lingering_time`, `lingering_timeout`, `reset_timedout_connection`.
  */
 import {
-  HTTP_SERVER_LOCATION, TAKE1, durationSetting, numberSetting, parseEnum, parseFlag, settingsOf, sizeSetting, type DirectiveSpec,
+  HTTP_SERVER_LOCATION, TAKE1, TAKE2, durationSetting, numberSetting, parseEnum, parseFlag, settingsOf, sizeSetting, type DirectiveSpec,
 } from './table.js';
 
 export const clientDirectives: readonly DirectiveSpec[] = [
@@ -17,6 +18,29 @@ export const clientDirectives: readonly DirectiveSpec[] = [
     handle(d, scope, cx) {
       const v = parseEnum(d, d.args[0]!, ['off', 'on', 'always'] as const, cx);
       if (v !== null) settingsOf(scope).lingeringClose = v;
+    },
+  },
+  // nginx reads the request head before it knows the virtual server: the address's default
+  // server decides, hence no location context.
+  {
+    name: 'client_header_buffer_size', contexts: ['http', 'server'], args: TAKE1,
+    handle(d, scope, cx) {
+      const v = cx.size(d, d.args[0]!);
+      if (v !== null) settingsOf(scope).clientHeaderBufferSize = v;
+    },
+  },
+  {
+    name: 'large_client_header_buffers', contexts: ['http', 'server'], args: TAKE2,
+    handle(d, scope, cx) {
+      const number = cx.number(d, d.args[0]!);
+      const size = cx.size(d, d.args[1]!);
+      if (number === null || size === null) return;
+      // ngx_conf_set_bufs_slot: no zero buffers or size.
+      if (number === 0 || size === 0) {
+        cx.problem(`"${d.name}" directive invalid value`, d, 'both the number of buffers and their size must be above 0 ("4 8k")');
+        return;
+      }
+      settingsOf(scope).largeClientHeaderBuffers = { number, size };
     },
   },
   durationSetting('lingering_time', 'lingeringTime'),

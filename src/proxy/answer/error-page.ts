@@ -18,8 +18,8 @@ export function reasonPhrase(status: number): string {
 }
 
 /** The error page nginx sends, signed by Sluice. */
-export function errorPage(status: number, detail?: string): string {
-  const title = `${status} ${reasonPhrase(status)}`;
+export function errorPage(status: number, detail?: string, title = `${status} ${reasonPhrase(status)}`): string {
+  const heading = `${status} ${reasonPhrase(status)}`;
   const extra = detail ? `<center>${detail}</center>\r\n` : '';
-  return `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n${extra}<hr><center>sluice</center>\r\n</body>\r\n</html>\r\n`;
+  return `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${heading}</h1></center>\r\n${extra}<hr><center>sluice</center>\r\n</body>\r\n</html>\r\n`;
 }

@@ -58,9 +58,11 @@ export function returnResponse(action: ReturnAction, settings: Settings, ctx: Re
 
 export function errorResponse(status: number, settings: Settings | null, ctx: RequestContext | null, vars: Variables | null): LocalResponse {
   const headers = ['Content-Type', 'text/html'];
-  if (ctx) ctx.status = status;
-  if (settings && ctx && vars) appendAddHeaders(settings, status, ctx, vars, headers);
-  return { status, headers, body: errorPage(status), drop: false };
+  // nginx's internal 494 goes out as a 400 with its own page (ngx_http_error_494_page).
+  const sent = status === 494 ? 400 : status;
+  if (ctx) ctx.status = sent;
+  if (settings && ctx && vars) appendAddHeaders(settings, sent, ctx, vars, headers);
+  return { status: sent, headers, body: status === 494 ? errorPage(400, reasonPhrase(494), `400 ${reasonPhrase(494)}`) : errorPage(status), drop: false };
 }
 
 /** Sends a local response through Node's HTTP server (keep-alive, HEAD handled by Node). */

@@ -53,6 +53,29 @@ export interface RequestHead {
  * then the target), a repeated unique header, then Transfer-Encoding (RFC 9112 6.1: never on
  * HTTP/1.0; nginx decodes only a lone `chunked`).
  */
+/** nginx prints at most this much of a header line it refuses as too long (NGX_MAX_ERROR_STR - 300). */
+const LONG_LINE_SHOWN = 1748;
+
+/**
+ * large_client_header_buffers' SIZE: nginx keeps each line of a head in one buffer, so a request
+ * line (with its CRLF) longer than SIZE gets 414 and a header line longer than it 400 "Request
+ * Header Or Cookie Too Large" (its internal 494). The whole head is bounded by Node's parser
+ * (maxHeaderSize, set to NUMBER x SIZE by the proxy server).
+ */
+export function headSizeRefusal(req: RequestHead & { readonly method?: string | undefined }, lineLimit: number): HeadRefusal | null {
+  const url = req.url ?? '';
+  if ((req.method ?? '').length + url.length + 12 > lineLimit) return refusal('CLIENT_URI_TOO_LONG');
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    if (name.length + value.length + 4 <= lineLimit) continue;
+    const line = `${name}: ${value}`;
+    return refusal('CLIENT_HEADER_TOO_LARGE', `client sent too long header line: "${line.slice(0, LONG_LINE_SHOWN)}..."${WHILE_HEADERS}`);
+  }
+  return null;
+}
+
 export function headRefusal(req: RequestHead): HeadRefusal | null {
   // "HTTP/2.0" on an HTTP/1 connection (llhttp accepts it); nginx reads 1.x with any minor
   // version as 1.1 and refuses a higher major one. "HTTP/0.9" is no version nginx knows.
@@ -119,6 +142,12 @@ export function parseErrorRefusal(err: NodeJS.ErrnoException & { rawPacket?: Buf
     const m = / HTTP\/(\d+)(?:\.\d+)?$/.exec(line);
     if (m !== null && Number(m[1]) > 1) return refusal('CLIENT_HTTP_VERSION');
     return null;
+  }
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    // The head outgrew large_client_header_buffers as a whole: a request line that never ended
+    // is a too long URI (414), else the headers are too large (494, sent as 400).
+    const text = err.rawPacket?.toString('latin1') ?? '';
+    return text.includes('\n') ? refusal('CLIENT_HEADER_TOO_LARGE', `client sent too large request${WHILE_HEADERS}`) : refusal('CLIENT_URI_TOO_LONG');
   }
   if (err.code === 'HPE_INVALID_TRANSFER_ENCODING') {
     const lines = headLines(err.rawPacket);

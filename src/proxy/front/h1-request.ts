@@ -28,7 +28,7 @@ import type { ProxyRoute } from '../session/proxy-route.js';
 import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import { ProxySession } from '../session/session.js';
 import { lingerOnClose, requestEnded, requestStarted, resetConnection } from './client-timeouts.js';
-import { headRefusal, isClosing, markClosing } from './h1-head-checks.js';
+import { headRefusal, headSizeRefusal, isClosing, markClosing } from './h1-head-checks.js';
 
 /** Makes the request context for a request read by Node's HTTP server. */
 export function contextFor(rt: ProxyRuntime, req: IncomingMessage): RequestContext {
@@ -92,7 +92,7 @@ export class H1RequestFront implements FrontEnd {
     const res = this.#res;
     const socket = this.#req.socket;
     const routes = rt.routesFor(socket);
-    const refusal = headRefusal(this.#req);
+    const refusal = headRefusal(this.#req) ?? headSizeRefusal(this.#req, routes.group.defaultServer.settings.largeClientHeaderBuffers.size);
     if (refusal !== null) {
       const refused = routes.refuse(ctx, refusal.status);
       rt.errorLog(refused.settings).log('info', `${refusal.log}${logContext(ctx)}`, ctx.conn.id);

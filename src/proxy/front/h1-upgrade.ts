@@ -29,7 +29,7 @@ import { ProxySession } from '../session/session.js';
 import { nativeTunnels } from '../tunnel/native-tunnels.js';
 import { Tunnel } from '../tunnel/socket-tunnel.js';
 import { contextFor } from './h1-request.js';
-import { headRefusal } from './h1-head-checks.js';
+import { headRefusal, headSizeRefusal } from './h1-head-checks.js';
 
 function noop(): void {}
 
@@ -130,7 +130,7 @@ export class H1UpgradeFront implements FrontEnd {
     const rt = this.#rt;
     const ctx = this.#ctx;
     const req = this.#req;
-    const refusal = headRefusal(req);
+    const refusal = headRefusal(req) ?? headSizeRefusal(req, rt.routesFor(this.#socket).group.defaultServer.settings.largeClientHeaderBuffers.size);
     if (refusal !== null) {
       const refused = rt.routesFor(this.#socket).refuse(ctx, refusal.status);
       rt.errorLog(refused.settings).log('info', `${refusal.log}${logContext(ctx)}`, ctx.conn.id);
