@@ -49,6 +49,8 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[]): Settings 
     keepaliveRequests: 1000,
     clientHeaderBufferSize: 1024,
     largeClientHeaderBuffers: { number: 4, size: 8 * 1024 },
+    limitRate: 0,
+    limitRateAfter: 0,
     lingeringClose: 'on',
     lingeringTime: 30_000,
     lingeringTimeout: 5_000,

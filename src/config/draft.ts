@@ -57,6 +57,8 @@ export interface SettingsDraft {
   keepaliveRequests?: number;
   clientHeaderBufferSize?: number;
   largeClientHeaderBuffers?: { number: number; size: number };
+  limitRate?: number;
+  limitRateAfter?: number;
   lingeringClose?: 'on' | 'off' | 'always';
   lingeringTime?: number;
   lingeringTimeout?: number;

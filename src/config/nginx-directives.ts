@@ -35,7 +35,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'log_subrequest', 'open_log_file_cache', 'merge_slashes', 'msie_padding', 'msie_refresh',
   'port_in_redirect', 'server_name_in_redirect', 'absolute_redirect', 'recursive_error_pages',
   'underscores_in_headers', 'ignore_invalid_headers', 'chunked_transfer_encoding', 'etag', 'if_modified_since',
-  'limit_rate', 'limit_rate_after', 'limit_except', 'satisfy', 'directio', 'aio', 'output_buffers',
+  'limit_except', 'satisfy', 'directio', 'aio', 'output_buffers',
   'postpone_output', 'http3', 'listen_backlog', 'connection_pool_size', 'request_pool_size',
   'subrequest_output_buffer_size', 'disable_symlinks', 'max_ranges', 'expires', 'charset', 'source_charset',
   'override_charset', 'charset_map', 'charset_types',

@@ -87,6 +87,8 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     keepaliveRequests: d.keepaliveRequests ?? parent.keepaliveRequests,
     clientHeaderBufferSize: d.clientHeaderBufferSize ?? parent.clientHeaderBufferSize,
     largeClientHeaderBuffers: d.largeClientHeaderBuffers ?? parent.largeClientHeaderBuffers,
+    limitRate: d.limitRate ?? parent.limitRate,
+    limitRateAfter: d.limitRateAfter ?? parent.limitRateAfter,
     lingeringClose: d.lingeringClose ?? parent.lingeringClose,
     lingeringTime: d.lingeringTime ?? parent.lingeringTime,
     lingeringTimeout: d.lingeringTimeout ?? parent.lingeringTimeout,

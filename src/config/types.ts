@@ -306,6 +306,10 @@ export interface Settings {
    * NUMBER x SIZE the same. @default { number: 4, size: 8192 }
    */
   readonly largeClientHeaderBuffers: { readonly number: number; readonly size: number };
+  /** `limit_rate`: bytes per second of a response body to the client; 0 for no limit. @default 0 */
+  readonly limitRate: number;
+  /** `limit_rate_after`: bytes sent before limit_rate applies. @default 0 */
+  readonly limitRateAfter: number;
   /** `lingering_close`: when a connection Sluice ends reads on until the client closes. @default 'on' */
   readonly lingeringClose: 'on' | 'off' | 'always';
   /** `lingering_time`: the longest a lingering close lasts. @default 30000 */

@@ -346,3 +346,30 @@ test('large_client_header_buffers: the default (4 8k) takes an 18 KiB head that 
   const over = await rawRequest(proxy.port, `GET / HTTP/1.1\r\nHost: a\r\nCookie: ${'x'.repeat(8200)}\r\n\r\n`, { until: 'close' });
   assert.equal(over.head?.statusCode, 400);
 });
+
+test('limit_rate and limit_rate_after pace a response body to the client, nothing lost', async (t) => {
+  const body = Buffer.alloc(300 * 1024);
+  for (let i = 0; i < body.length; i++) body[i] = (i * 7) & 0xff;
+  const backend = await startHttpBackend((_req, res) => {
+    res.writeHead(200, { 'Content-Length': String(body.length) });
+    res.end(body);
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(conf(`
+    server {
+      listen 127.0.0.1:0;
+      location / { proxy_pass http://${backend.addr}; }
+      location /slow { limit_rate 100k; limit_rate_after 100k; proxy_pass http://${backend.addr}; }
+    }`), { t });
+  const fetchBody = async (path: string): Promise<{ ms: number; data: Buffer }> => {
+    const started = Date.now();
+    const r = await rawRequest(proxy.port, `GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`, { until: 'close', timeoutMs: 20_000 });
+    return { ms: Date.now() - started, data: r.body };
+  };
+  const slow = await fetchBody('/slow');
+  assert.ok(slow.data.equals(body), 'the paced body arrived whole');
+  // 100k unpaced + 100k in the first second + 100k in the next: not before a second has passed.
+  assert.ok(slow.ms >= 950, `300k at 100k/s after 100k took ${slow.ms} ms`);
+  const fast = await fetchBody('/');
+  assert.ok(fast.data.equals(body));
+});

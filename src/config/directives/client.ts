@@ -1,7 +1,7 @@
 /**
  * ngx_http_core_module's limits on what a client sends and how its connection ends:
  * `client_max_body_size`, `client_body_buffer_size`, `client_header_buffer_size`,
- * `large_client_header_buffers`, `keepalive_requests`, `lingering_close`,
+ * `large_client_header_buffers`, `keepalive_requests`, `limit_rate`, `limit_rate_after`, `lingering_close`,
  * `lingering_time`, `lingering_timeout`, `reset_timedout_connection`.
  */
 import {
@@ -43,6 +43,8 @@ export const clientDirectives: readonly DirectiveSpec[] = [
       settingsOf(scope).largeClientHeaderBuffers = { number, size };
     },
   },
+  sizeSetting('limit_rate', 'limitRate'),
+  sizeSetting('limit_rate_after', 'limitRateAfter'),
   durationSetting('lingering_time', 'lingeringTime'),
   durationSetting('lingering_timeout', 'lingeringTimeout'),
   {

@@ -167,3 +167,119 @@ export function watchBodySize(body: Readable, limit: number, onTooLarge: (receiv
 }
 
 function noop(): void {}
+
+/** What {@link PacedTarget} writes to: a RelayTarget that can be ended. */
+interface EndableTarget extends RelayTarget {
+  end(): unknown;
+}
+
+/**
+ * `limit_rate` / `limit_rate_after` for one response: the body goes to `out` at most `rate`
+ * bytes per second once `after` bytes went out, by nginx's rule (ngx_http_write_filter: allowed =
+ * rate x (whole seconds since the response started + 1) - (sent - after)), so the first second's
+ * worth leaves at once. Bytes over the allowance wait in a timer, and `write` answers false
+ * meanwhile, so the relay pauses its upstream as for a slow client (backpressure, nothing kept
+ * beyond the chunk in hand). `end` waits for what is queued.
+ */
+export class PacedTarget implements EndableTarget {
+  readonly #out: EndableTarget;
+  readonly #rate: number;
+  readonly #after: number;
+  readonly #started = performance.now();
+  readonly #drainListeners: (() => void)[] = [];
+  #queue: Buffer[] = [];
+  #sent = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #waitingDrain = false;
+  #ending = false;
+  #owesDrain = false;
+
+  constructor(out: EndableTarget, rate: number, after: number) {
+    this.#out = out;
+    this.#rate = rate;
+    this.#after = after;
+    out.on('drain', this.#drained);
+    out.once('close', () => {
+      if (this.#timer !== null) clearTimeout(this.#timer);
+      this.#queue = [];
+    });
+  }
+
+  get destroyed(): boolean {
+    return this.#out.destroyed;
+  }
+
+  write(chunk: Buffer): boolean {
+    this.#queue.push(chunk);
+    this.#pump();
+    const clear = this.#queue.length === 0 && !this.#waitingDrain;
+    if (!clear) this.#owesDrain = true;
+    return clear;
+  }
+
+  end(): void {
+    this.#ending = true;
+    this.#pump();
+  }
+
+  on(_event: 'drain', listener: () => void): this {
+    this.#drainListeners.push(listener);
+    return this;
+  }
+
+  once(event: 'finish' | 'close', listener: () => void): this {
+    this.#out.once(event, listener);
+    return this;
+  }
+
+  /** Bytes that may go out now. */
+  #allowance(): number {
+    if (this.#sent < this.#after) return this.#after - this.#sent + this.#byRate(0);
+    return this.#byRate(this.#sent - this.#after);
+  }
+
+  #byRate(pacedSent: number): number {
+    const seconds = Math.floor((performance.now() - this.#started) / 1000);
+    return this.#rate * (seconds + 1) - pacedSent;
+  }
+
+  readonly #pump = (): void => {
+    this.#timer = null;
+    while (this.#queue.length > 0 && !this.#waitingDrain) {
+      if (this.#out.destroyed) {
+        this.#queue = [];
+        return;
+      }
+      const allowed = this.#allowance();
+      if (allowed <= 0) {
+        // Until the next whole second since the start, when the allowance grows by `rate`.
+        const elapsed = performance.now() - this.#started;
+        this.#timer = setTimeout(this.#pump, Math.max(1, 1000 - (elapsed % 1000)));
+        return;
+      }
+      let chunk = this.#queue[0] as Buffer;
+      if (chunk.length > allowed) {
+        this.#queue[0] = chunk.subarray(allowed);
+        chunk = chunk.subarray(0, allowed);
+      } else {
+        this.#queue.shift();
+      }
+      this.#sent += chunk.length;
+      if (!this.#out.write(chunk)) this.#waitingDrain = true;
+    }
+    if (this.#queue.length > 0 || this.#waitingDrain) return;
+    if (this.#ending) {
+      this.#ending = false;
+      if (!this.#out.destroyed) this.#out.end();
+    } else if (this.#owesDrain) {
+      this.#owesDrain = false;
+      for (const l of this.#drainListeners) l();
+    }
+  };
+
+  readonly #drained = (): void => {
+    if (!this.#waitingDrain) return;
+    this.#waitingDrain = false;
+    this.#pump();
+  };
+}

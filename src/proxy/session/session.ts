@@ -22,7 +22,7 @@ import { failRequest } from './guard.js';
 import { exchangeWithPeer } from './peer-exchange.js';
 import { pickKey } from './proxy-route.js';
 import type { ExchangeResponse } from './peer-exchange.js';
-import { logSendTimeout, relayBody, watchBodySize } from './body-relay.js';
+import { logSendTimeout, PacedTarget, relayBody, watchBodySize } from './body-relay.js';
 import type { TimedStream } from './body-relay.js';
 import type { ProxyRoute } from './proxy-route.js';
 import type { ProxyRuntime } from './proxy-runtime.js';
@@ -137,8 +137,10 @@ export class ProxySession implements SessionForFrontEnds {
    * backpressure under send_timeout (`timed`: the connection or stream whose timer counts). The
    * server's connection count ends with the response; a body cut short closes the client side.
    */
-  relayBody(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt, out: RelayOut, timed: TimedStream, noBody: boolean, onChunk: (chunk: Buffer) => void): void {
+  relayBody(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt, client: RelayOut, timed: TimedStream, noBody: boolean, onChunk: (chunk: Buffer) => void): void {
     const up = x.res;
+    const { limitRate, limitRateAfter } = (this.route as ProxyRoute).settings;
+    const out = limitRate > 0 && !noBody ? new PacedTarget(client, limitRate, limitRateAfter) : client;
     up.once('end', () => {
       attempt.responseTime = performance.now() - this.ctx.startMs;
       x.release();
