@@ -47,6 +47,8 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[]): Settings 
     clientMaxBodySize: 1024 * 1024,
     clientBodyBufferSize: 16 * 1024,
     keepaliveRequests: 1000,
+    keepaliveTime: 3_600_000,
+    keepaliveDisable: ['msie6'],
     clientHeaderBufferSize: 1024,
     largeClientHeaderBuffers: { number: 4, size: 8 * 1024 },
     limitRate: 0,

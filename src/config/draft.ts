@@ -55,6 +55,8 @@ export interface SettingsDraft {
   clientMaxBodySize?: number;
   clientBodyBufferSize?: number;
   keepaliveRequests?: number;
+  keepaliveTime?: number;
+  keepaliveDisable?: ('msie6' | 'safari')[];
   clientHeaderBufferSize?: number;
   largeClientHeaderBuffers?: { number: number; size: number };
   limitRate?: number;

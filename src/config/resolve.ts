@@ -85,6 +85,8 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     clientMaxBodySize: d.clientMaxBodySize ?? parent.clientMaxBodySize,
     clientBodyBufferSize: d.clientBodyBufferSize ?? parent.clientBodyBufferSize,
     keepaliveRequests: d.keepaliveRequests ?? parent.keepaliveRequests,
+    keepaliveTime: d.keepaliveTime ?? parent.keepaliveTime,
+    keepaliveDisable: d.keepaliveDisable ?? parent.keepaliveDisable,
     clientHeaderBufferSize: d.clientHeaderBufferSize ?? parent.clientHeaderBufferSize,
     largeClientHeaderBuffers: d.largeClientHeaderBuffers ?? parent.largeClientHeaderBuffers,
     limitRate: d.limitRate ?? parent.limitRate,

@@ -298,6 +298,10 @@ export interface Settings {
   readonly clientBodyBufferSize: number;
   /** `keepalive_requests`: requests served on one client connection before it closes. @default 1000 */
   readonly keepaliveRequests: number;
+  /** `keepalive_time`: no new request is kept alive on a connection older than this. @default 3600000 */
+  readonly keepaliveTime: number;
+  /** `keepalive_disable`: browsers whose connections are not kept alive. @default ['msie6'] */
+  readonly keepaliveDisable: readonly ('msie6' | 'safari')[];
   /** `client_header_buffer_size` (http, server): checked and kept; Node's parser sizes its own buffer. @default 1024 */
   readonly clientHeaderBufferSize: number;
   /**

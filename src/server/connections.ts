@@ -68,6 +68,7 @@ export class ConnectionRegistry {
       info = {
         id: nextConnectionId++,
         requests: 0,
+        startMs: performance.now(),
         readMark: 0,
         remoteAddress: socket.remoteAddress ?? '',
         remotePort: socket.remotePort ?? 0,

@@ -16,7 +16,7 @@ import { conf } from '../helpers/config-text.js';
 import { tempDir } from '../helpers/temp.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { completeResponse, headerValue, rawConnect, rawRequest, readUntil, waitForClose } from '../helpers/raw-client.js';
-import { waitFor, withTimeout } from '../helpers/wait.js';
+import { delay, waitFor, withTimeout } from '../helpers/wait.js';
 
 const infoConf = (http: string): string => conf(http, 'error_log stderr info;');
 
@@ -372,4 +372,40 @@ test('limit_rate and limit_rate_after pace a response body to the client, nothin
   assert.ok(slow.ms >= 950, `300k at 100k/s after 100k took ${slow.ms} ms`);
   const fast = await fetchBody('/');
   assert.ok(fast.data.equals(body));
+});
+
+test('keepalive_time and keepalive_disable: an old connection, or a browser nginx does not trust, is not kept alive', async (t) => {
+  const proxy = await startTestProxy(conf(`
+    server {
+      listen 127.0.0.1:0;
+      location / { return 200 "ok"; }
+      location /young { keepalive_time 10ms; return 200 "ok"; }
+      location /safari { keepalive_disable safari; return 200 "ok"; }
+      location /none { keepalive_disable none; return 200 "ok"; }
+    }`), { t });
+  const connection = async (path: string, ua: string): Promise<string | undefined> => {
+    const r = await rawRequest(proxy.port, `GET ${path} HTTP/1.1\r\nHost: a\r\nUser-Agent: ${ua}\r\n\r\n`);
+    return headerValue(r.head!, 'connection');
+  };
+  const msie6 = 'Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.0)';
+  const safari = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15';
+  const chrome = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36';
+  // nginx's default is keepalive_disable msie6.
+  assert.equal(await connection('/', msie6), 'close');
+  assert.equal(await connection('/', `${msie6.slice(0, -1)}; SV1)`), 'keep-alive');
+  assert.equal(await connection('/', safari), 'keep-alive');
+  assert.equal(await connection('/safari', safari), 'close');
+  assert.equal(await connection('/safari', chrome), 'keep-alive');
+  assert.equal(await connection('/none', msie6), 'keep-alive');
+
+  // keepalive_time: the second request comes after the connection's 10 ms are over.
+  const client = await rawConnect(proxy.port);
+  t.after(() => client.destroy());
+  client.write('GET /young HTTP/1.1\r\nHost: a\r\n\r\n');
+  const first = completeResponse(await readUntil(client, (b) => completeResponse(b, 'GET') !== null), 'GET');
+  assert.notEqual(headerValue(first!.head, 'connection'), 'close', 'the first request is young enough');
+  await delay(50);
+  client.write('GET /young HTTP/1.1\r\nHost: a\r\n\r\n');
+  const second = completeResponse(await readUntil(client, (b) => completeResponse(b, 'GET') !== null), 'GET');
+  assert.equal(headerValue(second!.head, 'connection'), 'close');
 });

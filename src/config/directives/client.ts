@@ -1,7 +1,7 @@
 /**
  * ngx_http_core_module's limits on what a client sends and how its connection ends:
  * `client_max_body_size`, `client_body_buffer_size`, `client_header_buffer_size`,
- * `large_client_header_buffers`, `keepalive_requests`, `limit_rate`, `limit_rate_after`, `lingering_close`,
+ * `large_client_header_buffers`, `keepalive_requests`, `keepalive_time`, `keepalive_disable`, `limit_rate`, `limit_rate_after`, `lingering_close`,
  * `lingering_time`, `lingering_timeout`, `reset_timedout_connection`.
  */
 import {
@@ -13,6 +13,19 @@ export const clientDirectives: readonly DirectiveSpec[] = [
   sizeSetting('client_body_buffer_size', 'clientBodyBufferSize'),
   // The upstream block has its own keepalive_requests (upstream.ts): same name, other context.
   numberSetting('keepalive_requests', 'keepaliveRequests'),
+  durationSetting('keepalive_time', 'keepaliveTime'),
+  {
+    name: 'keepalive_disable', contexts: HTTP_SERVER_LOCATION, args: [1, 2],
+    handle(d, scope, cx) {
+      const browsers: ('msie6' | 'safari')[] = [];
+      for (const a of d.args) {
+        const v = parseEnum(d, a, ['none', 'msie6', 'safari'] as const, cx);
+        if (v === null) return;
+        if (v !== 'none') browsers.push(v);
+      }
+      settingsOf(scope).keepaliveDisable = browsers;
+    },
+  },
   {
     name: 'lingering_close', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
     handle(d, scope, cx) {

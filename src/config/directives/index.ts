@@ -13,6 +13,7 @@ import { proxyDirectives } from './proxy.js';
 import { rewriteDirectives } from './rewrite.js';
 import { sslDirectives } from './ssl.js';
 import type { DirectiveSpec } from './table.js';
+import { tuningDirectives } from './tuning.js';
 import { upstreamDirectives } from './upstream.js';
 
 export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
@@ -30,6 +31,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...sslDirectives,
   ...accessDirectives,
   ...adminDirectives,
+  ...tuningDirectives,
 ];
 
 export const DIRECTIVES_BY_NAME: ReadonlyMap<string, readonly DirectiveSpec[]> = (() => {

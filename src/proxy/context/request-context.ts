@@ -7,6 +7,8 @@ import type { SslInfo } from './ssl-info.js';
 export interface ConnInfo {
   readonly id: number;
   requests: number;
+  /** performance.now() when the connection's first request came (keepalive_time counts from it). */
+  readonly startMs: number;
   /** socket.bytesRead when the previous request on this connection ended. */
   readMark: number;
   readonly remoteAddress: string;

@@ -6,7 +6,7 @@ import { RequestContext } from './request-context.js';
 import { Variables, builtinVariableNames, timeIso8601, timeLocal } from './variables.js';
 
 function ctx(rawUri = '/p/a?x=1&Room=blue&flag', headers: Record<string, string | string[]> = {}, rawHeaders: string[] = []): RequestContext {
-  const conn = { id: 7, requests: 1, readMark: 0, remoteAddress: '10.1.2.3', remotePort: 5555, localAddress: '127.0.0.1', localPort: 8080, tls: false };
+  const conn = { id: 7, requests: 1, startMs: 0, readMark: 0, remoteAddress: '10.1.2.3', remotePort: 5555, localAddress: '127.0.0.1', localPort: 8080, tls: false };
   return new RequestContext(conn, 'GET', rawUri, '1.1', headers, rawHeaders, performance.now());
 }
 

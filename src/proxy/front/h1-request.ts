@@ -30,6 +30,24 @@ import { ProxySession } from '../session/session.js';
 import { lingerOnClose, requestEnded, requestStarted, resetConnection } from './client-timeouts.js';
 import { headRefusal, headSizeRefusal, isClosing, markClosing } from './h1-head-checks.js';
 
+/**
+ * nginx's browser detection for keepalive_disable (ngx_http_process_user_agent): `msie6` is
+ * MSIE 4 to 6 without "SV1" (XP SP2's MSIE 6 handles keep-alive with POST); `safari` is Safari
+ * on macOS and iOS (not Chrome, whose user agent also says Safari).
+ */
+export function keepaliveDisabledFor(browsers: readonly ('msie6' | 'safari')[], ua: string | undefined): boolean {
+  if (ua === undefined) return false;
+  for (const b of browsers) {
+    if (b === 'msie6') {
+      const m = /MSIE ([0-9])\./.exec(ua);
+      if (m !== null && Number(m[1]) >= 4 && Number(m[1]) <= 6 && !ua.includes('; SV1')) return true;
+    } else if (ua.includes('Safari/') && ua.includes('Mac OS X') && !ua.includes('Chrome/')) {
+      return true;
+    }
+  }
+  return false;
+}
+
 /** Makes the request context for a request read by Node's HTTP server. */
 export function contextFor(rt: ProxyRuntime, req: IncomingMessage): RequestContext {
   const conn = rt.connInfo(req.socket);
@@ -107,6 +125,10 @@ export class H1RequestFront implements FrontEnd {
     if (decision.settings.keepaliveTimeout === 0 || (decision.kind === 'error' && decision.status === 400)) res.shouldKeepAlive = false;
     // keepalive_requests: the connection's last request (ngx_http_finalize_connection).
     if (ctx.conn.requests >= decision.settings.keepaliveRequests) res.shouldKeepAlive = false;
+    // keepalive_time: the connection has served long enough; keepalive_disable: a browser whose
+    // keep-alive nginx does not trust.
+    if (performance.now() - ctx.conn.startMs > decision.settings.keepaliveTime) res.shouldKeepAlive = false;
+    if (decision.settings.keepaliveDisable.length > 0 && keepaliveDisabledFor(decision.settings.keepaliveDisable, this.#req.headers['user-agent'])) res.shouldKeepAlive = false;
     if (!res.shouldKeepAlive) markClosing(socket);
     // nginx sends `Keep-Alive: timeout=N` only for keepalive_timeout's second value, and only on
     // a response that keeps the connection: Node writes it on exactly those from this field (the

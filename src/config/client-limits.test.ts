@@ -1,0 +1,72 @@
+/**
+ * The client-limit and tuning directives (issue 13): values, inheritance, contexts and nginx's
+ * messages for bad values.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bad, good, http, show } from './fixtures.js';
+
+test('client limits: values, defaults (nginx\'s) and http > server > location inheritance', async () => {
+  const config = await good(http(
+    '  client_max_body_size 10m;',
+    '  large_client_header_buffers 8 16k;',
+    '  keepalive_disable safari msie6;',
+    '  limit_rate 1m;',
+    '  server {',
+    '    listen 8080;',
+    '    lingering_close always;',
+    '    location / { return 204; }',
+    '    location /up { client_max_body_size 0; keepalive_requests 5; keepalive_time 10m; lingering_timeout 2s; limit_rate_after 500k; keepalive_disable none; return 204; }',
+    '  }',
+    '  server { listen 8081; return 204; }',
+  ));
+  const [first, second] = config.http!.servers;
+  const root = first!.locations.find((l) => l.pattern === '/')!.settings;
+  const up = first!.locations.find((l) => l.pattern === '/up')!.settings;
+  assert.equal(root.clientMaxBodySize, 10 * 1024 * 1024);
+  assert.equal(up.clientMaxBodySize, 0);
+  assert.deepEqual(root.largeClientHeaderBuffers, { number: 8, size: 16 * 1024 });
+  assert.equal(root.lingeringClose, 'always');
+  assert.equal(up.lingeringTimeout, 2000);
+  assert.equal(up.lingeringTime, 30_000);
+  assert.equal(root.keepaliveRequests, 1000);
+  assert.equal(up.keepaliveRequests, 5);
+  assert.equal(up.keepaliveTime, 600_000);
+  assert.deepEqual(root.keepaliveDisable, ['safari', 'msie6']);
+  assert.deepEqual(up.keepaliveDisable, []);
+  assert.equal(root.limitRate, 1024 * 1024);
+  assert.equal(up.limitRateAfter, 500 * 1024);
+  assert.equal(second!.settings.lingeringClose, 'on');
+  assert.equal(second!.settings.resetTimedoutConnection, false);
+  assert.equal(second!.settings.clientBodyBufferSize, 16 * 1024);
+});
+
+test('nginx\'s hash and pool sizes load (Sluice has no such tables to size) and are still checked', async () => {
+  await good(http(
+    '  server_names_hash_max_size 1024;',
+    '  server_names_hash_bucket_size 128;',
+    '  variables_hash_max_size 2048;',
+    '  variables_hash_bucket_size 64;',
+    '  map_hash_max_size 4096;',
+    '  map_hash_bucket_size 64;',
+    '  proxy_headers_hash_max_size 1024;',
+    '  proxy_headers_hash_bucket_size 128;',
+    '  connection_pool_size 512;',
+    '  request_pool_size 4k;',
+    '  server { listen 8080; proxy_headers_hash_bucket_size 256; return 204; }',
+  ));
+  const problems = await bad(http(
+    '  server_names_hash_bucket_size 12x;',
+    '  client_max_body_size 1q;',
+    '  large_client_header_buffers 0 8k;',
+    '  server { listen 8080; lingering_close sometimes; server_names_hash_max_size 10; keepalive_disable opera; return 204; }',
+  ));
+  assert.deepEqual(problems.map(show), [
+    '"server_names_hash_bucket_size" directive invalid value in <inline>:3',
+    '"client_max_body_size" directive invalid value in <inline>:4',
+    '"large_client_header_buffers" directive invalid value in <inline>:5',
+    'invalid value "sometimes" in "lingering_close" directive, it must be "off", "on" or "always" in <inline>:6',
+    '"server_names_hash_max_size" directive is not allowed here in <inline>:6',
+    'invalid value "opera" in "keepalive_disable" directive, it must be "none", "msie6" or "safari" in <inline>:6',
+  ]);
+});
