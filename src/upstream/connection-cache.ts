@@ -7,17 +7,19 @@ const kCache = Symbol('sluice.cache');
 type CachedSocket = Socket & { [kRequests]?: number; [kCache]?: { cache: ConnectionCache; key: string } };
 
 /**
- * ngx_http_upstream_keepalive_module for plain-TCP upstreams: up to `keepalive` idle connections
- * per server, handed out last-in first-out, each closed after `keepalive_timeout` idle or after its
+ * ngx_http_upstream_keepalive_module for Sluice's own upstream client: up to `keepalive` idle
+ * connections per key (a server's address, and for TLS the identity the connection was made
+ * under), handed out last-in first-out, each closed after `keepalive_timeout` idle or after its
  * `keepalive_requests`-th request. An idle connection that the server closes, resets or sends
  * anything on is dropped at once (nginx does the same: an idle upstream connection has nothing to
- * say). The TLS path keeps using an https.Agent.
+ * say).
  */
 export class ConnectionCache {
   readonly #idle = new Map<string, CachedSocket[]>();
   readonly max: number;
   readonly timeoutMs: number;
   readonly maxRequests: number;
+  #closed = false;
 
   constructor(max: number, timeoutMs: number, maxRequests: number) {
     this.max = max;
@@ -25,16 +27,22 @@ export class ConnectionCache {
     this.maxRequests = maxRequests;
   }
 
-  /** An idle connection to `key` ("host:port"), or null. */
+  /** An idle connection for `key`, or null. */
   take(key: string): Socket | null {
     const list = this.#idle.get(key);
     if (list === undefined) return null;
+    let found: Socket | null = null;
     for (let s = list.pop(); s !== undefined; s = list.pop()) {
       detachIdle(s);
-      if (!s.destroyed && s.readable && s.writable) return s;
+      if (!s.destroyed && s.readable && s.writable) {
+        found = s;
+        break;
+      }
       s.destroy();
     }
-    return null;
+    // Keys can be many (a TLS name from variables): an empty list is not kept.
+    if (list.length === 0) this.#idle.delete(key);
+    return found;
   }
 
   /** Counts one more request on `socket`; true when it may go back to the cache afterwards. */
@@ -48,7 +56,7 @@ export class ConnectionCache {
   /** Keeps `socket` for the next request to `key`; false (the caller closes it) when the cache for it is full. */
   put(key: string, socket: Socket): boolean {
     const s = socket as CachedSocket;
-    if (s.destroyed || !s.readable || !s.writable) return false;
+    if (this.#closed || s.destroyed || !s.readable || !s.writable) return false;
     let list = this.#idle.get(key);
     if (list === undefined) {
       list = [];
@@ -72,6 +80,7 @@ export class ConnectionCache {
     const list = this.#idle.get(key);
     const i = list?.indexOf(socket as CachedSocket) ?? -1;
     if (list && i >= 0) list.splice(i, 1);
+    if (list?.length === 0) this.#idle.delete(key);
   }
 
   /** Idle connections now (for tests and the status pages). */
@@ -89,6 +98,13 @@ export class ConnectionCache {
         s.destroy();
       }
     }
+    this.#idle.clear();
+  }
+
+  /** Closes every idle connection and keeps none from now on (shutdown). */
+  close(): void {
+    this.#closed = true;
+    this.closeIdle();
   }
 }
 

@@ -46,3 +46,22 @@ test('a pool built without health checks (a reload dropped them) returns servers
   assert.equal(unchecked.primary[1]!.state.healthy, true);
   assert.ok(unchecked.primary[1]!.state.recoveredAt > 0, 'slow_start ramps it from now');
 });
+
+test('the connections a client keeps for a pool: made once per client, closed with the pool, and closed at once when made after it', () => {
+  const pool = new UpstreamPool(upstream({ keepalive: 2 }), new PeerStates());
+  const made: { idle: number; closed: number }[] = [];
+  const make = (): { idle: number; closed: number; closeIdle(): void; close(): void } => {
+    const c = { idle: 0, closed: 0, closeIdle() { c.idle++; }, close() { c.closed++; } };
+    made.push(c);
+    return c;
+  };
+  const first = pool.connectionsOf(make);
+  assert.equal(pool.connectionsOf(make), first, 'one per client and pool');
+  pool.closeIdle();
+  assert.deepEqual(made.map((c) => [c.idle, c.closed]), [[1, 0]]);
+  pool.close();
+  assert.deepEqual(made.map((c) => [c.idle, c.closed]), [[1, 1]]);
+  // A request still finishing on the old pool after a reload asks for another client's connections.
+  const late = pool.connectionsOf(() => make());
+  assert.equal(late.closed, 1, 'nothing is kept for a pool that is shut down');
+});

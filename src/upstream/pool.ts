@@ -1,12 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { Agent } from 'node:http';
 import type { UpstreamConfig } from '../config/types.js';
 import { events } from '../observability/events.js';
 import { DEFAULT_BALANCER_OPTIONS, makeBalancer } from './balancers/registry.js';
 import type { Balancer, BalancerOptions } from './balancers/balancer.js';
 import { Peer, PeerState, formatAddr, notePicked, peerAvailable } from './peer.js';
 import { StickyRoutes } from './sticky.js';
-import { ConnectionCache } from './connection-cache.js';
 
 /**
  * Live per-server state keyed by "upstream|address", and the secret that signs sticky cookies:
@@ -49,13 +47,25 @@ function releaseFromChecks(upstream: string, peer: Peer): void {
   }
 }
 
+/**
+ * What an upstream client keeps for one pool between requests: idle keep-alive connections, TLS
+ * sessions. Closed with the pool.
+ */
+export interface PoolConnections {
+  /** Closes idle connections (reload); connections serving a request finish it. */
+  closeIdle(): void;
+  /** Closes every idle connection and lets nothing be kept any more (shutdown). */
+  close(): void;
+}
+
 export interface PoolOptions {
   readonly balancer?: BalancerOptions;
 }
 
 /**
  * One upstream group at run time: its peers (primaries and backups), the balancer over each,
- * sticky routes, and, when `keepalive` is set, the agent that keeps idle connections for reuse.
+ * sticky routes, and the connections the upstream client keeps for it (with `keepalive`, one
+ * cache of idle connections per server).
  */
 export class UpstreamPool {
   readonly name: string;
@@ -63,15 +73,8 @@ export class UpstreamPool {
   readonly primary: readonly Peer[];
   readonly backup: readonly Peer[];
   readonly sticky: StickyRoutes | null;
-  /**
-   * Present only with `keepalive N`: caches up to N idle connections per server, for Sluice's own
-   * client (plain TCP); `agent` does the same for the http.request path (https upstreams, and a
-   * Node without the parser Sluice's client uses).
-   */
-  readonly connections: ConnectionCache | null;
-  readonly agent: Agent | null;
-  /** Other keepalive agents to this upstream (the https one of `proxy_pass https://`), closed with `agent`. */
-  readonly extraAgents = new Set<Agent>();
+  readonly #connections = new Map<(pool: UpstreamPool) => PoolConnections, PoolConnections>();
+  #closed = false;
   readonly #primary: Balancer;
   readonly #backup: Balancer | null;
 
@@ -86,10 +89,6 @@ export class UpstreamPool {
     this.#primary = makeBalancer(config.method, this.primary, bo);
     this.#backup = this.backup.length > 0 ? makeBalancer(config.method, this.backup, bo) : null;
     this.sticky = config.sticky ? new StickyRoutes(config.sticky, config.name, peers, states.secret) : null;
-    this.connections = config.keepalive > 0 ? new ConnectionCache(config.keepalive, config.keepaliveTimeout, config.keepaliveRequests) : null;
-    this.agent = config.keepalive > 0
-      ? new Agent({ keepAlive: true, maxFreeSockets: config.keepalive, timeout: config.keepaliveTimeout, scheduling: 'lifo' })
-      : null;
   }
 
   /** Every server, primaries first. */
@@ -112,18 +111,28 @@ export class UpstreamPool {
     return peer;
   }
 
+  /**
+   * The connections that `make`'s client keeps for this pool, made on first use. One upstream
+   * client serves a process (proxy/client/registry.ts), so a pool holds one kind.
+   */
+  connectionsOf<T extends PoolConnections>(make: (pool: UpstreamPool) => T): T {
+    let c = this.#connections.get(make) as T | undefined;
+    if (c === undefined) {
+      c = make(this);
+      this.#connections.set(make, c);
+      // A request still finishing on a pool shut down keeps nothing for later.
+      if (this.#closed) c.close();
+    }
+    return c;
+  }
+
   /** Closes cached idle connections only; connections in use finish their request. */
   closeIdle(): void {
-    this.connections?.closeIdle();
-    for (const agent of [this.agent, ...this.extraAgents]) {
-      if (!agent) continue;
-      for (const list of Object.values(agent.freeSockets)) for (const socket of list ?? []) socket.destroy();
-    }
+    for (const c of this.#connections.values()) c.closeIdle();
   }
 
   close(): void {
-    this.connections?.closeIdle();
-    this.agent?.destroy();
-    for (const agent of this.extraAgents) agent.destroy();
+    this.#closed = true;
+    for (const c of this.#connections.values()) c.close();
   }
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -18,6 +19,8 @@ export interface TlsHandshakeRecord {
   /** The client certificate's subject CN, or null without one. */
   readonly clientCN: string | null;
   readonly clientAuthorized: boolean;
+  /** The client resumed an earlier session (a ticket or session id) instead of a full handshake. */
+  readonly resumed: boolean;
 }
 
 /** One request an HTTPS backend saw. */
@@ -36,6 +39,8 @@ export interface HttpsBackend extends BackendAddress {
   /** Every TLS connection accepted, in order. */
   readonly handshakes: TlsHandshakeRecord[];
   readonly server: HttpsServer;
+  /** Connections open now. */
+  openSockets(): number;
 }
 
 export interface HttpsBackendOptions {
@@ -48,6 +53,8 @@ export interface HttpsBackendOptions {
   /** Offer these ALPN protocols. @default ['http/1.1'] */
   readonly alpn?: string[];
   readonly maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** Wait this long after accepting a connection before reading its ClientHello (a slow handshake). */
+  readonly handshakeDelayMs?: number;
   /** Answers requests instead of the echo (the request is recorded first). */
   readonly handler?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -62,6 +69,7 @@ function handshakeOf(socket: TLSSocket): TlsHandshakeRecord {
     protocol: socket.getProtocol(),
     clientCN: cn,
     clientAuthorized: socket.authorized,
+    resumed: socket.isSessionReused(),
   };
 }
 
@@ -91,9 +99,19 @@ export async function startHttpsBackend(options: HttpsBackendOptions): Promise<H
     byConnection.set(s, h);
   });
   server.on('tlsClientError', () => undefined);
+  // With a handshake delay a plain listener takes the connections and hands each to the https
+  // server late; the https server itself then never listens.
+  const delay = options.handshakeDelayMs;
+  const front = delay === undefined ? server : createNetServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+    const timer = setTimeout(() => server.emit('connection', s), delay);
+    s.once('close', () => clearTimeout(timer));
+  });
   const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+    front.once('error', reject);
+    front.listen(0, '127.0.0.1', () => resolve((front.address() as AddressInfo).port));
   });
   const id = options.id ?? `tls-backend-${port}`;
   const record = (req: IncomingMessage, upgrade: boolean): void => {
@@ -121,9 +139,10 @@ export async function startHttpsBackend(options: HttpsBackendOptions): Promise<H
   let closing: Promise<void> | null = null;
   return {
     id, host: '127.0.0.1', port, addr: `127.0.0.1:${port}`, requests, handshakes, server,
+    openSockets: () => sockets.size,
     close() {
       closing ??= (async () => {
-        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        const stopped = new Promise<void>((resolve) => front.close(() => resolve()));
         for (const s of sockets) s.destroy();
         await withTimeout(stopped, DEFAULT_WAIT_MS, 'the https backend to stop');
       })();

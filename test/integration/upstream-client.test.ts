@@ -1,14 +1,19 @@
 /**
- * Sluice's own HTTP/1.1 client for plain-TCP upstreams (src/proxy/client/lean-client.ts), where it
- * must do what http.request did and what nginx does: the head goes out exactly as built, 1xx
- * answers are skipped, close-delimited bodies end at the FIN, an idle cached connection that the
- * server closes or that times out is never used again, a connection that sent more than its one
- * response is never reused, and an oversized or broken response head gives 502. Exact bytes on
- * the upstream side come from a raw backend.
+ * The upstream clients (src/proxy/client/): which one a process uses (the lean one where Node's
+ * internals are all there), and what both must do, as nginx does: `npm test` runs this file once
+ * with each (SLUICE_UPSTREAM_CLIENT=node for `http.request`). The head goes out exactly as built,
+ * 1xx answers are skipped,
+ * close-delimited bodies end at the FIN, an idle cached connection that the server closes or that
+ * times out is never used again, a connection that sent more than its one response is never
+ * reused, and an oversized or broken response head gives 502. Exact bytes on the upstream side
+ * come from a raw backend.
  */
 import assert from 'node:assert/strict';
+import { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
 import { test } from 'node:test';
-import { UPSTREAM_CLIENT, loadInternals } from '../../src/proxy/client/lean-client.js';
+import { loadInternals } from '../../src/proxy/client/lean-client.js';
+import { UPSTREAM_CLIENTS, chooseUpstreamClient, upstreamClient } from '../../src/proxy/client/registry.js';
 import { startRawBackend, type RawConnection } from '../helpers/backends.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { rawRequest } from '../helpers/raw-client.js';
@@ -48,10 +53,35 @@ async function answerOne(conn: RawConnection, reply: string): Promise<string> {
 
 const OK = (body: string): string => `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
 
-test('plain-TCP upstreams use Sluice\'s client where Node\'s internals are there, http.request where SLUICE_UPSTREAM_CLIENT=node', () => {
-  assert.equal(loadInternals({}) !== null, true, 'require("_http_common").HTTPParser or _addHeaderLine is missing: every request would go through http.request');
-  assert.equal(loadInternals({ SLUICE_UPSTREAM_CLIENT: 'node' }), null);
-  assert.equal(UPSTREAM_CLIENT, process.env['SLUICE_UPSTREAM_CLIENT'] === 'node' ? 'node' : 'lean');
+test('upstreams use Sluice\'s client where Node\'s internals are there, http.request where SLUICE_UPSTREAM_CLIENT=node or they are not', () => {
+  assert.notEqual(loadInternals(), null, 'require("_http_common").HTTPParser or _addHeaderLine is missing: every request would go through http.request');
+  assert.equal(UPSTREAM_CLIENTS.lean?.name, 'lean');
+  assert.equal(chooseUpstreamClient({}).name, 'lean');
+  assert.equal(chooseUpstreamClient({ SLUICE_UPSTREAM_CLIENT: 'node' }).name, 'node');
+  assert.equal(chooseUpstreamClient({}, { lean: null, node: UPSTREAM_CLIENTS.node }).name, 'node');
+  assert.equal(upstreamClient.name, process.env['SLUICE_UPSTREAM_CLIENT'] === 'node' ? 'node' : 'lean');
+});
+
+test('Node\'s internals are checked as a whole: any piece missing or of another shape, and the lean client is not offered', () => {
+  const common = createRequire(import.meta.url)('_http_common') as { HTTPParser: Record<string, unknown> & { prototype: Record<string, unknown> } };
+  const P = common.HTTPParser;
+  const proto = IncomingMessage.prototype;
+  assert.notEqual(loadInternals(common, proto), null);
+  assert.equal(loadInternals(null, proto), null, 'no _http_common');
+  assert.equal(loadInternals({}, proto), null, 'no HTTPParser');
+  assert.equal(loadInternals(common, {}), null, 'no _addHeaderLine');
+  // A parser class like Node's with one constant or one method gone.
+  const STATICS = ['RESPONSE', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete', 'kLenientNone'];
+  const METHODS = ['initialize', 'execute', 'finish', 'close'];
+  const without = (name: string): unknown => {
+    const Fake = function Fake(): void {} as unknown as Record<string, unknown> & { prototype: Record<string, unknown> };
+    for (const k of STATICS) if (k !== name) Fake[k] = P[k];
+    Fake.prototype = Object.fromEntries(METHODS.filter((m) => m !== name).map((m) => [m, P.prototype[m]]));
+    return { HTTPParser: Fake };
+  };
+  assert.notEqual(loadInternals(without(''), proto), null, 'the stand-in with every piece passes');
+  for (const k of STATICS) assert.equal(loadInternals(without(k), proto), null, `without HTTPParser.${k}`);
+  for (const m of METHODS) assert.equal(loadInternals(without(m), proto), null, `without HTTPParser#${m}`);
 });
 
 test('the request head goes out in one write, exactly as built: no Connection header is added for "Connection \\"\\""', async (t) => {

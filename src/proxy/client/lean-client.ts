@@ -1,18 +1,15 @@
 /**
- * Sluice's own HTTP/1.1 client for plain-TCP upstreams, in place of `http.request` and its Agent:
- * the request head is written in one piece, exactly as built (no header Node would add), the
- * response is parsed by llhttp (Node's own parser, the one `http` uses, through `_http_common`),
- * and keep-alive connections live in the upstream's {@link ConnectionCache}. A proxied request
- * costs about half the CPU it did through ClientRequest, Agent and IncomingMessage
- * (docs/benchmarks.md, "HTTP floor"). `proxy_pass https://` keeps the `http.request` path
- * (node-client.ts), as does everything when Node's parser cannot be loaded.
+ * Sluice's own HTTP/1.1 client, in place of `http.request` and its Agent, for plain-TCP and TLS
+ * upstreams alike: the request head is written in one piece, exactly as built (no header Node
+ * would add), the response is parsed by llhttp (Node's own parser, the one `http` uses, through
+ * `_http_common`), and keep-alive connections live in one {@link ConnectionCache} per pool, keyed
+ * by server and TLS identity. A proxied request costs about half the CPU it did through
+ * ClientRequest, Agent and IncomingMessage (docs/benchmarks.md, "HTTP floor"). Where Node's
+ * parser cannot be loaded, registry.ts serves every upstream with `http.request` (node-client.ts).
  *
- * The exchange's contract is the same as node-client.ts's: connect under the connect
- * timeout, send the head and stream the body under the send timeout, wait for the response head
- * (and between body reads) under the read timeout; every failure is a ProxyError value.
+ * The exchange's contract is {@link UpstreamClient}'s (upstream-client.ts).
  */
 import { createRequire } from 'node:module';
-import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { IncomingMessage } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -20,8 +17,11 @@ import { Readable } from 'node:stream';
 import type { Readable as ReadableType } from 'node:stream';
 import { ProxyError, toProxyError } from '../../core/errors.js';
 import { timerDelay } from '../../core/timers.js';
-import type { ConnectionCache } from '../../upstream/connection-cache.js';
-import type { Exchange, ExchangeOptions, ExchangeResult } from './node-client.js';
+import { ConnectionCache } from '../../upstream/connection-cache.js';
+import type { PoolConnections, UpstreamPool } from '../../upstream/pool.js';
+import { connectUpstream, connectionKey } from './upstream-connect.js';
+import { TlsSessions, tlsSetupFailure, upstreamTlsFailure } from './upstream-tls.js';
+import type { Exchange, ExchangeOptions, ExchangeResult, UpstreamClient } from './upstream-client.js';
 
 interface HttpParser {
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
@@ -57,35 +57,35 @@ const kParser = Symbol('sluice.parser');
 
 /**
  * `_http_common`'s HTTPParser (llhttp) and IncomingMessage's `_addHeaderLine` are internal to
- * Node: if any piece this client calls is missing or changed shape in this Node, or the
- * environment says `SLUICE_UPSTREAM_CLIENT=node`, every request goes through `http.request`
- * (node-client.ts) from the start, rather than failing in the middle of one.
+ * Node: every piece this client calls is checked here, together, once at load; if any is missing
+ * or changed shape in this Node, the lean client is not offered at all and every request goes
+ * through `http.request` (node-client.ts) from the start, rather than failing in the middle of
+ * one. `common` and `messageProto` stand in for Node's in tests.
  */
-export function loadInternals(env: NodeJS.ProcessEnv = process.env): LeanInternals | null {
-  if (env['SLUICE_UPSTREAM_CLIENT'] === 'node') return null;
+export function loadInternals(
+  common: unknown = requireCommon(),
+  messageProto: unknown = IncomingMessage.prototype,
+): LeanInternals | null {
+  const P = (common as { HTTPParser?: Partial<HttpParserClass> } | null)?.HTTPParser;
+  const addHeaderLine = (messageProto as { _addHeaderLine?: unknown } | null)?._addHeaderLine;
+  if (typeof P !== 'function' || typeof addHeaderLine !== 'function') return null;
+  for (const k of ['RESPONSE', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete', 'kLenientNone'] as const) {
+    if (typeof P[k] !== 'number') return null;
+  }
+  const proto = (P as { prototype?: Record<string, unknown> }).prototype ?? {};
+  for (const m of ['initialize', 'execute', 'finish', 'close']) if (typeof proto[m] !== 'function') return null;
+  return { HTTPParser: P as HttpParserClass, addHeaderLine: addHeaderLine as AddHeaderLine };
+}
+
+function requireCommon(): unknown {
   try {
-    const common = createRequire(import.meta.url)('_http_common') as { HTTPParser?: Partial<HttpParserClass> };
-    const P = common.HTTPParser;
-    const addHeaderLine = (IncomingMessage.prototype as unknown as { _addHeaderLine?: unknown })._addHeaderLine;
-    if (typeof P !== 'function' || typeof addHeaderLine !== 'function') return null;
-    for (const k of ['RESPONSE', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete', 'kLenientNone'] as const) {
-      if (typeof P[k] !== 'number') return null;
-    }
-    const proto = (P as { prototype?: Record<string, unknown> }).prototype ?? {};
-    for (const m of ['initialize', 'execute', 'finish', 'close']) if (typeof proto[m] !== 'function') return null;
-    return { HTTPParser: P as HttpParserClass, addHeaderLine: addHeaderLine as AddHeaderLine };
+    return createRequire(import.meta.url)('_http_common');
   } catch {
     return null;
   }
 }
 
 const internals = loadInternals();
-
-/**
- * Which client plain-TCP upstreams get in this process: 'lean' (Sluice's own) or 'node'
- * (`http.request`, when Node's internals are not there or `SLUICE_UPSTREAM_CLIENT=node`).
- */
-export const UPSTREAM_CLIENT: 'lean' | 'node' = internals === null ? 'node' : 'lean';
 
 const HEADER_RULES = { joinDuplicateHeaders: false };
 
@@ -216,12 +216,36 @@ const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
 const EMPTY = Buffer.alloc(0);
 
+/** What the lean client keeps for one pool: the keep-alive cache (with `keepalive`) and TLS sessions. */
+class LeanConnections implements PoolConnections {
+  readonly cache: ConnectionCache | null;
+  readonly sessions = new TlsSessions();
+
+  constructor(pool: UpstreamPool) {
+    const c = pool.config;
+    this.cache = c.keepalive > 0 ? new ConnectionCache(c.keepalive, c.keepaliveTimeout, c.keepaliveRequests) : null;
+  }
+
+  closeIdle(): void {
+    this.cache?.closeIdle();
+  }
+
+  close(): void {
+    this.cache?.close();
+  }
+}
+
+function leanConnections(pool: UpstreamPool): LeanConnections {
+  return new LeanConnections(pool);
+}
+
 /** One request/response exchange on one upstream connection. */
 class UpstreamCall implements Exchange {
   readonly result: Promise<ExchangeResult>;
   readonly #o: ExchangeOptions;
   readonly #cache: ConnectionCache | null;
   readonly #key: string;
+  readonly #tls: boolean;
   readonly #started = performance.now();
   #resolve!: (r: ExchangeResult) => void;
   #socket: Socket;
@@ -247,22 +271,18 @@ class UpstreamCall implements Exchange {
   #bytesRead = 0;
   #bytesWritten = 0;
 
-  constructor(o: ExchangeOptions, P: HttpParserClass) {
+  /** `socket`: a new connection, or with `cached` one from the keep-alive cache. */
+  constructor(o: ExchangeOptions, P: HttpParserClass, cache: ConnectionCache | null, key: string, socket: Socket, cached: boolean) {
     this.#o = o;
     this.result = new Promise<ExchangeResult>((r) => (this.#resolve = r));
-    const { address } = o.peer.server;
-    this.#key = `${address.host}|${address.port}`;
-    this.#cache = o.pool.connections;
-    const cached = this.#cache?.take(this.#key) ?? null;
-    this.#reusable = this.#cache !== null && !o.upgrade && !sendsClose(o.head.headers);
-    if (cached !== null) {
-      this.#socket = cached;
-      this.#reused = true;
-    } else {
-      this.#socket = connect({ host: address.host, port: address.port, family: address.family, allowHalfOpen: true, noDelay: true });
-    }
-    if (this.#cache !== null && !this.#cache.countRequest(this.#socket)) this.#reusable = false;
-    const s = this.#socket;
+    this.#key = key;
+    this.#cache = cache;
+    this.#tls = o.tls != null;
+    this.#reusable = cache !== null && !o.upgrade && !sendsClose(o.head.headers);
+    this.#socket = socket;
+    this.#reused = cached;
+    if (cache !== null && !cache.countRequest(socket)) this.#reusable = false;
+    const s = socket;
     s.on('data', this.#onData);
     s.on('end', this.#onEnd);
     s.on('error', this.#onError);
@@ -271,12 +291,13 @@ class UpstreamCall implements Exchange {
     this.#parser = parserFor(s, P);
     this.#parser.initialize(P.RESPONSE, this, 0, P.kLenientNone);
     this.#parser[kCall] = this;
-    if (cached !== null) {
+    if (cached) {
       s.resume();
       this.#onConnected();
     } else {
+      // The connect timeout covers the TLS handshake too (nginx arms proxy_connect_timeout for it).
       this.#connectTimer = setTimeout(this.#onConnectTimeout, timerDelay(o.connectTimeout));
-      s.once('connect', this.#onConnected);
+      s.once(this.#tls ? 'secureConnect' : 'connect', this.#onConnected);
     }
   }
 
@@ -464,7 +485,9 @@ class UpstreamCall implements Exchange {
   };
 
   readonly #onEnd = (): void => {
-    if (this.#released) return;
+    // Before the TLS handshake completed, tls.connect turns the FIN into an error ("socket
+    // disconnected before secure TLS connection"), which says what happened.
+    if (this.#released || !this.#connected) return;
     // A close-delimited body ends here (finish() completes it); anything else cut short is a failure.
     this.#parser?.finish();
     this.#reusable = false;
@@ -474,7 +497,8 @@ class UpstreamCall implements Exchange {
 
   readonly #onError = (err: Error): void => {
     if (this.#released) return;
-    this.#fail(this.#connected ? toProxyError(err, 'UPSTREAM_RESET') : toProxyError(err, 'UPSTREAM_CONNECT_FAILED'));
+    if (this.#connected) this.#fail(toProxyError(err, 'UPSTREAM_RESET'));
+    else this.#fail((this.#tls ? upstreamTlsFailure(err) : null) ?? toProxyError(err, 'UPSTREAM_CONNECT_FAILED'));
   };
 
   readonly #onClose = (): void => {
@@ -521,7 +545,7 @@ class UpstreamCall implements Exchange {
     s.removeListener('error', this.#onError);
     s.removeListener('close', this.#onClose);
     s.removeListener('timeout', this.#onTimeout);
-    s.removeListener('connect', this.#onConnected);
+    s.removeListener(this.#tls ? 'secureConnect' : 'connect', this.#onConnected);
     s.setTimeout(0);
     if (this.#parser !== null) this.#parser[kCall] = null;
     this.#parser = null;
@@ -571,8 +595,26 @@ function uncork(s: Socket): void {
 
 function noop(): void {}
 
-/** One exchange over Sluice's own client; null when Node's parser is not available here. */
-export function leanExchange(o: ExchangeOptions): Exchange | null {
-  if (internals === null) return null;
-  return new UpstreamCall(o, internals.HTTPParser);
+/** An exchange that failed before it began: these TLS settings cannot make a connection. */
+function failedExchange(error: ProxyError): Exchange {
+  return { result: Promise.resolve({ kind: 'error', error, connected: false, reused: false }), abort: noop };
 }
+
+function leanExchange(o: ExchangeOptions, P: HttpParserClass): Exchange {
+  const { cache, sessions } = o.pool.connectionsOf(leanConnections);
+  const tls = o.tls ?? null;
+  const key = connectionKey(o.peer.server.address, tls);
+  const cached = cache?.take(key) ?? null;
+  if (cached !== null) return new UpstreamCall(o, P, cache, key, cached, true);
+  // Half-open capable always: a keep-alive connection may later carry an upgrade's tunnel, which
+  // relays each direction's FIN on its own.
+  const socket = connectUpstream(o.peer.server.address, tls, key, sessions, true);
+  if (socket instanceof Error) return failedExchange(tlsSetupFailure(socket));
+  return new UpstreamCall(o, P, cache, key, socket, false);
+}
+
+/** Sluice's own client, or null where Node's internals it stands on are not there. */
+export const leanClient: UpstreamClient | null = internals === null ? null : {
+  name: 'lean',
+  exchange: (o) => leanExchange(o, internals.HTTPParser),
+};

@@ -1,33 +1,25 @@
-import { request } from 'node:http';
-import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http';
+/**
+ * The fallback upstream client: Node's `http.request`, where the Node internals the lean client
+ * stands on are missing (or `SLUICE_UPSTREAM_CLIENT=node`). Connections are made the lean
+ * client's way (upstream-connect.ts: TLS settings, SNI, verification, session reuse), and with
+ * `keepalive` kept by one Agent per pool, made on first use and keyed like the lean client's
+ * cache (server and TLS identity), so one kind of keep-alive pool is ever in use.
+ */
+import { Agent, request } from 'node:http';
+import type { ClientRequest, ClientRequestArgs, IncomingMessage, RequestOptions } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
+import type { SockAddr, UpstreamConfig } from '../../config/types.js';
 import { ProxyError, toProxyError } from '../../core/errors.js';
 import { timerDelay } from '../../core/timers.js';
-import type { Peer } from '../../upstream/peer.js';
-import type { UpstreamPool } from '../../upstream/pool.js';
-import type { UpstreamAttempt } from '../context/request-context.js';
-import type { UpstreamRequestHead } from '../headers/upstream-request.js';
-import { transportOptions, upstreamTlsFailure } from './upstream-tls.js';
+import type { PoolConnections, UpstreamPool } from '../../upstream/pool.js';
+import { connectUpstream, connectionKey } from './upstream-connect.js';
+import { TlsSessions, tlsSetupFailure, upstreamTlsFailure } from './upstream-tls.js';
 import type { UpstreamTlsRequest } from './upstream-tls.js';
+import type { Exchange, ExchangeOptions, ExchangeResult, UpstreamClient } from './upstream-client.js';
 
-/**
- * An upstream response as the relaying code reads it: Node's IncomingMessage (http.request) or
- * Sluice's UpstreamResponse (client/lean-client.ts) — status, headers, a Readable body, 'aborted'.
- */
-export type UpstreamMessage = Readable & {
-  readonly statusCode?: number | undefined;
-  readonly statusMessage?: string | undefined;
-  readonly headers: IncomingHttpHeaders;
-  readonly rawHeaders: string[];
-  readonly complete: boolean;
-};
-
-export type ExchangeResult =
-  | { readonly kind: 'response'; readonly res: UpstreamMessage }
-  | { readonly kind: 'upgrade'; readonly res: UpstreamMessage; readonly socket: Socket; readonly head: Buffer }
-  /** `reused`: the request went out on a cached keepalive connection rather than a new one. */
-  | { readonly kind: 'error'; readonly error: ProxyError; readonly connected: boolean; readonly reused: boolean };
+// The contract's types, for importers that predate upstream-client.ts.
+export type { Exchange, ExchangeOptions, ExchangeResult, UpstreamMessage } from './upstream-client.js';
 
 /**
  * The head's headers on a ClientRequest, in order (a repeated name goes out as repeated lines at
@@ -52,30 +44,73 @@ function setHeaders(req: ClientRequest, flat: readonly string[]): void {
 /** Requests sent on each cached upstream connection, for `keepalive_requests`. */
 const requestsOnSocket = new WeakMap<Socket, number>();
 
-export interface ExchangeOptions {
-  readonly peer: Peer;
-  readonly pool: UpstreamPool;
-  readonly method: string;
-  readonly head: UpstreamRequestHead;
-  /** The client's request body, piped only once the connection is up (so a connect failure can retry). */
-  readonly body: Readable | null;
-  /** Asking for an upgrade: the socket is opened half-open capable for the tunnel. */
-  readonly upgrade: boolean;
-  /** For `proxy_pass https://`: the TLS settings and name of this request. */
-  readonly tls?: UpstreamTlsRequest | null;
-  readonly connectTimeout: number;
-  readonly sendTimeout: number;
-  readonly readTimeout: number;
-  readonly attempt: UpstreamAttempt;
-  /** Failures after the result was delivered (a response body cut short). */
-  readonly onLateError: (err: ProxyError) => void;
-  /** Called when the request body starts flowing upstream. */
-  readonly onBodyStart?: () => void;
+/** Where a new connection goes, as http.request hands it on to the agent's createConnection. */
+interface UpstreamTarget {
+  readonly address: SockAddr;
+  readonly tls: UpstreamTlsRequest | null;
+  readonly key: string;
+  readonly sessions: TlsSessions;
 }
 
-export interface Exchange {
-  readonly result: Promise<ExchangeResult>;
-  abort(): void;
+type TargetArgs = ClientRequestArgs & { readonly upstreamTarget: UpstreamTarget };
+
+/**
+ * A connection from connectUpstream, or its failure through `oncreate` (http.request then emits
+ * 'error'), worded as the lean client words it.
+ */
+function created(s: Socket | Error, oncreate: ((err: Error | null, socket: Duplex) => void) | undefined): Socket | undefined {
+  if (!(s instanceof Error)) return s;
+  oncreate?.(tlsSetupFailure(s), undefined as unknown as Duplex);
+  return undefined;
+}
+
+/**
+ * With `keepalive`: an Agent whose connections are connectUpstream's, grouped by connectionKey,
+ * so that it serves `http://` and `https://` requests to the pool, each from its own connections.
+ * Its connections are not half-open capable (Node's client would reuse a half-closed one).
+ */
+class UpstreamAgent extends Agent {
+  override getName(o?: ClientRequestArgs): string {
+    return (o as TargetArgs).upstreamTarget.key;
+  }
+
+  override createConnection(o: ClientRequestArgs, oncreate?: (err: Error | null, socket: Duplex) => void): Duplex | undefined {
+    const t = (o as TargetArgs).upstreamTarget;
+    return created(connectUpstream(t.address, t.tls, t.key, t.sessions, false), oncreate);
+  }
+}
+
+/** What the http.request client keeps for one pool: its agent (with `keepalive`, made on first use) and TLS sessions. */
+class NodeConnections implements PoolConnections {
+  readonly sessions = new TlsSessions();
+  readonly #config: UpstreamConfig;
+  #agent: UpstreamAgent | null = null;
+  #closed = false;
+
+  constructor(pool: UpstreamPool) {
+    this.#config = pool.config;
+  }
+
+  /** The keep-alive agent, or null without `keepalive` (a connection per request). */
+  agent(): UpstreamAgent | null {
+    const c = this.#config;
+    if (c.keepalive <= 0 || this.#closed) return null;
+    this.#agent ??= new UpstreamAgent({ keepAlive: true, maxFreeSockets: c.keepalive, timeout: c.keepaliveTimeout, scheduling: 'lifo' });
+    return this.#agent;
+  }
+
+  closeIdle(): void {
+    for (const list of Object.values(this.#agent?.freeSockets ?? {})) for (const socket of list ?? []) socket.destroy();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#agent?.destroy();
+  }
+}
+
+function nodeConnections(pool: UpstreamPool): NodeConnections {
+  return new NodeConnections(pool);
 }
 
 /**
@@ -83,8 +118,12 @@ export interface Exchange {
  * head and stream the body under the send timeout, wait for the response head under the read
  * timeout. Never throws; every failure is a ProxyError value in the result.
  */
-export function exchange(o: ExchangeOptions): Exchange {
+function exchange(o: ExchangeOptions): Exchange {
   const { address } = o.peer.server;
+  const conns = o.pool.connectionsOf(nodeConnections);
+  const agent = conns.agent();
+  const tls = o.tls ?? null;
+  const target: UpstreamTarget = { address, tls, key: connectionKey(address, tls), sessions: conns.sessions };
   const started = performance.now();
   let settled = false;
   let connected = false;
@@ -96,15 +135,18 @@ export function exchange(o: ExchangeOptions): Exchange {
     settled = true;
     resolve(r);
   };
-  const req = request({
+  const options: RequestOptions = {
     host: address.host,
     port: address.port,
     family: address.family,
     method: o.method,
     path: o.head.path,
     setHost: false,
-    ...transportOptions(o.pool, address, o.upgrade, o.tls ?? null),
-  });
+  };
+  // Without an agent every request has a connection of its own, half-open capable for an upgrade.
+  const req = request(agent !== null
+    ? { ...options, agent, upstreamTarget: target } as TargetArgs
+    : { ...options, createConnection: (_: ClientRequestArgs, oncreate) => created(connectUpstream(address, tls, target.key, target.sessions, o.upgrade), oncreate) });
   setHeaders(req, o.head.headers);
   let connectTimer: NodeJS.Timeout | null = null;
 
@@ -122,7 +164,7 @@ export function exchange(o: ExchangeOptions): Exchange {
   };
 
   req.on('socket', (socket: Socket) => {
-    if (o.pool.agent) {
+    if (agent !== null) {
       // keepalive_requests: the connection serves this many requests, then closes after the last
       // response instead of going back to the cache (nginx closes it the same way).
       const n = (requestsOnSocket.get(socket) ?? 0) + 1;
@@ -200,3 +242,6 @@ export function exchange(o: ExchangeOptions): Exchange {
     },
   };
 }
+
+/** `http.request` as the upstream client. */
+export const nodeClient: UpstreamClient = { name: 'node', exchange };

@@ -1,20 +1,17 @@
 /**
- * TLS to upstream servers (`proxy_pass https://`, ngx_http_proxy_module's proxy_ssl_*): how the
- * connection is made (a fresh tls.connect, or an https.Agent per upstream with `keepalive`), what
- * is offered (ALPN http/1.1, so an upgrade stays on HTTP/1.1; SNI only with
+ * TLS to upstream servers (`proxy_pass https://`, ngx_http_proxy_module's proxy_ssl_*): what is
+ * offered (ALPN http/1.1, so an upgrade stays on HTTP/1.1; SNI only with
  * `proxy_ssl_server_name on`, never for an IP address), what is verified (with `proxy_ssl_verify
  * on`: the chain against `proxy_ssl_trusted_certificate` or Node's CA list, and the name against
- * `proxy_ssl_name`), and how a failed handshake is worded in the error log.
+ * `proxy_ssl_name`), which sessions may be resumed, and how a failed handshake is worded in the
+ * error log. Both upstream clients connect through upstream-connect.ts, which uses this.
  */
-import type { RequestOptions } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
-import { isIP, connect as netConnect } from 'node:net';
-import { checkServerIdentity, connect as tlsConnect } from 'node:tls';
-import type { ConnectionOptions, PeerCertificate } from 'node:tls';
-import type { SockAddr, UpstreamTls } from '../../config/types.js';
+import { isIP } from 'node:net';
+import { checkServerIdentity, createSecureContext } from 'node:tls';
+import type { ConnectionOptions, PeerCertificate, SecureContext } from 'node:tls';
+import type { UpstreamTls } from '../../config/types.js';
 import { ProxyError } from '../../core/errors.js';
 import { protocolOptions } from '../../core/tls-versions.js';
-import type { UpstreamPool } from '../../upstream/pool.js';
 import type { ProxyRoute } from '../session/proxy-route.js';
 import type { RequestContext } from '../context/request-context.js';
 import { VERIFY_ERROR_TEXT } from '../context/ssl-info.js';
@@ -25,6 +22,52 @@ export interface UpstreamTlsRequest {
   readonly tls: UpstreamTls;
   /** `proxy_ssl_name` (default: the proxy_pass host), without a port. */
   readonly name: string;
+  /**
+   * The TLS identity: the settings and the name. A keep-alive connection or a TLS session made
+   * under one identity serves only requests with the same one: a resumed session skips both the
+   * chain and the name check, so it must not cross to other settings or another name.
+   */
+  readonly identity: string;
+}
+
+/**
+ * What one location's proxy_ssl_* settings make once, not per connection: the secure context
+ * (certificates, CA list, protocols, ciphers parsed by OpenSSL; creating it per connection, as
+ * tls.connect does without one, costs more than the rest of the handshake's JavaScript), or the
+ * error it gave, and the number that names the settings in identities.
+ */
+interface TlsProfile {
+  readonly id: number;
+  readonly context: SecureContext | Error;
+}
+
+const profiles = new WeakMap<UpstreamTls, TlsProfile>();
+let nextProfile = 0;
+
+function profileOf(t: UpstreamTls): TlsProfile {
+  let p = profiles.get(t);
+  if (p === undefined) {
+    let context: SecureContext | Error;
+    try {
+      context = createSecureContext({
+        ciphers: t.ciphers,
+        ...protocolOptions(t.protocols),
+        ...(t.ca === null ? {} : { ca: t.ca }),
+        ...(t.certificate === null ? {} : {
+          cert: t.certificate.cert,
+          key: t.certificate.key,
+          ...(t.certificate.passphrase === null ? {} : { passphrase: t.certificate.passphrase }),
+        }),
+      });
+    } catch (err) {
+      // A cipher list OpenSSL rejects (only ciphers are not checked at load): every handshake
+      // under these settings fails, as nginx's would, instead of throwing in the data plane.
+      context = err instanceof Error ? err : new Error(String(err));
+    }
+    p = { id: ++nextProfile, context };
+    profiles.set(t, p);
+  }
+  return p;
 }
 
 /** "host" from "host", "host:port", "[v6]" or "[v6]:port" (nginx strips the port from the name). */
@@ -41,65 +84,63 @@ function withoutPort(name: string): string {
 export function upstreamTlsFor(route: ProxyRoute, ctx: RequestContext, vars: Variables): UpstreamTlsRequest | null {
   const tls = route.pass.tls;
   if (tls === null) return null;
-  const name = tls.name === null ? route.pass.proxyHost : vars.evaluate(tls.name, ctx);
-  return { tls, name: withoutPort(name) };
+  const name = withoutPort(tls.name === null ? route.pass.proxyHost : vars.evaluate(tls.name, ctx));
+  return { tls, name, identity: `${profileOf(tls).id}|${name}` };
 }
 
-/** Node's client options for the handshake. */
-export function tlsClientOptions(r: UpstreamTlsRequest): ConnectionOptions {
-  const t = r.tls;
+/** ALPN "http/1.1" in wire format (RFC 7301 3.1), built once instead of on every connect. */
+const ALPN_HTTP1 = Buffer.from('\x08http/1.1', 'latin1');
+
+/**
+ * tls.connect options for one connection under `r` (without the address), or the error every
+ * handshake under these settings ends in.
+ */
+export function tlsConnectOptions(r: UpstreamTlsRequest, session: Buffer | undefined): ConnectionOptions | Error {
+  const { context } = profileOf(r.tls);
+  if (context instanceof Error) return context;
   const name = r.name;
-  // RFC 6066 3: SNI carries host names only, never an address.
-  const sni = t.serverName && isIP(name) === 0 && name !== '' ? name : '';
   return {
-    ALPNProtocols: ['http/1.1'],
-    rejectUnauthorized: t.verify,
+    secureContext: context,
+    ALPNProtocols: ALPN_HTTP1,
+    rejectUnauthorized: r.tls.verify,
     // The name nginx verifies is proxy_ssl_name, whether or not it is sent as SNI.
     checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(name, cert),
-    servername: sni,
-    ciphers: t.ciphers,
-    ...protocolOptions(t.protocols),
-    ...(t.ca === null ? {} : { ca: t.ca }),
-    ...(t.certificate === null ? {} : {
-      cert: t.certificate.cert,
-      key: t.certificate.key,
-      ...(t.certificate.passphrase === null ? {} : { passphrase: t.certificate.passphrase }),
-    }),
+    // RFC 6066 3: SNI carries host names only, never an address.
+    servername: r.tls.serverName && isIP(name) === 0 && name !== '' ? name : '',
+    ...(session === undefined ? {} : { session }),
   };
 }
 
-/** https agents for upstreams with `keepalive`, beside the pool's plain one (keyed by the TLS options, as Node does). */
-const tlsAgents = new WeakMap<UpstreamPool, HttpsAgent>();
-
-function tlsAgentFor(pool: UpstreamPool): HttpsAgent {
-  let agent = tlsAgents.get(pool);
-  if (agent === undefined) {
-    agent = new HttpsAgent({
-      keepAlive: true, maxFreeSockets: pool.config.keepalive, timeout: pool.config.keepaliveTimeout, scheduling: 'lifo',
-    });
-    tlsAgents.set(pool, agent);
-    // The pool closes it with its own agent (idle connections on reload, all of them on shutdown).
-    pool.extraAgents.add(agent);
-  }
-  return agent;
-}
-
 /**
- * The connection part of `http.request` options: the pool's keepalive agent, or a connection of
- * its own (half-open capable for an upgrade); over TLS when `tls` is given.
+ * TLS sessions to resume, one per server and TLS identity (nginx's `proxy_ssl_session_reuse on`,
+ * its default, keeps one per upstream server and replaces it after each handshake). Bounded: a
+ * `proxy_ssl_name` made of variables could name any number of identities.
  */
-export function transportOptions(pool: UpstreamPool, address: SockAddr, upgrade: boolean, tls: UpstreamTlsRequest | null): Partial<RequestOptions> {
-  const where = { host: address.host, port: address.port, family: address.family };
-  if (tls === null) {
-    return pool.agent
-      ? { agent: pool.agent }
-      : { createConnection: () => netConnect({ ...where, allowHalfOpen: upgrade, noDelay: true }) };
+export class TlsSessions {
+  static readonly MAX = 1024;
+  readonly #sessions = new Map<string, Buffer>();
+
+  get(key: string): Buffer | undefined {
+    return this.#sessions.get(key);
   }
-  const options = tlsClientOptions(tls);
-  if (pool.agent) return { ...options, agent: tlsAgentFor(pool), protocol: 'https:' } as Partial<RequestOptions>;
-  // tls.connect passes allowHalfOpen to its socket (a tunnel relays each direction's FIN on its own).
-  const connectOptions = { ...options, ...where, allowHalfOpen: upgrade, noDelay: true } as ConnectionOptions;
-  return { createConnection: () => tlsConnect(connectOptions) };
+
+  set(key: string, session: Buffer): void {
+    this.#sessions.delete(key);
+    if (this.#sessions.size >= TlsSessions.MAX) {
+      const oldest = this.#sessions.keys().next();
+      if (oldest.done !== true) this.#sessions.delete(oldest.value);
+    }
+    this.#sessions.set(key, session);
+  }
+
+  /** Forgets `session` (a handshake that offered it failed), unless a newer one replaced it. */
+  forget(key: string, session: Buffer): void {
+    if (this.#sessions.get(key) === session) this.#sessions.delete(key);
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
 }
 
 /**
@@ -126,4 +167,13 @@ export function upstreamTlsFailure(err: unknown): ProxyError | null {
     return new ProxyError('UPSTREAM_TLS_HANDSHAKE_FAILED', undefined, { cause: err, errno: `peer closed connection in SSL handshake (${code})` });
   }
   return null;
+}
+
+/**
+ * The settings themselves could not make a TLS connection (tlsConnectOptions' error): the
+ * handshake that never started is reported as a failed one.
+ */
+export function tlsSetupFailure(err: Error): ProxyError {
+  return upstreamTlsFailure(err)
+    ?? new ProxyError('UPSTREAM_TLS_HANDSHAKE_FAILED', undefined, { cause: err, errno: `SSL: ${err.message}` });
 }

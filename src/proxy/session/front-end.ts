@@ -10,7 +10,7 @@ import type { AdminHandler, Settings } from '../../config/types.js';
 import type { ProxyError } from '../../core/errors.js';
 import type { Peer } from '../../upstream/peer.js';
 import type { LocalResponse } from '../answer/respond.js';
-import type { UpstreamMessage } from '../client/node-client.js';
+import type { UpstreamMessage } from '../client/upstream-client.js';
 import type { UpstreamAttempt } from '../context/request-context.js';
 import type { ForwardMode } from '../headers/upstream-request.js';
 import type { RouteDecision } from '../../routing/router.js';

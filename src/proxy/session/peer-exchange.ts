@@ -7,9 +7,8 @@ import type { TryOutcome } from './attempts.js';
 import type { ProxyRoute } from './proxy-route.js';
 import type { ProxyRuntime } from './proxy-runtime.js';
 import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
-import { exchange } from '../client/node-client.js';
-import type { Exchange, ExchangeOptions, UpstreamMessage } from '../client/node-client.js';
-import { leanExchange } from '../client/lean-client.js';
+import { upstreamClient } from '../client/registry.js';
+import type { Exchange, ExchangeOptions, UpstreamMessage } from '../client/upstream-client.js';
 import { buildUpstreamHead } from '../headers/upstream-request.js';
 import { relayHeaders } from '../headers/response-headers.js';
 import { upstreamTlsFor } from '../client/upstream-tls.js';
@@ -107,8 +106,7 @@ export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExch
       onLateError: o.onLateError,
       ...(o.onBodyStart === undefined ? {} : { onBodyStart: o.onBodyStart }),
     };
-    // Plain-TCP upstreams go through Sluice's own client; https through http.request.
-    ex = (tls === null ? leanExchange(options) : null) ?? exchange(options);
+    ex = upstreamClient.exchange(options);
     o.setCurrent(ex);
     if (o.clientGone()) ex.abort();
     r = await ex.result;

@@ -11,7 +11,7 @@ import { ERROR_CATALOG, ProxyError, messageWhile } from '../../core/errors.js';
 import type { Peer } from '../../upstream/peer.js';
 import { errorResponse, returnResponse } from '../answer/respond.js';
 import type { LocalResponse } from '../answer/respond.js';
-import type { Exchange } from '../client/node-client.js';
+import type { Exchange } from '../client/upstream-client.js';
 import { logContext, upstreamUrl } from '../context/log-context.js';
 import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
 import type { ErrorLog } from '../../observability/error-log.js';
