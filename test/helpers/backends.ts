@@ -1,6 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { createServer as createTlsServer } from 'node:tls';
 import { collectEchoReport, distinctHeaders } from '../../src/echo/echo-http.js';
 import { acceptEchoUpgrade } from '../../src/echo/echo-websocket.js';
 import { recorderFor } from './byte-recorder.js';
@@ -190,8 +191,15 @@ export interface RawBackend extends BackendAddress {
   openSockets(): number;
 }
 
+/** Options for {@link startRawBackend}. */
+export interface RawBackendOptions {
+  /** Speak TLS with this certificate (PEM): connections are handed over, and recorded, once the handshake is done. */
+  readonly tls?: { readonly cert: string; readonly key: string };
+}
+
 /**
- * Starts a `net` server on 127.0.0.1, port 0, for exact-bytes tests: each connection is recorded
+ * Starts a `net` server (a `tls` one with `options.tls`) on 127.0.0.1, port 0, for exact-bytes
+ * tests: each connection is recorded
  * (every received byte, see `RawConnection`) and handed to `onConnection` (optional; the test can
  * also drive connections through `nextConnection()`). Socket errors are recorded, never thrown.
  * The server allows half-open connections, so the handler decides when to end its side.
@@ -205,13 +213,15 @@ export interface RawBackend extends BackendAddress {
  *     `Sec-WebSocket-Accept: ${SAMPLE_ACCEPT}\r\n\r\n`);
  * });
  */
-export async function startRawBackend(onConnection?: RawConnectionHandler): Promise<RawBackend> {
+export async function startRawBackend(onConnection?: RawConnectionHandler, options: RawBackendOptions = {}): Promise<RawBackend> {
   const sockets = new Set<Socket>();
   const connections: RawConnection[] = [];
   const errors: unknown[] = [];
   const waiters = new Set<() => boolean>();
   let handedOut = 0;
-  const server: NetServer = createNetServer({ allowHalfOpen: true });
+  const server: NetServer = options.tls === undefined
+    ? createNetServer({ allowHalfOpen: true })
+    : createTlsServer({ ...options.tls, allowHalfOpen: true });
   const port = await listen(server);
 
   let closing: Promise<void> | null = null;
@@ -249,9 +259,14 @@ export async function startRawBackend(onConnection?: RawConnectionHandler): Prom
   };
 
   server.on('error', () => undefined);
+  server.on('tlsClientError', () => undefined);
+  // Every TCP connection counts (and is destroyed by close()), a TLS one from before its handshake.
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+  });
+  server.on(options.tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
     const recorder = recorderFor(socket);
     const connection: RawConnection = {
       socket,

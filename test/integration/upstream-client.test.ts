@@ -2,7 +2,7 @@
  * The upstream clients (src/proxy/client/): which one a process uses (the lean one where Node's
  * internals are all there), and what both must do, as nginx does: `npm test` runs this file once
  * with each (SLUICE_UPSTREAM_CLIENT=node for `http.request`). The head goes out exactly as built,
- * 1xx answers are skipped,
+ * the same bytes from both clients over plain TCP and TLS, 1xx answers are skipped,
  * close-delimited bodies end at the FIN, an idle cached connection that the server closes or that
  * times out is never used again, a connection that sent more than its one response is never
  * reused, and an oversized or broken response head gives 502. Exact bytes on the upstream side
@@ -15,8 +15,10 @@ import { test } from 'node:test';
 import { loadInternals } from '../../src/proxy/client/lean-client.js';
 import { UPSTREAM_CLIENTS, chooseUpstreamClient, upstreamClient } from '../../src/proxy/client/registry.js';
 import { startRawBackend, type RawConnection } from '../helpers/backends.js';
+import { testCerts } from '../helpers/certs.js';
+import { conf } from '../helpers/config-text.js';
 import { startTestProxy } from '../helpers/proxy.js';
-import { rawRequest } from '../helpers/raw-client.js';
+import { SAMPLE_ACCEPT, SAMPLE_KEY, rawRequest, wsHandshakeRequest } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
 
 const WAIT_MS = 10_000;
@@ -204,3 +206,76 @@ test('a response head too large for the parser, or broken, gives 502 "upstream s
   assert.equal((await get(proxy.port, '/broken')).status, 502);
   await proxy.waitForErrorLine(/upstream sent invalid header while reading response header from upstream/);
 });
+
+/**
+ * Reads each request a connection brings (head and body, by Content-Length or chunked), keeps its
+ * bytes, and answers it: 101 to an upgrade (then the connection is done), else a 2-byte 200.
+ */
+async function recordRequests(conn: RawConnection, seen: string[]): Promise<void> {
+  for (;;) {
+    const head = await conn.readUntil('\r\n\r\n', WAIT_MS).catch(() => null);
+    if (head === null) return;
+    let bytes = head;
+    const text = head.toString('latin1');
+    const length = /\r\ncontent-length: *(\d+)/i.exec(text);
+    if (length !== null) {
+      const total = text.indexOf('\r\n\r\n') + 4 + Number(length[1]);
+      if (bytes.length < total) bytes = Buffer.concat([bytes, await conn.readUntil((b) => bytes.length + b.length >= total, WAIT_MS)]);
+    } else if (/\r\ntransfer-encoding: *chunked/i.test(text) && !bytes.subarray(-5).equals(Buffer.from('0\r\n\r\n'))) {
+      bytes = Buffer.concat([bytes, await conn.readUntil('0\r\n\r\n', WAIT_MS)]);
+    }
+    seen.push(bytes.toString('latin1'));
+    if (/\r\nupgrade:/i.test(text)) {
+      conn.socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${SAMPLE_ACCEPT}\r\n\r\n`);
+      return;
+    }
+    conn.socket.write(text.startsWith('HEAD ') ? 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n' : OK('ok'));
+  }
+}
+
+for (const scheme of ['http', 'https'] as const) {
+  test(`${scheme}: every request goes upstream as the same bytes under both clients (this file runs under each)`, async (t) => {
+    const certs = await testCerts();
+    const seen: string[] = [];
+    const backend = await startRawBackend((conn) => recordRequests(conn, seen), scheme === 'https' ? { tls: certs.localhost } : {});
+    t.after(() => backend.close());
+    const proxy = await startTestProxy(conf(`
+  upstream app { server ${backend.addr}; keepalive 4; }
+  server {
+    listen 127.0.0.1:0;
+    location /close/ { proxy_pass ${scheme}://${backend.addr}; }
+    location /keep/ { proxy_pass ${scheme}://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    location /ws/ { proxy_pass ${scheme}://app; proxy_http_version 1.1; }
+  }`), { t });
+    const cases: [request: string, upstream: string][] = [
+      // nginx's defaults: Host $proxy_host, Connection close; the client's headers follow in order.
+      ['GET /close/a?b=c HTTP/1.1\r\nHost: client.test\r\nX-A: 1\r\nCookie: c=1\r\nX-B: 2\r\n\r\n',
+        `GET /close/a?b=c HTTP/1.1\r\nHost: ${backend.addr}\r\nConnection: close\r\nX-A: 1\r\nCookie: c=1\r\nX-B: 2\r\n\r\n`],
+      ['DELETE /close/d HTTP/1.1\r\nHost: client.test\r\n\r\n',
+        `DELETE /close/d HTTP/1.1\r\nHost: ${backend.addr}\r\nConnection: close\r\n\r\n`],
+      // No Connection header at all under `Connection ""`: neither "keep-alive" nor "close" is added.
+      ['GET /keep/g HTTP/1.1\r\nHost: client.test\r\nX-A: 1\r\n\r\n',
+        'GET /keep/g HTTP/1.1\r\nHost: app\r\nX-A: 1\r\n\r\n'],
+      ['POST /keep/p HTTP/1.1\r\nHost: client.test\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello',
+        'POST /keep/p HTTP/1.1\r\nHost: app\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello'],
+      // A body-less POST gets no framing header: no "Content-Length: 0", no chunked encoding (nginx sends none).
+      ['POST /keep/empty HTTP/1.1\r\nHost: client.test\r\n\r\n',
+        'POST /keep/empty HTTP/1.1\r\nHost: app\r\n\r\n'],
+      ['PUT /keep/chunked HTTP/1.1\r\nHost: client.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+        'PUT /keep/chunked HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'],
+      ['HEAD /keep/h HTTP/1.1\r\nHost: client.test\r\n\r\n',
+        'HEAD /keep/h HTTP/1.1\r\nHost: app\r\n\r\n'],
+      [wsHandshakeRequest({ path: '/ws/', extraHeaders: [['Sec-WebSocket-Protocol', 'chat']] }),
+        `GET /ws/ HTTP/1.1\r\nHost: app\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Key: ${SAMPLE_KEY}\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n\r\n'],
+    ];
+    for (const [request, upstream] of cases) {
+      const n = seen.length;
+      const until = request.includes('Upgrade: websocket') ? '\r\n\r\n' : 'response';
+      const r = await rawRequest(proxy.port, request, { until });
+      assert.ok(r.head !== null && r.head.statusCode < 300, `${request.split('\r\n')[0]}: ${r.data.toString('latin1')}`);
+      assert.equal(seen.length, n + 1);
+      assert.equal(seen[n], upstream, `${upstreamClient.name} client, ${request.split('\r\n')[0]}`);
+    }
+  });
+}

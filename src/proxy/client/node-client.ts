@@ -22,11 +22,15 @@ import type { Exchange, ExchangeOptions, ExchangeResult, UpstreamClient } from '
 export type { Exchange, ExchangeOptions, ExchangeResult, UpstreamMessage } from './upstream-client.js';
 
 /**
- * The head's headers on a ClientRequest, in order (a repeated name goes out as repeated lines at
- * its first place). When the rules left no Connection header (`proxy_set_header Connection ""`)
- * nginx sends none: removeHeader keeps Node from adding its own "keep-alive" or "close", so this
- * client sends the bytes the lean one does. (Headers given to request() as an array are written
- * at once, too early for removeHeader.)
+ * The head's headers on a ClientRequest, in order, so that this client sends the bytes the lean one
+ * does. Node adds headers of its own where the head has none, and removeHeader is what stops it:
+ * when the rules left no Connection header (`proxy_set_header Connection ""`) nginx sends none,
+ * where Node would add "keep-alive" or "close"; a request without a body has neither
+ * Content-Length nor Transfer-Encoding, where Node would add "Content-Length: 0" to a POST.
+ * (Headers given to request() as an array are written at once, too early for removeHeader.)
+ * The one difference left: a name repeated with other names between goes out as repeated lines
+ * at its first place (Node keeps one entry per name); RFC 9110 5.3 gives meaning only to the
+ * order among one name's lines, which is kept.
  */
 function setHeaders(req: ClientRequest, flat: readonly string[]): void {
   const seen = new Map<string, { name: string; values: string[] }>();
@@ -39,6 +43,10 @@ function setHeaders(req: ClientRequest, flat: readonly string[]): void {
   }
   for (const { name, values } of seen.values()) req.setHeader(name, values.length === 1 ? values[0] as string : values);
   if (!seen.has('connection')) req.removeHeader('connection');
+  if (!seen.has('content-length') && !seen.has('transfer-encoding')) {
+    req.removeHeader('content-length');
+    req.removeHeader('transfer-encoding');
+  }
 }
 
 /** Requests sent on each cached upstream connection, for `keepalive_requests`. */
