@@ -62,7 +62,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'proxy_pass_request_headers', 'proxy_pass_request_body', 'proxy_set_body', 'proxy_method',
   'proxy_cookie_domain',
   'proxy_cookie_path', 'proxy_cookie_flags', 'proxy_bind', 'proxy_socket_keepalive', 'proxy_limit_rate',
-  'proxy_store', 'proxy_store_access', 'proxy_force_ranges', 'proxy_ssl_session_reuse',
+  'proxy_store', 'proxy_store_access', 'proxy_force_ranges',
   'proxy_ssl_verify_depth', 'proxy_ssl_crl', 'proxy_ssl_conf_command',
   'proxy_upstream_fail_timeout', 'proxy_headers_hash', 'proxy_http_version_upgrade',
   // other upstream modules and load balancers

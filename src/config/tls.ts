@@ -40,6 +40,7 @@ export const PROXY_SSL_DEFAULTS: ProxySslSettings = Object.freeze<ProxySslSettin
   protocols: ['TLSv1.2', 'TLSv1.3'],
   ciphers: 'DEFAULT',
   passwordFile: null,
+  sessionReuse: true,
 });
 
 /** nginx merges each ssl directive on its own: a value written at this level wins. */
@@ -263,7 +264,10 @@ export function loadUpstreamTls(p: ProxySslSettings, cx: BuildContext): Upstream
     }
   }
   if (!ok) return null;
-  return { verify: p.verify, ca, serverName: p.serverName, name: p.name, certificate, protocols: p.protocols, ciphers: p.ciphers };
+  return {
+    verify: p.verify, ca, serverName: p.serverName, name: p.name, certificate, protocols: p.protocols, ciphers: p.ciphers,
+    sessionReuse: p.sessionReuse,
+  };
 }
 
 /** A Sluice warning, once per message and place (several servers may inherit one `ssl on`). */

@@ -512,6 +512,8 @@ export interface ProxySslSettings {
   readonly ciphers: string;
   /** Pass phrases for an encrypted `proxy_ssl_certificate_key`. @default null */
   readonly passwordFile: ConfigFileRef | null;
+  /** Resume TLS sessions with the upstream servers (`proxy_ssl_session_reuse`). @default true */
+  readonly sessionReuse: boolean;
 }
 
 /** The TLS material for `proxy_pass https://` in one location, read at load time. */
@@ -525,4 +527,5 @@ export interface UpstreamTls {
   readonly certificate: LoadedCertificate | null;
   readonly protocols: readonly TlsProtocol[];
   readonly ciphers: string;
+  readonly sessionReuse: boolean;
 }

@@ -303,6 +303,16 @@ test('a session verified under one proxy_ssl_name is never resumed under another
   assert.equal(backend.requests.length, 2);
 });
 
+test('proxy_ssl_session_reuse off: every connection makes a full handshake', async (t) => {
+  const { backend } = await localhostBackend(t);
+  const proxy = await startTestProxy(serverConfig(`
+      proxy_ssl_session_reuse off;
+      location /off { proxy_pass https://${backend.addr}; }
+      location /on { proxy_pass https://${backend.addr}; proxy_ssl_session_reuse on; }`), { t });
+  for (const path of ['/off/1', '/off/2', '/off/3', '/on/1', '/on/2']) assert.equal((await get(proxy, path)).status, 200, path);
+  assert.deepEqual(backend.handshakes.map((h) => h.resumed), [false, false, false, false, true]);
+});
+
 test('a proxy_ssl_ciphers list OpenSSL has no cipher for: 502 and the reason in the error log, every time', async (t) => {
   const { backend } = await localhostBackend(t);
   const proxy = await startTestProxy(config(`proxy_pass https://${backend.addr}; proxy_ssl_protocols TLSv1.2; proxy_ssl_ciphers NO-SUCH-CIPHER;`), { t });

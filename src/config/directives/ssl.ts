@@ -213,4 +213,11 @@ export const sslDirectives: readonly DirectiveSpec[] = [
       proxySsl(scope).ciphers = d.args[0]!;
     },
   },
+  {
+    name: 'proxy_ssl_session_reuse', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    handle(d, scope, cx) {
+      const v = parseFlag(d, cx);
+      if (v !== null) proxySsl(scope).sessionReuse = v;
+    },
+  },
 ];

@@ -61,7 +61,7 @@ function tlsOnClose(this: SessionSocket, hadError: boolean): void {
 
 /**
  * A new connection to `address`: plain TCP, or for `tls` a TLS connection that offers the session
- * kept under `key` and keeps those the server issues. The connection is up on 'connect' (TCP) or
+ * kept under `key` and keeps those the server issues (unless `proxy_ssl_session_reuse off`). The connection is up on 'connect' (TCP) or
  * 'secureConnect' (TLS: after the handshake and verification, as nginx counts connect time).
  * `halfOpen`: each direction may end on its own (a tunnel relays each FIN). An Error, not a
  * throw, when these TLS settings cannot make a connection at all.
@@ -71,12 +71,14 @@ export function connectUpstream(
 ): Socket | Error {
   const where = { host: address.host, port: address.port, family: address.family };
   if (tls === null) return netConnect({ ...where, allowHalfOpen: halfOpen, noDelay: true });
-  const offered = sessions.get(key);
+  const reuse = tls.tls.sessionReuse;
+  const offered = reuse ? sessions.get(key) : undefined;
   const options = tlsConnectOptions(tls, offered);
   if (options instanceof Error) return options;
   // tls.connect passes allowHalfOpen to its socket (Node's types leave it out), but not noDelay.
   const s = tlsConnect({ ...options, ...where, allowHalfOpen: halfOpen } as ConnectionOptions) as SessionSocket;
   s.setNoDelay(true);
+  if (!reuse) return s;
   s[kSession] = { sessions, key, offered, secure: false, pending: null };
   s.on('session', tlsOnSession);
   s.once('secureConnect', tlsOnSecure);
