@@ -34,7 +34,10 @@ const PASSES = [
   },
   {
     name: 'node-client', what: 'the HTTP suites again, with http.request as the upstream client instead of the lean one', env: { SLUICE_UPSTREAM_CLIENT: 'node' },
-    files: ['http-proxy', 'upstream-client', 'timeouts', 'balancing', 'variables-map', 'safety', 'ws-handshake', 'http2'].map((f) => `test/integration/${f}`),
+    files: [
+      'http-proxy', 'upstream-client', 'tls-upstream', 'upstream-release', 'timeouts', 'balancing', 'variables-map', 'logging',
+      'safety', 'ipv6', 'ws-handshake', 'http2', 'http2-websocket',
+    ].map((f) => `test/integration/${f}`),
   },
 ];
 

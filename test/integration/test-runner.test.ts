@@ -39,7 +39,9 @@ test('the runner lists every compiled test file with a source, and nothing else,
   assert.deepEqual(passes.get('main'), expected);
   assert.ok(!expected.some((f) => f.startsWith('test/helpers/') && !f.endsWith('.test.js')));
   assert.deepEqual(passes.get('ts-tunnel'), ['native-tunnel', 'ws-data', 'ws-close', 'timeouts', 'reload'].map((f) => `test/integration/${f}.test.js`));
-  assert.ok(passes.get('node-client')?.includes('test/integration/http-proxy.test.js'), 'the HTTP suites run again with the http.request client');
+  for (const suite of ['http-proxy', 'upstream-client', 'tls-upstream']) {
+    assert.ok(passes.get('node-client')?.includes(`test/integration/${suite}.test.js`), `${suite}: the HTTP suites, plain and TLS, run again with the http.request client`);
+  }
 });
 
 test('a run names its pass, runs the chosen file with `node --test` and counts its tests', async () => {
