@@ -70,3 +70,21 @@ test('nginx\'s hash and pool sizes load (Sluice has no such tables to size) and 
     'invalid value "opera" in "keepalive_disable" directive, it must be "none", "msie6" or "safari" in <inline>:6',
   ]);
 });
+
+test('proxy_buffer_size is kept; proxy_buffers and proxy_busy_buffers_size are checked as nginx checks them', async () => {
+  const config = await good(http(
+    '  proxy_buffer_size 16k;',
+    '  proxy_buffers 4 32k;',
+    '  proxy_busy_buffers_size 64k;',
+    '  server { listen 8080; location / { proxy_buffer_size 8k; proxy_pass http://127.0.0.1:9; } location /d { proxy_pass http://127.0.0.1:9; } }',
+  ));
+  const locations = config.http!.servers[0]!.locations;
+  assert.equal(locations.find((l) => l.pattern === '/')!.settings.proxyBufferSize, 8 * 1024);
+  assert.equal(locations.find((l) => l.pattern === '/d')!.settings.proxyBufferSize, 16 * 1024);
+  const problems = await bad(http('  proxy_buffers 1 4k;', '  server { listen 8080; proxy_buffers 4 0; proxy_busy_buffers_size x; return 204; }'));
+  assert.deepEqual(problems.map(show), [
+    'there must be at least 2 "proxy_buffers" in <inline>:3',
+    '"proxy_buffers" directive invalid value in <inline>:4',
+    '"proxy_busy_buffers_size" directive invalid value in <inline>:4',
+  ]);
+});

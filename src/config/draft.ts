@@ -41,6 +41,7 @@ export interface SettingsDraft {
   proxyNextUpstreamTries?: number;
   proxyNextUpstreamTimeout?: number;
   proxyBuffering?: boolean;
+  proxyBufferSize?: number;
   nativeTunnels?: NativeTunnelsMode;
   addHeaders?: AddHeaderRule[];
   accessLogs?: AccessLogDraft[];

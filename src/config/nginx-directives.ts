@@ -56,7 +56,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'proxy_cache', 'proxy_cache_path', 'proxy_cache_key', 'proxy_cache_valid', 'proxy_cache_bypass',
   'proxy_cache_lock', 'proxy_cache_methods', 'proxy_cache_min_uses', 'proxy_cache_use_stale',
   'proxy_cache_revalidate', 'proxy_cache_background_update', 'proxy_no_cache', 'proxy_temp_path',
-  'proxy_buffers', 'proxy_buffer_size', 'proxy_busy_buffers_size', 'proxy_max_temp_file_size',
+  'proxy_max_temp_file_size',
   'proxy_temp_file_write_size', 'proxy_request_buffering', 'proxy_ignore_client_abort',
   'proxy_intercept_errors', 'proxy_hide_header', 'proxy_pass_header', 'proxy_ignore_headers',
   'proxy_pass_request_headers', 'proxy_pass_request_body', 'proxy_set_body', 'proxy_method',

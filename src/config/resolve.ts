@@ -72,6 +72,7 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     proxyNextUpstreamTries: d.proxyNextUpstreamTries ?? parent.proxyNextUpstreamTries,
     proxyNextUpstreamTimeout: d.proxyNextUpstreamTimeout ?? parent.proxyNextUpstreamTimeout,
     proxyBuffering: d.proxyBuffering ?? parent.proxyBuffering,
+    proxyBufferSize: d.proxyBufferSize ?? parent.proxyBufferSize,
     nativeTunnels: d.nativeTunnels ?? parent.nativeTunnels,
     addHeaders: d.addHeaders ?? parent.addHeaders,
     accessLogs: d.accessLogOff === true ? [] : d.accessLogs ?? parent.accessLogs,

@@ -261,6 +261,11 @@ export interface Settings {
   /** Accepted; Sluice always streams. @default true */
   readonly proxyBuffering: boolean;
   /**
+   * `proxy_buffer_size`: the largest upstream response head; a larger one is nginx's 502 "upstream
+   * sent too big header" (a proxy_next_upstream invalid_header). @default 4096
+   */
+  readonly proxyBufferSize: number;
+  /**
    * `native_tunnels auto | on | off` (Sluice's own): whether plain-TCP tunnels move to the native
    * addon's I/O thread once open; `on` is `auto` that `-t` refuses where the addon is missing.
    * @default 'auto'

@@ -37,9 +37,11 @@ test('system errors map to the catalog: refused connect is 502 "error", reset is
 test('every catalog code is produced somewhere in the data plane (an unused code is deleted, not kept)', () => {
   // The compiled sources next to this file's folder: dist/src/**.js, tests and the catalog itself left out.
   const srcRoot = new URL('../', import.meta.url);
-  const files = (readdirSync(srcRoot, { recursive: true }) as string[])
-    .filter((f) => f.endsWith('.js') && !f.endsWith('.test.js') && f !== join('core', 'errors.js'));
-  const text = files.map((f) => readFileSync(new URL(f, srcRoot), 'utf8')).join('\n');
+  const files = (readdirSync(srcRoot, { recursive: true }) as string[]).filter((f) => f.endsWith('.js') && !f.endsWith('.test.js'));
+  // The catalog's own definition does not count as producing a code (toProxyError, below it, does).
+  const withoutCatalog = (f: string, text: string): string =>
+    (f === join('core', 'errors.js') ? text.replace(/ERROR_CATALOG = Object\.freeze\(\{[^]*?\}\);/, '') : text);
+  const text = files.map((f) => withoutCatalog(f, readFileSync(new URL(f, srcRoot), 'utf8'))).join('\n');
   const unused = Object.keys(ERROR_CATALOG).filter((code) => !new RegExp(`['.]${code}\\b`).test(text));
   assert.deepEqual(unused, []);
 });

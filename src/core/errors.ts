@@ -37,6 +37,7 @@ export const ERROR_CATALOG = Object.freeze({
   UPSTREAM_READ_TIMEOUT: { status: 504, source: 'upstream', retry: 'timeout', text: 'upstream timed out (110: Connection timed out) while reading response header from upstream' },
   UPSTREAM_RESET: { status: 502, source: 'upstream', retry: 'error', text: 'upstream prematurely closed connection while reading response header from upstream' },
   UPSTREAM_INVALID_RESPONSE: { status: 502, source: 'upstream', retry: 'invalid_header', text: 'upstream sent invalid header while reading response header from upstream' },
+  UPSTREAM_HEADER_TOO_BIG: { status: 502, source: 'upstream', retry: 'invalid_header', text: 'upstream sent too big header while reading response header from upstream' },
   UPSTREAM_UNREQUESTED_UPGRADE: { status: 502, source: 'upstream', retry: 'invalid_header', text: 'upstream sent 101 to a request that did not ask for an upgrade' },
   UPSTREAM_UPGRADE_MISMATCH: { status: 502, source: 'upstream', retry: 'invalid_header', text: 'upstream switched to a protocol the client did not ask for' },
   UPSTREAM_BAD_ACCEPT: { status: 502, source: 'upstream', retry: 'invalid_header', text: 'upstream sent 101 without a valid Sec-WebSocket-Accept' },
@@ -120,6 +121,7 @@ export function toProxyError(err: unknown, fallback: ErrorCode = 'INTERNAL'): Pr
   if (sys === 'ECONNRESET' || sys === 'EPIPE' || sys === 'ECONNABORTED') {
     return new ProxyError('UPSTREAM_RESET', sys, { cause: err });
   }
+  if (sys === 'HPE_HEADER_OVERFLOW') return new ProxyError('UPSTREAM_HEADER_TOO_BIG', undefined, { cause: err });
   if (sys !== undefined && sys.startsWith('HPE_')) {
     return new ProxyError('UPSTREAM_INVALID_RESPONSE', sys, { cause: err });
   }

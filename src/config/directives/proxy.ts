@@ -8,7 +8,7 @@ import { nativeAddonProblem } from '../../core/native-addon.js';
 import type { ComplexValue, NextUpstreamCondition, ProxyRedirect } from '../types.js';
 import {
   ONE_OR_MORE, TAKE1, TAKE12, TAKE2, HTTP_SERVER_LOCATION, durationSetting, numberSetting, parseEnum, parseFlag,
-  settingsOf, type DirectiveSpec,
+  settingsOf, sizeSetting, type DirectiveSpec,
 } from './table.js';
 
 export const NEXT_UPSTREAM_CONDITIONS: readonly NextUpstreamCondition[] = [
@@ -151,6 +151,24 @@ export const proxyDirectives: readonly DirectiveSpec[] = [
         return;
       }
       settingsOf(scope).nativeTunnels = v;
+    },
+  },
+  sizeSetting('proxy_buffer_size', 'proxyBufferSize'),
+  // Sluice streams response bodies with backpressure and keeps no body buffers: nginx's body
+  // buffer sizes are checked and have nothing to size (docs/configuration.md).
+  {
+    name: 'proxy_buffers', contexts: HTTP_SERVER_LOCATION, args: TAKE2,
+    handle(d, _scope, cx) {
+      const number = cx.number(d, d.args[0]!);
+      const size = cx.size(d, d.args[1]!);
+      if (number !== null && size !== null && (number === 0 || size === 0)) cx.problem(`"${d.name}" directive invalid value`, d, 'both the number of buffers and their size must be above 0 ("8 4k")');
+      else if (number !== null && number < 2) cx.problem('there must be at least 2 "proxy_buffers"', d);
+    },
+  },
+  {
+    name: 'proxy_busy_buffers_size', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    handle(d, _scope, cx) {
+      cx.size(d, d.args[0]!);
     },
   },
   {

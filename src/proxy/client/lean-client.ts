@@ -289,7 +289,7 @@ class UpstreamCall implements Exchange {
     s.on('close', this.#onClose);
     s.on('timeout', this.#onTimeout);
     this.#parser = parserFor(s, P);
-    this.#parser.initialize(P.RESPONSE, this, 0, P.kLenientNone);
+    this.#parser.initialize(P.RESPONSE, this, o.maxHeaderSize, P.kLenientNone);
     this.#parser[kCall] = this;
     if (cached) {
       s.resume();

@@ -150,6 +150,7 @@ function exchange(o: ExchangeOptions): Exchange {
     method: o.method,
     path: o.head.path,
     setHost: false,
+    maxHeaderSize: o.maxHeaderSize,
   };
   // Without an agent every request has a connection of its own, half-open capable for an upgrade.
   const req = request(agent !== null

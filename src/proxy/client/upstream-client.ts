@@ -50,6 +50,8 @@ export interface ExchangeOptions {
   readonly connectTimeout: number;
   readonly sendTimeout: number;
   readonly readTimeout: number;
+  /** proxy_buffer_size: the largest response head taken (UPSTREAM_HEADER_TOO_BIG beyond). */
+  readonly maxHeaderSize: number;
   readonly attempt: UpstreamAttempt;
   /** Failures after the result was delivered (a response body cut short). */
   readonly onLateError: (err: ProxyError) => void;

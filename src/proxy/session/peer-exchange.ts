@@ -102,6 +102,7 @@ export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExch
       connectTimeout: route.settings.proxyConnectTimeout,
       sendTimeout: route.settings.proxySendTimeout,
       readTimeout: route.settings.proxyReadTimeout,
+      maxHeaderSize: route.settings.proxyBufferSize,
       attempt: o.attempt,
       onLateError: o.onLateError,
       ...(o.onBodyStart === undefined ? {} : { onBodyStart: o.onBodyStart }),
