@@ -4,7 +4,7 @@
  * used before they are defined, and DNS runs once for the whole config).
  */
 import type {
-  AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, ErrorLogTarget, HeaderRule, HealthCheckConfig, LocationModifier,
+  AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions, LocationModifier,
   LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ReturnAction, ServerName, SourceLoc,
   StickyCookie, ProxySslSettings, SslSettings,
 } from './types.js';
@@ -104,6 +104,7 @@ export interface ListenDraft {
   readonly defaultServer: boolean;
   readonly ssl: boolean;
   readonly http2: boolean;
+  readonly socket?: ListenSocketOptions;
   readonly at: SourceLoc;
 }
 

@@ -233,6 +233,7 @@ class HttpAssembler {
       for (const a of addresses) {
         listens.push({
           key: formatHostPort(a.host, l.port), host: a.host, port: l.port, defaultServer: l.defaultServer, ssl: l.ssl, http2: l.http2, loc: l.at,
+          ...(l.socket === undefined ? {} : { socket: l.socket }),
         });
       }
     }

@@ -184,7 +184,21 @@ export interface Listen {
   readonly ssl: boolean;
   /** `http2`: offer HTTP/2 by ALPN on this (ssl) address. @default false */
   readonly http2: boolean;
+  /** The socket parameters of `listen` (absent: nginx's defaults). */
+  readonly socket?: ListenSocketOptions;
   readonly loc: SourceLoc;
+}
+
+/** `listen` parameters that shape the listening socket. */
+export interface ListenSocketOptions {
+  /** `ipv6only=on|off` on an IPv6 address: off also takes IPv4 connections. @default true */
+  readonly ipv6only: boolean;
+  /** `backlog=N`: the accept queue. @default 511 */
+  readonly backlog: number;
+  /** `bind`: a socket of its own even where a wildcard address on the port exists. @default false */
+  readonly bind: boolean;
+  /** `so_keepalive=on|off|IDLE:INTVL:CNT`: TCP keepalive on accepted connections; null leaves the system's. */
+  readonly keepalive: { readonly on: boolean; readonly idleMs: number } | null;
 }
 
 export type ServerName =

@@ -1,4 +1,5 @@
-import type { Listen } from '../config/types.js';
+import type { Listen, ListenSocketOptions } from '../config/types.js';
+import type { Socket } from 'node:net';
 import { addressKey } from './connections.js';
 
 /** One socket to listen on, serving one or more listen keys. */
@@ -9,7 +10,16 @@ export interface BindPlan {
   readonly listenKeys: string[];
   /** Some listen key of this socket has `ssl`: connections go through a TlsFrontend. */
   tls: boolean;
+  /** The socket parameters of `listen` for this address (nginx's defaults when none were written). */
+  socket: ListenSocketOptions;
 }
+
+/** `so_keepalive` on an accepted connection (Node sets the idle time; INTVL and CNT stay the system's). */
+export function applySocketOptions(socket: Socket, options: ListenSocketOptions): void {
+  if (options.keepalive !== null) socket.setKeepAlive(options.keepalive.on, options.keepalive.idleMs);
+}
+
+const SOCKET_DEFAULTS: ListenSocketOptions = { ipv6only: true, backlog: 511, bind: false, keepalive: null };
 
 function isWildcard(host: string): boolean {
   return host === '0.0.0.0' || host === '::';
@@ -27,7 +37,9 @@ export function planBinds(listens: readonly Listen[]): BindPlan[] {
   for (const l of listens) if (!unique.has(l.key)) unique.set(l.key, l);
   for (const l of unique.values()) {
     let bindHost = l.host;
-    if (l.port !== 0 && !isWildcard(l.host)) {
+    // `bind` (and every socket parameter, which implies it) keeps an address on a socket of its own.
+    const own = listens.find((x) => x.key === l.key && x.socket !== undefined)?.socket;
+    if (l.port !== 0 && !isWildcard(l.host) && own?.bind !== true) {
       const v6 = l.host.includes(':');
       const wildcard = v6 ? '::' : '0.0.0.0';
       if (unique.has(addressKey(wildcard, l.port))) bindHost = wildcard;
@@ -35,7 +47,7 @@ export function planBinds(listens: readonly Listen[]): BindPlan[] {
     const key = addressKey(bindHost, l.port);
     let plan = plans.get(key);
     if (!plan) {
-      plan = { key, host: bindHost, port: l.port, listenKeys: [], tls: false };
+      plan = { key, host: bindHost, port: l.port, listenKeys: [], tls: false, socket: own ?? SOCKET_DEFAULTS };
       plans.set(key, plan);
     }
     plan.listenKeys.push(l.key);

@@ -11,7 +11,7 @@ import { errorResponse, sendLocalRaw } from '../proxy/answer/respond.js';
 import { handleUpgrade, rawAnswer } from '../proxy/front/h1-upgrade.js';
 import { PeerStates } from '../upstream/pool.js';
 import { refuseForClientCert, refuseUpgradeForClientCert } from '../proxy/front/tls-refusals.js';
-import { planBinds } from './binds.js';
+import { applySocketOptions, planBinds } from './binds.js';
 import type { BindPlan } from './binds.js';
 import { ProxyStats } from '../observability/stats-collector.js';
 import { ConnectionRegistry } from './connections.js';
@@ -137,6 +137,8 @@ export class ProxyServer {
     const bindInfo = { key: plan.key, configuredPort: plan.port, tls: false };
     const tlsBindInfo = { ...bindInfo, tls: true };
     server.prependListener('connection', (socket: Socket) => {
+      // A TLS socket's TCP connection was set up by the TLS front end (tls-listener.ts).
+      if (!('encrypted' in socket)) applySocketOptions(socket, plan.socket);
       if (!this.registry.accept(socket, 'encrypted' in socket ? tlsBindInfo : bindInfo)) {
         const refusal = new ProxyError('TOO_MANY_CONNECTIONS');
         this.runtime.mainLog.log('alert', `${this.registry.cap} ${refusal.message}`);
@@ -206,7 +208,7 @@ export class ProxyServer {
         reject(new Error(`bind() to ${plan.key} failed (${errno})`));
       };
       server.once('error', onError);
-      server.listen({ host: plan.host, port: plan.port, ipv6Only: plan.host.includes(':'), backlog: 511 }, () => {
+      server.listen({ host: plan.host, port: plan.port, ipv6Only: plan.host.includes(':') && plan.socket.ipv6only, backlog: plan.socket.backlog }, () => {
         server.removeListener('error', onError);
         server.on('error', (err) => this.runtime.mainLog.log('crit', `listener ${plan.key}: ${err.message}`));
         resolve({ plan, server });

@@ -53,3 +53,23 @@ http {
   ws.send('over v6');
   assert.equal(await reply, 'over v6');
 });
+
+test('listen [::]:PORT ipv6only=off also takes IPv4 connections; the default (on) takes only IPv6', async (t) => {
+  const dual = await startTestProxy(`events {}
+http { server { listen [::]:0 ipv6only=off backlog=64 so_keepalive=on; return 200 "dual"; } }`, { t });
+  const only6 = await startTestProxy(`events {}
+http { server { listen [::]:0; return 200 "v6"; } }`, { t });
+  const get = (host: string, port: number): Promise<string> => new Promise<string>((resolve, reject) => {
+    const req = request({ host, port, path: '/' }, (res) => {
+      let b = '';
+      res.on('data', (c: Buffer) => (b += c));
+      res.on('end', () => resolve(b));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(await withTimeout(get('127.0.0.1', dual.port), 5000, 'IPv4 to a dual-stack listener'), 'dual');
+  assert.equal(await withTimeout(get('::1', dual.port), 5000, 'IPv6 to a dual-stack listener'), 'dual');
+  assert.equal(await withTimeout(get('::1', only6.port), 5000, 'IPv6 to an ipv6only listener'), 'v6');
+  await assert.rejects(withTimeout(get('127.0.0.1', only6.port), 5000, 'IPv4 to an ipv6only listener'), /ECONNREFUSED/);
+});

@@ -8,8 +8,8 @@ import type { BuildContext } from '../build-context.js';
 import { locOf } from '../build-context.js';
 import type { LocationDraft, Scope, ServerDraft } from '../draft.js';
 import type { Directive } from '../parser.js';
-import type { LocationModifier, ServerName } from '../types.js';
-import { parseDuration } from '../units.js';
+import type { ListenSocketOptions, LocationModifier, ServerName } from '../types.js';
+import { parseDuration, parseNumber } from '../units.js';
 import { ONE_OR_MORE, TAKE1, TAKE12, HTTP_SERVER_LOCATION, durationSetting, settingsOf, type DirectiveSpec } from './table.js';
 
 /** nginx `listen` parameters Sluice does not implement yet (name before any `=`). */
@@ -18,16 +18,55 @@ const PLANNED_LISTEN_PARAMS: ReadonlyMap<string, string> = new Map([
   ['proxy_protocol', 'the PROXY protocol is not implemented yet'],
   ['reuseport', 'socket options are not implemented yet'],
   ['deferred', 'socket options are not implemented yet'],
-  ['bind', 'socket options are not implemented yet'],
-  ['ipv6only', 'socket options are not implemented yet'],
-  ['backlog', 'socket options are not implemented yet'],
+
+
   ['rcvbuf', 'socket options are not implemented yet'],
   ['sndbuf', 'socket options are not implemented yet'],
   ['accept_filter', 'socket options are not implemented yet'],
   ['fastopen', 'socket options are not implemented yet'],
-  ['so_keepalive', 'socket options are not implemented yet'],
+
   ['setfib', 'socket options are not implemented yet'],
 ]);
+
+const LISTEN_SOCKET_DEFAULTS: ListenSocketOptions = { ipv6only: true, backlog: 511, bind: false, keepalive: null };
+
+/**
+ * A socket parameter of `listen` (ipv6only, backlog, bind, so_keepalive): what it sets, false when
+ * it was refused (reported), null when `param` is none of them.
+ */
+function listenSocketOption(param: string, host: string, bad: (err: string, hint?: string) => void): Partial<ListenSocketOptions> | false | null {
+  if (param === 'bind') return { bind: true };
+  if (param.startsWith('ipv6only=')) {
+    const v = param.slice(9);
+    if (v !== 'on' && v !== 'off') {
+      bad(`invalid ipv6only flags "${v}"`);
+      return false;
+    }
+    // Meaningful on an IPv6 address only (a wildcard [::] in practice); nginx takes it anywhere.
+    return host.includes(':') ? { ipv6only: v === 'on', bind: true } : { bind: true };
+  }
+  if (param.startsWith('backlog=')) {
+    const n = parseNumber(param.slice(8));
+    if (n === null || n === 0) {
+      bad(`invalid backlog "${param.slice(8)}"`);
+      return false;
+    }
+    return { backlog: n, bind: true };
+  }
+  if (param.startsWith('so_keepalive=')) {
+    const v = param.slice(13);
+    if (v === 'on' || v === 'off') return { keepalive: { on: v === 'on', idleMs: 0 }, bind: true };
+    // IDLE:INTVL:CNT: Node sets the idle time only; the other two keep the system's values.
+    const m = /^([^:]*):([^:]*):([^:]*)$/.exec(v);
+    const idle = m === null ? null : m[1] === '' ? 0 : parseDuration(m[1]!, true);
+    if (m === null || idle === null) {
+      bad(`invalid so_keepalive value: "${v}"`, 'use on, off, or IDLE:INTVL:CNT such as "30m::10"');
+      return false;
+    }
+    return { keepalive: { on: true, idleMs: idle }, bind: true };
+  }
+  return null;
+}
 
 function listen(d: Directive, scope: Scope, cx: BuildContext): void {
   const server = scope.server!;
@@ -55,7 +94,16 @@ function listen(d: Directive, scope: Scope, cx: BuildContext): void {
   let defaultServer = false;
   let ssl = false;
   let http2 = false;
+  let socket: ListenSocketOptions | undefined;
+  const setSocket = (o: Partial<ListenSocketOptions>): void => {
+    socket = { ...(socket ?? LISTEN_SOCKET_DEFAULTS), ...o };
+  };
   for (const param of d.args.slice(1)) {
+    const option = listenSocketOption(param, host, bad);
+    if (option !== null) {
+      if (option !== false) setSocket(option);
+      continue;
+    }
     if (param === 'default_server' || param === 'default') {
       defaultServer = true;
       continue;
@@ -77,7 +125,7 @@ function listen(d: Directive, scope: Scope, cx: BuildContext): void {
       cx.problem(`invalid parameter "${param}"`, d, 'the "listen" directive takes [ADDRESS:]PORT and optionally default_server, ssl and http2');
     }
   }
-  server.listens.push({ text, host, port, defaultServer, ssl, http2, at: locOf(d) });
+  server.listens.push({ text, host, port, defaultServer, ssl, http2, at: locOf(d), ...(socket === undefined ? {} : { socket }) });
 }
 
 function serverName(d: Directive, scope: Scope, cx: BuildContext): void {
