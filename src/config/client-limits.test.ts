@@ -53,6 +53,11 @@ test('nginx\'s hash and pool sizes load (Sluice has no such tables to size) and 
     '  proxy_headers_hash_bucket_size 128;',
     '  connection_pool_size 512;',
     '  request_pool_size 4k;',
+    '  client_body_temp_path /var/cache/nginx/client_temp 1 2;',
+    '  proxy_temp_path /tmp/proxy_temp;',
+    '  fastcgi_temp_path /tmp/fastcgi 2;',
+    '  uwsgi_temp_path /tmp/uwsgi;',
+    '  scgi_temp_path /tmp/scgi;',
     '  server { listen 8080; proxy_headers_hash_bucket_size 256; return 204; }',
   ));
   const problems = await bad(http(
@@ -60,6 +65,7 @@ test('nginx\'s hash and pool sizes load (Sluice has no such tables to size) and 
     '  client_max_body_size 1q;',
     '  large_client_header_buffers 0 8k;',
     '  server { listen 8080; lingering_close sometimes; server_names_hash_max_size 10; keepalive_disable opera; return 204; }',
+    '  proxy_temp_path /tmp/p 3;',
   ));
   assert.deepEqual(problems.map(show), [
     '"server_names_hash_bucket_size" directive invalid value in <inline>:3',
@@ -68,6 +74,7 @@ test('nginx\'s hash and pool sizes load (Sluice has no such tables to size) and 
     'invalid value "sometimes" in "lingering_close" directive, it must be "off", "on" or "always" in <inline>:6',
     '"server_names_hash_max_size" directive is not allowed here in <inline>:6',
     'invalid value "opera" in "keepalive_disable" directive, it must be "none", "msie6" or "safari" in <inline>:6',
+    'invalid value "3" in "proxy_temp_path" directive in <inline>:7',
   ]);
 });
 

@@ -27,7 +27,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'types_hash_bucket_size', 'server_tokens', 'root', 'alias', 'index', 'autoindex', 'autoindex_exact_size',
   'autoindex_format', 'autoindex_localtime', 'try_files', 'error_page', 'internal', 'resolver',
   'resolver_timeout',
-  'client_body_temp_path', 'client_body_in_file_only',
+  'client_body_in_file_only',
   'open_file_cache',
   'open_file_cache_errors', 'open_file_cache_min_uses', 'open_file_cache_valid', 'log_not_found',
   'log_subrequest', 'open_log_file_cache', 'merge_slashes', 'msie_padding', 'msie_refresh',
@@ -55,7 +55,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   // proxy module parts Sluice does not implement
   'proxy_cache', 'proxy_cache_path', 'proxy_cache_key', 'proxy_cache_valid', 'proxy_cache_bypass',
   'proxy_cache_lock', 'proxy_cache_methods', 'proxy_cache_min_uses', 'proxy_cache_use_stale',
-  'proxy_cache_revalidate', 'proxy_cache_background_update', 'proxy_no_cache', 'proxy_temp_path',
+  'proxy_cache_revalidate', 'proxy_cache_background_update', 'proxy_no_cache',
   'proxy_max_temp_file_size',
   'proxy_temp_file_write_size', 'proxy_request_buffering', 'proxy_ignore_client_abort',
   'proxy_intercept_errors', 'proxy_hide_header', 'proxy_pass_header', 'proxy_ignore_headers',
