@@ -34,6 +34,8 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[]): Settings 
     proxyNextUpstreamTries: 0,
     proxyNextUpstreamTimeout: 0,
     proxyBuffering: true,
+    proxyPassRequestHeaders: true,
+    proxyPassRequestBody: true,
     // One memory page, as nginx on x86-64 Linux.
     proxyBufferSize: 4096,
     nativeTunnels: 'auto',

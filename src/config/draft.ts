@@ -41,6 +41,8 @@ export interface SettingsDraft {
   proxyNextUpstreamTries?: number;
   proxyNextUpstreamTimeout?: number;
   proxyBuffering?: boolean;
+  proxyPassRequestHeaders?: boolean;
+  proxyPassRequestBody?: boolean;
   proxyBufferSize?: number;
   nativeTunnels?: NativeTunnelsMode;
   addHeaders?: AddHeaderRule[];

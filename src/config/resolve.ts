@@ -72,6 +72,8 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     proxyNextUpstreamTries: d.proxyNextUpstreamTries ?? parent.proxyNextUpstreamTries,
     proxyNextUpstreamTimeout: d.proxyNextUpstreamTimeout ?? parent.proxyNextUpstreamTimeout,
     proxyBuffering: d.proxyBuffering ?? parent.proxyBuffering,
+    proxyPassRequestHeaders: d.proxyPassRequestHeaders ?? parent.proxyPassRequestHeaders,
+    proxyPassRequestBody: d.proxyPassRequestBody ?? parent.proxyPassRequestBody,
     proxyBufferSize: d.proxyBufferSize ?? parent.proxyBufferSize,
     nativeTunnels: d.nativeTunnels ?? parent.nativeTunnels,
     addHeaders: d.addHeaders ?? parent.addHeaders,

@@ -274,6 +274,10 @@ export interface Settings {
   readonly proxyNextUpstreamTimeout: number;
   /** Accepted; Sluice always streams. @default true */
   readonly proxyBuffering: boolean;
+  /** `proxy_pass_request_headers`: the client's own header lines go upstream. @default true */
+  readonly proxyPassRequestHeaders: boolean;
+  /** `proxy_pass_request_body`: the client's body goes upstream. @default true */
+  readonly proxyPassRequestBody: boolean;
   /**
    * `proxy_buffer_size`: the largest upstream response head; a larger one is nginx's 502 "upstream
    * sent too big header" (a proxy_next_upstream invalid_header). @default 4096

@@ -44,3 +44,31 @@ test('proxy_buffer_size: a response head over it is a 502 with nginx\'s line; a 
     assert.equal(next.head?.statusCode, 200, `request ${i + 1}`);
   }
 });
+
+test('proxy_pass_request_headers off sends only the rules\' headers; proxy_pass_request_body off sends no body', async (t) => {
+  const backend = await startRawBackend(async (c) => {
+    await c.readUntil('\r\n\r\n');
+    c.socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(conf(`
+    server {
+      listen 127.0.0.1:0;
+      location /noheaders { proxy_pass_request_headers off; proxy_set_header X-Kept yes; proxy_pass http://${backend.addr}; }
+      location /nobody { proxy_pass_request_body off; proxy_pass http://${backend.addr}; }
+    }`), { t });
+  const r1 = await rawRequest(proxy.port, 'GET /noheaders HTTP/1.1\r\nHost: a\r\nCookie: secret=1\r\nX-Client: 1\r\n\r\n');
+  assert.equal(r1.head?.statusCode, 200);
+  const sent1 = backend.connections[0]!.received.toString('latin1');
+  assert.match(sent1, /^GET \/noheaders HTTP\/1\.[01]\r\n/);
+  assert.match(sent1, /\r\nX-Kept: yes\r\n/);
+  assert.match(sent1, /\r\nHost: /, 'the rules\' defaults (Host, Connection) still go');
+  assert.doesNotMatch(sent1, /Cookie|X-Client/);
+
+  const r2 = await rawRequest(proxy.port, 'POST /nobody HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nX-Client: 1\r\n\r\nbody');
+  assert.equal(r2.head?.statusCode, 200);
+  const sent2 = backend.connections[1]!.received.toString('latin1');
+  assert.match(sent2, /^POST \/nobody HTTP\/1\.[01]\r\n/);
+  assert.match(sent2, /\r\nX-Client: 1\r\n/);
+  assert.doesNotMatch(sent2, /Content-Length|Transfer-Encoding|body$/i);
+});

@@ -154,6 +154,20 @@ export const proxyDirectives: readonly DirectiveSpec[] = [
     },
   },
   sizeSetting('proxy_buffer_size', 'proxyBufferSize'),
+  {
+    name: 'proxy_pass_request_headers', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    handle(d, scope, cx) {
+      const v = parseFlag(d, cx);
+      if (v !== null) settingsOf(scope).proxyPassRequestHeaders = v;
+    },
+  },
+  {
+    name: 'proxy_pass_request_body', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    handle(d, scope, cx) {
+      const v = parseFlag(d, cx);
+      if (v !== null) settingsOf(scope).proxyPassRequestBody = v;
+    },
+  },
   // Sluice streams response bodies with backpressure and keeps no body buffers: nginx's body
   // buffer sizes are checked and have nothing to size (docs/configuration.md).
   {

@@ -60,7 +60,8 @@ export function buildUpstreamHead(ctx: RequestContext, route: ProxyRoute, vars: 
   }
   if (mode.upgrade !== null) headers.push('Upgrade', mode.upgradeValue ?? mode.upgrade, 'Connection', 'upgrade');
   const listed = connectionTokens(ctx.rawHeaders);
-  const raw = ctx.rawHeaders;
+  // proxy_pass_request_headers off: only what the rules set goes upstream.
+  const raw = route.settings.proxyPassRequestHeaders ? ctx.rawHeaders : [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const lower = name.toLowerCase();
@@ -68,6 +69,8 @@ export function buildUpstreamHead(ctx: RequestContext, route: ProxyRoute, vars: 
     if (lower === 'content-length' || lower === 'expect') continue;
     headers.push(name, raw[i + 1] as string);
   }
+  // proxy_pass_request_body off: no body, and no framing for one.
+  if (!route.settings.proxyPassRequestBody) return { path: upstreamPath(ctx, route), headers };
   const cl = ctx.headers['content-length'];
   if (cl !== undefined) headers.push('Content-Length', cl);
   else if (ctx.headers['transfer-encoding'] !== undefined) headers.push('Transfer-Encoding', 'chunked');

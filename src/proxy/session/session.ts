@@ -199,7 +199,7 @@ export class ProxySession implements SessionForFrontEnds {
     const { front } = this;
     const x = await exchangeWithPeer({
       rt: this.rt, ctx: this.ctx, route: this.route as ProxyRoute, peer, attempt, more,
-      mode: front.mode, body: this.#body,
+      mode: front.mode, body: (this.route as ProxyRoute).settings.proxyPassRequestBody ? this.#body : null,
       clientGone: () => this.#clientGone || this.#tooLarge,
       setCurrent: (ex) => void (this.#current = ex),
       ...(front.bodyStarted === undefined ? {} : { onBodyStart: () => front.bodyStarted?.() }),
