@@ -68,6 +68,8 @@ export interface SettingsDraft {
   lingeringTime?: number;
   lingeringTimeout?: number;
   resetTimedoutConnection?: boolean;
+  charset?: string | null;
+  charsetTypes?: string[];
   defaultType?: string;
   /** `ssl_*` directives written at this level (each inherited on its own). */
   ssl?: Partial<Mutable<SslSettings>>;

@@ -35,8 +35,8 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'underscores_in_headers', 'ignore_invalid_headers', 'chunked_transfer_encoding', 'etag', 'if_modified_since',
   'limit_except', 'satisfy', 'directio', 'aio', 'output_buffers',
   'postpone_output', 'http3', 'listen_backlog',
-  'subrequest_output_buffer_size', 'disable_symlinks', 'max_ranges', 'expires', 'charset', 'source_charset',
-  'override_charset', 'charset_map', 'charset_types',
+  'subrequest_output_buffer_size', 'disable_symlinks', 'max_ranges', 'expires',
+  'charset_map',
   // rewrite / scripting
   'rewrite', 'rewrite_log', 'if', 'set', 'break', 'uninitialized_variable_warn', 'geo', 'split_clients',
   'perl', 'perl_set', 'js_include', 'js_import', 'js_set', 'js_content', 'njs',

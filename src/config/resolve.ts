@@ -98,6 +98,8 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     lingeringTime: d.lingeringTime ?? parent.lingeringTime,
     lingeringTimeout: d.lingeringTimeout ?? parent.lingeringTimeout,
     resetTimedoutConnection: d.resetTimedoutConnection ?? parent.resetTimedoutConnection,
+    charset: d.charset !== undefined ? d.charset : parent.charset,
+    charsetTypes: d.charsetTypes ?? parent.charsetTypes,
     defaultType: d.defaultType ?? parent.defaultType,
     ssl: mergeSsl(parent.ssl, d.ssl),
     http2: d.http2 ?? parent.http2,

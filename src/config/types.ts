@@ -345,6 +345,10 @@ export interface Settings {
   readonly lingeringTimeout: number;
   /** `reset_timedout_connection`: a timed-out connection is reset (RST) instead of closed. @default false */
   readonly resetTimedoutConnection: boolean;
+  /** `charset`: added to the Content-Type of responses of `charsetTypes` that name none; null: `off`. @default null */
+  readonly charset: string | null;
+  /** `charset_types`: MIME types `charset` applies to ('*' for all). */
+  readonly charsetTypes: readonly string[];
   /** `default_type`, used for `return` bodies. @default 'text/plain' */
   readonly defaultType: string;
   /** `ssl_*` settings of a server (http, server; each directive inherited on its own). */

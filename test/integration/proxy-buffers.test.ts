@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { startRawBackend } from '../helpers/backends.js';
 import { conf } from '../helpers/config-text.js';
 import { startTestProxy } from '../helpers/proxy.js';
-import { rawRequest } from '../helpers/raw-client.js';
+import { headerValue, rawRequest } from '../helpers/raw-client.js';
 
 /** An upstream whose response head carries a `bytes`-long cookie. */
 async function bigHeadBackend(t: import('node:test').TestContext, bytes: number) {
@@ -71,4 +71,31 @@ test('proxy_pass_request_headers off sends only the rules\' headers; proxy_pass_
   assert.match(sent2, /^POST \/nobody HTTP\/1\.[01]\r\n/);
   assert.match(sent2, /\r\nX-Client: 1\r\n/);
   assert.doesNotMatch(sent2, /Content-Length|Transfer-Encoding|body$/i);
+});
+
+test('charset names the charset of charset_types responses that name none: proxied, returned and error pages', async (t) => {
+  const backend = await startRawBackend(async (c) => {
+    const head = (await c.readUntil('\r\n\r\n')).toString('latin1');
+    const type = /^GET \S*\/json/.test(head) ? 'application/json' : /^GET \S*\/named/.test(head) ? 'text/html; charset=iso-8859-1' : 'text/html';
+    c.socket.end(`HTTP/1.1 200 OK\r\nContent-Type: ${type}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok`);
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(conf(`
+    charset utf-8;
+    server {
+      listen 127.0.0.1:0;
+      location / { proxy_pass http://${backend.addr}; }
+      location /ret { return 200 "text"; }
+      location /err { return 404; }
+      location /off { charset off; proxy_pass http://${backend.addr}; }
+      location /all { charset_types *; proxy_pass http://${backend.addr}; }
+    }`), { t });
+  const type = async (path: string): Promise<string | undefined> => headerValue((await rawRequest(proxy.port, `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`)).head!, 'content-type');
+  assert.equal(await type('/page'), 'text/html; charset=utf-8');
+  assert.equal(await type('/named'), 'text/html; charset=iso-8859-1', 'a named charset is kept');
+  assert.equal(await type('/json'), 'application/json', 'not a charset_types type');
+  assert.equal(await type('/all/json'), 'application/json; charset=utf-8');
+  assert.equal(await type('/ret'), 'text/plain; charset=utf-8');
+  assert.equal(await type('/err'), 'text/html; charset=utf-8');
+  assert.equal(await type('/off/page'), 'text/html');
 });

@@ -2,6 +2,7 @@
 import { accessDirectives } from './access.js';
 import { adminDirectives } from './admin.js';
 import { balancingDirectives } from './balancing.js';
+import { charsetDirectives } from './charset.js';
 import { clientDirectives } from './client.js';
 import { coreDirectives } from './core.js';
 import { headersDirectives } from './headers.js';
@@ -22,6 +23,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...clientDirectives,
   ...rewriteDirectives,
   ...headersDirectives,
+  ...charsetDirectives,
   ...logDirectives,
   ...mapDirectives,
   ...upstreamDirectives,

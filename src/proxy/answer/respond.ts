@@ -6,7 +6,7 @@ import type { Variables } from '../context/variables.js';
 import { errorPage, reasonPhrase } from './error-page.js';
 import { sendableHeaderValue } from '../headers/header-value.js';
 import { httpDate } from './http-date.js';
-import { appendAddHeaders, rememberSent } from '../headers/response-headers.js';
+import { appendAddHeaders, rememberSent, withCharset } from '../headers/response-headers.js';
 import { stripPort } from '../context/variables.js';
 import { lingeringClose } from '../front/client-timeouts.js';
 
@@ -44,20 +44,20 @@ export function returnResponse(action: ReturnAction, settings: Settings, ctx: Re
   if (REDIRECTS.has(status) && text !== null) {
     headers.push('Location', sendableHeaderValue('Location', absolute(text, ctx)));
     body = errorPage(status);
-    headers.push('Content-Type', 'text/html');
+    headers.push('Content-Type', withCharset(settings, 'text/html'));
   } else if (text !== null) {
     body = text;
-    headers.push('Content-Type', settings.defaultType);
+    headers.push('Content-Type', withCharset(settings, settings.defaultType));
   } else if (status >= 300) {
     body = errorPage(status);
-    headers.push('Content-Type', 'text/html');
+    headers.push('Content-Type', withCharset(settings, 'text/html'));
   }
   appendAddHeaders(settings, status, ctx, vars, headers);
   return { status, headers, body, drop: false };
 }
 
 export function errorResponse(status: number, settings: Settings | null, ctx: RequestContext | null, vars: Variables | null): LocalResponse {
-  const headers = ['Content-Type', 'text/html'];
+  const headers = ['Content-Type', settings === null ? 'text/html' : withCharset(settings, 'text/html')];
   // nginx's internal 494 goes out as a 400 with its own page (ngx_http_error_494_page).
   const sent = status === 494 ? 400 : status;
   if (ctx) ctx.status = sent;

@@ -11,6 +11,18 @@ function hiddenByDefault(lower: string): boolean {
   return lower === 'date' || lower === 'server' || lower === 'x-pad' || lower.startsWith('x-accel-');
 }
 
+/**
+ * `charset`: "; charset=NAME" added to a Content-Type of `charset_types` that names no charset
+ * (ngx_http_charset_header_filter), on proxied responses and on Sluice's own.
+ */
+export function withCharset(settings: Settings, contentType: string): string {
+  const charset = settings.charset;
+  if (charset === null || /;\s*charset=/i.test(contentType)) return contentType;
+  const type = (contentType.split(';')[0] as string).trim().toLowerCase();
+  if (!settings.charsetTypes.includes('*') && !settings.charsetTypes.includes(type)) return contentType;
+  return `${contentType}; charset=${charset}`;
+}
+
 /** Codes add_header applies to without `always` (nginx ngx_http_headers_filter). */
 const ADD_HEADER_CODES = new Set([200, 201, 204, 206, 301, 302, 303, 304, 307, 308]);
 
@@ -70,6 +82,7 @@ export function relayHeaders(ctx: RequestContext, route: ProxyRoute, vars: Varia
     if (switching && lower === 'content-length') continue;
     if (lower === 'location' && route.redirects.length > 0) value = sendableHeaderValue(name, rewriteRedirect(value, route, ctx, vars));
     else if (lower === 'refresh' && route.redirects.length > 0) value = sendableHeaderValue(name, rewriteRefresh(value, route, ctx, vars));
+    else if (lower === 'content-type') value = withCharset(route.settings, value);
     out.push(name, value);
   }
   // sticky cookie: a response from a server the request's cookie did not name sets it (a 101 too).
