@@ -2,6 +2,7 @@
  * Defaults of the control plane, in one table (units: ms for durations). They are nginx's
  * documented defaults unless docs/configuration.md says otherwise.
  */
+import { compressionDefaults } from './directives/gzip.js';
 import { PROXY_SSL_DEFAULTS, SSL_DEFAULTS } from './tls.js';
 import type { ErrorLogTarget, NextUpstreamCondition, Settings } from './types.js';
 
@@ -70,5 +71,6 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[]): Settings 
     proxySsl: PROXY_SSL_DEFAULTS,
     access: [],
     adminHandler: null,
+    compression: compressionDefaults(),
   };
 }

@@ -4,7 +4,8 @@
  * used before they are defined, and DNS runs once for the whole config).
  */
 import type {
-  AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions, LocationModifier,
+  AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, CompressionSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
+  LocationModifier,
   LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ReturnAction, ServerName, SourceLoc,
   StickyCookie, ProxySslSettings, SslSettings,
 } from './types.js';
@@ -80,6 +81,8 @@ export interface SettingsDraft {
   access?: AccessRule[];
   /** The status content handler written at this level, and which directive set it. */
   adminHandler?: { readonly handler: AdminHandler; readonly directive: string; readonly at: SourceLoc };
+  /** `gzip_*` / `brotli_*` directives written at this level. */
+  compression?: Partial<Mutable<CompressionSettings>>;
 }
 
 /** A `health_check` line; `host` comes from the location's proxy_pass once upstreams are linked. */

@@ -40,9 +40,9 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   // rewrite / scripting
   'rewrite', 'rewrite_log', 'if', 'set', 'break', 'uninitialized_variable_warn', 'geo', 'split_clients',
   'perl', 'perl_set', 'js_include', 'js_import', 'js_set', 'js_content', 'njs',
-  // gzip and friends
-  'gzip', 'gzip_buffers', 'gzip_comp_level', 'gzip_disable', 'gzip_http_version', 'gzip_min_length',
-  'gzip_proxied', 'gzip_types', 'gzip_vary', 'gzip_static', 'gunzip', 'brotli', 'sub_filter', 'sub_filter_once',
+  // gzip's less used parts and other body filters
+  'gzip_window', 'gzip_hash', 'gzip_no_buffer', 'postpone_gzipping', 'gunzip', 'gunzip_buffers',
+  'brotli_window', 'brotli_buffers', 'sub_filter', 'sub_filter_once',
   'ssi', 'addition_types',
   // TLS
   'ssl_session_cache', 'ssl_dhparam', 'ssl_stapling', 'ssl_stapling_verify', 'ssl_trusted_certificate',

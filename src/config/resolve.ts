@@ -7,6 +7,7 @@
 import { formatHostPort } from './address.js';
 import type { BuildContext } from './build-context.js';
 import { DEFAULT_LISTEN, MAIN_DEFAULTS, defaultSettings } from './defaults.js';
+import { mergeCompression } from './directives/gzip.js';
 import { combinedLogFormat } from './directives/log.js';
 import { UPSTREAM_DEFAULTS } from './directives/upstream.js';
 import type { HttpDraft, LocationDraft, MainDraft, ProxyPassDraft, ServerDraft, SettingsDraft, UpstreamDraft } from './draft.js';
@@ -108,6 +109,7 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     access: d.access ?? parent.access,
     // A content handler belongs to its level, like proxy_pass.
     adminHandler: d.adminHandler?.handler ?? null,
+    compression: mergeCompression(parent.compression, d.compression),
   };
 }
 

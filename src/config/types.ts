@@ -364,6 +364,8 @@ export interface Settings {
   readonly access: readonly AccessRule[];
   /** The status content handler of this level (`stub_status` etc.): not inherited. @default null */
   readonly adminHandler: AdminHandler | null;
+  /** `gzip_*` and `brotli_*` (http, server, location; each directive inherited on its own). */
+  readonly compression: CompressionSettings;
 }
 
 /**
@@ -555,4 +557,52 @@ export interface UpstreamTls {
   readonly protocols: readonly TlsProtocol[];
   readonly ciphers: string;
   readonly sessionReuse: boolean;
+}
+
+/** `gzip_proxied` flags (ngx_http_core_module's bitmask). */
+export type GzipProxiedFlag = 'off' | 'expired' | 'no-cache' | 'no-store' | 'private' | 'no_last_modified' | 'no_etag' | 'auth' | 'any';
+
+/** `gzip_static` / `brotli_static`: whether to serve FILE.gz / FILE.br next to a static FILE. */
+export type PrecompressedMode = 'off' | 'on' | 'always';
+
+/** The MIME types a compressor applies to: `'*'` for any (even none), else lower-cased types. */
+export type MimeTypes = '*' | ReadonlySet<string>;
+
+/**
+ * Response compression (ngx_http_gzip_module, the gzip parts of ngx_http_core_module,
+ * ngx_http_gzip_static_module, and ngx_brotli's directives), merged for one level.
+ */
+export interface CompressionSettings {
+  /** @default false */
+  readonly gzip: boolean;
+  /** `text/html` is always among them. @default text/html */
+  readonly gzipTypes: MimeTypes;
+  /** Responses whose Content-Length is below this are sent as they are. @default 20 */
+  readonly gzipMinLength: number;
+  /** zlib level 1-9. @default 1 */
+  readonly gzipCompLevel: number;
+  /** Which responses to requests with a Via header may be compressed. @default off */
+  readonly gzipProxied: ReadonlySet<GzipProxiedFlag>;
+  /** Send `Vary: Accept-Encoding` with responses the filters considered. @default false */
+  readonly gzipVary: boolean;
+  /** User-Agent regexes (case-insensitive) that get no gzip. @default [] */
+  readonly gzipDisable: readonly RegExp[];
+  /** `gzip_disable msie6`: MSIE 4-6 (not 6 SV1) get no gzip. @default false */
+  readonly gzipDisableMsie6: boolean;
+  /** The lowest request HTTP version that gets gzip. @default '1.1' */
+  readonly gzipHttpVersion: '1.0' | '1.1';
+  /** `gzip_buffers NUMBER SIZE`: output chunks of SIZE, at most NUMBER x SIZE held per response. @default 32 4k */
+  readonly gzipBuffers: { readonly number: number; readonly size: number };
+  /** @default 'off' */
+  readonly gzipStatic: PrecompressedMode;
+  /** ngx_brotli's `brotli`. @default false */
+  readonly brotli: boolean;
+  /** @default text/html */
+  readonly brotliTypes: MimeTypes;
+  /** Brotli quality 0-11. @default 6 */
+  readonly brotliCompLevel: number;
+  /** @default 20 */
+  readonly brotliMinLength: number;
+  /** @default 'off' */
+  readonly brotliStatic: PrecompressedMode;
 }

@@ -5,6 +5,7 @@ import { balancingDirectives } from './balancing.js';
 import { charsetDirectives } from './charset.js';
 import { clientDirectives } from './client.js';
 import { coreDirectives } from './core.js';
+import { gzipDirectives } from './gzip.js';
 import { headersDirectives } from './headers.js';
 import { healthCheckDirectives } from './health-check.js';
 import { httpCoreDirectives } from './http-core.js';
@@ -24,6 +25,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...rewriteDirectives,
   ...headersDirectives,
   ...charsetDirectives,
+  ...gzipDirectives,
   ...logDirectives,
   ...mapDirectives,
   ...upstreamDirectives,
