@@ -32,6 +32,15 @@ export interface UpstreamAttempt {
   bytesReceived: number;
 }
 
+/** What a response compressor took in and gave out (src/proxy/filters/compression.ts). */
+export interface CompressedBody {
+  readonly encoding: 'gzip' | 'br';
+  bytesIn: number;
+  bytesOut: number;
+  /** The compressed stream was completed (nginx reports a ratio only then). */
+  done: boolean;
+}
+
 /** Shared by every context without captures (most of them): nothing is allocated per request. */
 const NO_CAPTURES: readonly (string | undefined)[] = Object.freeze([]);
 const NO_NAMED_CAPTURES: Readonly<Record<string, string | undefined>> = Object.freeze({});
@@ -87,6 +96,12 @@ export class RequestContext {
   sentHeaders: Record<string, string> | null = null;
   error: string | null = null;
   requestId: string | null = null;
+  /** ngx_http_gzip_ok's answer once asked: gzip_static asks before the gzip filter, which reuses it. */
+  gzipOk: boolean | null = null;
+  /** A compression filter or gzip_static considered the response (nginx's r->gzip_vary): `Vary: Accept-Encoding` under gzip_vary. */
+  gzipVary = false;
+  /** The response compressor's byte counts, for `$gzip_ratio` and `$brotli_ratio`. */
+  compressed: CompressedBody | null = null;
   /** Cached map results (nginx caches non-volatile map values per request); made on first use. */
   mapCache: Map<string, string | undefined> | null = null;
 
