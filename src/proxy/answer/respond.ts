@@ -9,6 +9,7 @@ import { httpDate } from './http-date.js';
 import { appendAddHeaders, rememberSent, withCharset } from '../headers/response-headers.js';
 import { stripPort } from '../context/variables.js';
 import { lingeringClose } from '../front/client-timeouts.js';
+import { encodeLocalBody } from '../filters/compression.js';
 
 /** A response Sluice makes itself (a `return`, an error page). */
 export interface LocalResponse {
@@ -71,10 +72,11 @@ export function sendLocal(res: ServerResponse, r: LocalResponse, ctx: RequestCon
     res.socket?.destroy();
     return;
   }
-  const body = Buffer.from(r.body, 'utf8');
+  let body: Buffer = Buffer.from(r.body, 'utf8');
   const headers = ['Server', 'sluice', ...r.headers, 'Content-Length', String(body.length)];
   if (CLOSE_AFTER.has(r.status)) headers.push('Connection', 'close');
   if (ctx) {
+    body = encodeLocalBody(ctx, r.status, headers, body);
     ctx.status = r.status;
     rememberSent(ctx, headers);
     if (ctx.method !== 'HEAD') ctx.bodyBytesSent = body.length;
@@ -96,8 +98,11 @@ export function sendLocalRaw(socket: Socket, r: LocalResponse, ctx: RequestConte
     socket.destroy();
     return;
   }
-  const body = Buffer.from(r.body, 'utf8');
-  const headers = ['Server', 'sluice', 'Date', httpDate(), ...r.headers, 'Content-Length', String(body.length), 'Connection', 'close'];
+  let body: Buffer = Buffer.from(r.body, 'utf8');
+  const headers = ['Server', 'sluice', 'Date', httpDate(), ...r.headers, 'Content-Length', String(body.length)];
+  // Without Content-Length, a compressed body ends with the connection.
+  if (ctx) body = encodeLocalBody(ctx, r.status, headers, body);
+  headers.push('Connection', 'close');
   const head = rawHead(r.status, reasonPhrase(r.status), headers);
   if (ctx) {
     ctx.status = r.status;

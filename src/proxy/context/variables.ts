@@ -4,6 +4,7 @@ import type { ComplexValue, MapConfig } from '../../config/types.js';
 import type { RequestContext } from './request-context.js';
 import { SLUICE_VERSION } from '../../core/version.js';
 import { originForm } from '../../routing/uri.js';
+import { compressionRatio } from '../filters/compression.js';
 
 /** Reads one variable; `undefined` is nginx's "not found" (logged as "-", sent as ""). */
 export type VariableGetter = (ctx: RequestContext) => string | undefined;
@@ -156,6 +157,9 @@ const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGe
   ['nginx_version', () => SLUICE_VERSION],
   ['sluice_version', () => SLUICE_VERSION],
   ['http_upgrade', (c) => header(c, 'upgrade')],
+  // ngx_http_gzip_filter_module and ngx_brotli: not found unless the body was compressed to its end.
+  ['gzip_ratio', (c) => compressionRatio(c, 'gzip')],
+  ['brotli_ratio', (c) => compressionRatio(c, 'br')],
   ['websocket_duration', (c) => (c.tunnelStartMs ? seconds((c.endMs || performance.now()) - c.tunnelStartMs) : undefined)],
   // ngx_http_ssl_module: not found on plain connections (logged as "-").
   ['ssl_protocol', (c) => c.conn.ssl?.protocol],

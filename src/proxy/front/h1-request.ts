@@ -13,6 +13,7 @@ import type { Peer } from '../../upstream/peer.js';
 import { errorResponse, sendLocal } from '../answer/respond.js';
 import type { LocalResponse } from '../answer/respond.js';
 import { logContext } from '../context/log-context.js';
+import { compressionFilter } from '../filters/compression.js';
 import { RequestContext, requestHasBody } from '../context/request-context.js';
 import type { UpstreamAttempt } from '../context/request-context.js';
 import { rememberSent } from '../headers/response-headers.js';
@@ -166,10 +167,12 @@ export class H1RequestFront implements FrontEnd {
     const res = this.#res;
     const up = x.res;
     const headers = x.headers;
+    const status = up.statusCode ?? 502;
     headers.unshift('Server', 'sluice');
+    const encoder = compressionFilter(ctx, ctx.settings, status, headers);
     rememberSent(ctx, headers);
     try {
-      res.writeHead(up.statusCode ?? 502, up.statusMessage, headers);
+      res.writeHead(status, up.statusMessage, headers);
     } catch (err) {
       // Node refuses what no check above caught: this request only ends (nothing was sent).
       x.release();
@@ -178,8 +181,8 @@ export class H1RequestFront implements FrontEnd {
       res.destroy();
       return;
     }
-    // Node's ServerResponse drops the body of HEAD, 204 and 304 itself.
-    s.relayBody(x, peer, attempt, res, this.#req.socket, false, (chunk) => void (ctx.bodyBytesSent += chunk.length));
+    // Node's ServerResponse drops the body of HEAD, 204 and 304 itself; only HEAD can have an encoder.
+    s.relayBody(x, peer, attempt, res, this.#req.socket, false, (chunk) => void (ctx.bodyBytesSent += chunk.length), ctx.method === 'HEAD' ? null : encoder);
   }
 
   tunnel(): never {

@@ -17,6 +17,7 @@ import type { UpstreamMessage } from '../client/node-client.js';
 import { logContext, upstreamUrl } from '../context/log-context.js';
 import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
 import { hasToken } from '../headers/hop-by-hop.js';
+import { compressionFilter } from '../filters/compression.js';
 import { rememberSent } from '../headers/response-headers.js';
 import { NO_UPGRADE } from '../headers/upstream-request.js';
 import type { ForwardMode } from '../headers/upstream-request.js';
@@ -229,6 +230,8 @@ export class H1UpgradeFront implements FrontEnd {
     const status = up.statusCode ?? 502;
     const headers = x.headers;
     headers.unshift('Server', 'sluice', 'Date', httpDate());
+    // The connection closes after this response, which delimits a compressed body.
+    const encoder = compressionFilter(ctx, ctx.settings, status, headers);
     headers.push('Connection', 'close');
     rememberSent(ctx, headers);
     const headBytes = rawHead(status, up.statusMessage ?? reasonPhrase(status), headers);
@@ -238,7 +241,7 @@ export class H1UpgradeFront implements FrontEnd {
     s.relayBody(x, peer, attempt, socket, socket, noBody, (chunk) => {
       ctx.bodyBytesSent += chunk.length;
       ctx.bytesSent += chunk.length;
-    });
+    }, encoder);
   }
 
   tunnel(s: ProxySession, x: SwitchedExchange, peer: Peer): void {

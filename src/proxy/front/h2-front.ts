@@ -17,6 +17,7 @@ import { errorResponse } from '../answer/respond.js';
 import type { LocalResponse } from '../answer/respond.js';
 import { logContext, upstreamUrl } from '../context/log-context.js';
 import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
+import { compressionFilter } from '../filters/compression.js';
 import { rememberSent } from '../headers/response-headers.js';
 import type { FrontEndAnswer } from '../session/guard.js';
 import { failRequest } from '../session/guard.js';
@@ -117,6 +118,7 @@ export abstract class H2Front {
     const flat = x.headers;
     const status = up.statusCode ?? 502;
     flat.unshift('Server', 'sluice');
+    const encoder = compressionFilter(ctx, ctx.settings, status, flat);
     rememberSent(ctx, flat);
     const noBody = ctx.method === 'HEAD' || status === 204 || status === 304;
     try {
@@ -132,6 +134,6 @@ export abstract class H2Front {
     s.relayBody(x, peer, attempt, stream, stream, noBody, (chunk) => {
       ctx.bodyBytesSent += chunk.length;
       ctx.bytesSent += chunk.length;
-    });
+    }, encoder);
   }
 }

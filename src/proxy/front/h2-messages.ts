@@ -9,6 +9,7 @@ import { constants as h2 } from 'node:http2';
 import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { RequestContext } from '../context/request-context.js';
 import type { LocalResponse } from '../answer/respond.js';
+import { encodeLocalBody } from '../filters/compression.js';
 import { rememberSent } from '../headers/response-headers.js';
 
 /** RFC 9113 8.2.2: connection-specific fields never appear in HTTP/2 (Node refuses them too). */
@@ -109,10 +110,11 @@ export function sendLocalH2(stream: ServerHttp2Stream, r: LocalResponse, ctx: Re
     stream.close(h2.NGHTTP2_CANCEL);
     return;
   }
-  const body = Buffer.from(r.body, 'utf8');
+  let body: Buffer = Buffer.from(r.body, 'utf8');
   const flat = ['Server', 'sluice', ...r.headers, 'Content-Length', String(body.length)];
   const head = ctx?.method === 'HEAD';
   if (ctx) {
+    body = encodeLocalBody(ctx, r.status, flat, body);
     ctx.status = r.status;
     rememberSent(ctx, flat);
     ctx.bodyBytesSent = head ? 0 : body.length;

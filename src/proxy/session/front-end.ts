@@ -19,6 +19,7 @@ import type { ExchangeResponse, SwitchedExchange } from './peer-exchange.js';
 import type { ProxyRoute } from './proxy-route.js';
 import type { ErrorLog } from '../../observability/error-log.js';
 import type { TimedStream, RelayTarget } from './body-relay.js';
+import type { ResponseEncoder } from '../filters/compression.js';
 
 /** What a front end may ask of its session (session.ts implements it). */
 export interface ProxySession {
@@ -30,8 +31,11 @@ export interface ProxySession {
   clientLeft(): void;
   /** client_body_timeout expired: the request is closed, logged as 408. */
   bodyTimedOut(): void;
-  /** Streams the body of a relayed response under send_timeout, after the front end sent its head. */
-  relayBody(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt, out: RelayOut, timed: TimedStream, noBody: boolean, onChunk: (chunk: Buffer) => void): void;
+  /**
+   * Streams the body of a relayed response under send_timeout, after the front end sent its head,
+   * through the encoder the compression filter chose for that head (if any).
+   */
+  relayBody(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt, out: RelayOut, timed: TimedStream, noBody: boolean, onChunk: (chunk: Buffer) => void, encoder?: ResponseEncoder | null): void;
 }
 
 /** Where a response body goes (a ServerResponse, a client socket, an HTTP/2 stream). */

@@ -15,6 +15,7 @@ import type { Exchange } from '../client/upstream-client.js';
 import { logContext, upstreamUrl } from '../context/log-context.js';
 import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
 import type { ErrorLog } from '../../observability/error-log.js';
+import type { ResponseEncoder } from '../filters/compression.js';
 import { runAttempts } from './attempts.js';
 import type { TryOutcome } from './attempts.js';
 import type { FrontEnd, ProxySession as SessionForFrontEnds, RelayOut } from './front-end.js';
@@ -134,17 +135,19 @@ export class ProxySession implements SessionForFrontEnds {
 
   /**
    * Relays an upstream response's body to `out` (after the front end sent the head), with
-   * backpressure under send_timeout (`timed`: the connection or stream whose timer counts). The
-   * server's connection count ends with the response; a body cut short closes the client side.
+   * backpressure under send_timeout (`timed`: the connection or stream whose timer counts),
+   * through `encoder` when the compression filter chose one for the head. The server's
+   * connection count ends with the response; a body cut short closes the client side.
    */
-  relayBody(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt, client: RelayOut, timed: TimedStream, noBody: boolean, onChunk: (chunk: Buffer) => void): void {
+  relayBody(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt, client: RelayOut, timed: TimedStream, noBody: boolean, onChunk: (chunk: Buffer) => void, encoder: ResponseEncoder | null = null): void {
     const up = x.res;
     const { limitRate, limitRateAfter } = (this.route as ProxyRoute).settings;
     const out = limitRate > 0 && !noBody ? new PacedTarget(client, limitRate, limitRateAfter) : client;
+    const filtered = noBody || encoder === null ? null : encoder.attach(up);
     up.once('end', () => {
       attempt.responseTime = performance.now() - this.ctx.startMs;
       x.release();
-      if (!out.destroyed) out.end();
+      if (filtered === null && !out.destroyed) out.end();
     });
     up.once('close', () => {
       x.release();
@@ -155,10 +158,19 @@ export class ProxySession implements SessionForFrontEnds {
       up.resume();
       return;
     }
+    if (filtered !== null) {
+      filtered.once('end', () => {
+        if (!out.destroyed) out.end();
+      });
+      // zlib never fails on input it compresses; should it, the response can only be cut short.
+      filtered.once('error', () => this.front.abort());
+      // A client gone mid-body frees the compressor's memory at once.
+      out.once('close', () => filtered.destroy());
+    }
     const route = this.route as ProxyRoute;
     // A client that stops reading holds the upstream back for at most send_timeout between two
     // writes; then it is the client that timed out, not the upstream (nginx's wording).
-    relayBody(up, out, timed, route.settings.sendTimeout, () => {
+    relayBody(filtered ?? up, out, timed, route.settings.sendTimeout, () => {
       logSendTimeout(this.log, this.ctx, upstreamUrl(route, peer, this.ctx));
       this.front.abort(true);
     }, onChunk);
