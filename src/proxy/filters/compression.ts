@@ -129,7 +129,8 @@ export function compressionFilter(ctx: RequestContext, settings: Settings | null
   }
   if (coding === null && candidate(status, headers, cs.gzip, cs.gzipMinLength, cs.gzipTypes)) {
     ctx.gzipVary = true;
-    if (gzipOk(ctx, cs, headers)) coding = 'gzip';
+    // A request gzip_static (or brotli) already judged keeps that answer (nginx's r->gzip_tested).
+    if (ctx.gzipOk ?? gzipOk(ctx, cs, headers)) coding = 'gzip';
   }
   let encoder: ResponseEncoder | null = null;
   if (coding !== null) {

@@ -156,12 +156,11 @@ function proxiedAllowed(ctx: RequestContext, cs: CompressionSettings, headers: r
 }
 
 /**
- * ngx_http_gzip_ok: may this response be gzipped for this client? Asked once per request and
- * remembered (gzip_static asks before any response headers exist; the filter then reuses the
- * answer, as nginx does).
+ * ngx_http_gzip_ok: may this response be gzipped for this client? The answer is also kept in
+ * `ctx.gzipOk` (nginx's r->gzip_tested / r->gzip_ok): gzip_static asks before any response header
+ * exists, and the gzip filter then reuses that answer rather than asking again, as in nginx.
  */
 export function gzipOk(ctx: RequestContext, cs: CompressionSettings, headers: readonly string[], nowMs = Date.now()): boolean {
-  if (ctx.gzipOk !== null) return ctx.gzipOk;
   ctx.gzipOk = decideGzip(ctx, cs, headers, nowMs);
   return ctx.gzipOk;
 }
