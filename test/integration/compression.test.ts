@@ -16,7 +16,7 @@ import { testCerts } from '../helpers/certs.js';
 import { conf } from '../helpers/config-text.js';
 import { h2Connect, h2Request } from '../helpers/h2-client.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
-import { headerValue, rawRequest, type ResponseHead } from '../helpers/raw-client.js';
+import { headerValue, rawRequest, type RawResponse, type ResponseHead } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
 import { delay, waitFor, withTimeout } from '../helpers/wait.js';
 
@@ -260,7 +260,7 @@ test('local answers are compressed as nginx does: its 404 page, `return 200` tex
   assert.equal(head.body.length, 0);
 });
 
-test('a refused WebSocket upgrade is relayed compressed like any response, ended by the close', async (t) => {
+test('answers to an upgrade request (relayed refusals and local pages) are compressed like any response, ended by the close', async (t) => {
   const body = Buffer.from(`<html>${'upgrade refused '.repeat(40)}</html>`);
   const backend = await startHttpBackend(undefined, {
     onUpgrade: (_req, socket) => {
@@ -268,14 +268,22 @@ test('a refused WebSocket upgrade is relayed compressed like any response, ended
     },
   });
   t.after(() => backend.close());
-  const proxy = await proxyTo(t, backend, 'gzip on;');
-  const res = await rawRequest(proxy.port, 'GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+  const proxy = await startTestProxy(conf(`gzip on;
+    server { listen 127.0.0.1:0; location / { proxy_pass http://${backend.addr}; } location /local { return 404; } }`), { t });
+  const upgrade = (path: string): Promise<RawResponse> => rawRequest(proxy.port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`
     + 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAccept-Encoding: gzip\r\n\r\n', { until: 'close', timeoutMs: WAIT_MS });
-  assert.equal(res.head?.statusCode, 403);
-  assert.equal(headerValue(res.head!, 'content-encoding'), 'gzip');
-  assert.equal(headerValue(res.head!, 'content-length'), undefined);
-  assert.equal(headerValue(res.head!, 'connection'), 'close');
-  assert.deepEqual(gunzipSync(res.body), body);
+  const refused = await upgrade('/ws');
+  assert.equal(refused.head?.statusCode, 403);
+  assert.equal(headerValue(refused.head!, 'content-encoding'), 'gzip');
+  assert.equal(headerValue(refused.head!, 'content-length'), undefined);
+  assert.equal(headerValue(refused.head!, 'connection'), 'close');
+  assert.deepEqual(gunzipSync(refused.body), body);
+  const local = await upgrade('/local');
+  assert.equal(local.head?.statusCode, 404);
+  assert.equal(headerValue(local.head!, 'content-encoding'), 'gzip');
+  assert.equal(headerValue(local.head!, 'content-length'), undefined);
+  assert.equal(headerValue(local.head!, 'connection'), 'close');
+  assert.match(gunzipSync(local.body).toString(), /<title>404 Not Found<\/title>/);
 });
 
 test('HTTP/2: the compressed response has content-encoding and vary, no content-length, and decompresses to the original', async (t) => {
