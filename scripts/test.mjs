@@ -36,7 +36,7 @@ const PASSES = [
     name: 'node-client', what: 'the HTTP suites again, with http.request as the upstream client instead of the lean one', env: { SLUICE_UPSTREAM_CLIENT: 'node' },
     files: [
       'http-proxy', 'upstream-client', 'tls-upstream', 'upstream-release', 'timeouts', 'balancing', 'variables-map', 'logging',
-      'safety', 'ipv6', 'ws-handshake', 'http2', 'http2-websocket', 'proxy-buffers', 'client-limits',
+      'safety', 'ipv6', 'ws-handshake', 'http2', 'http2-websocket', 'proxy-buffers', 'client-limits', 'compression',
     ].map((f) => `test/integration/${f}`),
   },
 ];
