@@ -24,7 +24,7 @@ import type { Config, ConfigProblem } from '../config/types.js';
 import { ErrorLog } from '../observability/error-log.js';
 import { LogFiles } from '../observability/log-files.js';
 import { ReloadHistory } from '../observability/reload-history.js';
-import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/socket-tunnel.js';
+import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/tunnel.js';
 import type { ListenerInfo } from '../server/proxy-server.js';
 import { controlSocketPath, serveControl } from './control-socket.js';
 import { errnoText, writePidFile } from './pid-file.js';

@@ -11,7 +11,7 @@ import type { Config, ServerConfig } from '../config/types.js';
 import { SLUICE_VERSION } from '../core/version.js';
 import { events } from './events.js';
 import type { ConnInfo, RequestContext } from '../proxy/context/request-context.js';
-import type { Tunnel } from '../proxy/tunnel/socket-tunnel.js';
+import type { ProxyTunnel } from '../proxy/tunnel/tunnel.js';
 import { peerAvailability } from '../upstream/peer.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import {
@@ -33,7 +33,7 @@ export interface StatsSource {
 /** What the collector reads from the proxy's connection registry. */
 export interface StatsRegistry {
   readonly sockets: ReadonlySet<Socket>;
-  readonly tunnels: ReadonlySet<Tunnel>;
+  readonly tunnels: ReadonlySet<ProxyTunnel>;
   /** Open client connections, tunnels the native addon holds included. */
   readonly open: number;
   /** Tunnels the native addon holds (their client sockets are not in `sockets`). */

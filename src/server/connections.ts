@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import type { ProxyStats } from '../observability/stats-collector.js';
 import type { ConnInfo } from '../proxy/context/request-context.js';
 import { sslInfoOf } from '../proxy/context/ssl-info.js';
-import type { Tunnel } from '../proxy/tunnel/socket-tunnel.js';
+import type { ProxyTunnel } from '../proxy/tunnel/tunnel.js';
 import type { ListenerRoutes } from '../routing/router.js';
 
 /** The socket a connection was accepted on: its bind key and the port the config asked for. */
@@ -26,7 +26,7 @@ export function addressKey(host: string, port: number): string {
  */
 export class ConnectionRegistry {
   readonly sockets = new Set<Socket>();
-  readonly tunnels = new Set<Tunnel>();
+  readonly tunnels = new Set<ProxyTunnel>();
   readonly rejected = new WeakSet<Socket>();
   /** Tunnels the native addon holds: open connections whose sockets are no longer in `sockets`. */
   nativeTunnels = 0;

@@ -1,5 +1,5 @@
 import type { Config } from '../config/types.js';
-import type { Tunnel } from '../proxy/tunnel/socket-tunnel.js';
+import type { ProxyTunnel } from '../proxy/tunnel/tunnel.js';
 import { formatAddr } from '../upstream/peer.js';
 
 /** "upstream|address" for every server of every upstream (implicit ones included). */
@@ -28,13 +28,13 @@ function serverKey(upstream: string, addr: string): string {
 }
 
 /** The upstream server a tunnel is connected to, as a {@link keptServers} key. */
-export function tunnelServerKey(tunnel: Tunnel): string {
+export function tunnelServerKey(tunnel: ProxyTunnel): string {
   return serverKey(tunnel.ctx.proxyPass?.upstream ?? '', tunnel.ctx.attempts.at(-1)?.addr ?? '');
 }
 
 /** The tunnels whose upstream server is not in `kept` (what a reload to that config drains). */
-export function orphanedTunnels(tunnels: Iterable<Tunnel>, kept: ReadonlySet<string>): Tunnel[] {
-  const out: Tunnel[] = [];
+export function orphanedTunnels(tunnels: Iterable<ProxyTunnel>, kept: ReadonlySet<string>): ProxyTunnel[] {
+  const out: ProxyTunnel[] = [];
   for (const t of tunnels) if (!kept.has(tunnelServerKey(t))) out.push(t);
   return out;
 }

@@ -22,8 +22,8 @@ import { timerDelay } from '../core/timers.js';
 import { events } from '../observability/events.js';
 import { HEADER_CHECK_INTERVAL_MS, headerTimeoutLog, onHttpSocketTimeout, resetConnection } from '../proxy/front/client-timeouts.js';
 import { isClosing, parseErrorRefusal } from '../proxy/front/h1-head-checks.js';
-import type { Tunnel } from '../proxy/tunnel/socket-tunnel.js';
-import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/socket-tunnel.js';
+import type { ProxyTunnel } from '../proxy/tunnel/tunnel.js';
+import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/tunnel.js';
 import { keptServers, orphanedTunnels } from './orphans.js';
 import type { DrainImpact } from './orphans.js';
 
@@ -275,7 +275,7 @@ export class ProxyServer {
   }
 
   /** Tunnels whose upstream server the current config no longer has. */
-  #orphaned(): Tunnel[] {
+  #orphaned(): ProxyTunnel[] {
     return orphanedTunnels(this.registry.tunnels, keptServers(this.runtime.config));
   }
 

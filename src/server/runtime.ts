@@ -11,7 +11,7 @@ import { compileProxyRoute } from '../proxy/session/proxy-route.js';
 import type { ProxyRuntime } from '../proxy/session/proxy-runtime.js';
 import type { ConnInfo, RequestContext } from '../proxy/context/request-context.js';
 import { Variables } from '../proxy/context/variables.js';
-import type { Tunnel, TunnelHost } from '../proxy/tunnel/socket-tunnel.js';
+import type { ProxyTunnel, TunnelHost } from '../proxy/tunnel/tunnel.js';
 import { groupServers } from '../routing/router.js';
 import type { ListenerRoutes } from '../routing/router.js';
 import { ActiveHealthChecks } from '../upstream/health/active-checks.js';
@@ -125,14 +125,14 @@ export class Runtime implements ProxyRuntime {
     return this.#registry;
   }
 
-  tunnelOpened(tunnel: Tunnel): void {
+  tunnelOpened(tunnel: ProxyTunnel): void {
     this.#registry.tunnels.add(tunnel);
     if (events.tunnelOpen.hasSubscribers) {
       events.tunnelOpen.publish({ ctx: tunnel.ctx, upstream: tunnel.ctx.proxyPass?.upstream, server: tunnel.ctx.attempts.at(-1)?.addr });
     }
   }
 
-  tunnelClosed(tunnel: Tunnel): void {
+  tunnelClosed(tunnel: ProxyTunnel): void {
     this.#registry.tunnels.delete(tunnel);
     if (events.tunnelClose.hasSubscribers) {
       events.tunnelClose.publish({ ctx: tunnel.ctx, upstream: tunnel.ctx.proxyPass?.upstream, server: tunnel.ctx.attempts.at(-1)?.addr, reason: tunnel.reason });

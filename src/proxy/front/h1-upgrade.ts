@@ -28,7 +28,7 @@ import type { ProxyRoute } from '../session/proxy-route.js';
 import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import { ProxySession } from '../session/session.js';
 import { nativeTunnels } from '../tunnel/native-tunnels.js';
-import { Tunnel } from '../tunnel/socket-tunnel.js';
+import { openSocketTunnel } from '../tunnel/socket-tunnel.js';
 import { contextFor } from './h1-request.js';
 import { headRefusal, headSizeRefusal } from './h1-head-checks.js';
 
@@ -333,19 +333,18 @@ function openTunnel(
   client.write(head101);
   // Server bytes that came in the packet of the 101 go right after it; client bytes pipelined
   // after the request head go upstream only now that the upgrade is accepted.
-  if (upstreamHead.length > 0) {
-    ctx.bytesSent += upstreamHead.length;
-    client.write(upstreamHead);
-  }
-  if (clientHead.length > 0) {
-    ctx.bytesReceived += clientHead.length;
-    upstream.write(clientHead);
-  }
-  const tunnel = new Tunnel(client, upstream, ctx, route.settings.proxyReadTimeout, (t, reason) => {
-    release();
-    rt.tunnelClosed(t);
-    if (reason === 'idle timeout') rt.errorLog(route.settings).log('info', `upstream timed out (110: Connection timed out) while proxying upgraded connection${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
-    finish(0);
-  }, route.settings.nativeTunnels === 'off' ? null : nativeTunnels(), rt.tunnelHost);
+  const tunnel = openSocketTunnel(client, upstream, ctx, {
+    idleTimeout: route.settings.proxyReadTimeout,
+    onEnd: (t, reason) => {
+      release();
+      rt.tunnelClosed(t);
+      if (reason === 'idle timeout') rt.errorLog(route.settings).log('info', `upstream timed out (110: Connection timed out) while proxying upgraded connection${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
+      finish(0);
+    },
+    clientHead,
+    upstreamHead,
+    native: route.settings.nativeTunnels === 'off' ? null : nativeTunnels(),
+    host: rt.tunnelHost,
+  });
   rt.tunnelOpened(tunnel);
 }

@@ -13,16 +13,12 @@
 import { randomBytes } from 'node:crypto';
 import { constants as h2 } from 'node:http2';
 import type { ServerHttp2Stream } from 'node:http2';
-import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { AdminHandler, Settings } from '../../config/types.js';
 import { ProxyError } from '../../core/errors.js';
-import { timerDelay } from '../../core/timers.js';
 import type { RouteDecision } from '../../routing/router.js';
 import type { Peer } from '../../upstream/peer.js';
 import { acceptKey } from '../../websocket/accept-key.js';
-import { FrameCursor } from '../../websocket/frame-cursor.js';
-import { encodeClose } from '../../websocket/frame-writer.js';
 import { errorResponse } from '../answer/respond.js';
 import type { UpstreamMessage } from '../client/node-client.js';
 import { logContext, upstreamUrl } from '../context/log-context.js';
@@ -34,7 +30,7 @@ import type { SwitchedExchange } from '../session/peer-exchange.js';
 import type { ProxyRoute } from '../session/proxy-route.js';
 import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import { ProxySession } from '../session/session.js';
-import type { Tunnel } from '../tunnel/socket-tunnel.js';
+import { openH2Tunnel } from '../tunnel/h2-tunnel.js';
 import { H2Front } from './h2-front.js';
 import type { H2Request } from './h2-messages.js';
 import { h2ResponseHeaders, headerBytes } from './h2-messages.js';
@@ -43,8 +39,6 @@ const WEBSOCKET: ForwardMode = Object.freeze({ upgrade: 'websocket', upgradeValu
 
 /** Response fields that only mean something in an HTTP/1.1 upgrade (RFC 8441 5). */
 const HTTP1_UPGRADE_ONLY = new Set(['sec-websocket-accept']);
-
-function noop(): void {}
 
 /**
  * The request the upstream gets for an extended CONNECT: GET with the client's path and headers,
@@ -142,7 +136,7 @@ export class H2ConnectFront extends H2Front implements FrontEnd {
   }
 
   tunnel(s: ProxySession, x: SwitchedExchange, peer: Peer): void {
-    openH2Tunnel(this.rt, this.ctx, s.route as ProxyRoute, peer, this.stream, x, this.#finish);
+    openTunnel(this.rt, this.ctx, s.route as ProxyRoute, peer, this.stream, x, this.#finish);
   }
 
   left(): void {
@@ -150,7 +144,7 @@ export class H2ConnectFront extends H2Front implements FrontEnd {
   }
 }
 
-function openH2Tunnel(
+function openTunnel(
   rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, peer: Peer, stream: ServerHttp2Stream,
   switched: SwitchedExchange, finish: () => void,
 ): void {
@@ -178,192 +172,18 @@ function openH2Tunnel(
   }
   ctx.bytesSent += headerBytes(flat);
   ctx.tunnelStartMs = performance.now();
-  const tunnel = new H2Tunnel(stream, upstream, ctx, route.settings.proxyReadTimeout, (t, reason) => {
-    release();
-    rt.tunnelClosed(t as unknown as Tunnel);
-    if (reason === 'idle timeout') {
-      rt.errorLog(route.settings).log('info', `upstream timed out (110: Connection timed out) while proxying upgraded connection${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
-    }
-    finish();
+  const tunnel = openH2Tunnel(stream, upstream, ctx, {
+    idleTimeout: route.settings.proxyReadTimeout,
+    onEnd: (t, reason) => {
+      release();
+      rt.tunnelClosed(t);
+      if (reason === 'idle timeout') {
+        rt.errorLog(route.settings).log('info', `upstream timed out (110: Connection timed out) while proxying upgraded connection${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
+      }
+      finish();
+    },
+    // Server bytes that came with the 101 go first.
+    upstreamHead,
   });
-  rt.tunnelOpened(tunnel as unknown as Tunnel);
-  // Server bytes that came with the 101 go first.
-  if (upstreamHead.length > 0) tunnel.toClient(upstreamHead);
-}
-
-/**
- * RFC 9113 8.5: an error on the stream is passed on as a TCP reset. Node can reset a plain TCP
- * socket whose write side is still open (libuv refuses a reset after a shutdown, and the socket
- * would never close); a TLS one (an https upstream) or a half-closed one is destroyed instead.
- */
-function resetSocket(socket: Socket): void {
-  try {
-    if ('encrypted' in socket || socket.writableEnded) socket.destroy();
-    else socket.resetAndDestroy();
-  } catch {
-    socket.destroy();
-  }
-}
-
-/** What an H2Tunnel reports when both sides are done. */
-export type H2TunnelEnd = (tunnel: H2Tunnel, reason: string) => void;
-
-/**
- * An RFC 8441 tunnel: the client's stream on one side, the upstream's socket on the other. It has
- * the shape of the HTTP/1.1 Tunnel that the registry, reloads and shutdown use (`ctx`, `reason`,
- * `goAway`, `destroy`).
- */
-export class H2Tunnel {
-  readonly stream: ServerHttp2Stream;
-  readonly upstream: Socket;
-  readonly ctx: RequestContext;
-  reason = '';
-  /** Frame boundaries each way, so that going away ends each direction with a close frame between two frames. */
-  readonly up = new FrameCursor();
-  readonly down = new FrameCursor();
-  #goingAway = false;
-  #closeSentUp = false;
-  #closeSentDown = false;
-  #awayTimer: NodeJS.Timeout | null = null;
-  #streamClosed = false;
-  #upstreamClosed = false;
-  readonly #onEnd: H2TunnelEnd;
-
-  constructor(stream: ServerHttp2Stream, upstream: Socket, ctx: RequestContext, idleTimeout: number, onEnd: H2TunnelEnd) {
-    this.stream = stream;
-    this.upstream = upstream;
-    this.ctx = ctx;
-    this.#onEnd = onEnd;
-    upstream.allowHalfOpen = true;
-    upstream.setNoDelay(true);
-    upstream.on('error', noop);
-    stream.on('data', (chunk: Buffer) => this.#fromClient(chunk));
-    upstream.on('data', (chunk: Buffer) => this.toClient(chunk));
-    upstream.on('drain', () => stream.resume());
-    stream.on('drain', () => upstream.resume());
-    // END_STREAM <-> FIN (RFC 8441 4): each direction ends on its own.
-    // Going away, a direction that ends is done: its end stands for its close frame.
-    stream.on('end', () => {
-      if (!this.reason) this.reason = 'client closed';
-      if (!upstream.destroyed) upstream.end();
-      if (this.#goingAway) this.#sendClose(true);
-    });
-    upstream.on('end', () => {
-      if (!this.reason) this.reason = 'upstream closed';
-      if (!stream.destroyed && !stream.closed) stream.end();
-      if (this.#goingAway) this.#sendClose(false);
-    });
-    upstream.on('error', (err: NodeJS.ErrnoException) => {
-      if (!this.reason) this.reason = `upstream error: ${err.code ?? err.message}`;
-    });
-    upstream.on('close', (hadError: boolean) => {
-      this.#upstreamClosed = true;
-      // A reset or error upstream resets the stream (RFC 9113 8.5: CONNECT_ERROR).
-      if (!stream.destroyed && !stream.closed) {
-        if (hadError || !upstream.readableEnded) stream.close(h2.NGHTTP2_CONNECT_ERROR);
-        else stream.end();
-      }
-      this.#maybeDone();
-    });
-    stream.on('close', () => {
-      this.#streamClosed = true;
-      if (stream.rstCode !== h2.NGHTTP2_NO_ERROR) {
-        // A reset says more than the END_STREAM some clients send just before it.
-        if (!this.reason || this.reason === 'client closed') this.reason = `client reset (${stream.rstCode})`;
-        resetSocket(upstream);
-      } else if (this.#goingAway && this.#closeSentUp && this.#closeSentDown && upstream.writableEnded) {
-        // Going away, both directions done: the upstream is read (its bytes dropped) until its FIN,
-        // rather than reset while it may still be finishing what it sends; the timer bounds it.
-        upstream.resume();
-      } else if (!upstream.destroyed) {
-        // Both directions ended cleanly on the stream: finish writing, then close.
-        if (upstream.writableEnded) upstream.destroySoon();
-        else upstream.end(() => upstream.destroy());
-      }
-      this.#maybeDone();
-    });
-    if (idleTimeout > 0) {
-      // Stream reads and writes both reset its timer: this measures idleness both ways.
-      stream.setTimeout(timerDelay(idleTimeout), () => this.destroy('idle timeout'));
-    }
-    upstream.resume();
-  }
-
-  /** @internal upstream bytes to the client (flow control: pause the upstream while the stream is full). */
-  toClient(chunk: Buffer): void {
-    this.ctx.bytesSent += chunk.length;
-    if (this.#goingAway) {
-      this.#relayUntilBoundary(chunk, false);
-      return;
-    }
-    this.down.advance(chunk);
-    if (!this.stream.write(chunk)) this.upstream.pause();
-  }
-
-  #fromClient(chunk: Buffer): void {
-    this.ctx.bytesReceived += chunk.length;
-    if (this.#goingAway) {
-      this.#relayUntilBoundary(chunk, true);
-      return;
-    }
-    this.up.advance(chunk);
-    // Not reading the stream holds back WINDOW_UPDATE: the client's sending stops at its window.
-    if (!this.upstream.write(chunk)) this.stream.pause();
-  }
-
-  /** Both sides at once (shutdown): the stream is reset, the upstream socket destroyed. */
-  destroy(reason: string): void {
-    if (!this.reason) this.reason = reason;
-    if (!this.stream.destroyed && !this.stream.closed) this.stream.close(h2.NGHTTP2_CANCEL);
-    this.upstream.destroy();
-  }
-
-  /** Ends politely (drain after a reload, shutdown): a close frame 1001 each way at frame boundaries, as Tunnel does. */
-  goAway(reason: string): void {
-    if (this.#goingAway) return;
-    // A half-close does not end a tunnel, going away does: its reason replaces the end's.
-    if (!this.reason || this.reason === 'client closed' || this.reason === 'upstream closed') this.reason = reason;
-    this.#goingAway = true;
-    this.#awayTimer = setTimeout(() => this.destroy(reason), 2000);
-    this.#awayTimer.unref();
-    // A direction already ended (half-close) is done wherever its frame cursor stopped.
-    if (this.up.atBoundary || this.upstream.writableEnded) this.#sendClose(true);
-    if (this.down.atBoundary || this.stream.writableEnded) this.#sendClose(false);
-  }
-
-  #relayUntilBoundary(chunk: Buffer, toUpstream: boolean): void {
-    if (toUpstream ? this.#closeSentUp : this.#closeSentDown) return;
-    const cursor = toUpstream ? this.up : this.down;
-    const cut = cursor.advanceToBoundary(chunk);
-    const write = (b: Buffer): void => void (toUpstream ? this.upstream.write(b) : this.stream.write(b));
-    if (cut === -1) {
-      write(chunk);
-      return;
-    }
-    if (cut > 0) write(chunk.subarray(0, cut));
-    this.#sendClose(toUpstream);
-  }
-
-  /** A direction whose receiver was ended already (half-close) gets nothing more: a write after end would reset both sides. */
-  #sendClose(toUpstream: boolean): void {
-    if (toUpstream) {
-      if (this.#closeSentUp) return;
-      this.#closeSentUp = true;
-      if (!this.upstream.destroyed && !this.upstream.writableEnded) this.upstream.write(encodeClose(1001, 'going away', true));
-    } else {
-      if (this.#closeSentDown) return;
-      this.#closeSentDown = true;
-      if (!this.stream.destroyed && !this.stream.closed && !this.stream.writableEnded) this.stream.write(encodeClose(1001, 'going away'));
-    }
-    if (this.#closeSentUp && this.#closeSentDown) {
-      if (!this.stream.destroyed && !this.stream.closed) this.stream.end();
-      this.upstream.end();
-    }
-  }
-
-  #maybeDone(): void {
-    if (!this.#streamClosed || !this.#upstreamClosed) return;
-    if (this.#awayTimer) clearTimeout(this.#awayTimer);
-    this.#onEnd(this, this.reason || 'closed');
-  }
+  rt.tunnelOpened(tunnel);
 }

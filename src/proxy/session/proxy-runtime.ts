@@ -5,7 +5,7 @@ import type { ProxyStats } from '../../observability/stats-collector.js';
 import type { ListenerRoutes } from '../../routing/router.js';
 import type { ConnInfo, RequestContext } from '../context/request-context.js';
 import type { ProxyRoute } from './proxy-route.js';
-import type { Tunnel, TunnelHost } from '../tunnel/socket-tunnel.js';
+import type { ProxyTunnel, TunnelHost } from '../tunnel/tunnel.js';
 import type { Variables } from '../context/variables.js';
 
 /** What the request handlers need from the runtime that owns them (one config generation). */
@@ -21,6 +21,6 @@ export interface ProxyRuntime {
   routesFor(socket: Socket): ListenerRoutes;
   /** Counts the tunnels the native addon holds (the connection registry). */
   readonly tunnelHost: TunnelHost;
-  tunnelOpened(tunnel: Tunnel): void;
-  tunnelClosed(tunnel: Tunnel): void;
+  tunnelOpened(tunnel: ProxyTunnel): void;
+  tunnelClosed(tunnel: ProxyTunnel): void;
 }

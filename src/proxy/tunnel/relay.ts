@@ -1,0 +1,190 @@
+import { FrameCursor } from '../../websocket/frame-cursor.js';
+import { encodeClose } from '../../websocket/frame-writer.js';
+import type { Leg, LegEvents } from './legs.js';
+import type { Tunnel, TunnelEngine } from './tunnel.js';
+
+/** What a relay asks for when the native addon might take the tunnel over (socket-tunnel.ts). */
+export type HandOver = () => 'moved' | 'not yet' | 'never';
+
+/**
+ * The TypeScript engine of a tunnel: a transparent byte pipe between two legs (a socket pair, or
+ * an HTTP/2 stream and a socket). Bytes are counted and relayed as they come, each direction
+ * paused while the other leg's buffer is full (backpressure) and resumed on its drain. An end
+ * (FIN, END_STREAM) is passed on while the other direction keeps flowing (half-close); a failure
+ * of one leg aborts the other; once one leg is closed, the other gets what is pending and then
+ * closes. The tunnel closes when nothing has moved either way for `idleTimeout` ms.
+ *
+ * A WebSocket tunnel also follows frame boundaries each way (headers only), so that going away it
+ * can end each direction with a close 1001 frame of its own between two frames.
+ */
+export class Relay implements TunnelEngine, LegEvents {
+  readonly isNative = false;
+  readonly #tunnel: Tunnel;
+  readonly #client: Leg;
+  readonly #upstream: Leg;
+  readonly #idleTimeout: number;
+  #goingAway = false;
+  /** Still relaying though the native addon could take the tunnel: ask again once Node's buffers are empty. */
+  #wantsNative = false;
+  #handOver: HandOver | null = null;
+
+  constructor(tunnel: Tunnel, client: Leg, upstream: Leg, idleTimeout: number) {
+    this.#tunnel = tunnel;
+    this.#client = client;
+    this.#upstream = upstream;
+    this.#idleTimeout = idleTimeout;
+    client.other = upstream;
+    upstream.other = client;
+    for (const leg of [client, upstream]) {
+      leg.events = this;
+      if (tunnel.ctx.websocket) leg.cursor = new FrameCursor();
+    }
+  }
+
+  /**
+   * Bytes that crossed with the handshake, before the relay runs (client bytes pipelined after the
+   * request head, server bytes in the packet of the 101): counted, followed for frame boundaries
+   * and written like any others.
+   */
+  sendAhead(fromClient: Buffer, fromUpstream: Buffer): void {
+    if (fromClient.length > 0) this.#ahead(this.#client, fromClient);
+    if (fromUpstream.length > 0) this.#ahead(this.#upstream, fromUpstream);
+  }
+
+  #ahead(from: Leg, chunk: Buffer): void {
+    this.#count(from, chunk.length);
+    from.cursor?.advance(chunk);
+    from.other.write(chunk);
+  }
+
+  /** The frame cursor state of the bytes read from `leg`'s side, for the addon (null: no WebSocket). */
+  cursorState(side: Leg['side']): number[] | null {
+    return (side === 'client' ? this.#client : this.#upstream).cursor?.state() ?? null;
+  }
+
+  /** Starts relaying. `handOver`, when given, is asked again whenever Node's buffers may be empty. */
+  start(handOver: HandOver | null = null): void {
+    const client = this.#client;
+    const upstream = this.#upstream;
+    this.#handOver = handOver;
+    client.attach();
+    upstream.attach();
+    // Reads and writes both reset a leg's timer, and every tunnelled byte is read from one leg and
+    // written to the other, so the client leg's timer measures idleness both ways.
+    client.setIdleTimeout(this.#idleTimeout);
+    if (client.gone) this.legClosed(client);
+    if (upstream.gone) this.legClosed(upstream);
+    this.#wantsNative = handOver !== null;
+    client.resume();
+    upstream.resume();
+  }
+
+  /** The addon took the tunnel: the legs let go of their connections. */
+  detach(): void {
+    this.#wantsNative = false;
+    this.#client.detach();
+    this.#upstream.detach();
+  }
+
+  destroy(): void {
+    this.#client.destroy();
+    this.#upstream.destroy();
+  }
+
+  goAway(): void {
+    this.#goingAway = true;
+    this.#wantsNative = false;
+    // A direction already ended (half-close) is done wherever its frame cursor stopped.
+    for (const from of [this.#client, this.#upstream]) {
+      if (from.cursor === null || from.cursor.atBoundary || from.other.writableEnded) this.#sendClose(from);
+    }
+  }
+
+  #count(from: Leg, n: number): void {
+    if (from === this.#client) this.#tunnel.ctx.bytesReceived += n;
+    else this.#tunnel.ctx.bytesSent += n;
+  }
+
+  #retryNative(): void {
+    const result = (this.#handOver as HandOver)();
+    if (result !== 'not yet') this.#wantsNative = false;
+  }
+
+  legData(from: Leg, chunk: Buffer): void {
+    this.#count(from, chunk.length);
+    if (this.#goingAway) {
+      this.#relayUntilBoundary(from, chunk);
+      return;
+    }
+    from.cursor?.advance(chunk);
+    if (!from.other.write(chunk)) from.pause();
+    else if (this.#wantsNative) this.#retryNative();
+  }
+
+  legDrained(leg: Leg): void {
+    leg.other.resume();
+    if (this.#wantsNative) this.#retryNative();
+  }
+
+  legEnded(from: Leg): void {
+    const tunnel = this.#tunnel;
+    if (!tunnel.reason) tunnel.reason = `${from.side} closed`;
+    from.other.end();
+    // Going away, this direction is done: its end stands for its close frame.
+    if (this.#goingAway) this.#sendClose(from);
+  }
+
+  legFailed(leg: Leg, reason: string | null, replacesEnd: boolean): void {
+    const tunnel = this.#tunnel;
+    if (reason !== null && (!tunnel.reason || (replacesEnd && tunnel.reason === `${leg.side} closed`))) tunnel.reason = reason;
+    // Nothing more can be delivered either way.
+    leg.other.abort();
+  }
+
+  legClosed(leg: Leg): void {
+    if (leg.closed) return;
+    leg.closed = true;
+    const other = leg.other;
+    if (!other.gone) {
+      // Going away, once both directions are done and the other side has had its end, it is read
+      // (its bytes dropped) until it ends too, as in the addon, rather than reset while it may
+      // still be finishing what it sends; the going-away timer bounds the wait.
+      if (this.#goingAway && leg.awayDone && other.awayDone && other.writableEnded) other.resume();
+      else other.finish(this.#idleTimeout);
+    }
+    if (this.#client.closed && this.#upstream.closed) this.#tunnel.ended();
+  }
+
+  legIdle(): void {
+    this.#tunnel.destroy('idle timeout');
+  }
+
+  /** Going away: relays a chunk up to the frame boundary, then the close frame. */
+  #relayUntilBoundary(from: Leg, chunk: Buffer): void {
+    if (from.awayDone) return;
+    const cut = (from.cursor as FrameCursor).advanceToBoundary(chunk);
+    if (cut === -1) {
+      from.other.write(chunk);
+      return;
+    }
+    if (cut > 0) from.other.write(chunk.subarray(0, cut));
+    this.#sendClose(from);
+  }
+
+  /**
+   * Ends the direction read from `from` while going away: with a close frame (unmasked to the
+   * client, masked to the upstream: RFC 6455 5.1), unless its receiver was ended already (the
+   * source's end passed on, or the source gone), where a write would be a write after end, an
+   * error that destroys both sides. Once both directions are done, both legs get their end.
+   */
+  #sendClose(from: Leg): void {
+    if (from.awayDone) return;
+    from.awayDone = true;
+    const to = from.other;
+    if (!to.writableEnded && !to.gone) to.write(encodeClose(1001, 'going away', to.side === 'upstream'));
+    if (this.#client.awayDone && this.#upstream.awayDone) {
+      this.#client.end();
+      this.#upstream.end();
+    }
+  }
+}

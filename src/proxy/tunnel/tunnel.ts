@@ -1,0 +1,123 @@
+import type { RequestContext } from '../context/request-context.js';
+
+/**
+ * An open tunnel, as the rest of the proxy sees it (the connection registry, reload drains,
+ * shutdown, statistics): whatever moves its bytes — the TypeScript relay over a socket pair or
+ * over an HTTP/2 stream and a socket, or the native addon — it has a request context whose byte
+ * figures are live, ends politely or at once, and says why it ended.
+ */
+export interface ProxyTunnel {
+  /** The request that opened it; `bytesSent`/`bytesReceived` count the tunnelled bytes as they move. */
+  readonly ctx: RequestContext;
+  /**
+   * Why it ended, or is ending ('client closed', 'upstream error: ECONNRESET', 'idle timeout',
+   * 'shutdown', ...); '' while nothing has happened yet.
+   */
+  readonly reason: string;
+  /** True while the native addon holds its sockets. */
+  readonly isNative: boolean;
+  /**
+   * Ends it politely (drain after a reload, shutdown): a WebSocket tunnel relays each direction up
+   * to the end of the frame in flight, then sends a close frame 1001 (RFC 6455 7.4.1, "going
+   * away") and ends it; whatever is not done within GOING_AWAY_GRACE_MS is destroyed. Any other
+   * upgraded connection is destroyed at once. Idempotent.
+   */
+  goAway(reason: string): void;
+  /** Closes both sides now. Idempotent. */
+  destroy(reason: string): void;
+}
+
+/** What a tunnel reports, once, when both of its sides are gone. */
+export type TunnelEnd = (tunnel: ProxyTunnel, reason: string) => void;
+
+/** How long a tunnel going away waits for the peers to finish the close handshake. */
+export const GOING_AWAY_GRACE_MS = 2000;
+
+/** What both tunnel factories take (openSocketTunnel, openH2Tunnel). */
+export interface TunnelOptions {
+  /** proxy_read_timeout: ms with no byte either way before both sides close; 0 never. */
+  idleTimeout: number;
+  /** Called once when both sides are gone. */
+  onEnd: TunnelEnd;
+  /**
+   * Client bytes that came after the request head and were held back until the upgrade was
+   * accepted; they go upstream first. @default none
+   */
+  clientHead?: Buffer;
+  /** Server bytes that came in the packet of the 101; they go to the client first. @default none */
+  upstreamHead?: Buffer;
+}
+
+/** Where a tunnel may move to the native addon, and who counts it once its sockets are gone. */
+export interface TunnelHost {
+  /** Tunnels the addon holds: their client sockets have left the registry's socket set. */
+  nativeTunnels: number;
+}
+
+/** What moves a tunnel's bytes: the TypeScript relay (relay.ts) or the native addon (socket-tunnel.ts). */
+export interface TunnelEngine {
+  readonly isNative: boolean;
+  /** Each direction up to its next frame boundary, then close 1001 and its end (WebSocket only). */
+  goAway(): void;
+  /** Both sides now. */
+  destroy(): void;
+}
+
+/**
+ * The one tunnel class: the reason, going away with its grace timer, and the end report, whatever
+ * the engine. A socket-pair tunnel may change engines once, from the relay to the addon.
+ */
+export class Tunnel implements ProxyTunnel {
+  readonly ctx: RequestContext;
+  reason = '';
+  #goingAway = false;
+  #engine: TunnelEngine | null = null;
+  #awayTimer: NodeJS.Timeout | null = null;
+  readonly #onEnd: TunnelEnd;
+
+  constructor(ctx: RequestContext, onEnd: TunnelEnd) {
+    this.ctx = ctx;
+    this.#onEnd = onEnd;
+  }
+
+  get isNative(): boolean {
+    return this.#engine?.isNative === true;
+  }
+
+  /** Set once goAway() was called. */
+  get goingAway(): boolean {
+    return this.#goingAway;
+  }
+
+  /** @internal Puts an engine in charge (the relay, or the addon taking over from it). */
+  run(engine: TunnelEngine): void {
+    this.#engine = engine;
+  }
+
+  goAway(reason: string): void {
+    if (this.#goingAway) return;
+    // A half-close does not end a tunnel, going away does: its reason replaces the FIN's.
+    if (!this.reason || this.reason === 'client closed' || this.reason === 'upstream closed') this.reason = reason;
+    if (!this.ctx.websocket) {
+      this.destroy(reason);
+      return;
+    }
+    this.#goingAway = true;
+    this.#awayTimer = setTimeout(() => this.destroy(reason), GOING_AWAY_GRACE_MS);
+    this.#awayTimer.unref();
+    this.#engine?.goAway();
+  }
+
+  destroy(reason: string): void {
+    if (!this.reason) this.reason = reason;
+    this.#engine?.destroy();
+  }
+
+  /** @internal The engine is done: both sides are closed. `reason` counts only if none was set. */
+  ended(reason = ''): void {
+    if (!this.reason) this.reason = reason;
+    this.#engine = null;
+    if (this.#awayTimer) clearTimeout(this.#awayTimer);
+    this.#onEnd(this, this.reason || 'closed');
+  }
+}
