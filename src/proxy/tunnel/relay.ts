@@ -1,6 +1,6 @@
 import { FrameCursor } from '../../websocket/frame-cursor.js';
-import { encodeClose } from '../../websocket/frame-writer.js';
 import type { Leg, LegEvents } from './legs.js';
+import { goingAwayFrame } from './tunnel.js';
 import type { Tunnel, TunnelEngine } from './tunnel.js';
 
 /** What a relay asks for when the native addon might take the tunnel over (socket-tunnel.ts). */
@@ -172,8 +172,7 @@ export class Relay implements TunnelEngine, LegEvents {
   }
 
   /**
-   * Ends the direction read from `from` while going away: with a close frame (unmasked to the
-   * client, masked to the upstream: RFC 6455 5.1), unless its receiver was ended already (the
+   * Ends the direction read from `from` while going away: with its close frame, unless its receiver was ended already (the
    * source's end passed on, or the source gone), where a write would be a write after end, an
    * error that destroys both sides. Once both directions are done, both legs get their end.
    */
@@ -181,7 +180,7 @@ export class Relay implements TunnelEngine, LegEvents {
     if (from.awayDone) return;
     from.awayDone = true;
     const to = from.other;
-    if (!to.writableEnded && !to.gone) to.write(encodeClose(1001, 'going away', to.side === 'upstream'));
+    if (!to.writableEnded && !to.gone) to.write(goingAwayFrame(to.side === 'upstream'));
     if (this.#client.awayDone && this.#upstream.awayDone) {
       this.#client.end();
       this.#upstream.end();

@@ -1,11 +1,10 @@
 import type { Socket } from 'node:net';
-import { encodeClose } from '../../websocket/frame-writer.js';
 import type { RequestContext } from '../context/request-context.js';
 import { SocketLeg } from './legs.js';
 import type { NativeOwner, NativeTunnels } from './native-tunnels.js';
 import { Relay } from './relay.js';
 import type { HandOver } from './relay.js';
-import { Tunnel } from './tunnel.js';
+import { Tunnel, goingAwayFrame } from './tunnel.js';
 import type { ProxyTunnel, TunnelEngine, TunnelHost, TunnelOptions } from './tunnel.js';
 
 /** What {@link openSocketTunnel} takes besides the common options. */
@@ -128,7 +127,7 @@ class NativeEngine implements TunnelEngine, NativeOwner {
   }
 
   goAway(): void {
-    this.#native.goAway(this.slot, encodeClose(1001, 'going away', true), encodeClose(1001, 'going away'));
+    this.#native.goAway(this.slot, goingAwayFrame(true), goingAwayFrame(false));
   }
 
   destroy(): void {

@@ -1,3 +1,5 @@
+import { CloseCode } from '../../websocket/close-codes.js';
+import { encodeClose } from '../../websocket/frame-writer.js';
 import type { RequestContext } from '../context/request-context.js';
 
 /**
@@ -32,6 +34,15 @@ export type TunnelEnd = (tunnel: ProxyTunnel, reason: string) => void;
 
 /** How long a tunnel going away waits for the peers to finish the close handshake. */
 export const GOING_AWAY_GRACE_MS = 2000;
+
+/**
+ * The close frame a tunnel going away sends each way (RFC 6455 7.4.1, 1001 "going away"): masked
+ * to the upstream, as a client's frames are, and unmasked to the client (RFC 6455 5.1). Whichever
+ * engine moves the bytes, the relay or the addon, sends these.
+ */
+export function goingAwayFrame(toUpstream: boolean): Buffer {
+  return encodeClose(CloseCode.GOING_AWAY, 'going away', toUpstream);
+}
 
 /** What both tunnel factories take (openSocketTunnel, openH2Tunnel). */
 export interface TunnelOptions {
