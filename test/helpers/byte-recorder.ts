@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 /**
  * Everything a socket receives, kept in arrival order, with a read cursor. Reads hand out views of
@@ -91,14 +91,15 @@ export class ByteRecorder {
   }
 }
 
-const recorders = new WeakMap<Socket, ByteRecorder>();
+const recorders = new WeakMap<Duplex, ByteRecorder>();
 
 /**
- * The recorder of `socket`, attached on first call (idempotent). Attaching adds `'data'`, `'end'`,
+ * The recorder of `socket` (a net or TLS socket, or any duplex stream such as an HTTP/2 stream),
+ * attached on first call (idempotent). Attaching adds `'data'`, `'end'`,
  * `'close'` and `'error'` listeners, so the socket flows and its errors never crash the test
  * process; they are recorded instead. Bytes that arrived before the first call are not seen.
  */
-export function recorderFor(socket: Socket): ByteRecorder {
+export function recorderFor(socket: Duplex): ByteRecorder {
   let recorder = recorders.get(socket);
   if (recorder !== undefined) return recorder;
   recorder = new ByteRecorder();
@@ -110,18 +111,18 @@ export function recorderFor(socket: Socket): ByteRecorder {
   return recorder;
 }
 
-function socketOnData(this: Socket, chunk: Buffer): void {
+function socketOnData(this: Duplex, chunk: Buffer): void {
   recorders.get(this)?.append(chunk);
 }
 
-function socketOnEnd(this: Socket): void {
+function socketOnEnd(this: Duplex): void {
   recorders.get(this)?.markEnded();
 }
 
-function socketOnClose(this: Socket): void {
+function socketOnClose(this: Duplex): void {
   recorders.get(this)?.markClosed();
 }
 
-function socketOnError(this: Socket, error: Error): void {
+function socketOnError(this: Duplex, error: Error): void {
   recorders.get(this)?.markError(error);
 }

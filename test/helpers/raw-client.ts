@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { acceptKey } from '../../src/websocket/accept-key.js';
 import { FrameParser, type Frame } from '../../src/websocket/frame-parser.js';
 import { encodeFrame, type MaskOption } from '../../src/websocket/frame-writer.js';
@@ -66,7 +67,7 @@ function preview(bytes: Buffer): string {
  * read (a view). Rejects if the connection ends or closes first, or after `timeoutMs`, with the
  * bytes seen in the message. Most tests want {@link readUntil}.
  */
-export async function waitForBytes(socket: Socket, until: Until, timeoutMs: number = DEFAULT_WAIT_MS): Promise<Buffer> {
+export async function waitForBytes(socket: Duplex, until: Until, timeoutMs: number = DEFAULT_WAIT_MS): Promise<Buffer> {
   const recorder = recorderFor(socket);
   const test = matcher(until);
   const deadline = Date.now() + timeoutMs;
@@ -92,7 +93,7 @@ export async function waitForBytes(socket: Socket, until: Until, timeoutMs: numb
  *
  * @example const head = parseResponseHead(await readUntil(socket, '\r\n\r\n', 2000));
  */
-export async function readUntil(socket: Socket, until: Until, timeoutMs: number = DEFAULT_WAIT_MS): Promise<Buffer> {
+export async function readUntil(socket: Duplex, until: Until, timeoutMs: number = DEFAULT_WAIT_MS): Promise<Buffer> {
   await waitForBytes(socket, until, timeoutMs);
   return recorderFor(socket).consume();
 }
@@ -101,7 +102,7 @@ export async function readUntil(socket: Socket, until: Until, timeoutMs: number 
  * Waits until the peer ends or closes the connection and returns every unread byte (even after a
  * reset: check `recorderFor(socket).error` if that matters). Rejects after `timeoutMs`.
  */
-export async function readToEnd(socket: Socket, timeoutMs: number = DEFAULT_WAIT_MS): Promise<Buffer> {
+export async function readToEnd(socket: Duplex, timeoutMs: number = DEFAULT_WAIT_MS): Promise<Buffer> {
   const recorder = recorderFor(socket);
   const deadline = Date.now() + timeoutMs;
   while (!recorder.ended && !recorder.closed) {
@@ -118,7 +119,7 @@ export async function readToEnd(socket: Socket, timeoutMs: number = DEFAULT_WAIT
  * Waits until the socket has fully closed (both directions, or reset, or destroyed).
  * Rejects after `timeoutMs`.
  */
-export async function waitForClose(socket: Socket, timeoutMs: number = DEFAULT_WAIT_MS): Promise<void> {
+export async function waitForClose(socket: Duplex, timeoutMs: number = DEFAULT_WAIT_MS): Promise<void> {
   const recorder = recorderFor(socket);
   const deadline = Date.now() + timeoutMs;
   while (!recorder.closed && !socket.destroyed) {
@@ -405,7 +406,7 @@ export function frameLength(buf: Buffer): number | null {
  * and decodes it, unmasking if needed. Rejects on time-out, on close first, or if the bytes are not
  * a valid frame.
  */
-export async function readFrame(socket: Socket, timeoutMs: number = DEFAULT_WAIT_MS): Promise<Frame> {
+export async function readFrame(socket: Duplex, timeoutMs: number = DEFAULT_WAIT_MS): Promise<Frame> {
   const pending = await waitForBytes(socket, (b) => frameLength(b) !== null, timeoutMs)
     .catch((error: unknown) => { throw new Error(`no complete frame: ${(error as Error).message}`); });
   const bytes = recorderFor(socket).consume(frameLength(pending)!);

@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { startHttpBackend } from '../helpers/backends.js';
@@ -18,7 +17,7 @@ import { tempDir } from '../helpers/temp.js';
 import { delay, once, waitFor } from '../helpers/wait.js';
 import { Opcode } from '../../src/websocket/opcodes.js';
 import {
-  WAIT_MS, assertRelayedThenGoingAway, openRawTunnel, proxyConfig, startScriptedUpstream, streamFrames, switching101, tunnelEvents,
+  WAIT_MS, assertRelayedThenGoingAway, finFirstThenReadSlowly, openRawTunnel, proxyConfig, startScriptedUpstream, streamFrames, switching101, tunnelEvents,
   values, waitForTunnelOf, type RawTunnel,
 } from './ws-support.js';
 
@@ -357,36 +356,6 @@ test('25: the tunnel-open event names the upstream server; the close event gives
   assert.equal(events.closed[0]?.ctx, opened.ctx);
   assert.equal(events.closed[0]?.reason, 'client closed');
 });
-
-/**
- * The half-close race: `reader` ends its side of the tunnel first and then reads slowly; `writer`,
- * once that FIN has crossed, sends `frames` back to back and ends too, so its FIN reaches the proxy
- * while bytes sent before it still wait there for the slow reader. Every byte `reader` got before
- * its EOF.
- */
-async function finFirstThenReadSlowly(reader: Socket, writer: Socket, frames: readonly Buffer[]): Promise<Buffer> {
-  reader.pause();
-  reader.end();
-  assert.equal((await readToEnd(writer, WAIT_MS)).length, 0, 'the first FIN crosses on its own');
-  let handedOver = false;
-  for (const f of frames) writer.write(f);
-  writer.end(() => { handedOver = true; });
-  // About 1 ms of reading every 15 ms, until a while after the writer's last byte and FIN are in
-  // its kernel; then at full speed.
-  const recorder = recorderFor(reader);
-  const deadline = Date.now() + WAIT_MS;
-  for (let after = 0; after < 20 && !recorder.ended && !recorder.closed && Date.now() < deadline;) {
-    reader.resume();
-    await delay(1);
-    reader.pause();
-    await delay(15);
-    if (handedOver) after++;
-  }
-  reader.resume();
-  const got = await readToEnd(reader, WAIT_MS);
-  assert.equal(recorder.error, null, 'a clean EOF, not a reset');
-  return got;
-}
 
 for (const first of ['upstream', 'client'] as const) {
   test(`22: half-close both ways: the ${first} ends first and reads slowly, the other side sends 16 MiB in 4 KiB frames and ends; every byte arrives, in order, before the FIN`, async (t) => {

@@ -4,14 +4,15 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { RequestContext } from '../../src/proxy/context/request-context.js';
 import { FrameParser, type Frame } from '../../src/websocket/frame-parser.js';
 import { Opcode } from '../../src/websocket/opcodes.js';
 import { startRawBackend, type RawBackend, type RawConnection } from '../helpers/backends.js';
 import { recorderFor } from '../helpers/byte-recorder.js';
-import { SAMPLE_ACCEPT, parseResponseHead, waitForBytes, wsHandshakeRequest, type ResponseHead } from '../helpers/raw-client.js';
+import { SAMPLE_ACCEPT, parseResponseHead, readToEnd, waitForBytes, wsHandshakeRequest, type ResponseHead } from '../helpers/raw-client.js';
 import type { AfterHook } from '../helpers/temp.js';
-import { waitFor, withTimeout } from '../helpers/wait.js';
+import { delay, waitFor, withTimeout } from '../helpers/wait.js';
 
 /** Generous bound for waits in these tests: the machine is shared and slow at times. */
 export const WAIT_MS = 10_000;
@@ -271,4 +272,34 @@ export function assertRelayedThenGoingAway(got: Buffer, sent: readonly Buffer[],
   assert.equal(close.masked, toUpstream, 'masked toward the upstream only');
   const relayed = got.subarray(0, got.length - (2 + close.payload.length + (close.masked ? 4 : 0)));
   assert.ok(relayed.equals(Buffer.concat(sent).subarray(0, relayed.length)), 'every relayed byte, in order, up to a frame boundary');
+}
+
+/**
+ * The half-close race: `reader` ends its side of the tunnel first and then reads slowly; `writer`,
+ * once that FIN has crossed, sends `frames` back to back and ends too, so its FIN reaches the proxy
+ * while bytes sent before it still wait there for the slow reader. Every byte `reader` got before
+ * its EOF. Sockets or HTTP/2 streams (whose pausing holds back WINDOW_UPDATE) alike.
+ */
+export async function finFirstThenReadSlowly(reader: Duplex, writer: Duplex, frames: readonly Buffer[]): Promise<Buffer> {
+  reader.pause();
+  reader.end();
+  assert.equal((await readToEnd(writer, WAIT_MS)).length, 0, 'the first FIN crosses on its own');
+  let handedOver = false;
+  for (const f of frames) writer.write(f);
+  writer.end(() => { handedOver = true; });
+  // About 1 ms of reading every 15 ms, until a while after the writer's last byte and FIN are in
+  // its kernel; then at full speed.
+  const recorder = recorderFor(reader);
+  const deadline = Date.now() + WAIT_MS;
+  for (let after = 0; after < 20 && !recorder.ended && !recorder.closed && Date.now() < deadline;) {
+    reader.resume();
+    await delay(1);
+    reader.pause();
+    await delay(15);
+    if (handedOver) after++;
+  }
+  reader.resume();
+  const got = await readToEnd(reader, WAIT_MS);
+  assert.equal(recorder.error, null, 'a clean EOF, not a reset');
+  return got;
 }
