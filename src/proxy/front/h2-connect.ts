@@ -4,11 +4,9 @@
  * the upstream gets the ordinary HTTP/1.1 upgrade it expects, with the same forwarded headers as an
  * HTTP/1.1 WebSocket request and a fresh Sec-WebSocket-Key (RFC 8441 5: HTTP/2 has none), whose
  * Sec-WebSocket-Accept is checked. A 101 becomes a 200 on the client's stream (without the
- * HTTP/1.1-only Upgrade, Connection and Sec-WebSocket-Accept), and the stream's DATA and the
- * upstream's bytes are then relayed as they are, with flow control both ways: a stream that cannot
- * take more pauses the upstream socket; an upstream that cannot take more stops reading the stream
- * (so no WINDOW_UPDATE goes to the client). END_STREAM and FIN map to each other (half-close),
- * RST_STREAM and a TCP reset or error map to each other (RFC 8441 4, RFC 9113 8.5 CONNECT_ERROR).
+ * HTTP/1.1-only Upgrade, Connection and Sec-WebSocket-Accept), and the stream and the upstream's
+ * socket become a tunnel (tunnel/h2-tunnel.ts: flow control both ways, END_STREAM <-> FIN,
+ * RST_STREAM <-> reset).
  */
 import { randomBytes } from 'node:crypto';
 import { constants as h2 } from 'node:http2';

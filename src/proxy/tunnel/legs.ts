@@ -290,11 +290,11 @@ function socketOnError(this: Socket, err: NodeJS.ErrnoException): void {
 }
 
 function socketOnClose(this: Socket, hadError: boolean): void {
-  const leg = legOf(this);
+  const leg = legOf(this) as SocketLeg;
   // The relay found it closed already when it started.
   if (leg.closed) return;
   const events = leg.events as LegEvents;
-  if (!hadError && !this.readableEnded && (leg as SocketLeg).facesStream) events.legFailed(leg, null, false);
+  if (!hadError && !this.readableEnded && leg.facesStream) events.legFailed(leg, null, false);
   events.legClosed(leg);
 }
 
