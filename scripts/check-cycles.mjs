@@ -3,12 +3,13 @@
 // cycle is a design cycle too). Part of `npm test`; plain JavaScript, so it needs no build.
 //
 //   node scripts/check-cycles.mjs          every cycle, as FILE -> FILE -> ... chains; exit 1 if any
+//   node scripts/check-cycles.mjs DIR      the same for the modules under DIR instead of src/
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const src = join(root, 'src');
+const src = resolve(process.argv[2] ?? join(root, 'src'));
 
 function sources(dir, out = []) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -82,9 +83,12 @@ for (const start of files) {
   }
 }
 
-const name = (f) => relative(root, f).split(sep).join('/');
+const name = (f) => {
+  const rel = relative(root, f);
+  return (rel.startsWith('..') ? f : rel).split(sep).join('/');
+};
 if (components.length === 0) {
-  process.stdout.write(`sluice cycles: no import cycle among ${files.length} modules in src/\n`);
+  process.stdout.write(`sluice cycles: no import cycle among ${files.length} modules in ${name(src)}/\n`);
   process.exit(0);
 }
 for (const comp of components) {
