@@ -4,17 +4,17 @@
  * `certs/` (gitignored) unless a directory is given. Tests call `generateCertificates` into a
  * temporary directory at run time, so nothing depends on checked-in keys that expire.
  *
- * Uses the `openssl` command line (Node's crypto makes keys but cannot sign certificates).
- * Keys are ECDSA P-256, unencrypted PKCS#8 PEM unless a pass phrase is asked for.
+ * Node's crypto makes the keys and the signatures; the certificates themselves (RFC 5280) are
+ * encoded here in DER, so that neither `npm run certs` nor the TLS tests need the `openssl`
+ * command line (a machine with only Node and npm runs them). Keys are ECDSA P-256, unencrypted
+ * PKCS#8 PEM unless a pass phrase is asked for (then also PKCS#8, AES-256-CBC), certificates are
+ * signed with ECDSA-SHA256 and carry what `openssl req/x509` wrote for the same request.
  */
-import { execFile } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { isIP } from 'node:net';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-
-const run = promisify(execFile);
 
 /** One certificate to issue. */
 export interface CertRequest {
@@ -47,70 +47,155 @@ export interface GenerateOptions {
   /** Certificate authorities to make (NAME.crt / NAME.key), the first is the default issuer. @default ['ca'] */
   readonly cas?: readonly { readonly name: string; readonly commonName: string }[];
   readonly certs: readonly CertRequest[];
-  /** The openssl binary. @default 'openssl' */
-  readonly openssl?: string;
 }
 
-async function openssl(bin: string, args: readonly string[], cwd: string): Promise<void> {
-  try {
-    await run(bin, args, { cwd, timeout: 30_000 });
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') throw new Error(`"${bin}" was not found; install OpenSSL (Debian: apt-get install -y openssl)`);
-    throw new Error(`openssl ${args.join(' ')} failed: ${e.stderr?.trim() || e.message}`);
+// DER (X.690): tag, length, contents.
+function tlv(tag: number, ...contents: Buffer[]): Buffer {
+  const body = Buffer.concat(contents);
+  const n = body.length;
+  const length = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : n < 0x10000 ? [0x82, n >> 8, n & 0xff] : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
+  return Buffer.concat([Buffer.from([tag, ...length]), body]);
+}
+const seq = (...parts: Buffer[]): Buffer => tlv(0x30, ...parts);
+const octets = (b: Buffer): Buffer => tlv(0x04, b);
+const bits = (b: Buffer, unused = 0): Buffer => tlv(0x03, Buffer.from([unused]), b);
+const TRUE = tlv(0x01, Buffer.from([0xff]));
+
+function integer(b: Buffer): Buffer {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0 && (b[i + 1]! & 0x80) === 0) i++;
+  const v = b.subarray(i);
+  return tlv(0x02, (v[0]! & 0x80) !== 0 ? Buffer.concat([Buffer.from([0]), v]) : v);
+}
+
+function oid(dotted: string): Buffer {
+  const [a, b, ...rest] = dotted.split('.').map(Number);
+  const out = [a! * 40 + b!];
+  for (const n of rest) {
+    const base128 = [n & 0x7f];
+    for (let v = n >>> 7; v > 0; v >>>= 7) base128.unshift((v & 0x7f) | 0x80);
+    out.push(...base128);
   }
+  return tlv(0x06, Buffer.from(out));
 }
 
-const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+/** RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime after. */
+function time(d: Date): Buffer {
+  const iso = d.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(`${iso.slice(2)}Z`)) : tlv(0x18, Buffer.from(`${iso}Z`));
+}
+
+/** A Name with one CN (UTF8String), as `openssl -subj /CN=...` writes it. */
+const nameOf = (cn: string): Buffer => seq(tlv(0x31, seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from(cn, 'utf8')))));
+
+function extension(id: string, critical: boolean, value: Buffer): Buffer {
+  return critical ? seq(oid(id), TRUE, octets(value)) : seq(oid(id), octets(value));
+}
+
+/** subjectKeyIdentifier "hash" (RFC 5280 4.2.1.2, method 1): SHA-1 of the public key's bits. */
+function keyId(publicKey: KeyObject): Buffer {
+  const { x, y } = publicKey.export({ format: 'jwk' });
+  const point = Buffer.concat([Buffer.from([4]), Buffer.from(x!, 'base64url'), Buffer.from(y!, 'base64url')]);
+  return createHash('sha1').update(point).digest();
+}
+
+const ECDSA_SHA256 = seq(oid('1.2.840.10045.4.3.2'));
+
+interface Issuer {
+  readonly name: Buffer;
+  readonly key: KeyObject;
+  readonly keyId: Buffer;
+}
+
+/** A certificate (RFC 5280 4.1), signed by `issuer` (itself when self-signed), as PEM. */
+function certificate(o: { subject: Buffer; publicKey: KeyObject; issuer: Issuer; days: number; extensions: Buffer[] }): string {
+  const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+  const notAfter = new Date(notBefore.getTime() + o.days * 86_400_000);
+  const serial = randomBytes(8);
+  serial[0]! &= 0x7f;
+  const tbs = seq(
+    tlv(0xa0, integer(Buffer.from([2]))),
+    integer(serial),
+    ECDSA_SHA256,
+    o.issuer.name,
+    seq(time(notBefore), time(notAfter)),
+    o.subject,
+    o.publicKey.export({ type: 'spki', format: 'der' }),
+    tlv(0xa3, seq(...o.extensions)),
+  );
+  const der = seq(tbs, ECDSA_SHA256, bits(sign('sha256', tbs, o.issuer.key)));
+  return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`;
+}
+
+const p256 = (): { publicKey: KeyObject; privateKey: KeyObject } => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+const pkcs8 = (key: KeyObject): string => key.export({ type: 'pkcs8', format: 'pem' }) as string;
 
 /** Makes the CAs, then each certificate signed by its issuer. Files are written to `dir`. */
 export async function generateCertificates(dir: string, options: GenerateOptions): Promise<GeneratedFiles> {
-  const bin = options.openssl ?? 'openssl';
   const out = resolve(dir);
   mkdirSync(out, { recursive: true });
+  const write = (file: string, text: string): string => {
+    writeFileSync(join(out, file), text, { mode: file.endsWith('.key') ? 0o600 : 0o644 });
+    return join(out, file);
+  };
+  const issuers = new Map<string, Issuer>();
   const cas = new Map<string, { cert: string; key: string }>();
   for (const ca of options.cas ?? [{ name: 'ca', commonName: 'Sluice Local CA' }]) {
-    await openssl(bin, [
-      'req', '-x509', '-new', ...EC_KEY, '-keyout', `${ca.name}.key`, '-out', `${ca.name}.crt`, '-days', '3650',
-      '-subj', `/CN=${ca.commonName}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-      '-addext', 'subjectKeyIdentifier=hash',
-    ], out);
-    cas.set(ca.name, { cert: join(out, `${ca.name}.crt`), key: join(out, `${ca.name}.key`) });
+    const { publicKey, privateKey } = p256();
+    const self: Issuer = { name: nameOf(ca.commonName), key: privateKey, keyId: keyId(publicKey) };
+    const pem = certificate({
+      subject: self.name, publicKey, issuer: self, days: 3650,
+      extensions: [
+        extension('2.5.29.19', true, seq(TRUE)), // basicConstraints: CA
+        extension('2.5.29.15', true, bits(Buffer.from([0x06]), 1)), // keyUsage: keyCertSign, cRLSign
+        extension('2.5.29.14', false, octets(self.keyId)),
+      ],
+    });
+    issuers.set(ca.name, self);
+    cas.set(ca.name, { cert: write(`${ca.name}.crt`, pem), key: write(`${ca.name}.key`, pkcs8(privateKey)) });
   }
   const firstCa = cas.keys().next().value as string;
   const certs = new Map<string, { cert: string; key: string; encryptedKey?: string }>();
-  // Independent certificates are issued in parallel; each has its own files.
-  await Promise.all(options.certs.map(async (c) => {
-    const issuer = cas.get(c.issuer ?? firstCa);
+  for (const c of options.certs) {
+    const issuer = issuers.get(c.issuer ?? firstCa);
     if (issuer === undefined) throw new Error(`certificate "${c.name}": no CA named "${c.issuer ?? ''}"`);
-    const alt = [...(c.dnsNames ?? []).map((d) => `DNS:${d}`), ...(c.ips ?? []).map((i) => `IP:${i}`)];
-    const ext = [
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature,keyEncipherment',
-      `extendedKeyUsage=${c.usage === 'client' ? 'clientAuth' : 'serverAuth'}`,
-      'subjectKeyIdentifier=hash',
-      'authorityKeyIdentifier=keyid,issuer',
-      ...(alt.length > 0 ? [`subjectAltName=${alt.join(',')}`] : []),
+    const { publicKey, privateKey } = p256();
+    const alt = [
+      ...(c.dnsNames ?? []).map((d) => tlv(0x82, Buffer.from(d, 'ascii'))),
+      ...(c.ips ?? []).map((ip) => tlv(0x87, ipBytes(ip))),
     ];
-    writeFileSync(join(out, `${c.name}.ext`), `${ext.join('\n')}\n`);
-    const cn = c.commonName ?? c.dnsNames?.[0] ?? c.name;
-    await openssl(bin, ['req', '-new', ...EC_KEY, '-keyout', `${c.name}.key`, '-out', `${c.name}.csr`, '-subj', `/CN=${cn}`], out);
-    await openssl(bin, [
-      'x509', '-req', '-in', `${c.name}.csr`, '-CA', issuer.cert, '-CAkey', issuer.key,
-      '-set_serial', `0x${randomBytes(8).toString('hex')}`, '-days', String(c.days ?? 365),
-      '-out', `${c.name}.crt`, '-extfile', `${c.name}.ext`,
-    ], out);
-    rmSync(join(out, `${c.name}.csr`), { force: true });
-    rmSync(join(out, `${c.name}.ext`), { force: true });
-    const files: { cert: string; key: string; encryptedKey?: string } = { cert: join(out, `${c.name}.crt`), key: join(out, `${c.name}.key`) };
+    const pem = certificate({
+      subject: nameOf(c.commonName ?? c.dnsNames?.[0] ?? c.name), publicKey, issuer, days: c.days ?? 365,
+      extensions: [
+        extension('2.5.29.19', true, seq()), // basicConstraints: not a CA
+        extension('2.5.29.15', true, bits(Buffer.from([0xa0]), 5)), // keyUsage: digitalSignature, keyEncipherment
+        extension('2.5.29.37', false, seq(oid(c.usage === 'client' ? '1.3.6.1.5.5.7.3.2' : '1.3.6.1.5.5.7.3.1'))),
+        extension('2.5.29.14', false, octets(keyId(publicKey))),
+        extension('2.5.29.35', false, seq(tlv(0x80, issuer.keyId))),
+        ...(alt.length > 0 ? [extension('2.5.29.17', false, seq(...alt))] : []),
+      ],
+    });
+    const files: { cert: string; key: string; encryptedKey?: string } = { cert: write(`${c.name}.crt`, pem), key: write(`${c.name}.key`, pkcs8(privateKey)) };
     if (c.passphrase !== undefined) {
-      await openssl(bin, ['pkey', '-in', `${c.name}.key`, '-aes256', '-passout', `pass:${c.passphrase}`, '-out', `${c.name}.enc.key`], out);
-      files.encryptedKey = join(out, `${c.name}.enc.key`);
+      files.encryptedKey = write(`${c.name}.enc.key`, privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: c.passphrase }) as string);
     }
     certs.set(c.name, files);
-  }));
+  }
   return { dir: out, cas, certs };
+}
+
+/** An iPAddress SAN (RFC 5280 4.2.1.6): 4 or 16 octets. */
+function ipBytes(ip: string): Buffer {
+  if (isIP(ip) === 4) return Buffer.from(ip.split('.').map(Number));
+  if (isIP(ip) !== 6 || ip.includes('.')) throw new Error(`"${ip}" is not an IPv4 or plain IPv6 address`);
+  const [head, tail = ''] = ip.split('::');
+  const groups = (part: string): number[] => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
+  const h = groups(head!);
+  const t = groups(tail);
+  const all = ip.includes('::') ? [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t] : h;
+  const out = Buffer.alloc(16);
+  all.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  return out;
 }
 
 /** The set `npm run certs` writes: a CA, a server certificate for localhost and a client certificate. */

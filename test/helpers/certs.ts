@@ -43,7 +43,7 @@ function load(certFile: string, keyFile: string, encryptedKeyFile?: string): Tes
 }
 
 /**
- * A CA and certificates made with `openssl` at run time (see scripts/certs.ts), shared by the
+ * A CA and certificates made at run time by scripts/certs.ts (no openssl needed), shared by the
  * tests of one process and removed when it exits. Never checked in, so nothing expires.
  */
 export function testCerts(): Promise<TestCerts> {

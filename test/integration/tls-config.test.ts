@@ -2,18 +2,16 @@
 // reported with file:line and a hint (missing or unreadable files, files that are not PEM, a key that
 // does not match its certificate or does not open, an ssl listen without a certificate), as nginx does.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { formatProblem, loadConfig } from '../../src/config/load.js';
 import type { ConfigProblem } from '../../src/config/types.js';
 import { testCerts } from '../helpers/certs.js';
+import { ROOT, runCli, runNode } from '../helpers/cli-process.js';
 import { conf } from '../helpers/config-text.js';
 import { tempDir } from '../helpers/temp.js';
-import { once } from '../helpers/wait.js';
-
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** `events {}` and an http block whose lines start at line 3. */
 const httpLines = (...lines: string[]): string => conf(lines.join('\n'));
@@ -199,11 +197,7 @@ test('sluice -t prints a certificate problem in nginx\'s format and exits 1', as
     `    ssl_certificate_key ${certs.b.keyFile};`,
     '  }',
   ));
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'cli', 'main.js'), '-t', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => void (stderr += d));
-  child.stdout.resume();
-  const [code] = await once(child, 'close', 20_000);
+  const { code, stderr } = await runCli(['-t', '-c', file]);
   const lines = stderr.split('\n');
   assert.equal(lines[0], `sluice: [emerg] SSL_CTX_use_PrivateKey("${certs.b.keyFile}") failed (key values mismatch) in ${file}:5`);
   assert.match(lines[1] ?? '', /^ {2}hint: the key does not belong to the certificate/);
@@ -211,26 +205,22 @@ test('sluice -t prints a certificate problem in nginx\'s format and exits 1', as
   assert.equal(code, 1);
 });
 
-test('`npm run certs` writes a CA and certificates that chain to it; examples/tls/wss-h2.conf passes with them', async (t) => {
+test('`npm run certs` writes a CA and certificates that chain to it, with no program but node (no openssl); examples/tls/wss-h2.conf passes with them', async (t) => {
   const dir = tempDir(t);
   const out = join(dir.path, 'certs');
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'scripts', 'certs.js'), out], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => void (stdout += d));
-  child.stderr.resume();
-  const [code] = await once(child, 'close', 30_000);
-  assert.equal(code, 0, stdout);
-  assert.match(stdout, new RegExp(`wrote a local CA and certificates to ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
-  const { X509Certificate } = await import('node:crypto');
-  const { readFileSync } = await import('node:fs');
+  const res = await runNode(join(ROOT, 'dist', 'scripts', 'certs.js'), [out], ROOT, { PATH: dir.join('no-programs') });
+  assert.equal(res.code, 0, res.stdout + res.stderr);
+  assert.match(res.stdout, new RegExp(`wrote a local CA and certificates to ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
   const ca = new X509Certificate(readFileSync(join(out, 'ca.crt')));
   const leaf = new X509Certificate(readFileSync(join(out, 'localhost.crt')));
   assert.equal(ca.ca, true);
   assert.equal(leaf.verify(ca.publicKey), true);
   assert.equal(leaf.checkHost('localhost'), 'localhost');
   assert.equal(leaf.checkIP('127.0.0.1'), '127.0.0.1');
+  assert.equal(leaf.checkIP('::1'), '::1');
   const client = new X509Certificate(readFileSync(join(out, 'client.crt')));
   assert.equal(client.verify(ca.publicKey), true);
+  assert.equal(client.checkHost('localhost'), undefined);
 
   // The example's paths are ../../certs from its directory: a prefix two levels under `dir` finds them.
   const example = join(ROOT, 'examples', 'tls', 'wss-h2.conf');

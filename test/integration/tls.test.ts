@@ -1,7 +1,7 @@
 // TLS to clients (BEHAVIOURS.md 35, docs/configuration.md "TLS"): wss through a TLS listener to a
 // plain backend, SNI among several certificates, mutual TLS, the $ssl_* and $scheme variables,
 // nginx's 400 for plain HTTP on a TLS port, ssl_protocols, and a reload that changes certificates.
-// Certificates are made with openssl at run time (test/helpers/certs.ts).
+// Certificates are made at run time (test/helpers/certs.ts).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
