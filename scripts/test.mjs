@@ -8,8 +8,12 @@
 // run fails. Naming the files works the same on every Node from 20 on, and only *.test.js files
 // count. Plain JavaScript, so that it needs no build of its own.
 //
-//   node scripts/test.mjs                     every pass
-//   node scripts/test.mjs --pass ts-tunnel    only that pass (repeatable)
+// The end-to-end tests (test/e2e/: they drive nginx, wrk, Chromium and other programs beyond Node
+// and npm, which they fail without) are a pass of their own that runs only when named:
+// `npm run test:e2e`. Every other pass runs on a machine with only Node and npm.
+//
+//   node scripts/test.mjs                     every pass but e2e
+//   node scripts/test.mjs --pass ts-tunnel    only that pass (repeatable; --pass e2e for the end-to-end tests)
 //   node scripts/test.mjs workers ws-data     only test files whose path contains one of these words
 //   node scripts/test.mjs --list              the files of each pass and how many, without running
 //
@@ -20,10 +24,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** Where the end-to-end tests live (under dist/ once built). */
+const E2E_DIR = 'test/e2e/';
+
 /**
- * The passes, in order. `files`: '*' for every test file, or paths under dist/ without
- * ".test.js" (a name that matches no file is an error, so a renamed suite cannot drop out of a
- * pass unnoticed). `env`: what the pass sets on top of the caller's environment.
+ * The passes, in order. `files`: '*' for every test file outside test/e2e/, 'e2e' for every one
+ * in it, or paths under dist/ without ".test.js" (a name that matches no file is an error, so a
+ * renamed suite cannot drop out of a pass unnoticed). `env`: what the pass sets on top of the
+ * caller's environment. `named`: runs only when chosen with --pass.
  * Another pass is one more line here.
  */
 const PASSES = [
@@ -38,6 +46,10 @@ const PASSES = [
       'http-proxy', 'upstream-client', 'tls-upstream', 'upstream-release', 'timeouts', 'balancing', 'variables-map', 'logging',
       'safety', 'ipv6', 'ws-handshake', 'http2', 'http2-websocket', 'proxy-buffers', 'client-limits', 'compression',
     ].map((f) => `test/integration/${f}`),
+  },
+  {
+    name: 'e2e', what: 'the end-to-end tests, which drive programs beyond Node and npm (nginx, wrk, Chromium) and fail without them', env: {},
+    files: 'e2e', named: true,
   },
 ];
 
@@ -93,8 +105,8 @@ if (found.length === 0) usage('no *.test.js files under dist/: run `npm run buil
 if (stale.length > 0) say(`not run, their sources are gone (left in dist/ by an earlier build): ${stale.join(', ')}`);
 
 function filesOf(pass) {
-  let files = found;
-  if (pass.files !== '*') {
+  let files = found.filter((f) => f.startsWith(E2E_DIR) === (pass.files === 'e2e'));
+  if (pass.files !== '*' && pass.files !== 'e2e') {
     files = pass.files.map((name) => {
       const file = `${name}.test.js`;
       if (!found.includes(file)) usage(`pass "${pass.name}" names ${name}, and dist/${file} does not exist`);
@@ -105,8 +117,11 @@ function filesOf(pass) {
 }
 
 const envText = (env) => Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ') || 'no extra environment';
-const passes = PASSES.filter((p) => chosen.length === 0 || chosen.includes(p.name)).map((p) => ({ ...p, list: filesOf(p) })).filter((p) => p.list.length > 0);
-if (passes.length === 0) usage(`no test file matches ${words.join(' ')}`);
+const passes = PASSES.filter((p) => (chosen.length === 0 ? !p.named : chosen.includes(p.name))).map((p) => ({ ...p, list: filesOf(p) })).filter((p) => p.list.length > 0);
+if (passes.length === 0) {
+  const e2e = chosen.length === 0 && filesOf(PASSES.find((p) => p.name === 'e2e')).length > 0;
+  usage(`no test file matches ${words.join(' ') || 'in the passes chosen'}${e2e ? ` (files in ${E2E_DIR} run with --pass e2e)` : ''}`);
+}
 
 if (list) {
   for (const p of passes) {

@@ -4,7 +4,9 @@
 // TypeScript tunnel (see package.json "test"); this file checks what only the hand-over has: that
 // it happens, that Node lets go of both sockets while every figure still counts the tunnel, the
 // splice path for large payloads, going away in the middle of a spliced frame, and descriptors
-// returning after many tunnels.
+// returning after many tunnels. Where the addon could not be built (no C compiler: a machine with
+// only Node and npm) tunnels stay in TypeScript and this file checks that; test/e2e/native-addon
+// (`npm run test:e2e`) fails when npm ci did not build it.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
@@ -27,7 +29,8 @@ import {
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const NATIVE_OFF = process.env.SLUICE_NATIVE === 'off';
+/** SLUICE_NATIVE=off, or no addon built. */
+const NATIVE_OFF = tunnelAddon() === null;
 
 /** The addon's figures now (zeros when it is not loaded). */
 function figures(): { adopted: number; closed: number; splicedBytes: number; copiedBytes: number; pendingBuffers: number } {
@@ -56,15 +59,15 @@ function stubStatus(port: number): Promise<string> {
   });
 }
 
-test('the addon is built by npm ci and loads; SLUICE_NATIVE=off leaves it out', () => {
-  if (NATIVE_OFF) {
+test('the addon loads where npm ci built it; SLUICE_NATIVE=off leaves it out', () => {
+  if (process.env.SLUICE_NATIVE === 'off') {
     assert.equal(tunnelAddon(), null);
     assert.match(nativeAddonProblem(), /SLUICE_NATIVE=off/);
     return;
   }
-  assert.notEqual(tunnelAddon(), null,
-    `the native tunnel addon is not available: ${nativeAddonProblem()}. npm ci builds it (scripts/build-native.mjs); run "npm run build:native" to see why it did not.`);
-  assert.equal(nativeAddonProblem(), '');
+  // Not built is allowed here (test/e2e/native-addon insists); built but not loading is not.
+  if (tunnelAddon() === null) assert.match(nativeAddonProblem(), /^it is not built /);
+  else assert.equal(nativeAddonProblem(), '');
 });
 
 test('an open tunnel moves to the addon: Node lets go of both proxy sockets, stub_status and the byte figures still count it', async (t) => {

@@ -24,8 +24,9 @@ function compiledTests(dir: string, out: string[] = []): string[] {
   return out;
 }
 
-test('the runner lists every compiled test file with a source, and nothing else, in the main pass', async () => {
-  const res = await runNode(RUNNER, ['--list']);
+/** The passes `scripts/test.mjs --list ARGS` names, each with its files. */
+async function listed(args: readonly string[]): Promise<Map<string, string[]>> {
+  const res = await runNode(RUNNER, ['--list', ...args]);
   assert.equal(res.code, 0, res.stderr);
   const passes = new Map<string, string[]>();
   let current: string[] = [];
@@ -34,9 +35,19 @@ test('the runner lists every compiled test file with a source, and nothing else,
     if (head) passes.set(head[1]!, (current = []));
     else if (line.startsWith('  dist/')) current.push(line.slice('  dist/'.length));
   }
-  const expected = compiledTests(DIST).filter((f) => existsSync(join(ROOT, f.replace(/\.js$/, '.ts')))).sort();
+  return passes;
+}
+
+test('the runner lists every compiled test file with a source, and nothing else, in the main pass; test/e2e only with --pass e2e', async () => {
+  const passes = await listed([]);
+  const all = compiledTests(DIST).filter((f) => existsSync(join(ROOT, f.replace(/\.js$/, '.ts')))).sort();
+  const e2e = all.filter((f) => f.startsWith('test/e2e/'));
+  const expected = all.filter((f) => !e2e.includes(f));
   assert.ok(expected.includes('test/integration/test-runner.test.js'));
+  assert.ok(e2e.includes('test/e2e/browser.test.js'), 'the browser test is an end-to-end test');
   assert.deepEqual(passes.get('main'), expected);
+  assert.deepEqual([...passes.keys()], ['main', 'ts-tunnel', 'node-client'], 'npm test runs no end-to-end test');
+  assert.deepEqual([...(await listed(['--pass', 'e2e'])).entries()], [['e2e', e2e]]);
   assert.ok(!expected.some((f) => f.startsWith('test/helpers/') && !f.endsWith('.test.js')));
   assert.deepEqual(passes.get('ts-tunnel'), ['native-tunnel', 'ws-data', 'ws-close', 'timeouts', 'reload'].map((f) => `test/integration/${f}.test.js`));
   for (const suite of ['http-proxy', 'upstream-client', 'tls-upstream']) {
@@ -55,5 +66,9 @@ test('a run names its pass, runs the chosen file with `node --test` and counts i
   // An unknown pass is refused before anything runs.
   const wrong = await runNode(RUNNER, ['--pass', 'nope']);
   assert.equal(wrong.code, 2);
-  assert.match(wrong.stderr, /^sluice test: no pass named "nope" \(passes: main, ts-tunnel, node-client\)$/m);
+  assert.match(wrong.stderr, /^sluice test: no pass named "nope" \(passes: main, ts-tunnel, node-client, e2e\)$/m);
+  // A word that names only an end-to-end test says where it is.
+  const e2eOnly = await runNode(RUNNER, ['--list', 'dashboard-browser']);
+  assert.equal(e2eOnly.code, 2);
+  assert.match(e2eOnly.stderr, /^sluice test: no test file matches dashboard-browser \(files in test\/e2e\/ run with --pass e2e\)$/m);
 });

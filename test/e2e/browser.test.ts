@@ -3,19 +3,20 @@
 // exchanges messages. Once over HTTP/1.1 and once on an `ssl http2` listener, where the page and
 // the WebSocket (RFC 8441) must both have used HTTP/2. The browser trusts the test certificate by
 // its key (--ignore-certificate-errors-spki-list), so nothing runs in a certificate-error state.
-// A missing browser fails this test: .ci/run installs it (apt-get install -y chromium).
+// An end-to-end test (`npm run test:e2e`): a missing browser fails it; .ci/run installs it
+// (apt-get install -y chromium).
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { test } from 'node:test';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { startHttpBackend } from '../helpers/backends.js';
 import { spkiHash, testCerts } from '../helpers/certs.js';
+import { requireProgram } from '../helpers/programs.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { tempDir, type TempDir } from '../helpers/temp.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 /** A browser start and a page load on a busy 2-core machine. */
 const BROWSER_MS = 60_000;
 
@@ -45,17 +46,9 @@ const PAGE = `<!doctype html>
   window.__result.then((r) => { out.textContent = JSON.stringify(r); }, (e) => { out.textContent = 'error: ' + e.message; });
 </script></body></html>`;
 
-function requireChromium(): void {
-  if (!existsSync(CHROMIUM)) {
-    assert.fail(`Chromium is missing at ${CHROMIUM}: the browser test needs the Debian package "chromium" `
-      + '(run `apt-get install -y chromium` as root; .ci/run installs it). This test fails rather than skips so that a '
-      + 'machine without a browser cannot pass CI unnoticed.');
-  }
-}
-
 async function launch(dir: TempDir, spki: string): Promise<BrowserContext> {
   return withTimeout(chromium.launchPersistentContext(dir.join('profile'), {
-    executablePath: CHROMIUM,
+    executablePath: requireProgram('chromium', 'chromium'),
     headless: true,
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -72,7 +65,7 @@ interface PageResult {
 }
 
 async function runPage(t: import('node:test').TestContext, http2: boolean): Promise<{ result: PageResult; accessLog: string[] }> {
-  requireChromium();
+  requireProgram('chromium', 'chromium');
   const certs = await testCerts();
   const dir = tempDir(t);
   const backend = await startHttpBackend((_req: IncomingMessage, res: ServerResponse) => {

@@ -1,22 +1,21 @@
 /**
  * The `sluice_dashboard` page in a real browser: Debian's headless Chromium (/usr/bin/chromium,
- * installed by .ci/run) driven by playwright-core. The page loads, lists the upstreams and their
+ * installed by .ci/run) driven by playwright-core; an end-to-end test (`npm run test:e2e`). The page loads, lists the upstreams and their
  * servers, and its open-tunnel counts follow tunnels the test opens and closes, without a
  * reload. A screenshot is saved in the test's temp folder (kept when SLUICE_KEEP_SCREENSHOT is
  * set, and its path printed). A missing browser fails the test; it is never skipped.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, statSync } from 'node:fs';
+import { copyFileSync, statSync } from 'node:fs';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
 import { startHttpBackend } from '../helpers/backends.js';
+import { requireProgram } from '../helpers/programs.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { rawWebSocket, type RawWebSocket } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
 import { withTimeout } from '../helpers/wait.js';
-
-const CHROMIUM = '/usr/bin/chromium';
 
 /** What the page functions below use of the browser's globals (the project compiles without the DOM lib). */
 interface PageGlobals {
@@ -49,8 +48,7 @@ async function waitForText(page: Page, selector: string, want: string): Promise<
 }
 
 test('dashboard in headless Chromium: loads, shows the upstreams, open tunnels change live', async (t) => {
-  assert.ok(existsSync(CHROMIUM),
-    `${CHROMIUM} is missing: this test needs Debian's chromium (apt-get install -y chromium; .ci/run installs it when run as root)`);
+  const chromiumPath = requireProgram('chromium', 'chromium');
   const dir = tempDir(t);
   const backend = await startHttpBackend(undefined, { id: 'chat-1' });
   t.after(() => backend.close());
@@ -68,7 +66,7 @@ http {
 }`, { t });
 
   const context: BrowserContext = await withTimeout(chromium.launchPersistentContext(dir.join('profile'), {
-    executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1280, height: 900 }, timeout: BROWSER_WAIT_MS,
+    executablePath: chromiumPath, headless: true, args: FLAGS, viewport: { width: 1280, height: 900 }, timeout: BROWSER_WAIT_MS,
   }), BROWSER_WAIT_MS + 5000, 'Chromium to start');
   t.after(() => withTimeout(context.close(), 10_000, 'Chromium to close').catch(() => undefined));
   const page = context.pages()[0] ?? await context.newPage();

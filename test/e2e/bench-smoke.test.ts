@@ -1,14 +1,15 @@
 /**
  * The benchmark harness works: `bench/run.js --smoke` (Sluice and nginx, tiny sizes, every
  * scenario) runs to the end, and every scenario produced finite numbers, positive where they
- * must be, with no errors. It asserts no timing. nginx and wrk must be installed (.ci/run installs
- * them; the harness installs them itself when it runs as root): without them this test fails.
+ * must be, with no errors. It asserts no timing. An end-to-end test (`npm run test:e2e`): nginx and
+ * wrk must be installed (.ci/run installs them); without them this test fails.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { requireProgram } from '../helpers/programs.js';
 import { tempDir } from '../helpers/temp.js';
 
 const RUN_JS = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
@@ -66,6 +67,9 @@ function runHarness(args: string[]): Promise<{ code: number | null; signal: stri
 }
 
 test('bench --smoke measures every scenario on sluice and nginx without errors', async (t) => {
+  // Before the harness, which would try apt-get itself when run as root.
+  requireProgram('nginx', 'nginx-light');
+  requireProgram('wrk', 'wrk');
   const out = tempDir(t, 'sluice-bench-smoke-');
   const r = await runHarness(['--smoke', '--out', out.path]);
   const tail = r.stderr.split('\n').slice(-40).join('\n');
