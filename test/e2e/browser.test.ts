@@ -6,16 +6,16 @@
 // An end-to-end test (`npm run test:e2e`): a missing browser fails it; .ci/run installs it
 // (apt-get install -y chromium).
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { test } from 'node:test';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { startHttpBackend } from '../helpers/backends.js';
 import { spkiHash, testCerts } from '../helpers/certs.js';
+import { waitForFileLine } from '../helpers/log-files.js';
 import { requireProgram } from '../helpers/programs.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { tempDir, type TempDir } from '../helpers/temp.js';
-import { waitFor, withTimeout } from '../helpers/wait.js';
+import { withTimeout } from '../helpers/wait.js';
 
 /** A browser start and a page load on a busy 2-core machine. */
 const BROWSER_MS = 60_000;
@@ -101,15 +101,7 @@ http {
   const response = await page.goto(`https://localhost:${proxy.port}/`, { timeout: BROWSER_MS });
   assert.equal(response?.status(), 200);
   const result = await page.evaluate('window.__result', undefined) as PageResult;
-  const accessLog = await waitFor(() => {
-    let lines: string[];
-    try {
-      lines = readFileSync(log, 'utf8').split('\n').filter((l) => l !== '');
-    } catch {
-      return undefined;
-    }
-    return lines.some((l) => l.includes(' /ws ')) ? lines : undefined;
-  }, { timeoutMs: 10_000, what: 'the WebSocket line in the access log' });
+  const accessLog = await waitForFileLine(log, ' /ws ', { timeoutMs: 10_000 });
   return { result, accessLog };
 }
 

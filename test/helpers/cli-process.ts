@@ -1,5 +1,5 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { request } from 'node:http';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -142,20 +142,35 @@ export interface HttpAnswer {
   body: string;
 }
 
-/**
- * GET on a new connection (no keep-alive pool: each call is one connection the proxy accepts).
- * `host` sets the Host header (default: 127.0.0.1:PORT).
- */
-export function httpGet(port: number, path = '/', options: { host?: string; timeoutMs?: number } = {}): Promise<HttpAnswer> {
+/** Options for {@link httpGet}. */
+export interface HttpGetOptions {
+  /** The Host header. @default 127.0.0.1:PORT */
+  host?: string;
+  /** The address to connect to. @default '127.0.0.1' */
+  address?: string;
+  /** More request headers (lower-case names). */
+  headers?: Readonly<Record<string, string>>;
+  /** @default 10000 */
+  timeoutMs?: number;
+}
+
+/** GET on a new connection (no keep-alive pool: each call is one connection the proxy accepts). */
+export async function httpGet(port: number, path = '/', options: HttpGetOptions = {}): Promise<HttpAnswer> {
+  const { status, body } = await httpGetWithHeaders(port, path, options);
+  return { status, body };
+}
+
+/** {@link httpGet}, with the response headers. */
+export function httpGetWithHeaders(port: number, path = '/', options: HttpGetOptions = {}): Promise<HttpAnswer & { headers: IncomingHttpHeaders }> {
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const headers: Record<string, string> = { connection: 'close' };
+  const headers: Record<string, string> = { ...options.headers, connection: 'close' };
   if (options.host !== undefined) headers['host'] = options.host;
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false, headers }, (res) => {
+    const req = request({ host: options.address ?? '127.0.0.1', port, path, agent: false, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
       res.on('error', reject);
     });
     req.on('error', reject);

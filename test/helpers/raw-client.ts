@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { acceptKey } from '../../src/websocket/accept-key.js';
@@ -319,6 +320,43 @@ export async function rawRequest(port: number, bytes: string | Buffer, options: 
   } finally {
     if (options.keepOpen !== true) socket.destroy();
   }
+}
+
+/** What {@link sendRequest} resolves with. */
+export interface Answer {
+  status: number;
+  head: ResponseHead;
+  /** The body as UTF-8 text. */
+  body: string;
+  /** The body's bytes. */
+  bytes: Buffer;
+  /** Whether the server had closed the connection when the answer was complete. */
+  closed: boolean;
+}
+
+/** Options for {@link sendRequest}. */
+export interface SendRequestOptions extends RawConnectOptions {
+  /** @default 'GET' */
+  method?: string;
+  /** A body, sent after a `Content-Length` line (also when it is empty). @default none */
+  body?: string;
+}
+
+/**
+ * One HTTP/1.1 request on its own connection: `METHOD TARGET HTTP/1.1`, the header lines exactly
+ * as given, `Connection: close`, then `Content-Length` and the body if there is one. Fails (an
+ * assertion naming the bytes that came back) when no complete response head arrives.
+ *
+ * @example const res = await sendRequest(proxy.port, '/a?b=1', ['Host: a.test', 'Cookie: c=1']);
+ */
+export async function sendRequest(port: number, target: string, headers: readonly string[] = ['Host: localhost'], options: SendRequestOptions = {}): Promise<Answer> {
+  const method = options.method ?? 'GET';
+  const lines = [`${method} ${target} HTTP/1.1`, ...headers, 'Connection: close'];
+  if (options.body !== undefined) lines.push(`Content-Length: ${Buffer.byteLength(options.body)}`);
+  const bytes = Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), Buffer.from(options.body ?? '', 'utf8')]);
+  const res = await rawRequest(port, bytes, options);
+  assert.ok(res.head, `a response to ${method} ${target}; got ${JSON.stringify(res.data.toString('latin1'))}`);
+  return { status: res.head.statusCode, head: res.head, body: res.body.toString('utf8'), bytes: res.body, closed: res.closed };
 }
 
 /** Options for {@link wsHandshakeRequest}. */

@@ -12,21 +12,13 @@ import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { conf } from '../helpers/config-text.js';
 import { refusedPort } from '../helpers/ports.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
-import { headerValue, rawConnect, rawRequest, rawWebSocket, readUntil, waitForBytes, waitForClose } from '../helpers/raw-client.js';
+import { headerValue, rawConnect, rawWebSocket, readUntil, sendRequest, waitForBytes, waitForClose, type Answer } from '../helpers/raw-client.js';
 import type { AfterHook } from '../helpers/temp.js';
 import { waitFor } from '../helpers/wait.js';
 
-interface Answer {
-  status: number;
-  type: string;
-  body: string;
-  raw: Awaited<ReturnType<typeof rawRequest>>;
-}
-
-async function get(proxy: TestProxy, path: string, extra = '', method = 'GET'): Promise<Answer> {
-  const r = await rawRequest(proxy.port, `${method} ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n${extra}\r\n`);
-  assert.ok(r.head, `a response to ${method} ${path}`);
-  return { status: r.head.statusCode, type: headerValue(r.head, 'content-type') ?? '', body: r.body.toString('utf8'), raw: r };
+async function get(proxy: TestProxy, path: string, method = 'GET', body?: string): Promise<Answer & { type: string }> {
+  const r = await sendRequest(proxy.port, path, ['Host: localhost'], { method, ...(body === undefined ? {} : { body }) });
+  return { ...r, type: headerValue(r.head, 'content-type') ?? '' };
 }
 
 function snapshot(proxy: TestProxy): StatsSnapshot {
@@ -61,8 +53,8 @@ test('stub_status: nginx\'s exact text, and Reading / Writing / Waiting follow r
   assert.equal(first.status, 200);
   assert.equal(first.type, 'text/plain');
   assert.equal(first.body, 'Active connections: 1 \nserver accepts handled requests\n 1 1 1 \nReading: 0 Writing: 1 Waiting: 0 \n');
-  assert.equal(headerValue(first.raw.head!, 'server'), 'sluice');
-  assert.equal(headerValue(first.raw.head!, 'content-length'), String(first.body.length));
+  assert.equal(headerValue(first.head, 'server'), 'sluice');
+  assert.equal(headerValue(first.head, 'content-length'), String(first.body.length));
 
   // A: connected, silent (waiting). B: half a request head (reading). C: an open tunnel (writing).
   // D: keep-alive after a finished request (waiting).
@@ -97,10 +89,10 @@ test('stub_status: nginx\'s exact text, and Reading / Writing / Waiting follow r
   const third = await get(proxy, '/basic_status');
   assert.equal(third.body, 'Active connections: 3 \nserver accepts handled requests\n 7 7 6 \nReading: 0 Writing: 1 Waiting: 2 \n');
 
-  const head = await get(proxy, '/basic_status', '', 'HEAD');
+  const head = await get(proxy, '/basic_status', 'HEAD');
   assert.equal(head.status, 200);
   assert.equal(head.body, '');
-  const post = await get(proxy, '/basic_status', 'Content-Length: 0\r\n', 'POST');
+  const post = await get(proxy, '/basic_status', 'POST', '');
   assert.equal(post.status, 405);
   assert.match(post.body, /<title>405 Not Allowed<\/title>/);
 });
@@ -258,8 +250,8 @@ test('sluice_dashboard: the page, and its event stream pushes live snapshots', a
   assert.equal(page.type, 'text/html; charset=utf-8');
   assert.match(page.body, /^<!doctype html>/);
   assert.match(page.body, /new EventSource\(url\)/);
-  assert.match(headerValue(page.raw.head!, 'content-security-policy') ?? '', /connect-src 'self'/);
-  assert.equal(headerValue(page.raw.head!, 'x-frame-options'), 'SAMEORIGIN');
+  assert.match(headerValue(page.head, 'content-security-policy') ?? '', /connect-src 'self'/);
+  assert.equal(headerValue(page.head, 'x-frame-options'), 'SAMEORIGIN');
 
   const events = async (request: string): Promise<{ socket: Socket; next: () => Promise<StatsSnapshot> }> => {
     const socket = await rawConnect(proxy.port);

@@ -10,7 +10,7 @@ import { conf } from '../helpers/config-text.js';
 import { errorPage } from '../helpers/pages.js';
 import { refusedPort } from '../helpers/ports.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
-import { headerValue, rawRequest, rawWebSocket } from '../helpers/raw-client.js';
+import { headerValue, rawWebSocket, sendRequest } from '../helpers/raw-client.js';
 import { delay } from '../helpers/wait.js';
 
 interface Answer {
@@ -21,10 +21,8 @@ interface Answer {
 }
 
 async function send(proxy: TestProxy, path: string, method = 'GET', body = ''): Promise<Answer> {
-  const length = method === 'GET' && body === '' ? '' : `Content-Length: ${Buffer.byteLength(body)}\r\n`;
-  const r = await rawRequest(proxy.port, `${method} ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n${length}\r\n${body}`);
-  assert.ok(r.head, `a response to ${method} ${path}`);
-  return { status: r.head.statusCode, id: headerValue(r.head, 'x-echo-id') ?? '-', body: r.body.toString() };
+  const r = await sendRequest(proxy.port, path, ['Host: localhost'], method === 'GET' && body === '' ? {} : { method, body });
+  return { status: r.status, id: headerValue(r.head, 'x-echo-id') ?? '-', body: r.body };
 }
 
 /** Who answered each of `n` GETs, in order (every answer must be a 200). */

@@ -14,6 +14,7 @@ import { SLUICE_VERSION } from '../../src/core/version.js';
 import type { EchoHttpReport } from '../../src/echo/echo-http.js';
 import { startHttpBackend } from '../helpers/backends.js';
 import { CliProcess, ROOT, okLines, runCli } from '../helpers/cli-process.js';
+import { fileLines } from '../helpers/log-files.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { headerValue, rawConnect, rawRequest, readUntil } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
@@ -292,7 +293,7 @@ test('the embedded demo config serves its page at / and a WebSocket to /whoami, 
   }
 
   const lines = await waitFor(() => {
-    const all = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l !== '') : [];
+    const all = fileLines(log);
     return all.length >= 3 ? all : null;
   }, { what: 'three demo log lines' });
   assert.equal(lines.length, 3);

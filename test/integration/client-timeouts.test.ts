@@ -8,7 +8,6 @@
  * the response back. Behaviour checked against nginx 1.22.1; timeouts here are 1 s or less.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants as h2constants } from 'node:http2';
 import { join } from 'node:path';
@@ -18,6 +17,7 @@ import { startHttpBackend, type BackendAddress } from '../helpers/backends.js';
 import { recorderFor } from '../helpers/byte-recorder.js';
 import { testCerts } from '../helpers/certs.js';
 import { conf } from '../helpers/config-text.js';
+import { fileLines } from '../helpers/log-files.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import {
   completeResponse, headerValue, parseResponseHead, rawConnect, rawRequest, readToEnd, readUntil, waitForBytes, waitForClose,
@@ -152,10 +152,6 @@ test('keepalive_timeout: the location\'s value closes an idle connection quietly
   assert.equal(proxy.errorLines.some((l) => l.includes('timed out')), false, `nginx logs nothing for an idle keep-alive close: ${proxy.errorLines.join('\n')}`);
 });
 
-function accessLines(file: string): string[] {
-  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : [];
-}
-
 test('client_body_timeout: a stalled body ends the request without an answer (408 in the access log); a trickle within it passes', async (t) => {
   const backend = await startHttpBackend();
   t.after(() => backend.close());
@@ -173,7 +169,7 @@ test('client_body_timeout: a stalled body ends the request without an answer (40
   const ms = await closedAfter(stalled, sent);
   assert.ok(ms >= 990, `closed ${ms} ms after the last body byte, before client_body_timeout`);
   assert.equal(recorderFor(stalled).all.length, 0, 'nginx answers nothing');
-  await waitFor(() => accessLines(log).includes('POST /stalled HTTP/1.1 408') || null, { what: `a 408 line in ${log}: ${accessLines(log).join(' | ')}` });
+  await waitFor(() => fileLines(log).includes('POST /stalled HTTP/1.1 408') || null, { what: `a 408 line in ${log}: ${fileLines(log).join(' | ')}` });
   await waitFor(() => backend.openSockets() === 0 || null, { what: 'the upstream request to be abandoned' });
 
   // One chunk every 300 ms: each read restarts the timer.
@@ -380,7 +376,7 @@ test('HTTP/2: send_timeout resets the stream of a client that stops reading; cli
   await closed(upload, 'the upload stream to close');
   assert.ok(Date.now() - sent >= 990, 'not before client_body_timeout');
   assert.equal(upload.rstCode, h2constants.NGHTTP2_CANCEL);
-  await waitFor(() => accessLines(log).includes('POST /upload HTTP/2.0 408') || null, { what: `a 408 line in ${log}: ${accessLines(log).join(' | ')}` });
+  await waitFor(() => fileLines(log).includes('POST /upload HTTP/2.0 408') || null, { what: `a 408 line in ${log}: ${fileLines(log).join(' | ')}` });
   // The session itself goes on.
   const after = await h2Request(client, { ':path': '/upload', ':method': 'POST' }, 'whole', WAIT_MS);
   assert.equal(after.text, 'done');

@@ -16,6 +16,7 @@ import { startHttpBackend, type HttpBackend } from '../helpers/backends.js';
 import { conf } from '../helpers/config-text.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import type { AfterHook } from '../helpers/temp.js';
+import { escapeRegExp } from '../helpers/text.js';
 import { delay, waitFor, withTimeout } from '../helpers/wait.js';
 import { WAIT_MS, get, openWs, record, startHealthBackend, tally, type HealthEvent, type PickEvent } from './balancing-support.js';
 
@@ -86,8 +87,6 @@ function inPhase(samples: readonly Sample[], phase: string): Sample[] {
   return samples.filter((s) => s.phase === phase);
 }
 
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-
 test('type=http: a server failing its probes is out after `fails`, back after `passes`; no client is sent to it while out', T, async (t) => {
   const a = await startHealthBackend(t, 'a');
   const b = await startHealthBackend(t, 'b');
@@ -153,8 +152,8 @@ test('type=http: a server failing its probes is out after `fails`, back after `p
   assert.deepEqual(answers('down', 'recovering', 'up').filter((x) => !x.startsWith('200 ')), []);
 
   const what = `health check "http /health/ready" of peer ${b.addr} in upstream "hc_http"`;
-  await proxy.waitForErrorLine(new RegExp(`\\[warn\\] \\d+#0: peer is unhealthy \\(status 500\\), ${escape(what)}$`));
-  await proxy.waitForErrorLine(new RegExp(`\\[warn\\] \\d+#0: peer is healthy, ${escape(what)}$`));
+  await proxy.waitForErrorLine(new RegExp(`\\[warn\\] \\d+#0: peer is unhealthy \\(status 500\\), ${escapeRegExp(what)}$`));
+  await proxy.waitForErrorLine(new RegExp(`\\[warn\\] \\d+#0: peer is healthy, ${escapeRegExp(what)}$`));
   assert.equal(proxy.errorLines.filter((l) => l.includes('[warn]')).length, 2, proxy.errorLines.join('\n'));
 });
 

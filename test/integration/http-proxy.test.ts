@@ -16,7 +16,7 @@ import { conf } from '../helpers/config-text.js';
 import { errorPage } from '../helpers/pages.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import {
-  completeResponse, headerValue, headerValues, rawConnect, rawRequest, type ResponseHead,
+  completeResponse, headerValue, headerValues, rawConnect, rawRequest, sendRequest, type ResponseHead,
 } from '../helpers/raw-client.js';
 import { withTimeout } from '../helpers/wait.js';
 
@@ -31,13 +31,9 @@ interface Answer {
 
 /** One request on its own connection with exactly these header lines (`Connection: close` added). */
 async function send(port: number, method: string, target: string, headers: [string, string][] = [], body = ''): Promise<Answer> {
-  let text = `${method} ${target} HTTP/1.1\r\n`;
-  const all: [string, string][] = [['Host', 'localhost'], ...headers, ['Connection', 'close']];
-  if (body !== '') all.push(['Content-Length', String(Buffer.byteLength(body))]);
-  for (const [name, value] of all) text += `${name}: ${value}\r\n`;
-  const res = await rawRequest(port, `${text}\r\n${body}`);
-  assert.ok(res.head, `a response to ${method} ${target}; got ${JSON.stringify(res.data.toString('latin1'))}`);
-  return { status: res.head.statusCode, head: res.head, body: res.body, text: res.body.toString('utf8'), closed: res.closed };
+  const lines = ['Host: localhost', ...headers.map(([name, value]) => `${name}: ${value}`)];
+  const res = await sendRequest(port, target, lines, body === '' ? { method } : { method, body });
+  return { ...res, body: res.bytes, text: res.body };
 }
 
 const echoOf = (a: Answer): EchoHttpReport => JSON.parse(a.text) as EchoHttpReport;

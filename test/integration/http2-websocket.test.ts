@@ -3,7 +3,7 @@
 // fresh Sec-WebSocket-Key whose accept is checked), the client gets 200 on its stream, and DATA is
 // tunnelled both ways with flow control; END_STREAM/FIN and RST_STREAM/reset map to each other.
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { constants, type ClientHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
@@ -19,7 +19,7 @@ import { maskedFrame, readFrame, readToEnd, serverFrame, waitForBytes, waitForCl
 import { tempDir } from '../helpers/temp.js';
 import { delay, waitFor, withTimeout } from '../helpers/wait.js';
 import {
-  CLASSIC_LOCATION, CLASSIC_MAP, assertRelayedThenGoingAway, startScriptedUpstream, streamFrames, tunnelEvents, values, type ScriptedExchange,
+  CLASSIC_LOCATION, CLASSIC_MAP, assertRelayedThenGoingAway, sha256, startScriptedUpstream, streamFrames, tunnelEvents, values, type ScriptedExchange,
 } from './ws-support.js';
 
 const WAIT_MS = 10_000;
@@ -60,7 +60,6 @@ function closed(stream: ClientHttp2Stream): Promise<number> {
   }), WAIT_MS, 'the stream to close');
 }
 
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 test('RFC 8441 echo: 200 on the stream, the upstream sees an HTTP/1.1 upgrade with the usual forwarded headers and a fresh key', async (t) => {
   const backend = await startHttpBackend(undefined, { id: 'echo' });
@@ -128,7 +127,7 @@ test('RFC 8441 flow control: 4 MiB each way arrive intact through 256 KiB stream
   stream.write(maskedFrame(Opcode.BINARY, payload));
   const back = await readFrame(s, 30_000);
   assert.equal(back.payload.length, payload.length);
-  assert.equal(sha(back.payload), sha(payload));
+  assert.equal(sha256(back.payload), sha256(payload));
   stream.close();
 });
 

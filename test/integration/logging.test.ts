@@ -3,46 +3,15 @@
  * escaping, access_log off / inheritance / if=, $upstream_* across a retry, error_log levels.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { startHttpBackend } from '../helpers/backends.js';
+import { waitForFileLine } from '../helpers/log-files.js';
+import { refusedPort } from '../helpers/ports.js';
 import { startTestProxy } from '../helpers/proxy.js';
-import { headerValue, rawRequest } from '../helpers/raw-client.js';
+import { headerValue, rawRequest, sendRequest } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
-import { waitFor } from '../helpers/wait.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** One request with these exact header lines; `Connection: close` is added. */
-async function request(port: number, target: string, headers: readonly string[]): Promise<{ status: number; body: Buffer; head: NonNullable<Awaited<ReturnType<typeof rawRequest>>['head']> }> {
-  const res = await rawRequest(port, `GET ${target} HTTP/1.1\r\n${headers.map((h) => `${h}\r\n`).join('')}Connection: close\r\n\r\n`);
-  assert.ok(res.head, `a response to GET ${target}`);
-  return { status: res.head.statusCode, body: res.body, head: res.head };
-}
-
-function lines(file: string): string[] {
-  if (!existsSync(file)) return [];
-  const text = readFileSync(file, 'utf8');
-  return text === '' ? [] : text.replace(/\n$/, '').split('\n');
-}
-
-/** Waits until `file` holds a line that includes `needle`, then returns every line of the file. */
-async function waitForLine(file: string, needle: string): Promise<string[]> {
-  return waitFor(() => {
-    const all = lines(file);
-    return all.some((l) => l.includes(needle)) && readFileSync(file, 'utf8').endsWith('\n') ? all : null;
-  }, { what: `a line with ${JSON.stringify(needle)} in ${file} (so far: ${JSON.stringify(lines(file))})` });
-}
-
-/** A port nothing listens on: bound once, then released. */
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** `$time_local` ("22/Nov/2026:04:40:00 +0100") as epoch ms. */
 function parseTimeLocal(text: string): number {
@@ -67,16 +36,16 @@ test('access_log FILE writes nginx\'s combined format by default', async (t) => 
       }
     }`, { t });
   const before = Date.now();
-  const ok = await request(proxy.port, '/hello?x=1', [
+  const ok = await sendRequest(proxy.port, '/hello?x=1', [
     'Host: log.test',
     'Referer: http://ref.test/page',
     'User-Agent: agent/1.0 "quoted"',
     `Authorization: Basic ${Buffer.from('alice:secret').toString('base64')}`,
   ]);
   assert.equal(ok.status, 200);
-  const missing = await request(proxy.port, '/nothing', ['Host: log.test']);
+  const missing = await sendRequest(proxy.port, '/nothing', ['Host: log.test']);
   assert.equal(missing.status, 404);
-  const all = await waitForLine(log, '/nothing');
+  const all = await waitForFileLine(log, '/nothing');
   const after = Date.now();
   assert.equal(all.length, 2, all.join('\n'));
   const pattern = /^(.*) \[(.*?)\] (.*)$/;
@@ -85,8 +54,8 @@ test('access_log FILE writes nginx\'s combined format by default', async (t) => 
   assert.equal(first[1], '127.0.0.1 - alice');
   assert.equal(first[3], '"GET /hello?x=1 HTTP/1.1" 200 5 "http://ref.test/page" "agent/1.0 \\x22quoted\\x22"');
   assert.equal(second[1], '127.0.0.1 - -');
-  assert.equal(second[3], `"GET /nothing HTTP/1.1" 404 ${missing.body.length} "-" "-"`);
-  assert.equal(headerValue(missing.head, 'content-length'), String(missing.body.length));
+  assert.equal(second[3], `"GET /nothing HTTP/1.1" 404 ${missing.bytes.length} "-" "-"`);
+  assert.equal(headerValue(missing.head, 'content-length'), String(missing.bytes.length));
   for (const m of [first, second]) {
     const at = parseTimeLocal(m[2]!);
     assert.ok(at >= Math.floor(before / 1000) * 1000 && at <= after, `${m[2]!} is the time of the request`);
@@ -112,14 +81,14 @@ test('log_format escape=json and escape=default, and escape=none', async (t) => 
         location / { return 200 "ok"; }
       }
     }`, { t });
-  const res = await request(proxy.port, '/j%20k', ['Host: e.test', 'User-Agent: x"y\\z\tw', 'X-Empty:']);
+  const res = await sendRequest(proxy.port, '/j%20k', ['Host: e.test', 'User-Agent: x"y\\z\tw', 'X-Empty:']);
   assert.equal(res.status, 200);
-  const [jsonLine] = await waitForLine(json, '"st":200');
+  const [jsonLine] = await waitForFileLine(json, '"st":200');
   assert.equal(jsonLine, '{"ua":"x\\"y\\\\z\\tw","ref":"","uri":"/j k","st":200,"bytes":2}');
   assert.deepEqual(JSON.parse(jsonLine!), { ua: 'x"y\\z\tw', ref: '', uri: '/j k', st: 200, bytes: 2 });
-  const [plainLine] = await waitForLine(plain, 'uri=');
+  const [plainLine] = await waitForFileLine(plain, 'uri=');
   assert.equal(plainLine, '"x\\x22y\\x5Cz\\x09w" ref=- empty=[] uri=/j k');
-  const [noneLine] = await waitForLine(none, 'ref=');
+  const [noneLine] = await waitForFileLine(none, 'ref=');
   assert.equal(noneLine, '"x"y\\z\tw" ref=-');
 });
 
@@ -153,14 +122,14 @@ test('access_log: http level inherited by servers, server level by locations; ow
       }
     }`, { t });
   for (const target of ['/off', '/nested/quiet/x', '/inherit', '/own', '/nested/deep/x']) {
-    const res = await request(proxy.port, target, ['Host: b.test']);
+    const res = await sendRequest(proxy.port, target, ['Host: b.test']);
     assert.equal(res.status, 200, target);
   }
-  const a = await request(proxy.port, '/from-a', ['Host: a.test']);
-  assert.equal(a.body.toString(), 'a');
-  assert.deepEqual(await waitForLine(httpLog, '/from-a'), ['a.test /from-a 200']);
-  assert.deepEqual(await waitForLine(serverLog, '/nested/deep/x'), ['b.test /inherit 200', 'b.test /nested/deep/x 200']);
-  assert.deepEqual(await waitForLine(ownLog, '/own'), ['b.test /own 200']);
+  const a = await sendRequest(proxy.port, '/from-a', ['Host: a.test']);
+  assert.equal(a.body, 'a');
+  assert.deepEqual(await waitForFileLine(httpLog, '/from-a'), ['a.test /from-a 200']);
+  assert.deepEqual(await waitForFileLine(serverLog, '/nested/deep/x'), ['b.test /inherit 200', 'b.test /nested/deep/x 200']);
+  assert.deepEqual(await waitForFileLine(ownLog, '/own'), ['b.test /own 200']);
 });
 
 test('access_log if=: skipped when the condition is empty or "0"', async (t) => {
@@ -186,15 +155,15 @@ test('access_log if=: skipped when the condition is empty or "0"', async (t) => 
   const statuses: [string, number][] = [
     ['/ok', 200], ['/moved', 302], ['/ok?log=0', 200], ['/ok?log=', 200], ['/missing', 404], ['/ok?log=yes', 200],
   ];
-  for (const [target, status] of statuses) assert.equal((await request(proxy.port, target, ['Host: if.test'])).status, status, target);
-  assert.deepEqual(await waitForLine(flagged, '/ok?log=yes'), ['/ok?log=yes 200']);
-  assert.deepEqual(await waitForLine(errors, '/missing'), ['/missing 404']);
+  for (const [target, status] of statuses) assert.equal((await sendRequest(proxy.port, target, ['Host: if.test'])).status, status, target);
+  assert.deepEqual(await waitForFileLine(flagged, '/ok?log=yes'), ['/ok?log=yes 200']);
+  assert.deepEqual(await waitForFileLine(errors, '/missing'), ['/missing 404']);
 });
 
 test('$upstream_addr and $upstream_status list every attempt of a retry', async (t) => {
   const dir = tempDir(t);
   const log = dir.join('upstream.log');
-  const dead = await deadPort();
+  const dead = await refusedPort();
   const backend = await startHttpBackend(undefined, { id: 'live' });
   t.after(() => backend.close());
   const proxy = await startTestProxy(`
@@ -212,14 +181,14 @@ test('$upstream_addr and $upstream_status list every attempt of a retry', async 
         location = /local { return 200 "local"; }
       }
     }`, { t });
-  const first = await request(proxy.port, '/first', ['Host: up.test']);
+  const first = await sendRequest(proxy.port, '/first', ['Host: up.test']);
   assert.equal(first.status, 200);
   assert.equal(headerValue(first.head, 'x-echo-id'), 'live');
   // The dead server failed once (max_fails=1): it is skipped for fail_timeout.
-  const second = await request(proxy.port, '/second', ['Host: up.test']);
+  const second = await sendRequest(proxy.port, '/second', ['Host: up.test']);
   assert.equal(second.status, 200);
-  assert.equal((await request(proxy.port, '/local', ['Host: up.test'])).status, 200);
-  assert.deepEqual(await waitForLine(log, '/local'), [
+  assert.equal((await sendRequest(proxy.port, '/local', ['Host: up.test'])).status, 200);
+  assert.deepEqual(await waitForFileLine(log, '/local'), [
     `/first|127.0.0.1:${dead}, ${backend.addr}|502, 200|200`,
     `/second|${backend.addr}|200|200`,
     '/local|-|-|200',
@@ -230,7 +199,7 @@ test('error_log FILE LEVEL: a connect failure is logged nginx style; info lines 
   const dir = tempDir(t);
   const warnLog = dir.join('warn.log');
   const infoLog = dir.join('info.log');
-  const dead = await deadPort();
+  const dead = await refusedPort();
   const backend = await startHttpBackend(undefined, { id: 'live' });
   t.after(() => backend.close());
   const proxy = await startTestProxy(`
@@ -250,7 +219,7 @@ test('error_log FILE LEVEL: a connect failure is logged nginx style; info lines 
   // Not HTTP at all: nginx logs "client sent invalid request" at info and answers 400.
   const garbage = await rawRequest(proxy.port, 'NOT HTTP\r\n\r\n', { until: 'close' });
   assert.equal(garbage.head?.statusCode, 400);
-  const res = await request(proxy.port, '/e?q=1', ['Host: e.test']);
+  const res = await sendRequest(proxy.port, '/e?q=1', ['Host: e.test']);
   assert.equal(res.status, 200);
 
   const connectFailure = new RegExp(
@@ -258,8 +227,8 @@ test('error_log FILE LEVEL: a connect failure is logged nginx style; info lines 
     'connect\\(\\) failed \\(111: Connection refused\\) while connecting to upstream, client: 127\\.0\\.0\\.1, server: , ' +
     `request: "GET /e\\?q=1 HTTP/1\\.1", upstream: "http://127\\.0\\.0\\.1:${dead}/e\\?q=1", host: "e\\.test"$`,
   );
-  const warnLines = await waitForLine(warnLog, 'connect() failed');
-  const infoLines = await waitForLine(infoLog, 'connect() failed');
+  const warnLines = await waitForFileLine(warnLog, 'connect() failed');
+  const infoLines = await waitForFileLine(infoLog, 'connect() failed');
   assert.ok(warnLines.some((l) => connectFailure.test(l)), `the connect failure in nginx's words:\n${warnLines.join('\n')}`);
   assert.ok(infoLines.some((l) => connectFailure.test(l)), infoLines.join('\n'));
   assert.ok(infoLines.some((l) => / \[info\] \d+#\d+: (\*\d+ )?client sent invalid request/.test(l)), `the info log has the bad request:\n${infoLines.join('\n')}`);

@@ -6,11 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import WebSocket from 'ws';
 import { startEchoServer } from '../../src/echo/echo-server.js';
 import type { EchoServer } from '../../src/echo/echo-server.js';
 import { events } from '../../src/observability/events.js';
+import { httpGet } from '../helpers/cli-process.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
@@ -56,18 +56,6 @@ async function openClient(port: number): Promise<Client> {
   return c;
 }
 
-function httpGet(port: number, host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host, port, path: '/', agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
-    req.end();
-  });
-}
-
 test('200 tunnels keep flowing across 20 reloads; tunnels to a removed server are drained with 1001', async (t) => {
   const [a, b, c] = await Promise.all([startEchoServer({ id: 'A' }), startEchoServer({ id: 'B' }), startEchoServer({ id: 'C' })]);
   t.after(() => Promise.all([a!.close(), b!.close(), c!.close()]));
@@ -96,7 +84,7 @@ test('200 tunnels keep flowing across 20 reloads; tunnels to a removed server ar
   const prober = (async () => {
     while (probing) {
       try {
-        const status = await httpGet(port);
+        const status = (await httpGet(port)).status;
         if (status !== 200) failures.push(`status ${status}`);
         probes++;
       } catch (e) {
@@ -120,7 +108,7 @@ test('200 tunnels keep flowing across 20 reloads; tunnels to a removed server ar
       const extra = proxy.handle.listeners.find((l) => l.host === '127.0.0.2');
       if (i % 4 === 1) {
         assert.ok(extra, `reload ${i} adds the 127.0.0.2 listener`);
-        assert.equal(await httpGet(extra.port, '127.0.0.2'), 200);
+        assert.equal((await httpGet(extra.port, '/', { address: '127.0.0.2' })).status, 200);
         extraSeen = true;
       } else {
         assert.equal(extra, undefined, `reload ${i} removes the 127.0.0.2 listener`);

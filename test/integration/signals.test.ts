@@ -13,12 +13,10 @@ import { test } from 'node:test';
 import WebSocket from 'ws';
 import { startHttpBackend } from '../helpers/backends.js';
 import { CHILD_MS, CliProcess, httpGet, okLines, runCli } from '../helpers/cli-process.js';
+import { fileLines } from '../helpers/log-files.js';
 import { tempDir } from '../helpers/temp.js';
+import { escapeRegExp } from '../helpers/text.js';
 import { once, waitFor, withTimeout } from '../helpers/wait.js';
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
 
 /** Asks `/` on new connections until `count` distinct pids answered; returns them. */
 async function answeringPids(port: number, count: number, expectBody: RegExp): Promise<Set<string>> {
@@ -121,9 +119,8 @@ http {
     const proxy = new CliProcess(t, ['-c', conf], dir.path);
     const port = await proxy.port();
     const pids = await answeringPids(port, workers, /^(\d+)$/);
-    const lines = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : []);
-    await waitFor(() => new Set(lines(log).map((l) => l.split(' ')[0])).size === workers, { what: 'a line from every process' });
-    const written = lines(log).length;
+    await waitFor(() => new Set(fileLines(log).map((l) => l.split(' ')[0])).size === workers, { what: 'a line from every process' });
+    const written = fileLines(log).length;
 
     renameSync(log, rotated);
     const reopen = await runCli(['-s', 'reopen', '-c', conf], dir.path);
@@ -133,10 +130,10 @@ http {
     let n = 0;
     await waitFor(async () => {
       assert.equal((await httpGet(port, `/after${n++}`)).status, 200);
-      return [...pids].every((pid) => lines(log).some((l) => l.startsWith(`${pid} `)));
+      return [...pids].every((pid) => fileLines(log).some((l) => l.startsWith(`${pid} `)));
     }, { timeoutMs: CHILD_MS, what: 'every process to write to the new access.log' });
-    assert.ok(lines(log).every((l) => / \/after\d+$/.test(l)), `only new lines in the new file:\n${lines(log).join('\n')}`);
-    const old = lines(rotated);
+    assert.ok(fileLines(log).every((l) => / \/after\d+$/.test(l)), `only new lines in the new file:\n${fileLines(log).join('\n')}`);
+    const old = fileLines(rotated);
     assert.ok(old.length >= written, 'the rotated file keeps its lines');
     assert.ok(old.slice(0, written).every((l) => / \/$/.test(l)));
     assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });

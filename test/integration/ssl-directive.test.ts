@@ -11,7 +11,7 @@ import { testCerts } from '../helpers/certs.js';
 import { runCli } from '../helpers/cli-process.js';
 import { h2Connect, h2Request } from '../helpers/h2-client.js';
 import { startTestProxy } from '../helpers/proxy.js';
-import { rawRequest } from '../helpers/raw-client.js';
+import { sendRequest } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
 import { tlsGet } from '../helpers/tls-client.js';
 
@@ -20,8 +20,8 @@ const DEPRECATED = 'the "ssl" directive is deprecated, use the "listen ... ssl" 
 
 /** A plain HTTP/1.1 GET; the status line and body. */
 async function plainGet(port: number, host: string, hostHeader: string): Promise<string> {
-  const res = await rawRequest(port, `GET / HTTP/1.1\r\nHost: ${hostHeader}\r\nConnection: close\r\n\r\n`, { host, timeoutMs: WAIT_MS });
-  return `${res.head?.statusCode ?? 0} ${res.body.toString('latin1')}`;
+  const res = await sendRequest(port, '/', [`Host: ${hostHeader}`], { host, timeoutMs: WAIT_MS });
+  return `${res.status} ${res.body}`;
 }
 
 test('`ssl on` in a server makes its address TLS: a TLS client is proxied with $scheme https, plain HTTP gets the 400, nginx\'s warning is kept', async (t) => {

@@ -12,6 +12,7 @@ import { testCerts } from '../helpers/certs.js';
 import { ROOT, runCli, runNode } from '../helpers/cli-process.js';
 import { conf } from '../helpers/config-text.js';
 import { tempDir } from '../helpers/temp.js';
+import { escapeRegExp } from '../helpers/text.js';
 
 /** `events {}` and an http block whose lines start at line 3. */
 const httpLines = (...lines: string[]): string => conf(lines.join('\n'));
@@ -74,7 +75,7 @@ test('a key that does not match its certificate, and an ssl listen without any c
     // The second server shares the ssl address (nginx ORs "ssl" per address), so it needs a certificate too.
     '[emerg] no "ssl_certificate" is defined for the "listen ... ssl" directive in <inline>:8',
   ]);
-  assert.match(list[0]!.hint ?? '', new RegExp(`does not belong to the certificate "${certs.a.certFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"`));
+  assert.match(list[0]!.hint ?? '', new RegExp(`does not belong to the certificate "${escapeRegExp(certs.a.certFile)}"`));
   assert.match(list[1]!.hint ?? '', /add "ssl_certificate FILE;" and "ssl_certificate_key FILE;"/);
 });
 
@@ -210,7 +211,7 @@ test('`npm run certs` writes a CA and certificates that chain to it, with no pro
   const out = join(dir.path, 'certs');
   const res = await runNode(join(ROOT, 'dist', 'scripts', 'certs.js'), [out], ROOT, { PATH: dir.join('no-programs') });
   assert.equal(res.code, 0, res.stdout + res.stderr);
-  assert.match(res.stdout, new RegExp(`wrote a local CA and certificates to ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  assert.match(res.stdout, new RegExp(`wrote a local CA and certificates to ${escapeRegExp(out)}`));
   const ca = new X509Certificate(readFileSync(join(out, 'ca.crt')));
   const leaf = new X509Certificate(readFileSync(join(out, 'localhost.crt')));
   assert.equal(ca.ca, true);

@@ -18,7 +18,7 @@ import { startRawBackend, type RawConnection } from '../helpers/backends.js';
 import { testCerts } from '../helpers/certs.js';
 import { conf } from '../helpers/config-text.js';
 import { startTestProxy } from '../helpers/proxy.js';
-import { SAMPLE_ACCEPT, SAMPLE_KEY, rawRequest, wsHandshakeRequest } from '../helpers/raw-client.js';
+import { SAMPLE_ACCEPT, SAMPLE_KEY, rawRequest, sendRequest, wsHandshakeRequest } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
 
 const WAIT_MS = 10_000;
@@ -41,9 +41,8 @@ http {
 }
 
 async function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  const r = await rawRequest(port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
-  assert.ok(r.head, `a response to GET ${path}: ${JSON.stringify(r.data.toString('latin1'))}`);
-  return { status: r.head.statusCode, body: r.body.toString('latin1') };
+  const { status, body } = await sendRequest(port, path);
+  return { status, body };
 }
 
 /** Reads one request head from `conn` and answers it with `reply`; resolves with the head's text. */

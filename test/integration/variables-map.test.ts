@@ -9,22 +9,9 @@ import WebSocket from 'ws';
 import type { EchoHttpReport } from '../../src/echo/echo-http.js';
 import { startHttpBackend } from '../helpers/backends.js';
 import { startTestProxy } from '../helpers/proxy.js';
-import { headerValue, rawRequest } from '../helpers/raw-client.js';
+import { headerValue, rawRequest, sendRequest } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
 import { once, waitFor } from '../helpers/wait.js';
-
-interface Answer {
-  status: number;
-  body: string;
-  head: NonNullable<Awaited<ReturnType<typeof rawRequest>>['head']>;
-}
-
-/** One request with these exact header lines; `Connection: close` is added. */
-async function request(port: number, target: string, headers: readonly string[], method = 'GET'): Promise<Answer> {
-  const res = await rawRequest(port, `${method} ${target} HTTP/1.1\r\n${headers.map((h) => `${h}\r\n`).join('')}Connection: close\r\n\r\n`);
-  assert.ok(res.head, `a response to ${method} ${target}`);
-  return { status: res.head.statusCode, body: res.body.toString('utf8'), head: res.head };
-}
 
 test('variables in proxy_set_header reach the backend with nginx values', async (t) => {
   const backend = await startHttpBackend(undefined, { id: 'vars' });
@@ -57,12 +44,12 @@ test('variables in proxy_set_header reach the backend with nginx values', async 
       }
     }`, { t });
   const target = '/echo/a%20b/../c?room=lobby&Room=hall&empty=';
-  const res = await request(proxy.port, target, [
+  const res = await sendRequest(proxy.port, target, [
     'Host: WWW.Vars.Test:8080',
     'X-Custom: hello world',
     'Cookie: a=1; sid=abc123; c=3',
     'X-Forwarded-For: 10.0.0.1',
-  ], 'DELETE');
+  ], { method: 'DELETE' });
   assert.equal(res.status, 200);
   const report = JSON.parse(res.body) as EchoHttpReport;
   assert.equal(report.method, 'DELETE');
@@ -136,7 +123,7 @@ test('variables in return and add_header', async (t) => {
         }
       }
     }`, { t });
-  const res = await request(proxy.port, '/p/./q%21?a=1&b=2', ['Host: Local.Test', 'X-H: v', 'Cookie: theme=dark']);
+  const res = await sendRequest(proxy.port, '/p/./q%21?a=1&b=2', ['Host: Local.Test', 'X-H: v', 'Cookie: theme=dark']);
   assert.equal(res.status, 200);
   assert.equal(res.body, `GET http://local.test:${proxy.port}/p/./q%21?a=1&b=2 uri=/p/q! args=a=1&b=2 a=1 h=v sn=local.test`);
   assert.equal(headerValue(res.head, 'x-uri'), '/p/q!');
@@ -153,9 +140,9 @@ test('$server_name is the first name, a leading dot dropped (nginx merge_srv_con
       server { listen 127.0.0.1:0; server_name *.Wild.Test; return 200 "[$server_name]"; }
       server { listen 127.0.0.1:0; return 200 "[$server_name]"; }
     }`, { t });
-  assert.equal((await request(proxy.port, '/', ['Host: a.dot.test'])).body, '[dot.test]');
-  assert.equal((await request(proxy.port, '/', ['Host: a.wild.test'])).body, '[*.wild.test]');
-  assert.equal((await request(proxy.port, '/', ['Host: unnamed.test'])).body, '[dot.test]');
+  assert.equal((await sendRequest(proxy.port, '/', ['Host: a.dot.test'])).body, '[dot.test]');
+  assert.equal((await sendRequest(proxy.port, '/', ['Host: a.wild.test'])).body, '[*.wild.test]');
+  assert.equal((await sendRequest(proxy.port, '/', ['Host: unnamed.test'])).body, '[dot.test]');
   const bare = await rawRequest(proxy.port, 'GET / HTTP/1.0\r\n\r\n');
   assert.equal(bare.body.toString(), '[]');
 });
@@ -176,10 +163,10 @@ test('$status in add_header is the status being sent', async (t) => {
         location /proxied { proxy_pass http://${backend.addr}; }
       }
     }`, { t });
-  const local = await request(proxy.port, '/local', ['Host: s.test']);
+  const local = await sendRequest(proxy.port, '/local', ['Host: s.test']);
   assert.equal(local.status, 200);
   assert.equal(headerValue(local.head, 'x-status'), '200');
-  const proxied = await request(proxy.port, '/proxied', ['Host: s.test']);
+  const proxied = await sendRequest(proxy.port, '/proxied', ['Host: s.test']);
   assert.equal(proxied.status, 201);
   assert.equal(headerValue(proxied.head, 'x-status'), '201');
 });
@@ -209,11 +196,11 @@ test('the classic $connection_upgrade map: close for HTTP, upgrade for a WebSock
         }
       }
     }`, { t });
-  assert.equal((await request(proxy.port, '/show', ['Host: m.test'])).body, '[close]');
+  assert.equal((await sendRequest(proxy.port, '/show', ['Host: m.test'])).body, '[close]');
   // An Upgrade header without a Connection: upgrade token is an ordinary request; the map still sees it.
-  assert.equal((await request(proxy.port, '/show', ['Host: m.test', 'Upgrade: something'])).body, '[upgrade]');
+  assert.equal((await sendRequest(proxy.port, '/show', ['Host: m.test', 'Upgrade: something'])).body, '[upgrade]');
 
-  const plain = await request(proxy.port, '/http', ['Host: m.test']);
+  const plain = await sendRequest(proxy.port, '/http', ['Host: m.test']);
   assert.equal(plain.status, 200);
   const report = JSON.parse(plain.body) as EchoHttpReport;
   assert.equal(report.headers['connection'], 'close');
@@ -272,7 +259,7 @@ test('map: exact keys (case-insensitive), regex keys in order with positional an
     ['/nothing?k=b', 'other:/nothing||'],
   ];
   for (const [target, want] of cases) {
-    const res = await request(proxy.port, target, ['Host: m.test']);
+    const res = await sendRequest(proxy.port, target, ['Host: m.test']);
     assert.equal(res.status, 200, target);
     assert.equal(res.body, want, target);
   }
@@ -313,7 +300,7 @@ test('map hostnames: exact, .domain, *.domain (longest first), www.domain.*, tra
     ['other.test', 'none'],
   ];
   for (const [host, want] of cases) {
-    const res = await request(proxy.port, '/', [`Host: ${host}`]);
+    const res = await sendRequest(proxy.port, '/', [`Host: ${host}`]);
     assert.equal(res.status, 200, host);
     assert.equal(res.body, want, host);
   }
@@ -340,7 +327,7 @@ test('map volatile: a cached map keeps its first value for the request, a volati
         }
       }
     }`, { t });
-  const res = await request(proxy.port, '/v', ['Host: v.test']);
+  const res = await sendRequest(proxy.port, '/v', ['Host: v.test']);
   assert.equal(res.status, 200);
   const report = JSON.parse(res.body) as EchoHttpReport;
   // Before the response $status is "000" (nginx).

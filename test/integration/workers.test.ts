@@ -7,12 +7,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { request } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { startHttpBackend } from '../helpers/backends.js';
-import { CHILD_MS, CliProcess, httpGet, runCli } from '../helpers/cli-process.js';
+import { CHILD_MS, CliProcess, httpGet, httpGetWithHeaders, runCli } from '../helpers/cli-process.js';
 import { unusedPort } from '../helpers/ports.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { headerValue, rawConnect, rawRequest, readUntil } from '../helpers/raw-client.js';
@@ -306,20 +305,9 @@ http { server { listen 127.0.0.1:0; location / { return 200 "$pid"; } } }
   assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
 });
 
-function getWithCookie(port: number, cookie: string | null): Promise<{ body: string; setCookie: string[]; pid: string }> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { connection: 'close' };
-    if (cookie !== null) headers['cookie'] = cookie;
-    const req = request({ host: '127.0.0.1', port, path: '/', agent: false, headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ body, setCookie: res.headers['set-cookie'] ?? [], pid: String(res.headers['x-worker'] ?? '') }));
-    });
-    req.on('error', reject);
-    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
-    req.end();
-  });
+async function getWithCookie(port: number, cookie: string | null): Promise<{ body: string; setCookie: string[]; pid: string }> {
+  const r = await httpGetWithHeaders(port, '/', cookie === null ? {} : { headers: { cookie } });
+  return { body: r.body, setCookie: r.headers['set-cookie'] ?? [], pid: String(r.headers['x-worker'] ?? '') };
 }
 
 test('sticky cookie with workers: a cookie set by one worker routes the same in every worker', async (t) => {

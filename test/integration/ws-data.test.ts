@@ -2,7 +2,7 @@
 // and speed, and that tunnels leave nothing behind. Closing (20-23) and accounting (25) are in
 // ws-close.test.ts.
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
@@ -14,7 +14,7 @@ import { maskedFrame, readUntil, serverFrame } from '../helpers/raw-client.js';
 import { delay, once, waitFor, withTimeout } from '../helpers/wait.js';
 import { Opcode } from '../../src/websocket/opcodes.js';
 import {
-  CLASSIC_LOCATION, CLASSIC_MAP, WAIT_MS, openRawTunnel, proxyConfig, startScriptedUpstream, switching101, tunnelEvents, waitForTunnelOf,
+  CLASSIC_LOCATION, CLASSIC_MAP, WAIT_MS, openRawTunnel, proxyConfig, sha256, startScriptedUpstream, switching101, tunnelEvents, waitForTunnelOf,
   type TunnelEvent,
 } from './ws-support.js';
 
@@ -51,7 +51,6 @@ function nextMessages(ws: WebSocket, count: number, timeoutMs = WAIT_MS): Promis
   }), timeoutMs, `${count} messages (got ${got.length})`);
 }
 
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 /**
  * A poll that says whether `read()` has stood still for `quietMs` and for at least 8 polls in a row:
@@ -133,7 +132,7 @@ for (const config of [{ name: 'no Upgrade lines', location: '', http: '' }, { na
     ws.send('');
     const [a, b, c] = await replies;
     assert.deepEqual([a!.binary, a!.data.toString()], [false, 'text ✓ 😀']);
-    assert.deepEqual([b!.binary, sha(b!.data)], [true, sha(binary)]);
+    assert.deepEqual([b!.binary, sha256(b!.data)], [true, sha256(binary)]);
     assert.deepEqual([c!.binary, c!.data.length], [false, 0]);
   });
 }
@@ -148,7 +147,7 @@ test('17: large messages (49 KB, 64 KiB - 1, 64 KiB, 64 KiB + 1, 16 MiB) arrive 
     const [got] = await reply;
     assert.equal(got!.binary, true);
     assert.equal(got!.data.length, size);
-    assert.equal(sha(got!.data), sha(payload), `binary ${size}`);
+    assert.equal(sha256(got!.data), sha256(payload), `binary ${size}`);
   }
   for (const size of [64 * 1024 - 1, 64 * 1024, 64 * 1024 + 1]) {
     const text = 'é'.repeat(Math.floor(size / 2)) + (size % 2 === 1 ? 'x' : '');

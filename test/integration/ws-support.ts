@@ -1,6 +1,7 @@
 // Shared by the WebSocket integration tests (ws-handshake, ws-data, ws-close): inline configs,
 // a scripted raw upstream that answers an upgrade with chosen bytes, request-head parsing, and a
 // recorder of the proxy's tunnel events and a frame splitter for relayed streams. No tests here.
+import { createHash } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
@@ -16,6 +17,9 @@ import { delay, waitFor, withTimeout } from '../helpers/wait.js';
 
 /** Generous bound for waits in these tests: the machine is shared and slow at times. */
 export const WAIT_MS = 10_000;
+
+/** A payload's SHA-256 in hex: large payloads compare in one readable assertion. */
+export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 /** The classic nginx WebSocket lines (map in http{}, headers in the location). */
 export const CLASSIC_MAP = `map $http_upgrade $connection_upgrade { default upgrade; '' close; }`;

@@ -1,22 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
 import type { HealthCheckConfig, UpstreamConfig } from '../../config/types.js';
 import type { ErrorLog } from '../../observability/error-log.js';
 import { testPeer } from '../balancers/fixtures.js';
 import { PeerStates, UpstreamPool } from '../pool.js';
+import { refusedPort } from '../../../test/helpers/ports.js';
 import { ActiveHealthChecks } from './active-checks.js';
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 test('a failing check re-asserts a server that something else marked healthy meanwhile', async () => {
-  const port = await closedPort();
+  const port = await refusedPort();
   const check: HealthCheckConfig = {
     interval: 1000, jitter: 0, fails: 1, passes: 1, uri: '/', port: null, type: 'tcp', match: null, host: 'u', loc: { file: 't', line: 1 },
   };
