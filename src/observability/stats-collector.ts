@@ -8,6 +8,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import type { Config, ServerConfig } from '../config/types.js';
+import { monotonicNow } from '../core/clock.js';
 import { SLUICE_VERSION } from '../core/version.js';
 import { events } from './events.js';
 import type { ConnInfo, RequestContext } from '../proxy/context/request-context.js';
@@ -420,7 +421,7 @@ export class ProxyStats {
   /** The statistics of this proxy now. */
   snapshot(): StatsSnapshot {
     const now = Date.now();
-    const mono = performance.now();
+    const mono = monotonicNow();
     const source = this.#source();
     const registry = this.#registry;
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { UpstreamConfig } from '../config/types.js';
+import { monotonicNow } from '../core/clock.js';
 import { events } from '../observability/events.js';
 import { DEFAULT_BALANCER_OPTIONS, makeBalancer } from './balancers/registry.js';
 import type { Balancer, BalancerOptions } from './balancers/balancer.js';
@@ -41,7 +42,7 @@ export class PeerStates {
 function releaseFromChecks(upstream: string, peer: Peer): void {
   if (peer.state.healthy) return;
   peer.state.healthy = true;
-  peer.state.recoveredAt = performance.now();
+  peer.state.recoveredAt = monotonicNow();
   if (events.upstreamHealth.hasSubscribers) {
     events.upstreamHealth.publish({ upstream, server: peer.addr, healthy: true, reason: 'no health check' });
   }

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Agent } from 'node:http';
 import { test } from 'node:test';
+import { skipTime } from '../../src/core/clock.js';
 import { acceptEchoUpgrade } from '../../src/echo/echo-websocket.js';
 import { startHttpBackend, startHttpBackends, startRawBackend, type HttpBackend } from '../helpers/backends.js';
 import { conf } from '../helpers/config-text.js';
@@ -16,7 +17,7 @@ import { refusedPort } from '../helpers/ports.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { maskedFrame, rawConnect, rawRequest, readFrame, waitForClose } from '../helpers/raw-client.js';
 import type { AfterHook } from '../helpers/temp.js';
-import { delay, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   WAIT_MS, chashRing, get, hashIndex, ipHashIndex, mapLimit, openWs, parseSetCookie, record, tally,
   type PickEvent, type WsClient,
@@ -553,7 +554,7 @@ test('passive health under least_conn: a server back from fail_timeout that succ
   t.after(() => flaky.close());
   const [good] = await startHttpBackends(t, 'good');
   const proxy = await startTestProxy(conf(`
-    upstream lc_pf { least_conn; server ${flaky.addr} max_fails=2 fail_timeout=1s; server ${good!.addr}; }
+    upstream lc_pf { least_conn; server ${flaky.addr} max_fails=2 fail_timeout=30s; server ${good!.addr}; }
     server { listen 127.0.0.1:0; location / { proxy_pass http://lc_pf; } }`), { t });
 
   const until = async (n: number, what: string): Promise<void> => {
@@ -561,12 +562,12 @@ test('passive health under least_conn: a server back from fail_timeout that succ
     assert.equal(flaky.connections.length, n, what);
   };
   await until(2, 'two failures, each passed on to the good server');
-  const failedAt = Date.now();
   for (let i = 0; i < 4; i++) assert.equal((await get(proxy.port, '/')).id, 'good');
   assert.equal(flaky.connections.length, 2, 'skipped for fail_timeout');
 
   healthy = true;
-  await delay(Math.max(0, failedAt + 1500 - Date.now()));
+  // Past fail_timeout on the proxy's clock (30 s, so that the four requests above fall within it).
+  skipTime(30_000);
   await until(3, 'tried again after fail_timeout, and it answers');
   healthy = false;
   // One failure after a success is below max_fails=2: the server stays in the rotation.

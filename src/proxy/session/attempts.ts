@@ -1,3 +1,4 @@
+import { monotonicNow } from '../../core/clock.js';
 import { ProxyError } from '../../core/errors.js';
 import { events } from '../../observability/events.js';
 import type { Peer } from '../../upstream/peer.js';
@@ -57,12 +58,12 @@ export async function runAttempts(
 ): Promise<ProxyError | null> {
   const tried = new Set<Peer>();
   const s = route.settings;
-  const started = performance.now();
+  const started = monotonicNow();
   const peerCount = route.pool.primary.length + route.pool.backup.length;
   const maxTries = s.proxyNextUpstreamTries > 0 ? Math.min(s.proxyNextUpstreamTries, peerCount) : peerCount;
   let last: ProxyError | null = null;
   for (;;) {
-    const now = performance.now();
+    const now = monotonicNow();
     const peer = route.pool.pick(tried, now, pickKey.key, pickKey.sticky);
     if (!peer) return last ?? new ProxyError('NO_LIVE_UPSTREAMS', `upstream "${route.pool.name}"`);
     tried.add(peer);
@@ -75,16 +76,16 @@ export async function runAttempts(
     const more = tried.size < maxTries && withinTime;
     const out = await tryPeer(peer, attempt, more);
     if (out.ok) {
-      recordSuccess(peer, performance.now());
+      recordSuccess(peer, monotonicNow());
       return null;
     }
     // nginx's $upstream_status shows the status a failed try maps to (502, 504) when no response came.
     if (attempt.status === 0 && out.error.source === 'upstream') attempt.status = out.error.status;
-    if (out.countFailure) recordFailure(peer, performance.now());
+    if (out.countFailure) recordFailure(peer, monotonicNow());
     if (events.upstreamFail.hasSubscribers) events.upstreamFail.publish({ upstream: route.pool.name, server: peer.addr, error: out.error.code });
     logFailure(peer, out.error);
     last = out.error;
-    const timeLeft = s.proxyNextUpstreamTimeout === 0 || performance.now() - started < s.proxyNextUpstreamTimeout;
+    const timeLeft = s.proxyNextUpstreamTimeout === 0 || monotonicNow() - started < s.proxyNextUpstreamTimeout;
     if (!out.retryable || tried.size >= maxTries || !timeLeft) return last;
   }
 }

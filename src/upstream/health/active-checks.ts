@@ -1,4 +1,5 @@
 import type { HealthCheckConfig, MatchConfig } from '../../config/types.js';
+import { monotonicNow } from '../../core/clock.js';
 import type { ErrorLog } from '../../observability/error-log.js';
 import { events } from '../../observability/events.js';
 import { timerDelay } from '../../core/timers.js';
@@ -94,7 +95,7 @@ export class ActiveHealthChecks {
     const healthy = [...this.#state.values()].every((m) => m.get(peer)?.healthy !== false);
     if (healthy === peer.state.healthy) return;
     peer.state.healthy = healthy;
-    if (healthy) peer.state.recoveredAt = performance.now();
+    if (healthy) peer.state.recoveredAt = monotonicNow();
     // A tcp check sends no request, so it has no URI to name.
     const probe = check.type === 'tcp' ? 'tcp' : `${check.type} ${check.uri}`;
     const what = `health check "${probe}" of peer ${peer.addr} in upstream "${this.#pool.name}"`;
