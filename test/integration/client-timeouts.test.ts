@@ -122,6 +122,12 @@ test('keepalive_timeout: the location\'s value closes an idle connection quietly
       location / { return 200 "default"; }
     }`), { t });
 
+  // Answered before /short below, so idle for longer when /short's second has run out: the
+  // http-level 60 s still holds where the location sets none.
+  const kept = await rawRequest(proxy.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { keepOpen: true });
+  t.after(() => kept.socket.destroy());
+  assert.equal(kept.head?.statusCode, 200);
+
   // The timer starts when the answer is out, so after the request went out (nothing earlier is sure).
   const asked = Date.now();
   const idle = await rawRequest(proxy.port, 'GET /short HTTP/1.1\r\nHost: a\r\n\r\n', { keepOpen: true });
@@ -131,6 +137,7 @@ test('keepalive_timeout: the location\'s value closes an idle connection quietly
   assert.equal(headerValue(idle.head!, 'keep-alive'), undefined, 'nginx sends no Keep-Alive header by default');
   const ms = await closedAfter(idle.socket, asked);
   assert.ok(ms >= 990, `closed ${ms} ms after the request, before keepalive_timeout`);
+  assert.equal(recorderFor(kept.socket).closed, false, 'the http-level 60 s still holds where the location sets none');
 
   const header = await rawRequest(proxy.port, 'GET /header HTTP/1.1\r\nHost: a\r\n\r\n');
   assert.equal(headerValue(header.head!, 'keep-alive'), 'timeout=7');
@@ -145,10 +152,7 @@ test('keepalive_timeout: the location\'s value closes an idle connection quietly
   assert.equal(headerValue(off.head!, 'connection'), 'close');
   assert.equal(off.closed, true);
 
-  const kept = await rawRequest(proxy.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { keepOpen: true });
-  t.after(() => kept.socket.destroy());
-  await delay(1500);
-  assert.equal(recorderFor(kept.socket).closed, false, 'the http-level 60 s still holds where the location sets none');
+  assert.equal(recorderFor(kept.socket).closed, false, 'still open after the other answers');
   assert.equal(proxy.errorLines.some((l) => l.includes('timed out')), false, `nginx logs nothing for an idle keep-alive close: ${proxy.errorLines.join('\n')}`);
 });
 
@@ -188,7 +192,7 @@ test('client_body_timeout: a stalled body ends the request without an answer (40
 
 test('client_body_timeout does not run while the upstream holds the body back', async (t) => {
   const size = 32 * 1024 * 1024;
-  // Reads nothing for 2.5 s, then the whole body.
+  // Reads nothing for 2 s (twice client_body_timeout), then the whole body.
   const backend = await startHttpBackend((req: IncomingMessage, res: ServerResponse) => {
     req.pause();
     setTimeout(() => {
@@ -196,7 +200,7 @@ test('client_body_timeout does not run while the upstream holds the body back', 
       req.on('data', (c: Buffer) => void (n += c.length));
       req.on('end', () => res.end(String(n)));
       req.resume();
-    }, 2500);
+    }, 2000);
   });
   t.after(() => backend.close());
   const proxy = await startTestProxy(infoConf(`
@@ -265,8 +269,10 @@ for (const up of UPSTREAMS) {
     t.after(() => client.destroy());
     client.write('GET /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
     await waitForBytes(client, (b) => b.length > 1024 * 1024, WAIT_MS);
+    // Twice proxy_read_timeout: a read timer left running while the client holds the proxy back
+    // would fire in the second half.
     client.pause();
-    await delay(3000);
+    await delay(2000);
     client.resume();
     const all = await readToEnd(client, 30_000);
     const head = parseResponseHead(all);
