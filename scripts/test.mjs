@@ -20,7 +20,7 @@
 // Other options that start with --test- (e.g. --test-name-pattern=REGEX) go to `node --test`.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,7 +31,8 @@ const E2E_DIR = 'test/e2e/';
  * The passes, in order. `files`: '*' for every test file outside test/e2e/, 'e2e' for every one
  * in it, or paths under dist/ without ".test.js" (a name that matches no file is an error, so a
  * renamed suite cannot drop out of a pass unnoticed). `env`: what the pass sets on top of the
- * caller's environment. `named`: runs only when chosen with --pass.
+ * caller's environment. `named`: runs only when chosen with --pass. `concurrency`: test files at a
+ * time, when not TEST_CONCURRENCY.
  * Another pass is one more line here.
  */
 const PASSES = [
@@ -49,12 +50,22 @@ const PASSES = [
   },
   {
     name: 'e2e', what: 'the end-to-end tests, which drive programs beyond Node and npm (nginx, wrk, Chromium) and fail without them', env: {},
-    files: 'e2e', named: true,
+    // One at a time: the benchmark smoke test measures, and Chromium needs the cores it can get.
+    files: 'e2e', named: true, concurrency: 1,
   },
 ];
 
 /** Per test (node --test --test-timeout): a hung test fails instead of stalling the run. */
 const TEST_TIMEOUT_MS = 120_000;
+
+/**
+ * Test files run at once (node --test --test-concurrency; --test-concurrency=N on the command line
+ * overrides it). Node's default is one less than the cores, one file at a time on two cores; most
+ * of a test's time is spent waiting on sockets, timers and child processes, not on a core, so one
+ * more file than there are cores. Each file is its own process: tests in a file still run one
+ * after another, and no test shares a port, a directory or a clock with another file.
+ */
+const TEST_CONCURRENCY = availableParallelism() + 1;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
@@ -79,6 +90,7 @@ for (let i = 0; i < args.length; i++) {
   else if (a.startsWith('-')) usage(`unknown option ${a}`);
   else words.push(a);
 }
+const concurrencyGiven = nodeOptions.some((o) => o.startsWith('--test-concurrency'));
 for (const name of chosen) {
   if (!PASSES.some((p) => p.name === name)) usage(`no pass named "${name}" (passes: ${PASSES.map((p) => p.name).join(', ')})`);
 }
@@ -150,6 +162,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 function runPass(pass, tapFile) {
   const argv = [
     '--test', `--test-timeout=${TEST_TIMEOUT_MS}`,
+    ...(concurrencyGiven ? [] : [`--test-concurrency=${pass.concurrency ?? TEST_CONCURRENCY}`]),
     // What people read, and a TAP copy to count from: Node's summary lines differ between reporters and versions.
     '--test-reporter=spec', '--test-reporter-destination=stdout',
     '--test-reporter=tap', `--test-reporter-destination=${tapFile}`,
@@ -170,7 +183,7 @@ try {
   for (const [i, pass] of passes.entries()) {
     say('');
     say(`pass ${i + 1}/${passes.length} "${pass.name}": ${pass.what}`);
-    say(`  ${pass.list.length} test file(s), node ${process.version}, ${envText(pass.env)}`);
+    say(`  ${pass.list.length} test file(s), ${concurrencyGiven ? 'as --test-concurrency says' : `${pass.concurrency ?? TEST_CONCURRENCY} at a time`}, node ${process.version}, ${envText(pass.env)}`);
     say('');
     const t0 = Date.now();
     const { code, error } = await runPass(pass, join(scratch, `${pass.name}.tap`));

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { test } from 'node:test';
 import { ROOT, runNode } from '../helpers/cli-process.js';
@@ -58,7 +59,7 @@ test('the runner lists every compiled test file with a source, and nothing else,
 test('a run names its pass, runs the chosen file with `node --test` and counts its tests', async () => {
   const res = await runNode(RUNNER, ['test/helpers/wait.test'], ROOT, OUTSIDE_A_TEST);
   assert.equal(res.code, 0, res.stdout + res.stderr);
-  assert.match(res.stdout, new RegExp(`^sluice test: pass 1/1 "main": every unit and integration test\\nsluice test:   1 test file\\(s\\), node ${process.version.replace(/\./g, '\\.')}, no extra environment$`, 'm'));
+  assert.match(res.stdout, new RegExp(`^sluice test: pass 1/1 "main": every unit and integration test\\nsluice test:   1 test file\\(s\\), ${availableParallelism() + 1} at a time, node ${process.version.replace(/\./g, '\\.')}, no extra environment$`, 'm'));
   const summary = /^sluice test: {3}ok {5}main +1 files +(\d+) tests (\d+) passed, 0 failed, 0 cancelled, 0 skipped, 0 todo, /m.exec(res.stdout);
   assert.ok(summary, res.stdout);
   assert.ok(Number(summary[1]) >= 3, 'wait.test has several tests');
