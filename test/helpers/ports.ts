@@ -1,9 +1,11 @@
-import { createServer, type AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
 
 /**
  * A port on 127.0.0.1 that was free a moment ago (the kernel picked it for port 0; the listener
  * is closed again). Only for a child that must be told its port before it says which one it
  * bound, e.g. to connect the instant its pid file appears; everything else listens on port 0.
+ * For a port nothing listens on, use {@link refusedPort}.
  */
 export async function unusedPort(): Promise<number> {
   const server = createServer();
@@ -17,7 +19,42 @@ export async function unusedPort(): Promise<number> {
 }
 
 /**
- * A loopback port where nothing listens, so a connection to it is refused at once (a dead
- * upstream server). The same kernel pick as {@link unusedPort}, named for what a test means.
+ * The lowest port the kernel hands out for port 0 (Linux: net.ipv4.ip_local_port_range; elsewhere
+ * the IANA dynamic range, which macOS and Windows use).
  */
-export const refusedPort = unusedPort;
+function firstEphemeralPort(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'latin1').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 1024) return low;
+  } catch {
+    // not Linux
+  }
+  return 49152;
+}
+
+/** Whether a connection to 127.0.0.1:`port` is refused now. */
+function refusedNow(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
+  });
+}
+
+/**
+ * A loopback port where nothing listens, so a connection to it is refused at once (a dead
+ * upstream server). It is picked below the kernel's port-0 range, so that no listener another
+ * test file opens meanwhile (they run in parallel, all on port 0) can take it, and no connection
+ * can get it as its own local port and connect to itself; and it is checked to be refused.
+ */
+export async function refusedPort(): Promise<number> {
+  const low = firstEphemeralPort();
+  for (let i = 0; i < 20; i++) {
+    const port = 1024 + Math.floor(Math.random() * (low - 1024));
+    if (await refusedNow(port)) return port;
+  }
+  throw new Error(`no refused port found below ${low} in 20 tries: is something listening on all of them?`);
+}
