@@ -8,3 +8,6 @@
 export function conf(http: string, main = ''): string {
   return `${main === '' ? '' : `${main}\n`}events {}\nhttp {\n${http}\n}`;
 }
+
+/** {@link conf} with the error log at info, where nginx logs client time-outs and closes. */
+export const infoConf = (http: string): string => conf(http, 'error_log stderr info;');

@@ -12,13 +12,11 @@ import { testCerts } from '../helpers/certs.js';
 import { h2Connect, h2Request } from '../helpers/h2-client.js';
 import { CliProcess } from '../helpers/cli-process.js';
 import { recorderFor } from '../helpers/byte-recorder.js';
-import { conf } from '../helpers/config-text.js';
+import { conf, infoConf } from '../helpers/config-text.js';
 import { tempDir } from '../helpers/temp.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { completeResponse, headerValue, rawConnect, rawRequest, readUntil, waitForClose } from '../helpers/raw-client.js';
 import { delay, waitFor, withTimeout } from '../helpers/wait.js';
-
-const infoConf = (http: string): string => conf(http, 'error_log stderr info;');
 
 test('client_max_body_size: a declared body over the limit gets 413 and closes, the upstream never sees it; at the limit it passes', async (t) => {
   const backend = await startHttpBackend();

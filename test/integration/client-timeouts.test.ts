@@ -16,7 +16,7 @@ import { test } from 'node:test';
 import { startHttpBackend, type BackendAddress } from '../helpers/backends.js';
 import { recorderFor } from '../helpers/byte-recorder.js';
 import { testCerts } from '../helpers/certs.js';
-import { conf } from '../helpers/config-text.js';
+import { infoConf } from '../helpers/config-text.js';
 import { fileLines } from '../helpers/log-files.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import {
@@ -28,9 +28,6 @@ import { startHttpsBackend } from '../helpers/tls-backends.js';
 import { tlsConnect } from '../helpers/tls-client.js';
 import { h2Connect, h2Request } from '../helpers/h2-client.js';
 import { delay, once, waitFor, withTimeout } from '../helpers/wait.js';
-
-/** nginx logs client time-outs at info. */
-const infoConf = (http: string): string => conf(http, 'error_log stderr info;');
 
 const WAIT_MS = 10_000;
 /** A 1 s timeout fires within a second of its deadline (HEADER_CHECK_INTERVAL_MS is 0.5 s). */
