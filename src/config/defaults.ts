@@ -62,6 +62,9 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[]): Settings 
     lingeringTime: 30_000,
     lingeringTimeout: 5_000,
     resetTimedoutConnection: false,
+    realIpFrom: [],
+    realIpHeader: 'x-real-ip',
+    realIpRecursive: false,
     charset: null,
     // nginx's default charset_types (ngx_http_charset_default_types).
     charsetTypes: ['text/html', 'text/xml', 'text/plain', 'text/vnd.wap.wml', 'application/javascript', 'application/rss+xml'],

@@ -3,6 +3,7 @@
  * them into the frozen `Config` once every directive has been seen (so upstreams and maps may be
  * used before they are defined, and DNS runs once for the whole config).
  */
+import type { Cidr } from '../core/cidr.js';
 import type {
   AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, CompressionSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier,
@@ -69,6 +70,9 @@ export interface SettingsDraft {
   lingeringTime?: number;
   lingeringTimeout?: number;
   resetTimedoutConnection?: boolean;
+  realIpFrom?: Cidr[];
+  realIpHeader?: string;
+  realIpRecursive?: boolean;
   charset?: string | null;
   charsetTypes?: string[];
   defaultType?: string;

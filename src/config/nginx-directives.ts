@@ -50,7 +50,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   // access, auth, limits, status
   'auth_basic', 'auth_basic_user_file', 'auth_request', 'auth_request_set', 'limit_conn_status',
   'limit_conn_log_level', 'limit_req_status', 'limit_req_log_level', 'status',
-  'real_ip_header', 'set_real_ip_from', 'real_ip_recursive', 'secure_link', 'secure_link_md5',
+  'secure_link', 'secure_link_md5',
   'userid', 'userid_name', 'empty_gif', 'mirror', 'slice', 'dav_methods', 'upstream_conf', 'api',
   // proxy module parts Sluice does not implement
   'proxy_cache', 'proxy_cache_path', 'proxy_cache_key', 'proxy_cache_valid', 'proxy_cache_bypass',

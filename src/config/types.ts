@@ -3,6 +3,7 @@
  * Everything here is plain data (plus compiled RegExps); the data plane never re-parses text.
  * Durations are milliseconds, sizes are bytes.
  */
+import type { Cidr } from '../core/cidr.js';
 
 /** Where a directive was written: used for every error message. */
 export interface SourceLoc {
@@ -345,6 +346,12 @@ export interface Settings {
   readonly lingeringTimeout: number;
   /** `reset_timedout_connection`: a timed-out connection is reset (RST) instead of closed. @default false */
   readonly resetTimedoutConnection: boolean;
+  /** `set_real_ip_from`: trusted addresses whose `real_ip_header` names the client (a level with its own inherits none). */
+  readonly realIpFrom: readonly Cidr[];
+  /** `real_ip_header`, lower-cased. @default 'x-real-ip' */
+  readonly realIpHeader: string;
+  /** `real_ip_recursive`: skip trusted addresses from the right of X-Forwarded-For. @default false */
+  readonly realIpRecursive: boolean;
   /** `charset`: added to the Content-Type of responses of `charsetTypes` that name none; null: `off`. @default null */
   readonly charset: string | null;
   /** `charset_types`: MIME types `charset` applies to ('*' for all). */

@@ -4,7 +4,7 @@
  * in step). Names are without the `$`.
  */
 export const BUILTIN_VARIABLES: readonly string[] = Object.freeze([
-  'host', 'hostname', 'remote_addr', 'remote_port', 'remote_user', 'server_addr', 'server_port',
+  'host', 'hostname', 'remote_addr', 'remote_port', 'realip_remote_addr', 'realip_remote_port', 'remote_user', 'server_addr', 'server_port',
   'server_name', 'server_protocol', 'scheme', 'https', 'request', 'request_method', 'request_uri',
   'uri', 'document_uri', 'args', 'query_string', 'is_args', 'request_length', 'request_id',
   'content_type', 'content_length', 'proxy_host', 'proxy_port', 'proxy_add_x_forwarded_for',

@@ -23,18 +23,22 @@ const clients = new WeakMap<ConnInfo, ClientAddr>();
 function clientOf(conn: ConnInfo): ClientAddr {
   let c = clients.get(conn);
   if (c === undefined) {
-    const ip = parseIp(conn.remoteAddress);
-    c = ip === null
-      ? { family: null, bytes: [], mapped: null }
-      : { family: ip.family, bytes: ip.bytes, mapped: ip.family === 6 ? unmapIPv4(ip.bytes) : null };
+    c = clientFrom(conn.remoteAddress);
     clients.set(conn, c);
   }
   return c;
 }
 
-/** The rule that decides for this client, or null when none matches. */
-export function matchAccess(rules: readonly AccessRule[], conn: ConnInfo): AccessRule | null {
-  const client = clientOf(conn);
+function clientFrom(address: string): ClientAddr {
+  const ip = parseIp(address);
+  return ip === null
+    ? { family: null, bytes: [], mapped: null }
+    : { family: ip.family, bytes: ip.bytes, mapped: ip.family === 6 ? unmapIPv4(ip.bytes) : null };
+}
+
+/** The rule that decides for this client (`realIp`: the realip module's address), or null when none matches. */
+export function matchAccess(rules: readonly AccessRule[], conn: ConnInfo, realIp: string | null = null): AccessRule | null {
+  const client = realIp === null ? clientOf(conn) : clientFrom(realIp);
   let family = client.family;
   let bytes = client.bytes;
   if (client.mapped !== null && rules.some((r) => r.family === 4 || r.family === 'all')) {
@@ -49,7 +53,7 @@ export function matchAccess(rules: readonly AccessRule[], conn: ConnInfo): Acces
 }
 
 /** True when the rules forbid this client (a `deny` matched first). */
-export function accessDenied(rules: readonly AccessRule[], conn: ConnInfo): boolean {
+export function accessDenied(rules: readonly AccessRule[], conn: ConnInfo, realIp: string | null = null): boolean {
   if (rules.length === 0) return false;
-  return matchAccess(rules, conn)?.deny === true;
+  return matchAccess(rules, conn, realIp)?.deny === true;
 }

@@ -4,6 +4,7 @@ import { events } from '../observability/events.js';
 import { declaredBodySize } from '../proxy/context/request-context.js';
 import type { RequestContext } from '../proxy/context/request-context.js';
 import { accessDenied } from './access.js';
+import { applyRealIp } from './realip.js';
 import { LocationLevel } from './locations.js';
 import { ServerGroup } from './server-select.js';
 import { normalizeUri } from './uri.js';
@@ -19,7 +20,7 @@ export type RouteDecision =
 
 /** nginx's access phase, after the rewrite phase (so `return` is answered before allow/deny). */
 function forbidden(settings: Settings, ctx: RequestContext): RouteDecision | null {
-  if (settings.access.length === 0 || !accessDenied(settings.access, ctx.conn)) return null;
+  if (settings.access.length === 0 || !accessDenied(settings.access, ctx.conn, ctx.realIp)) return null;
   return { kind: 'error', settings, status: 403, log: 'access forbidden by rule' };
 }
 
@@ -81,6 +82,7 @@ export class ListenerRoutes {
       ctx.captures = sm.captures;
       ctx.namedCaptures = sm.named;
     }
+    applyRealIp(server.settings, ctx);
     const uri = normalizeUri(ctx.uri);
     if (uri === null) return { kind: 'error', settings: server.settings, status: 400 };
     ctx.uri = uri;
@@ -101,6 +103,7 @@ export class ListenerRoutes {
       ctx.captures = m.captures;
       ctx.namedCaptures = { ...ctx.namedCaptures, ...m.named };
     }
+    applyRealIp(settings, ctx);
     const large = bodyTooLarge(settings, ctx);
     if (large) return large;
     if (settings.returnAction) return { kind: 'return', settings, action: settings.returnAction };

@@ -12,6 +12,7 @@ import { httpCoreDirectives } from './http-core.js';
 import { logDirectives } from './log.js';
 import { mapDirectives } from './map.js';
 import { proxyDirectives } from './proxy.js';
+import { realIpDirectives } from './realip.js';
 import { rewriteDirectives } from './rewrite.js';
 import { sslDirectives } from './ssl.js';
 import type { DirectiveSpec } from './table.js';
@@ -34,6 +35,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...proxyDirectives,
   ...sslDirectives,
   ...accessDirectives,
+  ...realIpDirectives,
   ...adminDirectives,
   ...tuningDirectives,
 ];

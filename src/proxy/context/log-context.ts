@@ -9,7 +9,7 @@ export function upstreamUrl(route: ProxyRoute, peer: Peer, ctx: RequestContext):
 
 /** nginx's error log suffix: `, client: 1.2.3.4, server: x, request: "GET / HTTP/1.1", upstream: "...", host: "..."`. */
 export function logContext(ctx: RequestContext, upstream?: string): string {
-  let s = `, client: ${ctx.conn.remoteAddress}, server: ${ctx.server?.primaryName ?? ''}, request: "${ctx.method} ${ctx.rawUri} HTTP/${ctx.httpVersion}"`;
+  let s = `, client: ${ctx.remoteAddr}, server: ${ctx.server?.primaryName ?? ''}, request: "${ctx.method} ${ctx.rawUri} HTTP/${ctx.httpVersion}"`;
   if (upstream) s += `, upstream: "${upstream}"`;
   if (ctx.headers.host) s += `, host: "${ctx.headers.host}"`;
   return s;

@@ -105,6 +105,14 @@ export class RequestContext {
   /** Cached map results (nginx caches non-volatile map values per request); made on first use. */
   mapCache: Map<string, string | undefined> | null = null;
 
+  /** The client address set_real_ip_from and real_ip_header gave (routing/realip.ts); null: the connection's. */
+  realIp: string | null = null;
+
+  /** `$remote_addr`: the real client address when the realip module set one, else the connection's. */
+  get remoteAddr(): string {
+    return this.realIp ?? this.conn.remoteAddress;
+  }
+
   constructor(conn: ConnInfo, method: string, rawUri: string, httpVersion: string, headers: IncomingHttpHeaders, rawHeaders: readonly string[], nowMs: number) {
     this.conn = conn;
     this.method = method;

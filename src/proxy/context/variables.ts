@@ -108,7 +108,9 @@ function proxyPort(ctx: RequestContext): string | undefined {
 const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGetter>([
   ['host', hostVariable],
   ['hostname', () => HOSTNAME],
-  ['remote_addr', (c) => c.conn.remoteAddress],
+  ['remote_addr', (c) => c.remoteAddr],
+  ['realip_remote_addr', (c) => c.conn.remoteAddress],
+  ['realip_remote_port', (c) => String(c.conn.remotePort)],
   ['remote_port', (c) => String(c.conn.remotePort)],
   ['remote_user', remoteUser],
   ['server_addr', (c) => c.conn.localAddress],
@@ -134,7 +136,7 @@ const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGe
   ['proxy_port', proxyPort],
   ['proxy_add_x_forwarded_for', (c) => {
     const xff = header(c, 'x-forwarded-for');
-    return xff ? `${xff}, ${c.conn.remoteAddress}` : c.conn.remoteAddress;
+    return xff ? `${xff}, ${c.remoteAddr}` : c.remoteAddr;
   }],
   ['status', (c) => pad(c.status, 3)],
   ['body_bytes_sent', (c) => String(c.bodyBytesSent)],

@@ -93,7 +93,7 @@ export function compileProxyRoute(location: LocationConfig, pool: UpstreamPool):
  */
 export function pickKey(route: ProxyRoute, ctx: RequestContext, vars: Variables): PickKey {
   const method = route.pool.config.method;
-  const key = method.name === 'ip_hash' ? ctx.conn.remoteAddress : method.name === 'hash' ? vars.evaluate(method.key, ctx) : '';
+  const key = method.name === 'ip_hash' ? ctx.remoteAddr : method.name === 'hash' ? vars.evaluate(method.key, ctx) : '';
   const sticky = route.pool.sticky ? vars.get(`cookie_${route.pool.sticky.config.name}`, ctx) : undefined;
   return { key, sticky };
 }
