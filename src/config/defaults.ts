@@ -62,6 +62,8 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[]): Settings 
     lingeringTime: 30_000,
     lingeringTimeout: 5_000,
     resetTimedoutConnection: false,
+    authBasicRealm: null,
+    authBasicUserFile: null,
     realIpFrom: [],
     realIpHeader: 'x-real-ip',
     realIpRecursive: false,

@@ -70,6 +70,9 @@ export interface SettingsDraft {
   lingeringTime?: number;
   lingeringTimeout?: number;
   resetTimedoutConnection?: boolean;
+  /** `auth_basic`: the realm, or null for `off`. */
+  authBasicRealm?: string | null;
+  authBasicUserFile?: string;
   realIpFrom?: Cidr[];
   realIpHeader?: string;
   realIpRecursive?: boolean;

@@ -99,6 +99,8 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     lingeringTime: d.lingeringTime ?? parent.lingeringTime,
     lingeringTimeout: d.lingeringTimeout ?? parent.lingeringTimeout,
     resetTimedoutConnection: d.resetTimedoutConnection ?? parent.resetTimedoutConnection,
+    authBasicRealm: d.authBasicRealm !== undefined ? d.authBasicRealm : parent.authBasicRealm,
+    authBasicUserFile: d.authBasicUserFile ?? parent.authBasicUserFile,
     realIpFrom: d.realIpFrom ?? parent.realIpFrom,
     realIpHeader: d.realIpHeader ?? parent.realIpHeader,
     realIpRecursive: d.realIpRecursive ?? parent.realIpRecursive,

@@ -346,6 +346,10 @@ export interface Settings {
   readonly lingeringTimeout: number;
   /** `reset_timedout_connection`: a timed-out connection is reset (RST) instead of closed. @default false */
   readonly resetTimedoutConnection: boolean;
+  /** `auth_basic`: the realm, or null for `off` (each inherited on its own, as in nginx). @default null */
+  readonly authBasicRealm: string | null;
+  /** `auth_basic_user_file`, resolved against the prefix; null: none (no check, as in nginx). @default null */
+  readonly authBasicUserFile: string | null;
   /** `set_real_ip_from`: trusted addresses whose `real_ip_header` names the client (a level with its own inherits none). */
   readonly realIpFrom: readonly Cidr[];
   /** `real_ip_header`, lower-cased. @default 'x-real-ip' */

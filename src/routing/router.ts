@@ -5,6 +5,7 @@ import { declaredBodySize } from '../proxy/context/request-context.js';
 import type { RequestContext } from '../proxy/context/request-context.js';
 import { accessDenied } from './access.js';
 import { applyRealIp } from './realip.js';
+import { checkAuthBasic } from './auth-basic.js';
 import { LocationLevel } from './locations.js';
 import { ServerGroup } from './server-select.js';
 import { normalizeUri } from './uri.js';
@@ -14,7 +15,7 @@ export type RouteDecision =
   | { readonly kind: 'proxy'; readonly settings: Settings }
   | { readonly kind: 'return'; readonly settings: Settings; readonly action: ReturnAction }
   /** `log`: a line for the error log at `error` (nginx's "access forbidden by rule"). */
-  | { readonly kind: 'error'; readonly settings: Settings; readonly status: number; readonly log?: string }
+  | { readonly kind: 'error'; readonly settings: Settings; readonly status: number; readonly log?: string; readonly headers?: readonly string[] }
   /** A status location (stub_status, sluice_metrics, sluice_status, sluice_dashboard). */
   | { readonly kind: 'admin'; readonly settings: Settings; readonly handler: AdminHandler };
 
@@ -33,6 +34,19 @@ function bodyTooLarge(settings: Settings, ctx: RequestContext): RouteDecision | 
   const declared = declaredBodySize(ctx);
   if (settings.clientMaxBodySize === 0 || declared <= settings.clientMaxBodySize) return null;
   return { kind: 'error', settings, status: ERROR_CATALOG.CLIENT_BODY_TOO_LARGE.status, log: `${ERROR_CATALOG.CLIENT_BODY_TOO_LARGE.text}: ${declared} bytes` };
+}
+
+/** nginx's access phase, second half: auth_basic (routing/auth-basic.ts), after allow/deny. */
+function unauthorized(settings: Settings, ctx: RequestContext): RouteDecision | null {
+  if (settings.authBasicRealm === null || settings.authBasicUserFile === null) return null;
+  const r = checkAuthBasic(settings, ctx.headers.authorization);
+  if (r.ok) return null;
+  const realm = r.realm === undefined ? undefined : `Basic realm="${r.realm.replace(/["\\]/g, '\\$&')}"`;
+  return {
+    kind: 'error', settings, status: r.status,
+    ...(r.log === undefined ? {} : { log: r.log }),
+    ...(realm === undefined ? {} : { headers: ['WWW-Authenticate', realm] }),
+  };
 }
 
 /** The servers behind one bound socket (a listen key), with their location trees compiled. */
@@ -90,7 +104,7 @@ export class ListenerRoutes {
     const level = this.#levels.get(server) as LocationLevel;
     const m = level.find(uri);
     if (!m) {
-      const denied = bodyTooLarge(server.settings, ctx) ?? forbidden(server.settings, ctx);
+      const denied = bodyTooLarge(server.settings, ctx) ?? forbidden(server.settings, ctx) ?? unauthorized(server.settings, ctx);
       if (denied) return denied;
       // nginx: stub_status written at server level serves what no location takes.
       if (server.settings.adminHandler) return { kind: 'admin', settings: server.settings, handler: server.settings.adminHandler };
@@ -107,7 +121,7 @@ export class ListenerRoutes {
     const large = bodyTooLarge(settings, ctx);
     if (large) return large;
     if (settings.returnAction) return { kind: 'return', settings, action: settings.returnAction };
-    const denied = forbidden(settings, ctx);
+    const denied = forbidden(settings, ctx) ?? unauthorized(settings, ctx);
     if (denied) return denied;
     if (settings.proxyPass) {
       ctx.proxyPass = settings.proxyPass;

@@ -37,3 +37,20 @@ export const accessDirectives: readonly DirectiveSpec[] = [
   { name: 'allow', contexts: HTTP_SERVER_LOCATION, args: TAKE1, repeatable: true, handle: accessRule },
   { name: 'deny', contexts: HTTP_SERVER_LOCATION, args: TAKE1, repeatable: true, handle: accessRule },
 ];
+
+/** ngx_http_auth_basic_module: `auth_basic REALM | off;` and `auth_basic_user_file FILE;`. */
+export const authBasicDirectives: readonly DirectiveSpec[] = [
+  {
+    name: 'auth_basic', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    handle(d, scope) {
+      settingsOf(scope).authBasicRealm = d.args[0] === 'off' ? null : d.args[0]!;
+    },
+  },
+  {
+    name: 'auth_basic_user_file', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    handle(d, scope, cx) {
+      // Read at request time (routing/auth-basic.ts), so a missing file is the request's 500, as in nginx.
+      settingsOf(scope).authBasicUserFile = cx.path(d.args[0]!);
+    },
+  },
+];

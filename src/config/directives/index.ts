@@ -1,5 +1,5 @@
 /** Every directive Sluice accepts, by name (one name may have entries for different contexts). */
-import { accessDirectives } from './access.js';
+import { accessDirectives, authBasicDirectives } from './access.js';
 import { adminDirectives } from './admin.js';
 import { balancingDirectives } from './balancing.js';
 import { charsetDirectives } from './charset.js';
@@ -35,6 +35,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...proxyDirectives,
   ...sslDirectives,
   ...accessDirectives,
+  ...authBasicDirectives,
   ...realIpDirectives,
   ...adminDirectives,
   ...tuningDirectives,

@@ -13,13 +13,16 @@ const REASONS: Readonly<Record<number, string>> = {
   504: 'Gateway Time-out',
 };
 
+/** Pages whose text differs from the status line's reason (nginx's ngx_http_error_401_page). */
+const PAGE_REASONS: Readonly<Record<number, string>> = { 401: 'Authorization Required' };
+
 export function reasonPhrase(status: number): string {
   return REASONS[status] ?? STATUS_CODES[status] ?? 'Unknown';
 }
 
 /** The error page nginx sends, signed by Sluice. */
-export function errorPage(status: number, detail?: string, title = `${status} ${reasonPhrase(status)}`): string {
-  const heading = `${status} ${reasonPhrase(status)}`;
+export function errorPage(status: number, detail?: string, title = `${status} ${PAGE_REASONS[status] ?? reasonPhrase(status)}`): string {
+  const heading = `${status} ${PAGE_REASONS[status] ?? reasonPhrase(status)}`;
   const extra = detail ? `<center>${detail}</center>\r\n` : '';
   return `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${heading}</h1></center>\r\n${extra}<hr><center>sluice</center>\r\n</body>\r\n</html>\r\n`;
 }

@@ -69,7 +69,9 @@ export class ProxySession implements SessionForFrontEnds {
     switch (decision.kind) {
       case 'error':
         if (decision.log !== undefined) rt.errorLog(decision.settings).log('error', `${decision.log}${logContext(ctx)}`, ctx.conn.id);
-        this.answer(errorResponse(decision.status, decision.settings, ctx, rt.vars));
+        const page = errorResponse(decision.status, decision.settings, ctx, rt.vars);
+        if (decision.headers !== undefined) page.headers.push(...decision.headers);
+        this.answer(page);
         return undefined;
       case 'return':
         this.answer(returnResponse(decision.action, decision.settings, ctx, rt.vars));
