@@ -2,6 +2,7 @@
  * Defaults of the control plane, in one table (units: ms for durations). They are nginx's
  * documented defaults unless docs/configuration.md says otherwise.
  */
+import { fileDefaults } from './files.js';
 import { PROXY_SSL_DEFAULTS, SSL_DEFAULTS } from './tls.js';
 import type { ErrorLogTarget, NextUpstreamCondition, Settings } from './types.js';
 
@@ -19,8 +20,8 @@ export const MAIN_DEFAULTS = {
 /** A server without `listen` listens here (nginx: `*:80`). */
 export const DEFAULT_LISTEN = { host: '0.0.0.0', port: 80 } as const;
 
-/** The http-level settings before any directive, given the main-level error logs. */
-export function defaultSettings(errorLogs: readonly ErrorLogTarget[]): Settings {
+/** The http-level settings before any directive, given the main-level error logs and the prefix (`root html`). */
+export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: string): Settings {
   return {
     proxyPass: null,
     returnAction: null,
@@ -50,5 +51,6 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[]): Settings 
     proxySsl: PROXY_SSL_DEFAULTS,
     access: [],
     adminHandler: null,
+    files: fileDefaults(prefix),
   };
 }

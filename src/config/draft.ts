@@ -3,6 +3,7 @@
  * them into the frozen `Config` once every directive has been seen (so upstreams and maps may be
  * used before they are defined, and DNS runs once for the whole config).
  */
+import type { FilesDraft } from './files.js';
 import type {
   AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, ErrorLogTarget, HeaderRule, HealthCheckConfig, LocationModifier,
   LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ReturnAction, ServerName, SourceLoc,
@@ -62,6 +63,8 @@ export interface SettingsDraft {
   access?: AccessRule[];
   /** The status content handler written at this level, and which directive set it. */
   adminHandler?: { readonly handler: AdminHandler; readonly directive: string; readonly at: SourceLoc };
+  /** Static-file directives written at this level (files.ts merges them). */
+  files?: FilesDraft;
 }
 
 /** A `health_check` line; `host` comes from the location's proxy_pass once upstreams are linked. */

@@ -12,7 +12,7 @@ export const BUILTIN_VARIABLES: readonly string[] = Object.freeze([
   'upstream_status', 'upstream_connect_time', 'upstream_header_time', 'upstream_response_time',
   'upstream_bytes_sent', 'upstream_bytes_received', 'time_local', 'time_iso8601', 'msec',
   'connection', 'connection_requests', 'pid', 'nginx_version', 'sluice_version',
-  'http_upgrade', 'websocket_duration',
+  'http_upgrade', 'websocket_duration', 'document_root', 'realpath_root', 'request_filename',
   'ssl_protocol', 'ssl_cipher', 'ssl_server_name', 'ssl_client_verify', 'ssl_alpn_protocol', 'ssl_session_reused',
   'ssl_client_s_dn', 'ssl_client_i_dn',
 ]);

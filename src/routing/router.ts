@@ -1,39 +1,25 @@
-import type { AdminHandler, Listen, ReturnAction, ServerConfig, Settings } from '../config/types.js';
+import type { Listen, ServerConfig } from '../config/types.js';
 import { events } from '../observability/events.js';
 import type { RequestContext } from '../proxy/context/request-context.js';
-import { accessDenied } from './access.js';
-import { LocationLevel } from './locations.js';
+import type { RouteDecision } from './decision.js';
 import { ServerGroup } from './server-select.js';
+import { serverRoutes } from './server-routes.js';
 import { normalizeUri } from './uri.js';
 
-/** What the router decided for one request. */
-export type RouteDecision =
-  | { readonly kind: 'proxy'; readonly settings: Settings }
-  | { readonly kind: 'return'; readonly settings: Settings; readonly action: ReturnAction }
-  /** `log`: a line for the error log at `error` (nginx's "access forbidden by rule"). */
-  | { readonly kind: 'error'; readonly settings: Settings; readonly status: number; readonly log?: string }
-  /** A status location (stub_status, sluice_metrics, sluice_status, sluice_dashboard). */
-  | { readonly kind: 'admin'; readonly settings: Settings; readonly handler: AdminHandler };
-
-/** nginx's access phase, after the rewrite phase (so `return` is answered before allow/deny). */
-function forbidden(settings: Settings, ctx: RequestContext): RouteDecision | null {
-  if (settings.access.length === 0 || !accessDenied(settings.access, ctx.conn)) return null;
-  return { kind: 'error', settings, status: 403, log: 'access forbidden by rule' };
-}
+export type { RouteDecision } from './decision.js';
 
 /** The servers behind one bound socket (a listen key), with their location trees compiled. */
 export class ListenerRoutes {
   readonly group: ServerGroup;
-  readonly #levels = new Map<ServerConfig, LocationLevel>();
 
   constructor(servers: readonly ServerConfig[], defaultServer: ServerConfig) {
     this.group = new ServerGroup(servers, defaultServer);
-    for (const s of servers) this.#levels.set(s, new LocationLevel(s.locations));
+    for (const s of servers) serverRoutes(s);
   }
 
   /**
    * Host -> server -> (server-level return) -> location, filling the context as it goes.
-   * nginx answers a URI it cannot normalise with 400 and a request no location takes with 404.
+   * nginx answers a URI it cannot normalise with 400; the rest is the server's (server-routes.ts).
    */
   route(ctx: RequestContext): RouteDecision {
     const decision = this.#decide(ctx);
@@ -71,33 +57,7 @@ export class ListenerRoutes {
     const uri = normalizeUri(ctx.uri);
     if (uri === null) return { kind: 'error', settings: server.settings, status: 400 };
     ctx.uri = uri;
-    if (server.settings.returnAction) return { kind: 'return', settings: server.settings, action: server.settings.returnAction };
-    const level = this.#levels.get(server) as LocationLevel;
-    const m = level.find(uri);
-    if (!m) {
-      const denied = forbidden(server.settings, ctx);
-      if (denied) return denied;
-      // nginx: stub_status written at server level serves what no location takes.
-      if (server.settings.adminHandler) return { kind: 'admin', settings: server.settings, handler: server.settings.adminHandler };
-      return { kind: 'error', settings: server.settings, status: 404 };
-    }
-    const settings = m.location.settings;
-    ctx.location = m.location;
-    ctx.settings = settings;
-    if (m.captures.length > 0) {
-      ctx.captures = m.captures;
-      ctx.namedCaptures = { ...ctx.namedCaptures, ...m.named };
-    }
-    if (settings.returnAction) return { kind: 'return', settings, action: settings.returnAction };
-    const denied = forbidden(settings, ctx);
-    if (denied) return denied;
-    if (settings.proxyPass) {
-      ctx.proxyPass = settings.proxyPass;
-      return { kind: 'proxy', settings };
-    }
-    if (settings.adminHandler) return { kind: 'admin', settings, handler: settings.adminHandler };
-    // A location that neither proxies nor returns would serve files in nginx; Sluice has none.
-    return { kind: 'error', settings, status: 404 };
+    return serverRoutes(server).locate(ctx);
   }
 }
 

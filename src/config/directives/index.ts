@@ -3,6 +3,7 @@ import { accessDirectives } from './access.js';
 import { adminDirectives } from './admin.js';
 import { balancingDirectives } from './balancing.js';
 import { coreDirectives } from './core.js';
+import { filesDirectives } from './files.js';
 import { headersDirectives } from './headers.js';
 import { healthCheckDirectives } from './health-check.js';
 import { httpCoreDirectives } from './http-core.js';
@@ -17,6 +18,7 @@ import { upstreamDirectives } from './upstream.js';
 export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...coreDirectives,
   ...httpCoreDirectives,
+  ...filesDirectives,
   ...rewriteDirectives,
   ...headersDirectives,
   ...logDirectives,

@@ -24,7 +24,7 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const CLOSE_AFTER = new Set([400, 408, 413, 414, 431, 494, 500, 501]);
 
 /** nginx's absolute_redirect: a relative Location gets scheme, host and port. */
-function absolute(url: string, ctx: RequestContext): string {
+export function absolute(url: string, ctx: RequestContext): string {
   if (!url.startsWith('/')) return url;
   const scheme = ctx.conn.tls ? 'https' : 'http';
   const host = ctx.headers.host ? stripPort(ctx.headers.host) : ctx.conn.localAddress;

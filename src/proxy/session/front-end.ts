@@ -10,6 +10,7 @@ import type { AdminHandler, Settings } from '../../config/types.js';
 import type { ProxyError } from '../../core/errors.js';
 import type { Peer } from '../../upstream/peer.js';
 import type { LocalResponse } from '../answer/respond.js';
+import type { StreamedResponse } from '../answer/streamed.js';
 import type { UpstreamMessage } from '../client/node-client.js';
 import type { UpstreamAttempt } from '../context/request-context.js';
 import type { ForwardMode } from '../headers/upstream-request.js';
@@ -30,6 +31,11 @@ export interface ProxySession {
   clientLeft(): void;
   /** client_body_timeout expired: the request is closed, logged as 408. */
   bodyTimedOut(): void;
+  /**
+   * Streams the body of a response Sluice makes itself (a file) to `out` under send_timeout,
+   * after the front end sent its head; the body is destroyed (its file closed) if `out` closes first.
+   */
+  streamBody(body: Readable, out: RelayOut, timed: TimedStream, onChunk: (chunk: Buffer) => void): void;
   /** Streams the body of a relayed response under send_timeout, after the front end sent its head. */
   relayBody(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt, out: RelayOut, timed: TimedStream, noBody: boolean, onChunk: (chunk: Buffer) => void): void;
 }
@@ -63,6 +69,8 @@ export interface FrontEnd extends FrontEndAnswer {
   bodyStarted?(): void;
   /** The tries are over, whichever way: stop what only waiting for the upstream needed. */
   triesOver?(): void;
+  /** Sends a response whose body streams (a file, a listing): head, then the body via `s.streamBody`. */
+  sendStreamed(s: ProxySession, r: StreamedResponse): void;
   /** Relays an upstream response (not an accepted 101): head, then body under send_timeout. */
   relay(s: ProxySession, x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt): void;
   /** Opens the tunnel for an accepted 101. Front ends that never ask for an upgrade never get one. */
@@ -79,4 +87,4 @@ export function noTunnel(): never {
 /** The decision type, for front ends. */
 export type { RouteDecision };
 /** What the relays and the body watchers call back (re-exported for the front ends). */
-export type { LocalResponse };
+export type { LocalResponse, StreamedResponse };
