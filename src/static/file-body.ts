@@ -8,8 +8,11 @@ import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { ByteRange } from './ranges.js';
 
-/** The size of each read: Node's default for file streams. */
-export const READ_CHUNK = 64 * 1024;
+/**
+ * The size of each read. 256 KiB moved a 2 GiB file about twice as fast as Node's 64 KiB default
+ * for file streams (Sluice on loopback, 2 cores), with the same peak RSS. @default 262144
+ */
+export const READ_CHUNK = 256 * 1024;
 
 /** What the body is made of, in order: text (part headers) and byte ranges of the file. */
 export type BodyPart = string | ByteRange;

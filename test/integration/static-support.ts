@@ -3,6 +3,7 @@
  * method, target and headers, and the answer's status, headers and body.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { headerValue, rawRequest, type ResponseHead } from '../helpers/raw-client.js';
 
 export interface Answer {
@@ -33,4 +34,13 @@ export async function request(port: number, method: string, target: string, head
 
 export function get(port: number, target: string, headers: Readonly<Record<string, string>> = {}): Promise<Answer> {
   return request(port, 'GET', target, headers);
+}
+
+/** The lines of an access log written so far ([] before the file exists). */
+export function accessLines(path: string): string[] {
+  try {
+    return readFileSync(path, 'utf8').split('\n').filter((l) => l !== '');
+  } catch {
+    return [];
+  }
 }
