@@ -245,7 +245,11 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
     const range = ifRangeHolds(first(ctx.headers['if-range']), etag, mtime) ? parseRanges(first(ctx.headers.range), size, files) : { kind: 'whole' as const };
     const head = ctx.method === 'HEAD';
     if (range.kind === 'unsatisfiable') {
-      const headers = ['Content-Type', 'text/html', 'Content-Range', `bytes */${size}`];
+      // nginx's range filter runs after add_header has seen the 200, and the 416 page goes
+      // through add_header again: the 200's headers stay, and `always` ones come twice.
+      const headers = ['Content-Type', 'text/html'];
+      appendAddHeaders(settings, 200, ctx, rq.vars, headers);
+      headers.push('Content-Range', `bytes */${size}`);
       appendAddHeaders(settings, 416, ctx, rq.vars, headers);
       return { kind: 'local', response: { status: 416, headers, body: errorPage(416), drop: false } };
     }

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { ReturnAction, Settings } from '../../config/types.js';
 import type { RequestContext } from '../context/request-context.js';
 import type { Variables } from '../context/variables.js';
-import { errorPage, reasonPhrase } from './error-page.js';
+import { errorPage, hasErrorPage, reasonPhrase } from './error-page.js';
 import { sendableHeaderValue } from '../headers/header-value.js';
 import { httpDate } from './http-date.js';
 import { appendAddHeaders, rememberSent } from '../headers/response-headers.js';
@@ -48,7 +48,7 @@ export function returnResponse(action: ReturnAction, settings: Settings, ctx: Re
   } else if (text !== null) {
     body = text;
     headers.push('Content-Type', settings.defaultType);
-  } else if (status >= 300) {
+  } else if (status >= 300 && hasErrorPage(status)) {
     body = errorPage(status);
     headers.push('Content-Type', 'text/html');
   }
@@ -57,10 +57,11 @@ export function returnResponse(action: ReturnAction, settings: Settings, ctx: Re
 }
 
 export function errorResponse(status: number, settings: Settings | null, ctx: RequestContext | null, vars: Variables | null): LocalResponse {
-  const headers = ['Content-Type', 'text/html'];
+  const page = hasErrorPage(status);
+  const headers = page ? ['Content-Type', 'text/html'] : [];
   if (ctx) ctx.status = status;
   if (settings && ctx && vars) appendAddHeaders(settings, status, ctx, vars, headers);
-  return { status, headers, body: errorPage(status), drop: false };
+  return { status, headers, body: page ? errorPage(status) : '', drop: false };
 }
 
 /** Sends a local response through Node's HTTP server (keep-alive, HEAD handled by Node). */
