@@ -267,6 +267,11 @@ test('add_header applies to the statuses nginx gives it: 200, 206, 304 and 301 y
   const missing = await get(proxy.port, '/nope');
   assert.equal(missing.header('x-site'), undefined);
   assert.equal(missing.header('x-all'), 'yes');
+  // A 416 replaces a 200 that add_header had already seen: nginx keeps those lines and adds the
+  // `always` ones again for the 416.
+  const range = await get(proxy.port, '/hello.txt', { Range: 'bytes=100-' });
+  assert.equal(range.status, 416);
+  assert.deepEqual(range.head.headers.filter(([n]) => n.startsWith('X-')), [['X-Site', 'static'], ['X-All', 'yes'], ['X-All', 'yes']]);
 });
 
 test('Last-Modified and ETag follow the file: a rewritten file is a new entity', async (t) => {

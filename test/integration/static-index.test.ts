@@ -175,6 +175,9 @@ test('try_files: the first name that exists becomes $uri in the same location; $
   assert.equal((await get(p, '/strict/nope.js')).status, 404);
   const teapot = await get(p, '/teapot/x');
   assert.equal(teapot.status, 418);
+  // nginx has no page for 418: an empty body and no Content-Type.
+  assert.equal(teapot.header('content-length'), '0');
+  assert.equal(teapot.header('content-type'), undefined);
   assert.equal((await get(p, '/nothing/')).body.toString(), 'fallback page');
   const redirected = await get(p, '/args/a?b=1');
   assert.equal(redirected.body.toString(), 'uri=/echo args=from=/args/a&b=1 request_uri=/args/a?b=1');
