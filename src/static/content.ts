@@ -22,11 +22,11 @@ import { appendAddHeaders } from '../proxy/headers/response-headers.js';
 import { sendableHeaderValue } from '../proxy/headers/header-value.js';
 import { htmlListing, jsonListing, jsonpCallback, readEntries, xmlListing } from './autoindex.js';
 import { conditionalStatus } from './conditional.js';
-import { fileBody, type BodyPart } from './file-body.js';
+import { READ_CHUNK, fileBody, readAll, type BodyPart } from './file-body.js';
 import type { Evaluate } from './map-path.js';
 import { mapUriToPath } from './map-path.js';
 import { contentType } from './mime.js';
-import { openFile, symlinkPolicy, testFile, type FileFailure } from './open-file.js';
+import { closeFile, openFile, symlinkPolicy, testFile, type FileFailure } from './open-file.js';
 import { ifRangeHolds, lastBoundary, nextBoundary, parseRanges, partHeader } from './ranges.js';
 
 /** What serving files decided. */
@@ -223,8 +223,8 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
   const { path } = mapUriToPath(files, ctx.uri, ctx, evaluate);
   const opened = await openFile(path, symlinkPolicy(files, path, ctx, evaluate));
   if (!opened.ok) return openFailed(rq, path, opened);
-  const { fh, stat } = opened;
-  if (fh === null) return directoryRedirect(rq);
+  const { fd, stat } = opened;
+  if (fd === null) return directoryRedirect(rq);
   let handed = false;
   try {
     if (!stat.isFile()) {
@@ -281,11 +281,16 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
       headers = ['Content-Type', `multipart/byteranges; boundary=${boundary}`, 'Content-Length', String(length), ...validators];
     }
     if (head || parts.length === 0) return stream(rq, code, headers, null);
-    const outcome = stream(rq, code, headers, () => fileBody(fh, path, parts));
+    const total = parts.reduce((n, p) => n + (typeof p === 'string' ? p.length : p.end - p.start), 0);
+    if (total <= READ_CHUNK) {
+      const buf = await readAll(fd, path, parts, total);
+      return stream(rq, code, headers, () => Readable.from([buf], { objectMode: false }));
+    }
+    const outcome = stream(rq, code, headers, () => fileBody(fd, path, parts));
     handed = true;
     return outcome;
   } finally {
-    if (!handed) await fh.close().catch(() => undefined);
+    if (!handed) await closeFile(fd);
   }
 }
 

@@ -5,8 +5,9 @@
  * checked with lstat (and stat) before the file is opened. The difference: nginx's check cannot
  * race with a rename of a component between the check and the open, this one can (documented).
  */
-import { constants, type Stats } from 'node:fs';
-import { lstat, open, stat, type FileHandle } from 'node:fs/promises';
+import { close, constants, fstat, open, type Stats } from 'node:fs';
+import { lstat, stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import type { FileSettings } from '../config/types.js';
 import type { RequestContext } from '../proxy/context/request-context.js';
 import type { Evaluate } from './map-path.js';
@@ -76,33 +77,43 @@ async function checkComponents(path: string, policy: SymlinkPolicy): Promise<Fil
   return null;
 }
 
-export type Opened = { readonly ok: true; readonly stat: Stats; readonly fh: FileHandle | null } | FileFailure;
+// The callback API on plain descriptors: about twice the opens per second of FileHandle's.
+const openFd = promisify(open);
+const fstatFd = promisify(fstat);
+const closeFd = promisify(close);
+
+/** Closes a descriptor this module opened; a failure to close is of no consequence to the request. */
+export function closeFile(fd: number): Promise<void> {
+  return closeFd(fd).catch(() => undefined);
+}
+
+export type Opened = { readonly ok: true; readonly stat: Stats; readonly fd: number | null } | FileFailure;
 
 /**
- * Opens a file to serve it (the static handler): a directory is reported with `fh` null (nginx
- * opens it too, then closes it); the caller closes `fh`.
+ * Opens a file to serve it (the static handler): a directory is reported with `fd` null (nginx
+ * opens it too, then closes it); the caller closes `fd` (closeFile).
  */
 export async function openFile(path: string, policy: SymlinkPolicy): Promise<Opened> {
   if (policy.mode !== 'off') {
     const bad = await checkComponents(path, policy);
     if (bad !== null) return bad;
   }
-  let fh: FileHandle;
+  let fd: number;
   try {
     // Non-blocking, as nginx: opening a FIFO must not hang.
-    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | (policy.mode === 'on' ? constants.O_NOFOLLOW : 0));
+    fd = await openFd(path, constants.O_RDONLY | constants.O_NONBLOCK | (policy.mode === 'on' ? constants.O_NOFOLLOW : 0));
   } catch (err) {
     return failure(err, policy.mode === 'off' ? 'open()' : 'openat()');
   }
   try {
-    const s = await fh.stat();
+    const s = await fstatFd(fd);
     if (s.isDirectory()) {
-      await fh.close();
-      return { ok: true, stat: s, fh: null };
+      await closeFile(fd);
+      return { ok: true, stat: s, fd: null };
     }
-    return { ok: true, stat: s, fh };
+    return { ok: true, stat: s, fd };
   } catch (err) {
-    await fh.close().catch(() => undefined);
+    await closeFile(fd);
     return failure(err, 'fstat()');
   }
 }
