@@ -249,3 +249,24 @@ test('internal locations are only reached by internal redirects; ten internal re
   assert.equal(loop.status, 500);
   assert.match(await proxy.waitForErrorLine('internal redirection cycle'), /\[error\] .*rewrite or internal redirection cycle while internally redirecting to "\/loop\/again", client/);
 });
+
+test('autoindex_localtime shifts listed times by the local offset in force', async (t) => {
+  const dir = tempDir(t);
+  const when = Date.UTC(2022, 4, 6, 7, 8, 9) / 1000;
+  utimesSync(dir.write('html/f.txt', 'f'), when, when);
+  const saved = process.env['TZ'];
+  // POSIX's sign is reversed: Etc/GMT-3 is UTC+3 all year.
+  process.env['TZ'] = 'Etc/GMT-3';
+  t.after(() => {
+    if (saved === undefined) delete process.env['TZ'];
+    else process.env['TZ'] = saved;
+  });
+  const proxy = await startTestProxy(conf(`
+    server {
+      listen 127.0.0.1:0;
+      autoindex on;
+      location /local/ { alias html/; autoindex_localtime on; }
+    }`), { t, prefix: dir.path });
+  assert.match((await get(proxy.port, '/')).body.toString(), / 06-May-2022 07:08 /);
+  assert.match((await get(proxy.port, '/local/')).body.toString(), / 06-May-2022 10:08 /);
+});
