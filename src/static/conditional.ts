@@ -12,7 +12,8 @@ import { parseHttpTime } from './http-time.js';
 /** What a 200 becomes. */
 export type Conditional = 200 | 304 | 412;
 
-function first(v: string | string[] | undefined): string | undefined {
+/** The first line of a request header (nginx reads only that one of these). */
+export function first(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 

@@ -21,7 +21,7 @@ import type { Variables } from '../proxy/context/variables.js';
 import { appendAddHeaders } from '../proxy/headers/response-headers.js';
 import { sendableHeaderValue } from '../proxy/headers/header-value.js';
 import { htmlListing, jsonListing, jsonpCallback, readEntries, xmlListing } from './autoindex.js';
-import { conditionalStatus } from './conditional.js';
+import { conditionalStatus, first } from './conditional.js';
 import { READ_CHUNK, fileBody, readAll, type BodyPart } from './file-body.js';
 import type { Evaluate } from './map-path.js';
 import { mapUriToPath } from './map-path.js';
@@ -283,7 +283,14 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
     if (head || parts.length === 0) return stream(rq, code, headers, null);
     const total = parts.reduce((n, p) => n + (typeof p === 'string' ? p.length : p.end - p.start), 0);
     if (total <= READ_CHUNK) {
-      const buf = await readAll(fd, path, parts, total);
+      let buf: Buffer;
+      try {
+        buf = await readAll(fd, path, parts, total);
+      } catch (err) {
+        // The file changed size since fstat: nginx logs it at alert and fails the request.
+        logLine(rq, 'alert', (err as Error).message);
+        return status(500);
+      }
       return stream(rq, code, headers, () => Readable.from([buf], { objectMode: false }));
     }
     const outcome = stream(rq, code, headers, () => fileBody(fd, path, parts));
@@ -292,10 +299,6 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
   } finally {
     if (!handed) await closeFile(fd);
   }
-}
-
-function first(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
 }
 
 /**
