@@ -3,6 +3,7 @@
  * documented defaults unless docs/configuration.md says otherwise.
  */
 import { compressionDefaults } from './directives/gzip.js';
+import { fileDefaults } from './files.js';
 import { PROXY_SSL_DEFAULTS, SSL_DEFAULTS } from './tls.js';
 import type { ErrorLogTarget, NextUpstreamCondition, Settings } from './types.js';
 
@@ -20,8 +21,8 @@ export const MAIN_DEFAULTS = {
 /** A server without `listen` listens here (nginx: `*:80`). */
 export const DEFAULT_LISTEN = { host: '0.0.0.0', port: 80 } as const;
 
-/** The http-level settings before any directive, given the main-level error logs. */
-export function defaultSettings(errorLogs: readonly ErrorLogTarget[]): Settings {
+/** The http-level settings before any directive, given the main-level error logs and the prefix (`root html`). */
+export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: string): Settings {
   return {
     proxyPass: null,
     returnAction: null,
@@ -77,5 +78,6 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[]): Settings 
     access: [],
     adminHandler: null,
     compression: compressionDefaults(),
+    files: fileDefaults(prefix),
   };
 }

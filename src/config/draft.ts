@@ -4,6 +4,7 @@
  * used before they are defined, and DNS runs once for the whole config).
  */
 import type { Cidr } from '../core/cidr.js';
+import type { FilesDraft } from './files.js';
 import type {
   AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, CompressionSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier,
@@ -90,6 +91,8 @@ export interface SettingsDraft {
   adminHandler?: { readonly handler: AdminHandler; readonly directive: string; readonly at: SourceLoc };
   /** `gzip_*` / `brotli_*` directives written at this level. */
   compression?: Partial<Mutable<CompressionSettings>>;
+  /** Static-file directives written at this level (files.ts merges them). */
+  files?: FilesDraft;
 }
 
 /** A `health_check` line; `host` comes from the location's proxy_pass once upstreams are linked. */

@@ -2,17 +2,29 @@
  * Reading the configuration: the main file, the `-g` directives and every `include`d file, with
  * includes expanded in place (nginx parses an included file in the context of the `include`).
  * Include paths are relative to the prefix; a pattern (`*`, `?`, `[...]`) that matches nothing is
- * fine, a plain path that does not exist is an error, and a file that includes itself (directly or
- * through others) is an error rather than nginx's endless recursion.
+ * fine, a plain path that does not exist is an error (except a missing "mime.types": Sluice's
+ * own copy is read), and a file that includes itself (directly or through others) is an error
+ * rather than nginx's endless recursion.
  */
-import { constants as osConstants } from 'node:os';
-import { readFile, realpath } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { access, readFile, realpath } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { errnoSuffix } from '../core/errno.js';
 import { expandGlob, hasGlobMagic } from './glob.js';
 import { MAX_BLOCK_DEPTH, parseConfigText, tooManyBlocks, type Directive, type ParseOptions } from './parser.js';
 
 export { MAX_BLOCK_DEPTH } from './parser.js';
 import type { Problems } from './problems.js';
+
+/**
+ * Sluice's copy of nginx's conf/mime.types (conf/ in the package): what `include mime.types;`
+ * reads when there is no such file where the include names it.
+ */
+export const BUNDLED_MIME_TYPES = fileURLToPath(new URL('../../../conf/mime.types', import.meta.url));
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(() => true, () => false);
+}
 
 /** A file that was read, with its text (for `-T` and for error context). */
 export interface Source {
@@ -40,21 +52,9 @@ export interface ConfigTree {
   readonly sources: readonly Source[];
 }
 
-const ERRNO_TEXT: Readonly<Record<string, string>> = {
-  ENOENT: 'No such file or directory',
-  EACCES: 'Permission denied',
-  EISDIR: 'Is a directory',
-  ENOTDIR: 'Not a directory',
-  ELOOP: 'Too many levels of symbolic links',
-  EMFILE: 'Too many open files',
-  ENAMETOOLONG: 'File name too long',
-};
-
 /** nginx's `open() "PATH" failed (2: No such file or directory)`. */
 export function openFailedMessage(path: string, err: unknown): string {
-  const code = (err as NodeJS.ErrnoException | null)?.code ?? 'EIO';
-  const errno = (osConstants.errno as Record<string, number>)[code] ?? 0;
-  return `open() "${path}" failed (${errno}: ${ERRNO_TEXT[code] ?? code})`;
+  return `open() "${path}" failed ${errnoSuffix(err)}`;
 }
 
 /**
@@ -165,7 +165,11 @@ class TreeReader {
     }
     const pattern = resolve(this.prefix, d.args[0]!);
     let files: readonly string[] = [pattern];
-    if (hasGlobMagic(d.args[0]!)) {
+    if (basename(pattern) === 'mime.types' && !hasGlobMagic(d.args[0]!) && !(await exists(pattern))) {
+      // The table every nginx.conf includes ships with Sluice: a config moved from /etc/nginx
+      // keeps working where that file is not (docs/configuration.md, types).
+      files = [BUNDLED_MIME_TYPES];
+    } else if (hasGlobMagic(d.args[0]!)) {
       // Files that include their own folder repeat one mask many times: list the folder once.
       let globbed = this.globs.get(pattern);
       if (globbed === undefined) this.globs.set(pattern, globbed = await expandGlob(pattern));

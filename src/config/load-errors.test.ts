@@ -327,15 +327,15 @@ const CASES: readonly Case[] = [
   },
   {
     name: 'nginx directives Sluice does not implement',
-    text: lines('user nobody;', 'events {', '  multi_accept on;', '  use epoll;', '}', 'http {', '  sendfile on;', '  types {', '    text/html html;', '  }', '}'),
+    text: lines('user nobody;', 'events {', '  multi_accept on;', '  use epoll;', '}', 'http {', '  ssi on;', '  geo $a {', '    default 0;', '  }', '}'),
     problems: [
       'unknown directive "user" in <inline>:1',
       'unknown directive "multi_accept" in <inline>:3',
       'unknown directive "use" in <inline>:4',
-      'unknown directive "sendfile" in <inline>:7',
-      'unknown directive "types" in <inline>:8',
+      'unknown directive "ssi" in <inline>:7',
+      'unknown directive "geo" in <inline>:8',
     ],
-    hints: { 3: '"sendfile" is an nginx directive that Sluice does not implement; remove it' },
+    hints: { 3: '"ssi" is an nginx directive that Sluice does not implement; remove it' },
   },
   {
     name: 'error_log levels and targets',

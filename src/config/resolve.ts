@@ -9,6 +9,7 @@ import type { BuildContext } from './build-context.js';
 import { DEFAULT_LISTEN, MAIN_DEFAULTS, defaultSettings } from './defaults.js';
 import { mergeCompression } from './directives/gzip.js';
 import { combinedLogFormat } from './directives/log.js';
+import { mergeFiles } from './files.js';
 import { UPSTREAM_DEFAULTS } from './directives/upstream.js';
 import type { HttpDraft, LocationDraft, MainDraft, ProxyPassDraft, ServerDraft, SettingsDraft, UpstreamDraft } from './draft.js';
 import { literalAddress, type HostTable } from './hosts.js';
@@ -115,6 +116,7 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     // A content handler belongs to its level, like proxy_pass.
     adminHandler: d.adminHandler?.handler ?? null,
     compression: mergeCompression(parent.compression, d.compression),
+    files: mergeFiles(parent.files, d.files),
   };
 }
 
@@ -137,7 +139,7 @@ class HttpAssembler {
   assemble(errorLogs: readonly ErrorLogTarget[]): HttpConfig {
     for (const u of this.http.upstreams) this.upstreams.set(u.name, this.explicitUpstream(u));
     this.checkLogFormats(this.http.settings);
-    const settings = inherit(defaultSettings(errorLogs), this.http.settings, null);
+    const settings = inherit(defaultSettings(errorLogs, this.cx.prefix), this.http.settings, null);
     const servers = applySslOn(this.http.servers.map((s) => this.server(s, settings)), this.cx);
     checkListens(servers, this.cx);
     checkSslListens(servers, this.cx);

@@ -377,6 +377,69 @@ export interface Settings {
   readonly adminHandler: AdminHandler | null;
   /** `gzip_*` and `brotli_*` (http, server, location; each directive inherited on its own). */
   readonly compression: CompressionSettings;
+  /** Static files (ngx_http_core, index, autoindex, static modules): `root`, `index`, `try_files`... */
+  readonly files: FileSettings;
+}
+
+/**
+ * Where a level's files are (`root` or `alias`; a level with neither inherits both from its
+ * parent, nginx's merge). The path is made absolute against the prefix where it is written
+ * (unless it starts with a variable: then when the request evaluates it).
+ */
+export interface DocumentRoot {
+  readonly path: ComplexValue;
+  /**
+   * null for `root` (the URI is appended to the path); for `alias` the length of the location
+   * prefix the path replaces; 'regex' for `alias` in a regex location (the path is the whole file
+   * name, the URI is not appended).
+   */
+  readonly alias: number | 'regex' | null;
+  /** For a path that starts with a variable: what a relative value is resolved against. */
+  readonly prefix: string;
+}
+
+/** `try_files FILE ... FALLBACK;` (ngx_http_try_files_module; not inherited). */
+export interface TryFilesConfig {
+  /** The files tested in order; `dir` for one written with a trailing slash (it must be a directory). */
+  readonly tries: readonly { readonly value: ComplexValue; readonly dir: boolean }[];
+  /** `=CODE`, or a URI / `@name` (after evaluation) to redirect to internally. */
+  readonly fallback: { readonly code: number } | { readonly uri: ComplexValue };
+}
+
+export type AutoindexFormat = 'html' | 'json' | 'jsonp' | 'xml';
+
+/** The settings of ngx_http_core, index, autoindex and static that serve files, merged for one level. */
+export interface FileSettings {
+  /** @default root html (relative to the prefix) */
+  readonly root: DocumentRoot;
+  /** `index` files, in order. @default ['index.html'] */
+  readonly index: readonly ComplexValue[];
+  /** `try_files` of this level (not inherited). @default null */
+  readonly tryFiles: TryFilesConfig | null;
+  /** @default false */
+  readonly autoindex: boolean;
+  /** @default true */
+  readonly autoindexExactSize: boolean;
+  /** @default 'html' */
+  readonly autoindexFormat: AutoindexFormat;
+  /** @default false */
+  readonly autoindexLocaltime: boolean;
+  /** Extension (lower case) -> MIME type, from `types {}`. @default nginx's built-in html, gif, jpg */
+  readonly types: ReadonlyMap<string, string>;
+  /** @default true */
+  readonly etag: boolean;
+  /** @default 'exact' */
+  readonly ifModifiedSince: 'off' | 'exact' | 'before';
+  /** `max_ranges`; null is nginx's default (no limit, and the multipart size check). @default null */
+  readonly maxRanges: number | null;
+  /** @default 'off' */
+  readonly disableSymlinks: 'off' | 'on' | 'if_not_owner';
+  /** `disable_symlinks ... from=PART`: the part of the path not checked. @default null */
+  readonly symlinksFrom: ComplexValue | null;
+  /** @default true */
+  readonly logNotFound: boolean;
+  /** `internal`: only internal redirects reach this location. @default false */
+  readonly internal: boolean;
 }
 
 /**

@@ -1,67 +1,26 @@
-import type { AdminHandler, Listen, ReturnAction, ServerConfig, Settings } from '../config/types.js';
-import { ERROR_CATALOG } from '../core/errors.js';
+import type { Listen, ServerConfig } from '../config/types.js';
 import { events } from '../observability/events.js';
-import { declaredBodySize } from '../proxy/context/request-context.js';
 import type { RequestContext } from '../proxy/context/request-context.js';
-import { accessDenied } from './access.js';
+import type { RouteDecision } from './decision.js';
 import { applyRealIp } from './realip.js';
-import { checkAuthBasic } from './auth-basic.js';
-import { LocationLevel } from './locations.js';
 import { ServerGroup } from './server-select.js';
+import { serverRoutes } from './server-routes.js';
 import { normalizeUri } from './uri.js';
 
-/** What the router decided for one request. */
-export type RouteDecision =
-  | { readonly kind: 'proxy'; readonly settings: Settings }
-  | { readonly kind: 'return'; readonly settings: Settings; readonly action: ReturnAction }
-  /** `log`: a line for the error log at `error` (nginx's "access forbidden by rule"). */
-  | { readonly kind: 'error'; readonly settings: Settings; readonly status: number; readonly log?: string; readonly headers?: readonly string[] }
-  /** A status location (stub_status, sluice_metrics, sluice_status, sluice_dashboard). */
-  | { readonly kind: 'admin'; readonly settings: Settings; readonly handler: AdminHandler };
-
-/** nginx's access phase, after the rewrite phase (so `return` is answered before allow/deny). */
-function forbidden(settings: Settings, ctx: RequestContext): RouteDecision | null {
-  if (settings.access.length === 0 || !accessDenied(settings.access, ctx.conn, ctx.realIp)) return null;
-  return { kind: 'error', settings, status: 403, log: 'access forbidden by rule' };
-}
-
-/**
- * nginx's find-config phase refuses a declared body over `client_max_body_size` of the level that
- * serves the request, before rewrite and access (ngx_http_core_find_config_phase): 413, logged at
- * error. A body without Content-Length is counted as it streams (session/body-relay.ts).
- */
-function bodyTooLarge(settings: Settings, ctx: RequestContext): RouteDecision | null {
-  const declared = declaredBodySize(ctx);
-  if (settings.clientMaxBodySize === 0 || declared <= settings.clientMaxBodySize) return null;
-  return { kind: 'error', settings, status: ERROR_CATALOG.CLIENT_BODY_TOO_LARGE.status, log: `${ERROR_CATALOG.CLIENT_BODY_TOO_LARGE.text}: ${declared} bytes` };
-}
-
-/** nginx's access phase, second half: auth_basic (routing/auth-basic.ts), after allow/deny. */
-function unauthorized(settings: Settings, ctx: RequestContext): RouteDecision | null {
-  if (settings.authBasicRealm === null || settings.authBasicUserFile === null) return null;
-  const r = checkAuthBasic(settings, ctx.headers.authorization);
-  if (r.ok) return null;
-  const realm = r.realm === undefined ? undefined : `Basic realm="${r.realm.replace(/["\\]/g, '\\$&')}"`;
-  return {
-    kind: 'error', settings, status: r.status,
-    ...(r.log === undefined ? {} : { log: r.log }),
-    ...(realm === undefined ? {} : { headers: ['WWW-Authenticate', realm] }),
-  };
-}
+export type { RouteDecision } from './decision.js';
 
 /** The servers behind one bound socket (a listen key), with their location trees compiled. */
 export class ListenerRoutes {
   readonly group: ServerGroup;
-  readonly #levels = new Map<ServerConfig, LocationLevel>();
 
   constructor(servers: readonly ServerConfig[], defaultServer: ServerConfig) {
     this.group = new ServerGroup(servers, defaultServer);
-    for (const s of servers) this.#levels.set(s, new LocationLevel(s.locations));
+    for (const s of servers) serverRoutes(s);
   }
 
   /**
    * Host -> server -> (server-level return) -> location, filling the context as it goes.
-   * nginx answers a URI it cannot normalise with 400 and a request no location takes with 404.
+   * nginx answers a URI it cannot normalise with 400; the rest is the server's (server-routes.ts).
    */
   route(ctx: RequestContext): RouteDecision {
     const decision = this.#decide(ctx);
@@ -100,36 +59,7 @@ export class ListenerRoutes {
     const uri = normalizeUri(ctx.uri);
     if (uri === null) return { kind: 'error', settings: server.settings, status: 400 };
     ctx.uri = uri;
-    if (server.settings.returnAction) return { kind: 'return', settings: server.settings, action: server.settings.returnAction };
-    const level = this.#levels.get(server) as LocationLevel;
-    const m = level.find(uri);
-    if (!m) {
-      const denied = bodyTooLarge(server.settings, ctx) ?? forbidden(server.settings, ctx) ?? unauthorized(server.settings, ctx);
-      if (denied) return denied;
-      // nginx: stub_status written at server level serves what no location takes.
-      if (server.settings.adminHandler) return { kind: 'admin', settings: server.settings, handler: server.settings.adminHandler };
-      return { kind: 'error', settings: server.settings, status: 404 };
-    }
-    const settings = m.location.settings;
-    ctx.location = m.location;
-    ctx.settings = settings;
-    if (m.captures.length > 0) {
-      ctx.captures = m.captures;
-      ctx.namedCaptures = { ...ctx.namedCaptures, ...m.named };
-    }
-    applyRealIp(settings, ctx);
-    const large = bodyTooLarge(settings, ctx);
-    if (large) return large;
-    if (settings.returnAction) return { kind: 'return', settings, action: settings.returnAction };
-    const denied = forbidden(settings, ctx) ?? unauthorized(settings, ctx);
-    if (denied) return denied;
-    if (settings.proxyPass) {
-      ctx.proxyPass = settings.proxyPass;
-      return { kind: 'proxy', settings };
-    }
-    if (settings.adminHandler) return { kind: 'admin', settings, handler: settings.adminHandler };
-    // A location that neither proxies nor returns would serve files in nginx; Sluice has none.
-    return { kind: 'error', settings, status: 404 };
+    return serverRoutes(server).locate(ctx);
   }
 }
 

@@ -85,7 +85,7 @@ export class Runtime implements ProxyRuntime {
   /** The settings that count before a request names its server: the address's default server's. */
   defaultSettings(listenKey: string): Settings {
     const routes = this.routes.get(listenKey);
-    return routes?.group.defaultServer.settings ?? this.config.http?.settings ?? defaultSettings([]);
+    return routes?.group.defaultServer.settings ?? this.config.http?.settings ?? defaultSettings([], this.config.prefix);
   }
 
   proxyRoute(location: LocationConfig): ProxyRoute {

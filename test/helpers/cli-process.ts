@@ -69,9 +69,14 @@ export class CliProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #done = false;
 
-  /** `env` is added to this process's environment (`NODE_OPTIONS` to preload a fault injector, say). */
-  constructor(t: AfterHook, args: readonly string[], cwd: string, env: Readonly<Record<string, string>> = {}) {
-    this.child = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...env } });
+  /**
+   * `env` is added to this process's environment (`NODE_OPTIONS` to preload a fault injector, say);
+   * `user` runs the child as another user (the test runs as root: file permissions bind only others).
+   */
+  constructor(t: AfterHook, args: readonly string[], cwd: string, env: Readonly<Record<string, string>> = {}, user: { readonly uid: number; readonly gid: number } | null = null) {
+    this.child = spawn(process.execPath, [MAIN, ...args], {
+      cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...env }, ...(user === null ? {} : { uid: user.uid, gid: user.gid }),
+    });
     this.child.stdout.setEncoding('utf8').on('data', (d: string) => void (this.stdout += d));
     this.child.stderr.setEncoding('utf8').on('data', (d: string) => void (this.stderr += d));
     this.exited = new Promise((resolve) => {

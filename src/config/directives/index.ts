@@ -6,6 +6,7 @@ import { charsetDirectives } from './charset.js';
 import { clientDirectives } from './client.js';
 import { coreDirectives } from './core.js';
 import { gzipDirectives } from './gzip.js';
+import { filesDirectives } from './files.js';
 import { headersDirectives } from './headers.js';
 import { healthCheckDirectives } from './health-check.js';
 import { httpCoreDirectives } from './http-core.js';
@@ -23,6 +24,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...coreDirectives,
   ...httpCoreDirectives,
   ...clientDirectives,
+  ...filesDirectives,
   ...rewriteDirectives,
   ...headersDirectives,
   ...charsetDirectives,

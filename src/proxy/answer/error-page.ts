@@ -20,6 +20,15 @@ export function reasonPhrase(status: number): string {
   return REASONS[status] ?? STATUS_CODES[status] ?? 'Unknown';
 }
 
+/**
+ * The statuses nginx has a page for (ngx_http_error_pages); for any other status its special
+ * response is empty (Content-Length: 0, no Content-Type), e.g. `try_files $uri =418;`.
+ */
+export function hasErrorPage(status: number): boolean {
+  return (status >= 301 && status <= 303) || status === 307 || status === 308 || (status >= 400 && status <= 416)
+    || status === 421 || status === 429 || (status >= 494 && status <= 498) || (status >= 500 && status <= 505) || status === 507;
+}
+
 /** The error page nginx sends, signed by Sluice. */
 export function errorPage(status: number, detail?: string, title = `${status} ${PAGE_REASONS[status] ?? reasonPhrase(status)}`): string {
   const heading = `${status} ${PAGE_REASONS[status] ?? reasonPhrase(status)}`;

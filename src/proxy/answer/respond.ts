@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { ReturnAction, Settings } from '../../config/types.js';
 import type { RequestContext } from '../context/request-context.js';
 import type { Variables } from '../context/variables.js';
-import { errorPage, reasonPhrase } from './error-page.js';
+import { errorPage, hasErrorPage, reasonPhrase } from './error-page.js';
 import { sendableHeaderValue } from '../headers/header-value.js';
 import { httpDate } from './http-date.js';
 import { appendAddHeaders, rememberSent, withCharset } from '../headers/response-headers.js';
@@ -25,7 +25,7 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const CLOSE_AFTER = new Set([400, 408, 413, 414, 431, 494, 500, 501]);
 
 /** nginx's absolute_redirect: a relative Location gets scheme, host and port. */
-function absolute(url: string, ctx: RequestContext): string {
+export function absolute(url: string, ctx: RequestContext): string {
   if (!url.startsWith('/')) return url;
   const scheme = ctx.conn.tls ? 'https' : 'http';
   const host = ctx.headers.host ? stripPort(ctx.headers.host) : ctx.conn.localAddress;
@@ -49,7 +49,7 @@ export function returnResponse(action: ReturnAction, settings: Settings, ctx: Re
   } else if (text !== null) {
     body = text;
     headers.push('Content-Type', withCharset(settings, settings.defaultType));
-  } else if (status >= 300) {
+  } else if (status >= 300 && hasErrorPage(status)) {
     body = errorPage(status);
     headers.push('Content-Type', withCharset(settings, 'text/html'));
   }
@@ -58,12 +58,15 @@ export function returnResponse(action: ReturnAction, settings: Settings, ctx: Re
 }
 
 export function errorResponse(status: number, settings: Settings | null, ctx: RequestContext | null, vars: Variables | null): LocalResponse {
-  const headers = ['Content-Type', settings === null ? 'text/html' : withCharset(settings, 'text/html')];
-  // nginx's internal 494 goes out as a 400 with its own page (ngx_http_error_494_page).
+  // nginx's internal 494 goes out as a 400 with its own page (ngx_http_error_494_page); a status
+  // nginx has no page for goes out with an empty body.
+  const page = status === 494 || hasErrorPage(status);
   const sent = status === 494 ? 400 : status;
+  const headers = page ? ['Content-Type', settings === null ? 'text/html' : withCharset(settings, 'text/html')] : [];
   if (ctx) ctx.status = sent;
   if (settings && ctx && vars) appendAddHeaders(settings, sent, ctx, vars, headers);
-  return { status: sent, headers, body: status === 494 ? errorPage(400, reasonPhrase(494), `400 ${reasonPhrase(494)}`) : errorPage(status), drop: false };
+  const body = status === 494 ? errorPage(400, reasonPhrase(494), `400 ${reasonPhrase(494)}`) : page ? errorPage(status) : '';
+  return { status: sent, headers, body, drop: false };
 }
 
 /** Sends a local response through Node's HTTP server (keep-alive, HEAD handled by Node). */

@@ -78,6 +78,17 @@ export class RequestContext {
   captures: readonly (string | undefined)[] = NO_CAPTURES;
   namedCaptures: Readonly<Record<string, string | undefined>> = NO_NAMED_CAPTURES;
   proxyPass: ProxyPass | null = null;
+  /** Redirected internally (`index`, `try_files`): `internal` locations let it in. */
+  internal = false;
+  /** Internal redirects so far (nginx stops at 10: routing/server-routes.ts). */
+  uriChanges = 0;
+  /**
+   * The client's target still names the URI being served (nginx's valid_unparsed_uri): false
+   * after an internal redirect to another URI, so proxy_pass sends the new `$uri` and `$args`.
+   */
+  unparsedUri = true;
+  /** try_files found a file under an `alias` of a regex location: the URI is appended to it (nginx's add_uri_to_alias). */
+  addUriToAlias = false;
   status = 0;
   bodyBytesSent = 0;
   #bytesSent = 0;

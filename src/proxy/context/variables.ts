@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { ComplexValue, MapConfig } from '../../config/types.js';
 import type { RequestContext } from './request-context.js';
 import { SLUICE_VERSION } from '../../core/version.js';
 import { originForm } from '../../routing/uri.js';
 import { compressionRatio } from '../filters/compression.js';
+import { documentRoot, mapUriToPath } from '../../static/map-path.js';
 
 /** Reads one variable; `undefined` is nginx's "not found" (logged as "-", sent as ""). */
 export type VariableGetter = (ctx: RequestContext) => string | undefined;
@@ -174,8 +176,11 @@ const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGe
   ['ssl_client_i_dn', (c) => c.conn.ssl?.clientIssuer],
 ]);
 
+/** The variables of the static modules: they need the request's root, which may hold variables itself. */
+const FILE_VARIABLES = ['document_root', 'realpath_root', 'request_filename'] as const;
+
 export function builtinVariableNames(): string[] {
-  return [...BUILTINS.keys()];
+  return [...BUILTINS.keys(), ...FILE_VARIABLES];
 }
 
 function familyGetter(name: string): VariableGetter | undefined {
@@ -226,9 +231,35 @@ export class Variables {
     if (g) return g;
     const map = this.#maps.get(name);
     if (map) g = (c) => this.#evalMap(map, c);
-    else g = BUILTINS.get(name) ?? familyGetter(name) ?? ((c) => c.namedCaptures[name]);
+    else g = BUILTINS.get(name) ?? this.#fileGetter(name) ?? familyGetter(name) ?? ((c) => c.namedCaptures[name]);
     this.#getters.set(name, g);
     return g;
+  }
+
+  /**
+   * `$document_root` (the root or alias, evaluated), `$realpath_root` (the same with symbolic
+   * links resolved; not found when it does not exist) and `$request_filename` (the file name of
+   * `$uri`): nginx's ngx_http_variable_document_root, _realpath_root and _request_filename.
+   */
+  #fileGetter(name: string): VariableGetter | undefined {
+    const evaluate = (v: ComplexValue, c: RequestContext): string => this.evaluate(v, c);
+    switch (name) {
+      case 'document_root':
+        return (c) => (c.settings === null ? undefined : documentRoot(c.settings.files, c, evaluate));
+      case 'realpath_root':
+        return (c) => {
+          if (c.settings === null) return undefined;
+          try {
+            return realpathSync(documentRoot(c.settings.files, c, evaluate));
+          } catch {
+            return undefined;
+          }
+        };
+      case 'request_filename':
+        return (c) => (c.settings === null ? undefined : mapUriToPath(c.settings.files, c.uri, c, evaluate).path);
+      default:
+        return undefined;
+    }
   }
 
   get(name: string, ctx: RequestContext): string | undefined {

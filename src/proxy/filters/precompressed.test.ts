@@ -19,7 +19,7 @@ function ctx(headers: Record<string, string>, method = 'GET', uri = '/app.js'): 
 }
 
 function settings(over: Partial<CompressionSettings>): Settings {
-  return { ...defaultSettings([]), compression: { ...compressionDefaults(), ...over } };
+  return { ...defaultSettings([], '/'), compression: { ...compressionDefaults(), ...over } };
 }
 
 /** A root with app.js, app.js.gz, app.js.br, page.html (no .gz), a directory dir.gz, and dev.gz -> /dev/null. */

@@ -12,6 +12,8 @@ import { ProxyError } from '../../core/errors.js';
 import type { Peer } from '../../upstream/peer.js';
 import { errorResponse, sendLocal } from '../answer/respond.js';
 import type { LocalResponse } from '../answer/respond.js';
+import { reasonPhrase } from '../answer/error-page.js';
+import type { StreamedResponse } from '../answer/streamed.js';
 import { logContext } from '../context/log-context.js';
 import { compressionFilter } from '../filters/compression.js';
 import { RequestContext, requestHasBody } from '../context/request-context.js';
@@ -155,6 +157,21 @@ export class H1RequestFront implements FrontEnd {
     const stop = watchBodyReads(this.#req, route.settings.clientBodyTimeout, () => s.bodyTimedOut());
     res.once('close', stop);
     return this.#req;
+  }
+
+  sendStreamed(s: ProxySession, r: StreamedResponse): void {
+    const ctx = this.#ctx;
+    const res = this.#res;
+    if (res.destroyed) {
+      r.body?.destroy();
+      return;
+    }
+    const headers = ['Server', 'sluice', ...r.headers];
+    ctx.status = r.status;
+    rememberSent(ctx, headers);
+    res.writeHead(r.status, reasonPhrase(r.status), headers);
+    if (r.body === null) res.end();
+    else s.streamBody(r.body, res, this.#req.socket, (chunk) => void (ctx.bodyBytesSent += chunk.length));
   }
 
   checkSwitch(): ProxyError {

@@ -13,6 +13,7 @@ import { reasonPhrase } from '../answer/error-page.js';
 import { httpDate } from '../answer/http-date.js';
 import { errorResponse, rawHead, sendLocalRaw } from '../answer/respond.js';
 import type { LocalResponse } from '../answer/respond.js';
+import type { StreamedResponse } from '../answer/streamed.js';
 import type { UpstreamMessage } from '../client/node-client.js';
 import { logContext, upstreamUrl } from '../context/log-context.js';
 import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
@@ -147,16 +148,7 @@ export class H1UpgradeFront implements FrontEnd {
       this.send(errorResponse(bad.status, null, null, null));
       return null;
     }
-    const decision = rt.routesFor(this.#socket).route(ctx);
-    if (decision.kind === 'proxy') {
-      const route = rt.proxyRoute(ctx.location as NonNullable<typeof ctx.location>);
-      const upgradeValue = Array.isArray(req.headers.upgrade) ? req.headers.upgrade.join(', ') : (req.headers.upgrade ?? '');
-      if (websocket) this.mode = { upgrade: token, upgradeValue };
-      else if (token !== 'h2c' && configForwardsUpgrade(rt, ctx, route)) this.mode = { upgrade: token, upgradeValue };
-      ctx.upgrade = this.mode.upgrade;
-      ctx.websocket = websocket;
-    }
-    return decision;
+    return rt.routesFor(this.#socket).route(ctx);
   }
 
   serveAdmin(handler: AdminHandler, settings: Settings): Promise<void> | undefined {
@@ -166,6 +158,15 @@ export class H1UpgradeFront implements FrontEnd {
   start(s: ProxySession, route: ProxyRoute): Readable | null | false {
     const req = this.#req;
     const socket = this.#socket;
+    // Decided here, not when routing: an internal redirect (try_files ... @app) may be what
+    // brought the request to the location that proxies it.
+    const token = (req.headers.upgrade ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
+    const websocket = token === 'websocket';
+    const upgradeValue = Array.isArray(req.headers.upgrade) ? req.headers.upgrade.join(', ') : (req.headers.upgrade ?? '');
+    if (websocket) this.mode = { upgrade: token, upgradeValue };
+    else if (token !== 'h2c' && configForwardsUpgrade(this.#rt, this.#ctx, route)) this.mode = { upgrade: token, upgradeValue };
+    this.#ctx.upgrade = this.mode.upgrade;
+    this.#ctx.websocket = websocket;
     let body: PassThrough | null = null;
     if (this.mode.upgrade === null && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)) {
       const cl = Number(req.headers['content-length']);
@@ -242,6 +243,30 @@ export class H1UpgradeFront implements FrontEnd {
       ctx.bodyBytesSent += chunk.length;
       ctx.bytesSent += chunk.length;
     }, encoder);
+  }
+
+  /** A file asked for with an Upgrade header: nginx serves it as for any GET; the connection closes after it. */
+  sendStreamed(s: ProxySession, r: StreamedResponse): void {
+    const ctx = this.#ctx;
+    const socket = this.#socket;
+    if (socket.destroyed) {
+      r.body?.destroy();
+      return;
+    }
+    const headers = ['Server', 'sluice', 'Date', httpDate(), ...r.headers, 'Connection', 'close'];
+    ctx.status = r.status;
+    rememberSent(ctx, headers);
+    const head = rawHead(r.status, reasonPhrase(r.status), headers);
+    ctx.bytesSent += Buffer.byteLength(head);
+    if (r.body === null) {
+      socket.end(head);
+      return;
+    }
+    socket.write(head);
+    s.streamBody(r.body, socket, socket, (chunk) => {
+      ctx.bodyBytesSent += chunk.length;
+      ctx.bytesSent += chunk.length;
+    });
   }
 
   tunnel(s: ProxySession, x: SwitchedExchange, peer: Peer): void {

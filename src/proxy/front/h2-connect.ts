@@ -18,6 +18,7 @@ import type { RouteDecision } from '../../routing/router.js';
 import type { Peer } from '../../upstream/peer.js';
 import { acceptKey } from '../../websocket/accept-key.js';
 import { errorResponse } from '../answer/respond.js';
+import type { StreamedResponse } from '../answer/streamed.js';
 import type { UpstreamMessage } from '../client/node-client.js';
 import { logContext, upstreamUrl } from '../context/log-context.js';
 import { RequestContext } from '../context/request-context.js';
@@ -118,6 +119,12 @@ export class H2ConnectFront extends H2Front implements FrontEnd {
     // A status location is no WebSocket endpoint.
     this.send(errorResponse(405, settings, this.ctx, this.rt.vars));
     return undefined;
+  }
+
+  override sendStreamed(_s: ProxySession, r: StreamedResponse): void {
+    // A file is no WebSocket endpoint either (the stream asked for a tunnel, not a body).
+    r.body?.destroy();
+    this.send(errorResponse(405, this.ctx.settings, this.ctx, this.rt.vars));
   }
 
   start(s: ProxySession): null {

@@ -15,6 +15,7 @@ import type { RouteDecision } from '../../routing/router.js';
 import type { Peer } from '../../upstream/peer.js';
 import { errorResponse } from '../answer/respond.js';
 import type { LocalResponse } from '../answer/respond.js';
+import type { StreamedResponse } from '../answer/streamed.js';
 import { logContext, upstreamUrl } from '../context/log-context.js';
 import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
 import { compressionFilter } from '../filters/compression.js';
@@ -106,6 +107,32 @@ export abstract class H2Front {
       }
     }, () => this.send(errorResponse(ERROR_CATALOG.INTERNAL.status, settings, ctx, rt.vars)))
       .catch((err: unknown) => failRequest(rt, ctx, this, err));
+  }
+
+  /** A response whose body streams (a file): status and headers, then the body under HTTP/2 flow control. */
+  sendStreamed(s: ProxySession, r: StreamedResponse): void {
+    const { ctx, stream } = this;
+    if (stream.destroyed || stream.closed) {
+      r.body?.destroy();
+      return;
+    }
+    const flat = ['Server', 'sluice', ...r.headers];
+    ctx.status = r.status;
+    rememberSent(ctx, flat);
+    try {
+      stream.respond(h2ResponseHeaders(r.status, flat), { endStream: r.body === null });
+    } catch {
+      r.body?.destroy();
+      this.abort();
+      return;
+    }
+    ctx.bytesSent += headerBytes(flat);
+    if (r.body !== null) {
+      s.streamBody(r.body, stream, stream, (chunk) => {
+        ctx.bodyBytesSent += chunk.length;
+        ctx.bytesSent += chunk.length;
+      });
+    }
   }
 
   /**

@@ -4,6 +4,7 @@ import type { Variables } from '../context/variables.js';
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
 import { sendableHeaderValue } from './header-value.js';
 import { originForm } from '../../routing/uri.js';
+import { escapeUri, utf8Bytes } from '../../core/escape.js';
 
 /** How the request is being forwarded. */
 export interface ForwardMode {
@@ -29,8 +30,13 @@ export interface UpstreamRequestHead {
 export function upstreamPath(ctx: RequestContext, route: ProxyRoute): string {
   const raw = originForm(ctx.rawUri);
   const uri = route.pass.uri;
-  if (uri === null) return raw;
   const prefix = route.location.modifier === '=' ? ctx.uri : route.location.pattern;
+  if (!ctx.unparsedUri) {
+    // After an internal redirect (try_files, index) nginx sends the new URI, escaped, and its arguments.
+    const path = uri === null ? escapeUri(utf8Bytes(ctx.uri), 'uri') : uri + escapeUri(utf8Bytes(ctx.uri.slice(prefix.length)), 'uri');
+    return ctx.args !== '' ? `${path}?${ctx.args}` : path;
+  }
+  if (uri === null) return raw;
   const q = raw.indexOf('?');
   const rawPath = q === -1 ? raw : raw.slice(0, q);
   const query = q === -1 ? '' : raw.slice(q);

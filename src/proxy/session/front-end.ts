@@ -11,6 +11,7 @@ import type { ProxyError } from '../../core/errors.js';
 import type { Peer } from '../../upstream/peer.js';
 import type { LocalResponse } from '../answer/respond.js';
 import type { UpstreamMessage } from '../client/upstream-client.js';
+import type { StreamedResponse } from '../answer/streamed.js';
 import type { UpstreamAttempt } from '../context/request-context.js';
 import type { ForwardMode } from '../headers/upstream-request.js';
 import type { RouteDecision } from '../../routing/router.js';
@@ -36,6 +37,11 @@ export interface ProxySession {
    * through the encoder the compression filter chose for that head (if any).
    */
   relayBody(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt, out: RelayOut, timed: TimedStream, noBody: boolean, onChunk: (chunk: Buffer) => void, encoder?: ResponseEncoder | null): void;
+  /**
+   * Streams the body of a response Sluice makes itself (a file) to `out` under send_timeout,
+   * after the front end sent its head; the body is destroyed (its file closed) if `out` closes first.
+   */
+  streamBody(body: Readable, out: RelayOut, timed: TimedStream, onChunk: (chunk: Buffer) => void): void;
 }
 
 /** Where a response body goes (a ServerResponse, a client socket, an HTTP/2 stream). */
@@ -67,6 +73,8 @@ export interface FrontEnd extends FrontEndAnswer {
   bodyStarted?(): void;
   /** The tries are over, whichever way: stop what only waiting for the upstream needed. */
   triesOver?(): void;
+  /** Sends a response whose body streams (a file, a listing): head, then the body via `s.streamBody`. */
+  sendStreamed(s: ProxySession, r: StreamedResponse): void;
   /** Relays an upstream response (not an accepted 101): head, then body under send_timeout. */
   relay(s: ProxySession, x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt): void;
   /** Opens the tunnel for an accepted 101. Front ends that never ask for an upgrade never get one. */
@@ -83,4 +91,4 @@ export function noTunnel(): never {
 /** The decision type, for front ends. */
 export type { RouteDecision };
 /** What the relays and the body watchers call back (re-exported for the front ends). */
-export type { LocalResponse };
+export type { LocalResponse, StreamedResponse };

@@ -16,9 +16,14 @@ import { logContext, upstreamUrl } from '../context/log-context.js';
 import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
 import type { ErrorLog } from '../../observability/error-log.js';
 import type { ResponseEncoder } from '../filters/compression.js';
+import type { ServerConfig, Settings } from '../../config/types.js';
+import { serverRoutes } from '../../routing/server-routes.js';
+import { serveFiles } from '../../static/content.js';
+import type { FilesOutcome, FilesRequest } from '../../static/content.js';
+import { tryFiles } from '../../static/try-files.js';
 import { runAttempts } from './attempts.js';
 import type { TryOutcome } from './attempts.js';
-import type { FrontEnd, ProxySession as SessionForFrontEnds, RelayOut } from './front-end.js';
+import type { FrontEnd, ProxySession as SessionForFrontEnds, RelayOut, RouteDecision } from './front-end.js';
 import { failRequest } from './guard.js';
 import { exchangeWithPeer } from './peer-exchange.js';
 import { pickKey } from './proxy-route.js';
@@ -68,19 +73,113 @@ export class ProxySession implements SessionForFrontEnds {
     const { rt, ctx } = this;
     switch (decision.kind) {
       case 'error':
-        if (decision.log !== undefined) rt.errorLog(decision.settings).log('error', `${decision.log}${logContext(ctx)}`, ctx.conn.id);
-        const page = errorResponse(decision.status, decision.settings, ctx, rt.vars);
-        if (decision.headers !== undefined) page.headers.push(...decision.headers);
-        this.answer(page);
-        return undefined;
       case 'return':
-        this.answer(returnResponse(decision.action, decision.settings, ctx, rt.vars));
+        this.#answerDecision(decision);
         return undefined;
       case 'admin':
+        if (decision.settings.files.tryFiles !== null) return this.#content(decision);
         return this.front.serveAdmin(decision.handler, decision.settings);
       case 'proxy':
+        if (decision.settings.files.tryFiles !== null) return this.#content(decision);
         return this.#proxy(rt.proxyRoute(ctx.location as NonNullable<typeof ctx.location>));
+      case 'files':
+        return this.#content(decision);
     }
+  }
+
+  #answerDecision(decision: RouteDecision & { readonly kind: 'error' | 'return' }): void {
+    const { rt, ctx } = this;
+    if (decision.kind === 'return') {
+      this.answer(returnResponse(decision.action, decision.settings, ctx, rt.vars));
+      return;
+    }
+    if (decision.log !== undefined) rt.errorLog(decision.settings).log('error', `${decision.log}${logContext(ctx)}`, ctx.conn.id);
+    const page = errorResponse(decision.status, decision.settings, ctx, rt.vars);
+    if (decision.headers !== undefined) page.headers.push(...decision.headers);
+    this.answer(page);
+  }
+
+  /**
+   * nginx's precontent and content phases for one location, then for wherever an internal
+   * redirect (`index`, `try_files`) leads: try_files first (once per location visited), then the
+   * location's content handler (proxy, a status page, or files).
+   */
+  async #content(first: RouteDecision): Promise<void> {
+    const { rt, ctx } = this;
+    let d = first;
+    let tried: RouteDecision | null = null;
+    for (;;) {
+      if (d.kind === 'error' || d.kind === 'return') {
+        this.#answerDecision(d);
+        return;
+      }
+      const rq: FilesRequest = { ctx, settings: d.settings, vars: rt.vars, log: rt.errorLog(d.settings) };
+      const tf = d.settings.files.tryFiles;
+      if (tf !== null && tried !== d) {
+        tried = d;
+        const o = await tryFiles(rq, tf);
+        if (o.kind !== 'continue') {
+          const next = this.#outcome(o, d.settings);
+          if (next === null) return;
+          d = next;
+          continue;
+        }
+      }
+      if (d.kind === 'admin') return this.front.serveAdmin(d.handler, d.settings);
+      if (d.kind === 'proxy') return this.#proxy(rt.proxyRoute(ctx.location as NonNullable<typeof ctx.location>));
+      const next = this.#outcome(await serveFiles(rq), d.settings);
+      if (next === null) return;
+      d = next;
+    }
+  }
+
+  /** Sends what serving files decided; for an internal redirect, where the request goes next. */
+  #outcome(o: FilesOutcome, settings: Settings): RouteDecision | null {
+    const { rt, ctx } = this;
+    switch (o.kind) {
+      case 'stream':
+        if (this.front.started()) o.response.body?.destroy();
+        else this.front.sendStreamed(this, o.response);
+        return null;
+      case 'local':
+        this.answer(o.response);
+        return null;
+      case 'status':
+        this.answer(errorResponse(o.status, settings, ctx, rt.vars));
+        return null;
+      case 'redirect':
+        return serverRoutes(ctx.server as ServerConfig).redirect(ctx, o.uri, o.args);
+      case 'named':
+        return serverRoutes(ctx.server as ServerConfig).named(ctx, o.name);
+    }
+  }
+
+  /**
+   * Streams a body Sluice makes itself (a file) under send_timeout; a client that stops reading
+   * for longer is dropped as for a relayed body, and one that leaves closes the file.
+   */
+  streamBody(body: Readable, out: RelayOut, timed: TimedStream, onChunk: (chunk: Buffer) => void): void {
+    const { ctx } = this;
+    const settings = ctx.settings as Settings;
+    if (out.destroyed) {
+      body.destroy();
+      return;
+    }
+    out.once('close', () => {
+      if (!body.readableEnded) body.destroy();
+    });
+    body.once('end', () => {
+      if (!out.destroyed) out.end();
+    });
+    body.once('error', (err: Error) => {
+      this.log.log('alert', `${err.message}${logContext(ctx)}`, ctx.conn.id);
+      this.front.abort();
+    });
+    relayBody(body, out, timed, settings.sendTimeout, () => {
+      logSendTimeout(this.log, ctx, '');
+      body.destroy();
+      this.front.abort();
+    }, onChunk);
   }
 
   /** A local answer, unless something of a response has gone out already. */

@@ -1,0 +1,321 @@
+/**
+ * The content phase for a location that neither proxies nor serves a status, in nginx's order of
+ * handlers: index (a URI ending in "/": the first index file that exists, by internal redirect),
+ * autoindex (a listing), static (the file), and else nginx's 403 "directory index ... is
+ * forbidden". Each answer is what nginx sends: statuses, headers, error-log lines and levels.
+ */
+import { Readable } from 'node:stream';
+import type { Settings } from '../config/types.js';
+import { errnoCode, errnoSuffix } from '../core/errno.js';
+import { escapeUri, utf8Bytes } from '../core/escape.js';
+import type { LogLevel } from '../config/types.js';
+import type { ErrorLog } from '../observability/error-log.js';
+import { absolute } from '../proxy/answer/respond.js';
+import type { LocalResponse } from '../proxy/answer/respond.js';
+import { errorPage } from '../proxy/answer/error-page.js';
+import { httpDate } from '../proxy/answer/http-date.js';
+import type { StreamedResponse } from '../proxy/answer/streamed.js';
+import { logContext } from '../proxy/context/log-context.js';
+import type { RequestContext } from '../proxy/context/request-context.js';
+import type { Variables } from '../proxy/context/variables.js';
+import { appendAddHeaders } from '../proxy/headers/response-headers.js';
+import { sendableHeaderValue } from '../proxy/headers/header-value.js';
+import { htmlListing, jsonListing, jsonpCallback, readEntries, xmlListing } from './autoindex.js';
+import { conditionalStatus, first } from './conditional.js';
+import { READ_CHUNK, fileBody, readAll, type BodyPart } from './file-body.js';
+import type { Evaluate } from './map-path.js';
+import { mapUriToPath } from './map-path.js';
+import { contentType } from './mime.js';
+import { closeFile, openFile, symlinkPolicy, testFile, type FileFailure } from './open-file.js';
+import { ifRangeHolds, lastBoundary, nextBoundary, parseRanges, partHeader } from './ranges.js';
+
+/** What serving files decided. */
+export type FilesOutcome =
+  /** A 200, 206 or 304 (a file, a listing). */
+  | { readonly kind: 'stream'; readonly response: StreamedResponse }
+  /** A page of nginx's with headers of its own (301 with Location, 416 with Content-Range). */
+  | { readonly kind: 'local'; readonly response: LocalResponse }
+  /** nginx's error page for the status. */
+  | { readonly kind: 'status'; readonly status: number }
+  /** An internal redirect (`index`, `try_files`): the request goes through the server again. */
+  | { readonly kind: 'redirect'; readonly uri: string; readonly args: string | null }
+  /** `try_files ... @name`. */
+  | { readonly kind: 'named'; readonly name: string };
+
+/** One request's view of the files it may be served. */
+export interface FilesRequest {
+  readonly ctx: RequestContext;
+  readonly settings: Settings;
+  readonly vars: Variables;
+  readonly log: ErrorLog;
+}
+
+export function evaluator(vars: Variables): Evaluate {
+  return (v, ctx) => vars.evaluate(v, ctx);
+}
+
+function status(code: number): FilesOutcome {
+  return { kind: 'status', status: code };
+}
+
+export function logLine(rq: FilesRequest, level: LogLevel, message: string): void {
+  rq.log.log(level, `${message}${logContext(rq.ctx)}`, rq.ctx.conn.id);
+}
+
+/** GET, HEAD and POST: the methods nginx's static modules take (anything else: 405). */
+function readMethod(method: string): boolean {
+  return method === 'GET' || method === 'HEAD' || method === 'POST';
+}
+
+/** The content phase for `ctx.uri`. */
+export async function serveFiles(rq: FilesRequest): Promise<FilesOutcome> {
+  const { ctx, settings } = rq;
+  if (!ctx.uri.endsWith('/')) return staticFile(rq);
+  const method = ctx.method;
+  if (readMethod(method)) {
+    const found = await indexFiles(rq);
+    if (found !== null) return found;
+  }
+  if (settings.files.autoindex && (method === 'GET' || method === 'HEAD')) return autoindex(rq);
+  if (!readMethod(method)) return status(405);
+  logLine(rq, 'error', `directory index of "${mapUriToPath(settings.files, ctx.uri, ctx, evaluator(rq.vars)).path}" is forbidden`);
+  return status(403);
+}
+
+/** nginx's answer to a file that cannot be opened: 404 (logged unless log_not_found off), 403, or 500. */
+function openFailed(rq: FilesRequest, path: string, f: FileFailure): FilesOutcome {
+  const code = errnoCode(f.err);
+  const line = `${f.failed} "${path}" failed ${errnoSuffix(f.err)}`;
+  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') {
+    if (rq.settings.files.logNotFound) logLine(rq, 'error', line);
+    return status(404);
+  }
+  if (code === 'EACCES' || code === 'EMLINK' || code === 'ELOOP') {
+    logLine(rq, 'error', line);
+    return status(403);
+  }
+  logLine(rq, 'crit', line);
+  return status(500);
+}
+
+/** ngx_http_index_handler; null when no index file exists (the next handler goes on). */
+async function indexFiles(rq: FilesRequest): Promise<FilesOutcome | null> {
+  const { ctx, settings } = rq;
+  const files = settings.files;
+  const evaluate = evaluator(rq.vars);
+  const args = ctx.hasArgs ? ctx.args : null;
+  let dirTested = false;
+  for (const index of files.index) {
+    const name = evaluate(index, ctx);
+    if (name.startsWith('/')) return { kind: 'redirect', uri: name, args };
+    const dir = mapUriToPath(files, ctx.uri, ctx, evaluate).path;
+    const path = dir + name;
+    const test = await testFile(path, symlinkPolicy(files, path, ctx, evaluate));
+    if (test.ok) return { kind: 'redirect', uri: ctx.uri + name, args };
+    const code = errnoCode(test.err);
+    if (code === 'ELOOP' || code === 'EMLINK') return status(403);
+    if (code === 'ENOTDIR' || code === 'ENAMETOOLONG' || code === 'EACCES') return indexError(rq, path, test.err);
+    if (!dirTested) {
+      const bad = await testIndexDir(rq, dir, path);
+      if (bad !== null) return bad;
+      dirTested = true;
+    }
+    if (code === 'ENOENT') continue;
+    logLine(rq, 'crit', `${test.failed} "${path}" failed ${errnoSuffix(test.err)}`);
+    return status(500);
+  }
+  return null;
+}
+
+/** ngx_http_index_error. */
+function indexError(rq: FilesRequest, path: string, err: unknown): FilesOutcome {
+  if (errnoCode(err) === 'EACCES') {
+    logLine(rq, 'error', `"${path}" is forbidden ${errnoSuffix(err)}`);
+    return status(403);
+  }
+  if (rq.settings.files.logNotFound) logLine(rq, 'error', `"${path}" is not found ${errnoSuffix(err)}`);
+  return status(404);
+}
+
+/**
+ * ngx_http_index_test_dir: after an index file was not found, whether its directory exists (a
+ * missing one is 404, logged with the index file's name as nginx does).
+ */
+async function testIndexDir(rq: FilesRequest, mapped: string, indexPath: string): Promise<FilesOutcome | null> {
+  const { ctx, settings } = rq;
+  const dir = mapped.length > 1 && mapped.endsWith('/') ? mapped.slice(0, -1) : mapped;
+  const test = await testFile(dir, symlinkPolicy(settings.files, dir, ctx, evaluator(rq.vars)));
+  if (!test.ok) {
+    const code = errnoCode(test.err);
+    if (code === 'ELOOP' || code === 'EMLINK') return status(403);
+    if (code === 'ENOENT') return indexError(rq, indexPath, test.err);
+    // Search permission on the directory was there: the index file's own test said more than EACCES.
+    if (code === 'EACCES') return null;
+    logLine(rq, 'crit', `${test.failed} "${dir}" failed ${errnoSuffix(test.err)}`);
+    return status(500);
+  }
+  if (test.stat.isDirectory()) return null;
+  logLine(rq, 'alert', `"${dir}" is not a directory`);
+  return status(500);
+}
+
+/** ngx_http_autoindex_handler. */
+async function autoindex(rq: FilesRequest): Promise<FilesOutcome> {
+  const { ctx, settings } = rq;
+  const files = settings.files;
+  let callback: string | null = null;
+  if (files.autoindexFormat === 'jsonp') {
+    const cb = jsonpCallback(rq.vars.get('arg_callback', ctx));
+    if ('refused' in cb) {
+      logLine(rq, 'info', cb.refused);
+      return status(400);
+    }
+    callback = cb.name;
+  }
+  const mapped = mapUriToPath(files, ctx.uri, ctx, evaluator(rq.vars)).path;
+  const dir = mapped.length > 1 ? mapped.slice(0, -1) : mapped;
+  let entries;
+  try {
+    entries = await readEntries(dir, (p) => logLine(rq, 'crit', `stat() "${p.path}" failed ${errnoSuffix(p.err)}`));
+  } catch (err) {
+    const code = errnoCode(err);
+    const line = `opendir() "${dir}" failed ${errnoSuffix(err)}`;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') {
+      logLine(rq, 'error', line);
+      return status(404);
+    }
+    if (code === 'EACCES') {
+      logLine(rq, 'error', line);
+      return status(403);
+    }
+    logLine(rq, 'crit', line);
+    return status(500);
+  }
+  if (entries === null) return status(500);
+  let type: string;
+  let text: string;
+  switch (files.autoindexFormat) {
+    case 'html':
+      type = 'text/html';
+      text = htmlListing(utf8Bytes(ctx.uri), entries, files, -new Date().getTimezoneOffset());
+      break;
+    case 'xml':
+      type = 'text/xml; charset=utf-8';
+      text = xmlListing(entries);
+      break;
+    default:
+      type = callback === null ? 'application/json' : 'application/javascript';
+      text = jsonListing(entries, callback);
+  }
+  const cond = conditionalStatus(ctx.headers, files, -1, null);
+  if (cond === 412) return status(412);
+  const headers = cond === 304 ? [] : ['Content-Type', type];
+  const body = cond === 304 || ctx.method === 'HEAD' ? null : Buffer.from(text, 'latin1');
+  return stream(rq, cond === 304 ? 304 : 200, headers, body === null ? null : () => Readable.from([body], { objectMode: false }));
+}
+
+/** ngx_http_static_handler. */
+async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
+  const { ctx, settings } = rq;
+  const files = settings.files;
+  if (!readMethod(ctx.method)) return status(405);
+  const evaluate = evaluator(rq.vars);
+  const { path } = mapUriToPath(files, ctx.uri, ctx, evaluate);
+  const opened = await openFile(path, symlinkPolicy(files, path, ctx, evaluate));
+  if (!opened.ok) return openFailed(rq, path, opened);
+  const { fd, stat } = opened;
+  if (fd === null) return directoryRedirect(rq);
+  let handed = false;
+  try {
+    if (!stat.isFile()) {
+      logLine(rq, 'crit', `"${path}" is not a regular file`);
+      return status(404);
+    }
+    if (ctx.method === 'POST') return status(405);
+    const size = stat.size;
+    const mtime = Math.floor(stat.mtimeMs / 1000);
+    // nginx's ETag: hex of the modification time and of the size.
+    const etag = files.etag ? `"${mtime.toString(16)}-${size.toString(16)}"` : null;
+    const validators = ['Last-Modified', httpDate(mtime * 1000)];
+    if (etag !== null) validators.push('ETag', etag);
+    const cond = conditionalStatus(ctx.headers, files, mtime, etag);
+    if (cond === 412) return status(412);
+    if (cond === 304) return stream(rq, 304, validators, null);
+    const type = contentType(settings, ctx.uri);
+    const range = ifRangeHolds(first(ctx.headers['if-range']), etag, mtime) ? parseRanges(first(ctx.headers.range), size, files) : { kind: 'whole' as const };
+    const head = ctx.method === 'HEAD';
+    if (range.kind === 'unsatisfiable') {
+      // nginx's range filter runs after add_header has seen the 200, and the 416 page goes
+      // through add_header again: the 200's headers stay, and `always` ones come twice.
+      const headers = ['Content-Type', 'text/html'];
+      appendAddHeaders(settings, 200, ctx, rq.vars, headers);
+      headers.push('Content-Range', `bytes */${size}`);
+      appendAddHeaders(settings, 416, ctx, rq.vars, headers);
+      return { kind: 'local', response: { status: 416, headers, body: errorPage(416), drop: false } };
+    }
+    let parts: BodyPart[];
+    let headers: string[];
+    let code = 200;
+    if (range.kind === 'whole') {
+      headers = ['Content-Type', type, 'Content-Length', String(size), ...validators];
+      if (files.maxRanges !== 0) headers.push('Accept-Ranges', 'bytes');
+      parts = size === 0 ? [] : [{ start: 0, end: size }];
+    } else if (range.ranges.length === 1) {
+      const r = range.ranges[0]!;
+      code = 206;
+      headers = ['Content-Type', type, 'Content-Length', String(r.end - r.start), ...validators, 'Content-Range', `bytes ${r.start}-${r.end - 1}/${size}`];
+      parts = [r];
+    } else {
+      code = 206;
+      const boundary = nextBoundary();
+      parts = [];
+      let length = 0;
+      for (const r of range.ranges) {
+        const h = partHeader(boundary, type, r, size);
+        parts.push(h, r);
+        length += h.length + (r.end - r.start);
+      }
+      const tail = lastBoundary(boundary);
+      parts.push(tail);
+      length += tail.length;
+      headers = ['Content-Type', `multipart/byteranges; boundary=${boundary}`, 'Content-Length', String(length), ...validators];
+    }
+    if (head || parts.length === 0) return stream(rq, code, headers, null);
+    const total = parts.reduce((n, p) => n + (typeof p === 'string' ? p.length : p.end - p.start), 0);
+    if (total <= READ_CHUNK) {
+      let buf: Buffer;
+      try {
+        buf = await readAll(fd, path, parts, total);
+      } catch (err) {
+        // The file changed size since fstat: nginx logs it at alert and fails the request.
+        logLine(rq, 'alert', (err as Error).message);
+        return status(500);
+      }
+      return stream(rq, code, headers, () => Readable.from([buf], { objectMode: false }));
+    }
+    const outcome = stream(rq, code, headers, () => fileBody(fd, path, parts));
+    handed = true;
+    return outcome;
+  } finally {
+    if (!handed) await closeFile(fd);
+  }
+}
+
+/**
+ * A directory named without its trailing slash: 301 to the URI with one (escaped, with the
+ * arguments), made absolute as every redirect (absolute_redirect).
+ */
+function directoryRedirect(rq: FilesRequest): FilesOutcome {
+  const { ctx, settings } = rq;
+  let location = `${escapeUri(utf8Bytes(ctx.uri), 'uri')}/`;
+  if (ctx.args !== '') location += `?${ctx.args}`;
+  const headers = ['Content-Type', 'text/html', 'Location', sendableHeaderValue('Location', absolute(location, ctx))];
+  appendAddHeaders(settings, 301, ctx, rq.vars, headers);
+  return { kind: 'local', response: { status: 301, headers, body: errorPage(301), drop: false } };
+}
+
+/** A 200/206/304 with add_header applied for its status; the body is made last (it holds the file open). */
+function stream(rq: FilesRequest, code: number, headers: string[], body: (() => Readable) | null): FilesOutcome {
+  appendAddHeaders(rq.settings, code, rq.ctx, rq.vars, headers);
+  return { kind: 'stream', response: { status: code, headers, body: body === null ? null : body() } };
+}
