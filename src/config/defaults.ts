@@ -36,6 +36,8 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: st
     proxyNextUpstreamTries: 0,
     proxyNextUpstreamTimeout: 0,
     proxyBuffering: true,
+    proxyHideHeaders: [],
+    proxyPassHeaders: [],
     proxyPassRequestHeaders: true,
     proxyPassRequestBody: true,
     // One memory page, as nginx on x86-64 Linux.

@@ -44,6 +44,8 @@ export interface SettingsDraft {
   proxyNextUpstreamTries?: number;
   proxyNextUpstreamTimeout?: number;
   proxyBuffering?: boolean;
+  proxyHideHeaders?: string[];
+  proxyPassHeaders?: string[];
   proxyPassRequestHeaders?: boolean;
   proxyPassRequestBody?: boolean;
   proxyBufferSize?: number;

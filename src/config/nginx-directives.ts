@@ -49,7 +49,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'proxy_cache_revalidate', 'proxy_cache_background_update', 'proxy_no_cache',
   'proxy_max_temp_file_size',
   'proxy_temp_file_write_size', 'proxy_request_buffering', 'proxy_ignore_client_abort',
-  'proxy_intercept_errors', 'proxy_hide_header', 'proxy_pass_header', 'proxy_ignore_headers',
+  'proxy_intercept_errors', 'proxy_ignore_headers',
   'proxy_set_body', 'proxy_method',
   'proxy_cookie_domain',
   'proxy_cookie_path', 'proxy_cookie_flags', 'proxy_bind', 'proxy_socket_keepalive', 'proxy_limit_rate',

@@ -74,6 +74,8 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     proxyNextUpstreamTries: d.proxyNextUpstreamTries ?? parent.proxyNextUpstreamTries,
     proxyNextUpstreamTimeout: d.proxyNextUpstreamTimeout ?? parent.proxyNextUpstreamTimeout,
     proxyBuffering: d.proxyBuffering ?? parent.proxyBuffering,
+    proxyHideHeaders: d.proxyHideHeaders ?? parent.proxyHideHeaders,
+    proxyPassHeaders: d.proxyPassHeaders ?? parent.proxyPassHeaders,
     proxyPassRequestHeaders: d.proxyPassRequestHeaders ?? parent.proxyPassRequestHeaders,
     proxyPassRequestBody: d.proxyPassRequestBody ?? parent.proxyPassRequestBody,
     proxyBufferSize: d.proxyBufferSize ?? parent.proxyBufferSize,

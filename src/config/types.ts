@@ -275,6 +275,10 @@ export interface Settings {
   readonly proxyNextUpstreamTimeout: number;
   /** Accepted; Sluice always streams. @default true */
   readonly proxyBuffering: boolean;
+  /** `proxy_hide_header` names (lower case): upstream response headers not passed (a level with its own inherits none). */
+  readonly proxyHideHeaders: readonly string[];
+  /** `proxy_pass_header` names (lower case): of the headers hidden by default, those passed. */
+  readonly proxyPassHeaders: readonly string[];
   /** `proxy_pass_request_headers`: the client's own header lines go upstream. @default true */
   readonly proxyPassRequestHeaders: boolean;
   /** `proxy_pass_request_body`: the client's body goes upstream. @default true */

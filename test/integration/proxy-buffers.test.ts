@@ -99,3 +99,46 @@ test('charset names the charset of charset_types responses that name none: proxi
   assert.equal(await type('/err'), 'text/html; charset=utf-8');
   assert.equal(await type('/off/page'), 'text/html');
 });
+
+test('proxy_hide_header hides an upstream header; proxy_pass_header passes one hidden by default', async (t) => {
+  const backend = await startRawBackend(async (c) => {
+    await c.readUntil('\r\n\r\n');
+    c.socket.end('HTTP/1.1 200 OK\r\nX-Powered-By: PHP\r\nX-Accel-Expires: 60\r\nX-Pad: y\r\nX-Keep: 1\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(conf(`
+    proxy_hide_header X-Powered-By;
+    server {
+      listen 127.0.0.1:0;
+      location / { proxy_pass http://${backend.addr}; }
+      location /pass { proxy_pass_header X-Accel-Expires; proxy_pass http://${backend.addr}; }
+      location /own { proxy_hide_header X-Keep; proxy_pass http://${backend.addr}; }
+    }`), { t });
+  const names = async (path: string): Promise<string[]> => (await rawRequest(proxy.port, `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`)).head!.headers.map(([n]) => n.toLowerCase());
+  const plain = await names('/');
+  assert.ok(!plain.includes('x-powered-by') && !plain.includes('x-accel-expires') && !plain.includes('x-pad'));
+  assert.ok(plain.includes('x-keep'));
+  const passed = await names('/pass');
+  assert.ok(passed.includes('x-accel-expires') && !passed.includes('x-pad') && !passed.includes('x-powered-by'));
+  // A level with proxy_hide_header lines of its own inherits none from above.
+  const own = await names('/own');
+  assert.ok(own.includes('x-powered-by') && !own.includes('x-keep'));
+});
+
+test('proxy_pass_header Server and Date: the upstream\'s go to the client instead of Sluice\'s own', async (t) => {
+  const backend = await startRawBackend(async (c) => {
+    await c.readUntil('\r\n\r\n');
+    c.socket.end('HTTP/1.1 200 OK\r\nServer: app/1.0\r\nDate: Tue, 01 Dec 2026 10:00:00 GMT\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(conf(`
+    server {
+      listen 127.0.0.1:0;
+      location / { proxy_pass http://${backend.addr}; }
+      location /pass { proxy_pass_header Server; proxy_pass_header Date; proxy_pass http://${backend.addr}; }
+    }`), { t });
+  const own = (await rawRequest(proxy.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n')).head!;
+  assert.deepEqual(own.headers.filter(([n]) => /^(server|date)$/i.test(n)).map(([n, v]) => [n.toLowerCase(), n.toLowerCase() === 'date' ? v !== 'Tue, 01 Dec 2026 10:00:00 GMT' : v]), [['server', 'sluice'], ['date', true]]);
+  const passed = (await rawRequest(proxy.port, 'GET /pass HTTP/1.1\r\nHost: a\r\n\r\n')).head!;
+  assert.deepEqual(passed.headers.filter(([n]) => /^(server|date)$/i.test(n)).map(([n, v]) => [n.toLowerCase(), v]), [['server', 'app/1.0'], ['date', 'Tue, 01 Dec 2026 10:00:00 GMT']]);
+});

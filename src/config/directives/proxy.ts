@@ -154,6 +154,20 @@ export const proxyDirectives: readonly DirectiveSpec[] = [
     },
   },
   sizeSetting('proxy_buffer_size', 'proxyBufferSize'),
+  // Repeatable; the lines of one level form one list, and a level with any inherits none (nginx's
+  // array merge).
+  {
+    name: 'proxy_hide_header', contexts: HTTP_SERVER_LOCATION, args: TAKE1, repeatable: true,
+    handle(d, scope) {
+      (settingsOf(scope).proxyHideHeaders ??= []).push(d.args[0]!.toLowerCase());
+    },
+  },
+  {
+    name: 'proxy_pass_header', contexts: HTTP_SERVER_LOCATION, args: TAKE1, repeatable: true,
+    handle(d, scope) {
+      (settingsOf(scope).proxyPassHeaders ??= []).push(d.args[0]!.toLowerCase());
+    },
+  },
   {
     name: 'proxy_pass_request_headers', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
     handle(d, scope, cx) {

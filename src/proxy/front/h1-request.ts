@@ -18,7 +18,7 @@ import { logContext } from '../context/log-context.js';
 import { compressionFilter } from '../filters/compression.js';
 import { RequestContext, requestHasBody } from '../context/request-context.js';
 import type { UpstreamAttempt } from '../context/request-context.js';
-import { rememberSent } from '../headers/response-headers.js';
+import { addOwnHeaders, rememberSent } from '../headers/response-headers.js';
 import { NO_UPGRADE } from '../headers/upstream-request.js';
 import type { ForwardMode } from '../headers/upstream-request.js';
 import type { RouteDecision } from '../../routing/router.js';
@@ -185,7 +185,7 @@ export class H1RequestFront implements FrontEnd {
     const up = x.res;
     const headers = x.headers;
     const status = up.statusCode ?? 502;
-    headers.unshift('Server', 'sluice');
+    addOwnHeaders(headers, null);
     const encoder = compressionFilter(ctx, ctx.settings, status, headers);
     rememberSent(ctx, headers);
     try {

@@ -19,7 +19,7 @@ import { logContext, upstreamUrl } from '../context/log-context.js';
 import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
 import { hasToken } from '../headers/hop-by-hop.js';
 import { compressionFilter } from '../filters/compression.js';
-import { rememberSent } from '../headers/response-headers.js';
+import { addOwnHeaders, rememberSent } from '../headers/response-headers.js';
 import { NO_UPGRADE } from '../headers/upstream-request.js';
 import type { ForwardMode } from '../headers/upstream-request.js';
 import type { FrontEnd } from '../session/front-end.js';
@@ -230,7 +230,7 @@ export class H1UpgradeFront implements FrontEnd {
     const up = x.res;
     const status = up.statusCode ?? 502;
     const headers = x.headers;
-    headers.unshift('Server', 'sluice', 'Date', httpDate());
+    addOwnHeaders(headers, httpDate());
     // The connection closes after this response, which delimits a compressed body.
     const encoder = compressionFilter(ctx, ctx.settings, status, headers);
     headers.push('Connection', 'close');
@@ -342,7 +342,7 @@ function openTunnel(
   switched: SwitchedExchange, finish: UpgradeFinish,
 ): void {
   const { res, socket: upstream, head: upstreamHead, release, headers } = switched;
-  headers.unshift('Server', 'sluice', 'Date', httpDate());
+  addOwnHeaders(headers, httpDate());
   rememberSent(ctx, headers);
   const head101 = rawHead(101, res.statusMessage || 'Switching Protocols', headers);
   ctx.bytesSent += Buffer.byteLength(head101);

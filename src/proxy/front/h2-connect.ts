@@ -22,7 +22,7 @@ import type { StreamedResponse } from '../answer/streamed.js';
 import type { UpstreamMessage } from '../client/node-client.js';
 import { logContext, upstreamUrl } from '../context/log-context.js';
 import { RequestContext } from '../context/request-context.js';
-import { rememberSent } from '../headers/response-headers.js';
+import { addOwnHeaders, rememberSent } from '../headers/response-headers.js';
 import type { ForwardMode } from '../headers/upstream-request.js';
 import type { FrontEnd } from '../session/front-end.js';
 import type { SwitchedExchange } from '../session/peer-exchange.js';
@@ -158,7 +158,7 @@ function openTunnel(
     const name = (i % 2 === 0 ? a[i] : a[i - 1]) as string;
     return !HTTP1_UPGRADE_ONLY.has(name.toLowerCase());
   });
-  flat.unshift('Server', 'sluice');
+  addOwnHeaders(flat, null);
   rememberSent(ctx, flat);
   if (stream.destroyed || stream.closed) {
     upstream.destroy();

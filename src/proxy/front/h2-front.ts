@@ -19,7 +19,7 @@ import type { StreamedResponse } from '../answer/streamed.js';
 import { logContext, upstreamUrl } from '../context/log-context.js';
 import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
 import { compressionFilter } from '../filters/compression.js';
-import { rememberSent } from '../headers/response-headers.js';
+import { addOwnHeaders, rememberSent } from '../headers/response-headers.js';
 import type { FrontEndAnswer } from '../session/guard.js';
 import { failRequest } from '../session/guard.js';
 import type { ExchangeResponse } from '../session/peer-exchange.js';
@@ -144,7 +144,7 @@ export abstract class H2Front {
     const up = x.res;
     const flat = x.headers;
     const status = up.statusCode ?? 502;
-    flat.unshift('Server', 'sluice');
+    addOwnHeaders(flat, null);
     const encoder = compressionFilter(ctx, ctx.settings, status, flat);
     rememberSent(ctx, flat);
     const noBody = ctx.method === 'HEAD' || status === 204 || status === 304;

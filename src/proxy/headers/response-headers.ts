@@ -73,7 +73,8 @@ export function relayHeaders(ctx: RequestContext, route: ProxyRoute, vars: Varia
     const name = rawHeaders[i] as string;
     let value = rawHeaders[i + 1] as string;
     const lower = name.toLowerCase();
-    if (hiddenByDefault(lower)) continue;
+    // proxy_hide_header hides more; proxy_pass_header lets a default-hidden one through.
+    if (hiddenByDefault(lower) ? !route.settings.proxyPassHeaders.includes(lower) : route.settings.proxyHideHeaders.includes(lower)) continue;
     if (switching && (lower === 'upgrade' || lower === 'connection')) {
       out.push(name, value);
       continue;
@@ -101,6 +102,22 @@ function rewriteRefresh(value: string, route: ProxyRoute, ctx: RequestContext, v
   if (!m) return value;
   const at = m.index + m[0].length;
   return value.slice(0, at) + rewriteRedirect(value.slice(at), route, ctx, vars);
+}
+
+/**
+ * Sluice's own `Server` (and, on a raw head, `Date`) in front of a relayed response's headers,
+ * unless `proxy_pass_header` let the upstream's through.
+ */
+export function addOwnHeaders(headers: string[], date: string | null): void {
+  let server = false;
+  let hasDate = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    const lower = (headers[i] as string).toLowerCase();
+    if (lower === 'server') server = true;
+    else if (lower === 'date') hasDate = true;
+  }
+  if (date !== null && !hasDate) headers.unshift('Date', date);
+  if (!server) headers.unshift('Server', 'sluice');
 }
 
 /** Records what was sent, for `$sent_http_*`. */
