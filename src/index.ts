@@ -17,11 +17,13 @@ import { events } from './observability/events.js';
 import type { LogSink } from './observability/log-files.js';
 import type { DrainImpact } from './server/orphans.js';
 import type { ProxyStats } from './observability/stats-collector.js';
+import type { SessionSync, SharedSession } from './server/tls-session-cache.js';
 
 export type { Config, ConfigProblem } from './config/types.js';
 export type { ListenerInfo, ReloadResult } from './server/proxy-server.js';
 export type { LogSink } from './observability/log-files.js';
 export type { DrainImpact } from './server/orphans.js';
+export type { SessionSync, SharedSession } from './server/tls-session-cache.js';
 export { loadConfig, formatProblem } from './config/load.js';
 export { events } from './observability/events.js';
 export { startEchoServer } from './echo/echo-server.js';
@@ -55,6 +57,8 @@ export interface StartOptions {
   readonly logger?: LogSink;
   /** 32 bytes that sign sticky cookie ids; default: random per process (worker processes share one). */
   readonly stickySecret?: Buffer;
+  /** Receives the sessions stored in a shared `ssl_session_cache`, for the other processes (see `addSharedSession`). */
+  readonly sessionSync?: SessionSync;
 }
 
 /** A running proxy. */
@@ -69,6 +73,8 @@ export interface ProxyHandle {
   reload(next?: { readonly text?: string }): Promise<ReloadResult>;
   /** Reopens log files (after logrotate moved them). */
   reopenLogs(): void;
+  /** A session another process stored in a shared `ssl_session_cache` (see `sessionSync`). */
+  addSharedSession(session: SharedSession): void;
   /**
    * How many open tunnels a reload to a config with these upstream servers would drain
    * (`keptServers(config)` from `server/orphans.js`); changes nothing.
@@ -97,7 +103,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   if (opts.globalDirectives !== undefined) load.globalDirectives = opts.globalDirectives;
   const result = await loadConfig(load);
   if (!result.ok) throw new ConfigError(result.problems);
-  const server = await ProxyServer.start(result.config, { logger: opts.logger, stickySecret: opts.stickySecret });
+  const server = await ProxyServer.start(result.config, { logger: opts.logger, stickySecret: opts.stickySecret, sessionSync: opts.sessionSync });
   let current = result.config;
   return {
     get config() {
@@ -133,6 +139,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
       }
     },
     reopenLogs: () => server.files.reopen(),
+    addSharedSession: (session) => server.tls.sessions.addShared(session),
     drainImpact: (kept) => server.drainImpact(kept),
     get stats() {
       return server.registry.stats;

@@ -26,6 +26,7 @@ import { LogFiles } from '../observability/log-files.js';
 import { ReloadHistory } from '../observability/reload-history.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/tunnel.js';
 import type { ListenerInfo } from '../server/proxy-server.js';
+import { TICKET_KEY_BYTES, TICKET_KEY_ENV } from '../server/tls-ticket-keys.js';
 import { controlSocketPath, serveControl } from './control-socket.js';
 import { errnoText, writePidFile } from './pid-file.js';
 import type { ControlRequest, ControlResponse, ControlServer } from './control-socket.js';
@@ -222,13 +223,20 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       case 'impact-result':
         answer(slot.worker.id, m.id, m);
         return;
+      case 'tls-session':
+        // One shared session cache for every worker (nginx's shared memory): each keeps a copy.
+        for (const s of live()) if (s !== slot && s.ready) sendTo(s, { sluice: 'tls-session', session: m.session });
+        return;
     }
   };
 
   // One secret for every worker: a sticky cookie set by one worker routes the same in the others.
   const stickySecret = randomBytes(32);
+  // And one session ticket key: a ticket one worker issued resumes in every other (nginx's master
+  // makes its key before forking).
+  const ticketKey = randomBytes(TICKET_KEY_BYTES);
   const fork = (): WorkerSlot => {
-    const worker = cluster.fork({ [STICKY_SECRET_ENV]: stickySecret.toString('hex') });
+    const worker = cluster.fork({ [STICKY_SECRET_ENV]: stickySecret.toString('hex'), [TICKET_KEY_ENV]: ticketKey.toString('hex') });
     const slot: WorkerSlot = { worker, pid: worker.process.pid ?? 0, startedAt: Date.now(), ready: false, generation, retiring: false };
     slots.set(worker.id, slot);
     if (!starting) log.log('notice', `start worker process ${slot.pid}`);

@@ -12,6 +12,7 @@ import { STICKY_SECRET_ENV, isToWorker } from './messages.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import type { Gathered } from '../observability/stats-collector.js';
 import type { ReloadFigures, StatsSnapshot } from '../observability/stats.js';
+import type { SharedSession } from '../server/tls-session-cache.js';
 
 /** How long a worker waits for the primary's `start` message before giving up. */
 const START_WAIT_MS = 30_000;
@@ -57,7 +58,10 @@ export async function runWorker(options: StartOptions): Promise<number> {
       send({ sluice: 'hello' });
     });
     const secret = process.env[STICKY_SECRET_ENV];
-    const shared = secret ? { stickySecret: Buffer.from(secret, 'hex') } : {};
+    const shared = {
+      ...(secret ? { stickySecret: Buffer.from(secret, 'hex') } : {}),
+      sessionSync: { publish: (session: SharedSession) => send({ sluice: 'tls-session', session }) },
+    };
     proxy = await startProxy(text === null ? { ...options, ...shared } : { ...options, ...shared, text });
   } catch (e) {
     const message = e instanceof ConfigError
@@ -134,6 +138,9 @@ export async function runWorker(options: StartOptions): Promise<number> {
           send({ sluice: 'impact-result', id: m.id, open: impact.open, drained: impact.drained });
           return;
         }
+        case 'tls-session':
+          proxy.addSharedSession(m.session);
+          return;
         case 'start':
           return;
       }

@@ -45,8 +45,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'brotli_window', 'brotli_buffers', 'sub_filter', 'sub_filter_once',
   'ssi', 'addition_types',
   // TLS
-  'ssl_session_cache', 'ssl_dhparam', 'ssl_stapling', 'ssl_stapling_verify', 'ssl_trusted_certificate',
-  'ssl_verify_depth', 'ssl_ecdh_curve', 'ssl_buffer_size', 'ssl_early_data', 'ssl_conf_command',
+  'ssl_verify_depth', 'ssl_conf_command',
   // access, auth, limits, status
   'auth_basic', 'auth_basic_user_file', 'auth_request', 'auth_request_set', 'limit_conn_status',
   'limit_conn_log_level', 'limit_req_status', 'limit_req_log_level', 'status',

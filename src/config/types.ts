@@ -498,6 +498,32 @@ export interface SslSettings {
   readonly sessionTimeout: number;
   /** @default true */
   readonly sessionTickets: boolean;
+  /**
+   * `ssl_session_cache`'s process-local part: `off`, `none` (nginx's default: nothing stored),
+   * `nobuiltin` (only a shared cache was written), or `builtin[:N]` as a number of sessions.
+   * @default 'none'
+   */
+  readonly sessionCache: 'off' | 'none' | 'nobuiltin' | number;
+  /** `ssl_session_cache shared:NAME:SIZE`: a cache every worker process fills and reads. @default null */
+  readonly sessionCacheShared: SessionCacheZone | null;
+  /** `ssl_session_ticket_key` files in order: the first encrypts tickets. @default [] */
+  readonly sessionTicketKeys: readonly ConfigFileRef[];
+  /** `ssl_dhparam`: DH parameters for the DHE ciphers (none without it, as in nginx). @default null */
+  readonly dhparam: ConfigFileRef | null;
+  /** `ssl_ecdh_curve`: OpenSSL's curve list, or 'auto' (OpenSSL's own). @default 'auto' */
+  readonly ecdhCurve: string;
+  /** `ssl_stapling`. @default false */
+  readonly stapling: boolean;
+  /** `ssl_stapling_verify`: check responder answers before stapling them. @default false */
+  readonly staplingVerify: boolean;
+  /** `ssl_stapling_file`: a DER OCSP response stapled instead of asking a responder. @default null */
+  readonly staplingFile: ConfigFileRef | null;
+  /** `ssl_stapling_responder`: overrides the certificate's OCSP URL. @default null */
+  readonly staplingResponder: string | null;
+  /** `ssl_trusted_certificate`: CAs for OCSP and client verification, never sent to clients. @default null */
+  readonly trustedCertificate: ConfigFileRef | null;
+  /** `ssl_buffer_size`, accepted: Node.js decides the TLS record size. @default 16384 */
+  readonly bufferSize: number;
   /** Pass phrases for encrypted keys, one per line. @default null */
   readonly passwordFile: ConfigFileRef | null;
   /** CA certificates (PEM) that client certificates must chain to. @default null */
@@ -510,6 +536,13 @@ export interface SslSettings {
    * @default null
    */
   readonly sslOn: SourceLoc | null;
+}
+
+/** A shared TLS session cache zone (`shared:NAME:SIZE`). */
+export interface SessionCacheZone {
+  readonly name: string;
+  /** Bytes; about 4000 sessions per megabyte, as nginx. */
+  readonly size: number;
 }
 
 /** One certificate chain and its private key as read at load time (PEM). */
@@ -525,8 +558,39 @@ export interface LoadedCertificate {
 /** What a server needs to terminate TLS, read from disk when the config is loaded (and again on reload). */
 export interface ServerTls {
   readonly certificates: readonly LoadedCertificate[];
-  /** PEM of `ssl_client_certificate`, or null. */
+  /** PEM of `ssl_client_certificate` and `ssl_trusted_certificate` (for ssl_verify_client), or null. */
   readonly clientCa: string | null;
+  /** PEM of `ssl_dhparam`, or null. */
+  readonly dhparam: string | null;
+  /** The 48-byte ticket key Node.js uses (hex), from the first `ssl_session_ticket_key`; null: the process's own. */
+  readonly ticketKeys: string | null;
+  /**
+   * OpenSSL's session id context: sessions resume only on servers with the same certificates and
+   * client CAs (nginx's ngx_ssl_session_id_context).
+   */
+  readonly sessionIdContext: string;
+  /** OCSP stapling, one entry per certificate it applies to (none when `ssl_stapling` is off or was ignored). */
+  readonly stapling: readonly StaplingConfig[];
+}
+
+/** What OCSP stapling needs for one certificate, read at load. */
+export interface StaplingConfig {
+  /** DER of the certificate (base64): Node.js names the certificate of a handshake by it. */
+  readonly certificate: string;
+  /** `ssl_stapling_file` content (base64 DER), stapled as it is; null: ask `responder`. */
+  readonly file: string | null;
+  /** DER of the issuer (base64), null with a stapling file. */
+  readonly issuer: string | null;
+  /** The responder URL (`ssl_stapling_responder`, else the certificate's OCSP URL); null with a file. */
+  readonly responder: string | null;
+  /** The certificates after the first in the `ssl_certificate` file (PEM): trusted signers, as nginx's OCSP_TRUSTOTHER. */
+  readonly chain: string;
+  /** `ssl_stapling_verify`. */
+  readonly verify: boolean;
+  /** PEM of `ssl_trusted_certificate` and `ssl_client_certificate`: where a responder's certificate must chain to. */
+  readonly trusted: string;
+  /** The `ssl_certificate` path, for log lines. */
+  readonly name: string;
 }
 
 /** The `proxy_ssl_*` directives of one level, merged (ngx_http_proxy_module). */
