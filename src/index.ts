@@ -59,6 +59,12 @@ export interface StartOptions {
   readonly stickySecret?: Buffer;
   /** Receives the sessions stored in a shared `ssl_session_cache`, for the other processes (see `addSharedSession`). */
   readonly sessionSync?: SessionSync;
+  /** The files the `ssl_*` directives name, as another process read them (`Config.files`): used instead of the disk. */
+  readonly files?: Config['files'];
+}
+
+function prereadMap(files: Config['files'] | undefined): Map<string, Buffer> | undefined {
+  return files === undefined ? undefined : new Map(files.map((f) => [f.path, Buffer.from(f.data, 'base64')]));
 }
 
 /** A running proxy. */
@@ -70,7 +76,7 @@ export interface ProxyHandle {
    * Reloads the config — the same file again, or new `text` — without dropping anything. On any
    * config problem it rejects with a ConfigError, logs every problem and keeps serving the old one.
    */
-  reload(next?: { readonly text?: string }): Promise<ReloadResult>;
+  reload(next?: { readonly text?: string; readonly files?: Config['files'] }): Promise<ReloadResult>;
   /** Reopens log files (after logrotate moved them). */
   reopenLogs(): void;
   /** A session another process stored in a shared `ssl_session_cache` (see `sessionSync`). */
@@ -101,7 +107,8 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   if (opts.file !== undefined) load.file = opts.file;
   if (opts.prefix !== undefined) load.prefix = opts.prefix;
   if (opts.globalDirectives !== undefined) load.globalDirectives = opts.globalDirectives;
-  const result = await loadConfig(load);
+  const preread = prereadMap(opts.files);
+  const result = await loadConfig(preread === undefined ? load : { ...load, preread });
   if (!result.ok) throw new ConfigError(result.problems);
   const server = await ProxyServer.start(result.config, { logger: opts.logger, stickySecret: opts.stickySecret, sessionSync: opts.sessionSync });
   let current = result.config;
@@ -115,6 +122,8 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     async reload(next) {
       const again: LoadOptions = { ...load };
       if (next?.text !== undefined) again.text = next.text;
+      const files = prereadMap(next?.files);
+      if (files !== undefined) again.preread = files;
       const log = server.runtime.mainLog;
       log.log('notice', 'reconfiguring');
       const loaded = await loadConfig(again);

@@ -85,7 +85,9 @@ async function run(args: CliArgs): Promise<number> {
   const pinned = await loadPinned(o);
   // nginx prints the configuration's warnings when it starts.
   if (pinned.result.ok) printProblems(pinned.result.config.warnings);
-  if (pinned.result.ok && workerCount(pinned.result.config) > 1) {
+  // With `user` (as root) there is always a primary, as nginx's master: it keeps root to bind the
+  // addresses a reload adds and to read keys, while the workers run as the user.
+  if (pinned.result.ok && (workerCount(pinned.result.config) > 1 || pinned.result.config.user !== null)) {
     const code = await runPrimary({
       load: o, config: pinned.result.config, text: pinned.text, fastStopMs: FAST_STOP_GRACE_MS, say: err, printProblems,
       onListening: (listeners) => err(`sluice/${SLUICE_VERSION} running ${o.name}, listening on ${listenersText(listeners)} (pid ${process.pid})`),

@@ -7,15 +7,19 @@ export const STICKY_SECRET_ENV = 'SLUICE_STICKY_SECRET';
  * The primary holds the configuration text it validated last and hands exactly that text to
  * every worker it starts or reloads, so that all workers always run the same configuration.
  */
+import type { Config } from '../config/types.js';
 import type { ListenerInfo } from '../server/proxy-server.js';
 import type { SharedSession } from '../server/tls-session-cache.js';
 
 /** Primary -> worker. */
 export type ToWorker =
-  /** Start serving; `text` is the main config file's content the primary validated (null: read the file). */
-  | { readonly sluice: 'start'; readonly text: string | null }
-  /** Reload in place with this text (the primary validated it already). */
-  | { readonly sluice: 'reload'; readonly seq: number; readonly text: string | null }
+  /**
+   * Start serving; `text` is the main config file's content the primary validated (null: read the
+   * file), `files` what its ssl_* directives named, as the primary read them.
+   */
+  | { readonly sluice: 'start'; readonly text: string | null; readonly files: Config['files'] }
+  /** Reload in place with this text and these files (the primary validated them already). */
+  | { readonly sluice: 'reload'; readonly seq: number; readonly text: string | null; readonly files: Config['files'] }
   | { readonly sluice: 'reopen' }
   /** Stop: graceful for `graceMs`, then tunnels get close 1001 and the rest is destroyed. */
   | { readonly sluice: 'stop'; readonly graceMs: number }

@@ -23,6 +23,7 @@ import type { LoadOptions, LoadResult } from '../config/load.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { ErrorLog } from '../observability/error-log.js';
 import { LogFiles } from '../observability/log-files.js';
+import { handLogsTo, logPaths } from '../observability/log-paths.js';
 import { ReloadHistory } from '../observability/reload-history.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/tunnel.js';
 import type { ListenerInfo } from '../server/proxy-server.js';
@@ -106,6 +107,8 @@ function signalNumber(signal: string): number | string {
 export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   let config = opts.config;
   let text = opts.text;
+  /** The files the configuration's ssl_* directives name, as read here: workers may not read them (`user`). */
+  let tlsFiles = opts.config.files;
   /** Bumped by every reload that passed validation. */
   let generation = 0;
   let desired = workerCount(config);
@@ -141,6 +144,14 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     };
   });
 
+  /**
+   * With `user`, the workers open their log files without root: the primary makes them and hands
+   * them over first, as nginx's master does on a reload or a reopen.
+   */
+  const prepareLogs = (c: Config): void => {
+    if (c.user === null) return;
+    for (const failure of handLogsTo(logPaths(c), c.user.uid)) log.log('alert', failure);
+  };
   const live = (): WorkerSlot[] => [...slots.values()].filter((s) => !s.retiring);
   const sendTo = (slot: WorkerSlot, m: ToWorker): void => {
     if (slot.worker.isConnected()) slot.worker.send(m);
@@ -183,7 +194,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     switch (m.sluice) {
       case 'hello':
         slot.generation = generation;
-        sendTo(slot, { sluice: 'start', text });
+        sendTo(slot, { sluice: 'start', text, files: tlsFiles });
         return;
       case 'ready':
         slot.ready = true;
@@ -194,7 +205,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
         // It started from a configuration that a reload has replaced since.
         if (slot.generation !== generation && !stopping) {
           slot.generation = generation;
-          sendTo(slot, { sluice: 'reload', seq: 0, text });
+          sendTo(slot, { sluice: 'reload', seq: 0, text, files: tlsFiles });
         }
         if (stopping) sendTo(slot, { sluice: 'stop', graceMs: 0 });
         return;
@@ -337,10 +348,12 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       return;
     }
     // The workers apply it first: a listen address that cannot be bound only shows there.
-    const previous = { text, generation };
+    const previous = { text, tlsFiles, generation };
     text = next;
+    tlsFiles = result.config.files;
     generation++;
     const seq = ++reloadSeq;
+    prepareLogs(result.config);
     const told = live().filter((s) => s.ready);
     const results: FromWorker[] = [];
     const want = new Set(told.map((s) => s.worker.id));
@@ -351,7 +364,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     // One still starting gets the new text when it says it is ready.
     for (const s of told) {
       s.generation = generation;
-      sendTo(s, { sluice: 'reload', seq, text });
+      sendTo(s, { sluice: 'reload', seq, text, files: tlsFiles });
     }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([answered, new Promise<void>((r) => (timer = setTimeout(r, RELOAD_WAIT_MS)))]);
@@ -365,6 +378,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       // Nobody could apply it: everyone still runs the previous configuration, and so will
       // workers started from now on.
       text = previous.text;
+      tlsFiles = previous.tlsFiles;
       generation = previous.generation;
       for (const s of told) s.generation = previous.generation;
       reloads.record({ ok: false, file: config.file, problems: failures, drained: 0 });
@@ -428,6 +442,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   on('SIGUSR1', () => {
     opts.say('[notice] signal SIGUSR1 received, reopening logs');
     files.reopen();
+    prepareLogs(config);
     for (const s of slots.values()) sendTo(s, { sluice: 'reopen' });
   });
 

@@ -8,7 +8,7 @@ import type {
   AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, CompressionSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier,
   LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ReturnAction, ServerName, SourceLoc,
-  StickyCookie, ProxySslSettings, SslSettings,
+  StickyCookie, ProxySslSettings, RunAs, SslSettings,
 } from './types.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -175,6 +175,8 @@ export interface HttpDraft {
 
 export interface MainDraft {
   workerProcesses?: number | 'auto';
+  /** `user` (only recorded when running as root, as nginx). */
+  user?: RunAs;
   pid?: string;
   /** ms */
   workerShutdownTimeout?: number;

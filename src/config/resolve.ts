@@ -340,6 +340,8 @@ export function assembleConfig(main: MainDraft, hosts: HostTable, cx: BuildConte
   return {
     file: meta.file,
     prefix: meta.prefix,
+    user: main.user ?? null,
+    files: [...cx.filesRead].map(([path, bytes]) => ({ path, data: bytes.toString('base64') })),
     workerProcesses: main.workerProcesses ?? MAIN_DEFAULTS.workerProcesses,
     pid: main.pid ?? null,
     workerShutdownTimeout: main.workerShutdownTimeout ?? MAIN_DEFAULTS.workerShutdownTimeout,

@@ -433,10 +433,29 @@ export interface HttpConfig {
   readonly settings: Settings;
 }
 
+/** `user USER [GROUP]`: who the worker processes run as. */
+export interface RunAs {
+  readonly user: string;
+  readonly group: string;
+  readonly uid: number;
+  readonly gid: number;
+}
+
 export interface Config {
   /** Absolute path of the main config file, or "<inline>" for config text. */
   readonly file: string;
   readonly prefix: string;
+  /**
+   * `user`: worker processes give up root for this user and group once the listen sockets are
+   * bound. Null when not written, or when Sluice does not run as root (nginx ignores it then, with
+   * a warning).
+   */
+  readonly user: RunAs | null;
+  /**
+   * Every file the `ssl_*` and `proxy_ssl_*` directives named, as read (base64), by absolute path:
+   * a primary hands them to its workers, which may no longer be allowed to read them.
+   */
+  readonly files: readonly { readonly path: string; readonly data: string }[];
   /** @default 1 */
   readonly workerProcesses: number | 'auto';
   /** Absolute path, or null when `pid` is not set. */

@@ -11,6 +11,7 @@ import { healthCheckDirectives } from './health-check.js';
 import { httpCoreDirectives } from './http-core.js';
 import { logDirectives } from './log.js';
 import { mapDirectives } from './map.js';
+import { processDirectives } from './process.js';
 import { proxyDirectives } from './proxy.js';
 import { realIpDirectives } from './realip.js';
 import { rewriteDirectives } from './rewrite.js';
@@ -21,6 +22,7 @@ import { upstreamDirectives } from './upstream.js';
 
 export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...coreDirectives,
+  ...processDirectives,
   ...httpCoreDirectives,
   ...clientDirectives,
   ...rewriteDirectives,
