@@ -3,6 +3,7 @@
  * documented defaults unless docs/configuration.md says otherwise.
  */
 import { compressionDefaults } from './directives/gzip.js';
+import { CORE_DEFAULTS } from './core-settings.js';
 import { PROXY_SSL_DEFAULTS, SSL_DEFAULTS } from './tls.js';
 import type { ErrorLogTarget, NextUpstreamCondition, Settings } from './types.js';
 
@@ -75,5 +76,6 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[]): Settings 
     access: [],
     adminHandler: null,
     compression: compressionDefaults(),
+    core: CORE_DEFAULTS,
   };
 }

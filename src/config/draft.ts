@@ -5,7 +5,7 @@
  */
 import type { Cidr } from '../core/cidr.js';
 import type {
-  AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, CompressionSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
+  AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, CompressionSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier,
   LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ReturnAction, ServerName, SourceLoc,
   StickyCookie, ProxySslSettings, RunAs, SslSettings,
@@ -87,6 +87,8 @@ export interface SettingsDraft {
   adminHandler?: { readonly handler: AdminHandler; readonly directive: string; readonly at: SourceLoc };
   /** `gzip_*` / `brotli_*` directives written at this level. */
   compression?: Partial<Mutable<CompressionSettings>>;
+  /** The core flags written at this level (each inherited on its own). */
+  core?: Partial<Mutable<CoreSettings>>;
 }
 
 /** A `health_check` line; `host` comes from the location's proxy_pass once upstreams are linked. */

@@ -19,6 +19,7 @@ import type {
 } from './types.js';
 import { applySslOn, checkSslListens, loadServerTls, loadUpstreamTls, mergeProxySsl, mergeSsl } from './tls.js';
 import { checkListens, checkZones } from './validate.js';
+import { mergeCore } from './core-settings.js';
 
 export interface AssembleMeta {
   readonly file: string;
@@ -113,6 +114,7 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     // A content handler belongs to its level, like proxy_pass.
     adminHandler: d.adminHandler?.handler ?? null,
     compression: mergeCompression(parent.compression, d.compression),
+    core: mergeCore(parent.core, d.core),
   };
 }
 

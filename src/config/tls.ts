@@ -9,6 +9,7 @@ import { createPrivateKey, type KeyObject } from 'node:crypto';
 import type { BuildContext } from './build-context.js';
 import { defaultServers } from './default-server.js';
 import { openFailedMessage } from './include.js';
+import { mergeEach } from './merge.js';
 import { PATH_HINT, cacheOf, problemOnce, readCertificates, readFailure, readText } from './tls-files.js';
 import { loadStapling } from './ocsp-stapling.js';
 import { loadDhparam } from './tls-key-exchange.js';
@@ -58,19 +59,12 @@ export const PROXY_SSL_DEFAULTS: ProxySslSettings = Object.freeze<ProxySslSettin
 });
 
 /** nginx merges each ssl directive on its own: a value written at this level wins. */
-function merge<T extends object>(parent: T, own: Partial<T> | undefined): T {
-  if (own === undefined) return parent;
-  const out = { ...parent };
-  for (const [k, v] of Object.entries(own)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  return out;
-}
-
 export function mergeSsl(parent: SslSettings, own: Partial<SslSettings> | undefined): SslSettings {
-  return merge(parent, own);
+  return mergeEach(parent, own);
 }
 
 export function mergeProxySsl(parent: ProxySslSettings, own: Partial<ProxySslSettings> | undefined): ProxySslSettings {
-  return merge(parent, own);
+  return mergeEach(parent, own);
 }
 
 /** nginx's ssl_password_file: one pass phrase per line, tried in order. */

@@ -373,6 +373,43 @@ export interface Settings {
   readonly adminHandler: AdminHandler | null;
   /** `gzip_*` and `brotli_*` (http, server, location; each directive inherited on its own). */
   readonly compression: CompressionSettings;
+  /** ngx_http_core_module and ngx_http_headers_module flags that shape requests and responses. */
+  readonly core: CoreSettings;
+}
+
+/** `expires` (null is `off`): nginx's ngx_http_expires_t with its time. */
+export type ExpiresSetting =
+  | { readonly kind: 'epoch' }
+  | { readonly kind: 'max' }
+  /** TIME from the request (`access`), from the response's Last-Modified (`modified`), or `@TIME` of day (`daily`); seconds may be negative. */
+  | { readonly kind: 'access' | 'modified' | 'daily'; readonly seconds: number }
+  /** A value with variables, parsed per response (`expires $expires;` with a map). */
+  | { readonly kind: 'variable'; readonly modified: boolean; readonly value: ComplexValue };
+
+/**
+ * Flags of ngx_http_core_module and ngx_http_headers_module, each inherited on its own. The
+ * request-head ones (`merge_slashes`, `underscores_in_headers`, `ignore_invalid_headers`) are read
+ * from the address's default server, as nginx reads them before it knows the virtual server.
+ */
+export interface CoreSettings {
+  /** `server_tokens`: what the Server header and error pages say. @default 'off' (nginx: on) */
+  readonly serverTokens: 'on' | 'off' | 'build';
+  /** @default null (off) */
+  readonly expires: ExpiresSetting | null;
+  /** @default true */
+  readonly chunkedTransferEncoding: boolean;
+  /** @default true */
+  readonly absoluteRedirect: boolean;
+  /** @default true */
+  readonly portInRedirect: boolean;
+  /** @default false */
+  readonly serverNameInRedirect: boolean;
+  /** @default true */
+  readonly mergeSlashes: boolean;
+  /** @default false */
+  readonly underscoresInHeaders: boolean;
+  /** @default true */
+  readonly ignoreInvalidHeaders: boolean;
 }
 
 /**

@@ -9,6 +9,7 @@ import { gzipDirectives } from './gzip.js';
 import { headersDirectives } from './headers.js';
 import { healthCheckDirectives } from './health-check.js';
 import { httpCoreDirectives } from './http-core.js';
+import { httpFlagDirectives } from './http-flags.js';
 import { logDirectives } from './log.js';
 import { mapDirectives } from './map.js';
 import { processDirectives } from './process.js';
@@ -25,6 +26,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...processDirectives,
   ...httpCoreDirectives,
   ...clientDirectives,
+  ...httpFlagDirectives,
   ...rewriteDirectives,
   ...headersDirectives,
   ...charsetDirectives,

@@ -17,9 +17,9 @@ export function reasonPhrase(status: number): string {
   return REASONS[status] ?? STATUS_CODES[status] ?? 'Unknown';
 }
 
-/** The error page nginx sends, signed by Sluice. */
-export function errorPage(status: number, detail?: string, title = `${status} ${reasonPhrase(status)}`): string {
+/** The error page nginx sends, signed by Sluice (`signature`: see server-tokens.ts). */
+export function errorPage(status: number, detail?: string, title = `${status} ${reasonPhrase(status)}`, signature = 'sluice'): string {
   const heading = `${status} ${reasonPhrase(status)}`;
   const extra = detail ? `<center>${detail}</center>\r\n` : '';
-  return `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${heading}</h1></center>\r\n${extra}<hr><center>sluice</center>\r\n</body>\r\n</html>\r\n`;
+  return `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${heading}</h1></center>\r\n${extra}<hr><center>${signature}</center>\r\n</body>\r\n</html>\r\n`;
 }

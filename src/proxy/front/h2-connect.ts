@@ -8,6 +8,7 @@
  * socket become a tunnel (tunnel/h2-tunnel.ts: flow control both ways, END_STREAM <-> FIN,
  * RST_STREAM <-> reset).
  */
+import { serverSignature } from '../answer/server-tokens.js';
 import { randomBytes } from 'node:crypto';
 import { constants as h2 } from 'node:http2';
 import type { ServerHttp2Stream } from 'node:http2';
@@ -151,7 +152,7 @@ function openTunnel(
     const name = (i % 2 === 0 ? a[i] : a[i - 1]) as string;
     return !HTTP1_UPGRADE_ONLY.has(name.toLowerCase());
   });
-  flat.unshift('Server', 'sluice');
+  flat.unshift('Server', serverSignature(route.settings));
   rememberSent(ctx, flat);
   if (stream.destroyed || stream.closed) {
     upstream.destroy();
