@@ -10,7 +10,7 @@
  */
 import { loadConfig, formatProblem, problemText } from './config/load.js';
 import type { LoadOptions } from './config/load.js';
-import type { Config, ConfigProblem } from './config/types.js';
+import type { Config, ConfigProblem, LogLevel } from './config/types.js';
 import { ProxyServer } from './server/proxy-server.js';
 import type { ListenerInfo, ReloadResult } from './server/proxy-server.js';
 import { events } from './observability/events.js';
@@ -79,6 +79,8 @@ export interface ProxyHandle {
   reload(next?: { readonly text?: string; readonly files?: Config['files'] }): Promise<ReloadResult>;
   /** Reopens log files (after logrotate moved them). */
   reopenLogs(): void;
+  /** Writes a line to the main error log (the daemon's process-level alerts go there). */
+  log(level: LogLevel, message: string): void;
   /** A session another process stored in a shared `ssl_session_cache` (see `sessionSync`). */
   addSharedSession(session: SharedSession): void;
   /**
@@ -149,6 +151,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     },
     reopenLogs: () => server.files.reopen(),
     addSharedSession: (session) => server.tls.sessions.addShared(session),
+    log: (level, message) => server.runtime.mainLog.log(level, message),
     drainImpact: (kept) => server.drainImpact(kept),
     get stats() {
       return server.registry.stats;

@@ -28,6 +28,7 @@ import { ReloadHistory } from '../observability/reload-history.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/tunnel.js';
 import type { ListenerInfo } from '../server/proxy-server.js';
 import { TICKET_KEY_BYTES, TICKET_KEY_ENV } from '../server/tls-ticket-keys.js';
+import { WORKER_INDEX_ENV } from './process-settings.js';
 import { controlSocketPath, serveControl } from './control-socket.js';
 import { errnoText, writePidFile } from './pid-file.js';
 import type { ControlRequest, ControlResponse, ControlServer } from './control-socket.js';
@@ -90,6 +91,8 @@ interface WorkerSlot {
   generation: number;
   /** Told to stop: its exit is expected. */
   retiring: boolean;
+  /** Its number among the workers (0 to worker_processes - 1). */
+  readonly index: number;
 }
 
 interface Question {
@@ -247,8 +250,15 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   // makes its key before forking).
   const ticketKey = randomBytes(TICKET_KEY_BYTES);
   const fork = (): WorkerSlot => {
-    const worker = cluster.fork({ [STICKY_SECRET_ENV]: stickySecret.toString('hex'), [TICKET_KEY_ENV]: ticketKey.toString('hex') });
-    const slot: WorkerSlot = { worker, pid: worker.process.pid ?? 0, startedAt: Date.now(), ready: false, generation, retiring: false };
+    // Worker numbers are reused (worker_cpu_affinity gives worker N the Nth mask): the lowest free one.
+    const taken = new Set(live().map((s) => s.index));
+    let index = 0;
+    while (taken.has(index)) index++;
+    const env: Record<string, string> = { [STICKY_SECRET_ENV]: stickySecret.toString('hex'), [TICKET_KEY_ENV]: ticketKey.toString('hex'), [WORKER_INDEX_ENV]: String(index) };
+    // nginx's `env NAME=VALUE` sets it in the workers' environment.
+    for (const e of config.process.env) if (e.value !== null) env[e.name] = e.value;
+    const worker = cluster.fork(env);
+    const slot: WorkerSlot = { worker, pid: worker.process.pid ?? 0, startedAt: Date.now(), ready: false, generation, retiring: false, index };
     slots.set(worker.id, slot);
     if (!starting) log.log('notice', `start worker process ${slot.pid}`);
     worker.on('message', (m: unknown) => {

@@ -16,6 +16,13 @@ import type { SharedSession } from '../server/tls-session-cache.js';
 import type { RunAs } from '../config/types.js';
 import { handLogsTo, logPaths } from '../observability/log-paths.js';
 import { markPrivilegesDropped } from '../core/accounts.js';
+import { WORKER_INDEX_ENV, applyProcessSettings } from './process-settings.js';
+
+/** This worker's number, 0 to worker_processes - 1, as the primary gave it (for worker_cpu_affinity). */
+function workerIndex(): number {
+  const n = Number(process.env[WORKER_INDEX_ENV]);
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
 
 type StartMessage = Extract<ToWorker, { sluice: 'start' }>;
 
@@ -95,6 +102,8 @@ export async function runWorker(options: StartOptions): Promise<number> {
       sessionSync: { publish: (session: SharedSession) => send({ sluice: 'tls-session', session }) },
     };
     proxy = await startProxy(text === null ? { ...options, ...shared, files } : { ...options, ...shared, files, text });
+    // Before giving up root: raising the open-file limit may need it.
+    for (const alert of applyProcessSettings(proxy.config.process, workerIndex())) proxy.log('alert', alert);
     // nginx's worker gives up root once the listen sockets exist (the primary binds them in
     // cluster mode, and keeps root for the addresses a reload adds).
     if (proxy.config.user !== null) {
@@ -152,13 +161,18 @@ export async function runWorker(options: StartOptions): Promise<number> {
 
     deliver = (m: ToWorker): void => {
       switch (m.sluice) {
-        case 'reload':
+        case 'reload': {
           if (stopping) return;
+          const before = proxy.config.process;
           proxy.reload(m.text === null ? { files: m.files } : { text: m.text, files: m.files }).then(
-            (r) => send({ sluice: 'reloaded', seq: m.seq, ok: true, message: '', drained: r.drained, opened: r.opened.length, closed: r.closed.length }),
+            (r) => {
+              for (const alert of applyProcessSettings(proxy.config.process, workerIndex(), before)) proxy.log('alert', alert);
+              send({ sluice: 'reloaded', seq: m.seq, ok: true, message: '', drained: r.drained, opened: r.opened.length, closed: r.closed.length });
+            },
             (e: unknown) => send({ sluice: 'reloaded', seq: m.seq, ok: false, message: (e as Error).message, drained: 0, opened: 0, closed: 0 }),
           );
           return;
+        }
         case 'reopen':
           proxy.reopenLogs();
           return;

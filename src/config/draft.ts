@@ -8,7 +8,7 @@ import type {
   AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, CompressionSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier,
   LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ReturnAction, ServerName, SourceLoc,
-  StickyCookie, ProxySslSettings, RunAs, SslSettings,
+  StickyCookie, ProcessSettings, ProxySslSettings, RunAs, SslSettings,
 } from './types.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -179,6 +179,7 @@ export interface MainDraft {
   workerProcesses?: number | 'auto';
   /** `user` (only recorded when running as root, as nginx). */
   user?: RunAs;
+  process?: Partial<Mutable<ProcessSettings>>;
   pid?: string;
   /** ms */
   workerShutdownTimeout?: number;

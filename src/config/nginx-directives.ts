@@ -17,10 +17,10 @@ export const PLANNED_DIRECTIVES: ReadonlyMap<string, string> = new Map([
 /** Well-known nginx directives that Sluice does not implement (and has no plan to, for now). */
 export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   // core (main / events)
-  'daemon', 'master_process', 'worker_rlimit_nofile', 'worker_rlimit_core', 'worker_cpu_affinity',
-  'worker_priority', 'working_directory', 'load_module', 'env', 'lock_file',
-  'pcre_jit', 'thread_pool', 'timer_resolution', 'ssl_engine', 'debug_points', 'google_perftools_profiles',
-  'multi_accept', 'use', 'accept_mutex', 'accept_mutex_delay', 'debug_connection', 'worker_aio_requests',
+  'master_process', 'worker_rlimit_core',
+  'worker_priority', 'working_directory', 'load_module', 'lock_file',
+  'thread_pool', 'timer_resolution', 'ssl_engine', 'debug_points', 'google_perftools_profiles',
+  'debug_connection', 'worker_aio_requests',
   'stream', 'mail',
   // http core
   'sendfile', 'sendfile_max_chunk', 'tcp_nopush', 'tcp_nodelay', 'types', 'types_hash_max_size',

@@ -343,6 +343,7 @@ export function assembleConfig(main: MainDraft, hosts: HostTable, cx: BuildConte
     file: meta.file,
     prefix: meta.prefix,
     user: main.user ?? null,
+    process: { ...MAIN_DEFAULTS.process, ...main.process },
     files: [...cx.filesRead].map(([path, bytes]) => ({ path, data: bytes.toString('base64') })),
     workerProcesses: main.workerProcesses ?? MAIN_DEFAULTS.workerProcesses,
     pid: main.pid ?? null,

@@ -470,6 +470,21 @@ export interface HttpConfig {
   readonly settings: Settings;
 }
 
+/** Main-context directives about the processes themselves (ngx_core_module). */
+export interface ProcessSettings {
+  /** `daemon`: the command line detaches and returns once Sluice serves. @default false (nginx: on) */
+  readonly daemon: boolean;
+  /** `worker_rlimit_nofile`: soft and hard RLIMIT_NOFILE of the workers; null: unchanged. @default null */
+  readonly rlimitNofile: number | null;
+  /**
+   * `worker_cpu_affinity`: CPU numbers per worker (worker N takes entry N, the last for the rest),
+   * or `auto` with the CPUs to spread the workers over one each. Null: not set.
+   */
+  readonly cpuAffinity: { readonly auto: boolean; readonly sets: readonly (readonly number[])[] } | null;
+  /** `env NAME[=VALUE]` lines: set (or, without a value, keep) in the worker processes. @default [] */
+  readonly env: readonly { readonly name: string; readonly value: string | null }[];
+}
+
 /** `user USER [GROUP]`: who the worker processes run as. */
 export interface RunAs {
   readonly user: string;
@@ -488,6 +503,8 @@ export interface Config {
    * a warning).
    */
   readonly user: RunAs | null;
+  /** `daemon`, `worker_rlimit_nofile`, `worker_cpu_affinity`, `env`. */
+  readonly process: ProcessSettings;
   /**
    * Every file the `ssl_*` and `proxy_ssl_*` directives named, as read (base64), by absolute path:
    * a primary hands them to its workers, which may no longer be allowed to read them.
