@@ -13,6 +13,7 @@ export const CORE_DEFAULTS: CoreSettings = Object.freeze<CoreSettings>({
   mergeSlashes: true,
   underscoresInHeaders: false,
   ignoreInvalidHeaders: true,
+  openLogFileCache: null,
 });
 
 /** A value written at this level wins (`expires off` is written as null and wins too). */

@@ -30,7 +30,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'client_body_in_file_only',
   'open_file_cache',
   'open_file_cache_errors', 'open_file_cache_min_uses', 'open_file_cache_valid', 'log_not_found',
-  'log_subrequest', 'open_log_file_cache', 'msie_padding', 'msie_refresh',
+  'log_subrequest', 'msie_padding', 'msie_refresh',
   'recursive_error_pages',
   'etag', 'if_modified_since',
   'limit_except', 'satisfy', 'directio', 'aio', 'output_buffers',

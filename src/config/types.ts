@@ -28,18 +28,60 @@ export interface ComplexValue {
 
 export type LogLevel = 'debug' | 'info' | 'notice' | 'warn' | 'error' | 'crit' | 'alert' | 'emerg';
 
-/** `error_log FILE [LEVEL]`: `path` is absolute, or the literal 'stderr'. */
+/** A `syslog:` log target (RFC 3164 over UDP). */
+export interface SyslogTarget {
+  readonly host: string;
+  /** @default 514 */
+  readonly port: number;
+  /** RFC 5424 facility number. @default 23 (local7) */
+  readonly facility: number;
+  /** The access log's severity (the error log uses each line's level). @default 6 (info) */
+  readonly severity: number;
+  /** @default 'sluice' (nginx: 'nginx') */
+  readonly tag: string;
+  readonly nohostname: boolean;
+}
+
+/** `error_log FILE [LEVEL]`: `path` is absolute, the literal 'stderr', or the `syslog:` text (then `syslog` is set). */
 export interface ErrorLogTarget {
   readonly path: string;
   readonly level: LogLevel;
+  readonly syslog?: SyslogTarget;
 }
 
-/** `access_log PATH [FORMAT] [if=COND]`: `path` is absolute, or 'stdout' / 'stderr'. */
+/** `access_log` buffering: `buffer=SIZE [flush=TIME] [gzip[=LEVEL]]`. */
+export interface AccessLogBuffer {
+  readonly size: number;
+  /** ms; 0: only when full (or on reopen and exit). */
+  readonly flush: number;
+  /** zlib level 1-9; 0: not compressed. */
+  readonly gzip: number;
+}
+
+/**
+ * `access_log PATH [FORMAT [buffer=SIZE] [gzip[=LEVEL]] [flush=TIME] [if=COND]]`: `path` is
+ * absolute, 'stdout' / 'stderr', or the `syslog:` text (then `syslog` is set); `pathValue` is set
+ * when the path has variables (the file is chosen per request).
+ */
 export interface AccessLogTarget {
   readonly path: string;
+  readonly pathValue: ComplexValue | null;
   readonly format: string;
   readonly condition: ComplexValue | null;
+  readonly buffer: AccessLogBuffer | null;
+  readonly syslog: SyslogTarget | null;
   readonly loc: SourceLoc;
+}
+
+/** `open_log_file_cache max=N [inactive=TIME] [min_uses=N] [valid=TIME]`: open files of variable-path logs kept. */
+export interface OpenLogFileCache {
+  readonly max: number;
+  /** ms. @default 10000 */
+  readonly inactive: number;
+  /** @default 1 */
+  readonly minUses: number;
+  /** ms. @default 60000 */
+  readonly valid: number;
 }
 
 export interface LogFormat {
@@ -410,6 +452,8 @@ export interface CoreSettings {
   readonly underscoresInHeaders: boolean;
   /** @default true */
   readonly ignoreInvalidHeaders: boolean;
+  /** `open_log_file_cache`; null is `off`. @default null */
+  readonly openLogFileCache: OpenLogFileCache | null;
 }
 
 /**

@@ -28,7 +28,7 @@ export function logPaths(config: Config): string[] {
     }
   }
   // The standard streams and variable paths (made per request) are not files to prepare.
-  return [...out].filter((p) => p !== 'stderr' && p !== 'stdout' && !p.includes('$'));
+  return [...out].filter((p) => p !== 'stderr' && p !== 'stdout' && !p.includes('$') && !p.startsWith('syslog:'));
 }
 
 /**
