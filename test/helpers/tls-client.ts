@@ -111,3 +111,21 @@ export async function tlsResumeGet(
     socket.destroy();
   }
 }
+
+/** The OCSP response a TLS client that asks for the certificate status gets stapled (null: none). */
+export async function tlsStaple(port: number, options: TlsConnectOptions = {}): Promise<Buffer | null> {
+  const { host = '127.0.0.1', timeoutMs = DEFAULT_WAIT_MS, ...rest } = options;
+  // Node.js takes requestOCSP in the client options, though @types/node leaves it out of them.
+  const socket = tlsConnectRaw({ port, host, rejectUnauthorized: false, ...rest, requestOCSP: true } as ConnectionOptions);
+  let response: Buffer | null = null;
+  socket.on('OCSPResponse', (r: Buffer | undefined) => void (response = r ?? null));
+  try {
+    await withTimeout(new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', resolve);
+      socket.once('error', reject);
+    }), timeoutMs, `a TLS handshake with port ${port}`);
+    return response;
+  } finally {
+    socket.destroy();
+  }
+}

@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { connect, type ConnectionOptions } from 'node:tls';
 import { generateCertificates } from '../../scripts/certs.js';
 import { formatProblem, loadConfig } from '../../src/config/load.js';
 import { conf } from '../helpers/config-text.js';
@@ -16,25 +15,10 @@ import { startTestProxy } from '../helpers/proxy.js';
 import type { TestProxy } from '../helpers/proxy.js';
 import type { AfterHook, TempDir } from '../helpers/temp.js';
 import { tempDir } from '../helpers/temp.js';
-import { DEFAULT_WAIT_MS, delay, waitFor, withTimeout } from '../helpers/wait.js';
+import { tlsStaple } from '../helpers/tls-client.js';
+import { delay, waitFor } from '../helpers/wait.js';
 
-/** The staple a TLS client gets when it asks for the certificate status (null: none). */
-async function staple(port: number): Promise<Buffer | null> {
-  // Node.js takes requestOCSP in the client options, though @types/node leaves it out of them.
-  const options = { port, host: '127.0.0.1', servername: 'localhost', rejectUnauthorized: false, requestOCSP: true } as ConnectionOptions;
-  const socket = connect(options);
-  let response: Buffer | null = null;
-  socket.on('OCSPResponse', (r: Buffer | undefined) => void (response = r ?? null));
-  try {
-    await withTimeout(new Promise<void>((resolve, reject) => {
-      socket.once('secureConnect', resolve);
-      socket.once('error', reject);
-    }), DEFAULT_WAIT_MS, 'a TLS handshake');
-    return response;
-  } finally {
-    socket.destroy();
-  }
-}
+const staple = (port: number): Promise<Buffer | null> => tlsStaple(port, { servername: 'localhost' });
 
 /** Waits until a client gets a staple (the proxy asks the responder as it starts). */
 function firstStaple(proxy: TestProxy): Promise<Buffer> {
