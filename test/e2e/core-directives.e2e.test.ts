@@ -7,7 +7,7 @@ import { createSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { startHttpBackend } from '../helpers/backends.js';
-import { nginxAndSluice } from '../helpers/nginx-process.js';
+import { nginxAndSluice } from '../helpers/nginx.js';
 import { headerValue, headerValues, rawRequest } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { testCerts } from '../helpers/certs.js';
-import { nginxAndSluice } from '../helpers/nginx-process.js';
+import { nginxAndSluice } from '../helpers/nginx.js';
 import { startOcspResponder } from '../helpers/ocsp-responder.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/temp.js';
@@ -40,7 +40,7 @@ test('e2e: session resumption with and without ssl_session_cache, tickets on and
 test('e2e: ssl_stapling_file: the client gets the same staple from both', async (t) => {
   const certs = await testCerts();
   const dir = tempDir(t);
-  const responder = await startOcspResponder(dir.path, { caCert: certs.ca.certFile, signerKey: certs.ca.keyFile, entries: [{ certFile: certs.localhost.certFile, status: 'good' }] });
+  const responder = await startOcspResponder({ caCert: certs.ca.certFile, signerKey: certs.ca.keyFile, entries: [{ certFile: certs.localhost.certFile, status: 'good' }] });
   t.after(() => responder.close());
   // A staple made once by Sluice from the responder, saved as nginx's documentation suggests.
   const maker = await startTestProxy(`events {}\nhttp { server { listen 127.0.0.1:0 ssl; ssl_certificate ${certs.localhost.certFile};

@@ -1,12 +1,8 @@
-import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { X509Certificate, createHash, createPrivateKey, sign } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { TAG, childAt, children, encode, encodeOid, readDer } from '../../src/core/der.js';
 
 /** A certificate the responder knows, and what it answers about it. */
 export interface OcspEntry {
@@ -16,7 +12,7 @@ export interface OcspEntry {
 
 /** What a responder answers, see {@link OcspResponder.configure}. */
 export interface OcspResponderOptions {
-  /** The issuer of the certificates asked about (PEM files). */
+  /** The issuer of the certificates asked about (PEM file). */
   readonly caCert: string;
   /** Who signs the answers: the issuer by default; another key makes answers that do not verify. */
   readonly signerCert?: string;
@@ -39,33 +35,60 @@ export interface OcspResponder {
   close(): Promise<void>;
 }
 
-/** OpenSSL's CA index line: status, expiry, revocation time, serial, file, subject. */
-function indexLine(e: OcspEntry): string {
-  const x = new X509Certificate(readFileSync(e.certFile));
-  const subject = `/${x.subject.split('\n').join('/')}`;
-  return e.status === 'good'
-    ? `V\t351231235959Z\t\t${x.serialNumber}\tunknown\t${subject}`
-    : `R\t351231235959Z\t240101000000Z\t${x.serialNumber}\tunknown\t${subject}`;
+const DAY_MS = 86_400_000;
+
+/** GeneralizedTime, whole seconds (RFC 5280 4.1.2.5.2). */
+function time(ms: number): Buffer {
+  return encode(TAG.GENERALIZED_TIME, Buffer.from(`${new Date(ms).toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`));
+}
+
+/** The subjectPublicKey bits of a certificate (what a KeyHash responder ID hashes). */
+function keyBits(x: X509Certificate): Buffer {
+  const spki = x.publicKey.export({ type: 'spki', format: 'der' });
+  return childAt(readDer(spki), 1, TAG.BIT_STRING).content.subarray(1);
 }
 
 /**
- * An OCSP responder (RFC 6960 over HTTP GET and POST) on 127.0.0.1 port 0, its files in `dir`:
- * each request is answered by `openssl ocsp` (run per request, so nothing listens on a fixed port)
- * from an index of the configured certificates, signed by the signer (the CA unless told
- * otherwise), valid for a day.
+ * The OCSPResponse (RFC 6960 4.2.1) for one request: the request's CertID echoed with the entry's
+ * status (unknown when no entry has that serial), valid for a day, signed with ECDSA-SHA256 by the
+ * signer, whose certificate is included as OpenSSL's responder includes it.
  */
-export async function startOcspResponder(dir: string, options?: OcspResponderOptions): Promise<OcspResponder> {
-  const index = join(dir, 'ocsp-index.txt');
-  let o: OcspResponderOptions | null = null;
-  const configure = (next: OcspResponderOptions): void => {
-    writeFileSync(index, next.entries.map((e) => `${indexLine(e)}\n`).join(''));
-    writeFileSync(`${index}.attr`, 'unique_subject = no\n');
-    o = next;
-  };
-  if (options !== undefined) configure(options);
+function answer(request: Buffer, o: OcspResponderOptions): Buffer {
+  const tbsRequest = childAt(readDer(request), 0, TAG.SEQUENCE);
+  const fields = children(tbsRequest);
+  const requestList = fields.find((f) => f.tag === TAG.SEQUENCE)!;
+  const certId = childAt(childAt(requestList, 0, TAG.SEQUENCE), 0, TAG.SEQUENCE);
+  const serial = childAt(certId, 3, TAG.INTEGER).content;
+  const asked = BigInt(`0x${serial.toString('hex')}`);
+  const entry = o.entries.find((e) => BigInt(`0x${new X509Certificate(readFileSync(e.certFile)).serialNumber}`) === asked);
+  const now = Date.now();
+  const status = entry === undefined
+    ? encode(0x82, Buffer.alloc(0))
+    : entry.status === 'good' ? encode(0x80, Buffer.alloc(0)) : encode(0xa1, [time(now - DAY_MS)]);
+  const signerCert = new X509Certificate(readFileSync(o.signerCert ?? o.caCert));
+  const single = encode(TAG.SEQUENCE, [certId.raw, status, time(now - 60_000), encode(0xa0, [time(now + DAY_MS)])]);
+  const responderId = encode(0xa2, [encode(TAG.OCTET_STRING, createHash('sha1').update(keyBits(signerCert)).digest())]);
+  const tbs = encode(TAG.SEQUENCE, [responderId, time(now), encode(TAG.SEQUENCE, [single])]);
+  const signature = sign('sha256', tbs, createPrivateKey(readFileSync(o.signerKey)));
+  const basic = encode(TAG.SEQUENCE, [
+    tbs,
+    encode(TAG.SEQUENCE, [encodeOid('1.2.840.10045.4.3.2')]),
+    encode(TAG.BIT_STRING, Buffer.concat([Buffer.from([0]), signature])),
+    encode(0xa0, [encode(TAG.SEQUENCE, [signerCert.raw])]),
+  ]);
+  const bytes = encode(TAG.SEQUENCE, [encodeOid('1.3.6.1.5.5.7.48.1.1'), encode(TAG.OCTET_STRING, basic)]);
+  return encode(TAG.SEQUENCE, [encode(TAG.ENUMERATED, Buffer.from([0])), encode(0xa0, [bytes])]);
+}
+
+/**
+ * An OCSP responder (RFC 6960 over HTTP GET and POST) on 127.0.0.1 port 0, written with Node's
+ * crypto (no `openssl`): answers about the configured certificates, signed by the signer (the CA
+ * unless told otherwise), valid for a day.
+ */
+export async function startOcspResponder(options?: OcspResponderOptions): Promise<OcspResponder> {
+  let o: OcspResponderOptions | null = options ?? null;
   const requests: Buffer[] = [];
   const responses: Buffer[] = [];
-  let n = 0;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -79,20 +102,9 @@ export async function startOcspResponder(dir: string, options?: OcspResponderOpt
         res.writeHead(now?.httpStatus ?? 503).end();
         return;
       }
-      const id = n++;
-      const reqFile = join(dir, `ocsp-req-${id}.der`);
-      const respFile = join(dir, `ocsp-resp-${id}.der`);
-      writeFileSync(reqFile, der);
-      run('openssl', [
-        'ocsp', '-index', index, '-CA', now.caCert, '-rsigner', now.signerCert ?? now.caCert, '-rkey', now.signerKey,
-        '-reqin', reqFile, '-respout', respFile, '-ndays', '1',
-      ], { timeout: 10_000 }).then(() => {
-        const body = readFileSync(respFile);
-        responses.push(body);
-        res.writeHead(200, { 'Content-Type': 'application/ocsp-response' }).end(body);
-      }, (err: unknown) => {
-        res.writeHead(500).end(String(err));
-      });
+      const body = answer(der, now);
+      responses.push(body);
+      res.writeHead(200, { 'Content-Type': 'application/ocsp-response' }).end(body);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -101,7 +113,7 @@ export async function startOcspResponder(dir: string, options?: OcspResponderOpt
     url: `http://127.0.0.1:${port}/ocsp`,
     requests,
     responses,
-    configure,
+    configure: (next) => void (o = next),
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());

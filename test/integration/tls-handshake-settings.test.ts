@@ -3,7 +3,6 @@
 // (verifies clients next to ssl_client_certificate), ssl_buffer_size and ssl_early_data; on real
 // TLS connections, and the `-t` messages for bad values.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { generateCertificates } from '../../scripts/certs.js';
 import { formatProblem, loadConfig } from '../../src/config/load.js';
@@ -11,15 +10,18 @@ import { testCerts } from '../helpers/certs.js';
 import { conf } from '../helpers/config-text.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/temp.js';
-import type { TempDir } from '../helpers/temp.js';
 import { tlsConnect, tlsGet } from '../helpers/tls-client.js';
 
-/** RFC 7919's ffdhe2048 group, written by OpenSSL (no slow prime search). */
-function ffdhe2048(dir: TempDir): string {
-  const file = dir.join('ffdhe2048.pem');
-  execFileSync('openssl', ['genpkey', '-genparam', '-algorithm', 'DH', '-pkeyopt', 'dh_param:ffdhe2048', '-out', file]);
-  return file;
-}
+/** RFC 7919's ffdhe2048 group (Appendix A.1), as `openssl genpkey -genparam ... dh_param:ffdhe2048` writes it. */
+const FFDHE2048 = `-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+`;
 
 /** Whether a TLS 1.2 handshake with exactly these client options completes; the cipher and key exchange when it does. */
 async function handshake(port: number, options: Parameters<typeof tlsConnect>[1]): Promise<{ cipher: string; kx: string } | null> {
@@ -38,7 +40,7 @@ test('ssl_dhparam: DHE cipher suites are offered with the parameters, and not wi
   const dir = tempDir(t);
   const g = await generateCertificates(dir.path, { certs: [{ name: 'rsa', dnsNames: ['localhost'], keyType: 'rsa' }] });
   const rsa = g.certs.get('rsa')!;
-  const dh = ffdhe2048(dir);
+  const dh = dir.write('ffdhe2048.pem', FFDHE2048);
   const dhe = { maxVersion: 'TLSv1.2', ciphers: 'DHE-RSA-AES128-GCM-SHA256' } as const;
   const lines = `ssl_certificate ${rsa.cert}; ssl_certificate_key ${rsa.key}; ssl_ciphers DHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256;`;
   const withDh = await startTestProxy(conf(`server { listen 127.0.0.1:0 ssl; ${lines} ssl_dhparam ${dh}; return 200 "$ssl_cipher"; }`), { t });

@@ -1,7 +1,7 @@
 // OCSP stapling as nginx does it (ssl_stapling, ssl_stapling_verify, ssl_stapling_file,
-// ssl_stapling_responder, ssl_trusted_certificate): against a local OCSP responder answered by
-// `openssl ocsp`, with real TLS clients that ask for the certificate status; and the warnings and
-// errors of `-t`.
+// ssl_stapling_responder, ssl_trusted_certificate): against a local OCSP responder (Node's crypto;
+// the e2e suite checks that nginx takes what it makes), with real TLS clients that ask for the
+// certificate status; and the warnings and errors of `-t`.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -47,7 +47,7 @@ async function pki(t: AfterHook, url: string): Promise<Pki> {
 
 /** A responder answering `status` for both certificates, signed by the CA (or by the rogue CA). */
 async function responder(t: AfterHook, p: Pki, status: 'good' | 'revoked', rogue = false): Promise<OcspResponder> {
-  const r = await startOcspResponder(tempDir(t).path, {
+  const r = await startOcspResponder({
     caCert: p.ca.cert,
     ...(rogue ? { signerCert: p.rogue.cert, signerKey: p.rogue.key } : { signerKey: p.ca.key }),
     entries: [{ certFile: p.leaf.cert, status }, { certFile: p.bare.cert, status }],
@@ -64,7 +64,7 @@ function server(lines: string, cert: { cert: string; key: string }, listen = '12
 
 test('ssl_stapling: the responder named in the certificate is asked once; clients get its answer as it was sent', async (t) => {
   // The responder listens first: the certificate then names its URL.
-  const r = await startOcspResponder(tempDir(t).path);
+  const r = await startOcspResponder();
   t.after(() => r.close());
   const p = await pki(t, r.url);
   r.configure({ caCert: p.ca.cert, signerKey: p.ca.key, entries: [{ certFile: p.leaf.cert, status: 'good' }] });
@@ -90,7 +90,7 @@ test('nothing is stapled for a revoked certificate, a rogue signer with ssl_stap
   const p = await pki(t, 'http://127.0.0.1:9/unused');
   const revoked = await responder(t, p, 'revoked');
   const rogue = await responder(t, p, 'good', true);
-  const broken = await startOcspResponder(tempDir(t).path);
+  const broken = await startOcspResponder();
   t.after(() => broken.close());
   const cases = [
     [revoked, 'ssl_stapling_verify on;', /\[error\] .*certificate status "revoked" in the OCSP response while requesting certificate status, responder: 127\.0\.0\.1, certificate: "/],
