@@ -32,6 +32,10 @@ export interface CertRequest {
   readonly passphrase?: string;
   /** Validity in days. @default 365 */
   readonly days?: number;
+  /** 'ec' (P-256) or 'rsa' (2048 bits, for the DHE and RSA key exchange cipher suites). @default 'ec' */
+  readonly keyType?: 'ec' | 'rsa';
+  /** An OCSP responder URL for the Authority Information Access extension (RFC 5280 4.2.2.1). */
+  readonly ocspUrl?: string;
 }
 
 /** What was written: absolute paths by name. */
@@ -92,11 +96,27 @@ function extension(id: string, critical: boolean, value: Buffer): Buffer {
   return critical ? seq(oid(id), TRUE, octets(value)) : seq(oid(id), octets(value));
 }
 
-/** subjectKeyIdentifier "hash" (RFC 5280 4.2.1.2, method 1): SHA-1 of the public key's bits. */
+/** The length of a DER element's header at `at` and of its contents. */
+function derLength(der: Buffer, at: number): { head: number; length: number } {
+  const first = der[at + 1]!;
+  if (first < 0x80) return { head: 2, length: first };
+  let length = 0;
+  for (let i = 0; i < (first & 0x7f); i++) length = length * 256 + der[at + 2 + i]!;
+  return { head: 2 + (first & 0x7f), length };
+}
+
+/**
+ * subjectKeyIdentifier "hash" (RFC 5280 4.2.1.2, method 1): SHA-1 of the public key's bits, the
+ * BIT STRING after the algorithm in SubjectPublicKeyInfo (an EC point, an RSA key).
+ */
 function keyId(publicKey: KeyObject): Buffer {
-  const { x, y } = publicKey.export({ format: 'jwk' });
-  const point = Buffer.concat([Buffer.from([4]), Buffer.from(x!, 'base64url'), Buffer.from(y!, 'base64url')]);
-  return createHash('sha1').update(point).digest();
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const outer = derLength(spki, 0);
+  const algorithm = derLength(spki, outer.head);
+  const bitsAt = outer.head + algorithm.head + algorithm.length;
+  const key = derLength(spki, bitsAt);
+  // Skip the BIT STRING's unused-bits octet.
+  return createHash('sha1').update(spki.subarray(bitsAt + key.head + 1, bitsAt + key.head + key.length)).digest();
 }
 
 const ECDSA_SHA256 = seq(oid('1.2.840.10045.4.3.2'));
@@ -159,7 +179,7 @@ export async function generateCertificates(dir: string, options: GenerateOptions
   for (const c of options.certs) {
     const issuer = issuers.get(c.issuer ?? firstCa);
     if (issuer === undefined) throw new Error(`certificate "${c.name}": no CA named "${c.issuer ?? ''}"`);
-    const { publicKey, privateKey } = p256();
+    const { publicKey, privateKey } = c.keyType === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : p256();
     const alt = [
       ...(c.dnsNames ?? []).map((d) => tlv(0x82, Buffer.from(d, 'ascii'))),
       ...(c.ips ?? []).map((ip) => tlv(0x87, ipBytes(ip))),
@@ -173,6 +193,8 @@ export async function generateCertificates(dir: string, options: GenerateOptions
         extension('2.5.29.14', false, octets(keyId(publicKey))),
         extension('2.5.29.35', false, seq(tlv(0x80, issuer.keyId))),
         ...(alt.length > 0 ? [extension('2.5.29.17', false, seq(...alt))] : []),
+        // authorityInfoAccess: id-ad-ocsp, uniformResourceIdentifier
+        ...(c.ocspUrl !== undefined ? [extension('1.3.6.1.5.5.7.1.1', false, seq(seq(oid('1.3.6.1.5.5.7.48.1'), tlv(0x86, Buffer.from(c.ocspUrl, 'ascii')))))] : []),
       ],
     });
     const files: { cert: string; key: string; encryptedKey?: string } = { cert: write(`${c.name}.crt`, pem), key: write(`${c.name}.key`, pkcs8(privateKey)) };

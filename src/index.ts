@@ -10,18 +10,20 @@
  */
 import { loadConfig, formatProblem, problemText } from './config/load.js';
 import type { LoadOptions } from './config/load.js';
-import type { Config, ConfigProblem } from './config/types.js';
+import type { Config, ConfigProblem, LogLevel } from './config/types.js';
 import { ProxyServer } from './server/proxy-server.js';
 import type { ListenerInfo, ReloadResult } from './server/proxy-server.js';
 import { events } from './observability/events.js';
 import type { LogSink } from './observability/log-files.js';
 import type { DrainImpact } from './server/orphans.js';
 import type { ProxyStats } from './observability/stats-collector.js';
+import type { SessionSync, SharedSession } from './server/tls-session-cache.js';
 
 export type { Config, ConfigProblem } from './config/types.js';
 export type { ListenerInfo, ReloadResult } from './server/proxy-server.js';
 export type { LogSink } from './observability/log-files.js';
 export type { DrainImpact } from './server/orphans.js';
+export type { SessionSync, SharedSession } from './server/tls-session-cache.js';
 export { loadConfig, formatProblem } from './config/load.js';
 export { events } from './observability/events.js';
 export { startEchoServer } from './echo/echo-server.js';
@@ -55,6 +57,14 @@ export interface StartOptions {
   readonly logger?: LogSink;
   /** 32 bytes that sign sticky cookie ids; default: random per process (worker processes share one). */
   readonly stickySecret?: Buffer;
+  /** Receives the sessions stored in a shared `ssl_session_cache`, for the other processes (see `addSharedSession`). */
+  readonly sessionSync?: SessionSync;
+  /** The files the `ssl_*` directives name, as another process read them (`Config.files`): used instead of the disk. */
+  readonly files?: Config['files'];
+}
+
+function prereadMap(files: Config['files'] | undefined): Map<string, Buffer> | undefined {
+  return files === undefined ? undefined : new Map(files.map((f) => [f.path, Buffer.from(f.data, 'base64')]));
 }
 
 /** A running proxy. */
@@ -66,9 +76,13 @@ export interface ProxyHandle {
    * Reloads the config — the same file again, or new `text` — without dropping anything. On any
    * config problem it rejects with a ConfigError, logs every problem and keeps serving the old one.
    */
-  reload(next?: { readonly text?: string }): Promise<ReloadResult>;
+  reload(next?: { readonly text?: string; readonly files?: Config['files'] }): Promise<ReloadResult>;
   /** Reopens log files (after logrotate moved them). */
   reopenLogs(): void;
+  /** Writes a line to the main error log (the daemon's process-level alerts go there). */
+  log(level: LogLevel, message: string): void;
+  /** A session another process stored in a shared `ssl_session_cache` (see `sessionSync`). */
+  addSharedSession(session: SharedSession): void;
   /**
    * How many open tunnels a reload to a config with these upstream servers would drain
    * (`keptServers(config)` from `server/orphans.js`); changes nothing.
@@ -95,9 +109,10 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   if (opts.file !== undefined) load.file = opts.file;
   if (opts.prefix !== undefined) load.prefix = opts.prefix;
   if (opts.globalDirectives !== undefined) load.globalDirectives = opts.globalDirectives;
-  const result = await loadConfig(load);
+  const preread = prereadMap(opts.files);
+  const result = await loadConfig(preread === undefined ? load : { ...load, preread });
   if (!result.ok) throw new ConfigError(result.problems);
-  const server = await ProxyServer.start(result.config, { logger: opts.logger, stickySecret: opts.stickySecret });
+  const server = await ProxyServer.start(result.config, { logger: opts.logger, stickySecret: opts.stickySecret, sessionSync: opts.sessionSync });
   let current = result.config;
   return {
     get config() {
@@ -109,6 +124,8 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     async reload(next) {
       const again: LoadOptions = { ...load };
       if (next?.text !== undefined) again.text = next.text;
+      const files = prereadMap(next?.files);
+      if (files !== undefined) again.preread = files;
       const log = server.runtime.mainLog;
       log.log('notice', 'reconfiguring');
       const loaded = await loadConfig(again);
@@ -133,6 +150,8 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
       }
     },
     reopenLogs: () => server.files.reopen(),
+    addSharedSession: (session) => server.tls.sessions.addShared(session),
+    log: (level, message) => server.runtime.mainLog.log(level, message),
     drainImpact: (kept) => server.drainImpact(kept),
     get stats() {
       return server.registry.stats;

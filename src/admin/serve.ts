@@ -6,6 +6,7 @@
  * run after the access phase like any content handler. The figures come from the proxy's
  * ProxyStats, merged with other worker processes' when a gatherer is set.
  */
+import { serverSignature } from '../proxy/answer/server-tokens.js';
 import { ERROR_CATALOG } from '../core/errors.js';
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -19,7 +20,7 @@ import type { ProxyRuntime } from '../proxy/session/proxy-runtime.js';
 import type { RequestContext } from '../proxy/context/request-context.js';
 import { errorResponse, sendLocal, sendLocalRaw } from '../proxy/answer/respond.js';
 import type { LocalResponse } from '../proxy/answer/respond.js';
-import { appendAddHeaders, rememberSent } from '../proxy/headers/response-headers.js';
+import { applyHeadersFilter, rememberSent } from '../proxy/headers/response-headers.js';
 import type { Variables } from '../proxy/context/variables.js';
 import { DASHBOARD_CSP, dashboardPage } from './dashboard-page.js';
 import { stubStatusText } from './stub-status.js';
@@ -64,8 +65,8 @@ export function adminResponse(handler: AdminHandler, snap: StatsSnapshot | null,
       break;
   }
   ctx.status = 200;
-  appendAddHeaders(settings, 200, ctx, vars, headers);
-  return { status: 200, headers, body, drop: false };
+  applyHeadersFilter(settings, 200, ctx, vars, headers);
+  return { status: 200, headers, body, drop: false, server: serverSignature(settings) };
 }
 
 function refuse(rt: ProxyRuntime, settings: Settings, ctx: RequestContext): LocalResponse | null {
@@ -125,8 +126,8 @@ export function serveAdminRaw(rt: ProxyRuntime, handler: AdminHandler, settings:
 function streamEvents(rt: ProxyRuntime, stats: ProxyStats, settings: Settings, ctx: RequestContext, res: ServerResponse): Promise<void> | undefined {
   const headers = ['Content-Type', 'text/event-stream; charset=utf-8', 'Cache-Control', 'no-cache', 'X-Accel-Buffering', 'no'];
   ctx.status = 200;
-  appendAddHeaders(settings, 200, ctx, rt.vars, headers);
-  headers.unshift('Server', 'sluice');
+  applyHeadersFilter(settings, 200, ctx, rt.vars, headers);
+  headers.unshift('Server', serverSignature(settings));
   rememberSent(ctx, headers);
   res.writeHead(200, reasonPhrase(200), headers);
   if (ctx.method === 'HEAD') {

@@ -15,6 +15,8 @@ import type { ControlServer } from '../cluster/control-socket.js';
 import { writePidFile } from '../cluster/pid-file.js';
 import { loadPinned, runPrimary, workerCount } from '../cluster/primary.js';
 import { isWorkerProcess, runWorker } from '../cluster/worker.js';
+import { applyEnv, applyProcessSettings } from '../cluster/process-settings.js';
+import { collectForDaemonParent, daemonize, isDaemonChild, reportDaemonFailed, reportDaemonReady } from './daemon.js';
 import { keptServers } from '../server/orphans.js';
 import { HELP, UsageError, parseArgs } from './args.js';
 import type { CliArgs } from './args.js';
@@ -25,12 +27,22 @@ const FAST_STOP_GRACE_MS = 1_000;
 
 function err(line: string): void {
   process.stderr.write(`sluice: ${line}\n`);
+  collectForDaemonParent(`sluice: ${line}`);
+}
+
+/** The start-up line; a daemon's command line prints it for it. */
+function announce(line: string): void {
+  err(line);
+  reportDaemonReady(`sluice: ${line}`);
 }
 
 function printProblems(problems: readonly ConfigProblem[]): void {
   for (const p of problems) {
     err(formatProblem(p));
-    if (p.hint) process.stderr.write(`  hint: ${p.hint}\n`);
+    if (p.hint) {
+      process.stderr.write(`  hint: ${p.hint}\n`);
+      collectForDaemonParent(`  hint: ${p.hint}`);
+    }
   }
 }
 
@@ -84,16 +96,25 @@ async function run(args: CliArgs): Promise<number> {
     : [];
   const pinned = await loadPinned(o);
   // nginx prints the configuration's warnings when it starts.
-  if (pinned.result.ok) printProblems(pinned.result.config.warnings);
-  if (pinned.result.ok && workerCount(pinned.result.config) > 1) {
+  if (pinned.result.ok && !isDaemonChild()) printProblems(pinned.result.config.warnings);
+  // daemon on: the configuration is known good; the rest happens in a detached process.
+  if (pinned.result.ok && pinned.result.config.process.daemon && !isDaemonChild()) {
+    await Promise.all(backends.map((b) => b.close()));
+    return daemonize((line) => process.stderr.write(`${line}\n`));
+  }
+  // With `user` (as root) there is always a primary, as nginx's master: it keeps root to bind the
+  // addresses a reload adds and to read keys, while the workers run as the user.
+  if (pinned.result.ok && (workerCount(pinned.result.config) > 1 || pinned.result.config.user !== null)) {
     const code = await runPrimary({
       load: o, config: pinned.result.config, text: pinned.text, fastStopMs: FAST_STOP_GRACE_MS, say: err, printProblems,
-      onListening: (listeners) => err(`sluice/${SLUICE_VERSION} running ${o.name}, listening on ${listenersText(listeners)} (pid ${process.pid})`),
+      onListening: (listeners) => announce(`sluice/${SLUICE_VERSION} running ${o.name}, listening on ${listenersText(listeners)} (pid ${process.pid})`),
     });
     await Promise.all(backends.map((b) => b.close()));
     return code;
   }
   let proxy: ProxyHandle;
+  // `env NAME=VALUE` before anything runs (TZ, say, changes $time_local).
+  if (pinned.result.ok) applyEnv(pinned.result.config.process.env);
   try {
     proxy = await startProxy(o);
   } catch (e) {
@@ -113,6 +134,7 @@ async function run(args: CliArgs): Promise<number> {
       return 1;
     }
   }
+  for (const alert of applyProcessSettings(proxy.config.process, 0)) proxy.log('alert', alert);
   const removeLastResort = installLastResort((e, origin) => proxy.reportUncaught(e, origin));
   let control: ControlServer | null = null;
   if (pidFile) {
@@ -120,7 +142,7 @@ async function run(args: CliArgs): Promise<number> {
     control = await serveControl(controlSocketPath(pidFile), async (req) => ({ ok: true, pid: process.pid, ...h.drainImpact(new Set(req.kept)) }))
       .catch(() => null);
   }
-  err(`sluice/${SLUICE_VERSION} running ${o.name}, listening on ${listenersText(proxy.listeners)} (pid ${process.pid})`);
+  announce(`sluice/${SLUICE_VERSION} running ${o.name}, listening on ${listenersText(proxy.listeners)} (pid ${process.pid})`);
   if (demo) {
     process.stdout.write(
       `\nSluice is proxying ${DEFAULT_LISTEN} to two echo backends (127.0.0.1:${DEFAULT_BACKEND_PORTS.join(' and :')}), round robin.\n` +
@@ -160,8 +182,12 @@ async function run(args: CliArgs): Promise<number> {
     on('SIGHUP', () => {
       if (stopping) return;
       err('[notice] signal SIGHUP received, reconfiguring');
+      const before = proxy.config.process;
       proxy.reload().then(
-        (r) => err(`[notice] reconfigured: ${r.opened.length} listener(s) opened, ${r.closed.length} closed, ${r.drained} tunnel(s) to removed servers`),
+        (r) => {
+          for (const alert of applyProcessSettings(proxy.config.process, 0, before)) proxy.log('alert', alert);
+          err(`[notice] reconfigured: ${r.opened.length} listener(s) opened, ${r.closed.length} closed, ${r.drained} tunnel(s) to removed servers`);
+        },
         (e: unknown) => {
           if (e instanceof ConfigError) printProblems(e.problems);
           else err(`[emerg] ${(e as Error).message}`);
@@ -247,8 +273,11 @@ async function main(argv: readonly string[]): Promise<number> {
       return testConfig(args);
     case 'signal':
       return signalProcess(args);
-    case 'run':
-      return run(args);
+    case 'run': {
+      const code = await run(args);
+      if (code !== 0) await reportDaemonFailed();
+      return code;
+    }
   }
 }
 

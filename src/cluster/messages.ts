@@ -7,14 +7,19 @@ export const STICKY_SECRET_ENV = 'SLUICE_STICKY_SECRET';
  * The primary holds the configuration text it validated last and hands exactly that text to
  * every worker it starts or reloads, so that all workers always run the same configuration.
  */
+import type { Config } from '../config/types.js';
 import type { ListenerInfo } from '../server/proxy-server.js';
+import type { SharedSession } from '../server/tls-session-cache.js';
 
 /** Primary -> worker. */
 export type ToWorker =
-  /** Start serving; `text` is the main config file's content the primary validated (null: read the file). */
-  | { readonly sluice: 'start'; readonly text: string | null }
-  /** Reload in place with this text (the primary validated it already). */
-  | { readonly sluice: 'reload'; readonly seq: number; readonly text: string | null }
+  /**
+   * Start serving; `text` is the main config file's content the primary validated (null: read the
+   * file), `files` what its ssl_* directives named, as the primary read them.
+   */
+  | { readonly sluice: 'start'; readonly text: string | null; readonly files: Config['files'] }
+  /** Reload in place with this text and these files (the primary validated them already). */
+  | { readonly sluice: 'reload'; readonly seq: number; readonly text: string | null; readonly files: Config['files'] }
   | { readonly sluice: 'reopen' }
   /** Stop: graceful for `graceMs`, then tunnels get close 1001 and the rest is destroyed. */
   | { readonly sluice: 'stop'; readonly graceMs: number }
@@ -26,7 +31,9 @@ export type ToWorker =
    */
   | { readonly sluice: 'stats-result'; readonly id: number; readonly snapshots: readonly unknown[]; readonly reloads: unknown }
   /** `sluice -t` asks: how many open tunnels lack a server among `kept`? */
-  | { readonly sluice: 'impact'; readonly id: number; readonly kept: readonly string[] };
+  | { readonly sluice: 'impact'; readonly id: number; readonly kept: readonly string[] }
+  /** A TLS session another worker stored in a shared `ssl_session_cache`. */
+  | { readonly sluice: 'tls-session'; readonly session: SharedSession };
 
 /** Worker -> primary. */
 export type FromWorker =
@@ -44,7 +51,9 @@ export type FromWorker =
   | { readonly sluice: 'stats-request'; readonly id: number }
   /** This worker's statistics (null when it has none to give). */
   | { readonly sluice: 'stats-snapshot'; readonly id: number; readonly snapshot: unknown }
-  | { readonly sluice: 'impact-result'; readonly id: number; readonly open: number; readonly drained: number };
+  | { readonly sluice: 'impact-result'; readonly id: number; readonly open: number; readonly drained: number }
+  /** This worker stored a TLS session in a shared cache: the primary passes it to the others. */
+  | { readonly sluice: 'tls-session'; readonly session: SharedSession };
 
 function tagged(m: unknown): m is { sluice: string } {
   return typeof m === 'object' && m !== null && typeof (m as { sluice?: unknown }).sluice === 'string';

@@ -23,9 +23,12 @@ import type { LoadOptions, LoadResult } from '../config/load.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { ErrorLog } from '../observability/error-log.js';
 import { LogFiles } from '../observability/log-files.js';
+import { handLogsTo, logPaths } from '../observability/log-paths.js';
 import { ReloadHistory } from '../observability/reload-history.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/tunnel.js';
 import type { ListenerInfo } from '../server/proxy-server.js';
+import { TICKET_KEY_BYTES, TICKET_KEY_ENV } from '../server/tls-ticket-keys.js';
+import { WORKER_INDEX_ENV } from './process-settings.js';
 import { controlSocketPath, serveControl } from './control-socket.js';
 import { errnoText, writePidFile } from './pid-file.js';
 import type { ControlRequest, ControlResponse, ControlServer } from './control-socket.js';
@@ -88,6 +91,8 @@ interface WorkerSlot {
   generation: number;
   /** Told to stop: its exit is expected. */
   retiring: boolean;
+  /** Its number among the workers (0 to worker_processes - 1). */
+  readonly index: number;
 }
 
 interface Question {
@@ -105,6 +110,8 @@ function signalNumber(signal: string): number | string {
 export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   let config = opts.config;
   let text = opts.text;
+  /** The files the configuration's ssl_* directives name, as read here: workers may not read them (`user`). */
+  let tlsFiles = opts.config.files;
   /** Bumped by every reload that passed validation. */
   let generation = 0;
   let desired = workerCount(config);
@@ -140,6 +147,14 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     };
   });
 
+  /**
+   * With `user`, the workers open their log files without root: the primary makes them and hands
+   * them over first, as nginx's master does on a reload or a reopen.
+   */
+  const prepareLogs = (c: Config): void => {
+    if (c.user === null) return;
+    for (const failure of handLogsTo(logPaths(c), c.user.uid)) log.log('alert', failure);
+  };
   const live = (): WorkerSlot[] => [...slots.values()].filter((s) => !s.retiring);
   const sendTo = (slot: WorkerSlot, m: ToWorker): void => {
     if (slot.worker.isConnected()) slot.worker.send(m);
@@ -182,7 +197,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     switch (m.sluice) {
       case 'hello':
         slot.generation = generation;
-        sendTo(slot, { sluice: 'start', text });
+        sendTo(slot, { sluice: 'start', text, files: tlsFiles });
         return;
       case 'ready':
         slot.ready = true;
@@ -193,7 +208,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
         // It started from a configuration that a reload has replaced since.
         if (slot.generation !== generation && !stopping) {
           slot.generation = generation;
-          sendTo(slot, { sluice: 'reload', seq: 0, text });
+          sendTo(slot, { sluice: 'reload', seq: 0, text, files: tlsFiles });
         }
         if (stopping) sendTo(slot, { sluice: 'stop', graceMs: 0 });
         return;
@@ -222,14 +237,28 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       case 'impact-result':
         answer(slot.worker.id, m.id, m);
         return;
+      case 'tls-session':
+        // One shared session cache for every worker (nginx's shared memory): each keeps a copy.
+        for (const s of live()) if (s !== slot && s.ready) sendTo(s, { sluice: 'tls-session', session: m.session });
+        return;
     }
   };
 
   // One secret for every worker: a sticky cookie set by one worker routes the same in the others.
   const stickySecret = randomBytes(32);
+  // And one session ticket key: a ticket one worker issued resumes in every other (nginx's master
+  // makes its key before forking).
+  const ticketKey = randomBytes(TICKET_KEY_BYTES);
   const fork = (): WorkerSlot => {
-    const worker = cluster.fork({ [STICKY_SECRET_ENV]: stickySecret.toString('hex') });
-    const slot: WorkerSlot = { worker, pid: worker.process.pid ?? 0, startedAt: Date.now(), ready: false, generation, retiring: false };
+    // Worker numbers are reused (worker_cpu_affinity gives worker N the Nth mask): the lowest free one.
+    const taken = new Set(live().map((s) => s.index));
+    let index = 0;
+    while (taken.has(index)) index++;
+    const env: Record<string, string> = { [STICKY_SECRET_ENV]: stickySecret.toString('hex'), [TICKET_KEY_ENV]: ticketKey.toString('hex'), [WORKER_INDEX_ENV]: String(index) };
+    // nginx's `env NAME=VALUE` sets it in the workers' environment.
+    for (const e of config.process.env) if (e.value !== null) env[e.name] = e.value;
+    const worker = cluster.fork(env);
+    const slot: WorkerSlot = { worker, pid: worker.process.pid ?? 0, startedAt: Date.now(), ready: false, generation, retiring: false, index };
     slots.set(worker.id, slot);
     if (!starting) log.log('notice', `start worker process ${slot.pid}`);
     worker.on('message', (m: unknown) => {
@@ -329,10 +358,12 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       return;
     }
     // The workers apply it first: a listen address that cannot be bound only shows there.
-    const previous = { text, generation };
+    const previous = { text, tlsFiles, generation };
     text = next;
+    tlsFiles = result.config.files;
     generation++;
     const seq = ++reloadSeq;
+    prepareLogs(result.config);
     const told = live().filter((s) => s.ready);
     const results: FromWorker[] = [];
     const want = new Set(told.map((s) => s.worker.id));
@@ -343,7 +374,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     // One still starting gets the new text when it says it is ready.
     for (const s of told) {
       s.generation = generation;
-      sendTo(s, { sluice: 'reload', seq, text });
+      sendTo(s, { sluice: 'reload', seq, text, files: tlsFiles });
     }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([answered, new Promise<void>((r) => (timer = setTimeout(r, RELOAD_WAIT_MS)))]);
@@ -357,6 +388,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       // Nobody could apply it: everyone still runs the previous configuration, and so will
       // workers started from now on.
       text = previous.text;
+      tlsFiles = previous.tlsFiles;
       generation = previous.generation;
       for (const s of told) s.generation = previous.generation;
       reloads.record({ ok: false, file: config.file, problems: failures, drained: 0 });
@@ -420,6 +452,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   on('SIGUSR1', () => {
     opts.say('[notice] signal SIGUSR1 received, reopening logs');
     files.reopen();
+    prepareLogs(config);
     for (const s of slots.values()) sendTo(s, { sluice: 'reopen' });
   });
 

@@ -12,6 +12,46 @@ import { STICKY_SECRET_ENV, isToWorker } from './messages.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import type { Gathered } from '../observability/stats-collector.js';
 import type { ReloadFigures, StatsSnapshot } from '../observability/stats.js';
+import type { SharedSession } from '../server/tls-session-cache.js';
+import type { RunAs } from '../config/types.js';
+import { handLogsTo, logPaths } from '../observability/log-paths.js';
+import { markPrivilegesDropped } from '../core/accounts.js';
+import { WORKER_INDEX_ENV, applyProcessSettings } from './process-settings.js';
+
+/** This worker's number, 0 to worker_processes - 1, as the primary gave it (for worker_cpu_affinity). */
+function workerIndex(): number {
+  const n = Number(process.env[WORKER_INDEX_ENV]);
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
+
+type StartMessage = Extract<ToWorker, { sluice: 'start' }>;
+
+/**
+ * Runs this process as `user` from now on: its log files are handed over first (so reopening
+ * them later works), then the group, the supplementary groups and the user, in that order.
+ * Returns nginx's words for what failed, or null.
+ */
+function dropPrivileges(user: RunAs, logs: readonly string[]): string | null {
+  const failures = handLogsTo(logs, user.uid);
+  if (failures.length > 0) return failures[0]!;
+  try {
+    process.setgid!(user.gid);
+  } catch (e) {
+    return `setgid(${user.gid}) failed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+  }
+  try {
+    (process as NodeJS.Process & { initgroups(user: string, extraGroup: number): void }).initgroups(user.user, user.gid);
+  } catch (e) {
+    return `initgroups(${user.user}, ${user.gid}) failed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+  }
+  try {
+    process.setuid!(user.uid);
+  } catch (e) {
+    return `setuid(${user.uid}) failed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+  }
+  markPrivilegesDropped();
+  return null;
+}
 
 /** How long a worker waits for the primary's `start` message before giving up. */
 const START_WAIT_MS = 30_000;
@@ -36,29 +76,43 @@ export async function runWorker(options: StartOptions): Promise<number> {
   // a reload) waits in the queue instead of being lost.
   const queue: ToWorker[] = [];
   let deliver: ((m: ToWorker) => void) | null = null;
-  let started: ((text: string | null) => void) | null = null;
+  let started: ((m: StartMessage) => void) | null = null;
   process.on('message', (m: unknown) => {
     if (!isToWorker(m)) return;
-    if (m.sluice === 'start') started?.(m.text);
+    if (m.sluice === 'start') started?.(m);
     else if (deliver) deliver(m);
     else queue.push(m);
   });
 
   let proxy: ProxyHandle;
   try {
-    const text = await new Promise<string | null>((resolve, reject) => {
+    const { text, files } = await new Promise<StartMessage>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('the primary process sent no start message')), START_WAIT_MS);
-      started = (t) => {
+      started = (m) => {
         started = null;
         clearTimeout(timer);
-        resolve(t);
+        resolve(m);
       };
       // A message sent before this process listened would be lost: ask for the start instead.
       send({ sluice: 'hello' });
     });
     const secret = process.env[STICKY_SECRET_ENV];
-    const shared = secret ? { stickySecret: Buffer.from(secret, 'hex') } : {};
-    proxy = await startProxy(text === null ? { ...options, ...shared } : { ...options, ...shared, text });
+    const shared = {
+      ...(secret ? { stickySecret: Buffer.from(secret, 'hex') } : {}),
+      sessionSync: { publish: (session: SharedSession) => send({ sluice: 'tls-session', session }) },
+    };
+    proxy = await startProxy(text === null ? { ...options, ...shared, files } : { ...options, ...shared, files, text });
+    // Before giving up root: raising the open-file limit may need it.
+    for (const alert of applyProcessSettings(proxy.config.process, workerIndex())) proxy.log('alert', alert);
+    // nginx's worker gives up root once the listen sockets exist (the primary binds them in
+    // cluster mode, and keeps root for the addresses a reload adds).
+    if (proxy.config.user !== null) {
+      const failed = dropPrivileges(proxy.config.user, logPaths(proxy.config));
+      if (failed !== null) {
+        proxy.destroy();
+        throw new Error(failed);
+      }
+    }
   } catch (e) {
     const message = e instanceof ConfigError
       ? e.problems.map((p) => formatProblem(p)).join('\n')
@@ -107,13 +161,18 @@ export async function runWorker(options: StartOptions): Promise<number> {
 
     deliver = (m: ToWorker): void => {
       switch (m.sluice) {
-        case 'reload':
+        case 'reload': {
           if (stopping) return;
-          proxy.reload(m.text === null ? {} : { text: m.text }).then(
-            (r) => send({ sluice: 'reloaded', seq: m.seq, ok: true, message: '', drained: r.drained, opened: r.opened.length, closed: r.closed.length }),
+          const before = proxy.config.process;
+          proxy.reload(m.text === null ? { files: m.files } : { text: m.text, files: m.files }).then(
+            (r) => {
+              for (const alert of applyProcessSettings(proxy.config.process, workerIndex(), before)) proxy.log('alert', alert);
+              send({ sluice: 'reloaded', seq: m.seq, ok: true, message: '', drained: r.drained, opened: r.opened.length, closed: r.closed.length });
+            },
             (e: unknown) => send({ sluice: 'reloaded', seq: m.seq, ok: false, message: (e as Error).message, drained: 0, opened: 0, closed: 0 }),
           );
           return;
+        }
         case 'reopen':
           proxy.reopenLogs();
           return;
@@ -134,6 +193,9 @@ export async function runWorker(options: StartOptions): Promise<number> {
           send({ sluice: 'impact-result', id: m.id, open: impact.open, drained: impact.drained });
           return;
         }
+        case 'tls-session':
+          proxy.addSharedSession(m.session);
+          return;
         case 'start':
           return;
       }

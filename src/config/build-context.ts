@@ -2,6 +2,7 @@
  * What directive handlers share while the tree is walked: the problem list, the prefix for
  * relative paths, and the variable references to check once every `map` has been seen.
  */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { compileComplexValue } from './complex-value.js';
 import type { Directive } from './parser.js';
@@ -32,7 +33,21 @@ export class BuildContext {
   /** Named captures of every regex: nginx makes each one a variable (`(?<user>..)` -> `$user`). */
   readonly captureVariables = new Set<string>();
 
-  constructor(readonly problems: Problems, readonly prefix: string) {}
+  /**
+   * Every file a directive named that was read while loading (certificates, keys, DH parameters,
+   * ticket keys, OCSP responses), by absolute path: a primary process hands them to its workers,
+   * which then never read them themselves (they may run as `user`, who cannot).
+   */
+  readonly filesRead = new Map<string, Buffer>();
+
+  constructor(readonly problems: Problems, readonly prefix: string, readonly preread: ReadonlyMap<string, Buffer> | null = null) {}
+
+  /** A file's bytes: what the primary read (`preread`) when given, else the disk. Throws as readFileSync does. */
+  readFile(path: string): Buffer {
+    const bytes = this.preread?.get(path) ?? readFileSync(path);
+    this.filesRead.set(path, bytes);
+    return bytes;
+  }
 
   problem(message: string, at: Directive | SourceLoc, hint?: string): void {
     this.problems.add(message, 'name' in at ? locOf(at) : at, hint);

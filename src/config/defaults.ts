@@ -4,8 +4,9 @@
  */
 import { compressionDefaults } from './directives/gzip.js';
 import { fileDefaults } from './files.js';
+import { CORE_DEFAULTS } from './core-settings.js';
 import { PROXY_SSL_DEFAULTS, SSL_DEFAULTS } from './tls.js';
-import type { ErrorLogTarget, NextUpstreamCondition, Settings } from './types.js';
+import type { ErrorLogTarget, NextUpstreamCondition, ProcessSettings, Settings } from './types.js';
 
 export const MAIN_DEFAULTS = {
   workerProcesses: 1,
@@ -14,6 +15,8 @@ export const MAIN_DEFAULTS = {
   workerShutdownTimeout: 10_000,
   /** jitter of websocket_drain_timeout when only the timeout is given */
   websocketDrainJitter: 5_000,
+  /** Sluice stays in the foreground unless `daemon on` (nginx's default is on). */
+  process: { daemon: false, rlimitNofile: null, cpuAffinity: null, env: [] } as ProcessSettings,
   /** nginx logs to logs/error.log; Sluice logs to stderr unless error_log says otherwise. */
   errorLogs: [{ path: 'stderr', level: 'error' }] as readonly ErrorLogTarget[],
 } as const;
@@ -81,5 +84,6 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: st
     adminHandler: null,
     compression: compressionDefaults(),
     files: fileDefaults(prefix),
+    core: CORE_DEFAULTS,
   };
 }

@@ -6,10 +6,10 @@
 import type { Cidr } from '../core/cidr.js';
 import type { FilesDraft } from './files.js';
 import type {
-  AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, CompressionSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
+  AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, CompressionSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier,
   LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ReturnAction, ServerName, SourceLoc,
-  StickyCookie, ProxySslSettings, SslSettings,
+  StickyCookie, ProcessSettings, ProxySslSettings, RunAs, SslSettings,
 } from './types.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -95,6 +95,8 @@ export interface SettingsDraft {
   compression?: Partial<Mutable<CompressionSettings>>;
   /** Static-file directives written at this level (files.ts merges them). */
   files?: FilesDraft;
+  /** The core flags written at this level (each inherited on its own). */
+  core?: Partial<Mutable<CoreSettings>>;
 }
 
 /** A `health_check` line; `host` comes from the location's proxy_pass once upstreams are linked. */
@@ -183,6 +185,9 @@ export interface HttpDraft {
 
 export interface MainDraft {
   workerProcesses?: number | 'auto';
+  /** `user` (only recorded when running as root, as nginx). */
+  user?: RunAs;
+  process?: Partial<Mutable<ProcessSettings>>;
   pid?: string;
   /** ms */
   workerShutdownTimeout?: number;

@@ -30,6 +30,11 @@ export interface LoadOptions {
   globalDirectives?: string;
   /** Host name resolution. @default dns.lookup(host, { all: true }); IP literals never reach it */
   resolveHost?: (host: string) => Promise<SockAddr[]>;
+  /**
+   * Files the `ssl_*` directives name, already read (a primary's `Config.files`): used instead of
+   * the disk, so a worker that runs as `user` needs no right to read keys.
+   */
+  preread?: ReadonlyMap<string, Buffer>;
 }
 
 export type LoadResult =
@@ -60,7 +65,7 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadResult> {
   // Syntax errors and unreadable files leave the tree incomplete; checking it would only add noise.
   if (problems.count > 0) return fail(tree.sources);
 
-  const cx = new BuildContext(problems, prefix);
+  const cx = new BuildContext(problems, prefix, opts.preread ?? null);
   const main = buildDrafts(tree.directives, cx);
   checkEvents(main, file, cx);
   checkVariables(cx);

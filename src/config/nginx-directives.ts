@@ -17,17 +17,15 @@ export const PLANNED_DIRECTIVES: ReadonlyMap<string, string> = new Map([
 /** Well-known nginx directives that Sluice does not implement (and has no plan to, for now). */
 export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   // core (main / events)
-  'user', 'daemon', 'master_process', 'worker_rlimit_nofile', 'worker_rlimit_core', 'worker_cpu_affinity',
-  'worker_priority', 'working_directory', 'load_module', 'env', 'lock_file',
-  'pcre_jit', 'thread_pool', 'timer_resolution', 'ssl_engine', 'debug_points', 'google_perftools_profiles',
-  'multi_accept', 'use', 'accept_mutex', 'accept_mutex_delay', 'debug_connection', 'worker_aio_requests',
+  'master_process', 'worker_rlimit_core',
+  'worker_priority', 'working_directory', 'load_module', 'lock_file',
+  'thread_pool', 'timer_resolution', 'ssl_engine', 'debug_points', 'google_perftools_profiles',
+  'debug_connection', 'worker_aio_requests',
   'stream', 'mail',
   // http core
-  'server_tokens', 'error_page', 'resolver', 'resolver_timeout', 'client_body_in_file_only',
-  'log_subrequest', 'open_log_file_cache', 'merge_slashes', 'msie_padding', 'msie_refresh',
-  'port_in_redirect', 'server_name_in_redirect', 'absolute_redirect', 'recursive_error_pages',
-  'underscores_in_headers', 'ignore_invalid_headers', 'chunked_transfer_encoding', 'limit_except',
-  'satisfy', 'http3', 'listen_backlog', 'subrequest_output_buffer_size', 'expires', 'charset_map',
+  'error_page', 'resolver', 'resolver_timeout', 'client_body_in_file_only', 'log_subrequest',
+  'msie_padding', 'msie_refresh', 'recursive_error_pages', 'limit_except', 'satisfy', 'http3',
+  'listen_backlog', 'subrequest_output_buffer_size', 'charset_map',
   // rewrite / scripting
   'rewrite', 'rewrite_log', 'if', 'set', 'break', 'uninitialized_variable_warn', 'geo', 'split_clients',
   'perl', 'perl_set', 'js_include', 'js_import', 'js_set', 'js_content', 'njs',
@@ -36,8 +34,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'brotli_window', 'brotli_buffers', 'sub_filter', 'sub_filter_once',
   'ssi', 'addition_types',
   // TLS
-  'ssl_session_cache', 'ssl_dhparam', 'ssl_stapling', 'ssl_stapling_verify', 'ssl_trusted_certificate',
-  'ssl_verify_depth', 'ssl_ecdh_curve', 'ssl_buffer_size', 'ssl_early_data', 'ssl_conf_command',
+  'ssl_verify_depth', 'ssl_conf_command',
   // access, auth, limits, status
   'auth_request', 'auth_request_set', 'limit_conn_status',
   'limit_conn_log_level', 'limit_req_status', 'limit_req_log_level', 'status',

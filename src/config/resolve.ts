@@ -20,6 +20,7 @@ import type {
 } from './types.js';
 import { applySslOn, checkSslListens, loadServerTls, loadUpstreamTls, mergeProxySsl, mergeSsl } from './tls.js';
 import { checkListens, checkZones } from './validate.js';
+import { mergeCore } from './core-settings.js';
 
 export interface AssembleMeta {
   readonly file: string;
@@ -119,6 +120,7 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     adminHandler: d.adminHandler?.handler ?? null,
     compression: mergeCompression(parent.compression, d.compression),
     files: mergeFiles(parent.files, d.files),
+    core: mergeCore(parent.core, d.core),
   };
 }
 
@@ -346,6 +348,9 @@ export function assembleConfig(main: MainDraft, hosts: HostTable, cx: BuildConte
   return {
     file: meta.file,
     prefix: meta.prefix,
+    user: main.user ?? null,
+    process: { ...MAIN_DEFAULTS.process, ...main.process },
+    files: [...cx.filesRead].map(([path, bytes]) => ({ path, data: bytes.toString('base64') })),
     workerProcesses: main.workerProcesses ?? MAIN_DEFAULTS.workerProcesses,
     pid: main.pid ?? null,
     workerShutdownTimeout: main.workerShutdownTimeout ?? MAIN_DEFAULTS.workerShutdownTimeout,

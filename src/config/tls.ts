@@ -5,11 +5,15 @@
  * without a certificate, each with file:line), and the checks across servers that share an ssl
  * address. The data plane gets PEM text and never touches the disk.
  */
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import type { BuildContext } from './build-context.js';
 import { defaultServers } from './default-server.js';
 import { openFailedMessage } from './include.js';
+import { mergeEach } from './merge.js';
+import { PATH_HINT, cacheOf, problemOnce, readCertificates, readFailure, readText } from './tls-files.js';
+import { loadStapling } from './ocsp-stapling.js';
+import { loadDhparam } from './tls-key-exchange.js';
+import { loadTicketKeys, sessionIdContext } from './tls-sessions.js';
 import type {
   ConfigFileRef, Listen, LoadedCertificate, ProxySslSettings, ServerTls, SourceLoc, SslSettings, UpstreamTls,
 } from './types.js';
@@ -27,6 +31,17 @@ export const SSL_DEFAULTS: SslSettings = Object.freeze<SslSettings>({
   clientCertificate: null,
   verifyClient: 'off',
   sslOn: null,
+  sessionCache: 'none',
+  sessionCacheShared: null,
+  sessionTicketKeys: [],
+  dhparam: null,
+  ecdhCurve: 'auto',
+  stapling: false,
+  staplingVerify: false,
+  staplingFile: null,
+  staplingResponder: null,
+  trustedCertificate: null,
+  bufferSize: 16384,
 });
 
 /** nginx's defaults for the proxy_ssl_* directives. */
@@ -44,93 +59,12 @@ export const PROXY_SSL_DEFAULTS: ProxySslSettings = Object.freeze<ProxySslSettin
 });
 
 /** nginx merges each ssl directive on its own: a value written at this level wins. */
-function merge<T extends object>(parent: T, own: Partial<T> | undefined): T {
-  if (own === undefined) return parent;
-  const out = { ...parent };
-  for (const [k, v] of Object.entries(own)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  return out;
-}
-
 export function mergeSsl(parent: SslSettings, own: Partial<SslSettings> | undefined): SslSettings {
-  return merge(parent, own);
+  return mergeEach(parent, own);
 }
 
 export function mergeProxySsl(parent: ProxySslSettings, own: Partial<ProxySslSettings> | undefined): ProxySslSettings {
-  return merge(parent, own);
-}
-
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
-/** Files read during one load, so a certificate inherited by many servers is read (and reported) once. */
-interface LoadCache {
-  readonly files: Map<string, { text: string } | { error: unknown }>;
-  readonly pairs: Map<string, LoadedCertificate | null>;
-  readonly reported: Set<string>;
-}
-
-const caches = new WeakMap<BuildContext, LoadCache>();
-
-function cacheOf(cx: BuildContext): LoadCache {
-  let c = caches.get(cx);
-  if (c === undefined) caches.set(cx, c = { files: new Map(), pairs: new Map(), reported: new Set() });
-  return c;
-}
-
-function problemOnce(cx: BuildContext, message: string, at: SourceLoc, hint?: string): void {
-  const cache = cacheOf(cx);
-  const key = `${message}\0${at.file}\0${at.line}`;
-  if (cache.reported.has(key)) return;
-  cache.reported.add(key);
-  cx.problem(message, at, hint);
-}
-
-function readText(cx: BuildContext, path: string): { text: string } | { error: unknown } {
-  const cache = cacheOf(cx);
-  let r = cache.files.get(path);
-  if (r === undefined) {
-    try {
-      r = { text: readFileSync(path, 'utf8') };
-    } catch (error) {
-      r = { error };
-    }
-    cache.files.set(path, r);
-  }
-  return r;
-}
-
-/** "BIO_new_file() failed (2: No such file or directory)", from nginx's wording of a failed read. */
-function readFailure(path: string, error: unknown): string {
-  const open = openFailedMessage(path, error);
-  return `BIO_new_file() failed ${open.slice(open.lastIndexOf(' (') + 1)}`;
-}
-
-const PATH_HINT = 'check the path; a relative path starts at the prefix (the directory of the main configuration file, or -p)';
-
-/** Reads a PEM file of one or more certificates; reports nginx-style problems and returns null on failure. */
-function readCertificates(cx: BuildContext, ref: ConfigFileRef, what: string): { pem: string; first: X509Certificate } | null {
-  const r = readText(cx, ref.path);
-  if ('error' in r) {
-    problemOnce(cx, `cannot load ${what} "${ref.path}": ${readFailure(ref.path, r.error)}`, ref.loc, PATH_HINT);
-    return null;
-  }
-  const blocks = r.text.match(PEM_CERT) ?? [];
-  let first: X509Certificate | null = null;
-  for (const block of blocks) {
-    try {
-      const x = new X509Certificate(block);
-      first ??= x;
-    } catch (error) {
-      problemOnce(cx, `cannot load ${what} "${ref.path}": PEM_read_bio_X509() failed (${(error as Error).message})`, ref.loc,
-        'the file holds a "-----BEGIN CERTIFICATE-----" block that is not a valid X.509 certificate');
-      return null;
-    }
-  }
-  if (first === null) {
-    problemOnce(cx, `cannot load ${what} "${ref.path}": PEM_read_bio_X509_AUX() failed (no start line)`, ref.loc,
-      `"${ref.path}" must hold PEM certificates ("-----BEGIN CERTIFICATE-----")`);
-    return null;
-  }
-  return { pem: r.text, first };
+  return mergeEach(parent, own);
 }
 
 /** nginx's ssl_password_file: one pass phrase per line, tried in order. */
@@ -240,7 +174,25 @@ export function loadServerTls(ssl: SslSettings, serverLoc: SourceLoc, cx: BuildC
       'name the CA certificates that client certificates must chain to with "ssl_client_certificate FILE;"');
     ok = false;
   }
-  return ok ? { certificates, clientCa } : null;
+  // ssl_trusted_certificate joins the store that verifies clients and OCSP answers, but unlike
+  // ssl_client_certificate its names are never sent to clients (nginx).
+  let trusted = '';
+  if (ssl.trustedCertificate !== null) {
+    const t = readCertificates(cx, ssl.trustedCertificate, 'trusted certificates');
+    if (t === null) ok = false;
+    else trusted = t.pem;
+  }
+  const dhparam = ssl.dhparam === null ? null : loadDhparam(cx, ssl.dhparam);
+  if (ssl.dhparam !== null && dhparam === null) ok = false;
+  const ticketKeys = loadTicketKeys(cx, ssl.sessionTicketKeys);
+  if (ticketKeys === false) ok = false;
+  const stapling = ok ? loadStapling(cx, ssl, certificates, [trusted, clientCa ?? ''].join('\n'), serverLoc) : [];
+  if (stapling === false || !ok) return null;
+  const verifyCa = clientCa === null ? null : trusted === '' ? clientCa : `${clientCa}\n${trusted}`;
+  return {
+    certificates, clientCa: verifyCa, dhparam, ticketKeys: ticketKeys as string | null,
+    sessionIdContext: sessionIdContext(certificates, verifyCa, ssl.verifyClient), stapling,
+  };
 }
 
 /** The TLS material of a location that proxies to `https://`. Null (reported) when a file failed. */

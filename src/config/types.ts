@@ -28,18 +28,60 @@ export interface ComplexValue {
 
 export type LogLevel = 'debug' | 'info' | 'notice' | 'warn' | 'error' | 'crit' | 'alert' | 'emerg';
 
-/** `error_log FILE [LEVEL]`: `path` is absolute, or the literal 'stderr'. */
+/** A `syslog:` log target (RFC 3164 over UDP). */
+export interface SyslogTarget {
+  readonly host: string;
+  /** @default 514 */
+  readonly port: number;
+  /** RFC 5424 facility number. @default 23 (local7) */
+  readonly facility: number;
+  /** The access log's severity (the error log uses each line's level). @default 6 (info) */
+  readonly severity: number;
+  /** @default 'sluice' (nginx: 'nginx') */
+  readonly tag: string;
+  readonly nohostname: boolean;
+}
+
+/** `error_log FILE [LEVEL]`: `path` is absolute, the literal 'stderr', or the `syslog:` text (then `syslog` is set). */
 export interface ErrorLogTarget {
   readonly path: string;
   readonly level: LogLevel;
+  readonly syslog?: SyslogTarget;
 }
 
-/** `access_log PATH [FORMAT] [if=COND]`: `path` is absolute, or 'stdout' / 'stderr'. */
+/** `access_log` buffering: `buffer=SIZE [flush=TIME] [gzip[=LEVEL]]`. */
+export interface AccessLogBuffer {
+  readonly size: number;
+  /** ms; 0: only when full (or on reopen and exit). */
+  readonly flush: number;
+  /** zlib level 1-9; 0: not compressed. */
+  readonly gzip: number;
+}
+
+/**
+ * `access_log PATH [FORMAT [buffer=SIZE] [gzip[=LEVEL]] [flush=TIME] [if=COND]]`: `path` is
+ * absolute, 'stdout' / 'stderr', or the `syslog:` text (then `syslog` is set); `pathValue` is set
+ * when the path has variables (the file is chosen per request).
+ */
 export interface AccessLogTarget {
   readonly path: string;
+  readonly pathValue: ComplexValue | null;
   readonly format: string;
   readonly condition: ComplexValue | null;
+  readonly buffer: AccessLogBuffer | null;
+  readonly syslog: SyslogTarget | null;
   readonly loc: SourceLoc;
+}
+
+/** `open_log_file_cache max=N [inactive=TIME] [min_uses=N] [valid=TIME]`: open files of variable-path logs kept. */
+export interface OpenLogFileCache {
+  readonly max: number;
+  /** ms. @default 10000 */
+  readonly inactive: number;
+  /** @default 1 */
+  readonly minUses: number;
+  /** ms. @default 60000 */
+  readonly valid: number;
 }
 
 export interface LogFormat {
@@ -383,6 +425,8 @@ export interface Settings {
   readonly compression: CompressionSettings;
   /** Static files (ngx_http_core, index, autoindex, static modules): `root`, `index`, `try_files`... */
   readonly files: FileSettings;
+  /** ngx_http_core_module and ngx_http_headers_module flags that shape requests and responses. */
+  readonly core: CoreSettings;
 }
 
 /**
@@ -446,6 +490,43 @@ export interface FileSettings {
   readonly internal: boolean;
 }
 
+/** `expires` (null is `off`): nginx's ngx_http_expires_t with its time. */
+export type ExpiresSetting =
+  | { readonly kind: 'epoch' }
+  | { readonly kind: 'max' }
+  /** TIME from the request (`access`), from the response's Last-Modified (`modified`), or `@TIME` of day (`daily`); seconds may be negative. */
+  | { readonly kind: 'access' | 'modified' | 'daily'; readonly seconds: number }
+  /** A value with variables, parsed per response (`expires $expires;` with a map). */
+  | { readonly kind: 'variable'; readonly modified: boolean; readonly value: ComplexValue };
+
+/**
+ * Flags of ngx_http_core_module and ngx_http_headers_module, each inherited on its own. The
+ * request-head ones (`merge_slashes`, `underscores_in_headers`, `ignore_invalid_headers`) are read
+ * from the address's default server, as nginx reads them before it knows the virtual server.
+ */
+export interface CoreSettings {
+  /** `server_tokens`: what the Server header and error pages say. @default 'off' (nginx: on) */
+  readonly serverTokens: 'on' | 'off' | 'build';
+  /** @default null (off) */
+  readonly expires: ExpiresSetting | null;
+  /** @default true */
+  readonly chunkedTransferEncoding: boolean;
+  /** @default true */
+  readonly absoluteRedirect: boolean;
+  /** @default true */
+  readonly portInRedirect: boolean;
+  /** @default false */
+  readonly serverNameInRedirect: boolean;
+  /** @default true */
+  readonly mergeSlashes: boolean;
+  /** @default false */
+  readonly underscoresInHeaders: boolean;
+  /** @default true */
+  readonly ignoreInvalidHeaders: boolean;
+  /** `open_log_file_cache`; null is `off`. @default null */
+  readonly openLogFileCache: OpenLogFileCache | null;
+}
+
 /**
  * One `allow` / `deny` line. `family` 'all' matches every client; otherwise the client address
  * (IPv4, or IPv6 as 16 bytes) matches when `(client & mask) == addr`.
@@ -504,10 +585,46 @@ export interface HttpConfig {
   readonly settings: Settings;
 }
 
+/** Main-context directives about the processes themselves (ngx_core_module). */
+export interface ProcessSettings {
+  /** `daemon`: the command line detaches and returns once Sluice serves. @default false (nginx: on) */
+  readonly daemon: boolean;
+  /** `worker_rlimit_nofile`: soft and hard RLIMIT_NOFILE of the workers; null: unchanged. @default null */
+  readonly rlimitNofile: number | null;
+  /**
+   * `worker_cpu_affinity`: CPU numbers per worker (worker N takes entry N, the last for the rest),
+   * or `auto` with the CPUs to spread the workers over one each. Null: not set.
+   */
+  readonly cpuAffinity: { readonly auto: boolean; readonly sets: readonly (readonly number[])[] } | null;
+  /** `env NAME[=VALUE]` lines: set (or, without a value, keep) in the worker processes. @default [] */
+  readonly env: readonly { readonly name: string; readonly value: string | null }[];
+}
+
+/** `user USER [GROUP]`: who the worker processes run as. */
+export interface RunAs {
+  readonly user: string;
+  readonly group: string;
+  readonly uid: number;
+  readonly gid: number;
+}
+
 export interface Config {
   /** Absolute path of the main config file, or "<inline>" for config text. */
   readonly file: string;
   readonly prefix: string;
+  /**
+   * `user`: worker processes give up root for this user and group once the listen sockets are
+   * bound. Null when not written, or when Sluice does not run as root (nginx ignores it then, with
+   * a warning).
+   */
+  readonly user: RunAs | null;
+  /** `daemon`, `worker_rlimit_nofile`, `worker_cpu_affinity`, `env`. */
+  readonly process: ProcessSettings;
+  /**
+   * Every file the `ssl_*` and `proxy_ssl_*` directives named, as read (base64), by absolute path:
+   * a primary hands them to its workers, which may no longer be allowed to read them.
+   */
+  readonly files: readonly { readonly path: string; readonly data: string }[];
   /** @default 1 */
   readonly workerProcesses: number | 'auto';
   /** Absolute path, or null when `pid` is not set. */
@@ -569,6 +686,32 @@ export interface SslSettings {
   readonly sessionTimeout: number;
   /** @default true */
   readonly sessionTickets: boolean;
+  /**
+   * `ssl_session_cache`'s process-local part: `off`, `none` (nginx's default: nothing stored),
+   * `nobuiltin` (only a shared cache was written), or `builtin[:N]` as a number of sessions.
+   * @default 'none'
+   */
+  readonly sessionCache: 'off' | 'none' | 'nobuiltin' | number;
+  /** `ssl_session_cache shared:NAME:SIZE`: a cache every worker process fills and reads. @default null */
+  readonly sessionCacheShared: SessionCacheZone | null;
+  /** `ssl_session_ticket_key` files in order: the first encrypts tickets. @default [] */
+  readonly sessionTicketKeys: readonly ConfigFileRef[];
+  /** `ssl_dhparam`: DH parameters for the DHE ciphers (none without it, as in nginx). @default null */
+  readonly dhparam: ConfigFileRef | null;
+  /** `ssl_ecdh_curve`: OpenSSL's curve list, or 'auto' (OpenSSL's own). @default 'auto' */
+  readonly ecdhCurve: string;
+  /** `ssl_stapling`. @default false */
+  readonly stapling: boolean;
+  /** `ssl_stapling_verify`: check responder answers before stapling them. @default false */
+  readonly staplingVerify: boolean;
+  /** `ssl_stapling_file`: a DER OCSP response stapled instead of asking a responder. @default null */
+  readonly staplingFile: ConfigFileRef | null;
+  /** `ssl_stapling_responder`: overrides the certificate's OCSP URL. @default null */
+  readonly staplingResponder: string | null;
+  /** `ssl_trusted_certificate`: CAs for OCSP and client verification, never sent to clients. @default null */
+  readonly trustedCertificate: ConfigFileRef | null;
+  /** `ssl_buffer_size`, accepted: Node.js decides the TLS record size. @default 16384 */
+  readonly bufferSize: number;
   /** Pass phrases for encrypted keys, one per line. @default null */
   readonly passwordFile: ConfigFileRef | null;
   /** CA certificates (PEM) that client certificates must chain to. @default null */
@@ -581,6 +724,13 @@ export interface SslSettings {
    * @default null
    */
   readonly sslOn: SourceLoc | null;
+}
+
+/** A shared TLS session cache zone (`shared:NAME:SIZE`). */
+export interface SessionCacheZone {
+  readonly name: string;
+  /** Bytes; about 4000 sessions per megabyte, as nginx. */
+  readonly size: number;
 }
 
 /** One certificate chain and its private key as read at load time (PEM). */
@@ -596,8 +746,39 @@ export interface LoadedCertificate {
 /** What a server needs to terminate TLS, read from disk when the config is loaded (and again on reload). */
 export interface ServerTls {
   readonly certificates: readonly LoadedCertificate[];
-  /** PEM of `ssl_client_certificate`, or null. */
+  /** PEM of `ssl_client_certificate` and `ssl_trusted_certificate` (for ssl_verify_client), or null. */
   readonly clientCa: string | null;
+  /** PEM of `ssl_dhparam`, or null. */
+  readonly dhparam: string | null;
+  /** The 48-byte ticket key Node.js uses (hex), from the first `ssl_session_ticket_key`; null: the process's own. */
+  readonly ticketKeys: string | null;
+  /**
+   * OpenSSL's session id context: sessions resume only on servers with the same certificates and
+   * client CAs (nginx's ngx_ssl_session_id_context).
+   */
+  readonly sessionIdContext: string;
+  /** OCSP stapling, one entry per certificate it applies to (none when `ssl_stapling` is off or was ignored). */
+  readonly stapling: readonly StaplingConfig[];
+}
+
+/** What OCSP stapling needs for one certificate, read at load. */
+export interface StaplingConfig {
+  /** DER of the certificate (base64): Node.js names the certificate of a handshake by it. */
+  readonly certificate: string;
+  /** `ssl_stapling_file` content (base64 DER), stapled as it is; null: ask `responder`. */
+  readonly file: string | null;
+  /** DER of the issuer (base64), null with a stapling file. */
+  readonly issuer: string | null;
+  /** The responder URL (`ssl_stapling_responder`, else the certificate's OCSP URL); null with a file. */
+  readonly responder: string | null;
+  /** The certificates after the first in the `ssl_certificate` file (PEM): trusted signers, as nginx's OCSP_TRUSTOTHER. */
+  readonly chain: string;
+  /** `ssl_stapling_verify`. */
+  readonly verify: boolean;
+  /** PEM of `ssl_trusted_certificate` and `ssl_client_certificate`: where a responder's certificate must chain to. */
+  readonly trusted: string;
+  /** The `ssl_certificate` path, for log lines. */
+  readonly name: string;
 }
 
 /** The `proxy_ssl_*` directives of one level, merged (ngx_http_proxy_module). */

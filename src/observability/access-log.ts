@@ -2,6 +2,8 @@ import type { AccessLogTarget, ComplexValue, LogFormat } from '../config/types.j
 import type { RequestContext } from '../proxy/context/request-context.js';
 import type { Variables, VariableGetter } from '../proxy/context/variables.js';
 import type { LogFiles, LogSink } from './log-files.js';
+import type { ErrorLog } from './error-log.js';
+import { logContext } from '../proxy/context/log-context.js';
 
 type Piece = string | VariableGetter;
 
@@ -28,14 +30,15 @@ function escapeJson(s: string): string {
 export class AccessLog {
   readonly #formats = new Map<string, CompiledFormat>();
   readonly #files: LogFiles;
-  readonly #sinks = new Map<string, LogSink>();
+  readonly #sinks = new Map<AccessLogTarget, LogSink>();
 
   constructor(formats: ReadonlyMap<string, LogFormat>, files: LogFiles, vars: Variables) {
     this.#files = files;
     for (const [name, f] of formats) this.#formats.set(name, { pieces: compile(f.format, vars), escape: f.escape });
   }
 
-  write(ctx: RequestContext, targets: readonly AccessLogTarget[], vars: Variables): void {
+  /** One line per target; `errors` gets what nginx logs when a variable-path file cannot be opened. */
+  write(ctx: RequestContext, targets: readonly AccessLogTarget[], vars: Variables, errors?: ErrorLog): void {
     for (const t of targets) {
       if (t.condition) {
         const c = vars.evaluate(t.condition, ctx);
@@ -43,13 +46,33 @@ export class AccessLog {
       }
       const fmt = this.#formats.get(t.format);
       if (!fmt) continue;
-      let sink = this.#sinks.get(t.path);
-      if (!sink) {
-        sink = this.#files.sink(t.path);
-        this.#sinks.set(t.path, sink);
+      const line = render(fmt, ctx) + '\n';
+      if (t.pathValue !== null) {
+        this.#writeVariable(ctx, t.pathValue, line, vars, errors);
+        continue;
       }
-      sink.write(render(fmt, ctx) + '\n');
+      let sink = this.#sinks.get(t);
+      if (!sink) {
+        sink = t.syslog !== null ? this.#files.syslogSink(t.syslog) : this.#files.sink(t.path, t.buffer);
+        this.#sinks.set(t, sink);
+      }
+      sink.write(line);
     }
+  }
+
+  /**
+   * A log whose file name has variables. A name that comes out with a ".." segment or a NUL byte
+   * is not written (a request must not choose where files go).
+   */
+  #writeVariable(ctx: RequestContext, value: ComplexValue, line: string, vars: Variables, errors?: ErrorLog): void {
+    const path = vars.evaluate(value, ctx);
+    if (path.includes('\0') || /(^|\/)\.\.(\/|$)/.test(path)) {
+      errors?.log('error', `access log file name "${path}" is refused: it has a ".." segment or a NUL byte${logContext(ctx)}`, ctx.conn.id);
+      return;
+    }
+    this.#files.writeVariable(path, line, ctx.settings?.core.openLogFileCache ?? null, (message) => {
+      errors?.log('crit', `${message} while logging request${logContext(ctx)}`, ctx.conn.id);
+    });
   }
 }
 

@@ -1,4 +1,4 @@
-import type { ErrorLogTarget, LogLevel } from '../config/types.js';
+import type { ErrorLogTarget, LogLevel, SyslogTarget } from '../config/types.js';
 import type { LogFiles, LogSink } from './log-files.js';
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'notice', 'warn', 'error', 'crit', 'alert', 'emerg'];
@@ -21,11 +21,13 @@ export function errorLogTime(d: Date): string {
  * One instance per distinct list of targets; `enabled` lets callers skip building messages.
  */
 export class ErrorLog {
-  readonly #targets: { sink: LogSink; rank: number }[];
+  readonly #targets: { sink: LogSink | null; syslog: SyslogTarget | null; rank: number }[];
   readonly #minRank: number;
+  readonly #files: LogFiles;
 
   constructor(targets: readonly ErrorLogTarget[], files: LogFiles) {
-    this.#targets = targets.map((t) => ({ sink: files.sink(t.path), rank: levelRank(t.level) }));
+    this.#files = files;
+    this.#targets = targets.map((t) => ({ sink: t.syslog ? null : files.sink(t.path), syslog: t.syslog ?? null, rank: levelRank(t.level) }));
     this.#minRank = Math.min(...this.#targets.map((t) => t.rank), LEVELS.length);
   }
 
@@ -37,6 +39,11 @@ export class ErrorLog {
     const rank = levelRank(level);
     if (rank < this.#minRank) return;
     const line = `${errorLogTime(new Date())} [${level}] ${process.pid}#0: ${connection !== undefined ? `*${connection} ` : ''}${message}\n`;
-    for (const t of this.#targets) if (rank >= t.rank) t.sink.write(line);
+    for (const t of this.#targets) {
+      if (rank < t.rank) continue;
+      // syslog: the whole line, date included, as nginx sends it; the severity is the line's level.
+      if (t.syslog !== null) this.#files.syslog(t.syslog, LEVELS.length - 1 - rank, line);
+      else t.sink!.write(line);
+    }
   }
 }

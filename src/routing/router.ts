@@ -56,7 +56,9 @@ export class ListenerRoutes {
       ctx.namedCaptures = sm.named;
     }
     applyRealIp(server.settings, ctx);
-    const uri = normalizeUri(ctx.uri);
+    // nginx parses the request line before it knows the virtual server: the default server's
+    // merge_slashes applies.
+    const uri = normalizeUri(ctx.uri, this.group.defaultServer.settings.core.mergeSlashes);
     if (uri === null) return { kind: 'error', settings: server.settings, status: 400 };
     ctx.uri = uri;
     return serverRoutes(server).locate(ctx);

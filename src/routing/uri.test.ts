@@ -23,6 +23,16 @@ test('normalizeUri decodes, merges slashes and resolves dot segments like nginx'
   for (const [input, want] of cases) assert.equal(normalizeUri(input), want, input);
 });
 
+test('merge_slashes off keeps repeated slashes; ".." still removes one segment, an empty one too', () => {
+  const cases: [string, string | null][] = [
+    ['/a//b///c', '/a//b///c'],
+    ['//x', '//x'],
+    ['/a//../b', '/a/b'],
+    ['/a%2F%2Fb', '/a//b'],
+  ];
+  for (const [input, want] of cases) assert.equal(normalizeUri(input, false), want, input);
+});
+
 test('originForm strips scheme and authority from an absolute-form target', () => {
   assert.equal(originForm('/a?b=1'), '/a?b=1');
   assert.equal(originForm('http://h:8080/a?b=1'), '/a?b=1');

@@ -1,9 +1,10 @@
 /**
  * nginx's URI normalisation for `$uri` and location matching: percent-decoding, merging of
- * repeated slashes (merge_slashes on) and resolution of "." and ".." segments. Returns null for
- * a URI nginx answers with 400 (bad encoding, a ".." above the root, not starting with "/").
+ * repeated slashes (`merge_slashes on`, the default) and resolution of "." and ".." segments.
+ * Returns null for a URI nginx answers with 400 (bad encoding, a ".." above the root, not
+ * starting with "/").
  */
-export function normalizeUri(rawPath: string): string | null {
+export function normalizeUri(rawPath: string, mergeSlashes = true): string | null {
   if (rawPath === '*' ) return null;
   let path = rawPath;
   if (!path.startsWith('/')) {
@@ -25,7 +26,7 @@ export function normalizeUri(rawPath: string): string | null {
   for (let i = 1; i < segments.length; i++) {
     const s = segments[i] as string;
     const last = i === segments.length - 1;
-    if (s === '' && !last) continue;
+    if (s === '' && !last && mergeSlashes) continue;
     if (s === '.') {
       if (last) out.push('');
       continue;

@@ -17,7 +17,10 @@ import { ProxyStats } from '../observability/stats-collector.js';
 import { ConnectionRegistry } from './connections.js';
 import { Runtime } from './runtime.js';
 import { listenTls } from './tls-listener.js';
-import type { TlsFrontend } from './tls-listener.js';
+import type { TlsFrontend, TlsProcess } from './tls-listener.js';
+import { OcspStapler } from './ocsp-stapler.js';
+import { TlsSessionCaches } from './tls-session-cache.js';
+import type { SessionSync } from './tls-session-cache.js';
 import { timerDelay } from '../core/timers.js';
 import { events } from '../observability/events.js';
 import { HEADER_CHECK_INTERVAL_MS, headerTimeoutLog, onHttpSocketTimeout, resetConnection } from '../proxy/front/client-timeouts.js';
@@ -43,6 +46,8 @@ export interface ProxyServerOptions {
   readonly logger?: LogSink | undefined;
   /** Signs sticky cookie ids; worker processes share one so that each honours the others' cookies. */
   readonly stickySecret?: Buffer | undefined;
+  /** Tells the other worker processes about sessions stored in a shared `ssl_session_cache`. */
+  readonly sessionSync?: SessionSync | undefined;
 }
 
 /** What a reload did. */
@@ -83,6 +88,8 @@ export class ProxyServer {
   readonly registry: ConnectionRegistry;
   readonly files: LogFiles;
   readonly states: PeerStates;
+  /** TLS session caches and OCSP staples: they outlive reloads. */
+  readonly tls: TlsProcess;
   readonly #bound: Bound[] = [];
   #closing: Promise<void> | null = null;
 
@@ -92,6 +99,7 @@ export class ProxyServer {
     this.registry = new ConnectionRegistry(config.workerConnections);
     this.runtime = new Runtime(config, this.files, this.states, this.registry);
     this.registry.stats = new ProxyStats(this.registry, () => this.runtime, this);
+    this.tls = { sessions: new TlsSessionCaches(opts.sessionSync ?? null), stapler: new OcspStapler(() => this.runtime.mainLog) };
   }
 
   static async start(config: Config, opts: ProxyServerOptions = {}): Promise<ProxyServer> {
@@ -100,6 +108,7 @@ export class ProxyServer {
     try {
       for (const plan of planBinds(listens)) proxy.#bound.push(await proxy.#listen(plan));
       proxy.runtime.start();
+      proxy.tls.stapler.prefetch(config);
     } catch (err) {
       proxy.destroy();
       throw err;
@@ -201,7 +210,7 @@ export class ProxyServer {
       this.runtime.mainLog.log('info', `${refusal?.log ?? `client sent invalid request (${err.code ?? err.message}) while reading client request headers`}${where}`);
       sendLocalRaw(socket, errorResponse(refusal?.status ?? 400, null, null, null), null);
     });
-    if (plan.tls) return listenTls(plan, server, { runtime: () => this.runtime, registry: this.registry }).then((front) => ({ plan, server, front }));
+    if (plan.tls) return listenTls(plan, server, { runtime: () => this.runtime, registry: this.registry, tls: this.tls }).then((front) => ({ plan, server, front }));
     return new Promise<Bound>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         const errno = err.code === 'EADDRINUSE' ? '98: Address already in use' : err.code === 'EACCES' ? '13: Permission denied' : err.code === 'EADDRNOTAVAIL' ? '99: Cannot assign requested address' : (err.code ?? err.message);
@@ -269,6 +278,7 @@ export class ProxyServer {
     this.runtime = next;
     this.registry.cap = config.workerConnections;
     next.start();
+    this.tls.stapler.prefetch(config);
     old.retire();
     const drained = this.#drainRemoved();
     return { opened: opened.map((b) => b.plan.key), closed, drained };
@@ -348,6 +358,7 @@ export class ProxyServer {
     }
     for (const t of this.registry.tunnels) t.destroy('shutdown');
     for (const s of this.registry.sockets) s.destroy();
+    this.tls.stapler.close();
     this.runtime.close();
     this.registry.stats?.close();
   }

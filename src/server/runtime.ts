@@ -105,7 +105,7 @@ export class Runtime implements ProxyRuntime {
   finish(ctx: RequestContext): void {
     if (ctx.endMs === 0) ctx.endMs = performance.now();
     const targets = ctx.settings?.accessLogs;
-    if (targets && targets.length > 0) this.#accessLog.write(ctx, targets, this.vars);
+    if (targets && targets.length > 0) this.#accessLog.write(ctx, targets, this.vars, this.errorLog(ctx.settings));
     if (events.requestEnd.hasSubscribers) events.requestEnd.publish({ ctx });
   }
 

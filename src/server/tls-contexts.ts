@@ -9,6 +9,7 @@ import type { SecureContext, SecureContextOptions } from 'node:tls';
 import type { Config, ServerConfig, SslSettings } from '../config/types.js';
 import { protocolOptions } from '../core/tls-versions.js';
 import type { ListenerRoutes } from '../routing/router.js';
+import { processTicketKey } from './tls-ticket-keys.js';
 
 /** createSecureContext options for a server (certificates, protocols, ciphers, sessions, client CA). */
 export function serverContextOptions(server: ServerConfig): SecureContextOptions | null {
@@ -27,6 +28,10 @@ export function serverContextOptions(server: ServerConfig): SecureContextOptions
     ciphers: ssl.ciphers,
     honorCipherOrder: ssl.preferServerCiphers,
     sessionTimeout: Math.max(1, Math.round(ssl.sessionTimeout / 1000)),
+    sessionIdContext: tls.sessionIdContext,
+    ticketKeys: tls.ticketKeys === null ? processTicketKey() : Buffer.from(tls.ticketKeys, 'hex'),
+    ecdhCurve: ssl.ecdhCurve,
+    ...(tls.dhparam === null ? {} : { dhparam: tls.dhparam }),
     ...(tls.clientCa === null ? {} : { ca: tls.clientCa }),
   };
 }

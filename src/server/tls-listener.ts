@@ -25,6 +25,10 @@ import { Http2Connections } from './http2-listener.js';
 import type { Runtime } from './runtime.js';
 import { serverContextOptions, tlsContextsFor } from './tls-contexts.js';
 import { timerDelay } from '../core/timers.js';
+import type { ServerConfig } from '../config/types.js';
+import { MAX_HELLO_RECORD, helloIds, helloRecordLength } from './client-hello.js';
+import type { OcspStapler } from './ocsp-stapler.js';
+import type { TlsSessionCaches } from './tls-session-cache.js';
 import { HEADER_CHECK_INTERVAL_MS } from '../proxy/front/client-timeouts.js';
 
 /**
@@ -36,11 +40,32 @@ const HANDSHAKE_TIMEOUT_MS = 60_000;
 /** The ALPN protocols Sluice speaks over HTTP/1 (nginx offers the same). */
 const HTTP1_ALPN = ['http/1.1', 'http/1.0'];
 
+/** What TLS keeps for the life of a proxy process, across reloads. */
+export interface TlsProcess {
+  readonly sessions: TlsSessionCaches;
+  readonly stapler: OcspStapler;
+}
+
 /** What a TlsFrontend needs from the proxy that owns it. */
 export interface TlsFrontendDeps {
   /** The runtime serving new connections now (it changes on reload). */
   runtime(): Runtime;
   readonly registry: ConnectionRegistry;
+  readonly tls: TlsProcess;
+}
+
+/** The part of Node.js's TLS handle that reports new sessions (lib/_tls_wrap.js, onnewsession). */
+interface SessionHandle {
+  onnewsession: (id: Buffer, data: Buffer) => void;
+  newSessionDone(): void;
+}
+
+/** A listen key's TLS server and the handlers it has on, kept in step with the runtime. */
+interface TlsEntry {
+  readonly server: TlsServer;
+  runtime: Runtime;
+  sessions: boolean;
+  stapling: boolean;
 }
 
 function noop(): void {}
@@ -67,7 +92,9 @@ export class TlsFrontend {
   readonly #plain: HttpServer;
   readonly #h2: Http2Connections;
   /** One TLS server per listen key: each has the default certificate of its own address. */
-  readonly #tls = new Map<string, { server: TlsServer; runtime: Runtime }>();
+  readonly #tls = new Map<string, TlsEntry>();
+  /** TLS 1.3 PSK identities by the ClientHello's legacy session id (hex), until Node.js asks for them. */
+  readonly #psk = new Map<string, readonly Buffer[]>();
   /** Connections not handed over yet (sniffing or handshaking), destroyed by destroy(). */
   readonly #pending = new Set<Socket>();
   /** The client_header_timeout timer of each connection in its TLS handshake. */
@@ -152,9 +179,7 @@ export class TlsFrontend {
       clearTimeout(deadline);
       this.#pending.delete(raw);
     });
-    raw.once('data', (chunk: Buffer) => {
-      raw.pause();
-      raw.unshift(chunk);
+    readFirstRecord(raw, (chunk: Buffer) => {
       const rt = this.#deps.runtime();
       const sslKey = (rt.config.http?.servers ?? []).some((s) => s.listens.some((l) => l.key === key && l.ssl));
       if (!sslKey) {
@@ -174,8 +199,100 @@ export class TlsFrontend {
         return;
       }
       this.#handshakeDeadline.set(raw, deadline);
+      this.#rememberPsk(raw, chunk);
       this.#tlsServer(key, rt).emit('connection', raw);
     });
+  }
+
+  /** Keeps a TLS 1.3 ClientHello's PSK identities for the session cache (client-hello.ts says why). */
+  #rememberPsk(raw: Socket, hello: Buffer): void {
+    const ids = helloIds(hello);
+    if (ids === null || ids.sessionId.length === 0 || ids.pskIdentities.length === 0) return;
+    const id = ids.sessionId.toString('hex');
+    this.#psk.set(id, ids.pskIdentities);
+    raw.once('close', () => this.#psk.delete(id));
+  }
+
+  /** The address's default server now: its session cache serves every handshake there (nginx). */
+  #defaultServer(key: string): ServerConfig | null {
+    return this.#deps.runtime().routes.get(key)?.group.defaultServer ?? null;
+  }
+
+  #onNewSession(key: string, id: Buffer, data: Buffer, done: () => void): void {
+    try {
+      const server = this.#defaultServer(key);
+      if (server !== null) this.#deps.tls.sessions.store(server, id, data);
+    } catch (err) {
+      this.#deps.runtime().mainLog.log('alert', `storing a TLS session failed: ${(err as Error).message}`);
+    }
+    done();
+  }
+
+  #onResumeSession(key: string, id: Buffer, done: (err: Error | null, data: Buffer | null) => void): void {
+    const hex = id.toString('hex');
+    const psk = this.#psk.get(hex) ?? [];
+    this.#psk.delete(hex);
+    let found: Buffer | null = null;
+    try {
+      const server = this.#defaultServer(key);
+      if (server !== null) found = this.#deps.tls.sessions.lookup(server, [id, ...psk]);
+    } catch (err) {
+      this.#deps.runtime().mainLog.log('alert', `looking up a TLS session failed: ${(err as Error).message}`);
+    }
+    done(null, found);
+  }
+
+  #onOcspRequest(certificate: Buffer, done: (err: Error | null, response?: Buffer) => void): void {
+    let response: Buffer | null = null;
+    try {
+      response = this.#deps.tls.stapler.staple(this.#deps.runtime().config, certificate);
+    } catch (err) {
+      this.#deps.runtime().mainLog.log('alert', `OCSP stapling failed: ${(err as Error).message}`);
+    }
+    if (response === null) done(null);
+    else done(null, response);
+  }
+
+  /**
+   * A TLS 1.3 server sends its session tickets after the handshake, and Node.js announces each on
+   * `socket.server` ('newSession'): by then the HTTP server has taken the socket and made itself
+   * `socket.server`, so the announcement would miss the cache. The handle's own callback is
+   * answered here instead, for the rest of the connection's life.
+   */
+  #keepSessions(socket: TLSSocket, key: string): void {
+    const handle = (socket as unknown as { _handle: SessionHandle | null })._handle;
+    if (handle === null || typeof handle.onnewsession !== 'function' || typeof handle.newSessionDone !== 'function') return;
+    handle.onnewsession = (id: Buffer, data: Buffer): void => {
+      this.#onNewSession(key, id, data, () => {
+        if ((socket as unknown as { _handle: unknown })._handle !== null) handle.newSessionDone();
+      });
+    };
+  }
+
+  /**
+   * Node.js asks for sessions and staples only while these listeners exist (and then pauses every
+   * handshake for them), so they are on only where the configuration uses them.
+   */
+  #syncEvents(entry: TlsEntry, key: string, rt: Runtime): void {
+    const server = entry.server;
+    const def = rt.routes.get(key)?.group.defaultServer;
+    const sessions = def !== undefined && this.#deps.tls.sessions.enabled(def);
+    if (sessions !== entry.sessions) {
+      entry.sessions = sessions;
+      if (sessions) {
+        server.on('newSession', (id: Buffer, data: Buffer, done: () => void) => this.#onNewSession(key, id, data, done));
+        server.on('resumeSession', (id: Buffer, done: (err: Error | null, data: Buffer | null) => void) => this.#onResumeSession(key, id, done));
+      } else {
+        server.removeAllListeners('newSession');
+        server.removeAllListeners('resumeSession');
+      }
+    }
+    const stapling = this.#deps.tls.stapler.uses(rt.config);
+    if (stapling !== entry.stapling) {
+      entry.stapling = stapling;
+      if (stapling) server.on('OCSPRequest', (cert: Buffer, _issuer: Buffer | null, done: (err: Error | null, response?: Buffer) => void) => this.#onOcspRequest(cert, done));
+      else server.removeAllListeners('OCSPRequest');
+    }
   }
 
   /** The TLS server of a listen key, its default certificate and client-certificate request kept in step with reloads. */
@@ -183,10 +300,11 @@ export class TlsFrontend {
     let entry = this.#tls.get(key);
     if (entry !== undefined && entry.runtime !== rt) {
       const options = this.#defaultOptions(key, rt);
-      if (options !== null) entry.server.setSecureContext({ ...options, ticketKeys: entry.server.getTicketKeys() });
+      if (options !== null) entry.server.setSecureContext(options);
       // Read by Node for each new connection (tls.Server keeps the option as this property).
       (entry.server as TlsServer & { requestCert: boolean }).requestCert = tlsContextsFor(rt.config).requestsClientCert(key);
       entry.runtime = rt;
+      this.#syncEvents(entry, key, rt);
     }
     if (entry === undefined) {
       const server = createTlsServer({
@@ -218,7 +336,8 @@ export class TlsFrontend {
         this.#deps.runtime().mainLog.log('info', `SSL_do_handshake() failed (${why}) while SSL handshaking, client: ${socket.remoteAddress ?? ''}, server: ${key}`);
         socket.destroy();
       });
-      entry = { server, runtime: rt };
+      entry = { server, runtime: rt, sessions: false, stapling: false };
+      this.#syncEvents(entry, key, rt);
       this.#tls.set(key, entry);
     }
     return entry.server;
@@ -236,12 +355,33 @@ export class TlsFrontend {
       clearTimeout(this.#handshakeDeadline.get(raw));
     }
     socket.on('error', noop);
+    if (this.#tls.get(key)?.sessions === true) this.#keepSessions(socket, key);
     if (socket.alpnProtocol === 'h2') {
       if (this.#accept(socket, true, false)) this.#h2.serve(socket, key);
       return;
     }
     this.#http.emit('connection', socket);
   }
+}
+
+/**
+ * Calls `done` with the connection's first bytes once a whole TLS record is there (a ClientHello
+ * may come in several packets; the session cache reads all of it), or at once for anything that is
+ * not a TLS handshake. The bytes are put back for whoever reads the socket next.
+ */
+function readFirstRecord(raw: Socket, done: (first: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  const onData = (chunk: Buffer): void => {
+    chunks.push(chunk);
+    const all = chunks.length === 1 ? chunk : Buffer.concat(chunks);
+    const need = helloRecordLength(all);
+    if (need !== null && all.length < need && all.length < MAX_HELLO_RECORD) return;
+    raw.removeListener('data', onData);
+    raw.pause();
+    raw.unshift(all);
+    done(all);
+  };
+  raw.on('data', onData);
 }
 
 /** An HTTP/1 server that never listens: it parses what a TlsFrontend hands it. */

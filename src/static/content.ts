@@ -10,7 +10,7 @@ import { errnoCode, errnoSuffix } from '../core/errno.js';
 import { escapeUri, utf8Bytes } from '../core/escape.js';
 import type { LogLevel } from '../config/types.js';
 import type { ErrorLog } from '../observability/error-log.js';
-import { absolute } from '../proxy/answer/respond.js';
+import { absoluteLocation } from '../proxy/answer/location-header.js';
 import type { LocalResponse } from '../proxy/answer/respond.js';
 import { errorPage } from '../proxy/answer/error-page.js';
 import { httpDate } from '../proxy/answer/http-date.js';
@@ -18,7 +18,7 @@ import type { StreamedResponse } from '../proxy/answer/streamed.js';
 import { logContext } from '../proxy/context/log-context.js';
 import type { RequestContext } from '../proxy/context/request-context.js';
 import type { Variables } from '../proxy/context/variables.js';
-import { appendAddHeaders } from '../proxy/headers/response-headers.js';
+import { applyHeadersFilter } from '../proxy/headers/response-headers.js';
 import { sendableHeaderValue } from '../proxy/headers/header-value.js';
 import { htmlListing, jsonListing, jsonpCallback, readEntries, xmlListing } from './autoindex.js';
 import { conditionalStatus, first } from './conditional.js';
@@ -248,9 +248,9 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
       // nginx's range filter runs after add_header has seen the 200, and the 416 page goes
       // through add_header again: the 200's headers stay, and `always` ones come twice.
       const headers = ['Content-Type', 'text/html'];
-      appendAddHeaders(settings, 200, ctx, rq.vars, headers);
+      applyHeadersFilter(settings, 200, ctx, rq.vars, headers);
       headers.push('Content-Range', `bytes */${size}`);
-      appendAddHeaders(settings, 416, ctx, rq.vars, headers);
+      applyHeadersFilter(settings, 416, ctx, rq.vars, headers);
       return { kind: 'local', response: { status: 416, headers, body: errorPage(416), drop: false } };
     }
     let parts: BodyPart[];
@@ -309,13 +309,13 @@ function directoryRedirect(rq: FilesRequest): FilesOutcome {
   const { ctx, settings } = rq;
   let location = `${escapeUri(utf8Bytes(ctx.uri), 'uri')}/`;
   if (ctx.args !== '') location += `?${ctx.args}`;
-  const headers = ['Content-Type', 'text/html', 'Location', sendableHeaderValue('Location', absolute(location, ctx))];
-  appendAddHeaders(settings, 301, ctx, rq.vars, headers);
+  const headers = ['Content-Type', 'text/html', 'Location', sendableHeaderValue('Location', absoluteLocation(location, settings, ctx))];
+  applyHeadersFilter(settings, 301, ctx, rq.vars, headers);
   return { kind: 'local', response: { status: 301, headers, body: errorPage(301), drop: false } };
 }
 
 /** A 200/206/304 with add_header applied for its status; the body is made last (it holds the file open). */
 function stream(rq: FilesRequest, code: number, headers: string[], body: (() => Readable) | null): FilesOutcome {
-  appendAddHeaders(rq.settings, code, rq.ctx, rq.vars, headers);
+  applyHeadersFilter(rq.settings, code, rq.ctx, rq.vars, headers);
   return { kind: 'stream', response: { status: code, headers, body: body === null ? null : body() } };
 }

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import assert from 'node:assert/strict';
 import { unusedPort } from './ports.js';
+import { startTestProxy } from './proxy.js';
 import { tempDir, type AfterHook } from './temp.js';
 import { waitFor, withTimeout } from './wait.js';
 
@@ -84,4 +85,14 @@ ${http(port)}
   died.catch(() => undefined);
   await Promise.race([waitFor(() => portOpen(port), { what: `nginx to listen on ${port}`, timeoutMs: 10_000, intervalMs: 50 }), died]);
   return { port, dir: dir.path, errorLog, stop };
+}
+
+/**
+ * nginx and Sluice from one `http` block, which listens on the port it is given (nginx gets a
+ * free one, Sluice 0): the ports to send the same requests to, and Sluice's listeners.
+ */
+export async function nginxAndSluice(t: AfterHook, http: (port: number) => string): Promise<{ nginx: number; sluice: number; listeners: readonly { port: number }[] }> {
+  const nginx = await startNginx(t, http);
+  const sluice = await startTestProxy(`events {}\nhttp {\n${http(0)}\n}`, { t });
+  return { nginx: nginx.port, sluice: sluice.port, listeners: sluice.listeners };
 }

@@ -58,3 +58,24 @@ export async function refusedPort(): Promise<number> {
   }
   throw new Error(`no refused port found below ${low} in 20 tries: is something listening on all of them?`);
 }
+
+/**
+ * A port below 1024 on 127.0.0.1 that was free a moment ago (only root may bind it): tried at
+ * random in 600-1023, for tests of what binding such a port takes. Null when not running as root.
+ */
+export async function privilegedPort(): Promise<number | null> {
+  if (process.geteuid?.() !== 0) return null;
+  for (let i = 0; i < 50; i++) {
+    const port = 600 + Math.floor(Math.random() * 424);
+    const server = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      return port;
+    }
+  }
+  throw new Error('no free port between 600 and 1023 on 127.0.0.1');
+}

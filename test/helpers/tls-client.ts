@@ -69,3 +69,63 @@ export async function tlsGet(
     if (!keep) socket.destroy();
   }
 }
+
+/** What {@link tlsResumeGet} saw. */
+export interface ResumeAnswer {
+  /** The response body. */
+  readonly text: string;
+  /** Whether the handshake resumed the offered session. */
+  readonly reused: boolean;
+  /** The last session the server gave (a ticket or a session id), to offer next time; null if none. */
+  readonly session: Buffer | null;
+  readonly protocol: string | null;
+  /** The server certificate's subject CN. */
+  readonly peerCN: string;
+}
+
+/**
+ * One `GET path` with `Connection: close` over a new TLS connection that offers the session
+ * `resume` (from an earlier answer), read to the end: by then the server has sent every TLS 1.3
+ * ticket it sends.
+ */
+export async function tlsResumeGet(
+  port: number, path: string, options: Omit<TlsConnectOptions, 'session'> & { resume?: Buffer | null; hostHeader?: string } = {},
+): Promise<ResumeAnswer> {
+  const { resume, hostHeader, host = '127.0.0.1', timeoutMs = DEFAULT_WAIT_MS, ...rest } = options;
+  const socket = tlsConnectRaw({ port, host, rejectUnauthorized: rest.ca !== undefined, ...rest, ...(resume ? { session: resume } : {}) });
+  let last: Buffer | null = null;
+  let body = '';
+  socket.on('session', (s: Buffer) => void (last = s));
+  socket.setEncoding('utf8').on('data', (d: string) => void (body += d));
+  const done = new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostHeader ?? options.servername ?? host}\r\nConnection: close\r\n\r\n`));
+    socket.once('end', resolve);
+    socket.once('error', reject);
+  });
+  try {
+    await withTimeout(done, timeoutMs, `a TLS request to port ${port}`);
+    const peerCN = String((socket.getPeerCertificate().subject as unknown as Record<string, string> | undefined)?.['CN'] ?? '');
+    const split = body.indexOf('\r\n\r\n');
+    return { text: split === -1 ? body : body.slice(split + 4), reused: socket.isSessionReused(), session: last, protocol: socket.getProtocol(), peerCN };
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** The OCSP response a TLS client that asks for the certificate status gets stapled (null: none). */
+export async function tlsStaple(port: number, options: TlsConnectOptions = {}): Promise<Buffer | null> {
+  const { host = '127.0.0.1', timeoutMs = DEFAULT_WAIT_MS, ...rest } = options;
+  // Node.js takes requestOCSP in the client options, though @types/node leaves it out of them.
+  const socket = tlsConnectRaw({ port, host, rejectUnauthorized: false, ...rest, requestOCSP: true } as ConnectionOptions);
+  let response: Buffer | null = null;
+  socket.on('OCSPResponse', (r: Buffer | undefined) => void (response = r ?? null));
+  try {
+    await withTimeout(new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', resolve);
+      socket.once('error', reject);
+    }), timeoutMs, `a TLS handshake with port ${port}`);
+    return response;
+  } finally {
+    socket.destroy();
+  }
+}

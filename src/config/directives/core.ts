@@ -5,7 +5,8 @@
 import type { BuildContext } from '../build-context.js';
 import type { HttpDraft, Scope } from '../draft.js';
 import type { Directive } from '../parser.js';
-import type { ErrorLogTarget, LogLevel } from '../types.js';
+import { parseSyslog } from '../syslog.js';
+import type { ErrorLogTarget, LogLevel, SyslogTarget } from '../types.js';
 import { NOARGS, TAKE1, TAKE12, settingsOf, type DirectiveSpec } from './table.js';
 import { MAIN_DEFAULTS } from '../defaults.js';
 
@@ -13,10 +14,18 @@ export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'notice', 'warn
 
 function parseErrorLog(d: Directive, cx: BuildContext): ErrorLogTarget | null {
   const file = d.args[0]!;
-  if (/^(syslog|memory):/.test(file)) {
-    cx.problem(`unsupported error log target "${file}"`, d,
-      'syslog and memory error logs are not implemented in Sluice; log to a file or to stderr');
+  if (file.startsWith('memory:')) {
+    cx.problem(`unsupported error log target "${file}"`, d, 'the memory error log (a debugging aid of nginx) is not implemented in Sluice; log to a file, stderr or syslog:');
     return null;
+  }
+  let syslog: SyslogTarget | undefined;
+  if (file.startsWith('syslog:')) {
+    const r = parseSyslog(file);
+    if (!r.ok) {
+      cx.problem(r.error, d, r.hint);
+      return null;
+    }
+    syslog = r.target;
   }
   let level: LogLevel = 'error';
   if (d.args.length === 2) {
@@ -27,6 +36,7 @@ function parseErrorLog(d: Directive, cx: BuildContext): ErrorLogTarget | null {
     }
     level = text as LogLevel;
   }
+  if (syslog !== undefined) return { path: file, level, syslog };
   const path = file === 'stderr' || file === '/dev/stderr' ? 'stderr' : cx.path(file);
   return { path, level };
 }

@@ -10,8 +10,10 @@ import { filesDirectives } from './files.js';
 import { headersDirectives } from './headers.js';
 import { healthCheckDirectives } from './health-check.js';
 import { httpCoreDirectives } from './http-core.js';
+import { httpFlagDirectives } from './http-flags.js';
 import { logDirectives } from './log.js';
 import { mapDirectives } from './map.js';
+import { processDirectives } from './process.js';
 import { proxyDirectives } from './proxy.js';
 import { realIpDirectives } from './realip.js';
 import { rewriteDirectives } from './rewrite.js';
@@ -22,9 +24,11 @@ import { upstreamDirectives } from './upstream.js';
 
 export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...coreDirectives,
+  ...processDirectives,
   ...httpCoreDirectives,
   ...clientDirectives,
   ...filesDirectives,
+  ...httpFlagDirectives,
   ...rewriteDirectives,
   ...headersDirectives,
   ...charsetDirectives,

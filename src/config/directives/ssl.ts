@@ -8,7 +8,9 @@ import { locOf } from '../build-context.js';
 import type { Scope, SettingsDraft } from '../draft.js';
 import type { Directive } from '../parser.js';
 import type { ConfigFileRef, TlsProtocol } from '../types.js';
-import { HTTP_SERVER_LOCATION, ONE_OR_MORE, TAKE1, parseFlag, settingsOf, type DirectiveSpec } from './table.js';
+import { checkEcdhCurve } from '../tls-key-exchange.js';
+import { parseNumber, parseSize } from '../units.js';
+import { HTTP_SERVER_LOCATION, ONE_OR_MORE, TAKE1, TAKE12, parseFlag, settingsOf, type DirectiveSpec } from './table.js';
 
 const HTTP_SERVER = ['http', 'server'] as const;
 
@@ -48,6 +50,86 @@ function protocols(d: Directive, cx: BuildContext): TlsProtocol[] | null {
     }
   }
   return out;
+}
+
+/** nginx refuses a shared session cache smaller than 8 memory pages (ngx_http_ssl_session_cache). */
+const MIN_SHARED_CACHE = 8 * 4096;
+
+/** Shared cache zones by name, per load: one name is one zone, whose size must agree everywhere. */
+const sharedZones = new WeakMap<BuildContext, Map<string, number>>();
+
+/** `ssl_session_cache off | none | [builtin[:size]] [shared:name:size]`, as ngx_http_ssl_session_cache reads it. */
+function sessionCache(d: Directive, scope: Scope, cx: BuildContext): void {
+  let builtin: SslDraft['sessionCache'];
+  let shared: SslDraft['sessionCacheShared'];
+  for (const v of d.args) {
+    const invalid = (): void => cx.problem(`invalid session cache "${v}"`, d,
+      'use "off", "none", "builtin[:SESSIONS]" and/or "shared:NAME:SIZE" (e.g. "shared:SSL:10m")');
+    if (v === 'off' || v === 'none') {
+      builtin = v;
+    } else if (v === 'builtin') {
+      // OpenSSL's default size (SSL_SESSION_CACHE_MAX_SIZE_DEFAULT).
+      builtin = 20480;
+    } else if (v.startsWith('builtin:') && v.length > 'builtin:'.length) {
+      const n = parseNumber(v.slice('builtin:'.length));
+      if (n === null) return invalid();
+      builtin = n;
+    } else if (v.startsWith('shared:') && v.length > 'shared:'.length) {
+      const rest = v.slice('shared:'.length);
+      const colon = rest.indexOf(':');
+      if (colon <= 0) return invalid();
+      const name = rest.slice(0, colon);
+      const size = parseSize(rest.slice(colon + 1));
+      if (size === null) return invalid();
+      if (size < MIN_SHARED_CACHE) {
+        cx.problem(`session cache "${v}" is too small`, d, `a shared session cache needs at least ${MIN_SHARED_CACHE / 1024}k; "10m" holds about 40000 sessions`);
+        return;
+      }
+      let zones = sharedZones.get(cx);
+      if (zones === undefined) sharedZones.set(cx, zones = new Map());
+      const known = zones.get(name);
+      if (known !== undefined && known !== size) {
+        cx.problem(`the size ${size} of shared memory zone "${name}" conflicts with already declared size ${known}`, d,
+          `every "ssl_session_cache shared:${name}:SIZE" must give the zone one size`);
+        return;
+      }
+      zones.set(name, size);
+      shared = { name, size };
+    } else {
+      return invalid();
+    }
+  }
+  const s = ssl(scope);
+  // nginx: a shared cache written alone turns the builtin one off (NGX_SSL_NO_BUILTIN_SCACHE).
+  s.sessionCache = builtin ?? 'nobuiltin';
+  // nginx merges the zone on its own: "ssl_session_cache builtin;" in a server keeps http's zone.
+  if (shared !== undefined) s.sessionCacheShared = shared;
+}
+
+type SslDraft = NonNullable<SettingsDraft['ssl']>;
+
+type Keys<T, V> = { [K in keyof T]-?: NonNullable<T[K]> extends V ? K : never }[keyof T];
+
+/** An `on | off` ssl setting. */
+function sslFlag(name: string, key: Keys<SslDraft, boolean>): DirectiveSpec {
+  return {
+    name, contexts: HTTP_SERVER, args: TAKE1,
+    handle(d, scope, cx) {
+      const v = parseFlag(d, cx);
+      if (v !== null) ssl(scope)[key] = v;
+    },
+  };
+}
+
+/** An ssl setting that names one file. */
+function sslFile(name: string, key: Keys<SslDraft, ConfigFileRef>): DirectiveSpec {
+  return {
+    name, contexts: HTTP_SERVER, args: TAKE1,
+    handle(d, scope, cx) {
+      const f = fileArg(d, cx);
+      if (f !== null) ssl(scope)[key] = f;
+    },
+  };
 }
 
 export const sslDirectives: readonly DirectiveSpec[] = [
@@ -95,13 +177,7 @@ export const sslDirectives: readonly DirectiveSpec[] = [
       ssl(scope).ciphers = d.args[0]!;
     },
   },
-  {
-    name: 'ssl_prefer_server_ciphers', contexts: HTTP_SERVER, args: TAKE1,
-    handle(d, scope, cx) {
-      const v = parseFlag(d, cx);
-      if (v !== null) ssl(scope).preferServerCiphers = v;
-    },
-  },
+  sslFlag('ssl_prefer_server_ciphers', 'preferServerCiphers'),
   {
     name: 'ssl_session_timeout', contexts: HTTP_SERVER, args: TAKE1,
     handle(d, scope, cx) {
@@ -109,27 +185,55 @@ export const sslDirectives: readonly DirectiveSpec[] = [
       if (v !== null) ssl(scope).sessionTimeout = v;
     },
   },
+  sslFlag('ssl_session_tickets', 'sessionTickets'),
+  { name: 'ssl_session_cache', contexts: HTTP_SERVER, args: TAKE12, handle: sessionCache },
   {
-    name: 'ssl_session_tickets', contexts: HTTP_SERVER, args: TAKE1,
+    // Several lines rotate keys in nginx: the first encrypts, the others only decrypt.
+    name: 'ssl_session_ticket_key', contexts: HTTP_SERVER, args: TAKE1, repeatable: true,
     handle(d, scope, cx) {
+      const f = fileArg(d, cx);
+      if (f === null) return;
+      const s = ssl(scope);
+      s.sessionTicketKeys = [...(s.sessionTicketKeys ?? []), f];
+    },
+  },
+  sslFile('ssl_dhparam', 'dhparam'),
+  {
+    name: 'ssl_ecdh_curve', contexts: HTTP_SERVER, args: TAKE1,
+    handle(d, scope, cx) {
+      if (checkEcdhCurve(cx, d.args[0]!, locOf(d))) ssl(scope).ecdhCurve = d.args[0]!;
+    },
+  },
+  sslFlag('ssl_stapling', 'stapling'),
+  sslFlag('ssl_stapling_verify', 'staplingVerify'),
+  sslFile('ssl_stapling_file', 'staplingFile'),
+  {
+    name: 'ssl_stapling_responder', contexts: HTTP_SERVER, args: TAKE1,
+    handle(d, scope) {
+      ssl(scope).staplingResponder = d.args[0]!;
+    },
+  },
+  sslFile('ssl_trusted_certificate', 'trustedCertificate'),
+  {
+    name: 'ssl_buffer_size', contexts: HTTP_SERVER, args: TAKE1,
+    handle(d, scope, cx) {
+      const v = parseSize(d.args[0]!);
+      if (v === null) cx.problem(`"${d.name}" directive invalid value`, d, `"${d.args[0]!}" is not a size ("16k", "4k")`);
+      else ssl(scope).bufferSize = v;
+    },
+  },
+  {
+    name: 'ssl_early_data', contexts: HTTP_SERVER, args: TAKE1,
+    handle(d, _scope, cx) {
       const v = parseFlag(d, cx);
-      if (v !== null) ssl(scope).sessionTickets = v;
+      if (v === true) {
+        cx.problem('"ssl_early_data on" is not supported', d,
+          'Node.js offers no TLS 1.3 early data (0-RTT) to servers; write "ssl_early_data off;" or remove the line (clients then send the request after the handshake)');
+      }
     },
   },
-  {
-    name: 'ssl_password_file', contexts: HTTP_SERVER, args: TAKE1,
-    handle(d, scope, cx) {
-      const f = fileArg(d, cx);
-      if (f !== null) ssl(scope).passwordFile = f;
-    },
-  },
-  {
-    name: 'ssl_client_certificate', contexts: HTTP_SERVER, args: TAKE1,
-    handle(d, scope, cx) {
-      const f = fileArg(d, cx);
-      if (f !== null) ssl(scope).clientCertificate = f;
-    },
-  },
+  sslFile('ssl_password_file', 'passwordFile'),
+  sslFile('ssl_client_certificate', 'clientCertificate'),
   {
     name: 'ssl_verify_client', contexts: HTTP_SERVER, args: TAKE1,
     handle(d, scope, cx) {

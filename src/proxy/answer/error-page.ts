@@ -29,9 +29,9 @@ export function hasErrorPage(status: number): boolean {
     || status === 421 || status === 429 || (status >= 494 && status <= 498) || (status >= 500 && status <= 505) || status === 507;
 }
 
-/** The error page nginx sends, signed by Sluice. */
-export function errorPage(status: number, detail?: string, title = `${status} ${PAGE_REASONS[status] ?? reasonPhrase(status)}`): string {
+/** The error page nginx sends, signed by Sluice (`signature`: see server-tokens.ts). */
+export function errorPage(status: number, detail?: string, title = `${status} ${PAGE_REASONS[status] ?? reasonPhrase(status)}`, signature = 'sluice'): string {
   const heading = `${status} ${PAGE_REASONS[status] ?? reasonPhrase(status)}`;
   const extra = detail ? `<center>${detail}</center>\r\n` : '';
-  return `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${heading}</h1></center>\r\n${extra}<hr><center>sluice</center>\r\n</body>\r\n</html>\r\n`;
+  return `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${heading}</h1></center>\r\n${extra}<hr><center>${signature}</center>\r\n</body>\r\n</html>\r\n`;
 }

@@ -6,10 +6,11 @@ import type { Variables } from '../context/variables.js';
 import { errorPage, hasErrorPage, reasonPhrase } from './error-page.js';
 import { sendableHeaderValue } from '../headers/header-value.js';
 import { httpDate } from './http-date.js';
-import { appendAddHeaders, rememberSent, withCharset } from '../headers/response-headers.js';
-import { stripPort } from '../context/variables.js';
+import { applyHeadersFilter, rememberSent, withCharset } from '../headers/response-headers.js';
+import { absoluteLocation } from './location-header.js';
 import { lingeringClose } from '../front/client-timeouts.js';
 import { encodeLocalBody } from '../filters/compression.js';
+import { serverSignature } from './server-tokens.js';
 
 /** A response Sluice makes itself (a `return`, an error page). */
 export interface LocalResponse {
@@ -18,21 +19,13 @@ export interface LocalResponse {
   readonly body: string;
   /** nginx's 444: close the connection without a response. */
   readonly drop: boolean;
+  /** The Server header (`server_tokens`). @default 'sluice' */
+  readonly server?: string;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** nginx closes the connection after these (ngx_http_special_response_handler, and 408 always). */
 const CLOSE_AFTER = new Set([400, 408, 413, 414, 431, 494, 500, 501]);
-
-/** nginx's absolute_redirect: a relative Location gets scheme, host and port. */
-export function absolute(url: string, ctx: RequestContext): string {
-  if (!url.startsWith('/')) return url;
-  const scheme = ctx.conn.tls ? 'https' : 'http';
-  const host = ctx.headers.host ? stripPort(ctx.headers.host) : ctx.conn.localAddress;
-  const port = ctx.conn.localPort;
-  const showPort = !((scheme === 'http' && port === 80) || (scheme === 'https' && port === 443));
-  return `${scheme}://${host}${showPort ? `:${port}` : ''}${url}`;
-}
 
 export function returnResponse(action: ReturnAction, settings: Settings, ctx: RequestContext, vars: Variables): LocalResponse {
   const status = action.code;
@@ -41,20 +34,21 @@ export function returnResponse(action: ReturnAction, settings: Settings, ctx: Re
   if (status === 444) return { status, headers: [], body: '', drop: true };
   const text = action.text ? vars.evaluate(action.text, ctx) : null;
   const headers: string[] = [];
+  const server = serverSignature(settings);
   let body = '';
   if (REDIRECTS.has(status) && text !== null) {
-    headers.push('Location', sendableHeaderValue('Location', absolute(text, ctx)));
-    body = errorPage(status);
+    headers.push('Location', sendableHeaderValue('Location', absoluteLocation(text, settings, ctx)));
+    body = errorPage(status, undefined, undefined, server);
     headers.push('Content-Type', withCharset(settings, 'text/html'));
   } else if (text !== null) {
     body = text;
     headers.push('Content-Type', withCharset(settings, settings.defaultType));
   } else if (status >= 300 && hasErrorPage(status)) {
-    body = errorPage(status);
+    body = errorPage(status, undefined, undefined, server);
     headers.push('Content-Type', withCharset(settings, 'text/html'));
   }
-  appendAddHeaders(settings, status, ctx, vars, headers);
-  return { status, headers, body, drop: false };
+  applyHeadersFilter(settings, status, ctx, vars, headers);
+  return { status, headers, body, drop: false, server };
 }
 
 export function errorResponse(status: number, settings: Settings | null, ctx: RequestContext | null, vars: Variables | null): LocalResponse {
@@ -64,9 +58,10 @@ export function errorResponse(status: number, settings: Settings | null, ctx: Re
   const sent = status === 494 ? 400 : status;
   const headers = page ? ['Content-Type', settings === null ? 'text/html' : withCharset(settings, 'text/html')] : [];
   if (ctx) ctx.status = sent;
-  if (settings && ctx && vars) appendAddHeaders(settings, sent, ctx, vars, headers);
-  const body = status === 494 ? errorPage(400, reasonPhrase(494), `400 ${reasonPhrase(494)}`) : page ? errorPage(status) : '';
-  return { status: sent, headers, body, drop: false };
+  if (settings && ctx && vars) applyHeadersFilter(settings, sent, ctx, vars, headers);
+  const server = serverSignature(settings);
+  const body = status === 494 ? errorPage(400, reasonPhrase(494), `400 ${reasonPhrase(494)}`, server) : page ? errorPage(status, undefined, undefined, server) : '';
+  return { status: sent, headers, body, drop: false, server };
 }
 
 /** Sends a local response through Node's HTTP server (keep-alive, HEAD handled by Node). */
@@ -76,7 +71,7 @@ export function sendLocal(res: ServerResponse, r: LocalResponse, ctx: RequestCon
     return;
   }
   let body: Buffer = Buffer.from(r.body, 'utf8');
-  const headers = ['Server', 'sluice', ...r.headers, 'Content-Length', String(body.length)];
+  const headers = ['Server', r.server ?? 'sluice', ...r.headers, 'Content-Length', String(body.length)];
   if (CLOSE_AFTER.has(r.status)) headers.push('Connection', 'close');
   if (ctx) {
     body = encodeLocalBody(ctx, r.status, headers, body);
@@ -102,7 +97,7 @@ export function sendLocalRaw(socket: Socket, r: LocalResponse, ctx: RequestConte
     return;
   }
   let body: Buffer = Buffer.from(r.body, 'utf8');
-  const headers = ['Server', 'sluice', 'Date', httpDate(), ...r.headers, 'Content-Length', String(body.length)];
+  const headers = ['Server', r.server ?? 'sluice', 'Date', httpDate(), ...r.headers, 'Content-Length', String(body.length)];
   // Without Content-Length, a compressed body ends with the connection.
   if (ctx) body = encodeLocalBody(ctx, r.status, headers, body);
   headers.push('Connection', 'close');

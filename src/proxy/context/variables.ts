@@ -174,6 +174,8 @@ const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGe
   ['ssl_session_reused', (c) => c.conn.ssl?.sessionReused],
   ['ssl_client_s_dn', (c) => c.conn.ssl?.clientSubject],
   ['ssl_client_i_dn', (c) => c.conn.ssl?.clientIssuer],
+  // nginx: "1" while a request arrives as TLS 1.3 early data; Node.js never accepts early data.
+  ['ssl_early_data', (c) => (c.conn.ssl ? '' : undefined)],
 ]);
 
 /** The variables of the static modules: they need the request's root, which may hold variables itself. */

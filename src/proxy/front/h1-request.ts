@@ -4,6 +4,7 @@
  * (session/session.ts). Responses are relayed with writeHead and the body under send_timeout; a
  * request body streams upstream under client_body_timeout.
  */
+import { serverSignature } from '../answer/server-tokens.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { serveAdmin } from '../../admin/serve.js';
@@ -32,6 +33,7 @@ import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import { ProxySession } from '../session/session.js';
 import { lingerOnClose, requestEnded, requestStarted, resetConnection } from './client-timeouts.js';
 import { headRefusal, headSizeRefusal, isClosing, markClosing } from './h1-head-checks.js';
+import { dropInvalidHeaders } from './invalid-headers.js';
 
 /**
  * nginx's browser detection for keepalive_disable (ngx_http_process_user_agent): `msie6` is
@@ -51,11 +53,23 @@ export function keepaliveDisabledFor(browsers: readonly ('msie6' | 'safari')[], 
   return false;
 }
 
-/** Makes the request context for a request read by Node's HTTP server. */
+/**
+ * Makes the request context for a request read by Node's HTTP server, without the header lines
+ * nginx ignores as invalid (each logged at `info` in nginx's words).
+ */
 export function contextFor(rt: ProxyRuntime, req: IncomingMessage): RequestContext {
   const conn = rt.connInfo(req.socket);
   conn.requests++;
-  return new RequestContext(conn, req.method ?? 'GET', req.url ?? '/', req.httpVersion, req.headers, req.rawHeaders, performance.now());
+  const defaults = rt.routesFor(req.socket).group.defaultServer.settings;
+  const kept = dropInvalidHeaders(req.rawHeaders, req.headers, defaults.core);
+  const ctx = new RequestContext(conn, req.method ?? 'GET', req.url ?? '/', req.httpVersion, kept?.headers ?? req.headers, kept?.raw ?? req.rawHeaders, performance.now());
+  if (kept !== null) {
+    const log = rt.errorLog(defaults);
+    for (const [name, value] of kept.dropped) {
+      log.log('info', `client sent invalid header line: "${name}: ${value}" while reading client request headers${logContext(ctx)}`, conn.id);
+    }
+  }
+  return ctx;
 }
 
 /** The 'request' handler: a session for the request, its end accounted when the response closes. */
@@ -185,9 +199,12 @@ export class H1RequestFront implements FrontEnd {
     const up = x.res;
     const headers = x.headers;
     const status = up.statusCode ?? 502;
-    addOwnHeaders(headers, null);
+    addOwnHeaders(headers, null, serverSignature(ctx.settings));
     const encoder = compressionFilter(ctx, ctx.settings, status, headers);
     rememberSent(ctx, headers);
+    // chunked_transfer_encoding off: a body of unknown length ends with the connection (Node
+    // then sends `Connection: close`), as nginx does.
+    if (ctx.settings?.core.chunkedTransferEncoding === false) res.useChunkedEncodingByDefault = false;
     try {
       res.writeHead(status, up.statusMessage, headers);
     } catch (err) {

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { serverSignature } from '../answer/server-tokens.js';
 import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import type { Readable } from 'node:stream';
@@ -141,11 +142,13 @@ export class H1UpgradeFront implements FrontEnd {
     }
     const token = (req.headers.upgrade ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
     const websocket = token === 'websocket';
+    const decision = rt.routesFor(this.#socket).route(ctx);
     if (websocket && (req.method !== 'GET' || !req.headers['sec-websocket-key'])) {
-      // RFC 6455 4.1: a WebSocket opening handshake is a GET with a key.
+      // RFC 6455 4.1: a WebSocket opening handshake is a GET with a key. Answered as a page of
+      // the location it was for (its add_header ... always, its server_tokens).
       const bad = new ProxyError('CLIENT_BAD_UPGRADE');
       rt.errorLog(null).log('info', `${bad.message}${logContext(ctx)}`, ctx.conn.id);
-      this.send(errorResponse(bad.status, null, null, null));
+      this.send(errorResponse(bad.status, decision.settings, ctx, rt.vars));
       return null;
     }
     return rt.routesFor(this.#socket).route(ctx);
@@ -230,7 +233,7 @@ export class H1UpgradeFront implements FrontEnd {
     const up = x.res;
     const status = up.statusCode ?? 502;
     const headers = x.headers;
-    addOwnHeaders(headers, httpDate());
+    addOwnHeaders(headers, httpDate(), serverSignature(ctx.settings));
     // The connection closes after this response, which delimits a compressed body.
     const encoder = compressionFilter(ctx, ctx.settings, status, headers);
     headers.push('Connection', 'close');
@@ -342,7 +345,7 @@ function openTunnel(
   switched: SwitchedExchange, finish: UpgradeFinish,
 ): void {
   const { res, socket: upstream, head: upstreamHead, release, headers } = switched;
-  addOwnHeaders(headers, httpDate());
+  addOwnHeaders(headers, httpDate(), serverSignature(route.settings));
   rememberSent(ctx, headers);
   const head101 = rawHead(101, res.statusMessage || 'Switching Protocols', headers);
   ctx.bytesSent += Buffer.byteLength(head101);

@@ -8,6 +8,7 @@
  * socket become a tunnel (tunnel/h2-tunnel.ts: flow control both ways, END_STREAM <-> FIN,
  * RST_STREAM <-> reset).
  */
+import { serverSignature } from '../answer/server-tokens.js';
 import { randomBytes } from 'node:crypto';
 import { constants as h2 } from 'node:http2';
 import type { ServerHttp2Stream } from 'node:http2';
@@ -158,7 +159,7 @@ function openTunnel(
     const name = (i % 2 === 0 ? a[i] : a[i - 1]) as string;
     return !HTTP1_UPGRADE_ONLY.has(name.toLowerCase());
   });
-  addOwnHeaders(flat, null);
+  addOwnHeaders(flat, null, serverSignature(route.settings));
   rememberSent(ctx, flat);
   if (stream.destroyed || stream.closed) {
     upstream.destroy();

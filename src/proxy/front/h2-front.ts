@@ -4,6 +4,7 @@
  * status locations, and the relay of an upstream response (status and filtered headers, then the
  * body with HTTP/2 flow control under send_timeout).
  */
+import { serverSignature } from '../answer/server-tokens.js';
 import { ERROR_CATALOG } from '../../core/errors.js';
 import { constants as h2 } from 'node:http2';
 import type { ServerHttp2Stream } from 'node:http2';
@@ -27,7 +28,7 @@ import type { ProxyRoute } from '../session/proxy-route.js';
 import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import type { ProxySession } from '../session/session.js';
 import { h2ResponseHeaders, headerBytes, sendLocalH2 } from './h2-messages.js';
-import { clientCertRefusal, tlsRefusalPage } from './tls-refusals.js';
+import { clientCertRefusal, refusalResponse } from './tls-refusals.js';
 
 /** How the safety net answers on a stream before a request has a context (http2-listener.ts). */
 export function h2Answer(stream: ServerHttp2Stream): FrontEndAnswer {
@@ -73,7 +74,7 @@ export abstract class H2Front {
     const refusal = ctx.server === null ? null : clientCertRefusal(ctx.conn.ssl, ctx.server);
     if (refusal !== null) {
       this.rt.errorLog(ctx.settings).log('info', `${refusal.log} while reading client request headers${logContext(ctx)}`, ctx.conn.id);
-      this.send({ status: 400, headers: ['Content-Type', 'text/html'], body: tlsRefusalPage(refusal.kind), drop: false });
+      this.send(refusalResponse(refusal.kind, this.rt, ctx));
       return null;
     }
     return decision;
@@ -144,7 +145,7 @@ export abstract class H2Front {
     const up = x.res;
     const flat = x.headers;
     const status = up.statusCode ?? 502;
-    addOwnHeaders(flat, null);
+    addOwnHeaders(flat, null, serverSignature(ctx.settings));
     const encoder = compressionFilter(ctx, ctx.settings, status, flat);
     rememberSent(ctx, flat);
     const noBody = ctx.method === 'HEAD' || status === 204 || status === 304;

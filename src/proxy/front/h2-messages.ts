@@ -111,7 +111,7 @@ export function sendLocalH2(stream: ServerHttp2Stream, r: LocalResponse, ctx: Re
     return;
   }
   let body: Buffer = Buffer.from(r.body, 'utf8');
-  const flat = ['Server', 'sluice', ...r.headers, 'Content-Length', String(body.length)];
+  const flat = ['Server', r.server ?? 'sluice', ...r.headers, 'Content-Length', String(body.length)];
   const head = ctx?.method === 'HEAD';
   if (ctx) {
     body = encodeLocalBody(ctx, r.status, flat, body);

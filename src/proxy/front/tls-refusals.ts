@@ -7,6 +7,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ServerConfig } from '../../config/types.js';
+import { applyHeadersFilter } from '../headers/response-headers.js';
+import { serverSignature } from '../answer/server-tokens.js';
 import { requestHost } from '../../routing/host.js';
 import { contextFor } from './h1-request.js';
 import { logContext } from '../context/log-context.js';
@@ -25,14 +27,23 @@ export const TLS_REFUSAL_TEXT = {
 
 export type TlsRefusal = keyof typeof TLS_REFUSAL_TEXT;
 
-export function tlsRefusalPage(kind: TlsRefusal): string {
+export function tlsRefusalPage(kind: TlsRefusal, signature = 'sluice'): string {
   const text = TLS_REFUSAL_TEXT[kind];
   return `<html>\r\n<head><title>400 ${text}</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n`
-    + `<center>${text}</center>\r\n<hr><center>sluice</center>\r\n</body>\r\n</html>\r\n`;
+    + `<center>${text}</center>\r\n<hr><center>${signature}</center>\r\n</body>\r\n</html>\r\n`;
 }
 
-function refusalResponse(kind: TlsRefusal): LocalResponse {
-  return { status: 400, headers: ['Content-Type', 'text/html'], body: tlsRefusalPage(kind), drop: false };
+/**
+ * nginx's 400 for a TLS refusal: signed as the server's `server_tokens` says, and through the
+ * headers filter like any page nginx makes (`add_header ... always` applies).
+ */
+export function refusalResponse(kind: TlsRefusal, rt: ProxyRuntime, ctx: RequestContext): LocalResponse {
+  const settings = ctx.settings;
+  const headers = ['Content-Type', 'text/html'];
+  ctx.status = 400;
+  if (settings !== null) applyHeadersFilter(settings, 400, ctx, rt.vars, headers);
+  const server = serverSignature(settings);
+  return { status: 400, headers, body: tlsRefusalPage(kind, server), drop: false, server };
 }
 
 /**
@@ -82,7 +93,7 @@ export function refuseForClientCert(rt: ProxyRuntime, req: IncomingMessage, res:
   if (refusal === null) return false;
   const ctx = refuse(rt, req, refusal.log);
   finishOnClose(rt, ctx, res);
-  sendLocal(res, refusalResponse(refusal.kind), ctx);
+  sendLocal(res, refusalResponse(refusal.kind, rt, ctx), ctx);
   return true;
 }
 
@@ -93,7 +104,7 @@ export function refuseUpgradeForClientCert(rt: ProxyRuntime, req: IncomingMessag
   if (refusal === null) return false;
   const ctx = refuse(rt, req, refusal.log);
   finishOnClose(rt, ctx, socket);
-  sendLocalRaw(socket, refusalResponse(refusal.kind), ctx);
+  sendLocalRaw(socket, refusalResponse(refusal.kind, rt, ctx), ctx);
   return true;
 }
 
@@ -101,7 +112,7 @@ export function refuseUpgradeForClientCert(rt: ProxyRuntime, req: IncomingMessag
 export function answerPlainHttpOnTlsPort(rt: ProxyRuntime, req: IncomingMessage, res: ServerResponse): void {
   const ctx = refuse(rt, req, 'client sent plain HTTP request to HTTPS port');
   finishOnClose(rt, ctx, res);
-  sendLocal(res, refusalResponse(497), ctx);
+  sendLocal(res, refusalResponse(497, rt, ctx), ctx);
 }
 
 /** The same for a plain upgrade request (a ws:// client on a wss:// port). */
@@ -109,5 +120,5 @@ export function answerPlainUpgradeOnTlsPort(rt: ProxyRuntime, req: IncomingMessa
   socket.on('error', () => undefined);
   const ctx = refuse(rt, req, 'client sent plain HTTP request to HTTPS port');
   finishOnClose(rt, ctx, socket);
-  sendLocalRaw(socket, refusalResponse(497), ctx);
+  sendLocalRaw(socket, refusalResponse(497, rt, ctx), ctx);
 }

@@ -5,6 +5,8 @@ import type { Variables } from '../context/variables.js';
 import type { Peer } from '../../upstream/peer.js';
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
 import { sendableHeaderValue } from './header-value.js';
+import { applyExpires } from './expires.js';
+import { absoluteLocation } from '../answer/location-header.js';
 
 /** nginx's proxy_hide_header defaults: it sends its own Date and Server. */
 function hiddenByDefault(lower: string): boolean {
@@ -23,16 +25,19 @@ export function withCharset(settings: Settings, contentType: string): string {
   return `${contentType}; charset=${charset}`;
 }
 
-/** Codes add_header applies to without `always` (nginx ngx_http_headers_filter). */
+/** Codes `expires` and add_header (without `always`) apply to (nginx ngx_http_headers_filter). */
 const ADD_HEADER_CODES = new Set([200, 201, 204, 206, 301, 302, 303, 304, 307, 308]);
 
 /**
- * Appends the add_header values that apply to `status`. Throws INVALID_HEADER_VALUE (a ProxyError)
- * when a value evaluates to a control character: the front end's guard answers a bare 500.
+ * nginx's headers filter, for every response (proxied, returned, an error page): `expires` for
+ * the codes it applies to, then the add_header values that apply to `status`. Throws
+ * INVALID_HEADER_VALUE (a ProxyError) when a value evaluates to a control character: the front
+ * end's guard answers a bare 500.
  */
-export function appendAddHeaders(settings: Settings, status: number, ctx: RequestContext, vars: Variables, out: string[]): void {
-  if (settings.addHeaders.length === 0) return;
+export function applyHeadersFilter(settings: Settings, status: number, ctx: RequestContext, vars: Variables, out: string[]): void {
   const ok = ADD_HEADER_CODES.has(status);
+  if (ok && settings.core.expires !== null) applyExpires(settings.core.expires, ctx, vars, out);
+  if (settings.addHeaders.length === 0) return;
   for (const h of settings.addHeaders) {
     if (!ok && !h.always) continue;
     const value = vars.evaluate(h.value, ctx);
@@ -40,7 +45,8 @@ export function appendAddHeaders(settings: Settings, status: number, ctx: Reques
   }
 }
 
-function rewriteRedirect(value: string, route: ProxyRoute, ctx: RequestContext, vars: Variables): string {
+/** proxy_redirect's rules applied to a URL: the rewritten URL, or null when no rule matched. */
+function rewriteRedirect(value: string, route: ProxyRoute, ctx: RequestContext, vars: Variables): string | null {
   for (const r of route.redirects) {
     if (r.from instanceof RegExp) {
       const m = r.from.exec(value);
@@ -56,7 +62,7 @@ function rewriteRedirect(value: string, route: ProxyRoute, ctx: RequestContext, 
     const from = vars.evaluate(r.from, ctx);
     if (from !== '' && value.startsWith(from)) return vars.evaluate(r.to, ctx) + value.slice(from.length);
   }
-  return value;
+  return null;
 }
 
 /**
@@ -81,9 +87,16 @@ export function relayHeaders(ctx: RequestContext, route: ProxyRoute, vars: Varia
     }
     if (isHopByHop(lower) || (listed.has(lower) && lower !== 'upgrade')) continue;
     if (switching && lower === 'content-length') continue;
-    if (lower === 'location' && route.redirects.length > 0) value = sendableHeaderValue(name, rewriteRedirect(value, route, ctx, vars));
-    else if (lower === 'refresh' && route.redirects.length > 0) value = sendableHeaderValue(name, rewriteRefresh(value, route, ctx, vars));
-    else if (lower === 'content-type') value = withCharset(route.settings, value);
+    if (lower === 'location' && route.redirects.length > 0) {
+      // nginx: only a Location proxy_redirect rewrote goes through the header filter's
+      // absolute_redirect (ngx_http_upstream_rewrite_location); an untouched relative one stays.
+      const rewritten = rewriteRedirect(value, route, ctx, vars);
+      if (rewritten !== null) value = sendableHeaderValue(name, absoluteLocation(rewritten, route.settings, ctx));
+    } else if (lower === 'refresh' && route.redirects.length > 0) {
+      value = sendableHeaderValue(name, rewriteRefresh(value, route, ctx, vars));
+    } else if (lower === 'content-type') {
+      value = withCharset(route.settings, value);
+    }
     out.push(name, value);
   }
   // sticky cookie: a response from a server the request's cookie did not name sets it (a 101 too).
@@ -92,7 +105,7 @@ export function relayHeaders(ctx: RequestContext, route: ProxyRoute, vars: Varia
     const cookie = sticky.setCookie(peer, vars.get(`cookie_${sticky.config.name}`, ctx));
     if (cookie !== null) out.push('Set-Cookie', cookie);
   }
-  appendAddHeaders(route.settings, status, ctx, vars, out);
+  applyHeadersFilter(route.settings, status, ctx, vars, out);
   return out;
 }
 
@@ -101,23 +114,24 @@ function rewriteRefresh(value: string, route: ProxyRoute, ctx: RequestContext, v
   const m = /url=/i.exec(value);
   if (!m) return value;
   const at = m.index + m[0].length;
-  return value.slice(0, at) + rewriteRedirect(value.slice(at), route, ctx, vars);
+  const url = value.slice(at);
+  return value.slice(0, at) + (rewriteRedirect(url, route, ctx, vars) ?? url);
 }
 
 /**
  * Sluice's own `Server` (and, on a raw head, `Date`) in front of a relayed response's headers,
  * unless `proxy_pass_header` let the upstream's through.
  */
-export function addOwnHeaders(headers: string[], date: string | null): void {
-  let server = false;
+export function addOwnHeaders(headers: string[], date: string | null, server: string): void {
+  let hasServer = false;
   let hasDate = false;
   for (let i = 0; i < headers.length; i += 2) {
     const lower = (headers[i] as string).toLowerCase();
-    if (lower === 'server') server = true;
+    if (lower === 'server') hasServer = true;
     else if (lower === 'date') hasDate = true;
   }
   if (date !== null && !hasDate) headers.unshift('Date', date);
-  if (!server) headers.unshift('Server', 'sluice');
+  if (!hasServer) headers.unshift('Server', server);
 }
 
 /** Records what was sent, for `$sent_http_*`. */
