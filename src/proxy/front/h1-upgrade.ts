@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http';
-import { serverSignature } from '../answer/server-tokens.js';
 import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import type { Readable } from 'node:stream';
 import { serveAdminRaw } from '../../admin/serve.js';
 import type { AdminHandler, Settings } from '../../config/types.js';
 import { ProxyError } from '../../core/errors.js';
+import { serverSignature } from '../answer/server-tokens.js';
 import { resetConnection } from './client-timeouts.js';
 import type { RouteDecision } from '../../routing/router.js';
 import type { Peer } from '../../upstream/peer.js';
@@ -151,7 +151,7 @@ export class H1UpgradeFront implements FrontEnd {
       this.send(errorResponse(bad.status, decision.settings, ctx, rt.vars));
       return null;
     }
-    return rt.routesFor(this.#socket).route(ctx);
+    return decision;
   }
 
   serveAdmin(handler: AdminHandler, settings: Settings): Promise<void> | undefined {
