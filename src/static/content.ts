@@ -28,6 +28,8 @@ import { mapUriToPath } from './map-path.js';
 import { contentType } from './mime.js';
 import { closeFile, openFile, symlinkPolicy, testFile, type FileFailure } from './open-file.js';
 import { ifRangeHolds, lastBoundary, nextBoundary, parseRanges, partHeader } from './ranges.js';
+import { compressionFilter, type ResponseEncoder } from '../proxy/filters/compression.js';
+import { findPrecompressed, type Precompressed } from '../proxy/filters/precompressed.js';
 
 /** What serving files decided. */
 export type FilesOutcome =
@@ -214,6 +216,23 @@ async function autoindex(rq: FilesRequest): Promise<FilesOutcome> {
   return stream(rq, cond === 304 ? 304 : 200, headers, body === null ? null : () => Readable.from([body], { objectMode: false }));
 }
 
+/**
+ * gzip_static / brotli_static, asked before FILE is opened (nginx's precompressed handlers run
+ * first): FILE.gz or FILE.br looked at under the same symlink rules as FILE.
+ */
+function precompressed(rq: FilesRequest, path: string): Promise<Precompressed> {
+  const { ctx, settings } = rq;
+  const evaluate = evaluator(rq.vars);
+  return findPrecompressed(ctx, settings, path, {
+    stat: async (p) => {
+      const t = await testFile(p, symlinkPolicy(settings.files, p, ctx, evaluate));
+      if (t.ok) return t.stat;
+      throw t.err;
+    },
+    log: (level, message) => logLine(rq, level, message),
+  });
+}
+
 /** ngx_http_static_handler. */
 async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
   const { ctx, settings } = rq;
@@ -221,14 +240,17 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
   if (!readMethod(ctx.method)) return status(405);
   const evaluate = evaluator(rq.vars);
   const { path } = mapUriToPath(files, ctx.uri, ctx, evaluate);
-  const opened = await openFile(path, symlinkPolicy(files, path, ctx, evaluate));
-  if (!opened.ok) return openFailed(rq, path, opened);
+  const pre = await precompressed(rq, path);
+  if (pre.kind === 'not-found') return status(404);
+  const served = pre.kind === 'file' ? pre.path : path;
+  const opened = await openFile(served, symlinkPolicy(files, served, ctx, evaluate));
+  if (!opened.ok) return openFailed(rq, served, opened);
   const { fd, stat } = opened;
   if (fd === null) return directoryRedirect(rq);
   let handed = false;
   try {
     if (!stat.isFile()) {
-      logLine(rq, 'crit', `"${path}" is not a regular file`);
+      logLine(rq, 'crit', `"${served}" is not a regular file`);
       return status(404);
     }
     if (ctx.method === 'POST') return status(405);
@@ -242,8 +264,18 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
     if (cond === 412) return status(412);
     if (cond === 304) return stream(rq, 304, validators, null);
     const type = contentType(settings, ctx.uri);
-    const range = ifRangeHolds(first(ctx.headers['if-range']), etag, mtime) ? parseRanges(first(ctx.headers.range), size, files) : { kind: 'whole' as const };
     const head = ctx.method === 'HEAD';
+    // nginx's gzip filter runs after add_header and before the range filter, on the 200 about to
+    // go out: when it compresses, it turns ranges off and the client gets the whole body.
+    const whole = ['Content-Type', type, 'Content-Length', String(size), ...validators];
+    if (pre.kind === 'file') whole.push('Content-Encoding', pre.coding);
+    else if (files.maxRanges !== 0) whole.push('Accept-Ranges', 'bytes');
+    appendAddHeaders(settings, 200, ctx, rq.vars, whole);
+    const encoder = compressionFilter(ctx, settings, 200, whole);
+    // gzip_static does not allow ranges either.
+    const range = encoder !== null || pre.kind === 'file' || !ifRangeHolds(first(ctx.headers['if-range']), etag, mtime)
+      ? { kind: 'whole' as const }
+      : parseRanges(first(ctx.headers.range), size, files);
     if (range.kind === 'unsatisfiable') {
       // nginx's range filter runs after add_header has seen the 200, and the 416 page goes
       // through add_header again: the 200's headers stay, and `always` ones come twice.
@@ -257,8 +289,7 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
     let headers: string[];
     let code = 200;
     if (range.kind === 'whole') {
-      headers = ['Content-Type', type, 'Content-Length', String(size), ...validators];
-      if (files.maxRanges !== 0) headers.push('Accept-Ranges', 'bytes');
+      headers = whole;
       parts = size === 0 ? [] : [{ start: 0, end: size }];
     } else if (range.ranges.length === 1) {
       const r = range.ranges[0]!;
@@ -280,25 +311,47 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
       length += tail.length;
       headers = ['Content-Type', `multipart/byteranges; boundary=${boundary}`, 'Content-Length', String(length), ...validators];
     }
-    if (head || parts.length === 0) return stream(rq, code, headers, null);
+    if (code === 206) {
+      appendAddHeaders(settings, code, ctx, rq.vars, headers);
+      // Not compressed, but gzip_vary still says the 206 depends on Accept-Encoding.
+      compressionFilter(ctx, settings, code, headers);
+    }
+    const done = (body: (() => Readable) | null): FilesOutcome => ({ kind: 'stream', response: { status: code, headers, body: body === null ? null : body() } });
+    // An empty file still gets an (empty) gzip stream when it is compressed, as from nginx.
+    if (head || (parts.length === 0 && encoder === null)) return done(null);
     const total = parts.reduce((n, p) => n + (typeof p === 'string' ? p.length : p.end - p.start), 0);
+    let body: () => Readable;
     if (total <= READ_CHUNK) {
       let buf: Buffer;
       try {
-        buf = await readAll(fd, path, parts, total);
+        buf = await readAll(fd, served, parts, total);
       } catch (err) {
         // The file changed size since fstat: nginx logs it at alert and fails the request.
         logLine(rq, 'alert', (err as Error).message);
         return status(500);
       }
-      return stream(rq, code, headers, () => Readable.from([buf], { objectMode: false }));
+      body = () => Readable.from([buf], { objectMode: false });
+    } else {
+      body = () => fileBody(fd, served, parts);
+      handed = true;
     }
-    const outcome = stream(rq, code, headers, () => fileBody(fd, path, parts));
-    handed = true;
-    return outcome;
+    return done(encoder === null ? body : () => compressed(encoder, body()));
   } finally {
     if (!handed) await closeFile(fd);
   }
+}
+
+/**
+ * A file body through the compression filter. Whoever gets the result destroys it when the client
+ * leaves, which closes the file; a read failure (the file shrank) fails the compressed stream.
+ */
+function compressed(encoder: ResponseEncoder, file: Readable): Readable {
+  const zs = encoder.attach(file);
+  zs.once('close', () => {
+    if (!file.readableEnded) file.destroy();
+  });
+  file.once('error', (err: Error) => zs.destroy(err));
+  return zs;
 }
 
 /**
