@@ -6,14 +6,16 @@
  * the bodies must decompress to the same bytes. HTTP/1.1, HTTP/1.0 and HTTP/2.
  */
 import assert from 'node:assert/strict';
+import { chmodSync } from 'node:fs';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { test } from 'node:test';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { startHttpBackend } from '../helpers/backends.js';
 import { testCerts } from '../helpers/certs.js';
 import { h2Connect, h2Request } from '../helpers/h2-client.js';
 import { startNginx } from '../helpers/nginx.js';
 import { startTestProxy } from '../helpers/proxy.js';
+import { tempDir } from '../helpers/temp.js';
 import { headerValues, rawRequest } from '../helpers/raw-client.js';
 
 const WAIT_MS = 10_000;
@@ -34,7 +36,7 @@ function upstream(req: IncomingMessage, res: ServerResponse): void {
 }
 
 /** The http {} body both run; `listen` is the only difference. */
-function httpBlock(listen: string, upstreamAddr: string, tls = ''): string {
+function httpBlock(listen: string, upstreamAddr: string, files: string, tls = ''): string {
   return `
   gzip on;
   gzip_vary on;
@@ -53,7 +55,21 @@ function httpBlock(listen: string, upstreamAddr: string, tls = ''): string {
     location /text { default_type text/plain; return 200 "${'text the proxy answers itself '.repeat(4)}"; }
     location /tiny { default_type text/plain; return 200 "tiny"; }
     location /moved { return 301 /page; }
+    location /static/ { types { text/css css; } root ${files}; gzip_static on; }
   }`;
+}
+
+const CSS = Buffer.from('body { color: red; }\n'.repeat(100));
+
+/** The static files both serve: s.css (compressed on the fly) and p.css with p.css.gz beside it. */
+function staticFiles(t: Parameters<typeof tempDir>[0]): string {
+  const dir = tempDir(t);
+  // nginx's workers run as nobody when it is started as root: they must reach the files.
+  chmodSync(dir.path, 0o755);
+  dir.write('static/s.css', CSS);
+  dir.write('static/p.css', CSS);
+  dir.write('static/p.css.gz', gzipSync(CSS));
+  return dir.path;
 }
 
 /** What must agree between nginx and Sluice for one request. */
@@ -133,6 +149,15 @@ const ROWS: readonly Row[] = [
   ['GET', '/text', [AE], '1.1', '`return 200` text of a listed type'],
   ['GET', '/tiny', [AE], '1.1', '`return 200` below gzip_min_length'],
   ['GET', '/moved', [AE], '1.1', 'a redirect never'],
+  ['GET', '/static/s.css', [AE], '1.1', 'a static file of a listed type'],
+  ['GET', '/static/s.css', [], '1.1', 'a static file, no Accept-Encoding'],
+  ['HEAD', '/static/s.css', [AE], '1.1', 'a static file, HEAD'],
+  ['GET', '/static/s.css', [AE, 'Range: bytes=0-9'], '1.1', 'a Range on a compressed static file: the whole 200'],
+  ['GET', '/static/s.css', ['Range: bytes=0-9'], '1.1', 'a Range on a static file sent as it is: 206'],
+  ['GET', '/static/p.css', [AE], '1.1', 'gzip_static: the .gz file'],
+  ['GET', '/static/p.css', [AE, 'Range: bytes=0-9'], '1.1', 'gzip_static ignores Range'],
+  ['HEAD', '/static/p.css', [AE], '1.1', 'gzip_static, HEAD'],
+  ['GET', '/static/p.css', [], '1.1', 'gzip_static, no Accept-Encoding'],
 ];
 
 async function h1(port: number, [method, target, lines, version]: Row): Promise<Observed> {
@@ -149,8 +174,9 @@ async function h1(port: number, [method, target, lines, version]: Row): Promise<
 test('gzip: Sluice answers a table of requests as nginx 1.22 does (HTTP/1.x)', async (t) => {
   const backend = await startHttpBackend(upstream);
   t.after(() => backend.close());
-  const nginx = await startNginx(t, (port) => httpBlock(`127.0.0.1:${port}`, backend.addr));
-  const sluice = await startTestProxy(`events {}\nhttp {${httpBlock('127.0.0.1:0', backend.addr)}\n}`, { t });
+  const files = staticFiles(t);
+  const nginx = await startNginx(t, (port) => httpBlock(`127.0.0.1:${port}`, backend.addr, files));
+  const sluice = await startTestProxy(`events {}\nhttp {${httpBlock('127.0.0.1:0', backend.addr, files)}\n}`, { t });
   const differences: string[] = [];
   let compressed = 0;
   for (const row of ROWS) {
@@ -173,8 +199,9 @@ test('gzip over HTTP/2: Sluice answers as nginx 1.22 does', async (t) => {
   t.after(() => backend.close());
   const certs = await testCerts();
   const tls = `ssl_certificate ${certs.localhost.certFile}; ssl_certificate_key ${certs.localhost.keyFile};`;
-  const nginx = await startNginx(t, (port) => httpBlock(`127.0.0.1:${port} ssl http2`, backend.addr, tls));
-  const sluice = await startTestProxy(`events {}\nhttp {${httpBlock('127.0.0.1:0 ssl http2', backend.addr, tls)}\n}`, { t });
+  const files = staticFiles(t);
+  const nginx = await startNginx(t, (port) => httpBlock(`127.0.0.1:${port} ssl http2`, backend.addr, files, tls));
+  const sluice = await startTestProxy(`events {}\nhttp {${httpBlock('127.0.0.1:0 ssl http2', backend.addr, files, tls)}\n}`, { t });
   const clients = await Promise.all([nginx.port, sluice.port].map((port) => h2Connect(port, { ca: certs.ca.cert, timeoutMs: WAIT_MS })));
   t.after(() => clients.forEach((c) => c.close()));
   const rows: [string, string, Record<string, string>][] = [
@@ -185,6 +212,9 @@ test('gzip over HTTP/2: Sluice answers as nginx 1.22 does', async (t) => {
     ['GET', '/page?type=application/json', { 'accept-encoding': 'gzip' }],
     ['GET', '/nowhere-at-all', { 'accept-encoding': 'gzip' }],
     ['GET', '/page', { 'accept-encoding': 'gzip', 'user-agent': 'curl/8.5.0' }],
+    ['GET', '/static/s.css', { 'accept-encoding': 'gzip', range: 'bytes=0-9' }],
+    ['GET', '/static/s.css', { range: 'bytes=0-9' }],
+    ['GET', '/static/p.css', { 'accept-encoding': 'gzip' }],
   ];
   for (const [method, path, headers] of rows) {
     const [want, got] = await Promise.all(clients.map(async (c) => {
