@@ -270,7 +270,7 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
     const whole = ['Content-Type', type, 'Content-Length', String(size), ...validators];
     if (pre.kind === 'file') whole.push('Content-Encoding', pre.coding);
     else if (files.maxRanges !== 0) whole.push('Accept-Ranges', 'bytes');
-    appendAddHeaders(settings, 200, ctx, rq.vars, whole);
+    applyHeadersFilter(settings, 200, ctx, rq.vars, whole);
     const encoder = compressionFilter(ctx, settings, 200, whole);
     // gzip_static does not allow ranges either.
     const range = encoder !== null || pre.kind === 'file' || !ifRangeHolds(first(ctx.headers['if-range']), etag, mtime)
@@ -312,7 +312,7 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
       headers = ['Content-Type', `multipart/byteranges; boundary=${boundary}`, 'Content-Length', String(length), ...validators];
     }
     if (code === 206) {
-      appendAddHeaders(settings, code, ctx, rq.vars, headers);
+      applyHeadersFilter(settings, code, ctx, rq.vars, headers);
       // Not compressed, but gzip_vary still says the 206 depends on Accept-Encoding.
       compressionFilter(ctx, settings, code, headers);
     }
