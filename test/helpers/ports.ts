@@ -50,11 +50,18 @@ function refusedNow(port: number): Promise<boolean> {
  * test file opens meanwhile (they run in parallel, all on port 0) can take it, and no connection
  * can get it as its own local port and connect to itself; and it is checked to be refused.
  */
+/** Ports refusedPort handed out in this process: never twice (four dead servers are four ports). */
+const handedOut = new Set<number>();
+
 export async function refusedPort(): Promise<number> {
   const low = firstEphemeralPort();
   for (let i = 0; i < 20; i++) {
     const port = 1024 + Math.floor(Math.random() * (low - 1024));
-    if (await refusedNow(port)) return port;
+    if (handedOut.has(port)) continue;
+    if (await refusedNow(port)) {
+      handedOut.add(port);
+      return port;
+    }
   }
   throw new Error(`no refused port found below ${low} in 20 tries: is something listening on all of them?`);
 }
