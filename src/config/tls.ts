@@ -114,7 +114,10 @@ function openKey(
       last = error;
     }
   }
-  const reason = (last as NodeJS.ErrnoException | null)?.code === 'ERR_OSSL_BAD_DECRYPT' ? 'bad decrypt' : (last as Error).message;
+  // A wrong pass phrase decrypts to garbage: OpenSSL says "bad decrypt" when the padding check
+  // fails, and a decoder error in the rare case (about 1 in 256) where the garbage happens to be
+  // well padded. Either way no pass phrase opened the key, which is what nginx's line says.
+  const reason = encrypted || (last as NodeJS.ErrnoException | null)?.code === 'ERR_OSSL_BAD_DECRYPT' ? 'bad decrypt' : (last as Error).message;
   problemOnce(cx, `cannot load certificate key "${ref.path}": PEM_read_bio_PrivateKey() failed (${reason})`, ref.loc,
     encrypted ? `none of the pass phrases in "${passwordDirective}" opens this key` : undefined);
   return null;
