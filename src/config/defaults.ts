@@ -6,7 +6,7 @@ import { compressionDefaults } from './directives/gzip.js';
 import { fileDefaults } from './files.js';
 import { CORE_DEFAULTS } from './core-settings.js';
 import { PROXY_SSL_DEFAULTS, SSL_DEFAULTS } from './tls.js';
-import type { ErrorLogTarget, NextUpstreamCondition, ProcessSettings, Settings } from './types.js';
+import type { ErrorLogTarget, ListenSocketOptions, NextUpstreamCondition, ProcessSettings, Settings } from './types.js';
 
 export const MAIN_DEFAULTS = {
   workerProcesses: 1,
@@ -23,6 +23,12 @@ export const MAIN_DEFAULTS = {
 
 /** A server without `listen` listens here (nginx: `*:80`). */
 export const DEFAULT_LISTEN = { host: '0.0.0.0', port: 80 } as const;
+
+/** nginx's lingering_close, lingering_time and lingering_timeout defaults. */
+export const LINGERING_DEFAULTS = { lingeringClose: 'on', lingeringTime: 30_000, lingeringTimeout: 5_000 } as const;
+
+/** nginx's defaults for the socket parameters of `listen` (ipv6only=on, backlog=511). */
+export const LISTEN_SOCKET_DEFAULTS: ListenSocketOptions = { ipv6only: true, backlog: 511, bind: false, keepalive: null };
 
 /** The http-level settings before any directive, given the main-level error logs and the prefix (`root html`). */
 export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: string): Settings {
@@ -64,9 +70,7 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: st
     largeClientHeaderBuffers: { number: 4, size: 8 * 1024 },
     limitRate: 0,
     limitRateAfter: 0,
-    lingeringClose: 'on',
-    lingeringTime: 30_000,
-    lingeringTimeout: 5_000,
+    ...LINGERING_DEFAULTS,
     resetTimedoutConnection: false,
     authBasicRealm: null,
     authBasicUserFile: null,

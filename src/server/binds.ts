@@ -1,5 +1,6 @@
 import type { Listen, ListenSocketOptions } from '../config/types.js';
 import type { Socket } from 'node:net';
+import { LISTEN_SOCKET_DEFAULTS } from '../config/defaults.js';
 import { addressKey } from './connections.js';
 
 /** One socket to listen on, serving one or more listen keys. */
@@ -19,7 +20,6 @@ export function applySocketOptions(socket: Socket, options: ListenSocketOptions)
   if (options.keepalive !== null) socket.setKeepAlive(options.keepalive.on, options.keepalive.idleMs);
 }
 
-const SOCKET_DEFAULTS: ListenSocketOptions = { ipv6only: true, backlog: 511, bind: false, keepalive: null };
 
 function isWildcard(host: string): boolean {
   return host === '0.0.0.0' || host === '::';
@@ -47,7 +47,7 @@ export function planBinds(listens: readonly Listen[]): BindPlan[] {
     const key = addressKey(bindHost, l.port);
     let plan = plans.get(key);
     if (!plan) {
-      plan = { key, host: bindHost, port: l.port, listenKeys: [], tls: false, socket: own ?? SOCKET_DEFAULTS };
+      plan = { key, host: bindHost, port: l.port, listenKeys: [], tls: false, socket: own ?? LISTEN_SOCKET_DEFAULTS };
       plans.set(key, plan);
     }
     plan.listenKeys.push(l.key);

@@ -7,7 +7,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FileSettings } from '../config/types.js';
-import { parseHttpTime } from './http-time.js';
+import { parseHttpTime } from '../proxy/answer/http-date.js';
 
 /** What a 200 becomes. */
 export type Conditional = 200 | 304 | 412;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseHttpTime } from './http-time.js';
+import { parseHttpTime } from '../proxy/answer/http-date.js';
 
 test('the three formats of RFC 9110 5.6.7 as nginx reads them; anything else is -1', () => {
   const t = Date.UTC(1994, 10, 6, 8, 49, 37) / 1000;

@@ -6,7 +6,7 @@
  * more bytes in several ranges than the file has (a denial-of-service guard of nginx's).
  */
 import type { FileSettings } from '../config/types.js';
-import { parseHttpTime } from './http-time.js';
+import { parseHttpTime } from '../proxy/answer/http-date.js';
 
 /** One range, `end` exclusive. */
 export interface ByteRange {

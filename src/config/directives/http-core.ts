@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { splitHostPort, parsePort } from '../address.js';
+import { LISTEN_SOCKET_DEFAULTS } from '../defaults.js';
 import type { BuildContext } from '../build-context.js';
 import { locOf } from '../build-context.js';
 import type { LocationDraft, Scope, ServerDraft } from '../draft.js';
@@ -28,7 +29,6 @@ const PLANNED_LISTEN_PARAMS: ReadonlyMap<string, string> = new Map([
   ['setfib', 'socket options are not implemented yet'],
 ]);
 
-const LISTEN_SOCKET_DEFAULTS: ListenSocketOptions = { ipv6only: true, backlog: 511, bind: false, keepalive: null };
 
 /**
  * A socket parameter of `listen` (ipv6only, backlog, bind, so_keepalive): what it sets, false when

@@ -14,6 +14,7 @@
  */
 import type { Socket } from 'node:net';
 import { ProxyError, messageWhile } from '../../core/errors.js';
+import { LINGERING_DEFAULTS } from '../../config/defaults.js';
 import type { Settings } from '../../config/types.js';
 import { timerDelay } from '../../core/timers.js';
 
@@ -85,7 +86,7 @@ export function headerTimeoutLog(socket: Socket, readMark: number): string {
 export type LingerSettings = Pick<Settings, 'lingeringClose' | 'lingeringTime' | 'lingeringTimeout'>;
 
 /** nginx's defaults, for connections ended before a server is known (a refused head, a 503). */
-const LINGER_DEFAULTS: LingerSettings = { lingeringClose: 'on', lingeringTime: 30_000, lingeringTimeout: 5_000 };
+const LINGER_DEFAULTS: LingerSettings = LINGERING_DEFAULTS;
 
 /**
  * nginx's lingering close for a connection Sluice ends (its FIN is sent): what the client still
