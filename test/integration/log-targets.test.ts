@@ -99,7 +99,9 @@ test('variables in the access_log path: one file per value, relative to the pref
   dir.write('logs/.keep', '');
   await get(proxy.port, '/host', 'a.example');
   await get(proxy.port, '/host', 'b.example');
-  await waitFor(() => (existsSync(dir.join('logs', 'a.example.log')) && existsSync(dir.join('logs', 'b.example.log')) ? true : null), { what: 'one file per host' });
+  // The file appears at open(), its line at the write after it: wait for the lines, not the files.
+  const written = (f: string): boolean => existsSync(f) && readFileSync(f, 'utf8').endsWith('\n');
+  await waitFor(() => (written(dir.join('logs', 'a.example.log')) && written(dir.join('logs', 'b.example.log')) ? true : null), { what: 'one file per host' });
   assert.equal(readFileSync(dir.join('logs', 'a.example.log'), 'utf8'), '/host\n');
   await get(proxy.port, '/arg?f=../escape');
   await proxy.waitForErrorLine(/\[error\] .*access log file name ".*\/logs\/\.\.\/escape\.log" is refused/);
