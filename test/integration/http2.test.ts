@@ -183,3 +183,20 @@ http {
   t.after(() => client.close());
   assert.equal((await h2Request(client, { ':path': '/' }, undefined, WAIT_MS)).text, 'a over HTTP/2.0');
 });
+
+test('keepalive_requests over HTTP/2: the Nth stream is served, then GOAWAY sends the client to a new connection', async (t) => {
+  const { port, ca } = await h2Proxy(t, 'return 200 "n";', 'keepalive_requests 2;');
+  const client = await h2Connect(port, { ca, timeoutMs: WAIT_MS });
+  t.after(() => client.close());
+  let goaway: number | null = null;
+  client.session.on('goaway', (code: number) => void (goaway = code));
+  assert.equal((await h2Request(client, { ':path': '/1' }, undefined, WAIT_MS)).text, 'n');
+  assert.equal(goaway, null, 'the first stream leaves the connection open');
+  assert.equal((await h2Request(client, { ':path': '/2' }, undefined, WAIT_MS)).text, 'n', 'the last stream is still answered');
+  await waitFor(() => goaway !== null, { timeoutMs: WAIT_MS, what: 'GOAWAY after the second stream' });
+  assert.equal(goaway, 0, 'NO_ERROR');
+  await waitFor(() => client.session.closed || client.session.destroyed, { timeoutMs: WAIT_MS, what: 'the session ends' });
+  const again = await h2Connect(port, { ca, timeoutMs: WAIT_MS });
+  t.after(() => again.close());
+  assert.equal((await h2Request(again, { ':path': '/3' }, undefined, WAIT_MS)).status, 200, 'a new connection is served');
+});

@@ -25,6 +25,9 @@ export function handleH2Stream(rt: ProxyRuntime, socket: TLSSocket, stream: Serv
     m = { ...m, rawHeaders: kept.raw, headers: kept.headers };
     for (const [name] of kept.dropped) rt.errorLog(defaults).log('info', `client sent invalid header: "${name}", client: ${conn.remoteAddress}`, conn.id);
   }
+  // keepalive_requests counts streams too (nginx 1.19.7, ngx_http_v2_state_headers, with the default
+  // server's value): the Nth one is served, and GOAWAY tells the client to open a new connection.
+  if (conn.requests >= defaults.keepaliveRequests) stream.session?.close();
   if (m.method === 'CONNECT' && m.protocol !== null) handleH2WebSocket(rt, socket, stream, m);
   else handleH2Request(rt, socket, stream, m);
 }
