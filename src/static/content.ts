@@ -262,7 +262,11 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
     if (etag !== null) validators.push('ETag', etag);
     const cond = conditionalStatus(ctx.headers, files, mtime, etag);
     if (cond === 412) return status(412);
-    if (cond === 304) return stream(rq, 304, validators, null);
+    if (cond === 304) {
+      // gzip_static marked the request (r->gzip_vary), so nginx's header filter adds Vary to the 304 too.
+      compressionFilter(ctx, settings, 304, validators);
+      return stream(rq, 304, validators, null);
+    }
     const type = contentType(settings, ctx.uri);
     const head = ctx.method === 'HEAD';
     // nginx's gzip filter runs after add_header and before the range filter, on the 200 about to

@@ -101,6 +101,11 @@ test('gzip_static on: FILE.gz is served with Content-Encoding gzip, its own leng
   assert.equal(a.header('accept-ranges'), undefined);
   assert.equal(a.header('vary'), 'Accept-Encoding');
   assert.deepEqual(gunzipSync(a.body), SMALL);
+  // The revalidation of FILE.gz: a 304 that still says it varies by Accept-Encoding (as nginx).
+  const again = await get(proxy.port, '/pre.css', { 'Accept-Encoding': 'gzip', 'If-None-Match': a.header('etag')! });
+  assert.equal(again.status, 304);
+  assert.equal(again.header('vary'), 'Accept-Encoding');
+  assert.equal(again.header('content-encoding'), undefined);
   const head = await request(proxy.port, 'HEAD', '/pre.css', { 'Accept-Encoding': 'gzip' });
   assert.equal(head.header('content-encoding'), 'gzip');
   assert.equal(head.header('content-length'), String(gz.length));
