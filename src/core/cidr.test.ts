@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inNetwork, parseCidr, parseIp, parseIPv6, unmapIPv4 } from './cidr.js';
+import { cidrMatch, inNetwork, parseCidr, parseIp, parseIPv6, unmapIPv4 } from './cidr.js';
 
 test('IPv4 and IPv6 text forms as nginx reads them', () => {
   assert.deepEqual(parseIp('10.1.2.3'), { family: 4, bytes: [10, 1, 2, 3] });
@@ -33,4 +33,14 @@ test('CIDR: prefix, mask, low bits masked off, family limits', () => {
   assert.equal(inNetwork(parseIp('10.0.0.1')!.bytes, v6.addr, v6.mask), false, 'families never match');
   assert.deepEqual(unmapIPv4(parseIp('::ffff:127.0.0.1')!.bytes), [127, 0, 0, 1]);
   assert.equal(unmapIPv4(parseIp('::1')!.bytes), null);
+});
+
+test('cidrMatch: ngx_cidr_match, an IPv4-mapped IPv6 address is matched as IPv4', () => {
+  const nets = [parseCidr('10.0.0.0/8')!, parseCidr('2001:db8::/32')!];
+  assert.equal(cidrMatch(nets, '10.1.2.3'), true);
+  assert.equal(cidrMatch(nets, '::ffff:10.1.2.3'), true);
+  assert.equal(cidrMatch(nets, '::ffff:11.1.2.3'), false);
+  assert.equal(cidrMatch(nets, '2001:db8::1'), true);
+  assert.equal(cidrMatch(nets, '2001:db9::1'), false);
+  assert.equal(cidrMatch(nets, 'nonsense'), false);
 });

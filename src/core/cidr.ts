@@ -124,3 +124,16 @@ export function unmapIPv4(bytes: readonly number[]): number[] | null {
   if (bytes[10] !== 0xff || bytes[11] !== 0xff) return null;
   return bytes.slice(12) as number[];
 }
+
+/**
+ * nginx's ngx_cidr_match: whether the address `text` lies in one of `cidrs`; an IPv4-mapped IPv6
+ * address (a dual-stack listener's view of an IPv4 client) is matched as the IPv4 address it holds.
+ */
+export function cidrMatch(cidrs: readonly Cidr[], text: string): boolean {
+  const ip = parseIp(text);
+  if (ip === null) return false;
+  const v4 = ip.family === 6 ? unmapIPv4(ip.bytes) : null;
+  const family = v4 === null ? ip.family : 4;
+  const bytes = v4 ?? ip.bytes;
+  return cidrs.some((c) => c.family === family && inNetwork(bytes, c.addr, c.mask));
+}

@@ -8,15 +8,8 @@
  * pre-access phases).
  */
 import type { Settings } from '../config/types.js';
-import { inNetwork, parseIp } from '../core/cidr.js';
-import type { Cidr } from '../core/cidr.js';
+import { cidrMatch as trusted, parseIp } from '../core/cidr.js';
 import type { RequestContext } from '../proxy/context/request-context.js';
-
-function trusted(from: readonly Cidr[], text: string): boolean {
-  const ip = parseIp(text);
-  if (ip === null) return false;
-  return from.some((c) => c.family === ip.family && inNetwork(ip.bytes, c.addr, c.mask));
-}
 
 /** The address the header names, or null when nothing applies. */
 export function realAddress(settings: Settings, connAddress: string, header: string | string[] | undefined): string | null {

@@ -73,3 +73,18 @@ http { server { listen [::]:0; return 200 "v6"; } }`, { t });
   assert.equal(await withTimeout(get('::1', only6.port), 5000, 'IPv6 to an ipv6only listener'), 'v6');
   await assert.rejects(withTimeout(get('127.0.0.1', only6.port), 5000, 'IPv4 to an ipv6only listener'), /ECONNREFUSED/);
 });
+
+test('set_real_ip_from matches an IPv4 client of a dual-stack listener (::ffff:a.b.c.d) by its IPv4 address, as nginx', async (t) => {
+  const proxy = await startTestProxy(`events {}
+http { server { listen [::]:0 ipv6only=off; set_real_ip_from 127.0.0.1; return 200 "$remote_addr $realip_remote_addr"; } }`, { t });
+  const get = (): Promise<string> => new Promise<string>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: proxy.port, path: '/', headers: { 'X-Real-IP': '198.51.100.4' } }, (res) => {
+      let b = '';
+      res.on('data', (c: Buffer) => (b += c));
+      res.on('end', () => resolve(b));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(await withTimeout(get(), 5000, 'IPv4 to a dual-stack listener'), '198.51.100.4 ::ffff:127.0.0.1');
+});
