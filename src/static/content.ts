@@ -18,7 +18,7 @@ import type { StreamedResponse } from '../proxy/answer/streamed.js';
 import { logContext } from '../proxy/context/log-context.js';
 import type { RequestContext } from '../proxy/context/request-context.js';
 import type { Variables } from '../proxy/context/variables.js';
-import { applyHeadersFilter } from '../proxy/headers/response-headers.js';
+import { applyHeadersFilter, withCharset } from '../proxy/headers/response-headers.js';
 import { sendableHeaderValue } from '../proxy/headers/header-value.js';
 import { htmlListing, jsonListing, jsonpCallback, readEntries, xmlListing } from './autoindex.js';
 import { conditionalStatus, first } from './conditional.js';
@@ -211,7 +211,7 @@ async function autoindex(rq: FilesRequest): Promise<FilesOutcome> {
   }
   const cond = conditionalStatus(ctx.headers, files, -1, null);
   if (cond === 412) return status(412);
-  const headers = cond === 304 ? [] : ['Content-Type', type];
+  const headers = cond === 304 ? [] : ['Content-Type', withCharset(rq.settings, type)];
   const body = cond === 304 || ctx.method === 'HEAD' ? null : Buffer.from(text, 'latin1');
   return stream(rq, cond === 304 ? 304 : 200, headers, body === null ? null : () => Readable.from([body], { objectMode: false }));
 }
@@ -267,7 +267,8 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
       compressionFilter(ctx, settings, 304, validators);
       return stream(rq, 304, validators, null);
     }
-    const type = contentType(settings, ctx.uri);
+    // ngx_http_charset_header_filter names `charset` in the type of charset_types.
+    const type = withCharset(settings, contentType(settings, ctx.uri));
     const head = ctx.method === 'HEAD';
     // nginx's gzip filter runs after add_header and before the range filter, on the 200 about to
     // go out: when it compresses, it turns ranges off and the client gets the whole body.

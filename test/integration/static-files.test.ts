@@ -79,6 +79,25 @@ test('types: extensions match case-insensitively, a level with its own types {} 
   assert.equal((await get(proxy.port, '/typed/page.html')).header('content-type'), 'text/x-other');
 });
 
+test('charset names itself in the Content-Type of files whose type is in charset_types, as nginx\'s charset filter', async (t) => {
+  const dir = site(t);
+  const proxy = await startTestProxy(conf(`
+    types { text/plain txt; text/html html; application/octet-stream bin; }
+    charset utf-8;
+    server {
+      listen 127.0.0.1:0;
+      location /all/ { alias html/; charset_types *; }
+      location /off/ { alias html/; charset off; }
+      location /list/ { alias html/; autoindex on; }
+    }`), { t, prefix: dir.path });
+  assert.equal((await get(proxy.port, '/hello.txt')).header('content-type'), 'text/plain; charset=utf-8');
+  assert.equal((await get(proxy.port, '/page.html')).header('content-type'), 'text/html; charset=utf-8');
+  assert.equal((await get(proxy.port, '/data.bin')).header('content-type'), 'application/octet-stream', 'not a charset type');
+  assert.equal((await get(proxy.port, '/all/data.bin')).header('content-type'), 'application/octet-stream; charset=utf-8');
+  assert.equal((await get(proxy.port, '/off/page.html')).header('content-type'), 'text/html');
+  assert.equal((await get(proxy.port, '/list/')).header('content-type'), 'text/html; charset=utf-8', 'an autoindex listing');
+});
+
 test('include mime.types reads Sluice\'s copy of nginx\'s table when the config directory has none', async (t) => {
   const dir = site(t);
   dir.write('html/app.js', 'let x = 1;\n');
