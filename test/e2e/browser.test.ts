@@ -14,7 +14,7 @@ import { spkiHash, testCerts } from '../helpers/certs.js';
 import { waitForFileLine } from '../helpers/log-files.js';
 import { requireProgram } from '../helpers/programs.js';
 import { startTestProxy } from '../helpers/proxy.js';
-import { tempDir, type TempDir } from '../helpers/temp.js';
+import { tempDir } from '../helpers/temp.js';
 import { withTimeout } from '../helpers/wait.js';
 
 /** A browser start and a page load on a busy 2-core machine. */
@@ -46,16 +46,32 @@ const PAGE = `<!doctype html>
   window.__result.then((r) => { out.textContent = JSON.stringify(r); }, (e) => { out.textContent = 'error: ' + e.message; });
 </script></body></html>`;
 
-async function launch(dir: TempDir, spki: string): Promise<BrowserContext> {
-  return withTimeout(chromium.launchPersistentContext(dir.join('profile'), {
-    executablePath: requireProgram('chromium', 'chromium'),
-    headless: true,
-    args: [
-      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-      `--ignore-certificate-errors-spki-list=${spki}`,
-    ],
-  }), BROWSER_MS, 'Chromium to start');
+/**
+ * Chromium on a profile of its own, closed by `t.after` before the profile is removed (in one
+ * hook, so the order of hooks cannot remove the profile under a running browser).
+ */
+async function launch(t: import('node:test').TestContext, spki: string): Promise<BrowserContext> {
+  const profile = tempDir();
+  let context: BrowserContext;
+  try {
+    context = await withTimeout(chromium.launchPersistentContext(profile.join('profile'), {
+      executablePath: requireProgram('chromium', 'chromium'),
+      headless: true,
+      args: [
+        '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+        `--ignore-certificate-errors-spki-list=${spki}`,
+      ],
+    }), BROWSER_MS, 'Chromium to start');
+  } catch (err) {
+    profile.cleanup();
+    throw err;
+  }
+  t.after(async () => {
+    await withTimeout(context.close(), 10_000, 'Chromium to close').catch(() => undefined);
+    profile.cleanup();
+  });
+  return context;
 }
 
 interface PageResult {
@@ -95,8 +111,7 @@ http {
     }
   }
 }`, { t });
-  const context = await launch(dir, spkiHash(certs.localhost.cert));
-  t.after(() => context.close());
+  const context = await launch(t, spkiHash(certs.localhost.cert));
   const page = await context.newPage();
   const response = await page.goto(`https://localhost:${proxy.port}/`, { timeout: BROWSER_MS });
   assert.equal(response?.status(), 200);

@@ -65,10 +65,21 @@ http {
   }
 }`, { t });
 
-  const context: BrowserContext = await withTimeout(chromium.launchPersistentContext(dir.join('profile'), {
-    executablePath: chromiumPath, headless: true, args: FLAGS, viewport: { width: 1280, height: 900 }, timeout: BROWSER_WAIT_MS,
-  }), BROWSER_WAIT_MS + 5000, 'Chromium to start');
-  t.after(() => withTimeout(context.close(), 10_000, 'Chromium to close').catch(() => undefined));
+  // The profile is removed in the same hook that closes Chromium, after it: never under a running browser.
+  const profile = tempDir();
+  let context: BrowserContext;
+  try {
+    context = await withTimeout(chromium.launchPersistentContext(profile.join('profile'), {
+      executablePath: chromiumPath, headless: true, args: FLAGS, viewport: { width: 1280, height: 900 }, timeout: BROWSER_WAIT_MS,
+    }), BROWSER_WAIT_MS + 5000, 'Chromium to start');
+  } catch (err) {
+    profile.cleanup();
+    throw err;
+  }
+  t.after(async () => {
+    await withTimeout(context.close(), 10_000, 'Chromium to close').catch(() => undefined);
+    profile.cleanup();
+  });
   const page = context.pages()[0] ?? await context.newPage();
   page.setDefaultTimeout(UPDATE_WAIT_MS);
   const problems: string[] = [];
