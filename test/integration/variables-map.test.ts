@@ -147,6 +147,19 @@ test('$server_name is the first name, a leading dot dropped (nginx merge_srv_con
   assert.equal(bare.body.toString(), '[]');
 });
 
+test('a second map of the same variable takes it over, as nginx (site files that each repeat the $connection_upgrade map)', async (t) => {
+  const proxy = await startTestProxy(`
+    events {}
+    http {
+      map $http_a $v { default one; }
+      map $http_b $v { default two; b two-b; }
+      server { listen 127.0.0.1:0; return 200 "[$v]"; }
+    }`, { t });
+  assert.equal((await sendRequest(proxy.port, '/', ['Host: h'])).body, '[two]');
+  assert.equal((await sendRequest(proxy.port, '/', ['Host: h', 'B: b'])).body, '[two-b]');
+  assert.equal((await sendRequest(proxy.port, '/', ['Host: h', 'A: x'])).body, '[two]', 'the first map is gone');
+});
+
 test('$status in add_header is the status being sent', async (t) => {
   const backend = await startHttpBackend((_req, res) => {
     res.writeHead(201, { 'Content-Length': '2' });

@@ -120,11 +120,8 @@ export const mapDirectives: readonly DirectiveSpec[] = [
         exact: new Map(), suffixes: [], prefixes: [], regexes: [],
       };
       for (const e of d.block ?? []) mapEntry(m, e, cx);
-      if (cx.mapVariables.has(variable) || isBuiltinVariable(variable)) {
-        cx.problem(`the duplicate "$${variable}" variable`, d,
-          cx.mapVariables.has(variable)
-            ? 'another map already defines this variable; give one of them a different name'
-            : 'this is a built-in variable; give the map variable a different name');
+      if (isBuiltinVariable(variable)) {
+        cx.problem(`the duplicate "$${variable}" variable`, d, 'this is a built-in variable; give the map variable a different name');
         return;
       }
       if (source === null) return;
@@ -133,7 +130,13 @@ export const mapDirectives: readonly DirectiveSpec[] = [
         variable, source, defaultValue: m.defaultValue, hostnames: m.hostnames, volatile: m.volatile,
         exact: m.exact, suffixes: m.suffixes, prefixes: m.prefixes, regexes: m.regexes, loc: locOf(d),
       };
-      scope.http!.maps.push(config);
+      // A map variable is changeable in nginx (NGX_HTTP_VAR_CHANGEABLE): a second map of the same
+      // variable is no error, it takes the variable over (configs that repeat the classic
+      // $connection_upgrade map in every site file rely on it).
+      const maps = scope.http!.maps;
+      const earlier = maps.findIndex((x) => x.variable === variable);
+      if (earlier !== -1) maps.splice(earlier, 1);
+      maps.push(config);
     },
   },
 ];
