@@ -135,6 +135,11 @@ const CASES: readonly Case[] = [
     problems: ['unknown "foo" variable in <inline>:6', 'unknown "bar" variable in <inline>:7'],
   },
   {
+    name: 'proxy_cache_bypass and proxy_no_cache check their variables as nginx',
+    text: ws('    location / { proxy_cache_bypass $cookie_nocache $arg_nocache; proxy_no_cache $http_pragma $nope; }'),
+    problems: ['unknown "nope" variable in <inline>:5'],
+  },
+  {
     name: 'malformed variable',
     text: ws('    add_header X "${host";'),
     problems: ['the closing bracket in "host" variable is missing in <inline>:5'],

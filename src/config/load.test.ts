@@ -285,6 +285,16 @@ test('return forms', async () => {
   assert.deepEqual(acts, [[204, null], [200, 'hello $remote_addr'], [302, 'http://example.com/'], [302, '$scheme://example.com'], [0, null]]);
 });
 
+test('proxy_cache_bypass and proxy_no_cache load (without proxy_cache they have nothing to act on, as in nginx)', async () => {
+  const config = await good(http(
+    '  proxy_no_cache $http_pragma;',
+    '  server {',
+    '    location / { proxy_cache_bypass $cookie_nocache $arg_nocache; proxy_cache_bypass $http_x_bypass; proxy_pass http://127.0.0.1:9; }',
+    '  }',
+  ));
+  assert.equal(config.http!.servers[0]!.locations[0]!.settings.proxyPass?.uri ?? null, null);
+});
+
 test('proxy settings parse', async () => {
   const config = await good(http(
     '  server {',

@@ -41,9 +41,9 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'secure_link', 'secure_link_md5',
   'userid', 'userid_name', 'empty_gif', 'mirror', 'slice', 'dav_methods', 'upstream_conf', 'api',
   // proxy module parts Sluice does not implement
-  'proxy_cache', 'proxy_cache_path', 'proxy_cache_key', 'proxy_cache_valid', 'proxy_cache_bypass',
+  'proxy_cache', 'proxy_cache_path', 'proxy_cache_key', 'proxy_cache_valid',
   'proxy_cache_lock', 'proxy_cache_methods', 'proxy_cache_min_uses', 'proxy_cache_use_stale',
-  'proxy_cache_revalidate', 'proxy_cache_background_update', 'proxy_no_cache',
+  'proxy_cache_revalidate', 'proxy_cache_background_update',
   'proxy_max_temp_file_size',
   'proxy_temp_file_write_size', 'proxy_request_buffering', 'proxy_ignore_client_abort',
   'proxy_intercept_errors', 'proxy_ignore_headers',
