@@ -112,15 +112,15 @@ test('listen socket parameters: ipv6only, backlog, bind and so_keepalive, with n
   ]);
 });
 
-test('realip directives: networks checked, header kept lower-cased, proxy_protocol refused until the PROXY protocol exists', async () => {
+test('realip directives: networks checked, header kept lower-cased, proxy_protocol accepted as the PROXY header', async () => {
   const config = await good(http('  set_real_ip_from 10.0.0.0/8;', '  set_real_ip_from ::1;', '  real_ip_header X-Forwarded-For;', '  real_ip_recursive on;', '  server { listen 8080; return 204; }'));
   const s = config.http!.servers[0]!.settings;
   assert.equal(s.realIpFrom.length, 2);
   assert.equal(s.realIpHeader, 'x-forwarded-for');
   assert.equal(s.realIpRecursive, true);
-  const problems = await bad(http('  set_real_ip_from example.com;', '  real_ip_header proxy_protocol;', '  server { listen 8080; return 204; }'));
-  assert.deepEqual(problems.map(show), [
-    'invalid parameter "example.com" in <inline>:3',
-    '"real_ip_header proxy_protocol" is not supported in <inline>:4',
-  ]);
+  const pp = await good(http('  real_ip_header proxy_protocol;', '  server { listen 8080 proxy_protocol; return 204; }'));
+  assert.equal(pp.http!.servers[0]!.settings.realIpHeader, 'proxy_protocol');
+  assert.equal(pp.http!.servers[0]!.listens[0]!.proxyProtocol, true);
+  const problems = await bad(http('  set_real_ip_from example.com;', '  server { listen 8080; return 204; }'));
+  assert.deepEqual(problems.map(show), ['invalid parameter "example.com" in <inline>:3']);
 });

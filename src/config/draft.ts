@@ -125,6 +125,7 @@ export interface ListenDraft {
   readonly defaultServer: boolean;
   readonly ssl: boolean;
   readonly http2: boolean;
+  readonly proxyProtocol: boolean;
   readonly socket?: ListenSocketOptions;
   readonly at: SourceLoc;
 }

@@ -237,7 +237,7 @@ class HttpAssembler {
     if (s.listens.length === 0) {
       listens.push({
         key: formatHostPort(DEFAULT_LISTEN.host, DEFAULT_LISTEN.port), host: DEFAULT_LISTEN.host,
-        port: DEFAULT_LISTEN.port, defaultServer: false, ssl: false, http2: false, loc: s.at,
+        port: DEFAULT_LISTEN.port, defaultServer: false, ssl: false, http2: false, proxyProtocol: false, loc: s.at,
       });
     }
     for (const l of s.listens) {
@@ -249,7 +249,7 @@ class HttpAssembler {
       }
       for (const a of addresses) {
         listens.push({
-          key: formatHostPort(a.host, l.port), host: a.host, port: l.port, defaultServer: l.defaultServer, ssl: l.ssl, http2: l.http2, loc: l.at,
+          key: formatHostPort(a.host, l.port), host: a.host, port: l.port, defaultServer: l.defaultServer, ssl: l.ssl, http2: l.http2, proxyProtocol: l.proxyProtocol, loc: l.at,
           ...(l.socket === undefined ? {} : { socket: l.socket }),
         });
       }

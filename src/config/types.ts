@@ -227,6 +227,11 @@ export interface Listen {
   readonly ssl: boolean;
   /** `http2`: offer HTTP/2 by ALPN on this (ssl) address. @default false */
   readonly http2: boolean;
+  /**
+   * `proxy_protocol`: connections to this address start with a PROXY protocol header (v1 or v2)
+   * from an L4 balancer (nginx: any server's `proxy_protocol` sets it for the address). @default false
+   */
+  readonly proxyProtocol: boolean;
   /** The socket parameters of `listen` (absent: nginx's defaults). */
   readonly socket?: ListenSocketOptions;
   readonly loc: SourceLoc;

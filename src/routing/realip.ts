@@ -25,8 +25,18 @@ export function realAddress(settings: Settings, connAddress: string, header: str
   return parseIp(pick) === null ? null : pick;
 }
 
-/** Applies the realip rules of `settings` to the request, unless an earlier phase did. */
+/**
+ * Applies the realip rules of `settings` to the request, unless an earlier phase did.
+ * `real_ip_header proxy_protocol` takes the address (and port) of the connection's PROXY header.
+ */
 export function applyRealIp(settings: Settings, ctx: RequestContext): void {
   if (ctx.realIp !== null || settings.realIpFrom.length === 0) return;
+  if (settings.realIpHeader === 'proxy_protocol') {
+    const pp = ctx.conn.proxyProtocol ?? null;
+    if (pp === null) return;
+    ctx.realIp = realAddress(settings, ctx.conn.remoteAddress, pp.addr);
+    if (ctx.realIp !== null) ctx.realPort = pp.port;
+    return;
+  }
   ctx.realIp = realAddress(settings, ctx.conn.remoteAddress, ctx.headers[settings.realIpHeader]);
 }

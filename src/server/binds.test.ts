@@ -5,7 +5,7 @@ import { planBinds } from './binds.js';
 
 const at = { file: 'x', line: 1 };
 const listen = (host: string, port: number, extra: Partial<Listen> = {}): Listen => ({
-  key: `${host.includes(':') ? `[${host}]` : host}:${port}`, host, port, defaultServer: false, ssl: false, http2: false, loc: at, ...extra,
+  key: `${host.includes(':') ? `[${host}]` : host}:${port}`, host, port, defaultServer: false, ssl: false, http2: false, proxyProtocol: false, loc: at, ...extra,
 });
 
 test('an address shares the wildcard socket of its port, unless `bind` (or a socket parameter) gives it its own', () => {

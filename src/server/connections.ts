@@ -3,6 +3,7 @@ import type { ProxyStats } from '../observability/stats-collector.js';
 import type { ConnInfo } from '../proxy/context/request-context.js';
 import { sslInfoOf } from '../proxy/context/ssl-info.js';
 import type { ProxyTunnel } from '../proxy/tunnel/tunnel.js';
+import type { ProxyProtocolInfo } from './proxy-protocol.js';
 import type { ListenerRoutes } from '../routing/router.js';
 
 /** The socket a connection was accepted on: its bind key and the port the config asked for. */
@@ -38,6 +39,8 @@ export class ConnectionRegistry {
   readonly #info = new WeakMap<Socket, ConnInfo>();
   readonly #owned = new WeakSet<ConnInfo>();
   readonly #bind = new WeakMap<Socket, BindInfo>();
+  /** What a `listen ... proxy_protocol` connection's header said (null: UNKNOWN / LOCAL). */
+  readonly proxyProtocol = new WeakMap<Socket, ProxyProtocolInfo | null>();
 
   constructor(cap: number) {
     this.cap = cap;
@@ -76,6 +79,7 @@ export class ConnectionRegistry {
         localPort: socket.localPort ?? 0,
         tls: this.#bind.get(socket)?.tls ?? false,
         ssl: sslInfoOf(socket),
+        proxyProtocol: this.proxyProtocol.get(socket) ?? null,
       };
       this.#info.set(socket, info);
       this.#owned.add(info);

@@ -210,7 +210,8 @@ export class ProxyServer {
       this.runtime.mainLog.log('info', `${refusal?.log ?? `client sent invalid request (${err.code ?? err.message}) while reading client request headers`}${where}`);
       sendLocalRaw(socket, errorResponse(refusal?.status ?? 400, null, null, null), null);
     });
-    if (plan.tls) return listenTls(plan, server, { runtime: () => this.runtime, registry: this.registry, tls: this.tls }).then((front) => ({ plan, server, front }));
+    // The TLS front end also reads PROXY protocol headers, for plain addresses too.
+    if (plan.tls || plan.proxyProtocol) return listenTls(plan, server, { runtime: () => this.runtime, registry: this.registry, tls: this.tls }).then((front) => ({ plan, server, front }));
     return new Promise<Bound>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         const errno = err.code === 'EADDRINUSE' ? '98: Address already in use' : err.code === 'EACCES' ? '13: Permission denied' : err.code === 'EADDRNOTAVAIL' ? '99: Cannot assign requested address' : (err.code ?? err.message);
@@ -243,6 +244,10 @@ export class ProxyServer {
       if (wanted.has(b.plan.key) && wanted.get(b.plan.key)!.tls !== b.plan.tls) {
         next.close();
         throw new Error(`the "ssl" parameter of the listen addresses on ${b.plan.key} cannot change on reload; restart Sluice`);
+      }
+      if (wanted.get(b.plan.key)?.proxyProtocol === true && b.front === undefined) {
+        next.close();
+        throw new Error(`the "proxy_protocol" parameter cannot be added to the listen addresses on ${b.plan.key} on reload; restart Sluice`);
       }
     }
     try {

@@ -27,6 +27,7 @@ import { serverContextOptions, tlsContextsFor } from './tls-contexts.js';
 import { timerDelay } from '../core/timers.js';
 import type { ServerConfig } from '../config/types.js';
 import { MAX_HELLO_RECORD, helloIds, helloRecordLength } from './client-hello.js';
+import { readProxyHeader } from './proxy-protocol.js';
 import type { OcspStapler } from './ocsp-stapler.js';
 import type { TlsSessionCaches } from './tls-session-cache.js';
 import { HEADER_CHECK_INTERVAL_MS } from '../proxy/front/client-timeouts.js';
@@ -179,6 +180,28 @@ export class TlsFrontend {
       clearTimeout(deadline);
       this.#pending.delete(raw);
     });
+    const rt0 = this.#deps.runtime();
+    if ((rt0.config.http?.servers ?? []).some((s) => s.listens.some((l) => l.key === key && l.proxyProtocol))) {
+      // `listen ... proxy_protocol`: the balancer's header comes before anything else (TLS too).
+      readProxyHeader(raw, (r) => {
+        if (!r.ok) {
+          if (r.failure.kind === 'broken') {
+            this.#deps.runtime().mainLog.log('error', `${r.failure.log} while reading PROXY protocol, client: ${raw.remoteAddress ?? ''}, server: ${key}`);
+          }
+          raw.destroy();
+          return;
+        }
+        this.#deps.registry.proxyProtocol.set(raw, r.info);
+        this.#sniff(raw, key, deadline);
+        raw.resume();
+      });
+      return;
+    }
+    this.#sniff(raw, key, deadline);
+  }
+
+  /** TLS or plain: the first record decides where the connection goes. */
+  #sniff(raw: Socket, key: string, deadline: NodeJS.Timeout): void {
     readFirstRecord(raw, (chunk: Buffer) => {
       const rt = this.#deps.runtime();
       const sslKey = (rt.config.http?.servers ?? []).some((s) => s.listens.some((l) => l.key === key && l.ssl));
@@ -353,6 +376,8 @@ export class TlsFrontend {
     if (raw !== undefined) {
       this.#pending.delete(raw);
       clearTimeout(this.#handshakeDeadline.get(raw));
+      const pp = this.#deps.registry.proxyProtocol.get(raw);
+      if (pp !== undefined) this.#deps.registry.proxyProtocol.set(socket, pp);
     }
     socket.on('error', noop);
     if (this.#tls.get(key)?.sessions === true) this.#keepSessions(socket, key);

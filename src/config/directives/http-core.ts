@@ -16,7 +16,6 @@ import { ONE_OR_MORE, TAKE1, TAKE12, HTTP_SERVER_LOCATION, durationSetting, sett
 /** nginx `listen` parameters Sluice does not implement yet (name before any `=`). */
 const PLANNED_LISTEN_PARAMS: ReadonlyMap<string, string> = new Map([
   ['quic', 'HTTP/3 is not implemented yet'],
-  ['proxy_protocol', 'the PROXY protocol is not implemented yet'],
   ['reuseport', 'socket options are not implemented yet'],
   ['deferred', 'socket options are not implemented yet'],
 
@@ -94,6 +93,7 @@ function listen(d: Directive, scope: Scope, cx: BuildContext): void {
   let defaultServer = false;
   let ssl = false;
   let http2 = false;
+  let proxyProtocol = false;
   let socket: ListenSocketOptions | undefined;
   const setSocket = (o: Partial<ListenSocketOptions>): void => {
     socket = { ...(socket ?? LISTEN_SOCKET_DEFAULTS), ...o };
@@ -116,16 +116,20 @@ function listen(d: Directive, scope: Scope, cx: BuildContext): void {
       http2 = true;
       continue;
     }
+    if (param === 'proxy_protocol') {
+      proxyProtocol = true;
+      continue;
+    }
     const name = param.split('=')[0]!;
     const planned = PLANNED_LISTEN_PARAMS.get(name);
     if (planned !== undefined) {
       cx.problem(`the "${name}" parameter of the "listen" directive is not implemented yet`, d,
         `${planned}; remove "${param}" for now`);
     } else {
-      cx.problem(`invalid parameter "${param}"`, d, 'the "listen" directive takes [ADDRESS:]PORT and optionally default_server, ssl and http2');
+      cx.problem(`invalid parameter "${param}"`, d, 'the "listen" directive takes [ADDRESS:]PORT and optionally default_server, ssl, http2 and proxy_protocol');
     }
   }
-  server.listens.push({ text, host, port, defaultServer, ssl, http2, at: locOf(d), ...(socket === undefined ? {} : { socket }) });
+  server.listens.push({ text, host, port, defaultServer, ssl, http2, proxyProtocol, at: locOf(d), ...(socket === undefined ? {} : { socket }) });
 }
 
 function serverName(d: Directive, scope: Scope, cx: BuildContext): void {

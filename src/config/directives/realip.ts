@@ -25,11 +25,8 @@ export const realIpDirectives: readonly DirectiveSpec[] = [
   },
   {
     name: 'real_ip_header', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
-    handle(d, scope, cx) {
-      if (d.args[0] === 'proxy_protocol') {
-        cx.problem('"real_ip_header proxy_protocol" is not supported', d, 'the PROXY protocol is not implemented yet (listen ... proxy_protocol); use a header such as X-Forwarded-For');
-        return;
-      }
+    handle(d, scope) {
+      // `proxy_protocol` (as written) names the PROXY header of a `listen ... proxy_protocol` connection.
       settingsOf(scope).realIpHeader = d.args[0]!.toLowerCase();
     },
   },

@@ -1,3 +1,4 @@
+import type { ProxyProtocolInfo } from '../../server/proxy-protocol.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { LocationConfig, ProxyPass, ServerConfig, Settings } from '../../config/types.js';
 import { requestHost } from '../../routing/host.js';
@@ -18,6 +19,8 @@ export interface ConnInfo {
   readonly tls: boolean;
   /** The handshake's facts for `$ssl_*`; null (or absent) on a plain connection. */
   readonly ssl?: SslInfo | null;
+  /** The PROXY protocol header of a `listen ... proxy_protocol` connection (`$proxy_protocol_*`). */
+  readonly proxyProtocol?: ProxyProtocolInfo | null;
 }
 
 /** One try at one upstream server, for `$upstream_*` and the access log. */
@@ -118,6 +121,11 @@ export class RequestContext {
 
   /** The client address set_real_ip_from and real_ip_header gave (routing/realip.ts); null: the connection's. */
   realIp: string | null = null;
+  /**
+   * The client port that came with `realIp`: the PROXY header's for `real_ip_header
+   * proxy_protocol`, else 0 (an address from a header has none, and nginx's `$remote_port` is then empty).
+   */
+  realPort = 0;
 
   /** `$remote_addr`: the real client address when the realip module set one, else the connection's. */
   get remoteAddr(): string {

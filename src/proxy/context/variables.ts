@@ -113,7 +113,12 @@ const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGe
   ['remote_addr', (c) => c.remoteAddr],
   ['realip_remote_addr', (c) => c.conn.remoteAddress],
   ['realip_remote_port', (c) => String(c.conn.remotePort)],
-  ['remote_port', (c) => String(c.conn.remotePort)],
+  // After realip, the port that came with the address: none from a header (nginx: empty).
+  ['remote_port', (c) => (c.realIp === null ? String(c.conn.remotePort) : c.realPort > 0 ? String(c.realPort) : '')],
+  ['proxy_protocol_addr', (c) => c.conn.proxyProtocol?.addr ?? ''],
+  ['proxy_protocol_port', (c) => (c.conn.proxyProtocol ? String(c.conn.proxyProtocol.port) : '')],
+  ['proxy_protocol_server_addr', (c) => c.conn.proxyProtocol?.serverAddr ?? ''],
+  ['proxy_protocol_server_port', (c) => (c.conn.proxyProtocol ? String(c.conn.proxyProtocol.serverPort) : '')],
   ['remote_user', remoteUser],
   ['server_addr', (c) => c.conn.localAddress],
   ['server_port', (c) => String(c.conn.localPort)],
