@@ -77,6 +77,7 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: st
     realIpFrom: [],
     realIpHeader: 'x-real-ip',
     realIpRecursive: false,
+    websocketOrigins: null,
     charset: null,
     // nginx's default charset_types (ngx_http_charset_default_types).
     charsetTypes: ['text/html', 'text/xml', 'text/plain', 'text/vnd.wap.wml', 'application/javascript', 'application/rss+xml'],

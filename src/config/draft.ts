@@ -9,7 +9,7 @@ import type {
   AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, CompressionSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier,
   LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ReturnAction, ServerName, SourceLoc,
-  StickyCookie, ProcessSettings, ProxySslSettings, RunAs, SslSettings,
+  StickyCookie, ProcessSettings, ProxySslSettings, RunAs, SslSettings, OriginRule,
 } from './types.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -79,6 +79,7 @@ export interface SettingsDraft {
   realIpFrom?: Cidr[];
   realIpHeader?: string;
   realIpRecursive?: boolean;
+  websocketOrigins?: OriginRule[];
   charset?: string | null;
   charsetTypes?: string[];
   defaultType?: string;

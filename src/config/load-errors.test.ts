@@ -140,6 +140,16 @@ const CASES: readonly Case[] = [
     problems: ['unknown "nope" variable in <inline>:5'],
   },
   {
+    name: 'websocket_allowed_origins takes origins, hosts, *, none, null or values with variables',
+    text: ws('    websocket_allowed_origins https://a.example *.b.example none null $scheme://$host;', '    websocket_allowed_origins https://a.example/path ftp:/x https://c.example:99999 $nope;'),
+    problems: [
+      'invalid origin "https://a.example/path" in "websocket_allowed_origins" in <inline>:6',
+      'invalid origin "ftp:/x" in "websocket_allowed_origins" in <inline>:6',
+      'invalid origin "https://c.example:99999" in "websocket_allowed_origins" in <inline>:6',
+      'unknown "nope" variable in <inline>:6',
+    ],
+  },
+  {
     name: 'malformed variable',
     text: ws('    add_header X "${host";'),
     problems: ['the closing bracket in "host" variable is missing in <inline>:5'],

@@ -108,6 +108,7 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     realIpFrom: d.realIpFrom ?? parent.realIpFrom,
     realIpHeader: d.realIpHeader ?? parent.realIpHeader,
     realIpRecursive: d.realIpRecursive ?? parent.realIpRecursive,
+    websocketOrigins: d.websocketOrigins ?? parent.websocketOrigins,
     charset: d.charset !== undefined ? d.charset : parent.charset,
     charsetTypes: d.charsetTypes ?? parent.charsetTypes,
     defaultType: d.defaultType ?? parent.defaultType,

@@ -18,6 +18,18 @@ export interface SourceLoc {
 export type ValuePart = { readonly text: string } | { readonly variable: string };
 
 /** A string that may contain variables, compiled once at config time. */
+/**
+ * One entry of `websocket_allowed_origins`: `*` (any), `none` (no Origin header), `null` (the
+ * literal "null" origin of sandboxed pages), a host with optional scheme and port (`*.` for its
+ * subdomains), or a value with variables compared as a whole origin.
+ */
+export type OriginRule =
+  | { readonly kind: 'any' }
+  | { readonly kind: 'none' }
+  | { readonly kind: 'null' }
+  | { readonly kind: 'host'; readonly scheme: string | null; readonly host: string; readonly wildcard: boolean; readonly port: string | null }
+  | { readonly kind: 'value'; readonly value: ComplexValue };
+
 export interface ComplexValue {
   /** The text as written in the config (after unquoting). */
   readonly raw: string;
@@ -407,6 +419,8 @@ export interface Settings {
   readonly realIpHeader: string;
   /** `real_ip_recursive`: skip trusted addresses from the right of X-Forwarded-For. @default false */
   readonly realIpRecursive: boolean;
+  /** `websocket_allowed_origins`: the Origins a WebSocket handshake may come from; null: any (the default). */
+  readonly websocketOrigins: readonly OriginRule[] | null;
   /** `charset`: added to the Content-Type of responses of `charsetTypes` that name none; null: `off`. @default null */
   readonly charset: string | null;
   /** `charset_types`: MIME types `charset` applies to ('*' for all). */

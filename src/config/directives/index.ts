@@ -22,6 +22,7 @@ import { sslDirectives } from './ssl.js';
 import type { DirectiveSpec } from './table.js';
 import { tuningDirectives } from './tuning.js';
 import { upstreamDirectives } from './upstream.js';
+import { websocketDirectives } from './websocket.js';
 
 export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...coreDirectives,
@@ -47,6 +48,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...realIpDirectives,
   ...adminDirectives,
   ...tuningDirectives,
+  ...websocketDirectives,
 ];
 
 export const DIRECTIVES_BY_NAME: ReadonlyMap<string, readonly DirectiveSpec[]> = (() => {

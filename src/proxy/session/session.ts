@@ -6,6 +6,7 @@
  * failure ends here, in {@link ProxySession.fail}: the one mapping from an error to a status, an
  * error-log line and the access log's status. Unexpected throws go to the safety net (guard.ts).
  */
+import { originRefused } from '../../routing/origins.js';
 import type { Readable } from 'node:stream';
 import { ERROR_CATALOG, ProxyError, messageWhile } from '../../core/errors.js';
 import type { Peer } from '../../upstream/peer.js';
@@ -278,6 +279,9 @@ export class ProxySession implements SessionForFrontEnds {
   }
 
   async #proxy(route: ProxyRoute): Promise<void> {
+    // websocket_allowed_origins: refused before any upstream connection is made.
+    const refused = originRefused(route.settings, this.ctx, this.rt.vars);
+    if (refused !== null) return this.#answerDecision(refused);
     this.route = route;
     const body = this.front.start(this, route);
     if (body === false) return;

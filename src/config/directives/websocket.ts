@@ -1,0 +1,41 @@
+/**
+ * Sluice's own WebSocket directives (nginx has none of these): `websocket_allowed_origins`, the
+ * pages a WebSocket handshake may come from (routing/origins.ts checks it).
+ */
+import type { OriginRule } from '../types.js';
+import { HTTP_SERVER_LOCATION, ONE_OR_MORE, settingsOf, type DirectiveSpec } from './table.js';
+
+/** `[scheme://]host[:port]`, `*.` before the host for its subdomains. */
+const HOST_ENTRY = /^(?:([a-z][a-z0-9+.-]*):\/\/)?(\*\.)?(\[[0-9a-f:.]+\]|[a-z0-9_-]+(?:\.[a-z0-9_-]+)*)(?::([0-9]{1,5}))?$/i;
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: '80', https: '443', ws: '80', wss: '443' };
+
+export const websocketDirectives: readonly DirectiveSpec[] = [
+  {
+    // Lines of one level add up; a level with its own lines inherits none (as nginx's arrays).
+    name: 'websocket_allowed_origins', contexts: HTTP_SERVER_LOCATION, args: ONE_OR_MORE, repeatable: true,
+    handle(d, scope, cx) {
+      const rules: OriginRule[] = [];
+      for (const arg of d.args) {
+        if (arg === '*') rules.push({ kind: 'any' });
+        else if (arg === 'none') rules.push({ kind: 'none' });
+        else if (arg === 'null') rules.push({ kind: 'null' });
+        else if (arg.includes('$')) {
+          const value = cx.complex(arg, d);
+          if (value !== null) rules.push({ kind: 'value', value });
+        } else {
+          const m = HOST_ENTRY.exec(arg);
+          const port = m?.[4];
+          if (m === null || (port !== undefined && Number(port) > 65535)) {
+            cx.problem(`invalid origin "${arg}" in "websocket_allowed_origins"`, d,
+              'an origin is [SCHEME://]HOST[:PORT] ("https://app.example.com", "*.example.com"), "*", "none", "null" or a value with variables ("$scheme://$host")');
+            continue;
+          }
+          const scheme = m[1]?.toLowerCase() ?? null;
+          const normalPort = port === undefined ? (scheme === null ? null : '') : scheme !== null && DEFAULT_PORTS[scheme] === port ? '' : String(Number(port));
+          rules.push({ kind: 'host', scheme, host: m[3]!.toLowerCase(), wildcard: m[2] !== undefined, port: normalPort });
+        }
+      }
+      (settingsOf(scope).websocketOrigins ??= []).push(...rules);
+    },
+  },
+];
