@@ -138,3 +138,46 @@ test('on an ssl http2 listener the browser uses HTTP/2 for the page and for the 
   // The WebSocket went over the page's HTTP/2 connection: an extended CONNECT answered with 200.
   assert.ok(accessLog.includes('GET /ws HTTP/2.0 200 h2'), accessLog.join('\n'));
 });
+
+/** A page that opens two WebSockets to another origin (given as ?to=HOST:PORT) and reports how each went. */
+const CROSS_PAGE = `<!doctype html>
+<html><head><meta charset="utf-8"><title>cross-origin</title></head><body><script>
+  const to = new URLSearchParams(location.search).get('to');
+  const open = (path) => new Promise((resolve) => {
+    const ws = new WebSocket('ws://' + to + path);
+    ws.onopen = () => { ws.close(1000); resolve('open'); };
+    ws.onerror = () => resolve('error');
+  });
+  window.__result = Promise.all([open('/ok'), open('/no')]);
+</script></body></html>`;
+
+test('a page on another origin: Chromium\'s new WebSocket() is refused with 403 where websocket_allowed_origins does not list the page', async (t) => {
+  requireProgram('chromium', 'chromium');
+  const dir = tempDir(t);
+  const backend = await startHttpBackend((_req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(CROSS_PAGE), 'Cache-Control': 'no-store' });
+    res.end(CROSS_PAGE);
+  });
+  t.after(() => backend.close());
+  const site = await startTestProxy(`events {}\nhttp { server { listen 127.0.0.1:0; location / { proxy_pass http://${backend.addr}; } } }`, { t });
+  const log = dir.join('access.log');
+  const pageOrigin = `http://127.0.0.1:${site.port}`;
+  const ws = await startTestProxy(`events {}
+http {
+  log_format o '$uri $status $http_origin';
+  access_log ${log} o;
+  server {
+    listen 127.0.0.2:0;
+    location /ok { websocket_allowed_origins ${pageOrigin}; proxy_pass http://${backend.addr}; }
+    location /no { websocket_allowed_origins https://app.example.com; proxy_pass http://${backend.addr}; }
+  }
+}`, { t });
+  const context = await launch(t, spkiHash((await testCerts()).localhost.cert));
+  const page = await context.newPage();
+  const response = await page.goto(`${pageOrigin}/?to=127.0.0.2:${ws.port}`, { timeout: BROWSER_MS });
+  assert.equal(response?.status(), 200);
+  assert.deepEqual(await page.evaluate('window.__result', undefined), ['open', 'error']);
+  const lines = await waitForFileLine(log, '/no ', { timeoutMs: 10_000 });
+  assert.ok(lines.includes(`/ok 101 ${pageOrigin}`), lines.join('\n'));
+  assert.ok(lines.includes(`/no 403 ${pageOrigin}`), lines.join('\n'));
+});
