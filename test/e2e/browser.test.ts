@@ -4,7 +4,8 @@
 // the WebSocket (RFC 8441) must both have used HTTP/2. The browser trusts the test certificate by
 // its key (--ignore-certificate-errors-spki-list), so nothing runs in a certificate-error state.
 // An end-to-end test (`npm run test:e2e`): a missing browser fails it; .ci/run installs it
-// (apt-get install -y chromium).
+// (apt-get install -y chromium). The last test loads a page from one origin that opens WebSockets
+// to another, where websocket_allowed_origins lets one in and refuses the other with 403.
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { test } from 'node:test';
