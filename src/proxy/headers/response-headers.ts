@@ -54,7 +54,9 @@ function rewriteRedirect(value: string, route: ProxyRoute, ctx: RequestContext, 
       const saved = ctx.captures;
       ctx.captures = [...m];
       try {
-        return vars.evaluate(r.to, ctx) + value.slice((m.index ?? 0) + m[0].length);
+        // nginx replaces the whole value with a regex rule (ngx_http_proxy_rewrite_regex_handler
+        // rewrites from the start to the end), not just the matched part.
+        return vars.evaluate(r.to, ctx);
       } finally {
         ctx.captures = saved;
       }
