@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import type { LocationConfig, LocationModifier, Settings } from '../config/types.js';
 import { LocationLevel } from './locations.js';
 
-function loc(modifier: LocationModifier, pattern: string, children: LocationConfig[] = []): LocationConfig {
+function loc(modifier: LocationModifier, pattern: string, children: LocationConfig[] = [], settings: Partial<Settings> = {}): LocationConfig {
   const regex = modifier === '~' ? new RegExp(pattern) : modifier === '~*' ? new RegExp(pattern, 'i') : null;
-  return { modifier, pattern, regex, locations: children, settings: {} as Settings, loc: { file: 't', line: 1 } };
+  return { modifier, pattern, regex, locations: children, settings: settings as Settings, loc: { file: 't', line: 1 } };
 }
 
 function name(l: LocationConfig | undefined): string {
@@ -100,4 +100,17 @@ test('20,000 nested levels: found without recursion, with the same precedence as
   const below = chain('');
   const outer = loc('~', '^/', [below.top]);
   assert.equal(new LocationLevel([outer]).find('/a')?.location, below.innermost);
+});
+
+test('auto_redirect: a proxying prefix location ending in "/" answers its name without the slash with a redirect', () => {
+  const proxy = { proxyPass: {} as Settings['proxyPass'] };
+  const level = new LocationLevel([loc('', '/'), loc('', '/ws/', [], proxy), loc('', '/static/'), loc('~', '^/ws$'), loc('', '/x/', [], proxy), loc('', '/x')]);
+  const ws = level.find('/ws');
+  assert.equal(ws?.redirect, true, 'before the regexes and the shorter prefix "/"');
+  assert.equal(ws?.location.pattern, '/ws/');
+  assert.equal(level.find('/ws/')?.redirect, undefined);
+  assert.equal(level.find('/static')?.redirect, undefined, 'no proxy_pass, no redirect');
+  assert.equal(name(level.find('/x')?.location), '/x', 'a prefix named exactly so wins');
+  const exact = new LocationLevel([loc('', '/ws/', [], proxy), loc('=', '/ws')]);
+  assert.equal(name(exact.find('/ws')?.location), '= /ws', 'location = /ws suppresses it');
 });

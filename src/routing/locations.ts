@@ -4,6 +4,12 @@ export interface LocationMatch {
   readonly location: LocationConfig;
   readonly captures: readonly (string | undefined)[];
   readonly named: Readonly<Record<string, string | undefined>>;
+  /**
+   * nginx's auto_redirect: the URI is this prefix location's name without its final slash, and the
+   * location proxies, so the answer is a 301 to the name (ngx_http_core_find_static_location's
+   * NGX_DONE).
+   */
+  readonly redirect?: true;
 }
 
 const NONE: readonly (string | undefined)[] = Object.freeze([]);
@@ -16,6 +22,8 @@ export class LocationLevel {
   readonly #prefixes: LocationConfig[] = [];
   readonly #regexes: LocationConfig[] = [];
   readonly #children = new Map<LocationConfig, LocationLevel>();
+  /** Locations whose name ends in '/' and that proxy, by that name without the slash. */
+  readonly #autoRedirect = new Map<string, LocationConfig>();
 
   /** Compiles the whole tree below `locations`, level by level (nesting may be thousands deep). */
   constructor(locations: readonly LocationConfig[]) {
@@ -26,6 +34,12 @@ export class LocationLevel {
         if (l.modifier === '=') level.#exact.set(l.pattern, l);
         else if (l.modifier === '' || l.modifier === '^~') level.#prefixes.push(l);
         else if (l.modifier === '~' || l.modifier === '~*') level.#regexes.push(l);
+        // ngx_http_proxy_pass sets auto_redirect for a location whose name ends in '/' (nginx's
+        // other *_pass handlers do too; Sluice has only proxy_pass).
+        if ((l.modifier === '=' || l.modifier === '' || l.modifier === '^~') && l.pattern.length > 1 && l.pattern.endsWith('/') && l.settings.proxyPass != null) {
+          const short = l.pattern.slice(0, -1);
+          if (!level.#autoRedirect.has(short) || l.modifier !== '=') level.#autoRedirect.set(short, l);
+        }
         if (l.locations.length > 0) {
           const child = new LocationLevel([]);
           level.#children.set(l, child);
@@ -54,6 +68,11 @@ export class LocationLevel {
         const exact = at.#exact.get(uri);
         if (exact) return { location: exact, captures: NONE, named: NO_NAMED };
         const p = at.#prefixes.find((x) => uri.startsWith(x.pattern));
+        // Neither `location = /ws` nor a prefix named exactly /ws: a 301 to "/ws/" (before regexes).
+        if (p?.pattern.length !== uri.length) {
+          const auto = at.#autoRedirect.get(uri);
+          if (auto !== undefined) return { location: auto, captures: NONE, named: NO_NAMED, redirect: true };
+        }
         path.push({ level: at, noregex: p?.modifier === '^~' });
         if (p === undefined) break;
         current = { location: p, captures: NONE, named: NO_NAMED };

@@ -14,6 +14,7 @@ import { checkAuthBasic } from './auth-basic.js';
 import { applyRealIp } from './realip.js';
 import type { RouteDecision } from './decision.js';
 import { LocationLevel } from './locations.js';
+import { constantValue } from '../config/complex-value.js';
 
 /**
  * How many times a request may be redirected internally: nginx's NGX_HTTP_MAX_URI_CHANGES (10);
@@ -67,6 +68,15 @@ function content(settings: Settings, ctx: RequestContext): RouteDecision {
   return { kind: 'files', settings };
 }
 
+/**
+ * nginx's find-config phase on NGX_DONE: 301 to the location's name, the arguments kept, made
+ * absolute as any Location (absolute_redirect); `location = /ws` keeps it from happening.
+ */
+function autoRedirect(settings: Settings, location: LocationConfig, ctx: RequestContext): RouteDecision {
+  const target = ctx.args === '' ? location.pattern : `${location.pattern}?${ctx.args}`;
+  return { kind: 'return', settings, action: { code: 301, text: constantValue(target) } };
+}
+
 export class ServerRoutes {
   readonly server: ServerConfig;
   readonly #level: LocationLevel;
@@ -96,6 +106,7 @@ export class ServerRoutes {
     const settings = m.location.settings;
     ctx.location = m.location;
     ctx.settings = settings;
+    if (m.redirect === true) return autoRedirect(settings, m.location, ctx);
     if (m.captures.length > 0) {
       ctx.captures = m.captures;
       ctx.namedCaptures = { ...ctx.namedCaptures, ...m.named };

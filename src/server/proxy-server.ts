@@ -24,6 +24,7 @@ import type { SessionSync } from './tls-session-cache.js';
 import { timerDelay } from '../core/timers.js';
 import { events } from '../observability/events.js';
 import { HEADER_CHECK_INTERVAL_MS, headerTimeoutLog, onHttpSocketTimeout, resetConnection } from '../proxy/front/client-timeouts.js';
+import { acceptBareLf } from '../proxy/front/bare-lf.js';
 import { isClosing, parseErrorRefusal } from '../proxy/front/h1-head-checks.js';
 import type { ProxyTunnel } from '../proxy/tunnel/tunnel.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/tunnel.js';
@@ -145,6 +146,7 @@ export class ProxyServer {
     });
     const bindInfo = { key: plan.key, configuredPort: plan.port, tls: false };
     const tlsBindInfo = { ...bindInfo, tls: true };
+    server.on('connection', (socket: Socket) => acceptBareLf(server, socket));
     server.prependListener('connection', (socket: Socket) => {
       // A TLS socket's TCP connection was set up by the TLS front end (tls-listener.ts).
       if (!('encrypted' in socket)) applySocketOptions(socket, plan.socket);

@@ -82,7 +82,15 @@ export class UpstreamPool {
   constructor(config: UpstreamConfig, states: PeerStates, options: PoolOptions = {}) {
     this.name = config.name;
     this.config = config;
-    const peers = config.servers.map((s) => new Peer(s, states.get(config.name, formatAddr(s.address))));
+    // Each server line is its own peer with its own failures, as in nginx, also where two lines
+    // name one address: the second one's state is kept under "addr#2".
+    const seen = new Map<string, number>();
+    const peers = config.servers.map((s) => {
+      const addr = formatAddr(s.address);
+      const n = (seen.get(addr) ?? 0) + 1;
+      seen.set(addr, n);
+      return new Peer(s, states.get(config.name, n === 1 ? addr : `${addr}#${n}`));
+    });
     if (config.healthChecks.length === 0) for (const p of peers) releaseFromChecks(config.name, p);
     this.primary = peers.filter((p) => !p.server.backup);
     this.backup = peers.filter((p) => p.server.backup);

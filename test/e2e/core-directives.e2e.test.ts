@@ -59,8 +59,9 @@ test('e2e: the Location of return and of proxy_redirect as nginx makes it', asyn
       location = /noport { port_in_redirect off; return 302 /target; }
       location = /named { server_name_in_redirect on; return 302 /target; }
       location /app/ { proxy_pass http://${backend.addr}/; }
+      location /re/ { proxy_redirect ~^http://[^/]+/(\\w+) /new/$1; proxy_pass http://${backend.addr}/; }
     }`);
-  const requests = [get('/ret'), get('/noabs'), get('/noport'), get('/named'), get('/app/x'), get('/app/rel'), 'GET /ret HTTP/1.0\r\n\r\n'];
+  const requests = [get('/ret'), get('/noabs'), get('/noport'), get('/named'), get('/app/x'), get('/app/rel'), get('/re/x'), get('/re/rel'), 'GET /ret HTTP/1.0\r\n\r\n'];
   for (const r of requests) {
     const [n, s] = [await ask(ports.nginx, r), await ask(ports.sluice, r)];
     assert.deepEqual(s.headers.get('location'), n.headers.get('location'), JSON.stringify(r));

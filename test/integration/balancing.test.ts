@@ -302,3 +302,32 @@ test('a request whose body was sent is not passed to another server; a connect f
   assert.deepEqual(good!.requests.map((r) => [r.method, r.url, r.body]), [['GET', '/get/', ''], ['POST', '/refused/', 'payload=3']]);
   assert.equal(sink.connections.length, 4);
 });
+
+test('proxy_next_upstream: with the rest down the last answer is relayed (down servers are no tries); two lines with one address are two tries', async (t) => {
+  const notFound = await startHttpBackend((_req, res) => {
+    res.writeHead(404, { 'X-Echo-Id': 'nf', 'Content-Length': '9' });
+    res.end('from app\n');
+  });
+  t.after(() => notFound.close());
+  const failing = await startHttpBackend((_req, res) => {
+    res.writeHead(500, { 'X-Echo-Id': 'five', 'Content-Length': '5' });
+    res.end('five\n');
+  });
+  t.after(() => failing.close());
+  const dead = await refusedPort();
+  const proxy = await startTestProxy(conf(`
+    upstream with_down { server ${notFound.addr}; server 127.0.0.1:${dead} down; }
+    upstream twice { server ${failing.addr}; server ${failing.addr}; }
+    server {
+      listen 127.0.0.1:0;
+      location /nf/ { proxy_next_upstream error http_404; proxy_pass http://with_down; }
+      location /twice/ { proxy_next_upstream error http_500; proxy_pass http://twice; add_header X-Addr $upstream_addr always; }
+    }`), { t });
+  // nginx counts only servers not `down` as tries: the 404 is the last answer, relayed as sent.
+  const nf = await send(proxy, '/nf/');
+  assert.deepEqual([nf.status, nf.id, nf.body], [404, 'nf', 'from app\n']);
+  const r = await sendRequest(proxy.port, '/twice/', ['Host: localhost']);
+  assert.deepEqual([r.status, r.body], [500, 'five\n']);
+  assert.equal(failing.requests.length, 2, 'each server line is a try');
+  assert.equal(headerValue(r.head, 'x-addr'), `${failing.addr}, ${failing.addr}`);
+});

@@ -566,6 +566,10 @@ test('proxy_redirect: default rewrites the proxy_pass URL to the location, off l
         proxy_redirect http://internal.example/ https://public.example/app/;
         proxy_pass http://b;
       }
+      location /re/ {
+        proxy_redirect ~^http://internal\\.example/(\\w+) /new/$1;
+        proxy_pass http://b;
+      }
     }`), { t });
   const location = async (path: string, sent: string): Promise<string | undefined> => {
     const r = await send(proxy.port, 'GET', path, [['X-Location', sent]]);
@@ -582,6 +586,9 @@ test('proxy_redirect: default rewrites the proxy_pass URL to the location, off l
   assert.equal(await location('/api/x', 'http://b/v1/login'), 'http://b/v1/login');
   assert.equal(await location('/off/x', 'http://b/login'), 'http://b/login');
   assert.equal(await location('/custom/x', 'http://internal.example/a/b'), 'https://public.example/app/a/b');
+  // A regex rule replaces the whole value (the unmatched tail goes), then made absolute.
+  assert.equal(await location('/re/x', 'http://internal.example/abc/def?x=1'), `${here}/new/abc`);
+  assert.equal(await location('/re/x', 'http://other.example/abc'), 'http://other.example/abc');
 });
 
 test('proxy_redirect rewrites the URL inside a Refresh header as well as Location', async (t) => {

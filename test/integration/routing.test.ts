@@ -361,3 +361,32 @@ test('$uri is the normalised path, $request_uri the target as sent', async (t) =
   assert.equal(res.status, 200);
   assert.equal(res.body, 'uri=/p/Ab request_uri=/x/..//p/%41b?q=%41&r args=q=%41&r');
 });
+
+test('auto_redirect: GET /ws with `location /ws/ { proxy_pass }` is a 301 to /ws/ with the arguments; `location = /ws` suppresses it', async (t) => {
+  const ws = await startHttpBackend(undefined, { id: 'ws' });
+  const root = await startHttpBackend(undefined, { id: 'root' });
+  t.after(() => Promise.all([ws.close(), root.close()]));
+  const proxy = await startTestProxy(`
+events {}
+http {
+  server {
+    listen 127.0.0.1:0;
+    server_name localhost;
+    location / { proxy_pass http://${root.addr}; }
+    location /ws/ { proxy_pass http://${ws.addr}; }
+    location /app/ { proxy_pass http://${ws.addr}; }
+    location = /app { return 200 "exact\\n"; }
+    location /files/ { return 200 "files\\n"; }
+  }
+}`, { t });
+  const a = await get(proxy.port, '/ws');
+  assert.equal(a.status, 301);
+  assert.equal(headerValue(a.head, 'location'), `http://localhost:${proxy.port}/ws/`);
+  assert.match(a.body, /<title>301 Moved Permanently<\/title>/);
+  const args = await get(proxy.port, '/ws?a=1&b');
+  assert.equal(headerValue(args.head, 'location'), `http://localhost:${proxy.port}/ws/?a=1&b`);
+  assert.equal((await get(proxy.port, '/app')).body, 'exact\n');
+  assert.equal((await get(proxy.port, '/files')).status, 200, 'no proxy_pass: no redirect (location / serves it)');
+  assert.equal(ws.requests.length, 0);
+  assert.deepEqual(root.requests.map((r) => r.url), ['/files']);
+});

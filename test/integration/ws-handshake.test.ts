@@ -212,6 +212,8 @@ test('5 and 7: a refused upgrade (400/401/403/404/426/200) is relayed with its b
     assert.equal(res.head?.reason, 'Whatever');
     assert.equal(res.body.toString(), `refused with ${status}\n`, `body of ${status}`);
     assert.equal(headerValue(res.head!, 'x-why'), 'nope');
+    // nginx 1.22 keeps Upgrade on a non-101 answer (426 names the protocol to switch to).
+    assert.equal(headerValue(res.head!, 'upgrade'), status === 426 ? 'websocket' : undefined, `Upgrade on the ${status}`);
     assert.equal(res.data.length, res.head!.headLength + res.body.length, `nothing after the ${status} response`);
     const x = upstream.exchanges.at(-1)!;
     await waitFor(() => x.conn.socket.destroyed || x.conn.ended, { timeoutMs: WAIT_MS, what: 'the upstream connection to end' });

@@ -19,6 +19,7 @@ import { ProxyError, toProxyError } from '../../core/errors.js';
 import { timerDelay } from '../../core/timers.js';
 import { ConnectionCache } from '../../upstream/connection-cache.js';
 import type { PoolConnections, UpstreamPool } from '../../upstream/pool.js';
+import { BARE_LF_FLAGS } from '../front/bare-lf.js';
 import { connectUpstream, connectionKey } from './upstream-connect.js';
 import { TlsSessions, tlsSetupFailure, upstreamTlsFailure } from './upstream-tls.js';
 import type { Exchange, ExchangeOptions, ExchangeResult, UpstreamClient } from './upstream-client.js';
@@ -289,7 +290,8 @@ class UpstreamCall implements Exchange {
     s.on('close', this.#onClose);
     s.on('timeout', this.#onTimeout);
     this.#parser = parserFor(s, P);
-    this.#parser.initialize(P.RESPONSE, this, o.maxHeaderSize, P.kLenientNone);
+    // nginx reads an upstream head with bare-LF line ends (bare-lf.ts says which flags, and why).
+    this.#parser.initialize(P.RESPONSE, this, o.maxHeaderSize, BARE_LF_FLAGS);
     this.#parser[kCall] = this;
     if (cached) {
       s.resume();

@@ -93,7 +93,9 @@ export class RequestContext {
   /** try_files found a file under an `alias` of a regex location: the URI is appended to it (nginx's add_uri_to_alias). */
   addUriToAlias = false;
   status = 0;
-  bodyBytesSent = 0;
+  #bodyBytesSent = 0;
+  /** `bytesSent` when a tunnel started (its 101 or 200 head written); -1 before. */
+  #tunnelFrom = -1;
   #bytesSent = 0;
   #bytesReceived = 0;
   /** While the native addon holds the tunnel: its counters, which the figures below add. */
@@ -146,6 +148,23 @@ export class RequestContext {
     this.hasArgs = q !== -1;
     this.startMs = nowMs;
     this.startWall = Date.now();
+  }
+
+  /**
+   * `$body_bytes_sent`: the response body's bytes; for a tunnel, nginx counts every byte relayed
+   * to the client after the 101 (ngx_http_upstream_process_upgraded adds them to the body).
+   */
+  get bodyBytesSent(): number {
+    return this.#tunnelFrom < 0 ? this.#bodyBytesSent : this.#bodyBytesSent + this.bytesSent - this.#tunnelFrom;
+  }
+
+  set bodyBytesSent(v: number) {
+    this.#bodyBytesSent = this.#tunnelFrom < 0 ? v : v - (this.bytesSent - this.#tunnelFrom);
+  }
+
+  /** The head that opened a tunnel is written: from here every byte sent is body. */
+  tunnelBodyStarts(): void {
+    this.#tunnelFrom = this.bytesSent;
   }
 
   /** Bytes written to the client connection for this request (tunnel included). */

@@ -120,7 +120,7 @@ function indexOfName(raw: readonly string[], lower: string): number {
 function headLines(packet: Buffer | undefined): string[] {
   if (packet === undefined) return [];
   const text = packet.toString('latin1');
-  const end = text.indexOf('\r\n\r\n');
+  const end = /\r?\n\r?\n/.exec(text)?.index ?? -1;
   return (end === -1 ? text : text.slice(0, end)).split(/\r?\n/);
 }
 
@@ -156,6 +156,11 @@ export function parseErrorRefusal(err: NodeJS.ErrnoException & { rawPacket?: Buf
     if (te.length > 1) return refusal('CLIENT_BAD_REQUEST', `client sent duplicate header line: "${te[1] as string}", previous value: "${te[0] as string}"${WHILE_HEADERS}`);
     if (te.length === 0) return null;
     const value = (te[0] as string).slice((te[0] as string).indexOf(':') + 2);
+    // llhttp refuses Content-Length before a chunked Transfer-Encoding here (after it, elsewhere):
+    // nginx's 400 either way (ngx_http_process_request_header).
+    if (value.toLowerCase() === 'chunked' && lines.some((l) => /^content-length\s*:/i.test(l))) {
+      return refusal('CLIENT_BAD_REQUEST', `client sent "Content-Length" and "Transfer-Encoding" headers at the same time${WHILE_HEADERS}`);
+    }
     return refusal('CLIENT_UNKNOWN_TRANSFER_ENCODING', `client sent unknown "Transfer-Encoding": "${value}"${WHILE_HEADERS}`);
   }
   return null;

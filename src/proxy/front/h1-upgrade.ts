@@ -350,6 +350,7 @@ function openTunnel(
   const head101 = rawHead(101, res.statusMessage || 'Switching Protocols', headers);
   ctx.bytesSent += Buffer.byteLength(head101);
   ctx.tunnelStartMs = performance.now();
+  ctx.tunnelBodyStarts();
   ctx.rawHeaders = []; // read only to build the upstream request; `headers` stays for $http_*
   // From here the session counts its own bytes: finish() ignores the socket's figure.
   if (client.destroyed) {

@@ -178,6 +178,7 @@ function openTunnel(
   }
   ctx.bytesSent += headerBytes(flat);
   ctx.tunnelStartMs = performance.now();
+  ctx.tunnelBodyStarts();
   const tunnel = openH2Tunnel(stream, upstream, ctx, {
     idleTimeout: route.settings.proxyReadTimeout,
     onEnd: (t, reason) => {

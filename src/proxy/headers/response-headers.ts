@@ -54,7 +54,9 @@ function rewriteRedirect(value: string, route: ProxyRoute, ctx: RequestContext, 
       const saved = ctx.captures;
       ctx.captures = [...m];
       try {
-        return vars.evaluate(r.to, ctx) + value.slice((m.index ?? 0) + m[0].length);
+        // nginx replaces the whole value with a regex rule (ngx_http_proxy_rewrite_regex_handler
+        // rewrites from the start to the end), not just the matched part.
+        return vars.evaluate(r.to, ctx);
       } finally {
         ctx.captures = saved;
       }
@@ -68,7 +70,8 @@ function rewriteRedirect(value: string, route: ProxyRoute, ctx: RequestContext, 
 /**
  * The headers relayed to the client from an upstream response: hop-by-hop headers and nginx's
  * hidden ones dropped, Location/Refresh rewritten by proxy_redirect, add_header appended.
- * For a 101 the Upgrade and Connection headers are the point of the response and stay;
+ * For a 101 the Upgrade and Connection headers are the point of the response and stay (Upgrade
+ * stays on any answer, as in nginx);
  * Content-Length and Transfer-Encoding never go out with a 101 (RFC 9110 15.2.2).
  */
 export function relayHeaders(ctx: RequestContext, route: ProxyRoute, vars: Variables, status: number, rawHeaders: readonly string[], peer: Peer): string[] {
@@ -85,7 +88,9 @@ export function relayHeaders(ctx: RequestContext, route: ProxyRoute, vars: Varia
       out.push(name, value);
       continue;
     }
-    if (isHopByHop(lower) || (listed.has(lower) && lower !== 'upgrade')) continue;
+    // nginx 1.22 passes Upgrade on any answer (a 426 names the protocol to switch to, RFC 9110
+    // 15.5.22); only Connection, Keep-Alive and Transfer-Encoding are its hop-by-hop ones.
+    if (lower !== 'upgrade' && (isHopByHop(lower) || listed.has(lower))) continue;
     if (switching && lower === 'content-length') continue;
     if (lower === 'location' && route.redirects.length > 0) {
       // nginx: only a Location proxy_redirect rewrote goes through the header filter's

@@ -43,6 +43,17 @@ export function retryAllowed(route: ProxyRoute, ctx: RequestContext, condition: 
 
 const NO_KEY: PickKey = { key: '' };
 
+/**
+ * nginx's tries for a group: one per server line that is not `down` (ngx_http_upstream_init_round_robin
+ * counts no tries for down servers), so when the rest are down the first answer is the last one
+ * and is relayed as it came (a 404 under http_404, say), not "no live upstreams".
+ */
+function triesOf(peers: readonly Peer[]): number {
+  let n = 0;
+  for (const p of peers) if (!p.server.down) n++;
+  return n;
+}
+
 export interface AttemptLog {
   (peer: Peer, error: ProxyError): void;
 }
@@ -59,7 +70,7 @@ export async function runAttempts(
   const tried = new Set<Peer>();
   const s = route.settings;
   const started = monotonicNow();
-  const peerCount = route.pool.primary.length + route.pool.backup.length;
+  const peerCount = triesOf(route.pool.primary) + triesOf(route.pool.backup);
   const maxTries = s.proxyNextUpstreamTries > 0 ? Math.min(s.proxyNextUpstreamTries, peerCount) : peerCount;
   let last: ProxyError | null = null;
   for (;;) {
