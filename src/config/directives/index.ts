@@ -5,6 +5,7 @@ import { balancingDirectives } from './balancing.js';
 import { charsetDirectives } from './charset.js';
 import { clientDirectives } from './client.js';
 import { coreDirectives } from './core.js';
+import { errorPageDirectives } from './error-pages.js';
 import { gzipDirectives } from './gzip.js';
 import { filesDirectives } from './files.js';
 import { headersDirectives } from './headers.js';
@@ -29,6 +30,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...clientDirectives,
   ...filesDirectives,
   ...httpFlagDirectives,
+  ...errorPageDirectives,
   ...rewriteDirectives,
   ...headersDirectives,
   ...charsetDirectives,
