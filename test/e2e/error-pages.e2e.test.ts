@@ -39,7 +39,9 @@ test('e2e: error_page answers as nginx does in every form, for local and upstrea
       res.writeHead(Number(m[1]), { 'Content-Type': 'text/plain' }).end(`upstream ${m[1]}\n`);
       return;
     }
-    res.writeHead(200, { 'Content-Type': 'text/plain' }).end(`${r.method ?? ''} ${r.url ?? ''}\n`);
+    let body = '';
+    r.on('data', (c: Buffer) => void (body += c.toString()));
+    r.on('end', () => res.writeHead(200, { 'Content-Type': 'text/plain' }).end(`${r.method ?? ''} ${r.url ?? ''}${body === '' ? '' : ` ${body}`}\n`));
   });
   t.after(() => backend.close());
   const dead = await refusedPort();
@@ -64,6 +66,7 @@ test('e2e: error_page answers as nginx does in every form, for local and upstrea
       location /rettext/ { error_page 418 /404.html; return 418 "text"; }
       location /retredir/ { error_page 302 /404.html; return 302 /elsewhere; }
       location /small/ { client_max_body_size 2; error_page 413 /404.html; proxy_pass http://${backend.addr}; }
+      location /up404/ { error_page 404 = /echo/again; proxy_intercept_errors on; proxy_pass http://${backend.addr}/up/404; }
       location /dead/ { proxy_pass http://127.0.0.1:${dead}; }
       location /up/ { proxy_pass http://${backend.addr}; }
       location /icpt/ { proxy_intercept_errors on; error_page 404 500 /404.html; proxy_pass http://${backend.addr}/up/; }
@@ -83,7 +86,7 @@ test('e2e: error_page answers as nginx does in every form, for local and upstrea
     req('GET', '/vars/x'), req('GET', '/args/x?y=2'),
     req('GET', '/deny/x.txt'), req('GET', '/ret/x'), req('GET', '/rettext/x'), req('GET', '/retredir/x'),
     req('POST', '/small/x', 'abcdef'),
-    req('GET', '/dead/x'),
+    req('GET', '/dead/x'), req('GET', '/up404/x'),
     req('GET', '/up/404'), req('GET', '/up/500'),
     req('GET', '/icpt/404'), req('GET', '/icpt/500'), req('GET', '/icpt/403'), req('HEAD', '/icpt/404'),
     req('GET', '/own/x'), req('GET', '/rec/x'), req('GET', '/recon/x'), req('GET', '/recloop/x'), req('GET', '/missingpage/x'),
