@@ -14,6 +14,9 @@ export const CORE_DEFAULTS: CoreSettings = Object.freeze<CoreSettings>({
   underscoresInHeaders: false,
   ignoreInvalidHeaders: true,
   openLogFileCache: null,
+  errorPages: null,
+  recursiveErrorPages: false,
+  proxyInterceptErrors: false,
 });
 
 /** A value written at this level wins (`expires off` is written as null and wins too). */

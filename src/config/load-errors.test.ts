@@ -420,6 +420,32 @@ const CASES: readonly Case[] = [
     ],
     hints: { 0: 'Keep-Alive: timeout=' },
   },
+  {
+    // nginx's ngx_http_core_error_page wording, checked against nginx -t 1.22.
+    name: 'error_page: a status out of range or 499, "=" with no status before it, a bad "=code", one argument; the flags',
+    text: ws(
+      '    error_page 200 /x;',
+      '    error_page 499 /x;',
+      '    error_page 4o4 /x;',
+      '    error_page =200 /x;',
+      '    error_page 404 =2x /x;',
+      '    error_page 404;',
+      '    error_page 404 /$;',
+      '    recursive_error_pages yes;',
+      '    location / { proxy_intercept_errors 1; }',
+    ),
+    problems: [
+      'value "200" must be between 300 and 599 in <inline>:5',
+      'invalid value "499" in <inline>:6',
+      'invalid value "4o4" in <inline>:7',
+      'invalid value "=200" in <inline>:8',
+      'invalid value "=2x" in <inline>:9',
+      'invalid number of arguments in "error_page" directive in <inline>:10',
+      'invalid variable name in <inline>:11',
+      'invalid value "yes" in "recursive_error_pages" directive, it must be "on" or "off" in <inline>:12',
+      'invalid value "1" in "proxy_intercept_errors" directive, it must be "on" or "off" in <inline>:13',
+    ],
+  },
 ];
 
 for (const c of CASES) {

@@ -23,8 +23,8 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'debug_connection', 'worker_aio_requests',
   'stream', 'mail',
   // http core
-  'error_page', 'resolver', 'resolver_timeout', 'client_body_in_file_only', 'log_subrequest',
-  'msie_padding', 'msie_refresh', 'recursive_error_pages', 'limit_except', 'satisfy', 'http3',
+  'resolver', 'resolver_timeout', 'client_body_in_file_only', 'log_subrequest',
+  'msie_padding', 'msie_refresh', 'limit_except', 'satisfy', 'http3',
   'listen_backlog', 'subrequest_output_buffer_size', 'charset_map',
   // rewrite / scripting
   'rewrite', 'rewrite_log', 'if', 'set', 'break', 'uninitialized_variable_warn', 'geo', 'split_clients',
@@ -46,7 +46,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'proxy_cache_revalidate', 'proxy_cache_background_update',
   'proxy_max_temp_file_size',
   'proxy_temp_file_write_size', 'proxy_request_buffering', 'proxy_ignore_client_abort',
-  'proxy_intercept_errors', 'proxy_ignore_headers',
+  'proxy_ignore_headers',
   'proxy_set_body', 'proxy_method',
   'proxy_cookie_domain',
   'proxy_cookie_path', 'proxy_cookie_flags', 'proxy_bind', 'proxy_socket_keepalive', 'proxy_limit_rate',

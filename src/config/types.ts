@@ -544,6 +544,26 @@ export interface CoreSettings {
   readonly ignoreInvalidHeaders: boolean;
   /** `open_log_file_cache`; null is `off`. @default null */
   readonly openLogFileCache: OpenLogFileCache | null;
+  /**
+   * `error_page` lines of the level, in order; a level with its own lines replaces the inherited
+   * list entirely (ngx_http_core_merge_loc_conf). null: none. @default null
+   */
+  readonly errorPages: readonly ErrorPage[] | null;
+  /** `recursive_error_pages`. @default false */
+  readonly recursiveErrorPages: boolean;
+  /** `proxy_intercept_errors` (kept with the error pages it applies). @default false */
+  readonly proxyInterceptErrors: boolean;
+}
+
+/** One status of an `error_page` line (nginx's ngx_http_err_page_t). */
+export interface ErrorPage {
+  readonly status: number;
+  /** -1: the error's own status; 0 (`=`): the target's status; otherwise `=code`. */
+  readonly overwrite: number;
+  /** The URI, `@name` or URL. */
+  readonly target: ComplexValue;
+  /** The `?args` of a URI written without variables, split off at load time (nginx); null: none. */
+  readonly args: string | null;
 }
 
 /**

@@ -6,6 +6,7 @@ import { cacheDirectives } from './cache.js';
 import { charsetDirectives } from './charset.js';
 import { clientDirectives } from './client.js';
 import { coreDirectives } from './core.js';
+import { errorPageDirectives } from './error-pages.js';
 import { gzipDirectives } from './gzip.js';
 import { filesDirectives } from './files.js';
 import { headersDirectives } from './headers.js';
@@ -31,6 +32,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...clientDirectives,
   ...filesDirectives,
   ...httpFlagDirectives,
+  ...errorPageDirectives,
   ...rewriteDirectives,
   ...headersDirectives,
   ...charsetDirectives,

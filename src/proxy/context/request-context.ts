@@ -54,7 +54,8 @@ const NO_NAMED_CAPTURES: Readonly<Record<string, string | undefined>> = Object.f
  */
 export class RequestContext {
   readonly conn: ConnInfo;
-  readonly method: string;
+  /** `$request_method`: an error page's URI target turns it into GET (nginx). */
+  method: string;
   /** The request target exactly as the client sent it. */
   readonly rawUri: string;
   readonly httpVersion: string;
@@ -85,6 +86,20 @@ export class RequestContext {
   internal = false;
   /** Internal redirects so far (nginx stops at 10: routing/server-routes.ts). */
   uriChanges = 0;
+  /** An error page was used (nginx's r->error_page): without recursive_error_pages, the only one. */
+  errorPage = false;
+  /**
+   * The status an error page's answer goes out with (nginx's r->err_status): the error's own, or
+   * the `=code` of the line; 0 lets the answer keep its own (`=`, or no error page).
+   */
+  errStatus = 0;
+  /**
+   * Headers set before the error that go out with the error page's answer, as nginx's headers_out
+   * outlives the internal redirect: a `return` redirect's Location, a 401's WWW-Authenticate.
+   */
+  errHeaders: readonly string[] = [];
+  /** The request body is no longer forwarded: an error page's target runs without it. */
+  bodyDropped = false;
   /**
    * The client's target still names the URI being served (nginx's valid_unparsed_uri): false
    * after an internal redirect to another URI, so proxy_pass sends the new `$uri` and `$args`.

@@ -11,7 +11,7 @@ import { serveAdmin } from '../../admin/serve.js';
 import type { AdminHandler, Settings } from '../../config/types.js';
 import { ProxyError } from '../../core/errors.js';
 import type { Peer } from '../../upstream/peer.js';
-import { errorResponse, sendLocal } from '../answer/respond.js';
+import { sendLocal } from '../answer/respond.js';
 import type { LocalResponse } from '../answer/respond.js';
 import { reasonPhrase } from '../answer/error-page.js';
 import type { StreamedResponse } from '../answer/streamed.js';
@@ -133,8 +133,10 @@ export class H1RequestFront implements FrontEnd {
       rt.errorLog(refused.settings).log('info', `${refusal.log}${logContext(ctx)}`, ctx.conn.id);
       res.shouldKeepAlive = false;
       markClosing(socket);
-      this.send(errorResponse(refusal.status, refused.settings, ctx, rt.vars));
-      return null;
+      // Answered by the session, through the server's error_page (nginx's special response);
+      // the body of a refused head is never forwarded.
+      ctx.bodyDropped = true;
+      return refused;
     }
     const decision = routes.route(ctx);
     // nginx: keepalive_timeout 0 turns keep-alive off; a 400 ends the connection (and what the

@@ -137,8 +137,9 @@ export class H1UpgradeFront implements FrontEnd {
     if (refusal !== null) {
       const refused = rt.routesFor(this.#socket).refuse(ctx, refusal.status);
       rt.errorLog(refused.settings).log('info', `${refusal.log}${logContext(ctx)}`, ctx.conn.id);
-      this.send(errorResponse(refusal.status, refused.settings, ctx, rt.vars));
-      return null;
+      // Answered by the session, through the server's error_page; the body is never forwarded.
+      ctx.bodyDropped = true;
+      return refused;
     }
     const token = (req.headers.upgrade ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
     const websocket = token === 'websocket';

@@ -75,8 +75,9 @@ export function buildUpstreamHead(ctx: RequestContext, route: ProxyRoute, vars: 
     if (lower === 'content-length' || lower === 'expect') continue;
     headers.push(name, raw[i + 1] as string);
   }
-  // proxy_pass_request_body off: no body, and no framing for one.
-  if (!route.settings.proxyPassRequestBody) return { path: upstreamPath(ctx, route), headers };
+  // proxy_pass_request_body off: no body, and no framing for one; nor for an error page's target
+  // once the body went to the upstream whose error it shows (session/error-pages.ts).
+  if (!route.settings.proxyPassRequestBody || ctx.bodyDropped) return { path: upstreamPath(ctx, route), headers };
   const cl = ctx.headers['content-length'];
   if (cl !== undefined) headers.push('Content-Length', cl);
   else if (ctx.headers['transfer-encoding'] !== undefined) headers.push('Transfer-Encoding', 'chunked');

@@ -11,6 +11,7 @@ import type { Readable } from 'node:stream';
 import { ERROR_CATALOG, ProxyError, messageWhile } from '../../core/errors.js';
 import type { Peer } from '../../upstream/peer.js';
 import { errorResponse, returnResponse } from '../answer/respond.js';
+import { reasonPhrase } from '../answer/error-page.js';
 import type { LocalResponse } from '../answer/respond.js';
 import type { Exchange } from '../client/upstream-client.js';
 import { logContext, upstreamUrl } from '../context/log-context.js';
@@ -26,6 +27,7 @@ import { runAttempts } from './attempts.js';
 import type { TryOutcome } from './attempts.js';
 import type { FrontEnd, ProxySession as SessionForFrontEnds, RelayOut, RouteDecision } from './front-end.js';
 import { failRequest } from './guard.js';
+import { errorPageFor, sendErrorPage } from './error-pages.js';
 import { exchangeWithPeer } from './peer-exchange.js';
 import { pickKey } from './proxy-route.js';
 import type { ExchangeResponse } from './peer-exchange.js';
@@ -33,6 +35,9 @@ import { logSendTimeout, PacedTarget, relayBody, watchBodySize } from './body-re
 import type { TimedStream } from './body-relay.js';
 import type { ProxyRoute } from './proxy-route.js';
 import type { ProxyRuntime } from './proxy-runtime.js';
+
+/** The `return` codes that set a Location (nginx's ngx_http_send_response). */
+const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
 export class ProxySession implements SessionForFrontEnds {
   readonly rt: ProxyRuntime;
@@ -91,13 +96,44 @@ export class ProxySession implements SessionForFrontEnds {
   #answerDecision(decision: RouteDecision & { readonly kind: 'error' | 'return' }): void {
     const { rt, ctx } = this;
     if (decision.kind === 'return') {
-      this.answer(returnResponse(decision.action, decision.settings, ctx, rt.vars));
+      const { action, settings } = decision;
+      const { code, text } = action;
+      // nginx (ngx_http_script_return_code): a code of 400 or more without text, and a redirect
+      // (its Location set first), end the request with that status, which error_page sees; 444
+      // closes the connection.
+      if (code >= 400 && code !== 444 && text === null) this.#special(code, settings);
+      else if (REDIRECTS.has(code) && settings.core.errorPages !== null) {
+        const page = returnResponse(action, settings, ctx, rt.vars);
+        const at = page.headers.indexOf('Location');
+        this.#special(code, settings, () => page, at < 0 ? [] : page.headers.slice(at, at + 2));
+      } else this.answer(returnResponse(action, settings, ctx, rt.vars));
       return;
     }
     if (decision.log !== undefined) rt.errorLog(decision.settings).log('error', `${decision.log}${logContext(ctx)}`, ctx.conn.id);
-    const page = errorResponse(decision.status, decision.settings, ctx, rt.vars);
-    if (decision.headers !== undefined) page.headers.push(...decision.headers);
-    this.answer(page);
+    this.#special(decision.status, decision.settings, () => {
+      const page = errorResponse(decision.status, decision.settings, ctx, rt.vars);
+      if (decision.headers !== undefined) page.headers.push(...decision.headers);
+      return page;
+    }, decision.headers);
+  }
+
+  /**
+   * The one place an error status becomes an answer (nginx's ngx_http_special_response_handler):
+   * the error_page of the level for it (error-pages.ts), whose target then goes through the phases
+   * again, or nginx's built-in page.
+   */
+  #special(status: number, settings: Settings | null, builtIn?: () => LocalResponse, kept: readonly string[] = []): void {
+    const { rt, ctx } = this;
+    if (this.front.started()) return;
+    const page = settings === null ? null : errorPageFor(status, settings, ctx);
+    if (page === null) {
+      this.answer(builtIn === undefined ? errorResponse(status, settings, ctx, rt.vars) : builtIn());
+      return;
+    }
+    ctx.errHeaders = kept;
+    const step = sendErrorPage(page, status, ctx, rt.vars);
+    if (step.kind === 'local') this.answer(step.response);
+    else this.#content(step.decision).catch((err: unknown) => failRequest(rt, ctx, this.front, err));
   }
 
   /**
@@ -136,17 +172,17 @@ export class ProxySession implements SessionForFrontEnds {
 
   /** Sends what serving files decided; for an internal redirect, where the request goes next. */
   #outcome(o: FilesOutcome, settings: Settings): RouteDecision | null {
-    const { rt, ctx } = this;
+    const { ctx } = this;
     switch (o.kind) {
       case 'stream':
         if (this.front.started()) o.response.body?.destroy();
-        else this.front.sendStreamed(this, o.response);
+        else this.front.sendStreamed(this, ctx.errStatus === 0 ? o.response : { ...o.response, status: ctx.errStatus, headers: [...o.response.headers, ...ctx.errHeaders] });
         return null;
       case 'local':
         this.answer(o.response);
         return null;
       case 'status':
-        this.answer(errorResponse(o.status, settings, ctx, rt.vars));
+        this.#special(o.status, settings);
         return null;
       case 'redirect':
         return serverRoutes(ctx.server as ServerConfig).redirect(ctx, o.uri, o.args);
@@ -183,9 +219,14 @@ export class ProxySession implements SessionForFrontEnds {
     }, onChunk);
   }
 
-  /** A local answer, unless something of a response has gone out already. */
+  /**
+   * A local answer, unless something of a response has gone out already; an error page's target
+   * answers with the error's status (nginx's err_status, error-pages.ts).
+   */
   answer(r: LocalResponse): void {
-    if (!this.front.started()) this.front.send(r);
+    if (this.front.started()) return;
+    const status = this.ctx.errStatus;
+    this.front.send(status === 0 || r.drop ? r : { ...r, status, headers: [...r.headers, ...this.ctx.errHeaders] });
   }
 
   get log(): ErrorLog {
@@ -282,10 +323,19 @@ export class ProxySession implements SessionForFrontEnds {
     // websocket_allowed_origins: refused before any upstream connection is made.
     const refused = originRefused(route.settings, this.ctx, this.rt.vars);
     if (refused !== null) return this.#answerDecision(refused);
+    const again = this.route !== null;
     this.route = route;
-    const body = this.front.start(this, route);
-    if (body === false) return;
-    this.#body = body;
+    if (again) {
+      // An error page's target proxies after an upstream already had the request: the client's
+      // body went there (Sluice streams it) and the front end watches the client already.
+      this.ctx.bodyDropped = true;
+      this.#body = null;
+    } else {
+      const body = this.front.start(this, route);
+      if (body === false) return;
+      this.#body = body;
+    }
+    const body = this.#body;
     const limit = route.settings.clientMaxBodySize;
     if (body !== null && limit > 0) watchBodySize(body, limit, (received, chunk) => this.#bodyTooLarge(received, chunk));
     const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, pickKey(route, this.ctx, this.rt.vars));
@@ -309,14 +359,14 @@ export class ProxySession implements SessionForFrontEnds {
       return;
     }
     if (error.code === 'NO_LIVE_UPSTREAMS') this.log.log('error', `${error.message}${logContext(ctx)}`, ctx.conn.id);
-    this.answer(errorResponse(error.status, this.route?.settings ?? ctx.settings, ctx, this.rt.vars));
+    this.#special(error.status, this.route?.settings ?? ctx.settings);
   }
 
   readonly #tryPeer = async (peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<TryOutcome> => {
     const { front } = this;
     const x = await exchangeWithPeer({
       rt: this.rt, ctx: this.ctx, route: this.route as ProxyRoute, peer, attempt, more,
-      mode: front.mode, body: (this.route as ProxyRoute).settings.proxyPassRequestBody ? this.#body : null,
+      mode: front.mode, body: (this.route as ProxyRoute).settings.proxyPassRequestBody && !this.ctx.bodyDropped ? this.#body : null,
       clientGone: () => this.#clientGone || this.#tooLarge,
       setCurrent: (ex) => void (this.#current = ex),
       ...(front.bodyStarted === undefined ? {} : { onBodyStart: () => front.bodyStarted?.() }),
@@ -331,12 +381,41 @@ export class ProxySession implements SessionForFrontEnds {
       // upstream exchange, alive for as long as a tunnel is open.
       this.#current = null;
       front.tunnel(this, x, peer);
-    } else {
+    } else if (!this.#intercepted(x)) {
+      const status = this.ctx.errStatus;
+      if (status !== 0) {
+        // An error page's target answers with the error's status (nginx's err_status).
+        Object.assign(x.res, { statusCode: status, statusMessage: reasonPhrase(status) });
+        this.ctx.status = status;
+        x.headers.push(...this.ctx.errHeaders);
+      }
       // A relayed response keeps its exchange: a client that leaves mid-body cancels it.
       front.relay(this, x, peer, attempt);
     }
     return { ok: true };
   };
+
+  /**
+   * proxy_intercept_errors (ngx_http_upstream_intercept_errors): an upstream status of 300 or
+   * more that the location has an error_page for is not relayed; its body is left unread and the
+   * upstream connection closed (nginx finalizes the upstream request), and the status goes on as
+   * a local error would.
+   */
+  #intercepted(x: ExchangeResponse): boolean {
+    const settings = (this.route as ProxyRoute).settings;
+    const status = x.res.statusCode ?? 502;
+    const { proxyInterceptErrors, errorPages } = settings.core;
+    if (!proxyInterceptErrors || status < 300 || errorPages === null || !errorPages.some((p) => p.status === status)) return false;
+    x.res.resume();
+    x.exchange.abort();
+    x.release();
+    this.#current = null;
+    // nginx keeps the upstream's challenge for the page it shows instead.
+    const challenge = status === 401 ? x.res.headers['www-authenticate'] : undefined;
+    const kept = challenge === undefined ? [] : (Array.isArray(challenge) ? challenge : [challenge]).flatMap((v) => ['WWW-Authenticate', v]);
+    this.#special(status, settings, undefined, kept);
+    return true;
+  }
 
   readonly #logFailure = (peer: Peer, error: ProxyError): void => {
     if (error.code !== 'CLIENT_CLOSED') this.log.log('error', `${error.message}${logContext(this.ctx, upstreamUrl(this.route as ProxyRoute, peer, this.ctx))}`, this.ctx.conn.id);
