@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cidrMatch, inNetwork, parseCidr, parseIp, parseIPv6, unmapIPv4 } from './cidr.js';
+import { cidrMatch, formatIp, inNetwork, parseCidr, parseIp, parseIPv6, unmapIPv4 } from './cidr.js';
 
 test('IPv4 and IPv6 text forms as nginx reads them', () => {
   assert.deepEqual(parseIp('10.1.2.3'), { family: 4, bytes: [10, 1, 2, 3] });
@@ -43,4 +43,15 @@ test('cidrMatch: ngx_cidr_match, an IPv4-mapped IPv6 address is matched as IPv4'
   assert.equal(cidrMatch(nets, '2001:db8::1'), true);
   assert.equal(cidrMatch(nets, '2001:db9::1'), false);
   assert.equal(cidrMatch(nets, 'nonsense'), false);
+});
+
+test('formatIp prints addresses as nginx does (ngx_inet6_ntop)', () => {
+  const f = (t: string): string => formatIp(parseIp(t)!);
+  assert.equal(f('2001:Db8::1'), '2001:db8::1');
+  assert.equal(f('2001:db8:0:0:1:0:0:1'), '2001:db8::1:0:0:1');
+  assert.equal(f('2001:db8:0:1:1:1:1:1'), '2001:db8:0:1:1:1:1:1', 'a single zero group is not compressed');
+  assert.equal(f('::'), '::');
+  assert.equal(f('::1'), '::1');
+  assert.equal(f('::FFFF:10.0.0.1'), '::ffff:10.0.0.1');
+  assert.equal(f('192.0.2.1'), '192.0.2.1');
 });

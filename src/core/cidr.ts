@@ -137,3 +137,31 @@ export function cidrMatch(cidrs: readonly Cidr[], text: string): boolean {
   const bytes = v4 ?? ip.bytes;
   return cidrs.some((c) => c.family === family && inNetwork(bytes, c.addr, c.mask));
 }
+
+/**
+ * An address as nginx prints it (ngx_sock_ntop / ngx_inet6_ntop): IPv4 dotted; IPv6 in lower-case
+ * hex with the longest run of two or more zero groups as "::", and an IPv4-mapped address as
+ * `::ffff:a.b.c.d`.
+ */
+export function formatIp(ip: { readonly family: 4 | 6; readonly bytes: readonly number[] }): string {
+  const b = ip.bytes;
+  if (ip.family === 4) return b.join('.');
+  const v4 = unmapIPv4(b);
+  if (v4 !== null) return `::ffff:${v4.join('.')}`;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+  let best = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j;
+  }
+  if (bestLen < 2) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}

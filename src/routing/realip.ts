@@ -8,7 +8,7 @@
  * pre-access phases).
  */
 import type { Settings } from '../config/types.js';
-import { cidrMatch as trusted, parseIp } from '../core/cidr.js';
+import { cidrMatch as trusted, formatIp, parseIp } from '../core/cidr.js';
 import type { RequestContext } from '../proxy/context/request-context.js';
 
 /** The address the header names, or null when nothing applies. */
@@ -22,7 +22,9 @@ export function realAddress(settings: Settings, connAddress: string, header: str
     while (i > 0 && trusted(settings.realIpFrom, list[i] as string)) i--;
     pick = list[i] as string;
   }
-  return parseIp(pick) === null ? null : pick;
+  // nginx prints the address it parsed (ngx_sock_ntop): "2001:Db8::1" is $remote_addr "2001:db8::1".
+  const ip = parseIp(pick);
+  return ip === null ? null : formatIp(ip);
 }
 
 /**

@@ -7,6 +7,7 @@
  * one that is not complete within `proxy_protocol_timeout`.
  */
 import type { Socket } from 'node:net';
+import { formatIp } from '../core/cidr.js';
 
 /** What the header says about the client; `null` addresses for "UNKNOWN" / LOCAL (health checks of the balancer). */
 export interface ProxyProtocolInfo {
@@ -63,23 +64,7 @@ function parseV1(buf: Buffer): HeaderParse {
 }
 
 function ipv6Text(b: Buffer): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
-  // The compressed form nginx prints (ngx_inet6_ntop): the longest run of zero groups as "::".
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j;
-  }
-  if (bestLen < 2) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+  return formatIp({ family: 6, bytes: [...b] });
 }
 
 /** Version 2: signature, version/command, family/protocol, length, then the addresses. */

@@ -55,7 +55,8 @@ test('proxy_protocol: v1 and v2 headers give $proxy_protocol_*; realip takes the
   // The header split over several packets, and the request in packets of its own.
   assert.equal(await ask(real, ['PROXY TCP4 192.0.2.', '7 198.51.100.2 1 2\r', '\nGET / HTTP/1.1\r\n', 'Host: a\r\nConnection: close\r\n\r\n']), '[192.0.2.7][1][192.0.2.7][1][198.51.100.2][2]');
   assert.equal(await ask(real, [Buffer.concat([V2_INET, Buffer.from(GET)])]), '[10.0.0.1][4444][10.0.0.1][4444][10.0.0.2][8888]');
-  assert.equal(await ask(real, ['PROXY TCP6 2001:db8::1 ::1 5 6\r\n', GET]), '[2001:db8::1][5][2001:db8::1][5][::1][6]');
+  // $remote_addr is the address as nginx prints it; $proxy_protocol_addr the header's text.
+  assert.equal(await ask(real, ['PROXY TCP6 2001:DB8:0::1 ::1 5 6\r\n', GET]), '[2001:db8::1][5][2001:DB8:0::1][5][::1][6]');
   // UNKNOWN and v2 LOCAL (the balancer's own health checks): the connection's own address.
   assert.match((await ask(real, ['PROXY UNKNOWN\r\n' + GET]))!, /^\[127\.0\.0\.\d\]\[\d+\]\[\]\[\]\[\]\[\]$/);
   assert.match((await ask(real, [Buffer.concat([v2(0x20, 0x00, Buffer.alloc(0)), Buffer.from(GET)])]))!, /^\[127\.0\.0\.\d\]\[\d+\]\[\]\[\]\[\]\[\]$/);
