@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { UpstreamConfig } from '../config/types.js';
+import type { SockAddr, UpstreamConfig, UpstreamServer } from '../config/types.js';
 import { monotonicNow } from '../core/clock.js';
 import { events } from '../observability/events.js';
 import { DEFAULT_BALANCER_OPTIONS, makeBalancer } from './balancers/registry.js';
@@ -71,30 +71,65 @@ export interface PoolOptions {
 export class UpstreamPool {
   readonly name: string;
   readonly config: UpstreamConfig;
-  readonly primary: readonly Peer[];
-  readonly backup: readonly Peer[];
-  readonly sticky: StickyRoutes | null;
+  primary: readonly Peer[] = [];
+  backup: readonly Peer[] = [];
+  sticky: StickyRoutes | null = null;
   readonly #connections = new Map<(pool: UpstreamPool) => PoolConnections, PoolConnections>();
   #closed = false;
-  readonly #primary: Balancer;
-  readonly #backup: Balancer | null;
+  #primary!: Balancer;
+  #backup: Balancer | null = null;
+  readonly #states: PeerStates;
+  readonly #balancerOptions: BalancerOptions;
+  /** The servers of `server NAME resolve` lines, by line, as last resolved (none before). */
+  readonly #resolved = new Map<UpstreamServer, readonly UpstreamServer[]>();
 
   constructor(config: UpstreamConfig, states: PeerStates, options: PoolOptions = {}) {
     this.name = config.name;
     this.config = config;
-    const peers = config.servers.map((s) => new Peer(s, states.get(config.name, formatAddr(s.address))));
-    if (config.healthChecks.length === 0) for (const p of peers) releaseFromChecks(config.name, p);
+    this.#states = states;
+    this.#balancerOptions = options.balancer ?? DEFAULT_BALANCER_OPTIONS;
+    this.#build();
+  }
+
+  /** The `server ... resolve` lines, whose addresses come from {@link setResolved}. */
+  get resolving(): readonly UpstreamServer[] {
+    return this.config.servers.filter((s) => s.resolve !== undefined);
+  }
+
+  /**
+   * The addresses a `server NAME resolve` line resolves to now (nginx's zone resolve handler):
+   * peers of addresses that stay keep their Peer (balancer weights) and, by address, their live
+   * state; new ones join, gone ones leave the balancer. Returns the addresses that left.
+   */
+  setResolved(line: UpstreamServer, addresses: readonly SockAddr[]): string[] {
+    const before = new Set((this.#resolved.get(line) ?? []).map((s) => formatAddr(s.address)));
+    if (before.size === addresses.length && this.#resolved.has(line)
+      && addresses.every((a) => before.has(formatAddr({ ...a, port: line.address.port })))) return [];
+    const servers = addresses.map((a) => ({ ...line, address: { host: a.host, port: line.address.port, family: a.family } }));
+    this.#resolved.set(line, servers);
+    for (const s of servers) before.delete(formatAddr(s.address));
+    this.#build();
+    return [...before];
+  }
+
+  #build(): void {
+    const config = this.config;
+    const old = new Map(this.peers.map((p) => [`${p.server.loc.file}:${p.server.loc.line}|${p.addr}`, p]));
+    const servers = config.servers.flatMap((s) => (s.resolve === undefined ? [s] : this.#resolved.get(s) ?? []));
+    const peers = servers.map((s) => old.get(`${s.loc.file}:${s.loc.line}|${formatAddr(s.address)}`)
+      ?? new Peer(s, this.#states.get(config.name, formatAddr(s.address))));
+    if (config.healthChecks.length === 0) for (const p of peers) if (!old.has(`${p.server.loc.file}:${p.server.loc.line}|${p.addr}`)) releaseFromChecks(config.name, p);
     this.primary = peers.filter((p) => !p.server.backup);
     this.backup = peers.filter((p) => p.server.backup);
-    const bo = options.balancer ?? DEFAULT_BALANCER_OPTIONS;
+    const bo = this.#balancerOptions;
     this.#primary = makeBalancer(config.method, this.primary, bo);
     this.#backup = this.backup.length > 0 ? makeBalancer(config.method, this.backup, bo) : null;
-    this.sticky = config.sticky ? new StickyRoutes(config.sticky, config.name, peers, states.secret) : null;
+    this.sticky = config.sticky ? new StickyRoutes(config.sticky, config.name, peers, this.#states.secret) : null;
   }
 
   /** Every server, primaries first. */
   get peers(): readonly Peer[] {
-    return [...this.primary, ...this.backup];
+    return [...(this.primary ?? []), ...(this.backup ?? [])];
   }
 
   /**
