@@ -10,11 +10,15 @@ import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { ConfigError } from '../../src/index.js';
+import { Opcode } from '../../src/websocket/opcodes.js';
 import { startHttpBackend } from '../helpers/backends.js';
+import { recorderFor } from '../helpers/byte-recorder.js';
+import { testCerts } from '../helpers/certs.js';
+import { h2Connect, h2WebSocket } from '../helpers/h2-client.js';
 import { startDnsServer } from '../helpers/dns-server.js';
 import type { DnsServer } from '../helpers/dns-server.js';
 import { startTestProxy } from '../helpers/proxy.js';
-import { sendRequest } from '../helpers/raw-client.js';
+import { maskedFrame, readFrame, sendRequest } from '../helpers/raw-client.js';
 import { once, waitFor } from '../helpers/wait.js';
 
 interface Site {
@@ -244,6 +248,50 @@ test('server NAME resolve: peers follow the DNS answers, and a tunnel on a remov
   dns.set('app.test', 'nxdomain');
   await waitFor(async () => (await sendRequest(proxy.port, '/')).status === 502, { what: 'an empty group', intervalMs: 100, timeoutMs: 10_000 });
   await proxy.waitForErrorLine('app.test could not be resolved (3: Host not found)');
+});
+
+test('WebSocket over HTTP/2 (extended CONNECT) goes through a proxy_pass whose scheme and host are variables', async (t) => {
+  const { dns, a } = await setup(t);
+  dns.set('ws.test', { a: ['127.0.0.2'] });
+  const certs = await testCerts();
+  // $scheme is "https" on this listener: the map gives the upstream's own scheme back.
+  const proxy = await startTestProxy(conf(`
+    resolver ${dns.address} ipv6=off;
+    map $scheme $up_scheme { default http; }
+    map $host $upstream { default ws.test:${a.port}; }
+    server {
+      listen 127.0.0.1:0 ssl http2;
+      server_name localhost;
+      ssl_certificate ${certs.localhost.certFile};
+      ssl_certificate_key ${certs.localhost.keyFile};
+      location / { proxy_pass $up_scheme://$upstream; }
+    }`), { t });
+  const client = await h2Connect(proxy.port, { ca: certs.ca.cert });
+  t.after(() => client.close());
+  const { stream, headers } = await h2WebSocket(client, '/chat');
+  assert.equal(headers[':status'], 200);
+  const s = stream as unknown as Socket;
+  recorderFor(s);
+  const hello = await readFrame(s);
+  assert.equal(hello.payload.toString(), 'hello from a');
+  stream.write(maskedFrame(Opcode.TEXT, 'over h2'));
+  assert.equal((await readFrame(s)).payload.toString(), 'over h2');
+  stream.close();
+});
+
+test('$scheme://$upstream and "proxy_redirect default" with variables', async (t) => {
+  const { dns, a } = await setup(t);
+  dns.set('app.test', { a: ['127.0.0.2'] });
+  const proxy = await startTestProxy(conf(`
+    resolver ${dns.address};
+    map $host $upstream { default app.test:${a.port}; }
+    server { listen 127.0.0.1:0; location / { proxy_pass $scheme://$upstream; } }`), { t });
+  const r = await sendRequest(proxy.port, '/s');
+  assert.equal(r.body, 'a');
+  assert.deepEqual(await problems(conf(`
+    map $host $upstream { default app.test; }
+    server { listen 127.0.0.1:0; location / { proxy_pass http://$upstream; proxy_redirect default; } }`)),
+  ['"proxy_redirect default" cannot be used with "proxy_pass" directive with variables']);
 });
 
 async function problems(text: string): Promise<string[]> {

@@ -82,6 +82,11 @@ function proxyRedirect(d: Directive, scope: Scope, cx: BuildContext): void {
       cx.problem(`invalid parameter "${v}"`, d, 'use "proxy_redirect default", "proxy_redirect off" or "proxy_redirect FROM TO"');
       return;
     }
+    if (v === 'default' && scope.settings?.proxyPass?.variable !== undefined) {
+      cx.problem('"proxy_redirect default" cannot be used with "proxy_pass" directive with variables', d,
+        'write the rule out: "proxy_redirect http://HOST:PORT/ /;"');
+      return;
+    }
     line = { mode: v };
   } else {
     const [fromText, toText] = d.args as [string, string];
