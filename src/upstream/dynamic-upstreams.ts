@@ -9,8 +9,7 @@ import { UPSTREAM_DEFAULTS } from '../config/directives/upstream.js';
 import { monotonicNow } from '../core/clock.js';
 import type { ErrorLog } from '../observability/error-log.js';
 import { NameResolver, RESOLVE_NXDOMAIN } from './name-resolver.js';
-import type { PeerStates } from './pool.js';
-import { UpstreamPool } from './pool.js';
+import { PeerStates, UpstreamPool } from './pool.js';
 
 /** Pools kept for resolved names at most (a `$host` target may name anything); the oldest go first. */
 const POOL_LIMIT = 1000;
@@ -70,7 +69,9 @@ export class DynamicUpstreams {
     const have = this.#pools.get(name);
     if (have !== undefined && sameAddresses(have, addresses)) return have;
     have?.closeIdle();
-    const pool = new UpstreamPool(resolvedUpstream(name, addresses, port), this.#states);
+    // Live state of its own (nginx keeps none for resolved names: a peer set per request), so
+    // that names met once do not stay in the process-wide registry.
+    const pool = new UpstreamPool(resolvedUpstream(name, addresses, port), new PeerStates(this.#states.secret));
     this.#pools.delete(name);
     this.#pools.set(name, pool);
     if (this.#pools.size > POOL_LIMIT) {

@@ -71,6 +71,7 @@ export async function variableTarget(route: ProxyRoute, ctx: RequestContext, src
     const implicit = src.pools.get(formatHostPort(host.toLowerCase(), port));
     if (implicit?.config.implicit) pool = implicit;
   }
+  const group = pool !== undefined;
   if (pool === undefined) {
     const p = port ?? defaultPort;
     const literal = literalAddress(host);
@@ -87,7 +88,9 @@ export async function variableTarget(route: ProxyRoute, ctx: RequestContext, src
     pool = src.dynamic.poolFor(formatHostPort(host.toLowerCase(), p), addresses, p);
   }
   const target: ProxyPass = {
-    url, scheme, upstream: pool.name, uri, proxyHost, tls: scheme === 'https' ? pass.tls : null,
+    // A resolved name is counted under the URL as written (statistics, metrics labels): names
+    // from a variable such as $host would otherwise make one entry per name.
+    url, scheme, upstream: group ? pool.name : pass.url, uri, proxyHost, tls: scheme === 'https' ? pass.tls : null,
     variable: pass.variable!, wholeUri: true,
   };
   ctx.proxyPass = target;
