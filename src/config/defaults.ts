@@ -79,6 +79,8 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: st
     realIpRecursive: false,
     websocketOrigins: null,
     charset: null,
+    resolver: null,
+    resolverTimeout: 30_000,
     // nginx's default charset_types (ngx_http_charset_default_types).
     charsetTypes: ['text/html', 'text/xml', 'text/plain', 'text/vnd.wap.wml', 'application/javascript', 'application/rss+xml'],
     defaultType: 'text/plain',

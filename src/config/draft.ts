@@ -8,7 +8,7 @@ import type { FilesDraft } from './files.js';
 import type {
   AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, CompressionSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier,
-  LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ReturnAction, ServerName, SourceLoc,
+  ComplexValue, LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ResolverConfig, ReturnAction, ServerName, SourceLoc,
   StickyCookie, ProcessSettings, ProxySslSettings, RunAs, SslSettings, OriginRule,
 } from './types.js';
 
@@ -27,6 +27,8 @@ export interface ProxyPassDraft {
   readonly port: number | null;
   readonly uri: string | null;
   readonly proxyHost: string;
+  /** The URL compiled, when it has variables (host, port and uri are then unused). */
+  readonly variable?: ComplexValue;
   readonly at: SourceLoc;
 }
 
@@ -81,6 +83,8 @@ export interface SettingsDraft {
   realIpRecursive?: boolean;
   websocketOrigins?: OriginRule[];
   charset?: string | null;
+  resolver?: ResolverConfig;
+  resolverTimeout?: number;
   charsetTypes?: string[];
   defaultType?: string;
   /** `ssl_*` directives written at this level (each inherited on its own). */
@@ -151,6 +155,8 @@ export interface UpstreamServerDraft {
   readonly down: boolean;
   readonly maxConns: number;
   readonly slowStart: number;
+  /** `resolve`: the host is resolved at run time, not at load. */
+  readonly resolve: boolean;
   /**
    * The parameters as written that only some balancing methods accept (`backup`, `slow_start=T`);
    * checked when the upstream block ends, since the method may come after the server lines.
@@ -172,6 +178,9 @@ export interface UpstreamDraft {
   sticky: StickyCookie | null;
   /** `zone NAME [SIZE]`: size 0 when not written here (it may be given by another upstream). */
   zone: { readonly name: string; readonly size: number; readonly at: SourceLoc } | null;
+  /** `resolver` / `resolver_timeout` written in the block (nginx 1.27.3). */
+  resolver?: ResolverConfig;
+  resolverTimeout?: number;
   readonly at: SourceLoc;
 }
 

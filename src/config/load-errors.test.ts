@@ -244,7 +244,7 @@ const CASES: readonly Case[] = [
     problems: ['invalid location modifier "~~" in <inline>:5'],
   },
   {
-    name: 'variables in proxy_pass, other schemes',
+    name: 'proxy_pass schemes (variables are checked per request)',
     text: ws(
       '    location /a { proxy_pass https://127.0.0.1; }',
       '    location /b { proxy_pass http://$host; }',
@@ -252,11 +252,10 @@ const CASES: readonly Case[] = [
       '    location /d { proxy_pass http://unix:/tmp/s.sock:/; }',
     ),
     problems: [
-      'variables in "proxy_pass" are not supported "http://$host" in <inline>:6',
       'invalid URL prefix in "ftp://x" in <inline>:7',
       'unix domain sockets are not supported in upstream "unix:/tmp/s.sock:/" in <inline>:8',
     ],
-    hints: { 1: 'http[s]://' },
+    hints: { 0: 'http[s]://' },
   },
   {
     name: 'unix sockets and schemes in upstream servers',
@@ -266,9 +265,9 @@ const CASES: readonly Case[] = [
   },
   {
     name: 'planned and invalid upstream server parameters',
-    text: http('  upstream u {', '    server 127.0.0.1:1 resolve;', '    server 127.0.0.1:2 weight=0;', '    server 127.0.0.1:3 bogus;', '  }'),
+    text: http('  upstream u {', '    server 127.0.0.1:1 route=a;', '    server 127.0.0.1:2 weight=0;', '    server 127.0.0.1:3 bogus;', '  }'),
     problems: [
-      'the "resolve" parameter of the upstream "server" directive is not implemented yet in <inline>:4',
+      'the "route" parameter of the upstream "server" directive is not implemented yet in <inline>:4',
       'invalid parameter "weight=0" in <inline>:5',
       'invalid parameter "bogus" in <inline>:6',
     ],

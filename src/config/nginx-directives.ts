@@ -23,7 +23,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'debug_connection', 'worker_aio_requests',
   'stream', 'mail',
   // http core
-  'resolver', 'resolver_timeout', 'client_body_in_file_only', 'log_subrequest',
+  'client_body_in_file_only', 'log_subrequest',
   'msie_padding', 'msie_refresh', 'limit_except', 'satisfy', 'http3',
   'listen_backlog', 'subrequest_output_buffer_size', 'charset_map',
   // rewrite / scripting

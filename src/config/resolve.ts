@@ -16,7 +16,7 @@ import { literalAddress, type HostTable } from './hosts.js';
 import type { Source } from './include.js';
 import type {
   Config, ErrorLogTarget, HealthCheckConfig, HttpConfig, Listen, LocationConfig, LogFormat, ProxyPass, ServerConfig,
-  Settings, UpstreamConfig, UpstreamServer,
+  Settings, SourceLoc, UpstreamConfig, UpstreamServer,
 } from './types.js';
 import { applySslOn, checkSslListens, loadServerTls, loadUpstreamTls, mergeProxySsl, mergeSsl } from './tls.js';
 import { checkListens, checkZones } from './validate.js';
@@ -47,13 +47,14 @@ export function hostsToResolve(main: MainDraft): string[] {
   const http = main.http;
   if (http === null) return [];
   const hosts: string[] = [];
-  for (const u of http.upstreams) for (const s of u.servers) hosts.push(s.host);
+  // `resolve` servers are resolved at run time only (nginx: u.no_resolve).
+  for (const u of http.upstreams) for (const s of u.servers) if (!s.resolve) hosts.push(s.host);
   const names = upstreamIndex(http);
   for (const server of http.servers) {
     for (const l of server.listens) hosts.push(l.host);
     forEachLocation(server.locations, (l) => {
       const pp = l.settings.proxyPass;
-      if (pp !== undefined && !names.has(pp.host.toLowerCase())) hosts.push(pp.host);
+      if (pp !== undefined && pp.variable === undefined && !names.has(pp.host.toLowerCase())) hosts.push(pp.host);
     });
   }
   return hosts;
@@ -110,6 +111,8 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     realIpRecursive: d.realIpRecursive ?? parent.realIpRecursive,
     websocketOrigins: d.websocketOrigins ?? parent.websocketOrigins,
     charset: d.charset !== undefined ? d.charset : parent.charset,
+    resolver: d.resolver ?? parent.resolver,
+    resolverTimeout: d.resolverTimeout ?? parent.resolverTimeout,
     charsetTypes: d.charsetTypes ?? parent.charsetTypes,
     defaultType: d.defaultType ?? parent.defaultType,
     ssl: mergeSsl(parent.ssl, d.ssl),
@@ -142,9 +145,9 @@ class HttpAssembler {
   }
 
   assemble(errorLogs: readonly ErrorLogTarget[]): HttpConfig {
-    for (const u of this.http.upstreams) this.upstreams.set(u.name, this.explicitUpstream(u));
-    this.checkLogFormats(this.http.settings);
     const settings = inherit(defaultSettings(errorLogs, this.cx.prefix), this.http.settings, null);
+    for (const u of this.http.upstreams) this.upstreams.set(u.name, this.explicitUpstream(u, settings));
+    this.checkLogFormats(this.http.settings);
     const servers = applySslOn(this.http.servers.map((s) => this.server(s, settings)), this.cx);
     checkListens(servers, this.cx);
     checkSslListens(servers, this.cx);
@@ -154,9 +157,20 @@ class HttpAssembler {
     return { upstreams, matches: this.http.matches, maps: this.http.maps, logFormats: this.formats, servers, settings };
   }
 
-  private explicitUpstream(u: UpstreamDraft): UpstreamConfig {
+  private explicitUpstream(u: UpstreamDraft, http: Settings): UpstreamConfig {
     const servers: UpstreamServer[] = [];
+    const resolver = u.resolver ?? http.resolver;
     for (const s of u.servers) {
+      if (s.resolve && literalAddress(s.host) === null) {
+        if (this.runTimeResolvable(u, s.at, resolver !== null)) {
+          servers.push({
+            name: s.name, address: { host: '0.0.0.0', port: s.port, family: 4 }, weight: s.weight,
+            maxFails: s.maxFails, failTimeout: s.failTimeout, backup: s.backup, down: s.down, maxConns: s.maxConns,
+            slowStart: s.slowStart, resolve: s.host.toLowerCase(), loc: s.at,
+          });
+        }
+        continue;
+      }
       const addresses = this.hosts.get(s.host.toLowerCase()) ?? null;
       if (addresses === null) {
         this.cx.problem(`host not found in upstream "${s.name}"`, s.at, `"${s.host}" does not resolve; check the name or use an IP address`);
@@ -178,12 +192,35 @@ class HttpAssembler {
       // A zone written without a size takes the size another upstream gave it (nginx's shared zones).
       zone: u.zone === null ? null : { name: u.zone.name, size: this.zoneSizes.get(u.zone.name) ?? u.zone.size },
       healthChecks: [],
+      resolver,
+      resolverTimeout: u.resolverTimeout ?? http.resolverTimeout,
     };
+  }
+
+  /**
+   * nginx's checks for `server NAME resolve` (ngx_http_upstream_init_round_robin): the group must
+   * be in a shared memory zone and have a resolver. The messages are nginx's.
+   */
+  private runTimeResolvable(u: UpstreamDraft, at: SourceLoc, hasResolver: boolean): boolean {
+    const where = `upstream "${u.name}" in ${u.at.file}:${u.at.line}`;
+    if (u.zone === null) {
+      this.cx.problem(`resolving names at run time requires ${where} to be in shared memory`, at,
+        `add "zone ${u.name} 64k;" to the upstream block`);
+      return false;
+    }
+    if (!hasResolver) {
+      this.cx.problem(`no resolver defined to resolve names at run time in ${where}`, at,
+        'add "resolver ADDRESS;" (the DNS server, e.g. 127.0.0.11 in Docker) to http {} or to the upstream block');
+      return false;
+    }
+    return true;
   }
 
   /** Ties proxy_pass to an upstream block, or to an implicit upstream for "host:port". */
   private link(pp: ProxyPassDraft): ProxyPass | null {
     const base = { url: pp.url, scheme: pp.scheme, uri: pp.uri, proxyHost: pp.proxyHost, tls: null };
+    // Variables: the target is found per request (nginx ngx_http_proxy_eval), named by the URL meanwhile.
+    if (pp.variable !== undefined) return { ...base, upstream: pp.url, variable: pp.variable };
     const defaultPort = pp.scheme === 'https' ? 443 : 80;
     const host = pp.host.toLowerCase();
     const explicit = this.names.get(host);
@@ -217,7 +254,7 @@ class HttpAssembler {
         keepaliveTimeout: UPSTREAM_DEFAULTS.keepaliveTimeout,
         keepaliveRequests: UPSTREAM_DEFAULTS.keepaliveRequests,
         implicit: true,
-        method: { name: 'round_robin' }, sticky: null, zone: null, healthChecks: [],
+        method: { name: 'round_robin' }, sticky: null, zone: null, healthChecks: [], resolver: null, resolverTimeout: 30_000,
         loc: pp.at,
       });
     }
@@ -288,6 +325,12 @@ class HttpAssembler {
       }
       // A proxy_pass that failed was reported where it is written.
       if (pp === null) continue;
+      if (pp.variable !== undefined) {
+        // The group is known per request only, so there is nothing to probe in the background.
+        this.cx.problem('"health_check" cannot be used with "proxy_pass" with variables', check.loc,
+          'proxy_pass to an upstream {} block by its literal name where health_check is written');
+        continue;
+      }
       if (pp.scheme === 'https' && check.type !== 'tcp') {
         // Probes speak plain HTTP for now; accepting this would mark every TLS server unhealthy.
         this.cx.problem(`"health_check type=${check.type}" is not implemented for https upstreams`, check.loc,

@@ -127,6 +127,28 @@ export interface UpstreamServer {
   readonly maxConns: number;
   /** `slow_start=T`: ms over which the weight ramps up after the server recovers; 0 = off. @default 0 */
   readonly slowStart: number;
+  /**
+   * `resolve` (nginx 1.27.3): the host name re-resolved at run time; the server's address is
+   * then a placeholder and the pool holds one peer per address the name resolves to. Absent:
+   * the address was fixed at load.
+   */
+  readonly resolve?: string;
+  readonly loc: SourceLoc;
+}
+
+/**
+ * `resolver ADDRESS ... [valid=TIME] [ipv4=on|off] [ipv6=on|off] [status_zone=NAME]`: the DNS
+ * servers names are resolved with at run time (proxy_pass with variables, `server ... resolve`).
+ */
+export interface ResolverConfig {
+  /** The name servers, port 53 unless written. */
+  readonly servers: readonly SockAddr[];
+  /** `valid=`: overrides the answers' TTL (ms); null: the TTL. */
+  readonly valid: number | null;
+  /** @default true */
+  readonly ipv4: boolean;
+  /** @default true */
+  readonly ipv6: boolean;
   readonly loc: SourceLoc;
 }
 
@@ -208,6 +230,10 @@ export interface UpstreamConfig {
   readonly zone: { readonly name: string; readonly size: number } | null;
   /** Active checks from every `health_check` in a location that proxies to this upstream. */
   readonly healthChecks: readonly HealthCheckConfig[];
+  /** The resolver of `server ... resolve` lines (the block's own, else http's); null without any. */
+  readonly resolver: ResolverConfig | null;
+  /** `resolver_timeout` for them (ms). @default 30000 */
+  readonly resolverTimeout: number;
   readonly loc: SourceLoc;
 }
 
@@ -301,6 +327,13 @@ export interface ProxyPass {
   readonly proxyHost: string;
   /** For `https://`: the TLS settings of the location, with files read at load. Null for `http://`. */
   readonly tls: UpstreamTls | null;
+  /**
+   * The URL when it has variables: evaluated per request, its host matched against the upstream
+   * groups first, then resolved with `resolver` (`upstream` is then the URL as written).
+   */
+  readonly variable?: ComplexValue;
+  /** For a URL with variables: its evaluated URI replaces the request's entirely (nginx). */
+  readonly wholeUri?: boolean;
 }
 
 export type ProxyRedirect =
@@ -423,6 +456,10 @@ export interface Settings {
   readonly websocketOrigins: readonly OriginRule[] | null;
   /** `charset`: added to the Content-Type of responses of `charsetTypes` that name none; null: `off`. @default null */
   readonly charset: string | null;
+  /** `resolver`: null without one (names in proxy_pass with variables then give 502). @default null */
+  readonly resolver: ResolverConfig | null;
+  /** `resolver_timeout` (ms). @default 30000 */
+  readonly resolverTimeout: number;
   /** `charset_types`: MIME types `charset` applies to ('*' for all). */
   readonly charsetTypes: readonly string[];
   /** `default_type`, used for `return` bodies. @default 'text/plain' */

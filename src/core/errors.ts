@@ -43,6 +43,8 @@ export const ERROR_CATALOG = Object.freeze({
   UPSTREAM_BAD_ACCEPT: { status: 502, source: 'upstream', retry: 'invalid_header', text: 'upstream sent 101 without a valid Sec-WebSocket-Accept' },
   UPSTREAM_TLS_VERIFY_FAILED: { status: 502, source: 'upstream', retry: 'error', text: 'upstream SSL certificate verify error: while SSL handshaking to upstream' },
   UPSTREAM_TLS_HANDSHAKE_FAILED: { status: 502, source: 'upstream', retry: 'error', text: 'SSL_do_handshake() failed while SSL handshaking to upstream' },
+  UPSTREAM_UNRESOLVED: { status: 502, source: 'upstream', retry: null, text: 'could not be resolved' },
+  UPSTREAM_URL_INVALID: { status: 500, source: 'internal', retry: null, text: 'invalid URL in "proxy_pass" with variables' },
   NO_LIVE_UPSTREAMS: { status: 502, source: 'upstream', retry: null, text: 'no live upstreams while connecting to upstream' },
   INVALID_HEADER_VALUE: { status: 500, source: 'internal', retry: null, text: 'header value with a control character (CR, LF, NUL...) not sent' },
   INTERNAL: { status: 500, source: 'internal', retry: null, text: 'internal error' },

@@ -15,7 +15,8 @@ export function keptServers(config: Config): ReadonlySet<string> {
   if (!kept) {
     const keys = new Set<string>();
     for (const [name, u] of config.http?.upstreams ?? []) {
-      for (const s of u.servers) keys.add(serverKey(name, formatAddr(s.address)));
+      // A `resolve` line's addresses change at run time; the pool drains those that leave.
+      for (const s of u.servers) keys.add(serverKey(name, s.resolve === undefined ? formatAddr(s.address) : '*'));
     }
     kept = keys;
     keptCache.set(config, kept);
@@ -35,7 +36,12 @@ export function tunnelServerKey(tunnel: ProxyTunnel): string {
 /** The tunnels whose upstream server is not in `kept` (what a reload to that config drains). */
 export function orphanedTunnels(tunnels: Iterable<ProxyTunnel>, kept: ReadonlySet<string>): ProxyTunnel[] {
   const out: ProxyTunnel[] = [];
-  for (const t of tunnels) if (!kept.has(tunnelServerKey(t))) out.push(t);
+  for (const t of tunnels) {
+    // A proxy_pass with variables found its server per request, not from the config.
+    if (t.ctx.proxyPass?.variable !== undefined) continue;
+    if (kept.has(serverKey(t.ctx.proxyPass?.upstream ?? '', '*'))) continue;
+    if (!kept.has(tunnelServerKey(t))) out.push(t);
+  }
   return out;
 }
 

@@ -15,6 +15,7 @@ import type { ProxyTunnel, TunnelHost } from '../proxy/tunnel/tunnel.js';
 import { groupServers } from '../routing/router.js';
 import type { ListenerRoutes } from '../routing/router.js';
 import { ActiveHealthChecks } from '../upstream/health/active-checks.js';
+import { DynamicUpstreams } from '../upstream/dynamic-upstreams.js';
 import { UpstreamPool } from '../upstream/pool.js';
 import type { PeerStates } from '../upstream/pool.js';
 import type { ConnectionRegistry } from './connections.js';
@@ -36,6 +37,8 @@ export class Runtime implements ProxyRuntime {
   readonly #proxyRoutes = new Map<LocationConfig, ProxyRoute>();
   readonly #errorLogs = new Map<readonly ErrorLogTarget[], ErrorLog>();
   readonly #healthChecks: ActiveHealthChecks[] = [];
+  readonly dynamic: DynamicUpstreams;
+  readonly #noPool: UpstreamPool;
 
   constructor(config: Config, files: LogFiles, states: PeerStates, registry: ConnectionRegistry) {
     this.config = config;
@@ -46,6 +49,8 @@ export class Runtime implements ProxyRuntime {
     this.mainLog = new ErrorLog(config.errorLogs, files);
     this.#errorLogs.set(config.errorLogs, this.mainLog);
     for (const [name, u] of http?.upstreams ?? []) this.pools.set(name, new UpstreamPool(u, states));
+    this.dynamic = new DynamicUpstreams(states);
+    this.#noPool = this.dynamic.poolFor('', [], 0);
     this.routes = new Map([...groupServers(http?.servers ?? [])].map(([k, v]) => [k, v.routes]));
     this.#accessLog = new AccessLog(http?.logFormats ?? new Map(), files, this.vars);
     for (const s of http?.servers ?? []) this.#compileLocations(s.locations);
@@ -58,14 +63,40 @@ export class Runtime implements ProxyRuntime {
   /** Starts what runs on its own (active health checks) once the runtime serves traffic. */
   start(): void {
     for (const h of this.#healthChecks) h.start();
+    const log = this.config.http ? this.errorLog(this.config.http.settings) : this.mainLog;
+    for (const pool of this.pools.values()) {
+      if (pool.resolving.length > 0) this.dynamic.follow(pool, log, this.#drainRemoved);
+    }
   }
+
+  /**
+   * Tunnels to addresses a `server ... resolve` name no longer resolves to go away after
+   * websocket_drain_timeout, as tunnels to servers a reload removed do (never, with the default
+   * `off`); a tunnel whose address came back by then stays.
+   */
+  readonly #drainRemoved = (pool: UpstreamPool, addrs: readonly string[]): void => {
+    const drain = this.config.websocketDrain;
+    if (drain === null) return;
+    const gone = new Set(addrs);
+    for (const t of this.#registry.tunnels) {
+      const addr = t.ctx.attempts.at(-1)?.addr ?? '';
+      if (t.ctx.proxyPass?.upstream !== pool.name || !gone.has(addr)) continue;
+      const timer = setTimeout(() => {
+        if (!pool.peers.some((p) => p.addr === addr)) t.goAway('drained: address no longer resolved');
+      }, drain.timeout + Math.floor(Math.random() * drain.jitter));
+      timer.unref();
+    }
+  };
 
   /** Every location of the tree; a loop, not recursion, since nesting may be thousands deep. */
   #compileLocations(locations: readonly LocationConfig[]): void {
     const pending = [...locations];
     for (let l = pending.pop(); l !== undefined; l = pending.pop()) {
       const pass = l.settings.proxyPass;
-      if (pass) {
+      if (pass?.variable !== undefined) {
+        // The pool is found per request (variable-target.ts); none until then.
+        this.#proxyRoutes.set(l, compileProxyRoute(l, this.#noPool));
+      } else if (pass) {
         const pool = this.pools.get(pass.upstream);
         if (!pool) throw new Error(`internal: upstream "${pass.upstream}" missing from the resolved config`);
         this.#proxyRoutes.set(l, compileProxyRoute(l, pool));
@@ -145,11 +176,13 @@ export class Runtime implements ProxyRuntime {
    */
   retire(): void {
     for (const h of this.#healthChecks) h.close();
+    this.dynamic.retire();
     for (const p of this.pools.values()) p.closeIdle();
   }
 
   close(): void {
     for (const h of this.#healthChecks) h.close();
+    this.dynamic.close();
     for (const p of this.pools.values()) p.close();
   }
 }

@@ -10,7 +10,7 @@ function upstream(extra: Partial<UpstreamConfig> = {}): UpstreamConfig {
   const servers = [testPeer(1, { maxFails: 2, failTimeout: 1000 }).server, testPeer(2).server];
   return {
     name: 'u', servers, keepalive: 0, keepaliveTimeout: 60_000, keepaliveRequests: 1000, implicit: false,
-    method: { name: 'round_robin' }, sticky: null, zone: null, healthChecks: [], loc: { file: 't', line: 1 }, ...extra,
+    method: { name: 'round_robin' }, sticky: null, zone: null, healthChecks: [], resolver: null, resolverTimeout: 30_000, loc: { file: 't', line: 1 }, ...extra,
   };
 }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { UpstreamConfig } from '../config/types.js';
+import type { SockAddr, UpstreamConfig, UpstreamServer } from '../config/types.js';
 import { monotonicNow } from '../core/clock.js';
 import { events } from '../observability/events.js';
 import { DEFAULT_BALANCER_OPTIONS, makeBalancer } from './balancers/registry.js';
@@ -71,38 +71,76 @@ export interface PoolOptions {
 export class UpstreamPool {
   readonly name: string;
   readonly config: UpstreamConfig;
-  readonly primary: readonly Peer[];
-  readonly backup: readonly Peer[];
-  readonly sticky: StickyRoutes | null;
+  primary: readonly Peer[] = [];
+  backup: readonly Peer[] = [];
+  sticky: StickyRoutes | null = null;
   readonly #connections = new Map<(pool: UpstreamPool) => PoolConnections, PoolConnections>();
   #closed = false;
-  readonly #primary: Balancer;
-  readonly #backup: Balancer | null;
+  #primary!: Balancer;
+  #backup: Balancer | null = null;
+  readonly #states: PeerStates;
+  readonly #balancerOptions: BalancerOptions;
+  /** The servers of `server NAME resolve` lines, by line, as last resolved (none before). */
+  readonly #resolved = new Map<UpstreamServer, readonly UpstreamServer[]>();
 
   constructor(config: UpstreamConfig, states: PeerStates, options: PoolOptions = {}) {
     this.name = config.name;
     this.config = config;
+    this.#states = states;
+    this.#balancerOptions = options.balancer ?? DEFAULT_BALANCER_OPTIONS;
+    this.#build();
+  }
+
+  /** The `server ... resolve` lines, whose addresses come from {@link setResolved}. */
+  get resolving(): readonly UpstreamServer[] {
+    return this.config.servers.filter((s) => s.resolve !== undefined);
+  }
+
+  /**
+   * The addresses a `server NAME resolve` line resolves to now (nginx's zone resolve handler):
+   * peers of addresses that stay keep their Peer (balancer weights) and, by address, their live
+   * state; new ones join, gone ones leave the balancer. Returns the addresses that left.
+   */
+  setResolved(line: UpstreamServer, addresses: readonly SockAddr[]): string[] {
+    const before = new Set((this.#resolved.get(line) ?? []).map((s) => formatAddr(s.address)));
+    if (before.size === addresses.length && this.#resolved.has(line)
+      && addresses.every((a) => before.has(formatAddr({ ...a, port: line.address.port })))) return [];
+    const servers = addresses.map((a) => ({ ...line, address: { host: a.host, port: line.address.port, family: a.family } }));
+    this.#resolved.set(line, servers);
+    for (const s of servers) before.delete(formatAddr(s.address));
+    this.#build();
+    return [...before];
+  }
+
+  #build(): void {
+    const config = this.config;
+    const old = new Map(this.peers.map((p) => [`${p.server.loc.file}:${p.server.loc.line}|${p.addr}`, p]));
+    const servers = config.servers.flatMap((s) => (s.resolve === undefined ? [s] : this.#resolved.get(s) ?? []));
     // Each server line is its own peer with its own failures, as in nginx, also where two lines
     // name one address: the second one's state is kept under "addr#2".
     const seen = new Map<string, number>();
-    const peers = config.servers.map((s) => {
-      const addr = formatAddr(s.address);
+    const stateKey = (addr: string): string => {
       const n = (seen.get(addr) ?? 0) + 1;
       seen.set(addr, n);
-      return new Peer(s, states.get(config.name, n === 1 ? addr : `${addr}#${n}`));
+      return n === 1 ? addr : `${addr}#${n}`;
+    };
+    const peers = servers.map((s) => {
+      const addr = formatAddr(s.address);
+      const key = stateKey(addr);
+      return old.get(`${s.loc.file}:${s.loc.line}|${addr}`) ?? new Peer(s, this.#states.get(config.name, key));
     });
-    if (config.healthChecks.length === 0) for (const p of peers) releaseFromChecks(config.name, p);
+    if (config.healthChecks.length === 0) for (const p of peers) if (!old.has(`${p.server.loc.file}:${p.server.loc.line}|${p.addr}`)) releaseFromChecks(config.name, p);
     this.primary = peers.filter((p) => !p.server.backup);
     this.backup = peers.filter((p) => p.server.backup);
-    const bo = options.balancer ?? DEFAULT_BALANCER_OPTIONS;
+    const bo = this.#balancerOptions;
     this.#primary = makeBalancer(config.method, this.primary, bo);
     this.#backup = this.backup.length > 0 ? makeBalancer(config.method, this.backup, bo) : null;
-    this.sticky = config.sticky ? new StickyRoutes(config.sticky, config.name, peers, states.secret) : null;
+    this.sticky = config.sticky ? new StickyRoutes(config.sticky, config.name, peers, this.#states.secret) : null;
   }
 
   /** Every server, primaries first. */
   get peers(): readonly Peer[] {
-    return [...this.primary, ...this.backup];
+    return [...(this.primary ?? []), ...(this.backup ?? [])];
   }
 
   /**

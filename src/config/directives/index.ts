@@ -18,6 +18,7 @@ import { mapDirectives } from './map.js';
 import { processDirectives } from './process.js';
 import { proxyDirectives } from './proxy.js';
 import { realIpDirectives } from './realip.js';
+import { resolverDirectives } from './resolver.js';
 import { rewriteDirectives } from './rewrite.js';
 import { sslDirectives } from './ssl.js';
 import type { DirectiveSpec } from './table.js';
@@ -44,6 +45,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...healthCheckDirectives,
   ...proxyDirectives,
   ...cacheDirectives,
+  ...resolverDirectives,
   ...sslDirectives,
   ...accessDirectives,
   ...authBasicDirectives,

@@ -24,8 +24,7 @@ function proxyPass(d: Directive, scope: Scope, cx: BuildContext): void {
   scope.location!.proxyPassWritten = true;
   const url = d.args[0]!;
   if (url.includes('$')) {
-    cx.problem(`variables in "proxy_pass" are not supported "${url}"`, d,
-      'write the host literally, or define an upstream {} block and proxy_pass to its name');
+    variableProxyPass(url, d, scope, cx);
     return;
   }
   const lower = url.toLowerCase();
@@ -59,6 +58,21 @@ function proxyPass(d: Directive, scope: Scope, cx: BuildContext): void {
   settingsOf(scope).proxyPass = { url, scheme, host: r.value.host, port, uri, proxyHost, at: locOf(d) };
 }
 
+/**
+ * nginx's ngx_http_proxy_pass for a URL with variables: nothing is checked at load (not even the
+ * scheme, which may itself be a variable); each request evaluates the URL (proxy/session/
+ * variable-target.ts). A URI part is allowed in any location, since the evaluated one replaces
+ * the request URI whole.
+ */
+function variableProxyPass(url: string, d: Directive, scope: Scope, cx: BuildContext): void {
+  const variable = cx.complex(url, d);
+  if (variable === null) return;
+  // The scheme decides whether the location's proxy_ssl_* files are loaded: any URL that may
+  // turn out https:// gets them.
+  const scheme = url.toLowerCase().startsWith('http://') ? 'http' : 'https';
+  settingsOf(scope).proxyPass = { url, scheme, host: '', port: null, uri: null, proxyHost: '', variable, at: locOf(d) };
+}
+
 function proxyRedirect(d: Directive, scope: Scope, cx: BuildContext): void {
   const settings = settingsOf(scope);
   let line: ProxyRedirect;
@@ -66,6 +80,11 @@ function proxyRedirect(d: Directive, scope: Scope, cx: BuildContext): void {
     const v = d.args[0]!;
     if (v !== 'default' && v !== 'off') {
       cx.problem(`invalid parameter "${v}"`, d, 'use "proxy_redirect default", "proxy_redirect off" or "proxy_redirect FROM TO"');
+      return;
+    }
+    if (v === 'default' && scope.settings?.proxyPass?.variable !== undefined) {
+      cx.problem('"proxy_redirect default" cannot be used with "proxy_pass" directive with variables', d,
+        'write the rule out: "proxy_redirect http://HOST:PORT/ /;"');
       return;
     }
     line = { mode: v };

@@ -29,7 +29,7 @@ export const UPSTREAM_DEFAULTS = {
 } as const;
 
 /** `server` parameters nginx has and Sluice does not implement yet. */
-const PLANNED_SERVER_PARAMS = ['resolve', 'route', 'service', 'drain'];
+const PLANNED_SERVER_PARAMS = ['route', 'service', 'drain'];
 
 /**
  * The smallest `zone` size nginx accepts: 8 memory pages (ngx_http_upstream_zone, with 4 KiB
@@ -62,6 +62,7 @@ function upstreamServer(d: Directive, scope: Scope, cx: BuildContext): void {
   let down = false;
   let maxConns: number = UPSTREAM_DEFAULTS.maxConns;
   let slowStart: number = UPSTREAM_DEFAULTS.slowStart;
+  let resolve = false;
   const methodBound: string[] = [];
   let ok = true;
   for (const param of d.args.slice(1)) {
@@ -102,18 +103,22 @@ function upstreamServer(d: Directive, scope: Scope, cx: BuildContext): void {
       methodBound.push(param);
     } else if (param === 'down') {
       down = true;
+    } else if (param === 'resolve') {
+      // nginx 1.27.3: re-resolved at run time; the zone and resolver are checked once the
+      // whole http block is read (resolve.ts), as nginx checks them at init.
+      resolve = true;
     } else if (PLANNED_SERVER_PARAMS.includes(name)) {
       cx.problem(`the "${name}" parameter of the upstream "server" directive is not implemented yet`, d,
         `"${name}" is not implemented yet; remove "${param}" for now`);
       ok = false;
     } else {
-      invalid('server parameters are weight=N, max_fails=N, fail_timeout=TIME, max_conns=N, slow_start=TIME, backup and down');
+      invalid('server parameters are weight=N, max_fails=N, fail_timeout=TIME, max_conns=N, slow_start=TIME, backup, down and resolve');
     }
   }
   if (!ok) return;
   upstream.servers.push({
     name: text, host: r.value.host, port: r.value.port ?? 80, weight, maxFails, failTimeout, backup, down, maxConns, slowStart,
-    methodBound, at: locOf(d),
+    resolve, methodBound, at: locOf(d),
   });
 }
 

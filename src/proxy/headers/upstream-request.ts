@@ -30,6 +30,8 @@ export interface UpstreamRequestHead {
 export function upstreamPath(ctx: RequestContext, route: ProxyRoute): string {
   const raw = originForm(ctx.rawUri);
   const uri = route.pass.uri;
+  // A URI evaluated from variables goes as it is, with no arguments added (nginx).
+  if (route.pass.wholeUri === true && uri !== null) return uri;
   const prefix = route.location.modifier === '=' ? ctx.uri : route.location.pattern;
   if (!ctx.unparsedUri) {
     // After an internal redirect (try_files, index) nginx sends the new URI, escaped, and its arguments.

@@ -57,6 +57,8 @@ function redirectRules(settings: Settings, pass: ProxyPass, location: LocationCo
   const r = settings.proxyRedirect;
   if (r.mode === 'off') return [];
   if (r.mode === 'rules') return [...r.rules];
+  // nginx adds no default rule for a URL with variables: its host is known per request only.
+  if (pass.variable !== undefined) return [];
   const base = `${pass.scheme}://${pass.proxyHost}`;
   if (pass.uri !== null) return [{ from: constant(base + pass.uri), to: constant(location.pattern) }];
   return [{ from: constant(`${base}/`), to: constant('/') }];

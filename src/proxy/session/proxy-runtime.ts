@@ -7,6 +7,8 @@ import type { ConnInfo, RequestContext } from '../context/request-context.js';
 import type { ProxyRoute } from './proxy-route.js';
 import type { ProxyTunnel, TunnelHost } from '../tunnel/tunnel.js';
 import type { Variables } from '../context/variables.js';
+import type { DynamicUpstreams } from '../../upstream/dynamic-upstreams.js';
+import type { UpstreamPool } from '../../upstream/pool.js';
 
 /** What the request handlers need from the runtime that owns them (one config generation). */
 export interface ProxyRuntime {
@@ -14,6 +16,9 @@ export interface ProxyRuntime {
   /** The statistics of the proxy (status handlers read them), null outside a ProxyServer. */
   readonly stats: ProxyStats | null;
   proxyRoute(location: LocationConfig): ProxyRoute;
+  /** Upstream groups by name, and the upstreams found at run time (proxy_pass with variables). */
+  readonly pools: ReadonlyMap<string, UpstreamPool>;
+  readonly dynamic: DynamicUpstreams;
   errorLog(settings: Settings | null): ErrorLog;
   /** Logs the request (access_log) and publishes its end event. Called exactly once. */
   finish(ctx: RequestContext): void;

@@ -30,6 +30,7 @@ import { failRequest } from './guard.js';
 import { errorPageFor, sendErrorPage } from './error-pages.js';
 import { exchangeWithPeer } from './peer-exchange.js';
 import { pickKey } from './proxy-route.js';
+import { variableTarget } from './variable-target.js';
 import type { ExchangeResponse } from './peer-exchange.js';
 import { logSendTimeout, PacedTarget, relayBody, watchBodySize } from './body-relay.js';
 import type { TimedStream } from './body-relay.js';
@@ -338,6 +339,17 @@ export class ProxySession implements SessionForFrontEnds {
     const body = this.#body;
     const limit = route.settings.clientMaxBodySize;
     if (body !== null && limit > 0) watchBodySize(body, limit, (received, chunk) => this.#bodyTooLarge(received, chunk));
+    if (route.pass.variable !== undefined) {
+      const target = await variableTarget(route, this.ctx, this.rt);
+      if ('log' in target) {
+        this.front.triesOver?.();
+        if (!this.#clientGone) this.log.log('error', `${target.log}${logContext(this.ctx)}`, this.ctx.conn.id);
+        this.fail(target.error);
+        return;
+      }
+      route = target;
+      this.route = target;
+    }
     const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, pickKey(route, this.ctx, this.rt.vars));
     if (failure === null) return;
     this.#current = null;

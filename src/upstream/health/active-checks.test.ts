@@ -14,7 +14,7 @@ test('a failing check re-asserts a server that something else marked healthy mea
   };
   const config: UpstreamConfig = {
     name: 'u', servers: [testPeer(port).server], keepalive: 0, keepaliveTimeout: 60_000, keepaliveRequests: 1000, implicit: false,
-    method: { name: 'round_robin' }, sticky: null, zone: null, healthChecks: [check], loc: { file: 't', line: 1 },
+    method: { name: 'round_robin' }, sticky: null, zone: null, healthChecks: [check], resolver: null, resolverTimeout: 30_000, loc: { file: 't', line: 1 },
   };
   const lines: string[] = [];
   const log = { log: (level: string, message: string) => void lines.push(`[${level}] ${message}`) } as unknown as ErrorLog;
