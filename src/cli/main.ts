@@ -21,6 +21,7 @@ import { keptServers } from '../server/orphans.js';
 import { HELP, UsageError, parseArgs } from './args.js';
 import type { CliArgs } from './args.js';
 import { DEFAULT_BACKEND_PORTS, DEFAULT_CONFIG, DEFAULT_LISTEN } from './default-config.js';
+import { ProcessNotices, logLines, signalReceived } from '../observability/process-notices.js';
 
 /** SIGTERM/SIGINT (`-s stop`): requests in flight get this long, then tunnels get close 1001. */
 const FAST_STOP_GRACE_MS = 1_000;
@@ -151,18 +152,24 @@ async function run(args: CliArgs): Promise<number> {
       `  Stop with Ctrl-C.\n\n`,
     );
   }
+  // This one process is nginx's master and worker at once: its notices say what both would.
+  const notices = new ProcessNotices(() => ({ write: (level, message) => proxy.log(level, message), targets: proxy.config.errorLogs }), err);
   return new Promise<number>((done) => {
     let stopping = false;
     const handlers: [NodeJS.Signals, () => void][] = [];
-    const shutdown = (signal: NodeJS.Signals, graceMs: number, how: string): void => {
+    const shutdown = (signal: NodeJS.Signals, graceMs: number, graceful: boolean): void => {
       if (stopping) {
-        err(`[notice] signal ${signal} received again, exiting now`);
+        notices.notice(signalReceived(signal, true));
         proxy.destroy();
         return;
       }
       stopping = true;
-      err(`[notice] signal ${signal} received, ${how}`);
+      notices.notice(signalReceived(signal));
+      if (graceful) proxy.log('notice', 'gracefully shutting down');
+      const targets = proxy.config.errorLogs;
       void proxy.close(graceMs).then(async () => {
+        // The proxy's log files are closed by now: the last lines go through files of their own.
+        await logLines(targets, [['notice', 'exiting'], ['notice', 'exit']]);
         await Promise.all(backends.map((b) => b.close()));
         control?.close();
         if (pidFile) rmSync(pidFile, { force: true });
@@ -176,17 +183,17 @@ async function run(args: CliArgs): Promise<number> {
       process.on(signal, handler);
     };
     // nginx: TERM/INT stop fast, QUIT stops gracefully, HUP reloads, USR1 reopens the logs.
-    on('SIGTERM', () => shutdown('SIGTERM', FAST_STOP_GRACE_MS, 'exiting'));
-    on('SIGINT', () => shutdown('SIGINT', FAST_STOP_GRACE_MS, 'exiting'));
-    on('SIGQUIT', () => shutdown('SIGQUIT', proxy.config.workerShutdownTimeout, 'gracefully shutting down'));
+    on('SIGTERM', () => shutdown('SIGTERM', FAST_STOP_GRACE_MS, false));
+    on('SIGINT', () => shutdown('SIGINT', FAST_STOP_GRACE_MS, false));
+    on('SIGQUIT', () => shutdown('SIGQUIT', proxy.config.workerShutdownTimeout, true));
     on('SIGHUP', () => {
       if (stopping) return;
-      err('[notice] signal SIGHUP received, reconfiguring');
+      notices.notice(signalReceived('SIGHUP'));
       const before = proxy.config.process;
       proxy.reload().then(
         (r) => {
           for (const alert of applyProcessSettings(proxy.config.process, 0, before)) proxy.log('alert', alert);
-          err(`[notice] reconfigured: ${r.opened.length} listener(s) opened, ${r.closed.length} closed, ${r.drained} tunnel(s) to removed servers`);
+          notices.notice(`reconfigured: ${r.opened.length} listener(s) opened, ${r.closed.length} closed, ${r.drained} tunnel(s) to removed servers`);
         },
         (e: unknown) => {
           if (e instanceof ConfigError) printProblems(e.problems);
@@ -196,8 +203,9 @@ async function run(args: CliArgs): Promise<number> {
       );
     });
     on('SIGUSR1', () => {
-      err('[notice] signal SIGUSR1 received, reopening logs');
+      notices.notice(signalReceived('SIGUSR1'));
       proxy.reopenLogs();
+      notices.notice('reopening logs');
     });
   });
 }
@@ -235,6 +243,8 @@ async function signalProcess(args: CliArgs): Promise<number> {
     err(`[error] invalid PID number "${text.trim()}" in "${pidFile}"`);
     return 1;
   }
+  // nginx's signaller leaves its own line in the instance's error log.
+  await logLines(loaded.config.errorLogs, [['notice', 'signal process started']]);
   try {
     process.kill(pid, signal);
   } catch (e) {

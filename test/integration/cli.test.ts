@@ -243,7 +243,7 @@ http {
   const exit = await proxy.stop('SIGTERM');
   assert.deepEqual(exit, { code: 0, signal: null });
   assert.equal(existsSync(pidFile), false, 'the pid file is removed');
-  assert.match(proxy.stderr, /^sluice: \[notice\] signal SIGTERM received, exiting$/m);
+  assert.match(proxy.stderr, /^sluice: \[notice\] signal 15 \(SIGTERM\) received, exiting$/m);
   assert.deepEqual(await echo.stop('SIGTERM'), { code: 0, signal: null });
 });
 
