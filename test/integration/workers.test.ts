@@ -173,6 +173,8 @@ http {
   const metrics = await httpGet(port, '/metrics', { host: 'admin' });
   assert.equal(metrics.status, 200);
   assert.match(metrics.body, /^sluice_workers 2$/m);
+  // One instance, two workers: sluice_info stays 1.
+  assert.match(metrics.body, /^sluice_info\{version="[^"]+"\} 1$/m);
   assert.match(metrics.body, new RegExp(`^sluice_http_requests_total\\{server_name="app",status="200"\\} ${total}$`, 'm'));
   assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
 });
