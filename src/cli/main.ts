@@ -6,6 +6,8 @@ import { loadConfig, formatProblem, dumpConfig } from '../config/load.js';
 import type { LoadOptions } from '../config/load.js';
 import type { ConfigProblem } from '../config/types.js';
 import { SLUICE_VERSION } from '../core/version.js';
+import { ADDON_PATH, nativeAddonProblem } from '../core/native-addon.js';
+import { runClientCommand } from '../ws-client/command.js';
 import { runEchoCommand, startEchoServer } from '../echo/echo-server.js';
 import { ConfigError, startProxy } from '../index.js';
 import { installLastResort } from '../server/last-resort.js';
@@ -148,7 +150,7 @@ async function run(args: CliArgs): Promise<number> {
     process.stdout.write(
       `\nSluice is proxying ${DEFAULT_LISTEN} to two echo backends (127.0.0.1:${DEFAULT_BACKEND_PORTS.join(' and :')}), round robin.\n` +
       `  Open     http://${DEFAULT_LISTEN}/ in a browser: the page opens a WebSocket through Sluice.\n` +
-      `  Or try   npx wscat -c ws://${DEFAULT_LISTEN}/whoami   or   curl http://${DEFAULT_LISTEN}/hello\n` +
+      `  Or try   npx sluice client ws://${DEFAULT_LISTEN}/whoami   (wscat -c ws://${DEFAULT_LISTEN}/ too)   or   curl http://${DEFAULT_LISTEN}/hello\n` +
       `  Stop with Ctrl-C.\n\n`,
     );
   }
@@ -274,11 +276,18 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0;
     case 'version':
       process.stderr.write(`sluice version: sluice/${SLUICE_VERSION}\n`);
-      if (args.verbose) process.stderr.write(`built with node ${process.version} (${process.platform} ${process.arch})\n`);
+      if (args.verbose) {
+        process.stderr.write(`built with node ${process.version} (${process.platform} ${process.arch})\n`);
+        // Whether tunnels will move in C (native_tunnels) or in the TypeScript relay, and why.
+        const problem = nativeAddonProblem();
+        process.stderr.write(problem === '' ? `native tunnel addon: loaded (${ADDON_PATH})\n` : `native tunnel addon: not loaded, ${problem}; tunnels use the TypeScript relay\n`);
+      }
       return 0;
     case 'echo':
       await runEchoCommand([...args.rest]);
       return 0;
+    case 'client':
+      return runClientCommand([...args.rest]);
     case 'test':
       return testConfig(args);
     case 'signal':

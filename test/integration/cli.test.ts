@@ -161,7 +161,10 @@ test('-v, -V and -h', async () => {
   assert.equal(v.stdout, '');
   assert.equal(v.code, 0);
   const V = await runCli(['-V']);
-  assert.equal(V.stderr, `sluice version: sluice/${SLUICE_VERSION}\nbuilt with node ${process.version} (${process.platform} ${process.arch})\n`);
+  // -V also says whether the native tunnel addon loaded, and why not.
+  assert.match(V.stderr, new RegExp(`^sluice version: sluice/${SLUICE_VERSION.replaceAll('.', '\\.')}\nbuilt with node ${process.version.replaceAll('.', '\\.')} \\(${process.platform} ${process.arch}\\)\nnative tunnel addon: (loaded \\(.+\\)|not loaded, .+; tunnels use the TypeScript relay)\n$`));
+  const off = await runCli(['-V'], ROOT, { SLUICE_NATIVE: 'off' });
+  assert.match(off.stderr, /^native tunnel addon: not loaded, SLUICE_NATIVE=off is set in the environment; tunnels use the TypeScript relay$/m);
   assert.equal(V.code, 0);
   for (const flag of ['-h', '-?']) {
     const h = await runCli([flag]);
