@@ -23,7 +23,7 @@ import { keptServers } from '../server/orphans.js';
 import { HELP, UsageError, parseArgs } from './args.js';
 import type { CliArgs } from './args.js';
 import { DEFAULT_BACKEND_PORTS, DEFAULT_CONFIG, DEFAULT_LISTEN } from './default-config.js';
-import { ProcessNotices, logLines, signalReceived } from '../observability/process-notices.js';
+import { ProcessNotices, RELOAD_FAILED, logLines, logShowsOnStderr, signalReceived } from '../observability/process-notices.js';
 
 /** SIGTERM/SIGINT (`-s stop`): requests in flight get this long, then tunnels get close 1001. */
 const FAST_STOP_GRACE_MS = 1_000;
@@ -200,7 +200,8 @@ async function run(args: CliArgs): Promise<number> {
         (e: unknown) => {
           if (e instanceof ConfigError) printProblems(e.problems);
           else err(`[emerg] ${(e as Error).message}`);
-          err('[alert] reload failed, still running the previous configuration');
+          // The proxy logged it already: said again only where that log does not reach stderr.
+          if (!logShowsOnStderr(proxy.config.errorLogs, 'alert')) err(`[alert] ${RELOAD_FAILED}`);
         },
       );
     });

@@ -23,7 +23,7 @@ import type { LoadOptions, LoadResult } from '../config/load.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { ErrorLog } from '../observability/error-log.js';
 import { LogFiles } from '../observability/log-files.js';
-import { ProcessNotices, signalReceived } from '../observability/process-notices.js';
+import { ProcessNotices, RELOAD_FAILED, signalReceived } from '../observability/process-notices.js';
 import { handLogsTo, logPaths } from '../observability/log-paths.js';
 import { ReloadHistory } from '../observability/reload-history.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/tunnel.js';
@@ -358,9 +358,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     if (!result.ok) {
       reloads.record({ ok: false, file: config.file, problems: result.problems.map((p) => formatProblem(p)), drained: 0 });
       opts.printProblems(result.problems);
-      opts.say('[alert] reload failed, still running the previous configuration');
       for (const p of result.problems) log.log(p.level ?? 'emerg', problemText(p));
-      log.log('alert', 'reload failed: still serving the previous configuration');
+      notices.tell('alert', RELOAD_FAILED);
       return;
     }
     // The workers apply it first: a listen address that cannot be bound only shows there.
@@ -388,7 +387,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     reloadWaits.delete(seq);
     const outcomes = results.flatMap((r) => (r.sluice === 'reloaded' ? [r] : []));
     const failures = [...new Set(outcomes.filter((r) => !r.ok).map((r) => r.message))];
-    for (const f of failures) opts.say(`[alert] a worker process could not reload: ${f}`);
+    for (const f of failures) notices.tell('alert', `a worker process could not reload: ${f}`);
     const first = outcomes.find((r) => r.ok);
     if (told.length > 0 && first === undefined) {
       // Nobody could apply it: everyone still runs the previous configuration, and so will
@@ -398,7 +397,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       generation = previous.generation;
       for (const s of told) s.generation = previous.generation;
       reloads.record({ ok: false, file: config.file, problems: failures, drained: 0 });
-      opts.say('[alert] reload failed, still running the previous configuration');
+      notices.tell('alert', RELOAD_FAILED);
       return;
     }
     const previousPid = pidFile;
@@ -452,7 +451,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     notices.notice(signalReceived('SIGHUP'));
     reloading = reloading.then(() => startup).then(() => reload()).catch((e: unknown) => {
       reloads.record({ ok: false, file: config.file, problems: [(e as Error).message], drained: 0 });
-      opts.say(`[alert] reload failed: ${(e as Error).message}`);
+      notices.tell('alert', `reload failed: ${(e as Error).message}`);
     });
   });
   on('SIGUSR1', () => {

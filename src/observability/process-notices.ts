@@ -17,6 +17,9 @@ export interface CurrentLog {
   readonly targets: readonly ErrorLogTarget[];
 }
 
+/** The one wording of a reload that was not applied, in the error log and on the command line. */
+export const RELOAD_FAILED = 'reload failed: still serving the previous configuration';
+
 /** What nginx's master says it does for each signal (ngx_signal_handler's `action`). */
 const ACTIONS: Readonly<Partial<Record<NodeJS.Signals, string>>> = {
   SIGHUP: 'reconfiguring',

@@ -89,7 +89,7 @@ http {
     // A HUP sent another way: the instance checks the config, logs every problem, keeps the old one.
     process.kill(proxy.pid, 'SIGHUP');
     await proxy.output('stderr', new RegExp(`^sluice: ${escapeRegExp(problem)}$`, 'm'));
-    await proxy.output('stderr', /^sluice: \[alert\] reload failed, still running the previous configuration$/m);
+    await proxy.output('stderr', /\[alert\] (\d+#0: )?reload failed: still serving the previous configuration$/m);
     for (let i = 0; i < 2 * workers; i++) {
       const res = await httpGet(port, `/b${i}`);
       assert.equal(res.status, 200);
