@@ -69,6 +69,7 @@ typedef struct {
   uint32_t masked;
   uint64_t ext;
   uint64_t remaining; /* payload bytes still to skip */
+  uint8_t close_seen; /* a close frame's header went by: this side ended the session */
 } cursor_t;
 
 typedef struct pipe_s {
@@ -211,7 +212,9 @@ static int64_t cur_walk(cursor_t *c, const uint8_t *p, size_t n, int stop) {
     }
     uint8_t b = p[i++];
     uint32_t at = c->have++;
-    if (at == 1) {
+    if (at == 0) {
+      if ((b & 0x0f) == 0x8) c->close_seen = 1;
+    } else if (at == 1) {
       c->masked = (b & 0x80) != 0;
       c->len7 = b & 0x7f;
       c->need = 2 + ext_len(c->len7) + (c->masked ? 4 : 0);
@@ -557,6 +560,8 @@ static void relay(loop_t *L, tunnel_t *t, int s) {
         }
       } else if (d->track) {
         cur_walk(&d->cur, L->buf, len, 0);
+        /* The side whose close frame comes first ended the session, whichever FIN comes first. */
+        if (d->cur.close_seen && !t->reason) t->reason = s == CLIENT ? R_CLIENT_CLOSED : R_UPSTREAM_CLOSED;
       }
       if (!send_or_queue(L, t, s, L->buf, len)) return;
       if ((size_t)n < READ_BUF) break;

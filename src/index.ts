@@ -14,6 +14,7 @@ import type { Config, ConfigProblem, LogLevel } from './config/types.js';
 import { ProxyServer } from './server/proxy-server.js';
 import type { ListenerInfo, ReloadResult } from './server/proxy-server.js';
 import { events } from './observability/events.js';
+import { RELOAD_FAILED } from './observability/process-notices.js';
 import type { LogSink } from './observability/log-files.js';
 import type { DrainImpact } from './server/orphans.js';
 import type { ProxyStats } from './observability/stats-collector.js';
@@ -131,7 +132,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
       const loaded = await loadConfig(again);
       if (!loaded.ok) {
         for (const p of loaded.problems) log.log(p.level ?? 'emerg', problemText(p));
-        log.log('alert', 'reload failed: still serving the previous configuration');
+        log.log('alert', RELOAD_FAILED);
         if (events.reload.hasSubscribers) events.reload.publish({ ok: false, file: current.file, problems: loaded.problems.map(formatProblem), drained: 0, proxy: server });
         throw new ConfigError(loaded.problems);
       }

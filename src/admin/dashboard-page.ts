@@ -105,7 +105,8 @@ function sum(values) { return values.reduce((a, b) => a + b, 0); }
 function render(s) {
   const c = s.connections, r = s.rates, v = s.series.values;
   $('#meta').textContent = 'v' + s.version + ' \\u00b7 ' + (s.workers === 1 ? 'pid ' + s.pids[0] : s.workers + ' workers')
-    + ' \\u00b7 up ' + duration(s.time - s.startTime) + ' \\u00b7 ' + clock(s.time);
+    + ' \\u00b7 up ' + duration(s.time - s.startTime) + ' \\u00b7 ' + clock(s.time)
+    + ' \\u00b7 ' + s.viewers.open + (s.viewers.open === 1 ? ' dashboard' : ' dashboards') + ' watching (not counted below)';
   $('#summary').replaceChildren(
     card('Active connections', c.active, 'reading ' + c.reading + ' \\u00b7 writing ' + c.writing + ' \\u00b7 waiting ' + c.waiting),
     card('Open tunnels', s.tunnels.open, s.tunnels.opened + ' opened \\u00b7 ' + s.tunnels.closed + ' closed', v.tunnelsOpened, 'open-tunnels'),

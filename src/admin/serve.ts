@@ -145,7 +145,7 @@ function streamEvents(rt: ProxyRuntime, stats: ProxyStats, settings: Settings, c
   };
   const stop = stats.watch(send, () => {
     if (!res.writableEnded) res.end();
-  });
+  }, ctx);
   res.once('close', stop);
   return stats.combinedSnapshot().then(send, () => {});
 }

@@ -1,6 +1,6 @@
 /** nginx-style command line: `sluice [-c FILE] [-p PREFIX] [-g DIRECTIVES] [-t|-T] [-q] [-s SIGNAL] [-v|-V] [-h]`. */
 export interface CliArgs {
-  readonly command: 'run' | 'test' | 'version' | 'help' | 'echo' | 'signal';
+  readonly command: 'run' | 'test' | 'version' | 'help' | 'echo' | 'client' | 'signal';
   /** `-s stop|quit|reload|reopen`. */
   readonly signal?: string;
   readonly configFile: string | null;
@@ -15,8 +15,8 @@ export interface CliArgs {
 export class UsageError extends Error {}
 
 export function parseArgs(argv: readonly string[]): CliArgs {
-  if (argv[0] === 'echo') {
-    return { command: 'echo', configFile: null, prefix: null, globalDirectives: null, dump: false, quiet: false, verbose: false, rest: argv.slice(1) };
+  if (argv[0] === 'echo' || argv[0] === 'client') {
+    return { command: argv[0], configFile: null, prefix: null, globalDirectives: null, dump: false, quiet: false, verbose: false, rest: argv.slice(1) };
   }
   let command: CliArgs['command'] = 'run';
   let configFile: string | null = null;
@@ -69,6 +69,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
 
 export const HELP = `Usage: sluice [-?hvVtTq] [-s signal] [-c filename] [-p prefix] [-g directives]
        sluice echo [--port N] [--host H] [--id NAME]
+       sluice client [-H header] [-s subprotocol] [-x message] [--ca file] [-n] URL
 
 Options:
   -?,-h         : this help
@@ -86,4 +87,5 @@ Options:
 
 Commands:
   echo          : run a WebSocket + HTTP echo backend (for demos and tests)
+  client        : a WebSocket client in the terminal, as wscat (sluice client -h)
 `;

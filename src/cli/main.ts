@@ -6,6 +6,8 @@ import { loadConfig, formatProblem, dumpConfig } from '../config/load.js';
 import type { LoadOptions } from '../config/load.js';
 import type { ConfigProblem } from '../config/types.js';
 import { SLUICE_VERSION } from '../core/version.js';
+import { ADDON_PATH, nativeAddonProblem } from '../core/native-addon.js';
+import { runClientCommand } from '../ws-client/command.js';
 import { runEchoCommand, startEchoServer } from '../echo/echo-server.js';
 import { ConfigError, startProxy } from '../index.js';
 import { installLastResort } from '../server/last-resort.js';
@@ -21,6 +23,7 @@ import { keptServers } from '../server/orphans.js';
 import { HELP, UsageError, parseArgs } from './args.js';
 import type { CliArgs } from './args.js';
 import { DEFAULT_BACKEND_PORTS, DEFAULT_CONFIG, DEFAULT_LISTEN } from './default-config.js';
+import { ProcessNotices, RELOAD_FAILED, logLines, logShowsOnStderr, signalReceived } from '../observability/process-notices.js';
 
 /** SIGTERM/SIGINT (`-s stop`): requests in flight get this long, then tunnels get close 1001. */
 const FAST_STOP_GRACE_MS = 1_000;
@@ -147,22 +150,28 @@ async function run(args: CliArgs): Promise<number> {
     process.stdout.write(
       `\nSluice is proxying ${DEFAULT_LISTEN} to two echo backends (127.0.0.1:${DEFAULT_BACKEND_PORTS.join(' and :')}), round robin.\n` +
       `  Open     http://${DEFAULT_LISTEN}/ in a browser: the page opens a WebSocket through Sluice.\n` +
-      `  Or try   npx wscat -c ws://${DEFAULT_LISTEN}/whoami   or   curl http://${DEFAULT_LISTEN}/hello\n` +
+      `  Or try   npx sluice client ws://${DEFAULT_LISTEN}/whoami   (wscat -c ws://${DEFAULT_LISTEN}/ too)   or   curl http://${DEFAULT_LISTEN}/hello\n` +
       `  Stop with Ctrl-C.\n\n`,
     );
   }
+  // This one process is nginx's master and worker at once: its notices say what both would.
+  const notices = new ProcessNotices(() => ({ write: (level, message) => proxy.log(level, message), targets: proxy.config.errorLogs }), err);
   return new Promise<number>((done) => {
     let stopping = false;
     const handlers: [NodeJS.Signals, () => void][] = [];
-    const shutdown = (signal: NodeJS.Signals, graceMs: number, how: string): void => {
+    const shutdown = (signal: NodeJS.Signals, graceMs: number, graceful: boolean): void => {
       if (stopping) {
-        err(`[notice] signal ${signal} received again, exiting now`);
+        notices.notice(signalReceived(signal, true));
         proxy.destroy();
         return;
       }
       stopping = true;
-      err(`[notice] signal ${signal} received, ${how}`);
+      notices.notice(signalReceived(signal));
+      if (graceful) proxy.log('notice', 'gracefully shutting down');
+      const targets = proxy.config.errorLogs;
       void proxy.close(graceMs).then(async () => {
+        // The proxy's log files are closed by now: the last lines go through files of their own.
+        await logLines(targets, [['notice', 'exiting'], ['notice', 'exit']]);
         await Promise.all(backends.map((b) => b.close()));
         control?.close();
         if (pidFile) rmSync(pidFile, { force: true });
@@ -176,28 +185,30 @@ async function run(args: CliArgs): Promise<number> {
       process.on(signal, handler);
     };
     // nginx: TERM/INT stop fast, QUIT stops gracefully, HUP reloads, USR1 reopens the logs.
-    on('SIGTERM', () => shutdown('SIGTERM', FAST_STOP_GRACE_MS, 'exiting'));
-    on('SIGINT', () => shutdown('SIGINT', FAST_STOP_GRACE_MS, 'exiting'));
-    on('SIGQUIT', () => shutdown('SIGQUIT', proxy.config.workerShutdownTimeout, 'gracefully shutting down'));
+    on('SIGTERM', () => shutdown('SIGTERM', FAST_STOP_GRACE_MS, false));
+    on('SIGINT', () => shutdown('SIGINT', FAST_STOP_GRACE_MS, false));
+    on('SIGQUIT', () => shutdown('SIGQUIT', proxy.config.workerShutdownTimeout, true));
     on('SIGHUP', () => {
       if (stopping) return;
-      err('[notice] signal SIGHUP received, reconfiguring');
+      notices.notice(signalReceived('SIGHUP'));
       const before = proxy.config.process;
       proxy.reload().then(
         (r) => {
           for (const alert of applyProcessSettings(proxy.config.process, 0, before)) proxy.log('alert', alert);
-          err(`[notice] reconfigured: ${r.opened.length} listener(s) opened, ${r.closed.length} closed, ${r.drained} tunnel(s) to removed servers`);
+          notices.notice(`reconfigured: ${r.opened.length} listener(s) opened, ${r.closed.length} closed, ${r.drained} tunnel(s) to removed servers`);
         },
         (e: unknown) => {
           if (e instanceof ConfigError) printProblems(e.problems);
           else err(`[emerg] ${(e as Error).message}`);
-          err('[alert] reload failed, still running the previous configuration');
+          // The proxy logged it already: said again only where that log does not reach stderr.
+          if (!logShowsOnStderr(proxy.config.errorLogs, 'alert')) err(`[alert] ${RELOAD_FAILED}`);
         },
       );
     });
     on('SIGUSR1', () => {
-      err('[notice] signal SIGUSR1 received, reopening logs');
+      notices.notice(signalReceived('SIGUSR1'));
       proxy.reopenLogs();
+      notices.notice('reopening logs');
     });
   });
 }
@@ -235,6 +246,8 @@ async function signalProcess(args: CliArgs): Promise<number> {
     err(`[error] invalid PID number "${text.trim()}" in "${pidFile}"`);
     return 1;
   }
+  // nginx's signaller leaves its own line in the instance's error log.
+  await logLines(loaded.config.errorLogs, [['notice', 'signal process started']]);
   try {
     process.kill(pid, signal);
   } catch (e) {
@@ -264,11 +277,18 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0;
     case 'version':
       process.stderr.write(`sluice version: sluice/${SLUICE_VERSION}\n`);
-      if (args.verbose) process.stderr.write(`built with node ${process.version} (${process.platform} ${process.arch})\n`);
+      if (args.verbose) {
+        process.stderr.write(`built with node ${process.version} (${process.platform} ${process.arch})\n`);
+        // Whether tunnels will move in C (native_tunnels) or in the TypeScript relay, and why.
+        const problem = nativeAddonProblem();
+        process.stderr.write(problem === '' ? `native tunnel addon: loaded (${ADDON_PATH})\n` : `native tunnel addon: not loaded, ${problem}; tunnels use the TypeScript relay\n`);
+      }
       return 0;
     case 'echo':
       await runEchoCommand([...args.rest]);
       return 0;
+    case 'client':
+      return runClientCommand([...args.rest]);
     case 'test':
       return testConfig(args);
     case 'signal':

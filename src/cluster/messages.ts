@@ -21,8 +21,11 @@ export type ToWorker =
   /** Reload in place with this text and these files (the primary validated them already). */
   | { readonly sluice: 'reload'; readonly seq: number; readonly text: string | null; readonly files: Config['files'] }
   | { readonly sluice: 'reopen' }
-  /** Stop: graceful for `graceMs`, then tunnels get close 1001 and the rest is destroyed. */
-  | { readonly sluice: 'stop'; readonly graceMs: number }
+  /**
+   * Stop: requests in flight get `graceMs`, then tunnels get close 1001 and the rest is destroyed;
+   * `graceful` (a quit, a retired worker) decides the words it logs, as nginx's worker.
+   */
+  | { readonly sluice: 'stop'; readonly graceMs: number; readonly graceful: boolean }
   /** Another worker asked for everyone's statistics: answer with a `stats-snapshot`. */
   | { readonly sluice: 'stats-collect'; readonly id: number }
   /**

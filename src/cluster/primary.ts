@@ -23,6 +23,7 @@ import type { LoadOptions, LoadResult } from '../config/load.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { ErrorLog } from '../observability/error-log.js';
 import { LogFiles } from '../observability/log-files.js';
+import { ProcessNotices, RELOAD_FAILED, signalReceived } from '../observability/process-notices.js';
 import { handLogsTo, logPaths } from '../observability/log-paths.js';
 import { ReloadHistory } from '../observability/reload-history.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/tunnel.js';
@@ -117,6 +118,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   let desired = workerCount(config);
   const files = new LogFiles();
   let log = new ErrorLog(config.errorLogs, files);
+  // The primary's own notices (signals, reconfiguring, reopening logs) in the error log with the workers' lines.
+  const notices = new ProcessNotices(() => ({ write: (level, message) => log.log(level, message), targets: config.errorLogs }), opts.say);
   // What the workers' status pages report about reloads: the primary decides them all.
   const reloads = new ReloadHistory();
 
@@ -210,7 +213,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
           slot.generation = generation;
           sendTo(slot, { sluice: 'reload', seq: 0, text, files: tlsFiles });
         }
-        if (stopping) sendTo(slot, { sluice: 'stop', graceMs: 0 });
+        if (stopping) sendTo(slot, { sluice: 'stop', graceMs: 0, graceful: false });
         return;
       case 'failed':
         if (stopping) return;
@@ -286,7 +289,9 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     slots.delete(worker.id);
     forget(worker.id);
     const expected = stopping || slot.retiring;
-    if (!expected) {
+    // nginx's master logs every worker's exit: at notice when it was told to go.
+    if (expected) log.log('notice', signal ? `worker process ${slot.pid} exited on signal ${signalNumber(signal)}` : `worker process ${slot.pid} exited with code ${code ?? 0}`);
+    else {
       log.log('alert', signal ? `worker process ${slot.pid} exited on signal ${signalNumber(signal)}` : `worker process ${slot.pid} exited with code ${code ?? 0}`);
       if (starting) {
         startupDone(`worker process ${slot.pid} exited before it was ready`);
@@ -305,18 +310,18 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     const extra = live().slice(desired);
     for (const s of extra) {
       s.retiring = true;
-      sendTo(s, { sluice: 'stop', graceMs: config.workerShutdownTimeout });
+      sendTo(s, { sluice: 'stop', graceMs: config.workerShutdownTimeout, graceful: true });
     }
   };
 
-  const stopAll = (graceMs: number): void => {
+  const stopAll = (graceMs: number, graceful: boolean): void => {
     for (const t of respawnTimers) clearTimeout(t);
     respawnTimers.clear();
     if (slots.size === 0) {
       finish(exitCode);
       return;
     }
-    for (const s of slots.values()) sendTo(s, { sluice: 'stop', graceMs });
+    for (const s of slots.values()) sendTo(s, { sluice: 'stop', graceMs, graceful });
     // A worker that does not stop in time is killed, so the primary always exits.
     setTimeout(() => {
       for (const s of slots.values()) s.worker.process.kill('SIGKILL');
@@ -347,14 +352,14 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   };
 
   const reload = async (): Promise<void> => {
+    notices.notice('reconfiguring');
     const { result, text: next } = await loadPinned(opts.load);
     if (stopping) return;
     if (!result.ok) {
       reloads.record({ ok: false, file: config.file, problems: result.problems.map((p) => formatProblem(p)), drained: 0 });
       opts.printProblems(result.problems);
-      opts.say('[alert] reload failed, still running the previous configuration');
       for (const p of result.problems) log.log(p.level ?? 'emerg', problemText(p));
-      log.log('alert', 'reload failed: still serving the previous configuration');
+      notices.tell('alert', RELOAD_FAILED);
       return;
     }
     // The workers apply it first: a listen address that cannot be bound only shows there.
@@ -382,7 +387,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     reloadWaits.delete(seq);
     const outcomes = results.flatMap((r) => (r.sluice === 'reloaded' ? [r] : []));
     const failures = [...new Set(outcomes.filter((r) => !r.ok).map((r) => r.message))];
-    for (const f of failures) opts.say(`[alert] a worker process could not reload: ${f}`);
+    for (const f of failures) notices.tell('alert', `a worker process could not reload: ${f}`);
     const first = outcomes.find((r) => r.ok);
     if (told.length > 0 && first === undefined) {
       // Nobody could apply it: everyone still runs the previous configuration, and so will
@@ -392,7 +397,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       generation = previous.generation;
       for (const s of told) s.generation = previous.generation;
       reloads.record({ ok: false, file: config.file, problems: failures, drained: 0 });
-      opts.say('[alert] reload failed, still running the previous configuration');
+      notices.tell('alert', RELOAD_FAILED);
       return;
     }
     const previousPid = pidFile;
@@ -417,7 +422,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     const drained = outcomes.reduce((n, r) => n + r.drained, 0);
     // Applied; workers that could not apply it are named in its problems.
     reloads.record({ ok: true, file: config.file, problems: failures, drained });
-    opts.say(`[notice] reconfigured: ${first?.opened ?? 0} listener(s) opened, ${first?.closed ?? 0} closed, ${drained} tunnel(s) to removed servers, ${desired} worker process(es)`);
+    notices.notice(`reconfigured: ${first?.opened ?? 0} listener(s) opened, ${first?.closed ?? 0} closed, ${drained} tunnel(s) to removed servers, ${desired} worker process(es)`);
   };
 
   const handlers: [NodeJS.Signals, () => void][] = [];
@@ -425,33 +430,34 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     handlers.push([signal, handler]);
     process.on(signal, handler);
   };
-  const shutdown = (signal: NodeJS.Signals, graceMs: number, how: string): void => {
+  const shutdown = (signal: NodeJS.Signals, graceMs: number, graceful: boolean): void => {
     if (stopping) {
-      opts.say(`[notice] signal ${signal} received again, exiting now`);
+      notices.notice(signalReceived(signal, true));
       for (const s of slots.values()) s.worker.process.kill('SIGKILL');
       return;
     }
     stopping = true;
-    opts.say(`[notice] signal ${signal} received, ${how}`);
+    notices.notice(signalReceived(signal));
     startupDone('stopped');
-    stopAll(graceMs);
+    stopAll(graceMs, graceful);
   };
   let reloading = Promise.resolve();
   // nginx: TERM/INT stop fast, QUIT stops gracefully, HUP reloads, USR1 reopens the logs.
-  on('SIGTERM', () => shutdown('SIGTERM', opts.fastStopMs, 'exiting'));
-  on('SIGINT', () => shutdown('SIGINT', opts.fastStopMs, 'exiting'));
-  on('SIGQUIT', () => shutdown('SIGQUIT', config.workerShutdownTimeout, 'gracefully shutting down'));
+  on('SIGTERM', () => shutdown('SIGTERM', opts.fastStopMs, false));
+  on('SIGINT', () => shutdown('SIGINT', opts.fastStopMs, false));
+  on('SIGQUIT', () => shutdown('SIGQUIT', config.workerShutdownTimeout, true));
   on('SIGHUP', () => {
     if (stopping) return;
-    opts.say('[notice] signal SIGHUP received, reconfiguring');
+    notices.notice(signalReceived('SIGHUP'));
     reloading = reloading.then(() => startup).then(() => reload()).catch((e: unknown) => {
       reloads.record({ ok: false, file: config.file, problems: [(e as Error).message], drained: 0 });
-      opts.say(`[alert] reload failed: ${(e as Error).message}`);
+      notices.tell('alert', `reload failed: ${(e as Error).message}`);
     });
   });
   on('SIGUSR1', () => {
-    opts.say('[notice] signal SIGUSR1 received, reopening logs');
+    notices.notice(signalReceived('SIGUSR1'));
     files.reopen();
+    notices.notice('reopening logs');
     prepareLogs(config);
     for (const s of slots.values()) sendTo(s, { sluice: 'reopen' });
   });
@@ -472,7 +478,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     for (const line of failure.split('\n')) opts.say(line);
     stopping = true;
     exitCode = 1;
-    stopAll(0);
+    stopAll(0, false);
   } else if (!stopping) {
     opts.onListening(listening);
     await openControl();
@@ -483,6 +489,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   // Assigned by openControl (a closure), which narrowing does not see.
   (control as ControlServer | null)?.close();
   if (pidWritten) rmSync(pidWritten, { force: true });
+  log.log('notice', 'exit');
   await files.close();
   return code;
 }

@@ -16,6 +16,7 @@ import type { SharedSession } from '../server/tls-session-cache.js';
 import type { RunAs } from '../config/types.js';
 import { handLogsTo, logPaths } from '../observability/log-paths.js';
 import { markPrivilegesDropped } from '../core/accounts.js';
+import { logLines } from '../observability/process-notices.js';
 import { WORKER_INDEX_ENV, applyProcessSettings } from './process-settings.js';
 
 /** This worker's number, 0 to worker_processes - 1, as the primary gave it (for worker_cpu_affinity). */
@@ -144,11 +145,16 @@ export async function runWorker(options: StartOptions): Promise<number> {
 
   return new Promise<number>((done) => {
     let stopping = false;
-    const stop = (graceMs: number): void => {
+    const stop = (graceMs: number, graceful: boolean): void => {
       if (stopping) return;
       stopping = true;
       stats?.setGatherer(null);
-      void proxy.close(graceMs).then(() => done(0));
+      // nginx's worker: "gracefully shutting down" on a quit, then "exiting" and "exit" as it leaves.
+      if (graceful) proxy.log('notice', 'gracefully shutting down');
+      const targets = proxy.config.errorLogs;
+      void proxy.close(graceMs)
+        .then(() => logLines(targets, [['notice', 'exiting'], ['notice', 'exit']]))
+        .then(() => done(0));
     };
     // The primary is gone (killed, say): a worker never outlives it. Node's cluster exits the
     // process at once on an unexpected disconnect; this covers a plain child_process fork.
@@ -157,7 +163,7 @@ export async function runWorker(options: StartOptions): Promise<number> {
       done(0);
     });
     // A worker told to stop on its own (kill PID) exits at once; the primary starts another.
-    process.on('SIGTERM', () => stop(0));
+    process.on('SIGTERM', () => stop(0, false));
 
     deliver = (m: ToWorker): void => {
       switch (m.sluice) {
@@ -175,9 +181,10 @@ export async function runWorker(options: StartOptions): Promise<number> {
         }
         case 'reopen':
           proxy.reopenLogs();
+          proxy.log('notice', 'reopening logs');
           return;
         case 'stop':
-          stop(m.graceMs);
+          stop(m.graceMs, m.graceful);
           return;
         case 'stats-collect':
           send({ sluice: 'stats-snapshot', id: m.id, snapshot: stats && !stopping ? stats.snapshot() : null });

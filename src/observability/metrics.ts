@@ -74,7 +74,8 @@ export function renderPrometheus(s: StatsSnapshot): string {
   const upstreams = sortedEntries(s.upstreams);
   const peers = upstreams.flatMap(([u, up]) => sortedEntries(up.peers).map(([addr, p]) => ({ u, addr, p })));
 
-  x.family('sluice_info', 'gauge', 'Sluice version (always 1 per process).', () => x.sample('sluice_info', { version: s.version }, s.workers));
+  // One instance, however many workers are summed (sluice_workers counts them).
+  x.family('sluice_info', 'gauge', 'Sluice version (always 1).', () => x.sample('sluice_info', { version: s.version }, 1));
   x.family('sluice_workers', 'gauge', 'Processes whose figures are summed here.', () => x.sample('sluice_workers', {}, s.workers));
   x.family('sluice_start_time_seconds', 'gauge', 'When counting began (Unix time, the earliest process).', () =>
     x.sample('sluice_start_time_seconds', {}, s.startTime / 1000));
@@ -92,6 +93,9 @@ export function renderPrometheus(s: StatsSnapshot): string {
     x.sample('sluice_connections', { state: 'writing' }, s.connections.writing);
     x.sample('sluice_connections', { state: 'waiting' }, s.connections.waiting);
   });
+
+  x.family('sluice_dashboard_viewers', 'gauge', 'Dashboard event streams open: counted in no other figure.', () =>
+    x.sample('sluice_dashboard_viewers', {}, s.viewers.open));
 
   x.family('sluice_http_requests_total', 'counter', 'HTTP requests by server block and final status (WebSocket handshakes not included).', () => {
     for (const [name, srv] of servers) for (const [status, n] of sortedEntries(srv.requests)) x.sample('sluice_http_requests_total', { server_name: name, status }, n);

@@ -135,6 +135,11 @@ export class ProxyStats {
   readonly #upstreams = new Map<string, UpstreamCounters>();
   readonly #totals: RateFigures = emptyRates();
   #internalErrors = 0;
+  /** The dashboard's event streams: their requests, and the connections of those still open. */
+  readonly #viewerRequests = new WeakSet<RequestContext>();
+  readonly #viewerConns = new Set<ConnInfo>();
+  #viewersServed = 0;
+  #viewerBytes = 0;
   #tunnelsOpened = 0;
   #tunnelsClosed = 0;
   readonly #reloads = new ReloadHistory();
@@ -186,14 +191,23 @@ export class ProxyStats {
    * the other workers' when a gatherer is set) every STATS_TICK_MS; `onEnd` is called when the
    * proxy shuts down. The returned function stops the updates.
    */
-  watch(onSnapshot: Listener, onEnd: () => void): () => void {
+  watch(onSnapshot: Listener, onEnd: () => void, ctx: RequestContext | null = null): () => void {
     if (this.#closed) {
       onEnd();
       return () => {};
     }
     const w: Watcher = { onSnapshot, onEnd };
     this.#watchers.add(w);
-    return () => void this.#watchers.delete(w);
+    // The stream is counted apart (`viewers`): watching must not make the proxy look busy.
+    if (ctx !== null && this.#registry.owns(ctx.conn) && !this.#viewerRequests.has(ctx)) {
+      this.#viewerRequests.add(ctx);
+      this.#viewerConns.add(ctx.conn);
+      if (this.#routed.has(ctx)) this.#server(serverLabel(ctx.server)).inFlight--;
+    }
+    return () => {
+      this.#watchers.delete(w);
+      if (ctx !== null) this.#viewerConns.delete(ctx.conn);
+    };
   }
 
   get watchers(): number {
@@ -269,6 +283,12 @@ export class ProxyStats {
   #onEnd(ctx: RequestContext): void {
     if (!this.#registry.owns(ctx.conn)) return;
     this.#ended.set(ctx.conn, (this.#ended.get(ctx.conn) ?? 0) + 1);
+    if (this.#viewerRequests.has(ctx)) {
+      this.#viewerConns.delete(ctx.conn);
+      this.#viewersServed++;
+      this.#viewerBytes += ctx.bytesSent;
+      return;
+    }
     const server = this.#server(serverLabel(ctx.server));
     if (this.#routed.has(ctx)) server.inFlight--;
     else this.#endedUnrouted++;
@@ -411,7 +431,8 @@ export class ProxyStats {
         const key = `${name}|${addr}`;
         const prev = this.#lastStates.get(key);
         this.#lastStates.set(key, p.state);
-        if (prev !== undefined && prev !== p.state) {
+        // Draining is planned (a reload removed the server, its tunnels stay): not an error.
+        if (prev !== undefined && prev !== p.state && p.state !== 'draining' && prev !== 'draining') {
           this.#error('state', `upstream server ${addr} of "${name}" is ${p.state} (was ${prev})`, name, addr);
         }
       }
@@ -427,11 +448,12 @@ export class ProxyStats {
 
     const connections: ConnectionFigures = {
       // A tunnel the native addon holds has no socket here; nginx counts a tunnel as writing.
-      active: registry.open, reading: 0, writing: registry.nativeTunnels, waiting: 0,
+      active: Math.max(0, registry.open - this.#viewerConns.size), reading: 0, writing: registry.nativeTunnels, waiting: 0,
       accepted: registry.accepted, handled: registry.handled, requests: this.#started + this.#endedUnrouted,
     };
     for (const socket of registry.sockets) {
       const info = registry.peek(socket);
+      if (info !== undefined && this.#viewerConns.has(info)) continue;
       const inFlight = info === undefined ? 0 : info.requests - (this.#ended.get(info) ?? 0);
       // nginx: reading while a request head is coming in, writing from then until the response
       // (or the tunnel) ends, waiting when idle between requests.
@@ -551,6 +573,7 @@ export class ProxyStats {
       reloads: this.#reloads.figures(),
       recentErrors: this.#recentErrors.map((e) => ({ ...e })),
       internalErrors: this.#internalErrors,
+      viewers: { open: this.#viewerConns.size, served: this.#viewersServed, bytesSent: this.#viewerBytes },
       rates,
       series,
     };

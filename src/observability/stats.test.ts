@@ -35,6 +35,7 @@ function worker(pid: number, n: number, end: number): StatsSnapshot {
     ] },
     recentErrors: [{ time: 50 * n, kind: 'upstream', message: `error of ${pid}`, upstream: 'app', server: '10.0.0.1:80', pid }],
     internalErrors: n - 1,
+    viewers: { open: n, served: 2 * n, bytesSent: 100 * n },
     rates: { ...emptyRates(), requests: n },
     series,
   };
@@ -135,4 +136,21 @@ test('the merged snapshot renders as strict Prometheus text, awkward label value
   assert.equal(sampleValue(fams, 'sluice_reloads_total', { result: 'failed' }), 1);
   assert.equal(sampleValue(fams, 'sluice_internal_errors_total'), 1);
   assert.equal(fams.get('sluice_tunnel_duration_seconds')?.type, 'histogram');
+});
+
+test('mergeSnapshots lists a state change every worker saw once; viewers add up; sluice_info stays 1', () => {
+  const a = worker(101, 1, 1000);
+  const b = worker(102, 2, 1001);
+  const change = (pid: number, time: number) => ({ time, kind: 'state' as const, message: 'upstream server 10.0.0.2:80 of "app" is unhealthy (was up)', upstream: 'app', server: '10.0.0.2:80', pid });
+  a.recentErrors.push(change(101, 5000));
+  b.recentErrors.push(change(102, 5400));
+  // The same change much later is another event.
+  b.recentErrors.push(change(102, 60_000));
+  const m = mergeSnapshots([a, b]);
+  assert.deepEqual(m.recentErrors.filter((e) => e.kind === 'state').map((e) => e.time), [60_000, 5400]);
+  assert.deepEqual(m.viewers, { open: 3, served: 6, bytesSent: 300 });
+  const families = parsePrometheus(renderPrometheus(m));
+  assert.equal(sampleValue(families, 'sluice_info', { version: '0.1.0' }), 1);
+  assert.equal(sampleValue(families, 'sluice_workers'), 2);
+  assert.equal(sampleValue(families, 'sluice_dashboard_viewers'), 3);
 });

@@ -147,6 +147,12 @@ export interface ErrorRecord {
   pid: number;
 }
 
+export interface ViewerFigures {
+  open: number;
+  served: number;
+  bytesSent: number;
+}
+
 /** Cumulative totals a rate is computed from. */
 export interface RateFigures {
   requests: number;
@@ -188,6 +194,12 @@ export interface StatsSnapshot {
   recentErrors: ErrorRecord[];
   /** Unexpected errors (bugs) caught by the safety net since start: each ended one request, or nothing. */
   internalErrors: number;
+  /**
+   * The dashboard's own event streams, counted apart from the proxied traffic (they are in no
+   * other figure, so an idle proxy watched by a dashboard looks idle): open now, ended, and the
+   * bytes the ended ones sent.
+   */
+  viewers: ViewerFigures;
   /** Per-second averages over the window (what the dashboard calls "rates over the last minute"). */
   rates: RateFigures;
   series: RateSeries;
@@ -353,6 +365,15 @@ function sameReloadsOnce(records: readonly ReloadRecord[]): ReloadRecord[] {
   return kept;
 }
 
+/**
+ * Each worker notes the state changes of the upstream servers it sees: the same change seen by
+ * several workers within SAME_RELOAD_MS (an active health check fails in each) is listed once.
+ */
+function stateChangesOnce(records: ErrorRecord[]): ErrorRecord[] {
+  return records.filter((r, i) => r.kind !== 'state'
+    || !records.slice(0, i).some((k) => k.kind === 'state' && k.message === r.message && k.pid !== r.pid && Math.abs(k.time - r.time) <= SAME_RELOAD_MS));
+}
+
 function newest<T extends { time: number }>(lists: readonly T[][]): T[] {
   return lists.flat().sort((a, b) => b.time - a.time).slice(0, RECENT_LIMIT).map((r) => ({ ...r }));
 }
@@ -418,8 +439,13 @@ export function mergeSnapshots(snapshots: readonly StatsSnapshot[]): StatsSnapsh
     servers,
     upstreams,
     reloads,
-    recentErrors: newest(snapshots.map((s) => s.recentErrors)),
+    recentErrors: stateChangesOnce(newest(snapshots.map((s) => s.recentErrors))),
     internalErrors: snapshots.reduce((n, s) => n + s.internalErrors, 0),
+    viewers: {
+      open: snapshots.reduce((n, s) => n + s.viewers.open, 0),
+      served: snapshots.reduce((n, s) => n + s.viewers.served, 0),
+      bytesSent: snapshots.reduce((n, s) => n + s.viewers.bytesSent, 0),
+    },
     rates,
     series: mergeSeries(snapshots.map((s) => s.series)),
   };

@@ -47,3 +47,18 @@ test('advanceToBoundary stops at the end of the current frame', () => {
   assert.equal(big.advanceToBoundary(all[3]!.subarray(100, 200)), -1);
   assert.equal(big.advanceToBoundary(all[3]!.subarray(200)), all[3]!.length - 200);
 });
+
+test('closeSeen: set by the header of a close frame, also split across chunks, not by other frames', () => {
+  const text = Buffer.from([0x81, 0x02, 0x68, 0x69]);
+  const close = Buffer.from([0x88, 0x02, 0x03, 0xe8]);
+  const c = new FrameCursor();
+  c.advance(text);
+  assert.equal(c.closeSeen, false);
+  // A payload byte that looks like a close opcode is skipped, not read as a header.
+  c.advance(Buffer.from([0x82, 0x01, 0x88]));
+  assert.equal(c.closeSeen, false);
+  c.advance(close.subarray(0, 1));
+  assert.equal(c.closeSeen, true);
+  c.advance(close.subarray(1));
+  assert.equal(c.atBoundary, true);
+});

@@ -15,6 +15,16 @@ export class FrameCursor {
   #extended = 0;
   /** Payload bytes still to skip. */
   #remaining = 0;
+  #closeSeen = false;
+
+  /**
+   * True once the header of a close frame went by: this side started (or answered) the close
+   * handshake, which is who ended the session, whichever TCP connection closes first (RFC 6455
+   * 7.1.1: the server closes first, also when the client asked).
+   */
+  get closeSeen(): boolean {
+    return this.#closeSeen;
+  }
 
   /** True between frames. */
   get atBoundary(): boolean {
@@ -54,7 +64,9 @@ export class FrameCursor {
       // Reading a header.
       const b = chunk[i++] as number;
       const at = this.#headerHave++;
-      if (at === 1) {
+      if (at === 0) {
+        if ((b & 0x0f) === 0x8) this.#closeSeen = true;
+      } else if (at === 1) {
         this.#masked = (b & 0x80) !== 0;
         this.#len7 = b & 0x7f;
         const ext = this.#len7 === 126 ? 2 : this.#len7 === 127 ? 8 : 0;

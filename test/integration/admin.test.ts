@@ -12,7 +12,8 @@ import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { conf } from '../helpers/config-text.js';
 import { refusedPort } from '../helpers/ports.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
-import { headerValue, rawConnect, rawWebSocket, readUntil, sendRequest, waitForBytes, waitForClose, type Answer } from '../helpers/raw-client.js';
+import { headerValue, maskedFrame, rawConnect, rawWebSocket, readUntil, sendRequest, waitForBytes, waitForClose, type Answer } from '../helpers/raw-client.js';
+import { Opcode } from '../../src/websocket/opcodes.js';
 import type { AfterHook } from '../helpers/temp.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -296,6 +297,8 @@ test('sluice_dashboard: the page, and its event stream pushes live snapshots', a
   const first = await stream.next();
   assert.equal(first.tunnels.open, 0);
   assert.ok(first.upstreams['app']);
+  // The stream is counted apart: watching an idle proxy shows an idle proxy.
+  assert.deepEqual([first.viewers.open, first.connections.active, first.connections.writing, first.servers['dash.test']?.inFlight], [1, 0, 0, 0]);
   const ws = await rawWebSocket(proxy.port, { path: '/chat' });
   t.after(() => ws.socket.destroy());
   assert.equal(ws.head.statusCode, 101);
@@ -306,12 +309,61 @@ test('sluice_dashboard: the page, and its event stream pushes live snapshots', a
   // Accept: text/event-stream works without ?events.
   const byAccept = await events('GET /dashboard HTTP/1.1\r\nHost: dash.test\r\nAccept: text/event-stream\r\n\r\n');
   assert.equal((await byAccept.next()).schema, 1);
-  // A stream counts as a request being written, not as a finished one.
-  await waitFor(() => snapshot(proxy).connections.active === 2, { what: 'only the two streams open' });
-  assert.equal(snapshot(proxy).connections.writing, 2);
+  // Streams are counted apart from the proxied connections, requests and bytes.
+  await waitFor(() => snapshot(proxy).viewers.open === 2, { what: 'the two streams open' });
+  const watched = snapshot(proxy);
+  assert.deepEqual([watched.connections.active, watched.connections.writing, watched.servers['dash.test']?.inFlight], [0, 0, 0]);
+  const before = snapshot(proxy).servers['dash.test']!;
+  byAccept.socket.destroy();
+  await waitFor(() => snapshot(proxy).viewers.served === 1, { what: 'the ended stream to be counted as a viewer' });
+  const after = snapshot(proxy);
+  assert.equal(after.viewers.open, 1);
+  assert.ok(after.viewers.bytesSent > 0);
+  assert.deepEqual(after.servers['dash.test']!.requests, before.requests, 'the ended stream is no request of the server');
+  assert.equal(after.servers['dash.test']!.bytesSent, before.bytesSent);
   // Shutting down ends the streams instead of waiting for them.
   const started = Date.now();
   await proxy.handle.close(30_000);
   assert.ok(Date.now() - started < 20_000, 'the streams did not hold the shutdown for its grace period');
   await waitForClose(stream.socket);
+});
+
+test('dashboard figures: a server draining after a reload is not an error; a tunnel the client closed counts as "client closed"', async (t) => {
+  const a = await startHttpBackend(undefined, { id: 'a' });
+  t.after(() => a.close());
+  const b = await startHttpBackend(undefined, { id: 'b' });
+  t.after(() => b.close());
+  const text = (servers: string): string => conf(`
+    upstream app { ${servers} }
+    server {
+      listen 127.0.0.1:0;
+      location / { proxy_pass http://app; }
+      location = /status { sluice_status; }
+    }`);
+  const proxy = await startTestProxy(text(`server ${a.addr};`), { t });
+  // A tunnel to a, then a reload without a: the tunnel stays and a is draining, as planned.
+  const ws = await rawWebSocket(proxy.port, { path: '/chat' });
+  t.after(() => ws.socket.destroy());
+  assert.equal(ws.head.statusCode, 101);
+  // The statistics note state changes on their ticks (a watcher is called on each): a must be
+  // seen up on one tick and draining on later ones.
+  let ticks = 0;
+  const unwatch = proxy.handle.stats!.watch(() => ticks++, () => undefined);
+  t.after(unwatch);
+  await waitFor(() => ticks >= 2, { what: 'two ticks with a up' });
+  await proxy.handle.reload({ text: text(`server ${b.addr};`) });
+  const reloadedAt = ticks;
+  await waitFor(() => ticks >= reloadedAt + 2, { what: 'two ticks after the reload' });
+  const s = snapshot(proxy);
+  assert.equal(s.upstreams['app']?.peers[a.addr]?.state, 'draining');
+  assert.deepEqual(s.recentErrors.filter((e) => e.message.includes('draining')), [], 'no error for planned draining');
+
+  // A WebSocket client that closes: the client's close frame comes first, the server's FIN first.
+  const client = await rawWebSocket(proxy.port, { path: '/bye' });
+  t.after(() => client.socket.destroy());
+  assert.equal(client.head.statusCode, 101);
+  client.socket.write(maskedFrame(Opcode.CLOSE, Buffer.from([0x03, 0xe8])));
+  await waitForClose(client.socket);
+  await waitFor(() => (snapshot(proxy).upstreams['app']?.tunnelsClosed['client closed'] ?? 0) === 1, { what: 'the tunnel to count as client closed' });
+  assert.equal(snapshot(proxy).upstreams['app']?.tunnelsClosed['upstream closed'], undefined);
 });

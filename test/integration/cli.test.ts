@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { HELP } from '../../src/cli/args.js';
-import { DEFAULT_BACKEND_PORTS, DEFAULT_CONFIG, DEFAULT_LISTEN, DEMO_PAGE } from '../../src/cli/default-config.js';
+import { DEFAULT_BACKEND_PORTS, DEFAULT_CONFIG, DEFAULT_LISTEN, DEMO_PAGE, FAVICON_SVG } from '../../src/cli/default-config.js';
 import { SLUICE_VERSION } from '../../src/core/version.js';
 import type { EchoHttpReport } from '../../src/echo/echo-http.js';
 import { startHttpBackend } from '../helpers/backends.js';
@@ -161,7 +161,10 @@ test('-v, -V and -h', async () => {
   assert.equal(v.stdout, '');
   assert.equal(v.code, 0);
   const V = await runCli(['-V']);
-  assert.equal(V.stderr, `sluice version: sluice/${SLUICE_VERSION}\nbuilt with node ${process.version} (${process.platform} ${process.arch})\n`);
+  // -V also says whether the native tunnel addon loaded, and why not.
+  assert.match(V.stderr, new RegExp(`^sluice version: sluice/${SLUICE_VERSION.replaceAll('.', '\\.')}\nbuilt with node ${process.version.replaceAll('.', '\\.')} \\(${process.platform} ${process.arch}\\)\nnative tunnel addon: (loaded \\(.+\\)|not loaded, .+; tunnels use the TypeScript relay)\n$`));
+  const off = await runCli(['-V'], ROOT, { SLUICE_NATIVE: 'off' });
+  assert.match(off.stderr, /^native tunnel addon: not loaded, SLUICE_NATIVE=off is set in the environment; tunnels use the TypeScript relay$/m);
   assert.equal(V.code, 0);
   for (const flag of ['-h', '-?']) {
     const h = await runCli([flag]);
@@ -243,7 +246,7 @@ http {
   const exit = await proxy.stop('SIGTERM');
   assert.deepEqual(exit, { code: 0, signal: null });
   assert.equal(existsSync(pidFile), false, 'the pid file is removed');
-  assert.match(proxy.stderr, /^sluice: \[notice\] signal SIGTERM received, exiting$/m);
+  assert.match(proxy.stderr, /^sluice: \[notice\] signal 15 \(SIGTERM\) received, exiting$/m);
   assert.deepEqual(await echo.stop('SIGTERM'), { code: 0, signal: null });
 });
 
@@ -255,7 +258,7 @@ test('run mode: a pid file that cannot be written stops the start-up with nginx\
   assert.equal(res.code, 1);
 });
 
-test('the embedded demo config serves its page at / and a WebSocket to /whoami, round robin', async (t) => {
+test('the embedded demo config serves its page at / and a WebSocket to /whoami, round robin; a WebSocket at / reaches the backends; the favicon is local', async (t) => {
   const a = await startHttpBackend(undefined, { id: 'demo-a' });
   t.after(() => a.close());
   const b = await startHttpBackend(undefined, { id: 'demo-b' });
@@ -279,6 +282,12 @@ test('the embedded demo config serves its page at / and a WebSocket to /whoami, 
   assert.equal(headerValue(page.head!, 'content-type'), 'text/html');
   assert.equal(page.body.toString('utf8'), DEMO_PAGE);
   assert.equal(headerValue(page.head!, 'content-length'), String(Buffer.byteLength(DEMO_PAGE)));
+  // The browser's favicon request is answered here: it takes no round-robin turn.
+  const icon = await rawRequest(proxy.port, 'GET /favicon.ico HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+  assert.equal(icon.head?.statusCode, 200);
+  assert.equal(headerValue(icon.head!, 'content-type'), 'image/svg+xml');
+  assert.equal(icon.body.toString('utf8'), FAVICON_SVG);
+  assert.equal(a.requests.length + b.requests.length, 0, 'neither the page nor the favicon reached a backend');
 
   for (const id of ['demo-a', 'demo-b']) {
     const ws = new WebSocket(proxy.wsUrl('/whoami'));
@@ -292,17 +301,36 @@ test('the embedded demo config serves its page at / and a WebSocket to /whoami, 
     await closed;
   }
 
+  // What `wscat -c ws://127.0.0.1:8080/` sends: an upgrade at "/" is a WebSocket to a backend
+  // (the next in turn, demo-a), not the page.
+  const atRoot = new WebSocket(proxy.wsUrl('/'));
+  atRoot.on('error', () => undefined);
+  t.after(() => atRoot.terminate());
+  await once(atRoot, 'open');
+  const echoed = once(atRoot, 'message');
+  atRoot.send('hello at /');
+  assert.equal(String((await echoed)[0]), 'hello at /');
+  const rootClosed = once(atRoot, 'close');
+  atRoot.close();
+  await rootClosed;
+  assert.equal(a.requests.filter((r) => r.url === '/').length, 1, 'the upgrade at / reached demo-a');
+  // A plain GET / after it is still the page.
+  const again = await rawRequest(proxy.port, 'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+  assert.equal(again.body.toString('utf8'), DEMO_PAGE);
+
   const lines = await waitFor(() => {
     const all = fileLines(log);
-    return all.length >= 3 ? all : null;
-  }, { what: 'three demo log lines' });
-  assert.equal(lines.length, 3);
+    return all.length >= 6 ? all : null;
+  }, { what: 'six demo log lines' });
+  assert.equal(lines.length, 6);
   assert.match(lines[0]!, new RegExp(`^127\\.0\\.0\\.1 "GET / HTTP/1\\.1" 200 ${page.data.length} upstream=- time=\\d+\\.\\d{3}$`));
+  assert.match(lines[1]!, /^127\.0\.0\.1 "GET \/favicon\.ico HTTP\/1\.1" 200 \d+ upstream=- /);
   // A WebSocket session is logged when it ends, with status 101.
   for (const backend of [a, b]) {
     const session = new RegExp(`^127\\.0\\.0\\.1 "GET /whoami HTTP/1\\.1" 101 \\d+ upstream=${backend.addr} time=\\d+\\.\\d{3}$`);
-    assert.equal(lines.slice(1).filter((l) => session.test(l)).length, 1, `one session line for ${backend.id}:\n${lines.join('\n')}`);
+    assert.equal(lines.slice(2).filter((l) => session.test(l)).length, 1, `one session line for ${backend.id}:\n${lines.join('\n')}`);
   }
+  assert.match(lines[4]!, new RegExp(`^127\\.0\\.0\\.1 "GET / HTTP/1\\.1" 101 \\d+ upstream=${a.addr} `));
 });
 
 const endsWithOk = (b: Buffer): boolean => b.toString('latin1').endsWith('\r\n\r\nok');

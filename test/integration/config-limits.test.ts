@@ -76,7 +76,7 @@ for (const workers of [1, 2]) {
 
     dir.write('sluice.conf', nested(100_000, 'never', head));
     process.kill(proxy.pid, 'SIGHUP');
-    await proxy.output('stderr', /^sluice: \[alert\] reload failed, still running the previous configuration$/m);
+    await proxy.output('stderr', /\[alert\] (\d+#0: )?reload failed: still serving the previous configuration$/m);
     assert.match(proxy.stderr, new RegExp(`^sluice: \\[emerg\\] too many nested blocks \\(more than ${MAX_BLOCK_DEPTH}\\) in ${conf}:${tooDeepLine(head.length)}$`, 'm'));
     assertNoStackTrace(proxy.stderr);
     assert.equal((await httpGet(port, '/x')).body, 'v1', 'the old config still serves');

@@ -89,7 +89,7 @@ http {
     // A HUP sent another way: the instance checks the config, logs every problem, keeps the old one.
     process.kill(proxy.pid, 'SIGHUP');
     await proxy.output('stderr', new RegExp(`^sluice: ${escapeRegExp(problem)}$`, 'm'));
-    await proxy.output('stderr', /^sluice: \[alert\] reload failed, still running the previous configuration$/m);
+    await proxy.output('stderr', /\[alert\] (\d+#0: )?reload failed: still serving the previous configuration$/m);
     for (let i = 0; i < 2 * workers; i++) {
       const res = await httpGet(port, `/b${i}`);
       assert.equal(res.status, 200);
@@ -125,7 +125,7 @@ http {
     renameSync(log, rotated);
     const reopen = await runCli(['-s', 'reopen', '-c', conf], dir.path);
     assert.deepEqual([reopen.code, reopen.stderr], [0, '']);
-    await proxy.output('stderr', /^sluice: \[notice\] signal SIGUSR1 received, reopening logs$/m);
+    await proxy.output('stderr', /^sluice: \[notice\] signal 10 \(SIGUSR1\) received, reopening logs$/m);
     // Requests go on until each process has written to the new file.
     let n = 0;
     await waitFor(async () => {
@@ -168,7 +168,7 @@ http { server { listen 127.0.0.1:0; location / { proxy_pass http://${backend.add
 
     const quit = await runCli(['-s', 'quit', '-c', conf], dir.path);
     assert.deepEqual([quit.code, quit.stderr], [0, '']);
-    await proxy.output('stderr', /^sluice: \[notice\] signal SIGQUIT received, gracefully shutting down$/m);
+    await proxy.output('stderr', /^sluice: \[notice\] signal 3 \(SIGQUIT\) received, shutting down$/m);
     // It stops accepting first...
     await waitFor(async () => {
       try {
@@ -209,7 +209,7 @@ http { server { listen 127.0.0.1:0; location / { proxy_pass http://${backend.add
     const [code] = await withTimeout(tunnel.closed, CHILD_MS, 'the tunnel to close');
     assert.equal(code, 1001);
     assert.deepEqual(await proxy.wait(), { code: 0, signal: null });
-    assert.match(proxy.stderr, /^sluice: \[notice\] signal SIGTERM received, exiting$/m);
+    assert.match(proxy.stderr, /^sluice: \[notice\] signal 15 \(SIGTERM\) received, exiting$/m);
     assert.equal(existsSync(pidFile), false, 'the pid file is removed');
     assert.equal(existsSync(`${pidFile}.sock`), false, 'the control socket is removed');
   });

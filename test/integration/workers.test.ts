@@ -173,6 +173,8 @@ http {
   const metrics = await httpGet(port, '/metrics', { host: 'admin' });
   assert.equal(metrics.status, 200);
   assert.match(metrics.body, /^sluice_workers 2$/m);
+  // One instance, two workers: sluice_info stays 1.
+  assert.match(metrics.body, /^sluice_info\{version="[^"]+"\} 1$/m);
   assert.match(metrics.body, new RegExp(`^sluice_http_requests_total\\{server_name="app",status="200"\\} ${total}$`, 'm'));
   assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
 });
@@ -261,8 +263,8 @@ http {
   const [victim] = [...await workerPids(port, 2)].map((b) => b.replace(/^v1 /, ''));
   dir.write('sluice.conf', config('v2', `server { listen 127.0.0.1:${busy}; return 200 "busy"; }`));
   process.kill(proxy.pid, 'SIGHUP');
-  await proxy.output('stderr', new RegExp(`^sluice: \\[alert\\] a worker process could not reload: bind\\(\\) to 127\\.0\\.0\\.1:${busy} failed \\(98: Address already in use\\)$`, 'm'));
-  await proxy.output('stderr', /^sluice: \[alert\] reload failed, still running the previous configuration$/m);
+  await proxy.output('stderr', new RegExp(`\\[alert\\] (\\d+#0: )?a worker process could not reload: bind\\(\\) to 127\\.0\\.0\\.1:${busy} failed \\(98: Address already in use\\)$`, 'm'));
+  await proxy.output('stderr', /\[alert\] (\d+#0: )?reload failed: still serving the previous configuration$/m);
   // A worker started now runs what the others run.
   process.kill(Number(victim), 'SIGKILL');
   await proxy.output('stderr', new RegExp(`worker process ${victim} exited on signal 9$`, 'm'));
@@ -404,7 +406,7 @@ http {
   // The primary refuses this one: the workers never see it, yet they must report it.
   dir.write('sluice.conf', config('location / { retrun 200 "v2"; }'));
   process.kill(proxy.pid, 'SIGHUP');
-  await proxy.output('stderr', /^sluice: \[alert\] reload failed, still running the previous configuration$/m);
+  await proxy.output('stderr', /\[alert\] (\d+#0: )?reload failed: still serving the previous configuration$/m);
   const refused = (r: ReloadFigures): void => {
     assert.equal(r.failed, 1);
     assert.equal(r.ok, 0);

@@ -116,7 +116,12 @@ export class Relay implements TunnelEngine, LegEvents {
       this.#relayUntilBoundary(from, chunk);
       return;
     }
-    from.cursor?.advance(chunk);
+    const cursor = from.cursor;
+    if (cursor !== null) {
+      cursor.advance(chunk);
+      // The side whose close frame comes first ended the session (its FIN may come second).
+      if (cursor.closeSeen && !this.#tunnel.reason) this.#tunnel.reason = `${from.side} closed`;
+    }
     if (!from.other.write(chunk)) from.pause();
     else if (this.#wantsNative) this.#retryNative();
   }
