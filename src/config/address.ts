@@ -75,3 +75,21 @@ export function splitHostPort(text: string, options: SplitOptions = {}): HostPor
   }
   return { ok: true, value: { host: canonicalHost(host), port } };
 }
+
+/**
+ * nginx's `unix:PATH` address (ngx_parse_url): the path after "unix:", '' when none is written,
+ * null when the text is no unix socket address. In a URL (`http://unix:/tmp/app.sock:/uri`) the
+ * path ends at the next ':' ({@link splitUnixUrl}).
+ */
+export function unixSocketPath(text: string): string | null {
+  if (!text.toLowerCase().startsWith('unix:')) return null;
+  return text.slice(5);
+}
+
+/** `unix:/path:/uri` after a URL's scheme: the socket path and the URI (null when none). */
+export function splitUnixUrl(rest: string): { readonly path: string; readonly uri: string | null } | null {
+  const path = unixSocketPath(rest);
+  if (path === null) return null;
+  const colon = path.indexOf(':');
+  return colon < 0 ? { path, uri: null } : { path: path.slice(0, colon), uri: path.slice(colon + 1) };
+}

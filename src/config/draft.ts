@@ -29,6 +29,8 @@ export interface ProxyPassDraft {
   readonly proxyHost: string;
   /** The URL compiled, when it has variables (host, port and uri are then unused). */
   readonly variable?: ComplexValue;
+  /** `http://unix:/path:/uri`: the socket's path (host and port are then unused). */
+  readonly unixPath?: string;
   readonly at: SourceLoc;
 }
 
@@ -157,6 +159,8 @@ export interface UpstreamServerDraft {
   readonly slowStart: number;
   /** `resolve`: the host is resolved at run time, not at load. */
   readonly resolve: boolean;
+  /** `server unix:/path`: the socket's path (host and port are then unused). */
+  readonly unixPath?: string;
   /**
    * The parameters as written that only some balancing methods accept (`backup`, `slow_start=T`);
    * checked when the upstream block ends, since the method may come after the server lines.

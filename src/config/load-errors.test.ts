@@ -250,18 +250,23 @@ const CASES: readonly Case[] = [
       '    location /b { proxy_pass http://$host; }',
       '    location /c { proxy_pass ftp://x; }',
       '    location /d { proxy_pass http://unix:/tmp/s.sock:/; }',
+      '    location /e { proxy_pass http://unix:; }',
     ),
     problems: [
       'invalid URL prefix in "ftp://x" in <inline>:7',
-      'unix domain sockets are not supported in upstream "unix:/tmp/s.sock:/" in <inline>:8',
+      'no path in the unix domain socket "unix:" in <inline>:9',
     ],
     hints: { 0: 'http[s]://' },
   },
   {
     name: 'unix sockets and schemes in upstream servers',
-    text: http('  upstream u {', '    server unix:/tmp/s.sock;', '    server http://127.0.0.1;', '  }'),
-    problems: ['unix domain sockets are not supported in upstream "unix:/tmp/s.sock" in <inline>:4', 'invalid port in upstream "http://127.0.0.1" in <inline>:5'],
-    hints: { 1: 'without a scheme' },
+    text: http('  upstream u {', '    server unix:/tmp/s.sock;', '    server http://127.0.0.1;', '    server unix:;', '    server unix:/tmp/r.sock resolve;', '  }'),
+    problems: [
+      'invalid port in upstream "http://127.0.0.1" in <inline>:5',
+      'no path in the unix domain socket "unix:" in <inline>:6',
+      'invalid parameter "resolve" for the unix domain socket "unix:/tmp/r.sock" in <inline>:7',
+    ],
+    hints: { 0: 'without a scheme' },
   },
   {
     name: 'planned and invalid upstream server parameters',

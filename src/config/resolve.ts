@@ -48,13 +48,13 @@ export function hostsToResolve(main: MainDraft): string[] {
   if (http === null) return [];
   const hosts: string[] = [];
   // `resolve` servers are resolved at run time only (nginx: u.no_resolve).
-  for (const u of http.upstreams) for (const s of u.servers) if (!s.resolve) hosts.push(s.host);
+  for (const u of http.upstreams) for (const s of u.servers) if (!s.resolve && s.unixPath === undefined) hosts.push(s.host);
   const names = upstreamIndex(http);
   for (const server of http.servers) {
     for (const l of server.listens) hosts.push(l.host);
     forEachLocation(server.locations, (l) => {
       const pp = l.settings.proxyPass;
-      if (pp !== undefined && pp.variable === undefined && !names.has(pp.host.toLowerCase())) hosts.push(pp.host);
+      if (pp !== undefined && pp.variable === undefined && pp.unixPath === undefined && !names.has(pp.host.toLowerCase())) hosts.push(pp.host);
     });
   }
   return hosts;
@@ -161,6 +161,14 @@ class HttpAssembler {
     const servers: UpstreamServer[] = [];
     const resolver = u.resolver ?? http.resolver;
     for (const s of u.servers) {
+      if (s.unixPath !== undefined) {
+        servers.push({
+          name: s.name, address: { host: '', port: 0, family: 4, path: s.unixPath }, weight: s.weight,
+          maxFails: s.maxFails, failTimeout: s.failTimeout, backup: s.backup, down: s.down, maxConns: s.maxConns,
+          slowStart: s.slowStart, loc: s.at,
+        });
+        continue;
+      }
       if (s.resolve && literalAddress(s.host) === null) {
         if (this.runTimeResolvable(u, s.at, resolver !== null)) {
           servers.push({
@@ -216,12 +224,35 @@ class HttpAssembler {
     return true;
   }
 
+  /** The implicit upstream of `proxy_pass http://unix:/path`, named "unix:/path" as nginx names it. */
+  private unixUpstream(pp: ProxyPassDraft, path: string): string {
+    const name = `unix:${path}`;
+    if (!this.implicit.has(name)) {
+      this.implicit.set(name, {
+        name,
+        servers: [{
+          name, address: { host: '', port: 0, family: 4, path }, weight: UPSTREAM_DEFAULTS.weight,
+          maxFails: UPSTREAM_DEFAULTS.maxFails, failTimeout: UPSTREAM_DEFAULTS.failTimeout, backup: false, down: false,
+          maxConns: UPSTREAM_DEFAULTS.maxConns, slowStart: UPSTREAM_DEFAULTS.slowStart, loc: pp.at,
+        }],
+        keepalive: UPSTREAM_DEFAULTS.keepalive,
+        keepaliveTimeout: UPSTREAM_DEFAULTS.keepaliveTimeout,
+        keepaliveRequests: UPSTREAM_DEFAULTS.keepaliveRequests,
+        implicit: true,
+        method: { name: 'round_robin' }, sticky: null, zone: null, healthChecks: [], resolver: null, resolverTimeout: 30_000,
+        loc: pp.at,
+      });
+    }
+    return name;
+  }
+
   /** Ties proxy_pass to an upstream block, or to an implicit upstream for "host:port". */
   private link(pp: ProxyPassDraft): ProxyPass | null {
     const base = { url: pp.url, scheme: pp.scheme, uri: pp.uri, proxyHost: pp.proxyHost, tls: null };
     // Variables: the target is found per request (nginx ngx_http_proxy_eval), named by the URL meanwhile.
     if (pp.variable !== undefined) return { ...base, upstream: pp.url, variable: pp.variable };
     const defaultPort = pp.scheme === 'https' ? 443 : 80;
+    if (pp.unixPath !== undefined) return { ...base, upstream: this.unixUpstream(pp, pp.unixPath) };
     const host = pp.host.toLowerCase();
     const explicit = this.names.get(host);
     if (explicit !== undefined) {

@@ -107,6 +107,8 @@ export interface SockAddr {
   readonly host: string;
   readonly port: number;
   readonly family: 4 | 6;
+  /** A unix domain socket (`unix:/path`): the path; host and port are then unused. */
+  readonly path?: string;
 }
 
 export interface UpstreamServer {

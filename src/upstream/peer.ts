@@ -1,7 +1,8 @@
 import type { SockAddr, UpstreamServer } from '../config/types.js';
 
-/** "127.0.0.1:8010" or "[::1]:8010", as `$upstream_addr` shows it. */
+/** "127.0.0.1:8010", "[::1]:8010" or "unix:/path", as `$upstream_addr` shows it. */
 export function formatAddr(a: SockAddr): string {
+  if (a.path !== undefined) return `unix:${a.path}`;
   return a.family === 6 ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 

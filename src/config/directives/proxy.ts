@@ -1,5 +1,5 @@
 /** ngx_http_proxy_module: the proxy_* directives Sluice implements. */
-import { splitHostPort } from '../address.js';
+import { splitHostPort, splitUnixUrl } from '../address.js';
 import type { BuildContext } from '../build-context.js';
 import { locOf } from '../build-context.js';
 import type { Scope } from '../draft.js';
@@ -34,16 +34,27 @@ function proxyPass(d: Directive, scope: Scope, cx: BuildContext): void {
     return;
   }
   const rest = url.slice(`${scheme}://`.length);
+  const unix = splitUnixUrl(rest);
+  if (unix !== null) {
+    if (unix.path === '') {
+      cx.problem(`no path in the unix domain socket "${rest}"`, d, 'write proxy_pass http://unix:/path/to/socket[:/uri]');
+      return;
+    }
+    const location = scope.location!;
+    if (unix.uri !== null && (location.modifier === '~' || location.modifier === '~*' || location.modifier === '@')) {
+      cx.problem(URI_IN_REGEX_LOCATION, d, `remove ":${unix.uri}" from the URL; the request URI is passed unchanged`);
+      return;
+    }
+    // nginx's $proxy_host for a unix socket is "localhost" (ngx_http_proxy_set_vars).
+    settingsOf(scope).proxyPass = { url, scheme, host: `unix:${unix.path}`, port: null, uri: unix.uri, proxyHost: 'localhost', unixPath: unix.path, at: locOf(d) };
+    return;
+  }
   const slash = rest.indexOf('/');
   const authority = slash < 0 ? rest : rest.slice(0, slash);
   const uri = slash < 0 ? null : rest.slice(slash);
   const r = splitHostPort(authority);
   if (!r.ok) {
-    if (r.error === 'unix') {
-      cx.problem(`unix domain sockets are not supported in upstream "${rest}"`, d, 'proxy to http://HOST:PORT');
-    } else {
-      cx.problem(`${r.error} in upstream "${rest}"`, d);
-    }
+    cx.problem(`${r.error} in upstream "${rest}"`, d);
     return;
   }
   const location = scope.location!;

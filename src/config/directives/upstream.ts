@@ -4,7 +4,7 @@
  * and `sticky` are in balancing.ts. Server parameters nginx has and Sluice does not are listed in
  * PLANNED_SERVER_PARAMS until they are implemented.
  */
-import { splitHostPort } from '../address.js';
+import { splitHostPort, unixSocketPath } from '../address.js';
 import type { BuildContext } from '../build-context.js';
 import { locOf } from '../build-context.js';
 import type { Scope, UpstreamDraft } from '../draft.js';
@@ -45,14 +45,15 @@ function upstreamServer(d: Directive, scope: Scope, cx: BuildContext): void {
   const upstream = scope.upstream!;
   upstream.serverLines++;
   const text = d.args[0]!;
-  const r = splitHostPort(text);
+  const unix = unixSocketPath(text);
+  const r = unix === null ? splitHostPort(text) : { ok: true as const, value: { host: '', port: null } };
+  if (unix === '') {
+    cx.problem(`no path in the unix domain socket "${text}"`, d, 'write the socket as unix:/path/to/socket');
+    return;
+  }
   if (!r.ok) {
-    if (r.error === 'unix') {
-      cx.problem(`unix domain sockets are not supported in upstream "${text}"`, d, 'use HOST:PORT');
-    } else {
-      cx.problem(`${r.error} in upstream "${text}"`, d,
-        text.includes('://') ? 'write the address without a scheme: HOST[:PORT]' : 'the address is HOST[:PORT] or [IPv6]:PORT');
-    }
+    cx.problem(`${r.error} in upstream "${text}"`, d,
+      text.includes('://') ? 'write the address without a scheme: HOST[:PORT]' : 'the address is HOST[:PORT], [IPv6]:PORT or unix:/path');
     return;
   }
   let weight: number = UPSTREAM_DEFAULTS.weight;
@@ -116,9 +117,13 @@ function upstreamServer(d: Directive, scope: Scope, cx: BuildContext): void {
     }
   }
   if (!ok) return;
+  if (unix !== null && resolve) {
+    cx.problem(`invalid parameter "resolve" for the unix domain socket "${text}"`, d, 'a socket path needs no resolving; remove "resolve"');
+    return;
+  }
   upstream.servers.push({
     name: text, host: r.value.host, port: r.value.port ?? 80, weight, maxFails, failTimeout, backup, down, maxConns, slowStart,
-    resolve, methodBound, at: locOf(d),
+    resolve, methodBound, at: locOf(d), ...(unix === null ? {} : { unixPath: unix }),
   });
 }
 

@@ -144,9 +144,7 @@ function exchange(o: ExchangeOptions): Exchange {
     resolve(r);
   };
   const options: RequestOptions = {
-    host: address.host,
-    port: address.port,
-    family: address.family,
+    ...(address.path !== undefined ? { socketPath: address.path } : { host: address.host, port: address.port, family: address.family }),
     method: o.method,
     path: o.head.path,
     setHost: false,

@@ -13,7 +13,8 @@ import type { TlsSessions, UpstreamTlsRequest } from './upstream-tls.js';
 
 /** The keep-alive cache and TLS session key of a connection to `address` under `tls`. */
 export function connectionKey(address: SockAddr, tls: UpstreamTlsRequest | null): string {
-  return tls === null ? `${address.host}|${address.port}` : `${address.host}|${address.port}|${tls.identity}`;
+  const where = address.path !== undefined ? `unix:${address.path}` : `${address.host}|${address.port}`;
+  return tls === null ? where : `${where}|${tls.identity}`;
 }
 
 const kSession = Symbol('sluice.tlsSession');
@@ -69,14 +70,14 @@ function tlsOnClose(this: SessionSocket, hadError: boolean): void {
 export function connectUpstream(
   address: SockAddr, tls: UpstreamTlsRequest | null, key: string, sessions: TlsSessions, halfOpen: boolean,
 ): Socket | Error {
-  const where = { host: address.host, port: address.port, family: address.family };
+  const where = address.path !== undefined ? { path: address.path } : { host: address.host, port: address.port, family: address.family };
   if (tls === null) return netConnect({ ...where, allowHalfOpen: halfOpen, noDelay: true });
   const reuse = tls.tls.sessionReuse;
   const offered = reuse ? sessions.get(key) : undefined;
   const options = tlsConnectOptions(tls, offered);
   if (options instanceof Error) return options;
   // tls.connect passes allowHalfOpen to its socket (Node's types leave it out), but not noDelay.
-  const s = tlsConnect({ ...options, ...where, allowHalfOpen: halfOpen } as ConnectionOptions) as SessionSocket;
+  const s = tlsConnect({ ...options, ...where, allowHalfOpen: halfOpen } as unknown as ConnectionOptions) as SessionSocket;
   s.setNoDelay(true);
   if (!reuse) return s;
   s[kSession] = { sessions, key, offered, secure: false, pending: null };

@@ -15,9 +15,17 @@ export type ProbeVerdict = string | null;
 /** Bodies read for `match ... body` are capped so a sick server cannot make a probe grow. */
 export const PROBE_MAX_BODY = 256 * 1024;
 
-function target(peer: Peer, check: HealthCheckConfig): { host: string; port: number; family: 4 | 6 } {
+/** Where a probe connects: the server's address (its port replaced by the check's `port=`), or its unix socket. */
+function target(peer: Peer, check: HealthCheckConfig): { host: string; port: number; family: 4 | 6 } | { path: string } {
   const a = peer.server.address;
+  if (a.path !== undefined) return { path: a.path };
   return { host: a.host, port: check.port ?? a.port, family: a.family };
+}
+
+/** The same for http.request, which names a unix socket `socketPath`. */
+function httpTarget(peer: Peer, check: HealthCheckConfig): { host: string; port: number; family: 4 | 6 } | { socketPath: string } {
+  const t = target(peer, check);
+  return 'path' in t ? { socketPath: t.path } : t as { host: string; port: number; family: 4 | 6 };
 }
 
 function errText(err: unknown): string {
@@ -52,7 +60,7 @@ export function httpProbe(peer: Peer, check: HealthCheckConfig, match: MatchConf
       resolve(v);
     };
     const req = request({
-      ...target(peer, check), method: 'GET', path: check.uri, setHost: false, timeout: timeoutMs,
+      ...httpTarget(peer, check), method: 'GET', path: check.uri, setHost: false, timeout: timeoutMs,
       headers: { Host: check.host, Connection: 'close', 'User-Agent': 'sluice-health-check' },
     });
     req.once('timeout', () => finish('timed out'));
@@ -91,7 +99,7 @@ export function websocketProbe(peer: Peer, check: HealthCheckConfig, match: Matc
       resolve(v);
     };
     const req = request({
-      ...target(peer, check), method: 'GET', path: check.uri, setHost: false, timeout: timeoutMs,
+      ...httpTarget(peer, check), method: 'GET', path: check.uri, setHost: false, timeout: timeoutMs,
       headers: {
         Host: check.host, Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Key': key,
         'Sec-WebSocket-Version': '13', 'User-Agent': 'sluice-health-check',
