@@ -65,3 +65,20 @@ test('the connections a client keeps for a pool: made once per client, closed wi
   const late = pool.connectionsOf(() => make());
   assert.equal(late.closed, 1, 'nothing is kept for a pool that is shut down');
 });
+
+test('a `server NAME resolve` line: addresses join and leave, a staying address keeps its peer and live state', () => {
+  const line = testPeer(8080, { name: 'app.test:8080', resolve: 'app.test', loc: { file: 't', line: 2 } }).server;
+  const pool = new UpstreamPool(upstream({ servers: [testPeer(1).server, line] }), new PeerStates());
+  assert.deepEqual(pool.peers.map((p) => p.addr), ['127.0.0.1:1'], 'nothing for the name before its first answer');
+  const v4 = (host: string) => ({ host, port: 0, family: 4 as const });
+  assert.deepEqual(pool.setResolved(line, [v4('10.0.0.1'), v4('10.0.0.2')]), []);
+  assert.deepEqual(pool.peers.map((p) => p.addr), ['127.0.0.1:1', '10.0.0.1:8080', '10.0.0.2:8080']);
+  const kept = pool.peers[2]!;
+  kept.state.fails = 3;
+  assert.deepEqual(pool.setResolved(line, [v4('10.0.0.2'), v4('10.0.0.3')]), ['10.0.0.1:8080']);
+  assert.deepEqual(pool.peers.map((p) => p.addr), ['127.0.0.1:1', '10.0.0.2:8080', '10.0.0.3:8080']);
+  assert.equal(pool.peers[1], kept, 'the same peer');
+  assert.equal(pool.peers[1]!.state.fails, 3);
+  assert.deepEqual(pool.setResolved(line, []), ['10.0.0.2:8080', '10.0.0.3:8080']);
+  assert.deepEqual(pool.peers.map((p) => p.addr), ['127.0.0.1:1']);
+});

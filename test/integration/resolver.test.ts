@@ -221,10 +221,12 @@ test('server NAME resolve: peers follow the DNS answers, and a tunnel on a remov
   const { dns, a } = await setup(t);
   dns.set('app.test', { a: ['127.0.0.2'], ttl: 3600 });
   const proxy = await startTestProxy(conf(`
-    resolver ${dns.address} valid=1s ipv6=off;
+    resolver 127.0.0.1:1;
     websocket_drain_timeout 3s 0s;
     upstream app {
       zone app 64k;
+      # The block's own resolver wins over http's (nginx 1.27.3).
+      resolver ${dns.address} valid=1s ipv6=off;
       server app.test:${a.port} resolve;
     }
     server { listen 127.0.0.1:0; location / { proxy_pass http://app; } }`), { t });

@@ -34,3 +34,23 @@ test('a failing check re-asserts a server that something else marked healthy mea
   assert.equal(lines.length, 2);
   checks.close();
 });
+
+test('a peer that a `server ... resolve` line added after the checks started is probed too', async () => {
+  const port = await refusedPort();
+  const check: HealthCheckConfig = {
+    interval: 1000, jitter: 0, fails: 1, passes: 1, uri: '/', port: null, type: 'tcp', match: null, host: 'u', loc: { file: 't', line: 1 },
+  };
+  const line = testPeer(port, { name: `app.test:${port}`, resolve: 'app.test', loc: { file: 't', line: 2 } }).server;
+  const config: UpstreamConfig = {
+    name: 'u', servers: [line], keepalive: 0, keepaliveTimeout: 60_000, keepaliveRequests: 1000, implicit: false,
+    method: { name: 'round_robin' }, sticky: null, zone: { name: 'u', size: 65536 }, healthChecks: [check], resolver: null, resolverTimeout: 30_000, loc: { file: 't', line: 1 },
+  };
+  const log = { log: () => undefined } as unknown as ErrorLog;
+  const pool = new UpstreamPool(config, new PeerStates());
+  const checks = new ActiveHealthChecks(pool, new Map(), log);
+  assert.equal(pool.peers.length, 0);
+  pool.setResolved(line, [{ host: '127.0.0.1', port: 0, family: 4 }]);
+  await checks.runOnce(check);
+  assert.equal(pool.peers[0]!.state.healthy, false);
+  checks.close();
+});

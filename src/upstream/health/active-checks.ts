@@ -78,7 +78,13 @@ export class ActiveHealthChecks {
   }
 
   #record(check: HealthCheckConfig, peer: Peer, verdict: ProbeVerdict): void {
-    const s = (this.#state.get(check) as Map<Peer, PeerCheckState>).get(peer) as PeerCheckState;
+    const states = this.#state.get(check) as Map<Peer, PeerCheckState>;
+    let s = states.get(peer);
+    if (s === undefined) {
+      // A peer that joined after start (a `server ... resolve` address).
+      s = { fails: 0, passes: 0, healthy: peer.state.healthy };
+      states.set(peer, s);
+    }
     const was = s.healthy;
     if (verdict === null) {
       s.fails = 0;
