@@ -291,6 +291,21 @@ export type ProxyRedirect =
   | { readonly mode: 'default' }
   | { readonly mode: 'rules'; readonly rules: readonly { readonly from: ComplexValue | RegExp; readonly to: ComplexValue }[] };
 
+/**
+ * One `proxy_cookie_domain` / `proxy_cookie_path` line. A string `from` matches a domain exactly
+ * (case-insensitively, leading dots aside) or a path as a prefix; a regex replaces the whole value.
+ */
+export interface CookieRewrite {
+  readonly from: ComplexValue | RegExp;
+  readonly to: ComplexValue;
+}
+
+/** One `proxy_cookie_flags COOKIE FLAG...` line: the cookie name (or a caseless regex) and its flags, evaluated per response. */
+export interface CookieFlagsRule {
+  readonly cookie: ComplexValue | RegExp;
+  readonly flags: readonly ComplexValue[];
+}
+
 /** Every setting that nginx inherits http > server > location, already merged for one level. */
 export interface Settings {
   /** `proxy_pass`: not inherited (location-level). */
@@ -330,6 +345,12 @@ export interface Settings {
    * sent too big header" (a proxy_next_upstream invalid_header). @default 4096
    */
   readonly proxyBufferSize: number;
+  /** `proxy_cookie_domain` lines, first match wins; empty for `off` (the default). */
+  readonly proxyCookieDomain: readonly CookieRewrite[];
+  /** `proxy_cookie_path` lines, first match wins; empty for `off` (the default). */
+  readonly proxyCookiePath: readonly CookieRewrite[];
+  /** `proxy_cookie_flags` lines, the first naming the cookie wins; empty for `off` (the default). */
+  readonly proxyCookieFlags: readonly CookieFlagsRule[];
   /**
    * `native_tunnels auto | on | off` (Sluice's own): whether plain-TCP tunnels move to the native
    * addon's I/O thread once open; `on` is `auto` that `-t` refuses where the addon is missing.

@@ -15,6 +15,7 @@ import { logDirectives } from './log.js';
 import { mapDirectives } from './map.js';
 import { processDirectives } from './process.js';
 import { proxyDirectives } from './proxy.js';
+import { proxyCookieDirectives } from './proxy-cookie.js';
 import { realIpDirectives } from './realip.js';
 import { rewriteDirectives } from './rewrite.js';
 import { sslDirectives } from './ssl.js';
@@ -39,6 +40,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...balancingDirectives,
   ...healthCheckDirectives,
   ...proxyDirectives,
+  ...proxyCookieDirectives,
   ...sslDirectives,
   ...accessDirectives,
   ...authBasicDirectives,
