@@ -10,7 +10,7 @@ import type { BuildContext } from './build-context.js';
 import { defaultServers } from './default-server.js';
 import { openFailedMessage } from './include.js';
 import { mergeEach } from './merge.js';
-import { PATH_HINT, cacheOf, problemOnce, readCertificates, readFailure, readText } from './tls-files.js';
+import { PATH_HINT, cacheOf, problemOnce, readCertificates, readCrl, readFailure, readText } from './tls-files.js';
 import { loadStapling } from './ocsp-stapling.js';
 import { loadDhparam } from './tls-key-exchange.js';
 import { loadTicketKeys, sessionIdContext } from './tls-sessions.js';
@@ -30,6 +30,8 @@ export const SSL_DEFAULTS: SslSettings = Object.freeze<SslSettings>({
   passwordFile: null,
   clientCertificate: null,
   verifyClient: 'off',
+  verifyDepth: 1,
+  crl: null,
   sslOn: null,
   sessionCache: 'none',
   sessionCacheShared: null,
@@ -56,6 +58,8 @@ export const PROXY_SSL_DEFAULTS: ProxySslSettings = Object.freeze<ProxySslSettin
   ciphers: 'DEFAULT',
   passwordFile: null,
   sessionReuse: true,
+  verifyDepth: 1,
+  crl: null,
 });
 
 /** nginx merges each ssl directive on its own: a value written at this level wins. */
@@ -190,11 +194,13 @@ export function loadServerTls(ssl: SslSettings, serverLoc: SourceLoc, cx: BuildC
   const ticketKeys = loadTicketKeys(cx, ssl.sessionTicketKeys);
   if (ticketKeys === false) ok = false;
   const stapling = ok ? loadStapling(cx, ssl, certificates, [trusted, clientCa ?? ''].join('\n'), serverLoc) : [];
+  const crl = ssl.crl === null ? null : readCrl(cx, ssl.crl);
+  if (ssl.crl !== null && crl === null) ok = false;
   if (stapling === false || !ok) return null;
   const verifyCa = clientCa === null ? null : trusted === '' ? clientCa : `${clientCa}\n${trusted}`;
   return {
     certificates, clientCa: verifyCa, dhparam, ticketKeys: ticketKeys as string | null,
-    sessionIdContext: sessionIdContext(certificates, verifyCa, ssl.verifyClient), stapling,
+    sessionIdContext: sessionIdContext(certificates, verifyCa, ssl.verifyClient), stapling, crl,
   };
 }
 
@@ -218,10 +224,12 @@ export function loadUpstreamTls(p: ProxySslSettings, cx: BuildContext): Upstream
       if (certificate === null) ok = false;
     }
   }
+  const crl = p.crl === null ? null : readCrl(cx, p.crl);
+  if (p.crl !== null && crl === null) ok = false;
   if (!ok) return null;
   return {
     verify: p.verify, ca, serverName: p.serverName, name: p.name, certificate, protocols: p.protocols, ciphers: p.ciphers,
-    sessionReuse: p.sessionReuse,
+    sessionReuse: p.sessionReuse, verifyDepth: p.verifyDepth, crl,
   };
 }
 

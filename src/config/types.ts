@@ -739,6 +739,10 @@ export interface SslSettings {
   readonly clientCertificate: ConfigFileRef | null;
   /** @default 'off' */
   readonly verifyClient: 'off' | 'on' | 'optional';
+  /** `ssl_verify_depth`: the most intermediate CA certificates a client chain may have. @default 1 */
+  readonly verifyDepth: number;
+  /** `ssl_crl`: PEM certificate revocation lists that client certificates are checked against. @default null */
+  readonly crl: ConfigFileRef | null;
   /**
    * `ssl on` (deprecated in nginx, which still honours it): where it was written, or null for
    * `ssl off` or not written. It makes TLS the addresses where its server is the default server.
@@ -778,6 +782,8 @@ export interface ServerTls {
    * client CAs (nginx's ngx_ssl_session_id_context).
    */
   readonly sessionIdContext: string;
+  /** PEM of `ssl_crl`, or null. */
+  readonly crl: string | null;
   /** OCSP stapling, one entry per certificate it applies to (none when `ssl_stapling` is off or was ignored). */
   readonly stapling: readonly StaplingConfig[];
 }
@@ -823,6 +829,10 @@ export interface ProxySslSettings {
   readonly passwordFile: ConfigFileRef | null;
   /** Resume TLS sessions with the upstream servers (`proxy_ssl_session_reuse`). @default true */
   readonly sessionReuse: boolean;
+  /** `proxy_ssl_verify_depth`: the most intermediate CA certificates the upstream's chain may have. @default 1 */
+  readonly verifyDepth: number;
+  /** `proxy_ssl_crl`: PEM certificate revocation lists the upstream's chain is checked against. @default null */
+  readonly crl: ConfigFileRef | null;
 }
 
 /** The TLS material for `proxy_pass https://` in one location, read at load time. */
@@ -837,6 +847,9 @@ export interface UpstreamTls {
   readonly protocols: readonly TlsProtocol[];
   readonly ciphers: string;
   readonly sessionReuse: boolean;
+  readonly verifyDepth: number;
+  /** PEM CRLs, or null. */
+  readonly crl: string | null;
 }
 
 /** `gzip_proxied` flags (ngx_http_core_module's bitmask). */

@@ -33,6 +33,7 @@ export function serverContextOptions(server: ServerConfig): SecureContextOptions
     ecdhCurve: ssl.ecdhCurve,
     ...(tls.dhparam === null ? {} : { dhparam: tls.dhparam }),
     ...(tls.clientCa === null ? {} : { ca: tls.clientCa }),
+    ...(tls.crl === null ? {} : { crl: tls.crl }),
   };
 }
 

@@ -132,6 +132,13 @@ function sslFile(name: string, key: Keys<SslDraft, ConfigFileRef>): DirectiveSpe
   };
 }
 
+/** `ssl_verify_depth` / `proxy_ssl_verify_depth`: ngx_conf_set_num_slot's "invalid number". */
+function verifyDepth(d: Directive, cx: BuildContext): number | null {
+  const v = parseNumber(d.args[0]!);
+  if (v === null) cx.problem(`"${d.name}" directive invalid number`, d, 'the most intermediate CA certificates allowed in the chain, a whole number (default 1)');
+  return v;
+}
+
 export const sslDirectives: readonly DirectiveSpec[] = [
   {
     // nginx 1.22 still honours it, with this warning (ngx_http_ssl_enable); what it does is applied
@@ -234,6 +241,14 @@ export const sslDirectives: readonly DirectiveSpec[] = [
   },
   sslFile('ssl_password_file', 'passwordFile'),
   sslFile('ssl_client_certificate', 'clientCertificate'),
+  sslFile('ssl_crl', 'crl'),
+  {
+    name: 'ssl_verify_depth', contexts: HTTP_SERVER, args: TAKE1,
+    handle(d, scope, cx) {
+      const v = verifyDepth(d, cx);
+      if (v !== null) ssl(scope).verifyDepth = v;
+    },
+  },
   {
     name: 'ssl_verify_client', contexts: HTTP_SERVER, args: TAKE1,
     handle(d, scope, cx) {
@@ -315,6 +330,20 @@ export const sslDirectives: readonly DirectiveSpec[] = [
     name: 'proxy_ssl_ciphers', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
     handle(d, scope) {
       proxySsl(scope).ciphers = d.args[0]!;
+    },
+  },
+  {
+    name: 'proxy_ssl_verify_depth', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    handle(d, scope, cx) {
+      const v = verifyDepth(d, cx);
+      if (v !== null) proxySsl(scope).verifyDepth = v;
+    },
+  },
+  {
+    name: 'proxy_ssl_crl', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    handle(d, scope, cx) {
+      const f = fileArg(d, cx);
+      if (f !== null) proxySsl(scope).crl = f;
     },
   },
   {

@@ -14,7 +14,7 @@ import { ProxyError } from '../../core/errors.js';
 import { protocolOptions } from '../../core/tls-versions.js';
 import type { ProxyRoute } from '../session/proxy-route.js';
 import type { RequestContext } from '../context/request-context.js';
-import { VERIFY_ERROR_TEXT } from '../context/ssl-info.js';
+import { VERIFY_ERROR_TEXT, chainTooLong } from '../context/ssl-info.js';
 import type { Variables } from '../context/variables.js';
 
 /** The TLS side of one upstream request: the location's settings and the name evaluated for it. */
@@ -53,6 +53,8 @@ function profileOf(t: UpstreamTls): TlsProfile {
         ciphers: t.ciphers,
         ...protocolOptions(t.protocols),
         ...(t.ca === null ? {} : { ca: t.ca }),
+        // Node turns on OpenSSL's CRL_CHECK | CRL_CHECK_ALL with the lists, as nginx's ngx_ssl_crl does.
+        ...(t.crl === null ? {} : { crl: t.crl }),
         ...(t.certificate === null ? {} : {
           cert: t.certificate.cert,
           key: t.certificate.key,
@@ -103,8 +105,9 @@ export function tlsConnectOptions(r: UpstreamTlsRequest, session: Buffer | undef
     secureContext: context,
     ALPNProtocols: ALPN_HTTP1,
     rejectUnauthorized: r.tls.verify,
-    // The name nginx verifies is proxy_ssl_name, whether or not it is sent as SNI.
-    checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(name, cert),
+    // OpenSSL checks the chain first (the depth included, which Node cannot set), then nginx
+    // checks proxy_ssl_name, whether or not it is sent as SNI.
+    checkServerIdentity: (_host: string, cert: PeerCertificate) => chainTooLong(cert, r.tls.verifyDepth) ?? checkServerIdentity(name, cert),
     // RFC 6066 3: SNI carries host names only, never an address.
     servername: r.tls.serverName && isIP(name) === 0 && name !== '' ? name : '',
     ...(session === undefined ? {} : { session }),
