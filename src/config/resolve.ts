@@ -332,7 +332,7 @@ class HttpAssembler {
     const pp = l.settings.proxyPass === undefined ? null : this.link(l.settings.proxyPass);
     this.attachHealthChecks(l, pp);
     let settings = inherit(parent, l.settings, pp);
-    if (pp?.scheme === 'https') settings = { ...settings, proxyPass: { ...pp, tls: loadUpstreamTls(settings.proxySsl, this.cx) } };
+    if (pp?.scheme === 'https') settings = { ...settings, proxyPass: { ...pp, tls: loadUpstreamTls(settings.proxySsl, this.cx, l.settings.proxyPass!.at) } };
     return {
       modifier: l.modifier,
       pattern: l.pattern,

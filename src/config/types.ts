@@ -743,6 +743,8 @@ export interface SslSettings {
   readonly verifyDepth: number;
   /** `ssl_crl`: PEM certificate revocation lists that client certificates are checked against. @default null */
   readonly crl: ConfigFileRef | null;
+  /** `ssl_conf_command` lines, applied in order after the other settings (a level with any inherits none). @default [] */
+  readonly confCommands: readonly SslConfCommand[];
   /**
    * `ssl on` (deprecated in nginx, which still honours it): where it was written, or null for
    * `ssl off` or not written. It makes TLS the addresses where its server is the default server.
@@ -833,6 +835,14 @@ export interface ProxySslSettings {
   readonly verifyDepth: number;
   /** `proxy_ssl_crl`: PEM certificate revocation lists the upstream's chain is checked against. @default null */
   readonly crl: ConfigFileRef | null;
+  /** `proxy_ssl_conf_command` lines, applied in order after the other settings. @default [] */
+  readonly confCommands: readonly SslConfCommand[];
+}
+
+/** One `ssl_conf_command` / `proxy_ssl_conf_command`: an OpenSSL command Sluice maps, spelt canonically. */
+export interface SslConfCommand {
+  readonly name: string;
+  readonly value: string;
 }
 
 /** The TLS material for `proxy_pass https://` in one location, read at load time. */
@@ -850,6 +860,7 @@ export interface UpstreamTls {
   readonly verifyDepth: number;
   /** PEM CRLs, or null. */
   readonly crl: string | null;
+  readonly confCommands: readonly SslConfCommand[];
 }
 
 /** `gzip_proxied` flags (ngx_http_core_module's bitmask). */

@@ -8,9 +8,10 @@ import { locOf } from '../build-context.js';
 import type { Scope, SettingsDraft } from '../draft.js';
 import type { Directive } from '../parser.js';
 import type { ConfigFileRef, TlsProtocol } from '../types.js';
+import { checkConfCommand } from '../tls-conf-command.js';
 import { checkEcdhCurve } from '../tls-key-exchange.js';
 import { parseNumber, parseSize } from '../units.js';
-import { HTTP_SERVER_LOCATION, ONE_OR_MORE, TAKE1, TAKE12, parseFlag, settingsOf, type DirectiveSpec } from './table.js';
+import { HTTP_SERVER_LOCATION, ONE_OR_MORE, TAKE1, TAKE12, TAKE2, parseFlag, settingsOf, type DirectiveSpec } from './table.js';
 
 const HTTP_SERVER = ['http', 'server'] as const;
 
@@ -139,6 +140,20 @@ function verifyDepth(d: Directive, cx: BuildContext): number | null {
   return v;
 }
 
+/** `ssl_conf_command` / `proxy_ssl_conf_command NAME VALUE`: repeatable; a level with any line inherits none. */
+function confCommand(key: 'ssl' | 'proxySsl'): DirectiveSpec['handle'] {
+  return (d, scope, cx) => {
+    const [name, value] = d.args as [string, string];
+    const cmd = checkConfCommand(name, value);
+    if (typeof cmd === 'string') {
+      cx.problem(`SSL_CONF_cmd("${name}", "${value}") failed`, d, cmd);
+      return;
+    }
+    const s = key === 'ssl' ? ssl(scope) : proxySsl(scope);
+    s.confCommands = [...(s.confCommands ?? []), cmd];
+  };
+}
+
 export const sslDirectives: readonly DirectiveSpec[] = [
   {
     // nginx 1.22 still honours it, with this warning (ngx_http_ssl_enable); what it does is applied
@@ -242,6 +257,8 @@ export const sslDirectives: readonly DirectiveSpec[] = [
   sslFile('ssl_password_file', 'passwordFile'),
   sslFile('ssl_client_certificate', 'clientCertificate'),
   sslFile('ssl_crl', 'crl'),
+  { name: 'ssl_conf_command', contexts: HTTP_SERVER, args: TAKE2, repeatable: true, handle: confCommand('ssl') },
+  { name: 'proxy_ssl_conf_command', contexts: HTTP_SERVER_LOCATION, args: TAKE2, repeatable: true, handle: confCommand('proxySsl') },
   {
     name: 'ssl_verify_depth', contexts: HTTP_SERVER, args: TAKE1,
     handle(d, scope, cx) {

@@ -12,6 +12,7 @@ import type { ConnectionOptions, PeerCertificate, SecureContext } from 'node:tls
 import type { UpstreamTls } from '../../config/types.js';
 import { ProxyError } from '../../core/errors.js';
 import { protocolOptions } from '../../core/tls-versions.js';
+import { applyConfCommands } from '../../config/tls-conf-command.js';
 import type { ProxyRoute } from '../session/proxy-route.js';
 import type { RequestContext } from '../context/request-context.js';
 import { VERIFY_ERROR_TEXT, chainTooLong } from '../context/ssl-info.js';
@@ -49,9 +50,10 @@ function profileOf(t: UpstreamTls): TlsProfile {
   if (p === undefined) {
     let context: SecureContext | Error;
     try {
+      const options = applyConfCommands(t.confCommands, { ciphers: t.ciphers, ...protocolOptions(t.protocols) });
+      if (typeof options === 'string') throw new Error(`proxy_ssl_conf_command: ${options}`);
       context = createSecureContext({
-        ciphers: t.ciphers,
-        ...protocolOptions(t.protocols),
+        ...options,
         ...(t.ca === null ? {} : { ca: t.ca }),
         // Node turns on OpenSSL's CRL_CHECK | CRL_CHECK_ALL with the lists, as nginx's ngx_ssl_crl does.
         ...(t.crl === null ? {} : { crl: t.crl }),
