@@ -27,13 +27,13 @@ test('e2e: proxy_cookie_* rewrite Set-Cookie as nginx does', async (t) => {
   t.after(() => backend.close());
   const ports = await nginxAndSluice(t, (port) => `
     server { listen 127.0.0.1:${port}; server_name localhost;
-      proxy_cookie_domain www.example.org .example.com;
-      proxy_cookie_domain .$server_name.com en.$server_name.org;
-      proxy_cookie_domain ~^(.+)\\.com$ $1.org;
+      proxy_cookie_domain .www.example.org example.com;
+      proxy_cookie_domain $server_name.com .en.$server_name.org;
+      proxy_cookie_domain ~^(?<sub>[^.]+)\.example\.com$ $sub.example.net;
       proxy_cookie_path /path/ /new/;
-      proxy_cookie_path /$server_name/ /new/$server_name/;
-      proxy_cookie_path ~^/regex/(.+)$ /$1;
-      proxy_cookie_path ~*^/caseless/(.+)$ /$1;
+      proxy_cookie_path /$server_name/ /$server_name/v2/;
+      proxy_cookie_path ~^/regex/(.+)$ /r/$1;
+      proxy_cookie_path ~*^/caseless/(?<rest>.+)$ /c/$rest;
       proxy_cookie_flags a secure httponly samesite=none;
       proxy_cookie_flags b nosecure samesite=lax;
       proxy_cookie_flags ~^[cd]$ nohttponly nosamesite secure;
