@@ -10,7 +10,7 @@
  * PKCS#8 PEM unless a pass phrase is asked for (then also PKCS#8, AES-256-CBC), certificates are
  * signed with ECDSA-SHA256 and carry what `openssl req/x509` wrote for the same request.
  */
-import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -48,8 +48,11 @@ export interface GeneratedFiles {
 }
 
 export interface GenerateOptions {
-  /** Certificate authorities to make (NAME.crt / NAME.key), the first is the default issuer. @default ['ca'] */
-  readonly cas?: readonly { readonly name: string; readonly commonName: string }[];
+  /**
+   * Certificate authorities to make (NAME.crt / NAME.key), the first is the default issuer; one
+   * with an `issuer` (a CA made before it) is an intermediate CA. @default ['ca']
+   */
+  readonly cas?: readonly { readonly name: string; readonly commonName: string; readonly issuer?: string }[];
   readonly certs: readonly CertRequest[];
 }
 
@@ -163,12 +166,15 @@ export async function generateCertificates(dir: string, options: GenerateOptions
   for (const ca of options.cas ?? [{ name: 'ca', commonName: 'Sluice Local CA' }]) {
     const { publicKey, privateKey } = p256();
     const self: Issuer = { name: nameOf(ca.commonName), key: privateKey, keyId: keyId(publicKey) };
+    const parent = ca.issuer === undefined ? self : issuers.get(ca.issuer);
+    if (parent === undefined) throw new Error(`CA "${ca.name}": no CA named "${ca.issuer ?? ''}" before it`);
     const pem = certificate({
-      subject: self.name, publicKey, issuer: self, days: 3650,
+      subject: self.name, publicKey, issuer: parent, days: 3650,
       extensions: [
         extension('2.5.29.19', true, seq(TRUE)), // basicConstraints: CA
         extension('2.5.29.15', true, bits(Buffer.from([0x06]), 1)), // keyUsage: keyCertSign, cRLSign
         extension('2.5.29.14', false, octets(self.keyId)),
+        ...(parent === self ? [] : [extension('2.5.29.35', false, seq(tlv(0x80, parent.keyId)))]),
       ],
     });
     issuers.set(ca.name, self);
@@ -204,6 +210,49 @@ export async function generateCertificates(dir: string, options: GenerateOptions
     certs.set(c.name, files);
   }
   return { dir: out, cas, certs };
+}
+
+/**
+ * A certificate revocation list (RFC 5280 5.1, v2) issued by the CA `ca` (its PEM certificate and
+ * PKCS#8 key, as generateCertificates writes them) that revokes the certificates with these
+ * serial numbers (hex, as X509Certificate.serialNumber gives them). `days` may be negative for a
+ * list whose nextUpdate has passed. PEM.
+ */
+export function certificateRevocationList(ca: { readonly cert: string; readonly key: string }, serials: readonly string[], days = 30): string {
+  const caDer = Buffer.from(ca.cert.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  const key = createPrivateKey(ca.key);
+  // The issuer is the CA's subject, byte for byte: tbsCertificate's sixth element.
+  const subject = derChild(derChild(caDer, 0), 5);
+  const issuerKeyId = keyId(createPublicKey(key));
+  const now = Math.floor(Date.now() / 1000) * 1000;
+  const thisUpdate = new Date(Math.min(now, now + days * 86_400_000) - 120_000);
+  const nextUpdate = new Date(now + days * 86_400_000);
+  const revoked = serials.map((s) => seq(integer(Buffer.from(s.length % 2 === 0 ? s : `0${s}`, 'hex')), time(thisUpdate)));
+  const tbs = seq(
+    integer(Buffer.from([1])),
+    ECDSA_SHA256,
+    subject,
+    time(thisUpdate),
+    time(nextUpdate),
+    ...(revoked.length > 0 ? [seq(...revoked)] : []),
+    tlv(0xa0, seq(
+      extension('2.5.29.35', false, seq(tlv(0x80, issuerKeyId))),
+      extension('2.5.29.20', false, integer(Buffer.from([1]))), // cRLNumber
+    )),
+  );
+  const der = seq(tbs, ECDSA_SHA256, bits(sign('sha256', tbs, key)));
+  return `-----BEGIN X509 CRL-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END X509 CRL-----\n`;
+}
+
+/** The `index`-th element (header included) inside the DER SEQUENCE `der`. */
+function derChild(der: Buffer, index: number): Buffer {
+  let p = derLength(der, 0).head;
+  for (let i = 0; i < index; i++) {
+    const el = derLength(der, p);
+    p += el.head + el.length;
+  }
+  const el = derLength(der, p);
+  return der.subarray(p, p + el.head + el.length);
 }
 
 /** An iPAddress SAN (RFC 5280 4.2.1.6): 4 or 16 octets. */

@@ -51,6 +51,9 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: st
     proxyPassRequestBody: true,
     // One memory page, as nginx on x86-64 Linux.
     proxyBufferSize: 4096,
+    proxyCookieDomain: [],
+    proxyCookiePath: [],
+    proxyCookieFlags: [],
     nativeTunnels: 'auto',
     addHeaders: [],
     // nginx writes logs/access.log by default; Sluice writes no access log unless configured.

@@ -6,7 +6,7 @@
 import type { Cidr } from '../core/cidr.js';
 import type { FilesDraft } from './files.js';
 import type {
-  AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, CompressionSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
+  AccessLogTarget, AccessRule, CookieFlagsRule, CookieRewrite, AddHeaderRule, AdminHandler, BalanceMethod, CompressionSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier,
   ComplexValue, LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ResolverConfig, ReturnAction, ServerName, SourceLoc,
   StickyCookie, ProcessSettings, ProxySslSettings, RunAs, SslSettings, OriginRule,
@@ -53,6 +53,10 @@ export interface SettingsDraft {
   proxyPassRequestHeaders?: boolean;
   proxyPassRequestBody?: boolean;
   proxyBufferSize?: number;
+  /** null: `off` written at this level. */
+  proxyCookieDomain?: CookieRewrite[] | null;
+  proxyCookiePath?: CookieRewrite[] | null;
+  proxyCookieFlags?: CookieFlagsRule[] | null;
   nativeTunnels?: NativeTunnelsMode;
   addHeaders?: AddHeaderRule[];
   accessLogs?: AccessLogDraft[];

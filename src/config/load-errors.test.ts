@@ -450,6 +450,29 @@ const CASES: readonly Case[] = [
       'invalid value "1" in "proxy_intercept_errors" directive, it must be "on" or "off" in <inline>:13',
     ],
   },
+  {
+    name: 'proxy_cookie_*: off or rules, off once per level, at most three flags, regexes checked (nginx 1.22 wording)',
+    text: ws(
+      '    proxy_cookie_domain example.com;',
+      '    proxy_cookie_path /a/ /b/;',
+      '    proxy_cookie_path off;',
+      '    proxy_cookie_flags off;',
+      '    proxy_cookie_flags sid secure;',
+      '    location / { proxy_cookie_domain off; proxy_cookie_domain off; proxy_pass http://127.0.0.1:1; }',
+      '    location /f { proxy_cookie_flags sid secure httponly samesite=lax nosecure; proxy_cookie_path ~(a /b; proxy_pass http://127.0.0.1:1; }',
+      '    location /o { proxy_cookie_flags OFF; proxy_pass http://127.0.0.1:1; }',
+    ),
+    problems: [
+      'invalid parameter "example.com" in <inline>:5',
+      '"proxy_cookie_path" directive is duplicate in <inline>:7',
+      '"proxy_cookie_flags" directive is duplicate in <inline>:9',
+      '"proxy_cookie_domain" directive is duplicate in <inline>:10',
+      'invalid number of arguments in "proxy_cookie_flags" directive in <inline>:11',
+      'invalid regular expression "(a": Unterminated group in <inline>:11',
+      'invalid parameter "OFF" in <inline>:12',
+    ],
+    hints: { 0: 'proxy_cookie_domain DOMAIN REPLACEMENT', 1: 'turns every rule of this level off' },
+  },
 ];
 
 for (const c of CASES) {

@@ -33,8 +33,6 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'gzip_window', 'gzip_hash', 'gzip_no_buffer', 'postpone_gzipping', 'gunzip', 'gunzip_buffers',
   'brotli_window', 'brotli_buffers', 'sub_filter', 'sub_filter_once',
   'ssi', 'addition_types',
-  // TLS
-  'ssl_verify_depth', 'ssl_conf_command',
   // access, auth, limits, status
   'auth_request', 'auth_request_set', 'limit_conn_status',
   'limit_conn_log_level', 'limit_req_status', 'limit_req_log_level', 'status',
@@ -48,10 +46,8 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'proxy_temp_file_write_size', 'proxy_request_buffering', 'proxy_ignore_client_abort',
   'proxy_ignore_headers',
   'proxy_set_body', 'proxy_method',
-  'proxy_cookie_domain',
-  'proxy_cookie_path', 'proxy_cookie_flags', 'proxy_bind', 'proxy_socket_keepalive', 'proxy_limit_rate',
+  'proxy_bind', 'proxy_socket_keepalive', 'proxy_limit_rate',
   'proxy_store', 'proxy_store_access', 'proxy_force_ranges',
-  'proxy_ssl_verify_depth', 'proxy_ssl_crl', 'proxy_ssl_conf_command',
   'proxy_upstream_fail_timeout', 'proxy_headers_hash', 'proxy_http_version_upgrade',
   // other upstream modules and load balancers
   'fastcgi_pass', 'fastcgi_param', 'fastcgi_index', 'fastcgi_split_path_info', 'fastcgi_read_timeout',

@@ -81,6 +81,9 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     proxyPassRequestHeaders: d.proxyPassRequestHeaders ?? parent.proxyPassRequestHeaders,
     proxyPassRequestBody: d.proxyPassRequestBody ?? parent.proxyPassRequestBody,
     proxyBufferSize: d.proxyBufferSize ?? parent.proxyBufferSize,
+    proxyCookieDomain: d.proxyCookieDomain === undefined ? parent.proxyCookieDomain : d.proxyCookieDomain ?? [],
+    proxyCookiePath: d.proxyCookiePath === undefined ? parent.proxyCookiePath : d.proxyCookiePath ?? [],
+    proxyCookieFlags: d.proxyCookieFlags === undefined ? parent.proxyCookieFlags : d.proxyCookieFlags ?? [],
     nativeTunnels: d.nativeTunnels ?? parent.nativeTunnels,
     addHeaders: d.addHeaders ?? parent.addHeaders,
     accessLogs: d.accessLogOff === true ? [] : d.accessLogs ?? parent.accessLogs,
@@ -404,7 +407,7 @@ class HttpAssembler {
     const pp = l.settings.proxyPass === undefined ? null : this.link(l.settings.proxyPass);
     this.attachHealthChecks(l, pp);
     let settings = inherit(parent, l.settings, pp);
-    if (pp?.scheme === 'https') settings = { ...settings, proxyPass: { ...pp, tls: loadUpstreamTls(settings.proxySsl, this.cx) } };
+    if (pp?.scheme === 'https') settings = { ...settings, proxyPass: { ...pp, tls: loadUpstreamTls(settings.proxySsl, this.cx, l.settings.proxyPass!.at) } };
     return {
       modifier: l.modifier,
       pattern: l.pattern,

@@ -3,6 +3,7 @@
  * context, with problems reported once per message and place (many servers may inherit one line).
  */
 import { X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import type { BuildContext } from './build-context.js';
 import { openFailedMessage } from './include.js';
 import type { ConfigFileRef, LoadedCertificate, SourceLoc } from './types.js';
@@ -58,6 +59,30 @@ export function bioNewFileFailed(path: string, error: unknown): string {
 export function readFailure(path: string, error: unknown): string {
   const open = openFailedMessage(path, error);
   return `BIO_new_file() failed ${open.slice(open.lastIndexOf(' (') + 1)}`;
+}
+
+/**
+ * Reads a PEM file of certificate revocation lists (`ssl_crl`, `proxy_ssl_crl`), checked by
+ * OpenSSL as the handshakes will use it; nginx's X509_LOOKUP_load_file() wording on failure.
+ */
+export function readCrl(cx: BuildContext, ref: ConfigFileRef): string | null {
+  const r = readText(cx, ref.path);
+  const failed = `X509_LOOKUP_load_file("${ref.path}") failed`;
+  if ('error' in r) {
+    problemOnce(cx, `${failed} ${readFailure(ref.path, r.error).slice('BIO_new_file() failed '.length)}`, ref.loc, PATH_HINT);
+    return null;
+  }
+  if (!r.text.includes('-----BEGIN X509 CRL-----')) {
+    problemOnce(cx, `${failed} (no CRL in the file)`, ref.loc, `"${ref.path}" must hold PEM CRLs ("-----BEGIN X509 CRL-----")`);
+    return null;
+  }
+  try {
+    createSecureContext({ crl: r.text });
+  } catch (error) {
+    problemOnce(cx, `${failed} (${(error as Error).message})`, ref.loc, 'the file holds a "-----BEGIN X509 CRL-----" block that OpenSSL cannot read');
+    return null;
+  }
+  return r.text;
 }
 
 export const PATH_HINT = 'check the path; a relative path starts at the prefix (the directory of the main configuration file, or -p)';

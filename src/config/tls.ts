@@ -6,16 +6,19 @@
  * address. The data plane gets PEM text and never touches the disk.
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
+import { protocolOptions } from '../core/tls-versions.js';
+import { applyConfCommands, type ConfCommandBase } from './tls-conf-command.js';
 import type { BuildContext } from './build-context.js';
 import { defaultServers } from './default-server.js';
 import { openFailedMessage } from './include.js';
 import { mergeEach } from './merge.js';
-import { PATH_HINT, cacheOf, problemOnce, readCertificates, readFailure, readText } from './tls-files.js';
+import { PATH_HINT, cacheOf, problemOnce, readCertificates, readCrl, readFailure, readText } from './tls-files.js';
 import { loadStapling } from './ocsp-stapling.js';
 import { loadDhparam } from './tls-key-exchange.js';
 import { loadTicketKeys, sessionIdContext } from './tls-sessions.js';
 import type {
-  ConfigFileRef, Listen, LoadedCertificate, ProxySslSettings, ServerTls, SourceLoc, SslSettings, UpstreamTls,
+  ConfigFileRef, Listen, LoadedCertificate, ProxySslSettings, ServerTls, SourceLoc, SslConfCommand, SslSettings, UpstreamTls,
 } from './types.js';
 
 /** nginx's defaults for ngx_http_ssl_module (1.23.4 and later for the protocols). */
@@ -30,6 +33,9 @@ export const SSL_DEFAULTS: SslSettings = Object.freeze<SslSettings>({
   passwordFile: null,
   clientCertificate: null,
   verifyClient: 'off',
+  verifyDepth: 1,
+  crl: null,
+  confCommands: [],
   sslOn: null,
   sessionCache: 'none',
   sessionCacheShared: null,
@@ -56,6 +62,9 @@ export const PROXY_SSL_DEFAULTS: ProxySslSettings = Object.freeze<ProxySslSettin
   ciphers: 'DEFAULT',
   passwordFile: null,
   sessionReuse: true,
+  verifyDepth: 1,
+  crl: null,
+  confCommands: [],
 });
 
 /** nginx merges each ssl directive on its own: a value written at this level wins. */
@@ -190,16 +199,19 @@ export function loadServerTls(ssl: SslSettings, serverLoc: SourceLoc, cx: BuildC
   const ticketKeys = loadTicketKeys(cx, ssl.sessionTicketKeys);
   if (ticketKeys === false) ok = false;
   const stapling = ok ? loadStapling(cx, ssl, certificates, [trusted, clientCa ?? ''].join('\n'), serverLoc) : [];
+  const crl = ssl.crl === null ? null : readCrl(cx, ssl.crl);
+  if (ssl.crl !== null && crl === null) ok = false;
+  if (!confCommandsApply('ssl_conf_command', ssl.confCommands, { ciphers: ssl.ciphers, ...protocolOptions(ssl.protocols), ecdhCurve: ssl.ecdhCurve }, serverLoc, cx)) ok = false;
   if (stapling === false || !ok) return null;
   const verifyCa = clientCa === null ? null : trusted === '' ? clientCa : `${clientCa}\n${trusted}`;
   return {
     certificates, clientCa: verifyCa, dhparam, ticketKeys: ticketKeys as string | null,
-    sessionIdContext: sessionIdContext(certificates, verifyCa, ssl.verifyClient), stapling,
+    sessionIdContext: sessionIdContext(certificates, verifyCa, ssl.verifyClient), stapling, crl,
   };
 }
 
 /** The TLS material of a location that proxies to `https://`. Null (reported) when a file failed. */
-export function loadUpstreamTls(p: ProxySslSettings, cx: BuildContext): UpstreamTls | null {
+export function loadUpstreamTls(p: ProxySslSettings, cx: BuildContext, at: SourceLoc): UpstreamTls | null {
   let ok = true;
   let ca: string | null = null;
   if (p.trustedCertificate !== null) {
@@ -218,11 +230,34 @@ export function loadUpstreamTls(p: ProxySslSettings, cx: BuildContext): Upstream
       if (certificate === null) ok = false;
     }
   }
+  const crl = p.crl === null ? null : readCrl(cx, p.crl);
+  if (p.crl !== null && crl === null) ok = false;
+  if (!confCommandsApply('proxy_ssl_conf_command', p.confCommands, { ciphers: p.ciphers, ...protocolOptions(p.protocols) }, at, cx)) ok = false;
   if (!ok) return null;
   return {
     verify: p.verify, ca, serverName: p.serverName, name: p.name, certificate, protocols: p.protocols, ciphers: p.ciphers,
-    sessionReuse: p.sessionReuse,
+    sessionReuse: p.sessionReuse, verifyDepth: p.verifyDepth, crl, confCommands: p.confCommands,
   };
+}
+
+/**
+ * Each command was checked on its own line; together with the other settings of the context they
+ * must still make one (MinProtocol above MaxProtocol, a cipher list left empty).
+ */
+function confCommandsApply(name: string, commands: readonly SslConfCommand[], base: ConfCommandBase, at: SourceLoc, cx: BuildContext): boolean {
+  if (commands.length === 0) return true;
+  const options = applyConfCommands(commands, base);
+  let why = typeof options === 'string' ? options : '';
+  if (typeof options !== 'string') {
+    try {
+      createSecureContext(options);
+    } catch (error) {
+      why = (error as Error).message;
+    }
+  }
+  if (why === '') return true;
+  problemOnce(cx, `the "${name}" lines cannot be applied: ${why}`, at, 'check the commands against the ssl_protocols / ssl_ciphers settings of the same level');
+  return false;
 }
 
 /** A Sluice warning, once per message and place (several servers may inherit one `ssl on`). */

@@ -343,6 +343,21 @@ export type ProxyRedirect =
   | { readonly mode: 'default' }
   | { readonly mode: 'rules'; readonly rules: readonly { readonly from: ComplexValue | RegExp; readonly to: ComplexValue }[] };
 
+/**
+ * One `proxy_cookie_domain` / `proxy_cookie_path` line. A string `from` matches a domain exactly
+ * (case-insensitively, leading dots aside) or a path as a prefix; a regex replaces the whole value.
+ */
+export interface CookieRewrite {
+  readonly from: ComplexValue | RegExp;
+  readonly to: ComplexValue;
+}
+
+/** One `proxy_cookie_flags COOKIE FLAG...` line: the cookie name (or a caseless regex) and its flags, evaluated per response. */
+export interface CookieFlagsRule {
+  readonly cookie: ComplexValue | RegExp;
+  readonly flags: readonly ComplexValue[];
+}
+
 /** Every setting that nginx inherits http > server > location, already merged for one level. */
 export interface Settings {
   /** `proxy_pass`: not inherited (location-level). */
@@ -382,6 +397,12 @@ export interface Settings {
    * sent too big header" (a proxy_next_upstream invalid_header). @default 4096
    */
   readonly proxyBufferSize: number;
+  /** `proxy_cookie_domain` lines, first match wins; empty for `off` (the default). */
+  readonly proxyCookieDomain: readonly CookieRewrite[];
+  /** `proxy_cookie_path` lines, first match wins; empty for `off` (the default). */
+  readonly proxyCookiePath: readonly CookieRewrite[];
+  /** `proxy_cookie_flags` lines, the first naming the cookie wins; empty for `off` (the default). */
+  readonly proxyCookieFlags: readonly CookieFlagsRule[];
   /**
    * `native_tunnels auto | on | off` (Sluice's own): whether plain-TCP tunnels move to the native
    * addon's I/O thread once open; `on` is `auto` that `-t` refuses where the addon is missing.
@@ -796,6 +817,12 @@ export interface SslSettings {
   readonly clientCertificate: ConfigFileRef | null;
   /** @default 'off' */
   readonly verifyClient: 'off' | 'on' | 'optional';
+  /** `ssl_verify_depth`: the most intermediate CA certificates a client chain may have. @default 1 */
+  readonly verifyDepth: number;
+  /** `ssl_crl`: PEM certificate revocation lists that client certificates are checked against. @default null */
+  readonly crl: ConfigFileRef | null;
+  /** `ssl_conf_command` lines, applied in order after the other settings (a level with any inherits none). @default [] */
+  readonly confCommands: readonly SslConfCommand[];
   /**
    * `ssl on` (deprecated in nginx, which still honours it): where it was written, or null for
    * `ssl off` or not written. It makes TLS the addresses where its server is the default server.
@@ -835,6 +862,8 @@ export interface ServerTls {
    * client CAs (nginx's ngx_ssl_session_id_context).
    */
   readonly sessionIdContext: string;
+  /** PEM of `ssl_crl`, or null. */
+  readonly crl: string | null;
   /** OCSP stapling, one entry per certificate it applies to (none when `ssl_stapling` is off or was ignored). */
   readonly stapling: readonly StaplingConfig[];
 }
@@ -880,6 +909,18 @@ export interface ProxySslSettings {
   readonly passwordFile: ConfigFileRef | null;
   /** Resume TLS sessions with the upstream servers (`proxy_ssl_session_reuse`). @default true */
   readonly sessionReuse: boolean;
+  /** `proxy_ssl_verify_depth`: the most intermediate CA certificates the upstream's chain may have. @default 1 */
+  readonly verifyDepth: number;
+  /** `proxy_ssl_crl`: PEM certificate revocation lists the upstream's chain is checked against. @default null */
+  readonly crl: ConfigFileRef | null;
+  /** `proxy_ssl_conf_command` lines, applied in order after the other settings. @default [] */
+  readonly confCommands: readonly SslConfCommand[];
+}
+
+/** One `ssl_conf_command` / `proxy_ssl_conf_command`: an OpenSSL command Sluice maps, spelt canonically. */
+export interface SslConfCommand {
+  readonly name: string;
+  readonly value: string;
 }
 
 /** The TLS material for `proxy_pass https://` in one location, read at load time. */
@@ -894,6 +935,10 @@ export interface UpstreamTls {
   readonly protocols: readonly TlsProtocol[];
   readonly ciphers: string;
   readonly sessionReuse: boolean;
+  readonly verifyDepth: number;
+  /** PEM CRLs, or null. */
+  readonly crl: string | null;
+  readonly confCommands: readonly SslConfCommand[];
 }
 
 /** `gzip_proxied` flags (ngx_http_core_module's bitmask). */

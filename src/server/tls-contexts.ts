@@ -8,31 +8,40 @@ import { createSecureContext } from 'node:tls';
 import type { SecureContext, SecureContextOptions } from 'node:tls';
 import type { Config, ServerConfig, SslSettings } from '../config/types.js';
 import { protocolOptions } from '../core/tls-versions.js';
+import { applyConfCommands, type ConfCommandOptions } from '../config/tls-conf-command.js';
 import type { ListenerRoutes } from '../routing/router.js';
 import { processTicketKey } from './tls-ticket-keys.js';
+
+/**
+ * The protocol, cipher, curve and option settings of a server, with its `ssl_conf_command` lines
+ * applied after them as nginx applies them (checked at load, src/config/tls.ts).
+ */
+export function serverConfCommands(ssl: SslSettings): ConfCommandOptions {
+  const p = protocolOptions(ssl.protocols);
+  let secureOptions = p.secureOptions;
+  if (!ssl.sessionTickets) secureOptions |= constants.SSL_OP_NO_TICKET;
+  const base = { ciphers: ssl.ciphers, secureOptions, minVersion: p.minVersion, maxVersion: p.maxVersion, ecdhCurve: ssl.ecdhCurve };
+  const applied = applyConfCommands(ssl.confCommands, base);
+  return typeof applied === 'string' ? base : applied;
+}
 
 /** createSecureContext options for a server (certificates, protocols, ciphers, sessions, client CA). */
 export function serverContextOptions(server: ServerConfig): SecureContextOptions | null {
   const tls = server.tls;
   if (tls === null) return null;
   const ssl: SslSettings = server.settings.ssl;
-  const p = protocolOptions(ssl.protocols);
-  let secureOptions = p.secureOptions;
-  if (!ssl.sessionTickets) secureOptions |= constants.SSL_OP_NO_TICKET;
+  const commands = serverConfCommands(ssl);
   return {
     cert: tls.certificates.map((c) => c.cert),
     key: tls.certificates.map((c) => (c.passphrase === null ? { pem: c.key } : { pem: c.key, passphrase: c.passphrase })),
-    minVersion: p.minVersion,
-    maxVersion: p.maxVersion,
-    secureOptions,
-    ciphers: ssl.ciphers,
+    ...commands,
     honorCipherOrder: ssl.preferServerCiphers,
     sessionTimeout: Math.max(1, Math.round(ssl.sessionTimeout / 1000)),
     sessionIdContext: tls.sessionIdContext,
     ticketKeys: tls.ticketKeys === null ? processTicketKey() : Buffer.from(tls.ticketKeys, 'hex'),
-    ecdhCurve: ssl.ecdhCurve,
     ...(tls.dhparam === null ? {} : { dhparam: tls.dhparam }),
     ...(tls.clientCa === null ? {} : { ca: tls.clientCa }),
+    ...(tls.crl === null ? {} : { crl: tls.crl }),
   };
 }
 

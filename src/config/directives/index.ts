@@ -17,6 +17,7 @@ import { logDirectives } from './log.js';
 import { mapDirectives } from './map.js';
 import { processDirectives } from './process.js';
 import { proxyDirectives } from './proxy.js';
+import { proxyCookieDirectives } from './proxy-cookie.js';
 import { realIpDirectives } from './realip.js';
 import { resolverDirectives } from './resolver.js';
 import { rewriteDirectives } from './rewrite.js';
@@ -46,6 +47,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...proxyDirectives,
   ...cacheDirectives,
   ...resolverDirectives,
+  ...proxyCookieDirectives,
   ...sslDirectives,
   ...accessDirectives,
   ...authBasicDirectives,

@@ -8,9 +8,10 @@ import { locOf } from '../build-context.js';
 import type { Scope, SettingsDraft } from '../draft.js';
 import type { Directive } from '../parser.js';
 import type { ConfigFileRef, TlsProtocol } from '../types.js';
+import { checkConfCommand } from '../tls-conf-command.js';
 import { checkEcdhCurve } from '../tls-key-exchange.js';
 import { parseNumber, parseSize } from '../units.js';
-import { HTTP_SERVER_LOCATION, ONE_OR_MORE, TAKE1, TAKE12, parseFlag, settingsOf, type DirectiveSpec } from './table.js';
+import { HTTP_SERVER_LOCATION, ONE_OR_MORE, TAKE1, TAKE12, TAKE2, parseFlag, settingsOf, type DirectiveSpec } from './table.js';
 
 const HTTP_SERVER = ['http', 'server'] as const;
 
@@ -132,6 +133,27 @@ function sslFile(name: string, key: Keys<SslDraft, ConfigFileRef>): DirectiveSpe
   };
 }
 
+/** `ssl_verify_depth` / `proxy_ssl_verify_depth`: ngx_conf_set_num_slot's "invalid number". */
+function verifyDepth(d: Directive, cx: BuildContext): number | null {
+  const v = parseNumber(d.args[0]!);
+  if (v === null) cx.problem(`"${d.name}" directive invalid number`, d, 'the most intermediate CA certificates allowed in the chain, a whole number (default 1)');
+  return v;
+}
+
+/** `ssl_conf_command` / `proxy_ssl_conf_command NAME VALUE`: repeatable; a level with any line inherits none. */
+function confCommand(key: 'ssl' | 'proxySsl'): DirectiveSpec['handle'] {
+  return (d, scope, cx) => {
+    const [name, value] = d.args as [string, string];
+    const cmd = checkConfCommand(name, value);
+    if (typeof cmd === 'string') {
+      cx.problem(`SSL_CONF_cmd("${name}", "${value}") failed`, d, cmd);
+      return;
+    }
+    const s = key === 'ssl' ? ssl(scope) : proxySsl(scope);
+    s.confCommands = [...(s.confCommands ?? []), cmd];
+  };
+}
+
 export const sslDirectives: readonly DirectiveSpec[] = [
   {
     // nginx 1.22 still honours it, with this warning (ngx_http_ssl_enable); what it does is applied
@@ -234,6 +256,16 @@ export const sslDirectives: readonly DirectiveSpec[] = [
   },
   sslFile('ssl_password_file', 'passwordFile'),
   sslFile('ssl_client_certificate', 'clientCertificate'),
+  sslFile('ssl_crl', 'crl'),
+  { name: 'ssl_conf_command', contexts: HTTP_SERVER, args: TAKE2, repeatable: true, handle: confCommand('ssl') },
+  { name: 'proxy_ssl_conf_command', contexts: HTTP_SERVER_LOCATION, args: TAKE2, repeatable: true, handle: confCommand('proxySsl') },
+  {
+    name: 'ssl_verify_depth', contexts: HTTP_SERVER, args: TAKE1,
+    handle(d, scope, cx) {
+      const v = verifyDepth(d, cx);
+      if (v !== null) ssl(scope).verifyDepth = v;
+    },
+  },
   {
     name: 'ssl_verify_client', contexts: HTTP_SERVER, args: TAKE1,
     handle(d, scope, cx) {
@@ -315,6 +347,20 @@ export const sslDirectives: readonly DirectiveSpec[] = [
     name: 'proxy_ssl_ciphers', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
     handle(d, scope) {
       proxySsl(scope).ciphers = d.args[0]!;
+    },
+  },
+  {
+    name: 'proxy_ssl_verify_depth', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    handle(d, scope, cx) {
+      const v = verifyDepth(d, cx);
+      if (v !== null) proxySsl(scope).verifyDepth = v;
+    },
+  },
+  {
+    name: 'proxy_ssl_crl', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    handle(d, scope, cx) {
+      const f = fileArg(d, cx);
+      if (f !== null) proxySsl(scope).crl = f;
     },
   },
   {

@@ -12,9 +12,10 @@ import type { ConnectionOptions, PeerCertificate, SecureContext } from 'node:tls
 import type { UpstreamTls } from '../../config/types.js';
 import { ProxyError } from '../../core/errors.js';
 import { protocolOptions } from '../../core/tls-versions.js';
+import { applyConfCommands } from '../../config/tls-conf-command.js';
 import type { ProxyRoute } from '../session/proxy-route.js';
 import type { RequestContext } from '../context/request-context.js';
-import { VERIFY_ERROR_TEXT } from '../context/ssl-info.js';
+import { VERIFY_ERROR_TEXT, chainTooLong } from '../context/ssl-info.js';
 import type { Variables } from '../context/variables.js';
 
 /** The TLS side of one upstream request: the location's settings and the name evaluated for it. */
@@ -49,10 +50,13 @@ function profileOf(t: UpstreamTls): TlsProfile {
   if (p === undefined) {
     let context: SecureContext | Error;
     try {
+      const options = applyConfCommands(t.confCommands, { ciphers: t.ciphers, ...protocolOptions(t.protocols) });
+      if (typeof options === 'string') throw new Error(`proxy_ssl_conf_command: ${options}`);
       context = createSecureContext({
-        ciphers: t.ciphers,
-        ...protocolOptions(t.protocols),
+        ...options,
         ...(t.ca === null ? {} : { ca: t.ca }),
+        // Node turns on OpenSSL's CRL_CHECK | CRL_CHECK_ALL with the lists, as nginx's ngx_ssl_crl does.
+        ...(t.crl === null ? {} : { crl: t.crl }),
         ...(t.certificate === null ? {} : {
           cert: t.certificate.cert,
           key: t.certificate.key,
@@ -103,8 +107,9 @@ export function tlsConnectOptions(r: UpstreamTlsRequest, session: Buffer | undef
     secureContext: context,
     ALPNProtocols: ALPN_HTTP1,
     rejectUnauthorized: r.tls.verify,
-    // The name nginx verifies is proxy_ssl_name, whether or not it is sent as SNI.
-    checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(name, cert),
+    // OpenSSL checks the chain first (the depth included, which Node cannot set), then nginx
+    // checks proxy_ssl_name, whether or not it is sent as SNI.
+    checkServerIdentity: (_host: string, cert: PeerCertificate) => chainTooLong(cert, r.tls.verifyDepth) ?? checkServerIdentity(name, cert),
     // RFC 6066 3: SNI carries host names only, never an address.
     servername: r.tls.serverName && isIP(name) === 0 && name !== '' ? name : '',
     ...(session === undefined ? {} : { session }),

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
 
 /** What a TLS client connection contributes to `$ssl_*` (read once, after the handshake). */
 export interface SslInfo {
@@ -19,6 +19,8 @@ export interface SslInfo {
   readonly clientCert: boolean;
   /** The verification error of the client certificate (OpenSSL's text), or null when it verified or none was sent. */
   readonly clientVerifyError: string | null;
+  /** The intermediate CA certificates of a client chain that verified (checked against the server's ssl_verify_depth), else 0. */
+  readonly clientIntermediates: number;
   /** `$ssl_client_s_dn` / `$ssl_client_i_dn` (RFC 2253), "" without a client certificate. */
   readonly clientSubject: string;
   readonly clientIssuer: string;
@@ -27,9 +29,13 @@ export interface SslInfo {
 /** OpenSSL's X509_verify_cert_error_string() texts for the codes Node reports, as nginx logs them. */
 export const VERIFY_ERROR_TEXT: Readonly<Record<string, readonly [number, string]>> = {
   UNABLE_TO_GET_ISSUER_CERT: [2, 'unable to get issuer certificate'],
+  UNABLE_TO_GET_CRL: [3, 'unable to get certificate CRL'],
   CERT_SIGNATURE_FAILURE: [7, 'certificate signature failure'],
+  CRL_SIGNATURE_FAILURE: [8, 'CRL signature failure'],
   CERT_NOT_YET_VALID: [9, 'certificate is not yet valid'],
   CERT_HAS_EXPIRED: [10, 'certificate has expired'],
+  CRL_NOT_YET_VALID: [11, 'CRL is not yet valid'],
+  CRL_HAS_EXPIRED: [12, 'CRL has expired'],
   DEPTH_ZERO_SELF_SIGNED_CERT: [18, 'self-signed certificate'],
   SELF_SIGNED_CERT_IN_CHAIN: [19, 'self-signed certificate in certificate chain'],
   UNABLE_TO_GET_ISSUER_CERT_LOCALLY: [20, 'unable to get local issuer certificate'],
@@ -42,6 +48,30 @@ export const VERIFY_ERROR_TEXT: Readonly<Record<string, readonly [number, string
   CERT_REJECTED: [28, 'certificate rejected'],
   HOSTNAME_MISMATCH: [62, 'hostname mismatch'],
 };
+
+/**
+ * The number of intermediate CA certificates in a verified chain (getPeerCertificate(true): the
+ * peer's chain completed from the trust store, the root pointing at itself).
+ */
+export function intermediates(cert: PeerCertificate | DetailedPeerCertificate): number {
+  const seen = new Set<string>();
+  let c: DetailedPeerCertificate | undefined = cert as DetailedPeerCertificate;
+  while (c !== undefined && Object.keys(c).length > 0 && !seen.has(c.fingerprint256)) {
+    seen.add(c.fingerprint256);
+    c = c.issuerCertificate;
+  }
+  return Math.max(0, seen.size - 2);
+}
+
+/**
+ * OpenSSL's verify depth (ssl_verify_depth, proxy_ssl_verify_depth; since OpenSSL 1.1.0 the most
+ * intermediate certificates between the peer's and the trust anchor): Node.js has no setting for
+ * it, so the verified chain is counted. The error Node reports for a failed check, or undefined.
+ */
+export function chainTooLong(cert: PeerCertificate, depth: number): Error | undefined {
+  if (intermediates(cert) <= depth) return undefined;
+  return Object.assign(new Error('certificate chain too long'), { code: 'CERT_CHAIN_TOO_LONG' });
+}
 
 /** "21:unable to verify the first certificate" for a Node verification error code. */
 export function verifyErrorText(code: string): string {
@@ -82,6 +112,7 @@ export function sslInfoOf(socket: Socket): SslInfo | null {
     clientVerify: !clientCert ? 'NONE' : clientVerifyError === null ? 'SUCCESS' : `FAILED:${clientVerifyError}`,
     clientCert,
     clientVerifyError,
+    clientIntermediates: clientCert && clientVerifyError === null ? intermediates(tls.getPeerCertificate(true)) : 0,
     clientSubject: clientCert ? rfc2253(peer.subject as Dn) : '',
     clientIssuer: clientCert ? rfc2253(peer.issuer as Dn) : '',
   };

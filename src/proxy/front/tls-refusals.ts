@@ -57,6 +57,10 @@ export function clientCertRefusal(ssl: SslInfo | null | undefined, server: Serve
   if (ssl.clientVerifyError !== null) {
     return { kind: 495, log: `client SSL certificate verify error: (${verifyErrorCode(ssl.clientVerifyError)}:${ssl.clientVerifyError})` };
   }
+  // ssl_verify_depth: OpenSSL's depth check, which Node.js cannot set, made on the verified chain.
+  if (ssl.clientIntermediates > server.settings.ssl.verifyDepth) {
+    return { kind: 495, log: 'client SSL certificate verify error: (22:certificate chain too long)' };
+  }
   if (verify === 'on' && !ssl.clientCert) return { kind: 496, log: 'client sent no required SSL certificate' };
   return null;
 }

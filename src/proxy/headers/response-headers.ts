@@ -7,6 +7,7 @@ import { connectionTokens, isHopByHop } from './hop-by-hop.js';
 import { sendableHeaderValue } from './header-value.js';
 import { applyExpires } from './expires.js';
 import { absoluteLocation } from '../answer/location-header.js';
+import { rewriteSetCookie, rewritesCookies } from './cookie-rewrite.js';
 
 /** nginx's proxy_hide_header defaults: it sends its own Date and Server. */
 function hiddenByDefault(lower: string): boolean {
@@ -69,7 +70,8 @@ function rewriteRedirect(value: string, route: ProxyRoute, ctx: RequestContext, 
 
 /**
  * The headers relayed to the client from an upstream response: hop-by-hop headers and nginx's
- * hidden ones dropped, Location/Refresh rewritten by proxy_redirect, add_header appended.
+ * hidden ones dropped, Location/Refresh rewritten by proxy_redirect, Set-Cookie by proxy_cookie_*,
+ * add_header appended.
  * For a 101 the Upgrade and Connection headers are the point of the response and stay (Upgrade
  * stays on any answer, as in nginx);
  * Content-Length and Transfer-Encoding never go out with a 101 (RFC 9110 15.2.2).
@@ -78,6 +80,7 @@ export function relayHeaders(ctx: RequestContext, route: ProxyRoute, vars: Varia
   const out: string[] = [];
   const switching = status === 101;
   const listed = connectionTokens(rawHeaders);
+  const cookies = rewritesCookies(route.settings);
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
     let value = rawHeaders[i + 1] as string;
@@ -101,6 +104,10 @@ export function relayHeaders(ctx: RequestContext, route: ProxyRoute, vars: Varia
       value = sendableHeaderValue(name, rewriteRefresh(value, route, ctx, vars));
     } else if (lower === 'content-type') {
       value = withCharset(route.settings, value);
+    } else if (lower === 'set-cookie' && cookies) {
+      // nginx rewrites every Set-Cookie of the response it relays, a 101's included
+      // (ngx_http_upstream_rewrite_set_cookie runs in process_headers before the upgrade).
+      value = rewriteSetCookie(value, route.settings, ctx, vars);
     }
     out.push(name, value);
   }
