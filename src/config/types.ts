@@ -4,6 +4,7 @@
  * Durations are milliseconds, sizes are bytes.
  */
 import type { Cidr } from '../core/cidr.js';
+import type { RewriteSettings } from './rewrite-script.js';
 
 /** Where a directive was written: used for every error message. */
 export interface SourceLoc {
@@ -295,8 +296,8 @@ export type ProxyRedirect =
 export interface Settings {
   /** `proxy_pass`: not inherited (location-level). */
   readonly proxyPass: ProxyPass | null;
-  /** `return` at this level (server-level return runs before location matching). */
-  readonly returnAction: ReturnAction | null;
+  /** ngx_http_rewrite_module: the level's script (`set`, `if`, `rewrite`, `return`, `break`) and flags. */
+  readonly rewrite: RewriteSettings;
   /** @default '1.0' */
   readonly proxyHttpVersion: '1.0' | '1.1';
   /** The effective proxy_set_header list (nginx: a level with none inherits its parent's). */
@@ -549,7 +550,11 @@ export type AdminHandler = 'stub_status' | 'metrics' | 'status' | 'dashboard';
 /** `native_tunnels`: `auto` uses the addon where it is built, `on` requires it, `off` never uses it. */
 export type NativeTunnelsMode = 'auto' | 'on' | 'off';
 
-export type LocationModifier = '=' | '^~' | '~' | '~*' | '' | '@';
+/**
+ * `if`: the nameless configuration an `if` block in a location makes (nginx's `noname` location,
+ * named like its parent); the location search never finds it, a true condition selects it.
+ */
+export type LocationModifier = '=' | '^~' | '~' | '~*' | '' | '@' | 'if';
 
 export interface LocationConfig {
   readonly modifier: LocationModifier;
@@ -580,6 +585,8 @@ export interface HttpConfig {
   readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
   readonly matches: ReadonlyMap<string, MatchConfig>;
   readonly maps: readonly MapConfig[];
+  /** The variables `set` defines, by slot (RewriteStep `set`'s index). */
+  readonly setVariables: readonly string[];
   readonly logFormats: ReadonlyMap<string, LogFormat>;
   readonly servers: readonly ServerConfig[];
   readonly settings: Settings;
