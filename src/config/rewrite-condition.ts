@@ -29,8 +29,8 @@ export function parseCondition(d: Directive, cx: BuildContext): RewriteCondition
   if (!words[last]!.endsWith(')')) return invalid(words[last]!);
   if (words[last] === ')') last--;
   else words[last] = words[last]!.slice(0, -1);
-  // nginx reads past the end of its list here ("if (" and "if ( )"): an empty word.
-  const p = cur <= last ? words[cur]! : '';
+  // nginx reads the word at cur even when the condition is empty ("if ()" reports ")").
+  const p = words[cur] ?? '';
 
   if (p.length > 1 && p.startsWith('$')) {
     if (cur !== last && cur + 2 !== last) return invalid(p);
