@@ -9,13 +9,15 @@
 import { statSync } from 'node:fs';
 import { constantValue } from '../config/complex-value.js';
 import type { RewriteCondition, RewriteRule, RewriteStep } from '../config/rewrite-script.js';
-import type { LocationConfig, Settings } from '../config/types.js';
+import type { ComplexValue, LocationConfig, Settings } from '../config/types.js';
 import { errnoCode, errnoSuffix } from '../core/errno.js';
+import { escapeUri, utf8Bytes } from '../core/escape.js';
 import type { ErrorLog } from '../observability/error-log.js';
 import { logContext } from '../proxy/context/log-context.js';
 import type { RequestContext } from '../proxy/context/request-context.js';
 import type { Variables } from '../proxy/context/variables.js';
 import type { RouteDecision } from './decision.js';
+import { originForm } from './uri.js';
 
 /** What the rewrite phases need from the runtime: the variables and the error logs. */
 export interface ScriptHost {
@@ -106,12 +108,77 @@ function condition(run: Run, c: RewriteCondition): boolean {
   }
 }
 
+/** nginx's r->quoted_uri || r->plus_in_uri: the path as the client sent it has a "%" or a "+". */
+function quotedUri(ctx: RequestContext): boolean {
+  const target = originForm(ctx.rawUri);
+  const q = target.indexOf('?');
+  const path = q === -1 ? target : target.slice(0, q);
+  return path.includes('%') || path.includes('+');
+}
+
+/**
+ * A replacement's value; with `escape` (a redirect, or the arguments of an internal rewrite, of a
+ * request whose URI was escaped) the captures are escaped again as arguments, as
+ * ngx_http_script_copy_capture_code does.
+ */
+function replacement(value: ComplexValue, ctx: RequestContext, vars: Variables, escape: boolean): string {
+  if (!escape || value.constant !== null) return vars.evaluate(value, ctx);
+  let out = '';
+  for (const p of value.parts) {
+    if ('text' in p) out += p.text;
+    else if (p.variable.length === 1 && p.variable >= '1' && p.variable <= '9') out += escapeUri(utf8Bytes(ctx.captures[Number(p.variable)] ?? ''), 'args');
+    else out += vars.getter(p.variable)(ctx) ?? '';
+  }
+  return out;
+}
+
+function hexValue(ch: string): number {
+  const c = ch.charCodeAt(0) | 0x20;
+  if (ch >= '0' && ch <= '9') return ch.charCodeAt(0) - 48;
+  return c >= 0x61 && c <= 0x66 ? c - 0x61 + 10 : -1;
+}
+
+/**
+ * ngx_unescape_uri with NGX_UNESCAPE_REDIRECT over a redirect's URL: up to its first "?", a `%XX`
+ * of a printable character above "%" is decoded, any other stays as written; an invalid escape
+ * loses its "%" (and a second invalid digit both).
+ */
+function unescapeRedirect(url: string): string {
+  if (!url.includes('%')) return url;
+  let out = '';
+  for (let i = 0; i < url.length; i++) {
+    const ch = url[i]!;
+    if (ch === '?') return out + url.slice(i);
+    if (ch !== '%') {
+      out += ch;
+      continue;
+    }
+    const first = url[i + 1];
+    if (first === undefined) return out;
+    const high = hexValue(first);
+    if (high === -1) {
+      out += first;
+      i++;
+      continue;
+    }
+    const second = url[i + 2];
+    if (second === undefined) return out;
+    const low = hexValue(second);
+    i += 2;
+    if (low === -1) continue;
+    const code = high * 16 + low;
+    if (code === 0x3f && !(second >= '0' && second <= '9')) return `${out}?${url.slice(i + 1)}`;
+    out += code > 0x25 && code < 0x7f ? String.fromCharCode(code) : `%${first}${second}`;
+  }
+  return out;
+}
+
 /** `rewrite`: ngx_http_script_regex_start_code and _end_code. */
 function rewrite(run: Run, r: RewriteRule): StepResult {
   const { ctx, host } = run;
   if (!match(run, r.regex, r.source, ctx.uri)) return NEXT;
   if (r.status !== 0) {
-    let url = host.vars.evaluate(r.uri, ctx);
+    let url = unescapeRedirect(replacement(r.uri, ctx, host.vars, quotedUri(ctx)));
     if (r.addArgs && ctx.args !== '') url += (r.urlHasArgs ? '&' : '?') + ctx.args;
     if (run.log) notice(run, `rewritten redirect: "${url}"`);
     return { kind: 'return', settings: ctx.settings as Settings, action: { code: r.status, text: constantValue(url) } };
@@ -126,7 +193,7 @@ function rewrite(run: Run, r: RewriteRule): StepResult {
   }
   const uri = host.vars.evaluate(r.uri, ctx);
   if (r.args !== null) {
-    let args = host.vars.evaluate(r.args, ctx);
+    let args = replacement(r.args, ctx, host.vars, quotedUri(ctx));
     if (r.addArgs && ctx.args !== '') args += `&${ctx.args}`;
     ctx.args = args;
     ctx.hasArgs = true;

@@ -109,6 +109,12 @@ export function rewriteHttp(port: number, backend: string, root: string): string
     }
     location /spa/ { if (!-f $request_filename) { rewrite ^ /spa/index.html break; } }
     location /hdr/ { set $who "u-$arg_u"; proxy_pass http://${backend}; proxy_set_header X-Who $who; }
+    location /int/ { internal; return 200 "internal:$uri"; }
+    location /toint { rewrite ^ /int/x last; }
+    location /tf/ { try_files $uri @fallback; }
+    location @fallback { rewrite ^/tf/(.*)$ /new/fb-$1 last; }
+    location /esc/ { rewrite ^/esc/(.*)$ https://example.com/$1 redirect; }
+    location /escargs/ { rewrite ^/escargs/(.*)$ /new/x?v=$1 last; }
     location /upg/ { if ($http_upgrade) { return 200 "upgrade=$http_upgrade"; } return 200 "plain"; }
   }
 `;
@@ -200,6 +206,16 @@ export const REWRITE_CASES: readonly RewriteCase[] = [
   { target: '/upg/', headers: ['Upgrade: foo'], status: 200, body: 'upgrade=foo' },
   { target: '/upg/', status: 200, body: 'plain' },
   { target: '/set?v=1', headers: ['X-Block: 1'], status: 403 },
+  { target: '/toint', status: 200, body: 'internal:/int/x' },
+  { target: '/int/x', status: 404 },
+  { target: '/tf/nothing', status: 200, body: 'new:/new/fb-nothing:' },
+  { target: '/esc/a%20b', status: 302, location: 'https://example.com/a%20b' },
+  { target: '/esc/a%2fb?c=%20', status: 302, location: 'https://example.com/a/b?c=%20' },
+  { target: '/esc/a+b', status: 302, location: 'https://example.com/a+b' },
+  { target: '/esc/plain', status: 302, location: 'https://example.com/plain' },
+  { target: '/esc/%C3%A9t%C3%A9', status: 302, location: 'https://example.com/%C3%A9t%C3%A9' },
+  { target: '/escargs/a%26b', status: 200, body: 'new:/new/x:v=a%26b' },
+  { target: '/escargs/a&b', status: 200, body: 'new:/new/x:v=a&b' },
 ];
 
 /** The request line of a case, for messages. */
