@@ -5,10 +5,9 @@
  */
 import type { Cidr } from '../core/cidr.js';
 import type { FilesDraft } from './files.js';
-import type { RewriteStep } from './rewrite-script.js';
 import type {
   AccessLogTarget, AccessRule, AddHeaderRule, AdminHandler, BalanceMethod, CompressionSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
-  LocationModifier,
+  LocationModifier, RewriteStep,
   LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ServerName, SourceLoc,
   StickyCookie, ProcessSettings, ProxySslSettings, RunAs, SslSettings,
 } from './types.js';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { BuildContext } from './build-context.js';
 import { Problems } from './problems.js';
 import { parseCondition } from './rewrite-condition.js';
-import type { RewriteCondition } from './rewrite-script.js';
+import type { RewriteCondition } from './types.js';
 
 function read(...args: string[]): { condition: RewriteCondition | null; problems: string[] } {
   const problems = new Problems();

@@ -6,7 +6,7 @@
  */
 import type { BuildContext } from './build-context.js';
 import type { Directive } from './parser.js';
-import type { FileTest, RewriteCondition } from './rewrite-script.js';
+import type { FileTest, RewriteCondition } from './types.js';
 
 const FILE_TESTS: ReadonlySet<string> = new Set(['f', 'd', 'e', 'x']);
 

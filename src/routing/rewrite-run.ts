@@ -1,5 +1,5 @@
 /**
- * Runs one level's rewrite script (config/rewrite-script.ts) for a request, as nginx's script
+ * Runs one level's rewrite script (RewriteStep in config/types.ts) for a request, as nginx's script
  * engine does in the server and location rewrite phases: the lines in file order, `if` bodies
  * inline, a true `if` in a location switching the request to that block's configuration (the last
  * true one wins), `rewrite` changing `$uri`/`$args` and the regex captures, `return` and redirects
@@ -8,8 +8,7 @@
  */
 import { statSync } from 'node:fs';
 import { constantValue } from '../config/complex-value.js';
-import type { RewriteCondition, RewriteRule, RewriteStep } from '../config/rewrite-script.js';
-import type { ComplexValue, LocationConfig, Settings } from '../config/types.js';
+import type { ComplexValue, LocationConfig, RewriteCondition, RewriteRule, RewriteStep, Settings } from '../config/types.js';
 import { errnoCode, errnoSuffix } from '../core/errno.js';
 import { escapeUri, utf8Bytes } from '../core/escape.js';
 import type { ErrorLog } from '../observability/error-log.js';

@@ -1,7 +1,7 @@
 /**
  * ngx_http_rewrite_module: `set`, `if`, `rewrite`, `return`, `break`, `rewrite_log`,
  * `uninitialized_variable_warn`. The script lines of a level are recorded in file order
- * (config/rewrite-script.ts); routing/rewrite-run.ts runs them. Messages are nginx's.
+ * (RewriteStep in config/types.ts); routing/rewrite-run.ts runs them. Messages are nginx's.
  */
 import { BUILTIN_VARIABLES } from '../../core/variable-names.js';
 import type { BuildContext } from '../build-context.js';
@@ -9,8 +9,7 @@ import type { LocationDraft, Scope } from '../draft.js';
 import { locOf } from '../build-context.js';
 import type { Directive } from '../parser.js';
 import { parseCondition } from '../rewrite-condition.js';
-import type { RewriteStep } from '../rewrite-script.js';
-import type { ComplexValue } from '../types.js';
+import type { ComplexValue, RewriteStep } from '../types.js';
 import { NOARGS, ONE_OR_MORE, TAKE1, TAKE12, TAKE2, TAKE23, parseFlag, settingsOf, type DirectiveSpec } from './table.js';
 
 /**

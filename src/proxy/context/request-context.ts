@@ -97,7 +97,7 @@ export class RequestContext {
    * `rewrite ... break` (or `break` after a rewrite), and then proxy_pass sends the whole `$uri`.
    */
   validLocation = true;
-  /** Values of the `set` variables by slot (config/rewrite-script.ts); made on the first `set`. */
+  /** Values of the `set` variables by slot (RewriteStep in config/types.ts); made on the first `set`. */
   setValues: (string | undefined)[] | null = null;
   /** try_files found a file under an `alias` of a regex location: the URI is appended to it (nginx's add_uri_to_alias). */
   addUriToAlias = false;
