@@ -114,6 +114,7 @@ export function rewriteHttp(port: number, backend: string, root: string): string
     location /tf/ { try_files $uri @fallback; }
     location @fallback { rewrite ^/tf/(.*)$ /new/fb-$1 last; }
     location /esc/ { rewrite ^/esc/(.*)$ https://example.com/$1 redirect; }
+    location /ifpass/ { if ($arg_alt) { proxy_pass http://${backend}; } }
     location /escargs/ { rewrite ^/escargs/(.*)$ /new/x?v=$1 last; }
     location /upg/ { if ($http_upgrade) { return 200 "upgrade=$http_upgrade"; } return 200 "plain"; }
   }
@@ -207,6 +208,8 @@ export const REWRITE_CASES: readonly RewriteCase[] = [
   { target: '/upg/', status: 200, body: 'plain' },
   { target: '/set?v=1', headers: ['X-Block: 1'], status: 403 },
   { target: '/toint', status: 200, body: 'internal:/int/x' },
+  { target: '/ifpass/p?alt=1', status: 200, body: 'echo /ifpass/p?alt=1' },
+  { target: '/ifpass/p', status: 404 },
   { target: '/int/x', status: 404 },
   { target: '/tf/nothing', status: 200, body: 'new:/new/fb-nothing:' },
   { target: '/esc/a%20b', status: 302, location: 'https://example.com/a%20b' },
