@@ -32,6 +32,8 @@ export class BuildContext {
   readonly mapVariables = new Map<string, SourceLoc>();
   /** Named captures of every regex: nginx makes each one a variable (`(?<user>..)` -> `$user`). */
   readonly captureVariables = new Set<string>();
+  /** Variables made by `set`, each with its slot in RequestContext.setValues (nginx: any `set` anywhere defines one). */
+  readonly setVariables = new Map<string, number>();
 
   /**
    * Every file a directive named that was read while loading (certificates, keys, DH parameters,

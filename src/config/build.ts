@@ -9,11 +9,12 @@ import type { Context, MainDraft, Scope } from './draft.js';
 import { DIRECTIVES_BY_NAME } from './directives/index.js';
 import type { DirectiveSpec } from './directives/table.js';
 import { nginxOnlyHint } from './nginx-directives.js';
+import { IF_IN_LOCATION } from './directives/rewrite.js';
 import type { Directive } from './parser.js';
 import { closest } from './suggest.js';
 
 function contextName(c: Context): string {
-  return c === 'main' ? 'the main context' : c;
+  return c === 'main' ? 'the main context' : c === 'sif' ? 'if in server' : c === 'lif' ? 'if in location' : c;
 }
 
 function unknownDirective(d: Directive, scope: Scope, cx: BuildContext): void {
@@ -47,7 +48,9 @@ function dispatch(d: Directive, scope: Scope, seen: Set<string>, cx: BuildContex
     unknownDirective(d, scope, cx);
     return undefined;
   }
-  const spec = specs.find((s) => s.contexts.includes(scope.context));
+  // nginx's "if in location" takes some location directives (NGX_HTTP_LIF_CONF): their location handler records them in the block's level.
+  const context = scope.context === 'lif' && IF_IN_LOCATION.has(d.name) ? 'location' : scope.context;
+  const spec = specs.find((s) => s.contexts.includes(context));
   if (spec === undefined) {
     const allowed = [...new Set(specs.flatMap((s) => s.contexts))].map(contextName).join(', ');
     cx.problem(`"${d.name}" directive is not allowed here`, d, `"${d.name}" is allowed in: ${allowed}`);

@@ -34,7 +34,7 @@ export const LISTEN_SOCKET_DEFAULTS: ListenSocketOptions = { ipv6only: true, bac
 export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: string): Settings {
   return {
     proxyPass: null,
-    returnAction: null,
+    rewrite: { script: null, log: false, uninitializedWarn: true },
     proxyHttpVersion: '1.0',
     proxySetHeaders: [],
     proxyConnectTimeout: 60_000,

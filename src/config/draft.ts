@@ -7,8 +7,8 @@ import type { Cidr } from '../core/cidr.js';
 import type { FilesDraft } from './files.js';
 import type {
   AccessLogTarget, AccessRule, CookieFlagsRule, CookieRewrite, AddHeaderRule, AdminHandler, BalanceMethod, CompressionSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
-  LocationModifier,
-  ComplexValue, LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ResolverConfig, ReturnAction, ServerName, SourceLoc,
+  LocationModifier, RewriteStep,
+  ComplexValue, LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ResolverConfig, ServerName, SourceLoc,
   StickyCookie, ProcessSettings, ProxySslSettings, RunAs, SslSettings, OriginRule,
 } from './types.js';
 
@@ -37,7 +37,12 @@ export interface ProxyPassDraft {
 /** Settings written at one level (http, server or location); undefined means "not set here". */
 export interface SettingsDraft {
   proxyPass?: ProxyPassDraft;
-  returnAction?: ReturnAction;
+  /** Where this level's `set`/`if`/`rewrite`/`return`/`break` lines go, in file order. */
+  rewriteSteps?: RewriteStep[];
+  /** This level is an `if` block: its lines belong to the enclosing level's script. */
+  rewriteIf?: boolean;
+  rewriteLog?: boolean;
+  uninitializedVariableWarn?: boolean;
   proxyHttpVersion?: '1.0' | '1.1';
   proxySetHeaders?: HeaderRule[];
   proxyConnectTimeout?: number;
@@ -217,7 +222,8 @@ export interface MainDraft {
   http: HttpDraft | null;
 }
 
-export type Context = 'main' | 'events' | 'http' | 'server' | 'location' | 'upstream';
+/** `sif` / `lif`: inside an `if` block in a server / in a location (nginx's NGX_HTTP_SIF_CONF / _LIF_CONF). */
+export type Context = 'main' | 'events' | 'http' | 'server' | 'location' | 'upstream' | 'sif' | 'lif';
 
 /** Where the walker is: the context plus the drafts of every enclosing block. */
 export interface Scope {

@@ -473,6 +473,68 @@ const CASES: readonly Case[] = [
     ],
     hints: { 0: 'proxy_cookie_domain DOMAIN REPLACEMENT', 1: 'turns every rule of this level off' },
   },
+  {
+    name: 'if conditions nginx refuses, with its words (ngx_http_rewrite_if_condition)',
+    text: ws(
+      '    location /a { if (a) { return 200; } }',
+      '    location /b { if $a { return 200; } }',
+      '    location /c { if ($args == b) { return 200; } }',
+      '    location /d { if ($args = b c) { return 200; } }',
+      '    location /e { if (-z $uri) { return 200; } }',
+      '    location /f { if (-f) { return 200; } }',
+      '    location /g { if ($args { return 200; } }',
+      '    location /h { if () { return 200; } }',
+      '    location /i { if ( ) { return 200; } }',
+    ),
+    problems: [
+      'invalid condition "a" in <inline>:5',
+      'invalid condition "$a" in <inline>:6',
+      'unexpected "==" in condition in <inline>:7',
+      'invalid condition "$args" in <inline>:8',
+      'invalid condition "-z" in <inline>:9',
+      'invalid condition "-f" in <inline>:10',
+      'invalid condition "$args" in <inline>:11',
+      'invalid condition ")" in <inline>:12',
+      'invalid condition ")" in <inline>:13',
+    ],
+    hints: { 2: 'the operators are' },
+  },
+  {
+    name: 'rewrite and set arguments nginx refuses',
+    text: ws(
+      '    location /a { rewrite ^ ""; }',
+      '    location /b { rewrite ^ /x foo; }',
+      '    location /c { set a 1; }',
+      '    location /d { set $uri 1; }',
+      '    location /e { set $x 1; return 200 "$x$y"; }',
+    ),
+    problems: [
+      'empty replacement in <inline>:5',
+      'invalid parameter "foo" in <inline>:6',
+      'invalid variable name "a" in <inline>:7',
+      'the duplicate "uri" variable in <inline>:8',
+      'unknown "y" variable in <inline>:9',
+    ],
+    hints: { 4: 'set $y' },
+  },
+  {
+    name: 'what "if" may hold: in a location some location directives, in a server only rewrite directives; no "if" in "if"',
+    text: ws(
+      '    location /a { if ($args) { proxy_set_header A b; } }',
+      '    location /b { if ($args) { if ($uri) { } } }',
+      '    location /c { if ($args) { proxy_pass http://127.0.0.1:1/x; } }',
+      '    if ($args) { root /x; }',
+      '    location /d { if ($args) { location /e { } } }',
+      '    location /f { if ($args) { root /x; add_header A b; proxy_pass http://127.0.0.1:1; set $v 1; rewrite ^ /g break; break; return 204; } }',
+    ),
+    problems: [
+      '"proxy_set_header" directive is not allowed here in <inline>:5',
+      '"if" directive is not allowed here in <inline>:6',
+      '"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block in <inline>:7',
+      '"root" directive is not allowed here in <inline>:8',
+      '"location" directive is not allowed here in <inline>:9',
+    ],
+  },
 ];
 
 for (const c of CASES) {

@@ -4,6 +4,13 @@ import assert from 'node:assert/strict';
 import { defaultServerByListen, formatProblem, loadConfig } from './load.js';
 import { good, http, lines, lookups } from './fixtures.js';
 import type { ComplexValue, LocationConfig, ServerConfig, Settings } from './types.js';
+import type { ReturnAction } from './types.js';
+
+/** The action of a level's first `return` line (its rewrite script's step). */
+function returnOf(settings: Settings): ReturnAction | null {
+  const step = settings.rewrite.script?.find((x) => x.op === 'return');
+  return step?.op === 'return' ? step.action : null;
+}
 
 const CLASSIC = lines(
   'events {}',
@@ -100,7 +107,7 @@ test('the classic WebSocket config loads to what the data plane expects', async 
   assert.deepEqual(s.errorLogs, [{ path: 'stderr', level: 'error' }]);
   assert.equal(s.keepaliveTimeout, 75_000);
   assert.equal(s.defaultType, 'text/plain');
-  assert.equal(s.returnAction, null);
+  assert.deepEqual(s.rewrite, { script: null, log: false, uninitializedWarn: true });
 });
 
 test('the classic config loads with the system resolver (localhost via /etc/hosts)', async () => {
@@ -260,14 +267,14 @@ test('proxy_pass and return are not inherited; error_log defaults to the main le
   ));
   assert.deepEqual(config.errorLogs, [{ path: '/var/log/sluice.log', level: 'warn' }, { path: 'stderr', level: 'error' }]);
   const server = config.http!.servers[0]!;
-  assert.deepEqual(server.settings.returnAction, { code: 404, text: null });
+  assert.deepEqual(returnOf(server.settings), { code: 404, text: null });
   assert.deepEqual(server.settings.errorLogs, config.errorLogs);
   const [a, c] = server.locations as [LocationConfig, LocationConfig];
-  assert.equal(a.settings.returnAction, null);
+  assert.equal(returnOf(a.settings), null);
   assert.equal(a.settings.proxyPass!.upstream, '127.0.0.1:9000');
   assert.equal(a.locations[0]!.settings.proxyPass, null);
-  assert.equal(c.settings.returnAction!.code, 301);
-  assert.deepEqual(c.settings.returnAction!.text!.parts, [{ text: 'https://example.com' }, v('request_uri')]);
+  assert.equal(returnOf(c.settings)!.code, 301);
+  assert.deepEqual(returnOf(c.settings)!.text!.parts, [{ text: 'https://example.com' }, v('request_uri')]);
   assert.deepEqual(c.settings.errorLogs, [{ path: 'stderr', level: 'debug' }]);
 });
 
@@ -281,7 +288,7 @@ test('return forms', async () => {
     '    location /e { return 0; }',
     '  }',
   ));
-  const acts = config.http!.servers[0]!.locations.map((l) => [l.settings.returnAction!.code, l.settings.returnAction!.text?.raw ?? null]);
+  const acts = config.http!.servers[0]!.locations.map((l) => [returnOf(l.settings)!.code, returnOf(l.settings)!.text?.raw ?? null]);
   assert.deepEqual(acts, [[204, null], [200, 'hello $remote_addr'], [302, 'http://example.com/'], [302, '$scheme://example.com'], [0, null]]);
 });
 

@@ -27,7 +27,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'msie_padding', 'msie_refresh', 'limit_except', 'satisfy', 'http3',
   'listen_backlog', 'subrequest_output_buffer_size', 'charset_map',
   // rewrite / scripting
-  'rewrite', 'rewrite_log', 'if', 'set', 'break', 'uninitialized_variable_warn', 'geo', 'split_clients',
+  'geo', 'split_clients',
   'perl', 'perl_set', 'js_include', 'js_import', 'js_set', 'js_content', 'njs',
   // gzip's less used parts and other body filters
   'gzip_window', 'gzip_hash', 'gzip_no_buffer', 'postpone_gzipping', 'gunzip', 'gunzip_buffers',

@@ -64,7 +64,13 @@ export function hostsToResolve(main: MainDraft): string[] {
 function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null): Settings {
   return {
     proxyPass,
-    returnAction: d.returnAction ?? null,
+    // nginx runs a level's own script only (ngx_http_rewrite_merge_loc_conf); an `if` block's
+    // lines are part of its enclosing level's script.
+    rewrite: {
+      script: d.rewriteIf === true ? null : d.rewriteSteps ?? null,
+      log: d.rewriteLog ?? parent.rewrite.log,
+      uninitializedWarn: d.uninitializedVariableWarn ?? parent.rewrite.uninitializedWarn,
+    },
     proxyHttpVersion: d.proxyHttpVersion ?? parent.proxyHttpVersion,
     // A level with any proxy_set_header / add_header / access_log / error_log line has only its own.
     proxySetHeaders: d.proxySetHeaders ?? parent.proxySetHeaders,
@@ -157,7 +163,7 @@ class HttpAssembler {
     for (const [name, u] of this.implicit) this.upstreams.set(name, u);
     const upstreams = new Map<string, UpstreamConfig>();
     for (const [name, u] of this.upstreams) upstreams.set(name, { ...u, healthChecks: this.checks.get(name) ?? [] });
-    return { upstreams, matches: this.http.matches, maps: this.http.maps, logFormats: this.formats, servers, settings };
+    return { upstreams, matches: this.http.matches, maps: this.http.maps, setVariables: [...this.cx.setVariables.keys()], logFormats: this.formats, servers, settings };
   }
 
   private explicitUpstream(u: UpstreamDraft, http: Settings): UpstreamConfig {
@@ -407,6 +413,9 @@ class HttpAssembler {
     const pp = l.settings.proxyPass === undefined ? null : this.link(l.settings.proxyPass);
     this.attachHealthChecks(l, pp);
     let settings = inherit(parent, l.settings, pp);
+    // An `if` block in a location keeps its location's content handler (nginx's
+    // ngx_http_update_location_config changes it only when the block names its own).
+    if (l.modifier === 'if') settings = { ...settings, proxyPass: pp ?? parent.proxyPass, adminHandler: settings.adminHandler ?? parent.adminHandler };
     if (pp?.scheme === 'https') settings = { ...settings, proxyPass: { ...pp, tls: loadUpstreamTls(settings.proxySsl, this.cx, l.settings.proxyPass!.at) } };
     return {
       modifier: l.modifier,

@@ -17,18 +17,18 @@ export function checkEvents(main: MainDraft, mainFile: string, cx: BuildContext)
 }
 
 /**
- * Every `$name` must be built in, defined by a map, or a named capture of some regex (as in nginx);
+ * Every `$name` must be built in, defined by a map or a `set`, or a named capture of some regex (as in nginx);
  * reported once per name and line.
  */
 export function checkVariables(cx: BuildContext): void {
   const reported = new Set<string>();
   for (const ref of cx.variableRefs) {
-    if (isBuiltinVariable(ref.name) || cx.mapVariables.has(ref.name) || cx.captureVariables.has(ref.name)) continue;
+    if (isBuiltinVariable(ref.name) || cx.mapVariables.has(ref.name) || cx.captureVariables.has(ref.name) || cx.setVariables.has(ref.name)) continue;
     const key = `${ref.name}\0${ref.at.file}\0${ref.at.line}`;
     if (reported.has(key)) continue;
     reported.add(key);
     cx.problem(`unknown "${ref.name}" variable`, ref.at,
-      `define it with "map SOURCE $${ref.name} { ... }" in http {}, or use a built-in variable (see docs/configuration.md)`);
+      `define it with "map SOURCE $${ref.name} { ... }" in http {} or "set $${ref.name} VALUE;", or use a built-in variable (see docs/configuration.md)`);
   }
 }
 

@@ -5,6 +5,7 @@ import type { RouteDecision } from './decision.js';
 import { applyRealIp } from './realip.js';
 import { ServerGroup } from './server-select.js';
 import { serverRoutes } from './server-routes.js';
+import type { ScriptHost } from './rewrite-run.js';
 import { normalizeUri } from './uri.js';
 
 export type { RouteDecision } from './decision.js';
@@ -13,9 +14,9 @@ export type { RouteDecision } from './decision.js';
 export class ListenerRoutes {
   readonly group: ServerGroup;
 
-  constructor(servers: readonly ServerConfig[], defaultServer: ServerConfig) {
+  constructor(servers: readonly ServerConfig[], defaultServer: ServerConfig, host: ScriptHost) {
     this.group = new ServerGroup(servers, defaultServer);
-    for (const s of servers) serverRoutes(s);
+    for (const s of servers) serverRoutes(s, host);
   }
 
   /**
@@ -66,7 +67,7 @@ export class ListenerRoutes {
 }
 
 /** Groups servers by listen key; the default server is the `default_server` one or the first. */
-export function groupServers(servers: readonly ServerConfig[]): Map<string, { listen: Listen; routes: ListenerRoutes }> {
+export function groupServers(servers: readonly ServerConfig[], host: ScriptHost): Map<string, { listen: Listen; routes: ListenerRoutes }> {
   const byKey = new Map<string, { listen: Listen; servers: ServerConfig[]; def: ServerConfig | null }>();
   for (const s of servers) {
     for (const l of s.listens) {
@@ -80,6 +81,6 @@ export function groupServers(servers: readonly ServerConfig[]): Map<string, { li
     }
   }
   const out = new Map<string, { listen: Listen; routes: ListenerRoutes }>();
-  for (const [key, g] of byKey) out.set(key, { listen: g.listen, routes: new ListenerRoutes(g.servers, g.def ?? (g.servers[0] as ServerConfig)) });
+  for (const [key, g] of byKey) out.set(key, { listen: g.listen, routes: new ListenerRoutes(g.servers, g.def ?? (g.servers[0] as ServerConfig), host) });
   return out;
 }

@@ -1,7 +1,7 @@
 /**
  * One server's locations, compiled once per config generation, and what happens after the server
- * is chosen: the server-level `return`, nginx's location search, the `internal` check, the
- * location's `return`, the access phase and the content handler. Internal redirects (`index`,
+ * is chosen: the server rewrite phase, nginx's location search, the `internal` check, the
+ * location rewrite phase (routing/rewrite-run.ts), the access phase and the content handler. Internal redirects (`index`,
  * `try_files`) come back here with a new URI, or to a named location, as nginx's
  * ngx_http_internal_redirect and ngx_http_named_location do.
  */
@@ -15,6 +15,7 @@ import { applyRealIp } from './realip.js';
 import type { RouteDecision } from './decision.js';
 import { LocationLevel } from './locations.js';
 import { constantValue } from '../config/complex-value.js';
+import { runScript, type ScriptHost } from './rewrite-run.js';
 
 /**
  * How many times a request may be redirected internally: nginx's NGX_HTTP_MAX_URI_CHANGES (10);
@@ -81,42 +82,83 @@ export class ServerRoutes {
   readonly server: ServerConfig;
   readonly #level: LocationLevel;
   readonly #named = new Map<string, LocationConfig>();
+  readonly #host: ScriptHost;
 
-  constructor(server: ServerConfig) {
+  constructor(server: ServerConfig, host: ScriptHost) {
     this.server = server;
+    this.#host = host;
     this.#level = new LocationLevel(server.locations);
     for (const l of server.locations) if (l.modifier === '@') this.#named.set(l.pattern, l);
   }
 
-  /** From the server-level `return` on, for `ctx.uri` (already normalised). */
+  /**
+   * From the server rewrite phase on, for `ctx.uri` (already normalised): the server's rewrite
+   * script runs once, then the location search and the location's phases (#find).
+   */
   locate(ctx: RequestContext): RouteDecision {
     const server = this.server;
     ctx.location = null;
     ctx.settings = server.settings;
-    if (server.settings.returnAction) return { kind: 'return', settings: server.settings, action: server.settings.returnAction };
-    const m = this.#level.find(ctx.uri);
-    if (!m) {
-      const denied = bodyTooLarge(server.settings, ctx) ?? access(server.settings, ctx);
-      if (denied) return denied;
-      // nginx: stub_status written at server level serves what no location takes; otherwise the
-      // server's own root does.
-      if (server.settings.adminHandler) return { kind: 'admin', settings: server.settings, handler: server.settings.adminHandler };
-      return { kind: 'files', settings: server.settings };
+    const script = server.settings.rewrite.script;
+    if (script !== null) {
+      const answer = runScript(script, null, ctx, this.#host);
+      if (answer !== null) return answer;
     }
-    const settings = m.location.settings;
-    ctx.location = m.location;
-    ctx.settings = settings;
-    if (m.redirect === true) return autoRedirect(settings, m.location, ctx);
-    if (m.captures.length > 0) {
-      ctx.captures = m.captures;
-      ctx.namedCaptures = { ...ctx.namedCaptures, ...m.named };
+    return this.#find(ctx);
+  }
+
+  /**
+   * nginx's find-config phase and what follows it; a location's rewrite script that changes the
+   * URI (`rewrite` without a flag, or `last`) sends the request back to the location search.
+   */
+  #find(ctx: RequestContext): RouteDecision {
+    const server = this.server;
+    for (;;) {
+      ctx.location = null;
+      ctx.settings = server.settings;
+      ctx.uriChanged = false;
+      const m = this.#level.find(ctx.uri);
+      if (!m) {
+        const denied = bodyTooLarge(server.settings, ctx) ?? access(server.settings, ctx);
+        if (denied) return denied;
+        // nginx: stub_status written at server level serves what no location takes; otherwise the
+        // server's own root does.
+        if (server.settings.adminHandler) return { kind: 'admin', settings: server.settings, handler: server.settings.adminHandler };
+        return { kind: 'files', settings: server.settings };
+      }
+      const settings = m.location.settings;
+      ctx.location = m.location;
+      ctx.settings = settings;
+      if (m.redirect === true) return autoRedirect(settings, m.location, ctx);
+      if (m.captures.length > 0) {
+        ctx.captures = m.captures;
+        ctx.namedCaptures = { ...ctx.namedCaptures, ...m.named };
+      }
+      // nginx's find-config phase: an `internal` location is not found by a client's own request.
+      if (settings.files.internal && !ctx.internal) return { kind: 'error', settings, status: 404 };
+      applyRealIp(settings, ctx);
+      const large = bodyTooLarge(settings, ctx);
+      if (large) return large;
+      const next = this.#locationPhases(ctx, m.location);
+      if (next !== null) return next;
+      // ngx_http_core_post_rewrite_phase: the URI changed, search again (counted as a URI change).
+      const cycle = this.#count(ctx, `while processing "${ctx.uri}"`);
+      if (cycle !== null) return cycle;
     }
-    // nginx's find-config phase: an `internal` location is not found by a client's own request.
-    if (settings.files.internal && !ctx.internal) return { kind: 'error', settings, status: 404 };
-    applyRealIp(settings, ctx);
-    const large = bodyTooLarge(settings, ctx);
-    if (large) return large;
-    if (settings.returnAction) return { kind: 'return', settings, action: settings.returnAction };
+  }
+
+  /**
+   * The location rewrite phase, then access and content with the settings the script left (an
+   * `if` block's, when one was true); null when the script changed the URI for a new search.
+   */
+  #locationPhases(ctx: RequestContext, location: LocationConfig): RouteDecision | null {
+    const script = location.settings.rewrite.script;
+    if (script !== null) {
+      const answer = runScript(script, location, ctx, this.#host);
+      if (answer !== null) return answer;
+      if (ctx.uriChanged) return null;
+    }
+    const settings = ctx.settings as Settings;
     return access(settings, ctx) ?? content(settings, ctx);
   }
 
@@ -132,6 +174,7 @@ export class ServerRoutes {
     ctx.hasArgs = args !== null;
     ctx.internal = true;
     ctx.unparsedUri = false;
+    ctx.validLocation = true;
     ctx.addUriToAlias = false;
     return this.locate(ctx);
   }
@@ -152,8 +195,9 @@ export class ServerRoutes {
     const settings = location.settings;
     ctx.settings = settings;
     applyRealIp(settings, ctx);
-    if (settings.returnAction) return { kind: 'return', settings, action: settings.returnAction };
-    return access(settings, ctx) ?? content(settings, ctx);
+    const next = this.#locationPhases(ctx, location);
+    if (next !== null) return next;
+    return this.#count(ctx, `while processing "${ctx.uri}"`) ?? this.#find(ctx);
   }
 
   #count(ctx: RequestContext, what: string): RouteDecision | null {
@@ -165,8 +209,15 @@ export class ServerRoutes {
 /** Compiled once per server per config generation (a server on several addresses shares it). */
 const COMPILED = new WeakMap<ServerConfig, ServerRoutes>();
 
-export function serverRoutes(server: ServerConfig): ServerRoutes {
+/**
+ * The server's compiled routes. The runtime that compiles them (router.ts) gives the host their
+ * rewrite scripts use; later calls find them compiled.
+ */
+export function serverRoutes(server: ServerConfig, host?: ScriptHost): ServerRoutes {
   let r = COMPILED.get(server);
-  if (r === undefined) COMPILED.set(server, r = new ServerRoutes(server));
+  if (r === undefined) {
+    if (host === undefined) throw new Error('internal: the routes of a server are compiled by its runtime first');
+    COMPILED.set(server, r = new ServerRoutes(server, host));
+  }
   return r;
 }

@@ -11,6 +11,7 @@ import { compileProxyRoute } from '../proxy/session/proxy-route.js';
 import type { ProxyRuntime } from '../proxy/session/proxy-runtime.js';
 import type { ConnInfo, RequestContext } from '../proxy/context/request-context.js';
 import { Variables } from '../proxy/context/variables.js';
+import { logContext } from '../proxy/context/log-context.js';
 import type { ProxyTunnel, TunnelHost } from '../proxy/tunnel/tunnel.js';
 import { groupServers } from '../routing/router.js';
 import type { ListenerRoutes } from '../routing/router.js';
@@ -19,6 +20,15 @@ import { DynamicUpstreams } from '../upstream/dynamic-upstreams.js';
 import { UpstreamPool } from '../upstream/pool.js';
 import type { PeerStates } from '../upstream/pool.js';
 import type { ConnectionRegistry } from './connections.js';
+
+/**
+ * ngx_http_rewrite_var: a `set` variable read before any `set` gave it a value is empty, with a
+ * warning unless `uninitialized_variable_warn off` applies where it is read.
+ */
+function uninitializedWarning(rt: Runtime, name: string, ctx: RequestContext): void {
+  if (ctx.settings !== null && !ctx.settings.rewrite.uninitializedWarn) return;
+  rt.errorLog(ctx.settings).log('warn', `using uninitialized "${name}" variable${logContext(ctx)}`, ctx.conn.id);
+}
 
 /**
  * One config generation, built completely before it serves anything: variables, upstream pools,
@@ -45,13 +55,14 @@ export class Runtime implements ProxyRuntime {
     this.#files = files;
     this.#registry = registry;
     const http = config.http;
-    this.vars = new Variables(http?.maps ?? []);
+    this.vars = new Variables(http?.maps ?? [], http?.setVariables ?? []);
+    this.vars.onUninitialized = uninitializedWarning.bind(null, this);
     this.mainLog = new ErrorLog(config.errorLogs, files);
     this.#errorLogs.set(config.errorLogs, this.mainLog);
     for (const [name, u] of http?.upstreams ?? []) this.pools.set(name, new UpstreamPool(u, states));
     this.dynamic = new DynamicUpstreams(states);
     this.#noPool = this.dynamic.poolFor('', [], 0);
-    this.routes = new Map([...groupServers(http?.servers ?? [])].map(([k, v]) => [k, v.routes]));
+    this.routes = new Map([...groupServers(http?.servers ?? [], this)].map(([k, v]) => [k, v.routes]));
     this.#accessLog = new AccessLog(http?.logFormats ?? new Map(), files, this.vars);
     for (const s of http?.servers ?? []) this.#compileLocations(s.locations);
     const healthLog = http ? this.errorLog(http.settings) : this.mainLog;

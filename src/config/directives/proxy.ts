@@ -58,7 +58,7 @@ function proxyPass(d: Directive, scope: Scope, cx: BuildContext): void {
     return;
   }
   const location = scope.location!;
-  if (uri !== null && (location.modifier === '~' || location.modifier === '~*' || location.modifier === '@')) {
+  if (uri !== null && (location.modifier === '~' || location.modifier === '~*' || location.modifier === '@' || location.modifier === 'if')) {
     cx.problem(URI_IN_REGEX_LOCATION, d, `remove "${uri}" from the URL; the request URI is passed unchanged`);
     return;
   }

@@ -105,6 +105,18 @@ export class RequestContext {
    * after an internal redirect to another URI, so proxy_pass sends the new `$uri` and `$args`.
    */
   unparsedUri = true;
+  /**
+   * The rewrite script changed the URI for a new location search (nginx's r->uri_changed):
+   * `rewrite` without a flag or with `last`; `break` clears it.
+   */
+  uriChanged = false;
+  /**
+   * The URI still starts with the location's prefix (nginx's r->valid_location): false after
+   * `rewrite ... break` (or `break` after a rewrite), and then proxy_pass sends the whole `$uri`.
+   */
+  validLocation = true;
+  /** Values of the `set` variables by slot (RewriteStep in config/types.ts); made on the first `set`. */
+  setValues: (string | undefined)[] | null = null;
   /** try_files found a file under an `alias` of a regex location: the URI is appended to it (nginx's add_uri_to_alias). */
   addUriToAlias = false;
   status = 0;

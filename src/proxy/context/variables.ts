@@ -222,25 +222,56 @@ function familyGetter(name: string): VariableGetter | undefined {
 }
 
 /**
+ * A variable `set` writes: its value once set, else what the name reads without one (a map, a
+ * `$http_` family member, or the uninitialized value); nginx keeps both under one index.
+ */
+function setVariable(slot: number, otherwise: VariableGetter): VariableGetter {
+  return (c) => {
+    const v = c.setValues?.[slot];
+    return v !== undefined ? v : otherwise(c);
+  };
+}
+
+/**
  * The variables of one runtime: builtins, families and the maps of its config. Getters are
  * created once per name and cached, so evaluating a compiled value does no string work per name.
  */
 export class Variables {
   readonly #getters = new Map<string, VariableGetter>();
   readonly #maps = new Map<string, MapConfig>();
+  /** The variables `set` defines, with their slot in RequestContext.setValues. */
+  readonly #sets = new Map<string, number>();
+  /** Told when a `set` variable is read before it was set (the runtime logs nginx's warning). */
+  onUninitialized: ((name: string, ctx: RequestContext) => void) | null = null;
 
-  constructor(maps: readonly MapConfig[]) {
+  constructor(maps: readonly MapConfig[], setVariables: readonly string[] = []) {
     for (const m of maps) this.#maps.set(m.variable, m);
+    setVariables.forEach((name, i) => this.#sets.set(name, i));
   }
 
   getter(name: string): VariableGetter {
     let g = this.#getters.get(name);
     if (g) return g;
     const map = this.#maps.get(name);
+    const slot = this.#sets.get(name);
     if (map) g = (c) => this.#evalMap(map, c);
-    else g = BUILTINS.get(name) ?? this.#fileGetter(name) ?? familyGetter(name) ?? ((c) => c.namedCaptures[name]);
+    else g = BUILTINS.get(name) ?? this.#fileGetter(name) ?? familyGetter(name) ?? (slot === undefined ? (c) => c.namedCaptures[name] : this.#unset(name));
+    if (slot !== undefined) g = setVariable(slot, g);
     this.#getters.set(name, g);
     return g;
+  }
+
+  /**
+   * A `set` variable before its `set` ran: a named capture of that name when a regex set one, else
+   * empty with nginx's warning (ngx_http_rewrite_var).
+   */
+  #unset(name: string): VariableGetter {
+    return (c) => {
+      const captured = c.namedCaptures[name];
+      if (captured !== undefined) return captured;
+      this.onUninitialized?.(name, c);
+      return '';
+    };
   }
 
   /**

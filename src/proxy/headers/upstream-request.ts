@@ -35,7 +35,10 @@ export function upstreamPath(ctx: RequestContext, route: ProxyRoute): string {
   const prefix = route.location.modifier === '=' ? ctx.uri : route.location.pattern;
   if (!ctx.unparsedUri) {
     // After an internal redirect (try_files, index) nginx sends the new URI, escaped, and its arguments.
-    const path = uri === null ? escapeUri(utf8Bytes(ctx.uri), 'uri') : uri + escapeUri(utf8Bytes(ctx.uri.slice(prefix.length)), 'uri');
+    // After `rewrite ... break` (valid_location off) the whole changed URI goes, without the URI of proxy_pass.
+    const path = uri === null || !ctx.validLocation
+      ? escapeUri(utf8Bytes(ctx.uri), 'uri')
+      : uri + escapeUri(utf8Bytes(ctx.uri.slice(prefix.length)), 'uri');
     return ctx.args !== '' ? `${path}?${ctx.args}` : path;
   }
   if (uri === null) return raw;
