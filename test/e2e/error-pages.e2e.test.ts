@@ -75,6 +75,10 @@ test('e2e: error_page answers as nginx does in every form, for local and upstrea
       location /recon/ { recursive_error_pages on; error_page 404 /recon/again; }
       location /recloop/ { recursive_error_pages on; error_page 404 /recloop/x; }
       location /post/ { error_page 405 =200 $uri; }
+      location /r2/ { error_page 404 /r3/x; }
+      location /r3/ { error_page 500 /404.html; return 302 /y; }
+      location /t2/ { error_page 404 /t3/x; }
+      location /t3/ { return 200 "in target"; }
       location /missingpage/ { error_page 404 /nothere.html; }
     }`);
   const requests = [
@@ -90,7 +94,7 @@ test('e2e: error_page answers as nginx does in every form, for local and upstrea
     req('GET', '/up/404'), req('GET', '/up/500'),
     req('GET', '/icpt/404'), req('GET', '/icpt/500'), req('GET', '/icpt/403'), req('HEAD', '/icpt/404'),
     req('GET', '/own/x'), req('GET', '/rec/x'), req('GET', '/recon/x'), req('GET', '/recloop/x'), req('GET', '/missingpage/x'),
-    req('POST', '/post/f.txt', 'ab'),
+    req('POST', '/post/f.txt', 'ab'), req('GET', '/r2/x'), req('GET', '/t2/x'),
   ];
   const nginx: Record<string, Seen> = {};
   const sluice: Record<string, Seen> = {};
