@@ -59,6 +59,7 @@ test('error_page on a local 404, in each form: URI, =, =code, @named, a URL, =30
   const proxy = await startTestProxy(conf(`
     server { listen 127.0.0.1:0; root html;
       error_page 404 /404.html;
+      add_header X-Added yes;
       location = /404.html { }
       location /eq/ { error_page 404 = /echo/eq; }
       location /code/ { error_page 404 =200 /404.html; }
@@ -73,6 +74,10 @@ test('error_page on a local 404, in each form: URI, =, =code, @named, a URL, =30
   let r = await get(proxy.port, '/nothing');
   assert.equal(r.status, 404);
   assert.equal(r.body, 'custom 404\n');
+  // The page's file goes out as a 404: no 304, no range, no Accept-Ranges, no add_header (nginx's
+  // filters see err_status).
+  r = await get(proxy.port, '/nothing', ['Host: localhost', 'If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT', 'Range: bytes=0-3']);
+  assert.deepEqual([r.status, r.body, headerValue(r.head, 'accept-ranges'), headerValue(r.head, 'x-added')], [404, 'custom 404\n', undefined, undefined]);
   r = await get(proxy.port, '/eq/x');
   assert.deepEqual([r.status, r.body], [200, 'GET /echo/eq\n'], '= takes the target\'s status');
   r = await get(proxy.port, '/code/x');
