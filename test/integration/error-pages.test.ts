@@ -200,12 +200,16 @@ test('upstream answers: relayed without proxy_intercept_errors; intercepted with
   await waitFor(() => b.openSockets() === 0, { what: 'the intercepted upstream connections to close' });
 });
 
-test('an upgrade the upstream answers without 101 gets the error page when intercepted', async (t) => {
+test('an upgrade the upstream answers without 101 gets the error page when intercepted; one whose upstream is down gets the 502 page', async (t) => {
   const dir = site(t);
   const b = await backend(t);
+  const dead = await refusedPort();
   const proxy = await startTestProxy(conf(`
     server { listen 127.0.0.1:0; root html;
       error_page 403 /404.html;
+      error_page 502 /50x.html;
+      location = /50x.html { }
+      location /dead/ { proxy_pass http://127.0.0.1:${dead}; }
       location = /404.html { }
       location /ws/ { proxy_pass http://${b.addr}; }
       location /wsi/ { proxy_intercept_errors on; proxy_pass http://${b.addr}; }
@@ -215,6 +219,8 @@ test('an upgrade the upstream answers without 101 gets the error page when inter
   assert.deepEqual([r.status, r.body], [403, 'upstream 403\n']);
   r = await sendRequest(proxy.port, '/wsi/x', upgrade);
   assert.deepEqual([r.status, r.body], [403, 'custom 404\n']);
+  r = await sendRequest(proxy.port, '/dead/x', upgrade);
+  assert.deepEqual([r.status, r.body], [502, 'custom 50x\n']);
 });
 
 test('inheritance and recursion: own error_page lines replace the inherited ones; one error page per request unless recursive_error_pages; the redirect limit', async (t) => {
