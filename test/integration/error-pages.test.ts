@@ -13,11 +13,11 @@ import { startHttpBackend } from '../helpers/backends.js';
 import type { HttpBackend } from '../helpers/backends.js';
 import { testCerts } from '../helpers/certs.js';
 import { conf } from '../helpers/config-text.js';
-import { h2Connect, h2Request } from '../helpers/h2-client.js';
+import { h2Connect, h2Request, h2WebSocket } from '../helpers/h2-client.js';
 import { errorPage } from '../helpers/pages.js';
 import { refusedPort } from '../helpers/ports.js';
 import { startTestProxy } from '../helpers/proxy.js';
-import { headerValue, sendRequest } from '../helpers/raw-client.js';
+import { headerValue, readToEnd, sendRequest } from '../helpers/raw-client.js';
 import { tempDir, type TempDir } from '../helpers/temp.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -247,7 +247,7 @@ test('inheritance and recursion: own error_page lines replace the inherited ones
   await proxy.waitForErrorLine('rewrite or internal redirection cycle while internally redirecting to "/recloop/x"');
 });
 
-test('HTTP/2: error pages for a local 404 and an intercepted upstream answer', async (t) => {
+test('HTTP/2: error pages for a local 404, an intercepted upstream answer and an extended CONNECT the upstream refuses', async (t) => {
   const dir = site(t);
   const b = await backend(t);
   const certs = await testCerts();
@@ -258,6 +258,8 @@ test('HTTP/2: error pages for a local 404 and an intercepted upstream answer', a
       error_page 404 500 /404.html;
       location = /404.html { }
       location /icpt/ { proxy_intercept_errors on; proxy_pass http://${b.addr}/up/; }
+      location /ws/ { error_page 403 @denied; proxy_intercept_errors on; proxy_pass http://${b.addr}; }
+      location @denied { return 403 "denied\\n"; }
     }`), { t, prefix: dir.path });
   const client = await h2Connect(proxy.port, { ca: certs.ca.cert });
   t.after(() => client.close());
@@ -267,4 +269,9 @@ test('HTTP/2: error pages for a local 404 and an intercepted upstream answer', a
   assert.deepEqual([r.status, r.text], [500, 'custom 404\n']);
   r = await h2Request(client, { ':path': '/icpt/403' });
   assert.deepEqual([r.status, r.text], [403, 'upstream 403\n']);
+  // RFC 8441 extended CONNECT refused by the upstream: the error page, as for HTTP/1.1 (a file
+  // is no answer to a CONNECT stream: Sluice's HTTP/2 WebSocket front end answers those 405).
+  const ws = await h2WebSocket(client, '/ws/x');
+  assert.equal(ws.headers[':status'], 403);
+  assert.equal((await readToEnd(ws.stream)).toString(), 'denied\n');
 });
