@@ -260,7 +260,10 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
     const etag = files.etag ? `"${mtime.toString(16)}-${size.toString(16)}"` : null;
     const validators = ['Last-Modified', httpDate(mtime * 1000)];
     if (etag !== null) validators.push('ETag', etag);
-    const cond = conditionalStatus(ctx.headers, files, mtime, etag);
+    // An error page's file goes out with the error's status (nginx's err_status): the
+    // not-modified, range and add_header filters see that status, not a 200.
+    const sent = ctx.errStatus === 0 ? 200 : ctx.errStatus;
+    const cond = sent === 200 ? conditionalStatus(ctx.headers, files, mtime, etag) : 200;
     if (cond === 412) return status(412);
     if (cond === 304) {
       // gzip_static marked the request (r->gzip_vary), so nginx's header filter adds Vary to the 304 too.
@@ -274,11 +277,11 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
     // go out: when it compresses, it turns ranges off and the client gets the whole body.
     const whole = ['Content-Type', type, 'Content-Length', String(size), ...validators];
     if (pre.kind === 'file') whole.push('Content-Encoding', pre.coding);
-    else if (files.maxRanges !== 0) whole.push('Accept-Ranges', 'bytes');
-    applyHeadersFilter(settings, 200, ctx, rq.vars, whole);
-    const encoder = compressionFilter(ctx, settings, 200, whole);
+    else if (files.maxRanges !== 0 && sent === 200) whole.push('Accept-Ranges', 'bytes');
+    applyHeadersFilter(settings, sent, ctx, rq.vars, whole);
+    const encoder = compressionFilter(ctx, settings, sent, whole);
     // gzip_static does not allow ranges either.
-    const range = encoder !== null || pre.kind === 'file' || !ifRangeHolds(first(ctx.headers['if-range']), etag, mtime)
+    const range = sent !== 200 || encoder !== null || pre.kind === 'file' || !ifRangeHolds(first(ctx.headers['if-range']), etag, mtime)
       ? { kind: 'whole' as const }
       : parseRanges(first(ctx.headers.range), size, files);
     if (range.kind === 'unsatisfiable') {

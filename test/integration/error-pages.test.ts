@@ -13,11 +13,11 @@ import { startHttpBackend } from '../helpers/backends.js';
 import type { HttpBackend } from '../helpers/backends.js';
 import { testCerts } from '../helpers/certs.js';
 import { conf } from '../helpers/config-text.js';
-import { h2Connect, h2Request } from '../helpers/h2-client.js';
+import { h2Connect, h2Request, h2WebSocket } from '../helpers/h2-client.js';
 import { errorPage } from '../helpers/pages.js';
 import { refusedPort } from '../helpers/ports.js';
 import { startTestProxy } from '../helpers/proxy.js';
-import { headerValue, sendRequest } from '../helpers/raw-client.js';
+import { headerValue, readToEnd, sendRequest } from '../helpers/raw-client.js';
 import { tempDir, type TempDir } from '../helpers/temp.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -59,6 +59,7 @@ test('error_page on a local 404, in each form: URI, =, =code, @named, a URL, =30
   const proxy = await startTestProxy(conf(`
     server { listen 127.0.0.1:0; root html;
       error_page 404 /404.html;
+      add_header X-Added yes;
       location = /404.html { }
       location /eq/ { error_page 404 = /echo/eq; }
       location /code/ { error_page 404 =200 /404.html; }
@@ -73,6 +74,10 @@ test('error_page on a local 404, in each form: URI, =, =code, @named, a URL, =30
   let r = await get(proxy.port, '/nothing');
   assert.equal(r.status, 404);
   assert.equal(r.body, 'custom 404\n');
+  // The page's file goes out as a 404: no 304, no range, no Accept-Ranges, no add_header (nginx's
+  // filters see err_status).
+  r = await get(proxy.port, '/nothing', ['Host: localhost', 'If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT', 'Range: bytes=0-3']);
+  assert.deepEqual([r.status, r.body, headerValue(r.head, 'accept-ranges'), headerValue(r.head, 'x-added')], [404, 'custom 404\n', undefined, undefined]);
   r = await get(proxy.port, '/eq/x');
   assert.deepEqual([r.status, r.body], [200, 'GET /echo/eq\n'], '= takes the target\'s status');
   r = await get(proxy.port, '/code/x');
@@ -195,12 +200,16 @@ test('upstream answers: relayed without proxy_intercept_errors; intercepted with
   await waitFor(() => b.openSockets() === 0, { what: 'the intercepted upstream connections to close' });
 });
 
-test('an upgrade the upstream answers without 101 gets the error page when intercepted', async (t) => {
+test('an upgrade the upstream answers without 101 gets the error page when intercepted; one whose upstream is down gets the 502 page', async (t) => {
   const dir = site(t);
   const b = await backend(t);
+  const dead = await refusedPort();
   const proxy = await startTestProxy(conf(`
     server { listen 127.0.0.1:0; root html;
       error_page 403 /404.html;
+      error_page 502 /50x.html;
+      location = /50x.html { }
+      location /dead/ { proxy_pass http://127.0.0.1:${dead}; }
       location = /404.html { }
       location /ws/ { proxy_pass http://${b.addr}; }
       location /wsi/ { proxy_intercept_errors on; proxy_pass http://${b.addr}; }
@@ -210,6 +219,8 @@ test('an upgrade the upstream answers without 101 gets the error page when inter
   assert.deepEqual([r.status, r.body], [403, 'upstream 403\n']);
   r = await sendRequest(proxy.port, '/wsi/x', upgrade);
   assert.deepEqual([r.status, r.body], [403, 'custom 404\n']);
+  r = await sendRequest(proxy.port, '/dead/x', upgrade);
+  assert.deepEqual([r.status, r.body], [502, 'custom 50x\n']);
 });
 
 test('inheritance and recursion: own error_page lines replace the inherited ones; one error page per request unless recursive_error_pages; the redirect limit', async (t) => {
@@ -236,7 +247,7 @@ test('inheritance and recursion: own error_page lines replace the inherited ones
   await proxy.waitForErrorLine('rewrite or internal redirection cycle while internally redirecting to "/recloop/x"');
 });
 
-test('HTTP/2: error pages for a local 404 and an intercepted upstream answer', async (t) => {
+test('HTTP/2: error pages for a local 404, an intercepted upstream answer and an extended CONNECT the upstream refuses', async (t) => {
   const dir = site(t);
   const b = await backend(t);
   const certs = await testCerts();
@@ -247,6 +258,8 @@ test('HTTP/2: error pages for a local 404 and an intercepted upstream answer', a
       error_page 404 500 /404.html;
       location = /404.html { }
       location /icpt/ { proxy_intercept_errors on; proxy_pass http://${b.addr}/up/; }
+      location /ws/ { error_page 403 @denied; proxy_intercept_errors on; proxy_pass http://${b.addr}; }
+      location @denied { return 403 "denied\\n"; }
     }`), { t, prefix: dir.path });
   const client = await h2Connect(proxy.port, { ca: certs.ca.cert });
   t.after(() => client.close());
@@ -256,4 +269,9 @@ test('HTTP/2: error pages for a local 404 and an intercepted upstream answer', a
   assert.deepEqual([r.status, r.text], [500, 'custom 404\n']);
   r = await h2Request(client, { ':path': '/icpt/403' });
   assert.deepEqual([r.status, r.text], [403, 'upstream 403\n']);
+  // RFC 8441 extended CONNECT refused by the upstream: the error page, as for HTTP/1.1 (a file
+  // is no answer to a CONNECT stream: Sluice's HTTP/2 WebSocket front end answers those 405).
+  const ws = await h2WebSocket(client, '/ws/x');
+  assert.equal(ws.headers[':status'], 403);
+  assert.equal((await readToEnd(ws.stream)).toString(), 'denied\n');
 });

@@ -47,7 +47,8 @@ export function returnResponse(action: ReturnAction, settings: Settings, ctx: Re
     body = errorPage(status, undefined, undefined, server);
     headers.push('Content-Type', withCharset(settings, 'text/html'));
   }
-  applyHeadersFilter(settings, status, ctx, vars, headers);
+  // In an error page's target the header filters see the error's status (nginx's err_status).
+  applyHeadersFilter(settings, ctx.errStatus === 0 ? status : ctx.errStatus, ctx, vars, headers);
   return { status, headers, body, drop: false, server };
 }
 

@@ -156,7 +156,10 @@ export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExch
     release();
     return failed(new ProxyError('UPSTREAM_INVALID_RESPONSE', `status ${status}`), true, FAILURE_STATUSES.has(status), true);
   }
-  const headers = relayed(o, r.res, status, status);
+  // An error page's target answers with the error's status (nginx's err_status), which the
+  // header filters (add_header) see.
+  const shown = ctx.errStatus === 0 ? status : ctx.errStatus;
+  const headers = relayed(o, r.res, shown, shown);
   if (headers instanceof ProxyError) {
     r.res.resume();
     ex.abort();

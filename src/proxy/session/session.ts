@@ -103,7 +103,9 @@ export class ProxySession implements SessionForFrontEnds {
       // (its Location set first), end the request with that status, which error_page sees; 444
       // closes the connection.
       if (code >= 400 && code !== 444 && text === null) this.#special(code, settings);
-      else if (REDIRECTS.has(code) && settings.core.errorPages !== null) {
+      else if (REDIRECTS.has(code)) {
+        // A special response: its own status, whatever error page brought the request here.
+        ctx.errStatus = 0;
         const page = returnResponse(action, settings, ctx, rt.vars);
         const at = page.headers.indexOf('Location');
         this.#special(code, settings, () => page, at < 0 ? [] : page.headers.slice(at, at + 2));
