@@ -2,6 +2,7 @@
 import { accessDirectives, authBasicDirectives } from './access.js';
 import { adminDirectives } from './admin.js';
 import { balancingDirectives } from './balancing.js';
+import { bufferingDirectives } from './buffering.js';
 import { charsetDirectives } from './charset.js';
 import { clientDirectives } from './client.js';
 import { coreDirectives } from './core.js';
@@ -39,6 +40,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...balancingDirectives,
   ...healthCheckDirectives,
   ...proxyDirectives,
+  ...bufferingDirectives,
   ...sslDirectives,
   ...accessDirectives,
   ...authBasicDirectives,

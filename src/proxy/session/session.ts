@@ -6,7 +6,7 @@
  * failure ends here, in {@link ProxySession.fail}: the one mapping from an error to a status, an
  * error-log line and the access log's status. Unexpected throws go to the safety net (guard.ts).
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { ERROR_CATALOG, ProxyError, messageWhile } from '../../core/errors.js';
 import type { Peer } from '../../upstream/peer.js';
 import { errorResponse, returnResponse } from '../answer/respond.js';
@@ -22,6 +22,8 @@ import { serveFiles } from '../../static/content.js';
 import type { FilesOutcome, FilesRequest } from '../../static/content.js';
 import { tryFiles } from '../../static/try-files.js';
 import { runAttempts } from './attempts.js';
+import { readRequestBody } from '../body/request-body.js';
+import { errnoSuffix } from '../../core/errno.js';
 import type { TryOutcome } from './attempts.js';
 import type { FrontEnd, ProxySession as SessionForFrontEnds, RelayOut, RouteDecision } from './front-end.js';
 import { failRequest } from './guard.js';
@@ -194,7 +196,8 @@ export class ProxySession implements SessionForFrontEnds {
   /** The client went away before the session ended: the try in flight is cancelled. */
   clientLeft(): void {
     this.#clientGone = true;
-    this.#current?.abort();
+    // proxy_ignore_client_abort: the try in flight goes on (its answer is read and dropped).
+    if (this.route?.settings.buffering.ignoreClientAbort !== true) this.#current?.abort();
   }
 
   /** client_body_timeout expired: the front end closes the request, logged as 408 (nginx logs nothing). */
@@ -281,14 +284,68 @@ export class ProxySession implements SessionForFrontEnds {
     this.route = route;
     const body = this.front.start(this, route);
     if (body === false) return;
-    this.#body = body;
     const limit = route.settings.clientMaxBodySize;
-    if (body !== null && limit > 0) watchBodySize(body, limit, (received, chunk) => this.#bodyTooLarge(received, chunk));
+    // An upgrade (WebSocket, HTTP/2 extended CONNECT) is never buffered: its bytes are the tunnel's.
+    if (body !== null && route.settings.buffering.requestBuffering && this.front.mode.upgrade === null) {
+      if (!(await this.#readBody(body, route))) return;
+    } else {
+      this.#body = body;
+      if (body !== null && limit > 0) watchBodySize(body, limit, (received, chunk) => this.#bodyTooLarge(received, chunk));
+    }
     const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, pickKey(route, this.ctx, this.rt.vars));
     if (failure === null) return;
     this.#current = null;
     this.front.triesOver?.();
     this.fail(failure);
+  }
+
+  /**
+   * proxy_request_buffering on: the whole body is read (memory, then a temp file) before any
+   * upstream is chosen, as nginx does; a client that leaves or stalls meanwhile sends nothing
+   * upstream. False when the request ended here.
+   */
+  async #readBody(body: Readable, route: ProxyRoute): Promise<boolean> {
+    const { ctx } = this;
+    const s = route.settings;
+    this.front.bodyStarted?.();
+    const r = await readRequestBody(body, { bufferSize: s.clientBodyBufferSize, limit: s.clientMaxBodySize, settings: s.buffering });
+    switch (r.kind) {
+      case 'body':
+        // The request may have ended meanwhile (its end disposes of what it holds).
+        if (ctx.endMs !== 0) {
+          r.body.dispose();
+          return false;
+        }
+        ctx.requestBody = r.body;
+        return true;
+      case 'too-large':
+        this.#bodyTooLarge(r.received, r.chunk);
+        return false;
+      case 'gone':
+        this.fail(new ProxyError('CLIENT_CLOSED'));
+        return false;
+      case 'file-error': {
+        // nginx: the failing system call at crit, then 500.
+        const e = r.error;
+        this.log.log('crit', `${e.syscall ?? 'open'}() "${e.path ?? s.buffering.clientBodyTempPath.path}" failed ${errnoSuffix(e)}${logContext(ctx)}`, ctx.conn.id);
+        this.answer(errorResponse(500, s, ctx, this.rt.vars));
+        return false;
+      }
+    }
+  }
+
+  /** What goes upstream as the body, for one try. */
+  #upstreamBody(route: ProxyRoute): { body: Readable | null; replay: { open: () => Readable; length: number } | null } {
+    const s = route.settings;
+    const set = s.buffering.proxySetBody;
+    if (set !== null) {
+      const bytes = Buffer.from(this.rt.vars.evaluate(set, this.ctx), 'utf8');
+      return { body: null, replay: { open: () => Readable.from(bytes.length === 0 ? [] : [bytes], { objectMode: false }), length: bytes.length } };
+    }
+    if (!s.proxyPassRequestBody) return { body: null, replay: null };
+    const b = this.ctx.requestBody;
+    if (b !== null) return { body: null, replay: { open: () => b.open(), length: b.length } };
+    return { body: this.#body, replay: null };
   }
 
   /**
@@ -310,9 +367,12 @@ export class ProxySession implements SessionForFrontEnds {
 
   readonly #tryPeer = async (peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<TryOutcome> => {
     const { front } = this;
+    const route = this.route as ProxyRoute;
+    const { body, replay } = this.#upstreamBody(route);
+    const method = route.settings.buffering.proxyMethod;
     const x = await exchangeWithPeer({
-      rt: this.rt, ctx: this.ctx, route: this.route as ProxyRoute, peer, attempt, more,
-      mode: front.mode, body: (this.route as ProxyRoute).settings.proxyPassRequestBody ? this.#body : null,
+      rt: this.rt, ctx: this.ctx, route, peer, attempt, more,
+      mode: front.mode, body, replay, method: method === null ? this.ctx.method : this.rt.vars.evaluate(method, this.ctx),
       clientGone: () => this.#clientGone || this.#tooLarge,
       setCurrent: (ex) => void (this.#current = ex),
       ...(front.bodyStarted === undefined ? {} : { onBodyStart: () => front.bodyStarted?.() }),
