@@ -39,15 +39,22 @@ export function hashedName(tp: TempPath, n: number): { readonly dir: string; rea
  * under client_body_in_file_only); otherwise it is unlinked at once.
  */
 export async function createTempFile(tp: TempPath, keep: boolean): Promise<TempFile> {
+  let made = false;
+  let { dir, file } = hashedName(tp, ++counter);
   for (let tries = 0; ; tries++) {
-    const { dir, file } = hashedName(tp, ++counter);
     let handle: FileHandle;
     try {
       handle = await open(file, 'wx+', 0o600);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST' && tries < 100) continue;
-      if (code === 'ENOENT' && tries < 100) {
+      if (code === 'EEXIST' && tries < 100) {
+        ({ dir, file } = hashedName(tp, ++counter));
+        made = false;
+        continue;
+      }
+      // The same name again once its directories exist (nginx's ngx_create_full_path).
+      if (code === 'ENOENT' && !made) {
+        made = true;
         await mkdir(dir, { recursive: true, mode: 0o700 });
         continue;
       }

@@ -23,6 +23,9 @@ import type { FilesOutcome, FilesRequest } from '../../static/content.js';
 import { tryFiles } from '../../static/try-files.js';
 import { runAttempts } from './attempts.js';
 import { readRequestBody } from '../body/request-body.js';
+import { ResponseSpool } from '../body/response-spool.js';
+import { responseBuffered, responseLimitRate } from '../body/accel-headers.js';
+import type { UpstreamMessage } from '../client/upstream-client.js';
 import { errnoSuffix } from '../../core/errno.js';
 import type { TryOutcome } from './attempts.js';
 import type { FrontEnd, ProxySession as SessionForFrontEnds, RelayOut, RouteDecision } from './front-end.js';
@@ -245,14 +248,26 @@ export class ProxySession implements SessionForFrontEnds {
    */
   relayBody(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt, client: RelayOut, timed: TimedStream, noBody: boolean, onChunk: (chunk: Buffer) => void, encoder: ResponseEncoder | null = null): void {
     const up = x.res;
-    const { limitRate, limitRateAfter } = (this.route as ProxyRoute).settings;
+    const route = this.route as ProxyRoute;
+    const { limitRateAfter } = route.settings;
+    const limitRate = responseLimitRate(route.settings, up);
     const out = limitRate > 0 && !noBody ? new PacedTarget(client, limitRate, limitRateAfter) : client;
-    const filtered = noBody || encoder === null ? null : encoder.attach(up);
+    const spool = noBody ? null : this.#spool(up, peer);
+    const src = spool ?? up;
+    const filtered = noBody || encoder === null ? null : encoder.attach(src);
     up.once('end', () => {
       attempt.responseTime = performance.now() - this.ctx.startMs;
       x.release();
-      if (filtered === null && !out.destroyed) out.end();
+      if (filtered === null && spool === null && !out.destroyed) out.end();
     });
+    if (spool !== null) {
+      spool.once('end', () => {
+        if (filtered === null && !out.destroyed) out.end();
+      });
+      spool.once('error', () => this.front.abort());
+      // A client gone mid-body frees the buffers and the temp file at once.
+      out.once('close', () => spool.destroy());
+    }
     up.once('close', () => {
       x.release();
       if (!up.complete) this.front.abort();
@@ -271,13 +286,32 @@ export class ProxySession implements SessionForFrontEnds {
       // A client gone mid-body frees the compressor's memory at once.
       out.once('close', () => filtered.destroy());
     }
-    const route = this.route as ProxyRoute;
     // A client that stops reading holds the upstream back for at most send_timeout between two
     // writes; then it is the client that timed out, not the upstream (nginx's wording).
-    relayBody(filtered ?? up, out, timed, route.settings.sendTimeout, () => {
+    relayBody(filtered ?? src, out, timed, route.settings.sendTimeout, () => {
       logSendTimeout(this.log, this.ctx, upstreamUrl(route, peer, this.ctx));
       this.front.abort(true);
     }, onChunk);
+  }
+
+  /**
+   * The buffer between the upstream and the client under `proxy_buffering on` (or an upstream's
+   * `X-Accel-Buffering: yes`), null when the response streams.
+   */
+  #spool(up: UpstreamMessage, peer: Peer): ResponseSpool | null {
+    const s = (this.route as ProxyRoute).settings;
+    if (!responseBuffered(s, up)) return null;
+    const b = s.buffering;
+    const one = Math.max(s.proxyBufferSize, b.proxyBuffers.size);
+    return new ResponseSpool(up, {
+      memory: b.proxyBuffers.number * b.proxyBuffers.size,
+      tempPath: b.proxyTempPath,
+      maxFile: b.maxTempFileSize,
+      writeSize: b.tempFileWriteSize ?? 2 * one,
+      onFileError: (e) => {
+        this.log.log('crit', `${e.syscall ?? 'open'}() "${e.path ?? b.proxyTempPath.path}" failed ${errnoSuffix(e)} while reading upstream${logContext(this.ctx, upstreamUrl(this.route as ProxyRoute, peer, this.ctx))}`, this.ctx.conn.id);
+      },
+    });
   }
 
   async #proxy(route: ProxyRoute): Promise<void> {
