@@ -38,6 +38,8 @@ export interface BodyReadOptions {
   /** client_max_body_size (0: no limit). */
   readonly limit: number;
   readonly settings: BufferingSettings;
+  /** Called at once (before the result) when the body ends incomplete: the client left or the stream failed. */
+  readonly onGone?: () => void;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -143,7 +145,9 @@ class BodyReader {
   };
 
   readonly #onGone = (): void => {
-    if (!this.#ended) this.#finish({ kind: 'gone' });
+    if (this.#ended || this.#settled) return;
+    this.#o.onGone?.();
+    this.#finish({ kind: 'gone' });
   };
 
   /** From here on the body goes to a temp file (the memory part first, in order). */

@@ -320,7 +320,10 @@ export class ProxySession implements SessionForFrontEnds {
     if (body === false) return;
     const limit = route.settings.clientMaxBodySize;
     // An upgrade (WebSocket, HTTP/2 extended CONNECT) is never buffered: its bytes are the tunnel's.
-    if (body !== null && route.settings.buffering.requestBuffering && this.front.mode.upgrade === null) {
+    // nginx buffers a body without a length whatever proxy_request_buffering says unless HTTP/1.1
+    // goes upstream: an HTTP/1.0 request cannot carry it chunked.
+    const unsized = this.ctx.headers['content-length'] === undefined && route.settings.proxyHttpVersion === '1.0';
+    if (body !== null && (route.settings.buffering.requestBuffering || unsized) && this.front.mode.upgrade === null) {
       if (!(await this.#readBody(body, route))) return;
     } else {
       this.#body = body;
@@ -342,7 +345,11 @@ export class ProxySession implements SessionForFrontEnds {
     const { ctx } = this;
     const s = route.settings;
     this.front.bodyStarted?.();
-    const r = await readRequestBody(body, { bufferSize: s.clientBodyBufferSize, limit: s.clientMaxBodySize, settings: s.buffering });
+    // nginx logs 400 for a client that leaves mid-body (before the access log line is written).
+    const onGone = (): void => {
+      if (!this.#bodyTimedOut && ctx.status === 0) ctx.status = 400;
+    };
+    const r = await readRequestBody(body, { bufferSize: s.clientBodyBufferSize, limit: s.clientMaxBodySize, settings: s.buffering, onGone });
     switch (r.kind) {
       case 'body':
         // The request may have ended meanwhile (its end disposes of what it holds).
@@ -356,7 +363,10 @@ export class ProxySession implements SessionForFrontEnds {
         this.#bodyTooLarge(r.received, r.chunk);
         return false;
       case 'gone':
-        this.fail(new ProxyError('CLIENT_CLOSED'));
+        // nginx: "client prematurely closed connection" at info, 400 in the access log; nothing went upstream.
+        this.#clientGone = true;
+        if (!this.#bodyTimedOut) this.log.log('info', `${ERROR_CATALOG.CLIENT_CLOSED.text}${logContext(ctx)}`, ctx.conn.id);
+        this.front.left?.();
         return false;
       case 'file-error': {
         // nginx: the failing system call at crit, then 500.
