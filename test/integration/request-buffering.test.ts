@@ -14,7 +14,7 @@ import { startHttpBackend, startRawBackend } from '../helpers/backends.js';
 import { conf } from '../helpers/config-text.js';
 import { waitForFileLine } from '../helpers/log-files.js';
 import { startTestProxy } from '../helpers/proxy.js';
-import { rawConnect, rawRequest, sendRequest } from '../helpers/raw-client.js';
+import { headerValue, rawConnect, rawRequest, sendRequest } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
 import { escapeRegExp } from '../helpers/text.js';
 import { waitFor } from '../helpers/wait.js';
@@ -134,16 +134,29 @@ test('past client_body_buffer_size the body goes to a temp file under client_bod
   assert.equal(readFileSync(seen[3]!.file, 'utf8'), big);
 });
 
-test('$request_body in the access log', async (t) => {
+test('$request_body in the access log and in add_header; with request buffering off, while the body fits client_body_buffer_size', async (t) => {
   const dir = tempDir(t);
   const log = dir.join('access.log');
   const backend = await startHttpBackend();
   t.after(() => backend.close());
   const proxy = await startTestProxy(conf(`
-    log_format body '$request_method $request_body';
-    server { listen 127.0.0.1:0; access_log ${log} body; location / { proxy_pass http://${backend.addr}; } }`), { t });
-  await sendRequest(proxy.port, '/', ['Host: a'], { method: 'POST', body: 'a=1&b=2' });
-  await waitForFileLine(log, 'POST a=1&b=2');
+    log_format body '$request_method $uri $request_body';
+    server {
+      listen 127.0.0.1:0;
+      access_log ${log} body;
+      add_header X-Body $request_body;
+      location / { proxy_pass http://${backend.addr}; }
+      location /off { proxy_pass http://${backend.addr}; proxy_request_buffering off; client_body_buffer_size 2k; }
+    }`), { t });
+  const on = await sendRequest(proxy.port, '/', ['Host: a'], { method: 'POST', body: 'a=1&b=2' });
+  assert.equal(headerValue(on.head, 'x-body'), 'a=1&b=2');
+  await waitForFileLine(log, 'POST / a=1&b=2');
+  const body = '0123456789'.repeat(128);
+  const off = await sendRequest(proxy.port, '/off', ['Host: a'], { method: 'POST', body });
+  assert.equal(headerValue(off.head, 'x-body'), body);
+  const over = await sendRequest(proxy.port, '/off', ['Host: a'], { method: 'POST', body: body.repeat(2) });
+  assert.equal(over.status, 200);
+  assert.equal(headerValue(over.head, 'x-body'), undefined);
 });
 
 test('a buffered body lets proxy_next_upstream send a request with a body again; non-idempotent methods need non_idempotent', async (t) => {

@@ -213,3 +213,31 @@ class BodyReader {
     this.#done(r);
   }
 }
+
+/**
+ * With request buffering off nginx still has the body in its one buffer when it fits
+ * client_body_buffer_size, and `$request_body` shows it: `onBody` gets a copy of a streamed body
+ * no larger than `max`, once it has ended. Listening starts when the body flows (a 'data'
+ * listener any earlier would start the flow).
+ */
+export function copyStreamedBody(body: Readable, max: number, onBody: (copy: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const onData = (chunk: Buffer): void => {
+    size += chunk.length;
+    if (size > max) {
+      body.removeListener('data', onData);
+      body.removeListener('end', onEnd);
+      chunks.length = 0;
+      return;
+    }
+    chunks.push(chunk);
+  };
+  const onEnd = (): void => onBody(Buffer.concat(chunks));
+  const listen = (): void => {
+    body.on('data', onData);
+    body.once('end', onEnd);
+  };
+  if (body.readableFlowing === true) listen();
+  else body.once('resume', listen);
+}

@@ -119,6 +119,8 @@ export class RequestContext {
 
   /** The request body read whole (proxy_request_buffering): `$request_body`, `$request_body_file`, retries. */
   requestBody: BufferedBody | null = null;
+  /** A streamed body's bytes, when it fit client_body_buffer_size (`$request_body` with request buffering off). */
+  streamedBody: Buffer | null = null;
 
   /** The client address set_real_ip_from and real_ip_header gave (routing/realip.ts); null: the connection's. */
   realIp: string | null = null;

@@ -22,7 +22,7 @@ import { serveFiles } from '../../static/content.js';
 import type { FilesOutcome, FilesRequest } from '../../static/content.js';
 import { tryFiles } from '../../static/try-files.js';
 import { runAttempts } from './attempts.js';
-import { readRequestBody } from '../body/request-body.js';
+import { copyStreamedBody, readRequestBody } from '../body/request-body.js';
 import { ResponseSpool } from '../body/response-spool.js';
 import { responseBuffered, responseLimitRate } from '../body/accel-headers.js';
 import type { UpstreamMessage } from '../client/upstream-client.js';
@@ -328,6 +328,7 @@ export class ProxySession implements SessionForFrontEnds {
     } else {
       this.#body = body;
       if (body !== null && limit > 0) watchBodySize(body, limit, (received, chunk) => this.#bodyTooLarge(received, chunk));
+      if (body !== null) copyStreamedBody(body, route.settings.clientBodyBufferSize, (copy) => void (this.ctx.streamedBody = copy));
     }
     const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, pickKey(route, this.ctx, this.rt.vars));
     if (failure === null) return;
