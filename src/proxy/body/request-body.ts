@@ -44,6 +44,8 @@ export interface BodyReadOptions {
 
 const EMPTY = Buffer.alloc(0);
 
+function noop(): void {}
+
 class MemoryBody implements BufferedBody {
   readonly file = null;
   constructor(readonly memory: Buffer) {}
@@ -62,7 +64,11 @@ class FileBody implements BufferedBody {
   constructor(readonly file: TempFile, readonly length: number, readonly keep: boolean) {}
   open(): Readable {
     // Positional reads from the start on the one descriptor: each try reads the whole file.
-    return this.file.handle.createReadStream({ start: 0, autoClose: false, emitClose: true });
+    const stream = this.file.handle.createReadStream({ start: 0, autoClose: false, emitClose: true });
+    // A try still sending when the request ends (proxy_ignore_client_abort) reads a closed file:
+    // that try fails by its send timeout, never by an unhandled 'error'.
+    stream.on('error', noop);
+    return stream;
   }
   dispose(): void {
     if (this.#disposed) return;
