@@ -14,7 +14,7 @@ import { startHttpBackend, startRawBackend } from '../helpers/backends.js';
 import { conf } from '../helpers/config-text.js';
 import { waitForFileLine } from '../helpers/log-files.js';
 import { startTestProxy } from '../helpers/proxy.js';
-import { headerValue, rawConnect, rawRequest, sendRequest } from '../helpers/raw-client.js';
+import { completeResponse, headerValue, rawConnect, rawRequest, readToEnd, sendRequest } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
 import { escapeRegExp } from '../helpers/text.js';
 import { waitFor } from '../helpers/wait.js';
@@ -52,11 +52,21 @@ test('a chunked body is read whole and goes upstream with Content-Length; with r
   assert.equal(a.body, 'hello, buffered world');
   assert.equal(a.headers['content-length'], '21');
   assert.equal(a.headers['transfer-encoding'], undefined);
-  const streamed = await rawRequest(proxy.port, `POST /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n${body}`);
+  // Streamed: the request goes upstream with the first part of the body, before the rest comes.
+  const client = await rawConnect(proxy.port);
+  t.after(() => client.destroy());
+  client.write('POST /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nhello, \r\n');
+  await waitFor(() => backend.requests.length === 2, { what: 'the streamed request upstream' });
+  client.write(chunked(['buffered ', 'world']));
+  const streamed = completeResponse(await readToEnd(client));
+  assert.ok(streamed);
   const b = report(streamed.body.toString());
   assert.equal(b.body, 'hello, buffered world');
   assert.equal(b.headers['content-length'], undefined);
   assert.equal(b.headers['transfer-encoding'], 'chunked');
+  // A body that came whole with the head is sent with its length (nginx had it read already).
+  const whole = await rawRequest(proxy.port, `POST /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n${body}`);
+  assert.equal(report(whole.body.toString()).headers['content-length'], '21');
   // HTTP/1.0 upstream (the default proxy_http_version): nginx buffers a chunked body anyway.
   const old = await rawRequest(proxy.port, `POST /stream10 HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n${body}`);
   const c = report(old.body.toString());

@@ -21,7 +21,7 @@ import { serverRoutes } from '../../routing/server-routes.js';
 import { serveFiles } from '../../static/content.js';
 import type { FilesOutcome, FilesRequest } from '../../static/content.js';
 import { tryFiles } from '../../static/try-files.js';
-import { runAttempts } from './attempts.js';
+import { requestBodyUnbuffered, runAttempts } from './attempts.js';
 import { copyStreamedBody, readRequestBody } from '../body/request-body.js';
 import { ResponseSpool } from '../body/response-spool.js';
 import { responseBuffered, responseLimitRate } from '../body/accel-headers.js';
@@ -37,6 +37,17 @@ import { logSendTimeout, PacedTarget, relayBody, watchBodySize } from './body-re
 import type { TimedStream } from './body-relay.js';
 import type { ProxyRoute } from './proxy-route.js';
 import type { ProxyRuntime } from './proxy-runtime.js';
+
+/**
+ * A body that came whole with the head: nginx has it read already and sends it with its length
+ * whatever proxy_request_buffering says (it chunks only a body still being read). Node's parser
+ * finishes the packet the head came in within the same I/O callback, so one turn of the event loop
+ * (setImmediate) is enough to know.
+ */
+async function arrivedWhole(body: Readable): Promise<boolean> {
+  await new Promise(setImmediate);
+  return (body as { complete?: boolean }).complete === true;
+}
 
 export class ProxySession implements SessionForFrontEnds {
   readonly rt: ProxyRuntime;
@@ -320,11 +331,9 @@ export class ProxySession implements SessionForFrontEnds {
     if (body === false) return;
     const limit = route.settings.clientMaxBodySize;
     // An upgrade (WebSocket, HTTP/2 extended CONNECT) is never buffered: its bytes are the tunnel's.
-    // nginx buffers a body without a length whatever proxy_request_buffering says unless HTTP/1.1
-    // goes upstream: an HTTP/1.0 request cannot carry it chunked.
-    const unsized = this.ctx.headers['content-length'] === undefined && route.settings.proxyHttpVersion === '1.0';
-    if (body !== null && (route.settings.buffering.requestBuffering || unsized) && this.front.mode.upgrade === null) {
-      if (!(await this.#readBody(body, route))) return;
+    const buffer = body !== null && this.front.mode.upgrade === null && (!requestBodyUnbuffered(route, this.ctx) || await arrivedWhole(body));
+    if (buffer) {
+      if (!(await this.#readBody(body as Readable, route))) return;
     } else {
       this.#body = body;
       if (body !== null && limit > 0) watchBodySize(body, limit, (received, chunk) => this.#bodyTooLarge(received, chunk));
