@@ -46,6 +46,7 @@ const PASSES = [
     files: [
       'http-proxy', 'upstream-client', 'tls-upstream', 'upstream-release', 'timeouts', 'balancing', 'variables-map', 'logging',
       'safety', 'ipv6', 'ws-handshake', 'http2', 'http2-websocket', 'proxy-buffers', 'client-limits', 'compression',
+      'request-buffering', 'response-buffering',
     ].map((f) => `test/integration/${f}`),
   },
   {

@@ -5,6 +5,7 @@
 import { compressionDefaults } from './directives/gzip.js';
 import { fileDefaults } from './files.js';
 import { CORE_DEFAULTS } from './core-settings.js';
+import { bufferingDefaults } from './buffering.js';
 import { PROXY_SSL_DEFAULTS, SSL_DEFAULTS } from './tls.js';
 import type { ErrorLogTarget, ListenSocketOptions, NextUpstreamCondition, ProcessSettings, Settings } from './types.js';
 
@@ -95,5 +96,6 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: st
     compression: compressionDefaults(),
     files: fileDefaults(prefix),
     core: CORE_DEFAULTS,
+    buffering: bufferingDefaults(prefix),
   };
 }

@@ -6,7 +6,7 @@
 import type { Cidr } from '../core/cidr.js';
 import type { FilesDraft } from './files.js';
 import type {
-  AccessLogTarget, AccessRule, CookieFlagsRule, CookieRewrite, AddHeaderRule, AdminHandler, BalanceMethod, CompressionSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
+  AccessLogTarget, AccessRule, CookieFlagsRule, CookieRewrite, AddHeaderRule, AdminHandler, BalanceMethod, BufferingSettings, CompressionSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier, RewriteStep,
   ComplexValue, LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ResolverConfig, ServerName, SourceLoc,
   StickyCookie, ProcessSettings, ProxySslSettings, RunAs, SslSettings, OriginRule,
@@ -113,6 +113,8 @@ export interface SettingsDraft {
   files?: FilesDraft;
   /** The core flags written at this level (each inherited on its own). */
   core?: Partial<Mutable<CoreSettings>>;
+  /** Body buffering directives written at this level (each inherited on its own). */
+  buffering?: Partial<Mutable<BufferingSettings>>;
 }
 
 /** A `health_check` line; `host` comes from the location's proxy_pass once upstreams are linked. */

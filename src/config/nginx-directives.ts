@@ -23,7 +23,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'debug_connection', 'worker_aio_requests',
   'stream', 'mail',
   // http core
-  'client_body_in_file_only', 'log_subrequest',
+  'log_subrequest',
   'msie_padding', 'msie_refresh', 'limit_except', 'satisfy', 'http3',
   'listen_backlog', 'subrequest_output_buffer_size', 'charset_map',
   // rewrite / scripting
@@ -42,10 +42,6 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'proxy_cache', 'proxy_cache_path', 'proxy_cache_key', 'proxy_cache_valid',
   'proxy_cache_lock', 'proxy_cache_methods', 'proxy_cache_min_uses', 'proxy_cache_use_stale',
   'proxy_cache_revalidate', 'proxy_cache_background_update',
-  'proxy_max_temp_file_size',
-  'proxy_temp_file_write_size', 'proxy_request_buffering', 'proxy_ignore_client_abort',
-  'proxy_ignore_headers',
-  'proxy_set_body', 'proxy_method',
   'proxy_bind', 'proxy_socket_keepalive', 'proxy_limit_rate',
   'proxy_store', 'proxy_store_access', 'proxy_force_ranges',
   'proxy_upstream_fail_timeout', 'proxy_headers_hash', 'proxy_http_version_upgrade',

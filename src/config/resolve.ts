@@ -21,6 +21,7 @@ import type {
 import { applySslOn, checkSslListens, loadServerTls, loadUpstreamTls, mergeProxySsl, mergeSsl } from './tls.js';
 import { checkListens, checkZones } from './validate.js';
 import { mergeCore } from './core-settings.js';
+import { mergeEach } from './merge.js';
 
 export interface AssembleMeta {
   readonly file: string;
@@ -134,6 +135,7 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     compression: mergeCompression(parent.compression, d.compression),
     files: mergeFiles(parent.files, d.files),
     core: mergeCore(parent.core, d.core),
+    buffering: mergeEach(parent.buffering, d.buffering),
   };
 }
 

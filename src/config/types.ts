@@ -572,6 +572,47 @@ export interface Settings {
   readonly files: FileSettings;
   /** ngx_http_core_module and ngx_http_headers_module flags that shape requests and responses. */
   readonly core: CoreSettings;
+  /** Request and response body buffering (`proxy_request_buffering`, `client_body_*`, `proxy_buffers`...). */
+  readonly buffering: BufferingSettings;
+}
+
+/** A `*_temp_path PATH [L1 [L2 [L3]]]`: the directory (absolute) and the hashed sub-directory levels. */
+export interface TempPath {
+  readonly path: string;
+  readonly levels: readonly number[];
+}
+
+/**
+ * nginx's body buffering, each directive inherited on its own (src/config/buffering.ts has the
+ * defaults; src/proxy/body/ the runtime).
+ */
+export interface BufferingSettings {
+  /** `proxy_request_buffering`: the whole request body is read before the upstream is chosen. @default true */
+  readonly requestBuffering: boolean;
+  /** `client_body_temp_path`. @default { path: PREFIX/client_body_temp, levels: [] } */
+  readonly clientBodyTempPath: TempPath;
+  /** `client_body_in_file_only`: always a temp file; `on` keeps it after the request. @default 'off' */
+  readonly clientBodyInFileOnly: 'off' | 'on' | 'clean';
+  /** `client_body_in_single_buffer`: a body in memory is one buffer (always so in Sluice). @default false */
+  readonly clientBodyInSingleBuffer: boolean;
+  /** `proxy_set_body`: the body sent upstream instead of the client's. @default null */
+  readonly proxySetBody: ComplexValue | null;
+  /** `proxy_method`: the method sent upstream instead of the client's. @default null */
+  readonly proxyMethod: ComplexValue | null;
+  /** `proxy_ignore_client_abort`: a client that leaves does not cancel the upstream request. @default false */
+  readonly ignoreClientAbort: boolean;
+  /** `proxy_ignore_headers`: upstream headers (lower case) whose processing is off. @default empty */
+  readonly ignoreHeaders: ReadonlySet<string>;
+  /** `proxy_buffers NUMBER SIZE`: the memory for a buffered response body. @default { number: 8, size: 4096 } */
+  readonly proxyBuffers: { readonly number: number; readonly size: number };
+  /** `proxy_busy_buffers_size`; null: twice proxy_buffer_size or one buffer, the larger. @default null */
+  readonly busyBuffersSize: number | null;
+  /** `proxy_temp_path`. @default { path: PREFIX/proxy_temp, levels: [] } */
+  readonly proxyTempPath: TempPath;
+  /** `proxy_max_temp_file_size`: the largest temp file of a buffered response (0: none). @default 1073741824 */
+  readonly maxTempFileSize: number;
+  /** `proxy_temp_file_write_size`; null: twice the larger of proxy_buffer_size and one buffer. @default null */
+  readonly tempFileWriteSize: number | null;
 }
 
 /**

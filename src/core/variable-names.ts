@@ -6,7 +6,7 @@
 export const BUILTIN_VARIABLES: readonly string[] = Object.freeze([
   'host', 'hostname', 'remote_addr', 'remote_port', 'realip_remote_addr', 'realip_remote_port', 'remote_user', 'server_addr', 'server_port',
   'server_name', 'server_protocol', 'scheme', 'https', 'request', 'request_method', 'request_uri',
-  'uri', 'document_uri', 'args', 'query_string', 'is_args', 'request_length', 'request_id',
+  'uri', 'document_uri', 'args', 'query_string', 'is_args', 'request_length', 'request_id', 'request_body', 'request_body_file',
   'content_type', 'content_length', 'proxy_host', 'proxy_port', 'proxy_add_x_forwarded_for',
   'status', 'body_bytes_sent', 'bytes_sent', 'bytes_received', 'request_time', 'upstream_addr',
   'upstream_status', 'upstream_connect_time', 'upstream_header_time', 'upstream_response_time',

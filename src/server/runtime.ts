@@ -149,6 +149,8 @@ export class Runtime implements ProxyRuntime {
     const targets = ctx.settings?.accessLogs;
     if (targets && targets.length > 0) this.#accessLog.write(ctx, targets, this.vars, this.errorLog(ctx.settings));
     if (events.requestEnd.hasSubscribers) events.requestEnd.publish({ ctx });
+    // Temp files live as long as their request (nginx's cleanup handler for them).
+    ctx.requestBody?.dispose();
   }
 
   get stats(): ProxyStats | null {

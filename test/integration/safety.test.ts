@@ -248,7 +248,7 @@ test('a request body on the upgrade path (an Upgrade token the config does not f
   t.after(() => backend.close());
   const proxy = await startTestProxy(`
 events {}
-http { client_max_body_size 0; server { listen 127.0.0.1:0; location / { proxy_pass http://${backend.addr}; } } }`, { t });
+http { client_max_body_size 0; proxy_request_buffering off; server { listen 127.0.0.1:0; location / { proxy_pass http://${backend.addr}; } } }`, { t });
   const socket = await rawConnect(proxy.port);
   t.after(() => socket.destroy());
   const size = 200 * MiB;

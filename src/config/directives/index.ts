@@ -3,6 +3,7 @@ import { accessDirectives, authBasicDirectives } from './access.js';
 import { adminDirectives } from './admin.js';
 import { balancingDirectives } from './balancing.js';
 import { cacheDirectives } from './cache.js';
+import { bufferingDirectives } from './buffering.js';
 import { charsetDirectives } from './charset.js';
 import { clientDirectives } from './client.js';
 import { coreDirectives } from './core.js';
@@ -48,6 +49,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...cacheDirectives,
   ...resolverDirectives,
   ...proxyCookieDirectives,
+  ...bufferingDirectives,
   ...sslDirectives,
   ...accessDirectives,
   ...authBasicDirectives,

@@ -212,23 +212,6 @@ export const proxyDirectives: readonly DirectiveSpec[] = [
       if (v !== null) settingsOf(scope).proxyPassRequestBody = v;
     },
   },
-  // Sluice streams response bodies with backpressure and keeps no body buffers: nginx's body
-  // buffer sizes are checked and have nothing to size (docs/configuration.md).
-  {
-    name: 'proxy_buffers', contexts: HTTP_SERVER_LOCATION, args: TAKE2,
-    handle(d, _scope, cx) {
-      const number = cx.number(d, d.args[0]!);
-      const size = cx.size(d, d.args[1]!);
-      if (number !== null && size !== null && (number === 0 || size === 0)) cx.problem(`"${d.name}" directive invalid value`, d, 'both the number of buffers and their size must be above 0 ("8 4k")');
-      else if (number !== null && number < 2) cx.problem('there must be at least 2 "proxy_buffers"', d);
-    },
-  },
-  {
-    name: 'proxy_busy_buffers_size', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
-    handle(d, _scope, cx) {
-      cx.size(d, d.args[0]!);
-    },
-  },
   {
     name: 'proxy_buffering', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
     handle(d, scope, cx) {

@@ -1,8 +1,7 @@
 /**
  * nginx's sizing knobs for its own data structures: the hash tables it builds at start
  * (`server_names_hash_*`, `variables_hash_*`, `map_hash_*`, `proxy_headers_hash_*`) and its
- * per-connection and per-request memory pools (`connection_pool_size`, `request_pool_size`), and
- * the directories of its temporary body files (`*_temp_path`).
+ * per-connection and per-request memory pools (`connection_pool_size`, `request_pool_size`).
  * Sluice builds no such tables or pools (JavaScript maps grow as needed), so these are checked
  * as nginx checks them and have nothing to change: a config tuned for nginx loads as it is.
  */
@@ -20,28 +19,7 @@ function accepted(name: string, contexts: readonly Context[], kind: 'number' | '
   };
 }
 
-/**
- * Where nginx writes request and response bodies that do not fit its buffers: `PATH [L1 [L2 [L3]]]`,
- * levels of 1 or 2 characters. Sluice streams bodies and never writes them to disk, so the path is
- * checked and unused (nothing is created there).
- */
-function tempPath(name: string): DirectiveSpec {
-  return {
-    name, contexts: HTTP_SERVER_LOCATION, args: [1, 4],
-    handle(d, _scope, cx) {
-      for (const level of d.args.slice(1)) {
-        if (level !== '1' && level !== '2') cx.problem(`invalid value "${level}" in "${d.name}" directive`, d, 'a level is 1 or 2 (characters of the file name per directory level)');
-      }
-    },
-  };
-}
-
 export const tuningDirectives: readonly DirectiveSpec[] = [
-  tempPath('client_body_temp_path'),
-  tempPath('proxy_temp_path'),
-  tempPath('fastcgi_temp_path'),
-  tempPath('uwsgi_temp_path'),
-  tempPath('scgi_temp_path'),
   accepted('server_names_hash_max_size', ['http'], 'number'),
   accepted('server_names_hash_bucket_size', ['http'], 'size'),
   accepted('variables_hash_max_size', ['http'], 'number'),

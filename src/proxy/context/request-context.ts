@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { LocationConfig, ProxyPass, ServerConfig, Settings } from '../../config/types.js';
 import { requestHost } from '../../routing/host.js';
 import type { SslInfo } from './ssl-info.js';
+import type { BufferedBody } from '../body/request-body.js';
 
 /** What a client connection contributes to every request on it. */
 export interface ConnInfo {
@@ -147,6 +148,11 @@ export class RequestContext {
   compressed: CompressedBody | null = null;
   /** Cached map results (nginx caches non-volatile map values per request); made on first use. */
   mapCache: Map<string, string | undefined> | null = null;
+
+  /** The request body read whole (proxy_request_buffering): `$request_body`, `$request_body_file`, retries. */
+  requestBody: BufferedBody | null = null;
+  /** A streamed body's bytes, when it fit client_body_buffer_size (`$request_body` with request buffering off). */
+  streamedBody: Buffer | null = null;
 
   /** The client address set_real_ip_from and real_ip_header gave (routing/realip.ts); null: the connection's. */
   realIp: string | null = null;

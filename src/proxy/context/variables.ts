@@ -138,6 +138,9 @@ const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGe
   ['request_length', (c) => String(c.bytesReceived)],
   ['request_id', (c) => (c.requestId ??= randomBytes(16).toString('hex'))],
   ['content_type', (c) => c.headers['content-type']],
+  // nginx: the body when it was read into memory (request buffering), its temp file's name when in a file.
+  ['request_body', (c) => (c.requestBody?.memory ?? c.streamedBody)?.toString('utf8')],
+  ['request_body_file', (c) => c.requestBody?.file?.name],
   ['content_length', (c) => c.headers['content-length']],
   ['proxy_host', (c) => c.proxyPass?.proxyHost],
   ['proxy_port', proxyPort],

@@ -56,9 +56,11 @@ export function upstreamPath(ctx: RequestContext, route: ProxyRoute): string {
  * client's headers except those the rules set, hop-by-hop headers and every name listed in
  * Connection. Body framing is carried over from the client request. An upgrade always goes out
  * with the client's Upgrade value and `Connection: upgrade`; anything else never carries Upgrade.
+ * A body read whole (request buffering, proxy_set_body) goes with its `bodyLength` as
+ * Content-Length, as nginx sends a buffered chunked body.
  * Throws INVALID_HEADER_VALUE when a rule's value evaluates to a control character.
  */
-export function buildUpstreamHead(ctx: RequestContext, route: ProxyRoute, vars: Variables, mode: ForwardMode): UpstreamRequestHead {
+export function buildUpstreamHead(ctx: RequestContext, route: ProxyRoute, vars: Variables, mode: ForwardMode, bodyLength: number | null = null): UpstreamRequestHead {
   const headers: string[] = [];
   for (const rule of route.headerRules) {
     if (mode.upgrade !== null && (rule.lower === 'upgrade' || rule.lower === 'connection')) continue;
@@ -80,8 +82,12 @@ export function buildUpstreamHead(ctx: RequestContext, route: ProxyRoute, vars: 
     if (lower === 'content-length' || lower === 'expect') continue;
     headers.push(name, raw[i + 1] as string);
   }
+  if (bodyLength !== null) {
+    headers.push('Content-Length', String(bodyLength));
+    return { path: upstreamPath(ctx, route), headers };
+  }
   // proxy_pass_request_body off: no body, and no framing for one; nor for an error page's target
-  // once the body went to the upstream whose error it shows (session/error-pages.ts).
+  // once a streamed body went to the upstream whose error it shows (session/error-pages.ts).
   if (!route.settings.proxyPassRequestBody || ctx.bodyDropped) return { path: upstreamPath(ctx, route), headers };
   const cl = ctx.headers['content-length'];
   if (cl !== undefined) headers.push('Content-Length', cl);

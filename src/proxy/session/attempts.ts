@@ -30,14 +30,26 @@ const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
 export const FAILURE_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504, 429]);
 
 /**
- * Whether a failure may go to the next server under `proxy_next_upstream`. Sluice streams request
- * bodies instead of buffering them, so a request whose body has been sent is never repeated.
+ * nginx's request_body_no_buffering (ngx_http_proxy_handler): the body streams when
+ * proxy_request_buffering is off, unless proxy_set_body replaces it, proxy_pass_request_body
+ * drops it, or it has no length and goes to an HTTP/1.0 upstream (which cannot take it chunked).
+ */
+export function requestBodyUnbuffered(route: ProxyRoute, ctx: RequestContext): boolean {
+  const s = route.settings;
+  return !s.buffering.requestBuffering && s.buffering.proxySetBody === null && s.proxyPassRequestBody
+    && (ctx.headers['content-length'] !== undefined || s.proxyHttpVersion === '1.1');
+}
+
+/**
+ * Whether a failure may go to the next server under `proxy_next_upstream`. A body that was read
+ * whole (proxy_request_buffering, proxy_set_body) can be sent again; a streamed one that has been
+ * sent cannot (nginx: request_body_no_buffering), so its request is never repeated.
  */
 export function retryAllowed(route: ProxyRoute, ctx: RequestContext, condition: string | null, sent: boolean): boolean {
   const set = route.settings.proxyNextUpstream as ReadonlySet<string>;
   if (condition === null || !set.has(condition)) return false;
   if (!sent) return true;
-  if (requestHasBody(ctx)) return false;
+  if (requestHasBody(ctx) && requestBodyUnbuffered(route, ctx)) return false;
   return !NON_IDEMPOTENT.has(ctx.method) || set.has('non_idempotent');
 }
 

@@ -23,7 +23,12 @@ export interface PeerExchangeOptions {
   /** Whether another server may still be tried after this one. */
   readonly more: boolean;
   readonly mode: ForwardMode;
+  /** A body that streams once (request buffering off), or null. */
   readonly body: Readable | null;
+  /** A body read whole: a new stream of it for each connection tried, and its length. */
+  readonly replay?: { readonly open: () => Readable; readonly length: number } | null;
+  /** The method sent upstream (`proxy_method`, else the client's). */
+  readonly method: string;
   /** True once the client has gone away. */
   readonly clientGone: () => boolean;
   /** Remembers the exchange in flight, so the client leaving can abort it. */
@@ -79,7 +84,7 @@ export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExch
   const { ctx, route, peer } = o;
   let head;
   try {
-    head = buildUpstreamHead(ctx, route, o.rt.vars, o.mode);
+    head = buildUpstreamHead(ctx, route, o.rt.vars, o.mode, o.replay?.length ?? null);
   } catch (err) {
     if (err instanceof ProxyError) return failed(err, false, false, false);
     throw err;
@@ -97,7 +102,7 @@ export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExch
   for (let staleRetry = 0; ; staleRetry++) {
     const tls = upstreamTlsFor(route, ctx, o.rt.vars);
     const options: ExchangeOptions = {
-      peer, pool: route.pool, method: ctx.method, head, body: o.body, upgrade: o.mode.upgrade !== null,
+      peer, pool: route.pool, method: o.method, head, body: o.replay?.open() ?? o.body, upgrade: o.mode.upgrade !== null,
       tls,
       connectTimeout: route.settings.proxyConnectTimeout,
       sendTimeout: route.settings.proxySendTimeout,
@@ -115,7 +120,14 @@ export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExch
     if (!stale || staleRetry > 0 || o.clientGone()) break;
   }
   if (o.clientGone()) {
-    release();
+    if (r.kind === 'response' && !r.res.destroyed && !r.res.readableEnded) {
+      // proxy_ignore_client_abort: the upstream's answer is read to its end and dropped.
+      r.res.once('end', release);
+      r.res.once('close', release);
+      r.res.resume();
+    } else {
+      release();
+    }
     if (r.kind === 'upgrade') r.socket.destroy();
     return failed(new ProxyError('CLIENT_CLOSED'), true, false, false);
   }

@@ -7,7 +7,7 @@
  * error-log line and the access log's status. Unexpected throws go to the safety net (guard.ts).
  */
 import { originRefused } from '../../routing/origins.js';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { ERROR_CATALOG, ProxyError, messageWhile } from '../../core/errors.js';
 import type { Peer } from '../../upstream/peer.js';
 import { errorResponse, returnResponse } from '../answer/respond.js';
@@ -23,7 +23,12 @@ import { serverRoutes } from '../../routing/server-routes.js';
 import { serveFiles } from '../../static/content.js';
 import type { FilesOutcome, FilesRequest } from '../../static/content.js';
 import { tryFiles } from '../../static/try-files.js';
-import { runAttempts } from './attempts.js';
+import { requestBodyUnbuffered, runAttempts } from './attempts.js';
+import { copyStreamedBody, readRequestBody } from '../body/request-body.js';
+import { ResponseSpool } from '../body/response-spool.js';
+import { responseBuffered, responseLimitRate } from '../body/accel-headers.js';
+import type { UpstreamMessage } from '../client/upstream-client.js';
+import { errnoSuffix } from '../../core/errno.js';
 import type { TryOutcome } from './attempts.js';
 import type { FrontEnd, ProxySession as SessionForFrontEnds, RelayOut, RouteDecision } from './front-end.js';
 import { failRequest } from './guard.js';
@@ -39,6 +44,17 @@ import type { ProxyRuntime } from './proxy-runtime.js';
 
 /** The `return` codes that set a Location (nginx's ngx_http_send_response). */
 const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * A body that came whole with the head: nginx has it read already and sends it with its length
+ * whatever proxy_request_buffering says (it chunks only a body still being read). Node's parser
+ * finishes the packet the head came in within the same I/O callback, so one turn of the event loop
+ * (setImmediate) is enough to know.
+ */
+async function arrivedWhole(body: Readable): Promise<boolean> {
+  await new Promise(setImmediate);
+  return (body as { complete?: boolean }).complete === true;
+}
 
 export class ProxySession implements SessionForFrontEnds {
   readonly rt: ProxyRuntime;
@@ -239,7 +255,8 @@ export class ProxySession implements SessionForFrontEnds {
   /** The client went away before the session ended: the try in flight is cancelled. */
   clientLeft(): void {
     this.#clientGone = true;
-    this.#current?.abort();
+    // proxy_ignore_client_abort: the try in flight goes on (its answer is read and dropped).
+    if (this.route?.settings.buffering.ignoreClientAbort !== true) this.#current?.abort();
   }
 
   /** client_body_timeout expired: the front end closes the request, logged as 408 (nginx logs nothing). */
@@ -287,14 +304,26 @@ export class ProxySession implements SessionForFrontEnds {
    */
   relayBody(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt, client: RelayOut, timed: TimedStream, noBody: boolean, onChunk: (chunk: Buffer) => void, encoder: ResponseEncoder | null = null): void {
     const up = x.res;
-    const { limitRate, limitRateAfter } = (this.route as ProxyRoute).settings;
+    const route = this.route as ProxyRoute;
+    const { limitRateAfter } = route.settings;
+    const limitRate = responseLimitRate(route.settings, up);
     const out = limitRate > 0 && !noBody ? new PacedTarget(client, limitRate, limitRateAfter) : client;
-    const filtered = noBody || encoder === null ? null : encoder.attach(up);
+    const spool = noBody ? null : this.#spool(up, peer);
+    const src = spool ?? up;
+    const filtered = noBody || encoder === null ? null : encoder.attach(src);
     up.once('end', () => {
       attempt.responseTime = performance.now() - this.ctx.startMs;
       x.release();
-      if (filtered === null && !out.destroyed) out.end();
+      if (filtered === null && spool === null && !out.destroyed) out.end();
     });
+    if (spool !== null) {
+      spool.once('end', () => {
+        if (filtered === null && !out.destroyed) out.end();
+      });
+      spool.once('error', () => this.front.abort());
+      // A client gone mid-body frees the buffers and the temp file at once.
+      out.once('close', () => spool.destroy());
+    }
     up.once('close', () => {
       x.release();
       if (!up.complete) this.front.abort();
@@ -313,13 +342,32 @@ export class ProxySession implements SessionForFrontEnds {
       // A client gone mid-body frees the compressor's memory at once.
       out.once('close', () => filtered.destroy());
     }
-    const route = this.route as ProxyRoute;
     // A client that stops reading holds the upstream back for at most send_timeout between two
     // writes; then it is the client that timed out, not the upstream (nginx's wording).
-    relayBody(filtered ?? up, out, timed, route.settings.sendTimeout, () => {
+    relayBody(filtered ?? src, out, timed, route.settings.sendTimeout, () => {
       logSendTimeout(this.log, this.ctx, upstreamUrl(route, peer, this.ctx));
       this.front.abort(true);
     }, onChunk);
+  }
+
+  /**
+   * The buffer between the upstream and the client under `proxy_buffering on` (or an upstream's
+   * `X-Accel-Buffering: yes`), null when the response streams.
+   */
+  #spool(up: UpstreamMessage, peer: Peer): ResponseSpool | null {
+    const s = (this.route as ProxyRoute).settings;
+    if (!responseBuffered(s, up)) return null;
+    const b = s.buffering;
+    const one = Math.max(s.proxyBufferSize, b.proxyBuffers.size);
+    return new ResponseSpool(up, {
+      memory: b.proxyBuffers.number * b.proxyBuffers.size,
+      tempPath: b.proxyTempPath,
+      maxFile: b.maxTempFileSize,
+      writeSize: b.tempFileWriteSize ?? 2 * one,
+      onFileError: (e) => {
+        this.log.log('crit', `${e.syscall ?? 'open'}() "${e.path ?? b.proxyTempPath.path}" failed ${errnoSuffix(e)} while reading upstream${logContext(this.ctx, upstreamUrl(this.route as ProxyRoute, peer, this.ctx))}`, this.ctx.conn.id);
+      },
+    });
   }
 
   async #proxy(route: ProxyRoute): Promise<void> {
@@ -329,18 +377,27 @@ export class ProxySession implements SessionForFrontEnds {
     const again = this.route !== null;
     this.route = route;
     if (again) {
-      // An error page's target proxies after an upstream already had the request: the client's
-      // body went there (Sluice streams it) and the front end watches the client already.
-      this.ctx.bodyDropped = true;
-      this.#body = null;
+      // An error page's target proxies after an upstream already had the request. A body read
+      // whole (proxy_request_buffering) goes again, as nginx sends it; a streamed one went to the
+      // first upstream, and the front end watches the client already.
+      if (this.ctx.requestBody === null) {
+        this.ctx.bodyDropped = true;
+        this.#body = null;
+      }
     } else {
       const body = this.front.start(this, route);
       if (body === false) return;
-      this.#body = body;
+      const limit = route.settings.clientMaxBodySize;
+      // An upgrade (WebSocket, HTTP/2 extended CONNECT) is never buffered: its bytes are the tunnel's.
+      const buffer = body !== null && this.front.mode.upgrade === null && (!requestBodyUnbuffered(route, this.ctx) || await arrivedWhole(body));
+      if (buffer) {
+        if (!(await this.#readBody(body as Readable, route))) return;
+      } else {
+        this.#body = body;
+        if (body !== null && limit > 0) watchBodySize(body, limit, (received, chunk) => this.#bodyTooLarge(received, chunk));
+        if (body !== null) copyStreamedBody(body, route.settings.clientBodyBufferSize, (copy) => void (this.ctx.streamedBody = copy));
+      }
     }
-    const body = this.#body;
-    const limit = route.settings.clientMaxBodySize;
-    if (body !== null && limit > 0) watchBodySize(body, limit, (received, chunk) => this.#bodyTooLarge(received, chunk));
     if (route.pass.variable !== undefined) {
       const target = await variableTarget(route, this.ctx, this.rt);
       if ('log' in target) {
@@ -357,6 +414,62 @@ export class ProxySession implements SessionForFrontEnds {
     this.#current = null;
     this.front.triesOver?.();
     this.fail(failure);
+  }
+
+  /**
+   * proxy_request_buffering on: the whole body is read (memory, then a temp file) before any
+   * upstream is chosen, as nginx does; a client that leaves or stalls meanwhile sends nothing
+   * upstream. False when the request ended here.
+   */
+  async #readBody(body: Readable, route: ProxyRoute): Promise<boolean> {
+    const { ctx } = this;
+    const s = route.settings;
+    this.front.bodyStarted?.();
+    // nginx logs 400 for a client that leaves mid-body (before the access log line is written).
+    const onGone = (): void => {
+      if (!this.#bodyTimedOut && ctx.status === 0) ctx.status = 400;
+    };
+    const r = await readRequestBody(body, { bufferSize: s.clientBodyBufferSize, limit: s.clientMaxBodySize, settings: s.buffering, onGone });
+    switch (r.kind) {
+      case 'body':
+        // The request may have ended meanwhile (its end disposes of what it holds).
+        if (ctx.endMs !== 0) {
+          r.body.dispose();
+          return false;
+        }
+        ctx.requestBody = r.body;
+        return true;
+      case 'too-large':
+        this.#bodyTooLarge(r.received, r.chunk);
+        return false;
+      case 'gone':
+        // nginx: "client prematurely closed connection" at info, 400 in the access log; nothing went upstream.
+        this.#clientGone = true;
+        if (!this.#bodyTimedOut) this.log.log('info', `${ERROR_CATALOG.CLIENT_CLOSED.text}${logContext(ctx)}`, ctx.conn.id);
+        this.front.left?.();
+        return false;
+      case 'file-error': {
+        // nginx: the failing system call at crit, then 500.
+        const e = r.error;
+        this.log.log('crit', `${e.syscall ?? 'open'}() "${e.path ?? s.buffering.clientBodyTempPath.path}" failed ${errnoSuffix(e)}${logContext(ctx)}`, ctx.conn.id);
+        this.answer(errorResponse(500, s, ctx, this.rt.vars));
+        return false;
+      }
+    }
+  }
+
+  /** What goes upstream as the body, for one try. */
+  #upstreamBody(route: ProxyRoute): { body: Readable | null; replay: { open: () => Readable; length: number } | null } {
+    const s = route.settings;
+    const set = s.buffering.proxySetBody;
+    if (set !== null) {
+      const bytes = Buffer.from(this.rt.vars.evaluate(set, this.ctx), 'utf8');
+      return { body: null, replay: { open: () => Readable.from(bytes.length === 0 ? [] : [bytes], { objectMode: false }), length: bytes.length } };
+    }
+    if (!s.proxyPassRequestBody || this.ctx.bodyDropped) return { body: null, replay: null };
+    const b = this.ctx.requestBody;
+    if (b !== null) return { body: null, replay: { open: () => b.open(), length: b.length } };
+    return { body: this.#body, replay: null };
   }
 
   /**
@@ -378,9 +491,12 @@ export class ProxySession implements SessionForFrontEnds {
 
   readonly #tryPeer = async (peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<TryOutcome> => {
     const { front } = this;
+    const route = this.route as ProxyRoute;
+    const { body, replay } = this.#upstreamBody(route);
+    const method = route.settings.buffering.proxyMethod;
     const x = await exchangeWithPeer({
-      rt: this.rt, ctx: this.ctx, route: this.route as ProxyRoute, peer, attempt, more,
-      mode: front.mode, body: (this.route as ProxyRoute).settings.proxyPassRequestBody && !this.ctx.bodyDropped ? this.#body : null,
+      rt: this.rt, ctx: this.ctx, route, peer, attempt, more,
+      mode: front.mode, body, replay, method: method === null ? this.ctx.method : this.rt.vars.evaluate(method, this.ctx),
       clientGone: () => this.#clientGone || this.#tooLarge,
       setCurrent: (ex) => void (this.#current = ex),
       ...(front.bodyStarted === undefined ? {} : { onBodyStart: () => front.bodyStarted?.() }),
