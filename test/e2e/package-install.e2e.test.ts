@@ -57,4 +57,8 @@ test('npm pack + install from the tarball: the README library example compiles w
   // The installed command (the package's bin) runs from node_modules/.bin.
   const version = spawnSync(join(project, 'node_modules/.bin/sluice'), ['-v'], { encoding: 'utf8', timeout: 30_000 });
   assert.match(version.stderr, /^sluice version: sluice\/\d+\.\d+\.\d+/);
+  // The man page travels in the tarball (npm links it into man1 for a global install).
+  const listing = spawnSync('tar', ['tzf', join(dir.path, tarball)], { encoding: 'utf8' }).stdout.split('\n');
+  assert.ok(listing.includes('package/man/sluice.1'), 'the tarball has man/sluice.1');
+  assert.ok(listing.includes('package/contrib/systemd/sluice.service'), 'and contrib/');
 });
