@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ROOT } from '../helpers/cli-process.js';
@@ -34,7 +34,7 @@ function readmeLibraryExample(): string {
   return m[1]!;
 }
 
-test('npm pack + install from the tarball: the README library example compiles with tsc --strict, without "types": ["node"]', async (t) => {
+test('npm pack + install from the tarball: the README library example compiles with tsc --strict, without "types": ["node"]; a global install has the command and the man page', async (t) => {
   const dir = tempDir(t);
   // --ignore-scripts: `npm run test:e2e` has just built dist/; `prepare` would build it again.
   npm(['pack', '--ignore-scripts', '--silent', '--pack-destination', dir.path], ROOT);
@@ -61,4 +61,12 @@ test('npm pack + install from the tarball: the README library example compiles w
   const listing = spawnSync('tar', ['tzf', join(dir.path, tarball)], { encoding: 'utf8' }).stdout.split('\n');
   assert.ok(listing.includes('package/man/sluice.1'), 'the tarball has man/sluice.1');
   assert.ok(listing.includes('package/contrib/systemd/sluice.service'), 'and contrib/');
+
+  // A global install, as the README's: the command and `man sluice` under the prefix (npm links
+  // the man page into share/man/man1).
+  const prefix = dir.join('global');
+  npm(['install', '--global', '--prefix', prefix, '--loglevel=error', join(dir.path, tarball)], project);
+  const global = spawnSync(join(prefix, 'bin', 'sluice'), ['-v'], { encoding: 'utf8', timeout: 30_000 });
+  assert.match(global.stderr, /^sluice version: sluice\/\d+\.\d+\.\d+/);
+  assert.equal(realpathSync(join(prefix, 'share/man/man1/sluice.1')), realpathSync(join(prefix, 'lib/node_modules/sluice/man/sluice.1')));
 });
