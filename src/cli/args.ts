@@ -76,7 +76,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   return { command, configFile, prefix, globalDirectives, dump, quiet, verbose, wait, rest: [], ...(signal !== undefined ? { signal } : {}) };
 }
 
-export const HELP = `Usage: sluice [-?hvVtTq] [-s signal [--wait]] [-c filename] [-p prefix] [-g directives]
+export const HELP = `Usage: sluice [-?hvVtTq] [-s signal] [-c filename] [-p prefix] [-g directives]
        sluice echo [--port N] [--host H] [--id NAME]
 
 Options:
