@@ -128,11 +128,16 @@ async function run(args: CliArgs): Promise<number> {
     else err(`[emerg] ${(e as Error).message}`);
     return 1;
   }
-  const pidFile = proxy.config.pid;
+  let pidFile = proxy.config.pid;
   if (pidFile) {
-    // After the listeners, as nginx; when it cannot be written, nginx does not start.
+    // After the listeners, as nginx; when it cannot be written, nginx does not start. The
+    // embedded demo runs anyway (its default pid file is in whatever directory it was started
+    // from), without -s.
     const failed = writePidFile(pidFile);
-    if (failed) {
+    if (failed && demo) {
+      err(`[warn] ${failed}; "sluice -s" will not find this instance`);
+      pidFile = null;
+    } else if (failed) {
       err(`[emerg] ${failed}`);
       proxy.destroy();
       await Promise.all(backends.map((b) => b.close()));
