@@ -22,7 +22,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** Where the end-to-end tests live (under dist/ once built). */
 const E2E_DIR = 'test/e2e/';
@@ -144,7 +144,7 @@ if (list) {
   process.exit(0);
 }
 
-/** The totals `node --test` prints at the end of its TAP output (`# tests 555`, `# fail 0`, ...). */
+/** The totals `node --test` gives at the end (`# tests 555`, `# fail 0`, ...), as scripts/test-progress.mjs wrote them. */
 function tapTotals(path) {
   const totals = {};
   const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
@@ -160,18 +160,20 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   });
 }
 
-function runPass(pass, tapFile) {
+function runPass(pass, totalsFile) {
   const argv = [
     '--test', `--test-timeout=${TEST_TIMEOUT_MS}`,
     ...(concurrencyGiven ? [] : [`--test-concurrency=${pass.concurrency ?? TEST_CONCURRENCY}`]),
-    // What people read, and a TAP copy to count from: Node's summary lines differ between reporters and versions.
+    // What people read, and an overall progress line per test file started that also writes
+    // Node's totals to a file to count from (scripts/test-progress.mjs): Node's summary lines
+    // differ between reporters and versions.
     '--test-reporter=spec', '--test-reporter-destination=stdout',
-    '--test-reporter=tap', `--test-reporter-destination=${tapFile}`,
+    `--test-reporter=${pathToFileURL(join(root, 'scripts', 'test-progress.mjs')).href}`, '--test-reporter-destination=stdout',
     ...nodeOptions,
     ...pass.list.map((f) => join('dist', f)),
   ];
   return new Promise((resolve) => {
-    child = spawn(process.execPath, argv, { cwd: root, stdio: 'inherit', env: { ...process.env, ...pass.env } });
+    child = spawn(process.execPath, argv, { cwd: root, stdio: 'inherit', env: { ...process.env, ...pass.env, SLUICE_TEST_PROGRESS: `${pass.name} ${pass.list.length}`, SLUICE_TEST_TOTALS: totalsFile } });
     child.on('error', (e) => resolve({ code: 1, error: e.message }));
     child.on('exit', (code, signal) => resolve({ code: code ?? 1, error: signal ? `killed by ${signal}` : '' }));
   });
@@ -187,8 +189,8 @@ try {
     say(`  ${pass.list.length} test file(s), ${concurrencyGiven ? 'as --test-concurrency says' : `${pass.concurrency ?? TEST_CONCURRENCY} at a time`}, node ${process.version}, ${envText(pass.env)}`);
     say('');
     const t0 = Date.now();
-    const { code, error } = await runPass(pass, join(scratch, `${pass.name}.tap`));
-    const totals = tapTotals(join(scratch, `${pass.name}.tap`));
+    const { code, error } = await runPass(pass, join(scratch, `${pass.name}.totals`));
+    const totals = tapTotals(join(scratch, `${pass.name}.totals`));
     const ok = code === 0 && totals.tests > 0 && (totals.fail ?? 0) === 0 && (totals.cancelled ?? 0) === 0;
     results.push({ pass, totals, ok, seconds: Math.round((Date.now() - t0) / 1000), error });
     say(`pass "${pass.name}" ${ok ? 'passed' : 'FAILED'}: ${totals.tests ?? 0} tests in ${pass.list.length} files${error ? ` (${error})` : ''}`);

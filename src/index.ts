@@ -1,3 +1,8 @@
+// The declarations name Node's types (Buffer, node:net, ...): this keeps a reference to them in
+// dist/src/index.d.ts (preserve="true": tsc drops reference directives otherwise), so that a
+// TypeScript project compiles against Sluice without `"types": ["node"]` (TypeScript 6 and later
+// load no @types package by default); it needs @types/node installed.
+/// <reference types="node" preserve="true" />
 /**
  * Sluice as a library: start a proxy from nginx-style config text or a file, get a handle.
  *
@@ -90,7 +95,7 @@ export interface ProxyHandle {
    */
   drainImpact(kept: ReadonlySet<string>): DrainImpact;
   /** The proxy's live statistics (a worker process merges the other workers' in through `setGatherer`). */
-  readonly stats: ProxyStats | null;
+  readonly stats: ProxyStats;
   /**
    * Reports an error that escaped every request's safety net (an `uncaughtException`, say): the
    * main error log gets it at `alert` with its stack and `sluice_internal_errors_total` counts it.
@@ -155,7 +160,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
     log: (level, message) => server.runtime.mainLog.log(level, message),
     drainImpact: (kept) => server.drainImpact(kept),
     get stats() {
-      return server.registry.stats;
+      return server.stats;
     },
     reportUncaught: (err, origin) => server.reportUncaught(err, origin),
     close: (graceMs) => server.close(graceMs),

@@ -9,6 +9,8 @@ export interface CliArgs {
   readonly dump: boolean;
   readonly quiet: boolean;
   readonly verbose: boolean;
+  /** `--wait` (with `-s stop|quit`): return once the instance has exited. */
+  readonly wait: boolean;
   readonly rest: readonly string[];
 }
 
@@ -16,7 +18,7 @@ export class UsageError extends Error {}
 
 export function parseArgs(argv: readonly string[]): CliArgs {
   if (argv[0] === 'echo' || argv[0] === 'client') {
-    return { command: argv[0], configFile: null, prefix: null, globalDirectives: null, dump: false, quiet: false, verbose: false, rest: argv.slice(1) };
+    return { command: argv[0], configFile: null, prefix: null, globalDirectives: null, dump: false, quiet: false, verbose: false, wait: false, rest: argv.slice(1) };
   }
   let command: CliArgs['command'] = 'run';
   let configFile: string | null = null;
@@ -25,6 +27,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   let dump = false;
   let quiet = false;
   let verbose = false;
+  let wait = false;
   let signal: string | undefined;
   // nginx's ngx_get_options: flags may be grouped ("-tq") and a value may be attached ("-cFILE")
   // or be the next argument.
@@ -32,6 +35,10 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     const a = argv[i] as string;
     if (a === '--help') {
       command = 'help';
+      continue;
+    }
+    if (a === '--wait') {
+      wait = true;
       continue;
     }
     if (!a.startsWith('-') || a.length < 2) throw new UsageError(`invalid option: "${a}"`);
@@ -64,7 +71,9 @@ export function parseArgs(argv: readonly string[]): CliArgs {
       }
     }
   }
-  return { command, configFile, prefix, globalDirectives, dump, quiet, verbose, rest: [], ...(signal !== undefined ? { signal } : {}) };
+  // Sluice's own option: waiting makes sense only for a signal that ends the instance.
+  if (wait && !(command === 'signal' && (signal === 'stop' || signal === 'quit'))) throw new UsageError('option "--wait" goes with "-s stop" or "-s quit"');
+  return { command, configFile, prefix, globalDirectives, dump, quiet, verbose, wait, rest: [], ...(signal !== undefined ? { signal } : {}) };
 }
 
 export const HELP = `Usage: sluice [-?hvVtTq] [-s signal] [-c filename] [-p prefix] [-g directives]
@@ -78,8 +87,10 @@ Options:
   -t            : test configuration and exit
   -T            : test configuration, dump it and exit
   -q            : suppress non-error messages during configuration testing
-  -s signal     : send signal to the running instance named by the config's pid file:
-                  stop (fast), quit (graceful), reopen (log files), reload (configuration)
+  -s signal     : send signal to the running instance named by the config's pid file
+                  (default: sluice.pid in the prefix): stop (fast), quit (graceful),
+                  reopen (log files), reload (configuration)
+  --wait        : with -s stop|quit, return once the instance has exited
   -p prefix     : set prefix path (default: the directory of the config file)
   -c filename   : set configuration file (default: the embedded demo config,
                   which also starts two echo backends on 127.0.0.1:8010 and :8011)

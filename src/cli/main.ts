@@ -4,6 +4,7 @@ import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { loadConfig, formatProblem, dumpConfig } from '../config/load.js';
 import type { LoadOptions } from '../config/load.js';
+import { INLINE_FILE } from '../config/include.js';
 import type { ConfigProblem } from '../config/types.js';
 import { SLUICE_VERSION } from '../core/version.js';
 import { ADDON_PATH, nativeAddonProblem } from '../core/native-addon.js';
@@ -21,12 +22,15 @@ import { applyEnv, applyProcessSettings } from '../cluster/process-settings.js';
 import { collectForDaemonParent, daemonize, isDaemonChild, reportDaemonFailed, reportDaemonReady } from './daemon.js';
 import { keptServers } from '../server/orphans.js';
 import { HELP, UsageError, parseArgs } from './args.js';
+import { waitForExit } from './wait-exit.js';
 import type { CliArgs } from './args.js';
 import { DEFAULT_BACKEND_PORTS, DEFAULT_CONFIG, DEFAULT_LISTEN } from './default-config.js';
 import { ProcessNotices, RELOAD_FAILED, logLines, logShowsOnStderr, signalReceived } from '../observability/process-notices.js';
 
 /** SIGTERM/SIGINT (`-s stop`): requests in flight get this long, then tunnels get close 1001. */
 const FAST_STOP_GRACE_MS = 1_000;
+/** `-s stop|quit --wait`: how much longer than the stop's own limit the command waits for the exit. */
+const WAIT_MARGIN_MS = 30_000;
 
 function err(line: string): void {
   process.stderr.write(`sluice: ${line}\n`);
@@ -85,7 +89,8 @@ async function testConfig(args: CliArgs): Promise<number> {
     if (running) err(`the running instance (pid ${running.pid}) has ${running.open} open tunnel(s); this configuration would drain ${running.drained} of them`);
   }
   // nginx dumps only a configuration that passed the test, even with -q.
-  if (args.dump) process.stdout.write(dumpConfig(result.config.sources));
+  // The embedded config is dumped under the name the two lines above gave it.
+  if (args.dump) process.stdout.write(dumpConfig(result.config.sources.map((s) => (o.file === undefined && s.file === INLINE_FILE ? { ...s, file: o.name } : s))));
   return 0;
 }
 
@@ -126,11 +131,16 @@ async function run(args: CliArgs): Promise<number> {
     else err(`[emerg] ${(e as Error).message}`);
     return 1;
   }
-  const pidFile = proxy.config.pid;
+  let pidFile = proxy.config.pid;
   if (pidFile) {
-    // After the listeners, as nginx; when it cannot be written, nginx does not start.
+    // After the listeners, as nginx; when it cannot be written, nginx does not start. The
+    // embedded demo runs anyway (its default pid file is in whatever directory it was started
+    // from), without -s.
     const failed = writePidFile(pidFile);
-    if (failed) {
+    if (failed && demo) {
+      err(`[warn] ${failed}; "sluice -s" will not find this instance`);
+      pidFile = null;
+    } else if (failed) {
       err(`[emerg] ${failed}`);
       proxy.destroy();
       await Promise.all(backends.map((b) => b.close()));
@@ -256,7 +266,19 @@ async function signalProcess(args: CliArgs): Promise<number> {
     err(`[alert] kill(${pid}, ${constants.signals[signal]}) failed (${code === 'ESRCH' ? '3: No such process' : code === 'EPERM' ? '1: Operation not permitted' : (code ?? '')})`);
     return 1;
   }
-  return 0;
+  const grace = loaded.config.workerShutdownTimeout;
+  // Sluice: nginx's -s quit returns at once without a word; a graceful stop may take up to
+  // worker_shutdown_timeout while tunnels are open, which a script should know.
+  if (args.signal === 'quit') {
+    err(`[notice] sent QUIT to pid ${pid}: it stops accepting and exits once requests are done; open tunnels may keep it up to worker_shutdown_timeout (${grace / 1000}s)${args.wait ? '' : ' (--wait waits for the exit)'}`);
+  }
+  if (!args.wait) return 0;
+  // Bounded: the stop's own limit (worker_shutdown_timeout, or the fast stop's grace) and a margin
+  // for a loaded machine; a process still there after that is reported, not waited on forever.
+  const limit = (args.signal === 'quit' ? grace : FAST_STOP_GRACE_MS) + WAIT_MARGIN_MS;
+  if (await waitForExit(pid, limit)) return 0;
+  err(`[error] pid ${pid} is still running ${limit / 1000}s after ${signal}`);
+  return 1;
 }
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -18,6 +18,13 @@ export const MAIN_DEFAULTS = {
   websocketDrainJitter: 5_000,
   /** Sluice stays in the foreground unless `daemon on` (nginx's default is on). */
   process: { daemon: false, rlimitNofile: null, cpuAffinity: null, env: [] } as ProcessSettings,
+  /**
+   * The pid file when `pid` is not set, relative to the prefix (nginx's compiled-in
+   * `logs/nginx.pid`). Sluice's prefix is the config file's directory, which has no `logs/`, and
+   * Sluice creates no directory: so the file sits in the prefix itself, and `sluice -s` works on
+   * any config.
+   */
+  pidFile: 'sluice.pid',
   /** nginx logs to logs/error.log; Sluice logs to stderr unless error_log says otherwise. */
   errorLogs: [{ path: 'stderr', level: 'error' }] as readonly ErrorLogTarget[],
 } as const;

@@ -45,7 +45,7 @@ test('the classic WebSocket config loads to what the data plane expects', async 
   assert.equal(config.prefix, process.cwd());
   assert.equal(config.workerProcesses, 1);
   assert.equal(config.workerConnections, 512);
-  assert.equal(config.pid, null);
+  assert.equal(config.pid, `${process.cwd()}/sluice.pid`);
   assert.deepEqual(config.errorLogs, [{ path: 'stderr', level: 'error' }]);
   assert.deepEqual(config.sources, [{ file: '<inline>', text: CLASSIC }]);
   const h = config.http!;
@@ -177,7 +177,7 @@ test('inheritance: proxy_set_header, add_header, access_log replace per level; s
     '  server {',
     '    listen 8081;',
     '    proxy_set_header C server;',
-    '    access_log logs/server.log;',
+    '    access_log server.log;',
     '    location / { }',
     '  }',
   ));
@@ -213,7 +213,7 @@ test('inheritance: proxy_set_header, add_header, access_log replace per level; s
   assert.deepEqual(headerList(off.settings), [['B', 'own']]);
 
   assert.deepEqual(headerList(s2.locations[0]!.settings), [['C', 'server']]);
-  assert.deepEqual(s2.settings.accessLogs.map((a) => a.path), [`${process.cwd()}/logs/server.log`]);
+  assert.deepEqual(s2.settings.accessLogs.map((a) => a.path), [`${process.cwd()}/server.log`]);
   assert.equal(s2.locations[0]!.settings.proxyReadTimeout, 60_000);
 });
 

@@ -441,7 +441,7 @@ export function assembleConfig(main: MainDraft, hosts: HostTable, cx: BuildConte
     process: { ...MAIN_DEFAULTS.process, ...main.process },
     files: [...cx.filesRead].map(([path, bytes]) => ({ path, data: bytes.toString('base64') })),
     workerProcesses: main.workerProcesses ?? MAIN_DEFAULTS.workerProcesses,
-    pid: main.pid ?? null,
+    pid: main.pid ?? cx.path(MAIN_DEFAULTS.pidFile),
     workerShutdownTimeout: main.workerShutdownTimeout ?? MAIN_DEFAULTS.workerShutdownTimeout,
     websocketDrain: main.websocketDrain ?? null,
     errorLogs,

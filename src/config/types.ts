@@ -839,7 +839,11 @@ export interface Config {
   readonly files: readonly { readonly path: string; readonly data: string }[];
   /** @default 1 */
   readonly workerProcesses: number | 'auto';
-  /** Absolute path, or null when `pid` is not set. */
+  /**
+   * `pid`: absolute path of the pid file the command line writes (the library writes none);
+   * without `pid`, `sluice.pid` in the prefix. Null only in configurations made by hand.
+   * @default PREFIX/sluice.pid
+   */
   readonly pid: string | null;
   /** `worker_shutdown_timeout`: how long a graceful stop waits for open tunnels. @default 10000 */
   readonly workerShutdownTimeout: number;

@@ -1,6 +1,5 @@
-import { appendFile, createWriteStream, mkdirSync } from 'node:fs';
+import { appendFile, createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
-import { dirname } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { AccessLogBuffer, OpenLogFileCache, SyslogTarget } from '../config/types.js';
 import { openFailedMessage } from '../config/include.js';
@@ -217,7 +216,7 @@ export class LogFiles {
 }
 
 export function openAppend(path: string): WriteStream {
-  mkdirSync(dirname(path), { recursive: true });
+  // No mkdir: the configuration check has made sure the directory exists (nginx creates none).
   const stream = createWriteStream(path, { flags: 'a' });
   // A log file that cannot be written must never take the proxy down.
   stream.on('error', (err) => process.stderr.write(`sluice: [alert] cannot write log file "${path}": ${err.message}\n`));

@@ -3,8 +3,7 @@
  * the primary and the workers to prepare when worker processes run as `user`: nginx's master opens
  * them as root and hands them to that user (ngx_reopen_files' fchown).
  */
-import { closeSync, chownSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, chownSync, openSync } from 'node:fs';
 import type { Config, LocationConfig, Settings } from '../config/types.js';
 
 export function logPaths(config: Config): string[] {
@@ -32,7 +31,7 @@ export function logPaths(config: Config): string[] {
 }
 
 /**
- * Makes each log file (and its directory) if missing and gives it to `uid`, so a worker that runs
+ * Makes each log file if missing (its directory exists: the configuration check says so) and gives it to `uid`, so a worker that runs
  * as that user can open it again after a reload or a reopen. Returns the failures, as nginx words
  * them (`chown("/var/log/x.log", 33) failed (1: Operation not permitted)`).
  */
@@ -40,7 +39,6 @@ export function handLogsTo(paths: readonly string[], uid: number): string[] {
   const failures: string[] = [];
   for (const path of paths) {
     try {
-      mkdirSync(dirname(path), { recursive: true });
       closeSync(openSync(path, 'a'));
       chownSync(path, uid, -1);
     } catch (e) {

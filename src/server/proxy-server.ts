@@ -87,6 +87,8 @@ function headerTimeoutOf(runtime: Runtime, plan: BindPlan): number {
 export class ProxyServer {
   runtime: Runtime;
   readonly registry: ConnectionRegistry;
+  /** The live statistics (also reachable from the registry, where the data plane counts into them). */
+  readonly stats: ProxyStats;
   readonly files: LogFiles;
   readonly states: PeerStates;
   /** TLS session caches and OCSP staples: they outlive reloads. */
@@ -99,7 +101,8 @@ export class ProxyServer {
     this.files = new LogFiles({ stderr: opts.logger });
     this.registry = new ConnectionRegistry(config.workerConnections);
     this.runtime = new Runtime(config, this.files, this.states, this.registry);
-    this.registry.stats = new ProxyStats(this.registry, () => this.runtime, this);
+    this.stats = new ProxyStats(this.registry, () => this.runtime, this);
+    this.registry.stats = this.stats;
     this.tls = { sessions: new TlsSessionCaches(opts.sessionSync ?? null), stapler: new OcspStapler(() => this.runtime.mainLog) };
   }
 

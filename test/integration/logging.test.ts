@@ -25,6 +25,7 @@ function parseTimeLocal(text: string): number {
 
 test('access_log FILE writes nginx\'s combined format by default', async (t) => {
   const dir = tempDir(t);
+  dir.write('logs/.keep', '');
   const log = dir.join('logs', 'access.log');
   const proxy = await startTestProxy(`
     events {}

@@ -43,6 +43,8 @@ test('as root: workers run as "user nobody nogroup" after binding; the primary k
   copyFileSync(certs.localhost.keyFile, key);
   chmodSync(key, 0o600);
   const port80 = (await privilegedPort())!;
+  // The log directory exists (Sluice creates none); the primary makes the files and hands them to nobody.
+  dir.write('logs/.keep', '');
   const server = (extra: string): string => `access_log ${dir.join('logs', 'access.log')};
     server { listen 127.0.0.1:0 ssl; ssl_certificate ${cert}; ssl_certificate_key ${key}; location / { return 200 "$pid"; } }
     ${extra}`;

@@ -119,7 +119,10 @@ test('permission denied: a file or directory the proxy may not read is 403, as n
   chmodSync(dir.join('html/closed'), 0o000);
   dir.write('html/unlisted/a.txt', 'a');
   chmodSync(dir.join('html/unlisted'), 0o311);
-  const config = dir.write('sluice.conf', conf('server { listen 127.0.0.1:0; location /unlisted/ { autoindex on; } }', 'error_log stderr info;'));
+  // The pid file where nobody may write it (the default, next to the config, is root's).
+  dir.write('run/.keep', '');
+  chmodSync(dir.join('run'), 0o777);
+  const config = dir.write('sluice.conf', conf('server { listen 127.0.0.1:0; location /unlisted/ { autoindex on; } }', `error_log stderr info;\npid ${dir.join('run', 'sluice.pid')};`));
   // Root reads every file; the proxy runs as nobody so that permissions apply (as to nginx's workers).
   const user = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : null;
   const child = new CliProcess(t, ['-c', config], dir.path, {}, user);

@@ -60,6 +60,8 @@ test('a run names its pass, runs the chosen file with `node --test` and counts i
   const res = await runNode(RUNNER, ['test/helpers/wait.test'], ROOT, OUTSIDE_A_TEST);
   assert.equal(res.code, 0, res.stdout + res.stderr);
   assert.match(res.stdout, new RegExp(`^sluice test: pass 1/1 "main": every unit and integration test\\nsluice test:   1 test file\\(s\\), ${availableParallelism() + 1} at a time, node ${process.version.replace(/\./g, '\\.')}, no extra environment$`, 'm'));
+  // The overall progress line, once per test file started.
+  assert.match(res.stdout, /^sluice test: \[main\] 1\/1 files started, 0 tests done, 0 failed, \d+ s$/m);
   const summary = /^sluice test: {3}ok {5}main +1 files +(\d+) tests (\d+) passed, 0 failed, 0 cancelled, 0 skipped, 0 todo, /m.exec(res.stdout);
   assert.ok(summary, res.stdout);
   assert.ok(Number(summary[1]) >= 3, 'wait.test has several tests');

@@ -5,6 +5,7 @@
 import type { BuildContext } from '../build-context.js';
 import type { HttpDraft, Scope } from '../draft.js';
 import type { Directive } from '../parser.js';
+import { checkLogDirectory } from '../log-directory.js';
 import { parseSyslog } from '../syslog.js';
 import type { ErrorLogTarget, LogLevel, SyslogTarget } from '../types.js';
 import { NOARGS, TAKE1, TAKE12, settingsOf, type DirectiveSpec } from './table.js';
@@ -38,6 +39,7 @@ function parseErrorLog(d: Directive, cx: BuildContext): ErrorLogTarget | null {
   }
   if (syslog !== undefined) return { path: file, level, syslog };
   const path = file === 'stderr' || file === '/dev/stderr' ? 'stderr' : cx.path(file);
+  if (path !== 'stderr') checkLogDirectory(path, d, cx);
   return { path, level };
 }
 

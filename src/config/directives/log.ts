@@ -3,6 +3,7 @@ import type { BuildContext } from '../build-context.js';
 import { locOf } from '../build-context.js';
 import { compileComplexValue } from '../complex-value.js';
 import type { Directive } from '../parser.js';
+import { checkLogDirectory } from '../log-directory.js';
 import { parseSyslog } from '../syslog.js';
 import type { AccessLogBuffer, ComplexValue, LogFormat, OpenLogFileCache, SyslogTarget } from '../types.js';
 import { parseDuration, parseNumber, parseSize } from '../units.js';
@@ -162,6 +163,7 @@ export const logDirectives: readonly DirectiveSpec[] = [
         if (syslog !== null) return void cx.problem('logs to syslog cannot be buffered', d, 'drop buffer=, flush= and gzip for a syslog: target');
       }
       const target = syslog !== null || pathValue !== null ? path : path === '/dev/stdout' ? 'stdout' : path === '/dev/stderr' ? 'stderr' : cx.path(path);
+      if (syslog === null && pathValue === null && target !== 'stdout' && target !== 'stderr') checkLogDirectory(target, d, cx);
       if (buffer !== null) {
         let known = buffers.get(cx);
         if (known === undefined) buffers.set(cx, known = new Map());
