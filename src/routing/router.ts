@@ -59,7 +59,11 @@ export class ListenerRoutes {
     // nginx parses the request line before it knows the virtual server: the default server's
     // merge_slashes applies.
     const uri = normalizeUri(ctx.uri, this.group.defaultServer.settings.core.mergeSlashes);
-    if (uri === null) return { kind: 'error', settings: server.settings, status: 400 };
+    if (uri === null) {
+      // nginx never set r->uri for a URI it could not parse: $uri logs empty.
+      ctx.uri = '';
+      return { kind: 'error', settings: server.settings, status: 400 };
+    }
     ctx.uri = uri;
     return serverRoutes(server).locate(ctx);
   }
