@@ -60,8 +60,10 @@ export class ListenerRoutes {
     // merge_slashes applies.
     const uri = normalizeUri(ctx.uri, this.group.defaultServer.settings.core.mergeSlashes);
     if (uri === null) {
-      // nginx never set r->uri for a URI it could not parse: $uri logs empty.
+      // nginx never set r->uri nor r->unparsed_uri for a URI it could not parse: $uri logs
+      // empty, $request_uri "-".
       ctx.uri = '';
+      ctx.badUri = true;
       return { kind: 'error', settings: server.settings, status: 400 };
     }
     ctx.uri = uri;

@@ -124,7 +124,7 @@ const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGe
   ['request', (c) => `${c.method} ${c.rawUri} HTTP/${c.httpVersion}`],
   ['request_method', (c) => c.method],
   // nginx's $request_uri is the target without scheme and authority for an absolute-form request.
-  ['request_uri', (c) => originForm(c.rawUri)],
+  ['request_uri', (c) => (c.badUri ? undefined : originForm(c.rawUri))],
   ['uri', (c) => c.uri],
   ['document_uri', (c) => c.uri],
   ['args', (c) => (c.hasArgs ? c.args : undefined)],
