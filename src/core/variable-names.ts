@@ -16,6 +16,8 @@ export const BUILTIN_VARIABLES: readonly string[] = Object.freeze([
   'http_upgrade', 'websocket_duration', 'document_root', 'realpath_root', 'request_filename',
   'ssl_protocol', 'ssl_cipher', 'ssl_server_name', 'ssl_client_verify', 'ssl_alpn_protocol', 'ssl_session_reused',
   'ssl_client_s_dn', 'ssl_client_i_dn', 'ssl_early_data',
+  'binary_remote_addr', 'pipe', 'limit_rate',
+  'connections_active', 'connections_reading', 'connections_writing', 'connections_waiting',
 ]);
 
 /** Families: `$http_user_agent`, `$arg_room`, `$cookie_sid`, `$sent_http_x`, `$upstream_http_x`. */

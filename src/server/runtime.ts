@@ -42,7 +42,7 @@ export class Runtime implements ProxyRuntime {
     this.#files = files;
     this.#registry = registry;
     const http = config.http;
-    this.vars = new Variables(http?.maps ?? []);
+    this.vars = new Variables(http?.maps ?? [], () => registry.stats?.connections() ?? null);
     this.mainLog = new ErrorLog(config.errorLogs, files);
     this.#errorLogs.set(config.errorLogs, this.mainLog);
     for (const [name, u] of http?.upstreams ?? []) this.pools.set(name, new UpstreamPool(u, states));

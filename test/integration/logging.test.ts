@@ -264,3 +264,24 @@ test('a failed try has a $upstream_response_time; no server left adds the group 
   assert.match(lines[1]!, new RegExp(`^/second\\|backend\\|502\\|${time}\\|502\\|/second\\|$`));
   assert.equal(lines[2], '-|-|-|-|400||', 'nginx sets neither $request_uri nor $uri');
 });
+
+test('$pipe, $connections_active/_writing, $binary_remote_addr and $limit_rate on real connections', async (t) => {
+  const dir = tempDir(t);
+  const log = dir.join('conn.log');
+  const proxy = await startTestProxy(`
+    events {}
+    http {
+      log_format conn '$request_uri $pipe $connections_active $connections_writing $binary_remote_addr $limit_rate';
+      server {
+        listen 127.0.0.1:0;
+        access_log ${log} conn;
+        limit_rate 1m;
+        location / { return 200 "ok\\n"; }
+      }
+    }`, { t });
+  await rawRequest(proxy.port, 'GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', { until: 'close' });
+  const lines = await waitForFileLine(log, '/two');
+  // nginx's access log escapes the address bytes (\\x7F\\x00\\x00\\x01 for 127.0.0.1).
+  assert.equal(lines[0], '/one . 1 1 \\x7F\\x00\\x00\\x01 1048576');
+  assert.equal(lines[1], '/two p 1 1 \\x7F\\x00\\x00\\x01 1048576', 'the second request came while the first was answered');
+});

@@ -87,6 +87,8 @@ export class RequestContext {
    * after an internal redirect to another URI, so proxy_pass sends the new `$uri` and `$args`.
    */
   unparsedUri = true;
+  /** The request came while the previous one on its connection was still answered (`$pipe`). */
+  pipelined = false;
   /** nginx could not parse the URI (a "/../" above the root): `$uri` and `$request_uri` are unset. */
   badUri = false;
   /** try_files found a file under an `alias` of a regex location: the URI is appended to it (nginx's add_uri_to_alias). */
