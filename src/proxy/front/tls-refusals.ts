@@ -97,41 +97,38 @@ function refuse(rt: ProxyRuntime, req: IncomingMessage, log: string): RequestCon
 }
 
 /**
- * For the HTTP/1.1 'request' event on a TLS connection: answers 400 and returns true when the
- * client certificate does not satisfy the server's ssl_verify_client.
+ * The answer nginx gives this request on a TLS connection before any phase: 421 for a Host other
+ * than the SNI name (misdirected), else 495/496 when the client certificate does not satisfy the
+ * server's ssl_verify_client; null to go on. Logged at info, the context routed.
  */
-export function refuseForClientCert(rt: ProxyRuntime, req: IncomingMessage, res: ServerResponse): boolean {
-  const conn = rt.connInfo(req.socket);
-  const server = serverOf(rt, req.socket, req.url ?? '/', req.headers.host);
+function tlsRefusal(rt: ProxyRuntime, req: IncomingMessage, socket: Socket): { ctx: RequestContext; answer: LocalResponse } | null {
+  const conn = rt.connInfo(socket);
+  const server = serverOf(rt, socket, req.url ?? '/', req.headers.host);
   if (misdirected(conn.ssl, server, req.url ?? '/', req.headers.host)) {
     const ctx = refuse(rt, req, MISDIRECTED_LOG);
-    finishOnClose(rt, ctx, res);
-    sendLocal(res, errorResponse(421, ctx.settings, ctx, rt.vars), ctx);
-    return true;
+    return { ctx, answer: errorResponse(421, ctx.settings, ctx, rt.vars) };
   }
   const refusal = clientCertRefusal(conn.ssl, server);
-  if (refusal === null) return false;
+  if (refusal === null) return null;
   const ctx = refuse(rt, req, refusal.log);
-  finishOnClose(rt, ctx, res);
-  sendLocal(res, refusalResponse(refusal.kind, rt, ctx), ctx);
+  return { ctx, answer: refusalResponse(refusal.kind, rt, ctx) };
+}
+
+/** For the HTTP/1.1 'request' event on a TLS connection: answers and returns true on a refusal. */
+export function refuseForClientCert(rt: ProxyRuntime, req: IncomingMessage, res: ServerResponse): boolean {
+  const r = tlsRefusal(rt, req, req.socket);
+  if (r === null) return false;
+  finishOnClose(rt, r.ctx, res);
+  sendLocal(res, r.answer, r.ctx);
   return true;
 }
 
 /** The same for the 'upgrade' event (the answer is written to the raw socket, which is then closed). */
 export function refuseUpgradeForClientCert(rt: ProxyRuntime, req: IncomingMessage, socket: Socket): boolean {
-  const conn = rt.connInfo(socket);
-  const server = serverOf(rt, socket, req.url ?? '/', req.headers.host);
-  if (misdirected(conn.ssl, server, req.url ?? '/', req.headers.host)) {
-    const ctx = refuse(rt, req, MISDIRECTED_LOG);
-    finishOnClose(rt, ctx, socket);
-    sendLocalRaw(socket, errorResponse(421, ctx.settings, ctx, rt.vars), ctx);
-    return true;
-  }
-  const refusal = clientCertRefusal(conn.ssl, server);
-  if (refusal === null) return false;
-  const ctx = refuse(rt, req, refusal.log);
-  finishOnClose(rt, ctx, socket);
-  sendLocalRaw(socket, refusalResponse(refusal.kind, rt, ctx), ctx);
+  const r = tlsRefusal(rt, req, socket);
+  if (r === null) return false;
+  finishOnClose(rt, r.ctx, socket);
+  sendLocalRaw(socket, r.answer, r.ctx);
   return true;
 }
 
