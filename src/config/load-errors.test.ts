@@ -150,6 +150,12 @@ const CASES: readonly Case[] = [
     ],
   },
   {
+    name: 'an nginx variable of a module Sluice lacks says so, not "define it with map"',
+    text: ws("    location / { return 200 \"$upstream_cache_status\"; }"),
+    problems: ['unknown "upstream_cache_status" variable in <inline>:5'],
+    hints: { 0: '$upstream_cache_status is nginx\'s, from a module Sluice does not support: Sluice has no proxy_cache' },
+  },
+  {
     name: 'malformed variable',
     text: ws('    add_header X "${host";'),
     problems: ['the closing bracket in "host" variable is missing in <inline>:5'],

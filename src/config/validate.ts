@@ -3,7 +3,7 @@
  * be defined after use), listen addresses across servers (nginx's "a duplicate listen" and
  * "a duplicate default server") and upstream zones shared by name.
  */
-import { isBuiltinVariable } from '../core/variable-names.js';
+import { NGINX_ONLY_VARIABLES, isBuiltinVariable } from '../core/variable-names.js';
 import type { BuildContext } from './build-context.js';
 import type { MainDraft, UpstreamDraft } from './draft.js';
 import type { Listen, SourceLoc } from './types.js';
@@ -27,8 +27,10 @@ export function checkVariables(cx: BuildContext): void {
     const key = `${ref.name}\0${ref.at.file}\0${ref.at.line}`;
     if (reported.has(key)) continue;
     reported.add(key);
-    cx.problem(`unknown "${ref.name}" variable`, ref.at,
-      `define it with "map SOURCE $${ref.name} { ... }" in http {} or "set $${ref.name} VALUE;", or use a built-in variable (see docs/configuration.md)`);
+    const nginxOnly = NGINX_ONLY_VARIABLES.get(ref.name);
+    cx.problem(`unknown "${ref.name}" variable`, ref.at, nginxOnly !== undefined
+      ? `$${ref.name} is nginx's, from a module Sluice does not support: ${nginxOnly}`
+      : `define it with "map SOURCE $${ref.name} { ... }" in http {} or "set $${ref.name} VALUE;", or use a built-in variable (see docs/configuration.md)`);
   }
 }
 

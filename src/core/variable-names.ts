@@ -17,6 +17,8 @@ export const BUILTIN_VARIABLES: readonly string[] = Object.freeze([
   'ssl_protocol', 'ssl_cipher', 'ssl_server_name', 'ssl_client_verify', 'ssl_alpn_protocol', 'ssl_session_reused',
   'ssl_client_s_dn', 'ssl_client_i_dn', 'ssl_early_data',
   'proxy_protocol_addr', 'proxy_protocol_port', 'proxy_protocol_server_addr', 'proxy_protocol_server_port',
+  'binary_remote_addr', 'pipe', 'limit_rate',
+  'connections_active', 'connections_reading', 'connections_writing', 'connections_waiting',
 ]);
 
 /** Families: `$http_user_agent`, `$arg_room`, `$cookie_sid`, `$sent_http_x`, `$upstream_http_x`. */
@@ -30,3 +32,26 @@ export function isBuiltinVariable(name: string): boolean {
   if (/^[0-9]$/.test(name)) return true;
   return VARIABLE_PREFIXES.some((p) => name.length > p.length && name.startsWith(p));
 }
+
+/**
+ * nginx's own variables of modules Sluice does not have: a config naming one gets a hint that says
+ * so (and what to do) instead of "define it with map", which would suggest the name is made up.
+ */
+export const NGINX_ONLY_VARIABLES: ReadonlyMap<string, string> = new Map([
+  ['upstream_cache_status', 'Sluice has no proxy_cache; remove it from the format, or set a constant with map'],
+  ['upstream_cache_key', 'Sluice has no proxy_cache'],
+  ['upstream_queue_time', 'Sluice has no upstream queue'],
+  ['request_completion', 'log $status and $body_bytes_sent instead'],
+  ['ssl_client_cert', 'Sluice passes no client certificate; use $ssl_client_s_dn and $ssl_client_verify'],
+  ['ssl_client_raw_cert', 'Sluice passes no client certificate; use $ssl_client_s_dn and $ssl_client_verify'],
+  ['ssl_client_escaped_cert', 'Sluice passes no client certificate; use $ssl_client_s_dn and $ssl_client_verify'],
+  ['ssl_client_fingerprint', 'use $ssl_client_s_dn and $ssl_client_verify'],
+  ['ssl_client_serial', 'use $ssl_client_s_dn and $ssl_client_verify'],
+  ['ssl_session_id', 'use $ssl_session_reused'],
+  ['tcpinfo_rtt', 'Node does not expose TCP_INFO'],
+  ['geoip_country_code', 'Sluice has no GeoIP module; set a header from a map on $remote_addr'],
+  ['invalid_referer', 'Sluice has no valid_referers; use a map on $http_referer'],
+  ['secure_link', 'Sluice has no secure_link module'],
+  ['fastcgi_script_name', 'Sluice proxies HTTP only (no FastCGI)'],
+  ['fastcgi_path_info', 'Sluice proxies HTTP only (no FastCGI)'],
+]);

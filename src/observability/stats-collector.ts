@@ -439,13 +439,12 @@ export class ProxyStats {
     }
   }
 
-  /** The statistics of this proxy now. */
-  snapshot(): StatsSnapshot {
-    const now = Date.now();
-    const mono = monotonicNow();
-    const source = this.#source();
+  /**
+   * nginx's connection figures (stub_status, `$connections_*`): reading while a request head comes
+   * in, writing from then until the response (or the tunnel) ends, waiting when idle.
+   */
+  connections(): ConnectionFigures {
     const registry = this.#registry;
-
     const connections: ConnectionFigures = {
       // A tunnel the native addon holds has no socket here; nginx counts a tunnel as writing.
       active: Math.max(0, registry.open - this.#viewerConns.size), reading: 0, writing: registry.nativeTunnels, waiting: 0,
@@ -461,6 +460,17 @@ export class ProxyStats {
       else if (socket.bytesRead > (info?.readMark ?? 0)) connections.reading++;
       else connections.waiting++;
     }
+    return connections;
+  }
+
+  /** The statistics of this proxy now. */
+  snapshot(): StatsSnapshot {
+    const now = Date.now();
+    const mono = monotonicNow();
+    const source = this.#source();
+    const registry = this.#registry;
+
+    const connections = this.connections();
 
     const servers = dict<ServerBlockStats>();
     const serverOf = (label: string): ServerBlockStats => {

@@ -6,6 +6,7 @@
  * ending the request, and `break`/`last` ending the script. What follows (a new location search
  * when the URI changed) is the caller's (server-routes.ts), which reads `ctx.uriChanged`.
  */
+import { parseSize } from '../config/units.js';
 import { statSync } from 'node:fs';
 import { constantValue } from '../config/complex-value.js';
 import type { ComplexValue, LocationConfig, RewriteCondition, RewriteRule, RewriteStep, Settings } from '../config/types.js';
@@ -220,6 +221,11 @@ function runSteps(run: Run, steps: readonly RewriteStep[], owner: LocationConfig
           ctx.args = value;
           ctx.hasArgs = true;
           ctx.unparsedUri = false;
+        } else if (step.index === -2) {
+          // ngx_http_variable_request_set_size: `set $limit_rate 10k;` paces this response; a value
+          // that is no size changes nothing (nginx logs it and goes on).
+          const size = parseSize(value);
+          if (size !== null) ctx.limitRate = size;
         } else {
           (ctx.setValues ??= [])[step.index] = value;
         }

@@ -60,7 +60,13 @@ export class ListenerRoutes {
     // nginx parses the request line before it knows the virtual server: the default server's
     // merge_slashes applies.
     const uri = normalizeUri(ctx.uri, this.group.defaultServer.settings.core.mergeSlashes);
-    if (uri === null) return { kind: 'error', settings: server.settings, status: 400 };
+    if (uri === null) {
+      // nginx never set r->uri nor r->unparsed_uri for a URI it could not parse: $uri logs
+      // empty, $request_uri "-".
+      ctx.uri = '';
+      ctx.badUri = true;
+      return { kind: 'error', settings: server.settings, status: 400 };
+    }
     ctx.uri = uri;
     return serverRoutes(server).locate(ctx);
   }

@@ -84,6 +84,12 @@ function headerTimeoutOf(runtime: Runtime, plan: BindPlan): number {
  * A running proxy: its listening sockets, its connections and the current runtime (one config
  * generation). Start, close (graceful) and destroy (abortive); close and destroy are idempotent.
  */
+/** The request being read on this connection has no answer out yet (Node's current response). */
+function answerPending(socket: Socket): boolean {
+  const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  return res != null && !res.headersSent;
+}
+
 export class ProxyServer {
   runtime: Runtime;
   readonly registry: ConnectionRegistry;
@@ -198,7 +204,9 @@ export class ProxyServer {
     server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
       // A response already announced the end of this connection: what llhttp choked on after it
       // is not answered (the connection closes once that response is out).
-      if (isClosing(socket)) return;
+      // A request whose body llhttp refused (a bad chunk) before its answer started is still
+      // answered: 400, as without Connection: close.
+      if (isClosing(socket) && !answerPending(socket)) return;
       if (err.code === 'ECONNRESET' || !socket.writable || this.registry.rejected.has(socket)) {
         socket.destroy();
         return;

@@ -55,7 +55,7 @@ export class Runtime implements ProxyRuntime {
     this.#files = files;
     this.#registry = registry;
     const http = config.http;
-    this.vars = new Variables(http?.maps ?? [], http?.setVariables ?? []);
+    this.vars = new Variables(http?.maps ?? [], http?.setVariables ?? [], () => registry.stats?.connections() ?? null);
     this.vars.onUninitialized = uninitializedWarning.bind(null, this);
     this.mainLog = new ErrorLog(config.errorLogs, files);
     this.#errorLogs.set(config.errorLogs, this.mainLog);

@@ -36,6 +36,7 @@ const ROWS: readonly Row[] = [
   { name: 'a bare CR inside the header lines', bytes: 'GET / HTTP/1.1\nHost: localhost\rX-A: b\n\n', status: 400 },
   { name: 'NUL in a header value', bytes: 'GET / HTTP/1.1\nHost: localhost\nX-A: a\0b\n\n', status: 400 },
   { name: 'an invalid chunk size', bytes: 'POST / HTTP/1.1\nHost: localhost\nTransfer-Encoding: chunked\n\n3x\nabc\n0\n\n', status: 400, badBody: true },
+  { name: 'an invalid chunk size, Connection: close', bytes: 'POST / HTTP/1.1\nHost: localhost\nTransfer-Encoding: chunked\nConnection: close\n\n3x\nabc\n0\n\n', status: 400, badBody: true },
   { name: 'a space after the chunk size', bytes: 'POST / HTTP/1.1\nHost: localhost\nTransfer-Encoding: chunked\n\n3 \nabc\n0\n\n', status: 400, badBody: true },
   { name: 'chunk data without its line end', bytes: 'POST / HTTP/1.1\nHost: localhost\nTransfer-Encoding: chunked\n\n3\nabc0\n\n', status: 400, badBody: true },
   { name: 'a space before the colon', bytes: 'GET / HTTP/1.1\nHost : localhost\n\n', status: 400 },

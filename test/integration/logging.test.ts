@@ -237,3 +237,52 @@ test('error_log FILE LEVEL: a connect failure is logged nginx style; info lines 
   // Nothing went to the default (stderr) log once error_log names files.
   assert.deepEqual(proxy.errorLines, []);
 });
+
+test('a failed try has a $upstream_response_time; no server left adds the group name to $upstream_addr; $uri is empty for a URI nginx cannot parse', async (t) => {
+  const dir = tempDir(t);
+  const log = dir.join('tries.log');
+  const [dead1, dead2] = [await refusedPort(), await refusedPort()];
+  const backend = await startHttpBackend(undefined, { id: 'live' });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(`
+    events {}
+    http {
+      log_format up '$request_uri|$upstream_addr|$upstream_status|$upstream_response_time|$status|$uri|';
+      upstream backend { server 127.0.0.1:${dead1}; server 127.0.0.1:${dead2}; }
+      server {
+        listen 127.0.0.1:0;
+        access_log ${log} up;
+        location / { proxy_pass http://backend; }
+      }
+    }`, { t });
+  assert.equal((await sendRequest(proxy.port, '/first', ['Host: up.test'])).status, 502);
+  // Both servers failed once (max_fails=1): none is left.
+  assert.equal((await sendRequest(proxy.port, '/second', ['Host: up.test'])).status, 502);
+  assert.equal((await rawRequest(proxy.port, 'GET /../bad_uri HTTP/1.0\r\n\r\n', { until: 'close' })).head?.statusCode, 400);
+  const lines = await waitForFileLine(log, '|400|');
+  const time = String.raw`\d+\.\d{3}`;
+  assert.match(lines[0]!, new RegExp(`^/first\\|127\\.0\\.0\\.1:${dead1}, 127\\.0\\.0\\.1:${dead2}\\|502, 502\\|${time}, ${time}\\|502\\|/first\\|$`));
+  assert.match(lines[1]!, new RegExp(`^/second\\|backend\\|502\\|${time}\\|502\\|/second\\|$`));
+  assert.equal(lines[2], '-|-|-|-|400||', 'nginx sets neither $request_uri nor $uri');
+});
+
+test('$pipe, $connections_active/_writing, $binary_remote_addr and $limit_rate on real connections', async (t) => {
+  const dir = tempDir(t);
+  const log = dir.join('conn.log');
+  const proxy = await startTestProxy(`
+    events {}
+    http {
+      log_format conn '$request_uri $pipe $connections_active $connections_writing $binary_remote_addr $limit_rate';
+      server {
+        listen 127.0.0.1:0;
+        access_log ${log} conn;
+        limit_rate 1m;
+        location / { return 200 "ok\\n"; }
+      }
+    }`, { t });
+  await rawRequest(proxy.port, 'GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', { until: 'close' });
+  const lines = await waitForFileLine(log, '/two');
+  // nginx's access log escapes the address bytes (\\x7F\\x00\\x00\\x01 for 127.0.0.1).
+  assert.equal(lines[0], '/one . 1 1 \\x7F\\x00\\x00\\x01 1048576');
+  assert.equal(lines[1], '/two p 1 1 \\x7F\\x00\\x00\\x01 1048576', 'the second request came while the first was answered');
+});

@@ -113,3 +113,17 @@ test('rewrite ... last counts towards the 10 URI changes with internal redirects
   assert.equal((await sendRequest(proxy.port, '/n/1234')).status, 500);
   await proxy.waitForErrorLine('rewrite or internal redirection cycle while processing "/m/4"');
 });
+
+test('set $limit_rate changes this request\'s rate (nginx marks $limit_rate changeable); a value that is no size changes nothing', async (t) => {
+  const proxy = await startTestProxy(conf(`
+    server {
+      listen 127.0.0.1:0;
+      limit_rate 2k;
+      location /set { set $limit_rate 1k; return 200 "$limit_rate"; }
+      location /bad { set $limit_rate lots; return 200 "$limit_rate"; }
+      location /level { return 200 "$limit_rate"; }
+    }`), { t });
+  assert.equal((await sendRequest(proxy.port, '/set')).body, '1024');
+  assert.equal((await sendRequest(proxy.port, '/bad')).body, '2048');
+  assert.equal((await sendRequest(proxy.port, '/level')).body, '2048');
+});

@@ -195,6 +195,46 @@ http {
   assert.equal(backend.requests.length, 1, 'refused requests never reach the backend');
 });
 
+test('421: a Host other than the SNI name on a server that verifies client certificates (nginx 1.22), not on one that does not', async (t) => {
+  const certs = await testCerts();
+  const backend = await startHttpBackend();
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(`
+events {}
+error_log stderr info;
+http {
+  server {
+    listen 127.0.0.1:0 ssl;
+    server_name localhost;
+    ssl_certificate ${certs.localhost.certFile};
+    ssl_certificate_key ${certs.localhost.keyFile};
+    ssl_client_certificate ${certs.ca.certFile};
+    ssl_verify_client optional;
+    location / { proxy_pass http://${backend.addr}; }
+  }
+}`, { t });
+  const base = { servername: 'localhost', ca: certs.ca.cert, timeoutMs: WAIT_MS, cert: certs.client.cert, key: certs.client.key };
+  const other = await tlsGet(proxy.port, '/x', { ...base, hostHeader: 'other.test' });
+  assert.equal(other.head.statusCode, 421);
+  assert.match(other.text, /<title>421 Misdirected Request<\/title>/);
+  await proxy.waitForErrorLine('client attempted to request the server name different from the one that was negotiated while reading client request headers');
+  const same = await tlsGet(proxy.port, '/y', { ...base, hostHeader: 'LOCALHOST:443' });
+  assert.equal(same.head.statusCode, 200, 'the same name, any case, a port');
+  assert.deepEqual(backend.requests.map((r) => r.url), ['/y']);
+  const plain = await startTestProxy(`
+events {}
+http {
+  server {
+    listen 127.0.0.1:0 ssl;
+    ssl_certificate ${certs.localhost.certFile};
+    ssl_certificate_key ${certs.localhost.keyFile};
+    location / { proxy_pass http://${backend.addr}; }
+  }
+}`, { t });
+  const open = await tlsGet(plain.port, '/z', { ...base, hostHeader: 'other.test' });
+  assert.equal(open.head.statusCode, 200, 'no ssl_verify_client: no 421');
+});
+
 test('mutual TLS: ssl_verify_client optional lets a client without a certificate through with $ssl_client_verify NONE', async (t) => {
   const certs = await testCerts();
   const proxy = await startTestProxy(`

@@ -72,15 +72,16 @@ function setStep(d: Directive, scope: Scope, cx: BuildContext): void {
     cx.problem(`invalid variable name "${target}"`, d, 'a variable name is letters, digits and "_"');
     return;
   }
-  // nginx's built-in variables cannot be set, except those it marks changeable ($args).
-  if (name !== 'args' && BUILTIN_VARIABLES.includes(name)) {
+  // nginx's built-in variables cannot be set, except those it marks changeable ($args, $limit_rate).
+  if (name !== 'args' && name !== 'limit_rate' && BUILTIN_VARIABLES.includes(name)) {
     cx.problem(`the duplicate "${name}" variable`, d, `$${name} is a built-in variable; set a variable of another name`);
     return;
   }
   const value = cx.complex(d.args[1]!, d);
   if (value === null) return;
-  let index = -1;
-  if (name !== 'args') {
+  // -1: the arguments; -2: the request's limit_rate; else the set variable's slot.
+  let index = name === 'args' ? -1 : -2;
+  if (name !== 'args' && name !== 'limit_rate') {
     index = cx.setVariables.get(name) ?? cx.setVariables.size;
     cx.setVariables.set(name, index);
   }

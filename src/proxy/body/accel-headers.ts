@@ -22,11 +22,14 @@ export function responseBuffered(s: Settings, up: UpstreamMessage): boolean {
   return s.proxyBuffering;
 }
 
-/** `limit_rate`, or the upstream's `X-Accel-Limit-Rate` (bytes per second, 0 for none) when it is a number. */
-export function responseLimitRate(s: Settings, up: UpstreamMessage): number {
+/**
+ * `limit_rate` (or what `set $limit_rate` made it for this request), or the upstream's
+ * `X-Accel-Limit-Rate` (bytes per second, 0 for none) when it is a number.
+ */
+export function responseLimitRate(s: Settings, up: UpstreamMessage, requestRate: number | null = null): number {
   if (!s.buffering.ignoreHeaders.has('x-accel-limit-rate')) {
     const v = up.headers['x-accel-limit-rate'];
     if (typeof v === 'string' && /^[0-9]+$/.test(v)) return Number(v);
   }
-  return s.limitRate;
+  return requestRate ?? s.limitRate;
 }

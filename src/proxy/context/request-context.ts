@@ -118,6 +118,12 @@ export class RequestContext {
   validLocation = true;
   /** Values of the `set` variables by slot (RewriteStep in config/types.ts); made on the first `set`. */
   setValues: (string | undefined)[] | null = null;
+  /** `set $limit_rate SIZE` in the rewrite phase: this request's rate, over the level's `limit_rate`; null: not set. */
+  limitRate: number | null = null;
+  /** The request came while the previous one on its connection was still answered (`$pipe`). */
+  pipelined = false;
+  /** nginx could not parse the URI (a "/../" above the root): `$uri` and `$request_uri` are unset. */
+  badUri = false;
   /** try_files found a file under an `alias` of a regex location: the URI is appended to it (nginx's add_uri_to_alias). */
   addUriToAlias = false;
   status = 0;

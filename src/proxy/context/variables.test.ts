@@ -42,7 +42,7 @@ test('request variables follow nginx', () => {
   assert.equal(v.get('is_args', c), '?');
   assert.equal(v.get('arg_x', c), '1');
   assert.equal(v.get('arg_room', c), 'blue', 'argument names are case-insensitive');
-  assert.equal(v.get('arg_flag', c), '');
+  assert.equal(v.get('arg_flag', c), undefined, 'nginx finds an argument only where "=" follows its name');
   assert.equal(v.get('arg_nope', c), undefined);
   assert.equal(v.get('cookie_sid', c), 'abc');
   assert.equal(v.get('cookie_zz', c), undefined);
@@ -107,4 +107,33 @@ test('map with hostnames: exact, then longest leading wildcard, then trailing wi
   assert.equal(v.get('site', ctx('/', { host: 'example.com' })), 'none', '*.example.com does not match example.com itself');
   assert.equal(v.get('site', ctx('/', { host: 'mail.other.org' })), 'mail');
   assert.equal(v.get('site', ctx('/', { host: 'other.org' })), 'none');
+});
+
+test('$arg_ edge cases as ngx_http_arg: any case, the first of repeated ones, "=" needed, empty values', () => {
+  const v = new Variables([]);
+  const c = ctx('/p?A=1&a=2&b&b=3&c=&D=x%20y&e=1=2');
+  assert.equal(v.get('arg_a', c), '1', 'the first one, whatever its case');
+  assert.equal(v.get('arg_A', c), '1');
+  assert.equal(v.get('arg_b', c), '3', '"b" alone has no "=": the next one is found');
+  assert.equal(v.get('arg_c', c), '');
+  assert.equal(v.get('arg_d', c), 'x%20y', 'not decoded');
+  assert.equal(v.get('arg_e', c), '1=2');
+  assert.equal(v.get('arg_x', ctx('/p')), undefined);
+});
+
+test('$binary_remote_addr, $pipe, $limit_rate and $connections_*', () => {
+  const figures = { active: 4, reading: 1, writing: 2, waiting: 1, accepted: 9, handled: 9, requests: 12 };
+  const v = new Variables([], [], () => figures);
+  const c = ctx('/');
+  assert.equal(Buffer.from(v.get('binary_remote_addr', c) ?? '', 'latin1').toString('hex'), '0a010203');
+  c.realIp = '2001:db8::1';
+  assert.equal(Buffer.from(v.get('binary_remote_addr', c) ?? '', 'latin1').toString('hex'), '20010db8000000000000000000000001');
+  c.realIp = '::ffff:10.0.0.1';
+  assert.equal(Buffer.from(v.get('binary_remote_addr', c) ?? '', 'latin1').toString('hex'), '00000000000000000000ffff0a000001');
+  assert.equal(v.get('pipe', c), '.');
+  c.pipelined = true;
+  assert.equal(v.get('pipe', c), 'p');
+  assert.equal(v.get('limit_rate', c), '0');
+  assert.deepEqual(['active', 'reading', 'writing', 'waiting'].map((k) => v.get(`connections_${k}`, c)), ['4', '1', '2', '1']);
+  assert.equal(new Variables([]).get('connections_active', c), '0');
 });

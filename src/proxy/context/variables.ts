@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
 import type { ComplexValue, MapConfig } from '../../config/types.js';
 import type { RequestContext } from './request-context.js';
+import type { ConnectionFigures } from '../../observability/stats.js';
 import { SLUICE_VERSION } from '../../core/version.js';
 import { originForm } from '../../routing/uri.js';
 import { compressionRatio } from '../filters/compression.js';
@@ -85,9 +87,38 @@ function argument(args: string, name: string): string | undefined {
   for (const pair of args.split('&')) {
     const eq = pair.indexOf('=');
     const key = eq === -1 ? pair : pair.slice(0, eq);
-    if (key.toLowerCase() === lower) return eq === -1 ? '' : pair.slice(eq + 1);
+    // ngx_http_arg: the name matched without case, and only where "=" follows it ("?a&a=1"
+    // gives "1"; "?a" alone is not found); the first match wins.
+    if (eq !== -1 && key.toLowerCase() === lower) return pair.slice(eq + 1);
   }
   return undefined;
+}
+
+/** `$binary_remote_addr`: the address in 4 (IPv4) or 16 (IPv6) bytes, one character per byte. */
+function binaryRemoteAddr(ctx: RequestContext): string | undefined {
+  const addr = ctx.remoteAddr;
+  if (isIPv4(addr)) return String.fromCharCode(...addr.split('.').map(Number));
+  return isIPv6(addr) ? ipv6Bytes(addr) : undefined;
+}
+
+/** The 16 bytes of an IPv6 address (an IPv4-mapped one included), one character per byte. */
+function ipv6Bytes(addr: string): string {
+  let text = addr;
+  const tail = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (tail !== null) {
+    const [a, b, c, d] = tail.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, tail.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, rest] = text.includes('::') ? text.split('::') as [string, string] : [text, null];
+  const left = head === '' ? [] : head.split(':');
+  const right = rest === null || rest === '' ? [] : rest.split(':');
+  const groups = rest === null ? left : [...left, ...new Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  let out = '';
+  for (const g of groups) {
+    const n = parseInt(g, 16);
+    out += String.fromCharCode(n >> 8, n & 0xff);
+  }
+  return out;
 }
 
 function cookie(ctx: RequestContext, name: string): string | undefined {
@@ -111,6 +142,10 @@ const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGe
   ['host', hostVariable],
   ['hostname', () => HOSTNAME],
   ['remote_addr', (c) => c.remoteAddr],
+  ['binary_remote_addr', binaryRemoteAddr],
+  ['pipe', (c) => (c.pipelined ? 'p' : '.')],
+  // limit_rate's value for the request, in bytes per second (ngx_http_variable_request_set_size).
+  ['limit_rate', (c) => String(c.limitRate ?? c.settings?.limitRate ?? 0)],
   ['realip_remote_addr', (c) => c.conn.remoteAddress],
   ['realip_remote_port', (c) => String(c.conn.remotePort)],
   // After realip, the port that came with the address: none from a header (nginx: empty).
@@ -129,7 +164,7 @@ const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGe
   ['request', (c) => `${c.method} ${c.rawUri} HTTP/${c.httpVersion}`],
   ['request_method', (c) => c.method],
   // nginx's $request_uri is the target without scheme and authority for an absolute-form request.
-  ['request_uri', (c) => originForm(c.rawUri)],
+  ['request_uri', (c) => (c.badUri ? undefined : originForm(c.rawUri))],
   ['uri', (c) => c.uri],
   ['document_uri', (c) => c.uri],
   ['args', (c) => (c.hasArgs ? c.args : undefined)],
@@ -189,8 +224,11 @@ const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGe
 /** The variables of the static modules: they need the request's root, which may hold variables itself. */
 const FILE_VARIABLES = ['document_root', 'realpath_root', 'request_filename'] as const;
 
+/** The stub_status module's variables, read from the runtime's connection figures. */
+const CONNECTION_VARIABLES = ['connections_active', 'connections_reading', 'connections_writing', 'connections_waiting'];
+
 export function builtinVariableNames(): string[] {
-  return [...BUILTINS.keys(), ...FILE_VARIABLES];
+  return [...BUILTINS.keys(), ...FILE_VARIABLES, ...CONNECTION_VARIABLES];
 }
 
 function familyGetter(name: string): VariableGetter | undefined {
@@ -247,9 +285,16 @@ export class Variables {
   /** Told when a `set` variable is read before it was set (the runtime logs nginx's warning). */
   onUninitialized: ((name: string, ctx: RequestContext) => void) | null = null;
 
-  constructor(maps: readonly MapConfig[], setVariables: readonly string[] = []) {
+  readonly #connections: () => ConnectionFigures | null;
+
+  /**
+   * `setVariables`: the names `set` defines, by slot; `connections`: the figures `$connections_*`
+   * read (the stub_status ones); none in unit tests.
+   */
+  constructor(maps: readonly MapConfig[], setVariables: readonly string[] = [], connections: () => ConnectionFigures | null = () => null) {
     for (const m of maps) this.#maps.set(m.variable, m);
     setVariables.forEach((name, i) => this.#sets.set(name, i));
+    this.#connections = connections;
   }
 
   getter(name: string): VariableGetter {
@@ -285,6 +330,17 @@ export class Variables {
   #fileGetter(name: string): VariableGetter | undefined {
     const evaluate = (v: ComplexValue, c: RequestContext): string => this.evaluate(v, c);
     switch (name) {
+      // ngx_http_stub_status_module's variables, counted when asked.
+      case 'connections_active':
+      case 'connections_reading':
+      case 'connections_writing':
+      case 'connections_waiting': {
+        const key = name.slice('connections_'.length) as 'active' | 'reading' | 'writing' | 'waiting';
+        return () => {
+          const figures = this.#connections();
+          return figures === null ? '0' : String(figures[key]);
+        };
+      }
       case 'document_root':
         return (c) => (c.settings === null ? undefined : documentRoot(c.settings.files, c, evaluate));
       case 'realpath_root':

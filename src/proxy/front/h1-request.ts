@@ -78,6 +78,9 @@ export function handleHttpRequest(rt: ProxyRuntime, req: IncomingMessage, res: S
   // A request pipelined behind one that ends the connection is never handled (h1-head-checks.ts).
   if (isClosing(socket)) return;
   const ctx = contextFor(rt, req);
+  // Node queues the answer of a request that came while the previous one's was still going out
+  // (no socket assigned yet): nginx's pipelined request ($pipe "p").
+  ctx.pipelined = res.socket === null;
   const sentBefore = socket.bytesWritten;
   requestStarted(socket);
   lingerOnClose(socket, () => ctx.settings, () => !req.complete);

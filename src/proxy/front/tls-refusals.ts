@@ -14,7 +14,7 @@ import { contextFor } from './h1-request.js';
 import { logContext } from '../context/log-context.js';
 import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import type { RequestContext } from '../context/request-context.js';
-import { sendLocal, sendLocalRaw, type LocalResponse } from '../answer/respond.js';
+import { errorResponse, sendLocal, sendLocalRaw, type LocalResponse } from '../answer/respond.js';
 import type { SslInfo } from '../context/ssl-info.js';
 import { verifyErrorCode } from '../context/ssl-info.js';
 
@@ -65,6 +65,19 @@ export function clientCertRefusal(ssl: SslInfo | null | undefined, server: Serve
   return null;
 }
 
+const MISDIRECTED_LOG = 'client attempted to request the server name different from the one that was negotiated';
+
+/**
+ * nginx 1.22's ngx_http_set_virtual_server: on a connection whose client named a server by SNI,
+ * a request whose Host names another one gets 421 when the server the Host selects verifies client
+ * certificates (the certificate was checked for the SNI server, not for this one).
+ */
+function misdirected(ssl: SslInfo | null | undefined, server: ServerConfig, rawUri: string, host: string | string[] | undefined): boolean {
+  if (!ssl || ssl.serverName === '' || server.settings.ssl.verifyClient === 'off') return false;
+  const h = requestHost(rawUri, Array.isArray(host) ? host[0] : host);
+  return h !== null && h !== ssl.serverName.toLowerCase();
+}
+
 /** The server a request on this connection is for (by Host, as the router chooses it). */
 function serverOf(rt: ProxyRuntime, socket: Socket, rawUri: string, host: string | string[] | undefined): ServerConfig {
   const group = rt.routesFor(socket).group;
@@ -88,27 +101,38 @@ function refuse(rt: ProxyRuntime, req: IncomingMessage, log: string): RequestCon
 }
 
 /**
- * For the HTTP/1.1 'request' event on a TLS connection: answers 400 and returns true when the
- * client certificate does not satisfy the server's ssl_verify_client.
+ * The answer nginx gives this request on a TLS connection before any phase: 421 for a Host other
+ * than the SNI name (misdirected), else 495/496 when the client certificate does not satisfy the
+ * server's ssl_verify_client; null to go on. Logged at info, the context routed.
  */
-export function refuseForClientCert(rt: ProxyRuntime, req: IncomingMessage, res: ServerResponse): boolean {
-  const conn = rt.connInfo(req.socket);
-  const refusal = clientCertRefusal(conn.ssl, serverOf(rt, req.socket, req.url ?? '/', req.headers.host));
-  if (refusal === null) return false;
+function tlsRefusal(rt: ProxyRuntime, req: IncomingMessage, socket: Socket): { ctx: RequestContext; answer: LocalResponse } | null {
+  const conn = rt.connInfo(socket);
+  const server = serverOf(rt, socket, req.url ?? '/', req.headers.host);
+  if (misdirected(conn.ssl, server, req.url ?? '/', req.headers.host)) {
+    const ctx = refuse(rt, req, MISDIRECTED_LOG);
+    return { ctx, answer: errorResponse(421, ctx.settings, ctx, rt.vars) };
+  }
+  const refusal = clientCertRefusal(conn.ssl, server);
+  if (refusal === null) return null;
   const ctx = refuse(rt, req, refusal.log);
-  finishOnClose(rt, ctx, res);
-  sendLocal(res, refusalResponse(refusal.kind, rt, ctx), ctx);
+  return { ctx, answer: refusalResponse(refusal.kind, rt, ctx) };
+}
+
+/** For the HTTP/1.1 'request' event on a TLS connection: answers and returns true on a refusal. */
+export function refuseForClientCert(rt: ProxyRuntime, req: IncomingMessage, res: ServerResponse): boolean {
+  const r = tlsRefusal(rt, req, req.socket);
+  if (r === null) return false;
+  finishOnClose(rt, r.ctx, res);
+  sendLocal(res, r.answer, r.ctx);
   return true;
 }
 
 /** The same for the 'upgrade' event (the answer is written to the raw socket, which is then closed). */
 export function refuseUpgradeForClientCert(rt: ProxyRuntime, req: IncomingMessage, socket: Socket): boolean {
-  const conn = rt.connInfo(socket);
-  const refusal = clientCertRefusal(conn.ssl, serverOf(rt, socket, req.url ?? '/', req.headers.host));
-  if (refusal === null) return false;
-  const ctx = refuse(rt, req, refusal.log);
-  finishOnClose(rt, ctx, socket);
-  sendLocalRaw(socket, refusalResponse(refusal.kind, rt, ctx), ctx);
+  const r = tlsRefusal(rt, req, socket);
+  if (r === null) return false;
+  finishOnClose(rt, r.ctx, socket);
+  sendLocalRaw(socket, r.answer, r.ctx);
   return true;
 }
 

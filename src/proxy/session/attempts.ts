@@ -88,7 +88,13 @@ export async function runAttempts(
   for (;;) {
     const now = monotonicNow();
     const peer = route.pool.pick(tried, now, pickKey.key, pickKey.sticky);
-    if (!peer) return last ?? new ProxyError('NO_LIVE_UPSTREAMS', `upstream "${route.pool.name}"`);
+    if (!peer) {
+      // nginx names the group where no server was left (ngx_http_upstream_get_round_robin_peer
+      // sets pc->name to it): "$upstream_addr" ends in "backend" with a 502, and the request
+      // ends in "no live upstreams", also after tries that failed (NOLIVE is never retried).
+      ctx.attempts.push({ addr: route.pool.name, status: 502, connectTime: -1, headerTime: -1, responseTime: 0, bytesSent: 0, bytesReceived: 0 });
+      return new ProxyError('NO_LIVE_UPSTREAMS', `upstream "${route.pool.name}"`);
+    }
     tried.add(peer);
     if (events.upstreamPick.hasSubscribers) {
       events.upstreamPick.publish({ upstream: route.pool.name, server: peer.addr, reason: tried.size === 1 ? 'balancer' : 'retry' });
@@ -97,6 +103,7 @@ export async function runAttempts(
     ctx.attempts.push(attempt);
     const withinTime = s.proxyNextUpstreamTimeout === 0 || now - started < s.proxyNextUpstreamTimeout;
     const more = tried.size < maxTries && withinTime;
+    const tryStart = performance.now();
     const out = await tryPeer(peer, attempt, more);
     if (out.ok) {
       recordSuccess(peer, monotonicNow());
@@ -104,6 +111,8 @@ export async function runAttempts(
     }
     // nginx's $upstream_status shows the status a failed try maps to (502, 504) when no response came.
     if (attempt.status === 0 && out.error.source === 'upstream') attempt.status = out.error.status;
+    // ...and a response time for every try, a failed one too (ngx_http_upstream_next).
+    if (attempt.responseTime < 0) attempt.responseTime = performance.now() - tryStart;
     if (out.countFailure) recordFailure(peer, monotonicNow());
     if (events.upstreamFail.hasSubscribers) events.upstreamFail.publish({ upstream: route.pool.name, server: peer.addr, error: out.error.code });
     logFailure(peer, out.error);

@@ -306,7 +306,7 @@ export class ProxySession implements SessionForFrontEnds {
     const up = x.res;
     const route = this.route as ProxyRoute;
     const { limitRateAfter } = route.settings;
-    const limitRate = responseLimitRate(route.settings, up);
+    const limitRate = responseLimitRate(route.settings, up, this.ctx.limitRate);
     const out = limitRate > 0 && !noBody ? new PacedTarget(client, limitRate, limitRateAfter) : client;
     const spool = noBody ? null : this.#spool(up, peer);
     const src = spool ?? up;
