@@ -72,7 +72,7 @@ test('the classic WebSocket config loads to what the data plane expects', async 
 
   assert.equal(h.servers.length, 1);
   const server = h.servers[0]!;
-  assert.deepEqual(server.listens, [{ key: '0.0.0.0:80', host: '0.0.0.0', port: 80, defaultServer: false, ssl: false, http2: false, loc: { file: '<inline>', line: 6 } }]);
+  assert.deepEqual(server.listens, [{ key: '0.0.0.0:80', host: '0.0.0.0', port: 80, defaultServer: false, ssl: false, http2: false, proxyProtocol: false, loc: { file: '<inline>', line: 6 } }]);
   assert.deepEqual(server.serverNames, [{ kind: 'exact', name: '' }]);
   assert.equal(server.primaryName, '');
   assert.equal(server.settings.proxyPass, null);

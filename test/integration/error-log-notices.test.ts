@@ -4,6 +4,7 @@
  * master's words, beside the workers' lines, and a graceful quit or a stop leaves its lines there
  * ("gracefully shutting down", "exiting", "exit"); `-s` leaves "signal process started".
  */
+import { mkdirSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CHILD_MS, CliProcess, httpGet, runCli } from '../helpers/cli-process.js';
@@ -33,6 +34,8 @@ for (const workers of [1, 2]) {
 
   test(`error_log FILE notice (${mode}): reload, reopen and quit are in the file in nginx's words`, async (t) => {
     const dir = tempDir(t);
+    // Sluice, like nginx, creates no log directory.
+    mkdirSync(dir.join('logs'));
     const log = dir.join('logs', 'error.log');
     const conf = dir.write('sluice.conf', `worker_processes ${workers};
 worker_shutdown_timeout 2s;

@@ -319,3 +319,27 @@ test('config errors are nginx\'s', async () => {
   assert.deepEqual(await problems(conf(`resolver valid=10s; ${plain}`)), ['no name servers defined']);
   assert.deepEqual(await problems(conf(`resolver_timeout x; ${plain}`)), ['"resolver_timeout" directive invalid value']);
 });
+
+test('the Docker pattern: set $upstream NAME:PORT; proxy_pass http://$upstream; loads while NAME does not resolve, then follows it', async (t) => {
+  const { dns, a, b } = await setup(t);
+  const proxy = await startTestProxy(conf(`
+    resolver ${dns.address} valid=1s ipv6=off;
+    server {
+      listen 127.0.0.1:0;
+      location / {
+        set $upstream app.test:${a.port};
+        proxy_pass http://$upstream;
+      }
+    }`), { t });
+  // The container is not up yet: nginx's 502 and log line, and the proxy keeps running.
+  assert.equal((await sendRequest(proxy.port, '/early')).status, 502);
+  await proxy.waitForErrorLine(/app\.test could not be resolved \(3: Host not found\)/);
+  dns.set('app.test', { a: ['127.0.0.2'], ttl: 1 });
+  const up = await sendRequest(proxy.port, '/x');
+  assert.equal(up.body, 'a');
+  assert.ok(a.seen.includes(`GET /x host=app.test:${a.port}`), a.seen.join('\n'));
+  // The container moves: once the answer expires, requests follow the new address.
+  dns.set('app.test', { a: ['127.0.0.3'], ttl: 1 });
+  await waitFor(async () => (await sendRequest(proxy.port, '/moved')).body === 'b', { timeoutMs: 10_000, what: 'the new address after the TTL' });
+  assert.ok(b.seen.some((l) => l.startsWith('GET /moved')));
+});
