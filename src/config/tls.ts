@@ -13,7 +13,7 @@ import type { BuildContext } from './build-context.js';
 import { defaultServers } from './default-server.js';
 import { openFailedMessage } from './include.js';
 import { mergeEach } from './merge.js';
-import { PATH_HINT, cacheOf, problemOnce, readCertificates, readCrl, readFailure, readText } from './tls-files.js';
+import { PATH_HINT, PEM_CERT, cacheOf, problemOnce, readCertificates, readCrl, readFailure, readText } from './tls-files.js';
 import { loadStapling } from './ocsp-stapling.js';
 import { loadDhparam } from './tls-key-exchange.js';
 import { loadTicketKeys, sessionIdContext } from './tls-sessions.js';
@@ -203,7 +203,7 @@ export function loadServerTls(ssl: SslSettings, serverLoc: SourceLoc, cx: BuildC
   if (ssl.crl !== null && crl === null) ok = false;
   if (!confCommandsApply('ssl_conf_command', ssl.confCommands, { ciphers: ssl.ciphers, ...protocolOptions(ssl.protocols), ecdhCurve: ssl.ecdhCurve }, serverLoc, cx)) ok = false;
   if (stapling === false || !ok) return null;
-  const verifyCa = clientCa === null ? null : trusted === '' ? clientCa : `${clientCa}\n${trusted}`;
+  const verifyCa = clientCa === null ? null : distinctCertificates(trusted === '' ? clientCa : `${clientCa}\n${trusted}`);
   return {
     certificates, clientCa: verifyCa, dhparam, ticketKeys: ticketKeys as string | null,
     sessionIdContext: sessionIdContext(certificates, verifyCa, ssl.verifyClient), stapling, crl,
@@ -340,4 +340,21 @@ export function checkSslListens(
         'add "ssl_certificate FILE;" and "ssl_certificate_key FILE;" to this server (or to http {} for every server)');
     }
   }
+}
+
+/**
+ * The PEM certificates of `pem`, each once (by its DER bytes), in order. Node names every `ca`
+ * certificate in the client-certificate request, so a CA in both ssl_client_certificate and
+ * ssl_trusted_certificate (or twice in one file) would be named twice; nginx names it once.
+ */
+export function distinctCertificates(pem: string): string {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const block of pem.match(PEM_CERT) ?? []) {
+    const der = block.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '');
+    if (seen.has(der)) continue;
+    seen.add(der);
+    out.push(block);
+  }
+  return out.join('\n');
 }

@@ -1,11 +1,14 @@
 // nginx (the installed 1.22) and Sluice side by side on TLS: which handshakes resume with the
 // Mozilla generator's session lines (and without them), and the staple a client gets from
-// ssl_stapling_file.
+// ssl_stapling_file, and the CA names of a client-certificate request.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { testCerts } from '../helpers/certs.js';
 import { nginxAndSluice } from '../helpers/nginx.js';
 import { startOcspResponder } from '../helpers/ocsp-responder.js';
+import { requireProgram } from '../helpers/programs.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/temp.js';
 import { tlsResumeGet, tlsStaple } from '../helpers/tls-client.js';
@@ -60,4 +63,32 @@ test('e2e: ssl_stapling_file: the client gets the same staple from both', async 
   const fromNginx = await staple(ports.nginx);
   assert.ok(fromNginx !== null);
   assert.deepEqual(await staple(ports.sluice), fromNginx);
+});
+
+/** The CA names a server's CertificateRequest lists, as `openssl s_client` prints them. */
+function caNames(openssl: string, port: number): string[] {
+  const r = spawnSync(openssl, ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', '-tls1_2'], { input: '', encoding: 'utf8', timeout: 10_000 });
+  const lines = r.stdout.split('\n');
+  const start = lines.findIndex((l) => l.startsWith('Acceptable client certificate CA names'));
+  assert.notEqual(start, -1, `openssl printed no CA names:\n${r.stdout}\n${r.stderr}`);
+  const names: string[] = [];
+  for (const l of lines.slice(start + 1)) {
+    if (l.startsWith('Requested Signature') || l.startsWith('Client Certificate Types') || l.startsWith('---') || l.startsWith('Shared')) break;
+    names.push(l.trim());
+  }
+  return names;
+}
+
+test('e2e: a CA named twice (in ssl_client_certificate and ssl_trusted_certificate) is listed once in the certificate request, as nginx lists it', async (t) => {
+  const openssl = requireProgram('openssl', 'openssl');
+  const certs = await testCerts();
+  const dir = tempDir(t);
+  const ca = readFileSync(certs.ca.certFile, 'utf8');
+  const twice = dir.write('ca-twice.pem', `${ca}\n${ca}`);
+  const ports = await nginxAndSluice(t, (port) => `server { listen 127.0.0.1:${port} ssl; ssl_certificate ${certs.localhost.certFile};
+    ssl_certificate_key ${certs.localhost.keyFile}; ssl_verify_client optional; ssl_client_certificate ${twice};
+    ssl_trusted_certificate ${certs.ca.certFile}; location / { return 200 "ok"; } }`);
+  const fromNginx = caNames(openssl, ports.nginx);
+  assert.equal(fromNginx.length, 1, fromNginx.join('\n'));
+  assert.deepEqual(caNames(openssl, ports.sluice), fromNginx);
 });
