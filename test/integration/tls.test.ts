@@ -9,6 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import { startHttpBackend } from '../helpers/backends.js';
 import { recorderFor } from '../helpers/byte-recorder.js';
 import { testCerts } from '../helpers/certs.js';
+import { h2Connect, h2Request } from '../helpers/h2-client.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import {
   SAMPLE_ACCEPT, headerValue, maskedFrame, parseResponseHead, rawRequest, readFrame, readToEnd, waitForBytes, wsHandshakeRequest,
@@ -338,4 +339,32 @@ http {
   const after = await tlsGet(proxy.port, '/', { servername: 'b.test', ca: certs.ca.cert, timeoutMs: WAIT_MS });
   assert.equal(after.text, 'hello');
   assert.equal(after.peerCN, 'b.test');
+});
+
+test('421 over HTTP/2: an :authority other than the SNI name on a server that verifies client certificates', async (t) => {
+  const certs = await testCerts();
+  const backend = await startHttpBackend();
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(`
+events {}
+error_log stderr info;
+http {
+  server {
+    listen 127.0.0.1:0 ssl http2;
+    server_name localhost;
+    ssl_certificate ${certs.localhost.certFile};
+    ssl_certificate_key ${certs.localhost.keyFile};
+    ssl_client_certificate ${certs.ca.certFile};
+    ssl_verify_client optional;
+    location / { proxy_pass http://${backend.addr}; }
+  }
+}`, { t });
+  const client = await h2Connect(proxy.port, { ca: certs.ca.cert, servername: 'localhost', timeoutMs: WAIT_MS });
+  t.after(() => client.close());
+  const other = await h2Request(client, { ':path': '/x', ':authority': 'other.test' }, undefined, WAIT_MS);
+  assert.equal(other.status, 421);
+  await proxy.waitForErrorLine('client attempted to request the server name different from the one that was negotiated while reading client request headers');
+  const same = await h2Request(client, { ':path': '/y', ':authority': 'localhost' }, undefined, WAIT_MS);
+  assert.equal(same.status, 200);
+  assert.deepEqual(backend.requests.map((r) => r.url), ['/y']);
 });

@@ -28,7 +28,7 @@ import type { ProxyRoute } from '../session/proxy-route.js';
 import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import type { ProxySession } from '../session/session.js';
 import { h2ResponseHeaders, headerBytes, sendLocalH2 } from './h2-messages.js';
-import { clientCertRefusal, refusalResponse } from './tls-refusals.js';
+import { MISDIRECTED_LOG, clientCertRefusal, misdirected, refusalResponse } from './tls-refusals.js';
 
 /** How the safety net answers on a stream before a request has a context (http2-listener.ts). */
 export function h2Answer(stream: ServerHttp2Stream): FrontEndAnswer {
@@ -71,6 +71,12 @@ export abstract class H2Front {
   protected decide(): RouteDecision | null {
     const ctx = this.ctx;
     const decision = this.rt.routesFor(this.socket).route(ctx);
+    // nginx's ngx_http_process_host checks :authority against the SNI name as it checks Host.
+    if (ctx.server !== null && misdirected(ctx.conn.ssl, ctx.server, ctx.rawUri, ctx.headers.host)) {
+      this.rt.errorLog(ctx.settings).log('info', `${MISDIRECTED_LOG} while reading client request headers${logContext(ctx)}`, ctx.conn.id);
+      this.send(errorResponse(421, ctx.settings, ctx, this.rt.vars));
+      return null;
+    }
     const refusal = ctx.server === null ? null : clientCertRefusal(ctx.conn.ssl, ctx.server);
     if (refusal !== null) {
       this.rt.errorLog(ctx.settings).log('info', `${refusal.log} while reading client request headers${logContext(ctx)}`, ctx.conn.id);

@@ -65,14 +65,14 @@ export function clientCertRefusal(ssl: SslInfo | null | undefined, server: Serve
   return null;
 }
 
-const MISDIRECTED_LOG = 'client attempted to request the server name different from the one that was negotiated';
+export const MISDIRECTED_LOG = 'client attempted to request the server name different from the one that was negotiated';
 
 /**
  * nginx 1.22's ngx_http_set_virtual_server: on a connection whose client named a server by SNI,
  * a request whose Host names another one gets 421 when the server the Host selects verifies client
  * certificates (the certificate was checked for the SNI server, not for this one).
  */
-function misdirected(ssl: SslInfo | null | undefined, server: ServerConfig, rawUri: string, host: string | string[] | undefined): boolean {
+export function misdirected(ssl: SslInfo | null | undefined, server: ServerConfig, rawUri: string, host: string | string[] | undefined): boolean {
   if (!ssl || ssl.serverName === '' || server.settings.ssl.verifyClient === 'off') return false;
   const h = requestHost(rawUri, Array.isArray(host) ? host[0] : host);
   return h !== null && h !== ssl.serverName.toLowerCase();
