@@ -428,7 +428,7 @@ test('proxy_pass without a URI sends the request line byte for byte; the whole h
   assert.equal(conn.received.toString('latin1'), `GET ${target} HTTP/1.1\r\nHost: b\r\nConnection: close\r\nAccept: */*\r\n\r\n`);
 });
 
-test('proxy_pass with a URI replaces the matched location prefix (nginx rule), query and encoding kept', async (t) => {
+test('proxy_pass with a URI replaces the matched location prefix of the normalised URI (nginx rule), the query kept', async (t) => {
   const backend = await startHttpBackend();
   t.after(() => backend.close());
   const proxy = await startTestProxy(conf(`
@@ -444,6 +444,13 @@ test('proxy_pass with a URI replaces the matched location prefix (nginx rule), q
     ['/api/x?q=1&r=%2F', '/v2/x?q=1&r=%2F'],
     ['/api/', '/v2/'],
     ['/api/a%20b/c', '/v2/a%20b/c'],
+    // The normalised URI goes, escaped as nginx escapes it (checked against nginx 1.22).
+    ['/api/x/../y', '/v2/y'],
+    ['/api/./q', '/v2/q'],
+    ['/api/%7Euser', '/v2/~user'],
+    ['/api/x//y', '/v2/x/y'],
+    ['/api/%2Fz', '/v2/z'],
+    ['/api/%D0%B6', '/v2/%D0%B6'],
     ['/exact?k=v', '/elsewhere?k=v'],
     ['/stripped/y', '/ped/y'],
   ];

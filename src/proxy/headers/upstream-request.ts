@@ -27,6 +27,9 @@ export interface UpstreamRequestHead {
  * The request target sent upstream. Without a URI in proxy_pass it is the client's target
  * byte for byte; with one, the part matched by the location prefix is replaced (nginx rule).
  */
+/** A path nginx normalises: a "/./" or "/../" segment, or two slashes in a row. */
+const COMPLEX_PATH = /\/\.\.?(?:\/|$)|\/\//;
+
 export function upstreamPath(ctx: RequestContext, route: ProxyRoute): string {
   const raw = originForm(ctx.rawUri);
   const uri = route.pass.uri;
@@ -45,8 +48,11 @@ export function upstreamPath(ctx: RequestContext, route: ProxyRoute): string {
   const q = raw.indexOf('?');
   const rawPath = q === -1 ? raw : raw.slice(0, q);
   const query = q === -1 ? '' : raw.slice(q);
-  // Keep the client's own encoding when the raw path carries the prefix; else re-encode $uri.
-  const rest = rawPath.startsWith(prefix) ? rawPath.slice(prefix.length) : encodeURI(ctx.uri.slice(prefix.length));
+  // ngx_http_proxy_create_request: with a URI part, what follows the location's prefix in the
+  // normalised $uri goes (no "/../", "/./" or merged slashes), escaped when the client's URI was
+  // (r->quoted_uri). A plain raw path is that already, and goes as the client wrote it.
+  const plain = !rawPath.includes('%') && !COMPLEX_PATH.test(rawPath) && rawPath.startsWith(prefix);
+  const rest = plain ? rawPath.slice(prefix.length) : escapeUri(utf8Bytes(ctx.uri.slice(prefix.length)), 'uri');
   return uri + rest + query;
 }
 
