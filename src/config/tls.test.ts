@@ -9,5 +9,5 @@ test('distinctCertificates keeps each certificate once, in order, whatever its l
   const aAgain = cert('QUFBQUFB');
   const b = cert('QkJC');
   assert.equal(distinctCertificates(`${a}\n${b}\n${aAgain}\n${b}`), `${a}\n${b}`);
-  assert.equal(distinctCertificates('no certificates here'), '');
+  assert.equal(distinctCertificates(`${a}\n${b}\n`), `${a}\n${b}\n`, 'no repeat: the text as it was');
 });

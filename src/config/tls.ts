@@ -356,5 +356,6 @@ export function distinctCertificates(pem: string): string {
     seen.add(der);
     out.push(block);
   }
-  return out.join('\n');
+  // Without a repeat the text stays as the files hold it.
+  return out.length === (pem.match(PEM_CERT) ?? []).length ? pem : out.join('\n');
 }

@@ -204,10 +204,12 @@ test('idle tunnel: closes after proxy_read_timeout with no traffic either way', 
       listen 127.0.0.1:0;
       location / { proxy_read_timeout ${IDLE_MS}ms; proxy_pass http://${backend.addr}; }
     }`)}`, { t });
+  // Timed from before the handshake: the proxy's idle timer cannot start earlier, while the 101
+  // may reach a busy test process well after the timer started.
+  const opened = Date.now();
   const ws = await rawWebSocket(proxy.port, { path: '/quiet' });
   t.after(() => ws.socket.destroy());
   assert.equal(ws.head.statusCode, 101);
-  const opened = Date.now();
   await waitForClose(ws.socket, IDLE_MS + 5000);
   assert.ok(Date.now() - opened >= IDLE_MS - 10, `closed after ${Date.now() - opened} ms, before the idle timeout`);
   await proxy.waitForErrorLine(/upstream timed out \(110: Connection timed out\) while proxying upgraded connection/);
