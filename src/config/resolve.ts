@@ -16,7 +16,7 @@ import { literalAddress, type HostTable } from './hosts.js';
 import type { Source } from './include.js';
 import type {
   Config, ErrorLogTarget, HealthCheckConfig, HttpConfig, Listen, LocationConfig, LogFormat, ProxyPass, ServerConfig,
-  Settings, SourceLoc, UpstreamConfig, UpstreamServer,
+  Settings, SockAddr, SourceLoc, UpstreamConfig, UpstreamServer,
 } from './types.js';
 import { applySslOn, checkSslListens, loadServerTls, loadUpstreamTls, mergeProxySsl, mergeSsl } from './tls.js';
 import { checkListens, checkZones } from './validate.js';
@@ -41,6 +41,24 @@ function forEachLocation(locations: readonly LocationDraft[], fn: (l: LocationDr
 /** Explicit upstream names by lower-cased name (nginx matches them case-insensitively). */
 function upstreamIndex(http: HttpDraft): Map<string, string> {
   return new Map(http.upstreams.map((u) => [u.name.toLowerCase(), u.name]));
+}
+
+/** The upstream nginx makes for a `proxy_pass` to an address: one server per address, every default. */
+function implicitUpstream(name: string, addresses: readonly SockAddr[], loc: SourceLoc): UpstreamConfig {
+  return {
+    name,
+    servers: addresses.map((address) => ({
+      name, address, weight: UPSTREAM_DEFAULTS.weight,
+      maxFails: UPSTREAM_DEFAULTS.maxFails, failTimeout: UPSTREAM_DEFAULTS.failTimeout, backup: false, down: false,
+      maxConns: UPSTREAM_DEFAULTS.maxConns, slowStart: UPSTREAM_DEFAULTS.slowStart, loc,
+    })),
+    keepalive: UPSTREAM_DEFAULTS.keepalive,
+    keepaliveTimeout: UPSTREAM_DEFAULTS.keepaliveTimeout,
+    keepaliveRequests: UPSTREAM_DEFAULTS.keepaliveRequests,
+    implicit: true,
+    method: { name: 'round_robin' }, sticky: null, zone: null, healthChecks: [], resolver: null, resolverTimeout: 30_000,
+    loc,
+  };
 }
 
 /** Every host name the config needs resolved (IP literals are skipped by the resolver step). */
@@ -238,22 +256,7 @@ class HttpAssembler {
   /** The implicit upstream of `proxy_pass http://unix:/path`, named "unix:/path" as nginx names it. */
   private unixUpstream(pp: ProxyPassDraft, path: string): string {
     const name = `unix:${path}`;
-    if (!this.implicit.has(name)) {
-      this.implicit.set(name, {
-        name,
-        servers: [{
-          name, address: { host: '', port: 0, family: 4, path }, weight: UPSTREAM_DEFAULTS.weight,
-          maxFails: UPSTREAM_DEFAULTS.maxFails, failTimeout: UPSTREAM_DEFAULTS.failTimeout, backup: false, down: false,
-          maxConns: UPSTREAM_DEFAULTS.maxConns, slowStart: UPSTREAM_DEFAULTS.slowStart, loc: pp.at,
-        }],
-        keepalive: UPSTREAM_DEFAULTS.keepalive,
-        keepaliveTimeout: UPSTREAM_DEFAULTS.keepaliveTimeout,
-        keepaliveRequests: UPSTREAM_DEFAULTS.keepaliveRequests,
-        implicit: true,
-        method: { name: 'round_robin' }, sticky: null, zone: null, healthChecks: [], resolver: null, resolverTimeout: 30_000,
-        loc: pp.at,
-      });
-    }
+    if (!this.implicit.has(name)) this.implicit.set(name, implicitUpstream(name, [{ host: '', port: 0, family: 4, path }], pp.at));
     return name;
   }
 
@@ -285,20 +288,7 @@ class HttpAssembler {
         }
         return null;
       }
-      this.implicit.set(name, {
-        name,
-        servers: addresses.map((a) => ({
-          name, address: { host: a.host, port: pp.port ?? defaultPort, family: a.family }, weight: UPSTREAM_DEFAULTS.weight,
-          maxFails: UPSTREAM_DEFAULTS.maxFails, failTimeout: UPSTREAM_DEFAULTS.failTimeout, backup: false, down: false,
-          maxConns: UPSTREAM_DEFAULTS.maxConns, slowStart: UPSTREAM_DEFAULTS.slowStart, loc: pp.at,
-        })),
-        keepalive: UPSTREAM_DEFAULTS.keepalive,
-        keepaliveTimeout: UPSTREAM_DEFAULTS.keepaliveTimeout,
-        keepaliveRequests: UPSTREAM_DEFAULTS.keepaliveRequests,
-        implicit: true,
-        method: { name: 'round_robin' }, sticky: null, zone: null, healthChecks: [], resolver: null, resolverTimeout: 30_000,
-        loc: pp.at,
-      });
+      this.implicit.set(name, implicitUpstream(name, addresses.map((a) => ({ host: a.host, port: pp.port ?? defaultPort, family: a.family })), pp.at));
     }
     return { ...base, upstream: name };
   }
