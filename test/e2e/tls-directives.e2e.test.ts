@@ -2,7 +2,7 @@
 // Mozilla generator's session lines (and without them), and the staple a client gets from
 // ssl_stapling_file, and the CA names of a client-certificate request.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { testCerts } from '../helpers/certs.js';
@@ -65,12 +65,26 @@ test('e2e: ssl_stapling_file: the client gets the same staple from both', async 
   assert.deepEqual(await staple(ports.sluice), fromNginx);
 });
 
-/** The CA names a server's CertificateRequest lists, as `openssl s_client` prints them. */
-function caNames(openssl: string, port: number): string[] {
-  const r = spawnSync(openssl, ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', '-tls1_2'], { input: '', encoding: 'utf8', timeout: 10_000 });
-  const lines = r.stdout.split('\n');
+/**
+ * The CA names a server's CertificateRequest lists, as `openssl s_client` prints them (run
+ * asynchronously: Sluice serves from this very process).
+ */
+async function caNames(openssl: string, port: number): Promise<string[]> {
+  const stdout = await new Promise<string>((resolve, reject) => {
+    const child = spawn(openssl, ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', '-tls1_2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => void (out += d));
+    child.stderr.resume();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('error', reject);
+    child.once('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
+  const lines = stdout.split('\n');
   const start = lines.findIndex((l) => l.startsWith('Acceptable client certificate CA names'));
-  assert.notEqual(start, -1, `openssl printed no CA names:\n${r.stdout}\n${r.stderr}`);
+  assert.notEqual(start, -1, `openssl printed no CA names:\n${stdout}`);
   const names: string[] = [];
   for (const l of lines.slice(start + 1)) {
     if (l.startsWith('Requested Signature') || l.startsWith('Client Certificate Types') || l.startsWith('---') || l.startsWith('Shared')) break;
@@ -88,7 +102,7 @@ test('e2e: a CA named twice (in ssl_client_certificate and ssl_trusted_certifica
   const ports = await nginxAndSluice(t, (port) => `server { listen 127.0.0.1:${port} ssl; ssl_certificate ${certs.localhost.certFile};
     ssl_certificate_key ${certs.localhost.keyFile}; ssl_verify_client optional; ssl_client_certificate ${twice};
     ssl_trusted_certificate ${certs.ca.certFile}; location / { return 200 "ok"; } }`);
-  const fromNginx = caNames(openssl, ports.nginx);
+  const fromNginx = await caNames(openssl, ports.nginx);
   assert.equal(fromNginx.length, 1, fromNginx.join('\n'));
-  assert.deepEqual(caNames(openssl, ports.sluice), fromNginx);
+  assert.deepEqual(await caNames(openssl, ports.sluice), fromNginx);
 });
