@@ -6,11 +6,11 @@
  * only (HTTP/1.1 Upgrade and HTTP/2 extended CONNECT), before any upstream connection.
  */
 import type { OriginRule, Settings } from '../config/types.js';
+import { schemeDefaultPort } from '../core/default-ports.js';
 import type { RequestContext } from '../proxy/context/request-context.js';
 import type { Variables } from '../proxy/context/variables.js';
 import type { RouteDecision } from './decision.js';
 
-const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: '80', https: '443', ws: '80', wss: '443' };
 
 /** An origin as RFC 6454 serialises it, normalised: lower-case scheme and host, no default port. */
 export interface Origin {
@@ -25,7 +25,7 @@ export function parseOrigin(text: string): Origin | null {
   const m = /^([a-z][a-z0-9+.-]*):\/\/(\[[0-9a-f:.]+\]|[^/:?#\s[\]]+)(?::([0-9]{1,5}))?\/?$/i.exec(text.trim());
   if (m === null) return null;
   const scheme = m[1]!.toLowerCase();
-  const port = m[3] === undefined || m[3] === DEFAULT_PORTS[scheme] ? '' : String(Number(m[3]));
+  const port = m[3] === undefined || m[3] === schemeDefaultPort(scheme) ? '' : String(Number(m[3]));
   return { scheme, host: m[2]!.toLowerCase(), port };
 }
 

@@ -14,10 +14,10 @@ export interface BindPlan {
   /** The socket parameters of `listen` for this address (nginx's defaults when none were written). */
   socket: ListenSocketOptions;
   /**
-   * Some listen key of this socket has `proxy_protocol`: connections go through the TlsFrontend,
-   * which reads the PROXY header first on those keys (tls-listener.ts).
+   * The listen keys of this socket with `proxy_protocol`: when there are any, connections go
+   * through the TlsFrontend, which reads the PROXY header first on those keys (tls-listener.ts).
    */
-  proxyProtocol: boolean;
+  proxyProtocolKeys: Set<string>;
 }
 
 /** `so_keepalive` on an accepted connection (Node sets the idle time; INTVL and CNT stay the system's). */
@@ -52,14 +52,14 @@ export function planBinds(listens: readonly Listen[]): BindPlan[] {
     const key = addressKey(bindHost, l.port);
     let plan = plans.get(key);
     if (!plan) {
-      plan = { key, host: bindHost, port: l.port, listenKeys: [], tls: false, socket: own ?? LISTEN_SOCKET_DEFAULTS, proxyProtocol: false };
+      plan = { key, host: bindHost, port: l.port, listenKeys: [], tls: false, socket: own ?? LISTEN_SOCKET_DEFAULTS, proxyProtocolKeys: new Set() };
       plans.set(key, plan);
     }
     plan.listenKeys.push(l.key);
     // nginx: `ssl` on any server's listen makes the address TLS for every server there.
     if (listens.some((x) => x.key === l.key && x.ssl)) plan.tls = true;
     // So does `proxy_protocol` (ngx_http_add_addresses ORs it like ssl).
-    if (listens.some((x) => x.key === l.key && x.proxyProtocol)) plan.proxyProtocol = true;
+    if (listens.some((x) => x.key === l.key && x.proxyProtocol)) plan.proxyProtocolKeys.add(l.key);
   }
   return [...plans.values()];
 }

@@ -63,10 +63,6 @@ function parseV1(buf: Buffer): HeaderParse {
   return { kind: 'ok', info: { addr: src, port: sp, serverAddr: dst, serverPort: dp }, length: end + 2 };
 }
 
-function ipv6Text(b: Buffer): string {
-  return formatIp({ family: 6, bytes: [...b] });
-}
-
 /** Version 2: signature, version/command, family/protocol, length, then the addresses. */
 function parseV2(buf: Buffer): HeaderParse {
   if (buf.length < 16) return { kind: 'more' };
@@ -92,7 +88,7 @@ function parseV2(buf: Buffer): HeaderParse {
     if (len < 36) return { kind: 'broken', log: 'broken PROXY protocol v2 addresses' };
     return {
       kind: 'ok', length,
-      info: { addr: ipv6Text(body.subarray(0, 16)), serverAddr: ipv6Text(body.subarray(16, 32)), port: body.readUInt16BE(32), serverPort: body.readUInt16BE(34) },
+      info: { addr: formatIp({ family: 6, bytes: [...body.subarray(0, 16)] }), serverAddr: formatIp({ family: 6, bytes: [...body.subarray(16, 32)] }), port: body.readUInt16BE(32), serverPort: body.readUInt16BE(34) },
     };
   }
   return { kind: 'ok', info: null, length };

@@ -224,7 +224,7 @@ export class ProxyServer {
       sendLocalRaw(socket, errorResponse(refusal?.status ?? 400, null, null, null), null);
     });
     // The TLS front end also reads PROXY protocol headers, for plain addresses too.
-    if (plan.tls || plan.proxyProtocol) return listenTls(plan, server, { runtime: () => this.runtime, registry: this.registry, tls: this.tls }).then((front) => ({ plan, server, front }));
+    if (plan.tls || plan.proxyProtocolKeys.size > 0) return listenTls(plan, server, { runtime: () => this.runtime, registry: this.registry, tls: this.tls }).then((front) => ({ plan, server, front }));
     return new Promise<Bound>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         const errno = err.code === 'EADDRINUSE' ? '98: Address already in use' : err.code === 'EACCES' ? '13: Permission denied' : err.code === 'EADDRNOTAVAIL' ? '99: Cannot assign requested address' : (err.code ?? err.message);
@@ -258,7 +258,7 @@ export class ProxyServer {
         next.close();
         throw new Error(`the "ssl" parameter of the listen addresses on ${b.plan.key} cannot change on reload; restart Sluice`);
       }
-      if (wanted.get(b.plan.key)?.proxyProtocol === true && b.front === undefined) {
+      if ((wanted.get(b.plan.key)?.proxyProtocolKeys.size ?? 0) > 0 && b.front === undefined) {
         next.close();
         throw new Error(`the "proxy_protocol" parameter cannot be added to the listen addresses on ${b.plan.key} on reload; restart Sluice`);
       }

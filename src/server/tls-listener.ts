@@ -180,8 +180,7 @@ export class TlsFrontend {
       clearTimeout(deadline);
       this.#pending.delete(raw);
     });
-    const rt0 = this.#deps.runtime();
-    if ((rt0.config.http?.servers ?? []).some((s) => s.listens.some((l) => l.key === key && l.proxyProtocol))) {
+    if (this.plan.proxyProtocolKeys.has(key)) {
       // `listen ... proxy_protocol`: the balancer's header comes before anything else (TLS too).
       readProxyHeader(raw, (r) => {
         if (!r.ok) {

@@ -2,12 +2,12 @@
  * Sluice's own WebSocket directives (nginx has none of these): `websocket_allowed_origins`, the
  * pages a WebSocket handshake may come from (routing/origins.ts checks it).
  */
+import { schemeDefaultPort } from '../../core/default-ports.js';
 import type { OriginRule } from '../types.js';
 import { HTTP_SERVER_LOCATION, ONE_OR_MORE, settingsOf, type DirectiveSpec } from './table.js';
 
 /** `[scheme://]host[:port]`, `*.` before the host for its subdomains. */
 const HOST_ENTRY = /^(?:([a-z][a-z0-9+.-]*):\/\/)?(\*\.)?(\[[0-9a-f:.]+\]|[a-z0-9_-]+(?:\.[a-z0-9_-]+)*)(?::([0-9]{1,5}))?$/i;
-const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: '80', https: '443', ws: '80', wss: '443' };
 
 export const websocketDirectives: readonly DirectiveSpec[] = [
   {
@@ -31,7 +31,7 @@ export const websocketDirectives: readonly DirectiveSpec[] = [
             continue;
           }
           const scheme = m[1]?.toLowerCase() ?? null;
-          const normalPort = port === undefined ? (scheme === null ? null : '') : scheme !== null && DEFAULT_PORTS[scheme] === port ? '' : String(Number(port));
+          const normalPort = port === undefined ? (scheme === null ? null : '') : scheme !== null && schemeDefaultPort(scheme) === port ? '' : String(Number(port));
           rules.push({ kind: 'host', scheme, host: m[3]!.toLowerCase(), wildcard: m[2] !== undefined, port: normalPort });
         }
       }
