@@ -16,7 +16,7 @@
 import { loadConfig, formatProblem, problemText } from './config/load.js';
 import type { LoadOptions } from './config/load.js';
 import type { Config, ConfigProblem, LogLevel } from './config/types.js';
-import { ProxyServer } from './server/proxy-server.js';
+import { ProxyServer, ShuttingDownError } from './server/proxy-server.js';
 import type { ListenerInfo, ReloadResult } from './server/proxy-server.js';
 import { events } from './observability/events.js';
 import { RELOAD_FAILED } from './observability/process-notices.js';
@@ -67,6 +67,12 @@ export interface StartOptions {
   readonly sessionSync?: SessionSync;
   /** The files the `ssl_*` directives name, as another process read them (`Config.files`): used instead of the disk. */
   readonly files?: Config['files'];
+  /**
+   * Whether `reload()` logs its own `reconfiguring` and `reloaded FILE` notices (default true).
+   * The daemon passes false: its signal handler (or its primary process) tells a reload's story
+   * once, in nginx's master's words, and nginx's workers say nothing of it.
+   */
+  readonly announceReloads?: boolean;
 }
 
 function prereadMap(files: Config['files'] | undefined): Map<string, Buffer> | undefined {
@@ -120,6 +126,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   if (!result.ok) throw new ConfigError(result.problems);
   const server = await ProxyServer.start(result.config, { logger: opts.logger, stickySecret: opts.stickySecret, sessionSync: opts.sessionSync });
   let current = result.config;
+  const announce = opts.announceReloads !== false;
   return {
     get config() {
       return current;
@@ -133,7 +140,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
       const files = prereadMap(next?.files);
       if (files !== undefined) again.preread = files;
       const log = server.runtime.mainLog;
-      log.log('notice', 'reconfiguring');
+      if (announce) log.log('notice', 'reconfiguring');
       const loaded = await loadConfig(again);
       if (!loaded.ok) {
         for (const p of loaded.problems) log.log(p.level ?? 'emerg', problemText(p));
@@ -146,10 +153,11 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
       try {
         const done = await server.reload(loaded.config);
         current = loaded.config;
-        log.log('notice', `reloaded ${current.file}: ${done.drained} tunnel(s) to removed servers${current.websocketDrain ? ' will be drained' : ' stay until they end'}`);
+        if (announce) log.log('notice', `reloaded ${current.file}: ${done.drained} tunnel(s) to removed servers${current.websocketDrain ? ' will be drained' : ' stay until they end'}`);
         if (events.reload.hasSubscribers) events.reload.publish({ ok: true, file: current.file, problems: [], drained: done.drained, proxy: server });
         return done;
       } catch (err) {
+        if (err instanceof ShuttingDownError) throw err;
         log.log('emerg', `${(err as Error).message}; still serving the previous configuration`);
         if (events.reload.hasSubscribers) events.reload.publish({ ok: false, file: current.file, problems: [(err as Error).message], drained: 0, proxy: server });
         throw err;

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { loadConfig, formatProblem, dumpConfig } from '../config/load.js';
 import type { LoadOptions } from '../config/load.js';
 import { INLINE_FILE } from '../config/include.js';
-import type { ConfigProblem } from '../config/types.js';
+import type { ConfigProblem, ErrorLogTarget } from '../config/types.js';
 import { SLUICE_VERSION } from '../core/version.js';
 import { ADDON_PATH, nativeAddonProblem } from '../core/native-addon.js';
 import { runClientCommand } from '../ws-client/command.js';
@@ -50,6 +50,18 @@ function printProblems(problems: readonly ConfigProblem[]): void {
       process.stderr.write(`  hint: ${p.hint}\n`);
       collectForDaemonParent(`  hint: ${p.hint}`);
     }
+  }
+}
+
+/**
+ * A failed reload's problems on stderr, each once: where the error log writes a problem's line to
+ * stderr already (the default setup), only its hint is added; elsewhere the whole problem, as
+ * `-t` shows it.
+ */
+function printReloadProblems(problems: readonly ConfigProblem[], logs: readonly ErrorLogTarget[]): void {
+  for (const p of problems) {
+    if (!logShowsOnStderr(logs, p.level ?? 'emerg')) printProblems([p]);
+    else if (p.hint) err(`hint for ${p.line === 0 ? p.file : `${p.file}:${p.line}`}: ${p.hint}`);
   }
 }
 
@@ -114,7 +126,7 @@ async function run(args: CliArgs): Promise<number> {
   // addresses a reload adds and to read keys, while the workers run as the user.
   if (pinned.result.ok && (workerCount(pinned.result.config) > 1 || pinned.result.config.user !== null)) {
     const code = await runPrimary({
-      load: o, config: pinned.result.config, text: pinned.text, fastStopMs: FAST_STOP_GRACE_MS, say: err, printProblems,
+      load: o, config: pinned.result.config, text: pinned.text, fastStopMs: FAST_STOP_GRACE_MS, say: err, printProblems: printReloadProblems,
       onListening: (listeners) => announce(`sluice/${SLUICE_VERSION} running ${o.name}, listening on ${listenersText(listeners)} (pid ${process.pid})`),
     });
     await Promise.all(backends.map((b) => b.close()));
@@ -124,7 +136,7 @@ async function run(args: CliArgs): Promise<number> {
   // `env NAME=VALUE` before anything runs (TZ, say, changes $time_local).
   if (pinned.result.ok) applyEnv(pinned.result.config.process.env);
   try {
-    proxy = await startProxy(o);
+    proxy = await startProxy({ ...o, announceReloads: false });
   } catch (e) {
     await Promise.all(backends.map((b) => b.close()));
     if (e instanceof ConfigError) printProblems(e.problems);
@@ -132,6 +144,74 @@ async function run(args: CliArgs): Promise<number> {
     return 1;
   }
   let pidFile = proxy.config.pid;
+  let control: ControlServer | null = null;
+  // This one process is nginx's master and worker at once: its notices say what both would.
+  const notices = new ProcessNotices(() => ({ write: (level, message) => proxy.log(level, message), targets: proxy.config.errorLogs }), err);
+  // The signal handlers come first, as nginx's master sets its signals before it writes its pid
+  // file: a `sluice -s reload` that finds the pid file, or a HUP sent the moment the start-up line
+  // shows, would otherwise meet the default action and end the process.
+  let stopping = false;
+  const handlers: [NodeJS.Signals, () => void][] = [];
+  let done: (code: number) => void = () => {};
+  const finished = new Promise<number>((resolve) => (done = resolve));
+  const removeLastResort = installLastResort((e, origin) => proxy.reportUncaught(e, origin));
+  const removeHandlers = (): void => {
+    for (const [sig, h] of handlers) process.removeListener(sig, h);
+    removeLastResort();
+  };
+  const shutdown = (signal: NodeJS.Signals, graceMs: number, graceful: boolean): void => {
+    if (stopping) {
+      notices.notice(signalReceived(signal, true));
+      proxy.destroy();
+      return;
+    }
+    stopping = true;
+    notices.notice(signalReceived(signal));
+    if (graceful) proxy.log('notice', 'gracefully shutting down');
+    const targets = proxy.config.errorLogs;
+    void proxy.close(graceMs).then(async () => {
+      // The proxy's log files are closed by now: the last lines go through files of their own.
+      await logLines(targets, [['notice', 'exiting'], ['notice', 'exit']]);
+      await Promise.all(backends.map((b) => b.close()));
+      control?.close();
+      if (pidFile) rmSync(pidFile, { force: true });
+      removeHandlers();
+      done(0);
+    });
+  };
+  const on = (signal: NodeJS.Signals, handler: () => void): void => {
+    handlers.push([signal, handler]);
+    process.on(signal, handler);
+  };
+  // nginx: TERM/INT stop fast, QUIT stops gracefully, HUP reloads, USR1 reopens the logs.
+  on('SIGTERM', () => shutdown('SIGTERM', FAST_STOP_GRACE_MS, false));
+  on('SIGINT', () => shutdown('SIGINT', FAST_STOP_GRACE_MS, false));
+  on('SIGQUIT', () => shutdown('SIGQUIT', proxy.config.workerShutdownTimeout, true));
+  on('SIGHUP', () => {
+    if (stopping) return;
+    notices.notice(signalReceived('SIGHUP'));
+    notices.notice('reconfiguring');
+    const before = proxy.config.process;
+    proxy.reload().then(
+      (r) => {
+        for (const alert of applyProcessSettings(proxy.config.process, 0, before)) proxy.log('alert', alert);
+        notices.notice(`reconfigured: ${r.opened.length} listener(s) opened, ${r.closed.length} closed, ${r.drained} tunnel(s) to removed servers`);
+      },
+      (e: unknown) => {
+        // A quit that came while the configuration was read: the reload no longer matters.
+        if (stopping) return;
+        if (e instanceof ConfigError) printReloadProblems(e.problems, proxy.config.errorLogs);
+        else if (!logShowsOnStderr(proxy.config.errorLogs, 'emerg')) err(`[emerg] ${(e as Error).message}`);
+        // The proxy logged it already: said again only where that log does not reach stderr.
+        if (!logShowsOnStderr(proxy.config.errorLogs, 'alert')) err(`[alert] ${RELOAD_FAILED}`);
+      },
+    );
+  });
+  on('SIGUSR1', () => {
+    notices.notice(signalReceived('SIGUSR1'));
+    proxy.reopenLogs();
+    notices.notice('reopening logs');
+  });
   if (pidFile) {
     // After the listeners, as nginx; when it cannot be written, nginx does not start. The
     // embedded demo runs anyway (its default pid file is in whatever directory it was started
@@ -142,19 +222,21 @@ async function run(args: CliArgs): Promise<number> {
       pidFile = null;
     } else if (failed) {
       err(`[emerg] ${failed}`);
+      removeHandlers();
       proxy.destroy();
       await Promise.all(backends.map((b) => b.close()));
       return 1;
     }
   }
   for (const alert of applyProcessSettings(proxy.config.process, 0)) proxy.log('alert', alert);
-  const removeLastResort = installLastResort((e, origin) => proxy.reportUncaught(e, origin));
-  let control: ControlServer | null = null;
   if (pidFile) {
     const h = proxy;
     control = await serveControl(controlSocketPath(pidFile), async (req) => ({ ok: true, pid: process.pid, ...h.drainImpact(new Set(req.kept)) }))
       .catch(() => null);
+    // A stop that came while the control socket opened has closed what it knew of.
+    if (stopping) control?.close();
   }
+  if (stopping) return finished;
   announce(`sluice/${SLUICE_VERSION} running ${o.name}, listening on ${listenersText(proxy.listeners)} (pid ${process.pid})`);
   if (demo) {
     process.stdout.write(
@@ -164,63 +246,7 @@ async function run(args: CliArgs): Promise<number> {
       `  Stop with Ctrl-C.\n\n`,
     );
   }
-  // This one process is nginx's master and worker at once: its notices say what both would.
-  const notices = new ProcessNotices(() => ({ write: (level, message) => proxy.log(level, message), targets: proxy.config.errorLogs }), err);
-  return new Promise<number>((done) => {
-    let stopping = false;
-    const handlers: [NodeJS.Signals, () => void][] = [];
-    const shutdown = (signal: NodeJS.Signals, graceMs: number, graceful: boolean): void => {
-      if (stopping) {
-        notices.notice(signalReceived(signal, true));
-        proxy.destroy();
-        return;
-      }
-      stopping = true;
-      notices.notice(signalReceived(signal));
-      if (graceful) proxy.log('notice', 'gracefully shutting down');
-      const targets = proxy.config.errorLogs;
-      void proxy.close(graceMs).then(async () => {
-        // The proxy's log files are closed by now: the last lines go through files of their own.
-        await logLines(targets, [['notice', 'exiting'], ['notice', 'exit']]);
-        await Promise.all(backends.map((b) => b.close()));
-        control?.close();
-        if (pidFile) rmSync(pidFile, { force: true });
-        for (const [sig, h] of handlers) process.removeListener(sig, h);
-        removeLastResort();
-        done(0);
-      });
-    };
-    const on = (signal: NodeJS.Signals, handler: () => void): void => {
-      handlers.push([signal, handler]);
-      process.on(signal, handler);
-    };
-    // nginx: TERM/INT stop fast, QUIT stops gracefully, HUP reloads, USR1 reopens the logs.
-    on('SIGTERM', () => shutdown('SIGTERM', FAST_STOP_GRACE_MS, false));
-    on('SIGINT', () => shutdown('SIGINT', FAST_STOP_GRACE_MS, false));
-    on('SIGQUIT', () => shutdown('SIGQUIT', proxy.config.workerShutdownTimeout, true));
-    on('SIGHUP', () => {
-      if (stopping) return;
-      notices.notice(signalReceived('SIGHUP'));
-      const before = proxy.config.process;
-      proxy.reload().then(
-        (r) => {
-          for (const alert of applyProcessSettings(proxy.config.process, 0, before)) proxy.log('alert', alert);
-          notices.notice(`reconfigured: ${r.opened.length} listener(s) opened, ${r.closed.length} closed, ${r.drained} tunnel(s) to removed servers`);
-        },
-        (e: unknown) => {
-          if (e instanceof ConfigError) printProblems(e.problems);
-          else err(`[emerg] ${(e as Error).message}`);
-          // The proxy logged it already: said again only where that log does not reach stderr.
-          if (!logShowsOnStderr(proxy.config.errorLogs, 'alert')) err(`[alert] ${RELOAD_FAILED}`);
-        },
-      );
-    });
-    on('SIGUSR1', () => {
-      notices.notice(signalReceived('SIGUSR1'));
-      proxy.reopenLogs();
-      notices.notice('reopening logs');
-    });
-  });
+  return finished;
 }
 
 const SIGNALS: Readonly<Record<string, NodeJS.Signals>> = { stop: 'SIGTERM', quit: 'SIGQUIT', reload: 'SIGHUP', reopen: 'SIGUSR1' };
@@ -323,6 +349,18 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+/**
+ * Standard output and error closed under Sluice (`sluice ... 2>&1 | head`, a terminal gone) make
+ * every later write fail with EPIPE, which Node reports as an 'error' event: unheard, it becomes an
+ * uncaught exception, whose report is written to stderr, fails again, and so on, a loop at full
+ * CPU that no signal could end. nginx ignores SIGPIPE and its failed writes to stderr; so does
+ * Sluice: the lines are lost, the proxy goes on (its log files, if any, still have them).
+ */
+function ignoreClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+}
+
+ignoreClosedOutput();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -20,7 +20,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, constants } from 'node:os';
 import { formatProblem, loadConfig, problemText } from '../config/load.js';
 import type { LoadOptions, LoadResult } from '../config/load.js';
-import type { Config, ConfigProblem } from '../config/types.js';
+import type { Config, ConfigProblem, ErrorLogTarget } from '../config/types.js';
 import { ErrorLog } from '../observability/error-log.js';
 import { LogFiles } from '../observability/log-files.js';
 import { ProcessNotices, RELOAD_FAILED, signalReceived } from '../observability/process-notices.js';
@@ -78,7 +78,8 @@ export interface PrimaryOptions {
   readonly fastStopMs: number;
   /** Writes one line of the command line's own output ("sluice: LINE" on stderr). */
   readonly say: (line: string) => void;
-  readonly printProblems: (problems: readonly ConfigProblem[]) => void;
+  /** Shows a failed reload's problems on the command line (the error log in force has them too). */
+  readonly printProblems: (problems: readonly ConfigProblem[], logs: readonly ErrorLogTarget[]) => void;
   /** Called once every worker serves and the pid file is written: the addresses, with the ports they are bound to. */
   readonly onListening: (listeners: readonly ListenerInfo[]) => void;
 }
@@ -357,8 +358,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     if (stopping) return;
     if (!result.ok) {
       reloads.record({ ok: false, file: config.file, problems: result.problems.map((p) => formatProblem(p)), drained: 0 });
-      opts.printProblems(result.problems);
       for (const p of result.problems) log.log(p.level ?? 'emerg', problemText(p));
+      opts.printProblems(result.problems, config.errorLogs);
       notices.tell('alert', RELOAD_FAILED);
       return;
     }

@@ -99,6 +99,7 @@ export async function runWorker(options: StartOptions): Promise<number> {
     });
     const secret = process.env[STICKY_SECRET_ENV];
     const shared = {
+      announceReloads: false,
       ...(secret ? { stickySecret: Buffer.from(secret, 'hex') } : {}),
       sessionSync: { publish: (session: SharedSession) => send({ sluice: 'tls-session', session }) },
     };

@@ -90,6 +90,13 @@ function answerPending(socket: Socket): boolean {
   return res != null && !res.headersSent;
 }
 
+/** A reload asked of a proxy that is shutting down: nothing to apply and nothing to report (nginx ignores it too). */
+export class ShuttingDownError extends Error {
+  constructor() {
+    super('the proxy is shutting down');
+  }
+}
+
 export class ProxyServer {
   runtime: Runtime;
   readonly registry: ConnectionRegistry;
@@ -248,7 +255,7 @@ export class ProxyServer {
    * `websocket_drain_timeout`. Throws (keeping the old config) if a new address cannot be bound.
    */
   async reload(config: Config): Promise<ReloadResult> {
-    if (this.#closing) throw new Error('the proxy is shutting down');
+    if (this.#closing) throw new ShuttingDownError();
     const next = new Runtime(config, this.files, this.states, this.registry);
     const plans = planBinds((config.http?.servers ?? []).flatMap((s) => s.listens));
     const wanted = new Map(plans.map((p) => [p.key, p]));

@@ -4,10 +4,11 @@
  * master's words, beside the workers' lines, and a graceful quit or a stop leaves its lines there
  * ("gracefully shutting down", "exiting", "exit"); `-s` leaves "signal process started".
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CHILD_MS, CliProcess, httpGet, runCli } from '../helpers/cli-process.js';
+import { CHILD_MS, CliProcess, MAIN, httpGet, runCli } from '../helpers/cli-process.js';
 import { fileLines, waitForFileLine } from '../helpers/log-files.js';
 import { tempDir } from '../helpers/temp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -80,6 +81,10 @@ http { server { listen 127.0.0.1:0; location / { return 200 "$pid"; } } }
     assert.equal(own.at(-1), '[notice] exit', 'the last line is the primary\'s exit');
     // One wording per event: the file has no second version of a signal line.
     assert.equal(lines.filter((l) => /received/.test(l)).length, 3, lines.join('\n'));
+    // A reload is told once, by the process that owns the signals: the workers, reloading in
+    // place, add no "reconfiguring" or "reloaded" of their own (nginx's workers say nothing).
+    assert.equal(lines.filter((l) => l.endsWith(': reconfiguring')).length, 1, lines.join('\n'));
+    assert.deepEqual(lines.filter((l) => /: reloaded /.test(l)), []);
     // The signaller's line, once per -s.
     assert.equal(lines.filter((l) => l.endsWith(': signal process started')).length, 3);
     const workerPids = [...writers(lines)].filter((pid) => pid !== proxy.pid && messagesOf(lines, pid).includes('[notice] exit'));
@@ -115,5 +120,66 @@ http { server { listen 127.0.0.1:0; location / { return 200 "$pid"; } } }
     assert.ok(own.includes('[notice] signal 15 (SIGTERM) received, exiting'), own.join('\n'));
     assert.equal(own.at(-1), '[notice] exit');
     assert.ok(!own.includes('[notice] gracefully shutting down'), 'a stop is not graceful');
+  });
+
+  test(`a failed reload in the default setup (${mode}): each problem once on stderr, with its hint`, async (t) => {
+    const dir = tempDir(t);
+    const good = `worker_processes ${workers};
+pid sluice.pid;
+events {}
+http { server { listen 127.0.0.1:0; location / { return 200 "$pid"; } } }
+`;
+    const conf = dir.write('sluice.conf', good);
+    const proxy = new CliProcess(t, ['-c', conf], dir.path);
+    const port = await proxy.port();
+    dir.write('sluice.conf', good.replace('return 200', 'retrun 200'));
+    process.kill(proxy.pid, 'SIGHUP');
+    await waitFor(() => proxy.stderr.includes('reload failed'), { timeoutMs: CHILD_MS, what: 'the failed reload on stderr' });
+    // Still serving the previous configuration.
+    assert.equal((await httpGet(port, '/')).status, 200);
+    process.kill(proxy.pid, 'SIGQUIT');
+    assert.deepEqual(await proxy.wait(), { code: 0, signal: null });
+    const stderr = proxy.stderr.split('\n');
+    // The default error log is stderr at level error: the problem's line is the error log's, and
+    // the command line adds only the hint, naming the same place.
+    const problem = stderr.filter((l) => l.includes('unknown directive "retrun"'));
+    assert.equal(problem.length, 1, proxy.stderr);
+    assert.match(problem[0]!, /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[emerg\] \d+#0: unknown directive "retrun" in .*sluice\.conf:4$/);
+    assert.deepEqual(stderr.filter((l) => l.includes('did you mean')), [`sluice: hint for ${conf}:4: did you mean "return"?`]);
+    assert.equal(stderr.filter((l) => l.includes('reload failed: still serving the previous configuration')).length, 1, proxy.stderr);
+  });
+}
+
+for (const workers of [1, 2]) {
+  test(`standard error closed under a running Sluice (${workers} process(es)): it serves on and a quit still ends it`, async (t) => {
+    const dir = tempDir(t);
+    const conf = dir.write('sluice.conf', `worker_processes ${workers};
+pid sluice.pid;
+events {}
+http { server { listen 127.0.0.1:0; location / { return 200 "up"; } } }
+`);
+    // As `sluice -c FILE 2>&1 | head -1`: the reader goes away after the first line.
+    const child = spawn(process.execPath, [MAIN, '-c', conf], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    t.after(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    });
+    const first = await new Promise<string>((resolve) => child.stderr.once('data', (d: Buffer) => resolve(d.toString())));
+    child.stderr.destroy();
+    child.stdout.destroy();
+    const port = Number(/127\.0\.0\.1:(\d+)/.exec(first)?.[1]);
+    assert.ok(port > 0, first);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // Each of these writes lines to the closed stderr (EPIPE): before, the failed write's report
+    // failed again, a loop that kept the process busy and deaf to signals.
+    process.kill(child.pid!, 'SIGHUP');
+    process.kill(child.pid!, 'SIGUSR1');
+    await waitFor(async () => (await httpGet(port, '/')).body === 'up', { timeoutMs: CHILD_MS, what: 'an answer after the writes failed' });
+    process.kill(child.pid!, 'SIGQUIT');
+    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), CHILD_MS).unref())]);
+    assert.equal(code, 0);
   });
 }
