@@ -19,10 +19,11 @@
 //
 // Other options that start with --test- (e.g. --test-name-pattern=REGEX) go to `node --test`.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { killLeftGroups } from './process-groups.mjs';
 
 /** Where the end-to-end tests live (under dist/ once built). */
 const E2E_DIR = 'test/e2e/';
@@ -153,14 +154,16 @@ function tapTotals(path) {
 }
 
 let child = null;
+let groupsNow = null;
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(signal, () => {
     child?.kill(signal);
+    if (groupsNow !== null) killLeftGroups(groupsNow);
     process.exit(1);
   });
 }
 
-function runPass(pass, totalsFile) {
+function runPass(pass, totalsFile, groupsDir) {
   const argv = [
     '--test', `--test-timeout=${TEST_TIMEOUT_MS}`,
     ...(concurrencyGiven ? [] : [`--test-concurrency=${pass.concurrency ?? TEST_CONCURRENCY}`]),
@@ -173,7 +176,7 @@ function runPass(pass, totalsFile) {
     ...pass.list.map((f) => join('dist', f)),
   ];
   return new Promise((resolve) => {
-    child = spawn(process.execPath, argv, { cwd: root, stdio: 'inherit', env: { ...process.env, ...pass.env, SLUICE_TEST_PROGRESS: `${pass.name} ${pass.list.length}`, SLUICE_TEST_TOTALS: totalsFile } });
+    child = spawn(process.execPath, argv, { cwd: root, stdio: 'inherit', env: { ...process.env, ...pass.env, SLUICE_TEST_PROGRESS: `${pass.name} ${pass.list.length}`, SLUICE_TEST_TOTALS: totalsFile, SLUICE_TEST_GROUPS: groupsDir } });
     child.on('error', (e) => resolve({ code: 1, error: e.message }));
     child.on('exit', (code, signal) => resolve({ code: code ?? 1, error: signal ? `killed by ${signal}` : '' }));
   });
@@ -189,7 +192,12 @@ try {
     say(`  ${pass.list.length} test file(s), ${concurrencyGiven ? 'as --test-concurrency says' : `${pass.concurrency ?? TEST_CONCURRENCY} at a time`}, node ${process.version}, ${envText(pass.env)}`);
     say('');
     const t0 = Date.now();
-    const { code, error } = await runPass(pass, join(scratch, `${pass.name}.totals`));
+    const groupsDir = join(scratch, `${pass.name}.groups`);
+    mkdirSync(groupsDir);
+    groupsNow = groupsDir;
+    const { code, error } = await runPass(pass, join(scratch, `${pass.name}.totals`), groupsDir);
+    const left = killLeftGroups(groupsDir);
+    if (left > 0) say(`pass "${pass.name}": killed ${left} process group(s) that its tests left running`);
     const totals = tapTotals(join(scratch, `${pass.name}.totals`));
     const ok = code === 0 && totals.tests > 0 && (totals.fail ?? 0) === 0 && (totals.cancelled ?? 0) === 0;
     results.push({ pass, totals, ok, seconds: Math.round((Date.now() - t0) / 1000), error });

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { trackGroup } from '../helpers/process-groups.js';
 import { requireProgram } from '../helpers/programs.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -39,6 +40,7 @@ const EXPECTED: Record<string, { positive: string[]; finite: string[] }> = {
 function runHarness(args: string[]): Promise<{ code: number | null; signal: string | null; stderr: string; timedOut: boolean }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [RUN_JS, ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    trackGroup(child);
     let stderr = '';
     let timedOut = false;
     child.stderr.on('data', (c: Buffer) => {

@@ -3,6 +3,7 @@ import { request, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { trackGroup } from './process-groups.js';
 import type { AfterHook } from './temp.js';
 import { once, waitFor, withTimeout } from './wait.js';
 
@@ -77,6 +78,7 @@ export class CliProcess {
     this.child = spawn(process.execPath, [MAIN, ...args], {
       cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...env }, ...(user === null ? {} : { uid: user.uid, gid: user.gid }),
     });
+    trackGroup(this.child);
     this.child.stdout.setEncoding('utf8').on('data', (d: string) => void (this.stdout += d));
     this.child.stderr.setEncoding('utf8').on('data', (d: string) => void (this.stderr += d));
     this.exited = new Promise((resolve) => {

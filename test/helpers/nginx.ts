@@ -3,6 +3,7 @@ import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import assert from 'node:assert/strict';
 import { unusedPort } from './ports.js';
+import { trackGroup } from './process-groups.js';
 import { startTestProxy } from './proxy.js';
 import { tempDir, type AfterHook } from './temp.js';
 import { waitFor, withTimeout } from './wait.js';
@@ -60,6 +61,7 @@ ${http(port)}
 }
 `);
   const child = spawn(NGINX_BINARY, ['-p', dir.path, '-c', conf, '-e', dir.join('error.log'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  trackGroup(child);
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => void (stderr += c.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CHILD_MS, CliProcess, MAIN, httpGet, runCli } from '../helpers/cli-process.js';
 import { fileLines, waitForFileLine } from '../helpers/log-files.js';
+import { trackGroup } from '../helpers/process-groups.js';
 import { tempDir } from '../helpers/temp.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -160,6 +161,7 @@ http { server { listen 127.0.0.1:0; location / { return 200 "up"; } } }
 `);
     // As `sluice -c FILE 2>&1 | head -1`: the reader goes away after the first line.
     const child = spawn(process.execPath, [MAIN, '-c', conf], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    trackGroup(child);
     t.after(() => {
       try {
         process.kill(-child.pid!, 'SIGKILL');
