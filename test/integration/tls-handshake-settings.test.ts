@@ -91,20 +91,27 @@ test('ssl_trusted_certificate verifies client certificates next to ssl_client_ce
   assert.equal((await tlsGet(without.port, '/', client)).head.statusCode, 400);
 });
 
-test('ssl_buffer_size is accepted; ssl_early_data off is accepted, on is refused with the reason; $ssl_early_data is empty', async (t) => {
+test('ssl_buffer_size is accepted; ssl_early_data off is accepted, on warns as nginx on a TLS library without 0-RTT and serves on; $ssl_early_data is empty', async (t) => {
   const certs = await testCerts();
-  const proxy = await startTestProxy(conf(`server { listen 127.0.0.1:0 ssl; ssl_certificate ${certs.localhost.certFile};
-    ssl_certificate_key ${certs.localhost.keyFile}; ssl_buffer_size 4k; ssl_early_data off;
-    return 200 "[$ssl_early_data]"; }`), { t });
-  assert.equal((await tlsGet(proxy.port, '/', { servername: 'localhost' })).text, '[]');
-  const r = await loadConfig({ text: conf('  ssl_early_data on;\n  ssl_buffer_size 16q;\n  server { listen 127.0.0.1:0; }') });
+  for (const flag of ['off', 'on']) {
+    const text = conf(`server { listen 127.0.0.1:0 ssl; ssl_certificate ${certs.localhost.certFile};
+    ssl_certificate_key ${certs.localhost.keyFile}; ssl_buffer_size 4k;
+    ssl_early_data ${flag};
+    return 200 "[$ssl_early_data]"; }`);
+    const loaded = await loadConfig({ text });
+    assert.ok(loaded.ok);
+    assert.deepEqual(loaded.config.warnings.map((w) => formatProblem(w)),
+      flag === 'on' ? ['[warn] "ssl_early_data" is not supported on this platform, ignored in <inline>:5'] : []);
+    if (flag === 'on') assert.match(loaded.config.warnings[0]!.hint ?? '', /Node\.js offers no TLS 1\.3 early data \(0-RTT\)/);
+    const proxy = await startTestProxy(text, { t });
+    assert.equal((await tlsGet(proxy.port, '/', { servername: 'localhost' })).text, '[]');
+  }
+  const r = await loadConfig({ text: conf('  ssl_early_data maybe;\n  ssl_buffer_size 16q;\n  server { listen 127.0.0.1:0; }') });
   assert.equal(r.ok, false);
-  const problems = r.ok ? [] : r.problems;
-  assert.deepEqual(problems.map((p) => formatProblem(p)), [
-    '[emerg] "ssl_early_data on" is not supported in <inline>:3',
+  assert.deepEqual(r.ok ? [] : r.problems.map((p) => formatProblem(p)), [
+    '[emerg] invalid value "maybe" in "ssl_early_data" directive, it must be "on" or "off" in <inline>:3',
     '[emerg] "ssl_buffer_size" directive invalid value in <inline>:4',
   ]);
-  assert.match(problems[0]!.hint ?? '', /Node\.js offers no TLS 1\.3 early data \(0-RTT\)/);
 });
 
 test('-t: ssl_dhparam and ssl_ecdh_curve values that would not work', async (t) => {

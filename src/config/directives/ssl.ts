@@ -248,9 +248,11 @@ export const sslDirectives: readonly DirectiveSpec[] = [
     name: 'ssl_early_data', contexts: HTTP_SERVER, args: TAKE1,
     handle(d, _scope, cx) {
       const v = parseFlag(d, cx);
+      // nginx built on a TLS library without 0-RTT warns in these words and serves on (ngx_ssl_early_data):
+      // Node.js's TLS is such a library, so `on` means what it means there.
       if (v === true) {
-        cx.problem('"ssl_early_data on" is not supported', d,
-          'Node.js offers no TLS 1.3 early data (0-RTT) to servers; write "ssl_early_data off;" or remove the line (clients then send the request after the handshake)');
+        cx.warn('"ssl_early_data" is not supported on this platform, ignored', d,
+          'Node.js offers no TLS 1.3 early data (0-RTT) to servers: clients send their request after the handshake, as with "ssl_early_data off"');
       }
     },
   },
