@@ -23,7 +23,8 @@ import { startTestProxy } from '../helpers/proxy.js';
 import { headerValue, rawConnect, rawRequest, readFrame, readUntil, maskedFrame, parseResponseHead, waitForClose, wsHandshakeRequest } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
 import { startHttpsBackend } from '../helpers/tls-backends.js';
-import { once, withTimeout } from '../helpers/wait.js';
+import { once, waitFor, withTimeout } from '../helpers/wait.js';
+import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 
 function proxyGet(port: number, url: string, extra = ''): ReturnType<typeof rawRequest> {
   const host = /^[a-z]+:\/\/([^/]+)/.exec(url)?.[1] ?? 'x';
@@ -104,7 +105,12 @@ test('forward_proxy: CONNECT tunnels TLS end to end (https.request and a wss:// 
   const dir = tempDir(t);
   const proxy = await startTestProxy(conf(`
     access_log ${dir.join('access.log')};
-    server { listen 127.0.0.1:0; forward_proxy on; forward_proxy_allow 127.0.0.1:${backend.port}; }`), { t });
+    server {
+      listen 127.0.0.1:0;
+      forward_proxy on;
+      forward_proxy_allow 127.0.0.1:${backend.port};
+      location = /metrics { sluice_metrics; }
+    }`), { t });
   const agent = new HttpsProxyAgent(`http://127.0.0.1:${proxy.port}`);
   t.after(() => agent.destroy());
   const res = await withTimeout(new Promise<IncomingMessage>((resolve, reject) => {
@@ -125,6 +131,15 @@ test('forward_proxy: CONNECT tunnels TLS end to end (https.request and a wss:// 
   assert.equal(String(data), 'through the tunnel');
   ws.close();
   await once(ws, 'close');
+
+  // Counted like other tunnels, under the upstream name "forward_proxy"; no WebSocket handshake.
+  agent.destroy();
+  await waitFor(async () => {
+    const m = parsePrometheus((await rawRequest(proxy.port, 'GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')).body.toString());
+    return sampleValue(m, 'sluice_upstream_tunnels_opened_total', { upstream: 'forward_proxy' }) === 2
+      && (sampleValue(m, 'sluice_http_requests_total', { server_name: '_', status: '200' }) ?? 0) >= 1
+      && sampleValue(m, 'sluice_websocket_handshakes_total', { server_name: '_', status: '101' }) === undefined;
+  }, { what: 'the tunnels in the metrics' });
 });
 
 test('forward_proxy: a ws:// upgrade in absolute form becomes a WebSocket tunnel to the destination', async (t) => {

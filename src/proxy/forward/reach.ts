@@ -16,9 +16,7 @@ import type { Refusal } from './admission.js';
 import type { Destination } from './destinations.js';
 import { dial } from './dial.js';
 import { formatHostPort } from '../../config/address.js';
-
-/** The upstream name forward-proxy requests are counted under in the metrics. */
-export const FORWARD_UPSTREAM = 'forward_proxy';
+import { FORWARD_UPSTREAM } from './forward-upstream.js';
 
 /** What a front end lends: where the request stands, and how it answers. */
 export interface ForwardRequest {
