@@ -233,6 +233,23 @@ test('forward_proxy: an unreachable destination is 502; an idle tunnel ends afte
   await proxy.waitForErrorLine('upstream timed out (110: Connection timed out) while proxying connection');
 });
 
+test('forward_proxy: an open CONNECT tunnel survives a reload, and a reload can withdraw the allowlist for new requests', async (t) => {
+  const backend = await startHttpBackend();
+  t.after(() => backend.close());
+  const text = (allow: string): string => conf(`server { listen 127.0.0.1:0; forward_proxy on; ${allow} }`);
+  const proxy = await startTestProxy(text(`forward_proxy_allow 127.0.0.1:${backend.port};`), { t });
+  const s = await rawConnect(proxy.port);
+  t.after(() => s.destroy());
+  s.write(`CONNECT 127.0.0.1:${backend.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  assert.equal(parseResponseHead(await readUntil(s, '\r\n\r\n')).statusCode, 200);
+  const r = await proxy.handle.reload({ text: text('') });
+  assert.equal(r.drained, 0);
+  s.write('GET /after-reload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  assert.equal(parseResponseHead(await readUntil(s, '\r\n\r\n')).statusCode, 200);
+  assert.equal(backend.requests.at(-1)?.url, '/after-reload');
+  assert.equal((await connectRequest(proxy.port, `127.0.0.1:${backend.port}`)).head?.statusCode, 403);
+});
+
 test('forward_proxy: -t refuses bad destinations and a forward proxy that is not the default server', async () => {
   const r = await loadConfig({ text: conf([
     '  server { listen 127.0.0.1:0; forward_proxy on; forward_proxy_allow "a b" 10.0.0.0/33 host:0 host:9-3 [::1; }',
