@@ -54,6 +54,17 @@ test('forward_proxy: absolute-form GET goes to the destination in origin form wi
   assert.equal(seen.headers['proxy-connection'], undefined);
   await waitForFileLine(dir.join('access.log'), `"GET http://127.0.0.1:${backend.port}/path/x?y=1 HTTP/1.1" 200`);
 
+  // The target's authority is the Host (RFC 9112 3.2.2), whatever the client's Host says; a POST
+  // waiting for 100 Continue gets the destination's.
+  const s = await rawConnect(proxy.port);
+  t.after(() => s.destroy());
+  s.write(`POST http://127.0.0.1:${backend.port}/form HTTP/1.1\r\nHost: elsewhere.test\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`);
+  assert.equal(parseResponseHead(await readUntil(s, '\r\n\r\n')).statusCode, 100);
+  s.write('hello');
+  assert.equal(parseResponseHead(await readUntil(s, '\r\n\r\n')).statusCode, 200);
+  assert.equal(backend.requests.at(-1)?.headers['host'], `127.0.0.1:${backend.port}`);
+  assert.equal(backend.requests.at(-1)?.body, 'hello');
+
   // A URL without a port is port 80, which the rule (one port) does not allow; nothing connects.
   const before = backend.requests.length;
   assert.equal((await proxyGet(proxy.port, 'http://127.0.0.1/')).head?.statusCode, 403);

@@ -15,7 +15,7 @@ import { ProxyError, toProxyError } from '../../core/errors.js';
 import { errorResponse, sendLocal } from '../answer/respond.js';
 import { logContext } from '../context/log-context.js';
 import { accountResponse, contextFor, h1Answer } from '../front/h1-request.js';
-import { headRefusal } from '../front/h1-head-checks.js';
+import { headRefusal, isClosing } from '../front/h1-head-checks.js';
 import { rawAnswer } from '../front/h1-upgrade.js';
 import { connectionTokens, isHopByHop } from '../headers/hop-by-hop.js';
 import { failRequest } from '../session/guard.js';
@@ -52,24 +52,24 @@ function absoluteTarget(url: string): AbsoluteTarget | null {
 
 /**
  * Header lines without the hop-by-hop ones (and those the Connection header names); for a
- * request (`authority` given), with a Host naming the destination when the client sent none.
+ * request (`authority` given), Host is the target's authority, whatever the client sent
+ * (RFC 9112 3.2.2: a proxy ignores a received Host for an absolute-form target).
  */
 function endToEndHeaders(raw: readonly string[], authority: string | null): string[] {
   const named = connectionTokens(raw);
-  const out: string[] = [];
-  let host = false;
+  const out: string[] = authority === null ? [] : ['Host', authority];
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i]!.toLowerCase();
-    if (isHopByHop(lower) || named.has(lower)) continue;
-    if (lower === 'host') host = true;
+    if (isHopByHop(lower) || named.has(lower) || (authority !== null && lower === 'host')) continue;
     out.push(raw[i]!, raw[i + 1]!);
   }
-  if (!host && authority !== null) out.unshift('Host', authority);
   return out;
 }
 
 /** The 'request' handler for an absolute-form request to a `forward_proxy` server. */
 export function handleForwardRequest(rt: ProxyRuntime, req: IncomingMessage, res: ServerResponse, server: ServerConfig): void {
+  // A request pipelined behind one that ends the connection is never handled (h1-head-checks.ts).
+  if (isClosing(req.socket)) return;
   const ctx = contextFor(rt, req);
   accountResponse(rt, req, res, ctx);
   enterForwardServer(ctx, server);
@@ -149,6 +149,10 @@ function relay(r: ForwardRequest, req: IncomingMessage, res: ServerResponse, tar
       attempt.responseTime = performance.now() - ctx.startMs;
     });
     answer.once('aborted', () => res.destroy());
+  });
+  // Expect: 100-continue went to the destination: its 100 is the client's cue.
+  up.on('continue', () => {
+    if (!res.headersSent && !res.destroyed) res.writeContinue();
   });
   res.once('close', () => {
     if (!res.writableFinished) up.destroy();

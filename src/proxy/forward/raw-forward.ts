@@ -35,7 +35,11 @@ export function isAbsoluteForm(url: string | undefined): boolean {
   return url !== undefined && url[0] !== '/' && /^[a-z][a-z0-9+.-]*:\/\//i.test(url);
 }
 
-/** Routes the request to the forward-proxy server (no location: the server's settings apply). */
+/**
+ * Routes the request to the forward-proxy server (no location: the server's settings apply).
+ * limit_conn/limit_req (being built) belong here too: a forward request never reaches the
+ * location phases where they run for other requests.
+ */
 export function enterForwardServer(ctx: RequestContext, server: ServerConfig): void {
   ctx.server = server;
   ctx.settings = server.settings;
