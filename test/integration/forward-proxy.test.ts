@@ -92,6 +92,12 @@ test('forward_proxy: loopback, private and metadata addresses are refused unless
   assert.equal((await connectRequest(open.port, '0.0.0.0:22')).head?.statusCode, 403);
   assert.equal(backend.requests.length, 0);
 
+  // The server's allow/deny say who may use the proxy at all.
+  const fenced = await startTestProxy(conf(`
+    server { listen 127.0.0.1:0; forward_proxy on; forward_proxy_allow 127.0.0.1:${backend.port}; allow 10.0.0.0/8; deny all; }`), { t });
+  assert.equal((await connectRequest(fenced.port, `127.0.0.1:${backend.port}`)).head?.statusCode, 403);
+  await fenced.waitForErrorLine('access forbidden by rule, client: 127.0.0.1');
+
   // Nothing is allowed without forward_proxy_allow; a name no rule could allow is not even resolved.
   const closed = await startTestProxy(conf(`server { listen 127.0.0.1:0; forward_proxy on; }`), { t });
   assert.equal((await connectRequest(closed.port, 'example.invalid:443')).head?.statusCode, 403);

@@ -1,7 +1,7 @@
 /**
- * Whether a forward-proxy request may go where it asks, in this order: the client's credentials
- * (`Proxy-Authorization: Basic`, RFC 9110 11.7.2, against the forward_proxy_auth_basic_user_file),
- * the name against `forward_proxy_allow` (a name no rule could allow is refused before any DNS
+ * Whether a forward-proxy request may go where it asks, in this order: the server's allow/deny,
+ * the client's credentials (`Proxy-Authorization: Basic`, RFC 9110 11.7.2, against the
+ * forward_proxy_auth_basic_user_file), the name against `forward_proxy_allow` (a name no rule could allow is refused before any DNS
  * query), then the addresses it resolves to, each judged on its own (destinations.ts). What comes
  * out is the list of addresses the proxy may connect to, or the refusal (status, log line, headers).
  */
@@ -9,6 +9,7 @@ import { formatHostPort } from '../../config/address.js';
 import { literalAddress, systemResolveHost } from '../../config/hosts.js';
 import type { Settings, SockAddr } from '../../config/types.js';
 import { ERROR_CATALOG } from '../../core/errors.js';
+import { accessDenied } from '../../routing/access.js';
 import { credentials, usersOf, verifyPassword } from '../../routing/auth-basic.js';
 import type { DynamicUpstreams } from '../../upstream/dynamic-upstreams.js';
 import type { RequestContext } from '../context/request-context.js';
@@ -71,6 +72,9 @@ async function resolveName(host: string, settings: Settings, dynamic: DynamicUps
 
 /** Decides whether `ctx` may reach `dest`, and on which addresses. */
 export async function admit(settings: Settings, ctx: RequestContext, dest: Destination, dynamic: DynamicUpstreams): Promise<Admission> {
+  // The server's allow/deny first, as nginx's access phase runs them before auth_basic: who may
+  // use the proxy at all.
+  if (accessDenied(settings.access, ctx.conn, ctx.realIp)) return refused(403, 'access forbidden by rule');
   const auth = await authRefusal(settings, ctx);
   if (auth !== null) return auth;
   const rules = settings.forwardProxy.allow;
