@@ -9,7 +9,6 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import bcrypt from 'bcryptjs';
 import type { Settings } from '../config/types.js';
 
 /** What the access phase concluded. */
@@ -108,10 +107,15 @@ export function checkPassword(password: string, hash: string): boolean | null {
   return null;
 }
 
-/** checkPassword, plus bcrypt (compared asynchronously, in slices of the event loop). */
+/**
+ * checkPassword, plus bcrypt (compared asynchronously, in slices of the event loop). bcryptjs is
+ * loaded on the first bcrypt hash only: most processes never meet one, and loading it costs
+ * start-up time.
+ */
 export async function verifyPassword(password: string, hash: string): Promise<boolean | null> {
-  if (/^\$2[aby]\$[0-9]{2}\$/.test(hash)) return bcrypt.compare(password, hash);
-  return checkPassword(password, hash);
+  if (!/^\$2[aby]\$[0-9]{2}\$/.test(hash)) return checkPassword(password, hash);
+  const { default: bcrypt } = await import('bcryptjs');
+  return bcrypt.compare(password, hash);
 }
 
 export function credentials(header: string | undefined): { user: string; password: string } | null {

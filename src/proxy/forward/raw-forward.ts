@@ -3,7 +3,7 @@
  * that asks for an upgrade, both on the socket Node hands over): which server takes them, the
  * request's context and its one end (access log, events), refusals as pages, and the tunnel
  * between the client and the destination (the socket tunnel, so the native relay takes it where
- * it can, proxy_read_timeout as its idle timeout, counted and drained like every tunnel).
+ * it can, proxy_read_timeout as its idle timeout, counted like every tunnel, kept by reloads).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
