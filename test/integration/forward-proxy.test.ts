@@ -244,8 +244,10 @@ test('forward_proxy: an unreachable destination is 502; an idle tunnel ends afte
 
   const s = await rawConnect(proxy.port);
   t.after(() => s.destroy());
-  s.write(`CONNECT 127.0.0.1:${backend.port} HTTP/1.1\r\nHost: 127.0.0.1:${backend.port}\r\n\r\n`);
-  assert.equal(parseResponseHead(await readUntil(s, '\r\n\r\n')).statusCode, 200);
+  // Bytes sent right behind the CONNECT head (optimistically, before the 200) go through first.
+  s.write(`CONNECT 127.0.0.1:${backend.port} HTTP/1.1\r\nHost: 127.0.0.1:${backend.port}\r\n\r\nGET /optimistic HTTP/1.1\r\nHost: x\r\n\r\n`);
+  assert.match((await readUntil(s, 'HTTP/1.1 200 OK')).toString('latin1'), /^HTTP\/1\.1 200 Connection established\r\n\r\n/);
+  assert.equal(backend.requests.at(-1)?.url, '/optimistic');
   await waitForClose(s);
   await proxy.waitForErrorLine('upstream timed out (110: Connection timed out) while proxying connection');
 });

@@ -101,6 +101,8 @@ export function startRawForward(rt: ProxyRuntime, req: IncomingMessage, socket: 
     rt, ctx, socket, settings, finish, takeEarly,
     gone: () => socket.destroyed,
     refuse: (refusal) => {
+      // What the client sent ahead is dropped; the lingering close reads what follows.
+      socket.removeListener('data', keep);
       const page = errorResponse(refusal.status, settings, ctx, rt.vars);
       page.headers.push(...refusal.headers);
       sendLocalRaw(socket, page, ctx);
