@@ -89,6 +89,7 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: st
     realIpHeader: 'x-real-ip',
     realIpRecursive: false,
     websocketOrigins: null,
+    forwardProxy: { on: false, allow: [], authRealm: null, authUserFile: null },
     charset: null,
     resolver: null,
     resolverTimeout: 30_000,

@@ -9,7 +9,7 @@ import type {
   AccessLogTarget, AccessRule, CookieFlagsRule, CookieRewrite, AddHeaderRule, AdminHandler, BalanceMethod, BufferingSettings, CompressionSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier, RewriteStep,
   ComplexValue, LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ResolverConfig, ServerName, SourceLoc,
-  StickyCookie, ProcessSettings, ProxySslSettings, RunAs, SslSettings, OriginRule,
+  StickyCookie, ProcessSettings, ProxySslSettings, RunAs, SslSettings, OriginRule, ForwardAllowRule,
 } from './types.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -93,6 +93,7 @@ export interface SettingsDraft {
   realIpHeader?: string;
   realIpRecursive?: boolean;
   websocketOrigins?: OriginRule[];
+  forwardProxy?: { on?: boolean; allow?: ForwardAllowRule[]; authRealm?: string | null; authUserFile?: string };
   charset?: string | null;
   resolver?: ResolverConfig;
   resolverTimeout?: number;

@@ -19,7 +19,7 @@ import type {
   Settings, SockAddr, SourceLoc, UpstreamConfig, UpstreamServer,
 } from './types.js';
 import { applySslOn, checkSslListens, loadServerTls, loadUpstreamTls, mergeProxySsl, mergeSsl } from './tls.js';
-import { checkListens, checkZones } from './validate.js';
+import { checkForwardProxies, checkListens, checkZones } from './validate.js';
 import { mergeCore } from './core-settings.js';
 import { mergeEach } from './merge.js';
 
@@ -138,6 +138,7 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     realIpHeader: d.realIpHeader ?? parent.realIpHeader,
     realIpRecursive: d.realIpRecursive ?? parent.realIpRecursive,
     websocketOrigins: d.websocketOrigins ?? parent.websocketOrigins,
+    forwardProxy: d.forwardProxy === undefined ? parent.forwardProxy : { ...parent.forwardProxy, ...d.forwardProxy },
     charset: d.charset !== undefined ? d.charset : parent.charset,
     resolver: d.resolver ?? parent.resolver,
     resolverTimeout: d.resolverTimeout ?? parent.resolverTimeout,
@@ -179,6 +180,7 @@ class HttpAssembler {
     this.checkLogFormats(this.http.settings);
     const servers = applySslOn(this.http.servers.map((s) => this.server(s, settings)), this.cx);
     checkListens(servers, this.cx);
+    checkForwardProxies(servers, this.cx);
     checkSslListens(servers, this.cx);
     for (const [name, u] of this.implicit) this.upstreams.set(name, u);
     const upstreams = new Map<string, UpstreamConfig>();

@@ -543,6 +543,8 @@ export interface Settings {
   readonly realIpRecursive: boolean;
   /** `websocket_allowed_origins`: the Origins a WebSocket handshake may come from; null: any (the default). */
   readonly websocketOrigins: readonly OriginRule[] | null;
+  /** `forward_proxy` and its allowlist and authentication (Sluice's own, server level; src/proxy/forward/). */
+  readonly forwardProxy: ForwardProxySettings;
   /** `charset`: added to the Content-Type of responses of `charsetTypes` that name none; null: `off`. @default null */
   readonly charset: string | null;
   /** `resolver`: null without one (names in proxy_pass with variables then give 502). @default null */
@@ -770,6 +772,37 @@ export interface LocationConfig {
   readonly locations: readonly LocationConfig[];
   readonly settings: Settings;
   readonly loc: SourceLoc;
+}
+
+/**
+ * One destination of `forward_proxy_allow`: a host name (`example.com`), its subdomains
+ * (`*.example.com`; `.example.com` for both), or an address or network (`10.0.0.0/8`), each with
+ * the ports it may be reached on.
+ */
+export interface ForwardAllowRule {
+  readonly kind: 'name' | 'subdomains' | 'address';
+  /** Lower-cased name (without `*.` or the leading dot); '' for an address rule. */
+  readonly name: string;
+  /** `.example.com`: the name itself and its subdomains. */
+  readonly withBase: boolean;
+  /** For an address rule: the network. */
+  readonly cidr: Cidr | null;
+  /** Inclusive port ranges. No port written: 80 and 443. */
+  readonly ports: readonly (readonly [number, number])[];
+  /** The rule as written, for logs. */
+  readonly text: string;
+}
+
+/** `forward_proxy`, `forward_proxy_allow`, `forward_proxy_auth_basic`, `forward_proxy_auth_basic_user_file`. */
+export interface ForwardProxySettings {
+  /** @default false */
+  readonly on: boolean;
+  /** @default [] (nothing is allowed) */
+  readonly allow: readonly ForwardAllowRule[];
+  /** The realm of `Proxy-Authenticate`, or null: no authentication. @default null */
+  readonly authRealm: string | null;
+  /** @default null */
+  readonly authUserFile: string | null;
 }
 
 export interface ServerConfig {

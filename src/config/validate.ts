@@ -6,7 +6,8 @@
 import { NGINX_ONLY_VARIABLES, isBuiltinVariable } from '../core/variable-names.js';
 import type { BuildContext } from './build-context.js';
 import type { MainDraft, UpstreamDraft } from './draft.js';
-import type { Listen, SourceLoc } from './types.js';
+import type { Listen, ServerConfig, SourceLoc } from './types.js';
+import { defaultServers } from './default-server.js';
 
 /** nginx refuses a configuration without `events {}`; so does Sluice. */
 export function checkEvents(main: MainDraft, mainFile: string, cx: BuildContext): void {
@@ -56,6 +57,22 @@ export function checkListens(servers: readonly { readonly listens: readonly List
         continue;
       }
       defaults.set(listen.key, listen);
+    }
+  }
+}
+
+/**
+ * A forward proxy answers the requests that name another host (CONNECT, absolute-form): on an
+ * address, the default server gets them, so `forward_proxy on` anywhere else would never work.
+ */
+export function checkForwardProxies(servers: readonly ServerConfig[], cx: BuildContext): void {
+  const defaults = defaultServers(servers);
+  for (const server of servers) {
+    if (!server.settings.forwardProxy.on) continue;
+    for (const listen of server.listens) {
+      if (defaults.get(listen.key) === server) continue;
+      cx.problem(`"forward_proxy" needs the default server of ${listen.key}`, server.loc,
+        `mark this server's listen ${listen.key} default_server, or give the forward proxy an address of its own (listen 3128)`);
     }
   }
 }

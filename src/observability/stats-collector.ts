@@ -24,6 +24,7 @@ import type {
   UpstreamStats,
 } from './stats.js';
 import { ReloadHistory } from './reload-history.js';
+import { FORWARD_UPSTREAM } from '../proxy/forward/forward-upstream.js';
 
 /** What the collector reads from the current config generation. */
 export interface StatsSource {
@@ -337,8 +338,11 @@ export class ProxyStats {
 
   #onTunnelOpen(ctx: RequestContext): void {
     if (!this.#registry.owns(ctx.conn)) return;
-    bump(this.#server(serverLabel(ctx.server)).handshakes, '101');
-    this.#totals.handshakes++;
+    // A forward proxy's CONNECT tunnel is no handshake: it counts as a request (200) when it ends.
+    if (ctx.method !== 'CONNECT' || ctx.websocket) {
+      bump(this.#server(serverLabel(ctx.server)).handshakes, '101');
+      this.#totals.handshakes++;
+    }
     this.#totals.tunnelsOpened++;
     this.#tunnelsOpened++;
     const name = ctx.proxyPass?.upstream;
@@ -517,6 +521,8 @@ export class ProxyStats {
       }
       return p;
     };
+    // The forward proxy's counters outlive its tunnels: no pool in the config lists them.
+    if (this.#upstreams.has(FORWARD_UPSTREAM)) upstreamOf(FORWARD_UPSTREAM, undefined).method = FORWARD_UPSTREAM;
     for (const [name, pool] of source.pools) {
       const u = upstreamOf(name, pool);
       const peers = pool.peers;

@@ -4,7 +4,8 @@
  * reads it on every request, so edits apply without a reload). Password formats are nginx's own
  * (ngx_crypt): `{PLAIN}`, `{SHA}`, `{SSHA}`, `$apr1$` and, like glibc's crypt(), `$1$` (MD5-crypt).
  * Other schemes (bcrypt, SHA-crypt, DES) are logged and answered 500, as nginx does when crypt()
- * fails.
+ * fails. {@link verifyPassword} adds bcrypt (`$2a$`, `$2b$`, `$2y$`, as `htpasswd -B` writes) for
+ * the checks that may wait (the forward proxy's): bcrypt is slow on purpose, so it runs in slices.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
@@ -24,7 +25,7 @@ interface UserFile {
 const files = new Map<string, UserFile>();
 
 /** The users of an htpasswd file ("user:hash" lines, # comments), re-read when its mtime or size changes. */
-function usersOf(path: string): ReadonlyMap<string, string> {
+export function usersOf(path: string): ReadonlyMap<string, string> {
   const st = statSync(path);
   const cached = files.get(path);
   if (cached !== undefined && cached.mtimeMs === st.mtimeMs && cached.size === st.size) return cached.users;
@@ -106,7 +107,18 @@ export function checkPassword(password: string, hash: string): boolean | null {
   return null;
 }
 
-function credentials(header: string | undefined): { user: string; password: string } | null {
+/**
+ * checkPassword, plus bcrypt (compared asynchronously, in slices of the event loop). bcryptjs is
+ * loaded on the first bcrypt hash only: most processes never meet one, and loading it costs
+ * start-up time.
+ */
+export async function verifyPassword(password: string, hash: string): Promise<boolean | null> {
+  if (!/^\$2[aby]\$[0-9]{2}\$/.test(hash)) return checkPassword(password, hash);
+  const { default: bcrypt } = await import('bcryptjs');
+  return bcrypt.compare(password, hash);
+}
+
+export function credentials(header: string | undefined): { user: string; password: string } | null {
   if (header === undefined || !/^basic /i.test(header)) return null;
   const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('latin1');
   const colon = decoded.indexOf(':');

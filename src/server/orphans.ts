@@ -1,6 +1,7 @@
 import type { Config } from '../config/types.js';
 import type { ProxyTunnel } from '../proxy/tunnel/tunnel.js';
 import { formatAddr } from '../upstream/peer.js';
+import { FORWARD_UPSTREAM } from '../proxy/forward/forward-upstream.js';
 
 /** "upstream|address" for every server of every upstream (implicit ones included). */
 const keptCache = new WeakMap<Config, ReadonlySet<string>>();
@@ -37,8 +38,9 @@ export function tunnelServerKey(tunnel: ProxyTunnel): string {
 export function orphanedTunnels(tunnels: Iterable<ProxyTunnel>, kept: ReadonlySet<string>): ProxyTunnel[] {
   const out: ProxyTunnel[] = [];
   for (const t of tunnels) {
-    // A proxy_pass with variables found its server per request, not from the config.
-    if (t.ctx.proxyPass?.variable !== undefined) continue;
+    // A proxy_pass with variables found its server per request, not from the config; so did
+    // the forward proxy (its tunnels are kept, as nginx keeps what a reload does not concern).
+    if (t.ctx.proxyPass?.variable !== undefined || t.ctx.proxyPass?.upstream === FORWARD_UPSTREAM) continue;
     if (kept.has(serverKey(t.ctx.proxyPass?.upstream ?? '', '*'))) continue;
     if (!kept.has(tunnelServerKey(t))) out.push(t);
   }

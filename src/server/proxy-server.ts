@@ -9,6 +9,9 @@ import { h1Answer, handleHttpRequest } from '../proxy/front/h1-request.js';
 import { failRequest } from '../proxy/session/guard.js';
 import { errorResponse, sendLocalRaw } from '../proxy/answer/respond.js';
 import { handleUpgrade, rawAnswer } from '../proxy/front/h1-upgrade.js';
+import { handleConnect } from '../proxy/forward/connect-method.js';
+import { handleForwardRequest, handleForwardUpgrade } from '../proxy/forward/absolute-form.js';
+import { forwardServer, isAbsoluteForm } from '../proxy/forward/raw-forward.js';
 import { PeerStates } from '../upstream/pool.js';
 import { refuseForClientCert, refuseUpgradeForClientCert } from '../proxy/front/tls-refusals.js';
 import { applySocketOptions, planBinds } from './binds.js';
@@ -179,7 +182,9 @@ export class ProxyServer {
       const rt = this.runtime;
       try {
         if ('encrypted' in req.socket && refuseForClientCert(rt, req, res)) return;
-        handleHttpRequest(rt, req, res);
+        const forward = isAbsoluteForm(req.url) ? forwardServer(rt, req.socket) : null;
+        if (forward !== null) handleForwardRequest(rt, req, res, forward);
+        else handleHttpRequest(rt, req, res);
       } catch (err) {
         failRequest(rt, null, h1Answer(res), err);
       }
@@ -198,14 +203,31 @@ export class ProxyServer {
       const sentBefore = socket.bytesWritten;
       try {
         if ('encrypted' in socket && refuseUpgradeForClientCert(rt, req, socket)) return;
-        handleUpgrade(rt, req, socket, head);
+        const forward = isAbsoluteForm(req.url) ? forwardServer(rt, socket) : null;
+        if (forward !== null) handleForwardUpgrade(rt, req, socket, head, forward);
+        else handleUpgrade(rt, req, socket, head);
       } catch (err) {
         failRequest(rt, null, rawAnswer(socket, sentBefore), err);
       }
     });
-    server.on('connect', (_req: IncomingMessage, socket: Socket) => {
-      // CONNECT is for forward proxies; nginx answers it with 400.
-      sendLocalRaw(socket, errorResponse(400, null, null, null), null);
+    server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      if (this.registry.rejected.has(socket)) {
+        socket.destroy();
+        return;
+      }
+      const rt = this.runtime;
+      // CONNECT is for forward proxies; nginx, which is none, answers it with 400.
+      const forward = forwardServer(rt, socket);
+      if (forward === null) {
+        sendLocalRaw(socket, errorResponse(400, null, null, null), null);
+        return;
+      }
+      const sentBefore = socket.bytesWritten;
+      try {
+        handleConnect(rt, req, socket, head, forward);
+      } catch (err) {
+        failRequest(rt, null, rawAnswer(socket, sentBefore), err);
+      }
     });
     server.on('timeout', onHttpSocketTimeout);
     server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {

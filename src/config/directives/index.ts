@@ -1,5 +1,6 @@
 /** Every directive Sluice accepts, by name (one name may have entries for different contexts). */
 import { accessDirectives, authBasicDirectives } from './access.js';
+import { forwardProxyDirectives } from './forward-proxy.js';
 import { adminDirectives } from './admin.js';
 import { balancingDirectives } from './balancing.js';
 import { cacheDirectives } from './cache.js';
@@ -57,6 +58,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...adminDirectives,
   ...tuningDirectives,
   ...websocketDirectives,
+  ...forwardProxyDirectives,
 ];
 
 export const DIRECTIVES_BY_NAME: ReadonlyMap<string, readonly DirectiveSpec[]> = (() => {

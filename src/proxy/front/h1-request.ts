@@ -78,6 +78,16 @@ export function handleHttpRequest(rt: ProxyRuntime, req: IncomingMessage, res: S
   // A request pipelined behind one that ends the connection is never handled (h1-head-checks.ts).
   if (isClosing(socket)) return;
   const ctx = contextFor(rt, req);
+  accountResponse(rt, req, res, ctx);
+  new ProxySession(rt, ctx, new H1RequestFront(rt, ctx, req, res)).start();
+}
+
+/**
+ * The end of an HTTP/1.1 request on Node's server, whoever answers it (a session, the forward
+ * proxy): keep-alive and lingering close, the byte counts, 499 for a response cut short, the log.
+ */
+export function accountResponse(rt: ProxyRuntime, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void {
+  const socket = req.socket;
   // Node queues the answer of a request that came while the previous one's was still going out
   // (no socket assigned yet): nginx's pipelined request ($pipe "p").
   ctx.pipelined = res.socket === null;
@@ -93,7 +103,6 @@ export function handleHttpRequest(rt: ProxyRuntime, req: IncomingMessage, res: S
     requestEnded(socket, res.shouldKeepAlive ? (ctx.settings?.keepaliveTimeout ?? 0) : 0);
     rt.finish(ctx);
   });
-  new ProxySession(rt, ctx, new H1RequestFront(rt, ctx, req, res)).start();
 }
 
 /** An ordinary HTTP/1.1 request: what the session asks of Node's IncomingMessage/ServerResponse. */
