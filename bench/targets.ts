@@ -162,7 +162,7 @@ export async function startTarget(
       const remove = removeOnExit(dir);
       const conf = join(dir, 'sluice.conf');
       // The primary and its workers are one process tree: procfs sums them as for nginx.
-      writeFileSync(conf, sluiceConfig(backendPort, name === 'sluice' ? 1 : SLUICE_WORKERS));
+      writeFileSync(conf, sluiceConfig(backendPort, name === 'sluice-workers' ? SLUICE_WORKERS : 1));
       // sluice-node-front: one process with Node's HTTP server reading every connection (no lean
       // front end), for the side-by-side comparison in docs/benchmarks.md; only run when named.
       const env = name === 'sluice-node-front' ? { ...process.env, SLUICE_FRONT: 'node' } : process.env;

@@ -82,6 +82,7 @@ export class LeanFront {
     this.#waiting.add(socket);
     socket.on('error', leanOnError);
     socket.on('close', leanOnClose);
+    socket.on('end', leanOnEnd);
     socket.on('data', leanOnData);
     const timeout = this.#server.headersTimeout;
     if (timeout > 0) {
@@ -127,6 +128,15 @@ export class LeanFront {
     this.#release(socket);
   }
 
+  /**
+   * @internal The client ended its side before sending anything: the server's sockets are
+   * half-open (Node's HTTP server allows it), so this side ends too, as Node's server does.
+   */
+  ended(socket: Socket): void {
+    this.#release(socket);
+    socket.end();
+  }
+
   #handOver(socket: Socket): void {
     this.#nodeListener.call(this.#server, socket);
     this.#handedOver(socket);
@@ -138,6 +148,7 @@ export class LeanFront {
     this.#waiting.delete(socket);
     socket.removeListener('data', leanOnData);
     socket.removeListener('close', leanOnClose);
+    socket.removeListener('end', leanOnEnd);
     socket.removeListener('error', leanOnError);
     socket.removeListener('timeout', leanOnTimeout);
     socket.setTimeout(0);
@@ -152,6 +163,10 @@ function leanOnData(this: WaitingSocket, packet: Buffer): void {
 
 function leanOnTimeout(this: WaitingSocket): void {
   this[kFront]?.timedOut(this);
+}
+
+function leanOnEnd(this: WaitingSocket): void {
+  this[kFront]?.ended(this);
 }
 
 function leanOnClose(this: WaitingSocket): void {

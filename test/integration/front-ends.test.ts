@@ -19,6 +19,7 @@ import { testCerts } from '../helpers/certs.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import type { TestProxy } from '../helpers/proxy.js';
 import { recorderFor } from '../helpers/byte-recorder.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   SAMPLE_ACCEPT, completeResponse, headerValue, maskedFrame, parseResponseHead, rawConnect, rawRequest, readFrame, readUntil, waitForBytes,
   waitForClose, wsHandshakeRequest,
@@ -216,6 +217,17 @@ for (const front of FRONTS) {
       assert.equal(recorderFor(socket).all.length, 0, `${front}: ${JSON.stringify(partial)}: no answer`);
     }
     await proxy.waitForErrorLine(/client timed out/);
+  });
+
+  test(`${front} front end: a client that ends its side before sending anything gets the connection closed`, async (t) => {
+    // client_header_timeout at its default (60 s), so that it is not what closes the connection.
+    const proxy = await withFront(front, () => startTestProxy('events {}\nhttp { server { listen 127.0.0.1:0; return 200; } }', { t }));
+    const socket = await rawConnect(proxy.port, { allowHalfOpen: true });
+    t.after(() => socket.destroy());
+    socket.end();
+    await waitForClose(socket);
+    assert.equal(recorderFor(socket).all.length, 0, 'no answer');
+    await waitFor(() => proxy.handle.stats?.snapshot().connections.active === 0 || null, { what: 'the connection to leave the registry' });
   });
 
   test(`${front} front end: a WebSocket handshake over TLS`, async (t) => {
