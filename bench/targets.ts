@@ -12,7 +12,7 @@ import { freePort, removeOnExit, startChild } from './processes.js';
 import type { Child } from './processes.js';
 import type { ToolName, ToolStatus } from './tools.js';
 
-export const TARGET_NAMES = ['direct', 'sluice', 'sluice-workers', 'nginx', 'nginx-tuned', 'haproxy', 'http-proxy'] as const;
+export const TARGET_NAMES = ['direct', 'sluice', 'sluice-node-front', 'sluice-workers', 'nginx', 'nginx-tuned', 'haproxy', 'http-proxy'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 /** Targets that cannot run yet, and why (reported as notes, never as numbers). */
@@ -156,13 +156,17 @@ export async function startTarget(
     case 'direct':
       return { name, port: backendPort, pid: null, crashed: () => null, stop: async () => {} };
     case 'sluice':
+    case 'sluice-node-front':
     case 'sluice-workers': {
       const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
       const remove = removeOnExit(dir);
       const conf = join(dir, 'sluice.conf');
       // The primary and its workers are one process tree: procfs sums them as for nginx.
-      writeFileSync(conf, sluiceConfig(backendPort, name === 'sluice' ? 1 : SLUICE_WORKERS));
-      const child = startChild(name, process.execPath, [...sluiceNodeArgs(), SLUICE_CLI, '-c', conf], { cwd: dir });
+      writeFileSync(conf, sluiceConfig(backendPort, name === 'sluice-workers' ? SLUICE_WORKERS : 1));
+      // sluice-node-front: one process with Node's HTTP server reading every connection (no lean
+      // front end), for the side-by-side comparison in docs/benchmarks.md; only run when named.
+      const env = name === 'sluice-node-front' ? { ...process.env, SLUICE_FRONT: 'node' } : process.env;
+      const child = startChild(name, process.execPath, [...sluiceNodeArgs(), SLUICE_CLI, '-c', conf], { cwd: dir, env });
       const stop = withTempDir(child, remove);
       try {
         const m = await child.waitForLine(/listening on 127\.0\.0\.1:(\d+)/, startTimeout);

@@ -13,7 +13,8 @@
 // `npm run test:e2e`. Every other pass runs on a machine with only Node and npm.
 //
 //   node scripts/test.mjs                     every pass but e2e
-//   node scripts/test.mjs --pass ts-tunnel    only that pass (repeatable; --pass e2e for the end-to-end tests)
+//   node scripts/test.mjs --pass ts-tunnel    only that pass (repeatable; --pass e2e for the end-to-end tests,
+//                                             --pass node-front for the HTTP/1.1 suites on Node's HTTP server alone)
 //   node scripts/test.mjs workers ws-data     only test files whose path contains one of these words
 //   node scripts/test.mjs --list              the files of each pass and how many, without running
 //
@@ -48,6 +49,16 @@ const PASSES = [
       'http-proxy', 'upstream-client', 'tls-upstream', 'upstream-release', 'timeouts', 'balancing', 'variables-map', 'logging',
       'safety', 'ipv6', 'ws-handshake', 'http2', 'http2-websocket', 'proxy-buffers', 'client-limits', 'compression',
       'request-buffering', 'response-buffering',
+    ].map((f) => `test/integration/${f}`),
+  },
+  {
+    // The lean front end (src/server/lean-front.ts) reads the first packet of every connection and
+    // takes WebSocket handshakes itself; this pass runs the HTTP/1.1 suites with Node's HTTP server
+    // reading everything, as before it (front-ends.test.ts runs its table against both in one file).
+    name: 'node-front', what: 'the HTTP/1.1 suites again, with Node\'s HTTP server reading every request instead of the lean front end', env: { SLUICE_FRONT: 'node' },
+    files: [
+      'http-proxy', 'ws-handshake', 'ws-data', 'ws-close', 'request-head', 'bare-lf', 'client-timeouts', 'client-limits', 'safety',
+      'tls', 'proxy-protocol', 'websocket-origins', 'timeouts',
     ].map((f) => `test/integration/${f}`),
   },
   {

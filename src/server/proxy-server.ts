@@ -32,6 +32,8 @@ import { isClosing, parseErrorRefusal } from '../proxy/front/h1-head-checks.js';
 import type { ProxyTunnel } from '../proxy/tunnel/tunnel.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/tunnel.js';
 import { keptServers, orphanedTunnels } from './orphans.js';
+import { LeanFront, leanFrontEnabled } from './lean-front.js';
+import type { UpgradeRequest } from '../proxy/front/h1-head-parser.js';
 import type { DrainImpact } from './orphans.js';
 
 function delay(ms: number): Promise<void> {
@@ -68,6 +70,8 @@ interface Bound {
   readonly server: Server;
   /** For a bind with ssl addresses: the socket that listens, sniffs and decrypts for `server`. */
   readonly front?: TlsFrontend;
+  /** The lean HTTP/1.1 front end that sees each connection's first packet (null: Node's server reads all). */
+  readonly lean: LeanFront | null;
 }
 
 /** large_client_header_buffers NUMBER x SIZE bounds a whole head: the largest of a bind's keys. */
@@ -165,7 +169,26 @@ export class ProxyServer {
     });
     const bindInfo = { key: plan.key, configuredPort: plan.port, tls: false };
     const tlsBindInfo = { ...bindInfo, tls: true };
-    server.on('connection', (socket: Socket) => acceptBareLf(server, socket));
+    // Node's parser of each connection it reads gets the bare-LF leniency; with the lean front
+    // end, only connections it hands to Node's server get a Node parser at all.
+    const onUpgrade = (req: UpgradeRequest, socket: Socket, head: Buffer): void => {
+      if (this.registry.rejected.has(socket)) {
+        socket.destroy();
+        return;
+      }
+      const rt = this.runtime;
+      const sentBefore = socket.bytesWritten;
+      try {
+        if ('encrypted' in socket && refuseUpgradeForClientCert(rt, req, socket)) return;
+        const forward = isAbsoluteForm(req.url) ? forwardServer(rt, socket) : null;
+        if (forward !== null) handleForwardUpgrade(rt, req, socket, head, forward);
+        else handleUpgrade(rt, req, socket, head);
+      } catch (err) {
+        failRequest(rt, null, rawAnswer(socket, sentBefore), err);
+      }
+    };
+    const lean = leanFrontEnabled() ? LeanFront.take(server, (socket) => acceptBareLf(server, socket), onUpgrade) : null;
+    if (lean === null) server.on('connection', (socket: Socket) => acceptBareLf(server, socket));
     server.prependListener('connection', (socket: Socket) => {
       // A TLS socket's TCP connection was set up by the TLS front end (tls-listener.ts).
       if (!('encrypted' in socket)) applySocketOptions(socket, plan.socket);
@@ -194,22 +217,7 @@ export class ProxyServer {
     // goes out without one), and ignores other expectations where Node would answer 417.
     server.on('checkContinue', onRequest);
     server.on('checkExpectation', onRequest);
-    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-      if (this.registry.rejected.has(socket)) {
-        socket.destroy();
-        return;
-      }
-      const rt = this.runtime;
-      const sentBefore = socket.bytesWritten;
-      try {
-        if ('encrypted' in socket && refuseUpgradeForClientCert(rt, req, socket)) return;
-        const forward = isAbsoluteForm(req.url) ? forwardServer(rt, socket) : null;
-        if (forward !== null) handleForwardUpgrade(rt, req, socket, head, forward);
-        else handleUpgrade(rt, req, socket, head);
-      } catch (err) {
-        failRequest(rt, null, rawAnswer(socket, sentBefore), err);
-      }
-    });
+    server.on('upgrade', onUpgrade);
     server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
       if (this.registry.rejected.has(socket)) {
         socket.destroy();
@@ -253,7 +261,7 @@ export class ProxyServer {
       sendLocalRaw(socket, errorResponse(refusal?.status ?? 400, null, null, null), null);
     });
     // The TLS front end also reads PROXY protocol headers, for plain addresses too.
-    if (plan.tls || plan.proxyProtocolKeys.size > 0) return listenTls(plan, server, { runtime: () => this.runtime, registry: this.registry, tls: this.tls }).then((front) => ({ plan, server, front }));
+    if (plan.tls || plan.proxyProtocolKeys.size > 0) return listenTls(plan, server, { runtime: () => this.runtime, registry: this.registry, tls: this.tls }).then((front) => ({ plan, server, front, lean }));
     return new Promise<Bound>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         const errno = err.code === 'EADDRINUSE' ? '98: Address already in use' : err.code === 'EACCES' ? '13: Permission denied' : err.code === 'EADDRNOTAVAIL' ? '99: Cannot assign requested address' : (err.code ?? err.message);
@@ -263,7 +271,7 @@ export class ProxyServer {
       server.listen({ host: plan.host, port: plan.port, ipv6Only: plan.host.includes(':') && plan.socket.ipv6only, backlog: plan.socket.backlog }, () => {
         server.removeListener('error', onError);
         server.on('error', (err) => this.runtime.mainLog.log('crit', `listener ${plan.key}: ${err.message}`));
-        resolve({ plan, server });
+        resolve({ plan, server, lean });
       });
     });
   }
@@ -370,12 +378,16 @@ export class ProxyServer {
         b.server.close();
         b.front?.close();
         b.server.closeIdleConnections();
+        b.lean?.closeIdle();
       }
       // Dashboard event streams never end on their own; they must not hold the shutdown.
       this.registry.stats?.endViewers();
       const deadline = Date.now() + graceMs;
       while (this.registry.open > 0 && Date.now() < deadline) {
-        for (const b of this.#bound) b.server.closeIdleConnections();
+        for (const b of this.#bound) {
+          b.server.closeIdleConnections();
+          b.lean?.closeIdle();
+        }
         await delay(Math.min(50, Math.max(1, deadline - Date.now())));
       }
       if (this.registry.tunnels.size > 0) {

@@ -7,6 +7,7 @@
  * asks for an upgrade (`ws://`) is written on the raw connection, the destination's answer is
  * relayed as it comes, and the connection becomes a tunnel (its 101 starts a WebSocket session).
  */
+import type { UpgradeRequest } from '../front/h1-head-parser.js';
 import { request as httpRequest } from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -88,7 +89,7 @@ export function handleForwardRequest(rt: ProxyRuntime, req: IncomingMessage, res
 }
 
 /** nginx's checks of the request head, as for any request (400, 501, 505). */
-function headRefused(r: ForwardRequest, req: IncomingMessage): boolean {
+function headRefused(r: ForwardRequest, req: UpgradeRequest): boolean {
   const refusal = headRefusal(req);
   if (refusal === null) return false;
   r.rt.errorLog(r.settings).log('info', `${refusal.log}${logContext(r.ctx)}`, r.ctx.conn.id);
@@ -161,13 +162,13 @@ function relay(r: ForwardRequest, req: IncomingMessage, res: ServerResponse, tar
 }
 
 /** The 'upgrade' handler for an absolute-form request (`ws://`) to a `forward_proxy` server. */
-export function handleForwardUpgrade(rt: ProxyRuntime, req: IncomingMessage, socket: Socket, head: Buffer, server: ServerConfig): void {
+export function handleForwardUpgrade(rt: ProxyRuntime, req: UpgradeRequest, socket: Socket, head: Buffer, server: ServerConfig): void {
   const f = startRawForward(rt, req, socket, head, server);
   const sentBefore = socket.bytesWritten;
   forwardUpgrade(f, req).catch((err: unknown) => failRequest(rt, f.ctx, rawAnswer(socket, sentBefore), err));
 }
 
-async function forwardUpgrade(f: RawForward, req: IncomingMessage): Promise<void> {
+async function forwardUpgrade(f: RawForward, req: UpgradeRequest): Promise<void> {
   const { rt, ctx, settings } = f;
   if (headRefused(f, req)) return;
   const target = absoluteTarget(req.url ?? '');

@@ -5,7 +5,7 @@
  * between the client and the destination (the socket tunnel, so the native relay takes it where
  * it can, proxy_read_timeout as its idle timeout, counted like every tunnel, kept by reloads).
  */
-import type { IncomingMessage } from 'node:http';
+import type { UpgradeRequest } from '../front/h1-head-parser.js';
 import type { Socket } from 'node:net';
 import type { ServerConfig } from '../../config/types.js';
 import { events } from '../../observability/events.js';
@@ -60,7 +60,7 @@ export interface RawForward extends ForwardRequest {
 }
 
 /** Takes over the raw socket of a CONNECT or an upgrade for the forward-proxy `server`. */
-export function startRawForward(rt: ProxyRuntime, req: IncomingMessage, socket: Socket, head: Buffer, server: ServerConfig): RawForward {
+export function startRawForward(rt: ProxyRuntime, req: UpgradeRequest, socket: Socket, head: Buffer, server: ServerConfig): RawForward {
   socket.on('error', noop);
   socket.setTimeout(0);
   const ctx = contextFor(rt, req);

@@ -34,6 +34,7 @@ import { ProxySession } from '../session/session.js';
 import { lingerOnClose, requestEnded, requestStarted, resetConnection } from './client-timeouts.js';
 import { headRefusal, headSizeRefusal, isClosing, markClosing } from './h1-head-checks.js';
 import { dropInvalidHeaders } from './invalid-headers.js';
+import type { UpgradeRequest } from './h1-head-parser.js';
 
 /**
  * nginx's browser detection for keepalive_disable (ngx_http_process_user_agent): `msie6` is
@@ -54,10 +55,10 @@ export function keepaliveDisabledFor(browsers: readonly ('msie6' | 'safari')[], 
 }
 
 /**
- * Makes the request context for a request read by Node's HTTP server, without the header lines
+ * Makes the request context for a request read by Node's HTTP server (or the lean front end's parser), without the header lines
  * nginx ignores as invalid (each logged at `info` in nginx's words).
  */
-export function contextFor(rt: ProxyRuntime, req: IncomingMessage): RequestContext {
+export function contextFor(rt: ProxyRuntime, req: UpgradeRequest): RequestContext {
   const conn = rt.connInfo(req.socket);
   conn.requests++;
   const defaults = rt.routesFor(req.socket).group.defaultServer.settings;

@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import type { Readable } from 'node:stream';
@@ -33,6 +32,7 @@ import { nativeTunnels } from '../tunnel/native-tunnels.js';
 import { openSocketTunnel } from '../tunnel/socket-tunnel.js';
 import { contextFor } from './h1-request.js';
 import { headRefusal, headSizeRefusal } from './h1-head-checks.js';
+import type { UpgradeRequest } from './h1-head-parser.js';
 
 function noop(): void {}
 
@@ -43,14 +43,15 @@ type UpgradeFinish = (bytesRead: number) => void;
 export const EARLY_BYTES_LIMIT = 64 * 1024;
 
 /**
- * The 'upgrade' handler: Node hands over the raw socket of any request with an Upgrade header
- * and a Connection `upgrade` token. A WebSocket upgrade is always proxied as one (a documented
+ * The 'upgrade' handler: Node (or the lean front end, server/lean-front.ts, which parses the head
+ * itself) hands over the raw socket of any request with an Upgrade header and a Connection
+ * `upgrade` token. A WebSocket upgrade is always proxied as one (a documented
  * difference from nginx, which needs the Upgrade/Connection lines); another token is proxied as
  * an upgrade only where the config forwards Upgrade with proxy_http_version 1.1, as in nginx;
  * h2c never is. Everything else is answered as an ordinary request on this socket, which is then
  * closed.
  */
-export function handleUpgrade(rt: ProxyRuntime, req: IncomingMessage, socket: Socket, head: Buffer): void {
+export function handleUpgrade(rt: ProxyRuntime, req: UpgradeRequest, socket: Socket, head: Buffer): void {
   socket.on('error', noop);
   socket.setTimeout(0);
   const ctx = contextFor(rt, req);
@@ -97,7 +98,7 @@ export class H1UpgradeFront implements FrontEnd {
   mode: ForwardMode = NO_UPGRADE;
   readonly #rt: ProxyRuntime;
   readonly #ctx: RequestContext;
-  readonly #req: IncomingMessage;
+  readonly #req: UpgradeRequest;
   readonly #socket: Socket;
   readonly #head: Buffer;
   readonly #finish: UpgradeFinish;
@@ -106,7 +107,7 @@ export class H1UpgradeFront implements FrontEnd {
   #earlyBytes = 0;
   #session: ProxySession | null = null;
 
-  constructor(rt: ProxyRuntime, ctx: RequestContext, req: IncomingMessage, socket: Socket, head: Buffer, finish: UpgradeFinish) {
+  constructor(rt: ProxyRuntime, ctx: RequestContext, req: UpgradeRequest, socket: Socket, head: Buffer, finish: UpgradeFinish) {
     this.#rt = rt;
     this.#ctx = ctx;
     this.#req = req;

@@ -5,6 +5,7 @@
  * completes the handshake and refuses the request, so the client sees why.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { UpgradeRequest } from './h1-head-parser.js';
 import type { Socket } from 'node:net';
 import type { ServerConfig } from '../../config/types.js';
 import { applyHeadersFilter } from '../headers/response-headers.js';
@@ -92,7 +93,7 @@ function finishOnClose(rt: ProxyRuntime, ctx: RequestContext, emitter: { once(e:
   });
 }
 
-function refuse(rt: ProxyRuntime, req: IncomingMessage, log: string): RequestContext {
+function refuse(rt: ProxyRuntime, req: UpgradeRequest, log: string): RequestContext {
   const ctx = contextFor(rt, req);
   // Routed for $server_name, the access log and add_header of the server; the decision is not used.
   rt.routesFor(req.socket).route(ctx);
@@ -105,7 +106,7 @@ function refuse(rt: ProxyRuntime, req: IncomingMessage, log: string): RequestCon
  * than the SNI name (misdirected), else 495/496 when the client certificate does not satisfy the
  * server's ssl_verify_client; null to go on. Logged at info, the context routed.
  */
-function tlsRefusal(rt: ProxyRuntime, req: IncomingMessage, socket: Socket): { ctx: RequestContext; answer: LocalResponse } | null {
+function tlsRefusal(rt: ProxyRuntime, req: UpgradeRequest, socket: Socket): { ctx: RequestContext; answer: LocalResponse } | null {
   const conn = rt.connInfo(socket);
   const server = serverOf(rt, socket, req.url ?? '/', req.headers.host);
   if (misdirected(conn.ssl, server, req.url ?? '/', req.headers.host)) {
@@ -128,7 +129,7 @@ export function refuseForClientCert(rt: ProxyRuntime, req: IncomingMessage, res:
 }
 
 /** The same for the 'upgrade' event (the answer is written to the raw socket, which is then closed). */
-export function refuseUpgradeForClientCert(rt: ProxyRuntime, req: IncomingMessage, socket: Socket): boolean {
+export function refuseUpgradeForClientCert(rt: ProxyRuntime, req: UpgradeRequest, socket: Socket): boolean {
   const r = tlsRefusal(rt, req, socket);
   if (r === null) return false;
   finishOnClose(rt, r.ctx, socket);
