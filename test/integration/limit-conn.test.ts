@@ -147,3 +147,33 @@ test('limit_conn_status, limit_conn_log_level, dry run, $limit_conn_status, empt
     return r.head?.statusCode === 200 && headerValue(r.head, 'x-limit-conn') === 'PASSED';
   }, { what: 'PASSED once the tunnel closed' });
 });
+
+test('a zone survives a reload while its name, size and key stay the same; a resized zone starts empty', async (t) => {
+  const backend = await startHttpBackend();
+  t.after(() => backend.close());
+  const text = (size: string, marker: string): string => conf(`
+    limit_conn_zone $binary_remote_addr zone=perip:${size};
+    server {
+      listen 127.0.0.1:0;
+      location /ws { limit_conn perip 1; add_header X-Generation ${marker} always; proxy_pass http://${backend.addr}; }
+    }`);
+  const proxy = await startTestProxy(text('1m', 'one'), { t });
+  const first = await rawWebSocket(proxy.port, { path: '/ws' });
+  t.after(() => first.socket.destroy());
+  assert.equal(first.head.statusCode, 101);
+  await proxy.handle.reload({ text: text('1m', 'two') });
+  const kept = await handshake(proxy.port, '/ws');
+  kept.socket.destroy();
+  assert.equal(kept.status, 503, 'the tunnel opened before the reload still counts');
+  await proxy.handle.reload({ text: text('2m', 'three') });
+  const fresh = await rawWebSocket(proxy.port, { path: '/ws' });
+  t.after(() => fresh.socket.destroy());
+  assert.equal(fresh.head.statusCode, 101, 'a zone of another size is a new zone');
+  assert.equal(headerValue(fresh.head, 'x-generation'), 'three');
+  // The old tunnel ends in the zone it was counted in; the new zone is not touched.
+  first.socket.destroy();
+  await waitForClose(first.socket);
+  const still = await handshake(proxy.port, '/ws');
+  still.socket.destroy();
+  assert.equal(still.status, 503);
+});
