@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
+import { Agent, request as httpRequest } from 'node:http';
 import { test } from 'node:test';
 import { startHttpBackend } from '../helpers/backends.js';
 import { testCerts } from '../helpers/certs.js';
@@ -176,4 +177,32 @@ test('a zone survives a reload while its name, size and key stay the same; a res
   const still = await handshake(proxy.port, '/ws');
   still.socket.destroy();
   assert.equal(still.status, 503);
+});
+
+test('requests on one keep-alive connection each count only while they run', async (t) => {
+  const backend = await startHttpBackend();
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(conf(`
+    limit_conn_zone $binary_remote_addr zone=perip:1m;
+    server {
+      listen 127.0.0.1:0;
+      location / { limit_conn perip 1; proxy_pass http://${backend.addr}; }
+    }`), { t });
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const statuses: number[] = [];
+  const sockets = new Set<unknown>();
+  for (let i = 0; i < 5; i++) {
+    statuses.push(await new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: proxy.port, path: `/${i}`, agent }, (res) => {
+        sockets.add(res.socket);
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end();
+    }));
+  }
+  assert.deepEqual(statuses, [200, 200, 200, 200, 200]);
+  assert.equal(sockets.size, 1, 'one connection');
 });
