@@ -8,12 +8,12 @@
  * asserted.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { startHttpBackend } from '../helpers/backends.js';
+import { test, type TestContext } from 'node:test';
+import { startHttpBackend, type HttpBackend } from '../helpers/backends.js';
 import { conf } from '../helpers/config-text.js';
 import { fileLines, waitForFileLine } from '../helpers/log-files.js';
 import { errorPage } from '../helpers/pages.js';
-import { startTestProxy } from '../helpers/proxy.js';
+import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import { headerValue, rawConnect, rawRequest, wsHandshakeRequest } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -29,16 +29,26 @@ async function get(port: number, path: string, extra = ''): Promise<Seen> {
   return { status: r.head.statusCode, limit: headerValue(r.head, 'x-limit-req') };
 }
 
-test('limit_req burst nodelay: the burst passes at once, the rest gets 503 with nginx\'s page and log line', async (t) => {
+/**
+ * An echo backend and a proxy with `limit_req_zone ... zone=one` at `rate`, `$limit_req_status`
+ * sent as X-Limit-Req, `http` lines in http {} and `server(upstream)` in its server.
+ */
+async function limited(t: TestContext, rate: string, server: (upstream: string) => string, http = '', main = ''): Promise<{ backend: HttpBackend; proxy: TestProxy }> {
   const backend = await startHttpBackend();
   t.after(() => backend.close());
   const proxy = await startTestProxy(conf(`
-    limit_req_zone $binary_remote_addr zone=one:1m rate=1r/m;
+    limit_req_zone $binary_remote_addr zone=one:1m rate=${rate};
+    ${http}
     server {
       listen 127.0.0.1:0;
       add_header X-Limit-Req $limit_req_status always;
-      location /nodelay { limit_req zone=one burst=2 nodelay; proxy_pass http://${backend.addr}; }
-    }`), { t });
+      ${server(`http://${backend.addr}`)}
+    }`, main), { t });
+  return { backend, proxy };
+}
+
+test('limit_req burst nodelay: the burst passes at once, the rest gets 503 with nginx\'s page and log line', async (t) => {
+  const { backend, proxy } = await limited(t, '1r/m', (up) => `location /nodelay { limit_req zone=one burst=2 nodelay; proxy_pass ${up}; }`);
   const seen: Seen[] = [];
   for (let i = 0; i < 5; i++) seen.push(await get(proxy.port, '/nodelay'));
   assert.deepEqual(seen, [
@@ -83,15 +93,7 @@ test('limit_req counts WebSocket handshakes; limit_req_status and limit_req_log_
 });
 
 test('limit_req without nodelay delays the burst on a timer; over the burst is refused', async (t) => {
-  const backend = await startHttpBackend();
-  t.after(() => backend.close());
-  const proxy = await startTestProxy(conf(`
-    limit_req_zone $binary_remote_addr zone=one:1m rate=1r/s;
-    server {
-      listen 127.0.0.1:0;
-      add_header X-Limit-Req $limit_req_status always;
-      location / { limit_req zone=one burst=1; proxy_pass http://${backend.addr}; }
-    }`, 'error_log stderr info;'), { t });
+  const { backend, proxy } = await limited(t, '1r/s', (up) => `location / { limit_req zone=one burst=1; proxy_pass ${up}; }`, '', 'error_log stderr info;');
   assert.deepEqual(await get(proxy.port, '/'), { status: 200, limit: 'PASSED' });
   // Two at once within the second: one fits the burst and waits its turn, the other is refused.
   const both = await Promise.all([get(proxy.port, '/'), get(proxy.port, '/')]);
@@ -103,19 +105,9 @@ test('limit_req without nodelay delays the burst on a timer; over the burst is r
 });
 
 test('limit_req delay=N passes N at once and delays the rest; a client that leaves while delayed ends with 499, the backend never sees it', async (t) => {
-  const backend = await startHttpBackend();
-  t.after(() => backend.close());
-  const dir = tempDir(t);
-  const log = dir.join('access.log');
-  const proxy = await startTestProxy(conf(`
-    limit_req_zone $binary_remote_addr zone=one:1m rate=1r/m;
-    log_format limits '$request_uri $status $limit_req_status';
-    server {
-      listen 127.0.0.1:0;
-      access_log ${log} limits;
-      add_header X-Limit-Req $limit_req_status always;
-      location / { limit_req zone=one burst=3 delay=1; proxy_pass http://${backend.addr}; }
-    }`, 'error_log stderr info;'), { t });
+  const log = tempDir(t).join('access.log');
+  const { backend, proxy } = await limited(t, '1r/m', (up) => `access_log ${log} limits; location / { limit_req zone=one burst=3 delay=1; proxy_pass ${up}; }`,
+    "log_format limits '$request_uri $status $limit_req_status';", 'error_log stderr info;');
   assert.deepEqual(await get(proxy.port, '/1'), { status: 200, limit: 'PASSED' });
   assert.deepEqual(await get(proxy.port, '/2'), { status: 200, limit: 'PASSED' });
   // The third is over delay=1: delayed (a minute at 1r/m); its client gives up.
@@ -134,17 +126,9 @@ test('limit_req delay=N passes N at once and delays the rest; a client that leav
 });
 
 test('limit_req_dry_run logs and passes; $limit_req_status says so', async (t) => {
-  const backend = await startHttpBackend();
-  t.after(() => backend.close());
-  const proxy = await startTestProxy(conf(`
-    limit_req_zone $binary_remote_addr zone=one:1m rate=1r/m;
-    server {
-      listen 127.0.0.1:0;
-      add_header X-Limit-Req $limit_req_status always;
-      limit_req_dry_run on;
-      location / { limit_req zone=one; proxy_pass http://${backend.addr}; }
-      location /burst { limit_req zone=one burst=5; proxy_pass http://${backend.addr}; }
-    }`, 'error_log stderr info;'), { t });
+  const { backend, proxy } = await limited(t, '1r/m', (up) => `limit_req_dry_run on;
+      location / { limit_req zone=one; proxy_pass ${up}; }
+      location /burst { limit_req zone=one burst=5; proxy_pass ${up}; }`, '', 'error_log stderr info;');
   assert.deepEqual(await get(proxy.port, '/'), { status: 200, limit: 'PASSED' });
   assert.deepEqual(await get(proxy.port, '/'), { status: 200, limit: 'REJECTED_DRY_RUN' });
   await proxy.waitForErrorLine(/\[error\] .*limiting requests, dry run, excess: [01]\.\d{3} by zone "one", client: 127\.0\.0\.1, server: , request: "GET \/ HTTP\/1\.1"/);
