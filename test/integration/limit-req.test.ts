@@ -16,6 +16,8 @@ import { errorPage } from '../helpers/pages.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import { headerValue, rawConnect, rawRequest, wsHandshakeRequest } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
+import { testCerts } from '../helpers/certs.js';
+import { h2Connect, h2Request, h2WebSocket } from '../helpers/h2-client.js';
 import { waitFor } from '../helpers/wait.js';
 
 interface Seen {
@@ -31,16 +33,17 @@ async function get(port: number, path: string, extra = ''): Promise<Seen> {
 
 /**
  * An echo backend and a proxy with `limit_req_zone ... zone=one` at `rate`, `$limit_req_status`
- * sent as X-Limit-Req, `http` lines in http {} and `server(upstream)` in its server.
+ * sent as X-Limit-Req, `http` lines in http {}, `main` lines, `listen` parameters and
+ * `server(upstream)` in its server.
  */
-async function limited(t: TestContext, rate: string, server: (upstream: string) => string, http = '', main = ''): Promise<{ backend: HttpBackend; proxy: TestProxy }> {
+async function limited(t: TestContext, rate: string, server: (upstream: string) => string, http = '', main = '', listen = ''): Promise<{ backend: HttpBackend; proxy: TestProxy }> {
   const backend = await startHttpBackend();
   t.after(() => backend.close());
   const proxy = await startTestProxy(conf(`
     limit_req_zone $binary_remote_addr zone=one:1m rate=${rate};
     ${http}
     server {
-      listen 127.0.0.1:0;
+      listen 127.0.0.1:0${listen};
       add_header X-Limit-Req $limit_req_status always;
       ${server(`http://${backend.addr}`)}
     }`, main), { t });
@@ -135,4 +138,23 @@ test('limit_req_dry_run logs and passes; $limit_req_status says so', async (t) =
   assert.deepEqual(await get(proxy.port, '/burst'), { status: 200, limit: 'DELAYED_DRY_RUN' });
   await proxy.waitForErrorLine(/\[warn\] .*delaying request, dry run, excess: [01]\.\d{3}, by zone "one"/);
   await waitFor(() => backend.requests.length === 3, { what: 'every request at the backend' });
+});
+
+test('limit_req over HTTP/2: extended CONNECT handshakes and plain streams share the bucket', async (t) => {
+  const certs = await testCerts();
+  const { proxy } = await limited(t, '1r/m', (up) => `
+      http2 on;
+      ssl_certificate ${certs.localhost.certFile};
+      ssl_certificate_key ${certs.localhost.keyFile};
+      location / { limit_req zone=one burst=1 nodelay; proxy_pass ${up}; }`, '', '', ' ssl');
+  const client = await h2Connect(proxy.port);
+  t.after(() => client.close());
+  const ws = await h2WebSocket(client, '/ws');
+  assert.equal(Number(ws.headers[':status']), 200);
+  const plain = await h2Request(client, { ':path': '/plain' });
+  assert.deepEqual([plain.status, plain.headers['x-limit-req']], [200, 'PASSED']);
+  const refused = await h2WebSocket(client, '/ws');
+  assert.deepEqual([Number(refused.headers[':status']), refused.headers['x-limit-req']], [503, 'REJECTED']);
+  refused.stream.close();
+  ws.stream.close();
 });
