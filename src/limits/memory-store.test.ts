@@ -82,3 +82,17 @@ test('limit_req: a full zone drops its oldest key; limit_conn counts, refuses ov
   for (let i = 0; i < 384; i++) assert.deepEqual(s.acquire([{ zone: perip, key: `c${i}`, conn: 1 }]), { ok: true });
   assert.deepEqual(s.acquire([{ zone: perip, key: 'one more', conn: 1 }]), { ok: false, index: 0, full: true });
 });
+
+test('limit_req: a zone kept across a reload leaks at the rate of the new config; another size is a new zone', () => {
+  const c = clock();
+  const s = new MemoryLimitStore(c.now);
+  assert.equal(s.limitReq([check(one, 'a', 5)]).rc, 'ok');
+  assert.deepEqual(s.limitReq([check(one, 'a', 5)]), { rc: 'ok', delay: 1000, excess: 1000, index: 0 });
+  // The same zone at 10 r/s: the key's excess (1000) is kept and leaks ten times faster: 100 ms
+  // later it is empty again, plus this request.
+  const faster: ZoneRef = { ...one, rate: 10_000 };
+  c.at(100);
+  assert.deepEqual(s.limitReq([check(faster, 'a', 5)]), { rc: 'ok', delay: 100, excess: 1000, index: 0 });
+  // Another size: a zone of its own, the key is new there.
+  assert.deepEqual(s.limitReq([check({ ...one, size: 2 * 1024 * 1024 }, 'a', 5)]), { rc: 'ok', delay: 0, excess: 0, index: 0 });
+});

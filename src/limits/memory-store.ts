@@ -123,7 +123,8 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   #lookup(zone: Zone<ReqNode>, c: ReqCheck, now: number): { rc: 'busy' | 'ok' | 'again'; excess: number; node: ReqNode | null } | { rc: 'error' } {
-    const rate = zone.ref.rate;
+    // The rate is the config's, not the zone's: a reload may change it and keep the zone (as nginx's ctx->rate).
+    const rate = c.zone.rate;
     const lr = zone.nodes.get(c.key);
     if (lr !== undefined) {
       // Most recently used last: the Map's order is nginx's queue.
@@ -142,9 +143,9 @@ export class MemoryLimitStore implements LimitStore {
       return { rc: 'again', excess, node: lr };
     }
     const bytes = slabSize(NODE_BASE.req + Buffer.byteLength(c.key, 'latin1'));
-    this.#expire(zone, 1, now);
+    this.#expire(zone, 1, now, rate);
     if (!zone.fits(bytes)) {
-      this.#expire(zone, 0, now);
+      this.#expire(zone, 0, now, rate);
       if (!zone.fits(bytes)) return { rc: 'error' };
     }
     const node: ReqNode = c.last ? { last: now, excess: 0, count: 0, bytes } : { last: 0, excess: 0, count: 1, bytes };
@@ -186,7 +187,7 @@ export class MemoryLimitStore implements LimitStore {
    * ngx_http_limit_req_expire: n = 1 drops up to two idle keys (untouched for a minute and leaked
    * empty) from the old end; n = 0 drops the oldest by force first. A key in use stops it.
    */
-  #expire(zone: Zone<ReqNode>, n: number, now: number): void {
+  #expire(zone: Zone<ReqNode>, n: number, now: number, rate: number): void {
     while (n < 3) {
       const first = zone.nodes.entries().next();
       if (first.done === true) return;
@@ -195,7 +196,7 @@ export class MemoryLimitStore implements LimitStore {
       if (n++ !== 0) {
         const ms = Math.abs(now - lr.last);
         if (ms < 60000) return;
-        if (lr.excess - Math.floor((zone.ref.rate * ms) / 1000) > 0) return;
+        if (lr.excess - Math.floor((rate * ms) / 1000) > 0) return;
       }
       zone.delete(key, lr);
     }
