@@ -24,6 +24,7 @@ import type { LogSink } from './observability/log-files.js';
 import type { DrainImpact } from './server/orphans.js';
 import type { ProxyStats } from './observability/stats-collector.js';
 import type { SessionSync, SharedSession } from './server/tls-session-cache.js';
+import type { LimitStore } from './limits/limit-store.js';
 
 export type { Config, ConfigProblem } from './config/types.js';
 export type { ListenerInfo, ReloadResult } from './server/proxy-server.js';
@@ -65,6 +66,8 @@ export interface StartOptions {
   readonly stickySecret?: Buffer;
   /** Receives the sessions stored in a shared `ssl_session_cache`, for the other processes (see `addSharedSession`). */
   readonly sessionSync?: SessionSync;
+  /** Where limit zones are counted (a worker process: its primary); default: this process's memory. */
+  readonly limitStore?: LimitStore;
   /** The files the `ssl_*` directives name, as another process read them (`Config.files`): used instead of the disk. */
   readonly files?: Config['files'];
   /**
@@ -124,7 +127,7 @@ export async function startProxy(opts: StartOptions): Promise<ProxyHandle> {
   const preread = prereadMap(opts.files);
   const result = await loadConfig(preread === undefined ? load : { ...load, preread });
   if (!result.ok) throw new ConfigError(result.problems);
-  const server = await ProxyServer.start(result.config, { logger: opts.logger, stickySecret: opts.stickySecret, sessionSync: opts.sessionSync });
+  const server = await ProxyServer.start(result.config, { logger: opts.logger, stickySecret: opts.stickySecret, sessionSync: opts.sessionSync, limitStore: opts.limitStore });
   let current = result.config;
   const announce = opts.announceReloads !== false;
   return {

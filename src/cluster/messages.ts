@@ -10,6 +10,7 @@ export const STICKY_SECRET_ENV = 'SLUICE_STICKY_SECRET';
 import type { Config } from '../config/types.js';
 import type { ListenerInfo } from '../server/proxy-server.js';
 import type { SharedSession } from '../server/tls-session-cache.js';
+import type { LimitAnswer, LimitRequest } from '../limits/cluster-store.js';
 
 /** Primary -> worker. */
 export type ToWorker =
@@ -36,7 +37,9 @@ export type ToWorker =
   /** `sluice -t` asks: how many open tunnels lack a server among `kept`? */
   | { readonly sluice: 'impact'; readonly id: number; readonly kept: readonly string[] }
   /** A TLS session another worker stored in a shared `ssl_session_cache`. */
-  | { readonly sluice: 'tls-session'; readonly session: SharedSession };
+  | { readonly sluice: 'tls-session'; readonly session: SharedSession }
+  /** The primary's answer to a worker's limit_req / limit_conn question (limits/cluster-store.ts). */
+  | LimitAnswer;
 
 /** Worker -> primary. */
 export type FromWorker =
@@ -56,7 +59,9 @@ export type FromWorker =
   | { readonly sluice: 'stats-snapshot'; readonly id: number; readonly snapshot: unknown }
   | { readonly sluice: 'impact-result'; readonly id: number; readonly open: number; readonly drained: number }
   /** This worker stored a TLS session in a shared cache: the primary passes it to the others. */
-  | { readonly sluice: 'tls-session'; readonly session: SharedSession };
+  | { readonly sluice: 'tls-session'; readonly session: SharedSession }
+  /** A limit_req / limit_conn question or release: the primary keeps every zone (limits/cluster-store.ts). */
+  | LimitRequest;
 
 function tagged(m: unknown): m is { sluice: string } {
   return typeof m === 'object' && m !== null && typeof (m as { sluice?: unknown }).sluice === 'string';

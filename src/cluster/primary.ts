@@ -21,6 +21,7 @@ import { availableParallelism, constants } from 'node:os';
 import { formatProblem, loadConfig, problemText } from '../config/load.js';
 import type { LoadOptions, LoadResult } from '../config/load.js';
 import type { Config, ConfigProblem, ErrorLogTarget } from '../config/types.js';
+import { PrimaryLimitStore } from '../limits/cluster-store.js';
 import { ErrorLog } from '../observability/error-log.js';
 import { LogFiles } from '../observability/log-files.js';
 import { ProcessNotices, RELOAD_FAILED, signalReceived } from '../observability/process-notices.js';
@@ -197,6 +198,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     for (const w of reloadWaits.values()) if (w.want.delete(workerId) && w.want.size === 0) w.done();
   };
 
+  const limits = new PrimaryLimitStore();
   const onMessage = (slot: WorkerSlot, m: FromWorker): void => {
     switch (m.sluice) {
       case 'hello':
@@ -245,6 +247,14 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
         // One shared session cache for every worker (nginx's shared memory): each keeps a copy.
         for (const s of live()) if (s !== slot && s.ready) sendTo(s, { sluice: 'tls-session', session: m.session });
         return;
+      case 'limit-req':
+      case 'limit-conn':
+      case 'limit-release': {
+        // limit_conn / limit_req zones: one for every worker, here (nginx's shared memory).
+        const answer = limits.handle(slot.worker.id, m);
+        if (answer !== null) sendTo(slot, answer);
+        return;
+      }
     }
   };
 
@@ -289,6 +299,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     if (!slot) return;
     slots.delete(worker.id);
     forget(worker.id);
+    limits.workerGone(worker.id);
     const expected = stopping || slot.retiring;
     // nginx's master logs every worker's exit: at notice when it was told to go.
     if (expected) log.log('notice', signal ? `worker process ${slot.pid} exited on signal ${signalNumber(signal)}` : `worker process ${slot.pid} exited with code ${code ?? 0}`);

@@ -5,6 +5,7 @@
  * terminal reaches the whole process group, and the primary decides how the workers stop.
  */
 import cluster from 'node:cluster';
+import { WorkerLimitStore } from '../limits/cluster-store.js';
 import { ConfigError, formatProblem, startProxy } from '../index.js';
 import { installLastResort } from '../server/last-resort.js';
 import type { ProxyHandle, StartOptions } from '../index.js';
@@ -80,11 +81,14 @@ export async function runWorker(options: StartOptions): Promise<number> {
   let started: ((m: StartMessage) => void) | null = null;
   process.on('message', (m: unknown) => {
     if (!isToWorker(m)) return;
-    if (m.sluice === 'start') started?.(m);
+    if (m.sluice === 'limit-result') limitStore.answered(m);
+    else if (m.sluice === 'start') started?.(m);
     else if (deliver) deliver(m);
     else queue.push(m);
   });
 
+  // limit_conn / limit_req zones are the primary's, summed over every worker (limits/cluster-store.ts).
+  const limitStore = new WorkerLimitStore(send);
   let proxy: ProxyHandle;
   try {
     const { text, files } = await new Promise<StartMessage>((resolve, reject) => {
@@ -102,6 +106,7 @@ export async function runWorker(options: StartOptions): Promise<number> {
       announceReloads: false,
       ...(secret ? { stickySecret: Buffer.from(secret, 'hex') } : {}),
       sessionSync: { publish: (session: SharedSession) => send({ sluice: 'tls-session', session }) },
+      limitStore,
     };
     proxy = await startProxy(text === null ? { ...options, ...shared, files } : { ...options, ...shared, files, text });
     // Before giving up root: raising the open-file limit may need it.
@@ -205,6 +210,7 @@ export async function runWorker(options: StartOptions): Promise<number> {
           proxy.addSharedSession(m.session);
           return;
         case 'start':
+        case 'limit-result':
           return;
       }
     };

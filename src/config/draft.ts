@@ -9,7 +9,7 @@ import type {
   AccessLogTarget, AccessRule, CookieFlagsRule, CookieRewrite, AddHeaderRule, AdminHandler, BalanceMethod, BufferingSettings, CompressionSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier, RewriteStep,
   ComplexValue, LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ResolverConfig, ServerName, SourceLoc,
-  StickyCookie, ProcessSettings, ProxySslSettings, RunAs, SslSettings, OriginRule, ForwardAllowRule,
+  StickyCookie, ProcessSettings, LimitSettings, LimitZone, ProxySslSettings, RunAs, SslSettings, OriginRule, ForwardAllowRule,
 } from './types.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -116,6 +116,8 @@ export interface SettingsDraft {
   core?: Partial<Mutable<CoreSettings>>;
   /** Body buffering directives written at this level (each inherited on its own). */
   buffering?: Partial<Mutable<BufferingSettings>>;
+  /** `limit_conn*` / `limit_req*` written at this level (each inherited on its own). */
+  limits?: Partial<Mutable<LimitSettings>>;
 }
 
 /** A `health_check` line; `host` comes from the location's proxy_pass once upstreams are linked. */
@@ -208,6 +210,10 @@ export interface HttpDraft {
   readonly logFormats: Map<string, LogFormat>;
   readonly servers: ServerDraft[];
   readonly settings: SettingsDraft;
+  /** `limit_conn_zone` / `limit_req_zone` lines by zone name. */
+  readonly limitZones: Map<string, LimitZone>;
+  /** Zones named by `limit_conn` / `limit_req`, checked once every zone line has been seen. */
+  readonly limitRefs: { readonly zone: string; readonly kind: 'conn' | 'req'; readonly at: SourceLoc }[];
 }
 
 export interface MainDraft {

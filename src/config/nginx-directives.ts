@@ -7,12 +7,7 @@
  * Directives planned for Sluice but not implemented yet (another change adds them). Keep this in
  * step with the directive tables: when one is implemented, delete it here.
  */
-export const PLANNED_DIRECTIVES: ReadonlyMap<string, string> = new Map([
-  ['limit_conn', 'no connection limits so far'],
-  ['limit_conn_zone', 'no connection limits so far'],
-  ['limit_req', 'no request rate limits so far'],
-  ['limit_req_zone', 'no request rate limits so far'],
-]);
+export const PLANNED_DIRECTIVES: ReadonlyMap<string, string> = new Map<string, string>([]);
 
 /** Well-known nginx directives that Sluice does not implement (and has no plan to, for now). */
 export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
@@ -34,8 +29,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'brotli_window', 'brotli_buffers', 'sub_filter', 'sub_filter_once',
   'ssi', 'addition_types',
   // access, auth, limits, status
-  'auth_request', 'auth_request_set', 'limit_conn_status',
-  'limit_conn_log_level', 'limit_req_status', 'limit_req_log_level', 'status',
+  'auth_request', 'auth_request_set', 'status',
   'secure_link', 'secure_link_md5',
   'userid', 'userid_name', 'empty_gif', 'mirror', 'slice', 'dav_methods', 'upstream_conf', 'api',
   // proxy module parts Sluice does not implement

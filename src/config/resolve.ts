@@ -8,6 +8,7 @@ import { formatHostPort } from './address.js';
 import type { BuildContext } from './build-context.js';
 import { DEFAULT_LISTEN, MAIN_DEFAULTS, defaultSettings } from './defaults.js';
 import { mergeCompression } from './directives/gzip.js';
+import { checkLimitZones } from './directives/limits.js';
 import { combinedLogFormat } from './directives/log.js';
 import { mergeFiles } from './files.js';
 import { UPSTREAM_DEFAULTS } from './directives/upstream.js';
@@ -155,6 +156,8 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     files: mergeFiles(parent.files, d.files),
     core: mergeCore(parent.core, d.core),
     buffering: mergeEach(parent.buffering, d.buffering),
+    // ngx_http_limit_*_merge_conf: a level with limit_conn / limit_req lines of its own inherits none.
+    limits: mergeEach(parent.limits, d.limits),
   };
 }
 
@@ -172,6 +175,7 @@ class HttpAssembler {
     this.names = upstreamIndex(http);
     this.formats = new Map([['combined', combinedLogFormat()], ...http.logFormats]);
     this.zoneSizes = checkZones(http.upstreams, cx);
+    checkLimitZones(http, this.zoneSizes, cx);
   }
 
   assemble(errorLogs: readonly ErrorLogTarget[]): HttpConfig {
@@ -185,7 +189,7 @@ class HttpAssembler {
     for (const [name, u] of this.implicit) this.upstreams.set(name, u);
     const upstreams = new Map<string, UpstreamConfig>();
     for (const [name, u] of this.upstreams) upstreams.set(name, { ...u, healthChecks: this.checks.get(name) ?? [] });
-    return { upstreams, matches: this.http.matches, maps: this.http.maps, setVariables: [...this.cx.setVariables.keys()], logFormats: this.formats, servers, settings };
+    return { upstreams, matches: this.http.matches, maps: this.http.maps, setVariables: [...this.cx.setVariables.keys()], logFormats: this.formats, servers, settings, limitZones: this.http.limitZones };
   }
 
   private explicitUpstream(u: UpstreamDraft, http: Settings): UpstreamConfig {

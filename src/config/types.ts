@@ -576,6 +576,8 @@ export interface Settings {
   readonly core: CoreSettings;
   /** Request and response body buffering (`proxy_request_buffering`, `client_body_*`, `proxy_buffers`...). */
   readonly buffering: BufferingSettings;
+  /** `limit_conn*` and `limit_req*` (src/config/directives/limits.ts). */
+  readonly limits: LimitSettings;
 }
 
 /** A `*_temp_path PATH [L1 [L2 [L3]]]`: the directory (absolute) and the hashed sub-directory levels. */
@@ -828,6 +830,61 @@ export interface HttpConfig {
   readonly logFormats: ReadonlyMap<string, LogFormat>;
   readonly servers: readonly ServerConfig[];
   readonly settings: Settings;
+  /** `limit_conn_zone` / `limit_req_zone` by zone name. */
+  readonly limitZones: ReadonlyMap<string, LimitZone>;
+}
+
+/**
+ * A `limit_conn_zone` or `limit_req_zone`: what is counted per value of `key` (an empty value is
+ * not counted). nginx's shared memory zone; here a store (src/limits/) keeps it by name.
+ */
+export interface LimitZone {
+  readonly kind: 'conn' | 'req';
+  readonly name: string;
+  readonly key: ComplexValue;
+  /** The key as written (nginx compares it on reload and names it in messages). */
+  readonly keyText: string;
+  /** Bytes, as written after `zone=NAME:`. */
+  readonly size: number;
+  /** `rate=` of a limit_req zone in milli-requests per second (nginx: 1 is 0.001 r/s); 0 for conn. */
+  readonly rate: number;
+  readonly at: SourceLoc;
+}
+
+/** One `limit_conn ZONE N` line. */
+export interface LimitConnRule {
+  readonly zone: string;
+  readonly conn: number;
+}
+
+/** One `limit_req zone=ZONE [burst=N] [nodelay | delay=N]` line; burst and delay in milli-requests. */
+export interface LimitReqRule {
+  readonly zone: string;
+  readonly burst: number;
+  readonly delay: number;
+}
+
+/**
+ * ngx_http_limit_conn_module and ngx_http_limit_req_module at one level: the lists are inherited
+ * only by a level with none of its own; each other directive on its own.
+ */
+export interface LimitSettings {
+  /** @default [] */
+  readonly conn: readonly LimitConnRule[];
+  /** @default 503 */
+  readonly connStatus: number;
+  /** @default 'error' */
+  readonly connLogLevel: LogLevel;
+  /** @default false */
+  readonly connDryRun: boolean;
+  /** @default [] */
+  readonly req: readonly LimitReqRule[];
+  /** @default 503 */
+  readonly reqStatus: number;
+  /** @default 'error' (delays log one level lower, info stays info) */
+  readonly reqLogLevel: LogLevel;
+  /** @default false */
+  readonly reqDryRun: boolean;
 }
 
 /** Main-context directives about the processes themselves (ngx_core_module). */

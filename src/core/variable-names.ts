@@ -17,7 +17,7 @@ export const BUILTIN_VARIABLES: readonly string[] = Object.freeze([
   'ssl_protocol', 'ssl_cipher', 'ssl_server_name', 'ssl_client_verify', 'ssl_alpn_protocol', 'ssl_session_reused',
   'ssl_client_s_dn', 'ssl_client_i_dn', 'ssl_early_data',
   'proxy_protocol_addr', 'proxy_protocol_port', 'proxy_protocol_server_addr', 'proxy_protocol_server_port',
-  'binary_remote_addr', 'pipe', 'limit_rate',
+  'binary_remote_addr', 'pipe', 'limit_rate', 'limit_req_status', 'limit_conn_status',
   'connections_active', 'connections_reading', 'connections_writing', 'connections_waiting',
 ]);
 

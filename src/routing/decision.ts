@@ -9,4 +9,9 @@ export type RouteDecision =
   /** A status location (stub_status, sluice_metrics, sluice_status, sluice_dashboard). */
   | { readonly kind: 'admin'; readonly settings: Settings; readonly handler: AdminHandler }
   /** Neither proxy nor status: nginx's static modules (index, autoindex, static) serve files. */
-  | { readonly kind: 'files'; readonly settings: Settings };
+  | { readonly kind: 'files'; readonly settings: Settings }
+  /**
+   * nginx's preaccess phase has limits to check (src/limits/preaccess.ts), which may wait (a
+   * delay, the primary's answer): the session runs them, then `next()` for access and content.
+   */
+  | { readonly kind: 'preaccess'; readonly settings: Settings; readonly next: () => RouteDecision };

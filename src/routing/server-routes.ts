@@ -12,6 +12,7 @@ import { declaredBodySize } from '../proxy/context/request-context.js';
 import { accessDenied } from './access.js';
 import { checkAuthBasic } from './auth-basic.js';
 import { applyRealIp } from './realip.js';
+import { preaccessPending } from '../limits/preaccess.js';
 import type { RouteDecision } from './decision.js';
 import { LocationLevel } from './locations.js';
 import { constantValue } from '../config/complex-value.js';
@@ -69,6 +70,29 @@ function content(settings: Settings, ctx: RequestContext): RouteDecision {
   return { kind: 'files', settings };
 }
 
+function accessAndContent(settings: Settings, ctx: RequestContext): RouteDecision {
+  return access(settings, ctx) ?? content(settings, ctx);
+}
+
+/** A request no location takes: the server level's access phase, then its content. */
+function serverLevelAccess(settings: Settings, ctx: RequestContext): RouteDecision {
+  const denied = access(settings, ctx);
+  if (denied) return denied;
+  // nginx: stub_status written at server level serves what no location takes; otherwise the
+  // server's own root does.
+  if (settings.adminHandler) return { kind: 'admin', settings, handler: settings.adminHandler };
+  return { kind: 'files', settings };
+}
+
+/**
+ * nginx's preaccess phase (limit_req, limit_conn), between rewrite and access: when the level has
+ * limits this request has not been through, the session checks them before `then` goes on.
+ */
+function preaccess(settings: Settings, ctx: RequestContext, then: (settings: Settings, ctx: RequestContext) => RouteDecision): RouteDecision {
+  if (!preaccessPending(settings, ctx)) return then(settings, ctx);
+  return { kind: 'preaccess', settings, next: () => then(settings, ctx) };
+}
+
 /**
  * nginx's find-config phase on NGX_DONE: 301 to the location's name, the arguments kept, made
  * absolute as any Location (absolute_redirect); `location = /ws` keeps it from happening.
@@ -119,12 +143,9 @@ export class ServerRoutes {
       ctx.uriChanged = false;
       const m = this.#level.find(ctx.uri);
       if (!m) {
-        const denied = bodyTooLarge(server.settings, ctx) ?? access(server.settings, ctx);
-        if (denied) return denied;
-        // nginx: stub_status written at server level serves what no location takes; otherwise the
-        // server's own root does.
-        if (server.settings.adminHandler) return { kind: 'admin', settings: server.settings, handler: server.settings.adminHandler };
-        return { kind: 'files', settings: server.settings };
+        const large = bodyTooLarge(server.settings, ctx);
+        if (large) return large;
+        return preaccess(server.settings, ctx, serverLevelAccess);
       }
       const settings = m.location.settings;
       ctx.location = m.location;
@@ -158,8 +179,7 @@ export class ServerRoutes {
       if (answer !== null) return answer;
       if (ctx.uriChanged) return null;
     }
-    const settings = ctx.settings as Settings;
-    return access(settings, ctx) ?? content(settings, ctx);
+    return preaccess(ctx.settings as Settings, ctx, accessAndContent);
   }
 
   /**

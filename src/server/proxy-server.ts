@@ -13,6 +13,8 @@ import { handleConnect } from '../proxy/forward/connect-method.js';
 import { handleForwardRequest, handleForwardUpgrade } from '../proxy/forward/absolute-form.js';
 import { forwardServer, isAbsoluteForm } from '../proxy/forward/raw-forward.js';
 import { PeerStates } from '../upstream/pool.js';
+import type { LimitStore } from '../limits/limit-store.js';
+import { MemoryLimitStore } from '../limits/memory-store.js';
 import { refuseForClientCert, refuseUpgradeForClientCert } from '../proxy/front/tls-refusals.js';
 import { applySocketOptions, planBinds } from './binds.js';
 import type { BindPlan } from './binds.js';
@@ -54,6 +56,8 @@ export interface ProxyServerOptions {
   readonly stickySecret?: Buffer | undefined;
   /** Tells the other worker processes about sessions stored in a shared `ssl_session_cache`. */
   readonly sessionSync?: SessionSync | undefined;
+  /** Where limit zones are counted; default: this process's memory (a worker asks its primary). */
+  readonly limitStore?: LimitStore | undefined;
 }
 
 /** What a reload did. */
@@ -111,6 +115,8 @@ export class ProxyServer {
   readonly stats: ProxyStats;
   readonly files: LogFiles;
   readonly states: PeerStates;
+  /** limit_conn / limit_req zones: they outlive reloads, as nginx's shared memory zones. */
+  readonly limitStore: LimitStore;
   /** TLS session caches and OCSP staples: they outlive reloads. */
   readonly tls: TlsProcess;
   readonly #bound: Bound[] = [];
@@ -120,7 +126,8 @@ export class ProxyServer {
     this.states = new PeerStates(opts.stickySecret);
     this.files = new LogFiles({ stderr: opts.logger });
     this.registry = new ConnectionRegistry(config.workerConnections);
-    this.runtime = new Runtime(config, this.files, this.states, this.registry);
+    this.limitStore = opts.limitStore ?? new MemoryLimitStore();
+    this.runtime = new Runtime(config, this.files, this.states, this.registry, this.limitStore);
     this.stats = new ProxyStats(this.registry, () => this.runtime, this);
     this.registry.stats = this.stats;
     this.tls = { sessions: new TlsSessionCaches(opts.sessionSync ?? null), stapler: new OcspStapler(() => this.runtime.mainLog) };
@@ -286,7 +293,7 @@ export class ProxyServer {
    */
   async reload(config: Config): Promise<ReloadResult> {
     if (this.#closing) throw new ShuttingDownError();
-    const next = new Runtime(config, this.files, this.states, this.registry);
+    const next = new Runtime(config, this.files, this.states, this.registry, this.limitStore);
     const plans = planBinds((config.http?.servers ?? []).flatMap((s) => s.listens));
     const wanted = new Map(plans.map((p) => [p.key, p]));
     const opened: Bound[] = [];

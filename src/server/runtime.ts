@@ -20,6 +20,9 @@ import { DynamicUpstreams } from '../upstream/dynamic-upstreams.js';
 import { UpstreamPool } from '../upstream/pool.js';
 import type { PeerStates } from '../upstream/pool.js';
 import type { ConnectionRegistry } from './connections.js';
+import { LimitZones } from '../limits/limit-zones.js';
+import type { LimitStore } from '../limits/limit-store.js';
+import { MemoryLimitStore } from '../limits/memory-store.js';
 
 /**
  * ngx_http_rewrite_var: a `set` variable read before any `set` gave it a value is empty, with a
@@ -50,8 +53,11 @@ export class Runtime implements ProxyRuntime {
   readonly dynamic: DynamicUpstreams;
   readonly #noPool: UpstreamPool;
 
-  constructor(config: Config, files: LogFiles, states: PeerStates, registry: ConnectionRegistry) {
+  readonly limitZones: LimitZones;
+
+  constructor(config: Config, files: LogFiles, states: PeerStates, registry: ConnectionRegistry, limitStore: LimitStore = new MemoryLimitStore()) {
     this.config = config;
+    this.limitZones = new LimitZones(config.http?.limitZones ?? new Map(), limitStore);
     this.#files = files;
     this.#registry = registry;
     const http = config.http;
@@ -146,6 +152,8 @@ export class Runtime implements ProxyRuntime {
 
   finish(ctx: RequestContext): void {
     if (ctx.endMs === 0) ctx.endMs = performance.now();
+    // ngx_http_limit_conn_cleanup runs with the request's pool: a tunnel counts until it closes.
+    ctx.limits?.end();
     const targets = ctx.settings?.accessLogs;
     if (targets && targets.length > 0) this.#accessLog.write(ctx, targets, this.vars, this.errorLog(ctx.settings));
     if (events.requestEnd.hasSubscribers) events.requestEnd.publish({ ctx });

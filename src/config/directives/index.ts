@@ -15,6 +15,7 @@ import { headersDirectives } from './headers.js';
 import { healthCheckDirectives } from './health-check.js';
 import { httpCoreDirectives } from './http-core.js';
 import { httpFlagDirectives } from './http-flags.js';
+import { limitDirectives } from './limits.js';
 import { logDirectives } from './log.js';
 import { mapDirectives } from './map.js';
 import { processDirectives } from './process.js';
@@ -55,6 +56,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...accessDirectives,
   ...authBasicDirectives,
   ...realIpDirectives,
+  ...limitDirectives,
   ...adminDirectives,
   ...tuningDirectives,
   ...websocketDirectives,

@@ -1,3 +1,4 @@
+import type { RequestLimits } from '../../limits/request-limits.js';
 import type { ProxyProtocolInfo } from '../../server/proxy-protocol.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { LocationConfig, ProxyPass, ServerConfig, Settings } from '../../config/types.js';
@@ -162,6 +163,8 @@ export class RequestContext {
 
   /** The client address set_real_ip_from and real_ip_header gave (routing/realip.ts); null: the connection's. */
   realIp: string | null = null;
+  /** limit_req / limit_conn of this request (src/limits/): statuses, counts held, a delay. */
+  limits: RequestLimits | null = null;
   /**
    * The client port that came with `realIp`: the PROXY header's for `real_ip_header
    * proxy_protocol`, else 0 (an address from a header has none, and nginx's `$remote_port` is then empty).

@@ -146,6 +146,9 @@ const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGe
   ['pipe', (c) => (c.pipelined ? 'p' : '.')],
   // limit_rate's value for the request, in bytes per second (ngx_http_variable_request_set_size).
   ['limit_rate', (c) => String(c.limitRate ?? c.settings?.limitRate ?? 0)],
+  // ngx_http_limit_req_module / ngx_http_limit_conn_module: not found until a limit applied.
+  ['limit_req_status', (c) => c.limits?.reqStatus],
+  ['limit_conn_status', (c) => c.limits?.connStatus],
   ['realip_remote_addr', (c) => c.conn.remoteAddress],
   ['realip_remote_port', (c) => String(c.conn.remotePort)],
   // After realip, the port that came with the address: none from a header (nginx: empty).

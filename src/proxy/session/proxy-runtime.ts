@@ -9,6 +9,7 @@ import type { ProxyTunnel, TunnelHost } from '../tunnel/tunnel.js';
 import type { Variables } from '../context/variables.js';
 import type { DynamicUpstreams } from '../../upstream/dynamic-upstreams.js';
 import type { UpstreamPool } from '../../upstream/pool.js';
+import type { LimitZones } from '../../limits/limit-zones.js';
 
 /** What the request handlers need from the runtime that owns them (one config generation). */
 export interface ProxyRuntime {
@@ -28,4 +29,6 @@ export interface ProxyRuntime {
   readonly tunnelHost: TunnelHost;
   tunnelOpened(tunnel: ProxyTunnel): void;
   tunnelClosed(tunnel: ProxyTunnel): void;
+  /** The limit_conn / limit_req zones of this generation and their store (src/limits/). */
+  readonly limitZones: LimitZones;
 }

@@ -7,6 +7,7 @@
  * error-log line and the access log's status. Unexpected throws go to the safety net (guard.ts).
  */
 import { originRefused } from '../../routing/origins.js';
+import { runPreaccess } from '../../limits/preaccess.js';
 import { Readable } from 'node:stream';
 import { ERROR_CATALOG, ProxyError, messageWhile } from '../../core/errors.js';
 import type { Peer } from '../../upstream/peer.js';
@@ -93,8 +94,14 @@ export class ProxySession implements SessionForFrontEnds {
   #run(): Promise<void> | undefined {
     const decision = this.front.route();
     if (decision === null) return undefined;
+    return this.#decided(decision);
+  }
+
+  #decided(decision: RouteDecision): Promise<void> | undefined {
     const { rt, ctx } = this;
     switch (decision.kind) {
+      case 'preaccess':
+        return this.#preaccess(decision).then((next) => (next === null ? undefined : this.#decided(next)));
       case 'error':
       case 'return':
         this.#answerDecision(decision);
@@ -108,6 +115,17 @@ export class ProxySession implements SessionForFrontEnds {
       case 'files':
         return this.#content(decision);
     }
+  }
+
+  /**
+   * nginx's preaccess phase (limit_req, limit_conn: src/limits/preaccess.ts), which may wait; then
+   * what comes after it, or the limit's status. Null: the request ended while it waited.
+   */
+  async #preaccess(d: RouteDecision & { readonly kind: 'preaccess' }): Promise<RouteDecision | null> {
+    const r = await runPreaccess(this.rt, d.settings, this.ctx);
+    if (r === null) return null;
+    if (r.kind === 'reject') return { kind: 'error', settings: d.settings, status: r.status };
+    return d.next();
   }
 
   #answerDecision(decision: RouteDecision & { readonly kind: 'error' | 'return' }): void {
@@ -165,6 +183,12 @@ export class ProxySession implements SessionForFrontEnds {
     let d = first;
     let tried: RouteDecision | null = null;
     for (;;) {
+      if (d.kind === 'preaccess') {
+        const next = await this.#preaccess(d);
+        if (next === null) return;
+        d = next;
+        continue;
+      }
       if (d.kind === 'error' || d.kind === 'return') {
         this.#answerDecision(d);
         return;
