@@ -89,6 +89,8 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: st
     realIpHeader: 'x-real-ip',
     realIpRecursive: false,
     websocketOrigins: null,
+    websocketMaxMessage: 0,
+    websocketMaxFrame: 0,
     charset: null,
     resolver: null,
     resolverTimeout: 30_000,

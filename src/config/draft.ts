@@ -93,6 +93,8 @@ export interface SettingsDraft {
   realIpHeader?: string;
   realIpRecursive?: boolean;
   websocketOrigins?: OriginRule[];
+  websocketMaxMessage?: number;
+  websocketMaxFrame?: number;
   charset?: string | null;
   resolver?: ResolverConfig;
   resolverTimeout?: number;

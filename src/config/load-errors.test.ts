@@ -150,6 +150,14 @@ const CASES: readonly Case[] = [
     ],
   },
   {
+    name: 'websocket_max_message_size and websocket_max_frame_size take a size or off',
+    text: ws('    websocket_max_message_size 1m;', '    websocket_max_frame_size off;', '    location / { websocket_max_message_size lots; websocket_max_frame_size 1 2; }'),
+    problems: [
+      '"websocket_max_message_size" directive invalid value in <inline>:7',
+      'invalid number of arguments in "websocket_max_frame_size" directive in <inline>:7',
+    ],
+  },
+  {
     name: 'an nginx variable of a module Sluice lacks says so, not "define it with map"',
     text: ws("    location / { return 200 \"$upstream_cache_status\"; }"),
     problems: ['unknown "upstream_cache_status" variable in <inline>:5'],

@@ -138,6 +138,8 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     realIpHeader: d.realIpHeader ?? parent.realIpHeader,
     realIpRecursive: d.realIpRecursive ?? parent.realIpRecursive,
     websocketOrigins: d.websocketOrigins ?? parent.websocketOrigins,
+    websocketMaxMessage: d.websocketMaxMessage ?? parent.websocketMaxMessage,
+    websocketMaxFrame: d.websocketMaxFrame ?? parent.websocketMaxFrame,
     charset: d.charset !== undefined ? d.charset : parent.charset,
     resolver: d.resolver ?? parent.resolver,
     resolverTimeout: d.resolverTimeout ?? parent.resolverTimeout,

@@ -543,6 +543,13 @@ export interface Settings {
   readonly realIpRecursive: boolean;
   /** `websocket_allowed_origins`: the Origins a WebSocket handshake may come from; null: any (the default). */
   readonly websocketOrigins: readonly OriginRule[] | null;
+  /**
+   * `websocket_max_message_size`: the most payload bytes (as on the wire: compressed under
+   * permessage-deflate) a WebSocket message may carry, all its fragments together; 0: no limit. @default 0
+   */
+  readonly websocketMaxMessage: number;
+  /** `websocket_max_frame_size`: the most payload bytes (as on the wire) one WebSocket frame may carry; 0: no limit. @default 0 */
+  readonly websocketMaxFrame: number;
   /** `charset`: added to the Content-Type of responses of `charsetTypes` that name none; null: `off`. @default null */
   readonly charset: string | null;
   /** `resolver`: null without one (names in proxy_pass with variables then give 502). @default null */

@@ -1,10 +1,13 @@
 /**
  * Sluice's own WebSocket directives (nginx has none of these): `websocket_allowed_origins`, the
- * pages a WebSocket handshake may come from (routing/origins.ts checks it).
+ * pages a WebSocket handshake may come from (routing/origins.ts checks it), and the guardrails of
+ * an open tunnel (proxy/tunnel/ws-guard.ts applies them): `websocket_max_message_size`,
+ * `websocket_max_frame_size`.
  */
 import { schemeDefaultPort } from '../../core/default-ports.js';
 import type { OriginRule } from '../types.js';
-import { HTTP_SERVER_LOCATION, ONE_OR_MORE, settingsOf, type DirectiveSpec } from './table.js';
+import type { SettingsDraft } from '../draft.js';
+import { HTTP_SERVER_LOCATION, ONE_OR_MORE, TAKE1, settingsOf, type DirectiveSpec } from './table.js';
 
 /** `[scheme://]host[:port]`, `*.` before the host for its subdomains. */
 const HOST_ENTRY = /^(?:([a-z][a-z0-9+.-]*):\/\/)?(\*\.)?(\[[0-9a-f:.]+\]|[a-z0-9_-]+(?:\.[a-z0-9_-]+)*)(?::([0-9]{1,5}))?$/i;
@@ -38,4 +41,17 @@ export const websocketDirectives: readonly DirectiveSpec[] = [
       (settingsOf(scope).websocketOrigins ??= []).push(...rules);
     },
   },
+  sizeOrOff('websocket_max_message_size', 'websocketMaxMessage'),
+  sizeOrOff('websocket_max_frame_size', 'websocketMaxFrame'),
 ];
+
+/** A size in bytes, or `off` (0, as `0` itself: no limit, like client_max_body_size 0). */
+function sizeOrOff(name: string, key: 'websocketMaxMessage' | 'websocketMaxFrame'): DirectiveSpec {
+  return {
+    name, contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    handle(d, scope, cx) {
+      const v = d.args[0] === 'off' ? 0 : cx.size(d, d.args[0]!);
+      if (v !== null) (settingsOf(scope) as SettingsDraft)[key] = v;
+    },
+  };
+}

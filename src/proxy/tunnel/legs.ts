@@ -10,6 +10,7 @@ import type { ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { timerDelay } from '../../core/timers.js';
 import type { FrameCursor } from '../../websocket/frame-cursor.js';
+import type { FrameGuard } from '../../websocket/frame-guard.js';
 
 export type Side = 'client' | 'upstream';
 
@@ -51,7 +52,11 @@ export abstract class Leg {
   /** The leg at the other end. */
   other: Leg = this;
   /** Frame boundaries of the bytes read from this leg (WebSocket only). */
-  cursor: FrameCursor | null = null;
+  cursor: FrameCursor | FrameGuard | null = null;
+  /** The same follower as `cursor` where guardrails apply (websocket_max_*_size), else null. */
+  guard: FrameGuard | null = null;
+  /** The close frame that ends the direction towards this leg's peer, when not 1001 (a guardrail's). */
+  closeFrame: Buffer | null = null;
   /** Going away: the direction read from this leg was ended (close frame, or its own end). */
   awayDone = false;
   /** Its 'close' was seen. */

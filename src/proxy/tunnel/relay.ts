@@ -1,4 +1,8 @@
+import { CloseCode } from '../../websocket/close-codes.js';
 import { FrameCursor } from '../../websocket/frame-cursor.js';
+import { FrameGuard } from '../../websocket/frame-guard.js';
+import type { FrameLimits } from '../../websocket/frame-guard.js';
+import { encodeClose } from '../../websocket/frame-writer.js';
 import type { Leg, LegEvents } from './legs.js';
 import { goingAwayFrame } from './tunnel.js';
 import type { Tunnel, TunnelEngine } from './tunnel.js';
@@ -15,7 +19,10 @@ export type HandOver = () => 'moved' | 'not yet' | 'never';
  * closes. The tunnel closes when nothing has moved either way for `idleTimeout` ms.
  *
  * A WebSocket tunnel also follows frame boundaries each way (headers only), so that going away it
- * can end each direction with a close 1001 frame of its own between two frames.
+ * can end each direction with a close 1001 frame of its own between two frames. With guardrails
+ * (websocket_max_frame_size, websocket_max_message_size) each header is read whole before it
+ * passes: a frame over a limit is never forwarded, its sender gets close 1009 (after the frame in
+ * flight towards it) and the other side 1001, as going away.
  */
 export class Relay implements TunnelEngine, LegEvents {
   readonly isNative = false;
@@ -28,16 +35,21 @@ export class Relay implements TunnelEngine, LegEvents {
   #wantsNative = false;
   #handOver: HandOver | null = null;
 
-  constructor(tunnel: Tunnel, client: Leg, upstream: Leg, idleTimeout: number) {
+  readonly #limits: FrameLimits | null;
+
+  constructor(tunnel: Tunnel, client: Leg, upstream: Leg, idleTimeout: number, limits: FrameLimits | null = null) {
     this.#tunnel = tunnel;
     this.#client = client;
     this.#upstream = upstream;
     this.#idleTimeout = idleTimeout;
+    this.#limits = limits;
     client.other = upstream;
     upstream.other = client;
     for (const leg of [client, upstream]) {
       leg.events = this;
-      if (tunnel.ctx.websocket) leg.cursor = new FrameCursor();
+      if (!tunnel.ctx.websocket) continue;
+      if (limits === null) leg.cursor = new FrameCursor();
+      else leg.cursor = leg.guard = new FrameGuard(limits);
     }
   }
 
@@ -53,13 +65,21 @@ export class Relay implements TunnelEngine, LegEvents {
 
   #ahead(from: Leg, chunk: Buffer): void {
     this.#count(from, chunk.length);
-    from.cursor?.advance(chunk);
+    const guard = from.guard;
+    if (guard !== null) {
+      const pass = guard.feed(chunk);
+      if (pass.length > 0) from.other.write(pass);
+      if (guard.violation !== null) this.#refuse(from, guard);
+      return;
+    }
+    (from.cursor as FrameCursor | null)?.advance(chunk);
     from.other.write(chunk);
   }
 
   /** The frame cursor state of the bytes read from `leg`'s side, for the addon (null: no WebSocket). */
   cursorState(side: Leg['side']): number[] | null {
-    return (side === 'client' ? this.#client : this.#upstream).cursor?.state() ?? null;
+    const leg = side === 'client' ? this.#client : this.#upstream;
+    return leg.guard === null ? (leg.cursor as FrameCursor | null)?.state() ?? null : null;
   }
 
   /** Starts relaying. `handOver`, when given, is asked again whenever Node's buffers may be empty. */
@@ -116,11 +136,23 @@ export class Relay implements TunnelEngine, LegEvents {
       this.#relayUntilBoundary(from, chunk);
       return;
     }
-    const cursor = from.cursor;
-    if (cursor !== null) {
-      cursor.advance(chunk);
-      // The side whose close frame comes first ended the session (its FIN may come second).
-      if (cursor.closeSeen && !this.#tunnel.reason) this.#tunnel.reason = `${from.side} closed`;
+    const guard = from.guard;
+    if (guard !== null) {
+      chunk = guard.feed(chunk);
+      if (guard.violation !== null) {
+        if (chunk.length > 0) from.other.write(chunk);
+        this.#refuse(from, guard);
+        return;
+      }
+      if (guard.closeSeen && !this.#tunnel.reason) this.#tunnel.reason = `${from.side} closed`;
+      if (chunk.length === 0) return;
+    } else {
+      const cursor = from.cursor as FrameCursor | null;
+      if (cursor !== null) {
+        cursor.advance(chunk);
+        // The side whose close frame comes first ended the session (its FIN may come second).
+        if (cursor.closeSeen && !this.#tunnel.reason) this.#tunnel.reason = `${from.side} closed`;
+      }
     }
     if (!from.other.write(chunk)) from.pause();
     else if (this.#wantsNative) this.#retryNative();
@@ -164,10 +196,31 @@ export class Relay implements TunnelEngine, LegEvents {
     this.#tunnel.destroy('idle timeout');
   }
 
+  /**
+   * A frame read from `sender` broke a limit: nothing more passes from it. The other side gets
+   * close 1001 now (the direction from the sender is at a frame boundary: the frame was refused at
+   * its header); the sender gets 1009 (RFC 6455 7.4.1, "a message that is too big for it to
+   * process") once the frame in flight towards it is through. Then both ends, as going away.
+   */
+  #refuse(sender: Leg, guard: FrameGuard): void {
+    const limits = this.#limits as FrameLimits;
+    const what = guard.violation === 'frame' ? 'frame' : 'message';
+    const directive = what === 'frame' ? 'websocket_max_frame_size' : 'websocket_max_message_size';
+    const limit = what === 'frame' ? limits.maxFrame : limits.maxMessage;
+    this.#tunnel.refuse(`${sender.side} ${what} too large`,
+      `${sender.side} intended to send too large WebSocket ${what}: ${guard.violationSize} bytes (${directive} ${limit})`);
+    this.#goingAway = true;
+    this.#wantsNative = false;
+    const receiver = sender.other;
+    receiver.closeFrame = encodeClose(CloseCode.MESSAGE_TOO_BIG, `${what} too big`, sender.side === 'upstream');
+    this.#sendClose(sender);
+    if (receiver.cursor === null || receiver.cursor.atBoundary || sender.writableEnded) this.#sendClose(receiver);
+  }
+
   /** Going away: relays a chunk up to the frame boundary, then the close frame. */
   #relayUntilBoundary(from: Leg, chunk: Buffer): void {
     if (from.awayDone) return;
-    const cut = (from.cursor as FrameCursor).advanceToBoundary(chunk);
+    const cut = (from.cursor as FrameCursor | FrameGuard).advanceToBoundary(chunk);
     if (cut === -1) {
       from.other.write(chunk);
       return;
@@ -185,7 +238,7 @@ export class Relay implements TunnelEngine, LegEvents {
     if (from.awayDone) return;
     from.awayDone = true;
     const to = from.other;
-    if (!to.writableEnded && !to.gone) to.write(goingAwayFrame(to.side === 'upstream'));
+    if (!to.writableEnded && !to.gone) to.write(from.closeFrame ?? goingAwayFrame(to.side === 'upstream'));
     if (this.#client.awayDone && this.#upstream.awayDone) {
       this.#client.end();
       this.#upstream.end();

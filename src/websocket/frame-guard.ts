@@ -1,0 +1,147 @@
+/**
+ * Follows one direction of a WebSocket tunnel frame by frame, as FrameCursor does, but reads each
+ * header whole before a byte of it is passed on, so that a frame can be refused before anything of
+ * it leaves the proxy (websocket_max_frame_size, websocket_max_message_size). A header split
+ * across reads is held back until it is complete (at most 14 bytes, plus the two bytes of a close
+ * frame's status code, RFC 6455 5.5.1); payload bytes are skipped by count, never copied.
+ */
+import { Opcode } from './opcodes.js';
+
+/** Which limit a frame broke. */
+export type FrameViolation = 'frame' | 'message';
+
+/** The limits of one direction, in payload bytes as on the wire; 0: none. */
+export interface FrameLimits {
+  readonly maxFrame: number;
+  readonly maxMessage: number;
+}
+
+const NOTHING = Buffer.alloc(0);
+
+export class FrameGuard {
+  readonly #maxFrame: number;
+  readonly #maxMessage: number;
+  /** The start of a header (or close frame) that the last chunk ended inside. */
+  #held: Buffer | null = null;
+  /** Payload bytes of the current frame still to pass. */
+  #remaining = 0;
+  /** Payload bytes of the data message in progress, its earlier fragments. */
+  #message = 0;
+  #closeSeen = false;
+  /** Data messages whose final frame went by. */
+  messages = 0;
+  /** The status code of the first close frame: 1005 when it has none (RFC 6455 7.1.5); 0 before one. */
+  closeCode = 0;
+  /** Set when a frame broke a limit: nothing from that frame on may pass. */
+  violation: FrameViolation | null = null;
+  /** The payload length announced by the frame that broke the limit (with the message's earlier fragments). */
+  violationSize = 0;
+
+  constructor(limits: FrameLimits) {
+    this.#maxFrame = limits.maxFrame;
+    this.#maxMessage = limits.maxMessage;
+  }
+
+  /** True once the header of a close frame passed (see FrameCursor.closeSeen). */
+  get closeSeen(): boolean {
+    return this.#closeSeen;
+  }
+
+  /** True between frames, as far as the bytes passed on go (held header bytes were never passed). */
+  get atBoundary(): boolean {
+    return this.#remaining === 0;
+  }
+
+  /**
+   * Going away: passes bytes up to the end of the frame in flight and returns that offset (0 when at
+   * a boundary), or -1 when the chunk ends inside the frame. Held header bytes are dropped: they
+   * belong to a frame that never started on the other side.
+   */
+  advanceToBoundary(chunk: Buffer): number {
+    this.#held = null;
+    if (this.#remaining === 0) return 0;
+    if (chunk.length < this.#remaining) {
+      this.#remaining -= chunk.length;
+      return -1;
+    }
+    const cut = this.#remaining;
+    this.#remaining = 0;
+    return cut;
+  }
+
+  /**
+   * Walks `chunk` (after any bytes held from the last one) and returns what may be passed on: all
+   * of it, less a header it ends inside (held for the next chunk), or, when a frame breaks a limit
+   * (`violation` set), the bytes before that frame's header.
+   */
+  feed(chunk: Buffer): Buffer {
+    if (this.violation !== null) return NOTHING;
+    let data = chunk;
+    if (this.#held !== null) {
+      data = Buffer.concat([this.#held, chunk]);
+      this.#held = null;
+    }
+    const n = data.length;
+    let i = 0;
+    while (i < n) {
+      if (this.#remaining > 0) {
+        const take = Math.min(this.#remaining, n - i);
+        this.#remaining -= take;
+        i += take;
+        continue;
+      }
+      const start = i;
+      if (n - start < 2) return this.#hold(data, start);
+      const b0 = data[start] as number;
+      const b1 = data[start + 1] as number;
+      const len7 = b1 & 0x7f;
+      const masked = (b1 & 0x80) !== 0;
+      const ext = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
+      const headerLength = 2 + ext + (masked ? 4 : 0);
+      if (n - start < headerLength) return this.#hold(data, start);
+      const length = len7 === 126 ? data.readUInt16BE(start + 2)
+        : len7 === 127 ? data.readUInt32BE(start + 2) * 0x1_0000_0000 + data.readUInt32BE(start + 6) : len7;
+      const opcode = b0 & 0x0f;
+      const fin = (b0 & 0x80) !== 0;
+      if (this.#maxFrame > 0 && length > this.#maxFrame) return this.#refuse(data, start, 'frame', length);
+      if (opcode < Opcode.CLOSE) {
+        // Control frames (RFC 6455 5.5: at most 125 bytes, between fragments) belong to no message.
+        const total = (opcode === Opcode.CONTINUATION ? this.#message : 0) + length;
+        if (this.#maxMessage > 0 && total > this.#maxMessage) return this.#refuse(data, start, 'message', total);
+        this.#message = fin ? 0 : total;
+        if (fin) this.messages++;
+      } else if (opcode === Opcode.CLOSE && !this.#closeSeen) {
+        if (length >= 2 && n - start < headerLength + 2) return this.#hold(data, start);
+        this.#closeSeen = true;
+        this.closeCode = length < 2 ? 1005 : closeCodeAt(data, start + headerLength, masked ? start + headerLength - 4 : -1);
+      } else if (opcode === Opcode.CLOSE) {
+        this.#closeSeen = true;
+      }
+      this.#remaining = length;
+      i = start + headerLength;
+    }
+    return data;
+  }
+
+  #hold(data: Buffer, start: number): Buffer {
+    this.#held = Buffer.from(data.subarray(start));
+    return data.subarray(0, start);
+  }
+
+  #refuse(data: Buffer, start: number, violation: FrameViolation, size: number): Buffer {
+    this.violation = violation;
+    this.violationSize = size;
+    return data.subarray(0, start);
+  }
+}
+
+/** The status code at `at`, unmasked with the key at `keyAt` (-1: not masked). */
+function closeCodeAt(data: Buffer, at: number, keyAt: number): number {
+  let hi = data[at] as number;
+  let lo = data[at + 1] as number;
+  if (keyAt >= 0) {
+    hi ^= data[keyAt] as number;
+    lo ^= data[keyAt + 1] as number;
+  }
+  return hi * 256 + lo;
+}
