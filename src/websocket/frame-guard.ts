@@ -1,9 +1,13 @@
 /**
- * Follows one direction of a WebSocket tunnel frame by frame, as FrameCursor does, but reads each
- * header whole before a byte of it is passed on, so that a frame can be refused before anything of
- * it leaves the proxy (websocket_max_frame_size, websocket_max_message_size). A header split
- * across reads is held back until it is complete (at most 14 bytes, plus the two bytes of a close
- * frame's status code, RFC 6455 5.5.1); payload bytes are skipped by count, never copied.
+ * Follows frame boundaries in one direction of a WebSocket tunnel without parsing payloads, so
+ * that a transparent tunnel can tell where it may insert a frame of its own (a close 1001 on drain
+ * or shutdown) without splitting one, count messages and see the first close frame's status code
+ * (the access log's $websocket_* variables). Each header is read whole before a byte of it is
+ * passed on, so that a frame can be refused before anything of it leaves the proxy
+ * (websocket_max_frame_size, websocket_max_message_size). A header split across reads is held
+ * back until it is complete (at most 14 bytes, plus the two bytes of a close frame's status code,
+ * RFC 6455 5.5.1); payload bytes are skipped by count, never copied. The native addon follows the
+ * same rules in C (native/sluice_tunnel.c, cur_walk).
  */
 import { Opcode } from './opcodes.js';
 
@@ -42,7 +46,11 @@ export class FrameGuard {
     this.#maxMessage = limits.maxMessage;
   }
 
-  /** True once the header of a close frame passed (see FrameCursor.closeSeen). */
+  /**
+   * True once the header of a close frame passed: this side started (or answered) the close
+   * handshake, which is who ended the session, whichever TCP connection closes first (RFC 6455
+   * 7.1.1: the server closes first, also when the client asked).
+   */
   get closeSeen(): boolean {
     return this.#closeSeen;
   }
@@ -50,6 +58,19 @@ export class FrameGuard {
   /** True between frames, as far as the bytes passed on go (held header bytes were never passed). */
   get atBoundary(): boolean {
     return this.#remaining === 0;
+  }
+
+  /** Bytes of a header are held back, read but not passed on. */
+  get holding(): boolean {
+    return this.#held !== null;
+  }
+
+  /**
+   * The state, for the native addon's cursor when it takes the tunnel (never while `holding`):
+   * [have, need, len7, masked, extended, remaining].
+   */
+  state(): number[] {
+    return [0, 2, 0, 0, 0, this.#remaining];
   }
 
   /**

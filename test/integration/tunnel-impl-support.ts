@@ -120,14 +120,20 @@ export function acceptingUpstream(t: TestContext): Promise<ScriptedUpstream> {
   return startScriptedUpstream(t, (x: ScriptedExchange) => switching101({ accept: acceptKey(values(x.head, 'sec-websocket-key')[0] ?? '') }));
 }
 
-/** The proxy in front of `upstream` for `impl`, with extra main, http and location lines. */
-export async function contractProxy(
-  t: TestContext, impl: Implementation, upstream: string, extra: { main?: string; http?: string; location?: string } = {},
-): Promise<TestProxy> {
+/** Lines around the proxy's server: `main` context, `http` before it, `location /` inside it, `after`: more servers after it. */
+export interface ContractExtra {
+  main?: string;
+  http?: string;
+  location?: string;
+  after?: string;
+}
+
+/** The proxy in front of `upstream` for `impl`, with extra lines. */
+export async function contractProxy(t: TestContext, impl: Implementation, upstream: string, extra: ContractExtra = {}): Promise<TestProxy> {
   return startTestProxy(await contractConfig(impl, upstream, extra), { t });
 }
 
-export async function contractConfig(impl: Implementation, upstream: string, extra: { main?: string; http?: string; location?: string } = {}): Promise<string> {
+export async function contractConfig(impl: Implementation, upstream: string, extra: ContractExtra = {}): Promise<string> {
   return `${extra.main ?? ''}
 events {}
 http {
@@ -139,6 +145,7 @@ http {
       ${extra.location ?? ''}
     }
   }
+  ${extra.after ?? ''}
 }`;
 }
 

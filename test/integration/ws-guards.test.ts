@@ -4,10 +4,13 @@
 // TypeScript relay over a socket pair, and the HTTP/2 tunnel (RFC 8441).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { CloseCode } from '../../src/websocket/close-codes.js';
 import { Opcode } from '../../src/websocket/opcodes.js';
 import { maskedFrame, readToEnd, readUntil, serverFrame } from '../helpers/raw-client.js';
+import { tempDir } from '../helpers/temp.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   IMPLEMENTATIONS, acceptingUpstream, adopted, closedEvent, contractProxy, openTunnel,
 } from './tunnel-impl-support.js';
@@ -25,7 +28,10 @@ for (const impl of IMPLEMENTATIONS) {
 
   test(`${name}: websocket_max_message_size: a 10 MiB message against 1m closes with 1009 to the client, 1001 upstream, none of it forwarded`, async (t) => {
     const upstream = await acceptingUpstream(t);
-    const proxy = await contractProxy(t, impl, upstream.addr, { location: 'websocket_max_message_size 1m;' });
+    const log = tempDir(t).join('access.log');
+    const proxy = await contractProxy(t, impl, upstream.addr, {
+      location: 'websocket_max_message_size 1m;', http: `log_format ws '$websocket_close_code $websocket_messages_in $websocket_messages_out';\n  access_log ${log} ws;`,
+    });
     const events = tunnelEvents(t, proxy.port);
     const before = adopted();
     const { client, up } = await openTunnel(t, impl, proxy, upstream, events, '/big', { native: false });
@@ -50,6 +56,8 @@ for (const impl of IMPLEMENTATIONS) {
     assert.equal(closed.reason, 'client message too large');
     await proxy.waitForErrorLine(/\[error\] .*client intended to send too large WebSocket message: 10485760 bytes \(websocket_max_message_size 1048576\) while proxying upgraded connection/);
     assert.equal(adopted(), before, 'with a guardrail on, the tunnel stays in the TypeScript relay');
+    // Sluice's close came first; the refused message is not counted.
+    assert.equal(await waitFor(() => (existsSync(log) ? readFileSync(log, 'utf8') : null) || null, { timeoutMs: WAIT_MS, what: 'the access log' }), '1009/sluice 1 1\n');
   });
 
   test(`${name}: websocket_max_message_size counts all fragments: the fragment that goes over is refused, the ones before it passed`, async (t) => {

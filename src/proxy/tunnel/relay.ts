@@ -1,11 +1,12 @@
 import { CloseCode } from '../../websocket/close-codes.js';
-import { FrameCursor } from '../../websocket/frame-cursor.js';
 import { FrameGuard } from '../../websocket/frame-guard.js';
 import type { FrameLimits } from '../../websocket/frame-guard.js';
 import { encodeClose } from '../../websocket/frame-writer.js';
 import type { Leg, LegEvents } from './legs.js';
 import { goingAwayFrame } from './tunnel.js';
 import type { Tunnel, TunnelEngine } from './tunnel.js';
+
+const NO_LIMITS: FrameLimits = { maxFrame: 0, maxMessage: 0 };
 
 /** What a relay asks for when the native addon might take the tunnel over (socket-tunnel.ts). */
 export type HandOver = () => 'moved' | 'not yet' | 'never';
@@ -19,7 +20,8 @@ export type HandOver = () => 'moved' | 'not yet' | 'never';
  * closes. The tunnel closes when nothing has moved either way for `idleTimeout` ms.
  *
  * A WebSocket tunnel also follows frame boundaries each way (headers only), so that going away it
- * can end each direction with a close 1001 frame of its own between two frames. With guardrails
+ * can end each direction with a close 1001 frame of its own between two frames, and counts its
+ * messages and its first close frame for the access log. With guardrails
  * (websocket_max_frame_size, websocket_max_message_size) each header is read whole before it
  * passes: a frame over a limit is never forwarded, its sender gets close 1009 (after the frame in
  * flight towards it) and the other side 1001, as going away.
@@ -47,9 +49,7 @@ export class Relay implements TunnelEngine, LegEvents {
     upstream.other = client;
     for (const leg of [client, upstream]) {
       leg.events = this;
-      if (!tunnel.ctx.websocket) continue;
-      if (limits === null) leg.cursor = new FrameCursor();
-      else leg.cursor = leg.guard = new FrameGuard(limits);
+      if (tunnel.ctx.websocket) leg.guard = new FrameGuard(limits ?? NO_LIMITS);
     }
   }
 
@@ -66,20 +66,32 @@ export class Relay implements TunnelEngine, LegEvents {
   #ahead(from: Leg, chunk: Buffer): void {
     this.#count(from, chunk.length);
     const guard = from.guard;
-    if (guard !== null) {
-      const pass = guard.feed(chunk);
-      if (pass.length > 0) from.other.write(pass);
-      if (guard.violation !== null) this.#refuse(from, guard);
+    if (guard === null) {
+      from.other.write(chunk);
       return;
     }
-    (from.cursor as FrameCursor | null)?.advance(chunk);
-    from.other.write(chunk);
+    const pass = guard.feed(chunk);
+    this.#session(from, guard);
+    if (pass.length > 0) from.other.write(pass);
+    if (guard.violation !== null) this.#refuse(from, guard);
   }
 
-  /** The frame cursor state of the bytes read from `leg`'s side, for the addon (null: no WebSocket). */
+  /** The frame follower state of the bytes read from `leg`'s side, for the addon (null: no WebSocket). */
   cursorState(side: Leg['side']): number[] | null {
-    const leg = side === 'client' ? this.#client : this.#upstream;
-    return leg.guard === null ? (leg.cursor as FrameCursor | null)?.state() ?? null : null;
+    return (side === 'client' ? this.#client : this.#upstream).guard?.state() ?? null;
+  }
+
+  /** Whether the addon may take over: no frame header is held back half read (it has no way to get it). */
+  get canHandOver(): boolean {
+    return this.#limits === null && !(this.#client.guard?.holding ?? false) && !(this.#upstream.guard?.holding ?? false);
+  }
+
+  /** The session figures of the access log ($websocket_messages_*, $websocket_close_code). */
+  #session(from: Leg, guard: FrameGuard): void {
+    const ctx = this.#tunnel.ctx;
+    if (from === this.#client) ctx.websocketMessagesIn = guard.messages;
+    else ctx.websocketMessagesOut = guard.messages;
+    if (guard.closeCode !== 0 && ctx.websocketClose === null) ctx.websocketClose = { code: guard.closeCode, side: from.side };
   }
 
   /** Starts relaying. `handOver`, when given, is asked again whenever Node's buffers may be empty. */
@@ -116,7 +128,7 @@ export class Relay implements TunnelEngine, LegEvents {
     this.#wantsNative = false;
     // A direction already ended (half-close) is done wherever its frame cursor stopped.
     for (const from of [this.#client, this.#upstream]) {
-      if (from.cursor === null || from.cursor.atBoundary || from.other.writableEnded) this.#sendClose(from);
+      if (from.guard === null || from.guard.atBoundary || from.other.writableEnded) this.#sendClose(from);
     }
   }
 
@@ -139,20 +151,15 @@ export class Relay implements TunnelEngine, LegEvents {
     const guard = from.guard;
     if (guard !== null) {
       chunk = guard.feed(chunk);
+      this.#session(from, guard);
       if (guard.violation !== null) {
         if (chunk.length > 0) from.other.write(chunk);
         this.#refuse(from, guard);
         return;
       }
+      // The side whose close frame comes first ended the session (its FIN may come second).
       if (guard.closeSeen && !this.#tunnel.reason) this.#tunnel.reason = `${from.side} closed`;
       if (chunk.length === 0) return;
-    } else {
-      const cursor = from.cursor as FrameCursor | null;
-      if (cursor !== null) {
-        cursor.advance(chunk);
-        // The side whose close frame comes first ended the session (its FIN may come second).
-        if (cursor.closeSeen && !this.#tunnel.reason) this.#tunnel.reason = `${from.side} closed`;
-      }
     }
     if (!from.other.write(chunk)) from.pause();
     else if (this.#wantsNative) this.#retryNative();
@@ -208,19 +215,19 @@ export class Relay implements TunnelEngine, LegEvents {
     const directive = what === 'frame' ? 'websocket_max_frame_size' : 'websocket_max_message_size';
     const limit = what === 'frame' ? limits.maxFrame : limits.maxMessage;
     this.#tunnel.refuse(`${sender.side} ${what} too large`,
-      `${sender.side} intended to send too large WebSocket ${what}: ${guard.violationSize} bytes (${directive} ${limit})`);
+      `${sender.side} intended to send too large WebSocket ${what}: ${guard.violationSize} bytes (${directive} ${limit})`, CloseCode.MESSAGE_TOO_BIG);
     this.#goingAway = true;
     this.#wantsNative = false;
     const receiver = sender.other;
     receiver.closeFrame = encodeClose(CloseCode.MESSAGE_TOO_BIG, `${what} too big`, sender.side === 'upstream');
     this.#sendClose(sender);
-    if (receiver.cursor === null || receiver.cursor.atBoundary || sender.writableEnded) this.#sendClose(receiver);
+    if (receiver.guard === null || receiver.guard.atBoundary || sender.writableEnded) this.#sendClose(receiver);
   }
 
   /** Going away: relays a chunk up to the frame boundary, then the close frame. */
   #relayUntilBoundary(from: Leg, chunk: Buffer): void {
     if (from.awayDone) return;
-    const cut = (from.cursor as FrameCursor | FrameGuard).advanceToBoundary(chunk);
+    const cut = (from.guard as FrameGuard).advanceToBoundary(chunk);
     if (cut === -1) {
       from.other.write(chunk);
       return;

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { RequestContext } from '../context/request-context.js';
 import { SocketLeg } from './legs.js';
-import type { NativeOwner, NativeTunnels } from './native-tunnels.js';
+import type { NativeOwner, NativeSession, NativeTunnels } from './native-tunnels.js';
 import { Relay } from './relay.js';
 import type { HandOver } from './relay.js';
 import { Tunnel, goingAwayFrame } from './tunnel.js';
@@ -95,7 +95,7 @@ function moveToAddon(
   tunnel: Tunnel, relay: Relay, client: Socket, upstream: Socket, native: NativeTunnels, host: TunnelHost | null, idleTimeout: number,
 ): 'moved' | 'not yet' | 'never' {
   if (tunnel.goingAway) return 'never';
-  if (!quiet(client) || !quiet(upstream)) return 'not yet';
+  if (!quiet(client) || !quiet(upstream) || !relay.canHandOver) return 'not yet';
   stopReading(client);
   stopReading(upstream);
   const engine = new NativeEngine(tunnel, native, host);
@@ -137,8 +137,13 @@ class NativeEngine implements TunnelEngine, NativeOwner {
   }
 
   /** The addon closed both descriptors. */
-  nativeEnded(reason: string): void {
-    this.#tunnel.ctx.countIn(null);
+  nativeEnded(reason: string, session: NativeSession): void {
+    const ctx = this.#tunnel.ctx;
+    ctx.countIn(null);
+    // On top of what the relay counted before the addon took the tunnel.
+    ctx.websocketMessagesIn += session.messagesIn;
+    ctx.websocketMessagesOut += session.messagesOut;
+    if (ctx.websocketClose === null && session.closeSide !== null) ctx.websocketClose = { code: session.closeCode, side: session.closeSide };
     if (this.#host) this.#host.nativeTunnels--;
     this.#tunnel.ended(reason);
   }

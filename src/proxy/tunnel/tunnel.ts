@@ -125,17 +125,19 @@ export class Tunnel implements ProxyTunnel {
       return;
     }
     this.#startAway(reason);
+    this.ctx.websocketClose ??= { code: CloseCode.GOING_AWAY, side: 'sluice' };
     this.#engine?.goAway();
   }
 
   /**
    * @internal The engine ends the tunnel with close frames of its own (a guardrail broken): the
-   * reason, the error-log line, and the grace of going away.
+   * reason, the error-log line, the code its sender gets, and the grace of going away.
    */
-  refuse(reason: string, logLine: string): void {
+  refuse(reason: string, logLine: string, code: number): void {
     if (this.#goingAway) return;
     this.reason = reason;
     this.refusal = logLine;
+    this.ctx.websocketClose ??= { code, side: 'sluice' };
     this.#startAway(reason);
   }
 
