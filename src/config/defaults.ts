@@ -91,6 +91,8 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: st
     websocketOrigins: null,
     websocketMaxMessage: 0,
     websocketMaxFrame: 0,
+    websocketPingInterval: 0,
+    websocketPingTimeout: 0,
     charset: null,
     resolver: null,
     resolverTimeout: 30_000,

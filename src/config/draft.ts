@@ -95,6 +95,8 @@ export interface SettingsDraft {
   websocketOrigins?: OriginRule[];
   websocketMaxMessage?: number;
   websocketMaxFrame?: number;
+  websocketPingInterval?: number;
+  websocketPingTimeout?: number;
   charset?: string | null;
   resolver?: ResolverConfig;
   resolverTimeout?: number;

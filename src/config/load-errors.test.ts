@@ -158,6 +158,11 @@ const CASES: readonly Case[] = [
     ],
   },
   {
+    name: 'websocket_ping_interval and websocket_ping_timeout take a time or off',
+    text: ws('    websocket_ping_interval 30s;', '    websocket_ping_timeout off;', '    location / { websocket_ping_interval soon; }'),
+    problems: ['"websocket_ping_interval" directive invalid value in <inline>:7'],
+  },
+  {
     name: 'an nginx variable of a module Sluice lacks says so, not "define it with map"',
     text: ws("    location / { return 200 \"$upstream_cache_status\"; }"),
     problems: ['unknown "upstream_cache_status" variable in <inline>:5'],

@@ -140,6 +140,8 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     websocketOrigins: d.websocketOrigins ?? parent.websocketOrigins,
     websocketMaxMessage: d.websocketMaxMessage ?? parent.websocketMaxMessage,
     websocketMaxFrame: d.websocketMaxFrame ?? parent.websocketMaxFrame,
+    websocketPingInterval: d.websocketPingInterval ?? parent.websocketPingInterval,
+    websocketPingTimeout: d.websocketPingTimeout ?? parent.websocketPingTimeout,
     charset: d.charset !== undefined ? d.charset : parent.charset,
     resolver: d.resolver ?? parent.resolver,
     resolverTimeout: d.resolverTimeout ?? parent.resolverTimeout,

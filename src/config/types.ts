@@ -550,6 +550,10 @@ export interface Settings {
   readonly websocketMaxMessage: number;
   /** `websocket_max_frame_size`: the most payload bytes (as on the wire) one WebSocket frame may carry; 0: no limit. @default 0 */
   readonly websocketMaxFrame: number;
+  /** `websocket_ping_interval` (ms): a tunnel leg silent this long gets a ping from Sluice; 0: never. @default 0 */
+  readonly websocketPingInterval: number;
+  /** `websocket_ping_timeout` (ms): a leg that sends nothing this long after Sluice's ping is closed as dead; 0: never. @default 0 */
+  readonly websocketPingTimeout: number;
   /** `charset`: added to the Content-Type of responses of `charsetTypes` that name none; null: `off`. @default null */
   readonly charset: string | null;
   /** `resolver`: null without one (names in proxy_pass with variables then give 502). @default null */

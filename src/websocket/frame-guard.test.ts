@@ -62,3 +62,20 @@ test('a close frame without a code is 1005; going away drops held header bytes',
   assert.equal(h.feed(Buffer.from([0x82])).length, 0);
   assert.equal(h.advanceToBoundary(Buffer.from([0x05, 1, 2, 3, 4, 5])), 0, 'at a boundary: the held byte never passed');
 });
+
+test('a pong carrying the token of Sluice\'s ping is taken out, once, whatever the chunking; other pongs pass', () => {
+  const token = Buffer.from('12345678');
+  const other = encodeFrame({ opcode: Opcode.PONG, payload: Buffer.from('abcdefgh'), mask: true });
+  const ours = encodeFrame({ opcode: Opcode.PONG, payload: token, mask: true });
+  const text = encodeFrame({ opcode: Opcode.TEXT, payload: Buffer.from('hi'), mask: true });
+  const all = Buffer.concat([text, other, ours, text, ours]);
+  for (const size of [1, 3, 7, all.length]) {
+    const g = new FrameGuard(NO_LIMITS);
+    g.pongToken = token;
+    const out: Buffer[] = [];
+    for (let i = 0; i < all.length; i += size) out.push(g.feed(all.subarray(i, i + size)));
+    assert.ok(Buffer.concat(out).equals(Buffer.concat([text, other, text, ours])), `chunks of ${size}: the first matching pong only`);
+    assert.equal(g.pongs, 1);
+    assert.equal(g.pongToken, null);
+  }
+});

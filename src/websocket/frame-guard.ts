@@ -36,6 +36,13 @@ export class FrameGuard {
   messages = 0;
   /** The status code of the first close frame: 1005 when it has none (RFC 6455 7.1.5); 0 before one. */
   closeCode = 0;
+  /**
+   * The payload of the ping Sluice sent to this side (websocket_ping_interval): a pong carrying it
+   * answers Sluice, not the other endpoint, and is taken out of the stream. null: none awaited.
+   */
+  pongToken: Buffer | null = null;
+  /** Pongs to Sluice's pings taken out so far. */
+  pongs = 0;
   /** Set when a frame broke a limit: nothing from that frame on may pass. */
   violation: FrameViolation | null = null;
   /** The payload length announced by the frame that broke the limit (with the message's earlier fragments). */
@@ -104,6 +111,9 @@ export class FrameGuard {
     }
     const n = data.length;
     let i = 0;
+    /** Pieces kept when a pong to Sluice was taken out, and where the next piece starts. */
+    let parts: Buffer[] | null = null;
+    let from = 0;
     while (i < n) {
       if (this.#remaining > 0) {
         const take = Math.min(this.#remaining, n - i);
@@ -112,36 +122,45 @@ export class FrameGuard {
         continue;
       }
       const start = i;
-      if (n - start < 2) return this.#hold(data, start);
+      if (n - start < 2) return joined(parts, this.#hold(data, start), from);
       const b0 = data[start] as number;
       const b1 = data[start + 1] as number;
       const len7 = b1 & 0x7f;
       const masked = (b1 & 0x80) !== 0;
       const ext = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
       const headerLength = 2 + ext + (masked ? 4 : 0);
-      if (n - start < headerLength) return this.#hold(data, start);
+      if (n - start < headerLength) return joined(parts, this.#hold(data, start), from);
       const length = len7 === 126 ? data.readUInt16BE(start + 2)
         : len7 === 127 ? data.readUInt32BE(start + 2) * 0x1_0000_0000 + data.readUInt32BE(start + 6) : len7;
       const opcode = b0 & 0x0f;
       const fin = (b0 & 0x80) !== 0;
-      if (this.#maxFrame > 0 && length > this.#maxFrame) return this.#refuse(data, start, 'frame', length);
+      if (this.#maxFrame > 0 && length > this.#maxFrame) return joined(parts, this.#refuse(data, start, 'frame', length), from);
       if (opcode < Opcode.CLOSE) {
         // Control frames (RFC 6455 5.5: at most 125 bytes, between fragments) belong to no message.
         const total = (opcode === Opcode.CONTINUATION ? this.#message : 0) + length;
-        if (this.#maxMessage > 0 && total > this.#maxMessage) return this.#refuse(data, start, 'message', total);
+        if (this.#maxMessage > 0 && total > this.#maxMessage) return joined(parts, this.#refuse(data, start, 'message', total), from);
         this.#message = fin ? 0 : total;
         if (fin) this.messages++;
       } else if (opcode === Opcode.CLOSE && !this.#closeSeen) {
-        if (length >= 2 && n - start < headerLength + 2) return this.#hold(data, start);
+        if (length >= 2 && n - start < headerLength + 2) return joined(parts, this.#hold(data, start), from);
         this.#closeSeen = true;
         this.closeCode = length < 2 ? 1005 : closeCodeAt(data, start + headerLength, masked ? start + headerLength - 4 : -1);
       } else if (opcode === Opcode.CLOSE) {
         this.#closeSeen = true;
+      } else if (opcode === Opcode.PONG && this.pongToken !== null && length === this.pongToken.length) {
+        if (n - start < headerLength + length) return joined(parts, this.#hold(data, start), from);
+        if (payloadIs(data, start + headerLength, masked ? start + headerLength - 4 : -1, this.pongToken)) {
+          this.pongToken = null;
+          this.pongs++;
+          (parts ??= []).push(data.subarray(from, start));
+          i = from = start + headerLength + length;
+          continue;
+        }
       }
       this.#remaining = length;
       i = start + headerLength;
     }
-    return data;
+    return joined(parts, data, from);
   }
 
   #hold(data: Buffer, start: number): Buffer {
@@ -154,6 +173,22 @@ export class FrameGuard {
     this.violationSize = size;
     return data.subarray(0, start);
   }
+}
+
+/** `upTo` (what may pass of `data`), less the pieces taken out before `from`. */
+function joined(parts: Buffer[] | null, upTo: Buffer, from: number): Buffer {
+  if (parts === null) return upTo;
+  parts.push(upTo.subarray(from));
+  return Buffer.concat(parts);
+}
+
+/** Whether the payload at `at` (masked with the key at `keyAt`, -1: not masked) is `token`. */
+function payloadIs(data: Buffer, at: number, keyAt: number, token: Buffer): boolean {
+  for (let j = 0; j < token.length; j++) {
+    const b = (data[at + j] as number) ^ (keyAt >= 0 ? data[keyAt + (j & 3)] as number : 0);
+    if (b !== token[j]) return false;
+  }
+  return true;
 }
 
 /** The status code at `at`, unmasked with the key at `keyAt` (-1: not masked). */

@@ -1,8 +1,8 @@
 /**
  * Sluice's own WebSocket directives (nginx has none of these): `websocket_allowed_origins`, the
  * pages a WebSocket handshake may come from (routing/origins.ts checks it), and the guardrails of
- * an open tunnel (proxy/tunnel/ws-guard.ts applies them): `websocket_max_message_size`,
- * `websocket_max_frame_size`.
+ * an open tunnel (proxy/tunnel/relay.ts applies them): `websocket_max_message_size`,
+ * `websocket_max_frame_size`, `websocket_ping_interval`, `websocket_ping_timeout`.
  */
 import { schemeDefaultPort } from '../../core/default-ports.js';
 import type { OriginRule } from '../types.js';
@@ -41,16 +41,18 @@ export const websocketDirectives: readonly DirectiveSpec[] = [
       (settingsOf(scope).websocketOrigins ??= []).push(...rules);
     },
   },
-  sizeOrOff('websocket_max_message_size', 'websocketMaxMessage'),
-  sizeOrOff('websocket_max_frame_size', 'websocketMaxFrame'),
+  offOr('websocket_max_message_size', 'websocketMaxMessage', 'size'),
+  offOr('websocket_max_frame_size', 'websocketMaxFrame', 'size'),
+  offOr('websocket_ping_interval', 'websocketPingInterval', 'duration'),
+  offOr('websocket_ping_timeout', 'websocketPingTimeout', 'duration'),
 ];
 
-/** A size in bytes, or `off` (0, as `0` itself: no limit, like client_max_body_size 0). */
-function sizeOrOff(name: string, key: 'websocketMaxMessage' | 'websocketMaxFrame'): DirectiveSpec {
+/** A size in bytes or a time in ms, or `off` (0, as `0` itself: no limit, like client_max_body_size 0). */
+function offOr(name: string, key: 'websocketMaxMessage' | 'websocketMaxFrame' | 'websocketPingInterval' | 'websocketPingTimeout', unit: 'size' | 'duration'): DirectiveSpec {
   return {
     name, contexts: HTTP_SERVER_LOCATION, args: TAKE1,
     handle(d, scope, cx) {
-      const v = d.args[0] === 'off' ? 0 : cx.size(d, d.args[0]!);
+      const v = d.args[0] === 'off' ? 0 : unit === 'size' ? cx.size(d, d.args[0]!) : cx.duration(d, d.args[0]!);
       if (v !== null) (settingsOf(scope) as SettingsDraft)[key] = v;
     },
   };

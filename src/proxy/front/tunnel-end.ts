@@ -9,7 +9,14 @@ import { logContext, upstreamUrl } from '../context/log-context.js';
 import type { RequestContext } from '../context/request-context.js';
 import type { ProxyRoute } from '../session/proxy-route.js';
 import type { ProxyRuntime } from '../session/proxy-runtime.js';
+import type { PingSettings } from '../tunnel/pinger.js';
 import type { ProxyTunnel } from '../tunnel/tunnel.js';
+
+/** websocket_ping_interval / websocket_ping_timeout of a WebSocket tunnel; null: no pings (or not a WebSocket). */
+export function tunnelPings(settings: Settings, ctx: RequestContext): PingSettings | null {
+  if (!ctx.websocket || settings.websocketPingInterval === 0) return null;
+  return { interval: settings.websocketPingInterval, timeout: settings.websocketPingTimeout };
+}
 
 /** websocket_max_frame_size / websocket_max_message_size of a WebSocket tunnel; null: none set (or not a WebSocket). */
 export function tunnelGuards(settings: Settings, ctx: RequestContext): FrameLimits | null {
@@ -20,8 +27,8 @@ export function tunnelGuards(settings: Settings, ctx: RequestContext): FrameLimi
 /** The error-log line of a tunnel's end, where it has one: a guardrail that closed it, or the idle timeout. */
 export function logTunnelEnd(rt: ProxyRuntime, route: ProxyRoute, peer: Peer, ctx: RequestContext, tunnel: ProxyTunnel, reason: string): void {
   if (tunnel.refusal !== null) {
-    // As nginx's "client intended to send too large body" (error level).
-    rt.errorLog(route.settings).log('error', `${tunnel.refusal} while proxying upgraded connection${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
+    // As nginx's "client intended to send too large body" (error), and its client time-outs (info).
+    rt.errorLog(route.settings).log(tunnel.refusal.level, `${tunnel.refusal.line} while proxying upgraded connection${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
   } else if (reason === 'idle timeout') {
     rt.errorLog(route.settings).log('info', `upstream timed out (110: Connection timed out) while proxying upgraded connection${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
   }

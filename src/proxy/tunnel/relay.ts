@@ -3,6 +3,8 @@ import { FrameGuard } from '../../websocket/frame-guard.js';
 import type { FrameLimits } from '../../websocket/frame-guard.js';
 import { encodeClose } from '../../websocket/frame-writer.js';
 import type { Leg, LegEvents } from './legs.js';
+import { Pinger } from './pinger.js';
+import type { PingSettings } from './pinger.js';
 import { goingAwayFrame } from './tunnel.js';
 import type { Tunnel, TunnelEngine } from './tunnel.js';
 
@@ -38,8 +40,10 @@ export class Relay implements TunnelEngine, LegEvents {
   #handOver: HandOver | null = null;
 
   readonly #limits: FrameLimits | null;
+  readonly #pinger: Pinger | null;
+  readonly #pings: PingSettings | null;
 
-  constructor(tunnel: Tunnel, client: Leg, upstream: Leg, idleTimeout: number, limits: FrameLimits | null = null) {
+  constructor(tunnel: Tunnel, client: Leg, upstream: Leg, idleTimeout: number, limits: FrameLimits | null = null, pings: PingSettings | null = null) {
     this.#tunnel = tunnel;
     this.#client = client;
     this.#upstream = upstream;
@@ -51,6 +55,8 @@ export class Relay implements TunnelEngine, LegEvents {
       leg.events = this;
       if (tunnel.ctx.websocket) leg.guard = new FrameGuard(limits ?? NO_LIMITS);
     }
+    this.#pings = pings;
+    this.#pinger = pings !== null && tunnel.ctx.websocket ? new Pinger(pings, client, upstream, (leg) => this.#pingTimedOut(leg)) : null;
   }
 
   /**
@@ -83,7 +89,7 @@ export class Relay implements TunnelEngine, LegEvents {
 
   /** Whether the addon may take over: no frame header is held back half read (it has no way to get it). */
   get canHandOver(): boolean {
-    return this.#limits === null && !(this.#client.guard?.holding ?? false) && !(this.#upstream.guard?.holding ?? false);
+    return this.#limits === null && this.#pinger === null && !(this.#client.guard?.holding ?? false) && !(this.#upstream.guard?.holding ?? false);
   }
 
   /** The session figures of the access log ($websocket_messages_*, $websocket_close_code). */
@@ -107,6 +113,7 @@ export class Relay implements TunnelEngine, LegEvents {
     if (client.gone) this.legClosed(client);
     if (upstream.gone) this.legClosed(upstream);
     this.#wantsNative = handOver !== null;
+    this.#pinger?.start();
     client.resume();
     upstream.resume();
   }
@@ -119,11 +126,13 @@ export class Relay implements TunnelEngine, LegEvents {
   }
 
   destroy(): void {
+    this.#pinger?.stop();
     this.#client.destroy();
     this.#upstream.destroy();
   }
 
   goAway(): void {
+    this.#pinger?.stop();
     this.#goingAway = true;
     this.#wantsNative = false;
     // A direction already ended (half-close) is done wherever its frame cursor stopped.
@@ -144,6 +153,7 @@ export class Relay implements TunnelEngine, LegEvents {
 
   legData(from: Leg, chunk: Buffer): void {
     this.#count(from, chunk.length);
+    this.#pinger?.heard(from);
     if (this.#goingAway) {
       this.#relayUntilBoundary(from, chunk);
       return;
@@ -161,7 +171,9 @@ export class Relay implements TunnelEngine, LegEvents {
       if (guard.closeSeen && !this.#tunnel.reason) this.#tunnel.reason = `${from.side} closed`;
       if (chunk.length === 0) return;
     }
-    if (!from.other.write(chunk)) from.pause();
+    const pushed = from.other.write(chunk);
+    if (this.#pinger !== null && (from.guard as FrameGuard).atBoundary) this.#pinger.atBoundary(from);
+    if (!pushed) from.pause();
     else if (this.#wantsNative) this.#retryNative();
   }
 
@@ -196,7 +208,10 @@ export class Relay implements TunnelEngine, LegEvents {
       if (this.#goingAway && leg.awayDone && other.awayDone && other.writableEnded) other.resume();
       else other.finish(this.#idleTimeout);
     }
-    if (this.#client.closed && this.#upstream.closed) this.#tunnel.ended();
+    if (this.#client.closed && this.#upstream.closed) {
+      this.#pinger?.stop();
+      this.#tunnel.ended();
+    }
   }
 
   legIdle(): void {
@@ -216,12 +231,33 @@ export class Relay implements TunnelEngine, LegEvents {
     const limit = what === 'frame' ? limits.maxFrame : limits.maxMessage;
     this.#tunnel.refuse(`${sender.side} ${what} too large`,
       `${sender.side} intended to send too large WebSocket ${what}: ${guard.violationSize} bytes (${directive} ${limit})`, CloseCode.MESSAGE_TOO_BIG);
+    this.#pinger?.stop();
     this.#goingAway = true;
     this.#wantsNative = false;
     const receiver = sender.other;
     receiver.closeFrame = encodeClose(CloseCode.MESSAGE_TOO_BIG, `${what} too big`, sender.side === 'upstream');
     this.#sendClose(sender);
     if (receiver.guard === null || receiver.guard.atBoundary || sender.writableEnded) this.#sendClose(receiver);
+  }
+
+  /**
+   * `dead` sent nothing within websocket_ping_timeout of Sluice's ping. The other side gets close
+   * 1001 ("going away": its peer is gone, as when a browser leaves the page; 1011 would blame an
+   * error in the server) where the direction from the dead side is between two frames (else only
+   * its end), and the dead side is destroyed: nothing written to it would arrive.
+   */
+  #pingTimedOut(dead: Leg): void {
+    const timeout = (this.#pings as PingSettings).timeout;
+    this.#tunnel.refuse(`${dead.side} ping timeout`,
+      `${dead.side} did not answer a WebSocket ping within ${timeout}ms (websocket_ping_timeout)`, CloseCode.GOING_AWAY,
+      dead.side === 'client' ? 'info' : 'error');
+    this.#goingAway = true;
+    this.#wantsNative = false;
+    const other = dead.other;
+    if (dead.guard === null || dead.guard.atBoundary) this.#sendClose(dead);
+    else dead.awayDone = true;
+    other.awayDone = true;
+    dead.destroy();
   }
 
   /** Going away: relays a chunk up to the frame boundary, then the close frame. */

@@ -1,6 +1,7 @@
 import { CloseCode } from '../../websocket/close-codes.js';
 import { encodeClose } from '../../websocket/frame-writer.js';
 import type { FrameLimits } from '../../websocket/frame-guard.js';
+import type { PingSettings } from './pinger.js';
 import type { RequestContext } from '../context/request-context.js';
 
 /**
@@ -20,7 +21,7 @@ export interface ProxyTunnel {
   /** True while the native addon holds its sockets. */
   readonly isNative: boolean;
   /** The error-log line of a guardrail that closed it (websocket_max_message_size...), or null. */
-  readonly refusal: string | null;
+  readonly refusal: TunnelRefusal | null;
   /**
    * Ends it politely (drain after a reload, shutdown): a WebSocket tunnel relays each direction up
    * to the end of the frame in flight, then sends a close frame 1001 (RFC 6455 7.4.1, "going
@@ -30,6 +31,12 @@ export interface ProxyTunnel {
   goAway(reason: string): void;
   /** Closes both sides now. Idempotent. */
   destroy(reason: string): void;
+}
+
+/** The error-log line of a guardrail that closed a tunnel, and its level. */
+export interface TunnelRefusal {
+  readonly level: 'info' | 'error';
+  readonly line: string;
 }
 
 /** What a tunnel reports, once, when both of its sides are gone. */
@@ -66,6 +73,8 @@ export interface TunnelOptions {
    * the TypeScript relay. @default null
    */
   guards?: FrameLimits | null;
+  /** websocket_ping_interval / _timeout of a WebSocket tunnel; null: no pings. As `guards`, the addon does not send them. @default null */
+  pings?: PingSettings | null;
 }
 
 /** Where a tunnel may move to the native addon, and who counts it once its sockets are gone. */
@@ -90,8 +99,8 @@ export interface TunnelEngine {
 export class Tunnel implements ProxyTunnel {
   readonly ctx: RequestContext;
   reason = '';
-  /** The error-log line of a guardrail that ended the tunnel (a message over its limit), or null. */
-  refusal: string | null = null;
+  /** The error-log line of a guardrail that ended the tunnel (a message over its limit, a ping unanswered), or null. */
+  refusal: TunnelRefusal | null = null;
   #goingAway = false;
   #engine: TunnelEngine | null = null;
   #awayTimer: NodeJS.Timeout | null = null;
@@ -133,10 +142,10 @@ export class Tunnel implements ProxyTunnel {
    * @internal The engine ends the tunnel with close frames of its own (a guardrail broken): the
    * reason, the error-log line, the code its sender gets, and the grace of going away.
    */
-  refuse(reason: string, logLine: string, code: number): void {
+  refuse(reason: string, logLine: string, code: number, level: 'info' | 'error' = 'error'): void {
     if (this.#goingAway) return;
     this.reason = reason;
-    this.refusal = logLine;
+    this.refusal = { level, line: logLine };
     this.ctx.websocketClose ??= { code, side: 'sluice' };
     this.#startAway(reason);
   }
