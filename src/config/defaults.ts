@@ -93,6 +93,7 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: st
     websocketMaxFrame: 0,
     websocketPingInterval: 0,
     websocketPingTimeout: 0,
+    websocketMessageRate: null,
     charset: null,
     resolver: null,
     resolverTimeout: 30_000,

@@ -9,7 +9,7 @@ import type {
   AccessLogTarget, AccessRule, CookieFlagsRule, CookieRewrite, AddHeaderRule, AdminHandler, BalanceMethod, BufferingSettings, CompressionSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier, RewriteStep,
   ComplexValue, LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ResolverConfig, ServerName, SourceLoc,
-  StickyCookie, ProcessSettings, ProxySslSettings, RunAs, SslSettings, OriginRule,
+  StickyCookie, ProcessSettings, ProxySslSettings, RunAs, SslSettings, OriginRule, WebSocketMessageRate,
 } from './types.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -97,6 +97,7 @@ export interface SettingsDraft {
   websocketMaxFrame?: number;
   websocketPingInterval?: number;
   websocketPingTimeout?: number;
+  websocketMessageRate?: WebSocketMessageRate | null;
   charset?: string | null;
   resolver?: ResolverConfig;
   resolverTimeout?: number;

@@ -163,6 +163,15 @@ const CASES: readonly Case[] = [
     problems: ['"websocket_ping_interval" directive invalid value in <inline>:7'],
   },
   {
+    name: 'websocket_message_rate takes a rate, burst=N, both, close, or off',
+    text: ws('    websocket_message_rate 100/s burst=20 both close;', '    location / { websocket_message_rate 30r/m; }',
+      '    location /a { websocket_message_rate off; }', '    location /b { websocket_message_rate fast; }', '    location /c { websocket_message_rate 5/s burst=x; }'),
+    problems: [
+      'invalid rate "fast" in <inline>:8',
+      'invalid parameter "burst=x" in <inline>:9',
+    ],
+  },
+  {
     name: 'an nginx variable of a module Sluice lacks says so, not "define it with map"',
     text: ws("    location / { return 200 \"$upstream_cache_status\"; }"),
     problems: ['unknown "upstream_cache_status" variable in <inline>:5'],

@@ -142,6 +142,7 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     websocketMaxFrame: d.websocketMaxFrame ?? parent.websocketMaxFrame,
     websocketPingInterval: d.websocketPingInterval ?? parent.websocketPingInterval,
     websocketPingTimeout: d.websocketPingTimeout ?? parent.websocketPingTimeout,
+    websocketMessageRate: d.websocketMessageRate !== undefined ? d.websocketMessageRate : parent.websocketMessageRate,
     charset: d.charset !== undefined ? d.charset : parent.charset,
     resolver: d.resolver ?? parent.resolver,
     resolverTimeout: d.resolverTimeout ?? parent.resolverTimeout,

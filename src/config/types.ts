@@ -18,6 +18,17 @@ export interface SourceLoc {
 export type ValuePart = { readonly text: string } | { readonly variable: string };
 
 /** A string that may contain variables, compiled once at config time. */
+/** `websocket_message_rate RATE [burst=N] [both] [close]`. */
+export interface WebSocketMessageRate {
+  /** Messages per second. */
+  readonly rate: number;
+  readonly burst: number;
+  readonly both: boolean;
+  readonly close: boolean;
+  /** The rate as written, for the log. */
+  readonly text: string;
+}
+
 /**
  * One entry of `websocket_allowed_origins`: `*` (any), `none` (no Origin header), `null` (the
  * literal "null" origin of sandboxed pages), a host with optional scheme and port (`*.` for its
@@ -554,6 +565,8 @@ export interface Settings {
   readonly websocketPingInterval: number;
   /** `websocket_ping_timeout` (ms): a leg that sends nothing this long after Sluice's ping is closed as dead; 0: never. @default 0 */
   readonly websocketPingTimeout: number;
+  /** `websocket_message_rate`: messages per second a WebSocket tunnel passes per direction; null: `off`. @default null */
+  readonly websocketMessageRate: WebSocketMessageRate | null;
   /** `charset`: added to the Content-Type of responses of `charsetTypes` that name none; null: `off`. @default null */
   readonly charset: string | null;
   /** `resolver`: null without one (names in proxy_pass with variables then give 502). @default null */

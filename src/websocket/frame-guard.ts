@@ -12,7 +12,14 @@
 import { Opcode } from './opcodes.js';
 
 /** Which limit a frame broke. */
-export type FrameViolation = 'frame' | 'message';
+export type FrameViolation = 'frame' | 'message' | 'rate';
+
+/** Asked at the first frame of each data message (websocket_message_rate): whether it may pass now. */
+export interface MessageGate {
+  take(): boolean;
+  /** Over the rate, the message is a violation ('rate') rather than held back. */
+  readonly settings: { readonly close: boolean };
+}
 
 /** The limits of one direction, in payload bytes as on the wire; 0: none. */
 export interface FrameLimits {
@@ -43,6 +50,10 @@ export class FrameGuard {
   pongToken: Buffer | null = null;
   /** Pongs to Sluice's pings taken out so far. */
   pongs = 0;
+  /** websocket_message_rate of this direction, or null. */
+  gate: MessageGate | null = null;
+  /** A message was held back at its first header for the rate: feed again (an empty chunk will do) once a token is due. */
+  blocked = false;
   /** Set when a frame broke a limit: nothing from that frame on may pass. */
   violation: FrameViolation | null = null;
   /** The payload length announced by the frame that broke the limit (with the message's earlier fragments). */
@@ -104,9 +115,10 @@ export class FrameGuard {
    */
   feed(chunk: Buffer): Buffer {
     if (this.violation !== null) return NOTHING;
+    this.blocked = false;
     let data = chunk;
     if (this.#held !== null) {
-      data = Buffer.concat([this.#held, chunk]);
+      data = chunk.length === 0 ? this.#held : Buffer.concat([this.#held, chunk]);
       this.#held = null;
     }
     const n = data.length;
@@ -139,6 +151,11 @@ export class FrameGuard {
         // Control frames (RFC 6455 5.5: at most 125 bytes, between fragments) belong to no message.
         const total = (opcode === Opcode.CONTINUATION ? this.#message : 0) + length;
         if (this.#maxMessage > 0 && total > this.#maxMessage) return joined(parts, this.#refuse(data, start, 'message', total), from);
+        if (opcode !== Opcode.CONTINUATION && this.gate !== null && !this.gate.take()) {
+          if (this.gate.settings.close) return joined(parts, this.#refuse(data, start, 'rate', 0), from);
+          this.blocked = true;
+          return joined(parts, this.#hold(data, start), from);
+        }
         this.#message = fin ? 0 : total;
         if (fin) this.messages++;
       } else if (opcode === Opcode.CLOSE && !this.#closeSeen) {
@@ -164,7 +181,8 @@ export class FrameGuard {
   }
 
   #hold(data: Buffer, start: number): Buffer {
-    this.#held = Buffer.from(data.subarray(start));
+    // A message held back for the rate is fed again as it is: no copy of what is already a copy.
+    this.#held = start === 0 && this.blocked ? data : Buffer.from(data.subarray(start));
     return data.subarray(0, start);
   }
 

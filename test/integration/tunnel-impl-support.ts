@@ -8,12 +8,14 @@ import type { TestContext } from 'node:test';
 import type { RequestContext } from '../../src/proxy/context/request-context.js';
 import { nativeTunnels } from '../../src/proxy/tunnel/native-tunnels.js';
 import { acceptKey } from '../../src/websocket/accept-key.js';
+import { FrameParser, type Frame } from '../../src/websocket/frame-parser.js';
+import { Opcode } from '../../src/websocket/opcodes.js';
 import type { RawConnection } from '../helpers/backends.js';
 import { recorderFor } from '../helpers/byte-recorder.js';
 import { testCerts } from '../helpers/certs.js';
 import { h2Connect, h2WebSocket } from '../helpers/h2-client.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
-import { parseResponseHead, readToEnd, waitForBytes, waitForClose, wsHandshakeRequest } from '../helpers/raw-client.js';
+import { maskedFrame, parseResponseHead, readToEnd, serverFrame, waitForBytes, waitForClose, wsHandshakeRequest } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
 import {
   WAIT_MS, halfOpenConnect, startScriptedUpstream, switching101, values, type ScriptedExchange, type ScriptedUpstream, type TunnelEvent,
@@ -193,3 +195,21 @@ export async function endBoth(tunnel: Opened): Promise<void> {
   assert.equal((await readToEnd(tunnel.client.io, WAIT_MS)).length, 0, 'the upstream\'s end reaches the client');
   await closedCleanly(tunnel);
 }
+
+/** Every frame `io` receives, in order; with `answer`, each ping is answered with a pong of its payload (masked from a client). */
+export function frameLog(io: Duplex, answer: 'client' | 'upstream' | null): Frame[] {
+  const frames: Frame[] = [];
+  const parser = new FrameParser({ maxPayload: Number.MAX_SAFE_INTEGER });
+  io.on('data', (chunk: Buffer) => {
+    for (const f of parser.feed(chunk)) {
+      assert.equal(f.kind, 'frame', `a protocol error: ${JSON.stringify(f)}`);
+      const frame = f as Frame;
+      frames.push(frame);
+      if (frame.opcode === Opcode.PING && answer !== null && !io.destroyed && io.writable) {
+        io.write(answer === 'client' ? maskedFrame(Opcode.PONG, frame.payload) : serverFrame(Opcode.PONG, frame.payload));
+      }
+    }
+  });
+  return frames;
+}
+

@@ -3,36 +3,20 @@
 // implementation (whose tunnels stay in the TypeScript relay when pings are on: checked), the
 // TypeScript relay over a socket pair, and the HTTP/2 tunnel (RFC 8441).
 import assert from 'node:assert/strict';
-import type { Duplex } from 'node:stream';
 import { test } from 'node:test';
 import { CloseCode } from '../../src/websocket/close-codes.js';
-import { FrameParser, type Frame } from '../../src/websocket/frame-parser.js';
+import type { Frame } from '../../src/websocket/frame-parser.js';
 import { Opcode } from '../../src/websocket/opcodes.js';
-import { maskedFrame, readToEnd, serverFrame } from '../helpers/raw-client.js';
+import { maskedFrame, readToEnd } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
-import { IMPLEMENTATIONS, acceptingUpstream, adopted, closedCleanly, closedEvent, contractProxy, openTunnel } from './tunnel-impl-support.js';
+import {
+  IMPLEMENTATIONS, acceptingUpstream, adopted, closedCleanly, closedEvent, contractProxy, frameLog, openTunnel,
+} from './tunnel-impl-support.js';
 import { WAIT_MS, tunnelEvents } from './ws-support.js';
 
 // A generous timeout where the ends answer (a busy machine must not make them look dead).
 const LIVE_PINGS = 'websocket_ping_interval 100ms; websocket_ping_timeout 3s;';
 const PINGS = 'websocket_ping_interval 100ms; websocket_ping_timeout 300ms;';
-
-/** Every frame `io` receives, in order; with `answer`, each ping is answered with a pong of its payload (masked from a client). */
-function frameLog(io: Duplex, answer: 'client' | 'upstream' | null): Frame[] {
-  const frames: Frame[] = [];
-  const parser = new FrameParser({ maxPayload: Number.MAX_SAFE_INTEGER });
-  io.on('data', (chunk: Buffer) => {
-    for (const f of parser.feed(chunk)) {
-      assert.equal(f.kind, 'frame', `a protocol error: ${JSON.stringify(f)}`);
-      const frame = f as Frame;
-      frames.push(frame);
-      if (frame.opcode === Opcode.PING && answer !== null && !io.destroyed && io.writable) {
-        io.write(answer === 'client' ? maskedFrame(Opcode.PONG, frame.payload) : serverFrame(Opcode.PONG, frame.payload));
-      }
-    }
-  });
-  return frames;
-}
 
 const ofKind = (frames: readonly Frame[], opcode: number): Frame[] => frames.filter((f) => f.opcode === opcode);
 

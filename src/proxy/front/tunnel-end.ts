@@ -9,8 +9,14 @@ import { logContext, upstreamUrl } from '../context/log-context.js';
 import type { RequestContext } from '../context/request-context.js';
 import type { ProxyRoute } from '../session/proxy-route.js';
 import type { ProxyRuntime } from '../session/proxy-runtime.js';
+import type { MessageRateSettings } from '../tunnel/message-rate.js';
 import type { PingSettings } from '../tunnel/pinger.js';
 import type { ProxyTunnel } from '../tunnel/tunnel.js';
+
+/** websocket_message_rate of a WebSocket tunnel; null: none (or not a WebSocket). */
+export function tunnelRate(settings: Settings, ctx: RequestContext): MessageRateSettings | null {
+  return ctx.websocket ? settings.websocketMessageRate : null;
+}
 
 /** websocket_ping_interval / websocket_ping_timeout of a WebSocket tunnel; null: no pings (or not a WebSocket). */
 export function tunnelPings(settings: Settings, ctx: RequestContext): PingSettings | null {

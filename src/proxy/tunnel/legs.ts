@@ -56,6 +56,8 @@ export abstract class Leg {
   closeFrame: Buffer | null = null;
   /** Going away: the direction read from this leg was ended (close frame, or its own end). */
   awayDone = false;
+  /** Its end came while messages were held back for websocket_message_rate: passed on after them. */
+  endHeld = false;
   /** Its 'close' was seen. */
   closed = false;
 

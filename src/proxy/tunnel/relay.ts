@@ -3,12 +3,19 @@ import { FrameGuard } from '../../websocket/frame-guard.js';
 import type { FrameLimits } from '../../websocket/frame-guard.js';
 import { encodeClose } from '../../websocket/frame-writer.js';
 import type { Leg, LegEvents } from './legs.js';
+import { MessageRate } from './message-rate.js';
+import type { MessageRateSettings } from './message-rate.js';
 import { Pinger } from './pinger.js';
 import type { PingSettings } from './pinger.js';
 import { goingAwayFrame } from './tunnel.js';
 import type { Tunnel, TunnelEngine } from './tunnel.js';
 
 const NO_LIMITS: FrameLimits = { maxFrame: 0, maxMessage: 0 };
+const NOTHING = Buffer.alloc(0);
+
+function rateDue(relay: Relay, from: Leg): void {
+  relay.rateDue(from);
+}
 
 /** What a relay asks for when the native addon might take the tunnel over (socket-tunnel.ts). */
 export type HandOver = () => 'moved' | 'not yet' | 'never';
@@ -42,8 +49,12 @@ export class Relay implements TunnelEngine, LegEvents {
   readonly #limits: FrameLimits | null;
   readonly #pinger: Pinger | null;
   readonly #pings: PingSettings | null;
+  readonly #rated: boolean;
 
-  constructor(tunnel: Tunnel, client: Leg, upstream: Leg, idleTimeout: number, limits: FrameLimits | null = null, pings: PingSettings | null = null) {
+  constructor(
+    tunnel: Tunnel, client: Leg, upstream: Leg, idleTimeout: number,
+    limits: FrameLimits | null = null, pings: PingSettings | null = null, rate: MessageRateSettings | null = null,
+  ) {
     this.#tunnel = tunnel;
     this.#client = client;
     this.#upstream = upstream;
@@ -56,6 +67,11 @@ export class Relay implements TunnelEngine, LegEvents {
       if (tunnel.ctx.websocket) leg.guard = new FrameGuard(limits ?? NO_LIMITS);
     }
     this.#pings = pings;
+    this.#rated = rate !== null && client.guard !== null;
+    if (rate !== null && client.guard !== null) {
+      client.guard.gate = new MessageRate(rate);
+      if (rate.both) (upstream.guard as FrameGuard).gate = new MessageRate(rate);
+    }
     this.#pinger = pings !== null && tunnel.ctx.websocket ? new Pinger(pings, client, upstream, (leg) => this.#pingTimedOut(leg)) : null;
   }
 
@@ -89,7 +105,7 @@ export class Relay implements TunnelEngine, LegEvents {
 
   /** Whether the addon may take over: no frame header is held back half read (it has no way to get it). */
   get canHandOver(): boolean {
-    return this.#limits === null && this.#pinger === null && !(this.#client.guard?.holding ?? false) && !(this.#upstream.guard?.holding ?? false);
+    return this.#limits === null && this.#pinger === null && !this.#rated && !(this.#client.guard?.holding ?? false) && !(this.#upstream.guard?.holding ?? false);
   }
 
   /** The session figures of the access log ($websocket_messages_*, $websocket_close_code). */
@@ -126,13 +142,13 @@ export class Relay implements TunnelEngine, LegEvents {
   }
 
   destroy(): void {
-    this.#pinger?.stop();
+    this.#stopTimers();
     this.#client.destroy();
     this.#upstream.destroy();
   }
 
   goAway(): void {
-    this.#pinger?.stop();
+    this.#stopTimers();
     this.#goingAway = true;
     this.#wantsNative = false;
     // A direction already ended (half-close) is done wherever its frame cursor stopped.
@@ -151,8 +167,8 @@ export class Relay implements TunnelEngine, LegEvents {
     if (result !== 'not yet') this.#wantsNative = false;
   }
 
-  legData(from: Leg, chunk: Buffer): void {
-    this.#count(from, chunk.length);
+  legData(from: Leg, chunk: Buffer, counted = true): void {
+    if (counted) this.#count(from, chunk.length);
     this.#pinger?.heard(from);
     if (this.#goingAway) {
       this.#relayUntilBoundary(from, chunk);
@@ -169,6 +185,7 @@ export class Relay implements TunnelEngine, LegEvents {
       }
       // The side whose close frame comes first ended the session (its FIN may come second).
       if (guard.closeSeen && !this.#tunnel.reason) this.#tunnel.reason = `${from.side} closed`;
+      if (guard.blocked) this.#holdForRate(from);
       if (chunk.length === 0) return;
     }
     const pushed = from.other.write(chunk);
@@ -178,11 +195,17 @@ export class Relay implements TunnelEngine, LegEvents {
   }
 
   legDrained(leg: Leg): void {
-    leg.other.resume();
+    // A sender held back for websocket_message_rate stays paused until its timer.
+    if (leg.other.guard?.blocked !== true) leg.other.resume();
     if (this.#wantsNative) this.#retryNative();
   }
 
   legEnded(from: Leg): void {
+    // Messages held back for websocket_message_rate go first: the end waits for them.
+    if (from.guard?.blocked === true) {
+      from.endHeld = true;
+      return;
+    }
     const tunnel = this.#tunnel;
     if (!tunnel.reason) tunnel.reason = `${from.side} closed`;
     from.other.end();
@@ -209,7 +232,7 @@ export class Relay implements TunnelEngine, LegEvents {
       else other.finish(this.#idleTimeout);
     }
     if (this.#client.closed && this.#upstream.closed) {
-      this.#pinger?.stop();
+      this.#stopTimers();
       this.#tunnel.ended();
     }
   }
@@ -225,19 +248,54 @@ export class Relay implements TunnelEngine, LegEvents {
    * process") once the frame in flight towards it is through. Then both ends, as going away.
    */
   #refuse(sender: Leg, guard: FrameGuard): void {
-    const limits = this.#limits as FrameLimits;
-    const what = guard.violation === 'frame' ? 'frame' : 'message';
-    const directive = what === 'frame' ? 'websocket_max_frame_size' : 'websocket_max_message_size';
-    const limit = what === 'frame' ? limits.maxFrame : limits.maxMessage;
-    this.#tunnel.refuse(`${sender.side} ${what} too large`,
-      `${sender.side} intended to send too large WebSocket ${what}: ${guard.violationSize} bytes (${directive} ${limit})`, CloseCode.MESSAGE_TOO_BIG);
-    this.#pinger?.stop();
+    const receiver = sender.other;
+    if (guard.violation === 'rate') {
+      // RFC 6455 7.4.1: 1008, "a message that violates its policy".
+      const rate = (guard.gate as MessageRate).settings.text;
+      this.#tunnel.refuse(`${sender.side} message rate exceeded`, `limiting WebSocket messages of ${sender.side} by websocket_message_rate ${rate}`, CloseCode.POLICY_VIOLATION);
+      receiver.closeFrame = encodeClose(CloseCode.POLICY_VIOLATION, 'message rate exceeded', sender.side === 'upstream');
+    } else {
+      const limits = this.#limits as FrameLimits;
+      const what = guard.violation === 'frame' ? 'frame' : 'message';
+      const directive = what === 'frame' ? 'websocket_max_frame_size' : 'websocket_max_message_size';
+      const limit = what === 'frame' ? limits.maxFrame : limits.maxMessage;
+      this.#tunnel.refuse(`${sender.side} ${what} too large`,
+        `${sender.side} intended to send too large WebSocket ${what}: ${guard.violationSize} bytes (${directive} ${limit})`, CloseCode.MESSAGE_TOO_BIG);
+      receiver.closeFrame = encodeClose(CloseCode.MESSAGE_TOO_BIG, `${what} too big`, sender.side === 'upstream');
+    }
+    this.#stopTimers();
     this.#goingAway = true;
     this.#wantsNative = false;
-    const receiver = sender.other;
-    receiver.closeFrame = encodeClose(CloseCode.MESSAGE_TOO_BIG, `${what} too big`, sender.side === 'upstream');
     this.#sendClose(sender);
     if (receiver.guard === null || receiver.guard.atBoundary || sender.writableEnded) this.#sendClose(receiver);
+  }
+
+  #stopTimers(): void {
+    this.#pinger?.stop();
+    (this.#client.guard?.gate as MessageRate | null | undefined)?.stop();
+    (this.#upstream.guard?.gate as MessageRate | null | undefined)?.stop();
+  }
+
+  /** A message from `from` waits for websocket_message_rate: reading pauses until a token is due. */
+  #holdForRate(from: Leg): void {
+    from.pause();
+    const rate = (from.guard as FrameGuard).gate as MessageRate;
+    if (rate.timer === null) rate.timer = setTimeout(rateDue, rate.waitMs(), this, from);
+  }
+
+  /** @internal A token is due for the message held back from `from`: it (and what follows it) is fed again. */
+  rateDue(from: Leg): void {
+    const guard = from.guard as FrameGuard;
+    ((guard.gate as MessageRate).timer) = null;
+    if (this.#goingAway || from.gone || !guard.blocked) return;
+    this.legData(from, NOTHING, false);
+    if (!guard.blocked && from.endHeld) {
+      from.endHeld = false;
+      this.legEnded(from);
+      return;
+    }
+    // Were the receiver full, the next write says so and pauses the sender again (one chunk at most).
+    if (!guard.blocked && guard.violation === null && !from.other.gone) from.resume();
   }
 
   /**

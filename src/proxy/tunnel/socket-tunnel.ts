@@ -29,11 +29,12 @@ export function openSocketTunnel(client: Socket, upstream: Socket, ctx: RequestC
   const tunnel = new Tunnel(ctx, options.onEnd);
   const guards = options.guards ?? null;
   const pings = options.pings ?? null;
-  const relay = new Relay(tunnel, new SocketLeg(client, 'client'), new SocketLeg(upstream, 'upstream'), options.idleTimeout, guards, pings);
+  const rate = options.rate ?? null;
+  const relay = new Relay(tunnel, new SocketLeg(client, 'client'), new SocketLeg(upstream, 'upstream'), options.idleTimeout, guards, pings, rate);
   relay.sendAhead(options.clientHead ?? NOTHING, options.upstreamHead ?? NOTHING);
   tunnel.run(relay);
   // The addon does not apply guardrails yet: a tunnel with any stays here (docs/configuration.md).
-  const native = guards === null && pings === null ? options.native ?? null : null;
+  const native = guards === null && pings === null && rate === null ? options.native ?? null : null;
   if (native === null || tcpFd(client) < 0 || tcpFd(upstream) < 0) {
     relay.start();
     return tunnel;

@@ -1,6 +1,7 @@
 import { CloseCode } from '../../websocket/close-codes.js';
 import { encodeClose } from '../../websocket/frame-writer.js';
 import type { FrameLimits } from '../../websocket/frame-guard.js';
+import type { MessageRateSettings } from './message-rate.js';
 import type { PingSettings } from './pinger.js';
 import type { RequestContext } from '../context/request-context.js';
 
@@ -75,6 +76,8 @@ export interface TunnelOptions {
   guards?: FrameLimits | null;
   /** websocket_ping_interval / _timeout of a WebSocket tunnel; null: no pings. As `guards`, the addon does not send them. @default null */
   pings?: PingSettings | null;
+  /** websocket_message_rate of a WebSocket tunnel; null: none. As `guards`, the addon does not apply it. @default null */
+  rate?: MessageRateSettings | null;
 }
 
 /** Where a tunnel may move to the native addon, and who counts it once its sockets are gone. */
