@@ -30,8 +30,8 @@ test('whatever the chunking, every byte passes in order, and messages and the fi
   }
 });
 
-test('a header cut across chunks is held back until it is whole', () => {
-  const g = new FrameGuard(NO_LIMITS);
+test('with guardrails, a header cut across chunks is held back until it is whole', () => {
+  const g = new FrameGuard(NO_LIMITS, true);
   const frame = encodeFrame({ opcode: Opcode.BINARY, payload: Buffer.alloc(70_000), mask: true });
   assert.equal(g.feed(frame.subarray(0, 9)).length, 0, 'nine of fourteen header bytes: nothing passes');
   assert.equal(g.feed(frame.subarray(9, 20)).length, 20, 'the whole header and what follows');
@@ -58,7 +58,7 @@ test('a close frame without a code is 1005; going away drops held header bytes',
   const g = new FrameGuard(NO_LIMITS);
   g.feed(encodeFrame({ opcode: Opcode.CLOSE, payload: Buffer.alloc(0) }));
   assert.equal(g.closeCode, 1005);
-  const h = new FrameGuard(NO_LIMITS);
+  const h = new FrameGuard(NO_LIMITS, true);
   assert.equal(h.feed(Buffer.from([0x82])).length, 0);
   assert.equal(h.advanceToBoundary(Buffer.from([0x05, 1, 2, 3, 4, 5])), 0, 'at a boundary: the held byte never passed');
 });
@@ -70,7 +70,7 @@ test('a pong carrying the token of Sluice\'s ping is taken out, once, whatever t
   const text = encodeFrame({ opcode: Opcode.TEXT, payload: Buffer.from('hi'), mask: true });
   const all = Buffer.concat([text, other, ours, text, ours]);
   for (const size of [1, 3, 7, all.length]) {
-    const g = new FrameGuard(NO_LIMITS);
+    const g = new FrameGuard(NO_LIMITS, true);
     g.pongToken = token;
     const out: Buffer[] = [];
     for (let i = 0; i < all.length; i += size) out.push(g.feed(all.subarray(i, i + size)));
@@ -78,4 +78,28 @@ test('a pong carrying the token of Sluice\'s ping is taken out, once, whatever t
     assert.equal(g.pongs, 1);
     assert.equal(g.pongToken, null);
   }
+});
+
+test('without guardrails every byte passes as it comes, a cut header too, and going away still finds the boundary', () => {
+  const frames = stream();
+  for (const size of [1, 2, 3, 5, 13]) {
+    const g = new FrameGuard(NO_LIMITS, false);
+    const out: Buffer[] = [];
+    for (let i = 0; i < frames.length; i += size) {
+      const piece = frames.subarray(i, i + size);
+      const passed = g.feed(piece);
+      assert.ok(passed.equals(piece), `chunks of ${size}: passed as they came`);
+      out.push(passed);
+    }
+    assert.equal(g.messages, 3);
+    assert.equal(g.closeCode, 4321);
+  }
+  const g = new FrameGuard(NO_LIMITS, false);
+  const big = encodeFrame({ opcode: Opcode.BINARY, payload: Buffer.alloc(300), mask: true });
+  assert.equal(g.feed(big.subarray(0, 3)).length, 3, 'a cut header passes');
+  assert.equal(g.atBoundary, false, 'but it is not a boundary');
+  assert.equal(g.advanceToBoundary(big.subarray(3, 100)), -1);
+  assert.equal(g.advanceToBoundary(big.subarray(100)), big.length - 100, 'the frame ends where its header said');
+  const raw = Buffer.from('not a websocket stream at all \x00\xff');
+  assert.ok(new FrameGuard(NO_LIMITS, false).feed(raw).equals(raw));
 });

@@ -39,6 +39,11 @@ export class FrameGuard {
   /** Payload bytes of the data message in progress, its earlier fragments. */
   #message = 0;
   #closeSeen = false;
+  #own = false;
+  /** The held bytes were passed on already (a tunnel without guardrails): kept for reading the header only. */
+  #heldPassed = false;
+  /** Bytes at the start of the data being walked that were passed on with an earlier chunk. */
+  #passed = 0;
   /** Data messages whose final frame went by. */
   messages = 0;
   /** The status code of the first close frame: 1005 when it has none (RFC 6455 7.1.5); 0 before one. */
@@ -59,9 +64,18 @@ export class FrameGuard {
   /** The payload length announced by the frame that broke the limit (with the message's earlier fragments). */
   violationSize = 0;
 
-  constructor(limits: FrameLimits) {
+  /**
+   * Whether a header is held back until it is whole (a guardrail may refuse its frame, hold its
+   * message back or take it out). Without guardrails, bytes pass as they come, the bytes of a header
+   * cut by the end of a read passing too (a tunnel may carry anything, frames or not): the guard
+   * keeps a copy only to read the header.
+   */
+  readonly holdsHeaders: boolean;
+
+  constructor(limits: FrameLimits, holdsHeaders = limits.maxFrame > 0 || limits.maxMessage > 0) {
     this.#maxFrame = limits.maxFrame;
     this.#maxMessage = limits.maxMessage;
+    this.holdsHeaders = holdsHeaders;
   }
 
   /**
@@ -75,7 +89,7 @@ export class FrameGuard {
 
   /** True between frames, as far as the bytes passed on go (held header bytes were never passed). */
   get atBoundary(): boolean {
-    return this.#remaining === 0;
+    return this.#remaining === 0 && !(this.#held !== null && this.#heldPassed);
   }
 
   /** Bytes of a header are held back, read but not passed on. */
@@ -97,6 +111,8 @@ export class FrameGuard {
    * belong to a frame that never started on the other side.
    */
   advanceToBoundary(chunk: Buffer): number {
+    this.blocked = false;
+    if (this.#held !== null && this.#heldPassed) return this.#finishPassedFrame(chunk);
     this.#held = null;
     if (this.#remaining === 0) return 0;
     if (chunk.length < this.#remaining) {
@@ -117,9 +133,14 @@ export class FrameGuard {
     if (this.violation !== null) return NOTHING;
     this.blocked = false;
     let data = chunk;
+    // Whether `data` is a buffer of this guard's own (held before), which may be held again as it is.
+    this.#own = this.#held !== null;
+    this.#passed = 0;
     if (this.#held !== null) {
       data = chunk.length === 0 ? this.#held : Buffer.concat([this.#held, chunk]);
+      if (this.#heldPassed) this.#passed = this.#held.length;
       this.#held = null;
+      this.#heldPassed = false;
     }
     const n = data.length;
     let i = 0;
@@ -177,12 +198,33 @@ export class FrameGuard {
       this.#remaining = length;
       i = start + headerLength;
     }
-    return joined(parts, data, from);
+    return parts === null ? data.subarray(this.#passed) : joined(parts, data, from);
+  }
+
+  /** advanceToBoundary where a header was cut and passed on: its frame ends where the whole header says. */
+  #finishPassedFrame(chunk: Buffer): number {
+    const had = (this.#held as Buffer).length;
+    const data = Buffer.concat([this.#held as Buffer, chunk]);
+    this.#held = null;
+    const end = frameEnd(data);
+    if (end < 0) {
+      this.#held = data;
+      return -1;
+    }
+    if (end - had <= chunk.length) return end - had;
+    this.#remaining = end - data.length;
+    return -1;
   }
 
   #hold(data: Buffer, start: number): Buffer {
+    if (!this.holdsHeaders) {
+      this.#held = Buffer.from(data.subarray(start));
+      this.#heldPassed = true;
+      return data.subarray(this.#passed);
+    }
+    this.#heldPassed = false;
     // A message held back for the rate is fed again as it is: no copy of what is already a copy.
-    this.#held = start === 0 && this.blocked ? data : Buffer.from(data.subarray(start));
+    this.#held = start === 0 && this.#own ? data : Buffer.from(data.subarray(start));
     return data.subarray(0, start);
   }
 
@@ -191,6 +233,16 @@ export class FrameGuard {
     this.violationSize = size;
     return data.subarray(0, start);
   }
+}
+
+/** The length of the frame at the start of `data` (header and payload), or -1 when its header is not whole. */
+function frameEnd(data: Buffer): number {
+  if (data.length < 2) return -1;
+  const len7 = (data[1] as number) & 0x7f;
+  const headerLength = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + ((data[1] as number) & 0x80 ? 4 : 0);
+  if (data.length < headerLength) return -1;
+  const length = len7 === 126 ? data.readUInt16BE(2) : len7 === 127 ? data.readUInt32BE(2) * 0x1_0000_0000 + data.readUInt32BE(6) : len7;
+  return headerLength + length;
 }
 
 /** `upTo` (what may pass of `data`), less the pieces taken out before `from`. */

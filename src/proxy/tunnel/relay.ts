@@ -64,7 +64,7 @@ export class Relay implements TunnelEngine, LegEvents {
     upstream.other = client;
     for (const leg of [client, upstream]) {
       leg.events = this;
-      if (tunnel.ctx.websocket) leg.guard = new FrameGuard(limits ?? NO_LIMITS);
+      if (tunnel.ctx.websocket) leg.guard = new FrameGuard(limits ?? NO_LIMITS, limits !== null || pings !== null || rate !== null);
     }
     this.#pings = pings;
     this.#rated = rate !== null && client.guard !== null;
@@ -149,6 +149,7 @@ export class Relay implements TunnelEngine, LegEvents {
 
   goAway(): void {
     this.#stopTimers();
+    this.#releaseHeld();
     this.#goingAway = true;
     this.#wantsNative = false;
     // A direction already ended (half-close) is done wherever its frame cursor stopped.
@@ -264,6 +265,7 @@ export class Relay implements TunnelEngine, LegEvents {
       receiver.closeFrame = encodeClose(CloseCode.MESSAGE_TOO_BIG, `${what} too big`, sender.side === 'upstream');
     }
     this.#stopTimers();
+    this.#releaseHeld();
     this.#goingAway = true;
     this.#wantsNative = false;
     this.#sendClose(sender);
@@ -274,6 +276,18 @@ export class Relay implements TunnelEngine, LegEvents {
     this.#pinger?.stop();
     (this.#client.guard?.gate as MessageRate | null | undefined)?.stop();
     (this.#upstream.guard?.gate as MessageRate | null | undefined)?.stop();
+  }
+
+  /**
+   * The tunnel is ending: messages held back for the rate are dropped with the rest of what the
+   * sender still sends, and the sender is read again (to its end, as going away reads).
+   */
+  #releaseHeld(): void {
+    for (const leg of [this.#client, this.#upstream]) {
+      if (leg.guard?.blocked !== true) continue;
+      leg.guard.advanceToBoundary(NOTHING);
+      leg.resume();
+    }
   }
 
   /** A message from `from` waits for websocket_message_rate: reading pauses until a token is due. */
@@ -309,6 +323,8 @@ export class Relay implements TunnelEngine, LegEvents {
     this.#tunnel.refuse(`${dead.side} ping timeout`,
       `${dead.side} did not answer a WebSocket ping within ${timeout}ms (websocket_ping_timeout)`, CloseCode.GOING_AWAY,
       dead.side === 'client' ? 'info' : 'error');
+    this.#stopTimers();
+    this.#releaseHeld();
     this.#goingAway = true;
     this.#wantsNative = false;
     const other = dead.other;
