@@ -70,6 +70,11 @@ typedef struct {
   uint64_t ext;
   uint64_t remaining; /* payload bytes still to skip */
   uint8_t close_seen; /* a close frame's header went by: this side ended the session */
+  uint8_t b0;         /* the first header byte of the frame being read: FIN and opcode */
+  uint8_t key[4];     /* its masking key */
+  uint8_t grab;       /* status code bytes of the first close frame still to read (2, 1, 0) */
+  uint16_t code;      /* that status code: 1005 when the frame has none (RFC 6455 7.1.5), 0 before one */
+  uint64_t messages;  /* data messages whose final frame header went by ($websocket_messages_*) */
 } cursor_t;
 
 typedef struct pipe_s {
@@ -101,6 +106,9 @@ typedef struct {
 typedef struct report_s {
   uint32_t slot;
   int32_t reason, err;
+  int32_t close_side;  /* the side whose close frame came first, -1: none */
+  uint32_t close_code;
+  double messages[2];  /* per direction, client to upstream first */
   struct report_s *next;
 } report_t;
 
@@ -124,6 +132,7 @@ struct tunnel_s {
   uint8_t hup[2];
   uint8_t ended;
   int reason, err;
+  int first_close;    /* the side whose close frame header came first, -1 before one */
   side_ref_t ref[2];
   report_t *report;   /* owned by the tunnel until it ends, then queued in loop_t.reports */
   size_t index;       /* in loop_t.all */
@@ -202,6 +211,15 @@ static inline uint32_t ext_len(uint32_t len7) {
 static int64_t cur_walk(cursor_t *c, const uint8_t *p, size_t n, int stop) {
   size_t i = 0;
   while (i < n) {
+    if (c->remaining > 0 && c->grab > 0) {
+      /* the first close frame's status code, unmasked (RFC 6455 5.3: payload byte j ^ key[j % 4]) */
+      uint8_t b = p[i++];
+      c->code = (uint16_t)((c->code << 8) | (b ^ (c->masked ? c->key[2 - c->grab] : 0)));
+      c->grab--;
+      c->remaining--;
+      if (c->remaining == 0 && stop) return (int64_t)i;
+      continue;
+    }
     if (c->remaining > 0) {
       uint64_t left = n - i;
       uint64_t take = c->remaining < left ? c->remaining : left;
@@ -213,7 +231,7 @@ static int64_t cur_walk(cursor_t *c, const uint8_t *p, size_t n, int stop) {
     uint8_t b = p[i++];
     uint32_t at = c->have++;
     if (at == 0) {
-      if ((b & 0x0f) == 0x8) c->close_seen = 1;
+      c->b0 = b;
     } else if (at == 1) {
       c->masked = (b & 0x80) != 0;
       c->len7 = b & 0x7f;
@@ -221,11 +239,25 @@ static int64_t cur_walk(cursor_t *c, const uint8_t *p, size_t n, int stop) {
       c->ext = 0;
     } else if (at >= 2 && at < 2 + ext_len(c->len7)) {
       c->ext = (c->ext << 8) | b;
+    } else if (at >= 2) {
+      c->key[at - 2 - ext_len(c->len7)] = b;
     }
     if (c->have == c->need) {
       c->remaining = c->len7 < 126 ? c->len7 : c->ext;
       c->have = 0;
       c->need = 2;
+      uint32_t opcode = c->b0 & 0x0f;
+      if (opcode < 0x8) {
+        if (c->b0 & 0x80) c->messages++;
+      } else if (opcode == 0x8 && !c->close_seen) {
+        c->close_seen = 1;
+        if (c->remaining >= 2) {
+          c->grab = 2;
+          c->code = 0;
+        } else {
+          c->code = 1005;
+        }
+      }
       if (c->remaining == 0 && stop) return (int64_t)i;
     }
   }
@@ -327,6 +359,11 @@ static void record_ended(loop_t *L, tunnel_t *t) {
   r->slot = t->slot;
   r->reason = t->reason;
   r->err = t->err;
+  r->close_side = t->first_close;
+  /* a status code cut short by the end of the connection counts as none */
+  r->close_code = t->first_close < 0 ? 0 : t->d[t->first_close].cur.grab ? 1005 : t->d[t->first_close].cur.code;
+  r->messages[0] = (double)t->d[CLIENT].cur.messages;
+  r->messages[1] = (double)t->d[UPSTREAM].cur.messages;
   r->next = NULL;
   *L->reports_tail = r;
   L->reports_tail = &r->next;
@@ -538,7 +575,7 @@ static void relay(loop_t *L, tunnel_t *t, int s) {
   dir_t *d = &t->d[s];
   for (int i = 0; i < READS_PER_EVENT && !t->ended; i++) {
     if (d->eof || has_pending(d)) break;
-    if (L->splice_min > 0 && d->track && !d->away_sent && d->cur.have == 0 && d->cur.remaining >= L->splice_min) {
+    if (L->splice_min > 0 && d->track && !d->away_sent && d->cur.have == 0 && d->cur.grab == 0 && d->cur.remaining >= L->splice_min) {
       int r = relay_splice(L, t, s);
       if (r == 0) break;
       if (r == 1) continue;
@@ -553,6 +590,7 @@ static void relay(loop_t *L, tunnel_t *t, int s) {
       size_t len = (size_t)n;
       if (d->away) {
         int64_t cut = cur_walk(&d->cur, L->buf, len, 1);
+        if (d->cur.close_seen && t->first_close < 0) t->first_close = s;
         if (cut >= 0) {
           if (!send_or_queue(L, t, s, L->buf, (size_t)cut)) return;
           queue_away_frame(L, t, s);
@@ -562,6 +600,7 @@ static void relay(loop_t *L, tunnel_t *t, int s) {
         cur_walk(&d->cur, L->buf, len, 0);
         /* The side whose close frame comes first ended the session, whichever FIN comes first. */
         if (d->cur.close_seen && !t->reason) t->reason = s == CLIENT ? R_CLIENT_CLOSED : R_UPSTREAM_CLOSED;
+        if (d->cur.close_seen && t->first_close < 0) t->first_close = s;
       }
       if (!send_or_queue(L, t, s, L->buf, len)) return;
       if ((size_t)n < READ_BUF) break;
@@ -786,7 +825,7 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
     napi_value arr, undef;
     napi_create_array_with_length(env, 0, &arr);
     uint32_t i = 0;
-    for (report_t *r = list; r; r = r->next, i += 3) {
+    for (report_t *r = list; r; r = r->next, i += 7) {
       napi_value v;
       napi_create_uint32(env, r->slot, &v);
       napi_set_element(env, arr, i, v);
@@ -794,6 +833,14 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
       napi_set_element(env, arr, i + 1, v);
       napi_create_int32(env, r->err, &v);
       napi_set_element(env, arr, i + 2, v);
+      napi_create_int32(env, r->close_side, &v);
+      napi_set_element(env, arr, i + 3, v);
+      napi_create_uint32(env, r->close_code, &v);
+      napi_set_element(env, arr, i + 4, v);
+      napi_create_double(env, r->messages[0], &v);
+      napi_set_element(env, arr, i + 5, v);
+      napi_create_double(env, r->messages[1], &v);
+      napi_set_element(env, arr, i + 6, v);
     }
     napi_get_undefined(env, &undef);
     napi_call_function(env, undef, js_cb, 1, &arr, NULL);
@@ -819,7 +866,7 @@ static napi_value js_bool(napi_env env, int v) {
   return r;
 }
 
-/* init(onEnded(flat [slot, reason, errno, ...]), counters: Float64Array, spliceMin) */
+/* init(onEnded(flat [slot, reason, errno, closeSide, closeCode, messagesUp, messagesDown, ...]), counters: Float64Array, spliceMin) */
 static napi_value Init(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -921,6 +968,7 @@ static napi_value Adopt(napi_env env, napi_callback_info info) {
   }
   /* the descriptors are already non-blocking (the flag belongs to the shared file description) */
   t->slot = slot;
+  t->first_close = -1;
   t->idle_ms = idle > 0 ? (int64_t)idle : 0;
   t->ref[0].t = t;
   t->ref[0].side = CLIENT;

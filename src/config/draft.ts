@@ -9,7 +9,7 @@ import type {
   AccessLogTarget, AccessRule, CookieFlagsRule, CookieRewrite, AddHeaderRule, AdminHandler, BalanceMethod, BufferingSettings, CompressionSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier, RewriteStep,
   ComplexValue, LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ResolverConfig, ServerName, SourceLoc,
-  StickyCookie, ProcessSettings, LimitSettings, LimitZone, ProxySslSettings, RunAs, SslSettings, OriginRule, ForwardAllowRule,
+  StickyCookie, ProcessSettings, LimitSettings, LimitZone, ProxySslSettings, RunAs, SslSettings, OriginRule, ForwardAllowRule, WebSocketMessageRate,
 } from './types.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -94,6 +94,11 @@ export interface SettingsDraft {
   realIpRecursive?: boolean;
   websocketOrigins?: OriginRule[];
   forwardProxy?: { on?: boolean; allow?: ForwardAllowRule[]; authRealm?: string | null; authUserFile?: string };
+  websocketMaxMessage?: number;
+  websocketMaxFrame?: number;
+  websocketPingInterval?: number;
+  websocketPingTimeout?: number;
+  websocketMessageRate?: WebSocketMessageRate | null;
   charset?: string | null;
   resolver?: ResolverConfig;
   resolverTimeout?: number;

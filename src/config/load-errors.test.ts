@@ -150,6 +150,28 @@ const CASES: readonly Case[] = [
     ],
   },
   {
+    name: 'websocket_max_message_size and websocket_max_frame_size take a size or off',
+    text: ws('    websocket_max_message_size 1m;', '    websocket_max_frame_size off;', '    location / { websocket_max_message_size lots; websocket_max_frame_size 1 2; }'),
+    problems: [
+      '"websocket_max_message_size" directive invalid value in <inline>:7',
+      'invalid number of arguments in "websocket_max_frame_size" directive in <inline>:7',
+    ],
+  },
+  {
+    name: 'websocket_ping_interval and websocket_ping_timeout take a time or off',
+    text: ws('    websocket_ping_interval 30s;', '    websocket_ping_timeout off;', '    location / { websocket_ping_interval soon; }'),
+    problems: ['"websocket_ping_interval" directive invalid value in <inline>:7'],
+  },
+  {
+    name: 'websocket_message_rate takes a rate, burst=N, both, close, or off',
+    text: ws('    websocket_message_rate 100/s burst=20 both close;', '    location / { websocket_message_rate 30r/m; }',
+      '    location /a { websocket_message_rate off; }', '    location /b { websocket_message_rate fast; }', '    location /c { websocket_message_rate 5/s burst=x; }'),
+    problems: [
+      'invalid rate "fast" in <inline>:8',
+      'invalid parameter "burst=x" in <inline>:9',
+    ],
+  },
+  {
     name: 'an nginx variable of a module Sluice lacks says so, not "define it with map"',
     text: ws("    location / { return 200 \"$upstream_cache_status\"; }"),
     problems: ['unknown "upstream_cache_status" variable in <inline>:5'],

@@ -18,6 +18,17 @@ export interface SourceLoc {
 export type ValuePart = { readonly text: string } | { readonly variable: string };
 
 /** A string that may contain variables, compiled once at config time. */
+/** `websocket_message_rate RATE [burst=N] [both] [close]`. */
+export interface WebSocketMessageRate {
+  /** Messages per second. */
+  readonly rate: number;
+  readonly burst: number;
+  readonly both: boolean;
+  readonly close: boolean;
+  /** The rate as written, for the log. */
+  readonly text: string;
+}
+
 /**
  * One entry of `websocket_allowed_origins`: `*` (any), `none` (no Origin header), `null` (the
  * literal "null" origin of sandboxed pages), a host with optional scheme and port (`*.` for its
@@ -545,6 +556,19 @@ export interface Settings {
   readonly websocketOrigins: readonly OriginRule[] | null;
   /** `forward_proxy` and its allowlist and authentication (Sluice's own, server level; src/proxy/forward/). */
   readonly forwardProxy: ForwardProxySettings;
+  /**
+   * `websocket_max_message_size`: the most payload bytes (as on the wire: compressed under
+   * permessage-deflate) a WebSocket message may carry, all its fragments together; 0: no limit. @default 0
+   */
+  readonly websocketMaxMessage: number;
+  /** `websocket_max_frame_size`: the most payload bytes (as on the wire) one WebSocket frame may carry; 0: no limit. @default 0 */
+  readonly websocketMaxFrame: number;
+  /** `websocket_ping_interval` (ms): a tunnel leg silent this long gets a ping from Sluice; 0: never. @default 0 */
+  readonly websocketPingInterval: number;
+  /** `websocket_ping_timeout` (ms): a leg that sends nothing this long after Sluice's ping is closed as dead; 0: never. @default 0 */
+  readonly websocketPingTimeout: number;
+  /** `websocket_message_rate`: messages per second a WebSocket tunnel passes per direction; null: `off`. @default null */
+  readonly websocketMessageRate: WebSocketMessageRate | null;
   /** `charset`: added to the Content-Type of responses of `charsetTypes` that name none; null: `off`. @default null */
   readonly charset: string | null;
   /** `resolver`: null without one (names in proxy_pass with variables then give 502). @default null */

@@ -4,7 +4,10 @@ import { fileURLToPath } from 'node:url';
 
 /** What native/sluice_tunnel.c exports (see the comments there). */
 export interface TunnelAddon {
-  /** Starts the I/O thread; `onEnded` gets [slot, reason, errno, ...] for tunnels that ended. */
+  /**
+   * Starts the I/O thread; `onEnded` gets [slot, reason, errno, closeSide, closeCode, messagesUp,
+   * messagesDown, ...] for tunnels that ended (closeSide -1: no close frame; 0 client, 1 upstream).
+   */
   init(onEnded: (flat: number[]) => void, counters: Float64Array, spliceMin: number): boolean;
   /** Duplicates both descriptors and hands the pair to the I/O thread; false when it could not. */
   adopt(slot: number, clientFd: number, upstreamFd: number, idleMs: number, up: number[] | null, down: number[] | null): boolean;

@@ -13,6 +13,7 @@ export const BUILTIN_VARIABLES: readonly string[] = Object.freeze([
   'upstream_bytes_sent', 'upstream_bytes_received', 'time_local', 'time_iso8601', 'msec',
   'connection', 'connection_requests', 'pid', 'nginx_version', 'sluice_version',
   'http_upgrade', 'websocket_duration', 'gzip_ratio', 'brotli_ratio',
+  'websocket_close_code', 'websocket_messages_in', 'websocket_messages_out', 'websocket_subprotocol',
   'http_upgrade', 'websocket_duration', 'document_root', 'realpath_root', 'request_filename',
   'ssl_protocol', 'ssl_cipher', 'ssl_server_name', 'ssl_client_verify', 'ssl_alpn_protocol', 'ssl_session_reused',
   'ssl_client_s_dn', 'ssl_client_i_dn', 'ssl_early_data',

@@ -123,6 +123,14 @@ export function renderPrometheus(s: StatsSnapshot): string {
   x.family('sluice_upstream_tunnels_closed_total', 'counter', 'Tunnels closed by upstream and reason.', () => {
     for (const [u, up] of upstreams) for (const [reason, n] of sortedEntries(up.tunnelsClosed)) x.sample('sluice_upstream_tunnels_closed_total', { upstream: u, reason }, n);
   });
+  x.family('sluice_upstream_websocket_closes_total', 'counter', 'WebSocket tunnels closed by upstream, by the status code of the first close frame and the side that sent it (sluice: its own; 1006/none: no close frame).', () => {
+    for (const [u, up] of upstreams) {
+      for (const [key, n] of sortedEntries(up.websocketCloses)) {
+        const [code, side] = key.split('/') as [string, string];
+        x.sample('sluice_upstream_websocket_closes_total', { upstream: u, code, side }, n);
+      }
+    }
+  });
   x.family('sluice_tunnel_duration_seconds', 'histogram', 'How long closed tunnels were open, by upstream.', () => {
     for (const [u, up] of upstreams) x.histogram('sluice_tunnel_duration_seconds', { upstream: u }, up.tunnelDuration);
   });

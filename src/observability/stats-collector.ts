@@ -68,6 +68,7 @@ interface UpstreamCounters {
   retries: number;
   tunnelsOpened: number;
   readonly tunnelsClosed: Map<string, number>;
+  readonly websocketCloses: Map<string, number>;
   readonly tunnelDuration: Histogram;
   readonly connectTime: Histogram;
   readonly peers: Map<string, PeerCounters>;
@@ -252,7 +253,7 @@ export class ProxyStats {
     let u = this.#upstreams.get(name);
     if (u === undefined) {
       u = {
-        retries: 0, tunnelsOpened: 0, tunnelsClosed: new Map(), peers: new Map(),
+        retries: 0, tunnelsOpened: 0, tunnelsClosed: new Map(), websocketCloses: new Map(), peers: new Map(),
         tunnelDuration: newHistogram(TUNNEL_BUCKETS), connectTime: newHistogram(CONNECT_BUCKETS),
       };
       this.#upstreams.set(name, u);
@@ -359,6 +360,7 @@ export class ProxyStats {
     if (name === undefined) return;
     const u = this.#upstream(name);
     bump(u.tunnelsClosed, reasonLabel(msg.reason ?? ''));
+    if (ctx.websocket) bump(u.websocketCloses, ctx.websocketClose === null ? '1006/none' : `${ctx.websocketClose.code}/${ctx.websocketClose.side}`);
     if (ctx.tunnelStartMs > 0) observe(u.tunnelDuration, Math.max(0, performance.now() - ctx.tunnelStartMs) / 1000);
   }
 
@@ -502,6 +504,7 @@ export class ProxyStats {
           method: pool?.config.method.name ?? 'removed', implicit: pool?.config.implicit ?? false, peers: dict(),
           retries: c?.retries ?? 0, tunnelsOpened: c?.tunnelsOpened ?? 0,
           tunnelsClosed: c ? toDict(c.tunnelsClosed) : dict(),
+          websocketCloses: c ? toDict(c.websocketCloses) : dict(),
           tunnelDuration: c ? copyHist(c.tunnelDuration) : newHistogram(TUNNEL_BUCKETS),
           connectTime: c ? copyHist(c.connectTime) : newHistogram(CONNECT_BUCKETS),
         };

@@ -45,7 +45,7 @@ function worker(pid: number, n: number, end: number): StatsSnapshot {
   peers['10.0.0.2:80'] = peer('10.0.0.2:80', n === 1 ? 'up' : 'failed', { fails: n - 1, attempts: n, failures: n - 1 });
   s.upstreams['app'] = {
     method: 'least_conn', implicit: false, peers, retries: n, tunnelsOpened: 2 * n, tunnelsClosed: { 'client closed': n },
-    tunnelDuration: tunnel, connectTime: connect,
+    websocketCloses: { '1000/client': n, ...(n === 2 ? { '1009/sluice': 1 } : {}) }, tunnelDuration: tunnel, connectTime: connect,
   };
   return s;
 }
@@ -73,6 +73,7 @@ test('mergeSnapshots adds counters, gauges, histograms and per-second series of 
   assert.equal(app.tunnelDuration.count, 2);
   assert.equal(app.connectTime.sum, 0.003);
   assert.deepEqual({ ...app.tunnelsClosed }, { 'client closed': 3 });
+  assert.deepEqual({ ...app.websocketCloses }, { '1000/client': 3, '1009/sluice': 1 });
   const p2 = app.peers['10.0.0.2:80']!;
   assert.equal(p2.states.up, 1);
   assert.equal(p2.states.failed, 1);

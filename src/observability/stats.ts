@@ -104,6 +104,11 @@ export interface UpstreamStats {
   tunnelsOpened: number;
   /** Tunnels closed, by reason ("client closed", "upstream closed", "idle timeout", ...). */
   tunnelsClosed: Record<string, number>;
+  /**
+   * WebSocket tunnels closed, by their first close frame: "1000/client", "1009/sluice"; "1006/none"
+   * when none came (RFC 6455 7.1.5: closed abnormally).
+   */
+  websocketCloses: Record<string, number>;
   tunnelDuration: Histogram;
   connectTime: Histogram;
 }
@@ -290,7 +295,7 @@ function copyUpstream(u: UpstreamStats): UpstreamStats {
   const peers = dict<PeerStats>();
   for (const [k, p] of Object.entries(u.peers)) peers[k] = copyPeer(p);
   return {
-    ...u, peers, tunnelsClosed: copyCounts(u.tunnelsClosed),
+    ...u, peers, tunnelsClosed: copyCounts(u.tunnelsClosed), websocketCloses: copyCounts(u.websocketCloses),
     tunnelDuration: copyHistogram(u.tunnelDuration), connectTime: copyHistogram(u.connectTime),
   };
 }
@@ -304,6 +309,7 @@ function mergeUpstream(into: UpstreamStats, from: UpstreamStats): void {
   into.retries += from.retries;
   into.tunnelsOpened += from.tunnelsOpened;
   addCounts(into.tunnelsClosed, from.tunnelsClosed);
+  addCounts(into.websocketCloses, from.websocketCloses);
   addHistogram(into.tunnelDuration, from.tunnelDuration);
   addHistogram(into.connectTime, from.connectTime);
 }

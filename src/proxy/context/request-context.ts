@@ -142,6 +142,14 @@ export class RequestContext {
   tunnelStartMs = 0;
   upgrade: string | null = null;
   websocket = false;
+  /**
+   * The first close frame of a WebSocket tunnel, either way: its status code and who sent it
+   * ('sluice': its own, going away or a guardrail's) ($websocket_close_code).
+   */
+  websocketClose: { readonly code: number; readonly side: 'client' | 'upstream' | 'sluice' } | null = null;
+  /** Data messages of a WebSocket tunnel from the client ($websocket_messages_in) and to it (`_out`). */
+  websocketMessagesIn = 0;
+  websocketMessagesOut = 0;
   readonly attempts: UpstreamAttempt[] = [];
   upstreamHeaders: IncomingHttpHeaders | null = null;
   sentHeaders: Record<string, string> | null = null;

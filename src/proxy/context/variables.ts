@@ -211,6 +211,12 @@ const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGe
   ['gzip_ratio', (c) => compressionRatio(c, 'gzip')],
   ['brotli_ratio', (c) => compressionRatio(c, 'br')],
   ['websocket_duration', (c) => (c.tunnelStartMs ? seconds((c.endMs || performance.now()) - c.tunnelStartMs) : undefined)],
+  // Sluice's: "1000/client", the first close frame either way and its sender; not found without one.
+  ['websocket_close_code', (c) => (c.websocketClose === null ? undefined : `${c.websocketClose.code}/${c.websocketClose.side}`)],
+  ['websocket_messages_in', (c) => (c.websocket && c.tunnelStartMs ? String(c.websocketMessagesIn) : undefined)],
+  ['websocket_messages_out', (c) => (c.websocket && c.tunnelStartMs ? String(c.websocketMessagesOut) : undefined)],
+  // The subprotocol the upstream chose in its 101 (RFC 6455 4.2.2), as passed to the client.
+  ['websocket_subprotocol', (c) => (c.websocket && c.tunnelStartMs ? c.sentHeaders?.['sec-websocket-protocol'] : undefined)],
   // ngx_http_ssl_module: not found on plain connections (logged as "-").
   ['ssl_protocol', (c) => c.conn.ssl?.protocol],
   ['ssl_cipher', (c) => c.conn.ssl?.cipher],

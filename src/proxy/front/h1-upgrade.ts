@@ -15,7 +15,7 @@ import { errorResponse, rawHead, sendLocalRaw } from '../answer/respond.js';
 import type { LocalResponse } from '../answer/respond.js';
 import type { StreamedResponse } from '../answer/streamed.js';
 import type { UpstreamMessage } from '../client/node-client.js';
-import { logContext, upstreamUrl } from '../context/log-context.js';
+import { logContext } from '../context/log-context.js';
 import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
 import { hasToken } from '../headers/hop-by-hop.js';
 import { compressionFilter } from '../filters/compression.js';
@@ -30,6 +30,7 @@ import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import { ProxySession } from '../session/session.js';
 import { nativeTunnels } from '../tunnel/native-tunnels.js';
 import { openSocketTunnel } from '../tunnel/socket-tunnel.js';
+import { logTunnelEnd, tunnelGuards, tunnelPings, tunnelRate } from './tunnel-end.js';
 import { contextFor } from './h1-request.js';
 import { headRefusal, headSizeRefusal } from './h1-head-checks.js';
 import type { UpgradeRequest } from './h1-head-parser.js';
@@ -369,11 +370,14 @@ function openTunnel(
     onEnd: (t, reason) => {
       release();
       rt.tunnelClosed(t);
-      if (reason === 'idle timeout') rt.errorLog(route.settings).log('info', `upstream timed out (110: Connection timed out) while proxying upgraded connection${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
+      logTunnelEnd(rt, route, peer, ctx, t, reason);
       finish(0);
     },
     clientHead,
     upstreamHead,
+    guards: tunnelGuards(route.settings, ctx),
+    pings: tunnelPings(route.settings, ctx),
+    rate: tunnelRate(route.settings, ctx),
     native: route.settings.nativeTunnels === 'off' ? null : nativeTunnels(),
     host: rt.tunnelHost,
   });

@@ -21,7 +21,7 @@ import { acceptKey } from '../../websocket/accept-key.js';
 import { errorResponse } from '../answer/respond.js';
 import type { StreamedResponse } from '../answer/streamed.js';
 import type { UpstreamMessage } from '../client/node-client.js';
-import { logContext, upstreamUrl } from '../context/log-context.js';
+import { logContext } from '../context/log-context.js';
 import { RequestContext } from '../context/request-context.js';
 import { addOwnHeaders, rememberSent } from '../headers/response-headers.js';
 import type { ForwardMode } from '../headers/upstream-request.js';
@@ -32,6 +32,7 @@ import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import { ProxySession } from '../session/session.js';
 import { openH2Tunnel } from '../tunnel/h2-tunnel.js';
 import { H2Front } from './h2-front.js';
+import { logTunnelEnd, tunnelGuards, tunnelPings, tunnelRate } from './tunnel-end.js';
 import type { H2Request } from './h2-messages.js';
 import { h2ResponseHeaders, headerBytes } from './h2-messages.js';
 
@@ -184,13 +185,14 @@ function openTunnel(
     onEnd: (t, reason) => {
       release();
       rt.tunnelClosed(t);
-      if (reason === 'idle timeout') {
-        rt.errorLog(route.settings).log('info', `upstream timed out (110: Connection timed out) while proxying upgraded connection${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
-      }
+      logTunnelEnd(rt, route, peer, ctx, t, reason);
       finish();
     },
     // Server bytes that came with the 101 go first.
     upstreamHead,
+    guards: tunnelGuards(route.settings, ctx),
+    pings: tunnelPings(route.settings, ctx),
+    rate: tunnelRate(route.settings, ctx),
   });
   rt.tunnelOpened(tunnel);
 }

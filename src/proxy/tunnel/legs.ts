@@ -9,7 +9,7 @@ import { constants as h2 } from 'node:http2';
 import type { ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { timerDelay } from '../../core/timers.js';
-import type { FrameCursor } from '../../websocket/frame-cursor.js';
+import type { FrameGuard } from '../../websocket/frame-guard.js';
 
 export type Side = 'client' | 'upstream';
 
@@ -50,10 +50,14 @@ export abstract class Leg {
   events: LegEvents | null = null;
   /** The leg at the other end. */
   other: Leg = this;
-  /** Frame boundaries of the bytes read from this leg (WebSocket only). */
-  cursor: FrameCursor | null = null;
+  /** Frame boundaries, limits and session figures of the bytes read from this leg (WebSocket only). */
+  guard: FrameGuard | null = null;
+  /** The close frame that ends the direction towards this leg's peer, when not 1001 (a guardrail's). */
+  closeFrame: Buffer | null = null;
   /** Going away: the direction read from this leg was ended (close frame, or its own end). */
   awayDone = false;
+  /** Its end came while messages were held back for websocket_message_rate: passed on after them. */
+  endHeld = false;
   /** Its 'close' was seen. */
   closed = false;
 

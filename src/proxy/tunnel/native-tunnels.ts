@@ -12,10 +12,24 @@ export const NATIVE_SLOTS = 65_536;
  */
 export const DEFAULT_SPLICE_MIN = 16 * 1024;
 
+/** What the addon saw of a WebSocket session while it held the tunnel. */
+export interface NativeSession {
+  /** The side whose close frame came first, null: none came. */
+  readonly closeSide: 'client' | 'upstream' | null;
+  /** Its status code (1005: it had none). */
+  readonly closeCode: number;
+  /** Data messages each way, counted by the addon only. */
+  readonly messagesIn: number;
+  readonly messagesOut: number;
+}
+
 /** A tunnel whose sockets the addon holds. */
 export interface NativeOwner {
-  nativeEnded(reason: string): void;
+  nativeEnded(reason: string, session: NativeSession): void;
 }
+
+/** Numbers per tunnel in the addon's end report: slot, reason, errno, close side (-1, 0, 1), close code, messages each way. */
+const REPORT_STRIDE = 7;
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
@@ -82,12 +96,18 @@ export class NativeTunnels {
   }
 
   #ended(flat: number[]): void {
-    for (let i = 0; i < flat.length; i += 3) {
+    for (let i = 0; i < flat.length; i += REPORT_STRIDE) {
       const slot = flat[i] as number;
       const owner = this.#owners[slot];
       this.#owners[slot] = undefined;
       try {
-        owner?.nativeEnded(reasonText(flat[i + 1] as number, flat[i + 2] as number));
+        const side = flat[i + 3] as number;
+        owner?.nativeEnded(reasonText(flat[i + 1] as number, flat[i + 2] as number), {
+          closeSide: side === 0 ? 'client' : side === 1 ? 'upstream' : null,
+          closeCode: flat[i + 4] as number,
+          messagesIn: flat[i + 5] as number,
+          messagesOut: flat[i + 6] as number,
+        });
       } finally {
         this.#free.push(slot);
         if (--this.#open === 0) this.#addon.ref(false);

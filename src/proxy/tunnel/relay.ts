@@ -1,7 +1,21 @@
-import { FrameCursor } from '../../websocket/frame-cursor.js';
+import { CloseCode } from '../../websocket/close-codes.js';
+import { FrameGuard } from '../../websocket/frame-guard.js';
+import type { FrameLimits } from '../../websocket/frame-guard.js';
+import { encodeClose } from '../../websocket/frame-writer.js';
 import type { Leg, LegEvents } from './legs.js';
+import { MessageRate } from './message-rate.js';
+import type { MessageRateSettings } from './message-rate.js';
+import { Pinger } from './pinger.js';
+import type { PingSettings } from './pinger.js';
 import { goingAwayFrame } from './tunnel.js';
 import type { Tunnel, TunnelEngine } from './tunnel.js';
+
+const NO_LIMITS: FrameLimits = { maxFrame: 0, maxMessage: 0 };
+const NOTHING = Buffer.alloc(0);
+
+function rateDue(relay: Relay, from: Leg): void {
+  relay.rateDue(from);
+}
 
 /** What a relay asks for when the native addon might take the tunnel over (socket-tunnel.ts). */
 export type HandOver = () => 'moved' | 'not yet' | 'never';
@@ -15,7 +29,11 @@ export type HandOver = () => 'moved' | 'not yet' | 'never';
  * closes. The tunnel closes when nothing has moved either way for `idleTimeout` ms.
  *
  * A WebSocket tunnel also follows frame boundaries each way (headers only), so that going away it
- * can end each direction with a close 1001 frame of its own between two frames.
+ * can end each direction with a close 1001 frame of its own between two frames, and counts its
+ * messages and its first close frame for the access log. With guardrails
+ * (websocket_max_frame_size, websocket_max_message_size) each header is read whole before it
+ * passes: a frame over a limit is never forwarded, its sender gets close 1009 (after the frame in
+ * flight towards it) and the other side 1001, as going away.
  */
 export class Relay implements TunnelEngine, LegEvents {
   readonly isNative = false;
@@ -28,17 +46,33 @@ export class Relay implements TunnelEngine, LegEvents {
   #wantsNative = false;
   #handOver: HandOver | null = null;
 
-  constructor(tunnel: Tunnel, client: Leg, upstream: Leg, idleTimeout: number) {
+  readonly #limits: FrameLimits | null;
+  readonly #pinger: Pinger | null;
+  readonly #pings: PingSettings | null;
+  readonly #rated: boolean;
+
+  constructor(
+    tunnel: Tunnel, client: Leg, upstream: Leg, idleTimeout: number,
+    limits: FrameLimits | null = null, pings: PingSettings | null = null, rate: MessageRateSettings | null = null,
+  ) {
     this.#tunnel = tunnel;
     this.#client = client;
     this.#upstream = upstream;
     this.#idleTimeout = idleTimeout;
+    this.#limits = limits;
     client.other = upstream;
     upstream.other = client;
     for (const leg of [client, upstream]) {
       leg.events = this;
-      if (tunnel.ctx.websocket) leg.cursor = new FrameCursor();
+      if (tunnel.ctx.websocket) leg.guard = new FrameGuard(limits ?? NO_LIMITS, limits !== null || pings !== null || rate !== null);
     }
+    this.#pings = pings;
+    this.#rated = rate !== null && client.guard !== null;
+    if (rate !== null && client.guard !== null) {
+      client.guard.gate = new MessageRate(rate);
+      if (rate.both) (upstream.guard as FrameGuard).gate = new MessageRate(rate);
+    }
+    this.#pinger = pings !== null && tunnel.ctx.websocket ? new Pinger(pings, client, upstream, (leg) => this.#pingTimedOut(leg)) : null;
   }
 
   /**
@@ -53,13 +87,33 @@ export class Relay implements TunnelEngine, LegEvents {
 
   #ahead(from: Leg, chunk: Buffer): void {
     this.#count(from, chunk.length);
-    from.cursor?.advance(chunk);
-    from.other.write(chunk);
+    const guard = from.guard;
+    if (guard === null) {
+      from.other.write(chunk);
+      return;
+    }
+    const pass = guard.feed(chunk);
+    this.#session(from, guard);
+    if (pass.length > 0) from.other.write(pass);
+    if (guard.violation !== null) this.#refuse(from, guard);
   }
 
-  /** The frame cursor state of the bytes read from `leg`'s side, for the addon (null: no WebSocket). */
+  /** The frame follower state of the bytes read from `leg`'s side, for the addon (null: no WebSocket). */
   cursorState(side: Leg['side']): number[] | null {
-    return (side === 'client' ? this.#client : this.#upstream).cursor?.state() ?? null;
+    return (side === 'client' ? this.#client : this.#upstream).guard?.state() ?? null;
+  }
+
+  /** Whether the addon may take over: no frame header is held back half read (it has no way to get it). */
+  get canHandOver(): boolean {
+    return this.#limits === null && this.#pinger === null && !this.#rated && !(this.#client.guard?.holding ?? false) && !(this.#upstream.guard?.holding ?? false);
+  }
+
+  /** The session figures of the access log ($websocket_messages_*, $websocket_close_code). */
+  #session(from: Leg, guard: FrameGuard): void {
+    const ctx = this.#tunnel.ctx;
+    if (from === this.#client) ctx.websocketMessagesIn = guard.messages;
+    else ctx.websocketMessagesOut = guard.messages;
+    if (guard.closeCode !== 0 && ctx.websocketClose === null) ctx.websocketClose = { code: guard.closeCode, side: from.side };
   }
 
   /** Starts relaying. `handOver`, when given, is asked again whenever Node's buffers may be empty. */
@@ -75,6 +129,7 @@ export class Relay implements TunnelEngine, LegEvents {
     if (client.gone) this.legClosed(client);
     if (upstream.gone) this.legClosed(upstream);
     this.#wantsNative = handOver !== null;
+    this.#pinger?.start();
     client.resume();
     upstream.resume();
   }
@@ -87,16 +142,19 @@ export class Relay implements TunnelEngine, LegEvents {
   }
 
   destroy(): void {
+    this.#stopTimers();
     this.#client.destroy();
     this.#upstream.destroy();
   }
 
   goAway(): void {
+    this.#stopTimers();
+    this.#releaseHeld();
     this.#goingAway = true;
     this.#wantsNative = false;
     // A direction already ended (half-close) is done wherever its frame cursor stopped.
     for (const from of [this.#client, this.#upstream]) {
-      if (from.cursor === null || from.cursor.atBoundary || from.other.writableEnded) this.#sendClose(from);
+      if (from.guard === null || from.guard.atBoundary || from.other.writableEnded) this.#sendClose(from);
     }
   }
 
@@ -110,28 +168,45 @@ export class Relay implements TunnelEngine, LegEvents {
     if (result !== 'not yet') this.#wantsNative = false;
   }
 
-  legData(from: Leg, chunk: Buffer): void {
-    this.#count(from, chunk.length);
+  legData(from: Leg, chunk: Buffer, counted = true): void {
+    if (counted) this.#count(from, chunk.length);
+    this.#pinger?.heard(from);
     if (this.#goingAway) {
       this.#relayUntilBoundary(from, chunk);
       return;
     }
-    const cursor = from.cursor;
-    if (cursor !== null) {
-      cursor.advance(chunk);
+    const guard = from.guard;
+    if (guard !== null) {
+      chunk = guard.feed(chunk);
+      this.#session(from, guard);
+      if (guard.violation !== null) {
+        if (chunk.length > 0) from.other.write(chunk);
+        this.#refuse(from, guard);
+        return;
+      }
       // The side whose close frame comes first ended the session (its FIN may come second).
-      if (cursor.closeSeen && !this.#tunnel.reason) this.#tunnel.reason = `${from.side} closed`;
+      if (guard.closeSeen && !this.#tunnel.reason) this.#tunnel.reason = `${from.side} closed`;
+      if (guard.blocked) this.#holdForRate(from);
+      if (chunk.length === 0) return;
     }
-    if (!from.other.write(chunk)) from.pause();
+    const pushed = from.other.write(chunk);
+    if (this.#pinger !== null && (from.guard as FrameGuard).atBoundary) this.#pinger.atBoundary(from);
+    if (!pushed) from.pause();
     else if (this.#wantsNative) this.#retryNative();
   }
 
   legDrained(leg: Leg): void {
-    leg.other.resume();
+    // A sender held back for websocket_message_rate stays paused until its timer.
+    if (leg.other.guard?.blocked !== true) leg.other.resume();
     if (this.#wantsNative) this.#retryNative();
   }
 
   legEnded(from: Leg): void {
+    // Messages held back for websocket_message_rate go first: the end waits for them.
+    if (from.guard?.blocked === true) {
+      from.endHeld = true;
+      return;
+    }
     const tunnel = this.#tunnel;
     if (!tunnel.reason) tunnel.reason = `${from.side} closed`;
     from.other.end();
@@ -157,17 +232,112 @@ export class Relay implements TunnelEngine, LegEvents {
       if (this.#goingAway && leg.awayDone && other.awayDone && other.writableEnded) other.resume();
       else other.finish(this.#idleTimeout);
     }
-    if (this.#client.closed && this.#upstream.closed) this.#tunnel.ended();
+    if (this.#client.closed && this.#upstream.closed) {
+      this.#stopTimers();
+      this.#tunnel.ended();
+    }
   }
 
   legIdle(): void {
     this.#tunnel.destroy('idle timeout');
   }
 
+  /**
+   * A frame read from `sender` broke a limit: nothing more passes from it. The other side gets
+   * close 1001 now (the direction from the sender is at a frame boundary: the frame was refused at
+   * its header); the sender gets 1009 (RFC 6455 7.4.1, "a message that is too big for it to
+   * process") once the frame in flight towards it is through. Then both ends, as going away.
+   */
+  #refuse(sender: Leg, guard: FrameGuard): void {
+    const receiver = sender.other;
+    if (guard.violation === 'rate') {
+      // RFC 6455 7.4.1: 1008, "a message that violates its policy".
+      const rate = (guard.gate as MessageRate).settings.text;
+      this.#tunnel.refuse(`${sender.side} message rate exceeded`, `limiting WebSocket messages of ${sender.side} by websocket_message_rate ${rate}`, CloseCode.POLICY_VIOLATION);
+      receiver.closeFrame = encodeClose(CloseCode.POLICY_VIOLATION, 'message rate exceeded', sender.side === 'upstream');
+    } else {
+      const limits = this.#limits as FrameLimits;
+      const what = guard.violation === 'frame' ? 'frame' : 'message';
+      const directive = what === 'frame' ? 'websocket_max_frame_size' : 'websocket_max_message_size';
+      const limit = what === 'frame' ? limits.maxFrame : limits.maxMessage;
+      this.#tunnel.refuse(`${sender.side} ${what} too large`,
+        `${sender.side} intended to send too large WebSocket ${what}: ${guard.violationSize} bytes (${directive} ${limit})`, CloseCode.MESSAGE_TOO_BIG);
+      receiver.closeFrame = encodeClose(CloseCode.MESSAGE_TOO_BIG, `${what} too big`, sender.side === 'upstream');
+    }
+    this.#stopTimers();
+    this.#releaseHeld();
+    this.#goingAway = true;
+    this.#wantsNative = false;
+    this.#sendClose(sender);
+    if (receiver.guard === null || receiver.guard.atBoundary || sender.writableEnded) this.#sendClose(receiver);
+  }
+
+  #stopTimers(): void {
+    this.#pinger?.stop();
+    (this.#client.guard?.gate as MessageRate | null | undefined)?.stop();
+    (this.#upstream.guard?.gate as MessageRate | null | undefined)?.stop();
+  }
+
+  /**
+   * The tunnel is ending: messages held back for the rate are dropped with the rest of what the
+   * sender still sends, and the sender is read again (to its end, as going away reads).
+   */
+  #releaseHeld(): void {
+    for (const leg of [this.#client, this.#upstream]) {
+      if (leg.guard?.blocked !== true) continue;
+      leg.guard.advanceToBoundary(NOTHING);
+      leg.resume();
+    }
+  }
+
+  /** A message from `from` waits for websocket_message_rate: reading pauses until a token is due. */
+  #holdForRate(from: Leg): void {
+    from.pause();
+    const rate = (from.guard as FrameGuard).gate as MessageRate;
+    if (rate.timer === null) rate.timer = setTimeout(rateDue, rate.waitMs(), this, from);
+  }
+
+  /** @internal A token is due for the message held back from `from`: it (and what follows it) is fed again. */
+  rateDue(from: Leg): void {
+    const guard = from.guard as FrameGuard;
+    ((guard.gate as MessageRate).timer) = null;
+    if (this.#goingAway || from.gone || !guard.blocked) return;
+    this.legData(from, NOTHING, false);
+    if (!guard.blocked && from.endHeld) {
+      from.endHeld = false;
+      this.legEnded(from);
+      return;
+    }
+    // Were the receiver full, the next write says so and pauses the sender again (one chunk at most).
+    if (!guard.blocked && guard.violation === null && !from.other.gone) from.resume();
+  }
+
+  /**
+   * `dead` sent nothing within websocket_ping_timeout of Sluice's ping. The other side gets close
+   * 1001 ("going away": its peer is gone, as when a browser leaves the page; 1011 would blame an
+   * error in the server) where the direction from the dead side is between two frames (else only
+   * its end), and the dead side is destroyed: nothing written to it would arrive.
+   */
+  #pingTimedOut(dead: Leg): void {
+    const timeout = (this.#pings as PingSettings).timeout;
+    this.#tunnel.refuse(`${dead.side} ping timeout`,
+      `${dead.side} did not answer a WebSocket ping within ${timeout}ms (websocket_ping_timeout)`, CloseCode.GOING_AWAY,
+      dead.side === 'client' ? 'info' : 'error');
+    this.#stopTimers();
+    this.#releaseHeld();
+    this.#goingAway = true;
+    this.#wantsNative = false;
+    const other = dead.other;
+    if (dead.guard === null || dead.guard.atBoundary) this.#sendClose(dead);
+    else dead.awayDone = true;
+    other.awayDone = true;
+    dead.destroy();
+  }
+
   /** Going away: relays a chunk up to the frame boundary, then the close frame. */
   #relayUntilBoundary(from: Leg, chunk: Buffer): void {
     if (from.awayDone) return;
-    const cut = (from.cursor as FrameCursor).advanceToBoundary(chunk);
+    const cut = (from.guard as FrameGuard).advanceToBoundary(chunk);
     if (cut === -1) {
       from.other.write(chunk);
       return;
@@ -185,7 +355,7 @@ export class Relay implements TunnelEngine, LegEvents {
     if (from.awayDone) return;
     from.awayDone = true;
     const to = from.other;
-    if (!to.writableEnded && !to.gone) to.write(goingAwayFrame(to.side === 'upstream'));
+    if (!to.writableEnded && !to.gone) to.write(from.closeFrame ?? goingAwayFrame(to.side === 'upstream'));
     if (this.#client.awayDone && this.#upstream.awayDone) {
       this.#client.end();
       this.#upstream.end();

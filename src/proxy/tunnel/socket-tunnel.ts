@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { RequestContext } from '../context/request-context.js';
 import { SocketLeg } from './legs.js';
-import type { NativeOwner, NativeTunnels } from './native-tunnels.js';
+import type { NativeOwner, NativeSession, NativeTunnels } from './native-tunnels.js';
 import { Relay } from './relay.js';
 import type { HandOver } from './relay.js';
 import { Tunnel, goingAwayFrame } from './tunnel.js';
@@ -27,10 +27,14 @@ const NOTHING = Buffer.alloc(0);
  */
 export function openSocketTunnel(client: Socket, upstream: Socket, ctx: RequestContext, options: SocketTunnelOptions): ProxyTunnel {
   const tunnel = new Tunnel(ctx, options.onEnd);
-  const relay = new Relay(tunnel, new SocketLeg(client, 'client'), new SocketLeg(upstream, 'upstream'), options.idleTimeout);
+  const guards = options.guards ?? null;
+  const pings = options.pings ?? null;
+  const rate = options.rate ?? null;
+  const relay = new Relay(tunnel, new SocketLeg(client, 'client'), new SocketLeg(upstream, 'upstream'), options.idleTimeout, guards, pings, rate);
   relay.sendAhead(options.clientHead ?? NOTHING, options.upstreamHead ?? NOTHING);
   tunnel.run(relay);
-  const native = options.native ?? null;
+  // The addon does not apply guardrails yet: a tunnel with any stays here (docs/configuration.md).
+  const native = guards === null && pings === null && rate === null ? options.native ?? null : null;
   if (native === null || tcpFd(client) < 0 || tcpFd(upstream) < 0) {
     relay.start();
     return tunnel;
@@ -93,7 +97,7 @@ function moveToAddon(
   tunnel: Tunnel, relay: Relay, client: Socket, upstream: Socket, native: NativeTunnels, host: TunnelHost | null, idleTimeout: number,
 ): 'moved' | 'not yet' | 'never' {
   if (tunnel.goingAway) return 'never';
-  if (!quiet(client) || !quiet(upstream)) return 'not yet';
+  if (!quiet(client) || !quiet(upstream) || !relay.canHandOver) return 'not yet';
   stopReading(client);
   stopReading(upstream);
   const engine = new NativeEngine(tunnel, native, host);
@@ -135,8 +139,13 @@ class NativeEngine implements TunnelEngine, NativeOwner {
   }
 
   /** The addon closed both descriptors. */
-  nativeEnded(reason: string): void {
-    this.#tunnel.ctx.countIn(null);
+  nativeEnded(reason: string, session: NativeSession): void {
+    const ctx = this.#tunnel.ctx;
+    ctx.countIn(null);
+    // On top of what the relay counted before the addon took the tunnel.
+    ctx.websocketMessagesIn += session.messagesIn;
+    ctx.websocketMessagesOut += session.messagesOut;
+    if (ctx.websocketClose === null && session.closeSide !== null) ctx.websocketClose = { code: session.closeCode, side: session.closeSide };
     if (this.#host) this.#host.nativeTunnels--;
     this.#tunnel.ended(reason);
   }

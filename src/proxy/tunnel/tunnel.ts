@@ -1,5 +1,8 @@
 import { CloseCode } from '../../websocket/close-codes.js';
 import { encodeClose } from '../../websocket/frame-writer.js';
+import type { FrameLimits } from '../../websocket/frame-guard.js';
+import type { MessageRateSettings } from './message-rate.js';
+import type { PingSettings } from './pinger.js';
 import type { RequestContext } from '../context/request-context.js';
 
 /**
@@ -18,6 +21,8 @@ export interface ProxyTunnel {
   readonly reason: string;
   /** True while the native addon holds its sockets. */
   readonly isNative: boolean;
+  /** The error-log line of a guardrail that closed it (websocket_max_message_size...), or null. */
+  readonly refusal: TunnelRefusal | null;
   /**
    * Ends it politely (drain after a reload, shutdown): a WebSocket tunnel relays each direction up
    * to the end of the frame in flight, then sends a close frame 1001 (RFC 6455 7.4.1, "going
@@ -27,6 +32,12 @@ export interface ProxyTunnel {
   goAway(reason: string): void;
   /** Closes both sides now. Idempotent. */
   destroy(reason: string): void;
+}
+
+/** The error-log line of a guardrail that closed a tunnel, and its level. */
+export interface TunnelRefusal {
+  readonly level: 'info' | 'error';
+  readonly line: string;
 }
 
 /** What a tunnel reports, once, when both of its sides are gone. */
@@ -57,6 +68,16 @@ export interface TunnelOptions {
   clientHead?: Buffer;
   /** Server bytes that came in the packet of the 101; they go to the client first. @default none */
   upstreamHead?: Buffer;
+  /**
+   * The guardrails of a WebSocket tunnel (websocket_max_frame_size, websocket_max_message_size),
+   * both directions; null: none. The native addon does not apply them: a tunnel with any stays in
+   * the TypeScript relay. @default null
+   */
+  guards?: FrameLimits | null;
+  /** websocket_ping_interval / _timeout of a WebSocket tunnel; null: no pings. As `guards`, the addon does not send them. @default null */
+  pings?: PingSettings | null;
+  /** websocket_message_rate of a WebSocket tunnel; null: none. As `guards`, the addon does not apply it. @default null */
+  rate?: MessageRateSettings | null;
 }
 
 /** Where a tunnel may move to the native addon, and who counts it once its sockets are gone. */
@@ -81,6 +102,8 @@ export interface TunnelEngine {
 export class Tunnel implements ProxyTunnel {
   readonly ctx: RequestContext;
   reason = '';
+  /** The error-log line of a guardrail that ended the tunnel (a message over its limit, a ping unanswered), or null. */
+  refusal: TunnelRefusal | null = null;
   #goingAway = false;
   #engine: TunnelEngine | null = null;
   #awayTimer: NodeJS.Timeout | null = null;
@@ -113,10 +136,27 @@ export class Tunnel implements ProxyTunnel {
       this.destroy(reason);
       return;
     }
+    this.#startAway(reason);
+    this.ctx.websocketClose ??= { code: CloseCode.GOING_AWAY, side: 'sluice' };
+    this.#engine?.goAway();
+  }
+
+  /**
+   * @internal The engine ends the tunnel with close frames of its own (a guardrail broken): the
+   * reason, the error-log line, the code its sender gets, and the grace of going away.
+   */
+  refuse(reason: string, logLine: string, code: number, level: 'info' | 'error' = 'error'): void {
+    if (this.#goingAway) return;
+    this.reason = reason;
+    this.refusal = { level, line: logLine };
+    this.ctx.websocketClose ??= { code, side: 'sluice' };
+    this.#startAway(reason);
+  }
+
+  #startAway(reason: string): void {
     this.#goingAway = true;
     this.#awayTimer = setTimeout(() => this.destroy(reason), GOING_AWAY_GRACE_MS);
     this.#awayTimer.unref();
-    this.#engine?.goAway();
   }
 
   destroy(reason: string): void {
