@@ -9,7 +9,7 @@ import type {
   AccessLogTarget, AccessRule, CookieFlagsRule, CookieRewrite, AddHeaderRule, AdminHandler, BalanceMethod, BufferingSettings, CompressionSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier, RewriteStep,
   ComplexValue, LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ResolverConfig, ServerName, SourceLoc,
-  StickyCookie, ProcessSettings, ProxySslSettings, RunAs, SslSettings, OriginRule,
+  StickyCookie, ProcessSettings, ProxySslSettings, RunAs, SslSettings, OriginRule, CacheSettings, CacheZoneConfig,
 } from './types.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -115,6 +115,8 @@ export interface SettingsDraft {
   core?: Partial<Mutable<CoreSettings>>;
   /** Body buffering directives written at this level (each inherited on its own). */
   buffering?: Partial<Mutable<BufferingSettings>>;
+  /** `proxy_cache*` directives written at this level (each inherited on its own). */
+  cache?: Partial<Mutable<CacheSettings>>;
 }
 
 /** A `health_check` line; `host` comes from the location's proxy_pass once upstreams are linked. */
@@ -205,6 +207,8 @@ export interface HttpDraft {
   readonly matches: Map<string, MatchConfig>;
   readonly maps: MapConfig[];
   readonly logFormats: Map<string, LogFormat>;
+  /** `proxy_cache_path` zones by name. */
+  readonly cacheZones: Map<string, CacheZoneConfig>;
   readonly servers: ServerDraft[];
   readonly settings: SettingsDraft;
 }

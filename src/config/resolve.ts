@@ -22,6 +22,7 @@ import { applySslOn, checkSslListens, loadServerTls, loadUpstreamTls, mergeProxy
 import { checkListens, checkZones } from './validate.js';
 import { mergeCore } from './core-settings.js';
 import { mergeEach } from './merge.js';
+import { checkCacheZones } from './directives/cache.js';
 
 export interface AssembleMeta {
   readonly file: string;
@@ -154,6 +155,7 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     files: mergeFiles(parent.files, d.files),
     core: mergeCore(parent.core, d.core),
     buffering: mergeEach(parent.buffering, d.buffering),
+    cache: mergeEach(parent.cache, d.cache),
   };
 }
 
@@ -171,6 +173,7 @@ class HttpAssembler {
     this.names = upstreamIndex(http);
     this.formats = new Map([['combined', combinedLogFormat()], ...http.logFormats]);
     this.zoneSizes = checkZones(http.upstreams, cx);
+    checkCacheZones(http, cx);
   }
 
   assemble(errorLogs: readonly ErrorLogTarget[]): HttpConfig {
@@ -183,7 +186,7 @@ class HttpAssembler {
     for (const [name, u] of this.implicit) this.upstreams.set(name, u);
     const upstreams = new Map<string, UpstreamConfig>();
     for (const [name, u] of this.upstreams) upstreams.set(name, { ...u, healthChecks: this.checks.get(name) ?? [] });
-    return { upstreams, matches: this.http.matches, maps: this.http.maps, setVariables: [...this.cx.setVariables.keys()], logFormats: this.formats, servers, settings };
+    return { upstreams, matches: this.http.matches, maps: this.http.maps, setVariables: [...this.cx.setVariables.keys()], logFormats: this.formats, cacheZones: this.http.cacheZones, servers, settings };
   }
 
   private explicitUpstream(u: UpstreamDraft, http: Settings): UpstreamConfig {

@@ -4,6 +4,7 @@ import type { LocationConfig, ProxyPass, ServerConfig, Settings } from '../../co
 import { requestHost } from '../../routing/host.js';
 import type { SslInfo } from './ssl-info.js';
 import type { BufferedBody } from '../body/request-body.js';
+import type { CacheRequest } from '../cache/cache-request.js';
 
 /** What a client connection contributes to every request on it. */
 export interface ConnInfo {
@@ -143,6 +144,10 @@ export class RequestContext {
   websocket = false;
   readonly attempts: UpstreamAttempt[] = [];
   upstreamHeaders: IncomingHttpHeaders | null = null;
+  /** The proxy cache's part in this request (src/proxy/cache/cache-request.ts); null where the location does not cache. */
+  cache: CacheRequest | null = null;
+  /** `$upstream_cache_status`: MISS, HIT, EXPIRED, BYPASS...; null when the cache was not consulted. */
+  cacheStatus: string | null = null;
   sentHeaders: Record<string, string> | null = null;
   error: string | null = null;
   requestId: string | null = null;

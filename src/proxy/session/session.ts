@@ -41,6 +41,9 @@ import { logSendTimeout, PacedTarget, relayBody, watchBodySize } from './body-re
 import type { TimedStream } from './body-relay.js';
 import type { ProxyRoute } from './proxy-route.js';
 import type { ProxyRuntime } from './proxy-runtime.js';
+import { cacheRequestFor, hitResponse } from '../cache/cache-request.js';
+import type { CacheRequest } from '../cache/cache-request.js';
+import type { CacheWriter } from '../cache/cache-writer.js';
 
 /** The `return` codes that set a Location (nginx's ngx_http_send_response). */
 const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
@@ -54,6 +57,17 @@ const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 async function arrivedWhole(body: Readable): Promise<boolean> {
   await new Promise(setImmediate);
   return (body as { complete?: boolean }).complete === true;
+}
+
+/** Ends a relayed response, once the cache entry it was written to (if any) is in place. */
+function endOut(out: RelayOut, writer: CacheWriter | null): void {
+  if (writer === null) {
+    if (!out.destroyed) out.end();
+    return;
+  }
+  void writer.settled.then(() => {
+    if (!out.destroyed) out.end();
+  });
 }
 
 export class ProxySession implements SessionForFrontEnds {
@@ -308,17 +322,18 @@ export class ProxySession implements SessionForFrontEnds {
     const { limitRateAfter } = route.settings;
     const limitRate = responseLimitRate(route.settings, up, this.ctx.limitRate);
     const out = limitRate > 0 && !noBody ? new PacedTarget(client, limitRate, limitRateAfter) : client;
-    const spool = noBody ? null : this.#spool(up, peer);
+    const writer = this.#cacheWriter(up, peer);
+    const spool = noBody ? null : this.#spool(writer === null ? up : writer.clientSide(up), up, peer);
     const src = spool ?? up;
     const filtered = noBody || encoder === null ? null : encoder.attach(src);
     up.once('end', () => {
       attempt.responseTime = performance.now() - this.ctx.startMs;
       x.release();
-      if (filtered === null && spool === null && !out.destroyed) out.end();
+      if (filtered === null && spool === null) endOut(out, writer);
     });
     if (spool !== null) {
       spool.once('end', () => {
-        if (filtered === null && !out.destroyed) out.end();
+        if (filtered === null) endOut(out, writer);
       });
       spool.once('error', () => this.front.abort());
       // A client gone mid-body frees the buffers and the temp file at once.
@@ -334,9 +349,7 @@ export class ProxySession implements SessionForFrontEnds {
       return;
     }
     if (filtered !== null) {
-      filtered.once('end', () => {
-        if (!out.destroyed) out.end();
-      });
+      filtered.once('end', () => endOut(out, writer));
       // zlib never fails on input it compresses; should it, the response can only be cut short.
       filtered.once('error', () => this.front.abort());
       // A client gone mid-body frees the compressor's memory at once.
@@ -354,12 +367,12 @@ export class ProxySession implements SessionForFrontEnds {
    * The buffer between the upstream and the client under `proxy_buffering on` (or an upstream's
    * `X-Accel-Buffering: yes`), null when the response streams.
    */
-  #spool(up: UpstreamMessage, peer: Peer): ResponseSpool | null {
+  #spool(src: Readable, up: UpstreamMessage, peer: Peer): ResponseSpool | null {
     const s = (this.route as ProxyRoute).settings;
     if (!responseBuffered(s, up)) return null;
     const b = s.buffering;
     const one = Math.max(s.proxyBufferSize, b.proxyBuffers.size);
-    return new ResponseSpool(up, {
+    return new ResponseSpool(src, {
       memory: b.proxyBuffers.number * b.proxyBuffers.size,
       tempPath: b.proxyTempPath,
       maxFile: b.maxTempFileSize,
@@ -409,11 +422,41 @@ export class ProxySession implements SessionForFrontEnds {
       route = target;
       this.route = target;
     }
+    const cache = cacheRequestFor(route, this.ctx, this.rt.vars, this.rt.cacheZones, this.front.mode.upgrade !== null);
+    this.ctx.cache = cache;
+    if (cache !== null && await cache.lookup(this.ctx, this.rt.vars)) {
+      this.front.triesOver?.();
+      this.#serveHit(cache, route);
+      return;
+    }
     const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, pickKey(route, this.ctx, this.rt.vars));
     if (failure === null) return;
     this.#current = null;
     this.front.triesOver?.();
     this.fail(failure);
+  }
+
+  /** A fresh entry answers the request (a 412 or 416 it gives is nginx's page for that status). */
+  #serveHit(cache: CacheRequest, route: ProxyRoute): void {
+    const r = hitResponse(cache, route, this.ctx, this.rt.vars);
+    if (typeof r === 'number') this.#special(r, route.settings);
+    else if (this.front.started() || this.#clientGone) r.body?.destroy();
+    else this.front.sendStreamed(this, r);
+  }
+
+  /**
+   * The cache writer for a relayed response (cache-request.ts decides), teeing `up` into the
+   * entry before anything reads it; null when the response is not stored.
+   */
+  #cacheWriter(up: UpstreamMessage, peer: Peer): CacheWriter | null {
+    const cache = this.ctx.cache;
+    const route = this.route as ProxyRoute;
+    if (cache === null) return null;
+    const writer = cache.writerFor(up, route, this.ctx, this.rt.vars, responseBuffered(route.settings, up), (e) => {
+      this.log.log('crit', `${e.syscall ?? 'write'}() "${e.path ?? cache.zone.config.path}" failed ${errnoSuffix(e)} while reading upstream${logContext(this.ctx, upstreamUrl(route, peer, this.ctx))}`, this.ctx.conn.id);
+    });
+    writer?.attach(up);
+    return writer;
   }
 
   /**
@@ -494,9 +537,12 @@ export class ProxySession implements SessionForFrontEnds {
     const route = this.route as ProxyRoute;
     const { body, replay } = this.#upstreamBody(route);
     const method = route.settings.buffering.proxyMethod;
+    // proxy_cache_convert_head: a HEAD the cache takes part in goes upstream as GET, so that the
+    // entry has the body a GET will want.
+    const own = this.ctx.method === 'HEAD' && this.ctx.cache?.settings.convertHead === true ? 'GET' : this.ctx.method;
     const x = await exchangeWithPeer({
       rt: this.rt, ctx: this.ctx, route, peer, attempt, more,
-      mode: front.mode, body, replay, method: method === null ? this.ctx.method : this.rt.vars.evaluate(method, this.ctx),
+      mode: front.mode, body, replay, method: method === null ? own : this.rt.vars.evaluate(method, this.ctx),
       clientGone: () => this.#clientGone || this.#tooLarge,
       setCurrent: (ex) => void (this.#current = ex),
       ...(front.bodyStarted === undefined ? {} : { onBodyStart: () => front.bodyStarted?.() }),
