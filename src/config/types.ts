@@ -603,6 +603,21 @@ export interface CacheSettings {
   readonly noCache: readonly ComplexValue[];
   /** `proxy_cache_convert_head`: a HEAD goes upstream as GET. @default true */
   readonly convertHead: boolean;
+  /**
+   * `proxy_cache_use_stale`: when an expired entry answers instead (`error`, `timeout`,
+   * `invalid_header`, `updating`, `http_500`...). Empty for `off`. @default []
+   */
+  readonly useStale: readonly string[];
+  /** `proxy_cache_lock`: one request per key fills the cache, the others wait for it. @default false */
+  readonly lock: boolean;
+  /** `proxy_cache_lock_timeout` (ms): how long a request waits for the lock. @default 5000 */
+  readonly lockTimeout: number;
+  /** `proxy_cache_lock_age` (ms): a lock held this long lets one more request go upstream. @default 5000 */
+  readonly lockAge: number;
+  /** `proxy_cache_revalidate`: an expired entry is refreshed with a conditional request. @default false */
+  readonly revalidate: boolean;
+  /** `proxy_cache_max_range_offset`: a range starting beyond it bypasses the cache; null: no limit. @default null */
+  readonly maxRangeOffset: number | null;
 }
 
 /** One `proxy_cache_path` (http): where a cache lives and how large it may grow. */

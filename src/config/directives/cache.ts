@@ -1,9 +1,10 @@
 /**
  * The proxy cache (ngx_http_proxy_module, ngx_http_file_cache.c): `proxy_cache_path` (http) names
  * a zone and its directory; `proxy_cache`, `proxy_cache_key`, `proxy_cache_valid`,
- * `proxy_cache_methods`, `proxy_cache_min_uses`, `proxy_cache_convert_head`, `proxy_cache_bypass`
- * and `proxy_no_cache` (http, server, location; each inherited on its own) say what a level
- * caches. The runtime is in src/proxy/cache/.
+ * `proxy_cache_methods`, `proxy_cache_min_uses`, `proxy_cache_convert_head`, `proxy_cache_bypass`,
+ * `proxy_no_cache`, `proxy_cache_use_stale`, `proxy_cache_lock` (+ `_timeout`, `_age`),
+ * `proxy_cache_revalidate` and `proxy_cache_max_range_offset` (http, server, location; each
+ * inherited on its own) say what a level caches. The runtime is in src/proxy/cache/.
  */
 import type { BuildContext } from '../build-context.js';
 import { locOf } from '../build-context.js';
@@ -210,6 +211,45 @@ export function checkCacheZones(http: HttpDraft, cx: BuildContext): void {
   }
 }
 
+/** The conditions proxy_cache_use_stale knows (ngx_http_upstream_cache_use_stale mask names). */
+const STALE_CONDITIONS = ['error', 'timeout', 'invalid_header', 'updating', 'http_500', 'http_502', 'http_503', 'http_504', 'http_403', 'http_404', 'http_429'];
+
+function useStale(d: Directive, scope: Scope, cx: BuildContext): void {
+  if (d.args.length === 1 && d.args[0] === 'off') {
+    draftOf(scope).useStale = [];
+    return;
+  }
+  const out: string[] = [];
+  for (const a of d.args) {
+    if (!STALE_CONDITIONS.includes(a)) {
+      cx.problem(`invalid value "${a}"`, d, `proxy_cache_use_stale takes off or ${STALE_CONDITIONS.join(', ')}`);
+      return;
+    }
+    out.push(a);
+  }
+  draftOf(scope).useStale = out;
+}
+
+function cacheFlag(name: string, key: 'lock' | 'revalidate' | 'convertHead'): DirectiveSpec {
+  return {
+    name, contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    handle(d, scope, cx) {
+      const v = parseFlag(d, cx);
+      if (v !== null) draftOf(scope)[key] = v;
+    },
+  };
+}
+
+function cacheTime(name: string, key: 'lockTimeout' | 'lockAge'): DirectiveSpec {
+  return {
+    name, contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    handle(d, scope, cx) {
+      const v = cx.duration(d, d.args[0]!);
+      if (v !== null) draftOf(scope)[key] = v;
+    },
+  };
+}
+
 export const cacheDirectives: readonly DirectiveSpec[] = [
   { name: 'proxy_cache_path', contexts: ['http'], args: [2, Number.POSITIVE_INFINITY], repeatable: true, handle: cachePath },
   { name: 'proxy_cache', contexts: HTTP_SERVER_LOCATION, args: TAKE1, handle: proxyCache },
@@ -229,11 +269,18 @@ export const cacheDirectives: readonly DirectiveSpec[] = [
       if (v !== null) draftOf(scope).minUses = v;
     },
   },
+  cacheFlag('proxy_cache_convert_head', 'convertHead'),
+  cacheFlag('proxy_cache_lock', 'lock'),
+  cacheFlag('proxy_cache_revalidate', 'revalidate'),
+  cacheTime('proxy_cache_lock_timeout', 'lockTimeout'),
+  cacheTime('proxy_cache_lock_age', 'lockAge'),
+  { name: 'proxy_cache_use_stale', contexts: HTTP_SERVER_LOCATION, args: ONE_OR_MORE, handle: useStale },
   {
-    name: 'proxy_cache_convert_head', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
+    name: 'proxy_cache_max_range_offset', contexts: HTTP_SERVER_LOCATION, args: TAKE1,
     handle(d, scope, cx) {
-      const v = parseFlag(d, cx);
-      if (v !== null) draftOf(scope).convertHead = v;
+      // nginx: an off_t (ngx_conf_set_off_slot), written like a size.
+      const v = cx.size(d, d.args[0]!);
+      if (v !== null) draftOf(scope).maxRangeOffset = v;
     },
   },
   condition('proxy_cache_bypass', 'bypass'),

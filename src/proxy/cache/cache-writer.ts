@@ -7,7 +7,9 @@
  * entry: only a complete response is ever renamed. Memory stays bounded: when more than
  * {@link HIGH_WATER} bytes wait for the disk, the upstream is paused until they are written.
  */
-import { close, mkdir, open, rename, rm, copyFile, writev } from 'node:fs';
+import { close, createReadStream, createWriteStream, mkdir, open, rename, rm, copyFile, writev } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import type { Readable } from 'node:stream';
 import { dirname } from 'node:path';
@@ -231,6 +233,25 @@ export class CacheWriter {
     this.#fd = null;
     if (fd !== null) await closeFd(fd).catch(ignore);
     await rmP(this.#temp, { force: true }).catch(ignore);
+  }
+}
+
+/**
+ * A new header for an entry (proxy_cache_revalidate's new lifetime) over the same body: written to
+ * a temp file with the body copied from the entry, then renamed over it (nginx rewrites the header
+ * in place; a header of another length needs a new file here). Failures leave the old entry.
+ */
+export async function rewriteEntry(zone: CacheZone, hash: string, header: Buffer, from: { readonly bodyStart: number; readonly length: number }, tempDir: string | null): Promise<void> {
+  const temp = zone.tempFor(hash, tempDir);
+  const final = zone.fileFor(hash);
+  try {
+    await mkdirP(dirname(temp), { recursive: true, mode: 0o700 });
+    await writeFile(temp, header, { flag: 'wx', mode: 0o600 });
+    if (from.length > 0) await pipeline(createReadStream(final, { start: from.bodyStart, end: from.bodyStart + from.length - 1 }), createWriteStream(temp, { flags: 'a' }));
+    await renameP(temp, final);
+    zone.stored(hash, header.length + from.length);
+  } catch {
+    await rmP(temp, { force: true }).catch(ignore);
   }
 }
 

@@ -51,8 +51,21 @@ export interface CacheCounters {
   stores: number;
 }
 
+/** A key being fetched from upstream by one request of this process (proxy_cache_lock, `updating`). */
+export interface Updating {
+  /** ms (performance.now()) when the fetch began: proxy_cache_lock_age counts from here. */
+  readonly since: number;
+  /** Resolved when the fetch ends, stored or not. */
+  readonly done: Promise<void>;
+}
+
 export class CacheZone {
   config: CacheZoneConfig;
+  /**
+   * Keys being fetched, by entry hash (nginx marks them in the shared zone: `c->updating`,
+   * `c->lock`). Per process: requests in another worker do not wait for these.
+   */
+  readonly updating = new Map<string, Updating>();
   readonly #index = new Map<string, IndexEntry>();
   #size = 0;
   /** proxy_cache_min_uses: requests per key seen by this process since its last store. */

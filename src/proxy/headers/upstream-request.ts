@@ -96,6 +96,8 @@ export function buildUpstreamHead(ctx: RequestContext, route: ProxyRoute, vars: 
     if (ctx.cache !== null && CACHE_DROPPED.has(lower)) continue;
     headers.push(name, raw[i + 1] as string);
   }
+  // proxy_cache_revalidate: the expired entry's Last-Modified and ETag as conditions.
+  if (ctx.cache !== null) headers.push(...ctx.cache.revalidateHeaders);
   if (bodyLength !== null) {
     headers.push('Content-Length', String(bodyLength));
     return { path: upstreamPath(ctx, route), headers };

@@ -433,6 +433,12 @@ export class ProxySession implements SessionForFrontEnds {
     if (failure === null) return;
     this.#current = null;
     this.front.triesOver?.();
+    // proxy_cache_use_stale error / timeout / invalid_header: the expired entry answers instead.
+    if (cache !== null && !this.#clientGone && await cache.useStale(this.ctx, failure)) {
+      this.#serveHit(cache, route);
+      return;
+    }
+    cache?.release();
     this.fail(failure);
   }
 
@@ -557,6 +563,8 @@ export class ProxySession implements SessionForFrontEnds {
       // upstream exchange, alive for as long as a tunnel is open.
       this.#current = null;
       front.tunnel(this, x, peer);
+    } else if (await this.#answeredFromCache(x, route)) {
+      return { ok: true };
     } else if (!this.#intercepted(x)) {
       const status = this.ctx.errStatus;
       if (status !== 0) {
@@ -572,6 +580,25 @@ export class ProxySession implements SessionForFrontEnds {
   };
 
   /**
+   * An upstream response the cache answers instead of relaying: a 304 that revalidates the
+   * expired entry (proxy_cache_revalidate: REVALIDATED), or a status proxy_cache_use_stale names
+   * (`http_500`...: STALE). The upstream response is dropped as an intercepted one is.
+   */
+  async #answeredFromCache(x: ExchangeResponse, route: ProxyRoute): Promise<boolean> {
+    const cache = this.ctx.cache;
+    if (cache === null) return false;
+    const status = x.res.statusCode ?? 0;
+    const answered = cache.revalidates(status) ? await cache.revalidated(this.ctx, x.res, route) : await cache.useStale(this.ctx, status);
+    if (!answered) return false;
+    x.res.resume();
+    x.exchange.abort();
+    x.release();
+    this.#current = null;
+    this.#serveHit(cache, route);
+    return true;
+  }
+
+  /**
    * proxy_intercept_errors (ngx_http_upstream_intercept_errors): an upstream status of 300 or
    * more that the location has an error_page for is not relayed; its body is left unread and the
    * upstream connection closed (nginx finalizes the upstream request), and the status goes on as
@@ -582,6 +609,7 @@ export class ProxySession implements SessionForFrontEnds {
     const status = x.res.statusCode ?? 502;
     const { proxyInterceptErrors, errorPages } = settings.core;
     if (!proxyInterceptErrors || status < 300 || errorPages === null || !errorPages.some((p) => p.status === status)) return false;
+    this.ctx.cache?.release();
     x.res.resume();
     x.exchange.abort();
     x.release();
