@@ -20,6 +20,7 @@ import { conf } from '../helpers/config-text.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { headerValue, rawRequest, sendRequest } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
+import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { waitFor } from '../helpers/wait.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -305,6 +306,29 @@ test('the manager removes the least recently used entries over max_size', async 
   // The most recent entry stays.
   assert.equal((await get(small.proxy.port, '/4')).cache, 'HIT');
   assert.equal((await get(small.proxy.port, '/1')).cache, 'MISS');
+});
+
+test('metrics: hits, misses, bytes from cache, stores, size and entries by zone', async (t) => {
+  const b = await countingBackend(t, echoHandler);
+  const dir = tempDir(t, 'sluice-cache-');
+  const proxy = await startTestProxy(conf(`
+  proxy_cache_path ${join(dir.path, 'cache')} keys_zone=metered${b.backend.port}:1m;
+  server {
+    listen 127.0.0.1:0;
+    location = /metrics { sluice_metrics; }
+    location / { proxy_pass http://127.0.0.1:${b.backend.port}; proxy_cache metered${b.backend.port}; proxy_cache_valid 200 1m; }
+  }`), { t, prefix: dir.path });
+  await get(proxy.port, '/x');
+  await get(proxy.port, '/x');
+  await get(proxy.port, '/x');
+  const families = parsePrometheus((await get(proxy.port, '/metrics')).body);
+  const zone = `metered${b.backend.port}`;
+  assert.equal(sampleValue(families, 'sluice_cache_requests_total', { zone, result: 'hit' }), 2);
+  assert.equal(sampleValue(families, 'sluice_cache_requests_total', { zone, result: 'miss' }), 1);
+  assert.equal(sampleValue(families, 'sluice_cache_sent_bytes_total', { zone }), 2 * 'body of /x'.length);
+  assert.equal(sampleValue(families, 'sluice_cache_stores_total', { zone }), 1);
+  assert.equal(sampleValue(families, 'sluice_cache_entries', { zone }), 1);
+  assert.ok((sampleValue(families, 'sluice_cache_size_bytes', { zone }) ?? 0) > 'body of /x'.length);
 });
 
 /** A caching proxy whose proxy_cache_path has `params` too. */

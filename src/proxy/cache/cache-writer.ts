@@ -42,6 +42,7 @@ export class CacheWriter {
   #ended = false;
   #done = false;
   #body = 0;
+  #headerLength = 0;
   #up: Readable | null = null;
   #paused = false;
   #settle: () => void = ignore;
@@ -61,6 +62,7 @@ export class CacheWriter {
     this.#onError = onError;
     this.#queue.push(header);
     this.#queued = header.length;
+    this.#headerLength = header.length;
     void this.#open();
   }
 
@@ -179,7 +181,7 @@ export class CacheWriter {
           throw err;
         }
       }
-      this.#zone.stored(this.#hash, this.#body);
+      this.#zone.stored(this.#hash, this.#headerLength + this.#body);
     } catch (err) {
       await rmP(this.#temp, { force: true }).catch(ignore);
       this.#onError(err as NodeJS.ErrnoException);
