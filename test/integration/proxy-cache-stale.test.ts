@@ -84,10 +84,13 @@ async function get(port: number, path: string) {
   return { status: r.status, cache: headerValue(r.head, 'x-cache-status') ?? '', body: r.body };
 }
 
-/** Waits (bounded) until an entry stored now has expired. */
+/**
+ * Waits (bounded) until an entry stored now (fresh until the next whole second) has expired:
+ * nginx counts whole seconds, so that is the second after.
+ */
 async function expired(): Promise<void> {
-  const at = (Math.floor(Date.now() / 1000) + 1) * 1000;
-  await waitFor(() => Date.now() > at + 5, { timeoutMs: 3000 });
+  const at = (Math.floor(Date.now() / 1000) + 2) * 1000;
+  await waitFor(() => Date.now() >= at + 5, { timeoutMs: 4000 });
 }
 
 test('proxy_cache_use_stale error http_500: the expired entry answers (STALE) when the upstream fails; unlisted, the failure shows', async (t) => {

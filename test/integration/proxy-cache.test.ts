@@ -218,9 +218,9 @@ test('Vary: each variant of the request headers it names is its own entry', asyn
   assert.equal(b.hits('/v'), 2);
 });
 
-test('a hit answers If-None-Match with 304 and a Range with 206; neither goes upstream, nor do they on a miss', async (t) => {
+test('a hit answers If-None-Match with 304, and a Range with the whole entry (as nginx 1.22); neither goes upstream, nor do they on a miss', async (t) => {
   const b = await countingBackend(t, (_req, res) => {
-    res.writeHead(200, { ETag: '"v1"', 'Content-Type': 'text/plain' });
+    res.writeHead(200, { ETag: '"v1"', 'Content-Type': 'text/plain', 'Accept-Ranges': 'bytes' });
     res.end('0123456789');
   });
   const { proxy } = await cachingProxy(t, b.backend.port);
@@ -232,11 +232,7 @@ test('a hit answers If-None-Match with 304 and a Range with 206; neither goes up
   assert.equal(notModified.status, 304);
   assert.equal(notModified.cache, 'HIT');
   const part = await get(proxy.port, '/r', ['Range: bytes=2-4']);
-  assert.equal(part.status, 206);
-  assert.equal(part.body, '234');
-  assert.equal(headerValue(part.head, 'content-range'), 'bytes 2-4/10');
-  const unsatisfiable = await get(proxy.port, '/r', ['Range: bytes=20-']);
-  assert.equal(unsatisfiable.status, 416);
+  assert.deepEqual([part.status, part.cache, part.body], [200, 'HIT', '0123456789']);
   assert.equal(b.hits('/r'), 1);
 });
 
@@ -283,8 +279,9 @@ test('an entry past its time is EXPIRED: fetched again and replaced', async (t) 
   });
   const { proxy } = await cachingProxy(t, b.backend.port);
   assert.equal((await get(proxy.port, '/e')).cache, 'MISS');
-  const until = (Math.floor(Date.now() / 1000) + 1) * 1000;
-  await waitFor(() => Date.now() > until + 10, { timeoutMs: 3000 });
+  // nginx counts whole seconds: fresh through the second it names, expired the one after.
+  const until = (Math.floor(Date.now() / 1000) + 2) * 1000;
+  await waitFor(() => Date.now() >= until + 10, { timeoutMs: 4000 });
   assert.equal((await get(proxy.port, '/e')).cache, 'EXPIRED');
   assert.equal(b.hits('/e'), 2);
 });

@@ -17,8 +17,13 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { CacheSettings } from '../../config/types.js';
 import { parseHttpTime } from '../answer/http-date.js';
 
-/** ms since the epoch until which the response is fresh, or 0 when it must not be cached. */
-export function cacheValidity(status: number, headers: IncomingHttpHeaders, ignore: ReadonlySet<string>, cache: CacheSettings, now: number): number {
+/**
+ * ms since the epoch (whole seconds, as nginx's valid_sec) until which the response is fresh, or
+ * 0 when it must not be cached. See {@link isFresh}.
+ */
+export function cacheValidity(status: number, headers: IncomingHttpHeaders, ignore: ReadonlySet<string>, cache: CacheSettings, nowMs: number): number {
+  // nginx counts in whole seconds (ngx_time()).
+  const now = Math.floor(nowMs / 1000) * 1000;
   if (!ignore.has('set-cookie') && headers['set-cookie'] !== undefined) return 0;
   if (!ignore.has('vary') && typeof headers.vary === 'string' && headers.vary.trim() === '*') return 0;
   let until = -1;
@@ -56,6 +61,11 @@ export function cacheValidity(status: number, headers: IncomingHttpHeaders, igno
   if (until >= 0) return until;
   const valid = validFor(status, cache);
   return valid === 0 ? 0 : now + valid;
+}
+
+/** nginx's freshness test (`c->valid_sec < now` is expired), in whole seconds. */
+export function isFresh(validUntil: number, nowMs: number): boolean {
+  return validUntil >= Math.floor(nowMs / 1000) * 1000;
 }
 
 /** proxy_cache_valid for a status: the first line naming it (or `any`), in ms; 0 for none. */

@@ -13,8 +13,7 @@
  *   `proxy_cache_min_uses`, buffering on, the headers and `proxy_cache_valid`: cache-policy.ts)
  *   and the writer that tees its body into the entry.
  * - {@link hitResponse}: the stored response, through the same header rules as a relayed one
- *   (proxy_hide_header, add_header...), with conditional requests (304/412) and a single range
- *   answered from the file.
+ *   (proxy_hide_header, add_header...), with conditional requests (304/412) answered.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -22,7 +21,6 @@ import type { CacheSettings, Settings } from '../../config/types.js';
 import { closeFile } from '../../static/open-file.js';
 import { conditionalStatus, first } from '../../static/conditional.js';
 import { fileBody } from '../../static/file-body.js';
-import { parseRanges } from '../../static/ranges.js';
 import { parseHttpTime } from '../answer/http-date.js';
 import type { StreamedResponse } from '../answer/streamed.js';
 import type { UpstreamMessage } from '../client/upstream-client.js';
@@ -32,7 +30,7 @@ import { relayHeaders } from '../headers/response-headers.js';
 import type { ProxyRoute } from '../session/proxy-route.js';
 import { entryHeader, openEntry } from './cache-entry.js';
 import type { EntryMeta, OpenEntry } from './cache-entry.js';
-import { cacheValidity } from './cache-policy.js';
+import { cacheValidity, isFresh } from './cache-policy.js';
 import { CacheWriter, rewriteEntry } from './cache-writer.js';
 import { CacheZone } from './cache-zone.js';
 import type { Updating } from './cache-zone.js';
@@ -129,7 +127,7 @@ export class CacheRequest {
     }
     for (let waited = false; ;) {
       const found = await this.#open(ctx);
-      if (found !== null && found.meta.validUntil > Date.now()) return this.#answer(ctx, found, 'HIT');
+      if (found !== null && isFresh(found.meta.validUntil, Date.now())) return this.#answer(ctx, found, 'HIT');
       const other = this.#fetching();
       if (found !== null && other !== null && this.settings.useStale.includes('updating')) return this.#answer(ctx, found, 'UPDATING');
       this.#stale = found !== null;
@@ -220,8 +218,8 @@ export class CacheRequest {
     // response's, then proxy_cache_valid for the stored status.
     const ignore = route.settings.buffering.ignoreHeaders;
     const fromReply = cacheValidity(found.meta.status, up.headers, ignore, { ...this.settings, valid: [] }, now);
-    const until = fromReply > now ? fromReply : cacheValidity(found.meta.status, headerObject(found.meta.headers), ignore, this.settings, now);
-    if (until > now) {
+    const until = fromReply !== 0 && isFresh(fromReply, now) ? fromReply : cacheValidity(found.meta.status, headerObject(found.meta.headers), ignore, this.settings, now);
+    if (until !== 0 && isFresh(until, now)) {
       const meta: EntryMeta = { ...found.meta, validUntil: until, date: now };
       const tempDir = this.zone.config.useTempPath ? route.settings.buffering.proxyTempPath.path : null;
       await rewriteEntry(this.zone, this.storeHash, entryHeader(meta), found, tempDir);
@@ -249,7 +247,7 @@ export class CacheRequest {
     const now = Date.now();
     const s = route.settings;
     const until = cacheValidity(status, up.headers, s.buffering.ignoreHeaders, this.settings, now);
-    if (until <= now) return null;
+    if (until === 0 || !isFresh(until, now)) return null;
     const resVary = s.buffering.ignoreHeaders.has('vary') ? undefined : up.headers.vary;
     const vary = typeof resVary === 'string' && resVary.trim() !== '' ? resVary : null;
     const meta: EntryMeta = {
@@ -335,10 +333,8 @@ function setHeader(headers: string[], name: string, value: string | null): void 
 /**
  * The response for a HIT: status and headers as stored, through the relay's header rules, the
  * body from the file. A 200 answers If-None-Match / If-Modified-Since with 304 and a failed
- * If-Match / If-Unmodified-Since with 412 (nginx's not_modified filter acts on cached responses),
- * and `Range` with one range gets 206 (several ranges get the whole body; see
- * docs/differences-from-nginx.md). Returns a status instead for a 412 or 416, which the session
- * answers as nginx's page.
+ * If-Match / If-Unmodified-Since with 412 (nginx's not_modified filter acts on cached responses).
+ * Returns a status instead for a 412, which the session answers as nginx's page.
  */
 export function hitResponse(cache: CacheRequest, route: ProxyRoute, ctx: RequestContext, vars: Variables): StreamedResponse | number {
   const e = cache.entry as OpenEntry;
@@ -346,13 +342,13 @@ export function hitResponse(cache: CacheRequest, route: ProxyRoute, ctx: Request
   const { meta } = e;
   const settings: Settings = route.settings;
   ctx.upstreamHeaders = headerObject(meta.headers);
-  let status = meta.status;
+  const status = meta.status;
   ctx.status = status;
   const headers = relayHeaders(ctx, route, vars, status, meta.headers, null);
   // The stored body has the length the file says, whatever framing the upstream used.
   setHeader(headers, 'Content-Length', String(e.length));
-  let start = e.bodyStart;
-  let end = e.bodyStart + e.length;
+  const start = e.bodyStart;
+  const end = e.bodyStart + e.length;
   if (status === 200) {
     const lm = ctx.upstreamHeaders['last-modified'];
     const lastModified = typeof lm === 'string' ? parseHttpTime(lm) : -1;
@@ -368,21 +364,10 @@ export function hitResponse(cache: CacheRequest, route: ProxyRoute, ctx: Request
       setHeader(headers, 'Content-Length', null);
       return { status: 304, headers, body: null };
     }
-    const range = parseRanges(first(ctx.headers.range), e.length, settings.files);
-    if (range.kind === 'unsatisfiable') {
-      void closeFile(e.fd);
-      return 416;
-    }
-    if (range.kind === 'ranges' && range.ranges.length === 1) {
-      const r = range.ranges[0]!;
-      status = 206;
-      ctx.status = 206;
-      setHeader(headers, 'Content-Length', String(r.end - r.start));
-      headers.push('Content-Range', `bytes ${r.start}-${r.end - 1}/${e.length}`);
-      start = e.bodyStart + r.start;
-      end = e.bodyStart + r.end;
-    }
   }
+  // Range: nginx 1.22 answered it on these hits with the whole entry (200) in the side-by-side
+  // test (test/e2e/proxy-cache.e2e.test.ts), with and without Accept-Ranges from the upstream;
+  // so does Sluice.
   if (ctx.method === 'HEAD' || end === start || status === 204 || status === 304) {
     void closeFile(e.fd);
     return { status, headers, body: null };
