@@ -4,7 +4,6 @@ import type { LocationConfig, ProxyPass, ServerConfig, Settings } from '../../co
 import { requestHost } from '../../routing/host.js';
 import type { SslInfo } from './ssl-info.js';
 import type { BufferedBody } from '../body/request-body.js';
-import type { CacheRequest } from '../cache/cache-request.js';
 
 /** What a client connection contributes to every request on it. */
 export interface ConnInfo {
@@ -144,8 +143,11 @@ export class RequestContext {
   websocket = false;
   readonly attempts: UpstreamAttempt[] = [];
   upstreamHeaders: IncomingHttpHeaders | null = null;
-  /** The proxy cache's part in this request (src/proxy/cache/cache-request.ts); null where the location does not cache. */
-  cache: CacheRequest | null = null;
+  /**
+   * What the upstream request needs of the proxy cache's part in this request (the session holds
+   * the whole of it, src/proxy/cache/cache-request.ts); null where the cache takes no part.
+   */
+  cache: { readonly revalidateHeaders: readonly string[] } | null = null;
   /** `$upstream_cache_status`: MISS, HIT, EXPIRED, BYPASS...; null when the cache was not consulted. */
   cacheStatus: string | null = null;
   sentHeaders: Record<string, string> | null = null;

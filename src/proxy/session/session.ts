@@ -84,6 +84,8 @@ export class ProxySession implements SessionForFrontEnds {
   /** The body outgrew client_max_body_size while streaming: answered 413, the tries are over. */
   #tooLarge = false;
   #body: Readable | null = null;
+  /** The proxy cache's part in the request being proxied, null where it takes none. */
+  #cache: CacheRequest | null = null;
 
   constructor(rt: ProxyRuntime, ctx: RequestContext, front: FrontEnd) {
     this.rt = rt;
@@ -424,6 +426,7 @@ export class ProxySession implements SessionForFrontEnds {
     }
     const cache = cacheRequestFor(route, this.ctx, this.rt.vars, this.rt.cacheZones, this.front.mode.upgrade !== null);
     this.ctx.cache = cache;
+    this.#cache = cache;
     if (cache !== null && await cache.lookup(this.ctx, this.rt.vars)) {
       this.front.triesOver?.();
       this.#serveHit(cache, route);
@@ -455,7 +458,7 @@ export class ProxySession implements SessionForFrontEnds {
    * entry before anything reads it; null when the response is not stored.
    */
   #cacheWriter(up: UpstreamMessage, peer: Peer): CacheWriter | null {
-    const cache = this.ctx.cache;
+    const cache = this.#cache;
     const route = this.route as ProxyRoute;
     if (cache === null) return null;
     const writer = cache.writerFor(up, route, this.ctx, this.rt.vars, responseBuffered(route.settings, up), (e) => {
@@ -545,7 +548,7 @@ export class ProxySession implements SessionForFrontEnds {
     const method = route.settings.buffering.proxyMethod;
     // proxy_cache_convert_head: a HEAD the cache takes part in goes upstream as GET, so that the
     // entry has the body a GET will want.
-    const own = this.ctx.method === 'HEAD' && this.ctx.cache?.settings.convertHead === true ? 'GET' : this.ctx.method;
+    const own = this.ctx.method === 'HEAD' && this.#cache?.settings.convertHead === true ? 'GET' : this.ctx.method;
     const x = await exchangeWithPeer({
       rt: this.rt, ctx: this.ctx, route, peer, attempt, more,
       mode: front.mode, body, replay, method: method === null ? own : this.rt.vars.evaluate(method, this.ctx),
@@ -585,7 +588,7 @@ export class ProxySession implements SessionForFrontEnds {
    * (`http_500`...: STALE). The upstream response is dropped as an intercepted one is.
    */
   async #answeredFromCache(x: ExchangeResponse, route: ProxyRoute): Promise<boolean> {
-    const cache = this.ctx.cache;
+    const cache = this.#cache;
     if (cache === null) return false;
     const status = x.res.statusCode ?? 0;
     const answered = cache.revalidates(status) ? await cache.revalidated(this.ctx, x.res, route) : await cache.useStale(this.ctx, status);
@@ -609,7 +612,7 @@ export class ProxySession implements SessionForFrontEnds {
     const status = x.res.statusCode ?? 502;
     const { proxyInterceptErrors, errorPages } = settings.core;
     if (!proxyInterceptErrors || status < 300 || errorPages === null || !errorPages.some((p) => p.status === status)) return false;
-    this.ctx.cache?.release();
+    this.#cache?.release();
     x.res.resume();
     x.exchange.abort();
     x.release();
