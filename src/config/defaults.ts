@@ -7,6 +7,7 @@ import { fileDefaults } from './files.js';
 import { CORE_DEFAULTS } from './core-settings.js';
 import { bufferingDefaults } from './buffering.js';
 import { LIMIT_DEFAULTS } from './directives/limits.js';
+import { CACHE_DEFAULTS } from './cache-settings.js';
 import { PROXY_SSL_DEFAULTS, SSL_DEFAULTS } from './tls.js';
 import type { ErrorLogTarget, ListenSocketOptions, NextUpstreamCondition, ProcessSettings, Settings } from './types.js';
 
@@ -112,5 +113,6 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: st
     core: CORE_DEFAULTS,
     buffering: bufferingDefaults(prefix),
     limits: LIMIT_DEFAULTS,
+    cache: CACHE_DEFAULTS,
   };
 }

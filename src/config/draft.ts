@@ -10,6 +10,7 @@ import type {
   LocationModifier, RewriteStep,
   ComplexValue, LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ResolverConfig, ServerName, SourceLoc,
   StickyCookie, ProcessSettings, LimitSettings, LimitZone, ProxySslSettings, RunAs, SslSettings, OriginRule, ForwardAllowRule, WebSocketMessageRate,
+  CacheSettings, CacheZoneConfig,
 } from './types.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -123,6 +124,8 @@ export interface SettingsDraft {
   buffering?: Partial<Mutable<BufferingSettings>>;
   /** `limit_conn*` / `limit_req*` written at this level (each inherited on its own). */
   limits?: Partial<Mutable<LimitSettings>>;
+  /** `proxy_cache*` directives written at this level (each inherited on its own). */
+  cache?: Partial<Mutable<CacheSettings>>;
 }
 
 /** A `health_check` line; `host` comes from the location's proxy_pass once upstreams are linked. */
@@ -213,6 +216,8 @@ export interface HttpDraft {
   readonly matches: Map<string, MatchConfig>;
   readonly maps: MapConfig[];
   readonly logFormats: Map<string, LogFormat>;
+  /** `proxy_cache_path` zones by name. */
+  readonly cacheZones: Map<string, CacheZoneConfig>;
   readonly servers: ServerDraft[];
   readonly settings: SettingsDraft;
   /** `limit_conn_zone` / `limit_req_zone` lines by zone name. */

@@ -23,6 +23,7 @@ import { applySslOn, checkSslListens, loadServerTls, loadUpstreamTls, mergeProxy
 import { checkForwardProxies, checkListens, checkZones } from './validate.js';
 import { mergeCore } from './core-settings.js';
 import { mergeEach } from './merge.js';
+import { checkCacheZones } from './directives/cache.js';
 
 export interface AssembleMeta {
   readonly file: string;
@@ -163,6 +164,7 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     buffering: mergeEach(parent.buffering, d.buffering),
     // ngx_http_limit_*_merge_conf: a level with limit_conn / limit_req lines of its own inherits none.
     limits: mergeEach(parent.limits, d.limits),
+    cache: mergeEach(parent.cache, d.cache),
   };
 }
 
@@ -181,6 +183,7 @@ class HttpAssembler {
     this.formats = new Map([['combined', combinedLogFormat()], ...http.logFormats]);
     this.zoneSizes = checkZones(http.upstreams, cx);
     checkLimitZones(http, this.zoneSizes, cx);
+    checkCacheZones(http, cx);
   }
 
   assemble(errorLogs: readonly ErrorLogTarget[]): HttpConfig {
@@ -194,7 +197,7 @@ class HttpAssembler {
     for (const [name, u] of this.implicit) this.upstreams.set(name, u);
     const upstreams = new Map<string, UpstreamConfig>();
     for (const [name, u] of this.upstreams) upstreams.set(name, { ...u, healthChecks: this.checks.get(name) ?? [] });
-    return { upstreams, matches: this.http.matches, maps: this.http.maps, setVariables: [...this.cx.setVariables.keys()], logFormats: this.formats, servers, settings, limitZones: this.http.limitZones };
+    return { upstreams, matches: this.http.matches, maps: this.http.maps, setVariables: [...this.cx.setVariables.keys()], logFormats: this.formats, cacheZones: this.http.cacheZones, servers, settings, limitZones: this.http.limitZones };
   }
 
   private explicitUpstream(u: UpstreamDraft, http: Settings): UpstreamConfig {

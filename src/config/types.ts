@@ -602,6 +602,71 @@ export interface Settings {
   readonly buffering: BufferingSettings;
   /** `limit_conn*` and `limit_req*` (src/config/directives/limits.ts). */
   readonly limits: LimitSettings;
+  /** `proxy_cache*` and `proxy_no_cache` (each inherited on its own; src/proxy/cache/ is the runtime). */
+  readonly cache: CacheSettings;
+}
+
+/** `proxy_cache_valid [CODE ...] TIME`: `codes` null for `any`. */
+export interface CacheValidRule {
+  readonly codes: readonly number[] | null;
+  /** ms; 0 caches nothing for these codes. */
+  readonly time: number;
+}
+
+/** The proxy cache settings of one level (src/config/cache-settings.ts has the defaults). */
+export interface CacheSettings {
+  /** `proxy_cache ZONE | off`: the `proxy_cache_path` keys_zone name. @default null (off) */
+  readonly zone: string | null;
+  /** `proxy_cache_key`; null: nginx's `$scheme$proxy_host$request_uri`. @default null */
+  readonly key: ComplexValue | null;
+  /** `proxy_cache_valid` lines (a level with any inherits none). @default [] */
+  readonly valid: readonly CacheValidRule[];
+  /** `proxy_cache_methods`, upper case; GET and HEAD are always in. @default GET HEAD */
+  readonly methods: readonly string[];
+  /** `proxy_cache_min_uses`. @default 1 */
+  readonly minUses: number;
+  /** `proxy_cache_bypass` values: one non-empty and not "0" answers from upstream. @default [] */
+  readonly bypass: readonly ComplexValue[];
+  /** `proxy_no_cache` values: one non-empty and not "0" keeps the response out of the cache. @default [] */
+  readonly noCache: readonly ComplexValue[];
+  /** `proxy_cache_convert_head`: a HEAD goes upstream as GET. @default true */
+  readonly convertHead: boolean;
+  /**
+   * `proxy_cache_use_stale`: when an expired entry answers instead (`error`, `timeout`,
+   * `invalid_header`, `updating`, `http_500`...). Empty for `off`. @default []
+   */
+  readonly useStale: readonly string[];
+  /** `proxy_cache_lock`: one request per key fills the cache, the others wait for it. @default false */
+  readonly lock: boolean;
+  /** `proxy_cache_lock_timeout` (ms): how long a request waits for the lock. @default 5000 */
+  readonly lockTimeout: number;
+  /** `proxy_cache_lock_age` (ms): a lock held this long lets one more request go upstream. @default 5000 */
+  readonly lockAge: number;
+  /** `proxy_cache_revalidate`: an expired entry is refreshed with a conditional request. @default false */
+  readonly revalidate: boolean;
+  /** `proxy_cache_max_range_offset`: a range starting beyond it bypasses the cache; null: no limit. @default null */
+  readonly maxRangeOffset: number | null;
+}
+
+/** One `proxy_cache_path` (http): where a cache lives and how large it may grow. */
+export interface CacheZoneConfig {
+  /** keys_zone name. */
+  readonly name: string;
+  /** Absolute directory. */
+  readonly path: string;
+  /** `levels=1:2`: characters per directory level, taken from the end of the md5 (nginx). @default [] */
+  readonly levels: readonly number[];
+  /** keys_zone size (bytes): bounds the number of entries (nginx: about 8000 keys per megabyte). */
+  readonly keysZoneSize: number;
+  /** `inactive` (ms): an entry not used for this long is removed. @default 600000 */
+  readonly inactive: number;
+  /** `max_size` (bytes, 0: no limit). @default 0 */
+  readonly maxSize: number;
+  /** `min_free` (bytes, 0: no check). @default 0 */
+  readonly minFree: number;
+  /** `use_temp_path`: entries are written under proxy_temp_path first (else in the cache directory). @default true */
+  readonly useTempPath: boolean;
+  readonly loc: SourceLoc;
 }
 
 /** A `*_temp_path PATH [L1 [L2 [L3]]]`: the directory (absolute) and the hashed sub-directory levels. */
@@ -852,6 +917,8 @@ export interface HttpConfig {
   /** The variables `set` defines, by slot (RewriteStep `set`'s index). */
   readonly setVariables: readonly string[];
   readonly logFormats: ReadonlyMap<string, LogFormat>;
+  /** `proxy_cache_path` zones by keys_zone name. */
+  readonly cacheZones: ReadonlyMap<string, CacheZoneConfig>;
   readonly servers: readonly ServerConfig[];
   readonly settings: Settings;
   /** `limit_conn_zone` / `limit_req_zone` by zone name. */

@@ -9,7 +9,7 @@ export const BUILTIN_VARIABLES: readonly string[] = Object.freeze([
   'uri', 'document_uri', 'args', 'query_string', 'is_args', 'request_length', 'request_id', 'request_body', 'request_body_file',
   'content_type', 'content_length', 'proxy_host', 'proxy_port', 'proxy_add_x_forwarded_for',
   'status', 'body_bytes_sent', 'bytes_sent', 'bytes_received', 'request_time', 'upstream_addr',
-  'upstream_status', 'upstream_connect_time', 'upstream_header_time', 'upstream_response_time',
+  'upstream_status', 'upstream_cache_status', 'upstream_connect_time', 'upstream_header_time', 'upstream_response_time',
   'upstream_bytes_sent', 'upstream_bytes_received', 'time_local', 'time_iso8601', 'msec',
   'connection', 'connection_requests', 'pid', 'nginx_version', 'sluice_version',
   'http_upgrade', 'websocket_duration', 'gzip_ratio', 'brotli_ratio',
@@ -39,8 +39,7 @@ export function isBuiltinVariable(name: string): boolean {
  * so (and what to do) instead of "define it with map", which would suggest the name is made up.
  */
 export const NGINX_ONLY_VARIABLES: ReadonlyMap<string, string> = new Map([
-  ['upstream_cache_status', 'Sluice has no proxy_cache; remove it from the format, or set a constant with map'],
-  ['upstream_cache_key', 'Sluice has no proxy_cache'],
+  ['upstream_cache_key', 'log the variables of proxy_cache_key instead'],
   ['upstream_queue_time', 'Sluice has no upstream queue'],
   ['request_completion', 'log $status and $body_bytes_sent instead'],
   ['ssl_client_cert', 'Sluice passes no client certificate; use $ssl_client_s_dn and $ssl_client_verify'],

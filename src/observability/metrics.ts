@@ -116,6 +116,28 @@ export function renderPrometheus(s: StatsSnapshot): string {
     for (const [name, srv] of servers) x.sample('sluice_sent_bytes_total', { server_name: name }, srv.bytesSent);
   });
 
+  const caches = sortedEntries(s.caches ?? {});
+  x.family('sluice_cache_requests_total', 'counter', 'Requests the proxy cache answered (hit: HIT, STALE, UPDATING, REVALIDATED) or sent upstream (miss: MISS, EXPIRED), by zone.', () => {
+    for (const [zone, c] of caches) {
+      x.sample('sluice_cache_requests_total', { zone, result: 'hit' }, c.hits);
+      x.sample('sluice_cache_requests_total', { zone, result: 'miss' }, c.misses);
+    }
+  });
+  x.family('sluice_cache_sent_bytes_total', 'counter', 'Body bytes sent from cache entries, by zone.', () => {
+    for (const [zone, c] of caches) x.sample('sluice_cache_sent_bytes_total', { zone }, c.bytesFromCache);
+  });
+  x.family('sluice_cache_stores_total', 'counter', 'Responses written to the cache, by zone.', () => {
+    for (const [zone, c] of caches) x.sample('sluice_cache_stores_total', { zone }, c.stores);
+  });
+  x.family('sluice_cache_evictions_total', 'counter', 'Entries the cache manager removed (inactive, max_size, min_free), by zone.', () => {
+    for (const [zone, c] of caches) x.sample('sluice_cache_evictions_total', { zone }, c.evictions);
+  });
+  x.family('sluice_cache_size_bytes', 'gauge', 'Bytes of the cache entries on disk, by zone.', () => {
+    for (const [zone, c] of caches) x.sample('sluice_cache_size_bytes', { zone }, c.size);
+  });
+  x.family('sluice_cache_entries', 'gauge', 'Entries in the cache, by zone.', () => {
+    for (const [zone, c] of caches) x.sample('sluice_cache_entries', { zone }, c.entries);
+  });
   x.family('sluice_tunnels_open', 'gauge', 'Open tunnels (WebSocket and other upgrades).', () => x.sample('sluice_tunnels_open', {}, s.tunnels.open));
   x.family('sluice_upstream_tunnels_opened_total', 'counter', 'Tunnels opened by upstream.', () => {
     for (const [u, up] of upstreams) x.sample('sluice_upstream_tunnels_opened_total', { upstream: u }, up.tunnelsOpened);

@@ -20,11 +20,12 @@ import {
   emptyStates, mergeSnapshots, newHistogram, observe,
 } from './stats.js';
 import type {
-  ConnectionFigures, ErrorRecord, Histogram, PeerStateName, PeerStats, RateFigures, ReloadFigures, ServerBlockStats, StatsSnapshot,
+  CacheFigures, ConnectionFigures, ErrorRecord, Histogram, PeerStateName, PeerStats, RateFigures, ReloadFigures, ServerBlockStats, StatsSnapshot,
   UpstreamStats,
 } from './stats.js';
 import { ReloadHistory } from './reload-history.js';
 import { FORWARD_UPSTREAM } from '../proxy/forward/forward-upstream.js';
+import { openZones } from '../proxy/cache/cache-zone.js';
 
 /** What the collector reads from the current config generation. */
 export interface StatsSource {
@@ -593,10 +594,26 @@ export class ProxyStats {
       recentErrors: this.#recentErrors.map((e) => ({ ...e })),
       internalErrors: this.#internalErrors,
       viewers: { open: this.#viewerConns.size, served: this.#viewersServed, bytesSent: this.#viewerBytes },
+      caches: cacheFigures(),
       rates,
       series,
     };
   }
+}
+
+/** The figures of every proxy_cache zone this process opened. */
+function cacheFigures(): Record<string, CacheFigures> {
+  const out = dict<CacheFigures>();
+  for (const z of openZones()) {
+    const c = z.counters;
+    const had = out[z.config.name];
+    // A zone whose path changed in a reload: the old one's counters still count.
+    out[z.config.name] = {
+      hits: c.hits + (had?.hits ?? 0), misses: c.misses + (had?.misses ?? 0), bytesFromCache: c.bytesFromCache + (had?.bytesFromCache ?? 0),
+      evictions: c.evictions + (had?.evictions ?? 0), stores: c.stores + (had?.stores ?? 0), size: z.size, entries: z.entries,
+    };
+  }
+  return out;
 }
 
 function copyHist(h: Histogram): Histogram {

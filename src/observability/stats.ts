@@ -205,9 +205,51 @@ export interface StatsSnapshot {
    * bytes the ended ones sent.
    */
   viewers: ViewerFigures;
+  /** proxy_cache zones by keys_zone name (absent from snapshots of older workers). */
+  caches?: Record<string, CacheFigures>;
   /** Per-second averages over the window (what the dashboard calls "rates over the last minute"). */
   rates: RateFigures;
   series: RateSeries;
+}
+
+/** One proxy_cache zone's figures. */
+export interface CacheFigures {
+  hits: number;
+  misses: number;
+  /** Body bytes sent from cache entries. */
+  bytesFromCache: number;
+  /** Entries the manager removed (inactive, max_size, min_free). */
+  evictions: number;
+  /** Entries written. */
+  stores: number;
+  /** Bytes on disk and entries, as the process's index knows them. */
+  size: number;
+  entries: number;
+}
+
+/**
+ * Workers' cache figures: counters add up; size and entries are one shared directory seen by
+ * each, so the largest view (the manager's worker re-reads the whole directory) stands.
+ */
+function mergeCaches(snapshots: readonly StatsSnapshot[]): Record<string, CacheFigures> {
+  const out = dict<CacheFigures>();
+  for (const s of snapshots) {
+    for (const [name, c] of Object.entries(s.caches ?? {})) {
+      const mine = out[name];
+      if (mine === undefined) {
+        out[name] = { ...c };
+        continue;
+      }
+      mine.hits += c.hits;
+      mine.misses += c.misses;
+      mine.bytesFromCache += c.bytesFromCache;
+      mine.evictions += c.evictions;
+      mine.stores += c.stores;
+      mine.size = Math.max(mine.size, c.size);
+      mine.entries = Math.max(mine.entries, c.entries);
+    }
+  }
+  return out;
 }
 
 /** A record with no prototype, so that names such as "__proto__" are ordinary keys. */
@@ -452,6 +494,7 @@ export function mergeSnapshots(snapshots: readonly StatsSnapshot[]): StatsSnapsh
       served: snapshots.reduce((n, s) => n + s.viewers.served, 0),
       bytesSent: snapshots.reduce((n, s) => n + s.viewers.bytesSent, 0),
     },
+    ...(snapshots.some((s) => s.caches !== undefined) ? { caches: mergeCaches(snapshots) } : {}),
     rates,
     series: mergeSeries(snapshots.map((s) => s.series)),
   };

@@ -17,6 +17,8 @@ import { groupServers } from '../routing/router.js';
 import type { ListenerRoutes } from '../routing/router.js';
 import { ActiveHealthChecks } from '../upstream/health/active-checks.js';
 import { DynamicUpstreams } from '../upstream/dynamic-upstreams.js';
+import { cacheZone } from '../proxy/cache/cache-zone.js';
+import type { CacheZone } from '../proxy/cache/cache-zone.js';
 import { UpstreamPool } from '../upstream/pool.js';
 import type { PeerStates } from '../upstream/pool.js';
 import type { ConnectionRegistry } from './connections.js';
@@ -51,6 +53,7 @@ export class Runtime implements ProxyRuntime {
   readonly #errorLogs = new Map<readonly ErrorLogTarget[], ErrorLog>();
   readonly #healthChecks: ActiveHealthChecks[] = [];
   readonly dynamic: DynamicUpstreams;
+  readonly cacheZones = new Map<string, CacheZone>();
   readonly #noPool: UpstreamPool;
 
   readonly limitZones: LimitZones;
@@ -67,6 +70,7 @@ export class Runtime implements ProxyRuntime {
     this.#errorLogs.set(config.errorLogs, this.mainLog);
     for (const [name, u] of http?.upstreams ?? []) this.pools.set(name, new UpstreamPool(u, states));
     this.dynamic = new DynamicUpstreams(states);
+    for (const [name, z] of http?.cacheZones ?? []) this.cacheZones.set(name, cacheZone(z));
     this.#noPool = this.dynamic.poolFor('', [], 0);
     this.routes = new Map([...groupServers(http?.servers ?? [], this)].map(([k, v]) => [k, v.routes]));
     this.#accessLog = new AccessLog(http?.logFormats ?? new Map(), files, this.vars);
@@ -202,6 +206,7 @@ export class Runtime implements ProxyRuntime {
   }
 
   close(): void {
+    for (const z of this.cacheZones.values()) z.close();
     for (const h of this.#healthChecks) h.close();
     this.dynamic.close();
     for (const p of this.pools.values()) p.close();

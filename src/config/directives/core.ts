@@ -120,7 +120,7 @@ export const coreDirectives: readonly DirectiveSpec[] = [
   {
     name: 'http', contexts: ['main'], args: NOARGS, block: 'children',
     handle(_d, scope): Scope {
-      const http: HttpDraft = { upstreams: [], matches: new Map(), maps: [], logFormats: new Map(), servers: [], settings: {}, limitZones: new Map(), limitRefs: [] };
+      const http: HttpDraft = { upstreams: [], matches: new Map(), maps: [], logFormats: new Map(), cacheZones: new Map(), servers: [], settings: {}, limitZones: new Map(), limitRefs: [] };
       scope.main.http = http;
       return { ...scope, context: 'http', http, settings: http.settings };
     },

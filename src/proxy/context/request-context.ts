@@ -152,6 +152,13 @@ export class RequestContext {
   websocketMessagesOut = 0;
   readonly attempts: UpstreamAttempt[] = [];
   upstreamHeaders: IncomingHttpHeaders | null = null;
+  /**
+   * What the upstream request needs of the proxy cache's part in this request (the session holds
+   * the whole of it, src/proxy/cache/cache-request.ts); null where the cache takes no part.
+   */
+  cache: { readonly revalidateHeaders: readonly string[] } | null = null;
+  /** `$upstream_cache_status`: MISS, HIT, EXPIRED, BYPASS...; null when the cache was not consulted. */
+  cacheStatus: string | null = null;
   sentHeaders: Record<string, string> | null = null;
   error: string | null = null;
   requestId: string | null = null;

@@ -192,6 +192,7 @@ const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGe
   ['bytes_received', (c) => String(c.bytesReceived)],
   ['request_time', (c) => seconds((c.endMs || performance.now()) - c.startMs)],
   ['upstream_addr', (c) => joinAttempts(c, (a) => a.addr)],
+  ['upstream_cache_status', (c) => c.cacheStatus ?? undefined],
   ['upstream_status', (c) => joinAttempts(c, (a) => (a.status ? String(a.status) : '-'))],
   ['upstream_connect_time', (c) => joinAttempts(c, (a) => ms(a.connectTime))],
   ['upstream_header_time', (c) => joinAttempts(c, (a) => ms(a.headerTime))],

@@ -76,7 +76,7 @@ function rewriteRedirect(value: string, route: ProxyRoute, ctx: RequestContext, 
  * stays on any answer, as in nginx);
  * Content-Length and Transfer-Encoding never go out with a 101 (RFC 9110 15.2.2).
  */
-export function relayHeaders(ctx: RequestContext, route: ProxyRoute, vars: Variables, status: number, rawHeaders: readonly string[], peer: Peer): string[] {
+export function relayHeaders(ctx: RequestContext, route: ProxyRoute, vars: Variables, status: number, rawHeaders: readonly string[], peer: Peer | null): string[] {
   const out: string[] = [];
   const switching = status === 101;
   const listed = connectionTokens(rawHeaders);
@@ -111,9 +111,10 @@ export function relayHeaders(ctx: RequestContext, route: ProxyRoute, vars: Varia
     }
     out.push(name, value);
   }
-  // sticky cookie: a response from a server the request's cookie did not name sets it (a 101 too).
+  // sticky cookie: a response from a server the request's cookie did not name sets it (a 101 too);
+  // a response from the cache (no peer) came from no server.
   const sticky = route.pool.sticky;
-  if (sticky) {
+  if (sticky && peer !== null) {
     const cookie = sticky.setCookie(peer, vars.get(`cookie_${sticky.config.name}`, ctx));
     if (cookie !== null) out.push('Set-Cookie', cookie);
   }

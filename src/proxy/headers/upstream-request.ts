@@ -66,6 +66,13 @@ export function upstreamPath(ctx: RequestContext, route: ProxyRoute): string {
  * Content-Length, as nginx sends a buffered chunked body.
  * Throws INVALID_HEADER_VALUE when a rule's value evaluates to a control character.
  */
+/**
+ * nginx's proxy_cache_headers: where a location caches, the client's conditional and range
+ * headers do not go upstream (the cache stores whole responses and answers those itself), unless
+ * a proxy_set_header line sends them.
+ */
+const CACHE_DROPPED: ReadonlySet<string> = new Set(['if-modified-since', 'if-unmodified-since', 'if-none-match', 'if-match', 'range', 'if-range']);
+
 export function buildUpstreamHead(ctx: RequestContext, route: ProxyRoute, vars: Variables, mode: ForwardMode, bodyLength: number | null = null): UpstreamRequestHead {
   const headers: string[] = [];
   for (const rule of route.headerRules) {
@@ -86,8 +93,11 @@ export function buildUpstreamHead(ctx: RequestContext, route: ProxyRoute, vars: 
     const lower = name.toLowerCase();
     if (route.ruleNames.has(lower) || isHopByHop(lower) || listed.has(lower)) continue;
     if (lower === 'content-length' || lower === 'expect') continue;
+    if (ctx.cache !== null && CACHE_DROPPED.has(lower)) continue;
     headers.push(name, raw[i + 1] as string);
   }
+  // proxy_cache_revalidate: the expired entry's Last-Modified and ETag as conditions.
+  if (ctx.cache !== null) headers.push(...ctx.cache.revalidateHeaders);
   if (bodyLength !== null) {
     headers.push('Content-Length', String(bodyLength));
     return { path: upstreamPath(ctx, route), headers };

@@ -10,6 +10,7 @@ import type { Variables } from '../context/variables.js';
 import type { DynamicUpstreams } from '../../upstream/dynamic-upstreams.js';
 import type { UpstreamPool } from '../../upstream/pool.js';
 import type { LimitZones } from '../../limits/limit-zones.js';
+import type { CacheZone } from '../cache/cache-zone.js';
 
 /** What the request handlers need from the runtime that owns them (one config generation). */
 export interface ProxyRuntime {
@@ -20,6 +21,8 @@ export interface ProxyRuntime {
   /** Upstream groups by name, and the upstreams found at run time (proxy_pass with variables). */
   readonly pools: ReadonlyMap<string, UpstreamPool>;
   readonly dynamic: DynamicUpstreams;
+  /** `proxy_cache_path` zones by keys_zone name (one per process, kept across reloads). */
+  readonly cacheZones: ReadonlyMap<string, CacheZone>;
   errorLog(settings: Settings | null): ErrorLog;
   /** Logs the request (access_log) and publishes its end event. Called exactly once. */
   finish(ctx: RequestContext): void;

@@ -42,6 +42,9 @@ import { logSendTimeout, PacedTarget, relayBody, watchBodySize } from './body-re
 import type { TimedStream } from './body-relay.js';
 import type { ProxyRoute } from './proxy-route.js';
 import type { ProxyRuntime } from './proxy-runtime.js';
+import { cacheRequestFor, hitResponse } from '../cache/cache-request.js';
+import type { CacheRequest } from '../cache/cache-request.js';
+import type { CacheWriter } from '../cache/cache-writer.js';
 
 /** The `return` codes that set a Location (nginx's ngx_http_send_response). */
 const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
@@ -55,6 +58,17 @@ const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 async function arrivedWhole(body: Readable): Promise<boolean> {
   await new Promise(setImmediate);
   return (body as { complete?: boolean }).complete === true;
+}
+
+/** Ends a relayed response, once the cache entry it was written to (if any) is in place. */
+function endOut(out: RelayOut, writer: CacheWriter | null): void {
+  if (writer === null) {
+    if (!out.destroyed) out.end();
+    return;
+  }
+  void writer.settled.then(() => {
+    if (!out.destroyed) out.end();
+  });
 }
 
 export class ProxySession implements SessionForFrontEnds {
@@ -71,6 +85,8 @@ export class ProxySession implements SessionForFrontEnds {
   /** The body outgrew client_max_body_size while streaming: answered 413, the tries are over. */
   #tooLarge = false;
   #body: Readable | null = null;
+  /** The proxy cache's part in the request being proxied, null where it takes none. */
+  #cache: CacheRequest | null = null;
 
   constructor(rt: ProxyRuntime, ctx: RequestContext, front: FrontEnd) {
     this.rt = rt;
@@ -332,17 +348,18 @@ export class ProxySession implements SessionForFrontEnds {
     const { limitRateAfter } = route.settings;
     const limitRate = responseLimitRate(route.settings, up, this.ctx.limitRate);
     const out = limitRate > 0 && !noBody ? new PacedTarget(client, limitRate, limitRateAfter) : client;
-    const spool = noBody ? null : this.#spool(up, peer);
+    const writer = this.#cacheWriter(up, peer);
+    const spool = noBody ? null : this.#spool(writer === null ? up : writer.clientSide(up), up, peer);
     const src = spool ?? up;
     const filtered = noBody || encoder === null ? null : encoder.attach(src);
     up.once('end', () => {
       attempt.responseTime = performance.now() - this.ctx.startMs;
       x.release();
-      if (filtered === null && spool === null && !out.destroyed) out.end();
+      if (filtered === null && spool === null) endOut(out, writer);
     });
     if (spool !== null) {
       spool.once('end', () => {
-        if (filtered === null && !out.destroyed) out.end();
+        if (filtered === null) endOut(out, writer);
       });
       spool.once('error', () => this.front.abort());
       // A client gone mid-body frees the buffers and the temp file at once.
@@ -358,9 +375,7 @@ export class ProxySession implements SessionForFrontEnds {
       return;
     }
     if (filtered !== null) {
-      filtered.once('end', () => {
-        if (!out.destroyed) out.end();
-      });
+      filtered.once('end', () => endOut(out, writer));
       // zlib never fails on input it compresses; should it, the response can only be cut short.
       filtered.once('error', () => this.front.abort());
       // A client gone mid-body frees the compressor's memory at once.
@@ -378,12 +393,12 @@ export class ProxySession implements SessionForFrontEnds {
    * The buffer between the upstream and the client under `proxy_buffering on` (or an upstream's
    * `X-Accel-Buffering: yes`), null when the response streams.
    */
-  #spool(up: UpstreamMessage, peer: Peer): ResponseSpool | null {
+  #spool(src: Readable, up: UpstreamMessage, peer: Peer): ResponseSpool | null {
     const s = (this.route as ProxyRoute).settings;
     if (!responseBuffered(s, up)) return null;
     const b = s.buffering;
     const one = Math.max(s.proxyBufferSize, b.proxyBuffers.size);
-    return new ResponseSpool(up, {
+    return new ResponseSpool(src, {
       memory: b.proxyBuffers.number * b.proxyBuffers.size,
       tempPath: b.proxyTempPath,
       maxFile: b.maxTempFileSize,
@@ -433,11 +448,48 @@ export class ProxySession implements SessionForFrontEnds {
       route = target;
       this.route = target;
     }
+    const cache = cacheRequestFor(route, this.ctx, this.rt.vars, this.rt.cacheZones, this.front.mode.upgrade !== null);
+    this.ctx.cache = cache;
+    this.#cache = cache;
+    if (cache !== null && await cache.lookup(this.ctx, this.rt.vars)) {
+      this.front.triesOver?.();
+      this.#serveHit(cache, route);
+      return;
+    }
     const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, pickKey(route, this.ctx, this.rt.vars));
     if (failure === null) return;
     this.#current = null;
     this.front.triesOver?.();
+    // proxy_cache_use_stale error / timeout / invalid_header: the expired entry answers instead.
+    if (cache !== null && !this.#clientGone && await cache.useStale(this.ctx, failure)) {
+      this.#serveHit(cache, route);
+      return;
+    }
+    cache?.release();
     this.fail(failure);
+  }
+
+  /** A fresh entry answers the request (a 412 or 416 it gives is nginx's page for that status). */
+  #serveHit(cache: CacheRequest, route: ProxyRoute): void {
+    const r = hitResponse(cache, route, this.ctx, this.rt.vars);
+    if (typeof r === 'number') this.#special(r, route.settings);
+    else if (this.front.started() || this.#clientGone) r.body?.destroy();
+    else this.front.sendStreamed(this, r);
+  }
+
+  /**
+   * The cache writer for a relayed response (cache-request.ts decides), teeing `up` into the
+   * entry before anything reads it; null when the response is not stored.
+   */
+  #cacheWriter(up: UpstreamMessage, peer: Peer): CacheWriter | null {
+    const cache = this.#cache;
+    const route = this.route as ProxyRoute;
+    if (cache === null) return null;
+    const writer = cache.writerFor(up, route, this.ctx, this.rt.vars, responseBuffered(route.settings, up), (e) => {
+      this.log.log('crit', `${e.syscall ?? 'write'}() "${e.path ?? cache.zone.config.path}" failed ${errnoSuffix(e)} while reading upstream${logContext(this.ctx, upstreamUrl(route, peer, this.ctx))}`, this.ctx.conn.id);
+    });
+    writer?.attach(up);
+    return writer;
   }
 
   /**
@@ -518,9 +570,12 @@ export class ProxySession implements SessionForFrontEnds {
     const route = this.route as ProxyRoute;
     const { body, replay } = this.#upstreamBody(route);
     const method = route.settings.buffering.proxyMethod;
+    // proxy_cache_convert_head: a HEAD the cache takes part in goes upstream as GET, so that the
+    // entry has the body a GET will want.
+    const own = this.ctx.method === 'HEAD' && this.#cache?.settings.convertHead === true ? 'GET' : this.ctx.method;
     const x = await exchangeWithPeer({
       rt: this.rt, ctx: this.ctx, route, peer, attempt, more,
-      mode: front.mode, body, replay, method: method === null ? this.ctx.method : this.rt.vars.evaluate(method, this.ctx),
+      mode: front.mode, body, replay, method: method === null ? own : this.rt.vars.evaluate(method, this.ctx),
       clientGone: () => this.#clientGone || this.#tooLarge,
       setCurrent: (ex) => void (this.#current = ex),
       ...(front.bodyStarted === undefined ? {} : { onBodyStart: () => front.bodyStarted?.() }),
@@ -535,6 +590,8 @@ export class ProxySession implements SessionForFrontEnds {
       // upstream exchange, alive for as long as a tunnel is open.
       this.#current = null;
       front.tunnel(this, x, peer);
+    } else if (await this.#answeredFromCache(x, route)) {
+      return { ok: true };
     } else if (!this.#intercepted(x)) {
       const status = this.ctx.errStatus;
       if (status !== 0) {
@@ -550,6 +607,25 @@ export class ProxySession implements SessionForFrontEnds {
   };
 
   /**
+   * An upstream response the cache answers instead of relaying: a 304 that revalidates the
+   * expired entry (proxy_cache_revalidate: REVALIDATED), or a status proxy_cache_use_stale names
+   * (`http_500`...: STALE). The upstream response is dropped as an intercepted one is.
+   */
+  async #answeredFromCache(x: ExchangeResponse, route: ProxyRoute): Promise<boolean> {
+    const cache = this.#cache;
+    if (cache === null) return false;
+    const status = x.res.statusCode ?? 0;
+    const answered = cache.revalidates(status) ? await cache.revalidated(this.ctx, x.res, route) : await cache.useStale(this.ctx, status);
+    if (!answered) return false;
+    x.res.resume();
+    x.exchange.abort();
+    x.release();
+    this.#current = null;
+    this.#serveHit(cache, route);
+    return true;
+  }
+
+  /**
    * proxy_intercept_errors (ngx_http_upstream_intercept_errors): an upstream status of 300 or
    * more that the location has an error_page for is not relayed; its body is left unread and the
    * upstream connection closed (nginx finalizes the upstream request), and the status goes on as
@@ -560,6 +636,7 @@ export class ProxySession implements SessionForFrontEnds {
     const status = x.res.statusCode ?? 502;
     const { proxyInterceptErrors, errorPages } = settings.core;
     if (!proxyInterceptErrors || status < 300 || errorPages === null || !errorPages.some((p) => p.status === status)) return false;
+    this.#cache?.release();
     x.res.resume();
     x.exchange.abort();
     x.release();

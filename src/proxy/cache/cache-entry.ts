@@ -1,0 +1,92 @@
+/**
+ * A cache entry file: a header, then the response body as the upstream sent it (de-chunked).
+ * nginx writes a binary struct, the key and the raw upstream head before the body; Sluice writes
+ * its own header in the same place: the 8-byte magic `SLCACHE1`, the header's length (uint32
+ * big-endian), and the header as JSON (key, times, status, the upstream's raw header lines, the
+ * Vary of the response and the request's variant). A file with another magic, a cut header or
+ * another key (an md5 collision) is not an entry: the lookup treats it as a miss and replaces it.
+ */
+import { fstat, open, read } from 'node:fs';
+import { promisify } from 'node:util';
+import { closeFile } from '../../static/open-file.js';
+
+const openFd = promisify(open);
+const readFd = promisify(read);
+const fstatFd = promisify(fstat);
+
+const MAGIC = Buffer.from('SLCACHE1', 'latin1');
+/** What the first read takes: most headers fit. */
+const FIRST_READ = 4096;
+/** A header larger than this is not one Sluice wrote. */
+const MAX_HEADER = 1024 * 1024;
+
+export interface EntryMeta {
+  readonly key: string;
+  /** ms since the epoch after which the entry is EXPIRED. */
+  readonly validUntil: number;
+  /** ms since the epoch when it was stored. */
+  readonly date: number;
+  readonly status: number;
+  readonly message: string;
+  /** The upstream's header lines as received, flat [name, value, ...]. */
+  readonly headers: readonly string[];
+  /** The response's Vary value, or null. */
+  readonly vary: string | null;
+  /** md5 of the request headers Vary names, as they were for the stored response. */
+  readonly variant: string | null;
+}
+
+/** The bytes that go in front of the body. */
+export function entryHeader(meta: EntryMeta): Buffer {
+  const json = Buffer.from(JSON.stringify(meta), 'utf8');
+  const len = Buffer.allocUnsafe(4);
+  len.writeUInt32BE(json.length, 0);
+  return Buffer.concat([MAGIC, len, json]);
+}
+
+/** An entry opened for reading: its descriptor stays open for the body (the caller closes it). */
+export interface OpenEntry {
+  readonly meta: EntryMeta;
+  readonly fd: number;
+  /** Where the body starts in the file. */
+  readonly bodyStart: number;
+  /** Body bytes (the rest of the file: the header is written before the body's length is known). */
+  readonly length: number;
+}
+
+/** Opens and reads an entry's header; null when there is none (or none Sluice can use) for this key. */
+export async function openEntry(path: string, key: string): Promise<OpenEntry | null> {
+  let fd: number;
+  try {
+    fd = await openFd(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const first = Buffer.allocUnsafe(FIRST_READ);
+    const { bytesRead } = await readFd(fd, first, 0, FIRST_READ, 0);
+    if (bytesRead < 12 || !first.subarray(0, 8).equals(MAGIC)) return await closed(fd);
+    const len = first.readUInt32BE(8);
+    if (len > MAX_HEADER) return await closed(fd);
+    let json: Buffer;
+    if (12 + len <= bytesRead) {
+      json = first.subarray(12, 12 + len);
+    } else {
+      json = Buffer.allocUnsafe(len);
+      const r = await readFd(fd, json, 0, len, 12);
+      if (r.bytesRead < len) return await closed(fd);
+    }
+    const meta = JSON.parse(json.toString('utf8')) as EntryMeta;
+    if (meta.key !== key) return await closed(fd);
+    const bodyStart = 12 + len;
+    const st = await fstatFd(fd);
+    return { meta, fd, bodyStart, length: st.size - bodyStart };
+  } catch {
+    return await closed(fd);
+  }
+}
+
+async function closed(fd: number): Promise<null> {
+  await closeFile(fd);
+  return null;
+}

@@ -1,0 +1,77 @@
+/**
+ * Whether an upstream response may be cached, and until when (ngx_http_upstream.c's
+ * process_cache_control / process_expires / process_accel_expires / process_set_cookie /
+ * process_vary, then ngx_http_file_cache_valid), each header unless `proxy_ignore_headers` names it:
+ *
+ * 1. `X-Accel-Expires`: seconds, or `@` and an absolute time; 0 caches nothing. It wins over both below.
+ * 2. `Cache-Control`: `no-cache`, `no-store` or `private` caches nothing; `s-maxage=N`, else
+ *    `max-age=N`, caches for N seconds (0: nothing).
+ * 3. `Expires` (when neither gave a time): a date in the past, or no date, caches nothing.
+ * 4. `Set-Cookie` present, or `Vary: *`, caches nothing.
+ * 5. Without a time from the headers, `proxy_cache_valid` for the status; none caches nothing.
+ *
+ * nginx 1.22 applied 1-3 in the order the headers came; 1.23 made X-Accel-Expires win whatever the
+ * order, which is what Sluice does.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { CacheSettings } from '../../config/types.js';
+import { parseHttpTime } from '../answer/http-date.js';
+
+/**
+ * ms since the epoch (whole seconds, as nginx's valid_sec) until which the response is fresh, or
+ * 0 when it must not be cached. See {@link isFresh}.
+ */
+export function cacheValidity(status: number, headers: IncomingHttpHeaders, ignore: ReadonlySet<string>, cache: CacheSettings, nowMs: number): number {
+  // nginx counts in whole seconds (ngx_time()).
+  const now = Math.floor(nowMs / 1000) * 1000;
+  if (!ignore.has('set-cookie') && headers['set-cookie'] !== undefined) return 0;
+  if (!ignore.has('vary') && typeof headers.vary === 'string' && headers.vary.trim() === '*') return 0;
+  let until = -1;
+  const accel = ignore.has('x-accel-expires') ? undefined : headers['x-accel-expires'];
+  if (typeof accel === 'string') {
+    const v = accel.trim();
+    const abs = v.startsWith('@');
+    const n = /^\d+$/.test(abs ? v.slice(1) : v) ? Number(abs ? v.slice(1) : v) : NaN;
+    if (!Number.isNaN(n)) {
+      if (n === 0) return 0;
+      until = abs ? n * 1000 : now + n * 1000;
+    }
+  }
+  if (until < 0 && !ignore.has('cache-control')) {
+    const cc = headers['cache-control'];
+    if (cc !== undefined) {
+      const v = (Array.isArray(cc) ? cc.join(',') : cc).toLowerCase();
+      if (v.includes('no-cache') || v.includes('no-store') || v.includes('private')) return 0;
+      const m = /s-maxage=(\d*)/.exec(v) ?? /max-age=(\d*)/.exec(v);
+      if (m !== null) {
+        const n = m[1] === '' ? 0 : Number(m[1]);
+        if (n === 0) return 0;
+        until = now + n * 1000;
+      }
+    }
+  }
+  if (until < 0 && !ignore.has('expires')) {
+    const ex = headers.expires;
+    if (ex !== undefined) {
+      const t = parseHttpTime(ex);
+      if (t < 0 || t * 1000 < now) return 0;
+      until = t * 1000;
+    }
+  }
+  if (until >= 0) return until;
+  const valid = validFor(status, cache);
+  return valid === 0 ? 0 : now + valid;
+}
+
+/** nginx's freshness test (`c->valid_sec < now` is expired), in whole seconds. */
+export function isFresh(validUntil: number, nowMs: number): boolean {
+  return validUntil >= Math.floor(nowMs / 1000) * 1000;
+}
+
+/** proxy_cache_valid for a status: the first line naming it (or `any`), in ms; 0 for none. */
+export function validFor(status: number, cache: CacheSettings): number {
+  for (const rule of cache.valid) {
+    if (rule.codes === null || rule.codes.includes(status)) return rule.time;
+  }
+  return 0;
+}

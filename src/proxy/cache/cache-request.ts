@@ -1,0 +1,377 @@
+/**
+ * The proxy cache's part in one request (nginx's ngx_http_upstream_cache and ngx_http_file_cache):
+ *
+ * - {@link cacheRequestFor}: whether the location caches this request at all (`proxy_cache`, the
+ *   method in `proxy_cache_methods`, never an upgrade: a tunnel is not a response), and its key
+ *   (`proxy_cache_key`, by default `$scheme$proxy_host$request_uri`).
+ * - {@link CacheRequest.lookup}: BYPASS (`proxy_cache_bypass`), HIT, EXPIRED or MISS, the
+ *   entry's Vary variant checked (another variant lives under a second key, md5(key + variant),
+ *   as nginx's secondary key); UPDATING and proxy_cache_lock's wait for a key being fetched.
+ * - {@link CacheRequest.useStale} (STALE) and {@link CacheRequest.revalidated} (REVALIDATED): an
+ *   expired entry answering for a failed upstream, or refreshed by a 304.
+ * - {@link CacheRequest.writerFor}: whether an upstream response is stored (`proxy_no_cache`,
+ *   `proxy_cache_min_uses`, buffering on, the headers and `proxy_cache_valid`: cache-policy.ts)
+ *   and the writer that tees its body into the entry.
+ * - {@link hitResponse}: the stored response, through the same header rules as a relayed one
+ *   (proxy_hide_header, add_header...), with conditional requests (304/412) answered.
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { CacheSettings, Settings } from '../../config/types.js';
+import { closeFile } from '../../static/open-file.js';
+import { conditionalStatus, first } from '../../static/conditional.js';
+import { fileBody } from '../../static/file-body.js';
+import { parseHttpTime } from '../answer/http-date.js';
+import type { StreamedResponse } from '../answer/streamed.js';
+import type { UpstreamMessage } from '../client/upstream-client.js';
+import type { RequestContext } from '../context/request-context.js';
+import type { Variables } from '../context/variables.js';
+import { relayHeaders } from '../headers/response-headers.js';
+import type { ProxyRoute } from '../session/proxy-route.js';
+import { entryHeader, openEntry } from './cache-entry.js';
+import type { EntryMeta, OpenEntry } from './cache-entry.js';
+import { cacheValidity, isFresh } from './cache-policy.js';
+import { CacheWriter, rewriteEntry } from './cache-writer.js';
+import { CacheZone } from './cache-zone.js';
+import type { Updating } from './cache-zone.js';
+import type { ProxyError } from '../../core/errors.js';
+
+export type CacheStatus = 'MISS' | 'HIT' | 'EXPIRED' | 'BYPASS' | 'STALE' | 'UPDATING' | 'REVALIDATED';
+
+/** A value of proxy_cache_bypass / proxy_no_cache that is set: not empty and not "0". */
+function anySet(values: CacheSettings['bypass'], ctx: RequestContext, vars: Variables): boolean {
+  for (const v of values) {
+    const s = vars.evaluate(v, ctx);
+    if (s !== '' && s !== '0') return true;
+  }
+  return false;
+}
+
+/** md5 of the request's values of the headers a Vary names (nginx's variant). */
+function variantOf(vary: string, headers: IncomingHttpHeaders): string {
+  const h = createHash('md5');
+  for (const raw of vary.split(',')) {
+    const name = raw.trim().toLowerCase();
+    if (name === '') continue;
+    const v = headers[name];
+    h.update(`${name}:${Array.isArray(v) ? v.join(',') : v ?? ''}\n`);
+  }
+  return h.digest('hex');
+}
+
+/** The stale conditions (proxy_cache_use_stale) a failure of the tries matches. */
+function staleCondition(error: ProxyError): string {
+  // nginx adds "no live upstreams" to `error` (NGX_HTTP_UPSTREAM_FT_NOLIVE).
+  return error.retry ?? (error.code === 'NO_LIVE_UPSTREAMS' ? 'error' : '');
+}
+
+export class CacheRequest {
+  readonly zone: CacheZone;
+  readonly settings: CacheSettings;
+  readonly key: string;
+  /** md5 of the key: the entry's file name. */
+  readonly hash: string;
+  /** Where a response is stored: the key's file, or its second-variant file. */
+  storeHash: string;
+  /** The entry found fresh (a HIT, or a stale one answering), its descriptor open until served. */
+  entry: OpenEntry | null = null;
+  /** An expired entry exists (EXPIRED): proxy_cache_use_stale and proxy_cache_revalidate may use it. */
+  #stale = false;
+  /** proxy_cache_revalidate: the conditional headers sent upstream for the expired entry. */
+  revalidateHeaders: readonly string[] = [];
+  /** proxy_cache_min_uses was reached: the response may be stored. */
+  #enoughUses = true;
+  /** proxy_cache_lock timed out: the response goes to the client only (nginx stores nothing then). */
+  #noStore = false;
+  /** This request is the one fetching the key (the others see it as updating / locked). */
+  #release: (() => void) | null = null;
+
+  constructor(zone: CacheZone, settings: CacheSettings, key: string) {
+    this.zone = zone;
+    this.settings = settings;
+    this.key = key;
+    this.hash = CacheZone.hash(key);
+    this.storeHash = this.hash;
+  }
+
+  /** The entry for this key and the request's variant, or null; sets storeHash to the variant's file. */
+  async #open(ctx: RequestContext): Promise<OpenEntry | null> {
+    this.storeHash = this.hash;
+    let found = await openEntry(this.zone.fileFor(this.hash), this.key);
+    if (found !== null && found.meta.vary !== null) {
+      const variant = variantOf(found.meta.vary, ctx.headers);
+      if (variant !== found.meta.variant) {
+        await closeFile(found.fd);
+        this.storeHash = CacheZone.hash(`${this.hash}\n${variant}`);
+        found = await openEntry(this.zone.fileFor(this.storeHash), this.key);
+        if (found !== null && found.meta.variant !== variant) {
+          await closeFile(found.fd);
+          found = null;
+        }
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Sets `ctx.cacheStatus`; true when an entry answers (a HIT, or UPDATING: an expired entry while
+   * another request fetches it, under proxy_cache_use_stale updating); then `entry` is open.
+   * proxy_cache_lock: a request for a key another request is fetching waits (at most
+   * proxy_cache_lock_timeout) and looks again.
+   */
+  async lookup(ctx: RequestContext, vars: Variables): Promise<boolean> {
+    await this.zone.loaded;
+    if (anySet(this.settings.bypass, ctx, vars)) {
+      ctx.cacheStatus = 'BYPASS';
+      return false;
+    }
+    for (let waited = false; ;) {
+      const found = await this.#open(ctx);
+      if (found !== null && isFresh(found.meta.validUntil, Date.now())) return this.#answer(ctx, found, 'HIT');
+      const other = this.#fetching();
+      if (found !== null && other !== null && this.settings.useStale.includes('updating')) return this.#answer(ctx, found, 'UPDATING');
+      this.#stale = found !== null;
+      if (found !== null) {
+        this.revalidateHeaders = this.settings.revalidate ? conditionalHeaders(found.meta.headers) : [];
+        await closeFile(found.fd);
+      }
+      if (this.settings.lock && other !== null && !waited) {
+        waited = true;
+        const timeLeft = this.settings.lockTimeout - (performance.now() - other.since);
+        if (!(await settledWithin(other.done, timeLeft))) this.#noStore = true;
+        else continue;
+      }
+      ctx.cacheStatus = found === null ? 'MISS' : 'EXPIRED';
+      break;
+    }
+    this.zone.counters.misses++;
+    this.#enoughUses = this.zone.countUse(this.storeHash, this.settings.minUses);
+    if (!this.#noStore && this.#fetching() === null) this.#hold();
+    return false;
+  }
+
+  #answer(ctx: RequestContext, found: OpenEntry, status: CacheStatus): true {
+    ctx.cacheStatus = status;
+    this.entry = found;
+    this.zone.counters.hits++;
+    this.zone.used(this.storeHash, found.bodyStart + found.length);
+    return true;
+  }
+
+  /** The fetch of this key by another request, unless it is older than proxy_cache_lock_age. */
+  #fetching(): Updating | null {
+    const u = this.zone.updating.get(this.storeHash);
+    if (u === undefined || performance.now() - u.since >= this.settings.lockAge) return null;
+    return u;
+  }
+
+  #hold(): void {
+    let resolve: () => void = noop;
+    const done = new Promise<void>((r) => void (resolve = r));
+    const mine: Updating = { since: performance.now(), done };
+    this.zone.updating.set(this.storeHash, mine);
+    this.#release = () => {
+      if (this.zone.updating.get(this.storeHash) === mine) this.zone.updating.delete(this.storeHash);
+      resolve();
+    };
+  }
+
+  /** The fetch is over (stored, not stored, failed): requests waiting for the key go on. Idempotent. */
+  release(): void {
+    const r = this.#release;
+    this.#release = null;
+    r?.();
+  }
+
+  /**
+   * proxy_cache_use_stale after the tries failed (`error`, `timeout`, `invalid_header`) or
+   * answered with a status it names (`http_500`...): reopens the expired entry to answer with
+   * (STALE). False when there is none or the condition is not listed.
+   */
+  async useStale(ctx: RequestContext, failure: ProxyError | number): Promise<boolean> {
+    if (!this.#stale) return false;
+    const condition = typeof failure === 'number' ? `http_${failure}` : staleCondition(failure);
+    if (!this.settings.useStale.includes(condition)) return false;
+    const found = await this.#open(ctx);
+    if (found === null) return false;
+    this.release();
+    this.#answer(ctx, found, 'STALE');
+    return true;
+  }
+
+  /** Whether a 304 from upstream revalidates the expired entry (proxy_cache_revalidate). */
+  revalidates(status: number): boolean {
+    return status === 304 && this.#stale && this.revalidateHeaders.length > 0;
+  }
+
+  /**
+   * proxy_cache_revalidate: the upstream's 304 makes the expired entry fresh again (its lifetime
+   * from the 304's headers, else from the stored response's, else proxy_cache_valid) and it
+   * answers (REVALIDATED); the entry's header is rewritten in a new file renamed over the old.
+   */
+  async revalidated(ctx: RequestContext, up: UpstreamMessage, route: ProxyRoute): Promise<boolean> {
+    const found = await this.#open(ctx);
+    if (found === null) return false;
+    this.release();
+    const now = Date.now();
+    // nginx: the 304's own Cache-Control / Expires / X-Accel-Expires first, then the stored
+    // response's, then proxy_cache_valid for the stored status.
+    const ignore = route.settings.buffering.ignoreHeaders;
+    const fromReply = cacheValidity(found.meta.status, up.headers, ignore, { ...this.settings, valid: [] }, now);
+    const until = fromReply !== 0 && isFresh(fromReply, now) ? fromReply : cacheValidity(found.meta.status, headerObject(found.meta.headers), ignore, this.settings, now);
+    if (until !== 0 && isFresh(until, now)) {
+      const meta: EntryMeta = { ...found.meta, validUntil: until, date: now };
+      const tempDir = this.zone.config.useTempPath ? route.settings.buffering.proxyTempPath.path : null;
+      await rewriteEntry(this.zone, this.storeHash, entryHeader(meta), found, tempDir);
+    }
+    this.#answer(ctx, found, 'REVALIDATED');
+    return true;
+  }
+
+  /**
+   * The writer for an upstream response, or null when it is not stored: `buffered` is false under
+   * proxy_buffering off (nginx caches only what its event pipe buffers), proxy_no_cache set,
+   * fewer uses than proxy_cache_min_uses, a status or headers that forbid it, a 101.
+   */
+  writerFor(up: UpstreamMessage, route: ProxyRoute, ctx: RequestContext, vars: Variables, buffered: boolean, onError: (err: NodeJS.ErrnoException) => void): CacheWriter | null {
+    const w = this.#writer(up, route, ctx, vars, buffered, onError);
+    if (w === null) this.release();
+    else void w.settled.then(() => this.release());
+    return w;
+  }
+
+  #writer(up: UpstreamMessage, route: ProxyRoute, ctx: RequestContext, vars: Variables, buffered: boolean, onError: (err: NodeJS.ErrnoException) => void): CacheWriter | null {
+    const status = up.statusCode ?? 0;
+    if (!buffered || status === 101 || !this.#enoughUses || this.#noStore) return null;
+    if (anySet(this.settings.noCache, ctx, vars)) return null;
+    const now = Date.now();
+    const s = route.settings;
+    const until = cacheValidity(status, up.headers, s.buffering.ignoreHeaders, this.settings, now);
+    if (until === 0 || !isFresh(until, now)) return null;
+    const resVary = s.buffering.ignoreHeaders.has('vary') ? undefined : up.headers.vary;
+    const vary = typeof resVary === 'string' && resVary.trim() !== '' ? resVary : null;
+    const meta: EntryMeta = {
+      key: this.key, validUntil: until, date: now, status, message: up.statusMessage ?? '',
+      headers: up.rawHeaders, vary, variant: vary === null ? null : variantOf(vary, ctx.headers),
+    };
+    const cl = up.headers['content-length'];
+    const expected = cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : -1;
+    const tempDir = this.zone.config.useTempPath ? s.buffering.proxyTempPath.path : null;
+    return new CacheWriter(this.zone, this.storeHash, entryHeader(meta), tempDir, expected, onError);
+  }
+}
+
+/** The If-Modified-Since / If-None-Match nginx sends to revalidate an entry (from its Last-Modified and ETag). */
+function conditionalHeaders(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const lower = (raw[i] as string).toLowerCase();
+    if (lower === 'last-modified') out.push('If-Modified-Since', raw[i + 1] as string);
+    else if (lower === 'etag') out.push('If-None-Match', raw[i + 1] as string);
+  }
+  return out;
+}
+
+/** Whether `p` settles within `ms` (a timer that does not outlive the wait). */
+function settledWithin(p: Promise<void>, ms: number): Promise<boolean> {
+  if (ms <= 0) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    void p.then(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+function noop(): void {}
+
+/**
+ * The cache's part in a request to a proxied location, or null where it takes none: no
+ * proxy_cache, a method outside proxy_cache_methods, an upgrade (a tunnel is never cached).
+ */
+export function cacheRequestFor(route: ProxyRoute, ctx: RequestContext, vars: Variables, zones: ReadonlyMap<string, CacheZone>, upgrade: boolean): CacheRequest | null {
+  const s = route.settings.cache;
+  if (s.zone === null || upgrade || !s.methods.includes(ctx.method)) return null;
+  // proxy_cache_max_range_offset: a range starting further in goes upstream as it is, uncached.
+  if (s.maxRangeOffset !== null && rangeStart(first(ctx.headers.range)) > s.maxRangeOffset) return null;
+  const zone = zones.get(s.zone);
+  if (zone === undefined) return null;
+  const key = s.key === null
+    ? `${vars.get('scheme', ctx) ?? ''}${vars.get('proxy_host', ctx) ?? ''}${vars.get('request_uri', ctx) ?? ''}`
+    : vars.evaluate(s.key, ctx);
+  return new CacheRequest(zone, s, key);
+}
+
+/** Where the first range of a `Range: bytes=` header starts (0 for a suffix range or none). */
+function rangeStart(range: string | undefined): number {
+  const m = range === undefined ? null : /^bytes=\s*(\d+)-/i.exec(range);
+  return m === null ? 0 : Number(m[1]);
+}
+
+/** The upstream headers of an entry as Node parses them (for `$upstream_http_*`, If-* checks). */
+function headerObject(raw: readonly string[]): IncomingHttpHeaders {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    const v = raw[i + 1] as string;
+    const had = out[name];
+    if (had === undefined) out[name] = name === 'set-cookie' ? [v] : v;
+    else if (Array.isArray(had)) had.push(v);
+    else out[name] = `${had}, ${v}`;
+  }
+  return out;
+}
+
+/** Replaces (or adds) one header in a flat list. */
+function setHeader(headers: string[], name: string, value: string | null): void {
+  const lower = name.toLowerCase();
+  for (let i = headers.length - 2; i >= 0; i -= 2) if ((headers[i] as string).toLowerCase() === lower) headers.splice(i, 2);
+  if (value !== null) headers.push(name, value);
+}
+
+/**
+ * The response for a HIT: status and headers as stored, through the relay's header rules, the
+ * body from the file. A 200 answers If-None-Match / If-Modified-Since with 304 and a failed
+ * If-Match / If-Unmodified-Since with 412 (nginx's not_modified filter acts on cached responses).
+ * Returns a status instead for a 412, which the session answers as nginx's page.
+ */
+export function hitResponse(cache: CacheRequest, route: ProxyRoute, ctx: RequestContext, vars: Variables): StreamedResponse | number {
+  const e = cache.entry as OpenEntry;
+  cache.entry = null;
+  const { meta } = e;
+  const settings: Settings = route.settings;
+  ctx.upstreamHeaders = headerObject(meta.headers);
+  const status = meta.status;
+  ctx.status = status;
+  const headers = relayHeaders(ctx, route, vars, status, meta.headers, null);
+  // The stored body has the length the file says, whatever framing the upstream used.
+  setHeader(headers, 'Content-Length', String(e.length));
+  const start = e.bodyStart;
+  const end = e.bodyStart + e.length;
+  if (status === 200) {
+    const lm = ctx.upstreamHeaders['last-modified'];
+    const lastModified = typeof lm === 'string' ? parseHttpTime(lm) : -1;
+    const etag = typeof ctx.upstreamHeaders.etag === 'string' ? ctx.upstreamHeaders.etag : null;
+    const cond = conditionalStatus(ctx.headers, settings.files, lastModified, etag);
+    if (cond === 412) {
+      void closeFile(e.fd);
+      return 412;
+    }
+    if (cond === 304) {
+      void closeFile(e.fd);
+      ctx.status = 304;
+      setHeader(headers, 'Content-Length', null);
+      return { status: 304, headers, body: null };
+    }
+  }
+  // Range: nginx 1.22 answered it on these hits with the whole entry (200) in the side-by-side
+  // test (test/e2e/proxy-cache.e2e.test.ts), with and without Accept-Ranges from the upstream;
+  // so does Sluice.
+  if (ctx.method === 'HEAD' || end === start || status === 204 || status === 304) {
+    void closeFile(e.fd);
+    return { status, headers, body: null };
+  }
+  cache.zone.counters.bytesFromCache += end - start;
+  return { status, headers, body: fileBody(e.fd, cache.zone.fileFor(cache.storeHash), [{ start, end }]) };
+}

@@ -1,0 +1,116 @@
+// nginx (the installed 1.22) and Sluice side by side on proxy_cache: the same config, the same
+// request sequences, one backend that counts what reaches it; the statuses, X-Cache-Status
+// ($upstream_cache_status), bodies and upstream request counts must agree.
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { startHttpBackend } from '../helpers/backends.js';
+import { nginxAndSluice } from '../helpers/nginx.js';
+import { headerValue, rawRequest } from '../helpers/raw-client.js';
+import { tempDir } from '../helpers/temp.js';
+import { waitFor } from '../helpers/wait.js';
+
+interface Step {
+  readonly method?: string;
+  readonly path: string;
+  readonly headers?: readonly string[];
+}
+
+test('e2e: proxy_cache answers the same request sequences as nginx (MISS, HIT, BYPASS, EXPIRED, STALE, variants, HEAD, ranges, conditions)', async (t) => {
+  let hits = 0;
+  let failing = false;
+  let expiresAt = 0;
+  const backend = await startHttpBackend((req, res) => {
+    hits++;
+    if (failing) {
+      req.socket.destroy();
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'http://x');
+    const p = url.pathname;
+    const headers: Record<string, string> = { 'Content-Type': 'text/plain', ETag: '"e1"' };
+    if (p.endsWith('/nostore')) headers['Cache-Control'] = 'no-store';
+    if (p.endsWith('/private')) headers['Cache-Control'] = 'private, max-age=60';
+    if (p.endsWith('/maxage')) headers['Cache-Control'] = 'max-age=60';
+    if (p.endsWith('/cookie')) headers['Set-Cookie'] = 'a=1';
+    if (p.endsWith('/accel0')) headers['X-Accel-Expires'] = '0';
+    if (p.endsWith('/vary')) headers['Vary'] = 'Accept-Language';
+    if (p.endsWith('/varystar')) headers['Vary'] = '*';
+    if (p.startsWith('/ar')) headers['Accept-Ranges'] = 'bytes';
+    if (p.startsWith('/ar')) headers['Last-Modified'] = 'Thu, 01 Jan 2026 00:00:00 GMT';
+    if (p.startsWith('/short/')) headers['X-Accel-Expires'] = `@${expiresAt}`;
+    const status = p.endsWith('/404') ? 404 : p.endsWith('/500') ? 500 : 200;
+    res.writeHead(status, headers);
+    res.end(`body ${p} ${req.headers['accept-language'] ?? ''} ${req.method}`);
+  });
+  t.after(() => backend.close());
+  const dirs = tempDir(t, 'sluice-e2e-cache-');
+  chmodSync(dirs.path, 0o777);
+  const cacheDir = (port: number): string => {
+    const d = join(dirs.path, port === 0 ? 'sluice' : 'nginx');
+    mkdirSync(d, { recursive: true, mode: 0o777 });
+    chmodSync(d, 0o777);
+    return d;
+  };
+  const ports = await nginxAndSluice(t, (port) => `
+    proxy_cache_path ${cacheDir(port)} levels=1:2 keys_zone=e2e:1m;
+    server { listen 127.0.0.1:${port};
+      add_header X-Cache-Status $upstream_cache_status always;
+      proxy_cache e2e;
+      proxy_cache_valid 200 10m;
+      location / { proxy_pass http://${backend.addr}; proxy_cache_bypass $arg_nocache; proxy_no_cache $arg_nostore; }
+      location /valid404/ { proxy_pass http://${backend.addr}; proxy_cache_valid 200 404 10m; }
+      location /min/ { proxy_pass http://${backend.addr}; proxy_cache_min_uses 2; }
+      location /short/ { proxy_pass http://${backend.addr}; proxy_cache_use_stale error http_500; }
+      location /off/ { proxy_pass http://${backend.addr}; proxy_cache off; }
+    }`);
+
+  const sequence: Step[] = [
+    { path: '/a' }, { path: '/a' }, { path: '/a?x=1' }, { path: '/a?x=1' },
+    { path: '/nostore' }, { path: '/nostore' }, { path: '/private' }, { path: '/private' },
+    { path: '/maxage' }, { path: '/maxage' }, { path: '/cookie' }, { path: '/cookie' },
+    { path: '/accel0' }, { path: '/accel0' }, { path: '/varystar' }, { path: '/varystar' },
+    { path: '/b?nocache=1' }, { path: '/b?nocache=1' }, { path: '/c?nostore=1' }, { path: '/c?nostore=1' },
+    { path: '/404' }, { path: '/404' }, { path: '/valid404/404' }, { path: '/valid404/404' },
+    { method: 'HEAD', path: '/h' }, { path: '/h' }, { method: 'HEAD', path: '/h' },
+    { path: '/vary', headers: ['Accept-Language: en'] }, { path: '/vary', headers: ['Accept-Language: fr'] },
+    { path: '/vary', headers: ['Accept-Language: en'] }, { path: '/vary', headers: ['Accept-Language: fr'] },
+    { path: '/a', headers: ['Range: bytes=0-3'] }, { path: '/a', headers: ['If-None-Match: "e1"'] },
+    { path: '/a', headers: ['Range: bytes=100-'] },
+    { path: '/ar' }, { path: '/ar', headers: ['Range: bytes=1-4'] }, { path: '/ar', headers: ['Range: bytes=100-'] },
+    { path: '/ar', headers: ['If-Modified-Since: Thu, 01 Jan 2099 00:00:00 GMT', 'If-None-Match: "other"'] },
+    { path: '/min/x' }, { path: '/min/x' }, { path: '/min/x' },
+    { method: 'POST', path: '/post' }, { method: 'POST', path: '/post' }, { path: '/off/x' }, { path: '/off/x' },
+  ];
+  const run = async (port: number, steps: readonly Step[]): Promise<string[]> => {
+    const out: string[] = [];
+    for (const s of steps) {
+      const before = hits;
+      const method = s.method ?? 'GET';
+      const body = method === 'POST' ? 'Content-Length: 1\r\n' : '';
+      const r = await rawRequest(port, `${method} ${s.path} HTTP/1.1\r\nHost: localhost\r\n${(s.headers ?? []).map((h) => `${h}\r\n`).join('')}${body}Connection: close\r\n\r\n${method === 'POST' ? 'x' : ''}`);
+      out.push(`${method} ${s.path} ${(s.headers ?? []).join(',')} -> ${r.head?.statusCode} ${headerValue(r.head!, 'x-cache-status') ?? '-'} upstream+${hits - before} ${r.body.toString('latin1').replace(/<hr><center>[^<]*<\/center>/, '')}`);
+    }
+    return out;
+  };
+  const nginx = await run(ports.nginx, sequence);
+  const sluice = await run(ports.sluice, sequence);
+  assert.deepEqual(sluice, nginx);
+
+  // Expiry, then an upstream that fails: EXPIRED with a working upstream, STALE without one.
+  const expiring = async (port: number): Promise<string[]> => {
+    expiresAt = Math.floor(Date.now() / 1000) + 1;
+    const first = await run(port, [{ path: '/short/e' }, { path: '/short/s' }, { path: '/short/s' }]);
+    await waitFor(() => Date.now() >= (expiresAt + 1) * 1000 + 50, { timeoutMs: 4000 });
+    expiresAt = Math.floor(Date.now() / 1000) + 60;
+    const expired = await run(port, [{ path: '/short/e' }, { path: '/short/e' }]);
+    failing = true;
+    const stale = await run(port, [{ path: '/short/s' }, { path: '/short/none' }]);
+    failing = false;
+    return [...first, ...expired, ...stale];
+  };
+  const nginxExpiry = await expiring(ports.nginx);
+  const sluiceExpiry = await expiring(ports.sluice);
+  assert.deepEqual(sluiceExpiry.map((l) => l.replace(/<[^]*$/, '')), nginxExpiry.map((l) => l.replace(/<[^]*$/, '')));
+});

@@ -1,0 +1,185 @@
+/**
+ * proxy_cache's answers with expired entries (issue 19): proxy_cache_use_stale (error, http_500,
+ * updating), proxy_cache_revalidate (a conditional request upstream, 304 -> REVALIDATED) and
+ * proxy_cache_lock (one request fills the cache, the others wait; lock_timeout lets them go
+ * upstream, uncached). Entries expire by X-Accel-Expires at the next whole second, so the waits
+ * are bounded ones for the clock, never fixed sleeps.
+ */
+import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { startHttpBackend } from '../helpers/backends.js';
+import { conf } from '../helpers/config-text.js';
+import { startTestProxy } from '../helpers/proxy.js';
+import { headerValue, sendRequest } from '../helpers/raw-client.js';
+import { tempDir } from '../helpers/temp.js';
+import { waitFor } from '../helpers/wait.js';
+
+interface Control {
+  mode: 'ok' | '500' | 'close' | 'hold';
+  hits: number;
+  seen: IncomingMessage['headers'][];
+  /** Answers held in `hold` mode. */
+  held: (() => void)[];
+}
+
+/** Whole seconds: the entry expires at the next one. */
+const soon = (): string => `@${Math.floor(Date.now() / 1000) + 1}`;
+
+async function backend(t: TestContext, answer: (req: IncomingMessage, res: ServerResponse, n: number) => void = plain) {
+  const c: Control = { mode: 'ok', hits: 0, seen: [], held: [] };
+  const b = await startHttpBackend((req, res) => {
+    const n = ++c.hits;
+    c.seen.push(req.headers);
+    if (c.mode === 'close') {
+      req.socket.destroy();
+      return;
+    }
+    if (c.mode === '500') {
+      res.writeHead(500, { 'Content-Type': 'text/plain' });
+      res.end('upstream broke');
+      return;
+    }
+    if (c.mode === 'hold') {
+      c.held.push(() => answer(req, res, n));
+      return;
+    }
+    answer(req, res, n);
+  });
+  t.after(() => b.close());
+  return { port: b.port, c };
+}
+
+function plain(_req: IncomingMessage, res: ServerResponse, n: number): void {
+  res.writeHead(200, { 'X-Accel-Expires': soon(), 'Content-Type': 'text/plain' });
+  res.end(`version ${n}`);
+}
+
+/** Fresh for a minute. */
+function fresh(_req: IncomingMessage, res: ServerResponse, n: number): void {
+  res.writeHead(200, { 'Cache-Control': 'max-age=60' });
+  res.end(`version ${n}`);
+}
+
+async function proxyFor(t: TestContext, port: number, location: string) {
+  const dir = tempDir(t, 'sluice-cache-');
+  const proxy = await startTestProxy(conf(`
+  proxy_cache_path ${join(dir.path, 'cache')} keys_zone=stale${port}:1m;
+  server {
+    listen 127.0.0.1:0;
+    location / {
+      proxy_pass http://127.0.0.1:${port};
+      proxy_cache stale${port};
+      add_header X-Cache-Status $upstream_cache_status always;
+      ${location}
+    }
+  }`), { t, prefix: dir.path });
+  return proxy;
+}
+
+async function get(port: number, path: string) {
+  const r = await sendRequest(port, path);
+  return { status: r.status, cache: headerValue(r.head, 'x-cache-status') ?? '', body: r.body };
+}
+
+/**
+ * Waits (bounded) until an entry stored now (fresh until the next whole second) has expired:
+ * nginx counts whole seconds, so that is the second after.
+ */
+async function expired(): Promise<void> {
+  const at = (Math.floor(Date.now() / 1000) + 2) * 1000;
+  await waitFor(() => Date.now() >= at + 5, { timeoutMs: 4000 });
+}
+
+test('proxy_cache_use_stale error http_500: the expired entry answers (STALE) when the upstream fails; unlisted, the failure shows', async (t) => {
+  const b = await backend(t);
+  const proxy = await proxyFor(t, b.port, 'proxy_cache_use_stale error http_500;');
+  assert.equal((await get(proxy.port, '/s')).cache, 'MISS');
+  await expired();
+  b.c.mode = 'close';
+  const afterError = await get(proxy.port, '/s');
+  assert.deepEqual([afterError.status, afterError.cache, afterError.body], [200, 'STALE', 'version 1']);
+  b.c.mode = '500';
+  const after500 = await get(proxy.port, '/s');
+  assert.deepEqual([after500.status, after500.cache, after500.body], [200, 'STALE', 'version 1']);
+  const plainProxy = await proxyFor(t, b.port, '');
+  b.c.mode = 'ok';
+  await get(plainProxy.port, '/p');
+  await expired();
+  b.c.mode = 'close';
+  const failed = await get(plainProxy.port, '/p');
+  assert.deepEqual([failed.status, failed.cache], [502, 'EXPIRED']);
+});
+
+test('proxy_cache_revalidate: the expired entry goes upstream with If-None-Match / If-Modified-Since; a 304 makes it fresh (REVALIDATED)', async (t) => {
+  const lastModified = 'Thu, 01 Jan 2026 00:00:00 GMT';
+  const b = await backend(t, (req, res, n) => {
+    if (req.headers['if-none-match'] === '"v1"') {
+      res.writeHead(304, { 'Cache-Control': 'max-age=60', ETag: '"v1"' });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'X-Accel-Expires': soon(), ETag: '"v1"', 'Last-Modified': lastModified });
+    res.end(`version ${n}`);
+  });
+  const proxy = await proxyFor(t, b.port, 'proxy_cache_revalidate on;');
+  assert.equal((await get(proxy.port, '/r')).cache, 'MISS');
+  await expired();
+  const again = await get(proxy.port, '/r');
+  assert.deepEqual([again.status, again.cache, again.body], [200, 'REVALIDATED', 'version 1']);
+  assert.equal(b.c.seen[1]!['if-none-match'], '"v1"');
+  assert.equal(b.c.seen[1]!['if-modified-since'], lastModified);
+  // The 304's max-age=60 is the entry's new lifetime.
+  assert.equal((await get(proxy.port, '/r')).cache, 'HIT');
+  assert.equal(b.c.hits, 2);
+});
+
+test('proxy_cache_lock: concurrent requests for one key send one upstream; the others wait and HIT', async (t) => {
+  const b = await backend(t, fresh);
+  const proxy = await proxyFor(t, b.port, 'proxy_cache_lock on;');
+  b.c.mode = 'hold';
+  const first = get(proxy.port, '/l');
+  await waitFor(() => b.c.held.length === 1);
+  const second = get(proxy.port, '/l');
+  const third = get(proxy.port, '/l');
+  b.c.mode = 'ok';
+  b.c.held.shift()!();
+  const answers = await Promise.all([first, second, third]);
+  assert.deepEqual(answers.map((a) => a.cache), ['MISS', 'HIT', 'HIT']);
+  assert.deepEqual(answers.map((a) => a.body), ['version 1', 'version 1', 'version 1']);
+  assert.equal(b.c.hits, 1);
+});
+
+test('proxy_cache_lock_timeout: a request that waited too long goes upstream itself, and its answer is not stored', async (t) => {
+  const b = await backend(t, fresh);
+  const proxy = await proxyFor(t, b.port, 'proxy_cache_lock on; proxy_cache_lock_timeout 200ms;');
+  b.c.mode = 'hold';
+  const first = get(proxy.port, '/t');
+  await waitFor(() => b.c.held.length === 1);
+  b.c.mode = 'ok';
+  const second = await get(proxy.port, '/t');
+  assert.deepEqual([second.cache, second.body], ['MISS', 'version 2']);
+  b.c.held.shift()!();
+  assert.equal((await first).body, 'version 1');
+  // The first request's answer is the stored one; the second's was not stored.
+  const third = await get(proxy.port, '/t');
+  assert.deepEqual([third.cache, third.body], ['HIT', 'version 1']);
+});
+
+test('proxy_cache_use_stale updating: while one request refreshes an expired entry, the others get it (UPDATING)', async (t) => {
+  const b = await backend(t);
+  const proxy = await proxyFor(t, b.port, 'proxy_cache_use_stale updating;');
+  assert.equal((await get(proxy.port, '/u')).cache, 'MISS');
+  await expired();
+  b.c.mode = 'hold';
+  const refreshing = get(proxy.port, '/u');
+  await waitFor(() => b.c.held.length === 1);
+  const meanwhile = await get(proxy.port, '/u');
+  assert.deepEqual([meanwhile.cache, meanwhile.body], ['UPDATING', 'version 1']);
+  b.c.mode = 'ok';
+  b.c.held.shift()!();
+  const refreshed = await refreshing;
+  assert.deepEqual([refreshed.cache, refreshed.body], ['EXPIRED', 'version 2']);
+});
