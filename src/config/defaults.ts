@@ -6,6 +6,7 @@ import { compressionDefaults } from './directives/gzip.js';
 import { fileDefaults } from './files.js';
 import { CORE_DEFAULTS } from './core-settings.js';
 import { bufferingDefaults } from './buffering.js';
+import { fastcgiDefaults } from './directives/fastcgi.js';
 import { PROXY_SSL_DEFAULTS, SSL_DEFAULTS } from './tls.js';
 import type { ErrorLogTarget, ListenSocketOptions, NextUpstreamCondition, ProcessSettings, Settings } from './types.js';
 
@@ -104,5 +105,6 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: st
     files: fileDefaults(prefix),
     core: CORE_DEFAULTS,
     buffering: bufferingDefaults(prefix),
+    fastcgi: fastcgiDefaults(prefix),
   };
 }

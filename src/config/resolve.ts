@@ -154,6 +154,7 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     files: mergeFiles(parent.files, d.files),
     core: mergeCore(parent.core, d.core),
     buffering: mergeEach(parent.buffering, d.buffering),
+    fastcgi: mergeEach(parent.fastcgi, d.fastcgi),
   };
 }
 
@@ -276,6 +277,11 @@ class HttpAssembler {
         return null;
       }
       return { ...base, upstream: explicit };
+    }
+    if (pp.scheme === 'fastcgi' && pp.port === null) {
+      // nginx (ngx_http_upstream_init_round_robin): an address that is no upstream{} needs a port.
+      this.cx.problem(`no port in upstream "${pp.host}"`, pp.at, `write fastcgi_pass ${pp.host}:9000 (the FastCGI server's port), or define "upstream ${pp.host} { server HOST:PORT; }" in http {}`);
+      return null;
     }
     const name = formatHostPort(host, pp.port ?? defaultPort);
     if (!this.implicit.has(name)) {
