@@ -78,7 +78,8 @@ export const echoHandler: FcgiHandler = (req, reply) => {
   reply.end();
 };
 
-export async function startFastcgiResponder(handler: FcgiHandler = echoHandler): Promise<FcgiResponder> {
+/** `path`: listen on that unix socket instead of a loopback port (`port` is then 0). */
+export async function startFastcgiResponder(handler: FcgiHandler = echoHandler, options: { path?: string } = {}): Promise<FcgiResponder> {
   const sockets = new Set<Socket>();
   const state: FcgiResponder = {
     port: 0, requests: [], connections: 0, onParams: null,
@@ -142,7 +143,8 @@ export async function startFastcgiResponder(handler: FcgiHandler = echoHandler):
       }
     });
   });
-  server.listen(0, '127.0.0.1');
+  if (options.path !== undefined) server.listen(options.path);
+  else server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  return Object.assign(state, { port: (server.address() as { port: number }).port });
+  return Object.assign(state, { port: options.path === undefined ? (server.address() as { port: number }).port : 0 });
 }

@@ -16,10 +16,11 @@ import { refusedPort } from '../helpers/ports.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { headerValue, rawConnect, readToEnd, sendRequest } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
+import { waitForFileLine } from '../helpers/log-files.js';
 import { waitFor } from '../helpers/wait.js';
 
-async function responder(t: import('node:test').TestContext, handler?: FcgiHandler): Promise<FcgiResponder> {
-  const r = await startFastcgiResponder(handler);
+async function responder(t: import('node:test').TestContext, handler?: FcgiHandler, path?: string): Promise<FcgiResponder> {
+  const r = await startFastcgiResponder(handler, path === undefined ? {} : { path });
   t.after(() => r.close());
   return r;
 }
@@ -270,6 +271,28 @@ test('fastcgi_intercept_errors: the error_page answers for an upstream 500; off 
   const off = await sendRequest(proxy.port, '/off');
   assert.equal(off.status, 500);
   assert.equal(off.body, 'from php');
+});
+
+test('fastcgi_pass unix:/path and an upstream of unix servers; $upstream_addr names the socket', async (t) => {
+  const dir = tempDir(t);
+  const sock = dir.join('fpm.sock');
+  const fpm = await responder(t, paramsHandler, sock);
+  const log = dir.join('access.log');
+  const proxy = await startTestProxy(conf(`
+    log_format u '$uri $status $upstream_addr';
+    access_log ${log} u;
+    upstream php { server unix:${sock}; }
+    server {
+      listen 127.0.0.1:0;
+      location /direct { fastcgi_pass unix:${sock}; fastcgi_param REQUEST_URI $request_uri; }
+      location /group { fastcgi_pass php; fastcgi_param REQUEST_URI $request_uri; }
+    }
+  `), { t });
+  assert.equal(paramsOf((await sendRequest(proxy.port, '/direct?a')).body).get('REQUEST_URI'), '/direct?a');
+  assert.equal(paramsOf((await sendRequest(proxy.port, '/group')).body).get('REQUEST_URI'), '/group');
+  assert.equal(fpm.requests.length, 2);
+  const lines = await waitForFileLine(log, '/group');
+  assert.ok(lines.includes(`/direct 200 unix:${sock}`), lines.join('\n'));
 });
 
 test('fastcgi_next_upstream: a refused server is skipped for the next one of the upstream', async (t) => {
