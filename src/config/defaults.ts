@@ -8,6 +8,7 @@ import { CORE_DEFAULTS } from './core-settings.js';
 import { bufferingDefaults } from './buffering.js';
 import { LIMIT_DEFAULTS } from './directives/limits.js';
 import { CACHE_DEFAULTS } from './cache-settings.js';
+import { fastcgiDefaults } from './directives/fastcgi.js';
 import { PROXY_SSL_DEFAULTS, SSL_DEFAULTS } from './tls.js';
 import type { ErrorLogTarget, ListenSocketOptions, NextUpstreamCondition, ProcessSettings, Settings } from './types.js';
 
@@ -114,5 +115,6 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: st
     buffering: bufferingDefaults(prefix),
     limits: LIMIT_DEFAULTS,
     cache: CACHE_DEFAULTS,
+    fastcgi: fastcgiDefaults(prefix),
   };
 }

@@ -6,7 +6,7 @@
 import type { Cidr } from '../core/cidr.js';
 import type { FilesDraft } from './files.js';
 import type {
-  AccessLogTarget, AccessRule, CookieFlagsRule, CookieRewrite, AddHeaderRule, AdminHandler, BalanceMethod, BufferingSettings, CompressionSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
+  AccessLogTarget, AccessRule, CookieFlagsRule, CookieRewrite, AddHeaderRule, AdminHandler, BalanceMethod, BufferingSettings, CompressionSettings, FastcgiSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier, RewriteStep,
   ComplexValue, LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ResolverConfig, ServerName, SourceLoc,
   StickyCookie, ProcessSettings, LimitSettings, LimitZone, ProxySslSettings, RunAs, SslSettings, OriginRule, ForwardAllowRule, WebSocketMessageRate,
@@ -21,7 +21,7 @@ export type AccessLogDraft = AccessLogTarget;
 /** proxy_pass as parsed, before it is tied to an explicit or implicit upstream. */
 export interface ProxyPassDraft {
   readonly url: string;
-  readonly scheme: 'http' | 'https';
+  readonly scheme: 'http' | 'https' | 'fastcgi';
   /** Host as written (IPv6 without brackets). */
   readonly host: string;
   /** The port when written in the URL, else null (80, or 443 for https). */
@@ -126,6 +126,7 @@ export interface SettingsDraft {
   limits?: Partial<Mutable<LimitSettings>>;
   /** `proxy_cache*` directives written at this level (each inherited on its own). */
   cache?: Partial<Mutable<CacheSettings>>;
+  fastcgi?: Partial<Mutable<FastcgiSettings>>;
 }
 
 /** A `health_check` line; `host` comes from the location's proxy_pass once upstreams are linked. */

@@ -2,8 +2,8 @@
  * Reading the configuration: the main file, the `-g` directives and every `include`d file, with
  * includes expanded in place (nginx parses an included file in the context of the `include`).
  * Include paths are relative to the prefix; a pattern (`*`, `?`, `[...]`) that matches nothing is
- * fine, a plain path that does not exist is an error (except a missing "mime.types": Sluice's
- * own copy is read), and a file that includes itself (directly or through others) is an error
+ * fine, a plain path that does not exist is an error (except a missing "mime.types",
+ * "fastcgi_params" or "fastcgi.conf": Sluice's own copy is read), and a file that includes itself (directly or through others) is an error
  * rather than nginx's endless recursion.
  */
 import { access, readFile, realpath } from 'node:fs/promises';
@@ -21,6 +21,16 @@ import type { Problems } from './problems.js';
  * reads when there is no such file where the include names it.
  */
 export const BUNDLED_MIME_TYPES = fileURLToPath(new URL('../../../conf/mime.types', import.meta.url));
+
+/**
+ * The files nginx ships in its conf/ that configs include by bare name, and Sluice's copies of
+ * them (conf/ in the package), read when the include finds no such file of its own.
+ */
+const BUNDLED: ReadonlyMap<string, string> = new Map([
+  ['mime.types', BUNDLED_MIME_TYPES],
+  ['fastcgi_params', fileURLToPath(new URL('../../../conf/fastcgi_params', import.meta.url))],
+  ['fastcgi.conf', fileURLToPath(new URL('../../../conf/fastcgi.conf', import.meta.url))],
+]);
 
 async function exists(path: string): Promise<boolean> {
   return access(path).then(() => true, () => false);
@@ -165,10 +175,11 @@ class TreeReader {
     }
     const pattern = resolve(this.prefix, d.args[0]!);
     let files: readonly string[] = [pattern];
-    if (basename(pattern) === 'mime.types' && !hasGlobMagic(d.args[0]!) && !(await exists(pattern))) {
-      // The table every nginx.conf includes ships with Sluice: a config moved from /etc/nginx
-      // keeps working where that file is not (docs/configuration.md, types).
-      files = [BUNDLED_MIME_TYPES];
+    const bundled = BUNDLED.get(basename(pattern));
+    if (bundled !== undefined && !hasGlobMagic(d.args[0]!) && !(await exists(pattern))) {
+      // The tables every nginx.conf includes ship with Sluice: a config moved from /etc/nginx
+      // keeps working where that file is not (docs/configuration.md, types and fastcgi_pass).
+      files = [bundled];
     } else if (hasGlobMagic(d.args[0]!)) {
       // Files that include their own folder repeat one mask many times: list the folder once.
       let globbed = this.globs.get(pattern);

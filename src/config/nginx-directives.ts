@@ -38,8 +38,8 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'proxy_store', 'proxy_store_access', 'proxy_force_ranges',
   'proxy_upstream_fail_timeout', 'proxy_headers_hash', 'proxy_http_version_upgrade',
   // other upstream modules and load balancers
-  'fastcgi_pass', 'fastcgi_param', 'fastcgi_index', 'fastcgi_split_path_info', 'fastcgi_read_timeout',
-  'fastcgi_buffers', 'fastcgi_buffer_size', 'uwsgi_pass', 'uwsgi_param', 'scgi_pass', 'scgi_param',
+  'fastcgi_cache', 'fastcgi_cache_path', 'fastcgi_cache_key', 'fastcgi_cache_valid', 'fastcgi_store',
+  'fastcgi_bind', 'fastcgi_limit_rate', 'fastcgi_catch_stderr', 'fastcgi_socket_keepalive', 'uwsgi_pass', 'uwsgi_param', 'scgi_pass', 'scgi_param',
   'grpc_pass', 'grpc_set_header', 'grpc_read_timeout', 'memcached_pass', 'ntlm', 'queue',
   'resolver_zone', 'server_resolve', 'state',
 ]);

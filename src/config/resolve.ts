@@ -165,6 +165,7 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     // ngx_http_limit_*_merge_conf: a level with limit_conn / limit_req lines of its own inherits none.
     limits: mergeEach(parent.limits, d.limits),
     cache: mergeEach(parent.cache, d.cache),
+    fastcgi: mergeEach(parent.fastcgi, d.fastcgi),
   };
 }
 
@@ -290,6 +291,11 @@ class HttpAssembler {
         return null;
       }
       return { ...base, upstream: explicit };
+    }
+    if (pp.scheme === 'fastcgi' && pp.port === null) {
+      // nginx (ngx_http_upstream_init_round_robin): an address that is no upstream{} needs a port.
+      this.cx.problem(`no port in upstream "${pp.host}"`, pp.at, `write fastcgi_pass ${pp.host}:9000 (the FastCGI server's port), or define "upstream ${pp.host} { server HOST:PORT; }" in http {}`);
+      return null;
     }
     const name = formatHostPort(host, pp.port ?? defaultPort);
     if (!this.implicit.has(name)) {

@@ -397,7 +397,8 @@ export type NextUpstreamCondition =
 export interface ProxyPass {
   /** The URL as written. */
   readonly url: string;
-  readonly scheme: 'http' | 'https';
+  /** 'fastcgi' for `fastcgi_pass ADDRESS` (its settings in {@link Settings.fastcgi}). */
+  readonly scheme: 'http' | 'https' | 'fastcgi';
   /** Key into HttpConfig.upstreams (implicit upstreams are named "host:port"). */
   readonly upstream: string;
   /** The URI part of the URL ("/", "/api/"), or null when the URL has none. */
@@ -604,6 +605,8 @@ export interface Settings {
   readonly limits: LimitSettings;
   /** `proxy_cache*` and `proxy_no_cache` (each inherited on its own; src/proxy/cache/ is the runtime). */
   readonly cache: CacheSettings;
+  /** ngx_http_fastcgi_module's settings (`fastcgi_param`, `fastcgi_read_timeout`...), each inherited on its own. */
+  readonly fastcgi: FastcgiSettings;
 }
 
 /** `proxy_cache_valid [CODE ...] TIME`: `codes` null for `any`. */
@@ -667,6 +670,72 @@ export interface CacheZoneConfig {
   /** `use_temp_path`: entries are written under proxy_temp_path first (else in the cache directory). @default true */
   readonly useTempPath: boolean;
   readonly loc: SourceLoc;
+}
+
+/** One `fastcgi_param NAME VALUE [if_not_empty]` line. */
+export interface FastcgiParam {
+  readonly name: string;
+  readonly value: ComplexValue;
+  /** The parameter is not sent when its value is empty. */
+  readonly ifNotEmpty: boolean;
+}
+
+/**
+ * ngx_http_fastcgi_module: what a `fastcgi_pass` location sends and how it talks to the server.
+ * The timeouts, buffers and next-upstream rules mean what their proxy_* twins mean; the session
+ * reads them through the FastCGI view of the settings (proxy/session/proxy-route.ts).
+ */
+export interface FastcgiSettings {
+  /** `fastcgi_param` lines (a level with any inherits none, nginx's array merge). @default [] */
+  readonly params: readonly FastcgiParam[];
+  /** `fastcgi_index`: appended to `$fastcgi_script_name` for a URI ending in "/". @default null */
+  readonly index: string | null;
+  /** `fastcgi_split_path_info`: the regex whose two captures are the script name and path info. @default null */
+  readonly splitPathInfo: RegExp | null;
+  /** `fastcgi_keep_conn`: FCGI_KEEP_CONN, and the connection may go back to the upstream's keepalive cache. @default false */
+  readonly keepConn: boolean;
+  /** @default 60000 */
+  readonly connectTimeout: number;
+  /** @default 60000 */
+  readonly sendTimeout: number;
+  /** @default 60000 */
+  readonly readTimeout: number;
+  /** `fastcgi_intercept_errors`. @default false */
+  readonly interceptErrors: boolean;
+  /** `fastcgi_hide_header` names (lower case). @default [] */
+  readonly hideHeaders: readonly string[];
+  /** `fastcgi_pass_header` names (lower case). @default [] */
+  readonly passHeaders: readonly string[];
+  /** `fastcgi_ignore_headers` (lower case). @default empty */
+  readonly ignoreHeaders: ReadonlySet<string>;
+  /** `fastcgi_pass_request_headers`: the client's headers go as HTTP_* params. @default true */
+  readonly passRequestHeaders: boolean;
+  /** `fastcgi_pass_request_body`. @default true */
+  readonly passRequestBody: boolean;
+  /** `fastcgi_request_buffering`. @default true */
+  readonly requestBuffering: boolean;
+  /** `fastcgi_buffering`. @default true */
+  readonly buffering: boolean;
+  /** `fastcgi_buffer_size`: the largest response head. @default 4096 */
+  readonly bufferSize: number;
+  /** `fastcgi_buffers`. @default { number: 8, size: 4096 } */
+  readonly buffers: { readonly number: number; readonly size: number };
+  /** `fastcgi_busy_buffers_size`; null: nginx's default from the buffer sizes. @default null */
+  readonly busyBuffersSize: number | null;
+  /** `fastcgi_temp_path`. @default { path: PREFIX/fastcgi_temp, levels: [] } */
+  readonly tempPath: TempPath;
+  /** `fastcgi_max_temp_file_size`. @default 1073741824 */
+  readonly maxTempFileSize: number;
+  /** `fastcgi_temp_file_write_size`; null: nginx's default. @default null */
+  readonly tempFileWriteSize: number | null;
+  /** `fastcgi_ignore_client_abort`. @default false */
+  readonly ignoreClientAbort: boolean;
+  /** `fastcgi_next_upstream`; empty means `off`. @default error, timeout */
+  readonly nextUpstream: ReadonlySet<NextUpstreamCondition>;
+  /** @default 0 */
+  readonly nextUpstreamTries: number;
+  /** @default 0 */
+  readonly nextUpstreamTimeout: number;
 }
 
 /** A `*_temp_path PATH [L1 [L2 [L3]]]`: the directory (absolute) and the hashed sub-directory levels. */

@@ -18,7 +18,7 @@ export const BUILTIN_VARIABLES: readonly string[] = Object.freeze([
   'ssl_protocol', 'ssl_cipher', 'ssl_server_name', 'ssl_client_verify', 'ssl_alpn_protocol', 'ssl_session_reused',
   'ssl_client_s_dn', 'ssl_client_i_dn', 'ssl_early_data',
   'proxy_protocol_addr', 'proxy_protocol_port', 'proxy_protocol_server_addr', 'proxy_protocol_server_port',
-  'binary_remote_addr', 'pipe', 'limit_rate', 'limit_req_status', 'limit_conn_status',
+  'binary_remote_addr', 'pipe', 'limit_rate', 'limit_req_status', 'limit_conn_status', 'fastcgi_script_name', 'fastcgi_path_info',
   'connections_active', 'connections_reading', 'connections_writing', 'connections_waiting',
 ]);
 
@@ -52,6 +52,4 @@ export const NGINX_ONLY_VARIABLES: ReadonlyMap<string, string> = new Map([
   ['geoip_country_code', 'Sluice has no GeoIP module; set a header from a map on $remote_addr'],
   ['invalid_referer', 'Sluice has no valid_referers; use a map on $http_referer'],
   ['secure_link', 'Sluice has no secure_link module'],
-  ['fastcgi_script_name', 'Sluice proxies HTTP only (no FastCGI)'],
-  ['fastcgi_path_info', 'Sluice proxies HTTP only (no FastCGI)'],
 ]);

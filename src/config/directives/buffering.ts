@@ -8,7 +8,7 @@
 import type { BuildContext } from '../build-context.js';
 import type { Scope } from '../draft.js';
 import type { Directive } from '../parser.js';
-import type { BufferingSettings } from '../types.js';
+import type { BufferingSettings, TempPath } from '../types.js';
 import { HTTP_SERVER_LOCATION, ONE_OR_MORE, TAKE1, TAKE2, parseEnum, parseFlag, settingsOf, type DirectiveSpec } from './table.js';
 
 type Draft = { -readonly [K in keyof BufferingSettings]?: BufferingSettings[K] };
@@ -19,6 +19,20 @@ function draftOf(scope: Scope): Draft {
 
 /** The upstream headers nginx's proxy_ignore_headers knows (ngx_http_upstream_ignore_headers_masks). */
 const IGNORABLE = ['x-accel-redirect', 'x-accel-expires', 'x-accel-limit-rate', 'x-accel-buffering', 'x-accel-charset', 'expires', 'cache-control', 'set-cookie', 'vary'];
+
+/** `proxy_ignore_headers` / `fastcgi_ignore_headers`: the names in lower case. */
+export function parseIgnoreHeaders(d: Directive, cx: BuildContext): Set<string> | null {
+  const names = new Set<string>();
+  for (const a of d.args) {
+    const lower = a.toLowerCase();
+    if (!IGNORABLE.includes(lower)) {
+      cx.problem(`invalid value "${a}" in "${d.name}" directive`, d, 'the headers nginx can ignore are X-Accel-Redirect, X-Accel-Expires, X-Accel-Limit-Rate, X-Accel-Buffering, X-Accel-Charset, Expires, Cache-Control, Set-Cookie and Vary');
+      return null;
+    }
+    names.add(lower);
+  }
+  return names;
+}
 
 function flag(name: string, key: 'requestBuffering' | 'clientBodyInSingleBuffer' | 'ignoreClientAbort'): DirectiveSpec {
   return {
@@ -44,19 +58,24 @@ function size(name: string, key: 'busyBuffersSize' | 'maxTempFileSize' | 'tempFi
  * `PATH [L1 [L2 [L3]]]`: levels of 1 or 2 characters (nginx's ngx_conf_set_path_slot); the path
  * is relative to the prefix. Sub-directories are made as files need them, mode 0700 as nginx.
  */
+export function parseTempPath(d: Directive, cx: BuildContext): TempPath | null {
+  const levels: number[] = [];
+  for (const level of d.args.slice(1)) {
+    if (level !== '1' && level !== '2') {
+      cx.problem(`invalid value "${level}" in "${d.name}" directive`, d, 'a level is 1 or 2 (characters of the file name per directory level)');
+      return null;
+    }
+    levels.push(Number(level));
+  }
+  return { path: cx.path(d.args[0]!), levels };
+}
+
 function tempPath(name: string, key: 'clientBodyTempPath' | 'proxyTempPath' | null): DirectiveSpec {
   return {
     name, contexts: HTTP_SERVER_LOCATION, args: [1, 4],
     handle(d, scope, cx) {
-      const levels: number[] = [];
-      for (const level of d.args.slice(1)) {
-        if (level !== '1' && level !== '2') {
-          cx.problem(`invalid value "${level}" in "${d.name}" directive`, d, 'a level is 1 or 2 (characters of the file name per directory level)');
-          return;
-        }
-        levels.push(Number(level));
-      }
-      if (key !== null) draftOf(scope)[key] = { path: cx.path(d.args[0]!), levels };
+      const path = parseTempPath(d, cx);
+      if (key !== null && path !== null) draftOf(scope)[key] = path;
     },
   };
 }
@@ -85,7 +104,6 @@ export const bufferingDirectives: readonly DirectiveSpec[] = [
   tempPath('client_body_temp_path', 'clientBodyTempPath'),
   tempPath('proxy_temp_path', 'proxyTempPath'),
   // Modules Sluice does not have: checked as nginx checks them, nothing is written there.
-  tempPath('fastcgi_temp_path', null),
   tempPath('uwsgi_temp_path', null),
   tempPath('scgi_temp_path', null),
   {
@@ -105,16 +123,8 @@ export const bufferingDirectives: readonly DirectiveSpec[] = [
   {
     name: 'proxy_ignore_headers', contexts: HTTP_SERVER_LOCATION, args: ONE_OR_MORE,
     handle(d, scope, cx) {
-      const names = new Set<string>();
-      for (const a of d.args) {
-        const lower = a.toLowerCase();
-        if (!IGNORABLE.includes(lower)) {
-          cx.problem(`invalid value "${a}" in "${d.name}" directive`, d, 'the headers nginx can ignore are X-Accel-Redirect, X-Accel-Expires, X-Accel-Limit-Rate, X-Accel-Buffering, X-Accel-Charset, Expires, Cache-Control, Set-Cookie and Vary');
-          return;
-        }
-        names.add(lower);
-      }
-      draftOf(scope).ignoreHeaders = names;
+      const names = parseIgnoreHeaders(d, cx);
+      if (names !== null) draftOf(scope).ignoreHeaders = names;
     },
   },
   { name: 'proxy_set_body', contexts: HTTP_SERVER_LOCATION, args: TAKE1, handle: setBody },

@@ -10,6 +10,7 @@ import { clientDirectives } from './client.js';
 import { coreDirectives } from './core.js';
 import { errorPageDirectives } from './error-pages.js';
 import { gzipDirectives } from './gzip.js';
+import { fastcgiDirectives } from './fastcgi.js';
 import { filesDirectives } from './files.js';
 import { headersDirectives } from './headers.js';
 import { healthCheckDirectives } from './health-check.js';
@@ -48,6 +49,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...balancingDirectives,
   ...healthCheckDirectives,
   ...proxyDirectives,
+  ...fastcgiDirectives,
   ...cacheDirectives,
   ...resolverDirectives,
   ...proxyCookieDirectives,

@@ -16,6 +16,23 @@ export const NEXT_UPSTREAM_CONDITIONS: readonly NextUpstreamCondition[] = [
   'http_429', 'non_idempotent',
 ];
 
+/** `proxy_next_upstream` / `fastcgi_next_upstream`: the conditions, empty for `off`. */
+export function parseNextUpstream(d: Directive, cx: BuildContext): Set<NextUpstreamCondition> | null {
+  const set = new Set<NextUpstreamCondition>();
+  let off = false;
+  for (const v of d.args) {
+    if (v === 'off') {
+      off = true;
+    } else if ((NEXT_UPSTREAM_CONDITIONS as readonly string[]).includes(v)) {
+      set.add(v as NextUpstreamCondition);
+    } else {
+      cx.problem(`invalid value "${v}"`, d, `use off or any of ${NEXT_UPSTREAM_CONDITIONS.join(' ')}`);
+      return null;
+    }
+  }
+  return off ? new Set() : set;
+}
+
 const URI_IN_REGEX_LOCATION =
   '"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, '
   + 'or inside "if" statement, or inside "limit_except" block';
@@ -151,19 +168,8 @@ export const proxyDirectives: readonly DirectiveSpec[] = [
   {
     name: 'proxy_next_upstream', contexts: HTTP_SERVER_LOCATION, args: ONE_OR_MORE,
     handle(d, scope, cx) {
-      const set = new Set<NextUpstreamCondition>();
-      let off = false;
-      for (const v of d.args) {
-        if (v === 'off') {
-          off = true;
-        } else if ((NEXT_UPSTREAM_CONDITIONS as readonly string[]).includes(v)) {
-          set.add(v as NextUpstreamCondition);
-        } else {
-          cx.problem(`invalid value "${v}"`, d, `use off or any of ${NEXT_UPSTREAM_CONDITIONS.join(' ')}`);
-          return;
-        }
-      }
-      settingsOf(scope).proxyNextUpstream = off ? new Set() : set;
+      const set = parseNextUpstream(d, cx);
+      if (set !== null) settingsOf(scope).proxyNextUpstream = set;
     },
   },
   numberSetting('proxy_next_upstream_tries', 'proxyNextUpstreamTries'),

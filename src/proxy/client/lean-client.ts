@@ -217,8 +217,11 @@ const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
 const EMPTY = Buffer.alloc(0);
 
-/** What the lean client keeps for one pool: the keep-alive cache (with `keepalive`) and TLS sessions. */
-class LeanConnections implements PoolConnections {
+/**
+ * What the lean client keeps for one pool: the keep-alive cache (with `keepalive`) and TLS
+ * sessions. The FastCGI client keeps one of its own per pool (another factory, another instance).
+ */
+export class LeanConnections implements PoolConnections {
   readonly cache: ConnectionCache | null;
   readonly sessions = new TlsSessions();
 

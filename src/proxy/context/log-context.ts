@@ -4,6 +4,8 @@ import type { RequestContext } from './request-context.js';
 
 /** nginx's `upstream: "http://127.0.0.1:8010/path"` part of an error line (https for TLS upstreams). */
 export function upstreamUrl(route: ProxyRoute, peer: Peer, ctx: RequestContext): string {
+  // nginx names a FastCGI upstream without a URI (its u->uri is empty).
+  if (route.pass.scheme === 'fastcgi') return `fastcgi://${peer.addr}`;
   return `${route.pass.scheme}://${peer.addr}${ctx.rawUri}`;
 }
 

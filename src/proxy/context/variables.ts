@@ -9,6 +9,7 @@ import { SLUICE_VERSION } from '../../core/version.js';
 import { originForm } from '../../routing/uri.js';
 import { compressionRatio } from '../filters/compression.js';
 import { documentRoot, mapUriToPath } from '../../static/map-path.js';
+import { fastcgiScriptName, fastcgiSplit } from './fastcgi-script.js';
 
 /** Reads one variable; `undefined` is nginx's "not found" (logged as "-", sent as ""). */
 export type VariableGetter = (ctx: RequestContext) => string | undefined;
@@ -179,7 +180,8 @@ const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGe
   // nginx: the body when it was read into memory (request buffering), its temp file's name when in a file.
   ['request_body', (c) => (c.requestBody?.memory ?? c.streamedBody)?.toString('utf8')],
   ['request_body_file', (c) => c.requestBody?.file?.name],
-  ['content_length', (c) => c.headers['content-length']],
+  // nginx: a chunked body read whole has its length from then on (content_length_n).
+  ['content_length', (c) => c.headers['content-length'] ?? (c.requestBody === null ? undefined : String(c.requestBody.length))],
   ['proxy_host', (c) => c.proxyPass?.proxyHost],
   ['proxy_port', proxyPort],
   ['proxy_add_x_forwarded_for', (c) => {
@@ -229,6 +231,8 @@ const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGe
   ['ssl_client_i_dn', (c) => c.conn.ssl?.clientIssuer],
   // nginx: "1" while a request arrives as TLS 1.3 early data; Node.js never accepts early data.
   ['ssl_early_data', (c) => (c.conn.ssl ? '' : undefined)],
+  ['fastcgi_script_name', (c) => (c.settings === null ? c.uri : fastcgiScriptName(c.settings.fastcgi, c.uri))],
+  ['fastcgi_path_info', (c) => (c.settings === null ? '' : fastcgiSplit(c.settings.fastcgi, c.uri).pathInfo)],
 ]);
 
 /** The variables of the static modules: they need the request's root, which may hold variables itself. */

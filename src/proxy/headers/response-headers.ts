@@ -14,6 +14,11 @@ function hiddenByDefault(lower: string): boolean {
   return lower === 'date' || lower === 'server' || lower === 'x-pad' || lower.startsWith('x-accel-');
 }
 
+/** nginx's fastcgi_hide_header defaults (ngx_http_fastcgi_hide_headers): the CGI Status and X-Accel-*. */
+function fastcgiHiddenByDefault(lower: string): boolean {
+  return lower === 'status' || lower.startsWith('x-accel-');
+}
+
 /**
  * `charset`: "; charset=NAME" added to a Content-Type of `charset_types` that names no charset
  * (ngx_http_charset_header_filter), on proxied responses and on Sluice's own.
@@ -86,7 +91,8 @@ export function relayHeaders(ctx: RequestContext, route: ProxyRoute, vars: Varia
     let value = rawHeaders[i + 1] as string;
     const lower = name.toLowerCase();
     // proxy_hide_header hides more; proxy_pass_header lets a default-hidden one through.
-    if (hiddenByDefault(lower) ? !route.settings.proxyPassHeaders.includes(lower) : route.settings.proxyHideHeaders.includes(lower)) continue;
+    const hidden = route.pass.scheme === 'fastcgi' ? fastcgiHiddenByDefault(lower) : hiddenByDefault(lower);
+    if (hidden ? !route.settings.proxyPassHeaders.includes(lower) : route.settings.proxyHideHeaders.includes(lower)) continue;
     if (switching && (lower === 'upgrade' || lower === 'connection')) {
       out.push(name, value);
       continue;

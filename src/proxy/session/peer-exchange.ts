@@ -12,7 +12,11 @@ import type { Exchange, ExchangeOptions, UpstreamMessage } from '../client/upstr
 import { buildUpstreamHead } from '../headers/upstream-request.js';
 import { relayHeaders } from '../headers/response-headers.js';
 import { upstreamTlsFor } from '../client/upstream-tls.js';
-import type { ForwardMode } from '../headers/upstream-request.js';
+import type { ForwardMode, UpstreamRequestHead } from '../headers/upstream-request.js';
+import { fastcgiExchange } from '../client/fastcgi-client.js';
+import type { FastcgiRequest } from '../client/fastcgi-client.js';
+import { fastcgiParams } from '../headers/fastcgi-params.js';
+import { logContext, upstreamUrl } from '../context/log-context.js';
 
 export interface PeerExchangeOptions {
   readonly rt: ProxyRuntime;
@@ -69,6 +73,25 @@ export interface SwitchedExchange {
   readonly headers: string[];
 }
 
+/** A FastCGI request carries its params instead of an HTTP head. */
+const NO_HEAD: UpstreamRequestHead = Object.freeze({ path: '', headers: [] });
+
+/**
+ * The params and connection rules of a FastCGI try; what the server writes to FCGI_STDERR goes
+ * to the error log at error level, in nginx's words ("FastCGI sent in stderr").
+ */
+function fastcgiRequest(o: PeerExchangeOptions): FastcgiRequest {
+  const { ctx, route, rt, peer } = o;
+  return {
+    params: fastcgiParams(ctx, route, rt.vars),
+    keepConn: route.settings.fastcgi.keepConn,
+    onStderr: (text, inHead) => {
+      const phase = inHead ? 'reading response header from upstream' : 'reading upstream';
+      rt.errorLog(route.settings).log('error', `FastCGI sent in stderr: "${text}" while ${phase}${logContext(ctx, upstreamUrl(route, peer, ctx))}`, ctx.conn.id);
+    },
+  };
+}
+
 function failed(error: ProxyError, sent: boolean, countFailure: boolean, retryable: boolean): PeerExchange {
   return { kind: 'done', outcome: { ok: false, error, sent, countFailure, retryable } };
 }
@@ -82,9 +105,10 @@ function failed(error: ProxyError, sent: boolean, countFailure: boolean, retryab
  */
 export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExchange> {
   const { ctx, route, peer } = o;
-  let head;
+  const fastcgi = route.pass.scheme === 'fastcgi' ? fastcgiRequest(o) : null;
+  let head: UpstreamRequestHead;
   try {
-    head = buildUpstreamHead(ctx, route, o.rt.vars, o.mode, o.replay?.length ?? null);
+    head = fastcgi !== null ? NO_HEAD : buildUpstreamHead(ctx, route, o.rt.vars, o.mode, o.replay?.length ?? null);
   } catch (err) {
     if (err instanceof ProxyError) return failed(err, false, false, false);
     throw err;
@@ -112,7 +136,7 @@ export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExch
       onLateError: o.onLateError,
       ...(o.onBodyStart === undefined ? {} : { onBodyStart: o.onBodyStart }),
     };
-    ex = upstreamClient.exchange(options);
+    ex = fastcgi !== null ? fastcgiExchange(options, fastcgi) : upstreamClient.exchange(options);
     o.setCurrent(ex);
     if (o.clientGone()) ex.abort();
     r = await ex.result;

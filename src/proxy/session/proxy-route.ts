@@ -69,9 +69,53 @@ const STATUS_CONDITIONS: readonly [string, number][] = [
   ['http_403', 403], ['http_404', 404], ['http_429', 429],
 ];
 
+/**
+ * The settings a `fastcgi_pass` location proxies under: the session, the body relays and the
+ * header filters read proxy_* fields, so here those fields carry the fastcgi_* values (nginx keeps
+ * one upstream conf per module; a proxy_read_timeout written beside fastcgi_pass changes nothing).
+ */
+function fastcgiView(s: Settings): Settings {
+  const f = s.fastcgi;
+  return {
+    ...s,
+    proxyHttpVersion: '1.1',
+    proxySetHeaders: [],
+    proxyConnectTimeout: f.connectTimeout,
+    proxyReadTimeout: f.readTimeout,
+    proxySendTimeout: f.sendTimeout,
+    proxyRedirect: { mode: 'off' },
+    proxyNextUpstream: f.nextUpstream,
+    proxyNextUpstreamTries: f.nextUpstreamTries,
+    proxyNextUpstreamTimeout: f.nextUpstreamTimeout,
+    proxyBuffering: f.buffering,
+    proxyHideHeaders: f.hideHeaders,
+    proxyPassHeaders: f.passHeaders,
+    proxyPassRequestHeaders: f.passRequestHeaders,
+    proxyPassRequestBody: f.passRequestBody,
+    proxyBufferSize: f.bufferSize,
+    proxyCookieDomain: [],
+    proxyCookiePath: [],
+    proxyCookieFlags: [],
+    core: { ...s.core, proxyInterceptErrors: f.interceptErrors },
+    buffering: {
+      ...s.buffering,
+      requestBuffering: f.requestBuffering,
+      proxySetBody: null,
+      proxyMethod: null,
+      ignoreClientAbort: f.ignoreClientAbort,
+      ignoreHeaders: f.ignoreHeaders,
+      proxyBuffers: f.buffers,
+      busyBuffersSize: f.busyBuffersSize,
+      proxyTempPath: f.tempPath,
+      maxTempFileSize: f.maxTempFileSize,
+      tempFileWriteSize: f.tempFileWriteSize,
+    },
+  };
+}
+
 export function compileProxyRoute(location: LocationConfig, pool: UpstreamPool): ProxyRoute {
-  const settings = location.settings;
-  const pass = settings.proxyPass as ProxyPass;
+  const pass = location.settings.proxyPass as ProxyPass;
+  const settings = pass.scheme === 'fastcgi' ? fastcgiView(location.settings) : location.settings;
   const rules = headerRules(settings);
   const retryStatuses = new Set<number>();
   for (const [cond, status] of STATUS_CONDITIONS) {
@@ -84,7 +128,7 @@ export function compileProxyRoute(location: LocationConfig, pool: UpstreamPool):
     location,
     headerRules: rules,
     ruleNames: new Set(rules.map((r) => r.lower)),
-    redirects: redirectRules(settings, pass, location),
+    redirects: pass.scheme === 'fastcgi' ? [] : redirectRules(settings, pass, location),
     retryStatuses,
   });
 }
