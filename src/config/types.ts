@@ -1077,7 +1077,7 @@ export interface SsiSettings {
   readonly types: MimeTypes;
   /** `ssi_silent_errors`: a failed command outputs nothing instead of the error message. @default false */
   readonly silentErrors: boolean;
-  /** `ssi_value_length`: the longest parameter value. @default 256 */
+  /** `ssi_value_length`: the longest parameter value. @default 255 */
   readonly valueLength: number;
   /** `ssi_min_file_chunk` (a sendfile tuning in nginx; accepted, no effect here). @default 1024 */
   readonly minFileChunk: number;

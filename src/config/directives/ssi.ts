@@ -15,9 +15,9 @@ import { HTTP_SERVER_LOCATION, ONE_OR_MORE, TAKE1, parseFlag, settingsOf, type D
 /** nginx's ngx_http_html_default_types: every `ssi_types` list starts with it. */
 const HTML = 'text/html';
 
-/** nginx's defaults: off, text/html, no silent errors, 256-byte values, 1k file chunks, Last-Modified cleared. */
+/** nginx's defaults: off, text/html, no silent errors, 255-byte values, 1k file chunks, Last-Modified cleared. */
 export function ssiDefaults(): SsiSettings {
-  return { enabled: false, types: new Set([HTML]), silentErrors: false, valueLength: 256, minFileChunk: 1024, lastModified: false };
+  return { enabled: false, types: new Set([HTML]), silentErrors: false, valueLength: 255, minFileChunk: 1024, lastModified: false };
 }
 
 /** Each directive is inherited on its own. */

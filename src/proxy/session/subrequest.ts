@@ -78,11 +78,11 @@ class SubrequestFront implements FrontEnd {
     this.#reject = reject;
   }
 
-  #answer(status: number, body: Readable | null, local: boolean): void {
+  #answer(status: number, body: Readable | null, kind: SubResponse['kind']): void {
     this.#answered = true;
     this.#ctx.status = status;
     this.#body = body;
-    this.#resolve({ status, body, local });
+    this.#resolve({ status, body, kind, ctx: this.#ctx });
   }
 
   started(): boolean {
@@ -112,7 +112,7 @@ class SubrequestFront implements FrontEnd {
   send(r: LocalResponse): void {
     if (this.#answered) return;
     if (r.drop) {
-      this.#answer(444, null, true);
+      this.#answer(444, null, 'local');
       return;
     }
     const bytes = Buffer.from(r.body, 'utf8');
@@ -120,7 +120,7 @@ class SubrequestFront implements FrontEnd {
     const headers = [...r.headers];
     const settings = this.#ctx.settings;
     if (body !== null && ssiHeaderFilter(this.#ctx, settings, headers)) body = ssiFilter(this.#ctx, settings as Settings, this.#deps()).attach(body);
-    this.#answer(r.status, body, true);
+    this.#answer(r.status, body, 'local');
   }
 
   sendStreamed(_s: ProxySession, r: StreamedResponse): void {
@@ -128,7 +128,7 @@ class SubrequestFront implements FrontEnd {
       r.body?.destroy();
       return;
     }
-    this.#answer(r.status, r.body, false);
+    this.#answer(r.status, r.body, 'file');
   }
 
   relay(s: ProxySession, x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt): void {
@@ -141,7 +141,7 @@ class SubrequestFront implements FrontEnd {
       if (!out.writableFinished) s.clientLeft();
     });
     s.relayBody(x, peer, attempt, out, UNTIMED, status === 204 || status === 304, () => undefined, filter);
-    this.#answer(status, out, false);
+    this.#answer(status, out, 'proxied');
   }
 
   #deps(): SsiDeps {

@@ -16,11 +16,13 @@ import type { Variables } from '../../context/variables.js';
 import { SsiTokenizer, type SsiCommand, type SsiToken } from './parser.js';
 import { DEFAULT_TIMEFMT, strftime } from './timefmt.js';
 
-/** What a subrequest answered: its status, its body (null for none), and whether Sluice made it (an error page). */
+/** What a subrequest answered: its status, its body (null for none), and what made it (a page of Sluice's, a file, an upstream). */
 export interface SubResponse {
   readonly status: number;
   readonly body: Readable | null;
-  readonly local: boolean;
+  readonly kind: 'local' | 'file' | 'proxied';
+  /** The subrequest (a stub is output as its response, processed in its context). */
+  readonly ctx: RequestContext;
 }
 
 /** Runs `uri` as a subrequest of `parent` through the server's locations; rejects when it cannot start (too deep). */
@@ -44,8 +46,8 @@ const SET_LIMIT = 4096;
 interface Shared {
   readonly vars: Map<string, string>;
   readonly blocks: Map<string, string>;
-  /** The main request's state: `$date_local` and `$date_gmt` use its timefmt. */
-  readonly main: SsiState;
+  /** The last `if` regex's captures (`$1`...), kept in the main request's context as nginx does. */
+  captures: readonly (string | undefined)[];
 }
 
 const SHARED = new WeakMap<RequestContext, Shared>();
@@ -74,6 +76,10 @@ const PARAMS: Readonly<Record<string, { readonly known: readonly string[]; reado
 
 type Encoding = 'none' | 'url' | 'entity';
 
+/** nginx's NGX_HTTP_SSI_COND_IF and NGX_HTTP_SSI_COND_ELSE. */
+const COND_IF = 1;
+const COND_ELSE = 2;
+
 /** One request's SSI state (nginx's ngx_http_ssi_ctx_t). */
 class SsiState {
   readonly run: SsiRun;
@@ -83,19 +89,18 @@ class SsiState {
   encoding: Encoding = 'entity';
   /** Output is on (false inside a false `if` branch). */
   output = true;
-  /** Inside if/elif/else, and whether a branch was taken. */
-  conditional = false;
+  /** Inside if/elif (COND_IF) or else (COND_ELSE), 0 outside; and whether a branch was taken. */
+  conditional = 0;
   chosen = false;
   /** The block being recorded: its name and text. */
   block: { readonly name: string; text: string } | null = null;
-  captures: readonly (string | undefined)[] = [];
 
   constructor(run: SsiRun) {
     this.run = run;
     const main = mainOf(run.ctx);
     let shared = SHARED.get(main);
     if (shared === undefined) {
-      shared = { vars: new Map(), blocks: new Map(), main: this };
+      shared = { vars: new Map(), blocks: new Map(), captures: [] };
       SHARED.set(main, shared);
     }
     this.shared = shared;
@@ -108,28 +113,28 @@ class SsiState {
 
   /** A variable's value as bytes: a regex capture, an SSI variable, `$date_*`, or one of nginx's. */
   variable(name: string): string | undefined {
-    if (/^[0-9]$/.test(name)) return this.captures[Number(name)];
+    if (/^[0-9]$/.test(name)) return this.shared.captures[Number(name)];
     const lower = name.toLowerCase();
     const own = this.shared.vars.get(lower);
     if (own !== undefined) return own;
-    if (lower === 'date_local' || lower === 'date_gmt') return strftime(this.shared.main.timefmt, new Date(), lower === 'date_gmt');
+    if (lower === 'date_local' || lower === 'date_gmt') return strftime(this.timefmt, new Date(), lower === 'date_gmt');
     const v = this.run.vars.get(lower, this.run.ctx);
     return v === undefined ? undefined : utf8Bytes(v);
   }
 
   /**
    * ngx_http_ssi_evaluate_string: `$name` and `${name}` replaced by their values (empty when not
-   * found), `\x` is x. In a regex (`pattern`), escapes stay for the regex, and a `$` that names
-   * nothing is the anchor.
+   * found); a backslash before `\\`, `'`, `"` or `$` is dropped, before anything else kept (so
+   * a regex keeps its escapes). A `$` that names nothing is an error, in a regex too.
    */
-  evaluate(text: string, pattern = false): string {
+  evaluate(text: string): string {
     if (!text.includes('$') && !text.includes('\\')) return text;
     let out = '';
     for (let i = 0; i < text.length; i++) {
       const c = text[i] as string;
       if (c === '\\' && i + 1 < text.length) {
         const next = text[i + 1] as string;
-        if (pattern && next !== '$') out += c;
+        if (next !== '\\' && next !== "'" && next !== '"' && next !== '$') out += c;
         out += next;
         i++;
         continue;
@@ -140,22 +145,16 @@ class SsiState {
       }
       let name: string;
       if (text[i + 1] === '{') {
-        const close = text.indexOf('}', i + 2);
-        if (close === -1) throw new CommandError(`the closing bracket in "${text}" variable is missing`);
-        name = text.slice(i + 2, close);
-        i = close;
+        const m = /^[A-Za-z0-9_]*/.exec(text.slice(i + 2)) as RegExpExecArray;
+        if (text[i + 2 + m[0].length] !== '}') throw new CommandError(`the closing bracket in "${m[0]}" variable is missing`);
+        name = m[0];
+        i += m[0].length + 2;
       } else {
         const m = /^[A-Za-z0-9_]*/.exec(text.slice(i + 1)) as RegExpExecArray;
         name = m[0];
         i += name.length;
       }
-      if (name === '') {
-        if (pattern) {
-          out += '$';
-          continue;
-        }
-        throw new CommandError(`invalid variable name in "${text}"`);
-      }
+      if (name === '') throw new CommandError(`invalid variable name in "${text}"`);
       out += this.variable(name) ?? '';
     }
     return out;
@@ -190,8 +189,9 @@ function decoded(text: string): string {
 function test(state: SsiState, expr: string): boolean {
   let p = 0;
   // The left side: a variable or a word (ngx_http_ssi_if stops at the first other character).
+  // (nginx lower-cases it in place: `$ARG_A` is `$arg_a`, a word `ABC` is `abc`.)
   while (p < expr.length && /[A-Za-z0-9_${}"']/.test(expr[p] as string)) p++;
-  const left = state.evaluate(expr.slice(0, p));
+  const left = state.evaluate(expr.slice(0, p).toLowerCase());
   while (expr[p] === ' ') p++;
   if (p === expr.length) return left !== '';
   let negative: boolean;
@@ -205,20 +205,36 @@ function test(state: SsiState, expr: string): boolean {
     throw new CommandError(`invalid expression in "${expr}"`);
   }
   while (expr[p] === ' ') p++;
-  const rest = expr.slice(p);
+  let rest = expr.slice(p);
   let equal: boolean;
   if (rest.length > 1 && rest.startsWith('/')) {
     if (!rest.endsWith('/')) throw new CommandError(`invalid expression in "${expr}"`);
-    const source = decoded(state.evaluate(rest.slice(1, -1), true));
+    const source = decoded(state.evaluate(rest.slice(1, -1)));
     const compiled = compileRegex(source, false);
     if (!compiled.ok) throw new CommandError(compiled.message);
     const m = compiled.regex.exec(decoded(left));
     equal = m !== null;
-    if (m !== null) state.captures = m.map((v) => (v === undefined ? undefined : utf8Bytes(v)));
+    if (m !== null) {
+      state.shared.captures = m.map((v) => (v === undefined ? undefined : utf8Bytes(v)));
+      // ngx_http_ssi_regex_match: named captures become SSI variables.
+      for (const [name, v] of Object.entries(m.groups ?? {})) state.shared.vars.set(name.toLowerCase(), utf8Bytes(v ?? ''));
+    }
   } else {
+    // `\/` at the start is a literal slash, not a regex.
+    if (rest.startsWith('\\/')) rest = rest.slice(1);
     equal = left === state.evaluate(rest);
   }
   return equal !== negative;
+}
+
+/** ngx_http_ssi_if (for elif too): a branch already taken turns output off without a test. */
+function ifCommand(state: SsiState, expr: string): void {
+  if (state.chosen) state.output = false;
+  else {
+    state.output = test(state, expr);
+    state.chosen = state.output;
+  }
+  state.conditional = COND_IF;
 }
 
 /** echo's `encoding`. */
@@ -261,11 +277,14 @@ async function* include(state: SsiState, params: Map<string, string>): AsyncGene
   if (file !== undefined && virtual !== undefined) throw new CommandError('inclusion may be either virtual="..." or file="..."');
   if (file === undefined && virtual === undefined) throw new CommandError('no parameter in "include" SSI command');
   if (set !== undefined && stub !== undefined) throw new CommandError('"set" and "stub" cannot be used together in "include" SSI command');
-  if (wait !== undefined && wait !== 'yes' && wait !== 'no') throw new CommandError(`invalid value "${wait}" in the "wait" parameter`);
+  if (wait !== undefined) {
+    if (virtual === undefined) throw new CommandError(`"wait" cannot be used with file="${file as string}"`);
+    if (!/^(yes|no)$/i.test(wait)) throw new CommandError(`invalid value "${wait}" in the "wait" parameter`);
+  }
   let stubText: string | undefined;
   if (stub !== undefined) {
     stubText = state.shared.blocks.get(stub);
-    if (stubText === undefined) throw new CommandError(`"${stub}" SSI block is not defined`);
+    if (stubText === undefined) throw new CommandError(`"stub"="${stub}" for "include" not found`);
   }
   const { uri, args } = includeTarget(state, (file ?? virtual) as string);
   let r: SubResponse;
@@ -275,6 +294,7 @@ async function* include(state: SsiState, params: Map<string, string>): AsyncGene
     throw new CommandError((err as Error).message);
   }
   if (set !== undefined) {
+    // The subrequest's body in memory (nginx 1.13.10+: any response, subrequest_output_buffer_size).
     let value = '';
     if (r.body !== null) {
       for await (const chunk of r.body) {
@@ -290,9 +310,9 @@ async function* include(state: SsiState, params: Map<string, string>): AsyncGene
   }
   // ngx_http_ssi_stub_output: the stub stands for a subrequest that output nothing (an error
   // Sluice answers itself included).
-  if (stubText !== undefined && (r.body === null || (r.local && r.status >= 300))) {
+  if (stubText !== undefined && (r.body === null || (r.kind === 'local' && r.status >= 300))) {
     r.body?.destroy();
-    yield* processText(state, stubText);
+    yield* processText(new SsiState({ ...state.run, ctx: r.ctx }), stubText);
     return;
   }
   if (r.body === null) return;
@@ -301,7 +321,7 @@ async function* include(state: SsiState, params: Map<string, string>): AsyncGene
     any = true;
     yield chunk as Buffer;
   }
-  if (!any && stubText !== undefined) yield* processText(state, stubText);
+  if (!any && stubText !== undefined) yield* processText(new SsiState({ ...state.run, ctx: r.ctx }), stubText);
 }
 
 /** A block's text, processed again (a stub's commands run where it is output). */
@@ -317,26 +337,22 @@ async function* command(state: SsiState, c: SsiCommand): AsyncGenerator<Buffer> 
   const params = paramsOf(c);
   switch (c.name) {
     case 'if':
-      if (state.conditional) throw new CommandError('the "if" command inside the "if" command');
-      state.conditional = true;
-      state.output = test(state, params.get('expr') as string);
-      state.chosen = state.output;
+      if (state.conditional !== 0) throw new CommandError('the "if" command inside the "if" command');
+      ifCommand(state, params.get('expr') as string);
       return;
     case 'elif':
-      if (!state.conditional) throw new CommandError('the "elif" command without the "if" command');
-      if (state.chosen) state.output = false;
-      else {
-        state.output = test(state, params.get('expr') as string);
-        state.chosen = state.output;
-      }
+      // ngx_http_ssi_body_filter: elif and else only after if/elif, endif after any of them.
+      if (state.conditional !== COND_IF) throw new CommandError(`invalid context of SSI command: "${c.name}"`);
+      ifCommand(state, params.get('expr') as string);
       return;
     case 'else':
-      if (!state.conditional) throw new CommandError('the "else" command without the "if" command');
+      if (state.conditional !== COND_IF) throw new CommandError(`invalid context of SSI command: "${c.name}"`);
       state.output = !state.chosen;
+      state.conditional = COND_ELSE;
       return;
     case 'endif':
-      if (!state.conditional) throw new CommandError('the "endif" command without the "if" command');
-      state.conditional = false;
+      if (state.conditional === 0) throw new CommandError(`invalid context of SSI command: "${c.name}"`);
+      state.conditional = 0;
       state.chosen = false;
       state.output = true;
       return;
@@ -348,8 +364,9 @@ async function* command(state: SsiState, c: SsiCommand): AsyncGenerator<Buffer> 
     case 'echo': {
       const enc = params.get('encoding');
       if (enc !== undefined) {
-        if (enc !== 'none' && enc !== 'url' && enc !== 'entity') throw new CommandError(`unknown encoding "${enc}" in the "echo" command`);
-        state.encoding = enc;
+        // nginx logs an unknown one and echoes with the encoding it had.
+        if (enc !== 'none' && enc !== 'url' && enc !== 'entity') state.logError(`unknown encoding "${enc}" in the "echo" command`);
+        else state.encoding = enc;
       }
       const value = state.variable(params.get('var') as string) ?? params.get('default') ?? '(none)';
       if (value !== '') yield bytes(encode(value, state.encoding));
@@ -398,7 +415,8 @@ async function* handle(state: SsiState, tokens: readonly SsiToken[]): AsyncGener
     } catch (err) {
       if (!(err instanceof CommandError)) throw err;
       state.logError(err.message);
-      if (!state.run.settings.ssi.silentErrors && state.output) yield bytes(state.errmsg);
+      // Even in a branch not taken (a misplaced else), as nginx does.
+      if (!state.run.settings.ssi.silentErrors) yield bytes(state.errmsg);
     }
   }
 }
