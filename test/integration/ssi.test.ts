@@ -59,8 +59,8 @@ test('echo, set and config: variables of nginx and of SSI, default, the three en
     '',
     'ent=&lt;a&amp;b&gt; /a.html q=1&amp;z;',
     'raw=<a&b> /a.html q=1&z;',
-    'url=<a&b>%20/a.html%20q=1&z;',
-    'still-url=<a&b>%20/a.html%20q=1&z;',
+    'url=%3Ca&b%3E%20/a.html%20q=1&z;',
+    'still-url=%3Ca&b%3E%20/a.html%20q=1&z;',
     `year=${year};`,
     '1|',
   ].join('\n'));
@@ -71,7 +71,8 @@ test('if / elif / else / endif: plain, =, !=, regexes with captures; output only
     'if.html': [
       '<!--# if expr="$arg_a" -->A<!--# else -->noA<!--# endif -->',
       '<!--# if expr="$arg_a = x" -->eq<!--# elif expr="$arg_a != y" -->ne<!--# else -->y<!--# endif -->',
-      '<!--# if expr="$uri = /^\\/(if)\\.(html)$/" -->re:$1 <!--# echo var="1" -->-<!--# echo var="2" --><!--# endif -->',
+      // A regex's `$` anchor is written `\$` (a bare `$` must name a variable, as in nginx).
+      '<!--# if expr="$URI = /^\\/(if)\\.(?<ext>html)\\$/" -->re:$1 <!--# echo var="1" -->-<!--# echo var="ext" --><!--# endif -->',
       '<!--# if expr="$uri != /nomatch/" -->not<!--# endif -->',
       '<!--# if expr="$arg_b" --><!--# echo var="never" --><!--# include virtual="/missing" --><!--# endif -->end',
     ].join('\n'),
@@ -186,20 +187,23 @@ test('errors: nginx\'s message (or config errmsg) in place, nothing with ssi_sil
   const lines = r.body.toString().split('\n');
   assert.equal(lines[0], `1${ERR}`);
   assert.equal(lines[1], `2${ERR}`);
-  assert.equal(lines[2], `3${ERR}`);
+  // An unknown encoding is logged and the value echoed anyway (x is not set: "(none)").
+  assert.equal(lines[2], '3(none)');
   // The block is defined below this line: the stub is unknown yet.
   assert.equal(lines[3], `4${ERR}`);
   assert.equal(lines[4], '');
-  assert.equal(lines[5], '5stub for /e.html');
+  // The stub is output as the subrequest's response: its commands see the subrequest's URI.
+  assert.equal(lines[5], '5stub for /nothere.html');
   assert.equal(lines[6], '6OOPS');
   assert.equal(lines[7], '7OOPS');
   assert.equal(lines[8], '8OOPS');
   await proxy.waitForErrorLine('invalid SSI command: "bogus"');
   await proxy.waitForErrorLine('mandatory "var" parameter is absent in "echo" SSI command');
   await proxy.waitForErrorLine('unsafe URI');
+  await proxy.waitForErrorLine('unknown encoding "weird" in the "echo" command');
 
   const quiet = await get(proxy.port, '/quiet/e.html');
-  assert.deepEqual(quiet.body.toString().split('\n').slice(0, 4), ['1', '2', '3', '4']);
+  assert.deepEqual(quiet.body.toString().split('\n').slice(0, 4), ['1', '2', '3(none)', '4']);
 
   // Without a stub, the subrequest's 404 page is spliced in.
   const dir2 = site(t, { 'p.html': 'a<!--# include virtual="/none.html" -->b' });
