@@ -9,6 +9,8 @@ import { gunzipSync } from 'node:zlib';
 import type { ServerResponse } from 'node:http';
 import { test } from 'node:test';
 import { startHttpBackend } from '../helpers/backends.js';
+import { testCerts } from '../helpers/certs.js';
+import { h2Connect, h2Request } from '../helpers/h2-client.js';
 import { conf } from '../helpers/config-text.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { tempDir, type TempDir } from '../helpers/temp.js';
@@ -26,7 +28,7 @@ async function proxyFor(t: Parameters<typeof tempDir>[0], dir: TempDir, server: 
   return startTestProxy(conf(`
     types { text/html html; text/plain txt; application/javascript js; }
     ${http}
-    server { listen 127.0.0.1:0; ${server} }`), { t, prefix: dir.path });
+    server { ${server.includes('listen ') ? '' : 'listen 127.0.0.1:0;'} ${server} }`), { t, prefix: dir.path });
 }
 
 test('echo, set and config: variables of nginx and of SSI, default, the three encodings, timefmt for $date_gmt', async (t) => {
@@ -239,4 +241,24 @@ test('the Jitsi shape: ssi on with ssi_types for config.js served by alias', asy
     location = /config.js { alias html/config.js; }`);
   assert.equal((await get(proxy.port, '/config.js')).body.toString(), 'var config = { hosts: { domain: "meet.example" } };');
   assert.equal((await get(proxy.port, '/team/config.js')).body.toString(), 'var config = { hosts: { domain: "team.meet.example" } };');
+});
+
+test('over HTTP/2: a proxied page and a static file are processed, includes included', async (t) => {
+  const backend = await startHttpBackend((req, res: ServerResponse) => {
+    res.writeHead(200, { 'Content-Type': 'text/html' });
+    res.end(`<i><!--# include virtual="/frag.html" --> <!--# echo var="server_protocol" --> ${req.url}</i>`);
+  });
+  t.after(() => backend.close());
+  const certs = await testCerts();
+  const dir = site(t, { 'frag.html': 'F', 'page.html': '[<!--# include virtual="/up/x" -->]' });
+  const proxy = await proxyFor(t, dir, `
+    listen 127.0.0.1:0 ssl http2; ssl_certificate ${certs.localhost.certFile}; ssl_certificate_key ${certs.localhost.keyFile};
+    ssi on; location /up/ { proxy_pass http://${backend.addr}/; }`);
+  const client = await h2Connect(proxy.port, { ca: certs.ca.cert });
+  t.after(() => client.close());
+  const up = await h2Request(client, { ':path': '/up/p' });
+  assert.equal(up.status, 200);
+  assert.equal(up.text, '<i>F HTTP/2.0 /p</i>');
+  const page = await h2Request(client, { ':path': '/page.html' });
+  assert.equal(page.text, '[<i>F HTTP/2.0 /x</i>]');
 });
