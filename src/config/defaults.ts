@@ -3,6 +3,7 @@
  * documented defaults unless docs/configuration.md says otherwise.
  */
 import { compressionDefaults } from './directives/gzip.js';
+import { ssiDefaults } from './directives/ssi.js';
 import { fileDefaults } from './files.js';
 import { CORE_DEFAULTS } from './core-settings.js';
 import { bufferingDefaults } from './buffering.js';
@@ -110,6 +111,7 @@ export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: st
     access: [],
     adminHandler: null,
     compression: compressionDefaults(),
+    ssi: ssiDefaults(),
     files: fileDefaults(prefix),
     core: CORE_DEFAULTS,
     buffering: bufferingDefaults(prefix),

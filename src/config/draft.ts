@@ -6,7 +6,7 @@
 import type { Cidr } from '../core/cidr.js';
 import type { FilesDraft } from './files.js';
 import type {
-  AccessLogTarget, AccessRule, CookieFlagsRule, CookieRewrite, AddHeaderRule, AdminHandler, BalanceMethod, BufferingSettings, CompressionSettings, FastcgiSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
+  AccessLogTarget, AccessRule, CookieFlagsRule, CookieRewrite, AddHeaderRule, AdminHandler, BalanceMethod, BufferingSettings, CompressionSettings, FastcgiSettings, SsiSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier, RewriteStep,
   ComplexValue, LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ResolverConfig, ServerName, SourceLoc,
   StickyCookie, ProcessSettings, LimitSettings, LimitZone, ProxySslSettings, RunAs, SslSettings, OriginRule, ForwardAllowRule, WebSocketMessageRate,
@@ -116,6 +116,8 @@ export interface SettingsDraft {
   adminHandler?: { readonly handler: AdminHandler; readonly directive: string; readonly at: SourceLoc };
   /** `gzip_*` / `brotli_*` directives written at this level. */
   compression?: Partial<Mutable<CompressionSettings>>;
+  /** `ssi_*` directives written at this level. */
+  ssi?: Partial<Mutable<SsiSettings>>;
   /** Static-file directives written at this level (files.ts merges them). */
   files?: FilesDraft;
   /** The core flags written at this level (each inherited on its own). */

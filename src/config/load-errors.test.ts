@@ -409,15 +409,15 @@ const CASES: readonly Case[] = [
   },
   {
     name: 'nginx directives Sluice does not implement',
-    text: lines('master_process on;', 'events {', '  debug_connection 127.0.0.1;', '  worker_aio_requests 32;', '}', 'http {', '  ssi on;', '  geo $a {', '    default 0;', '  }', '}'),
+    text: lines('master_process on;', 'events {', '  debug_connection 127.0.0.1;', '  worker_aio_requests 32;', '}', 'http {', '  sub_filter_once on;', '  geo $a {', '    default 0;', '  }', '}'),
     problems: [
       'unknown directive "master_process" in <inline>:1',
       'unknown directive "debug_connection" in <inline>:3',
       'unknown directive "worker_aio_requests" in <inline>:4',
-      'unknown directive "ssi" in <inline>:7',
+      'unknown directive "sub_filter_once" in <inline>:7',
       'unknown directive "geo" in <inline>:8',
     ],
-    hints: { 3: '"ssi" is an nginx directive that Sluice does not implement; remove it' },
+    hints: { 3: '"sub_filter_once" is an nginx directive that Sluice does not implement; remove it' },
   },
   {
     name: 'error_log levels and targets',

@@ -27,7 +27,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   // gzip's less used parts and other body filters
   'gzip_window', 'gzip_hash', 'gzip_no_buffer', 'postpone_gzipping', 'gunzip', 'gunzip_buffers',
   'brotli_window', 'brotli_buffers', 'sub_filter', 'sub_filter_once',
-  'ssi', 'addition_types',
+  'addition_types',
   // access, auth, limits, status
   'auth_request', 'auth_request_set', 'status',
   'secure_link', 'secure_link_md5',

@@ -9,6 +9,7 @@ import type { BuildContext } from './build-context.js';
 import { DEFAULT_LISTEN, MAIN_DEFAULTS, defaultSettings } from './defaults.js';
 import { mergeCompression } from './directives/gzip.js';
 import { checkLimitZones } from './directives/limits.js';
+import { mergeSsi } from './directives/ssi.js';
 import { combinedLogFormat } from './directives/log.js';
 import { mergeFiles } from './files.js';
 import { UPSTREAM_DEFAULTS } from './directives/upstream.js';
@@ -159,6 +160,7 @@ function inherit(parent: Settings, d: SettingsDraft, proxyPass: ProxyPass | null
     // A content handler belongs to its level, like proxy_pass.
     adminHandler: d.adminHandler?.handler ?? null,
     compression: mergeCompression(parent.compression, d.compression),
+    ssi: mergeSsi(parent.ssi, d.ssi),
     files: mergeFiles(parent.files, d.files),
     core: mergeCore(parent.core, d.core),
     buffering: mergeEach(parent.buffering, d.buffering),

@@ -595,6 +595,8 @@ export interface Settings {
   readonly adminHandler: AdminHandler | null;
   /** `gzip_*` and `brotli_*` (http, server, location; each directive inherited on its own). */
   readonly compression: CompressionSettings;
+  /** `ssi_*` (ngx_http_ssi_module; http, server, location, `ssi` also in `if`). */
+  readonly ssi: SsiSettings;
   /** Static files (ngx_http_core, index, autoindex, static modules): `root`, `index`, `try_files`... */
   readonly files: FileSettings;
   /** ngx_http_core_module and ngx_http_headers_module flags that shape requests and responses. */
@@ -1316,6 +1318,22 @@ export type PrecompressedMode = 'off' | 'on' | 'always';
 
 /** The MIME types a compressor applies to: `'*'` for any (even none), else lower-cased types. */
 export type MimeTypes = '*' | ReadonlySet<string>;
+
+/** Server-side includes (ngx_http_ssi_module), merged for one level. */
+export interface SsiSettings {
+  /** `ssi`. @default false */
+  readonly enabled: boolean;
+  /** `ssi_types`: text/html is always among them. @default text/html */
+  readonly types: MimeTypes;
+  /** `ssi_silent_errors`: a failed command outputs nothing instead of the error message. @default false */
+  readonly silentErrors: boolean;
+  /** `ssi_value_length`: the longest parameter value. @default 255 */
+  readonly valueLength: number;
+  /** `ssi_min_file_chunk` (a sendfile tuning in nginx; accepted, no effect here). @default 1024 */
+  readonly minFileChunk: number;
+  /** `ssi_last_modified`: keep Last-Modified (and a weak ETag) on processed responses. @default false */
+  readonly lastModified: boolean;
+}
 
 /**
  * Response compression (ngx_http_gzip_module, the gzip parts of ngx_http_core_module,

@@ -10,6 +10,8 @@ const TABLES = {
   uri: new Uint32Array([0xffffffff, 0xd000002d, 0x50000000, 0xb8000001, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff]),
   /** NGX_ESCAPE_ARGS: " ", "\"", "#", "%", "&", "+", ";", "?", controls and bytes >= 0x7f. */
   args: new Uint32Array([0xffffffff, 0xd800086d, 0x50000000, 0xb8000001, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff]),
+  /** NGX_ESCAPE_HTML (SSI's `echo encoding=url`): " ", "\"", "#", "%", "'", "<", ">", controls and bytes >= 0x7f. */
+  html: new Uint32Array([0xffffffff, 0x500000ad, 0x00000000, 0x80000000, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff]),
   /** NGX_ESCAPE_URI_COMPONENT: everything but ALPHA, DIGIT, "-", ".", "_", "~". */
   component: new Uint32Array([0xffffffff, 0xfc009fff, 0x78000001, 0xb8000001, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff]),
 } as const;

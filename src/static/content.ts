@@ -28,8 +28,9 @@ import { mapUriToPath } from './map-path.js';
 import { contentType } from './mime.js';
 import { closeFile, openFile, symlinkPolicy, testFile, type FileFailure } from './open-file.js';
 import { ifRangeHolds, lastBoundary, nextBoundary, parseRanges, partHeader } from './ranges.js';
-import { compressionFilter, type ResponseEncoder } from '../proxy/filters/compression.js';
+import { compressionFilter } from '../proxy/filters/compression.js';
 import { findPrecompressed, type Precompressed } from '../proxy/filters/precompressed.js';
+import { chainFilters, ssiFilter, ssiHeaderFilter, type BodyFilter, type Subrequest } from '../proxy/filters/ssi/filter.js';
 
 /** What serving files decided. */
 export type FilesOutcome =
@@ -50,6 +51,8 @@ export interface FilesRequest {
   readonly settings: Settings;
   readonly vars: Variables;
   readonly log: ErrorLog;
+  /** Subrequests for SSI's `include` (none outside a proxy session). */
+  readonly subrequest?: Subrequest;
 }
 
 export function evaluator(vars: Variables): Evaluate {
@@ -279,7 +282,11 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
     if (pre.kind === 'file') whole.push('Content-Encoding', pre.coding);
     else if (files.maxRanges !== 0 && sent === 200) whole.push('Accept-Ranges', 'bytes');
     applyHeadersFilter(settings, sent, ctx, rq.vars, whole);
-    const encoder = compressionFilter(ctx, settings, sent, whole);
+    // nginx's SSI filter runs before gzip; it takes the length and ranges away (filter.ts).
+    const ssi = pre.kind !== 'file' && rq.subrequest !== undefined && ssiHeaderFilter(ctx, settings, whole)
+      ? ssiFilter(ctx, settings, { vars: rq.vars, log: rq.log, subrequest: rq.subrequest })
+      : null;
+    const encoder = chainFilters(ssi, compressionFilter(ctx, settings, sent, whole));
     // gzip_static does not allow ranges either.
     const range = sent !== 200 || encoder !== null || pre.kind === 'file' || !ifRangeHolds(first(ctx.headers['if-range']), etag, mtime)
       ? { kind: 'whole' as const }
@@ -343,7 +350,7 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
       body = () => fileBody(fd, served, parts);
       handed = true;
     }
-    return done(encoder === null ? body : () => compressed(encoder, body()));
+    return done(encoder === null ? body : () => filtered(encoder, body()));
   } finally {
     if (!handed) await closeFile(fd);
   }
@@ -353,7 +360,7 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
  * A file body through the compression filter. Whoever gets the result destroys it when the client
  * leaves, which closes the file; a read failure (the file shrank) fails the compressed stream.
  */
-function compressed(encoder: ResponseEncoder, file: Readable): Readable {
+function filtered(encoder: BodyFilter, file: Readable): Readable {
   const zs = encoder.attach(file);
   zs.once('close', () => {
     if (!file.readableEnded) file.destroy();

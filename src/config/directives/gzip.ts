@@ -67,24 +67,25 @@ function enumArg<T extends string>(d: Directive, allowed: readonly T[], cx: Buil
 /**
  * ngx_http_types_slot: the lines of one level add up, starting from text/html (so writing
  * text/html again is nginx's "duplicate MIME type" warning); `*` means any type. A level with a
- * line of its own does not inherit its parent's list.
+ * line of its own does not inherit its parent's list. Returns the level's list after line `d`.
  */
+export function addMimeTypes(d: Directive, current: MimeTypes | undefined, cx: BuildContext): MimeTypes {
+  const list: MimeTypes = current ?? new Set([HTML]);
+  if (list === '*') return list;
+  const types = list as Set<string>;
+  for (const arg of d.args) {
+    if (arg === '*') return '*';
+    const type = arg.toLowerCase();
+    if (types.has(type)) cx.warn(`duplicate MIME type "${arg}"`, d);
+    else types.add(type);
+  }
+  return types;
+}
+
 function typesHandler(key: 'gzipTypes' | 'brotliTypes') {
   return (d: Directive, scope: Scope, cx: BuildContext): void => {
     const c = draft(scope);
-    const current: MimeTypes = c[key] ?? new Set([HTML]);
-    if (current === '*') return;
-    const types = current as Set<string>;
-    c[key] = types;
-    for (const arg of d.args) {
-      if (arg === '*') {
-        c[key] = '*';
-        return;
-      }
-      const type = arg.toLowerCase();
-      if (types.has(type)) cx.warn(`duplicate MIME type "${arg}"`, d);
-      else types.add(type);
-    }
+    c[key] = addMimeTypes(d, c[key], cx);
   };
 }
 

@@ -26,6 +26,7 @@ import { realIpDirectives } from './realip.js';
 import { resolverDirectives } from './resolver.js';
 import { rewriteDirectives } from './rewrite.js';
 import { sslDirectives } from './ssl.js';
+import { ssiDirectives } from './ssi.js';
 import type { DirectiveSpec } from './table.js';
 import { tuningDirectives } from './tuning.js';
 import { upstreamDirectives } from './upstream.js';
@@ -43,6 +44,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...headersDirectives,
   ...charsetDirectives,
   ...gzipDirectives,
+  ...ssiDirectives,
   ...logDirectives,
   ...mapDirectives,
   ...upstreamDirectives,

@@ -85,6 +85,8 @@ export class RequestContext {
   namedCaptures: Readonly<Record<string, string | undefined>> = NO_NAMED_CAPTURES;
   proxyPass: ProxyPass | null = null;
   /** Redirected internally (`index`, `try_files`): `internal` locations let it in. */
+  /** The request this one is a subrequest of (SSI's `include`), null for the client's own. */
+  parent: RequestContext | null = null;
   internal = false;
   /** Internal redirects so far (nginx stops at 10: routing/server-routes.ts). */
   uriChanges = 0;

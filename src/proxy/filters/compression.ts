@@ -44,13 +44,13 @@ export function contentTypeKey(value: string): string {
 }
 
 /** ngx_http_test_content_type: `*` matches anything (even no Content-Type), a list needs one. */
-function typeMatches(types: MimeTypes, contentType: string | undefined): boolean {
+export function typeMatches(types: MimeTypes, contentType: string | undefined): boolean {
   if (types === '*') return true;
   return contentType !== undefined && contentType !== '' && types.has(contentTypeKey(contentType));
 }
 
 /** The last value of a header in a flat list (nginx keeps the last Content-Type, ETag...). */
-function lastValue(headers: readonly string[], lower: string): string | undefined {
+export function lastValue(headers: readonly string[], lower: string): string | undefined {
   let v: string | undefined;
   for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() === lower) v = headers[i + 1] as string;
   return v;
@@ -62,7 +62,7 @@ function contentLength(headers: readonly string[]): number {
   return v !== undefined && /^[0-9]+$/.test(v) ? Number(v) : -1;
 }
 
-function removeAll(headers: string[], lower: string): void {
+export function removeAll(headers: string[], lower: string): void {
   for (let i = headers.length - 2; i >= 0; i -= 2) if ((headers[i] as string).toLowerCase() === lower) headers.splice(i, 2);
 }
 
@@ -70,7 +70,7 @@ function removeAll(headers: string[], lower: string): void {
  * ngx_http_weak_etag (nginx 1.7.3+): a compressed body is not byte-identical to the resource, so
  * a strong ETag becomes weak (RFC 9110 8.8.1); one that is not a quoted string is dropped.
  */
-function weakenEtag(headers: string[]): void {
+export function weakenEtag(headers: string[]): void {
   for (let i = headers.length - 2; i >= 0; i -= 2) {
     if ((headers[i] as string).toLowerCase() !== 'etag') continue;
     const v = headers[i + 1] as string;
@@ -116,7 +116,8 @@ function candidate(status: number, headers: readonly string[], on: boolean, minL
  * HEAD response gets the same head and no body: the caller then does not use the encoder.
  */
 export function compressionFilter(ctx: RequestContext, settings: Settings | null, status: number, headers: string[]): ResponseEncoder | null {
-  if (settings === null) return null;
+  // ngx_http_gzip_ok: a subrequest's body is part of its parent's, compressed with it or not at all.
+  if (settings === null || ctx.parent !== null) return null;
   const cs = settings.compression;
   let coding: ContentCoding | null = null;
   if (candidate(status, headers, cs.brotli, cs.brotliMinLength, cs.brotliTypes)) {

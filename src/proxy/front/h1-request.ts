@@ -16,7 +16,7 @@ import type { LocalResponse } from '../answer/respond.js';
 import { reasonPhrase } from '../answer/error-page.js';
 import type { StreamedResponse } from '../answer/streamed.js';
 import { logContext } from '../context/log-context.js';
-import { compressionFilter } from '../filters/compression.js';
+import { responseFilters } from '../filters/ssi/filter.js';
 import { RequestContext, requestHasBody } from '../context/request-context.js';
 import type { UpstreamAttempt } from '../context/request-context.js';
 import { addOwnHeaders, rememberSent } from '../headers/response-headers.js';
@@ -215,7 +215,7 @@ export class H1RequestFront implements FrontEnd {
     const headers = x.headers;
     const status = up.statusCode ?? 502;
     addOwnHeaders(headers, null, serverSignature(ctx.settings));
-    const encoder = compressionFilter(ctx, ctx.settings, status, headers);
+    const encoder = responseFilters(ctx, ctx.settings, status, headers, { vars: this.#rt.vars, log: s.log, subrequest: s.subrequest });
     rememberSent(ctx, headers);
     // chunked_transfer_encoding off: a body of unknown length ends with the connection (Node
     // then sends `Connection: close`), as nginx does.

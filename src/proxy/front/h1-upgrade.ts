@@ -18,7 +18,7 @@ import type { UpstreamMessage } from '../client/node-client.js';
 import { logContext } from '../context/log-context.js';
 import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
 import { hasToken } from '../headers/hop-by-hop.js';
-import { compressionFilter } from '../filters/compression.js';
+import { responseFilters } from '../filters/ssi/filter.js';
 import { addOwnHeaders, rememberSent } from '../headers/response-headers.js';
 import { NO_UPGRADE } from '../headers/upstream-request.js';
 import type { ForwardMode } from '../headers/upstream-request.js';
@@ -238,7 +238,7 @@ export class H1UpgradeFront implements FrontEnd {
     const headers = x.headers;
     addOwnHeaders(headers, httpDate(), serverSignature(ctx.settings));
     // The connection closes after this response, which delimits a compressed body.
-    const encoder = compressionFilter(ctx, ctx.settings, status, headers);
+    const encoder = responseFilters(ctx, ctx.settings, status, headers, { vars: this.#rt.vars, log: s.log, subrequest: s.subrequest });
     headers.push('Connection', 'close');
     rememberSent(ctx, headers);
     const headBytes = rawHead(status, up.statusMessage ?? reasonPhrase(status), headers);

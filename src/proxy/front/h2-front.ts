@@ -19,7 +19,7 @@ import type { LocalResponse } from '../answer/respond.js';
 import type { StreamedResponse } from '../answer/streamed.js';
 import { logContext, upstreamUrl } from '../context/log-context.js';
 import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
-import { compressionFilter } from '../filters/compression.js';
+import { responseFilters } from '../filters/ssi/filter.js';
 import { addOwnHeaders, rememberSent } from '../headers/response-headers.js';
 import type { FrontEndAnswer } from '../session/guard.js';
 import { failRequest } from '../session/guard.js';
@@ -152,7 +152,7 @@ export abstract class H2Front {
     const flat = x.headers;
     const status = up.statusCode ?? 502;
     addOwnHeaders(flat, null, serverSignature(ctx.settings));
-    const encoder = compressionFilter(ctx, ctx.settings, status, flat);
+    const encoder = responseFilters(ctx, ctx.settings, status, flat, { vars: this.rt.vars, log: s.log, subrequest: s.subrequest });
     rememberSent(ctx, flat);
     const noBody = ctx.method === 'HEAD' || status === 204 || status === 304;
     try {

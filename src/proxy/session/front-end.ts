@@ -20,7 +20,7 @@ import type { ExchangeResponse, SwitchedExchange } from './peer-exchange.js';
 import type { ProxyRoute } from './proxy-route.js';
 import type { ErrorLog } from '../../observability/error-log.js';
 import type { TimedStream, RelayTarget } from './body-relay.js';
-import type { ResponseEncoder } from '../filters/compression.js';
+import type { BodyFilter, Subrequest } from '../filters/ssi/filter.js';
 
 /** What a front end may ask of its session (session.ts implements it). */
 export interface ProxySession {
@@ -34,14 +34,16 @@ export interface ProxySession {
   bodyTimedOut(): void;
   /**
    * Streams the body of a relayed response under send_timeout, after the front end sent its head,
-   * through the encoder the compression filter chose for that head (if any).
+   * through the body filters (SSI, compression) chosen for that head, if any.
    */
-  relayBody(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt, out: RelayOut, timed: TimedStream, noBody: boolean, onChunk: (chunk: Buffer) => void, encoder?: ResponseEncoder | null): void;
+  relayBody(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt, out: RelayOut, timed: TimedStream, noBody: boolean, onChunk: (chunk: Buffer) => void, encoder?: BodyFilter | null): void;
   /**
    * Streams the body of a response Sluice makes itself (a file) to `out` under send_timeout,
    * after the front end sent its head; the body is destroyed (its file closed) if `out` closes first.
    */
   streamBody(body: Readable, out: RelayOut, timed: TimedStream, onChunk: (chunk: Buffer) => void): void;
+  /** Runs a subrequest of this request (SSI's `include`) through the server's locations. */
+  readonly subrequest: Subrequest;
 }
 
 /** Where a response body goes (a ServerResponse, a client socket, an HTTP/2 stream). */

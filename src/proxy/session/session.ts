@@ -18,7 +18,8 @@ import type { Exchange } from '../client/upstream-client.js';
 import { logContext, upstreamUrl } from '../context/log-context.js';
 import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
 import type { ErrorLog } from '../../observability/error-log.js';
-import type { ResponseEncoder } from '../filters/compression.js';
+import type { BodyFilter, Subrequest } from '../filters/ssi/filter.js';
+import { runSubrequest } from './subrequest.js';
 import type { ServerConfig, Settings } from '../../config/types.js';
 import { serverRoutes } from '../../routing/server-routes.js';
 import { serveFiles } from '../../static/content.js';
@@ -87,6 +88,9 @@ export class ProxySession implements SessionForFrontEnds {
   #body: Readable | null = null;
   /** The proxy cache's part in the request being proxied, null where it takes none. */
   #cache: CacheRequest | null = null;
+
+  /** A subrequest of this request runs in a session of its own, on the same runtime. */
+  readonly subrequest: Subrequest = (parent, uri, args) => runSubrequest(this.rt, parent, uri, args, (c, f) => new ProxySession(this.rt, c, f).start());
 
   constructor(rt: ProxyRuntime, ctx: RequestContext, front: FrontEnd) {
     this.rt = rt;
@@ -209,7 +213,7 @@ export class ProxySession implements SessionForFrontEnds {
         this.#answerDecision(d);
         return;
       }
-      const rq: FilesRequest = { ctx, settings: d.settings, vars: rt.vars, log: rt.errorLog(d.settings) };
+      const rq: FilesRequest = { ctx, settings: d.settings, vars: rt.vars, log: rt.errorLog(d.settings), subrequest: this.subrequest };
       const tf = d.settings.files.tryFiles;
       if (tf !== null && tried !== d) {
         tried = d;
@@ -342,7 +346,7 @@ export class ProxySession implements SessionForFrontEnds {
    * through `encoder` when the compression filter chose one for the head. The server's
    * connection count ends with the response; a body cut short closes the client side.
    */
-  relayBody(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt, client: RelayOut, timed: TimedStream, noBody: boolean, onChunk: (chunk: Buffer) => void, encoder: ResponseEncoder | null = null): void {
+  relayBody(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt, client: RelayOut, timed: TimedStream, noBody: boolean, onChunk: (chunk: Buffer) => void, encoder: BodyFilter | null = null): void {
     const up = x.res;
     const route = this.route as ProxyRoute;
     const { limitRateAfter } = route.settings;
