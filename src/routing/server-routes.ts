@@ -35,7 +35,7 @@ function forbidden(settings: Settings, ctx: RequestContext): RouteDecision | nul
  * serves the request, before rewrite and access (ngx_http_core_find_config_phase): 413, logged at
  * error. A body without Content-Length is counted as it streams (session/body-relay.ts).
  */
-function bodyTooLarge(settings: Settings, ctx: RequestContext): RouteDecision | null {
+export function bodyTooLarge(settings: Settings, ctx: RequestContext): (RouteDecision & { readonly kind: 'error' }) | null {
   const declared = declaredBodySize(ctx);
   if (settings.clientMaxBodySize === 0 || declared <= settings.clientMaxBodySize) return null;
   return { kind: 'error', settings, status: ERROR_CATALOG.CLIENT_BODY_TOO_LARGE.status, log: `${ERROR_CATALOG.CLIENT_BODY_TOO_LARGE.text}: ${declared} bytes` };

@@ -6,19 +6,25 @@
  * request per upstream connection. An ordinary request is relayed with Node's client; one that
  * asks for an upgrade (`ws://`) is written on the raw connection, the destination's answer is
  * relayed as it comes, and the connection becomes a tunnel (its 101 starts a WebSocket session).
+ * An ordinary request's body is under client_max_body_size (a declared one over it is refused
+ * before anything else, as nginx's find-config phase does) and client_body_timeout.
  */
 import type { UpgradeRequest } from '../front/h1-head-parser.js';
 import { request as httpRequest } from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ServerConfig } from '../../config/types.js';
-import { ProxyError, toProxyError } from '../../core/errors.js';
+import { ERROR_CATALOG, ProxyError, toProxyError } from '../../core/errors.js';
+import { bodyTooLarge } from '../../routing/server-routes.js';
 import { errorResponse, sendLocal } from '../answer/respond.js';
 import { logContext } from '../context/log-context.js';
+import { requestHasBody } from '../context/request-context.js';
+import { resetConnection } from '../front/client-timeouts.js';
 import { accountResponse, contextFor, h1Answer } from '../front/h1-request.js';
 import { headRefusal, isClosing } from '../front/h1-head-checks.js';
 import { rawAnswer } from '../front/h1-upgrade.js';
 import { connectionTokens, isHopByHop } from '../headers/hop-by-hop.js';
+import { watchBodyReads, watchBodySize } from '../session/body-relay.js';
 import { failRequest } from '../session/guard.js';
 import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import { refused } from './admission.js';
@@ -26,7 +32,7 @@ import { parseDestination } from './destinations.js';
 import type { Destination } from './destinations.js';
 import { enterForwardServer, openForwardTunnel, startRawForward } from './raw-forward.js';
 import type { RawForward } from './raw-forward.js';
-import { badTarget, reachDestination } from './reach.js';
+import { badTarget, reachDestination, refuseLogged } from './reach.js';
 import type { ForwardRequest } from './reach.js';
 
 /** The largest response head read before an upgraded connection becomes a tunnel. */
@@ -104,6 +110,11 @@ async function forwardRequest(r: ForwardRequest, req: IncomingMessage, res: Serv
     badTarget(r, req.url ?? '');
     return;
   }
+  const large = bodyTooLarge(r.settings, r.ctx);
+  if (large !== null) {
+    refuseLogged(r, refused(large.status, large.log ?? null));
+    return;
+  }
   const socket = await reachDestination(r, target.dest, 'http');
   if (socket !== null) relay(r, req, res, target, socket);
 }
@@ -124,7 +135,11 @@ function relay(r: ForwardRequest, req: IncomingMessage, res: ServerResponse, tar
   // proxy_read_timeout and proxy_send_timeout: the destination is silent for that long.
   socket.setTimeout(Math.max(settings.proxyReadTimeout, settings.proxySendTimeout), () => up.destroy(new ProxyError('UPSTREAM_READ_TIMEOUT')));
   const upstreamUrl = `http://${attempt.addr}${target.path}`;
+  // Set when the proxy ended the request itself (its body too large or too slow): what the
+  // destination's side does after that is not an upstream failure.
+  let stopped = false;
   up.on('error', (err: Error) => {
+    if (stopped) return;
     const e = toProxyError(err, 'UPSTREAM_RESET');
     if (!res.destroyed) rt.errorLog(settings).log('error', `${e.message}${logContext(ctx, upstreamUrl)}`, ctx.conn.id);
     if (res.headersSent) res.destroy();
@@ -158,6 +173,30 @@ function relay(r: ForwardRequest, req: IncomingMessage, res: ServerResponse, tar
   res.once('close', () => {
     if (!res.writableFinished) up.destroy();
   });
+  if (requestHasBody(ctx)) {
+    const limit = settings.clientMaxBodySize;
+    // A body without a declared length is counted as it streams (nginx: "client intended to send
+    // too large chunked body"): 413, or the connection closed once the answer has begun.
+    if (limit > 0) {
+      watchBodySize(req, limit, (received, chunk) => {
+        stopped = true;
+        req.unpipe(up);
+        up.destroy();
+        rt.errorLog(settings).log('error', `${ERROR_CATALOG.CLIENT_BODY_TOO_LARGE.text.replace(' body', ' chunked body')}: ${received}+${chunk} bytes${logContext(ctx)}`, ctx.conn.id);
+        if (res.headersSent) res.destroy();
+        else r.refuse(refused(ERROR_CATALOG.CLIENT_BODY_TOO_LARGE.status, null));
+      });
+    }
+    // client_body_timeout, as for any streamed body: the connection closed, 408 in the access log.
+    const stop = watchBodyReads(req, settings.clientBodyTimeout, () => {
+      stopped = true;
+      if (!res.headersSent) ctx.status = ERROR_CATALOG.CLIENT_BODY_TIMEOUT.status;
+      up.destroy();
+      if (settings.resetTimedoutConnection) resetConnection(req.socket);
+      else res.destroy();
+    });
+    res.once('close', stop);
+  }
   req.pipe(up);
 }
 

@@ -22,6 +22,15 @@ import type { ForwardRequest } from './reach.js';
 function noop(): void {}
 
 /**
+ * The client's FIN before its tunnel opened or it was answered (while a limit_req delay, admission
+ * or the connection runs): it has left, as nginx's ngx_http_test_reading decides for a waiting
+ * request, and as the h1 upgrade front end treats it; the close that follows ends the request (499).
+ */
+function onForwardSocketEnd(this: Socket): void {
+  this.destroy();
+}
+
+/**
  * The server that answers forward-proxy requests on this connection: the default server of the
  * address, when it has `forward_proxy on` (config validation refuses it anywhere else).
  */
@@ -36,9 +45,9 @@ export function isAbsoluteForm(url: string | undefined): boolean {
 }
 
 /**
- * Routes the request to the forward-proxy server (no location: the server's settings apply).
- * limit_conn/limit_req (being built) belong here too: a forward request never reaches the
- * location phases where they run for other requests.
+ * Routes the request to the forward-proxy server (no location: the server's settings apply). A
+ * forward request never reaches the location phases: the server's limits, allow/deny and body
+ * limits apply on the way to the destination (reach.ts, absolute-form.ts).
  */
 export function enterForwardServer(ctx: RequestContext, server: ServerConfig): void {
   ctx.server = server;
@@ -90,9 +99,11 @@ export function startRawForward(rt: ProxyRuntime, req: UpgradeRequest, socket: S
     if (earlyBytes >= EARLY_BYTES_LIMIT) socket.pause();
   };
   socket.on('data', keep);
+  socket.once('end', onForwardSocketEnd);
   socket.resume();
   const takeEarly = (): Buffer => {
     socket.removeListener('data', keep);
+    socket.removeListener('end', onForwardSocketEnd);
     socket.pause();
     return early.length === 1 ? early[0]! : Buffer.concat(early);
   };
@@ -103,6 +114,7 @@ export function startRawForward(rt: ProxyRuntime, req: UpgradeRequest, socket: S
     refuse: (refusal) => {
       // What the client sent ahead is dropped; the lingering close reads what follows.
       socket.removeListener('data', keep);
+      socket.removeListener('end', onForwardSocketEnd);
       const page = errorResponse(refusal.status, settings, ctx, rt.vars);
       page.headers.push(...refusal.headers);
       sendLocalRaw(socket, page, ctx);
