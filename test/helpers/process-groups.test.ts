@@ -26,11 +26,15 @@ test('a group left running is killed by the sweep, with its members; one that en
     else process.env[GROUPS_ENV] = before;
   });
   // A leader with a member of its group (as a primary and its worker), left running.
-  const left = spawn('/bin/sh', ['-c', 'sleep 600 & wait'], { stdio: 'ignore', detached: true });
+  // Node alone (npm test runs with only node, npm and sh on the PATH): a leader that starts a
+  // member of its group, and both wait forever.
+  const forever = 'setInterval(() => {}, 1e9)';
+  const leader = `require('node:child_process').spawn(process.execPath, ['-e', ${JSON.stringify(forever)}], { stdio: 'ignore' }); ${forever}`;
+  const left = spawn(process.execPath, ['-e', leader], { stdio: 'ignore', detached: true });
   trackGroup(left);
   const leftExit = new Promise<NodeJS.Signals | null>((resolve) => left.once('exit', (_code, signal) => resolve(signal)));
   // One that ends by itself, as a test's child should.
-  const ended = spawn('/bin/sh', ['-c', 'exit 0'], { stdio: 'ignore', detached: true });
+  const ended = spawn(process.execPath, ['-e', ''], { stdio: 'ignore', detached: true });
   trackGroup(ended);
   await new Promise((resolve) => ended.once('exit', resolve));
   assert.deepEqual(readdirSync(groups).sort(), [String(left.pid), String(ended.pid)].sort());
