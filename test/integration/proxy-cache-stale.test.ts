@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { startHttpBackend } from '../helpers/backends.js';
@@ -79,7 +80,11 @@ async function proxyFor(t: TestContext, port: number, location: string) {
   return proxy;
 }
 
+/** Requests sent by {@link get}, for comparing with access log lines. */
+let sent = 0;
+
 async function get(port: number, path: string) {
+  sent++;
   const r = await sendRequest(port, path);
   return { status: r.status, cache: headerValue(r.head, 'x-cache-status') ?? '', body: r.body };
 }
@@ -210,7 +215,9 @@ async function expiredEntry(t: TestContext, path: string, directives: string) {
 const BACKGROUND = 'proxy_cache_use_stale updating; proxy_cache_background_update on;';
 
 test('proxy_cache_background_update: an expired entry answers at once (STALE) while one background request refreshes it; the next request HITs the new version', async (t) => {
-  const { b, port } = await expiredEntry(t, '/b', BACKGROUND);
+  const log = join(tempDir(t, 'sluice-cache-log-').path, 'access.log');
+  const { b, port } = await expiredEntry(t, '/b', `${BACKGROUND} access_log ${log};`);
+  const sentBefore = sent - 1;
   b.c.mode = 'hold';
   // The client's answer does not wait for the refresh, which the upstream holds.
   const stale = await get(port, '/b');
@@ -227,6 +234,10 @@ test('proxy_cache_background_update: an expired entry answers at once (STALE) wh
   assert.equal(b.c.hits, 2);
   // The background request goes without a body (docs/differences-from-nginx.md).
   assert.equal(b.c.seen[1]!['content-length'], undefined);
+  // One access log line per client request: the background request has none (nginx).
+  const lines = (): string[] => readFileSync(log, 'utf8').split('\n').filter((l) => l !== '');
+  await waitFor(() => lines().length >= sent - sentBefore, { what: 'the access log lines' });
+  assert.equal(lines().length, sent - sentBefore);
 });
 
 test('proxy_cache_background_update: a failing refresh leaves the expired entry answering (STALE), each time trying again', async (t) => {
