@@ -33,7 +33,7 @@ export const NGINX_ONLY_DIRECTIVES: ReadonlySet<string> = new Set([
   'secure_link', 'secure_link_md5',
   'userid', 'userid_name', 'empty_gif', 'mirror', 'slice', 'dav_methods', 'upstream_conf', 'api',
   // proxy module parts Sluice does not implement
-  'proxy_cache_background_update', 'proxy_cache_purge',
+  'proxy_cache_purge',
   'proxy_bind', 'proxy_socket_keepalive', 'proxy_limit_rate',
   'proxy_store', 'proxy_store_access', 'proxy_force_ranges',
   'proxy_upstream_fail_timeout', 'proxy_headers_hash', 'proxy_http_version_upgrade',

@@ -649,6 +649,11 @@ export interface CacheSettings {
   readonly lockAge: number;
   /** `proxy_cache_revalidate`: an expired entry is refreshed with a conditional request. @default false */
   readonly revalidate: boolean;
+  /**
+   * `proxy_cache_background_update`: with `proxy_cache_use_stale updating`, an expired entry
+   * answers at once (STALE) while a background request refreshes it. @default false
+   */
+  readonly backgroundUpdate: boolean;
   /** `proxy_cache_max_range_offset`: a range starting beyond it bypasses the cache; null: no limit. @default null */
   readonly maxRangeOffset: number | null;
 }

@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { startHttpBackend } from '../helpers/backends.js';
@@ -79,7 +80,11 @@ async function proxyFor(t: TestContext, port: number, location: string) {
   return proxy;
 }
 
+/** Requests sent by {@link get}, for comparing with access log lines. */
+let sent = 0;
+
 async function get(port: number, path: string) {
+  sent++;
   const r = await sendRequest(port, path);
   return { status: r.status, cache: headerValue(r.head, 'x-cache-status') ?? '', body: r.body };
 }
@@ -182,4 +187,81 @@ test('proxy_cache_use_stale updating: while one request refreshes an expired ent
   b.c.held.shift()!();
   const refreshed = await refreshing;
   assert.deepEqual([refreshed.cache, refreshed.body], ['EXPIRED', 'version 2']);
+});
+
+/** Asks again (bounded) until the answer has this cache status: a background request ends on its own time. */
+function until(port: number, path: string, cache: string) {
+  return waitFor(async () => {
+    const r = await get(port, path);
+    return r.cache === cache ? r : null;
+  }, { what: `a ${cache} answer` });
+}
+
+/** The first version expires at the next whole second, the later ones are fresh for a minute. */
+function firstExpires(req: IncomingMessage, res: ServerResponse, n: number): void {
+  if (n === 1) plain(req, res, n);
+  else fresh(req, res, n);
+}
+
+/** A location with `directives` whose entry for `path` (stored by a MISS) has expired. */
+async function expiredEntry(t: TestContext, path: string, directives: string) {
+  const b = await backend(t, firstExpires);
+  const { port } = await proxyFor(t, b.port, directives);
+  assert.equal((await get(port, path)).cache, 'MISS');
+  await expired();
+  return { b, port };
+}
+
+const BACKGROUND = 'proxy_cache_use_stale updating; proxy_cache_background_update on;';
+
+test('proxy_cache_background_update: an expired entry answers at once (STALE) while one background request refreshes it; the next request HITs the new version', async (t) => {
+  const log = join(tempDir(t, 'sluice-cache-log-').path, 'access.log');
+  const { b, port } = await expiredEntry(t, '/b', `${BACKGROUND} access_log ${log};`);
+  const sentBefore = sent - 1;
+  b.c.mode = 'hold';
+  // The client's answer does not wait for the refresh, which the upstream holds.
+  const stale = await get(port, '/b');
+  assert.deepEqual([stale.status, stale.cache, stale.body], [200, 'STALE', 'version 1']);
+  await waitFor(() => b.c.held.length === 1, { what: 'the background request' });
+  // Concurrent requests while it runs: the entry answers them, nothing more goes upstream.
+  const meanwhile = await Promise.all([get(port, '/b'), get(port, '/b'), get(port, '/b')]);
+  assert.deepEqual(meanwhile.map((a) => [a.cache, a.body]), Array(3).fill(['UPDATING', 'version 1']));
+  assert.equal(b.c.hits, 2);
+  b.c.mode = 'ok';
+  b.c.held.shift()!();
+  const hit = await until(port, '/b', 'HIT');
+  assert.equal(hit.body, 'version 2');
+  assert.equal(b.c.hits, 2);
+  // The background request goes without a body (docs/differences-from-nginx.md).
+  assert.equal(b.c.seen[1]!['content-length'], undefined);
+  // One access log line per client request: the background request has none (nginx).
+  const lines = (): string[] => readFileSync(log, 'utf8').split('\n').filter((l) => l !== '');
+  await waitFor(() => lines().length >= sent - sentBefore, { what: 'the access log lines' });
+  assert.equal(lines().length, sent - sentBefore);
+});
+
+test('proxy_cache_background_update: a failing refresh leaves the expired entry answering (STALE), each time trying again', async (t) => {
+  const { b, port } = await expiredEntry(t, '/f', BACKGROUND);
+  b.c.mode = 'close';
+  const first = await get(port, '/f');
+  assert.deepEqual([first.status, first.cache, first.body], [200, 'STALE', 'version 1']);
+  await waitFor(() => b.c.hits === 2, { what: 'the failed background request' });
+  // Once it failed, the key is free again: the next request is STALE and starts another refresh.
+  const again = await until(port, '/f', 'STALE');
+  assert.deepEqual([again.status, again.body], [200, 'version 1']);
+  await waitFor(() => b.c.hits === 3, { what: 'the second background request' });
+  b.c.mode = '500';
+  const third = await until(port, '/f', 'STALE');
+  assert.equal(third.body, 'version 1');
+  await waitFor(() => b.c.hits === 4, { what: 'the third background request' });
+  // The 500 was not stored (no proxy_cache_valid for it): the entry still answers.
+  const fourth = await until(port, '/f', 'STALE');
+  assert.equal(fourth.body, 'version 1');
+});
+
+test('proxy_cache_background_update without proxy_cache_use_stale updating has no effect (nginx): the request refreshes the entry itself', async (t) => {
+  const { b, port } = await expiredEntry(t, '/n', 'proxy_cache_background_update on;');
+  const refreshed = await get(port, '/n');
+  assert.deepEqual([refreshed.cache, refreshed.body], ['EXPIRED', 'version 2']);
+  assert.equal(b.c.hits, 2);
 });

@@ -3,7 +3,7 @@
  * a zone and its directory; `proxy_cache`, `proxy_cache_key`, `proxy_cache_valid`,
  * `proxy_cache_methods`, `proxy_cache_min_uses`, `proxy_cache_convert_head`, `proxy_cache_bypass`,
  * `proxy_no_cache`, `proxy_cache_use_stale`, `proxy_cache_lock` (+ `_timeout`, `_age`),
- * `proxy_cache_revalidate` and `proxy_cache_max_range_offset` (http, server, location; each
+ * `proxy_cache_revalidate`, `proxy_cache_background_update` and `proxy_cache_max_range_offset` (http, server, location; each
  * inherited on its own) say what a level caches. The runtime is in src/proxy/cache/.
  */
 import type { BuildContext } from '../build-context.js';
@@ -230,7 +230,7 @@ function useStale(d: Directive, scope: Scope, cx: BuildContext): void {
   draftOf(scope).useStale = out;
 }
 
-function cacheFlag(name: string, key: 'lock' | 'revalidate' | 'convertHead'): DirectiveSpec {
+function cacheFlag(name: string, key: 'lock' | 'revalidate' | 'convertHead' | 'backgroundUpdate'): DirectiveSpec {
   return {
     name, contexts: HTTP_SERVER_LOCATION, args: TAKE1,
     handle(d, scope, cx) {
@@ -272,6 +272,7 @@ export const cacheDirectives: readonly DirectiveSpec[] = [
   cacheFlag('proxy_cache_convert_head', 'convertHead'),
   cacheFlag('proxy_cache_lock', 'lock'),
   cacheFlag('proxy_cache_revalidate', 'revalidate'),
+  cacheFlag('proxy_cache_background_update', 'backgroundUpdate'),
   cacheTime('proxy_cache_lock_timeout', 'lockTimeout'),
   cacheTime('proxy_cache_lock_age', 'lockAge'),
   { name: 'proxy_cache_use_stale', contexts: HTTP_SERVER_LOCATION, args: ONE_OR_MORE, handle: useStale },

@@ -9,6 +9,8 @@
  *   as nginx's secondary key); UPDATING and proxy_cache_lock's wait for a key being fetched.
  * - {@link CacheRequest.useStale} (STALE) and {@link CacheRequest.revalidated} (REVALIDATED): an
  *   expired entry answering for a failed upstream, or refreshed by a 304.
+ * - {@link CacheRequest.backgroundUpdate}: proxy_cache_background_update's STALE answer at once,
+ *   the entry refreshed by a background request (session/background-update.ts).
  * - {@link CacheRequest.writerFor}: whether an upstream response is stored (`proxy_no_cache`,
  *   `proxy_cache_min_uses`, buffering on, the headers and `proxy_cache_valid`: cache-policy.ts)
  *   and the writer that tees its body into the entry.
@@ -85,6 +87,10 @@ export class CacheRequest {
   #noStore = false;
   /** This request is the one fetching the key (the others see it as updating / locked). */
   #release: (() => void) | null = null;
+  /** Answered STALE under proxy_cache_background_update: a background request is to refresh the entry. */
+  #refresh = false;
+  /** This is that background request (nginx's r->background): it never answers from the entry it refreshes. */
+  #background = false;
 
   constructor(zone: CacheZone, settings: CacheSettings, key: string) {
     this.zone = zone;
@@ -126,10 +132,18 @@ export class CacheRequest {
       return false;
     }
     for (let waited = false; ;) {
+      const before = this.#fetching();
       const found = await this.#open(ctx);
       if (found !== null && isFresh(found.meta.validUntil, Date.now())) return this.#answer(ctx, found, 'HIT');
       const other = this.#fetching();
+      if (found !== null && before !== null && other === null) {
+        // The fetch of the key ended while the entry was being opened: what was opened may be the
+        // entry it replaced (nginx decides under the zone's lock; here, look again).
+        await closeFile(found.fd);
+        continue;
+      }
       if (found !== null && other !== null && this.settings.useStale.includes('updating')) return this.#answer(ctx, found, 'UPDATING');
+      if (found !== null && other === null && this.#refreshable()) return this.#staleWhileRefreshing(ctx, found);
       this.#stale = found !== null;
       if (found !== null) {
         this.revalidateHeaders = this.settings.revalidate ? conditionalHeaders(found.meta.headers) : [];
@@ -148,6 +162,47 @@ export class CacheRequest {
     this.#enoughUses = this.zone.countUse(this.storeHash, this.settings.minUses);
     if (!this.#noStore && this.#fetching() === null) this.#hold();
     return false;
+  }
+
+  /**
+   * proxy_cache_background_update, which nginx applies only with `proxy_cache_use_stale
+   * updating` (ngx_http_upstream_cache, NGX_HTTP_CACHE_STALE) and never in the background request
+   * itself.
+   */
+  #refreshable(): boolean {
+    return this.settings.backgroundUpdate && !this.#background && this.settings.useStale.includes('updating');
+  }
+
+  /**
+   * The expired entry answers at once (STALE) and this request takes the key as being fetched, for
+   * the background request {@link backgroundUpdate} hands it to: requests meanwhile see UPDATING.
+   */
+  #staleWhileRefreshing(ctx: RequestContext, found: OpenEntry): true {
+    this.#stale = true;
+    this.revalidateHeaders = this.settings.revalidate ? conditionalHeaders(found.meta.headers) : [];
+    this.#refresh = true;
+    this.#hold();
+    return this.#answer(ctx, found, 'STALE');
+  }
+
+  /**
+   * The request that refreshes the entry this one answered STALE (proxy_cache_background_update),
+   * or null when there is none to make. It holds the key as being fetched from now on and goes
+   * upstream without a lookup (nginx's background subrequest shares the request's cache state),
+   * with the expired entry for proxy_cache_revalidate and proxy_cache_use_stale.
+   */
+  backgroundUpdate(): CacheRequest | null {
+    if (!this.#refresh) return null;
+    this.#refresh = false;
+    const bg = new CacheRequest(this.zone, this.settings, this.key);
+    bg.#background = true;
+    bg.storeHash = this.storeHash;
+    bg.#stale = true;
+    bg.revalidateHeaders = this.revalidateHeaders;
+    bg.#enoughUses = this.zone.countUse(this.storeHash, this.settings.minUses);
+    bg.#release = this.#release;
+    this.#release = null;
+    return bg;
   }
 
   #answer(ctx: RequestContext, found: OpenEntry, status: CacheStatus): true {
@@ -192,6 +247,12 @@ export class CacheRequest {
     if (!this.#stale) return false;
     const condition = typeof failure === 'number' ? `http_${failure}` : staleCondition(failure);
     if (!this.settings.useStale.includes(condition)) return false;
+    if (this.#background) {
+      // nginx answers the background request with the stale entry, which goes nowhere: the entry
+      // stays as it is, for the next request to try again.
+      this.release();
+      return true;
+    }
     const found = await this.#open(ctx);
     if (found === null) return false;
     this.release();
@@ -223,6 +284,11 @@ export class CacheRequest {
       const meta: EntryMeta = { ...found.meta, validUntil: until, date: now };
       const tempDir = this.zone.config.useTempPath ? route.settings.buffering.proxyTempPath.path : null;
       await rewriteEntry(this.zone, this.storeHash, entryHeader(meta), found, tempDir);
+    }
+    if (this.#background) {
+      // Nobody reads the answer of a background request.
+      await closeFile(found.fd);
+      return true;
     }
     this.#answer(ctx, found, 'REVALIDATED');
     return true;

@@ -20,6 +20,7 @@ import type { RequestContext, UpstreamAttempt } from '../context/request-context
 import type { ErrorLog } from '../../observability/error-log.js';
 import type { BodyFilter, Subrequest } from '../filters/ssi/filter.js';
 import { runSubrequest } from './subrequest.js';
+import { BackgroundFront, backgroundContext } from './background-update.js';
 import type { ServerConfig, Settings } from '../../config/types.js';
 import { serverRoutes } from '../../routing/server-routes.js';
 import { serveFiles } from '../../static/content.js';
@@ -458,6 +459,7 @@ export class ProxySession implements SessionForFrontEnds {
     if (cache !== null && await cache.lookup(this.ctx, this.rt.vars)) {
       this.front.triesOver?.();
       this.#serveHit(cache, route);
+      this.#refreshInBackground(cache, route);
       return;
     }
     const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, pickKey(route, this.ctx, this.rt.vars));
@@ -473,8 +475,39 @@ export class ProxySession implements SessionForFrontEnds {
     this.fail(failure);
   }
 
+  /**
+   * proxy_cache_background_update: after the STALE answer went to the front end, a background
+   * request (background-update.ts) refreshes the entry; its failures end in the error log only.
+   */
+  #refreshInBackground(cache: CacheRequest, route: ProxyRoute): void {
+    const bg = cache.backgroundUpdate();
+    if (bg === null) return;
+    const ctx = backgroundContext(this.ctx);
+    const front = new BackgroundFront();
+    new ProxySession(this.rt, ctx, front).refresh(route, bg).catch((err: unknown) => {
+      bg.release();
+      failRequest(this.rt, ctx, front, err);
+    });
+  }
+
+  /**
+   * The background request's tries (proxy_cache_background_update), its cache part handed over by
+   * the request answered STALE: the response goes into the cache; if every try fails, the expired
+   * entry stays for the next request to try again (nginx).
+   */
+  async refresh(route: ProxyRoute, cache: CacheRequest): Promise<void> {
+    this.route = route;
+    this.ctx.cache = cache;
+    this.#cache = cache;
+    const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, pickKey(route, this.ctx, this.rt.vars));
+    this.#current = null;
+    if (failure !== null) cache.release();
+  }
+
   /** A fresh entry answers the request (a 412 or 416 it gives is nginx's page for that status). */
   #serveHit(cache: CacheRequest, route: ProxyRoute): void {
+    // A background request's stale or revalidated entry answers nobody.
+    if (cache.entry === null) return;
     const r = hitResponse(cache, route, this.ctx, this.rt.vars);
     if (typeof r === 'number') this.#special(r, route.settings);
     else if (this.front.started() || this.#clientGone) r.body?.destroy();

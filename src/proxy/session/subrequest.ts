@@ -30,7 +30,7 @@ import type { ProxyRuntime } from './proxy-runtime.js';
 const MAX_DEPTH = 50;
 
 /** A subrequest's body has no client connection to time: the parent's send_timeout covers it. */
-const UNTIMED: TimedStream = { destroyed: false, setTimeout: () => undefined, on: () => undefined, removeListener: () => undefined };
+export const UNTIMED: TimedStream = { destroyed: false, setTimeout: () => undefined, on: () => undefined, removeListener: () => undefined };
 
 function depthOf(ctx: RequestContext): number {
   let n = 0;
