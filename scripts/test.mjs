@@ -149,10 +149,14 @@ if (passes.length === 0) {
 }
 
 if (list) {
+  let text = '';
   for (const p of passes) {
-    say(`pass "${p.name}" (${envText(p.env)}): ${p.list.length} file(s)`);
-    for (const f of p.list) process.stdout.write(`  dist/${f}\n`);
+    text += `sluice test: pass "${p.name}" (${envText(p.env)}): ${p.list.length} file(s)\n`;
+    for (const f of p.list) text += `  dist/${f}\n`;
   }
+  // Written out before the exit: into a pipe, newer Nodes may still hold part of it when
+  // process.exit() comes, and the reader gets a list cut short.
+  await new Promise((resolve) => process.stdout.write(text, resolve));
   process.exit(0);
 }
 
