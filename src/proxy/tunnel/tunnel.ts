@@ -3,6 +3,7 @@ import { encodeClose } from '../../websocket/frame-writer.js';
 import type { FrameLimits } from '../../websocket/frame-guard.js';
 import type { MessageRateSettings } from './message-rate.js';
 import type { PingSettings } from './pinger.js';
+import type { Refusal } from './refusals.js';
 import type { RequestContext } from '../context/request-context.js';
 
 /**
@@ -145,10 +146,10 @@ export class Tunnel implements ProxyTunnel {
    * @internal The engine ends the tunnel with close frames of its own (a guardrail broken): the
    * reason, the error-log line, the code its sender gets, and the grace of going away.
    */
-  refuse(reason: string, logLine: string, code: number, level: 'info' | 'error' = 'error'): void {
+  refuse({ reason, line, code, level }: Refusal): void {
     if (this.#goingAway) return;
     this.reason = reason;
-    this.refusal = { level, line: logLine };
+    this.refusal = { level, line };
     this.ctx.websocketClose ??= { code, side: 'sluice' };
     this.#startAway(reason);
   }
