@@ -19,6 +19,13 @@
  *    peer has finished too (EPOLLHUP without an error) is only read out, and the tunnel ends when
  *    both directions have; a reset or any other error on one socket closes both; no byte either
  *    way for the idle timeout closes both;
+ *  - the WebSocket guardrails, as src/websocket/frame-guard.ts, pinger.ts and message-rate.ts
+ *    apply them in TypeScript: a guarded direction reads each header whole before a byte of it
+ *    passes (guarded_feed), refuses a frame or message over its limit at that header (close 1009
+ *    to the sender, 1001 to the other side, as going away), holds a message back without a token
+ *    of the rate (reading stops until one is due: the waiters list), takes out the pong to a ping
+ *    of its own, and the sweep pings a silent side and shuts a dead one (ping_tick); JavaScript
+ *    hears of a guardrail broken in a report of its own, to log and count it;
  *  - byte counts are published into a Float64Array shared with JavaScript; when a tunnel ends
  *    the thread closes its descriptors and reports the slot, the reason and the errno in a batch
  *    through a thread-safe function (each tunnel brings its report along, so none is ever lost).

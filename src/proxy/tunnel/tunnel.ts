@@ -71,13 +71,13 @@ export interface TunnelOptions {
   upstreamHead?: Buffer;
   /**
    * The guardrails of a WebSocket tunnel (websocket_max_frame_size, websocket_max_message_size),
-   * both directions; null: none. The native addon does not apply them: a tunnel with any stays in
-   * the TypeScript relay. @default null
+   * both directions; null: none. Whichever engine moves the bytes applies them (the addon in C).
+   * @default null
    */
   guards?: FrameLimits | null;
-  /** websocket_ping_interval / _timeout of a WebSocket tunnel; null: no pings. As `guards`, the addon does not send them. @default null */
+  /** websocket_ping_interval / _timeout of a WebSocket tunnel; null: no pings. @default null */
   pings?: PingSettings | null;
-  /** websocket_message_rate of a WebSocket tunnel; null: none. As `guards`, the addon does not apply it. @default null */
+  /** websocket_message_rate of a WebSocket tunnel; null: none. @default null */
   rate?: MessageRateSettings | null;
 }
 
