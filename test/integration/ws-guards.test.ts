@@ -180,3 +180,26 @@ for (const impl of IMPLEMENTATIONS) {
     assert.equal((await closedEvent(events, '/random')).reason, 'client closed');
   });
 }
+
+for (const impl of IMPLEMENTATIONS) {
+  test(`${impl.name}: random frames cut at random places, then a frame over the limit: everything before it passes byte for byte, nothing of it`, async (t) => {
+    const seed = Date.now() >>> 0;
+    const random = seeded(seed);
+    const upstream = await acceptingUpstream(t);
+    const proxy = await contractProxy(t, impl, upstream.addr, { location: 'websocket_max_frame_size 256k; websocket_max_message_size 1m;' });
+    const events = tunnelEvents(t, proxy.port);
+    const { client, up } = await openTunnel(t, impl, proxy, upstream, events, '/random-over');
+    const valid = randomFrames(random, true, 40, 256 * 1024);
+    const atUpstream = up.readToEnd(WAIT_MS * 2);
+    await writeSplit(client.io, Buffer.concat([valid, maskedFrame(Opcode.BINARY, randomBytes(256 * 1024 + 1))]), random);
+    const all = await atUpstream;
+    assert.ok(all.subarray(0, valid.length).equals(valid), `the frames within the limits, byte for byte (seed ${seed})`);
+    assert.deepEqual(framesOf(all.subarray(valid.length)).map((f) => [f.opcode, f.masked, closeOf(f.payload).code]), [[Opcode.CLOSE, true, CloseCode.GOING_AWAY]],
+      `then close 1001 and the end, nothing of the frame over the limit (seed ${seed})`);
+    const downward = framesOf(await readToEnd(client.io, WAIT_MS));
+    assert.deepEqual(downward.map((f) => [f.opcode, closeOf(f.payload).code]), [[Opcode.CLOSE, CloseCode.MESSAGE_TOO_BIG]]);
+    client.io.end();
+    up.socket.end();
+    assert.equal((await closedEvent(events, '/random-over')).reason, 'client frame too large');
+  });
+}

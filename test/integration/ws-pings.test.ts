@@ -49,6 +49,24 @@ for (const impl of IMPLEMENTATIONS) {
     assert.equal(adopted() > before, impl.native, `the tunnel was carried by the ${impl.native ? 'native' : 'TypeScript'} relay`);
   });
 
+  test(`${name}: a silent upstream is pinged, then closed; the client gets close 1001 and the line is an error`, async (t) => {
+    const upstream = await acceptingUpstream(t);
+    const proxy = await contractProxy(t, impl, upstream.addr, { location: PINGS });
+    const events = tunnelEvents(t, proxy.port);
+    const { client, up } = await openTunnel(t, impl, proxy, upstream, events, '/silent-upstream');
+    // The client answers Sluice's pings; the upstream never does.
+    const atClient = frameLog(client.io, 'client');
+    const atUpstream = frameLog(up.socket, null);
+    const closed = await closedEvent(events, '/silent-upstream');
+    assert.equal(closed.reason, 'upstream ping timeout');
+    assert.ok(ofKind(atUpstream, Opcode.PING).length >= 1 && ofKind(atUpstream, Opcode.PING).every((f) => f.masked), 'the upstream got masked pings');
+    const close = await waitFor(() => ofKind(atClient, Opcode.CLOSE)[0], { timeoutMs: WAIT_MS, what: 'the close frame at the client' });
+    assert.equal(close.masked, false, 'unmasked towards the client');
+    assert.equal(close.payload.readUInt16BE(0), CloseCode.GOING_AWAY);
+    assert.equal(ofKind(atUpstream, Opcode.PONG).length, 0, 'the client\'s pongs to Sluice never reached the upstream');
+    await proxy.waitForErrorLine(/\[error\] .*upstream did not answer a WebSocket ping within 300ms \(websocket_ping_timeout\) while proxying upgraded connection/);
+  });
+
   test(`${name}: live ends answer Sluice's pings, whose pongs are taken out; the endpoints' own pings and pongs pass untouched`, async (t) => {
     const upstream = await acceptingUpstream(t);
     const proxy = await contractProxy(t, impl, upstream.addr, { location: LIVE_PINGS });
