@@ -203,3 +203,31 @@ for (const impl of IMPLEMENTATIONS) {
     assert.equal((await closedEvent(events, '/random-over')).reason, 'client frame too large');
   });
 }
+
+for (const impl of IMPLEMENTATIONS) {
+  test(`${impl.name}: random bytes that are no WebSocket frames at all cross a guarded tunnel as they came (but for a header cut short at the end)`, async (t) => {
+    const seed = Date.now() >>> 0;
+    const random = seeded(seed);
+    const upstream = await acceptingUpstream(t);
+    // Pings only (never due): no limit refuses the garbage, so every header it seems to hold is walked.
+    const proxy = await contractProxy(t, impl, upstream.addr, { location: 'websocket_ping_interval 1h;' });
+    const events = tunnelEvents(t, proxy.port);
+    const { client, up } = await openTunnel(t, impl, proxy, upstream, events, '/garbage');
+    // Short frames with random headers: lengths of every form, many of them small enough to end soon.
+    const pieces: Buffer[] = [];
+    for (let i = 0; i < 300; i++) {
+      const header = randomBytes(14);
+      header[1] = (header[1]! & 0x80) | (random() < 0.9 ? Math.floor(random() * 126) : 126);
+      if ((header[1]! & 0x7f) === 126) header.writeUInt16BE(Math.floor(random() * 3000), 2);
+      pieces.push(header, randomBytes(Math.floor(random() * 200)));
+    }
+    const garbage = Buffer.concat(pieces);
+    const got = up.readUntil((b) => b.length >= garbage.length - 24, WAIT_MS * 2);
+    await writeSplit(client.io, garbage, random);
+    const received = await got;
+    assert.ok(received.length <= garbage.length && garbage.subarray(0, received.length).equals(received), `a prefix of what was sent, byte for byte (seed ${seed})`);
+    client.io.destroy();
+    up.socket.destroy();
+    await closedEvent(events, '/garbage');
+  });
+}
