@@ -856,6 +856,9 @@ static void send_ping(loop_t *L, tunnel_t *t, int y) {
   memcpy(t->d[y].pong_token, token, TOKEN_LEN);
   t->d[y].pong_want = 1;
   to->ping_len = (uint8_t)control_frame(to->ping, 0x9, token, TOKEN_LEN, y == UPSTREAM);
+  /* Sluice's pings are traffic for proxy_read_timeout as in the relay, whose idle timer is the
+   * client socket's (its reads and writes): a ping to the client counts, one to the upstream not. */
+  if (y == CLIENT) t->last_ms = L->now;
   ping_if_boundary(L, t, x);
   if (t->ended) return;
   update_interest(L, t, y);
