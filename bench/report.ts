@@ -83,6 +83,15 @@ export const SCENARIO_INFO: Record<ScenarioName, { readonly title: string; reado
       { key: 'p999Ms', label: 'p99.9 ms (round trip)', better: 'info' },
     ],
   },
+  guardrails: {
+    title: '7. WebSocket guardrails',
+    what: 'Scenario 3\'s closed loop (64 B, 50 connections) with each guardrail on and never broken, Sluice only: `sluice` relays in the native addon, `sluice-ts-tunnel` in TypeScript (SLUICE_NATIVE=off). The added CPU is the cell\'s figure minus the same target\'s `none` cell in the same repetition.',
+    metrics: [
+      { key: 'msgsPerSec', label: 'msgs/s', better: 'higher' },
+      { key: 'cpuUsPerMsg', label: 'proxy CPU µs per msg', better: 'lower' },
+      { key: 'addedUsPerMsg', label: 'added µs per msg (vs none)', better: 'lower' },
+    ],
+  },
   http: {
     title: '6. Plain HTTP (wrk)',
     what: 'wrk, one thread, keep-alive, GET of a fixed body; the proxies reuse upstream connections. Requests per second and proxy CPU per request.',
@@ -93,7 +102,7 @@ export const SCENARIO_INFO: Record<ScenarioName, { readonly title: string; reado
   },
 };
 
-const TARGET_ORDER: readonly string[] = ['direct', 'sluice', 'sluice-node-front', 'sluice-workers', 'nginx', 'nginx-tuned', 'haproxy', 'http-proxy'];
+const TARGET_ORDER: readonly string[] = ['direct', 'sluice', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-workers', 'nginx', 'nginx-tuned', 'haproxy', 'http-proxy'];
 
 export function fmt(v: number): string {
   if (!Number.isFinite(v)) return 'n/a';
@@ -125,11 +134,26 @@ export function summary(xs: readonly number[], digits: (v: number) => string = f
 
 const ratioFmt = (v: number): string => (Number.isFinite(v) ? v.toFixed(2) : 'n/a');
 
-/** Adds the latency scenario's "minus direct" figures, pairing records by cell and repetition. */
+/** The guardrails scenario's cell "VARIANT, SETTING": the setting, shared with the `none` cell it is compared with. */
+const guardrailSetting = (cell: string): string => cell.slice(cell.indexOf(', ') + 2);
+
+/**
+ * Adds the latency scenario's "minus direct" figures, pairing records by cell and repetition, and
+ * the guardrails scenario's "minus none", pairing them by target, setting and repetition.
+ */
 export function withDerived(cells: readonly CellRecord[]): CellRecord[] {
   const direct = new Map<string, CellRecord>();
-  for (const c of cells) if (c.scenario === 'latency' && c.target === 'direct') direct.set(`${c.cell}#${c.rep}`, c);
+  const none = new Map<string, CellRecord>();
+  for (const c of cells) {
+    if (c.scenario === 'latency' && c.target === 'direct') direct.set(`${c.cell}#${c.rep}`, c);
+    if (c.scenario === 'guardrails' && c.cell.startsWith('none, ')) none.set(`${c.target}#${guardrailSetting(c.cell)}#${c.rep}`, c);
+  }
   return cells.map((c) => {
+    if (c.scenario === 'guardrails') {
+      const base = none.get(`${c.target}#${guardrailSetting(c.cell)}#${c.rep}`)?.metrics.cpuUsPerMsg;
+      const mine = c.metrics.cpuUsPerMsg;
+      return base === undefined || mine === undefined ? c : { ...c, metrics: { ...c.metrics, addedUsPerMsg: mine - base } };
+    }
     if (c.scenario !== 'latency') return c;
     const d = direct.get(`${c.cell}#${c.rep}`);
     if (!d) return c;
@@ -261,7 +285,7 @@ export function renderMarkdown(env: EnvRecord, run: RunRecord, rawCells: readonl
     lines.push('Notes:', '', ...run.notes.map((n) => `- ${n}`), '');
   }
   lines.push('### Targets from issue 6', '', ...targetsTable(cells), '');
-  for (const s of ['idle', 'handshakes', 'small', 'large', 'latency', 'http'] as const) lines.push(...scenarioTable(cells, s));
+  for (const s of ['idle', 'handshakes', 'small', 'large', 'latency', 'http', 'guardrails'] as const) lines.push(...scenarioTable(cells, s));
   const errs = cells.filter((c) => c.errors.length > 0);
   if (errs.length > 0) {
     lines.push('### Errors', '');

@@ -23,7 +23,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const USAGE = `usage: npm run bench -- [--quick | --smoke] [--reps N] [--targets a,b] [--scenarios a,b] [--out DIR]
   (default)     full run: every scenario and target, 3 repetitions (estimated 30 minutes)
-  --quick       every scenario with fewer cells and short windows, 1 repetition (under 3 minutes)
+  --quick       every scenario with fewer cells and short windows, 1 repetition (under 4 minutes)
   --smoke       sluice and nginx only, tiny sizes (about a minute; what CI runs)
   --reps N      repetitions per cell
   --targets     subset of ${TARGET_NAMES.join(',')}

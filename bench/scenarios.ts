@@ -8,8 +8,8 @@
 import { Driver } from './driver-client.js';
 import type { OpenResult, WindowStats } from './driver-protocol.js';
 import { Histogram } from './histogram.js';
-import type { Plan, ScenarioName } from './plan.js';
-import { smallDepth } from './plan.js';
+import type { GuardrailVariant, Plan, ScenarioName } from './plan.js';
+import { GUARDRAILS, smallDepth } from './plan.js';
 import { cpuMicros, openFiles, peakRssKiB, rssKiB } from './procfs.js';
 import { startBackend, startTarget } from './targets.js';
 import type { Backend, RunningTarget, TargetName } from './targets.js';
@@ -36,6 +36,8 @@ export interface CellSpec {
   readonly scenario: ScenarioName;
   readonly cell: string;
   readonly params: Readonly<Record<string, number>>;
+  /** The guardrails scenario's variant: what the Sluice target's location adds. */
+  readonly guardrail?: GuardrailVariant;
 }
 
 export interface RunContext {
@@ -88,13 +90,28 @@ export function cellsOf(plan: Plan): CellSpec[] {
       case 'http':
         for (const b of plan.http.bodies) out.push({ scenario: s, cell: `${sizeLabel(b)} body`, params: { body: b, conns: plan.http.conns } });
         break;
+      case 'guardrails': {
+        const g = plan.guardrails;
+        for (const v of g.variants) {
+          out.push({ scenario: s, cell: `${v}, ${sizeLabel(g.size)} x ${g.conns} conns`, params: { size: g.size, conns: g.conns, depth: smallDepth(g.conns) }, guardrail: v });
+        }
+        break;
+      }
     }
   }
   return out;
 }
 
-/** Targets that take part in a scenario (idle tunnels need a proxy in the path). */
+/**
+ * Targets that take part in a scenario (idle tunnels need a proxy in the path). The guardrails
+ * scenario is Sluice's alone, and runs the native relay (`sluice`) beside the TypeScript relay
+ * (`sluice-ts-tunnel`); that target takes part elsewhere only when named.
+ */
 export function targetsFor(scenario: ScenarioName, targets: readonly TargetName[]): TargetName[] {
+  if (scenario === 'guardrails') {
+    const own = targets.filter((t) => t.startsWith('sluice'));
+    return own.includes('sluice') && !own.includes('sluice-ts-tunnel') ? [...own, 'sluice-ts-tunnel'] : own;
+  }
   return targets.filter((t) => !(scenario === 'idle' && t === 'direct'));
 }
 
@@ -121,10 +138,10 @@ interface Setup {
   readonly drivers: Driver[];
 }
 
-async function setUp(res: Resources, ctx: RunContext, target: TargetName, drivers: number): Promise<Setup> {
+async function setUp(res: Resources, ctx: RunContext, target: TargetName, drivers: number, sluiceLocation = ''): Promise<Setup> {
   const backend = await startBackend();
   res.add(() => backend.stop());
-  const t = await startTarget(target, backend.port, ctx.tools);
+  const t = await startTarget(target, backend.port, ctx.tools, sluiceLocation);
   res.add(() => t.stop());
   const ds: Driver[] = [];
   for (let i = 0; i < drivers; i++) {
@@ -226,7 +243,8 @@ export async function runCell(ctx: RunContext, spec: CellSpec, target: TargetNam
   });
   const rec = base(spec.cell, { ...spec.params });
   let started: Setup | undefined;
-  const setUpCell = async (drivers: number): Promise<Setup> => (started = await setUp(res, ctx, target, drivers));
+  const setUpCell = async (drivers: number): Promise<Setup> =>
+    (started = await setUp(res, ctx, target, drivers, spec.guardrail === undefined ? '' : GUARDRAILS[spec.guardrail]));
   try {
     switch (spec.scenario) {
       case 'idle':
@@ -250,13 +268,14 @@ export async function runCell(ctx: RunContext, spec: CellSpec, target: TargetNam
         break;
       }
       case 'small':
-      case 'large': {
-        const p = spec.scenario === 'small' ? ctx.plan.small : ctx.plan.large;
+      case 'large':
+      case 'guardrails': {
+        const p = spec.scenario === 'large' ? ctx.plan.large : spec.scenario === 'small' ? ctx.plan.small : ctx.plan.guardrails;
         const size = spec.params.size!;
         const conns = spec.params.conns!;
         const s = await setUpCell(1);
         await openAll(s, conns, 50, rec.errors);
-        const depth = spec.scenario === 'small' ? spec.params.depth! : 1;
+        const depth = spec.scenario === 'large' ? 1 : spec.params.depth!;
         await s.drivers[0]!.request({ cmd: 'closedLoop', size, depth }, 5000);
         await sleep(p.warmupMs);
         const w = await measure(s, p.windowMs, 10_000, 'messages');

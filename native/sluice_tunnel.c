@@ -19,6 +19,13 @@
  *    peer has finished too (EPOLLHUP without an error) is only read out, and the tunnel ends when
  *    both directions have; a reset or any other error on one socket closes both; no byte either
  *    way for the idle timeout closes both;
+ *  - the WebSocket guardrails, as src/websocket/frame-guard.ts, pinger.ts and message-rate.ts
+ *    apply them in TypeScript: a guarded direction reads each header whole before a byte of it
+ *    passes (guarded_feed), refuses a frame or message over its limit at that header (close 1009
+ *    to the sender, 1001 to the other side, as going away), holds a message back without a token
+ *    of the rate (reading stops until one is due: the waiters list), takes out the pong to a ping
+ *    of its own, and the sweep pings a silent side and shuts a dead one (ping_tick); JavaScript
+ *    hears of a guardrail broken in a report of its own, to log and count it;
  *  - byte counts are published into a Float64Array shared with JavaScript; when a tunnel ends
  *    the thread closes its descriptors and reports the slot, the reason and the errno in a batch
  *    through a thread-safe function (each tunnel brings its report along, so none is ever lost).
@@ -36,6 +43,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +56,14 @@
 #define PIPE_BYTES (64 * 1024)
 /* How soon end reports that JavaScript could not be handed are offered again. */
 #define REPORT_RETRY_MS 10
+/* Header bytes a guarded direction may hold back across reads: a header (14 at most), or a close
+ * frame's header and status code (16), or the header and payload of a pong to Sluice's ping (22). */
+#define HOLD_MAX 24
+/* Sluice's ping payload (websocket_ping_interval), and the longest ping frame: masked towards the upstream. */
+#define TOKEN_LEN 8
+#define PING_MAX (2 + 4 + TOKEN_LEN)
+/* How often the sweep may look at pings: a quarter of the shorter setting, not below this (pinger.ts). */
+#define MIN_PING_TICK_MS 10
 
 enum { CLIENT = 0, UPSTREAM = 1 };
 
@@ -60,6 +76,19 @@ enum {
   R_IDLE = 5,
   R_DESTROYED = 6,
 };
+
+/* Why a guarded tunnel was refused (the report's violation); JavaScript writes the log line. */
+enum {
+  V_FRAME = 1,   /* websocket_max_frame_size */
+  V_MESSAGE = 2, /* websocket_max_message_size */
+  V_RATE = 3,    /* websocket_message_rate ... close */
+  V_PING = 4,    /* websocket_ping_timeout */
+};
+
+/* Report kinds: a tunnel's end, or a guardrail that started ending it (JavaScript logs and counts it). */
+enum { K_END = 0, K_REFUSED = 1 };
+/* Numbers per report handed to JavaScript (call_js; REPORT_STRIDE in native-tunnels.ts). */
+#define REPORT_FIELDS 11
 
 /* Follows WebSocket frame boundaries (the same state machine as src/websocket/frame-cursor.ts). */
 typedef struct {
@@ -96,6 +125,21 @@ typedef struct {
   uint8_t away_sent;  /* it went (or is queued): later source bytes are read and dropped */
   uint8_t *away_frame;
   size_t away_len;
+  /* ---- guardrails (websocket_max_*_size, websocket_ping_*, websocket_message_rate): the same
+   * rules as src/websocket/frame-guard.ts, whose headers are read whole before a byte passes ---- */
+  uint8_t guarded;    /* headers are held back until whole (any guardrail on) */
+  uint8_t hold_len;
+  uint8_t hold[HOLD_MAX]; /* the start of a header the last read ended inside, not passed on */
+  uint8_t *stash;     /* a message held back for the rate, and what came after it in the same read */
+  size_t stash_len;
+  uint64_t msg_bytes; /* payload of the data message in progress, its earlier fragments */
+  uint8_t pong_want;  /* a pong from this direction's source carrying pong_token answers Sluice */
+  uint8_t pong_token[TOKEN_LEN];
+  uint8_t ping_len;   /* Sluice's ping waiting for this direction to reach a frame boundary */
+  uint8_t ping[PING_MAX];
+  uint8_t rated, blocked;
+  double tokens;
+  int64_t rate_last, due_ms;
 } dir_t;
 
 /*
@@ -109,6 +153,9 @@ typedef struct report_s {
   int32_t close_side;  /* the side whose close frame came first, -1: none */
   uint32_t close_code;
   double messages[2];  /* per direction, client to upstream first */
+  int32_t kind;        /* K_END, K_REFUSED */
+  int32_t violation, vside;
+  double vsize;
   struct report_s *next;
 } report_t;
 
@@ -135,6 +182,17 @@ struct tunnel_s {
   int first_close;    /* the side whose close frame header came first, -1 before one */
   side_ref_t ref[2];
   report_t *report;   /* owned by the tunnel until it ends, then queued in loop_t.reports */
+  /* ---- guardrails ---- */
+  report_t *refusal;  /* allocated with a guarded tunnel, queued once when a guardrail ends it */
+  uint64_t max_frame, max_message;
+  int64_t ping_interval, ping_timeout;
+  int64_t heard_ms[2]; /* when something was last read from each side */
+  int64_t ping_at[2];  /* when Sluice's ping to each side went (or was due), 0: none outstanding */
+  double rate, burst;
+  uint8_t rate_close;
+  uint8_t stopping;   /* going away or refused: no more pings, no rate holds */
+  uint8_t waiting;    /* in loop_t.waiters: a direction is held back for the rate */
+  struct tunnel_s *wprev, *wnext;
   size_t index;       /* in loop_t.all */
   tunnel_t *next_dead;
 };
@@ -165,8 +223,10 @@ typedef struct {
   tunnel_t **by_slot;
   tunnel_t **all;
   size_t nall, capall;
-  uint8_t *buf;
+  uint8_t *buf;       /* HOLD_MAX bytes of room, then READ_BUF: held header bytes go just before a read */
   int64_t now, sweep_every, next_sweep;
+  tunnel_t *waiters;  /* tunnels with a direction held back for websocket_message_rate */
+  int64_t wait_next;  /* when the first of them has a token due */
   report_t *reports, **reports_tail; /* ended, not yet handed to JavaScript */
   tunnel_t *dead;
   pipe_t *free_pipes;
@@ -364,6 +424,9 @@ static void record_ended(loop_t *L, tunnel_t *t) {
   r->close_code = t->first_close < 0 ? 0 : t->d[t->first_close].cur.grab ? 1005 : t->d[t->first_close].cur.code;
   r->messages[0] = (double)t->d[CLIENT].cur.messages;
   r->messages[1] = (double)t->d[UPSTREAM].cur.messages;
+  r->kind = K_END;
+  r->violation = r->vside = 0;
+  r->vsize = 0;
   r->next = NULL;
   *L->reports_tail = r;
   L->reports_tail = &r->next;
@@ -372,7 +435,18 @@ static void record_ended(loop_t *L, tunnel_t *t) {
 
 static void free_tunnel(tunnel_t *t) {
   free(t->report);
+  free(t->refusal);
+  for (int s = 0; s < 2; s++) free(t->d[s].stash);
   free(t);
+}
+
+static void unwait(loop_t *L, tunnel_t *t) {
+  if (!t->waiting) return;
+  t->waiting = 0;
+  if (t->wprev) t->wprev->wnext = t->wnext;
+  else L->waiters = t->wnext;
+  if (t->wnext) t->wnext->wprev = t->wprev;
+  t->wprev = t->wnext = NULL;
 }
 
 static void end_tunnel(loop_t *L, tunnel_t *t, int reason, int err) {
@@ -401,6 +475,7 @@ static void end_tunnel(loop_t *L, tunnel_t *t, int reason, int err) {
   L->all[i]->index = i;
   L->nall--;
   if (t->slot < L->nslots) L->by_slot[t->slot] = NULL;
+  unwait(L, t);
   record_ended(L, t);
   /* freed after the current batch of events: a later event of the batch may point at it */
   t->next_dead = L->dead;
@@ -418,7 +493,7 @@ static void update_interest(loop_t *L, tunnel_t *t, int s) {
   dir_t *in = &t->d[s];      /* read from fd[s] */
   dir_t *out = &t->d[1 - s]; /* queued for fd[s] */
   uint32_t want = 0;
-  if (!in->eof && !has_pending(in)) want |= EPOLLIN;
+  if (!in->eof && !has_pending(in) && !in->blocked) want |= EPOLLIN;
   if (has_pending(out)) want |= EPOLLOUT;
   if (want == 0 && ((in->eof && out->shut) || t->hup[s])) {
     /* Both directions of the socket are shut, so a registered fd would report EPOLLHUP on every
@@ -503,6 +578,352 @@ static void queue_away_frame(loop_t *L, tunnel_t *t, int s) {
   d->away_frame = NULL;
 }
 
+/* ---- guardrails -------------------------------------------------------------------------------- */
+
+static void begin_away(loop_t *L, tunnel_t *t, uint8_t *frame[2], size_t len[2]);
+
+/* Bytes were read from side s: it is alive (websocket_ping_interval counts silence per side). */
+static inline void heard(tunnel_t *t, int s) {
+  t->heard_ms[s] = 0; /* stamped by the sweep: 0 reads as "heard since the last look" */
+  t->ping_at[s] = 0;
+}
+
+static void random_bytes(uint8_t *p, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = getrandom(p + got, n - got, GRND_NONBLOCK);
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  /* no entropy to be had (never on Linux after boot): a key or token only needs to be unpredictable
+   * to the endpoints, and the clock is the fallback */
+  for (; got < n; got++) p[got] = (uint8_t)(now_ms() * 2654435761u >> (got % 24));
+}
+
+/*
+ * A control frame with `payload` (at most 125 bytes): masked towards the upstream, as a client's
+ * frames must be, unmasked towards the client (RFC 6455 5.1, 5.3). Returns its length.
+ */
+static size_t control_frame(uint8_t *out, uint8_t opcode, const uint8_t *payload, size_t n, int masked) {
+  size_t i = 0;
+  out[i++] = (uint8_t)(0x80 | opcode);
+  out[i++] = (uint8_t)((masked ? 0x80 : 0) | n);
+  uint8_t key[4] = {0, 0, 0, 0};
+  if (masked) {
+    random_bytes(key, 4);
+    memcpy(out + i, key, 4);
+    i += 4;
+  }
+  for (size_t j = 0; j < n; j++) out[i++] = payload[j] ^ key[j & 3];
+  return i;
+}
+
+/* A close frame with its status code and reason, on the heap (begin_away takes it). */
+static uint8_t *close_frame(uint16_t code, const char *reason, int masked, size_t *len) {
+  uint8_t payload[125];
+  size_t rn = strlen(reason);
+  payload[0] = (uint8_t)(code >> 8);
+  payload[1] = (uint8_t)code;
+  memcpy(payload + 2, reason, rn);
+  uint8_t *f = malloc(2 + 4 + 2 + rn);
+  if (f) *len = control_frame(f, 0x8, payload, 2 + rn, masked);
+  return f;
+}
+
+/* websocket_message_rate: a token for the message whose first header is read (message-rate.ts). */
+static int take_token(loop_t *L, tunnel_t *t, dir_t *d) {
+  double size = t->burst < 1 ? 1 : t->burst;
+  d->tokens += (double)(L->now - d->rate_last) * t->rate / 1000.0;
+  if (d->tokens > size) d->tokens = size;
+  d->rate_last = L->now;
+  if (d->tokens < 1) return 0;
+  d->tokens -= 1;
+  return 1;
+}
+
+/* Ms until the direction's next token. */
+static int64_t token_wait(tunnel_t *t, dir_t *d) {
+  double ms = (1 - d->tokens) * 1000.0 / t->rate;
+  int64_t w = (int64_t)ms;
+  if ((double)w < ms) w++;
+  return w < 1 ? 1 : w;
+}
+
+/* Tells JavaScript, once, that a guardrail is ending the tunnel (it logs the line, counts it and
+ * starts the grace of going away). */
+static void queue_refusal(loop_t *L, tunnel_t *t, int violation, int side, double size) {
+  report_t *r = t->refusal;
+  if (!r) return;
+  t->refusal = NULL;
+  r->slot = t->slot;
+  r->kind = K_REFUSED;
+  r->reason = r->err = 0;
+  r->close_side = t->first_close;
+  r->close_code = t->first_close < 0 ? 0 : t->d[t->first_close].cur.grab ? 1005 : t->d[t->first_close].cur.code;
+  r->messages[0] = (double)t->d[CLIENT].cur.messages;
+  r->messages[1] = (double)t->d[UPSTREAM].cur.messages;
+  r->violation = violation;
+  r->vside = side;
+  r->vsize = size;
+  r->next = NULL;
+  *L->reports_tail = r;
+  L->reports_tail = &r->next;
+}
+
+/*
+ * A frame read from side s broke a limit at its header: nothing more passes from s. The other side
+ * gets close 1001 at once (the direction from s is at a boundary: the header was not passed on),
+ * and s gets 1009 (1008 for the rate) once the frame in flight towards it is through; then both
+ * ends, as going away (relay.ts #refuse).
+ */
+static void refuse(loop_t *L, tunnel_t *t, int s, int violation, uint64_t size) {
+  queue_refusal(L, t, violation, s, (double)size);
+  uint8_t *frame[2];
+  size_t len[2] = {0, 0};
+  /* frame[x] goes out in direction x: read from x, written to 1 - x */
+  frame[s] = close_frame(1001, "going away", 1 - s == UPSTREAM, &len[s]);
+  frame[1 - s] = violation == V_RATE ? close_frame(1008, "message rate exceeded", s == UPSTREAM, &len[1 - s])
+    : close_frame(1009, violation == V_FRAME ? "frame too big" : "message too big", s == UPSTREAM, &len[1 - s]);
+  begin_away(L, t, frame, len);
+}
+
+/* Sluice's ping waiting for direction x sends once x is between two frames. */
+static void ping_if_boundary(loop_t *L, tunnel_t *t, int x) {
+  dir_t *d = &t->d[x];
+  if (d->ping_len == 0 || d->cur.remaining > 0 || d->cur.have > 0) return;
+  size_t n = d->ping_len;
+  d->ping_len = 0;
+  send_or_queue(L, t, x, d->ping, n);
+}
+
+static inline uint64_t be_bytes(const uint8_t *p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; i++) v = (v << 8) | p[i];
+  return v;
+}
+
+/*
+ * Walks data[0..n) read from side s of a guarded direction and sends what may pass (frame-guard.ts
+ * feed): every header is read whole first; a frame over websocket_max_frame_size, or a data frame
+ * taking its message over websocket_max_message_size (sizes are wire payload: compressed with
+ * permessage-deflate), is refused before any byte of it passes; a data message without a token of
+ * websocket_message_rate is held back with the rest of the read, and reading stops until one is
+ * due; a pong answering Sluice's ping is taken out. Control frames between fragments belong to no
+ * message (RFC 6455 5.5). `data` may be the direction's stash: it is copied before being kept.
+ */
+static void guarded_feed(loop_t *L, tunnel_t *t, int s, uint8_t *data, size_t n) {
+  dir_t *d = &t->d[s];
+  cursor_t *c = &d->cur;
+  size_t i = 0, from = 0;
+  while (i < n) {
+    if (c->remaining > 0) {
+      uint64_t left = n - i;
+      uint64_t take = c->remaining < left ? c->remaining : left;
+      c->remaining -= take;
+      i += (size_t)take;
+      continue;
+    }
+    size_t start = i, avail = n - start;
+    if (avail < 2) goto hold;
+    uint8_t b0 = data[start], b1 = data[start + 1];
+    uint32_t len7 = b1 & 0x7f;
+    int masked = (b1 & 0x80) != 0;
+    size_t hl = 2 + ext_len(len7) + (masked ? 4 : 0);
+    if (avail < hl) goto hold;
+    uint64_t length = len7 < 126 ? len7 : be_bytes(data + start + 2, (int)ext_len(len7));
+    const uint8_t *key = masked ? data + start + hl - 4 : NULL;
+    uint32_t opcode = b0 & 0x0f;
+    int fin = (b0 & 0x80) != 0;
+    if (t->max_frame > 0 && length > t->max_frame) {
+      if (!send_or_queue(L, t, s, data + from, start - from)) return;
+      refuse(L, t, s, V_FRAME, length);
+      return;
+    }
+    if (opcode < 0x8) {
+      uint64_t total = (opcode == 0 ? d->msg_bytes : 0) + length;
+      if (t->max_message > 0 && total > t->max_message) {
+        if (!send_or_queue(L, t, s, data + from, start - from)) return;
+        refuse(L, t, s, V_MESSAGE, total);
+        return;
+      }
+      if (opcode != 0 && d->rated && !take_token(L, t, d)) {
+        if (!send_or_queue(L, t, s, data + from, start - from)) return;
+        if (t->rate_close) {
+          refuse(L, t, s, V_RATE, 0);
+          return;
+        }
+        /* held back: the message and what follows it wait for a token, reading stops meanwhile */
+        uint8_t *rest = malloc(avail);
+        if (!rest) {
+          fail(L, t, s, ENOMEM);
+          return;
+        }
+        memcpy(rest, data + start, avail);
+        free(d->stash);
+        d->stash = rest;
+        d->stash_len = avail;
+        d->blocked = 1;
+        d->due_ms = L->now + token_wait(t, d);
+        if (!t->waiting) {
+          t->waiting = 1;
+          t->wprev = NULL;
+          t->wnext = L->waiters;
+          if (L->waiters) L->waiters->wprev = t;
+          L->waiters = t;
+        }
+        ping_if_boundary(L, t, s);
+        return;
+      }
+      d->msg_bytes = fin ? 0 : total;
+      if (fin) c->messages++;
+    } else if (opcode == 0x8 && !c->close_seen) {
+      if (length >= 2 && avail < hl + 2) goto hold;
+      c->close_seen = 1;
+      c->code = length < 2 ? 1005
+        : (uint16_t)(((data[start + hl] ^ (key ? key[0] : 0)) << 8) | (data[start + hl + 1] ^ (key ? key[1] : 0)));
+      /* The side whose close frame comes first ended the session, whichever FIN comes first. */
+      if (!t->reason) t->reason = s == CLIENT ? R_CLIENT_CLOSED : R_UPSTREAM_CLOSED;
+      if (t->first_close < 0) t->first_close = s;
+    } else if (opcode == 0xA && d->pong_want && length == TOKEN_LEN) {
+      if (avail < hl + TOKEN_LEN) goto hold;
+      int same = 1;
+      for (size_t j = 0; j < TOKEN_LEN; j++) {
+        if ((data[start + hl + j] ^ (key ? key[j & 3] : 0)) != d->pong_token[j]) same = 0;
+      }
+      if (same) {
+        /* Sluice's own pong: taken out of the stream */
+        if (!send_or_queue(L, t, s, data + from, start - from)) return;
+        d->pong_want = 0;
+        i = from = start + hl + TOKEN_LEN;
+        continue;
+      }
+    }
+    c->remaining = length;
+    i = start + hl;
+    continue;
+  hold:
+    /* avail < HOLD_MAX by construction: a header, a close code or a pong is still incomplete */
+    if (!send_or_queue(L, t, s, data + from, start - from)) return;
+    memcpy(d->hold, data + start, avail);
+    d->hold_len = (uint8_t)avail;
+    ping_if_boundary(L, t, s);
+    return;
+  }
+  if (!send_or_queue(L, t, s, data + from, n - from)) return;
+  ping_if_boundary(L, t, s);
+}
+
+/*
+ * Side `dead` sent nothing within websocket_ping_timeout of Sluice's ping: the other side gets close
+ * 1001 where the direction from the dead side is between two frames (else only its end), and the
+ * dead side is shut down: nothing written to it would arrive (relay.ts #pingTimedOut). The other
+ * side is not read any more either: the tunnel ends once the close frame and the FIN are out, as
+ * the relay's finish() closes a leg whose peer is gone.
+ */
+static void ping_dead(loop_t *L, tunnel_t *t, int dead) {
+  queue_refusal(L, t, V_PING, dead, (double)t->ping_timeout);
+  uint8_t *frame[2] = {NULL, NULL};
+  size_t len[2] = {0, 0};
+  if (cur_at_boundary(&t->d[dead].cur)) frame[dead] = close_frame(1001, "going away", 1 - dead == UPSTREAM, &len[dead]);
+  /* nothing more goes to the dead side, nothing more is read from it */
+  dir_t *to = &t->d[1 - dead];
+  free_pending(L, to);
+  if (to->pipe) return_pipe(L, to->pipe, to->in_pipe > 0);
+  to->pipe = NULL;
+  to->in_pipe = 0;
+  to->away_sent = 1;
+  to->shut = 1;
+  to->eof = 1;
+  begin_away(L, t, frame, len);
+  if (t->ended) return;
+  t->d[dead].away_sent = 1;
+  t->d[dead].eof = 1;
+  shutdown(t->fd[dead], SHUT_RDWR);
+  maybe_shut(L, t);
+  if (t->ended) return;
+  update_interest(L, t, 0);
+  update_interest(L, t, 1);
+}
+
+/* Sluice's ping towards side y: at once where the direction towards it is between frames, else when it gets there. */
+static void send_ping(loop_t *L, tunnel_t *t, int y) {
+  t->ping_at[y] = L->now;
+  int x = 1 - y; /* the direction writing to y */
+  dir_t *to = &t->d[x];
+  if (to->shut || to->eof || to->away || to->away_sent) return;
+  uint8_t token[TOKEN_LEN];
+  random_bytes(token, TOKEN_LEN);
+  memcpy(t->d[y].pong_token, token, TOKEN_LEN);
+  t->d[y].pong_want = 1;
+  to->ping_len = (uint8_t)control_frame(to->ping, 0x9, token, TOKEN_LEN, y == UPSTREAM);
+  /* Sluice's pings are traffic for proxy_read_timeout as in the relay, whose idle timer is the
+   * client socket's (its reads and writes): a ping to the client counts, one to the upstream not. */
+  if (y == CLIENT) t->last_ms = L->now;
+  ping_if_boundary(L, t, x);
+  if (t->ended) return;
+  update_interest(L, t, y);
+}
+
+/* The pinger's tick for one tunnel (pinger.ts tick), from the sweep. */
+static void ping_tick(loop_t *L, tunnel_t *t) {
+  for (int y = 0; y < 2 && !t->ended; y++) {
+    if (t->heard_ms[y] == 0) {
+      t->heard_ms[y] = L->now;
+      continue;
+    }
+    if (t->ping_at[y] > 0 && t->ping_timeout > 0) {
+      if (L->now - t->ping_at[y] >= t->ping_timeout) {
+        ping_dead(L, t, y);
+        return;
+      }
+      continue;
+    }
+    int64_t since = t->heard_ms[y] > t->ping_at[y] ? t->heard_ms[y] : t->ping_at[y];
+    if (L->now - since >= t->ping_interval) send_ping(L, t, y);
+  }
+}
+
+/* A direction held back for the rate has a token due: its stash is fed again. */
+static void rate_due(loop_t *L, tunnel_t *t, int s) {
+  dir_t *d = &t->d[s];
+  d->blocked = 0;
+  uint8_t *data = d->stash;
+  size_t n = d->stash_len;
+  d->stash = NULL;
+  d->stash_len = 0;
+  if (data) guarded_feed(L, t, s, data, n);
+  free(data);
+  if (t->ended) return;
+  maybe_shut(L, t);
+  if (t->ended) return;
+  update_interest(L, t, 0);
+  update_interest(L, t, 1);
+}
+
+/* Runs the directions whose token is due; returns ms until the next one (-1: none waits). */
+static int64_t run_waiters(loop_t *L) {
+  int64_t next = -1;
+  tunnel_t *t = L->waiters;
+  while (t) {
+    tunnel_t *after = t->wnext;
+    int still = 0;
+    for (int s = 0; s < 2 && !t->ended; s++) {
+      dir_t *d = &t->d[s];
+      if (!d->blocked) continue;
+      if (d->due_ms <= L->now) rate_due(L, t, s);
+      if (!t->ended && d->blocked) {
+        still = 1;
+        int64_t left = d->due_ms - L->now;
+        if (next < 0 || left < next) next = left < 0 ? 0 : left;
+      }
+    }
+    /* rate_due may have blocked it again (it stays listed) or ended it (end_tunnel unlisted it) */
+    if (!t->ended && !still) unwait(L, t);
+    t = after;
+  }
+  return next;
+}
+
 /* Writes out what is pending for direction s: the pipe first, then the copied bytes. */
 static void flush(loop_t *L, tunnel_t *t, int s) {
   dir_t *d = &t->d[s];
@@ -547,6 +968,7 @@ static int relay_splice(loop_t *L, tunnel_t *t, int s) {
   size_t want = d->cur.remaining < PIPE_BYTES ? (size_t)d->cur.remaining : PIPE_BYTES;
   ssize_t n = splice(t->fd[s], NULL, d->pipe->w, NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
   if (n > 0) {
+    if (d->guarded) heard(t, s);
     t->bytes[s] += (uint64_t)n;
     d->cur.remaining -= (uint64_t)n;
     d->in_pipe += (size_t)n;
@@ -556,6 +978,8 @@ static int relay_splice(loop_t *L, tunnel_t *t, int s) {
     flush(L, t, s);
     if (t->ended || has_pending(d)) return 0;
     if (d->away && cur_at_boundary(&d->cur)) queue_away_frame(L, t, s);
+    else ping_if_boundary(L, t, s);
+    if (t->ended || has_pending(d)) return 0;
     return (size_t)n == want;
   }
   if (d->in_pipe == 0) {
@@ -574,13 +998,14 @@ static int relay_splice(loop_t *L, tunnel_t *t, int s) {
 static void relay(loop_t *L, tunnel_t *t, int s) {
   dir_t *d = &t->d[s];
   for (int i = 0; i < READS_PER_EVENT && !t->ended; i++) {
-    if (d->eof || has_pending(d)) break;
+    if (d->eof || has_pending(d) || d->blocked) break;
     if (L->splice_min > 0 && d->track && !d->away_sent && d->cur.have == 0 && d->cur.grab == 0 && d->cur.remaining >= L->splice_min) {
       int r = relay_splice(L, t, s);
       if (r == 0) break;
       if (r == 1) continue;
     }
-    ssize_t n = recv(t->fd[s], L->buf, READ_BUF, MSG_DONTWAIT);
+    uint8_t *buf = L->buf + HOLD_MAX;
+    ssize_t n = recv(t->fd[s], buf, READ_BUF, MSG_DONTWAIT);
     if (n > 0) {
       t->bytes[s] += (uint64_t)n;
       t->last_ms = L->now;
@@ -589,20 +1014,31 @@ static void relay(loop_t *L, tunnel_t *t, int s) {
       if (d->away_sent) continue; /* going away: dropped, read on until the FIN */
       size_t len = (size_t)n;
       if (d->away) {
-        int64_t cut = cur_walk(&d->cur, L->buf, len, 1);
+        int64_t cut = cur_walk(&d->cur, buf, len, 1);
         if (d->cur.close_seen && t->first_close < 0) t->first_close = s;
         if (cut >= 0) {
-          if (!send_or_queue(L, t, s, L->buf, (size_t)cut)) return;
+          if (!send_or_queue(L, t, s, buf, (size_t)cut)) return;
           queue_away_frame(L, t, s);
           continue;
         }
+      } else if (d->guarded) {
+        heard(t, s);
+        /* held header bytes go just before the read, in the room kept for them */
+        uint8_t *data = buf - d->hold_len;
+        memcpy(data, d->hold, d->hold_len);
+        len += d->hold_len;
+        d->hold_len = 0;
+        guarded_feed(L, t, s, data, len);
+        if (t->ended || d->blocked) return;
+        if ((size_t)n < READ_BUF) break;
+        continue;
       } else if (d->track) {
-        cur_walk(&d->cur, L->buf, len, 0);
+        cur_walk(&d->cur, buf, len, 0);
         /* The side whose close frame comes first ended the session, whichever FIN comes first. */
         if (d->cur.close_seen && !t->reason) t->reason = s == CLIENT ? R_CLIENT_CLOSED : R_UPSTREAM_CLOSED;
         if (d->cur.close_seen && t->first_close < 0) t->first_close = s;
       }
-      if (!send_or_queue(L, t, s, L->buf, len)) return;
+      if (!send_or_queue(L, t, s, buf, len)) return;
       if ((size_t)n < READ_BUF) break;
       continue;
     }
@@ -679,16 +1115,64 @@ static void do_adopt(loop_t *L, tunnel_t *t) {
   L->all[L->nall++] = t;
   L->by_slot[t->slot] = t;
   t->last_ms = L->now;
-  if (t->idle_ms > 0) {
-    int64_t g = t->idle_ms / 20;
+  for (int s = 0; s < 2; s++) t->d[s].rate_last = L->now;
+  if (t->idle_ms > 0 || t->ping_interval > 0) {
+    int64_t g = t->idle_ms > 0 ? t->idle_ms / 20 : 1000;
     if (g < 5) g = 5;
     if (g > 1000) g = 1000;
+    if (t->ping_interval > 0) {
+      /* as often as the TypeScript pinger ticks: a quarter of the shorter setting */
+      int64_t p = t->ping_interval;
+      if (t->ping_timeout > 0 && t->ping_timeout < p) p = t->ping_timeout;
+      p /= 4;
+      if (p < MIN_PING_TICK_MS) p = MIN_PING_TICK_MS;
+      if (p < g) g = p;
+    }
     if (g < L->sweep_every) {
       L->sweep_every = g;
       if (L->next_sweep > L->now + g) L->next_sweep = L->now + g;
     }
   }
   figure_add(&L->adopted, 1);
+  update_interest(L, t, 0);
+  update_interest(L, t, 1);
+}
+
+/*
+ * Ends each direction x with frame[x] at its next frame boundary (taking the frames). Guardrails
+ * stop: pings, and messages held back for the rate, which are dropped with the rest of what their
+ * sender still sends (relay.ts #releaseHeld), as are header bytes held back (they belong to a frame
+ * that never started on the other side).
+ */
+static void begin_away(loop_t *L, tunnel_t *t, uint8_t *frame[2], size_t len[2]) {
+  t->stopping = 1;
+  unwait(L, t);
+  for (int s = 0; s < 2; s++) {
+    dir_t *d = &t->d[s];
+    d->blocked = 0;
+    free(d->stash);
+    d->stash = NULL;
+    d->stash_len = 0;
+    d->hold_len = 0;
+    d->ping_len = 0;
+    d->pong_want = 0;
+  }
+  for (int s = 0; s < 2; s++) {
+    dir_t *d = &t->d[s];
+    /* A direction whose source has sent its FIN gets nothing after it (see away_done). */
+    if (d->away || d->away_sent || d->eof) {
+      free(frame[s]);
+      continue;
+    }
+    d->away_frame = frame[s];
+    d->away_len = len[s];
+    d->away = 1;
+    /* pending bytes end where the cursor is: the frame can follow them */
+    if (cur_at_boundary(&d->cur)) queue_away_frame(L, t, s);
+    if (t->ended) return;
+  }
+  maybe_shut(L, t);
+  if (t->ended) return;
   update_interest(L, t, 0);
   update_interest(L, t, 1);
 }
@@ -700,24 +1184,7 @@ static void do_away(loop_t *L, cmd_t *c) {
     free(c->frame[1]);
     return;
   }
-  for (int s = 0; s < 2; s++) {
-    dir_t *d = &t->d[s];
-    /* A direction whose source has sent its FIN gets nothing after it (see away_done). */
-    if (d->away || d->away_sent || d->eof) {
-      free(c->frame[s]);
-      continue;
-    }
-    d->away_frame = c->frame[s];
-    d->away_len = c->frame_len[s];
-    d->away = 1;
-    /* pending bytes end where the cursor is: the frame can follow them */
-    if (cur_at_boundary(&d->cur)) queue_away_frame(L, t, s);
-    if (t->ended) return;
-  }
-  maybe_shut(L, t);
-  if (t->ended) return;
-  update_interest(L, t, 0);
-  update_interest(L, t, 1);
+  begin_away(L, t, c->frame, c->frame_len);
 }
 
 static void run_commands(loop_t *L) {
@@ -765,6 +1232,7 @@ static void sweep(loop_t *L) {
   for (size_t i = L->nall; i > 0; i--) {
     tunnel_t *t = L->all[i - 1];
     if (t->idle_ms > 0 && L->now - t->last_ms >= t->idle_ms) end_tunnel(L, t, R_IDLE, 0);
+    else if (t->ping_interval > 0 && !t->stopping) ping_tick(L, t);
   }
 }
 
@@ -789,12 +1257,18 @@ static void *io_thread(void *arg) {
       timeout = left < 0 ? 0 : (int)left;
     }
     if (L->reports && (timeout < 0 || timeout > REPORT_RETRY_MS)) timeout = REPORT_RETRY_MS;
+    if (L->waiters) {
+      int64_t w = L->wait_next - now_ms();
+      if (w < 0) w = 0;
+      if (timeout < 0 || w < timeout) timeout = (int)w;
+    }
     int n = epoll_wait(L->ep, evs, MAX_EVENTS, timeout);
     L->now = now_ms();
     for (int i = 0; i < n; i++) {
       if (evs[i].data.ptr == NULL) run_commands(L);
       else on_event(L, evs[i].data.ptr, evs[i].events);
     }
+    if (L->waiters) L->wait_next = L->now + run_waiters(L);
     if (L->now >= L->next_sweep) {
       sweep(L);
       L->next_sweep = L->now + L->sweep_every;
@@ -825,22 +1299,17 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
     napi_value arr, undef;
     napi_create_array_with_length(env, 0, &arr);
     uint32_t i = 0;
-    for (report_t *r = list; r; r = r->next, i += 7) {
-      napi_value v;
-      napi_create_uint32(env, r->slot, &v);
-      napi_set_element(env, arr, i, v);
-      napi_create_int32(env, r->reason, &v);
-      napi_set_element(env, arr, i + 1, v);
-      napi_create_int32(env, r->err, &v);
-      napi_set_element(env, arr, i + 2, v);
-      napi_create_int32(env, r->close_side, &v);
-      napi_set_element(env, arr, i + 3, v);
-      napi_create_uint32(env, r->close_code, &v);
-      napi_set_element(env, arr, i + 4, v);
-      napi_create_double(env, r->messages[0], &v);
-      napi_set_element(env, arr, i + 5, v);
-      napi_create_double(env, r->messages[1], &v);
-      napi_set_element(env, arr, i + 6, v);
+    for (report_t *r = list; r; r = r->next) {
+      /* every field is an integer or a count well within a double's exact range */
+      const double fields[REPORT_FIELDS] = {
+        r->slot, r->reason, r->err, r->close_side, r->close_code, r->messages[0], r->messages[1],
+        r->kind, r->violation, r->vside, r->vsize,
+      };
+      for (int f = 0; f < REPORT_FIELDS; f++, i++) {
+        napi_value v;
+        napi_create_double(env, fields[f], &v);
+        napi_set_element(env, arr, i, v);
+      }
     }
     napi_get_undefined(env, &undef);
     napi_call_function(env, undef, js_cb, 1, &arr, NULL);
@@ -866,7 +1335,8 @@ static napi_value js_bool(napi_env env, int v) {
   return r;
 }
 
-/* init(onEnded(flat [slot, reason, errno, closeSide, closeCode, messagesUp, messagesDown, ...]), counters: Float64Array, spliceMin) */
+/* init(onReports(flat [slot, reason, errno, closeSide, closeCode, messagesUp, messagesDown, kind, violation, violationSide,
+ * violationSize, ...]), counters: Float64Array, spliceMin) */
 static napi_value Init(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -886,7 +1356,7 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   L->nslots = length / 2;
   L->splice_min = splice_min;
   L->by_slot = calloc(L->nslots ? L->nslots : 1, sizeof(tunnel_t *));
-  L->buf = malloc(READ_BUF);
+  L->buf = malloc(HOLD_MAX + READ_BUF);
   if (!L->by_slot || !L->buf) THROW(env, "sluice_tunnel: out of memory");
   L->ep = epoll_create1(EPOLL_CLOEXEC);
   L->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -905,13 +1375,23 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   return js_bool(env, 1);
 }
 
-static int read_cursor(napi_env env, napi_value arr, cursor_t *c) {
-  double v[6] = {0, 2, 0, 0, 0, 0};
-  for (uint32_t i = 0; i < 6; i++) {
+/* Reads up to n numbers of a JavaScript array (missing ones stay as they are); 0 when one is not a number. */
+static int read_numbers(napi_env env, napi_value arr, double *v, uint32_t n) {
+  uint32_t length = 0;
+  if (napi_get_array_length(env, arr, &length) != napi_ok) return 0;
+  for (uint32_t i = 0; i < n && i < length; i++) {
     napi_value e;
     if (napi_get_element(env, arr, i, &e) != napi_ok) return 0;
     if (napi_get_value_double(env, e, &v[i]) != napi_ok) return 0;
   }
+  return 1;
+}
+
+static int read_cursor(napi_env env, napi_value arr, dir_t *d) {
+  cursor_t *c = &d->cur;
+  double v[7] = {0, 2, 0, 0, 0, 0, 0};
+  if (!read_numbers(env, arr, v, 7)) return 0;
+  d->msg_bytes = (uint64_t)v[6];
   c->have = (uint32_t)v[0];
   c->need = (uint32_t)v[1];
   c->len7 = (uint32_t)v[2];
@@ -922,12 +1402,12 @@ static int read_cursor(napi_env env, napi_value arr, cursor_t *c) {
 }
 
 /*
- * adopt(slot, clientFd, upstreamFd, idleMs, upCursor|null, downCursor|null) -> boolean.
+ * adopt(slot, clientFd, upstreamFd, idleMs, upCursor|null, downCursor|null, guardrails|null) -> boolean.
  * The descriptors are duplicated here: the caller closes its own copies once this returns true.
  */
 static napi_value Adopt(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   loop_t *L = loop_of(env);
   if (!L->started) THROW(env, "sluice_tunnel: init() first");
@@ -951,11 +1431,42 @@ static napi_value Adopt(napi_env env, napi_callback_info info) {
   for (int s = 0; s < 2; s++) {
     napi_typeof(env, argv[4 + s], &vt);
     if (vt == napi_object) {
-      if (!read_cursor(env, argv[4 + s], &t->d[s].cur)) {
+      if (!read_cursor(env, argv[4 + s], &t->d[s])) {
         free_tunnel(t);
-        THROW(env, "sluice_tunnel: a cursor is [have, need, len7, masked, extended, remaining]");
+        THROW(env, "sluice_tunnel: a cursor is [have, need, len7, masked, extended, remaining, messageBytes]");
       }
       t->d[s].track = 1;
+    }
+  }
+  if (argc > 6) {
+    napi_typeof(env, argv[6], &vt);
+    if (vt == napi_object && t->d[CLIENT].track && t->d[UPSTREAM].track) {
+      /* [maxFrame, maxMessage, pingInterval, pingTimeout, rate, burst, close, both] */
+      double g[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      if (!read_numbers(env, argv[6], g, 8)) {
+        free_tunnel(t);
+        THROW(env, "sluice_tunnel: guardrails are [maxFrame, maxMessage, pingInterval, pingTimeout, rate, burst, close, both]");
+      }
+      t->max_frame = g[0] > 0 ? (uint64_t)g[0] : 0;
+      t->max_message = g[1] > 0 ? (uint64_t)g[1] : 0;
+      t->ping_interval = g[2] > 0 ? (int64_t)g[2] : 0;
+      t->ping_timeout = g[3] > 0 ? (int64_t)g[3] : 0;
+      t->rate = g[4] > 0 ? g[4] : 0;
+      t->burst = g[5];
+      t->rate_close = g[6] != 0;
+      double size = t->burst < 1 ? 1 : t->burst;
+      for (int s = 0; s < 2; s++) {
+        t->d[s].guarded = t->max_frame || t->max_message || t->ping_interval || t->rate > 0;
+        t->d[s].rated = t->rate > 0 && (s == CLIENT || g[7] != 0);
+        t->d[s].tokens = size;
+      }
+      if (t->d[CLIENT].guarded) {
+        t->refusal = malloc(sizeof *t->refusal);
+        if (!t->refusal) {
+          free_tunnel(t);
+          return js_bool(env, 0);
+        }
+      }
     }
   }
   t->fd[CLIENT] = fcntl(cfd, F_DUPFD_CLOEXEC, 0);

@@ -5,12 +5,21 @@ import { fileURLToPath } from 'node:url';
 /** What native/sluice_tunnel.c exports (see the comments there). */
 export interface TunnelAddon {
   /**
-   * Starts the I/O thread; `onEnded` gets [slot, reason, errno, closeSide, closeCode, messagesUp,
-   * messagesDown, ...] for tunnels that ended (closeSide -1: no close frame; 0 client, 1 upstream).
+   * Starts the I/O thread; `onReports` gets [slot, reason, errno, closeSide, closeCode, messagesUp,
+   * messagesDown, kind, violation, violationSide, violationSize, ...]: kind 0 for a tunnel that ended,
+   * 1 for a guardrail that started ending it (closeSide -1: no close frame; 0 client, 1 upstream;
+   * violation 1 frame, 2 message, 3 rate, 4 ping timeout; violationSide 0 client, 1 upstream).
    */
-  init(onEnded: (flat: number[]) => void, counters: Float64Array, spliceMin: number): boolean;
-  /** Duplicates both descriptors and hands the pair to the I/O thread; false when it could not. */
-  adopt(slot: number, clientFd: number, upstreamFd: number, idleMs: number, up: number[] | null, down: number[] | null): boolean;
+  init(onReports: (flat: number[]) => void, counters: Float64Array, spliceMin: number): boolean;
+  /**
+   * Duplicates both descriptors and hands the pair to the I/O thread; false when it could not.
+   * `up`/`down`: the frame cursors ([have, need, len7, masked, extended, remaining, messageBytes]) of a
+   * WebSocket tunnel; `guardrails`: [maxFrame, maxMessage, pingInterval, pingTimeout, rate, burst,
+   * close, both] (0: off), or null.
+   */
+  adopt(
+    slot: number, clientFd: number, upstreamFd: number, idleMs: number, up: number[] | null, down: number[] | null, guardrails: number[] | null,
+  ): boolean;
   goAway(slot: number, toUpstream: Buffer, toClient: Buffer): boolean;
   destroy(slot: number): boolean;
   /** Whether open native tunnels keep the event loop alive (as open sockets do). */

@@ -99,10 +99,10 @@ export class FrameGuard {
 
   /**
    * The state, for the native addon's cursor when it takes the tunnel (never while `holding`):
-   * [have, need, len7, masked, extended, remaining].
+   * [have, need, len7, masked, extended, remaining, payload bytes of the data message in progress].
    */
   state(): number[] {
-    return [0, 2, 0, 0, 0, this.#remaining];
+    return [0, 2, 0, 0, 0, this.#remaining, this.#message];
   }
 
   /**

@@ -1,7 +1,7 @@
 // websocket_ping_interval / websocket_ping_timeout: Sluice's own pings on both legs of a tunnel,
 // each case against every way Sluice relays a tunnel (tunnel-impl-support.ts): the native relay
-// implementation (whose tunnels stay in the TypeScript relay when pings are on: checked), the
-// TypeScript relay over a socket pair, and the HTTP/2 tunnel (RFC 8441).
+// (the addon pings in C: each case waits until it holds the tunnel), the TypeScript relay over a
+// socket pair (checked: the addon never took it), and the HTTP/2 tunnel (RFC 8441).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CloseCode } from '../../src/websocket/close-codes.js';
@@ -28,7 +28,7 @@ for (const impl of IMPLEMENTATIONS) {
     const proxy = await contractProxy(t, impl, upstream.addr, { main: 'error_log stderr info;', location: PINGS });
     const events = tunnelEvents(t, proxy.port);
     const before = adopted();
-    const { client, up } = await openTunnel(t, impl, proxy, upstream, events, '/silent', { native: false });
+    const { client, up } = await openTunnel(t, impl, proxy, upstream, events, '/silent');
     const atUpstream = frameLog(up.socket, 'upstream');
     const atClient = frameLog(client.io, null);
     await waitFor(() => ofKind(atClient, Opcode.PING).length >= 1, { timeoutMs: WAIT_MS, what: 'Sluice\'s ping to the client' });
@@ -46,14 +46,32 @@ for (const impl of IMPLEMENTATIONS) {
     await up.readToEnd(WAIT_MS);
     up.socket.end();
     await proxy.waitForErrorLine(/\[info\] .*client did not answer a WebSocket ping within 300ms \(websocket_ping_timeout\) while proxying upgraded connection/);
-    assert.equal(adopted(), before, 'with pings on, the tunnel stays in the TypeScript relay');
+    assert.equal(adopted() > before, impl.native, `the tunnel was carried by the ${impl.native ? 'native' : 'TypeScript'} relay`);
+  });
+
+  test(`${name}: a silent upstream is pinged, then closed; the client gets close 1001 and the line is an error`, async (t) => {
+    const upstream = await acceptingUpstream(t);
+    const proxy = await contractProxy(t, impl, upstream.addr, { location: PINGS });
+    const events = tunnelEvents(t, proxy.port);
+    const { client, up } = await openTunnel(t, impl, proxy, upstream, events, '/silent-upstream');
+    // The client answers Sluice's pings; the upstream never does.
+    const atClient = frameLog(client.io, 'client');
+    const atUpstream = frameLog(up.socket, null);
+    const closed = await closedEvent(events, '/silent-upstream');
+    assert.equal(closed.reason, 'upstream ping timeout');
+    assert.ok(ofKind(atUpstream, Opcode.PING).length >= 1 && ofKind(atUpstream, Opcode.PING).every((f) => f.masked), 'the upstream got masked pings');
+    const close = await waitFor(() => ofKind(atClient, Opcode.CLOSE)[0], { timeoutMs: WAIT_MS, what: 'the close frame at the client' });
+    assert.equal(close.masked, false, 'unmasked towards the client');
+    assert.equal(close.payload.readUInt16BE(0), CloseCode.GOING_AWAY);
+    assert.equal(ofKind(atUpstream, Opcode.PONG).length, 0, 'the client\'s pongs to Sluice never reached the upstream');
+    await proxy.waitForErrorLine(/\[error\] .*upstream did not answer a WebSocket ping within 300ms \(websocket_ping_timeout\) while proxying upgraded connection/);
   });
 
   test(`${name}: live ends answer Sluice's pings, whose pongs are taken out; the endpoints' own pings and pongs pass untouched`, async (t) => {
     const upstream = await acceptingUpstream(t);
     const proxy = await contractProxy(t, impl, upstream.addr, { location: LIVE_PINGS });
     const events = tunnelEvents(t, proxy.port);
-    const tunnel = await openTunnel(t, impl, proxy, upstream, events, '/live', { native: false });
+    const tunnel = await openTunnel(t, impl, proxy, upstream, events, '/live');
     const { client, up } = tunnel;
     const atUpstream = frameLog(up.socket, 'upstream');
     const atClient = frameLog(client.io, 'client');

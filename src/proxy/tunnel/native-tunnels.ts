@@ -23,13 +23,40 @@ export interface NativeSession {
   readonly messagesOut: number;
 }
 
+/** Which guardrail the addon saw broken. */
+export type NativeViolation = 'frame' | 'message' | 'rate' | 'ping';
+
 /** A tunnel whose sockets the addon holds. */
 export interface NativeOwner {
   nativeEnded(reason: string, session: NativeSession): void;
+  /**
+   * A guardrail started ending the tunnel (the addon sends the close frames): `size` is the
+   * payload the refused header announced (with its message's earlier fragments). The session
+   * figures are those so far; the end report follows.
+   */
+  nativeRefused(violation: NativeViolation, side: 'client' | 'upstream', size: number, session: NativeSession): void;
 }
 
-/** Numbers per tunnel in the addon's end report: slot, reason, errno, close side (-1, 0, 1), close code, messages each way. */
-const REPORT_STRIDE = 7;
+/**
+ * Numbers per report: slot, reason, errno, close side (-1, 0, 1), close code, messages each way,
+ * kind (0 end, 1 refused), violation (1 frame, 2 message, 3 rate, 4 ping), its side (0, 1), its size.
+ */
+const REPORT_STRIDE = 11;
+
+const VIOLATIONS: readonly NativeViolation[] = ['frame', 'frame', 'message', 'rate', 'ping'];
+
+/** The guardrails of a tunnel, as the addon takes them. */
+export interface NativeGuardrails {
+  readonly maxFrame: number;
+  readonly maxMessage: number;
+  readonly pingInterval: number;
+  readonly pingTimeout: number;
+  /** Messages per second, 0: none. */
+  readonly rate: number;
+  readonly burst: number;
+  readonly close: boolean;
+  readonly both: boolean;
+}
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
@@ -69,12 +96,18 @@ export class NativeTunnels {
   }
 
   /** Hands the two descriptors over; the slot, or -1 when the addon could not take them. */
-  adopt(owner: NativeOwner, clientFd: number, upstreamFd: number, idleMs: number, up: number[] | null, down: number[] | null): number {
+  adopt(
+    owner: NativeOwner, clientFd: number, upstreamFd: number, idleMs: number, up: number[] | null, down: number[] | null,
+    guardrails: NativeGuardrails | null = null,
+  ): number {
     const slot = this.#free.pop() ?? (this.#next < NATIVE_SLOTS ? this.#next++ : -1);
     if (slot < 0) return -1;
     this.counters[slot * 2] = 0;
     this.counters[slot * 2 + 1] = 0;
-    if (!this.#addon.adopt(slot, clientFd, upstreamFd, idleMs, up, down)) {
+    const g = guardrails === null ? null
+      : [guardrails.maxFrame, guardrails.maxMessage, guardrails.pingInterval, guardrails.pingTimeout, guardrails.rate, guardrails.burst,
+        guardrails.close ? 1 : 0, guardrails.both ? 1 : 0];
+    if (!this.#addon.adopt(slot, clientFd, upstreamFd, idleMs, up, down, g)) {
       this.#free.push(slot);
       return -1;
     }
@@ -98,16 +131,22 @@ export class NativeTunnels {
   #ended(flat: number[]): void {
     for (let i = 0; i < flat.length; i += REPORT_STRIDE) {
       const slot = flat[i] as number;
+      const side = flat[i + 3] as number;
+      const session: NativeSession = {
+        closeSide: side === 0 ? 'client' : side === 1 ? 'upstream' : null,
+        closeCode: flat[i + 4] as number,
+        messagesIn: flat[i + 5] as number,
+        messagesOut: flat[i + 6] as number,
+      };
+      if (flat[i + 7] === 1) {
+        const violation = VIOLATIONS[flat[i + 8] as number] ?? 'frame';
+        this.#owners[slot]?.nativeRefused(violation, flat[i + 9] === 1 ? 'upstream' : 'client', flat[i + 10] as number, session);
+        continue;
+      }
       const owner = this.#owners[slot];
       this.#owners[slot] = undefined;
       try {
-        const side = flat[i + 3] as number;
-        owner?.nativeEnded(reasonText(flat[i + 1] as number, flat[i + 2] as number), {
-          closeSide: side === 0 ? 'client' : side === 1 ? 'upstream' : null,
-          closeCode: flat[i + 4] as number,
-          messagesIn: flat[i + 5] as number,
-          messagesOut: flat[i + 6] as number,
-        });
+        owner?.nativeEnded(reasonText(flat[i + 1] as number, flat[i + 2] as number), session);
       } finally {
         this.#free.push(slot);
         if (--this.#open === 0) this.#addon.ref(false);

@@ -64,6 +64,11 @@ export class Pinger {
     this.#legs[0].pending = this.#legs[1].pending = null;
   }
 
+  /** A ping of Sluice's waits for a frame boundary. */
+  get busy(): boolean {
+    return this.#legs[0].pending !== null || this.#legs[1].pending !== null;
+  }
+
   /** Bytes were read from `leg`: it is alive. */
   heard(leg: Leg): void {
     this.#stateOf(leg).heard = true;

@@ -7,6 +7,7 @@ import { MessageRate } from './message-rate.js';
 import type { MessageRateSettings } from './message-rate.js';
 import { Pinger } from './pinger.js';
 import type { PingSettings } from './pinger.js';
+import { pingRefusal, rateRefusal, sizeRefusal } from './refusals.js';
 import { goingAwayFrame } from './tunnel.js';
 import type { Tunnel, TunnelEngine } from './tunnel.js';
 
@@ -54,7 +55,6 @@ export class Relay implements TunnelEngine, LegEvents {
   readonly #limits: FrameLimits | null;
   readonly #pinger: Pinger | null;
   readonly #pings: PingSettings | null;
-  readonly #rated: boolean;
 
   constructor(
     tunnel: Tunnel, client: Leg, upstream: Leg, idleTimeout: number,
@@ -72,7 +72,6 @@ export class Relay implements TunnelEngine, LegEvents {
       if (tunnel.ctx.websocket) leg.guard = new FrameGuard(limits ?? NO_LIMITS, limits !== null || pings !== null || rate !== null);
     }
     this.#pings = pings;
-    this.#rated = rate !== null && client.guard !== null;
     if (rate !== null && client.guard !== null) {
       client.guard.gate = new MessageRate(rate);
       if (rate.both) (upstream.guard as FrameGuard).gate = new MessageRate(rate);
@@ -108,9 +107,15 @@ export class Relay implements TunnelEngine, LegEvents {
     return (side === 'client' ? this.#client : this.#upstream).guard?.state() ?? null;
   }
 
-  /** Whether the addon may take over: no frame header is held back half read (it has no way to get it). */
+  /**
+   * Whether the addon may take over: no frame header is held back half read (it has no way to get
+   * it, nor a message held back for the rate), no pong to Sluice's ping is awaited nor a ping waiting
+   * to go (the addon would not know it), and no guardrail has ended the tunnel. The addon starts
+   * with full rate buckets, as a new tunnel does: the relay usually hands over at once.
+   */
   get canHandOver(): boolean {
-    return this.#limits === null && this.#pinger === null && !this.#rated && !(this.#client.guard?.holding ?? false) && !(this.#upstream.guard?.holding ?? false);
+    if (this.#goingAway || this.#pinger?.busy === true) return false;
+    return [this.#client, this.#upstream].every((leg) => leg.guard === null || (!leg.guard.holding && leg.guard.pongToken === null));
   }
 
   /** The session figures of the access log ($websocket_messages_*, $websocket_close_code). */
@@ -141,6 +146,7 @@ export class Relay implements TunnelEngine, LegEvents {
 
   /** The addon took the tunnel: the legs let go of their connections. */
   detach(): void {
+    this.#stopTimers();
     this.#wantsNative = false;
     this.#client.detach();
     this.#upstream.detach();
@@ -257,17 +263,11 @@ export class Relay implements TunnelEngine, LegEvents {
   #refuse(sender: Leg, guard: FrameGuard): void {
     const receiver = sender.other;
     if (guard.violation === 'rate') {
-      // RFC 6455 7.4.1: 1008, "a message that violates its policy".
-      const rate = (guard.gate as MessageRate).settings.text;
-      this.#tunnel.refuse(`${sender.side} message rate exceeded`, `limiting WebSocket messages of ${sender.side} by websocket_message_rate ${rate}`, CloseCode.POLICY_VIOLATION);
+      this.#tunnel.refuse(rateRefusal(sender.side, (guard.gate as MessageRate).settings));
       receiver.closeFrame = encodeClose(CloseCode.POLICY_VIOLATION, 'message rate exceeded', sender.side === 'upstream');
     } else {
-      const limits = this.#limits as FrameLimits;
       const what = guard.violation === 'frame' ? 'frame' : 'message';
-      const directive = what === 'frame' ? 'websocket_max_frame_size' : 'websocket_max_message_size';
-      const limit = what === 'frame' ? limits.maxFrame : limits.maxMessage;
-      this.#tunnel.refuse(`${sender.side} ${what} too large`,
-        `${sender.side} intended to send too large WebSocket ${what}: ${guard.violationSize} bytes (${directive} ${limit})`, CloseCode.MESSAGE_TOO_BIG);
+      this.#tunnel.refuse(sizeRefusal(sender.side, what, guard.violationSize, this.#limits as FrameLimits));
       receiver.closeFrame = encodeClose(CloseCode.MESSAGE_TOO_BIG, `${what} too big`, sender.side === 'upstream');
     }
     this.#stopTimers();
@@ -320,15 +320,11 @@ export class Relay implements TunnelEngine, LegEvents {
 
   /**
    * `dead` sent nothing within websocket_ping_timeout of Sluice's ping. The other side gets close
-   * 1001 ("going away": its peer is gone, as when a browser leaves the page; 1011 would blame an
-   * error in the server) where the direction from the dead side is between two frames (else only
+   * 1001 (refusals.ts says why) where the direction from the dead side is between two frames (else only
    * its end), and the dead side is destroyed: nothing written to it would arrive.
    */
   #pingTimedOut(dead: Leg): void {
-    const timeout = (this.#pings as PingSettings).timeout;
-    this.#tunnel.refuse(`${dead.side} ping timeout`,
-      `${dead.side} did not answer a WebSocket ping within ${timeout}ms (websocket_ping_timeout)`, CloseCode.GOING_AWAY,
-      dead.side === 'client' ? 'info' : 'error');
+    this.#tunnel.refuse(pingRefusal(dead.side, this.#pings as PingSettings));
     this.#stopTimers();
     this.#releaseHeld();
     this.#goingAway = true;

@@ -1,7 +1,11 @@
 import type { Socket } from 'node:net';
 import type { RequestContext } from '../context/request-context.js';
 import { SocketLeg } from './legs.js';
-import type { NativeOwner, NativeSession, NativeTunnels } from './native-tunnels.js';
+import type { FrameLimits } from '../../websocket/frame-guard.js';
+import type { MessageRateSettings } from './message-rate.js';
+import type { NativeGuardrails, NativeOwner, NativeSession, NativeTunnels, NativeViolation } from './native-tunnels.js';
+import type { PingSettings } from './pinger.js';
+import { pingRefusal, rateRefusal, sizeRefusal } from './refusals.js';
 import { Relay } from './relay.js';
 import type { HandOver } from './relay.js';
 import { Tunnel, goingAwayFrame } from './tunnel.js';
@@ -33,14 +37,14 @@ export function openSocketTunnel(client: Socket, upstream: Socket, ctx: RequestC
   const relay = new Relay(tunnel, new SocketLeg(client, 'client'), new SocketLeg(upstream, 'upstream'), options.idleTimeout, guards, pings, rate);
   relay.sendAhead(options.clientHead ?? NOTHING, options.upstreamHead ?? NOTHING);
   tunnel.run(relay);
-  // The addon does not apply guardrails yet: a tunnel with any stays here (docs/configuration.md).
-  const native = guards === null && pings === null && rate === null ? options.native ?? null : null;
+  const native = options.native ?? null;
   if (native === null || tcpFd(client) < 0 || tcpFd(upstream) < 0) {
     relay.start();
     return tunnel;
   }
   const host = options.host ?? null;
-  const handOver: HandOver = () => moveToAddon(tunnel, relay, client, upstream, native, host, options.idleTimeout);
+  const guardrails = guards === null && pings === null && rate === null ? null : new Guardrails(guards, pings, rate);
+  const handOver: HandOver = () => moveToAddon(tunnel, relay, client, upstream, native, host, options.idleTimeout, guardrails);
   const first = handOver();
   if (first !== 'moved') relay.start(first === 'not yet' ? handOver : null);
   return tunnel;
@@ -95,13 +99,14 @@ function quiet(s: Socket): boolean {
  */
 function moveToAddon(
   tunnel: Tunnel, relay: Relay, client: Socket, upstream: Socket, native: NativeTunnels, host: TunnelHost | null, idleTimeout: number,
+  guardrails: Guardrails | null,
 ): 'moved' | 'not yet' | 'never' {
   if (tunnel.goingAway) return 'never';
   if (!quiet(client) || !quiet(upstream) || !relay.canHandOver) return 'not yet';
   stopReading(client);
   stopReading(upstream);
-  const engine = new NativeEngine(tunnel, native, host);
-  const slot = native.adopt(engine, tcpFd(client), tcpFd(upstream), idleTimeout, relay.cursorState('client'), relay.cursorState('upstream'));
+  const engine = new NativeEngine(tunnel, native, host, guardrails);
+  const slot = native.adopt(engine, tcpFd(client), tcpFd(upstream), idleTimeout, relay.cursorState('client'), relay.cursorState('upstream'), guardrails?.native ?? null);
   if (slot < 0) {
     // The addon is full or out of descriptors: the tunnel stays in TypeScript.
     startReading(client);
@@ -116,6 +121,31 @@ function moveToAddon(
   return 'moved';
 }
 
+/**
+ * The WebSocket guardrails of a tunnel as the addon applies them (native/sluice_tunnel.c, the same
+ * rules as the relay's frame guard, pinger and message rate), and the settings its log lines name.
+ */
+class Guardrails {
+  readonly limits: FrameLimits;
+  readonly pings: PingSettings | null;
+  readonly rateSettings: MessageRateSettings | null;
+
+  constructor(limits: FrameLimits | null, pings: PingSettings | null, rate: MessageRateSettings | null) {
+    this.limits = limits ?? { maxFrame: 0, maxMessage: 0 };
+    this.pings = pings;
+    this.rateSettings = rate;
+  }
+
+  /** As the addon takes them. */
+  get native(): NativeGuardrails {
+    const { limits, pings, rateSettings: rate } = this;
+    return {
+      maxFrame: limits.maxFrame, maxMessage: limits.maxMessage, pingInterval: pings?.interval ?? 0, pingTimeout: pings?.timeout ?? 0,
+      rate: rate?.rate ?? 0, burst: rate?.burst ?? 0, close: rate?.close ?? false, both: rate?.both ?? false,
+    };
+  }
+}
+
 /** A tunnel while the addon holds its descriptors. */
 class NativeEngine implements TunnelEngine, NativeOwner {
   readonly isNative = true;
@@ -123,11 +153,25 @@ class NativeEngine implements TunnelEngine, NativeOwner {
   readonly #tunnel: Tunnel;
   readonly #native: NativeTunnels;
   readonly #host: TunnelHost | null;
+  readonly #guardrails: Guardrails | null;
 
-  constructor(tunnel: Tunnel, native: NativeTunnels, host: TunnelHost | null) {
+  constructor(tunnel: Tunnel, native: NativeTunnels, host: TunnelHost | null, guardrails: Guardrails | null) {
     this.#tunnel = tunnel;
     this.#native = native;
     this.#host = host;
+    this.#guardrails = guardrails;
+  }
+
+  /** The addon saw a guardrail broken and sent the close frames: the tunnel logs, counts and times it as the relay's. */
+  nativeRefused(violation: NativeViolation, side: 'client' | 'upstream', size: number, session: NativeSession): void {
+    const g = this.#guardrails;
+    if (g === null) return;
+    const ctx = this.#tunnel.ctx;
+    // A close frame that came before the refusal was the session's first.
+    if (ctx.websocketClose === null && session.closeSide !== null) ctx.websocketClose = { code: session.closeCode, side: session.closeSide };
+    if (violation === 'ping' && g.pings !== null) this.#tunnel.refuse(pingRefusal(side, g.pings));
+    else if (violation === 'rate' && g.rateSettings !== null) this.#tunnel.refuse(rateRefusal(side, g.rateSettings));
+    else if (violation === 'frame' || violation === 'message') this.#tunnel.refuse(sizeRefusal(side, violation, size, g.limits));
   }
 
   goAway(): void {

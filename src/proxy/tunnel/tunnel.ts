@@ -3,6 +3,7 @@ import { encodeClose } from '../../websocket/frame-writer.js';
 import type { FrameLimits } from '../../websocket/frame-guard.js';
 import type { MessageRateSettings } from './message-rate.js';
 import type { PingSettings } from './pinger.js';
+import type { Refusal } from './refusals.js';
 import type { RequestContext } from '../context/request-context.js';
 
 /**
@@ -70,13 +71,13 @@ export interface TunnelOptions {
   upstreamHead?: Buffer;
   /**
    * The guardrails of a WebSocket tunnel (websocket_max_frame_size, websocket_max_message_size),
-   * both directions; null: none. The native addon does not apply them: a tunnel with any stays in
-   * the TypeScript relay. @default null
+   * both directions; null: none. Whichever engine moves the bytes applies them (the addon in C).
+   * @default null
    */
   guards?: FrameLimits | null;
-  /** websocket_ping_interval / _timeout of a WebSocket tunnel; null: no pings. As `guards`, the addon does not send them. @default null */
+  /** websocket_ping_interval / _timeout of a WebSocket tunnel; null: no pings. @default null */
   pings?: PingSettings | null;
-  /** websocket_message_rate of a WebSocket tunnel; null: none. As `guards`, the addon does not apply it. @default null */
+  /** websocket_message_rate of a WebSocket tunnel; null: none. @default null */
   rate?: MessageRateSettings | null;
 }
 
@@ -145,10 +146,10 @@ export class Tunnel implements ProxyTunnel {
    * @internal The engine ends the tunnel with close frames of its own (a guardrail broken): the
    * reason, the error-log line, the code its sender gets, and the grace of going away.
    */
-  refuse(reason: string, logLine: string, code: number, level: 'info' | 'error' = 'error'): void {
+  refuse({ reason, line, code, level }: Refusal): void {
     if (this.#goingAway) return;
     this.reason = reason;
-    this.refusal = { level, line: logLine };
+    this.refusal = { level, line };
     this.ctx.websocketClose ??= { code, side: 'sluice' };
     this.#startAway(reason);
   }
