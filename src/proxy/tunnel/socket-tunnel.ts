@@ -4,7 +4,7 @@ import { SocketLeg } from './legs.js';
 import type { NativeOwner, NativeSession, NativeTunnels } from './native-tunnels.js';
 import { Relay } from './relay.js';
 import type { HandOver } from './relay.js';
-import { Tunnel, goingAwayFrame } from './tunnel.js';
+import { Tunnel, goingAwayFrame, goingAwayFrameToClient } from './tunnel.js';
 import type { ProxyTunnel, TunnelEngine, TunnelHost, TunnelOptions } from './tunnel.js';
 
 /** What {@link openSocketTunnel} takes besides the common options. */
@@ -130,8 +130,8 @@ class NativeEngine implements TunnelEngine, NativeOwner {
     this.#host = host;
   }
 
-  goAway(): void {
-    this.#native.goAway(this.slot, goingAwayFrame(true), goingAwayFrame(false));
+  goAway(code: number): void {
+    this.#native.goAway(this.slot, goingAwayFrame(true), goingAwayFrameToClient(code));
   }
 
   destroy(): void {
