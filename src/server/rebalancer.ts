@@ -8,7 +8,7 @@ import type { ProxyTunnel } from '../proxy/tunnel/tunnel.js';
 import { peerAvailability, weightNow } from '../upstream/peer.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import { CloseBudget } from '../upstream/rebalance/close-budget.js';
-import { instanceRate, localPart, planRebalance, wholeCloses, withinBudget } from '../upstream/rebalance/plan.js';
+import { instanceRate, localPart, planRebalance, wholeCloses, withReturning, withinBudget } from '../upstream/rebalance/plan.js';
 import type { ServerLoad } from '../upstream/rebalance/plan.js';
 import { LOCAL_TUNNEL_COUNTS } from '../upstream/rebalance/tunnel-counts.js';
 import type { TunnelCountSource } from '../upstream/rebalance/tunnel-counts.js';
@@ -18,6 +18,13 @@ import type { TunnelCountSource } from '../upstream/rebalance/tunnel-counts.js';
  * time (a tick's share of the rate), rarely enough that counting every open tunnel costs nothing.
  */
 export const REBALANCE_TICK_MS = 250;
+
+/**
+ * How long a closed client is expected back (ms): until a new tunnel of its upstream opens, or
+ * this long, it counts as a client on its way to the least loaded server. Reconnecting clients
+ * usually wait a second or a few (socket.io: 1 s growing to 5 s, with jitter).
+ */
+export const RETURN_WAIT_MS = 10_000;
 
 /** What the rebalancer reads from the current config generation (a Runtime). */
 export interface RebalanceSource {
@@ -65,6 +72,10 @@ export class Rebalancer {
   readonly #budgets = new Map<string, CloseBudget>();
   /** Upstreams whose last plan wanted tunnels moved (to log the start and the end once). */
   readonly #moving = new Set<string>();
+  /** When this process closed each tunnel whose client has not come back yet, oldest first, by upstream. */
+  readonly #returning = new Map<string, number[]>();
+  /** Tunnels seen by an earlier tick: one not seen before is a client that (re)connected. */
+  readonly #seen = new WeakSet<ProxyTunnel>();
   #timer: NodeJS.Timeout | null = null;
 
   constructor(registry: RebalanceRegistry, source: () => RebalanceSource, counts: TunnelCountSource = LOCAL_TUNNEL_COUNTS, random: () => number = Math.random) {
@@ -100,20 +111,36 @@ export class Rebalancer {
       return;
     }
     const byName = new Map<string, Candidates>(pools.map((p) => [p.name, new Map()]));
+    const arrived = new Map<string, number>();
     for (const t of this.#registry.tunnels) {
-      const candidates = byName.get(t.ctx.proxyPass?.upstream ?? '');
+      const name = t.ctx.proxyPass?.upstream ?? '';
+      const candidates = byName.get(name);
       const addr = t.ctx.attempts.at(-1)?.addr;
       if (candidates === undefined || addr === undefined || !counted(t)) continue;
+      if (!this.#seen.has(t)) {
+        this.#seen.add(t);
+        arrived.set(name, (arrived.get(name) ?? 0) + 1);
+      }
       let list = candidates.get(addr);
       if (list === undefined) candidates.set(addr, (list = []));
       list.push(t);
     }
     const processes = processesOf(rt.config);
-    for (const pool of pools) this.#rebalance(rt, pool, byName.get(pool.name)!, processes, now);
+    for (const pool of pools) this.#rebalance(rt, pool, byName.get(pool.name)!, arrived.get(pool.name) ?? 0, processes, now);
     for (const name of this.#budgets.keys()) if (!byName.has(name)) this.#budgets.delete(name);
+    for (const name of this.#returning.keys()) if (!byName.has(name)) this.#returning.delete(name);
   }
 
-  #rebalance(rt: RebalanceSource, pool: UpstreamPool, candidates: Candidates, processes: number, now: number): void {
+  /** Closed clients still expected back: each new tunnel stands for the oldest; after RETURN_WAIT_MS, none is. */
+  #stillReturning(name: string, arrived: number, now: number): number[] {
+    let list = this.#returning.get(name);
+    if (list === undefined) this.#returning.set(name, (list = []));
+    list.splice(0, Math.min(arrived, list.length));
+    while (list.length > 0 && list[0]! <= now - RETURN_WAIT_MS) list.shift();
+    return list;
+  }
+
+  #rebalance(rt: RebalanceSource, pool: UpstreamPool, candidates: Candidates, arrived: number, processes: number, now: number): void {
     const settings = pool.config.rebalance as RebalanceConfig;
     // Backups, and servers that cannot take a client now (down, failed, unhealthy, full), are
     // neither counted nor closed: least_conn would not place a client there, and a full server
@@ -122,7 +149,9 @@ export class Rebalancer {
     const usable = pool.primary.filter((p) => peerAvailability(p, now, single) === 'up');
     const local = new Map(usable.map((p) => [p.addr, candidates.get(p.addr)?.length ?? 0]));
     const view = this.#counts.view(pool.name, local);
-    const loads: ServerLoad[] = usable.map((p) => ({ addr: p.addr, weight: weightNow(p, now), count: view.servers.get(p.addr) ?? 0 }));
+    const returning = this.#stillReturning(pool.name, arrived, now);
+    const loads: ServerLoad[] = withReturning(
+      usable.map((p) => ({ addr: p.addr, weight: weightNow(p, now), count: view.servers.get(p.addr) ?? 0 })), returning.length);
     const plan = planRebalance(loads, settings.tolerance);
     const part = localPart(plan, view.servers, local);
     const mine = [...part.values()].reduce((a, b) => a + b, 0);
@@ -142,6 +171,7 @@ export class Rebalancer {
       const list = candidates.get(addr) ?? [];
       for (const t of list.slice(0, n)) {
         t.goAway('rebalanced', settings.code);
+        returning.push(now);
         if (events.upstreamRebalance.hasSubscribers) events.upstreamRebalance.publish({ ctx: t.ctx, upstream: pool.name, server: addr, code: settings.code });
       }
     }

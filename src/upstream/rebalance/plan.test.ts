@@ -1,7 +1,7 @@
 /** websocket_rebalance's decisions: which servers give up tunnels, how many, and each instance's share of the rate. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { instanceRate, localPart, planRebalance, shares, wholeCloses, withinBudget } from './plan.js';
+import { instanceRate, localPart, planRebalance, shares, wholeCloses, withReturning, withinBudget } from './plan.js';
 import type { ServerLoad } from './plan.js';
 
 function loads(...counts: number[]): ServerLoad[] {
@@ -91,4 +91,12 @@ test('within budget: the server with the most closes wanted goes first, one at a
   assert.deepEqual(withinBudget(wanted, 1), new Map([['a', 1]]));
   assert.deepEqual(withinBudget(wanted, 3), new Map([['a', 2], ['c', 1]]));
   assert.deepEqual(withinBudget(wanted, 100), wanted);
+});
+
+test('clients on their way back are placed as least_conn would: on the least loaded, by weight', () => {
+  assert.deepEqual(withReturning(loads(8, 8, 8, 8, 0), 8).map((l) => l.count), [8, 8, 8, 8, 8]);
+  assert.deepEqual(withReturning(loads(9, 9, 9, 9, 0), 5).map((l) => l.count), [9, 9, 9, 9, 5]);
+  const weighted = withReturning([{ addr: 'a', weight: 3, count: 0 }, { addr: 'b', weight: 1, count: 0 }], 8);
+  assert.deepEqual(weighted.map((l) => l.count), [6, 2]);
+  assert.equal(planRebalance(withReturning(loads(8, 8, 8, 8, 0), 8), 0.2).balanced, true);
 });

@@ -78,6 +78,23 @@ export function planRebalance(servers: readonly ServerLoad[], tolerance: number)
 }
 
 /**
+ * The loads with `returning` clients added where least_conn would place them (one by one on the
+ * server with the fewest tunnels relative to its weight): clients closed a moment ago that have not
+ * reconnected yet. Without them a plan made before they are back would see the total fall and
+ * close more tunnels than balancing needs (with clients that wait seconds before reconnecting, far
+ * more).
+ */
+export function withReturning(servers: readonly ServerLoad[], returning: number): ServerLoad[] {
+  const counts = servers.map((s) => s.count);
+  for (let n = 0; n < returning && servers.length > 0; n++) {
+    let best = 0;
+    for (let i = 1; i < servers.length; i++) if (counts[i]! * servers[best]!.weight < counts[best]! * servers[i]!.weight) best = i;
+    counts[best]!++;
+  }
+  return servers.map((s, i) => ({ ...s, count: counts[i]! }));
+}
+
+/**
  * This instance's part of a fleet-wide plan: of the tunnels that should leave a server, the
  * fraction this instance holds of that server's tunnels (local / fleet count, at most 1: the
  * fleet's counts may be a moment older than the local ones). Summed over the instances, the
