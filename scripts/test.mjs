@@ -41,7 +41,7 @@ const PASSES = [
   { name: 'main', what: 'every unit and integration test', files: '*', env: {} },
   {
     name: 'ts-tunnel', what: 'the tunnel suites again, over the TypeScript relay instead of the native addon', env: { SLUICE_NATIVE: 'off' },
-    files: ['native-tunnel', 'ws-data', 'ws-close', 'ws-guards', 'ws-pings', 'ws-rate', 'ws-session-log', 'timeouts', 'reload'].map((f) => `test/integration/${f}`),
+    files: ['native-tunnel', 'ws-data', 'ws-close', 'ws-guards', 'ws-pings', 'ws-rate', 'ws-session-log', 'ws-rebalance', 'timeouts', 'reload'].map((f) => `test/integration/${f}`),
   },
   {
     name: 'node-client', what: 'the HTTP suites again, with http.request as the upstream client instead of the lean one', env: { SLUICE_UPSTREAM_CLIENT: 'node' },

@@ -130,11 +130,14 @@ function render(s) {
       h('td', { class: 'num' }, p.fails),
       h('td', { class: 'num' }, p.attempts),
       h('td', { class: 'num' }, p.failures),
+      h('td', { class: 'num peer-rebalanced' }, u.rebalance ? (p.rebalanceCloses || 0) : '\\u2013'),
       h('td', {}, p.checked ? (p.healthy === s.workers ? 'passing' : 'failing') : '\\u2013'),
     ));
     const closed = Object.entries(u.tunnelsClosed).map(([k, n]) => k + ' ' + n).join(', ');
     return h('section', { class: 'card upstream', 'data-upstream': name },
-      h('h3', {}, name, h('span', { class: 'tag' }, u.method.replace('_', ' ')), u.implicit ? h('span', { class: 'tag' }, 'from proxy_pass') : ''),
+      h('h3', {}, name, h('span', { class: 'tag' }, u.method.replace('_', ' ')), u.implicit ? h('span', { class: 'tag' }, 'from proxy_pass') : '',
+        u.rebalance ? h('span', { class: 'tag', 'data-rebalance': u.rebalance.rebalancing > 0 ? 'rebalancing' : 'balanced' },
+          u.rebalance.rebalancing > 0 ? 'rebalancing: ' + u.rebalance.pending + ' to move' : 'balanced') : ''),
       h('div', { class: 'figures' },
         'tunnels ', h('b', { class: 'upstream-tunnels' }, tunnels), ' \\u00b7 connections ', h('b', {}, conns),
         ' \\u00b7 retries ', h('b', {}, u.retries),
@@ -143,7 +146,7 @@ function render(s) {
       h('table', {},
         h('thead', {}, h('tr', {}, h('th', {}, 'Server'), h('th', {}, 'State'), h('th', { class: 'num' }, 'Conns'),
           h('th', { class: 'num' }, 'Tunnels'), h('th', { class: 'num' }, 'Fails'), h('th', { class: 'num' }, 'Tries'),
-          h('th', { class: 'num' }, 'Failed'), h('th', {}, 'Health check'))),
+          h('th', { class: 'num' }, 'Failed'), h('th', { class: 'num', title: 'Tunnels closed by websocket_rebalance' }, 'Moved'), h('th', {}, 'Health check'))),
         h('tbody', {}, ...rows)));
   })));
 

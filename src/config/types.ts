@@ -174,6 +174,17 @@ export type BalanceMethod =
   /** `random [two [least_conn]]`: `two` picks two at random and keeps the less loaded. */
   | { readonly name: 'random'; readonly two: boolean };
 
+/** `websocket_rebalance [max_rate=N/s] [tolerance=PERCENT] [code=CODE]` of an upstream (Sluice's own). */
+export interface RebalanceConfig {
+  /** Closes per second at most (over the fleet when counts are fleet-wide). @default 10 */
+  readonly maxRate: number;
+  /** How far a server may stray from its share of the tunnels, as a fraction (0.2 = 20%). @default 0.2 */
+  readonly tolerance: number;
+  /** The close code the client gets (RFC 6455 7.4). @default 1012 (Service Restart) */
+  readonly code: number;
+  readonly loc: SourceLoc;
+}
+
 /** `sticky cookie NAME [expires=T] [domain=D] [path=P] [httponly] [secure] [samesite=...]`. */
 export interface StickyCookie {
   readonly name: string;
@@ -245,6 +256,8 @@ export interface UpstreamConfig {
   /** @default { name: 'round_robin' } */
   readonly method: BalanceMethod;
   readonly sticky: StickyCookie | null;
+  /** `websocket_rebalance`: moves tunnels off the most loaded servers; null: off. @default null */
+  readonly rebalance?: RebalanceConfig | null;
   /** `zone NAME [SIZE]`: accepted; names the state shared by worker processes. */
   readonly zone: { readonly name: string; readonly size: number } | null;
   /** Active checks from every `health_check` in a location that proxies to this upstream. */

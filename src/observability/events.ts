@@ -16,6 +16,11 @@ export const events = Object.freeze({
   tunnelOpen: channel('sluice:tunnel:open'),
   /** `{ ctx: RequestContext, upstream: string, server: string, reason: string }` when a tunnel closes. */
   tunnelClose: channel('sluice:tunnel:close'),
+  /**
+   * `{ ctx: RequestContext, upstream: string, server: string, code: number }` when
+   * websocket_rebalance closes a tunnel (it goes away with close `code`).
+   */
+  upstreamRebalance: channel('sluice:upstream:rebalance'),
   /** `{ upstream: string, server: string, reason: 'balancer' | 'retry' }` for each pick. */
   upstreamPick: channel('sluice:upstream:pick'),
   /** `{ upstream: string, server: string, error: string }` for each failed attempt. */

@@ -199,6 +199,17 @@ export function renderPrometheus(s: StatsSnapshot): string {
     for (const { u, addr, p } of peers) for (const state of PEER_STATES) x.sample('sluice_upstream_server_state', { upstream: u, server: addr, state }, p.states[state] ?? 0);
   });
 
+  x.family('sluice_upstream_rebalance_closes_total', 'counter', 'Tunnels websocket_rebalance closed on the upstream server (each client got its close code, 1012 by default).', () => {
+    for (const { u, addr, p } of peers) if (s.upstreams[u]?.rebalance !== undefined || (p.rebalanceCloses ?? 0) > 0) x.sample('sluice_upstream_rebalance_closes_total', { upstream: u, server: addr }, p.rebalanceCloses ?? 0);
+  });
+  const rebalanced = upstreams.filter(([, up]) => up.rebalance !== undefined);
+  x.family('sluice_upstream_rebalancing', 'gauge', 'Processes whose websocket_rebalance plan wants tunnels of the upstream moved now (0: balanced).', () => {
+    for (const [u, up] of rebalanced) x.sample('sluice_upstream_rebalancing', { upstream: u }, up.rebalance!.rebalancing);
+  });
+  x.family('sluice_upstream_rebalance_pending', 'gauge', 'Tunnels the websocket_rebalance plans of the upstream want moved now.', () => {
+    for (const [u, up] of rebalanced) x.sample('sluice_upstream_rebalance_pending', { upstream: u }, up.rebalance!.pending);
+  });
+
   x.family('sluice_internal_errors_total', 'counter', 'Unexpected errors (bugs) caught by the safety net; each answered its request with 500 or closed it.', () =>
     x.sample('sluice_internal_errors_total', {}, s.internalErrors));
   x.family('sluice_reloads_total', 'counter', 'Configuration reloads by result (each counted once, however many workers applied it).', () => {

@@ -64,6 +64,7 @@ interface ServerCounters {
 interface PeerCounters {
   attempts: number;
   failures: number;
+  rebalanceCloses: number;
 }
 
 interface UpstreamCounters {
@@ -166,6 +167,7 @@ export class ProxyStats {
       [events.requestEnd.name as string, (m) => this.#onEnd((m as { ctx: RequestContext }).ctx)],
       [events.tunnelOpen.name as string, (m) => this.#onTunnelOpen((m as { ctx: RequestContext }).ctx)],
       [events.tunnelClose.name as string, (m) => this.#onTunnelClose(m as { ctx: RequestContext; reason: string })],
+      [events.upstreamRebalance.name as string, (m) => this.#onRebalance(m as { ctx: RequestContext; upstream: string; server: string })],
       [events.reload.name as string, (m) => this.#onReload(m as { ok: boolean; file: string; problems: string[]; drained: number; proxy?: object })],
       [events.internalError.name as string, (m) => this.#onInternalError(m as { ctx: RequestContext | null; error: unknown })],
     ];
@@ -266,7 +268,7 @@ export class ProxyStats {
   #peer(u: UpstreamCounters, addr: string): PeerCounters {
     let p = u.peers.get(addr);
     if (p === undefined) {
-      p = { attempts: 0, failures: 0 };
+      p = { attempts: 0, failures: 0, rebalanceCloses: 0 };
       u.peers.set(addr, p);
     }
     return p;
@@ -364,6 +366,11 @@ export class ProxyStats {
     bump(u.tunnelsClosed, reasonLabel(msg.reason ?? ''));
     if (ctx.websocket) bump(u.websocketCloses, ctx.websocketClose === null ? '1006/none' : `${ctx.websocketClose.code}/${ctx.websocketClose.side}`);
     if (ctx.tunnelStartMs > 0) observe(u.tunnelDuration, Math.max(0, performance.now() - ctx.tunnelStartMs) / 1000);
+  }
+
+  #onRebalance(msg: { ctx: RequestContext; upstream: string; server: string }): void {
+    if (!this.#registry.owns(msg.ctx.conn)) return;
+    this.#peer(this.#upstream(msg.upstream), msg.server).rebalanceCloses++;
   }
 
   /** A request's error counts where its connection was accepted; one without a request (ctx null) in every proxy of the process. */
@@ -521,6 +528,7 @@ export class ProxyStats {
         p = {
           address, name: written, backup: false, weight: 0, checked: false, active: 0, tunnels: 0, fails: 0,
           states: emptyStates(), state: 'draining', healthy: 1, attempts: c?.attempts ?? 0, failures: c?.failures ?? 0,
+          rebalanceCloses: c?.rebalanceCloses ?? 0,
         };
         u.peers[address] = p;
       }
@@ -530,6 +538,14 @@ export class ProxyStats {
     if (this.#upstreams.has(FORWARD_UPSTREAM)) upstreamOf(FORWARD_UPSTREAM, undefined).method = FORWARD_UPSTREAM;
     for (const [name, pool] of source.pools) {
       const u = upstreamOf(name, pool);
+      const r = pool.config.rebalance ? pool.rebalance : null;
+      if (pool.config.rebalance) {
+        const c = pool.config.rebalance;
+        u.rebalance = {
+          maxRate: c.maxRate, tolerance: c.tolerance, code: c.code, rebalancing: r?.state === 'rebalancing' ? 1 : 0,
+          pending: r?.pending ?? 0, instances: r?.instances ?? 1, rate: r?.rate ?? 0,
+        };
+      }
       const peers = pool.peers;
       const checked = pool.config.healthChecks.length > 0;
       for (const peer of peers) {

@@ -14,7 +14,7 @@ function peer(address: string, state: PeerStats['state'], over: Partial<PeerStat
   states[state] = 1;
   return {
     address, name: address, backup: false, weight: 1, checked: true, active: 0, tunnels: 0, fails: 0, states, state,
-    healthy: state === 'unhealthy' ? 0 : 1, attempts: 0, failures: 0, ...over,
+    healthy: state === 'unhealthy' ? 0 : 1, attempts: 0, failures: 0, rebalanceCloses: 0, ...over,
   };
 }
 

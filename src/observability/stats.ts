@@ -91,6 +91,24 @@ export interface PeerStats {
   /** Attempts sent to it, and those that failed (counters). */
   attempts: number;
   failures: number;
+  /** Tunnels websocket_rebalance closed on it (counter). */
+  rebalanceCloses: number;
+}
+
+/** websocket_rebalance of an upstream: its settings and what its processes are doing. */
+export interface RebalanceFigures {
+  maxRate: number;
+  /** A fraction (0.2 = 20%). */
+  tolerance: number;
+  code: number;
+  /** How many processes' last plan wanted tunnels moved (0: balanced everywhere). */
+  rebalancing: number;
+  /** Tunnels those plans wanted moved (summed over processes). */
+  pending: number;
+  /** Live instances whose counts the plans used (1: local counts; the largest any process saw). */
+  instances: number;
+  /** Closes per second the processes may make now (summed: their shares of max_rate). */
+  rate: number;
 }
 
 export interface UpstreamStats {
@@ -111,6 +129,8 @@ export interface UpstreamStats {
   websocketCloses: Record<string, number>;
   tunnelDuration: Histogram;
   connectTime: Histogram;
+  /** websocket_rebalance; absent when the upstream has none. */
+  rebalance?: RebalanceFigures;
 }
 
 export interface ReloadRecord {
@@ -362,6 +382,7 @@ function mergePeer(into: PeerStats, from: PeerStats): void {
   into.healthy += from.healthy;
   into.attempts += from.attempts;
   into.failures += from.failures;
+  into.rebalanceCloses = (into.rebalanceCloses ?? 0) + (from.rebalanceCloses ?? 0);
   into.checked ||= from.checked;
 }
 
@@ -371,6 +392,7 @@ function copyUpstream(u: UpstreamStats): UpstreamStats {
   return {
     ...u, peers, tunnelsClosed: copyCounts(u.tunnelsClosed), websocketCloses: copyCounts(u.websocketCloses),
     tunnelDuration: copyHistogram(u.tunnelDuration), connectTime: copyHistogram(u.connectTime),
+    ...(u.rebalance === undefined ? {} : { rebalance: { ...u.rebalance } }),
   };
 }
 
@@ -386,6 +408,16 @@ function mergeUpstream(into: UpstreamStats, from: UpstreamStats): void {
   addCounts(into.websocketCloses, from.websocketCloses);
   addHistogram(into.tunnelDuration, from.tunnelDuration);
   addHistogram(into.connectTime, from.connectTime);
+  const r = from.rebalance;
+  if (r === undefined) return;
+  if (into.rebalance === undefined) {
+    into.rebalance = { ...r };
+    return;
+  }
+  into.rebalance.rebalancing += r.rebalancing;
+  into.rebalance.pending += r.pending;
+  into.rebalance.rate += r.rate;
+  into.rebalance.instances = Math.max(into.rebalance.instances, r.instances);
 }
 
 function copyServer(s: ServerBlockStats): ServerBlockStats {

@@ -21,6 +21,8 @@ import type { BindPlan } from './binds.js';
 import { ProxyStats } from '../observability/stats-collector.js';
 import { ConnectionRegistry } from './connections.js';
 import { Runtime } from './runtime.js';
+import { Rebalancer } from './rebalancer.js';
+import type { TunnelCountSource } from '../upstream/rebalance/tunnel-counts.js';
 import { listenTls } from './tls-listener.js';
 import type { TlsFrontend, TlsProcess } from './tls-listener.js';
 import { OcspStapler } from './ocsp-stapler.js';
@@ -58,6 +60,8 @@ export interface ProxyServerOptions {
   readonly sessionSync?: SessionSync | undefined;
   /** Where limit zones are counted; default: this process's memory (a worker asks its primary). */
   readonly limitStore?: LimitStore | undefined;
+  /** Where websocket_rebalance gets its tunnel counts; default: this process's own tunnels. */
+  readonly tunnelCounts?: TunnelCountSource | undefined;
 }
 
 /** What a reload did. */
@@ -119,6 +123,8 @@ export class ProxyServer {
   readonly limitStore: LimitStore;
   /** TLS session caches and OCSP staples: they outlive reloads. */
   readonly tls: TlsProcess;
+  /** websocket_rebalance: one per proxy, across reloads. */
+  readonly rebalancer: Rebalancer;
   readonly #bound: Bound[] = [];
   #closing: Promise<void> | null = null;
 
@@ -130,6 +136,7 @@ export class ProxyServer {
     this.runtime = new Runtime(config, this.files, this.states, this.registry, this.limitStore);
     this.stats = new ProxyStats(this.registry, () => this.runtime, this);
     this.registry.stats = this.stats;
+    this.rebalancer = new Rebalancer(this.registry, () => this.runtime, opts.tunnelCounts);
     this.tls = { sessions: new TlsSessionCaches(opts.sessionSync ?? null), stapler: new OcspStapler(() => this.runtime.mainLog) };
   }
 
@@ -139,6 +146,7 @@ export class ProxyServer {
     try {
       for (const plan of planBinds(listens)) proxy.#bound.push(await proxy.#listen(plan));
       proxy.runtime.start();
+      proxy.rebalancer.start();
       proxy.tls.stapler.prefetch(config);
     } catch (err) {
       proxy.destroy();
@@ -381,6 +389,7 @@ export class ProxyServer {
    */
   close(graceMs = 10_000): Promise<void> {
     this.#closing ??= (async () => {
+      this.rebalancer.close();
       for (const b of this.#bound) {
         b.server.close();
         b.front?.close();
@@ -422,6 +431,7 @@ export class ProxyServer {
       b.front?.destroy();
       b.server.closeAllConnections();
     }
+    this.rebalancer.close();
     for (const t of this.registry.tunnels) t.destroy('shutdown');
     for (const s of this.registry.sockets) s.destroy();
     this.tls.stapler.close();

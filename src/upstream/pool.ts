@@ -59,6 +59,22 @@ export interface PoolConnections {
   close(): void;
 }
 
+/** The rebalancing state of an upstream with websocket_rebalance, for /status and the dashboard. */
+export interface RebalanceStatus {
+  readonly maxRate: number;
+  /** A fraction (0.2 = 20%). */
+  readonly tolerance: number;
+  readonly code: number;
+  /** 'rebalancing' while the last plan wanted tunnels moved, else 'balanced'. */
+  readonly state: 'balanced' | 'rebalancing';
+  /** Tunnels the last plan wanted moved (over the fleet when the counts are a fleet's). */
+  readonly pending: number;
+  /** Instances whose counts the plan used (1: this process's own). */
+  readonly instances: number;
+  /** This process's rate of closes now (its share of max_rate), per second. */
+  readonly rate: number;
+}
+
 export interface PoolOptions {
   readonly balancer?: BalancerOptions;
 }
@@ -74,6 +90,8 @@ export class UpstreamPool {
   primary: readonly Peer[] = [];
   backup: readonly Peer[] = [];
   sticky: StickyRoutes | null = null;
+  /** Set by the rebalancer on each of its ticks (server/rebalancer.ts); null without websocket_rebalance. */
+  rebalance: RebalanceStatus | null = null;
   readonly #connections = new Map<(pool: UpstreamPool) => PoolConnections, PoolConnections>();
   #closed = false;
   #primary!: Balancer;

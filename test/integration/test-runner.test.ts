@@ -50,7 +50,7 @@ test('the runner lists every compiled test file with a source, and nothing else,
   assert.deepEqual([...passes.keys()], ['main', 'ts-tunnel', 'node-client', 'node-front'], 'npm test runs no end-to-end test');
   assert.deepEqual([...(await listed(['--pass', 'e2e'])).entries()], [['e2e', e2e]]);
   assert.ok(!expected.some((f) => f.startsWith('test/helpers/') && !f.endsWith('.test.js')));
-  assert.deepEqual(passes.get('ts-tunnel'), ['native-tunnel', 'ws-data', 'ws-close', 'ws-guards', 'ws-pings', 'ws-rate', 'ws-session-log', 'timeouts', 'reload'].map((f) => `test/integration/${f}.test.js`));
+  assert.deepEqual(passes.get('ts-tunnel'), ['native-tunnel', 'ws-data', 'ws-close', 'ws-guards', 'ws-pings', 'ws-rate', 'ws-session-log', 'ws-rebalance', 'timeouts', 'reload'].map((f) => `test/integration/${f}.test.js`));
   for (const suite of ['http-proxy', 'upstream-client', 'tls-upstream']) {
     assert.ok(passes.get('node-client')?.includes(`test/integration/${suite}.test.js`), `${suite}: the HTTP suites, plain and TLS, run again with the http.request client`);
   }

@@ -23,6 +23,7 @@ import { processDirectives } from './process.js';
 import { proxyDirectives } from './proxy.js';
 import { proxyCookieDirectives } from './proxy-cookie.js';
 import { realIpDirectives } from './realip.js';
+import { rebalanceDirectives } from './rebalance.js';
 import { resolverDirectives } from './resolver.js';
 import { rewriteDirectives } from './rewrite.js';
 import { sslDirectives } from './ssl.js';
@@ -50,6 +51,7 @@ export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...upstreamDirectives,
   ...balancingDirectives,
   ...healthCheckDirectives,
+  ...rebalanceDirectives,
   ...proxyDirectives,
   ...fastcgiDirectives,
   ...cacheDirectives,

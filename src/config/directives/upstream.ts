@@ -11,6 +11,7 @@ import type { Scope, UpstreamDraft } from '../draft.js';
 import type { Directive } from '../parser.js';
 import { parseDuration, parseNumber, parseSize } from '../units.js';
 import { ONE_OR_MORE, TAKE1, TAKE12, type DirectiveSpec } from './table.js';
+import { checkRebalance } from './rebalance.js';
 
 /** Defaults of the upstream keepalive module (nginx 1.19.10+). */
 export const UPSTREAM_DEFAULTS = {
@@ -189,6 +190,7 @@ export const upstreamDirectives: readonly DirectiveSpec[] = [
     },
     finish(d, body, cx) {
       checkMethodParams(body.upstream!, cx);
+      checkRebalance(body.upstream!, cx);
       if (body.upstream!.serverLines === 0) {
         cx.problem('no servers are inside upstream', { file: d.file, line: d.endLine },
           `add at least one "server HOST:PORT;" line to upstream "${d.args[0]!}"`);

@@ -8,7 +8,7 @@ import type { MessageRateSettings } from './message-rate.js';
 import { Pinger } from './pinger.js';
 import type { PingSettings } from './pinger.js';
 import { pingRefusal, rateRefusal, sizeRefusal } from './refusals.js';
-import { goingAwayFrame } from './tunnel.js';
+import { goingAwayFrame, goingAwayFrameToClient } from './tunnel.js';
 import type { Tunnel, TunnelEngine } from './tunnel.js';
 
 const NO_LIMITS: FrameLimits = { maxFrame: 0, maxMessage: 0 };
@@ -158,10 +158,12 @@ export class Relay implements TunnelEngine, LegEvents {
     this.#upstream.destroy();
   }
 
-  goAway(): void {
+  goAway(code: number): void {
     this.#stopTimers();
     this.#releaseHeld();
     this.#goingAway = true;
+    // The direction from the upstream ends with the client's close frame.
+    if (code !== CloseCode.GOING_AWAY) this.#upstream.closeFrame = goingAwayFrameToClient(code);
     this.#wantsNative = false;
     // A direction already ended (half-close) is done wherever its frame cursor stopped.
     for (const from of [this.#client, this.#upstream]) {

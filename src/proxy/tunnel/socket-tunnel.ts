@@ -8,7 +8,7 @@ import type { PingSettings } from './pinger.js';
 import { pingRefusal, rateRefusal, sizeRefusal } from './refusals.js';
 import { Relay } from './relay.js';
 import type { HandOver } from './relay.js';
-import { Tunnel, goingAwayFrame } from './tunnel.js';
+import { Tunnel, goingAwayFrame, goingAwayFrameToClient } from './tunnel.js';
 import type { ProxyTunnel, TunnelEngine, TunnelHost, TunnelOptions } from './tunnel.js';
 
 /** What {@link openSocketTunnel} takes besides the common options. */
@@ -174,8 +174,8 @@ class NativeEngine implements TunnelEngine, NativeOwner {
     else if (violation === 'frame' || violation === 'message') this.#tunnel.refuse(sizeRefusal(side, violation, size, g.limits));
   }
 
-  goAway(): void {
-    this.#native.goAway(this.slot, goingAwayFrame(true), goingAwayFrame(false));
+  goAway(code: number): void {
+    this.#native.goAway(this.slot, goingAwayFrame(true), goingAwayFrameToClient(code));
   }
 
   destroy(): void {

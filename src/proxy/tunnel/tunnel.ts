@@ -24,13 +24,18 @@ export interface ProxyTunnel {
   readonly isNative: boolean;
   /** The error-log line of a guardrail that closed it (websocket_max_message_size...), or null. */
   readonly refusal: TunnelRefusal | null;
+  /** True once it is going away (goAway, or a guardrail ending it): its client is about to leave. */
+  readonly goingAway: boolean;
   /**
    * Ends it politely (drain after a reload, shutdown): a WebSocket tunnel relays each direction up
    * to the end of the frame in flight, then sends a close frame 1001 (RFC 6455 7.4.1, "going
    * away") and ends it; whatever is not done within GOING_AWAY_GRACE_MS is destroyed. Any other
    * upgraded connection is destroyed at once. Idempotent.
+   *
+   * @param code - the close code the client gets (websocket_rebalance sends 1012); the upstream
+   *   gets 1001 whatever it is. @default 1001
    */
-  goAway(reason: string): void;
+  goAway(reason: string, code?: number): void;
   /** Closes both sides now. Idempotent. */
   destroy(reason: string): void;
 }
@@ -54,6 +59,14 @@ export const GOING_AWAY_GRACE_MS = 2000;
  */
 export function goingAwayFrame(toUpstream: boolean): Buffer {
   return encodeClose(CloseCode.GOING_AWAY, 'going away', toUpstream);
+}
+
+/**
+ * The close frame a tunnel going away sends the client: 1001, or the code it was asked to send
+ * (websocket_rebalance: 1012 Service Restart, which tells the client to reconnect).
+ */
+export function goingAwayFrameToClient(code: number): Buffer {
+  return code === CloseCode.GOING_AWAY ? goingAwayFrame(false) : encodeClose(code, 'rebalancing', false);
 }
 
 /** What both tunnel factories take (openSocketTunnel, openH2Tunnel). */
@@ -90,8 +103,11 @@ export interface TunnelHost {
 /** What moves a tunnel's bytes: the TypeScript relay (relay.ts) or the native addon (socket-tunnel.ts). */
 export interface TunnelEngine {
   readonly isNative: boolean;
-  /** Each direction up to its next frame boundary, then close 1001 and its end (WebSocket only). */
-  goAway(): void;
+  /**
+   * Each direction up to its next frame boundary, then a close frame and its end (WebSocket only):
+   * 1001 to the upstream, `code` to the client.
+   */
+  goAway(code: number): void;
   /** Both sides now. */
   destroy(): void;
 }
@@ -129,7 +145,7 @@ export class Tunnel implements ProxyTunnel {
     this.#engine = engine;
   }
 
-  goAway(reason: string): void {
+  goAway(reason: string, code: number = CloseCode.GOING_AWAY): void {
     if (this.#goingAway) return;
     // A half-close does not end a tunnel, going away does: its reason replaces the FIN's.
     if (!this.reason || this.reason === 'client closed' || this.reason === 'upstream closed') this.reason = reason;
@@ -138,8 +154,8 @@ export class Tunnel implements ProxyTunnel {
       return;
     }
     this.#startAway(reason);
-    this.ctx.websocketClose ??= { code: CloseCode.GOING_AWAY, side: 'sluice' };
-    this.#engine?.goAway();
+    this.ctx.websocketClose ??= { code, side: 'sluice' };
+    this.#engine?.goAway(code);
   }
 
   /**
