@@ -20,7 +20,7 @@ import {
   emptyStates, mergeSnapshots, newHistogram, observe,
 } from './stats.js';
 import type {
-  CacheFigures, ConnectionFigures, ErrorRecord, Histogram, PeerStateName, PeerStats, RateFigures, ReloadFigures, ServerBlockStats, StatsSnapshot,
+  CacheFigures, ConnectionFigures, ErrorRecord, FleetStats, Histogram, PeerStateName, PeerStats, RateFigures, ReloadFigures, ServerBlockStats, StatsSnapshot,
   UpstreamStats,
 } from './stats.js';
 import { ReloadHistory } from './reload-history.js';
@@ -31,6 +31,8 @@ import { openZones } from '../proxy/cache/cache-zone.js';
 export interface StatsSource {
   readonly config: Config;
   readonly pools: ReadonlyMap<string, UpstreamPool>;
+  /** The fleet member of this process (`fleet`), null without one. */
+  readonly fleet?: { stats(): FleetStats } | null;
 }
 
 /** What the collector reads from the proxy's connection registry. */
@@ -595,6 +597,7 @@ export class ProxyStats {
       internalErrors: this.#internalErrors,
       viewers: { open: this.#viewerConns.size, served: this.#viewersServed, bytesSent: this.#viewerBytes },
       caches: cacheFigures(),
+      ...(source.fleet ? { fleet: source.fleet.stats() } : {}),
       rates,
       series,
     };
