@@ -14,6 +14,7 @@ import { events } from './events.js';
 import type { ConnInfo, RequestContext } from '../proxy/context/request-context.js';
 import type { ProxyTunnel } from '../proxy/tunnel/tunnel.js';
 import { peerAvailability } from '../upstream/peer.js';
+import { methodLabel } from '../upstream/balancers/registry.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import {
   CONNECT_BUCKETS, RATE_KEYS, RATE_WINDOW_SECONDS, RECENT_LIMIT, STATS_SCHEMA, TUNNEL_BUCKETS, dict, emptyRates, emptySeries,
@@ -504,7 +505,7 @@ export class ProxyStats {
       if (u === undefined) {
         const c = this.#upstreams.get(name);
         u = {
-          method: pool?.config.method.name ?? 'removed', implicit: pool?.config.implicit ?? false, peers: dict(),
+          method: pool ? methodLabel(pool.config.method) : 'removed', implicit: pool?.config.implicit ?? false, peers: dict(),
           retries: c?.retries ?? 0, tunnelsOpened: c?.tunnelsOpened ?? 0,
           tunnelsClosed: c ? toDict(c.tunnelsClosed) : dict(),
           websocketCloses: c ? toDict(c.websocketCloses) : dict(),
