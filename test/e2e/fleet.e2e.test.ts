@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { startHttpBackends } from '../helpers/backends.js';
 import type { HttpBackend } from '../helpers/backends.js';
-import { httpGet } from '../helpers/cli-process.js';
+import { CliProcess, httpGet } from '../helpers/cli-process.js';
+import { tempDir } from '../helpers/temp.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import type { TestProxy } from '../helpers/proxy.js';
@@ -272,4 +273,31 @@ test('a Redis that is down when the instance starts: the instance serves on loca
   await redis.start();
   await proxy.waitForErrorLine(/reachable again/, 10_000);
   await waitFor(() => snapshot(proxy).fleet?.members[0]?.tunnels === 1, { what: 'the member with its tunnel', timeoutMs: 5_000, intervalMs: 20 });
+});
+
+test('worker_processes 2: each worker is a member NAME/PID, /status (merged by the primary) lists both, a graceful stop removes them', async (t) => {
+  const redis = await startRedis(t);
+  const backends = await startHttpBackends(t, 'b1', 'b2');
+  const dir = tempDir(t);
+  const file = dir.write('fleet.conf', `worker_processes 2;\n${fleetConfig(redis.url, 'edge', 'least_conn fleet', backends)}`);
+  const child = new CliProcess(t, ['-c', file], dir.path);
+  const port = await child.port();
+  await waitFor(async () => (await redis.command('SCARD', 'sluice:{fleet}:members')) === 2, { what: 'two worker members', timeoutMs: 10_000, intervalMs: 50 });
+  const ids = (await redis.command('SMEMBERS', 'sluice:{fleet}:members')) as string[];
+  assert.ok(ids.every((id) => /^edge\/\d+$/.test(id)) && !ids.includes(`edge/${child.pid}`), `workers, not the primary: ${ids.join()}`);
+  // Tunnels on whichever worker (opened faster than counts_cache, so a worker may not have read
+  // the other's latest pick yet: within a few, not exact).
+  const tunnels: Tunnel[] = [];
+  t.after(() => closeTunnels(tunnels));
+  const proxy = { wsUrl: (path: string) => `ws://127.0.0.1:${port}${path}` } as TestProxy;
+  for (let i = 0; i < 6; i++) tunnels.push(await openTunnel(proxy));
+  const status = async (): Promise<StatsSnapshot> => JSON.parse((await httpGet(port, '/status')).body) as StatsSnapshot;
+  await waitFor(async () => (await status()).fleet?.members.reduce((n, m) => n + m.tunnels, 0) === 6, { what: 'the six tunnels in the fleet', timeoutMs: 5_000, intervalMs: 50 });
+  const fleet = (await status()).fleet!;
+  assert.deepEqual(fleet.members.map((m) => m.id).sort(), [...ids].sort());
+  assert.equal(fleet.redisUp, true);
+  assert.ok(spread(countBy(tunnels, ['b1', 'b2'])) <= 2, JSON.stringify(countBy(tunnels, ['b1', 'b2'])));
+  await closeTunnels(tunnels);
+  await child.stop('SIGQUIT');
+  assert.equal(await redis.command('SCARD', 'sluice:{fleet}:members'), 0, 'each worker left the fleet on its way out');
 });
