@@ -12,6 +12,7 @@ import { startHttpBackends } from '../helpers/backends.js';
 import type { HttpBackend } from '../helpers/backends.js';
 import { CliProcess, httpGet } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/temp.js';
+import { testCerts } from '../helpers/certs.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import type { TestProxy } from '../helpers/proxy.js';
@@ -300,4 +301,35 @@ test('worker_processes 2: each worker is a member NAME/PID, /status (merged by t
   await closeTunnels(tunnels);
   await child.stop('SIGQUIT');
   assert.equal(await redis.command('SCARD', 'sluice:{fleet}:members'), 0, 'each worker left the fleet on its way out');
+});
+
+test('rediss:// with ca=: the member talks TLS to Redis, trusting the given CA only', async (t) => {
+  const certs = await testCerts();
+  const redis = await startRedis(t, { tls: { certFile: certs.localhost.certFile, keyFile: certs.localhost.keyFile, caFile: certs.ca.certFile, ca: certs.ca.cert } });
+  const backends = await startHttpBackends(t, 'b1');
+  const proxy = await startTestProxy(fleetConfig(redis.url, 'a', 'least_conn fleet', backends, `ca=${certs.ca.certFile}`), { t });
+  await waitFor(() => snapshot(proxy).fleet?.members.length === 1, { what: 'the member registered over TLS', timeoutMs: 5_000, intervalMs: 20 });
+  assert.equal(await redis.command('SISMEMBER', 'sluice:{fleet}:members', `a/${process.pid}`), 1);
+  // Another CA: the handshake fails, the instance serves on local counts.
+  const wrong = await startTestProxy(fleetConfig(redis.url, 'b', 'least_conn fleet', backends, `ca=${certs.otherCa.certFile}`), { t });
+  const line = await wrong.waitForErrorLine(/fleet: redis/, 5_000);
+  assert.match(line, /unreachable \(.*(certificate|self.signed|verify).*\)/i);
+  assert.equal(snapshot(wrong).fleet!.redisUp, false);
+});
+
+test('a hung Redis (connections open, no answers) counts as down after timeout=, and requests never wait for it', async (t) => {
+  const redis = await startRedis(t);
+  const backends = await startHttpBackends(t, 'b1', 'b2');
+  const proxy = await startTestProxy(fleetConfig(redis.url, 'a', 'least_conn fleet', backends), { t });
+  await waitFor(() => snapshot(proxy).fleet?.members.length === 1, { what: 'the member registered', timeoutMs: 5_000, intervalMs: 20 });
+  redis.pause();
+  const line = await proxy.waitForErrorLine(/fleet: redis/, 5_000);
+  assert.match(line, /unreachable \(Command timed out\)/);
+  const tunnels: Tunnel[] = [];
+  t.after(() => closeTunnels(tunnels));
+  for (let i = 0; i < 4; i++) tunnels.push(await openTunnel(proxy));
+  assert.deepEqual(countBy(tunnels, ['b1', 'b2']), { b1: 2, b2: 2 });
+  redis.resume();
+  await proxy.waitForErrorLine(/reachable again/, 5_000);
+  await waitFor(() => snapshot(proxy).fleet?.members[0]?.tunnels === 4, { what: 'the member back with its 4 tunnels', timeoutMs: 5_000, intervalMs: 20 });
 });

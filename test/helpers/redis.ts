@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { unusedPort } from './ports.js';
 import { trackGroup } from './process-groups.js';
 import { requireProgram } from './programs.js';
@@ -21,6 +22,9 @@ export interface RunningRedis {
   stop(): Promise<void>;
   /** Starts it again on the same port (after `stop()`), with no data (nothing is saved). */
   start(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a Redis that keeps its connections open but answers nothing (a hung one). */
+  pause(): void;
+  resume(): void;
 }
 
 /** A RESP reply: simple strings and bulk strings as text, integers as numbers, errors as Error. */
@@ -60,10 +64,10 @@ function decode(buf: Buffer, at: number): [Reply, number] | null {
 }
 
 /** Sends one command on a new connection and resolves its reply (an error reply rejects). */
-export function redisCommand(port: number, password: string | null, args: readonly (string | number)[]): Promise<Reply> {
+export function redisCommand(port: number, password: string | null, args: readonly (string | number)[], tls: { readonly ca: string } | null = null): Promise<Reply> {
   const encode = (a: readonly (string | number)[]): string => `*${a.length}\r\n${a.map((x) => `$${Buffer.byteLength(String(x))}\r\n${String(x)}\r\n`).join('')}`;
   return withTimeout(new Promise<Reply>((resolve, reject) => {
-    const socket: Socket = connect(port, '127.0.0.1');
+    const socket: Socket = tls === null ? connect(port, '127.0.0.1') : tlsConnect({ port, host: '127.0.0.1', servername: 'localhost', ca: tls.ca });
     let buf = Buffer.alloc(0);
     const wanted = password === null ? 1 : 2;
     const replies: Reply[] = [];
@@ -118,7 +122,7 @@ async function spawnRedis(binary: string, args: readonly string[], ready: RegExp
  * The handle of a started redis-server: stop() (SIGTERM, SIGKILL to its group after 5 s, also
  * run by `t.after`) and start() again with `launch`.
  */
-function running(t: AfterHook, first: Spawned, launch: () => Promise<Spawned>, info: { port: number; url: string; password: string | null; out: { text: string } }): RunningRedis {
+function running(t: AfterHook, first: Spawned, launch: () => Promise<Spawned>, info: { port: number; url: string; password: string | null; out: { text: string }; tls?: { ca: string } | null }): RunningRedis {
   let current: Spawned | null = first;
   const stop = async (): Promise<void> => {
     const s = current;
@@ -133,34 +137,42 @@ function running(t: AfterHook, first: Spawned, launch: () => Promise<Spawned>, i
     });
     current = null;
   };
+  // A paused Redis would not stop on SIGTERM.
+  t.after(() => current?.child.kill('SIGCONT'));
   t.after(stop);
   return {
     port: info.port,
     url: info.url,
     output: () => info.out.text,
-    command: (...args) => redisCommand(info.port, info.password, args),
+    command: (...args) => redisCommand(info.port, info.password, args, info.tls ?? null),
     stop,
     start: async () => {
       current ??= await launch();
     },
+    pause: () => void current?.child.kill('SIGSTOP'),
+    resume: () => void current?.child.kill('SIGCONT'),
   };
 }
 
 /**
  * Starts Debian's redis-server (an end-to-end test's program: fails, never skips, without it) on
  * 127.0.0.1 and a free port, saving nothing to disk; `t.after` stops it. With `password`, clients
- * must AUTH (requirepass).
+ * must AUTH (requirepass); with `tls`, it speaks TLS only (`rediss://localhost:PORT`).
  *
  * @example const redis = await startRedis(t); ... fleet ${redis.url} name=a;
  */
-export async function startRedis(t: AfterHook, opts: { password?: string; args?: readonly string[] } = {}): Promise<RunningRedis> {
+export async function startRedis(t: AfterHook, opts: { password?: string; args?: readonly string[]; tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string; readonly ca: string } } = {}): Promise<RunningRedis> {
   const binary = requireProgram('redis-server', 'redis-server');
   const dir = tempDir(t, 'sluice-redis-');
   const out = { text: '' };
   let current: Spawned | null = null;
   let port = 0;
   const argsFor = (p: number): string[] => [
-    '--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir.path, '--daemonize', 'no',
+    ...(opts.tls === undefined ? ['--port', String(p)] : [
+      '--port', '0', '--tls-port', String(p), '--tls-cert-file', opts.tls.certFile, '--tls-key-file', opts.tls.keyFile,
+      '--tls-ca-cert-file', opts.tls.caFile, '--tls-auth-clients', 'no',
+    ]),
+    '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir.path, '--daemonize', 'no',
     ...(opts.password === undefined ? [] : ['--requirepass', opts.password]), ...(opts.args ?? []),
   ];
   for (let tries = 0; current === null; tries++) {
@@ -173,8 +185,11 @@ export async function startRedis(t: AfterHook, opts: { password?: string; args?:
     }
   }
   const password = opts.password ?? null;
-  const url = `redis://${password === null ? '' : `:${encodeURIComponent(password)}@`}127.0.0.1:${port}`;
-  return running(t, current, () => spawnRedis(binary, argsFor(port), /Ready to accept connections/, out), { port, url, password, out });
+  const auth = password === null ? '' : `:${encodeURIComponent(password)}@`;
+  // A TLS Redis is named by the host name its certificate has.
+  const url = opts.tls === undefined ? `redis://${auth}127.0.0.1:${port}` : `rediss://${auth}localhost:${port}`;
+  const tls = opts.tls === undefined ? null : { ca: opts.tls.ca };
+  return running(t, current, () => spawnRedis(binary, argsFor(port), /Ready to accept connections/, out), { port, url, password, out, tls });
 }
 
 /**
