@@ -333,3 +333,22 @@ test('a hung Redis (connections open, no answers) counts as down after timeout=,
   await proxy.waitForErrorLine(/reachable again/, 5_000);
   await waitFor(() => snapshot(proxy).fleet?.members[0]?.tunnels === 4, { what: 'the member back with its 4 tunnels', timeoutMs: 5_000, intervalMs: 20 });
 });
+
+test('Redis Cluster: redis-cluster:// reaches a (one-node) cluster, the fleet\'s keys in one hash slot', async (t) => {
+  const node = await startRedis(t, { args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1'] });
+  // One master serving every slot: a cluster ioredis must discover through CLUSTER SLOTS.
+  await node.command('CLUSTER', 'ADDSLOTSRANGE', 0, 16383);
+  await waitFor(async () => /cluster_state:ok/.test(String(await node.command('CLUSTER', 'INFO'))), { what: 'the cluster to be ok', timeoutMs: 10_000, intervalMs: 50 });
+  const backends = await startHttpBackends(t, 'b1', 'b2');
+  const url = `redis-cluster://127.0.0.1:${node.port}`;
+  const a = await startTestProxy(fleetConfig(url, 'a', 'least_conn fleet', backends), { t });
+  const b = await startTestProxy(fleetConfig(url, 'b', 'least_conn fleet', backends), { t });
+  await waitFor(() => [a, b].every((p) => snapshot(p).fleet?.members.length === 2), { what: 'two members through the cluster', timeoutMs: 10_000, intervalMs: 20 });
+  assert.equal(await node.command('CLUSTER', 'KEYSLOT', 'sluice:{fleet}:members'), await node.command('CLUSTER', 'KEYSLOT', `sluice:{fleet}:member:a/${process.pid}`));
+  const tunnels: Tunnel[] = [];
+  t.after(() => closeTunnels(tunnels));
+  for (let i = 0; i < 2; i++) tunnels.push(await openTunnel(a));
+  await seen(b, 'a', 2);
+  for (let i = 0; i < 2; i++) tunnels.push(await openTunnel(b));
+  assert.deepEqual(countBy(tunnels, ['b1', 'b2']), { b1: 2, b2: 2 });
+});
