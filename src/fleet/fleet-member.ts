@@ -105,9 +105,10 @@ export class FleetMember {
     return this.#opening;
   }
 
+  /** One tick per counts_cache, or per heartbeat when that is shorter (the record must not expire). */
   #schedule(): void {
     if (this.#timer !== null) clearInterval(this.#timer);
-    this.#timer = setInterval(() => void this.sync(), this.#config.countsCache);
+    this.#timer = setInterval(() => void this.sync(), tickOf(this.#config));
     this.#timer.unref();
   }
 
@@ -124,7 +125,7 @@ export class FleetMember {
     this.#keys = fleetKeys(config.keyPrefix);
     this.#id = memberId(config.name, this.#pid);
     this.#written = null;
-    if (config.countsCache !== old.countsCache) this.#schedule();
+    if (tickOf(config) !== tickOf(old)) this.#schedule();
     if (sameRedis(old, config) && oldConnection !== null) {
       if (oldId !== this.#id || oldKeys.members !== this.#keys.members) await leave(oldConnection, oldKeys, oldId);
       return;
@@ -232,6 +233,10 @@ export class FleetMember {
     await this.#connection?.close((c) => leaveCommands(c, keys, id));
     this.#connection = null;
   }
+}
+
+function tickOf(config: FleetConfig): number {
+  return Math.min(config.countsCache, config.heartbeat);
 }
 
 function leaveCommands(client: RedisConnection['client'], keys: FleetKeys, id: string): Promise<unknown> {
