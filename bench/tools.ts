@@ -7,10 +7,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { accessSync, chmodSync, constants, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
 
-export type ToolName = 'nginx' | 'haproxy' | 'wrk';
+export type ToolName = 'nginx' | 'haproxy' | 'wrk' | 'redis-server';
 
 /** The Debian package that brings each tool. */
-const PACKAGES: Record<ToolName, string> = { nginx: 'nginx-light', haproxy: 'haproxy', wrk: 'wrk' };
+const PACKAGES: Record<ToolName, string> = { nginx: 'nginx-light', haproxy: 'haproxy', wrk: 'wrk', 'redis-server': 'redis-server' };
 
 const SEARCH_DIRS = ['/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin', '/sbin', '/bin'];
 
@@ -42,6 +42,8 @@ export function toolVersion(name: ToolName, bin: string): string {
       return /version (\S+)/.exec(run(bin, ['-v']))?.[1] ?? 'unknown';
     case 'wrk':
       return /^wrk (\S+)/m.exec(run(bin, ['--version']))?.[1] ?? 'unknown';
+    case 'redis-server':
+      return /v=(\S+)/.exec(run(bin, ['--version']))?.[1] ?? 'unknown';
   }
 }
 

@@ -2,7 +2,8 @@
  * The `sluice_dashboard` page: one self-contained HTML document (inline CSS and script, no
  * build step, nothing fetched but its own event stream). It opens `?events` on its own URL and
  * redraws from every snapshot: connections, open tunnels, rates over the last minute, upstreams
- * and their servers with state, server blocks, recent reloads and errors. All text from the
+ * and their servers with state, the fleet's members (with `fleet`), server blocks, recent
+ * reloads and errors. All text from the
  * proxy is inserted with textContent, never as HTML.
  */
 
@@ -150,6 +151,8 @@ function render(s) {
         h('tbody', {}, ...rows)));
   })));
 
+  renderFleet(s.fleet);
+
   const srvs = Object.entries(s.servers).sort(([a], [b]) => a.localeCompare(b));
   $('#servers').replaceChildren(h('table', {},
     h('thead', {}, h('tr', {}, h('th', {}, 'Server block'), h('th', { class: 'num' }, 'In flight'), h('th', { class: 'num' }, 'Tunnels'),
@@ -171,6 +174,30 @@ function render(s) {
     x.problems.length ? ' \\u00b7 ' + x.problems.join('; ') : ''))));
   $('#errors').replaceChildren(...(s.recentErrors.length === 0 ? [h('div', { class: 'empty' }, 'No errors recorded.')] : s.recentErrors.map((x) => h('div', {},
     h('time', {}, clock(x.time)), x.message))));
+}
+
+function renderFleet(f) {
+  $('#fleet-section').hidden = !f;
+  if (!f) return;
+  const state = $('#fleet-state');
+  state.className = 'badge ' + (f.redisUp ? 'up' : 'failed');
+  state.dataset.state = f.redisUp ? 'up' : 'down';
+  state.textContent = f.redisUp ? 'redis up' : 'redis down';
+  $('#fleet-meta').textContent = f.url + ' \u00b7 this process ' + f.self + ' \u00b7 '
+    + (f.redisUp ? f.members.length + ' member(s) \u00b7 read ' + clock(f.readAt)
+      : 'since ' + clock(f.since) + (f.error ? ' (' + f.error + ')' : '') + ': balancing on local counts');
+  const members = [...f.members].sort((a, b) => a.name.localeCompare(b.name) || a.pid - b.pid);
+  const rows = members.map((m, i) => {
+    const view = Object.entries(m.upstreams).sort(([a], [b]) => a.localeCompare(b)).map(([u, servers]) =>
+      u + ': ' + Object.entries(servers).map(([addr, v]) => addr + ' ' + v[0] + (v[1] === 'up' ? '' : ' (' + v[1] + ')')).join(' \u00b7 ')).join('; ');
+    const first = i === 0 || members[i - 1].name !== m.name;
+    return h('tr', { 'data-member': m.id }, h('td', {}, first ? m.name : ''), h('td', {}, m.pid, m.id === f.self ? ' ' : '', m.id === f.self ? h('span', { class: 'tag' }, 'this') : ''),
+      h('td', {}, m.host), h('td', { class: 'num member-tunnels' }, m.tunnels), h('td', { class: 'num' }, m.connections), h('td', {}, view));
+  });
+  $('#fleet').replaceChildren(members.length === 0 ? h('div', { class: 'empty' }, 'No members read.') : h('table', {},
+    h('thead', {}, h('tr', {}, h('th', {}, 'Instance'), h('th', {}, 'Pid'), h('th', {}, 'Host'), h('th', { class: 'num' }, 'Tunnels'),
+      h('th', { class: 'num' }, 'Conns'), h('th', {}, 'Connections per upstream server'))),
+    h('tbody', {}, ...rows)));
 }
 
 function setLive(on) {
@@ -199,6 +226,8 @@ const PAGE = `<!doctype html>
 <section class="cards" id="summary"></section>
 <h2>Upstreams</h2>
 <div class="upstreams" id="upstreams"><div class="empty">Waiting for the first update\u2026</div></div>
+<section id="fleet-section" hidden><h2>Fleet <span class="badge" id="fleet-state"></span></h2>
+<div class="figures" id="fleet-meta"></div><div class="card" id="fleet"></div></section>
 <h2>Server blocks</h2>
 <div class="card" id="servers"></div>
 <div class="cols">

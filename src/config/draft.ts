@@ -6,6 +6,7 @@
 import type { Cidr } from '../core/cidr.js';
 import type { FilesDraft } from './files.js';
 import type {
+  FleetConfig,
   AccessLogTarget, AccessRule, CookieFlagsRule, CookieRewrite, AddHeaderRule, AdminHandler, BalanceMethod, BufferingSettings, CompressionSettings, FastcgiSettings, SsiSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier, RewriteStep,
   ComplexValue, LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ResolverConfig, ServerName, SourceLoc,
@@ -243,6 +244,9 @@ export interface MainDraft {
   websocketDrain?: { timeout: number; jitter: number } | null;
   errorLogs?: ErrorLogTarget[];
   events: { workerConnections?: number } | null;
+  fleet?: FleetConfig;
+  /** A `fleet` line was written, valid or not (so a bad one does not also fail `least_conn fleet`). */
+  fleetWritten?: boolean;
   http: HttpDraft | null;
 }
 

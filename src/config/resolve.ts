@@ -443,9 +443,20 @@ class HttpAssembler {
   }
 }
 
+/** `least_conn fleet` counts through the `fleet` directive's Redis: without one it would mean nothing. */
+function requireFleet(main: MainDraft, cx: BuildContext): void {
+  for (const u of main.http?.upstreams ?? []) {
+    const m = u.method;
+    if (m?.value.name === 'least_conn' && m.value.fleet === true) {
+      cx.problem('"least_conn fleet" requires the "fleet" directive', m.at, 'add "fleet redis://HOST:6379;" in the main context, or write "least_conn;" for this instance\'s own counts');
+    }
+  }
+}
+
 /** Builds the Config from the drafts and the resolved hosts; problems and warnings go to `cx`. */
 export function assembleConfig(main: MainDraft, hosts: HostTable, cx: BuildContext, meta: AssembleMeta): Omit<Config, 'warnings'> {
   const errorLogs = main.errorLogs ?? MAIN_DEFAULTS.errorLogs;
+  if (main.fleetWritten !== true) requireFleet(main, cx);
   const http = main.http === null ? null : new HttpAssembler(main.http, hosts, cx).assemble(errorLogs);
   return {
     file: meta.file,
@@ -459,6 +470,7 @@ export function assembleConfig(main: MainDraft, hosts: HostTable, cx: BuildConte
     websocketDrain: main.websocketDrain ?? null,
     errorLogs,
     workerConnections: main.events?.workerConnections ?? MAIN_DEFAULTS.workerConnections,
+    fleet: main.fleet ?? null,
     http,
     sources: meta.sources,
   };

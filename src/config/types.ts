@@ -168,7 +168,8 @@ export interface ResolverConfig {
 /** The balancing method of an upstream (one per block; nginx: "load balancing method redefined"). */
 export type BalanceMethod =
   | { readonly name: 'round_robin' }
-  | { readonly name: 'least_conn' }
+  /** `least_conn [fleet]`: with `fleet`, other fleet members' open connections count too (fleet.md). */
+  | { readonly name: 'least_conn'; readonly fleet?: true }
   | { readonly name: 'ip_hash' }
   | { readonly name: 'hash'; readonly key: ComplexValue; readonly consistent: boolean }
   /** `random [two [least_conn]]`: `two` picks two at random and keeps the less loaded. */
@@ -1133,6 +1134,8 @@ export interface Config {
   readonly errorLogs: readonly ErrorLogTarget[];
   /** `events { worker_connections N; }`. @default 512 */
   readonly workerConnections: number;
+  /** `fleet URL [PARAM=VALUE ...]`: the Redis shared by the instances of a fleet; null without. */
+  readonly fleet: FleetConfig | null;
   readonly http: HttpConfig | null;
   /** Every file read, in order, with its text (for `-T`). */
   readonly sources: readonly { readonly file: string; readonly text: string }[];
@@ -1396,4 +1399,43 @@ export interface CompressionSettings {
   readonly brotliMinLength: number;
   /** @default 'off' */
   readonly brotliStatic: PrecompressedMode;
+}
+
+/** How a `fleet` URL reaches Redis: one server, through Sentinel, or a Redis Cluster. */
+export type FleetMode = 'standalone' | 'sentinel' | 'cluster';
+
+/** `fleet redis://...`: where the fleet's shared state lives and how members keep it (docs/fleet.md). */
+export interface FleetConfig {
+  readonly mode: FleetMode;
+  /** Redis servers (standalone: one; sentinel: the sentinels; cluster: the seed nodes). */
+  readonly nodes: readonly { readonly host: string; readonly port: number }[];
+  /** `rediss://` (TLS to Redis; with Sentinel, to the master and the replicas). */
+  readonly tls: boolean;
+  /** `ca=FILE`: the PEM certificates (text, read at load) to trust for TLS instead of the system's; null: the system's. */
+  readonly ca: string | null;
+  /** ACL user name of the URL; null: the default user. */
+  readonly username: string | null;
+  /** Password of the URL; null: none. */
+  readonly password: string | null;
+  /** `sentinel_password=...`: the Sentinels' own password. */
+  readonly sentinelPassword: string | null;
+  /** Sentinel: the master's name (the URL's path). */
+  readonly masterName: string | null;
+  /** The URL's database number. @default 0 */
+  readonly db: number;
+  /** The URL as written, with the password masked: for logs and status pages. */
+  readonly display: string;
+  /** `name=NAME`: this instance's name; members are NAME/PID. @default the host name */
+  readonly name: string;
+  /** `key_prefix=PREFIX`. @default "sluice:" */
+  readonly keyPrefix: string;
+  /** `heartbeat=TIME` (ms): a member rewrites its record at least this often. @default 1000 */
+  readonly heartbeat: number;
+  /** `ttl=TIME` (ms): a record not rewritten for this long is gone (a dead member). @default 3 x heartbeat */
+  readonly ttl: number;
+  /** `counts_cache=TIME` (ms): how often members publish changed counts and read the others'. @default 250 */
+  readonly countsCache: number;
+  /** `timeout=TIME` (ms): connect and command time-out; a slower Redis counts as down. @default 1000 */
+  readonly timeout: number;
+  readonly loc: SourceLoc;
 }

@@ -6,7 +6,7 @@
  * newlines. Render a merged snapshot to expose several worker processes as one.
  */
 import { PEER_STATES } from './stats.js';
-import type { Histogram, StatsSnapshot } from './stats.js';
+import type { FleetStats, Histogram, StatsSnapshot } from './stats.js';
 
 /** The Content-Type of the text format. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -222,5 +222,29 @@ export function renderPrometheus(s: StatsSnapshot): string {
     x.sample('sluice_last_reload_success', {}, s.reloads.lastOk));
   x.family('sluice_last_reload_timestamp_seconds', 'gauge', 'When the last reload was tried (Unix time; 0 = never).', () =>
     x.sample('sluice_last_reload_timestamp_seconds', {}, s.reloads.lastTime / 1000));
+  if (s.fleet !== undefined) renderFleet(x, s.fleet);
   return x.text();
+}
+
+/** The `fleet` families: Redis's state as this instance sees it, and each live member's figures. */
+function renderFleet(x: Exposition, f: FleetStats): void {
+  x.family('sluice_fleet_redis_up', 'gauge', '1 when the fleet\'s Redis answered the last round trip, 0 while balancing on local counts.', () =>
+    x.sample('sluice_fleet_redis_up', { url: f.url }, f.redisUp ? 1 : 0));
+  x.family('sluice_fleet_members', 'gauge', 'Live fleet members (processes) as last read from Redis.', () =>
+    x.sample('sluice_fleet_members', {}, f.members.length));
+  x.family('sluice_fleet_last_read_timestamp_seconds', 'gauge', 'When the fleet was last read from Redis (Unix time; 0 = never).', () =>
+    x.sample('sluice_fleet_last_read_timestamp_seconds', {}, f.readAt / 1000));
+  x.family('sluice_fleet_member_tunnels_open', 'gauge', 'Open tunnels on each fleet member.', () => {
+    for (const m of f.members) x.sample('sluice_fleet_member_tunnels_open', { member: m.id, name: m.name }, m.tunnels);
+  });
+  x.family('sluice_fleet_member_connections', 'gauge', 'Open client connections on each fleet member.', () => {
+    for (const m of f.members) x.sample('sluice_fleet_member_connections', { member: m.id, name: m.name }, m.connections);
+  });
+  x.family('sluice_fleet_member_server_connections', 'gauge', 'Open connections from each fleet member to each upstream server, tunnels included.', () => {
+    for (const m of f.members) {
+      for (const [u, servers] of sortedEntries(m.upstreams)) {
+        for (const [server, view] of sortedEntries(servers)) x.sample('sluice_fleet_member_server_connections', { member: m.id, upstream: u, server }, view[0]);
+      }
+    }
+  });
 }

@@ -14,13 +14,14 @@ import { events } from './events.js';
 import type { ConnInfo, RequestContext } from '../proxy/context/request-context.js';
 import type { ProxyTunnel } from '../proxy/tunnel/tunnel.js';
 import { peerAvailability } from '../upstream/peer.js';
+import { methodLabel } from '../upstream/balancers/registry.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import {
   CONNECT_BUCKETS, RATE_KEYS, RATE_WINDOW_SECONDS, RECENT_LIMIT, STATS_SCHEMA, TUNNEL_BUCKETS, dict, emptyRates, emptySeries,
   emptyStates, mergeSnapshots, newHistogram, observe,
 } from './stats.js';
 import type {
-  CacheFigures, ConnectionFigures, ErrorRecord, Histogram, PeerStateName, PeerStats, RateFigures, ReloadFigures, ServerBlockStats, StatsSnapshot,
+  CacheFigures, ConnectionFigures, ErrorRecord, FleetStats, Histogram, PeerStateName, PeerStats, RateFigures, ReloadFigures, ServerBlockStats, StatsSnapshot,
   UpstreamStats,
 } from './stats.js';
 import { ReloadHistory } from './reload-history.js';
@@ -32,6 +33,8 @@ import { limitConnFigures, limitReqFigures } from '../limits/limit-figures.js';
 export interface StatsSource {
   readonly config: Config;
   readonly pools: ReadonlyMap<string, UpstreamPool>;
+  /** The fleet member of this process (`fleet`), null without one. */
+  readonly fleet?: { stats(): FleetStats } | null;
 }
 
 /** What the collector reads from the proxy's connection registry. */
@@ -510,7 +513,7 @@ export class ProxyStats {
       if (u === undefined) {
         const c = this.#upstreams.get(name);
         u = {
-          method: pool?.config.method.name ?? 'removed', implicit: pool?.config.implicit ?? false, peers: dict(),
+          method: pool ? methodLabel(pool.config.method) : 'removed', implicit: pool?.config.implicit ?? false, peers: dict(),
           retries: c?.retries ?? 0, tunnelsOpened: c?.tunnelsOpened ?? 0,
           tunnelsClosed: c ? toDict(c.tunnelsClosed) : dict(),
           websocketCloses: c ? toDict(c.websocketCloses) : dict(),
@@ -614,6 +617,7 @@ export class ProxyStats {
       caches: cacheFigures(),
       limitReqs: limitReqFigures(),
       limitConns: limitConnFigures(),
+      ...(source.fleet ? { fleet: source.fleet.stats() } : {}),
       rates,
       series,
     };

@@ -230,9 +230,57 @@ export interface StatsSnapshot {
   /** limit_req and limit_conn zones by name: what each decided (absent from older workers' snapshots). */
   limitReqs?: Record<string, LimitReqFigures>;
   limitConns?: Record<string, LimitConnFigures>;
+  /** The fleet as this process last read it from Redis (absent without `fleet`). */
+  fleet?: FleetStats;
   /** Per-second averages over the window (what the dashboard calls "rates over the last minute"). */
   rates: RateFigures;
   series: RateSeries;
+}
+
+/** One fleet member as its record in Redis says (src/fleet/member-record.ts). */
+export interface FleetMemberStats {
+  /** "NAME/PID". */
+  id: string;
+  name: string;
+  pid: number;
+  host: string;
+  /** Epoch ms: when it joined, when it last wrote its record. */
+  started: number;
+  written: number;
+  /** Tunnels and client connections open on it. */
+  tunnels: number;
+  connections: number;
+  /** Its view of the backends: upstream -> server -> [open connections, state]. */
+  upstreams: Record<string, Record<string, readonly [number, string]>>;
+}
+
+/** The fleet (`fleet` directive) as one process sees it. */
+export interface FleetStats {
+  /** The Redis URL, password masked. */
+  url: string;
+  /** This instance's name, and this process's member id. */
+  name: string;
+  self: string;
+  /** Whether Redis answered this process's last round trip. */
+  redisUp: boolean;
+  /** Epoch ms of the last change of redisUp; the error that made it down (null while up). */
+  since: number;
+  error: string | null;
+  /** Epoch ms of the last successful read (0: never). */
+  readAt: number;
+  /** The live members (empty while Redis is down), by id. */
+  members: FleetMemberStats[];
+}
+
+/**
+ * Worker processes each read the same fleet: the freshest read stands, and Redis counts as up
+ * when any worker reaches it (each one's own state is in its member record).
+ */
+function mergeFleet(snapshots: readonly StatsSnapshot[]): FleetStats | undefined {
+  let best: FleetStats | undefined;
+  for (const s of snapshots) if (s.fleet !== undefined && (best === undefined || s.fleet.readAt > best.readAt)) best = s.fleet;
+  if (best === undefined) return undefined;
+  return { ...best, redisUp: snapshots.some((s) => s.fleet?.redisUp === true) };
 }
 
 /** One limit_req zone's outcomes, as nginx Plus's API counts them ($limit_req_status, lower case). */
@@ -561,6 +609,7 @@ export function mergeSnapshots(snapshots: readonly StatsSnapshot[]): StatsSnapsh
     ...(snapshots.some((s) => s.caches !== undefined) ? { caches: mergeCaches(snapshots) } : {}),
     ...(snapshots.some((s) => s.limitReqs !== undefined) ? { limitReqs: sumByZone(snapshots.map((s) => s.limitReqs ?? {})) } : {}),
     ...(snapshots.some((s) => s.limitConns !== undefined) ? { limitConns: sumByZone(snapshots.map((s) => s.limitConns ?? {})) } : {}),
+    ...(snapshots.some((s) => s.fleet !== undefined) ? { fleet: mergeFleet(snapshots)! } : {}),
     rates,
     series: mergeSeries(snapshots.map((s) => s.series)),
   };

@@ -29,6 +29,7 @@ import { OcspStapler } from './ocsp-stapler.js';
 import { TlsSessionCaches } from './tls-session-cache.js';
 import type { SessionSync } from './tls-session-cache.js';
 import { timerDelay } from '../core/timers.js';
+import { monotonicNow } from '../core/clock.js';
 import { events } from '../observability/events.js';
 import { HEADER_CHECK_INTERVAL_MS, headerTimeoutLog, onHttpSocketTimeout, resetConnection } from '../proxy/front/client-timeouts.js';
 import { acceptBareLf } from '../proxy/front/bare-lf.js';
@@ -39,6 +40,11 @@ import { keptServers, orphanedTunnels } from './orphans.js';
 import { LeanFront, leanFrontEnabled } from './lean-front.js';
 import type { UpgradeRequest } from '../proxy/front/h1-head-parser.js';
 import type { DrainImpact } from './orphans.js';
+import type { FleetConfig } from '../config/types.js';
+import { FleetMember } from '../fleet/fleet-member.js';
+import type { MemberFigures } from '../fleet/fleet-member.js';
+import { peerAvailability } from '../upstream/peer.js';
+import type { PeerState } from '../upstream/peer.js';
 
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -127,6 +133,8 @@ export class ProxyServer {
   readonly rebalancer: Rebalancer;
   readonly #bound: Bound[] = [];
   #closing: Promise<void> | null = null;
+  /** This process as a member of the `fleet` (outlives reloads; null without `fleet`). */
+  fleet: FleetMember | null = null;
 
   private constructor(config: Config, opts: ProxyServerOptions) {
     this.states = new PeerStates(opts.stickySecret);
@@ -145,6 +153,7 @@ export class ProxyServer {
     const listens = (config.http?.servers ?? []).flatMap((s) => s.listens);
     try {
       for (const plan of planBinds(listens)) proxy.#bound.push(await proxy.#listen(plan));
+      await proxy.#setFleet(config.fleet);
       proxy.runtime.start();
       proxy.rebalancer.start();
       proxy.tls.stapler.prefetch(config);
@@ -347,11 +356,53 @@ export class ProxyServer {
     const old = this.runtime;
     this.runtime = next;
     this.registry.cap = config.workerConnections;
+    await this.#setFleet(config.fleet);
     next.start();
     this.tls.stapler.prefetch(config);
     old.retire();
     const drained = this.#drainRemoved();
     return { opened: opened.map((b) => b.plan.key), closed, drained };
+  }
+
+  /**
+   * Joins, updates or leaves the fleet for a config's `fleet` (the connection is kept when the
+   * Redis stays the same, so reloads leak none). The member never waits for Redis.
+   */
+  async #setFleet(config: FleetConfig | null): Promise<void> {
+    if (config === null) {
+      const member = this.fleet;
+      this.fleet = null;
+      this.runtime.fleet = null;
+      this.states.setRemote(new Map());
+      await member?.close();
+      return;
+    }
+    if (this.fleet === null) {
+      const member = new FleetMember(config, { states: this.states, log: () => this.runtime.mainLog, figures: () => this.#fleetFigures() });
+      this.fleet = member;
+      await member.start();
+    } else {
+      await this.fleet.update(config);
+    }
+    this.runtime.fleet = this.fleet;
+  }
+
+  /** What this process publishes to the fleet: its tunnels, connections and view of each upstream server. */
+  #fleetFigures(): MemberFigures {
+    const keyOf = new Map<PeerState, string>();
+    for (const [key, state] of this.states.entries()) keyOf.set(state, key);
+    const now = monotonicNow();
+    const u: Record<string, Record<string, [number, string]>> = {};
+    for (const pool of this.runtime.pools.values()) {
+      const servers: Record<string, [number, string]> = {};
+      const peers = pool.peers;
+      for (const peer of peers) {
+        const key = keyOf.get(peer.state);
+        if (key !== undefined) servers[key.slice(pool.name.length + 1)] = [peer.state.active, peerAvailability(peer, now, peers.length === 1)];
+      }
+      u[pool.name] = servers;
+    }
+    return { t: this.registry.tunnels.size, c: this.registry.open, u };
   }
 
   /** Tunnels whose upstream server the current config no longer has. */
@@ -412,6 +463,7 @@ export class ProxyServer {
         while (this.registry.tunnels.size > 0 && Date.now() < away) await delay(20);
       }
       this.destroy();
+      await this.fleet?.close();
       await this.files.close();
     })();
     return this.#closing;
@@ -435,6 +487,8 @@ export class ProxyServer {
     for (const t of this.registry.tunnels) t.destroy('shutdown');
     for (const s of this.registry.sockets) s.destroy();
     this.tls.stapler.close();
+    // Leaves the fleet in the background (bounded by its timeout); close() waits for it.
+    void this.fleet?.close();
     this.runtime.close();
     this.registry.stats?.close();
   }

@@ -24,6 +24,7 @@ import type { PeerStates } from '../upstream/pool.js';
 import type { ConnectionRegistry } from './connections.js';
 import { LimitZones } from '../limits/limit-zones.js';
 import type { LimitStore } from '../limits/limit-store.js';
+import type { FleetMember } from '../fleet/fleet-member.js';
 import { MemoryLimitStore } from '../limits/memory-store.js';
 
 /**
@@ -57,6 +58,8 @@ export class Runtime implements ProxyRuntime {
   readonly #noPool: UpstreamPool;
 
   readonly limitZones: LimitZones;
+  /** This process as a fleet member (`fleet`), set by the proxy; null without a fleet. */
+  fleet: FleetMember | null = null;
 
   constructor(config: Config, files: LogFiles, states: PeerStates, registry: ConnectionRegistry, limitStore: LimitStore = new MemoryLimitStore()) {
     this.config = config;

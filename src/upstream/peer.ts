@@ -19,6 +19,11 @@ export class PeerState {
   checked = 0;
   /** Open connections to this server, WebSocket tunnels included, for their whole life. */
   active = 0;
+  /**
+   * The other fleet members' open connections to this server, as last read from Redis (0 without
+   * a fleet, or while Redis is unreachable): `least_conn fleet` balances on active + remote.
+   */
+  remote = 0;
   /** Active health: false once `fails` consecutive probes failed, until `passes` succeed. */
   healthy = true;
   probeFails = 0;

@@ -23,6 +23,19 @@ export class PeerStates {
     this.secret = secret;
   }
 
+  /**
+   * The fleet's counts (src/fleet): each server's `remote` from "upstream|server" sums; servers
+   * missing from `sums` count 0. An empty map is the fall-back to local counts.
+   */
+  setRemote(sums: ReadonlyMap<string, number>): void {
+    for (const [key, s] of this.#states) s.remote = sums.get(key) ?? 0;
+  }
+
+  /** Each server's live state by "upstream|server". */
+  entries(): IterableIterator<[string, PeerState]> {
+    return this.#states.entries();
+  }
+
   get(upstream: string, addr: string): PeerState {
     const key = `${upstream}|${addr}`;
     let s = this.#states.get(key);

@@ -8,11 +8,13 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, statSync } from 'node:fs';
 import { test } from 'node:test';
+import type { TestContext } from 'node:test';
 import { chromium } from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
 import { startHttpBackend } from '../helpers/backends.js';
 import { requireProgram } from '../helpers/programs.js';
 import { startTestProxy } from '../helpers/proxy.js';
+import { startRedis } from '../helpers/redis.js';
 import { rawWebSocket, type RawWebSocket } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
 import { withTimeout } from '../helpers/wait.js';
@@ -47,24 +49,12 @@ async function waitForText(page: Page, selector: string, want: string): Promise<
   }
 }
 
-test('dashboard in headless Chromium: loads, shows the upstreams, open tunnels change live', async (t) => {
+/**
+ * Opens `url` in a headless Chromium closed by `t.after`, once the page is live; `problems`
+ * collects script errors and blocked requests (CSP).
+ */
+async function openDashboard(t: TestContext, url: string): Promise<{ page: Page; problems: string[] }> {
   const chromiumPath = requireProgram('chromium', 'chromium');
-  const dir = tempDir(t);
-  const backend = await startHttpBackend(undefined, { id: 'chat-1' });
-  t.after(() => backend.close());
-  const proxy = await startTestProxy(`events {}
-http {
-  upstream chat { server ${backend.addr}; server 127.0.0.1:9 down; }
-  upstream api { least_conn; server ${backend.addr} weight=2; }
-  server {
-    listen 127.0.0.1:0;
-    server_name dashboard.test;
-    location /chat { proxy_pass http://chat; }
-    location /api { proxy_pass http://api; }
-    location = /dashboard { allow 127.0.0.1; deny all; sluice_dashboard; }
-  }
-}`, { t });
-
   // The profile is removed in the same hook that closes Chromium, after it: never under a running browser.
   const profile = tempDir();
   let context: BrowserContext;
@@ -87,11 +77,32 @@ http {
   page.on('console', (msg) => {
     if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
   });
-
-  const response = await page.goto(proxy.url('/dashboard'), { timeout: BROWSER_WAIT_MS });
+  const response = await page.goto(url, { timeout: BROWSER_WAIT_MS });
   assert.equal(response?.status(), 200);
   assert.equal(await page.title(), 'Sluice dashboard');
   await page.locator('#live[data-state="live"]').waitFor({ timeout: UPDATE_WAIT_MS });
+  return { page, problems };
+}
+
+test('dashboard in headless Chromium: loads, shows the upstreams, open tunnels change live', async (t) => {
+  const dir = tempDir(t);
+  const backend = await startHttpBackend(undefined, { id: 'chat-1' });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(`events {}
+http {
+  upstream chat { server ${backend.addr}; server 127.0.0.1:9 down; }
+  upstream api { least_conn; server ${backend.addr} weight=2; }
+  server {
+    listen 127.0.0.1:0;
+    server_name dashboard.test;
+    location /chat { proxy_pass http://chat; }
+    location /api { proxy_pass http://api; }
+    location = /dashboard { allow 127.0.0.1; deny all; sluice_dashboard; }
+  }
+}`, { t });
+
+  const { page, problems } = await openDashboard(t, proxy.url('/dashboard'));
+  assert.equal(await page.locator('#fleet-section').isHidden(), true, 'no fleet section without `fleet`');
   await page.locator('[data-upstream="chat"]').waitFor();
   await page.locator('[data-upstream="api"]').waitFor();
   assert.equal(await text(page, `[data-upstream="chat"] [data-peer="${backend.addr}"] [data-state]`), 'up');
@@ -127,5 +138,40 @@ http {
   await waitForText(page, '[data-upstream="chat"] .upstream-tunnels', '2');
   await waitForText(page, '[data-upstream="api"] .upstream-tunnels', '0');
   assert.equal(await page.evaluate(() => (globalThis as unknown as PageGlobals).sluiceMark), 42, 'updated in place, not reloaded');
+  assert.deepEqual(problems, [], 'no script errors or blocked requests (CSP) in the page');
+});
+
+test('dashboard with `fleet`: the members with their tunnels, Redis going down and coming back', async (t) => {
+  const redis = await startRedis(t);
+  const backend = await startHttpBackend(undefined, { id: 'chat-1' });
+  t.after(() => backend.close());
+  const config = (name: string): string => `fleet ${redis.url} name=${name} heartbeat=200ms ttl=1s counts_cache=50ms timeout=500ms;
+events {}
+http {
+  upstream chat { least_conn fleet; server ${backend.addr}; }
+  server {
+    listen 127.0.0.1:0;
+    location /chat { proxy_pass http://chat; }
+    location = /dashboard { sluice_dashboard; }
+  }
+}`;
+  const proxy = await startTestProxy(config('edge-a'), { t });
+  const other = await startTestProxy(config('edge-b'), { t });
+  const { page, problems } = await openDashboard(t, proxy.url('/dashboard'));
+  await waitForText(page, '#fleet-state', 'redis up');
+  const tunnels: RawWebSocket[] = [];
+  t.after(() => { for (const ws of tunnels) ws.socket.destroy(); });
+  for (let i = 0; i < 2; i++) tunnels.push(await rawWebSocket(other.port, { path: '/chat' }));
+  tunnels.push(await rawWebSocket(proxy.port, { path: '/chat' }));
+  await waitForText(page, `[data-member="edge-b/${process.pid}"] .member-tunnels`, '2');
+  await waitForText(page, `[data-member="edge-a/${process.pid}"] .member-tunnels`, '1');
+  assert.match(await text(page, `[data-member="edge-b/${process.pid}"]`), new RegExp(`chat: ${backend.addr.replace(/\./g, '\\.')} 2`));
+  assert.match(await text(page, '[data-upstream="chat"] h3'), /least conn fleet/);
+  await redis.stop();
+  await waitForText(page, '#fleet-state', 'redis down');
+  assert.match(await text(page, '#fleet-meta'), /balancing on local counts/);
+  await redis.start();
+  await waitForText(page, '#fleet-state', 'redis up');
+  await waitForText(page, `[data-member="edge-b/${process.pid}"] .member-tunnels`, '2');
   assert.deepEqual(problems, [], 'no script errors or blocked requests (CSP) in the page');
 });

@@ -155,10 +155,17 @@ function sticky(d: Directive, scope: Scope, cx: BuildContext): void {
 
 export const balancingDirectives: readonly DirectiveSpec[] = [
   // Repeatable so that a second method line gets nginx's "load balancing method redefined".
+  // `least_conn fleet` (Sluice's own): counts the fleet's connections (directives/fleet.ts).
   {
-    name: 'least_conn', contexts: ['upstream'], args: NOARGS, repeatable: true,
+    name: 'least_conn', contexts: ['upstream'], args: [0, 1], repeatable: true,
     handle(d, scope, cx) {
-      setMethod(d, scope, cx, { name: 'least_conn' });
+      const arg = d.args[0];
+      // nginx's least_conn takes no arguments: anything but Sluice's `fleet` gets its message.
+      if (arg !== undefined && arg !== 'fleet') {
+        cx.problem('invalid number of arguments in "least_conn" directive', d, 'write "least_conn;" or "least_conn fleet;" (counting the connections of every fleet member)');
+        return;
+      }
+      setMethod(d, scope, cx, arg === 'fleet' ? { name: 'least_conn', fleet: true } : { name: 'least_conn' });
     },
   },
   {

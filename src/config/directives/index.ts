@@ -12,6 +12,7 @@ import { errorPageDirectives } from './error-pages.js';
 import { gzipDirectives } from './gzip.js';
 import { fastcgiDirectives } from './fastcgi.js';
 import { filesDirectives } from './files.js';
+import { fleetDirectives } from './fleet.js';
 import { headersDirectives } from './headers.js';
 import { healthCheckDirectives } from './health-check.js';
 import { httpCoreDirectives } from './http-core.js';
@@ -36,6 +37,7 @@ import { websocketDirectives } from './websocket.js';
 export const ALL_DIRECTIVES: readonly DirectiveSpec[] = [
   ...coreDirectives,
   ...processDirectives,
+  ...fleetDirectives,
   ...httpCoreDirectives,
   ...clientDirectives,
   ...filesDirectives,

@@ -38,6 +38,28 @@ test('least_conn compares connections relative to weight and breaks ties by weig
   assert.deepEqual(picks.filter((p) => p === 1).length, 4);
 });
 
+test('least_conn fleet adds the other members\' connections; plain least_conn ignores them', () => {
+  const a = testPeer(1), b = testPeer(2), c = testPeer(3);
+  a.state.active = 1;
+  a.state.remote = 0;
+  b.state.remote = 5;
+  c.state.remote = 2;
+  const fleet = makeBalancer({ name: 'least_conn', fleet: true }, [a, b, c]);
+  const local = makeBalancer({ name: 'least_conn' }, [a, b, c]);
+  const picks: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const p = fleet.pick({ tried: new Set(), now: 1, key: '' }) as Peer;
+    p.state.active++;
+    picks.push(p.server.address.port);
+  }
+  // Loads 1, 5, 2: a, then a or c, ... until the three are level at 4, 5, 4 or so.
+  assert.equal(picks.filter((p) => p === 2).length, 0, 'the server busiest fleet-wide gets none');
+  assert.equal(a.state.active + a.state.remote, 4);
+  assert.equal(c.state.active + c.state.remote, 4);
+  b.state.active = 0;
+  assert.equal(local.pick({ tried: new Set(), now: 1, key: '' }), b, 'plain least_conn sees only this process\'s counts');
+});
+
 test('ip_hash hashes the first three octets of IPv4 and the whole IPv6 address', () => {
   assert.deepEqual(ipHashBytes('192.168.7.9'), [192, 168, 7]);
   assert.deepEqual(ipHashBytes('::ffff:10.1.2.3'), [10, 1, 2]);

@@ -13,7 +13,7 @@ export const DEFAULT_BALANCER_OPTIONS: BalancerOptions = Object.freeze({ random:
 export function makeBalancer(method: BalanceMethod, peers: readonly Peer[], options: BalancerOptions = DEFAULT_BALANCER_OPTIONS): Balancer {
   switch (method.name) {
     case 'round_robin': return roundRobin(peers);
-    case 'least_conn': return leastConn(peers);
+    case 'least_conn': return leastConn(peers, method.fleet === true);
     case 'ip_hash': return ipHash(peers);
     case 'hash': return method.consistent ? consistentHash(peers) : hash(peers);
     case 'random': return random(method.two)(peers, options);
@@ -24,6 +24,7 @@ export function makeBalancer(method: BalanceMethod, peers: readonly Peer[], opti
 export const EVERY_METHOD: readonly BalanceMethod[] = Object.freeze([
   { name: 'round_robin' },
   { name: 'least_conn' },
+  { name: 'least_conn', fleet: true },
   { name: 'ip_hash' },
   { name: 'hash', key: { raw: '$remote_addr', parts: [{ variable: 'remote_addr' }], constant: null }, consistent: false },
   { name: 'hash', key: { raw: '$remote_addr', parts: [{ variable: 'remote_addr' }], constant: null }, consistent: true },
@@ -34,5 +35,6 @@ export const EVERY_METHOD: readonly BalanceMethod[] = Object.freeze([
 export function methodLabel(m: BalanceMethod): string {
   if (m.name === 'hash') return m.consistent ? 'hash consistent' : 'hash';
   if (m.name === 'random') return m.two ? 'random two' : 'random';
+  if (m.name === 'least_conn' && m.fleet === true) return 'least_conn fleet';
   return m.name;
 }
