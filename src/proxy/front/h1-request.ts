@@ -31,7 +31,7 @@ import type { ExchangeResponse } from '../session/peer-exchange.js';
 import type { ProxyRoute } from '../session/proxy-route.js';
 import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import { ProxySession } from '../session/session.js';
-import { lingerOnClose, requestEnded, requestStarted, resetConnection } from './client-timeouts.js';
+import { lingerOnClose, lingerRequestDone, requestEnded, requestStarted, resetConnection } from './client-timeouts.js';
 import { headRefusal, headSizeRefusal, isClosing, markClosing } from './h1-head-checks.js';
 import { dropInvalidHeaders } from './invalid-headers.js';
 import type { UpgradeRequest } from './h1-head-parser.js';
@@ -102,6 +102,7 @@ export function accountResponse(rt: ProxyRuntime, req: IncomingMessage, res: Ser
     ctx.conn.readMark = socket.bytesRead;
     if (!res.writableFinished && ctx.status === 0) ctx.status = 499;
     requestEnded(socket, res.shouldKeepAlive ? (ctx.settings?.keepaliveTimeout ?? 0) : 0);
+    lingerRequestDone(socket);
     rt.finish(ctx);
   });
 }
