@@ -178,11 +178,13 @@ export function lingerOnClose(socket: Socket, settings: () => LingerSettings | n
 /**
  * A request's response is closed: the hook keeps its settings (a config object) and whether its
  * body was left unread, not the request. Node calls destroySoon for a response that ends the
- * connection before this (resOnFinish), so only a later end reads what is kept.
+ * connection before this (resOnFinish), so only a later end reads what is kept. `bodyLeft` is
+ * the one the request gave {@link lingerOnClose}: a pipelined request behind it that has taken
+ * the hook keeps it.
  */
-export function lingerRequestDone(socket: Socket): void {
+export function lingerRequestDone(socket: Socket, bodyLeft: () => boolean): void {
   const hook = lingerHooks.get(socket);
-  if (hook === undefined || hook.settings === null || hook.bodyLeft === null) return;
+  if (hook === undefined || hook.settings === null || hook.bodyLeft !== bodyLeft) return;
   hook.lastSettings = hook.settings();
   hook.lastBodyLeft = hook.bodyLeft();
   hook.settings = null;

@@ -94,7 +94,8 @@ export function accountResponse(rt: ProxyRuntime, req: IncomingMessage, res: Ser
   ctx.pipelined = res.socket === null;
   const sentBefore = socket.bytesWritten;
   requestStarted(socket);
-  lingerOnClose(socket, () => ctx.settings, () => !req.complete);
+  const bodyLeft = (): boolean => !req.complete;
+  lingerOnClose(socket, () => ctx.settings, bodyLeft);
   res.once('close', () => {
     ctx.endMs = performance.now();
     ctx.bytesSent = socket.bytesWritten - sentBefore;
@@ -102,7 +103,7 @@ export function accountResponse(rt: ProxyRuntime, req: IncomingMessage, res: Ser
     ctx.conn.readMark = socket.bytesRead;
     if (!res.writableFinished && ctx.status === 0) ctx.status = 499;
     requestEnded(socket, res.shouldKeepAlive ? (ctx.settings?.keepaliveTimeout ?? 0) : 0);
-    lingerRequestDone(socket);
+    lingerRequestDone(socket, bodyLeft);
     rt.finish(ctx);
   });
 }
