@@ -103,7 +103,8 @@ export const SCENARIO_INFO: Record<ScenarioName, { readonly title: string; reado
 };
 
 const TARGET_ORDER: readonly string[] = [
-  'direct', 'sluice', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-workers', 'sluice-least-conn', 'sluice-fleet', 'nginx', 'nginx-tuned', 'haproxy', 'http-proxy',
+  'direct', 'sluice', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-workers', 'sluice-reuseport', 'sluice-least-conn', 'sluice-fleet',
+  'nginx', 'nginx-tuned', 'haproxy', 'http-proxy',
 ];
 
 export function fmt(v: number): string {

@@ -96,14 +96,16 @@ test('proxy_buffer_size is kept; proxy_buffers and proxy_busy_buffers_size are c
   ]);
 });
 
-test('listen socket parameters: ipv6only, backlog, bind and so_keepalive, with nginx\'s messages', async () => {
+test('listen socket parameters: ipv6only, backlog, bind, reuseport and so_keepalive, with nginx\'s messages', async () => {
   const config = await good(http(
-    '  server { listen [::]:8080 ipv6only=off; listen 127.0.0.1:8081 bind backlog=1024 so_keepalive=30m::10; listen 8082 so_keepalive=off; return 204; }',
+    '  server { listen [::]:8080 ipv6only=off; listen 127.0.0.1:8081 bind backlog=1024 so_keepalive=30m::10; listen 8082 so_keepalive=off; listen 8083 reuseport; return 204; }',
   ));
-  const [v6, local, plain] = config.http!.servers[0]!.listens;
-  assert.deepEqual(v6!.socket, { ipv6only: false, backlog: 511, bind: true, keepalive: null });
-  assert.deepEqual(local!.socket, { ipv6only: true, backlog: 1024, bind: true, keepalive: { on: true, idleMs: 1_800_000 } });
-  assert.deepEqual(plain!.socket, { ipv6only: true, backlog: 511, bind: true, keepalive: { on: false, idleMs: 0 } });
+  const [v6, local, plain, reuse] = config.http!.servers[0]!.listens;
+  assert.deepEqual(v6!.socket, { ipv6only: false, backlog: 511, bind: true, reuseport: false, keepalive: null });
+  assert.deepEqual(local!.socket, { ipv6only: true, backlog: 1024, bind: true, reuseport: false, keepalive: { on: true, idleMs: 1_800_000 } });
+  assert.deepEqual(plain!.socket, { ipv6only: true, backlog: 511, bind: true, reuseport: false, keepalive: { on: false, idleMs: 0 } });
+  // reuseport implies bind, as in nginx (where Node has no reusePort it is warned about: listen-reuseport.test.ts).
+  assert.deepEqual(reuse!.socket, { ipv6only: true, backlog: 511, bind: true, reuseport: true, keepalive: null });
   const problems = await bad(http('  server { listen [::]:80 ipv6only=maybe; listen 81 backlog=x; listen 82 so_keepalive=soon; return 204; }'));
   assert.deepEqual(problems.map(show), [
     'invalid ipv6only flags "maybe" in "[::]:80" of the "listen" directive in <inline>:3',

@@ -40,7 +40,7 @@ export const DEFAULT_LISTEN = { host: '0.0.0.0', port: 80 } as const;
 export const LINGERING_DEFAULTS = { lingeringClose: 'on', lingeringTime: 30_000, lingeringTimeout: 5_000 } as const;
 
 /** nginx's defaults for the socket parameters of `listen` (ipv6only=on, backlog=511). */
-export const LISTEN_SOCKET_DEFAULTS: ListenSocketOptions = { ipv6only: true, backlog: 511, bind: false, keepalive: null };
+export const LISTEN_SOCKET_DEFAULTS: ListenSocketOptions = { ipv6only: true, backlog: 511, bind: false, reuseport: false, keepalive: null };
 
 /** The http-level settings before any directive, given the main-level error logs and the prefix (`root html`). */
 export function defaultSettings(errorLogs: readonly ErrorLogTarget[], prefix: string): Settings {

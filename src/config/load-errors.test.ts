@@ -342,10 +342,10 @@ const CASES: readonly Case[] = [
   },
   {
     name: 'planned listen parameters and unknown ones; http2 needs ssl; ssl needs a certificate',
-    text: http('  server {', '    listen 443 ssl;', '    listen 8443 http2 reuseport;', '    listen 8080 nonsense;', '  }'),
+    text: http('  server {', '    listen 443 ssl;', '    listen 8443 http2 deferred;', '    listen 8080 nonsense;', '  }'),
     problems: [
       'no "ssl_certificate" is defined for the "listen ... ssl" directive in <inline>:3',
-      'the "reuseport" parameter of the "listen" directive is not implemented yet in <inline>:5',
+      'the "deferred" parameter of the "listen" directive is not implemented yet in <inline>:5',
       'the "http2" parameter of the "listen" directive needs "ssl" in <inline>:5',
       'invalid parameter "nonsense" in <inline>:6',
     ],

@@ -316,6 +316,8 @@ export interface ListenSocketOptions {
   readonly backlog: number;
   /** `bind`: a socket of its own even where a wildcard address on the port exists. @default false */
   readonly bind: boolean;
+  /** `reuseport`: a socket per worker process, SO_REUSEPORT, the kernel spreads connections (server/reuseport.ts). @default false */
+  readonly reuseport: boolean;
   /** `so_keepalive=on|off|IDLE:INTVL:CNT`: TCP keepalive on accepted connections; null leaves the system's. */
   readonly keepalive: { readonly on: boolean; readonly idleMs: number } | null;
 }

@@ -11,6 +11,6 @@ const listen = (host: string, port: number, extra: Partial<Listen> = {}): Listen
 test('an address shares the wildcard socket of its port, unless `bind` (or a socket parameter) gives it its own', () => {
   const shared = planBinds([listen('0.0.0.0', 80), listen('127.0.0.1', 80)]);
   assert.deepEqual(shared.map((p) => [p.key, p.listenKeys]), [['0.0.0.0:80', ['0.0.0.0:80', '127.0.0.1:80']]]);
-  const own = planBinds([listen('0.0.0.0', 80), listen('127.0.0.1', 80, { socket: { ipv6only: true, backlog: 64, bind: true, keepalive: null } })]);
+  const own = planBinds([listen('0.0.0.0', 80), listen('127.0.0.1', 80, { socket: { ipv6only: true, backlog: 64, bind: true, reuseport: false, keepalive: null } })]);
   assert.deepEqual(own.map((p) => [p.key, p.socket.backlog]), [['0.0.0.0:80', 511], ['127.0.0.1:80', 64]]);
 });

@@ -1,6 +1,7 @@
 import type { Listen, ListenSocketOptions } from '../config/types.js';
-import type { Socket } from 'node:net';
+import type { ListenOptions, Socket } from 'node:net';
 import { LISTEN_SOCKET_DEFAULTS } from '../config/defaults.js';
+import { reusePortOptions } from './reuseport.js';
 import { addressKey } from './connections.js';
 
 /** One socket to listen on, serving one or more listen keys. */
@@ -18,6 +19,12 @@ export interface BindPlan {
    * through the TlsFrontend, which reads the PROXY header first on those keys (tls-listener.ts).
    */
   proxyProtocolKeys: Set<string>;
+}
+
+/** What `net.Server.listen` takes for this socket: ipv6only, backlog, and reuseport where Node has it. */
+export function listenOptions(plan: BindPlan): ListenOptions {
+  const o = plan.socket;
+  return { host: plan.host, port: plan.port, ipv6Only: plan.host.includes(':') && o.ipv6only, backlog: o.backlog, ...reusePortOptions(o.reuseport, plan.port) };
 }
 
 /** `so_keepalive` on an accepted connection (Node sets the idle time; INTVL and CNT stay the system's). */

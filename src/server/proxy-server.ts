@@ -16,7 +16,7 @@ import { PeerStates } from '../upstream/pool.js';
 import type { LimitStore } from '../limits/limit-store.js';
 import { MemoryLimitStore } from '../limits/memory-store.js';
 import { refuseForClientCert, refuseUpgradeForClientCert } from '../proxy/front/tls-refusals.js';
-import { applySocketOptions, planBinds } from './binds.js';
+import { applySocketOptions, listenOptions, planBinds } from './binds.js';
 import type { BindPlan } from './binds.js';
 import { ProxyStats } from '../observability/stats-collector.js';
 import { ConnectionRegistry } from './connections.js';
@@ -292,7 +292,7 @@ export class ProxyServer {
         reject(new Error(`bind() to ${plan.key} failed (${errno})`));
       };
       server.once('error', onError);
-      server.listen({ host: plan.host, port: plan.port, ipv6Only: plan.host.includes(':') && plan.socket.ipv6only, backlog: plan.socket.backlog }, () => {
+      server.listen(listenOptions(plan), () => {
         server.removeListener('error', onError);
         server.on('error', (err) => this.runtime.mainLog.log('crit', `listener ${plan.key}: ${err.message}`));
         resolve({ plan, server, lean });

@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import { splitHostPort, parsePort } from '../address.js';
 import { LISTEN_SOCKET_DEFAULTS } from '../defaults.js';
+import { nodeHasReusePort } from '../../server/reuseport.js';
 import type { BuildContext } from '../build-context.js';
 import { locOf } from '../build-context.js';
 import type { LocationDraft, Scope, ServerDraft } from '../draft.js';
@@ -16,7 +17,6 @@ import { ONE_OR_MORE, TAKE1, TAKE12, HTTP_SERVER_LOCATION, durationSetting, sett
 /** nginx `listen` parameters Sluice does not implement yet (name before any `=`). */
 const PLANNED_LISTEN_PARAMS: ReadonlyMap<string, string> = new Map([
   ['quic', 'HTTP/3 is not implemented yet'],
-  ['reuseport', 'socket options are not implemented yet'],
   ['deferred', 'socket options are not implemented yet'],
 
 
@@ -30,11 +30,13 @@ const PLANNED_LISTEN_PARAMS: ReadonlyMap<string, string> = new Map([
 
 
 /**
- * A socket parameter of `listen` (ipv6only, backlog, bind, so_keepalive): what it sets, false when
+ * A socket parameter of `listen` (ipv6only, backlog, bind, reuseport, so_keepalive): what it sets, false when
  * it was refused (reported), null when `param` is none of them.
  */
 function listenSocketOption(param: string, host: string, bad: (err: string, hint?: string) => void): Partial<ListenSocketOptions> | false | null {
   if (param === 'bind') return { bind: true };
+  // nginx: reuseport implies bind (a socket per worker cannot be the wildcard's).
+  if (param === 'reuseport') return { reuseport: true, bind: true };
   if (param.startsWith('ipv6only=')) {
     const v = param.slice(9);
     if (v !== 'on' && v !== 'off') {
@@ -102,6 +104,10 @@ function listen(d: Directive, scope: Scope, cx: BuildContext): void {
     const option = listenSocketOption(param, host, bad);
     if (option !== null) {
       if (option !== false) setSocket(option);
+      // nginx on a platform without SO_REUSEPORT warns in these words and listens without it.
+      if (option !== false && option.reuseport === true && !nodeHasReusePort()) {
+        cx.warn('reuseport is not supported on this platform, ignored', d, `Node ${process.versions.node} has no reusePort: it needs Node 22.12 or later (23.1 in 23) on Linux or FreeBSD`);
+      }
       continue;
     }
     if (param === 'default_server' || param === 'default') {

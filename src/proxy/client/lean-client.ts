@@ -182,8 +182,8 @@ function parserFor(socket: Socket, P: HttpParserClass): HttpParser {
 /**
  * The socket is done with HTTP (it closed, or a 101 handed it to a tunnel): the parser is
  * deleted. Until then the C++ parser is held by a global handle and holds, as its async
- * resource, the last exchange and through it the socket, so a parser left to the garbage
- * collector would keep every upstream connection's objects alive for good. Deleted on the next
+ * resource, the socket, so a parser left to the garbage collector would keep every upstream
+ * connection's objects alive for good. Deleted on the next
  * turn, as Node's own http does, because this may run inside the parser's own callback.
  */
 function dropParser(socket: Socket): void {
@@ -294,7 +294,11 @@ class UpstreamCall implements Exchange {
     s.on('timeout', this.#onTimeout);
     this.#parser = parserFor(s, P);
     // nginx reads an upstream head with bare-LF line ends (bare-lf.ts says which flags, and why).
-    this.#parser.initialize(P.RESPONSE, this, o.maxHeaderSize, BARE_LF_FLAGS);
+    // The async resource is the connection, as Node's server gives its parser: the exchange as
+    // resource stayed reachable from the pooled connection after its response, and with it the
+    // whole request (session, context, client response) until the connection's next request, so
+    // every request's objects survived young-generation GCs.
+    this.#parser.initialize(P.RESPONSE, s, o.maxHeaderSize, BARE_LF_FLAGS);
     this.#parser[kCall] = this;
     if (cached) {
       s.resume();

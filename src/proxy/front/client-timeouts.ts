@@ -144,15 +144,58 @@ function destroySocket(socket: Socket): void {
 }
 
 /**
+ * What {@link lingeringDestroySoon} reads: the connection's request in flight (its settings are
+ * known once it is routed), or what the last one left once its response closed.
+ */
+interface LingerHook {
+  settings: (() => LingerSettings | null) | null;
+  bodyLeft: (() => boolean) | null;
+  lastSettings: LingerSettings | null;
+  lastBodyLeft: boolean;
+}
+
+const lingerHooks = new WeakMap<Socket, LingerHook>();
+
+/**
  * Node's HTTP server ends a connection whose response does not keep it with `destroySoon()`:
- * replaced here, per request, by nginx's rule (ngx_http_finalize_connection): `lingering_close
- * always` lingers, `on` lingers while the request body is not read to its end, `off` never.
+ * replaced here, once per connection, by nginx's rule (ngx_http_finalize_connection): `lingering_close
+ * always` lingers, `on` lingers while the request body is not read to its end, `off` never. Each
+ * request sets the connection's hook and {@link lingerRequestDone} lets go of it once its response
+ * is closed: a long-lived socket holding a request's closures kept every request's objects alive
+ * through young-generation GCs (most of the plain-HTTP CPU regression measured after 413d699).
  */
 export function lingerOnClose(socket: Socket, settings: () => LingerSettings | null, bodyLeft: () => boolean): void {
-  socket.destroySoon = function destroySoon(this: Socket): void {
-    const s = settings() ?? LINGER_DEFAULTS;
-    if (this.writable) this.end();
-    if (s.lingeringClose === 'always' || (s.lingeringClose === 'on' && bodyLeft())) lingeringClose(this, s);
-    else lingeringClose(this, { ...s, lingeringClose: 'off' });
-  };
+  const hook = lingerHooks.get(socket);
+  if (hook !== undefined) {
+    hook.settings = settings;
+    hook.bodyLeft = bodyLeft;
+    return;
+  }
+  lingerHooks.set(socket, { settings, bodyLeft, lastSettings: null, lastBodyLeft: false });
+  socket.destroySoon = lingeringDestroySoon;
+}
+
+/**
+ * A request's response is closed: the hook keeps its settings (a config object) and whether its
+ * body was left unread, not the request. Node calls destroySoon for a response that ends the
+ * connection before this (resOnFinish), so only a later end reads what is kept. `bodyLeft` is
+ * the one the request gave {@link lingerOnClose}: a pipelined request behind it that has taken
+ * the hook keeps it.
+ */
+export function lingerRequestDone(socket: Socket, bodyLeft: () => boolean): void {
+  const hook = lingerHooks.get(socket);
+  if (hook === undefined || hook.settings === null || hook.bodyLeft !== bodyLeft) return;
+  hook.lastSettings = hook.settings();
+  hook.lastBodyLeft = hook.bodyLeft();
+  hook.settings = null;
+  hook.bodyLeft = null;
+}
+
+function lingeringDestroySoon(this: Socket): void {
+  const hook = lingerHooks.get(this) as LingerHook;
+  const s = (hook.settings !== null ? hook.settings() : hook.lastSettings) ?? LINGER_DEFAULTS;
+  const bodyLeft = hook.bodyLeft !== null ? hook.bodyLeft() : hook.lastBodyLeft;
+  if (this.writable) this.end();
+  if (s.lingeringClose === 'always' || (s.lingeringClose === 'on' && bodyLeft)) lingeringClose(this, s);
+  else lingeringClose(this, { ...s, lingeringClose: 'off' });
 }

@@ -31,7 +31,7 @@ import type { ExchangeResponse } from '../session/peer-exchange.js';
 import type { ProxyRoute } from '../session/proxy-route.js';
 import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import { ProxySession } from '../session/session.js';
-import { lingerOnClose, requestEnded, requestStarted, resetConnection } from './client-timeouts.js';
+import { lingerOnClose, lingerRequestDone, requestEnded, requestStarted, resetConnection } from './client-timeouts.js';
 import { headRefusal, headSizeRefusal, isClosing, markClosing } from './h1-head-checks.js';
 import { dropInvalidHeaders } from './invalid-headers.js';
 import type { UpgradeRequest } from './h1-head-parser.js';
@@ -94,7 +94,8 @@ export function accountResponse(rt: ProxyRuntime, req: IncomingMessage, res: Ser
   ctx.pipelined = res.socket === null;
   const sentBefore = socket.bytesWritten;
   requestStarted(socket);
-  lingerOnClose(socket, () => ctx.settings, () => !req.complete);
+  const bodyLeft = (): boolean => !req.complete;
+  lingerOnClose(socket, () => ctx.settings, bodyLeft);
   res.once('close', () => {
     ctx.endMs = performance.now();
     ctx.bytesSent = socket.bytesWritten - sentBefore;
@@ -102,6 +103,7 @@ export function accountResponse(rt: ProxyRuntime, req: IncomingMessage, res: Ser
     ctx.conn.readMark = socket.bytesRead;
     if (!res.writableFinished && ctx.status === 0) ctx.status = 499;
     requestEnded(socket, res.shouldKeepAlive ? (ctx.settings?.keepaliveTimeout ?? 0) : 0);
+    lingerRequestDone(socket, bodyLeft);
     rt.finish(ctx);
   });
 }

@@ -1,0 +1,101 @@
+/**
+ * `listen ... reuseport` (issue 15, item 3) with real worker processes. Where Node has reusePort
+ * (22.12+, 23.1+: server/reuseport.ts) every worker binds a socket of its own with SO_REUSEPORT
+ * and accepts its connections itself; on an older Node, nginx's warning for a platform without
+ * SO_REUSEPORT and the one shared socket. Either way connections land on both workers, and a
+ * reload under traffic and a graceful quit with a request in flight lose nothing.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { startHttpBackend } from '../helpers/backends.js';
+import { CHILD_MS, CliProcess, httpGet, runCli } from '../helpers/cli-process.js';
+import { unusedPort } from '../helpers/ports.js';
+import { tempDir } from '../helpers/temp.js';
+import { waitFor } from '../helpers/wait.js';
+import { nodeHasReusePort } from '../../src/server/reuseport.js';
+
+const WARNING = /\[warn\] reuseport is not supported on this platform, ignored in \S+:\d+/;
+
+/** Listening TCP sockets on 127.0.0.1:port, as the kernel lists them. */
+function listeningSockets(port: number): number {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync('/proc/net/tcp', 'utf8').split('\n').filter((l) => {
+    const f = l.trim().split(/\s+/);
+    return f[1] === local && f[3] === '0A';
+  }).length;
+}
+
+function config(port: number, body: string): string {
+  return `worker_processes 2;
+error_log stderr notice;
+events {}
+http { server { listen 127.0.0.1:${port} reuseport; ${body} } }
+`;
+}
+
+test('listen reuseport with worker_processes 2: a socket per worker where Node has reusePort, nginx\'s warning where not; both workers answer', async (t) => {
+  const dir = tempDir(t);
+  const port = await unusedPort();
+  const conf = dir.write('sluice.conf', config(port, 'location / { return 200 "$pid"; }'));
+
+  const checked = await runCli(['-t', '-c', conf], dir.path);
+  assert.equal(checked.code, 0, checked.stderr);
+  assert.equal(WARNING.test(checked.stderr), !nodeHasReusePort(), checked.stderr);
+
+  const proxy = new CliProcess(t, ['-c', conf], dir.path);
+  assert.equal(await proxy.port(), port);
+  // Two sockets in the kernel's table with reusePort; the primary's one shared socket without.
+  assert.equal(listeningSockets(port), nodeHasReusePort() ? 2 : 1);
+
+  // The kernel hashes each connection's addresses onto a socket: new connections (new source
+  // ports) reach both workers, never the primary.
+  const seen = new Set<string>();
+  await waitFor(async () => {
+    const res = await httpGet(port, '/');
+    assert.equal(res.status, 200);
+    seen.add(res.body);
+    return seen.size >= 2;
+  }, { timeoutMs: CHILD_MS, what: 'both workers to answer' });
+  assert.ok(!seen.has(String(proxy.pid)));
+  assert.equal(seen.size, 2);
+  assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
+});
+
+test('listen reuseport: a reload under traffic and a graceful quit with a request in flight lose nothing', async (t) => {
+  const dir = tempDir(t);
+  const port = await unusedPort();
+  let release: (() => void) | null = null;
+  const backend = await startHttpBackend((req, res) => {
+    if (req.url === '/slow') release = () => res.end('slow done');
+    else res.end('fast');
+  });
+  t.after(() => backend.close());
+  const body = (v: string): string => `location = /v { return 200 "${v}"; } location / { proxy_pass http://127.0.0.1:${backend.port}; }`;
+  const conf = dir.write('sluice.conf', config(port, body('v1')));
+  const proxy = new CliProcess(t, ['-c', conf], dir.path);
+  await proxy.port();
+
+  // New connections one after another while the workers apply a new config: every one answered.
+  dir.write('sluice.conf', config(port, body('v2')));
+  proxy.child.kill('SIGHUP');
+  const answers: string[] = [];
+  await waitFor(async () => {
+    const res = await httpGet(port, '/v').catch((e: unknown) => ({ status: 0, body: (e as Error).message }));
+    answers.push(`${res.status} ${res.body}`);
+    return answers.filter((a) => a === '200 v2').length >= 6;
+  }, { timeoutMs: CHILD_MS, what: 'both workers to answer with the new config' });
+  assert.ok(answers.every((a) => a === '200 v1' || a === '200 v2'), answers.join(' | '));
+
+  // SIGQUIT with a request waiting for its upstream: it completes, then the proxy exits 0.
+  const slow = httpGet(port, '/slow');
+  await waitFor(() => release !== null, { timeoutMs: CHILD_MS, what: 'the slow request to reach the backend' });
+  proxy.child.kill('SIGQUIT');
+  // Both workers stop accepting and wait for what they serve (nginx's notices).
+  await waitFor(() => [...proxy.stderr.matchAll(/#0: gracefully shutting down$/gm)].length === 2, { timeoutMs: CHILD_MS, what: 'both workers to shut down gracefully' });
+  assert.equal(proxy.done, false, 'the request in flight holds the exit');
+  (release as unknown as () => void)();
+  assert.deepEqual(await slow, { status: 200, body: 'slow done' });
+  assert.deepEqual(await proxy.wait(), { code: 0, signal: null });
+  assert.equal(WARNING.test(proxy.stderr), !nodeHasReusePort(), proxy.stderr);
+});
