@@ -22,6 +22,17 @@ import { parseHttpTime } from '../answer/http-date.js';
  * 0 when it must not be cached. See {@link isFresh}.
  */
 export function cacheValidity(status: number, headers: IncomingHttpHeaders, ignore: ReadonlySet<string>, cache: CacheSettings, nowMs: number): number {
+  const until = headerValidity(headers, ignore, nowMs);
+  if (until >= 0) return until;
+  const valid = validFor(status, cache);
+  return valid === 0 ? 0 : Math.floor(nowMs / 1000) * 1000 + valid;
+}
+
+/**
+ * What the response's headers say (1-4 above): 0 when they forbid caching (nginx's header handlers
+ * turn u->cacheable off), the time they give, or -1 when they give none.
+ */
+export function headerValidity(headers: IncomingHttpHeaders, ignore: ReadonlySet<string>, nowMs: number): number {
   // nginx counts in whole seconds (ngx_time()).
   const now = Math.floor(nowMs / 1000) * 1000;
   if (!ignore.has('set-cookie') && headers['set-cookie'] !== undefined) return 0;
@@ -58,9 +69,7 @@ export function cacheValidity(status: number, headers: IncomingHttpHeaders, igno
       until = t * 1000;
     }
   }
-  if (until >= 0) return until;
-  const valid = validFor(status, cache);
-  return valid === 0 ? 0 : now + valid;
+  return until;
 }
 
 /** nginx's freshness test (`c->valid_sec < now` is expired), in whole seconds. */

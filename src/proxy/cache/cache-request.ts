@@ -23,6 +23,9 @@ import type { CacheSettings, Settings } from '../../config/types.js';
 import { closeFile } from '../../static/open-file.js';
 import { conditionalStatus, first } from '../../static/conditional.js';
 import { fileBody } from '../../static/file-body.js';
+import type { BodyPart } from '../../static/file-body.js';
+import type { LocalResponse } from '../answer/respond.js';
+import { removeAll } from '../filters/compression.js';
 import { parseHttpTime } from '../answer/http-date.js';
 import type { StreamedResponse } from '../answer/streamed.js';
 import type { UpstreamMessage } from '../client/upstream-client.js';
@@ -33,6 +36,7 @@ import type { ProxyRoute } from '../session/proxy-route.js';
 import { entryHeader, openEntry } from './cache-entry.js';
 import type { EntryMeta, OpenEntry } from './cache-entry.js';
 import { cacheValidity, isFresh } from './cache-policy.js';
+import { knownLength, notModifiedHeaders, rangeFilter, unsatisfiableResponse, upstreamAllowsRanges } from './cache-ranges.js';
 import { CacheWriter, rewriteEntry } from './cache-writer.js';
 import { CacheZone } from './cache-zone.js';
 import type { Updating } from './cache-zone.js';
@@ -81,8 +85,12 @@ export class CacheRequest {
   #stale = false;
   /** proxy_cache_revalidate: the conditional headers sent upstream for the expired entry. */
   revalidateHeaders: readonly string[] = [];
-  /** proxy_cache_min_uses was reached: the response may be stored. */
-  #enoughUses = true;
+  /**
+   * nginx's u->cacheable before the response: false for fewer uses than proxy_cache_min_uses and
+   * a range beyond proxy_cache_max_range_offset. The request then goes upstream as without the
+   * cache (its Range and conditional headers included) and nothing is stored.
+   */
+  #cacheable = true;
   /** proxy_cache_lock timed out: the response goes to the client only (nginx stores nothing then). */
   #noStore = false;
   /** This request is the one fetching the key (the others see it as updating / locked). */
@@ -159,9 +167,15 @@ export class CacheRequest {
       break;
     }
     this.zone.counters.misses++;
-    this.#enoughUses = this.zone.countUse(this.storeHash, this.settings.minUses);
-    if (!this.#noStore && this.#fetching() === null) this.#hold();
+    // ngx_http_upstream_cache: NGX_HTTP_CACHE_SCARCE (proxy_cache_min_uses), then ngx_http_upstream_cache_check_range.
+    this.#cacheable = this.zone.countUse(this.storeHash, this.settings.minUses) && !rangeBeyondOffset(first(ctx.headers.range), this.settings.maxRangeOffset);
+    if (this.#cacheable && !this.#noStore && this.#fetching() === null) this.#hold();
     return false;
+  }
+
+  /** Whether the response may be stored and the client's Range and conditions stay here (nginx's u->cacheable). */
+  get cacheable(): boolean {
+    return this.#cacheable;
   }
 
   /**
@@ -199,7 +213,7 @@ export class CacheRequest {
     bg.storeHash = this.storeHash;
     bg.#stale = true;
     bg.revalidateHeaders = this.revalidateHeaders;
-    bg.#enoughUses = this.zone.countUse(this.storeHash, this.settings.minUses);
+    bg.#cacheable = this.zone.countUse(this.storeHash, this.settings.minUses);
     bg.#release = this.#release;
     this.#release = null;
     return bg;
@@ -308,7 +322,7 @@ export class CacheRequest {
 
   #writer(up: UpstreamMessage, route: ProxyRoute, ctx: RequestContext, vars: Variables, buffered: boolean, onError: (err: NodeJS.ErrnoException) => void): CacheWriter | null {
     const status = up.statusCode ?? 0;
-    if (!buffered || status === 101 || !this.#enoughUses || this.#noStore) return null;
+    if (!buffered || status === 101 || !this.#cacheable || this.#noStore) return null;
     if (anySet(this.settings.noCache, ctx, vars)) return null;
     const now = Date.now();
     const s = route.settings;
@@ -359,8 +373,6 @@ function noop(): void {}
 export function cacheRequestFor(route: ProxyRoute, ctx: RequestContext, vars: Variables, zones: ReadonlyMap<string, CacheZone>, upgrade: boolean): CacheRequest | null {
   const s = route.settings.cache;
   if (s.zone === null || upgrade || !s.methods.includes(ctx.method)) return null;
-  // proxy_cache_max_range_offset: a range starting further in goes upstream as it is, uncached.
-  if (s.maxRangeOffset !== null && rangeStart(first(ctx.headers.range)) > s.maxRangeOffset) return null;
   const zone = zones.get(s.zone);
   if (zone === undefined) return null;
   const key = s.key === null
@@ -369,10 +381,18 @@ export function cacheRequestFor(route: ProxyRoute, ctx: RequestContext, vars: Va
   return new CacheRequest(zone, s, key);
 }
 
-/** Where the first range of a `Range: bytes=` header starts (0 for a suffix range or none). */
-function rangeStart(range: string | undefined): number {
-  const m = range === undefined ? null : /^bytes=\s*(\d+)-/i.exec(range);
-  return m === null ? 0 : Number(m[1]);
+/**
+ * proxy_cache_max_range_offset (ngx_http_upstream_cache_check_range): a range whose first part
+ * starts at the offset or further in, or counts from the end, is not cached; with 0, no range is.
+ */
+function rangeBeyondOffset(range: string | undefined, max: number | null): boolean {
+  if (range === undefined || max === null) return false;
+  if (max === 0) return true;
+  if (range.length < 7 || range.slice(0, 6).toLowerCase() !== 'bytes=') return false;
+  const rest = range.slice(6).replace(/^ */, '');
+  if (rest.startsWith('-')) return true;
+  const digits = /^\d*/.exec(rest)?.[0] ?? '';
+  return digits !== '' && Number(digits) >= max;
 }
 
 /** The upstream headers of an entry as Node parses them (for `$upstream_http_*`, If-* checks). */
@@ -400,9 +420,11 @@ function setHeader(headers: string[], name: string, value: string | null): void 
  * The response for a HIT: status and headers as stored, through the relay's header rules, the
  * body from the file. A 200 answers If-None-Match / If-Modified-Since with 304 and a failed
  * If-Match / If-Unmodified-Since with 412 (nginx's not_modified filter acts on cached responses).
- * Returns a status instead for a 412, which the session answers as nginx's page.
+ * A 200 answers Range as nginx's range filter does where the upstream allowed it (cache-ranges.ts).
+ * Returns a status instead for a 412, which the session answers as nginx's page, and the whole
+ * response for a 416.
  */
-export function hitResponse(cache: CacheRequest, route: ProxyRoute, ctx: RequestContext, vars: Variables): StreamedResponse | number {
+export function hitResponse(cache: CacheRequest, route: ProxyRoute, ctx: RequestContext, vars: Variables): StreamedResponse | LocalResponse | number {
   const e = cache.entry as OpenEntry;
   cache.entry = null;
   const { meta } = e;
@@ -411,8 +433,9 @@ export function hitResponse(cache: CacheRequest, route: ProxyRoute, ctx: Request
   const status = meta.status;
   ctx.status = status;
   const headers = relayHeaders(ctx, route, vars, status, meta.headers, null);
-  // The stored body has the length the file says, whatever framing the upstream used.
-  setHeader(headers, 'Content-Length', String(e.length));
+  // The stored body has the length the file says; one the upstream sent without a length
+  // (chunked) goes out chunked again, as nginx sends it (content_length_n stays -1).
+  setHeader(headers, 'Content-Length', knownLength(ctx.upstreamHeaders) < 0 ? null : String(e.length));
   const start = e.bodyStart;
   const end = e.bodyStart + e.length;
   if (status === 200) {
@@ -427,17 +450,40 @@ export function hitResponse(cache: CacheRequest, route: ProxyRoute, ctx: Request
     if (cond === 304) {
       void closeFile(e.fd);
       ctx.status = 304;
-      setHeader(headers, 'Content-Length', null);
+      notModifiedHeaders(headers);
       return { status: 304, headers, body: null };
     }
   }
-  // Range: nginx 1.22 answered it on these hits with the whole entry (200) in the side-by-side
-  // test (test/e2e/proxy-cache.e2e.test.ts), with and without Accept-Ranges from the upstream;
-  // so does Sluice.
+  let code = status;
+  let parts: BodyPart[] = [{ start: 0, end: e.length }];
+  // Ranges from the cache (cache-ranges.ts): the upstream's Accept-Ranges lets nginx's range
+  // filter act on the entry, for a 200 whose length the upstream gave.
+  if (upstreamAllowsRanges(ctx.upstreamHeaders, settings)) {
+    removeAll(headers, 'accept-ranges');
+    const size = knownLength(ctx.upstreamHeaders);
+    if (status === 200 && size === e.length && ctx.parent === null) {
+      const r = rangeFilter(ctx, settings, headers, size, false);
+      if (r.kind === 'unsatisfiable') {
+        void closeFile(e.fd);
+        return unsatisfiableResponse(ctx, settings, vars, headers, size);
+      }
+      if (r.kind === 'partial') {
+        code = 206;
+        ctx.status = 206;
+        parts = [...r.parts];
+      }
+    }
+  }
   if (ctx.method === 'HEAD' || end === start || status === 204 || status === 304) {
     void closeFile(e.fd);
-    return { status, headers, body: null };
+    return { status: code, headers, body: null };
   }
-  cache.zone.counters.bytesFromCache += end - start;
-  return { status, headers, body: fileBody(e.fd, cache.zone.fileFor(cache.storeHash), [{ start, end }]) };
+  let sent = 0;
+  const inFile = parts.map((p) => {
+    if (typeof p === 'string') return p;
+    sent += p.end - p.start;
+    return { start: start + p.start, end: start + p.end };
+  });
+  cache.zone.counters.bytesFromCache += sent;
+  return { status: code, headers, body: fileBody(e.fd, cache.zone.fileFor(cache.storeHash), inFile) };
 }
