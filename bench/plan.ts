@@ -6,7 +6,7 @@
  */
 import type { TargetName } from './targets.js';
 
-export const SCENARIOS = ['idle', 'handshakes', 'small', 'large', 'latency', 'http'] as const;
+export const SCENARIOS = ['idle', 'handshakes', 'small', 'large', 'latency', 'http', 'cache'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export type Mode = 'full' | 'quick' | 'smoke';
@@ -28,6 +28,8 @@ export interface Plan {
   readonly latency: { readonly rate: number; readonly conns: number; readonly size: number; readonly warmupMs: number; readonly windowMs: number };
   /** Scenario 6: wrk against GET /bytes/N. */
   readonly http: { readonly bodies: readonly number[]; readonly conns: number; readonly warmupS: number; readonly durationS: number };
+  /** Scenario 7: wrk against GET /cached/bytes/N, answered from each proxy's cache (the warm-up fills it). */
+  readonly cache: { readonly bodies: readonly number[]; readonly conns: number; readonly warmupS: number; readonly durationS: number };
 }
 
 /** Messages each connection keeps in flight in scenario 3: enough to keep the pipe busy with few connections. */
@@ -51,6 +53,7 @@ export function planFor(mode: Mode): Plan {
         large: { sizes: [16 * 1024, 64 * 1024, 1024 * 1024], conns: 8, warmupMs: 1000, windowMs: 4000 },
         latency: { rate: 2000, conns: 100, size: 64, warmupMs: 1000, windowMs: 8000 },
         http: { bodies: [2, 16 * 1024], conns: 50, warmupS: 1, durationS: 4 },
+        cache: { bodies: [16 * 1024], conns: 50, warmupS: 1, durationS: 4 },
       };
     case 'quick':
       return {
@@ -64,6 +67,7 @@ export function planFor(mode: Mode): Plan {
         large: { sizes: [64 * 1024], conns: 8, warmupMs: 400, windowMs: 1500 },
         latency: { rate: 2000, conns: 100, size: 64, warmupMs: 500, windowMs: 2000 },
         http: { bodies: [2], conns: 50, warmupS: 1, durationS: 2 },
+        cache: { bodies: [16 * 1024], conns: 50, warmupS: 1, durationS: 2 },
       };
     case 'smoke':
       return {
@@ -77,6 +81,7 @@ export function planFor(mode: Mode): Plan {
         large: { sizes: [16 * 1024], conns: 2, warmupMs: 300, windowMs: 1000 },
         latency: { rate: 200, conns: 10, size: 64, warmupMs: 300, windowMs: 1000 },
         http: { bodies: [2], conns: 10, warmupS: 1, durationS: 1 },
+        cache: { bodies: [16 * 1024], conns: 10, warmupS: 1, durationS: 1 },
       };
   }
 }

@@ -200,3 +200,23 @@ test('proxy_cache_max_range_offset: a range from the offset on, or from the end,
   assert.deepEqual([plain.status, plain.cache], [200, 'MISS']);
   assert.equal((await get(proxy.port, '/zero/honour')).cache, 'HIT');
 });
+
+test('ranges of an entry too large to be read with its header come from the file (one range and several)', async (t) => {
+  const big = Buffer.alloc(300 * 1024);
+  for (let i = 0; i < big.length; i++) big[i] = 97 + (i % 26);
+  const backend = await startHttpBackend((_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': String(big.length), 'Accept-Ranges': 'bytes' });
+    res.end(big);
+  });
+  t.after(() => backend.close());
+  const proxy = await cachingProxy(t, backend.port);
+  assert.equal((await get(proxy.port, '/big')).cache, 'MISS');
+  const one = await get(proxy.port, '/big', ['Range: bytes=200000-200009']);
+  assert.deepEqual([one.status, one.cache, one.body], [206, 'HIT', big.subarray(200000, 200010).toString()]);
+  const multi = await get(proxy.port, '/big', ['Range: bytes=0-1,307190-']);
+  assert.equal(multi.status, 206);
+  assert.match(multi.body, /Content-Range: bytes 0-1\/307200\r\n\r\nab\r\n/);
+  assert.match(multi.body, new RegExp(`Content-Range: bytes 307190-307199/307200\\r\\n\\r\\n${big.subarray(307190).toString()}\\r\\n--`));
+  const whole = await sendRequest(proxy.port, '/big', ['Host: localhost']);
+  assert.ok(whole.bytes.equals(big));
+});
