@@ -30,6 +30,10 @@ export interface EntryMeta {
   readonly vary: string | null;
   /** md5 of the request headers Vary names, as they were for the stored response. */
   readonly variant: string | null;
+  /** Cache-Control stale-while-revalidate: seconds past validUntil it may answer while being fetched (absent: 0). */
+  readonly updatingSec?: number;
+  /** Cache-Control stale-if-error (or stale-while-revalidate): seconds past validUntil it may answer for a failed upstream (absent: 0). */
+  readonly errorSec?: number;
 }
 
 /** The bytes that go in front of the body. */

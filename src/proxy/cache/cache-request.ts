@@ -36,7 +36,7 @@ import { relayHeaders } from '../headers/response-headers.js';
 import type { ProxyRoute } from '../session/proxy-route.js';
 import { closeEntry, entryHeader, openEntry } from './cache-entry.js';
 import type { EntryMeta, OpenEntry } from './cache-entry.js';
-import { cacheValidity, isFresh } from './cache-policy.js';
+import { cacheValidity, isFresh, staleWindows } from './cache-policy.js';
 import { knownLength, notModifiedHeaders, rangeFilter, unsatisfiableResponse, upstreamAllowsRanges } from './cache-ranges.js';
 import { CacheWriter, rewriteEntry } from './cache-writer.js';
 import { CacheZone } from './cache-zone.js';
@@ -84,6 +84,8 @@ export class CacheRequest {
   entry: OpenEntry | null = null;
   /** An expired entry exists (EXPIRED): proxy_cache_use_stale and proxy_cache_revalidate may use it. */
   #stale = false;
+  /** The expired entry is within its stale-if-error window (nginx's c->stale_error). */
+  #staleError = false;
   /** proxy_cache_revalidate: the conditional headers sent upstream for the expired entry. */
   revalidateHeaders: readonly string[] = [];
   /**
@@ -151,9 +153,11 @@ export class CacheRequest {
         await closeFile(found.fd);
         continue;
       }
-      if (found !== null && other !== null && this.settings.useStale.includes('updating')) return this.#answer(ctx, found, 'UPDATING');
-      if (found !== null && other === null && this.#refreshable()) return this.#staleWhileRefreshing(ctx, found);
+      const updating = found !== null && (this.settings.useStale.includes('updating') || staleFor(found.meta, found.meta.updatingSec));
+      if (updating && other !== null) return this.#answer(ctx, found, 'UPDATING');
+      if (updating && other === null && this.#refreshable()) return this.#staleWhileRefreshing(ctx, found);
       this.#stale = found !== null;
+      this.#staleError = found !== null && staleFor(found.meta, found.meta.errorSec);
       if (found !== null) {
         this.revalidateHeaders = this.settings.revalidate ? conditionalHeaders(found.meta.headers) : [];
         await closeFile(found.fd);
@@ -180,12 +184,13 @@ export class CacheRequest {
   }
 
   /**
-   * proxy_cache_background_update, which nginx applies only with `proxy_cache_use_stale
-   * updating` (ngx_http_upstream_cache, NGX_HTTP_CACHE_STALE) and never in the background request
+   * proxy_cache_background_update, which nginx applies only where the expired entry may answer
+   * while it is fetched (`proxy_cache_use_stale updating`, or the entry's stale-while-revalidate
+   * window: ngx_http_upstream_cache, NGX_HTTP_CACHE_STALE) and never in the background request
    * itself.
    */
   #refreshable(): boolean {
-    return this.settings.backgroundUpdate && !this.#background && this.settings.useStale.includes('updating');
+    return this.settings.backgroundUpdate && !this.#background;
   }
 
   /**
@@ -213,6 +218,7 @@ export class CacheRequest {
     bg.#background = true;
     bg.storeHash = this.storeHash;
     bg.#stale = true;
+    bg.#staleError = this.#staleError;
     bg.revalidateHeaders = this.revalidateHeaders;
     bg.#cacheable = this.zone.countUse(this.storeHash, this.settings.minUses);
     bg.#release = this.#release;
@@ -261,7 +267,9 @@ export class CacheRequest {
   async useStale(ctx: RequestContext, failure: ProxyError | number): Promise<boolean> {
     if (!this.#stale) return false;
     const condition = typeof failure === 'number' ? `http_${failure}` : staleCondition(failure);
-    if (!this.settings.useStale.includes(condition)) return false;
+    // stale-if-error stands for the failures of the tries (nginx 1.22's ngx_http_upstream_next),
+    // not for a status the upstream answered with (ngx_http_upstream_test_next checks the mask only).
+    if (!this.settings.useStale.includes(condition) && !(typeof failure !== 'number' && this.#staleError)) return false;
     if (this.#background) {
       // nginx answers the background request with the stale entry, which goes nowhere: the entry
       // stays as it is, for the next request to try again.
@@ -294,9 +302,12 @@ export class CacheRequest {
     // response's, then proxy_cache_valid for the stored status.
     const ignore = route.settings.buffering.ignoreHeaders;
     const fromReply = cacheValidity(found.meta.status, up.headers, ignore, { ...this.settings, valid: [] }, now);
-    const until = fromReply !== 0 && isFresh(fromReply, now) ? fromReply : cacheValidity(found.meta.status, headerObject(found.meta.headers), ignore, this.settings, now);
+    const replied = fromReply !== 0 && isFresh(fromReply, now);
+    const until = replied ? fromReply : cacheValidity(found.meta.status, headerObject(found.meta.headers), ignore, this.settings, now);
     if (until !== 0 && isFresh(until, now)) {
-      const meta: EntryMeta = { ...found.meta, validUntil: until, date: now };
+      // The stale windows come with the lifetime: the 304's when it gave one, else the entry's.
+      const windows = replied ? staleWindows(up.headers, ignore) : { updatingSec: found.meta.updatingSec ?? 0, errorSec: found.meta.errorSec ?? 0 };
+      const meta: EntryMeta = { ...found.meta, validUntil: until, date: now, ...windows };
       const tempDir = this.zone.config.useTempPath ? route.settings.buffering.proxyTempPath.path : null;
       await rewriteEntry(this.zone, this.storeHash, entryHeader(meta), found, tempDir);
     }
@@ -334,6 +345,7 @@ export class CacheRequest {
     const meta: EntryMeta = {
       key: this.key, validUntil: until, date: now, status, message: up.statusMessage ?? '',
       headers: up.rawHeaders, vary, variant: vary === null ? null : variantOf(vary, ctx.headers),
+      ...staleWindows(up.headers, s.buffering.ignoreHeaders),
     };
     const cl = up.headers['content-length'];
     const expected = cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : -1;
@@ -351,6 +363,11 @@ function conditionalHeaders(raw: readonly string[]): string[] {
     else if (lower === 'etag') out.push('If-None-Match', raw[i + 1] as string);
   }
   return out;
+}
+
+/** Whether an expired entry is within `sec` seconds past its time (nginx: valid_sec + updating_sec / error_sec >= now). */
+function staleFor(meta: EntryMeta, sec: number | undefined): boolean {
+  return sec !== undefined && sec > 0 && isFresh(meta.validUntil + sec * 1000, Date.now());
 }
 
 /** Whether `p` settles within `ms` (a timer that does not outlive the wait). */
