@@ -6,7 +6,7 @@
  */
 import type { TargetName } from './targets.js';
 
-export const SCENARIOS = ['idle', 'handshakes', 'small', 'large', 'latency', 'http', 'guardrails'] as const;
+export const SCENARIOS = ['idle', 'handshakes', 'small', 'large', 'latency', 'http', 'guardrails', 'cache'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export type Mode = 'full' | 'quick' | 'smoke';
@@ -32,6 +32,8 @@ export interface Plan {
   readonly guardrails: {
     readonly variants: readonly GuardrailVariant[]; readonly size: number; readonly conns: number; readonly warmupMs: number; readonly windowMs: number;
   };
+  /** Scenario 8: wrk against GET /cached/bytes/N, answered from each proxy's cache (the warm-up fills it). */
+  readonly cache: { readonly bodies: readonly number[]; readonly conns: number; readonly warmupS: number; readonly durationS: number };
 }
 
 /**
@@ -71,6 +73,7 @@ export function planFor(mode: Mode): Plan {
         latency: { rate: 2000, conns: 100, size: 64, warmupMs: 1000, windowMs: 8000 },
         http: { bodies: [2, 16 * 1024], conns: 50, warmupS: 1, durationS: 4 },
         guardrails: { variants: ALL_GUARDRAILS, size: 64, conns: 50, warmupMs: 1000, windowMs: 4000 },
+        cache: { bodies: [16 * 1024], conns: 50, warmupS: 1, durationS: 4 },
       };
     case 'quick':
       return {
@@ -85,6 +88,7 @@ export function planFor(mode: Mode): Plan {
         latency: { rate: 2000, conns: 100, size: 64, warmupMs: 500, windowMs: 2000 },
         http: { bodies: [2], conns: 50, warmupS: 1, durationS: 2 },
         guardrails: { variants: ALL_GUARDRAILS, size: 64, conns: 50, warmupMs: 400, windowMs: 1500 },
+        cache: { bodies: [16 * 1024], conns: 50, warmupS: 1, durationS: 2 },
       };
     case 'smoke':
       return {
@@ -100,6 +104,7 @@ export function planFor(mode: Mode): Plan {
         latency: { rate: 200, conns: 10, size: 64, warmupMs: 300, windowMs: 1000 },
         http: { bodies: [2], conns: 10, warmupS: 1, durationS: 1 },
         guardrails: { variants: ['none', 'all'], size: 64, conns: 10, warmupMs: 300, windowMs: 1000 },
+        cache: { bodies: [16 * 1024], conns: 10, warmupS: 1, durationS: 1 },
       };
   }
 }

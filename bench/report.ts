@@ -35,6 +35,12 @@ interface MetricSpec {
   readonly better: 'higher' | 'lower' | 'info';
 }
 
+/** The wrk scenarios' figures (plain and cached HTTP). */
+const WRK_METRICS: readonly MetricSpec[] = [
+  { key: 'requestsPerSec', label: 'requests/s', better: 'higher' },
+  { key: 'cpuUsPerRequest', label: 'proxy CPU µs per request', better: 'lower' },
+];
+
 export const SCENARIO_INFO: Record<ScenarioName, { readonly title: string; readonly what: string; readonly metrics: readonly MetricSpec[] }> = {
   idle: {
     title: '1. Idle tunnels',
@@ -95,10 +101,12 @@ export const SCENARIO_INFO: Record<ScenarioName, { readonly title: string; reado
   http: {
     title: '6. Plain HTTP (wrk)',
     what: 'wrk, one thread, keep-alive, GET of a fixed body; the proxies reuse upstream connections. Requests per second and proxy CPU per request.',
-    metrics: [
-      { key: 'requestsPerSec', label: 'requests/s', better: 'higher' },
-      { key: 'cpuUsPerRequest', label: 'proxy CPU µs per request', better: 'lower' },
-    ],
+    metrics: WRK_METRICS,
+  },
+  cache: {
+    title: '7. Cached HTTP responses (wrk)',
+    what: 'wrk, one thread, keep-alive, GET of a 16 KB body every request of which each proxy answers from its own cache (nginx and Sluice proxy_cache, HAProxy\'s cache; checked to be a hit before the window). Requests per second and proxy CPU per cached response.',
+    metrics: WRK_METRICS,
   },
 };
 
@@ -288,7 +296,7 @@ export function renderMarkdown(env: EnvRecord, run: RunRecord, rawCells: readonl
     lines.push('Notes:', '', ...run.notes.map((n) => `- ${n}`), '');
   }
   lines.push('### Targets from issue 6', '', ...targetsTable(cells), '');
-  for (const s of ['idle', 'handshakes', 'small', 'large', 'latency', 'http', 'guardrails'] as const) lines.push(...scenarioTable(cells, s));
+  for (const s of ['idle', 'handshakes', 'small', 'large', 'latency', 'http', 'guardrails', 'cache'] as const) lines.push(...scenarioTable(cells, s));
   const errs = cells.filter((c) => c.errors.length > 0);
   if (errs.length > 0) {
     lines.push('### Errors', '');

@@ -127,7 +127,7 @@ async function main(): Promise<number> {
 
   const needed = new Set<ToolName>();
   for (const t of targets) if (NEEDS[t]) needed.add(NEEDS[t]);
-  if (scenarios.includes('http')) needed.add('wrk');
+  if (scenarios.includes('http') || scenarios.includes('cache')) needed.add('wrk');
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   const tools = ensureTools([...needed], log);
   const fatal: string[] = [];
@@ -141,10 +141,10 @@ async function main(): Promise<number> {
     }
   }
   if (needed.has('wrk') && !tools.wrk.bin) {
-    const why = `scenario http cannot run: ${tools.wrk.note}`;
+    const why = `scenarios http and cache cannot run: ${tools.wrk.note}`;
     if (args.mode === 'smoke') fatal.push(why);
     else notes.push(`${why}; left out of this run`);
-    scenarios = scenarios.filter((s) => s !== 'http');
+    scenarios = scenarios.filter((s) => s !== 'http' && s !== 'cache');
   }
   if (fatal.length > 0) {
     process.stderr.write(`bench: the smoke run needs nginx and wrk:\n${fatal.map((f) => `  ${f}`).join('\n')}\n`);

@@ -1,5 +1,5 @@
 /**
- * The six scenarios. Each cell (one scenario setting, one target, one repetition) starts its own
+ * The seven scenarios. Each cell (one scenario setting, one target, one repetition) starts its own
  * echo backend, target and driver processes and stops them all before it returns, whatever
  * happens. Proxy CPU is read from procfs at the start and end of the measured window; the
  * drivers count messages between their own `mark` and `stop`, and each rate is taken over its own
@@ -97,22 +97,28 @@ export function cellsOf(plan: Plan): CellSpec[] {
         }
         break;
       }
+      case 'cache':
+        for (const b of plan.cache.bodies) out.push({ scenario: s, cell: `${sizeLabel(b)} cached`, params: { body: b, conns: plan.cache.conns } });
+        break;
     }
   }
   return out;
 }
 
+/** Targets without a response cache: they sit out the cache scenario. */
+const NO_CACHE: ReadonlySet<TargetName> = new Set(['direct', 'http-proxy']);
+
 /**
- * Targets that take part in a scenario (idle tunnels need a proxy in the path). The guardrails
- * scenario is Sluice's alone, and runs the native relay (`sluice`) beside the TypeScript relay
- * (`sluice-ts-tunnel`); that target takes part elsewhere only when named.
+ * Targets that take part in a scenario (idle tunnels need a proxy in the path, the cache scenario
+ * a cache). The guardrails scenario is Sluice's alone, and runs the native relay (`sluice`) beside
+ * the TypeScript relay (`sluice-ts-tunnel`); that target takes part elsewhere only when named.
  */
 export function targetsFor(scenario: ScenarioName, targets: readonly TargetName[]): TargetName[] {
   if (scenario === 'guardrails') {
     const own = targets.filter((t) => t.startsWith('sluice'));
     return own.includes('sluice') && !own.includes('sluice-ts-tunnel') ? [...own, 'sluice-ts-tunnel'] : own;
   }
-  return targets.filter((t) => !(scenario === 'idle' && t === 'direct'));
+  return targets.filter((t) => !(scenario === 'idle' && t === 'direct') && !(scenario === 'cache' && NO_CACHE.has(t)));
 }
 
 /** Everything a cell started, stopped in reverse order. */
@@ -317,12 +323,16 @@ export async function runCell(ctx: RunContext, spec: CellSpec, target: TargetNam
         if (!Number.isFinite(w.proxyCpuUsPerSec)) delete rec.metrics.proxyCpuPct;
         break;
       }
-      case 'http': {
-        const p = ctx.plan.http;
+      case 'http':
+      case 'cache': {
+        const p = spec.scenario === 'http' ? ctx.plan.http : ctx.plan.cache;
         const wrk = ctx.tools.wrk?.bin;
         if (!wrk) throw new Error(ctx.tools.wrk?.note ?? 'wrk is not available');
         const s = await setUpCell(0);
-        const url = `http://127.0.0.1:${s.target.port}/bytes/${spec.params.body}`;
+        const path = `${spec.scenario === 'cache' ? '/cached' : ''}/bytes/${spec.params.body}`;
+        const url = `http://127.0.0.1:${s.target.port}${path}`;
+        // The cache scenario measures hits only: the entry must be in place before the window.
+        if (spec.scenario === 'cache') await checkCached(s.target.port, path, rec.errors);
         if (p.warmupS > 0) await runWrk(wrk, url, p.conns, p.warmupS);
         const pid = s.target.pid;
         const c0 = pid ? cpuMicros(pid) : NaN;
@@ -355,6 +365,20 @@ export async function runCell(ctx: RunContext, spec: CellSpec, target: TargetNam
   }
   records.push(rec);
   return records;
+}
+
+/**
+ * Fills the target's cache with `path` and checks that the next request is a hit (every target
+ * with a cache sends `X-Cache-Status: HIT` for one); a miss is an error of the cell.
+ */
+async function checkCached(port: number, path: string, errors: string[]): Promise<void> {
+  let status = '';
+  for (let i = 0; i < 3 && status !== 'HIT'; i++) {
+    const r = await fetch(`http://127.0.0.1:${port}${path}`);
+    await r.arrayBuffer();
+    status = r.headers.get('x-cache-status') ?? '';
+  }
+  if (status !== 'HIT') errors.push(`GET ${path} is not answered from the cache (X-Cache-Status: ${status || 'none'})`);
 }
 
 async function idle(

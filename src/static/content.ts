@@ -27,7 +27,7 @@ import type { Evaluate } from './map-path.js';
 import { mapUriToPath } from './map-path.js';
 import { contentType } from './mime.js';
 import { closeFile, openFile, symlinkPolicy, testFile, type FileFailure } from './open-file.js';
-import { ifRangeHolds, lastBoundary, nextBoundary, parseRanges, partHeader } from './ranges.js';
+import { ifRangeHolds, multipartBody, parseRanges } from './ranges.js';
 import { compressionFilter } from '../proxy/filters/compression.js';
 import { findPrecompressed, type Precompressed } from '../proxy/filters/precompressed.js';
 import { chainFilters, ssiFilter, ssiHeaderFilter, type BodyFilter, type Subrequest } from '../proxy/filters/ssi/filter.js';
@@ -313,18 +313,9 @@ async function staticFile(rq: FilesRequest): Promise<FilesOutcome> {
       parts = [r];
     } else {
       code = 206;
-      const boundary = nextBoundary();
-      parts = [];
-      let length = 0;
-      for (const r of range.ranges) {
-        const h = partHeader(boundary, type, r, size);
-        parts.push(h, r);
-        length += h.length + (r.end - r.start);
-      }
-      const tail = lastBoundary(boundary);
-      parts.push(tail);
-      length += tail.length;
-      headers = ['Content-Type', `multipart/byteranges; boundary=${boundary}`, 'Content-Length', String(length), ...validators];
+      const m = multipartBody(range.ranges, type, size);
+      parts = m.parts;
+      headers = ['Content-Type', `multipart/byteranges; boundary=${m.boundary}`, 'Content-Length', String(m.length), ...validators];
     }
     if (code === 206) {
       applyHeadersFilter(settings, code, ctx, rq.vars, headers);

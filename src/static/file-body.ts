@@ -8,7 +8,7 @@ import { read } from 'node:fs';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { closeFile } from './open-file.js';
-import type { ByteRange } from './ranges.js';
+import type { BodyPart } from './ranges.js';
 
 const readFd = promisify(read);
 
@@ -18,8 +18,7 @@ const readFd = promisify(read);
  */
 export const READ_CHUNK = 256 * 1024;
 
-/** What the body is made of, in order: text (part headers) and byte ranges of the file. */
-export type BodyPart = string | ByteRange;
+export type { BodyPart } from './ranges.js';
 
 async function* parts(fd: number, path: string, list: readonly BodyPart[]): AsyncGenerator<Buffer> {
   try {

@@ -14,6 +14,9 @@ export interface ByteRange {
   readonly end: number;
 }
 
+/** What a body read from a file is made of, in order: text (part headers) and byte ranges of the file. */
+export type BodyPart = string | ByteRange;
+
 export type RangeAnswer =
   | { readonly kind: 'whole' }
   | { readonly kind: 'unsatisfiable' }
@@ -117,4 +120,27 @@ export function partHeader(boundary: string, type: string, r: ByteRange, size: n
 /** The closing boundary. */
 export function lastBoundary(boundary: string): string {
   return `\r\n--${boundary}--\r\n`;
+}
+
+/** A multipart/byteranges body: its parts (part headers and ranges, in order), length and boundary. */
+export interface Multipart {
+  readonly parts: BodyPart[];
+  readonly length: number;
+  readonly boundary: string;
+}
+
+/** The multipart/byteranges body of several ranges of a body of `size` bytes whose type is `type`. */
+export function multipartBody(ranges: readonly ByteRange[], type: string, size: number): Multipart {
+  const boundary = nextBoundary();
+  const parts: BodyPart[] = [];
+  let length = 0;
+  for (const r of ranges) {
+    const h = partHeader(boundary, type, r, size);
+    parts.push(h, r);
+    length += h.length + (r.end - r.start);
+  }
+  const tail = lastBoundary(boundary);
+  parts.push(tail);
+  length += tail.length;
+  return { parts, length, boundary };
 }

@@ -35,6 +35,7 @@ const EXPECTED: Record<string, { positive: string[]; finite: string[] }> = {
   large: { positive: ['msgsPerSec', 'MBps', 'cpuUsPerMsg', 'peakRssMiB'], finite: ['p99Ms'] },
   latency: { positive: ['msgsPerSec', 'p50Ms', 'p99Ms', 'p999Ms'], finite: ['proxyCpuPct'] },
   http: { positive: ['requestsPerSec', 'cpuUsPerRequest'], finite: ['p50Ms'] },
+  cache: { positive: ['requestsPerSec', 'cpuUsPerRequest'], finite: ['p50Ms'] },
 };
 
 function runHarness(args: string[]): Promise<{ code: number | null; signal: string | null; stderr: string; timedOut: boolean }> {
@@ -105,7 +106,7 @@ test('bench --smoke measures every scenario on sluice and nginx without errors',
     }
   }
   const md = readFileSync(out.join('latest-smoke.md'), 'utf8');
-  for (const title of ['Idle tunnels', 'Handshakes', 'Small messages', 'Large messages', 'Added latency', 'Plain HTTP']) {
+  for (const title of ['Idle tunnels', 'Handshakes', 'Small messages', 'Large messages', 'Added latency', 'Plain HTTP', 'Cached HTTP responses']) {
     assert.match(md, new RegExp(`### \\d\\. ${title}`), `the report has no "${title}" table`);
   }
   assert.match(md, /sluice\/nginx/);

@@ -17,34 +17,50 @@ interface Step {
   readonly headers?: readonly string[];
 }
 
-test('e2e: proxy_cache answers the same request sequences as nginx (MISS, HIT, BYPASS, EXPIRED, STALE, variants, HEAD, ranges, conditions, background update)', async (t) => {
+test('e2e: proxy_cache answers the same request sequences as nginx (MISS, HIT, BYPASS, EXPIRED, STALE, variants, HEAD, ranges, conditions, background update, stale-while-revalidate, stale-if-error)', async (t) => {
   let hits = 0;
   let failing = false;
   let expiresAt = 0;
   /** The version the /bg paths answer with: a refreshed entry shows the new one. */
   let generation = 0;
+  /** While set, /held paths answer only when the test calls the functions queued here. */
+  let holding = false;
+  const held: (() => void)[] = [];
   const backend = await startHttpBackend((req, res) => {
     hits++;
     if (failing) {
       req.socket.destroy();
       return;
     }
+    if (holding && (req.url ?? '').includes('/held')) {
+      holding = false;
+      held.push(() => {
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'max-age=1, stale-while-revalidate=60' });
+        res.end(`held gen ${generation}`);
+      });
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://x');
     const p = url.pathname;
     const headers: Record<string, string> = { 'Content-Type': 'text/plain', ETag: '"e1"' };
     if (p.endsWith('/nostore')) headers['Cache-Control'] = 'no-store';
+    if (p.includes('/swr')) headers['Cache-Control'] = 'max-age=1, stale-while-revalidate=60';
+    if (p.includes('/sie')) headers['Cache-Control'] = 'max-age=1, stale-if-error=60';
     if (p.endsWith('/private')) headers['Cache-Control'] = 'private, max-age=60';
     if (p.endsWith('/maxage')) headers['Cache-Control'] = 'max-age=60';
     if (p.endsWith('/cookie')) headers['Set-Cookie'] = 'a=1';
     if (p.endsWith('/accel0')) headers['X-Accel-Expires'] = '0';
     if (p.endsWith('/vary')) headers['Vary'] = 'Accept-Language';
     if (p.endsWith('/varystar')) headers['Vary'] = '*';
-    if (p.startsWith('/ar')) headers['Accept-Ranges'] = 'bytes';
-    if (p.startsWith('/ar')) headers['Last-Modified'] = 'Thu, 01 Jan 2026 00:00:00 GMT';
+    if (p.startsWith('/ar') || p.includes('/cl')) headers['Accept-Ranges'] = 'bytes';
+    if (p.startsWith('/ar') || p.includes('/cl')) headers['Last-Modified'] = 'Thu, 01 Jan 2026 00:00:00 GMT';
+    // Only these have a Content-Length (the others go chunked): nginx's range filter needs it.
+    const text = `body ${p} ${req.headers['accept-language'] ?? ''} ${req.method} range ${req.headers.range ?? '-'}`;
+    if (p.includes('/cl')) headers['Content-Length'] = String(text.length);
     if (p.startsWith('/short/') || p.startsWith('/bg')) headers['X-Accel-Expires'] = `@${expiresAt}`;
     const status = p.endsWith('/404') ? 404 : p.endsWith('/500') ? 500 : 200;
     res.writeHead(status, headers);
-    res.end(`body ${p} ${req.headers['accept-language'] ?? ''} ${req.method}${p.startsWith('/bg') ? ` gen ${generation}` : ''}`);
+    res.end(p.includes('/cl') ? text : `body ${p} ${req.headers['accept-language'] ?? ''} ${req.method}${p.startsWith('/bg') || p.includes('/swr') || p.includes('/sie') ? ` gen ${generation}` : ''}`);
   });
   t.after(() => backend.close());
   const dirs = tempDir(t, 'sluice-e2e-cache-');
@@ -64,10 +80,12 @@ test('e2e: proxy_cache answers the same request sequences as nginx (MISS, HIT, B
       location / { proxy_pass http://${backend.addr}; proxy_cache_bypass $arg_nocache; proxy_no_cache $arg_nostore; }
       location /valid404/ { proxy_pass http://${backend.addr}; proxy_cache_valid 200 404 10m; }
       location /min/ { proxy_pass http://${backend.addr}; proxy_cache_min_uses 2; }
+      location /offset/ { proxy_pass http://${backend.addr}; proxy_cache_max_range_offset 5; }
       location /short/ { proxy_pass http://${backend.addr}; proxy_cache_use_stale error http_500; }
       location /off/ { proxy_pass http://${backend.addr}; proxy_cache off; }
       location /bg/ { proxy_pass http://${backend.addr}; proxy_cache_use_stale updating; proxy_cache_background_update on; }
       location /bgno/ { proxy_pass http://${backend.addr}; proxy_cache_background_update on; }
+      location /ext/ { proxy_pass http://${backend.addr}; proxy_cache_background_update on; }
     }`);
 
   const sequence: Step[] = [
@@ -85,6 +103,21 @@ test('e2e: proxy_cache answers the same request sequences as nginx (MISS, HIT, B
     { path: '/ar' }, { path: '/ar', headers: ['Range: bytes=1-4'] }, { path: '/ar', headers: ['Range: bytes=100-'] },
     { path: '/ar', headers: ['If-Modified-Since: Thu, 01 Jan 2099 00:00:00 GMT', 'If-None-Match: "other"'] },
     { path: '/min/x' }, { path: '/min/x' }, { path: '/min/x' },
+    // Ranges where the upstream allows them (Accept-Ranges and a Content-Length): cut from a miss
+    // (one range), served from a hit (one, several, none satisfiable), If-Range; a miss's 416 is
+    // not stored; conditions answered on a miss.
+    { path: '/cl/a', headers: ['Range: bytes=4-9'] }, { path: '/cl/a', headers: ['Range: bytes=4-9'] },
+    { path: '/cl/a', headers: ['Range: bytes=0-3,10-'] }, { path: '/cl/a', headers: ['Range: bytes=-4'] },
+    { path: '/cl/a', headers: ['Range: bytes=500-'] }, { method: 'HEAD', path: '/cl/a', headers: ['Range: bytes=1-2'] },
+    { path: '/cl/a', headers: ['Range: bytes=0-1', 'If-Range: "e1"'] }, { path: '/cl/a', headers: ['Range: bytes=0-1', 'If-Range: "e2"'] },
+    { path: '/cl/a', headers: ['Range: bytes=0-1', 'If-Range: Thu, 01 Jan 2026 00:00:00 GMT'] },
+    { path: '/cl/a', headers: ['Range: bytes=0-1', 'If-Range: Thu, 01 Jan 2026 00:00:01 GMT'] },
+    { path: '/cl/b', headers: ['Range: bytes=0-3,10-'] }, { path: '/cl/c', headers: ['Range: bytes=500-'] }, { path: '/cl/c' },
+    { path: '/cl/d', headers: ['If-None-Match: "e1"'] }, { path: '/cl/d', headers: ['If-None-Match: "e1"'] },
+    { path: '/cl/e', headers: ['If-Match: "zz"'] }, { path: '/cl/e' }, { path: '/cl/nostore', headers: ['Range: bytes=1-2'] },
+    { path: '/min/cl/x', headers: ['Range: bytes=1-2'] }, { path: '/min/cl/x', headers: ['Range: bytes=1-2'] }, { path: '/min/cl/x', headers: ['Range: bytes=1-2'] },
+    { path: '/offset/cl/x', headers: ['Range: bytes=5-'] }, { path: '/offset/cl/x', headers: ['Range: bytes=-3'] },
+    { path: '/offset/cl/x', headers: ['Range: bytes=4-8'] }, { path: '/offset/cl/x', headers: ['Range: bytes=7-'] },
     { method: 'POST', path: '/post' }, { method: 'POST', path: '/post' }, { path: '/off/x' }, { path: '/off/x' },
   ];
   const run = async (port: number, steps: readonly Step[]): Promise<string[]> => {
@@ -94,10 +127,21 @@ test('e2e: proxy_cache answers the same request sequences as nginx (MISS, HIT, B
       const method = s.method ?? 'GET';
       const body = method === 'POST' ? 'Content-Length: 1\r\n' : '';
       const r = await rawRequest(port, `${method} ${s.path} HTTP/1.1\r\nHost: localhost\r\n${(s.headers ?? []).map((h) => `${h}\r\n`).join('')}${body}Connection: close\r\n\r\n${method === 'POST' ? 'x' : ''}`);
-      out.push(`${method} ${s.path} ${(s.headers ?? []).join(',')} -> ${r.head?.statusCode} ${headerValue(r.head!, 'x-cache-status') ?? '-'} upstream+${hits - before} ${r.body.toString('latin1').replace(/<hr><center>[^<]*<\/center>/, '')}`);
+      const h = (name: string): string => headerValue(r.head!, name) ?? '-';
+      // The multipart boundary is a counter of the server's: each has its own.
+      const text = r.body.toString('latin1').replace(/<hr><center>[^<]*<\/center>/, '').replace(/\d{20}/g, 'BOUNDARY');
+      out.push(`${method} ${s.path} ${(s.headers ?? []).join(',')} -> ${r.head?.statusCode} ${h('x-cache-status')} upstream+${hits - before} range ${h('content-range')} ar ${h('accept-ranges')} ct ${h('content-type').replace(/\d{20}/, 'BOUNDARY')} ${text}`);
     }
     return out;
   };
+  /**
+   * Waits until the background request that reached the upstream has put its entry in place:
+   * until then the old one answers UPDATING (from the cache, so these looks change no count).
+   */
+  const refreshedEntry = (port: number, path: string): Promise<boolean> => waitFor(async () => {
+    const r = await rawRequest(port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+    return headerValue(r.head!, 'x-cache-status') !== 'UPDATING';
+  }, { what: `the refreshed entry of ${path}` });
   const nginx = await run(ports.nginx, sequence);
   const sluice = await run(ports.sluice, sequence);
   assert.deepEqual(sluice, nginx);
@@ -133,10 +177,42 @@ test('e2e: proxy_cache answers the same request sequences as nginx (MISS, HIT, B
     const before = hits;
     const stale = (await run(port, [{ path: '/bg/x' }])).map((l) => l.replace(/ upstream\+\d+ /, ' '));
     await waitFor(() => hits === before + 1, { what: 'the background update' });
+    await refreshedEntry(port, '/bg/x');
     const after = await run(port, [{ path: '/bg/x' }, { path: '/bgno/x' }, { path: '/bg/x' }]);
     return [...first, ...stale, ...after, `upstream requests since the expiry: ${hits - before}`];
   };
   const nginxBackground = await background(ports.nginx);
   const sluiceBackground = await background(ports.sluice);
   assert.deepEqual(sluiceBackground, nginxBackground);
+
+  // Cache-Control stale-while-revalidate / stale-if-error (nginx 1.11.10+), with no
+  // proxy_cache_use_stale anywhere: within the window an expired entry answers while another
+  // request fetches it (UPDATING), at once while a background request refreshes it
+  // (proxy_cache_background_update: STALE), and for an upstream that fails (STALE).
+  const extensions = async (port: number): Promise<string[]> => {
+    generation = 1;
+    const stored = Date.now();
+    const first = await run(port, [{ path: '/swr/held' }, { path: '/ext/swr' }, { path: '/sie' }]);
+    await waitFor(() => Date.now() >= stored + 2200, { timeoutMs: 5000 });
+    generation = 2;
+    holding = true;
+    const before = hits;
+    const fetching = run(port, [{ path: '/swr/held' }]);
+    await waitFor(() => hits === before + 1, { what: 'the fetch of the expired entry' });
+    const updating = await run(port, [{ path: '/swr/held' }]);
+    for (const answer of held.splice(0)) answer();
+    const fetched = await fetching;
+    const b2 = hits;
+    const stale = (await run(port, [{ path: '/ext/swr' }])).map((l) => l.replace(/ upstream\+\d+ /, ' '));
+    await waitFor(() => hits === b2 + 1, { what: 'the background update' });
+    await refreshedEntry(port, '/ext/swr');
+    const refreshed = await run(port, [{ path: '/ext/swr' }]);
+    failing = true;
+    const failed = await run(port, [{ path: '/sie' }]);
+    failing = false;
+    return [...first, ...updating, ...fetched, ...stale, ...refreshed, ...failed];
+  };
+  const nginxExtensions = await extensions(ports.nginx);
+  const sluiceExtensions = await extensions(ports.sluice);
+  assert.deepEqual(sluiceExtensions, nginxExtensions);
 });

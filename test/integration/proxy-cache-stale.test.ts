@@ -265,3 +265,61 @@ test('proxy_cache_background_update without proxy_cache_use_stale updating has n
   assert.deepEqual([refreshed.cache, refreshed.body], ['EXPIRED', 'version 2']);
   assert.equal(b.c.hits, 2);
 });
+
+/** Fresh for one second, with the Cache-Control extensions `ext` (RFC 5861). */
+function withExtension(ext: string) {
+  return (_req: IncomingMessage, res: ServerResponse, n: number): void => {
+    res.writeHead(200, { 'Cache-Control': `max-age=1, ${ext}`, 'Content-Type': 'text/plain' });
+    res.end(`version ${n}`);
+  };
+}
+
+test('stale-while-revalidate, without proxy_cache_use_stale: while one request fetches the expired entry, the others get it (UPDATING)', async (t) => {
+  const b = await backend(t, withExtension('stale-while-revalidate=60'));
+  const proxy = await proxyFor(t, b.port, '');
+  assert.equal((await get(proxy.port, '/w')).cache, 'MISS');
+  await expired();
+  b.c.mode = 'hold';
+  const fetching = get(proxy.port, '/w');
+  await waitFor(() => b.c.held.length === 1, { what: 'the fetch of the expired entry' });
+  const meanwhile = await get(proxy.port, '/w');
+  assert.deepEqual([meanwhile.status, meanwhile.cache, meanwhile.body], [200, 'UPDATING', 'version 1']);
+  b.c.held.splice(0).forEach((answer) => answer());
+  const fetched = await fetching;
+  assert.deepEqual([fetched.cache, fetched.body], ['EXPIRED', 'version 2']);
+  assert.equal(b.c.hits, 2);
+});
+
+test('stale-while-revalidate with proxy_cache_background_update: STALE at once, one background request refreshes the entry', async (t) => {
+  const b = await backend(t, withExtension('stale-while-revalidate=60'));
+  const proxy = await proxyFor(t, b.port, 'proxy_cache_background_update on;');
+  assert.equal((await get(proxy.port, '/b')).cache, 'MISS');
+  await expired();
+  const stale = await get(proxy.port, '/b');
+  assert.deepEqual([stale.status, stale.cache, stale.body], [200, 'STALE', 'version 1']);
+  await waitFor(async () => (await get(proxy.port, '/b')).cache === 'HIT', { what: 'the refreshed entry' });
+  assert.equal((await get(proxy.port, '/b')).body, 'version 2');
+  assert.equal(b.c.hits, 2);
+});
+
+test('stale-if-error, without proxy_cache_use_stale: a failed upstream gets the expired entry (STALE); a 500 it answers is relayed (nginx 1.22)', async (t) => {
+  const b = await backend(t, withExtension('stale-if-error=60'));
+  const proxy = await proxyFor(t, b.port, '');
+  assert.equal((await get(proxy.port, '/e')).cache, 'MISS');
+  await expired();
+  b.c.mode = 'close';
+  const failed = await get(proxy.port, '/e');
+  assert.deepEqual([failed.status, failed.cache, failed.body], [200, 'STALE', 'version 1']);
+  b.c.mode = '500';
+  const broke = await get(proxy.port, '/e');
+  assert.deepEqual([broke.status, broke.cache], [500, 'EXPIRED']);
+});
+
+test('a stale-while-revalidate / stale-if-error value that is not a number keeps the response out of the cache (nginx)', async (t) => {
+  const b = await backend(t, withExtension('stale-while-revalidate=soon'));
+  const proxy = await proxyFor(t, b.port, '');
+  assert.deepEqual([(await get(proxy.port, '/n')).cache, (await get(proxy.port, '/n')).cache], ['MISS', 'MISS']);
+  const b2 = await backend(t, withExtension('stale-if-error=1x'));
+  const proxy2 = await proxyFor(t, b2.port, '');
+  assert.deepEqual([(await get(proxy2.port, '/n')).cache, (await get(proxy2.port, '/n')).cache], ['MISS', 'MISS']);
+});

@@ -94,7 +94,9 @@ test('MISS then HIT: the upstream is asked once, the entry is md5(key) under lev
   assert.equal(second.cache, 'HIT');
   assert.equal(second.body, 'body of /a');
   assert.equal(headerValue(second.head, 'content-type'), 'text/plain');
-  assert.equal(headerValue(second.head, 'content-length'), String('body of /a'.length));
+  // The upstream sent it chunked: so does the hit, as nginx's (no Content-Length to give).
+  assert.equal(headerValue(second.head, 'content-length'), undefined);
+  assert.equal(headerValue(second.head, 'transfer-encoding'), 'chunked');
   assert.equal(b.hits('/a'), 1);
   // Another URI is another key.
   assert.equal((await get(proxy.port, '/a?x=2')).cache, 'MISS');
@@ -196,7 +198,7 @@ test('HEAD goes upstream as GET (proxy_cache_convert_head) and the stored body s
   assert.equal(got.body, 'body of /h');
   const headHit = await rawRequest(proxy.port, 'HEAD /h HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
   assert.equal(headerValue(headHit.head!, 'x-cache-status'), 'HIT');
-  assert.equal(headerValue(headHit.head!, 'content-length'), String('body of /h'.length));
+  assert.equal(headerValue(headHit.head!, 'content-length'), undefined);
   assert.equal(headHit.body.length, 0);
   const off = await cachingProxy(t, b.backend.port, 'proxy_cache_convert_head off;');
   await rawRequest(off.proxy.port, 'HEAD /h2 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
@@ -218,21 +220,19 @@ test('Vary: each variant of the request headers it names is its own entry', asyn
   assert.equal(b.hits('/v'), 2);
 });
 
-test('a hit answers If-None-Match with 304, and a Range with the whole entry (as nginx 1.22); neither goes upstream, nor do they on a miss', async (t) => {
+test('a hit answers If-None-Match with 304 (without the body\'s headers); the conditions do not go upstream', async (t) => {
   const b = await countingBackend(t, (_req, res) => {
-    res.writeHead(200, { ETag: '"v1"', 'Content-Type': 'text/plain', 'Accept-Ranges': 'bytes' });
+    res.writeHead(200, { ETag: '"v1"', 'Content-Type': 'text/plain', 'Content-Length': '10' });
     res.end('0123456789');
   });
   const { proxy } = await cachingProxy(t, b.backend.port);
-  const miss = await get(proxy.port, '/r', ['Range: bytes=0-1', 'If-None-Match: "v1"']);
-  assert.equal(miss.cache, 'MISS');
-  assert.equal(b.seen[0]!.range, undefined);
+  await get(proxy.port, '/r', ['If-None-Match: "zz"']);
   assert.equal(b.seen[0]!['if-none-match'], undefined);
   const notModified = await get(proxy.port, '/r', ['If-None-Match: "v1"']);
-  assert.equal(notModified.status, 304);
-  assert.equal(notModified.cache, 'HIT');
-  const part = await get(proxy.port, '/r', ['Range: bytes=2-4']);
-  assert.deepEqual([part.status, part.cache, part.body], [200, 'HIT', '0123456789']);
+  assert.deepEqual([notModified.status, notModified.cache], [304, 'HIT']);
+  // nginx's not_modified filter takes the type and length away.
+  assert.equal(headerValue(notModified.head, 'content-type'), undefined);
+  assert.equal(headerValue(notModified.head, 'content-length'), undefined);
   assert.equal(b.hits('/r'), 1);
 });
 

@@ -6,17 +6,13 @@
  * Vary of the response and the request's variant). A file with another magic, a cut header or
  * another key (an md5 collision) is not an entry: the lookup treats it as a miss and replaces it.
  */
-import { fstat, open, read } from 'node:fs';
-import { promisify } from 'node:util';
-import { closeFile } from '../../static/open-file.js';
-
-const openFd = promisify(open);
-const readFd = promisify(read);
-const fstatFd = promisify(fstat);
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 const MAGIC = Buffer.from('SLCACHE1', 'latin1');
 /** What the first read takes: most headers fit. */
 const FIRST_READ = 4096;
+/** An entry file of at most this many bytes is read whole when it is opened (one read for a hit). */
+const WHOLE_READ = 64 * 1024;
 /** A header larger than this is not one Sluice wrote. */
 const MAX_HEADER = 1024 * 1024;
 
@@ -34,6 +30,10 @@ export interface EntryMeta {
   readonly vary: string | null;
   /** md5 of the request headers Vary names, as they were for the stored response. */
   readonly variant: string | null;
+  /** Cache-Control stale-while-revalidate: seconds past validUntil it may answer while being fetched (absent: 0). */
+  readonly updatingSec?: number;
+  /** Cache-Control stale-if-error (or stale-while-revalidate): seconds past validUntil it may answer for a failed upstream (absent: 0). */
+  readonly errorSec?: number;
 }
 
 /** The bytes that go in front of the body. */
@@ -52,41 +52,59 @@ export interface OpenEntry {
   readonly bodyStart: number;
   /** Body bytes (the rest of the file: the header is written before the body's length is known). */
   readonly length: number;
+  /** The body, when the file was small enough to be read whole; else null (read it from `fd`). */
+  readonly data: Buffer | null;
 }
 
-/** Opens and reads an entry's header; null when there is none (or none Sluice can use) for this key. */
+/**
+ * Opens and reads an entry's header; null when there is none (or none Sluice can use) for this key.
+ * The calls are synchronous, as nginx reads its cache files (blocking I/O in the event loop, unless
+ * `aio`): an entry is a page-cached file read in microseconds, where each trip through libuv's
+ * thread pool cost a hit more than a millisecond on a busy machine (docs/benchmarks.md, scenario
+ * 7). An entry of at most WHOLE_READ bytes is read in one call, its body kept in `data`.
+ */
 export async function openEntry(path: string, key: string): Promise<OpenEntry | null> {
   let fd: number;
   try {
-    fd = await openFd(path, 'r');
+    fd = openSync(path, 'r');
   } catch {
     return null;
   }
   try {
-    const first = Buffer.allocUnsafe(FIRST_READ);
-    const { bytesRead } = await readFd(fd, first, 0, FIRST_READ, 0);
-    if (bytesRead < 12 || !first.subarray(0, 8).equals(MAGIC)) return await closed(fd);
+    const size = fstatSync(fd).size;
+    const whole = size <= WHOLE_READ;
+    const first = Buffer.allocUnsafe(whole ? size : FIRST_READ);
+    const bytesRead = readSync(fd, first, 0, first.length, 0);
+    if (bytesRead < 12 || !first.subarray(0, 8).equals(MAGIC)) return closed(fd);
     const len = first.readUInt32BE(8);
-    if (len > MAX_HEADER) return await closed(fd);
+    if (len > MAX_HEADER) return closed(fd);
     let json: Buffer;
     if (12 + len <= bytesRead) {
       json = first.subarray(12, 12 + len);
     } else {
       json = Buffer.allocUnsafe(len);
-      const r = await readFd(fd, json, 0, len, 12);
-      if (r.bytesRead < len) return await closed(fd);
+      if (readSync(fd, json, 0, len, 12) < len) return closed(fd);
     }
     const meta = JSON.parse(json.toString('utf8')) as EntryMeta;
-    if (meta.key !== key) return await closed(fd);
+    if (meta.key !== key) return closed(fd);
     const bodyStart = 12 + len;
-    const st = await fstatFd(fd);
-    return { meta, fd, bodyStart, length: st.size - bodyStart };
+    const data = whole && bytesRead === size ? first.subarray(bodyStart) : null;
+    return { meta, fd, bodyStart, length: size - bodyStart, data };
   } catch {
-    return await closed(fd);
+    return closed(fd);
   }
 }
 
-async function closed(fd: number): Promise<null> {
-  await closeFile(fd);
+function closed(fd: number): null {
+  closeEntry(fd);
   return null;
+}
+
+/** Closes an entry's descriptor synchronously (see openEntry); a failure is of no consequence. */
+export function closeEntry(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already gone
+  }
 }

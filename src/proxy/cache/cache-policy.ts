@@ -22,6 +22,17 @@ import { parseHttpTime } from '../answer/http-date.js';
  * 0 when it must not be cached. See {@link isFresh}.
  */
 export function cacheValidity(status: number, headers: IncomingHttpHeaders, ignore: ReadonlySet<string>, cache: CacheSettings, nowMs: number): number {
+  const until = headerValidity(headers, ignore, nowMs);
+  if (until >= 0) return until;
+  const valid = validFor(status, cache);
+  return valid === 0 ? 0 : Math.floor(nowMs / 1000) * 1000 + valid;
+}
+
+/**
+ * What the response's headers say (1-4 above): 0 when they forbid caching (nginx's header handlers
+ * turn u->cacheable off), the time they give, or -1 when they give none.
+ */
+export function headerValidity(headers: IncomingHttpHeaders, ignore: ReadonlySet<string>, nowMs: number): number {
   // nginx counts in whole seconds (ngx_time()).
   const now = Math.floor(nowMs / 1000) * 1000;
   if (!ignore.has('set-cookie') && headers['set-cookie'] !== undefined) return 0;
@@ -44,9 +55,15 @@ export function cacheValidity(status: number, headers: IncomingHttpHeaders, igno
       if (v.includes('no-cache') || v.includes('no-store') || v.includes('private')) return 0;
       const m = /s-maxage=(\d*)/.exec(v) ?? /max-age=(\d*)/.exec(v);
       if (m !== null) {
+        if (!extensionValid(v, m.index + m[0].length)) return 0;
         const n = m[1] === '' ? 0 : Number(m[1]);
         if (n === 0) return 0;
         until = now + n * 1000;
+      }
+      // A stale-while-revalidate / stale-if-error value that is not a number stores nothing.
+      for (const name of STALE_EXTENSIONS) {
+        const at = v.indexOf(name);
+        if (at >= 0 && !extensionValid(v, at + name.length)) return 0;
       }
     }
   }
@@ -58,9 +75,42 @@ export function cacheValidity(status: number, headers: IncomingHttpHeaders, igno
       until = t * 1000;
     }
   }
-  if (until >= 0) return until;
-  const valid = validFor(status, cache);
-  return valid === 0 ? 0 : now + valid;
+  return until;
+}
+
+const STALE_EXTENSIONS = ['stale-while-revalidate=', 'stale-if-error='] as const;
+
+/** nginx reads a Cache-Control number up to `,`, `;`, a space or the end; any other character after the digits makes the response uncacheable. */
+function extensionValid(v: string, from: number): boolean {
+  for (let i = from; i < v.length; i++) {
+    const c = v[i] as string;
+    if (c === ',' || c === ';' || c === ' ') return true;
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+function extensionSeconds(v: string, name: string): number | null {
+  const at = v.indexOf(name);
+  if (at < 0) return null;
+  const digits = /^\d*/.exec(v.slice(at + name.length))?.[0] ?? '';
+  return digits === '' ? 0 : Number(digits);
+}
+
+/**
+ * The Cache-Control extensions of RFC 5861 as nginx (1.11.10+) reads them into an entry:
+ * `stale-while-revalidate=N` lets the entry answer N seconds past its time while it is being
+ * fetched (UPDATING, and STALE with proxy_cache_background_update) and also sets the
+ * stale-if-error window; `stale-if-error=N` lets it answer N seconds past its time when the
+ * upstream fails (error, timeout...), as if proxy_cache_use_stale named the failure.
+ */
+export function staleWindows(headers: IncomingHttpHeaders, ignore: ReadonlySet<string>): { readonly updatingSec: number; readonly errorSec: number } {
+  const cc = ignore.has('cache-control') ? undefined : headers['cache-control'];
+  if (cc === undefined) return { updatingSec: 0, errorSec: 0 };
+  const v = (Array.isArray(cc) ? cc.join(',') : cc).toLowerCase();
+  const swr = extensionSeconds(v, 'stale-while-revalidate=');
+  const sie = extensionSeconds(v, 'stale-if-error=');
+  return { updatingSec: swr ?? 0, errorSec: sie ?? swr ?? 0 };
 }
 
 /** nginx's freshness test (`c->valid_sec < now` is expired), in whole seconds. */

@@ -19,10 +19,14 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
 import type { CacheSettings, Settings } from '../../config/types.js';
 import { closeFile } from '../../static/open-file.js';
 import { conditionalStatus, first } from '../../static/conditional.js';
 import { fileBody } from '../../static/file-body.js';
+import type { BodyPart } from '../../static/file-body.js';
+import type { LocalResponse } from '../answer/respond.js';
+import { removeAll } from '../filters/compression.js';
 import { parseHttpTime } from '../answer/http-date.js';
 import type { StreamedResponse } from '../answer/streamed.js';
 import type { UpstreamMessage } from '../client/upstream-client.js';
@@ -30,9 +34,10 @@ import type { RequestContext } from '../context/request-context.js';
 import type { Variables } from '../context/variables.js';
 import { relayHeaders } from '../headers/response-headers.js';
 import type { ProxyRoute } from '../session/proxy-route.js';
-import { entryHeader, openEntry } from './cache-entry.js';
+import { closeEntry, entryHeader, openEntry } from './cache-entry.js';
 import type { EntryMeta, OpenEntry } from './cache-entry.js';
-import { cacheValidity, isFresh } from './cache-policy.js';
+import { cacheValidity, isFresh, staleWindows } from './cache-policy.js';
+import { knownLength, notModifiedHeaders, rangeFilter, unsatisfiableResponse, upstreamAllowsRanges } from './cache-ranges.js';
 import { CacheWriter, rewriteEntry } from './cache-writer.js';
 import { CacheZone } from './cache-zone.js';
 import type { Updating } from './cache-zone.js';
@@ -79,10 +84,16 @@ export class CacheRequest {
   entry: OpenEntry | null = null;
   /** An expired entry exists (EXPIRED): proxy_cache_use_stale and proxy_cache_revalidate may use it. */
   #stale = false;
+  /** The expired entry is within its stale-if-error window (nginx's c->stale_error). */
+  #staleError = false;
   /** proxy_cache_revalidate: the conditional headers sent upstream for the expired entry. */
   revalidateHeaders: readonly string[] = [];
-  /** proxy_cache_min_uses was reached: the response may be stored. */
-  #enoughUses = true;
+  /**
+   * nginx's u->cacheable before the response: false for fewer uses than proxy_cache_min_uses and
+   * a range beyond proxy_cache_max_range_offset. The request then goes upstream as without the
+   * cache (its Range and conditional headers included) and nothing is stored.
+   */
+  #cacheable = true;
   /** proxy_cache_lock timed out: the response goes to the client only (nginx stores nothing then). */
   #noStore = false;
   /** This request is the one fetching the key (the others see it as updating / locked). */
@@ -142,9 +153,11 @@ export class CacheRequest {
         await closeFile(found.fd);
         continue;
       }
-      if (found !== null && other !== null && this.settings.useStale.includes('updating')) return this.#answer(ctx, found, 'UPDATING');
-      if (found !== null && other === null && this.#refreshable()) return this.#staleWhileRefreshing(ctx, found);
+      const updating = found !== null && (this.settings.useStale.includes('updating') || staleFor(found.meta, found.meta.updatingSec));
+      if (updating && other !== null) return this.#answer(ctx, found, 'UPDATING');
+      if (updating && other === null && this.#refreshable()) return this.#staleWhileRefreshing(ctx, found);
       this.#stale = found !== null;
+      this.#staleError = found !== null && staleFor(found.meta, found.meta.errorSec);
       if (found !== null) {
         this.revalidateHeaders = this.settings.revalidate ? conditionalHeaders(found.meta.headers) : [];
         await closeFile(found.fd);
@@ -159,18 +172,25 @@ export class CacheRequest {
       break;
     }
     this.zone.counters.misses++;
-    this.#enoughUses = this.zone.countUse(this.storeHash, this.settings.minUses);
-    if (!this.#noStore && this.#fetching() === null) this.#hold();
+    // ngx_http_upstream_cache: NGX_HTTP_CACHE_SCARCE (proxy_cache_min_uses), then ngx_http_upstream_cache_check_range.
+    this.#cacheable = this.zone.countUse(this.storeHash, this.settings.minUses) && !rangeBeyondOffset(first(ctx.headers.range), this.settings.maxRangeOffset);
+    if (this.#cacheable && !this.#noStore && this.#fetching() === null) this.#hold();
     return false;
   }
 
+  /** Whether the response may be stored and the client's Range and conditions stay here (nginx's u->cacheable). */
+  get cacheable(): boolean {
+    return this.#cacheable;
+  }
+
   /**
-   * proxy_cache_background_update, which nginx applies only with `proxy_cache_use_stale
-   * updating` (ngx_http_upstream_cache, NGX_HTTP_CACHE_STALE) and never in the background request
+   * proxy_cache_background_update, which nginx applies only where the expired entry may answer
+   * while it is fetched (`proxy_cache_use_stale updating`, or the entry's stale-while-revalidate
+   * window: ngx_http_upstream_cache, NGX_HTTP_CACHE_STALE) and never in the background request
    * itself.
    */
   #refreshable(): boolean {
-    return this.settings.backgroundUpdate && !this.#background && this.settings.useStale.includes('updating');
+    return this.settings.backgroundUpdate && !this.#background;
   }
 
   /**
@@ -198,8 +218,9 @@ export class CacheRequest {
     bg.#background = true;
     bg.storeHash = this.storeHash;
     bg.#stale = true;
+    bg.#staleError = this.#staleError;
     bg.revalidateHeaders = this.revalidateHeaders;
-    bg.#enoughUses = this.zone.countUse(this.storeHash, this.settings.minUses);
+    bg.#cacheable = this.zone.countUse(this.storeHash, this.settings.minUses);
     bg.#release = this.#release;
     this.#release = null;
     return bg;
@@ -246,7 +267,9 @@ export class CacheRequest {
   async useStale(ctx: RequestContext, failure: ProxyError | number): Promise<boolean> {
     if (!this.#stale) return false;
     const condition = typeof failure === 'number' ? `http_${failure}` : staleCondition(failure);
-    if (!this.settings.useStale.includes(condition)) return false;
+    // stale-if-error stands for the failures of the tries (nginx 1.22's ngx_http_upstream_next),
+    // not for a status the upstream answered with (ngx_http_upstream_test_next checks the mask only).
+    if (!this.settings.useStale.includes(condition) && !(typeof failure !== 'number' && this.#staleError)) return false;
     if (this.#background) {
       // nginx answers the background request with the stale entry, which goes nowhere: the entry
       // stays as it is, for the next request to try again.
@@ -279,9 +302,12 @@ export class CacheRequest {
     // response's, then proxy_cache_valid for the stored status.
     const ignore = route.settings.buffering.ignoreHeaders;
     const fromReply = cacheValidity(found.meta.status, up.headers, ignore, { ...this.settings, valid: [] }, now);
-    const until = fromReply !== 0 && isFresh(fromReply, now) ? fromReply : cacheValidity(found.meta.status, headerObject(found.meta.headers), ignore, this.settings, now);
+    const replied = fromReply !== 0 && isFresh(fromReply, now);
+    const until = replied ? fromReply : cacheValidity(found.meta.status, headerObject(found.meta.headers), ignore, this.settings, now);
     if (until !== 0 && isFresh(until, now)) {
-      const meta: EntryMeta = { ...found.meta, validUntil: until, date: now };
+      // The stale windows come with the lifetime: the 304's when it gave one, else the entry's.
+      const windows = replied ? staleWindows(up.headers, ignore) : { updatingSec: found.meta.updatingSec ?? 0, errorSec: found.meta.errorSec ?? 0 };
+      const meta: EntryMeta = { ...found.meta, validUntil: until, date: now, ...windows };
       const tempDir = this.zone.config.useTempPath ? route.settings.buffering.proxyTempPath.path : null;
       await rewriteEntry(this.zone, this.storeHash, entryHeader(meta), found, tempDir);
     }
@@ -308,7 +334,7 @@ export class CacheRequest {
 
   #writer(up: UpstreamMessage, route: ProxyRoute, ctx: RequestContext, vars: Variables, buffered: boolean, onError: (err: NodeJS.ErrnoException) => void): CacheWriter | null {
     const status = up.statusCode ?? 0;
-    if (!buffered || status === 101 || !this.#enoughUses || this.#noStore) return null;
+    if (!buffered || status === 101 || !this.#cacheable || this.#noStore) return null;
     if (anySet(this.settings.noCache, ctx, vars)) return null;
     const now = Date.now();
     const s = route.settings;
@@ -319,6 +345,7 @@ export class CacheRequest {
     const meta: EntryMeta = {
       key: this.key, validUntil: until, date: now, status, message: up.statusMessage ?? '',
       headers: up.rawHeaders, vary, variant: vary === null ? null : variantOf(vary, ctx.headers),
+      ...staleWindows(up.headers, s.buffering.ignoreHeaders),
     };
     const cl = up.headers['content-length'];
     const expected = cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : -1;
@@ -336,6 +363,11 @@ function conditionalHeaders(raw: readonly string[]): string[] {
     else if (lower === 'etag') out.push('If-None-Match', raw[i + 1] as string);
   }
   return out;
+}
+
+/** Whether an expired entry is within `sec` seconds past its time (nginx: valid_sec + updating_sec / error_sec >= now). */
+function staleFor(meta: EntryMeta, sec: number | undefined): boolean {
+  return sec !== undefined && sec > 0 && isFresh(meta.validUntil + sec * 1000, Date.now());
 }
 
 /** Whether `p` settles within `ms` (a timer that does not outlive the wait). */
@@ -359,8 +391,6 @@ function noop(): void {}
 export function cacheRequestFor(route: ProxyRoute, ctx: RequestContext, vars: Variables, zones: ReadonlyMap<string, CacheZone>, upgrade: boolean): CacheRequest | null {
   const s = route.settings.cache;
   if (s.zone === null || upgrade || !s.methods.includes(ctx.method)) return null;
-  // proxy_cache_max_range_offset: a range starting further in goes upstream as it is, uncached.
-  if (s.maxRangeOffset !== null && rangeStart(first(ctx.headers.range)) > s.maxRangeOffset) return null;
   const zone = zones.get(s.zone);
   if (zone === undefined) return null;
   const key = s.key === null
@@ -369,10 +399,18 @@ export function cacheRequestFor(route: ProxyRoute, ctx: RequestContext, vars: Va
   return new CacheRequest(zone, s, key);
 }
 
-/** Where the first range of a `Range: bytes=` header starts (0 for a suffix range or none). */
-function rangeStart(range: string | undefined): number {
-  const m = range === undefined ? null : /^bytes=\s*(\d+)-/i.exec(range);
-  return m === null ? 0 : Number(m[1]);
+/**
+ * proxy_cache_max_range_offset (ngx_http_upstream_cache_check_range): a range whose first part
+ * starts at the offset or further in, or counts from the end, is not cached; with 0, no range is.
+ */
+function rangeBeyondOffset(range: string | undefined, max: number | null): boolean {
+  if (range === undefined || max === null) return false;
+  if (max === 0) return true;
+  if (range.length < 7 || range.slice(0, 6).toLowerCase() !== 'bytes=') return false;
+  const rest = range.slice(6).replace(/^ */, '');
+  if (rest.startsWith('-')) return true;
+  const digits = /^\d*/.exec(rest)?.[0] ?? '';
+  return digits !== '' && Number(digits) >= max;
 }
 
 /** The upstream headers of an entry as Node parses them (for `$upstream_http_*`, If-* checks). */
@@ -400,9 +438,11 @@ function setHeader(headers: string[], name: string, value: string | null): void 
  * The response for a HIT: status and headers as stored, through the relay's header rules, the
  * body from the file. A 200 answers If-None-Match / If-Modified-Since with 304 and a failed
  * If-Match / If-Unmodified-Since with 412 (nginx's not_modified filter acts on cached responses).
- * Returns a status instead for a 412, which the session answers as nginx's page.
+ * A 200 answers Range as nginx's range filter does where the upstream allowed it (cache-ranges.ts).
+ * Returns a status instead for a 412, which the session answers as nginx's page, and the whole
+ * response for a 416.
  */
-export function hitResponse(cache: CacheRequest, route: ProxyRoute, ctx: RequestContext, vars: Variables): StreamedResponse | number {
+export function hitResponse(cache: CacheRequest, route: ProxyRoute, ctx: RequestContext, vars: Variables): StreamedResponse | LocalResponse | number {
   const e = cache.entry as OpenEntry;
   cache.entry = null;
   const { meta } = e;
@@ -411,8 +451,9 @@ export function hitResponse(cache: CacheRequest, route: ProxyRoute, ctx: Request
   const status = meta.status;
   ctx.status = status;
   const headers = relayHeaders(ctx, route, vars, status, meta.headers, null);
-  // The stored body has the length the file says, whatever framing the upstream used.
-  setHeader(headers, 'Content-Length', String(e.length));
+  // The stored body has the length the file says; one the upstream sent without a length
+  // (chunked) goes out chunked again, as nginx sends it (content_length_n stays -1).
+  setHeader(headers, 'Content-Length', knownLength(ctx.upstreamHeaders) < 0 ? null : String(e.length));
   const start = e.bodyStart;
   const end = e.bodyStart + e.length;
   if (status === 200) {
@@ -427,17 +468,45 @@ export function hitResponse(cache: CacheRequest, route: ProxyRoute, ctx: Request
     if (cond === 304) {
       void closeFile(e.fd);
       ctx.status = 304;
-      setHeader(headers, 'Content-Length', null);
+      notModifiedHeaders(headers);
       return { status: 304, headers, body: null };
     }
   }
-  // Range: nginx 1.22 answered it on these hits with the whole entry (200) in the side-by-side
-  // test (test/e2e/proxy-cache.e2e.test.ts), with and without Accept-Ranges from the upstream;
-  // so does Sluice.
+  let code = status;
+  let parts: BodyPart[] = [{ start: 0, end: e.length }];
+  // Ranges from the cache (cache-ranges.ts): the upstream's Accept-Ranges lets nginx's range
+  // filter act on the entry, for a 200 whose length the upstream gave.
+  if (upstreamAllowsRanges(ctx.upstreamHeaders, settings)) {
+    removeAll(headers, 'accept-ranges');
+    const size = knownLength(ctx.upstreamHeaders);
+    if (status === 200 && size === e.length && ctx.parent === null) {
+      const r = rangeFilter(ctx, settings, headers, size, false);
+      if (r.kind === 'unsatisfiable') {
+        void closeFile(e.fd);
+        return unsatisfiableResponse(ctx, settings, vars, headers, size);
+      }
+      if (r.kind === 'partial') {
+        code = 206;
+        ctx.status = 206;
+        parts = [...r.parts];
+      }
+    }
+  }
   if (ctx.method === 'HEAD' || end === start || status === 204 || status === 304) {
     void closeFile(e.fd);
-    return { status, headers, body: null };
+    return { status: code, headers, body: null };
   }
-  cache.zone.counters.bytesFromCache += end - start;
-  return { status, headers, body: fileBody(e.fd, cache.zone.fileFor(cache.storeHash), [{ start, end }]) };
+  let sent = 0;
+  for (const p of parts) if (typeof p !== 'string') sent += p.end - p.start;
+  cache.zone.counters.bytesFromCache += sent;
+  if (e.data !== null) {
+    // Read whole with the header (cache-entry.ts): the body goes from memory, and the descriptor
+    // is closed at once (a close through the thread pool cost more than the hit, profiled).
+    closeEntry(e.fd);
+    const data = e.data;
+    const chunks = parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : data.subarray(p.start, p.end)));
+    return { status: code, headers, body: Readable.from(chunks.length === 1 ? chunks : [Buffer.concat(chunks)], { objectMode: false }) };
+  }
+  const inFile = parts.map((p) => (typeof p === 'string' ? p : { start: start + p.start, end: start + p.end }));
+  return { status: code, headers, body: fileBody(e.fd, cache.zone.fileFor(cache.storeHash), inFile) };
 }

@@ -158,7 +158,7 @@ export class RequestContext {
    * What the upstream request needs of the proxy cache's part in this request (the session holds
    * the whole of it, src/proxy/cache/cache-request.ts); null where the cache takes no part.
    */
-  cache: { readonly revalidateHeaders: readonly string[] } | null = null;
+  cache: { readonly revalidateHeaders: readonly string[]; readonly cacheable: boolean } | null = null;
   /** `$upstream_cache_status`: MISS, HIT, EXPIRED, BYPASS...; null when the cache was not consulted. */
   cacheStatus: string | null = null;
   sentHeaders: Record<string, string> | null = null;

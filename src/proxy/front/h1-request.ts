@@ -215,15 +215,19 @@ export class H1RequestFront implements FrontEnd {
     const res = this.#res;
     const up = x.res;
     const headers = x.headers;
-    const status = up.statusCode ?? 502;
     addOwnHeaders(headers, null, serverSignature(ctx.settings));
-    const encoder = responseFilters(ctx, ctx.settings, status, headers, { vars: this.#rt.vars, log: s.log, subrequest: s.subrequest });
+    // nginx's not_modified filter runs first and the range filter last (0: a 412 or 416 answered instead).
+    const checked = s.notModifiedStatus(x);
+    if (checked === 0) return;
+    const encoder = responseFilters(ctx, ctx.settings, checked, headers, { vars: this.#rt.vars, log: s.log, subrequest: s.subrequest });
+    const status = s.rangeStatus(x, checked, encoder !== null);
+    if (status === 0) return;
     rememberSent(ctx, headers);
     // chunked_transfer_encoding off: a body of unknown length ends with the connection (Node
     // then sends `Connection: close`), as nginx does.
     if (ctx.settings?.core.chunkedTransferEncoding === false) res.useChunkedEncodingByDefault = false;
     try {
-      res.writeHead(status, up.statusMessage, headers);
+      res.writeHead(status, status === up.statusCode ? up.statusMessage : reasonPhrase(status), headers);
     } catch (err) {
       // Node refuses what no check above caught: this request only ends (nothing was sent).
       x.release();

@@ -150,9 +150,13 @@ export abstract class H2Front {
     const { ctx, stream } = this;
     const up = x.res;
     const flat = x.headers;
-    const status = up.statusCode ?? 502;
     addOwnHeaders(flat, null, serverSignature(ctx.settings));
-    const encoder = responseFilters(ctx, ctx.settings, status, flat, { vars: this.rt.vars, log: s.log, subrequest: s.subrequest });
+    // nginx's not_modified filter runs first and the range filter last (0: a 412 or 416 answered instead).
+    const checked = s.notModifiedStatus(x);
+    if (checked === 0) return;
+    const encoder = responseFilters(ctx, ctx.settings, checked, flat, { vars: this.rt.vars, log: s.log, subrequest: s.subrequest });
+    const status = s.rangeStatus(x, checked, encoder !== null);
+    if (status === 0) return;
     rememberSent(ctx, flat);
     const noBody = ctx.method === 'HEAD' || status === 204 || status === 304;
     try {

@@ -69,7 +69,8 @@ export function upstreamPath(ctx: RequestContext, route: ProxyRoute): string {
 /**
  * nginx's proxy_cache_headers: where a location caches, the client's conditional and range
  * headers do not go upstream (the cache stores whole responses and answers those itself), unless
- * a proxy_set_header line sends them.
+ * a proxy_set_header line sends them. A request whose response will not be stored (nginx's
+ * u->cacheable off: proxy_cache_min_uses not reached, proxy_cache_max_range_offset) sends them.
  */
 const CACHE_DROPPED: ReadonlySet<string> = new Set(['if-modified-since', 'if-unmodified-since', 'if-none-match', 'if-match', 'range', 'if-range']);
 
@@ -93,7 +94,7 @@ export function buildUpstreamHead(ctx: RequestContext, route: ProxyRoute, vars: 
     const lower = name.toLowerCase();
     if (route.ruleNames.has(lower) || isHopByHop(lower) || listed.has(lower)) continue;
     if (lower === 'content-length' || lower === 'expect') continue;
-    if (ctx.cache !== null && CACHE_DROPPED.has(lower)) continue;
+    if (ctx.cache?.cacheable === true && CACHE_DROPPED.has(lower)) continue;
     headers.push(name, raw[i + 1] as string);
   }
   // proxy_cache_revalidate: the expired entry's Last-Modified and ETag as conditions.

@@ -37,6 +37,10 @@ export interface ProxySession {
    * through the body filters (SSI, compression) chosen for that head, if any.
    */
   relayBody(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt, out: RelayOut, timed: TimedStream, noBody: boolean, onChunk: (chunk: Buffer) => void, encoder?: BodyFilter | null): void;
+  /** The not_modified filter on a relayed response the cache takes part in: the status to send, 0 when a 412 answered instead. */
+  notModifiedStatus(x: ExchangeResponse): number;
+  /** The range filter on a relayed response the cache takes part in: the status to send, 0 when a 416 answered instead. */
+  rangeStatus(x: ExchangeResponse, status: number, filtered: boolean): number;
   /**
    * Streams the body of a response Sluice makes itself (a file) to `out` under send_timeout,
    * after the front end sent its head; the body is destroyed (its file closed) if `out` closes first.

@@ -47,6 +47,8 @@ import type { ProxyRuntime } from './proxy-runtime.js';
 import { cacheRequestFor, hitResponse } from '../cache/cache-request.js';
 import type { CacheRequest } from '../cache/cache-request.js';
 import type { CacheWriter } from '../cache/cache-writer.js';
+import { knownLength, rangeSlice, relayedNotModified, relayedRange, unsatisfiableResponse } from '../cache/cache-ranges.js';
+import type { ByteRange } from '../../static/ranges.js';
 
 /** The `return` codes that set a Location (nginx's ngx_http_send_response). */
 const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
@@ -89,6 +91,8 @@ export class ProxySession implements SessionForFrontEnds {
   #body: Readable | null = null;
   /** The proxy cache's part in the request being proxied, null where it takes none. */
   #cache: CacheRequest | null = null;
+  /** The one range of the relayed body the client gets (a 206 cut from a response fetched for the cache). */
+  #slice: ByteRange | null = null;
 
   /** A subrequest of this request runs in a session of its own, on the same runtime. */
   readonly subrequest: Subrequest = (parent, uri, args) => runSubrequest(this.rt, parent, uri, args, (c, f) => new ProxySession(this.rt, c, f).start());
@@ -356,7 +360,8 @@ export class ProxySession implements SessionForFrontEnds {
     const writer = this.#cacheWriter(up, peer);
     const spool = noBody ? null : this.#spool(writer === null ? up : writer.clientSide(up), up, peer);
     const src = spool ?? up;
-    const filtered = noBody || encoder === null ? null : encoder.attach(src);
+    // A compressed body has no ranges (rangeStatus), so at most one of the two applies.
+    const filtered = noBody ? null : encoder !== null ? encoder.attach(src) : this.#slice === null ? null : src.pipe(rangeSlice(this.#slice));
     up.once('end', () => {
       attempt.responseTime = performance.now() - this.ctx.startMs;
       x.release();
@@ -392,6 +397,58 @@ export class ProxySession implements SessionForFrontEnds {
       logSendTimeout(this.log, this.ctx, upstreamUrl(route, peer, this.ctx));
       this.front.abort(true);
     }, onChunk);
+  }
+
+  /**
+   * nginx's not_modified filter on a relayed response the cache takes part in (cache-ranges.ts),
+   * before the front end's header filters: the status to send (304 for a match), or 0 when a
+   * 412 answered instead (the upstream response dropped and not stored, as nginx finalizes it).
+   */
+  notModifiedStatus(x: ExchangeResponse): number {
+    const cache = this.#cache;
+    const status = x.res.statusCode ?? 502;
+    if (cache === null || this.ctx.errStatus !== 0) return status;
+    const route = this.route as ProxyRoute;
+    const code = relayedNotModified(this.ctx, route.settings, cache.cacheable, x.res, x.headers);
+    if (code === 412) {
+      this.#dropForCache(x);
+      this.#special(412, route.settings);
+      return 0;
+    }
+    this.ctx.status = code;
+    return code;
+  }
+
+  /** An upstream response a filter answered for instead: nothing of it is relayed or stored. */
+  #dropForCache(x: ExchangeResponse): void {
+    this.#cache?.release();
+    x.res.resume();
+    x.exchange.abort();
+    x.release();
+    this.#current = null;
+  }
+
+  /**
+   * nginx's range filter on a relayed response the cache takes part in (cache-ranges.ts), after
+   * the front end's other header filters (`filtered`: SSI or compression took the body): the
+   * status to send, or 0 when a 416 answered instead; the upstream response is then dropped and
+   * nothing is stored (nginx finalizes the request).
+   */
+  rangeStatus(x: ExchangeResponse, status: number, filtered: boolean): number {
+    const cache = this.#cache;
+    if (cache === null || status !== 200) return status;
+    const route = this.route as ProxyRoute;
+    const r = relayedRange(this.ctx, route.settings, cache.cacheable, x.res, x.headers, filtered);
+    if (r === null || r.kind === 'whole') return status;
+    if (r.kind === 'unsatisfiable') {
+      this.#dropForCache(x);
+      const page = unsatisfiableResponse(this.ctx, route.settings, this.rt.vars, x.headers, knownLength(x.res.headers));
+      this.#special(416, route.settings, () => page);
+      return 0;
+    }
+    this.#slice = r.parts[0] as ByteRange;
+    this.ctx.status = 206;
+    return 206;
   }
 
   /**
@@ -510,6 +567,7 @@ export class ProxySession implements SessionForFrontEnds {
     if (cache.entry === null) return;
     const r = hitResponse(cache, route, this.ctx, this.rt.vars);
     if (typeof r === 'number') this.#special(r, route.settings);
+    else if ('drop' in r) this.#special(r.status, route.settings, () => r);
     else if (this.front.started() || this.#clientGone) r.body?.destroy();
     else this.front.sendStreamed(this, r);
   }
