@@ -93,7 +93,10 @@ export const SCENARIO_INFO: Record<ScenarioName, { readonly title: string; reado
   },
 };
 
-const TARGET_ORDER: readonly string[] = ['direct', 'sluice', 'sluice-node-front', 'sluice-workers', 'nginx', 'nginx-tuned', 'haproxy', 'http-proxy'];
+const TARGET_ORDER: readonly string[] = [
+  'direct', 'sluice', 'sluice-node-front', 'sluice-workers', 'nginx', 'nginx-tuned', 'haproxy', 'http-proxy',
+  'sluice-guard-size', 'sluice-guard-ping', 'sluice-guard-rate', 'sluice-guard-all',
+];
 
 export function fmt(v: number): string {
   if (!Number.isFinite(v)) return 'n/a';
@@ -164,9 +167,9 @@ function values(recs: readonly CellRecord[] | undefined, key: string): number[] 
   return (recs ?? []).map((r) => r.metrics[key]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
 }
 
-/** sluice/peer per repetition (paired by rep), for ratios' median and range. */
-function ratios(byTarget: Map<string, CellRecord[]>, peer: string, key: string): number[] {
-  const s = byTarget.get('sluice') ?? [];
+/** `of`/peer per repetition (paired by rep), for ratios' median and range; `of` is sluice unless named. */
+function ratios(byTarget: Map<string, CellRecord[]>, peer: string, key: string, of = 'sluice'): number[] {
+  const s = byTarget.get(of) ?? [];
   const p = byTarget.get(peer) ?? [];
   const out: number[] = [];
   for (const a of s) {
@@ -228,15 +231,21 @@ function scenarioTable(cells: readonly CellRecord[], scenario: ScenarioName): st
   if (order.length === 0) return [];
   const present = TARGET_ORDER.filter((t) => order.some((c) => index.get(c)!.has(t)));
   const peers = (['nginx', 'haproxy'] as const).filter((p) => present.includes(p) && present.includes('sluice'));
+  // The guardrail targets are compared with sluice without guardrails: what each one costs.
+  const guarded = present.filter((t) => t.startsWith('sluice-guard-') && present.includes('sluice'));
+  const columns = [...peers.map((p) => `sluice/${p}`), ...guarded.map((g) => `${g.slice('sluice-'.length)}/sluice`)];
   const out = [`### ${info.title}`, '', info.what, ''];
-  out.push(`| Cell | Metric | ${present.join(' | ')}${peers.map((p) => ` | sluice/${p}`).join('')} |`);
-  out.push(`| --- | --- |${present.map(() => ' ---: |').join('')}${peers.map(() => ' ---: |').join('')}`);
+  out.push(`| Cell | Metric | ${present.join(' | ')}${columns.map((c) => ` | ${c}`).join('')} |`);
+  out.push(`| --- | --- |${present.map(() => ' ---: |').join('')}${columns.map(() => ' ---: |').join('')}`);
   for (const cell of order) {
     const byTarget = index.get(cell)!;
     for (const m of info.metrics) {
       const row = present.map((t) => summary(values(byTarget.get(t), m.key)));
       if (row.every((v) => v === '–')) continue;
-      const rs = peers.map((p) => summary(ratios(byTarget, p, m.key), ratioFmt));
+      const rs = [
+        ...peers.map((p) => summary(ratios(byTarget, p, m.key), ratioFmt)),
+        ...guarded.map((g) => summary(ratios(byTarget, 'sluice', m.key, g), ratioFmt)),
+      ];
       const arrow = m.better === 'higher' ? ' ↑' : m.better === 'lower' ? ' ↓' : '';
       out.push(`| ${cell} | ${m.label}${arrow} | ${row.join(' | ')}${rs.map((r) => ` | ${r}`).join('')} |`);
     }

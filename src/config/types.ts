@@ -186,6 +186,12 @@ export interface StickyCookie {
   readonly httpOnly: boolean;
   readonly secure: boolean;
   readonly sameSite: 'strict' | 'lax' | 'none' | null;
+  /**
+   * `secret_file=FILE`: the key that signs the cookie's server ids (hex of the SHA-256 of FILE's
+   * key, so instances sharing the file recognise each other's cookies); null: this process's own
+   * random key.
+   */
+  readonly secret: string | null;
 }
 
 /** One `health_check` line of a location, attached to the upstream its proxy_pass names. */

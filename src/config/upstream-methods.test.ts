@@ -2,6 +2,10 @@
  * Load balancing methods, sticky cookies, zones, server parameters, active health checks and
  * match blocks (issue 3): what each loads to, and every problem with its file:line.
  */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bad, good, http, show } from './fixtures.js';
@@ -99,15 +103,36 @@ test('sticky cookie: every parameter, and the minimal form', async () => {
     '  upstream c { ip_hash; sticky cookie c expires=max samesite=none; server 127.0.0.1:1; }',
   ));
   assert.deepEqual(upstream(config, 'a').sticky, {
-    name: 'srv_id', expires: 3_600_000, domain: '.example.com', path: '/app', httpOnly: true, secure: true, sameSite: 'strict',
+    name: 'srv_id', expires: 3_600_000, domain: '.example.com', path: '/app', httpOnly: true, secure: true, sameSite: 'strict', secret: null,
   });
   assert.deepEqual(upstream(config, 'b').sticky, {
-    name: 'route', expires: null, domain: null, path: '/', httpOnly: false, secure: false, sameSite: null,
+    name: 'route', expires: null, domain: null, path: '/', httpOnly: false, secure: false, sameSite: null, secret: null,
   });
   const c = upstream(config, 'c');
   assert.equal(c.sticky!.expires, Number.POSITIVE_INFINITY);
   assert.equal(c.sticky!.sameSite, 'none');
   assert.deepEqual(c.method, { name: 'ip_hash' });
+});
+
+test('sticky cookie secret_file: the file\'s key (trimmed, hashed); a missing or short file is a problem with file:line', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-sticky-'));
+  try {
+    const key = join(dir, 'sticky.key');
+    writeFileSync(key, ' 0123456789abcdef0123456789abcdef\n');
+    writeFileSync(join(dir, 'short.key'), 'abc\n');
+    const config = await good(http(`  upstream a { server 127.0.0.1:1; sticky cookie sid secret_file=${key}; }`));
+    assert.deepEqual(upstream(config, 'a').sticky!.secret, createHash('sha256').update('0123456789abcdef0123456789abcdef').digest('hex'));
+    const problems = await bad(http(
+      `  upstream a { server 127.0.0.1:1; sticky cookie sid secret_file=${join(dir, 'missing.key')}; }`,
+      `  upstream b { server 127.0.0.1:1; sticky cookie sid secret_file=${join(dir, 'short.key')}; }`,
+    ));
+    assert.deepEqual(problems.map((p) => `${p.message} in ${p.file}:${p.line}`), [
+      `open() "${join(dir, 'missing.key')}" failed (2: No such file or directory) in <inline>:3`,
+      `"${join(dir, 'short.key')}" must hold at least 16 bytes of secret in <inline>:4`,
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('zone: sizes, and a zone shared by upstreams takes the size one of them gives', async () => {

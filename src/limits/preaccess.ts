@@ -10,6 +10,7 @@ import { logContext } from '../proxy/context/log-context.js';
 import type { RequestContext } from '../proxy/context/request-context.js';
 import type { Variables } from '../proxy/context/variables.js';
 import type { ConnCheck, ReqCheck } from './limit-store.js';
+import { countLimitConn, countLimitReq } from './limit-figures.js';
 import type { LimitZones } from './limit-zones.js';
 import { RequestLimits } from './request-limits.js';
 
@@ -74,8 +75,10 @@ async function limitReq(host: LimitHost, settings: Settings, ctx: RequestContext
     if (r.rc === 'busy') log.log(l.reqLogLevel, `limiting requests${dry ? ', dry run' : ''}, excess: ${milli(r.excess)} by zone "${zone}"${logContext(ctx)}`, ctx.conn.id);
     else log.log('alert', `could not allocate node in limit_req zone "${zone}"`);
     limits.reqStatus = dry ? 'REJECTED_DRY_RUN' : 'REJECTED';
+    countLimitReq(zone, limits.reqStatus);
     return dry ? CONTINUE : { kind: 'reject', status: l.reqStatus };
   }
+  for (let i = 0; i < checks.length; i++) if (r.delay === 0 || i !== r.index) countLimitReq(checks[i]!.zone.name, 'PASSED');
   if (r.delay === 0) {
     limits.reqStatus = 'PASSED';
     return CONTINUE;
@@ -84,9 +87,11 @@ async function limitReq(host: LimitHost, settings: Settings, ctx: RequestContext
   log.log(DELAY_LEVEL[l.reqLogLevel] ?? 'warn', `delaying request${dry ? ', dry run' : ''}, excess: ${milli(r.excess)}, by zone "${zone}"${logContext(ctx)}`, ctx.conn.id);
   if (dry) {
     limits.reqStatus = 'DELAYED_DRY_RUN';
+    countLimitReq(zone, limits.reqStatus);
     return CONTINUE;
   }
   limits.reqStatus = 'DELAYED';
+  countLimitReq(zone, limits.reqStatus);
   return (await limits.delay(r.delay)) ? CONTINUE : null;
 }
 
@@ -105,6 +110,7 @@ async function limitConn(host: LimitHost, settings: Settings, ctx: RequestContex
   const store = host.limitZones.store;
   const r = await store.acquire(checks);
   if (r.ok) {
+    for (const c of checks) countLimitConn(c.zone.name, 'PASSED');
     limits.hold(store, checks);
     return limits.ended ? null : CONTINUE;
   }
@@ -112,6 +118,7 @@ async function limitConn(host: LimitHost, settings: Settings, ctx: RequestContex
   const zone = checks[r.index]!.zone.name;
   if (r.full) log.log('crit', `ngx_slab_alloc() failed: no memory in limit_conn_zone "${zone}"`);
   else log.log(l.connLogLevel, `limiting connections${dry ? ', dry run,' : ''} by zone "${zone}"${logContext(ctx)}`, ctx.conn.id);
+  countLimitConn(zone, dry ? 'REJECTED_DRY_RUN' : 'REJECTED');
   if (limits.ended) return null;
   limits.connStatus = dry ? 'REJECTED_DRY_RUN' : 'REJECTED';
   return dry ? CONTINUE : { kind: 'reject', status: l.connStatus };

@@ -138,6 +138,14 @@ export function renderPrometheus(s: StatsSnapshot): string {
   x.family('sluice_cache_entries', 'gauge', 'Entries in the cache, by zone.', () => {
     for (const [zone, c] of caches) x.sample('sluice_cache_entries', { zone }, c.entries);
   });
+  const limitReqs = sortedEntries(s.limitReqs ?? {});
+  x.family('sluice_limit_req_requests_total', 'counter', 'Requests by limit_req zone and outcome ($limit_req_status in lower case: passed, delayed, rejected, delayed_dry_run, rejected_dry_run).', () => {
+    for (const [zone, f] of limitReqs) for (const [result, n] of Object.entries(f)) x.sample('sluice_limit_req_requests_total', { zone, result }, n);
+  });
+  const limitConns = sortedEntries(s.limitConns ?? {});
+  x.family('sluice_limit_conn_requests_total', 'counter', 'Requests and tunnels by limit_conn zone and outcome ($limit_conn_status in lower case: passed, rejected, rejected_dry_run).', () => {
+    for (const [zone, f] of limitConns) for (const [result, n] of Object.entries(f)) x.sample('sluice_limit_conn_requests_total', { zone, result }, n);
+  });
   x.family('sluice_tunnels_open', 'gauge', 'Open tunnels (WebSocket and other upgrades).', () => x.sample('sluice_tunnels_open', {}, s.tunnels.open));
   x.family('sluice_upstream_tunnels_opened_total', 'counter', 'Tunnels opened by upstream.', () => {
     for (const [u, up] of upstreams) x.sample('sluice_upstream_tunnels_opened_total', { upstream: u }, up.tunnelsOpened);

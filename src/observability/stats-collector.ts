@@ -27,6 +27,7 @@ import type {
 import { ReloadHistory } from './reload-history.js';
 import { FORWARD_UPSTREAM } from '../proxy/forward/forward-upstream.js';
 import { openZones } from '../proxy/cache/cache-zone.js';
+import { limitConnFigures, limitReqFigures } from '../limits/limit-figures.js';
 
 /** What the collector reads from the current config generation. */
 export interface StatsSource {
@@ -599,6 +600,8 @@ export class ProxyStats {
       viewers: { open: this.#viewerConns.size, served: this.#viewersServed, bytesSent: this.#viewerBytes },
       caches: cacheFigures(),
       ...(source.fleet ? { fleet: source.fleet.stats() } : {}),
+      limitReqs: limitReqFigures(),
+      limitConns: limitConnFigures(),
       rates,
       series,
     };

@@ -155,3 +155,20 @@ test('mergeSnapshots lists a state change every worker saw once; viewers add up;
   assert.equal(sampleValue(families, 'sluice_workers'), 2);
   assert.equal(sampleValue(families, 'sluice_dashboard_viewers'), 3);
 });
+
+test('mergeSnapshots adds limit zone figures by zone; an older worker without them adds nothing', () => {
+  const a = worker(101, 1, 1000);
+  const b = worker(102, 2, 1001);
+  const c = worker(103, 3, 1002);
+  a.limitReqs = { one: { passed: 3, delayed: 1, rejected: 2, delayed_dry_run: 0, rejected_dry_run: 0 } };
+  b.limitReqs = { one: { passed: 4, delayed: 0, rejected: 1, delayed_dry_run: 0, rejected_dry_run: 5 }, two: { passed: 1, delayed: 0, rejected: 0, delayed_dry_run: 0, rejected_dry_run: 0 } };
+  a.limitConns = { perip: { passed: 7, rejected: 1, rejected_dry_run: 0 } };
+  b.limitConns = { perip: { passed: 2, rejected: 2, rejected_dry_run: 3 } };
+  const m = mergeSnapshots([a, b, c]);
+  assert.deepEqual({ ...m.limitReqs }, {
+    one: { passed: 7, delayed: 1, rejected: 3, delayed_dry_run: 0, rejected_dry_run: 5 },
+    two: { passed: 1, delayed: 0, rejected: 0, delayed_dry_run: 0, rejected_dry_run: 0 },
+  });
+  assert.deepEqual({ ...m.limitConns }, { perip: { passed: 9, rejected: 3, rejected_dry_run: 3 } });
+  assert.equal(a.limitReqs['one']!.passed, 3, 'inputs untouched');
+});

@@ -209,6 +209,9 @@ export interface StatsSnapshot {
   caches?: Record<string, CacheFigures>;
   /** The fleet as this process last read it from Redis (absent without `fleet`). */
   fleet?: FleetStats;
+  /** limit_req and limit_conn zones by name: what each decided (absent from older workers' snapshots). */
+  limitReqs?: Record<string, LimitReqFigures>;
+  limitConns?: Record<string, LimitConnFigures>;
   /** Per-second averages over the window (what the dashboard calls "rates over the last minute"). */
   rates: RateFigures;
   series: RateSeries;
@@ -260,6 +263,22 @@ function mergeFleet(snapshots: readonly StatsSnapshot[]): FleetStats | undefined
   return { ...best, redisUp: snapshots.some((s) => s.fleet?.redisUp === true) };
 }
 
+/** One limit_req zone's outcomes, as nginx Plus's API counts them ($limit_req_status, lower case). */
+export interface LimitReqFigures {
+  passed: number;
+  delayed: number;
+  rejected: number;
+  delayed_dry_run: number;
+  rejected_dry_run: number;
+}
+
+/** One limit_conn zone's outcomes ($limit_conn_status, lower case). */
+export interface LimitConnFigures {
+  passed: number;
+  rejected: number;
+  rejected_dry_run: number;
+}
+
 /** One proxy_cache zone's figures. */
 export interface CacheFigures {
   hits: number;
@@ -295,6 +314,19 @@ function mergeCaches(snapshots: readonly StatsSnapshot[]): Record<string, CacheF
       mine.stores += c.stores;
       mine.size = Math.max(mine.size, c.size);
       mine.entries = Math.max(mine.entries, c.entries);
+    }
+  }
+  return out;
+}
+
+/** Counters by zone added up over workers. */
+function sumByZone<F extends object>(all: readonly Readonly<Record<string, F>>[]): Record<string, F> {
+  const out = dict<F>();
+  for (const figures of all) {
+    for (const [zone, f] of Object.entries(figures)) {
+      const mine = out[zone] as Record<string, number> | undefined;
+      if (mine === undefined) out[zone] = { ...f };
+      else for (const [k, n] of Object.entries(f as Record<string, number>)) mine[k] = (mine[k] ?? 0) + n;
     }
   }
   return out;
@@ -544,6 +576,8 @@ export function mergeSnapshots(snapshots: readonly StatsSnapshot[]): StatsSnapsh
     },
     ...(snapshots.some((s) => s.caches !== undefined) ? { caches: mergeCaches(snapshots) } : {}),
     ...(snapshots.some((s) => s.fleet !== undefined) ? { fleet: mergeFleet(snapshots)! } : {}),
+    ...(snapshots.some((s) => s.limitReqs !== undefined) ? { limitReqs: sumByZone(snapshots.map((s) => s.limitReqs ?? {})) } : {}),
+    ...(snapshots.some((s) => s.limitConns !== undefined) ? { limitConns: sumByZone(snapshots.map((s) => s.limitConns ?? {})) } : {}),
     rates,
     series: mergeSeries(snapshots.map((s) => s.series)),
   };

@@ -148,7 +148,7 @@ export class UpstreamPool {
     const bo = this.#balancerOptions;
     this.#primary = makeBalancer(config.method, this.primary, bo);
     this.#backup = this.backup.length > 0 ? makeBalancer(config.method, this.backup, bo) : null;
-    this.sticky = config.sticky ? new StickyRoutes(config.sticky, config.name, peers, this.#states.secret) : null;
+    this.sticky = config.sticky ? new StickyRoutes(config.sticky, config.name, peers, config.sticky.secret !== null ? Buffer.from(config.sticky.secret, 'hex') : this.#states.secret) : null;
   }
 
   /** Every server, primaries first. */

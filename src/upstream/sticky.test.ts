@@ -4,7 +4,7 @@ import type { StickyCookie } from '../config/types.js';
 import { testPeer } from './balancers/fixtures.js';
 import { StickyRoutes } from './sticky.js';
 
-const COOKIE: StickyCookie = { name: 'srv', expires: 3_600_000, domain: '.example.com', path: '/', httpOnly: true, secure: true, sameSite: 'lax' };
+const COOKIE: StickyCookie = { name: 'srv', expires: 3_600_000, domain: '.example.com', path: '/', httpOnly: true, secure: true, sameSite: 'lax', secret: null };
 
 test('sticky ids are opaque, stable for a secret, and differ between servers and secrets', () => {
   const a = testPeer(1), b = testPeer(2);

@@ -16,7 +16,7 @@ import { conf } from '../helpers/config-text.js';
 import { refusedPort } from '../helpers/ports.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { maskedFrame, rawConnect, rawRequest, readFrame, waitForClose } from '../helpers/raw-client.js';
-import type { AfterHook } from '../helpers/temp.js';
+import { tempDir, type AfterHook } from '../helpers/temp.js';
 import { waitFor } from '../helpers/wait.js';
 import {
   WAIT_MS, chashRing, get, hashIndex, ipHashIndex, mapLimit, openWs, parseSetCookie, record, tally,
@@ -401,6 +401,31 @@ test('sticky cookie over HTTP: set once with its attributes, followed while the 
   const again = await get(proxy.port, '/', { headers: withA });
   assert.deepEqual([again.status, again.id, again.cookies.length], [200, 'b', 1]);
 
+});
+
+test('sticky cookie secret_file: instances that share the file follow each other\'s cookies (a fleet needs no shared state); without it they do not', T, async (t) => {
+  const [a, b, c] = await startHttpBackends(t, 'a', 'b', 'c');
+  const dir = tempDir(t);
+  const secret = dir.write('sticky.key', `${'k3y'.repeat(12)}\n`);
+  const upstream = (params: string): string => `upstream st_fleet { server ${a!.addr}; server ${b!.addr}; server ${c!.addr}; sticky cookie sid ${params}; }
+    server { listen 127.0.0.1:0; location / { proxy_pass http://st_fleet; } }`;
+  // Three instances, each a proxy of its own (its own random key unless the file gives one).
+  const fleet = await Promise.all([0, 1, 2].map(() => startTestProxy(conf(upstream(`secret_file=${secret}`)), { t })));
+  // Round robin on the first instance: its third client is placed on c.
+  for (let i = 0; i < 2; i++) await tunnel(t, fleet[0]!.port);
+  const placed = await tunnel(t, fleet[0]!.port);
+  assert.equal(placed.id, 'c');
+  const withCookie = { Cookie: `sid=${parseSetCookie(placed.cookies[0]!).value}` };
+  // The other instances, whose own round robin would start at a, send the client to c too.
+  for (const proxy of [fleet[1]!, fleet[2]!]) {
+    const ws = await tunnel(t, proxy.port, '/', withCookie);
+    assert.deepEqual([ws.id, ws.cookies], ['c', []]);
+    assert.deepEqual((await get(proxy.port, '/poll', { headers: withCookie })).id, 'c');
+  }
+  // An instance with its own key does not know the cookie: it places the client anew and replaces it.
+  const alone = await startTestProxy(conf(upstream('')), { t });
+  const other = await tunnel(t, alone.port, '/', withCookie);
+  assert.deepEqual([other.id, other.cookies.length], ['a', 1]);
 });
 
 test('sticky cookie over WebSocket: the 101 sets it, later handshakes and requests with it land on the same server', T, async (t) => {

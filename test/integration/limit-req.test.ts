@@ -14,10 +14,11 @@ import { conf } from '../helpers/config-text.js';
 import { fileLines, waitForFileLine } from '../helpers/log-files.js';
 import { errorPage } from '../helpers/pages.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
-import { headerValue, rawConnect, rawRequest, wsHandshakeRequest } from '../helpers/raw-client.js';
+import { headerValue, rawConnect, rawRequest, rawWebSocket, wsHandshakeRequest } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
 import { testCerts } from '../helpers/certs.js';
 import { h2Connect, h2Request, h2WebSocket } from '../helpers/h2-client.js';
+import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { waitFor } from '../helpers/wait.js';
 
 interface Seen {
@@ -157,4 +158,43 @@ test('limit_req over HTTP/2: extended CONNECT handshakes and plain streams share
   assert.deepEqual([Number(refused.headers[':status']), refused.headers['x-limit-req']], [503, 'REJECTED']);
   refused.stream.close();
   ws.stream.close();
+});
+
+test('limit zone figures: /metrics and the status JSON count each zone\'s outcomes as $limit_req_status / $limit_conn_status say them', async (t) => {
+  const { proxy } = await limited(t, '1r/m', (up) => `
+      location = /metrics { sluice_metrics; }
+      location = /status.json { sluice_status; }
+      location /req { limit_req zone=figures burst=1 nodelay; proxy_pass ${up}; }
+      location /dry { limit_req zone=dry burst=1 nodelay; limit_req_dry_run on; proxy_pass ${up}; }
+      location /conn { limit_conn perip 1; proxy_pass ${up}; }
+      location /conn-dry { limit_conn perip 1; limit_conn_dry_run on; proxy_pass ${up}; }`,
+  `limit_req_zone $binary_remote_addr zone=figures:1m rate=1r/m;
+    limit_req_zone $binary_remote_addr zone=dry:1m rate=1r/m;
+    limit_conn_zone $binary_remote_addr zone=perip:1m;`);
+  const statuses: number[] = [];
+  for (const path of ['/req', '/req', '/req', '/dry', '/dry', '/dry']) statuses.push((await get(proxy.port, path)).status);
+  // A tunnel holds perip's place: the next handshake is refused, and passes under dry run.
+  const held = await rawWebSocket(proxy.port, { path: '/conn' });
+  t.after(() => held.socket.destroy());
+  statuses.push(held.head.statusCode);
+  for (const path of ['/conn', '/conn-dry']) {
+    const r = await rawRequest(proxy.port, wsHandshakeRequest({ path }), { until: 'response' });
+    r.socket.destroy();
+    statuses.push(r.head!.statusCode);
+  }
+  assert.deepEqual(statuses, [200, 200, 503, 200, 200, 200, 101, 503, 101]);
+  const families = parsePrometheus((await rawRequest(proxy.port, 'GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')).body.toString());
+  const req = (zone: string, result: string): number | undefined => sampleValue(families, 'sluice_limit_req_requests_total', { zone, result });
+  assert.deepEqual([req('figures', 'passed'), req('figures', 'rejected'), req('figures', 'delayed')], [2, 1, 0]);
+  assert.deepEqual([req('dry', 'passed'), req('dry', 'rejected_dry_run'), req('dry', 'rejected')], [2, 1, 0]);
+  const conn = (result: string): number | undefined => sampleValue(families, 'sluice_limit_conn_requests_total', { zone: 'perip', result });
+  assert.deepEqual([conn('passed'), conn('rejected'), conn('rejected_dry_run')], [1, 1, 1]);
+  const status = JSON.parse((await rawRequest(proxy.port, 'GET /status.json HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')).body.toString()) as Record<string, unknown>;
+  // Other zones count the file's earlier tests (counters live for the process).
+  const reqs = status['limitReqs'] as Record<string, unknown>;
+  assert.deepEqual({ figures: reqs['figures'], dry: reqs['dry'] }, {
+    figures: { passed: 2, delayed: 0, rejected: 1, delayed_dry_run: 0, rejected_dry_run: 0 },
+    dry: { passed: 2, delayed: 0, rejected: 0, delayed_dry_run: 0, rejected_dry_run: 1 },
+  });
+  assert.deepEqual(status['limitConns'], { perip: { passed: 1, rejected: 1, rejected_dry_run: 1 } });
 });

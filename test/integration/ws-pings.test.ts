@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { CloseCode } from '../../src/websocket/close-codes.js';
 import type { Frame } from '../../src/websocket/frame-parser.js';
 import { Opcode } from '../../src/websocket/opcodes.js';
-import { maskedFrame, readToEnd } from '../helpers/raw-client.js';
+import { maskedFrame, readToEnd, waitForClose } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait.js';
 import {
   IMPLEMENTATIONS, acceptingUpstream, adopted, closedCleanly, closedEvent, contractProxy, frameLog, openTunnel,
@@ -81,5 +81,30 @@ for (const impl of IMPLEMENTATIONS) {
     await closedCleanly(tunnel);
     assert.equal((await closedEvent(events, '/live')).reason, 'client closed');
     assert.equal(ofKind(atClient, Opcode.PONG).length + ofKind(atUpstream, Opcode.PONG).length, 1, 'no pong to Sluice crossed the tunnel, to the end');
+  });
+}
+
+for (const impl of IMPLEMENTATIONS) {
+  test(`${impl.name}: a silent upstream is pinged, then closed; the client gets close 1001 and a clean end (no reset)`, async (t) => {
+    const upstream = await acceptingUpstream(t);
+    const proxy = await contractProxy(t, impl, upstream.addr, { main: 'error_log stderr info;', location: PINGS });
+    const events = tunnelEvents(t, proxy.port);
+    const tunnel = await openTunnel(t, impl, proxy, upstream, events, '/silent-up', { native: false });
+    const { client, up } = tunnel;
+    const atUpstream = frameLog(up.socket, null);
+    const atClient = frameLog(client.io, 'client');
+    await waitFor(() => ofKind(atUpstream, Opcode.PING).length >= 1, { timeoutMs: WAIT_MS, what: 'Sluice\'s ping to the upstream' });
+    assert.equal(ofKind(atUpstream, Opcode.PING)[0]!.masked, true, 'masked towards the upstream');
+    const close = await waitFor(() => ofKind(atClient, Opcode.CLOSE)[0], { timeoutMs: WAIT_MS, what: 'the close frame at the client' });
+    assert.equal(close.masked, false, 'unmasked towards the client');
+    assert.equal(close.payload.readUInt16BE(0), CloseCode.GOING_AWAY);
+    assert.equal(ofKind(atClient, Opcode.PONG).length, 0, 'no pong reached the client');
+    // The client ends its side after the close, as a client does; the stream or connection ends cleanly.
+    client.io.end();
+    await readToEnd(client.io, WAIT_MS);
+    await waitForClose(client.io, WAIT_MS);
+    assert.equal(client.failure(), null, 'the client side ends cleanly (for HTTP/2: no RST_STREAM)');
+    assert.equal((await closedEvent(events, '/silent-up')).reason, 'upstream ping timeout');
+    await proxy.waitForErrorLine(/\[error\] .*upstream did not answer a WebSocket ping within 300ms \(websocket_ping_timeout\) while proxying upgraded connection/);
   });
 }

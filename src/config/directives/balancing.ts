@@ -3,10 +3,13 @@
  * (`least_conn`, `ip_hash`, `hash`, `random`), and nginx Plus's `sticky cookie`. A block has one
  * method; the default is weighted round-robin.
  */
+import { createHash } from 'node:crypto';
 import type { BuildContext } from '../build-context.js';
 import { locOf } from '../build-context.js';
 import type { Scope } from '../draft.js';
+import { openFailedMessage } from '../include.js';
 import type { Directive } from '../parser.js';
+import { readText } from '../tls-files.js';
 import type { BalanceMethod, StickyCookie } from '../types.js';
 import { parseDuration } from '../units.js';
 import { NOARGS, ONE_OR_MORE, TAKE12, type DirectiveSpec } from './table.js';
@@ -67,6 +70,29 @@ function random(d: Directive, scope: Scope, cx: BuildContext): void {
   setMethod(d, scope, cx, { name: 'random', two: first === 'two' });
 }
 
+/** Fewer bytes than this in a sticky secret file would make the server ids guessable. */
+const MIN_SECRET_BYTES = 16;
+
+/**
+ * The key of `secret_file=FILE`: the file's bytes (surrounding whitespace trimmed, so a key
+ * written by `openssl rand -hex 32 > FILE` works as is), hashed to 32 bytes (in hex: the config
+ * is frozen, a Buffer cannot be).
+ */
+function stickySecret(cx: BuildContext, file: string, d: Directive): string | null {
+  const path = cx.path(file);
+  const r = readText(cx, path);
+  if ('error' in r) {
+    cx.problem(openFailedMessage(path, r.error), d, 'secret_file names a file of random bytes every instance reads, e.g. made by "openssl rand -hex 32"');
+    return null;
+  }
+  const key = r.text.trim();
+  if (Buffer.byteLength(key) < MIN_SECRET_BYTES) {
+    cx.problem(`"${path}" must hold at least ${MIN_SECRET_BYTES} bytes of secret`, d, 'write a random key into it, e.g. "openssl rand -hex 32 > FILE"');
+    return null;
+  }
+  return createHash('sha256').update(key).digest('hex');
+}
+
 /** `sticky cookie NAME [expires=TIME|max] [domain=D] [path=P] [httponly] [secure] [samesite=...]`. */
 function sticky(d: Directive, scope: Scope, cx: BuildContext): void {
   const kind = d.args[0]!;
@@ -91,7 +117,7 @@ function sticky(d: Directive, scope: Scope, cx: BuildContext): void {
   };
   if (!COOKIE_NAME.test(name)) invalid(name, 'a cookie name is a token: letters, digits and !#$%&\'*+-.^_`|~');
   const cookie: { -readonly [K in keyof StickyCookie]: StickyCookie[K] } = {
-    name, expires: null, domain: null, path: STICKY_DEFAULTS.path, httpOnly: false, secure: false, sameSite: null,
+    name, expires: null, domain: null, path: STICKY_DEFAULTS.path, httpOnly: false, secure: false, sameSite: null, secret: null,
   };
   for (const param of d.args.slice(2)) {
     const eq = param.indexOf('=');
@@ -112,12 +138,16 @@ function sticky(d: Directive, scope: Scope, cx: BuildContext): void {
       const v = value.toLowerCase();
       if (v !== 'strict' && v !== 'lax' && v !== 'none') invalid(param, 'samesite is strict, lax or none');
       else cookie.sameSite = v;
+    } else if (key === 'secret_file' && value !== null && value !== '') {
+      const secret = stickySecret(cx, value, d);
+      if (secret === null) ok = false;
+      else cookie.secret = secret;
     } else if (param === 'httponly') {
       cookie.httpOnly = true;
     } else if (param === 'secure') {
       cookie.secure = true;
     } else {
-      invalid(param, 'sticky cookie parameters are expires=TIME|max, domain=D, path=P, httponly, secure and samesite=strict|lax|none');
+      invalid(param, 'sticky cookie parameters are expires=TIME|max, domain=D, path=P, httponly, secure, samesite=strict|lax|none and secret_file=FILE');
     }
   }
   if (ok) scope.upstream!.sticky = cookie;

@@ -42,6 +42,11 @@ export class Relay implements TunnelEngine, LegEvents {
   readonly #upstream: Leg;
   readonly #idleTimeout: number;
   #goingAway = false;
+  /**
+   * The leg a ping timeout declared dead and closed: its close is no failure to pass on (over
+   * HTTP/2 that would reset the client's stream); the other side ends after its close frame.
+   */
+  #dead: Leg | null = null;
   /** Still relaying though the native addon could take the tunnel: ask again once Node's buffers are empty. */
   #wantsNative = false;
   #handOver: HandOver | null = null;
@@ -215,6 +220,7 @@ export class Relay implements TunnelEngine, LegEvents {
   }
 
   legFailed(leg: Leg, reason: string | null, replacesEnd: boolean): void {
+    if (leg === this.#dead) return;
     const tunnel = this.#tunnel;
     if (reason !== null && (!tunnel.reason || (replacesEnd && tunnel.reason === `${leg.side} closed`))) tunnel.reason = reason;
     // Nothing more can be delivered either way.
@@ -331,6 +337,7 @@ export class Relay implements TunnelEngine, LegEvents {
     if (dead.guard === null || dead.guard.atBoundary) this.#sendClose(dead);
     else dead.awayDone = true;
     other.awayDone = true;
+    this.#dead = dead;
     dead.destroy();
   }
 
