@@ -450,6 +450,11 @@ function requireFleet(main: MainDraft, cx: BuildContext): void {
       cx.problem('"least_conn fleet" requires the "fleet" directive', m.at, 'add "fleet redis://HOST:6379;" in the main context, or write "least_conn;" for this instance\'s own counts');
     }
   }
+  for (const z of main.http?.limitZones.values() ?? []) {
+    if (z.fleet === true) {
+      cx.problem(`"limit_${z.kind}_zone ... fleet" requires the "fleet" directive`, z.at, `add "fleet redis://HOST:6379;" in the main context, or remove "fleet" to count on this instance only`);
+    }
+  }
 }
 
 /** Builds the Config from the drafts and the resolved hosts; problems and warnings go to `cx`. */

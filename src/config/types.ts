@@ -1022,6 +1022,8 @@ export interface LimitZone {
   readonly size: number;
   /** `rate=` of a limit_req zone in milli-requests per second (nginx: 1 is 0.001 r/s); 0 for conn. */
   readonly rate: number;
+  /** Sluice's trailing `fleet`: counted across the fleet in Redis (docs/fleet.md "Shared limits"). */
+  readonly fleet?: true;
   readonly at: SourceLoc;
 }
 

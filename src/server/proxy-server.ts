@@ -15,6 +15,7 @@ import { forwardServer, isAbsoluteForm } from '../proxy/forward/raw-forward.js';
 import { PeerStates } from '../upstream/pool.js';
 import type { LimitStore } from '../limits/limit-store.js';
 import { MemoryLimitStore } from '../limits/memory-store.js';
+import { FleetLimitStore } from '../limits/fleet-store.js';
 import { refuseForClientCert, refuseUpgradeForClientCert } from '../proxy/front/tls-refusals.js';
 import { applySocketOptions, planBinds } from './binds.js';
 import type { BindPlan } from './binds.js';
@@ -123,6 +124,8 @@ export class ProxyServer {
   readonly states: PeerStates;
   /** limit_conn / limit_req zones: they outlive reloads, as nginx's shared memory zones. */
   readonly limitStore: LimitStore;
+  /** The same store, its `fleet` zones counted in the fleet's Redis. */
+  readonly fleetLimits: FleetLimitStore;
   /** TLS session caches and OCSP staples: they outlive reloads. */
   readonly tls: TlsProcess;
   readonly #bound: Bound[] = [];
@@ -134,7 +137,8 @@ export class ProxyServer {
     this.states = new PeerStates(opts.stickySecret);
     this.files = new LogFiles({ stderr: opts.logger });
     this.registry = new ConnectionRegistry(config.workerConnections);
-    this.limitStore = opts.limitStore ?? new MemoryLimitStore();
+    this.fleetLimits = new FleetLimitStore(opts.limitStore ?? new MemoryLimitStore(), () => this.fleet, () => this.runtime.mainLog);
+    this.limitStore = this.fleetLimits;
     this.runtime = new Runtime(config, this.files, this.states, this.registry, this.limitStore);
     this.stats = new ProxyStats(this.registry, () => this.runtime, this);
     this.registry.stats = this.stats;
@@ -370,7 +374,7 @@ export class ProxyServer {
       return;
     }
     if (this.fleet === null) {
-      const member = new FleetMember(config, { states: this.states, log: () => this.runtime.mainLog, figures: () => this.#fleetFigures() });
+      const member = new FleetMember(config, { states: this.states, log: () => this.runtime.mainLog, figures: () => this.#fleetFigures(), limits: () => this.fleetLimits.figures() });
       this.fleet = member;
       await member.start();
     } else {
