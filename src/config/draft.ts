@@ -10,7 +10,7 @@ import type {
   AccessLogTarget, AccessRule, CookieFlagsRule, CookieRewrite, AddHeaderRule, AdminHandler, BalanceMethod, BufferingSettings, CompressionSettings, FastcgiSettings, SsiSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier, RewriteStep,
   ComplexValue, LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ResolverConfig, ServerName, SourceLoc,
-  StickyCookie, ProcessSettings, LimitSettings, LimitZone, ProxySslSettings, RunAs, SslSettings, OriginRule, ForwardAllowRule, WebSocketMessageRate,
+  StickyCookie, StickyLearn, ProcessSettings, LimitSettings, LimitZone, ProxySslSettings, RunAs, SslSettings, OriginRule, ForwardAllowRule, WebSocketMessageRate,
   CacheSettings, CacheZoneConfig,
 } from './types.js';
 
@@ -206,6 +206,7 @@ export interface UpstreamDraft {
   /** The balancing method directive, or null for the default round-robin. */
   method: { readonly value: BalanceMethod; readonly directive: string; readonly at: SourceLoc } | null;
   sticky: StickyCookie | null;
+  stickyLearn?: StickyLearn;
   /** `zone NAME [SIZE]`: size 0 when not written here (it may be given by another upstream). */
   zone: { readonly name: string; readonly size: number; readonly at: SourceLoc } | null;
   /** `resolver` / `resolver_timeout` written in the block (nginx 1.27.3). */

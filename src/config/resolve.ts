@@ -243,6 +243,7 @@ class HttpAssembler {
       keepaliveRequests: u.keepaliveRequests, implicit: false, loc: u.at,
       method: u.method?.value ?? { name: 'round_robin' },
       sticky: u.sticky,
+      ...(u.stickyLearn === undefined ? {} : { stickyLearn: u.stickyLearn }),
       // A zone written without a size takes the size another upstream gave it (nginx's shared zones).
       zone: u.zone === null ? null : { name: u.zone.name, size: this.zoneSizes.get(u.zone.name) ?? u.zone.size },
       healthChecks: [],

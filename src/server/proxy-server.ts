@@ -16,6 +16,7 @@ import { PeerStates } from '../upstream/pool.js';
 import type { LimitStore } from '../limits/limit-store.js';
 import { MemoryLimitStore } from '../limits/memory-store.js';
 import { FleetLimitStore } from '../limits/fleet-store.js';
+import { StickySessions } from '../upstream/sticky-learn.js';
 import { refuseForClientCert, refuseUpgradeForClientCert } from '../proxy/front/tls-refusals.js';
 import { applySocketOptions, planBinds } from './binds.js';
 import type { BindPlan } from './binds.js';
@@ -126,6 +127,8 @@ export class ProxyServer {
   readonly limitStore: LimitStore;
   /** The same store, its `fleet` zones counted in the fleet's Redis. */
   readonly fleetLimits: FleetLimitStore;
+  /** `sticky learn` session tables: they outlive reloads (in the fleet's Redis with `fleet`). */
+  readonly stickySessions = new StickySessions(() => this.fleet);
   /** TLS session caches and OCSP staples: they outlive reloads. */
   readonly tls: TlsProcess;
   readonly #bound: Bound[] = [];
@@ -139,7 +142,7 @@ export class ProxyServer {
     this.registry = new ConnectionRegistry(config.workerConnections);
     this.fleetLimits = new FleetLimitStore(opts.limitStore ?? new MemoryLimitStore(), () => this.fleet, () => this.runtime.mainLog);
     this.limitStore = this.fleetLimits;
-    this.runtime = new Runtime(config, this.files, this.states, this.registry, this.limitStore);
+    this.runtime = new Runtime(config, this.files, this.states, this.registry, this.limitStore, this.stickySessions);
     this.stats = new ProxyStats(this.registry, () => this.runtime, this);
     this.registry.stats = this.stats;
     this.tls = { sessions: new TlsSessionCaches(opts.sessionSync ?? null), stapler: new OcspStapler(() => this.runtime.mainLog) };
@@ -306,7 +309,7 @@ export class ProxyServer {
    */
   async reload(config: Config): Promise<ReloadResult> {
     if (this.#closing) throw new ShuttingDownError();
-    const next = new Runtime(config, this.files, this.states, this.registry, this.limitStore);
+    const next = new Runtime(config, this.files, this.states, this.registry, this.limitStore, this.stickySessions);
     const plans = planBinds((config.http?.servers ?? []).flatMap((s) => s.listens));
     const wanted = new Map(plans.map((p) => [p.key, p]));
     const opened: Bound[] = [];
