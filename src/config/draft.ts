@@ -10,7 +10,7 @@ import type {
   AccessLogTarget, AccessRule, CookieFlagsRule, CookieRewrite, AddHeaderRule, AdminHandler, BalanceMethod, BufferingSettings, CompressionSettings, FastcgiSettings, SsiSettings, CoreSettings, ErrorLogTarget, HeaderRule, HealthCheckConfig, ListenSocketOptions,
   LocationModifier, RewriteStep,
   ComplexValue, LogFormat, MapConfig, MatchConfig, NativeTunnelsMode, NextUpstreamCondition, ProxyRedirect, ResolverConfig, ServerName, SourceLoc,
-  StickyCookie, ProcessSettings, LimitSettings, LimitZone, ProxySslSettings, RunAs, SslSettings, OriginRule, ForwardAllowRule, WebSocketMessageRate,
+  StickyCookie, StickyLearn, ProcessSettings, LimitSettings, LimitZone, ProxySslSettings, RunAs, SslSettings, OriginRule, ForwardAllowRule, WebSocketMessageRate,
   CacheSettings, CacheZoneConfig, RebalanceConfig,
 } from './types.js';
 
@@ -208,6 +208,7 @@ export interface UpstreamDraft {
   sticky: StickyCookie | null;
   /** `websocket_rebalance` (rebalance.ts). */
   rebalance?: RebalanceConfig;
+  stickyLearn?: StickyLearn;
   /** `zone NAME [SIZE]`: size 0 when not written here (it may be given by another upstream). */
   zone: { readonly name: string; readonly size: number; readonly at: SourceLoc } | null;
   /** `resolver` / `resolver_timeout` written in the block (nginx 1.27.3). */

@@ -244,6 +244,7 @@ class HttpAssembler {
       method: u.method?.value ?? { name: 'round_robin' },
       sticky: u.sticky,
       rebalance: u.rebalance ?? null,
+      ...(u.stickyLearn === undefined ? {} : { stickyLearn: u.stickyLearn }),
       // A zone written without a size takes the size another upstream gave it (nginx's shared zones).
       zone: u.zone === null ? null : { name: u.zone.name, size: this.zoneSizes.get(u.zone.name) ?? u.zone.size },
       healthChecks: [],
@@ -449,6 +450,11 @@ function requireFleet(main: MainDraft, cx: BuildContext): void {
     const m = u.method;
     if (m?.value.name === 'least_conn' && m.value.fleet === true) {
       cx.problem('"least_conn fleet" requires the "fleet" directive', m.at, 'add "fleet redis://HOST:6379;" in the main context, or write "least_conn;" for this instance\'s own counts');
+    }
+  }
+  for (const z of main.http?.limitZones.values() ?? []) {
+    if (z.fleet === true) {
+      cx.problem(`"limit_${z.kind}_zone ... fleet" requires the "fleet" directive`, z.at, `add "fleet redis://HOST:6379;" in the main context, or remove "fleet" to count on this instance only`);
     }
   }
 }

@@ -205,6 +205,25 @@ export interface StickyCookie {
   readonly secret: string | null;
 }
 
+/**
+ * `sticky learn create=$V lookup=$V zone=NAME:SIZE [timeout=TIME] [header] [sync]` (nginx Plus):
+ * sessions the upstream creates (a cookie it sets, say) are learnt, value -> server, and requests
+ * whose lookup value names a learnt session go to its server (src/upstream/sticky-learn.ts).
+ */
+export interface StickyLearn {
+  /** The first non-empty value names a session the response created. */
+  readonly create: readonly ComplexValue[];
+  /** The first non-empty value names the session a request belongs to. */
+  readonly lookup: readonly ComplexValue[];
+  readonly zone: string;
+  /** Bytes; bounds the sessions kept in memory (nginx: about 4000 per megabyte). */
+  readonly size: number;
+  /** ms a session lives without being looked up. @default 600000 */
+  readonly timeout: number;
+  readonly header: boolean;
+  readonly sync: boolean;
+}
+
 /** One `health_check` line of a location, attached to the upstream its proxy_pass names. */
 export interface HealthCheckConfig {
   /** @default 5000 */
@@ -259,6 +278,8 @@ export interface UpstreamConfig {
   readonly sticky: StickyCookie | null;
   /** `websocket_rebalance`: moves tunnels off the most loaded servers; null: off. @default null */
   readonly rebalance?: RebalanceConfig | null;
+  /** `sticky learn ...`; absent otherwise. */
+  readonly stickyLearn?: StickyLearn;
   /** `zone NAME [SIZE]`: accepted; names the state shared by worker processes. */
   readonly zone: { readonly name: string; readonly size: number } | null;
   /** Active checks from every `health_check` in a location that proxies to this upstream. */
@@ -1037,6 +1058,8 @@ export interface LimitZone {
   readonly size: number;
   /** `rate=` of a limit_req zone in milli-requests per second (nginx: 1 is 0.001 r/s); 0 for conn. */
   readonly rate: number;
+  /** Sluice's trailing `fleet`: counted across the fleet in Redis (docs/fleet.md "Shared limits"). */
+  readonly fleet?: true;
   readonly at: SourceLoc;
 }
 

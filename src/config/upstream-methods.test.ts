@@ -365,10 +365,10 @@ const CASES: readonly Case[] = [
     hints: { 0: 'upstream' },
   },
   {
-    name: 'sticky: route and learn are not implemented; other forms',
+    name: 'sticky: route is not implemented; learn\'s problems; other forms',
     text: http(
       '  upstream a { server 127.0.0.1:1; sticky route $route_cookie $route_uri; }',
-      '  upstream b { server 127.0.0.1:1; sticky learn create=$upstream_cookie_sid lookup=$cookie_sid zone=s:1m; }',
+      '  upstream b { server 127.0.0.1:1; sticky learn create=$upstream_cookie_sid lookup=$cookie_sid; }',
       '  upstream c { server 127.0.0.1:1; sticky cookies srv; }',
       '  upstream d { server 127.0.0.1:1; sticky cookie; }',
       '  upstream e { server 127.0.0.1:1; sticky cookie srv; sticky cookie srv2; }',
@@ -376,13 +376,13 @@ const CASES: readonly Case[] = [
     ),
     problems: [
       'the "route" method of the "sticky" directive is not implemented in <inline>:3',
-      'the "learn" method of the "sticky" directive is not implemented in <inline>:4',
+      '"zone" parameter is missing in "sticky learn" in <inline>:4',
       'invalid parameter "cookies" in <inline>:5',
       'invalid number of arguments in "sticky" directive in <inline>:6',
       '"sticky" directive is duplicate in <inline>:7',
       'invalid number of arguments in "sticky" directive in <inline>:8',
     ],
-    hints: { 0: 'use "sticky cookie NAME;"', 1: 'use "sticky cookie NAME;"', 3: 'needs a name' },
+    hints: { 0: 'use "sticky cookie NAME;"', 1: 'zone=NAME:SIZE', 3: 'needs a name' },
   },
   {
     name: 'sticky cookie parameters',

@@ -24,7 +24,7 @@ export const BUILTIN_VARIABLES: readonly string[] = Object.freeze([
 
 /** Families: `$http_user_agent`, `$arg_room`, `$cookie_sid`, `$sent_http_x`, `$upstream_http_x`. */
 export const VARIABLE_PREFIXES: readonly string[] = Object.freeze([
-  'http_', 'arg_', 'cookie_', 'sent_http_', 'upstream_http_',
+  'http_', 'arg_', 'cookie_', 'sent_http_', 'upstream_http_', 'upstream_cookie_',
 ]);
 
 /** True for a builtin, a family member, or a regex capture ($1..$9). */

@@ -29,6 +29,8 @@ export interface FleetMemberOptions {
   readonly figures: () => MemberFigures;
   /** @default process.pid */
   readonly pid?: number;
+  /** The shared limits' state (limits/fleet-store.ts), shown with the fleet. */
+  readonly limits?: () => NonNullable<FleetStats['limits']>;
 }
 
 const SYNC_COMMAND = 'sluiceFleetSync';
@@ -82,6 +84,14 @@ export class FleetMember {
   /** Whether Redis answered the last sync. */
   get up(): boolean {
     return this.#connection?.up ?? false;
+  }
+
+  /**
+   * Whether this member's record is in Redis now (the last sync wrote or found it): shared limits
+   * count there only then, since other members drop the limit_conn holds of a member without one.
+   */
+  get joined(): boolean {
+    return this.#written !== null && this.up;
   }
 
   /** Opens the connection (loading ioredis) and starts the loop; does not wait for Redis. */
@@ -218,6 +228,7 @@ export class FleetMember {
         connections: m.record.c,
         upstreams: m.record.u,
       })),
+      ...(this.#options.limits === undefined ? {} : { limits: this.#options.limits() }),
     };
   }
 

@@ -178,8 +178,8 @@ export class RedisConnection {
    * first (`numberOfKeys` of them), then the arguments. In a Redis Cluster every key a script
    * touches must share one hash slot (a `{tag}` in the key names).
    */
-  script(name: string, numberOfKeys: number, lua: string): (...keysAndArgs: (string | number)[]) => Promise<unknown> {
-    const client = this.client as unknown as Record<string, ((...a: (string | number)[]) => Promise<unknown>) | undefined>;
+  script(name: string, numberOfKeys: number, lua: string): (...keysAndArgs: (string | number | Buffer)[]) => Promise<unknown> {
+    const client = this.client as unknown as Record<string, ((...a: (string | number | Buffer)[]) => Promise<unknown>) | undefined>;
     if (client[name] === undefined) this.client.defineCommand(name, { numberOfKeys, lua });
     return (...keysAndArgs) => this.run(() => client[name]!.apply(this.client, keysAndArgs));
   }

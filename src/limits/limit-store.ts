@@ -16,6 +16,8 @@ export interface ZoneRef {
   readonly keyText: string;
   /** limit_req: milli-requests per second; 0 for conn. */
   readonly rate: number;
+  /** `... fleet`: counted in the fleet's Redis (fleet-store.ts), this process's store while Redis is away. */
+  readonly fleet?: boolean;
 }
 
 /** One limit_req of a request: its zone, the key's value, burst and delay in milli-requests. */

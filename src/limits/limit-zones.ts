@@ -18,7 +18,7 @@ export class LimitZones {
 
   constructor(zones: ReadonlyMap<string, LimitZone>, readonly store: LimitStore) {
     for (const [name, zone] of zones) {
-      this.#zones.set(name, { zone, ref: { name, kind: zone.kind, size: zone.size, keyText: zone.keyText, rate: zone.rate } });
+      this.#zones.set(name, { zone, ref: { name, kind: zone.kind, size: zone.size, keyText: zone.keyText, rate: zone.rate, ...(zone.fleet === true ? { fleet: true } : {}) } });
     }
   }
 

@@ -230,6 +230,11 @@ export function renderPrometheus(s: StatsSnapshot): string {
 function renderFleet(x: Exposition, f: FleetStats): void {
   x.family('sluice_fleet_redis_up', 'gauge', '1 when the fleet\'s Redis answered the last round trip, 0 while balancing on local counts.', () =>
     x.sample('sluice_fleet_redis_up', { url: f.url }, f.redisUp ? 1 : 0));
+  x.family('sluice_fleet_limit_fallbacks_total', 'counter', 'Requests and tunnels a `limit_*_zone ... fleet` zone decided on this instance\'s own counts because Redis was unreachable.', () =>
+    x.sample('sluice_fleet_limit_fallbacks_total', {}, f.limits?.fallbacks ?? 0));
+  x.family('sluice_fleet_limit_zone_local', 'gauge', '1 for each fleet limit zone counting on this instance only since Redis failed it.', () => {
+    for (const zone of f.limits?.local ?? []) x.sample('sluice_fleet_limit_zone_local', { zone }, 1);
+  });
   x.family('sluice_fleet_members', 'gauge', 'Live fleet members (processes) as last read from Redis.', () =>
     x.sample('sluice_fleet_members', {}, f.members.length));
   x.family('sluice_fleet_last_read_timestamp_seconds', 'gauge', 'When the fleet was last read from Redis (Unix time; 0 = never).', () =>

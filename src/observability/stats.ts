@@ -270,6 +270,11 @@ export interface FleetStats {
   readAt: number;
   /** The live members (empty while Redis is down), by id. */
   members: FleetMemberStats[];
+  /**
+   * `limit_*_zone ... fleet`: the zones counting on this instance only since Redis failed them,
+   * and how many requests and tunnels such a zone decided locally (src/limits/fleet-store.ts).
+   */
+  limits?: { local: string[]; fallbacks: number };
 }
 
 /**
@@ -280,7 +285,12 @@ function mergeFleet(snapshots: readonly StatsSnapshot[]): FleetStats | undefined
   let best: FleetStats | undefined;
   for (const s of snapshots) if (s.fleet !== undefined && (best === undefined || s.fleet.readAt > best.readAt)) best = s.fleet;
   if (best === undefined) return undefined;
-  return { ...best, redisUp: snapshots.some((s) => s.fleet?.redisUp === true) };
+  const limits = snapshots.flatMap((s) => (s.fleet?.limits === undefined ? [] : [s.fleet.limits]));
+  return {
+    ...best,
+    redisUp: snapshots.some((s) => s.fleet?.redisUp === true),
+    ...(limits.length === 0 ? {} : { limits: { local: [...new Set(limits.flatMap((l) => l.local))].sort(), fallbacks: limits.reduce((n, l) => n + l.fallbacks, 0) } }),
+  };
 }
 
 /** One limit_req zone's outcomes, as nginx Plus's API counts them ($limit_req_status, lower case). */

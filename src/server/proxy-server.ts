@@ -15,6 +15,8 @@ import { forwardServer, isAbsoluteForm } from '../proxy/forward/raw-forward.js';
 import { PeerStates } from '../upstream/pool.js';
 import type { LimitStore } from '../limits/limit-store.js';
 import { MemoryLimitStore } from '../limits/memory-store.js';
+import { FleetLimitStore } from '../limits/fleet-store.js';
+import { StickySessions } from '../upstream/sticky-learn.js';
 import { refuseForClientCert, refuseUpgradeForClientCert } from '../proxy/front/tls-refusals.js';
 import { applySocketOptions, listenOptions, planBinds } from './binds.js';
 import type { BindPlan } from './binds.js';
@@ -127,6 +129,10 @@ export class ProxyServer {
   readonly states: PeerStates;
   /** limit_conn / limit_req zones: they outlive reloads, as nginx's shared memory zones. */
   readonly limitStore: LimitStore;
+  /** The same store, its `fleet` zones counted in the fleet's Redis. */
+  readonly fleetLimits: FleetLimitStore;
+  /** `sticky learn` session tables: they outlive reloads (in the fleet's Redis with `fleet`). */
+  readonly stickySessions = new StickySessions(() => this.fleet);
   /** TLS session caches and OCSP staples: they outlive reloads. */
   readonly tls: TlsProcess;
   /** websocket_rebalance: one per proxy, across reloads. */
@@ -140,8 +146,9 @@ export class ProxyServer {
     this.states = new PeerStates(opts.stickySecret);
     this.files = new LogFiles({ stderr: opts.logger });
     this.registry = new ConnectionRegistry(config.workerConnections);
-    this.limitStore = opts.limitStore ?? new MemoryLimitStore();
-    this.runtime = new Runtime(config, this.files, this.states, this.registry, this.limitStore);
+    this.fleetLimits = new FleetLimitStore(opts.limitStore ?? new MemoryLimitStore(), () => this.fleet, () => this.runtime.mainLog);
+    this.limitStore = this.fleetLimits;
+    this.runtime = new Runtime(config, this.files, this.states, this.registry, this.limitStore, this.stickySessions);
     this.stats = new ProxyStats(this.registry, () => this.runtime, this);
     this.registry.stats = this.stats;
     this.rebalancer = new Rebalancer(this.registry, () => this.runtime, opts.tunnelCounts);
@@ -310,7 +317,7 @@ export class ProxyServer {
    */
   async reload(config: Config): Promise<ReloadResult> {
     if (this.#closing) throw new ShuttingDownError();
-    const next = new Runtime(config, this.files, this.states, this.registry, this.limitStore);
+    const next = new Runtime(config, this.files, this.states, this.registry, this.limitStore, this.stickySessions);
     const plans = planBinds((config.http?.servers ?? []).flatMap((s) => s.listens));
     const wanted = new Map(plans.map((p) => [p.key, p]));
     const opened: Bound[] = [];
@@ -378,7 +385,7 @@ export class ProxyServer {
       return;
     }
     if (this.fleet === null) {
-      const member = new FleetMember(config, { states: this.states, log: () => this.runtime.mainLog, figures: () => this.#fleetFigures() });
+      const member = new FleetMember(config, { states: this.states, log: () => this.runtime.mainLog, figures: () => this.#fleetFigures(), limits: () => this.fleetLimits.figures() });
       this.fleet = member;
       await member.start();
     } else {

@@ -26,6 +26,7 @@ import { LimitZones } from '../limits/limit-zones.js';
 import type { LimitStore } from '../limits/limit-store.js';
 import type { FleetMember } from '../fleet/fleet-member.js';
 import { MemoryLimitStore } from '../limits/memory-store.js';
+import { StickySessions } from '../upstream/sticky-learn.js';
 
 /**
  * ngx_http_rewrite_var: a `set` variable read before any `set` gave it a value is empty, with a
@@ -61,7 +62,10 @@ export class Runtime implements ProxyRuntime {
   /** This process as a fleet member (`fleet`), set by the proxy; null without a fleet. */
   fleet: FleetMember | null = null;
 
-  constructor(config: Config, files: LogFiles, states: PeerStates, registry: ConnectionRegistry, limitStore: LimitStore = new MemoryLimitStore()) {
+  readonly stickySessions: StickySessions;
+
+  constructor(config: Config, files: LogFiles, states: PeerStates, registry: ConnectionRegistry, limitStore: LimitStore = new MemoryLimitStore(), stickySessions = new StickySessions()) {
+    this.stickySessions = stickySessions;
     this.config = config;
     this.limitZones = new LimitZones(config.http?.limitZones ?? new Map(), limitStore);
     this.#files = files;

@@ -179,8 +179,8 @@ export class UpstreamPool {
    * else the balancer's choice among the primaries, else among the backups (nginx: backups only
    * when no primary can be picked).
    */
-  pick(tried: ReadonlySet<Peer>, now: number, key: string, stickyValue?: string): Peer | null {
-    const stuck = this.sticky?.peerFor(stickyValue);
+  pick(tried: ReadonlySet<Peer>, now: number, key: string, stickyValue?: string, learnt?: string): Peer | null {
+    const stuck = this.sticky?.peerFor(stickyValue) ?? (learnt === undefined ? undefined : this.peers.find((p) => p.addr === learnt));
     const ctx = { tried, now, key };
     const peer = stuck && !tried.has(stuck) && peerAvailable(stuck, now, this.primary.length + this.backup.length === 1)
       ? stuck

@@ -10,8 +10,8 @@ import type { Scope } from '../draft.js';
 import { openFailedMessage } from '../include.js';
 import type { Directive } from '../parser.js';
 import { readText } from '../tls-files.js';
-import type { BalanceMethod, StickyCookie } from '../types.js';
-import { parseDuration } from '../units.js';
+import type { BalanceMethod, ComplexValue, StickyCookie } from '../types.js';
+import { parseDuration, parseSize } from '../units.js';
 import { NOARGS, ONE_OR_MORE, TAKE12, type DirectiveSpec } from './table.js';
 
 /** Defaults of `sticky cookie` (nginx Plus). */
@@ -96,9 +96,13 @@ function stickySecret(cx: BuildContext, file: string, d: Directive): string | nu
 /** `sticky cookie NAME [expires=TIME|max] [domain=D] [path=P] [httponly] [secure] [samesite=...]`. */
 function sticky(d: Directive, scope: Scope, cx: BuildContext): void {
   const kind = d.args[0]!;
-  if (kind === 'route' || kind === 'learn') {
+  if (kind === 'learn') {
+    stickyLearn(d, scope, cx);
+    return;
+  }
+  if (kind === 'route') {
     cx.problem(`the "${kind}" method of the "sticky" directive is not implemented`, d,
-      'use "sticky cookie NAME;": Sluice sets a cookie naming the server, so no route variable or learn zone is needed');
+      'use "sticky cookie NAME;": Sluice sets a cookie naming the server, so no route variable is needed');
     return;
   }
   if (kind !== 'cookie') {
@@ -151,6 +155,70 @@ function sticky(d: Directive, scope: Scope, cx: BuildContext): void {
     }
   }
   if (ok) scope.upstream!.sticky = cookie;
+}
+
+/** nginx Plus's default `timeout=` of `sticky learn`: 10 minutes. */
+const LEARN_TIMEOUT = 600_000;
+/** The smallest zone, as for limit zones: 8 pages. */
+const MIN_LEARN_ZONE = 8 * 4096;
+
+/**
+ * `sticky learn create=$V lookup=$V zone=NAME:SIZE [timeout=TIME] [header] [sync]` (nginx Plus;
+ * create and lookup may repeat: the first non-empty value counts).
+ */
+function stickyLearn(d: Directive, scope: Scope, cx: BuildContext): void {
+  const create: ComplexValue[] = [];
+  const lookup: ComplexValue[] = [];
+  let zone: { name: string; size: number } | null = null;
+  let timeout = LEARN_TIMEOUT;
+  let header = false;
+  let sync = false;
+  const usage = 'write "sticky learn create=$upstream_cookie_NAME lookup=$cookie_NAME zone=NAME:SIZE [timeout=TIME] [header] [sync];"';
+  for (const param of d.args.slice(1)) {
+    if (param.startsWith('create=') || param.startsWith('lookup=')) {
+      const text = param.slice(7);
+      const v = text.startsWith('$') ? cx.complex(text, d) : null;
+      if (v === null) {
+        if (!text.startsWith('$')) cx.problem(`invalid parameter "${param}"`, d, `${param.slice(0, 6)} takes a variable, e.g. "${param.slice(0, 7)}$${param.startsWith('c') ? 'upstream_' : ''}cookie_sessionid"`);
+        return;
+      }
+      (param.startsWith('create=') ? create : lookup).push(v);
+    } else if (param.startsWith('zone=')) {
+      const spec = param.slice(5);
+      const colon = spec.indexOf(':');
+      const size = colon <= 0 ? null : parseSize(spec.slice(colon + 1));
+      if (size === null) {
+        cx.problem(`invalid zone size "${param}"`, d, 'write the zone as "zone=NAME:SIZE", e.g. "zone=client_sessions:1m"');
+        return;
+      }
+      if (size < MIN_LEARN_ZONE) {
+        cx.problem(`zone "${param}" is too small`, d, `a zone needs at least ${MIN_LEARN_ZONE / 1024}k (8 pages), e.g. "zone=${spec.slice(0, colon)}:1m"`);
+        return;
+      }
+      zone = { name: spec.slice(0, colon), size };
+    } else if (param.startsWith('timeout=')) {
+      const t = parseDuration(param.slice(8));
+      if (t === null || t <= 0) {
+        cx.problem(`invalid parameter "${param}"`, d, 'timeout is a duration such as 1h');
+        return;
+      }
+      timeout = t;
+    } else if (param === 'header') {
+      header = true;
+    } else if (param === 'sync') {
+      sync = true;
+    } else {
+      cx.problem(`invalid parameter "${param}"`, d, usage);
+      return;
+    }
+  }
+  for (const [name, given] of [['create', create.length > 0], ['lookup', lookup.length > 0], ['zone', zone !== null]] as const) {
+    if (!given) {
+      cx.problem(`"${name}" parameter is missing in "sticky learn"`, d, usage);
+      return;
+    }
+  }
+  scope.upstream!.stickyLearn = { create, lookup, zone: zone!.name, size: zone!.size, timeout, header, sync };
 }
 
 export const balancingDirectives: readonly DirectiveSpec[] = [

@@ -14,7 +14,9 @@ import { parseNumber, parseSize } from '../units.js';
 import { HTTP_SERVER_LOCATION, TAKE1, TAKE2, parseEnum, parseFlag, settingsOf, type Arity, type DirectiveSpec } from './table.js';
 
 const TAKE123: Arity = [1, 3];
-const TAKE3: Arity = [3, 3];
+/** The zones' arguments, plus Sluice's trailing `fleet`. */
+const TAKE23: Arity = [2, 3];
+const TAKE34: Arity = [3, 4];
 
 /** nginx's smallest shared memory zone: 8 pages of 4 KiB (ngx_http_limit_*_zone). */
 export const MIN_ZONE_SIZE = 8 * 4096;
@@ -97,8 +99,12 @@ function zoneDirective(d: Directive, scope: Scope, cx: BuildContext): void {
   const key = cx.complex(d.args[0]!, d);
   let zone: { name: string; size: number } | null = null;
   let rate = 1000;
+  let fleet = false;
   for (const arg of d.args.slice(1)) {
-    if (arg.startsWith('zone=')) {
+    if (arg === 'fleet') {
+      // Sluice: counted in the fleet's Redis (src/limits/fleet-store.ts); resolve.ts checks that `fleet` is configured.
+      fleet = true;
+    } else if (arg.startsWith('zone=')) {
       zone = zoneParameter(d, arg, cx);
       if (zone === null) return;
     } else if (kind === 'req' && arg.startsWith('rate=')) {
@@ -115,7 +121,7 @@ function zoneDirective(d: Directive, scope: Scope, cx: BuildContext): void {
     return;
   }
   if (key === null) return;
-  addZone(d, scope, cx, { kind, name: zone.name, key, keyText: d.args[0]!, size: zone.size, rate: kind === 'req' ? rate : 0, at: locOf(d) });
+  addZone(d, scope, cx, { kind, name: zone.name, key, keyText: d.args[0]!, size: zone.size, rate: kind === 'req' ? rate : 0, ...(fleet ? { fleet: true as const } : {}), at: locOf(d) });
 }
 
 /** A zone reference, checked at the end: a zone may be defined after the limit that uses it. */
@@ -210,8 +216,8 @@ function dryRunDirective(key: 'connDryRun' | 'reqDryRun'): DirectiveSpec['handle
 }
 
 export const limitDirectives: readonly DirectiveSpec[] = [
-  { name: 'limit_conn_zone', contexts: ['http'], args: TAKE2, repeatable: true, handle: zoneDirective },
-  { name: 'limit_req_zone', contexts: ['http'], args: TAKE3, repeatable: true, handle: zoneDirective },
+  { name: 'limit_conn_zone', contexts: ['http'], args: TAKE23, repeatable: true, handle: zoneDirective },
+  { name: 'limit_req_zone', contexts: ['http'], args: TAKE34, repeatable: true, handle: zoneDirective },
   { name: 'limit_conn', contexts: HTTP_SERVER_LOCATION, args: TAKE2, repeatable: true, handle: limitConn },
   { name: 'limit_req', contexts: HTTP_SERVER_LOCATION, args: TAKE123, repeatable: true, handle: limitReq },
   { name: 'limit_conn_status', contexts: HTTP_SERVER_LOCATION, args: TAKE1, handle: statusDirective('connStatus') },

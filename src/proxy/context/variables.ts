@@ -132,6 +132,22 @@ function cookie(ctx: RequestContext, name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * `$upstream_cookie_NAME`: the value of cookie NAME the upstream's response set (nginx's
+ * ngx_http_parse_set_cookie_lines: the first Set-Cookie of that name, up to its first `;`).
+ */
+function upstreamCookie(ctx: RequestContext, name: string): string | undefined {
+  const v = ctx.upstreamHeaders?.['set-cookie'];
+  if (v === undefined) return undefined;
+  for (const line of Array.isArray(v) ? v : [v]) {
+    const eq = line.indexOf('=');
+    if (eq === -1 || line.slice(0, eq).trim() !== name) continue;
+    const semi = line.indexOf(';', eq);
+    return line.slice(eq + 1, semi === -1 ? undefined : semi).trim();
+  }
+  return undefined;
+}
+
 function proxyPort(ctx: RequestContext): string | undefined {
   const ph = ctx.proxyPass?.proxyHost;
   if (ph === undefined) return undefined;
@@ -261,6 +277,10 @@ function familyGetter(name: string): VariableGetter | undefined {
   if (name.startsWith('sent_http_')) {
     const h = name.slice(10).replaceAll('_', '-').toLowerCase();
     return (c) => c.sentHeaders?.[h];
+  }
+  if (name.startsWith('upstream_cookie_')) {
+    const k = name.slice(16);
+    return (c) => upstreamCookie(c, k);
   }
   if (name.startsWith('upstream_http_')) {
     const h = name.slice(14).replaceAll('_', '-').toLowerCase();

@@ -87,7 +87,7 @@ export async function runAttempts(
   let last: ProxyError | null = null;
   for (;;) {
     const now = monotonicNow();
-    const peer = route.pool.pick(tried, now, pickKey.key, pickKey.sticky);
+    const peer = route.pool.pick(tried, now, pickKey.key, pickKey.sticky, pickKey.learnt ?? undefined);
     if (!peer) {
       // nginx names the group where no server was left (ngx_http_upstream_get_round_robin_peer
       // sets pc->name to it): "$upstream_addr" ends in "backend" with a 502, and the request

@@ -11,6 +11,7 @@ import { upstreamClient } from '../client/registry.js';
 import type { Exchange, ExchangeOptions, UpstreamMessage } from '../client/upstream-client.js';
 import { buildUpstreamHead } from '../headers/upstream-request.js';
 import { relayHeaders } from '../headers/response-headers.js';
+import { learnSession } from './proxy-route.js';
 import { upstreamTlsFor } from '../client/upstream-tls.js';
 import type { ForwardMode, UpstreamRequestHead } from '../headers/upstream-request.js';
 import { fastcgiExchange } from '../client/fastcgi-client.js';
@@ -212,6 +213,8 @@ export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExch
 function relayed(o: PeerExchangeOptions, res: UpstreamMessage, status: number, clientStatus: number): string[] | ProxyError {
   o.ctx.upstreamHeaders = res.headers;
   o.ctx.status = clientStatus;
+  // sticky learn: learnt at the response head (nginx Plus's `header`; a 101 has nothing after it).
+  learnSession(o.route, o.ctx, o.rt.vars, o.rt.stickySessions, o.peer.addr);
   try {
     return relayHeaders(o.ctx, o.route, o.rt.vars, status, res.rawHeaders, o.peer);
   } catch (err) {

@@ -1,5 +1,6 @@
 import type { ComplexValue, LocationConfig, ProxyPass, Settings } from '../../config/types.js';
 import type { UpstreamPool } from '../../upstream/pool.js';
+import type { StickySessions } from '../../upstream/sticky-learn.js';
 import type { RequestContext } from '../context/request-context.js';
 import type { Variables } from '../context/variables.js';
 
@@ -7,6 +8,8 @@ import type { Variables } from '../context/variables.js';
 export interface PickKey {
   readonly key: string;
   readonly sticky?: string | undefined;
+  /** `sticky learn`: the server address of the session the request's lookup value names. */
+  readonly learnt?: string | null;
 }
 
 export interface HeaderRuleCompiled {
@@ -142,4 +145,30 @@ export function pickKey(route: ProxyRoute, ctx: RequestContext, vars: Variables)
   const key = method.name === 'ip_hash' ? ctx.remoteAddr : method.name === 'hash' ? vars.evaluate(method.key, ctx) : '';
   const sticky = route.pool.sticky ? vars.get(`cookie_${route.pool.sticky.config.name}`, ctx) : undefined;
   return { key, sticky };
+}
+
+/** The first non-empty of `values` (sticky learn's create= and lookup= lists), or null. */
+export function firstValue(values: readonly ComplexValue[], ctx: RequestContext, vars: Variables): string | null {
+  for (const v of values) {
+    const s = vars.evaluate(v, ctx);
+    if (s !== '') return s;
+  }
+  return null;
+}
+
+/** {@link pickKey}, plus the server of the request's `sticky learn` session (a table lookup, maybe in Redis). */
+export async function sessionPickKey(route: ProxyRoute, ctx: RequestContext, vars: Variables, sessions: StickySessions): Promise<PickKey> {
+  const base = pickKey(route, ctx, vars);
+  const learn = route.pool.config.stickyLearn;
+  if (learn === undefined) return base;
+  const value = firstValue(learn.lookup, ctx, vars);
+  return value === null ? base : { ...base, learnt: await sessions.lookup(learn, value) };
+}
+
+/** A response from `addr`: the session its create= value names is learnt (or renewed). */
+export function learnSession(route: ProxyRoute, ctx: RequestContext, vars: Variables, sessions: StickySessions, addr: string): void {
+  const learn = route.pool.config.stickyLearn;
+  if (learn === undefined) return;
+  const value = firstValue(learn.create, ctx, vars);
+  if (value !== null) sessions.learn(learn, value, addr);
 }

@@ -9,6 +9,7 @@ import type { ProxyTunnel, TunnelHost } from '../tunnel/tunnel.js';
 import type { Variables } from '../context/variables.js';
 import type { DynamicUpstreams } from '../../upstream/dynamic-upstreams.js';
 import type { UpstreamPool } from '../../upstream/pool.js';
+import type { StickySessions } from '../../upstream/sticky-learn.js';
 import type { LimitZones } from '../../limits/limit-zones.js';
 import type { CacheZone } from '../cache/cache-zone.js';
 
@@ -34,4 +35,6 @@ export interface ProxyRuntime {
   tunnelClosed(tunnel: ProxyTunnel): void;
   /** The limit_conn / limit_req zones of this generation and their store (src/limits/). */
   readonly limitZones: LimitZones;
+  /** `sticky learn` session tables (kept across reloads, in Redis with `fleet`). */
+  readonly stickySessions: StickySessions;
 }

@@ -37,7 +37,7 @@ import type { FrontEnd, ProxySession as SessionForFrontEnds, RelayOut, RouteDeci
 import { failRequest } from './guard.js';
 import { errorPageFor, sendErrorPage } from './error-pages.js';
 import { exchangeWithPeer } from './peer-exchange.js';
-import { pickKey } from './proxy-route.js';
+import { sessionPickKey } from './proxy-route.js';
 import { variableTarget } from './variable-target.js';
 import type { ExchangeResponse } from './peer-exchange.js';
 import { logSendTimeout, PacedTarget, relayBody, watchBodySize } from './body-relay.js';
@@ -519,7 +519,7 @@ export class ProxySession implements SessionForFrontEnds {
       this.#refreshInBackground(cache, route);
       return;
     }
-    const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, pickKey(route, this.ctx, this.rt.vars));
+    const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, await sessionPickKey(route, this.ctx, this.rt.vars, this.rt.stickySessions));
     if (failure === null) return;
     this.#current = null;
     this.front.triesOver?.();
@@ -556,7 +556,7 @@ export class ProxySession implements SessionForFrontEnds {
     this.route = route;
     this.ctx.cache = cache;
     this.#cache = cache;
-    const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, pickKey(route, this.ctx, this.rt.vars));
+    const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, await sessionPickKey(route, this.ctx, this.rt.vars, this.rt.stickySessions));
     this.#current = null;
     if (failure !== null) cache.release();
   }
