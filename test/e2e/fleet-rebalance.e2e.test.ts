@@ -16,6 +16,7 @@ import { events } from '../../src/observability/events.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import type { TestProxy } from '../helpers/proxy.js';
 import { startRedis } from '../helpers/redis.js';
+import { maxInWindow, tally, withinTolerance } from '../helpers/rebalance.js';
 import { waitFor } from '../helpers/wait.js';
 
 const PER_INSTANCE = 12;
@@ -81,24 +82,8 @@ class Client {
   }
 }
 
-function tally(clients: readonly Client[], ids: readonly string[]): number[] {
-  return ids.map((id) => clients.filter((c) => c.backend === id).length);
-}
 
-function withinTolerance(counts: readonly number[]): boolean {
-  const mean = counts.reduce((a, b) => a + b, 0) / counts.length;
-  return counts.every((c) => Math.abs(c - mean) < 1 || Math.abs(c - mean) <= TOLERANCE * mean);
-}
 
-function maxInWindow(times: readonly number[], ms: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let max = 0;
-  for (let i = 0, j = 0; i < sorted.length; i++) {
-    while (sorted[i]! - sorted[j]! >= ms) j++;
-    max = Math.max(max, i - j + 1);
-  }
-  return max;
-}
 
 async function startBackends(t: TestContext, ids: readonly string[]): Promise<EchoServer[]> {
   const backends = await Promise.all(ids.map((id) => startEchoServer({ id })));
@@ -147,7 +132,7 @@ test('a fifth backend added by reload on every instance gets its share through w
   for (const p of proxies) await p.handle.reload({ text: config(redis.url, names[proxies.indexOf(p)]!, backends) });
   await waitFor(() => {
     const counts = tally(clients, ids);
-    return counts.reduce((a, b) => a + b, 0) === total && withinTolerance(counts) && counts[4]! >= Math.floor((total / 5) * (1 - TOLERANCE));
+    return counts.reduce((a, b) => a + b, 0) === total && withinTolerance(counts, TOLERANCE) && counts[4]! >= Math.floor((total / 5) * (1 - TOLERANCE));
   }, { what: `the fifth backend to get its share (now ${tally(clients, ids)})`, timeoutMs: BALANCE_MS, intervalMs: 100 });
   const end = tally(clients, ids);
   const moved = clients.filter((c) => c.codes.length > 0);
