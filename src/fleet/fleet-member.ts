@@ -68,6 +68,11 @@ export class FleetMember {
   }
 
   /** "NAME/PID". */
+  /** The live members as last read (this one included; empty before the first read and while Redis is down). */
+  get members(): readonly FleetMemberView[] {
+    return this.#members;
+  }
+
   get id(): string {
     return this.#id;
   }

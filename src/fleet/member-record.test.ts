@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MemberRecord } from './member-record.js';
-import { fleetKeys, memberId, parseMembers, remoteCounts, sameCounts } from './member-record.js';
+import { fleetKeys, memberId, parseMembers, rebalanceSums, remoteCounts, sameCounts } from './member-record.js';
 
 function record(u: MemberRecord['u'], t = 0): MemberRecord {
   return { n: 'a', p: 1, h: 'h', s: 0, w: 0, t, c: 0, u };
@@ -37,4 +37,20 @@ test('an unchanged record is only rewritten on the heartbeat', () => {
   assert.equal(sameCounts(a, { ...a, w: 99 }), true);
   assert.equal(sameCounts(a, record({ ws: { s: [2, 'up'] } }, 1)), false);
   assert.equal(sameCounts(a, record({ ws: { s: [1, 'up'] } }, 2)), false);
+});
+
+test('rebalance sums: other members\' tunnels per server address and clients on their way back, for one upstream', () => {
+  const members = parseMembers([
+    'a/1', JSON.stringify({ ...record({}), r: { ws: [{ '127.0.0.1:1': 3, '127.0.0.1:2': 1 }, 2] } }),
+    'b/2', JSON.stringify({ ...record({}), r: { ws: [{ '127.0.0.1:1': 4 }, 0], other: [{ '127.0.0.1:9': 5 }, 1] } }),
+    'c/3', JSON.stringify({ ...record({}), r: { ws: [{ '127.0.0.1:2': 6 }, 1] } }),
+    'd/4', JSON.stringify(record({})),
+    'e/5', JSON.stringify({ ...record({}), r: { ws: ['junk', -3] } }),
+  ]);
+  const sums = rebalanceSums(members, 'c/3', 'ws');
+  assert.deepEqual(Object.fromEntries(sums.servers), { '127.0.0.1:1': 7, '127.0.0.1:2': 1 });
+  assert.equal(sums.members, 2, 'a and b rebalance ws; d does not, e\'s view is damaged');
+  assert.equal(sums.returning, 2);
+  const a = { ...record({}), r: { ws: [{ s: 1 }, 0] as const } };
+  assert.equal(sameCounts(a, { ...a, r: { ws: [{ s: 2 }, 0] } }), false, 'a changed view is written at once');
 });

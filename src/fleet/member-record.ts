@@ -24,6 +24,40 @@ export interface MemberRecord {
   readonly c: number;
   /** Upstream name -> server key (address, "addr#2" for a second line naming it) -> view. */
   readonly u: Readonly<Record<string, Readonly<Record<string, ServerView>>>>;
+  /**
+   * `websocket_rebalance`: upstream name -> [open WebSocket tunnels per usable server address,
+   * clients this member closed that have not reconnected yet]. Absent without rebalancing.
+   */
+  readonly r?: Readonly<Record<string, RebalanceView>>;
+}
+
+/** One upstream's tunnels per server address and the clients on their way back (MemberRecord.r). */
+export type RebalanceView = readonly [servers: Readonly<Record<string, number>>, returning: number];
+
+/** What the other members say about one rebalancing upstream. */
+export interface RebalanceSums {
+  /** Their open WebSocket tunnels per server address. */
+  readonly servers: Map<string, number>;
+  /** How many of them rebalance this upstream. */
+  readonly members: number;
+  /** Their clients on the way back. */
+  readonly returning: number;
+}
+
+/** The tunnels of `upstream` over every member but `self` that rebalances it. */
+export function rebalanceSums(members: readonly FleetMemberView[], self: string, upstream: string): RebalanceSums {
+  const servers = new Map<string, number>();
+  let count = 0;
+  let returning = 0;
+  for (const m of members) {
+    if (m.id === self) continue;
+    const view = m.record.r?.[upstream];
+    if (!Array.isArray(view) || typeof view[0] !== 'object' || view[0] === null) continue;
+    count++;
+    if (typeof view[1] === 'number' && view[1] > 0) returning += view[1];
+    for (const [addr, n] of Object.entries(view[0])) if (typeof n === 'number' && n > 0) servers.set(addr, (servers.get(addr) ?? 0) + n);
+  }
+  return { servers, members: count, returning };
 }
 
 /** One member as read from Redis. */
@@ -121,5 +155,5 @@ export function remoteCounts(members: readonly FleetMemberView[], self: string):
  */
 export function sameCounts(a: MemberRecord | null, b: MemberRecord): boolean {
   if (a === null) return false;
-  return a.t === b.t && a.c === b.c && JSON.stringify(a.u) === JSON.stringify(b.u);
+  return a.t === b.t && a.c === b.c && JSON.stringify(a.u) === JSON.stringify(b.u) && JSON.stringify(a.r) === JSON.stringify(b.r);
 }

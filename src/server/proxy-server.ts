@@ -45,6 +45,7 @@ import type { DrainImpact } from './orphans.js';
 import type { FleetConfig } from '../config/types.js';
 import { FleetMember } from '../fleet/fleet-member.js';
 import type { MemberFigures } from '../fleet/fleet-member.js';
+import { FleetTunnelCounts } from '../fleet/fleet-tunnel-counts.js';
 import { peerAvailability } from '../upstream/peer.js';
 import type { PeerState } from '../upstream/peer.js';
 
@@ -141,6 +142,8 @@ export class ProxyServer {
   #closing: Promise<void> | null = null;
   /** This process as a member of the `fleet` (outlives reloads; null without `fleet`). */
   fleet: FleetMember | null = null;
+  /** websocket_rebalance's counts: the fleet's sums while there is one, else this process's. */
+  readonly #fleetTunnels: FleetTunnelCounts;
 
   private constructor(config: Config, opts: ProxyServerOptions) {
     this.states = new PeerStates(opts.stickySecret);
@@ -151,7 +154,8 @@ export class ProxyServer {
     this.runtime = new Runtime(config, this.files, this.states, this.registry, this.limitStore, this.stickySessions);
     this.stats = new ProxyStats(this.registry, () => this.runtime, this);
     this.registry.stats = this.stats;
-    this.rebalancer = new Rebalancer(this.registry, () => this.runtime, opts.tunnelCounts);
+    this.#fleetTunnels = new FleetTunnelCounts(() => this.fleet);
+    this.rebalancer = new Rebalancer(this.registry, () => this.runtime, opts.tunnelCounts ?? this.#fleetTunnels);
     this.tls = { sessions: new TlsSessionCaches(opts.sessionSync ?? null), stapler: new OcspStapler(() => this.runtime.mainLog) };
   }
 
@@ -409,7 +413,8 @@ export class ProxyServer {
       }
       u[pool.name] = servers;
     }
-    return { t: this.registry.tunnels.size, c: this.registry.open, u };
+    const r = this.#fleetTunnels.published();
+    return { t: this.registry.tunnels.size, c: this.registry.open, u, ...(r === undefined ? {} : { r }) };
   }
 
   /** Tunnels whose upstream server the current config no longer has. */

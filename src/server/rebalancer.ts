@@ -148,10 +148,10 @@ export class Rebalancer {
     const single = pool.peers.length === 1;
     const usable = pool.primary.filter((p) => peerAvailability(p, now, single) === 'up');
     const local = new Map(usable.map((p) => [p.addr, candidates.get(p.addr)?.length ?? 0]));
-    const view = this.#counts.view(pool.name, local);
     const returning = this.#stillReturning(pool.name, arrived, now);
+    const view = this.#counts.view(pool.name, local, returning.length);
     const loads: ServerLoad[] = withReturning(
-      usable.map((p) => ({ addr: p.addr, weight: weightNow(p, now), count: view.servers.get(p.addr) ?? 0 })), returning.length);
+      usable.map((p) => ({ addr: p.addr, weight: weightNow(p, now), count: view.servers.get(p.addr) ?? 0 })), returning.length + (view.returningElsewhere ?? 0));
     const plan = planRebalance(loads, settings.tolerance);
     const part = localPart(plan, view.servers, local);
     const mine = [...part.values()].reduce((a, b) => a + b, 0);

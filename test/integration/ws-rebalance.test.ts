@@ -23,6 +23,7 @@ import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { maskedFrame } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
+import { maxInWindow, tally, withinTolerance } from '../helpers/rebalance.js';
 import { waitFor } from '../helpers/wait.js';
 import { IMPLEMENTATIONS, adopted, type Implementation } from './tunnel-impl-support.js';
 
@@ -135,26 +136,8 @@ http {
 }`;
 }
 
-function tally(clients: readonly Client[], ids: readonly string[]): number[] {
-  return ids.map((id) => clients.filter((c) => c.backend === id).length);
-}
 
-/** The rule the rebalancer keeps: each server within the tolerance of its share, or within one tunnel of it. */
-function withinTolerance(counts: readonly number[]): boolean {
-  const mean = counts.reduce((a, b) => a + b, 0) / counts.length;
-  return counts.every((c) => Math.abs(c - mean) < 1 || Math.abs(c - mean) <= TOLERANCE * mean);
-}
 
-/** The most events in any window of `ms` (times in ms). */
-function maxInWindow(times: readonly number[], ms: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let max = 0;
-  for (let i = 0, j = 0; i < sorted.length; i++) {
-    while (sorted[i]! - sorted[j]! >= ms) j++;
-    max = Math.max(max, i - j + 1);
-  }
-  return max;
-}
 
 async function startBackends(t: TestContext, ids: readonly string[]): Promise<EchoServer[]> {
   const backends = await Promise.all(ids.map((id) => startEchoServer({ id })));
@@ -203,7 +186,7 @@ for (const impl of IMPLEMENTATIONS) {
     await proxy.handle.reload({ text: config(server, backends, log) });
     await waitFor(() => {
       const counts = tally(clients, ids);
-      return counts.reduce((a, b) => a + b, 0) === CLIENTS && withinTolerance(counts) && counts[4]! > 0 ? counts : null;
+      return counts.reduce((a, b) => a + b, 0) === CLIENTS && withinTolerance(counts, TOLERANCE) && counts[4]! > 0 ? counts : null;
     }, { timeoutMs: BALANCE_MS, what: 'the five servers to hold their share within the tolerance' });
     const counts = tally(clients, ids);
     assert.ok(counts[4]! >= 7, `the fifth server has its share (8, within the tolerance): ${counts.join(' ')}`);

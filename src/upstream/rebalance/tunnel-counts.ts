@@ -12,6 +12,12 @@ export interface TunnelCountView {
   readonly servers: ReadonlyMap<string, number>;
   /** Live instances whose tunnels `servers` counts, this one included (1: local counts). */
   readonly instances: number;
+  /**
+   * Clients the other instances closed that have not reconnected yet (each will be placed by
+   * least_conn): counted like this instance's own, so that the fleet does not close more than
+   * balancing needs while they are on their way. 0 or absent with local counts.
+   */
+  readonly returningElsewhere?: number;
 }
 
 /**
@@ -25,8 +31,9 @@ export interface TunnelCountSource {
    * @param upstream - the upstream's name: with the address, what identifies a server.
    * @param local - this process's open WebSocket tunnels per usable server address (tunnels
    *   already closing not counted).
+   * @param returning - clients this process closed that have not reconnected yet.
    */
-  view(upstream: string, local: ReadonlyMap<string, number>): TunnelCountView;
+  view(upstream: string, local: ReadonlyMap<string, number>, returning: number): TunnelCountView;
 }
 
 /** The counts of this process alone. */
