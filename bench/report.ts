@@ -104,7 +104,7 @@ export const SCENARIO_INFO: Record<ScenarioName, { readonly title: string; reado
     metrics: WRK_METRICS,
   },
   cache: {
-    title: '7. Cached HTTP responses (wrk)',
+    title: '8. Cached HTTP responses (wrk)',
     what: 'wrk, one thread, keep-alive, GET of a 16 KB body every request of which each proxy answers from its own cache (nginx and Sluice proxy_cache, HAProxy\'s cache; checked to be a hit before the window). Requests per second and proxy CPU per cached response.',
     metrics: WRK_METRICS,
   },
