@@ -1,4 +1,5 @@
 import { constants } from 'node:os';
+import { collectAfterBurst } from '../../core/idle-collection.js';
 import { tunnelAddon } from '../../core/native-addon.js';
 import type { NativeTunnelStats, TunnelAddon } from '../../core/native-addon.js';
 
@@ -11,6 +12,18 @@ export const NATIVE_SLOTS = 65_536;
  * docs/benchmarks.md.
  */
 export const DEFAULT_SPLICE_MIN = 16 * 1024;
+
+/**
+ * A burst of hand-overs (clients reconnecting at once) leaves garbage behind: the handshakes'
+ * objects promoted to V8's old generation, and in the C heap the freed objects of thousands of
+ * sockets around the tunnels' long-lived allocations, pages glibc keeps. Once TIDY_AFTER_ADOPTED
+ * tunnels have been handed over since the last time and none for TIDY_DELAY_MS, a full
+ * collection runs where the process allows it (core/idle-collection.ts) and the addon gives the
+ * C heap's free pages back (docs/benchmarks.md, "Idle memory"): once per burst, when the burst
+ * is over. The tunnels are not paused by it: the I/O thread relays them.
+ */
+const TIDY_DELAY_MS = 1000;
+const TIDY_AFTER_ADOPTED = 256;
 
 /** What the addon saw of a WebSocket session while it held the tunnel. */
 export interface NativeSession {
@@ -85,6 +98,8 @@ export class NativeTunnels {
   readonly #free: number[] = [];
   #next = 0;
   #open = 0;
+  #adoptedSinceTidy = 0;
+  #tidyTimer: NodeJS.Timeout | null = null;
 
   constructor(addon: TunnelAddon, spliceMin: number) {
     this.#addon = addon;
@@ -113,7 +128,23 @@ export class NativeTunnels {
     }
     this.#owners[slot] = owner;
     if (this.#open++ === 0) this.#addon.ref(true);
+    if (++this.#adoptedSinceTidy >= TIDY_AFTER_ADOPTED) this.#tidyLater();
     return slot;
+  }
+
+  /** Tidies up once hand-overs have stopped for TIDY_DELAY_MS. */
+  #tidyLater(): void {
+    if (this.#tidyTimer !== null) {
+      this.#tidyTimer.refresh();
+      return;
+    }
+    this.#tidyTimer = setTimeout(() => {
+      this.#tidyTimer = null;
+      this.#adoptedSinceTidy = 0;
+      collectAfterBurst();
+      this.#addon.trimMemory?.();
+    }, TIDY_DELAY_MS);
+    this.#tidyTimer.unref();
   }
 
   goAway(slot: number, toUpstream: Buffer, toClient: Buffer): void {
