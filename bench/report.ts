@@ -102,7 +102,7 @@ export const SCENARIO_INFO: Record<ScenarioName, { readonly title: string; reado
   },
 };
 
-const TARGET_ORDER: readonly string[] = ['direct', 'sluice', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-workers', 'nginx', 'nginx-tuned', 'haproxy', 'http-proxy'];
+const TARGET_ORDER: readonly string[] = ['direct', 'sluice', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-v8-default', 'sluice-workers', 'nginx', 'nginx-tuned', 'haproxy', 'http-proxy'];
 
 export function fmt(v: number): string {
   if (!Number.isFinite(v)) return 'n/a';
