@@ -7,7 +7,7 @@
  * `--snapshot DIR` writes heap snapshots at the baseline and with N tunnels open (to diff in
  * Chrome DevTools' Comparison view).
  *
- *   node --expose-gc scripts/idle-memory.mjs [--tunnels 3000] [--access-log] [--snapshot /tmp/snap] [--v8 '--flag=value'] [--no-gc] [--wait-after MS]
+ *   node --expose-gc scripts/idle-memory.mjs [--tunnels 3000] [--access-log] [--snapshot /tmp/snap] [--v8 '--flag=value'] [--no-gc] [--wait-after MS] [--cli-memory]
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -51,6 +51,8 @@ if (process.argv[2] === '--child') {
   });
 } else {
   if (typeof globalThis.gc !== 'function') throw new Error('run with node --expose-gc');
+  // --cli-memory: the sluice command's memory settings (cli/memory-settings.ts) in this process.
+  if (args.includes('--cli-memory')) await import(join(root, 'dist/src/cli/memory-settings.js'));
   const v8flags = opt('--v8', null);
   if (v8flags) (await import('node:v8')).setFlagsFromString(v8flags);
   const { startProxy } = await import(join(root, 'dist/src/index.js'));
@@ -87,10 +89,12 @@ if (process.argv[2] === '--child') {
   else await settle();
   const held = reading();
   if (snapDir) writeHeapSnapshot(join(snapDir, `held-${N}.heapsnapshot`));
+  // What a full collection costs with these tunnels held.
+  const t0 = performance.now(); if (!args.includes('--no-gc')) globalThis.gc(); const fullGcMs = (performance.now() - t0).toFixed(1);
   const kib = (b) => (b / 1024 / opened).toFixed(2);
   const snap = proxy.stats.snapshot().tunnels;
   const newSpace = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
-  console.log(JSON.stringify({ newSpaceKiB: Math.round((newSpace?.space_size ?? 0) / 1024),
+  console.log(JSON.stringify({ fullGcMs, newSpaceKiB: Math.round((newSpace?.space_size ?? 0) / 1024),
     tunnels: opened, open: snap.open, native: snap.native ?? null,
     rssPerTunnelKiB: kib(held.rss - base.rss), heapPerTunnelKiB: kib(held.heap - base.heap), externalPerTunnelKiB: kib(held.ext - base.ext),
     heapCommittedPerTunnelKiB: kib(held.heapTotal - base.heapTotal),

@@ -1,7 +1,7 @@
 /**
  * How the `sluice` command's process holds its memory, set first by cli/main.ts, before any other
  * module allocates: V8's young generation kept at its initial size (1 MiB per semi-space on
- * 64-bit), and a full collection once a burst of handshakes is over (core/idle-collection.ts).
+ * 64-bit).
  *
  * Why: V8 grows the new space (doubling, up to 16 MiB per semi-space) once as many bytes have
  * survived scavenges as it holds, and does not give it back while the process is idle. A burst
@@ -15,18 +15,16 @@
  *
  * The young generation is left alone when the operator sized it (`--max-semi-space-size`,
  * `--min-semi-space-size`, `--semi-space-growth-factor` in Node's arguments or NODE_OPTIONS).
- * `SLUICE_V8_MEMORY=default` leaves both to V8 (the benchmark's `sluice-v8-default`). Library
+ * `SLUICE_V8_MEMORY=default` leaves it to V8 (the benchmark's `sluice-v8-default`). Library
  * users (`startProxy`) own their process and are not touched.
  */
 import { setFlagsFromString } from 'node:v8';
-import { allowIdleCollection } from '../core/idle-collection.js';
 
 /** Whether the process's V8 flags already size the young generation. */
 function operatorSizedYoungGeneration(execArgv: readonly string[], nodeOptions: string): boolean {
   return [...execArgv, ...nodeOptions.split(/\s+/)].some((a) => /^--(max|min)[-_]semi[-_]space[-_]size|^--semi[-_]space[-_]growth[-_]factor/.test(a));
 }
 
-if (process.env.SLUICE_V8_MEMORY !== 'default') {
-  if (!operatorSizedYoungGeneration(process.execArgv, process.env.NODE_OPTIONS ?? '')) setFlagsFromString('--semi-space-growth-factor=1');
-  allowIdleCollection();
+if (process.env.SLUICE_V8_MEMORY !== 'default' && !operatorSizedYoungGeneration(process.execArgv, process.env.NODE_OPTIONS ?? '')) {
+  setFlagsFromString('--semi-space-growth-factor=1');
 }

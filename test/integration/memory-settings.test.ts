@@ -3,8 +3,7 @@
  * import the module as the CLI does: V8's young generation stays at its initial size through a
  * burst of survivors (300,000 objects kept, what a burst of handshakes does with the tunnels'
  * contexts; without the module V8 doubles it up to 16 MiB per semi-space), the operator's own
- * sizing and `SLUICE_V8_MEMORY=default` are left alone, and the collection after a burst
- * (core/idle-collection.ts) collects.
+ * sizing and `SLUICE_V8_MEMORY=default` are left alone.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -47,20 +46,4 @@ test('the operator\'s sizing and SLUICE_V8_MEMORY=default leave V8 alone', async
   assert.ok(await newSpace(t, { SLUICE_V8_MEMORY: 'default' }) > 4 * MIB);
   // Node options that do not size the young generation do not count as the operator's choice.
   assert.ok(await newSpace(t, { NODE_OPTIONS: '--max-old-space-size=512' }) <= 2 * MIB);
-});
-
-const COLLECT = `
-const { collectAfterBurst } = await import(${module('core/idle-collection.js')});
-let ref;
-(() => { ref = new WeakRef({ garbage: 'x'.repeat(64) }); })();
-await new Promise((r) => setImmediate(r));
-collectAfterBurst();
-console.log(JSON.stringify({ collected: ref.deref() === undefined, globalGc: typeof globalThis.gc }));
-`;
-
-test('after a burst, the process runs a full collection without exposing gc to its own global', async (t) => {
-  assert.deepEqual(await child(t, COLLECT, {}), { collected: true, globalGc: 'undefined' });
-  // Without the CLI's settings it is a no-op (the test can fail).
-  assert.deepEqual(await child(t, COLLECT, {}, false), { collected: false, globalGc: 'undefined' });
-  assert.deepEqual(await child(t, COLLECT, { SLUICE_V8_MEMORY: 'default' }), { collected: false, globalGc: 'undefined' });
 });

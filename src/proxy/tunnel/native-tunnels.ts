@@ -1,5 +1,4 @@
 import { constants } from 'node:os';
-import { collectAfterBurst } from '../../core/idle-collection.js';
 import { tunnelAddon } from '../../core/native-addon.js';
 import type { NativeTunnelStats, TunnelAddon } from '../../core/native-addon.js';
 
@@ -14,13 +13,12 @@ export const NATIVE_SLOTS = 65_536;
 export const DEFAULT_SPLICE_MIN = 16 * 1024;
 
 /**
- * A burst of hand-overs (clients reconnecting at once) leaves garbage behind: the handshakes'
- * objects promoted to V8's old generation, and in the C heap the freed objects of thousands of
- * sockets around the tunnels' long-lived allocations, pages glibc keeps. Once TIDY_AFTER_ADOPTED
- * tunnels have been handed over since the last time and none for TIDY_DELAY_MS, a full
- * collection runs where the process allows it (core/idle-collection.ts) and the addon gives the
- * C heap's free pages back (docs/benchmarks.md, "Idle memory"): once per burst, when the burst
- * is over. The tunnels are not paused by it: the I/O thread relays them.
+ * A burst of hand-overs (clients reconnecting at once) leaves the C heap with the freed objects of
+ * thousands of sockets around the tunnels' long-lived allocations, pages glibc keeps. Once
+ * TIDY_AFTER_ADOPTED tunnels have been handed over since the last time and none for
+ * TIDY_DELAY_MS, the addon gives those pages back (docs/benchmarks.md, "Idle memory"): once per
+ * burst, when it is over. (A full V8 collection there was measured too and left out: it freed the
+ * handshakes' promoted garbage but raised RSS, V8 keeping the pages its compaction moved to.)
  */
 const TIDY_DELAY_MS = 1000;
 const TIDY_AFTER_ADOPTED = 256;
@@ -141,7 +139,6 @@ export class NativeTunnels {
     this.#tidyTimer = setTimeout(() => {
       this.#tidyTimer = null;
       this.#adoptedSinceTidy = 0;
-      collectAfterBurst();
       this.#addon.trimMemory?.();
     }, TIDY_DELAY_MS);
     this.#tidyTimer.unref();
