@@ -10,8 +10,9 @@
  * than the tunnels themselves (docs/benchmarks.md, "Idle memory"). `--max-semi-space-size` would
  * cap it too, but V8 reads that one only when the heap is created, so only the operator could set
  * it (NODE_OPTIONS); `--semi-space-growth-factor` is read each time the new space would grow, so
- * the process can set it for itself. Measured in the benchmark: no handshake or request CPU cost
- * this machine can see (same page).
+ * the process can set it for itself. The price is more scavenges during a burst (ten times as
+ * many); the process's CPU per handshake did not show it on the machine it was measured on (same
+ * page, "Smaller idle tunnels").
  *
  * The young generation is left alone when the operator sized it (`--max-semi-space-size`,
  * `--min-semi-space-size`, `--semi-space-growth-factor` in Node's arguments or NODE_OPTIONS).
