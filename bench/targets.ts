@@ -13,7 +13,7 @@ import type { Child } from './processes.js';
 import type { ToolName, ToolStatus } from './tools.js';
 
 export const TARGET_NAMES = [
-  'direct', 'sluice', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-workers', 'sluice-reuseport', 'sluice-least-conn', 'sluice-fleet',
+  'direct', 'sluice', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-v8-default', 'sluice-workers', 'sluice-reuseport', 'sluice-least-conn', 'sluice-fleet',
   'nginx', 'nginx-tuned', 'haproxy', 'http-proxy',
 ] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
@@ -246,6 +246,7 @@ export async function startTarget(
     case 'sluice':
     case 'sluice-ts-tunnel':
     case 'sluice-node-front':
+    case 'sluice-v8-default':
     case 'sluice-least-conn':
     case 'sluice-fleet':
     case 'sluice-workers':
@@ -275,8 +276,10 @@ export async function startTarget(
       // sluice-node-front: one process with Node's HTTP server reading every connection (no lean
       // front end), for the side-by-side comparison in docs/benchmarks.md; only run when named.
       // sluice-ts-tunnel: every tunnel in the TypeScript relay (the guardrails scenario runs it beside `sluice`).
+      // sluice-v8-default: V8's own memory policy (cli/memory-settings.ts off); only run when named.
       const env = name === 'sluice-node-front' ? { ...process.env, SLUICE_FRONT: 'node' }
-        : name === 'sluice-ts-tunnel' ? { ...process.env, SLUICE_NATIVE: 'off' } : process.env;
+        : name === 'sluice-ts-tunnel' ? { ...process.env, SLUICE_NATIVE: 'off' }
+          : name === 'sluice-v8-default' ? { ...process.env, SLUICE_V8_MEMORY: 'default' } : process.env;
       const child = startChild(name, process.execPath, [...sluiceNodeArgs(), SLUICE_CLI, '-c', conf], { cwd: dir, env });
       const stop = withTempDir(child, remove);
       try {

@@ -36,6 +36,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <node_api.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -1553,6 +1556,21 @@ static napi_value Ref(napi_env env, napi_callback_info info) {
   return js_bool(env, on);
 }
 
+/*
+ * trimMemory(): gives the free pages of the C heap back to the kernel (glibc's malloc_trim, which
+ * also releases whole free pages inside the heap, not only at its top). A burst of handshakes
+ * frees thousands of sockets' C++ objects around the tunnels' long-lived allocations; glibc
+ * keeps those pages otherwise. False where there is nothing to trim or no glibc.
+ */
+static napi_value TrimMemory(napi_env env, napi_callback_info info) {
+  (void)info;
+#ifdef __GLIBC__
+  return js_bool(env, malloc_trim(0) != 0);
+#else
+  return js_bool(env, false);
+#endif
+}
+
 static void set_number(napi_env env, napi_value obj, const char *key, double v) {
   napi_value n;
   napi_create_double(env, v, &n);
@@ -1644,6 +1662,7 @@ NAPI_MODULE_INIT() {
     {"destroy", NULL, Destroy, NULL, NULL, NULL, napi_default, NULL},
     {"ref", NULL, Ref, NULL, NULL, NULL, napi_default, NULL},
     {"stats", NULL, Stats, NULL, NULL, NULL, napi_default, NULL},
+    {"trimMemory", NULL, TrimMemory, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

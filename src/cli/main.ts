@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: how the process holds its memory, before anything else allocates (see the module).
+import './memory-settings.js';
 import { readFileSync, rmSync } from 'node:fs';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';

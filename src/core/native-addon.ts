@@ -25,6 +25,11 @@ export interface TunnelAddon {
   /** Whether open native tunnels keep the event loop alive (as open sockets do). */
   ref(on: boolean): boolean;
   stats(): NativeTunnelStats;
+  /**
+   * Gives the C heap's free pages back to the kernel (glibc's malloc_trim); false when nothing
+   * was released. Absent from an addon built before it.
+   */
+  trimMemory?(): boolean;
 }
 
 export interface NativeTunnelStats {

@@ -37,7 +37,6 @@ export class ConnectionRegistry {
   /** The statistics of the proxy these connections belong to (set by ProxyServer). */
   stats: ProxyStats | null = null;
   readonly #info = new WeakMap<Socket, ConnInfo>();
-  readonly #owned = new WeakSet<ConnInfo>();
   readonly #bind = new WeakMap<Socket, BindInfo>();
   /** What a `listen ... proxy_protocol` connection's header said (null: UNKNOWN / LOCAL). */
   readonly proxyProtocol = new WeakMap<Socket, ProxyProtocolInfo | null>();
@@ -80,9 +79,9 @@ export class ConnectionRegistry {
         tls: this.#bind.get(socket)?.tls ?? false,
         ssl: sslInfoOf(socket),
         proxyProtocol: this.proxyProtocol.get(socket) ?? null,
+        registry: this,
       };
       this.#info.set(socket, info);
-      this.#owned.add(info);
     }
     return info;
   }
@@ -94,7 +93,7 @@ export class ConnectionRegistry {
 
   /** True when the connection is one of this registry's (event subscribers filter with it). */
   owns(conn: ConnInfo): boolean {
-    return this.#owned.has(conn);
+    return conn.registry === this;
   }
 
   /** The routes for the address the client connected to (a wildcard bind serves several). */

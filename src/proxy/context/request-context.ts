@@ -23,6 +23,11 @@ export interface ConnInfo {
   readonly ssl?: SslInfo | null;
   /** The PROXY protocol header of a `listen ... proxy_protocol` connection (`$proxy_protocol_*`). */
   readonly proxyProtocol?: ProxyProtocolInfo | null;
+  /**
+   * The connection registry that numbered it (server/connections.ts `owns`): a field rather than
+   * a WeakSet entry, which an idle tunnel would keep for its whole life.
+   */
+  readonly registry?: object;
 }
 
 /** One try at one upstream server, for `$upstream_*` and the access log. */
@@ -49,6 +54,7 @@ export interface CompressedBody {
 /** Shared by every context without captures (most of them): nothing is allocated per request. */
 const NO_CAPTURES: readonly (string | undefined)[] = Object.freeze([]);
 const NO_NAMED_CAPTURES: Readonly<Record<string, string | undefined>> = Object.freeze({});
+const NO_STRINGS: readonly string[] = Object.freeze([]);
 
 /**
  * Everything known about one request (or one WebSocket session) as it moves through the proxy.
@@ -101,7 +107,7 @@ export class RequestContext {
    * Headers set before the error that go out with the error page's answer, as nginx's headers_out
    * outlives the internal redirect: a `return` redirect's Location, a 401's WWW-Authenticate.
    */
-  errHeaders: readonly string[] = [];
+  errHeaders: readonly string[] = NO_STRINGS;
   /** The request body is no longer forwarded: an error page's target runs without it. */
   bodyDropped = false;
   /**
@@ -152,7 +158,7 @@ export class RequestContext {
   /** Data messages of a WebSocket tunnel from the client ($websocket_messages_in) and to it (`_out`). */
   websocketMessagesIn = 0;
   websocketMessagesOut = 0;
-  readonly attempts: UpstreamAttempt[] = [];
+  attempts: UpstreamAttempt[] = [];
   upstreamHeaders: IncomingHttpHeaders | null = null;
   /**
    * What the upstream request needs of the proxy cache's part in this request (the session holds
@@ -249,6 +255,17 @@ export class RequestContext {
    * I/O thread) on top of what was counted before, so subscribers and the status pages see live
    * figures; `null` fixes them at their current values.
    */
+  /**
+   * The context of a tunnel lives as long as the tunnel, for its end (access log, variables,
+   * events): it lets go of what only the handshake needed. The raw request headers were read to
+   * build the upstream request (`headers` stays, for $http_*), and the attempts array gets its
+   * exact size (the first push() left room for 17).
+   */
+  compactForTunnel(): void {
+    this.rawHeaders = NO_STRINGS;
+    this.attempts = this.attempts.slice();
+  }
+
   countIn(counters: Float64Array | null, slot = 0): void {
     const received = this.bytesReceived;
     const sent = this.bytesSent;

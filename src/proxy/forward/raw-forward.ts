@@ -131,7 +131,7 @@ export function openForwardTunnel(rt: ProxyRuntime, f: RawForward, upstream: Soc
   const { ctx, settings, finish, socket } = f;
   ctx.tunnelStartMs = performance.now();
   ctx.tunnelBodyStarts();
-  ctx.rawHeaders = [];
+  ctx.compactForTunnel();
   if (socket.destroyed) {
     upstream.destroy();
     finish(0);

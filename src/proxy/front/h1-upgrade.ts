@@ -354,7 +354,7 @@ function openTunnel(
   ctx.bytesSent += Buffer.byteLength(head101);
   ctx.tunnelStartMs = performance.now();
   ctx.tunnelBodyStarts();
-  ctx.rawHeaders = []; // read only to build the upstream request; `headers` stays for $http_*
+  ctx.compactForTunnel();
   // From here the session counts its own bytes: finish() ignores the socket's figure.
   if (client.destroyed) {
     upstream.destroy();

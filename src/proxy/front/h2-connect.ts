@@ -180,6 +180,7 @@ function openTunnel(
   ctx.bytesSent += headerBytes(flat);
   ctx.tunnelStartMs = performance.now();
   ctx.tunnelBodyStarts();
+  ctx.compactForTunnel();
   const tunnel = openH2Tunnel(stream, upstream, ctx, {
     idleTimeout: route.settings.proxyReadTimeout,
     onEnd: (t, reason) => {

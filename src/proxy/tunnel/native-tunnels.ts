@@ -12,6 +12,17 @@ export const NATIVE_SLOTS = 65_536;
  */
 export const DEFAULT_SPLICE_MIN = 16 * 1024;
 
+/**
+ * A burst of hand-overs (clients reconnecting at once) leaves the C heap with the freed objects of
+ * thousands of sockets around the tunnels' long-lived allocations, pages glibc keeps. Once
+ * TIDY_AFTER_ADOPTED tunnels have been handed over since the last time and none for
+ * TIDY_DELAY_MS, the addon gives those pages back (docs/benchmarks.md, "Idle memory"): once per
+ * burst, when it is over. (A full V8 collection there was measured too and left out: it freed the
+ * handshakes' promoted garbage but raised RSS, V8 keeping the pages its compaction moved to.)
+ */
+const TIDY_DELAY_MS = 1000;
+const TIDY_AFTER_ADOPTED = 256;
+
 /** What the addon saw of a WebSocket session while it held the tunnel. */
 export interface NativeSession {
   /** The side whose close frame came first, null: none came. */
@@ -85,6 +96,8 @@ export class NativeTunnels {
   readonly #free: number[] = [];
   #next = 0;
   #open = 0;
+  #adoptedSinceTidy = 0;
+  #tidyTimer: NodeJS.Timeout | null = null;
 
   constructor(addon: TunnelAddon, spliceMin: number) {
     this.#addon = addon;
@@ -113,7 +126,22 @@ export class NativeTunnels {
     }
     this.#owners[slot] = owner;
     if (this.#open++ === 0) this.#addon.ref(true);
+    if (++this.#adoptedSinceTidy >= TIDY_AFTER_ADOPTED) this.#tidyLater();
     return slot;
+  }
+
+  /** Tidies up once hand-overs have stopped for TIDY_DELAY_MS. */
+  #tidyLater(): void {
+    if (this.#tidyTimer !== null) {
+      this.#tidyTimer.refresh();
+      return;
+    }
+    this.#tidyTimer = setTimeout(() => {
+      this.#tidyTimer = null;
+      this.#adoptedSinceTidy = 0;
+      this.#addon.trimMemory?.();
+    }, TIDY_DELAY_MS);
+    this.#tidyTimer.unref();
   }
 
   goAway(slot: number, toUpstream: Buffer, toClient: Buffer): void {
