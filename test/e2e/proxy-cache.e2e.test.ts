@@ -5,11 +5,28 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { startHttpBackend } from '../helpers/backends.js';
 import { nginxAndSluice } from '../helpers/nginx.js';
 import { headerValue, rawRequest } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
 import { waitFor } from '../helpers/wait.js';
+
+/**
+ * A cache directory for each server (nginx's workers run as another user: open to all), by the
+ * port nginxAndSluice gives the config (0 for Sluice's).
+ */
+function cacheDirs(t: TestContext, prefix: string): (port: number) => string {
+  const dirs = tempDir(t, prefix);
+  chmodSync(dirs.path, 0o777);
+  return (port) => {
+    const d = join(dirs.path, port === 0 ? 'sluice' : 'nginx');
+    mkdirSync(d, { recursive: true, mode: 0o777 });
+    chmodSync(d, 0o777);
+    return d;
+  };
+}
 
 interface Step {
   readonly method?: string;
@@ -63,14 +80,7 @@ test('e2e: proxy_cache answers the same request sequences as nginx (MISS, HIT, B
     res.end(p.includes('/cl') ? text : `body ${p} ${req.headers['accept-language'] ?? ''} ${req.method}${p.startsWith('/bg') || p.includes('/swr') || p.includes('/sie') ? ` gen ${generation}` : ''}`);
   });
   t.after(() => backend.close());
-  const dirs = tempDir(t, 'sluice-e2e-cache-');
-  chmodSync(dirs.path, 0o777);
-  const cacheDir = (port: number): string => {
-    const d = join(dirs.path, port === 0 ? 'sluice' : 'nginx');
-    mkdirSync(d, { recursive: true, mode: 0o777 });
-    chmodSync(d, 0o777);
-    return d;
-  };
+  const cacheDir = cacheDirs(t, 'sluice-e2e-cache-');
   const ports = await nginxAndSluice(t, (port) => `
     proxy_cache_path ${cacheDir(port)} levels=1:2 keys_zone=e2e:1m;
     server { listen 127.0.0.1:${port};
@@ -215,4 +225,73 @@ test('e2e: proxy_cache answers the same request sequences as nginx (MISS, HIT, B
   const nginxExtensions = await extensions(ports.nginx);
   const sluiceExtensions = await extensions(ports.sluice);
   assert.deepEqual(sluiceExtensions, nginxExtensions);
+});
+
+test('e2e: responses from the cache go through gzip as in nginx (compressed for a client that accepts it, gzip_min_length, gzip_types, gzip_vary, gzip_proxied, ranges, conditions, HEAD)', async (t) => {
+  let hits = 0;
+  const TEXT = 'a cached body of plain text, long enough to be compressed. '.repeat(8);
+  const backend = await startHttpBackend((req, res) => {
+    hits++;
+    const p = new URL(req.url ?? '/', 'http://x').pathname;
+    const body = p.endsWith('/small') ? 'tiny body' : p.endsWith('/empty') ? '' : `${TEXT}${p}`;
+    const headers: Record<string, string> = {
+      'Content-Type': p.endsWith('/png') ? 'image/png' : 'text/plain', ETag: '"g1"',
+      'Last-Modified': 'Thu, 01 Jan 2026 00:00:00 GMT', 'Accept-Ranges': 'bytes',
+    };
+    if (p.endsWith('/maxage')) headers['Cache-Control'] = 'max-age=60';
+    if (!p.endsWith('/chunked')) headers['Content-Length'] = String(Buffer.byteLength(body));
+    res.writeHead(200, headers);
+    res.end(body);
+  });
+  t.after(() => backend.close());
+  const cacheDir = cacheDirs(t, 'sluice-e2e-cache-gzip-');
+  const ports = await nginxAndSluice(t, (port) => `
+    proxy_cache_path ${cacheDir(port)} levels=1:2 keys_zone=gz:1m;
+    server { listen 127.0.0.1:${port};
+      add_header X-Cache-Status $upstream_cache_status always;
+      proxy_cache gz;
+      proxy_cache_valid 200 10m;
+      gzip on; gzip_types text/plain; gzip_min_length 20;
+      location / { proxy_pass http://${backend.addr}; gzip_vary on; }
+      location /any/ { proxy_pass http://${backend.addr}; gzip_proxied any; }
+      location /expired/ { proxy_pass http://${backend.addr}; gzip_proxied expired; }
+      location /nogzip/ { proxy_pass http://${backend.addr}; gzip off; }
+    }`);
+  const GZ = 'Accept-Encoding: gzip';
+  const sequence: Step[] = [
+    // Stored from a miss without Accept-Encoding, then hits for clients that accept gzip or not.
+    { path: '/a' }, { path: '/a', headers: [GZ] }, { path: '/a' }, { path: '/a', headers: ['Accept-Encoding: br;q=1, gzip;q=0'] },
+    { path: '/a', headers: [GZ, 'Range: bytes=0-3'] }, { path: '/a', headers: ['Range: bytes=0-3'] },
+    { path: '/a', headers: [GZ, 'Range: bytes=0-3,10-12'] }, { path: '/a', headers: [GZ, 'Range: bytes=9999-'] },
+    { method: 'HEAD', path: '/a', headers: [GZ] }, { method: 'HEAD', path: '/a' },
+    { path: '/a', headers: [GZ, 'If-None-Match: "g1"'] }, { path: '/a', headers: [GZ, 'If-None-Match: W/"g1"'] },
+    { path: '/a', headers: [GZ, 'If-Match: "other"'] },
+    // A miss for a gzip client stores the uncompressed response.
+    { path: '/b', headers: [GZ] }, { path: '/b' }, { path: '/b', headers: [GZ] },
+    { path: '/small', headers: [GZ] }, { path: '/small', headers: [GZ] },
+    { path: '/png', headers: [GZ] }, { path: '/png', headers: [GZ] },
+    { path: '/chunked', headers: [GZ] }, { path: '/chunked', headers: [GZ] }, { path: '/chunked', headers: [GZ, 'Range: bytes=0-3'] },
+    { path: '/empty', headers: [GZ] }, { path: '/empty', headers: [GZ] },
+    // gzip_proxied: a request with Via is compressed only where it allows it.
+    { path: '/a', headers: [GZ, 'Via: 1.1 cdn'] }, { path: '/any/a', headers: [GZ, 'Via: 1.1 cdn'] }, { path: '/any/a', headers: [GZ, 'Via: 1.1 cdn'] },
+    { path: '/expired/maxage', headers: [GZ, 'Via: 1.1 cdn'] }, { path: '/expired/maxage', headers: [GZ, 'Via: 1.1 cdn'] },
+    { path: '/nogzip/a', headers: [GZ] }, { path: '/nogzip/a', headers: [GZ] },
+  ];
+  const run = async (port: number): Promise<string[]> => {
+    const out: string[] = [];
+    for (const s of sequence) {
+      const before = hits;
+      const method = s.method ?? 'GET';
+      const r = await rawRequest(port, `${method} ${s.path} HTTP/1.1\r\nHost: localhost\r\n${(s.headers ?? []).map((h) => `${h}\r\n`).join('')}Connection: close\r\n\r\n`);
+      const h = (name: string): string => headerValue(r.head!, name) ?? '-';
+      const coding = h('content-encoding');
+      const body = coding === 'gzip' && r.body.length > 0 ? gunzipSync(r.body) : r.body;
+      const text = body.toString('latin1').replace(/<hr><center>[^<]*<\/center>/, '').replace(/\d{20}/g, 'BOUNDARY');
+      out.push(`${method} ${s.path} ${(s.headers ?? []).join(',')} -> ${r.head?.statusCode} ${h('x-cache-status')} upstream+${hits - before} ce ${coding} cl ${(r.head?.statusCode ?? 0) < 300 ? h('content-length') : 'page'} te ${h('transfer-encoding')} vary ${h('vary')} etag ${h('etag')} ar ${h('accept-ranges')} range ${h('content-range')} ct ${h('content-type').replace(/\d{20}/, 'BOUNDARY')} ${text}`);
+    }
+    return out;
+  };
+  const nginx = await run(ports.nginx);
+  const sluice = await run(ports.sluice);
+  assert.deepEqual(sluice, nginx);
 });

@@ -15,8 +15,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { startHttpBackend } from '../helpers/backends.js';
 import { conf } from '../helpers/config-text.js';
 import { startTestProxy } from '../helpers/proxy.js';
-import { headerValue, sendRequest } from '../helpers/raw-client.js';
+import { sendRequest } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
+import { cacheGet } from './proxy-cache-support.js';
 
 const BODY = '0123456789abcdefghij';
 const LAST_MODIFIED = 'Thu, 01 Jan 2026 00:00:00 GMT';
@@ -67,11 +68,7 @@ async function cachingProxy(t: TestContext, port: number, location = '') {
   return proxy;
 }
 
-async function get(port: number, path: string, headers: readonly string[] = [], method = 'GET') {
-  const r = await sendRequest(port, path, ['Host: localhost', ...headers], { method });
-  const h = (name: string): string | undefined => headerValue(r.head, name);
-  return { status: r.status, cache: h('x-cache-status') ?? '', body: r.body, h };
-}
+const get = cacheGet;
 
 test('a hit answers one range with 206, several as multipart/byteranges, none with 416, and a 200 with Accept-Ranges', async (t) => {
   const b = await rangeBackend(t);

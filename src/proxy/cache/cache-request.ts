@@ -14,8 +14,9 @@
  * - {@link CacheRequest.writerFor}: whether an upstream response is stored (`proxy_no_cache`,
  *   `proxy_cache_min_uses`, buffering on, the headers and `proxy_cache_valid`: cache-policy.ts)
  *   and the writer that tees its body into the entry.
- * - {@link hitResponse}: the stored response, through the same header rules as a relayed one
- *   (proxy_hide_header, add_header...), with conditional requests (304/412) answered.
+ * - {@link hitResponse}: the stored response, through the same header rules and response filters
+ *   as a relayed one (proxy_hide_header, add_header, charset, SSI, gzip/brotli), with conditional
+ *   requests (304/412) and ranges answered.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -27,6 +28,8 @@ import { fileBody } from '../../static/file-body.js';
 import type { BodyPart } from '../../static/file-body.js';
 import type { LocalResponse } from '../answer/respond.js';
 import { removeAll } from '../filters/compression.js';
+import { responseFilters } from '../filters/ssi/filter.js';
+import type { BodyFilter, SsiDeps } from '../filters/ssi/filter.js';
 import { parseHttpTime } from '../answer/http-date.js';
 import type { StreamedResponse } from '../answer/streamed.js';
 import type { UpstreamMessage } from '../client/upstream-client.js';
@@ -436,13 +439,16 @@ function setHeader(headers: string[], name: string, value: string | null): void 
 
 /**
  * The response for a HIT: status and headers as stored, through the relay's header rules, the
- * body from the file. A 200 answers If-None-Match / If-Modified-Since with 304 and a failed
- * If-Match / If-Unmodified-Since with 412 (nginx's not_modified filter acts on cached responses).
- * A 200 answers Range as nginx's range filter does where the upstream allowed it (cache-ranges.ts).
- * Returns a status instead for a 412, which the session answers as nginx's page, and the whole
- * response for a 416.
+ * body from the file. nginx sends a cached response through the whole filter chain
+ * (ngx_http_upstream_cache_send -> ngx_http_send_header), in its order: a 200 answers
+ * If-None-Match / If-Modified-Since with 304 and a failed If-Match / If-Unmodified-Since with 412
+ * (the not_modified filter runs first); then SSI and gzip/brotli (`deps`: what SSI needs) as on a
+ * relayed response, which take the length away when they change the body; last, a 200 of known
+ * length answers Range as nginx's range filter does where the upstream allowed it
+ * (cache-ranges.ts), so a compressed hit goes whole. Returns a status instead for a 412, which
+ * the session answers as nginx's page, and the whole response for a 416.
  */
-export function hitResponse(cache: CacheRequest, route: ProxyRoute, ctx: RequestContext, vars: Variables): StreamedResponse | LocalResponse | number {
+export function hitResponse(cache: CacheRequest, route: ProxyRoute, ctx: RequestContext, vars: Variables, deps: SsiDeps): StreamedResponse | LocalResponse | number {
   const e = cache.entry as OpenEntry;
   cache.entry = null;
   const { meta } = e;
@@ -469,17 +475,23 @@ export function hitResponse(cache: CacheRequest, route: ProxyRoute, ctx: Request
       void closeFile(e.fd);
       ctx.status = 304;
       notModifiedHeaders(headers);
+      // The later header filters still see the 304 (SSI may drop its validators, as on a relay).
+      responseFilters(ctx, settings, 304, headers, deps);
       return { status: 304, headers, body: null };
     }
   }
+  // SSI and compression (filter.ts), after add_header and charset (relayHeaders) as in nginx.
+  const filter = responseFilters(ctx, settings, status, headers, deps);
   let code = status;
   let parts: BodyPart[] = [{ start: 0, end: e.length }];
   // Ranges from the cache (cache-ranges.ts): the upstream's Accept-Ranges lets nginx's range
-  // filter act on the entry, for a 200 whose length the upstream gave.
+  // filter act on the entry, for a 200 whose length the upstream gave. A filter that took the
+  // body (SSI, gzip) took the length and Accept-Ranges with it: the range filter steps aside
+  // (nginx's content_length_n == -1) and the client gets the whole 200.
   if (upstreamAllowsRanges(ctx.upstreamHeaders, settings)) {
     removeAll(headers, 'accept-ranges');
     const size = knownLength(ctx.upstreamHeaders);
-    if (status === 200 && size === e.length && ctx.parent === null) {
+    if (status === 200 && size === e.length && ctx.parent === null && filter === null) {
       const r = rangeFilter(ctx, settings, headers, size, false);
       if (r.kind === 'unsatisfiable') {
         void closeFile(e.fd);
@@ -492,21 +504,47 @@ export function hitResponse(cache: CacheRequest, route: ProxyRoute, ctx: Request
       }
     }
   }
-  if (ctx.method === 'HEAD' || end === start || status === 204 || status === 304) {
+  // An empty body still goes through a filter that took it (an empty gzip stream, as relayed).
+  if (ctx.method === 'HEAD' || (end === start && filter === null) || status === 204 || status === 304) {
     void closeFile(e.fd);
     return { status: code, headers, body: null };
   }
   let sent = 0;
   for (const p of parts) if (typeof p !== 'string') sent += p.end - p.start;
   cache.zone.counters.bytesFromCache += sent;
+  const body = end === start ? emptyBody(e) : storedBody(cache, e, parts);
+  return { status: code, headers, body: filter === null ? body : filtered(filter, body) };
+}
+
+/** The parts of an entry's body, from memory or from the file. */
+function storedBody(cache: CacheRequest, e: OpenEntry, parts: readonly BodyPart[]): Readable {
   if (e.data !== null) {
     // Read whole with the header (cache-entry.ts): the body goes from memory, and the descriptor
     // is closed at once (a close through the thread pool cost more than the hit, profiled).
     closeEntry(e.fd);
     const data = e.data;
     const chunks = parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : data.subarray(p.start, p.end)));
-    return { status: code, headers, body: Readable.from(chunks.length === 1 ? chunks : [Buffer.concat(chunks)], { objectMode: false }) };
+    return Readable.from(chunks.length === 1 ? chunks : [Buffer.concat(chunks)], { objectMode: false });
   }
-  const inFile = parts.map((p) => (typeof p === 'string' ? p : { start: start + p.start, end: start + p.end }));
-  return { status: code, headers, body: fileBody(e.fd, cache.zone.fileFor(cache.storeHash), inFile) };
+  const at = e.bodyStart;
+  const inFile = parts.map((p) => (typeof p === 'string' ? p : { start: at + p.start, end: at + p.end }));
+  return fileBody(e.fd, cache.zone.fileFor(cache.storeHash), inFile);
 }
+
+function emptyBody(e: OpenEntry): Readable {
+  closeEntry(e.fd);
+  return Readable.from([], { objectMode: false });
+}
+
+/**
+ * The body through the filters the head chose; a client gone before the end (the output
+ * destroyed) stops the read of the entry too, which frees its descriptor.
+ */
+function filtered(filter: BodyFilter, body: Readable): Readable {
+  const out = filter.attach(body);
+  out.once('close', () => {
+    if (!body.readableEnded) body.destroy();
+  });
+  return out;
+}
+

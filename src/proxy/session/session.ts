@@ -561,11 +561,14 @@ export class ProxySession implements SessionForFrontEnds {
     if (failure !== null) cache.release();
   }
 
-  /** A fresh entry answers the request (a 412 or 416 it gives is nginx's page for that status). */
+  /**
+   * A fresh entry answers the request through the response filters (SSI, gzip) as a relayed
+   * response does (a 412 or 416 it gives is nginx's page for that status).
+   */
   #serveHit(cache: CacheRequest, route: ProxyRoute): void {
     // A background request's stale or revalidated entry answers nobody.
     if (cache.entry === null) return;
-    const r = hitResponse(cache, route, this.ctx, this.rt.vars);
+    const r = hitResponse(cache, route, this.ctx, this.rt.vars, { vars: this.rt.vars, log: this.log, subrequest: this.subrequest });
     if (typeof r === 'number') this.#special(r, route.settings);
     else if ('drop' in r) this.#special(r.status, route.settings, () => r);
     else if (this.front.started() || this.#clientGone) r.body?.destroy();
