@@ -743,7 +743,9 @@ static void guarded_feed(loop_t *L, tunnel_t *t, int s, uint8_t *data, size_t n)
       return;
     }
     if (opcode < 0x8) {
-      uint64_t total = (opcode == 0 ? d->msg_bytes : 0) + length;
+      uint64_t before = opcode == 0 ? d->msg_bytes : 0;
+      /* the sum saturates: a 64-bit length near 2^64 (RFC 6455 5.2 forbids bit 63) must not wrap below the limit */
+      uint64_t total = length > UINT64_MAX - before ? UINT64_MAX : before + length;
       if (t->max_message > 0 && total > t->max_message) {
         if (!send_or_queue(L, t, s, data + from, start - from)) return;
         refuse(L, t, s, V_MESSAGE, total);

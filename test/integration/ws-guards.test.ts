@@ -61,6 +61,26 @@ for (const impl of IMPLEMENTATIONS) {
     assert.equal(await waitFor(() => (existsSync(log) ? readFileSync(log, 'utf8') : null) || null, { timeoutMs: WAIT_MS, what: 'the access log' }), '1009/sluice 1 1\n');
   });
 
+  test(`${name}: websocket_max_message_size: a continuation announcing a 64-bit length near 2^64 is refused, not wrapped below the limit`, async (t) => {
+    const upstream = await acceptingUpstream(t);
+    const proxy = await contractProxy(t, impl, upstream.addr, { location: 'websocket_max_message_size 1m;' });
+    const events = tunnelEvents(t, proxy.port);
+    const { client, up } = await openTunnel(t, impl, proxy, upstream, events, '/wrap');
+    const first = maskedFrame(Opcode.TEXT, 'a'.repeat(100), { fin: false });
+    client.io.write(first);
+    assert.ok((await up.readUntil((b) => b.length >= first.length, WAIT_MS)).equals(first), 'the first fragment passes');
+    // A masked continuation header whose 8-byte length is 2^64 - 8: 100 + that wraps to 92 in 64 bits.
+    const header = Buffer.from([0x80 | Opcode.CONTINUATION, 0x80 | 127, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf8, 1, 2, 3, 4]);
+    client.io.write(Buffer.concat([header, randomBytes(64)]));
+    const downward = framesOf(await readToEnd(client.io, WAIT_MS));
+    assert.deepEqual(downward.map((f) => [f.opcode, closeOf(f.payload).code]), [[Opcode.CLOSE, CloseCode.MESSAGE_TOO_BIG]], 'the client gets close 1009');
+    const upward = framesOf(await up.readToEnd(WAIT_MS));
+    assert.deepEqual(upward.map((f) => [f.opcode, closeOf(f.payload).code]), [[Opcode.CLOSE, CloseCode.GOING_AWAY]], 'the upstream gets 1001, none of the frame');
+    up.socket.end();
+    client.io.end();
+    assert.equal((await closedEvent(events, '/wrap')).reason, 'client message too large');
+  });
+
   test(`${name}: websocket_max_message_size counts all fragments: the fragment that goes over is refused, the ones before it passed`, async (t) => {
     const upstream = await acceptingUpstream(t);
     const proxy = await contractProxy(t, impl, upstream.addr, { http: 'websocket_max_message_size 100k;' });
