@@ -123,7 +123,7 @@ export class FleetMember {
   /** One tick per counts_cache, or per heartbeat when that is shorter (the record must not expire). */
   #schedule(): void {
     if (this.#timer !== null) clearInterval(this.#timer);
-    this.#timer = setInterval(() => void this.sync(), tickOf(this.#config));
+    this.#timer = setInterval(() => this.#tick(), tickOf(this.#config));
     this.#timer.unref();
   }
 
@@ -150,6 +150,13 @@ export class FleetMember {
     this.#options.states.setRemote(new Map());
     await oldConnection?.close((c) => leaveCommands(c, oldKeys, oldId));
     await this.#open();
+  }
+
+  /** A sync from a timer: whatever goes wrong in it is logged, never an unhandled rejection. */
+  #tick(): void {
+    this.sync().catch((err: unknown) => {
+      this.#options.log().log('alert', `fleet: sync failed: ${err instanceof Error ? err.message : String(err)}`);
+    });
   }
 
   /** One round trip: publish when changed (or heartbeat due), read the members. Skipped while one is in flight. */
@@ -201,7 +208,7 @@ export class FleetMember {
     if (was !== null) {
       this.#options.log().log('notice', `fleet: redis ${this.#config.display} reachable again, member "${this.#id}" rejoins the fleet`);
     }
-    void this.sync();
+    this.#tick();
   }
 
   #onDown(reason: string): void {

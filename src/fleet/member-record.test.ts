@@ -54,3 +54,14 @@ test('rebalance sums: other members\' tunnels per server address and clients on 
   const a = { ...record({}), r: { ws: [{ s: 1 }, 0] as const } };
   assert.equal(sameCounts(a, { ...a, r: { ws: [{ s: 2 }, 0] } }), false, 'a changed view is written at once');
 });
+
+test('a record whose upstream views are not objects is skipped: the sums never throw on another version\'s or a damaged record', () => {
+  const members = parseMembers([
+    'a/1', JSON.stringify({ ...record({}), u: { ws: null } }),
+    'b/2', JSON.stringify({ ...record({}), u: { ws: [1, 2] } }),
+    'c/3', JSON.stringify({ ...record({}), u: [] }),
+    'd/4', JSON.stringify(record({ ws: { '127.0.0.1:1': [2, 'up'] } })),
+  ]);
+  assert.deepEqual(members.map((m) => m.id), ['d/4']);
+  assert.deepEqual(Object.fromEntries(remoteCounts(members, 'x/9')), { 'ws|127.0.0.1:1': 2 });
+});

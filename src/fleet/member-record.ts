@@ -113,6 +113,14 @@ end
 return out
 `;
 
+/** Whether a parsed record has the shape the sums read: `u` an object of objects (a damaged one would make them throw). */
+function wellFormed(record: unknown): record is MemberRecord {
+  if (typeof record !== 'object' || record === null) return false;
+  const u = (record as { u?: unknown }).u;
+  if (typeof u !== 'object' || u === null || Array.isArray(u)) return false;
+  return Object.values(u).every((servers) => typeof servers === 'object' && servers !== null && !Array.isArray(servers));
+}
+
 /** Reads the script's reply; records that do not parse (another version's, damaged) are skipped. */
 export function parseMembers(reply: unknown): FleetMemberView[] {
   const out: FleetMemberView[] = [];
@@ -121,7 +129,7 @@ export function parseMembers(reply: unknown): FleetMemberView[] {
     const id = String(reply[i]);
     try {
       const record = JSON.parse(String(reply[i + 1])) as MemberRecord;
-      if (typeof record === 'object' && record !== null && typeof record.u === 'object' && record.u !== null) out.push({ id, record });
+      if (wellFormed(record)) out.push({ id, record });
     } catch {
       // skipped: see above
     }
