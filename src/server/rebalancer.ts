@@ -155,7 +155,9 @@ export class Rebalancer {
     const plan = planRebalance(loads, settings.tolerance);
     const part = localPart(plan, view.servers, local);
     const mine = [...part.values()].reduce((a, b) => a + b, 0);
-    const rate = instanceRate(settings.maxRate, mine, plan.total, processes, view.instances);
+    // With fleet counts every worker process is a member of its own: its part of the plan is
+    // already its share, so the rate is not divided among the workers again.
+    const rate = instanceRate(settings.maxRate, mine, plan.total, view.instances > 1 ? 1 : processes, view.instances);
     let budget = this.#budgets.get(pool.name);
     if (budget === undefined) this.#budgets.set(pool.name, (budget = new CloseBudget(rate, REBALANCE_TICK_MS, now)));
     else budget.setRate(rate, now);
