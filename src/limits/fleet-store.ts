@@ -207,7 +207,10 @@ export class FleetLimitStore implements LimitStore {
       const memberPrefix = fleetKeys(prefix).memberPrefix;
       const args: (string | number | Buffer)[] = checks.map((c) => limitKey(prefix, 'conn', c.zone.name, c.key));
       args.push(memberPrefix, member.id, ...checks.map((c) => c.conn));
-      const run = member.connection!.script('sluiceLimitConnAcquire', checks.length, LIMIT_CONN_ACQUIRE_SCRIPT);
+      const connection = member.connection!;
+      const run = connection.script('sluiceLimitConnAcquire', checks.length, LIMIT_CONN_ACQUIRE_SCRIPT);
+      // Sent on a ready connection, a command that then times out may still run in Redis.
+      const sent = connection.client.status === 'ready';
       const reply = await run(...args);
       if (typeof reply === 'number') {
         this.#answered();
@@ -215,6 +218,10 @@ export class FleetLimitStore implements LimitStore {
         for (const c of checks) this.#remote.set(c, { hold: c, keyPrefix: prefix, member: member.id });
         return { outcome: { ok: true } };
       }
+      // The request counts locally instead; holds the script may have taken are given back once
+      // Redis answers again (at worst one hold of this member too many is released: the fleet
+      // then admits one more, never fewer), so a slow moment never keeps slots taken for good.
+      if (sent) for (const c of checks) this.#unreleased.push({ hold: c, keyPrefix: prefix, member: member.id });
     }
     this.#fellBack(checks, fallbackReason(this.#member()));
     return null;

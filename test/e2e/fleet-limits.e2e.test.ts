@@ -112,6 +112,25 @@ test('limit_conn ... fleet: tunnels spread over two instances are refused at the
   assert.equal(await held(redis), 2);
 });
 
+test('limit_conn ... fleet: a hold whose acquire timed out on a hung Redis, and then ran there, is given back when Redis answers again', async (t) => {
+  const redis = await startRedis(t);
+  const [a] = await startInstances(t, redis, ['a']) as [TestProxy];
+  const tunnels: WebSocket[] = [];
+  t.after(() => closeAll(tunnels));
+  // Hung: the acquire script is sent, times out (timeout=500ms), the tunnel counts locally.
+  redis.pause();
+  const during = await open(a);
+  await closeAll([during]);
+  // Resumed: Redis runs the script it had queued, taking a hold nobody holds any more.
+  redis.resume();
+  await waitFor(() => a.handle.stats.snapshot().fleet?.redisUp === true, { what: 'the member back in the fleet', timeoutMs: 5_000, intervalMs: 20 });
+  // The next fleet answer gives the stray hold back: only the new tunnel stays counted.
+  tunnels.push(await open(a));
+  await waitFor(async () => (await held(redis)) === 1, { what: 'the stray hold released (one tunnel open)', timeoutMs: 5_000, intervalMs: 20 });
+  await closeAll(tunnels.splice(0));
+  await waitFor(async () => (await held(redis)) === 0, { what: 'nothing held', timeoutMs: 5_000, intervalMs: 20 });
+});
+
 test('limit_conn ... fleet: a dead instance\'s holds stop counting once its record expires', async (t) => {
   const redis = await startRedis(t);
   const [a] = await startInstances(t, redis, ['a']) as [TestProxy];
