@@ -178,6 +178,8 @@ http {
   const response = await page.goto(`${pageOrigin}/?to=127.0.0.2:${ws.port}`, { timeout: BROWSER_MS });
   assert.equal(response?.status(), 200);
   assert.deepEqual(await page.evaluate('window.__result', undefined), ['open', 'error']);
+  // A tunnel's line is written when it ends: the /ok one may end after /no was refused.
+  await waitForFileLine(log, '/ok ', { timeoutMs: 10_000 });
   const lines = await waitForFileLine(log, '/no ', { timeoutMs: 10_000 });
   assert.ok(lines.includes(`/ok 101 ${pageOrigin}`), lines.join('\n'));
   assert.ok(lines.includes(`/no 403 ${pageOrigin}`), lines.join('\n'));
