@@ -157,12 +157,17 @@ export function firstValue(values: readonly ComplexValue[], ctx: RequestContext,
 }
 
 /** {@link pickKey}, plus the server of the request's `sticky learn` session (a table lookup, maybe in Redis). */
-export async function sessionPickKey(route: ProxyRoute, ctx: RequestContext, vars: Variables, sessions: StickySessions): Promise<PickKey> {
+export function sessionPickKey(route: ProxyRoute, ctx: RequestContext, vars: Variables, sessions: StickySessions): PickKey | Promise<PickKey> {
   const base = pickKey(route, ctx, vars);
   const learn = route.pool.config.stickyLearn;
+  // Synchronous unless a session table must be asked: most requests pay no promise here.
   if (learn === undefined) return base;
   const value = firstValue(learn.lookup, ctx, vars);
-  return value === null ? base : { ...base, learnt: await sessions.lookup(learn, value) };
+  return value === null ? base : learnt(base, sessions.lookup(learn, value));
+}
+
+async function learnt(base: PickKey, server: Promise<string | null>): Promise<PickKey> {
+  return { ...base, learnt: await server };
 }
 
 /** A response from `addr`: the session its create= value names is learnt (or renewed). */

@@ -519,7 +519,9 @@ export class ProxySession implements SessionForFrontEnds {
       this.#refreshInBackground(cache, route);
       return;
     }
-    const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, await sessionPickKey(route, this.ctx, this.rt.vars, this.rt.stickySessions));
+    // No await (and so no extra turn) unless sticky learn asks its session table.
+    const key = sessionPickKey(route, this.ctx, this.rt.vars, this.rt.stickySessions);
+    const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, key instanceof Promise ? await key : key);
     if (failure === null) return;
     this.#current = null;
     this.front.triesOver?.();
@@ -556,7 +558,9 @@ export class ProxySession implements SessionForFrontEnds {
     this.route = route;
     this.ctx.cache = cache;
     this.#cache = cache;
-    const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, await sessionPickKey(route, this.ctx, this.rt.vars, this.rt.stickySessions));
+    // No await (and so no extra turn) unless sticky learn asks its session table.
+    const key = sessionPickKey(route, this.ctx, this.rt.vars, this.rt.stickySessions);
+    const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, key instanceof Promise ? await key : key);
     this.#current = null;
     if (failure !== null) cache.release();
   }
