@@ -21,7 +21,14 @@ export interface Plan {
   /** Scenario 2: concurrent openers (connect, handshake, close, repeat). */
   readonly handshakes: { readonly concurrency: readonly number[]; readonly warmupMs: number; readonly windowMs: number };
   /** Scenario 3: closed loop, sizes x connection counts. */
-  readonly small: { readonly sizes: readonly number[]; readonly conns: readonly number[]; readonly warmupMs: number; readonly windowMs: number };
+  readonly small: {
+    readonly sizes: readonly number[];
+    readonly conns: readonly number[];
+    /** Connection counts also run at 64 B with one message in flight per connection (issue 15's target). */
+    readonly shallow: readonly number[];
+    readonly warmupMs: number;
+    readonly windowMs: number;
+  };
   /** Scenario 4: closed loop, one message in flight per connection. */
   readonly large: { readonly sizes: readonly number[]; readonly conns: number; readonly warmupMs: number; readonly windowMs: number };
   /** Scenario 5: open loop at a fixed rate. */
@@ -68,7 +75,7 @@ export function planFor(mode: Mode): Plan {
         scenarios: SCENARIOS,
         idle: { steps: [1000, 3000, 6000, 9000], settleMs: 1000, windowMs: 3000 },
         handshakes: { concurrency: [50, 200], warmupMs: 1000, windowMs: 4000 },
-        small: { sizes: [64, 1024], conns: [50, 1000], warmupMs: 1000, windowMs: 4000 },
+        small: { sizes: [64, 1024], conns: [50, 1000], shallow: [50], warmupMs: 1000, windowMs: 4000 },
         large: { sizes: [16 * 1024, 64 * 1024, 1024 * 1024], conns: 8, warmupMs: 1000, windowMs: 4000 },
         latency: { rate: 2000, conns: 100, size: 64, warmupMs: 1000, windowMs: 8000 },
         http: { bodies: [2, 16 * 1024], conns: 50, warmupS: 1, durationS: 4 },
@@ -83,7 +90,7 @@ export function planFor(mode: Mode): Plan {
         scenarios: SCENARIOS,
         idle: { steps: [1000, 3000], settleMs: 500, windowMs: 1000 },
         handshakes: { concurrency: [50], warmupMs: 400, windowMs: 1500 },
-        small: { sizes: [64], conns: [50, 1000], warmupMs: 400, windowMs: 1500 },
+        small: { sizes: [64], conns: [50, 1000], shallow: [50], warmupMs: 400, windowMs: 1500 },
         large: { sizes: [64 * 1024], conns: 8, warmupMs: 400, windowMs: 1500 },
         latency: { rate: 2000, conns: 100, size: 64, warmupMs: 500, windowMs: 2000 },
         http: { bodies: [2], conns: 50, warmupS: 1, durationS: 2 },
@@ -99,7 +106,7 @@ export function planFor(mode: Mode): Plan {
         scenarios: SCENARIOS.filter((s) => s !== 'guardrails'),
         idle: { steps: [100], settleMs: 300, windowMs: 500 },
         handshakes: { concurrency: [10], warmupMs: 300, windowMs: 1000 },
-        small: { sizes: [64], conns: [10], warmupMs: 300, windowMs: 1000 },
+        small: { sizes: [64], conns: [10], shallow: [], warmupMs: 300, windowMs: 1000 },
         large: { sizes: [16 * 1024], conns: 2, warmupMs: 300, windowMs: 1000 },
         latency: { rate: 200, conns: 10, size: 64, warmupMs: 300, windowMs: 1000 },
         http: { bodies: [2], conns: 10, warmupS: 1, durationS: 1 },

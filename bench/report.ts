@@ -200,8 +200,8 @@ function values(recs: readonly CellRecord[] | undefined, key: string): number[] 
 }
 
 /** sluice/peer per repetition (paired by rep), for ratios' median and range. */
-function ratios(byTarget: Map<string, CellRecord[]>, peer: string, key: string): number[] {
-  const s = byTarget.get('sluice') ?? [];
+function ratios(byTarget: Map<string, CellRecord[]>, peer: string, key: string, subject = 'sluice'): number[] {
+  const s = byTarget.get(subject) ?? [];
   const p = byTarget.get(peer) ?? [];
   const out: number[] = [];
   for (const a of s) {
@@ -223,7 +223,10 @@ interface TargetCheck {
   readonly cells: (cell: CellRecord) => boolean;
   /** Met when the median ratio sluice/peer is at most (lower) or at least (higher) this. */
   readonly bound: number;
-  readonly dir: 'max' | 'min';
+  /** max: ratio ≤ bound; min: ratio ≥ bound; above: ratio > bound. */
+  readonly dir: 'max' | 'min' | 'above';
+  /** The target measured against the peer (sluice unless said). */
+  readonly subject?: TargetName;
 }
 
 const TARGET_CHECKS: readonly TargetCheck[] = [
@@ -234,22 +237,37 @@ const TARGET_CHECKS: readonly TargetCheck[] = [
   { goal: 'plain HTTP requests/s ≥ 0.8 × nginx', scenario: 'http', key: 'requestsPerSec', peer: 'nginx', cells: () => true, bound: 0.8, dir: 'min' },
 ];
 
-function targetsTable(cells: readonly CellRecord[]): string[] {
-  const lines = ['| Goal (issue 6) | Cell | sluice | peer | sluice/peer | Verdict |', '| --- | --- | --- | --- | --- | --- |'];
-  for (const t of TARGET_CHECKS) {
+/** Issue 15's targets: CPU per handshake and per request against nginx, idle RSS at two steps, one message in flight. */
+const TARGET_CHECKS_15: readonly TargetCheck[] = [
+  { goal: 'proxy CPU per handshake ≤ nginx', scenario: 'handshakes', key: 'cpuUsPerHandshake', peer: 'nginx', cells: () => true, bound: 1, dir: 'max' },
+  { goal: 'proxy CPU per plain HTTP request ≤ 1.25 × nginx', scenario: 'http', key: 'cpuUsPerRequest', peer: 'nginx', cells: () => true, bound: 1.25, dir: 'max' },
+  { goal: 'plain HTTP requests/s ≥ 0.8 × nginx', scenario: 'http', key: 'requestsPerSec', peer: 'nginx', cells: () => true, bound: 0.8, dir: 'min' },
+  { goal: 'RSS per idle tunnel ≤ HAProxy at 3,000 and 9,000', scenario: 'idle', key: 'rssPerTunnelKiB', peer: 'haproxy', cells: (c) => c.params.tunnels === 3000 || c.params.tunnels === 9000, bound: 1, dir: 'max' },
+  { goal: 'proxy CPU per 64 B message ≤ nginx, one in flight', scenario: 'small', key: 'cpuUsPerMsg', peer: 'nginx', cells: (c) => c.params.size === 64 && c.params.depth === 1 && c.params.conns === 50, bound: 1, dir: 'max' },
+  { goal: '64 KB message throughput stays ≥ HAProxy', scenario: 'large', key: 'MBps', peer: 'haproxy', cells: (c) => c.params.size === 65536, bound: 1, dir: 'min' },
+  { goal: '`worker_processes 2` handshakes/s > one process', scenario: 'handshakes', key: 'handshakesPerSec', peer: 'sluice', subject: 'sluice-workers', cells: () => true, bound: 1, dir: 'above' },
+];
+
+function verdict(t: TargetCheck, m: number): boolean {
+  return t.dir === 'max' ? m <= t.bound : t.dir === 'min' ? m >= t.bound : m > t.bound;
+}
+
+function targetsTable(cells: readonly CellRecord[], issue: number, checks: readonly TargetCheck[]): string[] {
+  const lines = [`| Goal (issue ${issue}) | Cell | subject | peer | subject/peer | Verdict |`, '| --- | --- | --- | --- | --- | --- |'];
+  for (const t of checks) {
+    const subject = t.subject ?? 'sluice';
     const { index, order } = indexOf(cells, t.scenario);
     let any = false;
     for (const cell of order) {
       const byTarget = index.get(cell)!;
       const sample = byTarget.values().next().value?.[0];
       if (!sample || !t.cells(sample)) continue;
-      const r = ratios(byTarget, t.peer, t.key);
+      const r = ratios(byTarget, t.peer, t.key, subject);
       if (r.length === 0) continue;
       any = true;
-      const m = median(r);
-      const met = t.dir === 'max' ? m <= t.bound : m >= t.bound;
+      const met = verdict(t, median(r));
       lines.push(
-        `| ${t.goal} | ${cell} | ${summary(values(byTarget.get('sluice'), t.key))} | ${t.peer} ${summary(values(byTarget.get(t.peer), t.key))} | ${summary(r, ratioFmt)} | ${met ? 'met' : '**missed**'} |`,
+        `| ${t.goal} | ${cell} | ${subject} ${summary(values(byTarget.get(subject), t.key))} | ${t.peer} ${summary(values(byTarget.get(t.peer), t.key))} | ${summary(r, ratioFmt)} | ${met ? 'met' : '**missed**'} |`,
       );
     }
     if (!any) lines.push(`| ${t.goal} | – | – | – | – | not measured in this run |`);
@@ -295,7 +313,8 @@ export function renderMarkdown(env: EnvRecord, run: RunRecord, rawCells: readonl
   if (run.notes.length > 0) {
     lines.push('Notes:', '', ...run.notes.map((n) => `- ${n}`), '');
   }
-  lines.push('### Targets from issue 6', '', ...targetsTable(cells), '');
+  lines.push('### Targets from issue 6', '', ...targetsTable(cells, 6, TARGET_CHECKS), '');
+  lines.push('### Targets from issue 15', '', ...targetsTable(cells, 15, TARGET_CHECKS_15), '');
   for (const s of ['idle', 'handshakes', 'small', 'large', 'latency', 'http', 'guardrails', 'cache'] as const) lines.push(...scenarioTable(cells, s));
   const errs = cells.filter((c) => c.errors.length > 0);
   if (errs.length > 0) {

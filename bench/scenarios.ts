@@ -76,6 +76,8 @@ export function cellsOf(plan: Plan): CellSpec[] {
         for (const size of plan.small.sizes)
           for (const conns of plan.small.conns)
             out.push({ scenario: s, cell: `${sizeLabel(size)} x ${conns} conns`, params: { size, conns, depth: smallDepth(conns) } });
+        // One message in flight per connection: each message waits for the proxy's round trip.
+        for (const conns of plan.small.shallow) out.push({ scenario: s, cell: `64 B x ${conns} conns, depth 1`, params: { size: 64, conns, depth: 1 } });
         break;
       case 'large':
         for (const size of plan.large.sizes) out.push({ scenario: s, cell: `${sizeLabel(size)} x ${plan.large.conns} conns`, params: { size, conns: plan.large.conns } });
