@@ -232,7 +232,14 @@ export class ResponseEncoder {
     body.once('end', () => {
       if (!zs.destroyed) zs.end();
     });
-    zs.on('data', (chunk: Buffer) => void (counts.bytesOut += chunk.length));
+    // The compressed bytes are counted as zlib pushes them: a 'data' listener here would set the
+    // stream flowing before its reader is attached (a static file's reader comes a turn later),
+    // and what zlib produced meanwhile (the gzip header first) would be dropped.
+    const push = zs.push;
+    zs.push = function countedPush(this: Transform, chunk: unknown, encoding?: BufferEncoding): boolean {
+      if (chunk !== null && chunk !== undefined) counts.bytesOut += (chunk as Buffer).length;
+      return push.call(this, chunk, encoding);
+    };
     zs.once('end', () => void (counts.done = true));
     return zs;
   }
