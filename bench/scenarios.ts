@@ -113,11 +113,13 @@ const NO_CACHE: ReadonlySet<TargetName> = new Set(['direct', 'http-proxy']);
 /**
  * Targets that take part in a scenario (idle tunnels need a proxy in the path, the cache scenario
  * a cache). The guardrails scenario is Sluice's alone, and runs the native relay (`sluice`) beside
- * the TypeScript relay (`sluice-ts-tunnel`); that target takes part elsewhere only when named.
+ * the TypeScript relay (`sluice-ts-tunnel`), without `sluice-workers`; `sluice-ts-tunnel` takes
+ * part elsewhere only when named.
  */
 export function targetsFor(scenario: ScenarioName, targets: readonly TargetName[]): TargetName[] {
   if (scenario === 'guardrails') {
-    const own = targets.filter((t) => t.startsWith('sluice'));
+    // Worker processes run the same relay: they add a third of the scenario's time and nothing to compare.
+    const own = targets.filter((t) => t.startsWith('sluice') && t !== 'sluice-workers');
     return own.includes('sluice') && !own.includes('sluice-ts-tunnel') ? [...own, 'sluice-ts-tunnel'] : own;
   }
   return targets.filter((t) => !(scenario === 'idle' && t === 'direct') && !(scenario === 'cache' && NO_CACHE.has(t)));
