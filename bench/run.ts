@@ -194,8 +194,12 @@ async function main(): Promise<number> {
   appendFileSync(jsonl, `${JSON.stringify(final)}\n`);
   const text = renderMarkdown(env, final, cells);
   writeFileSync(md, text + '\n');
-  copyFileSync(jsonl, join(args.out, `latest-${plan.mode}.jsonl`));
-  copyFileSync(md, join(args.out, `latest-${plan.mode}.md`));
+  // The committed reference (latest-full.*) is a whole run: one with fewer targets, scenarios or
+  // repetitions goes to latest-MODE-partial.* so that an experiment never overwrites it.
+  const whole = args.targets === null && args.scenarios === null && args.reps === null;
+  const latest = `latest-${plan.mode}${whole ? '' : '-partial'}`;
+  copyFileSync(jsonl, join(args.out, `${latest}.jsonl`));
+  copyFileSync(md, join(args.out, `${latest}.md`));
   process.stdout.write(`${text}\n`);
   log(`bench: done in ${seconds.toFixed(0)} s; results in ${jsonl} and ${md}`);
   const failed = cells.filter((c) => c.errors.length > 0).length;
