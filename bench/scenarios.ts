@@ -105,6 +105,9 @@ export function cellsOf(plan: Plan): CellSpec[] {
   return out;
 }
 
+/** Targets that take WebSocket handshakes only (the C handshake experiment): they sit out plain HTTP and guardrails. */
+const WEBSOCKET_ONLY: ReadonlySet<TargetName> = new Set(['sluice-c-handshake', 'sluice-c-handshake-c-route']);
+
 /** Targets without a response cache: they sit out the cache scenario. */
 const NO_CACHE: ReadonlySet<TargetName> = new Set(['direct', 'http-proxy']);
 
@@ -115,10 +118,11 @@ const NO_CACHE: ReadonlySet<TargetName> = new Set(['direct', 'http-proxy']);
  */
 export function targetsFor(scenario: ScenarioName, targets: readonly TargetName[]): TargetName[] {
   if (scenario === 'guardrails') {
-    const own = targets.filter((t) => t.startsWith('sluice'));
+    const own = targets.filter((t) => t.startsWith('sluice') && !WEBSOCKET_ONLY.has(t));
     return own.includes('sluice') && !own.includes('sluice-ts-tunnel') ? [...own, 'sluice-ts-tunnel'] : own;
   }
-  return targets.filter((t) => !(scenario === 'idle' && t === 'direct') && !(scenario === 'cache' && NO_CACHE.has(t)));
+  return targets.filter((t) => !(scenario === 'idle' && t === 'direct') && !(scenario === 'cache' && NO_CACHE.has(t))
+    && !((scenario === 'http' || scenario === 'cache') && WEBSOCKET_ONLY.has(t)));
 }
 
 /** Everything a cell started, stopped in reverse order. */
