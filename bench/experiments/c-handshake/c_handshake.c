@@ -559,6 +559,7 @@ static void post_routes(void) {
 static void *hs_thread(void *arg) {
   (void)arg;
   struct epoll_event evs[MAX_EVENTS];
+  pthread_setname_np(pthread_self(), "chs-handshake"); /* for per-thread CPU figures (threads.mjs) */
   while (!__atomic_load_n(&H.stop, __ATOMIC_ACQUIRE)) {
     int n = epoll_wait(H.ep, evs, MAX_EVENTS, H.to_js ? REPORT_RETRY_MS : -1);
     for (int i = 0; i < n; i++) {

@@ -32,9 +32,9 @@ for (const file of process.argv.slice(2)) {
 for (const [cell, byTarget] of cells) {
   const nginx = byTarget.get('nginx');
   console.log(`\n${cell}`);
-  console.log('target | handshakes/s | CPU µs/handshake | handshakes/s ÷ nginx | CPU ÷ nginx | n');
+  console.log('target | handshakes/s | CPU µs/handshake | handshakes/s ÷ nginx | CPU ÷ nginx | CPU ÷ sluice | n');
   for (const [target, reps] of byTarget) {
-    const hs = [], cpu = [], rh = [], rc = [];
+    const hs = [], cpu = [], rh = [], rc = [], rs = [];
     for (const [key, m] of reps) {
       if (m.cpuUsPerHandshake === undefined) continue; // direct: no proxy
       hs.push(m.handshakesPerSec);
@@ -44,8 +44,18 @@ for (const [cell, byTarget] of cells) {
         rh.push(m.handshakesPerSec / n.handshakesPerSec);
         rc.push(m.cpuUsPerHandshake / n.cpuUsPerHandshake);
       }
+      const sl = byTarget.get('sluice')?.get(key);
+      if (sl && target !== 'sluice') rs.push(m.cpuUsPerHandshake / sl.cpuUsPerHandshake);
     }
     if (hs.length === 0) continue;
-    console.log(`${target} | ${range(hs)} | ${range(cpu)} | ${rh.length ? range(rh) : '-'} | ${rc.length ? range(rc) : '-'} | ${hs.length}`);
+    console.log(`${target} | ${range(hs)} | ${range(cpu)} | ${rh.length ? range(rh) : '-'} | ${rc.length ? range(rc) : '-'} | ${rs.length ? range(rs) : '-'} | ${hs.length}`);
+  }
+  // The JavaScript call's share of the C path's CPU: (route in JS - route in C) / route in JS, per repetition.
+  const js = byTarget.get('sluice-c-handshake');
+  const c = byTarget.get('sluice-c-handshake-c-route');
+  if (js && c) {
+    const share = [];
+    for (const [key, m] of js) if (c.has(key)) share.push(1 - c.get(key).cpuUsPerHandshake / m.cpuUsPerHandshake);
+    if (share.length) console.log(`the JavaScript call's share of sluice-c-handshake's CPU per handshake: ${range(share)}`);
   }
 }
