@@ -107,6 +107,9 @@ export function cellsOf(plan: Plan): CellSpec[] {
   return out;
 }
 
+/** Targets that take WebSocket handshakes only (the C handshake experiment): they sit out plain HTTP and guardrails. */
+const WEBSOCKET_ONLY: ReadonlySet<TargetName> = new Set(['sluice-c-handshake', 'sluice-c-handshake-c-route']);
+
 /** Targets without a response cache: they sit out the cache scenario. */
 const NO_CACHE: ReadonlySet<TargetName> = new Set(['direct', 'http-proxy']);
 
@@ -119,10 +122,11 @@ const NO_CACHE: ReadonlySet<TargetName> = new Set(['direct', 'http-proxy']);
 export function targetsFor(scenario: ScenarioName, targets: readonly TargetName[]): TargetName[] {
   if (scenario === 'guardrails') {
     // Worker processes run the same relay: they add a third of the scenario's time and nothing to compare.
-    const own = targets.filter((t) => t.startsWith('sluice') && t !== 'sluice-workers');
+    const own = targets.filter((t) => t.startsWith('sluice') && t !== 'sluice-workers' && !WEBSOCKET_ONLY.has(t));
     return own.includes('sluice') && !own.includes('sluice-ts-tunnel') ? [...own, 'sluice-ts-tunnel'] : own;
   }
-  return targets.filter((t) => !(scenario === 'idle' && t === 'direct') && !(scenario === 'cache' && NO_CACHE.has(t)));
+  return targets.filter((t) => !(scenario === 'idle' && t === 'direct') && !(scenario === 'cache' && NO_CACHE.has(t))
+    && !((scenario === 'http' || scenario === 'cache') && WEBSOCKET_ONLY.has(t)));
 }
 
 /** Everything a cell started, stopped in reverse order. */

@@ -4,7 +4,7 @@
  * WebSocket lines (Upgrade/Connection through a map), hour-long timeouts so idle tunnels stay
  * open, and no access log.
  */
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import type { ToolName, ToolStatus } from './tools.js';
 
 export const TARGET_NAMES = [
   'direct', 'sluice', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-v8-default', 'sluice-workers', 'sluice-reuseport', 'sluice-least-conn', 'sluice-fleet',
+  'sluice-c-handshake', 'sluice-c-handshake-c-route',
   'nginx', 'nginx-tuned', 'haproxy', 'http-proxy',
 ] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
@@ -30,6 +31,8 @@ export const NEEDS: Partial<Record<TargetName, ToolName>> = { nginx: 'nginx', 'n
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SLUICE_CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
 const HTTP_PROXY_JS = fileURLToPath(new URL('./http-proxy-server.js', import.meta.url));
+/** The C handshake experiment (bench/experiments/c-handshake, not compiled by tsc: run from the source tree). */
+const C_HANDSHAKE_DIR = join(REPO_ROOT, 'bench/experiments/c-handshake');
 
 /** Upstream-facing timeouts: long enough that no idle tunnel closes during a run. */
 const TUNNEL_TIMEOUT = '3600s';
@@ -231,6 +234,19 @@ function withTempDir(child: Child, remove: () => void | Promise<void>): () => Pr
   };
 }
 
+/** A Node script as a target: it prints `listening on 127.0.0.1:PORT` once it accepts. */
+async function startNodeTarget(name: TargetName, args: string[], ipc: boolean, timeoutMs: number): Promise<RunningTarget> {
+  const child = startChild(name, process.execPath, args, { ipc });
+  const stop = (): Promise<void> => child.stop();
+  try {
+    const m = await child.waitForLine(/listening on 127\.0\.0\.1:(\d+)/, timeoutMs);
+    return { name, port: Number(m[1]), pid: child.pid, crashed: crashReport(child), stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
 /** Starts `name` in front of the backend on `backendPort`; resolves once it accepts connections. */
 export async function startTarget(
   name: TargetName,
@@ -328,17 +344,18 @@ export async function startTarget(
         throw e;
       }
     }
-    case 'http-proxy': {
-      const child = startChild(name, process.execPath, [HTTP_PROXY_JS, String(backendPort)], { ipc: true });
-      const stop = (): Promise<void> => child.stop();
-      try {
-        const m = await child.waitForLine(/listening on 127\.0\.0\.1:(\d+)/, startTimeout);
-        return { name, port: Number(m[1]), pid: child.pid, crashed: crashReport(child), stop };
-      } catch (e) {
-        await stop();
-        throw e;
+    case 'sluice-c-handshake':
+    case 'sluice-c-handshake-c-route': {
+      // The experiment of docs/benchmarks.md "The handshake in C": WebSocket handshakes only, its
+      // own addon (node bench/experiments/c-handshake/build.mjs); only run when named.
+      if (!existsSync(join(C_HANDSHAKE_DIR, 'build/Release/c_handshake.node'))) {
+        throw new Error(`${name} needs its addon: node bench/experiments/c-handshake/build.mjs`);
       }
+      const route = name === 'sluice-c-handshake' ? 'js' : 'c';
+      return startNodeTarget(name, [join(C_HANDSHAKE_DIR, 'server.mjs'), '--backend', `127.0.0.1:${backendPort}`, '--route', route], false, startTimeout);
     }
+    case 'http-proxy':
+      return startNodeTarget(name, [HTTP_PROXY_JS, String(backendPort)], true, startTimeout);
   }
 }
 

@@ -1,0 +1,13 @@
+{
+  "targets": [
+    {
+      "target_name": "c_handshake",
+      "sources": ["c_handshake.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
+      "defines": ["NAPI_VERSION=8"],
+      "conditions": [
+        ["OS!='linux'", { "type": "none", "sources!": ["c_handshake.c"] }]
+      ]
+    }
+  ]
+}
