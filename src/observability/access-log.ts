@@ -10,6 +10,8 @@ type Piece = string | VariableGetter;
 interface CompiledFormat {
   readonly pieces: readonly Piece[];
   readonly escape: LogFormat['escape'];
+  /** The variables it reads. */
+  readonly names: readonly string[];
 }
 
 /** nginx's default escaping: `"`, `\`, control and non-ASCII bytes become \xHH. */
@@ -34,7 +36,18 @@ export class AccessLog {
 
   constructor(formats: ReadonlyMap<string, LogFormat>, files: LogFiles, vars: Variables) {
     this.#files = files;
-    for (const [name, f] of formats) this.#formats.set(name, { pieces: compile(f.format, vars), escape: f.escape });
+    for (const [name, f] of formats) this.#formats.set(name, { pieces: compile(f.format, vars), escape: f.escape, names: variableNames(f.format) });
+  }
+
+  /** The variables the lines of `targets` read: their formats, conditions and file names. */
+  variablesOf(targets: readonly AccessLogTarget[]): string[] {
+    const names: string[] = [];
+    for (const t of targets) {
+      names.push(...(this.#formats.get(t.format)?.names ?? []));
+      if (t.condition !== null) names.push(...variableNames(t.condition));
+      if (t.pathValue !== null) names.push(...variableNames(t.pathValue));
+    }
+    return names;
   }
 
   /** One line per target; `errors` gets what nginx logs when a variable-path file cannot be opened. */
@@ -74,6 +87,10 @@ export class AccessLog {
       errors?.log('crit', `${message} while logging request${logContext(ctx)}`, ctx.conn.id);
     });
   }
+}
+
+function variableNames(v: ComplexValue): string[] {
+  return v.parts.flatMap((p) => ('text' in p ? [] : [p.variable]));
 }
 
 function compile(v: ComplexValue, vars: Variables): Piece[] {

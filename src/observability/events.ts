@@ -3,6 +3,13 @@ import { channel } from 'node:diagnostics_channel';
 /**
  * Named events (node:diagnostics_channel). Publishing checks `hasSubscribers` first, so an
  * event nobody listens to costs one property read. Message shapes are part of the public API.
+ *
+ * A tunnel keeps its request context for its end. When it opens while `sluice:request:end` and
+ * `sluice:tunnel:close` have no subscribers, the context keeps only what its own logs read
+ * (RequestContext.compactForTunnel): of the request headers those the access log names plus
+ * Host and Upgrade, the upstream's and the sent headers only for `$upstream_http_*` /
+ * `$sent_http_*`; a subscriber that comes later sees that context at the tunnel's end (and in
+ * `sluice:upstream:rebalance`). Subscribe before the tunnels open to see them whole.
  */
 export const events = Object.freeze({
   /**

@@ -4,6 +4,11 @@
  * snapshot is taken. Several proxies may run in one process (tests do), so every event is
  * checked against this proxy's connection registry first. Nothing here is on the request path:
  * when the events have no other subscriber, the proxy pays only for these handlers.
+ *
+ * The ends of requests and tunnels are not subscribed to: the runtime calls {@link
+ * ProxyStats.requestEnded} and {@link ProxyStats.tunnelClosed} itself, so that `hasSubscribers`
+ * on those two channels says whether anyone outside Sluice reads a context at its end (a tunnel
+ * keeps its whole request context for its end only then: RequestContext.compactForTunnel).
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
@@ -101,6 +106,14 @@ function toDict(map: ReadonlyMap<string, number>): Record<string, number> {
   return out;
 }
 
+/**
+ * What the statistics noted on a request (`RequestContext.statsMarks`): a field of the context
+ * rather than WeakSet entries, which an open tunnel would keep for its whole life. A context is
+ * counted by one proxy's statistics only (the one whose registry owns its connection).
+ */
+const ROUTED = 1;
+const ATTEMPTS_SEEN = 2;
+
 function isHandshake(ctx: RequestContext): boolean {
   if (ctx.websocket) return true;
   const upgrade = ctx.headers.upgrade;
@@ -135,8 +148,6 @@ export class ProxyStats {
   readonly #startTime = Date.now();
   /** Requests ended per connection: `conn.requests` minus this is what is in flight on it. */
   readonly #ended = new WeakMap<ConnInfo, number>();
-  readonly #routed = new WeakSet<RequestContext>();
-  readonly #attemptsSeen = new WeakSet<RequestContext>();
   #started = 0;
   #endedUnrouted = 0;
   readonly #servers = new Map<string, ServerCounters>();
@@ -167,9 +178,7 @@ export class ProxyStats {
     this.#owner = owner;
     this.#handlers = [
       [events.requestStart.name as string, (m) => this.#onStart((m as { ctx: RequestContext }).ctx)],
-      [events.requestEnd.name as string, (m) => this.#onEnd((m as { ctx: RequestContext }).ctx)],
       [events.tunnelOpen.name as string, (m) => this.#onTunnelOpen((m as { ctx: RequestContext }).ctx)],
-      [events.tunnelClose.name as string, (m) => this.#onTunnelClose(m as { ctx: RequestContext; reason: string })],
       [events.upstreamRebalance.name as string, (m) => this.#onRebalance(m as { ctx: RequestContext; upstream: string; server: string })],
       [events.reload.name as string, (m) => this.#onReload(m as { ok: boolean; file: string; problems: string[]; drained: number; proxy?: object })],
       [events.internalError.name as string, (m) => this.#onInternalError(m as { ctx: RequestContext | null; error: unknown })],
@@ -211,7 +220,7 @@ export class ProxyStats {
     if (ctx !== null && this.#registry.owns(ctx.conn) && !this.#viewerRequests.has(ctx)) {
       this.#viewerRequests.add(ctx);
       this.#viewerConns.add(ctx.conn);
-      if (this.#routed.has(ctx)) this.#server(serverLabel(ctx.server)).inFlight--;
+      if ((ctx.statsMarks & ROUTED) !== 0) this.#server(serverLabel(ctx.server)).inFlight--;
     }
     return () => {
       this.#watchers.delete(w);
@@ -284,13 +293,14 @@ export class ProxyStats {
 
   #onStart(ctx: RequestContext): void {
     if (!this.#registry.owns(ctx.conn)) return;
-    this.#routed.add(ctx);
+    ctx.statsMarks |= ROUTED;
     this.#started++;
     this.#server(serverLabel(ctx.server)).inFlight++;
   }
 
-  #onEnd(ctx: RequestContext): void {
-    if (!this.#registry.owns(ctx.conn)) return;
+  /** A request or a WebSocket session ended (after its access-log line), as `sluice:request:end` says. */
+  requestEnded(ctx: RequestContext): void {
+    if (this.#closed || !this.#registry.owns(ctx.conn)) return;
     this.#ended.set(ctx.conn, (this.#ended.get(ctx.conn) ?? 0) + 1);
     if (this.#viewerRequests.has(ctx)) {
       this.#viewerConns.delete(ctx.conn);
@@ -299,7 +309,7 @@ export class ProxyStats {
       return;
     }
     const server = this.#server(serverLabel(ctx.server));
-    if (this.#routed.has(ctx)) server.inFlight--;
+    if ((ctx.statsMarks & ROUTED) !== 0) server.inFlight--;
     else this.#endedUnrouted++;
     server.bytesReceived += ctx.bytesReceived;
     server.bytesSent += ctx.bytesSent;
@@ -317,14 +327,14 @@ export class ProxyStats {
       this.#totals.requests++;
     }
     if (ctx.status >= 500) this.#totals.errors++;
-    if (!this.#attemptsSeen.has(ctx)) this.#recordAttempts(ctx);
+    if ((ctx.statsMarks & ATTEMPTS_SEEN) === 0) this.#recordAttempts(ctx);
     if (ctx.status >= 500 && ctx.attempts.length === 0 && ctx.proxyPass !== null) {
       this.#error('proxy', `no live upstreams in upstream "${ctx.proxyPass.upstream}" (${ctx.status})`, ctx.proxyPass.upstream, '');
     }
   }
 
   #recordAttempts(ctx: RequestContext): void {
-    this.#attemptsSeen.add(ctx);
+    ctx.statsMarks |= ATTEMPTS_SEEN;
     const name = ctx.proxyPass?.upstream;
     if (name === undefined || ctx.attempts.length === 0) return;
     const u = this.#upstream(name);
@@ -358,15 +368,15 @@ export class ProxyStats {
     this.#recordAttempts(ctx);
   }
 
-  #onTunnelClose(msg: { ctx: RequestContext; reason: string }): void {
-    const ctx = msg.ctx;
-    if (!this.#registry.owns(ctx.conn)) return;
+  /** A tunnel closed, as `sluice:tunnel:close` says. */
+  tunnelClosed(ctx: RequestContext, reason: string): void {
+    if (this.#closed || !this.#registry.owns(ctx.conn)) return;
     this.#tunnelsClosed++;
     this.#totals.tunnelsClosed++;
     const name = ctx.proxyPass?.upstream;
     if (name === undefined) return;
     const u = this.#upstream(name);
-    bump(u.tunnelsClosed, reasonLabel(msg.reason ?? ''));
+    bump(u.tunnelsClosed, reasonLabel(reason));
     if (ctx.websocket) bump(u.websocketCloses, ctx.websocketClose === null ? '1006/none' : `${ctx.websocketClose.code}/${ctx.websocketClose.side}`);
     if (ctx.tunnelStartMs > 0) observe(u.tunnelDuration, Math.max(0, performance.now() - ctx.tunnelStartMs) / 1000);
   }

@@ -67,7 +67,8 @@ export class ListenerRoutes {
       ctx.badUri = true;
       return { kind: 'error', settings: server.settings, status: 400 };
     }
-    ctx.uri = uri;
+    // The same text usually: the string the context has is kept (an open tunnel keeps one, not two).
+    if (uri !== ctx.uri) ctx.uri = uri;
     return serverRoutes(server).locate(ctx);
   }
 }

@@ -40,6 +40,11 @@ export class ConnectionRegistry {
   readonly #bind = new WeakMap<Socket, BindInfo>();
   /** What a `listen ... proxy_protocol` connection's header said (null: UNKNOWN / LOCAL). */
   readonly proxyProtocol = new WeakMap<Socket, ProxyProtocolInfo | null>();
+  /**
+   * The last local address a connection had: the connections of a listener share it, so one
+   * string serves them all instead of one per connection (which an open tunnel keeps).
+   */
+  #localAddress = '';
 
   constructor(cap: number) {
     this.cap = cap;
@@ -74,7 +79,7 @@ export class ConnectionRegistry {
         readMark: 0,
         remoteAddress: socket.remoteAddress ?? '',
         remotePort: socket.remotePort ?? 0,
-        localAddress: socket.localAddress ?? '',
+        localAddress: this.#sharedLocal(socket.localAddress ?? ''),
         localPort: socket.localPort ?? 0,
         tls: this.#bind.get(socket)?.tls ?? false,
         ssl: sslInfoOf(socket),
@@ -84,6 +89,11 @@ export class ConnectionRegistry {
       this.#info.set(socket, info);
     }
     return info;
+  }
+
+  #sharedLocal(address: string): string {
+    if (address !== this.#localAddress) this.#localAddress = address;
+    return this.#localAddress;
   }
 
   /** The connection's info if a request has been seen on it (without making one). */

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { Config, ErrorLogTarget, LocationConfig, Settings } from '../config/types.js';
+import type { AccessLogTarget, Config, ErrorLogTarget, LocationConfig, Settings } from '../config/types.js';
 import { defaultSettings } from '../config/defaults.js';
 import { AccessLog } from '../observability/access-log.js';
 import { ErrorLog } from '../observability/error-log.js';
@@ -12,6 +12,8 @@ import type { ProxyRuntime } from '../proxy/session/proxy-runtime.js';
 import type { ConnInfo, RequestContext } from '../proxy/context/request-context.js';
 import { Variables } from '../proxy/context/variables.js';
 import { logContext } from '../proxy/context/log-context.js';
+import { KEEP_ALL, tunnelKeep } from '../proxy/context/tunnel-keep.js';
+import type { TunnelKeep } from '../proxy/context/tunnel-keep.js';
 import type { ProxyTunnel, TunnelHost } from '../proxy/tunnel/tunnel.js';
 import { groupServers } from '../routing/router.js';
 import type { ListenerRoutes } from '../routing/router.js';
@@ -53,6 +55,8 @@ export class Runtime implements ProxyRuntime {
   readonly #registry: ConnectionRegistry;
   readonly #proxyRoutes = new Map<LocationConfig, ProxyRoute>();
   readonly #errorLogs = new Map<readonly ErrorLogTarget[], ErrorLog>();
+  /** What a tunnel keeps for its end, by the access-log targets of its location. */
+  readonly #tunnelKeeps = new WeakMap<readonly AccessLogTarget[], TunnelKeep>();
   readonly #healthChecks: ActiveHealthChecks[] = [];
   readonly dynamic: DynamicUpstreams;
   readonly cacheZones = new Map<string, CacheZone>();
@@ -167,9 +171,22 @@ export class Runtime implements ProxyRuntime {
     ctx.limits?.end();
     const targets = ctx.settings?.accessLogs;
     if (targets && targets.length > 0) this.#accessLog.write(ctx, targets, this.vars, this.errorLog(ctx.settings));
+    this.#registry.stats?.requestEnded(ctx);
     if (events.requestEnd.hasSubscribers) events.requestEnd.publish({ ctx });
     // Temp files live as long as their request (nginx's cleanup handler for them).
     ctx.requestBody?.dispose();
+  }
+
+  tunnelKeep(settings: Settings | null): TunnelKeep {
+    // A subscriber to the end events may read anything of the context when the tunnel ends.
+    if (events.requestEnd.hasSubscribers || events.tunnelClose.hasSubscribers) return KEEP_ALL;
+    const targets = settings?.accessLogs ?? [];
+    let keep = this.#tunnelKeeps.get(targets);
+    if (keep === undefined) {
+      keep = tunnelKeep(this.#accessLog.variablesOf(targets), (name) => this.vars.readsOtherVariables(name));
+      this.#tunnelKeeps.set(targets, keep);
+    }
+    return keep;
   }
 
   get stats(): ProxyStats | null {
@@ -197,6 +214,7 @@ export class Runtime implements ProxyRuntime {
 
   tunnelClosed(tunnel: ProxyTunnel): void {
     this.#registry.tunnels.delete(tunnel);
+    this.#registry.stats?.tunnelClosed(tunnel.ctx, tunnel.reason);
     if (events.tunnelClose.hasSubscribers) {
       events.tunnelClose.publish({ ctx: tunnel.ctx, upstream: tunnel.ctx.proxyPass?.upstream, server: tunnel.ctx.attempts.at(-1)?.addr, reason: tunnel.reason });
     }

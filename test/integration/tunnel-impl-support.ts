@@ -42,8 +42,8 @@ export interface Implementation {
   readonly status: number;
   /** The `server {}` lines that listen and pick this implementation. */
   server(): Promise<string>;
-  /** Opens a tunnel on `path` through the proxy on `port`; closed by `t.after`. */
-  open(t: TestContext, port: number, path: string): Promise<ClientEnd>;
+  /** Opens a tunnel on `path` through the proxy on `port`, with `headers` added to the request; closed by `t.after`. */
+  open(t: TestContext, port: number, path: string, headers?: Readonly<Record<string, string>>): Promise<ClientEnd>;
 }
 
 /** A WebSocket upgrade over HTTP/1.1 with raw sockets; `native_tunnels` picks the relay. */
@@ -53,10 +53,10 @@ export function http1(name: string, native: boolean): Implementation {
     native,
     status: 101,
     server: async () => `listen 127.0.0.1:0;\n    native_tunnels ${native ? 'on' : 'off'};`,
-    async open(t, port, path) {
+    async open(t, port, path, headers = {}) {
       const socket = await halfOpenConnect(port);
       t.after(() => socket.destroy());
-      const request = wsHandshakeRequest({ path });
+      const request = wsHandshakeRequest({ path, extraHeaders: headers });
       socket.write(request);
       const head = parseResponseHead(await waitForBytes(socket, '\r\n\r\n', WAIT_MS));
       assert.equal(head.statusCode, 101, `the upgrade is accepted: ${head.statusLine}`);
@@ -84,10 +84,10 @@ export const http2: Implementation = {
     ssl_certificate ${certs.localhost.certFile};
     ssl_certificate_key ${certs.localhost.keyFile};`;
   },
-  async open(t, port, path) {
+  async open(t, port, path, extra = {}) {
     const client = await h2Connect(port, { ca: (await testCerts()).ca.cert, timeoutMs: WAIT_MS });
     t.after(() => client.close());
-    const { stream, headers } = await h2WebSocket(client, path, {}, WAIT_MS);
+    const { stream, headers } = await h2WebSocket(client, path, extra, WAIT_MS);
     assert.equal(headers[':status'], 200, 'the extended CONNECT is accepted');
     const recorder = recorderFor(stream);
     return {
@@ -164,10 +164,10 @@ export interface Opened {
  */
 export async function openTunnel(
   t: TestContext, impl: Implementation, proxy: TestProxy, upstream: ScriptedUpstream, events: { opened: TunnelEvent[] }, path: string,
-  { native = impl.native }: { native?: boolean } = {},
+  { native = impl.native, headers = {} }: { native?: boolean; headers?: Readonly<Record<string, string>> } = {},
 ): Promise<Opened> {
   const before = adopted();
-  const client = await impl.open(t, proxy.port, path);
+  const client = await impl.open(t, proxy.port, path, headers);
   const x = await upstream.nextExchange();
   const { ctx } = await waitFor(() => events.opened.find((e) => e.ctx.rawUri === path), { timeoutMs: WAIT_MS, what: `the tunnel-open event of ${path}` });
   if (native) await waitFor(() => adopted() > before, { timeoutMs: WAIT_MS, what: 'the addon to take the tunnel' });

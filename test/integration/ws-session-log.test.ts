@@ -3,8 +3,10 @@
 // each case against every way Sluice relays a tunnel (tunnel-impl-support.ts): the native relay,
 // the TypeScript relay, the HTTP/2 tunnel.
 import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import type { RequestContext } from '../../src/proxy/context/request-context.js';
 import { acceptKey } from '../../src/websocket/accept-key.js';
 import { Opcode } from '../../src/websocket/opcodes.js';
 import { httpGet } from '../helpers/cli-process.js';
@@ -12,7 +14,7 @@ import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 import { maskedFrame, readToEnd, readUntil, serverFrame } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
 import { waitFor } from '../helpers/wait.js';
-import { IMPLEMENTATIONS, closedCleanly, closedEvent, contractProxy, openTunnel } from './tunnel-impl-support.js';
+import { IMPLEMENTATIONS, adopted, closedCleanly, closedEvent, contractProxy, endBoth, openTunnel } from './tunnel-impl-support.js';
 import { WAIT_MS, startScriptedUpstream, switching101, tunnelEvents, values } from './ws-support.js';
 
 const closePayload = (code: number, reason: string): Buffer => Buffer.concat([Buffer.from([code >> 8, code & 0xff]), Buffer.from(reason)]);
@@ -81,6 +83,64 @@ for (const impl of IMPLEMENTATIONS) {
     assert.equal(sampleValue(figures, 'sluice_upstream_websocket_closes_total', { upstream: upstreamName, code: '4000', side: 'client' }), 1);
     assert.equal(sampleValue(figures, 'sluice_upstream_websocket_closes_total', { upstream: upstreamName, code: '1006', side: 'none' }), 1);
   });
+
+  for (const maps of [false, true]) {
+    test(`${name}: every variable the access log reads when the tunnel ends has the value it had at the handshake${maps ? ' (the log names maps: the context is kept whole)' : ''}`, async (t) => {
+      // An open tunnel keeps only what its end reads of its request (RequestContext.compactForTunnel):
+      // the same variables, read into a header of the answer that opened it (add_header ... always,
+      // evaluated at the handshake, logged as $sent_http_x_vars) and read again by the log line
+      // when the tunnel ends, must agree. No subscriber to the end events here: they keep it whole.
+      const log = tempDir(t).join('access.log');
+      const upstream = await startScriptedUpstream(t, (x) => switching101({
+        accept: acceptKey(values(x.head, 'sec-websocket-key')[0] ?? ''), extra: ['X-Up: from-upstream', 'Set-Cookie: uc=7; Path=/', 'Sec-WebSocket-Protocol: chat'],
+      }));
+      const vars = [
+        '$request', '$request_method', '$request_uri', '$uri', '$args', '$is_args', '$arg_a', '$arg_b', '$host', '$http_host',
+        '$http_x_probe', '$http_upgrade', '$cookie_session', '$tag', '$remote_addr', '$remote_port', '$server_addr', '$server_port',
+        '$server_name', '$server_protocol', '$scheme', '$https', '$connection', '$connection_requests', '$request_id', '$proxy_host',
+        '$proxy_add_x_forwarded_for', '$upstream_addr', '$upstream_status', '$upstream_http_x_up', '$upstream_cookie_uc', '$status',
+        ...(maps ? ['$conn_upgrade', '$probe_kind'] : []),
+      ].join('|');
+      const proxy = await contractProxy(t, impl, upstream.addr, {
+        http: `map $http_upgrade $conn_upgrade { default upgrade; '' close; }
+  map $http_x_probe $probe_kind { default other; ~^p-(?<kind>[a-z]+)$ kind-$kind; }
+  log_format vars '${vars}#$sent_http_x_vars';
+  access_log ${log} vars;`,
+        location: `set $tag "t-$arg_a"; proxy_set_header X-Kind $probe_kind; add_header X-Vars '${vars}' always;`,
+      });
+      // The open event comes after the context was compacted (and does not keep it whole).
+      const opened: RequestContext[] = [];
+      const onOpen = (m: unknown): void => { opened.push((m as { ctx: RequestContext }).ctx); };
+      subscribe('sluice:tunnel:open', onOpen);
+      t.after(() => unsubscribe('sluice:tunnel:open', onOpen));
+      const before = adopted();
+      const path = '/vars/x?a=1&b=two';
+      const client = await impl.open(t, proxy.port, path, { 'X-Probe': 'p-alpha', Cookie: 'session=s1; other=2', 'X-Other': 'dropped' });
+      const x = await upstream.nextExchange();
+      assert.deepEqual(values(x.head, 'x-kind'), ['kind-alpha'], 'the map was read at the handshake');
+      if (impl.native) await waitFor(() => adopted() > before, { timeoutMs: WAIT_MS, what: 'the addon to take the tunnel' });
+      const ctx = await waitFor(() => opened.find((c) => c.rawUri === path), { timeoutMs: WAIT_MS, what: 'the tunnel-open event' });
+      if (maps) {
+        assert.equal(ctx.headers['x-other'], 'dropped', 'kept whole');
+        assert.notEqual(ctx.mapCache, null);
+      } else {
+        assert.deepEqual(Object.keys(ctx.headers).filter((h) => !['host', 'upgrade', 'x-probe', 'cookie'].includes(h)), [], 'only the headers its end reads');
+        assert.equal(ctx.mapCache, null);
+      }
+      // Bytes both ways, so that the tunnel's figures moved before its end.
+      client.io.write(maskedFrame(Opcode.TEXT, 'up'));
+      await x.conn.readUntil((b) => b.length >= 8, WAIT_MS);
+      x.conn.socket.write(serverFrame(Opcode.TEXT, 'down'));
+      await readUntil(client.io, (b) => b.length >= 6, WAIT_MS);
+      await endBoth({ client, up: x.conn, ctx });
+      const [line] = await logLines(log, 1);
+      const [atEnd, atHandshake] = (line ?? '').split('#');
+      assert.equal(atEnd, atHandshake, 'read at the end as at the handshake');
+      const fields = (atEnd ?? '').split('|');
+      assert.match(fields[0] ?? '', /^(GET|CONNECT) \/vars\/x\?a=1&b=two HTTP\/(1\.1|2\.0)$/);
+      for (const v of ['p-alpha', 't-1', 'from-upstream', '7', 's1', 'two', ...(maps ? ['kind-alpha'] : [])]) assert.ok(fields.includes(v), `${v} in ${atEnd}`);
+    });
+  }
 
   test(`${name}: a close frame without a status code is 1005; the upstream's close first is /upstream`, async (t) => {
     const log = tempDir(t).join('access.log');

@@ -5,6 +5,7 @@ import type { LocationConfig, ProxyPass, ServerConfig, Settings } from '../../co
 import { requestHost } from '../../routing/host.js';
 import type { SslInfo } from './ssl-info.js';
 import type { BufferedBody } from '../body/request-body.js';
+import type { TunnelKeep } from './tunnel-keep.js';
 
 /** What a client connection contributes to every request on it. */
 export interface ConnInfo {
@@ -67,7 +68,8 @@ export class RequestContext {
   /** The request target exactly as the client sent it. */
   readonly rawUri: string;
   readonly httpVersion: string;
-  readonly headers: IncomingHttpHeaders;
+  /** The request headers; an open tunnel keeps only those its end reads (compactForTunnel). */
+  headers: IncomingHttpHeaders;
   /**
    * The request's header lines as received; only building the upstream request reads them, so a
    * tunnel drops them once it is open (`headers` stays for `$http_*`).
@@ -176,8 +178,17 @@ export class RequestContext {
   gzipVary = false;
   /** The response compressor's byte counts, for `$gzip_ratio` and `$brotli_ratio`. */
   compressed: CompressedBody | null = null;
-  /** Cached map results (nginx caches non-volatile map values per request); made on first use. */
-  mapCache: Map<string, string | undefined> | null = null;
+  /**
+   * What the proxy's statistics noted on this request (observability/stats-collector.ts: routed,
+   * its attempts recorded), as bits.
+   */
+  statsMarks = 0;
+  /**
+   * Cached map results (nginx caches non-volatile map values per request), made on first use: a
+   * flat [variable, value, variable, value...] list. A request uses few maps, and a Map (which an
+   * open tunnel keeps for its whole life) costs several times the bytes of a two-element array.
+   */
+  mapCache: (string | undefined)[] | null = null;
 
   /** The request body read whole (proxy_request_buffering): `$request_body`, `$request_body_file`, retries. */
   requestBody: BufferedBody | null = null;
@@ -203,7 +214,8 @@ export class RequestContext {
     this.conn = conn;
     this.method = method;
     this.rawUri = rawUri;
-    this.httpVersion = httpVersion;
+    // The parsers make a new "1.1" per request; the literal is one string for all (a tunnel keeps it).
+    this.httpVersion = httpVersion === '1.1' ? '1.1' : httpVersion;
     this.headers = headers;
     this.rawHeaders = rawHeaders;
     this.host = requestHost(rawUri, headers.host);
@@ -258,12 +270,18 @@ export class RequestContext {
   /**
    * The context of a tunnel lives as long as the tunnel, for its end (access log, variables,
    * events): it lets go of what only the handshake needed. The raw request headers were read to
-   * build the upstream request (`headers` stays, for $http_*), and the attempts array gets its
-   * exact size (the first push() left room for 17).
+   * build the upstream request, and the attempts array gets its exact size (the first push() left
+   * room for 17). `keep` says what the end reads of the rest (tunnel-keep.ts): the request headers
+   * it names, the upstream's and the sent headers and the cached map values only when a log
+   * variable reads them.
    */
-  compactForTunnel(): void {
+  compactForTunnel(keep: TunnelKeep): void {
     this.rawHeaders = NO_STRINGS;
     this.attempts = this.attempts.slice();
+    if (keep.headers !== null) this.headers = pickHeaders(this.headers, keep.headers);
+    if (!keep.upstreamHeaders) this.upstreamHeaders = null;
+    if (!keep.sentHeaders) this.sentHeaders = null;
+    if (!keep.mapCache) this.mapCache = null;
   }
 
   countIn(counters: Float64Array | null, slot = 0): void {
@@ -274,6 +292,15 @@ export class RequestContext {
     this.bytesReceived = received;
     this.bytesSent = sent;
   }
+}
+
+/** The headers of `headers` named in `names`, in a new object. */
+function pickHeaders(headers: IncomingHttpHeaders, names: ReadonlySet<string>): IncomingHttpHeaders {
+  const kept: IncomingHttpHeaders = {};
+  for (const name of names) {
+    if (Object.hasOwn(headers, name)) kept[name] = headers[name];
+  }
+  return kept;
 }
 
 /** True when the request carries a body (RFC 9112 6.3). */

@@ -393,6 +393,14 @@ export class Variables {
     }
   }
 
+  /**
+   * Whether reading `name` evaluates other values of the config (a map's source and values, the
+   * root of `$document_root` and its kin), and so may read any part of the request.
+   */
+  readsOtherVariables(name: string): boolean {
+    return this.#maps.has(name) || (FILE_VARIABLES as readonly string[]).includes(name);
+  }
+
   get(name: string, ctx: RequestContext): string | undefined {
     return this.getter(name)(ctx);
   }
@@ -410,10 +418,14 @@ export class Variables {
 
   #evalMap(map: MapConfig, ctx: RequestContext): string | undefined {
     if (map.volatile) return this.#lookupMap(map, ctx);
-    const cache = ctx.mapCache ??= new Map();
-    if (cache.has(map.variable)) return cache.get(map.variable);
+    const cache = ctx.mapCache;
+    if (cache !== null) {
+      for (let i = 0; i < cache.length; i += 2) if (cache[i] === map.variable) return cache[i + 1];
+    }
     const result = this.#lookupMap(map, ctx);
-    cache.set(map.variable, result);
+    // Read again: the lookup may have cached a map its source names.
+    if (ctx.mapCache === null) ctx.mapCache = [map.variable, result];
+    else ctx.mapCache.push(map.variable, result);
     return result;
   }
 

@@ -131,7 +131,7 @@ export function openForwardTunnel(rt: ProxyRuntime, f: RawForward, upstream: Soc
   const { ctx, settings, finish, socket } = f;
   ctx.tunnelStartMs = performance.now();
   ctx.tunnelBodyStarts();
-  ctx.compactForTunnel();
+  ctx.compactForTunnel(rt.tunnelKeep(ctx.settings));
   if (socket.destroyed) {
     upstream.destroy();
     finish(0);
@@ -139,10 +139,12 @@ export function openForwardTunnel(rt: ProxyRuntime, f: RawForward, upstream: Soc
   }
   const tunnel = openSocketTunnel(socket, upstream, ctx, {
     idleTimeout: settings.proxyReadTimeout,
-    onEnd: (t, reason) => {
-      rt.tunnelClosed(t);
-      if (reason === 'idle timeout') rt.errorLog(settings).log('info', `upstream timed out (110: Connection timed out) while proxying connection${logContext(ctx, ctx.proxyPass?.url)}`, ctx.conn.id);
-      finish(0);
+    onEnd: {
+      tunnelEnded(t, reason) {
+        rt.tunnelClosed(t);
+        if (reason === 'idle timeout') rt.errorLog(settings).log('info', `upstream timed out (110: Connection timed out) while proxying connection${logContext(ctx, ctx.proxyPass?.url)}`, ctx.conn.id);
+        finish(0);
+      },
     },
     clientHead,
     upstreamHead,

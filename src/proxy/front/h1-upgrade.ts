@@ -30,6 +30,7 @@ import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import { ProxySession } from '../session/session.js';
 import { nativeTunnels } from '../tunnel/native-tunnels.js';
 import { openSocketTunnel } from '../tunnel/socket-tunnel.js';
+import type { ProxyTunnel, TunnelEnd } from '../tunnel/tunnel.js';
 import { logTunnelEnd, tunnelGuards, tunnelPings, tunnelRate } from './tunnel-end.js';
 import { contextFor } from './h1-request.js';
 import { headRefusal, headSizeRefusal } from './h1-head-checks.js';
@@ -37,8 +38,53 @@ import type { UpgradeRequest } from './h1-head-parser.js';
 
 function noop(): void {}
 
-/** Ends the session once (access log, events); `bytesRead` is the client socket's, read before any tunnel. */
-type UpgradeFinish = (bytesRead: number) => void;
+/**
+ * How an upgrade session ends, once (access log, events), and what the end of the tunnel it may
+ * open does first (the upstream server's count given back, the registry, the error-log line): one
+ * object per session, which an open tunnel keeps for its whole life in place of two closures and
+ * their scopes (docs/benchmarks.md, "Idle memory"). It names no socket: a tunnel the native addon
+ * holds must not keep its closed client Socket alive.
+ */
+class UpgradeEnd implements TunnelEnd {
+  readonly #rt: ProxyRuntime;
+  readonly #ctx: RequestContext;
+  /** The connection's read mark when the request came: an ended session's bytes count from it. */
+  readonly #readMark: number;
+  #finished = false;
+  #route: ProxyRoute | null = null;
+  #peer: Peer | null = null;
+  #release: (() => void) | null = null;
+
+  constructor(rt: ProxyRuntime, ctx: RequestContext, readMark: number) {
+    this.#rt = rt;
+    this.#ctx = ctx;
+    this.#readMark = readMark;
+  }
+
+  /** Ends the session, once; `bytesRead` is the client socket's, read before any tunnel. */
+  finish(bytesRead: number): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    const ctx = this.#ctx;
+    ctx.endMs = performance.now();
+    if (ctx.tunnelStartMs === 0) ctx.bytesReceived = Math.max(0, bytesRead - this.#readMark);
+    this.#rt.finish(ctx);
+  }
+
+  /** A tunnel opens: its end gives the upstream server's count back (`release`) and may log a line for `route`. */
+  tunnelOpens(route: ProxyRoute, peer: Peer, release: () => void): void {
+    this.#route = route;
+    this.#peer = peer;
+    this.#release = release;
+  }
+
+  tunnelEnded(tunnel: ProxyTunnel, reason: string): void {
+    this.#release?.();
+    this.#rt.tunnelClosed(tunnel);
+    if (this.#route !== null && this.#peer !== null) logTunnelEnd(this.#rt, this.#route, this.#peer, this.#ctx, tunnel, reason);
+    this.finish(0);
+  }
+}
 
 /** Client bytes buffered while an upgrade waits for the upstream's answer; past this, reading pauses. */
 export const EARLY_BYTES_LIMIT = 64 * 1024;
@@ -60,24 +106,15 @@ export function handleUpgrade(rt: ProxyRuntime, req: UpgradeRequest, socket: Soc
   // byte after it as it is relayed, a session that ends without one counts what was read.
   const readMark = ctx.conn.readMark;
   ctx.bytesReceived = Math.max(0, socket.bytesRead - head.length - readMark);
-  let finished = false;
-  // No closure of this scope names `socket`: the end callback of a tunnel keeps `finish`, and a
-  // tunnel the native addon holds must not keep its closed client Socket alive through it.
-  const finish: UpgradeFinish = (bytesRead) => {
-    if (finished) return;
-    finished = true;
-    ctx.endMs = performance.now();
-    if (ctx.tunnelStartMs === 0) ctx.bytesReceived = Math.max(0, bytesRead - readMark);
-    rt.finish(ctx);
-  };
+  const end = new UpgradeEnd(rt, ctx, readMark);
   // 'on', not 'once': 'close' fires once anyway, and a once-wrapper is kept per open tunnel.
   socket.on('close', function onUpgradeSocketClose(this: Socket) {
     if (ctx.tunnelStartMs === 0) {
       if (ctx.status === 0) ctx.status = 499;
-      finish(this.bytesRead);
+      end.finish(this.bytesRead);
     }
   });
-  new ProxySession(rt, ctx, new H1UpgradeFront(rt, ctx, req, socket, head, finish)).start();
+  new ProxySession(rt, ctx, new H1UpgradeFront(rt, ctx, req, socket, head, end)).start();
 }
 
 /** How the safety net answers on a raw client socket before a request has a context (proxy-server.ts). */
@@ -102,19 +139,19 @@ export class H1UpgradeFront implements FrontEnd {
   readonly #req: UpgradeRequest;
   readonly #socket: Socket;
   readonly #head: Buffer;
-  readonly #finish: UpgradeFinish;
+  readonly #end: UpgradeEnd;
   readonly #sentBefore: number;
   #early: Buffer[] = [];
   #earlyBytes = 0;
   #session: ProxySession | null = null;
 
-  constructor(rt: ProxyRuntime, ctx: RequestContext, req: UpgradeRequest, socket: Socket, head: Buffer, finish: UpgradeFinish) {
+  constructor(rt: ProxyRuntime, ctx: RequestContext, req: UpgradeRequest, socket: Socket, head: Buffer, end: UpgradeEnd) {
     this.#rt = rt;
     this.#ctx = ctx;
     this.#req = req;
     this.#socket = socket;
     this.#head = head;
-    this.#finish = finish;
+    this.#end = end;
     this.#sentBefore = socket.bytesWritten;
   }
 
@@ -278,12 +315,12 @@ export class H1UpgradeFront implements FrontEnd {
   tunnel(s: ProxySession, x: SwitchedExchange, peer: Peer): void {
     const early = this.#early;
     this.#early = [];
-    openTunnel(this.#rt, this.#ctx, s.route as ProxyRoute, peer, this.#socket, early.length === 1 ? (early[0] as Buffer) : Buffer.concat(early), x, this.#finish);
+    openTunnel(this.#rt, this.#ctx, s.route as ProxyRoute, peer, this.#socket, early.length === 1 ? (early[0] as Buffer) : Buffer.concat(early), x, this.#end);
   }
 
   left(): void {
     this.#socket.destroy();
-    this.#finish(this.#socket.bytesRead);
+    this.#end.finish(this.#socket.bytesRead);
   }
 }
 
@@ -345,7 +382,7 @@ function checkSwitch(ctx: RequestContext, mode: ForwardMode, res: UpstreamMessag
 
 function openTunnel(
   rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, peer: Peer, client: Socket, clientHead: Buffer,
-  switched: SwitchedExchange, finish: UpgradeFinish,
+  switched: SwitchedExchange, end: UpgradeEnd,
 ): void {
   const { res, socket: upstream, head: upstreamHead, release, headers } = switched;
   addOwnHeaders(headers, httpDate(), serverSignature(route.settings));
@@ -354,25 +391,21 @@ function openTunnel(
   ctx.bytesSent += Buffer.byteLength(head101);
   ctx.tunnelStartMs = performance.now();
   ctx.tunnelBodyStarts();
-  ctx.compactForTunnel();
+  ctx.compactForTunnel(rt.tunnelKeep(ctx.settings));
   // From here the session counts its own bytes: finish() ignores the socket's figure.
   if (client.destroyed) {
     upstream.destroy();
     release();
-    finish(0);
+    end.finish(0);
     return;
   }
   client.write(head101);
+  end.tunnelOpens(route, peer, release);
   // Server bytes that came in the packet of the 101 go right after it; client bytes pipelined
   // after the request head go upstream only now that the upgrade is accepted.
   const tunnel = openSocketTunnel(client, upstream, ctx, {
     idleTimeout: route.settings.proxyReadTimeout,
-    onEnd: (t, reason) => {
-      release();
-      rt.tunnelClosed(t);
-      logTunnelEnd(rt, route, peer, ctx, t, reason);
-      finish(0);
-    },
+    onEnd: end,
     clientHead,
     upstreamHead,
     guards: tunnelGuards(route.settings, ctx),

@@ -180,14 +180,16 @@ function openTunnel(
   ctx.bytesSent += headerBytes(flat);
   ctx.tunnelStartMs = performance.now();
   ctx.tunnelBodyStarts();
-  ctx.compactForTunnel();
+  ctx.compactForTunnel(rt.tunnelKeep(ctx.settings));
   const tunnel = openH2Tunnel(stream, upstream, ctx, {
     idleTimeout: route.settings.proxyReadTimeout,
-    onEnd: (t, reason) => {
-      release();
-      rt.tunnelClosed(t);
-      logTunnelEnd(rt, route, peer, ctx, t, reason);
-      finish();
+    onEnd: {
+      tunnelEnded(t, reason) {
+        release();
+        rt.tunnelClosed(t);
+        logTunnelEnd(rt, route, peer, ctx, t, reason);
+        finish();
+      },
     },
     // Server bytes that came with the 101 go first.
     upstreamHead,

@@ -7,6 +7,7 @@ import type { ConnInfo, RequestContext } from '../context/request-context.js';
 import type { ProxyRoute } from './proxy-route.js';
 import type { ProxyTunnel, TunnelHost } from '../tunnel/tunnel.js';
 import type { Variables } from '../context/variables.js';
+import type { TunnelKeep } from '../context/tunnel-keep.js';
 import type { DynamicUpstreams } from '../../upstream/dynamic-upstreams.js';
 import type { UpstreamPool } from '../../upstream/pool.js';
 import type { StickySessions } from '../../upstream/sticky-learn.js';
@@ -31,6 +32,11 @@ export interface ProxyRuntime {
   routesFor(socket: Socket): ListenerRoutes;
   /** Counts the tunnels the native addon holds (the connection registry). */
   readonly tunnelHost: TunnelHost;
+  /**
+   * What a tunnel of a location with `settings` keeps of its request context for its end (its
+   * access-log variables; everything while the end events have subscribers).
+   */
+  tunnelKeep(settings: Settings | null): TunnelKeep;
   tunnelOpened(tunnel: ProxyTunnel): void;
   tunnelClosed(tunnel: ProxyTunnel): void;
   /** The limit_conn / limit_req zones of this generation and their store (src/limits/). */

@@ -46,8 +46,14 @@ export interface TunnelRefusal {
   readonly line: string;
 }
 
-/** What a tunnel reports, once, when both of its sides are gone. */
-export type TunnelEnd = (tunnel: ProxyTunnel, reason: string) => void;
+/**
+ * Who a tunnel reports to, once, when both of its sides are gone: an object (the front end's
+ * session end) rather than a callback, so that an open tunnel keeps one object instead of a
+ * closure and the scope it captured.
+ */
+export interface TunnelEnd {
+  tunnelEnded(tunnel: ProxyTunnel, reason: string): void;
+}
 
 /** How long a tunnel going away waits for the peers to finish the close handshake. */
 export const GOING_AWAY_GRACE_MS = 2000;
@@ -186,6 +192,6 @@ export class Tunnel implements ProxyTunnel {
     if (!this.reason) this.reason = reason;
     this.#engine = null;
     if (this.#awayTimer) clearTimeout(this.#awayTimer);
-    this.#onEnd(this, this.reason || 'closed');
+    this.#onEnd.tunnelEnded(this, this.reason || 'closed');
   }
 }
