@@ -33,7 +33,12 @@
  *   honours a server's `Keep-Alive: timeout=N` hint (less 2 s), where nginx ignores it.
  * - A `100 Continue` nobody asked for fails the exchange (undici: "bad response"); nginx and the
  *   lean client skip it (other 1xx are skipped here too). A response head with bare LF line ends,
- *   which nginx reads, is refused by undici's llhttp build.
+ *   which nginx reads, is refused by undici's llhttp build. A HEAD closes its connection after
+ *   the response. A streamed body that is all there when undici starts goes out with a
+ *   Content-Length rather than chunked.
+ * - undici 7 throws an AssertionError nobody can catch from its socket 'end' listener when a
+ *   close-delimited response body is held back (backpressure) as the FIN arrives
+ *   (nodejs/undici#5360, fixed in undici 8, which needs Node 22.19+).
  * - Timeouts are nginx's: the connect timeout in the connector (TLS handshake included); for a
  *   request without a body, undici's `headersTimeout` as the read timeout (its head timer starts
  *   with the write that sends the whole request); for one with a body, timers of this exchange
