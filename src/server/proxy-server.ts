@@ -13,6 +13,7 @@ import { handleConnect } from '../proxy/forward/connect-method.js';
 import { handleForwardRequest, handleForwardUpgrade } from '../proxy/forward/absolute-form.js';
 import { forwardServer, isAbsoluteForm } from '../proxy/forward/raw-forward.js';
 import { PeerStates } from '../upstream/pool.js';
+import { upstreamClientReady } from '../proxy/client/registry.js';
 import type { LimitStore } from '../limits/limit-store.js';
 import { MemoryLimitStore } from '../limits/memory-store.js';
 import { FleetLimitStore } from '../limits/fleet-store.js';
@@ -160,6 +161,8 @@ export class ProxyServer {
   }
 
   static async start(config: Config, opts: ProxyServerOptions = {}): Promise<ProxyServer> {
+    // A client that loads a package (SLUICE_UPSTREAM_CLIENT=undici) fails the start, not a request.
+    await upstreamClientReady();
     const proxy = new ProxyServer(config, opts);
     const listens = (config.http?.servers ?? []).flatMap((s) => s.listens);
     try {

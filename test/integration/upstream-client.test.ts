@@ -60,7 +60,9 @@ test('upstreams use Sluice\'s client where Node\'s internals are there, http.req
   assert.equal(chooseUpstreamClient({}).name, 'lean');
   assert.equal(chooseUpstreamClient({ SLUICE_UPSTREAM_CLIENT: 'node' }).name, 'node');
   assert.equal(chooseUpstreamClient({}, { lean: null, node: UPSTREAM_CLIENTS.node }).name, 'node');
-  assert.equal(upstreamClient.name, process.env['SLUICE_UPSTREAM_CLIENT'] === 'node' ? 'node' : 'lean');
+  assert.equal(chooseUpstreamClient({ SLUICE_UPSTREAM_CLIENT: 'undici' }).name, 'undici', 'measurement only, and only when asked for');
+  const asked = process.env['SLUICE_UPSTREAM_CLIENT'];
+  assert.equal(upstreamClient.name, asked === 'node' || asked === 'undici' ? asked : 'lean');
 });
 
 test('Node\'s internals are checked as a whole: any piece missing or of another shape, and the lean client is not offered', () => {

@@ -2,8 +2,9 @@
  * The upstream client contract: one HTTP/1.1 exchange with one upstream server, plain or TLS.
  * Two implementations, registered by name in registry.ts: 'lean' (Sluice's own client on
  * net/tls sockets with Node's llhttp, lean-client.ts) and 'node' (`http.request`,
- * node-client.ts). The session calls only this interface; which client serves the process is
- * decided once, at load.
+ * node-client.ts); a third, 'undici' (undici-client.ts), is there for measurement only
+ * (docs/benchmarks.md). The session calls only this interface; which client serves the process
+ * is decided once, at load.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
@@ -16,7 +17,7 @@ import type { UpstreamRequestHead } from '../headers/upstream-request.js';
 import type { UpstreamTlsRequest } from './upstream-tls.js';
 
 /** The upstream clients by their names (`SLUICE_UPSTREAM_CLIENT`). */
-export type UpstreamClientName = 'lean' | 'node';
+export type UpstreamClientName = 'lean' | 'node' | 'undici';
 
 /**
  * An upstream response as the relaying code reads it: Node's IncomingMessage (http.request) or
@@ -75,4 +76,9 @@ export interface Exchange {
 export interface UpstreamClient {
   readonly name: UpstreamClientName;
   exchange(o: ExchangeOptions): Exchange;
+  /**
+   * Resolves once the client can serve (a client that loads a package does it here); rejects
+   * with the reason the process cannot start with it. Absent: ready from the start.
+   */
+  ready?(): Promise<void>;
 }
