@@ -18,7 +18,7 @@ export interface TunnelAddon {
    * close, both] (0: off), or null.
    */
   adopt(
-    slot: number, clientFd: number, upstreamFd: number, idleMs: number, up: number[] | null, down: number[] | null, guardrails: number[] | null,
+    slot: number, clientFd: number, upstreamFd: number, idleMs: number, up: readonly number[] | null, down: readonly number[] | null, guardrails: readonly number[] | null,
   ): boolean;
   goAway(slot: number, toUpstream: Buffer, toClient: Buffer): boolean;
   destroy(slot: number): boolean;

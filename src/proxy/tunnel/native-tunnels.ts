@@ -56,19 +56,6 @@ const REPORT_STRIDE = 11;
 
 const VIOLATIONS: readonly NativeViolation[] = ['frame', 'frame', 'message', 'rate', 'ping'];
 
-/** The guardrails of a tunnel, as the addon takes them. */
-export interface NativeGuardrails {
-  readonly maxFrame: number;
-  readonly maxMessage: number;
-  readonly pingInterval: number;
-  readonly pingTimeout: number;
-  /** Messages per second, 0: none. */
-  readonly rate: number;
-  readonly burst: number;
-  readonly close: boolean;
-  readonly both: boolean;
-}
-
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
 /** The reason strings of the TypeScript tunnel, by the addon's reason codes. */
@@ -110,17 +97,14 @@ export class NativeTunnels {
 
   /** Hands the two descriptors over; the slot, or -1 when the addon could not take them. */
   adopt(
-    owner: NativeOwner, clientFd: number, upstreamFd: number, idleMs: number, up: number[] | null, down: number[] | null,
-    guardrails: NativeGuardrails | null = null,
+    owner: NativeOwner, clientFd: number, upstreamFd: number, idleMs: number, up: readonly number[] | null, down: readonly number[] | null,
+    guardrails: readonly number[] | null = null,
   ): number {
     const slot = this.#free.pop() ?? (this.#next < NATIVE_SLOTS ? this.#next++ : -1);
     if (slot < 0) return -1;
     this.counters[slot * 2] = 0;
     this.counters[slot * 2 + 1] = 0;
-    const g = guardrails === null ? null
-      : [guardrails.maxFrame, guardrails.maxMessage, guardrails.pingInterval, guardrails.pingTimeout, guardrails.rate, guardrails.burst,
-        guardrails.close ? 1 : 0, guardrails.both ? 1 : 0];
-    if (!this.#addon.adopt(slot, clientFd, upstreamFd, idleMs, up, down, g)) {
+    if (!this.#addon.adopt(slot, clientFd, upstreamFd, idleMs, up, down, guardrails)) {
       this.#free.push(slot);
       return -1;
     }

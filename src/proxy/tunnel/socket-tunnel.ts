@@ -1,10 +1,8 @@
 import type { Socket } from 'node:net';
 import type { RequestContext } from '../context/request-context.js';
 import { SocketLeg } from './legs.js';
-import type { FrameLimits } from '../../websocket/frame-guard.js';
-import type { MessageRateSettings } from './message-rate.js';
-import type { NativeGuardrails, NativeOwner, NativeSession, NativeTunnels, NativeViolation } from './native-tunnels.js';
-import type { PingSettings } from './pinger.js';
+import type { TunnelGuardrails } from './guardrails.js';
+import type { NativeOwner, NativeSession, NativeTunnels, NativeViolation } from './native-tunnels.js';
 import { pingRefusal, rateRefusal, sizeRefusal } from './refusals.js';
 import { Relay } from './relay.js';
 import type { HandOver } from './relay.js';
@@ -31,10 +29,8 @@ const NOTHING = Buffer.alloc(0);
  */
 export function openSocketTunnel(client: Socket, upstream: Socket, ctx: RequestContext, options: SocketTunnelOptions): ProxyTunnel {
   const tunnel = new Tunnel(ctx, options.onEnd);
-  const guards = options.guards ?? null;
-  const pings = options.pings ?? null;
-  const rate = options.rate ?? null;
-  const relay = new Relay(tunnel, new SocketLeg(client, 'client'), new SocketLeg(upstream, 'upstream'), options.idleTimeout, guards, pings, rate);
+  const guardrails = options.guardrails ?? null;
+  const relay = new Relay(tunnel, new SocketLeg(client, 'client'), new SocketLeg(upstream, 'upstream'), options.idleTimeout, guardrails);
   relay.sendAhead(options.clientHead ?? NOTHING, options.upstreamHead ?? NOTHING);
   tunnel.run(relay);
   const native = options.native ?? null;
@@ -43,7 +39,6 @@ export function openSocketTunnel(client: Socket, upstream: Socket, ctx: RequestC
     return tunnel;
   }
   const host = options.host ?? null;
-  const guardrails = guards === null && pings === null && rate === null ? null : new Guardrails(guards, pings, rate);
   const handOver: HandOver = () => moveToAddon(tunnel, relay, client, upstream, native, host, options.idleTimeout, guardrails);
   const first = handOver();
   if (first !== 'moved') relay.start(first === 'not yet' ? handOver : null);
@@ -99,7 +94,7 @@ function quiet(s: Socket): boolean {
  */
 function moveToAddon(
   tunnel: Tunnel, relay: Relay, client: Socket, upstream: Socket, native: NativeTunnels, host: TunnelHost | null, idleTimeout: number,
-  guardrails: Guardrails | null,
+  guardrails: TunnelGuardrails | null,
 ): 'moved' | 'not yet' | 'never' {
   if (tunnel.goingAway) return 'never';
   if (!quiet(client) || !quiet(upstream) || !relay.canHandOver) return 'not yet';
@@ -121,31 +116,6 @@ function moveToAddon(
   return 'moved';
 }
 
-/**
- * The WebSocket guardrails of a tunnel as the addon applies them (native/sluice_tunnel.c, the same
- * rules as the relay's frame guard, pinger and message rate), and the settings its log lines name.
- */
-class Guardrails {
-  readonly limits: FrameLimits;
-  readonly pings: PingSettings | null;
-  readonly rateSettings: MessageRateSettings | null;
-
-  constructor(limits: FrameLimits | null, pings: PingSettings | null, rate: MessageRateSettings | null) {
-    this.limits = limits ?? { maxFrame: 0, maxMessage: 0 };
-    this.pings = pings;
-    this.rateSettings = rate;
-  }
-
-  /** As the addon takes them. */
-  get native(): NativeGuardrails {
-    const { limits, pings, rateSettings: rate } = this;
-    return {
-      maxFrame: limits.maxFrame, maxMessage: limits.maxMessage, pingInterval: pings?.interval ?? 0, pingTimeout: pings?.timeout ?? 0,
-      rate: rate?.rate ?? 0, burst: rate?.burst ?? 0, close: rate?.close ?? false, both: rate?.both ?? false,
-    };
-  }
-}
-
 /** A tunnel while the addon holds its descriptors. */
 class NativeEngine implements TunnelEngine, NativeOwner {
   readonly isNative = true;
@@ -153,9 +123,9 @@ class NativeEngine implements TunnelEngine, NativeOwner {
   readonly #tunnel: Tunnel;
   readonly #native: NativeTunnels;
   readonly #host: TunnelHost | null;
-  readonly #guardrails: Guardrails | null;
+  readonly #guardrails: TunnelGuardrails | null;
 
-  constructor(tunnel: Tunnel, native: NativeTunnels, host: TunnelHost | null, guardrails: Guardrails | null) {
+  constructor(tunnel: Tunnel, native: NativeTunnels, host: TunnelHost | null, guardrails: TunnelGuardrails | null) {
     this.#tunnel = tunnel;
     this.#native = native;
     this.#host = host;
@@ -170,7 +140,7 @@ class NativeEngine implements TunnelEngine, NativeOwner {
     // A close frame that came before the refusal was the session's first.
     if (ctx.websocketClose === null && session.closeSide !== null) ctx.websocketClose = { code: session.closeCode, side: session.closeSide };
     if (violation === 'ping' && g.pings !== null) this.#tunnel.refuse(pingRefusal(side, g.pings));
-    else if (violation === 'rate' && g.rateSettings !== null) this.#tunnel.refuse(rateRefusal(side, g.rateSettings));
+    else if (violation === 'rate' && g.rate !== null) this.#tunnel.refuse(rateRefusal(side, g.rate));
     else if (violation === 'frame' || violation === 'message') this.#tunnel.refuse(sizeRefusal(side, violation, size, g.limits));
   }
 
