@@ -85,9 +85,13 @@ export class NativeTunnels {
   #open = 0;
   #adoptedSinceTidy = 0;
   #tidyTimer: NodeJS.Timeout | null = null;
+  /** The addon wakes its thread when asked (wake()), once per turn for every adopt of it. */
+  readonly #deferWake: boolean;
+  #wakeDue = false;
 
   constructor(addon: TunnelAddon, spliceMin: number) {
     this.#addon = addon;
+    this.#deferWake = typeof addon.wake === 'function';
     addon.init((flat) => this.#ended(flat), this.counters, spliceMin);
   }
 
@@ -104,9 +108,16 @@ export class NativeTunnels {
     if (slot < 0) return -1;
     this.counters[slot * 2] = 0;
     this.counters[slot * 2 + 1] = 0;
-    if (!this.#addon.adopt(slot, clientFd, upstreamFd, idleMs, up, down, guardrails)) {
+    if (!this.#addon.adopt(slot, clientFd, upstreamFd, idleMs, up, down, guardrails, this.#deferWake)) {
       this.#free.push(slot);
       return -1;
+    }
+    if (this.#deferWake && !this.#wakeDue) {
+      // The I/O thread learns of this turn's hand-overs in one wake-up, once the turn's I/O
+      // callbacks have run: a wake-up per hand-over could hand it the CPU mid-turn each time
+      // (docs/benchmarks.md, "CPU per handshake, third pass").
+      this.#wakeDue = true;
+      setImmediate(wakeAddon, this);
     }
     this.#owners[slot] = owner;
     if (this.#open++ === 0) this.#addon.ref(true);
@@ -126,6 +137,12 @@ export class NativeTunnels {
       this.#addon.trimMemory?.();
     }, TIDY_DELAY_MS);
     this.#tidyTimer.unref();
+  }
+
+  /** @internal The turn's hand-overs are queued: the I/O thread takes them now. */
+  wake(): void {
+    this.#wakeDue = false;
+    this.#addon.wake?.();
   }
 
   goAway(slot: number, toUpstream: Buffer, toClient: Buffer): void {
@@ -165,6 +182,10 @@ export class NativeTunnels {
       }
     }
   }
+}
+
+function wakeAddon(tunnels: NativeTunnels): void {
+  tunnels.wake();
 }
 
 let instance: NativeTunnels | null | undefined;
