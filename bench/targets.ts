@@ -13,7 +13,7 @@ import type { Child } from './processes.js';
 import type { ToolName, ToolStatus } from './tools.js';
 
 export const TARGET_NAMES = [
-  'direct', 'sluice', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-v8-default', 'sluice-workers', 'sluice-reuseport', 'sluice-least-conn', 'sluice-fleet',
+  'direct', 'sluice', 'sluice-ref', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-v8-default', 'sluice-workers', 'sluice-reuseport', 'sluice-least-conn', 'sluice-fleet',
   'sluice-c-handshake', 'sluice-c-handshake-c-route',
   'sluice-undici', 'sluice-node-client',
   'nginx', 'nginx-tuned', 'haproxy', 'http-proxy',
@@ -31,6 +31,15 @@ export const NEEDS: Partial<Record<TargetName, ToolName>> = { nginx: 'nginx', 'n
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SLUICE_CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
+/**
+ * `sluice-ref`: the `sluice` target run from another build (`SLUICE_BENCH_REF=DIR`, a checkout
+ * with its dist/ and native/build/), interleaved with this one's to compare two commits in one run.
+ */
+function refCli(): string {
+  const dir = process.env.SLUICE_BENCH_REF;
+  if (dir === undefined || dir === '') throw new Error('sluice-ref needs SLUICE_BENCH_REF=DIR, a built checkout to compare with');
+  return join(dir, 'dist/src/cli/main.js');
+}
 const HTTP_PROXY_JS = fileURLToPath(new URL('./http-proxy-server.js', import.meta.url));
 /** The C handshake experiment (bench/experiments/c-handshake, not compiled by tsc: run from the source tree). */
 const C_HANDSHAKE_DIR = join(REPO_ROOT, 'bench/experiments/c-handshake');
@@ -261,6 +270,7 @@ export async function startTarget(
     case 'direct':
       return { name, port: backendPort, pid: null, crashed: () => null, stop: async () => {} };
     case 'sluice':
+    case 'sluice-ref':
     case 'sluice-ts-tunnel':
     case 'sluice-node-front':
     case 'sluice-v8-default':
@@ -303,7 +313,7 @@ export async function startTarget(
           : name === 'sluice-v8-default' ? { ...process.env, SLUICE_V8_MEMORY: 'default' }
             : name === 'sluice-undici' ? { ...process.env, SLUICE_UPSTREAM_CLIENT: 'undici' }
               : name === 'sluice-node-client' ? { ...process.env, SLUICE_UPSTREAM_CLIENT: 'node' } : process.env;
-      const child = startChild(name, process.execPath, [...sluiceNodeArgs(), SLUICE_CLI, '-c', conf], { cwd: dir, env });
+      const child = startChild(name, process.execPath, [...sluiceNodeArgs(), name === 'sluice-ref' ? refCli() : SLUICE_CLI, '-c', conf], { cwd: dir, env });
       const stop = withTempDir(child, remove);
       try {
         const m = await child.waitForLine(/listening on 127\.0\.0\.1:(\d+)/, startTimeout);

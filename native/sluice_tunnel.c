@@ -31,7 +31,8 @@
  *    through a thread-safe function (each tunnel brings its report along, so none is ever lost).
  *
  * Only this thread touches an adopted tunnel; JavaScript talks to it through a command queue
- * (adopt, goAway, destroy) and an eventfd.
+ * (adopt, goAway, destroy) and an eventfd, written once for all the adopts of a turn of
+ * JavaScript's event loop (wake()).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -218,6 +219,9 @@ typedef struct {
   int stop;          /* __atomic */
   pthread_mutex_t mu;
   cmd_t *cmd_head, *cmd_tail;
+  /* JavaScript thread only: an adopt went into the empty queue without waking the thread (the
+   * caller asked to defer it); the next wake() or undeferred command writes the eventfd. */
+  int wake_owed;
   napi_threadsafe_function tsfn;
   napi_ref counters_ref;
   double *counters;
@@ -1193,9 +1197,10 @@ static void do_away(loop_t *L, cmd_t *c) {
 }
 
 static void run_commands(loop_t *L) {
+  /* One read takes the whole count (the eventfd is not in semaphore mode) */
   uint64_t v;
-  while (read(L->wake, &v, sizeof v) > 0) {
-  }
+  ssize_t ignored = read(L->wake, &v, sizeof v);
+  (void)ignored;
   pthread_mutex_lock(&L->mu);
   cmd_t *c = L->cmd_head;
   L->cmd_head = L->cmd_tail = NULL;
@@ -1215,9 +1220,19 @@ static void run_commands(loop_t *L) {
   }
 }
 
+static void wake_thread(loop_t *L) {
+  L->wake_owed = 0;
+  uint64_t one = 1;
+  ssize_t ignored = write(L->wake, &one, sizeof one);
+  (void)ignored;
+}
+
 /* Queues a command; only a command into an empty queue wakes the thread (it takes the whole
- * queue at once), so a burst of hand-overs costs one eventfd write. */
-static void push_command(loop_t *L, cmd_t *c) {
+ * queue at once), so a burst of hand-overs costs one eventfd write. With `defer` (adopt, when
+ * JavaScript says it will call wake() before its event loop waits again) not even that: the
+ * write, which on a busy machine may hand the CPU to the I/O thread in the middle of a turn, is
+ * made once for every hand-over of the turn. */
+static void push_command(loop_t *L, cmd_t *c, int defer) {
   c->next = NULL;
   pthread_mutex_lock(&L->mu);
   int was_empty = L->cmd_head == NULL;
@@ -1225,10 +1240,11 @@ static void push_command(loop_t *L, cmd_t *c) {
   else L->cmd_head = c;
   L->cmd_tail = c;
   pthread_mutex_unlock(&L->mu);
-  if (!was_empty) return;
-  uint64_t one = 1;
-  ssize_t ignored = write(L->wake, &one, sizeof one);
-  (void)ignored;
+  if (defer) {
+    if (was_empty) L->wake_owed = 1;
+    return;
+  }
+  if (was_empty || L->wake_owed) wake_thread(L);
 }
 
 /* ---- the I/O thread ---------------------------------------------------------------------------- */
@@ -1407,12 +1423,14 @@ static int read_cursor(napi_env env, napi_value arr, dir_t *d) {
 }
 
 /*
- * adopt(slot, clientFd, upstreamFd, idleMs, upCursor|null, downCursor|null, guardrails|null) -> boolean.
+ * adopt(slot, clientFd, upstreamFd, idleMs, upCursor|null, downCursor|null, guardrails|null, defer?) -> boolean.
  * The descriptors are duplicated here: the caller closes its own copies once this returns true.
+ * With `defer` true the I/O thread is not woken: the caller calls wake() once it has handed over
+ * what this turn of its event loop had (until then the tunnel waits in the queue).
  */
 static napi_value Adopt(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 8;
+  napi_value argv[8];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   loop_t *L = loop_of(env);
   if (!L->started) THROW(env, "sluice_tunnel: init() first");
@@ -1499,7 +1517,18 @@ static napi_value Adopt(napi_env env, napi_callback_info info) {
   }
   c->kind = CMD_ADOPT;
   c->t = t;
-  push_command(L, c);
+  bool defer = false;
+  if (argc > 7) napi_get_value_bool(env, argv[7], &defer);
+  push_command(L, c, defer);
+  return js_bool(env, 1);
+}
+
+/* wake(): wakes the I/O thread for the adopts queued with `defer`; false when none was owed. */
+static napi_value Wake(napi_env env, napi_callback_info info) {
+  (void)info;
+  loop_t *L = loop_of(env);
+  if (!L->started || !L->wake_owed) return js_bool(env, 0);
+  wake_thread(L);
   return js_bool(env, 1);
 }
 
@@ -1526,7 +1555,7 @@ static napi_value GoAway(napi_env env, napi_callback_info info) {
   napi_get_value_uint32(env, argv[0], &c->slot);
   c->frame[0] = copy_buffer(env, argv[1], &c->frame_len[0]);
   c->frame[1] = copy_buffer(env, argv[2], &c->frame_len[1]);
-  push_command(L, c);
+  push_command(L, c, 0);
   return js_bool(env, 1);
 }
 
@@ -1540,7 +1569,7 @@ static napi_value Destroy(napi_env env, napi_callback_info info) {
   if (!c) THROW(env, "sluice_tunnel: out of memory");
   c->kind = CMD_DESTROY;
   napi_get_value_uint32(env, argv[0], &c->slot);
-  push_command(L, c);
+  push_command(L, c, 0);
   return js_bool(env, 1);
 }
 
@@ -1660,6 +1689,7 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     {"init", NULL, Init, NULL, NULL, NULL, napi_default, NULL},
     {"adopt", NULL, Adopt, NULL, NULL, NULL, napi_default, NULL},
+    {"wake", NULL, Wake, NULL, NULL, NULL, napi_default, NULL},
     {"goAway", NULL, GoAway, NULL, NULL, NULL, napi_default, NULL},
     {"destroy", NULL, Destroy, NULL, NULL, NULL, napi_default, NULL},
     {"ref", NULL, Ref, NULL, NULL, NULL, napi_default, NULL},

@@ -15,11 +15,18 @@ export interface TunnelAddon {
    * Duplicates both descriptors and hands the pair to the I/O thread; false when it could not.
    * `up`/`down`: the frame cursors ([have, need, len7, masked, extended, remaining, messageBytes]) of a
    * WebSocket tunnel; `guardrails`: [maxFrame, maxMessage, pingInterval, pingTimeout, rate, burst,
-   * close, both] (0: off), or null.
+   * close, both] (0: off), or null. `defer`: the I/O thread is not woken for it until wake()
+   * (ignored by an addon built before it, which wakes the thread itself).
    */
   adopt(
-    slot: number, clientFd: number, upstreamFd: number, idleMs: number, up: number[] | null, down: number[] | null, guardrails: number[] | null,
+    slot: number, clientFd: number, upstreamFd: number, idleMs: number, up: readonly number[] | null, down: readonly number[] | null, guardrails: readonly number[] | null,
+    defer?: boolean,
   ): boolean;
+  /**
+   * Wakes the I/O thread for the adopts queued with `defer`; false when none was owed. Absent
+   * from an addon built before it.
+   */
+  wake?(): boolean;
   goAway(slot: number, toUpstream: Buffer, toClient: Buffer): boolean;
   destroy(slot: number): boolean;
   /** Whether open native tunnels keep the event loop alive (as open sockets do). */

@@ -16,9 +16,35 @@ export function limitKeyPrefix(keyPrefix: string, kind: 'conn' | 'req', zone: st
   return `${keyPrefix}{fleet}:limit_${kind}:${zone}:`;
 }
 
-/** The Redis key of a zone's key: bytes, not text (a binary address is not UTF-8). */
-export function limitKey(keyPrefix: string, kind: 'conn' | 'req', zone: string, key: string): Buffer {
-  return Buffer.concat([Buffer.from(limitKeyPrefix(keyPrefix, kind, zone)), Buffer.from(key, 'latin1')]);
+/**
+ * The limit keys under one fleet key prefix: each zone's prefix ({@link limitKeyPrefix}) is made
+ * once, as bytes, and a request's key is that prefix and its key's bytes in one buffer: bytes,
+ * not text (a binary address is not UTF-8).
+ */
+export class LimitKeys {
+  readonly keyPrefix: string;
+  /** Prefix of a member's record key (member-record.ts fleetKeys). */
+  readonly memberPrefix: string;
+  readonly #conn = new Map<string, Buffer>();
+  readonly #req = new Map<string, Buffer>();
+
+  constructor(keyPrefix: string, memberPrefix: string) {
+    this.keyPrefix = keyPrefix;
+    this.memberPrefix = memberPrefix;
+  }
+
+  key(kind: 'conn' | 'req', zone: string, key: string): Buffer {
+    const zones = kind === 'conn' ? this.#conn : this.#req;
+    let prefix = zones.get(zone);
+    if (prefix === undefined) {
+      prefix = Buffer.from(limitKeyPrefix(this.keyPrefix, kind, zone));
+      zones.set(zone, prefix);
+    }
+    const out = Buffer.allocUnsafe(prefix.length + key.length);
+    prefix.copy(out, 0);
+    out.write(key, prefix.length, 'latin1');
+    return out;
+  }
 }
 
 /**

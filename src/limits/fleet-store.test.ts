@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ReqCheck, ZoneRef } from './limit-store.js';
 import { combineReq, mapReqOutcome, reqReply, splitChecks } from './fleet-store.js';
-import { limitKey } from './fleet-scripts.js';
+import { LimitKeys } from './fleet-scripts.js';
 
 const zone = (name: string, fleet: boolean): ZoneRef => ({ name, kind: 'req', size: 1 << 20, keyText: '$binary_remote_addr', rate: 1000, ...(fleet ? { fleet } : {}) });
 const check = (name: string, fleet: boolean, last = false): ReqCheck => ({ zone: zone(name, fleet), key: 'k', burst: 0, delay: 0, last });
@@ -31,7 +31,12 @@ test('the limit_req script\'s replies, and keys that keep a binary address\'s by
   assert.deepEqual(reqReply([0, 250, 1500, 1]), { rc: 'ok', delay: 250, excess: 1500, index: 1 });
   assert.equal(reqReply(null), null);
   assert.equal(reqReply(-1), null);
-  const key = limitKey('app:', 'conn', 'perip', String.fromCharCode(10, 0, 0, 255));
-  assert.deepEqual([...key.subarray(-4)], [10, 0, 0, 255]);
-  assert.equal(key.subarray(0, -4).toString(), 'app:{fleet}:limit_conn:perip:');
+  const keys = new LimitKeys('app:', 'app:{fleet}:member:');
+  for (let i = 0; i < 2; i++) {
+    // The second time from the zone's prefix made the first time.
+    const key = keys.key('conn', 'perip', String.fromCharCode(10, 0, 0, 255));
+    assert.deepEqual([...key.subarray(-4)], [10, 0, 0, 255]);
+    assert.equal(key.subarray(0, -4).toString(), 'app:{fleet}:limit_conn:perip:');
+  }
+  assert.equal(keys.key('req', 'perip', 'k').toString(), 'app:{fleet}:limit_req:perip:k');
 });

@@ -18,7 +18,7 @@ import type { ErrorLog } from '../observability/error-log.js';
 import type { FleetMember } from '../fleet/fleet-member.js';
 import { fleetKeys } from '../fleet/member-record.js';
 import type { ConnCheck, ConnHold, ConnOutcome, LimitStore, ReqCheck, ReqOutcome } from './limit-store.js';
-import { LIMIT_CONN_ACQUIRE_SCRIPT, LIMIT_CONN_RELEASE_SCRIPT, LIMIT_REQ_SCRIPT, limitKey } from './fleet-scripts.js';
+import { LIMIT_CONN_ACQUIRE_SCRIPT, LIMIT_CONN_RELEASE_SCRIPT, LIMIT_REQ_SCRIPT, LimitKeys } from './fleet-scripts.js';
 
 /** The checks of one store, with their indexes among the request's checks. */
 export interface CheckGroup<C> {
@@ -106,6 +106,8 @@ export class FleetLimitStore implements LimitStore {
   /** Fleet zones counting locally since their last Redis failure (logged once each, until Redis answers). */
   readonly #degraded = new Set<string>();
   #fallbacks = 0;
+  /** The keys under the fleet's current key prefix, made once per prefix (a reload may change it). */
+  #keys: LimitKeys | null = null;
 
   constructor(local: LimitStore, member: () => FleetMember | null, log: () => ErrorLog) {
     this.#local = local;
@@ -120,6 +122,14 @@ export class FleetLimitStore implements LimitStore {
 
   figures(): FleetLimitFigures {
     return { local: [...this.#degraded].sort(), fallbacks: this.#fallbacks };
+  }
+
+  /** The limit keys under `keyPrefix`: the current prefix's are kept, another's (a hold from before a reload) made for the call. */
+  #keysFor(keyPrefix: string): LimitKeys {
+    if (this.#keys?.keyPrefix === keyPrefix) return this.#keys;
+    const keys = new LimitKeys(keyPrefix, fleetKeys(keyPrefix).memberPrefix);
+    if (keyPrefix === this.#member()?.config.keyPrefix) this.#keys = keys;
+    return keys;
   }
 
   /** The member when its record is in Redis (others drop holds of members without one), else null. */
@@ -167,8 +177,8 @@ export class FleetLimitStore implements LimitStore {
   async #fleetReq(checks: ReqCheck[]): Promise<ReqOutcome> {
     const member = this.#joined();
     if (member !== null) {
-      const prefix = member.config.keyPrefix;
-      const args: (string | number | Buffer)[] = checks.map((c) => limitKey(prefix, 'req', c.zone.name, c.key));
+      const keys = this.#keysFor(member.config.keyPrefix);
+      const args: (string | number | Buffer)[] = checks.map((c) => keys.key('req', c.zone.name, c.key));
       for (const c of checks) args.push(c.zone.rate, c.burst, c.delay, c.last ? 1 : 0);
       const run = member.connection!.script('sluiceLimitReq', checks.length, LIMIT_REQ_SCRIPT);
       const outcome = reqReply(await run(...args));
@@ -203,10 +213,10 @@ export class FleetLimitStore implements LimitStore {
   async #fleetAcquire(checks: readonly ConnCheck[]): Promise<{ outcome: ConnOutcome } | null> {
     const member = this.#joined();
     if (member !== null) {
-      const prefix = member.config.keyPrefix;
-      const memberPrefix = fleetKeys(prefix).memberPrefix;
-      const args: (string | number | Buffer)[] = checks.map((c) => limitKey(prefix, 'conn', c.zone.name, c.key));
-      args.push(memberPrefix, member.id, ...checks.map((c) => c.conn));
+      const keys = this.#keysFor(member.config.keyPrefix);
+      const prefix = keys.keyPrefix;
+      const args: (string | number | Buffer)[] = checks.map((c) => keys.key('conn', c.zone.name, c.key));
+      args.push(keys.memberPrefix, member.id, ...checks.map((c) => c.conn));
       const connection = member.connection!;
       const run = connection.script('sluiceLimitConnAcquire', checks.length, LIMIT_CONN_ACQUIRE_SCRIPT);
       // Sent on a ready connection, a command that then times out may still run in Redis.
@@ -247,7 +257,7 @@ export class FleetLimitStore implements LimitStore {
     const connection = member?.connection ?? null;
     if (connection === null) return;
     const run = connection.script('sluiceLimitConnRelease', 1, LIMIT_CONN_RELEASE_SCRIPT);
-    const reply = await run(limitKey(r.keyPrefix, 'conn', r.hold.zone.name, r.hold.key), r.member);
+    const reply = await run(this.#keysFor(r.keyPrefix).key('conn', r.hold.zone.name, r.hold.key), r.member);
     // Not taken: tried again after Redis's next answer (a Redis that restarted has lost the hold anyway).
     if (reply === null) this.#unreleased.push(r);
   }

@@ -29,6 +29,9 @@ export interface FrameLimits {
 
 const NOTHING = Buffer.alloc(0);
 
+/** {@link FrameGuard.state} of a guard that has read nothing yet: at a frame boundary, no message begun. */
+export const START_CURSOR: readonly number[] = Object.freeze([0, 2, 0, 0, 0, 0, 0]);
+
 export class FrameGuard {
   readonly #maxFrame: number;
   readonly #maxMessage: number;

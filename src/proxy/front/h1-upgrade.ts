@@ -31,7 +31,7 @@ import { ProxySession } from '../session/session.js';
 import { nativeTunnels } from '../tunnel/native-tunnels.js';
 import { openSocketTunnel } from '../tunnel/socket-tunnel.js';
 import type { ProxyTunnel, TunnelEnd } from '../tunnel/tunnel.js';
-import { logTunnelEnd, tunnelGuards, tunnelPings, tunnelRate } from './tunnel-end.js';
+import { logTunnelEnd, tunnelGuardrails } from './tunnel-end.js';
 import { contextFor } from './h1-request.js';
 import { headRefusal, headSizeRefusal } from './h1-head-checks.js';
 import type { UpgradeRequest } from './h1-head-parser.js';
@@ -408,9 +408,7 @@ function openTunnel(
     onEnd: end,
     clientHead,
     upstreamHead,
-    guards: tunnelGuards(route.settings, ctx),
-    pings: tunnelPings(route.settings, ctx),
-    rate: tunnelRate(route.settings, ctx),
+    guardrails: tunnelGuardrails(route, ctx),
     native: route.settings.nativeTunnels === 'off' ? null : nativeTunnels(),
     host: rt.tunnelHost,
   });

@@ -32,7 +32,7 @@ import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import { ProxySession } from '../session/session.js';
 import { openH2Tunnel } from '../tunnel/h2-tunnel.js';
 import { H2Front } from './h2-front.js';
-import { logTunnelEnd, tunnelGuards, tunnelPings, tunnelRate } from './tunnel-end.js';
+import { logTunnelEnd, tunnelGuardrails } from './tunnel-end.js';
 import type { H2Request } from './h2-messages.js';
 import { h2ResponseHeaders, headerBytes } from './h2-messages.js';
 
@@ -193,9 +193,7 @@ function openTunnel(
     },
     // Server bytes that came with the 101 go first.
     upstreamHead,
-    guards: tunnelGuards(route.settings, ctx),
-    pings: tunnelPings(route.settings, ctx),
-    rate: tunnelRate(route.settings, ctx),
+    guardrails: tunnelGuardrails(route, ctx),
   });
   rt.tunnelOpened(tunnel);
 }

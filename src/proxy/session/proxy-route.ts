@@ -3,6 +3,8 @@ import type { UpstreamPool } from '../../upstream/pool.js';
 import type { StickySessions } from '../../upstream/sticky-learn.js';
 import type { RequestContext } from '../context/request-context.js';
 import type { Variables } from '../context/variables.js';
+import { tunnelGuardrailsOf } from '../tunnel/guardrails.js';
+import type { TunnelGuardrails } from '../tunnel/guardrails.js';
 
 /** What the balancer keys on: ip_hash's client address or hash's KEY, and the sticky cookie. */
 export interface PickKey {
@@ -38,6 +40,8 @@ export interface ProxyRoute {
   readonly ruleNames: ReadonlySet<string>;
   readonly redirects: readonly RedirectRule[];
   readonly retryStatuses: ReadonlySet<number>;
+  /** The WebSocket guardrails its tunnels get (websocket_max_frame_size...), null: none set. */
+  readonly guardrails: TunnelGuardrails | null;
 }
 
 const constant = (s: string): ComplexValue => ({ raw: s, parts: [{ text: s }], constant: s });
@@ -133,6 +137,7 @@ export function compileProxyRoute(location: LocationConfig, pool: UpstreamPool):
     ruleNames: new Set(rules.map((r) => r.lower)),
     redirects: pass.scheme === 'fastcgi' ? [] : redirectRules(settings, pass, location),
     retryStatuses,
+    guardrails: tunnelGuardrailsOf(settings),
   });
 }
 

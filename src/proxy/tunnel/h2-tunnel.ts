@@ -19,7 +19,7 @@ const NOTHING = Buffer.alloc(0);
  */
 export function openH2Tunnel(stream: ServerHttp2Stream, upstream: Socket, ctx: RequestContext, options: TunnelOptions): ProxyTunnel {
   const tunnel = new Tunnel(ctx, options.onEnd);
-  const relay = new Relay(tunnel, new StreamLeg(stream), new SocketLeg(upstream, 'upstream', /* facesStream */ true), options.idleTimeout, options.guards ?? null, options.pings ?? null, options.rate ?? null);
+  const relay = new Relay(tunnel, new StreamLeg(stream), new SocketLeg(upstream, 'upstream', /* facesStream */ true), options.idleTimeout, options.guardrails ?? null);
   relay.sendAhead(options.clientHead ?? NOTHING, options.upstreamHead ?? NOTHING);
   tunnel.run(relay);
   relay.start();

@@ -56,19 +56,6 @@ const REPORT_STRIDE = 11;
 
 const VIOLATIONS: readonly NativeViolation[] = ['frame', 'frame', 'message', 'rate', 'ping'];
 
-/** The guardrails of a tunnel, as the addon takes them. */
-export interface NativeGuardrails {
-  readonly maxFrame: number;
-  readonly maxMessage: number;
-  readonly pingInterval: number;
-  readonly pingTimeout: number;
-  /** Messages per second, 0: none. */
-  readonly rate: number;
-  readonly burst: number;
-  readonly close: boolean;
-  readonly both: boolean;
-}
-
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
 /** The reason strings of the TypeScript tunnel, by the addon's reason codes. */
@@ -98,9 +85,13 @@ export class NativeTunnels {
   #open = 0;
   #adoptedSinceTidy = 0;
   #tidyTimer: NodeJS.Timeout | null = null;
+  /** The addon wakes its thread when asked (wake()), once per turn for every adopt of it. */
+  readonly #deferWake: boolean;
+  #wakeDue = false;
 
   constructor(addon: TunnelAddon, spliceMin: number) {
     this.#addon = addon;
+    this.#deferWake = typeof addon.wake === 'function';
     addon.init((flat) => this.#ended(flat), this.counters, spliceMin);
   }
 
@@ -110,19 +101,23 @@ export class NativeTunnels {
 
   /** Hands the two descriptors over; the slot, or -1 when the addon could not take them. */
   adopt(
-    owner: NativeOwner, clientFd: number, upstreamFd: number, idleMs: number, up: number[] | null, down: number[] | null,
-    guardrails: NativeGuardrails | null = null,
+    owner: NativeOwner, clientFd: number, upstreamFd: number, idleMs: number, up: readonly number[] | null, down: readonly number[] | null,
+    guardrails: readonly number[] | null = null,
   ): number {
     const slot = this.#free.pop() ?? (this.#next < NATIVE_SLOTS ? this.#next++ : -1);
     if (slot < 0) return -1;
     this.counters[slot * 2] = 0;
     this.counters[slot * 2 + 1] = 0;
-    const g = guardrails === null ? null
-      : [guardrails.maxFrame, guardrails.maxMessage, guardrails.pingInterval, guardrails.pingTimeout, guardrails.rate, guardrails.burst,
-        guardrails.close ? 1 : 0, guardrails.both ? 1 : 0];
-    if (!this.#addon.adopt(slot, clientFd, upstreamFd, idleMs, up, down, g)) {
+    if (!this.#addon.adopt(slot, clientFd, upstreamFd, idleMs, up, down, guardrails, this.#deferWake)) {
       this.#free.push(slot);
       return -1;
+    }
+    if (this.#deferWake && !this.#wakeDue) {
+      // The I/O thread learns of this turn's hand-overs in one wake-up, once the turn's I/O
+      // callbacks have run: a wake-up per hand-over could hand it the CPU mid-turn each time
+      // (docs/benchmarks.md, "CPU per handshake, third pass").
+      this.#wakeDue = true;
+      setImmediate(wakeAddon, this);
     }
     this.#owners[slot] = owner;
     if (this.#open++ === 0) this.#addon.ref(true);
@@ -142,6 +137,12 @@ export class NativeTunnels {
       this.#addon.trimMemory?.();
     }, TIDY_DELAY_MS);
     this.#tidyTimer.unref();
+  }
+
+  /** @internal The turn's hand-overs are queued: the I/O thread takes them now. */
+  wake(): void {
+    this.#wakeDue = false;
+    this.#addon.wake?.();
   }
 
   goAway(slot: number, toUpstream: Buffer, toClient: Buffer): void {
@@ -181,6 +182,10 @@ export class NativeTunnels {
       }
     }
   }
+}
+
+function wakeAddon(tunnels: NativeTunnels): void {
+  tunnels.wake();
 }
 
 let instance: NativeTunnels | null | undefined;

@@ -4,10 +4,10 @@ import type { FrameLimits } from '../../websocket/frame-guard.js';
 import { encodeClose } from '../../websocket/frame-writer.js';
 import type { Leg, LegEvents } from './legs.js';
 import { MessageRate } from './message-rate.js';
-import type { MessageRateSettings } from './message-rate.js';
 import { Pinger } from './pinger.js';
 import type { PingSettings } from './pinger.js';
 import { pingRefusal, rateRefusal, sizeRefusal } from './refusals.js';
+import type { TunnelGuardrails } from './guardrails.js';
 import { goingAwayFrame, goingAwayFrameToClient } from './tunnel.js';
 import type { Tunnel, TunnelEngine } from './tunnel.js';
 
@@ -56,14 +56,15 @@ export class Relay implements TunnelEngine, LegEvents {
   readonly #pinger: Pinger | null;
   readonly #pings: PingSettings | null;
 
-  constructor(
-    tunnel: Tunnel, client: Leg, upstream: Leg, idleTimeout: number,
-    limits: FrameLimits | null = null, pings: PingSettings | null = null, rate: MessageRateSettings | null = null,
-  ) {
+  /** `guardrails`: the WebSocket guardrails of the tunnel's route (tunnel/guardrails.ts), null: none. */
+  constructor(tunnel: Tunnel, client: Leg, upstream: Leg, idleTimeout: number, guardrails: TunnelGuardrails | null = null) {
     this.#tunnel = tunnel;
     this.#client = client;
     this.#upstream = upstream;
     this.#idleTimeout = idleTimeout;
+    const limits = guardrails?.guards ?? null;
+    const pings = guardrails?.pings ?? null;
+    const rate = guardrails?.rate ?? null;
     this.#limits = limits;
     client.other = upstream;
     upstream.other = client;

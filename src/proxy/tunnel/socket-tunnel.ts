@@ -1,10 +1,9 @@
 import type { Socket } from 'node:net';
 import type { RequestContext } from '../context/request-context.js';
 import { SocketLeg } from './legs.js';
-import type { FrameLimits } from '../../websocket/frame-guard.js';
-import type { MessageRateSettings } from './message-rate.js';
-import type { NativeGuardrails, NativeOwner, NativeSession, NativeTunnels, NativeViolation } from './native-tunnels.js';
-import type { PingSettings } from './pinger.js';
+import { START_CURSOR } from '../../websocket/frame-guard.js';
+import type { TunnelGuardrails } from './guardrails.js';
+import type { NativeOwner, NativeSession, NativeTunnels, NativeViolation } from './native-tunnels.js';
 import { pingRefusal, rateRefusal, sizeRefusal } from './refusals.js';
 import { Relay } from './relay.js';
 import type { HandOver } from './relay.js';
@@ -27,26 +26,34 @@ const NOTHING = Buffer.alloc(0);
  * the tunnel hands its two descriptors to the addon as soon as nothing of it is left in Node's
  * buffers (usually at once): the addon's I/O thread then relays with the same semantics
  * (native/sluice_tunnel.c), the two net.Sockets are closed and freed, and the tunnel keeps only
- * the context, the counters' slot and the end callback.
+ * the context, the counters' slot and the end callback. When nothing crossed with the handshake
+ * (the usual case) the addon is asked before any relay is built, with the frame cursors a fresh
+ * relay would give it; the relay is built only for a tunnel that stays in TypeScript, for now or
+ * for good.
  */
 export function openSocketTunnel(client: Socket, upstream: Socket, ctx: RequestContext, options: SocketTunnelOptions): ProxyTunnel {
   const tunnel = new Tunnel(ctx, options.onEnd);
-  const guards = options.guards ?? null;
-  const pings = options.pings ?? null;
-  const rate = options.rate ?? null;
-  const relay = new Relay(tunnel, new SocketLeg(client, 'client'), new SocketLeg(upstream, 'upstream'), options.idleTimeout, guards, pings, rate);
-  relay.sendAhead(options.clientHead ?? NOTHING, options.upstreamHead ?? NOTHING);
-  tunnel.run(relay);
+  const guardrails = options.guardrails ?? null;
+  const clientHead = options.clientHead ?? NOTHING;
+  const upstreamHead = options.upstreamHead ?? NOTHING;
   const native = options.native ?? null;
-  if (native === null || tcpFd(client) < 0 || tcpFd(upstream) < 0) {
+  const nativeFit = native !== null && tcpFd(client) >= 0 && tcpFd(upstream) >= 0;
+  const host = options.host ?? null;
+  const first = nativeFit && clientHead.length === 0 && upstreamHead.length === 0
+    ? moveToAddon(tunnel, null, client, upstream, native, host, options.idleTimeout, guardrails)
+    : null;
+  if (first === 'moved') return tunnel;
+  const relay = new Relay(tunnel, new SocketLeg(client, 'client'), new SocketLeg(upstream, 'upstream'), options.idleTimeout, guardrails);
+  relay.sendAhead(clientHead, upstreamHead);
+  tunnel.run(relay);
+  if (!nativeFit) {
     relay.start();
     return tunnel;
   }
-  const host = options.host ?? null;
-  const guardrails = guards === null && pings === null && rate === null ? null : new Guardrails(guards, pings, rate);
   const handOver: HandOver = () => moveToAddon(tunnel, relay, client, upstream, native, host, options.idleTimeout, guardrails);
-  const first = handOver();
-  if (first !== 'moved') relay.start(first === 'not yet' ? handOver : null);
+  // Asked already (nothing has changed since, sendAhead had nothing to send), or now.
+  const result = first ?? handOver();
+  if (result !== 'moved') relay.start(result === 'not yet' ? handOver : null);
   return tunnel;
 }
 
@@ -95,18 +102,27 @@ function quiet(s: Socket): boolean {
 /**
  * Moves the tunnel to the addon when nothing of it is buffered in Node: libuv stops reading, the
  * addon duplicates both descriptors, and the sockets are closed here (the connections stay open
- * through the duplicates).
+ * through the duplicates). `relay` null: none was built yet (nothing has been relayed), so the
+ * frame cursors are at their start.
  */
 function moveToAddon(
-  tunnel: Tunnel, relay: Relay, client: Socket, upstream: Socket, native: NativeTunnels, host: TunnelHost | null, idleTimeout: number,
-  guardrails: Guardrails | null,
+  tunnel: Tunnel, relay: Relay | null, client: Socket, upstream: Socket, native: NativeTunnels, host: TunnelHost | null, idleTimeout: number,
+  guardrails: TunnelGuardrails | null,
 ): 'moved' | 'not yet' | 'never' {
   if (tunnel.goingAway) return 'never';
-  if (!quiet(client) || !quiet(upstream) || !relay.canHandOver) return 'not yet';
+  if (!quiet(client) || !quiet(upstream) || (relay !== null && !relay.canHandOver)) return 'not yet';
+  if (relay === null) {
+    // What a relay's legs would have made sure of: the addon writes on these same sockets.
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
+  }
   stopReading(client);
   stopReading(upstream);
   const engine = new NativeEngine(tunnel, native, host, guardrails);
-  const slot = native.adopt(engine, tcpFd(client), tcpFd(upstream), idleTimeout, relay.cursorState('client'), relay.cursorState('upstream'), guardrails?.native ?? null);
+  const websocket = tunnel.ctx.websocket;
+  const up = relay !== null ? relay.cursorState('client') : websocket ? START_CURSOR : null;
+  const down = relay !== null ? relay.cursorState('upstream') : websocket ? START_CURSOR : null;
+  const slot = native.adopt(engine, tcpFd(client), tcpFd(upstream), idleTimeout, up, down, guardrails?.native ?? null);
   if (slot < 0) {
     // The addon is full or out of descriptors: the tunnel stays in TypeScript.
     startReading(client);
@@ -116,35 +132,27 @@ function moveToAddon(
   engine.slot = slot;
   tunnel.ctx.countIn(native.counters, slot);
   if (host) host.nativeTunnels++;
-  relay.detach();
+  if (relay !== null) relay.detach();
+  else {
+    letGo(client);
+    letGo(upstream);
+  }
   tunnel.run(engine);
   return 'moved';
 }
 
 /**
- * The WebSocket guardrails of a tunnel as the addon applies them (native/sluice_tunnel.c, the same
- * rules as the relay's frame guard, pinger and message rate), and the settings its log lines name.
+ * A socket the addon took before a relay had it: closed here as a relay's leg lets go of it
+ * (legs.ts SocketLeg#detach), the connection living on in the addon's duplicate.
  */
-class Guardrails {
-  readonly limits: FrameLimits;
-  readonly pings: PingSettings | null;
-  readonly rateSettings: MessageRateSettings | null;
-
-  constructor(limits: FrameLimits | null, pings: PingSettings | null, rate: MessageRateSettings | null) {
-    this.limits = limits ?? { maxFrame: 0, maxMessage: 0 };
-    this.pings = pings;
-    this.rateSettings = rate;
-  }
-
-  /** As the addon takes them. */
-  get native(): NativeGuardrails {
-    const { limits, pings, rateSettings: rate } = this;
-    return {
-      maxFrame: limits.maxFrame, maxMessage: limits.maxMessage, pingInterval: pings?.interval ?? 0, pingTimeout: pings?.timeout ?? 0,
-      rate: rate?.rate ?? 0, burst: rate?.burst ?? 0, close: rate?.close ?? false, both: rate?.both ?? false,
-    };
-  }
+function letGo(s: Socket): void {
+  s.on('error', noop);
+  s.setTimeout(0);
+  // Destroying without an error emits none.
+  s.destroy();
 }
+
+function noop(): void {}
 
 /** A tunnel while the addon holds its descriptors. */
 class NativeEngine implements TunnelEngine, NativeOwner {
@@ -153,9 +161,9 @@ class NativeEngine implements TunnelEngine, NativeOwner {
   readonly #tunnel: Tunnel;
   readonly #native: NativeTunnels;
   readonly #host: TunnelHost | null;
-  readonly #guardrails: Guardrails | null;
+  readonly #guardrails: TunnelGuardrails | null;
 
-  constructor(tunnel: Tunnel, native: NativeTunnels, host: TunnelHost | null, guardrails: Guardrails | null) {
+  constructor(tunnel: Tunnel, native: NativeTunnels, host: TunnelHost | null, guardrails: TunnelGuardrails | null) {
     this.#tunnel = tunnel;
     this.#native = native;
     this.#host = host;
@@ -170,7 +178,7 @@ class NativeEngine implements TunnelEngine, NativeOwner {
     // A close frame that came before the refusal was the session's first.
     if (ctx.websocketClose === null && session.closeSide !== null) ctx.websocketClose = { code: session.closeCode, side: session.closeSide };
     if (violation === 'ping' && g.pings !== null) this.#tunnel.refuse(pingRefusal(side, g.pings));
-    else if (violation === 'rate' && g.rateSettings !== null) this.#tunnel.refuse(rateRefusal(side, g.rateSettings));
+    else if (violation === 'rate' && g.rate !== null) this.#tunnel.refuse(rateRefusal(side, g.rate));
     else if (violation === 'frame' || violation === 'message') this.#tunnel.refuse(sizeRefusal(side, violation, size, g.limits));
   }
 

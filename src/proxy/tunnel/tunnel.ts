@@ -1,8 +1,6 @@
 import { CloseCode } from '../../websocket/close-codes.js';
 import { encodeClose } from '../../websocket/frame-writer.js';
-import type { FrameLimits } from '../../websocket/frame-guard.js';
-import type { MessageRateSettings } from './message-rate.js';
-import type { PingSettings } from './pinger.js';
+import type { TunnelGuardrails } from './guardrails.js';
 import type { Refusal } from './refusals.js';
 import type { RequestContext } from '../context/request-context.js';
 
@@ -89,15 +87,11 @@ export interface TunnelOptions {
   /** Server bytes that came in the packet of the 101; they go to the client first. @default none */
   upstreamHead?: Buffer;
   /**
-   * The guardrails of a WebSocket tunnel (websocket_max_frame_size, websocket_max_message_size),
-   * both directions; null: none. Whichever engine moves the bytes applies them (the addon in C).
-   * @default null
+   * The guardrails of a WebSocket tunnel (websocket_max_frame_size, websocket_max_message_size,
+   * pings, message rate), both directions, as its route built them; null: none. Whichever engine
+   * moves the bytes applies them (the addon in C). @default null
    */
-  guards?: FrameLimits | null;
-  /** websocket_ping_interval / _timeout of a WebSocket tunnel; null: no pings. @default null */
-  pings?: PingSettings | null;
-  /** websocket_message_rate of a WebSocket tunnel; null: none. @default null */
-  rate?: MessageRateSettings | null;
+  guardrails?: TunnelGuardrails | null;
 }
 
 /** Where a tunnel may move to the native addon, and who counts it once its sockets are gone. */
