@@ -114,3 +114,34 @@ test('X-Accel-Buffering no/yes switches buffering per response unless proxy_igno
     assert.ok(doneAt.has(name), `${path} done`);
   }
 });
+
+test('proxy_buffering on: a body that fits proxy_buffers is read whole into memory while the client reads nothing; no temp file', async (t) => {
+  // 16 MiB: more than the kernel's socket buffers take on loopback (a client that does not read
+  // keeps its receive window small), less than proxy_buffers' 32 MiB. Unbuffered, the backend
+  // could not finish before the client reads.
+  const big = randomBytes(16 * 1024 * 1024);
+  const dir = tempDir(t);
+  let finished: () => void = () => undefined;
+  const backendDone = new Promise<void>((r) => { finished = r; });
+  const backend = await startHttpBackend((_req, res) => {
+    res.writeHead(200, { 'Content-Length': String(big.length) });
+    res.once('finish', () => finished());
+    res.end(big);
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(conf(`
+    server { listen 127.0.0.1:0; location / { proxy_pass http://${backend.addr}; proxy_buffers 512 64k; proxy_temp_path ${dir.join('proxy')}; } }`), { t });
+  const chunks: Buffer[] = [];
+  const s = connect(proxy.port, '127.0.0.1', () => s.write('GET /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'));
+  t.after(() => s.destroy());
+  s.pause();
+  await withTimeout(backendDone, 20_000, 'the backend finishing while the client reads nothing');
+  const all = withTimeout(new Promise<Buffer>((resolve, reject) => {
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.on('error', reject);
+    s.on('close', () => resolve(Buffer.concat(chunks)));
+  }), 20_000, 'the whole response');
+  s.resume();
+  assert.equal(sha(bodyOf(await all)), sha(big));
+  assert.equal(tempFiles(dir.join('proxy')), null, 'no temp file: it fit in memory');
+});

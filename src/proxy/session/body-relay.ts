@@ -79,15 +79,17 @@ export interface RelayTarget {
 /**
  * Relays an upstream response body to the client with backpressure under send_timeout (`timed`
  * is the client connection or HTTP/2 stream whose timer counts). The caller ends `out` when `up`
- * ends; `onChunk` sees every chunk (byte counters).
+ * ends; `onChunk` sees every chunk (byte counters). `unpaused`: the body is read whole whatever
+ * the client does (a buffered body that fits proxy_buffers, response-spool.ts fitsBuffers): a
+ * full client buffer arms send_timeout but does not pause `up`.
  */
-export function relayBody(up: Readable, out: RelayTarget, timed: TimedStream, ms: number, onTimeout: () => void, onChunk: (chunk: Buffer) => void): void {
+export function relayBody(up: Readable, out: RelayTarget, timed: TimedStream, ms: number, onTimeout: () => void, onChunk: (chunk: Buffer) => void, unpaused = false): void {
   const sending = new SendTimeout(timed, ms, onTimeout);
   up.on('data', (chunk: Buffer) => {
     onChunk(chunk);
     if (out.destroyed) return;
     if (!out.write(chunk)) {
-      up.pause();
+      if (!unpaused) up.pause();
       sending.blocked();
     }
   });

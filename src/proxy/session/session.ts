@@ -28,7 +28,7 @@ import type { FilesOutcome, FilesRequest } from '../../static/content.js';
 import { tryFiles } from '../../static/try-files.js';
 import { requestBodyUnbuffered, runAttempts } from './attempts.js';
 import { copyStreamedBody, readRequestBody } from '../body/request-body.js';
-import { ResponseSpool } from '../body/response-spool.js';
+import { ResponseSpool, fitsBuffers } from '../body/response-spool.js';
 import { responseBuffered, responseLimitRate } from '../body/accel-headers.js';
 import type { UpstreamMessage } from '../client/upstream-client.js';
 import { errnoSuffix } from '../../core/errno.js';
@@ -358,7 +358,11 @@ export class ProxySession implements SessionForFrontEnds {
     const limitRate = responseLimitRate(route.settings, up, this.ctx.limitRate);
     const out = limitRate > 0 && !noBody ? new PacedTarget(client, limitRate, limitRateAfter) : client;
     const writer = this.#cacheWriter(up, peer);
-    const spool = noBody ? null : this.#spool(writer === null ? up : writer.clientSide(up), up, peer);
+    // A buffered body that fits proxy_buffers whole needs no spool (it never reaches the temp
+    // file): the relay writes it on without pausing the upstream, the client's write buffer
+    // holding what the spool's memory would. Only for a body that goes straight to the client.
+    const inMemory = !noBody && out === client && writer === null && encoder === null && this.#slice === null && fitsBuffers(route.settings, up);
+    const spool = noBody || inMemory ? null : this.#spool(writer === null ? up : writer.clientSide(up), up, peer);
     const src = spool ?? up;
     // A compressed body has no ranges (rangeStatus), so at most one of the two applies.
     const filtered = noBody ? null : encoder !== null ? encoder.attach(src) : this.#slice === null ? null : src.pipe(rangeSlice(this.#slice));
@@ -396,7 +400,7 @@ export class ProxySession implements SessionForFrontEnds {
     relayBody(filtered ?? src, out, timed, route.settings.sendTimeout, () => {
       logSendTimeout(this.log, this.ctx, upstreamUrl(route, peer, this.ctx));
       this.front.abort(true);
-    }, onChunk);
+    }, onChunk, inMemory);
   }
 
   /**
