@@ -419,7 +419,7 @@ static void hand_over(hs_t *h) {
   H.tl->counters[t->slot * 2 + 1] = 0;
   c->kind = CMD_ADOPT;
   c->t = t;
-  push_command(H.tl, c);
+  push_command(H.tl, c, 0);
   __atomic_add_fetch(&H.handed, 1, __ATOMIC_RELAXED);
   free_hs(h);
 }
