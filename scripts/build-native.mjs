@@ -4,9 +4,9 @@
 // and exits 0, and Sluice moves tunnel bytes in TypeScript instead. Plain JavaScript, because it
 // runs before the TypeScript build.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeGypRebuild } from './node-gyp.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const say = (line) => process.stderr.write(`sluice: ${line}\n`);
@@ -20,22 +20,11 @@ if (process.env.SLUICE_SKIP_NATIVE === '1') {
   process.exit(0);
 }
 
-// npm tells its scripts where its own node-gyp is; outside npm, look next to this node.
-const candidates = [
-  process.env.npm_config_node_gyp,
-  join(dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'),
-  join(dirname(process.execPath), 'node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'),
-].filter((p) => p && existsSync(p));
-if (candidates.length === 0) {
+const args = nodeGypRebuild(join(root, 'native'));
+if (args === null) {
   say('node-gyp was not found (it comes with npm); the native tunnel addon is not built; tunnels run in TypeScript');
   process.exit(0);
 }
-// Build against this node's own headers when they are installed (no download); npm passes its
-// configured nodedir to its scripts.
-const prefix = join(dirname(process.execPath), '..');
-const nodedir = process.env.npm_config_nodedir || (existsSync(join(prefix, 'include/node/node_api.h')) ? prefix : '');
-const args = [candidates[0], 'rebuild', '--directory', join(root, 'native'), '--loglevel', 'warn'];
-if (nodedir) args.push(`--nodedir=${nodedir}`);
 const r = spawnSync(process.execPath, args, {
   stdio: ['ignore', 'inherit', 'inherit'],
 });
