@@ -21,6 +21,7 @@ import { availableParallelism, constants } from 'node:os';
 import { formatProblem, loadConfig, problemText } from '../config/load.js';
 import type { LoadOptions, LoadResult } from '../config/load.js';
 import type { Config, ConfigProblem, ErrorLogTarget } from '../config/types.js';
+import { workersAcceptShared } from '../server/reuseport.js';
 import { PrimaryLimitStore } from '../limits/cluster-store.js';
 import { ErrorLog } from '../observability/error-log.js';
 import { LogFiles } from '../observability/log-files.js';
@@ -474,7 +475,9 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     for (const s of slots.values()) sendTo(s, { sluice: 'reopen' });
   });
 
-  cluster.schedulingPolicy = cluster.SCHED_RR;
+  // Round robin (the primary accepts, a worker gets each connection over IPC) unless `listen ...
+  // reuseport` asks for workers that accept for themselves on a Node without reusePort.
+  cluster.schedulingPolicy = workersAcceptShared(config) ? cluster.SCHED_NONE : cluster.SCHED_RR;
   for (let i = 0; i < desired; i++) fork();
   let failure = await startup;
   // Every worker listens now (in cluster mode the primary binds each address when the first

@@ -3,9 +3,13 @@
  * own on the address, bound with SO_REUSEPORT, and the kernel spreads new connections over them;
  * no process accepts for another. Node has `reusePort` in `net.Server.listen` from 22.12 (and
  * 23.1) on, on Linux and the BSDs; with `exclusive` a cluster worker binds the socket itself
- * instead of asking the primary for a shared one. Where Node lacks it, Sluice does what nginx
- * does on a platform without SO_REUSEPORT: says so and listens without it.
+ * instead of asking the primary for a shared one. Where Node lacks it (Node 20, 22 before 22.12),
+ * Sluice says so in nginx's words and listens on one socket, but the workers still accept for
+ * themselves: the primary shares that socket with them (cluster.SCHED_NONE) instead of accepting
+ * every connection and passing it over IPC (round robin, Node's default), and the kernel wakes the
+ * workers to race for each connection, as nginx's workers do on a shared socket.
  */
+import type { Config } from '../config/types.js';
 
 /** Platforms whose SO_REUSEPORT balances connections over the sockets (Node's list). */
 const REUSEPORT_PLATFORMS: ReadonlySet<string> = new Set(['linux', 'freebsd', 'aix', 'sunos']);
@@ -26,4 +30,16 @@ export function nodeHasReusePort(version: string = process.versions.node, platfo
  */
 export function reusePortOptions(reuseport: boolean, port: number): { reusePort?: true; exclusive?: true } {
   return reuseport && port !== 0 && nodeHasReusePort() ? { reusePort: true, exclusive: true } : {};
+}
+
+/**
+ * Whether the workers accept on the primary's shared sockets (cluster.SCHED_NONE) rather than
+ * being handed connections in turn: where a `listen` asks for `reuseport` and this Node has no
+ * reusePort. Node fixes the policy for the primary's life at the first fork, for every listen
+ * socket: it is read from the configuration the primary starts with (a reload that adds or
+ * removes `reuseport` changes it at the next start).
+ */
+export function workersAcceptShared(config: Config, hasReusePort: boolean = nodeHasReusePort()): boolean {
+  if (hasReusePort) return false;
+  return (config.http?.servers ?? []).some((s) => s.listens.some((l) => l.socket?.reuseport === true));
 }

@@ -2,11 +2,12 @@
  * `listen ... reuseport` (issue 15, item 3) with real worker processes. Where Node has reusePort
  * (22.12+, 23.1+: server/reuseport.ts) every worker binds a socket of its own with SO_REUSEPORT
  * and accepts its connections itself; on an older Node, nginx's warning for a platform without
- * SO_REUSEPORT and the one shared socket. Either way connections land on both workers, and a
- * reload under traffic and a graceful quit with a request in flight lose nothing.
+ * SO_REUSEPORT and the one shared socket, on which the workers accept for themselves (not the
+ * primary's round robin). Either way connections land on both workers, and a reload under traffic
+ * and a graceful quit with a request in flight lose nothing.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { test } from 'node:test';
 import { startHttpBackend } from '../helpers/backends.js';
 import { CHILD_MS, CliProcess, httpGet, runCli } from '../helpers/cli-process.js';
@@ -17,13 +18,31 @@ import { nodeHasReusePort } from '../../src/server/reuseport.js';
 
 const WARNING = /\[warn\] reuseport is not supported on this platform, ignored in \S+:\d+/;
 
-/** Listening TCP sockets on 127.0.0.1:port, as the kernel lists them. */
-function listeningSockets(port: number): number {
+/** The inodes of the listening TCP sockets on 127.0.0.1:port, as the kernel lists them. */
+function listeningInodes(port: number): string[] {
   const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  return readFileSync('/proc/net/tcp', 'utf8').split('\n').filter((l) => {
-    const f = l.trim().split(/\s+/);
-    return f[1] === local && f[3] === '0A';
-  }).length;
+  return readFileSync('/proc/net/tcp', 'utf8').split('\n').map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[1] === local && f[3] === '0A').map((f) => f[9] as string);
+}
+
+function listeningSockets(port: number): number {
+  return listeningInodes(port).length;
+}
+
+/**
+ * Whether process `pid` has a listening socket of the port open: a worker that accepts for itself
+ * does (its own with reusePort, the primary's shared one without); with round robin only the
+ * primary does, and the workers get accepted connections.
+ */
+function holdsListeningSocket(pid: string, port: number): boolean {
+  const inodes = new Set(listeningInodes(port).map((i) => `socket:[${i}]`));
+  return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+    try {
+      return inodes.has(readlinkSync(`/proc/${pid}/fd/${fd}`));
+    } catch {
+      return false;
+    }
+  });
 }
 
 function config(port: number, body: string): string {
@@ -59,6 +78,22 @@ test('listen reuseport with worker_processes 2: a socket per worker where Node h
   }, { timeoutMs: CHILD_MS, what: 'both workers to answer' });
   assert.ok(!seen.has(String(proxy.pid)));
   assert.equal(seen.size, 2);
+  // Each worker accepts for itself: it holds a listening socket of the port.
+  for (const pid of seen) assert.ok(holdsListeningSocket(pid, port), `worker ${pid} holds a listening socket of :${port}`);
+  assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
+});
+
+test('without reuseport the primary accepts every connection and hands it to a worker in turn (round robin): no worker holds the listening socket', async (t) => {
+  const dir = tempDir(t);
+  const port = await unusedPort();
+  const conf = dir.write('sluice.conf', config(port, 'location / { return 200 "$pid"; }').replace(' reuseport;', ';'));
+  const proxy = new CliProcess(t, ['-c', conf], dir.path);
+  assert.equal(await proxy.port(), port);
+  const seen = new Set<string>();
+  for (let i = 0; i < 4; i++) seen.add((await httpGet(port, '/')).body);
+  assert.equal(seen.size, 2, 'round robin alternates');
+  for (const pid of seen) assert.equal(holdsListeningSocket(pid, port), false, `worker ${pid}`);
+  assert.equal(holdsListeningSocket(String(proxy.pid), port), true, 'the primary');
   assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
 });
 

@@ -104,9 +104,10 @@ function listen(d: Directive, scope: Scope, cx: BuildContext): void {
     const option = listenSocketOption(param, host, bad);
     if (option !== null) {
       if (option !== false) setSocket(option);
-      // nginx on a platform without SO_REUSEPORT warns in these words and listens without it.
+      // nginx on a platform without SO_REUSEPORT warns in these words and listens without it; the
+      // workers still accept for themselves, on the one shared socket (server/reuseport.ts).
       if (option !== false && option.reuseport === true && !nodeHasReusePort()) {
-        cx.warn('reuseport is not supported on this platform, ignored', d, `Node ${process.versions.node} has no reusePort: it needs Node 22.12 or later (23.1 in 23) on Linux or FreeBSD`);
+        cx.warn('reuseport is not supported on this platform, ignored', d, `Node ${process.versions.node} has no reusePort (Node 22.12 or later, 23.1 in 23, on Linux or FreeBSD): one socket, on which every worker accepts for itself`);
       }
       continue;
     }
