@@ -79,6 +79,14 @@ function cacheLocation(): string {
     }`;
 }
 
+/**
+ * `SLUICE_BENCH_NO_CACHE=1`: every target's config as before the cache scenario (no
+ * proxy_cache_path, proxy_temp_path or /cached/ location), so that a `sluice-ref` build from
+ * before proxy_cache (31755f6, say) runs the same config as this one; the cache scenario then
+ * has nothing to measure.
+ */
+const NO_CACHE = process.env.SLUICE_BENCH_NO_CACHE === '1';
+
 /** The cache directory of a target's temp dir, writable by nginx's unprivileged worker. */
 function cacheDir(dir: string): string {
   const d = join(dir, 'cache');
@@ -96,8 +104,8 @@ function nginxStyleHttp(backendPort: number, listen: string, extra: string, cach
   const servers = balancing === null
     ? `server 127.0.0.1:${backendPort};`
     : `${balancing}\n${Array.from({ length: BALANCED_SERVERS }, () => `    server 127.0.0.1:${backendPort};`).join('\n')}`;
-  return `
-  proxy_cache_path ${cache} levels=1:2 keys_zone=bench:10m;
+  return `${NO_CACHE ? '' : `
+  proxy_cache_path ${cache} levels=1:2 keys_zone=bench:10m;`}
   map $http_upgrade $connection_upgrade {
     default upgrade;
     ''      '';
@@ -115,7 +123,7 @@ function nginxStyleHttp(backendPort: number, listen: string, extra: string, cach
       proxy_set_header Connection $connection_upgrade;
       proxy_read_timeout ${TUNNEL_TIMEOUT};
       proxy_send_timeout ${TUNNEL_TIMEOUT};${extra}
-    }${cacheLocation()}
+    }${NO_CACHE ? '' : cacheLocation()}
   }`;
 }
 
@@ -143,8 +151,8 @@ export function sluiceConfig(backendPort: number, dir: string, { workers = 1, lo
 worker_processes ${workers};
 ${main}events { worker_connections 20000; }
 http {
-  access_log off;
-  proxy_temp_path ${dir}/proxy_temp;${nginxStyleHttp(backendPort, listen, location === '' ? '' : `\n      ${location}`, cacheDir(dir), balancing)}
+  access_log off;${NO_CACHE ? '' : `
+  proxy_temp_path ${dir}/proxy_temp;`}${nginxStyleHttp(backendPort, listen, location === '' ? '' : `\n      ${location}`, cacheDir(dir), balancing)}
 }
 `;
 }
