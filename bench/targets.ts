@@ -13,7 +13,7 @@ import type { Child } from './processes.js';
 import type { ToolName, ToolStatus } from './tools.js';
 
 export const TARGET_NAMES = [
-  'direct', 'sluice', 'sluice-ref', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-v8-default', 'sluice-workers', 'sluice-reuseport', 'sluice-least-conn', 'sluice-fleet',
+  'direct', 'sluice', 'sluice-ref', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-v8-default', 'sluice-v8-small', 'sluice-workers', 'sluice-reuseport', 'sluice-least-conn', 'sluice-fleet',
   'sluice-c-handshake', 'sluice-c-handshake-c-route',
   'sluice-undici', 'sluice-node-client',
   'nginx', 'nginx-tuned', 'haproxy', 'http-proxy',
@@ -282,6 +282,7 @@ export async function startTarget(
     case 'sluice-ts-tunnel':
     case 'sluice-node-front':
     case 'sluice-v8-default':
+    case 'sluice-v8-small':
     case 'sluice-undici':
     case 'sluice-node-client':
     case 'sluice-least-conn':
@@ -313,14 +314,16 @@ export async function startTarget(
       // sluice-node-front: one process with Node's HTTP server reading every connection (no lean
       // front end), for the side-by-side comparison in docs/benchmarks.md; only run when named.
       // sluice-ts-tunnel: every tunnel in the TypeScript relay (the guardrails scenario runs it beside `sluice`).
-      // sluice-v8-default: V8's own memory policy (cli/memory-settings.ts off); only run when named.
+      // sluice-v8-default: V8's own memory policy (cli/memory-settings.ts off); sluice-v8-small:
+      // the young generation kept at 1 MiB (the policy before the idle give-back); only run when named.
       // sluice-undici / sluice-node-client: the upstream client undici (measurement only, a
       // devDependency) or http.request instead of the lean one; only run when named.
       const env = name === 'sluice-node-front' ? { ...process.env, SLUICE_FRONT: 'node' }
         : name === 'sluice-ts-tunnel' ? { ...process.env, SLUICE_NATIVE: 'off' }
           : name === 'sluice-v8-default' ? { ...process.env, SLUICE_V8_MEMORY: 'default' }
-            : name === 'sluice-undici' ? { ...process.env, SLUICE_UPSTREAM_CLIENT: 'undici' }
-              : name === 'sluice-node-client' ? { ...process.env, SLUICE_UPSTREAM_CLIENT: 'node' } : process.env;
+            : name === 'sluice-v8-small' ? { ...process.env, SLUICE_V8_MEMORY: 'small' }
+              : name === 'sluice-undici' ? { ...process.env, SLUICE_UPSTREAM_CLIENT: 'undici' }
+                : name === 'sluice-node-client' ? { ...process.env, SLUICE_UPSTREAM_CLIENT: 'node' } : process.env;
       const child = startChild(name, process.execPath, [...sluiceNodeArgs(), name === 'sluice-ref' ? refCli() : SLUICE_CLI, '-c', conf], { cwd: dir, env });
       const stop = withTempDir(child, remove);
       try {
