@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Builds the optional native tunnel addon (native/sluice_tunnel.c) with node-gyp, as the package's
-// install script. It is optional: when it cannot be built (no compiler, not Linux) this says so
+// install script, and then, apart so that its failure leaves the relay alone, the small C++ addon
+// that gives V8's young generation back when the sluice process is idle (native/memory/,
+// src/cli/memory-settings.ts; without it the young generation stays at 1 MiB). It is optional: when it cannot be built (no compiler, not Linux) this says so
 // and exits 0, and Sluice moves tunnel bytes in TypeScript instead. Plain JavaScript, because it
 // runs before the TypeScript build.
 import { spawnSync } from 'node:child_process';
@@ -34,12 +36,15 @@ if (candidates.length === 0) {
 // configured nodedir to its scripts.
 const prefix = join(dirname(process.execPath), '..');
 const nodedir = process.env.npm_config_nodedir || (existsSync(join(prefix, 'include/node/node_api.h')) ? prefix : '');
-const args = [candidates[0], 'rebuild', '--directory', join(root, 'native'), '--loglevel', 'warn'];
-if (nodedir) args.push(`--nodedir=${nodedir}`);
-const r = spawnSync(process.execPath, args, {
-  stdio: ['ignore', 'inherit', 'inherit'],
-});
-if (r.status !== 0) {
+/** node-gyp rebuild in `dir`; whether it built. */
+function gypRebuild(dir) {
+  const args = [candidates[0], 'rebuild', '--directory', dir, '--loglevel', 'warn'];
+  if (nodedir) args.push(`--nodedir=${nodedir}`);
+  return spawnSync(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] }).status === 0;
+}
+if (gypRebuild(join(root, 'native/memory'))) say('memory addon built: native/memory/build/Release/sluice_memory.node');
+else say('the memory addon did not build (see above; it needs a C++ compiler); the sluice process keeps V8\'s young generation at 1 MiB');
+if (!gypRebuild(join(root, 'native'))) {
   say('the native tunnel addon did not build (see above); tunnels run in TypeScript. Fix the build and run `npm run build:native`.');
   process.exit(0);
 }

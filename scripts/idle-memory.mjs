@@ -106,7 +106,7 @@ if (process.argv[2] === '--child') {
   }));
   if (args.includes('--give-back')) {
     const { createRequire } = await import('node:module');
-    const addon = createRequire(import.meta.url)(join(root, 'native/build/Release/sluice_memory.node'));
+    const addon = createRequire(import.meta.url)(join(root, 'native/memory/build/Release/sluice_memory.node'));
     const { PerformanceObserver } = await import('node:perf_hooks');
     const pauses = [];
     const obs = new PerformanceObserver((l) => { for (const e of l.getEntries()) pauses.push(Number(e.duration.toFixed(1))); });

@@ -15,7 +15,7 @@
  * at 200, with twelve to sixteen times as many scavenges (docs/benchmarks.md, "Handshake CPU since
  * 31755f6"). So the nursery now grows during a burst, and once the process has used less than
  * IDLE_CPU_SHARE of a core over an IDLE_CHECK_MS window with the nursery grown, the sluice_memory
- * addon (native/sluice_memory.cc) asks V8 for a memory-reducing collection, which shrinks the new
+ * addon (native/memory/sluice_memory.cc) asks V8 for a memory-reducing collection, which shrinks the new
  * space back to its initial size. That pause comes only when nothing is happening, and the
  * native relay's tunnels keep flowing through it on their own thread. Where that addon is not
  * built (or does not load: non-Linux, no compiler), the nursery stays at 1 MiB as before.
@@ -31,13 +31,13 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
-/** What native/sluice_memory.cc exports. */
+/** What native/memory/sluice_memory.cc exports. */
 interface MemoryAddon {
   reduceMemory(): boolean;
 }
 
 /** Where scripts/build-native.mjs puts the addon, from dist/src/cli/. */
-const MEMORY_ADDON_PATH = fileURLToPath(new URL('../../../native/build/Release/sluice_memory.node', import.meta.url));
+const MEMORY_ADDON_PATH = fileURLToPath(new URL('../../../native/memory/build/Release/sluice_memory.node', import.meta.url));
 /** How often the process checks whether it is idle with a grown nursery. */
 const IDLE_CHECK_MS = 500;
 /** Idle: less CPU than this share of one core over the last IDLE_CHECK_MS (5 %: 25 ms). */

@@ -26,7 +26,7 @@ async function child(t: Parameters<typeof tempDir>[0], body: string, env: Record
 }
 
 /** Whether the sluice_memory addon is built here (without it the young generation stays small). */
-const MEMORY_ADDON = process.platform === 'linux' && existsSync(fileURLToPath(new URL('../../../native/build/Release/sluice_memory.node', import.meta.url)));
+const MEMORY_ADDON = process.platform === 'linux' && existsSync(fileURLToPath(new URL('../../../native/memory/build/Release/sluice_memory.node', import.meta.url)));
 
 // The burst, then (with SLUICE_TEST_IDLE=1) idle: the new space's size after the burst and once
 // the process has been idle (polled every 100 ms for up to 10 s, until it is 2 MiB or less).
