@@ -13,7 +13,7 @@ import type { Child } from './processes.js';
 import type { ToolName, ToolStatus } from './tools.js';
 
 export const TARGET_NAMES = [
-  'direct', 'sluice', 'sluice-ref', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-v8-default', 'sluice-workers', 'sluice-reuseport', 'sluice-least-conn', 'sluice-fleet',
+  'direct', 'sluice', 'sluice-ref', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-v8-default', 'sluice-v8-small', 'sluice-workers', 'sluice-reuseport', 'sluice-least-conn', 'sluice-fleet',
   'sluice-c-handshake', 'sluice-c-handshake-c-route',
   'sluice-undici', 'sluice-node-client',
   'nginx', 'nginx-tuned', 'haproxy', 'http-proxy',
@@ -79,6 +79,14 @@ function cacheLocation(): string {
     }`;
 }
 
+/**
+ * `SLUICE_BENCH_NO_CACHE=1`: every target's config as before the cache scenario (no
+ * proxy_cache_path, proxy_temp_path or /cached/ location), so that a `sluice-ref` build from
+ * before proxy_cache (31755f6, say) runs the same config as this one; the cache scenario then
+ * has nothing to measure.
+ */
+const NO_CACHE = process.env.SLUICE_BENCH_NO_CACHE === '1';
+
 /** The cache directory of a target's temp dir, writable by nginx's unprivileged worker. */
 function cacheDir(dir: string): string {
   const d = join(dir, 'cache');
@@ -96,8 +104,8 @@ function nginxStyleHttp(backendPort: number, listen: string, extra: string, cach
   const servers = balancing === null
     ? `server 127.0.0.1:${backendPort};`
     : `${balancing}\n${Array.from({ length: BALANCED_SERVERS }, () => `    server 127.0.0.1:${backendPort};`).join('\n')}`;
-  return `
-  proxy_cache_path ${cache} levels=1:2 keys_zone=bench:10m;
+  return `${NO_CACHE ? '' : `
+  proxy_cache_path ${cache} levels=1:2 keys_zone=bench:10m;`}
   map $http_upgrade $connection_upgrade {
     default upgrade;
     ''      '';
@@ -115,7 +123,7 @@ function nginxStyleHttp(backendPort: number, listen: string, extra: string, cach
       proxy_set_header Connection $connection_upgrade;
       proxy_read_timeout ${TUNNEL_TIMEOUT};
       proxy_send_timeout ${TUNNEL_TIMEOUT};${extra}
-    }${cacheLocation()}
+    }${NO_CACHE ? '' : cacheLocation()}
   }`;
 }
 
@@ -143,8 +151,8 @@ export function sluiceConfig(backendPort: number, dir: string, { workers = 1, lo
 worker_processes ${workers};
 ${main}events { worker_connections 20000; }
 http {
-  access_log off;
-  proxy_temp_path ${dir}/proxy_temp;${nginxStyleHttp(backendPort, listen, location === '' ? '' : `\n      ${location}`, cacheDir(dir), balancing)}
+  access_log off;${NO_CACHE ? '' : `
+  proxy_temp_path ${dir}/proxy_temp;`}${nginxStyleHttp(backendPort, listen, location === '' ? '' : `\n      ${location}`, cacheDir(dir), balancing)}
 }
 `;
 }
@@ -274,6 +282,7 @@ export async function startTarget(
     case 'sluice-ts-tunnel':
     case 'sluice-node-front':
     case 'sluice-v8-default':
+    case 'sluice-v8-small':
     case 'sluice-undici':
     case 'sluice-node-client':
     case 'sluice-least-conn':
@@ -305,14 +314,16 @@ export async function startTarget(
       // sluice-node-front: one process with Node's HTTP server reading every connection (no lean
       // front end), for the side-by-side comparison in docs/benchmarks.md; only run when named.
       // sluice-ts-tunnel: every tunnel in the TypeScript relay (the guardrails scenario runs it beside `sluice`).
-      // sluice-v8-default: V8's own memory policy (cli/memory-settings.ts off); only run when named.
+      // sluice-v8-default: V8's own memory policy (cli/memory-settings.ts off); sluice-v8-small:
+      // the young generation kept at 1 MiB (the policy before the idle give-back); only run when named.
       // sluice-undici / sluice-node-client: the upstream client undici (measurement only, a
       // devDependency) or http.request instead of the lean one; only run when named.
       const env = name === 'sluice-node-front' ? { ...process.env, SLUICE_FRONT: 'node' }
         : name === 'sluice-ts-tunnel' ? { ...process.env, SLUICE_NATIVE: 'off' }
           : name === 'sluice-v8-default' ? { ...process.env, SLUICE_V8_MEMORY: 'default' }
-            : name === 'sluice-undici' ? { ...process.env, SLUICE_UPSTREAM_CLIENT: 'undici' }
-              : name === 'sluice-node-client' ? { ...process.env, SLUICE_UPSTREAM_CLIENT: 'node' } : process.env;
+            : name === 'sluice-v8-small' ? { ...process.env, SLUICE_V8_MEMORY: 'small' }
+              : name === 'sluice-undici' ? { ...process.env, SLUICE_UPSTREAM_CLIENT: 'undici' }
+                : name === 'sluice-node-client' ? { ...process.env, SLUICE_UPSTREAM_CLIENT: 'node' } : process.env;
       const child = startChild(name, process.execPath, [...sluiceNodeArgs(), name === 'sluice-ref' ? refCli() : SLUICE_CLI, '-c', conf], { cwd: dir, env });
       const stop = withTempDir(child, remove);
       try {

@@ -14,21 +14,33 @@
  *
  * `--location 'LINES'` adds directives to the location (e.g. the WebSocket guardrails).
  * `--strace-log FILE` writes strace's log of every call instead (`-f -tt`), to read one handshake's calls.
+ * `--root DIR` runs the proxy of another built checkout (its dist/, `startProxy`); the backend and
+ * the openers stay this checkout's, so two builds meet the same client.
+ * `--v8 'FLAGS'` sets V8 flags in this process before the proxy starts (`v8.setFlagsFromString`),
+ * e.g. `--v8 --semi-space-growth-factor=1`, what the `sluice` command sets for itself
+ * (src/cli/memory-settings.ts) and `startProxy` in this process does not.
+ * `--cpu-prof FILE` writes a CPU profile of this process's JavaScript thread over the measured
+ * handshakes only (inspector, 100 µs sampling; sum it with scripts/cpu-profile-summary.mjs --per N).
+ * The collections over the measured handshakes are printed by kind (count and the main thread's
+ * time in them per handshake, from v8.GCProfiler), with the bytes promoted per handshake.
  *
- *   node scripts/handshake-cost.mjs [--handshakes 3000] [--warmup 1000] [--openers 50] [--strace | --strace-log FILE] [--alloc-sites 25] [--location 'LINES']
+ *   node scripts/handshake-cost.mjs [--handshakes 3000] [--warmup 1000] [--openers 50] [--strace | --strace-log FILE] [--alloc-sites 25] [--location 'LINES'] [--root DIR] [--v8 'FLAGS'] [--cpu-prof FILE]
  */
 import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Session } from 'node:inspector/promises';
-import { GCProfiler, getHeapStatistics } from 'node:v8';
+import { GCProfiler, getHeapStatistics, setFlagsFromString } from 'node:v8';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(name); return i < 0 ? dflt : args[i + 1]; };
 const root = fileURLToPath(new URL('..', import.meta.url));
+// Set first, as the sluice command sets its own before any other module allocates.
+const v8Flags = opt('--v8', '');
+if (args[0] !== '--child' && v8Flags !== '') setFlagsFromString(v8Flags);
 
 /** Threads Node starts with (V8's platform workers, libuv's): the native addon's I/O thread comes later. */
 const startThreads = new Set(readdirSync('/proc/self/task'));
@@ -75,7 +87,7 @@ if (args[0] === '--child') {
     process.send({ done: true, failed });
   });
 } else {
-  const { startProxy } = await import(join(root, 'dist/src/index.js'));
+  const { startProxy } = await import(join(opt('--root', root), 'dist/src/index.js'));
   const n = Number(opt('--handshakes', '3000'));
   const warmup = Number(opt('--warmup', '1000'));
   const openers = Number(opt('--openers', '50'));
@@ -118,6 +130,15 @@ if (args[0] === '--child') {
     inspector.connect();
     await inspector.post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
   }
+  const cpuProf = opt('--cpu-prof', null);
+  let profSession = null;
+  if (cpuProf !== null) {
+    profSession = new Session();
+    profSession.connect();
+    await profSession.post('Profiler.enable');
+    await profSession.post('Profiler.setSamplingInterval', { interval: 100 });
+    await profSession.post('Profiler.start');
+  }
   const profiler = new GCProfiler();
   const used0 = getHeapStatistics().used_heap_size;
   profiler.start();
@@ -129,13 +150,22 @@ if (args[0] === '--child') {
   const seconds = (performance.now() - t0 - 200) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const threads1 = threadCpu();
+  if (profSession !== null) {
+    const { profile } = await profSession.post('Profiler.stop');
+    writeFileSync(cpuProf, JSON.stringify(profile));
+    profSession.disconnect();
+  }
   const threadUs = Object.fromEntries(Object.entries(threads1).map(([k, v]) => [k, Math.round(((v - (threads0[k] ?? 0)) * 1000) / n)]).filter(([, v]) => v > 0));
   const usedEnd = getHeapStatistics().used_heap_size;
   const { statistics } = profiler.stop();
   let allocated = 0;
   let promoted = 0;
   let last = used0;
+  const gcByKind = {};
   for (const gc of statistics) {
+    const kind = (gcByKind[gc.gcType] ??= { count: 0, usPerHandshake: 0 });
+    kind.count++;
+    kind.usPerHandshake += gc.cost / n;
     allocated += gc.beforeGC.heapStatistics.usedHeapSize - last;
     last = gc.afterGC.heapStatistics.usedHeapSize;
     if (gc.gcType === 'Scavenge') {
@@ -177,6 +207,7 @@ if (args[0] === '--child') {
   console.log(JSON.stringify({
     handshakes: n, openers, handshakesPerSecond: Math.round(n / seconds), cpuUsPerHandshake: Math.round((cpu.user + cpu.system) / n), cpuUsPerHandshakeByThread: threadUs,
     allocatedBytesPerHandshake: Math.round(allocated / n), promotedBytesPerHandshake: Math.round(promoted / n), gcs: statistics.length,
+    gcByKind: Object.fromEntries(Object.entries(gcByKind).map(([k, v]) => [k, { count: v.count, usPerHandshake: Number(v.usPerHandshake.toFixed(1)) }])),
     ...(allocSites === null ? {} : { allocationSitesBytesPerHandshake: allocSites }),
     ...(syscalls === null ? {} : { syscallsPerHandshake: syscalls, syscallTotalPerHandshake: Number(Object.values(syscalls).reduce((a, b) => a + b, 0).toFixed(2)) }),
   }));

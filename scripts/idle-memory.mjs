@@ -7,7 +7,11 @@
  * `--snapshot DIR` writes heap snapshots at the baseline and with N tunnels open (to diff in
  * Chrome DevTools' Comparison view).
  *
- *   node --expose-gc scripts/idle-memory.mjs [--tunnels 3000] [--access-log] [--snapshot /tmp/snap] [--v8 '--flag=value'] [--no-gc] [--wait-after MS] [--cli-memory]
+ * `--give-back` then calls the sluice_memory addon's reduceMemory() with the tunnels held (what
+ * src/cli/memory-settings.ts does once the process is idle), waits up to 5 s for the new space to
+ * shrink, and prints the collections' pauses meanwhile (perf_hooks) and RSS after it.
+ *
+ *   node --expose-gc scripts/idle-memory.mjs [--tunnels 3000] [--access-log] [--snapshot /tmp/snap] [--v8 '--flag=value'] [--no-gc] [--wait-after MS] [--cli-memory] [--give-back]
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -100,6 +104,25 @@ if (process.argv[2] === '--child') {
     heapCommittedPerTunnelKiB: kib(held.heapTotal - base.heapTotal),
     spacesPerTunnelKiB: Object.fromEntries(Object.keys(held.spaces).map((k) => [k, kib(held.spaces[k] - (base.spaces[k] ?? 0))]).filter(([, v]) => v !== '0.00')),
   }));
+  if (args.includes('--give-back')) {
+    const { createRequire } = await import('node:module');
+    const addon = createRequire(import.meta.url)(join(root, 'native/memory/build/Release/sluice_memory.node'));
+    const { PerformanceObserver } = await import('node:perf_hooks');
+    const pauses = [];
+    const obs = new PerformanceObserver((l) => { for (const e of l.getEntries()) pauses.push(Number(e.duration.toFixed(1))); });
+    obs.observe({ entryTypes: ['gc'] });
+    const newSpaceSize = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+    const before = newSpaceSize();
+    const t1 = performance.now();
+    addon.reduceMemory();
+    const callMs = (performance.now() - t1).toFixed(1);
+    for (let i = 0; i < 100 && newSpaceSize() > 2 * 1024 * 1024; i++) await new Promise((r) => setTimeout(r, 50));
+    const giveBackMs = (performance.now() - t1).toFixed(0);
+    await new Promise((r) => setTimeout(r, 50));
+    obs.disconnect();
+    const after = newSpaceSize();
+    console.log(JSON.stringify({ callMs, giveBackMs, gcPausesMs: pauses, newSpaceKiBBefore: Math.round(before / 1024), newSpaceKiBAfter: Math.round(after / 1024), rssPerTunnelKiBAfterGiveBack: kib(reading().rss - base.rss) }));
+  }
   const waitMs = Number(opt('--wait-after', '0'));
   if (waitMs > 0) {
     // Time for an outside look at the process (gdb, /proc/PID/smaps) with the tunnels held.
