@@ -13,13 +13,13 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { IncomingMessage } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
-import { Readable } from 'node:stream';
 import type { Readable as ReadableType } from 'node:stream';
 import { ProxyError, toProxyError } from '../../core/errors.js';
 import { timerDelay } from '../../core/timers.js';
 import { ConnectionCache } from '../../upstream/connection-cache.js';
 import type { PoolConnections, UpstreamPool } from '../../upstream/pool.js';
 import { BARE_LF_FLAGS } from '../front/bare-lf.js';
+import { BoundResponse } from './bound-response.js';
 import { connectUpstream, connectionKey } from './upstream-connect.js';
 import { TlsSessions, tlsSetupFailure, upstreamTlsFailure } from './upstream-tls.js';
 import type { Exchange, ExchangeOptions, ExchangeResult, UpstreamClient } from './upstream-client.js';
@@ -94,23 +94,13 @@ const HEADER_RULES = { joinDuplicateHeaders: false };
  * An upstream response as the relaying code reads it: what it uses of IncomingMessage
  * (status, headers, rawHeaders, complete, 'aborted', a Readable body with backpressure).
  */
-export class UpstreamResponse extends Readable {
-  readonly statusCode: number;
-  readonly statusMessage: string;
+export class UpstreamResponse extends BoundResponse {
   readonly httpVersion: string;
-  readonly rawHeaders: string[];
-  complete = false;
-  aborted = false;
   #headers: IncomingHttpHeaders | null = null;
-  #call: UpstreamCall | null;
 
   constructor(call: UpstreamCall, status: number, message: string, version: string, rawHeaders: string[], highWaterMark: number) {
-    super({ highWaterMark });
-    this.#call = call;
-    this.statusCode = status;
-    this.statusMessage = message;
+    super(call, status, message, rawHeaders, highWaterMark);
     this.httpVersion = version;
-    this.rawHeaders = rawHeaders;
   }
 
   /** Lower-case names, built on first use with Node's rules for repeated headers. */
@@ -123,24 +113,6 @@ export class UpstreamResponse extends Readable {
       this.#headers = h;
     }
     return this.#headers;
-  }
-
-  /** @internal The exchange is over: the body no longer depends on the connection. */
-  detach(): void {
-    this.#call = null;
-  }
-
-  override _read(): void {
-    this.#call?.resumeBody();
-  }
-
-  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
-    if (!this.complete) {
-      this.aborted = true;
-      this.emit('aborted');
-      this.#call?.abort();
-    }
-    cb(err);
   }
 }
 
