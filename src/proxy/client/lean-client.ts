@@ -244,6 +244,8 @@ class UpstreamCall implements Exchange {
   /** Reading is paused because the response body is not being consumed (backpressure). */
   #heldBack = false;
   #connectTimer: NodeJS.Timeout | null = null;
+  /** The request body's listeners, while it is being sent. */
+  #bodyListeners: { readonly data: (chunk: Buffer) => void; readonly end: () => void; readonly drain: () => void } | null = null;
   #bytesRead = 0;
   #bytesWritten = 0;
 
@@ -258,12 +260,13 @@ class UpstreamCall implements Exchange {
     this.#socket = socket;
     this.#reused = cached;
     if (cache !== null && !cache.countRequest(socket)) this.#reusable = false;
-    const s = socket;
-    s.on('data', this.#onData);
-    s.on('end', this.#onEnd);
-    s.on('error', this.#onError);
-    s.on('close', this.#onClose);
-    s.on('timeout', this.#onTimeout);
+    const s = socket as CallSocket;
+    s[kCall] = this;
+    s.on('data', callOnData);
+    s.on('end', callOnEnd);
+    s.on('error', callOnError);
+    s.on('close', callOnClose);
+    s.on('timeout', callOnTimeout);
     this.#parser = parserFor(s, P);
     // nginx reads an upstream head with bare-LF line ends (bare-lf.ts says which flags, and why).
     // The async resource is the connection, as Node's server gives its parser: the exchange as
@@ -274,11 +277,11 @@ class UpstreamCall implements Exchange {
     this.#parser[kCall] = this;
     if (cached) {
       s.resume();
-      this.#onConnected();
+      this.onConnected();
     } else {
       // The connect timeout covers the TLS handshake too (nginx arms proxy_connect_timeout for it).
-      this.#connectTimer = setTimeout(this.#onConnectTimeout, timerDelay(o.connectTimeout));
-      s.once(this.#tls ? 'secureConnect' : 'connect', this.#onConnected);
+      this.#connectTimer = setTimeout(callOnConnectTimeout, timerDelay(o.connectTimeout), this);
+      s.once(this.#tls ? 'secureConnect' : 'connect', callOnConnected);
     }
   }
 
@@ -358,12 +361,14 @@ class UpstreamCall implements Exchange {
     this.#resolve(r);
   }
 
-  readonly #onConnectTimeout = (): void => {
+  /** @internal */
+  onConnectTimeout(): void {
     this.#connectTimer = null;
     this.#fail(new ProxyError('UPSTREAM_CONNECT_TIMEOUT'));
-  };
+  }
 
-  readonly #onConnected = (): void => {
+  /** @internal */
+  onConnected(): void {
     const o = this.#o;
     const s = this.#socket;
     this.#connected = true;
@@ -373,11 +378,17 @@ class UpstreamCall implements Exchange {
     this.#bytesRead = s.bytesRead;
     this.#bytesWritten = s.bytesWritten;
     const head = this.#headText();
+    if (o.body === null) {
+      // Without a body the request is sent with this write (#requestSent follows in the same
+      // turn): the send timer would be replaced by the read timer before it could fire.
+      s.write(head, 'latin1');
+      this.#requestSent();
+      return;
+    }
     s.setTimeout(timerDelay(o.sendTimeout));
     s.write(head, 'latin1');
-    if (o.body === null) this.#requestSent();
-    else this.#sendBody(o.body);
-  };
+    this.#sendBody(o.body);
+  }
 
   /** The request head, in one string for one write. */
   #headText(): string {
@@ -398,12 +409,14 @@ class UpstreamCall implements Exchange {
 
   #sendBody(body: ReadableType): void {
     this.#o.onBodyStart?.();
-    body.on('data', this.#onBodyData);
-    body.once('end', this.#onBodyEnd);
-    this.#socket.on('drain', this.#onDrain);
+    const listeners = { data: (chunk: Buffer) => this.#onBodyData(chunk), end: () => this.#onBodyEnd(), drain: () => this.#onDrain() };
+    this.#bodyListeners = listeners;
+    body.on('data', listeners.data);
+    body.once('end', listeners.end);
+    this.#socket.on('drain', listeners.drain);
   }
 
-  readonly #onBodyData = (chunk: Buffer): void => {
+  #onBodyData(chunk: Buffer): void {
     if (this.#released || chunk.length === 0) return;
     const s = this.#socket;
     let ok: boolean;
@@ -417,25 +430,27 @@ class UpstreamCall implements Exchange {
       ok = s.write(chunk);
     }
     if (!ok) this.#o.body?.pause();
-  };
+  }
 
-  readonly #onBodyEnd = (): void => {
+  #onBodyEnd(): void {
     if (this.#released) return;
     if (this.#chunked) this.#socket.write(LAST_CHUNK, 'latin1');
     this.#unhookBody();
     this.#requestSent();
-  };
+  }
 
-  readonly #onDrain = (): void => {
+  #onDrain(): void {
     this.#o.body?.resume();
-  };
+  }
 
   #unhookBody(): void {
     const body = this.#o.body;
-    if (body === null) return;
-    body.removeListener('data', this.#onBodyData);
-    body.removeListener('end', this.#onBodyEnd);
-    this.#socket.removeListener('drain', this.#onDrain);
+    const listeners = this.#bodyListeners;
+    if (body === null || listeners === null) return;
+    this.#bodyListeners = null;
+    body.removeListener('data', listeners.data);
+    body.removeListener('end', listeners.end);
+    this.#socket.removeListener('drain', listeners.drain);
   }
 
   #requestSent(): void {
@@ -444,7 +459,8 @@ class UpstreamCall implements Exchange {
     if (this.#responseDone) this.#finish();
   }
 
-  readonly #onData = (chunk: Buffer): void => {
+  /** @internal */
+  onData(chunk: Buffer): void {
     const parser = this.#parser;
     if (parser === null || this.#released) return;
     const r = parser.execute(chunk);
@@ -463,9 +479,10 @@ class UpstreamCall implements Exchange {
       return;
     }
     if (this.#responseDone) this.#finish();
-  };
+  }
 
-  readonly #onEnd = (): void => {
+  /** @internal */
+  onEnd(): void {
     // Before the TLS handshake completed, tls.connect turns the FIN into an error ("socket
     // disconnected before secure TLS connection"), which says what happened.
     if (this.#released || !this.#connected) return;
@@ -474,24 +491,27 @@ class UpstreamCall implements Exchange {
     this.#reusable = false;
     if (this.#responseDone) this.#finish();
     else this.#fail(new ProxyError('UPSTREAM_RESET'));
-  };
+  }
 
-  readonly #onError = (err: Error): void => {
+  /** @internal */
+  onError(err: Error): void {
     if (this.#released) return;
     if (this.#connected) this.#fail(toProxyError(err, 'UPSTREAM_RESET'));
     else this.#fail((this.#tls ? upstreamTlsFailure(err) : null) ?? toProxyError(err, 'UPSTREAM_CONNECT_FAILED'));
-  };
+  }
 
-  readonly #onClose = (): void => {
+  /** @internal */
+  onClose(): void {
     if (this.#released) return;
     this.#fail(new ProxyError('UPSTREAM_RESET'));
-  };
+  }
 
-  readonly #onTimeout = (): void => {
+  /** @internal */
+  onTimeout(): void {
     if (this.#released) return;
     const code = !this.#connected ? 'UPSTREAM_CONNECT_TIMEOUT' : this.#requestDone ? 'UPSTREAM_READ_TIMEOUT' : 'UPSTREAM_SEND_TIMEOUT';
     this.#fail(new ProxyError(code));
-  };
+  }
 
   /** Before the answer: the result. After it: a late error for the relaying code, and the body cut short. */
   #fail(error: ProxyError): void {
@@ -520,13 +540,14 @@ class UpstreamCall implements Exchange {
     this.#released = true;
     if (this.#connectTimer) clearTimeout(this.#connectTimer);
     this.#connectTimer = null;
-    const s = this.#socket;
-    s.removeListener('data', this.#onData);
-    s.removeListener('end', this.#onEnd);
-    s.removeListener('error', this.#onError);
-    s.removeListener('close', this.#onClose);
-    s.removeListener('timeout', this.#onTimeout);
-    s.removeListener(this.#tls ? 'secureConnect' : 'connect', this.#onConnected);
+    const s = this.#socket as CallSocket;
+    if (s[kCall] === this) s[kCall] = null;
+    s.removeListener('data', callOnData);
+    s.removeListener('end', callOnEnd);
+    s.removeListener('error', callOnError);
+    s.removeListener('close', callOnClose);
+    s.removeListener('timeout', callOnTimeout);
+    s.removeListener(this.#tls ? 'secureConnect' : 'connect', callOnConnected);
     s.setTimeout(0);
     if (this.#parser !== null) this.#parser[kCall] = null;
     this.#parser = null;
@@ -568,6 +589,41 @@ class UpstreamCall implements Exchange {
     dropParser(s);
     this.#settle({ kind: 'upgrade', res, socket: s, head });
   }
+}
+
+/**
+ * The socket's listeners while it serves an exchange: named module-level functions that reach the
+ * exchange through the socket (as the parser's callbacks do through the parser), so that an
+ * exchange costs no closures of its own; #release takes them off and clears the pointer.
+ */
+type CallSocket = Socket & { [kCall]?: UpstreamCall | null };
+
+function callOnData(this: CallSocket, chunk: Buffer): void {
+  this[kCall]?.onData(chunk);
+}
+
+function callOnEnd(this: CallSocket): void {
+  this[kCall]?.onEnd();
+}
+
+function callOnError(this: CallSocket, err: Error): void {
+  this[kCall]?.onError(err);
+}
+
+function callOnClose(this: CallSocket): void {
+  this[kCall]?.onClose();
+}
+
+function callOnTimeout(this: CallSocket): void {
+  this[kCall]?.onTimeout();
+}
+
+function callOnConnected(this: CallSocket): void {
+  this[kCall]?.onConnected();
+}
+
+function callOnConnectTimeout(call: UpstreamCall): void {
+  call.onConnectTimeout();
 }
 
 function uncork(s: Socket): void {
