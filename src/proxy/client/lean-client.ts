@@ -227,7 +227,8 @@ class UpstreamCall implements Exchange {
   #socket: Socket;
   #parser: HttpParser | null = null;
   #res: UpstreamResponse | null = null;
-  #pendingHeaders: string[] = [];
+  /** Header lines the parser gave before the head was complete (a head of many lines); made on first use. */
+  #pendingHeaders: string[] | null = null;
   #settled = false;
   #connected = false;
   #reused = false;
@@ -305,15 +306,16 @@ class UpstreamCall implements Exchange {
 
   /** @internal headers beyond the parser's first batch */
   moreHeaders(headers: string[]): void {
-    for (const h of headers) this.#pendingHeaders.push(h);
+    const pending = (this.#pendingHeaders ??= []);
+    for (const h of headers) pending.push(h);
   }
 
   /** @internal */
   head(major: number, minor: number, headers: string[] | undefined, status: number, message: string, upgrade: boolean, keepAlive: boolean): number {
     let raw = headers;
     if (raw === undefined) {
-      raw = this.#pendingHeaders;
-      this.#pendingHeaders = [];
+      raw = this.#pendingHeaders ?? [];
+      this.#pendingHeaders = null;
     }
     // 1xx other than 101: informational, the real response follows (Node's client skips them too).
     if (status >= 100 && status < 200 && status !== 101) return 1;
@@ -322,7 +324,9 @@ class UpstreamCall implements Exchange {
       this.#reusable = false;
       return 1;
     }
-    const res = new UpstreamResponse(this, status, message, `${major}.${minor}`, raw, this.#socket.readableHighWaterMark);
+    // One "1.1" for every response, not a new string each (the context may keep it for a tunnel's life).
+    const version = major === 1 && minor === 1 ? '1.1' : `${major}.${minor}`;
+    const res = new UpstreamResponse(this, status, message, version, raw, this.#socket.readableHighWaterMark);
     this.#res = res;
     this.#keepAlive = keepAlive;
     const o = this.#o;
