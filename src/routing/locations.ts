@@ -60,7 +60,7 @@ export class LocationLevel {
   find(uri: string): LocationMatch | null {
     let level: LocationLevel = this;
     let current: LocationMatch | null = null;
-    /** The levels the prefix search went through, each with whether its prefix was `^~`. */
+    /** The levels with regexes the prefix search went through, each with whether its prefix was `^~`. */
     const path: { readonly level: LocationLevel; readonly noregex: boolean }[] = [];
     search: for (;;) {
       path.length = 0;
@@ -73,7 +73,8 @@ export class LocationLevel {
           const auto = at.#autoRedirect.get(uri);
           if (auto !== undefined) return { location: auto, captures: NONE, named: NO_NAMED, redirect: true };
         }
-        path.push({ level: at, noregex: p?.modifier === '^~' });
+        // Only a level with regexes has anything to try on the way back up.
+        if (at.#regexes.length > 0) path.push({ level: at, noregex: p?.modifier === '^~' });
         if (p === undefined) break;
         current = { location: p, captures: NONE, named: NO_NAMED };
         at = at.#children.get(p);

@@ -12,6 +12,7 @@ test('normalizeUri decodes, merges slashes and resolves dot segments like nginx'
     ['/%61%62c', '/abc'],
     ['/a%2Fb', '/a/b'],
     ['/x/', '/x/'],
+    ['/.well-known/a..b/..c.', '/.well-known/a..b/..c.'],
     ['/..', null],
     ['/a/../../b', null],
     ['/%zz', null],

@@ -4,6 +4,9 @@
  * Returns null for a URI nginx answers with 400 (bad encoding, a ".." above the root, not
  * starting with "/").
  */
+/** A "." or ".." segment. */
+const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
+
 export function normalizeUri(rawPath: string, mergeSlashes = true): string | null {
   if (rawPath === '*' ) return null;
   let path = rawPath;
@@ -21,6 +24,8 @@ export function normalizeUri(rawPath: string, mergeSlashes = true): string | nul
     }
   }
   if (path.includes('\0')) return null;
+  // Most paths have nothing to merge or resolve: they are their own normal form.
+  if (!path.includes('//') && !DOT_SEGMENT.test(path)) return path;
   const out: string[] = [];
   const segments = path.split('/');
   for (let i = 1; i < segments.length; i++) {

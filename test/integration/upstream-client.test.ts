@@ -126,6 +126,22 @@ test('1xx answers before the response are skipped; the final response is relayed
   assert.deepEqual(await get(proxy.port, '/'), { status: 200, body: 'final' });
 });
 
+test('a response head of more header lines than the parser hands over at once (32) is relayed whole, in order, on two keep-alive requests', async (t) => {
+  const lines = Array.from({ length: 70 }, (_, i) => `X-Line-${i}: v${i}`);
+  const backend = await startRawBackend(async (conn) => {
+    for (let n = 0; n < 2; n++) await answerOne(conn, `HTTP/1.1 200 OK\r\n${lines.join('\r\n')}\r\nContent-Length: 2\r\n\r\nok`);
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(pooledConfig(backend.addr), { t });
+  for (let n = 0; n < 2; n++) {
+    const res = await sendRequest(proxy.port, '/');
+    assert.equal(res.status, 200);
+    assert.equal(res.body, 'ok');
+    const relayed = res.head.headers.filter(([name]) => name.startsWith('X-Line-')).map(([name, v]) => `${name}: ${v}`);
+    assert.deepEqual(relayed, lines);
+  }
+});
+
 test('a close-delimited body (no length) is relayed whole and ends at the upstream FIN; that connection is not kept', async (t) => {
   const body = 'x'.repeat(100_000);
   const backend = await startRawBackend(async (conn) => {

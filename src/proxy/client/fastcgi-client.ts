@@ -11,12 +11,13 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import { ProxyError, toProxyError } from '../../core/errors.js';
 import { timerDelay } from '../../core/timers.js';
 import type { ConnectionCache } from '../../upstream/connection-cache.js';
 import type { UpstreamPool } from '../../upstream/pool.js';
+import { BoundResponse } from './bound-response.js';
 import { LeanConnections } from './lean-client.js';
 import { connectUpstream, connectionKey } from './upstream-connect.js';
 import type { Exchange, ExchangeOptions, ExchangeResult } from './upstream-client.js';
@@ -36,40 +37,12 @@ export interface FastcgiRequest {
 }
 
 /** The response as the relaying code reads it (the fields of IncomingMessage it uses). */
-export class FastcgiResponse extends Readable {
-  readonly statusCode: number;
-  readonly statusMessage: string;
-  readonly rawHeaders: string[];
+export class FastcgiResponse extends BoundResponse {
   readonly headers: IncomingHttpHeaders;
-  complete = false;
-  aborted = false;
-  #call: FastcgiCall | null;
 
   constructor(call: FastcgiCall, status: number, message: string, rawHeaders: string[], highWaterMark: number) {
-    super({ highWaterMark });
-    this.#call = call;
-    this.statusCode = status;
-    this.statusMessage = message;
-    this.rawHeaders = rawHeaders;
+    super(call, status, message, rawHeaders, highWaterMark);
     this.headers = headersObject(rawHeaders);
-  }
-
-  /** @internal */
-  detach(): void {
-    this.#call = null;
-  }
-
-  override _read(): void {
-    this.#call?.resumeBody();
-  }
-
-  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
-    if (!this.complete) {
-      this.aborted = true;
-      this.emit('aborted');
-      this.#call?.abort();
-    }
-    cb(err);
   }
 }
 

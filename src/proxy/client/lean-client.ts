@@ -13,13 +13,13 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { IncomingMessage } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
-import { Readable } from 'node:stream';
 import type { Readable as ReadableType } from 'node:stream';
 import { ProxyError, toProxyError } from '../../core/errors.js';
 import { timerDelay } from '../../core/timers.js';
 import { ConnectionCache } from '../../upstream/connection-cache.js';
 import type { PoolConnections, UpstreamPool } from '../../upstream/pool.js';
 import { BARE_LF_FLAGS } from '../front/bare-lf.js';
+import { BoundResponse } from './bound-response.js';
 import { connectUpstream, connectionKey } from './upstream-connect.js';
 import { TlsSessions, tlsSetupFailure, upstreamTlsFailure } from './upstream-tls.js';
 import type { Exchange, ExchangeOptions, ExchangeResult, UpstreamClient } from './upstream-client.js';
@@ -94,23 +94,13 @@ const HEADER_RULES = { joinDuplicateHeaders: false };
  * An upstream response as the relaying code reads it: what it uses of IncomingMessage
  * (status, headers, rawHeaders, complete, 'aborted', a Readable body with backpressure).
  */
-export class UpstreamResponse extends Readable {
-  readonly statusCode: number;
-  readonly statusMessage: string;
+export class UpstreamResponse extends BoundResponse {
   readonly httpVersion: string;
-  readonly rawHeaders: string[];
-  complete = false;
-  aborted = false;
   #headers: IncomingHttpHeaders | null = null;
-  #call: UpstreamCall | null;
 
   constructor(call: UpstreamCall, status: number, message: string, version: string, rawHeaders: string[], highWaterMark: number) {
-    super({ highWaterMark });
-    this.#call = call;
-    this.statusCode = status;
-    this.statusMessage = message;
+    super(call, status, message, rawHeaders, highWaterMark);
     this.httpVersion = version;
-    this.rawHeaders = rawHeaders;
   }
 
   /** Lower-case names, built on first use with Node's rules for repeated headers. */
@@ -123,24 +113,6 @@ export class UpstreamResponse extends Readable {
       this.#headers = h;
     }
     return this.#headers;
-  }
-
-  /** @internal The exchange is over: the body no longer depends on the connection. */
-  detach(): void {
-    this.#call = null;
-  }
-
-  override _read(): void {
-    this.#call?.resumeBody();
-  }
-
-  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
-    if (!this.complete) {
-      this.aborted = true;
-      this.emit('aborted');
-      this.#call?.abort();
-    }
-    cb(err);
   }
 }
 
@@ -255,7 +227,8 @@ class UpstreamCall implements Exchange {
   #socket: Socket;
   #parser: HttpParser | null = null;
   #res: UpstreamResponse | null = null;
-  #pendingHeaders: string[] = [];
+  /** Header lines the parser gave before the head was complete (a head of many lines); made on first use. */
+  #pendingHeaders: string[] | null = null;
   #settled = false;
   #connected = false;
   #reused = false;
@@ -272,6 +245,8 @@ class UpstreamCall implements Exchange {
   /** Reading is paused because the response body is not being consumed (backpressure). */
   #heldBack = false;
   #connectTimer: NodeJS.Timeout | null = null;
+  /** The request body's listeners, while it is being sent. */
+  #bodyListeners: { readonly data: (chunk: Buffer) => void; readonly end: () => void; readonly drain: () => void } | null = null;
   #bytesRead = 0;
   #bytesWritten = 0;
 
@@ -286,12 +261,13 @@ class UpstreamCall implements Exchange {
     this.#socket = socket;
     this.#reused = cached;
     if (cache !== null && !cache.countRequest(socket)) this.#reusable = false;
-    const s = socket;
-    s.on('data', this.#onData);
-    s.on('end', this.#onEnd);
-    s.on('error', this.#onError);
-    s.on('close', this.#onClose);
-    s.on('timeout', this.#onTimeout);
+    const s = socket as CallSocket;
+    s[kCall] = this;
+    s.on('data', callOnData);
+    s.on('end', callOnEnd);
+    s.on('error', callOnError);
+    s.on('close', callOnClose);
+    s.on('timeout', callOnTimeout);
     this.#parser = parserFor(s, P);
     // nginx reads an upstream head with bare-LF line ends (bare-lf.ts says which flags, and why).
     // The async resource is the connection, as Node's server gives its parser: the exchange as
@@ -302,11 +278,11 @@ class UpstreamCall implements Exchange {
     this.#parser[kCall] = this;
     if (cached) {
       s.resume();
-      this.#onConnected();
+      this.onConnected();
     } else {
       // The connect timeout covers the TLS handshake too (nginx arms proxy_connect_timeout for it).
-      this.#connectTimer = setTimeout(this.#onConnectTimeout, timerDelay(o.connectTimeout));
-      s.once(this.#tls ? 'secureConnect' : 'connect', this.#onConnected);
+      this.#connectTimer = setTimeout(callOnConnectTimeout, timerDelay(o.connectTimeout), this);
+      s.once(this.#tls ? 'secureConnect' : 'connect', callOnConnected);
     }
   }
 
@@ -330,15 +306,16 @@ class UpstreamCall implements Exchange {
 
   /** @internal headers beyond the parser's first batch */
   moreHeaders(headers: string[]): void {
-    for (const h of headers) this.#pendingHeaders.push(h);
+    const pending = (this.#pendingHeaders ??= []);
+    for (const h of headers) pending.push(h);
   }
 
   /** @internal */
   head(major: number, minor: number, headers: string[] | undefined, status: number, message: string, upgrade: boolean, keepAlive: boolean): number {
     let raw = headers;
     if (raw === undefined) {
-      raw = this.#pendingHeaders;
-      this.#pendingHeaders = [];
+      raw = this.#pendingHeaders ?? [];
+      this.#pendingHeaders = null;
     }
     // 1xx other than 101: informational, the real response follows (Node's client skips them too).
     if (status >= 100 && status < 200 && status !== 101) return 1;
@@ -347,7 +324,9 @@ class UpstreamCall implements Exchange {
       this.#reusable = false;
       return 1;
     }
-    const res = new UpstreamResponse(this, status, message, `${major}.${minor}`, raw, this.#socket.readableHighWaterMark);
+    // One "1.1" for every response, not a new string each (the context may keep it for a tunnel's life).
+    const version = major === 1 && minor === 1 ? '1.1' : `${major}.${minor}`;
+    const res = new UpstreamResponse(this, status, message, version, raw, this.#socket.readableHighWaterMark);
     this.#res = res;
     this.#keepAlive = keepAlive;
     const o = this.#o;
@@ -386,12 +365,14 @@ class UpstreamCall implements Exchange {
     this.#resolve(r);
   }
 
-  readonly #onConnectTimeout = (): void => {
+  /** @internal */
+  onConnectTimeout(): void {
     this.#connectTimer = null;
     this.#fail(new ProxyError('UPSTREAM_CONNECT_TIMEOUT'));
-  };
+  }
 
-  readonly #onConnected = (): void => {
+  /** @internal */
+  onConnected(): void {
     const o = this.#o;
     const s = this.#socket;
     this.#connected = true;
@@ -401,11 +382,17 @@ class UpstreamCall implements Exchange {
     this.#bytesRead = s.bytesRead;
     this.#bytesWritten = s.bytesWritten;
     const head = this.#headText();
+    if (o.body === null) {
+      // Without a body the request is sent with this write (#requestSent follows in the same
+      // turn): the send timer would be replaced by the read timer before it could fire.
+      s.write(head, 'latin1');
+      this.#requestSent();
+      return;
+    }
     s.setTimeout(timerDelay(o.sendTimeout));
     s.write(head, 'latin1');
-    if (o.body === null) this.#requestSent();
-    else this.#sendBody(o.body);
-  };
+    this.#sendBody(o.body);
+  }
 
   /** The request head, in one string for one write. */
   #headText(): string {
@@ -426,12 +413,14 @@ class UpstreamCall implements Exchange {
 
   #sendBody(body: ReadableType): void {
     this.#o.onBodyStart?.();
-    body.on('data', this.#onBodyData);
-    body.once('end', this.#onBodyEnd);
-    this.#socket.on('drain', this.#onDrain);
+    const listeners = { data: (chunk: Buffer) => this.#onBodyData(chunk), end: () => this.#onBodyEnd(), drain: () => this.#onDrain() };
+    this.#bodyListeners = listeners;
+    body.on('data', listeners.data);
+    body.once('end', listeners.end);
+    this.#socket.on('drain', listeners.drain);
   }
 
-  readonly #onBodyData = (chunk: Buffer): void => {
+  #onBodyData(chunk: Buffer): void {
     if (this.#released || chunk.length === 0) return;
     const s = this.#socket;
     let ok: boolean;
@@ -445,25 +434,27 @@ class UpstreamCall implements Exchange {
       ok = s.write(chunk);
     }
     if (!ok) this.#o.body?.pause();
-  };
+  }
 
-  readonly #onBodyEnd = (): void => {
+  #onBodyEnd(): void {
     if (this.#released) return;
     if (this.#chunked) this.#socket.write(LAST_CHUNK, 'latin1');
     this.#unhookBody();
     this.#requestSent();
-  };
+  }
 
-  readonly #onDrain = (): void => {
+  #onDrain(): void {
     this.#o.body?.resume();
-  };
+  }
 
   #unhookBody(): void {
     const body = this.#o.body;
-    if (body === null) return;
-    body.removeListener('data', this.#onBodyData);
-    body.removeListener('end', this.#onBodyEnd);
-    this.#socket.removeListener('drain', this.#onDrain);
+    const listeners = this.#bodyListeners;
+    if (body === null || listeners === null) return;
+    this.#bodyListeners = null;
+    body.removeListener('data', listeners.data);
+    body.removeListener('end', listeners.end);
+    this.#socket.removeListener('drain', listeners.drain);
   }
 
   #requestSent(): void {
@@ -472,7 +463,8 @@ class UpstreamCall implements Exchange {
     if (this.#responseDone) this.#finish();
   }
 
-  readonly #onData = (chunk: Buffer): void => {
+  /** @internal */
+  onData(chunk: Buffer): void {
     const parser = this.#parser;
     if (parser === null || this.#released) return;
     const r = parser.execute(chunk);
@@ -491,9 +483,10 @@ class UpstreamCall implements Exchange {
       return;
     }
     if (this.#responseDone) this.#finish();
-  };
+  }
 
-  readonly #onEnd = (): void => {
+  /** @internal */
+  onEnd(): void {
     // Before the TLS handshake completed, tls.connect turns the FIN into an error ("socket
     // disconnected before secure TLS connection"), which says what happened.
     if (this.#released || !this.#connected) return;
@@ -502,24 +495,27 @@ class UpstreamCall implements Exchange {
     this.#reusable = false;
     if (this.#responseDone) this.#finish();
     else this.#fail(new ProxyError('UPSTREAM_RESET'));
-  };
+  }
 
-  readonly #onError = (err: Error): void => {
+  /** @internal */
+  onError(err: Error): void {
     if (this.#released) return;
     if (this.#connected) this.#fail(toProxyError(err, 'UPSTREAM_RESET'));
     else this.#fail((this.#tls ? upstreamTlsFailure(err) : null) ?? toProxyError(err, 'UPSTREAM_CONNECT_FAILED'));
-  };
+  }
 
-  readonly #onClose = (): void => {
+  /** @internal */
+  onClose(): void {
     if (this.#released) return;
     this.#fail(new ProxyError('UPSTREAM_RESET'));
-  };
+  }
 
-  readonly #onTimeout = (): void => {
+  /** @internal */
+  onTimeout(): void {
     if (this.#released) return;
     const code = !this.#connected ? 'UPSTREAM_CONNECT_TIMEOUT' : this.#requestDone ? 'UPSTREAM_READ_TIMEOUT' : 'UPSTREAM_SEND_TIMEOUT';
     this.#fail(new ProxyError(code));
-  };
+  }
 
   /** Before the answer: the result. After it: a late error for the relaying code, and the body cut short. */
   #fail(error: ProxyError): void {
@@ -548,13 +544,14 @@ class UpstreamCall implements Exchange {
     this.#released = true;
     if (this.#connectTimer) clearTimeout(this.#connectTimer);
     this.#connectTimer = null;
-    const s = this.#socket;
-    s.removeListener('data', this.#onData);
-    s.removeListener('end', this.#onEnd);
-    s.removeListener('error', this.#onError);
-    s.removeListener('close', this.#onClose);
-    s.removeListener('timeout', this.#onTimeout);
-    s.removeListener(this.#tls ? 'secureConnect' : 'connect', this.#onConnected);
+    const s = this.#socket as CallSocket;
+    if (s[kCall] === this) s[kCall] = null;
+    s.removeListener('data', callOnData);
+    s.removeListener('end', callOnEnd);
+    s.removeListener('error', callOnError);
+    s.removeListener('close', callOnClose);
+    s.removeListener('timeout', callOnTimeout);
+    s.removeListener(this.#tls ? 'secureConnect' : 'connect', callOnConnected);
     s.setTimeout(0);
     if (this.#parser !== null) this.#parser[kCall] = null;
     this.#parser = null;
@@ -596,6 +593,41 @@ class UpstreamCall implements Exchange {
     dropParser(s);
     this.#settle({ kind: 'upgrade', res, socket: s, head });
   }
+}
+
+/**
+ * The socket's listeners while it serves an exchange: named module-level functions that reach the
+ * exchange through the socket (as the parser's callbacks do through the parser), so that an
+ * exchange costs no closures of its own; #release takes them off and clears the pointer.
+ */
+type CallSocket = Socket & { [kCall]?: UpstreamCall | null };
+
+function callOnData(this: CallSocket, chunk: Buffer): void {
+  this[kCall]?.onData(chunk);
+}
+
+function callOnEnd(this: CallSocket): void {
+  this[kCall]?.onEnd();
+}
+
+function callOnError(this: CallSocket, err: Error): void {
+  this[kCall]?.onError(err);
+}
+
+function callOnClose(this: CallSocket): void {
+  this[kCall]?.onClose();
+}
+
+function callOnTimeout(this: CallSocket): void {
+  this[kCall]?.onTimeout();
+}
+
+function callOnConnected(this: CallSocket): void {
+  this[kCall]?.onConnected();
+}
+
+function callOnConnectTimeout(call: UpstreamCall): void {
+  call.onConnectTimeout();
 }
 
 function uncork(s: Socket): void {

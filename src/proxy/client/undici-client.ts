@@ -63,6 +63,7 @@ import type { SockAddr, UpstreamConfig } from '../../config/types.js';
 import { ProxyError, toProxyError } from '../../core/errors.js';
 import { timerDelay } from '../../core/timers.js';
 import type { PoolConnections, UpstreamPool } from '../../upstream/pool.js';
+import { BoundResponse } from './bound-response.js';
 import { connectUpstream, connectionKey } from './upstream-connect.js';
 import { TlsSessions, tlsSetupFailure, upstreamTlsFailure } from './upstream-tls.js';
 import type { UpstreamTlsRequest } from './upstream-tls.js';
@@ -140,45 +141,13 @@ function withoutTrailingOws(value: string): string {
 }
 
 /** An upstream response as the relaying code reads it (the UpstreamMessage shape), fed by undici. */
-class UndiciResponse extends Readable {
-  statusCode: number;
-  statusMessage: string;
+class UndiciResponse extends BoundResponse {
   readonly httpVersion = '1.1';
-  readonly rawHeaders: string[];
-  complete = false;
-  aborted = false;
   #headers: IncomingHttpHeaders | null = null;
-  #call: UndiciCall | null;
-
-  constructor(call: UndiciCall, status: number, message: string, rawHeaders: string[]) {
-    super();
-    this.#call = call;
-    this.statusCode = status;
-    this.statusMessage = message;
-    this.rawHeaders = rawHeaders;
-  }
 
   get headers(): IncomingHttpHeaders {
     this.#headers ??= foldHeaders(this.rawHeaders);
     return this.#headers;
-  }
-
-  /** @internal the exchange is over */
-  detach(): void {
-    this.#call = null;
-  }
-
-  override _read(): void {
-    this.#call?.resumeBody();
-  }
-
-  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
-    if (!this.complete) {
-      this.aborted = true;
-      this.emit('aborted');
-      this.#call?.abort();
-    }
-    cb(err);
   }
 }
 

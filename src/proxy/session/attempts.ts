@@ -55,6 +55,18 @@ export function retryAllowed(route: ProxyRoute, ctx: RequestContext, condition: 
 
 const NO_KEY: PickKey = { key: '' };
 
+/** What the first pick is given as tried: nothing (most requests make one try and need no Set). */
+const NOTHING_TRIED: ReadonlySet<Peer> = new Set<Peer>();
+
+/**
+ * One more try for `$upstream_*`: the first makes the array at its exact size (an empty array's
+ * first push() leaves room for 17).
+ */
+function noteAttempt(ctx: RequestContext, attempt: UpstreamAttempt): void {
+  if (ctx.attempts.length === 0) ctx.attempts = [attempt];
+  else ctx.attempts.push(attempt);
+}
+
 /**
  * nginx's tries for a group: one per server line that is not `down` (ngx_http_upstream_init_round_robin
  * counts no tries for down servers), so when the rest are down the first answer is the last one
@@ -79,7 +91,10 @@ export interface AttemptLog {
 export async function runAttempts(
   ctx: RequestContext, route: ProxyRoute, tryPeer: TryPeer, logFailure: AttemptLog, pickKey: PickKey = NO_KEY,
 ): Promise<ProxyError | null> {
-  const tried = new Set<Peer>();
+  // The servers tried so far: the first alone in `first`, a Set from the second try on.
+  let first: Peer | null = null;
+  let tried: Set<Peer> | null = null;
+  let count = 0;
   const s = route.settings;
   const started = monotonicNow();
   const peerCount = triesOf(route.pool.primary) + triesOf(route.pool.backup);
@@ -87,22 +102,25 @@ export async function runAttempts(
   let last: ProxyError | null = null;
   for (;;) {
     const now = monotonicNow();
-    const peer = route.pool.pick(tried, now, pickKey.key, pickKey.sticky, pickKey.learnt ?? undefined);
+    if (first !== null && tried === null) tried = new Set([first]);
+    const peer = route.pool.pick(tried ?? NOTHING_TRIED, now, pickKey.key, pickKey.sticky, pickKey.learnt ?? undefined);
     if (!peer) {
       // nginx names the group where no server was left (ngx_http_upstream_get_round_robin_peer
       // sets pc->name to it): "$upstream_addr" ends in "backend" with a 502, and the request
       // ends in "no live upstreams", also after tries that failed (NOLIVE is never retried).
-      ctx.attempts.push({ addr: route.pool.name, status: 502, connectTime: -1, headerTime: -1, responseTime: 0, bytesSent: 0, bytesReceived: 0 });
+      noteAttempt(ctx, { addr: route.pool.name, status: 502, connectTime: -1, headerTime: -1, responseTime: 0, bytesSent: 0, bytesReceived: 0 });
       return new ProxyError('NO_LIVE_UPSTREAMS', `upstream "${route.pool.name}"`);
     }
-    tried.add(peer);
+    if (tried === null) first = peer;
+    else tried.add(peer);
+    count++;
     if (events.upstreamPick.hasSubscribers) {
-      events.upstreamPick.publish({ upstream: route.pool.name, server: peer.addr, reason: tried.size === 1 ? 'balancer' : 'retry' });
+      events.upstreamPick.publish({ upstream: route.pool.name, server: peer.addr, reason: count === 1 ? 'balancer' : 'retry' });
     }
     const attempt: UpstreamAttempt = { addr: peer.addr, status: 0, connectTime: -1, headerTime: -1, responseTime: -1, bytesSent: 0, bytesReceived: 0 };
-    ctx.attempts.push(attempt);
+    noteAttempt(ctx, attempt);
     const withinTime = s.proxyNextUpstreamTimeout === 0 || now - started < s.proxyNextUpstreamTimeout;
-    const more = tried.size < maxTries && withinTime;
+    const more = count < maxTries && withinTime;
     const tryStart = performance.now();
     const out = await tryPeer(peer, attempt, more);
     if (out.ok) {
@@ -118,6 +136,6 @@ export async function runAttempts(
     logFailure(peer, out.error);
     last = out.error;
     const timeLeft = s.proxyNextUpstreamTimeout === 0 || monotonicNow() - started < s.proxyNextUpstreamTimeout;
-    if (!out.retryable || tried.size >= maxTries || !timeLeft) return last;
+    if (!out.retryable || count >= maxTries || !timeLeft) return last;
   }
 }

@@ -81,18 +81,24 @@ export interface RelayTarget {
  * is the client connection or HTTP/2 stream whose timer counts). The caller ends `out` when `up`
  * ends; `onChunk` sees every chunk (byte counters). `unpaused`: the body is read whole whatever
  * the client does (a buffered body that fits proxy_buffers, response-spool.ts fitsBuffers): a
- * full client buffer arms send_timeout but does not pause `up`.
+ * full client buffer arms send_timeout but does not pause `up`. The timer and the listeners
+ * that drive it are made at the first write that does not fit: most bodies never need them.
  */
 export function relayBody(up: Readable, out: RelayTarget, timed: TimedStream, ms: number, onTimeout: () => void, onChunk: (chunk: Buffer) => void, unpaused = false): void {
-  const sending = new SendTimeout(timed, ms, onTimeout);
+  let sending: SendTimeout | null = null;
   up.on('data', (chunk: Buffer) => {
     onChunk(chunk);
     if (out.destroyed) return;
     if (!out.write(chunk)) {
       if (!unpaused) up.pause();
+      sending ??= backpressure(up, out, new SendTimeout(timed, ms, onTimeout));
       sending.blocked();
     }
   });
+}
+
+/** The client's side of a relay that filled its buffer: send_timeout runs until it drains, and stops with the response. */
+function backpressure(up: Readable, out: RelayTarget, sending: SendTimeout): SendTimeout {
   out.on('drain', () => {
     sending.flowing();
     up.resume();
@@ -101,6 +107,7 @@ export function relayBody(up: Readable, out: RelayTarget, timed: TimedStream, ms
   const stop = (): void => sending.flowing();
   out.once('finish', stop);
   out.once('close', stop);
+  return sending;
 }
 
 /**

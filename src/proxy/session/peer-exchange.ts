@@ -19,6 +19,26 @@ import type { FastcgiRequest } from '../client/fastcgi-client.js';
 import { fastcgiParams } from '../headers/fastcgi-params.js';
 import { logContext, upstreamUrl } from '../context/log-context.js';
 
+/**
+ * The session a try runs for, asked while the try runs (the session itself: no callbacks are
+ * made per try).
+ */
+export interface TryHost {
+  /** What the try asks of the front end (the FrontEnd's fields of these names, front-end.ts). */
+  readonly front: {
+    /** Judges an upstream 101: null to accept it, else the failure. */
+    checkSwitch(res: UpstreamMessage): ProxyError | null;
+    /** The status the client sees for an accepted 101 (`$status`): 200 on HTTP/2 (RFC 8441 5). @default 101 */
+    readonly switchedStatus?: number;
+    /** The request body starts flowing to an upstream (once per try that gets that far). */
+    bodyStarted?(): void;
+  };
+  /** True once the client has gone away (or its body was refused as too large). */
+  tryAbandoned(): boolean;
+  /** Remembers the exchange in flight, so the client leaving can abort it. */
+  exchangeStarted(ex: Exchange): void;
+}
+
 export interface PeerExchangeOptions {
   readonly rt: ProxyRuntime;
   readonly ctx: RequestContext;
@@ -34,17 +54,8 @@ export interface PeerExchangeOptions {
   readonly replay?: { readonly open: () => Readable; readonly length: number } | null;
   /** The method sent upstream (`proxy_method`, else the client's). */
   readonly method: string;
-  /** True once the client has gone away. */
-  readonly clientGone: () => boolean;
-  /** Remembers the exchange in flight, so the client leaving can abort it. */
-  readonly setCurrent: (ex: Exchange) => void;
-  /** Called when the request body starts flowing to an upstream (once per try that gets that far). */
-  readonly onBodyStart?: () => void;
+  readonly host: TryHost;
   readonly onLateError: (err: ProxyError) => void;
-  /** Judges an upstream 101: null to accept it, else the failure. */
-  readonly checkSwitch: (res: UpstreamMessage) => ProxyError | null;
-  /** The status the client sees for an accepted 101 (`$status`): 200 on HTTP/2 (RFC 8441 5). @default 101 */
-  readonly switchedStatus?: number;
 }
 
 /** What one try at one server produced: a final outcome, or a live answer for the caller to relay. */
@@ -105,7 +116,10 @@ function failed(error: ProxyError, sent: boolean, countFailure: boolean, retryab
  * statuses become outcomes for the attempt loop.
  */
 export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExchange> {
-  const { ctx, route, peer } = o;
+  const { ctx, route, peer, host } = o;
+  const { front } = host;
+  // Told when the request body starts flowing to an upstream (once per try that gets that far).
+  const onBodyStart = front.bodyStarted === undefined ? undefined : (): void => front.bodyStarted?.();
   const fastcgi = route.pass.scheme === 'fastcgi' ? fastcgiRequest(o) : null;
   let head: UpstreamRequestHead;
   try {
@@ -135,16 +149,16 @@ export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExch
       maxHeaderSize: route.settings.proxyBufferSize,
       attempt: o.attempt,
       onLateError: o.onLateError,
-      ...(o.onBodyStart === undefined ? {} : { onBodyStart: o.onBodyStart }),
+      onBodyStart,
     };
     ex = fastcgi !== null ? fastcgiExchange(options, fastcgi) : upstreamClient.exchange(options);
-    o.setCurrent(ex);
-    if (o.clientGone()) ex.abort();
+    host.exchangeStarted(ex);
+    if (host.tryAbandoned()) ex.abort();
     r = await ex.result;
     const stale = r.kind === 'error' && r.reused && r.error.code === 'UPSTREAM_RESET' && o.body === null;
-    if (!stale || staleRetry > 0 || o.clientGone()) break;
+    if (!stale || staleRetry > 0 || host.tryAbandoned()) break;
   }
-  if (o.clientGone()) {
+  if (host.tryAbandoned()) {
     if (r.kind === 'response' && !r.res.destroyed && !r.res.readableEnded) {
       // proxy_ignore_client_abort: the upstream's answer is read to its end and dropped.
       r.res.once('end', release);
@@ -161,9 +175,10 @@ export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExch
     return failed(r.error, r.connected, true, o.more && retryAllowed(route, ctx, r.error.retry, r.connected));
   }
   if (r.kind === 'upgrade') {
-    const invalid = o.checkSwitch(r.res);
+    const invalid = front.checkSwitch(r.res);
     if (invalid === null) {
-      const headers = relayed(o, r.res, 101, o.switchedStatus ?? 101);
+      // The status the client sees for an accepted 101 (`$status`): 200 on HTTP/2 (RFC 8441 5).
+      const headers = relayed(o, r.res, 101, front.switchedStatus ?? 101);
       if (headers instanceof ProxyError) {
         r.socket.destroy();
         release();

@@ -50,6 +50,9 @@ import type { CacheWriter } from '../cache/cache-writer.js';
 import { knownLength, rangeSlice, relayedNotModified, relayedRange, unsatisfiableResponse } from '../cache/cache-ranges.js';
 import type { ByteRange } from '../../static/ranges.js';
 
+/** A try that answered the request (relayed, tunnelled or answered from the cache). */
+const TRIED: TryOutcome = Object.freeze({ ok: true });
+
 /** The `return` codes that set a Location (nginx's ngx_http_send_response). */
 const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
@@ -366,7 +369,9 @@ export class ProxySession implements SessionForFrontEnds {
     const src = spool ?? up;
     // A compressed body has no ranges (rangeStatus), so at most one of the two applies.
     const filtered = noBody ? null : encoder !== null ? encoder.attach(src) : this.#slice === null ? null : src.pipe(rangeSlice(this.#slice));
-    up.once('end', () => {
+    // `on`, not `once`: the response is this exchange's own and emits each of these at most once
+    // (once() would add a wrapper per listener, per request).
+    up.on('end', () => {
       attempt.responseTime = performance.now() - this.ctx.startMs;
       x.release();
       if (filtered === null && spool === null) endOut(out, writer);
@@ -379,11 +384,11 @@ export class ProxySession implements SessionForFrontEnds {
       // A client gone mid-body frees the buffers and the temp file at once.
       out.once('close', () => spool.destroy());
     }
-    up.once('close', () => {
+    up.on('close', () => {
       x.release();
       if (!up.complete) this.front.abort();
     });
-    up.once('aborted', () => this.lateFailure(new ProxyError('UPSTREAM_RESET'), peer));
+    up.on('aborted', () => this.lateFailure(new ProxyError('UPSTREAM_RESET'), peer));
     if (noBody) {
       up.resume();
       return;
@@ -671,6 +676,16 @@ export class ProxySession implements SessionForFrontEnds {
     this.#special(error.status, this.route?.settings ?? ctx.settings);
   }
 
+  /** @internal (TryHost) */
+  tryAbandoned(): boolean {
+    return this.#clientGone || this.#tooLarge;
+  }
+
+  /** @internal (TryHost) */
+  exchangeStarted(ex: Exchange): void {
+    this.#current = ex;
+  }
+
   readonly #tryPeer = async (peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<TryOutcome> => {
     const { front } = this;
     const route = this.route as ProxyRoute;
@@ -682,12 +697,8 @@ export class ProxySession implements SessionForFrontEnds {
     const x = await exchangeWithPeer({
       rt: this.rt, ctx: this.ctx, route, peer, attempt, more,
       mode: front.mode, body, replay, method: method === null ? own : this.rt.vars.evaluate(method, this.ctx),
-      clientGone: () => this.#clientGone || this.#tooLarge,
-      setCurrent: (ex) => void (this.#current = ex),
-      ...(front.bodyStarted === undefined ? {} : { onBodyStart: () => front.bodyStarted?.() }),
+      host: this,
       onLateError: (err) => this.lateFailure(err, peer),
-      checkSwitch: (res) => front.checkSwitch(res),
-      ...(front.switchedStatus === undefined ? {} : { switchedStatus: front.switchedStatus }),
     });
     if (x.kind === 'done') return x.outcome;
     front.triesOver?.();
@@ -696,8 +707,8 @@ export class ProxySession implements SessionForFrontEnds {
       // upstream exchange, alive for as long as a tunnel is open.
       this.#current = null;
       front.tunnel(this, x, peer);
-    } else if (await this.#answeredFromCache(x, route)) {
-      return { ok: true };
+    } else if (this.#cache !== null && await this.#answeredFromCache(x, route)) {
+      return TRIED;
     } else if (!this.#intercepted(x)) {
       const status = this.ctx.errStatus;
       if (status !== 0) {
@@ -709,13 +720,14 @@ export class ProxySession implements SessionForFrontEnds {
       // A relayed response keeps its exchange: a client that leaves mid-body cancels it.
       front.relay(this, x, peer, attempt);
     }
-    return { ok: true };
+    return TRIED;
   };
 
   /**
    * An upstream response the cache answers instead of relaying: a 304 that revalidates the
    * expired entry (proxy_cache_revalidate: REVALIDATED), or a status proxy_cache_use_stale names
-   * (`http_500`...: STALE). The upstream response is dropped as an intercepted one is.
+   * (`http_500`...: STALE). The upstream response is dropped as an intercepted one is. Asked
+   * only when the cache takes part: a plain relayed response goes on without an await.
    */
   async #answeredFromCache(x: ExchangeResponse, route: ProxyRoute): Promise<boolean> {
     const cache = this.#cache;
