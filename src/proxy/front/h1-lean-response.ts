@@ -12,7 +12,8 @@
  *   chunked, and any other ends with the connection (close-delimited); HEAD, 204, 304 and 1xx
  *   have no body (what is written for them is dropped, as Node does);
  * - header names and values checked as Node checks them (writeHead throws the same errors);
- * - the head goes out with the first body bytes in one write (a local answer is one write).
+ * - the head goes out with the first body bytes in one write (corked: a writev), a local answer
+ *   and a small relayed body in one.
  *
  * When the response is over ('finish', then 'close'), the connection goes on with its next
  * request, or ends with `socket.destroySoon()` (nginx's lingering close, client-timeouts.ts)
@@ -22,6 +23,7 @@
 import { EventEmitter } from 'node:events';
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { Socket } from 'node:net';
+import { httpDate } from '../answer/http-date.js';
 import type { LeanHead } from './h1-head-parser.js';
 
 const RE_CONN_CLOSE = /(?:^|\W)close(?:$|\W)/i;
@@ -30,9 +32,6 @@ const RE_TE_CHUNKED = /(?:^|\W)chunked(?:$|\W)/i;
 const INVALID_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 const LAST_CHUNK = '0\r\n\r\n';
 const CRLF = '\r\n';
-
-/** Bodies at most this big go out in the head's write (one buffer); larger ones beside it, corked. */
-const JOIN_LIMIT = 16 * 1024;
 
 /** What the response tells its connection (server/lean-front.ts). */
 export interface LeanResponseOwner {
@@ -65,6 +64,8 @@ export class LeanResponse extends EventEmitter {
   /** The head, until it goes out with the first body bytes (or at the end). */
   #head: string | null = null;
   #closed = false;
+  /** Writes handed to the socket and not flushed yet. */
+  #pending = 0;
 
   constructor(req: LeanHead, owner: LeanResponseOwner) {
     super();
@@ -120,7 +121,7 @@ export class LeanResponse extends EventEmitter {
           break;
       }
     }
-    if (!date) head += `Date: ${new Date().toUTCString()}\r\n`;
+    if (!date) head += `Date: ${httpDate()}\r\n`;
     if (!connection) {
       if (this.shouldKeepAlive && (contLen || this.useChunkedEncodingByDefault)) {
         head += 'Connection: keep-alive\r\n';
@@ -146,57 +147,27 @@ export class LeanResponse extends EventEmitter {
   write(chunk: Buffer | string): boolean {
     if (this.writableEnded || this.destroyed) return false;
     if (!this.headersSent) this.writeHead(this.statusCode, 'OK', []);
-    const socket = this.socket;
     if (!this.#hasBody || chunk.length === 0) {
-      if (this.#head !== null) this.#flushHead();
-      return !socket.writableNeedDrain;
+      if (this.#head !== null) this.#send(this.#takeHead());
+      return !this.socket.writableNeedDrain;
     }
-    const body = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    const head = this.#head;
-    this.#head = null;
-    if (this.#chunked) {
-      const size = `${head ?? ''}${body.length.toString(16)}\r\n`;
-      socket.cork();
-      socket.write(size, 'latin1');
-      socket.write(body);
-      const ok = socket.write(CRLF, 'latin1');
-      socket.uncork();
-      return ok;
-    }
-    if (head === null) return socket.write(body);
-    if (body.length <= JOIN_LIMIT) return socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body]));
-    socket.cork();
-    socket.write(head, 'latin1');
-    const ok = socket.write(body);
-    socket.uncork();
-    return ok;
+    return this.#body(chunk);
   }
 
   end(chunk?: Buffer | string): this {
     if (this.writableEnded || this.destroyed) return this;
     if (!this.headersSent) this.writeHead(this.statusCode, 'OK', []);
     const socket = this.socket;
-    if (chunk !== undefined && chunk.length > 0 && this.#hasBody && !this.#chunked && this.#head !== null) {
-      // The common local answer: head and body in one buffer, one write.
-      const body = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      const head = this.#head;
-      this.#head = null;
-      this.writableEnded = true;
-      socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body]), this.#onFinish);
-      return this;
-    }
-    if (chunk !== undefined) this.write(chunk);
-    this.writableEnded = true;
+    // One writev for what is left: the head if still kept, the last body bytes, the last chunk.
+    socket.cork();
+    if (chunk !== undefined && chunk.length > 0 && this.#hasBody) this.#body(chunk);
     const tail = this.#chunked ? LAST_CHUNK : '';
-    const head = this.#head;
-    this.#head = null;
-    const last = head === null ? tail : head + tail;
-    if (last === '') {
-      // Nothing left to write: finished once what was written is flushed.
-      socket.write(EMPTY, this.#onFinish);
-    } else {
-      socket.write(last, 'latin1', this.#onFinish);
-    }
+    const head = this.#head === null ? '' : this.#takeHead();
+    if (head !== '' || tail !== '') this.#send(head + tail);
+    socket.uncork();
+    this.writableEnded = true;
+    // Finished once every write is flushed (the last write's callback, or at once if they were).
+    if (this.#pending === 0) process.nextTick(this.#finish);
     return this;
   }
 
@@ -220,14 +191,42 @@ export class LeanResponse extends EventEmitter {
     if (!this.writableFinished && !this.destroyed) this.emit('drain');
   }
 
-  #flushHead(): void {
+  #takeHead(): string {
     const head = this.#head as string;
     this.#head = null;
-    this.socket.write(head, 'latin1');
+    return head;
   }
 
-  readonly #onFinish = (err?: Error | null): void => {
-    if (err != null || this.destroyed) return;
+  /** Body bytes, framed: with the head when it is still kept (corked: one writev). */
+  #body(chunk: Buffer | string): boolean {
+    const socket = this.socket;
+    socket.cork();
+    const head = this.#head === null ? '' : this.#takeHead();
+    if (this.#chunked) {
+      this.#send(`${head}${Buffer.byteLength(chunk).toString(16)}\r\n`);
+      this.#send(chunk);
+      this.#send(CRLF);
+    } else {
+      if (head !== '') this.#send(head);
+      this.#send(chunk);
+    }
+    socket.uncork();
+    return !socket.writableNeedDrain;
+  }
+
+  #send(data: Buffer | string): void {
+    this.#pending++;
+    if (typeof data === 'string') this.socket.write(data, 'latin1', this.#written);
+    else this.socket.write(data, this.#written);
+  }
+
+  readonly #written = (err?: Error | null): void => {
+    this.#pending--;
+    if (err == null && this.#pending === 0 && this.writableEnded) this.#finish();
+  };
+
+  readonly #finish = (): void => {
+    if (this.destroyed || this.writableFinished) return;
     this.writableFinished = true;
     this.emit('finish');
     const last = this.#last;
@@ -243,5 +242,3 @@ export class LeanResponse extends EventEmitter {
     this.emit('close');
   }
 }
-
-const EMPTY = Buffer.alloc(0);
