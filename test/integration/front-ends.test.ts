@@ -14,6 +14,8 @@ import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { leanFrontCounts } from '../../src/server/lean-front.js';
 import { startHttpBackend } from '../helpers/backends.js';
+import { FRONTS, withFront } from '../helpers/front.js';
+import type { Front } from '../helpers/front.js';
 import type { HttpBackend } from '../helpers/backends.js';
 import { testCerts } from '../helpers/certs.js';
 import { startTestProxy } from '../helpers/proxy.js';
@@ -24,21 +26,6 @@ import {
   SAMPLE_ACCEPT, completeResponse, headerValue, maskedFrame, parseResponseHead, rawConnect, rawRequest, readFrame, readUntil, waitForBytes,
   waitForClose, wsHandshakeRequest,
 } from '../helpers/raw-client.js';
-
-type Front = 'lean' | 'node';
-const FRONTS: readonly Front[] = ['lean', 'node'];
-
-/** Starts the proxy with this front end (read by the proxy server when it listens). */
-async function withFront<T>(front: Front, start: () => Promise<T>): Promise<T> {
-  const before = process.env['SLUICE_FRONT'];
-  process.env['SLUICE_FRONT'] = front;
-  try {
-    return await start();
-  } finally {
-    if (before === undefined) delete process.env['SLUICE_FRONT'];
-    else process.env['SLUICE_FRONT'] = before;
-  }
-}
 
 const WS = 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
 

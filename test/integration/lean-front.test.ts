@@ -1,0 +1,226 @@
+/**
+ * Plain requests on the lean HTTP/1.1 front end (server/lean-front.ts, issue 15 item 1): the
+ * same requests against the lean front end and Node's HTTP server (SLUICE_FRONT=node), with the
+ * same answers, and the lean front end's counters saying which one read each request: keep-alive
+ * across requests, pipelining in order, the connection handed to Node's server mid-way for a
+ * request with a body, `Connection: close`, HTTP/1.0, keepalive_requests, HEAD, 204/304, a body
+ * of unknown length re-framed (chunked on a keep-alive HTTP/1.1 connection, else delimited by the
+ * close), local answers and the access log's per-request figures.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import { leanFrontCounts } from '../../src/server/lean-front.js';
+import { startHttpBackend } from '../helpers/backends.js';
+import { FRONTS, withFront } from '../helpers/front.js';
+import type { Front } from '../helpers/front.js';
+import type { HttpBackend } from '../helpers/backends.js';
+import { waitForFileLine } from '../helpers/log-files.js';
+import { startTestProxy } from '../helpers/proxy.js';
+import type { TestProxy } from '../helpers/proxy.js';
+import { completeResponse, headerValue, rawConnect, rawRequest, readUntil, waitForClose } from '../helpers/raw-client.js';
+import type { ResponseHead } from '../helpers/raw-client.js';
+import { tempDir } from '../helpers/temp.js';
+
+/** The backend: `/nolength` answers without Content-Length, `/empty` with 204, `/same` with 304; else the path with its length. */
+async function backendFor(t: TestContext): Promise<HttpBackend> {
+  const backend = await startHttpBackend((req, res) => {
+    const url = req.url ?? '/';
+    req.resume();
+    req.on('end', () => {
+      if (url === '/nolength') {
+        res.writeHead(200, { 'Content-Type': 'text/plain' });
+        res.write('part one, ');
+        setImmediate(() => res.end('part two'));
+      } else if (url === '/empty') {
+        res.writeHead(204);
+        res.end();
+      } else if (url === '/same') {
+        res.writeHead(304, { ETag: '"x"' });
+        res.end();
+      } else {
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(url) });
+        res.end(url);
+      }
+    });
+  });
+  t.after(() => backend.close());
+  return backend;
+}
+
+async function startPair(t: TestContext, front: Front, extra = ''): Promise<{ proxy: TestProxy; log: string }> {
+  const backend = await backendFor(t);
+  const log = tempDir(t).join('access.log');
+  const proxy = await withFront(front, () => startTestProxy(`
+events {}
+http {
+  log_format lean '$request_uri $status $connection_requests $pipe $request_length $bytes_sent';
+  ${extra}
+  server {
+    listen 127.0.0.1:0;
+    server_name localhost;
+    access_log ${log} lean;
+    location = /local { return 200 "local answer\\n"; }
+    location = /http10 { proxy_pass http://${backend.addr}/nolength; }
+    location / { proxy_pass http://${backend.addr}; proxy_http_version 1.1; }
+  }
+}`, { t }));
+  return { proxy, log };
+}
+
+const get = (path: string, headers = ''): string => `GET ${path} HTTP/1.1\r\nHost: localhost\r\n${headers}\r\n`;
+
+/** Reads `count` complete responses from `socket` (for `methods`, in order), consuming them. */
+async function responses(socket: Awaited<ReturnType<typeof rawConnect>>, count: number, methods: readonly string[] = []): Promise<{ head: ResponseHead; body: string }[]> {
+  const split = (b: Buffer): { head: ResponseHead; body: string }[] | null => {
+    const out: { head: ResponseHead; body: string }[] = [];
+    let offset = 0;
+    for (let i = 0; i < count; i++) {
+      const r = completeResponse(b.subarray(offset), methods[i] ?? 'GET');
+      if (r === null) return null;
+      out.push({ head: r.head, body: r.body.toString('latin1') });
+      offset += r.length;
+    }
+    return out;
+  };
+  const bytes = await readUntil(socket, (b) => split(b) !== null);
+  return split(bytes) as { head: ResponseHead; body: string }[];
+}
+
+/** What the lean front end counted while `run` ran. */
+async function counted(run: () => Promise<void>): Promise<{ plain: number; handedOver: number; taken: number }> {
+  const before = { ...leanFrontCounts };
+  await run();
+  return { plain: leanFrontCounts.plain - before.plain, handedOver: leanFrontCounts.handedOver - before.handedOver, taken: leanFrontCounts.taken - before.taken };
+}
+
+for (const front of FRONTS) {
+  const lean = front === 'lean';
+
+  test(`${front} front end: keep-alive across requests and pipelined requests answered in order, with $connection_requests and $pipe`, async (t) => {
+    const { proxy, log } = await startPair(t, front);
+    const socket = await rawConnect(proxy.port);
+    t.after(() => socket.destroy());
+    const c = await counted(async () => {
+      socket.write(get('/a'));
+      const [a] = await responses(socket, 1);
+      assert.equal(a?.head.statusCode, 200);
+      assert.equal(a?.body, '/a');
+      assert.equal(headerValue(a!.head, 'connection'), 'keep-alive');
+      socket.write(get('/local'));
+      const [local] = await responses(socket, 1);
+      assert.equal(local?.body, 'local answer\n');
+      // Three in one packet: answered in order, on the same connection.
+      socket.write(get('/p1') + get('/p2') + get('/p3'));
+      const three = await responses(socket, 3);
+      assert.deepEqual(three.map((r) => r.body), ['/p1', '/p2', '/p3']);
+    });
+    assert.deepEqual(c, lean ? { plain: 5, handedOver: 0, taken: 0 } : { plain: 0, handedOver: 0, taken: 0 });
+    const lines = await waitForFileLine(log, '/p3 ');
+    const fields = lines.map((l) => l.split(' '));
+    // The lean front end reads a pipelined request once the one before it is answered, as nginx
+    // does; Node's server reads them together, so their $connection_requests is the count when
+    // each is logged (checked on the lean front end only).
+    const shown = (f: string[]): string => (lean ? f.slice(0, 4) : [f[0], f[1], f[3]]).join(' ');
+    const expected = ['/a 200 1 .', '/local 200 2 .', '/p1 200 3 .', '/p2 200 4 p', '/p3 200 5 p'];
+    assert.deepEqual(fields.map(shown), lean ? expected : expected.map((l) => shown(l.split(' '))));
+    const sent = fields.map((f) => Number(f[5]));
+    assert.ok(sent.every((n) => n > 100), `$bytes_sent counts each response head and body: ${sent.join(' ')}`);
+  });
+
+  test(`${front} front end: a request with a chunked body mid-connection goes to Node's server, which keeps the connection`, async (t) => {
+    const { proxy } = await startPair(t, front);
+    const socket = await rawConnect(proxy.port);
+    t.after(() => socket.destroy());
+    const c = await counted(async () => {
+      socket.write(get('/before'));
+      assert.equal((await responses(socket, 1))[0]?.body, '/before');
+      socket.write('POST /upload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+      assert.equal((await responses(socket, 1))[0]?.body, '/upload');
+      socket.write(get('/after'));
+      assert.equal((await responses(socket, 1))[0]?.body, '/after');
+    });
+    assert.deepEqual(c, lean ? { plain: 1, handedOver: 1, taken: 0 } : { plain: 0, handedOver: 0, taken: 0 });
+  });
+
+  test(`${front} front end: Connection: close, HTTP/1.0 with and without keep-alive, and keepalive_requests end the connection after their answer`, async (t) => {
+    const { proxy } = await startPair(t, front, 'keepalive_requests 2;');
+    const c = await counted(async () => {
+      // Connection: close: answered, then closed; on the lean front end, what was pipelined after
+      // it is never read, as nginx does (Node's llhttp refuses data after `Connection: close`,
+      // and its 400 can go out before the answer: that front end gets the request alone).
+      const closing = await rawRequest(proxy.port, get('/x', 'Connection: close\r\n') + (lean ? get('/never') : ''), { until: 'close' });
+      assert.equal(closing.head?.statusCode, 200);
+      assert.equal(headerValue(closing.head!, 'connection'), 'close');
+      assert.equal((closing.data.toString('latin1').match(/HTTP\/1\.1 /g) ?? []).length, 1, 'one answer');
+
+      // HTTP/1.0 without keep-alive: closed after the answer.
+      const old = await rawRequest(proxy.port, 'GET /y HTTP/1.0\r\nHost: localhost\r\n\r\n', { until: 'close' });
+      assert.equal(old.head?.statusCode, 200);
+      assert.equal(old.body.toString(), '/y');
+      assert.equal(headerValue(old.head!, 'connection'), 'close');
+
+      // HTTP/1.0 with keep-alive: kept.
+      const kept = await rawConnect(proxy.port);
+      t.after(() => kept.destroy());
+      kept.write('GET /k1 HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n');
+      const [k1] = await responses(kept, 1);
+      assert.equal(headerValue(k1!.head, 'connection'), 'keep-alive');
+      // keepalive_requests 2: the second request is the connection's last.
+      kept.write('GET /k2 HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n');
+      const [k2] = await responses(kept, 1);
+      assert.equal(k2?.body, '/k2');
+      assert.equal(headerValue(k2!.head, 'connection'), 'close');
+      await waitForClose(kept);
+    });
+    assert.deepEqual(c, lean ? { plain: 4, handedOver: 0, taken: 0 } : { plain: 0, handedOver: 0, taken: 0 });
+  });
+
+  test(`${front} front end: HEAD, 204 and 304 carry no body; a body of unknown length is chunked on keep-alive HTTP/1.1, delimited by the close on HTTP/1.0`, async (t) => {
+    const { proxy } = await startPair(t, front);
+    const socket = await rawConnect(proxy.port);
+    t.after(() => socket.destroy());
+    const c = await counted(async () => {
+      socket.write(`HEAD /head HTTP/1.1\r\nHost: localhost\r\n\r\n${get('/empty')}${get('/same')}${get('/nolength')}${get('/after')}`);
+      const [head, empty, same, chunked, after] = await responses(socket, 5, ['HEAD']);
+      assert.equal(head?.head.statusCode, 200);
+      assert.equal(headerValue(head!.head, 'content-length'), '5', 'HEAD keeps the Content-Length of the GET');
+      assert.equal(head?.body, '');
+      assert.equal(empty?.head.statusCode, 204);
+      assert.equal(same?.head.statusCode, 304);
+      assert.equal(headerValue(chunked!.head, 'transfer-encoding'), 'chunked');
+      assert.equal(chunked?.body, 'part one, part two');
+      assert.equal(after?.body, '/after', 'the connection goes on after each');
+    });
+    assert.deepEqual(c, lean ? { plain: 5, handedOver: 0, taken: 0 } : { plain: 0, handedOver: 0, taken: 0 });
+
+    // HTTP/1.0 (the upstream answers HTTP/1.0 without a length too): the close delimits the body.
+    const old = await rawRequest(proxy.port, 'GET /http10 HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n', { until: 'close' });
+    assert.equal(old.head?.statusCode, 200);
+    assert.equal(headerValue(old.head!, 'transfer-encoding'), undefined);
+    assert.equal(headerValue(old.head!, 'connection'), 'close');
+    assert.equal(old.data.toString('latin1').split('\r\n\r\n')[1], 'part one, part two');
+  });
+
+  test(`${front} front end: an idle keep-alive connection closes after keepalive_timeout, without an answer`, async (t) => {
+    const { proxy } = await startPair(t, front, 'keepalive_timeout 1s;');
+    const socket = await rawConnect(proxy.port);
+    t.after(() => socket.destroy());
+    socket.write(get('/a'));
+    assert.equal((await responses(socket, 1))[0]?.body, '/a');
+    await waitForClose(socket, 10_000);
+  });
+}
+
+for (const front of FRONTS) {
+  test(`${front} front end: a graceful shutdown closes an idle keep-alive connection at once`, async (t) => {
+    const { proxy } = await startPair(t, front);
+    const socket = await rawConnect(proxy.port);
+    t.after(() => socket.destroy());
+    socket.write(get('/a'));
+    assert.equal((await responses(socket, 1))[0]?.body, '/a');
+    const closed = proxy.close();
+    await waitForClose(socket);
+    await closed;
+  });
+}
