@@ -7,14 +7,14 @@
  *   has arrived goes straight from the parsed head to the upgrade front end (front/h1-upgrade.ts):
  *   no IncomingMessage, no Node parser from the pool, no `'upgrade'` dispatch;
  * - a plain request it fully handles (a complete head in origin form, not CONNECT, no body or
- *   `Content-Length: 0`, no Transfer-Encoding, no Expect, on a connection without TLS) is
+ *   a Content-Length one, no Transfer-Encoding, no Expect, on a connection without TLS) is
  *   answered here: the request front end of Node's server (front/h1-request.ts, with every nginx
  *   rule of keep-alive, lingering close, time-outs and logging) runs on the parsed head and a
  *   LeanResponse (front/h1-lean-response.ts) that writes to the socket itself. The connection
  *   stays here, with keep-alive (keepalive_timeout's timer is client-timeouts.ts's), and requests
  *   the client pipelined are answered in order, one after the other;
- * - anything else (a head llhttp refuses, one not complete in the bytes that arrived, a body, an
- *   HTTP/2 preface, a forward-proxy request, TLS...) is handed to Node's server at the request
+ * - anything else (a head llhttp refuses, one not complete in the bytes that arrived, a chunked
+ *   body, Expect, an HTTP/2 preface, a forward-proxy request, TLS...) is handed to Node's server at the request
  *   boundary with its bytes untouched: they are put back (`unshift`) and Node's own
  *   `'connection'` listener runs, as if it had run on accept; the connection stays Node's from
  *   there, so every refusal of a malformed head is still Node's, with its status.
@@ -31,6 +31,7 @@ import type { Socket } from 'node:net';
 import { onHttpSocketTimeout } from '../proxy/front/client-timeouts.js';
 import { LEAN_PARSER_AVAILABLE, parseRequestHead } from '../proxy/front/h1-head-parser.js';
 import type { LeanHead } from '../proxy/front/h1-head-parser.js';
+import { LeanBodyRequest } from '../proxy/front/h1-lean-body.js';
 import { LeanResponse } from '../proxy/front/h1-lean-response.js';
 import type { LeanResponseOwner } from '../proxy/front/h1-lean-response.js';
 
@@ -66,22 +67,32 @@ function headerTimeoutError(): Error {
   return Object.assign(new Error('Request Timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' });
 }
 
-/** Transfer-Encoding, Expect and a Content-Length other than 0: a request whose body (or its promise) Node's server reads. */
-function hasBodyHeaders(raw: readonly string[]): boolean {
+/**
+ * The body length of a plain request the lean front end answers itself (0: none), or -1 for one
+ * that goes to Node's server: not in origin form (a forward-proxy request, `*`), on TLS (the
+ * client-certificate checks read Node's request), with Transfer-Encoding or Expect. llhttp has
+ * refused a Content-Length that is not one number already.
+ */
+function leanBodyLength(head: LeanHead, socket: Socket): number {
+  if ((head.url ?? '').charCodeAt(0) !== 0x2f || 'encrypted' in socket) return -1;
+  const raw = head.rawHeaders;
+  let length = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const n = name.length;
     if (n !== 6 && n !== 14 && n !== 17) continue;
     const lower = name.toLowerCase();
-    if (lower === 'expect' || lower === 'transfer-encoding') return true;
-    if (lower === 'content-length' && raw[i + 1] !== '0') return true;
+    if (lower === 'expect' || lower === 'transfer-encoding') return -1;
+    if (lower === 'content-length') {
+      length = Number(raw[i + 1]);
+      if (!Number.isSafeInteger(length) || length < 0) return -1;
+    }
   }
-  return false;
+  return length;
 }
 
-/** A plain request the lean front end answers itself (see the file's comment). */
-function takesPlain(head: LeanHead, socket: Socket): boolean {
-  return (head.url ?? '').charCodeAt(0) === 0x2f && !('encrypted' in socket) && !hasBodyHeaders(head.rawHeaders);
+function joined(a: Buffer | null, b: Buffer): Buffer {
+  return a === null ? b : Buffer.concat([a, b]);
 }
 
 /** One connection read by the lean front end, between its requests. */
@@ -92,6 +103,8 @@ class LeanConnection implements LeanResponseOwner {
   buf: Buffer | null = null;
   /** The response of the request in flight. */
   res: LeanResponse | null = null;
+  /** The body of the request being read, until its last byte (it may outlive the response: then it is read and dropped). */
+  body: LeanBodyRequest | null = null;
   /** Requests taken on this connection. */
   served = 0;
   /** The connection is ending (a response ended it, or the client did): nothing more is read as a request. */
@@ -107,7 +120,10 @@ class LeanConnection implements LeanResponseOwner {
     if (last) this.closing = true;
     if (this.closing) return;
     if (this.socket.isPaused()) this.socket.resume();
-    if (this.buf !== null) this.front.next(this, true);
+    // A body not read to its end is read now and dropped (Node's server `_dump`s it, nginx
+    // discards it): the next request starts after it.
+    if (this.body !== null) this.body.resume();
+    else if (this.buf !== null) this.front.next(this, true);
   }
 }
 
@@ -169,9 +185,24 @@ export class LeanFront {
   /** @internal bytes arrived: parsed now, or kept while a request is answered. */
   data(conn: LeanConnection, chunk: Buffer): void {
     if (conn.closing) return;
-    conn.buf = conn.buf === null ? chunk : Buffer.concat([conn.buf, chunk]);
+    if (conn.body !== null) {
+      this.#feed(conn, chunk);
+      if (conn.body !== null || conn.buf === null) return;
+    } else {
+      conn.buf = joined(conn.buf, chunk);
+    }
     if (conn.res === null) this.next(conn, false);
     else if (conn.buf.length >= PIPELINE_LIMIT) conn.socket.pause();
+  }
+
+  /** Body bytes for the request being read; what comes after its last byte is the next request. */
+  #feed(conn: LeanConnection, chunk: Buffer): void {
+    const body = conn.body as LeanBodyRequest;
+    const take = Math.min(body.left, chunk.length);
+    const more = body.feed(take === chunk.length ? chunk : chunk.subarray(0, take));
+    if (body.left === 0) conn.body = null;
+    if (take < chunk.length) conn.buf = joined(conn.buf, chunk.subarray(take));
+    if (!more) conn.socket.pause();
   }
 
   /** @internal the next request of a connection with no request in flight: taken here, or the connection to Node's server. */
@@ -179,7 +210,8 @@ export class LeanFront {
     const socket = conn.socket;
     const bytes = conn.buf as Buffer;
     const head = parseRequestHead(bytes, socket, (this.#server as Server & { maxHeaderSize?: number }).maxHeaderSize ?? 0);
-    if (head === null || (!head.upgrade && !takesPlain(head, socket))) {
+    const length = head === null || head.upgrade ? 0 : leanBodyLength(head, socket);
+    if (head === null || length < 0) {
       this.#handOver(conn);
       return;
     }
@@ -195,9 +227,18 @@ export class LeanFront {
     leanFrontCounts.plain++;
     // client_header_timeout ran until the first request; a later one stops keepalive_timeout's timer itself.
     if (conn.served++ === 0) socket.setTimeout(0);
-    const res = new LeanResponse(head, conn);
+    let req: LeanHead = head;
+    if (length > 0) {
+      const body = new LeanBodyRequest(head, length);
+      req = body;
+      conn.body = body;
+      const after = conn.buf;
+      conn.buf = null;
+      if (after !== null) this.#feed(conn, after);
+    }
+    const res = new LeanResponse(req, conn);
     conn.res = res;
-    this.#onRequest(head, res, pipelined);
+    this.#onRequest(req, res, pipelined);
   }
 
   /** @internal the socket's timer: client_header_timeout before the first request, keepalive_timeout after one. */
@@ -217,6 +258,7 @@ export class LeanFront {
     this.#conns.delete(conn);
     const res = conn.res;
     conn.res = null;
+    conn.body?.abort();
     res?.socketClosed();
     this.#release(conn);
   }
@@ -230,6 +272,7 @@ export class LeanFront {
     conn.closing = true;
     const res = conn.res;
     if (res === null) this.#release(conn);
+    conn.body?.abort();
     conn.socket.end();
     if (res !== null && !res.writableEnded) res.socketClosed();
   }

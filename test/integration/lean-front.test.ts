@@ -21,14 +21,22 @@ import type { TestProxy } from '../helpers/proxy.js';
 import { completeResponse, headerValue, rawConnect, rawRequest, readUntil, waitForClose } from '../helpers/raw-client.js';
 import type { ResponseHead } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
+import { waitFor } from '../helpers/wait.js';
 
-/** The backend: `/nolength` answers without Content-Length, `/empty` with 204, `/same` with 304; else the path with its length. */
+/** The backend: a POST gets its path and body (its length when long), `/nolength` answers without Content-Length, `/empty` with 204, `/same` with 304; else the path with its length. */
 async function backendFor(t: TestContext): Promise<HttpBackend> {
   const backend = await startHttpBackend((req, res) => {
     const url = req.url ?? '/';
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      if (url === '/nolength') {
+      if (req.method === 'POST') {
+        // A short body is echoed, a long one counted.
+        const body = Buffer.concat(chunks);
+        const text = `${url}:${body.length <= 64 ? body.toString('latin1') : String(body.length)}`;
+        res.writeHead(200, { 'Content-Length': Buffer.byteLength(text) });
+        res.end(text);
+      } else if (url === '/nolength') {
         res.writeHead(200, { 'Content-Type': 'text/plain' });
         res.write('part one, ');
         setImmediate(() => res.end('part two'));
@@ -55,6 +63,7 @@ async function startPair(t: TestContext, front: Front, extra = ''): Promise<{ pr
 events {}
 http {
   log_format lean '$request_uri $status $connection_requests $pipe $request_length $bytes_sent';
+  client_max_body_size 2m;
   ${extra}
   server {
     listen 127.0.0.1:0;
@@ -85,6 +94,12 @@ async function responses(socket: Awaited<ReturnType<typeof rawConnect>>, count: 
   };
   const bytes = await readUntil(socket, (b) => split(b) !== null);
   return split(bytes) as { head: ResponseHead; body: string }[];
+}
+
+/** Writes `bytes` and lets the proxy read them before going on. */
+async function written(socket: Awaited<ReturnType<typeof rawConnect>>, bytes: string): Promise<void> {
+  await new Promise<void>((resolve) => socket.write(bytes, () => resolve()));
+  await new Promise((resolve) => setImmediate(resolve));
 }
 
 /** What the lean front end counted while `run` ran. */
@@ -136,7 +151,7 @@ for (const front of FRONTS) {
       socket.write(get('/before'));
       assert.equal((await responses(socket, 1))[0]?.body, '/before');
       socket.write('POST /upload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
-      assert.equal((await responses(socket, 1))[0]?.body, '/upload');
+      assert.equal((await responses(socket, 1))[0]?.body, '/upload:abc');
       socket.write(get('/after'));
       assert.equal((await responses(socket, 1))[0]?.body, '/after');
     });
@@ -222,5 +237,52 @@ for (const front of FRONTS) {
     const closed = proxy.close();
     await waitForClose(socket);
     await closed;
+  });
+}
+
+for (const front of FRONTS) {
+  const lean = front === 'lean';
+
+  test(`${front} front end: Content-Length bodies: whole, split over packets, with the next request in the body's last packet, large, unread by a local answer, too large`, async (t) => {
+    const { proxy } = await startPair(t, front);
+    const socket = await rawConnect(proxy.port);
+    t.after(() => socket.destroy());
+    const post = (path: string, body: string): string => `POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const c = await counted(async () => {
+      socket.write(post('/whole', 'hello'));
+      assert.equal((await responses(socket, 1))[0]?.body, '/whole:hello');
+      // The head alone, then the body in two packets, the second one with the next request.
+      // (Each part is let reach the proxy alone; should two coalesce, the answers are the same.)
+      await written(socket, 'POST /split HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n');
+      await written(socket, '01234');
+      socket.write(`56789${get('/next')}`);
+      const [split, next] = await responses(socket, 2);
+      assert.equal(split?.body, '/split:0123456789');
+      assert.equal(next?.body, '/next');
+      // 1 MB: read with backpressure, counted by the backend.
+      const big = 'x'.repeat(1024 * 1024);
+      socket.write(post('/big', big));
+      assert.equal((await responses(socket, 1))[0]?.body, `/big:${big.length}`);
+      // A local answer reads no body: it is dropped, and the next request is read after it.
+      socket.write(post('/local', 'unread body') + get('/after-local'));
+      const [local, after] = await responses(socket, 2);
+      assert.equal(local?.body, 'local answer\n');
+      assert.equal(after?.body, '/after-local');
+    });
+    assert.deepEqual(c, lean ? { plain: 6, handedOver: 0, taken: 0 } : { plain: 0, handedOver: 0, taken: 0 });
+
+    // client_max_body_size: 413 from the declared length, and the connection closes.
+    const tooLarge = await rawRequest(proxy.port, `POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${3 * 1024 * 1024}\r\n\r\nabc`, { until: 'close' });
+    assert.equal(tooLarge.head?.statusCode, 413);
+  });
+
+  test(`${front} front end: a client that leaves in the middle of a body is logged 400, as nginx logs a body cut short`, async (t) => {
+    const { proxy, log } = await startPair(t, front);
+    const socket = await rawConnect(proxy.port);
+    socket.write('POST /gone HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nonly part');
+    await waitFor(() => ((proxy.handle.stats?.snapshot().connections.writing ?? 0) > 0 ? true : null), { what: 'the request to be read' });
+    socket.destroy();
+    const lines = await waitForFileLine(log, '/gone ');
+    assert.equal(lines[0]?.split(' ')[1], '400');
   });
 }

@@ -88,8 +88,8 @@ export function handleHttpRequest(rt: ProxyRuntime, req: IncomingMessage, res: S
  * A plain request the lean front end took (server/lean-front.ts): the same front end as on Node's
  * server, on the parsed head and a LeanResponse, which have every member of IncomingMessage and
  * ServerResponse this file, answer/respond.ts (sendLocal), admin/serve.ts and the session's body
- * relays use (h1-lean-response.ts lists them); the lean front end takes only requests without a
- * body, so the request is never read as a stream. `pipelined`: read with the request before it
+ * relays use (h1-lean-response.ts lists them); a request with a body is a LeanBodyRequest, the
+ * stream part of IncomingMessage (h1-lean-body.ts). `pipelined`: read with the request before it
  * (nginx's $pipe).
  */
 export function handleLeanRequest(rt: ProxyRuntime, head: LeanHead, lean: LeanResponse, pipelined: boolean): void {
