@@ -226,7 +226,8 @@ export class ProxyServer {
         failRequest(rt, null, rawAnswer(socket, sentBefore), err);
       }
     };
-    // A plain request the lean front end took (origin form, no TLS: no forward proxy, no client certificate to check).
+    // A plain request the lean front end took (origin form: never for the forward proxy); its
+    // response has what the client-certificate refusals use of a ServerResponse (sendLocal).
     const onLeanRequest = (req: LeanHead, res: LeanResponse, pipelined: boolean): void => {
       if (this.registry.rejected.has(req.socket)) {
         res.destroy();
@@ -234,6 +235,7 @@ export class ProxyServer {
       }
       const rt = this.runtime;
       try {
+        if ('encrypted' in req.socket && refuseForClientCert(rt, req as unknown as IncomingMessage, res as unknown as ServerResponse)) return;
         handleLeanRequest(rt, req, res, pipelined);
       } catch (err) {
         failRequest(rt, null, h1Answer(res as unknown as ServerResponse), err);

@@ -5,7 +5,7 @@
  * across requests, pipelining in order, the connection handed to Node's server mid-way for a
  * request with a body, `Connection: close`, HTTP/1.0, keepalive_requests, HEAD, 204/304, a body
  * of unknown length re-framed (chunked on a keep-alive HTTP/1.1 connection, else delimited by the
- * close), local answers and the access log's per-request figures.
+ * close), Content-Length bodies, TLS, local answers and the access log's per-request figures.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -15,12 +15,14 @@ import { startHttpBackend } from '../helpers/backends.js';
 import { FRONTS, withFront } from '../helpers/front.js';
 import type { Front } from '../helpers/front.js';
 import type { HttpBackend } from '../helpers/backends.js';
+import { testCerts } from '../helpers/certs.js';
 import { waitForFileLine } from '../helpers/log-files.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import type { TestProxy } from '../helpers/proxy.js';
 import { completeResponse, headerValue, rawConnect, rawRequest, readUntil, waitForClose } from '../helpers/raw-client.js';
 import type { ResponseHead } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
+import { tlsConnect } from '../helpers/tls-client.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** The backend: a POST gets its path and body (its length when long), `/nolength` answers without Content-Length, `/empty` with 204, `/same` with 304; else the path with its length. */
@@ -284,5 +286,37 @@ for (const front of FRONTS) {
     socket.destroy();
     const lines = await waitForFileLine(log, '/gone ');
     assert.equal(lines[0]?.split(' ')[1], '400');
+  });
+}
+
+for (const front of FRONTS) {
+  const lean = front === 'lean';
+
+  test(`${front} front end: plain requests over TLS, kept alive; ssl_verify_client's refusal is answered by the same front end`, async (t) => {
+    const certs = await testCerts();
+    const backend = await backendFor(t);
+    const tls = (extra: string): string => `
+      listen 127.0.0.1:0 ssl;
+      server_name localhost;
+      ssl_certificate ${certs.localhost.certFile};
+      ssl_certificate_key ${certs.localhost.keyFile};
+      ${extra}
+      location / { proxy_pass http://${backend.addr}; }`;
+    const proxy = await withFront(front, () => startTestProxy(`events {}\nhttp {\n  server {${tls('')}\n  }\n}`, { t }));
+    const socket = await tlsConnect(proxy.port, { servername: 'localhost', ca: certs.ca.cert });
+    t.after(() => socket.destroy());
+    const c = await counted(async () => {
+      socket.write(get('/one') + get('/two'));
+      assert.deepEqual((await responses(socket, 2)).map((r) => r.body), ['/one', '/two']);
+    });
+    assert.deepEqual(c, lean ? { plain: 2, handedOver: 0, taken: 0 } : { plain: 0, handedOver: 0, taken: 0 });
+
+    const verifying = await withFront(front, () => startTestProxy(`events {}\nhttp {\n  server {${tls(`ssl_verify_client on; ssl_client_certificate ${certs.ca.certFile};`)}\n  }\n}`, { t }));
+    const noCert = await tlsConnect(verifying.port, { servername: 'localhost', ca: certs.ca.cert });
+    t.after(() => noCert.destroy());
+    noCert.write(get('/secret'));
+    const [refused] = await responses(noCert, 1);
+    assert.equal(refused?.head.statusCode, 400);
+    assert.match(refused?.body ?? '', /No required SSL certificate was sent/);
   });
 }
