@@ -204,19 +204,20 @@ export class LeanResponse extends EventEmitter {
     const head = this.#head === null ? '' : this.#takeHead();
     if (this.#chunked) {
       this.#send(`${head}${Buffer.byteLength(chunk).toString(16)}\r\n`);
-      this.#send(chunk);
+      this.#send(chunk, 'utf8');
       this.#send(CRLF);
     } else {
       if (head !== '') this.#send(head);
-      this.#send(chunk);
+      this.#send(chunk, 'utf8');
     }
     socket.uncork();
     return !socket.writableNeedDrain;
   }
 
-  #send(data: Buffer | string): void {
+  /** A write whose flush is counted; strings are head bytes (latin1, as Node writes a head) unless a body's (UTF-8, as Node's `write`). */
+  #send(data: Buffer | string, encoding: BufferEncoding = 'latin1'): void {
     this.#pending++;
-    if (typeof data === 'string') this.socket.write(data, 'latin1', this.#written);
+    if (typeof data === 'string') this.socket.write(data, encoding, this.#written);
     else this.socket.write(data, this.#written);
   }
 
