@@ -1,13 +1,13 @@
 /**
  * The two HTTP/1.1 front ends (issue 15, item 1): the lean one (server/lean-front.ts: it reads each
- * connection's first packet and takes complete upgrade heads itself) and Node's HTTP server (what
- * the lean one hands everything else to, and all of it with SLUICE_FRONT=node). The same raw
- * requests go to a proxy with each, and get the same answers: every request-smuggling and
- * malformed-input case, as a plain request and as a WebSocket handshake, with the status Sluice
- * answered before the lean front end (nginx's, checked in request-head.test.ts and bare-lf.test.ts),
- * and the connection closed after a refusal. The lean front end's counters say which one read
- * each handshake, so a case the lean path should take cannot silently go to Node's.
- */
+ * request head itself and takes complete upgrade heads and plain requests without a chunked body)
+ * and Node's HTTP server (what the lean one hands everything else to, and all of it with
+ * SLUICE_FRONT=node). The same raw requests go to a proxy with each, and get the same answers:
+ * every request-smuggling and malformed-input case, as a plain request and as a WebSocket
+ * handshake, with the status Sluice answered before the lean front end (nginx's, checked in
+ * request-head.test.ts and bare-lf.test.ts), and the connection closed after a refusal. The lean
+ * front end's counters say which one read each head, so a case the lean path should take cannot
+ * silently go to Node's (plain requests on the lean path: lean-front.test.ts). */
 import assert from 'node:assert/strict';
 import { connect as tlsConnectRaw } from 'node:tls';
 import { test } from 'node:test';
