@@ -7,14 +7,14 @@
  *   has arrived goes straight from the parsed head to the upgrade front end (front/h1-upgrade.ts):
  *   no IncomingMessage, no Node parser from the pool, no `'upgrade'` dispatch;
  * - a plain request it fully handles (a complete head in origin form, not CONNECT, no body or
- *   a Content-Length one, no Transfer-Encoding, no Expect) is answered here: the request front
+ *   a Content-Length one, no Transfer-Encoding) is answered here: the request front
  *   end of Node's server (front/h1-request.ts, with every nginx rule of keep-alive, lingering
  *   close, time-outs and logging) runs on the parsed head and a LeanResponse
  *   (front/h1-lean-response.ts) that writes to the socket itself. The connection stays here,
  *   with keep-alive (keepalive_timeout's timer is client-timeouts.ts's), and requests the client
  *   pipelined are answered in order, one after the other;
  * - anything else (a head llhttp refuses, one not complete in the bytes that arrived, a chunked
- *   body, Expect, an HTTP/2 preface, a forward-proxy request...) is handed to Node's server at
+ *   body, an HTTP/2 preface, a forward-proxy request...) is handed to Node's server at
  *   the request boundary with its bytes untouched: they are put back (`unshift`) and Node's own
  *   `'connection'` listener runs, as if it had run on accept; the connection stays Node's from
  *   there, so every refusal of a malformed head is still Node's, with its status.
@@ -69,8 +69,10 @@ function headerTimeoutError(): Error {
 
 /**
  * The body length of a plain request the lean front end answers itself (0: none), or -1 for one
- * that goes to Node's server: not in origin form (a forward-proxy request, `*`), with
- * Transfer-Encoding or Expect. llhttp has refused a Content-Length that is not one number already.
+ * that goes to Node's server: not in origin form (a forward-proxy request, `*`), or with
+ * Transfer-Encoding. llhttp has refused a Content-Length that is not one number already. Expect
+ * needs nothing of Node's server: its `checkContinue`/`checkExpectation` events go to the same
+ * handler as `'request'`, which sends "100 Continue" itself (writeContinue) once the body is wanted.
  */
 function leanBodyLength(head: LeanHead): number {
   if ((head.url ?? '').charCodeAt(0) !== 0x2f) return -1;
@@ -79,9 +81,9 @@ function leanBodyLength(head: LeanHead): number {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const n = name.length;
-    if (n !== 6 && n !== 14 && n !== 17) continue;
+    if (n !== 14 && n !== 17) continue;
     const lower = name.toLowerCase();
-    if (lower === 'expect' || lower === 'transfer-encoding') return -1;
+    if (lower === 'transfer-encoding') return -1;
     if (lower === 'content-length') {
       length = Number(raw[i + 1]);
       if (!Number.isSafeInteger(length) || length < 0) return -1;

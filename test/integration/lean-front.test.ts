@@ -320,3 +320,25 @@ for (const front of FRONTS) {
     assert.match(refused?.body ?? '', /No required SSL certificate was sent/);
   });
 }
+
+for (const front of FRONTS) {
+  const lean = front === 'lean';
+
+  test(`${front} front end: Expect: 100-continue gets "100 Continue" once the body is wanted, and the connection goes on`, async (t) => {
+    const { proxy } = await startPair(t, front);
+    const socket = await rawConnect(proxy.port);
+    t.after(() => socket.destroy());
+    const c = await counted(async () => {
+      socket.write('POST /expect HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n');
+      const interim = await readUntil(socket, 'HTTP/1.1 100 Continue\r\n\r\n');
+      assert.equal(interim.toString('latin1'), 'HTTP/1.1 100 Continue\r\n\r\n');
+      socket.write('body');
+      const [answer] = await responses(socket, 1);
+      assert.equal(answer?.body, '/expect:body');
+      assert.equal(headerValue(answer!.head, 'connection'), 'keep-alive');
+      socket.write(get('/after'));
+      assert.equal((await responses(socket, 1))[0]?.body, '/after');
+    });
+    assert.deepEqual(c, lean ? { plain: 2, handedOver: 0, taken: 0 } : { plain: 0, handedOver: 0, taken: 0 });
+  });
+}

@@ -10,7 +10,8 @@
  *   `Connection` header given decides by itself;
  * - framing: a given Content-Length is kept; without one, a keep-alive HTTP/1.1 response is sent
  *   chunked, and any other ends with the connection (close-delimited); HEAD, 204, 304 and 1xx
- *   have no body (what is written for them is dropped, as Node does);
+ *   have no body (what is written for them is dropped, as Node does); a client that waited for
+ *   "100 Continue" and got a final answer instead is not kept (Node's rule);
  * - header names and values checked as Node checks them (writeHead throws the same errors);
  * - the head goes out with the first body bytes in one write (corked: a writev), a local answer
  *   and a small relayed body in one.
@@ -28,6 +29,7 @@ import type { LeanHead } from './h1-head-parser.js';
 
 const RE_CONN_CLOSE = /(?:^|\W)close(?:$|\W)/i;
 const RE_TE_CHUNKED = /(?:^|\W)chunked(?:$|\W)/i;
+const RE_CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
 /** A status line's reason phrase as Node checks it (checkInvalidHeaderChar). */
 const INVALID_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 const LAST_CHUNK = '0\r\n\r\n';
@@ -64,6 +66,9 @@ export class LeanResponse extends EventEmitter {
   /** The head, until it goes out with the first body bytes (or at the end). */
   #head: string | null = null;
   #closed = false;
+  /** An HTTP/1.1 client waits for "100 Continue" (Node's `_expect_continue`), and whether it was sent. */
+  readonly #expectContinue: boolean;
+  #sent100 = false;
   /** Writes handed to the socket and not flushed yet. */
   #pending = 0;
 
@@ -76,6 +81,7 @@ export class LeanResponse extends EventEmitter {
     this.shouldKeepAlive = req.keepAlive;
     // Node's ServerResponse: an HTTP/1.0 client gets chunks only if it said it takes them.
     this.useChunkedEncodingByDefault = req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 ? true : RE_TE_CHUNKED.test(String(req.headers.te ?? ''));
+    this.#expectContinue = req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && req.headers.expect !== undefined && RE_CONTINUE.test(req.headers.expect);
   }
 
   get writableNeedDrain(): boolean {
@@ -90,6 +96,9 @@ export class LeanResponse extends EventEmitter {
     if (INVALID_CHAR.test(phrase)) throw invalidChar('statusMessage');
     this.statusCode = status;
     if (status === 204 || status === 304 || (status >= 100 && status <= 199)) this.#hasBody = false;
+    // Node: a client that waits for "100 Continue" and gets a final answer instead may send the
+    // body anyway; the connection is not kept.
+    if (this.#expectContinue && !this.#sent100) this.shouldKeepAlive = false;
     let head = `HTTP/1.1 ${status} ${phrase}\r\n`;
     let connection = false;
     let contLen = false;
@@ -169,6 +178,13 @@ export class LeanResponse extends EventEmitter {
     // Finished once every write is flushed (the last write's callback, or at once if they were).
     if (this.#pending === 0) process.nextTick(this.#finish);
     return this;
+  }
+
+  /** "100 Continue" before the body is read (Node's ServerResponse.writeContinue; h1-request.ts sends it as nginx does). */
+  writeContinue(): void {
+    if (this.headersSent || this.destroyed) return;
+    this.#sent100 = true;
+    this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
   }
 
   /** Node's OutgoingMessage.destroy: the connection goes (its 'close' closes this response). */
