@@ -63,9 +63,10 @@ const PASSES = [
     ].map((f) => `test/integration/${f}`),
   },
   {
-    // The lean front end (src/server/lean-front.ts) reads the first packet of every connection and
-    // takes WebSocket handshakes itself; this pass runs the HTTP/1.1 suites with Node's HTTP server
-    // reading everything, as before it (front-ends.test.ts runs its table against both in one file).
+    // The lean front end (src/server/lean-front.ts) reads every connection's request heads and
+    // takes WebSocket handshakes and plain requests without a chunked body itself; this pass runs
+    // the HTTP/1.1 suites with Node's HTTP server reading everything, as before it (front-ends and
+    // lean-front.test.ts run their requests against both in one file).
     name: 'node-front', what: 'the HTTP/1.1 suites again, with Node\'s HTTP server reading every request instead of the lean front end', env: { SLUICE_FRONT: 'node' },
     files: [
       'http-proxy', 'ws-handshake', 'ws-data', 'ws-close', 'request-head', 'bare-lf', 'client-timeouts', 'client-limits', 'safety',

@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import type { Config } from '../config/types.js';
 import { LogFiles } from '../observability/log-files.js';
 import type { LogSink } from '../observability/log-files.js';
-import { h1Answer, handleHttpRequest } from '../proxy/front/h1-request.js';
+import { h1Answer, handleHttpRequest, handleLeanRequest } from '../proxy/front/h1-request.js';
 import { failRequest } from '../proxy/session/guard.js';
 import { errorResponse, sendLocalRaw } from '../proxy/answer/respond.js';
 import { handleUpgrade, rawAnswer } from '../proxy/front/h1-upgrade.js';
@@ -41,7 +41,8 @@ import type { ProxyTunnel } from '../proxy/tunnel/tunnel.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/tunnel.js';
 import { keptServers, orphanedTunnels } from './orphans.js';
 import { LeanFront, leanFrontEnabled } from './lean-front.js';
-import type { UpgradeRequest } from '../proxy/front/h1-head-parser.js';
+import type { LeanHead, UpgradeRequest } from '../proxy/front/h1-head-parser.js';
+import type { LeanResponse } from '../proxy/front/h1-lean-response.js';
 import type { DrainImpact } from './orphans.js';
 import type { FleetConfig } from '../config/types.js';
 import { FleetMember } from '../fleet/fleet-member.js';
@@ -225,7 +226,22 @@ export class ProxyServer {
         failRequest(rt, null, rawAnswer(socket, sentBefore), err);
       }
     };
-    const lean = leanFrontEnabled() ? LeanFront.take(server, (socket) => acceptBareLf(server, socket), onUpgrade) : null;
+    // A plain request the lean front end took (origin form: never for the forward proxy); its
+    // response has what the client-certificate refusals use of a ServerResponse (sendLocal).
+    const onLeanRequest = (req: LeanHead, res: LeanResponse, pipelined: boolean): void => {
+      if (this.registry.rejected.has(req.socket)) {
+        res.destroy();
+        return;
+      }
+      const rt = this.runtime;
+      try {
+        if ('encrypted' in req.socket && refuseForClientCert(rt, req as unknown as IncomingMessage, res as unknown as ServerResponse)) return;
+        handleLeanRequest(rt, req, res, pipelined);
+      } catch (err) {
+        failRequest(rt, null, h1Answer(res as unknown as ServerResponse), err);
+      }
+    };
+    const lean = leanFrontEnabled() ? LeanFront.take(server, (socket) => acceptBareLf(server, socket), onUpgrade, onLeanRequest) : null;
     if (lean === null) server.on('connection', (socket: Socket) => acceptBareLf(server, socket));
     server.prependListener('connection', (socket: Socket) => {
       // A TLS socket's TCP connection was set up by the TLS front end (tls-listener.ts).

@@ -1,19 +1,21 @@
 /**
  * The two HTTP/1.1 front ends (issue 15, item 1): the lean one (server/lean-front.ts: it reads each
- * connection's first packet and takes complete upgrade heads itself) and Node's HTTP server (what
- * the lean one hands everything else to, and all of it with SLUICE_FRONT=node). The same raw
- * requests go to a proxy with each, and get the same answers: every request-smuggling and
- * malformed-input case, as a plain request and as a WebSocket handshake, with the status Sluice
- * answered before the lean front end (nginx's, checked in request-head.test.ts and bare-lf.test.ts),
- * and the connection closed after a refusal. The lean front end's counters say which one read
- * each handshake, so a case the lean path should take cannot silently go to Node's.
- */
+ * request head itself and takes complete upgrade heads and plain requests without a chunked body)
+ * and Node's HTTP server (what the lean one hands everything else to, and all of it with
+ * SLUICE_FRONT=node). The same raw requests go to a proxy with each, and get the same answers:
+ * every request-smuggling and malformed-input case, as a plain request and as a WebSocket
+ * handshake, with the status Sluice answered before the lean front end (nginx's, checked in
+ * request-head.test.ts and bare-lf.test.ts), and the connection closed after a refusal. The lean
+ * front end's counters say which one read each head, so a case the lean path should take cannot
+ * silently go to Node's (plain requests on the lean path: lean-front.test.ts). */
 import assert from 'node:assert/strict';
 import { connect as tlsConnectRaw } from 'node:tls';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { leanFrontCounts } from '../../src/server/lean-front.js';
 import { startHttpBackend } from '../helpers/backends.js';
+import { FRONTS, withFront } from '../helpers/front.js';
+import type { Front } from '../helpers/front.js';
 import type { HttpBackend } from '../helpers/backends.js';
 import { testCerts } from '../helpers/certs.js';
 import { startTestProxy } from '../helpers/proxy.js';
@@ -25,27 +27,12 @@ import {
   waitForClose, wsHandshakeRequest,
 } from '../helpers/raw-client.js';
 
-type Front = 'lean' | 'node';
-const FRONTS: readonly Front[] = ['lean', 'node'];
-
-/** Starts the proxy with this front end (read by the proxy server when it listens). */
-async function withFront<T>(front: Front, start: () => Promise<T>): Promise<T> {
-  const before = process.env['SLUICE_FRONT'];
-  process.env['SLUICE_FRONT'] = front;
-  try {
-    return await start();
-  } finally {
-    if (before === undefined) delete process.env['SLUICE_FRONT'];
-    else process.env['SLUICE_FRONT'] = before;
-  }
-}
-
 const WS = 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
 
 interface Shape {
   readonly bytes: string;
   readonly status: number;
-  /** With the lean front end: whether it reads this head itself (else Node's server does). */
+  /** With the lean front end: whether it reads this head itself (else Node's server does), a plain request as an upgrade. */
   readonly lean?: boolean;
 }
 
@@ -66,7 +53,8 @@ const chunked = (body: string): string => head('POST / HTTP/1.1', 'Transfer-Enco
 const LONG = 'a'.repeat(1100);
 
 const CASES: readonly Case[] = [
-  { name: 'a clean request', plain: { bytes: get(), status: 200 }, upgrade: { bytes: ws(), status: 101, lean: true } },
+  { name: 'a clean request', plain: { bytes: get(), status: 200, lean: true }, upgrade: { bytes: ws(), status: 101, lean: true } },
+  { name: 'a Content-Length body', plain: { bytes: head('POST / HTTP/1.1', 'Content-Length: 3\r\n', { body: 'abc' }), status: 200, lean: true } },
   // Request smuggling: framing that two parsers could read differently.
   { name: 'Content-Length with Transfer-Encoding', plain: { bytes: head('POST / HTTP/1.1', 'Content-Length: 3\r\nTransfer-Encoding: chunked\r\n', { body: '0\r\n\r\n' }), status: 400 }, upgrade: { bytes: ws('Content-Length: 3\r\nTransfer-Encoding: chunked\r\n'), status: 400, lean: false } },
   { name: 'Transfer-Encoding before Content-Length', plain: { bytes: head('POST / HTTP/1.1', 'Transfer-Encoding: chunked\r\nContent-Length: 3\r\n', { body: '0\r\n\r\n' }), status: 400 }, upgrade: { bytes: ws('Transfer-Encoding: chunked\r\nContent-Length: 3\r\n'), status: 400, lean: false } },
@@ -89,7 +77,7 @@ const CASES: readonly Case[] = [
   { name: 'whitespace before the colon', plain: { bytes: get('X-A : b\r\n'), status: 400 }, upgrade: { bytes: ws('X-A : b\r\n'), status: 400, lean: false } },
   { name: 'a header line without a colon', plain: { bytes: get('X-A\r\n'), status: 400 }, upgrade: { bytes: ws('X-A\r\n'), status: 400, lean: false } },
   // Invalid header names nginx ignores (ignore_invalid_headers on): the request goes on.
-  { name: 'an underscore in a header name (ignored)', plain: { bytes: get('X_A: b\r\n'), status: 200 }, upgrade: { bytes: ws('X_A: b\r\n'), status: 101, lean: true } },
+  { name: 'an underscore in a header name (ignored)', plain: { bytes: get('X_A: b\r\n'), status: 200, lean: true }, upgrade: { bytes: ws('X_A: b\r\n'), status: 101, lean: true } },
   // Chunked bodies (a handshake has none: what follows its head belongs to the tunnel).
   { name: 'a chunk size that is not hex', plain: { bytes: chunked('zz\r\nabc\r\n0\r\n\r\n'), status: 400 } },
   { name: 'a negative chunk size', plain: { bytes: chunked('-3\r\nabc\r\n0\r\n\r\n'), status: 400 } },
@@ -101,22 +89,22 @@ const CASES: readonly Case[] = [
   // Targets and Host.
   { name: 'absolute-form target', plain: { bytes: get('', { line: 'GET http://localhost/ HTTP/1.1' }), status: 200 }, upgrade: { bytes: ws('', { line: 'GET http://localhost/ HTTP/1.1' }), status: 101, lean: true } },
   { name: 'absolute-form target with userinfo', plain: { bytes: get('', { line: 'GET http://u:p@localhost/ HTTP/1.1' }), status: 400 }, upgrade: { bytes: ws('', { line: 'GET http://u:p@localhost/ HTTP/1.1' }), status: 400, lean: true } },
-  { name: 'two Host lines', plain: { bytes: get('Host: other\r\n'), status: 400 }, upgrade: { bytes: ws('Host: other\r\n'), status: 400, lean: true } },
-  { name: 'no Host on HTTP/1.1', plain: { bytes: get('', { host: '' }), status: 400 }, upgrade: { bytes: ws('', { host: '' }), status: 400, lean: true } },
-  { name: 'a Host with a slash', plain: { bytes: get('', { host: 'Host: a/b\r\n' }), status: 400 }, upgrade: { bytes: ws('', { host: 'Host: a/b\r\n' }), status: 400, lean: true } },
+  { name: 'two Host lines', plain: { bytes: get('Host: other\r\n'), status: 400, lean: true }, upgrade: { bytes: ws('Host: other\r\n'), status: 400, lean: true } },
+  { name: 'no Host on HTTP/1.1', plain: { bytes: get('', { host: '' }), status: 400, lean: true }, upgrade: { bytes: ws('', { host: '' }), status: 400, lean: true } },
+  { name: 'a Host with a slash', plain: { bytes: get('', { host: 'Host: a/b\r\n' }), status: 400, lean: true }, upgrade: { bytes: ws('', { host: 'Host: a/b\r\n' }), status: 400, lean: true } },
   // Request lines.
-  { name: 'HTTP/2.0 request line', plain: { bytes: get('', { line: 'GET / HTTP/2.0' }), status: 505 }, upgrade: { bytes: ws('', { line: 'GET / HTTP/2.0' }), status: 505, lean: true } },
+  { name: 'HTTP/2.0 request line', plain: { bytes: get('', { line: 'GET / HTTP/2.0' }), status: 505, lean: true }, upgrade: { bytes: ws('', { line: 'GET / HTTP/2.0' }), status: 505, lean: true } },
   { name: 'HTTP/3.0 request line', plain: { bytes: get('', { line: 'GET / HTTP/3.0' }), status: 505 }, upgrade: { bytes: ws('', { line: 'GET / HTTP/3.0' }), status: 505, lean: false } },
-  { name: 'HTTP/0.9 request line', plain: { bytes: get('', { line: 'GET / HTTP/0.9' }), status: 400 }, upgrade: { bytes: ws('', { line: 'GET / HTTP/0.9' }), status: 400, lean: true } },
-  { name: 'a request line without a version', plain: { bytes: 'GET /\r\n\r\n', status: 400 } },
+  { name: 'HTTP/0.9 request line', plain: { bytes: get('', { line: 'GET / HTTP/0.9' }), status: 400, lean: true }, upgrade: { bytes: ws('', { line: 'GET / HTTP/0.9' }), status: 400, lean: true } },
+  { name: 'a request line without a version', plain: { bytes: 'GET /\r\n\r\n', status: 400, lean: true } },
   { name: 'a lower-case version', plain: { bytes: get('', { line: 'GET / http/1.1' }), status: 400 }, upgrade: { bytes: ws('', { line: 'GET / http/1.1' }), status: 400, lean: false } },
   { name: 'a control character in the method', plain: { bytes: get('', { line: 'G\x01T / HTTP/1.1' }), status: 400 }, upgrade: { bytes: ws('', { line: 'G\x01T / HTTP/1.1' }), status: 400, lean: false } },
   { name: 'a space in the target', plain: { bytes: get('', { line: 'GET /a b HTTP/1.1' }), status: 400 }, upgrade: { bytes: ws('', { line: 'GET /a b HTTP/1.1' }), status: 400, lean: false } },
   { name: 'a WebSocket handshake that is a POST', upgrade: { bytes: ws('Content-Length: 0\r\n', { line: 'POST / HTTP/1.1' }), status: 400, lean: true } },
   { name: 'a WebSocket handshake without a key', upgrade: { bytes: 'GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n', status: 400, lean: true } },
   // Sizes: large_client_header_buffers 4 1k.
-  { name: 'a request line longer than a buffer', plain: { bytes: get('', { line: `GET /${LONG} HTTP/1.1` }), status: 414 }, upgrade: { bytes: ws('', { line: `GET /${LONG} HTTP/1.1` }), status: 414, lean: true } },
-  { name: 'a header line longer than a buffer', plain: { bytes: get(`X-Long: ${LONG}\r\n`), status: 400 }, upgrade: { bytes: ws(`X-Long: ${LONG}\r\n`), status: 400, lean: true } },
+  { name: 'a request line longer than a buffer', plain: { bytes: get('', { line: `GET /${LONG} HTTP/1.1` }), status: 414, lean: true }, upgrade: { bytes: ws('', { line: `GET /${LONG} HTTP/1.1` }), status: 414, lean: true } },
+  { name: 'a header line longer than a buffer', plain: { bytes: get(`X-Long: ${LONG}\r\n`), status: 400, lean: true }, upgrade: { bytes: ws(`X-Long: ${LONG}\r\n`), status: 400, lean: true } },
   { name: 'a head larger than all buffers', plain: { bytes: get(`X-1: ${'b'.repeat(900)}\r\n`.repeat(5)), status: 400 }, upgrade: { bytes: ws(`X-1: ${'b'.repeat(900)}\r\n`.repeat(5)), status: 400, lean: false } },
 ];
 
@@ -160,9 +148,11 @@ for (const front of FRONTS) {
         if (shape.status === 101) assert.equal(headerValue(r.head, 'sec-websocket-accept'), SAMPLE_ACCEPT, what);
         const taken = leanFrontCounts.taken - before.taken;
         const handed = leanFrontCounts.handedOver - before.handedOver;
-        if (front === 'node') assert.deepEqual([taken, handed], [0, 0], `${what}: the lean front end is off`);
-        else if (kind === 'upgrade') assert.deepEqual([taken, handed], shape.lean === true ? [1, 0] : [0, 1], `${what}: read by the ${shape.lean === true ? 'lean front end' : 'Node server'}`);
-        else assert.deepEqual([taken, handed], [0, 1], `${what}: handed to Node's server`);
+        const plain = leanFrontCounts.plain - before.plain;
+        const by = shape.lean === true ? 'lean front end' : 'Node server';
+        if (front === 'node') assert.deepEqual([taken, handed, plain], [0, 0, 0], `${what}: the lean front end is off`);
+        else if (kind === 'upgrade') assert.deepEqual([taken, handed, plain], shape.lean === true ? [1, 0, 0] : [0, 1, 0], `${what}: read by the ${by}`);
+        else assert.deepEqual([taken, handed, plain], shape.lean === true ? [0, 0, 1] : [0, 1, 0], `${what}: answered by the ${by}`);
       }
     }
   });

@@ -1,13 +1,13 @@
 /**
  * The lean HTTP/1.1 front end's request-head parser: llhttp, Node's own parser, through
  * `_http_common`'s HTTPParser (REQUEST type), as the lean upstream client parses responses
- * (client/lean-client.ts). It reads the first packet of a connection and answers only one
- * question: is this a complete upgrade request head that Node's HTTP server would hand to its
- * `'upgrade'` listener? Then it gives the parsed head (the fields of IncomingMessage the upgrade
- * front end reads, without the stream). Anything else (a parse error, a head not yet complete, a
- * request without Upgrade, CONNECT) is null, and the connection goes to Node's server with its
- * bytes untouched (server/lean-front.ts): same parser, same flags, same limits, so every head
- * Node refuses is still refused by Node, with the same status.
+ * (client/lean-client.ts). It reads the bytes at a request boundary of a connection and gives a
+ * complete request head (the fields of IncomingMessage the front ends read, without the stream),
+ * with what llhttp says of it: an upgrade Node's server would hand to its `'upgrade'` listener,
+ * and whether the connection may stay open after it. Anything else (a parse error, a head not yet
+ * complete, CONNECT) is null, and the connection goes to Node's server with its bytes untouched
+ * (server/lean-front.ts): same parser, same flags, same limits, so every head Node refuses is
+ * still refused by Node, with the same status.
  */
 import { createRequire } from 'node:module';
 import { IncomingMessage } from 'node:http';
@@ -30,6 +30,12 @@ export interface UpgradeRequest {
 /** A request head read by the lean front end: an {@link UpgradeRequest} and the head's length in bytes. */
 export interface LeanHead extends UpgradeRequest {
   readonly headLength: number;
+  /** llhttp's upgrade flag: Node's server would give this request to its `'upgrade'` listener. */
+  readonly upgrade: boolean;
+  /** llhttp's keep-alive verdict (HTTP/1.1 without `Connection: close`, HTTP/1.0 with `keep-alive`), as Node's server starts a response with. */
+  readonly keepAlive: boolean;
+  /** A request that has all of its bytes: no body, or one read already (IncomingMessage's field). */
+  readonly complete: boolean;
 }
 
 interface RequestParser {
@@ -58,6 +64,7 @@ const HEADER_RULES = { joinDuplicateHeaders: false };
 const state = {
   complete: false,
   upgrade: false,
+  keepAlive: false,
   major: 0,
   minor: 0,
   method: '',
@@ -102,10 +109,11 @@ function parserOnHeaders(headers: string[], url: string): void {
 
 function parserOnHeadersComplete(
   major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined,
-  _status: number, _message: string, upgrade: boolean,
+  _status: number, _message: string, upgrade: boolean, keepAlive: boolean,
 ): number {
   state.complete = true;
   state.upgrade = upgrade;
+  state.keepAlive = keepAlive;
   state.major = major;
   state.minor = minor;
   state.method = methods[method] ?? '';
@@ -114,7 +122,8 @@ function parserOnHeadersComplete(
     if (state.headers.length === 0) state.headers = headers;
     else for (const h of headers) state.headers.push(h);
   }
-  // 2: no body, stop after the head (llhttp's upgrade), as Node's server answers for an upgrade.
+  // 2: stop after the head (llhttp's upgrade): the execute returns the head's length; a body,
+  // if any, is read by whoever takes the request.
   return 2;
 }
 
@@ -137,26 +146,27 @@ function parserInstance(C: RequestParserClass): RequestParser {
 const RESOURCE = { type: 'SLUICE_LEAN_FRONT' };
 
 /**
- * The upgrade request whose whole head is in `packet`, or null for anything Node's server should
- * read instead. `maxHeaderSize` is the server's (large_client_header_buffers), the leniency flags
- * are Node's server's (bare-lf.ts), so a head that llhttp refuses here is refused by Node's
- * parser too, and answered by it as today.
+ * The request whose whole head starts `bytes`, or null for anything Node's server should read
+ * instead (a head not complete yet, a parse error, CONNECT). `maxHeaderSize` is the server's
+ * (large_client_header_buffers), the leniency flags are Node's server's (bare-lf.ts), so a head
+ * that llhttp refuses here is refused by Node's parser too, and answered by it as today.
  */
-export function parseUpgradeHead(packet: Buffer, socket: Socket, maxHeaderSize: number): LeanHead | null {
+export function parseRequestHead(bytes: Buffer, socket: Socket, maxHeaderSize: number): LeanHead | null {
   const C = P;
   if (C === null) return null;
   const p = parserInstance(C);
   state.complete = false;
   state.upgrade = false;
+  state.keepAlive = false;
   state.url = '';
   state.headers = [];
   p.initialize(C.REQUEST, RESOURCE, maxHeaderSize, BARE_LF_FLAGS);
-  const n = p.execute(packet);
-  if (typeof n !== 'number' || !state.complete || !state.upgrade || state.method === 'CONNECT') return null;
+  const n = p.execute(bytes);
+  if (typeof n !== 'number' || !state.complete || state.method === 'CONNECT') return null;
   let raw = state.headers;
   state.headers = [];
   if (raw.length > MAX_HEADER_PAIRS * 2) raw = raw.slice(0, MAX_HEADER_PAIRS * 2);
-  return new ParsedHead(socket, state.method, state.url, state.major, state.minor, raw, n);
+  return new ParsedHead(socket, state.method, state.url, state.major, state.minor, raw, n, state.upgrade, state.keepAlive);
 }
 
 /** A parsed head: the headers object is built on first use, with Node's rules for repeated lines. */
@@ -168,9 +178,12 @@ class ParsedHead implements LeanHead {
   readonly httpVersionMinor: number;
   readonly rawHeaders: string[];
   readonly headLength: number;
+  readonly upgrade: boolean;
+  readonly keepAlive: boolean;
+  readonly complete = true;
   #headers: IncomingHttpHeaders | null = null;
 
-  constructor(socket: Socket, method: string, url: string, major: number, minor: number, raw: string[], headLength: number) {
+  constructor(socket: Socket, method: string, url: string, major: number, minor: number, raw: string[], headLength: number, upgrade: boolean, keepAlive: boolean) {
     this.socket = socket;
     this.method = method;
     this.url = url;
@@ -178,6 +191,8 @@ class ParsedHead implements LeanHead {
     this.httpVersionMinor = minor;
     this.rawHeaders = raw;
     this.headLength = headLength;
+    this.upgrade = upgrade;
+    this.keepAlive = keepAlive;
   }
 
   get httpVersion(): string {

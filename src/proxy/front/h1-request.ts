@@ -34,7 +34,8 @@ import { ProxySession } from '../session/session.js';
 import { lingerOnClose, lingerRequestDone, requestEnded, requestStarted, resetConnection } from './client-timeouts.js';
 import { headRefusal, headSizeRefusal, isClosing, markClosing } from './h1-head-checks.js';
 import { dropInvalidHeaders } from './invalid-headers.js';
-import type { UpgradeRequest } from './h1-head-parser.js';
+import type { LeanHead, UpgradeRequest } from './h1-head-parser.js';
+import type { LeanResponse } from './h1-lean-response.js';
 
 /**
  * nginx's browser detection for keepalive_disable (ngx_http_process_user_agent): `msie6` is
@@ -80,6 +81,23 @@ export function handleHttpRequest(rt: ProxyRuntime, req: IncomingMessage, res: S
   if (isClosing(socket)) return;
   const ctx = contextFor(rt, req);
   accountResponse(rt, req, res, ctx);
+  new ProxySession(rt, ctx, new H1RequestFront(rt, ctx, req, res)).start();
+}
+
+/**
+ * A plain request the lean front end took (server/lean-front.ts): the same front end as on Node's
+ * server, on the parsed head and a LeanResponse, which have every member of IncomingMessage and
+ * ServerResponse this file, answer/respond.ts (sendLocal), admin/serve.ts and the session's body
+ * relays use (h1-lean-response.ts lists them); a request with a body is a LeanBodyRequest, the
+ * stream part of IncomingMessage (h1-lean-body.ts). `pipelined`: read with the request before it
+ * (nginx's $pipe).
+ */
+export function handleLeanRequest(rt: ProxyRuntime, head: LeanHead, lean: LeanResponse, pipelined: boolean): void {
+  const req = head as unknown as IncomingMessage;
+  const res = lean as unknown as ServerResponse;
+  const ctx = contextFor(rt, head);
+  accountResponse(rt, req, res, ctx);
+  ctx.pipelined = pipelined;
   new ProxySession(rt, ctx, new H1RequestFront(rt, ctx, req, res)).start();
 }
 
