@@ -74,3 +74,75 @@ test('upstream sockets of finished tunnels and requests are garbage-collected', 
   // The sockets of the last exchange or two may still be referenced from the event loop's last turn.
   assert.ok(r.collected >= r.registered - 4, `upstream sockets still alive after GC: ${JSON.stringify(r)}`);
 });
+
+/** The child for open tunnels: client sockets Sluice accepted, watched while the tunnels stay open. */
+function heldScript(): string {
+  const url = (rel: string): string => JSON.stringify(new URL(rel, import.meta.url).href);
+  return `
+import { subscribe } from 'node:diagnostics_channel';
+import { startProxy } from ${url('../../src/index.js')};
+import { nativeTunnels } from ${url('../../src/proxy/tunnel/native-tunnels.js')};
+import { startHttpBackend } from ${url('../helpers/backends.js')};
+import { rawConnect, readUntil, wsHandshakeRequest } from ${url('../helpers/raw-client.js')};
+
+let registered = 0, collected = 0, port = 0;
+const registry = new FinalizationRegistry(() => { collected++; });
+// Only the sockets Sluice's listener accepted (the backend in this process accepts its own).
+subscribe('net.server.socket', ({ socket }) => {
+  if (socket.localPort !== port) return;
+  registered++;
+  registry.register(socket, 0);
+});
+
+const backend = await startHttpBackend();
+const proxy = await startProxy({ text: \`events {} http {
+  access_log off;
+  map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+  upstream app { server \${backend.addr}; }
+  server { listen 127.0.0.1:0; location / {
+    proxy_pass http://app; proxy_http_version 1.1;
+    proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade;
+  } } }\` });
+port = proxy.listeners[0].port;
+const held = [];
+for (let i = 0; i < ${ROUNDS}; i++) {
+  const s = await rawConnect(port);
+  s.write(wsHandshakeRequest({ path: '/ws' }));
+  await readUntil(s, (b) => b.includes('\\r\\n\\r\\n'));
+  held.push(s);
+}
+for (let i = 0; i < 40 && collected < registered; i++) {
+  globalThis.gc();
+  await new Promise((r) => setTimeout(r, 25));
+}
+const open = proxy.stats.snapshot().tunnels.open;
+console.log(JSON.stringify({ registered, collected, open, native: nativeTunnels() !== null }));
+for (const s of held) s.destroy();
+await proxy.destroy();
+await backend.close();
+process.exit(0);
+`;
+}
+
+test('an open tunnel keeps nothing of its handshake\'s session: with the native relay, the client sockets of open tunnels are garbage-collected', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const script = dir.write('held.mjs', heldScript());
+  const child = spawn(process.execPath, ['--expose-gc', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 0, `child failed: ${err}`);
+  const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { registered: number; collected: number; open: number; native: boolean };
+  assert.equal(r.open, ROUNDS, `every tunnel open: ${JSON.stringify(r)}`);
+  assert.equal(r.registered, ROUNDS, `every client socket seen: ${JSON.stringify(r)}`);
+  if (r.native) {
+    // The relay holds the descriptors; Node's Socket is closed at the hand-over, and nothing the
+    // session made (its front end, which names the Socket) may stay reachable from the tunnel's end.
+    assert.ok(r.collected >= ROUNDS - 2, `client sockets of open native tunnels still alive after GC: ${JSON.stringify(r)}`);
+  } else {
+    // The TypeScript relay moves the bytes through those very Sockets: every one is still in use.
+    assert.equal(r.collected, 0, `a client socket of an open TypeScript tunnel was collected: ${JSON.stringify(r)}`);
+  }
+});

@@ -115,11 +115,20 @@ function failed(error: ProxyError, sent: boolean, countFailure: boolean, retryab
  * (nginx does the same); failures, 101s that must not be relayed and `proxy_next_upstream http_*`
  * statuses become outcomes for the attempt loop.
  */
+/**
+ * What tells the front end that the request body starts flowing to an upstream (once per try that
+ * gets that far). Made here, not in exchangeWithPeer: a closure made there would share its scope
+ * with `release`, which a tunnel keeps for its whole life, and keep the front end (its request,
+ * its session) alive with it (docs/benchmarks.md, "Idle memory").
+ */
+function bodyStartNotice(front: TryHost['front']): (() => void) | undefined {
+  return front.bodyStarted === undefined ? undefined : (): void => front.bodyStarted?.();
+}
+
 export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExchange> {
   const { ctx, route, peer, host } = o;
   const { front } = host;
-  // Told when the request body starts flowing to an upstream (once per try that gets that far).
-  const onBodyStart = front.bodyStarted === undefined ? undefined : (): void => front.bodyStarted?.();
+  const onBodyStart = bodyStartNotice(front);
   const fastcgi = route.pass.scheme === 'fastcgi' ? fastcgiRequest(o) : null;
   let head: UpstreamRequestHead;
   try {
