@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
+import type { TestContext } from 'node:test';
 import { tempDir } from '../helpers/temp.js';
 
 const ROUNDS = 60;
@@ -57,17 +58,24 @@ process.exit(0);
 `;
 }
 
-test('upstream sockets of finished tunnels and requests are garbage-collected', { timeout: 60_000 }, async (t) => {
+/** What a child script reports on its last line. */
+interface ChildReport { registered: number; collected: number; open: number; native?: boolean }
+
+/** Runs `script` (written to a temp file as `name`) with `--expose-gc`; its last line of output, parsed. */
+async function runChild(t: TestContext, name: string, script: string): Promise<ChildReport> {
   const dir = tempDir(t);
-  const script = dir.write('release.mjs', childScript());
-  const child = spawn(process.execPath, ['--expose-gc', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--expose-gc', dir.write(name, script)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   assert.equal(code, 0, `child failed: ${err}`);
-  const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { registered: number; collected: number; open: number };
+  return JSON.parse(out.trim().split('\n').pop() ?? '{}') as ChildReport;
+}
+
+test('upstream sockets of finished tunnels and requests are garbage-collected', { timeout: 60_000 }, async (t) => {
+  const r = await runChild(t, 'release.mjs', childScript());
   assert.equal(r.open, 0, 'every tunnel closed');
   // Per round: two exchanges, each a client socket of this script's and an upstream socket of Sluice's.
   assert.ok(r.registered >= 4 * ROUNDS, `every socket seen: ${JSON.stringify(r)}`);
@@ -125,16 +133,7 @@ process.exit(0);
 }
 
 test('an open tunnel keeps nothing of its handshake\'s session: with the native relay, the client sockets of open tunnels are garbage-collected', { timeout: 60_000 }, async (t) => {
-  const dir = tempDir(t);
-  const script = dir.write('held.mjs', heldScript());
-  const child = spawn(process.execPath, ['--expose-gc', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  assert.equal(code, 0, `child failed: ${err}`);
-  const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { registered: number; collected: number; open: number; native: boolean };
+  const r = await runChild(t, 'held.mjs', heldScript());
   assert.equal(r.open, ROUNDS, `every tunnel open: ${JSON.stringify(r)}`);
   assert.equal(r.registered, ROUNDS, `every client socket seen: ${JSON.stringify(r)}`);
   if (r.native) {
