@@ -73,6 +73,8 @@ export class CacheZone {
   readonly counters: CacheCounters = { hits: 0, misses: 0, bytesFromCache: 0, evictions: 0, stores: 0 };
   #timer: NodeJS.Timeout | null = null;
   #managing: Promise<void> | null = null;
+  /** A pass was asked for while one ran: run one more after it. */
+  #manageAgain = false;
   #tempSeq = 0;
   /** Resolved once the loader's pass is over. */
   loaded: Promise<void>;
@@ -225,7 +227,19 @@ export class CacheZone {
 
   /** One manager pass (also called by tests); concurrent calls share the pass in progress. */
   manage(): Promise<void> {
-    this.#managing ??= this.#manage().finally(() => void (this.#managing = null));
+    if (this.#managing !== null) {
+      // A pass is under way, and its scan of the disk may have missed what was just stored: one
+      // more pass follows it (else an entry over max_size waits for the next interval).
+      this.#manageAgain = true;
+      return this.#managing;
+    }
+    this.#managing = this.#manage().finally(() => {
+      this.#managing = null;
+      if (this.#manageAgain) {
+        this.#manageAgain = false;
+        void this.manage();
+      }
+    });
     return this.#managing;
   }
 
