@@ -15,19 +15,16 @@ import { tempDir } from '../helpers/temp.js';
 
 const ROUNDS = 60;
 
-/** The child: the project's own backend and raw client (compiled, next to this file), and `--expose-gc`. */
-function childScript(): string {
-  const url = (rel: string): string => JSON.stringify(new URL(rel, import.meta.url).href);
-  return `
-import { subscribe } from 'node:diagnostics_channel';
-import { startProxy } from ${url('../../src/index.js')};
+/** A URL of a module next to this file (compiled), as a string literal for a child script. */
+const url = (rel: string): string => JSON.stringify(new URL(rel, import.meta.url).href);
+
+/**
+ * What both child scripts start with: the project's own HTTP backend and a proxy in front of it
+ * that forwards WebSocket upgrades (`backend` and `proxy` in the child's scope).
+ */
+function startProxyLines(): string {
+  return `import { startProxy } from ${url('../../src/index.js')};
 import { startHttpBackend } from ${url('../helpers/backends.js')};
-import { rawRequest, wsHandshakeRequest } from ${url('../helpers/raw-client.js')};
-
-let registered = 0, collected = 0;
-const registry = new FinalizationRegistry(() => { collected++; });
-subscribe('net.client.socket', ({ socket }) => { registered++; registry.register(socket, 0); });
-
 const backend = await startHttpBackend();
 const proxy = await startProxy({ text: \`events {} http {
   access_log off;
@@ -36,7 +33,20 @@ const proxy = await startProxy({ text: \`events {} http {
   server { listen 127.0.0.1:0; location / {
     proxy_pass http://app; proxy_http_version 1.1;
     proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade;
-  } } }\` });
+  } } }\` });`;
+}
+
+/** The child: the project's own backend and raw client (compiled, next to this file), and `--expose-gc`. */
+function childScript(): string {
+  return `
+import { subscribe } from 'node:diagnostics_channel';
+import { rawRequest, wsHandshakeRequest } from ${url('../helpers/raw-client.js')};
+
+let registered = 0, collected = 0;
+const registry = new FinalizationRegistry(() => { collected++; });
+subscribe('net.client.socket', ({ socket }) => { registered++; registry.register(socket, 0); });
+
+${startProxyLines()}
 const port = proxy.listeners[0].port;
 
 for (let i = 0; i < ${ROUNDS}; i++) {
@@ -85,12 +95,9 @@ test('upstream sockets of finished tunnels and requests are garbage-collected', 
 
 /** The child for open tunnels: client sockets Sluice accepted, watched while the tunnels stay open. */
 function heldScript(): string {
-  const url = (rel: string): string => JSON.stringify(new URL(rel, import.meta.url).href);
   return `
 import { subscribe } from 'node:diagnostics_channel';
-import { startProxy } from ${url('../../src/index.js')};
 import { nativeTunnels } from ${url('../../src/proxy/tunnel/native-tunnels.js')};
-import { startHttpBackend } from ${url('../helpers/backends.js')};
 import { rawConnect, readUntil, wsHandshakeRequest } from ${url('../helpers/raw-client.js')};
 
 let registered = 0, collected = 0, port = 0;
@@ -102,15 +109,7 @@ subscribe('net.server.socket', ({ socket }) => {
   registry.register(socket, 0);
 });
 
-const backend = await startHttpBackend();
-const proxy = await startProxy({ text: \`events {} http {
-  access_log off;
-  map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-  upstream app { server \${backend.addr}; }
-  server { listen 127.0.0.1:0; location / {
-    proxy_pass http://app; proxy_http_version 1.1;
-    proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade;
-  } } }\` });
+${startProxyLines()}
 port = proxy.listeners[0].port;
 const held = [];
 for (let i = 0; i < ${ROUNDS}; i++) {
