@@ -298,6 +298,11 @@ export class ProxyServer {
       // A request whose body llhttp refused (a bad chunk) before its answer started is still
       // answered: 400, as without Connection: close.
       if (isClosing(socket) && !answerPending(socket)) return;
+      // llhttp refuses bytes pipelined after a request that ends the connection (`Connection:
+      // close`, HTTP/1.0 without keep-alive) while that request may still wait for its answer:
+      // nginx answers it and reads nothing more, so nothing here either (no 400 in its place);
+      // Node closes the connection once that answer is out.
+      if (err.code === 'HPE_CLOSED_CONNECTION') return;
       if (err.code === 'ECONNRESET' || !socket.writable || this.registry.rejected.has(socket)) {
         socket.destroy();
         return;
