@@ -20,7 +20,7 @@ export interface TunnelAddon {
    */
   adopt(
     slot: number, clientFd: number, upstreamFd: number, idleMs: number, up: readonly number[] | null, down: readonly number[] | null, guardrails: readonly number[] | null,
-    defer?: boolean,
+    defer?: boolean, ownUpstream?: boolean, toClient?: Buffer | null,
   ): boolean;
   /**
    * Wakes the I/O thread for the adopts queued with `defer`; false when none was owed. Absent
@@ -37,6 +37,28 @@ export interface TunnelAddon {
    * was released. Absent from an addon built before it.
    */
   trimMemory?(): boolean;
+  /**
+   * The upstream legs of WebSocket handshakes (native/sluice_upstream.c; absent from an addon built
+   * before them): see src/proxy/client/native-legs.ts.
+   */
+  legInit?(onReports: (flat: (number | Buffer | null)[]) => void): boolean;
+  legStart?(
+    id: number, family: number, address: string, port: number, head: string, connectMs: number, sendMs: number, readMs: number, maxHead: number,
+    defer: boolean,
+  ): boolean;
+  legCancel?(id: number): boolean;
+  legWake?(): boolean;
+  legRef?(on: boolean): boolean;
+  legStats?(): NativeLegStats;
+}
+
+/** What the upstream legs of handshakes have done so far. */
+export interface NativeLegStats {
+  readonly started: number;
+  /** Handed to JavaScript with the descriptor: a response head (or what came before the server closed). */
+  readonly answered: number;
+  readonly failed: number;
+  readonly cancelled: number;
 }
 
 export interface NativeTunnelStats {

@@ -1,0 +1,188 @@
+/**
+ * A WebSocket handshake's upstream exchange run by the native addon (native-legs.ts,
+ * native/sluice_upstream.c): the relay's I/O thread connects, writes the head the lean client
+ * built and reads the response head; no net.Socket is made. What comes back is judged here with
+ * the lean client's parser:
+ *
+ * - a 101 that switches (llhttp's upgrade): the exchange's `upgrade` result, its connection a
+ *   {@link HeldUpstream} (a descriptor and the bytes after the head), which the tunnel hands to the
+ *   addon's relay as it is (socket-tunnel.ts), or turns into a net.Socket where the relay cannot
+ *   take it;
+ * - anything else (another status, a head cut short by the server's close, an oversized or
+ *   malformed head): the descriptor becomes a net.Socket and the lean client goes on reading it,
+ *   with the bytes read so far first, exactly as if it had read them itself (lean-client.ts
+ *   resumeExchange);
+ * - a failure: the lean client's error for it (connect refused or timed out, reset, read timeout),
+ *   so that proxy_next_upstream, max_fails and the 502/504 pages are the session's as before.
+ *
+ * Taken only where nothing needs a JavaScript socket (nativeExchange says which cases).
+ */
+import { closeSync } from 'node:fs';
+import { Socket, isIP } from 'node:net';
+import { constants } from 'node:os';
+import { ProxyError, toProxyError } from '../../core/errors.js';
+import { nativeLegs, LegEnd } from './native-legs.js';
+import type { LegOwner } from './native-legs.js';
+import type { Exchange, ExchangeOptions, ExchangeResult } from './upstream-client.js';
+import { requestHeadText, resumeExchange, switchedResponse } from './lean-client.js';
+
+/** A 101's upstream connection while the addon's descriptor is not a net.Socket. */
+export class HeldUpstream {
+  #fd: number;
+  /** What the server sent after its 101's head (its first frames), for the client. */
+  readonly after: Buffer;
+
+  constructor(fd: number, after: Buffer) {
+    this.#fd = fd;
+    this.after = after;
+  }
+
+  /** The descriptor, -1 once it was given away or closed. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  /** Closes the connection (a 101 refused, a client gone). */
+  destroy(): void {
+    const fd = this.#fd;
+    this.#fd = -1;
+    if (fd >= 0) closeFd(fd);
+  }
+
+  /** The relay took the descriptor. */
+  givenAway(): void {
+    this.#fd = -1;
+  }
+
+  /** The connection as a net.Socket, for a tunnel that stays in TypeScript (`after` is not in it). */
+  toSocket(): Socket {
+    const fd = this.#fd;
+    this.#fd = -1;
+    return new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+  }
+}
+
+/** An upgrade's upstream connection as a net.Socket (the front ends that never get a held one). */
+export function upstreamSocket(u: Socket | HeldUpstream): Socket {
+  return u instanceof HeldUpstream ? u.toSocket() : u;
+}
+
+function closeFd(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed: nothing to release
+  }
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+/** The error Node would have given for this errno (the lean client's errors come from those). */
+function errnoError(errno: number): Error {
+  const code = ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+  return Object.assign(new Error(code), { code, errno: -errno });
+}
+
+/** One exchange on a leg: the leg's report settles it, or hands it to the lean client. */
+class NativeLegExchange implements Exchange, LegOwner {
+  readonly result: Promise<ExchangeResult>;
+  readonly #o: ExchangeOptions;
+  readonly #started = performance.now();
+  #resolve!: (r: ExchangeResult) => void;
+  #id = -1;
+  #settled = false;
+  /** The lean client's exchange, once the descriptor became a net.Socket. */
+  #inner: Exchange | null = null;
+  #head: HeldUpstream | null = null;
+
+  constructor(o: ExchangeOptions) {
+    this.#o = o;
+    this.result = new Promise<ExchangeResult>((r) => (this.#resolve = r));
+  }
+
+  start(legs: NonNullable<ReturnType<typeof nativeLegs>>, host: string): boolean {
+    const o = this.#o;
+    const a = o.peer.server.address;
+    this.#id = legs.start(this, {
+      family: a.family, host, port: a.port, head: requestHeadText(o),
+      connectTimeout: o.connectTimeout, sendTimeout: o.sendTimeout, readTimeout: o.readTimeout, maxHeaderSize: o.maxHeaderSize,
+    });
+    return this.#id >= 0;
+  }
+
+  abort(): void {
+    if (this.#inner !== null) {
+      this.#inner.abort();
+      return;
+    }
+    if (this.#id >= 0 && !this.#settled) nativeLegs()?.cancel(this.#id);
+    // An upgrade not yet tunnelled: the session destroys the connection it was given.
+    this.#settle({ kind: 'error', error: new ProxyError('UPSTREAM_RESET'), connected: false, reused: false });
+  }
+
+  #settle(r: ExchangeResult): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#resolve(r);
+  }
+
+  /** @internal (LegOwner) */
+  legEnded(kind: LegEnd, errno: number, fd: number, connectMs: number, bytes: Buffer | null): void {
+    const a = this.#o.attempt;
+    if (connectMs >= 0) a.connectTime = connectMs;
+    if (kind !== LegEnd.Head) {
+      if (kind === LegEnd.Cancelled) return;
+      this.#settle({ kind: 'error', error: legError(kind, errno), connected: connectMs >= 0, reused: false });
+      return;
+    }
+    if (this.#settled) {
+      // The session gave up while the head was on its way.
+      closeFd(fd);
+      return;
+    }
+    const read = bytes ?? Buffer.alloc(0);
+    const o = this.#o;
+    const switched = switchedResponse(read, o, this.#started);
+    if (switched !== null) {
+      const after = switched.consumed < read.length ? read.subarray(switched.consumed) : Buffer.alloc(0);
+      this.#head = new HeldUpstream(fd, after);
+      this.#settle({ kind: 'upgrade', res: switched.res, socket: this.#head, head: after });
+      return;
+    }
+    // Anything but a switching 101: the lean client reads on from a net.Socket, these bytes first.
+    const socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+    const inner = resumeExchange(o, socket, read, Buffer.byteLength(requestHeadText(o), 'latin1'), this.#started);
+    this.#inner = inner;
+    void inner.result.then((r) => this.#settle(r));
+  }
+}
+
+/** The lean client's error for how a leg ended (lean-client.ts onError, onTimeout). */
+function legError(kind: LegEnd, errno: number): ProxyError {
+  switch (kind) {
+    case LegEnd.ConnectTimeout: return new ProxyError('UPSTREAM_CONNECT_TIMEOUT');
+    case LegEnd.SendTimeout: return new ProxyError('UPSTREAM_SEND_TIMEOUT');
+    case LegEnd.ReadTimeout: return new ProxyError('UPSTREAM_READ_TIMEOUT');
+    case LegEnd.ConnectFailed: return toProxyError(errnoError(errno), 'UPSTREAM_CONNECT_FAILED');
+    default: return toProxyError(errnoError(errno), 'UPSTREAM_RESET');
+  }
+}
+
+/**
+ * The exchange on the addon's leg, or null where the lean client connects itself: no addon (or
+ * `SLUICE_NATIVE_UPSTREAM=off`); an address that is not an IP (a unix socket; names are resolved
+ * before a try, but a scoped IPv6 address is left to Node); a body to send. The caller has already
+ * ruled out TLS, a kept-alive connection and a front end whose client is not a plain TCP socket
+ * (`nativeUpstream`). Nothing else of an upstream connection is configurable in Sluice today
+ * (proxy_bind, proxy_socket_keepalive and the PROXY protocol to upstreams are refused at load):
+ * a setting that needs a JavaScript socket must be checked here when one is added.
+ */
+export function nativeExchange(o: ExchangeOptions): Exchange | null {
+  if (o.body !== null) return null;
+  const a = o.peer.server.address;
+  if (a.path !== undefined || isIP(a.host) === 0 || a.host.includes('%')) return null;
+  const legs = nativeLegs();
+  if (legs === null) return null;
+  const ex = new NativeLegExchange(o);
+  return ex.start(legs, a.host) ? ex : null;
+}
