@@ -40,7 +40,6 @@
 #include <unistd.h>
 
 #define MAX_LEGS 65536
-#define REPORT_STRIDE 6
 #define REPORT_RETRY_MS 10
 
 enum { S_CONNECTING, S_SENDING, S_READING, S_DONE };
@@ -52,6 +51,7 @@ typedef struct report_s {
   uint32_t id;
   int kind, err, fd;
   double connect_ms;
+  size_t received;   /* bytes read (handed over with a head, dropped with a failure) */
   uint8_t *bytes;
   size_t len;
   struct report_s *next;
@@ -149,6 +149,7 @@ static void finish(legs_t *G, leg_t *g, int kind, int err, int keep_fd) {
   if (G->by_id[g->id] == g) G->by_id[g->id] = NULL;
   report_t *r = g->report;
   g->report = NULL;
+  r->received = g->len;
   r->id = g->id;
   r->kind = kind;
   r->err = err;
@@ -382,7 +383,7 @@ static void free_reports(report_t *r) {
   }
 }
 
-/* onReports([id, kind, errno, fd, connectMs, bytes | null, ...]) */
+/* onReports([id, kind, errno, fd, connectMs, received, bytes | null, ...]) */
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   report_t *list = data;
   if (env != NULL && js_cb != NULL) {
@@ -391,8 +392,8 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
     napi_get_null(env, &undef);
     uint32_t i = 0;
     for (report_t *r = list; r; r = r->next) {
-      const double f[5] = {r->id, r->kind, r->err, r->fd, r->connect_ms};
-      for (int k = 0; k < 5; k++) {
+      const double f[6] = {r->id, r->kind, r->err, r->fd, r->connect_ms, (double)r->received};
+      for (int k = 0; k < 6; k++) {
         napi_create_double(env, f[k], &v);
         napi_set_element(env, arr, i++, v);
       }

@@ -93,7 +93,8 @@ class NativeLegExchange implements Exchange, LegOwner {
   #settled = false;
   /** The lean client's exchange, once the descriptor became a net.Socket. */
   #inner: Exchange | null = null;
-  #head: HeldUpstream | null = null;
+  /** The request head's length in bytes (latin1: one a character). */
+  #sent = 0;
 
   constructor(o: ExchangeOptions) {
     this.#o = o;
@@ -103,8 +104,10 @@ class NativeLegExchange implements Exchange, LegOwner {
   start(legs: NonNullable<ReturnType<typeof nativeLegs>>, host: string): boolean {
     const o = this.#o;
     const a = o.peer.server.address;
+    const head = requestHeadText(o);
+    this.#sent = head.length;
     this.#id = legs.start(this, {
-      family: a.family, host, port: a.port, head: requestHeadText(o),
+      family: a.family, host, port: a.port, head,
       connectTimeout: o.connectTimeout, sendTimeout: o.sendTimeout, readTimeout: o.readTimeout, maxHeaderSize: o.maxHeaderSize,
     });
     return this.#id >= 0;
@@ -127,9 +130,12 @@ class NativeLegExchange implements Exchange, LegOwner {
   }
 
   /** @internal (LegOwner) */
-  legEnded(kind: LegEnd, errno: number, fd: number, connectMs: number, bytes: Buffer | null): void {
+  legEnded(kind: LegEnd, errno: number, fd: number, connectMs: number, received: number, bytes: Buffer | null): void {
     const a = this.#o.attempt;
     if (connectMs >= 0) a.connectTime = connectMs;
+    // $upstream_bytes_*: as the lean client counts its socket's (the head went in one send).
+    a.bytesReceived = received;
+    if (kind === LegEnd.Head || kind === LegEnd.ReadFailed || kind === LegEnd.ReadTimeout) a.bytesSent = this.#sent;
     if (kind !== LegEnd.Head) {
       if (kind === LegEnd.Cancelled) return;
       this.#settle({ kind: 'error', error: legError(kind, errno), connected: connectMs >= 0, reused: false });
@@ -145,13 +151,12 @@ class NativeLegExchange implements Exchange, LegOwner {
     const switched = switchedResponse(read, o, this.#started);
     if (switched !== null) {
       const after = switched.consumed < read.length ? read.subarray(switched.consumed) : Buffer.alloc(0);
-      this.#head = new HeldUpstream(fd, after);
-      this.#settle({ kind: 'upgrade', res: switched.res, socket: this.#head, head: after });
+      this.#settle({ kind: 'upgrade', res: switched.res, socket: new HeldUpstream(fd, after), head: after });
       return;
     }
     // Anything but a switching 101: the lean client reads on from a net.Socket, these bytes first.
     const socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
-    const inner = resumeExchange(o, socket, read, Buffer.byteLength(requestHeadText(o), 'latin1'), this.#started);
+    const inner = resumeExchange(o, socket, read, this.#sent, this.#started);
     this.#inner = inner;
     void inner.result.then((r) => this.#settle(r));
   }

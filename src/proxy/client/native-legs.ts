@@ -28,14 +28,14 @@ export interface LegOwner {
   /**
    * The leg's one report. `fd` and `bytes` for Head: the descriptor (this process's to close or
    * adopt from now on) and every byte read; `connectMs`: from the start to the connection, -1 when
-   * it never connected.
+   * it never connected; `received`: the bytes read (in `bytes` with a head).
    */
-  legEnded(kind: LegEnd, errno: number, fd: number, connectMs: number, bytes: Buffer | null): void;
+  legEnded(kind: LegEnd, errno: number, fd: number, connectMs: number, received: number, bytes: Buffer | null): void;
 }
 
 /** Legs in flight at once (the addon's table). */
 const MAX_LEGS = 65_536;
-const REPORT_STRIDE = 6;
+const REPORT_STRIDE = 7;
 
 /** What a leg is asked to do (the request head as written, latin1, and the timeouts). */
 export interface LegRequest {
@@ -104,7 +104,9 @@ export class NativeLegs {
       this.#owners[id] = undefined;
       this.#free.push(id);
       if (--this.#open === 0) this.#addon.legRef!(false);
-      owner?.legEnded(flat[i + 1] as LegEnd, flat[i + 2] as number, flat[i + 3] as number, flat[i + 4] as number, flat[i + 5] as Buffer | null);
+      owner?.legEnded(
+        flat[i + 1] as LegEnd, flat[i + 2] as number, flat[i + 3] as number, flat[i + 4] as number, flat[i + 5] as number, flat[i + 6] as Buffer | null,
+      );
     }
   }
 }
