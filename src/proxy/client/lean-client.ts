@@ -146,15 +146,20 @@ function parserOnMessageComplete(this: HttpParser): void {
   this[kCall]?.messageComplete();
 }
 
+function newParser(P: HttpParserClass): HttpParser {
+  const parser = new P();
+  parser[P.kOnHeaders] = parserOnHeaders;
+  parser[P.kOnHeadersComplete] = parserOnHeadersComplete;
+  parser[P.kOnBody] = parserOnBody;
+  parser[P.kOnMessageComplete] = parserOnMessageComplete;
+  return parser;
+}
+
 function parserFor(socket: Socket, P: HttpParserClass): HttpParser {
   const s = socket as Socket & { [kParser]?: HttpParser };
   let parser = s[kParser];
   if (parser === undefined) {
-    parser = new P();
-    parser[P.kOnHeaders] = parserOnHeaders;
-    parser[P.kOnHeadersComplete] = parserOnHeadersComplete;
-    parser[P.kOnBody] = parserOnBody;
-    parser[P.kOnMessageComplete] = parserOnMessageComplete;
+    parser = newParser(P);
     s[kParser] = parser;
     s.on('close', parserSocketOnClose);
   }
@@ -764,20 +769,19 @@ class SwitchProbe implements ParserSink, BodySource {
  */
 export function switchedResponse(read: Buffer, o: ExchangeOptions, started: number): { res: UpstreamResponse; consumed: number } | null {
   const P = (internals as LeanInternals).HTTPParser;
-  const parser = new P();
+  // One parser for every handshake, initialized afresh each time: the judging is synchronous and
+  // never re-entered, and a parser per handshake is a C++ object to make and delete.
+  const parser = (switchParser ??= newParser(P));
   const probe = new SwitchProbe(o, started);
-  parser[P.kOnHeaders] = parserOnHeaders;
-  parser[P.kOnHeadersComplete] = parserOnHeadersComplete;
-  parser[P.kOnBody] = parserOnBody;
-  parser[P.kOnMessageComplete] = parserOnMessageComplete;
   parser.initialize(P.RESPONSE, probe, o.maxHeaderSize, BARE_LF_FLAGS);
   parser[kCall] = probe;
   const r = parser.execute(read);
   parser[kCall] = null;
-  parser.close();
   if (typeof r !== 'number' || probe.res === null) return null;
   return { res: probe.res, consumed: r };
 }
+
+let switchParser: HttpParser | null = null;
 
 /** Sluice's own client, or null where Node's internals it stands on are not there. */
 export const leanClient: UpstreamClient | null = internals === null ? null : {
