@@ -8,6 +8,8 @@
 // through the lean client's own socket and must give the same answers.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import WebSocket from 'ws';
+import { startEchoServer } from '../../src/echo/echo-server.js';
 import { nativeLegs } from '../../src/proxy/client/native-legs.js';
 import { nativeTunnels } from '../../src/proxy/tunnel/native-tunnels.js';
 import { Opcode } from '../../src/websocket/opcodes.js';
@@ -22,7 +24,7 @@ import {
 } from '../helpers/raw-client.js';
 import { recorderFor } from '../helpers/byte-recorder.js';
 import { tempDir } from '../helpers/temp.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 import { CLASSIC_LOCATION, CLASSIC_MAP, WAIT_MS, startScriptedUpstream, switching101 } from './ws-support.js';
 
 const LEGS = nativeLegs();
@@ -247,6 +249,58 @@ http {
     assertLegs(before, { started: 1, cancelled: 1 }, 'cancelled while connecting');
   });
 }
+
+test('the leg connects to an IPv6 server; the server\'s first frame on a guarded tunnel and the client\'s bytes sent after its head take the TypeScript relay, in order', async (t) => {
+  const echo = await startEchoServer({ host: '::1', id: 'v6' });
+  t.after(() => echo.close());
+  const upstream = await startScriptedUpstream(t, () => Buffer.concat([Buffer.from(switching101(), 'latin1'), serverFrame(Opcode.TEXT, 'early news')]));
+  const proxy = await startTestProxy(`
+events {}
+http {
+  ${CLASSIC_MAP}
+  server {
+    listen 127.0.0.1:0;
+    location /v6 { proxy_pass http://[::1]:${echo.port}; ${CLASSIC_LOCATION} }
+    location /guarded { proxy_pass http://${upstream.addr}; ${CLASSIC_LOCATION} websocket_max_message_size 1m; }
+    location /early { proxy_pass http://${upstream.addr}; ${CLASSIC_LOCATION} }
+  }
+}`, { t });
+  let before = legs();
+  const ws = new WebSocket(`ws://127.0.0.1:${proxy.port}/v6`);
+  t.after(() => ws.terminate());
+  await withTimeout(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), WAIT_MS, 'the WebSocket to open');
+  const reply = withTimeout(new Promise<string>((resolve) => ws.once('message', (m) => resolve(m.toString()))), WAIT_MS, 'the echo');
+  ws.send('over v6');
+  assert.equal(await reply, 'over v6');
+  assertLegs(before, { started: 1, answered: 1 }, 'IPv6');
+
+  before = legs();
+  const guarded = await rawConnect(proxy.port);
+  t.after(() => guarded.destroy());
+  guarded.write(wsHandshakeRequest({ path: '/guarded' }));
+  const head = parseResponseHead(await waitForBytes(guarded, '\r\n\r\n', WAIT_MS));
+  recorderFor(guarded).consume(head.headLength);
+  assert.equal(head.statusCode, 101);
+  assert.equal((await readFrame(guarded, WAIT_MS)).payload.toString(), 'early news');
+  const g = await upstream.nextExchange();
+  guarded.write(maskedFrame(Opcode.TEXT, 'guarded up'));
+  await g.conn.readUntil((b) => b.length >= 6 + 10, WAIT_MS);
+  assertLegs(before, { started: 1, answered: 1 }, 'guarded');
+
+  before = legs();
+  const early = await rawConnect(proxy.port);
+  t.after(() => early.destroy());
+  // The client's first frame in the packet of its handshake: it goes upstream after the 101.
+  early.write(Buffer.concat([Buffer.from(wsHandshakeRequest({ path: '/early' }), 'latin1'), maskedFrame(Opcode.TEXT, 'right after')]));
+  const earlyHead = parseResponseHead(await waitForBytes(early, '\r\n\r\n', WAIT_MS));
+  recorderFor(early).consume(earlyHead.headLength);
+  assert.equal(earlyHead.statusCode, 101);
+  const e = await upstream.nextExchange();
+  assert.equal(e.early.length, 0, 'nothing of the client\'s before the 101');
+  await e.conn.readUntil((b) => b.length >= 6 + 11, WAIT_MS);
+  assert.equal((await readFrame(early, WAIT_MS)).payload.toString(), 'early news');
+  assertLegs(before, { started: 1, answered: 1 }, 'early client bytes');
+});
 
 test('SLUICE_NATIVE_UPSTREAM=off is read once: the legs are there with the addon unless it is set', () => {
   if (process.env.SLUICE_NATIVE === 'off' || process.env.SLUICE_NATIVE_UPSTREAM === 'off' || nativeTunnels() === null) assert.equal(LEGS, null);
