@@ -728,11 +728,12 @@ class SwitchProbe implements ParserSink, BodySource {
   res: UpstreamResponse | null = null;
   #pending: string[] | null = null;
   #heads = 0;
-  readonly #o: ExchangeOptions;
+  /** The attempt only, not the exchange's options: the parser keeps its last probe until the next handshake. */
+  readonly #attempt: ExchangeOptions['attempt'];
   readonly #started: number;
 
   constructor(o: ExchangeOptions, started: number) {
-    this.#o = o;
+    this.#attempt = o.attempt;
     this.#started = started;
   }
 
@@ -751,7 +752,7 @@ class SwitchProbe implements ParserSink, BodySource {
     res.complete = true;
     res.detach();
     this.res = res;
-    const a = this.#o.attempt;
+    const a = this.#attempt;
     a.status = status;
     a.headerTime = performance.now() - this.#started;
     return 2;

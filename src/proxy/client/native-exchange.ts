@@ -75,6 +75,8 @@ function closeFd(fd: number): void {
   }
 }
 
+const NOTHING = Buffer.alloc(0);
+
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
 /** The error Node would have given for this errno (the lean client's errors come from those). */
@@ -146,11 +148,11 @@ class NativeLegExchange implements Exchange, LegOwner {
       closeFd(fd);
       return;
     }
-    const read = bytes ?? Buffer.alloc(0);
+    const read = bytes ?? NOTHING;
     const o = this.#o;
     const switched = switchedResponse(read, o, this.#started);
     if (switched !== null) {
-      const after = switched.consumed < read.length ? read.subarray(switched.consumed) : Buffer.alloc(0);
+      const after = switched.consumed < read.length ? read.subarray(switched.consumed) : NOTHING;
       this.#settle({ kind: 'upgrade', res: switched.res, socket: new HeldUpstream(fd, after), head: after });
       return;
     }
