@@ -23,6 +23,7 @@ import { BoundResponse } from './bound-response.js';
 import type { BodySource } from './bound-response.js';
 import { connectUpstream, connectionKey } from './upstream-connect.js';
 import { nativeExchange } from './native-exchange.js';
+import type { LeanParts } from './native-exchange.js';
 import { TlsSessions, tlsSetupFailure, upstreamTlsFailure } from './upstream-tls.js';
 import type { Exchange, ExchangeOptions, ExchangeResult, UpstreamClient } from './upstream-client.js';
 
@@ -675,7 +676,7 @@ function leanExchange(o: ExchangeOptions, P: HttpParserClass): Exchange {
   // A WebSocket handshake from a plain TCP client to a plain TCP server: the addon's I/O thread
   // runs the upstream leg, and no net.Socket is made for it (native-exchange.ts).
   if (tls === null && o.nativeUpstream === true) {
-    const ex = nativeExchange(o);
+    const ex = nativeExchange(o, LEAN_PARTS);
     if (ex !== null) return ex;
   }
   // Half-open capable always: a keep-alive connection may later carry an upgrade's tunnel, which
@@ -783,6 +784,9 @@ export function switchedResponse(read: Buffer, o: ExchangeOptions, started: numb
 }
 
 let switchParser: HttpParser | null = null;
+
+/** What the addon's legs borrow of this client (native-exchange.ts). */
+const LEAN_PARTS: LeanParts = { headText: requestHeadText, switchedResponse, resumeExchange };
 
 /** Sluice's own client, or null where Node's internals it stands on are not there. */
 export const leanClient: UpstreamClient | null = internals === null ? null : {

@@ -17,63 +17,24 @@
  *
  * Taken only where nothing needs a JavaScript socket (nativeExchange says which cases).
  */
-import { closeSync } from 'node:fs';
 import { Socket, isIP } from 'node:net';
 import { constants } from 'node:os';
 import { ProxyError, toProxyError } from '../../core/errors.js';
 import { nativeLegs, LegEnd } from './native-legs.js';
 import type { LegOwner } from './native-legs.js';
 import type { Exchange, ExchangeOptions, ExchangeResult } from './upstream-client.js';
-import { requestHeadText, resumeExchange, switchedResponse } from './lean-client.js';
 
-/** A 101's upstream connection while the addon's descriptor is not a net.Socket. */
-export class HeldUpstream {
-  #fd: number;
-  /** What the server sent after its 101's head (its first frames), for the client. */
-  readonly after: Buffer;
-
-  constructor(fd: number, after: Buffer) {
-    this.#fd = fd;
-    this.after = after;
-  }
-
-  /** The descriptor, -1 once it was given away or closed. */
-  get fd(): number {
-    return this.#fd;
-  }
-
-  /** Closes the connection (a 101 refused, a client gone). */
-  destroy(): void {
-    const fd = this.#fd;
-    this.#fd = -1;
-    if (fd >= 0) closeFd(fd);
-  }
-
-  /** The relay took the descriptor. */
-  givenAway(): void {
-    this.#fd = -1;
-  }
-
-  /** The connection as a net.Socket, for a tunnel that stays in TypeScript (`after` is not in it). */
-  toSocket(): Socket {
-    const fd = this.#fd;
-    this.#fd = -1;
-    return new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
-  }
+/** What the lean client lends this exchange (lean-client.ts): its head, its parser, its exchange. */
+export interface LeanParts {
+  /** The request head, one latin1 string. */
+  headText(o: ExchangeOptions): string;
+  /** The switching 101 at the start of `read`, with the bytes its head took, or null. */
+  switchedResponse(read: Buffer, o: ExchangeOptions, started: number): { res: UpstreamMessage; consumed: number } | null;
+  /** The exchange continued by the lean client on `socket`, `read` first (`sent`: the head's bytes, written). */
+  resumeExchange(o: ExchangeOptions, socket: Socket, read: Buffer, sent: number, started: number): Exchange;
 }
-
-/** An upgrade's upstream connection as a net.Socket (the front ends that never get a held one). */
-export function upstreamSocket(u: Socket | HeldUpstream): Socket {
-  return u instanceof HeldUpstream ? u.toSocket() : u;
-}
-
-function closeFd(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // already closed: nothing to release
-  }
-}
+import { HeldUpstream, closeFd } from './held-upstream.js';
+import type { UpstreamMessage } from './upstream-client.js';
 
 const NOTHING = Buffer.alloc(0);
 
@@ -98,15 +59,18 @@ class NativeLegExchange implements Exchange, LegOwner {
   /** The request head's length in bytes (latin1: one a character). */
   #sent = 0;
 
-  constructor(o: ExchangeOptions) {
+  readonly #lean: LeanParts;
+
+  constructor(o: ExchangeOptions, lean: LeanParts) {
     this.#o = o;
+    this.#lean = lean;
     this.result = new Promise<ExchangeResult>((r) => (this.#resolve = r));
   }
 
   start(legs: NonNullable<ReturnType<typeof nativeLegs>>, host: string): boolean {
     const o = this.#o;
     const a = o.peer.server.address;
-    const head = requestHeadText(o);
+    const head = this.#lean.headText(o);
     this.#sent = head.length;
     this.#id = legs.start(this, {
       family: a.family, host, port: a.port, head,
@@ -150,7 +114,7 @@ class NativeLegExchange implements Exchange, LegOwner {
     }
     const read = bytes ?? NOTHING;
     const o = this.#o;
-    const switched = switchedResponse(read, o, this.#started);
+    const switched = this.#lean.switchedResponse(read, o, this.#started);
     if (switched !== null) {
       const after = switched.consumed < read.length ? read.subarray(switched.consumed) : NOTHING;
       this.#settle({ kind: 'upgrade', res: switched.res, socket: new HeldUpstream(fd, after), head: after });
@@ -158,7 +122,7 @@ class NativeLegExchange implements Exchange, LegOwner {
     }
     // Anything but a switching 101: the lean client reads on from a net.Socket, these bytes first.
     const socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
-    const inner = resumeExchange(o, socket, read, this.#sent, this.#started);
+    const inner = this.#lean.resumeExchange(o, socket, read, this.#sent, this.#started);
     this.#inner = inner;
     void inner.result.then((r) => this.#settle(r));
   }
@@ -184,12 +148,12 @@ function legError(kind: LegEnd, errno: number): ProxyError {
  * (proxy_bind, proxy_socket_keepalive and the PROXY protocol to upstreams are refused at load):
  * a setting that needs a JavaScript socket must be checked here when one is added.
  */
-export function nativeExchange(o: ExchangeOptions): Exchange | null {
+export function nativeExchange(o: ExchangeOptions, lean: LeanParts): Exchange | null {
   if (o.body !== null) return null;
   const a = o.peer.server.address;
   if (a.path !== undefined || isIP(a.host) === 0 || a.host.includes('%')) return null;
   const legs = nativeLegs();
   if (legs === null) return null;
-  const ex = new NativeLegExchange(o);
+  const ex = new NativeLegExchange(o, lean);
   return ex.start(legs, a.host) ? ex : null;
 }

@@ -15,7 +15,7 @@ import type { UpstreamPool } from '../../upstream/pool.js';
 import type { UpstreamAttempt } from '../context/request-context.js';
 import type { UpstreamRequestHead } from '../headers/upstream-request.js';
 import type { UpstreamTlsRequest } from './upstream-tls.js';
-import type { HeldUpstream } from './native-exchange.js';
+import type { HeldUpstream } from './held-upstream.js';
 
 /** The upstream clients by their names (`SLUICE_UPSTREAM_CLIENT`). */
 export type UpstreamClientName = 'lean' | 'node' | 'undici';

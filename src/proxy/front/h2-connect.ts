@@ -27,7 +27,7 @@ import { addOwnHeaders, rememberSent } from '../headers/response-headers.js';
 import type { ForwardMode } from '../headers/upstream-request.js';
 import type { FrontEnd } from '../session/front-end.js';
 import type { SwitchedExchange } from '../session/peer-exchange.js';
-import { upstreamSocket } from '../client/native-exchange.js';
+import { upstreamSocket } from '../client/held-upstream.js';
 import type { ProxyRoute } from '../session/proxy-route.js';
 import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import { ProxySession } from '../session/session.js';

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { HeldUpstream } from '../client/native-exchange.js';
+import type { HeldUpstream } from '../client/held-upstream.js';
 import type { Readable } from 'node:stream';
 import { ProxyError } from '../../core/errors.js';
 import type { Peer } from '../../upstream/peer.js';

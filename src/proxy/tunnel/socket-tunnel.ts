@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { HeldUpstream } from '../client/native-exchange.js';
+import { HeldUpstream } from '../client/held-upstream.js';
 import type { RequestContext } from '../context/request-context.js';
 import { SocketLeg } from './legs.js';
 import { START_CURSOR } from '../../websocket/frame-guard.js';
