@@ -69,7 +69,7 @@ typedef struct leg_s {
   uint8_t *buf;
   size_t len, cap;
   int64_t started_us, connected_us;
-  int64_t deadline, connect_ms, send_ms, read_ms;
+  int64_t deadline, connect_ms, read_ms;
   report_t *report;  /* allocated with the leg: ending never needs memory */
   struct leg_s *prev, *next; /* the active list (deadlines) */
   struct leg_s *next_dead;
@@ -123,6 +123,11 @@ void legs_bind(legs_t *G, int ep, int wake) {
   if (!G) return;
   G->ep = ep;
   G->wake = wake;
+}
+
+/* A deadline `ms` from now; 0 is none (socket.setTimeout(0), as the lean client's timer takes it). */
+static inline int64_t after(int64_t now, int64_t ms) {
+  return ms > 0 ? now + ms : INT64_MAX;
 }
 
 static void free_leg(leg_t *g) {
@@ -195,8 +200,9 @@ static void send_head(legs_t *G, leg_t *g) {
         finish(G, g, K_SEND_FAILED, errno, 0);
         return;
       }
-      /* proxy_send_timeout while the kernel does not take the head */
-      if (g->state != S_SENDING) g->deadline = G->now + g->send_ms;
+      /* The lean client's socket timer once the head is handed to the socket: proxy_read_timeout
+       * (proxy_send_timeout times a request body only), so the failure is a read timeout too. */
+      if (g->state != S_SENDING) g->deadline = after(G->now, g->read_ms);
       g->state = S_SENDING;
       if (arm(G, g, EPOLLOUT) != 0) finish(G, g, K_SEND_FAILED, errno, 0);
       return;
@@ -210,7 +216,7 @@ static void send_head(legs_t *G, leg_t *g) {
 
 static void start_reading(legs_t *G, leg_t *g) {
   g->state = S_READING;
-  g->deadline = G->now + g->read_ms;
+  g->deadline = after(G->now, g->read_ms);
   if (arm(G, g, EPOLLIN) != 0) finish(G, g, K_READ_FAILED, errno, 0);
 }
 
@@ -235,7 +241,7 @@ static void read_head(legs_t *G, leg_t *g) {
     if (n > 0) {
       size_t from = g->len > 2 ? g->len - 2 : 0;
       g->len += (size_t)n;
-      g->deadline = G->now + g->read_ms;
+      g->deadline = after(G->now, g->read_ms);
       if (head_ends(g->buf, from, g->len)) {
         finish(G, g, K_HEAD, 0, 1);
         return;
@@ -352,6 +358,7 @@ int legs_timeout(legs_t *G, int timeout) {
   for (leg_t *g = G->active; g; g = g->next) {
     int64_t left = g->deadline - now;
     if (left < 0) left = 0;
+    if (left > INT32_MAX) left = INT32_MAX;
     if (timeout < 0 || left < timeout) timeout = (int)left;
   }
   return timeout;
@@ -372,7 +379,7 @@ void legs_after(legs_t *G) {
     while (g) {
       leg_t *next = g->next;
       if (g->deadline <= G->now) {
-        int kind = g->state == S_CONNECTING ? K_CONNECT_TIMEOUT : g->state == S_SENDING ? K_SEND_TIMEOUT : K_READ_TIMEOUT;
+        int kind = g->state == S_CONNECTING ? K_CONNECT_TIMEOUT : K_READ_TIMEOUT;
         finish(G, g, kind, ETIMEDOUT, 0);
       }
       g = next;
@@ -522,10 +529,11 @@ static napi_value LegStart(napi_env env, napi_callback_info info) {
   g->report = malloc(sizeof *g->report);
   if (!g->req || !g->buf || !g->report) goto refuse;
   napi_get_value_string_latin1(env, argv[4], (char *)g->req, n + 1, &g->req_len);
-  /* Node's timers: 0 (or less) is "at once", a timeout of 1 ms */
+  /* As the lean client's timers: the connect timer's 0 fires at once (a setTimeout of 1 ms), the
+   * socket's 0 is no timeout at all */
   g->connect_ms = cms >= 1 ? (int64_t)cms : 1;
-  g->send_ms = sms >= 1 ? (int64_t)sms : 1;
-  g->read_ms = rms >= 1 ? (int64_t)rms : 1;
+  g->read_ms = rms > 0 ? (int64_t)rms : 0;
+  (void)sms;
   g->started_us = now_us();
   cmd_t *c = calloc(1, sizeof *c);
   if (!c) goto refuse;
