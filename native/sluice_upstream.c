@@ -45,6 +45,7 @@
 enum { S_CONNECTING, S_SENDING, S_READING, S_DONE };
 
 /* Report kinds (native-legs.ts reads them). */
+/* K_SEND_TIMEOUT is not reported (a head the kernel does not take is timed as a read, see send_head) */
 enum { K_HEAD = 0, K_CONNECT_FAILED, K_CONNECT_TIMEOUT, K_SEND_FAILED, K_SEND_TIMEOUT, K_READ_FAILED, K_READ_TIMEOUT, K_CANCELLED };
 
 typedef struct report_s {
@@ -424,6 +425,11 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
     }
     napi_get_undefined(env, &undef);
     napi_call_function(env, undef, js_cb, 1, &arr, NULL);
+  } else {
+    /* the environment is going away: nobody takes the descriptors */
+    for (report_t *r = list; r; r = r->next) {
+      if (r->fd >= 0) close(r->fd);
+    }
   }
   free_reports(list);
 }

@@ -16,7 +16,9 @@ export interface TunnelAddon {
    * `up`/`down`: the frame cursors ([have, need, len7, masked, extended, remaining, messageBytes]) of a
    * WebSocket tunnel; `guardrails`: [maxFrame, maxMessage, pingInterval, pingTimeout, rate, burst,
    * close, both] (0: off), or null. `defer`: the I/O thread is not woken for it until wake()
-   * (ignored by an addon built before it, which wakes the thread itself).
+   * (ignored by an addon built before it, which wakes the thread itself). `ownUpstream`: the upstream
+   * descriptor is a handshake's upstream leg's (native/sluice_upstream.c), taken as it is, not
+   * duplicated; `toClient`: bytes for the client first (the server's after its 101; unguarded only).
    */
   adopt(
     slot: number, clientFd: number, upstreamFd: number, idleMs: number, up: readonly number[] | null, down: readonly number[] | null, guardrails: readonly number[] | null,

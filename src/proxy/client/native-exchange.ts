@@ -22,7 +22,8 @@ import { constants } from 'node:os';
 import { ProxyError, toProxyError } from '../../core/errors.js';
 import { nativeLegs, LegEnd } from './native-legs.js';
 import type { LegOwner } from './native-legs.js';
-import type { Exchange, ExchangeOptions, ExchangeResult } from './upstream-client.js';
+import type { Exchange, ExchangeOptions, ExchangeResult, UpstreamMessage } from './upstream-client.js';
+import { HeldUpstream, closeFd } from './held-upstream.js';
 
 /** What the lean client lends this exchange (lean-client.ts): its head, its parser, its exchange. */
 export interface LeanParts {
@@ -33,8 +34,6 @@ export interface LeanParts {
   /** The exchange continued by the lean client on `socket`, `read` first (`sent`: the head's bytes, written). */
   resumeExchange(o: ExchangeOptions, socket: Socket, read: Buffer, sent: number, started: number): Exchange;
 }
-import { HeldUpstream, closeFd } from './held-upstream.js';
-import type { UpstreamMessage } from './upstream-client.js';
 
 const NOTHING = Buffer.alloc(0);
 
@@ -145,8 +144,8 @@ function legError(kind: LegEnd, errno: number): ProxyError {
  * before a try, but a scoped IPv6 address is left to Node); a body to send. The caller has already
  * ruled out TLS, a kept-alive connection and a front end whose client is not a plain TCP socket
  * (`nativeUpstream`). Nothing else of an upstream connection is configurable in Sluice today
- * (proxy_bind, proxy_socket_keepalive and the PROXY protocol to upstreams are refused at load):
- * a setting that needs a JavaScript socket must be checked here when one is added.
+ * (proxy_bind and proxy_socket_keepalive are refused at load, nginx's http proxy sends no PROXY
+ * protocol header): a setting that needs a JavaScript socket must be checked here when one is added.
  */
 export function nativeExchange(o: ExchangeOptions, lean: LeanParts): Exchange | null {
   if (o.body !== null) return null;
