@@ -52,6 +52,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sluice_upstream.h"
+
 #define READ_BUF (64 * 1024)
 #define MAX_EVENTS 256
 /* Reads per readable event before the loop moves on, so one busy tunnel cannot starve the rest. */
@@ -199,6 +201,10 @@ struct tunnel_s {
   struct tunnel_s *wprev, *wnext;
   size_t index;       /* in loop_t.all */
   tunnel_t *next_dead;
+  /* bytes the upstream sent after its 101, read by the handshake's upstream leg (sluice_upstream.c):
+   * the client gets them first */
+  uint8_t *initial;
+  size_t initial_len;
 };
 
 enum { CMD_ADOPT, CMD_AWAY, CMD_DESTROY };
@@ -242,6 +248,7 @@ typedef struct {
   /* figures, written by the I/O thread and read by stats() on the JavaScript thread: relaxed
    * __atomic operations (each figure stands alone, nothing else is published through them) */
   uint64_t spliced_bytes, copied_bytes, adopted, closed, pend_buffers;
+  legs_t *legs;       /* the upstream legs of handshakes (sluice_upstream.c), on this thread too */
 } loop_t;
 
 static int64_t now_ms(void) {
@@ -441,6 +448,7 @@ static void record_ended(loop_t *L, tunnel_t *t) {
 }
 
 static void free_tunnel(tunnel_t *t) {
+  free(t->initial);
   free(t->report);
   free(t->refusal);
   for (int s = 0; s < 2; s++) free(t->d[s].stash);
@@ -1143,6 +1151,19 @@ static void do_adopt(loop_t *L, tunnel_t *t) {
     }
   }
   figure_add(&L->adopted, 1);
+  if (t->initial) {
+    /* what the upstream sent after its 101 (an unguarded tunnel: adopt() refuses a guarded one) */
+    dir_t *d = &t->d[UPSTREAM];
+    if (d->track) cur_walk(&d->cur, t->initial, t->initial_len, 0);
+    if (d->cur.close_seen && t->first_close < 0) t->first_close = UPSTREAM;
+    if (d->cur.close_seen && !t->reason) t->reason = R_UPSTREAM_CLOSED;
+    t->bytes[UPSTREAM] += t->initial_len;
+    publish(L, t, UPSTREAM);
+    int sent = send_or_queue(L, t, UPSTREAM, t->initial, t->initial_len);
+    free(t->initial);
+    t->initial = NULL;
+    if (!sent) return;
+  }
   update_interest(L, t, 0);
   update_interest(L, t, 1);
 }
@@ -1283,11 +1304,18 @@ static void *io_thread(void *arg) {
       if (w < 0) w = 0;
       if (timeout < 0 || w < timeout) timeout = (int)w;
     }
+    timeout = legs_timeout(L->legs, timeout);
     int n = epoll_wait(L->ep, evs, MAX_EVENTS, timeout);
     L->now = now_ms();
     for (int i = 0; i < n; i++) {
-      if (evs[i].data.ptr == NULL) run_commands(L);
-      else on_event(L, evs[i].data.ptr, evs[i].events);
+      if (evs[i].data.ptr == NULL) {
+        run_commands(L);
+        legs_commands(L->legs);
+      } else if (((side_ref_t *)evs[i].data.ptr)->side == SLUICE_LEG_SIDE) {
+        legs_event(L->legs, evs[i].data.ptr, evs[i].events);
+      } else {
+        on_event(L, evs[i].data.ptr, evs[i].events);
+      }
     }
     if (L->waiters) L->wait_next = L->now + run_waiters(L);
     if (L->now >= L->next_sweep) {
@@ -1299,6 +1327,7 @@ static void *io_thread(void *arg) {
       L->dead = t->next_dead;
       free_tunnel(t);
     }
+    legs_after(L->legs);
     post_ended(L);
   }
   return NULL;
@@ -1384,6 +1413,7 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   if (L->ep < 0 || L->wake < 0) THROW(env, "sluice_tunnel: epoll/eventfd failed");
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
   epoll_ctl(L->ep, EPOLL_CTL_ADD, L->wake, &ev);
+  legs_bind(L->legs, L->ep, L->wake);
   L->sweep_every = 1000;
   napi_value name;
   napi_create_string_utf8(env, "sluice_tunnel", NAPI_AUTO_LENGTH, &name);
@@ -1422,18 +1452,26 @@ static int read_cursor(napi_env env, napi_value arr, dir_t *d) {
   return 1;
 }
 
+static uint8_t *copy_buffer(napi_env env, napi_value v, size_t *len);
+
 /*
- * adopt(slot, clientFd, upstreamFd, idleMs, upCursor|null, downCursor|null, guardrails|null, defer?) -> boolean.
+ * adopt(slot, clientFd, upstreamFd, idleMs, upCursor|null, downCursor|null, guardrails|null, defer?, ownUpstream?, toClient?) -> boolean.
  * The descriptors are duplicated here: the caller closes its own copies once this returns true.
+ * With `ownUpstream` the upstream descriptor is a handshake's upstream leg's (sluice_upstream.c): taken
+ * as it is, not duplicated (the caller lets go of it once this returns true), still registered in
+ * this thread's epoll, disarmed; `toClient` (a Buffer, unguarded tunnels only) goes to the client
+ * before anything read later.
  * With `defer` true the I/O thread is not woken: the caller calls wake() once it has handed over
  * what this turn of its event loop had (until then the tunnel waits in the queue).
  */
 static napi_value Adopt(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
+  size_t argc = 10;
+  napi_value argv[10];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   loop_t *L = loop_of(env);
   if (!L->started) THROW(env, "sluice_tunnel: init() first");
+  bool own = false;
+  if (argc > 8) napi_get_value_bool(env, argv[8], &own);
   if (argc < 6) THROW(env, "sluice_tunnel: adopt(slot, clientFd, upstreamFd, idleMs, upCursor, downCursor)");
   uint32_t slot;
   int32_t cfd, ufd;
@@ -1492,14 +1530,28 @@ static napi_value Adopt(napi_env env, napi_callback_info info) {
       }
     }
   }
+  if (own && argc > 9) {
+    napi_typeof(env, argv[9], &vt);
+    if (vt == napi_object) {
+      size_t n = 0;
+      t->initial = copy_buffer(env, argv[9], &n);
+      t->initial_len = n;
+      if (!t->initial || n == 0 || t->d[UPSTREAM].guarded) {
+        free_tunnel(t);
+        return js_bool(env, 0);
+      }
+    }
+  }
   t->fd[CLIENT] = fcntl(cfd, F_DUPFD_CLOEXEC, 0);
-  t->fd[UPSTREAM] = fcntl(ufd, F_DUPFD_CLOEXEC, 0);
+  t->fd[UPSTREAM] = own ? ufd : fcntl(ufd, F_DUPFD_CLOEXEC, 0);
   if (t->fd[CLIENT] < 0 || t->fd[UPSTREAM] < 0) {
     if (t->fd[CLIENT] >= 0) close(t->fd[CLIENT]);
-    if (t->fd[UPSTREAM] >= 0) close(t->fd[UPSTREAM]);
+    if (t->fd[UPSTREAM] >= 0 && !own) close(t->fd[UPSTREAM]);
     free_tunnel(t);
     return js_bool(env, 0);
   }
+  /* the leg left it registered, disarmed: update_interest modifies that registration */
+  if (own) t->reg[UPSTREAM] = 1;
   /* the descriptors are already non-blocking (the flag belongs to the shared file description) */
   t->slot = slot;
   t->first_close = -1;
@@ -1511,7 +1563,7 @@ static napi_value Adopt(napi_env env, napi_callback_info info) {
   cmd_t *c = calloc(1, sizeof *c);
   if (!c) {
     close(t->fd[0]);
-    close(t->fd[1]);
+    if (!own) close(t->fd[1]);
     free_tunnel(t);
     return js_bool(env, 0);
   }
@@ -1668,9 +1720,12 @@ static void cleanup(void *arg) {
       c = next;
     }
     napi_release_threadsafe_function(L->tsfn, napi_tsfn_abort);
+    legs_destroy(L->legs);
+    L->legs = NULL;
     close(L->ep);
     close(L->wake);
   }
+  legs_destroy(L->legs);
   free(L->all);
   free(L->by_slot);
   free(L->buf);
@@ -1684,6 +1739,7 @@ NAPI_MODULE_INIT() {
   pthread_mutex_init(&L->mu, NULL);
   L->ep = L->wake = -1;
   L->reports_tail = &L->reports;
+  L->legs = legs_create();
   napi_set_instance_data(env, L, NULL, NULL);
   napi_add_env_cleanup_hook(env, cleanup, L);
   napi_property_descriptor props[] = {
@@ -1697,5 +1753,6 @@ NAPI_MODULE_INIT() {
     {"trimMemory", NULL, TrimMemory, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  legs_define(env, exports, L->legs);
   return exports;
 }

@@ -44,6 +44,11 @@ const PASSES = [
     files: ['native-tunnel', 'ws-data', 'ws-close', 'ws-guards', 'ws-pings', 'ws-rate', 'ws-session-log', 'ws-rebalance', 'timeouts', 'reload'].map((f) => `test/integration/${f}`),
   },
   {
+    name: 'js-upstream', what: 'the handshake suites again, with the upstream leg of WebSocket handshakes in JavaScript instead of the addon',
+    env: { SLUICE_NATIVE_UPSTREAM: 'off' },
+    files: ['native-upstream', 'ws-handshake', 'native-tunnel'].map((f) => `test/integration/${f}`),
+  },
+  {
     name: 'node-client', what: 'the HTTP suites again, with http.request as the upstream client instead of the lean one', env: { SLUICE_UPSTREAM_CLIENT: 'node' },
     files: [
       'http-proxy', 'upstream-client', 'tls-upstream', 'upstream-release', 'timeouts', 'balancing', 'variables-map', 'logging',

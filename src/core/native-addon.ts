@@ -16,11 +16,13 @@ export interface TunnelAddon {
    * `up`/`down`: the frame cursors ([have, need, len7, masked, extended, remaining, messageBytes]) of a
    * WebSocket tunnel; `guardrails`: [maxFrame, maxMessage, pingInterval, pingTimeout, rate, burst,
    * close, both] (0: off), or null. `defer`: the I/O thread is not woken for it until wake()
-   * (ignored by an addon built before it, which wakes the thread itself).
+   * (ignored by an addon built before it, which wakes the thread itself). `ownUpstream`: the upstream
+   * descriptor is a handshake's upstream leg's (native/sluice_upstream.c), taken as it is, not
+   * duplicated; `toClient`: bytes for the client first (the server's after its 101; unguarded only).
    */
   adopt(
     slot: number, clientFd: number, upstreamFd: number, idleMs: number, up: readonly number[] | null, down: readonly number[] | null, guardrails: readonly number[] | null,
-    defer?: boolean,
+    defer?: boolean, ownUpstream?: boolean, toClient?: Buffer | null,
   ): boolean;
   /**
    * Wakes the I/O thread for the adopts queued with `defer`; false when none was owed. Absent
@@ -37,6 +39,28 @@ export interface TunnelAddon {
    * was released. Absent from an addon built before it.
    */
   trimMemory?(): boolean;
+  /**
+   * The upstream legs of WebSocket handshakes (native/sluice_upstream.c; absent from an addon built
+   * before them): see src/proxy/client/native-legs.ts.
+   */
+  legInit?(onReports: (flat: (number | Buffer | null)[]) => void): boolean;
+  legStart?(
+    id: number, family: number, address: string, port: number, head: string, connectMs: number, sendMs: number, readMs: number, maxHead: number,
+    defer: boolean,
+  ): boolean;
+  legCancel?(id: number): boolean;
+  legWake?(): boolean;
+  legRef?(on: boolean): boolean;
+  legStats?(): NativeLegStats;
+}
+
+/** What the upstream legs of handshakes have done so far. */
+export interface NativeLegStats {
+  readonly started: number;
+  /** Handed to JavaScript with the descriptor: a response head (or what came before the server closed). */
+  readonly answered: number;
+  readonly failed: number;
+  readonly cancelled: number;
 }
 
 export interface NativeTunnelStats {

@@ -1,5 +1,9 @@
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { Worker } from 'node:worker_threads';
+import type { AfterHook } from './temp.js';
+import { delay, waitFor, withTimeout } from './wait.js';
 
 /**
  * A port on 127.0.0.1 that was free a moment ago (the kernel picked it for port 0; the listener
@@ -85,4 +89,41 @@ export async function privilegedPort(): Promise<number | null> {
     }
   }
   throw new Error('no free port between 600 and 1023 on 127.0.0.1');
+}
+
+/**
+ * A loopback port where connect() hangs: a listener (backlog 1) on a worker thread whose event
+ * loop is blocked, so nothing is ever accepted. Linux completes at most backlog + 1 handshakes
+ * into the accept queue and then drops further SYNs, so once filler connections have filled the
+ * queue, a new connect stays pending until the caller gives up.
+ */
+export async function blackholePort(t: AfterHook): Promise<number> {
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(`
+    const { workerData: flag, parentPort } = require('node:worker_threads');
+    const server = require('node:net').createServer();
+    server.listen({ host: '127.0.0.1', port: 0, backlog: 1 }, () => {
+      parentPort.postMessage(server.address().port);
+      while (Atomics.load(flag, 0) === 0) Atomics.wait(flag, 0, 0, 200);
+      server.close();
+    });`, { eval: true, workerData: flag });
+  const fillers: Socket[] = [];
+  t.after(async () => {
+    for (const s of fillers) s.destroy();
+    Atomics.store(flag, 0, 1);
+    Atomics.notify(flag, 0);
+    await withTimeout(new Promise((resolve) => worker.once('exit', resolve)), 5000, 'the blackhole worker to exit');
+  });
+  const port = await withTimeout(new Promise<number>((resolve) => worker.once('message', resolve)), 5000, 'the blackhole listener');
+  let connected = 0;
+  for (let i = 0; i < 6; i++) {
+    const s = connect(port, '127.0.0.1');
+    s.on('error', () => undefined);
+    s.once('connect', () => connected++);
+    fillers.push(s);
+  }
+  await waitFor(() => connected >= 2, { what: 'the accept queue of the blackhole listener to fill' });
+  await delay(200);
+  assert.ok(connected < fillers.length, `every filler connected (${connected}): this kernel does not drop SYNs on a full accept queue`);
+  return port;
 }

@@ -4,16 +4,14 @@
  * and a client that leaves before the upstream answers (499).
  */
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
-import { Worker } from 'node:worker_threads';
 import { acceptKey } from '../../src/websocket/accept-key.js';
 import { Opcode } from '../../src/websocket/opcodes.js';
 import { startHttpBackend, startRawBackend, type HttpBackend } from '../helpers/backends.js';
 import { recorderFor } from '../helpers/byte-recorder.js';
 import { conf } from '../helpers/config-text.js';
 import { errorPage } from '../helpers/pages.js';
-import { refusedPort } from '../helpers/ports.js';
+import { blackholePort, refusedPort } from '../helpers/ports.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import {
   headerValue, maskedFrame, rawConnect, rawRequest, rawWebSocket, readFrame, readUntil, serverFrame, waitForClose,
@@ -22,43 +20,6 @@ import type { AfterHook } from '../helpers/temp.js';
 import { delay, waitFor, withTimeout } from '../helpers/wait.js';
 
 const GET = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`;
-
-/**
- * A loopback port where connect() hangs: a listener (backlog 1) on a worker thread whose event
- * loop is blocked, so nothing is ever accepted. Linux completes at most backlog + 1 handshakes
- * into the accept queue and then drops further SYNs, so once filler connections have filled the
- * queue, a new connect stays pending until the caller gives up.
- */
-async function blackholePort(t: AfterHook): Promise<number> {
-  const flag = new Int32Array(new SharedArrayBuffer(4));
-  const worker = new Worker(`
-    const { workerData: flag, parentPort } = require('node:worker_threads');
-    const server = require('node:net').createServer();
-    server.listen({ host: '127.0.0.1', port: 0, backlog: 1 }, () => {
-      parentPort.postMessage(server.address().port);
-      while (Atomics.load(flag, 0) === 0) Atomics.wait(flag, 0, 0, 200);
-      server.close();
-    });`, { eval: true, workerData: flag });
-  const fillers: Socket[] = [];
-  t.after(async () => {
-    for (const s of fillers) s.destroy();
-    Atomics.store(flag, 0, 1);
-    Atomics.notify(flag, 0);
-    await withTimeout(new Promise((resolve) => worker.once('exit', resolve)), 5000, 'the blackhole worker to exit');
-  });
-  const port = await withTimeout(new Promise<number>((resolve) => worker.once('message', resolve)), 5000, 'the blackhole listener');
-  let connected = 0;
-  for (let i = 0; i < 6; i++) {
-    const s = connect(port, '127.0.0.1');
-    s.on('error', () => undefined);
-    s.once('connect', () => connected++);
-    fillers.push(s);
-  }
-  await waitFor(() => connected >= 2, { what: 'the accept queue of the blackhole listener to fill' });
-  await delay(200);
-  assert.ok(connected < fillers.length, `every filler connected (${connected}): this kernel does not drop SYNs on a full accept queue`);
-  return port;
-}
 
 test('connection refused: the next server answers; with none left the client gets a 502 page, never a reset', async (t) => {
   const good = await startHttpBackend(undefined, { id: 'good' });

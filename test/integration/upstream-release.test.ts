@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
+import { nativeLegs } from '../../src/proxy/client/native-legs.js';
 import { tempDir } from '../helpers/temp.js';
 
 const ROUNDS = 60;
@@ -87,8 +88,10 @@ async function runChild(t: TestContext, name: string, script: string): Promise<C
 test('upstream sockets of finished tunnels and requests are garbage-collected', { timeout: 60_000 }, async (t) => {
   const r = await runChild(t, 'release.mjs', childScript());
   assert.equal(r.open, 0, 'every tunnel closed');
-  // Per round: two exchanges, each a client socket of this script's and an upstream socket of Sluice's.
-  assert.ok(r.registered >= 4 * ROUNDS, `every socket seen: ${JSON.stringify(r)}`);
+  // Per round: two exchanges, each a client socket of this script's and an upstream socket of
+  // Sluice's, except the WebSocket's where the addon runs its upstream leg (no net.Socket for it).
+  const perRound = nativeLegs() === null ? 4 : 3;
+  assert.ok(r.registered >= perRound * ROUNDS, `every socket seen: ${JSON.stringify(r)}`);
   // The sockets of the last exchange or two may still be referenced from the event loop's last turn.
   assert.ok(r.collected >= r.registered - 4, `upstream sockets still alive after GC: ${JSON.stringify(r)}`);
 });

@@ -20,7 +20,10 @@ import { ConnectionCache } from '../../upstream/connection-cache.js';
 import type { PoolConnections, UpstreamPool } from '../../upstream/pool.js';
 import { BARE_LF_FLAGS } from '../front/bare-lf.js';
 import { BoundResponse } from './bound-response.js';
+import type { BodySource } from './bound-response.js';
 import { connectUpstream, connectionKey } from './upstream-connect.js';
+import { nativeExchange } from './native-exchange.js';
+import type { LeanParts } from './native-exchange.js';
 import { TlsSessions, tlsSetupFailure, upstreamTlsFailure } from './upstream-tls.js';
 import type { Exchange, ExchangeOptions, ExchangeResult, UpstreamClient } from './upstream-client.js';
 
@@ -31,7 +34,15 @@ interface HttpParser {
   /** Deletes the C++ parser, which otherwise stays alive through a global handle. */
   close(): void;
   [key: number]: unknown;
-  [kCall]?: UpstreamCall | null;
+  [kCall]?: ParserSink | null;
+}
+
+/** What the parser's callbacks reach: an exchange, or a 101 being judged (switchedResponse). */
+interface ParserSink {
+  moreHeaders(headers: string[]): void;
+  head(major: number, minor: number, headers: string[] | undefined, status: number, message: string, upgrade: boolean, keepAlive: boolean): number;
+  body(chunk: Buffer): void;
+  messageComplete(): void;
 }
 
 interface HttpParserClass {
@@ -98,8 +109,8 @@ export class UpstreamResponse extends BoundResponse {
   readonly httpVersion: string;
   #headers: IncomingHttpHeaders | null = null;
 
-  constructor(call: UpstreamCall, status: number, message: string, version: string, rawHeaders: string[], highWaterMark: number) {
-    super(call, status, message, rawHeaders, highWaterMark);
+  constructor(source: BodySource, status: number, message: string, version: string, rawHeaders: string[], highWaterMark: number) {
+    super(source, status, message, rawHeaders, highWaterMark);
     this.httpVersion = version;
   }
 
@@ -136,15 +147,20 @@ function parserOnMessageComplete(this: HttpParser): void {
   this[kCall]?.messageComplete();
 }
 
+function newParser(P: HttpParserClass): HttpParser {
+  const parser = new P();
+  parser[P.kOnHeaders] = parserOnHeaders;
+  parser[P.kOnHeadersComplete] = parserOnHeadersComplete;
+  parser[P.kOnBody] = parserOnBody;
+  parser[P.kOnMessageComplete] = parserOnMessageComplete;
+  return parser;
+}
+
 function parserFor(socket: Socket, P: HttpParserClass): HttpParser {
   const s = socket as Socket & { [kParser]?: HttpParser };
   let parser = s[kParser];
   if (parser === undefined) {
-    parser = new P();
-    parser[P.kOnHeaders] = parserOnHeaders;
-    parser[P.kOnHeadersComplete] = parserOnHeadersComplete;
-    parser[P.kOnBody] = parserOnBody;
-    parser[P.kOnMessageComplete] = parserOnMessageComplete;
+    parser = newParser(P);
     s[kParser] = parser;
     s.on('close', parserSocketOnClose);
   }
@@ -222,7 +238,7 @@ class UpstreamCall implements Exchange {
   readonly #cache: ConnectionCache | null;
   readonly #key: string;
   readonly #tls: boolean;
-  readonly #started = performance.now();
+  readonly #started: number;
   #resolve!: (r: ExchangeResult) => void;
   #socket: Socket;
   #parser: HttpParser | null = null;
@@ -250,9 +266,16 @@ class UpstreamCall implements Exchange {
   #bytesRead = 0;
   #bytesWritten = 0;
 
-  /** `socket`: a new connection, or with `cached` one from the keep-alive cache. */
-  constructor(o: ExchangeOptions, P: HttpParserClass, cache: ConnectionCache | null, key: string, socket: Socket, cached: boolean) {
+  /**
+   * `socket`: a new connection, or with `cached` one from the keep-alive cache, or with `resumed`
+   * one the native addon's leg connected, wrote the head on and read from (native-exchange.ts).
+   */
+  constructor(
+    o: ExchangeOptions, P: HttpParserClass, cache: ConnectionCache | null, key: string, socket: Socket, cached: boolean,
+    resumed: Resumed | null = null,
+  ) {
     this.#o = o;
+    this.#started = resumed?.started ?? performance.now();
     this.result = new Promise<ExchangeResult>((r) => (this.#resolve = r));
     this.#key = key;
     this.#cache = cache;
@@ -276,7 +299,9 @@ class UpstreamCall implements Exchange {
     // every request's objects survived young-generation GCs.
     this.#parser.initialize(P.RESPONSE, s, o.maxHeaderSize, BARE_LF_FLAGS);
     this.#parser[kCall] = this;
-    if (cached) {
+    if (resumed !== null) {
+      this.#resumed(resumed);
+    } else if (cached) {
       s.resume();
       this.onConnected();
     } else {
@@ -394,21 +419,22 @@ class UpstreamCall implements Exchange {
     this.#sendBody(o.body);
   }
 
+  /** The connection came from the addon's leg: the head is sent, `read` is what came back so far. */
+  #resumed(r: Resumed): void {
+    const s = this.#socket;
+    this.#connected = true;
+    // The attempt's byte counts include what the leg wrote and read.
+    this.#bytesRead = s.bytesRead - r.read.length;
+    this.#bytesWritten = s.bytesWritten - r.sent;
+    this.#requestSent();
+    if (r.read.length > 0) this.onData(r.read);
+  }
+
   /** The request head, in one string for one write. */
   #headText(): string {
     const o = this.#o;
-    const h = o.head.headers;
-    let text = `${o.method} ${o.head.path} HTTP/1.1\r\n`;
-    // Names and values are safe to write as they are: the client's were checked by Node's parser
-    // (or nghttp2), config names at load, and values from variables when they were evaluated
-    // (header-value.ts).
-    for (let i = 0; i < h.length; i += 2) {
-      const name = h[i] as string;
-      const value = h[i + 1] as string;
-      if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') this.#chunked = true;
-      text += `${name}: ${value}\r\n`;
-    }
-    return `${text}\r\n`;
+    if (o.body !== null && hasTransferEncoding(o.head.headers)) this.#chunked = true;
+    return requestHeadText(o);
   }
 
   #sendBody(body: ReadableType): void {
@@ -647,12 +673,120 @@ function leanExchange(o: ExchangeOptions, P: HttpParserClass): Exchange {
   const key = connectionKey(o.peer.server.address, tls);
   const cached = cache?.take(key) ?? null;
   if (cached !== null) return new UpstreamCall(o, P, cache, key, cached, true);
+  // A WebSocket handshake from a plain TCP client to a plain TCP server: the addon's I/O thread
+  // runs the upstream leg, and no net.Socket is made for it (native-exchange.ts).
+  if (tls === null && o.nativeUpstream === true) {
+    const ex = nativeExchange(o, LEAN_PARTS);
+    if (ex !== null) return ex;
+  }
   // Half-open capable always: a keep-alive connection may later carry an upgrade's tunnel, which
   // relays each direction's FIN on its own.
   const socket = connectUpstream(o.peer.server.address, tls, key, sessions, true);
   if (socket instanceof Error) return failedExchange(tlsSetupFailure(socket));
   return new UpstreamCall(o, P, cache, key, socket, false);
 }
+
+/** The connection of an exchange the addon's leg began (native-exchange.ts). */
+interface Resumed {
+  /** The response bytes the leg read. */
+  readonly read: Buffer;
+  /** The request bytes it wrote. */
+  readonly sent: number;
+  /** When the exchange began (performance.now()). */
+  readonly started: number;
+}
+
+/** The request head, in one string for one write. */
+export function requestHeadText(o: ExchangeOptions): string {
+  const h = o.head.headers;
+  let text = `${o.method} ${o.head.path} HTTP/1.1\r\n`;
+  // Names and values are safe to write as they are: the client's were checked by Node's parser
+  // (or nghttp2), config names at load, and values from variables when they were evaluated
+  // (header-value.ts).
+  for (let i = 0; i < h.length; i += 2) text += `${h[i] as string}: ${h[i + 1] as string}\r\n`;
+  return `${text}\r\n`;
+}
+
+function hasTransferEncoding(h: readonly string[]): boolean {
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i] as string;
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
+  }
+  return false;
+}
+
+/**
+ * The exchange the addon's leg began, continued on `socket` (its descriptor) by the lean client:
+ * `read` (what the leg read) is parsed first, then the socket, exactly as if the client had
+ * connected and read them itself. `sent`: the head's length, which the leg wrote.
+ */
+export function resumeExchange(o: ExchangeOptions, socket: Socket, read: Buffer, sent: number, started: number): Exchange {
+  return new UpstreamCall(o, (internals as LeanInternals).HTTPParser, null, '', socket, false, { read, sent, started });
+}
+
+/** Judges the head a leg read: a 101 llhttp takes as an upgrade, or not (a null sink for the rest). */
+class SwitchProbe implements ParserSink, BodySource {
+  res: UpstreamResponse | null = null;
+  #pending: string[] | null = null;
+  #heads = 0;
+  /** The attempt only, not the exchange's options: the parser keeps its last probe until the next handshake. */
+  readonly #attempt: ExchangeOptions['attempt'];
+  readonly #started: number;
+
+  constructor(o: ExchangeOptions, started: number) {
+    this.#attempt = o.attempt;
+    this.#started = started;
+  }
+
+  moreHeaders(headers: string[]): void {
+    const pending = (this.#pending ??= []);
+    for (const h of headers) pending.push(h);
+  }
+
+  /** As UpstreamCall#head for the first head: only a switching 101 makes a response here. */
+  head(major: number, minor: number, headers: string[] | undefined, status: number, message: string, upgrade: boolean): number {
+    if (++this.#heads > 1 || status !== 101 || !upgrade) return 1;
+    const raw = headers ?? this.#pending ?? [];
+    this.#pending = null;
+    const version = major === 1 && minor === 1 ? '1.1' : `${major}.${minor}`;
+    const res = new UpstreamResponse(this, status, message, version, raw, 16 * 1024);
+    res.complete = true;
+    res.detach();
+    this.res = res;
+    const a = this.#attempt;
+    a.status = status;
+    a.headerTime = performance.now() - this.#started;
+    return 2;
+  }
+
+  body(): void {}
+  messageComplete(): void {}
+  resumeBody(): void {}
+  abort(): void {}
+}
+
+/**
+ * The switching 101 at the start of `read` (a response head a leg read), with the bytes its head
+ * took, or null: anything else, which the lean client then reads as it always does.
+ */
+export function switchedResponse(read: Buffer, o: ExchangeOptions, started: number): { res: UpstreamResponse; consumed: number } | null {
+  const P = (internals as LeanInternals).HTTPParser;
+  // One parser for every handshake, initialized afresh each time: the judging is synchronous and
+  // never re-entered, and a parser per handshake is a C++ object to make and delete.
+  const parser = (switchParser ??= newParser(P));
+  const probe = new SwitchProbe(o, started);
+  parser.initialize(P.RESPONSE, probe, o.maxHeaderSize, BARE_LF_FLAGS);
+  parser[kCall] = probe;
+  const r = parser.execute(read);
+  parser[kCall] = null;
+  if (typeof r !== 'number' || probe.res === null) return null;
+  return { res: probe.res, consumed: r };
+}
+
+let switchParser: HttpParser | null = null;
+
+/** What the addon's legs borrow of this client (native-exchange.ts). */
+const LEAN_PARTS: LeanParts = { headText: requestHeadText, switchedResponse, resumeExchange };
 
 /** Sluice's own client, or null where Node's internals it stands on are not there. */
 export const leanClient: UpstreamClient | null = internals === null ? null : {

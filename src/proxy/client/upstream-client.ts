@@ -15,6 +15,7 @@ import type { UpstreamPool } from '../../upstream/pool.js';
 import type { UpstreamAttempt } from '../context/request-context.js';
 import type { UpstreamRequestHead } from '../headers/upstream-request.js';
 import type { UpstreamTlsRequest } from './upstream-tls.js';
+import type { HeldUpstream } from './held-upstream.js';
 
 /** The upstream clients by their names (`SLUICE_UPSTREAM_CLIENT`). */
 export type UpstreamClientName = 'lean' | 'node' | 'undici';
@@ -33,7 +34,8 @@ export type UpstreamMessage = Readable & {
 
 export type ExchangeResult =
   | { readonly kind: 'response'; readonly res: UpstreamMessage }
-  | { readonly kind: 'upgrade'; readonly res: UpstreamMessage; readonly socket: Socket; readonly head: Buffer }
+  /** `socket`: a net.Socket, or the addon's descriptor of a handshake whose upstream leg it ran (native-exchange.ts). */
+  | { readonly kind: 'upgrade'; readonly res: UpstreamMessage; readonly socket: Socket | HeldUpstream; readonly head: Buffer }
   /** `reused`: the request went out on a cached keepalive connection rather than a new one. */
   | { readonly kind: 'error'; readonly error: ProxyError; readonly connected: boolean; readonly reused: boolean };
 
@@ -46,6 +48,11 @@ export interface ExchangeOptions {
   readonly body: Readable | null;
   /** Asking for an upgrade: the connection must be able to carry a tunnel (half-close). */
   readonly upgrade: boolean;
+  /**
+   * A WebSocket handshake whose tunnel the native addon can take (the front end's client is a
+   * plain TCP socket): the lean client may run the upstream leg in the addon (native-exchange.ts).
+   */
+  readonly nativeUpstream?: boolean;
   /** For `proxy_pass https://`: the TLS settings and name of this request. */
   readonly tls?: UpstreamTlsRequest | null;
   readonly connectTimeout: number;

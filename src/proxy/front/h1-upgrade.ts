@@ -29,7 +29,7 @@ import type { ProxyRoute } from '../session/proxy-route.js';
 import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import { ProxySession } from '../session/session.js';
 import { nativeTunnels } from '../tunnel/native-tunnels.js';
-import { openSocketTunnel } from '../tunnel/socket-tunnel.js';
+import { openSocketTunnel, tcpFd } from '../tunnel/socket-tunnel.js';
 import type { ProxyTunnel, TunnelEnd } from '../tunnel/tunnel.js';
 import { logTunnelEnd, tunnelGuardrails } from './tunnel-end.js';
 import { contextFor } from './h1-request.js';
@@ -261,6 +261,11 @@ export class H1UpgradeFront implements FrontEnd {
 
   checkSwitch(res: UpstreamMessage): ProxyError | null {
     return checkSwitch(this.#ctx, this.mode, res);
+  }
+
+  /** A WebSocket handshake on a plain TCP client socket: the addon may run the upstream leg. */
+  get nativeUpstream(): boolean {
+    return this.#ctx.websocket && tcpFd(this.#socket) >= 0;
   }
 
   /**

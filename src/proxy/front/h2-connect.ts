@@ -27,6 +27,7 @@ import { addOwnHeaders, rememberSent } from '../headers/response-headers.js';
 import type { ForwardMode } from '../headers/upstream-request.js';
 import type { FrontEnd } from '../session/front-end.js';
 import type { SwitchedExchange } from '../session/peer-exchange.js';
+import { upstreamSocket } from '../client/held-upstream.js';
 import type { ProxyRoute } from '../session/proxy-route.js';
 import type { ProxyRuntime } from '../session/proxy-runtime.js';
 import { ProxySession } from '../session/session.js';
@@ -155,7 +156,8 @@ function openTunnel(
   rt: ProxyRuntime, ctx: RequestContext, route: ProxyRoute, peer: Peer, stream: ServerHttp2Stream,
   switched: SwitchedExchange, finish: () => void,
 ): void {
-  const { socket: upstream, head: upstreamHead, release } = switched;
+  const { head: upstreamHead, release } = switched;
+  const upstream = upstreamSocket(switched.socket);
   const flat = switched.headers.filter((_, i, a) => {
     const name = (i % 2 === 0 ? a[i] : a[i - 1]) as string;
     return !HTTP1_UPGRADE_ONLY.has(name.toLowerCase());

@@ -77,6 +77,11 @@ export interface FrontEnd extends FrontEndAnswer {
   readonly switchedStatus?: number;
   /** The request body started flowing to an upstream. */
   bodyStarted?(): void;
+  /**
+   * A WebSocket handshake whose client is a plain TCP socket: its tunnel can take an upstream
+   * connection the native addon made (native-exchange.ts), so the upstream leg may run there.
+   */
+  readonly nativeUpstream?: boolean;
   /** The tries are over, whichever way: stop what only waiting for the upstream needed. */
   triesOver?(): void;
   /** Sends a response whose body streams (a file, a listing): head, then the body via `s.streamBody`. */

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { HeldUpstream } from '../client/held-upstream.js';
 import type { Readable } from 'node:stream';
 import { ProxyError } from '../../core/errors.js';
 import type { Peer } from '../../upstream/peer.js';
@@ -32,6 +33,8 @@ export interface TryHost {
     readonly switchedStatus?: number;
     /** The request body starts flowing to an upstream (once per try that gets that far). */
     bodyStarted?(): void;
+    /** The front end's tunnel can take an upstream leg the native addon ran (FrontEnd's). */
+    readonly nativeUpstream?: boolean;
   };
   /** True once the client has gone away (or its body was refused as too large). */
   tryAbandoned(): boolean;
@@ -79,7 +82,7 @@ export interface ExchangeResponse {
 export interface SwitchedExchange {
   readonly kind: 'upgrade';
   readonly res: UpstreamMessage;
-  readonly socket: Socket;
+  readonly socket: Socket | HeldUpstream;
   readonly head: Buffer;
   readonly release: () => void;
   readonly headers: string[];
@@ -151,6 +154,7 @@ export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExch
     const tls = upstreamTlsFor(route, ctx, o.rt.vars);
     const options: ExchangeOptions = {
       peer, pool: route.pool, method: o.method, head, body: o.replay?.open() ?? o.body, upgrade: o.mode.upgrade !== null,
+      nativeUpstream: front.nativeUpstream === true && route.settings.nativeTunnels !== 'off',
       tls,
       connectTimeout: route.settings.proxyConnectTimeout,
       sendTimeout: route.settings.proxySendTimeout,

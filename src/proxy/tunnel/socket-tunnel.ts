@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { HeldUpstream } from '../client/held-upstream.js';
 import type { RequestContext } from '../context/request-context.js';
 import { SocketLeg } from './legs.js';
 import { START_CURSOR } from '../../websocket/frame-guard.js';
@@ -31,14 +32,21 @@ const NOTHING = Buffer.alloc(0);
  * relay would give it; the relay is built only for a tunnel that stays in TypeScript, for now or
  * for good.
  */
-export function openSocketTunnel(client: Socket, upstream: Socket, ctx: RequestContext, options: SocketTunnelOptions): ProxyTunnel {
+export function openSocketTunnel(client: Socket, connection: Socket | HeldUpstream, ctx: RequestContext, options: SocketTunnelOptions): ProxyTunnel {
   const tunnel = new Tunnel(ctx, options.onEnd);
   const guardrails = options.guardrails ?? null;
   const clientHead = options.clientHead ?? NOTHING;
   const upstreamHead = options.upstreamHead ?? NOTHING;
   const native = options.native ?? null;
-  const nativeFit = native !== null && tcpFd(client) >= 0 && tcpFd(upstream) >= 0;
   const host = options.host ?? null;
+  if (connection instanceof HeldUpstream) {
+    // The addon ran the upstream leg and holds its descriptor: the relay takes it as it is, with
+    // the server's bytes after its 101; where it cannot, it becomes a net.Socket and the tunnel
+    // goes the usual way (`upstreamHead` is those same bytes).
+    if (native !== null && moveHeldToAddon(tunnel, client, connection, clientHead, native, host, options.idleTimeout, guardrails)) return tunnel;
+  }
+  const upstream = connection instanceof HeldUpstream ? connection.toSocket() : connection;
+  const nativeFit = native !== null && tcpFd(client) >= 0 && tcpFd(upstream) >= 0;
   const first = nativeFit && clientHead.length === 0 && upstreamHead.length === 0
     ? moveToAddon(tunnel, null, client, upstream, native, host, options.idleTimeout, guardrails)
     : null;
@@ -69,7 +77,7 @@ function handleOf(s: Socket): TcpHandle {
   return (s as unknown as { _handle: TcpHandle })._handle;
 }
 
-function tcpFd(s: Socket): number {
+export function tcpFd(s: Socket): number {
   if ((s as { encrypted?: boolean }).encrypted === true) return -1;
   const fd = (s as unknown as { _handle?: TcpHandle | null })._handle?.fd;
   return typeof fd === 'number' ? fd : -1;
@@ -139,6 +147,38 @@ function moveToAddon(
   }
   tunnel.run(engine);
   return 'moved';
+}
+
+/**
+ * Hands the client socket and the upstream leg's descriptor to the addon before anything was
+ * relayed: the client's bytes sent after its head (none, usually) and guardrails with server bytes
+ * to pass on first (the addon's guarded path reads every byte itself) keep the tunnel in
+ * TypeScript. False: the caller makes a net.Socket of the descriptor.
+ */
+function moveHeldToAddon(
+  tunnel: Tunnel, client: Socket, held: HeldUpstream, clientHead: Buffer, native: NativeTunnels, host: TunnelHost | null, idleTimeout: number,
+  guardrails: TunnelGuardrails | null,
+): boolean {
+  if (tunnel.goingAway || clientHead.length > 0 || (held.after.length > 0 && guardrails !== null)) return false;
+  const clientFd = tcpFd(client);
+  if (clientFd < 0 || !quiet(client)) return false;
+  client.setNoDelay(true);
+  stopReading(client);
+  const engine = new NativeEngine(tunnel, native, host, guardrails);
+  const cursor = tunnel.ctx.websocket ? START_CURSOR : null;
+  const toClient = held.after.length > 0 ? held.after : null;
+  const slot = native.adopt(engine, clientFd, held.fd, idleTimeout, cursor, cursor, guardrails?.native ?? null, true, toClient);
+  if (slot < 0) {
+    startReading(client);
+    return false;
+  }
+  held.givenAway();
+  engine.slot = slot;
+  tunnel.ctx.countIn(native.counters, slot);
+  if (host) host.nativeTunnels++;
+  letGo(client);
+  tunnel.run(engine);
+  return true;
 }
 
 /**
