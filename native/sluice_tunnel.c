@@ -52,6 +52,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sluice_accept.h"
+
 #define READ_BUF (64 * 1024)
 #define MAX_EVENTS 256
 /* Reads per readable event before the loop moves on, so one busy tunnel cannot starve the rest. */
@@ -1283,12 +1285,15 @@ static void *io_thread(void *arg) {
       if (w < 0) w = 0;
       if (timeout < 0 || w < timeout) timeout = (int)w;
     }
+    int at = accept_wait_ms(now_ms());
+    if (at >= 0 && (timeout < 0 || at < timeout)) timeout = at;
     int n = epoll_wait(L->ep, evs, MAX_EVENTS, timeout);
     L->now = now_ms();
     for (int i = 0; i < n; i++) {
       if (evs[i].data.ptr == NULL) run_commands(L);
-      else on_event(L, evs[i].data.ptr, evs[i].events);
+      else if (!accept_event(evs[i].data.u64, evs[i].events, L->now)) on_event(L, evs[i].data.ptr, evs[i].events);
     }
+    accept_tick(L->now);
     if (L->waiters) L->wait_next = L->now + run_waiters(L);
     if (L->now >= L->next_sweep) {
       sweep(L);
@@ -1342,6 +1347,11 @@ static loop_t *loop_of(napi_env env) {
   void *d = NULL;
   napi_get_instance_data(env, &d);
   return d;
+}
+
+int sluice_loop_epoll(napi_env env) {
+  loop_t *L = loop_of(env);
+  return L && L->started ? L->ep : -1;
 }
 
 #define THROW(env, msg)                         \
@@ -1630,6 +1640,7 @@ static void cleanup(void *arg) {
     ssize_t ignored = write(L->wake, &one, sizeof one);
     (void)ignored;
     pthread_join(L->thread, NULL);
+    accept_cleanup();
     for (size_t i = 0; i < L->nall; i++) {
       tunnel_t *t = L->all[i];
       close(t->fd[0]);
@@ -1697,5 +1708,6 @@ NAPI_MODULE_INIT() {
     {"trimMemory", NULL, TrimMemory, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  accept_define(env, exports);
   return exports;
 }

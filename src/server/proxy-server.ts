@@ -41,6 +41,8 @@ import type { ProxyTunnel } from '../proxy/tunnel/tunnel.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/tunnel.js';
 import { keptServers, orphanedTunnels } from './orphans.js';
 import { LeanFront, leanFrontEnabled } from './lean-front.js';
+import { acceptInAddon, reconfigureAccept } from './native-accept.js';
+import { takeAccepted } from './native-client.js';
 import type { LeanHead, UpgradeRequest } from '../proxy/front/h1-head-parser.js';
 import type { LeanResponse } from '../proxy/front/h1-lean-response.js';
 import type { DrainImpact } from './orphans.js';
@@ -324,6 +326,8 @@ export class ProxyServer {
       server.once('error', onError);
       server.listen(listenOptions(plan), () => {
         server.removeListener('error', onError);
+        // The relay's thread accepts for a plain address the lean front end reads (native-accept.ts).
+        if (lean !== null) acceptInAddon(server, (c) => takeAccepted(server, c));
         server.on('error', (err) => this.runtime.mainLog.log('crit', `listener ${plan.key}: ${err.message}`));
         resolve({ plan, server, lean });
       });
@@ -375,6 +379,7 @@ export class ProxyServer {
         b.server.headersTimeout = headerTimeoutOf(next, plan);
         // Node reads it for each new connection.
         (b.server as { maxHeaderSize?: number }).maxHeaderSize = maxHeaderSizeOf(next, plan);
+        reconfigureAccept(b.server);
       } else {
         b.server.close();
         b.front?.close();
