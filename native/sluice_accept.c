@@ -24,6 +24,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <strings.h>
 #include <node_api.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -41,7 +43,9 @@
  * listener is level-triggered), so one busy address cannot starve the tunnels. */
 #define ACCEPT_BATCH 64
 
-enum { REP_CONN = 0, REP_TIMEOUT = 1, REP_GONE = 2 };
+/* REP_UPGRADE: a complete head that looks like a WebSocket handshake (a GET with an Upgrade
+ * header line), which JavaScript parses before deciding; REP_CONN: anything else. */
+enum { REP_CONN = 0, REP_TIMEOUT = 1, REP_GONE = 2, REP_UPGRADE = 3 };
 
 typedef struct conn_s {
   int fd;
@@ -51,6 +55,8 @@ typedef struct conn_s {
   size_t len, cap;
   char addr[INET6_ADDRSTRLEN];
   int port;
+  char laddr[INET6_ADDRSTRLEN]; /* the local address, for a wildcard listener only ("" otherwise) */
+  int lport;
   struct conn_s *prev, *next;
 } conn_t;
 
@@ -60,6 +66,8 @@ typedef struct report_s {
   int fd;       /* REP_CONN, REP_TIMEOUT: the client's descriptor; REP_GONE: the watch */
   int port;
   char addr[INET6_ADDRSTRLEN];
+  int lport;
+  char laddr[INET6_ADDRSTRLEN];
   uint8_t *buf;
   size_t len;
   struct report_s *next;
@@ -69,6 +77,7 @@ typedef struct {
   int fd;       /* our duplicate of the listening socket, -1: free */
   int64_t timeout_ms;
   size_t max_head;
+  int wild;     /* bound to 0.0.0.0 or :: : each connection's local address is asked for */
 } listener_t;
 
 typedef struct {
@@ -105,6 +114,8 @@ static void queue_report(int kind, conn_t *c, int fd) {
     r->lid = c->lid;
     r->port = c->port;
     memcpy(r->addr, c->addr, sizeof r->addr);
+    r->lport = c->lport;
+    memcpy(r->laddr, c->laddr, sizeof r->laddr);
     r->buf = c->buf;
     r->len = c->len;
     c->buf = NULL;
@@ -121,7 +132,10 @@ static void unlink_waiting(conn_t *c) {
 }
 
 /* The connection goes to JavaScript: off this epoll, its descriptor JavaScript's. */
+static int looks_like_upgrade(const uint8_t *p, size_t n);
+
 static void hand_over(conn_t *c, int kind, int registered) {
+  if (kind == REP_CONN && looks_like_upgrade(c->buf, c->len)) kind = REP_UPGRADE;
   if (registered) {
     epoll_ctl(A.ep, EPOLL_CTL_DEL, c->fd, NULL);
     unlink_waiting(c);
@@ -145,6 +159,17 @@ static int head_complete(const uint8_t *p, size_t n) {
     size_t left = n - (size_t)(q + 1 - p);
     if (left >= 1 && q[1] == '\n') return 1;
     if (left >= 2 && q[1] == '\r' && q[2] == '\n') return 1;
+  }
+  return 0;
+}
+
+/* A complete "GET " head with an Upgrade header line (any case). */
+static int looks_like_upgrade(const uint8_t *p, size_t n) {
+  if (n < 4 || memcmp(p, "GET ", 4) != 0 || !head_complete(p, n)) return 0;
+  for (const uint8_t *q = memchr(p, '\n', n); q; q = memchr(q + 1, '\n', n - (size_t)(q + 1 - p))) {
+    size_t left = n - (size_t)(q + 1 - p);
+    if (left >= 8 && strncasecmp((const char *)q + 1, "upgrade:", 8) == 0) return 1;
+    if (left >= 1 && (q[1] == '\n' || q[1] == '\r')) return 0;
   }
   return 0;
 }
@@ -192,6 +217,22 @@ static void on_accept(uint32_t lid, int64_t now) {
     c->lid = lid;
     c->buf = buf;
     c->cap = l->max_head;
+    /* What libuv's accept does for a server with noDelay (Node's HTTP server has it). */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (l->wild) {
+      struct sockaddr_storage ls;
+      socklen_t ll = sizeof ls;
+      if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0) {
+        if (ls.ss_family == AF_INET) {
+          inet_ntop(AF_INET, &((struct sockaddr_in *)&ls)->sin_addr, c->laddr, sizeof c->laddr);
+          c->lport = ntohs(((struct sockaddr_in *)&ls)->sin_port);
+        } else if (ls.ss_family == AF_INET6) {
+          inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ls)->sin6_addr, c->laddr, sizeof c->laddr);
+          c->lport = ntohs(((struct sockaddr_in6 *)&ls)->sin6_port);
+        }
+      }
+    }
     if (ss.ss_family == AF_INET) {
       struct sockaddr_in *a = (struct sockaddr_in *)&ss;
       inet_ntop(AF_INET, &a->sin_addr, c->addr, sizeof c->addr);
@@ -279,18 +320,19 @@ static void free_list(report_t *r) {
   }
 }
 
-/* onBatch(nums [kind, listener, fd, port, ...], addrs: string[], heads: Buffer[]) */
+/* onBatch(nums [kind, listener, fd, port, localPort, ...], addrs: string[], localAddrs: string[], heads: Buffer[]) */
 static void call_batch(napi_env env, napi_value js_cb, void *context, void *data) {
   report_t *list = data;
   if (env != NULL && js_cb != NULL) {
-    napi_value nums, addrs, heads, argv[3], undef;
+    napi_value nums, addrs, laddrs, heads, argv[4], undef;
     napi_create_array(env, &nums);
     napi_create_array(env, &addrs);
+    napi_create_array(env, &laddrs);
     napi_create_array(env, &heads);
     uint32_t i = 0, k = 0;
     for (report_t *r = list; r; r = r->next, k++) {
-      const double f[4] = {r->kind, r->lid, r->fd, r->port};
-      for (int j = 0; j < 4; j++, i++) {
+      const double f[5] = {r->kind, r->lid, r->fd, r->port, r->lport};
+      for (int j = 0; j < 5; j++, i++) {
         napi_value v;
         napi_create_double(env, f[j], &v);
         napi_set_element(env, nums, i, v);
@@ -298,14 +340,17 @@ static void call_batch(napi_env env, napi_value js_cb, void *context, void *data
       napi_value s, b;
       napi_create_string_latin1(env, r->addr, NAPI_AUTO_LENGTH, &s);
       napi_set_element(env, addrs, k, s);
+      napi_create_string_latin1(env, r->laddr, NAPI_AUTO_LENGTH, &s);
+      napi_set_element(env, laddrs, k, s);
       napi_create_buffer_copy(env, r->len, r->len ? (const void *)r->buf : (const void *)"", NULL, &b);
       napi_set_element(env, heads, k, b);
     }
     argv[0] = nums;
     argv[1] = addrs;
-    argv[2] = heads;
+    argv[2] = laddrs;
+    argv[3] = heads;
     napi_get_undefined(env, &undef);
-    napi_call_function(env, undef, js_cb, 3, argv, NULL);
+    napi_call_function(env, undef, js_cb, 4, argv, NULL);
   }
   free_list(list);
 }
@@ -369,6 +414,13 @@ static napi_value AcceptListen(napi_env env, napi_callback_info info) {
     A.lst[lid].timeout_ms = (int64_t)arg_num(env, argv[1]);
     double mh = arg_num(env, argv[2]);
     A.lst[lid].max_head = mh >= 1024 ? (size_t)mh : 8192;
+    struct sockaddr_storage ls;
+    socklen_t ll = sizeof ls;
+    A.lst[lid].wild = 0;
+    if (getsockname(d, (struct sockaddr *)&ls, &ll) == 0) {
+      if (ls.ss_family == AF_INET) A.lst[lid].wild = ((struct sockaddr_in *)&ls)->sin_addr.s_addr == htonl(INADDR_ANY);
+      else if (ls.ss_family == AF_INET6) A.lst[lid].wild = IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ls)->sin6_addr);
+    }
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = listener_tag((uint32_t)lid)};
     if (epoll_ctl(A.ep, EPOLL_CTL_ADD, d, &ev) != 0) {
       close(d);

@@ -69,6 +69,22 @@ export class ConnectionRegistry {
     return true;
   }
 
+  /**
+   * A connection's socket changes: a client the addon accepted (front/native-client.ts) becomes a
+   * net.Socket. It stays the same connection: its info, bind, refusal and place in `sockets`.
+   */
+  replace(from: Socket, to: Socket): void {
+    const info = this.#info.get(from);
+    if (info !== undefined) this.#info.set(to, info);
+    const bind = this.#bind.get(from);
+    if (bind !== undefined) this.#bind.set(to, bind);
+    if (this.rejected.has(from)) this.rejected.add(to);
+    if (this.sockets.delete(from)) {
+      this.sockets.add(to);
+      to.on('close', () => this.sockets.delete(to));
+    }
+  }
+
   info(socket: Socket): ConnInfo {
     let info = this.#info.get(socket);
     if (!info) {

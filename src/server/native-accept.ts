@@ -28,7 +28,7 @@ import { nativeTunnels } from '../proxy/tunnel/native-tunnels.js';
 
 /** What native/sluice_accept.c exports on the tunnel addon (absent from an addon built before it). */
 export interface AcceptAddon {
-  acceptInit(onBatch: (nums: number[], addrs: string[], heads: Buffer[]) => void): number;
+  acceptInit(onBatch: (nums: number[], addrs: string[], localAddrs: string[], heads: Buffer[]) => void): number;
   acceptListen(fd: number, headerTimeoutMs: number, maxHead: number): number;
   acceptConfigure(id: number, headerTimeoutMs: number, maxHead: number): number;
   acceptStop(id: number): number;
@@ -42,8 +42,9 @@ export interface AcceptAddon {
 /** Report kinds (sluice_accept.c REP_*; 0 is a connection). */
 const REP_TIMEOUT = 1;
 const REP_GONE = 2;
-/** Numbers per report: kind, listener, descriptor (a watch for REP_GONE), peer port. */
-const STRIDE = 4;
+const REP_UPGRADE = 3;
+/** Numbers per report: kind, listener, descriptor (a watch for REP_GONE), peer port, local port (wildcard listeners). */
+const STRIDE = 5;
 
 /** Connections the addon accepted, over the process's life (the tests check which path accepted). */
 export const nativeAcceptCounts = { accepted: 0, listeners: 0 };
@@ -57,6 +58,11 @@ export interface AcceptedConnection {
   readonly head: Buffer;
   /** client_header_timeout passed before the head was complete. */
   readonly timedOut: boolean;
+  /** The head is complete and looks like a WebSocket handshake (a GET with an Upgrade line). */
+  readonly upgrade: boolean;
+  /** The local address and port: "" and 0 unless the listener is a wildcard (then the listener's are right). */
+  readonly localAddress: string;
+  readonly localPort: number;
 }
 
 /** Takes each connection the addon accepted on a listener. */
@@ -97,24 +103,28 @@ Object.defineProperty(PreReadSocket.prototype, 'bytesRead', {
  * `'connection'` event; the bytes the addon read come first.
  */
 export function socketForAccepted(server: Server, fd: number, head: Buffer): Socket {
+  const socket = openAccepted(server, fd, head.length);
+  if (head.length > 0) socket.unshift(head);
+  server.emit('connection', socket);
+  return socket;
+}
+
+/** A socket on an accepted descriptor, counted in `server`'s connections; `preRead` bytes were read already. */
+export function openAccepted(server: Server, fd: number, preRead: number): Socket {
   const s = server as ServerInternals;
   const socket = new PreReadSocket({ fd, readable: true, writable: true, allowHalfOpen: s.allowHalfOpen ?? false });
-  if (head.length > 0) {
-    socket.preRead = head.length;
-    socket.unshift(head);
-  }
-  socket.setNoDelay(true);
+  socket.preRead = preRead;
+  // The addon set TCP_NODELAY on accept, as libuv does for Node's HTTP server (noDelay).
   if (s.keepAlive === true) socket.setKeepAlive(true, s.keepAliveInitialDelay ?? 0);
   s._connections++;
   const owned = socket as unknown as { server: Server; _server: Server };
   owned.server = server;
   owned._server = server;
-  server.emit('connection', socket);
   return socket;
 }
 
 /** The process's accepting addon: its listeners and watches, the batches it reports. */
-class NativeAcceptor {
+export class NativeAcceptor {
   readonly addon: AcceptAddon;
   readonly #listeners: (AcceptedListener | undefined)[] = [];
   readonly #watches: (() => void)[] = [];
@@ -153,7 +163,11 @@ class NativeAcceptor {
     this.addon.acceptUnwatch(id);
   }
 
-  batch(nums: number[], addrs: string[], heads: Buffer[]): void {
+  send(fd: number, data: Buffer): number {
+    return this.addon.acceptSend(fd, data);
+  }
+
+  batch(nums: number[], addrs: string[], localAddrs: string[], heads: Buffer[]): void {
     for (let i = 0, k = 0; i < nums.length; i += STRIDE, k++) {
       const kind = nums[i] as number;
       const fd = nums[i + 2] as number;
@@ -165,7 +179,10 @@ class NativeAcceptor {
       }
       nativeAcceptCounts.accepted++;
       const take = this.#listeners[nums[i + 1] as number];
-      const c: AcceptedConnection = { fd, remoteAddress: addrs[k] as string, remotePort: nums[i + 3] as number, head: heads[k] as Buffer, timedOut: kind === REP_TIMEOUT };
+      const c: AcceptedConnection = {
+        fd, remoteAddress: addrs[k] as string, remotePort: nums[i + 3] as number, head: heads[k] as Buffer,
+        timedOut: kind === REP_TIMEOUT, upgrade: kind === REP_UPGRADE, localAddress: localAddrs[k] as string, localPort: nums[i + 4] as number,
+      };
       if (take === undefined) {
         // The listener stopped (a reload dropped its address) after the addon accepted: the
         // connection is served by nobody, as one in a closed socket's backlog would be.
@@ -201,7 +218,7 @@ export function nativeAcceptor(env: NodeJS.ProcessEnv = process.env): NativeAcce
   const addon = tunnelAddon() as (ReturnType<typeof tunnelAddon> & Partial<AcceptAddon>) | null;
   if (addon === null || typeof addon.acceptInit !== 'function' || nativeTunnels() === null) return null;
   const a = new NativeAcceptor(addon as unknown as AcceptAddon);
-  if (a.addon.acceptInit((nums, addrs, heads) => a.batch(nums, addrs, heads)) !== 1) return null;
+  if (a.addon.acceptInit((nums, addrs, localAddrs, heads) => a.batch(nums, addrs, localAddrs, heads)) !== 1) return null;
   acceptor = a;
   return a;
 }

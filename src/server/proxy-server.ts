@@ -245,15 +245,18 @@ export class ProxyServer {
     };
     const lean = leanFrontEnabled() ? LeanFront.take(server, (socket) => acceptBareLf(server, socket), onUpgrade, onLeanRequest) : null;
     if (lean === null) server.on('connection', (socket: Socket) => acceptBareLf(server, socket));
-    server.prependListener('connection', (socket: Socket) => {
+    const register = (socket: Socket): boolean => {
       // A TLS socket's TCP connection was set up by the TLS front end (tls-listener.ts).
       if (!('encrypted' in socket)) applySocketOptions(socket, plan.socket);
       if (!this.registry.accept(socket, 'encrypted' in socket ? tlsBindInfo : bindInfo)) {
         const refusal = new ProxyError('TOO_MANY_CONNECTIONS');
         this.runtime.mainLog.log('alert', `${this.registry.cap} ${refusal.message}`);
         sendLocalRaw(socket, errorResponse(refusal.status, null, null, null), null);
+        return false;
       }
-    });
+      return true;
+    };
+    server.prependListener('connection', register);
     // The handlers guard each request themselves; these catch what fails before a request has
     // its context (the safety net, src/proxy/guard.ts).
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -327,7 +330,10 @@ export class ProxyServer {
       server.listen(listenOptions(plan), () => {
         server.removeListener('error', onError);
         // The relay's thread accepts for a plain address the lean front end reads (native-accept.ts).
-        if (lean !== null) acceptInAddon(server, (c) => takeAccepted(server, c));
+        if (lean !== null) {
+          const target = { server, registry: this.registry, register, onUpgrade, closing: () => this.#closing !== null };
+          acceptInAddon(server, (c) => takeAccepted(target, c));
+        }
         server.on('error', (err) => this.runtime.mainLog.log('crit', `listener ${plan.key}: ${err.message}`));
         resolve({ plan, server, lean });
       });

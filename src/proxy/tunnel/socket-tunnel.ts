@@ -57,6 +57,36 @@ export function openSocketTunnel(client: Socket, upstream: Socket, ctx: RequestC
   return tunnel;
 }
 
+/**
+ * A tunnel whose client has no net.Socket (front/native-client.ts): the relay adopts the client's
+ * descriptor (it takes a duplicate; the caller closes its own) with the upstream socket's, as
+ * moveToAddon does when nothing has been relayed yet. Null (nothing changed) when the addon
+ * cannot take it: no addon, bytes that came with the 101, an upstream socket that is not plain
+ * TCP or has bytes in Node's buffers, or a full addon.
+ */
+export function adoptClientDescriptor(clientFd: number, upstream: Socket, ctx: RequestContext, options: SocketTunnelOptions): ProxyTunnel | null {
+  const native = options.native ?? null;
+  if (native === null || (options.upstreamHead?.length ?? 0) > 0 || tcpFd(upstream) < 0 || !quiet(upstream)) return null;
+  const tunnel = new Tunnel(ctx, options.onEnd);
+  const guardrails = options.guardrails ?? null;
+  const host = options.host ?? null;
+  upstream.setNoDelay(true);
+  stopReading(upstream);
+  const engine = new NativeEngine(tunnel, native, host, guardrails);
+  const cursor = ctx.websocket ? START_CURSOR : null;
+  const slot = native.adopt(engine, clientFd, tcpFd(upstream), options.idleTimeout, cursor, cursor, guardrails?.native ?? null);
+  if (slot < 0) {
+    startReading(upstream);
+    return null;
+  }
+  engine.slot = slot;
+  ctx.countIn(native.counters, slot);
+  if (host) host.nativeTunnels++;
+  letGo(upstream);
+  tunnel.run(engine);
+  return tunnel;
+}
+
 /** The libuv handle under a plain TCP net.Socket (absent on TLS sockets and HTTP/2 streams). */
 interface TcpHandle {
   fd?: number;
