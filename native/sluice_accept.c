@@ -11,11 +11,14 @@
  *
  * It also watches client descriptors JavaScript holds while a handshake waits for its upstream
  * (watch/unwatch): a client that goes away (EPOLLRDHUP, EPOLLHUP, EPOLLERR) is reported once.
- * The watch is on a duplicate of the descriptor, so the number it is registered under is never
- * one JavaScript closes and the kernel reuses.
+ * The watch is on JavaScript's descriptor itself, which JavaScript ends (unwatch) before it
+ * closes it; an event the I/O thread took before that is recognised as stale by the watch's
+ * generation, which is in its epoll tag and in its report.
  *
  * Threads: the I/O thread runs accept_event/accept_tick; JavaScript calls the exported functions.
- * Both hold `A.mu` while they touch the tables, so a listener is never closed under an accept.
+ * The connections being read and the reports are the I/O thread's alone; the listeners' table is
+ * under `A.mu` (a listener is never closed under an accept), the watches' under `A.wmu`, so a
+ * watch started or ended by JavaScript never waits for an accept batch.
  * Epoll tags: the relay registers pointers (even); everything here has bit 0 set, bit 1 for a
  * listener, bit 2 for a watch, neither for a connection being read (a pointer | 1).
  */
@@ -38,6 +41,9 @@
 #include "sluice_accept.h"
 
 #define MAX_LISTENERS 256
+/* Out of descriptors (EMFILE, ENFILE), a listener stops being watched for this long, as nginx
+ * disables accept events for a while: a level-triggered listener would wake the thread at once. */
+#define ACCEPT_PAUSE_MS 100
 #define MAX_WATCHES 65536
 /* Connections accepted per listener per wake-up; the rest stay in the backlog for the next (the
  * listener is level-triggered), so one busy address cannot starve the tunnels. */
@@ -49,7 +55,7 @@ enum { REP_CONN = 0, REP_TIMEOUT = 1, REP_GONE = 2, REP_UPGRADE = 3 };
 
 typedef struct conn_s {
   int fd;
-  uint32_t lid;
+  uint32_t lid;   /* the listener's id as JavaScript knows it (generation and slot) */
   int64_t deadline;
   uint8_t *buf;
   size_t len, cap;
@@ -78,15 +84,17 @@ typedef struct {
   int64_t timeout_ms;
   size_t max_head;
   int wild;     /* bound to 0.0.0.0 or :: : each connection's local address is asked for */
+  uint32_t gen; /* bumped at each listen: the id JavaScript knows is (gen << 8) | slot */
+  int64_t resume_at; /* out of descriptors: off the epoll until then (0: on it) */
 } listener_t;
 
 typedef struct {
-  int fd;       /* our duplicate of the client's descriptor, -1: free */
+  int fd;       /* the client's descriptor (JavaScript's), -1: free */
   uint32_t gen;
 } watch_t;
 
 static struct {
-  pthread_mutex_t mu;
+  pthread_mutex_t mu, wmu;
   int ep;
   int ready;
   napi_threadsafe_function tsfn;
@@ -96,18 +104,19 @@ static struct {
   uint32_t nfree, next_watch;
   conn_t *waiting;            /* connections whose head is still being read (I/O thread) */
   int64_t next_deadline;      /* the first of their deadlines, 0: none */
+  int64_t next_resume;        /* the first paused listener's resume_at, 0: none */
   report_t *reports, **tail;  /* not yet handed to JavaScript */
   double accepted, handed;    /* figures for stats() */
-} A = {.mu = PTHREAD_MUTEX_INITIALIZER, .ep = -1};
+} A = {.mu = PTHREAD_MUTEX_INITIALIZER, .wmu = PTHREAD_MUTEX_INITIALIZER, .ep = -1};
 
 static inline uint64_t listener_tag(uint32_t lid) { return ((uint64_t)lid << 3) | 3; }
 static inline uint64_t watch_tag(uint32_t idx, uint32_t gen) { return ((uint64_t)gen << 32) | ((uint64_t)idx << 3) | 5; }
 
 /* ---- the I/O thread ---------------------------------------------------------------------------- */
 
-static void queue_report(int kind, conn_t *c, int fd) {
+static report_t *queue_report(int kind, conn_t *c, int fd) {
   report_t *r = calloc(1, sizeof *r);
-  if (!r) return;
+  if (!r) return NULL;
   r->kind = kind;
   r->fd = fd;
   if (c) {
@@ -122,6 +131,7 @@ static void queue_report(int kind, conn_t *c, int fd) {
   }
   *A.tail = r;
   A.tail = &r->next;
+  return r;
 }
 
 static void unlink_waiting(conn_t *c) {
@@ -200,8 +210,14 @@ static void on_accept(uint32_t lid, int64_t now) {
     socklen_t sl = sizeof ss;
     int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      /* EAGAIN: the backlog is empty. EMFILE and the like: the backlog waits for the next wake-up
-       * (libuv does the same, without its reserve descriptor). */
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        /* The backlog waits until descriptors may be free again. */
+        epoll_ctl(A.ep, EPOLL_CTL_DEL, l->fd, NULL);
+        l->resume_at = now + ACCEPT_PAUSE_MS;
+        if (A.next_resume == 0 || l->resume_at < A.next_resume) A.next_resume = l->resume_at;
+      }
+      /* EAGAIN: the backlog is empty; ECONNABORTED and the like: gone before it was taken. */
+      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
       return;
     }
     A.accepted++;
@@ -214,7 +230,7 @@ static void on_accept(uint32_t lid, int64_t now) {
       continue;
     }
     c->fd = fd;
-    c->lid = lid;
+    c->lid = (l->gen << 8) | lid;
     c->buf = buf;
     c->cap = l->max_head;
     /* What libuv's accept does for a server with noDelay (Node's HTTP server has it). */
@@ -265,31 +281,56 @@ static void on_watch(uint32_t idx, uint32_t gen) {
   if (w->fd < 0 || w->gen != gen) return;
   /* Once: the watch stays until JavaScript unwatches it, but off the epoll (level-triggered). */
   epoll_ctl(A.ep, EPOLL_CTL_DEL, w->fd, NULL);
-  queue_report(REP_GONE, NULL, (int)idx);
+  /* The generation goes with it: JavaScript may have ended this watch and started another in the
+   * same slot before the report arrives, and must not take it for the new one's. */
+  report_t *r = queue_report(REP_GONE, NULL, (int)idx);
+  if (r) r->port = (int)gen;
 }
 
 int accept_event(uint64_t tag, uint32_t events, int64_t now) {
   if (!(tag & 1)) return 0;
-  pthread_mutex_lock(&A.mu);
-  if (tag & 2) on_accept((uint32_t)(tag >> 3), now);
-  else if (tag & 4) on_watch((uint32_t)((tag >> 3) & 0x1fffffff), (uint32_t)(tag >> 32));
-  else {
+  if (tag & 2) {
+    pthread_mutex_lock(&A.mu);
+    on_accept((uint32_t)(tag >> 3) & 0xff, now);
+    pthread_mutex_unlock(&A.mu);
+  } else if (tag & 4) {
+    pthread_mutex_lock(&A.wmu);
+    on_watch((uint32_t)((tag >> 3) & 0x1fffffff), (uint32_t)(tag >> 32));
+    pthread_mutex_unlock(&A.wmu);
+  } else {
     conn_t *c = (conn_t *)(uintptr_t)(tag & ~(uint64_t)1);
     if (read_more(c) || (events & (EPOLLERR | EPOLLHUP))) hand_over(c, REP_CONN, 1);
   }
-  pthread_mutex_unlock(&A.mu);
   return 1;
 }
 
 int accept_wait_ms(int64_t now) {
-  if (A.next_deadline == 0 && !A.reports) return -1;
   if (A.reports) return 10;
-  int64_t left = A.next_deadline - now;
+  int64_t next = A.next_deadline;
+  if (A.next_resume && (next == 0 || A.next_resume < next)) next = A.next_resume;
+  if (next == 0) return -1;
+  int64_t left = next - now;
   return left < 0 ? 0 : (int)(left > 1000000 ? 1000000 : left);
 }
 
 void accept_tick(int64_t now) {
-  pthread_mutex_lock(&A.mu);
+  if (A.next_resume && now >= A.next_resume) {
+    pthread_mutex_lock(&A.mu);
+    int64_t next = 0;
+    for (uint32_t i = 0; i < MAX_LISTENERS; i++) {
+      listener_t *l = &A.lst[i];
+      if (l->fd < 0 || l->resume_at == 0) continue;
+      if (now >= l->resume_at) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = listener_tag(i)};
+        epoll_ctl(A.ep, EPOLL_CTL_ADD, l->fd, &ev);
+        l->resume_at = 0;
+      } else if (next == 0 || l->resume_at < next) {
+        next = l->resume_at;
+      }
+    }
+    A.next_resume = next;
+    pthread_mutex_unlock(&A.mu);
+  }
   if (A.next_deadline && now >= A.next_deadline) {
     /* client_header_timeout: the connection goes to JavaScript, which answers as it would have. */
     int64_t next = 0;
@@ -306,7 +347,6 @@ void accept_tick(int64_t now) {
       A.tail = &A.reports;
     }
   }
-  pthread_mutex_unlock(&A.mu);
 }
 
 /* ---- JavaScript side --------------------------------------------------------------------------- */
@@ -411,6 +451,8 @@ static napi_value AcceptListen(napi_env env, napi_callback_info info) {
     int fl = fcntl(d, F_GETFL);
     fcntl(d, F_SETFL, fl | O_NONBLOCK);
     A.lst[lid].fd = d;
+    A.lst[lid].gen = (A.lst[lid].gen + 1) & 0xffffff;
+    A.lst[lid].resume_at = 0;
     A.lst[lid].timeout_ms = (int64_t)arg_num(env, argv[1]);
     double mh = arg_num(env, argv[2]);
     A.lst[lid].max_head = mh >= 1024 ? (size_t)mh : 8192;
@@ -430,8 +472,9 @@ static napi_value AcceptListen(napi_env env, napi_callback_info info) {
   } else {
     lid = -1;
   }
+  int id = lid >= 0 ? (int)((A.lst[lid].gen << 8) | (uint32_t)lid) : -1;
   pthread_mutex_unlock(&A.mu);
-  return num(env, lid);
+  return num(env, id);
 }
 
 /* acceptConfigure(id, headerTimeoutMs, maxHead): a reload's new limits, for connections accepted from now on. */
@@ -439,9 +482,10 @@ static napi_value AcceptConfigure(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int lid = argc >= 3 ? (int)arg_num(env, argv[0]) : -1;
+  int id = argc >= 3 ? (int)arg_num(env, argv[0]) : -1;
+  int lid = id & 0xff;
   pthread_mutex_lock(&A.mu);
-  int ok = lid >= 0 && lid < MAX_LISTENERS && A.lst[lid].fd >= 0;
+  int ok = id >= 0 && A.lst[lid].fd >= 0 && (int)((A.lst[lid].gen << 8) | (uint32_t)lid) == id;
   if (ok) {
     A.lst[lid].timeout_ms = (int64_t)arg_num(env, argv[1]);
     double mh = arg_num(env, argv[2]);
@@ -457,11 +501,12 @@ static napi_value AcceptStop(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int lid = argc >= 1 ? (int)arg_num(env, argv[0]) : -1;
+  int id = argc >= 1 ? (int)arg_num(env, argv[0]) : -1;
+  int lid = id & 0xff;
   pthread_mutex_lock(&A.mu);
-  int ok = lid >= 0 && lid < MAX_LISTENERS && A.lst[lid].fd >= 0;
+  int ok = id >= 0 && A.lst[lid].fd >= 0 && (int)((A.lst[lid].gen << 8) | (uint32_t)lid) == id;
   if (ok) {
-    epoll_ctl(A.ep, EPOLL_CTL_DEL, A.lst[lid].fd, NULL);
+    if (A.lst[lid].resume_at == 0) epoll_ctl(A.ep, EPOLL_CTL_DEL, A.lst[lid].fd, NULL);
     close(A.lst[lid].fd);
     A.lst[lid].fd = -1;
   }
@@ -469,31 +514,32 @@ static napi_value AcceptStop(napi_env env, napi_callback_info info) {
   return num(env, ok);
 }
 
-/* acceptWatch(fd): a watch id (reported as gone once the client goes away), or -1. */
+/* acceptWatch(fd): a watch id (generation * MAX_WATCHES + slot; reported as gone, slot and
+ * generation, once the client goes away), or -1. */
 static napi_value AcceptWatch(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (!A.ready || argc < 1) return num(env, -1);
   int fd = (int)arg_num(env, argv[0]);
-  pthread_mutex_lock(&A.mu);
+  pthread_mutex_lock(&A.wmu);
   int idx = -1;
   if (A.nfree > 0) idx = (int)A.free_watches[--A.nfree];
   else if (A.next_watch < MAX_WATCHES) idx = (int)A.next_watch++;
   if (idx >= 0) {
     watch_t *w = &A.watches[idx];
-    w->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    w->gen = (w->gen + 1) & 0x3fffffff;
+    w->fd = fd;
+    w->gen = (w->gen + 1) & 0xfffffff;
     struct epoll_event ev = {.events = EPOLLRDHUP, .data.u64 = watch_tag((uint32_t)idx, w->gen)};
-    if (w->fd < 0 || epoll_ctl(A.ep, EPOLL_CTL_ADD, w->fd, &ev) != 0) {
-      if (w->fd >= 0) close(w->fd);
+    if (epoll_ctl(A.ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
       w->fd = -1;
       A.free_watches[A.nfree++] = (uint32_t)idx;
       idx = -1;
     }
   }
-  pthread_mutex_unlock(&A.mu);
-  return num(env, idx);
+  double id = idx >= 0 ? (double)A.watches[idx].gen * MAX_WATCHES + idx : -1;
+  pthread_mutex_unlock(&A.wmu);
+  return num(env, id);
 }
 
 /* acceptUnwatch(id): ends a watch (whether or not it fired). */
@@ -501,17 +547,19 @@ static napi_value AcceptUnwatch(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int idx = argc >= 1 ? (int)arg_num(env, argv[0]) : -1;
-  pthread_mutex_lock(&A.mu);
-  int ok = idx >= 0 && (uint32_t)idx < A.next_watch && A.watches[idx].fd >= 0;
+  double id = argc >= 1 ? arg_num(env, argv[0]) : -1;
+  int idx = id >= 0 ? (int)((uint64_t)id % MAX_WATCHES) : -1;
+  uint32_t gen = id >= 0 ? (uint32_t)((uint64_t)id / MAX_WATCHES) : 0;
+  pthread_mutex_lock(&A.wmu);
+  int ok = idx >= 0 && (uint32_t)idx < A.next_watch && A.watches[idx].fd >= 0 && A.watches[idx].gen == gen;
   if (ok) {
     watch_t *w = &A.watches[idx];
+    /* ENOENT when it fired already (on_watch took it off). */
     epoll_ctl(A.ep, EPOLL_CTL_DEL, w->fd, NULL);
-    close(w->fd);
     w->fd = -1;
     A.free_watches[A.nfree++] = (uint32_t)idx;
   }
-  pthread_mutex_unlock(&A.mu);
+  pthread_mutex_unlock(&A.wmu);
   return num(env, ok);
 }
 

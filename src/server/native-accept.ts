@@ -45,6 +45,8 @@ const REP_GONE = 2;
 const REP_UPGRADE = 3;
 /** Numbers per report: kind, listener, descriptor (a watch for REP_GONE), peer port, local port (wildcard listeners). */
 const STRIDE = 5;
+/** Watch slots in the addon (MAX_WATCHES): a watch id is generation * WATCH_SLOTS + slot. */
+const WATCH_SLOTS = 65_536;
 
 /** Connections the addon accepted, over the process's life (the tests check which path accepted). */
 export const nativeAcceptCounts = { accepted: 0, listeners: 0 };
@@ -126,8 +128,15 @@ export function openAccepted(server: Server, fd: number, preRead: number): Socke
 /** The process's accepting addon: its listeners and watches, the batches it reports. */
 export class NativeAcceptor {
   readonly addon: AcceptAddon;
-  readonly #listeners: (AcceptedListener | undefined)[] = [];
-  readonly #watches: (() => void)[] = [];
+  /**
+   * By listener id (a slot and its generation: ids are not reused). A stopped listener's entry
+   * stays: a connection the addon accepted before the stop is still served by its server, as one
+   * libuv accepted before a reload dropped the address is.
+   */
+  readonly #listeners = new Map<number, AcceptedListener>();
+  readonly #active = new Set<number>();
+  /** By watch id (the addon's slot and its generation): a late report of an ended watch finds nothing. */
+  readonly #watches = new Map<number, () => void>();
   #open = 0;
 
   constructor(addon: AcceptAddon) {
@@ -137,15 +146,15 @@ export class NativeAcceptor {
   listen(fd: number, headerTimeoutMs: number, maxHead: number, take: AcceptedListener): number {
     const id = this.addon.acceptListen(fd, headerTimeoutMs, maxHead);
     if (id < 0) return -1;
-    this.#listeners[id] = take;
+    this.#listeners.set(id, take);
+    this.#active.add(id);
     if (this.#open++ === 0) this.addon.acceptRef(true);
     nativeAcceptCounts.listeners++;
     return id;
   }
 
   stop(id: number): void {
-    if (this.#listeners[id] === undefined) return;
-    this.#listeners[id] = undefined;
+    if (!this.#active.delete(id)) return;
     this.addon.acceptStop(id);
     nativeAcceptCounts.listeners--;
     if (--this.#open === 0) this.addon.acceptRef(false);
@@ -154,12 +163,12 @@ export class NativeAcceptor {
   /** Calls `gone` once when the client of `fd` goes away; the watch id (for unwatch), or -1. */
   watch(fd: number, gone: () => void): number {
     const id = this.addon.acceptWatch(fd);
-    if (id >= 0) this.#watches[id] = gone;
+    if (id >= 0) this.#watches.set(id, gone);
     return id;
   }
 
   unwatch(id: number): void {
-    this.#watches[id] = noop;
+    this.#watches.delete(id);
     this.addon.acceptUnwatch(id);
   }
 
@@ -172,20 +181,19 @@ export class NativeAcceptor {
       const kind = nums[i] as number;
       const fd = nums[i + 2] as number;
       if (kind === REP_GONE) {
-        const gone = this.#watches[fd];
-        this.#watches[fd] = noop;
+        const id = (nums[i + 3] as number) * WATCH_SLOTS + fd;
+        const gone = this.#watches.get(id);
+        this.#watches.delete(id);
         gone?.();
         continue;
       }
       nativeAcceptCounts.accepted++;
-      const take = this.#listeners[nums[i + 1] as number];
+      const take = this.#listeners.get(nums[i + 1] as number);
       const c: AcceptedConnection = {
         fd, remoteAddress: addrs[k] as string, remotePort: nums[i + 3] as number, head: heads[k] as Buffer,
         timedOut: kind === REP_TIMEOUT, upgrade: kind === REP_UPGRADE, localAddress: localAddrs[k] as string, localPort: nums[i + 4] as number,
       };
       if (take === undefined) {
-        // The listener stopped (a reload dropped its address) after the addon accepted: the
-        // connection is served by nobody, as one in a closed socket's backlog would be.
         closeFd(fd);
         continue;
       }

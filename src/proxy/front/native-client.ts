@@ -195,7 +195,7 @@ export class NativeClient extends EventEmitter {
   }
 
   #gone(): void {
-    this.#watch = -1;
+    // The watch stays this client's until #unwatch ends it (the addon frees its slot then).
     if (this.#real === null && !this.#closed) this.emit('end');
   }
 
