@@ -3,6 +3,7 @@
  * a complete WebSocket handshake goes to the session with a client that has no net.Socket
  * (front/native-client.ts); everything else becomes a net.Socket for the server's front ends.
  */
+import { channel } from 'node:diagnostics_channel';
 import { closeSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -31,6 +32,9 @@ export interface AcceptTarget {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Announces each handshake's native client (as `net.server.socket` announces accepted sockets; a test watches their collection). */
+const clientChannel = channel('sluice:native-client');
 
 /**
  * A connection the addon accepted. A complete WebSocket handshake in origin form runs the upgrade
@@ -63,6 +67,7 @@ function takeHandshake(t: AcceptTarget, c: AcceptedConnection): boolean {
   if (!t.register(socket)) return true;
   leanFrontCounts.taken++;
   nativeClientCounts.handshakes++;
+  if (clientChannel.hasSubscribers) clientChannel.publish({ client });
   t.onUpgrade(head, socket, head.headLength === c.head.length ? EMPTY : c.head.subarray(head.headLength));
   return true;
 }
