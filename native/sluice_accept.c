@@ -63,6 +63,7 @@ typedef struct conn_s {
   int port;
   char laddr[INET6_ADDRSTRLEN]; /* the local address, for a wildcard listener only ("" otherwise) */
   int lport;
+  int held;       /* counted in its listener's held_empty (1) or held_partial (2), 0: not held */
   struct conn_s *prev, *next;
 } conn_t;
 
@@ -86,6 +87,9 @@ typedef struct {
   int wild;     /* bound to 0.0.0.0 or :: : each connection's local address is asked for */
   uint32_t gen; /* bumped at each listen: the id JavaScript knows is (gen << 8) | slot */
   int64_t resume_at; /* out of descriptors: off the epoll until then (0: on it) */
+  /* Connections accepted and not yet reported, with nothing read yet (nginx counts them as
+   * waiting) and with part of a head (reading): written by the I/O thread, read by stub_status. */
+  int held_empty, held_partial;
 } listener_t;
 
 typedef struct {
@@ -141,6 +145,18 @@ static void unlink_waiting(conn_t *c) {
   c->prev = c->next = NULL;
 }
 
+/* Moves a held connection between its listener's counts (`to` 0: no longer held). A connection
+ * of a listener stopped since (another generation in the slot) is not counted anywhere. */
+static void count_held(conn_t *c, int to) {
+  listener_t *l = &A.lst[c->lid & 0xff];
+  int mine = l->fd >= 0 && ((l->gen << 8) | (c->lid & 0xff)) == c->lid;
+  if (mine && c->held == 1) __atomic_fetch_sub(&l->held_empty, 1, __ATOMIC_RELAXED);
+  if (mine && c->held == 2) __atomic_fetch_sub(&l->held_partial, 1, __ATOMIC_RELAXED);
+  if (mine && to == 1) __atomic_fetch_add(&l->held_empty, 1, __ATOMIC_RELAXED);
+  if (mine && to == 2) __atomic_fetch_add(&l->held_partial, 1, __ATOMIC_RELAXED);
+  c->held = to;
+}
+
 /* The connection goes to JavaScript: off this epoll, its descriptor JavaScript's. */
 static int looks_like_upgrade(const uint8_t *p, size_t n);
 
@@ -149,6 +165,7 @@ static void hand_over(conn_t *c, int kind, int registered) {
   if (registered) {
     epoll_ctl(A.ep, EPOLL_CTL_DEL, c->fd, NULL);
     unlink_waiting(c);
+    count_held(c, 0);
   }
   queue_report(kind, c, c->fd);
   A.handed++;
@@ -272,6 +289,7 @@ static void on_accept(uint32_t lid, int64_t now) {
     c->next = A.waiting;
     if (A.waiting) A.waiting->prev = c;
     A.waiting = c;
+    count_held(c, c->len > 0 ? 2 : 1);
   }
 }
 
@@ -300,6 +318,7 @@ int accept_event(uint64_t tag, uint32_t events, int64_t now) {
   } else {
     conn_t *c = (conn_t *)(uintptr_t)(tag & ~(uint64_t)1);
     if (read_more(c) || (events & (EPOLLERR | EPOLLHUP))) hand_over(c, REP_CONN, 1);
+    else if (c->held == 1 && c->len > 0) count_held(c, 2);
   }
   return 1;
 }
@@ -452,6 +471,7 @@ static napi_value AcceptListen(napi_env env, napi_callback_info info) {
     fcntl(d, F_SETFL, fl | O_NONBLOCK);
     A.lst[lid].fd = d;
     A.lst[lid].gen = (A.lst[lid].gen + 1) & 0xffffff;
+    A.lst[lid].held_empty = A.lst[lid].held_partial = 0;
     A.lst[lid].resume_at = 0;
     A.lst[lid].timeout_ms = (int64_t)arg_num(env, argv[1]);
     double mh = arg_num(env, argv[2]);
@@ -597,6 +617,24 @@ static napi_value AcceptRef(napi_env env, napi_callback_info info) {
   return num(env, 1);
 }
 
+/* acceptHeld(id): [waiting, reading], the listener's connections the addon holds (stub_status). */
+static napi_value AcceptHeld(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], arr;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int id = argc >= 1 ? (int)arg_num(env, argv[0]) : -1;
+  int lid = id & 0xff;
+  int empty = 0, partial = 0;
+  if (id >= 0 && A.lst[lid].fd >= 0 && (int)((A.lst[lid].gen << 8) | (uint32_t)lid) == id) {
+    empty = __atomic_load_n(&A.lst[lid].held_empty, __ATOMIC_RELAXED);
+    partial = __atomic_load_n(&A.lst[lid].held_partial, __ATOMIC_RELAXED);
+  }
+  napi_create_array_with_length(env, 2, &arr);
+  napi_set_element(env, arr, 0, num(env, empty));
+  napi_set_element(env, arr, 1, num(env, partial));
+  return arr;
+}
+
 static napi_value AcceptStats(napi_env env, napi_callback_info info) {
   napi_value o;
   napi_create_object(env, &o);
@@ -618,6 +656,7 @@ void accept_define(napi_env env, napi_value exports) {
     {"acceptSend", NULL, AcceptSend, NULL, NULL, NULL, napi_default, NULL},
     {"acceptRef", NULL, AcceptRef, NULL, NULL, NULL, napi_default, NULL},
     {"acceptStats", NULL, AcceptStats, NULL, NULL, NULL, napi_default, NULL},
+    {"acceptHeld", NULL, AcceptHeld, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

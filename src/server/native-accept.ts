@@ -37,6 +37,7 @@ export interface AcceptAddon {
   acceptSend(fd: number, data: Buffer): number;
   acceptRef(on: boolean): number;
   acceptStats(): { accepted: number; handed: number };
+  acceptHeld(id: number): [number, number];
 }
 
 /** Report kinds (sluice_accept.c REP_*; 0 is a connection). */
@@ -274,6 +275,18 @@ export function acceptInAddon(server: Server, take: AcceptedListener): boolean {
 }
 
 const kAcceptId = Symbol('sluice.acceptId');
+
+const NONE_HELD: readonly [number, number] = [0, 0];
+
+/**
+ * The connections the addon accepted for `server` and still reads, [waiting, reading]: nothing
+ * read yet, or part of a head. nginx counts them from accept (stub_status, worker_connections).
+ */
+export function heldByAddon(server: Server): readonly [number, number] {
+  const id = (server as Server & { [kAcceptId]?: number })[kAcceptId];
+  if (id === undefined || acceptor === null || acceptor === undefined) return NONE_HELD;
+  return acceptor.addon.acceptHeld(id);
+}
 
 /** A reload changed client_header_timeout or the header size limit of a server the addon accepts for. */
 export function reconfigureAccept(server: Server): void {

@@ -41,7 +41,7 @@ import type { ProxyTunnel } from '../proxy/tunnel/tunnel.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/tunnel.js';
 import { keptServers, orphanedTunnels } from './orphans.js';
 import { LeanFront, leanFrontEnabled } from './lean-front.js';
-import { acceptInAddon, reconfigureAccept } from './native-accept.js';
+import { acceptInAddon, heldByAddon, reconfigureAccept } from './native-accept.js';
 import { takeAccepted } from './native-client.js';
 import type { LeanHead, UpgradeRequest } from '../proxy/front/h1-head-parser.js';
 import type { LeanResponse } from '../proxy/front/h1-lean-response.js';
@@ -332,12 +332,24 @@ export class ProxyServer {
         // The relay's thread accepts for a plain address the lean front end reads (native-accept.ts).
         if (lean !== null) {
           const target = { server, registry: this.registry, register, onUpgrade, closing: () => this.#closing !== null };
-          acceptInAddon(server, (c) => takeAccepted(target, c));
+          if (acceptInAddon(server, (c) => takeAccepted(target, c))) this.registry.addonHeld = () => this.#addonHeld();
         }
         server.on('error', (err) => this.runtime.mainLog.log('crit', `listener ${plan.key}: ${err.message}`));
         resolve({ plan, server, lean });
       });
     });
+  }
+
+  /** The connections the addon reads for this proxy's listeners, [waiting, reading]. */
+  #addonHeld(): readonly [number, number] {
+    let waiting = 0;
+    let reading = 0;
+    for (const b of this.#bound) {
+      const [w, r] = heldByAddon(b.server);
+      waiting += w;
+      reading += r;
+    }
+    return [waiting, reading];
   }
 
   /**
