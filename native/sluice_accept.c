@@ -111,6 +111,8 @@ static struct {
   int64_t next_resume;        /* the first paused listener's resume_at, 0: none */
   report_t *reports, **tail;  /* not yet handed to JavaScript */
   double accepted, handed;    /* figures for stats() */
+  uint8_t *scratch;           /* the I/O thread's read buffer (the largest header limit) */
+  size_t scratch_len;
 } A = {.mu = PTHREAD_MUTEX_INITIALIZER, .wmu = PTHREAD_MUTEX_INITIALIZER, .ep = -1};
 
 static inline uint64_t listener_tag(uint32_t lid) { return ((uint64_t)lid << 3) | 3; }
@@ -206,8 +208,20 @@ static int looks_like_upgrade(const uint8_t *p, size_t n) {
 static int read_more(conn_t *c) {
   for (;;) {
     if (c->len == c->cap) return 1;
-    ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+    /* Into the thread's scratch buffer, then kept at the size read: a connection that sends
+     * nothing (or a little at a time) holds no header-sized buffer while it waits. */
+    if (A.scratch_len < c->cap) {
+      uint8_t *grown = realloc(A.scratch, c->cap);
+      if (!grown) return 1;
+      A.scratch = grown;
+      A.scratch_len = c->cap;
+    }
+    ssize_t n = recv(c->fd, A.scratch, c->cap - c->len, 0);
     if (n > 0) {
+      uint8_t *kept = realloc(c->buf, c->len + (size_t)n);
+      if (!kept) return 1;
+      memcpy(kept + c->len, A.scratch, (size_t)n);
+      c->buf = kept;
       c->len += (size_t)n;
       if (!may_be_handshake(c->buf, c->len) || head_complete(c->buf, c->len)) return 1;
       continue;
@@ -239,16 +253,12 @@ static void on_accept(uint32_t lid, int64_t now) {
     }
     A.accepted++;
     conn_t *c = calloc(1, sizeof *c);
-    uint8_t *buf = malloc(l->max_head);
-    if (!c || !buf) {
-      free(c);
-      free(buf);
+    if (!c) {
       close(fd);
       continue;
     }
     c->fd = fd;
     c->lid = (l->gen << 8) | lid;
-    c->buf = buf;
     c->cap = l->max_head;
     /* What libuv's accept does for a server with noDelay (Node's HTTP server has it). */
     int one = 1;
@@ -675,5 +685,7 @@ void accept_cleanup(void) {
   }
   free_list(A.reports);
   A.reports = NULL;
+  free(A.scratch);
+  A.scratch = NULL;
   napi_release_threadsafe_function(A.tsfn, napi_tsfn_abort);
 }
