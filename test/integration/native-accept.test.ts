@@ -190,3 +190,18 @@ test('graceful stop: the listener stops accepting, an open native tunnel is clos
   socket.destroy();
   await closing;
 });
+
+test('a wildcard listener on the native path: $server_addr is the address the client reached (getsockname in the addon)', async (t) => {
+  const backend = await startHttpBackend(undefined, { id: 'echo' });
+  t.after(() => backend.close());
+  const log = tempDir(t).join('access.log');
+  const proxy = await startTestProxy(config(backend.addr, log).replace('listen 127.0.0.1:0;', 'listen 0.0.0.0:0;'), { t });
+  const before = nativeClientCounts.tunnels;
+  const { socket, head } = await rawWebSocket(proxy.port, { path: '/wild', timeoutMs: WAIT_MS });
+  t.after(() => socket.destroy());
+  assert.equal(head.statusCode, 101);
+  assert.equal(nativeClientCounts.tunnels, before + 1);
+  const clientPort = socket.localPort;
+  socket.destroy();
+  assert.equal(await logLine(log, '/wild'), `/wild 101 127.0.0.1 ${clientPort} 127.0.0.1 ${proxy.port}`);
+});
