@@ -63,7 +63,7 @@ export interface AcceptedConnection {
   readonly timedOut: boolean;
   /** The head is complete and looks like a WebSocket handshake (a GET with an Upgrade line). */
   readonly upgrade: boolean;
-  /** The local address and port: "" and 0 unless the listener is a wildcard (then the listener's are right). */
+  /** The local address and port, for a wildcard listener only ("" and 0 otherwise: the listener's own address is the connection's). */
   readonly localAddress: string;
   readonly localPort: number;
 }
@@ -232,7 +232,11 @@ export function nativeAcceptor(env: NodeJS.ProcessEnv = process.env): NativeAcce
   return a;
 }
 
-/** Where the address a listener is bound to is kept for its stand-in handle. */
+/**
+ * The handle a server keeps once the addon accepts for it: address() answers from the bound
+ * address, close() stops the addon accepting (once), and there is nothing to ref (the addon's
+ * thread-safe function keeps the event loop alive while any listener is open).
+ */
 function standIn(a: NativeAcceptor, id: number, address: AddressInfo): ListenHandle {
   let closed = false;
   return {
