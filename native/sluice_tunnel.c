@@ -52,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sluice_accept.h"
 #include "sluice_upstream.h"
 
 #define READ_BUF (64 * 1024)
@@ -1305,18 +1306,23 @@ static void *io_thread(void *arg) {
       if (timeout < 0 || w < timeout) timeout = (int)w;
     }
     timeout = legs_timeout(L->legs, timeout);
+    int at = accept_wait_ms(now_ms());
+    if (at >= 0 && (timeout < 0 || at < timeout)) timeout = at;
     int n = epoll_wait(L->ep, evs, MAX_EVENTS, timeout);
     L->now = now_ms();
     for (int i = 0; i < n; i++) {
       if (evs[i].data.ptr == NULL) {
         run_commands(L);
         legs_commands(L->legs);
+      } else if (accept_event(evs[i].data.u64, evs[i].events, L->now)) {
+        /* the accept side's (its tags have bit 0 set; the relay's and the legs' are pointers) */
       } else if (((side_ref_t *)evs[i].data.ptr)->side == SLUICE_LEG_SIDE) {
         legs_event(L->legs, evs[i].data.ptr, evs[i].events);
       } else {
         on_event(L, evs[i].data.ptr, evs[i].events);
       }
     }
+    accept_tick(L->now);
     if (L->waiters) L->wait_next = L->now + run_waiters(L);
     if (L->now >= L->next_sweep) {
       sweep(L);
@@ -1371,6 +1377,11 @@ static loop_t *loop_of(napi_env env) {
   void *d = NULL;
   napi_get_instance_data(env, &d);
   return d;
+}
+
+int sluice_loop_epoll(napi_env env) {
+  loop_t *L = loop_of(env);
+  return L && L->started ? L->ep : -1;
 }
 
 #define THROW(env, msg)                         \
@@ -1682,6 +1693,7 @@ static void cleanup(void *arg) {
     ssize_t ignored = write(L->wake, &one, sizeof one);
     (void)ignored;
     pthread_join(L->thread, NULL);
+    accept_cleanup();
     for (size_t i = 0; i < L->nall; i++) {
       tunnel_t *t = L->all[i];
       close(t->fd[0]);
@@ -1754,5 +1766,6 @@ NAPI_MODULE_INIT() {
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   legs_define(env, exports, L->legs);
+  accept_define(env, exports);
   return exports;
 }

@@ -79,6 +79,15 @@ const PASSES = [
     ].map((f) => `test/integration/${f}`),
   },
   {
+    // The relay's I/O thread accepts on plain listeners and reads the first bytes (issue 15 item 2,
+    // src/server/native-accept.ts), and WebSocket handshakes run with no net.Socket for the client;
+    // this pass runs the suites of connections and handshakes with libuv accepting, as before it.
+    name: 'libuv-accept', what: 'the HTTP/1.1 and handshake suites again, with libuv accepting instead of the addon', env: { SLUICE_ACCEPT: 'node' },
+    files: [
+      'front-ends', 'lean-front', 'ws-handshake', 'ws-data', 'ws-close', 'request-head', 'bare-lf', 'client-timeouts', 'reload', 'timeouts',
+    ].map((f) => `test/integration/${f}`),
+  },
+  {
     name: 'e2e', what: 'the end-to-end tests, which drive programs beyond Node and npm (nginx, wrk, Chromium) and fail without them', env: {},
     // One at a time: the benchmark smoke test measures, and Chromium needs the cores it can get.
     files: 'e2e', named: true, concurrency: 1,

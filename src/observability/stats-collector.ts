@@ -50,6 +50,8 @@ export interface StatsRegistry {
   readonly open: number;
   /** Tunnels the native addon holds (their client sockets are not in `sockets`). */
   readonly nativeTunnels: number;
+  /** Connections the native addon accepted and still reads, [waiting, reading] (counted in `open`). */
+  addonHeld?(): readonly [number, number];
   readonly accepted: number;
   readonly handled: number;
   /** True when the connection was accepted by this proxy. */
@@ -480,6 +482,12 @@ export class ProxyStats {
       active: Math.max(0, registry.open - this.#viewerConns.size), reading: 0, writing: registry.nativeTunnels, waiting: 0,
       accepted: registry.accepted, handled: registry.handled, requests: this.#started + this.#endedUnrouted,
     };
+    // Accepted by the addon, not yet handed to JavaScript: nothing read yet (waiting) or part of a head.
+    const [heldWaiting, heldReading] = registry.addonHeld?.() ?? [0, 0];
+    connections.waiting += heldWaiting;
+    connections.reading += heldReading;
+    connections.accepted += heldWaiting + heldReading;
+    connections.handled += heldWaiting + heldReading;
     for (const socket of registry.sockets) {
       const info = registry.peek(socket);
       if (info !== undefined && this.#viewerConns.has(info)) continue;

@@ -25,6 +25,12 @@ export function addressKey(host: string, port: number): string {
  * Every client connection of one proxy: numbering, the worker_connections cap, open tunnels,
  * nginx's stub_status counters, and the bookkeeping shutdown and reload need.
  */
+const NONE_HELD: readonly [number, number] = [0, 0];
+
+function noneHeld(): readonly [number, number] {
+  return NONE_HELD;
+}
+
 export class ConnectionRegistry {
   readonly sockets = new Set<Socket>();
   readonly tunnels = new Set<ProxyTunnel>();
@@ -50,9 +56,16 @@ export class ConnectionRegistry {
     this.cap = cap;
   }
 
-  /** Open client connections, tunnels the native addon holds included. */
+  /**
+   * Connections the native addon accepted and still reads, [waiting, reading] (not in `sockets`
+   * yet: server/native-accept.ts); the proxy server sets it.
+   */
+  addonHeld: () => readonly [number, number] = noneHeld;
+
+  /** Open client connections, tunnels the native addon holds and connections it reads included. */
   get open(): number {
-    return this.sockets.size + this.nativeTunnels;
+    const [waiting, reading] = this.addonHeld();
+    return this.sockets.size + this.nativeTunnels + waiting + reading;
   }
 
   /** Registers a new connection; false when worker_connections is reached. */
@@ -67,6 +80,22 @@ export class ConnectionRegistry {
     this.#bind.set(socket, bind);
     socket.on('close', () => this.sockets.delete(socket)); // 'close' fires once; no once-wrapper to keep
     return true;
+  }
+
+  /**
+   * A connection's socket changes: a client the addon accepted (front/native-client.ts) becomes a
+   * net.Socket. It stays the same connection: its info, bind, refusal and place in `sockets`.
+   */
+  replace(from: Socket, to: Socket): void {
+    const info = this.#info.get(from);
+    if (info !== undefined) this.#info.set(to, info);
+    const bind = this.#bind.get(from);
+    if (bind !== undefined) this.#bind.set(to, bind);
+    if (this.rejected.has(from)) this.rejected.add(to);
+    if (this.sockets.delete(from)) {
+      this.sockets.add(to);
+      to.on('close', () => this.sockets.delete(to));
+    }
   }
 
   info(socket: Socket): ConnInfo {

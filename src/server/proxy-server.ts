@@ -41,6 +41,8 @@ import type { ProxyTunnel } from '../proxy/tunnel/tunnel.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/tunnel.js';
 import { keptServers, orphanedTunnels } from './orphans.js';
 import { LeanFront, leanFrontEnabled } from './lean-front.js';
+import { acceptInAddon, heldByAddon, reconfigureAccept } from './native-accept.js';
+import { takeAccepted } from './native-client.js';
 import type { LeanHead, UpgradeRequest } from '../proxy/front/h1-head-parser.js';
 import type { LeanResponse } from '../proxy/front/h1-lean-response.js';
 import type { DrainImpact } from './orphans.js';
@@ -243,15 +245,18 @@ export class ProxyServer {
     };
     const lean = leanFrontEnabled() ? LeanFront.take(server, (socket) => acceptBareLf(server, socket), onUpgrade, onLeanRequest) : null;
     if (lean === null) server.on('connection', (socket: Socket) => acceptBareLf(server, socket));
-    server.prependListener('connection', (socket: Socket) => {
+    const register = (socket: Socket): boolean => {
       // A TLS socket's TCP connection was set up by the TLS front end (tls-listener.ts).
       if (!('encrypted' in socket)) applySocketOptions(socket, plan.socket);
       if (!this.registry.accept(socket, 'encrypted' in socket ? tlsBindInfo : bindInfo)) {
         const refusal = new ProxyError('TOO_MANY_CONNECTIONS');
         this.runtime.mainLog.log('alert', `${this.registry.cap} ${refusal.message}`);
         sendLocalRaw(socket, errorResponse(refusal.status, null, null, null), null);
+        return false;
       }
-    });
+      return true;
+    };
+    server.prependListener('connection', register);
     // The handlers guard each request themselves; these catch what fails before a request has
     // its context (the safety net, src/proxy/guard.ts).
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -329,10 +334,27 @@ export class ProxyServer {
       server.once('error', onError);
       server.listen(listenOptions(plan), () => {
         server.removeListener('error', onError);
+        // The relay's thread accepts for a plain address the lean front end reads (native-accept.ts).
+        if (lean !== null) {
+          const target = { server, registry: this.registry, register, onUpgrade, closing: () => this.#closing !== null };
+          if (acceptInAddon(server, (c) => takeAccepted(target, c))) this.registry.addonHeld = () => this.#addonHeld();
+        }
         server.on('error', (err) => this.runtime.mainLog.log('crit', `listener ${plan.key}: ${err.message}`));
         resolve({ plan, server, lean });
       });
     });
+  }
+
+  /** The connections the addon reads for this proxy's listeners, [waiting, reading]. */
+  #addonHeld(): readonly [number, number] {
+    let waiting = 0;
+    let reading = 0;
+    for (const b of this.#bound) {
+      const [w, r] = heldByAddon(b.server);
+      waiting += w;
+      reading += r;
+    }
+    return [waiting, reading];
   }
 
   /**
@@ -380,6 +402,7 @@ export class ProxyServer {
         b.server.headersTimeout = headerTimeoutOf(next, plan);
         // Node reads it for each new connection.
         (b.server as { maxHeaderSize?: number }).maxHeaderSize = maxHeaderSizeOf(next, plan);
+        reconfigureAccept(b.server);
       } else {
         b.server.close();
         b.front?.close();

@@ -47,7 +47,7 @@ test('the runner lists every compiled test file with a source, and nothing else,
   assert.ok(expected.includes('test/integration/test-runner.test.js'));
   assert.ok(e2e.includes('test/e2e/browser.test.js'), 'the browser test is an end-to-end test');
   assert.deepEqual(passes.get('main'), expected);
-  assert.deepEqual([...passes.keys()], ['main', 'ts-tunnel', 'js-upstream', 'node-client', 'node-front'], 'npm test runs no end-to-end test');
+  assert.deepEqual([...passes.keys()], ['main', 'ts-tunnel', 'js-upstream', 'node-client', 'node-front', 'libuv-accept'], 'npm test runs no end-to-end test');
   assert.deepEqual([...(await listed(['--pass', 'e2e'])).entries()], [['e2e', e2e]]);
   assert.ok(!expected.some((f) => f.startsWith('test/helpers/') && !f.endsWith('.test.js')));
   assert.deepEqual(passes.get('ts-tunnel'), ['native-tunnel', 'ws-data', 'ws-close', 'ws-guards', 'ws-pings', 'ws-rate', 'ws-session-log', 'ws-rebalance', 'timeouts', 'reload'].map((f) => `test/integration/${f}.test.js`));
@@ -56,6 +56,9 @@ test('the runner lists every compiled test file with a source, and nothing else,
   }
   for (const suite of ['http-proxy', 'ws-handshake', 'request-head', 'tls']) {
     assert.ok(passes.get('node-front')?.includes(`test/integration/${suite}.test.js`), `${suite}: the HTTP/1.1 suites, plain and TLS, run again on Node's HTTP server alone`);
+  }
+  for (const suite of ['front-ends', 'lean-front', 'ws-handshake', 'reload']) {
+    assert.ok(passes.get('libuv-accept')?.includes(`test/integration/${suite}.test.js`), `${suite}: the connection and handshake suites run again with libuv accepting`);
   }
 });
 

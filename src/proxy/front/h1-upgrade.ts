@@ -35,8 +35,17 @@ import { logTunnelEnd, tunnelGuardrails } from './tunnel-end.js';
 import { contextFor } from './h1-request.js';
 import { headRefusal, headSizeRefusal } from './h1-head-checks.js';
 import type { UpgradeRequest } from './h1-head-parser.js';
+import { isNativeClient } from './native-client.js';
 
 function noop(): void {}
+
+/**
+ * The socket to write to: a native client (native-client.ts) becomes a net.Socket on its first
+ * write, and everything after is the answer on a socket, as without it.
+ */
+function io(socket: Socket): Socket {
+  return isNativeClient(socket) ? socket.materialize() : socket;
+}
 
 /**
  * How an upgrade session ends, once (access log, events), and what the end of the tunnel it may
@@ -160,11 +169,11 @@ export class H1UpgradeFront implements FrontEnd {
   }
 
   send(r: LocalResponse): void {
-    sendLocalRaw(this.#socket, r, this.#ctx);
+    sendLocalRaw(io(this.#socket), r, this.#ctx);
   }
 
   abort(timedOut = false): void {
-    if (timedOut && this.#ctx.settings?.resetTimedoutConnection === true) resetConnection(this.#socket);
+    if (timedOut && this.#ctx.settings?.resetTimedoutConnection === true) resetConnection(io(this.#socket));
     else this.#socket.destroy();
   }
 
@@ -195,7 +204,7 @@ export class H1UpgradeFront implements FrontEnd {
   }
 
   serveAdmin(handler: AdminHandler, settings: Settings): Promise<void> | undefined {
-    return serveAdminRaw(this.#rt, handler, settings, this.#ctx, this.#socket);
+    return serveAdminRaw(this.#rt, handler, settings, this.#ctx, io(this.#socket));
   }
 
   start(s: ProxySession, route: ProxyRoute): Readable | null | false {
@@ -217,7 +226,7 @@ export class H1UpgradeFront implements FrontEnd {
         this.send(errorResponse(501, route.settings, this.#ctx, this.#rt.vars));
         return false;
       }
-      body = rawBody(socket, this.#head, cl);
+      body = rawBody(io(socket), this.#head, cl);
     }
     this.#session = s;
     socket.on('close', this.#onGone);
@@ -263,9 +272,13 @@ export class H1UpgradeFront implements FrontEnd {
     return checkSwitch(this.#ctx, this.mode, res);
   }
 
-  /** A WebSocket handshake on a plain TCP client socket: the addon may run the upstream leg. */
+  /**
+   * A WebSocket handshake on a plain TCP client (a socket, or a descriptor the addon accepted,
+   * native-client.ts): the addon may run the upstream leg.
+   */
   get nativeUpstream(): boolean {
-    return this.#ctx.websocket && tcpFd(this.#socket) >= 0;
+    const s = this.#socket;
+    return this.#ctx.websocket && (isNativeClient(s) || tcpFd(s) >= 0);
   }
 
   /**
@@ -274,7 +287,7 @@ export class H1UpgradeFront implements FrontEnd {
    */
   relay(s: ProxySession, x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt): void {
     const ctx = this.#ctx;
-    const socket = this.#socket;
+    const socket = io(this.#socket);
     const up = x.res;
     const status = up.statusCode ?? 502;
     const headers = x.headers;
@@ -296,7 +309,7 @@ export class H1UpgradeFront implements FrontEnd {
   /** A file asked for with an Upgrade header: nginx serves it as for any GET; the connection closes after it. */
   sendStreamed(s: ProxySession, r: StreamedResponse): void {
     const ctx = this.#ctx;
-    const socket = this.#socket;
+    const socket = io(this.#socket);
     if (socket.destroyed) {
       r.body?.destroy();
       return;
@@ -404,11 +417,10 @@ function openTunnel(
     end.finish(0);
     return;
   }
-  client.write(head101);
   end.tunnelOpens(route, peer, release);
   // Server bytes that came in the packet of the 101 go right after it; client bytes pipelined
   // after the request head go upstream only now that the upgrade is accepted.
-  const tunnel = openSocketTunnel(client, upstream, ctx, {
+  const options = {
     idleTimeout: route.settings.proxyReadTimeout,
     onEnd: end,
     clientHead,
@@ -416,6 +428,17 @@ function openTunnel(
     guardrails: tunnelGuardrails(route, ctx),
     native: route.settings.nativeTunnels === 'off' ? null : nativeTunnels(),
     host: rt.tunnelHost,
-  });
+  };
+  // A client with no net.Socket yet: the addon writes the 101 and the relay adopts its descriptor
+  // (native-client.ts); where it cannot, the client is a socket from here, the 101 written.
+  const inAddon = isNativeClient(client) && !client.materialized && clientHead.length === 0;
+  const native = inAddon ? client.openTunnel(Buffer.from(head101, 'latin1'), upstream, ctx, options) : null;
+  if (native !== null) {
+    rt.tunnelOpened(native);
+    return;
+  }
+  const socket = io(client);
+  if (!inAddon) socket.write(head101);
+  const tunnel = openSocketTunnel(socket, upstream, ctx, options);
   rt.tunnelOpened(tunnel);
 }

@@ -65,6 +65,41 @@ export function openSocketTunnel(client: Socket, connection: Socket | HeldUpstre
   return tunnel;
 }
 
+/**
+ * A tunnel whose client has no net.Socket (front/native-client.ts): the relay adopts the client's
+ * descriptor (it takes a duplicate; the caller closes its own) with the upstream socket's, as
+ * moveToAddon does when nothing has been relayed yet, or with the descriptor of the upstream leg
+ * the addon ran (HeldUpstream), as moveHeldToAddon does. Null (nothing changed) when the addon
+ * cannot take it: no addon, bytes that came with the 101 (held: only with guardrails), an
+ * upstream socket that is not plain TCP or has bytes in Node's buffers, or a full addon.
+ */
+export function adoptClientDescriptor(clientFd: number, upstream: Socket | HeldUpstream, ctx: RequestContext, options: SocketTunnelOptions): ProxyTunnel | null {
+  const native = options.native ?? null;
+  if (native === null) return null;
+  const tunnel = new Tunnel(ctx, options.onEnd);
+  const guardrails = options.guardrails ?? null;
+  const host = options.host ?? null;
+  if (upstream instanceof HeldUpstream) {
+    return adoptHeld(tunnel, clientFd, upstream, native, host, options.idleTimeout, guardrails) ? tunnel : null;
+  }
+  if ((options.upstreamHead?.length ?? 0) > 0 || tcpFd(upstream) < 0 || !quiet(upstream)) return null;
+  upstream.setNoDelay(true);
+  stopReading(upstream);
+  const engine = new NativeEngine(tunnel, native, host, guardrails);
+  const cursor = ctx.websocket ? START_CURSOR : null;
+  const slot = native.adopt(engine, clientFd, tcpFd(upstream), options.idleTimeout, cursor, cursor, guardrails?.native ?? null);
+  if (slot < 0) {
+    startReading(upstream);
+    return null;
+  }
+  engine.slot = slot;
+  ctx.countIn(native.counters, slot);
+  if (host) host.nativeTunnels++;
+  letGo(upstream);
+  tunnel.run(engine);
+  return tunnel;
+}
+
 /** The libuv handle under a plain TCP net.Socket (absent on TLS sockets and HTTP/2 streams). */
 interface TcpHandle {
   fd?: number;
@@ -159,24 +194,38 @@ function moveHeldToAddon(
   tunnel: Tunnel, client: Socket, held: HeldUpstream, clientHead: Buffer, native: NativeTunnels, host: TunnelHost | null, idleTimeout: number,
   guardrails: TunnelGuardrails | null,
 ): boolean {
-  if (tunnel.goingAway || clientHead.length > 0 || (held.after.length > 0 && guardrails !== null)) return false;
+  if (clientHead.length > 0) return false;
   const clientFd = tcpFd(client);
   if (clientFd < 0 || !quiet(client)) return false;
   client.setNoDelay(true);
   stopReading(client);
+  if (!adoptHeld(tunnel, clientFd, held, native, host, idleTimeout, guardrails)) {
+    startReading(client);
+    return false;
+  }
+  letGo(client);
+  return true;
+}
+
+/**
+ * The relay adopts a client descriptor (it takes a duplicate) with the upstream leg's descriptor
+ * as it is and the server's bytes after its 101 to pass on first; false when it cannot (going
+ * away, those bytes with guardrails, whose guarded path reads every byte itself, a full addon).
+ */
+function adoptHeld(
+  tunnel: Tunnel, clientFd: number, held: HeldUpstream, native: NativeTunnels, host: TunnelHost | null, idleTimeout: number,
+  guardrails: TunnelGuardrails | null,
+): boolean {
+  if (tunnel.goingAway || (held.after.length > 0 && guardrails !== null)) return false;
   const engine = new NativeEngine(tunnel, native, host, guardrails);
   const cursor = tunnel.ctx.websocket ? START_CURSOR : null;
   const toClient = held.after.length > 0 ? held.after : null;
   const slot = native.adopt(engine, clientFd, held.fd, idleTimeout, cursor, cursor, guardrails?.native ?? null, true, toClient);
-  if (slot < 0) {
-    startReading(client);
-    return false;
-  }
+  if (slot < 0) return false;
   held.givenAway();
   engine.slot = slot;
   tunnel.ctx.countIn(native.counters, slot);
   if (host) host.nativeTunnels++;
-  letGo(client);
   tunnel.run(engine);
   return true;
 }
