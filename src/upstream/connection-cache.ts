@@ -1,4 +1,6 @@
 import type { Socket } from 'node:net';
+import { timerDelay } from '../core/timers.js';
+import { armSocketTimer } from './socket-timer.js';
 
 /** Per-connection bookkeeping kept on the socket while it is in the cache or serving a request. */
 const kRequests = Symbol('sluice.requests');
@@ -70,7 +72,7 @@ export class ConnectionCache {
     s.on('close', idleOnGone);
     s.on('error', idleOnGone);
     s.on('timeout', idleOnGone);
-    s.setTimeout(this.timeoutMs);
+    armSocketTimer(s, timerDelay(this.timeoutMs));
     s.resume();
     return true;
   }
@@ -115,7 +117,7 @@ function detachIdle(s: CachedSocket): void {
   s.removeListener('close', idleOnGone);
   s.removeListener('error', idleOnGone);
   s.removeListener('timeout', idleOnGone);
-  s.setTimeout(0);
+  armSocketTimer(s, 0);
   s.pause();
 }
 

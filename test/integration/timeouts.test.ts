@@ -382,6 +382,28 @@ test('a response body that stalls longer than proxy_read_timeout closes the clie
   await (await backend.nextConnection()).readToEnd();
 });
 
+test('proxy_read_timeout is between two reads: a body that trickles in for longer than it in all is relayed whole', async (t) => {
+  const parts = 12;
+  const backend = await startRawBackend(async (conn) => {
+    await conn.readUntil('\r\n\r\n');
+    conn.socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${parts}\r\n\r\n`);
+    // 12 parts 100 ms apart: over twice the timeout in all, each read well within it.
+    for (let i = 0; i < parts && !conn.socket.destroyed; i++) {
+      await delay(100);
+      conn.socket.write('x');
+    }
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(conf(`
+    server {
+      listen 127.0.0.1:0;
+      location / { proxy_read_timeout 500ms; proxy_pass http://${backend.addr}; }
+    }`), { t });
+  const r = await rawRequest(proxy.port, 'GET /trickle HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', { until: 'close' });
+  assert.equal(r.head?.statusCode, 200);
+  assert.equal(r.body.toString(), 'x'.repeat(parts));
+});
+
 test('a client that leaves in the middle of a response makes the proxy close the upstream connection', async (t) => {
   const backend = await startRawBackend(async (conn) => {
     await conn.readUntil('\r\n\r\n');

@@ -17,6 +17,7 @@ import type { Readable as ReadableType } from 'node:stream';
 import { ProxyError, toProxyError } from '../../core/errors.js';
 import { timerDelay } from '../../core/timers.js';
 import { ConnectionCache } from '../../upstream/connection-cache.js';
+import { armSocketTimer, dropSocketTimers, touchSocketTimer } from '../../upstream/socket-timer.js';
 import type { PoolConnections, UpstreamPool } from '../../upstream/pool.js';
 import { BARE_LF_FLAGS } from '../front/bare-lf.js';
 import { BoundResponse } from './bound-response.js';
@@ -299,7 +300,7 @@ class UpstreamCall implements Exchange {
     if (this.#released) return;
     if (this.#heldBack) {
       this.#heldBack = false;
-      if (this.#requestDone) this.#socket.setTimeout(timerDelay(this.#o.readTimeout));
+      if (this.#requestDone) armSocketTimer(this.#socket, timerDelay(this.#o.readTimeout));
     }
     this.#socket.resume();
   }
@@ -349,7 +350,7 @@ class UpstreamCall implements Exchange {
       // does not read is send_timeout's business.
       this.#socket.pause();
       this.#heldBack = true;
-      if (this.#requestDone) this.#socket.setTimeout(0);
+      if (this.#requestDone) armSocketTimer(this.#socket, 0);
     }
   }
 
@@ -389,7 +390,7 @@ class UpstreamCall implements Exchange {
       this.#requestSent();
       return;
     }
-    s.setTimeout(timerDelay(o.sendTimeout));
+    armSocketTimer(s, timerDelay(o.sendTimeout));
     s.write(head, 'latin1');
     this.#sendBody(o.body);
   }
@@ -444,6 +445,8 @@ class UpstreamCall implements Exchange {
   }
 
   #onDrain(): void {
+    // What was written went out: the send timeout counts from here (Node's socket timer restarts at a write's end).
+    touchSocketTimer(this.#socket);
     this.#o.body?.resume();
   }
 
@@ -459,7 +462,7 @@ class UpstreamCall implements Exchange {
 
   #requestSent(): void {
     this.#requestDone = true;
-    this.#socket.setTimeout(timerDelay(this.#o.readTimeout));
+    armSocketTimer(this.#socket, timerDelay(this.#o.readTimeout));
     if (this.#responseDone) this.#finish();
   }
 
@@ -467,6 +470,8 @@ class UpstreamCall implements Exchange {
   onData(chunk: Buffer): void {
     const parser = this.#parser;
     if (parser === null || this.#released) return;
+    // proxy_read_timeout is between two reads (Node's socket timer restarted at every read).
+    touchSocketTimer(this.#socket);
     const r = parser.execute(chunk);
     if (typeof r !== 'number') {
       // Garbage after a complete response: the response stands, the connection is out of step.
@@ -552,7 +557,7 @@ class UpstreamCall implements Exchange {
     s.removeListener('close', callOnClose);
     s.removeListener('timeout', callOnTimeout);
     s.removeListener(this.#tls ? 'secureConnect' : 'connect', callOnConnected);
-    s.setTimeout(0);
+    armSocketTimer(s, 0);
     if (this.#parser !== null) this.#parser[kCall] = null;
     this.#parser = null;
     const a = this.#o.attempt;
@@ -591,6 +596,7 @@ class UpstreamCall implements Exchange {
     s.on('error', noop);
     s.pause();
     dropParser(s);
+    dropSocketTimers(s);
     this.#settle({ kind: 'upgrade', res, socket: s, head });
   }
 }
