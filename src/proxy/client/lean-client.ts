@@ -430,6 +430,8 @@ class UpstreamCall implements Exchange {
     } else {
       ok = s.write(chunk);
     }
+    // proxy_send_timeout is between two writes (Node's socket timer restarted at every write).
+    touchSocketTimer(s);
     if (!ok) this.#o.body?.pause();
   }
 
