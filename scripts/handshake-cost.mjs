@@ -34,6 +34,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Session } from 'node:inspector/promises';
 import { GCProfiler, getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { allocationSites } from './alloc-sites.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(name); return i < 0 ? dflt : args[i + 1]; };
@@ -177,15 +178,7 @@ if (args[0] === '--child') {
   let allocSites = null;
   if (inspector !== null) {
     const { profile } = await inspector.post('HeapProfiler.stopSampling');
-    const bySite = new Map();
-    const walk = (node) => {
-      const f = node.callFrame;
-      const where = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(dist|node_modules)\//, '$1/').replace(/^node:/, '')}:${f.lineNumber + 1}`;
-      bySite.set(where, (bySite.get(where) ?? 0) + node.selfSize);
-      for (const c of node.children) walk(c);
-    };
-    walk(profile.head);
-    allocSites = Object.fromEntries([...bySite].sort((a, b) => b[1] - a[1]).slice(0, sites).map(([k, v]) => [k, Math.round(v / n)]));
+    allocSites = allocationSites(profile, n, sites);
     inspector.disconnect();
   }
   let syscalls = null;

@@ -18,8 +18,14 @@
  * allocated in the window (young and old space). A window during which a GC ran is reported and
  * not used. Warm-up requests first, so that compilation (feedback vectors, code) is out of it.
  *
+ * `--alloc-sites N` adds one more window under V8's sampling heap profiler (collected objects
+ * included) and prints the N functions that allocated most, in bytes per request. `--cpu-prof
+ * FILE` adds one more window under the CPU profiler (100 µs sampling) and writes its profile
+ * (sum it with scripts/cpu-profile-summary.mjs --per N). Both run in the proxy process through
+ * the inspector, after the measured windows, so the byte counts above stay unprofiled.
+ *
  *   node scripts/request-cost.mjs [--root DIR] [--requests 4000] [--windows 3]
- *        [--connections 4] [--ws] [--strace] [--json]
+ *        [--connections 4] [--ws] [--strace] [--alloc-sites 25] [--cpu-prof FILE] [--json]
  *
  * --root: the checkout whose dist/ to run (default: this one), e.g. a worktree of an old commit.
  */
@@ -30,6 +36,7 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { allocationSites } from './alloc-sites.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(name); return i < 0 ? dflt : args[i + 1]; };
@@ -67,8 +74,28 @@ const v8 = require('node:v8');
 const { PerformanceObserver } = require('node:perf_hooks');
 let gcs = 0;
 new PerformanceObserver((l) => { gcs += l.getEntries().length; }).observe({ entryTypes: ['gc'] });
-process.on('message', (m) => {
+let inspector = null;
+const post = (method, params) => new Promise((res, rej) => inspector.post(method, params, (e, r) => (e ? rej(e) : res(r))));
+process.on('message', async (m) => {
   if (!m || m.costProbe === undefined) return;
+  // Profiling windows: the inspector in this process; the profile goes to a file, not over IPC.
+  if (m.costProbe === 'sites' || m.costProbe === 'cpu') {
+    const { Session } = require('node:inspector');
+    inspector = new Session();
+    inspector.connect();
+    if (m.costProbe === 'sites') await post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    else { await post('Profiler.enable'); await post('Profiler.setSamplingInterval', { interval: 100 }); await post('Profiler.start'); }
+    process.send({ costProbe: m.costProbe });
+    return;
+  }
+  if (m.costProbe === 'stop') {
+    const sampled = m.file.endsWith('.heapprofile');
+    const { profile } = await post(sampled ? 'HeapProfiler.stopSampling' : 'Profiler.stop');
+    require('node:fs').writeFileSync(m.file, JSON.stringify(profile));
+    inspector.disconnect();
+    process.send({ costProbe: 'stop' });
+    return;
+  }
   if (m.costProbe === 'start') { global.gc(); global.gc(); }
   // the observer's entries arrive a turn later: report after it had the chance to count
   setTimeout(() => process.send({ costProbe: m.costProbe, used: v8.getHeapStatistics().used_heap_size, gcs }), 20);
@@ -202,12 +229,30 @@ try {
     const calls = rows.reduce((sum, f) => sum + Number(f[3]), 0);
     syscalls = { perRequest: +(calls / n).toFixed(2), table: rows.map((f) => `${f[f.length - 1]} ${(Number(f[3]) / n).toFixed(2)}`) };
   }
+  let allocSites = null;
+  const sites = Number(opt('--alloc-sites', '0'));
+  if (sites > 0) {
+    const file = join(dir, 'sites.heapprofile');
+    await probe('sites');
+    const n = await load(port, perWindow);
+    proxy.send({ costProbe: 'stop', file });
+    for (;;) { const [m] = await once(proxy, 'message'); if (m?.costProbe === 'stop') break; }
+    allocSites = allocationSites(JSON.parse(readFileSync(file, 'utf8')), n, sites);
+  }
+  const cpuProf = opt('--cpu-prof', null);
+  if (cpuProf !== null) {
+    await probe('cpu');
+    await load(port, perWindow);
+    proxy.send({ costProbe: 'stop', file: resolve(cpuProf) });
+    for (;;) { const [m] = await once(proxy, 'message'); if (m?.costProbe === 'stop') break; }
+  }
   const commit = (() => { try { return execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim(); } catch { return '?'; } })();
-  const report = { commit, root, mode: ws ? 'handshake' : 'http', connections, windows: results, syscalls };
+  const report = { commit, root, mode: ws ? 'handshake' : 'http', connections, windows: results, syscalls, ...(allocSites === null ? {} : { allocationSitesBytesPerRequest: allocSites }) };
   if (flag('--json')) console.log(JSON.stringify(report));
   else {
     console.log(`${commit} ${report.mode}: bytes allocated per request, by window: ${results.map((r) => r.bytesPerRequest ?? `(gc x${r.gcsInWindow})`).join(' ')}`);
     if (syscalls) console.log(`syscalls per request: ${syscalls.perRequest} (${syscalls.table.join(', ')})`);
+    if (allocSites) for (const [site, bytes] of Object.entries(allocSites)) console.log(`${String(bytes).padStart(7)}  ${site}`);
   }
 } finally {
   proxy.kill('SIGTERM');

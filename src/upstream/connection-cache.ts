@@ -1,10 +1,34 @@
 import type { Socket } from 'node:net';
+import { timerDelay } from '../core/timers.js';
+import { armSocketTimer } from './socket-timer.js';
 
 /** Per-connection bookkeeping kept on the socket while it is in the cache or serving a request. */
 const kRequests = Symbol('sluice.requests');
 const kCache = Symbol('sluice.cache');
+/** The owner's listeners stay on the socket for its life and pass idle-time events to {@link idleSocketEvent}. */
+const kRouted = Symbol('sluice.routed');
 
-type CachedSocket = Socket & { [kRequests]?: number; [kCache]?: { cache: ConnectionCache; key: string } };
+type CachedSocket = Socket & { [kRequests]?: number; [kCache]?: { cache: ConnectionCache; key: string }; [kRouted]?: boolean };
+
+/**
+ * Says that `socket`'s owner keeps its own 'data', 'end', 'close', 'error' and 'timeout'
+ * listeners on it for as long as it is the owner's, and passes each event that comes while no
+ * exchange has the socket to {@link idleSocketEvent}: the cache then adds and removes none at
+ * each put and take (five of each per request otherwise, each add of 'end' or 'close' making an
+ * array, since Node listens there too). `false`: the owner took its listeners off (an upgrade's
+ * tunnel has the socket now).
+ */
+export function routeIdleEvents(socket: Socket, routed: boolean): void {
+  (socket as CachedSocket)[kRouted] = routed;
+}
+
+/**
+ * An event on a routed socket that no exchange has: when the socket is idle in a cache, it is
+ * dropped there (anything on an idle connection ends it, see {@link ConnectionCache}).
+ */
+export function idleSocketEvent(socket: Socket): void {
+  if ((socket as CachedSocket)[kCache] !== undefined) idleOnGone.call(socket);
+}
 
 /**
  * ngx_http_upstream_keepalive_module for Sluice's own upstream client: up to `keepalive` idle
@@ -65,12 +89,14 @@ export class ConnectionCache {
     if (list.length >= this.max) return false;
     list.push(s);
     s[kCache] = { cache: this, key };
-    s.on('data', idleOnData);
-    s.on('end', idleOnGone);
-    s.on('close', idleOnGone);
-    s.on('error', idleOnGone);
-    s.on('timeout', idleOnGone);
-    s.setTimeout(this.timeoutMs);
+    if (s[kRouted] !== true) {
+      s.on('data', idleOnData);
+      s.on('end', idleOnGone);
+      s.on('close', idleOnGone);
+      s.on('error', idleOnGone);
+      s.on('timeout', idleOnGone);
+    }
+    armSocketTimer(s, timerDelay(this.timeoutMs));
     s.resume();
     return true;
   }
@@ -110,12 +136,14 @@ export class ConnectionCache {
 
 function detachIdle(s: CachedSocket): void {
   s[kCache] = undefined;
-  s.removeListener('data', idleOnData);
-  s.removeListener('end', idleOnGone);
-  s.removeListener('close', idleOnGone);
-  s.removeListener('error', idleOnGone);
-  s.removeListener('timeout', idleOnGone);
-  s.setTimeout(0);
+  if (s[kRouted] !== true) {
+    s.removeListener('data', idleOnData);
+    s.removeListener('end', idleOnGone);
+    s.removeListener('close', idleOnGone);
+    s.removeListener('error', idleOnGone);
+    s.removeListener('timeout', idleOnGone);
+  }
+  armSocketTimer(s, 0);
   s.pause();
 }
 
@@ -123,7 +151,8 @@ function idleOnGone(this: CachedSocket): void {
   const at = this[kCache];
   if (at) at.cache.forget(at.key, this);
   detachIdle(this);
-  this.on('error', noop);
+  // A routed socket's owner keeps an 'error' listener on it.
+  if (this[kRouted] !== true) this.on('error', noop);
   this.destroy();
 }
 

@@ -52,6 +52,9 @@ export class PeerStates {
  * upstream without any `health_check`, a server they had marked unhealthy comes back (nothing
  * else ever would), ramping up under slow_start, and the change is published like a check's.
  */
+/** The tried set a pick context holds between picks. */
+const NO_PEERS: ReadonlySet<Peer> = new Set<Peer>();
+
 function releaseFromChecks(upstream: string, peer: Peer): void {
   if (peer.state.healthy) return;
   peer.state.healthy = true;
@@ -113,6 +116,11 @@ export class UpstreamPool {
   readonly #balancerOptions: BalancerOptions;
   /** The servers of `server NAME resolve` lines, by line, as last resolved (none before). */
   readonly #resolved = new Map<UpstreamServer, readonly UpstreamServer[]>();
+  /**
+   * The context of every pick, refilled for each instead of made per request: a pick is
+   * synchronous and no balancer keeps its context past it.
+   */
+  readonly #pickCtx: { tried: ReadonlySet<Peer>; now: number; key: string } = { tried: NO_PEERS, now: 0, key: '' };
 
   constructor(config: UpstreamConfig, states: PeerStates, options: PoolOptions = {}) {
     this.name = config.name;
@@ -181,10 +189,14 @@ export class UpstreamPool {
    */
   pick(tried: ReadonlySet<Peer>, now: number, key: string, stickyValue?: string, learnt?: string): Peer | null {
     const stuck = this.sticky?.peerFor(stickyValue) ?? (learnt === undefined ? undefined : this.peers.find((p) => p.addr === learnt));
-    const ctx = { tried, now, key };
+    const ctx = this.#pickCtx;
+    ctx.tried = tried;
+    ctx.now = now;
+    ctx.key = key;
     const peer = stuck && !tried.has(stuck) && peerAvailable(stuck, now, this.primary.length + this.backup.length === 1)
       ? stuck
       : this.#primary.pick(ctx) ?? this.#backup?.pick(ctx) ?? null;
+    ctx.tried = NO_PEERS; // not kept alive until the next pick
     if (peer !== null) notePicked(peer, now);
     return peer;
   }

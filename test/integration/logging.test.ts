@@ -196,6 +196,35 @@ test('$upstream_addr and $upstream_status list every attempt of a retry', async 
   ]);
 });
 
+test('$sent_http_* reads the response headers as sent: relayed, added by add_header, Sluice\'s own, a repeated one joined, a local answer', async (t) => {
+  const dir = tempDir(t);
+  const log = dir.join('sent.log');
+  const backend = await startHttpBackend((_req, res) => {
+    res.setHeader('Content-Type', 'text/x-up');
+    res.setHeader('X-Multi', ['a', 'b']);
+    res.end('up');
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(`
+    events {}
+    http {
+      log_format sent '$request_uri|$sent_http_content_type|$sent_http_x_multi|$sent_http_x_added|$sent_http_server|$sent_http_x_none';
+      server {
+        listen 127.0.0.1:0;
+        access_log ${log} sent;
+        add_header X-Added yes;
+        location / { proxy_pass http://${backend.addr}; }
+        location = /local { default_type text/x-local; return 200 "local"; }
+      }
+    }`, { t });
+  assert.equal((await sendRequest(proxy.port, '/up', ['Host: sent.test'])).status, 200);
+  assert.equal((await sendRequest(proxy.port, '/local', ['Host: sent.test'])).status, 200);
+  assert.deepEqual(await waitForFileLine(log, '/local'), [
+    '/up|text/x-up|a, b|yes|sluice|-',
+    '/local|text/x-local|-|yes|sluice|-',
+  ]);
+});
+
 test('error_log FILE LEVEL: a connect failure is logged nginx style; info lines stay out of a warn log', async (t) => {
   const dir = tempDir(t);
   const warnLog = dir.join('warn.log');

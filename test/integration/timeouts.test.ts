@@ -14,7 +14,7 @@ import { errorPage } from '../helpers/pages.js';
 import { blackholePort, refusedPort } from '../helpers/ports.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import {
-  headerValue, maskedFrame, rawConnect, rawRequest, rawWebSocket, readFrame, readUntil, serverFrame, waitForClose,
+  completeResponse, headerValue, maskedFrame, rawConnect, rawRequest, rawWebSocket, readFrame, readToEnd, readUntil, serverFrame, waitForClose,
 } from '../helpers/raw-client.js';
 import type { AfterHook } from '../helpers/temp.js';
 import { delay, waitFor, withTimeout } from '../helpers/wait.js';
@@ -341,6 +341,55 @@ test('a response body that stalls longer than proxy_read_timeout closes the clie
   const line = await proxy.waitForErrorLine(/upstream timed out/);
   assert.match(line, /upstream timed out \(110: Connection timed out\) while reading upstream, client: 127\.0\.0\.1, .*request: "GET \/stall HTTP\/1\.1"/);
   await (await backend.nextConnection()).readToEnd();
+});
+
+test('proxy_read_timeout is between two reads: a body that trickles in for longer than it in all is relayed whole', async (t) => {
+  const parts = 12;
+  const backend = await startRawBackend(async (conn) => {
+    await conn.readUntil('\r\n\r\n');
+    conn.socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${parts}\r\n\r\n`);
+    // 12 parts 100 ms apart: over twice the timeout in all, each read well within it.
+    for (let i = 0; i < parts && !conn.socket.destroyed; i++) {
+      await delay(100);
+      conn.socket.write('x');
+    }
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(conf(`
+    server {
+      listen 127.0.0.1:0;
+      location / { proxy_read_timeout 500ms; proxy_pass http://${backend.addr}; }
+    }`), { t });
+  const r = await rawRequest(proxy.port, 'GET /trickle HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', { until: 'close' });
+  assert.equal(r.head?.statusCode, 200);
+  assert.equal(r.body.toString(), 'x'.repeat(parts));
+});
+
+test('proxy_send_timeout is between two writes: a request body that streams upstream for longer than it in all goes whole', async (t) => {
+  const parts = 12;
+  const backend = await startHttpBackend((req, res) => {
+    let body = '';
+    req.setEncoding('latin1');
+    req.on('data', (d: string) => (body += d));
+    req.on('end', () => res.end(`got ${body}`));
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(conf(`
+    server {
+      listen 127.0.0.1:0;
+      location / { proxy_send_timeout 500ms; proxy_request_buffering off; proxy_http_version 1.1; proxy_pass http://${backend.addr}; }
+    }`), { t });
+  const client = await rawConnect(proxy.port);
+  t.after(() => client.destroy());
+  client.write(`POST /slow HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: ${parts}\r\n\r\n`);
+  // 12 parts 100 ms apart, each written upstream as it comes: over twice the timeout in all.
+  for (let i = 0; i < parts; i++) {
+    await delay(100);
+    client.write('y');
+  }
+  const r = completeResponse(await readToEnd(client));
+  assert.equal(r?.head.statusCode, 200);
+  assert.equal(r?.body.toString(), `got ${'y'.repeat(parts)}`);
 });
 
 test('a client that leaves in the middle of a response makes the proxy close the upstream connection', async (t) => {

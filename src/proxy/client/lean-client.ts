@@ -16,7 +16,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable as ReadableType } from 'node:stream';
 import { ProxyError, toProxyError } from '../../core/errors.js';
 import { timerDelay } from '../../core/timers.js';
-import { ConnectionCache } from '../../upstream/connection-cache.js';
+import { ConnectionCache, idleSocketEvent, routeIdleEvents } from '../../upstream/connection-cache.js';
+import { armSocketTimer, dropSocketTimers, touchSocketTimer } from '../../upstream/socket-timer.js';
 import type { PoolConnections, UpstreamPool } from '../../upstream/pool.js';
 import { BARE_LF_FLAGS } from '../front/bare-lf.js';
 import { BoundResponse } from './bound-response.js';
@@ -286,11 +287,7 @@ class UpstreamCall implements Exchange {
     if (cache !== null && !cache.countRequest(socket)) this.#reusable = false;
     const s = socket as CallSocket;
     s[kCall] = this;
-    s.on('data', callOnData);
-    s.on('end', callOnEnd);
-    s.on('error', callOnError);
-    s.on('close', callOnClose);
-    s.on('timeout', callOnTimeout);
+    if (s[kRouted] !== true) routeSocket(s, true);
     this.#parser = parserFor(s, P);
     // nginx reads an upstream head with bare-LF line ends (bare-lf.ts says which flags, and why).
     // The async resource is the connection, as Node's server gives its parser: the exchange as
@@ -324,7 +321,7 @@ class UpstreamCall implements Exchange {
     if (this.#released) return;
     if (this.#heldBack) {
       this.#heldBack = false;
-      if (this.#requestDone) this.#socket.setTimeout(timerDelay(this.#o.readTimeout));
+      if (this.#requestDone) armSocketTimer(this.#socket, timerDelay(this.#o.readTimeout));
     }
     this.#socket.resume();
   }
@@ -374,7 +371,7 @@ class UpstreamCall implements Exchange {
       // does not read is send_timeout's business.
       this.#socket.pause();
       this.#heldBack = true;
-      if (this.#requestDone) this.#socket.setTimeout(0);
+      if (this.#requestDone) armSocketTimer(this.#socket, 0);
     }
   }
 
@@ -414,7 +411,7 @@ class UpstreamCall implements Exchange {
       this.#requestSent();
       return;
     }
-    s.setTimeout(timerDelay(o.sendTimeout));
+    armSocketTimer(s, timerDelay(o.sendTimeout));
     s.write(head, 'latin1');
     this.#sendBody(o.body);
   }
@@ -459,6 +456,8 @@ class UpstreamCall implements Exchange {
     } else {
       ok = s.write(chunk);
     }
+    // proxy_send_timeout is between two writes (Node's socket timer restarted at every write).
+    touchSocketTimer(s);
     if (!ok) this.#o.body?.pause();
   }
 
@@ -470,6 +469,8 @@ class UpstreamCall implements Exchange {
   }
 
   #onDrain(): void {
+    // What was written went out: the send timeout counts from here (Node's socket timer restarts at a write's end).
+    touchSocketTimer(this.#socket);
     this.#o.body?.resume();
   }
 
@@ -485,7 +486,7 @@ class UpstreamCall implements Exchange {
 
   #requestSent(): void {
     this.#requestDone = true;
-    this.#socket.setTimeout(timerDelay(this.#o.readTimeout));
+    armSocketTimer(this.#socket, timerDelay(this.#o.readTimeout));
     if (this.#responseDone) this.#finish();
   }
 
@@ -493,6 +494,8 @@ class UpstreamCall implements Exchange {
   onData(chunk: Buffer): void {
     const parser = this.#parser;
     if (parser === null || this.#released) return;
+    // proxy_read_timeout is between two reads (Node's socket timer restarted at every read).
+    touchSocketTimer(this.#socket);
     const r = parser.execute(chunk);
     if (typeof r !== 'number') {
       // Garbage after a complete response: the response stands, the connection is out of step.
@@ -571,14 +574,10 @@ class UpstreamCall implements Exchange {
     if (this.#connectTimer) clearTimeout(this.#connectTimer);
     this.#connectTimer = null;
     const s = this.#socket as CallSocket;
+    // The socket's listeners stay (see routeSocket): with no exchange they pass its events to the cache.
     if (s[kCall] === this) s[kCall] = null;
-    s.removeListener('data', callOnData);
-    s.removeListener('end', callOnEnd);
-    s.removeListener('error', callOnError);
-    s.removeListener('close', callOnClose);
-    s.removeListener('timeout', callOnTimeout);
-    s.removeListener(this.#tls ? 'secureConnect' : 'connect', callOnConnected);
-    s.setTimeout(0);
+    if (!this.#connected) s.removeListener(this.#tls ? 'secureConnect' : 'connect', callOnConnected);
+    armSocketTimer(s, 0);
     if (this.#parser !== null) this.#parser[kCall] = null;
     this.#parser = null;
     const a = this.#o.attempt;
@@ -599,11 +598,7 @@ class UpstreamCall implements Exchange {
     res.complete = true;
     res.detach();
     res.push(null);
-    s.on('error', noop);
-    if (this.#reusable && this.#keepAlive && this.#cache?.put(this.#key, s)) {
-      s.removeListener('error', noop);
-      return;
-    }
+    if (this.#reusable && this.#keepAlive && this.#cache?.put(this.#key, s)) return;
     s.destroy();
   }
 
@@ -614,38 +609,73 @@ class UpstreamCall implements Exchange {
     this.#release();
     res.complete = true;
     res.detach();
+    routeSocket(s, false);
     s.on('error', noop);
     s.pause();
     dropParser(s);
+    dropSocketTimers(s);
     this.#settle({ kind: 'upgrade', res, socket: s, head });
   }
 }
 
 /**
- * The socket's listeners while it serves an exchange: named module-level functions that reach the
- * exchange through the socket (as the parser's callbacks do through the parser), so that an
- * exchange costs no closures of its own; #release takes them off and clears the pointer.
+ * The socket's listeners: named module-level functions that reach the exchange through the
+ * socket (as the parser's callbacks do through the parser), so that an exchange costs no closures
+ * of its own. They are put on once, at the socket's first exchange, and stay for as long as the
+ * socket serves HTTP: between exchanges (#release clears the pointer) they pass each event to
+ * the keep-alive cache, which drops an idle connection on any event, and take errors of a
+ * socket being closed. A 101 takes them off: the tunnel has the socket then.
  */
-type CallSocket = Socket & { [kCall]?: UpstreamCall | null };
+type CallSocket = Socket & { [kCall]?: UpstreamCall | null; [kRouted]?: boolean };
+
+const kRouted = Symbol('sluice.callListeners');
+
+function routeSocket(s: CallSocket, on: boolean): void {
+  s[kRouted] = on;
+  routeIdleEvents(s, on);
+  if (on) {
+    s.on('data', callOnData);
+    s.on('end', callOnEnd);
+    s.on('error', callOnError);
+    s.on('close', callOnClose);
+    s.on('timeout', callOnTimeout);
+  } else {
+    s.removeListener('data', callOnData);
+    s.removeListener('end', callOnEnd);
+    s.removeListener('error', callOnError);
+    s.removeListener('close', callOnClose);
+    s.removeListener('timeout', callOnTimeout);
+  }
+}
 
 function callOnData(this: CallSocket, chunk: Buffer): void {
-  this[kCall]?.onData(chunk);
+  const call = this[kCall];
+  if (call) call.onData(chunk);
+  else idleSocketEvent(this);
 }
 
 function callOnEnd(this: CallSocket): void {
-  this[kCall]?.onEnd();
+  const call = this[kCall];
+  if (call) call.onEnd();
+  else idleSocketEvent(this);
 }
 
 function callOnError(this: CallSocket, err: Error): void {
-  this[kCall]?.onError(err);
+  const call = this[kCall];
+  if (call) call.onError(err);
+  else idleSocketEvent(this);
 }
 
 function callOnClose(this: CallSocket): void {
-  this[kCall]?.onClose();
+  const call = this[kCall];
+  if (call) call.onClose();
+  else idleSocketEvent(this);
 }
 
 function callOnTimeout(this: CallSocket): void {
-  this[kCall]?.onTimeout();
+  const call = this[kCall];
+  if (call) call.onTimeout();
+  else idleSocketEvent(this);
 }
 
 function callOnConnected(this: CallSocket): void {

@@ -169,7 +169,14 @@ export class RequestContext {
   cache: { readonly revalidateHeaders: readonly string[]; readonly cacheable: boolean } | null = null;
   /** `$upstream_cache_status`: MISS, HIT, EXPIRED, BYPASS...; null when the cache was not consulted. */
   cacheStatus: string | null = null;
-  sentHeaders: Record<string, string> | null = null;
+  /**
+   * The response headers as sent (name, value, ...), for `$sent_http_*`: the list the front end
+   * wrote, which nothing changes after; null before a response. Read through {@link sentHeader}.
+   */
+  sentList: readonly string[] | null = null;
+  /** `sentList` by lowercase name, made at the first read (most responses are never asked). */
+  #sentByName: Record<string, string> | null = null;
+  #sentByNameOf: readonly string[] | null = null;
   error: string | null = null;
   requestId: string | null = null;
   /** ngx_http_gzip_ok's answer once asked: gzip_static asks before the gzip filter, which reuses it. */
@@ -280,8 +287,26 @@ export class RequestContext {
     this.attempts = this.attempts.slice();
     if (keep.headers !== null) this.headers = pickHeaders(this.headers, keep.headers);
     if (!keep.upstreamHeaders) this.upstreamHeaders = null;
-    if (!keep.sentHeaders) this.sentHeaders = null;
+    if (!keep.sentHeaders) this.sentList = null;
     if (!keep.mapCache) this.mapCache = null;
+  }
+
+  /** A sent response header by lowercase name, repeated ones joined with ", " (`$sent_http_*`). */
+  sentHeader(name: string): string | undefined {
+    const list = this.sentList;
+    if (list === null) return undefined;
+    let byName = this.#sentByName;
+    if (byName === null || this.#sentByNameOf !== list) {
+      byName = {};
+      for (let i = 0; i < list.length; i += 2) {
+        const lower = (list[i] as string).toLowerCase();
+        const v = list[i + 1] as string;
+        byName[lower] = byName[lower] === undefined ? v : `${byName[lower]}, ${v}`;
+      }
+      this.#sentByName = byName;
+      this.#sentByNameOf = list;
+    }
+    return byName[name];
   }
 
   countIn(counters: Float64Array | null, slot = 0): void {

@@ -235,7 +235,7 @@ const BUILTINS: ReadonlyMap<string, VariableGetter> = new Map<string, VariableGe
   ['websocket_messages_in', (c) => (c.websocket && c.tunnelStartMs ? String(c.websocketMessagesIn) : undefined)],
   ['websocket_messages_out', (c) => (c.websocket && c.tunnelStartMs ? String(c.websocketMessagesOut) : undefined)],
   // The subprotocol the upstream chose in its 101 (RFC 6455 4.2.2), as passed to the client.
-  ['websocket_subprotocol', (c) => (c.websocket && c.tunnelStartMs ? c.sentHeaders?.['sec-websocket-protocol'] : undefined)],
+  ['websocket_subprotocol', (c) => (c.websocket && c.tunnelStartMs ? c.sentHeader('sec-websocket-protocol') : undefined)],
   // ngx_http_ssl_module: not found on plain connections (logged as "-").
   ['ssl_protocol', (c) => c.conn.ssl?.protocol],
   ['ssl_cipher', (c) => c.conn.ssl?.cipher],
@@ -276,7 +276,7 @@ function familyGetter(name: string): VariableGetter | undefined {
   }
   if (name.startsWith('sent_http_')) {
     const h = name.slice(10).replaceAll('_', '-').toLowerCase();
-    return (c) => c.sentHeaders?.[h];
+    return (c) => c.sentHeader(h);
   }
   if (name.startsWith('upstream_cookie_')) {
     const k = name.slice(16);

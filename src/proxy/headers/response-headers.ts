@@ -153,13 +153,10 @@ export function addOwnHeaders(headers: string[], date: string | null, server: st
   if (!hasServer) headers.unshift('Server', server);
 }
 
-/** Records what was sent, for `$sent_http_*`. */
+/**
+ * Records what was sent, for `$sent_http_*`: the list itself, indexed by name only when a
+ * variable reads it (so `headers` must not change after this).
+ */
 export function rememberSent(ctx: RequestContext, headers: readonly string[]): void {
-  const sent: Record<string, string> = {};
-  for (let i = 0; i < headers.length; i += 2) {
-    const lower = (headers[i] as string).toLowerCase();
-    const v = headers[i + 1] as string;
-    sent[lower] = sent[lower] === undefined ? v : `${sent[lower]}, ${v}`;
-  }
-  ctx.sentHeaders = sent;
+  ctx.sentList = headers;
 }

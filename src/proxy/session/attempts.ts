@@ -21,7 +21,16 @@ export type TryOutcome =
       readonly retryable: boolean;
     };
 
-export type TryPeer = (peer: Peer, attempt: UpstreamAttempt, mayRetryAfter: boolean) => Promise<TryOutcome>;
+/**
+ * What the attempt loop asks of its session (the session itself, so that no callbacks are made
+ * per request).
+ */
+export interface AttemptHost {
+  /** One try at `peer`; `mayRetryAfter`: another server may still be tried after this one. */
+  tryPeer(peer: Peer, attempt: UpstreamAttempt, mayRetryAfter: boolean): Promise<TryOutcome>;
+  /** A try failed (each failure is logged as it happens, as nginx does). */
+  attemptFailed(peer: Peer, error: ProxyError): void;
+}
 
 /** nginx: POST, LOCK and PATCH are not passed to another server once sent, unless non_idempotent. */
 const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
@@ -78,10 +87,6 @@ function triesOf(peers: readonly Peer[]): number {
   return n;
 }
 
-export interface AttemptLog {
-  (peer: Peer, error: ProxyError): void;
-}
-
 /**
  * The attempt loop: the pool yields servers in balancer order, skipping unavailable and already
  * tried ones; a failure before anything reached the client may move on to the next server, within
@@ -89,7 +94,7 @@ export interface AttemptLog {
  * error that ends the request.
  */
 export async function runAttempts(
-  ctx: RequestContext, route: ProxyRoute, tryPeer: TryPeer, logFailure: AttemptLog, pickKey: PickKey = NO_KEY,
+  ctx: RequestContext, route: ProxyRoute, host: AttemptHost, pickKey: PickKey = NO_KEY,
 ): Promise<ProxyError | null> {
   // The servers tried so far: the first alone in `first`, a Set from the second try on.
   let first: Peer | null = null;
@@ -122,7 +127,7 @@ export async function runAttempts(
     const withinTime = s.proxyNextUpstreamTimeout === 0 || now - started < s.proxyNextUpstreamTimeout;
     const more = count < maxTries && withinTime;
     const tryStart = performance.now();
-    const out = await tryPeer(peer, attempt, more);
+    const out = await host.tryPeer(peer, attempt, more);
     if (out.ok) {
       recordSuccess(peer, monotonicNow());
       return null;
@@ -133,7 +138,7 @@ export async function runAttempts(
     if (attempt.responseTime < 0) attempt.responseTime = performance.now() - tryStart;
     if (out.countFailure) recordFailure(peer, monotonicNow());
     if (events.upstreamFail.hasSubscribers) events.upstreamFail.publish({ upstream: route.pool.name, server: peer.addr, error: out.error.code });
-    logFailure(peer, out.error);
+    host.attemptFailed(peer, out.error);
     last = out.error;
     const timeLeft = s.proxyNextUpstreamTimeout === 0 || monotonicNow() - started < s.proxyNextUpstreamTimeout;
     if (!out.retryable || count >= maxTries || !timeLeft) return last;

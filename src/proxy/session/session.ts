@@ -530,7 +530,7 @@ export class ProxySession implements SessionForFrontEnds {
     }
     // No await (and so no extra turn) unless sticky learn asks its session table.
     const key = sessionPickKey(route, this.ctx, this.rt.vars, this.rt.stickySessions);
-    const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, key instanceof Promise ? await key : key);
+    const failure = await runAttempts(this.ctx, route, this, key instanceof Promise ? await key : key);
     if (failure === null) return;
     this.#current = null;
     this.front.triesOver?.();
@@ -569,7 +569,7 @@ export class ProxySession implements SessionForFrontEnds {
     this.#cache = cache;
     // No await (and so no extra turn) unless sticky learn asks its session table.
     const key = sessionPickKey(route, this.ctx, this.rt.vars, this.rt.stickySessions);
-    const failure = await runAttempts(this.ctx, route, this.#tryPeer, this.#logFailure, key instanceof Promise ? await key : key);
+    const failure = await runAttempts(this.ctx, route, this, key instanceof Promise ? await key : key);
     this.#current = null;
     if (failure !== null) cache.release();
   }
@@ -686,7 +686,8 @@ export class ProxySession implements SessionForFrontEnds {
     this.#current = ex;
   }
 
-  readonly #tryPeer = async (peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<TryOutcome> => {
+  /** @internal (AttemptHost) */
+  async tryPeer(peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<TryOutcome> {
     const { front } = this;
     const route = this.route as ProxyRoute;
     const { body, replay } = this.#upstreamBody(route);
@@ -721,7 +722,7 @@ export class ProxySession implements SessionForFrontEnds {
       front.relay(this, x, peer, attempt);
     }
     return TRIED;
-  };
+  }
 
   /**
    * An upstream response the cache answers instead of relaying: a 304 that revalidates the
@@ -766,7 +767,8 @@ export class ProxySession implements SessionForFrontEnds {
     return true;
   }
 
-  readonly #logFailure = (peer: Peer, error: ProxyError): void => {
+  /** @internal (AttemptHost) */
+  attemptFailed(peer: Peer, error: ProxyError): void {
     if (error.code !== 'CLIENT_CLOSED') this.log.log('error', `${error.message}${logContext(this.ctx, upstreamUrl(this.route as ProxyRoute, peer, this.ctx))}`, this.ctx.conn.id);
-  };
+  }
 }

@@ -6,12 +6,15 @@ import type { Balancer, PickContext } from './balancer.js';
  * nginx's smooth weighted round robin step (ngx_http_upstream_get_peer) over the given candidates:
  * every candidate gains its effective weight; the one with the highest current weight wins and
  * pays back the total. Weights 5,1,1 give a a b a c a a, never a burst. slow_start caps the weight
- * while a recovered server ramps up.
+ * while a recovered server ramps up. With `ctx`, peers already tried or not available are
+ * skipped in the same walk (no candidates array per pick: this runs for every request).
  */
-export function smoothWeightedPick(candidates: readonly Peer[], now: number): Peer | null {
+export function smoothWeightedPick(peers: readonly Peer[], now: number, ctx?: PickContext): Peer | null {
   let best: Peer | null = null;
   let total = 0;
-  for (const peer of candidates) {
+  const single = peers.length === 1;
+  for (const peer of peers) {
+    if (ctx !== undefined && (ctx.tried.has(peer) || !peerAvailable(peer, now, single))) continue;
     const w = Math.min(peer.effectiveWeight, weightNow(peer, now));
     peer.currentWeight += w;
     total += w;
@@ -37,7 +40,7 @@ export class RoundRobin implements Balancer {
   }
 
   pick(ctx: PickContext): Peer | null {
-    const best = smoothWeightedPick(candidates(this.#peers, ctx), ctx.now);
+    const best = smoothWeightedPick(this.#peers, ctx.now, ctx);
     if (best !== null) notePicked(best, ctx.now);
     return best;
   }
