@@ -436,6 +436,14 @@ static double arg_num(napi_env env, napi_value v) {
   return d;
 }
 
+/* The slot of the open listener JavaScript's id names (its slot and generation), or -1: the
+ * argument at `i` of a call with `argc` arguments. */
+static int live_listener(napi_env env, napi_value *argv, size_t argc, size_t i) {
+  int id = argc > i ? (int)arg_num(env, argv[i]) : -1;
+  int lid = id & 0xff;
+  return id >= 0 && A.lst[lid].fd >= 0 && (int)((A.lst[lid].gen << 8) | (uint32_t)lid) == id ? lid : -1;
+}
+
 /* acceptInit(onBatch): false when the relay's thread is not running (init() first). */
 static napi_value AcceptInit(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -512,10 +520,9 @@ static napi_value AcceptConfigure(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int id = argc >= 3 ? (int)arg_num(env, argv[0]) : -1;
-  int lid = id & 0xff;
   pthread_mutex_lock(&A.mu);
-  int ok = id >= 0 && A.lst[lid].fd >= 0 && (int)((A.lst[lid].gen << 8) | (uint32_t)lid) == id;
+  int lid = argc >= 3 ? live_listener(env, argv, argc, 0) : -1;
+  int ok = lid >= 0;
   if (ok) {
     A.lst[lid].timeout_ms = (int64_t)arg_num(env, argv[1]);
     double mh = arg_num(env, argv[2]);
@@ -531,10 +538,9 @@ static napi_value AcceptStop(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int id = argc >= 1 ? (int)arg_num(env, argv[0]) : -1;
-  int lid = id & 0xff;
   pthread_mutex_lock(&A.mu);
-  int ok = id >= 0 && A.lst[lid].fd >= 0 && (int)((A.lst[lid].gen << 8) | (uint32_t)lid) == id;
+  int lid = live_listener(env, argv, argc, 0);
+  int ok = lid >= 0;
   if (ok) {
     if (A.lst[lid].resume_at == 0) epoll_ctl(A.ep, EPOLL_CTL_DEL, A.lst[lid].fd, NULL);
     close(A.lst[lid].fd);
@@ -632,10 +638,9 @@ static napi_value AcceptHeld(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], arr;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int id = argc >= 1 ? (int)arg_num(env, argv[0]) : -1;
-  int lid = id & 0xff;
+  int lid = live_listener(env, argv, argc, 0);
   int empty = 0, partial = 0;
-  if (id >= 0 && A.lst[lid].fd >= 0 && (int)((A.lst[lid].gen << 8) | (uint32_t)lid) == id) {
+  if (lid >= 0) {
     empty = __atomic_load_n(&A.lst[lid].held_empty, __ATOMIC_RELAXED);
     partial = __atomic_load_n(&A.lst[lid].held_partial, __ATOMIC_RELAXED);
   }

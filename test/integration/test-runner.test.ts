@@ -75,7 +75,7 @@ test('a run names its pass, runs the chosen file with `node --test` and counts i
   // An unknown pass is refused before anything runs.
   const wrong = await runNode(RUNNER, ['--pass', 'nope']);
   assert.equal(wrong.code, 2);
-  assert.match(wrong.stderr, /^sluice test: no pass named "nope" \(passes: main, ts-tunnel, js-upstream, node-client, undici-client, node-front, e2e\)$/m);
+  assert.match(wrong.stderr, /^sluice test: no pass named "nope" \(passes: main, ts-tunnel, js-upstream, node-client, undici-client, node-front, libuv-accept, e2e\)$/m);
   // A word that names only an end-to-end test says where it is.
   const e2eOnly = await runNode(RUNNER, ['--list', 'dashboard-browser']);
   assert.equal(e2eOnly.code, 2);
