@@ -85,19 +85,32 @@ export function adoptClientDescriptor(clientFd: number, upstream: Socket | HeldU
   if ((options.upstreamHead?.length ?? 0) > 0 || tcpFd(upstream) < 0 || !quiet(upstream)) return null;
   upstream.setNoDelay(true);
   stopReading(upstream);
-  const engine = new NativeEngine(tunnel, native, host, guardrails);
   const cursor = ctx.websocket ? START_CURSOR : null;
-  const slot = native.adopt(engine, clientFd, tcpFd(upstream), options.idleTimeout, cursor, cursor, guardrails?.native ?? null);
-  if (slot < 0) {
+  if (!runInAddon(tunnel, native, host, guardrails, clientFd, tcpFd(upstream), options.idleTimeout, cursor, cursor)) {
     startReading(upstream);
     return null;
   }
-  engine.slot = slot;
-  ctx.countIn(native.counters, slot);
-  if (host) host.nativeTunnels++;
   letGo(upstream);
-  tunnel.run(engine);
   return tunnel;
+}
+
+/**
+ * The addon adopts the two descriptors (the client's as a duplicate; the upstream's too unless
+ * `ownUpstream`, the leg's, taken as it is, with `toClient` passed on first) and the tunnel runs
+ * on its engine; false when the addon is full or out of descriptors (nothing changed).
+ */
+function runInAddon(
+  tunnel: Tunnel, native: NativeTunnels, host: TunnelHost | null, guardrails: TunnelGuardrails | null, clientFd: number, upstreamFd: number,
+  idleTimeout: number, up: readonly number[] | null, down: readonly number[] | null, ownUpstream = false, toClient: Buffer | null = null,
+): boolean {
+  const engine = new NativeEngine(tunnel, native, host, guardrails);
+  const slot = native.adopt(engine, clientFd, upstreamFd, idleTimeout, up, down, guardrails?.native ?? null, ownUpstream, toClient);
+  if (slot < 0) return false;
+  engine.slot = slot;
+  tunnel.ctx.countIn(native.counters, slot);
+  if (host) host.nativeTunnels++;
+  tunnel.run(engine);
+  return true;
 }
 
 /** The libuv handle under a plain TCP net.Socket (absent on TLS sockets and HTTP/2 streams). */
@@ -161,26 +174,20 @@ function moveToAddon(
   }
   stopReading(client);
   stopReading(upstream);
-  const engine = new NativeEngine(tunnel, native, host, guardrails);
   const websocket = tunnel.ctx.websocket;
   const up = relay !== null ? relay.cursorState('client') : websocket ? START_CURSOR : null;
   const down = relay !== null ? relay.cursorState('upstream') : websocket ? START_CURSOR : null;
-  const slot = native.adopt(engine, tcpFd(client), tcpFd(upstream), idleTimeout, up, down, guardrails?.native ?? null);
-  if (slot < 0) {
+  if (!runInAddon(tunnel, native, host, guardrails, tcpFd(client), tcpFd(upstream), idleTimeout, up, down)) {
     // The addon is full or out of descriptors: the tunnel stays in TypeScript.
     startReading(client);
     startReading(upstream);
     return 'never';
   }
-  engine.slot = slot;
-  tunnel.ctx.countIn(native.counters, slot);
-  if (host) host.nativeTunnels++;
   if (relay !== null) relay.detach();
   else {
     letGo(client);
     letGo(upstream);
   }
-  tunnel.run(engine);
   return 'moved';
 }
 
@@ -217,16 +224,10 @@ function adoptHeld(
   guardrails: TunnelGuardrails | null,
 ): boolean {
   if (tunnel.goingAway || (held.after.length > 0 && guardrails !== null)) return false;
-  const engine = new NativeEngine(tunnel, native, host, guardrails);
   const cursor = tunnel.ctx.websocket ? START_CURSOR : null;
   const toClient = held.after.length > 0 ? held.after : null;
-  const slot = native.adopt(engine, clientFd, held.fd, idleTimeout, cursor, cursor, guardrails?.native ?? null, true, toClient);
-  if (slot < 0) return false;
+  if (!runInAddon(tunnel, native, host, guardrails, clientFd, held.fd, idleTimeout, cursor, cursor, true, toClient)) return false;
   held.givenAway();
-  engine.slot = slot;
-  tunnel.ctx.countIn(native.counters, slot);
-  if (host) host.nativeTunnels++;
-  tunnel.run(engine);
   return true;
 }
 
