@@ -9,7 +9,7 @@ export const STICKY_SECRET_ENV = 'SLUICE_STICKY_SECRET';
  */
 import type { Config } from '../config/types.js';
 import type { ListenerInfo } from '../server/proxy-server.js';
-import type { SharedSession } from '../server/tls-session-cache.js';
+import type { SessionAnswer, SessionRequest } from './shared-sessions.js';
 import type { LimitAnswer, LimitRequest } from '../limits/cluster-store.js';
 
 /** Primary -> worker. */
@@ -36,8 +36,8 @@ export type ToWorker =
   | { readonly sluice: 'stats-result'; readonly id: number; readonly snapshots: readonly unknown[]; readonly reloads: unknown }
   /** `sluice -t` asks: how many open tunnels lack a server among `kept`? */
   | { readonly sluice: 'impact'; readonly id: number; readonly kept: readonly string[] }
-  /** A TLS session another worker stored in a shared `ssl_session_cache`. */
-  | { readonly sluice: 'tls-session'; readonly session: SharedSession }
+  /** A TLS session another worker stored in a shared `ssl_session_cache`, or the answer to a fetch (cluster/shared-sessions.ts). */
+  | SessionAnswer
   /** The primary's answer to a worker's limit_req / limit_conn question (limits/cluster-store.ts). */
   | LimitAnswer;
 
@@ -58,8 +58,8 @@ export type FromWorker =
   /** This worker's statistics (null when it has none to give). */
   | { readonly sluice: 'stats-snapshot'; readonly id: number; readonly snapshot: unknown }
   | { readonly sluice: 'impact-result'; readonly id: number; readonly open: number; readonly drained: number }
-  /** This worker stored a TLS session in a shared cache: the primary passes it to the others. */
-  | { readonly sluice: 'tls-session'; readonly session: SharedSession }
+  /** This worker stored a TLS session in a shared cache, or asks for one it misses (cluster/shared-sessions.ts). */
+  | SessionRequest
   /** A limit_req / limit_conn question or release: the primary keeps every zone (limits/cluster-store.ts). */
   | LimitRequest;
 

@@ -23,6 +23,7 @@ import type { LoadOptions, LoadResult } from '../config/load.js';
 import type { Config, ConfigProblem, ErrorLogTarget } from '../config/types.js';
 import { workersAcceptShared } from '../server/reuseport.js';
 import { PrimaryLimitStore } from '../limits/cluster-store.js';
+import { PrimarySessions } from './shared-sessions.js';
 import { ErrorLog } from '../observability/error-log.js';
 import { LogFiles } from '../observability/log-files.js';
 import { ProcessNotices, RELOAD_FAILED, signalReceived } from '../observability/process-notices.js';
@@ -200,6 +201,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   };
 
   const limits = new PrimaryLimitStore();
+  const sessions = new PrimarySessions();
   const onMessage = (slot: WorkerSlot, m: FromWorker): void => {
     switch (m.sluice) {
       case 'hello':
@@ -245,8 +247,13 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
         answer(slot.worker.id, m.id, m);
         return;
       case 'tls-session':
-        // One shared session cache for every worker (nginx's shared memory): each keeps a copy.
+        // One shared session cache for every worker (nginx's shared memory): each keeps a copy,
+        // and this process the whole of it for the workers that miss (cluster/shared-sessions.ts).
+        sessions.stored(m.session);
         for (const s of live()) if (s !== slot && s.ready) sendTo(s, { sluice: 'tls-session', session: m.session });
+        return;
+      case 'tls-session-fetch':
+        sessions.fetch(m, (a) => sendTo(slot, a));
         return;
       case 'limit-req':
       case 'limit-conn':

@@ -6,6 +6,7 @@
  */
 import cluster from 'node:cluster';
 import { WorkerLimitStore } from '../limits/cluster-store.js';
+import { WorkerSessionSync } from './shared-sessions.js';
 import { ConfigError, formatProblem, startProxy } from '../index.js';
 import { installLastResort } from '../server/last-resort.js';
 import type { ProxyHandle, StartOptions } from '../index.js';
@@ -13,7 +14,6 @@ import { STICKY_SECRET_ENV, isToWorker } from './messages.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import type { Gathered } from '../observability/stats-collector.js';
 import type { ReloadFigures, StatsSnapshot } from '../observability/stats.js';
-import type { SharedSession } from '../server/tls-session-cache.js';
 import type { RunAs } from '../config/types.js';
 import { handLogsTo, logPaths } from '../observability/log-paths.js';
 import { markPrivilegesDropped } from '../core/accounts.js';
@@ -82,6 +82,7 @@ export async function runWorker(options: StartOptions): Promise<number> {
   process.on('message', (m: unknown) => {
     if (!isToWorker(m)) return;
     if (m.sluice === 'limit-result') limitStore.answered(m);
+    else if (m.sluice === 'tls-session-found') sessionSync.found(m);
     else if (m.sluice === 'start') started?.(m);
     else if (deliver) deliver(m);
     else queue.push(m);
@@ -89,6 +90,7 @@ export async function runWorker(options: StartOptions): Promise<number> {
 
   // limit_conn / limit_req zones are the primary's, summed over every worker (limits/cluster-store.ts).
   const limitStore = new WorkerLimitStore(send);
+  const sessionSync = new WorkerSessionSync(send);
   let proxy: ProxyHandle;
   try {
     const { text, files } = await new Promise<StartMessage>((resolve, reject) => {
@@ -105,7 +107,7 @@ export async function runWorker(options: StartOptions): Promise<number> {
     const shared = {
       announceReloads: false,
       ...(secret ? { stickySecret: Buffer.from(secret, 'hex') } : {}),
-      sessionSync: { publish: (session: SharedSession) => send({ sluice: 'tls-session', session }) },
+      sessionSync,
       limitStore,
     };
     proxy = await startProxy(text === null ? { ...options, ...shared, files } : { ...options, ...shared, files, text });
@@ -211,6 +213,7 @@ export async function runWorker(options: StartOptions): Promise<number> {
           return;
         case 'start':
         case 'limit-result':
+        case 'tls-session-found':
           return;
       }
     };

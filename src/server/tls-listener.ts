@@ -255,13 +255,28 @@ export class TlsFrontend {
     const psk = this.#psk.get(hex) ?? [];
     this.#psk.delete(hex);
     let found: Buffer | null = null;
+    let server: ServerConfig | null = null;
+    const ids = [id, ...psk];
     try {
-      const server = this.#defaultServer(key);
-      if (server !== null) found = this.#deps.tls.sessions.lookup(server, [id, ...psk]);
+      server = this.#defaultServer(key);
+      if (server !== null) found = this.#deps.tls.sessions.lookup(server, ids);
     } catch (err) {
-      this.#deps.runtime().mainLog.log('alert', `looking up a TLS session failed: ${(err as Error).message}`);
+      this.#lookupFailed(err);
     }
-    done(null, found);
+    // Not in this process's copy of a shared cache: the handshake waits for the primary's.
+    const asked = found === null && server !== null ? this.#deps.tls.sessions.fetchShared(server, ids) : null;
+    if (asked === null) {
+      done(null, found);
+      return;
+    }
+    asked.then((s) => done(null, s), (err: unknown) => {
+      this.#lookupFailed(err);
+      done(null, null);
+    });
+  }
+
+  #lookupFailed(err: unknown): void {
+    this.#deps.runtime().mainLog.log('alert', `looking up a TLS session failed: ${(err as Error).message}`);
   }
 
   #onOcspRequest(certificate: Buffer, done: (err: Error | null, response?: Buffer) => void): void {

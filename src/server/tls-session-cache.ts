@@ -8,17 +8,24 @@
  * `builtin[:N]` is a cache of this process (a worker's own, as OpenSSL's internal cache is in
  * nginx). `shared:NAME:SIZE` is one cache for every worker process: each worker keeps a copy,
  * and a session one of them stores is sent through the primary to the others (`SessionSync`), so
- * a client resumes whichever worker it reaches next. Shared caches outlive reloads, as nginx's
- * shared memory zones do; builtin ones start empty with each configuration.
+ * a client resumes whichever worker it reaches next. The primary keeps the whole cache too: a
+ * worker that misses asks it before answering the handshake (`SessionSync.fetch`), so a client
+ * that comes back to another worker before the copy got there still resumes (nginx's shared
+ * memory is seen by every worker at once), and so does one that reaches a worker started later.
+ * Shared caches outlive reloads, as nginx's shared memory zones do; builtin ones start empty with
+ * each configuration.
  */
 import type { ServerConfig } from '../config/types.js';
 
 /** nginx's rule of thumb: one megabyte of shared cache holds about 4000 sessions. */
 export const SESSIONS_PER_MEGABYTE = 4000;
 
-/** How a worker tells the others about a session it stored in a shared cache. */
+/** How a worker shares the sessions of a shared cache with the other processes. */
 export interface SessionSync {
+  /** A session this process stored: for the others. */
   publish(session: SharedSession): void;
+  /** The first of `ids` (hex) stored in `zone` by any process, or null; asked on a local miss. */
+  fetch?(zone: string, ids: readonly string[]): Promise<SharedSession | null>;
 }
 
 /** A session stored in a shared cache, as it travels between processes. */
@@ -31,6 +38,11 @@ export interface SharedSession {
   readonly data: string;
   /** Epoch ms. */
   readonly expires: number;
+}
+
+/** How many sessions a shared zone of `size` bytes holds. */
+export function zoneCapacity(size: number): number {
+  return Math.max(1, Math.floor((size / (1024 * 1024)) * SESSIONS_PER_MEGABYTE));
 }
 
 /** Sessions by id (hex), oldest first, at most `capacity` of them. */
@@ -47,13 +59,18 @@ export class SessionStore {
   }
 
   get(id: string, now: number): Buffer | null {
+    return this.entry(id, now)?.data ?? null;
+  }
+
+  /** A live session and its expiry time. */
+  entry(id: string, now: number): { readonly data: Buffer; readonly expires: number } | null {
     const e = this.#entries.get(id);
     if (e === undefined) return null;
     if (e.expires <= now) {
       this.#entries.delete(id);
       return null;
     }
-    return e.data;
+    return e;
   }
 
   /** Stores a session; the oldest go first when the store is full (nginx expires the oldest too). */
@@ -107,10 +124,10 @@ export class TlsSessionCaches {
 
   /** The shared store of a zone, made on first use and resized to the zone's current size. */
   #zone(name: string, size: number): SessionStore {
-    const capacity = Math.floor((size / (1024 * 1024)) * SESSIONS_PER_MEGABYTE);
+    const capacity = zoneCapacity(size);
     let store = this.#shared.get(name);
     if (store === undefined) this.#shared.set(name, store = new SessionStore(capacity));
-    store.capacity = Math.max(1, capacity);
+    store.capacity = capacity;
     return store;
   }
 
@@ -139,6 +156,21 @@ export class TlsSessionCaches {
       if (hit !== null) return hit;
     }
     return null;
+  }
+
+  /**
+   * After a local miss: the session as another process stored it in the server's shared zone
+   * (kept here from then on), or null; null and no promise where there is nobody to ask.
+   */
+  fetchShared(server: ServerConfig, ids: readonly Buffer[]): Promise<Buffer | null> | null {
+    const zone = server.settings.ssl.sessionCacheShared;
+    const fetch = this.#sync?.fetch;
+    if (zone === null || fetch === undefined || this.#stores(server) === null) return null;
+    return fetch.call(this.#sync, zone.name, ids.map((id) => id.toString('hex'))).then((found) => {
+      if (found === null || found.expires <= this.#now()) return null;
+      this.addShared(found);
+      return Buffer.from(found.data, 'base64');
+    });
   }
 
   /** A session another worker stored in a shared cache. */

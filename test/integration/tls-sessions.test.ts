@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import type { TestContext } from 'node:test';
 import { formatProblem, loadConfig } from '../../src/config/load.js';
 import { testCerts, type TestCerts } from '../helpers/certs.js';
 import { CliProcess } from '../helpers/cli-process.js';
@@ -12,6 +13,7 @@ import { conf } from '../helpers/config-text.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/temp.js';
 import { tlsResumeGet } from '../helpers/tls-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 type Version = 'TLSv1.2' | 'TLSv1.3';
 
@@ -121,7 +123,8 @@ test('ssl_session_ticket_key: two proxies with one key file (48 or 80 bytes) res
   }
 });
 
-test('worker processes: a shared session cache and the ticket key serve every worker', async (t) => {
+/** `worker_processes 2` with a shared cache and without (the ticket key): `run` for each, then a stop. */
+async function withWorkers(t: TestContext, run: (port: number, name: string, version: Version) => Promise<void>): Promise<void> {
   const certs = await testCerts();
   const dir = tempDir(t);
   const cases = [
@@ -132,15 +135,37 @@ test('worker processes: a shared session cache and the ticket key serve every wo
     const file = dir.write(`${name}.conf`, conf(sslServer(certs, lines), 'worker_processes 2;'));
     const child = new CliProcess(t, ['-c', file], dir.path);
     const port = await child.port();
-    for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
-      const r = await chain(port, version, 6);
-      assert.deepEqual(r.reused, [false, true, true, true, true, true], `${name}, ${version}`);
-      // Connections alternate between the workers (round robin): both resumed sessions.
-      const pids = new Set(r.texts.slice(1).map((x) => x.split(' ')[1]));
-      assert.equal(pids.size, 2, `${name}, ${version}: ${r.texts.join(' | ')}`);
-    }
+    for (const version of ['TLSv1.2', 'TLSv1.3'] as const) await run(port, name, version);
     await child.stop('SIGTERM');
   }
+}
+
+test('worker processes: a shared session cache and the ticket key serve every worker', async (t) => {
+  await withWorkers(t, async (port, name, version) => {
+    const r = await chain(port, version, 6);
+    assert.deepEqual(r.reused, [false, true, true, true, true, true], `${name}, ${version}`);
+    // Connections alternate between the workers (round robin): both resumed sessions.
+    const pids = new Set(r.texts.slice(1).map((x) => x.split(' ')[1]));
+    assert.equal(pids.size, 2, `${name}, ${version}: ${r.texts.join(' | ')}`);
+  });
+});
+
+test('worker processes: a worker started after a session was made resumes it (the primary keeps the shared cache; the ticket key is the primary\'s)', async (t) => {
+  await withWorkers(t, async (port, name, version) => {
+    const opts = { minVersion: version, maxVersion: version, servername: 'localhost' } as const;
+    const pidOf = (r: { text: string }): string => r.text.split(' ')[1]!;
+    const first = await tlsResumeGet(port, '/', opts);
+    const maker = pidOf(first);
+    // The other worker goes; the one started in its place has seen no session stored.
+    let other = maker;
+    await waitFor(async () => (other = pidOf(await tlsResumeGet(port, '/', opts))) !== maker, { what: 'the other worker to answer' });
+    process.kill(Number(other), 'SIGKILL');
+    const late = await waitFor(async () => {
+      const r = await tlsResumeGet(port, '/', { ...opts, resume: first.session });
+      return pidOf(r) !== maker && pidOf(r) !== other ? r : null;
+    }, { timeoutMs: 20_000, what: 'the new worker to answer' });
+    assert.deepEqual([late.reused, late.text.split(' ')[0]], [true, 'r'], `${name}, ${version}: ${late.text}`);
+  });
 });
 
 test('-t: ssl_session_cache and ssl_session_ticket_key values nginx refuses', async (t) => {
