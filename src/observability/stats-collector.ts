@@ -58,6 +58,8 @@ export interface StatsRegistry {
   owns(conn: ConnInfo): boolean;
   /** The connection's info if a request has been seen on it. */
   peek(socket: Socket): ConnInfo | undefined;
+  /** socket.bytesRead when the connection's current request head began. */
+  readMark(socket: Socket): number;
 }
 
 /** How often rates are sampled and live viewers (SSE) get a new snapshot. @default 1000 */
@@ -495,7 +497,7 @@ export class ProxyStats {
       // nginx: reading while a request head is coming in, writing from then until the response
       // (or the tunnel) ends, waiting when idle between requests.
       if (inFlight > 0) connections.writing++;
-      else if (socket.bytesRead > (info?.readMark ?? 0)) connections.reading++;
+      else if (socket.bytesRead > registry.readMark(socket)) connections.reading++;
       else connections.waiting++;
     }
     return connections;

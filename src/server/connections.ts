@@ -16,6 +16,19 @@ export interface BindInfo {
 /** nginx numbers connections across the whole process. */
 let nextConnectionId = 1;
 
+/**
+ * Bytes the native addon read from a connection before it became a net.Socket (put back with
+ * unshift, which socket.bytesRead does not count): a connection's read mark starts below zero
+ * by as many, so $bytes_received and "reading" count them as libuv's reads would have been.
+ * Kept here, not in a Socket subclass: every accepted socket keeps one shape for Node's streams.
+ */
+const preRead = new WeakMap<Socket, number>();
+
+/** `socket` starts with `bytes` bytes the addon read (server/native-accept.ts). */
+export function notePreRead(socket: Socket, bytes: number): void {
+  if (bytes > 0) preRead.set(socket, bytes);
+}
+
 /** "127.0.0.1:8080" / "[::1]:8080", the shape of a listen key. */
 export function addressKey(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -88,7 +101,11 @@ export class ConnectionRegistry {
    */
   replace(from: Socket, to: Socket): void {
     const info = this.#info.get(from);
-    if (info !== undefined) this.#info.set(to, info);
+    if (info !== undefined) {
+      this.#info.set(to, info);
+      // `to` does not count the bytes the addon read for `from`: the mark moves down by as many.
+      info.readMark -= preRead.get(to) ?? 0;
+    }
     const bind = this.#bind.get(from);
     if (bind !== undefined) this.#bind.set(to, bind);
     if (this.rejected.has(from)) this.rejected.add(to);
@@ -105,7 +122,7 @@ export class ConnectionRegistry {
         id: nextConnectionId++,
         requests: 0,
         startMs: performance.now(),
-        readMark: 0,
+        readMark: -(preRead.get(socket) ?? 0),
         remoteAddress: socket.remoteAddress ?? '',
         remotePort: socket.remotePort ?? 0,
         localAddress: this.#sharedLocal(socket.localAddress ?? ''),
@@ -123,6 +140,11 @@ export class ConnectionRegistry {
   #sharedLocal(address: string): string {
     if (address !== this.#localAddress) this.#localAddress = address;
     return this.#localAddress;
+  }
+
+  /** socket.bytesRead when the connection's current request head began (before any: what the addon read, below zero). */
+  readMark(socket: Socket): number {
+    return this.#info.get(socket)?.readMark ?? -(preRead.get(socket) ?? 0);
   }
 
   /** The connection's info if a request has been seen on it (without making one). */

@@ -25,6 +25,7 @@ import { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tunnelAddon } from '../core/native-addon.js';
 import { nativeTunnels } from '../proxy/tunnel/native-tunnels.js';
+import { notePreRead } from './connections.js';
 
 /** What native/sluice_accept.c exports on the tunnel addon (absent from an addon built before it). */
 export interface AcceptAddon {
@@ -88,18 +89,6 @@ interface ListenHandle {
   unref(): void;
 }
 
-/** A socket whose first bytes the addon read: its bytesRead counts them (as libuv's would). */
-class PreReadSocket extends Socket {
-  preRead = 0;
-}
-
-const socketBytesRead = Object.getOwnPropertyDescriptor(Socket.prototype, 'bytesRead')?.get as (this: Socket) => number;
-Object.defineProperty(PreReadSocket.prototype, 'bytesRead', {
-  get(this: PreReadSocket): number {
-    return socketBytesRead.call(this) + this.preRead;
-  },
-});
-
 /**
  * What libuv's accept would have made of a connection on `server` (net.Server's onconnection):
  * a socket on the descriptor, counted in the server's connections, announced by its
@@ -115,8 +104,8 @@ export function socketForAccepted(server: Server, fd: number, head: Buffer): Soc
 /** A socket on an accepted descriptor, counted in `server`'s connections; `preRead` bytes were read already. */
 export function openAccepted(server: Server, fd: number, preRead: number): Socket {
   const s = server as ServerInternals;
-  const socket = new PreReadSocket({ fd, readable: true, writable: true, allowHalfOpen: s.allowHalfOpen ?? false });
-  socket.preRead = preRead;
+  const socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: s.allowHalfOpen ?? false });
+  notePreRead(socket, preRead);
   // The addon set TCP_NODELAY on accept, as libuv does for Node's HTTP server (noDelay).
   if (s.keepAlive === true) socket.setKeepAlive(true, s.keepAliveInitialDelay ?? 0);
   s._connections++;

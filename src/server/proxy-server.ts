@@ -315,7 +315,7 @@ export class ProxyServer {
       const where = `, client: ${socket.remoteAddress ?? ''}, server: ${plan.key}`;
       if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
         // client_header_timeout: nginx closes without an answer (ngx_http_read_request_header).
-        this.runtime.mainLog.log('info', `${headerTimeoutLog(socket, this.registry.peek(socket)?.readMark ?? 0)}${where}`);
+        this.runtime.mainLog.log('info', `${headerTimeoutLog(socket, this.registry.readMark(socket))}${where}`);
         if (plan.listenKeys.some((k) => this.runtime.defaultSettings(k).resetTimedoutConnection)) resetConnection(socket);
         else socket.destroy();
         return;

@@ -30,15 +30,16 @@ async function logLine(log: string, path: string): Promise<string> {
   return lines.find((l) => l.startsWith(`${path} `)) ?? '';
 }
 
-function config(backend: string, log: string, extra = '', server = ''): string {
+function config(backend: string, log: string, extra = '', server = '', format = 'addrs'): string {
   return `
 events {}
 http {
   log_format addrs '$request_uri $status $remote_addr $remote_port $server_addr $server_port';
+  log_format len '$request_uri $request_length';
   ${extra}
   server {
     listen 127.0.0.1:0;
-    access_log ${log} addrs;
+    access_log ${log} ${format};
     ${server}
     location = /forbidden { return 403; }
     location = /denied { deny all; proxy_pass http://${backend}; }
@@ -139,6 +140,22 @@ test('client_header_timeout on a client that sends half a head on the native pat
   socket.write('GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n');
   await waitForClose(socket, WAIT_MS);
   assert.equal(Buffer.concat(got).length, 0);
+});
+
+test('$request_length counts the head the addon read, on the first request and the next ones kept alive', async (t) => {
+  const backend = await startHttpBackend(undefined, { id: 'echo' });
+  t.after(() => backend.close());
+  const log = tempDir(t).join('access.log');
+  const proxy = await startTestProxy(config(backend.addr, log, '', '', 'len'), { t });
+  const socket = await rawConnect(proxy.port);
+  t.after(() => socket.destroy());
+  const heads = ['GET /plain?first HTTP/1.1\r\nHost: a\r\n\r\n', 'GET /plain?second HTTP/1.1\r\nHost: a\r\nX-Pad: 0123456789\r\n\r\n'];
+  for (const head of heads) {
+    socket.write(head);
+    await readUntil(socket, 'plain 127.0.0.1\n', WAIT_MS);
+  }
+  assert.equal(await logLine(log, '/plain?first'), `/plain?first ${heads[0]!.length}`);
+  assert.equal(await logLine(log, '/plain?second'), `/plain?second ${heads[1]!.length}`);
 });
 
 test('a head in two packets and a malformed one on the native accept path behave as on the lean front end', async (t) => {

@@ -73,7 +73,8 @@ export class NativeClient extends EventEmitter {
   }
 
   get bytesRead(): number {
-    return this.#real !== null ? this.#real.bytesRead : this.#read;
+    // The socket's own count starts after what the addon read (connections.ts, notePreRead).
+    return this.#real !== null ? this.#real.bytesRead + this.#read : this.#read;
   }
 
   get bytesWritten(): number {
