@@ -32,14 +32,14 @@ import { ResponseSpool, fitsBuffers } from '../body/response-spool.js';
 import { responseBuffered, responseLimitRate } from '../body/accel-headers.js';
 import type { UpstreamMessage } from '../client/upstream-client.js';
 import { errnoSuffix } from '../../core/errno.js';
-import type { TryOutcome } from './attempts.js';
+import type { LiveExchange, TryOutcome } from './attempts.js';
 import type { FrontEnd, ProxySession as SessionForFrontEnds, RelayOut, RouteDecision } from './front-end.js';
 import { failRequest } from './guard.js';
 import { errorPageFor, sendErrorPage } from './error-pages.js';
 import { exchangeWithPeer } from './peer-exchange.js';
 import { sessionPickKey } from './proxy-route.js';
 import { variableTarget } from './variable-target.js';
-import type { ExchangeResponse } from './peer-exchange.js';
+import type { ExchangeResponse, PeerExchange } from './peer-exchange.js';
 import { logSendTimeout, PacedTarget, relayBody, watchBodySize } from './body-relay.js';
 import type { TimedStream } from './body-relay.js';
 import type { ProxyRoute } from './proxy-route.js';
@@ -480,10 +480,19 @@ export class ProxySession implements SessionForFrontEnds {
     });
   }
 
-  async #proxy(route: ProxyRoute): Promise<void> {
+  /**
+   * The proxy content handler: the request body, a variable target, the cache, then the attempt
+   * loop. Each step that may wait is an async function of its own, entered only when it applies,
+   * so that a request with none (no body, a fixed target, no cache) reaches the attempt loop with
+   * no await before it (docs/benchmarks.md, "Per-request work, sixth pass").
+   */
+  #proxy(route: ProxyRoute): Promise<void> | undefined {
     // websocket_allowed_origins: refused before any upstream connection is made.
     const refused = originRefused(route.settings, this.ctx, this.rt.vars);
-    if (refused !== null) return this.#answerDecision(refused);
+    if (refused !== null) {
+      this.#answerDecision(refused);
+      return undefined;
+    }
     const again = this.route !== null;
     this.route = route;
     if (again) {
@@ -496,38 +505,64 @@ export class ProxySession implements SessionForFrontEnds {
       }
     } else {
       const body = this.front.start(this, route);
-      if (body === false) return;
-      const limit = route.settings.clientMaxBodySize;
-      // An upgrade (WebSocket, HTTP/2 extended CONNECT) is never buffered: its bytes are the tunnel's.
-      const buffer = body !== null && this.front.mode.upgrade === null && (!requestBodyUnbuffered(route, this.ctx) || await arrivedWhole(body));
-      if (buffer) {
-        if (!(await this.#readBody(body as Readable, route))) return;
-      } else {
-        this.#body = body;
-        if (body !== null && limit > 0) watchBodySize(body, limit, (received, chunk) => this.#bodyTooLarge(received, chunk));
-        if (body !== null) copyStreamedBody(body, route.settings.clientBodyBufferSize, (copy) => void (this.ctx.streamedBody = copy));
-      }
+      if (body === false) return undefined;
+      if (body !== null) return this.#withBody(route, body);
     }
-    if (route.pass.variable !== undefined) {
-      const target = await variableTarget(route, this.ctx, this.rt);
-      if ('log' in target) {
-        this.front.triesOver?.();
-        if (!this.#clientGone) this.log.log('error', `${target.log}${logContext(this.ctx)}`, this.ctx.conn.id);
-        this.fail(target.error);
-        return;
-      }
-      route = target;
-      this.route = target;
+    return this.#target(route);
+  }
+
+  /** The request has a body: read whole first, or streamed to the tries (proxy_request_buffering). */
+  async #withBody(route: ProxyRoute, body: Readable): Promise<void> {
+    const limit = route.settings.clientMaxBodySize;
+    // An upgrade (WebSocket, HTTP/2 extended CONNECT) is never buffered: its bytes are the tunnel's.
+    const buffer = this.front.mode.upgrade === null && (!requestBodyUnbuffered(route, this.ctx) || await arrivedWhole(body));
+    if (buffer) {
+      if (!(await this.#readBody(body, route))) return;
+    } else {
+      this.#body = body;
+      if (limit > 0) watchBodySize(body, limit, (received, chunk) => this.#bodyTooLarge(received, chunk));
+      copyStreamedBody(body, route.settings.clientBodyBufferSize, (copy) => void (this.ctx.streamedBody = copy));
     }
+    return this.#target(route);
+  }
+
+  /** A proxy_pass with variables resolves its target (a resolver may be asked) first. */
+  #target(route: ProxyRoute): Promise<void> | undefined {
+    return route.pass.variable === undefined ? this.#cached(route) : this.#variableTarget(route);
+  }
+
+  async #variableTarget(route: ProxyRoute): Promise<void> {
+    const target = await variableTarget(route, this.ctx, this.rt);
+    if ('log' in target) {
+      this.front.triesOver?.();
+      if (!this.#clientGone) this.log.log('error', `${target.log}${logContext(this.ctx)}`, this.ctx.conn.id);
+      this.fail(target.error);
+      return;
+    }
+    this.route = target;
+    return this.#cached(target);
+  }
+
+  /** The proxy cache's part: a lookup when it takes part, else straight to the attempt loop. */
+  #cached(route: ProxyRoute): Promise<void> | undefined {
     const cache = cacheRequestFor(route, this.ctx, this.rt.vars, this.rt.cacheZones, this.front.mode.upgrade !== null);
     this.ctx.cache = cache;
     this.#cache = cache;
-    if (cache !== null && await cache.lookup(this.ctx, this.rt.vars)) {
+    return cache === null ? this.#attempts(route, null) : this.#lookup(route, cache);
+  }
+
+  async #lookup(route: ProxyRoute, cache: CacheRequest): Promise<void> {
+    if (await cache.lookup(this.ctx, this.rt.vars)) {
       this.front.triesOver?.();
       this.#serveHit(cache, route);
       this.#refreshInBackground(cache, route);
       return;
     }
+    return this.#attempts(route, cache);
+  }
+
+  /** The attempt loop, then what its failure comes to (the cache's stale entry, or an error page). */
+  async #attempts(route: ProxyRoute, cache: CacheRequest | null): Promise<void> {
     // No await (and so no extra turn) unless sticky learn asks its session table.
     const key = sessionPickKey(route, this.ctx, this.rt.vars, this.rt.stickySessions);
     const failure = await runAttempts(this.ctx, route, this, key instanceof Promise ? await key : key);
@@ -687,41 +722,55 @@ export class ProxySession implements SessionForFrontEnds {
   }
 
   /** @internal (AttemptHost) */
-  async tryPeer(peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<TryOutcome> {
-    const { front } = this;
+  tryPeer(peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<PeerExchange> {
     const route = this.route as ProxyRoute;
     const { body, replay } = this.#upstreamBody(route);
     const method = route.settings.buffering.proxyMethod;
     // proxy_cache_convert_head: a HEAD the cache takes part in goes upstream as GET, so that the
     // entry has the body a GET will want.
     const own = this.ctx.method === 'HEAD' && this.#cache?.settings.convertHead === true ? 'GET' : this.ctx.method;
-    const x = await exchangeWithPeer({
+    return exchangeWithPeer({
       rt: this.rt, ctx: this.ctx, route, peer, attempt, more,
-      mode: front.mode, body, replay, method: method === null ? own : this.rt.vars.evaluate(method, this.ctx),
+      mode: this.front.mode, body, replay, method: method === null ? own : this.rt.vars.evaluate(method, this.ctx),
       host: this,
       onLateError: (err) => this.lateFailure(err, peer),
     });
-    if (x.kind === 'done') return x.outcome;
+  }
+
+  /** @internal (AttemptHost) */
+  answered(x: LiveExchange, peer: Peer, attempt: UpstreamAttempt): TryOutcome | Promise<TryOutcome> {
+    const { front } = this;
     front.triesOver?.();
     if (x.kind === 'upgrade') {
       // A listener left waiting on the client would keep this session, and through it the
       // upstream exchange, alive for as long as a tunnel is open.
       this.#current = null;
       front.tunnel(this, x, peer);
-    } else if (this.#cache !== null && await this.#answeredFromCache(x, route)) {
       return TRIED;
-    } else if (!this.#intercepted(x)) {
-      const status = this.ctx.errStatus;
-      if (status !== 0) {
-        // An error page's target answers with the error's status (nginx's err_status).
-        Object.assign(x.res, { statusCode: status, statusMessage: reasonPhrase(status) });
-        this.ctx.status = status;
-        x.headers.push(...this.ctx.errHeaders);
-      }
-      // A relayed response keeps its exchange: a client that leaves mid-body cancels it.
-      front.relay(this, x, peer, attempt);
     }
+    // Asked only when the cache takes part: a plain relayed response goes on without an await.
+    if (this.#cache !== null) return this.#cachedOrRelayed(x, peer, attempt);
+    this.#relay(x, peer, attempt);
     return TRIED;
+  }
+
+  async #cachedOrRelayed(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt): Promise<TryOutcome> {
+    if (!(await this.#answeredFromCache(x, this.route as ProxyRoute))) this.#relay(x, peer, attempt);
+    return TRIED;
+  }
+
+  /** A response goes to the client, unless proxy_intercept_errors takes it. */
+  #relay(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt): void {
+    if (this.#intercepted(x)) return;
+    const status = this.ctx.errStatus;
+    if (status !== 0) {
+      // An error page's target answers with the error's status (nginx's err_status).
+      Object.assign(x.res, { statusCode: status, statusMessage: reasonPhrase(status) });
+      this.ctx.status = status;
+      x.headers.push(...this.ctx.errHeaders);
+    }
+    // A relayed response keeps its exchange: a client that leaves mid-body cancels it.
+    this.front.relay(this, x, peer, attempt);
   }
 
   /**
