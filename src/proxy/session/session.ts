@@ -78,6 +78,18 @@ function endOut(out: RelayOut, writer: CacheWriter | null): void {
   });
 }
 
+/** Each runtime's one Subrequest function (it needs nothing of the session that asks for it). */
+const subrequests = new WeakMap<ProxyRuntime, Subrequest>();
+
+function subrequestsOf(rt: ProxyRuntime): Subrequest {
+  let run = subrequests.get(rt);
+  if (run === undefined) {
+    run = (parent, uri, args) => runSubrequest(rt, parent, uri, args, (c, f) => new ProxySession(rt, c, f).start());
+    subrequests.set(rt, run);
+  }
+  return run;
+}
+
 export class ProxySession implements SessionForFrontEnds {
   readonly rt: ProxyRuntime;
   readonly ctx: RequestContext;
@@ -98,7 +110,9 @@ export class ProxySession implements SessionForFrontEnds {
   #slice: ByteRange | null = null;
 
   /** A subrequest of this request runs in a session of its own, on the same runtime. */
-  readonly subrequest: Subrequest = (parent, uri, args) => runSubrequest(this.rt, parent, uri, args, (c, f) => new ProxySession(this.rt, c, f).start());
+  get subrequest(): Subrequest {
+    return subrequestsOf(this.rt);
+  }
 
   constructor(rt: ProxyRuntime, ctx: RequestContext, front: FrontEnd) {
     this.rt = rt;
