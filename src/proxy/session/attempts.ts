@@ -6,7 +6,7 @@ import { recordFailure, recordSuccess } from '../../upstream/peer.js';
 import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
 import type { PickKey, ProxyRoute } from './proxy-route.js';
 import { requestHasBody } from '../context/request-context.js';
-import type { ExchangeResponse, PeerExchange, SwitchedExchange } from './peer-exchange.js';
+import type { ExchangeResponse, PeerTry, SwitchedExchange } from './peer-exchange.js';
 
 /** A try's answer the session relays or tunnels. */
 export type LiveExchange = ExchangeResponse | SwitchedExchange;
@@ -27,12 +27,13 @@ export type TryOutcome =
 
 /**
  * What the attempt loop asks of its session (the session itself, so that no callbacks are made
- * per request). A try is two calls, so that the loop's one await is the only one per try: the
- * exchange, then what the session does with its answer (synchronous unless the cache takes part).
+ * per request). The loop drives each try (peer-exchange.ts), so that its one await on the exchange
+ * is the only one per try, then gives the answer to the session (synchronous unless the cache
+ * takes part).
  */
 export interface AttemptHost {
-  /** One try at `peer`; `mayRetryAfter`: another server may still be tried after this one. */
-  tryPeer(peer: Peer, attempt: UpstreamAttempt, mayRetryAfter: boolean): Promise<PeerExchange>;
+  /** One try at `peer` (not begun yet); `mayRetryAfter`: another server may still be tried after this one. */
+  tryPeer(peer: Peer, attempt: UpstreamAttempt, mayRetryAfter: boolean): PeerTry;
   /** The try got an answer to relay or tunnel: the session takes it. */
   answered(x: LiveExchange, peer: Peer, attempt: UpstreamAttempt): TryOutcome | Promise<TryOutcome>;
   /** A try failed (each failure is logged as it happens, as nginx does). */
@@ -134,7 +135,9 @@ export async function runAttempts(
     const withinTime = s.proxyNextUpstreamTimeout === 0 || now - started < s.proxyNextUpstreamTimeout;
     const more = count < maxTries && withinTime;
     const tryStart = performance.now();
-    const x = await host.tryPeer(peer, attempt, more);
+    const t = host.tryPeer(peer, attempt, more);
+    let x = t.failed;
+    while (x === null) x = t.settle(await t.begin());
     let out = x.kind === 'done' ? x.outcome : host.answered(x, peer, attempt);
     if (out instanceof Promise) out = await out;
     if (out.ok) {

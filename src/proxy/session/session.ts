@@ -2,9 +2,10 @@
  * One proxy session: one request (or WebSocket handshake) from routing to its end, the same for
  * every front end (front-end.ts). It answers locally (an error page, `return`, a status
  * location) or runs the attempt loop: the pool yields servers in balancer order, each try goes
- * through exchangeWithPeer, and what comes back is relayed or tunnelled by the front end. Every
- * failure ends here, in {@link ProxySession.fail}: the one mapping from an error to a status, an
- * error-log line and the access log's status. Unexpected throws go to the safety net (guard.ts).
+ * through a PeerTry (peer-exchange.ts), and what comes back is relayed or tunnelled by the front
+ * end. Every failure ends here, in {@link ProxySession.fail}: the one mapping from an error to a
+ * status, an error-log line and the access log's status. Unexpected throws go to the safety net
+ * (guard.ts).
  */
 import { originRefused } from '../../routing/origins.js';
 import { runPreaccess } from '../../limits/preaccess.js';
@@ -36,10 +37,10 @@ import type { LiveExchange, TryOutcome } from './attempts.js';
 import type { FrontEnd, ProxySession as SessionForFrontEnds, RelayOut, RouteDecision } from './front-end.js';
 import { failRequest } from './guard.js';
 import { errorPageFor, sendErrorPage } from './error-pages.js';
-import { exchangeWithPeer } from './peer-exchange.js';
+import { PeerTry } from './peer-exchange.js';
 import { sessionPickKey } from './proxy-route.js';
 import { variableTarget } from './variable-target.js';
-import type { ExchangeResponse, PeerExchange } from './peer-exchange.js';
+import type { ExchangeResponse } from './peer-exchange.js';
 import { logSendTimeout, PacedTarget, relayBody, watchBodySize } from './body-relay.js';
 import type { TimedStream } from './body-relay.js';
 import type { ProxyRoute } from './proxy-route.js';
@@ -736,14 +737,14 @@ export class ProxySession implements SessionForFrontEnds {
   }
 
   /** @internal (AttemptHost) */
-  tryPeer(peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<PeerExchange> {
+  tryPeer(peer: Peer, attempt: UpstreamAttempt, more: boolean): PeerTry {
     const route = this.route as ProxyRoute;
     const { body, replay } = this.#upstreamBody(route);
     const method = route.settings.buffering.proxyMethod;
     // proxy_cache_convert_head: a HEAD the cache takes part in goes upstream as GET, so that the
     // entry has the body a GET will want.
     const own = this.ctx.method === 'HEAD' && this.#cache?.settings.convertHead === true ? 'GET' : this.ctx.method;
-    return exchangeWithPeer({
+    return new PeerTry({
       rt: this.rt, ctx: this.ctx, route, peer, attempt, more,
       mode: this.front.mode, body, replay, method: method === null ? own : this.rt.vars.evaluate(method, this.ctx),
       host: this,
