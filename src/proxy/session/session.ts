@@ -54,6 +54,15 @@ import type { ByteRange } from '../../static/ranges.js';
 /** A try that answered the request (relayed, tunnelled or answered from the cache). */
 const TRIED: TryOutcome = Object.freeze({ ok: true });
 
+/** What goes upstream as a try's body: a stream sent once, or a body read whole that can be sent again. */
+interface UpstreamBody {
+  readonly body: Readable | null;
+  readonly replay: { readonly open: () => Readable; readonly length: number } | null;
+}
+
+/** No body (most requests): one object, not one per try. */
+const NO_BODY: UpstreamBody = Object.freeze({ body: null, replay: null });
+
 /** The `return` codes that set a Location (nginx's ngx_http_send_response). */
 const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
@@ -696,17 +705,17 @@ export class ProxySession implements SessionForFrontEnds {
   }
 
   /** What goes upstream as the body, for one try. */
-  #upstreamBody(route: ProxyRoute): { body: Readable | null; replay: { open: () => Readable; length: number } | null } {
+  #upstreamBody(route: ProxyRoute): UpstreamBody {
     const s = route.settings;
     const set = s.buffering.proxySetBody;
     if (set !== null) {
       const bytes = Buffer.from(this.rt.vars.evaluate(set, this.ctx), 'utf8');
       return { body: null, replay: { open: () => Readable.from(bytes.length === 0 ? [] : [bytes], { objectMode: false }), length: bytes.length } };
     }
-    if (!s.proxyPassRequestBody || this.ctx.bodyDropped) return { body: null, replay: null };
+    if (!s.proxyPassRequestBody || this.ctx.bodyDropped) return NO_BODY;
     const b = this.ctx.requestBody;
     if (b !== null) return { body: null, replay: { open: () => b.open(), length: b.length } };
-    return { body: this.#body, replay: null };
+    return this.#body === null ? NO_BODY : { body: this.#body, replay: null };
   }
 
   /**
