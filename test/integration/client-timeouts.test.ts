@@ -13,14 +13,14 @@ import { constants as h2constants } from 'node:http2';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
-import { startHttpBackend, type BackendAddress } from '../helpers/backends.js';
+import { startHttpBackend, startRawBackend, type BackendAddress } from '../helpers/backends.js';
 import { recorderFor } from '../helpers/byte-recorder.js';
 import { testCerts } from '../helpers/certs.js';
 import { infoConf } from '../helpers/config-text.js';
 import { fileLines } from '../helpers/log-files.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import {
-  completeResponse, headerValue, parseResponseHead, rawConnect, rawRequest, readToEnd, readUntil, waitForBytes, waitForClose,
+  SAMPLE_ACCEPT, completeResponse, headerValue, maskedFrame, parseResponseHead, rawConnect, rawRequest, readToEnd, readUntil, waitForBytes, waitForClose,
   wsHandshakeRequest,
 } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp.js';
@@ -151,6 +151,66 @@ test('keepalive_timeout: the location\'s value closes an idle connection quietly
 
   assert.equal(recorderFor(kept.socket).closed, false, 'still open after the other answers');
   assert.equal(proxy.errorLines.some((l) => l.includes('timed out')), false, `nginx logs nothing for an idle keep-alive close: ${proxy.errorLines.join('\n')}`);
+});
+
+test('keepalive_timeout starts again at each idle time: requests closer than it keep the connection for longer than it in all', async (t) => {
+  const proxy = await startTestProxy(infoConf(`
+    keepalive_timeout 1s;
+    server { listen 127.0.0.1:0; return 200 "ok"; }`), { t });
+  const client = await rawConnect(proxy.port);
+  t.after(() => client.destroy());
+  const started = Date.now();
+  let answered = 0;
+  // Six requests 0.4 s apart: 2 s in all, each idle time well within the second.
+  for (let i = 0; i < 6; i++) {
+    if (i > 0) await delay(400);
+    client.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+    await readUntil(client, (b) => completeResponse(b) !== null);
+    answered++;
+  }
+  assert.equal(answered, 6);
+  assert.ok(Date.now() - started >= 1990, 'the connection outlived one keepalive_timeout');
+  assert.equal(recorderFor(client).closed, false, 'still open after the last answer');
+  const lastAnswer = Date.now();
+  // ...and the last idle time still ends it.
+  const ms = await closedAfter(client, lastAnswer);
+  assert.ok(ms >= 900, `closed ${ms} ms after the last answer, before keepalive_timeout`);
+});
+
+test('a WebSocket upgrade on a kept-alive connection: the keep-alive timer of the request before it does not reach the tunnel', async (t) => {
+  const backend = await startRawBackend(async (conn) => {
+    await conn.readUntil('\r\n\r\n');
+    conn.socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${SAMPLE_ACCEPT}\r\n\r\n`);
+    conn.socket.on('data', (d: Buffer) => conn.socket.write(d));
+  });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(infoConf(`
+    keepalive_timeout 1s;
+    server {
+      listen 127.0.0.1:0;
+      location /plain { return 200 "ok"; }
+      location / {
+        proxy_pass http://${backend.addr};
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection "upgrade";
+      }
+    }`), { t });
+  const client = await rawConnect(proxy.port);
+  t.after(() => client.destroy());
+  client.write('GET /plain HTTP/1.1\r\nHost: a\r\n\r\n');
+  const first = await readUntil(client, (b) => completeResponse(b) !== null);
+  assert.equal(completeResponse(first)?.head.statusCode, 200);
+  client.write(wsHandshakeRequest({ path: '/ws' }));
+  const head = parseResponseHead(await readUntil(client, '\r\n\r\n'));
+  assert.equal(head.statusCode, 101);
+  // Past the keepalive_timeout armed when /plain was answered.
+  await delay(1500);
+  assert.equal(recorderFor(client).closed, false, 'the tunnel is open past keepalive_timeout');
+  const frame = maskedFrame(0x1, 'still here');
+  client.write(frame);
+  const echoed = await readUntil(client, (b) => b.length >= frame.length);
+  assert.deepEqual(echoed.subarray(0, frame.length), frame);
 });
 
 test('client_body_timeout: a stalled body ends the request without an answer (408 in the access log); a trickle within it passes', async (t) => {

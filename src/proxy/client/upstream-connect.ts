@@ -11,9 +11,19 @@ import type { SockAddr } from '../../config/types.js';
 import { tlsConnectOptions } from './upstream-tls.js';
 import type { TlsSessions, UpstreamTlsRequest } from './upstream-tls.js';
 
+/**
+ * Each server address's own part of its keys, made at its first use: a plain connection's key is
+ * then no new string per request (an address is a config object, kept as long as its upstream).
+ */
+const addressKeys = new WeakMap<SockAddr, string>();
+
 /** The keep-alive cache and TLS session key of a connection to `address` under `tls`. */
 export function connectionKey(address: SockAddr, tls: UpstreamTlsRequest | null): string {
-  const where = address.path !== undefined ? `unix:${address.path}` : `${address.host}|${address.port}`;
+  let where = addressKeys.get(address);
+  if (where === undefined) {
+    where = address.path !== undefined ? `unix:${address.path}` : `${address.host}|${address.port}`;
+    addressKeys.set(address, where);
+  }
   return tls === null ? where : `${where}|${tls.identity}`;
 }
 

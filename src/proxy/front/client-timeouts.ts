@@ -9,7 +9,11 @@
  * - `keepalive_timeout`: an idle connection (no request in flight and no byte of the next one)
  *   closes after the keepalive_timeout of the location that served the last request, silently.
  *   Node's own keep-alive timer stays off: it adds a second, restarts on every byte of a slow head
- *   and makes Node send `Keep-Alive: timeout=N`, which nginx sends only when asked.
+ *   and makes Node send `Keep-Alive: timeout=N`, which nginx sends only when asked. The timer is
+ *   the connection's own, made once and refreshed at each idle time (upstream/socket-timer.ts),
+ *   not `socket.setTimeout`, which makes a new Timeout and a bound function at every request. It
+ *   is not restarted by reads: nginx stops the keep-alive timer at the first byte of the next
+ *   head, and a timer that fires once bytes came does nothing ({@link onHttpSocketTimeout}).
  * - `send_timeout` and `client_body_timeout`: session/body-relay.ts.
  */
 import type { Socket } from 'node:net';
@@ -17,6 +21,7 @@ import { ProxyError, messageWhile } from '../../core/errors.js';
 import { LINGERING_DEFAULTS } from '../../config/defaults.js';
 import type { Settings } from '../../config/types.js';
 import { timerDelay } from '../../core/timers.js';
+import { armSocketTimer } from '../../upstream/socket-timer.js';
 
 /** How often expired request heads are looked for: client_header_timeout is precise to this. */
 export const HEADER_CHECK_INTERVAL_MS = 500;
@@ -43,7 +48,7 @@ export function requestStarted(socket: Socket): void {
   st.inFlight++;
   if (st.idle) {
     st.idle = false;
-    socket.setTimeout(0);
+    armSocketTimer(socket, 0);
   }
 }
 
@@ -59,7 +64,18 @@ export function requestEnded(socket: Socket, keepaliveMs: number): void {
   if (st.inFlight > 0 || socket.destroyed || !socket.writable || keepaliveMs <= 0) return;
   st.idle = true;
   st.idleMark = socket.bytesRead;
-  socket.setTimeout(timerDelay(keepaliveMs));
+  armSocketTimer(socket, timerDelay(keepaliveMs));
+}
+
+/**
+ * The connection stops being an HTTP connection (an upgrade's tunnel, a socket handed on): its
+ * keep-alive timer is disarmed, so that it cannot fire into the tunnel's own 'timeout' listener.
+ */
+export function keepAliveOff(socket: Socket): void {
+  const st = states.get(socket);
+  if (st === undefined || !st.idle) return;
+  st.idle = false;
+  armSocketTimer(socket, 0);
 }
 
 /**

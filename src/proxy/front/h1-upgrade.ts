@@ -5,7 +5,7 @@ import { serveAdminRaw } from '../../admin/serve.js';
 import type { AdminHandler, Settings } from '../../config/types.js';
 import { ProxyError } from '../../core/errors.js';
 import { serverSignature } from '../answer/server-tokens.js';
-import { resetConnection } from './client-timeouts.js';
+import { keepAliveOff, resetConnection } from './client-timeouts.js';
 import type { RouteDecision } from '../../routing/router.js';
 import type { Peer } from '../../upstream/peer.js';
 import { acceptKey } from '../../websocket/accept-key.js';
@@ -110,6 +110,7 @@ export const EARLY_BYTES_LIMIT = 64 * 1024;
 export function handleUpgrade(rt: ProxyRuntime, req: UpgradeRequest, socket: Socket, head: Buffer): void {
   socket.on('error', noop);
   socket.setTimeout(0);
+  keepAliveOff(socket);
   const ctx = contextFor(rt, req);
   // $bytes_received counts the request head, as for an ordinary request; a tunnel adds every
   // byte after it as it is relayed, a session that ends without one counts what was read.

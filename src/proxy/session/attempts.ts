@@ -5,61 +5,25 @@ import type { Peer } from '../../upstream/peer.js';
 import { recordFailure, recordSuccess } from '../../upstream/peer.js';
 import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
 import type { PickKey, ProxyRoute } from './proxy-route.js';
-import { requestHasBody } from '../context/request-context.js';
+import type { TryOutcome } from './retry-rules.js';
+import type { ExchangeResponse, PeerTry, SwitchedExchange } from './peer-exchange.js';
 
-/** How one try at one server ended. */
-export type TryOutcome =
-  | { readonly ok: true }
-  | {
-      readonly ok: false;
-      readonly error: ProxyError;
-      /** The request reached the server (so a retry would repeat it). */
-      readonly sent: boolean;
-      /** Whether this counts against the server's max_fails. */
-      readonly countFailure: boolean;
-      /** False when something already reached the client: never retry then. */
-      readonly retryable: boolean;
-    };
+/** A try's answer the session relays or tunnels. */
+export type LiveExchange = ExchangeResponse | SwitchedExchange;
 
 /**
  * What the attempt loop asks of its session (the session itself, so that no callbacks are made
- * per request).
+ * per request). The loop drives each try (peer-exchange.ts), so that its one await on the exchange
+ * is the only one per try, then gives the answer to the session (synchronous unless the cache
+ * takes part).
  */
 export interface AttemptHost {
-  /** One try at `peer`; `mayRetryAfter`: another server may still be tried after this one. */
-  tryPeer(peer: Peer, attempt: UpstreamAttempt, mayRetryAfter: boolean): Promise<TryOutcome>;
+  /** One try at `peer` (not begun yet); `mayRetryAfter`: another server may still be tried after this one. */
+  tryPeer(peer: Peer, attempt: UpstreamAttempt, mayRetryAfter: boolean): PeerTry;
+  /** The try got an answer to relay or tunnel: the session takes it. */
+  answered(x: LiveExchange, peer: Peer, attempt: UpstreamAttempt): TryOutcome | Promise<TryOutcome>;
   /** A try failed (each failure is logged as it happens, as nginx does). */
   attemptFailed(peer: Peer, error: ProxyError): void;
-}
-
-/** nginx: POST, LOCK and PATCH are not passed to another server once sent, unless non_idempotent. */
-const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
-
-/** Statuses that count as server failures when listed in proxy_next_upstream (403/404 never do). */
-export const FAILURE_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504, 429]);
-
-/**
- * nginx's request_body_no_buffering (ngx_http_proxy_handler): the body streams when
- * proxy_request_buffering is off, unless proxy_set_body replaces it, proxy_pass_request_body
- * drops it, or it has no length and goes to an HTTP/1.0 upstream (which cannot take it chunked).
- */
-export function requestBodyUnbuffered(route: ProxyRoute, ctx: RequestContext): boolean {
-  const s = route.settings;
-  return !s.buffering.requestBuffering && s.buffering.proxySetBody === null && s.proxyPassRequestBody
-    && (ctx.headers['content-length'] !== undefined || s.proxyHttpVersion === '1.1');
-}
-
-/**
- * Whether a failure may go to the next server under `proxy_next_upstream`. A body that was read
- * whole (proxy_request_buffering, proxy_set_body) can be sent again; a streamed one that has been
- * sent cannot (nginx: request_body_no_buffering), so its request is never repeated.
- */
-export function retryAllowed(route: ProxyRoute, ctx: RequestContext, condition: string | null, sent: boolean): boolean {
-  const set = route.settings.proxyNextUpstream as ReadonlySet<string>;
-  if (condition === null || !set.has(condition)) return false;
-  if (!sent) return true;
-  if (requestHasBody(ctx) && requestBodyUnbuffered(route, ctx)) return false;
-  return !NON_IDEMPOTENT.has(ctx.method) || set.has('non_idempotent');
 }
 
 const NO_KEY: PickKey = { key: '' };
@@ -127,7 +91,11 @@ export async function runAttempts(
     const withinTime = s.proxyNextUpstreamTimeout === 0 || now - started < s.proxyNextUpstreamTimeout;
     const more = count < maxTries && withinTime;
     const tryStart = performance.now();
-    const out = await host.tryPeer(peer, attempt, more);
+    const t = host.tryPeer(peer, attempt, more);
+    let x = t.failed;
+    while (x === null) x = t.settle(await t.begin());
+    let out = x.kind === 'done' ? x.outcome : host.answered(x, peer, attempt);
+    if (out instanceof Promise) out = await out;
     if (out.ok) {
       recordSuccess(peer, monotonicNow());
       return null;

@@ -3,13 +3,13 @@ import type { HeldUpstream } from '../client/held-upstream.js';
 import type { Readable } from 'node:stream';
 import { ProxyError } from '../../core/errors.js';
 import type { Peer } from '../../upstream/peer.js';
-import { FAILURE_STATUSES, retryAllowed } from './attempts.js';
-import type { TryOutcome } from './attempts.js';
+import { FAILURE_STATUSES, retryAllowed } from './retry-rules.js';
+import type { TryOutcome } from './retry-rules.js';
 import type { ProxyRoute } from './proxy-route.js';
 import type { ProxyRuntime } from './proxy-runtime.js';
 import type { RequestContext, UpstreamAttempt } from '../context/request-context.js';
 import { upstreamClient } from '../client/registry.js';
-import type { Exchange, ExchangeOptions, UpstreamMessage } from '../client/upstream-client.js';
+import type { Exchange, ExchangeOptions, ExchangeResult, UpstreamMessage } from '../client/upstream-client.js';
 import { buildUpstreamHead } from '../headers/upstream-request.js';
 import { relayHeaders } from '../headers/response-headers.js';
 import { learnSession } from './proxy-route.js';
@@ -107,9 +107,36 @@ function fastcgiRequest(o: PeerExchangeOptions): FastcgiRequest {
   };
 }
 
-function failed(error: ProxyError, sent: boolean, countFailure: boolean, retryable: boolean): PeerExchange {
+function failedWith(error: ProxyError, sent: boolean, countFailure: boolean, retryable: boolean): PeerExchange {
   return { kind: 'done', outcome: { ok: false, error, sent, countFailure, retryable } };
 }
+
+/**
+ * What tells the front end that the request body starts flowing to an upstream (once per try that
+ * gets that far). Made here, not in a PeerTry method: a closure made there would keep the try (its
+ * request, its session) alive with `release`, which a tunnel keeps for its whole life
+ * (docs/benchmarks.md, "Idle memory").
+ */
+function bodyStartNotice(front: TryHost['front']): (() => void) | undefined {
+  return front.bodyStarted === undefined ? undefined : (): void => front.bodyStarted?.();
+}
+
+/**
+ * Holds the server's open-connection count until the returned function is called (idempotent). Its
+ * own scope, for the same reason: a tunnel keeps it.
+ */
+function holdPeer(peer: Peer): () => void {
+  peer.state.active++;
+  let released = false;
+  return (): void => {
+    if (!released) {
+      released = true;
+      peer.state.active--;
+    }
+  };
+}
+
+function noRelease(): void {}
 
 /**
  * One try at one server, shared by plain requests and upgrades: the server's open-connection count
@@ -117,44 +144,47 @@ function failed(error: ProxyError, sent: boolean, countFailure: boolean, retryab
  * keepalive connection the server had already closed gets one more try on a fresh connection
  * (nginx does the same); failures, 101s that must not be relayed and `proxy_next_upstream http_*`
  * statuses become outcomes for the attempt loop.
+ *
+ * An object the attempt loop drives, not an async function of its own, so that the loop's await
+ * on the exchange is the only one per try (docs/benchmarks.md, "Per-request work, sixth pass"):
+ *
+ *     let x = t.failed;
+ *     while (x === null) x = t.settle(await t.begin());
  */
-/**
- * What tells the front end that the request body starts flowing to an upstream (once per try that
- * gets that far). Made here, not in exchangeWithPeer: a closure made there would share its scope
- * with `release`, which a tunnel keeps for its whole life, and keep the front end (its request,
- * its session) alive with it (docs/benchmarks.md, "Idle memory").
- */
-function bodyStartNotice(front: TryHost['front']): (() => void) | undefined {
-  return front.bodyStarted === undefined ? undefined : (): void => front.bodyStarted?.();
-}
+export class PeerTry {
+  readonly #o: PeerExchangeOptions;
+  /** The try ended before an exchange began (its upstream head could not be made), else null. */
+  readonly failed: PeerExchange | null = null;
+  readonly #head: UpstreamRequestHead = NO_HEAD;
+  readonly #fastcgi: FastcgiRequest | null;
+  readonly #onBodyStart: (() => void) | undefined;
+  readonly #release: () => void = noRelease;
+  #ex: Exchange | null = null;
+  #staleRetried = false;
 
-export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExchange> {
-  const { ctx, route, peer, host } = o;
-  const { front } = host;
-  const onBodyStart = bodyStartNotice(front);
-  const fastcgi = route.pass.scheme === 'fastcgi' ? fastcgiRequest(o) : null;
-  let head: UpstreamRequestHead;
-  try {
-    head = fastcgi !== null ? NO_HEAD : buildUpstreamHead(ctx, route, o.rt.vars, o.mode, o.replay?.length ?? null);
-  } catch (err) {
-    if (err instanceof ProxyError) return failed(err, false, false, false);
-    throw err;
-  }
-  peer.state.active++;
-  let released = false;
-  const release = (): void => {
-    if (!released) {
-      released = true;
-      peer.state.active--;
+  constructor(o: PeerExchangeOptions) {
+    this.#o = o;
+    const { route } = o;
+    this.#onBodyStart = bodyStartNotice(o.host.front);
+    this.#fastcgi = route.pass.scheme === 'fastcgi' ? fastcgiRequest(o) : null;
+    try {
+      if (this.#fastcgi === null) this.#head = buildUpstreamHead(o.ctx, route, o.rt.vars, o.mode, o.replay?.length ?? null);
+    } catch (err) {
+      if (!(err instanceof ProxyError)) throw err;
+      this.failed = failedWith(err, false, false, false);
+      return;
     }
-  };
-  let ex: Exchange;
-  let r;
-  for (let staleRetry = 0; ; staleRetry++) {
-    const tls = upstreamTlsFor(route, ctx, o.rt.vars);
+    this.#release = holdPeer(o.peer);
+  }
+
+  /** Starts an exchange with the server; its result goes to {@link settle}. */
+  begin(): Promise<ExchangeResult> {
+    const o = this.#o;
+    const { route, host } = o;
+    const tls = upstreamTlsFor(route, o.ctx, o.rt.vars);
     const options: ExchangeOptions = {
-      peer, pool: route.pool, method: o.method, head, body: o.replay?.open() ?? o.body, upgrade: o.mode.upgrade !== null,
-      nativeUpstream: front.nativeUpstream === true && route.settings.nativeTunnels !== 'off',
+      peer: o.peer, pool: route.pool, method: o.method, head: this.#head, body: o.replay?.open() ?? o.body, upgrade: o.mode.upgrade !== null,
+      nativeUpstream: host.front.nativeUpstream === true && route.settings.nativeTunnels !== 'off',
       tls,
       connectTimeout: route.settings.proxyConnectTimeout,
       sendTimeout: route.settings.proxySendTimeout,
@@ -162,76 +192,92 @@ export async function exchangeWithPeer(o: PeerExchangeOptions): Promise<PeerExch
       maxHeaderSize: route.settings.proxyBufferSize,
       attempt: o.attempt,
       onLateError: o.onLateError,
-      onBodyStart,
+      onBodyStart: this.#onBodyStart,
     };
-    ex = fastcgi !== null ? fastcgiExchange(options, fastcgi) : upstreamClient.exchange(options);
+    const ex = this.#fastcgi !== null ? fastcgiExchange(options, this.#fastcgi) : upstreamClient.exchange(options);
+    this.#ex = ex;
     host.exchangeStarted(ex);
     if (host.tryAbandoned()) ex.abort();
-    r = await ex.result;
+    return ex.result;
+  }
+
+  /**
+   * What the exchange's result comes to: the try's end, or null to {@link begin} once more (a
+   * kept-alive connection the server had closed, once, with no streamed body).
+   */
+  settle(r: ExchangeResult): PeerExchange | null {
+    const o = this.#o;
+    const { ctx, route, host } = o;
+    const { front } = host;
+    const release = this.#release;
+    const ex = this.#ex as Exchange;
     const stale = r.kind === 'error' && r.reused && r.error.code === 'UPSTREAM_RESET' && o.body === null;
-    if (!stale || staleRetry > 0 || host.tryAbandoned()) break;
-  }
-  if (host.tryAbandoned()) {
-    if (r.kind === 'response' && !r.res.destroyed && !r.res.readableEnded) {
-      // proxy_ignore_client_abort: the upstream's answer is read to its end and dropped.
-      r.res.once('end', release);
-      r.res.once('close', release);
-      r.res.resume();
-    } else {
-      release();
+    if (stale && !this.#staleRetried && !host.tryAbandoned()) {
+      this.#staleRetried = true;
+      return null;
     }
-    if (r.kind === 'upgrade') r.socket.destroy();
-    return failed(new ProxyError('CLIENT_CLOSED'), true, false, false);
-  }
-  if (r.kind === 'error') {
-    release();
-    return failed(r.error, r.connected, true, o.more && retryAllowed(route, ctx, r.error.retry, r.connected));
-  }
-  if (r.kind === 'upgrade') {
-    const invalid = front.checkSwitch(r.res);
-    if (invalid === null) {
-      // The status the client sees for an accepted 101 (`$status`): 200 on HTTP/2 (RFC 8441 5).
-      const headers = relayed(o, r.res, 101, front.switchedStatus ?? 101);
-      if (headers instanceof ProxyError) {
-        r.socket.destroy();
+    if (host.tryAbandoned()) {
+      if (r.kind === 'response' && !r.res.destroyed && !r.res.readableEnded) {
+        // proxy_ignore_client_abort: the upstream's answer is read to its end and dropped.
+        r.res.once('end', release);
+        r.res.once('close', release);
+        r.res.resume();
+      } else {
         release();
-        return failed(headers, true, false, false);
       }
-      return { kind: 'upgrade', res: r.res, socket: r.socket, head: r.head, release, headers };
+      if (r.kind === 'upgrade') r.socket.destroy();
+      return failedWith(new ProxyError('CLIENT_CLOSED'), true, false, false);
     }
-    r.socket.destroy();
-    release();
-    return failed(invalid, true, true, o.more && retryAllowed(route, ctx, invalid.retry, true));
+    if (r.kind === 'error') {
+      release();
+      return failedWith(r.error, r.connected, true, o.more && retryAllowed(route, ctx, r.error.retry, r.connected));
+    }
+    if (r.kind === 'upgrade') {
+      const invalid = front.checkSwitch(r.res);
+      if (invalid === null) {
+        // The status the client sees for an accepted 101 (`$status`): 200 on HTTP/2 (RFC 8441 5).
+        const headers = relayed(o, r.res, 101, front.switchedStatus ?? 101);
+        if (headers instanceof ProxyError) {
+          r.socket.destroy();
+          release();
+          return failedWith(headers, true, false, false);
+        }
+        return { kind: 'upgrade', res: r.res, socket: r.socket, head: r.head, release, headers };
+      }
+      r.socket.destroy();
+      release();
+      return failedWith(invalid, true, true, o.more && retryAllowed(route, ctx, invalid.retry, true));
+    }
+    const status = r.res.statusCode ?? 502;
+    if (status === 101) {
+      // Node reports a 101 without an Upgrade header as an ordinary response; relayed, it would
+      // tell the client a switch happened with no tunnel behind it (RFC 9110 7.8).
+      r.res.resume();
+      ex.abort();
+      release();
+      const error = o.mode.upgrade === null
+        ? new ProxyError('UPSTREAM_UNREQUESTED_UPGRADE')
+        : new ProxyError('UPSTREAM_UPGRADE_MISMATCH', `asked "${o.mode.upgrade}", got none`);
+      return failedWith(error, true, true, o.more && retryAllowed(route, ctx, error.retry, true));
+    }
+    if (route.retryStatuses.has(status) && o.more && retryAllowed(route, ctx, `http_${status}`, true)) {
+      r.res.resume();
+      ex.abort();
+      release();
+      return failedWith(new ProxyError('UPSTREAM_INVALID_RESPONSE', `status ${status}`), true, FAILURE_STATUSES.has(status), true);
+    }
+    // An error page's target answers with the error's status (nginx's err_status), which the
+    // header filters (add_header) see.
+    const shown = ctx.errStatus === 0 ? status : ctx.errStatus;
+    const headers = relayed(o, r.res, shown, shown);
+    if (headers instanceof ProxyError) {
+      r.res.resume();
+      ex.abort();
+      release();
+      return failedWith(headers, true, false, false);
+    }
+    return { kind: 'response', res: r.res, exchange: ex, release, headers };
   }
-  const status = r.res.statusCode ?? 502;
-  if (status === 101) {
-    // Node reports a 101 without an Upgrade header as an ordinary response; relayed, it would
-    // tell the client a switch happened with no tunnel behind it (RFC 9110 7.8).
-    r.res.resume();
-    ex.abort();
-    release();
-    const error = o.mode.upgrade === null
-      ? new ProxyError('UPSTREAM_UNREQUESTED_UPGRADE')
-      : new ProxyError('UPSTREAM_UPGRADE_MISMATCH', `asked "${o.mode.upgrade}", got none`);
-    return failed(error, true, true, o.more && retryAllowed(route, ctx, error.retry, true));
-  }
-  if (route.retryStatuses.has(status) && o.more && retryAllowed(route, ctx, `http_${status}`, true)) {
-    r.res.resume();
-    ex.abort();
-    release();
-    return failed(new ProxyError('UPSTREAM_INVALID_RESPONSE', `status ${status}`), true, FAILURE_STATUSES.has(status), true);
-  }
-  // An error page's target answers with the error's status (nginx's err_status), which the
-  // header filters (add_header) see.
-  const shown = ctx.errStatus === 0 ? status : ctx.errStatus;
-  const headers = relayed(o, r.res, shown, shown);
-  if (headers instanceof ProxyError) {
-    r.res.resume();
-    ex.abort();
-    release();
-    return failed(headers, true, false, false);
-  }
-  return { kind: 'response', res: r.res, exchange: ex, release, headers };
 }
 
 /**

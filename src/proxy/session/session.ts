@@ -2,9 +2,10 @@
  * One proxy session: one request (or WebSocket handshake) from routing to its end, the same for
  * every front end (front-end.ts). It answers locally (an error page, `return`, a status
  * location) or runs the attempt loop: the pool yields servers in balancer order, each try goes
- * through exchangeWithPeer, and what comes back is relayed or tunnelled by the front end. Every
- * failure ends here, in {@link ProxySession.fail}: the one mapping from an error to a status, an
- * error-log line and the access log's status. Unexpected throws go to the safety net (guard.ts).
+ * through a PeerTry (peer-exchange.ts), and what comes back is relayed or tunnelled by the front
+ * end. Every failure ends here, in {@link ProxySession.fail}: the one mapping from an error to a
+ * status, an error-log line and the access log's status. Unexpected throws go to the safety net
+ * (guard.ts).
  */
 import { originRefused } from '../../routing/origins.js';
 import { runPreaccess } from '../../limits/preaccess.js';
@@ -26,17 +27,19 @@ import { serverRoutes } from '../../routing/server-routes.js';
 import { serveFiles } from '../../static/content.js';
 import type { FilesOutcome, FilesRequest } from '../../static/content.js';
 import { tryFiles } from '../../static/try-files.js';
-import { requestBodyUnbuffered, runAttempts } from './attempts.js';
+import { runAttempts } from './attempts.js';
+import { requestBodyUnbuffered } from './retry-rules.js';
 import { copyStreamedBody, readRequestBody } from '../body/request-body.js';
 import { ResponseSpool, fitsBuffers } from '../body/response-spool.js';
 import { responseBuffered, responseLimitRate } from '../body/accel-headers.js';
 import type { UpstreamMessage } from '../client/upstream-client.js';
 import { errnoSuffix } from '../../core/errno.js';
-import type { TryOutcome } from './attempts.js';
+import type { LiveExchange } from './attempts.js';
+import type { TryOutcome } from './retry-rules.js';
 import type { FrontEnd, ProxySession as SessionForFrontEnds, RelayOut, RouteDecision } from './front-end.js';
 import { failRequest } from './guard.js';
 import { errorPageFor, sendErrorPage } from './error-pages.js';
-import { exchangeWithPeer } from './peer-exchange.js';
+import { PeerTry } from './peer-exchange.js';
 import { sessionPickKey } from './proxy-route.js';
 import { variableTarget } from './variable-target.js';
 import type { ExchangeResponse } from './peer-exchange.js';
@@ -52,6 +55,15 @@ import type { ByteRange } from '../../static/ranges.js';
 
 /** A try that answered the request (relayed, tunnelled or answered from the cache). */
 const TRIED: TryOutcome = Object.freeze({ ok: true });
+
+/** What goes upstream as a try's body: a stream sent once, or a body read whole that can be sent again. */
+interface UpstreamBody {
+  readonly body: Readable | null;
+  readonly replay: { readonly open: () => Readable; readonly length: number } | null;
+}
+
+/** No body (most requests): one object, not one per try. */
+const NO_BODY: UpstreamBody = Object.freeze({ body: null, replay: null });
 
 /** The `return` codes that set a Location (nginx's ngx_http_send_response). */
 const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
@@ -78,6 +90,18 @@ function endOut(out: RelayOut, writer: CacheWriter | null): void {
   });
 }
 
+/** Each runtime's one Subrequest function (it needs nothing of the session that asks for it). */
+const subrequests = new WeakMap<ProxyRuntime, Subrequest>();
+
+function subrequestsOf(rt: ProxyRuntime): Subrequest {
+  let run = subrequests.get(rt);
+  if (run === undefined) {
+    run = (parent, uri, args) => runSubrequest(rt, parent, uri, args, (c, f) => new ProxySession(rt, c, f).start());
+    subrequests.set(rt, run);
+  }
+  return run;
+}
+
 export class ProxySession implements SessionForFrontEnds {
   readonly rt: ProxyRuntime;
   readonly ctx: RequestContext;
@@ -98,7 +122,9 @@ export class ProxySession implements SessionForFrontEnds {
   #slice: ByteRange | null = null;
 
   /** A subrequest of this request runs in a session of its own, on the same runtime. */
-  readonly subrequest: Subrequest = (parent, uri, args) => runSubrequest(this.rt, parent, uri, args, (c, f) => new ProxySession(this.rt, c, f).start());
+  get subrequest(): Subrequest {
+    return subrequestsOf(this.rt);
+  }
 
   constructor(rt: ProxyRuntime, ctx: RequestContext, front: FrontEnd) {
     this.rt = rt;
@@ -480,10 +506,19 @@ export class ProxySession implements SessionForFrontEnds {
     });
   }
 
-  async #proxy(route: ProxyRoute): Promise<void> {
+  /**
+   * The proxy content handler: the request body, a variable target, the cache, then the attempt
+   * loop. Each step that may wait is an async function of its own, entered only when it applies,
+   * so that a request with none (no body, a fixed target, no cache) reaches the attempt loop with
+   * no await before it (docs/benchmarks.md, "Per-request work, sixth pass").
+   */
+  #proxy(route: ProxyRoute): Promise<void> | undefined {
     // websocket_allowed_origins: refused before any upstream connection is made.
     const refused = originRefused(route.settings, this.ctx, this.rt.vars);
-    if (refused !== null) return this.#answerDecision(refused);
+    if (refused !== null) {
+      this.#answerDecision(refused);
+      return undefined;
+    }
     const again = this.route !== null;
     this.route = route;
     if (again) {
@@ -496,38 +531,64 @@ export class ProxySession implements SessionForFrontEnds {
       }
     } else {
       const body = this.front.start(this, route);
-      if (body === false) return;
-      const limit = route.settings.clientMaxBodySize;
-      // An upgrade (WebSocket, HTTP/2 extended CONNECT) is never buffered: its bytes are the tunnel's.
-      const buffer = body !== null && this.front.mode.upgrade === null && (!requestBodyUnbuffered(route, this.ctx) || await arrivedWhole(body));
-      if (buffer) {
-        if (!(await this.#readBody(body as Readable, route))) return;
-      } else {
-        this.#body = body;
-        if (body !== null && limit > 0) watchBodySize(body, limit, (received, chunk) => this.#bodyTooLarge(received, chunk));
-        if (body !== null) copyStreamedBody(body, route.settings.clientBodyBufferSize, (copy) => void (this.ctx.streamedBody = copy));
-      }
+      if (body === false) return undefined;
+      if (body !== null) return this.#withBody(route, body);
     }
-    if (route.pass.variable !== undefined) {
-      const target = await variableTarget(route, this.ctx, this.rt);
-      if ('log' in target) {
-        this.front.triesOver?.();
-        if (!this.#clientGone) this.log.log('error', `${target.log}${logContext(this.ctx)}`, this.ctx.conn.id);
-        this.fail(target.error);
-        return;
-      }
-      route = target;
-      this.route = target;
+    return this.#target(route);
+  }
+
+  /** The request has a body: read whole first, or streamed to the tries (proxy_request_buffering). */
+  async #withBody(route: ProxyRoute, body: Readable): Promise<void> {
+    const limit = route.settings.clientMaxBodySize;
+    // An upgrade (WebSocket, HTTP/2 extended CONNECT) is never buffered: its bytes are the tunnel's.
+    const buffer = this.front.mode.upgrade === null && (!requestBodyUnbuffered(route, this.ctx) || await arrivedWhole(body));
+    if (buffer) {
+      if (!(await this.#readBody(body, route))) return;
+    } else {
+      this.#body = body;
+      if (limit > 0) watchBodySize(body, limit, (received, chunk) => this.#bodyTooLarge(received, chunk));
+      copyStreamedBody(body, route.settings.clientBodyBufferSize, (copy) => void (this.ctx.streamedBody = copy));
     }
+    return this.#target(route);
+  }
+
+  /** A proxy_pass with variables resolves its target (a resolver may be asked) first. */
+  #target(route: ProxyRoute): Promise<void> | undefined {
+    return route.pass.variable === undefined ? this.#cached(route) : this.#variableTarget(route);
+  }
+
+  async #variableTarget(route: ProxyRoute): Promise<void> {
+    const target = await variableTarget(route, this.ctx, this.rt);
+    if ('log' in target) {
+      this.front.triesOver?.();
+      if (!this.#clientGone) this.log.log('error', `${target.log}${logContext(this.ctx)}`, this.ctx.conn.id);
+      this.fail(target.error);
+      return;
+    }
+    this.route = target;
+    return this.#cached(target);
+  }
+
+  /** The proxy cache's part: a lookup when it takes part, else straight to the attempt loop. */
+  #cached(route: ProxyRoute): Promise<void> | undefined {
     const cache = cacheRequestFor(route, this.ctx, this.rt.vars, this.rt.cacheZones, this.front.mode.upgrade !== null);
     this.ctx.cache = cache;
     this.#cache = cache;
-    if (cache !== null && await cache.lookup(this.ctx, this.rt.vars)) {
+    return cache === null ? this.#attempts(route, null) : this.#lookup(route, cache);
+  }
+
+  async #lookup(route: ProxyRoute, cache: CacheRequest): Promise<void> {
+    if (await cache.lookup(this.ctx, this.rt.vars)) {
       this.front.triesOver?.();
       this.#serveHit(cache, route);
       this.#refreshInBackground(cache, route);
       return;
     }
+    return this.#attempts(route, cache);
+  }
+
+  /** The attempt loop, then what its failure comes to (the cache's stale entry, or an error page). */
+  async #attempts(route: ProxyRoute, cache: CacheRequest | null): Promise<void> {
     // No await (and so no extra turn) unless sticky learn asks its session table.
     const key = sessionPickKey(route, this.ctx, this.rt.vars, this.rt.stickySessions);
     const failure = await runAttempts(this.ctx, route, this, key instanceof Promise ? await key : key);
@@ -646,17 +707,17 @@ export class ProxySession implements SessionForFrontEnds {
   }
 
   /** What goes upstream as the body, for one try. */
-  #upstreamBody(route: ProxyRoute): { body: Readable | null; replay: { open: () => Readable; length: number } | null } {
+  #upstreamBody(route: ProxyRoute): UpstreamBody {
     const s = route.settings;
     const set = s.buffering.proxySetBody;
     if (set !== null) {
       const bytes = Buffer.from(this.rt.vars.evaluate(set, this.ctx), 'utf8');
       return { body: null, replay: { open: () => Readable.from(bytes.length === 0 ? [] : [bytes], { objectMode: false }), length: bytes.length } };
     }
-    if (!s.proxyPassRequestBody || this.ctx.bodyDropped) return { body: null, replay: null };
+    if (!s.proxyPassRequestBody || this.ctx.bodyDropped) return NO_BODY;
     const b = this.ctx.requestBody;
     if (b !== null) return { body: null, replay: { open: () => b.open(), length: b.length } };
-    return { body: this.#body, replay: null };
+    return this.#body === null ? NO_BODY : { body: this.#body, replay: null };
   }
 
   /**
@@ -687,41 +748,55 @@ export class ProxySession implements SessionForFrontEnds {
   }
 
   /** @internal (AttemptHost) */
-  async tryPeer(peer: Peer, attempt: UpstreamAttempt, more: boolean): Promise<TryOutcome> {
-    const { front } = this;
+  tryPeer(peer: Peer, attempt: UpstreamAttempt, more: boolean): PeerTry {
     const route = this.route as ProxyRoute;
     const { body, replay } = this.#upstreamBody(route);
     const method = route.settings.buffering.proxyMethod;
     // proxy_cache_convert_head: a HEAD the cache takes part in goes upstream as GET, so that the
     // entry has the body a GET will want.
     const own = this.ctx.method === 'HEAD' && this.#cache?.settings.convertHead === true ? 'GET' : this.ctx.method;
-    const x = await exchangeWithPeer({
+    return new PeerTry({
       rt: this.rt, ctx: this.ctx, route, peer, attempt, more,
-      mode: front.mode, body, replay, method: method === null ? own : this.rt.vars.evaluate(method, this.ctx),
+      mode: this.front.mode, body, replay, method: method === null ? own : this.rt.vars.evaluate(method, this.ctx),
       host: this,
       onLateError: (err) => this.lateFailure(err, peer),
     });
-    if (x.kind === 'done') return x.outcome;
+  }
+
+  /** @internal (AttemptHost) */
+  answered(x: LiveExchange, peer: Peer, attempt: UpstreamAttempt): TryOutcome | Promise<TryOutcome> {
+    const { front } = this;
     front.triesOver?.();
     if (x.kind === 'upgrade') {
       // A listener left waiting on the client would keep this session, and through it the
       // upstream exchange, alive for as long as a tunnel is open.
       this.#current = null;
       front.tunnel(this, x, peer);
-    } else if (this.#cache !== null && await this.#answeredFromCache(x, route)) {
       return TRIED;
-    } else if (!this.#intercepted(x)) {
-      const status = this.ctx.errStatus;
-      if (status !== 0) {
-        // An error page's target answers with the error's status (nginx's err_status).
-        Object.assign(x.res, { statusCode: status, statusMessage: reasonPhrase(status) });
-        this.ctx.status = status;
-        x.headers.push(...this.ctx.errHeaders);
-      }
-      // A relayed response keeps its exchange: a client that leaves mid-body cancels it.
-      front.relay(this, x, peer, attempt);
     }
+    // Asked only when the cache takes part: a plain relayed response goes on without an await.
+    if (this.#cache !== null) return this.#cachedOrRelayed(x, peer, attempt);
+    this.#relay(x, peer, attempt);
     return TRIED;
+  }
+
+  async #cachedOrRelayed(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt): Promise<TryOutcome> {
+    if (!(await this.#answeredFromCache(x, this.route as ProxyRoute))) this.#relay(x, peer, attempt);
+    return TRIED;
+  }
+
+  /** A response goes to the client, unless proxy_intercept_errors takes it. */
+  #relay(x: ExchangeResponse, peer: Peer, attempt: UpstreamAttempt): void {
+    if (this.#intercepted(x)) return;
+    const status = this.ctx.errStatus;
+    if (status !== 0) {
+      // An error page's target answers with the error's status (nginx's err_status).
+      Object.assign(x.res, { statusCode: status, statusMessage: reasonPhrase(status) });
+      this.ctx.status = status;
+      x.headers.push(...this.ctx.errHeaders);
+    }
+    // A relayed response keeps its exchange: a client that leaves mid-body cancels it.
+    this.front.relay(this, x, peer, attempt);
   }
 
   /**
