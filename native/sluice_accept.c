@@ -501,6 +501,9 @@ static napi_value AcceptListen(napi_env env, napi_callback_info info) {
       if (ls.ss_family == AF_INET) A.lst[lid].wild = ((struct sockaddr_in *)&ls)->sin_addr.s_addr == htonl(INADDR_ANY);
       else if (ls.ss_family == AF_INET6) A.lst[lid].wild = IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ls)->sin6_addr);
     }
+    /* Not EPOLLEXCLUSIVE, though worker processes may accept on one shared socket: with it the
+     * kernel wakes the first idle waiter every time, and one worker takes every connection of a
+     * light load. Without it each wakes and they race for the accept, as libuv's do. */
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = listener_tag((uint32_t)lid)};
     if (epoll_ctl(A.ep, EPOLL_CTL_ADD, d, &ev) != 0) {
       close(d);

@@ -16,9 +16,10 @@
  *
  * `SLUICE_ACCEPT=node` turns it off (libuv accepts, as before); so does anything that needs the
  * listening socket elsewhere: TLS, PROXY protocol, HTTP/2 on a plain port (Node's server reads
- * it), cluster workers (the primary's or a shared socket), SLUICE_FRONT=node.
+ * it), SLUICE_FRONT=node, and cluster workers on the primary's round robin (they hold no
+ * listening socket). Workers that accept for themselves (`listen ... reuseport`: a socket each
+ * where Node has reusePort, the primary's shared socket otherwise) accept in their addon.
  */
-import cluster from 'node:cluster';
 import { closeSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { Socket } from 'node:net';
@@ -212,7 +213,7 @@ let acceptor: NativeAcceptor | null | undefined;
 export function nativeAcceptor(env: NodeJS.ProcessEnv = process.env): NativeAcceptor | null {
   if (acceptor !== undefined) return acceptor;
   acceptor = null;
-  if (env['SLUICE_ACCEPT'] === 'node' || cluster.isWorker) return null;
+  if (env['SLUICE_ACCEPT'] === 'node') return null;
   const addon = tunnelAddon() as (ReturnType<typeof tunnelAddon> & Partial<AcceptAddon>) | null;
   if (addon === null || typeof addon.acceptInit !== 'function' || nativeTunnels() === null) return null;
   const a = new NativeAcceptor(addon as unknown as AcceptAddon);
@@ -226,7 +227,7 @@ export function nativeAcceptor(env: NodeJS.ProcessEnv = process.env): NativeAcce
  * address, close() stops the addon accepting (once), and there is nothing to ref (the addon's
  * thread-safe function keeps the event loop alive while any listener is open).
  */
-function standIn(a: NativeAcceptor, id: number, address: AddressInfo): ListenHandle {
+function standIn(a: NativeAcceptor, id: number, address: AddressInfo, told: (() => void) | null): ListenHandle {
   let closed = false;
   return {
     fd: -1,
@@ -234,6 +235,7 @@ function standIn(a: NativeAcceptor, id: number, address: AddressInfo): ListenHan
       if (!closed) {
         closed = true;
         a.stop(id);
+        told?.();
       }
       if (cb) process.nextTick(cb);
     },
@@ -260,9 +262,14 @@ export function acceptInAddon(server: Server, take: AcceptedListener): boolean {
   const id = a.listen(fd, server.headersTimeout, s.maxHeaderSize ?? 16 * 1024, take);
   if (id < 0) return false;
   // libuv stops watching and closes its descriptor; the socket stays bound and listening through
-  // the addon's duplicate (connections waiting in the backlog wait for the addon).
-  handle.close();
-  s._handle = standIn(a, id, { ...address });
+  // the addon's duplicate (connections waiting in the backlog wait for the addon). A worker's
+  // socket shared by the primary (cluster.SCHED_NONE) has a close that also tells the primary
+  // this worker is done with it: libuv's side closes without that, and the stand-in tells when
+  // the worker stops listening (the primary closes the socket once no worker listens).
+  const told = Object.hasOwn(handle, 'close') ? handle.close : null;
+  if (told === null) handle.close();
+  else (Object.getPrototypeOf(handle) as ListenHandle).close.call(handle);
+  s._handle = standIn(a, id, { ...address }, told === null ? null : () => told.call(handle));
   (server as Server & { [kAcceptId]?: number })[kAcceptId] = id;
   return true;
 }

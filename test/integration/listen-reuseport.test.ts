@@ -9,7 +9,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { test } from 'node:test';
+import type { Socket } from 'node:net';
+import { Opcode } from '../../src/websocket/opcodes.js';
 import { startHttpBackend } from '../helpers/backends.js';
+import { maskedFrame, rawConnect, rawWebSocket, readFrame } from '../helpers/raw-client.js';
 import { CHILD_MS, CliProcess, httpGet, runCli } from '../helpers/cli-process.js';
 import { unusedPort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/temp.js';
@@ -29,19 +32,43 @@ function listeningSockets(port: number): number {
   return listeningInodes(port).length;
 }
 
+/** The descriptors of process `pid` that are listening sockets of the port. */
+function listeningFds(pid: string, port: number): Set<string> {
+  const inodes = new Set(listeningInodes(port).map((i) => `socket:[${i}]`));
+  return new Set(readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+    try {
+      return inodes.has(readlinkSync(`/proc/${pid}/fd/${fd}`));
+    } catch {
+      return false;
+    }
+  }));
+}
+
 /**
  * Whether process `pid` has a listening socket of the port open: a worker that accepts for itself
  * does (its own with reusePort, the primary's shared one without); with round robin only the
  * primary does, and the workers get accepted connections.
  */
 function holdsListeningSocket(pid: string, port: number): boolean {
-  const inodes = new Set(listeningInodes(port).map((i) => `socket:[${i}]`));
-  return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+  return listeningFds(pid, port).size > 0;
+}
+
+/**
+ * Whether process `pid` accepts on a listening socket of the port in the addon: the socket is in
+ * an epoll instance under the addon's tag (native/sluice_accept.c, listener_tag) as its data,
+ * where libuv's epoll registers a descriptor under its own number.
+ */
+function acceptsInAddon(pid: string, port: number): boolean {
+  const listening = listeningFds(pid, port);
+  return readdirSync(`/proc/${pid}/fdinfo`).some((fd) => {
+    let info = '';
     try {
-      return inodes.has(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
     } catch {
       return false;
     }
+    return [...info.matchAll(/^tfd:\s+(\d+)\s+events:\s+[0-9a-f]+\s+data:\s+([0-9a-f]+)/gm)]
+      .some((m) => listening.has(m[1]!) && parseInt(m[2]!, 16) !== Number(m[1]) && (parseInt(m[2]!, 16) & 7) === 3);
   });
 }
 
@@ -78,8 +105,11 @@ test('listen reuseport with worker_processes 2: a socket per worker where Node h
   }, { timeoutMs: CHILD_MS, what: 'both workers to answer' });
   assert.ok(!seen.has(String(proxy.pid)));
   assert.equal(seen.size, 2);
-  // Each worker accepts for itself: it holds a listening socket of the port.
+  // Each worker accepts for itself: it holds a listening socket of the port, and its addon
+  // accepts on it (the relay's thread, as in one process).
   for (const pid of seen) assert.ok(holdsListeningSocket(pid, port), `worker ${pid} holds a listening socket of :${port}`);
+  for (const pid of seen) assert.ok(acceptsInAddon(pid, port), `worker ${pid} accepts in its addon`);
+  assert.equal(acceptsInAddon(String(proxy.pid), port), false, 'the primary does not accept');
   assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
 });
 
@@ -133,4 +163,43 @@ test('listen reuseport: a reload under traffic and a graceful quit with a reques
   assert.deepEqual(await slow, { status: 200, body: 'slow done' });
   assert.deepEqual(await proxy.wait(), { code: 0, signal: null });
   assert.equal(WARNING.test(proxy.stderr), !nodeHasReusePort(), proxy.stderr);
+});
+
+test('listen reuseport: WebSocket tunnels through workers that accept in their addon; a reload that drops the address closes it in every process, tunnels stay', async (t) => {
+  const dir = tempDir(t);
+  const [port, next] = [await unusedPort(), await unusedPort()];
+  const backend = await startHttpBackend(undefined, { id: 'echo' });
+  t.after(() => backend.close());
+  const at = (p: number): string => config(p, `location / { proxy_pass http://${backend.addr}; }`);
+  const conf = dir.write('sluice.conf', at(port));
+  const proxy = new CliProcess(t, ['-c', conf], dir.path);
+  await proxy.port();
+  const tunnels: Socket[] = [];
+  for (let i = 0; i < 6; i++) {
+    const { socket, head } = await rawWebSocket(port, { path: `/ws${i}`, timeoutMs: CHILD_MS });
+    t.after(() => socket.destroy());
+    assert.equal(head.statusCode, 101);
+    tunnels.push(socket);
+  }
+  const echoes = async (): Promise<void> => {
+    for (const [i, socket] of tunnels.entries()) {
+      socket.write(maskedFrame(Opcode.TEXT, `hello ${i}`));
+      assert.equal((await readFrame(socket, CHILD_MS)).payload.toString(), `hello ${i}`);
+    }
+  };
+  await echoes();
+
+  // The address goes: once every worker has let go of it, nobody listens there (the primary
+  // closes its shared socket when no worker holds it; a worker's own socket closes with it).
+  dir.write('sluice.conf', at(next));
+  proxy.child.kill('SIGHUP');
+  await waitFor(() => rawConnect(port).then((s) => {
+    s.destroy();
+    return false;
+  }, (e: NodeJS.ErrnoException) => e.code === 'ECONNREFUSED'), { timeoutMs: CHILD_MS, what: `connections to :${port} refused` });
+  assert.equal(listeningSockets(port), 0);
+  await echoes();
+  const after = await rawWebSocket(next, { path: '/after', timeoutMs: CHILD_MS });
+  t.after(() => after.socket.destroy());
+  assert.equal(after.head.statusCode, 101);
 });
