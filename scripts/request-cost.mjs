@@ -132,13 +132,23 @@ http {
 `;
 }
 
-/** One keep-alive connection sending `n` GETs one after the other, each after the previous response. */
+/**
+ * `n` GETs one after the other on keep-alive connections, each after the previous response; a
+ * new connection when the proxy closes one (`Connection: close` at keepalive_requests, nginx's
+ * 1000), as a client would.
+ */
 async function keepAliveClient(port, n) {
+  let left = n;
+  while (left > 0) left -= await keepAliveConnection(port, left);
+}
+
+/** Up to `n` GETs on one connection: how many were answered before it ended. */
+async function keepAliveConnection(port, n) {
   const s = connect(port, '127.0.0.1');
   await once(s, 'connect');
   const req = Buffer.from(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: request-cost\r\n\r\n`);
   let buf = '';
-  let left = n;
+  let done = 0;
   await new Promise((res, rej) => {
     s.on('error', rej);
     s.on('data', (d) => {
@@ -146,17 +156,23 @@ async function keepAliveClient(port, n) {
       for (;;) {
         const i = buf.indexOf('\r\n\r\n');
         if (i < 0) return;
-        const m = /content-length:\s*(\d+)/i.exec(buf.slice(0, i));
+        const head = buf.slice(0, i);
+        const m = /content-length:\s*(\d+)/i.exec(head);
         const len = m ? Number(m[1]) : 0;
         if (buf.length < i + 4 + len) return;
         if (!buf.startsWith('HTTP/1.1 200')) return rej(new Error(`unexpected response: ${buf.slice(0, 80)}`));
         buf = buf.slice(i + 4 + len);
-        if (--left === 0) { s.end(); return res(); }
+        done++;
+        if (done === n || /^connection:\s*close/im.test(head)) {
+          s.end();
+          return res();
+        }
         s.write(req);
       }
     });
     s.write(req);
   });
+  return done;
 }
 
 /** `n` handshakes, each on a new connection: connect, handshake, read the 101, close. */
