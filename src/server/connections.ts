@@ -29,6 +29,11 @@ export function notePreRead(socket: Socket, bytes: number): void {
   if (bytes > 0) preRead.set(socket, bytes);
 }
 
+/** Where a connection's read mark starts: below zero by what the addon read before the socket. */
+function initialReadMark(socket: Socket): number {
+  return -(preRead.get(socket) ?? 0);
+}
+
 /** "127.0.0.1:8080" / "[::1]:8080", the shape of a listen key. */
 export function addressKey(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -104,7 +109,7 @@ export class ConnectionRegistry {
     if (info !== undefined) {
       this.#info.set(to, info);
       // `to` does not count the bytes the addon read for `from`: the mark moves down by as many.
-      info.readMark -= preRead.get(to) ?? 0;
+      info.readMark += initialReadMark(to);
     }
     const bind = this.#bind.get(from);
     if (bind !== undefined) this.#bind.set(to, bind);
@@ -122,7 +127,7 @@ export class ConnectionRegistry {
         id: nextConnectionId++,
         requests: 0,
         startMs: performance.now(),
-        readMark: -(preRead.get(socket) ?? 0),
+        readMark: initialReadMark(socket),
         remoteAddress: socket.remoteAddress ?? '',
         remotePort: socket.remotePort ?? 0,
         localAddress: this.#sharedLocal(socket.localAddress ?? ''),
@@ -144,7 +149,7 @@ export class ConnectionRegistry {
 
   /** socket.bytesRead when the connection's current request head began (before any: what the addon read, below zero). */
   readMark(socket: Socket): number {
-    return this.#info.get(socket)?.readMark ?? -(preRead.get(socket) ?? 0);
+    return this.#info.get(socket)?.readMark ?? initialReadMark(socket);
   }
 
   /** The connection's info if a request has been seen on it (without making one). */
