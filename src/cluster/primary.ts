@@ -439,6 +439,10 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       await openControl();
     }
     resize();
+    if (workersAcceptShared(config) !== acceptShared) {
+      // Node fixes cluster's scheduling policy at the first fork, for the primary's life.
+      notices.tell('warn', `"accept_mutex" ${acceptShared ? 'on' : 'off'} takes effect at the next start: the worker processes ${acceptShared ? 'accept for themselves' : 'take connections in turn'} until then`);
+    }
     const drained = outcomes.reduce((n, r) => n + r.drained, 0);
     // Applied; workers that could not apply it are named in its problems.
     reloads.record({ ok: true, file: config.file, problems: failures, drained });
@@ -482,9 +486,10 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     for (const s of slots.values()) sendTo(s, { sluice: 'reopen' });
   });
 
-  // Round robin (the primary accepts, a worker gets each connection over IPC) unless `listen ...
-  // reuseport` asks for workers that accept for themselves on a Node without reusePort.
-  cluster.schedulingPolicy = workersAcceptShared(config) ? cluster.SCHED_NONE : cluster.SCHED_RR;
+  // The workers accept for themselves on the shared sockets, as nginx's do, unless `accept_mutex
+  // on` asks for connections in turn: the primary accepts and hands each over IPC (round robin).
+  const acceptShared = workersAcceptShared(config);
+  cluster.schedulingPolicy = acceptShared ? cluster.SCHED_NONE : cluster.SCHED_RR;
   for (let i = 0; i < desired; i++) fork();
   let failure = await startup;
   // Every worker listens now (in cluster mode the primary binds each address when the first

@@ -16,6 +16,8 @@ import type { ErrorLogTarget, ListenSocketOptions, NextUpstreamCondition, Proces
 export const MAIN_DEFAULTS = {
   workerProcesses: 1,
   workerConnections: 512,
+  /** nginx's default since 1.11.3: the workers race for new connections on the shared socket. */
+  acceptMutex: false,
   /** nginx waits without limit; Sluice gives open tunnels 10 s on a graceful stop. */
   workerShutdownTimeout: 10_000,
   /** jitter of websocket_drain_timeout when only the timeout is given */

@@ -244,7 +244,7 @@ export interface MainDraft {
   /** `websocket_drain_timeout` (http context, kept here since it applies to the whole runtime). */
   websocketDrain?: { timeout: number; jitter: number } | null;
   errorLogs?: ErrorLogTarget[];
-  events: { workerConnections?: number } | null;
+  events: { workerConnections?: number; acceptMutex?: boolean } | null;
   fleet?: FleetConfig;
   /** A `fleet` line was written, valid or not (so a bad one does not also fail `least_conn fleet`). */
   fleetWritten?: boolean;

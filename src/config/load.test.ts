@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultServerByListen, formatProblem, loadConfig } from './load.js';
-import { good, http, lines, lookups } from './fixtures.js';
+import { bad, good, http, lines, lookups, show } from './fixtures.js';
+import { workersAcceptShared } from '../server/reuseport.js';
 import type { ComplexValue, LocationConfig, ServerConfig, Settings } from './types.js';
 import type { ReturnAction } from './types.js';
 
@@ -567,6 +568,20 @@ test('main context: worker_processes, pid, events, relative paths against the pr
   assert.equal(config.http, null);
   const four = await good(lines('worker_processes 4;', 'events {}'));
   assert.equal(four.workerProcesses, 4);
+});
+
+test('events: accept_mutex is off by default (the workers accept for themselves), on asks for connections in turn', async () => {
+  assert.equal((await good(lines('events {}'))).acceptMutex, false);
+  assert.equal((await good(lines('events { accept_mutex on; }'))).acceptMutex, true);
+  assert.equal((await good(lines('events { accept_mutex off; }'))).acceptMutex, false);
+  assert.equal(workersAcceptShared(await good(lines('events {}')), true), true);
+  assert.equal(workersAcceptShared(await good(lines('events { accept_mutex on; }')), true), false);
+  assert.equal(workersAcceptShared(await good(lines('events { accept_mutex on; }')), false), false);
+  // nginx's accept mutex does not apply to reuseport sockets: without Node's reusePort they are one shared socket.
+  const reuse = lines('events { accept_mutex on; }', 'http { server { listen 127.0.0.1:8080 reuseport; } }');
+  assert.equal(workersAcceptShared(await good(reuse), false), true);
+  assert.equal(workersAcceptShared(await good(reuse), true), false);
+  assert.deepEqual((await bad(lines('events { accept_mutex sometimes; }'))).map(show), ['invalid value "sometimes" in "accept_mutex" directive, it must be "on" or "off" in <inline>:1']);
 });
 
 test('-g directives apply to the main context and report as <command line>', async () => {

@@ -476,6 +476,7 @@ export function assembleConfig(main: MainDraft, hosts: HostTable, cx: BuildConte
     websocketDrain: main.websocketDrain ?? null,
     errorLogs,
     workerConnections: main.events?.workerConnections ?? MAIN_DEFAULTS.workerConnections,
+    acceptMutex: main.events?.acceptMutex ?? MAIN_DEFAULTS.acceptMutex,
     fleet: main.fleet ?? null,
     http,
     sources: meta.sources,

@@ -1159,6 +1159,12 @@ export interface Config {
   readonly errorLogs: readonly ErrorLogTarget[];
   /** `events { worker_connections N; }`. @default 512 */
   readonly workerConnections: number;
+  /**
+   * `events { accept_mutex on; }`: worker processes take new connections in turn (the primary
+   * accepts and hands each to the next worker); off, each worker accepts for itself on the shared
+   * listening socket (server/reuseport.ts). @default false
+   */
+  readonly acceptMutex: boolean;
   /** `fleet URL [PARAM=VALUE ...]`: the Redis shared by the instances of a fleet; null without. */
   readonly fleet: FleetConfig | null;
   readonly http: HttpConfig | null;

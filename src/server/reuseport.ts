@@ -8,6 +8,13 @@
  * themselves: the primary shares that socket with them (cluster.SCHED_NONE) instead of accepting
  * every connection and passing it over IPC (round robin, Node's default), and the kernel wakes the
  * workers to race for each connection, as nginx's workers do on a shared socket.
+ *
+ * Without `reuseport` the same holds: nginx's workers share each listening socket and, with
+ * `accept_mutex off` (its default since 1.11.3), every worker is woken and accepts for itself. So
+ * do Sluice's (and each accepts in its native addon, as one process does). `accept_mutex on` is
+ * nginx's "accept new connections by turn": Sluice's turn is Node's round robin, where the primary
+ * accepts and hands the workers each connection in turn (even for long-lived tunnels, at the
+ * price of an IPC hand-over per connection: docs/benchmarks.md).
  */
 import type { Config } from '../config/types.js';
 
@@ -34,12 +41,14 @@ export function reusePortOptions(reuseport: boolean, port: number): { reusePort?
 
 /**
  * Whether the workers accept on the primary's shared sockets (cluster.SCHED_NONE) rather than
- * being handed connections in turn: where a `listen` asks for `reuseport` and this Node has no
- * reusePort. Node fixes the policy for the primary's life at the first fork, for every listen
- * socket: it is read from the configuration the primary starts with (a reload that adds or
- * removes `reuseport` changes it at the next start).
+ * being handed connections in turn (cluster.SCHED_RR): unless `accept_mutex on`, and then still
+ * where a `listen` asks for `reuseport` and this Node has no reusePort (nginx's accept mutex does
+ * not apply to reuseport sockets). Node fixes the policy for the primary's life at the first fork,
+ * for every listen socket: it is read from the configuration the primary starts with, and a
+ * reload that would change it says so (primary.ts) and changes it at the next start.
  */
 export function workersAcceptShared(config: Config, hasReusePort: boolean = nodeHasReusePort()): boolean {
+  if (!config.acceptMutex) return true;
   if (hasReusePort) return false;
   return (config.http?.servers ?? []).some((s) => s.listens.some((l) => l.socket?.reuseport === true));
 }

@@ -72,12 +72,31 @@ function acceptsInAddon(pid: string, port: number): boolean {
   });
 }
 
-function config(port: number, body: string): string {
+/** Each worker accepts for itself: it holds a listening socket of the port and its addon accepts there; the primary does not. */
+function assertWorkersAccept(workers: ReadonlySet<string>, primary: number, port: number): void {
+  for (const pid of workers) assert.ok(holdsListeningSocket(pid, port), `worker ${pid} holds a listening socket of :${port}`);
+  for (const pid of workers) assert.ok(acceptsInAddon(pid, port), `worker ${pid} accepts in its addon`);
+  assert.equal(acceptsInAddon(String(primary), port), false, 'the primary does not accept');
+}
+
+function config(port: number, body: string, events = ''): string {
   return `worker_processes 2;
 error_log stderr notice;
-events {}
+events { ${events} }
 http { server { listen 127.0.0.1:${port} reuseport; ${body} } }
 `;
+}
+
+/** New connections, one after another, until two worker pids answered `GET /` (`$pid`). */
+async function bothWorkers(port: number): Promise<Set<string>> {
+  const seen = new Set<string>();
+  await waitFor(async () => {
+    const res = await httpGet(port, '/');
+    assert.equal(res.status, 200);
+    seen.add(res.body);
+    return seen.size >= 2;
+  }, { timeoutMs: CHILD_MS, what: 'both workers to answer' });
+  return seen;
 }
 
 test('listen reuseport with worker_processes 2: a socket per worker where Node has reusePort, nginx\'s warning where not; both workers answer', async (t) => {
@@ -96,34 +115,49 @@ test('listen reuseport with worker_processes 2: a socket per worker where Node h
 
   // The kernel hashes each connection's addresses onto a socket: new connections (new source
   // ports) reach both workers, never the primary.
-  const seen = new Set<string>();
-  await waitFor(async () => {
-    const res = await httpGet(port, '/');
-    assert.equal(res.status, 200);
-    seen.add(res.body);
-    return seen.size >= 2;
-  }, { timeoutMs: CHILD_MS, what: 'both workers to answer' });
+  const seen = await bothWorkers(port);
   assert.ok(!seen.has(String(proxy.pid)));
   assert.equal(seen.size, 2);
   // Each worker accepts for itself: it holds a listening socket of the port, and its addon
   // accepts on it (the relay's thread, as in one process).
-  for (const pid of seen) assert.ok(holdsListeningSocket(pid, port), `worker ${pid} holds a listening socket of :${port}`);
-  for (const pid of seen) assert.ok(acceptsInAddon(pid, port), `worker ${pid} accepts in its addon`);
-  assert.equal(acceptsInAddon(String(proxy.pid), port), false, 'the primary does not accept');
+  assertWorkersAccept(seen, proxy.pid, port);
   assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
 });
 
-test('without reuseport the primary accepts every connection and hands it to a worker in turn (round robin): no worker holds the listening socket', async (t) => {
+test('without reuseport (accept_mutex off, the default): every worker accepts for itself in its addon on the one shared socket, as nginx\'s workers do', async (t) => {
   const dir = tempDir(t);
   const port = await unusedPort();
   const conf = dir.write('sluice.conf', config(port, 'location / { return 200 "$pid"; }').replace(' reuseport;', ';'));
   const proxy = new CliProcess(t, ['-c', conf], dir.path);
   assert.equal(await proxy.port(), port);
-  const seen = new Set<string>();
-  for (let i = 0; i < 4; i++) seen.add((await httpGet(port, '/')).body);
-  assert.equal(seen.size, 2, 'round robin alternates');
+  assert.equal(listeningSockets(port), 1, 'one socket, the primary\'s');
+  const seen = await bothWorkers(port);
+  assert.ok(!seen.has(String(proxy.pid)));
+  assertWorkersAccept(seen, proxy.pid, port);
+  assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
+});
+
+test('accept_mutex on: the primary accepts every connection and hands it to a worker in turn (round robin), no worker holds the listening socket; a reload that turns it off says it waits for the next start', async (t) => {
+  const dir = tempDir(t);
+  const port = await unusedPort();
+  const text = (events: string): string => config(port, 'location / { return 200 "$pid"; }', events).replace(' reuseport;', ';');
+  const conf = dir.write('sluice.conf', text('accept_mutex on;'));
+  const proxy = new CliProcess(t, ['-c', conf], dir.path);
+  assert.equal(await proxy.port(), port);
+  const turns: string[] = [];
+  for (let i = 0; i < 4; i++) turns.push((await httpGet(port, '/')).body);
+  assert.equal(new Set(turns).size, 2, `round robin alternates: ${turns.join(' ')}`);
+  assert.notEqual(turns[0], turns[1], `in turn: ${turns.join(' ')}`);
+  const seen = new Set(turns);
   for (const pid of seen) assert.equal(holdsListeningSocket(pid, port), false, `worker ${pid}`);
   assert.equal(holdsListeningSocket(String(proxy.pid), port), true, 'the primary');
+
+  // Node fixes cluster's scheduling policy at the first fork: the reload applies the rest and
+  // says that this waits for the next start.
+  dir.write('sluice.conf', text('accept_mutex off;'));
+  proxy.child.kill('SIGHUP');
+  await proxy.output('stderr', /\[warn\] \d+#0: "accept_mutex" off takes effect at the next start: the worker processes take connections in turn until then$/m);
+  for (const pid of seen) assert.equal(holdsListeningSocket(pid, port), false, `worker ${pid} after the reload`);
   assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
 });
 

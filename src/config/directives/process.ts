@@ -130,7 +130,15 @@ export const processDirectives: readonly DirectiveSpec[] = [
     },
   },
   acceptedFlag('multi_accept', ['events']),
-  acceptedFlag('accept_mutex', ['events']),
+  {
+    // nginx: "worker processes will accept new connections by turn"; Sluice's turn is the
+    // primary's round robin (server/reuseport.ts, workersAcceptShared).
+    name: 'accept_mutex', contexts: ['events'], args: TAKE1,
+    handle(d, scope, cx) {
+      const on = parseFlag(d, cx);
+      if (on !== null) scope.main.events!.acceptMutex = on;
+    },
+  },
   {
     name: 'accept_mutex_delay', contexts: ['events'], args: TAKE1,
     handle: (d, _scope, cx) => void cx.duration(d, d.args[0]!),
