@@ -486,8 +486,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     for (const s of slots.values()) sendTo(s, { sluice: 'reopen' });
   });
 
-  // The workers accept for themselves on the shared sockets, as nginx's do, unless `accept_mutex
-  // on` asks for connections in turn: the primary accepts and hands each over IPC (round robin).
+  // `accept_mutex on` (the default): connections in turn, the primary accepts and hands each over
+  // IPC (round robin); off: the workers accept for themselves on the shared sockets.
   const acceptShared = workersAcceptShared(config);
   cluster.schedulingPolicy = acceptShared ? cluster.SCHED_NONE : cluster.SCHED_RR;
   for (let i = 0; i < desired; i++) fork();

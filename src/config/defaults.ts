@@ -16,8 +16,12 @@ import type { ErrorLogTarget, ListenSocketOptions, NextUpstreamCondition, Proces
 export const MAIN_DEFAULTS = {
   workerProcesses: 1,
   workerConnections: 512,
-  /** nginx's default since 1.11.3: the workers race for new connections on the shared socket. */
-  acceptMutex: false,
+  /**
+   * On, unlike nginx (off since 1.11.3): connections in turn keep long-lived tunnels evenly spread
+   * over the workers, where the workers' race for the shared socket let one worker take 478 of a
+   * burst of 500 (docs/benchmarks.md, "Workers: in turn by default").
+   */
+  acceptMutex: true,
   /** nginx waits without limit; Sluice gives open tunnels 10 s on a graceful stop. */
   workerShutdownTimeout: 10_000,
   /** jitter of websocket_drain_timeout when only the timeout is given */

@@ -1162,7 +1162,7 @@ export interface Config {
   /**
    * `events { accept_mutex on; }`: worker processes take new connections in turn (the primary
    * accepts and hands each to the next worker); off, each worker accepts for itself on the shared
-   * listening socket (server/reuseport.ts). @default false
+   * listening socket (server/reuseport.ts). @default true (nginx: off)
    */
   readonly acceptMutex: boolean;
   /** `fleet URL [PARAM=VALUE ...]`: the Redis shared by the instances of a fleet; null without. */

@@ -9,12 +9,13 @@
  * every connection and passing it over IPC (round robin, Node's default), and the kernel wakes the
  * workers to race for each connection, as nginx's workers do on a shared socket.
  *
- * Without `reuseport` the same holds: nginx's workers share each listening socket and, with
- * `accept_mutex off` (its default since 1.11.3), every worker is woken and accepts for itself. So
- * do Sluice's (and each accepts in its native addon, as one process does). `accept_mutex on` is
- * nginx's "accept new connections by turn": Sluice's turn is Node's round robin, where the primary
- * accepts and hands the workers each connection in turn (even for long-lived tunnels, at the
- * price of an IPC hand-over per connection: docs/benchmarks.md).
+ * Without `reuseport`, `accept_mutex` decides, with nginx's meaning. On, "accept new connections
+ * by turn": Sluice's turn is Node's round robin, where the primary accepts and hands the workers
+ * each connection in turn (even for long-lived tunnels and bursts of them, at the price of an IPC
+ * hand-over per connection). Off (nginx's default since 1.11.3), every worker is woken and
+ * accepts for itself on the shared socket (in its native addon, as one process does): half the
+ * CPU per handshake, but the worker that wakes first sweeps a burst. Sluice's default is on
+ * (docs/benchmarks.md, "Workers: in turn by default").
  */
 import type { Config } from '../config/types.js';
 
