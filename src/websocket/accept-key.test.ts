@@ -1,10 +1,17 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { acceptKey, isValidKey, newKey, WEBSOCKET_GUID } from './accept-key.js';
 
 test('acceptKey matches the example in RFC 6455 section 1.3', () => {
   assert.equal(WEBSOCKET_GUID, '258EAFA5-E914-47DA-95CA-C5AB0DC85B11');
   assert.equal(acceptKey('dGhlIHNhbXBsZSBub25jZQ=='), 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
+});
+
+test('acceptKey hashes a key as the bytes that came (latin1), also one no client should send', () => {
+  for (const key of ['x', '\u00e9\u00ff key \u0080', 'dGhlIHNhbXBsZSBub25jZQ== ']) {
+    assert.equal(acceptKey(key), createHash('sha1').update(Buffer.from(key + WEBSOCKET_GUID, 'latin1')).digest('base64'), JSON.stringify(key));
+  }
 });
 
 test('newKey makes distinct base64 encodings of 16 bytes', () => {
