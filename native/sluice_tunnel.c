@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "sluice_accept.h"
+#include "sluice_bind.h"
 #include "sluice_upstream.h"
 
 #define READ_BUF (64 * 1024)
@@ -1767,5 +1768,6 @@ NAPI_MODULE_INIT() {
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   legs_define(env, exports, L->legs);
   accept_define(env, exports);
+  bind_define(env, exports);
   return exports;
 }

@@ -52,6 +52,11 @@ export interface TunnelAddon {
   legWake?(): boolean;
   legRef?(on: boolean): boolean;
   legStats?(): NativeLegStats;
+  /**
+   * A listening socket with SO_REUSEPORT (native/sluice_bind.c; absent from an addon built before
+   * it): its descriptor, or -errno. For `listen ... reuseport` where Node has no reusePort.
+   */
+  bindReusePort?(host: string, port: number, ipv6only: boolean, backlog: number): number;
 }
 
 /** What the upstream legs of handshakes have done so far. */

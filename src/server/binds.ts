@@ -1,7 +1,9 @@
 import type { Listen, ListenSocketOptions } from '../config/types.js';
-import type { ListenOptions, Socket } from 'node:net';
+import { isIP } from 'node:net';
+import type { ListenOptions, Server, Socket } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import { LISTEN_SOCKET_DEFAULTS } from '../config/defaults.js';
-import { reusePortOptions } from './reuseport.js';
+import { addonReusePort, reusePortOptions } from './reuseport.js';
 import { addressKey } from './connections.js';
 
 /** One socket to listen on, serving one or more listen keys. */
@@ -25,6 +27,34 @@ export interface BindPlan {
 export function listenOptions(plan: BindPlan): ListenOptions {
   const o = plan.socket;
   return { host: plan.host, port: plan.port, ipv6Only: plan.host.includes(':') && o.ipv6only, backlog: o.backlog, ...reusePortOptions(o.reuseport, plan.port) };
+}
+
+/** net.Server's internal listen on a descriptor (setupListenHandle, also named _listen2 in Node 20-24). */
+type ListenOnFd = (address: null, port: null, addressType: null, backlog: number, fd: number) => void;
+
+/**
+ * Listens `server` on `plan`'s socket and calls `listening` once it listens (errors are the
+ * server's 'error' event, as with listen()). `reuseport` where Node has no reusePort: the addon
+ * opens the socket with SO_REUSEPORT and the server takes it by its descriptor, bound by this
+ * process alone (not through a cluster primary, as `exclusive` does where Node has reusePort).
+ */
+export function listenOn(server: Server, plan: BindPlan, listening: () => void): void {
+  const o = plan.socket;
+  const own = o.reuseport && plan.port !== 0 && isIP(plan.host) !== 0 ? addonReusePort() : null;
+  const onFd = (server as unknown as { _listen2?: ListenOnFd })._listen2;
+  if (own === null || typeof onFd !== 'function') {
+    server.listen(listenOptions(plan), listening);
+    return;
+  }
+  const fd = own(plan.host, plan.port, plan.host.includes(':') && o.ipv6only, o.backlog);
+  if (fd < 0) {
+    const code = getSystemErrorName(fd);
+    const err = Object.assign(new Error(`listen ${code}: ${plan.key}`), { code, errno: fd, syscall: 'listen', address: plan.host, port: plan.port });
+    process.nextTick(() => server.emit('error', err));
+    return;
+  }
+  server.once('listening', listening);
+  onFd.call(server, null, null, null, o.backlog, fd);
 }
 
 /** `so_keepalive` on an accepted connection (Node sets the idle time; INTVL and CNT stay the system's). */

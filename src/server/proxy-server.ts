@@ -19,7 +19,7 @@ import { MemoryLimitStore } from '../limits/memory-store.js';
 import { FleetLimitStore } from '../limits/fleet-store.js';
 import { StickySessions } from '../upstream/sticky-learn.js';
 import { refuseForClientCert, refuseUpgradeForClientCert } from '../proxy/front/tls-refusals.js';
-import { applySocketOptions, listenOptions, planBinds } from './binds.js';
+import { applySocketOptions, listenOn, planBinds } from './binds.js';
 import type { BindPlan } from './binds.js';
 import { ProxyStats } from '../observability/stats-collector.js';
 import { ConnectionRegistry } from './connections.js';
@@ -332,7 +332,7 @@ export class ProxyServer {
         reject(new Error(`bind() to ${plan.key} failed (${errno})`));
       };
       server.once('error', onError);
-      server.listen(listenOptions(plan), () => {
+      listenOn(server, plan, () => {
         server.removeListener('error', onError);
         // The relay's thread accepts for a plain address the lean front end reads (native-accept.ts).
         if (lean !== null) {

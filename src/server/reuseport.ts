@@ -4,10 +4,12 @@
  * no process accepts for another. Node has `reusePort` in `net.Server.listen` from 22.12 (and
  * 23.1) on, on Linux and the BSDs; with `exclusive` a cluster worker binds the socket itself
  * instead of asking the primary for a shared one. Where Node lacks it (Node 20, 22 before 22.12),
- * Sluice says so in nginx's words and listens on one socket, but the workers still accept for
- * themselves: the primary shares that socket with them (cluster.SCHED_NONE) instead of accepting
- * every connection and passing it over IPC (round robin, Node's default), and the kernel wakes the
- * workers to race for each connection, as nginx's workers do on a shared socket.
+ * the native addon opens the socket with SO_REUSEPORT and the worker's net.Server takes its
+ * descriptor (binds.ts, listenOn). Without the addon either, Sluice says so in nginx's words and
+ * listens on one socket, but the workers still accept for themselves: the primary shares that
+ * socket with them (cluster.SCHED_NONE) instead of accepting every connection and passing it over
+ * IPC (round robin, Node's default), and the kernel wakes the workers to race for each
+ * connection, as nginx's workers do on a shared socket.
  *
  * Without `reuseport`, `accept_mutex` decides, with nginx's meaning. On, "accept new connections
  * by turn": Sluice's turn is Node's round robin, where the primary accepts and hands the workers
@@ -18,6 +20,7 @@
  * (docs/benchmarks.md, "Workers: in turn by default").
  */
 import type { Config } from '../config/types.js';
+import { tunnelAddon } from '../core/native-addon.js';
 
 /** Platforms whose SO_REUSEPORT balances connections over the sockets (Node's list). */
 const REUSEPORT_PLATFORMS: ReadonlySet<string> = new Set(['linux', 'freebsd', 'aix', 'sunos']);
@@ -29,6 +32,21 @@ export function nodeHasReusePort(version: string = process.versions.node, platfo
   if (major === 22) return minor >= 12;
   if (major === 23) return minor >= 1;
   return major > 23;
+}
+
+/** The addon's SO_REUSEPORT socket (native/sluice_bind.c) where Node has no reusePort, else null. */
+export function addonReusePort(): ((host: string, port: number, ipv6only: boolean, backlog: number) => number) | null {
+  if (nodeHasReusePort()) return null;
+  const addon = tunnelAddon();
+  return typeof addon?.bindReusePort === 'function' ? addon.bindReusePort.bind(addon) : null;
+}
+
+/**
+ * Whether `listen ... reuseport` gets a socket per worker here: Node's reusePort, or where Node
+ * has none, the native addon opens the socket (Linux, the addon built and not SLUICE_NATIVE=off).
+ */
+export function reusePortAvailable(): boolean {
+  return nodeHasReusePort() || addonReusePort() !== null;
 }
 
 /**
@@ -48,7 +66,7 @@ export function reusePortOptions(reuseport: boolean, port: number): { reusePort?
  * for every listen socket: it is read from the configuration the primary starts with, and a
  * reload that would change it says so (primary.ts) and changes it at the next start.
  */
-export function workersAcceptShared(config: Config, hasReusePort: boolean = nodeHasReusePort()): boolean {
+export function workersAcceptShared(config: Config, hasReusePort: boolean = reusePortAvailable()): boolean {
   if (!config.acceptMutex) return true;
   if (hasReusePort) return false;
   return (config.http?.servers ?? []).some((s) => s.listens.some((l) => l.socket?.reuseport === true));

@@ -17,7 +17,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { answerPlainHttpOnTlsPort, answerPlainUpgradeOnTlsPort } from '../proxy/front/tls-refusals.js';
 import { errorResponse, sendLocalRaw } from '../proxy/answer/respond.js';
-import { applySocketOptions, listenOptions } from './binds.js';
+import { applySocketOptions, listenOn } from './binds.js';
 import type { BindPlan } from './binds.js';
 import { addressKey } from './connections.js';
 import type { BindInfo, ConnectionRegistry } from './connections.js';
@@ -132,7 +132,7 @@ export class TlsFrontend {
     const plan = this.plan;
     return new Promise<void>((resolve, reject) => {
       this.net.once('error', reject);
-      this.net.listen(listenOptions(plan), () => {
+      listenOn(this.net, plan, () => {
         this.net.removeListener('error', reject);
         // The HTTP servers never listen themselves; 'listening' starts their header-timeout checks.
         this.#http.emit('listening');

@@ -5,7 +5,8 @@
 import { hostname } from 'node:os';
 import { splitHostPort, parsePort } from '../address.js';
 import { LISTEN_SOCKET_DEFAULTS } from '../defaults.js';
-import { nodeHasReusePort } from '../../server/reuseport.js';
+import { reusePortAvailable } from '../../server/reuseport.js';
+import { nativeAddonProblem } from '../../core/native-addon.js';
 import type { BuildContext } from '../build-context.js';
 import { locOf } from '../build-context.js';
 import type { LocationDraft, Scope, ServerDraft } from '../draft.js';
@@ -106,8 +107,9 @@ function listen(d: Directive, scope: Scope, cx: BuildContext): void {
       if (option !== false) setSocket(option);
       // nginx on a platform without SO_REUSEPORT warns in these words and listens without it; the
       // workers still accept for themselves, on the one shared socket (server/reuseport.ts).
-      if (option !== false && option.reuseport === true && !nodeHasReusePort()) {
-        cx.warn('reuseport is not supported on this platform, ignored', d, `Node ${process.versions.node} has no reusePort (Node 22.12 or later, 23.1 in 23, on Linux or FreeBSD): one socket, on which every worker accepts for itself`);
+      // Where Node has no reusePort the native addon opens the socket, when it is there.
+      if (option !== false && option.reuseport === true && !reusePortAvailable()) {
+        cx.warn('reuseport is not supported on this platform, ignored', d, `Node ${process.versions.node} has no reusePort (Node 22.12 or later, 23.1 in 23, on Linux or FreeBSD) and the native addon that opens the socket instead is not available (${nativeAddonProblem() || 'built before it'}): one socket, on which every worker accepts for itself`);
       }
       continue;
     }
