@@ -440,8 +440,10 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     }
     resize();
     if (workersAcceptShared(config) !== acceptShared) {
-      // Node fixes cluster's scheduling policy at the first fork, for the primary's life.
-      notices.tell('warn', `"accept_mutex" ${acceptShared ? 'on' : 'off'} takes effect at the next start: the worker processes ${acceptShared ? 'accept for themselves' : 'take connections in turn'} until then`);
+      // Node fixes cluster's scheduling policy at the first fork, for the primary's life. What
+      // changed it: accept_mutex, or (without a socket per worker) the last `reuseport`.
+      const what = config.acceptMutex !== startedAcceptMutex ? `"accept_mutex" ${config.acceptMutex ? 'on' : 'off'}` : '"reuseport" on one shared socket';
+      notices.tell('warn', `${what} takes effect at the next start: the worker processes ${acceptShared ? 'accept for themselves' : 'take connections in turn'} until then`);
     }
     const drained = outcomes.reduce((n, r) => n + r.drained, 0);
     // Applied; workers that could not apply it are named in its problems.
@@ -489,6 +491,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   // `accept_mutex on` (the default): connections in turn, the primary accepts and hands each over
   // IPC (round robin); off: the workers accept for themselves on the shared sockets.
   const acceptShared = workersAcceptShared(config);
+  const startedAcceptMutex = config.acceptMutex;
   cluster.schedulingPolicy = acceptShared ? cluster.SCHED_NONE : cluster.SCHED_RR;
   for (let i = 0; i < desired; i++) fork();
   let failure = await startup;

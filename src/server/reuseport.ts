@@ -60,9 +60,9 @@ export function reusePortOptions(reuseport: boolean, port: number): { reusePort?
 
 /**
  * Whether the workers accept on the primary's shared sockets (cluster.SCHED_NONE) rather than
- * being handed connections in turn (cluster.SCHED_RR): unless `accept_mutex on`, and then still
- * where a `listen` asks for `reuseport` and this Node has no reusePort (nginx's accept mutex does
- * not apply to reuseport sockets). Node fixes the policy for the primary's life at the first fork,
+ * being handed connections in turn (cluster.SCHED_RR): with `accept_mutex off`; with it on, only
+ * where a `listen` asks for `reuseport` and no socket per worker can be made here (nginx's accept
+ * mutex does not apply to reuseport sockets). Node fixes the policy for the primary's life at the first fork,
  * for every listen socket: it is read from the configuration the primary starts with, and a
  * reload that would change it says so (primary.ts) and changes it at the next start.
  */
