@@ -192,6 +192,29 @@ for (const split of [false, true]) {
   });
 }
 
+test('a tunnel the relay does not take (native_tunnels off): the client becomes a socket on the descriptor, its watch ended first, and relays', async (t) => {
+  const backend = await startHttpBackend(undefined, { id: 'echo' });
+  t.after(() => backend.close());
+  const proxy = await startTestProxy(config(backend.addr).replace('location / {', 'location / { native_tunnels off;'), { t });
+  const watchesBefore = liveWatches();
+  const before = { ...nativeClientCounts };
+  const socket = await rawConnect(proxy.port, { timeoutMs: WAIT_MS });
+  t.after(() => socket.destroy());
+  socket.write(wsHandshakeRequest({ path: '/chat' }));
+  assert.match((await readUntil(socket, '\r\n\r\n', WAIT_MS)).toString('latin1'), /^HTTP\/1\.1 101 /);
+  assert.equal(nativeClientCounts.handshakes, before.handshakes + 1);
+  assert.equal(nativeClientCounts.materialized, before.materialized + 1, 'the client became a socket');
+  assert.equal(liveWatches(), watchesBefore, 'the watch ended');
+  socket.write(maskedFrame(Opcode.TEXT, 'through the TypeScript relay'));
+  assert.equal((await readFrame(socket, WAIT_MS)).payload.toString(), 'through the TypeScript relay');
+  const inode = acceptedInode(proxy.port, socket.localPort as number);
+  assert.notEqual(inode, null);
+  // libuv's socket on the descriptor: in libuv's epoll (its tag is the descriptor), not the addon's.
+  const fds = descriptorsOf(inode as string);
+  assert.equal(fds.length, 1);
+  assert.deepEqual(registrations().filter((r) => r.fd === fds[0]).map((r) => r.tag), [BigInt(fds[0] as number)]);
+});
+
 test('a client that leaves before the 101 after a head in two packets: 499, the upstream connection closed, the descriptor closed once', async (t) => {
   const { upstream, log, proxy, watchesBefore } = await silentUpstream(t);
   const { result: client, clients } = await nativeClientsOf(async () => {
