@@ -21,7 +21,8 @@ export interface TunnelAddon {
    * duplicated; `toClient`: bytes for the client first (the server's after its 101; unguarded only).
    * `clientWatch` a number: the client descriptor is one the addon accepted (native/sluice_accept.c),
    * taken as it is, not duplicated, with the epoll registration of that watch (-1: none), which
-   * the I/O thread ends; the caller neither closes the descriptor nor ends the watch.
+   * adopt() ends (the I/O thread modifies the registration); the caller neither closes the
+   * descriptor nor ends the watch.
    */
   adopt(
     slot: number, clientFd: number, upstreamFd: number, idleMs: number, up: readonly number[] | null, down: readonly number[] | null, guardrails: readonly number[] | null,

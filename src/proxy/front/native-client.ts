@@ -202,9 +202,9 @@ export class NativeClient extends EventEmitter {
 
   /**
    * The accepted 101: `head` goes to the client, then the relay adopts this descriptor (as it is,
-   * with its watch's registration) with the upstream's. Null when the tunnel goes on a net.Socket instead (the kernel took part of the
-   * head, the client is gone, the addon could not adopt): then the head is written (or failed)
-   * already, and `materialize()` is that socket.
+   * with its watch's registration) with the upstream's. Null when the tunnel goes on a net.Socket
+   * instead (the kernel took part of the head, the client is gone, the addon could not adopt):
+   * then the head is written (or failed) already, and `materialize()` is that socket.
    */
   openTunnel(head: Buffer, upstream: Socket | HeldUpstream, ctx: RequestContext, options: SocketTunnelOptions): ProxyTunnel | null {
     const n = this.#host.send(this.fd, head);
@@ -235,8 +235,8 @@ export class NativeClient extends EventEmitter {
   }
 
   /**
-   * The relay took the descriptor and its watch's registration (the addon ends the watch on its
-   * I/O thread): nothing is closed or unwatched here; `'close'` follows, as a socket's does.
+   * The relay took the descriptor and its watch's registration (adopt() ended the watch): nothing
+   * is closed or unwatched here; `'close'` follows, as a socket's does.
    */
   #handedOver(): void {
     this.#closed = true;
