@@ -125,27 +125,36 @@ static inline uint64_t watch_tag(uint32_t idx, uint32_t gen) { return ((uint64_t
 
 /* ---- watches (either thread, under A.wmu) -------------------------------------------------------- */
 
+static void free_watch(watch_t *w) {
+  w->fd = -1;
+  A.free_watches[A.nfree++] = (uint32_t)(w - A.watches);
+}
+
 /* Starts watching `fd` for its client going away: `op` EPOLL_CTL_ADD, or EPOLL_CTL_MOD to turn the
- * descriptor's registration here into the watch's. Its id (generation * MAX_WATCHES + slot), or -1. */
+ * descriptor's registration here into the watch's. Its id (generation * MAX_WATCHES + slot), or -1.
+ * The system call is made outside the mutex (the other thread takes it for each adopt): no one
+ * knows the id before this returns, and no event comes under the tag before the call. */
 static double start_watch(int fd, int op) {
   pthread_mutex_lock(&A.wmu);
   int idx = -1;
   if (A.nfree > 0) idx = (int)A.free_watches[--A.nfree];
   else if (A.next_watch < MAX_WATCHES) idx = (int)A.next_watch++;
+  uint32_t gen = 0;
   if (idx >= 0) {
     watch_t *w = &A.watches[idx];
     w->fd = fd;
-    w->gen = (w->gen + 1) & 0xfffffff;
-    struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT, .data.u64 = watch_tag((uint32_t)idx, w->gen)};
-    if (epoll_ctl(A.ep, op, fd, &ev) != 0) {
-      w->fd = -1;
-      A.free_watches[A.nfree++] = (uint32_t)idx;
-      idx = -1;
-    }
+    gen = w->gen = (w->gen + 1) & 0xfffffff;
   }
-  double id = idx >= 0 ? (double)A.watches[idx].gen * MAX_WATCHES + idx : -1;
   pthread_mutex_unlock(&A.wmu);
-  return id;
+  if (idx < 0) return -1;
+  struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT, .data.u64 = watch_tag((uint32_t)idx, gen)};
+  if (epoll_ctl(A.ep, op, fd, &ev) != 0) {
+    pthread_mutex_lock(&A.wmu);
+    free_watch(&A.watches[idx]);
+    pthread_mutex_unlock(&A.wmu);
+    return -1;
+  }
+  return (double)gen * MAX_WATCHES + idx;
 }
 
 /* The live watch `id` names (caller holds A.wmu), or NULL: ended already, or never one. */
@@ -157,22 +166,18 @@ static watch_t *live_watch(double id) {
   return &A.watches[idx];
 }
 
-static void free_watch(watch_t *w) {
-  w->fd = -1;
-  A.free_watches[A.nfree++] = (uint32_t)(w - A.watches);
-}
-
 /* Ends a watch, fired or not: its descriptor leaves this epoll (before it is closed or becomes
- * libuv's). 0 when it was ended already. */
+ * libuv's: the caller holds it open until this returns, so the DEL may follow the slot's release,
+ * outside the mutex; an event of it read meanwhile finds the slot free or reused and is dropped).
+ * 0 when it was ended already. */
 static int end_watch(double id) {
   pthread_mutex_lock(&A.wmu);
   watch_t *w = live_watch(id);
-  if (w) {
-    epoll_ctl(A.ep, EPOLL_CTL_DEL, w->fd, NULL);
-    free_watch(w);
-  }
+  int fd = w ? w->fd : -1;
+  if (w) free_watch(w);
   pthread_mutex_unlock(&A.wmu);
-  return w != NULL;
+  if (fd >= 0) epoll_ctl(A.ep, EPOLL_CTL_DEL, fd, NULL);
+  return fd >= 0;
 }
 
 int accept_take_watch(double id, int fd) {
