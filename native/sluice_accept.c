@@ -9,11 +9,15 @@
  * call of a thread-safe function per wake-up): its descriptor (from then on JavaScript's), the
  * peer address accept gave, and the bytes read (src/server/native-accept.ts).
  *
- * It also watches client descriptors JavaScript holds while a handshake waits for its upstream
- * (watch/unwatch): a client that goes away (EPOLLRDHUP, EPOLLHUP, EPOLLERR) is reported once.
- * The watch is on JavaScript's descriptor itself, which JavaScript ends (unwatch) before it
- * closes it; an event the I/O thread took before that is recognised as stale by the watch's
- * generation, which is in its epoll tag and in its report.
+ * It also watches client descriptors JavaScript holds while a handshake waits for its upstream: a
+ * client that goes away (EPOLLRDHUP, EPOLLHUP, EPOLLERR) is reported once. A connection whose head
+ * looks like a handshake is handed over watched already: its registration here (a connection
+ * whose head came late has one) becomes the watch's, so the descriptor keeps one registration in
+ * this epoll from accept to the tunnel, which the relay takes as it is when it adopts the client
+ * (accept_take_watch). A watch is EPOLLONESHOT: once it fired it stays registered, disarmed, until
+ * it is ended: by JavaScript (unwatch) before its descriptor becomes a net.Socket or is closed, or
+ * by the relay taking it (adopt). An event the I/O thread reads after that is recognised as stale
+ * by the watch's generation, which is in its epoll tag and in its report.
  *
  * Threads: the I/O thread runs accept_event/accept_tick; JavaScript calls the exported functions.
  * The connections being read and the reports are the I/O thread's alone; the listeners' table is
@@ -72,6 +76,7 @@ typedef struct report_s {
   uint32_t lid;
   int fd;       /* REP_CONN, REP_TIMEOUT: the client's descriptor; REP_GONE: the watch */
   int port;
+  double watch; /* REP_UPGRADE: the watch on the descriptor (its id, as acceptWatch's), -1: none */
   char addr[INET6_ADDRSTRLEN];
   int lport;
   char laddr[INET6_ADDRSTRLEN];
@@ -118,6 +123,75 @@ static struct {
 static inline uint64_t listener_tag(uint32_t lid) { return ((uint64_t)lid << 3) | 3; }
 static inline uint64_t watch_tag(uint32_t idx, uint32_t gen) { return ((uint64_t)gen << 32) | ((uint64_t)idx << 3) | 5; }
 
+/* ---- watches (either thread, under A.wmu) -------------------------------------------------------- */
+
+static void free_watch(watch_t *w) {
+  w->fd = -1;
+  A.free_watches[A.nfree++] = (uint32_t)(w - A.watches);
+}
+
+/* Starts watching `fd` for its client going away: `op` EPOLL_CTL_ADD, or EPOLL_CTL_MOD to turn the
+ * descriptor's registration here into the watch's. Its id (generation * MAX_WATCHES + slot), or -1.
+ * The system call is made outside the mutex (the other thread takes it for each adopt): no one
+ * knows the id before this returns, and no event comes under the tag before the call. */
+static double start_watch(int fd, int op) {
+  pthread_mutex_lock(&A.wmu);
+  int idx = -1;
+  if (A.nfree > 0) idx = (int)A.free_watches[--A.nfree];
+  else if (A.next_watch < MAX_WATCHES) idx = (int)A.next_watch++;
+  uint32_t gen = 0;
+  if (idx >= 0) {
+    watch_t *w = &A.watches[idx];
+    w->fd = fd;
+    gen = w->gen = (w->gen + 1) & 0xfffffff;
+  }
+  pthread_mutex_unlock(&A.wmu);
+  if (idx < 0) return -1;
+  struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT, .data.u64 = watch_tag((uint32_t)idx, gen)};
+  if (epoll_ctl(A.ep, op, fd, &ev) != 0) {
+    pthread_mutex_lock(&A.wmu);
+    free_watch(&A.watches[idx]);
+    pthread_mutex_unlock(&A.wmu);
+    return -1;
+  }
+  return (double)gen * MAX_WATCHES + idx;
+}
+
+/* The live watch `id` names (caller holds A.wmu), or NULL: ended already, or never one. */
+static watch_t *live_watch(double id) {
+  if (!(id >= 0)) return NULL;
+  uint32_t idx = (uint32_t)((uint64_t)id % MAX_WATCHES);
+  uint32_t gen = (uint32_t)((uint64_t)id / MAX_WATCHES);
+  if (idx >= A.next_watch || A.watches[idx].fd < 0 || A.watches[idx].gen != gen) return NULL;
+  return &A.watches[idx];
+}
+
+/* Ends a watch, fired or not: its descriptor leaves this epoll (before it is closed or becomes
+ * libuv's: the caller holds it open until this returns, so the DEL may follow the slot's release,
+ * outside the mutex; an event of it read meanwhile finds the slot free or reused and is dropped).
+ * 0 when it was ended already. */
+static int end_watch(double id) {
+  pthread_mutex_lock(&A.wmu);
+  watch_t *w = live_watch(id);
+  int fd = w ? w->fd : -1;
+  if (w) free_watch(w);
+  pthread_mutex_unlock(&A.wmu);
+  if (fd >= 0) epoll_ctl(A.ep, EPOLL_CTL_DEL, fd, NULL);
+  return fd >= 0;
+}
+
+int accept_take_watch(double id, int fd) {
+  pthread_mutex_lock(&A.wmu);
+  watch_t *w = live_watch(id);
+  int ok = w != NULL && w->fd == fd;
+  /* The slot is free from here: an event of the watch the I/O thread reads before the relay
+   * modifies the registration finds it free, or another generation in it, and is dropped
+   * (on_watch), and a report of it queued before is dropped by JavaScript (forget). */
+  if (ok) free_watch(w);
+  pthread_mutex_unlock(&A.wmu);
+  return ok;
+}
+
 /* ---- the I/O thread ---------------------------------------------------------------------------- */
 
 static report_t *queue_report(int kind, conn_t *c, int fd) {
@@ -125,6 +199,7 @@ static report_t *queue_report(int kind, conn_t *c, int fd) {
   if (!r) return NULL;
   r->kind = kind;
   r->fd = fd;
+  r->watch = -1;
   if (c) {
     r->lid = c->lid;
     r->port = c->port;
@@ -159,17 +234,30 @@ static void count_held(conn_t *c, int to) {
   c->held = to;
 }
 
-/* The connection goes to JavaScript: off this epoll, its descriptor JavaScript's. */
+static double start_watch(int fd, int op);
+static int end_watch(double id);
+
+/* The connection goes to JavaScript, its descriptor JavaScript's: off this epoll, or, when it
+ * looks like a handshake, watched (its registration, if it has one, becomes the watch's). */
 static int looks_like_upgrade(const uint8_t *p, size_t n);
 
 static void hand_over(conn_t *c, int kind, int registered) {
   if (kind == REP_CONN && looks_like_upgrade(c->buf, c->len)) kind = REP_UPGRADE;
+  double watch = -1;
+  if (kind == REP_UPGRADE) watch = start_watch(c->fd, registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD);
   if (registered) {
-    epoll_ctl(A.ep, EPOLL_CTL_DEL, c->fd, NULL);
+    if (watch < 0) epoll_ctl(A.ep, EPOLL_CTL_DEL, c->fd, NULL);
     unlink_waiting(c);
     count_held(c, 0);
   }
-  queue_report(kind, c, c->fd);
+  report_t *r = queue_report(kind, c, c->fd);
+  if (r) {
+    r->watch = watch;
+  } else {
+    /* Out of memory: JavaScript never hears of the descriptor, closed here. */
+    if (watch >= 0) end_watch(watch);
+    close(c->fd);
+  }
   A.handed++;
   free(c->buf);
   free(c);
@@ -307,8 +395,7 @@ static void on_watch(uint32_t idx, uint32_t gen) {
   if (idx >= A.next_watch) return;
   watch_t *w = &A.watches[idx];
   if (w->fd < 0 || w->gen != gen) return;
-  /* Once: the watch stays until JavaScript unwatches it, but off the epoll (level-triggered). */
-  epoll_ctl(A.ep, EPOLL_CTL_DEL, w->fd, NULL);
+  /* Once (EPOLLONESHOT): the watch stays registered, disarmed, until it is ended. */
   /* The generation goes with it: JavaScript may have ended this watch and started another in the
    * same slot before the report arrives, and must not take it for the new one's. */
   report_t *r = queue_report(REP_GONE, NULL, (int)idx);
@@ -389,7 +476,7 @@ static void free_list(report_t *r) {
   }
 }
 
-/* onBatch(nums [kind, listener, fd, port, localPort, ...], addrs: string[], localAddrs: string[], heads: Buffer[]) */
+/* onBatch(nums [kind, listener, fd, port, localPort, watch, ...], addrs: string[], localAddrs: string[], heads: Buffer[]) */
 static void call_batch(napi_env env, napi_value js_cb, void *context, void *data) {
   report_t *list = data;
   if (env != NULL && js_cb != NULL) {
@@ -400,8 +487,8 @@ static void call_batch(napi_env env, napi_value js_cb, void *context, void *data
     napi_create_array(env, &heads);
     uint32_t i = 0, k = 0;
     for (report_t *r = list; r; r = r->next, k++) {
-      const double f[5] = {r->kind, r->lid, r->fd, r->port, r->lport};
-      for (int j = 0; j < 5; j++, i++) {
+      const double f[6] = {r->kind, r->lid, r->fd, r->port, r->lport, r->watch};
+      for (int j = 0; j < 6; j++, i++) {
         napi_value v;
         napi_create_double(env, f[j], &v);
         napi_set_element(env, nums, i, v);
@@ -554,52 +641,22 @@ static napi_value AcceptStop(napi_env env, napi_callback_info info) {
 }
 
 /* acceptWatch(fd): a watch id (generation * MAX_WATCHES + slot; reported as gone, slot and
- * generation, once the client goes away), or -1. */
+ * generation, once the client goes away), or -1. For a descriptor the addon did not hand over
+ * watched already (it could not). */
 static napi_value AcceptWatch(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (!A.ready || argc < 1) return num(env, -1);
-  int fd = (int)arg_num(env, argv[0]);
-  pthread_mutex_lock(&A.wmu);
-  int idx = -1;
-  if (A.nfree > 0) idx = (int)A.free_watches[--A.nfree];
-  else if (A.next_watch < MAX_WATCHES) idx = (int)A.next_watch++;
-  if (idx >= 0) {
-    watch_t *w = &A.watches[idx];
-    w->fd = fd;
-    w->gen = (w->gen + 1) & 0xfffffff;
-    struct epoll_event ev = {.events = EPOLLRDHUP, .data.u64 = watch_tag((uint32_t)idx, w->gen)};
-    if (epoll_ctl(A.ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-      w->fd = -1;
-      A.free_watches[A.nfree++] = (uint32_t)idx;
-      idx = -1;
-    }
-  }
-  double id = idx >= 0 ? (double)A.watches[idx].gen * MAX_WATCHES + idx : -1;
-  pthread_mutex_unlock(&A.wmu);
-  return num(env, id);
+  return num(env, start_watch((int)arg_num(env, argv[0]), EPOLL_CTL_ADD));
 }
 
-/* acceptUnwatch(id): ends a watch (whether or not it fired). */
+/* acceptUnwatch(id): ends a watch (whether or not it fired); never for one the relay took (adopt). */
 static napi_value AcceptUnwatch(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  double id = argc >= 1 ? arg_num(env, argv[0]) : -1;
-  int idx = id >= 0 ? (int)((uint64_t)id % MAX_WATCHES) : -1;
-  uint32_t gen = id >= 0 ? (uint32_t)((uint64_t)id / MAX_WATCHES) : 0;
-  pthread_mutex_lock(&A.wmu);
-  int ok = idx >= 0 && (uint32_t)idx < A.next_watch && A.watches[idx].fd >= 0 && A.watches[idx].gen == gen;
-  if (ok) {
-    watch_t *w = &A.watches[idx];
-    /* ENOENT when it fired already (on_watch took it off). */
-    epoll_ctl(A.ep, EPOLL_CTL_DEL, w->fd, NULL);
-    w->fd = -1;
-    A.free_watches[A.nfree++] = (uint32_t)idx;
-  }
-  pthread_mutex_unlock(&A.wmu);
-  return num(env, ok);
+  return num(env, argc >= 1 && end_watch(arg_num(env, argv[0])));
 }
 
 /* acceptSend(fd, buffer): writes all of `buffer` now, or what it could: the count written (-errno on an error). */
@@ -660,6 +717,10 @@ static napi_value AcceptStats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "accepted", num(env, A.accepted));
   napi_set_named_property(env, o, "handed", num(env, A.handed));
   pthread_mutex_unlock(&A.mu);
+  /* Watches not ended yet (the tests check that none is left behind). */
+  pthread_mutex_lock(&A.wmu);
+  napi_set_named_property(env, o, "watches", num(env, (double)(A.next_watch - A.nfree)));
+  pthread_mutex_unlock(&A.wmu);
   return o;
 }
 

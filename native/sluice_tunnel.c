@@ -1467,8 +1467,13 @@ static int read_cursor(napi_env env, napi_value arr, dir_t *d) {
 static uint8_t *copy_buffer(napi_env env, napi_value v, size_t *len);
 
 /*
- * adopt(slot, clientFd, upstreamFd, idleMs, upCursor|null, downCursor|null, guardrails|null, defer?, ownUpstream?, toClient?) -> boolean.
+ * adopt(slot, clientFd, upstreamFd, idleMs, upCursor|null, downCursor|null, guardrails|null, defer?, ownUpstream?, toClient?, clientWatch?) -> boolean.
  * The descriptors are duplicated here: the caller closes its own copies once this returns true.
+ * With `clientWatch` a number the client descriptor is taken as it is, not duplicated (the caller
+ * lets go of it once this returns true): a descriptor the addon accepted (sluice_accept.c), watched
+ * under that watch id (-1: not watched, not in this epoll). The watch ends here (JavaScript never
+ * ends it): its registration, armed or fired, becomes the tunnel's (update_interest modifies it);
+ * an event of it the I/O thread took meanwhile finds the watch ended and is dropped.
  * With `ownUpstream` the upstream descriptor is a handshake's upstream leg's (sluice_upstream.c): taken
  * as it is, not duplicated (the caller lets go of it once this returns true), still registered in
  * this thread's epoll, disarmed; `toClient` (a Buffer, unguarded tunnels only) goes to the client
@@ -1477,8 +1482,8 @@ static uint8_t *copy_buffer(napi_env env, napi_value v, size_t *len);
  * what this turn of its event loop had (until then the tunnel waits in the queue).
  */
 static napi_value Adopt(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
+  size_t argc = 11;
+  napi_value argv[11];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   loop_t *L = loop_of(env);
   if (!L->started) THROW(env, "sluice_tunnel: init() first");
@@ -1554,10 +1559,19 @@ static napi_value Adopt(napi_env env, napi_callback_info info) {
       }
     }
   }
-  t->fd[CLIENT] = fcntl(cfd, F_DUPFD_CLOEXEC, 0);
+  bool own_client = false;
+  double client_watch = -1;
+  if (argc > 10) {
+    napi_typeof(env, argv[10], &vt);
+    if (vt == napi_number) {
+      own_client = true;
+      napi_get_value_double(env, argv[10], &client_watch);
+    }
+  }
+  t->fd[CLIENT] = own_client ? cfd : fcntl(cfd, F_DUPFD_CLOEXEC, 0);
   t->fd[UPSTREAM] = own ? ufd : fcntl(ufd, F_DUPFD_CLOEXEC, 0);
   if (t->fd[CLIENT] < 0 || t->fd[UPSTREAM] < 0) {
-    if (t->fd[CLIENT] >= 0) close(t->fd[CLIENT]);
+    if (t->fd[CLIENT] >= 0 && !own_client) close(t->fd[CLIENT]);
     if (t->fd[UPSTREAM] >= 0 && !own) close(t->fd[UPSTREAM]);
     free_tunnel(t);
     return js_bool(env, 0);
@@ -1574,11 +1588,14 @@ static napi_value Adopt(napi_env env, napi_callback_info info) {
   t->ref[1].side = UPSTREAM;
   cmd_t *c = calloc(1, sizeof *c);
   if (!c) {
-    close(t->fd[0]);
+    if (!own_client) close(t->fd[0]);
     if (!own) close(t->fd[1]);
     free_tunnel(t);
     return js_bool(env, 0);
   }
+  /* Last, once nothing can fail: the watch ends now, so that a client that leaves before the I/O
+   * thread adopts the tunnel is not reported to JavaScript for nothing. */
+  if (own_client && client_watch >= 0) t->reg[CLIENT] = (uint8_t)accept_take_watch(client_watch, cfd);
   c->kind = CMD_ADOPT;
   c->t = t;
   bool defer = false;

@@ -19,10 +19,14 @@ export interface TunnelAddon {
    * (ignored by an addon built before it, which wakes the thread itself). `ownUpstream`: the upstream
    * descriptor is a handshake's upstream leg's (native/sluice_upstream.c), taken as it is, not
    * duplicated; `toClient`: bytes for the client first (the server's after its 101; unguarded only).
+   * `clientWatch` a number: the client descriptor is one the addon accepted (native/sluice_accept.c),
+   * taken as it is, not duplicated, with the epoll registration of that watch (-1: none), which
+   * adopt() ends (the I/O thread modifies the registration); the caller neither closes the
+   * descriptor nor ends the watch.
    */
   adopt(
     slot: number, clientFd: number, upstreamFd: number, idleMs: number, up: readonly number[] | null, down: readonly number[] | null, guardrails: readonly number[] | null,
-    defer?: boolean, ownUpstream?: boolean, toClient?: Buffer | null,
+    defer?: boolean, ownUpstream?: boolean, toClient?: Buffer | null, clientWatch?: number | null,
   ): boolean;
   /**
    * Wakes the I/O thread for the adopts queued with `defer`; false when none was owed. Absent

@@ -38,7 +38,7 @@ export interface AcceptAddon {
   acceptUnwatch(id: number): number;
   acceptSend(fd: number, data: Buffer): number;
   acceptRef(on: boolean): number;
-  acceptStats(): { accepted: number; handed: number };
+  acceptStats(): { accepted: number; handed: number; watches: number };
   acceptHeld(id: number): [number, number];
 }
 
@@ -46,8 +46,11 @@ export interface AcceptAddon {
 const REP_TIMEOUT = 1;
 const REP_GONE = 2;
 const REP_UPGRADE = 3;
-/** Numbers per report: kind, listener, descriptor (a watch for REP_GONE), peer port, local port (wildcard listeners). */
-const STRIDE = 5;
+/**
+ * Numbers per report: kind, listener, descriptor (a watch for REP_GONE), peer port, local port
+ * (wildcard listeners), the watch on the descriptor (REP_UPGRADE; -1: none).
+ */
+const STRIDE = 6;
 /** Watch slots in the addon (MAX_WATCHES): a watch id is generation * WATCH_SLOTS + slot. */
 const WATCH_SLOTS = 65_536;
 
@@ -68,6 +71,12 @@ export interface AcceptedConnection {
   /** The local address and port, for a wildcard listener only ("" and 0 otherwise: the listener's own address is the connection's). */
   readonly localAddress: string;
   readonly localPort: number;
+  /**
+   * An upgrade's watch (the addon watches the descriptor for the client going away from the hand-over
+   * on, in the registration it read the head with): the taker claims it, or ends it before the
+   * descriptor is closed or becomes a net.Socket (unwatch). -1: none.
+   */
+  readonly watch: number;
 }
 
 /** Takes each connection the addon accepted on a listener. */
@@ -158,9 +167,20 @@ export class NativeAcceptor {
     return id;
   }
 
+  /** Calls `gone` once when the client of the watch the addon started (an upgrade's) goes away. */
+  claim(id: number, gone: () => void): void {
+    this.#watches.set(id, gone);
+  }
+
+  /** Ends a watch: the descriptor leaves the addon's epoll (before it is closed or becomes a socket). */
   unwatch(id: number): void {
     this.#watches.delete(id);
     this.addon.acceptUnwatch(id);
+  }
+
+  /** The relay took the watch with its descriptor (adopt): its registration is the tunnel's now, a late report is dropped. */
+  forget(id: number): void {
+    this.#watches.delete(id);
   }
 
   send(fd: number, data: Buffer): number {
@@ -180,20 +200,28 @@ export class NativeAcceptor {
       }
       nativeAcceptCounts.accepted++;
       const take = this.#listeners.get(nums[i + 1] as number);
+      const watch = nums[i + 5] as number;
       const c: AcceptedConnection = {
         fd, remoteAddress: addrs[k] as string, remotePort: nums[i + 3] as number, head: heads[k] as Buffer,
         timedOut: kind === REP_TIMEOUT, upgrade: kind === REP_UPGRADE, localAddress: localAddrs[k] as string, localPort: nums[i + 4] as number,
+        watch,
       };
       if (take === undefined) {
-        closeFd(fd);
+        this.closeAccepted(c);
         continue;
       }
       try {
         take(c);
       } catch {
-        closeFd(fd);
+        this.closeAccepted(c);
       }
     }
+  }
+
+  /** Closes a connection no one takes: its watch first (no epoll_ctl on a closed descriptor, whose number may be reused). */
+  closeAccepted(c: AcceptedConnection): void {
+    if (c.watch >= 0) this.unwatch(c.watch);
+    closeFd(c.fd);
   }
 }
 
@@ -216,6 +244,8 @@ export function nativeAcceptor(env: NodeJS.ProcessEnv = process.env): NativeAcce
   if (env['SLUICE_ACCEPT'] === 'node') return null;
   const addon = tunnelAddon() as (ReturnType<typeof tunnelAddon> & Partial<AcceptAddon>) | null;
   if (addon === null || typeof addon.acceptInit !== 'function' || nativeTunnels() === null) return null;
+  // An addon built before upgrades were handed over watched reports other numbers: libuv accepts.
+  if (typeof (addon as unknown as AcceptAddon).acceptStats().watches !== 'number') return null;
   const a = new NativeAcceptor(addon as unknown as AcceptAddon);
   if (a.addon.acceptInit((nums, addrs, localAddrs, heads) => a.batch(nums, addrs, localAddrs, heads)) !== 1) return null;
   acceptor = a;

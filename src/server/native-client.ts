@@ -46,10 +46,13 @@ const clientChannel = channel('sluice:native-client');
 export function takeAccepted(t: AcceptTarget, c: AcceptedConnection): void {
   if (t.closing()) {
     // As the lean front end's closeIdle does for a connection waiting for its first request.
+    endWatch(c);
     closeSync(c.fd);
     return;
   }
   if (c.upgrade && takeHandshake(t, c)) return;
+  // Not a handshake after all: the addon's watch ends before libuv takes the descriptor.
+  endWatch(c);
   const socket = socketForAccepted(t.server, c.fd, c.head);
   if (c.timedOut) socket.emit('timeout');
 }
@@ -60,7 +63,7 @@ function takeHandshake(t: AcceptTarget, c: AcceptedConnection): boolean {
   if (acceptor === null || bound === null) return false;
   const local = c.localAddress !== '' ? c.localAddress : bound.address;
   const localPort = c.localAddress !== '' ? c.localPort : bound.port;
-  const client = new NativeClient(hostFor(acceptor, t), c.fd, c.remoteAddress, c.remotePort, local, localPort, c.head.length);
+  const client = new NativeClient(hostFor(acceptor, t), c.fd, c.remoteAddress, c.remotePort, local, localPort, c.head.length, c.watch);
   const socket = client as unknown as Socket;
   const head = parseRequestHead(c.head, socket, (t.server as Server & { maxHeaderSize?: number }).maxHeaderSize ?? 0);
   if (head === null || !head.upgrade || (head.url ?? '').charCodeAt(0) !== 0x2f) return false;
@@ -72,6 +75,10 @@ function takeHandshake(t: AcceptTarget, c: AcceptedConnection): boolean {
   return true;
 }
 
+function endWatch(c: AcceptedConnection): void {
+  if (c.watch >= 0) nativeAcceptor()?.unwatch(c.watch);
+}
+
 const hosts = new WeakMap<AcceptTarget, NativeClientHost>();
 
 function hostFor(acceptor: NativeAcceptor, t: AcceptTarget): NativeClientHost {
@@ -79,7 +86,9 @@ function hostFor(acceptor: NativeAcceptor, t: AcceptTarget): NativeClientHost {
   if (host === undefined) {
     host = {
       watch: (fd, gone) => acceptor.watch(fd, gone),
+      claim: (id, gone) => acceptor.claim(id, gone),
       unwatch: (id) => acceptor.unwatch(id),
+      forget: (id) => acceptor.forget(id),
       send: (fd, data) => acceptor.send(fd, data),
       socketFor: (fd, preRead) => openAccepted(t.server, fd, preRead),
       replaced: (from, to) => t.registry.replace(from as unknown as Socket, to),

@@ -5,12 +5,14 @@
  * request context and the upgrade front end (h1-upgrade.ts) take in place of one.
  *
  * - The session routes, checks limits and header rules, and proxies as for any handshake; while
- *   the upstream answers, the addon watches the descriptor (EPOLLRDHUP/HUP/ERR): a client that
- *   goes away is `'end'` here, as on a socket, so the session ends with 499 and the upstream
- *   connection is closed.
+ *   the upstream answers, the addon watches the descriptor (EPOLLRDHUP/HUP/ERR; the watch started
+ *   when the addon handed the connection over): a client that goes away is `'end'` here once the
+ *   session reads the client (`resume`), as on a socket, so the session ends with 499 and the
+ *   upstream connection is closed.
  * - On an accepted 101 the addon writes the client's 101 head (`send`) and the relay adopts this
- *   descriptor with the upstream socket's (`openTunnel`): no net.Socket, no libuv handle, no
- *   stream for the client at any point.
+ *   descriptor as it is, with the watch's registration in its epoll, and the upstream socket's
+ *   (`openTunnel`): no net.Socket, no libuv handle, no stream for the client at any point, and
+ *   one descriptor with one epoll registration from accept to the tunnel's end.
  * - Anything else that writes to the client (a local answer: return, deny, a limit's 503, 502/504,
  *   error_page, a non-101 upstream answer; a body to read; a 101 the kernel took only part of)
  *   first turns the descriptor into a net.Socket (`materialize`), which takes the client's place
@@ -30,7 +32,12 @@ import type { ProxyTunnel } from '../tunnel/tunnel.js';
 export interface NativeClientHost {
   /** Calls `gone` once when the client goes away; a watch id, or -1. */
   watch(fd: number, gone: () => void): number;
+  /** Calls `gone` once when the client of watch `id` (started by the addon at the hand-over) goes away. */
+  claim(id: number, gone: () => void): void;
+  /** Ends a watch: the descriptor leaves the addon's epoll. */
   unwatch(id: number): void;
+  /** The relay took the watch's registration with the descriptor: nothing is left to end. */
+  forget(id: number): void;
   /** Writes what it can of `data` now: the bytes written, or -errno. */
   send(fd: number, data: Buffer): number;
   /** A net.Socket on the descriptor, counted by its server (`preRead` bytes already read). */
@@ -57,11 +64,19 @@ export class NativeClient extends EventEmitter {
   readonly #host: NativeClientHost;
   readonly #read: number;
   #real: Socket | null = null;
-  #watch = -1;
+  #watch: number;
   #written = 0;
   #closed = false;
+  /** The session reads the client (resume): a client gone is `'end'` from then on. */
+  #reading = false;
+  /** The watch saw the client go away. */
+  #left = false;
 
-  constructor(host: NativeClientHost, fd: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number, bytesRead: number) {
+  /** `watch`: the addon's watch on `fd` since the hand-over (-1: none, one starts at `resume`). */
+  constructor(
+    host: NativeClientHost, fd: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number, bytesRead: number,
+    watch = -1,
+  ) {
     super();
     this.#host = host;
     this.fd = fd;
@@ -70,6 +85,8 @@ export class NativeClient extends EventEmitter {
     this.localAddress = localAddress;
     this.localPort = localPort;
     this.#read = bytesRead;
+    this.#watch = watch;
+    if (watch >= 0) host.claim(watch, () => this.#gone());
   }
 
   get bytesRead(): number {
@@ -111,10 +128,20 @@ export class NativeClient extends EventEmitter {
     return real;
   }
 
-  /** Watching starts when the session reads the client (the upgrade front end's `resume`). */
+  /**
+   * The session reads the client (the upgrade front end's `resume`): a client that went away is
+   * `'end'` from here (on the next tick when it went before). Where the addon could not watch the
+   * descriptor at the hand-over, watching starts here.
+   */
   resume(): this {
     if (this.#real !== null) this.#real.resume();
-    else if (!this.#closed && this.#watch < 0) this.#watch = this.#host.watch(this.fd, () => this.#gone());
+    else if (!this.#closed) {
+      if (this.#watch < 0) this.#watch = this.#host.watch(this.fd, () => this.#gone());
+      if (!this.#reading) {
+        this.#reading = true;
+        if (this.#left) process.nextTick(() => this.#gone());
+      }
+    }
     return this;
   }
 
@@ -174,20 +201,19 @@ export class NativeClient extends EventEmitter {
   }
 
   /**
-   * The accepted 101: `head` goes to the client, then the relay adopts this descriptor with the
-   * upstream's. Null when the tunnel goes on a net.Socket instead (the kernel took part of the
-   * head, the client is gone, the addon could not adopt): then the head is written (or failed)
-   * already, and `materialize()` is that socket.
+   * The accepted 101: `head` goes to the client, then the relay adopts this descriptor (as it is,
+   * with its watch's registration) with the upstream's. Null when the tunnel goes on a net.Socket
+   * instead (the kernel took part of the head, the client is gone, the addon could not adopt):
+   * then the head is written (or failed) already, and `materialize()` is that socket.
    */
   openTunnel(head: Buffer, upstream: Socket | HeldUpstream, ctx: RequestContext, options: SocketTunnelOptions): ProxyTunnel | null {
     const n = this.#host.send(this.fd, head);
     if (n > 0) this.#written += n;
     if (n === head.length) {
-      const tunnel = adoptClientDescriptor(this.fd, upstream, ctx, options);
+      const tunnel = adoptClientDescriptor(this.fd, this.#watch, upstream, ctx, options);
       if (tunnel !== null) {
         nativeClientCounts.tunnels++;
-        // The relay holds a duplicate: this descriptor is closed, the connection lives on there.
-        this.#release();
+        this.#handedOver();
         return tunnel;
       }
     }
@@ -198,12 +224,25 @@ export class NativeClient extends EventEmitter {
 
   #gone(): void {
     // The watch stays this client's until #unwatch ends it (the addon frees its slot then).
-    if (this.#real === null && !this.#closed) this.emit('end');
+    if (this.#real !== null || this.#closed) return;
+    this.#left = true;
+    if (this.#reading) this.emit('end');
   }
 
   #unwatch(): void {
     if (this.#watch >= 0) this.#host.unwatch(this.#watch);
     this.#watch = -1;
+  }
+
+  /**
+   * The relay took the descriptor and its watch's registration (adopt() ended the watch): nothing
+   * is closed or unwatched here; `'close'` follows, as a socket's does.
+   */
+  #handedOver(): void {
+    this.#closed = true;
+    if (this.#watch >= 0) this.#host.forget(this.#watch);
+    this.#watch = -1;
+    process.nextTick(emitClose, this);
   }
 
   /** Closes this side's descriptor; `'close'` follows, as a socket's does. */

@@ -102,17 +102,18 @@ export class NativeTunnels {
   /**
    * Hands the two descriptors over; the slot, or -1 when the addon could not take them. `ownUpstream`:
    * the upstream descriptor is an upstream leg's (native-exchange.ts), taken as it is, not duplicated;
-   * `toClient`: bytes for the client first (the server's after its 101).
+   * `toClient`: bytes for the client first (the server's after its 101); `clientWatch` a number: the
+   * client descriptor is one the addon accepted, taken as it is with that watch's registration (-1: none).
    */
   adopt(
     owner: NativeOwner, clientFd: number, upstreamFd: number, idleMs: number, up: readonly number[] | null, down: readonly number[] | null,
-    guardrails: readonly number[] | null = null, ownUpstream = false, toClient: Buffer | null = null,
+    guardrails: readonly number[] | null = null, ownUpstream = false, toClient: Buffer | null = null, clientWatch: number | null = null,
   ): number {
     const slot = this.#free.pop() ?? (this.#next < NATIVE_SLOTS ? this.#next++ : -1);
     if (slot < 0) return -1;
     this.counters[slot * 2] = 0;
     this.counters[slot * 2 + 1] = 0;
-    if (!this.#addon.adopt(slot, clientFd, upstreamFd, idleMs, up, down, guardrails, this.#deferWake, ownUpstream, toClient)) {
+    if (!this.#addon.adopt(slot, clientFd, upstreamFd, idleMs, up, down, guardrails, this.#deferWake, ownUpstream, toClient, clientWatch)) {
       this.#free.push(slot);
       return -1;
     }

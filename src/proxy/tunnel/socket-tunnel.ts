@@ -67,26 +67,29 @@ export function openSocketTunnel(client: Socket, connection: Socket | HeldUpstre
 
 /**
  * A tunnel whose client has no net.Socket (front/native-client.ts): the relay adopts the client's
- * descriptor (it takes a duplicate; the caller closes its own) with the upstream socket's, as
- * moveToAddon does when nothing has been relayed yet, or with the descriptor of the upstream leg
- * the addon ran (HeldUpstream), as moveHeldToAddon does. Null (nothing changed) when the addon
- * cannot take it: no addon, bytes that came with the 101 (held: only with guardrails), an
- * upstream socket that is not plain TCP or has bytes in Node's buffers, or a full addon.
+ * descriptor as it is (not a duplicate: the caller lets go of it, closing nothing), with the
+ * registration of its watch `clientWatch` in the addon's epoll (-1: none), and the upstream
+ * socket's, as moveToAddon does when nothing has been relayed yet, or the descriptor of the
+ * upstream leg the addon ran (HeldUpstream), as moveHeldToAddon does. Null (nothing changed) when
+ * the addon cannot take it: no addon, bytes that came with the 101 (held: only with guardrails),
+ * an upstream socket that is not plain TCP or has bytes in Node's buffers, or a full addon.
  */
-export function adoptClientDescriptor(clientFd: number, upstream: Socket | HeldUpstream, ctx: RequestContext, options: SocketTunnelOptions): ProxyTunnel | null {
+export function adoptClientDescriptor(
+  clientFd: number, clientWatch: number, upstream: Socket | HeldUpstream, ctx: RequestContext, options: SocketTunnelOptions,
+): ProxyTunnel | null {
   const native = options.native ?? null;
   if (native === null) return null;
   const tunnel = new Tunnel(ctx, options.onEnd);
   const guardrails = options.guardrails ?? null;
   const host = options.host ?? null;
   if (upstream instanceof HeldUpstream) {
-    return adoptHeld(tunnel, clientFd, upstream, native, host, options.idleTimeout, guardrails) ? tunnel : null;
+    return adoptHeld(tunnel, clientFd, upstream, native, host, options.idleTimeout, guardrails, clientWatch) ? tunnel : null;
   }
   if ((options.upstreamHead?.length ?? 0) > 0 || tcpFd(upstream) < 0 || !quiet(upstream)) return null;
   upstream.setNoDelay(true);
   stopReading(upstream);
   const cursor = ctx.websocket ? START_CURSOR : null;
-  if (!runInAddon(tunnel, native, host, guardrails, clientFd, tcpFd(upstream), options.idleTimeout, cursor, cursor)) {
+  if (!runInAddon(tunnel, native, host, guardrails, clientFd, tcpFd(upstream), options.idleTimeout, cursor, cursor, false, null, clientWatch)) {
     startReading(upstream);
     return null;
   }
@@ -95,16 +98,18 @@ export function adoptClientDescriptor(clientFd: number, upstream: Socket | HeldU
 }
 
 /**
- * The addon adopts the two descriptors (the client's as a duplicate; the upstream's too unless
- * `ownUpstream`, the leg's, taken as it is, with `toClient` passed on first) and the tunnel runs
- * on its engine; false when the addon is full or out of descriptors (nothing changed).
+ * The addon adopts the two descriptors (the client's as a duplicate unless `clientWatch` is a
+ * number, an accepted descriptor taken as it is with its watch's registration; the upstream's too
+ * unless `ownUpstream`, the leg's, taken as it is, with `toClient` passed on first) and the tunnel
+ * runs on its engine; false when the addon is full or out of descriptors (nothing changed).
  */
 function runInAddon(
   tunnel: Tunnel, native: NativeTunnels, host: TunnelHost | null, guardrails: TunnelGuardrails | null, clientFd: number, upstreamFd: number,
   idleTimeout: number, up: readonly number[] | null, down: readonly number[] | null, ownUpstream = false, toClient: Buffer | null = null,
+  clientWatch: number | null = null,
 ): boolean {
   const engine = new NativeEngine(tunnel, native, host, guardrails);
-  const slot = native.adopt(engine, clientFd, upstreamFd, idleTimeout, up, down, guardrails?.native ?? null, ownUpstream, toClient);
+  const slot = native.adopt(engine, clientFd, upstreamFd, idleTimeout, up, down, guardrails?.native ?? null, ownUpstream, toClient, clientWatch);
   if (slot < 0) return false;
   engine.slot = slot;
   tunnel.ctx.countIn(native.counters, slot);
@@ -215,18 +220,19 @@ function moveHeldToAddon(
 }
 
 /**
- * The relay adopts a client descriptor (it takes a duplicate) with the upstream leg's descriptor
- * as it is and the server's bytes after its 101 to pass on first; false when it cannot (going
- * away, those bytes with guardrails, whose guarded path reads every byte itself, a full addon).
+ * The relay adopts a client descriptor (a duplicate, or as it is with `clientWatch` as runInAddon
+ * takes it) with the upstream leg's descriptor as it is and the server's bytes after its 101 to
+ * pass on first; false when it cannot (going away, those bytes with guardrails, whose guarded path
+ * reads every byte itself, a full addon).
  */
 function adoptHeld(
   tunnel: Tunnel, clientFd: number, held: HeldUpstream, native: NativeTunnels, host: TunnelHost | null, idleTimeout: number,
-  guardrails: TunnelGuardrails | null,
+  guardrails: TunnelGuardrails | null, clientWatch: number | null = null,
 ): boolean {
   if (tunnel.goingAway || (held.after.length > 0 && guardrails !== null)) return false;
   const cursor = tunnel.ctx.websocket ? START_CURSOR : null;
   const toClient = held.after.length > 0 ? held.after : null;
-  if (!runInAddon(tunnel, native, host, guardrails, clientFd, held.fd, idleTimeout, cursor, cursor, true, toClient)) return false;
+  if (!runInAddon(tunnel, native, host, guardrails, clientFd, held.fd, idleTimeout, cursor, cursor, true, toClient, clientWatch)) return false;
   held.givenAway();
   return true;
 }
