@@ -248,8 +248,8 @@ const TARGET_CHECKS_15: readonly TargetCheck[] = [
   { goal: 'proxy CPU per 64 B message ≤ nginx, one in flight', scenario: 'small', key: 'cpuUsPerMsg', peer: 'nginx', cells: (c) => c.params.size === 64 && c.params.depth === 1 && c.params.conns === 50, bound: 1, dir: 'max' },
   { goal: '64 KB message throughput stays ≥ HAProxy', scenario: 'large', key: 'MBps', peer: 'haproxy', cells: (c) => c.params.size === 65536, bound: 1, dir: 'min' },
   { goal: '`worker_processes 2` handshakes/s > one process', scenario: 'handshakes', key: 'handshakesPerSec', peer: 'sluice', subject: 'sluice-workers', cells: () => true, bound: 1, dir: 'above' },
-  // The same with `listen ... reuseport`: workers that accept for themselves (a socket each, or on
-  // a Node without reusePort the shared one); measured when `sluice-reuseport` is named.
+  // The same with `listen ... reuseport`: workers that accept for themselves (a socket each, by
+  // Node's reusePort or the addon's); measured in the handshakes scenario of every full run.
   { goal: '`worker_processes 2` with `reuseport` handshakes/s > one process', scenario: 'handshakes', key: 'handshakesPerSec', peer: 'sluice', subject: 'sluice-reuseport', cells: () => true, bound: 1, dir: 'above' },
 ];
 

@@ -151,7 +151,8 @@ async function main(): Promise<number> {
     return 2;
   }
   if (!targets.includes('sluice')) notes.push('sluice is not among the targets: no ratios');
-  const plan: Plan = { ...base, reps: args.reps ?? base.reps, targets, scenarios };
+  // Named targets run in every scenario they can.
+  const plan: Plan = { ...base, reps: args.reps ?? base.reps, targets, scenarios, handshakesOnly: args.targets === null ? base.handshakesOnly : undefined };
   const bufferutil = bufferutilKind();
   if (bufferutil !== 'native') notes.push(`the echo backend runs without native bufferutil (${bufferutil}): backend CPU is higher than it should be`);
 
@@ -178,7 +179,7 @@ async function main(): Promise<number> {
   const cells: CellRecord[] = [];
   for (const spec of cellsOf(plan)) {
     for (let rep = 0; rep < plan.reps; rep++) {
-      for (const target of targetsFor(spec.scenario, plan.targets)) {
+      for (const target of targetsFor(spec.scenario, plan.targets, plan.handshakesOnly)) {
         const t0 = performance.now();
         const recs = await runCell({ run, plan, tools }, spec, target, rep);
         for (const r of recs) {

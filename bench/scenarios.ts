@@ -110,19 +110,25 @@ export function cellsOf(plan: Plan): CellSpec[] {
 /** Targets that take WebSocket handshakes only (the C handshake experiment): they sit out plain HTTP and guardrails. */
 const WEBSOCKET_ONLY: ReadonlySet<TargetName> = new Set(['sluice-c-handshake', 'sluice-c-handshake-c-route']);
 
+const NONE: ReadonlySet<TargetName> = new Set();
+
+/** Worker-process targets: the guardrails scenario leaves them out (the same relay, a third more time). */
+const WORKER_TARGETS: ReadonlySet<TargetName> = new Set(['sluice-workers', 'sluice-workers-shared', 'sluice-reuseport']);
+
 /** Targets without a response cache: they sit out the cache scenario. */
 const NO_CACHE: ReadonlySet<TargetName> = new Set(['direct', 'http-proxy']);
 
 /**
  * Targets that take part in a scenario (idle tunnels need a proxy in the path, the cache scenario
  * a cache). The guardrails scenario is Sluice's alone, and runs the native relay (`sluice`) beside
- * the TypeScript relay (`sluice-ts-tunnel`), without `sluice-workers`; `sluice-ts-tunnel` takes
+ * the TypeScript relay (`sluice-ts-tunnel`), without the worker targets; `sluice-ts-tunnel` takes
  * part elsewhere only when named.
  */
-export function targetsFor(scenario: ScenarioName, targets: readonly TargetName[]): TargetName[] {
+export function targetsFor(scenario: ScenarioName, targets: readonly TargetName[], handshakesOnly: ReadonlySet<TargetName> = NONE): TargetName[] {
+  if (scenario !== 'handshakes') targets = targets.filter((t) => !handshakesOnly.has(t));
   if (scenario === 'guardrails') {
     // Worker processes run the same relay: they add a third of the scenario's time and nothing to compare.
-    const own = targets.filter((t) => t.startsWith('sluice') && t !== 'sluice-workers' && !WEBSOCKET_ONLY.has(t));
+    const own = targets.filter((t) => t.startsWith('sluice') && !WORKER_TARGETS.has(t) && !WEBSOCKET_ONLY.has(t));
     return own.includes('sluice') && !own.includes('sluice-ts-tunnel') ? [...own, 'sluice-ts-tunnel'] : own;
   }
   return targets.filter((t) => !(scenario === 'idle' && t === 'direct') && !(scenario === 'cache' && NO_CACHE.has(t))
