@@ -29,6 +29,13 @@ export function listenOptions(plan: BindPlan): ListenOptions {
   return { host: plan.host, port: plan.port, ipv6Only: plan.host.includes(':') && o.ipv6only, backlog: o.backlog, ...reusePortOptions(o.reuseport, plan.port) };
 }
 
+/** nginx's wording for a failed bind() of the listening socket `key`. */
+export function bindError(key: string, err: NodeJS.ErrnoException): Error {
+  const errno = err.code === 'EADDRINUSE' ? '98: Address already in use' : err.code === 'EACCES' ? '13: Permission denied'
+    : err.code === 'EADDRNOTAVAIL' ? '99: Cannot assign requested address' : (err.code ?? err.message);
+  return new Error(`bind() to ${key} failed (${errno})`);
+}
+
 /** net.Server's internal listen on a descriptor (setupListenHandle, also named _listen2 in Node 20-24). */
 type ListenOnFd = (address: null, port: null, addressType: null, backlog: number, fd: number) => void;
 

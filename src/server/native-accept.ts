@@ -220,8 +220,13 @@ export class NativeAcceptor {
 
   /** Closes a connection no one takes: its watch first (no epoll_ctl on a closed descriptor, whose number may be reused). */
   closeAccepted(c: AcceptedConnection): void {
-    if (c.watch >= 0) this.unwatch(c.watch);
+    this.endWatch(c);
     closeFd(c.fd);
+  }
+
+  /** Ends an accepted connection's watch, if it has one (before libuv or a close takes the descriptor). */
+  endWatch(c: AcceptedConnection): void {
+    if (c.watch >= 0) this.unwatch(c.watch);
   }
 }
 

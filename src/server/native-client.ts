@@ -4,7 +4,6 @@
  * (front/native-client.ts); everything else becomes a net.Socket for the server's front ends.
  */
 import { channel } from 'node:diagnostics_channel';
-import { closeSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { parseRequestHead } from '../proxy/front/h1-head-parser.js';
@@ -44,15 +43,16 @@ const clientChannel = channel('sluice:native-client');
  * have; client_header_timeout that passed in the addon is the socket's timeout, at once.
  */
 export function takeAccepted(t: AcceptTarget, c: AcceptedConnection): void {
+  // The acceptor that reported `c` (never null here).
+  const acceptor = nativeAcceptor();
   if (t.closing()) {
     // As the lean front end's closeIdle does for a connection waiting for its first request.
-    endWatch(c);
-    closeSync(c.fd);
+    acceptor?.closeAccepted(c);
     return;
   }
   if (c.upgrade && takeHandshake(t, c)) return;
   // Not a handshake after all: the addon's watch ends before libuv takes the descriptor.
-  endWatch(c);
+  acceptor?.endWatch(c);
   const socket = socketForAccepted(t.server, c.fd, c.head);
   if (c.timedOut) socket.emit('timeout');
 }
@@ -73,10 +73,6 @@ function takeHandshake(t: AcceptTarget, c: AcceptedConnection): boolean {
   if (clientChannel.hasSubscribers) clientChannel.publish({ client });
   t.onUpgrade(head, socket, head.headLength === c.head.length ? EMPTY : c.head.subarray(head.headLength));
   return true;
-}
-
-function endWatch(c: AcceptedConnection): void {
-  if (c.watch >= 0) nativeAcceptor()?.unwatch(c.watch);
 }
 
 const hosts = new WeakMap<AcceptTarget, NativeClientHost>();

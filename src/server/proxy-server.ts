@@ -19,7 +19,7 @@ import { MemoryLimitStore } from '../limits/memory-store.js';
 import { FleetLimitStore } from '../limits/fleet-store.js';
 import { StickySessions } from '../upstream/sticky-learn.js';
 import { refuseForClientCert, refuseUpgradeForClientCert } from '../proxy/front/tls-refusals.js';
-import { applySocketOptions, listenOn, planBinds } from './binds.js';
+import { applySocketOptions, bindError, listenOn, planBinds } from './binds.js';
 import type { BindPlan } from './binds.js';
 import { ProxyStats } from '../observability/stats-collector.js';
 import { ConnectionRegistry } from './connections.js';
@@ -327,10 +327,7 @@ export class ProxyServer {
     // The TLS front end also reads PROXY protocol headers, for plain addresses too.
     if (plan.tls || plan.proxyProtocolKeys.size > 0) return listenTls(plan, server, { runtime: () => this.runtime, registry: this.registry, tls: this.tls }).then((front) => ({ plan, server, front, lean }));
     return new Promise<Bound>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        const errno = err.code === 'EADDRINUSE' ? '98: Address already in use' : err.code === 'EACCES' ? '13: Permission denied' : err.code === 'EADDRNOTAVAIL' ? '99: Cannot assign requested address' : (err.code ?? err.message);
-        reject(new Error(`bind() to ${plan.key} failed (${errno})`));
-      };
+      const onError = (err: NodeJS.ErrnoException): void => reject(bindError(plan.key, err));
       server.once('error', onError);
       listenOn(server, plan, () => {
         server.removeListener('error', onError);

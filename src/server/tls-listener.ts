@@ -17,7 +17,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { answerPlainHttpOnTlsPort, answerPlainUpgradeOnTlsPort } from '../proxy/front/tls-refusals.js';
 import { errorResponse, sendLocalRaw } from '../proxy/answer/respond.js';
-import { applySocketOptions, listenOn } from './binds.js';
+import { applySocketOptions, bindError, listenOn } from './binds.js';
 import type { BindPlan } from './binds.js';
 import { addressKey } from './connections.js';
 import type { BindInfo, ConnectionRegistry } from './connections.js';
@@ -429,13 +429,6 @@ export function createDetachedHttpServer(headersTimeout: number): HttpServer {
     requestTimeout: 0, headersTimeout: timerDelay(headersTimeout), connectionsCheckingInterval: HEADER_CHECK_INTERVAL_MS,
     keepAliveTimeout: 0, requireHostHeader: false, noDelay: true,
   });
-}
-
-/** nginx's wording for a failed bind(). */
-function bindError(key: string, err: NodeJS.ErrnoException): Error {
-  const errno = err.code === 'EADDRINUSE' ? '98: Address already in use' : err.code === 'EACCES' ? '13: Permission denied'
-    : err.code === 'EADDRNOTAVAIL' ? '99: Cannot assign requested address' : (err.code ?? err.message);
-  return new Error(`bind() to ${key} failed (${errno})`);
 }
 
 /** Opens the listening socket of a bind with ssl addresses; `http` serves its HTTP/1.x connections. */
