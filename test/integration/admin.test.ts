@@ -367,3 +367,34 @@ test('dashboard figures: a server draining after a reload is not an error; a tun
   await waitFor(() => (snapshot(proxy).upstreams['app']?.tunnelsClosed['client closed'] ?? 0) === 1, { what: 'the tunnel to count as client closed' });
   assert.equal(snapshot(proxy).upstreams['app']?.tunnelsClosed['upstream closed'], undefined);
 });
+
+test('statistics with no viewer: a server that goes down is a recent error, and no snapshot is built on the ticks (an idle proxy does not visit its tunnels every second)', async (t) => {
+  const a = await startHttpBackend(undefined, { id: 'a' });
+  t.after(() => a.close());
+  const text = (server: string): string => conf(`
+    upstream app { ${server} }
+    server {
+      listen 127.0.0.1:0;
+      location / { proxy_pass http://app; }
+    }`);
+  const proxy = await startTestProxy(text(`server ${a.addr};`), { t });
+  // Tunnels the ticks would visit if they built the snapshot.
+  const tunnels = await Promise.all([0, 1, 2].map(() => rawWebSocket(proxy.port, { path: '/chat' })));
+  t.after(() => { for (const w of tunnels) w.socket.destroy(); });
+  const stats = proxy.handle.stats!;
+  const snapshotOf = stats.snapshot.bind(stats);
+  let built = 0;
+  Object.defineProperty(stats, 'snapshot', { value: () => { built++; return snapshotOf(); }, configurable: true });
+  // One tick with a viewer: the collector has seen a up (and built the viewer's snapshot).
+  let viewed = 0;
+  const unwatch = stats.watch(() => viewed++, () => undefined);
+  await waitFor(() => viewed >= 1, { what: 'a tick with a viewer' });
+  unwatch();
+  assert.ok(built >= 1, 'a viewer gets a snapshot built on the tick');
+  built = 0;
+  await proxy.handle.reload({ text: text(`server ${a.addr} down;`) });
+  const message = `upstream server ${a.addr} of "app" is down (was up)`;
+  await waitFor(() => snapshotOf().recentErrors.some((e) => e.kind === 'state' && e.message === message), { what: 'the state change as a recent error', timeoutMs: 5_000 });
+  assert.equal(built, 0, 'no snapshot built on a tick without a viewer');
+  assert.equal(snapshotOf().recentErrors.filter((e) => e.kind === 'state').length, 1, 'one change, noted once');
+});
