@@ -381,6 +381,7 @@ test('statistics with no viewer: a server that goes down is a recent error, and 
   // Tunnels the ticks would visit if they built the snapshot.
   const tunnels = await Promise.all([0, 1, 2].map(() => rawWebSocket(proxy.port, { path: '/chat' })));
   t.after(() => { for (const w of tunnels) w.socket.destroy(); });
+  assert.deepEqual(tunnels.map((w) => w.head.statusCode), [101, 101, 101]);
   const stats = proxy.handle.stats!;
   const snapshotOf = stats.snapshot.bind(stats);
   let built = 0;
