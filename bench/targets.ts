@@ -13,7 +13,7 @@ import type { Child } from './processes.js';
 import type { ToolName, ToolStatus } from './tools.js';
 
 export const TARGET_NAMES = [
-  'direct', 'sluice', 'sluice-ref', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-v8-default', 'sluice-v8-small', 'sluice-workers', 'sluice-workers-shared', 'sluice-reuseport', 'sluice-least-conn', 'sluice-fleet',
+  'direct', 'sluice', 'sluice-io-other', 'sluice-ref', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-v8-default', 'sluice-v8-small', 'sluice-workers', 'sluice-workers-shared', 'sluice-reuseport', 'sluice-least-conn', 'sluice-fleet',
   'sluice-c-handshake', 'sluice-c-handshake-c-route',
   'sluice-undici', 'sluice-node-client',
   'nginx', 'nginx-tuned', 'haproxy', 'http-proxy',
@@ -281,6 +281,7 @@ export async function startTarget(
       return { name, port: backendPort, pid: null, crashed: () => null, stop: async () => {} };
     case 'sluice':
     case 'sluice-ref':
+    case 'sluice-io-other':
     case 'sluice-ts-tunnel':
     case 'sluice-node-front':
     case 'sluice-v8-default':
@@ -324,7 +325,9 @@ export async function startTarget(
       // the young generation kept at 1 MiB (the policy before the idle give-back); only run when named.
       // sluice-undici / sluice-node-client: the upstream client undici (measurement only, a
       // devDependency) or http.request instead of the lean one; only run when named.
-      const env = name === 'sluice-node-front' ? { ...process.env, SLUICE_FRONT: 'node' }
+      // sluice-io-other: the addon's I/O thread under SCHED_OTHER instead of SCHED_BATCH; only run when named.
+      const env = name === 'sluice-io-other' ? { ...process.env, SLUICE_IO_SCHED: 'other' }
+        : name === 'sluice-node-front' ? { ...process.env, SLUICE_FRONT: 'node' }
         : name === 'sluice-ts-tunnel' ? { ...process.env, SLUICE_NATIVE: 'off' }
           : name === 'sluice-v8-default' ? { ...process.env, SLUICE_V8_MEMORY: 'default' }
             : name === 'sluice-v8-small' ? { ...process.env, SLUICE_V8_MEMORY: 'small' }
