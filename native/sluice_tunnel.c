@@ -241,8 +241,6 @@ typedef struct {
   size_t nall, capall;
   uint8_t *buf;       /* HOLD_MAX bytes of room, then READ_BUF: held header bytes go just before a read */
   int64_t now, sweep_every, next_sweep;
-  /* SCHED_BATCH for the I/O thread (SLUICE_IO_SCHED, read on the JavaScript thread: getenv races setenv) */
-  bool sched_batch;
   tunnel_t *waiters;  /* tunnels with a direction held back for websocket_message_rate */
   int64_t wait_next;  /* when the first of them has a token due */
   report_t *reports, **reports_tail; /* ended, not yet handed to JavaScript */
@@ -1296,22 +1294,23 @@ static void post_ended(loop_t *L) {
  * The I/O thread runs under SCHED_BATCH unless SLUICE_IO_SCHED=other: its wake-ups (a client's
  * frame, an upstream's answer, JavaScript's command) then do not preempt the thread running on
  * that core (often the one that woke it), which carries on with its own batch, and the I/O thread
- * finds more events per epoll_wait. On
- * the shared two-core machine that cuts the CPU per handshake by a fifth to a third in most
- * measurements, with the message cells and the round trip's p99 as before (docs/benchmarks.md,
- * "The I/O thread under SCHED_BATCH"). The name shows in top -H and /proc/PID/task/TID/comm.
+ * finds more events per epoll_wait. On the shared two-core machine that cuts the CPU per
+ * handshake by a fifth to a third in most measurements, with the message cells and the round
+ * trip's p99 as before (docs/benchmarks.md, "The I/O thread under SCHED_BATCH"). The name shows
+ * in top -H and /proc/PID/task/TID/comm.
  */
-static void io_thread_setup(const loop_t *L) {
-  pthread_setname_np(pthread_self(), "sluice-io");
-  if (!L->sched_batch) return;
+static void io_thread_setup(pthread_t thread) {
+  pthread_setname_np(thread, "sluice-io");
+  /* read here, on the JavaScript thread: getenv on another thread could race a setenv */
+  const char *sched = getenv("SLUICE_IO_SCHED");
+  if (sched != NULL && strcmp(sched, "other") == 0) return;
   struct sched_param sp = {0};
-  pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+  pthread_setschedparam(thread, SCHED_BATCH, &sp);
 }
 
 static void *io_thread(void *arg) {
   loop_t *L = arg;
   struct epoll_event evs[MAX_EVENTS];
-  io_thread_setup(L);
   L->now = now_ms();
   L->next_sweep = L->now + L->sweep_every;
   while (!__atomic_load_n(&L->stop, __ATOMIC_ACQUIRE)) {
@@ -1447,8 +1446,6 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   epoll_ctl(L->ep, EPOLL_CTL_ADD, L->wake, &ev);
   legs_bind(L->legs, L->ep, L->wake);
   L->sweep_every = 1000;
-  const char *sched = getenv("SLUICE_IO_SCHED");
-  L->sched_batch = sched == NULL || strcmp(sched, "other") != 0;
   napi_value name;
   napi_create_string_utf8(env, "sluice_tunnel", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, L, call_js, &L->tsfn) != napi_ok)
@@ -1456,6 +1453,8 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   /* JavaScript refs it while tunnels are open, like a socket keeps the loop alive */
   napi_unref_threadsafe_function(env, L->tsfn);
   if (pthread_create(&L->thread, NULL, io_thread, L) != 0) THROW(env, "sluice_tunnel: could not start the I/O thread");
+  /* named and scheduled from here, so both hold once init returns */
+  io_thread_setup(L->thread);
   L->started = 1;
   return js_bool(env, 1);
 }
