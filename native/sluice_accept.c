@@ -234,9 +234,6 @@ static void count_held(conn_t *c, int to) {
   c->held = to;
 }
 
-static double start_watch(int fd, int op);
-static int end_watch(double id);
-
 /* The connection goes to JavaScript, its descriptor JavaScript's: off this epoll, or, when it
  * looks like a handshake, watched (its registration, if it has one, becomes the watch's). */
 static int looks_like_upgrade(const uint8_t *p, size_t n);
