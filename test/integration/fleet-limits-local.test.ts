@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import { startHttpBackend } from '../helpers/backends.js';
 import { conf } from '../helpers/config-text.js';
-import { unusedPort } from '../helpers/ports.js';
+import { refusedPort } from '../helpers/ports.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { rawRequest, rawWebSocket, wsHandshakeRequest } from '../helpers/raw-client.js';
 import { httpGet } from '../helpers/cli-process.js';
@@ -17,7 +17,7 @@ import { httpGet } from '../helpers/cli-process.js';
 test('fleet limit zones with Redis unreachable: local limits apply, logged once per zone, shown on /status', async (t) => {
   const backend = await startHttpBackend();
   t.after(() => backend.close());
-  const redisPort = await unusedPort();
+  const redisPort = await refusedPort();
   const proxy = await startTestProxy(conf(`
     limit_conn_zone $binary_remote_addr zone=perip:1m fleet;
     limit_req_zone $binary_remote_addr zone=rpm:1m rate=1r/m fleet;

@@ -105,6 +105,29 @@ http { server { listen 127.0.0.1:${port} reuseport; ${body} } }
 `;
 }
 
+/**
+ * Reloads `proxy` with the configuration `write(port)` writes, on a port that was free a moment
+ * ago, and resolves with that port once the reload is reported done. Test files run in parallel,
+ * so another one may bind the port between unusedPort() and the reload: the reload then fails
+ * (rightly: nginx keeps the old configuration when a bind fails) and is tried again on another port.
+ */
+async function reloadOnto(proxy: CliProcess, write: (port: number) => void): Promise<number> {
+  const outcomes: string[] = [];
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await unusedPort();
+    const from = proxy.stderr.length;
+    write(port);
+    proxy.child.kill('SIGHUP');
+    await waitFor(() => /\[notice\] (\d+#0: )?reconfigured: |reload failed: /.test(proxy.stderr.slice(from)), { timeoutMs: CHILD_MS, what: `the reload onto :${port} to be reported` });
+    const said = proxy.stderr.slice(from);
+    if (/\[notice\] (\d+#0: )?reconfigured: /.test(said)) return port;
+    // Only a port taken meanwhile is tried again; any other failure is the test's failure.
+    assert.match(said, new RegExp(`bind\\(\\) to 127\\.0\\.0\\.1:${port} failed \\(98: Address already in use\\)`), said);
+    outcomes.push(said);
+  }
+  throw new Error(`five reloads onto fresh ports failed:\n${outcomes.join('\n')}`);
+}
+
 /** New connections, one after another, until two worker pids answered `GET /` (`$pid`). */
 async function bothWorkers(port: number): Promise<Set<string>> {
   const seen = new Set<string>();
@@ -227,7 +250,7 @@ test('listen reuseport: a reload under traffic and a graceful quit with a reques
 
 test('listen reuseport: WebSocket tunnels through workers that accept in their addon; a reload that drops the address closes it in every process, tunnels stay', async (t) => {
   const dir = tempDir(t);
-  const [port, next] = [await unusedPort(), await unusedPort()];
+  const port = await unusedPort();
   const backend = await startHttpBackend(undefined, { id: 'echo' });
   t.after(() => backend.close());
   const at = (p: number): string => config(p, `location / { proxy_pass http://${backend.addr}; }`);
@@ -251,8 +274,7 @@ test('listen reuseport: WebSocket tunnels through workers that accept in their a
 
   // The address goes: once every worker has let go of it, nobody listens there (the primary
   // closes its shared socket when no worker holds it; a worker's own socket closes with it).
-  dir.write('sluice.conf', at(next));
-  proxy.child.kill('SIGHUP');
+  const next = await reloadOnto(proxy, (p) => dir.write('sluice.conf', at(p)));
   await waitFor(() => rawConnect(port).then((s) => {
     s.destroy();
     return false;
