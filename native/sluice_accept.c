@@ -25,6 +25,18 @@
  * watch started or ended by JavaScript never waits for an accept batch.
  * Epoll tags: the relay registers pointers (even); everything here has bit 0 set, bit 1 for a
  * listener, bit 2 for a watch, neither for a connection being read (a pointer | 1).
+ *
+ * Sharing a listening socket with other worker processes (`accept_mutex off`, the primary's
+ * socket): the worker whose I/O thread wakes first would sweep the backlog (ACCEPT_BATCH a
+ * wake-up) before the others are scheduled, and a burst of long-lived connections would stay where
+ * it landed. So the workers share a table of their open connections (a file the primary made and
+ * passed to each, mapped here: acceptShare), and a worker holding more than its share steps back
+ * from its balanced listeners for SHARE_PAUSE_MS at a time, as nginx's ngx_accept_disabled does
+ * at 7/8 of worker_connections, but against the other workers' counts: its share is the least
+ * loaded worker's count plus a slack. A worker that has waited SHARE_WAIT_MS over its share
+ * accepts again (the others are not taking connections: stopped, or starved), until it is back
+ * within it. Each worker's count is what JavaScript holds (published by acceptLoad) and what was
+ * accepted here and has not reached it yet.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -39,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -52,6 +65,12 @@
 /* Connections accepted per listener per wake-up; the rest stay in the backlog for the next (the
  * listener is level-triggered), so one busy address cannot starve the tunnels. */
 #define ACCEPT_BATCH 64
+/* The shared table of the workers' loads (see the top): one slot per worker index. */
+#define SHARE_SLOTS 64
+/* Over its share, a worker's balanced listeners leave its epoll for this long at a time... */
+#define SHARE_PAUSE_MS 1
+/* ...and after this long over its share it accepts regardless (the others take nothing). */
+#define SHARE_WAIT_MS 20
 
 /* REP_UPGRADE: a complete head that looks like a WebSocket handshake (a GET with an Upgrade
  * header line), which JavaScript parses before deciding; REP_CONN: anything else. */
@@ -91,7 +110,8 @@ typedef struct {
   size_t max_head;
   int wild;     /* bound to 0.0.0.0 or :: : each connection's local address is asked for */
   uint32_t gen; /* bumped at each listen: the id JavaScript knows is (gen << 8) | slot */
-  int64_t resume_at; /* out of descriptors: off the epoll until then (0: on it) */
+  int64_t resume_at; /* out of descriptors, or over its share: off the epoll until then (0: on it) */
+  int balanced; /* shared with other workers: accepts only within this worker's share */
   /* Connections accepted and not yet reported, with nothing read yet (nginx counts them as
    * waiting) and with part of a head (reading): written by the I/O thread, read by stub_status. */
   int held_empty, held_partial;
@@ -119,6 +139,35 @@ static struct {
   uint8_t *scratch;           /* the I/O thread's read buffer (the largest header limit) */
   size_t scratch_len;
 } A = {.mu = PTHREAD_MUTEX_INITIALIZER, .wmu = PTHREAD_MUTEX_INITIALIZER, .ep = -1};
+
+/* One worker's slot in the shared table (the primary zeroes it when the worker exits), 32 bytes:
+ * the connections its JavaScript holds (`load`) and has taken from this addon (`taken`), both
+ * written by JavaScript at once (acceptLoad); the connections accepted here (`accepted`, counted
+ * by the I/O thread); whether it accepts on a balanced listener. Its open connections are
+ * load + accepted - taken: those JavaScript holds, and those accepted and not yet in its hands
+ * (being read, or in a report on its way), so a worker whose JavaScript lags behind a burst
+ * counts what it accepted as soon as it did. */
+typedef struct {
+  int64_t load;
+  int64_t taken;
+  int64_t accepted;
+  int32_t active;
+  int32_t unused;
+} share_slot_t;
+
+static inline int64_t slot_load(const share_slot_t *s) {
+  return __atomic_load_n(&s->load, __ATOMIC_RELAXED) + __atomic_load_n(&s->accepted, __ATOMIC_RELAXED) - __atomic_load_n(&s->taken, __ATOMIC_RELAXED);
+}
+
+/* The shared table (NULL: this process shares no socket with others) and this worker's slot;
+ * written by JavaScript's thread (acceptShare, acceptLoad, acceptBalance, acceptStop) and the I/O
+ * thread (accepts), atomically. `over_since`: when this worker went over its share (I/O thread). */
+static struct {
+  share_slot_t *slots;
+  int me;
+  int balanced;
+  int64_t over_since;
+} S = {.slots = NULL, .me = -1};
 
 static inline uint64_t listener_tag(uint32_t lid) { return ((uint64_t)lid << 3) | 3; }
 static inline uint64_t watch_tag(uint32_t idx, uint32_t gen) { return ((uint64_t)gen << 32) | ((uint64_t)idx << 3) | 5; }
@@ -319,24 +368,53 @@ static int read_more(conn_t *c) {
   }
 }
 
+/* The listener leaves the epoll until `now + ms` (accept_tick puts it back). */
+static void pause_listener(listener_t *l, int64_t now, int64_t ms) {
+  epoll_ctl(A.ep, EPOLL_CTL_DEL, l->fd, NULL);
+  l->resume_at = now + ms;
+  if (A.next_resume == 0 || l->resume_at < A.next_resume) A.next_resume = l->resume_at;
+}
+
+/* Whether this worker should leave the next connection of a balanced listener to the others: it
+ * holds more than the least loaded active worker plus a slack (an eighth, at least 2), and has
+ * not yet waited SHARE_WAIT_MS for them to take it. */
+static int over_share(int64_t now) {
+  int64_t mine = slot_load(&S.slots[S.me]);
+  int64_t least = -1;
+  for (int i = 0; i < SHARE_SLOTS; i++) {
+    if (i == S.me || !__atomic_load_n(&S.slots[i].active, __ATOMIC_RELAXED)) continue;
+    int64_t c = slot_load(&S.slots[i]);
+    if (least < 0 || c < least) least = c;
+  }
+  int64_t slack = least / 8 < 2 ? 2 : least / 8;
+  if (least < 0 || mine <= least + slack) {
+    S.over_since = 0;
+    return 0;
+  }
+  if (S.over_since == 0) S.over_since = now;
+  return now - S.over_since < SHARE_WAIT_MS;
+}
+
 static void on_accept(uint32_t lid, int64_t now) {
   listener_t *l = &A.lst[lid];
   for (int i = 0; i < ACCEPT_BATCH && l->fd >= 0; i++) {
+    if (l->balanced && S.slots && over_share(now)) {
+      pause_listener(l, now, SHARE_PAUSE_MS);
+      return;
+    }
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        /* The backlog waits until descriptors may be free again. */
-        epoll_ctl(A.ep, EPOLL_CTL_DEL, l->fd, NULL);
-        l->resume_at = now + ACCEPT_PAUSE_MS;
-        if (A.next_resume == 0 || l->resume_at < A.next_resume) A.next_resume = l->resume_at;
-      }
+      /* The backlog waits until descriptors may be free again. */
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) pause_listener(l, now, ACCEPT_PAUSE_MS);
       /* EAGAIN: the backlog is empty; ECONNABORTED and the like: gone before it was taken. */
       if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
       return;
     }
     A.accepted++;
+    /* Every listener's: JavaScript counts every connection it takes. */
+    if (S.slots) __atomic_fetch_add(&S.slots[S.me].accepted, 1, __ATOMIC_RELAXED);
     conn_t *c = calloc(1, sizeof *c);
     if (!c) {
       close(fd);
@@ -555,8 +633,8 @@ static napi_value AcceptInit(napi_env env, napi_callback_info info) {
 /* acceptListen(fd, headerTimeoutMs, maxHead): the listener's id, or -1. The addon accepts on a
  * duplicate of `fd`; the caller closes its own. */
 static napi_value AcceptListen(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (!A.ready || argc < 3) return num(env, -1);
   int fd = (int)arg_num(env, argv[0]);
@@ -575,6 +653,8 @@ static napi_value AcceptListen(napi_env env, napi_callback_info info) {
     A.lst[lid].gen = (A.lst[lid].gen + 1) & 0xffffff;
     A.lst[lid].held_empty = A.lst[lid].held_partial = 0;
     A.lst[lid].resume_at = 0;
+    /* Balanced only where this worker has a slot in the shared table. */
+    A.lst[lid].balanced = argc >= 4 && arg_num(env, argv[3]) != 0 && S.slots != NULL;
     A.lst[lid].timeout_ms = (int64_t)arg_num(env, argv[1]);
     double mh = arg_num(env, argv[2]);
     A.lst[lid].max_head = mh >= 1024 ? (size_t)mh : 8192;
@@ -597,6 +677,7 @@ static napi_value AcceptListen(napi_env env, napi_callback_info info) {
   } else {
     lid = -1;
   }
+  if (lid >= 0 && A.lst[lid].balanced && S.balanced++ == 0) __atomic_store_n(&S.slots[S.me].active, 1, __ATOMIC_RELAXED);
   int id = lid >= 0 ? (int)((A.lst[lid].gen << 8) | (uint32_t)lid) : -1;
   pthread_mutex_unlock(&A.mu);
   return num(env, id);
@@ -632,9 +713,54 @@ static napi_value AcceptStop(napi_env env, napi_callback_info info) {
     if (A.lst[lid].resume_at == 0) epoll_ctl(A.ep, EPOLL_CTL_DEL, A.lst[lid].fd, NULL);
     close(A.lst[lid].fd);
     A.lst[lid].fd = -1;
+    /* A worker that takes no more connections is no one's measure. */
+    if (A.lst[lid].balanced && --S.balanced == 0) __atomic_store_n(&S.slots[S.me].active, 0, __ATOMIC_RELAXED);
+    A.lst[lid].balanced = 0;
   }
   pthread_mutex_unlock(&A.mu);
   return num(env, ok);
+}
+
+/* acceptShare(fd, slot): maps the workers' shared table (a file of SHARE_SLOTS * 32 bytes the
+ * primary made, `fd` inherited) and takes `slot` in it; 1, or 0 (no balancing). Once, before any
+ * balanced listener. */
+static napi_value AcceptShare(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) return num(env, 0);
+  int fd = (int)arg_num(env, argv[0]);
+  int slot = (int)arg_num(env, argv[1]);
+  pthread_mutex_lock(&A.mu);
+  int ok = S.slots != NULL;
+  if (!ok && slot >= 0 && slot < SHARE_SLOTS) {
+    void *m = mmap(NULL, SHARE_SLOTS * sizeof(share_slot_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m != MAP_FAILED) {
+      S.slots = m;
+      S.me = slot;
+      /* Counted from here, as JavaScript's count of what it takes (before any listener). */
+      __atomic_store_n(&S.slots[slot].load, 0, __ATOMIC_RELAXED);
+      __atomic_store_n(&S.slots[slot].taken, 0, __ATOMIC_RELAXED);
+      __atomic_store_n(&S.slots[slot].accepted, 0, __ATOMIC_RELAXED);
+      __atomic_store_n(&S.slots[slot].active, 0, __ATOMIC_RELAXED);
+      ok = 1;
+    }
+  }
+  pthread_mutex_unlock(&A.mu);
+  return num(env, ok);
+}
+
+/* acceptLoad(held, taken): the connections JavaScript holds and the number it has taken from
+ * this addon so far, into the shared table. `taken` first: a reader in between sees this worker's
+ * load low by the connections taken since the last call, for a moment. */
+static napi_value AcceptLoad(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (S.slots == NULL || argc < 2) return num(env, 0);
+  __atomic_store_n(&S.slots[S.me].taken, (int64_t)arg_num(env, argv[1]), __ATOMIC_RELAXED);
+  __atomic_store_n(&S.slots[S.me].load, (int64_t)arg_num(env, argv[0]), __ATOMIC_RELAXED);
+  return num(env, 1);
 }
 
 /* acceptWatch(fd): a watch id (generation * MAX_WATCHES + slot; reported as gone, slot and
@@ -733,6 +859,8 @@ void accept_define(napi_env env, napi_value exports) {
     {"acceptRef", NULL, AcceptRef, NULL, NULL, NULL, napi_default, NULL},
     {"acceptStats", NULL, AcceptStats, NULL, NULL, NULL, napi_default, NULL},
     {"acceptHeld", NULL, AcceptHeld, NULL, NULL, NULL, napi_default, NULL},
+    {"acceptShare", NULL, AcceptShare, NULL, NULL, NULL, napi_default, NULL},
+    {"acceptLoad", NULL, AcceptLoad, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -33,6 +33,7 @@ import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/tunnel.js';
 import type { ListenerInfo } from '../server/proxy-server.js';
 import { TICKET_KEY_BYTES, TICKET_KEY_ENV } from '../server/tls-ticket-keys.js';
 import { WORKER_INDEX_ENV } from './process-settings.js';
+import { ACCEPT_SHARE_ENV, LoadTable } from './load-table.js';
 import { controlSocketPath, serveControl } from './control-socket.js';
 import { errnoText, writePidFile } from './pid-file.js';
 import type { ControlRequest, ControlResponse, ControlServer } from './control-socket.js';
@@ -98,6 +99,8 @@ interface WorkerSlot {
   retiring: boolean;
   /** Its number among the workers (0 to worker_processes - 1). */
   readonly index: number;
+  /** Its slot in the load table (`accept_mutex off`; -1: none), never another live worker's, a retiring one's included. */
+  readonly loadSlot: number;
 }
 
 interface Question {
@@ -133,6 +136,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   let control: ControlServer | null = null;
 
   const slots = new Map<number, WorkerSlot>();
+  /** The workers' load table, made before the first fork when they accept on shared sockets. */
+  let loadTable: LoadTable | null = null;
   const questions = new Map<number, Question>();
   let nextQuestion = 1;
   let reloadSeq = 0;
@@ -277,10 +282,19 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     let index = 0;
     while (taken.has(index)) index++;
     const env: Record<string, string> = { [STICKY_SECRET_ENV]: stickySecret.toString('hex'), [TICKET_KEY_ENV]: ticketKey.toString('hex'), [WORKER_INDEX_ENV]: String(index) };
+    const usedSlots = new Set([...slots.values()].map((s) => s.loadSlot));
+    let loadSlot = -1;
+    if (loadTable !== null) {
+      loadSlot = 0;
+      while (usedSlots.has(loadSlot)) loadSlot++;
+      const share = loadTable.envFor(loadSlot);
+      if (share === null) loadSlot = -1;
+      else env[ACCEPT_SHARE_ENV] = share;
+    }
     // nginx's `env NAME=VALUE` sets it in the workers' environment.
     for (const e of config.process.env) if (e.value !== null) env[e.name] = e.value;
     const worker = cluster.fork(env);
-    const slot: WorkerSlot = { worker, pid: worker.process.pid ?? 0, startedAt: Date.now(), ready: false, generation, retiring: false, index };
+    const slot: WorkerSlot = { worker, pid: worker.process.pid ?? 0, startedAt: Date.now(), ready: false, generation, retiring: false, index, loadSlot };
     slots.set(worker.id, slot);
     if (!starting) log.log('notice', `start worker process ${slot.pid}`);
     worker.on('message', (m: unknown) => {
@@ -306,6 +320,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     const slot = slots.get(worker.id);
     if (!slot) return;
     slots.delete(worker.id);
+    // Before a successor can take the slot (respawn below).
+    if (slot.loadSlot >= 0) loadTable?.clear(slot.loadSlot);
     forget(worker.id);
     limits.workerGone(worker.id);
     const expected = stopping || slot.retiring;
@@ -493,6 +509,10 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const acceptShared = workersAcceptShared(config);
   const startedAcceptMutex = config.acceptMutex;
   cluster.schedulingPolicy = acceptShared ? cluster.SCHED_NONE : cluster.SCHED_RR;
+  // Accepting on the shared sockets, the workers weigh their loads in a table (cluster/load-table.ts)
+  // passed to each as an inherited descriptor after its IPC channel.
+  loadTable = acceptShared ? LoadTable.open() : null;
+  if (loadTable !== null) cluster.setupPrimary({ stdio: [0, 1, 2, 'ipc', loadTable.fd] });
   for (let i = 0; i < desired; i++) fork();
   let failure = await startup;
   // Every worker listens now (in cluster mode the primary binds each address when the first
@@ -515,6 +535,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   }
 
   const code = await finished;
+  loadTable?.close();
   for (const [sig, h] of handlers) process.removeListener(sig, h);
   // Assigned by openControl (a closure), which narrowing does not see.
   (control as ControlServer | null)?.close();

@@ -27,11 +27,12 @@ import type { AddressInfo } from 'node:net';
 import { tunnelAddon } from '../core/native-addon.js';
 import { nativeTunnels } from '../proxy/tunnel/native-tunnels.js';
 import { notePreRead } from './connections.js';
+import { ACCEPT_SHARE_ENV } from '../cluster/load-table.js';
 
 /** What native/sluice_accept.c exports on the tunnel addon (absent from an addon built before it). */
 export interface AcceptAddon {
   acceptInit(onBatch: (nums: number[], addrs: string[], localAddrs: string[], heads: Buffer[]) => void): number;
-  acceptListen(fd: number, headerTimeoutMs: number, maxHead: number): number;
+  acceptListen(fd: number, headerTimeoutMs: number, maxHead: number, balanced?: number): number;
   acceptConfigure(id: number, headerTimeoutMs: number, maxHead: number): number;
   acceptStop(id: number): number;
   acceptWatch(fd: number): number;
@@ -40,7 +41,14 @@ export interface AcceptAddon {
   acceptRef(on: boolean): number;
   acceptStats(): { accepted: number; handed: number; watches: number };
   acceptHeld(id: number): [number, number];
+  /** Maps the workers' shared load table (fd inherited from the primary) and takes `slot` in it (absent from older builds). */
+  acceptShare?(fd: number, slot: number): number;
+  /** The connections this worker's JavaScript holds and has taken from the addon so far, into the shared table. */
+  acceptLoad?(held: number, taken: number): number;
 }
+
+/** How often a worker with balanced listeners publishes its load (also after each batch of accepts). */
+const LOAD_PUBLISH_MS = 50;
 
 /** Report kinds (sluice_accept.c REP_*; 0 is a connection). */
 const REP_TIMEOUT = 1;
@@ -138,18 +146,36 @@ export class NativeAcceptor {
   /** By watch id (the addon's slot and its generation): a late report of an ended watch finds nothing. */
   readonly #watches = new Map<number, () => void>();
   #open = 0;
+  /** This worker has a slot in the primary's load table. */
+  #sharing = false;
+  /** The balanced listeners' load sources (each proxy's open connections). */
+  readonly #loads = new Map<number, () => number>();
+  #publisher: NodeJS.Timeout | null = null;
+  /** Connections the addon reported (every listener's), for the shared table. */
+  #taken = 0;
 
   constructor(addon: AcceptAddon) {
     this.addon = addon;
   }
 
-  listen(fd: number, headerTimeoutMs: number, maxHead: number, take: AcceptedListener): number {
-    const id = this.addon.acceptListen(fd, headerTimeoutMs, maxHead);
+  /**
+   * Accepts on `fd` in the addon. With `load` (a socket shared with other workers, where the
+   * primary made a load table), within this worker's share: `load` counts the connections its
+   * proxy holds (not those the addon still reads: the table counts them from accept).
+   */
+  listen(fd: number, headerTimeoutMs: number, maxHead: number, take: AcceptedListener, load: (() => number) | null = null): number {
+    const balanced = load !== null && this.#sharing;
+    const id = this.addon.acceptListen(fd, headerTimeoutMs, maxHead, balanced ? 1 : 0);
     if (id < 0) return -1;
     this.#listeners.set(id, take);
     this.#active.add(id);
     if (this.#open++ === 0) this.addon.acceptRef(true);
     nativeAcceptCounts.listeners++;
+    if (balanced) {
+      this.#loads.set(id, load);
+      this.publishLoad();
+      this.#publisher ??= setInterval(() => this.publishLoad(), LOAD_PUBLISH_MS).unref();
+    }
     return id;
   }
 
@@ -158,6 +184,32 @@ export class NativeAcceptor {
     this.addon.acceptStop(id);
     nativeAcceptCounts.listeners--;
     if (--this.#open === 0) this.addon.acceptRef(false);
+    if (this.#loads.delete(id) && this.#loads.size === 0 && this.#publisher !== null) {
+      clearInterval(this.#publisher);
+      this.#publisher = null;
+    }
+  }
+
+  /** Takes this worker's slot in the primary's load table (`FD:SLOT`); false where it cannot. */
+  share(spec: string): boolean {
+    const m = /^(\d+):(\d+)$/.exec(spec);
+    if (m === null || this.addon.acceptShare === undefined) return false;
+    const fd = Number(m[1]);
+    this.#sharing = this.addon.acceptShare(fd, Number(m[2])) === 1;
+    // Mapped (or not usable): the descriptor is not kept, nor passed to this worker's children.
+    closeFd(fd);
+    return this.#sharing;
+  }
+
+  /**
+   * Writes this worker's load into the shared table: the connections its proxies hold, and how
+   * many it has taken from the addon (which adds those it accepted and JavaScript has not taken).
+   */
+  publishLoad(): void {
+    if (this.#loads.size === 0) return;
+    let n = 0;
+    for (const load of new Set(this.#loads.values())) n += load();
+    this.addon.acceptLoad?.(n, this.#taken);
   }
 
   /** Calls `gone` once when the client of `fd` goes away; the watch id (for unwatch), or -1. */
@@ -199,6 +251,7 @@ export class NativeAcceptor {
         continue;
       }
       nativeAcceptCounts.accepted++;
+      this.#taken++;
       const take = this.#listeners.get(nums[i + 1] as number);
       const watch = nums[i + 5] as number;
       const c: AcceptedConnection = {
@@ -216,6 +269,7 @@ export class NativeAcceptor {
         this.closeAccepted(c);
       }
     }
+    this.publishLoad();
   }
 
   /** Closes a connection no one takes: its watch first (no epoll_ctl on a closed descriptor, whose number may be reused). */
@@ -253,6 +307,8 @@ export function nativeAcceptor(env: NodeJS.ProcessEnv = process.env): NativeAcce
   if (typeof (addon as unknown as AcceptAddon).acceptStats().watches !== 'number') return null;
   const a = new NativeAcceptor(addon as unknown as AcceptAddon);
   if (a.addon.acceptInit((nums, addrs, localAddrs, heads) => a.batch(nums, addrs, localAddrs, heads)) !== 1) return null;
+  const share = env[ACCEPT_SHARE_ENV];
+  if (share !== undefined) a.share(share);
   acceptor = a;
   return a;
 }
@@ -287,21 +343,22 @@ function standIn(a: NativeAcceptor, id: number, address: AddressInfo, told: (() 
  * Moves a listening server's accepting to the addon: false (nothing changed) where it cannot.
  * `take` gets each connection; `headerTimeoutMs` and `maxHead` bound the addon's wait for a head.
  */
-export function acceptInAddon(server: Server, take: AcceptedListener): boolean {
+export function acceptInAddon(server: Server, take: AcceptedListener, load: (() => number) | null = null): boolean {
   const a = nativeAcceptor();
   const s = server as ServerInternals;
   const handle = s._handle;
   const fd = handle?.fd;
   const address = server.address();
   if (a === null || handle === null || typeof fd !== 'number' || fd < 0 || address === null || typeof address === 'string') return false;
-  const id = a.listen(fd, server.headersTimeout, s.maxHeaderSize ?? 16 * 1024, take);
+  // A worker's socket shared by the primary (cluster.SCHED_NONE) has a close that also tells the
+  // primary this worker is done with it; such a socket is balanced between the workers.
+  const told = Object.hasOwn(handle, 'close') ? handle.close : null;
+  const id = a.listen(fd, server.headersTimeout, s.maxHeaderSize ?? 16 * 1024, take, told === null ? null : load);
   if (id < 0) return false;
   // libuv stops watching and closes its descriptor; the socket stays bound and listening through
-  // the addon's duplicate (connections waiting in the backlog wait for the addon). A worker's
-  // socket shared by the primary (cluster.SCHED_NONE) has a close that also tells the primary
-  // this worker is done with it: libuv's side closes without that, and the stand-in tells when
-  // the worker stops listening (the primary closes the socket once no worker listens).
-  const told = Object.hasOwn(handle, 'close') ? handle.close : null;
+  // the addon's duplicate (connections waiting in the backlog wait for the addon). libuv's side
+  // of a shared socket closes without telling the primary, and the stand-in tells when the
+  // worker stops listening (the primary closes the socket once no worker listens).
   if (told === null) handle.close();
   else (Object.getPrototypeOf(handle) as ListenHandle).close.call(handle);
   s._handle = standIn(a, id, { ...address }, told === null ? null : () => told.call(handle));

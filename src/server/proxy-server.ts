@@ -334,13 +334,19 @@ export class ProxyServer {
         // The relay's thread accepts for a plain address the lean front end reads (native-accept.ts).
         if (lean !== null) {
           const target = { server, registry: this.registry, register, onUpgrade, closing: () => this.#closing !== null };
-          if (acceptInAddon(server, (c) => takeAccepted(target, c))) this.registry.addonHeld = () => this.#addonHeld();
+          if (acceptInAddon(server, (c) => takeAccepted(target, c), this.#load)) this.registry.addonHeld = () => this.#addonHeld();
         }
         server.on('error', (err) => this.runtime.mainLog.log('crit', `listener ${plan.key}: ${err.message}`));
         resolve({ plan, server, lean });
       });
     });
   }
+
+  /**
+   * The connections this proxy holds, its load in the workers' shared table (the addon adds those
+   * it accepted and has not handed over yet).
+   */
+  readonly #load = (): number => this.registry.sockets.size + this.registry.nativeTunnels;
 
   /** The connections the addon reads for this proxy's listeners, [waiting, reading]. */
   #addonHeld(): readonly [number, number] {
