@@ -26,6 +26,8 @@ export const LOAD_TABLE_CHILD_FD = 4;
 export const ACCEPT_SHARE_ENV = 'SLUICE_ACCEPT_SHARE';
 
 export class LoadTable {
+  #closed = false;
+
   private constructor(readonly fd: number) {}
 
   /** Makes the table (in /dev/shm where there is one), or null where no file can be made. */
@@ -51,11 +53,13 @@ export class LoadTable {
 
   /** A worker in `slot` exited: its load and its place among the accepting ones go. */
   clear(slot: number): void {
-    if (slot < 0 || slot >= LOAD_TABLE_SLOTS) return;
+    if (this.#closed || slot < 0 || slot >= LOAD_TABLE_SLOTS) return;
     writeSync(this.fd, Buffer.alloc(SLOT_BYTES), 0, SLOT_BYTES, slot * SLOT_BYTES);
   }
 
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     closeSync(this.fd);
   }
 }

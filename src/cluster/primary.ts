@@ -421,6 +421,9 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     await Promise.race([answered, new Promise<void>((r) => (timer = setTimeout(r, RELOAD_WAIT_MS)))]);
     clearTimeout(timer);
     reloadWaits.delete(seq);
+    // A stop that came meanwhile ends the reload: resize() would fork a worker for each stopped
+    // one that has left already, for a primary that is going.
+    if (stopping) return;
     const outcomes = results.flatMap((r) => (r.sluice === 'reloaded' ? [r] : []));
     const failures = [...new Set(outcomes.filter((r) => !r.ok).map((r) => r.message))];
     for (const f of failures) notices.tell('alert', `a worker process could not reload: ${f}`);

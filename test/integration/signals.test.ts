@@ -70,15 +70,19 @@ http {
     const good = await runCli(['-s', 'reload', '-c', conf], dir.path);
     assert.deepEqual([good.code, good.stderr, good.stdout], [0, '', '']);
     await proxy.output('stderr', /^sluice: \[notice\] reconfigured: /m);
-    // Every process reloaded in place: the same pids answer, all with the new config.
+    // Every process reloaded in place: the same pids answer, all with the new config (new
+    // connections until every one answered: the workers accept for themselves, and which one takes
+    // a connection is their race).
     const after = new Set<string>();
-    for (let i = 0; i < 4 * workers; i++) {
-      const res = await httpGet(port, `/r${i}`);
+    let asked = 0;
+    await waitFor(async () => {
+      const res = await httpGet(port, `/r${asked++}`);
       assert.equal(res.status, 200);
       const m = /^v2 (\d+)$/.exec(res.body);
       assert.ok(m, `served by the new config: ${res.body}`);
       after.add(m[1]!);
-    }
+      return after.size >= before.size || after.size > workers;
+    }, { timeoutMs: CHILD_MS, what: `the ${workers} process(es) to answer with the new config` });
     assert.deepEqual([...after].sort(), [...before].sort(), 'no new generation of processes');
 
     dir.write('sluice.conf', config('v3', 'bogus_directive on;'));
@@ -219,6 +223,37 @@ http { server { listen 127.0.0.1:0; location / { proxy_pass http://${backend.add
     assert.equal(existsSync(`${pidFile}.sock`), false, 'the control socket is removed');
   });
 }
+
+test('a quit while a reload waits for a worker forks no worker: the primary exits 0 once its workers did', async (t) => {
+  // The reload's end (resize) used to run after the stop had begun: with a stopped worker gone
+  // from the list, it forked a new one for a primary that was leaving.
+  const dir = tempDir(t);
+  const conf = dir.write('sluice.conf', `worker_processes 2;
+error_log stderr notice;
+events {}
+http { server { listen 127.0.0.1:0; location / { return 200 "$pid"; } } }
+`);
+  const proxy = new CliProcess(t, ['-c', conf], dir.path);
+  const port = await proxy.port();
+  const pids = await answeringPids(port, 2, /^(\d+)$/);
+  const [slow] = [...pids];
+  // One worker cannot answer the reload until the stop has begun and the other has left.
+  process.kill(Number(slow), 'SIGSTOP');
+  t.after(() => {
+    try {
+      process.kill(Number(slow), 'SIGCONT');
+    } catch {
+      // gone
+    }
+  });
+  process.kill(proxy.pid, 'SIGHUP');
+  await proxy.output('stderr', /\[notice\] \d+#0: reconfiguring$/m);
+  process.kill(proxy.pid, 'SIGQUIT');
+  await proxy.output('stderr', /worker process \d+ exited with code 0$/m);
+  process.kill(Number(slow), 'SIGCONT');
+  assert.deepEqual(await proxy.wait(), { code: 0, signal: null }, proxy.stderr);
+  assert.doesNotMatch(proxy.stderr, /start worker process/, `a worker was started during the stop\n${proxy.stderr}`);
+});
 
 test('-s with no running instance: nginx\'s messages for a missing pid file and a dead pid', async (t) => {
   const dir = tempDir(t);
