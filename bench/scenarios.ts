@@ -113,7 +113,7 @@ const WEBSOCKET_ONLY: ReadonlySet<TargetName> = new Set(['sluice-c-handshake', '
 const NONE: ReadonlySet<TargetName> = new Set();
 
 /** Worker-process targets: the guardrails scenario leaves them out (the same relay, a third more time). */
-const WORKER_TARGETS: ReadonlySet<TargetName> = new Set(['sluice-workers', 'sluice-workers-shared', 'sluice-reuseport']);
+const WORKER_TARGETS: ReadonlySet<TargetName> = new Set(['sluice-workers', 'sluice-workers-rr', 'sluice-reuseport']);
 
 /** Targets without a response cache: they sit out the cache scenario. */
 const NO_CACHE: ReadonlySet<TargetName> = new Set(['direct', 'http-proxy']);

@@ -70,7 +70,7 @@
 /* Over its share, a worker's balanced listeners leave its epoll for this long at a time... */
 #define SHARE_PAUSE_MS 1
 /* ...and after this long over its share it accepts regardless (the others take nothing). */
-#define SHARE_WAIT_MS 20
+#define SHARE_WAIT_MS 100
 
 /* REP_UPGRADE: a complete head that looks like a WebSocket handshake (a GET with an Upgrade
  * header line), which JavaScript parses before deciding; REP_CONN: anything else. */

@@ -507,8 +507,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     for (const s of slots.values()) sendTo(s, { sluice: 'reopen' });
   });
 
-  // `accept_mutex on` (the default): connections in turn, the primary accepts and hands each over
-  // IPC (round robin); off: the workers accept for themselves on the shared sockets.
+  // `accept_mutex on`: connections in turn, the primary accepts and hands each over IPC (round
+  // robin); off (the default): the workers accept for themselves on the shared sockets.
   const acceptShared = workersAcceptShared(config);
   const startedAcceptMutex = config.acceptMutex;
   cluster.schedulingPolicy = acceptShared ? cluster.SCHED_NONE : cluster.SCHED_RR;

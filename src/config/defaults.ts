@@ -17,11 +17,11 @@ export const MAIN_DEFAULTS = {
   workerProcesses: 1,
   workerConnections: 512,
   /**
-   * On, unlike nginx (off since 1.11.3): connections in turn keep long-lived tunnels evenly spread
-   * over the workers, where the workers' race for the shared socket let one worker take 478 of a
-   * burst of 500 (docs/benchmarks.md, "Workers: in turn by default").
+   * Off, as nginx (since 1.11.3): every worker accepts for itself, a third of the primary's round
+   * robin's CPU per handshake, and the workers' shared load table spreads a burst of long-lived
+   * connections (docs/benchmarks.md, "accept_mutex off: workers weigh their loads").
    */
-  acceptMutex: true,
+  acceptMutex: false,
   /** nginx waits without limit; Sluice gives open tunnels 10 s on a graceful stop. */
   workerShutdownTimeout: 10_000,
   /** jitter of websocket_drain_timeout when only the timeout is given */

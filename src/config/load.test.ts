@@ -570,11 +570,11 @@ test('main context: worker_processes, pid, events, relative paths against the pr
   assert.equal(four.workerProcesses, 4);
 });
 
-test('events: accept_mutex is on by default (connections in turn; nginx: off), off has the workers accept for themselves', async () => {
-  assert.equal((await good(lines('events {}'))).acceptMutex, true);
+test('events: accept_mutex is off by default (as nginx: the workers accept for themselves), on hands them connections in turn', async () => {
+  assert.equal((await good(lines('events {}'))).acceptMutex, false);
   assert.equal((await good(lines('events { accept_mutex on; }'))).acceptMutex, true);
   assert.equal((await good(lines('events { accept_mutex off; }'))).acceptMutex, false);
-  assert.equal(workersAcceptShared(await good(lines('events {}')), true), false);
+  assert.equal(workersAcceptShared(await good(lines('events {}')), true), true);
   assert.equal(workersAcceptShared(await good(lines('events { accept_mutex off; }')), true), true);
   assert.equal(workersAcceptShared(await good(lines('events { accept_mutex on; }')), true), false);
   assert.equal(workersAcceptShared(await good(lines('events { accept_mutex on; }')), false), false);

@@ -13,11 +13,11 @@
  *
  * Without `reuseport`, `accept_mutex` decides, with nginx's meaning. On, "accept new connections
  * by turn": Sluice's turn is Node's round robin, where the primary accepts and hands the workers
- * each connection in turn (even for long-lived tunnels and bursts of them, at the price of an IPC
- * hand-over per connection). Off (nginx's default since 1.11.3), every worker is woken and
- * accepts for itself on the shared socket (in its native addon, as one process does): half the
- * CPU per handshake, but the worker that wakes first sweeps a burst. Sluice's default is on
- * (docs/benchmarks.md, "Workers: in turn by default").
+ * each connection in turn (at the price of an IPC hand-over per connection: three times the CPU
+ * per handshake). Off (the default, nginx's since 1.11.3), every worker is woken and accepts for
+ * itself on the shared socket (in its native addon, as one process does), within its share of
+ * the workers' load (cluster/load-table.ts), so that a burst of long-lived connections spreads
+ * (docs/benchmarks.md, "accept_mutex off: workers weigh their loads").
  */
 import type { Config } from '../config/types.js';
 import { tunnelAddon } from '../core/native-addon.js';

@@ -174,10 +174,10 @@ test('listen reuseport with worker_processes 2: a socket per worker (Node\'s reu
   assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
 });
 
-test('accept_mutex off: every worker accepts for itself in its addon on the one shared socket, as nginx\'s workers do', async (t) => {
+test('by default (accept_mutex off, as in nginx) every worker accepts for itself in its addon on the one shared socket, as nginx\'s workers do', async (t) => {
   const dir = tempDir(t);
   const port = await unusedPort();
-  const conf = dir.write('sluice.conf', config(port, 'location / { return 200 "$pid"; }', 'accept_mutex off;').replace(' reuseport;', ';'));
+  const conf = dir.write('sluice.conf', config(port, 'location / { return 200 "$pid"; }').replace(' reuseport;', ';'));
   const proxy = new CliProcess(t, ['-c', conf], dir.path);
   assert.equal(await proxy.port(), port);
   assert.equal(listeningSockets(port), 1, 'one socket, the primary\'s');
@@ -231,11 +231,11 @@ test('accept_mutex off: bursts of long-lived connections, requests and WebSocket
   assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
 });
 
-test('by default (accept_mutex on; nginx: off) the primary accepts every connection and hands it to a worker in turn, no worker holds the listening socket; a reload that turns it off says it waits for the next start', async (t) => {
+test('accept_mutex on: the primary accepts every connection and hands it to a worker in turn, no worker holds the listening socket; a reload that turns it off says it waits for the next start', async (t) => {
   const dir = tempDir(t);
   const port = await unusedPort();
   const text = (events: string): string => config(port, 'location / { return 200 "$pid"; }', events).replace(' reuseport;', ';');
-  const conf = dir.write('sluice.conf', text(''));
+  const conf = dir.write('sluice.conf', text('accept_mutex on;'));
   const proxy = new CliProcess(t, ['-c', conf], dir.path);
   assert.equal(await proxy.port(), port);
   const turns: string[] = [];

@@ -105,8 +105,9 @@ http { server { listen 127.0.0.1:0; location / { return 200 "$pid"; } } }
 
 test('events { worker_connections 2; } caps each worker, not the whole proxy', async (t) => {
   const dir = tempDir(t);
-  // accept_mutex on (the default, written out): connections in turn, so the four below fill both
-  // workers (with it off, which worker takes each is the workers' race for the shared socket).
+  // accept_mutex on: connections in turn, so the four below fill both workers (with it off, the
+  // default, the first connections go to whichever worker wakes first while their loads are
+  // within the table's slack of 2).
   const conf = dir.write('sluice.conf', `worker_processes 2;
 events { worker_connections 2; accept_mutex on; }
 http { server { listen 127.0.0.1:0; location / { return 200 "$pid"; } } }
