@@ -160,7 +160,7 @@ static inline int64_t slot_load(const share_slot_t *s) {
 }
 
 /* The shared table (NULL: this process shares no socket with others) and this worker's slot;
- * written by JavaScript's thread (acceptShare, acceptLoad, acceptBalance, acceptStop) and the I/O
+ * written by JavaScript's thread (acceptShare, acceptLoad, acceptListen, acceptStop) and the I/O
  * thread (accepts), atomically. `over_since`: when this worker went over its share (I/O thread). */
 static struct {
   share_slot_t *slots;
