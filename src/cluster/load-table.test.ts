@@ -5,7 +5,6 @@ import { LOAD_TABLE_CHILD_FD, LOAD_TABLE_SLOTS, LoadTable } from './load-table.j
 
 test('the load table: a slot of 32 bytes per worker index, unlinked at once, cleared when its worker exits', (t) => {
   const table = LoadTable.open();
-  assert.ok(table !== null);
   t.after(() => table.close());
   const st = fstatSync(table.fd);
   assert.equal(st.size, LOAD_TABLE_SLOTS * 32);
@@ -21,4 +20,8 @@ test('the load table: a slot of 32 bytes per worker index, unlinked at once, cle
   assert.deepEqual(back.subarray(32, 64), Buffer.alloc(32));
   assert.deepEqual(back.subarray(64, 96), Buffer.alloc(32, 7));
   assert.deepEqual(back.subarray(0, 32), Buffer.alloc(32));
+});
+
+test('the load table: where no file can be made, opening throws (the primary warns and the workers accept without it)', () => {
+  assert.throws(() => LoadTable.open('/nonexistent-dir-for-sluice'), /ENOENT/);
 });

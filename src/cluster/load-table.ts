@@ -30,9 +30,8 @@ export class LoadTable {
 
   private constructor(readonly fd: number) {}
 
-  /** Makes the table (in /dev/shm where there is one), or null where no file can be made. */
-  static open(): LoadTable | null {
-    const dir = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  /** Makes the table (in /dev/shm where there is one); throws where no file can be made there. */
+  static open(dir: string = existsSync('/dev/shm') ? '/dev/shm' : tmpdir()): LoadTable {
     const path = join(dir, `sluice-load-${process.pid}-${randomBytes(6).toString('hex')}`);
     let fd = -1;
     try {
@@ -40,9 +39,9 @@ export class LoadTable {
       unlinkSync(path);
       ftruncateSync(fd, LOAD_TABLE_SLOTS * SLOT_BYTES);
       return new LoadTable(fd);
-    } catch {
+    } catch (e) {
       if (fd >= 0) closeSync(fd);
-      return null;
+      throw e;
     }
   }
 

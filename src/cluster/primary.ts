@@ -514,7 +514,11 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   cluster.schedulingPolicy = acceptShared ? cluster.SCHED_NONE : cluster.SCHED_RR;
   // Accepting on the shared sockets, the workers weigh their loads in a table (cluster/load-table.ts)
   // passed to each as an inherited descriptor after its IPC channel.
-  loadTable = acceptShared ? LoadTable.open() : null;
+  try {
+    loadTable = acceptShared ? LoadTable.open() : null;
+  } catch (e) {
+    log.log('warn', `cannot make the workers' load table (${(e as Error).message}): each worker accepts what it wins on the shared sockets`);
+  }
   if (loadTable !== null) cluster.setupPrimary({ stdio: [0, 1, 2, 'ipc', loadTable.fd] });
   for (let i = 0; i < desired; i++) fork();
   let failure = await startup;
