@@ -49,12 +49,16 @@ function noneHeld(): readonly [number, number] {
   return NONE_HELD;
 }
 
+function noop(): void {}
+
 export class ConnectionRegistry {
   readonly sockets = new Set<Socket>();
   readonly tunnels = new Set<ProxyTunnel>();
   readonly rejected = new WeakSet<Socket>();
   /** Tunnels the native addon holds: open connections whose sockets are no longer in `sockets`. */
   nativeTunnels = 0;
+  /** Called when a connection closes (its socket or its native tunnel): the proxy server sets it for the workers' load table. */
+  released: () => void = noop;
   accepted = 0;
   handled = 0;
   cap: number;
@@ -96,7 +100,10 @@ export class ConnectionRegistry {
     this.handled++;
     this.sockets.add(socket);
     this.#bind.set(socket, bind);
-    socket.on('close', () => this.sockets.delete(socket)); // 'close' fires once; no once-wrapper to keep
+    socket.on('close', () => { // 'close' fires once; no once-wrapper to keep
+      this.sockets.delete(socket);
+      this.released();
+    });
     return true;
   }
 
@@ -116,7 +123,10 @@ export class ConnectionRegistry {
     if (this.rejected.has(from)) this.rejected.add(to);
     if (this.sockets.delete(from)) {
       this.sockets.add(to);
-      to.on('close', () => this.sockets.delete(to));
+      to.on('close', () => {
+        this.sockets.delete(to);
+        this.released();
+      });
     }
   }
 

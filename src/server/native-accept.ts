@@ -47,9 +47,6 @@ export interface AcceptAddon {
   acceptLoad?(held: number, taken: number): number;
 }
 
-/** How often a worker with balanced listeners publishes its load (also after each batch of accepts). */
-const LOAD_PUBLISH_MS = 50;
-
 /** Report kinds (sluice_accept.c REP_*; 0 is a connection). */
 const REP_TIMEOUT = 1;
 const REP_GONE = 2;
@@ -150,7 +147,8 @@ export class NativeAcceptor {
   #sharing = false;
   /** The balanced listeners' load sources (each proxy's open connections). */
   readonly #loads = new Map<number, () => number>();
-  #publisher: NodeJS.Timeout | null = null;
+  /** A publication is due at the end of this turn of the event loop (connections closed). */
+  #due = false;
   /** Connections the addon reported (every listener's), for the shared table. */
   #taken = 0;
 
@@ -174,7 +172,6 @@ export class NativeAcceptor {
     if (balanced) {
       this.#loads.set(id, load);
       this.publishLoad();
-      this.#publisher ??= setInterval(() => this.publishLoad(), LOAD_PUBLISH_MS).unref();
     }
     return id;
   }
@@ -184,10 +181,21 @@ export class NativeAcceptor {
     this.addon.acceptStop(id);
     nativeAcceptCounts.listeners--;
     if (--this.#open === 0) this.addon.acceptRef(false);
-    if (this.#loads.delete(id) && this.#loads.size === 0 && this.#publisher !== null) {
-      clearInterval(this.#publisher);
-      this.#publisher = null;
-    }
+    this.#loads.delete(id);
+  }
+
+  /**
+   * Connections closed: the load is published once at the end of this turn of the event loop
+   * (however many closed in it), so that an idle worker sets no timer and a busy one publishes
+   * once per turn. Accepts publish after their batch.
+   */
+  loadChanged(): void {
+    if (this.#due || this.#loads.size === 0) return;
+    this.#due = true;
+    setImmediate(() => {
+      this.#due = false;
+      this.publishLoad();
+    });
   }
 
   /** Takes this worker's slot in the primary's load table (`FD:SLOT`); false where it cannot. */
@@ -378,6 +386,11 @@ export function heldByAddon(server: Server): readonly [number, number] {
   const id = (server as Server & { [kAcceptId]?: number })[kAcceptId];
   if (id === undefined || acceptor === null || acceptor === undefined) return NONE_HELD;
   return acceptor.addon.acceptHeld(id);
+}
+
+/** Connections of this process closed: the workers' load table hears of it (nothing without a balanced listener). */
+export function acceptLoadChanged(): void {
+  acceptor?.loadChanged();
 }
 
 /** A reload changed client_header_timeout or the header size limit of a server the addon accepts for. */

@@ -41,7 +41,7 @@ import type { ProxyTunnel } from '../proxy/tunnel/tunnel.js';
 import { GOING_AWAY_GRACE_MS } from '../proxy/tunnel/tunnel.js';
 import { keptServers, orphanedTunnels } from './orphans.js';
 import { LeanFront, leanFrontEnabled } from './lean-front.js';
-import { acceptInAddon, heldByAddon, reconfigureAccept } from './native-accept.js';
+import { acceptInAddon, acceptLoadChanged, heldByAddon, reconfigureAccept } from './native-accept.js';
 import { takeAccepted } from './native-client.js';
 import type { LeanHead, UpgradeRequest } from '../proxy/front/h1-head-parser.js';
 import type { LeanResponse } from '../proxy/front/h1-lean-response.js';
@@ -334,7 +334,10 @@ export class ProxyServer {
         // The relay's thread accepts for a plain address the lean front end reads (native-accept.ts).
         if (lean !== null) {
           const target = { server, registry: this.registry, register, onUpgrade, closing: () => this.#closing !== null };
-          if (acceptInAddon(server, (c) => takeAccepted(target, c), this.#load)) this.registry.addonHeld = () => this.#addonHeld();
+          if (acceptInAddon(server, (c) => takeAccepted(target, c), this.#load)) {
+            this.registry.addonHeld = () => this.#addonHeld();
+            this.registry.released = acceptLoadChanged;
+          }
         }
         server.on('error', (err) => this.runtime.mainLog.log('crit', `listener ${plan.key}: ${err.message}`));
         resolve({ plan, server, lean });

@@ -82,8 +82,8 @@ function assertWorkersAccept(workers: ReadonlySet<string>, primary: number, port
   assert.equal(acceptsInAddon(String(primary), port), false, 'the primary does not accept');
 }
 
-/** `n` connections opened at once, each asking `GET /` (`$pid`) and kept open: how many each worker took. */
-async function burst(t: TestContext, port: number, n: number): Promise<Map<string, number>> {
+/** `n` connections opened at once, each asking `GET /` (`$pid`) and kept open: each worker's. */
+async function burstSockets(t: TestContext, port: number, n: number): Promise<Map<string, Socket[]>> {
   const held: Socket[] = [];
   t.after(() => { for (const s of held) s.destroy(); });
   const owners = await Promise.all(Array.from({ length: n }, async () => {
@@ -91,11 +91,16 @@ async function burst(t: TestContext, port: number, n: number): Promise<Map<strin
     held.push(socket);
     socket.write('GET / HTTP/1.1\r\nHost: burst.test\r\n\r\n');
     const text = (await readUntil(socket, (b) => /\r\n\r\n\d+$/.test(b.toString('latin1')))).toString('latin1');
-    return /\r\n\r\n(\d+)$/.exec(text)![1]!;
+    return [/\r\n\r\n(\d+)$/.exec(text)![1]!, socket] as const;
   }));
-  const byWorker = new Map<string, number>();
-  for (const pid of owners) byWorker.set(pid, (byWorker.get(pid) ?? 0) + 1);
+  const byWorker = new Map<string, Socket[]>();
+  for (const [pid, socket] of owners) byWorker.set(pid, [...(byWorker.get(pid) ?? []), socket]);
   return byWorker;
+}
+
+/** `n` connections opened at once, each asking `GET /` (`$pid`) and kept open: how many each worker took. */
+async function burst(t: TestContext, port: number, n: number): Promise<Map<string, number>> {
+  return new Map([...await burstSockets(t, port, n)].map(([pid, sockets]) => [pid, sockets.length]));
 }
 
 function config(port: number, body: string, events = ''): string {
@@ -228,6 +233,33 @@ test('accept_mutex off: bursts of long-lived connections, requests and WebSocket
     owners.forEach(add);
     even(`100 tunnels, round ${round}`);
   }
+  assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
+});
+
+test('accept_mutex off: a worker whose connections closed takes the next burst, until the loads are even again', async (t) => {
+  const dir = tempDir(t);
+  const port = await unusedPort();
+  const conf = dir.write('sluice.conf', config(port, 'location = /stub { stub_status; } location / { return 200 "$pid"; }').replace(' reuseport;', ';'));
+  const proxy = new CliProcess(t, ['-c', conf], dir.path);
+  assert.equal(await proxy.port(), port);
+  const first = await burstSockets(t, port, 200);
+  assert.equal(first.size, 2, JSON.stringify([...first].map(([pid, s]) => [pid, s.length])));
+  // One worker's clients leave: its load falls (published when they close), the other's stays.
+  const [[idle, gone], [busy, kept]] = [...first] as [[string, Socket[]], [string, Socket[]]];
+  await Promise.all(gone.map((s) => new Promise<void>((resolve) => {
+    s.once('close', () => resolve());
+    s.destroy();
+  })));
+  // Until the workers have seen them close (stub_status sums the workers: the kept ones, and the
+  // request asking).
+  await waitFor(async () => {
+    const m = /Active connections: (\d+)/.exec((await httpGet(port, '/stub')).body);
+    return m !== null && Number(m[1]) <= kept.length + 1;
+  }, { timeoutMs: CHILD_MS, what: `stub_status to count ${kept.length} + 1 active connections` });
+  const next = await burst(t, port, 100);
+  // The busy worker holds about 100 and steps back: the other takes the burst, all of it or
+  // nearly (it may take a few beyond the busy one's count minus the slack only at the end).
+  assert.ok((next.get(idle) ?? 0) >= 85, `after ${gone.length} of ${idle}'s connections closed (${busy} kept ${kept.length}), the next 100 went ${JSON.stringify([...next])}`);
   assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
 });
 

@@ -294,7 +294,10 @@ class NativeEngine implements TunnelEngine, NativeOwner {
     ctx.websocketMessagesIn += session.messagesIn;
     ctx.websocketMessagesOut += session.messagesOut;
     if (ctx.websocketClose === null && session.closeSide !== null) ctx.websocketClose = { code: session.closeCode, side: session.closeSide };
-    if (this.#host) this.#host.nativeTunnels--;
+    if (this.#host) {
+      this.#host.nativeTunnels--;
+      this.#host.released?.();
+    }
     this.#tunnel.ended(reason);
   }
 }

@@ -98,6 +98,8 @@ export interface TunnelOptions {
 export interface TunnelHost {
   /** Tunnels the addon holds: their client sockets have left the registry's socket set. */
   nativeTunnels: number;
+  /** A connection it counted is gone (the workers' load table is told: server/native-accept.ts). */
+  readonly released?: () => void;
 }
 
 /** What moves a tunnel's bytes: the TypeScript relay (relay.ts) or the native addon (socket-tunnel.ts). */
