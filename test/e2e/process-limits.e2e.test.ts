@@ -21,7 +21,7 @@ function cpusAllowed(pid: number): string {
   return readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Cpus_allowed_list:'))!.split(/\s+/)[1]!;
 }
 
-/** The worker pids, by asking until every one of `count` has answered (round robin). */
+/** The worker pids, by asking until every one of `count` has answered (the workers race for connections). */
 async function workerPids(port: number, count: number): Promise<number[]> {
   const seen = new Set<number>();
   await waitFor(async () => {

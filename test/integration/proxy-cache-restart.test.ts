@@ -69,7 +69,7 @@ test('worker_processes 2: what one worker stored is a HIT in the other', async (
   const miss = await httpGetWithHeaders(port, '/shared');
   assert.equal(miss.headers['x-cache-status'], 'MISS');
   const storedBy = miss.headers['x-pid'];
-  // New connections until the other worker answers (round-robin spreads them).
+  // New connections until the other worker answers (the workers race for them).
   const other = await waitFor(async () => {
     const r = await httpGetWithHeaders(port, '/shared');
     return r.headers['x-pid'] !== storedBy ? r : null;
