@@ -54,13 +54,16 @@ http { server { listen 127.0.0.1:0; location / { return 200 "$pid"; } } }
   assert.equal(readFileSync(pidFile, 'utf8'), `${proxy.pid}\n`, 'the pid file holds the primary');
   const port = Number(started[2]);
 
-  // Round-robin scheduling: ten connections in a row land on both workers, never the primary.
+  // New connections (ten at least, more until both answered) land on both workers, never the
+  // primary: the workers accept for themselves and race for each.
   const answers = new Map<string, number>();
-  for (let i = 0; i < 10; i++) {
-    const res = await httpGet(port, `/n${i}`);
+  let asked = 0;
+  await waitFor(async () => {
+    const res = await httpGet(port, `/n${asked++}`);
     assert.equal(res.status, 200);
     answers.set(res.body, (answers.get(res.body) ?? 0) + 1);
-  }
+    return asked >= 10 && answers.size >= 2;
+  }, { timeoutMs: CHILD_MS, what: 'both workers to answer' });
   const pids = [...answers.keys()];
   assert.equal(pids.length, 2, `answers by pid: ${JSON.stringify([...answers])}`);
   assert.ok(!answers.has(String(proxy.pid)));
@@ -151,13 +154,17 @@ http {
 `);
   const proxy = new CliProcess(t, ['-c', conf], dir.path);
   const port = await proxy.port();
+  // At least 12 requests, and more until both workers served some (which worker takes a new
+  // connection is the workers' race).
   const perWorker = new Map<string, number>();
-  const total = 12;
-  for (let i = 0; i < total; i++) {
+  let total = 0;
+  await waitFor(async () => {
     const res = await httpGet(port, '/', { host: 'app' });
     assert.equal(res.status, 200);
     perWorker.set(res.body, (perWorker.get(res.body) ?? 0) + 1);
-  }
+    total++;
+    return total >= 12 && perWorker.size >= 2;
+  }, { timeoutMs: CHILD_MS, what: 'both workers to serve the app' });
   const workers = [...perWorker.keys()].sort();
   assert.equal(workers.length, 2, 'both workers served the app');
 
@@ -334,13 +341,16 @@ http {
   assert.equal(first.setCookie.length, 1);
   const cookie = (first.setCookie[0] as string).split(';')[0] as string;
   const home = (JSON.parse(first.body) as { id: string }).id;
+  // Twelve requests at least, more until both workers served one.
   const workers = new Set<string>();
-  for (let i = 0; i < 12; i++) {
+  let i = 0;
+  await waitFor(async () => {
     const r = await getWithCookie(port, cookie);
     workers.add(r.pid);
     assert.equal((JSON.parse(r.body) as { id: string }).id, home, `request ${i} stays on ${home}`);
     assert.deepEqual(r.setCookie, [], 'the cookie already names the server: no new one');
-  }
+    return ++i >= 12 && workers.size >= 2;
+  }, { timeoutMs: CHILD_MS, what: 'both workers to serve requests with the cookie' });
   assert.equal(workers.size, 2, 'both workers served requests with the cookie');
   assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
 });
