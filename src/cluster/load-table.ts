@@ -20,7 +20,7 @@ import { join } from 'node:path';
 export const LOAD_TABLE_SLOTS = 64;
 /** Bytes per slot (share_slot_t in sluice_accept.c). */
 const SLOT_BYTES = 32;
-/** The descriptor the table has in a worker: the fifth entry of its stdio (after the IPC channel). */
+/** The descriptor the table has in a worker: its place in the worker's stdio (workerStdio). */
 export const LOAD_TABLE_CHILD_FD = 4;
 /** `FD:SLOT`, the worker's table descriptor and slot (read by server/native-accept.ts). */
 export const ACCEPT_SHARE_ENV = 'SLUICE_ACCEPT_SHARE';
@@ -43,6 +43,13 @@ export class LoadTable {
       if (fd >= 0) closeSync(fd);
       throw e;
     }
+  }
+
+  /** The workers' stdio: the primary's own, the IPC channel, and the table at LOAD_TABLE_CHILD_FD. */
+  workerStdio(): (number | 'ipc')[] {
+    const stdio: (number | 'ipc')[] = [0, 1, 2, 'ipc'];
+    stdio[LOAD_TABLE_CHILD_FD] = this.fd;
+    return stdio;
   }
 
   /** What a worker with index `slot` is told (ACCEPT_SHARE_ENV), or null: no slot for it. */

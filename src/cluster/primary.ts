@@ -103,6 +103,13 @@ interface WorkerSlot {
   readonly loadSlot: number;
 }
 
+/** The lowest number from 0 up that `used` does not hold. */
+function lowestFree(used: readonly number[]): number {
+  let n = 0;
+  while (used.includes(n)) n++;
+  return n;
+}
+
 interface Question {
   readonly want: Set<number>;
   readonly answers: Map<number, FromWorker>;
@@ -278,15 +285,11 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const ticketKey = randomBytes(TICKET_KEY_BYTES);
   const fork = (): WorkerSlot => {
     // Worker numbers are reused (worker_cpu_affinity gives worker N the Nth mask): the lowest free one.
-    const taken = new Set(live().map((s) => s.index));
-    let index = 0;
-    while (taken.has(index)) index++;
+    const index = lowestFree(live().map((s) => s.index));
     const env: Record<string, string> = { [STICKY_SECRET_ENV]: stickySecret.toString('hex'), [TICKET_KEY_ENV]: ticketKey.toString('hex'), [WORKER_INDEX_ENV]: String(index) };
-    const usedSlots = new Set([...slots.values()].map((s) => s.loadSlot));
     let loadSlot = -1;
     if (loadTable !== null) {
-      loadSlot = 0;
-      while (usedSlots.has(loadSlot)) loadSlot++;
+      loadSlot = lowestFree([...slots.values()].map((s) => s.loadSlot));
       const share = loadTable.envFor(loadSlot);
       if (share === null) loadSlot = -1;
       else env[ACCEPT_SHARE_ENV] = share;
@@ -519,7 +522,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   } catch (e) {
     log.log('warn', `cannot make the workers' load table (${(e as Error).message}): each worker accepts what it wins on the shared sockets`);
   }
-  if (loadTable !== null) cluster.setupPrimary({ stdio: [0, 1, 2, 'ipc', loadTable.fd] });
+  if (loadTable !== null) cluster.setupPrimary({ stdio: loadTable.workerStdio() });
   for (let i = 0; i < desired; i++) fork();
   let failure = await startup;
   // Every worker listens now (in cluster mode the primary binds each address when the first

@@ -84,10 +84,15 @@ export class ConnectionRegistry {
    */
   addonHeld: () => readonly [number, number] = noneHeld;
 
+  /** Connections in JavaScript's hands: sockets, and tunnels the native addon holds for it. */
+  get inHand(): number {
+    return this.sockets.size + this.nativeTunnels;
+  }
+
   /** Open client connections, tunnels the native addon holds and connections it reads included. */
   get open(): number {
     const [waiting, reading] = this.addonHeld();
-    return this.sockets.size + this.nativeTunnels + waiting + reading;
+    return this.inHand + waiting + reading;
   }
 
   /** Registers a new connection; false when worker_connections is reached. */

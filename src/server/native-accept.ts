@@ -149,8 +149,6 @@ export class NativeAcceptor {
   readonly #loads = new Map<number, () => number>();
   /** A publication is due at the end of this turn of the event loop (connections closed). */
   #due = false;
-  /** Connections the addon reported (every listener's), for the shared table. */
-  #taken = 0;
 
   constructor(addon: AcceptAddon) {
     this.addon = addon;
@@ -201,9 +199,9 @@ export class NativeAcceptor {
   /** Takes this worker's slot in the primary's load table (`FD:SLOT`); false where it cannot. */
   share(spec: string): boolean {
     const m = /^(\d+):(\d+)$/.exec(spec);
-    if (m === null || this.addon.acceptShare === undefined) return false;
+    if (m === null) return false;
     const fd = Number(m[1]);
-    this.#sharing = this.addon.acceptShare(fd, Number(m[2])) === 1;
+    this.#sharing = this.addon.acceptShare?.(fd, Number(m[2])) === 1;
     // Mapped (or not usable): the descriptor is not kept, nor passed to this worker's children.
     closeFd(fd);
     return this.#sharing;
@@ -217,7 +215,9 @@ export class NativeAcceptor {
     if (this.#loads.size === 0) return;
     let n = 0;
     for (const load of new Set(this.#loads.values())) n += load();
-    this.addon.acceptLoad?.(n, this.#taken);
+    // Taken: every connection the addon reported, counted from zero as the addon's accepts are
+    // (the one acceptor shares the table before it listens anywhere).
+    this.addon.acceptLoad?.(n, nativeAcceptCounts.accepted);
   }
 
   /** Calls `gone` once when the client of `fd` goes away; the watch id (for unwatch), or -1. */
@@ -259,7 +259,6 @@ export class NativeAcceptor {
         continue;
       }
       nativeAcceptCounts.accepted++;
-      this.#taken++;
       const take = this.#listeners.get(nums[i + 1] as number);
       const watch = nums[i + 5] as number;
       const c: AcceptedConnection = {

@@ -349,7 +349,7 @@ export class ProxyServer {
    * The connections this proxy holds, its load in the workers' shared table (the addon adds those
    * it accepted and has not handed over yet).
    */
-  readonly #load = (): number => this.registry.sockets.size + this.registry.nativeTunnels;
+  readonly #load = (): number => this.registry.inHand;
 
   /** The connections the addon reads for this proxy's listeners, [waiting, reading]. */
   #addonHeld(): readonly [number, number] {

@@ -19,7 +19,7 @@ test('the addon\'s I/O thread is named sluice-io and runs under SCHED_BATCH by d
 });
 
 test('SLUICE_IO_SCHED=other leaves the I/O thread under SCHED_OTHER', async () => {
-  // A child process: the thread reads the variable when it starts, once per process.
+  // A child process: the addon reads the variable when it starts its thread, once per process.
   const child = `
     const { nativeTunnels } = await import(${JSON.stringify(new URL('../../src/proxy/tunnel/native-tunnels.js', import.meta.url).href)});
     const { threadPolicies } = await import(${JSON.stringify(new URL('../helpers/threads.js', import.meta.url).href)});
