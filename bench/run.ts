@@ -28,6 +28,9 @@ const USAGE = `usage: npm run bench -- [--quick | --smoke] [--reps N] [--targets
   --reps N      repetitions per cell
   --targets     subset of ${TARGET_NAMES.join(',')}
   --scenarios   subset of ${SCENARIOS.join(',')}
+  --handshake-warmup MS
+                the handshakes scenario's warm-up before its window (the plan's: 1000 ms full,
+                400 quick); longer lets each process's JIT settle (docs/benchmarks.md)
   --out DIR     where results go (default bench/results)
 Exit status: 0 when every cell produced its numbers, 1 when any cell had errors, 2 when it could not run.
 `;
@@ -37,11 +40,12 @@ interface Args {
   reps: number | null;
   targets: TargetName[] | null;
   scenarios: ScenarioName[] | null;
+  handshakeWarmupMs: number | null;
   out: string;
 }
 
 function parse(argv: readonly string[]): Args {
-  const a: Args = { mode: 'full', reps: null, targets: null, scenarios: null, out: join(REPO_ROOT, 'bench', 'results') };
+  const a: Args = { mode: 'full', reps: null, targets: null, scenarios: null, handshakeWarmupMs: null, out: join(REPO_ROOT, 'bench', 'results') };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = (): string => {
@@ -75,6 +79,10 @@ function parse(argv: readonly string[]): Args {
         a.scenarios = list as ScenarioName[];
         break;
       }
+      case '--handshake-warmup':
+        a.handshakeWarmupMs = Number(value());
+        if (!Number.isInteger(a.handshakeWarmupMs) || a.handshakeWarmupMs < 0) throw new Error('--handshake-warmup needs a whole number of milliseconds');
+        break;
       case '--out':
         a.out = resolve(value());
         break;
@@ -152,7 +160,9 @@ async function main(): Promise<number> {
   }
   if (!targets.includes('sluice')) notes.push('sluice is not among the targets: no ratios');
   // Named targets run in every scenario they can.
-  const plan: Plan = { ...base, reps: args.reps ?? base.reps, targets, scenarios, handshakesOnly: args.targets === null ? base.handshakesOnly : undefined };
+  const handshakes = args.handshakeWarmupMs === null ? base.handshakes : { ...base.handshakes, warmupMs: args.handshakeWarmupMs };
+  if (args.handshakeWarmupMs !== null) notes.push(`handshakes: ${args.handshakeWarmupMs} ms of warm-up before each window (the ${base.mode} plan's: ${base.handshakes.warmupMs})`);
+  const plan: Plan = { ...base, reps: args.reps ?? base.reps, targets, scenarios, handshakes, handshakesOnly: args.targets === null ? base.handshakesOnly : undefined };
   const bufferutil = bufferutilKind();
   if (bufferutil !== 'native') notes.push(`the echo backend runs without native bufferutil (${bufferutil}): backend CPU is higher than it should be`);
 
@@ -195,9 +205,10 @@ async function main(): Promise<number> {
   appendFileSync(jsonl, `${JSON.stringify(final)}\n`);
   const text = renderMarkdown(env, final, cells);
   writeFileSync(md, text + '\n');
-  // The committed reference (latest-full.*) is a whole run: one with fewer targets, scenarios or
-  // repetitions goes to latest-MODE-partial.* so that an experiment never overwrites it.
-  const whole = args.targets === null && args.scenarios === null && args.reps === null;
+  // The committed reference (latest-full.*) is a whole run on the plan: one with fewer targets,
+  // scenarios or repetitions, or another warm-up, goes to latest-MODE-partial.* so that an
+  // experiment never overwrites it.
+  const whole = args.targets === null && args.scenarios === null && args.reps === null && args.handshakeWarmupMs === null;
   const latest = `latest-${plan.mode}${whole ? '' : '-partial'}`;
   copyFileSync(jsonl, join(args.out, `${latest}.jsonl`));
   copyFileSync(md, join(args.out, `${latest}.md`));

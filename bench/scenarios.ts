@@ -261,7 +261,9 @@ export async function runCell(ctx: RunContext, spec: CellSpec, target: TargetNam
     notes: [] as string[],
     at: new Date().toISOString(),
   });
-  const rec = base(spec.cell, { ...spec.params });
+  // A handshake cell's record says its warm-up (the plan's, or --handshake-warmup's): how settled
+  // each process's JIT was is part of what the cell measured.
+  const rec = base(spec.cell, spec.scenario === 'handshakes' ? { ...spec.params, warmupMs: ctx.plan.handshakes.warmupMs } : { ...spec.params });
   let started: Setup | undefined;
   const setUpCell = async (drivers: number): Promise<Setup> =>
     (started = await setUp(res, ctx, target, drivers, spec.guardrail === undefined ? '' : GUARDRAILS[spec.guardrail]));
