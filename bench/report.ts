@@ -111,7 +111,7 @@ export const SCENARIO_INFO: Record<ScenarioName, { readonly title: string; reado
 };
 
 const TARGET_ORDER: readonly string[] = [
-  'direct', 'sluice', 'sluice-io-other', 'sluice-ref', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-v8-default', 'sluice-v8-small', 'sluice-workers', 'sluice-workers-rr', 'sluice-reuseport', 'sluice-least-conn', 'sluice-fleet',
+  'direct', 'sluice', 'sluice-io-other', 'sluice-ref', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-v8-default', 'sluice-v8-small', 'sluice-jit-default', 'sluice-workers', 'sluice-workers-jit-default', 'sluice-workers-rr', 'sluice-reuseport', 'sluice-least-conn', 'sluice-fleet',
   'sluice-c-handshake', 'sluice-c-handshake-c-route',
   'sluice-undici', 'sluice-node-client',
   'nginx', 'nginx-tuned', 'haproxy', 'http-proxy',

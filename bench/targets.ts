@@ -13,7 +13,7 @@ import type { Child } from './processes.js';
 import type { ToolName, ToolStatus } from './tools.js';
 
 export const TARGET_NAMES = [
-  'direct', 'sluice', 'sluice-io-other', 'sluice-ref', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-v8-default', 'sluice-v8-small', 'sluice-workers', 'sluice-workers-rr', 'sluice-reuseport', 'sluice-least-conn', 'sluice-fleet',
+  'direct', 'sluice', 'sluice-io-other', 'sluice-ref', 'sluice-ts-tunnel', 'sluice-node-front', 'sluice-v8-default', 'sluice-v8-small', 'sluice-jit-default', 'sluice-workers', 'sluice-workers-jit-default', 'sluice-workers-rr', 'sluice-reuseport', 'sluice-least-conn', 'sluice-fleet',
   'sluice-c-handshake', 'sluice-c-handshake-c-route',
   'sluice-undici', 'sluice-node-client',
   'nginx', 'nginx-tuned', 'haproxy', 'http-proxy',
@@ -286,6 +286,8 @@ export async function startTarget(
     case 'sluice-node-front':
     case 'sluice-v8-default':
     case 'sluice-v8-small':
+    case 'sluice-jit-default':
+    case 'sluice-workers-jit-default':
     case 'sluice-undici':
     case 'sluice-node-client':
     case 'sluice-least-conn':
@@ -316,7 +318,7 @@ export async function startTarget(
       // Node has reusePort, else the shared one). The last two only run when named.
       const reusePort = name === 'sluice-reuseport' ? await freePort() : null;
       const inTurn = name === 'sluice-workers-rr';
-      const workers = name === 'sluice-workers' || inTurn || reusePort !== null ? SLUICE_WORKERS : 1;
+      const workers = name === 'sluice-workers' || name === 'sluice-workers-jit-default' || inTurn || reusePort !== null ? SLUICE_WORKERS : 1;
       writeFileSync(conf, sluiceConfig(backendPort, dir, { workers, location: sluiceLocation, balancing, main, reusePort, acceptMutex: inTurn ? true : null }));
       // sluice-node-front: one process with Node's HTTP server reading every connection (no lean
       // front end), for the side-by-side comparison in docs/benchmarks.md; only run when named.
@@ -326,11 +328,14 @@ export async function startTarget(
       // sluice-undici / sluice-node-client: the upstream client undici (measurement only, a
       // devDependency) or http.request instead of the lean one; only run when named.
       // sluice-io-other: the addon's I/O thread under SCHED_OTHER instead of SCHED_BATCH; only run when named.
+      // sluice-jit-default / sluice-workers-jit-default: V8's own tier-up thresholds (cli/jit-settings.ts
+      // off), one process or two workers; only run when named.
       const env = name === 'sluice-io-other' ? { ...process.env, SLUICE_IO_SCHED: 'other' }
         : name === 'sluice-node-front' ? { ...process.env, SLUICE_FRONT: 'node' }
         : name === 'sluice-ts-tunnel' ? { ...process.env, SLUICE_NATIVE: 'off' }
           : name === 'sluice-v8-default' ? { ...process.env, SLUICE_V8_MEMORY: 'default' }
             : name === 'sluice-v8-small' ? { ...process.env, SLUICE_V8_MEMORY: 'small' }
+              : name === 'sluice-jit-default' || name === 'sluice-workers-jit-default' ? { ...process.env, SLUICE_V8_JIT: 'default' }
               : name === 'sluice-undici' ? { ...process.env, SLUICE_UPSTREAM_CLIENT: 'undici' }
                 : name === 'sluice-node-client' ? { ...process.env, SLUICE_UPSTREAM_CLIENT: 'node' } : process.env;
       const child = startChild(name, process.execPath, [...sluiceNodeArgs(), name === 'sluice-ref' ? refCli() : SLUICE_CLI, '-c', conf], { cwd: dir, env });

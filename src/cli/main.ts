@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // First: how the process holds its memory, before anything else allocates (see the module).
 import './memory-settings.js';
+// Then: when V8 optimises the hot functions (see the module).
+import './jit-settings.js';
 import { readFileSync, rmSync } from 'node:fs';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
