@@ -8,7 +8,7 @@
  * process reaches that within its first second of a reconnect storm; two workers each see half
  * the handshakes and took about ten seconds: after one second their JavaScript threads spent
  * twice one process's user time per handshake (docs/benchmarks.md, "Where Sluice stands (full run
- * of 2026-12-05 17:04...)"). Tiering up at a quarter of the threshold took about a third off
+ * of 2026-12-05 18:35...)"). Tiering up at a quarter of the threshold took about a third off
  * that (Node 20 and 22, two workers, 50 openers, one and a half seconds after the start), and
  * 10-19 % off the workers' CPU per handshake in the benchmark ("Optimising sooner"); warmed up,
  * the two thresholds measured within the run-to-run spread of each other.
