@@ -2,6 +2,8 @@
  * The tier-up flag the `sluice` command sets (cli/jit-settings.ts, where the why is), as a pure
  * function of the V8 version, Node's arguments and the environment.
  */
+import { givenToNode } from './node-options.js';
+
 /** V8's defaults divided by this. */
 const EARLIER = 4;
 
@@ -15,7 +17,7 @@ export function tierUpFlag(v8Version: string): { readonly flag: string; readonly
 
 /** Whether Node's arguments or NODE_OPTIONS already set a tier-up threshold. */
 export function operatorSetTierUp(execArgv: readonly string[], nodeOptions: string): boolean {
-  return [...execArgv, ...nodeOptions.split(/\s+/)].some((a) => /^--(interrupt[-_]budget|invocation[-_]count[-_]for[-_]turbofan)(=|$)/.test(a));
+  return givenToNode(/^--(interrupt[-_]budget|invocation[-_]count[-_]for[-_]turbofan)(=|$)/, execArgv, nodeOptions);
 }
 
 /** The flag string the `sluice` command sets, or null when it sets none. */

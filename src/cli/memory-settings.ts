@@ -31,6 +31,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { givenToNode } from './node-options.js';
 
 /** What native/memory/sluice_memory.cc exports. */
 interface MemoryAddon {
@@ -52,7 +53,7 @@ const GROWN_NEW_SPACE = 2 * 1024 * 1024;
 
 /** Whether the process's V8 flags already size the young generation. */
 function operatorSizedYoungGeneration(execArgv: readonly string[], nodeOptions: string): boolean {
-  return [...execArgv, ...nodeOptions.split(/\s+/)].some((a) => /^--(max|min)[-_]semi[-_]space[-_]size|^--semi[-_]space[-_]growth[-_]factor/.test(a));
+  return givenToNode(/^--(max|min)[-_]semi[-_]space[-_]size|^--semi[-_]space[-_]growth[-_]factor/, execArgv, nodeOptions);
 }
 
 /** The addon, or null where it is not built or does not load (the caller keeps the nursery small). */

@@ -6,32 +6,18 @@
  * asserted.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { trackGroup } from '../helpers/process-groups.js';
+import { runNode } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/temp.js';
 
+/** The harness, run to completion by runNode (killed after 20 s; a run here takes about 3). */
 const RUN_JS = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
-
-function runHarness(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [RUN_JS, ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-    trackGroup(child);
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    const kill = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 60_000);
-    child.on('close', (code) => {
-      clearTimeout(kill);
-      resolve({ code, stderr });
-    });
-  });
-}
 
 test('--handshake-warmup sets the handshake cells\' warm-up, says so, and writes a partial run', async (t) => {
   const out = tempDir(t, 'sluice-bench-options-');
-  const r = await runHarness(['--smoke', '--targets', 'sluice', '--scenarios', 'handshakes', '--handshake-warmup', '700', '--out', out.path]);
+  const r = await runNode(RUN_JS, ['--smoke', '--targets', 'sluice', '--scenarios', 'handshakes', '--handshake-warmup', '700', '--out', out.path]);
   assert.equal(r.code, 0, r.stderr.split('\n').slice(-20).join('\n'));
   assert.ok(existsSync(out.join('latest-smoke-partial.jsonl')), 'a run with another warm-up is a partial run');
   assert.ok(!existsSync(out.join('latest-smoke.jsonl')), 'a run with another warm-up must not replace the plan\'s run');
@@ -47,7 +33,7 @@ test('--handshake-warmup sets the handshake cells\' warm-up, says so, and writes
 
 test('--handshake-warmup refuses what is not a whole number of milliseconds', async () => {
   for (const bad of ['abc', '-5', '1.5']) {
-    const r = await runHarness(['--smoke', '--handshake-warmup', bad]);
+    const r = await runNode(RUN_JS, ['--smoke', '--handshake-warmup', bad]);
     assert.equal(r.code, 2, `--handshake-warmup ${bad}`);
     assert.match(r.stderr, /--handshake-warmup needs a whole number of milliseconds/);
   }
