@@ -34,9 +34,9 @@
  * from its balanced listeners for SHARE_PAUSE_MS at a time, as nginx's ngx_accept_disabled does
  * at 7/8 of worker_connections, but against the other workers' counts: its share is the least
  * loaded worker's count plus a slack. A worker that has waited SHARE_WAIT_MS over its share
- * accepts again (the others are not taking connections: stopped, or starved), until it is back
- * within it. Each worker's count is what JavaScript holds (published by acceptLoad) and what was
- * accepted here and has not reached it yet.
+ * while the others accepted nothing accepts again (they are stopped, or starved), until they
+ * accept again or it is back within its share. Each worker's count is what JavaScript holds
+ * (published by acceptLoad) and what was accepted here and has not reached it yet.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -69,8 +69,11 @@
 #define SHARE_SLOTS 64
 /* Over its share, a worker's balanced listeners leave its epoll for this long at a time... */
 #define SHARE_PAUSE_MS 1
-/* ...and after this long over its share it accepts regardless (the others take nothing). */
+/* ...and after this long over its share with the others taking nothing, it accepts regardless
+ * (they are stopped, or starved)... */
 #define SHARE_WAIT_MS 100
+/* ...where a wait ends when this worker has not looked for this long (the backlog emptied). */
+#define SHARE_GAP_MS 20
 
 /* REP_UPGRADE: a complete head that looks like a WebSocket handshake (a GET with an Upgrade
  * header line), which JavaScript parses before deciding; REP_CONN: anything else. */
@@ -161,12 +164,16 @@ static inline int64_t slot_load(const share_slot_t *s) {
 
 /* The shared table (NULL: this process shares no socket with others) and this worker's slot;
  * written by JavaScript's thread (acceptShare, acceptLoad, acceptListen, acceptStop) and the I/O
- * thread (accepts), atomically. `over_since`: when this worker went over its share (I/O thread). */
+ * thread (accepts), atomically. The I/O thread's own: `over_since`, when this worker's current
+ * wait over its share began; `over_last`, when it last found itself over; `others_seen`, what the
+ * other workers had accepted when that wait began (see over_share). */
 static struct {
   share_slot_t *slots;
   int me;
   int balanced;
   int64_t over_since;
+  int64_t over_last;
+  int64_t others_seen;
 } S = {.slots = NULL, .me = -1};
 
 static inline uint64_t listener_tag(uint32_t lid) { return ((uint64_t)lid << 3) | 3; }
@@ -376,22 +383,31 @@ static void pause_listener(listener_t *l, int64_t now, int64_t ms) {
 }
 
 /* Whether this worker should leave the next connection of a balanced listener to the others: it
- * holds more than the least loaded active worker plus a slack (an eighth, at least 2), and has
- * not yet waited SHARE_WAIT_MS for them to take it. */
+ * holds more than the least loaded active worker plus a slack (an eighth, at least 2), and the
+ * others have accepted something in the last SHARE_WAIT_MS it spent waiting for them. A wait
+ * starts again whenever they accept (they are taking connections: this worker keeps stepping
+ * back), and when this worker has not looked for longer than SHARE_GAP_MS: stepping back from a
+ * backlog it looks every SHARE_PAUSE_MS, so a longer silence means the backlog emptied and the
+ * last wait is over; the next connection, maybe a burst later, starts a wait of its own. */
 static int over_share(int64_t now) {
   int64_t mine = slot_load(&S.slots[S.me]);
-  int64_t least = -1;
+  int64_t least = -1, others = 0;
   for (int i = 0; i < SHARE_SLOTS; i++) {
     if (i == S.me || !__atomic_load_n(&S.slots[i].active, __ATOMIC_RELAXED)) continue;
     int64_t c = slot_load(&S.slots[i]);
     if (least < 0 || c < least) least = c;
+    others += __atomic_load_n(&S.slots[i].accepted, __ATOMIC_RELAXED);
   }
   int64_t slack = least / 8 < 2 ? 2 : least / 8;
   if (least < 0 || mine <= least + slack) {
     S.over_since = 0;
     return 0;
   }
-  if (S.over_since == 0) S.over_since = now;
+  if (S.over_since == 0 || now - S.over_last > SHARE_GAP_MS || others != S.others_seen) {
+    S.over_since = now;
+    S.others_seen = others;
+  }
+  S.over_last = now;
   return now - S.over_since < SHARE_WAIT_MS;
 }
 

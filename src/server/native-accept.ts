@@ -147,8 +147,8 @@ export class NativeAcceptor {
   #sharing = false;
   /** The balanced listeners' load sources (each proxy's open connections). */
   readonly #loads = new Map<number, () => number>();
-  /** A publication is due at the end of this turn of the event loop (connections closed). */
-  #due = false;
+  /** The distinct sources among them (listeners of one proxy share its source). */
+  #sources: (() => number)[] = [];
 
   constructor(addon: AcceptAddon) {
     this.addon = addon;
@@ -169,6 +169,7 @@ export class NativeAcceptor {
     nativeAcceptCounts.listeners++;
     if (balanced) {
       this.#loads.set(id, load);
+      this.#sources = [...new Set(this.#loads.values())];
       this.publishLoad();
     }
     return id;
@@ -179,21 +180,7 @@ export class NativeAcceptor {
     this.addon.acceptStop(id);
     nativeAcceptCounts.listeners--;
     if (--this.#open === 0) this.addon.acceptRef(false);
-    this.#loads.delete(id);
-  }
-
-  /**
-   * Connections closed: the load is published once at the end of this turn of the event loop
-   * (however many closed in it), so that an idle worker sets no timer and a busy one publishes
-   * once per turn. Accepts publish after their batch.
-   */
-  loadChanged(): void {
-    if (this.#due || this.#loads.size === 0) return;
-    this.#due = true;
-    setImmediate(() => {
-      this.#due = false;
-      this.publishLoad();
-    });
+    if (this.#loads.delete(id)) this.#sources = [...new Set(this.#loads.values())];
   }
 
   /** Takes this worker's slot in the primary's load table (`FD:SLOT`); false where it cannot. */
@@ -210,11 +197,14 @@ export class NativeAcceptor {
   /**
    * Writes this worker's load into the shared table: the connections its proxies hold, and how
    * many it has taken from the addon (which adds those it accepted and JavaScript has not taken).
+   * After each batch of accepts, and at once when a connection closes (two stores): the other
+   * workers never see more than this worker's stub_status counts, not even for the turn of the
+   * event loop a deferred publication would take.
    */
   publishLoad(): void {
-    if (this.#loads.size === 0) return;
+    if (this.#sources.length === 0) return;
     let n = 0;
-    for (const load of new Set(this.#loads.values())) n += load();
+    for (const load of this.#sources) n += load();
     // Taken: every connection the addon reported, counted from zero as the addon's accepts are
     // (the one acceptor shares the table before it listens anywhere).
     this.addon.acceptLoad?.(n, nativeAcceptCounts.accepted);
@@ -387,9 +377,9 @@ export function heldByAddon(server: Server): readonly [number, number] {
   return acceptor.addon.acceptHeld(id);
 }
 
-/** Connections of this process closed: the workers' load table hears of it (nothing without a balanced listener). */
+/** A connection of this process closed: the workers' load table hears of it at once (nothing without a balanced listener). */
 export function acceptLoadChanged(): void {
-  acceptor?.loadChanged();
+  acceptor?.publishLoad();
 }
 
 /** A reload changed client_header_timeout or the header size limit of a server the addon accepts for. */

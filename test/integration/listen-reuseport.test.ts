@@ -134,6 +134,16 @@ async function reloadOnto(proxy: CliProcess, write: (port: number) => void): Pro
   throw new Error(`five reloads onto fresh ports failed:\n${outcomes.join('\n')}`);
 }
 
+/** Whether every thread of process `pid` is stopped (SIGSTOP): state T in /proc. */
+function allThreadsStopped(pid: string): boolean {
+  try {
+    const tids = readdirSync(`/proc/${pid}/task`);
+    return tids.length > 0 && tids.every((tid) => /\) T /.test(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1')));
+  } catch {
+    return false; // a thread ended between the listing and its read: look again
+  }
+}
+
 /** New connections, one after another, until two worker pids answered `GET /` (`$pid`). */
 async function bothWorkers(port: number): Promise<Set<string>> {
   const seen = new Set<string>();
@@ -236,12 +246,18 @@ test('accept_mutex off: bursts of long-lived connections, requests and WebSocket
   assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
 });
 
-test('accept_mutex off: a worker whose connections closed takes the next burst, until the loads are even again', async (t) => {
+/**
+ * Two workers accepting on one shared socket (`accept_mutex off`) after a burst of 200 kept
+ * connections, when one worker's clients all left: `idle` holds none of them, `busy` holds `kept`.
+ */
+async function oneWorkerEmptied(t: TestContext): Promise<{ proxy: CliProcess; port: number; idle: string; busy: string; gone: number; kept: number }> {
   const dir = tempDir(t);
   const port = await unusedPort();
   const conf = dir.write('sluice.conf', config(port, 'location = /stub { stub_status; } location / { return 200 "$pid"; }').replace(' reuseport;', ';'));
   const proxy = new CliProcess(t, ['-c', conf], dir.path);
   assert.equal(await proxy.port(), port);
+  // Both workers accept (on a busy machine the second may start listening well after the first).
+  await bothWorkers(port);
   const first = await burstSockets(t, port, 200);
   assert.equal(first.size, 2, JSON.stringify([...first].map(([pid, s]) => [pid, s.length])));
   // One worker's clients leave: its load falls (published when they close), the other's stays.
@@ -256,10 +272,37 @@ test('accept_mutex off: a worker whose connections closed takes the next burst, 
     const m = /Active connections: (\d+)/.exec((await httpGet(port, '/stub')).body);
     return m !== null && Number(m[1]) <= kept.length + 1;
   }, { timeoutMs: CHILD_MS, what: `stub_status to count ${kept.length} + 1 active connections` });
+  return { proxy, port, idle, busy, gone: gone.length, kept: kept.length };
+}
+
+test('accept_mutex off: a worker whose connections closed takes the next burst, until the loads are even again', async (t) => {
+  const { proxy, port, idle, busy, gone, kept } = await oneWorkerEmptied(t);
   const next = await burst(t, port, 100);
   // The busy worker holds about 100 and steps back: the other takes the burst, all of it or
   // nearly (it may take a few beyond the busy one's count minus the slack only at the end).
-  assert.ok((next.get(idle) ?? 0) >= 85, `after ${gone.length} of ${idle}'s connections closed (${busy} kept ${kept.length}), the next 100 went ${JSON.stringify([...next])}`);
+  assert.ok((next.get(idle) ?? 0) >= 85, `after ${gone} of ${idle}'s connections closed (${busy} kept ${kept}), the next 100 went ${JSON.stringify([...next])}`);
+  assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
+});
+
+test('accept_mutex off: a stopped worker\'s share is taken by the other after a wait; once it runs again, it takes the next burst (the other steps back again)', async (t) => {
+  const { proxy, port, idle, busy, kept } = await oneWorkerEmptied(t);
+  // The idle worker stops (as a starved one would): the busy one, over its share, waits for it,
+  // then takes the burst itself (the other accepted nothing meanwhile); no client is left waiting.
+  process.kill(Number(idle), 'SIGSTOP');
+  let stopped = true;
+  t.after(() => { if (stopped) process.kill(Number(idle), 'SIGCONT'); });
+  // Each thread stops when it next runs: until then its I/O thread could still accept.
+  await waitFor(() => allThreadsStopped(idle), { timeoutMs: CHILD_MS, what: `every thread of ${idle} to stop` });
+  const meanwhile = await burst(t, port, 20);
+  assert.deepEqual([...meanwhile], [[busy, 20]], `with ${idle} stopped`);
+  process.kill(Number(idle), 'SIGCONT');
+  stopped = false;
+  // Until it accepts again (the busy one takes what comes before: the other still accepts nothing).
+  await waitFor(async () => (await httpGet(port, '/')).body === idle, { timeoutMs: CHILD_MS, what: `${idle} to answer again` });
+  // Running again, it holds nothing and the busy worker about 120: the busy one steps back for
+  // the whole burst, from its first connection.
+  const next = await burst(t, port, 100);
+  assert.ok((next.get(idle) ?? 0) >= 85, `after ${idle} ran again (${busy} holds ${kept + 20}), the next 100 went ${JSON.stringify([...next])}`);
   assert.deepEqual(await proxy.stop('SIGTERM'), { code: 0, signal: null });
 });
 
