@@ -169,7 +169,7 @@ export class NativeAcceptor {
     nativeAcceptCounts.listeners++;
     if (balanced) {
       this.#loads.set(id, load);
-      this.#sources = [...new Set(this.#loads.values())];
+      this.#sourcesChanged();
       this.publishLoad();
     }
     return id;
@@ -180,7 +180,12 @@ export class NativeAcceptor {
     this.addon.acceptStop(id);
     nativeAcceptCounts.listeners--;
     if (--this.#open === 0) this.addon.acceptRef(false);
-    if (this.#loads.delete(id)) this.#sources = [...new Set(this.#loads.values())];
+    if (this.#loads.delete(id)) this.#sourcesChanged();
+  }
+
+  /** Derives the distinct sources once per listener change, not at each publication (each close). */
+  #sourcesChanged(): void {
+    this.#sources = [...new Set(this.#loads.values())];
   }
 
   /** Takes this worker's slot in the primary's load table (`FD:SLOT`); false where it cannot. */

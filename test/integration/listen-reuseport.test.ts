@@ -20,6 +20,7 @@ import { CHILD_MS, CliProcess, httpGet, runCli } from '../helpers/cli-process.js
 import { unusedPort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/temp.js';
 import { waitFor } from '../helpers/wait.js';
+import { allThreadsStopped } from '../helpers/threads.js';
 import { reusePortAvailable } from '../../src/server/reuseport.js';
 
 const WARNING = /\[warn\] reuseport is not supported on this platform, ignored in \S+:\d+/;
@@ -132,16 +133,6 @@ async function reloadOnto(proxy: CliProcess, write: (port: number) => void): Pro
     outcomes.push(said);
   }
   throw new Error(`five reloads onto fresh ports failed:\n${outcomes.join('\n')}`);
-}
-
-/** Whether every thread of process `pid` is stopped (SIGSTOP): state T in /proc. */
-function allThreadsStopped(pid: string): boolean {
-  try {
-    const tids = readdirSync(`/proc/${pid}/task`);
-    return tids.length > 0 && tids.every((tid) => /\) T /.test(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1')));
-  } catch {
-    return false; // a thread ended between the listing and its read: look again
-  }
 }
 
 /** New connections, one after another, until two worker pids answered `GET /` (`$pid`). */
